@@ -1,0 +1,70 @@
+/* Every SQL statement the service sends, prepared on each pool connection. One list, so
+ * the SQL behind any request can be read (and benchmarked with pgbench) in one place. */
+#ifndef WF_API_STATEMENTS_H
+#define WF_API_STATEMENTS_H
+
+#include "db/pool.h"
+
+#define WF_STATEMENTS(X)                                                                           \
+    X(ST_IDEM_LOOKUP)                                                                              \
+    X(ST_IDEM_STORE)                                                                               \
+    X(ST_IDEM_CLEANUP)                                                                             \
+    X(ST_CHECK_TYPES)                                                                              \
+    X(ST_CHECK_TYPE)                                                                               \
+    X(ST_GRAPH_BUMP)                                                                               \
+    X(ST_ROOM_BUMP)                                                                                \
+    X(ST_GRAPH_LOCK)                                                                               \
+    X(ST_GRAPH_LOAD)                                                                               \
+    X(ST_WT_LIST)                                                                                  \
+    X(ST_WT_GET)                                                                                   \
+    X(ST_WT_CREATE)                                                                                \
+    X(ST_ORG_LIST)                                                                                 \
+    X(ST_ORG_GET)                                                                                  \
+    X(ST_ORG_CREATE)                                                                               \
+    X(ST_ORG_JSON_CURRENT)                                                                         \
+    X(ST_ORG_PATCH)                                                                                \
+    X(ST_ORG_JSON)                                                                                 \
+    X(ST_ORG_LOCK)                                                                                 \
+    X(ST_ORG_DELETE)                                                                               \
+    X(ST_ST_LIST)                                                                                  \
+    X(ST_ST_GET)                                                                                   \
+    X(ST_ST_CREATE)                                                                                \
+    X(ST_ST_JSON_CURRENT)                                                                          \
+    X(ST_ST_PATCH)                                                                                 \
+    X(ST_ST_REMOVE_TYPES)                                                                          \
+    X(ST_ST_HAS_TYPES)                                                                             \
+    X(ST_ST_JSON)                                                                                  \
+    X(ST_ST_LOCK)                                                                                  \
+    X(ST_ST_DELETE)                                                                                \
+    X(ST_ST_UNLOAD_CHECK)                                                                          \
+    X(ST_ST_UNLOAD)                                                                                \
+    X(ST_RT_LIST)                                                                                  \
+    X(ST_RT_GET)                                                                                   \
+    X(ST_RT_REVERSE_CHECK)                                                                         \
+    X(ST_RT_CREATE)                                                                                \
+    X(ST_RT_PATCH_CHECK)                                                                           \
+    X(ST_RT_PATCH)                                                                                 \
+    X(ST_RT_DELETE)                                                                                \
+    X(ST_VIEW_HEAD)                                                                                \
+    X(ST_VIEW_STORAGES)                                                                            \
+    X(ST_TR_LOCK_ORG)                                                                              \
+    X(ST_TR_LOCK_ORG_SKIP)                                                                         \
+    X(ST_TR_ORG_WASTE)                                                                             \
+    X(ST_TR_CANDIDATES)                                                                            \
+    X(ST_TR_INSERT)                                                                                \
+    X(ST_TR_STOCK)                                                                                 \
+    X(ST_TR_PENDING)                                                                               \
+    X(ST_TR_PENDING_SINCE)                                                                         \
+    X(ST_TR_LIST)                                                                                  \
+    X(ST_TR_GET)                                                                                   \
+    X(ST_STATS)                                                                                    \
+    X(ST_PING)                                                                                     \
+    X(ST_PENDING_BY_TYPE)                                                                          \
+    X(ST_DISPATCH_EPOCH)                                                                           \
+    X(ST_DISPATCH_ORGS)
+
+#define WF_STATEMENT_ENUM(name) name,
+enum { WF_STATEMENTS(WF_STATEMENT_ENUM) ST__COUNT };
+#undef WF_STATEMENT_ENUM
+
+#endif

@@ -1,0 +1,138 @@
+/* GET /v1/organizations/{id}/storages — requirement 4: every storage (optionally only
+ * those accepting a type) with its shortest road distance and path from the organization,
+ * capacity, stock and remaining room; reachable first by (distance, id), then the rest. */
+#include "api/common.h"
+#include "api/handlers.h"
+#include "api/statements.h"
+#include "core/alloc.h"
+#include "util/strbuf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void render(api_tx *tx, const db_result *result, int q_storages, graph_snapshot *snapshot)
+{
+    api_req *req = api_tx_user(tx);
+    int rows = db_rows(result, q_storages);
+    node_ref org = {NODE_ORG, req->id};
+    graph_paths *paths = graph_shortest_from(snapshot->roads, org);
+    alloc_candidate *order = calloc((size_t)(rows > 0 ? rows : 1), sizeof *order);
+    int *row_of = calloc((size_t)(rows > 0 ? rows : 1), sizeof *row_of);
+    size_t path_cap = graph_node_count(snapshot->roads) + 1;
+    node_ref *path = calloc(path_cap, sizeof *path);
+    if (paths == NULL || order == NULL || row_of == NULL || path == NULL) {
+        graph_paths_free(paths);
+        free(order);
+        free(row_of);
+        free(path);
+        api_tx_problem(tx, 503, "service-unavailable", "Service Unavailable", "Out of memory.");
+        return;
+    }
+    /* Reuse the allocator's ordering: (distance, id) for reachable, then id. The row index
+     * rides in room_kg. */
+    for (int row = 0; row < rows; row++) {
+        int64_t id = db_int64(result, q_storages, row, 0);
+        order[row] =
+            (alloc_candidate){id, graph_distance(paths, (node_ref){NODE_STORAGE, id}), row};
+    }
+    alloc_sort_candidates(order, (size_t)rows);
+    strbuf out = {0};
+    strbuf_puts(&out, "{\"items\":[");
+    for (int i = 0; i < rows; i++) {
+        int row = (int)order[i].room_kg;
+        int64_t id = order[i].storage_id;
+        strbuf_printf(
+            &out, "%s{\"id\":%lld,\"storage_id\":%lld,\"name\":%s,\"distance_m\":", i ? "," : "",
+            (long long)id, (long long)id, db_text(result, q_storages, row, 1));
+        if (order[i].distance_m >= 0) {
+            strbuf_int(&out, order[i].distance_m);
+            size_t length = graph_path(paths, (node_ref){NODE_STORAGE, id}, path, path_cap);
+            strbuf_puts(&out, ",\"path\":[");
+            for (size_t k = 0; k < length; k++) {
+                strbuf_printf(&out, "%s{\"%s\":%lld}", k ? "," : "",
+                              path[k].kind == NODE_ORG ? "organization_id" : "storage_id",
+                              (long long)path[k].id);
+            }
+            strbuf_puts(&out, "]");
+        } else {
+            strbuf_puts(&out, "null,\"path\":null");
+        }
+        strbuf_printf(&out, ",\"capacity\":%s,\"stock\":%s,\"remaining\":%s,\"created_at\":\"%s\"}",
+                      db_text(result, q_storages, row, 2), db_text(result, q_storages, row, 3),
+                      db_text(result, q_storages, row, 4), db_text(result, q_storages, row, 5));
+    }
+    strbuf_puts(&out, "],\"next_cursor\":null}");
+    graph_paths_free(paths);
+    free(order);
+    free(row_of);
+    free(path);
+    char *body = strbuf_take(&out);
+    if (body == NULL) {
+        api_tx_problem(tx, 503, "service-unavailable", "Service Unavailable", "Out of memory.");
+        return;
+    }
+    api_tx_ok(tx, 200, body, NULL);
+}
+
+/* Round 2, only when the cached graph was stale: [graph load, storages]. */
+static void with_graph(api_tx *tx, const db_result *result)
+{
+    if (result->status != DB_OK) {
+        api_tx_db_error(tx, result);
+        return;
+    }
+    graph_snapshot *snapshot = graph_cache_install(app_of(api_tx_ctx(tx)), result, 0);
+    if (snapshot == NULL) {
+        api_tx_problem(tx, 503, "service-unavailable", "Service Unavailable", "Out of memory.");
+        return;
+    }
+    render(tx, result, 1, snapshot);
+    graph_snapshot_release(snapshot);
+}
+
+/* Round 1: [type check, graph version + organization exists, storages]. */
+static void first_round(api_tx *tx, const db_result *result)
+{
+    if (result->status != DB_OK) {
+        api_tx_db_error(tx, result);
+        return;
+    }
+    if (strcmp(db_text(result, 1, 0, 1), "t") != 0) {
+        api_tx_problem(tx, 404, "not-found", "Not Found", "Organization not found.");
+        return;
+    }
+    app *application = app_of(api_tx_ctx(tx));
+    graph_snapshot *snapshot = graph_cache_get(application, db_int64(result, 1, 0, 0));
+    if (snapshot == NULL) {
+        api_req *req = api_tx_user(tx);
+        api_tx_send(tx, &req->q[3], 2, with_graph);
+        return;
+    }
+    render(tx, result, 2, snapshot);
+    graph_snapshot_release(snapshot);
+}
+
+void handle_organization_storages(http_ctx *ctx)
+{
+    const char *waste_type;
+    if (!api_code_param(ctx, "waste_type", &waste_type)) {
+        return;
+    }
+    api_req *req = api_req_new();
+    if (req == NULL) {
+        http_reply_unavailable(ctx, "Out of memory.");
+        return;
+    }
+    req->id = ctx->match.ids[0];
+    req->p[0] = waste_type != NULL ? api_req_own(req, strdup(waste_type)) : NULL;
+    req->p[1] = "waste_type";
+    req->p[2] = api_id_text(req->text[0], req->id);
+    api_req_add(req, ST_CHECK_TYPE, 0, 2);
+    api_req_add(req, ST_VIEW_HEAD, 2, 1);
+    api_req_add(req, ST_VIEW_STORAGES, 0, 1);
+    /* Kept for a stale graph: q[3..4] = graph load, storages again. */
+    api_req_add(req, ST_GRAPH_LOAD, 0, 0);
+    api_req_add(req, ST_VIEW_STORAGES, 0, 1);
+    api_tx_spec spec = {req->q, 3, TX_NONE, first_round};
+    api_tx_start(ctx, &spec, req, api_req_free);
+}

@@ -1,0 +1,490 @@
+/* evhttp glue: request admission (path, size, content type, idempotency key format), CORS,
+ * routing, problem+json errors, per-request context lifetime, access log and metrics. */
+#include "http/server.h"
+
+#include "util/log.h"
+#include "util/metrics.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_HEADERS_SIZE (16 * 1024)
+/* evhttp answers bodies above its own limit with an HTML page, so its limit sits far
+ * above ours and requests between the two get our problem+json 413. */
+#define EVHTTP_BODY_LIMIT (8 * 1024 * 1024)
+
+struct http_server {
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *bound;
+    http_server_options options;
+    int port;
+    int inflight;
+    uint64_t next_request_id;
+    uint64_t id_salt;
+};
+
+typedef struct {
+    struct evkeyvalq params;
+    bool parsed;
+} query_state;
+
+struct ctx_private {
+    http_ctx ctx;
+    query_state query;
+    char *body_copy;
+};
+
+static void ctx_free(http_ctx *ctx)
+{
+    struct ctx_private *priv = (struct ctx_private *)ctx;
+    if (ctx->state != NULL && ctx->state_free != NULL) {
+        ctx->state_free(ctx->state);
+    }
+    if (priv->query.parsed) {
+        evhttp_clear_headers(&priv->query.params);
+    }
+    free(priv->body_copy);
+    free(ctx->path);
+    free(ctx->query);
+    free(priv);
+}
+
+const char *http_header(const http_ctx *ctx, const char *name)
+{
+    return evhttp_find_header(evhttp_request_get_input_headers(ctx->req), name);
+}
+
+const char *http_query_param(http_ctx *ctx, const char *name)
+{
+    struct ctx_private *priv = (struct ctx_private *)ctx;
+    if (ctx->query == NULL) {
+        return NULL;
+    }
+    if (!priv->query.parsed) {
+        TAILQ_INIT(&priv->query.params);
+        if (evhttp_parse_query_str(ctx->query, &priv->query.params) != 0) {
+            evhttp_clear_headers(&priv->query.params);
+            TAILQ_INIT(&priv->query.params);
+        }
+        priv->query.parsed = true;
+    }
+    return evhttp_find_header(&priv->query.params, name);
+}
+
+void http_add_header(http_ctx *ctx, const char *name, const char *value)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(ctx->req), name, value);
+}
+
+static bool origin_allowed(const http_server *server, const char *origin)
+{
+    const char *list = server->options.cors_origins;
+    if (origin == NULL || list == NULL || list[0] == '\0') {
+        return false;
+    }
+    size_t origin_len = strlen(origin);
+    for (const char *p = list; *p != '\0';) {
+        while (*p == ' ' || *p == ',') {
+            p++;
+        }
+        size_t len = strcspn(p, ",");
+        size_t trimmed = len;
+        while (trimmed > 0 && p[trimmed - 1] == ' ') {
+            trimmed--;
+        }
+        if ((trimmed == 1 && p[0] == '*') ||
+            (trimmed == origin_len && strncmp(p, origin, trimmed) == 0)) {
+            return true;
+        }
+        p += len;
+    }
+    return false;
+}
+
+static void add_cors_headers(http_ctx *ctx)
+{
+    const char *origin = http_header(ctx, "Origin");
+    if (!origin_allowed(ctx->server, origin)) {
+        return;
+    }
+    http_add_header(ctx, "Access-Control-Allow-Origin", origin);
+    http_add_header(ctx, "Vary", "Origin");
+    http_add_header(ctx, "Access-Control-Expose-Headers",
+                    "Location, Idempotent-Replayed, X-Request-Id, Retry-After, Allow");
+}
+
+static void finish(http_ctx *ctx, int status, struct evbuffer *body)
+{
+    http_server *server = ctx->server;
+    http_add_header(ctx, "X-Request-Id", ctx->request_id);
+    add_cors_headers(ctx);
+    evhttp_send_reply(ctx->req, status, NULL, body);
+    int64_t duration_us = clock_us() - ctx->start_us;
+    const char *route = ctx->match.route != NULL ? ctx->match.route->name : "unmatched";
+    metrics_observe_request(route, status, duration_us);
+    log_level level = status >= 500 ? LOG_WARN : LOG_INFO;
+    if (log_enabled(level)) {
+        char status_text[8], duration_text[32];
+        snprintf(status_text, sizeof status_text, "%d", status);
+        snprintf(duration_text, sizeof duration_text, "%.3f", (double)duration_us / 1000.0);
+        log_event(level, "request", "method", ctx->method_name, "path", ctx->path, "route", route,
+                  "status", status_text, "duration_ms", duration_text, "request_id",
+                  ctx->request_id, NULL);
+    }
+    server->inflight--;
+    ctx_free(ctx);
+}
+
+void http_reply_text(http_ctx *ctx, int status, const char *content_type, const char *body,
+                     size_t len)
+{
+    struct evbuffer *buf = evbuffer_new();
+    if (buf != NULL && len > 0) {
+        evbuffer_add(buf, body, len);
+    }
+    if (content_type != NULL) {
+        http_add_header(ctx, "Content-Type", content_type);
+    }
+    finish(ctx, status, buf);
+    if (buf != NULL) {
+        evbuffer_free(buf);
+    }
+}
+
+void http_reply_json(http_ctx *ctx, int status, const char *body, size_t len)
+{
+    http_reply_text(ctx, status, "application/json", body, len);
+}
+
+void http_reply_cjson(http_ctx *ctx, int status, cJSON *json)
+{
+    char *text = json != NULL ? cJSON_PrintUnformatted(json) : NULL;
+    cJSON_Delete(json);
+    if (text == NULL) {
+        http_reply_problem(ctx, 500, "internal-error", "Internal Server Error",
+                           "The response could not be built.", NULL);
+        return;
+    }
+    http_reply_json(ctx, status, text, strlen(text));
+    free(text);
+}
+
+void http_reply_empty(http_ctx *ctx, int status)
+{
+    finish(ctx, status, NULL);
+}
+
+void http_reply_problem(http_ctx *ctx, int status, const char *slug, const char *title,
+                        const char *detail, cJSON *errors)
+{
+    cJSON *problem = cJSON_CreateObject();
+    char type[128];
+    snprintf(type, sizeof type, "https://wasteflow.dev/problems/%s", slug);
+    cJSON_AddStringToObject(problem, "type", type);
+    cJSON_AddStringToObject(problem, "title", title);
+    cJSON_AddNumberToObject(problem, "status", status);
+    cJSON_AddStringToObject(problem, "detail", detail);
+    cJSON_AddStringToObject(problem, "instance", ctx->path);
+    cJSON_AddStringToObject(problem, "request_id", ctx->request_id);
+    if (errors != NULL) {
+        cJSON_AddItemToObject(problem, "errors", errors);
+    }
+    char *text = cJSON_PrintUnformatted(problem);
+    cJSON_Delete(problem);
+    http_reply_text(ctx, status, "application/problem+json", text != NULL ? text : "",
+                    text != NULL ? strlen(text) : 0);
+    free(text);
+}
+
+void http_reply_invalid(http_ctx *ctx, const char *field, const char *message)
+{
+    cJSON *errors = cJSON_CreateArray();
+    cJSON *error = cJSON_CreateObject();
+    cJSON_AddStringToObject(error, "field", field);
+    cJSON_AddStringToObject(error, "message", message);
+    cJSON_AddItemToArray(errors, error);
+    char detail[512];
+    snprintf(detail, sizeof detail, "%s%s%s", field, field[0] ? ": " : "", message);
+    http_reply_problem(ctx, 422, "validation-error", "Unprocessable Content", detail, errors);
+}
+
+void http_reply_unavailable(http_ctx *ctx, const char *detail)
+{
+    http_add_header(ctx, "Retry-After", "1");
+    http_reply_problem(ctx, 503, "service-unavailable", "Service Unavailable", detail, NULL);
+}
+
+static bool safe_request_id(const char *id)
+{
+    size_t len = strlen(id);
+    if (len == 0 || len > 128) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)id[i];
+        if (!isalnum(c) && c != '-' && c != '_' && c != '.' && c != ':') {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool json_content_type(const char *value)
+{
+    if (value == NULL) {
+        return false;
+    }
+    while (*value == ' ') {
+        value++;
+    }
+    size_t len = strcspn(value, "; ");
+    return len == 16 && strncasecmp(value, "application/json", 16) == 0;
+}
+
+static bool valid_idempotency_key(const char *key)
+{
+    size_t len = strlen(key);
+    if (len == 0 || len > 200) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (key[i] < 0x21 || key[i] > 0x7e) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void reply_preflight(http_ctx *ctx, int allowed)
+{
+    char allow[128];
+    router_allow_header(allowed | HTTP_OPTIONS, allow, sizeof allow);
+    http_add_header(ctx, "Allow", allow);
+    if (origin_allowed(ctx->server, http_header(ctx, "Origin")) &&
+        http_header(ctx, "Access-Control-Request-Method") != NULL) {
+        http_add_header(ctx, "Access-Control-Allow-Methods", allow);
+        http_add_header(ctx, "Access-Control-Allow-Headers",
+                        "Content-Type, Idempotency-Key, X-Request-Id");
+        http_add_header(ctx, "Access-Control-Max-Age", "600");
+    }
+    http_reply_empty(ctx, 204);
+}
+
+static const char *method_name_of(enum evhttp_cmd_type cmd)
+{
+    switch (cmd) {
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    case EVHTTP_REQ_OPTIONS:
+        return "OPTIONS";
+    case EVHTTP_REQ_TRACE:
+        return "TRACE";
+    case EVHTTP_REQ_CONNECT:
+        return "CONNECT";
+    case EVHTTP_REQ_PATCH:
+        return "PATCH";
+    }
+    return "OTHER";
+}
+
+static void request_cb(struct evhttp_request *req, void *arg)
+{
+    http_server *server = arg;
+    struct ctx_private *priv = calloc(1, sizeof *priv);
+    if (priv == NULL) {
+        evhttp_send_error(req, 503, "Service Unavailable");
+        return;
+    }
+    http_ctx *ctx = &priv->ctx;
+    ctx->server = server;
+    ctx->req = req;
+    ctx->start_us = clock_us();
+    ctx->deadline_ms = clock_ms() + server->options.request_timeout_ms;
+    ctx->method_name = method_name_of(evhttp_request_get_command(req));
+    ctx->method = router_method_bit(ctx->method_name);
+    ctx->body = "";
+    server->inflight++;
+
+    const char *incoming_id = http_header(ctx, "X-Request-Id");
+    if (incoming_id != NULL && safe_request_id(incoming_id)) {
+        snprintf(ctx->request_id, sizeof ctx->request_id, "%s", incoming_id);
+    } else {
+        snprintf(ctx->request_id, sizeof ctx->request_id, "%016llx",
+                 (unsigned long long)(server->id_salt ^
+                                      (++server->next_request_id * 0x9e3779b97f4a7c15ULL)));
+    }
+
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *raw_path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+    const char *raw_query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+    size_t decoded_len = 0;
+    ctx->path = raw_path != NULL ? evhttp_uridecode(raw_path, 0, &decoded_len) : NULL;
+    if (ctx->path == NULL) {
+        ctx->path = strdup("/");
+        http_reply_problem(ctx, 400, "bad-request", "Bad Request", "The request URI is invalid.",
+                           NULL);
+        return;
+    }
+    if (raw_query != NULL) {
+        ctx->query = strdup(raw_query);
+    }
+    if (decoded_len != strlen(ctx->path)) {
+        /* A %00 in the path: no resource has a NUL in its name. */
+        ctx->path[strlen(ctx->path)] = '\0';
+        http_reply_problem(ctx, 404, "not-found", "Not Found", "No resource at this path.", NULL);
+        return;
+    }
+
+    router_result found = router_find(server->options.routes, server->options.route_count,
+                                      ctx->method, ctx->path, &ctx->match);
+    if (found == ROUTER_NOT_FOUND) {
+        http_reply_problem(ctx, 404, "not-found", "Not Found", "No resource at this path.", NULL);
+        return;
+    }
+    if (ctx->method == HTTP_OPTIONS && found != ROUTER_FOUND) {
+        reply_preflight(ctx, ctx->match.allowed);
+        return;
+    }
+    if (found == ROUTER_METHOD_NOT_ALLOWED) {
+        char allow[128], detail[200];
+        router_allow_header(ctx->match.allowed, allow, sizeof allow);
+        http_add_header(ctx, "Allow", allow);
+        snprintf(detail, sizeof detail, "%s is not supported here; allowed: %s.", ctx->method_name,
+                 allow);
+        http_reply_problem(ctx, 405, "method-not-allowed", "Method Not Allowed", detail, NULL);
+        return;
+    }
+
+    struct evbuffer *input = evhttp_request_get_input_buffer(req);
+    size_t body_len = evbuffer_get_length(input);
+    if (body_len > HTTP_MAX_BODY) {
+        http_reply_problem(ctx, 413, "payload-too-large", "Content Too Large",
+                           "The request body exceeds 65536 bytes.", NULL);
+        return;
+    }
+    if (body_len > 0) {
+        if (!json_content_type(http_header(ctx, "Content-Type"))) {
+            http_reply_problem(ctx, 415, "unsupported-media-type", "Unsupported Media Type",
+                               "A request body must be sent as Content-Type: application/json.",
+                               NULL);
+            return;
+        }
+        priv->body_copy = malloc(body_len + 1);
+        if (priv->body_copy == NULL) {
+            http_reply_unavailable(ctx, "Out of memory.");
+            return;
+        }
+        evbuffer_copyout(input, priv->body_copy, body_len);
+        priv->body_copy[body_len] = '\0';
+        ctx->body = priv->body_copy;
+        ctx->body_len = body_len;
+    }
+    if (ctx->method == HTTP_POST) {
+        ctx->idempotency_key = http_header(ctx, "Idempotency-Key");
+        if (ctx->idempotency_key != NULL && !valid_idempotency_key(ctx->idempotency_key)) {
+            http_reply_problem(ctx, 400, "bad-request", "Bad Request",
+                               "Idempotency-Key must be 1-200 printable ASCII characters.", NULL);
+            return;
+        }
+    }
+    http_handler handler = (http_handler)ctx->match.route->handler;
+    handler(ctx);
+}
+
+http_server *http_server_new(struct event_base *base, const http_server_options *options)
+{
+    http_server *server = calloc(1, sizeof *server);
+    if (server == NULL) {
+        return NULL;
+    }
+    server->base = base;
+    server->options = *options;
+    server->id_salt = (uint64_t)clock_us() * 0x2545f4914f6cdd1dULL ^ (uint64_t)getpid();
+    server->http = evhttp_new(base);
+    if (server->http == NULL) {
+        free(server);
+        return NULL;
+    }
+    /* Accept every method so that the router, not evhttp, answers 405 with Allow. */
+    evhttp_set_allowed_methods(server->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                                 EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                                 EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+                                                 EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+    evhttp_set_max_headers_size(server->http, MAX_HEADERS_SIZE);
+    evhttp_set_max_body_size(server->http, EVHTTP_BODY_LIMIT);
+    evhttp_set_timeout(server->http, options->idle_timeout_s);
+    evhttp_set_default_content_type(server->http, "application/json");
+    evhttp_set_gencb(server->http, request_cb, server);
+    server->bound =
+        evhttp_bind_socket_with_handle(server->http, options->host, (ev_uint16_t)options->port);
+    if (server->bound == NULL) {
+        char port_text[16];
+        snprintf(port_text, sizeof port_text, "%d", options->port);
+        log_event(LOG_ERROR, "cannot listen", "host", options->host, "port", port_text, NULL);
+        evhttp_free(server->http);
+        free(server);
+        return NULL;
+    }
+    evutil_socket_t fd = evhttp_bound_socket_get_fd(server->bound);
+    struct sockaddr_storage addr;
+    socklen_t addr_len = sizeof addr;
+    server->port = options->port;
+    if (getsockname(fd, (struct sockaddr *)&addr, &addr_len) == 0) {
+        if (addr.ss_family == AF_INET) {
+            server->port = ntohs(((struct sockaddr_in *)&addr)->sin_port);
+        } else if (addr.ss_family == AF_INET6) {
+            server->port = ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
+        }
+    }
+    return server;
+}
+
+int http_server_port(const http_server *server)
+{
+    return server->port;
+}
+
+void *http_server_app(const http_server *server)
+{
+    return server->options.app;
+}
+
+void http_server_stop_accepting(http_server *server)
+{
+    if (server->bound != NULL) {
+        evhttp_del_accept_socket(server->http, server->bound);
+        server->bound = NULL;
+    }
+}
+
+int http_server_inflight(const http_server *server)
+{
+    return server->inflight;
+}
+
+void http_server_free(http_server *server)
+{
+    if (server == NULL) {
+        return;
+    }
+    evhttp_free(server->http);
+    free(server);
+}

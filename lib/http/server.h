@@ -1,0 +1,87 @@
+/* The HTTP shell around evhttp: accepts connections, enforces the request limits, routes,
+ * and owns one context per request from arrival to reply. Handlers receive the context,
+ * may go asynchronous, and finish by calling exactly one http_reply_* function, which
+ * sends the response, logs it, records metrics and frees everything the request owned. */
+#ifndef WF_HTTP_SERVER_H
+#define WF_HTTP_SERVER_H
+
+#include "http/router.h"
+
+#include <cjson/cJSON.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HTTP_MAX_BODY (64 * 1024)
+
+typedef struct http_server http_server;
+typedef struct http_ctx http_ctx;
+typedef void (*http_handler)(http_ctx *ctx);
+
+struct http_ctx {
+    http_server *server;
+    struct evhttp_request *req;
+    int method; /* HTTP_* bit */
+    const char *method_name;
+    char *path;  /* decoded path, owned */
+    char *query; /* raw query string or NULL, owned */
+    router_match match;
+    const char *body; /* request body (NUL-terminated copy), "" when none */
+    size_t body_len;
+    char request_id[129];
+    int64_t start_us;
+    int64_t deadline_ms;         /* monotonic deadline for the whole request */
+    const char *idempotency_key; /* NULL when absent */
+    void *state;                 /* handler state, freed with state_free at reply */
+    void (*state_free)(void *state);
+};
+
+typedef struct {
+    const char *host;
+    int port;
+    int idle_timeout_s;
+    int request_timeout_ms;
+    int max_connections;
+    const char *cors_origins; /* comma-separated, "" for none */
+    const router_route *routes;
+    int route_count;
+    void *app; /* given back by http_server_app */
+} http_server_options;
+
+/* Binds and starts serving; NULL (with a log line) when the address cannot be bound. */
+http_server *http_server_new(struct event_base *base, const http_server_options *options);
+/* The port actually bound (useful with port 0). */
+int http_server_port(const http_server *server);
+void *http_server_app(const http_server *server);
+/* Stops accepting new connections; in-flight requests continue. */
+void http_server_stop_accepting(http_server *server);
+int http_server_inflight(const http_server *server);
+void http_server_free(http_server *server);
+
+/* Request accessors. */
+const char *http_header(const http_ctx *ctx, const char *name);
+/* Value of a query parameter (decoded) or NULL; the pointer lives until the reply. */
+const char *http_query_param(http_ctx *ctx, const char *name);
+
+/* Replies. Each sends, logs and frees ctx: the handler must not touch ctx afterwards. */
+void http_reply_json(http_ctx *ctx, int status, const char *body, size_t len);
+/* Serialises and frees json. */
+void http_reply_cjson(http_ctx *ctx, int status, cJSON *json);
+void http_reply_text(http_ctx *ctx, int status, const char *content_type, const char *body,
+                     size_t len);
+void http_reply_empty(http_ctx *ctx, int status);
+/* RFC 9457 problem; slug names the type (https://wasteflow.dev/problems/<slug>). errors
+ * (may be NULL) is an array of {field, message} and is consumed. */
+void http_reply_problem(http_ctx *ctx, int status, const char *slug, const char *title,
+                        const char *detail, cJSON *errors);
+/* 422 with one field error. */
+void http_reply_invalid(http_ctx *ctx, const char *field, const char *message);
+/* 503 with Retry-After. */
+void http_reply_unavailable(http_ctx *ctx, const char *detail);
+
+/* Adds a response header before the reply. */
+void http_add_header(http_ctx *ctx, const char *name, const char *value);
+
+#endif

@@ -1,0 +1,213 @@
+/* Environment configuration: parsing with range checks, and the password redaction used
+ * for every log line that mentions the database. */
+#include "util/config.h"
+
+#include "util/log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_DATABASE_URL "postgresql://wasteflow@127.0.0.1:54329/wasteflow"
+
+typedef struct {
+    const char *name;
+    const char *fallback;
+    const char *meaning;
+} setting_doc;
+
+static const setting_doc settings[] = {
+    {"DATABASE_URL", DEFAULT_DATABASE_URL, "PostgreSQL connection (libpq URI or conninfo)"},
+    {"WASTEFLOW_LISTEN", "127.0.0.1:8080", "HTTP listen address host:port"},
+    {"WASTEFLOW_POOL_SIZE", "4", "database connections per instance (1-256)"},
+    {"WASTEFLOW_QUEUE_MAX", "1024", "requests that may wait for a connection; more get 503"},
+    {"WASTEFLOW_REQUEST_TIMEOUT_MS", "10000", "deadline of one request, then 503"},
+    {"WASTEFLOW_QUERY_TIMEOUT_MS", "5000", "statement_timeout and the pool's own query timer"},
+    {"WASTEFLOW_LOCK_TIMEOUT_MS", "3000", "lock_timeout of the database sessions"},
+    {"WASTEFLOW_IDLE_TIMEOUT_S", "30", "client connection read/write/idle timeout"},
+    {"WASTEFLOW_HEADER_TIMEOUT_MS", "10000", "deadline for receiving a whole request"},
+    {"WASTEFLOW_MAX_CONNECTIONS", "1024", "concurrent client connections"},
+    {"WASTEFLOW_DRAIN_TIMEOUT_MS", "10000", "how long SIGTERM waits for in-flight requests"},
+    {"WASTEFLOW_DISPATCH_INTERVAL_MS", "250", "period of the automatic dispatch sweep"},
+    {"WASTEFLOW_CORS_ORIGINS", "", "comma-separated allowed browser origins (empty: none)"},
+    {"WASTEFLOW_LOG_LEVEL", "info", "debug, info, warn or error"},
+};
+
+void config_print_help(FILE *out)
+{
+    fprintf(out, "Environment:\n");
+    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
+        fprintf(out, "  %-31s %s\n  %-31s (default: %s)\n", settings[i].name, settings[i].meaning,
+                "", settings[i].fallback[0] ? settings[i].fallback : "empty");
+    }
+}
+
+static const char *value_of(const char *(*getenv_fn)(const char *), const char *name)
+{
+    const char *value = getenv_fn(name);
+    if (value != NULL && value[0] != '\0') {
+        return value;
+    }
+    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
+        if (strcmp(settings[i].name, name) == 0) {
+            return settings[i].fallback;
+        }
+    }
+    return "";
+}
+
+static int parse_int(const char *(*getenv_fn)(const char *), const char *name, long min, long max,
+                     int *out, char *error, size_t error_size)
+{
+    const char *text = value_of(getenv_fn, name);
+    char *end = NULL;
+    errno = 0;
+    long value = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || value < min || value > max) {
+        snprintf(error, error_size, "%s must be an integer from %ld to %ld, got \"%s\"", name, min,
+                 max, text);
+        return -1;
+    }
+    *out = (int)value;
+    return 0;
+}
+
+static int copy_setting(const char *(*getenv_fn)(const char *), const char *name, char *out,
+                        size_t out_size, char *error, size_t error_size)
+{
+    const char *text = value_of(getenv_fn, name);
+    if (strlen(text) >= out_size) {
+        snprintf(error, error_size, "%s is longer than %zu characters", name, out_size - 1);
+        return -1;
+    }
+    strcpy(out, text);
+    return 0;
+}
+
+static int parse_listen(const char *text, config *cfg, char *error, size_t error_size)
+{
+    const char *colon = strrchr(text, ':');
+    if (colon == NULL || colon == text || (size_t)(colon - text) >= sizeof cfg->listen_host) {
+        snprintf(error, error_size, "WASTEFLOW_LISTEN must be host:port, got \"%s\"", text);
+        return -1;
+    }
+    const char *host_start = text;
+    size_t host_len = (size_t)(colon - text);
+    /* [::1]:8080 */
+    if (host_len >= 2 && host_start[0] == '[' && host_start[host_len - 1] == ']') {
+        host_start++;
+        host_len -= 2;
+    }
+    memcpy(cfg->listen_host, host_start, host_len);
+    cfg->listen_host[host_len] = '\0';
+    char *end = NULL;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (errno != 0 || end == colon + 1 || *end != '\0' || port < 0 || port > 65535) {
+        snprintf(error, error_size, "WASTEFLOW_LISTEN port must be 0-65535, got \"%s\"", text);
+        return -1;
+    }
+    cfg->listen_port = (int)port;
+    return 0;
+}
+
+int config_load(config *cfg, const char *(*getenv_fn)(const char *name), char *error,
+                size_t error_size)
+{
+    memset(cfg, 0, sizeof *cfg);
+    if (copy_setting(getenv_fn, "DATABASE_URL", cfg->database_url, sizeof cfg->database_url, error,
+                     error_size) != 0 ||
+        copy_setting(getenv_fn, "WASTEFLOW_CORS_ORIGINS", cfg->cors_origins,
+                     sizeof cfg->cors_origins, error, error_size) != 0 ||
+        parse_listen(value_of(getenv_fn, "WASTEFLOW_LISTEN"), cfg, error, error_size) != 0 ||
+        parse_int(getenv_fn, "WASTEFLOW_POOL_SIZE", 1, 256, &cfg->pool_size, error, error_size) ||
+        parse_int(getenv_fn, "WASTEFLOW_QUEUE_MAX", 0, 1000000, &cfg->queue_max, error,
+                  error_size) ||
+        parse_int(getenv_fn, "WASTEFLOW_REQUEST_TIMEOUT_MS", 100, 600000, &cfg->request_timeout_ms,
+                  error, error_size) ||
+        parse_int(getenv_fn, "WASTEFLOW_QUERY_TIMEOUT_MS", 100, 600000, &cfg->query_timeout_ms,
+                  error, error_size) ||
+        parse_int(getenv_fn, "WASTEFLOW_LOCK_TIMEOUT_MS", 10, 600000, &cfg->lock_timeout_ms, error,
+                  error_size) ||
+        parse_int(getenv_fn, "WASTEFLOW_IDLE_TIMEOUT_S", 1, 3600, &cfg->idle_timeout_s, error,
+                  error_size) ||
+        parse_int(getenv_fn, "WASTEFLOW_HEADER_TIMEOUT_MS", 100, 600000, &cfg->header_timeout_ms,
+                  error, error_size) ||
+        parse_int(getenv_fn, "WASTEFLOW_MAX_CONNECTIONS", 1, 1000000, &cfg->max_connections, error,
+                  error_size) ||
+        parse_int(getenv_fn, "WASTEFLOW_DRAIN_TIMEOUT_MS", 0, 600000, &cfg->drain_timeout_ms, error,
+                  error_size) ||
+        parse_int(getenv_fn, "WASTEFLOW_DISPATCH_INTERVAL_MS", 10, 60000,
+                  &cfg->dispatch_interval_ms, error, error_size)) {
+        return -1;
+    }
+    int level = log_level_parse(value_of(getenv_fn, "WASTEFLOW_LOG_LEVEL"));
+    if (level < 0) {
+        snprintf(error, error_size, "WASTEFLOW_LOG_LEVEL must be debug, info, warn or error");
+        return -1;
+    }
+    cfg->log_level = level;
+    return 0;
+}
+
+void config_redact_url(const char *url, char *out, size_t out_size)
+{
+    if (out_size == 0) {
+        return;
+    }
+    size_t used = 0;
+    const char *scheme_end = strstr(url, "://");
+    const char *p = url;
+    /* URI form: scheme://user:password@host... — mask between ':' and '@' of userinfo. */
+    if (scheme_end != NULL) {
+        const char *auth = scheme_end + 3;
+        const char *auth_end = auth + strcspn(auth, "/?#");
+        const char *at = NULL;
+        for (const char *q = auth; q < auth_end; q++) {
+            if (*q == '@') {
+                at = q;
+            }
+        }
+        const char *colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+        if (colon != NULL) {
+            used = (size_t)snprintf(out, out_size, "%.*s:***", (int)(colon - url), url);
+            p = at;
+        }
+    }
+    /* Key/value form, or ?password= in a URI query: mask each password value. */
+    while (*p != '\0' && used + 1 < out_size) {
+        if ((p == url || !isalnum((unsigned char)p[-1])) && strncmp(p, "password", 8) == 0) {
+            const char *eq = p + 8;
+            while (*eq == ' ') {
+                eq++;
+            }
+            if (*eq == '=') {
+                const char *value = eq + 1;
+                while (*value == ' ') {
+                    value++;
+                }
+                const char *value_end = value;
+                if (*value == '\'') {
+                    value_end++;
+                    while (*value_end != '\0' && *value_end != '\'') {
+                        value_end += (*value_end == '\\' && value_end[1] != '\0') ? 2 : 1;
+                    }
+                    if (*value_end == '\'') {
+                        value_end++;
+                    }
+                } else {
+                    value_end += strcspn(value, " &");
+                }
+                used += (size_t)snprintf(out + used, out_size - used, "password=***");
+                p = value_end;
+                continue;
+            }
+        }
+        out[used++] = *p++;
+    }
+    if (used >= out_size) {
+        used = out_size - 1;
+    }
+    out[used] = '\0';
+}

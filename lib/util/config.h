@@ -1,0 +1,39 @@
+/* Service configuration, read once from the environment at start-up. Every setting has
+ * a default that works with the local development cluster (deploy/pg-local.sh). */
+#ifndef WF_UTIL_CONFIG_H
+#define WF_UTIL_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+typedef struct {
+    char database_url[1024];  /* DATABASE_URL: libpq URI or key=value conninfo */
+    char listen_host[256];    /* WASTEFLOW_LISTEN host part */
+    int listen_port;          /* WASTEFLOW_LISTEN port part */
+    int pool_size;            /* WASTEFLOW_POOL_SIZE: database connections */
+    int queue_max;            /* WASTEFLOW_QUEUE_MAX: requests waiting for a connection */
+    int request_timeout_ms;   /* WASTEFLOW_REQUEST_TIMEOUT_MS: deadline of one request */
+    int query_timeout_ms;     /* WASTEFLOW_QUERY_TIMEOUT_MS: statement_timeout and pool timer */
+    int lock_timeout_ms;      /* WASTEFLOW_LOCK_TIMEOUT_MS: lock_timeout on the sessions */
+    int idle_timeout_s;       /* WASTEFLOW_IDLE_TIMEOUT_S: idle/read/write timeout of a client */
+    int header_timeout_ms;    /* WASTEFLOW_HEADER_TIMEOUT_MS: whole request head deadline */
+    int max_connections;      /* WASTEFLOW_MAX_CONNECTIONS: concurrent client connections */
+    int drain_timeout_ms;     /* WASTEFLOW_DRAIN_TIMEOUT_MS: SIGTERM drain limit */
+    int dispatch_interval_ms; /* WASTEFLOW_DISPATCH_INTERVAL_MS: auto-dispatch sweep period */
+    char cors_origins[1024];  /* WASTEFLOW_CORS_ORIGINS: comma-separated, empty = no CORS */
+    int log_level;            /* WASTEFLOW_LOG_LEVEL: debug, info, warn, error */
+} config;
+
+/* Fills cfg from the environment (getenv_fn lets tests supply their own). Returns 0, or
+ * -1 with a message for the operator in error (size error_size). */
+int config_load(config *cfg, const char *(*getenv_fn)(const char *name), char *error,
+                size_t error_size) __attribute__((warn_unused_result));
+
+/* Writes url with any password replaced by "***" (URI user:password@ and password=
+ * key/value forms) into out. */
+void config_redact_url(const char *url, char *out, size_t out_size);
+
+/* Prints the environment variables, their defaults and meaning (for --help). */
+void config_print_help(FILE *out);
+
+#endif

@@ -1,0 +1,233 @@
+/* Strict JSON request-body parsing and the field-level validators shared by handlers. */
+#include "util/json_input.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+bool utf8_valid(const char *text, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t extra;
+        uint32_t cp;
+        if (c >= 0xc2 && c <= 0xdf) {
+            extra = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            extra = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            extra = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (i + extra >= len) {
+            return false; /* truncated sequence */
+        }
+        for (size_t k = 1; k <= extra; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) {
+                return false;
+            }
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if ((extra == 2 && cp < 0x800) || (extra == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff)) {
+            return false;
+        }
+        i += extra + 1;
+    }
+    return true;
+}
+
+size_t utf8_length(const char *text)
+{
+    size_t count = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        count += (*p & 0xc0) != 0x80;
+    }
+    return count;
+}
+
+/* Finds "\u0000" escapes inside string literals (a NUL would silently truncate the
+ * string in cJSON). Escaped backslashes are skipped so "\\u0000" is not a false hit. */
+static bool has_nul_escape(const char *body, size_t len)
+{
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = body[i];
+        if (!in_string) {
+            in_string = c == '"';
+            continue;
+        }
+        if (c == '"') {
+            in_string = false;
+        } else if (c == '\\' && i + 1 < len) {
+            if (body[i + 1] == 'u' && i + 5 < len && strncmp(body + i + 2, "0000", 4) == 0) {
+                return true;
+            }
+            i++;
+        }
+    }
+    return false;
+}
+
+static bool check_tree(const cJSON *item, int depth, char *why, size_t why_size)
+{
+    if (depth > JSON_INPUT_MAX_DEPTH) {
+        snprintf(why, why_size, "JSON nesting deeper than %d levels", JSON_INPUT_MAX_DEPTH);
+        return false;
+    }
+    if (cJSON_IsObject(item)) {
+        for (const cJSON *a = item->child; a != NULL; a = a->next) {
+            for (const cJSON *b = a->next; b != NULL; b = b->next) {
+                if (strcmp(a->string, b->string) == 0) {
+                    snprintf(why, why_size, "duplicate key \"%.64s\"", a->string);
+                    return false;
+                }
+            }
+        }
+    }
+    for (const cJSON *child = item->child; child != NULL; child = child->next) {
+        if (!check_tree(child, depth + 1, why, why_size)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+cJSON *json_input_parse(const char *body, size_t len, char *why, size_t why_size)
+{
+    size_t start = 0;
+    while (start < len && strchr(" \t\r\n", body[start]) != NULL && body[start] != '\0') {
+        start++;
+    }
+    if (start == len) {
+        return cJSON_CreateObject();
+    }
+    if (memchr(body, '\0', len) != NULL) {
+        snprintf(why, why_size, "the body contains a NUL byte");
+        return NULL;
+    }
+    if (!utf8_valid(body, len)) {
+        snprintf(why, why_size, "the body is not valid UTF-8");
+        return NULL;
+    }
+    if (has_nul_escape(body, len)) {
+        snprintf(why, why_size, "strings must not contain \\u0000");
+        return NULL;
+    }
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, false);
+    if (root == NULL) {
+        const char *at = cJSON_GetErrorPtr();
+        long offset = at != NULL && at >= body && at <= body + len ? (long)(at - body) : -1;
+        snprintf(why, why_size, "invalid JSON near byte %ld", offset);
+        return NULL;
+    }
+    size_t rest = (size_t)(end - body);
+    while (rest < len && strchr(" \t\r\n", body[rest]) != NULL) {
+        rest++;
+    }
+    if (rest != len) {
+        snprintf(why, why_size, "unexpected data after the JSON value at byte %zu", rest);
+        cJSON_Delete(root);
+        return NULL;
+    }
+    if (!check_tree(root, 1, why, why_size)) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
+bool json_input_quantity(const cJSON *item, int64_t *out, const char **why)
+{
+    if (!cJSON_IsNumber(item)) {
+        *why = "must be a whole number of kilograms (an integer, not a string)";
+        return false;
+    }
+    double value = item->valuedouble;
+    if (!isfinite(value) || value < 0 || value > (double)QUANTITY_MAX) {
+        *why = "must be an integer from 0 to 1000000000000";
+        return false;
+    }
+    if (floor(value) != value) {
+        *why = "must be a whole number of kilograms, not a fraction";
+        return false;
+    }
+    *out = (int64_t)value;
+    return true;
+}
+
+bool json_input_name(const cJSON *item, const char **why)
+{
+    if (!cJSON_IsString(item)) {
+        *why = "must be a string";
+        return false;
+    }
+    size_t chars = utf8_length(item->valuestring);
+    if (chars < 1 || chars > NAME_MAX_CHARS) {
+        *why = "must be 1 to 200 characters";
+        return false;
+    }
+    for (const unsigned char *p = (const unsigned char *)item->valuestring; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            *why = "must not contain control characters";
+            return false;
+        }
+    }
+    return true;
+}
+
+bool waste_code_valid(const char *code)
+{
+    size_t len = strlen(code);
+    if (len < 1 || len > 32 || code[0] < 'a' || code[0] > 'z') {
+        return false;
+    }
+    for (size_t i = 1; i < len; i++) {
+        char c = code[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void field_errors_add(field_errors *errors, const char *field, const char *message)
+{
+    if (errors->count >= (int)(sizeof errors->items / sizeof errors->items[0])) {
+        return;
+    }
+    snprintf(errors->items[errors->count].field, sizeof errors->items[0].field, "%s", field);
+    snprintf(errors->items[errors->count].message, sizeof errors->items[0].message, "%s", message);
+    errors->count++;
+}
+
+void field_errors_add2(field_errors *errors, const char *prefix, const char *key,
+                       const char *message)
+{
+    char field[128];
+    snprintf(field, sizeof field, "%s.%.64s", prefix, key);
+    field_errors_add(errors, field, message);
+}
+
+cJSON *field_errors_to_json(const field_errors *errors)
+{
+    cJSON *array = cJSON_CreateArray();
+    for (int i = 0; i < errors->count; i++) {
+        cJSON *error = cJSON_CreateObject();
+        cJSON_AddStringToObject(error, "field", errors->items[i].field);
+        cJSON_AddStringToObject(error, "message", errors->items[i].message);
+        cJSON_AddItemToArray(array, error);
+    }
+    return array;
+}

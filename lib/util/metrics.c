@@ -1,0 +1,152 @@
+/* Fixed-size metric tables: the route set is the router's table and waste types are few,
+ * so small arrays with linear lookup beat any hashing here. */
+#include "util/metrics.h"
+
+#include <string.h>
+
+#define MAX_ROUTES   64
+#define MAX_STATUSES 16
+#define MAX_TYPES    64
+#define BUCKETS      14
+
+static const double bucket_ms[BUCKETS - 1] = {0.5, 1,   2.5, 5,    10,   25,   50,
+                                              100, 250, 500, 1000, 2500, 10000};
+
+typedef struct {
+    const char *route;
+    int statuses[MAX_STATUSES];
+    uint64_t status_counts[MAX_STATUSES];
+    uint64_t buckets[BUCKETS];
+    double sum_seconds;
+    uint64_t count;
+} route_metrics;
+
+typedef struct {
+    char code[33];
+    uint64_t shipped_kg;
+} type_metrics;
+
+static route_metrics routes[MAX_ROUTES];
+static int route_count;
+static type_metrics types[MAX_TYPES];
+static int type_count;
+static uint64_t transfers_request, transfers_auto, db_retries;
+
+static route_metrics *route_slot(const char *route)
+{
+    for (int i = 0; i < route_count; i++) {
+        if (routes[i].route == route || strcmp(routes[i].route, route) == 0) {
+            return &routes[i];
+        }
+    }
+    if (route_count == MAX_ROUTES) {
+        return NULL;
+    }
+    routes[route_count].route = route;
+    return &routes[route_count++];
+}
+
+void metrics_observe_request(const char *route, int status, int64_t duration_us)
+{
+    route_metrics *m = route_slot(route);
+    if (m == NULL) {
+        return;
+    }
+    for (int i = 0; i < MAX_STATUSES; i++) {
+        if (m->statuses[i] == status || m->statuses[i] == 0) {
+            m->statuses[i] = status;
+            m->status_counts[i]++;
+            break;
+        }
+    }
+    double ms = (double)duration_us / 1000.0;
+    int bucket = 0;
+    while (bucket < BUCKETS - 1 && ms > bucket_ms[bucket]) {
+        bucket++;
+    }
+    m->buckets[bucket]++;
+    m->sum_seconds += (double)duration_us / 1e6;
+    m->count++;
+}
+
+void metrics_count_transfer(const char *trigger)
+{
+    if (strcmp(trigger, "auto") == 0) {
+        transfers_auto++;
+    } else {
+        transfers_request++;
+    }
+}
+
+void metrics_count_shipped(const char *waste_type, int64_t kg)
+{
+    for (int i = 0; i < type_count; i++) {
+        if (strcmp(types[i].code, waste_type) == 0) {
+            types[i].shipped_kg += (uint64_t)kg;
+            return;
+        }
+    }
+    if (type_count < MAX_TYPES && strlen(waste_type) < sizeof types[0].code) {
+        strcpy(types[type_count].code, waste_type);
+        types[type_count++].shipped_kg = (uint64_t)kg;
+    }
+}
+
+void metrics_count_db_retry(void)
+{
+    db_retries++;
+}
+
+void metrics_render(FILE *out)
+{
+    fprintf(out, "# HELP wasteflow_http_requests_total HTTP requests by route and status.\n"
+                 "# TYPE wasteflow_http_requests_total counter\n");
+    for (int r = 0; r < route_count; r++) {
+        for (int s = 0; s < MAX_STATUSES && routes[r].statuses[s] != 0; s++) {
+            fprintf(out, "wasteflow_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+                    routes[r].route, routes[r].statuses[s],
+                    (unsigned long long)routes[r].status_counts[s]);
+        }
+    }
+    fprintf(out, "# HELP wasteflow_http_request_duration_seconds Request latency by route.\n"
+                 "# TYPE wasteflow_http_request_duration_seconds histogram\n");
+    for (int r = 0; r < route_count; r++) {
+        uint64_t cumulative = 0;
+        for (int b = 0; b < BUCKETS; b++) {
+            cumulative += routes[r].buckets[b];
+            if (b < BUCKETS - 1) {
+                fprintf(out,
+                        "wasteflow_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} "
+                        "%llu\n",
+                        routes[r].route, bucket_ms[b] / 1000.0, (unsigned long long)cumulative);
+            } else {
+                fprintf(out,
+                        "wasteflow_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} "
+                        "%llu\n",
+                        routes[r].route, (unsigned long long)cumulative);
+            }
+        }
+        fprintf(out, "wasteflow_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n",
+                routes[r].route, routes[r].sum_seconds);
+        fprintf(out, "wasteflow_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+                routes[r].route, (unsigned long long)routes[r].count);
+    }
+    fprintf(out,
+            "# HELP wasteflow_transfers_total Transfers recorded by this instance, by trigger.\n"
+            "# TYPE wasteflow_transfers_total counter\n"
+            "wasteflow_transfers_total{trigger=\"request\"} %llu\n"
+            "wasteflow_transfers_total{trigger=\"auto\"} %llu\n",
+            (unsigned long long)transfers_request, (unsigned long long)transfers_auto);
+    fprintf(out, "# HELP wasteflow_shipped_kilograms_total Kilograms shipped by this instance.\n"
+                 "# TYPE wasteflow_shipped_kilograms_total counter\n");
+    for (int t = 0; t < type_count; t++) {
+        fprintf(out, "wasteflow_shipped_kilograms_total{waste_type=\"%s\"} %llu\n", types[t].code,
+                (unsigned long long)types[t].shipped_kg);
+    }
+    fprintf(out,
+            "# HELP wasteflow_db_retries_total Transactions retried after deadlock or "
+            "serialization failure.\n"
+            "# TYPE wasteflow_db_retries_total counter\n"
+            "wasteflow_db_retries_total %llu\n",
+            (unsigned long long)db_retries);
+}

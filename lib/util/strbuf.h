@@ -1,0 +1,29 @@
+/* A growable byte buffer for building response bodies, with JSON string escaping. An
+ * allocation failure is sticky: the buffer reports it once at the end (strbuf_failed)
+ * instead of every append needing a check. */
+#ifndef WF_UTIL_STRBUF_H
+#define WF_UTIL_STRBUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    char *data;
+    size_t len;
+    size_t cap;
+    bool failed;
+} strbuf;
+
+void strbuf_append(strbuf *sb, const char *text, size_t len);
+void strbuf_puts(strbuf *sb, const char *text);
+void strbuf_printf(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void strbuf_int(strbuf *sb, int64_t value);
+/* Appends text as a JSON string literal, quotes included. */
+void strbuf_json_string(strbuf *sb, const char *text);
+bool strbuf_failed(const strbuf *sb);
+/* Returns the NUL-terminated contents (caller frees) and resets sb; NULL if it failed. */
+char *strbuf_take(strbuf *sb);
+void strbuf_free(strbuf *sb);
+
+#endif

@@ -1,0 +1,87 @@
+-- wasteflow ledger audit. Run with: psql "$DATABASE_URL" -X -q -A -t -f sql/audit.sql
+-- Prints one line per violated invariant and nothing at all when every invariant holds.
+-- Read-only; safe to run against a live database (one REPEATABLE READ snapshot).
+BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
+
+-- 1. Stock within capacity (the schema forbids it; this proves it).
+SELECT format('VIOLATION stock_out_of_range storage=%s type=%s stock=%s capacity=%s',
+              storage_id, waste_type, stock, capacity)
+FROM storage_waste
+WHERE stock < 0 OR stock > capacity
+ORDER BY storage_id, waste_type;
+
+-- 2. Per storage and type: everything shipped in minus everything unloaded = stock.
+WITH shipped AS (
+    SELECT storage_id, waste_type, sum(amount) AS kg FROM shipments GROUP BY 1, 2
+), unloaded AS (
+    SELECT storage_id, waste_type, sum(amount) AS kg FROM unloads GROUP BY 1, 2
+), keys AS (
+    SELECT storage_id, waste_type FROM storage_waste
+    UNION SELECT storage_id, waste_type FROM shipped
+    UNION SELECT storage_id, waste_type FROM unloaded
+)
+SELECT format('VIOLATION ledger_mismatch storage=%s type=%s shipped=%s unloaded=%s stock=%s',
+              k.storage_id, k.waste_type, coalesce(s.kg, 0), coalesce(u.kg, 0),
+              coalesce(w.stock, 0))
+FROM keys k
+LEFT JOIN shipped s USING (storage_id, waste_type)
+LEFT JOIN unloaded u USING (storage_id, waste_type)
+LEFT JOIN storage_waste w USING (storage_id, waste_type)
+WHERE coalesce(s.kg, 0) - coalesce(u.kg, 0) <> coalesce(w.stock, 0)
+ORDER BY k.storage_id, k.waste_type;
+
+-- 3. Per organization and type: received minus shipped = pending.
+WITH received AS (
+    SELECT t.organization_id, r.key AS waste_type, sum(r.value::bigint) AS kg
+    FROM transfers t, jsonb_each_text(t.received) r
+    GROUP BY 1, 2
+), shipped AS (
+    SELECT t.organization_id, s.waste_type, sum(s.amount) AS kg
+    FROM shipments s JOIN transfers t ON t.id = s.transfer_id
+    GROUP BY 1, 2
+), keys AS (
+    SELECT organization_id, waste_type FROM organization_waste WHERE pending <> 0
+    UNION SELECT organization_id, waste_type FROM received
+    UNION SELECT organization_id, waste_type FROM shipped
+)
+SELECT format('VIOLATION pending_mismatch organization=%s type=%s received=%s shipped=%s pending=%s',
+              k.organization_id, k.waste_type, coalesce(r.kg, 0), coalesce(s.kg, 0),
+              coalesce(o.pending, 0))
+FROM keys k
+LEFT JOIN received r USING (organization_id, waste_type)
+LEFT JOIN shipped s USING (organization_id, waste_type)
+LEFT JOIN organization_waste o USING (organization_id, waste_type)
+WHERE coalesce(r.kg, 0) - coalesce(s.kg, 0) <> coalesce(o.pending, 0)
+ORDER BY k.organization_id, k.waste_type;
+
+-- 4. Per type: generated = stored + pending + unloaded (conservation of waste).
+WITH generated AS (
+    SELECT r.key AS waste_type, sum(r.value::bigint) AS kg
+    FROM transfers t, jsonb_each_text(t.received) r GROUP BY 1
+), stored AS (
+    SELECT waste_type, sum(stock) AS kg FROM storage_waste GROUP BY 1
+), pending AS (
+    SELECT waste_type, sum(pending) AS kg FROM organization_waste GROUP BY 1
+), unloaded AS (
+    SELECT waste_type, sum(amount) AS kg FROM unloads GROUP BY 1
+)
+SELECT format('VIOLATION not_conserved type=%s generated=%s stored=%s pending=%s unloaded=%s',
+              w.code, coalesce(g.kg, 0), coalesce(s.kg, 0), coalesce(p.kg, 0),
+              coalesce(u.kg, 0))
+FROM waste_types w
+LEFT JOIN generated g ON g.waste_type = w.code
+LEFT JOIN stored s ON s.waste_type = w.code
+LEFT JOIN pending p ON p.waste_type = w.code
+LEFT JOIN unloaded u ON u.waste_type = w.code
+WHERE coalesce(g.kg, 0) <> coalesce(s.kg, 0) + coalesce(p.kg, 0) + coalesce(u.kg, 0)
+ORDER BY w.code;
+
+-- 5. Pending and the organization's pending_since agree (dispatch order depends on it).
+SELECT format('VIOLATION pending_since organization=%s pending=%s pending_since=%s',
+              o.id, coalesce(sum(w.pending), 0), o.pending_since)
+FROM organizations o LEFT JOIN organization_waste w ON w.organization_id = o.id
+GROUP BY o.id
+HAVING (coalesce(sum(w.pending), 0) > 0) <> (o.pending_since IS NOT NULL)
+ORDER BY o.id;
+
+COMMIT;
