@@ -13,8 +13,11 @@
 
 static int run(PGconn *pg, const char *sql, int param_count, const char *const *params)
 {
-    PGresult *r = param_count > 0 ? PQexecParams(pg, sql, param_count, NULL, params, NULL, NULL, 0)
-                                  : PQexec(pg, sql);
+    /* Every parameter is a bigint, so a statement may leave some of them unused. */
+    static const Oid int8_types[4] = {20, 20, 20, 20};
+    PGresult *r = param_count > 0
+                      ? PQexecParams(pg, sql, param_count, int8_types, params, NULL, NULL, 0)
+                      : PQexec(pg, sql);
     ExecStatusType status = PQresultStatus(r);
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
         fprintf(stderr, "wasteflow seed: %s", PQresultErrorMessage(r));
@@ -80,14 +83,17 @@ static const char *const synthetic_sql[] = {
     "WITH o AS (SELECT array_agg(id) AS ids FROM organizations WHERE name LIKE 'org-' || $4 "
     "|| '-%'), s AS (SELECT array_agg(id) AS ids FROM storages WHERE name LIKE 'storage-' "
     "|| $4 || '-%'), existing AS (SELECT count(*) AS n FROM routes r JOIN storages t "
-    "ON t.id = r.to_storage_id WHERE t.name LIKE 'storage-' || $4 || '-%') "
+    "ON t.id = r.to_storage_id WHERE t.name LIKE 'storage-' || $4 || '-%'), "
+    "pairs AS (SELECT CASE WHEN g.pick < 0.5 THEN o.ids[1 + floor(random() * "
+    "cardinality(o.ids))::int] END AS from_org, CASE WHEN g.pick >= 0.5 THEN "
+    "s.ids[1 + floor(random() * cardinality(s.ids))::int] END AS from_storage, "
+    "s.ids[1 + floor(random() * cardinality(s.ids))::int] AS to_storage, "
+    "1 + floor(random() * 5000)::int AS distance_m, random() < 0.3 AS two_way "
+    "FROM o, s, existing, LATERAL (SELECT random() AS pick FROM generate_series(1, "
+    "greatest($3::int - existing.n, 0))) g) "
     "INSERT INTO routes (from_organization_id, from_storage_id, to_storage_id, distance_m, "
-    "two_way) SELECT CASE WHEN pick < 0.5 THEN o.ids[1 + floor(random() * "
-    "cardinality(o.ids))::int] END, CASE WHEN pick >= 0.5 THEN s.ids[1 + floor(random() * "
-    "cardinality(s.ids))::int] END, s.ids[1 + floor(random() * cardinality(s.ids))::int], "
-    "1 + floor(random() * 5000)::int, random() < 0.3 FROM o, s, existing, "
-    "LATERAL (SELECT random() AS pick FROM generate_series(1, greatest($3::int - "
-    "existing.n, 0))) g ON CONFLICT DO NOTHING",
+    "two_way) SELECT from_org, from_storage, to_storage, distance_m, two_way FROM pairs "
+    "WHERE from_storage IS DISTINCT FROM to_storage ON CONFLICT DO NOTHING",
     "UPDATE graph_state SET version = version + 1",
     "UPDATE dispatch_state SET room_epoch = room_epoch + 1",
 };

@@ -10,61 +10,97 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void render(api_tx *tx, const db_result *result, int q_storages, graph_snapshot *snapshot)
+/* Writes {"bio":1,"glass":2} from rows first..first+count-1: capacity, stock or
+ * remaining (capacity - stock). */
+static void quantity_map(strbuf *out, const db_result *result, int q, int first, int count,
+                         int which)
+{
+    strbuf_puts(out, "{");
+    for (int row = first; row < first + count; row++) {
+        if (row > first) {
+            strbuf_puts(out, ",");
+        }
+        strbuf_json_string(out, db_text(result, q, row, 3));
+        strbuf_puts(out, ":");
+        int64_t capacity = db_int64(result, q, row, 4);
+        int64_t stock = db_int64(result, q, row, 5);
+        strbuf_int(out, which == 0 ? capacity : which == 1 ? stock : capacity - stock);
+    }
+    strbuf_puts(out, "}");
+}
+
+static void render(api_tx *tx, const db_result *result, int q, graph_snapshot *snapshot)
 {
     api_req *req = api_tx_user(tx);
-    int rows = db_rows(result, q_storages);
-    node_ref org = {NODE_ORG, req->id};
-    graph_paths *paths = graph_shortest_from(snapshot->roads, org);
+    int rows = db_rows(result, q);
+    graph_paths *paths = graph_shortest_from(snapshot->roads, (node_ref){NODE_ORG, req->id});
+    /* One entry per storage; its first row index rides in room_kg, so the allocator's
+     * ordering — (distance, id) for reachable, then id — sorts the view. */
     alloc_candidate *order = calloc((size_t)(rows > 0 ? rows : 1), sizeof *order);
-    int *row_of = calloc((size_t)(rows > 0 ? rows : 1), sizeof *row_of);
     size_t path_cap = graph_node_count(snapshot->roads) + 1;
     node_ref *path = calloc(path_cap, sizeof *path);
-    if (paths == NULL || order == NULL || row_of == NULL || path == NULL) {
+    if (paths == NULL || order == NULL || path == NULL) {
         graph_paths_free(paths);
         free(order);
-        free(row_of);
         free(path);
         api_tx_problem(tx, 503, "service-unavailable", "Service Unavailable", "Out of memory.");
         return;
     }
-    /* Reuse the allocator's ordering: (distance, id) for reachable, then id. The row index
-     * rides in room_kg. */
+    int storages = 0;
+    int64_t previous = -1;
     for (int row = 0; row < rows; row++) {
-        int64_t id = db_int64(result, q_storages, row, 0);
-        order[row] =
-            (alloc_candidate){id, graph_distance(paths, (node_ref){NODE_STORAGE, id}), row};
+        int64_t id = db_int64(result, q, row, 0);
+        if (id != previous) {
+            order[storages++] =
+                (alloc_candidate){id, graph_distance(paths, (node_ref){NODE_STORAGE, id}), row};
+            previous = id;
+        }
     }
-    alloc_sort_candidates(order, (size_t)rows);
+    alloc_sort_candidates(order, (size_t)storages);
     strbuf out = {0};
     strbuf_puts(&out, "{\"items\":[");
-    for (int i = 0; i < rows; i++) {
-        int row = (int)order[i].room_kg;
+    for (int i = 0; i < storages; i++) {
+        int first = (int)order[i].room_kg;
         int64_t id = order[i].storage_id;
-        strbuf_printf(
-            &out, "%s{\"id\":%lld,\"storage_id\":%lld,\"name\":%s,\"distance_m\":", i ? "," : "",
-            (long long)id, (long long)id, db_text(result, q_storages, row, 1));
+        int count = 1;
+        while (first + count < rows && db_int64(result, q, first + count, 0) == id) {
+            count++;
+        }
+        strbuf_puts(&out, i ? ",{\"id\":" : "{\"id\":");
+        strbuf_int(&out, id);
+        strbuf_puts(&out, ",\"storage_id\":");
+        strbuf_int(&out, id);
+        strbuf_puts(&out, ",\"name\":");
+        strbuf_puts(&out, db_text(result, q, first, 1));
+        strbuf_puts(&out, ",\"distance_m\":");
         if (order[i].distance_m >= 0) {
             strbuf_int(&out, order[i].distance_m);
             size_t length = graph_path(paths, (node_ref){NODE_STORAGE, id}, path, path_cap);
             strbuf_puts(&out, ",\"path\":[");
             for (size_t k = 0; k < length; k++) {
-                strbuf_printf(&out, "%s{\"%s\":%lld}", k ? "," : "",
-                              path[k].kind == NODE_ORG ? "organization_id" : "storage_id",
-                              (long long)path[k].id);
+                strbuf_puts(&out, k ? "," : "");
+                strbuf_puts(&out, path[k].kind == NODE_ORG ? "{\"organization_id\":"
+                                                           : "{\"storage_id\":");
+                strbuf_int(&out, path[k].id);
+                strbuf_puts(&out, "}");
             }
             strbuf_puts(&out, "]");
         } else {
             strbuf_puts(&out, "null,\"path\":null");
         }
-        strbuf_printf(&out, ",\"capacity\":%s,\"stock\":%s,\"remaining\":%s,\"created_at\":\"%s\"}",
-                      db_text(result, q_storages, row, 2), db_text(result, q_storages, row, 3),
-                      db_text(result, q_storages, row, 4), db_text(result, q_storages, row, 5));
+        strbuf_puts(&out, ",\"capacity\":");
+        quantity_map(&out, result, q, first, count, 0);
+        strbuf_puts(&out, ",\"stock\":");
+        quantity_map(&out, result, q, first, count, 1);
+        strbuf_puts(&out, ",\"remaining\":");
+        quantity_map(&out, result, q, first, count, 2);
+        strbuf_puts(&out, ",\"created_at\":\"");
+        strbuf_puts(&out, db_text(result, q, first, 2));
+        strbuf_puts(&out, "\"}");
     }
     strbuf_puts(&out, "],\"next_cursor\":null}");
     graph_paths_free(paths);
     free(order);
-    free(row_of);
     free(path);
     char *body = strbuf_take(&out);
     if (body == NULL) {

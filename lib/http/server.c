@@ -8,7 +8,9 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,12 +125,29 @@ static void add_cors_headers(http_ctx *ctx)
                     "Location, Idempotent-Replayed, X-Request-Id, Retry-After, Allow");
 }
 
+/* evhttp knows the reason phrases of RFC 2616 only. */
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 413:
+        return "Content Too Large";
+    case 422:
+        return "Unprocessable Content";
+    case 423:
+        return "Locked";
+    case 429:
+        return "Too Many Requests";
+    default:
+        return NULL;
+    }
+}
+
 static void finish(http_ctx *ctx, int status, struct evbuffer *body)
 {
     http_server *server = ctx->server;
     http_add_header(ctx, "X-Request-Id", ctx->request_id);
     add_cors_headers(ctx);
-    evhttp_send_reply(ctx->req, status, NULL, body);
+    evhttp_send_reply(ctx->req, status, reason_phrase(status), body);
     int64_t duration_us = clock_us() - ctx->start_us;
     const char *route = ctx->match.route != NULL ? ctx->match.route->name : "unmatched";
     metrics_observe_request(route, status, duration_us);
@@ -316,6 +335,15 @@ static void request_cb(struct evhttp_request *req, void *arg)
     http_ctx *ctx = &priv->ctx;
     ctx->server = server;
     ctx->req = req;
+    /* evhttp leaves Nagle on: a response's last segment would then wait for the client's
+     * delayed ACK of the previous one on keep-alive connections (tens of ms). */
+    struct evhttp_connection *connection = evhttp_request_get_connection(req);
+    struct bufferevent *bev =
+        connection != NULL ? evhttp_connection_get_bufferevent(connection) : NULL;
+    if (bev != NULL) {
+        int on = 1;
+        setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    }
     ctx->start_us = clock_us();
     ctx->deadline_ms = clock_ms() + server->options.request_timeout_ms;
     ctx->method_name = method_name_of(evhttp_request_get_command(req));

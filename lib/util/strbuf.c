@@ -60,9 +60,20 @@ void strbuf_printf(strbuf *sb, const char *fmt, ...)
 
 void strbuf_int(strbuf *sb, int64_t value)
 {
+    /* Hot in every list and view: formatting by hand is several times cheaper than
+     * snprintf. The magnitude is taken as unsigned so INT64_MIN works too. */
     char digits[24];
-    int len = snprintf(digits, sizeof digits, "%lld", (long long)value);
-    strbuf_append(sb, digits, (size_t)len);
+    char *end = digits + sizeof digits;
+    char *p = end;
+    uint64_t magnitude = value < 0 ? 0 - (uint64_t)value : (uint64_t)value;
+    do {
+        *--p = (char)('0' + magnitude % 10);
+        magnitude /= 10;
+    } while (magnitude != 0);
+    if (value < 0) {
+        *--p = '-';
+    }
+    strbuf_append(sb, p, (size_t)(end - p));
 }
 
 void strbuf_json_string(strbuf *sb, const char *text)
