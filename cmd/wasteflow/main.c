@@ -114,6 +114,7 @@ static int serve(const config *cfg)
         .port = cfg->listen_port,
         .idle_timeout_s = cfg->idle_timeout_s,
         .request_timeout_ms = cfg->request_timeout_ms,
+        .header_timeout_ms = cfg->header_timeout_ms,
         .max_connections = cfg->max_connections,
         .cors_origins = cfg->cors_origins,
         .routes = api_routes,

@@ -9,7 +9,9 @@
 #include <ctype.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event_struct.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,13 +26,18 @@
  * above ours and requests between the two get our problem+json 413. */
 #define EVHTTP_BODY_LIMIT (8 * 1024 * 1024)
 
+typedef struct conn_guard conn_guard;
+
 struct http_server {
     struct event_base *base;
+    conn_guard *guards; /* open connections, most recent first */
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
     http_server_options options;
     int port;
     int inflight;
+    int connections;    /* open client connections */
+    bool accept_paused; /* listener disabled at max_connections */
     uint64_t next_request_id;
     uint64_t id_salt;
 };
@@ -324,6 +331,118 @@ static const char *method_name_of(enum evhttp_cmd_type cmd)
     return "OTHER";
 }
 
+/* Per-connection guard. evhttp 2.1 neither bounds connections nor limits how long a
+ * request may take to arrive (its timeout counts idle time only), so every connection's
+ * bufferevent is a pass-through filter whose free hook tells us when the connection is
+ * gone: that keeps an exact count (the listener pauses at max_connections) and owns a
+ * timer that closes a connection whose request has not fully arrived in time. */
+struct conn_guard {
+    http_server *server;
+    struct bufferevent *bev;
+    struct event deadline;
+    conn_guard *prev, *next; /* the server's list of open connections */
+};
+
+static void guard_arm(conn_guard *guard)
+{
+    int ms = guard->server->options.header_timeout_ms;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(&guard->deadline, &tv);
+}
+
+static void guard_expired(evutil_socket_t fd, short events, void *arg)
+{
+    conn_guard *guard = arg;
+    /* evhttp sees the shutdown as an error and frees the connection (and the guard). */
+    evutil_socket_t socket_fd = bufferevent_getfd(guard->bev);
+    if (socket_fd >= 0) {
+        shutdown(socket_fd, SHUT_RDWR);
+    }
+}
+
+static void guard_free(void *arg)
+{
+    conn_guard *guard = arg;
+    http_server *server = guard->server;
+    evtimer_del(&guard->deadline);
+    if (guard->prev != NULL) {
+        guard->prev->next = guard->next;
+    } else {
+        server->guards = guard->next;
+    }
+    if (guard->next != NULL) {
+        guard->next->prev = guard->prev;
+    }
+    free(guard);
+    server->connections--;
+    if (server->accept_paused && server->connections < server->options.max_connections &&
+        server->bound != NULL) {
+        evconnlistener_enable(evhttp_bound_socket_get_listener(server->bound));
+        server->accept_paused = false;
+    }
+}
+
+static enum bufferevent_filter_result pass_through(struct evbuffer *src, struct evbuffer *dst,
+                                                   ev_ssize_t limit,
+                                                   enum bufferevent_flush_mode mode, void *arg)
+{
+    evbuffer_add_buffer(dst, src);
+    return BEV_OK;
+}
+
+static struct bufferevent *connection_bev(struct event_base *base, void *arg)
+{
+    http_server *server = arg;
+    conn_guard *guard = calloc(1, sizeof *guard);
+    struct bufferevent *socket_bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    struct bufferevent *bev = guard != NULL && socket_bev != NULL
+                                  ? bufferevent_filter_new(socket_bev, pass_through, pass_through,
+                                                           BEV_OPT_CLOSE_ON_FREE, guard_free, guard)
+                                  : NULL;
+    if (bev == NULL) {
+        /* Out of memory: evhttp falls back to a plain bufferevent of its own. */
+        if (socket_bev != NULL) {
+            bufferevent_free(socket_bev);
+        }
+        free(guard);
+        return NULL;
+    }
+    guard->server = server;
+    guard->bev = bev;
+    evtimer_assign(&guard->deadline, base, guard_expired, guard);
+    guard_arm(guard);
+    guard->next = server->guards;
+    if (server->guards != NULL) {
+        server->guards->prev = guard;
+    }
+    server->guards = guard;
+    server->connections++;
+    if (server->connections >= server->options.max_connections && server->bound != NULL) {
+        evconnlistener_disable(evhttp_bound_socket_get_listener(server->bound));
+        server->accept_paused = true;
+    }
+    return bev;
+}
+
+/* The guard of a request's connection (a short list walk: requests arrive on the busiest
+ * connections, which stay near the front as long-lived keep-alive ones). */
+static conn_guard *guard_of(http_server *server, struct bufferevent *bev)
+{
+    for (conn_guard *guard = server->guards; guard != NULL; guard = guard->next) {
+        if (guard->bev == bev) {
+            return guard;
+        }
+    }
+    return NULL;
+}
+
+/* The response is written: the next request on this connection gets a fresh deadline. */
+static void request_complete(struct evhttp_request *req, void *arg)
+{
+    conn_guard *guard = arg;
+    guard_arm(guard);
+}
+
 static void request_cb(struct evhttp_request *req, void *arg)
 {
     http_server *server = arg;
@@ -343,6 +462,12 @@ static void request_cb(struct evhttp_request *req, void *arg)
     if (bev != NULL) {
         int on = 1;
         setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+        /* The request has fully arrived: its deadline stops until the reply is written. */
+        conn_guard *guard = guard_of(server, bev);
+        if (guard != NULL) {
+            evtimer_del(&guard->deadline);
+            evhttp_request_set_on_complete_cb(req, request_complete, guard);
+        }
     }
     ctx->start_us = clock_us();
     ctx->deadline_ms = clock_ms() + server->options.request_timeout_ms;
@@ -461,6 +586,7 @@ http_server *http_server_new(struct event_base *base, const http_server_options 
     evhttp_set_timeout(server->http, options->idle_timeout_s);
     evhttp_set_default_content_type(server->http, "application/json");
     evhttp_set_gencb(server->http, request_cb, server);
+    evhttp_set_bevcb(server->http, connection_bev, server);
     server->bound =
         evhttp_bind_socket_with_handle(server->http, options->host, (ev_uint16_t)options->port);
     if (server->bound == NULL) {

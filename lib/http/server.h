@@ -43,6 +43,7 @@ typedef struct {
     int port;
     int idle_timeout_s;
     int request_timeout_ms;
+    int header_timeout_ms; /* a request must fully arrive within this */
     int max_connections;
     const char *cors_origins; /* comma-separated, "" for none */
     const router_route *routes;
