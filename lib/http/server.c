@@ -332,13 +332,17 @@ static const char *method_name_of(enum evhttp_cmd_type cmd)
 }
 
 /* Per-connection guard. evhttp 2.1 neither bounds connections nor limits how long a
- * request may take to arrive (its timeout counts idle time only), so every connection's
- * bufferevent is a pass-through filter whose free hook tells us when the connection is
- * gone: that keeps an exact count (the listener pauses at max_connections) and owns a
- * timer that closes a connection whose request has not fully arrived in time. */
+ * request may take to arrive (its timeout counts idle time only). A guard is created with
+ * each connection's bufferevent (bevcb) and attached to the evhttp connection on the same
+ * loop turn, before any byte is read: evhttp's close callback then tells us exactly when
+ * the connection goes, which keeps an exact count (the listener pauses at
+ * max_connections), and the guard's timer closes a connection whose request has not fully
+ * arrived in time. */
 struct conn_guard {
     http_server *server;
     struct bufferevent *bev;
+    struct evhttp_connection *connection; /* set on attach */
+    struct event attach;
     struct event deadline;
     conn_guard *prev, *next; /* the server's list of open connections */
 };
@@ -350,20 +354,12 @@ static void guard_arm(conn_guard *guard)
     evtimer_add(&guard->deadline, &tv);
 }
 
-static void guard_expired(evutil_socket_t fd, short events, void *arg)
-{
-    conn_guard *guard = arg;
-    /* evhttp sees the shutdown as an error and frees the connection (and the guard). */
-    evutil_socket_t socket_fd = bufferevent_getfd(guard->bev);
-    if (socket_fd >= 0) {
-        shutdown(socket_fd, SHUT_RDWR);
-    }
-}
-
-static void guard_free(void *arg)
+static void guard_closed(struct evhttp_connection *connection, void *arg)
 {
     conn_guard *guard = arg;
     http_server *server = guard->server;
+    evhttp_connection_set_closecb(connection, NULL, NULL);
+    event_del(&guard->attach);
     evtimer_del(&guard->deadline);
     if (guard->prev != NULL) {
         guard->prev->next = guard->next;
@@ -382,35 +378,41 @@ static void guard_free(void *arg)
     }
 }
 
-static enum bufferevent_filter_result pass_through(struct evbuffer *src, struct evbuffer *dst,
-                                                   ev_ssize_t limit,
-                                                   enum bufferevent_flush_mode mode, void *arg)
+static void guard_expired(evutil_socket_t fd, short events, void *arg)
 {
-    evbuffer_add_buffer(dst, src);
-    return BEV_OK;
+    conn_guard *guard = arg;
+    /* Frees the connection; guard_closed runs inside and frees the guard. */
+    evhttp_connection_free(guard->connection);
+}
+
+static void guard_attach(evutil_socket_t fd, short events, void *arg)
+{
+    conn_guard *guard = arg;
+    void *connection = NULL;
+    /* evhttp registers its connection as the bufferevent's callback argument. */
+    bufferevent_getcb(guard->bev, NULL, NULL, NULL, &connection);
+    guard->connection = connection;
+    evhttp_connection_set_closecb(guard->connection, guard_closed, guard);
+    guard_arm(guard);
 }
 
 static struct bufferevent *connection_bev(struct event_base *base, void *arg)
 {
     http_server *server = arg;
     conn_guard *guard = calloc(1, sizeof *guard);
-    struct bufferevent *socket_bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-    struct bufferevent *bev = guard != NULL && socket_bev != NULL
-                                  ? bufferevent_filter_new(socket_bev, pass_through, pass_through,
-                                                           BEV_OPT_CLOSE_ON_FREE, guard_free, guard)
-                                  : NULL;
+    struct bufferevent *bev =
+        guard != NULL ? bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE) : NULL;
     if (bev == NULL) {
-        /* Out of memory: evhttp falls back to a plain bufferevent of its own. */
-        if (socket_bev != NULL) {
-            bufferevent_free(socket_bev);
-        }
         free(guard);
-        return NULL;
+        return NULL; /* out of memory: evhttp makes a bufferevent of its own */
     }
     guard->server = server;
     guard->bev = bev;
     evtimer_assign(&guard->deadline, base, guard_expired, guard);
-    guard_arm(guard);
+    event_assign(&guard->attach, base, -1, 0, guard_attach, guard);
+    /* Runs later in this same loop turn, after evhttp has made the connection and
+     * before the socket is polled for the first time. */
+    event_active(&guard->attach, EV_TIMEOUT, 0);
     guard->next = server->guards;
     if (server->guards != NULL) {
         server->guards->prev = guard;
@@ -426,10 +428,10 @@ static struct bufferevent *connection_bev(struct event_base *base, void *arg)
 
 /* The guard of a request's connection (a short list walk: requests arrive on the busiest
  * connections, which stay near the front as long-lived keep-alive ones). */
-static conn_guard *guard_of(http_server *server, struct bufferevent *bev)
+static conn_guard *guard_of(http_server *server, struct evhttp_connection *connection)
 {
     for (conn_guard *guard = server->guards; guard != NULL; guard = guard->next) {
-        if (guard->bev == bev) {
+        if (guard->connection == connection) {
             return guard;
         }
     }
@@ -463,7 +465,7 @@ static void request_cb(struct evhttp_request *req, void *arg)
         int on = 1;
         setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
         /* The request has fully arrived: its deadline stops until the reply is written. */
-        conn_guard *guard = guard_of(server, bev);
+        conn_guard *guard = guard_of(server, connection);
         if (guard != NULL) {
             evtimer_del(&guard->deadline);
             evhttp_request_set_on_complete_cb(req, request_complete, guard);
