@@ -2,6 +2,7 @@
  * its Swagger UI page, and the per-type totals of /v1/stats. */
 #include "api/app.h"
 #include "api/common.h"
+#include "api/docs_assets.h"
 #include "api/handlers.h"
 #include "api/statements.h"
 #include "util/embedded.h"
@@ -129,6 +130,27 @@ void handle_docs(http_ctx *ctx)
         return;
     }
     http_reply_text(ctx, 200, "text/html; charset=utf-8", page->data, page->len);
+}
+
+void handle_docs_asset(http_ctx *ctx)
+{
+    http_add_header(ctx, "Cache-Control", "public, max-age=86400");
+    if (strcmp(ctx->path, "/docs/swagger-initializer.js") == 0) {
+        const embedded_file *js =
+            embedded_find(embedded_docs, embedded_docs_count, "swagger-initializer.js");
+        if (js != NULL) {
+            http_reply_text(ctx, 200, "application/javascript; charset=utf-8", js->data, js->len);
+            return;
+        }
+    }
+    for (int i = 0; i < docs_asset_count; i++) {
+        if (strcmp(ctx->path, docs_assets[i].path) == 0) {
+            http_reply_text(ctx, 200, docs_assets[i].content_type, docs_assets[i].start,
+                            (size_t)(docs_assets[i].end - docs_assets[i].start));
+            return;
+        }
+    }
+    api_reply_not_found(ctx, "The documentation file");
 }
 
 void handle_stats(http_ctx *ctx)
