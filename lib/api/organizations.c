@@ -184,7 +184,5 @@ void handle_organizations_delete(http_ctx *ctx)
     req->p[0] = api_id_text(req->text[0], ctx->match.ids[0]);
     api_req_add(req, ST_ORG_LOCK, 0, 1);
     api_req_add(req, ST_ORG_DELETE, 0, 1);
-    /* Its routes go with it: the road graph changed. */
-    api_req_add(req, ST_GRAPH_BUMP, 0, 0);
     api_req_run(ctx, req, TX_ONE_ROUND, deleted);
 }

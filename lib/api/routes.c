@@ -178,8 +178,6 @@ void handle_routes_patch(http_ctx *ctx)
     api_req_add(req, ST_GRAPH_LOCK, 0, 0);
     api_req_add(req, ST_RT_PATCH_CHECK, 3, 2);
     api_req_add(req, ST_RT_PATCH, 0, 3);
-    api_req_add(req, ST_GRAPH_BUMP, 0, 0);
-    api_req_add(req, ST_ROOM_BUMP, 0, 0);
     req->flags = 2;
     api_req_run(ctx, req, TX_ONE_ROUND, route_changed);
 }
@@ -207,7 +205,6 @@ void handle_routes_delete(http_ctx *ctx)
     req->p[0] = api_id_text(req->text[0], ctx->match.ids[0]);
     api_req_add(req, ST_GRAPH_LOCK, 0, 0);
     api_req_add(req, ST_RT_DELETE, 0, 1);
-    api_req_add(req, ST_GRAPH_BUMP, 0, 0);
     api_req_run(ctx, req, TX_ONE_ROUND, deleted);
 }
 

@@ -42,6 +42,10 @@ const db_statement api_statements[ST__COUNT] = {
       " 'WF422', $2 || '|unknown waste type')"),
     S(ST_GRAPH_BUMP, "UPDATE graph_state SET version = version + 1"),
     S(ST_ROOM_BUMP, "UPDATE dispatch_state SET room_epoch = room_epoch + 1"),
+    /* $1 storage: only when it exists (a 404 must change nothing). */
+    S(ST_ROOM_BUMP_STORAGE,
+      "UPDATE dispatch_state SET room_epoch = room_epoch + 1 WHERE EXISTS (SELECT 1 FROM "
+      "storages WHERE id = $1::bigint)"),
     /* Route changes run one at a time, so the two-way pair rules can be checked. */
     S(ST_GRAPH_LOCK, "SELECT pg_advisory_xact_lock(hashtext('wasteflow.graph'))"),
     S(ST_GRAPH_LOAD,
@@ -87,10 +91,13 @@ const db_statement api_statements[ST__COUNT] = {
       "SELECT id FROM o"),
     S(ST_ORG_JSON, "SELECT wf_organization_json($1::bigint)::text"),
     S(ST_ORG_LOCK, "SELECT id FROM organizations WHERE id = $1::bigint FOR UPDATE"),
+    /* Its routes go with it, so the graph version moves — only when it really went. */
     S(ST_ORG_DELETE,
-      "DELETE FROM organizations WHERE id = $1::bigint AND wf_check(NOT EXISTS (SELECT 1 "
-      "FROM organization_waste WHERE organization_id = $1::bigint AND pending > 0), 'WF409', "
-      "'the organization still has pending waste') RETURNING id"),
+      "WITH d AS (DELETE FROM organizations WHERE id = $1::bigint AND wf_check(NOT EXISTS "
+      "(SELECT 1 FROM organization_waste WHERE organization_id = $1::bigint AND pending > 0), "
+      "'WF409', 'the organization still has pending waste') RETURNING id), "
+      "g AS (UPDATE graph_state SET version = version + 1 WHERE EXISTS (SELECT 1 FROM d)) "
+      "SELECT id FROM d"),
 
     S(ST_ST_LIST,
       LIST_SQL("SELECT id FROM storages s WHERE id > $1::bigint AND ($3::text IS NULL OR "
@@ -124,9 +131,11 @@ const db_statement api_statements[ST__COUNT] = {
     S(ST_ST_JSON, "SELECT wf_storage_json($1::bigint)::text"),
     S(ST_ST_LOCK, "SELECT id FROM storages WHERE id = $1::bigint FOR UPDATE"),
     S(ST_ST_DELETE,
-      "DELETE FROM storages WHERE id = $1::bigint AND wf_check(NOT EXISTS (SELECT 1 FROM "
-      "storage_waste WHERE storage_id = $1::bigint AND stock > 0), 'WF409', "
-      "'the storage still holds waste') RETURNING id"),
+      "WITH d AS (DELETE FROM storages WHERE id = $1::bigint AND wf_check(NOT EXISTS (SELECT 1 "
+      "FROM storage_waste WHERE storage_id = $1::bigint AND stock > 0), 'WF409', "
+      "'the storage still holds waste') RETURNING id), "
+      "g AS (UPDATE graph_state SET version = version + 1 WHERE EXISTS (SELECT 1 FROM d)) "
+      "SELECT id FROM d"),
     /* $1 storage, $2 text[] types */
     S(ST_ST_UNLOAD_CHECK,
       "SELECT wf_check(q.t IS NULL, 'WF422', q.t || '|the storage does not accept this waste "
@@ -160,10 +169,19 @@ const db_statement api_statements[ST__COUNT] = {
       "SELECT wf_check(NOT ($2::boolean IS TRUE AND EXISTS (SELECT 1 FROM routes r, routes b "
       "WHERE r.id = $1::bigint AND b.from_node = r.to_node AND b.to_node = r.from_node)), "
       "'WF409', 'a road already joins these nodes in the other direction')"),
-    S(ST_RT_PATCH, "UPDATE routes SET distance_m = coalesce($2::bigint, distance_m), "
-                   "two_way = coalesce($3::boolean, two_way) WHERE id = $1::bigint "
-                   "RETURNING wf_route_json(routes)::text, id"),
-    S(ST_RT_DELETE, "DELETE FROM routes WHERE id = $1::bigint RETURNING id"),
+    /* A route change moves the graph version and, as it may bring room within reach, the
+     * dispatch epoch — only when the route exists. */
+    S(ST_RT_PATCH,
+      "WITH u AS (UPDATE routes SET distance_m = coalesce($2::bigint, distance_m), "
+      "two_way = coalesce($3::boolean, two_way) WHERE id = $1::bigint "
+      "RETURNING wf_route_json(routes)::text AS json, id), "
+      "g AS (UPDATE graph_state SET version = version + 1 WHERE EXISTS (SELECT 1 FROM u)), "
+      "r AS (UPDATE dispatch_state SET room_epoch = room_epoch + 1 WHERE EXISTS "
+      "(SELECT 1 FROM u)) SELECT json, id FROM u"),
+    S(ST_RT_DELETE,
+      "WITH d AS (DELETE FROM routes WHERE id = $1::bigint RETURNING id), "
+      "g AS (UPDATE graph_state SET version = version + 1 WHERE EXISTS (SELECT 1 FROM d)) "
+      "SELECT id FROM d"),
 
     /* The organization's view of every storage: graph version and existence, then the
      * storages ($1 waste type filter or NULL) with their JSON parts. */

@@ -13,6 +13,7 @@
     X(ST_CHECK_TYPE)                                                                               \
     X(ST_GRAPH_BUMP)                                                                               \
     X(ST_ROOM_BUMP)                                                                                \
+    X(ST_ROOM_BUMP_STORAGE)                                                                        \
     X(ST_GRAPH_LOCK)                                                                               \
     X(ST_GRAPH_LOAD)                                                                               \
     X(ST_WT_LIST)                                                                                  \

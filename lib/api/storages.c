@@ -175,7 +175,7 @@ void handle_storages_patch(http_ctx *ctx)
     api_req_add(req, ST_ST_PATCH, 0, 3);
     api_req_add(req, ST_ST_REMOVE_TYPES, 7, 2);
     api_req_add(req, ST_ST_HAS_TYPES, 0, 1);
-    api_req_add(req, ST_ROOM_BUMP, 0, 0);
+    api_req_add(req, ST_ROOM_BUMP_STORAGE, 0, 1);
     api_req_add(req, ST_ST_JSON, 0, 1);
     api_req_run(ctx, req, TX_ONE_ROUND, patched);
 }
@@ -209,7 +209,6 @@ void handle_storages_delete(http_ctx *ctx)
     req->p[0] = api_id_text(req->text[0], ctx->match.ids[0]);
     api_req_add(req, ST_ST_LOCK, 0, 1);
     api_req_add(req, ST_ST_DELETE, 0, 1);
-    api_req_add(req, ST_GRAPH_BUMP, 0, 0);
     api_req_run(ctx, req, TX_ONE_ROUND, deleted);
 }
 
