@@ -179,12 +179,12 @@ void config_redact_url(const char *url, char *out, size_t out_size)
     while (*p != '\0' && used + 1 < out_size) {
         if ((p == url || !isalnum((unsigned char)p[-1])) && strncmp(p, "password", 8) == 0) {
             const char *eq = p + 8;
-            while (*eq == ' ') {
+            while (isspace((unsigned char)*eq)) {
                 eq++;
             }
             if (*eq == '=') {
                 const char *value = eq + 1;
-                while (*value == ' ') {
+                while (isspace((unsigned char)*value)) {
                     value++;
                 }
                 const char *value_end = value;
@@ -197,7 +197,7 @@ void config_redact_url(const char *url, char *out, size_t out_size)
                         value_end++;
                     }
                 } else {
-                    value_end += strcspn(value, " &");
+                    value_end += strcspn(value, " \t\n\r\f\v&");
                 }
                 used += (size_t)snprintf(out + used, out_size - used, "password=***");
                 p = value_end;

@@ -56,29 +56,95 @@ size_t utf8_length(const char *text)
     return count;
 }
 
-/* Finds "\u0000" escapes inside string literals (a NUL would silently truncate the
- * string in cJSON). Escaped backslashes are skipped so "\\u0000" is not a false hit. */
-static bool has_nul_escape(const char *body, size_t len)
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Length of the RFC 8259 number at text (-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?),
+ * or 0 when what starts there is not one. cJSON's strtod also takes 01, 1. and 1.e5. */
+static size_t number_length(const char *text, size_t len)
+{
+    size_t i = 0;
+    if (i < len && text[i] == '-') {
+        i++;
+    }
+    if (i < len && text[i] == '0') {
+        i++;
+    } else if (i < len && is_digit(text[i])) {
+        while (i < len && is_digit(text[i])) {
+            i++;
+        }
+    } else {
+        return 0;
+    }
+    if (i < len && text[i] == '.') {
+        size_t start = ++i;
+        while (i < len && is_digit(text[i])) {
+            i++;
+        }
+        if (i == start) {
+            return 0;
+        }
+    }
+    if (i < len && (text[i] == 'e' || text[i] == 'E')) {
+        i++;
+        if (i < len && (text[i] == '+' || text[i] == '-')) {
+            i++;
+        }
+        size_t start = i;
+        while (i < len && is_digit(text[i])) {
+            i++;
+        }
+        if (i == start) {
+            return 0;
+        }
+    }
+    /* A digit right after the number (as in 01) means the grammar did not match. */
+    return i < len && is_digit(text[i]) ? 0 : i;
+}
+
+/* One pass over the raw text for what cJSON lets through: numbers outside the RFC 8259
+ * grammar; raw control characters inside strings; "\u0000" escapes (a NUL would silently
+ * truncate the string); and, outside strings, control characters other than the four
+ * JSON whitespace characters (cJSON skips every byte up to 0x20). Escaped backslashes are
+ * skipped, so "\\u0000" is text. */
+static const char *scan_text(const char *body, size_t len)
 {
     bool in_string = false;
     for (size_t i = 0; i < len; i++) {
-        char c = body[i];
+        unsigned char c = (unsigned char)body[i];
         if (!in_string) {
+            if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+                return "control characters are not JSON whitespace";
+            }
+            if (c == '-' || is_digit((char)c)) {
+                size_t n = number_length(body + i, len - i);
+                if (n == 0) {
+                    return "a number is not written as JSON numbers are";
+                }
+                i += n - 1;
+                continue;
+            }
             in_string = c == '"';
             continue;
+        }
+        if (c < 0x20) {
+            return "strings must escape control characters";
         }
         if (c == '"') {
             in_string = false;
         } else if (c == '\\' && i + 1 < len) {
             if (body[i + 1] == 'u' && i + 5 < len && strncmp(body + i + 2, "0000", 4) == 0) {
-                return true;
+                return "strings must not contain \\u0000";
             }
             i++;
         }
     }
-    return false;
+    return NULL;
 }
 
+/* depth: containers enclosing item, item included when it is one. */
 static bool check_tree(const cJSON *item, int depth, char *why, size_t why_size)
 {
     if (depth > JSON_INPUT_MAX_DEPTH) {
@@ -96,7 +162,8 @@ static bool check_tree(const cJSON *item, int depth, char *why, size_t why_size)
         }
     }
     for (const cJSON *child = item->child; child != NULL; child = child->next) {
-        if (!check_tree(child, depth + 1, why, why_size)) {
+        bool container = cJSON_IsArray(child) || cJSON_IsObject(child);
+        if (!check_tree(child, depth + (container ? 1 : 0), why, why_size)) {
             return false;
         }
     }
@@ -120,8 +187,9 @@ cJSON *json_input_parse(const char *body, size_t len, char *why, size_t why_size
         snprintf(why, why_size, "the body is not valid UTF-8");
         return NULL;
     }
-    if (has_nul_escape(body, len)) {
-        snprintf(why, why_size, "strings must not contain \\u0000");
+    const char *bad = scan_text(body, len);
+    if (bad != NULL) {
+        snprintf(why, why_size, "%s", bad);
         return NULL;
     }
     const char *end = NULL;
@@ -141,7 +209,7 @@ cJSON *json_input_parse(const char *body, size_t len, char *why, size_t why_size
         cJSON_Delete(root);
         return NULL;
     }
-    if (!check_tree(root, 1, why, why_size)) {
+    if (!check_tree(root, cJSON_IsArray(root) || cJSON_IsObject(root) ? 1 : 0, why, why_size)) {
         cJSON_Delete(root);
         return NULL;
     }
@@ -179,7 +247,8 @@ bool json_input_name(const cJSON *item, const char **why)
         return false;
     }
     for (const unsigned char *p = (const unsigned char *)item->valuestring; *p; p++) {
-        if (*p < 0x20 || *p == 0x7f) {
+        /* C0 controls, DEL, and C1 controls (U+0080..U+009F, encoded C2 80..C2 9F). */
+        if (*p < 0x20 || *p == 0x7f || (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)) {
             *why = "must not contain control characters";
             return false;
         }

@@ -1,3 +1,7 @@
 # One cmocka runner per module: wf_unit_test(<file name without .c> <modules it links>)
 wf_unit_test(test_graph core)
 wf_unit_test(test_alloc core)
+wf_unit_test(test_router http util)
+wf_unit_test(test_json_input util)
+wf_unit_test(test_config util)
+wf_unit_test(test_strbuf util)

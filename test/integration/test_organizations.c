@@ -1,0 +1,652 @@
+/* Integration tests of /v1/organizations against a real server and database: create, read,
+ * list with pagination, merge-patch, delete, and every validation and conflict rule of the
+ * contract. Every rejected request must leave the database exactly as it was. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+static char *repeat(const char *unit, size_t times)
+{
+    size_t unit_len = strlen(unit);
+    char *out = malloc(unit_len * times + 1);
+    assert_non_null(out);
+    for (size_t i = 0; i < times; i++) {
+        memcpy(out + i * unit_len, unit, unit_len);
+    }
+    out[unit_len * times] = '\0';
+    return out;
+}
+
+static char *format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *format(const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    char *out = NULL;
+    int length = vasprintf(&out, fmt, args);
+    va_end(args);
+    assert_true(length >= 0);
+    return out;
+}
+
+static char *org_path(long long id)
+{
+    return format("/v1/organizations/%lld", id);
+}
+
+/* Creates an organization with a fresh name; returns its id and (optionally) the name. */
+static long long new_org(const char *capacity_json, char **name_out)
+{
+    char *name = it_unique_name("org");
+    long long id = it_create_org(name, capacity_json);
+    if (name_out != NULL) {
+        *name_out = name;
+    } else {
+        free(name);
+    }
+    return id;
+}
+
+static void assert_org_rejected(const char *body, int status, const char *slug, const char *field)
+{
+    it_assert_rejected_type("POST", "/v1/organizations", body, NULL, status, slug, field);
+}
+
+/* ---------------------------------------------------------------- create and read */
+
+static void test_create_returns_full_object(void **state)
+{
+    (void)state;
+    char *name = it_unique_name("create");
+    char *body = format("{\"name\":\"%s\",\"capacity\":{\"glass\":50,\"plastic\":10}}", name);
+    it_response *response = it_post("/v1/organizations", "%s", body);
+    it_assert_status(response, 201);
+    long long id = it_json_int(response->json, "id");
+    assert_true(id > 0);
+    char *location = org_path(id);
+    const char *location_header = it_header(response, "Location");
+    assert_non_null(location_header);
+    assert_string_equal(location_header, location);
+    assert_string_equal(it_json_str(response->json, "name"), name);
+    it_assert_json_eq(response->json, "capacity", "{\"glass\":50,\"plastic\":10}");
+    it_assert_json_eq(response->json, "pending", "{}");
+    it_assert_timestamp(it_json_str(response->json, "created_at"));
+
+    /* GET returns the same object. */
+    it_response *fetched = it_get("%s", location);
+    it_assert_status(fetched, 200);
+    assert_true(cJSON_Compare(fetched->json, response->json, true));
+    it_response_free(fetched);
+
+    it_response_free(response);
+    free(location);
+    free(body);
+    free(name);
+}
+
+static void test_create_without_capacity(void **state)
+{
+    (void)state;
+    char *name = it_unique_name("no-capacity");
+    char *body = format("{\"name\":\"%s\"}", name);
+    it_response *response = it_post("/v1/organizations", "%s", body);
+    it_assert_status(response, 201);
+    it_assert_json_eq(response->json, "capacity", "{}");
+    it_assert_json_eq(response->json, "pending", "{}");
+    it_response_free(response);
+    free(body);
+    free(name);
+
+    /* An empty capacity object is the same. */
+    name = it_unique_name("empty-capacity");
+    body = format("{\"name\":\"%s\",\"capacity\":{}}", name);
+    response = it_post("/v1/organizations", "%s", body);
+    it_assert_status(response, 201);
+    it_assert_json_eq(response->json, "capacity", "{}");
+    it_response_free(response);
+    free(body);
+    free(name);
+}
+
+static void test_ids_are_distinct_and_increasing(void **state)
+{
+    (void)state;
+    long long first = new_org(NULL, NULL);
+    long long second = new_org(NULL, NULL);
+    assert_true(first > 0);
+    assert_true(second > first);
+}
+
+/* ---------------------------------------------------------------- list */
+
+static cJSON *get_all_orgs(void)
+{
+    it_response *response = it_get("/v1/organizations?limit=1000");
+    it_assert_status(response, 200);
+    assert_true(cJSON_IsNull(it_json_at(response->json, "next_cursor")));
+    cJSON *items = cJSON_Duplicate(it_json_at(response->json, "items"), true);
+    assert_non_null(items);
+    it_response_free(response);
+    return items;
+}
+
+static void test_list_pagination(void **state)
+{
+    (void)state;
+    long long created[6];
+    for (int i = 0; i < 5; i++) {
+        created[i] = new_org(i % 2 ? "{\"bio\":3}" : NULL, NULL);
+    }
+    cJSON *all = get_all_orgs();
+    int total = cJSON_GetArraySize(all);
+    if (total % 2 == 0) {
+        /* An odd total makes the last page hold exactly one item. */
+        created[5] = new_org(NULL, NULL);
+        cJSON_Delete(all);
+        all = get_all_orgs();
+        total = cJSON_GetArraySize(all);
+    }
+    assert_int_equal(total % 2, 1);
+
+    /* The full list is ordered by id and holds what was created, in order. */
+    long long previous_id = 0;
+    int next_created = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, all)
+    {
+        long long id = it_json_int(item, "id");
+        assert_true(id > previous_id);
+        previous_id = id;
+        if (next_created < 5 && id == created[next_created]) {
+            next_created++;
+        }
+    }
+    assert_int_equal(next_created, 5);
+
+    /* Walking with limit=2 gives the same sequence: full pages, then one item and a null
+     * cursor. */
+    char *cursor = NULL;
+    int walked = 0;
+    int pages = 0;
+    for (;;) {
+        it_response *response = cursor ? it_get("/v1/organizations?limit=2&cursor=%s", cursor)
+                                       : it_get("/v1/organizations?limit=2");
+        it_assert_status(response, 200);
+        pages++;
+        assert_true(pages <= total / 2 + 1);
+        const cJSON *items = it_json_at(response->json, "items");
+        int count = cJSON_GetArraySize(items);
+        const cJSON *page_item;
+        cJSON_ArrayForEach(page_item, items)
+        {
+            assert_true(walked < total);
+            assert_true(cJSON_Compare(page_item, cJSON_GetArrayItem(all, walked), true));
+            walked++;
+        }
+        const cJSON *next = it_json_at(response->json, "next_cursor");
+        free(cursor);
+        cursor = NULL;
+        if (walked == total) {
+            assert_int_equal(count, 1);
+            assert_true(cJSON_IsNull(next));
+            it_response_free(response);
+            break;
+        }
+        assert_int_equal(count, 2);
+        assert_true(cJSON_IsString(next));
+        cursor = it_url_escape(next->valuestring);
+        it_response_free(response);
+    }
+    assert_int_equal(walked, total);
+    assert_int_equal(pages, total / 2 + 1);
+    cJSON_Delete(all);
+}
+
+static void test_list_default_limit_is_100(void **state)
+{
+    (void)state;
+    cJSON *all = get_all_orgs();
+    int total = cJSON_GetArraySize(all);
+    for (int i = total; i <= 100; i++) {
+        new_org(NULL, NULL);
+    }
+    cJSON_Delete(all);
+    it_response *response = it_get("/v1/organizations");
+    it_assert_status(response, 200);
+    assert_int_equal(cJSON_GetArraySize(it_json_at(response->json, "items")), 100);
+    assert_true(cJSON_IsString(it_json_at(response->json, "next_cursor")));
+    it_response_free(response);
+}
+
+/* ---------------------------------------------------------------- patch */
+
+static void test_patch_name(void **state)
+{
+    (void)state;
+    long long id = new_org("{\"glass\":50}", NULL);
+    char *path = org_path(id);
+    it_response *before = it_get("%s", path);
+    it_assert_status(before, 200);
+
+    char *new_name = it_unique_name("renamed");
+    char *body = format("{\"name\":\"%s\"}", new_name);
+    it_response *patched = it_patch(path, "%s", body);
+    it_assert_status(patched, 200);
+    assert_string_equal(it_json_str(patched->json, "name"), new_name);
+    assert_int_equal(it_json_int(patched->json, "id"), id);
+    it_assert_json_eq(patched->json, "capacity", "{\"glass\":50}");
+    assert_string_equal(it_json_str(patched->json, "created_at"),
+                        it_json_str(before->json, "created_at"));
+
+    it_response *after = it_get("%s", path);
+    it_assert_status(after, 200);
+    assert_true(cJSON_Compare(after->json, patched->json, true));
+
+    /* Renaming to its own name is no conflict. */
+    it_response *same = it_patch(path, "%s", body);
+    it_assert_status(same, 200);
+    assert_string_equal(it_json_str(same->json, "name"), new_name);
+
+    it_response_free(same);
+    it_response_free(after);
+    it_response_free(patched);
+    it_response_free(before);
+    free(body);
+    free(new_name);
+    free(path);
+}
+
+static void test_patch_capacity_is_a_merge(void **state)
+{
+    (void)state;
+    long long id = new_org("{\"glass\":50,\"plastic\":10}", NULL);
+    char *path = org_path(id);
+
+    it_response *response = it_patch(path, "{\"capacity\":{\"bio\":7}}");
+    it_assert_status(response, 200);
+    it_assert_json_eq(response->json, "capacity", "{\"glass\":50,\"plastic\":10,\"bio\":7}");
+    it_response_free(response);
+
+    response = it_patch(path, "{\"capacity\":{\"glass\":null,\"plastic\":20}}");
+    it_assert_status(response, 200);
+    it_assert_json_eq(response->json, "capacity", "{\"plastic\":20,\"bio\":7}");
+    it_response_free(response);
+
+    response = it_patch(path, "{\"capacity\":{\"plastic\":0}}");
+    it_assert_status(response, 200);
+    it_assert_json_eq(response->json, "capacity", "{\"plastic\":0,\"bio\":7}");
+    it_response_free(response);
+
+    response = it_get("%s", path);
+    it_assert_status(response, 200);
+    it_assert_json_eq(response->json, "capacity", "{\"plastic\":0,\"bio\":7}");
+    it_response_free(response);
+
+    /* An empty patch changes nothing. */
+    char *before = it_db_fingerprint();
+    response = it_patch(path, "{}");
+    it_assert_status(response, 200);
+    it_assert_json_eq(response->json, "capacity", "{\"plastic\":0,\"bio\":7}");
+    it_response_free(response);
+    char *after = it_db_fingerprint();
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    free(path);
+}
+
+/* ---------------------------------------------------------------- names */
+
+static void test_duplicate_name_409(void **state)
+{
+    (void)state;
+    char *taken = NULL;
+    new_org(NULL, &taken);
+    char *body = format("{\"name\":\"%s\"}", taken);
+    assert_org_rejected(body, 409, "conflict", NULL);
+
+    long long other = new_org(NULL, NULL);
+    char *path = org_path(other);
+    it_assert_rejected_type("PATCH", path, body, NULL, 409, "conflict", NULL);
+    free(path);
+    free(body);
+    free(taken);
+}
+
+static void test_name_length_limits(void **state)
+{
+    (void)state;
+    char *ascii_201 = repeat("a", 201);
+    char *cyrillic_201 = repeat("\xd0\xb6", 201);
+    char *body_ascii_201 = format("{\"name\":\"%s\"}", ascii_201);
+    char *body_cyrillic_201 = format("{\"name\":\"%s\"}", cyrillic_201);
+    const char *const rejected[] = {
+        "{\"name\":\"\"}",
+        body_ascii_201,
+        body_cyrillic_201,
+        "{\"name\":12}",
+        "{\"name\":null}",
+        "{\"name\":[\"a\"]}",
+        "{}",
+        "{\"capacity\":{\"glass\":1}}",
+    };
+    for (size_t i = 0; i < sizeof rejected / sizeof rejected[0]; i++) {
+        assert_org_rejected(rejected[i], 422, "validation-error", "name");
+    }
+
+    /* PATCH applies the same rules. */
+    long long id = new_org(NULL, NULL);
+    char *path = org_path(id);
+    it_assert_rejected_type("PATCH", path, "{\"name\":\"\"}", NULL, 422, "validation-error",
+                            "name");
+    it_assert_rejected_type("PATCH", path, body_ascii_201, NULL, 422, "validation-error", "name");
+    it_assert_rejected_type("PATCH", path, "{\"name\":null}", NULL, 422, "validation-error",
+                            "name");
+
+    /* 200 characters are fine, counted in characters: 200 two-byte "ж" are 400 bytes. */
+    char *ascii_200 = repeat("b", 200);
+    char *cyrillic_200 = repeat("\xd0\xb6", 200);
+    const char *accepted[] = {ascii_200, cyrillic_200};
+    for (size_t i = 0; i < 2; i++) {
+        char *body = format("{\"name\":\"%s\"}", accepted[i]);
+        it_response *response = it_post("/v1/organizations", "%s", body);
+        it_assert_status(response, 201);
+        assert_string_equal(it_json_str(response->json, "name"), accepted[i]);
+        long long created = it_json_int(response->json, "id");
+        it_response_free(response);
+        response = it_get("/v1/organizations/%lld", created);
+        it_assert_status(response, 200);
+        assert_string_equal(it_json_str(response->json, "name"), accepted[i]);
+        it_response_free(response);
+        free(body);
+    }
+    free(cyrillic_200);
+    free(ascii_200);
+    free(path);
+    free(body_cyrillic_201);
+    free(body_ascii_201);
+    free(cyrillic_201);
+    free(ascii_201);
+}
+
+/* ---------------------------------------------------------------- quantities */
+
+static const char *const bad_quantities[] = {
+    "1.5", "-1", "\"5\"", "true", "1e13", "1e999", "1000000000001", "-0.5", "{}", "[1]",
+};
+
+static void test_bad_capacity_quantities_422_on_create(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof bad_quantities / sizeof bad_quantities[0]; i++) {
+        char *name = it_unique_name("bad-quantity");
+        char *body =
+            format("{\"name\":\"%s\",\"capacity\":{\"glass\":%s}}", name, bad_quantities[i]);
+        assert_org_rejected(body, 422, "validation-error", "capacity.glass");
+        free(body);
+        free(name);
+    }
+    /* On create, null is no quantity either. */
+    char *name = it_unique_name("null-quantity");
+    char *body = format("{\"name\":\"%s\",\"capacity\":{\"glass\":null}}", name);
+    assert_org_rejected(body, 422, "validation-error", "capacity.glass");
+    free(body);
+    free(name);
+}
+
+static void test_bad_capacity_quantities_422_on_patch(void **state)
+{
+    (void)state;
+    long long id = new_org("{\"glass\":3}", NULL);
+    char *path = org_path(id);
+    for (size_t i = 0; i < sizeof bad_quantities / sizeof bad_quantities[0]; i++) {
+        char *body = format("{\"capacity\":{\"glass\":%s}}", bad_quantities[i]);
+        it_assert_rejected_type("PATCH", path, body, NULL, 422, "validation-error",
+                                "capacity.glass");
+        free(body);
+    }
+    free(path);
+}
+
+static void test_quantity_limits_accepted(void **state)
+{
+    (void)state;
+    char *name = it_unique_name("max-quantity");
+    char *body = format("{\"name\":\"%s\",\"capacity\":{\"glass\":1000000000000,\"bio\":0,"
+                        "\"plastic\":1.0}}",
+                        name);
+    it_response *response = it_post("/v1/organizations", "%s", body);
+    it_assert_status(response, 201);
+    it_assert_json_eq(response->json, "capacity",
+                      "{\"glass\":1000000000000,\"bio\":0,\"plastic\":1}");
+    assert_int_equal(it_json_int(response->json, "capacity.glass"), 1000000000000LL);
+    it_response_free(response);
+    free(body);
+    free(name);
+}
+
+static void test_unknown_type_and_fields_422(void **state)
+{
+    (void)state;
+    char *name = it_unique_name("unknown");
+    char *body = format("{\"name\":\"%s\",\"capacity\":{\"glass\":1,\"metalx\":1}}", name);
+    assert_org_rejected(body, 422, "validation-error", "capacity.metalx");
+    free(body);
+    body = format("{\"name\":\"%s\",\"color\":\"red\"}", name);
+    assert_org_rejected(body, 422, "validation-error", "color");
+    free(body);
+    body = format("{\"name\":\"%s\",\"pending\":{\"glass\":1}}", name);
+    assert_org_rejected(body, 422, "validation-error", "pending");
+    free(body);
+    body = format("{\"name\":\"%s\",\"capacity\":5}", name);
+    assert_org_rejected(body, 422, "validation-error", "capacity");
+    free(body);
+    body = format("{\"name\":\"%s\",\"capacity\":[{\"glass\":1}]}", name);
+    assert_org_rejected(body, 422, "validation-error", "capacity");
+    free(body);
+
+    long long id = new_org(NULL, NULL);
+    char *path = org_path(id);
+    it_assert_rejected_type("PATCH", path, "{\"capacity\":{\"metalx\":1}}", NULL, 422,
+                            "validation-error", "capacity.metalx");
+    it_assert_rejected_type("PATCH", path, "{\"color\":\"red\"}", NULL, 422, "validation-error",
+                            "color");
+    it_assert_rejected_type("PATCH", path, "{\"id\":5}", NULL, 422, "validation-error", "id");
+    it_assert_rejected_type("PATCH", path, "{\"capacity\":7}", NULL, 422, "validation-error",
+                            "capacity");
+    free(path);
+    free(name);
+}
+
+/* ---------------------------------------------------------------- missing ids */
+
+static void test_missing_and_invalid_ids_404(void **state)
+{
+    (void)state;
+    static const char *const ids[] = {
+        "999999999", "9223372036854775807", "0", "-1", "abc", "99999999999999999999", "1.0", "1abc",
+        "%20",
+    };
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        char *path = format("/v1/organizations/%s", ids[i]);
+        it_assert_rejected_type("GET", path, NULL, NULL, 404, "not-found", NULL);
+        it_assert_rejected_type("PATCH", path, "{\"name\":\"ghost\"}", NULL, 404, "not-found",
+                                NULL);
+        it_assert_rejected_type("DELETE", path, NULL, NULL, 404, "not-found", NULL);
+        free(path);
+    }
+}
+
+/* ---------------------------------------------------------------- delete */
+
+static void test_delete_then_404(void **state)
+{
+    (void)state;
+    char *name = NULL;
+    long long id = new_org("{\"glass\":5}", &name);
+    char *path = org_path(id);
+    it_response *response = it_delete("%s", path);
+    it_assert_status(response, 204);
+    assert_int_equal(response->body_len, 0);
+    it_response_free(response);
+
+    it_assert_rejected_type("GET", path, NULL, NULL, 404, "not-found", NULL);
+    it_assert_rejected_type("DELETE", path, NULL, NULL, 404, "not-found", NULL);
+    it_assert_rejected_type("PATCH", path, "{\"name\":\"back\"}", NULL, 404, "not-found", NULL);
+
+    /* The name is free again. */
+    long long again = it_create_org(name, NULL);
+    assert_true(again != id);
+    free(path);
+    free(name);
+}
+
+/* Hands glass to an organization that reaches no storage: it stays pending. */
+static long long org_with_pending_glass(const char *capacity_json, long long amount)
+{
+    long long id = new_org(capacity_json, NULL);
+    char *path = format("/v1/organizations/%lld/transfers", id);
+    it_response *response = it_post(path, "{\"waste\":{\"glass\":%lld}}", amount);
+    it_assert_status(response, 201);
+    char *pending = format("{\"glass\":%lld}", amount);
+    it_assert_json_eq(response->json, "trigger", "\"request\"");
+    it_assert_json_eq(response->json, "received", pending);
+    it_assert_json_eq(response->json, "shipments", "[]");
+    it_assert_json_eq(response->json, "pending", pending);
+    it_response_free(response);
+
+    response = it_get("/v1/organizations/%lld", id);
+    it_assert_status(response, 200);
+    it_assert_json_eq(response->json, "pending", pending);
+    it_response_free(response);
+    free(pending);
+    free(path);
+    return id;
+}
+
+static void test_delete_with_pending_waste_409(void **state)
+{
+    (void)state;
+    long long id = org_with_pending_glass(NULL, 5);
+    char *path = org_path(id);
+    it_assert_rejected_type("DELETE", path, NULL, NULL, 409, "conflict", NULL);
+    it_response *response = it_get("%s", path);
+    it_assert_status(response, 200);
+    it_assert_json_eq(response->json, "pending", "{\"glass\":5}");
+    it_response_free(response);
+    free(path);
+}
+
+static void test_delete_with_ledger_history_409(void **state)
+{
+    (void)state;
+    long long org = new_org(NULL, NULL);
+    char *storage_name = it_unique_name("history-storage");
+    long long storage = it_create_storage(storage_name, "{\"glass\":100}");
+    char *from = format("{\"organization_id\":%lld}", org);
+    char *to = format("{\"storage_id\":%lld}", storage);
+    it_create_route(from, to, 10, false);
+
+    char *transfers = format("/v1/organizations/%lld/transfers", org);
+    it_response *response = it_post(transfers, "{\"waste\":{\"glass\":5}}");
+    it_assert_status(response, 201);
+    char *shipments = format(
+        "[{\"storage_id\":%lld,\"waste_type\":\"glass\",\"amount\":5,\"distance_m\":10}]", storage);
+    it_assert_json_eq(response->json, "shipments", shipments);
+    it_assert_json_eq(response->json, "pending", "{}");
+    it_response_free(response);
+
+    /* Nothing pending, but the ledger names it: it stays. */
+    char *path = org_path(org);
+    it_assert_rejected_type("DELETE", path, NULL, NULL, 409, "conflict", NULL);
+    response = it_get("%s", path);
+    it_assert_status(response, 200);
+    it_assert_json_eq(response->json, "pending", "{}");
+    it_response_free(response);
+
+    free(path);
+    free(shipments);
+    free(transfers);
+    free(to);
+    free(from);
+    free(storage_name);
+}
+
+static void test_patch_capacity_below_pending_409(void **state)
+{
+    (void)state;
+    long long id = org_with_pending_glass("{\"glass\":10}", 5);
+    char *path = org_path(id);
+    it_assert_rejected_type("PATCH", path, "{\"capacity\":{\"glass\":4}}", NULL, 409, "conflict",
+                            NULL);
+    it_response *response = it_patch(path, "{\"capacity\":{\"glass\":5}}");
+    it_assert_status(response, 200);
+    it_assert_json_eq(response->json, "capacity", "{\"glass\":5}");
+    it_assert_json_eq(response->json, "pending", "{\"glass\":5}");
+    it_response_free(response);
+    free(path);
+}
+
+/* ---------------------------------------------------------------- invariants */
+
+/* Runs last: whatever the tests above did, sql/audit.sql finds no violated invariant. */
+static void test_audit_finds_no_violation(void **state)
+{
+    (void)state;
+    char *report = it_run_audit();
+    if (report[0] != '\0') {
+        fail_msg("sql/audit.sql reports:\n%s", report);
+    }
+    free(report);
+}
+
+/* ---------------------------------------------------------------- runner */
+
+static int setup(void **state)
+{
+    (void)state;
+    return it_start(NULL);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return it_stop();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_create_returns_full_object),
+        cmocka_unit_test(test_create_without_capacity),
+        cmocka_unit_test(test_ids_are_distinct_and_increasing),
+        cmocka_unit_test(test_list_pagination),
+        cmocka_unit_test(test_patch_name),
+        cmocka_unit_test(test_patch_capacity_is_a_merge),
+        cmocka_unit_test(test_duplicate_name_409),
+        cmocka_unit_test(test_name_length_limits),
+        cmocka_unit_test(test_bad_capacity_quantities_422_on_create),
+        cmocka_unit_test(test_bad_capacity_quantities_422_on_patch),
+        cmocka_unit_test(test_quantity_limits_accepted),
+        cmocka_unit_test(test_unknown_type_and_fields_422),
+        cmocka_unit_test(test_missing_and_invalid_ids_404),
+        cmocka_unit_test(test_delete_then_404),
+        cmocka_unit_test(test_delete_with_pending_waste_409),
+        cmocka_unit_test(test_delete_with_ledger_history_409),
+        cmocka_unit_test(test_patch_capacity_below_pending_409),
+        cmocka_unit_test(test_list_default_limit_is_100),
+        cmocka_unit_test(test_audit_finds_no_violation),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

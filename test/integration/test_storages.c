@@ -1,0 +1,597 @@
+/* Integration tests of /v1/storages against a real server and database: create, read, list
+ * (with ?accepts=), the capacity merge-patch rules against stock, unload, and delete. Stock is
+ * put in the way a client would: an organization with a road to the storage hands waste over.
+ * Every rejected request must leave the database exactly as it was. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+static char *repeat(const char *unit, size_t times)
+{
+    size_t unit_len = strlen(unit);
+    char *out = malloc(unit_len * times + 1);
+    assert_non_null(out);
+    for (size_t i = 0; i < times; i++) {
+        memcpy(out + i * unit_len, unit, unit_len);
+    }
+    out[unit_len * times] = '\0';
+    return out;
+}
+
+static char *format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *format(const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    char *out = NULL;
+    int length = vasprintf(&out, fmt, args);
+    va_end(args);
+    assert_true(length >= 0);
+    return out;
+}
+
+static char *storage_path(long long id)
+{
+    return format("/v1/storages/%lld", id);
+}
+
+static char *unload_path(long long id)
+{
+    return format("/v1/storages/%lld/unload", id);
+}
+
+static long long new_storage(const char *capacity_json)
+{
+    char *name = it_unique_name("storage");
+    long long id = it_create_storage(name, capacity_json);
+    free(name);
+    return id;
+}
+
+/* Asserts GET /v1/storages/{id} has exactly these capacity, stock and remaining objects. */
+static void assert_storage_state(long long id, const char *capacity, const char *stock,
+                                 const char *remaining)
+{
+    it_response *response = it_get("/v1/storages/%lld", id);
+    it_assert_status(response, 200);
+    it_assert_json_eq(response->json, "capacity", capacity);
+    it_assert_json_eq(response->json, "stock", stock);
+    it_assert_json_eq(response->json, "remaining", remaining);
+    it_response_free(response);
+}
+
+/* Puts `amount` kg of glass into the storage: a new organization with a 10 m road to it hands
+ * the glass over, and all of it must land there. */
+static void ship_glass(long long storage, long long amount)
+{
+    char *org_name = it_unique_name("supplier");
+    long long org = it_create_org(org_name, NULL);
+    char *from = format("{\"organization_id\":%lld}", org);
+    char *to = format("{\"storage_id\":%lld}", storage);
+    it_create_route(from, to, 10, false);
+
+    char *transfers = format("/v1/organizations/%lld/transfers", org);
+    it_response *response = it_post(transfers, "{\"waste\":{\"glass\":%lld}}", amount);
+    it_assert_status(response, 201);
+    char *shipments = format("[{\"storage_id\":%lld,\"waste_type\":\"glass\",\"amount\":%lld,"
+                             "\"distance_m\":10}]",
+                             storage, amount);
+    it_assert_json_eq(response->json, "shipments", shipments);
+    it_assert_json_eq(response->json, "pending", "{}");
+    it_response_free(response);
+    free(shipments);
+    free(transfers);
+    free(to);
+    free(from);
+    free(org_name);
+}
+
+/* ---------------------------------------------------------------- create and read */
+
+static void test_create_zero_fills_stock_and_remaining(void **state)
+{
+    (void)state;
+    char *name = it_unique_name("create");
+    char *body = format("{\"name\":\"%s\",\"capacity\":{\"glass\":100,\"plastic\":50}}", name);
+    it_response *response = it_post("/v1/storages", "%s", body);
+    it_assert_status(response, 201);
+    long long id = it_json_int(response->json, "id");
+    assert_true(id > 0);
+    char *path = storage_path(id);
+    const char *location = it_header(response, "Location");
+    assert_non_null(location);
+    assert_string_equal(location, path);
+    assert_string_equal(it_json_str(response->json, "name"), name);
+    it_assert_json_eq(response->json, "capacity", "{\"glass\":100,\"plastic\":50}");
+    it_assert_json_eq(response->json, "stock", "{\"glass\":0,\"plastic\":0}");
+    it_assert_json_eq(response->json, "remaining", "{\"glass\":100,\"plastic\":50}");
+    it_assert_timestamp(it_json_str(response->json, "created_at"));
+
+    it_response *fetched = it_get("%s", path);
+    it_assert_status(fetched, 200);
+    assert_true(cJSON_Compare(fetched->json, response->json, true));
+    it_response_free(fetched);
+
+    it_response_free(response);
+    free(path);
+    free(body);
+    free(name);
+}
+
+static void test_create_validation(void **state)
+{
+    (void)state;
+    char *name = it_unique_name("invalid");
+    const char *capacity_rejections[] = {"{}", "5", "[]", "null", "\"glass\"", "[\"glass\"]"};
+    for (size_t i = 0; i < sizeof capacity_rejections / sizeof capacity_rejections[0]; i++) {
+        char *body = format("{\"name\":\"%s\",\"capacity\":%s}", name, capacity_rejections[i]);
+        it_assert_rejected_type("POST", "/v1/storages", body, NULL, 422, "validation-error",
+                                "capacity");
+        free(body);
+    }
+    char *no_capacity = format("{\"name\":\"%s\"}", name);
+    it_assert_rejected_type("POST", "/v1/storages", no_capacity, NULL, 422, "validation-error",
+                            "capacity");
+    free(no_capacity);
+
+    const char *bad_quantities[] = {"1.5",           "-1",    "\"5\"", "true", "null", "1e13",
+                                    "1000000000001", "1e999", "{}"};
+    for (size_t i = 0; i < sizeof bad_quantities / sizeof bad_quantities[0]; i++) {
+        char *body =
+            format("{\"name\":\"%s\",\"capacity\":{\"glass\":%s}}", name, bad_quantities[i]);
+        it_assert_rejected_type("POST", "/v1/storages", body, NULL, 422, "validation-error",
+                                "capacity.glass");
+        free(body);
+    }
+    char *body = format("{\"name\":\"%s\",\"capacity\":{\"glass\":1,\"metalx\":5}}", name);
+    it_assert_rejected_type("POST", "/v1/storages", body, NULL, 422, "validation-error",
+                            "capacity.metalx");
+    free(body);
+    body = format("{\"name\":\"%s\",\"capacity\":{\"glass\":1},\"color\":\"red\"}", name);
+    it_assert_rejected_type("POST", "/v1/storages", body, NULL, 422, "validation-error", "color");
+    free(body);
+    body = format("{\"name\":\"%s\",\"capacity\":{\"glass\":5},\"stock\":{\"glass\":5}}", name);
+    it_assert_rejected_type("POST", "/v1/storages", body, NULL, 422, "validation-error", "stock");
+    free(body);
+
+    char *long_name = repeat("s", 201);
+    const char *names[] = {"\"\"", NULL, "7", "null"};
+    char *quoted_long = format("\"%s\"", long_name);
+    names[1] = quoted_long;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        body = format("{\"name\":%s,\"capacity\":{\"glass\":5}}", names[i]);
+        it_assert_rejected_type("POST", "/v1/storages", body, NULL, 422, "validation-error",
+                                "name");
+        free(body);
+    }
+    it_assert_rejected_type("POST", "/v1/storages", "{\"capacity\":{\"glass\":5}}", NULL, 422,
+                            "validation-error", "name");
+    free(quoted_long);
+    free(long_name);
+
+    /* Names are unique among storages. */
+    long long id = it_create_storage(name, "{\"glass\":5}");
+    assert_true(id > 0);
+    body = format("{\"name\":\"%s\",\"capacity\":{\"bio\":5}}", name);
+    it_assert_rejected_type("POST", "/v1/storages", body, NULL, 409, "conflict", NULL);
+    free(body);
+
+    /* 10^12 is the largest quantity; 200 multibyte characters are a valid name. */
+    char *cyrillic = repeat("\xd0\xbc", 200);
+    body = format("{\"name\":\"%s\",\"capacity\":{\"glass\":1000000000000}}", cyrillic);
+    it_response *response = it_post("/v1/storages", "%s", body);
+    it_assert_status(response, 201);
+    assert_string_equal(it_json_str(response->json, "name"), cyrillic);
+    it_assert_json_eq(response->json, "remaining", "{\"glass\":1000000000000}");
+    it_response_free(response);
+    free(body);
+    free(cyrillic);
+    free(name);
+}
+
+static void test_missing_and_invalid_ids_404(void **state)
+{
+    (void)state;
+    static const char *const ids[] = {"999999999", "0", "-1", "abc", "99999999999999999999"};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        char *path = format("/v1/storages/%s", ids[i]);
+        it_assert_rejected_type("GET", path, NULL, NULL, 404, "not-found", NULL);
+        it_assert_rejected_type("PATCH", path, "{\"name\":\"ghost\"}", NULL, 404, "not-found",
+                                NULL);
+        it_assert_rejected_type("DELETE", path, NULL, NULL, 404, "not-found", NULL);
+        char *unload = format("/v1/storages/%s/unload", ids[i]);
+        it_assert_rejected_type("POST", unload, "{\"glass\":1}", NULL, 404, "not-found", NULL);
+        free(unload);
+        free(path);
+    }
+}
+
+/* ---------------------------------------------------------------- list */
+
+static bool list_has_id(const cJSON *items, long long id)
+{
+    const cJSON *item;
+    cJSON_ArrayForEach(item, items)
+    {
+        if (it_json_int(item, "id") == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void test_accepts_filter(void **state)
+{
+    (void)state;
+    long long glass_only = new_storage("{\"glass\":10}");
+    long long plastic_only = new_storage("{\"plastic\":10}");
+    long long glass_and_bio = new_storage("{\"glass\":10,\"bio\":20}");
+
+    it_response *response = it_get("/v1/storages?accepts=glass&limit=1000");
+    it_assert_status(response, 200);
+    const cJSON *items = it_json_at(response->json, "items");
+    assert_true(list_has_id(items, glass_only));
+    assert_true(list_has_id(items, glass_and_bio));
+    assert_false(list_has_id(items, plastic_only));
+    long long previous = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, items)
+    {
+        assert_non_null(it_json_at(item, "capacity.glass"));
+        long long id = it_json_int(item, "id");
+        assert_true(id > previous);
+        previous = id;
+    }
+    it_response_free(response);
+
+    response = it_get("/v1/storages?accepts=bio&limit=1000");
+    it_assert_status(response, 200);
+    items = it_json_at(response->json, "items");
+    assert_true(list_has_id(items, glass_and_bio));
+    assert_false(list_has_id(items, glass_only));
+    assert_false(list_has_id(items, plastic_only));
+    it_response_free(response);
+
+    /* Without the filter all three are listed. */
+    response = it_get("/v1/storages?limit=1000");
+    it_assert_status(response, 200);
+    items = it_json_at(response->json, "items");
+    assert_true(list_has_id(items, glass_only));
+    assert_true(list_has_id(items, plastic_only));
+    assert_true(list_has_id(items, glass_and_bio));
+    it_response_free(response);
+
+    it_assert_rejected_type("GET", "/v1/storages?accepts=unknown", NULL, NULL, 422,
+                            "validation-error", "accepts");
+    it_assert_rejected_type("GET", "/v1/storages?accepts=Glass", NULL, NULL, 422,
+                            "validation-error", "accepts");
+}
+
+static void test_list_pagination(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 3; i++) {
+        new_storage("{\"plastic\":1}");
+    }
+    it_response *all = it_get("/v1/storages?limit=1000");
+    it_assert_status(all, 200);
+    const cJSON *all_items = it_json_at(all->json, "items");
+    int total = cJSON_GetArraySize(all_items);
+    assert_true(total >= 3);
+
+    char *cursor = NULL;
+    int walked = 0;
+    for (int page = 0; page <= total; page++) {
+        it_response *response = cursor ? it_get("/v1/storages?limit=1&cursor=%s", cursor)
+                                       : it_get("/v1/storages?limit=1");
+        it_assert_status(response, 200);
+        const cJSON *items = it_json_at(response->json, "items");
+        assert_int_equal(cJSON_GetArraySize(items), 1);
+        assert_true(cJSON_Compare(cJSON_GetArrayItem(items, 0),
+                                  cJSON_GetArrayItem(all_items, walked), true));
+        walked++;
+        const cJSON *next = it_json_at(response->json, "next_cursor");
+        free(cursor);
+        cursor = NULL;
+        if (walked == total) {
+            assert_true(cJSON_IsNull(next));
+            it_response_free(response);
+            break;
+        }
+        assert_true(cJSON_IsString(next));
+        cursor = it_url_escape(next->valuestring);
+        it_response_free(response);
+    }
+    assert_int_equal(walked, total);
+    it_response_free(all);
+}
+
+/* ---------------------------------------------------------------- patch */
+
+static void test_patch_name(void **state)
+{
+    (void)state;
+    long long id = new_storage("{\"glass\":10}");
+    long long other = new_storage("{\"glass\":10}");
+    char *path = storage_path(id);
+    char *new_name = it_unique_name("renamed-storage");
+    it_response *response = it_patch(path, "{\"name\":\"%s\"}", new_name);
+    it_assert_status(response, 200);
+    assert_string_equal(it_json_str(response->json, "name"), new_name);
+    it_assert_json_eq(response->json, "capacity", "{\"glass\":10}");
+    it_response_free(response);
+
+    char *other_path = storage_path(other);
+    char *body = format("{\"name\":\"%s\"}", new_name);
+    it_assert_rejected_type("PATCH", other_path, body, NULL, 409, "conflict", NULL);
+    it_assert_rejected_type("PATCH", other_path, "{\"name\":\"\"}", NULL, 422, "validation-error",
+                            "name");
+    it_assert_rejected_type("PATCH", other_path, "{\"stock\":{\"glass\":1}}", NULL, 422,
+                            "validation-error", "stock");
+    free(body);
+    free(other_path);
+    free(new_name);
+    free(path);
+}
+
+static void test_patch_add_and_raise_type(void **state)
+{
+    (void)state;
+    long long id = new_storage("{\"glass\":100}");
+    char *path = storage_path(id);
+
+    it_response *response = it_patch(path, "{\"capacity\":{\"plastic\":50}}");
+    it_assert_status(response, 200);
+    it_assert_json_eq(response->json, "capacity", "{\"glass\":100,\"plastic\":50}");
+    it_assert_json_eq(response->json, "stock", "{\"glass\":0,\"plastic\":0}");
+    it_assert_json_eq(response->json, "remaining", "{\"glass\":100,\"plastic\":50}");
+    it_response_free(response);
+
+    response = it_patch(path, "{\"capacity\":{\"glass\":150}}");
+    it_assert_status(response, 200);
+    it_assert_json_eq(response->json, "capacity", "{\"glass\":150,\"plastic\":50}");
+    it_assert_json_eq(response->json, "remaining", "{\"glass\":150,\"plastic\":50}");
+    it_response_free(response);
+    assert_storage_state(id, "{\"glass\":150,\"plastic\":50}", "{\"glass\":0,\"plastic\":0}",
+                         "{\"glass\":150,\"plastic\":50}");
+
+    /* An empty patch changes nothing. */
+    it_response *before = it_get("%s", path);
+    it_assert_status(before, 200);
+    response = it_patch(path, "{}");
+    it_assert_status(response, 200);
+    assert_true(cJSON_Compare(response->json, before->json, true));
+    it_response_free(response);
+    it_response_free(before);
+
+    const char *bad_quantities[] = {"1.5", "-1", "\"5\"", "true", "1e13", "1000000000001"};
+    for (size_t i = 0; i < sizeof bad_quantities / sizeof bad_quantities[0]; i++) {
+        char *body = format("{\"capacity\":{\"glass\":%s}}", bad_quantities[i]);
+        it_assert_rejected_type("PATCH", path, body, NULL, 422, "validation-error",
+                                "capacity.glass");
+        free(body);
+    }
+    it_assert_rejected_type("PATCH", path, "{\"capacity\":{\"metalx\":5}}", NULL, 422,
+                            "validation-error", "capacity.metalx");
+    it_assert_rejected_type("PATCH", path, "{\"capacity\":5}", NULL, 422, "validation-error",
+                            "capacity");
+    free(path);
+}
+
+static void test_patch_lower_and_remove_against_stock(void **state)
+{
+    (void)state;
+    long long id = new_storage("{\"glass\":100,\"plastic\":50}");
+    char *path = storage_path(id);
+    ship_glass(id, 30);
+    assert_storage_state(id, "{\"glass\":100,\"plastic\":50}", "{\"glass\":30,\"plastic\":0}",
+                         "{\"glass\":70,\"plastic\":50}");
+
+    /* Not below the stock. */
+    it_assert_rejected_type("PATCH", path, "{\"capacity\":{\"glass\":20}}", NULL, 409, "conflict",
+                            NULL);
+    it_assert_rejected_type("PATCH", path, "{\"capacity\":{\"glass\":29,\"plastic\":60}}", NULL,
+                            409, "conflict", NULL);
+    it_response *response = it_patch(path, "{\"capacity\":{\"glass\":30}}");
+    it_assert_status(response, 200);
+    it_assert_json_eq(response->json, "capacity", "{\"glass\":30,\"plastic\":50}");
+    it_assert_json_eq(response->json, "stock", "{\"glass\":30,\"plastic\":0}");
+    it_assert_json_eq(response->json, "remaining", "{\"glass\":0,\"plastic\":50}");
+    it_response_free(response);
+
+    /* A type holding stock cannot be removed. */
+    it_assert_rejected_type("PATCH", path, "{\"capacity\":{\"glass\":null}}", NULL, 409, "conflict",
+                            NULL);
+
+    /* A type with zero stock can; it leaves capacity, stock and remaining. */
+    response = it_patch(path, "{\"capacity\":{\"plastic\":null}}");
+    it_assert_status(response, 200);
+    it_assert_json_eq(response->json, "capacity", "{\"glass\":30}");
+    it_assert_json_eq(response->json, "stock", "{\"glass\":30}");
+    it_assert_json_eq(response->json, "remaining", "{\"glass\":0}");
+    it_response_free(response);
+    assert_storage_state(id, "{\"glass\":30}", "{\"glass\":30}", "{\"glass\":0}");
+
+    /* It no longer accepts plastic. */
+    response = it_get("/v1/storages?accepts=plastic&limit=1000");
+    it_assert_status(response, 200);
+    const cJSON *item;
+    cJSON_ArrayForEach(item, it_json_at(response->json, "items"))
+    {
+        assert_true(it_json_int(item, "id") != id);
+    }
+    it_response_free(response);
+    free(path);
+}
+
+static void test_patch_removing_last_type_422(void **state)
+{
+    (void)state;
+    long long single = new_storage("{\"bio\":10}");
+    char *path = storage_path(single);
+    it_assert_rejected_type("PATCH", path, "{\"capacity\":{\"bio\":null}}", NULL, 422,
+                            "validation-error", "capacity");
+    assert_storage_state(single, "{\"bio\":10}", "{\"bio\":0}", "{\"bio\":10}");
+    free(path);
+
+    long long pair = new_storage("{\"bio\":10,\"glass\":5}");
+    path = storage_path(pair);
+    it_assert_rejected_type("PATCH", path, "{\"capacity\":{\"bio\":null,\"glass\":null}}", NULL,
+                            422, "validation-error", "capacity");
+    /* Replacing the last type in the same patch leaves one: fine. */
+    it_response *response = it_patch(path, "{\"capacity\":{\"bio\":null,\"plastic\":7}}");
+    it_assert_status(response, 200);
+    it_assert_json_eq(response->json, "capacity", "{\"glass\":5,\"plastic\":7}");
+    it_response_free(response);
+    free(path);
+}
+
+/* ---------------------------------------------------------------- unload */
+
+static void test_unload(void **state)
+{
+    (void)state;
+    long long id = new_storage("{\"glass\":100,\"plastic\":10}");
+    char *path = unload_path(id);
+    ship_glass(id, 30);
+
+    it_response *response = it_post(path, "{\"glass\":10}");
+    it_assert_status(response, 200);
+    assert_int_equal(it_json_int(response->json, "id"), id);
+    it_assert_json_eq(response->json, "capacity", "{\"glass\":100,\"plastic\":10}");
+    it_assert_json_eq(response->json, "stock", "{\"glass\":20,\"plastic\":0}");
+    it_assert_json_eq(response->json, "remaining", "{\"glass\":80,\"plastic\":10}");
+    it_response_free(response);
+    assert_storage_state(id, "{\"glass\":100,\"plastic\":10}", "{\"glass\":20,\"plastic\":0}",
+                         "{\"glass\":80,\"plastic\":10}");
+
+    /* More than the stock; all or nothing. */
+    it_assert_rejected_type("POST", path, "{\"glass\":21}", NULL, 409, "conflict", NULL);
+    it_assert_rejected_type("POST", path, "{\"glass\":5,\"plastic\":1}", NULL, 409, "conflict",
+                            NULL);
+
+    /* Validation. */
+    it_assert_rejected_type("POST", path, "{\"metalx\":1}", NULL, 422, "validation-error",
+                            "metalx");
+    it_assert_rejected_type("POST", path, "{\"bio\":1}", NULL, 422, "validation-error", "bio");
+    it_assert_rejected_type("POST", path, "{}", NULL, 422, "validation-error", NULL);
+    const char *bad_amounts[] = {"-1", "1.5", "\"5\"", "true", "null", "1e13"};
+    for (size_t i = 0; i < sizeof bad_amounts / sizeof bad_amounts[0]; i++) {
+        char *body = format("{\"glass\":%s}", bad_amounts[i]);
+        it_assert_rejected_type("POST", path, body, NULL, 422, "validation-error", "glass");
+        free(body);
+    }
+    static const char *const text_plain[] = {"Content-Type: text/plain", NULL};
+    it_assert_rejected_type("POST", path, "{\"glass\":1}", text_plain, 415,
+                            "unsupported-media-type", NULL);
+    it_assert_rejected_type("POST", path, "{\"glass\":", NULL, 400, "malformed-json", NULL);
+    assert_storage_state(id, "{\"glass\":100,\"plastic\":10}", "{\"glass\":20,\"plastic\":0}",
+                         "{\"glass\":80,\"plastic\":10}");
+
+    /* Down to zero. */
+    response = it_post(path, "{\"glass\":20}");
+    it_assert_status(response, 200);
+    it_assert_json_eq(response->json, "stock", "{\"glass\":0,\"plastic\":0}");
+    it_assert_json_eq(response->json, "remaining", "{\"glass\":100,\"plastic\":10}");
+    it_response_free(response);
+    free(path);
+}
+
+/* ---------------------------------------------------------------- delete */
+
+static void test_delete_rules(void **state)
+{
+    (void)state;
+    /* Holding stock. */
+    long long stocked = new_storage("{\"glass\":50}");
+    ship_glass(stocked, 5);
+    char *path = storage_path(stocked);
+    it_assert_rejected_type("DELETE", path, NULL, NULL, 409, "conflict", NULL);
+    free(path);
+
+    /* Empty again, but the ledger names it. */
+    long long emptied = new_storage("{\"glass\":50}");
+    ship_glass(emptied, 5);
+    char *unload = unload_path(emptied);
+    it_response *response = it_post(unload, "{\"glass\":5}");
+    it_assert_status(response, 200);
+    it_assert_json_eq(response->json, "stock", "{\"glass\":0}");
+    it_response_free(response);
+    free(unload);
+    path = storage_path(emptied);
+    it_assert_rejected_type("DELETE", path, NULL, NULL, 409, "conflict", NULL);
+    assert_storage_state(emptied, "{\"glass\":50}", "{\"glass\":0}", "{\"glass\":50}");
+    free(path);
+
+    /* Fresh: deleted, then gone. */
+    long long fresh = new_storage("{\"glass\":50,\"bio\":5}");
+    path = storage_path(fresh);
+    response = it_delete("%s", path);
+    it_assert_status(response, 204);
+    assert_int_equal(response->body_len, 0);
+    it_response_free(response);
+    it_assert_rejected_type("GET", path, NULL, NULL, 404, "not-found", NULL);
+    it_assert_rejected_type("DELETE", path, NULL, NULL, 404, "not-found", NULL);
+    it_assert_rejected_type("PATCH", path, "{\"name\":\"back\"}", NULL, 404, "not-found", NULL);
+    unload = unload_path(fresh);
+    it_assert_rejected_type("POST", unload, "{\"glass\":1}", NULL, 404, "not-found", NULL);
+    free(unload);
+    free(path);
+}
+
+/* ---------------------------------------------------------------- invariants */
+
+/* Runs last: whatever the tests above did, sql/audit.sql finds no violated invariant. */
+static void test_audit_finds_no_violation(void **state)
+{
+    (void)state;
+    char *report = it_run_audit();
+    if (report[0] != '\0') {
+        fail_msg("sql/audit.sql reports:\n%s", report);
+    }
+    free(report);
+}
+
+/* ---------------------------------------------------------------- runner */
+
+static int setup(void **state)
+{
+    (void)state;
+    return it_start(NULL);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return it_stop();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_create_zero_fills_stock_and_remaining),
+        cmocka_unit_test(test_create_validation),
+        cmocka_unit_test(test_missing_and_invalid_ids_404),
+        cmocka_unit_test(test_accepts_filter),
+        cmocka_unit_test(test_list_pagination),
+        cmocka_unit_test(test_patch_name),
+        cmocka_unit_test(test_patch_add_and_raise_type),
+        cmocka_unit_test(test_patch_lower_and_remove_against_stock),
+        cmocka_unit_test(test_patch_removing_last_type_422),
+        cmocka_unit_test(test_unload),
+        cmocka_unit_test(test_delete_rules),
+        cmocka_unit_test(test_audit_finds_no_violation),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,480 @@
+/* Unit tests of util/config: defaults, custom values, range and syntax errors for every
+ * integer setting (naming the variable), listen address forms, log level, and password
+ * redaction of URI and key/value connection strings. The environment is a fake getenv
+ * that reads a static table, so the real environment never matters. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "util/config.h"
+#include "util/log.h"
+
+#define MAX_VARS 32
+
+static struct {
+    const char *name;
+    const char *value;
+} fake_env[MAX_VARS];
+static int fake_env_count;
+
+static const char *fake_getenv(const char *name)
+{
+    for (int i = 0; i < fake_env_count; i++) {
+        if (strcmp(fake_env[i].name, name) == 0) {
+            return fake_env[i].value;
+        }
+    }
+    return NULL;
+}
+
+static void env_clear(void)
+{
+    fake_env_count = 0;
+}
+
+/* Sets (or replaces) one variable; value must outlive the test. */
+static void env_set(const char *name, const char *value)
+{
+    for (int i = 0; i < fake_env_count; i++) {
+        if (strcmp(fake_env[i].name, name) == 0) {
+            fake_env[i].value = value;
+            return;
+        }
+    }
+    assert_true(fake_env_count < MAX_VARS);
+    fake_env[fake_env_count].name = name;
+    fake_env[fake_env_count].value = value;
+    fake_env_count++;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    env_clear();
+    return 0;
+}
+
+static config load_ok(void)
+{
+    config cfg;
+    char error[256] = "";
+    int rc = config_load(&cfg, fake_getenv, error, sizeof error);
+    if (rc != 0) {
+        fail_msg("config_load failed: %s", error);
+    }
+    return cfg;
+}
+
+static void load_fails(const char *expected_error)
+{
+    config cfg;
+    char error[512] = "";
+    int rc = config_load(&cfg, fake_getenv, error, sizeof error);
+    assert_int_equal(rc, -1);
+    assert_string_equal(error, expected_error);
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    config cfg = load_ok();
+    assert_string_equal(cfg.database_url, "postgresql://wasteflow@127.0.0.1:54329/wasteflow");
+    assert_string_equal(cfg.listen_host, "127.0.0.1");
+    assert_int_equal(cfg.listen_port, 8080);
+    assert_int_equal(cfg.pool_size, 4);
+    assert_int_equal(cfg.queue_max, 1024);
+    assert_int_equal(cfg.request_timeout_ms, 10000);
+    assert_int_equal(cfg.query_timeout_ms, 5000);
+    assert_int_equal(cfg.lock_timeout_ms, 3000);
+    assert_int_equal(cfg.idle_timeout_s, 30);
+    assert_int_equal(cfg.header_timeout_ms, 10000);
+    assert_int_equal(cfg.max_connections, 1024);
+    assert_int_equal(cfg.drain_timeout_ms, 10000);
+    assert_int_equal(cfg.dispatch_interval_ms, 250);
+    assert_string_equal(cfg.cors_origins, "");
+    assert_int_equal(cfg.log_level, LOG_INFO);
+}
+
+static void test_empty_values_mean_default(void **state)
+{
+    (void)state;
+    env_set("DATABASE_URL", "");
+    env_set("WASTEFLOW_LISTEN", "");
+    env_set("WASTEFLOW_POOL_SIZE", "");
+    env_set("WASTEFLOW_LOG_LEVEL", "");
+    config cfg = load_ok();
+    assert_string_equal(cfg.database_url, "postgresql://wasteflow@127.0.0.1:54329/wasteflow");
+    assert_string_equal(cfg.listen_host, "127.0.0.1");
+    assert_int_equal(cfg.listen_port, 8080);
+    assert_int_equal(cfg.pool_size, 4);
+    assert_int_equal(cfg.log_level, LOG_INFO);
+}
+
+static void test_custom_values(void **state)
+{
+    (void)state;
+    env_set("DATABASE_URL", "host=db.internal port=5432 dbname=waste user=svc");
+    env_set("WASTEFLOW_LISTEN", "0.0.0.0:80");
+    env_set("WASTEFLOW_POOL_SIZE", "16");
+    env_set("WASTEFLOW_QUEUE_MAX", "0");
+    env_set("WASTEFLOW_REQUEST_TIMEOUT_MS", "2500");
+    env_set("WASTEFLOW_QUERY_TIMEOUT_MS", "2000");
+    env_set("WASTEFLOW_LOCK_TIMEOUT_MS", "10");
+    env_set("WASTEFLOW_IDLE_TIMEOUT_S", "3600");
+    env_set("WASTEFLOW_HEADER_TIMEOUT_MS", "100");
+    env_set("WASTEFLOW_MAX_CONNECTIONS", "1000000");
+    env_set("WASTEFLOW_DRAIN_TIMEOUT_MS", "0");
+    env_set("WASTEFLOW_DISPATCH_INTERVAL_MS", "60000");
+    env_set("WASTEFLOW_CORS_ORIGINS", "https://a.example,https://b.example");
+    env_set("WASTEFLOW_LOG_LEVEL", "debug");
+    config cfg = load_ok();
+    assert_string_equal(cfg.database_url, "host=db.internal port=5432 dbname=waste user=svc");
+    assert_string_equal(cfg.listen_host, "0.0.0.0");
+    assert_int_equal(cfg.listen_port, 80);
+    assert_int_equal(cfg.pool_size, 16);
+    assert_int_equal(cfg.queue_max, 0);
+    assert_int_equal(cfg.request_timeout_ms, 2500);
+    assert_int_equal(cfg.query_timeout_ms, 2000);
+    assert_int_equal(cfg.lock_timeout_ms, 10);
+    assert_int_equal(cfg.idle_timeout_s, 3600);
+    assert_int_equal(cfg.header_timeout_ms, 100);
+    assert_int_equal(cfg.max_connections, 1000000);
+    assert_int_equal(cfg.drain_timeout_ms, 0);
+    assert_int_equal(cfg.dispatch_interval_ms, 60000);
+    assert_string_equal(cfg.cors_origins, "https://a.example,https://b.example");
+    assert_int_equal(cfg.log_level, LOG_DEBUG);
+}
+
+static const struct {
+    const char *name;
+    long min, max;
+    size_t offset; /* of the int in config */
+} int_settings[] = {
+    {"WASTEFLOW_POOL_SIZE", 1, 256, offsetof(config, pool_size)},
+    {"WASTEFLOW_QUEUE_MAX", 0, 1000000, offsetof(config, queue_max)},
+    {"WASTEFLOW_REQUEST_TIMEOUT_MS", 100, 600000, offsetof(config, request_timeout_ms)},
+    {"WASTEFLOW_QUERY_TIMEOUT_MS", 100, 600000, offsetof(config, query_timeout_ms)},
+    {"WASTEFLOW_LOCK_TIMEOUT_MS", 10, 600000, offsetof(config, lock_timeout_ms)},
+    {"WASTEFLOW_IDLE_TIMEOUT_S", 1, 3600, offsetof(config, idle_timeout_s)},
+    {"WASTEFLOW_HEADER_TIMEOUT_MS", 100, 600000, offsetof(config, header_timeout_ms)},
+    {"WASTEFLOW_MAX_CONNECTIONS", 1, 1000000, offsetof(config, max_connections)},
+    {"WASTEFLOW_DRAIN_TIMEOUT_MS", 0, 600000, offsetof(config, drain_timeout_ms)},
+    {"WASTEFLOW_DISPATCH_INTERVAL_MS", 10, 60000, offsetof(config, dispatch_interval_ms)},
+};
+
+static void test_integer_bounds_accepted(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof int_settings / sizeof int_settings[0]; i++) {
+        long bounds[2] = {int_settings[i].min, int_settings[i].max};
+        for (int b = 0; b < 2; b++) {
+            char value[32];
+            snprintf(value, sizeof value, "%ld", bounds[b]);
+            env_clear();
+            env_set(int_settings[i].name, value);
+            config cfg = load_ok();
+            int got;
+            memcpy(&got, (const char *)&cfg + int_settings[i].offset, sizeof got);
+            if (got != bounds[b]) {
+                fail_msg("%s=%s loaded as %d", int_settings[i].name, value, got);
+            }
+        }
+    }
+}
+
+static void test_integer_errors_name_the_variable(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof int_settings / sizeof int_settings[0]; i++) {
+        char below[32], above[32];
+        snprintf(below, sizeof below, "%ld", int_settings[i].min - 1);
+        snprintf(above, sizeof above, "%ld", int_settings[i].max + 1);
+        const char *bad[] = {
+            "abc",
+            "12abc",
+            "1.5",
+            "1e3",
+            "0x10",
+            "--5",
+            "-",
+            "5 ",
+            "99999999999999999999",
+            "-99999999999999999999",
+            "2147483648",
+            below,
+            above,
+        };
+        for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+            env_clear();
+            env_set(int_settings[i].name, bad[k]);
+            char expected[256];
+            snprintf(expected, sizeof expected, "%s must be an integer from %ld to %ld, got \"%s\"",
+                     int_settings[i].name, int_settings[i].min, int_settings[i].max, bad[k]);
+            load_fails(expected);
+        }
+    }
+}
+
+static void test_listen_forms(void **state)
+{
+    (void)state;
+    struct {
+        const char *value;
+        const char *host;
+        int port;
+    } good[] = {
+        {"0.0.0.0:80", "0.0.0.0", 80},   {"127.0.0.1:8080", "127.0.0.1", 8080},
+        {"[::1]:8080", "::1", 8080},     {"[::]:443", "::", 443},
+        {"localhost:0", "localhost", 0}, {"example.org:65535", "example.org", 65535},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        env_set("WASTEFLOW_LISTEN", good[i].value);
+        config cfg = load_ok();
+        assert_string_equal(cfg.listen_host, good[i].host);
+        assert_int_equal(cfg.listen_port, good[i].port);
+    }
+
+    const char *no_host[] = {":80", "host", "127.0.0.1", ":"};
+    for (size_t i = 0; i < sizeof no_host / sizeof no_host[0]; i++) {
+        env_set("WASTEFLOW_LISTEN", no_host[i]);
+        char expected[256];
+        snprintf(expected, sizeof expected, "WASTEFLOW_LISTEN must be host:port, got \"%s\"",
+                 no_host[i]);
+        load_fails(expected);
+    }
+    const char *bad_port[] = {"host:70000", "host:65536", "host:", "host:-1",
+                              "host:80x",   "host:http",  "[::1]", "host:99999999999999999999"};
+    for (size_t i = 0; i < sizeof bad_port / sizeof bad_port[0]; i++) {
+        env_set("WASTEFLOW_LISTEN", bad_port[i]);
+        char expected[256];
+        snprintf(expected, sizeof expected, "WASTEFLOW_LISTEN port must be 0-65535, got \"%s\"",
+                 bad_port[i]);
+        load_fails(expected);
+    }
+
+    /* The host must fit listen_host (255 characters). */
+    static char long_listen[300];
+    memset(long_listen, 'h', 255);
+    strcpy(long_listen + 255, ":80");
+    env_set("WASTEFLOW_LISTEN", long_listen);
+    config cfg = load_ok();
+    assert_int_equal(strlen(cfg.listen_host), 255);
+    assert_int_equal(cfg.listen_port, 80);
+    memset(long_listen, 'h', 256);
+    strcpy(long_listen + 256, ":80");
+    char expected[400];
+    snprintf(expected, sizeof expected, "WASTEFLOW_LISTEN must be host:port, got \"%s\"",
+             long_listen);
+    load_fails(expected);
+}
+
+static void test_log_level(void **state)
+{
+    (void)state;
+    const char *names[] = {"debug", "info", "warn", "error"};
+    const int levels[] = {LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(log_level_parse(names[i]), levels[i]);
+        env_set("WASTEFLOW_LOG_LEVEL", names[i]);
+        config cfg = load_ok();
+        assert_int_equal(cfg.log_level, levels[i]);
+    }
+    const char *bad[] = {"INFO", "Debug", "warning", "trace", "fatal", "1", "info ", "err"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(log_level_parse(bad[i]), -1);
+        env_set("WASTEFLOW_LOG_LEVEL", bad[i]);
+        load_fails("WASTEFLOW_LOG_LEVEL must be debug, info, warn or error");
+    }
+}
+
+static void test_string_length_limits(void **state)
+{
+    (void)state;
+    static char url[1100];
+    memset(url, 'u', 1023);
+    url[1023] = '\0';
+    env_set("DATABASE_URL", url);
+    config cfg = load_ok();
+    assert_int_equal(strlen(cfg.database_url), 1023);
+    url[1023] = 'u';
+    url[1024] = '\0';
+    load_fails("DATABASE_URL is longer than 1023 characters");
+
+    env_clear();
+    static char origins[1100];
+    memset(origins, 'o', 1023);
+    origins[1023] = '\0';
+    env_set("WASTEFLOW_CORS_ORIGINS", origins);
+    cfg = load_ok();
+    assert_int_equal(strlen(cfg.cors_origins), 1023);
+    origins[1023] = 'o';
+    origins[1024] = '\0';
+    load_fails("WASTEFLOW_CORS_ORIGINS is longer than 1023 characters");
+}
+
+static void test_error_buffer_is_bounded(void **state)
+{
+    (void)state;
+    env_set("WASTEFLOW_POOL_SIZE", "0");
+    config cfg;
+    char error[12];
+    memset(error, 'x', sizeof error);
+    assert_int_equal(config_load(&cfg, fake_getenv, error, sizeof error), -1);
+    assert_string_equal(error, "WASTEFLOW_P");
+}
+
+static void redact(const char *url, const char *expected)
+{
+    char out[512];
+    memset(out, 'x', sizeof out);
+    config_redact_url(url, out, sizeof out);
+    if (strcmp(out, expected) != 0) {
+        fail_msg("redact(\"%s\"): expected \"%s\", got \"%s\"", url, expected, out);
+    }
+}
+
+static void test_redact_uri(void **state)
+{
+    (void)state;
+    redact("postgresql://u:secret@h:5432/db", "postgresql://u:***@h:5432/db");
+    redact("postgresql://u@h/db", "postgresql://u@h/db");
+    redact("postgresql://h/db", "postgresql://h/db");
+    redact("postgresql://wasteflow@127.0.0.1:54329/wasteflow",
+           "postgresql://wasteflow@127.0.0.1:54329/wasteflow");
+    redact("postgres://u:secret@h", "postgres://u:***@h");
+    redact("postgresql://:secret@h/db", "postgresql://:***@h/db");
+    redact("postgresql://u:se@cret@h/db", "postgresql://u:***@h/db");
+    redact("postgresql://u:p%40ss@h1:5432,h2:5433/db?application_name=x",
+           "postgresql://u:***@h1:5432,h2:5433/db?application_name=x");
+    redact("postgresql://h/db?password=secret", "postgresql://h/db?password=***");
+    redact("postgresql://h/db?sslmode=require&password=secret&user=u",
+           "postgresql://h/db?sslmode=require&password=***&user=u");
+    redact("postgresql://u:secret@h/db?password=other", "postgresql://u:***@h/db?password=***");
+    /* An '@' after the authority (in the query) is not userinfo. */
+    redact("postgresql://h/db?user=a:b@c", "postgresql://h/db?user=a:b@c");
+    redact("", "");
+}
+
+static void test_redact_key_value(void **state)
+{
+    (void)state;
+    redact("host=h password=secret user=u", "host=h password=*** user=u");
+    redact("password=secret", "password=***");
+    redact("password=secret host=h", "password=*** host=h");
+    redact("password='se cret' x=1", "password=*** x=1");
+    redact("password = secret host=h", "password=*** host=h");
+    redact("password='it\\'s' host=h", "password=*** host=h");
+    redact("password='unterminated", "password=***");
+    /* As libpq reads it: the value is the next word, "host=h". */
+    redact("password= host=h", "password=***");
+    redact("host=h password=a password=b", "host=h password=*** password=***");
+    /* Not a password key: a value that says password, a longer key, another key. */
+    redact("dbname=password host=h", "dbname=password host=h");
+    redact("user=u mypassword=x", "user=u mypassword=x");
+    redact("host=h passfile=/p user=u", "host=h passfile=/p user=u");
+}
+
+static void test_redact_short_buffers(void **state)
+{
+    (void)state;
+    const char *urls[] = {
+        "postgresql://user:S3CR3T@host:5432/db",
+        "host=h password=S3CR3T user=u",
+        "password='S3 CR3T' host=h",
+        "postgresql://h/db?password=S3CR3T",
+    };
+    for (size_t u = 0; u < sizeof urls / sizeof urls[0]; u++) {
+        for (size_t size = 1; size <= 64; size++) {
+            char *out = malloc(size); /* exact size: ASan catches any overflow */
+            assert_non_null(out);
+            config_redact_url(urls[u], out, size);
+            assert_true(strlen(out) < size);
+            if (strstr(out, "S3") != NULL || strstr(out, "CR3T") != NULL) {
+                fail_msg("size %zu leaks the password: \"%s\"", size, out);
+            }
+            free(out);
+        }
+    }
+    char untouched = 'x';
+    config_redact_url("password=S3CR3T", &untouched, 0);
+    assert_int_equal(untouched, 'x');
+
+    char out[20];
+    config_redact_url("postgresql://u:secret@h/db", out, sizeof out);
+    assert_string_equal(out, "postgresql://u:***@");
+}
+
+/* BUG (lib/util/config.c config_redact_url): libpq allows any whitespace around '=' in a
+ * key/value conninfo, but only spaces are skipped, so "password\t=secret" (a valid
+ * conninfo) is printed with the password in clear. Expected: the value masked. */
+static void test_redact_tab_before_equals_BUG(void **state)
+{
+    (void)state;
+    redact("host=h password\t=secret", "host=h password=***");
+}
+
+static void test_print_help(void **state)
+{
+    (void)state;
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&text, &size);
+    assert_non_null(out);
+    config_print_help(out);
+    fclose(out);
+    assert_non_null(strstr(text, "Environment:\n"));
+    assert_non_null(strstr(text, "  WASTEFLOW_POOL_SIZE "));
+    assert_non_null(strstr(text, "(default: 4)\n"));
+    assert_non_null(strstr(text, "(default: 127.0.0.1:8080)\n"));
+    assert_non_null(strstr(text, "(default: empty)\n"));
+    const char *names[] = {"DATABASE_URL",
+                           "WASTEFLOW_LISTEN",
+                           "WASTEFLOW_POOL_SIZE",
+                           "WASTEFLOW_QUEUE_MAX",
+                           "WASTEFLOW_REQUEST_TIMEOUT_MS",
+                           "WASTEFLOW_QUERY_TIMEOUT_MS",
+                           "WASTEFLOW_LOCK_TIMEOUT_MS",
+                           "WASTEFLOW_IDLE_TIMEOUT_S",
+                           "WASTEFLOW_HEADER_TIMEOUT_MS",
+                           "WASTEFLOW_MAX_CONNECTIONS",
+                           "WASTEFLOW_DRAIN_TIMEOUT_MS",
+                           "WASTEFLOW_DISPATCH_INTERVAL_MS",
+                           "WASTEFLOW_CORS_ORIGINS",
+                           "WASTEFLOW_LOG_LEVEL"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "\n  %s ", names[i]);
+        if (strstr(text, line) == NULL) {
+            fail_msg("help does not list %s", names[i]);
+        }
+    }
+    free(text);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_defaults, setup),
+        cmocka_unit_test_setup(test_empty_values_mean_default, setup),
+        cmocka_unit_test_setup(test_custom_values, setup),
+        cmocka_unit_test_setup(test_integer_bounds_accepted, setup),
+        cmocka_unit_test_setup(test_integer_errors_name_the_variable, setup),
+        cmocka_unit_test_setup(test_listen_forms, setup),
+        cmocka_unit_test_setup(test_log_level, setup),
+        cmocka_unit_test_setup(test_string_length_limits, setup),
+        cmocka_unit_test_setup(test_error_buffer_is_bounded, setup),
+        cmocka_unit_test_setup(test_redact_uri, setup),
+        cmocka_unit_test_setup(test_redact_key_value, setup),
+        cmocka_unit_test_setup(test_redact_short_buffers, setup),
+        cmocka_unit_test_setup(test_redact_tab_before_equals_BUG, setup),
+        cmocka_unit_test_setup(test_print_help, setup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
