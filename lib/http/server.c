@@ -128,8 +128,9 @@ static void add_cors_headers(http_ctx *ctx)
     }
     http_add_header(ctx, "Access-Control-Allow-Origin", origin);
     http_add_header(ctx, "Vary", "Origin");
-    http_add_header(ctx, "Access-Control-Expose-Headers",
-                    "Location, Idempotent-Replayed, X-Request-Id, Retry-After, Allow");
+    http_add_header(
+        ctx, "Access-Control-Expose-Headers",
+        "Location, Idempotent-Replayed, Idempotency-Key, X-Request-Id, Retry-After, Allow");
 }
 
 /* evhttp knows the reason phrases of RFC 2616 only. */
