@@ -221,7 +221,13 @@ void http_reply_problem(http_ctx *ctx, int status, const char *slug, const char 
     cJSON_AddStringToObject(problem, "title", title);
     cJSON_AddNumberToObject(problem, "status", status);
     cJSON_AddStringToObject(problem, "detail", detail);
-    cJSON_AddStringToObject(problem, "instance", ctx->path);
+    /* The request target as sent (still percent-encoded): a URI reference. */
+    const char *target = evhttp_request_get_uri(ctx->req);
+    size_t target_len = target != NULL ? strcspn(target, "?") : 0;
+    char instance[512];
+    snprintf(instance, sizeof instance, "%.*s", (int)(target_len < 511 ? target_len : 511),
+             target != NULL ? target : "");
+    cJSON_AddStringToObject(problem, "instance", instance);
     cJSON_AddStringToObject(problem, "request_id", ctx->request_id);
     if (errors != NULL) {
         cJSON_AddItemToObject(problem, "errors", errors);
