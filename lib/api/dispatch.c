@@ -15,6 +15,7 @@
 #include <string.h>
 
 #define CLEANUP_EVERY_MS 60000
+#define DISPATCH_BATCH 1000 /* the LIMIT of ST_DISPATCH_ORGS */
 
 enum phase { IDLE, READING_EPOCH, LISTING, DISPATCHING };
 
@@ -121,7 +122,8 @@ static void listed(void *arg, int status, const char *body)
     }
     d->phase = DISPATCHING;
     d->next = 0;
-    d->incomplete = false;
+    /* The list is capped (ST_DISPATCH_ORGS): a full one means more may be waiting. */
+    d->incomplete = d->organization_count >= DISPATCH_BATCH;
     dispatch_next(d);
 }
 
