@@ -45,6 +45,7 @@ struct db_conn {
     int backoff_ms;
     batch *inflight;
     bool release_after; /* internal batch run on release: go IDLE when it completes */
+    bool released;      /* released by its holder while a batch was in flight */
 };
 
 typedef struct waiter {
@@ -175,8 +176,11 @@ static void batch_complete(db_conn *conn, db_status status, const char *message)
 /* Drops the connection and schedules a reconnect with exponential backoff. A batch in
  * flight fails with DB_ERROR_CONNECTION; the lease (if any) stays with its holder, who
  * will release it. */
-static void conn_break(db_conn *conn, const char *why)
+static void conn_break(db_conn *conn, const char *why_text)
 {
+    /* why_text may be PQerrorMessage of the connection PQfinish frees below. */
+    char why[256];
+    snprintf(why, sizeof why, "%s", why_text);
     db_pool *pool = conn->pool;
     bool was_leased = conn->state == CONN_LEASED || conn->state == CONN_BUSY;
     bool was_internal = conn->inflight != NULL && conn->inflight->internal;
@@ -195,14 +199,20 @@ static void conn_break(db_conn *conn, const char *why)
         conn->inflight = NULL;
         was_leased = false;
     }
-    if (was_leased) {
+    if (was_leased && !conn->released) {
         /* Keep it LEASED (broken) until the holder releases it. */
         conn->state = CONN_LEASED;
         batch_complete(conn, DB_ERROR_CONNECTION, why);
         return;
     }
+    if (conn->released) {
+        /* Released with a batch in flight: the batch fails, the lease is over. */
+        conn->released = false;
+        batch_complete(conn, DB_ERROR_CONNECTION, why);
+    }
     timer_arm(conn, conn->backoff_ms);
     pool->stats.reconnects++;
+    schedule_pump(pool);
 }
 
 static void conn_schedule_reconnect(db_conn *conn)
@@ -213,8 +223,10 @@ static void conn_schedule_reconnect(db_conn *conn)
         conn->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : conn->backoff_ms * 2;
 }
 
-static void conn_connect_failed(db_conn *conn, const char *why)
+static void conn_connect_failed(db_conn *conn, const char *why_text)
 {
+    char why[256];
+    snprintf(why, sizeof why, "%s", why_text);
     conn->pool->failing = true;
     log_event(LOG_WARN, "database connect failed", "reason", why, NULL);
     io_unwatch(conn);
@@ -331,6 +343,10 @@ static int conn_read_results(db_conn *conn)
         }
         if (b == NULL || b->current >= b->count || b->results[b->current] != NULL) {
             PQclear(r);
+            continue;
+        }
+        if (status == PGRES_PIPELINE_ABORTED) {
+            PQclear(r); /* not run: its result stays NULL, as pool.h promises */
             continue;
         }
         if ((status == PGRES_FATAL_ERROR || status == PGRES_NONFATAL_ERROR) &&
@@ -642,8 +658,13 @@ int db_pool_lease(db_pool *pool, int64_t deadline_ms, db_lease_cb cb, void *arg)
     w->cb = cb;
     w->arg = arg;
     w->deadline_ms = deadline_ms;
-    /* Over the bound: fail at once (still through the pump, never inside this call). */
-    w->over_bound = pool->waiting >= pool->options.queue_max;
+    /* Over the bound: fail at once (still through the pump, never inside this call).
+     * Leases that idle connections will serve on this turn do not count as waiting. */
+    int idle = 0;
+    for (int i = 0; i < pool->options.size; i++) {
+        idle += pool->conns[i].state == CONN_IDLE;
+    }
+    w->over_bound = pool->waiting - idle >= pool->options.queue_max;
     if (pool->wait_tail != NULL) {
         pool->wait_tail->next = w;
     } else {
@@ -697,6 +718,9 @@ void db_conn_release(db_conn *conn)
         return;
     }
     if (conn->inflight != NULL) {
+        /* The session's state is unknown mid-batch: drop it, fail the batch (its callback
+         * runs now) and reconnect. */
+        conn->released = true;
         conn_break(conn, "released with a batch in flight");
         return;
     }

@@ -411,13 +411,17 @@ static void test_redact_short_buffers(void **state)
     assert_string_equal(out, "postgresql://u:***@");
 }
 
-/* BUG (lib/util/config.c config_redact_url): libpq allows any whitespace around '=' in a
- * key/value conninfo, but only spaces are skipped, so "password\t=secret" (a valid
- * conninfo) is printed with the password in clear. Expected: the value masked. */
-static void test_redact_tab_before_equals_BUG(void **state)
+/* Regression (found by this suite, fixed in 712cbac): libpq allows any whitespace around
+ * '=' and between pairs of a key/value conninfo; only spaces used to be understood, so
+ * "password\t=secret" was printed in clear. */
+static void test_redact_other_whitespace(void **state)
 {
     (void)state;
     redact("host=h password\t=secret", "host=h password=***");
+    redact("host=h password=\tsecret", "host=h password=***");
+    redact("password\n=\nsecret\nuser=u", "password=***\nuser=u");
+    redact("password=secret\tuser=u", "password=***\tuser=u");
+    redact("password=secret\r\nuser=u", "password=***\r\nuser=u");
 }
 
 static void test_print_help(void **state)
@@ -473,7 +477,7 @@ int main(void)
         cmocka_unit_test_setup(test_redact_uri, setup),
         cmocka_unit_test_setup(test_redact_key_value, setup),
         cmocka_unit_test_setup(test_redact_short_buffers, setup),
-        cmocka_unit_test_setup(test_redact_tab_before_equals_BUG, setup),
+        cmocka_unit_test_setup(test_redact_other_whitespace, setup),
         cmocka_unit_test_setup(test_print_help, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -341,10 +341,9 @@ static bool parses(const char *text, char *why)
     return ok;
 }
 
-/* BUG (lib/util/json_input.c check_tree): scalars are counted as a nesting level, so 32
- * nested containers holding a value ("[[...[1]...]]", or {"a":1} innermost) are rejected
- * although the nesting is 32 deep, not deeper. Expected: accepted. */
-static void test_parse_nesting_32_with_scalar_leaf_BUG(void **state)
+/* Regression (found by this suite, fixed in 712cbac): scalars used to count as a nesting
+ * level, so 32 nested containers holding a value were rejected. */
+static void test_parse_nesting_32_with_scalar_leaf(void **state)
 {
     (void)state;
     char why[WHY_SIZE];
@@ -360,40 +359,67 @@ static void test_parse_nesting_32_with_scalar_leaf_BUG(void **state)
     if (!ok32) {
         fail_msg("32 nested arrays around 1 rejected: %s", why);
     }
+    /* 32 nested objects, the innermost with a member. */
+    char *objects = nested_objects(32);
+    size_t inner = (size_t)(strchr(objects, '}') - objects); /* after the last "{" */
+    char body[512];
+    snprintf(body, sizeof body, "%.*s\"x\":1%s", (int)inner, objects, objects + inner);
+    free(objects);
+    if (!parses(body, why)) {
+        fail_msg("32 nested objects with a member rejected: %s", why);
+    }
+    /* A scalar body is at depth 0. */
+    assert_true(parses("1", why));
 }
 
-/* BUG (lib/util/json_input.c json_input_parse, via cJSON 1.7.15): text that is not JSON
- * under RFC 8259 is accepted: numbers with leading zeros or a bare trailing dot, raw
- * control characters inside strings, and control bytes used as whitespace. Expected:
- * rejected ("invalid JSON", 400 malformed-json). */
-static void test_parse_rejects_non_rfc8259_syntax_BUG(void **state)
+/* Regression (found by this suite, fixed in 712cbac): cJSON 1.7.15 accepts text that is
+ * not JSON under RFC 8259 (leading zeros, a bare trailing dot, raw control characters in
+ * strings, control bytes as whitespace); json_input_parse must refuse it. */
+static void test_parse_rejects_non_rfc8259_syntax(void **state)
 {
     (void)state;
+    const char *number = "a number is not written as JSON numbers are";
+    const char *raw_control = "strings must escape control characters";
+    const char *whitespace = "control characters are not JSON whitespace";
     const struct {
         const char *body;
-        const char *what;
+        const char *why;
     } cases[] = {
-        {"{\"a\":01}", "leading zero"},
-        {"{\"a\":-01}", "leading zero after minus"},
-        {"{\"a\":00}", "double zero"},
-        {"{\"a\":1.}", "no digit after the point"},
-        {"{\"a\":1.e5}", "no digit between point and exponent"},
-        {"{\"a\":\"x\ty\"}", "raw TAB inside a string"},
-        {"{\"a\":\"x\ny\"}", "raw LF inside a string"},
-        {"{\"a\":\"x\x01y\"}", "raw U+0001 inside a string"},
-        {"{\"a\":1,\x0b\"b\":2}", "VT used as whitespace"},
-        {"[1,\x0c 2]", "FF used as whitespace"},
-        {"[\x01]", "U+0001 used as whitespace"},
+        {"{\"a\":01}", number},            /* leading zero */
+        {"{\"a\":-01}", number},           /* leading zero after minus */
+        {"{\"a\":00}", number},            /* double zero */
+        {"{\"a\":1.}", number},            /* no digit after the point */
+        {"{\"a\":1.e5}", number},          /* no digit between point and exponent */
+        {"{\"a\":1e}", number},            /* empty exponent */
+        {"{\"a\":1e+}", number},           /* empty exponent after sign */
+        {"[-]", number},                   /* minus alone */
+        {"[-a]", number},                  /* minus without digits */
+        {"[1,023]", number},               /* leading zero, not first */
+        {"{\"a\":\"x\ty\"}", raw_control}, /* raw TAB inside a string */
+        {"{\"a\":\"x\ny\"}", raw_control}, /* raw LF inside a string */
+        {"{\"a\":\"x\x01y\"}", raw_control},
+        {"{\"x\x1f\":1}", raw_control},        /* in a key */
+        {"{\"a\":1,\x0b\"b\":2}", whitespace}, /* VT */
+        {"[1,\x0c 2]", whitespace},            /* FF */
+        {"[\x01]", whitespace},
     };
-    int accepted = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char why[WHY_SIZE];
         if (parses(cases[i].body, why)) {
-            print_error("accepted invalid JSON #%zu (%s)\n", i, cases[i].what);
-            accepted++;
+            fail_msg("accepted invalid JSON case #%zu", i);
+        }
+        if (strcmp(why, cases[i].why) != 0) {
+            fail_msg("case #%zu: reason \"%s\", expected \"%s\"", i, why, cases[i].why);
         }
     }
-    assert_int_equal(accepted, 0);
+    /* What the grammar allows still parses, with its value. */
+    cJSON *root = parse_ok("[0, -0, 0.5, -1.25e+2, 1E-1, 10, 2e0, \"\\t\\u001f\"]");
+    assert_printed(root, "[0,-0,0.5,-125,0.1,10,2,\"\\t\\u001f\"]");
+    cJSON_Delete(root);
+    /* Digits inside strings are not numbers. */
+    root = parse_ok("{\"01\":\"1.\",\"-\":\"00\"}");
+    assert_printed(root, "{\"01\":\"1.\",\"-\":\"00\"}");
+    cJSON_Delete(root);
 }
 
 static void test_parse_rejects_duplicate_keys(void **state)
@@ -599,26 +625,35 @@ static void test_name(void **state)
     name_bad(NULL, type);
 }
 
-/* BUG (lib/util/json_input.c json_input_name): only C0 controls and DEL are refused; the
- * C1 control characters U+0080..U+009F (e.g. U+0085 NEXT LINE, U+009B CSI) are accepted
- * although the contract says "no control characters". Expected: rejected. */
-static void test_name_rejects_c1_controls_BUG(void **state)
+/* Regression (found by this suite, fixed in 712cbac): the C1 control characters
+ * U+0080..U+009F used to be accepted in names. */
+static void test_name_rejects_c1_controls(void **state)
 {
     (void)state;
-    const char *names[] = {"a\xc2\x85"
-                           "b",
-                           "\xc2\x80", "x\xc2\x9b"};
-    int accepted = 0;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        cJSON *item = cJSON_CreateString(names[i]);
+    const char *bad[] = {"a\xc2\x85"
+                         "b",
+                         "\xc2\x80", "x\xc2\x9f"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cJSON *item = cJSON_CreateString(bad[i]);
         const char *why = NULL;
-        if (json_input_name(item, &why)) {
-            print_error("accepted a name with a C1 control character (#%zu)\n", i);
-            accepted++;
-        }
+        bool ok = json_input_name(item, &why);
         cJSON_Delete(item);
+        if (ok) {
+            fail_msg("accepted a name with a C1 control character (#%zu)", i);
+        }
+        assert_string_equal(why, "must not contain control characters");
     }
-    assert_int_equal(accepted, 0);
+    /* Neighbours that are not controls: U+00A0, U+00FF, U+0100 (0xC4 0x80), "~". */
+    const char *good[] = {"\xc2\xa0", "\xc3\xbf", "\xc4\x80", "~"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        cJSON *item = cJSON_CreateString(good[i]);
+        const char *why = NULL;
+        bool ok = json_input_name(item, &why);
+        cJSON_Delete(item);
+        if (!ok) {
+            fail_msg("rejected name #%zu: %s", i, why);
+        }
+    }
 }
 
 static void test_waste_code_valid(void **state)
@@ -759,14 +794,14 @@ int main(void)
         cmocka_unit_test(test_parse_rejects_nul),
         cmocka_unit_test(test_parse_accepts_escaped_backslash_u0000),
         cmocka_unit_test(test_parse_nesting_limit),
-        cmocka_unit_test(test_parse_nesting_32_with_scalar_leaf_BUG),
-        cmocka_unit_test(test_parse_rejects_non_rfc8259_syntax_BUG),
+        cmocka_unit_test(test_parse_nesting_32_with_scalar_leaf),
+        cmocka_unit_test(test_parse_rejects_non_rfc8259_syntax),
         cmocka_unit_test(test_parse_rejects_duplicate_keys),
         cmocka_unit_test(test_parse_rejects_lone_surrogate_escape),
         cmocka_unit_test(test_parse_short_why_buffer),
         cmocka_unit_test(test_quantity),
         cmocka_unit_test(test_name),
-        cmocka_unit_test(test_name_rejects_c1_controls_BUG),
+        cmocka_unit_test(test_name_rejects_c1_controls),
         cmocka_unit_test(test_waste_code_valid),
         cmocka_unit_test(test_utf8_helpers),
         cmocka_unit_test(test_field_errors),
