@@ -119,17 +119,22 @@ const db_statement api_statements[ST__COUNT] = {
                    "WHERE jsonb_typeof(e.value) = 'number' ON CONFLICT (storage_id, waste_type) "
                    "DO UPDATE SET capacity = EXCLUDED.capacity) "
                    "SELECT id FROM s"),
+    /* SQL fixes no evaluation order among WHERE conditions: the CASE makes sure the
+     * check runs only for the types being removed. */
     S(ST_ST_REMOVE_TYPES,
       "DELETE FROM storage_waste w USING jsonb_each($2::jsonb) e WHERE w.storage_id = "
-      "$1::bigint AND w.waste_type = e.key AND jsonb_typeof(e.value) = 'null' AND "
-      "wf_check(w.stock = 0, 'WF409', 'cannot stop accepting ' || w.waste_type || "
-      "': the storage holds ' || w.stock || ' kg of it')"),
+      "$1::bigint AND w.waste_type = e.key AND CASE WHEN jsonb_typeof(e.value) = 'null' "
+      "THEN wf_check(w.stock = 0, 'WF409', 'cannot stop accepting ' || w.waste_type || "
+      "': the storage holds ' || w.stock || ' kg of it') ELSE false END"),
     S(ST_ST_HAS_TYPES,
       "SELECT wf_check(EXISTS (SELECT 1 FROM storage_waste WHERE storage_id = $1::bigint) OR "
       "NOT EXISTS (SELECT 1 FROM storages WHERE id = $1::bigint), 'WF422', "
       "'capacity|a storage must accept at least one waste type')"),
     S(ST_ST_JSON, "SELECT wf_storage_json($1::bigint)::text"),
     S(ST_ST_LOCK, "SELECT id FROM storages WHERE id = $1::bigint FOR UPDATE"),
+    /* Unload: NO KEY UPDATE, which a transfer's shipment foreign-key check (KEY SHARE)
+     * does not wait for; FOR UPDATE here deadlocked with transfers holding the stock row. */
+    S(ST_ST_LOCK_UNLOAD, "SELECT id FROM storages WHERE id = $1::bigint FOR NO KEY UPDATE"),
     S(ST_ST_DELETE,
       "WITH d AS (DELETE FROM storages WHERE id = $1::bigint AND wf_check(NOT EXISTS (SELECT 1 "
       "FROM storage_waste WHERE storage_id = $1::bigint AND stock > 0), 'WF409', "

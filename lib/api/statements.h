@@ -36,6 +36,7 @@
     X(ST_ST_HAS_TYPES)                                                                             \
     X(ST_ST_JSON)                                                                                  \
     X(ST_ST_LOCK)                                                                                  \
+    X(ST_ST_LOCK_UNLOAD)                                                                           \
     X(ST_ST_DELETE)                                                                                \
     X(ST_ST_UNLOAD_CHECK)                                                                          \
     X(ST_ST_UNLOAD)                                                                                \

@@ -285,7 +285,7 @@ void handle_storages_unload(http_ctx *ctx)
     /* ST_CHECK_TYPES takes (codes, prefix). */
     req->p[4] = req->p[1];
     req->p[5] = req->p[3];
-    api_req_add(req, ST_ST_LOCK, 0, 1);
+    api_req_add(req, ST_ST_LOCK_UNLOAD, 0, 1);
     api_req_add(req, ST_CHECK_TYPES, 4, 2);
     api_req_add(req, ST_ST_UNLOAD_CHECK, 0, 2);
     api_req_add(req, ST_ST_UNLOAD, 0, 3);

@@ -37,6 +37,14 @@ struct api_tx {
     int reply_status;
     db_query *final;
     int final_count;
+    /* A reply held back until its transaction has rolled back (see tx_end). */
+    struct {
+        int status;
+        const char *slug, *title;
+        char *detail;
+        bool replayed;
+    } held;
+    db_query rollback;
 };
 
 static void tx_free(void *arg)
@@ -53,6 +61,7 @@ static void tx_free(void *arg)
     free(tx->fingerprint);
     free(tx->reply_body);
     free(tx->reply_location);
+    free(tx->held.detail);
     free(tx);
 }
 
@@ -84,10 +93,10 @@ static void release(api_tx *tx)
     }
 }
 
-/* Every way a tx ends goes through here: reply over HTTP (which frees ctx and with it tx)
- * or report to the background owner and free tx. */
-static void tx_end(api_tx *tx, int status, const char *slug, const char *title, const char *detail,
-                   const char *body, const char *location, bool replayed)
+/* Replies over HTTP (which frees ctx and with it tx) or reports to the background owner
+ * and frees tx. */
+static void tx_end_now(api_tx *tx, int status, const char *slug, const char *title,
+                       const char *detail, const char *body, const char *location, bool replayed)
 {
     release(tx);
     tx->finished = true;
@@ -117,6 +126,36 @@ static void tx_end(api_tx *tx, int status, const char *slug, const char *title, 
     } else {
         http_reply_json(ctx, status, body, strlen(body));
     }
+}
+
+static void rolled_back(db_conn *conn, const db_result *result, void *arg)
+{
+    api_tx *tx = arg;
+    tx_end_now(tx, tx->held.status, tx->held.slug, tx->held.title, tx->held.detail, tx->reply_body,
+               tx->reply_location, tx->held.replayed);
+}
+
+/* Every way a tx ends goes through here. A transaction still open is rolled back before
+ * the client hears anything: its row locks and its Idempotency-Key lock are gone by the
+ * time the client can send its next request (a replay answered before its rollback made
+ * an immediate retry look "in flight"). body and location must be owned by tx. */
+static void tx_end(api_tx *tx, int status, const char *slug, const char *title, const char *detail,
+                   const char *body, const char *location, bool replayed)
+{
+    if (tx->conn != NULL && db_conn_in_transaction(tx->conn)) {
+        tx->held.status = status;
+        tx->held.slug = slug;
+        tx->held.title = title;
+        char *copy = detail != NULL ? strdup(detail) : NULL;
+        free(tx->held.detail);
+        tx->held.detail = copy;
+        tx->held.replayed = replayed;
+        tx->rollback = (db_query){-1, "ROLLBACK", 0, NULL};
+        if (db_conn_send(tx->conn, &tx->rollback, 1, rolled_back, tx) == 0) {
+            return;
+        }
+    }
+    tx_end_now(tx, status, slug, title, detail, body, location, replayed);
 }
 
 static void end_unavailable(api_tx *tx, const char *detail)
@@ -186,6 +225,13 @@ static bool handled_failure(api_tx *tx, const db_result *result)
         retry(tx);
         return true;
     }
+    /* lock_timeout: a hot row stayed locked too long. Nothing was written; try again while
+     * the request's deadline allows, rather than showing the client a 503. */
+    if (result->status == DB_ERROR_SQL && strcmp(result->sqlstate, "55P03") == 0 &&
+        !tx->commit_sent && clock_ms() + 500 < tx->deadline_ms) {
+        retry(tx);
+        return true;
+    }
     if (result->status != DB_OK && result->status != DB_ERROR_SQL) {
         end_unavailable(tx, unavailable_detail(result->status));
         return true;
@@ -252,9 +298,12 @@ void api_tx_ok(api_tx *tx, int status, char *body, const char *location)
         api_tx_commit(tx, NULL, 0, status, body, location);
         return;
     }
+    char *location_copy = location != NULL ? strdup(location) : NULL;
     free(tx->reply_body);
+    free(tx->reply_location);
     tx->reply_body = body;
-    tx_end(tx, status, NULL, NULL, NULL, body, location, false);
+    tx->reply_location = location_copy;
+    tx_end(tx, status, NULL, NULL, NULL, tx->reply_body, tx->reply_location, false);
 }
 
 void api_tx_problem(api_tx *tx, int status, const char *slug, const char *title, const char *detail)
@@ -262,11 +311,35 @@ void api_tx_problem(api_tx *tx, int status, const char *slug, const char *title,
     tx_end(tx, status, slug, title, detail, NULL, NULL, false);
 }
 
+static void invalid_rolled_back(db_conn *conn, const db_result *result, void *arg)
+{
+    api_tx *tx = arg;
+    release(tx);
+    tx->finished = true;
+    /* held.detail is "field\nmessage" */
+    char *newline = strchr(tx->held.detail, '\n');
+    *newline = '\0';
+    http_reply_invalid(tx->ctx, tx->held.detail, newline + 1);
+}
+
 void api_tx_invalid(api_tx *tx, const char *field, const char *message)
 {
     if (tx->ctx == NULL) {
         tx_end(tx, 422, "validation-error", "Unprocessable Content", message, NULL, NULL, false);
         return;
+    }
+    if (tx->conn != NULL && db_conn_in_transaction(tx->conn)) {
+        size_t len = strlen(field) + strlen(message) + 2;
+        char *held = malloc(len);
+        if (held != NULL) {
+            snprintf(held, len, "%s\n%s", field, message);
+            free(tx->held.detail);
+            tx->held.detail = held;
+            tx->rollback = (db_query){-1, "ROLLBACK", 0, NULL};
+            if (db_conn_send(tx->conn, &tx->rollback, 1, invalid_rolled_back, tx) == 0) {
+                return;
+            }
+        }
     }
     release(tx);
     tx->finished = true;

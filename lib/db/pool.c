@@ -748,6 +748,15 @@ void db_conn_release(db_conn *conn)
     schedule_pump(pool);
 }
 
+bool db_conn_in_transaction(const db_conn *conn)
+{
+    if (conn->pg == NULL) {
+        return false;
+    }
+    PGTransactionStatusType tx = PQtransactionStatus(conn->pg);
+    return tx == PQTRANS_INTRANS || tx == PQTRANS_INERROR;
+}
+
 bool db_pool_ready(const db_pool *pool)
 {
     return usable_connections(pool) > 0;

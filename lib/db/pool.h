@@ -95,6 +95,9 @@ int db_conn_send(db_conn *conn, const db_query *queries, int count, db_batch_cb 
  * connection is reconnected. */
 void db_conn_release(db_conn *conn);
 
+/* True while the leased connection's session is inside a transaction block. */
+bool db_conn_in_transaction(const db_conn *conn);
+
 bool db_pool_ready(const db_pool *pool);
 db_pool_stats db_pool_get_stats(const db_pool *pool);
 

@@ -1,0 +1,724 @@
+/* Concurrency: two server instances on one database under many concurrent transfers, unloads
+ * and capacity raises. Afterwards the ledger must be consistent (audit), no stock above
+ * capacity, waste conserved against what the clients saw, and one ledger row per 201.
+ * Then many identical requests with one Idempotency-Key race for a single transfer.
+ * Each thread has its own curl handle; only the main thread asserts. */
+#include <ctype.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "harness.h"
+
+#include <cmocka.h>
+#include <curl/curl.h>
+
+#define ORG_COUNT        40
+#define TRANSFER_THREADS 32
+#define UNLOAD_THREADS   2
+#define CAPACITY_THREADS 1
+#define LOAD_SECONDS     8.0
+#define SETTLE_SECONDS   2
+/* Small enough that even a sanitizer build fills both storages within the run, so waste goes
+ * pending and unloads and raises dispatch it automatically while transfers keep coming. */
+#define HOT_CAPACITY        2000
+#define HOT_CAPACITY_STEP   100
+#define FAR_CAPACITY        1000
+#define MAX_AMOUNT          50
+#define IDEMPOTENCY_THREADS 16
+#define IDEMPOTENCY_ROUNDS  5
+#define IDEMPOTENCY_AMOUNT  3
+#define PROBLEM_IN_FLIGHT   "https://wasteflow.dev/problems/idempotency-key-in-flight"
+#define INSTANCES           2
+
+static const char *base_urls[INSTANCES];
+
+/* ---- small helpers ---- */
+
+static double now_seconds(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+static void sleep_ms(long milliseconds)
+{
+    struct timespec pause = {milliseconds / 1000, (milliseconds % 1000) * 1000000L};
+    nanosleep(&pause, NULL);
+}
+
+static const char *fmt(const char *format, ...) __attribute__((format(printf, 1, 2)));
+static const char *fmt(const char *format, ...)
+{
+    static char buffers[8][4096];
+    static unsigned next;
+    char *buffer = buffers[next++ % 8];
+    va_list ap;
+    va_start(ap, format);
+    int length = vsnprintf(buffer, sizeof buffers[0], format, ap);
+    va_end(ap);
+    assert_true(length >= 0 && (size_t)length < sizeof buffers[0]);
+    return buffer;
+}
+
+#define EXPECT_STATUS(response, expected)                                                          \
+    do {                                                                                           \
+        if ((response)->status != (expected))                                                      \
+            fail_msg("expected HTTP %d, got %d: %s", (expected), (response)->status,               \
+                     (response)->body);                                                            \
+    } while (0)
+
+/* Failed invariants, collected so that one run reports all of them. */
+static char failed_checks[8192];
+
+#define CHECK(condition, ...)                                                                      \
+    do {                                                                                           \
+        if (!(condition))                                                                          \
+            note_failed_check(__VA_ARGS__);                                                        \
+    } while (0)
+static void note_failed_check(const char *format, ...) __attribute__((format(printf, 1, 2)));
+static void note_failed_check(const char *format, ...)
+{
+    size_t used = strlen(failed_checks);
+    if (used + 2 >= sizeof failed_checks)
+        return;
+    strcat(failed_checks, "  - ");
+    used = strlen(failed_checks);
+    va_list ap;
+    va_start(ap, format);
+    vsnprintf(failed_checks + used, sizeof failed_checks - used, format, ap);
+    va_end(ap);
+    used = strlen(failed_checks);
+    if (used + 1 < sizeof failed_checks)
+        strcat(failed_checks, "\n");
+}
+
+static long long member_int(const cJSON *object, const char *key)
+{
+    const cJSON *value = cJSON_GetObjectItemCaseSensitive(object, key);
+    if (!cJSON_IsNumber(value)) {
+        char *text = object ? cJSON_PrintUnformatted(object) : NULL;
+        fail_msg("member \"%s\" missing or not a number in %s", key, text ? text : "(null)");
+    }
+    return (long long)value->valuedouble;
+}
+
+static long long glass_of(const cJSON *object, const char *key)
+{
+    const cJSON *map = cJSON_GetObjectItemCaseSensitive(object, key);
+    assert_true(cJSON_IsObject(map));
+    const cJSON *glass = cJSON_GetObjectItemCaseSensitive(map, "glass");
+    return glass ? member_int(map, "glass") : 0;
+}
+
+static long long new_org(void)
+{
+    char *name = it_unique_name("hot-org");
+    long long id = it_create_org(name, "{}");
+    free(name);
+    return id;
+}
+
+static long long new_storage(const char *capacity_json)
+{
+    char *name = it_unique_name("hot-storage");
+    long long id = it_create_storage(name, capacity_json);
+    free(name);
+    return id;
+}
+
+/* ---- a minimal thread-owned HTTP client ---- */
+
+typedef struct {
+    long status; /* 0: transport failure */
+    char *body;
+    size_t length;
+    bool replayed; /* Idempotent-Replayed: true */
+} http_reply;
+
+static size_t on_body(char *data, size_t size, size_t count, void *context)
+{
+    http_reply *reply = context;
+    size_t bytes = size * count;
+    char *grown = realloc(reply->body, reply->length + bytes + 1);
+    if (!grown)
+        return 0;
+    memcpy(grown + reply->length, data, bytes);
+    reply->length += bytes;
+    grown[reply->length] = '\0';
+    reply->body = grown;
+    return bytes;
+}
+
+static size_t on_header(char *data, size_t size, size_t count, void *context)
+{
+    http_reply *reply = context;
+    size_t bytes = size * count;
+    static const char name[] = "Idempotent-Replayed:";
+    if (bytes > sizeof name && strncasecmp(data, name, sizeof name - 1) == 0) {
+        const char *value = data + sizeof name - 1;
+        while (*value == ' ')
+            value++;
+        reply->replayed = strncmp(value, "true", 4) == 0;
+    }
+    return bytes;
+}
+
+static void http_reply_clear(http_reply *reply)
+{
+    free(reply->body);
+    *reply = (http_reply){0};
+}
+
+/* One request on the thread's own handle. body NULL: no body. */
+static void http_call(CURL *curl, const char *method, const char *url, const char *body,
+                      const char *idempotency_key, http_reply *reply)
+{
+    http_reply_clear(reply);
+    curl_easy_reset(curl);
+    struct curl_slist *headers = NULL;
+    char key_header[256];
+    if (body) {
+        headers = curl_slist_append(headers, "Content-Type: application/json");
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+    }
+    if (idempotency_key) {
+        snprintf(key_header, sizeof key_header, "Idempotency-Key: %s", idempotency_key);
+        headers = curl_slist_append(headers, key_header);
+    }
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, reply);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, reply);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 60L);
+    if (curl_easy_perform(curl) == CURLE_OK)
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply->status);
+    else
+        reply->status = 0;
+    curl_slist_free_all(headers);
+    if (!reply->body) {
+        reply->body = calloc(1, 1);
+    }
+}
+
+/* ---- the load ---- */
+
+typedef enum { WORKER_TRANSFER, WORKER_UNLOAD, WORKER_CAPACITY } worker_kind;
+
+typedef struct {
+    pthread_t thread;
+    worker_kind kind;
+    int index;
+    unsigned seed;
+    long long requests;
+    long long per_instance[INSTANCES];
+    long long created;          /* 201 transfers */
+    long long received_kg;      /* received.glass summed over those 201s */
+    long long sent_kg;          /* glass sent in those requests: must equal received_kg */
+    long long unloaded_kg;      /* glass in 200 unloads */
+    long long unload_conflicts; /* 409: another unloader got there first */
+    long long capacity;         /* the hot storage's glass capacity last set */
+    long long server_errors;    /* 5xx */
+    long long transport_errors; /* no HTTP answer */
+    long long unexpected;       /* any other status, or a malformed 201 */
+    long long statuses[600];    /* responses by HTTP status (0: no answer) */
+    char first_problem[512];
+} worker;
+
+static struct {
+    long long orgs[ORG_COUNT];
+    long long hot, far;
+    double deadline;
+    pthread_barrier_t start;
+} load;
+
+static void note_problem(worker *w, const char *what, const http_reply *reply)
+{
+    if (w->first_problem[0] == '\0')
+        snprintf(w->first_problem, sizeof w->first_problem, "%s -> %ld: %.300s", what,
+                 reply->status, reply->body ? reply->body : "");
+}
+
+/* Classifies a reply that is not the expected one. */
+static void count_failure(worker *w, const char *what, const http_reply *reply)
+{
+    if (reply->status == 0)
+        w->transport_errors++;
+    else if (reply->status >= 500)
+        w->server_errors++;
+    else
+        w->unexpected++;
+    note_problem(w, what, reply);
+}
+
+static void run_transfers(worker *w, CURL *curl, http_reply *reply)
+{
+    while (now_seconds() < load.deadline) {
+        int instance = (int)((w->index + w->requests) % INSTANCES);
+        long long org = load.orgs[rand_r(&w->seed) % ORG_COUNT];
+        bool empty = rand_r(&w->seed) % 8 == 0;
+        long long amount = empty ? 0 : 1 + rand_r(&w->seed) % MAX_AMOUNT;
+        char url[256], body[128];
+        snprintf(url, sizeof url, "%s/v1/organizations/%lld/transfers", base_urls[instance], org);
+        if (empty)
+            snprintf(body, sizeof body, "{\"waste\":{}}");
+        else
+            snprintf(body, sizeof body, "{\"waste\":{\"glass\":%lld}}", amount);
+        http_call(curl, "POST", url, body, NULL, reply);
+        w->requests++;
+        w->per_instance[instance]++;
+        w->statuses[reply->status % 600]++;
+        if (reply->status != 201) {
+            count_failure(w, url, reply);
+            continue;
+        }
+        cJSON *transfer = cJSON_Parse(reply->body);
+        const cJSON *received = cJSON_GetObjectItemCaseSensitive(transfer, "received");
+        const cJSON *glass = cJSON_GetObjectItemCaseSensitive(received, "glass");
+        long long got = cJSON_IsNumber(glass) ? (long long)glass->valuedouble : 0;
+        if (!cJSON_IsObject(received) || got != amount ||
+            cJSON_GetArraySize(received) != (amount ? 1 : 0)) {
+            w->unexpected++;
+            note_problem(w, "201 with a wrong received", reply);
+        }
+        cJSON_Delete(transfer);
+        w->created++;
+        w->received_kg += got;
+        w->sent_kg += amount;
+    }
+}
+
+static void run_unloads(worker *w, CURL *curl, http_reply *reply)
+{
+    while (now_seconds() < load.deadline) {
+        int instance = (int)((w->index + w->requests) % INSTANCES);
+        char url[256];
+        snprintf(url, sizeof url, "%s/v1/storages/%lld", base_urls[instance], load.hot);
+        http_call(curl, "GET", url, NULL, NULL, reply);
+        w->requests++;
+        w->per_instance[instance]++;
+        w->statuses[reply->status % 600]++;
+        if (reply->status != 200) {
+            count_failure(w, url, reply);
+            continue;
+        }
+        cJSON *storage = cJSON_Parse(reply->body);
+        const cJSON *stock = cJSON_GetObjectItemCaseSensitive(storage, "stock");
+        const cJSON *glass = cJSON_GetObjectItemCaseSensitive(stock, "glass");
+        long long in_stock = cJSON_IsNumber(glass) ? (long long)glass->valuedouble : -1;
+        cJSON_Delete(storage);
+        if (in_stock < 0) {
+            w->unexpected++;
+            note_problem(w, "storage without stock.glass", reply);
+            continue;
+        }
+        if (in_stock > 0) {
+            long long cap = in_stock < 100 ? in_stock : 100;
+            long long amount = 1 + rand_r(&w->seed) % cap;
+            char body[64];
+            snprintf(body, sizeof body, "{\"glass\":%lld}", amount);
+            instance = (instance + 1) % INSTANCES;
+            snprintf(url, sizeof url, "%s/v1/storages/%lld/unload", base_urls[instance], load.hot);
+            http_call(curl, "POST", url, body, NULL, reply);
+            w->requests++;
+            w->per_instance[instance]++;
+            w->statuses[reply->status % 600]++;
+            if (reply->status == 200)
+                w->unloaded_kg += amount;
+            else if (reply->status == 409)
+                w->unload_conflicts++;
+            else
+                count_failure(w, url, reply);
+        }
+        sleep_ms(20);
+    }
+}
+
+static void run_capacity_raises(worker *w, CURL *curl, http_reply *reply)
+{
+    w->capacity = HOT_CAPACITY;
+    while (now_seconds() + 0.3 < load.deadline) {
+        sleep_ms(300);
+        int instance = (int)(w->requests % INSTANCES);
+        char url[256], body[96];
+        snprintf(url, sizeof url, "%s/v1/storages/%lld", base_urls[instance], load.hot);
+        snprintf(body, sizeof body, "{\"capacity\":{\"glass\":%lld}}",
+                 w->capacity + HOT_CAPACITY_STEP);
+        http_call(curl, "PATCH", url, body, NULL, reply);
+        w->requests++;
+        w->per_instance[instance]++;
+        w->statuses[reply->status % 600]++;
+        if (reply->status == 200)
+            w->capacity += HOT_CAPACITY_STEP;
+        else
+            count_failure(w, url, reply);
+    }
+}
+
+static void *worker_main(void *argument)
+{
+    worker *w = argument;
+    CURL *curl = curl_easy_init();
+    http_reply reply = {0};
+    pthread_barrier_wait(&load.start);
+    if (!curl) {
+        w->transport_errors++;
+        snprintf(w->first_problem, sizeof w->first_problem, "curl_easy_init failed");
+        return NULL;
+    }
+    switch (w->kind) {
+    case WORKER_TRANSFER:
+        run_transfers(w, curl, &reply);
+        break;
+    case WORKER_UNLOAD:
+        run_unloads(w, curl, &reply);
+        break;
+    case WORKER_CAPACITY:
+        run_capacity_raises(w, curl, &reply);
+        break;
+    }
+    http_reply_clear(&reply);
+    curl_easy_cleanup(curl);
+    return NULL;
+}
+
+static const cJSON *stats_of(const it_response *stats, const char *type)
+{
+    const cJSON *entry = cJSON_GetObjectItemCaseSensitive(stats->json, type);
+    if (!cJSON_IsObject(entry))
+        fail_msg("/v1/stats has no \"%s\": %s", type, stats->body);
+    return entry;
+}
+
+static void test_two_instances_under_load(void **state)
+{
+    (void)state;
+    load.hot = new_storage(fmt("{\"glass\":%d}", HOT_CAPACITY));
+    load.far = new_storage(fmt("{\"glass\":%d}", FAR_CAPACITY));
+    char org_list[ORG_COUNT * 24] = "";
+    size_t used = 0;
+    for (int i = 0; i < ORG_COUNT; i++) {
+        load.orgs[i] = new_org();
+        it_create_route(fmt("{\"organization_id\":%lld}", load.orgs[i]),
+                        fmt("{\"storage_id\":%lld}", load.hot), 10 + i % 7, false);
+        it_create_route(fmt("{\"organization_id\":%lld}", load.orgs[i]),
+                        fmt("{\"storage_id\":%lld}", load.far), 5000, false);
+        used += (size_t)snprintf(org_list + used, sizeof org_list - used, "%s%lld", i ? "," : "",
+                                 load.orgs[i]);
+    }
+
+    enum { WORKERS = TRANSFER_THREADS + UNLOAD_THREADS + CAPACITY_THREADS };
+    static worker workers[WORKERS];
+    memset(workers, 0, sizeof workers);
+    assert_int_equal(pthread_barrier_init(&load.start, NULL, WORKERS + 1), 0);
+    for (int i = 0; i < WORKERS; i++) {
+        workers[i].index = i;
+        workers[i].seed = 0x5eed0000u + (unsigned)i;
+        workers[i].kind = i < TRANSFER_THREADS                    ? WORKER_TRANSFER
+                          : i < TRANSFER_THREADS + UNLOAD_THREADS ? WORKER_UNLOAD
+                                                                  : WORKER_CAPACITY;
+        assert_int_equal(pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]), 0);
+    }
+    double started = now_seconds();
+    load.deadline = started + LOAD_SECONDS;
+    pthread_barrier_wait(&load.start);
+    for (int i = 0; i < WORKERS; i++)
+        pthread_join(workers[i].thread, NULL);
+    double elapsed = now_seconds() - started;
+    pthread_barrier_destroy(&load.start);
+
+    worker total = {0};
+    long long final_capacity = HOT_CAPACITY;
+    for (int i = 0; i < WORKERS; i++) {
+        const worker *w = &workers[i];
+        total.requests += w->requests;
+        for (int k = 0; k < INSTANCES; k++)
+            total.per_instance[k] += w->per_instance[k];
+        total.created += w->created;
+        total.received_kg += w->received_kg;
+        total.sent_kg += w->sent_kg;
+        total.unloaded_kg += w->unloaded_kg;
+        total.unload_conflicts += w->unload_conflicts;
+        total.server_errors += w->server_errors;
+        total.transport_errors += w->transport_errors;
+        total.unexpected += w->unexpected;
+        if (w->kind == WORKER_CAPACITY)
+            final_capacity = w->capacity;
+        if (w->first_problem[0])
+            printf("  thread %d: first problem: %s\n", i, w->first_problem);
+    }
+    printf("concurrency: %d threads (%d transfer, %d unload, %d capacity) on %d instances for "
+           "%.1f s: %lld requests (%lld / %lld per instance), %lld transfers 201 carrying %lld kg, "
+           "%lld kg unloaded (%lld unload conflicts), hot capacity %d -> %lld; 5xx %lld, "
+           "transport errors %lld, unexpected %lld\n",
+           WORKERS, TRANSFER_THREADS, UNLOAD_THREADS, CAPACITY_THREADS, INSTANCES, elapsed,
+           total.requests, total.per_instance[0], total.per_instance[1], total.created,
+           total.received_kg, total.unloaded_kg, total.unload_conflicts, HOT_CAPACITY,
+           final_capacity, total.server_errors, total.transport_errors, total.unexpected);
+    static const char *const kind_names[] = {"transfer", "unload", "capacity"};
+    for (int kind = WORKER_TRANSFER; kind <= WORKER_CAPACITY; kind++) {
+        printf("  %s threads, responses by status:", kind_names[kind]);
+        for (int status = 0; status < 600; status++) {
+            long long count = 0;
+            for (int i = 0; i < WORKERS; i++)
+                if (workers[i].kind == (worker_kind)kind)
+                    count += workers[i].statuses[status];
+            if (count)
+                printf(" %d x%lld", status, count);
+        }
+        printf("\n");
+    }
+    fflush(stdout);
+
+    /* Every invariant is checked and reported before any of them fails the test. */
+    sleep_ms(SETTLE_SECONDS * 1000);
+
+    char *audit = it_run_audit();
+    CHECK(audit[0] == '\0', "audit after the load reports:\n%s", audit);
+    free(audit);
+
+    long long over_capacity =
+        it_sql_int("SELECT count(*) FROM storage_waste WHERE stock > capacity OR stock < 0");
+    CHECK(over_capacity == 0, "%lld storage rows with stock outside 0..capacity", over_capacity);
+    long long request_rows = it_sql_int("SELECT count(*) FROM transfers WHERE trigger = 'request' "
+                                        "AND organization_id = ANY('{%s}'::bigint[])",
+                                        org_list);
+    CHECK(request_rows == total.created,
+          "ledger holds %lld request transfers, clients saw %lld 201 responses", request_rows,
+          total.created);
+    long long hot_capacity = it_sql_int("SELECT capacity FROM storage_waste WHERE storage_id = "
+                                        "%lld AND waste_type = 'glass'",
+                                        load.hot);
+    CHECK(hot_capacity == final_capacity, "hot storage capacity %lld, last PATCH set %lld",
+          hot_capacity, final_capacity);
+
+    it_response *stats = it_get("/v1/stats");
+    EXPECT_STATUS(stats, 200);
+    const cJSON *glass = stats_of(stats, "glass");
+    long long generated = member_int(glass, "generated");
+    long long stored = member_int(glass, "stored");
+    long long pending = member_int(glass, "pending");
+    long long unloaded = member_int(glass, "unloaded");
+    printf("concurrency: stats glass generated %lld = stored %lld + pending %lld + unloaded %lld\n",
+           generated, stored, pending, unloaded);
+    CHECK(generated == total.received_kg,
+          "stats generated %lld, the 201 responses received %lld kg", generated, total.received_kg);
+    CHECK(generated == stored + pending + unloaded,
+          "not conserved: generated %lld != stored %lld + pending %lld + unloaded %lld", generated,
+          stored, pending, unloaded);
+    CHECK(unloaded == total.unloaded_kg, "stats unloaded %lld, the 200 unloads carried %lld kg",
+          unloaded, total.unloaded_kg);
+    CHECK(member_int(glass, "capacity") == final_capacity + FAR_CAPACITY,
+          "stats glass capacity %lld, expected %lld", member_int(glass, "capacity"),
+          final_capacity + FAR_CAPACITY);
+    CHECK(member_int(glass, "remaining") == final_capacity + FAR_CAPACITY - stored,
+          "stats glass remaining %lld, expected %lld", member_int(glass, "remaining"),
+          final_capacity + FAR_CAPACITY - stored);
+    CHECK(member_int(stats_of(stats, "plastic"), "generated") == 0, "plastic generated");
+    CHECK(member_int(stats_of(stats, "bio"), "generated") == 0, "bio generated");
+    it_response_free(stats);
+
+    /* No stranded waste: while anything is pending, both storages (reachable from every
+     * organization) must be full. */
+    it_response *hot = it_get("/v1/storages/%lld", load.hot);
+    EXPECT_STATUS(hot, 200);
+    it_response *far = it_get("/v1/storages/%lld", load.far);
+    EXPECT_STATUS(far, 200);
+    long long hot_stock = glass_of(hot->json, "stock");
+    long long far_stock = glass_of(far->json, "stock");
+    CHECK(hot_stock <= final_capacity, "hot stock %lld over capacity %lld", hot_stock,
+          final_capacity);
+    CHECK(far_stock <= FAR_CAPACITY, "far stock %lld over capacity %d", far_stock, FAR_CAPACITY);
+    CHECK(hot_stock + far_stock == stored, "storages hold %lld, stats stored %lld",
+          hot_stock + far_stock, stored);
+    if (pending > 0) {
+        CHECK(glass_of(hot->json, "remaining") == 0 && glass_of(far->json, "remaining") == 0,
+              "%lld kg pending %d s after the load although there is room: hot %lld, far %lld",
+              pending, SETTLE_SECONDS, glass_of(hot->json, "remaining"),
+              glass_of(far->json, "remaining"));
+    }
+    it_response_free(hot);
+    it_response_free(far);
+
+    CHECK(total.server_errors == 0, "%lld responses with status 5xx", total.server_errors);
+    CHECK(total.transport_errors == 0, "%lld requests without an HTTP answer",
+          total.transport_errors);
+    CHECK(total.unexpected == 0, "%lld unexpected responses", total.unexpected);
+    CHECK(total.created > 0, "no transfer succeeded");
+    CHECK(total.received_kg == total.sent_kg, "201s received %lld kg of the %lld kg sent",
+          total.received_kg, total.sent_kg);
+    if (failed_checks[0] != '\0')
+        fail_msg("after the load:\n%s", failed_checks);
+}
+
+/* ---- the Idempotency-Key race ---- */
+
+typedef struct {
+    pthread_t thread;
+    int index;
+    const char *path;
+    const char *key;
+    const char *body;
+    pthread_barrier_t *start;
+    http_reply reply;
+    char problem_type[128];
+} racer;
+
+static void *racer_main(void *argument)
+{
+    racer *r = argument;
+    CURL *curl = curl_easy_init();
+    char url[256];
+    snprintf(url, sizeof url, "%s%s", base_urls[r->index % INSTANCES], r->path);
+    pthread_barrier_wait(r->start);
+    if (!curl)
+        return NULL;
+    http_call(curl, "POST", url, r->body, r->key, &r->reply);
+    cJSON *json = cJSON_Parse(r->reply.body);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(json, "type");
+    if (cJSON_IsString(type))
+        snprintf(r->problem_type, sizeof r->problem_type, "%s", type->valuestring);
+    cJSON_Delete(json);
+    curl_easy_cleanup(curl);
+    return NULL;
+}
+
+static void test_idempotency_key_race(void **state)
+{
+    (void)state;
+    long long org = new_org();
+    long long storage = new_storage("{\"glass\":1000}");
+    it_create_route(fmt("{\"organization_id\":%lld}", org), fmt("{\"storage_id\":%lld}", storage),
+                    25, false);
+    char path[128], body[64];
+    snprintf(path, sizeof path, "/v1/organizations/%lld/transfers", org);
+    snprintf(body, sizeof body, "{\"waste\":{\"glass\":%d}}", IDEMPOTENCY_AMOUNT);
+    long long in_flight_total = 0, replays_total = 0;
+
+    for (int round = 1; round <= IDEMPOTENCY_ROUNDS; round++) {
+        char *key = it_unique_name("race-key");
+        static racer racers[IDEMPOTENCY_THREADS];
+        pthread_barrier_t start;
+        assert_int_equal(pthread_barrier_init(&start, NULL, IDEMPOTENCY_THREADS), 0);
+        for (int i = 0; i < IDEMPOTENCY_THREADS; i++) {
+            racers[i] =
+                (racer){.index = i, .path = path, .key = key, .body = body, .start = &start};
+            assert_int_equal(pthread_create(&racers[i].thread, NULL, racer_main, &racers[i]), 0);
+        }
+        for (int i = 0; i < IDEMPOTENCY_THREADS; i++)
+            pthread_join(racers[i].thread, NULL);
+        pthread_barrier_destroy(&start);
+
+        const char *original = NULL;
+        int originals = 0, replays = 0, in_flight = 0;
+        for (int i = 0; i < IDEMPOTENCY_THREADS; i++) {
+            const http_reply *reply = &racers[i].reply;
+            if (reply->status == 201) {
+                if (reply->replayed) {
+                    replays++;
+                } else {
+                    originals++;
+                    original = reply->body;
+                }
+            } else if (reply->status == 409) {
+                if (strcmp(racers[i].problem_type, PROBLEM_IN_FLIGHT) != 0)
+                    fail_msg("round %d: 409 that is not in-flight: %s", round, reply->body);
+                in_flight++;
+            } else {
+                fail_msg("round %d: request %d got %ld: %s", round, i, reply->status, reply->body);
+            }
+        }
+        if (originals != 1)
+            fail_msg("round %d: %d original (non-replayed) 201 responses, expected exactly 1",
+                     round, originals);
+        for (int i = 0; i < IDEMPOTENCY_THREADS; i++) {
+            const http_reply *reply = &racers[i].reply;
+            if (reply->status == 201 && strcmp(reply->body, original) != 0)
+                fail_msg("round %d: a 201 body differs from the original:\n  %s\n  %s", round,
+                         reply->body, original);
+        }
+        cJSON *transfer = cJSON_Parse(original);
+        assert_non_null(transfer);
+        long long transfer_id = member_int(transfer, "id");
+        cJSON_Delete(transfer);
+        assert_int_equal(it_sql_int("SELECT count(*) FROM transfers WHERE organization_id = %lld "
+                                    "AND trigger = 'request'",
+                                    org),
+                         round);
+        assert_int_equal(
+            it_sql_int("SELECT max(id) FROM transfers WHERE organization_id = %lld", org),
+            transfer_id);
+
+        /* Nothing in flight any more: a late retry is a plain replay. */
+        const char *key_header = fmt("Idempotency-Key: %s", key);
+        const char *const headers[] = {key_header, NULL};
+        it_response *late = it_request("POST", path, body, headers);
+        EXPECT_STATUS(late, 201);
+        assert_string_equal(late->body, original);
+        assert_non_null(it_header(late, "Idempotent-Replayed"));
+        assert_string_equal(it_header(late, "Idempotent-Replayed"), "true");
+        it_response_free(late);
+
+        in_flight_total += in_flight;
+        replays_total += replays;
+        for (int i = 0; i < IDEMPOTENCY_THREADS; i++)
+            http_reply_clear(&racers[i].reply);
+        free(key);
+    }
+    printf("idempotency race: %d rounds x %d threads on %d instances: %d originals, %lld replays, "
+           "%lld in-flight 409s\n",
+           IDEMPOTENCY_ROUNDS, IDEMPOTENCY_THREADS, INSTANCES, IDEMPOTENCY_ROUNDS, replays_total,
+           in_flight_total);
+
+    it_response *stored = it_get("/v1/storages/%lld", storage);
+    EXPECT_STATUS(stored, 200);
+    assert_int_equal(glass_of(stored->json, "stock"), IDEMPOTENCY_ROUNDS * IDEMPOTENCY_AMOUNT);
+    it_response_free(stored);
+    char *audit = it_run_audit();
+    assert_string_equal(audit, "");
+    free(audit);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    it_start(NULL);
+    base_urls[0] = it_base_url();
+    base_urls[1] = it_start_second_instance(NULL);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    it_stop();
+    return 0;
+}
+
+int main(void)
+{
+    /* Before any thread exists: curl_global_init is not thread-safe. */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_two_instances_under_load),
+        cmocka_unit_test(test_idempotency_key_race),
+    };
+    int failed = cmocka_run_group_tests(tests, group_setup, group_teardown);
+    curl_global_cleanup();
+    return failed;
+}
