@@ -211,7 +211,7 @@ static void test_queue_bound(void **state)
         struct timespec stagger = {0, 50 * 1000 * 1000};
         nanosleep(&stagger, NULL);
     }
-    struct timespec hold = {0, 500 * 1000 * 1000};
+    struct timespec hold = {1, 500 * 1000 * 1000};
     nanosleep(&hold, NULL);
     PQclear(PQexec(blocker, "ROLLBACK"));
     PQfinish(blocker);
