@@ -286,3 +286,94 @@ void api_reply_json_row(api_tx *tx, const db_result *result)
     }
     api_tx_ok(tx, 200, strdup(json), NULL);
 }
+
+api_req *api_req_for(http_ctx *ctx)
+{
+    api_req *req = api_req_new();
+    if (req == NULL) {
+        http_reply_unavailable(ctx, "Out of memory.");
+    }
+    return req;
+}
+
+void api_get_by_id(http_ctx *ctx, int statement)
+{
+    api_req *req = api_req_for(ctx);
+    if (req == NULL) {
+        return;
+    }
+    req->p[0] = api_id_text(req->text[0], ctx->match.ids[0]);
+    api_req_add(req, statement, 0, 1);
+    api_req_run(ctx, req, TX_NONE, api_reply_json_row);
+}
+
+bool api_read_name_capacity(http_ctx *ctx, api_req *req, bool creating, bool capacity_required)
+{
+    cJSON *body = api_body_object(ctx);
+    if (body == NULL) {
+        return false;
+    }
+    static const char *const allowed[] = {"name", "capacity", NULL};
+    if (!api_only_fields(ctx, body, allowed, "")) {
+        cJSON_Delete(body);
+        return false;
+    }
+    field_errors errors = {0};
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(body, "name");
+    const cJSON *capacity = cJSON_GetObjectItemCaseSensitive(body, "capacity");
+    const char *why = NULL;
+    if (name == NULL && creating) {
+        field_errors_add(&errors, "name", "is required");
+    } else if (name != NULL && !json_input_name(name, &why)) {
+        field_errors_add(&errors, "name", why);
+    }
+    char *capacity_json = NULL, *codes = NULL;
+    if (capacity == NULL && capacity_required) {
+        field_errors_add(&errors, "capacity", "is required: the waste types the storage accepts");
+    } else if (capacity != NULL && !(cJSON_IsNull(capacity) && !creating)) {
+        int entries =
+            api_quantity_map(capacity, "capacity", !creating, &errors, &capacity_json, &codes);
+        if (entries == 0 && capacity_required) {
+            field_errors_add(&errors, "capacity", "a storage must accept at least one waste type");
+        }
+    }
+    if (errors.count > 0) {
+        cJSON_Delete(body);
+        free(capacity_json);
+        free(codes);
+        api_reply_field_errors(ctx, &errors);
+        return false;
+    }
+    req->p[1] = name != NULL ? api_req_own(req, strdup(name->valuestring)) : NULL;
+    req->p[2] = capacity_json != NULL ? api_req_own(req, capacity_json) : (creating ? "{}" : NULL);
+    req->p[5] = codes != NULL ? api_req_own(req, codes) : "{}";
+    req->p[6] = "capacity.";
+    cJSON_Delete(body);
+    return true;
+}
+
+static void deleted(api_tx *tx, const db_result *result)
+{
+    const api_delete_spec *spec = ((api_req *)api_tx_user(tx))->spec;
+    if (result->status != DB_OK) {
+        if (strcmp(result->sqlstate, "23503") == 0) {
+            api_tx_problem(tx, 409, "conflict", "Conflict", spec->history);
+        } else {
+            api_tx_db_error(tx, result);
+        }
+        return;
+    }
+    if (db_rows(result, spec->found_query) == 0) {
+        char detail[96];
+        snprintf(detail, sizeof detail, "%s not found.", spec->what);
+        api_tx_problem(tx, 404, "not-found", "Not Found", detail);
+        return;
+    }
+    api_tx_ok(tx, 204, NULL, NULL);
+}
+
+void api_run_delete(http_ctx *ctx, api_req *req, const api_delete_spec *spec)
+{
+    req->spec = spec;
+    api_req_run(ctx, req, TX_ONE_ROUND, deleted);
+}

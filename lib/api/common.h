@@ -54,11 +54,14 @@ typedef struct {
     const char *p[24]; /* parameter slots */
     db_query q[12];
     int count;
-    int64_t id; /* the resource id the request is about */
-    int flags;  /* handler-specific */
+    int64_t id;       /* the resource id the request is about */
+    int flags;        /* handler-specific */
+    const void *spec; /* handler-specific, static */
 } api_req;
 
 api_req *api_req_new(void);
+/* api_req_new, answering 503 (and returning NULL) when out of memory. */
+api_req *api_req_for(http_ctx *ctx);
 void api_req_free(void *req);
 /* Keeps a malloc'd string until the request ends; returns it. */
 const char *api_req_own(api_req *req, char *text);
@@ -70,6 +73,26 @@ void api_req_run(http_ctx *ctx, api_req *req, api_tx_mode mode, api_tx_cb cb);
 /* tx callback: 200 with column 0 of row 0 of the batch's last query as the JSON body, 404
  * when it has no row or NULL; database errors mapped by api_tx_db_error. */
 void api_reply_json_row(api_tx *tx, const db_result *result);
+
+/* GET of one resource by the path id: 200 with its JSON, 404 when there is none. */
+void api_get_by_id(http_ctx *ctx, int statement);
+
+/* Reads the {"name", "capacity"} body of a create (name required; capacity too when
+ * capacity_required) or a merge-patch (everything optional, null removes a type) into
+ * p[1] name or NULL, p[2] capacity JSON (NULL on a patch without it, "{}" on a create
+ * without it), p[5] the codes as a Postgres array, p[6] "capacity." (for
+ * ST_CHECK_TYPES). Answers the request and returns false when the body is invalid. */
+bool api_read_name_capacity(http_ctx *ctx, api_req *req, bool creating, bool capacity_required);
+
+/* A DELETE by path id (p[0]) whose queries are already added: 204; 404 naming `what` when
+ * query found_query returned no row; 409 with `history` on a foreign-key violation (the
+ * ledger keeps its rows); other errors as api_tx_db_error. */
+typedef struct {
+    const char *what;
+    const char *history;
+    int found_query;
+} api_delete_spec;
+void api_run_delete(http_ctx *ctx, api_req *req, const api_delete_spec *spec);
 
 /* Formats an id as decimal text into buf (at least 24 bytes) and returns buf. */
 const char *api_id_text(char *buf, int64_t id);

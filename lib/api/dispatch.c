@@ -15,7 +15,7 @@
 #include <string.h>
 
 #define CLEANUP_EVERY_MS 60000
-#define DISPATCH_BATCH 1000 /* the LIMIT of ST_DISPATCH_ORGS */
+#define DISPATCH_BATCH   1000 /* the LIMIT of ST_DISPATCH_ORGS */
 
 enum phase { IDLE, READING_EPOCH, LISTING, DISPATCHING };
 

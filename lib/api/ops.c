@@ -35,9 +35,8 @@ void handle_readyz(http_ctx *ctx)
         http_reply_unavailable(ctx, "No database connection is usable.");
         return;
     }
-    api_req *req = api_req_new();
+    api_req *req = api_req_for(ctx);
     if (req == NULL) {
-        http_reply_unavailable(ctx, "Out of memory.");
         return;
     }
     /* Readiness must answer fast even when the pool queue is long. */
@@ -155,9 +154,8 @@ void handle_docs_asset(http_ctx *ctx)
 
 void handle_stats(http_ctx *ctx)
 {
-    api_req *req = api_req_new();
+    api_req *req = api_req_for(ctx);
     if (req == NULL) {
-        http_reply_unavailable(ctx, "Out of memory.");
         return;
     }
     api_req_add(req, ST_STATS, 0, 0);

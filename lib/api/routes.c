@@ -111,9 +111,8 @@ void handle_routes_create(http_ctx *ctx)
         api_reply_field_errors(ctx, &errors);
         return;
     }
-    api_req *req = api_req_new();
+    api_req *req = api_req_for(ctx);
     if (req == NULL) {
-        http_reply_unavailable(ctx, "Out of memory.");
         return;
     }
     /* p[0..5]: insert parameters; p[6..8]: reverse check (from key, to key, two_way). */
@@ -164,9 +163,8 @@ void handle_routes_patch(http_ctx *ctx)
         api_reply_field_errors(ctx, &errors);
         return;
     }
-    api_req *req = api_req_new();
+    api_req *req = api_req_for(ctx);
     if (req == NULL) {
-        http_reply_unavailable(ctx, "Out of memory.");
         return;
     }
     req->p[0] = api_id_text(req->text[0], ctx->match.ids[0]);
@@ -182,42 +180,22 @@ void handle_routes_patch(http_ctx *ctx)
     api_req_run(ctx, req, TX_ONE_ROUND, route_changed);
 }
 
-static void deleted(api_tx *tx, const db_result *result)
-{
-    if (result->status != DB_OK) {
-        api_tx_db_error(tx, result);
-        return;
-    }
-    if (db_rows(result, 1) == 0) {
-        api_tx_problem(tx, 404, "not-found", "Not Found", "Route not found.");
-        return;
-    }
-    api_tx_ok(tx, 204, NULL, NULL);
-}
-
 void handle_routes_delete(http_ctx *ctx)
 {
-    api_req *req = api_req_new();
+    api_req *req = api_req_for(ctx);
     if (req == NULL) {
-        http_reply_unavailable(ctx, "Out of memory.");
         return;
     }
     req->p[0] = api_id_text(req->text[0], ctx->match.ids[0]);
     api_req_add(req, ST_GRAPH_LOCK, 0, 0);
     api_req_add(req, ST_RT_DELETE, 0, 1);
-    api_req_run(ctx, req, TX_ONE_ROUND, deleted);
+    static const api_delete_spec spec = {"Route", "The route is still referenced.", 1};
+    api_run_delete(ctx, req, &spec);
 }
 
 void handle_routes_get(http_ctx *ctx)
 {
-    api_req *req = api_req_new();
-    if (req == NULL) {
-        http_reply_unavailable(ctx, "Out of memory.");
-        return;
-    }
-    req->p[0] = api_id_text(req->text[0], ctx->match.ids[0]);
-    api_req_add(req, ST_RT_GET, 0, 1);
-    api_req_run(ctx, req, TX_NONE, api_reply_json_row);
+    api_get_by_id(ctx, ST_RT_GET);
 }
 
 void handle_routes_list(http_ctx *ctx)
@@ -227,9 +205,8 @@ void handle_routes_list(http_ctx *ctx)
     if (!api_page_params(ctx, &limit, &after)) {
         return;
     }
-    api_req *req = api_req_new();
+    api_req *req = api_req_for(ctx);
     if (req == NULL) {
-        http_reply_unavailable(ctx, "Out of memory.");
         return;
     }
     const char *node = http_query_param(ctx, "node");

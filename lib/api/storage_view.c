@@ -154,9 +154,8 @@ void handle_organization_storages(http_ctx *ctx)
     if (!api_code_param(ctx, "waste_type", &waste_type)) {
         return;
     }
-    api_req *req = api_req_new();
+    api_req *req = api_req_for(ctx);
     if (req == NULL) {
-        http_reply_unavailable(ctx, "Out of memory.");
         return;
     }
     req->id = ctx->match.ids[0];

@@ -18,9 +18,8 @@ void handle_storages_list(http_ctx *ctx)
     if (!api_page_params(ctx, &limit, &after) || !api_code_param(ctx, "accepts", &accepts)) {
         return;
     }
-    api_req *req = api_req_new();
+    api_req *req = api_req_for(ctx);
     if (req == NULL) {
-        http_reply_unavailable(ctx, "Out of memory.");
         return;
     }
     req->p[0] = api_id_text(req->text[0], after);
@@ -34,61 +33,7 @@ void handle_storages_list(http_ctx *ctx)
 
 void handle_storages_get(http_ctx *ctx)
 {
-    api_req *req = api_req_new();
-    if (req == NULL) {
-        http_reply_unavailable(ctx, "Out of memory.");
-        return;
-    }
-    req->p[0] = api_id_text(req->text[0], ctx->match.ids[0]);
-    api_req_add(req, ST_ST_GET, 0, 1);
-    api_req_run(ctx, req, TX_NONE, api_reply_json_row);
-}
-
-/* Body of a create or patch: p[1] name or NULL, p[2] capacity JSON or NULL, p[5] codes,
- * p[6] "capacity." field prefix. */
-static bool read_body(http_ctx *ctx, api_req *req, bool creating)
-{
-    cJSON *body = api_body_object(ctx);
-    if (body == NULL) {
-        return false;
-    }
-    static const char *const allowed[] = {"name", "capacity", NULL};
-    if (!api_only_fields(ctx, body, allowed, "")) {
-        cJSON_Delete(body);
-        return false;
-    }
-    field_errors errors = {0};
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(body, "name");
-    const cJSON *capacity = cJSON_GetObjectItemCaseSensitive(body, "capacity");
-    const char *why = NULL;
-    if (name == NULL && creating) {
-        field_errors_add(&errors, "name", "is required");
-    } else if (name != NULL && !json_input_name(name, &why)) {
-        field_errors_add(&errors, "name", why);
-    }
-    char *capacity_json = NULL, *codes = NULL;
-    if (capacity == NULL && creating) {
-        field_errors_add(&errors, "capacity", "is required: the waste types the storage accepts");
-    } else if (capacity != NULL) {
-        int entries =
-            api_quantity_map(capacity, "capacity", !creating, &errors, &capacity_json, &codes);
-        if (entries == 0 && creating) {
-            field_errors_add(&errors, "capacity", "a storage must accept at least one waste type");
-        }
-    }
-    if (errors.count > 0) {
-        cJSON_Delete(body);
-        free(capacity_json);
-        free(codes);
-        api_reply_field_errors(ctx, &errors);
-        return false;
-    }
-    req->p[1] = name != NULL ? api_req_own(req, strdup(name->valuestring)) : NULL;
-    req->p[2] = capacity_json != NULL ? api_req_own(req, capacity_json) : NULL;
-    req->p[5] = codes != NULL ? api_req_own(req, codes) : "{}";
-    req->p[6] = "capacity.";
-    cJSON_Delete(body);
-    return true;
+    api_get_by_id(ctx, ST_ST_GET);
 }
 
 static bool name_conflict(api_tx *tx, const db_result *result)
@@ -121,12 +66,11 @@ static void created(api_tx *tx, const db_result *result)
 
 void handle_storages_create(http_ctx *ctx)
 {
-    api_req *req = api_req_new();
+    api_req *req = api_req_for(ctx);
     if (req == NULL) {
-        http_reply_unavailable(ctx, "Out of memory.");
         return;
     }
-    if (!read_body(ctx, req, true)) {
+    if (!api_read_name_capacity(ctx, req, true, true)) {
         api_req_free(req);
         return;
     }
@@ -158,12 +102,11 @@ static void patched(api_tx *tx, const db_result *result)
 
 void handle_storages_patch(http_ctx *ctx)
 {
-    api_req *req = api_req_new();
+    api_req *req = api_req_for(ctx);
     if (req == NULL) {
-        http_reply_unavailable(ctx, "Out of memory.");
         return;
     }
-    if (!read_body(ctx, req, false)) {
+    if (!api_read_name_capacity(ctx, req, false, false)) {
         api_req_free(req);
         return;
     }
@@ -180,36 +123,19 @@ void handle_storages_patch(http_ctx *ctx)
     api_req_run(ctx, req, TX_ONE_ROUND, patched);
 }
 
-static void deleted(api_tx *tx, const db_result *result)
-{
-    if (result->status != DB_OK) {
-        if (strcmp(result->sqlstate, "23503") == 0) {
-            api_tx_problem(tx, 409, "conflict", "Conflict",
-                           "The storage has ledger history (shipments or unloads) and cannot "
-                           "be deleted.");
-        } else {
-            api_tx_db_error(tx, result);
-        }
-        return;
-    }
-    if (db_rows(result, 0) == 0) {
-        api_tx_problem(tx, 404, "not-found", "Not Found", "Storage not found.");
-        return;
-    }
-    api_tx_ok(tx, 204, NULL, NULL);
-}
-
 void handle_storages_delete(http_ctx *ctx)
 {
-    api_req *req = api_req_new();
+    api_req *req = api_req_for(ctx);
     if (req == NULL) {
-        http_reply_unavailable(ctx, "Out of memory.");
         return;
     }
     req->p[0] = api_id_text(req->text[0], ctx->match.ids[0]);
     api_req_add(req, ST_ST_LOCK, 0, 1);
     api_req_add(req, ST_ST_DELETE, 0, 1);
-    api_req_run(ctx, req, TX_ONE_ROUND, deleted);
+    static const api_delete_spec spec = {
+        "Storage", "The storage has ledger history (shipments or unloads) and cannot be deleted.",
+        0};
+    api_run_delete(ctx, req, &spec);
 }
 
 static void unloaded(api_tx *tx, const db_result *result)

@@ -605,9 +605,8 @@ void handle_transfers_list(http_ctx *ctx)
         !api_code_param(ctx, "waste_type", &waste_type)) {
         return;
     }
-    api_req *req = api_req_new();
+    api_req *req = api_req_for(ctx);
     if (req == NULL) {
-        http_reply_unavailable(ctx, "Out of memory.");
         return;
     }
     req->p[0] = api_id_text(req->text[0], after);
@@ -624,12 +623,5 @@ void handle_transfers_list(http_ctx *ctx)
 
 void handle_transfers_get(http_ctx *ctx)
 {
-    api_req *req = api_req_new();
-    if (req == NULL) {
-        http_reply_unavailable(ctx, "Out of memory.");
-        return;
-    }
-    req->p[0] = api_id_text(req->text[0], ctx->match.ids[0]);
-    api_req_add(req, ST_TR_GET, 0, 1);
-    api_req_run(ctx, req, TX_NONE, api_reply_json_row);
+    api_get_by_id(ctx, ST_TR_GET);
 }

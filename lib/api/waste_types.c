@@ -19,9 +19,8 @@ void handle_waste_types_list(http_ctx *ctx)
     if (!api_limit_param(ctx, &limit)) {
         return;
     }
-    api_req *req = api_req_new();
+    api_req *req = api_req_for(ctx);
     if (req == NULL) {
-        http_reply_unavailable(ctx, "Out of memory.");
         return;
     }
     req->p[0] = cursor;
@@ -32,9 +31,8 @@ void handle_waste_types_list(http_ctx *ctx)
 
 void handle_waste_types_get(http_ctx *ctx)
 {
-    api_req *req = api_req_new();
+    api_req *req = api_req_for(ctx);
     if (req == NULL) {
-        http_reply_unavailable(ctx, "Out of memory.");
         return;
     }
     req->p[0] = api_req_own(req, strdup(ctx->match.code));
