@@ -16,6 +16,7 @@
 #include <string.h>
 
 #define MIGRATE_WAIT_SECONDS 30
+#define DRAIN_GRACE_MS       100
 
 typedef struct {
     app application;
@@ -23,6 +24,7 @@ typedef struct {
     struct event *sigint;
     struct event *drain_timer;
     int64_t drain_deadline_ms;
+    int64_t quiet_since_ms; /* nothing in flight since then (0: something is) */
     bool draining;
 } service;
 
@@ -50,8 +52,16 @@ static void drain_check(evutil_socket_t fd, short events, void *arg)
     service *svc = arg;
     app *a = &svc->application;
     int inflight = http_server_inflight(a->server);
-    if ((inflight == 0 && !dispatcher_busy(a->dispatcher)) ||
-        clock_ms() >= svc->drain_deadline_ms) {
+    int64_t now = clock_ms();
+    bool quiet = inflight == 0 && !dispatcher_busy(a->dispatcher);
+    if (!quiet) {
+        svc->quiet_since_ms = 0;
+    } else if (svc->quiet_since_ms == 0) {
+        svc->quiet_since_ms = now;
+    }
+    /* Exit once nothing has been in flight (every reply written) for a short grace period:
+     * requests already sitting in accepted connections get read and served meanwhile. */
+    if ((quiet && now - svc->quiet_since_ms >= DRAIN_GRACE_MS) || now >= svc->drain_deadline_ms) {
         if (inflight > 0) {
             char count[16];
             snprintf(count, sizeof count, "%d", inflight);
@@ -77,7 +87,10 @@ static void on_signal(evutil_socket_t signum, short events, void *arg)
     http_server_stop_accepting(svc->application.server);
     dispatcher_stop(svc->application.dispatcher);
     svc->drain_deadline_ms = clock_ms() + svc->application.cfg->drain_timeout_ms;
-    drain_check(-1, 0, svc);
+    /* Checked from a timer, never here: reads that became ready together with the signal
+     * are still to be served in this loop turn. */
+    struct timeval tv = {0, 20 * 1000};
+    evtimer_add(svc->drain_timer, &tv);
 }
 
 static int serve(const config *cfg)

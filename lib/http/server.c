@@ -13,6 +13,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +37,11 @@ struct http_server {
     http_server_options options;
     int port;
     int inflight;
-    int connections;    /* open client connections */
-    bool accept_paused; /* listener disabled at max_connections */
+    int connections;             /* open client connections */
+    bool accept_paused;          /* listener disabled at max_connections */
+    bool draining;               /* stopped accepting: replies close their connection */
+    struct event listener_drain; /* closes the listener once its backlog is accepted */
+    int64_t listener_close_ms;   /* closes it by then in any case */
     uint64_t next_request_id;
     uint64_t id_salt;
 };
@@ -49,6 +53,7 @@ typedef struct {
 
 struct ctx_private {
     http_ctx ctx;
+    conn_guard *guard; /* its connection's guard: counts the reply until written */
     query_state query;
     char *body_copy;
 };
@@ -153,8 +158,13 @@ static const char *reason_phrase(int status)
 static void finish(http_ctx *ctx, int status, struct evbuffer *body)
 {
     http_server *server = ctx->server;
+    struct ctx_private *priv = (struct ctx_private *)ctx;
     http_add_header(ctx, "X-Request-Id", ctx->request_id);
     add_cors_headers(ctx);
+    if (server->draining) {
+        /* Shutting down: no further request on this connection. */
+        http_add_header(ctx, "Connection", "close");
+    }
     evhttp_send_reply(ctx->req, status, reason_phrase(status), body);
     int64_t duration_us = clock_us() - ctx->start_us;
     const char *route = ctx->match.route != NULL ? ctx->match.route->name : "unmatched";
@@ -168,7 +178,9 @@ static void finish(http_ctx *ctx, int status, struct evbuffer *body)
                   "status", status_text, "duration_ms", duration_text, "request_id",
                   ctx->request_id, NULL);
     }
-    server->inflight--;
+    if (priv->guard == NULL) {
+        server->inflight--; /* else counted down once the reply is written */
+    }
     ctx_free(ctx);
 }
 
@@ -351,6 +363,7 @@ struct conn_guard {
     struct evhttp_connection *connection; /* set on attach */
     struct event attach;
     struct event deadline;
+    bool responding;         /* a request is in flight until its reply is written */
     conn_guard *prev, *next; /* the server's list of open connections */
 };
 
@@ -366,6 +379,9 @@ static void guard_closed(struct evhttp_connection *connection, void *arg)
     conn_guard *guard = arg;
     http_server *server = guard->server;
     evhttp_connection_set_closecb(connection, NULL, NULL);
+    if (guard->responding) {
+        server->inflight--; /* its reply will never be written */
+    }
     event_del(&guard->attach);
     evtimer_del(&guard->deadline);
     if (guard->prev != NULL) {
@@ -445,11 +461,37 @@ static conn_guard *guard_of(http_server *server, struct evhttp_connection *conne
     return NULL;
 }
 
-/* The response is written: the next request on this connection gets a fresh deadline. */
+/* The response is written: the request no longer counts as in flight, and the next
+ * request on this connection gets a fresh deadline. */
 static void request_complete(struct evhttp_request *req, void *arg)
 {
     conn_guard *guard = arg;
+    if (guard->responding) {
+        guard->responding = false;
+        guard->server->inflight--;
+    }
     guard_arm(guard);
+}
+
+/* RFC 9112 6.3: several differing Content-Length values, or Content-Length beside
+ * Transfer-Encoding, make the message length ambiguous, the root of request smuggling.
+ * evhttp quietly uses the first Content-Length; we refuse such a request. */
+static bool ambiguous_length(struct evhttp_request *req)
+{
+    const struct evkeyvalq *headers = evhttp_request_get_input_headers(req);
+    const char *first = NULL;
+    bool chunked = false;
+    for (const struct evkeyval *h = headers->tqh_first; h != NULL; h = h->next.tqe_next) {
+        if (strcasecmp(h->key, "Content-Length") == 0) {
+            if (first != NULL && strcmp(first, h->value) != 0) {
+                return true;
+            }
+            first = h->value;
+        } else if (strcasecmp(h->key, "Transfer-Encoding") == 0) {
+            chunked = true;
+        }
+    }
+    return first != NULL && chunked;
 }
 
 static void request_cb(struct evhttp_request *req, void *arg)
@@ -476,6 +518,8 @@ static void request_cb(struct evhttp_request *req, void *arg)
         if (guard != NULL) {
             evtimer_del(&guard->deadline);
             evhttp_request_set_on_complete_cb(req, request_complete, guard);
+            guard->responding = true;
+            priv->guard = guard;
         }
     }
     ctx->start_us = clock_us();
@@ -512,6 +556,15 @@ static void request_cb(struct evhttp_request *req, void *arg)
         /* A %00 in the path: no resource has a NUL in its name. */
         ctx->path[strlen(ctx->path)] = '\0';
         http_reply_problem(ctx, 404, "not-found", "Not Found", "No resource at this path.", NULL);
+        return;
+    }
+
+    if (ambiguous_length(req)) {
+        http_add_header(ctx, "Connection", "close");
+        http_reply_problem(ctx, 400, "bad-request", "Bad Request",
+                           "The message length is ambiguous: conflicting Content-Length "
+                           "headers, or Content-Length with Transfer-Encoding.",
+                           NULL);
         return;
     }
 
@@ -630,12 +683,47 @@ void *http_server_app(const http_server *server)
     return server->options.app;
 }
 
-void http_server_stop_accepting(http_server *server)
+static void close_listener(http_server *server)
 {
     if (server->bound != NULL) {
         evhttp_del_accept_socket(server->http, server->bound);
         server->bound = NULL;
     }
+}
+
+/* Connections the kernel has completed but we have not accepted yet would be reset when
+ * the listening socket closes, though their clients already sent requests. So the
+ * listener stays open until its backlog is empty (bounded, as new clients keep coming),
+ * and everything accepted meanwhile is served with Connection: close. */
+static void listener_drain_check(evutil_socket_t fd, short events, void *arg)
+{
+    http_server *server = arg;
+    if (server->bound == NULL) {
+        return;
+    }
+    struct pollfd backlog = {.fd = evhttp_bound_socket_get_fd(server->bound), .events = POLLIN};
+    if (poll(&backlog, 1, 0) > 0 && clock_ms() < server->listener_close_ms) {
+        struct timeval tv = {0, 1000};
+        evtimer_add(&server->listener_drain, &tv);
+        return;
+    }
+    close_listener(server);
+}
+
+void http_server_stop_accepting(http_server *server)
+{
+    if (server->draining) {
+        return;
+    }
+    server->draining = true;
+    if (server->accept_paused || server->bound == NULL) {
+        close_listener(server); /* at the connection cap: nothing more will be accepted */
+        return;
+    }
+    server->listener_close_ms = clock_ms() + 200;
+    evtimer_assign(&server->listener_drain, server->base, listener_drain_check, server);
+    struct timeval tv = {0, 0};
+    evtimer_add(&server->listener_drain, &tv);
 }
 
 int http_server_inflight(const http_server *server)
@@ -647,6 +735,9 @@ void http_server_free(http_server *server)
 {
     if (server == NULL) {
         return;
+    }
+    if (server->draining) {
+        evtimer_del(&server->listener_drain);
     }
     evhttp_free(server->http);
     free(server);

@@ -1,0 +1,979 @@
+/* Database faults under load, against the real server and the real PostgreSQL cluster that
+ * DATABASE_URL points to (a superuser role on a local cluster):
+ *   (a) every backend of the server is terminated (pg_terminate_backend) while clients run:
+ *       no 5xx but 503, every 503 with Retry-After, /readyz green again within 5 s;
+ *   (b) a hung backend (SIGSTOP) under WASTEFLOW_QUERY_TIMEOUT_MS=500: the request that lands
+ *       on it ends within query timeout + 2 s + margin instead of hanging, the others are
+ *       served meanwhile;
+ *   (c) crash and restart of the whole cluster (pg_ctl -m immediate stop, start) under a load
+ *       of transfers: /readyz back within 10 s, every transfer a client saw in a 201 is in
+ *       the ledger, nothing but 201 and 503 (with Retry-After), audit clean.
+ * (c) restarts the shared cluster: only this runner does that, and ctest runs -j1.
+ * Each load thread has its own curl handle; only the main thread asserts. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#include <cmocka.h>
+#include <curl/curl.h>
+
+#define LOAD_THREADS      8
+#define QUERY_TIMEOUT_MS  500
+#define POOL_TIMER_MARGIN 2000 /* lib/db/pool.c: the pool's own timer is query timeout + 2 s */
+#define MAX_PROBLEMS      40
+
+/* ------------------------------------------------------------------ small helpers */
+
+static long long now_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* Time limits stretch under valgrind (WASTEFLOW_VALGRIND=1), which slows the server ~5x. */
+static long long scaled(long long ms)
+{
+    const char *valgrind = getenv("WASTEFLOW_VALGRIND");
+    return valgrind != NULL && strcmp(valgrind, "1") == 0 ? ms * 5 : ms;
+}
+
+static void pause_ms(long ms)
+{
+    struct timespec pause = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&pause, &pause) != 0 && errno == EINTR) {
+    }
+}
+
+/* ------------------------------------------------------------------ a thread-owned client */
+
+typedef struct {
+    long status; /* 0: transport error */
+    char *body;
+    size_t length;
+    bool retry_after;
+    bool problem_json;
+    char error[CURL_ERROR_SIZE];
+    long long elapsed_ms;
+} http_result;
+
+static size_t on_body(char *data, size_t size, size_t count, void *context)
+{
+    http_result *r = context;
+    size_t bytes = size * count;
+    char *grown = realloc(r->body, r->length + bytes + 1);
+    if (grown == NULL) {
+        return 0;
+    }
+    memcpy(grown + r->length, data, bytes);
+    r->length += bytes;
+    grown[r->length] = '\0';
+    r->body = grown;
+    return bytes;
+}
+
+static size_t on_header(char *data, size_t size, size_t count, void *context)
+{
+    http_result *r = context;
+    size_t bytes = size * count;
+    if (bytes >= 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
+        r->retry_after = true;
+    }
+    if (bytes >= 13 && strncasecmp(data, "Content-Type:", 13) == 0) {
+        const char *value = data + 13;
+        while (*value == ' ') {
+            value++;
+        }
+        r->problem_json = strncasecmp(value, "application/problem+json", 24) == 0;
+    }
+    return bytes;
+}
+
+static void result_clear(http_result *r)
+{
+    free(r->body);
+    *r = (http_result){0};
+}
+
+static void http_call(CURL *curl, const char *method, const char *url, const char *body,
+                      long timeout_s, http_result *r)
+{
+    result_clear(r);
+    curl_easy_reset(curl);
+    struct curl_slist *headers = NULL;
+    headers = curl_slist_append(headers, "Expect:");
+    if (body != NULL) {
+        headers = curl_slist_append(headers, "Content-Type: application/json");
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+    }
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, r->error);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, timeout_s);
+    long long start = now_ms();
+    CURLcode code = curl_easy_perform(curl);
+    r->elapsed_ms = now_ms() - start;
+    if (code == CURLE_OK) {
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r->status);
+    } else {
+        r->status = 0;
+        if (r->error[0] == '\0') {
+            snprintf(r->error, sizeof r->error, "%s", curl_easy_strerror(code));
+        }
+    }
+    curl_slist_free_all(headers);
+    if (r->body == NULL) {
+        r->body = calloc(1, 1);
+    }
+}
+
+/* A 503 as the contract wants it: problem+json, status 503, Retry-After. NULL or why not. */
+static const char *bad_503(const http_result *r)
+{
+    if (!r->retry_after) {
+        return "503 without Retry-After";
+    }
+    if (!r->problem_json) {
+        return "503 not application/problem+json";
+    }
+    cJSON *json = cJSON_Parse(r->body);
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(json, "status");
+    bool ok = cJSON_IsNumber(status) && status->valuedouble == 503;
+    cJSON_Delete(json);
+    return ok ? NULL : "503 body is not a problem with status 503";
+}
+
+/* ------------------------------------------------------------------ the load */
+
+typedef struct {
+    pthread_mutex_t lock;
+    atomic_bool stop;
+    bool mixed; /* transfers and reads; else transfers only */
+    long long orgs[LOAD_THREADS];
+    long requests;
+    long statuses[600];
+    long transport_errors;
+    long bad_503s;
+    long bad_bodies;
+    long long *ids; /* transfer ids seen in 201s */
+    size_t id_count, id_capacity;
+    long long glass_in_201s;
+    char problems[MAX_PROBLEMS][400];
+    int problem_count;
+} load_state;
+
+static load_state load;
+
+static void load_reset(bool mixed)
+{
+    free(load.ids);
+    pthread_mutex_destroy(&load.lock);
+    memset(&load, 0, sizeof load);
+    pthread_mutex_init(&load.lock, NULL);
+    atomic_store(&load.stop, false);
+    load.mixed = mixed;
+}
+
+static void load_problem(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void load_problem(const char *fmt, ...)
+{
+    /* Called with load.lock held. */
+    if (load.problem_count >= MAX_PROBLEMS) {
+        load.problem_count++;
+        return;
+    }
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(load.problems[load.problem_count], sizeof load.problems[0], fmt, args);
+    va_end(args);
+    load.problem_count++;
+}
+
+typedef struct {
+    pthread_t thread;
+    int index;
+    unsigned seed;
+} worker;
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    CURL *curl = curl_easy_init();
+    http_result r = {0};
+    const char *base = it_base_url();
+    long long org = load.orgs[w->index];
+    while (!atomic_load(&load.stop)) {
+        int pick = load.mixed ? (int)(rand_r(&w->seed) % 4) : 0;
+        long long amount = 1 + rand_r(&w->seed) % 3;
+        char url[256], body[96];
+        const char *method = "GET";
+        const char *send_body = NULL;
+        if (pick <= 1) {
+            method = "POST";
+            snprintf(url, sizeof url, "%s/v1/organizations/%lld/transfers", base, org);
+            snprintf(body, sizeof body, "{\"waste\":{\"glass\":%lld}}", amount);
+            send_body = body;
+        } else if (pick == 2) {
+            snprintf(url, sizeof url, "%s/v1/organizations/%lld", base, org);
+        } else {
+            snprintf(url, sizeof url, "%s/v1/stats", base);
+        }
+        http_call(curl, method, url, send_body, 30, &r);
+        long long id = 0;
+        const char *wrong = NULL;
+        if (r.status == 201 && send_body != NULL) {
+            cJSON *json = cJSON_Parse(r.body);
+            const cJSON *id_item = cJSON_GetObjectItemCaseSensitive(json, "id");
+            const cJSON *org_item = cJSON_GetObjectItemCaseSensitive(json, "organization_id");
+            const cJSON *received = cJSON_GetObjectItemCaseSensitive(json, "received");
+            const cJSON *glass = cJSON_GetObjectItemCaseSensitive(received, "glass");
+            if (!cJSON_IsNumber(id_item) || id_item->valuedouble < 1 || !cJSON_IsNumber(org_item) ||
+                (long long)org_item->valuedouble != org || !cJSON_IsNumber(glass) ||
+                (long long)glass->valuedouble != amount) {
+                wrong = "201 with a wrong transfer body";
+            } else {
+                id = (long long)id_item->valuedouble;
+            }
+            cJSON_Delete(json);
+        } else if (r.status == 200 && send_body == NULL) {
+            cJSON *json = cJSON_Parse(r.body);
+            if (!cJSON_IsObject(json)) {
+                wrong = "200 without a JSON object";
+            }
+            cJSON_Delete(json);
+        } else if (r.status == 503) {
+            wrong = bad_503(&r);
+        }
+        pthread_mutex_lock(&load.lock);
+        load.requests++;
+        load.statuses[r.status >= 0 && r.status < 600 ? r.status : 599]++;
+        bool expected_status = (r.status == 201 && send_body != NULL) ||
+                               (r.status == 200 && send_body == NULL) || r.status == 503;
+        if (r.status == 0) {
+            load.transport_errors++;
+            load_problem("%s %s: transport error after %lld ms: %s", method, url, r.elapsed_ms,
+                         r.error);
+        } else if (!expected_status) {
+            load_problem("%s %s -> %ld: %.250s", method, url, r.status, r.body);
+        } else if (wrong != NULL) {
+            if (r.status == 503) {
+                load.bad_503s++;
+            } else {
+                load.bad_bodies++;
+            }
+            load_problem("%s %s -> %ld: %s: %.200s", method, url, r.status, wrong, r.body);
+        }
+        if (id > 0) {
+            if (load.id_count == load.id_capacity) {
+                load.id_capacity = load.id_capacity ? load.id_capacity * 2 : 1024;
+                load.ids = realloc(load.ids, load.id_capacity * sizeof *load.ids);
+                if (load.ids == NULL) {
+                    abort();
+                }
+            }
+            load.ids[load.id_count++] = id;
+            load.glass_in_201s += amount;
+        }
+        pthread_mutex_unlock(&load.lock);
+        if (r.status == 503) {
+            pause_ms(20); /* a polite client honours Retry-After a little */
+        }
+    }
+    result_clear(&r);
+    curl_easy_cleanup(curl);
+    return NULL;
+}
+
+static worker workers[LOAD_THREADS];
+
+static void load_start(void)
+{
+    for (int i = 0; i < LOAD_THREADS; i++) {
+        workers[i].index = i;
+        workers[i].seed = 1234u + (unsigned)i;
+        assert_int_equal(pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]), 0);
+    }
+}
+
+static void load_stop(void)
+{
+    atomic_store(&load.stop, true);
+    for (int i = 0; i < LOAD_THREADS; i++) {
+        pthread_join(workers[i].thread, NULL);
+    }
+}
+
+static void load_print(const char *what)
+{
+    char line[1024];
+    size_t used = (size_t)snprintf(line, sizeof line, "%s: %ld requests;", what, load.requests);
+    for (int s = 0; s < 600; s++) {
+        if (load.statuses[s] > 0 && used < sizeof line) {
+            used +=
+                (size_t)snprintf(line + used, sizeof line - used, " %d:%ld", s, load.statuses[s]);
+        }
+    }
+    print_message("%s; %zu transfer ids\n", line, load.id_count);
+    for (int i = 0; i < load.problem_count && i < MAX_PROBLEMS; i++) {
+        fprintf(stderr, "  problem: %s\n", load.problems[i]);
+    }
+    if (load.problem_count > MAX_PROBLEMS) {
+        fprintf(stderr, "  ... and %d more problems\n", load.problem_count - MAX_PROBLEMS);
+    }
+}
+
+/* Every problem of the load is a failure: statuses other than the expected 200/201/503,
+ * transport errors, malformed 201s, 503s without Retry-After. */
+static void load_assert_clean(const char *what)
+{
+    load_print(what);
+    if (load.problem_count > 0) {
+        fail_msg("%s: %d problems (listed above; server log %s)", what, load.problem_count,
+                 it_server_log_path());
+    }
+}
+
+/* Every 201 transfer id is in the ledger, with the glass the client was told it received. */
+static void assert_ids_in_ledger(void)
+{
+    if (load.id_count == 0) {
+        fail_msg("no transfer was created: the load did not run");
+    }
+    size_t size = load.id_count * 21 + 16;
+    char *array = malloc(size);
+    assert_non_null(array);
+    size_t used = (size_t)snprintf(array, size, "{");
+    for (size_t i = 0; i < load.id_count; i++) {
+        used += (size_t)snprintf(array + used, size - used, "%s%lld", i ? "," : "", load.ids[i]);
+    }
+    snprintf(array + used, size - used, "}");
+    long long distinct =
+        it_sql_int("SELECT count(DISTINCT x) FROM unnest('%s'::bigint[]) x", array);
+    long long found = it_sql_int("SELECT count(*) FROM transfers WHERE id = ANY('%s'::bigint[])"
+                                 " AND trigger = 'request'",
+                                 array);
+    long long glass = it_sql_int("SELECT coalesce(sum((received->>'glass')::bigint), 0)"
+                                 " FROM transfers WHERE id = ANY('%s'::bigint[])",
+                                 array);
+    free(array);
+    if (distinct != (long long)load.id_count) {
+        fail_msg("%zu 201 responses but only %lld distinct transfer ids", load.id_count, distinct);
+    }
+    if (found != distinct) {
+        fail_msg("%lld of the %lld transfers acknowledged with 201 are missing from the ledger",
+                 distinct - found, distinct);
+    }
+    if (glass != load.glass_in_201s) {
+        fail_msg("the acknowledged transfers received %lld kg of glass in the ledger, the clients "
+                 "were told %lld",
+                 glass, load.glass_in_201s);
+    }
+    print_message("all %lld acknowledged transfers are in the ledger (%lld kg)\n", found, glass);
+}
+
+static void assert_audit_clean(void)
+{
+    char *audit = it_run_audit();
+    if (audit[0] != '\0') {
+        fail_msg("audit found violations:\n%s", audit);
+    }
+    free(audit);
+}
+
+/* Organizations, one per load thread, next to two big glass storages. */
+static void create_world(void)
+{
+    long long storages[2];
+    for (int i = 0; i < 2; i++) {
+        char *name = it_unique_name("fault-storage");
+        storages[i] = it_create_storage(name, "{\"glass\": 1000000000}");
+        free(name);
+    }
+    for (int i = 0; i < LOAD_THREADS; i++) {
+        char *name = it_unique_name("fault-org");
+        load.orgs[i] = it_create_org(name, "{}");
+        free(name);
+        char from[64], to[64];
+        snprintf(from, sizeof from, "{\"organization_id\": %lld}", load.orgs[i]);
+        for (int s = 0; s < 2; s++) {
+            snprintf(to, sizeof to, "{\"storage_id\": %lld}", storages[s]);
+            it_create_route(from, to, 10 + 10 * s, false);
+        }
+    }
+}
+
+static int readyz_status(long timeout_s)
+{
+    CURL *curl = curl_easy_init();
+    http_result r = {0};
+    char url[128];
+    snprintf(url, sizeof url, "%s/readyz", it_base_url());
+    http_call(curl, "GET", url, NULL, timeout_s, &r);
+    int status = (int)r.status;
+    result_clear(&r);
+    curl_easy_cleanup(curl);
+    return status;
+}
+
+/* Milliseconds until /readyz answers 200, polling every 100 ms; -1 past limit_ms. */
+static long long wait_ready(long long limit_ms)
+{
+    long long start = now_ms();
+    while (now_ms() - start <= limit_ms) {
+        if (readyz_status(3) == 200) {
+            return now_ms() - start;
+        }
+        pause_ms(100);
+    }
+    return -1;
+}
+
+/* Backends of the test database other than our own connection. */
+static int server_backends(int *pids, int max)
+{
+    PGresult *result = PQexec(it_db(), "SELECT pid FROM pg_stat_activity"
+                                       " WHERE datname = current_database()"
+                                       " AND pid <> pg_backend_pid()"
+                                       " AND backend_type = 'client backend' ORDER BY pid");
+    if (PQresultStatus(result) != PGRES_TUPLES_OK) {
+        char message[512];
+        snprintf(message, sizeof message, "%s", PQerrorMessage(it_db()));
+        PQclear(result);
+        fail_msg("pg_stat_activity: %s", message);
+    }
+    int count = PQntuples(result);
+    for (int i = 0; i < count && i < max; i++) {
+        pids[i] = atoi(PQgetvalue(result, i, 0));
+    }
+    PQclear(result);
+    return count;
+}
+
+/* ------------------------------------------------------------------ (a) terminated backends */
+
+static int setup_default(void **state)
+{
+    (void)state;
+    it_start(NULL);
+    return 0;
+}
+
+static int teardown_server(void **state)
+{
+    (void)state;
+    it_stop();
+    return 0;
+}
+
+static void test_terminate_backends(void **state)
+{
+    (void)state;
+    load_reset(true);
+    create_world();
+    load_start();
+    pause_ms(1000);
+    long long terminated = 0;
+    for (int round = 0; round < 3; round++) {
+        terminated += it_sql_int("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))"
+                                 " FROM pg_stat_activity WHERE datname = current_database()"
+                                 " AND pid <> pg_backend_pid()"
+                                 " AND backend_type = 'client backend'");
+        pause_ms(round < 2 ? 700 : 0);
+    }
+    long long ready_after = wait_ready(scaled(5000));
+    pause_ms(1000);
+    load_stop();
+    print_message("terminated %lld backends; /readyz 200 %lld ms after the last round\n",
+                  terminated, ready_after);
+    if (terminated < 3) {
+        fail_msg("only %lld backends were terminated: the fault did not happen", terminated);
+    }
+    if (ready_after < 0) {
+        fail_msg("/readyz was not 200 within 5 s of terminating the server's backends");
+    }
+    load_assert_clean("terminated backends");
+    assert_ids_in_ledger();
+    assert_audit_clean();
+}
+
+/* ------------------------------------------------------------------ (b) a hung backend */
+
+static int stopped_backend;
+
+static void resume_backend(void)
+{
+    if (stopped_backend > 0) {
+        kill(stopped_backend, SIGCONT);
+        stopped_backend = 0;
+    }
+}
+
+static int setup_hang(void **state)
+{
+    (void)state;
+    char timeout[64];
+    snprintf(timeout, sizeof timeout, "WASTEFLOW_QUERY_TIMEOUT_MS=%d", QUERY_TIMEOUT_MS);
+    /* Two connections, and no periodic dispatch sweep that could be the one to step on the
+     * hung backend (the pool would replace it before a client request lands there). */
+    const char *env[] = {timeout, "WASTEFLOW_POOL_SIZE=2", "WASTEFLOW_DISPATCH_INTERVAL_MS=60000",
+                         NULL};
+    it_start(env);
+    return 0;
+}
+
+static int teardown_hang(void **state)
+{
+    resume_backend();
+    return teardown_server(state);
+}
+
+typedef struct {
+    pthread_t thread;
+    http_result result;
+} probe;
+
+static void *probe_main(void *arg)
+{
+    probe *p = arg;
+    CURL *curl = curl_easy_init();
+    char url[128];
+    snprintf(url, sizeof url, "%s/v1/stats", it_base_url());
+    http_call(curl, "GET", url, NULL, 30, &p->result);
+    curl_easy_cleanup(curl);
+    return NULL;
+}
+
+static void test_hung_backend(void **state)
+{
+    (void)state;
+    int pids[16];
+    int count = 0;
+    long long start = now_ms();
+    while ((count = server_backends(pids, 16)) < 2 && now_ms() - start < 10000) {
+        pause_ms(100);
+    }
+    if (count != 2) {
+        fail_msg("expected the server's 2 pooled backends, found %d", count);
+    }
+    int victim = pids[0];
+    if (kill(victim, SIGSTOP) != 0) {
+        skip(); /* not allowed to signal the cluster's processes */
+    }
+    stopped_backend = victim;
+    print_message("SIGSTOPped backend %d\n", victim);
+
+    const long long limit_ms = QUERY_TIMEOUT_MS + POOL_TIMER_MARGIN + scaled(2500);
+    bool landed = false;
+    for (int burst = 0; burst < 6 && !landed; burst++) {
+        enum { PROBES = 6 };
+        probe probes[PROBES];
+        memset(probes, 0, sizeof probes);
+        for (int i = 0; i < PROBES; i++) {
+            assert_int_equal(pthread_create(&probes[i].thread, NULL, probe_main, &probes[i]), 0);
+        }
+        /* While one request may hang: others are answered at once. */
+        pause_ms(300);
+        CURL *curl = curl_easy_init();
+        http_result r = {0};
+        char url[128];
+        long long slowest_other = 0;
+        for (int i = 0; i < 3; i++) {
+            snprintf(url, sizeof url, "%s%s", it_base_url(), i == 0 ? "/healthz" : "/v1/stats");
+            http_call(curl, "GET", url, NULL, 30, &r);
+            if (r.status != 200) {
+                fail_msg("GET %s during the hang: %ld %s %s", url, r.status, r.error, r.body);
+            }
+            slowest_other = r.elapsed_ms > slowest_other ? r.elapsed_ms : slowest_other;
+        }
+        result_clear(&r);
+        curl_easy_cleanup(curl);
+        for (int i = 0; i < PROBES; i++) {
+            pthread_join(probes[i].thread, NULL);
+        }
+        if (slowest_other > scaled(1500)) {
+            fail_msg("other requests waited %lld ms while one backend hung", slowest_other);
+        }
+        for (int i = 0; i < PROBES; i++) {
+            http_result *p = &probes[i].result;
+            print_message("burst %d probe %d: %ld after %lld ms\n", burst, i, p->status,
+                          p->elapsed_ms);
+            if (p->status == 0) {
+                fail_msg("GET /v1/stats: transport error after %lld ms: %s", p->elapsed_ms,
+                         p->error);
+            }
+            if (p->status != 200 && p->status != 503) {
+                fail_msg("GET /v1/stats -> %ld (expected 200, or 503 from the hung backend): %s",
+                         p->status, p->body);
+            }
+            if (p->status == 503 && bad_503(p) != NULL) {
+                fail_msg("GET /v1/stats: %s: %s", bad_503(p), p->body);
+            }
+            if (p->elapsed_ms > limit_ms) {
+                fail_msg("GET /v1/stats took %lld ms with a hung backend (limit: query timeout "
+                         "%d + %d + margin = %lld ms)",
+                         p->elapsed_ms, QUERY_TIMEOUT_MS, POOL_TIMER_MARGIN, limit_ms);
+            }
+            /* Landing on the stopped backend costs the pool's timer: >= query timeout + 2 s. */
+            if (p->elapsed_ms >= QUERY_TIMEOUT_MS + POOL_TIMER_MARGIN - 300) {
+                landed = true;
+            }
+            result_clear(p);
+        }
+    }
+    if (!landed) {
+        fail_msg("no request landed on the stopped backend %d in 6 bursts", victim);
+    }
+    /* The pool replaced the hung connection: ready, and fast again. */
+    if (wait_ready(scaled(3000)) < 0) {
+        fail_msg("/readyz not 200 after the hung connection was dropped");
+    }
+    CURL *curl = curl_easy_init();
+    http_result r = {0};
+    char url[128];
+    snprintf(url, sizeof url, "%s/v1/stats", it_base_url());
+    for (int i = 0; i < 5; i++) {
+        http_call(curl, "GET", url, NULL, 30, &r);
+        if (r.status != 200 || r.elapsed_ms > scaled(1000)) {
+            fail_msg("after the hang: GET /v1/stats -> %ld in %lld ms", r.status, r.elapsed_ms);
+        }
+    }
+    result_clear(&r);
+    curl_easy_cleanup(curl);
+    resume_backend();
+    assert_audit_clean();
+}
+
+/* ------------------------------------------------------------------ (c) crash and restart */
+
+static struct {
+    char data_dir[512];
+    char pg_ctl[512];
+    char runuser[64];
+    char owner[64];
+    char log_path[600];
+    char options[1024]; /* from postmaster.opts, for pg_ctl -o */
+    bool down;          /* stopped by this test: teardown must start it */
+} cluster;
+
+/* Runs argv (as the cluster owner when we are root); returns its exit code and its output. */
+static int run_as_owner(const char *const *args, char *output, size_t output_size)
+{
+    const char *argv[32];
+    int n = 0;
+    if (cluster.runuser[0] != '\0') {
+        argv[n++] = cluster.runuser;
+        argv[n++] = "-u";
+        argv[n++] = cluster.owner;
+        argv[n++] = "--";
+    }
+    for (int i = 0; args[i] != NULL && n < 31; i++) {
+        argv[n++] = args[i];
+    }
+    argv[n] = NULL;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        fail_msg("pipe: %s", strerror(errno));
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fail_msg("fork: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        if (chdir("/") != 0) {
+            _exit(126);
+        }
+        int null_fd = open("/dev/null", O_RDONLY);
+        if (null_fd >= 0) {
+            dup2(null_fd, STDIN_FILENO);
+        }
+        dup2(fds[1], STDOUT_FILENO);
+        dup2(fds[1], STDERR_FILENO);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t used = 0;
+    output[0] = '\0';
+    for (;;) {
+        char chunk[1024];
+        ssize_t got = read(fds[0], chunk, sizeof chunk);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got <= 0) {
+            break;
+        }
+        size_t room = output_size - 1 - used;
+        size_t take = (size_t)got < room ? (size_t)got : room;
+        memcpy(output + used, chunk, take);
+        used += take;
+        output[used] = '\0';
+    }
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* The options the postmaster was started with, minus the binary and -D: pg_ctl start must
+ * bring it back the same way (port, sockets and the rest usually live in the config files). */
+static void read_postmaster_options(void)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/postmaster.opts", cluster.data_dir);
+    cluster.options[0] = '\0';
+    FILE *file = fopen(path, "r");
+    if (file == NULL) {
+        return;
+    }
+    char line[2048];
+    if (fgets(line, sizeof line, file) == NULL) {
+        fclose(file);
+        return;
+    }
+    fclose(file);
+    char *tokens[64];
+    int count = 0;
+    for (char *p = line; *p != '\0' && count < 64;) {
+        while (*p == ' ' || *p == '\n') {
+            p++;
+        }
+        if (*p == '\0') {
+            break;
+        }
+        if (*p == '"') {
+            char *end = strchr(p + 1, '"');
+            if (end == NULL) {
+                break;
+            }
+            *end = '\0';
+            tokens[count++] = p + 1;
+            p = end + 1;
+        } else {
+            char *end = p + strcspn(p, " \n");
+            char saved = *end;
+            *end = '\0';
+            tokens[count++] = p;
+            p = saved ? end + 1 : end;
+        }
+    }
+    size_t used = 0;
+    for (int i = 1; i < count; i++) {
+        if (strcmp(tokens[i], "-D") == 0) {
+            i++;
+            continue;
+        }
+        used += (size_t)snprintf(cluster.options + used, sizeof cluster.options - used, "%s\"%s\"",
+                                 used ? " " : "", tokens[i]);
+    }
+}
+
+/* Finds the cluster behind DATABASE_URL; false (skip) when it is not local and controllable. */
+static bool discover_cluster(char *why, size_t why_size)
+{
+    PGresult *result = PQexec(it_db(), "SHOW data_directory");
+    if (PQresultStatus(result) != PGRES_TUPLES_OK) {
+        snprintf(why, why_size, "SHOW data_directory: %s", PQerrorMessage(it_db()));
+        PQclear(result);
+        return false;
+    }
+    snprintf(cluster.data_dir, sizeof cluster.data_dir, "%s", PQgetvalue(result, 0, 0));
+    PQclear(result);
+    struct stat info;
+    if (stat(cluster.data_dir, &info) != 0) {
+        snprintf(why, why_size, "data directory %s is not on this machine", cluster.data_dir);
+        return false;
+    }
+    const char *bin = getenv("WASTEFLOW_PG_BIN");
+    snprintf(cluster.pg_ctl, sizeof cluster.pg_ctl, "%s/pg_ctl",
+             bin != NULL && bin[0] != '\0' ? bin : "/usr/lib/postgresql/15/bin");
+    if (access(cluster.pg_ctl, X_OK) != 0) {
+        snprintf(why, why_size, "%s not found", cluster.pg_ctl);
+        return false;
+    }
+    cluster.runuser[0] = '\0';
+    if (geteuid() == 0 && info.st_uid != 0) {
+        struct passwd *owner = getpwuid(info.st_uid);
+        const char *candidates[] = {"/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"};
+        for (size_t i = 0; i < 3 && cluster.runuser[0] == '\0'; i++) {
+            if (access(candidates[i], X_OK) == 0) {
+                snprintf(cluster.runuser, sizeof cluster.runuser, "%s", candidates[i]);
+            }
+        }
+        if (owner == NULL || cluster.runuser[0] == '\0') {
+            snprintf(why, why_size, "cannot run pg_ctl as the owner of %s", cluster.data_dir);
+            return false;
+        }
+        snprintf(cluster.owner, sizeof cluster.owner, "%s", owner->pw_name);
+    } else if (geteuid() != info.st_uid) {
+        snprintf(why, why_size, "%s belongs to another user", cluster.data_dir);
+        return false;
+    }
+    /* deploy/pg-local.sh keeps its log next to data/; else a log of our own. */
+    char copy[512];
+    snprintf(copy, sizeof copy, "%s", cluster.data_dir);
+    snprintf(cluster.log_path, sizeof cluster.log_path, "%s/postgres.log", dirname(copy));
+    if (access(cluster.log_path, F_OK) != 0) {
+        snprintf(cluster.log_path, sizeof cluster.log_path, "/tmp/wf-it-faults-postgres.log");
+    }
+    read_postmaster_options();
+    return true;
+}
+
+static void cluster_ctl(const char *action, bool must_succeed)
+{
+    char output[4096];
+    int code;
+    if (strcmp(action, "stop") == 0) {
+        const char *args[] = {cluster.pg_ctl, "-D", cluster.data_dir, "-m", "immediate", "-w",
+                              "-t",           "60", "stop",           NULL};
+        code = run_as_owner(args, output, sizeof output);
+        if (code == 0) {
+            cluster.down = true;
+        }
+    } else {
+        const char *with_options[] = {cluster.pg_ctl,
+                                      "-D",
+                                      cluster.data_dir,
+                                      "-l",
+                                      cluster.log_path,
+                                      "-w",
+                                      "-t",
+                                      "60",
+                                      "-o",
+                                      cluster.options,
+                                      "start",
+                                      NULL};
+        const char *plain[] = {cluster.pg_ctl, "-D", cluster.data_dir, "-l", cluster.log_path, "-w",
+                               "-t",           "60", "start",          NULL};
+        code = run_as_owner(cluster.options[0] ? with_options : plain, output, sizeof output);
+        if (code == 0) {
+            cluster.down = false;
+        }
+    }
+    if (code != 0) {
+        fprintf(stderr, "pg_ctl %s exited with %d:\n%s\n", action, code, output);
+        if (must_succeed) {
+            fail_msg("pg_ctl %s on %s failed (exit %d)", action, cluster.data_dir, code);
+        }
+    }
+}
+
+static int setup_crash(void **state)
+{
+    (void)state;
+    cluster.down = false;
+    it_start(NULL);
+    return 0;
+}
+
+static int teardown_crash(void **state)
+{
+    if (cluster.down) {
+        fprintf(stderr, "restarting the cluster the test left stopped\n");
+        cluster_ctl("start", false);
+        PQreset(it_db());
+    }
+    return teardown_server(state);
+}
+
+static void test_crash_restart(void **state)
+{
+    (void)state;
+    char why[600];
+    if (!discover_cluster(why, sizeof why)) {
+        print_message("SKIPPED: cannot restart the cluster: %s\n", why);
+        skip();
+    }
+    print_message("cluster %s (pg_ctl as %s, options '%s', log %s)\n", cluster.data_dir,
+                  cluster.runuser[0] ? cluster.owner : "ourselves", cluster.options,
+                  cluster.log_path);
+    /* A crash loses commits acknowledged under synchronous_commit = off (deploy/pg-local.sh
+     * --fast sets it for the whole cluster). The service promises not to lose what it
+     * acknowledged on a durable database, so make this database durable and restart the
+     * server so that every session has the setting. */
+    PGresult *name = PQexec(it_db(), "SELECT current_database()");
+    assert_int_equal(PQresultStatus(name), PGRES_TUPLES_OK);
+    it_sql_exec("ALTER DATABASE %s SET synchronous_commit = on", PQgetvalue(name, 0, 0));
+    PQclear(name);
+    assert_int_equal(it_stop_server_only(), 0);
+    it_restart_server(NULL);
+    PQreset(it_db());
+    PGresult *setting = PQexec(it_db(), "SHOW synchronous_commit");
+    assert_int_equal(PQresultStatus(setting), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(setting, 0, 0), "on");
+    PQclear(setting);
+
+    load_reset(false);
+    create_world();
+    load_start();
+    pause_ms(2000);
+    long long stop_started = now_ms();
+    cluster_ctl("stop", true);
+    long long stopped_after = now_ms() - stop_started;
+    pause_ms(1000);
+    cluster_ctl("start", true);
+    long long restarted = now_ms();
+    long long ready_after = wait_ready(scaled(10000));
+    if (ready_after >= 0) {
+        pause_ms(3000); /* load on the recovered database */
+    }
+    load_stop();
+    PQreset(it_db());
+    assert_int_equal(PQstatus(it_db()), CONNECTION_OK);
+    print_message("pg_ctl stop took %lld ms; restart done %lld ms after the stop began; /readyz "
+                  "200 %lld ms after the restart\n",
+                  stopped_after, restarted - stop_started, ready_after);
+    if (ready_after < 0) {
+        load_print("crash and restart");
+        fail_msg("/readyz was not 200 within 10 s of the cluster's restart");
+    }
+    if (load.statuses[503] == 0) {
+        load_print("crash and restart");
+        fail_msg("no request saw the outage (no 503): the fault did not hit the load");
+    }
+    load_assert_clean("crash and restart");
+    assert_ids_in_ledger();
+    assert_audit_clean();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_terminate_backends, setup_default, teardown_server),
+        cmocka_unit_test_setup_teardown(test_hung_backend, setup_hang, teardown_hang),
+        cmocka_unit_test_setup_teardown(test_crash_restart, setup_crash, teardown_crash),
+    };
+    return cmocka_run_group_tests_name("faults", tests, NULL, NULL);
+}
