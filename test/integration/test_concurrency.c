@@ -3,7 +3,6 @@
  * capacity, waste conserved against what the clients saw, and one ledger row per 201.
  * Then many identical requests with one Idempotency-Key race for a single transfer.
  * Each thread has its own curl handle; only the main thread asserts. */
-#include <ctype.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,9 +14,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/types.h>
-#include <time.h>
 
 #include "harness.h"
+#include "testutil.h"
 
 #include <cmocka.h>
 #include <curl/curl.h>
@@ -44,40 +43,6 @@ static const char *base_urls[INSTANCES];
 
 /* ---- small helpers ---- */
 
-static double now_seconds(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-}
-
-static void sleep_ms(long milliseconds)
-{
-    struct timespec pause = {milliseconds / 1000, (milliseconds % 1000) * 1000000L};
-    nanosleep(&pause, NULL);
-}
-
-static const char *fmt(const char *format, ...) __attribute__((format(printf, 1, 2)));
-static const char *fmt(const char *format, ...)
-{
-    static char buffers[8][4096];
-    static unsigned next;
-    char *buffer = buffers[next++ % 8];
-    va_list ap;
-    va_start(ap, format);
-    int length = vsnprintf(buffer, sizeof buffers[0], format, ap);
-    va_end(ap);
-    assert_true(length >= 0 && (size_t)length < sizeof buffers[0]);
-    return buffer;
-}
-
-#define EXPECT_STATUS(response, expected)                                                          \
-    do {                                                                                           \
-        if ((response)->status != (expected))                                                      \
-            fail_msg("expected HTTP %d, got %d: %s", (expected), (response)->status,               \
-                     (response)->body);                                                            \
-    } while (0)
-
 /* Failed invariants, collected so that one run reports all of them. */
 static char failed_checks[8192];
 
@@ -103,38 +68,22 @@ static void note_failed_check(const char *format, ...)
         strcat(failed_checks, "\n");
 }
 
-static long long member_int(const cJSON *object, const char *key)
-{
-    const cJSON *value = cJSON_GetObjectItemCaseSensitive(object, key);
-    if (!cJSON_IsNumber(value)) {
-        char *text = object ? cJSON_PrintUnformatted(object) : NULL;
-        fail_msg("member \"%s\" missing or not a number in %s", key, text ? text : "(null)");
-    }
-    return (long long)value->valuedouble;
-}
-
 static long long glass_of(const cJSON *object, const char *key)
 {
     const cJSON *map = cJSON_GetObjectItemCaseSensitive(object, key);
     assert_true(cJSON_IsObject(map));
     const cJSON *glass = cJSON_GetObjectItemCaseSensitive(map, "glass");
-    return glass ? member_int(map, "glass") : 0;
+    return glass ? it_json_int(map, "glass") : 0;
 }
 
 static long long new_org(void)
 {
-    char *name = it_unique_name("hot-org");
-    long long id = it_create_org(name, "{}");
-    free(name);
-    return id;
+    return tu_new_org("hot-org", "{}", NULL);
 }
 
 static long long new_storage(const char *capacity_json)
 {
-    char *name = it_unique_name("hot-storage");
-    long long id = it_create_storage(name, capacity_json);
-    free(name);
-    return id;
+    return tu_new_storage("hot-storage", capacity_json);
 }
 
 /* ---- a minimal thread-owned HTTP client ---- */
@@ -267,7 +216,7 @@ static void count_failure(worker *w, const char *what, const http_reply *reply)
 
 static void run_transfers(worker *w, CURL *curl, http_reply *reply)
 {
-    while (now_seconds() < load.deadline) {
+    while (tu_now_seconds() < load.deadline) {
         int instance = (int)((w->index + w->requests) % INSTANCES);
         long long org = load.orgs[rand_r(&w->seed) % ORG_COUNT];
         bool empty = rand_r(&w->seed) % 8 == 0;
@@ -304,7 +253,7 @@ static void run_transfers(worker *w, CURL *curl, http_reply *reply)
 
 static void run_unloads(worker *w, CURL *curl, http_reply *reply)
 {
-    while (now_seconds() < load.deadline) {
+    while (tu_now_seconds() < load.deadline) {
         int instance = (int)((w->index + w->requests) % INSTANCES);
         char url[256];
         snprintf(url, sizeof url, "%s/v1/storages/%lld", base_urls[instance], load.hot);
@@ -344,15 +293,15 @@ static void run_unloads(worker *w, CURL *curl, http_reply *reply)
             else
                 count_failure(w, url, reply);
         }
-        sleep_ms(20);
+        tu_sleep_ms(20);
     }
 }
 
 static void run_capacity_raises(worker *w, CURL *curl, http_reply *reply)
 {
     w->capacity = HOT_CAPACITY;
-    while (now_seconds() + 0.3 < load.deadline) {
-        sleep_ms(300);
+    while (tu_now_seconds() + 0.3 < load.deadline) {
+        tu_sleep_ms(300);
         int instance = (int)(w->requests % INSTANCES);
         char url[256], body[96];
         snprintf(url, sizeof url, "%s/v1/storages/%lld", base_urls[instance], load.hot);
@@ -407,16 +356,14 @@ static const cJSON *stats_of(const it_response *stats, const char *type)
 static void test_two_instances_under_load(void **state)
 {
     (void)state;
-    load.hot = new_storage(fmt("{\"glass\":%d}", HOT_CAPACITY));
-    load.far = new_storage(fmt("{\"glass\":%d}", FAR_CAPACITY));
+    load.hot = new_storage(tu_fmt("{\"glass\":%d}", HOT_CAPACITY));
+    load.far = new_storage(tu_fmt("{\"glass\":%d}", FAR_CAPACITY));
     char org_list[ORG_COUNT * 24] = "";
     size_t used = 0;
     for (int i = 0; i < ORG_COUNT; i++) {
         load.orgs[i] = new_org();
-        it_create_route(fmt("{\"organization_id\":%lld}", load.orgs[i]),
-                        fmt("{\"storage_id\":%lld}", load.hot), 10 + i % 7, false);
-        it_create_route(fmt("{\"organization_id\":%lld}", load.orgs[i]),
-                        fmt("{\"storage_id\":%lld}", load.far), 5000, false);
+        it_create_route(ORG(load.orgs[i]), STORAGE(load.hot), 10 + i % 7, false);
+        it_create_route(ORG(load.orgs[i]), STORAGE(load.far), 5000, false);
         used += (size_t)snprintf(org_list + used, sizeof org_list - used, "%s%lld", i ? "," : "",
                                  load.orgs[i]);
     }
@@ -433,12 +380,12 @@ static void test_two_instances_under_load(void **state)
                                                                   : WORKER_CAPACITY;
         assert_int_equal(pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]), 0);
     }
-    double started = now_seconds();
+    double started = tu_now_seconds();
     load.deadline = started + LOAD_SECONDS;
     pthread_barrier_wait(&load.start);
     for (int i = 0; i < WORKERS; i++)
         pthread_join(workers[i].thread, NULL);
-    double elapsed = now_seconds() - started;
+    double elapsed = tu_now_seconds() - started;
     pthread_barrier_destroy(&load.start);
 
     worker total = {0};
@@ -485,7 +432,7 @@ static void test_two_instances_under_load(void **state)
     fflush(stdout);
 
     /* Every invariant is checked and reported before any of them fails the test. */
-    sleep_ms(SETTLE_SECONDS * 1000);
+    tu_sleep_ms(SETTLE_SECONDS * 1000);
 
     char *audit = it_run_audit();
     CHECK(audit[0] == '\0', "audit after the load reports:\n%s", audit);
@@ -509,10 +456,10 @@ static void test_two_instances_under_load(void **state)
     it_response *stats = it_get("/v1/stats");
     EXPECT_STATUS(stats, 200);
     const cJSON *glass = stats_of(stats, "glass");
-    long long generated = member_int(glass, "generated");
-    long long stored = member_int(glass, "stored");
-    long long pending = member_int(glass, "pending");
-    long long unloaded = member_int(glass, "unloaded");
+    long long generated = it_json_int(glass, "generated");
+    long long stored = it_json_int(glass, "stored");
+    long long pending = it_json_int(glass, "pending");
+    long long unloaded = it_json_int(glass, "unloaded");
     printf("concurrency: stats glass generated %lld = stored %lld + pending %lld + unloaded %lld\n",
            generated, stored, pending, unloaded);
     CHECK(generated == total.received_kg,
@@ -522,14 +469,14 @@ static void test_two_instances_under_load(void **state)
           stored, pending, unloaded);
     CHECK(unloaded == total.unloaded_kg, "stats unloaded %lld, the 200 unloads carried %lld kg",
           unloaded, total.unloaded_kg);
-    CHECK(member_int(glass, "capacity") == final_capacity + FAR_CAPACITY,
-          "stats glass capacity %lld, expected %lld", member_int(glass, "capacity"),
+    CHECK(it_json_int(glass, "capacity") == final_capacity + FAR_CAPACITY,
+          "stats glass capacity %lld, expected %lld", it_json_int(glass, "capacity"),
           final_capacity + FAR_CAPACITY);
-    CHECK(member_int(glass, "remaining") == final_capacity + FAR_CAPACITY - stored,
-          "stats glass remaining %lld, expected %lld", member_int(glass, "remaining"),
+    CHECK(it_json_int(glass, "remaining") == final_capacity + FAR_CAPACITY - stored,
+          "stats glass remaining %lld, expected %lld", it_json_int(glass, "remaining"),
           final_capacity + FAR_CAPACITY - stored);
-    CHECK(member_int(stats_of(stats, "plastic"), "generated") == 0, "plastic generated");
-    CHECK(member_int(stats_of(stats, "bio"), "generated") == 0, "bio generated");
+    CHECK(it_json_int(stats_of(stats, "plastic"), "generated") == 0, "plastic generated");
+    CHECK(it_json_int(stats_of(stats, "bio"), "generated") == 0, "bio generated");
     it_response_free(stats);
 
     /* No stranded waste: while anything is pending, both storages (reachable from every
@@ -602,8 +549,7 @@ static void test_idempotency_key_race(void **state)
     (void)state;
     long long org = new_org();
     long long storage = new_storage("{\"glass\":1000}");
-    it_create_route(fmt("{\"organization_id\":%lld}", org), fmt("{\"storage_id\":%lld}", storage),
-                    25, false);
+    it_create_route(ORG(org), STORAGE(storage), 25, false);
     char path[128], body[64];
     snprintf(path, sizeof path, "/v1/organizations/%lld/transfers", org);
     snprintf(body, sizeof body, "{\"waste\":{\"glass\":%d}}", IDEMPOTENCY_AMOUNT);
@@ -653,7 +599,7 @@ static void test_idempotency_key_race(void **state)
         }
         cJSON *transfer = cJSON_Parse(original);
         assert_non_null(transfer);
-        long long transfer_id = member_int(transfer, "id");
+        long long transfer_id = it_json_int(transfer, "id");
         cJSON_Delete(transfer);
         assert_int_equal(it_sql_int("SELECT count(*) FROM transfers WHERE organization_id = %lld "
                                     "AND trigger = 'request'",
@@ -664,7 +610,7 @@ static void test_idempotency_key_race(void **state)
             transfer_id);
 
         /* Nothing in flight any more: a late retry is a plain replay. */
-        const char *key_header = fmt("Idempotency-Key: %s", key);
+        const char *key_header = tu_fmt("Idempotency-Key: %s", key);
         const char *const headers[] = {key_header, NULL};
         it_response *late = it_request("POST", path, body, headers);
         EXPECT_STATUS(late, 201);
@@ -688,9 +634,7 @@ static void test_idempotency_key_race(void **state)
     EXPECT_STATUS(stored, 200);
     assert_int_equal(glass_of(stored->json, "stock"), IDEMPOTENCY_ROUNDS * IDEMPOTENCY_AMOUNT);
     it_response_free(stored);
-    char *audit = it_run_audit();
-    assert_string_equal(audit, "");
-    free(audit);
+    tu_assert_audit_clean();
 }
 
 static int group_setup(void **state)
@@ -699,13 +643,6 @@ static int group_setup(void **state)
     it_start(NULL);
     base_urls[0] = it_base_url();
     base_urls[1] = it_start_second_instance(NULL);
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    it_stop();
     return 0;
 }
 
@@ -718,7 +655,7 @@ int main(void)
         cmocka_unit_test(test_two_instances_under_load),
         cmocka_unit_test(test_idempotency_key_race),
     };
-    int failed = cmocka_run_group_tests(tests, group_setup, group_teardown);
+    int failed = cmocka_run_group_tests(tests, group_setup, tu_teardown_any_exit);
     curl_global_cleanup();
     return failed;
 }

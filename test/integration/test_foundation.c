@@ -2,9 +2,6 @@
  * endpoints, HTTP conventions (404/405/413/415, malformed JSON, request ids), list
  * pagination, Idempotency-Key, and the waste-types resource. Every rejected request must
  * leave the database exactly as it was. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,35 +15,12 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "testutil.h"
 
 #define BODY_LIMIT 65536
 
 static const char *const TEXT_PLAIN[] = {"Content-Type: text/plain", NULL};
 static const char *const NO_CONTENT_TYPE[] = {"Content-Type:", NULL};
-
-static char *repeat(const char *unit, size_t times)
-{
-    size_t unit_len = strlen(unit);
-    char *out = malloc(unit_len * times + 1);
-    assert_non_null(out);
-    for (size_t i = 0; i < times; i++) {
-        memcpy(out + i * unit_len, unit, unit_len);
-    }
-    out[unit_len * times] = '\0';
-    return out;
-}
-
-static char *format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *format(const char *fmt, ...)
-{
-    va_list args;
-    va_start(args, fmt);
-    char *out = NULL;
-    int length = vasprintf(&out, fmt, args);
-    va_end(args);
-    assert_true(length >= 0);
-    return out;
-}
 
 static bool header_equals(it_response *response, const char *name, const char *value)
 {
@@ -229,7 +203,7 @@ static void test_body_without_json_content_type_is_415(void **state)
 {
     (void)state;
     char *name = it_unique_name("media");
-    char *body = format("{\"name\":\"%s\"}", name);
+    char *body = tu_format("{\"name\":\"%s\"}", name);
     static const char *const json_x[] = {"Content-Type: application/jsonx", NULL};
     static const char *const form[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
     it_assert_rejected_type("POST", "/v1/organizations", body, TEXT_PLAIN, 415,
@@ -255,7 +229,7 @@ static void test_json_content_type_with_charset_is_accepted(void **state)
     (void)state;
     static const char *const charset[] = {"Content-Type: application/json; charset=utf-8", NULL};
     char *name = it_unique_name("charset");
-    char *body = format("{\"name\":\"%s\"}", name);
+    char *body = tu_format("{\"name\":\"%s\"}", name);
     it_response *response = it_request("POST", "/v1/organizations", body, charset);
     it_assert_status(response, 201);
     assert_string_equal(it_json_str(response->json, "name"), name);
@@ -267,7 +241,7 @@ static void test_json_content_type_with_charset_is_accepted(void **state)
 /* A valid organization body padded with trailing whitespace to exactly total_len bytes. */
 static char *padded_org_body(const char *name, size_t total_len)
 {
-    char *core = format("{\"name\":\"%s\"}", name);
+    char *core = tu_format("{\"name\":\"%s\"}", name);
     size_t core_len = strlen(core);
     assert_true(core_len <= total_len);
     char *body = malloc(total_len + 1);
@@ -286,8 +260,8 @@ static void test_body_over_64_kib_is_413(void **state)
     char *over_by_one = padded_org_body(name, BODY_LIMIT + 1);
     it_assert_rejected_type("POST", "/v1/organizations", over_by_one, NULL, 413,
                             "payload-too-large", NULL);
-    char *long_name = repeat("n", 70000);
-    char *huge = format("{\"name\":\"%s\"}", long_name);
+    char *long_name = tu_repeat("n", 70000);
+    char *huge = tu_format("{\"name\":\"%s\"}", long_name);
     it_assert_rejected_type("POST", "/v1/organizations", huge, NULL, 413, "payload-too-large",
                             NULL);
     free(huge);
@@ -308,9 +282,9 @@ static void test_body_over_64_kib_is_413(void **state)
 
 static char *nested_objects(size_t depth)
 {
-    char *open = repeat("{\"a\":", depth);
-    char *close = repeat("}", depth);
-    char *body = format("{\"name\":\"deep\",\"capacity\":%s1%s}", open, close);
+    char *open = tu_repeat("{\"a\":", depth);
+    char *close = tu_repeat("}", depth);
+    char *body = tu_format("{\"name\":\"deep\",\"capacity\":%s1%s}", open, close);
     free(open);
     free(close);
     return body;
@@ -318,9 +292,9 @@ static char *nested_objects(size_t depth)
 
 static char *nested_arrays(size_t depth)
 {
-    char *open = repeat("[", depth);
-    char *close = repeat("]", depth);
-    char *body = format("{\"name\":\"deep\",\"capacity\":%s%s}", open, close);
+    char *open = tu_repeat("[", depth);
+    char *close = tu_repeat("]", depth);
+    char *body = tu_format("{\"name\":\"deep\",\"capacity\":%s%s}", open, close);
     free(open);
     free(close);
     return body;
@@ -423,8 +397,8 @@ static void test_request_id_generated(void **state)
     it_response_free(second);
 
     /* 129 characters is not a safe id: the server makes its own. */
-    char *too_long = repeat("r", 129);
-    char *header = format("X-Request-Id: %s", too_long);
+    char *too_long = tu_repeat("r", 129);
+    char *header = tu_format("X-Request-Id: %s", too_long);
     const char *const headers[] = {header, NULL};
     it_response *response = it_request("GET", "/healthz", NULL, headers);
     it_assert_status(response, 200);
@@ -535,8 +509,8 @@ static void test_waste_type_create_and_duplicate(void **state)
 static void test_waste_type_bad_codes_422(void **state)
 {
     (void)state;
-    char *code_33 = repeat("a", 33);
-    char *body_33 = format("{\"code\":\"%s\",\"name\":\"Long\"}", code_33);
+    char *code_33 = tu_repeat("a", 33);
+    char *body_33 = tu_format("{\"code\":\"%s\",\"name\":\"Long\"}", code_33);
     const char *const bodies[] = {
         "{\"code\":\"Metal\",\"name\":\"Metal\"}",
         "{\"code\":\"1abc\",\"name\":\"Digits\"}",
@@ -559,11 +533,11 @@ static void test_waste_type_bad_codes_422(void **state)
     free(code_33);
 
     /* The edges of the pattern are accepted. */
-    char *code_32 = format("z%s", "abcdefghijklmnopqrstuvwxyz_0123");
+    char *code_32 = tu_format("z%s", "abcdefghijklmnopqrstuvwxyz_0123");
     assert_int_equal(strlen(code_32), 32);
     const char *good_codes[] = {code_32, "y", "x_1"};
     for (size_t i = 0; i < 3; i++) {
-        char *body = format("{\"code\":\"%s\",\"name\":\"Edge\"}", good_codes[i]);
+        char *body = tu_format("{\"code\":\"%s\",\"name\":\"Edge\"}", good_codes[i]);
         it_response *response = it_post("/v1/waste-types", "%s", body);
         it_assert_status(response, 201);
         assert_string_equal(it_json_str(response->json, "code"), good_codes[i]);
@@ -576,8 +550,8 @@ static void test_waste_type_bad_codes_422(void **state)
 static void test_waste_type_bad_names_422(void **state)
 {
     (void)state;
-    char *name_201 = repeat("n", 201);
-    char *body_201 = format("{\"code\":\"paper\",\"name\":\"%s\"}", name_201);
+    char *name_201 = tu_repeat("n", 201);
+    char *body_201 = tu_format("{\"code\":\"paper\",\"name\":\"%s\"}", name_201);
     const char *const bodies[] = {
         "{\"code\":\"paper\",\"name\":\"\"}",
         body_201,
@@ -597,8 +571,8 @@ static void test_waste_type_bad_names_422(void **state)
                             422, "validation-error", "color");
 
     /* 200 characters is the limit, counted in characters, not bytes. */
-    char *name_200 = repeat("\xd0\xb6", 200);
-    char *body_200 = format("{\"code\":\"paper\",\"name\":\"%s\"}", name_200);
+    char *name_200 = tu_repeat("\xd0\xb6", 200);
+    char *body_200 = tu_format("{\"code\":\"paper\",\"name\":\"%s\"}", name_200);
     it_response *response = it_post("/v1/waste-types", "%s", body_200);
     it_assert_status(response, 201);
     assert_string_equal(it_json_str(response->json, "name"), name_200);
@@ -659,11 +633,11 @@ static void test_bad_limit_and_cursor_422(void **state)
     static const char *const limits[] = {"0", "1001", "-1", "abc", "1.5", "99999999999999999999"};
     for (size_t l = 0; l < 3; l++) {
         for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
-            char *path = format("%s?limit=%s", lists[l], limits[i]);
+            char *path = tu_format("%s?limit=%s", lists[l], limits[i]);
             it_assert_rejected_type("GET", path, NULL, NULL, 422, "validation-error", "limit");
             free(path);
         }
-        char *path = format("%s?cursor=not-a-cursor", lists[l]);
+        char *path = tu_format("%s?cursor=not-a-cursor", lists[l]);
         it_assert_rejected_type("GET", path, NULL, NULL, 422, "validation-error", "cursor");
         free(path);
 
@@ -700,7 +674,7 @@ static void test_idempotency_replay(void **state)
     (void)state;
     char *name = it_unique_name("idem");
     char *key = it_unique_name("Idempotency-Key: it-key");
-    char *body = format("{\"name\":\"%s\",\"capacity\":{\"glass\":5}}", name);
+    char *body = tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":5}}", name);
     const char *const headers[] = {key, NULL};
 
     it_response *first = it_request("POST", "/v1/organizations", body, headers);
@@ -718,7 +692,7 @@ static void test_idempotency_replay(void **state)
     assert_int_equal(count_orgs_named(name), 1);
 
     /* Same key, different body: 422 and nothing changes. */
-    char *other_body = format("{\"name\":\"%s-other\"}", name);
+    char *other_body = tu_format("{\"name\":\"%s-other\"}", name);
     it_assert_rejected_type("POST", "/v1/organizations", other_body, headers, 422,
                             "idempotency-key-reused", NULL);
     /* Same key and body on another path is another request too. */
@@ -758,7 +732,7 @@ static void test_idempotency_rejection_frees_key(void **state)
     assert_string_equal(before, after);
 
     char *name = it_unique_name("idem-after-rejection");
-    char *body = format("{\"name\":\"%s\"}", name);
+    char *body = tu_format("{\"name\":\"%s\"}", name);
     it_response *fixed = it_request("POST", "/v1/organizations", body, headers);
     assert_int_equal(fixed->status, 201);
     assert_null(it_header(fixed, "Idempotent-Replayed"));
@@ -781,17 +755,17 @@ static void test_idempotency_rejection_frees_key(void **state)
 static void test_idempotency_key_format(void **state)
 {
     (void)state;
-    char *long_key = repeat("k", 201);
-    char *header = format("Idempotency-Key: %s", long_key);
+    char *long_key = tu_repeat("k", 201);
+    char *header = tu_format("Idempotency-Key: %s", long_key);
     const char *const too_long[] = {header, NULL};
     char *name = it_unique_name("idem-format");
-    char *body = format("{\"name\":\"%s\"}", name);
+    char *body = tu_format("{\"name\":\"%s\"}", name);
     it_assert_rejected_type("POST", "/v1/organizations", body, too_long, 400, "bad-request", NULL);
     assert_int_equal(count_orgs_named(name), 0);
 
     /* 200 printable characters are fine. */
     free(header);
-    header = format("Idempotency-Key: it-%ld-%s", (long)getpid(), long_key);
+    header = tu_format("Idempotency-Key: it-%ld-%s", (long)getpid(), long_key);
     header[strlen("Idempotency-Key: ") + 200] = '\0';
     const char *const at_limit[] = {header, NULL};
     it_response *response = it_request("POST", "/v1/organizations", body, at_limit);
@@ -804,32 +778,7 @@ static void test_idempotency_key_format(void **state)
     free(long_key);
 }
 
-/* ---------------------------------------------------------------- invariants */
-
-/* Runs last: whatever the tests above did, sql/audit.sql finds no violated invariant. */
-static void test_audit_finds_no_violation(void **state)
-{
-    (void)state;
-    char *report = it_run_audit();
-    if (report[0] != '\0') {
-        fail_msg("sql/audit.sql reports:\n%s", report);
-    }
-    free(report);
-}
-
 /* ---------------------------------------------------------------- runner */
-
-static int setup(void **state)
-{
-    (void)state;
-    return it_start(NULL);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return it_stop();
-}
 
 int main(void)
 {
@@ -857,7 +806,8 @@ int main(void)
         cmocka_unit_test(test_idempotency_replay),
         cmocka_unit_test(test_idempotency_rejection_frees_key),
         cmocka_unit_test(test_idempotency_key_format),
-        cmocka_unit_test(test_audit_finds_no_violation),
+        /* Runs last: whatever the tests above did, sql/audit.sql finds no violated invariant. */
+        TU_AUDIT_TEST,
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
 }

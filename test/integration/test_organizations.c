@@ -1,9 +1,6 @@
 /* Integration tests of /v1/organizations against a real server and database: create, read,
  * list with pagination, merge-patch, delete, and every validation and conflict rule of the
  * contract. Every rejected request must leave the database exactly as it was. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,47 +12,17 @@
 #include <cmocka.h>
 
 #include "harness.h"
-
-static char *repeat(const char *unit, size_t times)
-{
-    size_t unit_len = strlen(unit);
-    char *out = malloc(unit_len * times + 1);
-    assert_non_null(out);
-    for (size_t i = 0; i < times; i++) {
-        memcpy(out + i * unit_len, unit, unit_len);
-    }
-    out[unit_len * times] = '\0';
-    return out;
-}
-
-static char *format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *format(const char *fmt, ...)
-{
-    va_list args;
-    va_start(args, fmt);
-    char *out = NULL;
-    int length = vasprintf(&out, fmt, args);
-    va_end(args);
-    assert_true(length >= 0);
-    return out;
-}
+#include "testutil.h"
 
 static char *org_path(long long id)
 {
-    return format("/v1/organizations/%lld", id);
+    return tu_format("/v1/organizations/%lld", id);
 }
 
 /* Creates an organization with a fresh name; returns its id and (optionally) the name. */
 static long long new_org(const char *capacity_json, char **name_out)
 {
-    char *name = it_unique_name("org");
-    long long id = it_create_org(name, capacity_json);
-    if (name_out != NULL) {
-        *name_out = name;
-    } else {
-        free(name);
-    }
-    return id;
+    return tu_new_org("org", capacity_json, name_out);
 }
 
 static void assert_org_rejected(const char *body, int status, const char *slug, const char *field)
@@ -69,7 +36,7 @@ static void test_create_returns_full_object(void **state)
 {
     (void)state;
     char *name = it_unique_name("create");
-    char *body = format("{\"name\":\"%s\",\"capacity\":{\"glass\":50,\"plastic\":10}}", name);
+    char *body = tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":50,\"plastic\":10}}", name);
     it_response *response = it_post("/v1/organizations", "%s", body);
     it_assert_status(response, 201);
     long long id = it_json_int(response->json, "id");
@@ -99,7 +66,7 @@ static void test_create_without_capacity(void **state)
 {
     (void)state;
     char *name = it_unique_name("no-capacity");
-    char *body = format("{\"name\":\"%s\"}", name);
+    char *body = tu_format("{\"name\":\"%s\"}", name);
     it_response *response = it_post("/v1/organizations", "%s", body);
     it_assert_status(response, 201);
     it_assert_json_eq(response->json, "capacity", "{}");
@@ -110,7 +77,7 @@ static void test_create_without_capacity(void **state)
 
     /* An empty capacity object is the same. */
     name = it_unique_name("empty-capacity");
-    body = format("{\"name\":\"%s\",\"capacity\":{}}", name);
+    body = tu_format("{\"name\":\"%s\",\"capacity\":{}}", name);
     response = it_post("/v1/organizations", "%s", body);
     it_assert_status(response, 201);
     it_assert_json_eq(response->json, "capacity", "{}");
@@ -240,7 +207,7 @@ static void test_patch_name(void **state)
     it_assert_status(before, 200);
 
     char *new_name = it_unique_name("renamed");
-    char *body = format("{\"name\":\"%s\"}", new_name);
+    char *body = tu_format("{\"name\":\"%s\"}", new_name);
     it_response *patched = it_patch(path, "%s", body);
     it_assert_status(patched, 200);
     assert_string_equal(it_json_str(patched->json, "name"), new_name);
@@ -313,7 +280,7 @@ static void test_duplicate_name_409(void **state)
     (void)state;
     char *taken = NULL;
     new_org(NULL, &taken);
-    char *body = format("{\"name\":\"%s\"}", taken);
+    char *body = tu_format("{\"name\":\"%s\"}", taken);
     assert_org_rejected(body, 409, "conflict", NULL);
 
     long long other = new_org(NULL, NULL);
@@ -327,10 +294,10 @@ static void test_duplicate_name_409(void **state)
 static void test_name_length_limits(void **state)
 {
     (void)state;
-    char *ascii_201 = repeat("a", 201);
-    char *cyrillic_201 = repeat("\xd0\xb6", 201);
-    char *body_ascii_201 = format("{\"name\":\"%s\"}", ascii_201);
-    char *body_cyrillic_201 = format("{\"name\":\"%s\"}", cyrillic_201);
+    char *ascii_201 = tu_repeat("a", 201);
+    char *cyrillic_201 = tu_repeat("\xd0\xb6", 201);
+    char *body_ascii_201 = tu_format("{\"name\":\"%s\"}", ascii_201);
+    char *body_cyrillic_201 = tu_format("{\"name\":\"%s\"}", cyrillic_201);
     const char *const rejected[] = {
         "{\"name\":\"\"}",
         body_ascii_201,
@@ -355,11 +322,11 @@ static void test_name_length_limits(void **state)
                             "name");
 
     /* 200 characters are fine, counted in characters: 200 two-byte "ж" are 400 bytes. */
-    char *ascii_200 = repeat("b", 200);
-    char *cyrillic_200 = repeat("\xd0\xb6", 200);
+    char *ascii_200 = tu_repeat("b", 200);
+    char *cyrillic_200 = tu_repeat("\xd0\xb6", 200);
     const char *accepted[] = {ascii_200, cyrillic_200};
     for (size_t i = 0; i < 2; i++) {
-        char *body = format("{\"name\":\"%s\"}", accepted[i]);
+        char *body = tu_format("{\"name\":\"%s\"}", accepted[i]);
         it_response *response = it_post("/v1/organizations", "%s", body);
         it_assert_status(response, 201);
         assert_string_equal(it_json_str(response->json, "name"), accepted[i]);
@@ -392,14 +359,14 @@ static void test_bad_capacity_quantities_422_on_create(void **state)
     for (size_t i = 0; i < sizeof bad_quantities / sizeof bad_quantities[0]; i++) {
         char *name = it_unique_name("bad-quantity");
         char *body =
-            format("{\"name\":\"%s\",\"capacity\":{\"glass\":%s}}", name, bad_quantities[i]);
+            tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":%s}}", name, bad_quantities[i]);
         assert_org_rejected(body, 422, "validation-error", "capacity.glass");
         free(body);
         free(name);
     }
     /* On create, null is no quantity either. */
     char *name = it_unique_name("null-quantity");
-    char *body = format("{\"name\":\"%s\",\"capacity\":{\"glass\":null}}", name);
+    char *body = tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":null}}", name);
     assert_org_rejected(body, 422, "validation-error", "capacity.glass");
     free(body);
     free(name);
@@ -411,7 +378,7 @@ static void test_bad_capacity_quantities_422_on_patch(void **state)
     long long id = new_org("{\"glass\":3}", NULL);
     char *path = org_path(id);
     for (size_t i = 0; i < sizeof bad_quantities / sizeof bad_quantities[0]; i++) {
-        char *body = format("{\"capacity\":{\"glass\":%s}}", bad_quantities[i]);
+        char *body = tu_format("{\"capacity\":{\"glass\":%s}}", bad_quantities[i]);
         it_assert_rejected_type("PATCH", path, body, NULL, 422, "validation-error",
                                 "capacity.glass");
         free(body);
@@ -423,9 +390,9 @@ static void test_quantity_limits_accepted(void **state)
 {
     (void)state;
     char *name = it_unique_name("max-quantity");
-    char *body = format("{\"name\":\"%s\",\"capacity\":{\"glass\":1000000000000,\"bio\":0,"
-                        "\"plastic\":1.0}}",
-                        name);
+    char *body = tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":1000000000000,\"bio\":0,"
+                           "\"plastic\":1.0}}",
+                           name);
     it_response *response = it_post("/v1/organizations", "%s", body);
     it_assert_status(response, 201);
     it_assert_json_eq(response->json, "capacity",
@@ -440,19 +407,19 @@ static void test_unknown_type_and_fields_422(void **state)
 {
     (void)state;
     char *name = it_unique_name("unknown");
-    char *body = format("{\"name\":\"%s\",\"capacity\":{\"glass\":1,\"metalx\":1}}", name);
+    char *body = tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":1,\"metalx\":1}}", name);
     assert_org_rejected(body, 422, "validation-error", "capacity.metalx");
     free(body);
-    body = format("{\"name\":\"%s\",\"color\":\"red\"}", name);
+    body = tu_format("{\"name\":\"%s\",\"color\":\"red\"}", name);
     assert_org_rejected(body, 422, "validation-error", "color");
     free(body);
-    body = format("{\"name\":\"%s\",\"pending\":{\"glass\":1}}", name);
+    body = tu_format("{\"name\":\"%s\",\"pending\":{\"glass\":1}}", name);
     assert_org_rejected(body, 422, "validation-error", "pending");
     free(body);
-    body = format("{\"name\":\"%s\",\"capacity\":5}", name);
+    body = tu_format("{\"name\":\"%s\",\"capacity\":5}", name);
     assert_org_rejected(body, 422, "validation-error", "capacity");
     free(body);
-    body = format("{\"name\":\"%s\",\"capacity\":[{\"glass\":1}]}", name);
+    body = tu_format("{\"name\":\"%s\",\"capacity\":[{\"glass\":1}]}", name);
     assert_org_rejected(body, 422, "validation-error", "capacity");
     free(body);
 
@@ -479,7 +446,7 @@ static void test_missing_and_invalid_ids_404(void **state)
         "%20",
     };
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
-        char *path = format("/v1/organizations/%s", ids[i]);
+        char *path = tu_format("/v1/organizations/%s", ids[i]);
         it_assert_rejected_type("GET", path, NULL, NULL, 404, "not-found", NULL);
         it_assert_rejected_type("PATCH", path, "{\"name\":\"ghost\"}", NULL, 404, "not-found",
                                 NULL);
@@ -516,10 +483,10 @@ static void test_delete_then_404(void **state)
 static long long org_with_pending_glass(const char *capacity_json, long long amount)
 {
     long long id = new_org(capacity_json, NULL);
-    char *path = format("/v1/organizations/%lld/transfers", id);
+    char *path = tu_format("/v1/organizations/%lld/transfers", id);
     it_response *response = it_post(path, "{\"waste\":{\"glass\":%lld}}", amount);
     it_assert_status(response, 201);
-    char *pending = format("{\"glass\":%lld}", amount);
+    char *pending = tu_format("{\"glass\":%lld}", amount);
     it_assert_json_eq(response->json, "trigger", "\"request\"");
     it_assert_json_eq(response->json, "received", pending);
     it_assert_json_eq(response->json, "shipments", "[]");
@@ -554,14 +521,14 @@ static void test_delete_with_ledger_history_409(void **state)
     long long org = new_org(NULL, NULL);
     char *storage_name = it_unique_name("history-storage");
     long long storage = it_create_storage(storage_name, "{\"glass\":100}");
-    char *from = format("{\"organization_id\":%lld}", org);
-    char *to = format("{\"storage_id\":%lld}", storage);
+    char *from = tu_format("{\"organization_id\":%lld}", org);
+    char *to = tu_format("{\"storage_id\":%lld}", storage);
     it_create_route(from, to, 10, false);
 
-    char *transfers = format("/v1/organizations/%lld/transfers", org);
+    char *transfers = tu_format("/v1/organizations/%lld/transfers", org);
     it_response *response = it_post(transfers, "{\"waste\":{\"glass\":5}}");
     it_assert_status(response, 201);
-    char *shipments = format(
+    char *shipments = tu_format(
         "[{\"storage_id\":%lld,\"waste_type\":\"glass\",\"amount\":5,\"distance_m\":10}]", storage);
     it_assert_json_eq(response->json, "shipments", shipments);
     it_assert_json_eq(response->json, "pending", "{}");
@@ -598,32 +565,7 @@ static void test_patch_capacity_below_pending_409(void **state)
     free(path);
 }
 
-/* ---------------------------------------------------------------- invariants */
-
-/* Runs last: whatever the tests above did, sql/audit.sql finds no violated invariant. */
-static void test_audit_finds_no_violation(void **state)
-{
-    (void)state;
-    char *report = it_run_audit();
-    if (report[0] != '\0') {
-        fail_msg("sql/audit.sql reports:\n%s", report);
-    }
-    free(report);
-}
-
 /* ---------------------------------------------------------------- runner */
-
-static int setup(void **state)
-{
-    (void)state;
-    return it_start(NULL);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return it_stop();
-}
 
 int main(void)
 {
@@ -646,7 +588,8 @@ int main(void)
         cmocka_unit_test(test_delete_with_ledger_history_409),
         cmocka_unit_test(test_patch_capacity_below_pending_409),
         cmocka_unit_test(test_list_default_limit_is_100),
-        cmocka_unit_test(test_audit_finds_no_violation),
+        /* Runs last: whatever the tests above did, sql/audit.sql finds no violated invariant. */
+        TU_AUDIT_TEST,
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
 }

@@ -2,7 +2,6 @@
  * GET /v1/organizations/{id}/storages. The view tests build the picture's graph
  * (DESIGN.md "The picture, as data") on the runner's fresh database and run first: the view
  * lists every storage, so they must see only the picture's storages. */
-#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -14,194 +13,43 @@
 #include <sys/types.h>
 
 #include "harness.h"
+#include "testutil.h"
 
 #include <cmocka.h>
 
 #define UNKNOWN_ID 999999999LL
 
-/* ---- small helpers (each runner is self-contained) ---- */
-
-static char *vformat(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
-static char *vformat(const char *fmt, va_list ap)
-{
-    va_list copy;
-    va_copy(copy, ap);
-    int length = vsnprintf(NULL, 0, fmt, copy);
-    va_end(copy);
-    assert_true(length >= 0);
-    char *text = malloc((size_t)length + 1);
-    assert_non_null(text);
-    vsnprintf(text, (size_t)length + 1, fmt, ap);
-    return text;
-}
-
-/* printf into one of a few rotating static buffers: for paths and small JSON fragments. */
-static const char *fmt(const char *format, ...) __attribute__((format(printf, 1, 2)));
-static const char *fmt(const char *format, ...)
-{
-    static char buffers[16][1024];
-    static unsigned next;
-    char *buffer = buffers[next++ % 16];
-    va_list ap;
-    va_start(ap, format);
-    int length = vsnprintf(buffer, sizeof buffers[0], format, ap);
-    va_end(ap);
-    assert_true(length >= 0 && (size_t)length < sizeof buffers[0]);
-    return buffer;
-}
-
-#define ORG(id)     fmt("{\"organization_id\":%lld}", (long long)(id))
-#define STORAGE(id) fmt("{\"storage_id\":%lld}", (long long)(id))
-
-static char *json_text(const cJSON *value)
-{
-    char *text = value ? cJSON_PrintUnformatted(value) : NULL;
-    if (!text) {
-        text = malloc(sizeof "(missing)");
-        assert_non_null(text);
-        memcpy(text, "(missing)", sizeof "(missing)");
-    }
-    return text;
-}
-
-#define EXPECT_STATUS(response, expected)                                                          \
-    expect_status_at(__FILE__, __LINE__, (response), (expected))
-static void expect_status_at(const char *file, int line, const it_response *response, int expected)
-{
-    if (response->status != expected) {
-        print_error("expected HTTP %d, got %d: %s\n", expected, response->status, response->body);
-        _fail(file, line);
-    }
-}
-
-/* Compares actual with the JSON text expected_fmt (printf-formatted), exactly. */
-#define ASSERT_JSON(actual, ...) assert_json_at(__FILE__, __LINE__, (actual), __VA_ARGS__)
-static void assert_json_at(const char *file, int line, const cJSON *actual,
-                           const char *expected_fmt, ...) __attribute__((format(printf, 4, 5)));
-static void assert_json_at(const char *file, int line, const cJSON *actual,
-                           const char *expected_fmt, ...)
-{
-    va_list ap;
-    va_start(ap, expected_fmt);
-    char *expected_text = vformat(expected_fmt, ap);
-    va_end(ap);
-    cJSON *expected = cJSON_Parse(expected_text);
-    if (!expected) {
-        print_error("test bug: expected value is not JSON: %s\n", expected_text);
-        _fail(file, line);
-    }
-    if (!cJSON_Compare(actual, expected, true)) {
-        char *got = json_text(actual);
-        print_error("JSON mismatch\n  expected: %s\n  got:      %s\n", expected_text, got);
-        free(got);
-        _fail(file, line);
-    }
-    cJSON_Delete(expected);
-    free(expected_text);
-}
-
-static const cJSON *member(const cJSON *object, const char *key)
-{
-    const cJSON *value = cJSON_GetObjectItemCaseSensitive(object, key);
-    if (!value) {
-        char *text = json_text(object);
-        fail_msg("member \"%s\" missing in %s", key, text);
-    }
-    return value;
-}
-
-static long long member_int(const cJSON *object, const char *key)
-{
-    const cJSON *value = member(object, key);
-    if (!cJSON_IsNumber(value) || value->valuedouble != (double)(long long)value->valuedouble) {
-        char *text = json_text(object);
-        fail_msg("member \"%s\" is not an integer in %s", key, text);
-    }
-    return (long long)value->valuedouble;
-}
-
-static void assert_timestamp(const cJSON *value)
-{
-    /* RFC 3339 UTC with microseconds, e.g. 2026-11-27T08:34:14.123456Z */
-    static const char pattern[] = "dddd-dd-ddTdd:dd:dd.ddddddZ";
-    assert_true(cJSON_IsString(value));
-    const char *text = value->valuestring;
-    assert_int_equal(strlen(text), strlen(pattern));
-    for (size_t i = 0; pattern[i]; i++) {
-        if (pattern[i] == 'd')
-            assert_true(isdigit((unsigned char)text[i]));
-        else
-            assert_int_equal(text[i], pattern[i]);
-    }
-}
-
-/* Sends a request that must be rejected with status (problem+json naming field) and, unless
- * it is a GET, must leave the database exactly as it was. */
-#define EXPECT_REJECTED(method, path, body, status, field)                                         \
-    expect_rejected_at(__FILE__, __LINE__, (method), (path), (body), (status), (field))
-static void expect_rejected_at(const char *file, int line, const char *method, const char *path,
-                               const char *body, int status, const char *field)
-{
-    bool mutating = strcmp(method, "GET") != 0;
-    char *before = mutating ? it_db_fingerprint() : NULL;
-    it_response *response = it_request(method, path, body, NULL);
-    if (response->status != status) {
-        print_error("%s %s %s: expected HTTP %d, got %d: %s\n", method, path, body ? body : "",
-                    status, response->status, response->body);
-        _fail(file, line);
-    }
-    it_assert_problem(response, status, field);
-    it_response_free(response);
-    if (mutating) {
-        char *after = it_db_fingerprint();
-        if (strcmp(before, after) != 0) {
-            print_error("%s %s %s was rejected with %d but changed the database:\n  before: %s\n"
-                        "  after:  %s\n",
-                        method, path, body ? body : "", status, before, after);
-            _fail(file, line);
-        }
-        free(after);
-        free(before);
-    }
-}
-
 static long long new_org(void)
 {
-    char *name = it_unique_name("route-org");
-    long long id = it_create_org(name, "{}");
-    free(name);
-    return id;
+    return tu_new_org("route-org", "{}", NULL);
 }
 
 static long long new_storage(void)
 {
-    char *name = it_unique_name("route-storage");
-    long long id = it_create_storage(name, "{\"glass\":100}");
-    free(name);
-    return id;
+    return tu_new_storage("route-storage", "{\"glass\":100}");
 }
 
 static void assert_route(const cJSON *route, const char *from, const char *to, long long distance_m,
                          bool two_way)
 {
-    assert_true(member_int(route, "id") > 0);
-    ASSERT_JSON(member(route, "from"), "%s", from);
-    ASSERT_JSON(member(route, "to"), "%s", to);
-    assert_int_equal(member_int(route, "distance_m"), distance_m);
-    ASSERT_JSON(member(route, "two_way"), "%s", two_way ? "true" : "false");
-    assert_timestamp(member(route, "created_at"));
+    assert_true(it_json_int(route, "id") > 0);
+    ASSERT_JSON(tu_member(route, "from"), "%s", from);
+    ASSERT_JSON(tu_member(route, "to"), "%s", to);
+    assert_int_equal(it_json_int(route, "distance_m"), distance_m);
+    ASSERT_JSON(tu_member(route, "two_way"), "%s", two_way ? "true" : "false");
+    tu_assert_timestamp(tu_member(route, "created_at"));
 }
 
 /* Ids of a list response's items, in order, as a JSON array text (caller frees). */
 static char *item_ids(const cJSON *list)
 {
-    const cJSON *items = member(list, "items");
+    const cJSON *items = tu_member(list, "items");
     assert_true(cJSON_IsArray(items));
     cJSON *ids = cJSON_CreateArray();
     const cJSON *item;
     cJSON_ArrayForEach(item, items)
     {
-        cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)member_int(item, "id")));
+        cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)it_json_int(item, "id")));
     }
     char *text = cJSON_PrintUnformatted(ids);
     cJSON_Delete(ids);
@@ -210,81 +58,22 @@ static char *item_ids(const cJSON *list)
 
 /* Asserts the ids listed by GET /v1/routes?<query>, in order (expected: a JSON array). */
 #define ASSERT_ROUTE_IDS(query, ...)                                                               \
-    assert_route_ids_at(__FILE__, __LINE__, (query), fmt(__VA_ARGS__))
+    assert_route_ids_at(__FILE__, __LINE__, (query), tu_fmt(__VA_ARGS__))
 static void assert_route_ids_at(const char *file, int line, const char *query, const char *expected)
 {
     it_response *list = it_get("/v1/routes?%s", query);
-    expect_status_at(file, line, list, 200);
+    tu_expect_status_at(file, line, list, 200);
     char *ids_text = item_ids(list->json);
     cJSON *ids = cJSON_Parse(ids_text);
-    assert_json_at(file, line, ids, "%s", expected);
+    tu_assert_json_at(file, line, ids, "%s", expected);
     cJSON_Delete(ids);
     free(ids_text);
     it_response_free(list);
 }
 
-static void url_escape(const char *text, char *out, size_t out_size)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t used = 0;
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-        assert_true(used + 4 < out_size);
-        if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~') {
-            out[used++] = (char)*p;
-        } else {
-            out[used++] = '%';
-            out[used++] = hex[*p >> 4];
-            out[used++] = hex[*p & 15];
-        }
-    }
-    out[used] = '\0';
-}
-
 /* ---- the picture's graph ---- */
 
-enum { PICTURE_SLOTS = 10 }; /* storages are numbered МНО1..МНО9 (no МНО4) */
-
-static const char *const picture_capacity[PICTURE_SLOTS] = {
-    [1] = "{\"glass\":300,\"plastic\":100}",
-    [2] = "{\"plastic\":50,\"bio\":150}",
-    [3] = "{\"plastic\":10,\"bio\":250}",
-    [5] = "{\"glass\":220,\"bio\":25}",
-    [6] = "{\"glass\":100,\"bio\":150}",
-    [7] = "{\"plastic\":100,\"bio\":250}",
-    [8] = "{\"glass\":35,\"plastic\":25,\"bio\":52}",
-    [9] = "{\"plastic\":250,\"bio\":20}",
-};
-
-static struct {
-    bool built;
-    long long oo1, oo2;
-    long long storage[PICTURE_SLOTS];
-    long long route_oo2_mno3;
-} picture;
-
-static void build_picture(void)
-{
-    if (picture.built)
-        return;
-    picture.oo1 = it_create_org("ОО1", "{\"plastic\":10,\"glass\":50,\"bio\":50}");
-    picture.oo2 = it_create_org("ОО2", "{\"plastic\":60,\"glass\":20,\"bio\":50}");
-    static const int creation_order[] = {1, 2, 3, 5, 6, 7, 8, 9};
-    for (size_t i = 0; i < sizeof creation_order / sizeof creation_order[0]; i++) {
-        int number = creation_order[i];
-        picture.storage[number] = it_create_storage(fmt("МНО%d", number), picture_capacity[number]);
-    }
-    long long *s = picture.storage;
-    it_create_route(ORG(picture.oo1), STORAGE(s[1]), 100, false);
-    it_create_route(ORG(picture.oo1), STORAGE(s[2]), 50, false);
-    it_create_route(ORG(picture.oo1), STORAGE(s[3]), 600, false);
-    picture.route_oo2_mno3 = it_create_route(ORG(picture.oo2), STORAGE(s[3]), 50, false);
-    it_create_route(STORAGE(s[1]), STORAGE(s[8]), 500, false);
-    it_create_route(STORAGE(s[3]), STORAGE(s[6]), 600, false);
-    it_create_route(STORAGE(s[8]), STORAGE(s[9]), 10, true);
-    it_create_route(STORAGE(s[2]), STORAGE(s[5]), 50, true);
-    it_create_route(STORAGE(s[3]), STORAGE(s[7]), 50, true);
-    picture.built = true;
-}
+static tu_picture picture;
 
 /* One expected row of the view: storage МНО<number>, its distance (-1: unreachable) and
  * the storages the path passes after the organization ("1 8 9"), NULL when unreachable. */
@@ -331,9 +120,9 @@ static void assert_view_at(const char *file, int line, long long org_id, const c
                            const struct view_row *rows, size_t row_count)
 {
     it_response *view = it_get("/v1/organizations/%lld/storages%s", org_id, query);
-    expect_status_at(file, line, view, 200);
-    const cJSON *items = member(view->json, "items");
-    assert_json_at(file, line, member(view->json, "next_cursor"), "null");
+    tu_expect_status_at(file, line, view, 200);
+    const cJSON *items = tu_member(view->json, "items");
+    tu_assert_json_at(file, line, tu_member(view->json, "next_cursor"), "null");
     if (!cJSON_IsArray(items) || (size_t)cJSON_GetArraySize(items) != row_count) {
         print_error("view of organization %lld%s: expected %zu items, got: %s\n", org_id, query,
                     row_count, view->body);
@@ -341,35 +130,37 @@ static void assert_view_at(const char *file, int line, long long org_id, const c
     }
     for (size_t i = 0; i < row_count; i++) {
         const cJSON *item = cJSON_GetArrayItem(items, (int)i);
-        long long storage_id = picture.storage[rows[i].number];
-        if (member_int(item, "id") != storage_id || member_int(item, "storage_id") != storage_id) {
+        long long storage_id = picture.mno[rows[i].number];
+        if (it_json_int(item, "id") != storage_id ||
+            it_json_int(item, "storage_id") != storage_id) {
             print_error("view of organization %lld%s: item %zu should be МНО%d (id %lld): %s\n",
                         org_id, query, i, rows[i].number, storage_id, view->body);
             _fail(file, line);
         }
-        assert_json_at(file, line, member(item, "name"), "\"МНО%d\"", rows[i].number);
+        tu_assert_json_at(file, line, tu_member(item, "name"), "\"МНО%d\"", rows[i].number);
         if (rows[i].distance_m < 0) {
-            assert_json_at(file, line, member(item, "distance_m"), "null");
-            assert_json_at(file, line, member(item, "path"), "null");
+            tu_assert_json_at(file, line, tu_member(item, "distance_m"), "null");
+            tu_assert_json_at(file, line, tu_member(item, "path"), "null");
         } else {
-            assert_json_at(file, line, member(item, "distance_m"), "%lld", rows[i].distance_m);
+            tu_assert_json_at(file, line, tu_member(item, "distance_m"), "%lld",
+                              rows[i].distance_m);
             char path[512];
             int used = snprintf(path, sizeof path, "[{\"organization_id\":%lld}", org_id);
             for (const char *p = rows[i].via; *p;) {
                 char *end;
                 long number = strtol(p, &end, 10);
                 used += snprintf(path + used, sizeof path - (size_t)used, ",{\"storage_id\":%lld}",
-                                 picture.storage[number]);
+                                 picture.mno[number]);
                 p = end;
             }
             snprintf(path + used, sizeof path - (size_t)used, "]");
-            assert_json_at(file, line, member(item, "path"), "%s", path);
+            tu_assert_json_at(file, line, tu_member(item, "path"), "%s", path);
         }
-        const char *capacity = picture_capacity[rows[i].number];
+        const char *capacity = tu_picture_capacity[rows[i].number];
         char *stock = zero_stock(capacity);
-        assert_json_at(file, line, member(item, "capacity"), "%s", capacity);
-        assert_json_at(file, line, member(item, "stock"), "%s", stock);
-        assert_json_at(file, line, member(item, "remaining"), "%s", capacity);
+        tu_assert_json_at(file, line, tu_member(item, "capacity"), "%s", capacity);
+        tu_assert_json_at(file, line, tu_member(item, "stock"), "%s", stock);
+        tu_assert_json_at(file, line, tu_member(item, "remaining"), "%s", capacity);
         free(stock);
     }
     it_response_free(view);
@@ -380,26 +171,26 @@ static void assert_view_at(const char *file, int line, long long org_id, const c
 static void test_view_picture_distances(void **state)
 {
     (void)state;
-    build_picture();
+    tu_build_picture(&picture);
     ASSERT_VIEW(picture.oo1, "", OO1_PICTURE_ROWS);
     ASSERT_VIEW(picture.oo2, "", OO2_PICTURE_ROWS);
 
     /* The exact path ОО1 → МНО9, spelled out. */
     it_response *view = it_get("/v1/organizations/%lld/storages", picture.oo1);
     EXPECT_STATUS(view, 200);
-    const cJSON *mno9 = cJSON_GetArrayItem(member(view->json, "items"), 5);
-    assert_int_equal(member_int(mno9, "id"), picture.storage[9]);
-    ASSERT_JSON(member(mno9, "path"),
+    const cJSON *mno9 = cJSON_GetArrayItem(tu_member(view->json, "items"), 5);
+    assert_int_equal(it_json_int(mno9, "id"), picture.mno[9]);
+    ASSERT_JSON(tu_member(mno9, "path"),
                 "[{\"organization_id\":%lld},{\"storage_id\":%lld},{\"storage_id\":%lld},"
                 "{\"storage_id\":%lld}]",
-                picture.oo1, picture.storage[1], picture.storage[8], picture.storage[9]);
+                picture.oo1, picture.mno[1], picture.mno[8], picture.mno[9]);
     it_response_free(view);
 }
 
 static void test_view_waste_type_filter(void **state)
 {
     (void)state;
-    build_picture();
+    tu_build_picture(&picture);
     ASSERT_VIEW(picture.oo1, "?waste_type=glass", {1, 100, "1"}, {5, 100, "2 5"}, {8, 600, "1 8"},
                 {6, 1200, "3 6"});
     ASSERT_VIEW(picture.oo2, "?waste_type=glass", {6, 650, "3 6"}, UNREACHABLE(1), UNREACHABLE(5),
@@ -422,8 +213,8 @@ static void test_view_waste_type_filter(void **state)
 static void test_view_follows_route_changes(void **state)
 {
     (void)state;
-    build_picture();
-    long long *s = picture.storage;
+    tu_build_picture(&picture);
+    long long *s = picture.mno;
     char oo2_mno3[256];
     snprintf(oo2_mno3, sizeof oo2_mno3, "/v1/routes/%lld", picture.route_oo2_mno3);
 
@@ -499,13 +290,13 @@ static void test_view_follows_route_changes(void **state)
 static void test_view_unknown_org_and_type(void **state)
 {
     (void)state;
-    build_picture();
+    tu_build_picture(&picture);
     char *before = it_db_fingerprint();
-    EXPECT_REJECTED("GET", fmt("/v1/organizations/%lld/storages", UNKNOWN_ID), NULL, 404, NULL);
+    EXPECT_REJECTED("GET", tu_fmt("/v1/organizations/%lld/storages", UNKNOWN_ID), NULL, 404, NULL);
     EXPECT_REJECTED("GET", "/v1/organizations/abc/storages", NULL, 404, NULL);
-    EXPECT_REJECTED("GET", fmt("/v1/organizations/%lld/storages?waste_type=metalx", picture.oo1),
+    EXPECT_REJECTED("GET", tu_fmt("/v1/organizations/%lld/storages?waste_type=metalx", picture.oo1),
                     NULL, 422, "waste_type");
-    EXPECT_REJECTED("GET", fmt("/v1/organizations/%lld/storages?waste_type=Glass", picture.oo1),
+    EXPECT_REJECTED("GET", tu_fmt("/v1/organizations/%lld/storages?waste_type=Glass", picture.oo1),
                     NULL, 422, "waste_type");
     char *after = it_db_fingerprint();
     assert_string_equal(before, after);
@@ -526,10 +317,10 @@ static void test_route_create_and_get(void **state)
                                    ORG(org), STORAGE(storage_a));
     EXPECT_STATUS(created, 201);
     assert_route(created->json, ORG(org), STORAGE(storage_a), 120, false);
-    long long id = member_int(created->json, "id");
+    long long id = it_json_int(created->json, "id");
     const char *location = it_header(created, "Location");
     assert_non_null(location);
-    assert_string_equal(location, fmt("/v1/routes/%lld", id));
+    assert_string_equal(location, tu_fmt("/v1/routes/%lld", id));
 
     it_response *fetched = it_get("/v1/routes/%lld", id);
     EXPECT_STATUS(fetched, 200);
@@ -542,7 +333,7 @@ static void test_route_create_and_get(void **state)
                       STORAGE(storage_a), STORAGE(storage_b));
     EXPECT_STATUS(created, 201);
     assert_route(created->json, STORAGE(storage_a), STORAGE(storage_b), 1, true);
-    assert_true(member_int(created->json, "id") > id);
+    assert_true(it_json_int(created->json, "id") > id);
     it_response_free(created);
 
     created =
@@ -552,7 +343,7 @@ static void test_route_create_and_get(void **state)
     assert_route(created->json, ORG(org), STORAGE(storage_b), 100000000, false);
     it_response_free(created);
 
-    EXPECT_REJECTED("GET", fmt("/v1/routes/%lld", UNKNOWN_ID), NULL, 404, NULL);
+    EXPECT_REJECTED("GET", tu_fmt("/v1/routes/%lld", UNKNOWN_ID), NULL, 404, NULL);
     EXPECT_REJECTED("GET", "/v1/routes/0", NULL, 404, NULL);
     EXPECT_REJECTED("GET", "/v1/routes/x1", NULL, 404, NULL);
 }
@@ -567,16 +358,16 @@ static void test_route_list_and_node_filter(void **state)
     long long r3 = it_create_route(STORAGE(s3), STORAGE(s1), 30, false);
     long long r4 = it_create_route(STORAGE(s2), STORAGE(s3), 40, false);
 
-    ASSERT_ROUTE_IDS(fmt("node=organization:%lld", org), "[%lld]", r1);
-    ASSERT_ROUTE_IDS(fmt("node=storage:%lld", s1), "[%lld,%lld,%lld]", r1, r2, r3);
-    ASSERT_ROUTE_IDS(fmt("node=storage:%lld", s2), "[%lld,%lld]", r2, r4);
-    ASSERT_ROUTE_IDS(fmt("node=storage:%lld", s3), "[%lld,%lld]", r3, r4);
+    ASSERT_ROUTE_IDS(tu_fmt("node=organization:%lld", org), "[%lld]", r1);
+    ASSERT_ROUTE_IDS(tu_fmt("node=storage:%lld", s1), "[%lld,%lld,%lld]", r1, r2, r3);
+    ASSERT_ROUTE_IDS(tu_fmt("node=storage:%lld", s2), "[%lld,%lld]", r2, r4);
+    ASSERT_ROUTE_IDS(tu_fmt("node=storage:%lld", s3), "[%lld,%lld]", r3, r4);
 
     /* Filtered items are the full route objects. */
     it_response *list = it_get("/v1/routes?node=storage:%lld", s2);
     EXPECT_STATUS(list, 200);
-    ASSERT_JSON(member(list->json, "next_cursor"), "null");
-    const cJSON *first = cJSON_GetArrayItem(member(list->json, "items"), 0);
+    ASSERT_JSON(tu_member(list->json, "next_cursor"), "null");
+    const cJSON *first = cJSON_GetArrayItem(tu_member(list->json, "items"), 0);
     assert_route(first, STORAGE(s1), STORAGE(s2), 20, true);
     it_response *one = it_get("/v1/routes/%lld", r2);
     EXPECT_STATUS(one, 200);
@@ -587,7 +378,7 @@ static void test_route_list_and_node_filter(void **state)
     /* The whole list, ascending by id, and the same list page by page. */
     it_response *all = it_get("/v1/routes?limit=1000");
     EXPECT_STATUS(all, 200);
-    ASSERT_JSON(member(all->json, "next_cursor"), "null");
+    ASSERT_JSON(tu_member(all->json, "next_cursor"), "null");
     char *all_ids = item_ids(all->json);
     cJSON *all_array = cJSON_Parse(all_ids);
     int total = cJSON_GetArraySize(all_array);
@@ -599,27 +390,29 @@ static void test_route_list_and_node_filter(void **state)
     it_response_free(all);
 
     cJSON *paged = cJSON_CreateArray();
-    char cursor[512] = "";
+    char *cursor = NULL;
     for (int page = 0; page < 1000; page++) {
-        it_response *response = cursor[0] ? it_get("/v1/routes?limit=2&cursor=%s", cursor)
-                                          : it_get("/v1/routes?limit=2");
+        it_response *response = cursor && cursor[0] ? it_get("/v1/routes?limit=2&cursor=%s", cursor)
+                                                    : it_get("/v1/routes?limit=2");
         EXPECT_STATUS(response, 200);
-        const cJSON *items = member(response->json, "items");
+        const cJSON *items = tu_member(response->json, "items");
         assert_true(cJSON_GetArraySize(items) <= 2);
         const cJSON *item;
         cJSON_ArrayForEach(item, items)
         {
-            cJSON_AddItemToArray(paged, cJSON_CreateNumber((double)member_int(item, "id")));
+            cJSON_AddItemToArray(paged, cJSON_CreateNumber((double)it_json_int(item, "id")));
         }
-        const cJSON *next = member(response->json, "next_cursor");
+        const cJSON *next = tu_member(response->json, "next_cursor");
         if (cJSON_IsNull(next)) {
             it_response_free(response);
             break;
         }
         assert_true(cJSON_IsString(next));
-        url_escape(next->valuestring, cursor, sizeof cursor);
+        free(cursor);
+        cursor = it_url_escape(next->valuestring);
         it_response_free(response);
     }
+    free(cursor);
     assert_true(cJSON_Compare(paged, all_array, true));
     cJSON_Delete(paged);
     cJSON_Delete(all_array);
@@ -631,7 +424,7 @@ static void test_route_list_and_node_filter(void **state)
         "warehouse:1", ":1",           "storage%3A",
     };
     for (size_t i = 0; i < sizeof bad_nodes / sizeof bad_nodes[0]; i++)
-        EXPECT_REJECTED("GET", fmt("/v1/routes?node=%s", bad_nodes[i]), NULL, 422, "node");
+        EXPECT_REJECTED("GET", tu_fmt("/v1/routes?node=%s", bad_nodes[i]), NULL, 422, "node");
     EXPECT_REJECTED("GET", "/v1/routes?limit=0", NULL, 422, "limit");
     EXPECT_REJECTED("GET", "/v1/routes?limit=1001", NULL, 422, "limit");
     EXPECT_REJECTED("GET", "/v1/routes?cursor=not-a-cursor", NULL, 422, "cursor");
@@ -656,51 +449,54 @@ static void test_route_validation(void **state)
 
     /* Unknown nodes. */
     EXPECT_REJECTED("POST", "/v1/routes",
-                    fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10}", ORG(UNKNOWN_ID), to), 422,
+                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10}", ORG(UNKNOWN_ID), to), 422,
                     "from");
     EXPECT_REJECTED("POST", "/v1/routes",
-                    fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10}", STORAGE(UNKNOWN_ID), to), 422,
-                    "from");
+                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10}", STORAGE(UNKNOWN_ID), to),
+                    422, "from");
     EXPECT_REJECTED("POST", "/v1/routes",
-                    fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10}", from, STORAGE(UNKNOWN_ID)),
+                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10}", from, STORAGE(UNKNOWN_ID)),
                     422, "to");
     EXPECT_REJECTED("POST", "/v1/routes",
-                    fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10}", from, ORG(UNKNOWN_ID)), 422,
+                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10}", from, ORG(UNKNOWN_ID)), 422,
                     "to");
     /* A road from a node to itself. */
-    EXPECT_REJECTED("POST", "/v1/routes", fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10}", to, to),
-                    422, "to");
     EXPECT_REJECTED("POST", "/v1/routes",
-                    fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10}", from, from), 422, "to");
+                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10}", to, to), 422, "to");
+    EXPECT_REJECTED("POST", "/v1/routes",
+                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10}", from, from), 422, "to");
     /* Node references with both ids, neither, or not an object. */
     EXPECT_REJECTED("POST", "/v1/routes",
-                    fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10}", both, to), 422, "from");
+                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10}", both, to), 422, "from");
     EXPECT_REJECTED("POST", "/v1/routes",
-                    fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10}", from, both), 422, "to");
-    EXPECT_REJECTED("POST", "/v1/routes", fmt("{\"from\":{},\"to\":%s,\"distance_m\":10}", to), 422,
-                    "from");
-    EXPECT_REJECTED("POST", "/v1/routes", fmt("{\"from\":%s,\"to\":{},\"distance_m\":10}", from),
+                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10}", from, both), 422, "to");
+    EXPECT_REJECTED("POST", "/v1/routes", tu_fmt("{\"from\":{},\"to\":%s,\"distance_m\":10}", to),
+                    422, "from");
+    EXPECT_REJECTED("POST", "/v1/routes", tu_fmt("{\"from\":%s,\"to\":{},\"distance_m\":10}", from),
                     422, "to");
     EXPECT_REJECTED("POST", "/v1/routes",
-                    fmt("{\"from\":%lld,\"to\":%s,\"distance_m\":10}", org, to), 422, "from");
-    EXPECT_REJECTED("POST", "/v1/routes", fmt("{\"to\":%s,\"distance_m\":10}", to), 422, "from");
-    EXPECT_REJECTED("POST", "/v1/routes", fmt("{\"from\":%s,\"distance_m\":10}", from), 422, "to");
+                    tu_fmt("{\"from\":%lld,\"to\":%s,\"distance_m\":10}", org, to), 422, "from");
+    EXPECT_REJECTED("POST", "/v1/routes", tu_fmt("{\"to\":%s,\"distance_m\":10}", to), 422, "from");
+    EXPECT_REJECTED("POST", "/v1/routes", tu_fmt("{\"from\":%s,\"distance_m\":10}", from), 422,
+                    "to");
     /* Distances outside 1..10^8 or not integers. */
     static const char *const bad_distances[] = {"0",    "100000001", "1.5", "\"10\"", "-5",
                                                 "null", "true",      "1e9", "[10]",   "{}"};
     for (size_t i = 0; i < sizeof bad_distances / sizeof bad_distances[0]; i++)
         EXPECT_REJECTED(
             "POST", "/v1/routes",
-            fmt("{\"from\":%s,\"to\":%s,\"distance_m\":%s}", from, to, bad_distances[i]), 422,
+            tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":%s}", from, to, bad_distances[i]), 422,
             "distance_m");
-    EXPECT_REJECTED("POST", "/v1/routes", fmt("{\"from\":%s,\"to\":%s}", from, to), 422,
+    EXPECT_REJECTED("POST", "/v1/routes", tu_fmt("{\"from\":%s,\"to\":%s}", from, to), 422,
                     "distance_m");
-    EXPECT_REJECTED("POST", "/v1/routes",
-                    fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10,\"two_way\":\"yes\"}", from, to),
-                    422, "two_way");
-    EXPECT_REJECTED("POST", "/v1/routes",
-                    fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10,\"colour\":\"red\"}", from, to),
-                    422, "colour");
+    EXPECT_REJECTED(
+        "POST", "/v1/routes",
+        tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10,\"two_way\":\"yes\"}", from, to), 422,
+        "two_way");
+    EXPECT_REJECTED(
+        "POST", "/v1/routes",
+        tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10,\"colour\":\"red\"}", from, to), 422,
+        "colour");
 
     char *after = it_db_fingerprint();
     assert_string_equal(before, after);
@@ -723,31 +519,31 @@ static void test_route_duplicate_and_two_way_conflicts(void **state)
     char *before = it_db_fingerprint();
     /* The same ordered pair again, whatever the distance or direction flag. */
     EXPECT_REJECTED("POST", "/v1/routes",
-                    fmt("{\"from\":%s,\"to\":%s,\"distance_m\":99}", ORG(org), STORAGE(s1)), 409,
+                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":99}", ORG(org), STORAGE(s1)), 409,
                     NULL);
     EXPECT_REJECTED("POST", "/v1/routes",
-                    fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10}", STORAGE(s1), STORAGE(s2)), 409,
-                    NULL);
-    EXPECT_REJECTED(
-        "POST", "/v1/routes",
-        fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10,\"two_way\":true}", STORAGE(s1), STORAGE(s2)),
-        409, NULL);
+                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10}", STORAGE(s1), STORAGE(s2)),
+                    409, NULL);
+    EXPECT_REJECTED("POST", "/v1/routes",
+                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10,\"two_way\":true}",
+                           STORAGE(s1), STORAGE(s2)),
+                    409, NULL);
     /* An existing two-way road joins both ordered pairs. */
     EXPECT_REJECTED("POST", "/v1/routes",
-                    fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10}", STORAGE(s4), STORAGE(s3)), 409,
-                    NULL);
+                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10}", STORAGE(s4), STORAGE(s3)),
+                    409, NULL);
     EXPECT_REJECTED("POST", "/v1/routes",
-                    fmt("{\"from\":%s,\"to\":%s,\"distance_m\":5}", STORAGE(s3), STORAGE(s4)), 409,
-                    NULL);
-    EXPECT_REJECTED(
-        "POST", "/v1/routes",
-        fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10,\"two_way\":true}", STORAGE(s4), STORAGE(s3)),
-        409, NULL);
+                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":5}", STORAGE(s3), STORAGE(s4)),
+                    409, NULL);
+    EXPECT_REJECTED("POST", "/v1/routes",
+                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10,\"two_way\":true}",
+                           STORAGE(s4), STORAGE(s3)),
+                    409, NULL);
     /* A new two-way road over an existing one-way road in the other direction. */
-    EXPECT_REJECTED(
-        "POST", "/v1/routes",
-        fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10,\"two_way\":true}", STORAGE(s6), STORAGE(s5)),
-        409, NULL);
+    EXPECT_REJECTED("POST", "/v1/routes",
+                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10,\"two_way\":true}",
+                           STORAGE(s6), STORAGE(s5)),
+                    409, NULL);
     char *after = it_db_fingerprint();
     assert_string_equal(before, after);
     free(after);
@@ -758,23 +554,23 @@ static void test_route_duplicate_and_two_way_conflicts(void **state)
     assert_true(s2_s1 > s5_s6);
     /* ... but then neither of the two may become two-way. */
     before = it_db_fingerprint();
-    EXPECT_REJECTED("PATCH", fmt("/v1/routes/%lld", s1_s2), "{\"two_way\":true}", 409, NULL);
-    EXPECT_REJECTED("PATCH", fmt("/v1/routes/%lld", s2_s1), "{\"two_way\":true}", 409, NULL);
+    EXPECT_REJECTED("PATCH", tu_fmt("/v1/routes/%lld", s1_s2), "{\"two_way\":true}", 409, NULL);
+    EXPECT_REJECTED("PATCH", tu_fmt("/v1/routes/%lld", s2_s1), "{\"two_way\":true}", 409, NULL);
     after = it_db_fingerprint();
     assert_string_equal(before, after);
     free(after);
     free(before);
 
     /* Without a reverse road, the PATCH to two-way succeeds; then the reverse conflicts. */
-    it_response *patched = it_patch(fmt("/v1/routes/%lld", s5_s6), "{\"two_way\":true}");
+    it_response *patched = it_patch(tu_fmt("/v1/routes/%lld", s5_s6), "{\"two_way\":true}");
     EXPECT_STATUS(patched, 200);
     assert_route(patched->json, STORAGE(s5), STORAGE(s6), 10, true);
     it_response_free(patched);
     EXPECT_REJECTED("POST", "/v1/routes",
-                    fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10}", STORAGE(s6), STORAGE(s5)), 409,
-                    NULL);
+                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10}", STORAGE(s6), STORAGE(s5)),
+                    409, NULL);
     /* Back to one-way: the reverse is free again. */
-    patched = it_patch(fmt("/v1/routes/%lld", s5_s6), "{\"two_way\":false}");
+    patched = it_patch(tu_fmt("/v1/routes/%lld", s5_s6), "{\"two_way\":false}");
     EXPECT_STATUS(patched, 200);
     assert_route(patched->json, STORAGE(s5), STORAGE(s6), 10, false);
     it_response_free(patched);
@@ -797,9 +593,9 @@ static void test_route_patch(void **state)
     it_response *patched = it_patch(path, "{\"distance_m\":250}");
     EXPECT_STATUS(patched, 200);
     assert_route(patched->json, ORG(org), STORAGE(storage), 250, false);
-    assert_int_equal(member_int(patched->json, "id"), id);
-    assert_true(cJSON_Compare(member(patched->json, "created_at"),
-                              member(original->json, "created_at"), true));
+    assert_int_equal(it_json_int(patched->json, "id"), id);
+    assert_true(cJSON_Compare(tu_member(patched->json, "created_at"),
+                              tu_member(original->json, "created_at"), true));
     it_response_free(patched);
 
     patched = it_patch(path, "{\"two_way\":true}");
@@ -824,7 +620,8 @@ static void test_route_patch(void **state)
     EXPECT_REJECTED("PATCH", path, "{\"distance_m\":\"10\"}", 422, "distance_m");
     EXPECT_REJECTED("PATCH", path, "{\"two_way\":1}", 422, "two_way");
     EXPECT_REJECTED("PATCH", path, "{\"distance_m\":5,\"colour\":\"red\"}", 422, "colour");
-    EXPECT_REJECTED("PATCH", fmt("/v1/routes/%lld", UNKNOWN_ID), "{\"distance_m\":5}", 404, NULL);
+    EXPECT_REJECTED("PATCH", tu_fmt("/v1/routes/%lld", UNKNOWN_ID), "{\"distance_m\":5}", 404,
+                    NULL);
     char *after = it_db_fingerprint();
     assert_string_equal(before, after);
     free(before);
@@ -850,25 +647,25 @@ static void test_route_delete(void **state)
     assert_int_equal(deleted->body_len, 0);
     it_response_free(deleted);
 
-    EXPECT_REJECTED("GET", fmt("/v1/routes/%lld", gone), NULL, 404, NULL);
-    EXPECT_REJECTED("DELETE", fmt("/v1/routes/%lld", gone), NULL, 404, NULL);
-    EXPECT_REJECTED("PATCH", fmt("/v1/routes/%lld", gone), "{\"distance_m\":5}", 404, NULL);
-    ASSERT_ROUTE_IDS(fmt("node=organization:%lld", org), "[%lld]", kept);
-    ASSERT_ROUTE_IDS(fmt("node=storage:%lld", storage2), "[]");
+    EXPECT_REJECTED("GET", tu_fmt("/v1/routes/%lld", gone), NULL, 404, NULL);
+    EXPECT_REJECTED("DELETE", tu_fmt("/v1/routes/%lld", gone), NULL, 404, NULL);
+    EXPECT_REJECTED("PATCH", tu_fmt("/v1/routes/%lld", gone), "{\"distance_m\":5}", 404, NULL);
+    ASSERT_ROUTE_IDS(tu_fmt("node=organization:%lld", org), "[%lld]", kept);
+    ASSERT_ROUTE_IDS(tu_fmt("node=storage:%lld", storage2), "[]");
 
     /* The view follows: storage2 is unreachable again. */
     it_response *view = it_get("/v1/organizations/%lld/storages", org);
     EXPECT_STATUS(view, 200);
     const cJSON *item;
     bool seen = false;
-    cJSON_ArrayForEach(item, member(view->json, "items"))
+    cJSON_ArrayForEach(item, tu_member(view->json, "items"))
     {
-        if (member_int(item, "id") == storage2) {
+        if (it_json_int(item, "id") == storage2) {
             seen = true;
-            ASSERT_JSON(member(item, "distance_m"), "null");
-            ASSERT_JSON(member(item, "path"), "null");
-        } else if (member_int(item, "id") == storage) {
-            ASSERT_JSON(member(item, "distance_m"), "40");
+            ASSERT_JSON(tu_member(item, "distance_m"), "null");
+            ASSERT_JSON(tu_member(item, "path"), "null");
+        } else if (it_json_int(item, "id") == storage) {
+            ASSERT_JSON(tu_member(item, "distance_m"), "40");
         }
     }
     assert_true(seen);
@@ -877,19 +674,6 @@ static void test_route_delete(void **state)
     /* The same ordered pair may be created again after the delete. */
     long long again = it_create_route(ORG(org), STORAGE(storage2), 60, false);
     assert_true(again > gone);
-}
-
-static int group_setup(void **state)
-{
-    (void)state;
-    return it_start(NULL);
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    it_stop();
-    return 0;
 }
 
 int main(void)
@@ -907,5 +691,5 @@ int main(void)
         cmocka_unit_test(test_route_patch),
         cmocka_unit_test(test_route_delete),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, tu_setup, tu_teardown_any_exit);
 }

@@ -2,9 +2,6 @@
  * (with ?accepts=), the capacity merge-patch rules against stock, unload, and delete. Stock is
  * put in the way a client would: an organization with a road to the storage hands waste over.
  * Every rejected request must leave the database exactly as it was. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,47 +13,21 @@
 #include <cmocka.h>
 
 #include "harness.h"
-
-static char *repeat(const char *unit, size_t times)
-{
-    size_t unit_len = strlen(unit);
-    char *out = malloc(unit_len * times + 1);
-    assert_non_null(out);
-    for (size_t i = 0; i < times; i++) {
-        memcpy(out + i * unit_len, unit, unit_len);
-    }
-    out[unit_len * times] = '\0';
-    return out;
-}
-
-static char *format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *format(const char *fmt, ...)
-{
-    va_list args;
-    va_start(args, fmt);
-    char *out = NULL;
-    int length = vasprintf(&out, fmt, args);
-    va_end(args);
-    assert_true(length >= 0);
-    return out;
-}
+#include "testutil.h"
 
 static char *storage_path(long long id)
 {
-    return format("/v1/storages/%lld", id);
+    return tu_format("/v1/storages/%lld", id);
 }
 
 static char *unload_path(long long id)
 {
-    return format("/v1/storages/%lld/unload", id);
+    return tu_format("/v1/storages/%lld/unload", id);
 }
 
 static long long new_storage(const char *capacity_json)
 {
-    char *name = it_unique_name("storage");
-    long long id = it_create_storage(name, capacity_json);
-    free(name);
-    return id;
+    return tu_new_storage("storage", capacity_json);
 }
 
 /* Asserts GET /v1/storages/{id} has exactly these capacity, stock and remaining objects. */
@@ -77,16 +48,16 @@ static void ship_glass(long long storage, long long amount)
 {
     char *org_name = it_unique_name("supplier");
     long long org = it_create_org(org_name, NULL);
-    char *from = format("{\"organization_id\":%lld}", org);
-    char *to = format("{\"storage_id\":%lld}", storage);
+    char *from = tu_format("{\"organization_id\":%lld}", org);
+    char *to = tu_format("{\"storage_id\":%lld}", storage);
     it_create_route(from, to, 10, false);
 
-    char *transfers = format("/v1/organizations/%lld/transfers", org);
+    char *transfers = tu_format("/v1/organizations/%lld/transfers", org);
     it_response *response = it_post(transfers, "{\"waste\":{\"glass\":%lld}}", amount);
     it_assert_status(response, 201);
-    char *shipments = format("[{\"storage_id\":%lld,\"waste_type\":\"glass\",\"amount\":%lld,"
-                             "\"distance_m\":10}]",
-                             storage, amount);
+    char *shipments = tu_format("[{\"storage_id\":%lld,\"waste_type\":\"glass\",\"amount\":%lld,"
+                                "\"distance_m\":10}]",
+                                storage, amount);
     it_assert_json_eq(response->json, "shipments", shipments);
     it_assert_json_eq(response->json, "pending", "{}");
     it_response_free(response);
@@ -103,7 +74,7 @@ static void test_create_zero_fills_stock_and_remaining(void **state)
 {
     (void)state;
     char *name = it_unique_name("create");
-    char *body = format("{\"name\":\"%s\",\"capacity\":{\"glass\":100,\"plastic\":50}}", name);
+    char *body = tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":100,\"plastic\":50}}", name);
     it_response *response = it_post("/v1/storages", "%s", body);
     it_assert_status(response, 201);
     long long id = it_json_int(response->json, "id");
@@ -135,12 +106,12 @@ static void test_create_validation(void **state)
     char *name = it_unique_name("invalid");
     const char *capacity_rejections[] = {"{}", "5", "[]", "null", "\"glass\"", "[\"glass\"]"};
     for (size_t i = 0; i < sizeof capacity_rejections / sizeof capacity_rejections[0]; i++) {
-        char *body = format("{\"name\":\"%s\",\"capacity\":%s}", name, capacity_rejections[i]);
+        char *body = tu_format("{\"name\":\"%s\",\"capacity\":%s}", name, capacity_rejections[i]);
         it_assert_rejected_type("POST", "/v1/storages", body, NULL, 422, "validation-error",
                                 "capacity");
         free(body);
     }
-    char *no_capacity = format("{\"name\":\"%s\"}", name);
+    char *no_capacity = tu_format("{\"name\":\"%s\"}", name);
     it_assert_rejected_type("POST", "/v1/storages", no_capacity, NULL, 422, "validation-error",
                             "capacity");
     free(no_capacity);
@@ -149,28 +120,28 @@ static void test_create_validation(void **state)
                                     "1000000000001", "1e999", "{}"};
     for (size_t i = 0; i < sizeof bad_quantities / sizeof bad_quantities[0]; i++) {
         char *body =
-            format("{\"name\":\"%s\",\"capacity\":{\"glass\":%s}}", name, bad_quantities[i]);
+            tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":%s}}", name, bad_quantities[i]);
         it_assert_rejected_type("POST", "/v1/storages", body, NULL, 422, "validation-error",
                                 "capacity.glass");
         free(body);
     }
-    char *body = format("{\"name\":\"%s\",\"capacity\":{\"glass\":1,\"metalx\":5}}", name);
+    char *body = tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":1,\"metalx\":5}}", name);
     it_assert_rejected_type("POST", "/v1/storages", body, NULL, 422, "validation-error",
                             "capacity.metalx");
     free(body);
-    body = format("{\"name\":\"%s\",\"capacity\":{\"glass\":1},\"color\":\"red\"}", name);
+    body = tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":1},\"color\":\"red\"}", name);
     it_assert_rejected_type("POST", "/v1/storages", body, NULL, 422, "validation-error", "color");
     free(body);
-    body = format("{\"name\":\"%s\",\"capacity\":{\"glass\":5},\"stock\":{\"glass\":5}}", name);
+    body = tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":5},\"stock\":{\"glass\":5}}", name);
     it_assert_rejected_type("POST", "/v1/storages", body, NULL, 422, "validation-error", "stock");
     free(body);
 
-    char *long_name = repeat("s", 201);
+    char *long_name = tu_repeat("s", 201);
     const char *names[] = {"\"\"", NULL, "7", "null"};
-    char *quoted_long = format("\"%s\"", long_name);
+    char *quoted_long = tu_format("\"%s\"", long_name);
     names[1] = quoted_long;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        body = format("{\"name\":%s,\"capacity\":{\"glass\":5}}", names[i]);
+        body = tu_format("{\"name\":%s,\"capacity\":{\"glass\":5}}", names[i]);
         it_assert_rejected_type("POST", "/v1/storages", body, NULL, 422, "validation-error",
                                 "name");
         free(body);
@@ -183,13 +154,13 @@ static void test_create_validation(void **state)
     /* Names are unique among storages. */
     long long id = it_create_storage(name, "{\"glass\":5}");
     assert_true(id > 0);
-    body = format("{\"name\":\"%s\",\"capacity\":{\"bio\":5}}", name);
+    body = tu_format("{\"name\":\"%s\",\"capacity\":{\"bio\":5}}", name);
     it_assert_rejected_type("POST", "/v1/storages", body, NULL, 409, "conflict", NULL);
     free(body);
 
     /* 10^12 is the largest quantity; 200 multibyte characters are a valid name. */
-    char *cyrillic = repeat("\xd0\xbc", 200);
-    body = format("{\"name\":\"%s\",\"capacity\":{\"glass\":1000000000000}}", cyrillic);
+    char *cyrillic = tu_repeat("\xd0\xbc", 200);
+    body = tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":1000000000000}}", cyrillic);
     it_response *response = it_post("/v1/storages", "%s", body);
     it_assert_status(response, 201);
     assert_string_equal(it_json_str(response->json, "name"), cyrillic);
@@ -205,12 +176,12 @@ static void test_missing_and_invalid_ids_404(void **state)
     (void)state;
     static const char *const ids[] = {"999999999", "0", "-1", "abc", "99999999999999999999"};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
-        char *path = format("/v1/storages/%s", ids[i]);
+        char *path = tu_format("/v1/storages/%s", ids[i]);
         it_assert_rejected_type("GET", path, NULL, NULL, 404, "not-found", NULL);
         it_assert_rejected_type("PATCH", path, "{\"name\":\"ghost\"}", NULL, 404, "not-found",
                                 NULL);
         it_assert_rejected_type("DELETE", path, NULL, NULL, 404, "not-found", NULL);
-        char *unload = format("/v1/storages/%s/unload", ids[i]);
+        char *unload = tu_format("/v1/storages/%s/unload", ids[i]);
         it_assert_rejected_type("POST", unload, "{\"glass\":1}", NULL, 404, "not-found", NULL);
         free(unload);
         free(path);
@@ -333,7 +304,7 @@ static void test_patch_name(void **state)
     it_response_free(response);
 
     char *other_path = storage_path(other);
-    char *body = format("{\"name\":\"%s\"}", new_name);
+    char *body = tu_format("{\"name\":\"%s\"}", new_name);
     it_assert_rejected_type("PATCH", other_path, body, NULL, 409, "conflict", NULL);
     it_assert_rejected_type("PATCH", other_path, "{\"name\":\"\"}", NULL, 422, "validation-error",
                             "name");
@@ -377,7 +348,7 @@ static void test_patch_add_and_raise_type(void **state)
 
     const char *bad_quantities[] = {"1.5", "-1", "\"5\"", "true", "1e13", "1000000000001"};
     for (size_t i = 0; i < sizeof bad_quantities / sizeof bad_quantities[0]; i++) {
-        char *body = format("{\"capacity\":{\"glass\":%s}}", bad_quantities[i]);
+        char *body = tu_format("{\"capacity\":{\"glass\":%s}}", bad_quantities[i]);
         it_assert_rejected_type("PATCH", path, body, NULL, 422, "validation-error",
                                 "capacity.glass");
         free(body);
@@ -488,7 +459,7 @@ static void test_unload(void **state)
     it_assert_rejected_type("POST", path, "{}", NULL, 422, "validation-error", NULL);
     const char *bad_amounts[] = {"-1", "1.5", "\"5\"", "true", "null", "1e13"};
     for (size_t i = 0; i < sizeof bad_amounts / sizeof bad_amounts[0]; i++) {
-        char *body = format("{\"glass\":%s}", bad_amounts[i]);
+        char *body = tu_format("{\"glass\":%s}", bad_amounts[i]);
         it_assert_rejected_type("POST", path, body, NULL, 422, "validation-error", "glass");
         free(body);
     }
@@ -550,32 +521,7 @@ static void test_delete_rules(void **state)
     free(path);
 }
 
-/* ---------------------------------------------------------------- invariants */
-
-/* Runs last: whatever the tests above did, sql/audit.sql finds no violated invariant. */
-static void test_audit_finds_no_violation(void **state)
-{
-    (void)state;
-    char *report = it_run_audit();
-    if (report[0] != '\0') {
-        fail_msg("sql/audit.sql reports:\n%s", report);
-    }
-    free(report);
-}
-
 /* ---------------------------------------------------------------- runner */
-
-static int setup(void **state)
-{
-    (void)state;
-    return it_start(NULL);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return it_stop();
-}
 
 int main(void)
 {
@@ -591,7 +537,8 @@ int main(void)
         cmocka_unit_test(test_patch_removing_last_type_422),
         cmocka_unit_test(test_unload),
         cmocka_unit_test(test_delete_rules),
-        cmocka_unit_test(test_audit_finds_no_violation),
+        /* Runs last: whatever the tests above did, sql/audit.sql finds no violated invariant. */
+        TU_AUDIT_TEST,
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
 }

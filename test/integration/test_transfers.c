@@ -2,7 +2,6 @@
  * pending waste and the on-site capacity, validation, the ledger list and its filters, the
  * automatic dispatch when room appears (oldest pending first) and Idempotency-Key replays.
  * Each test builds its own organizations, storages and roads, unreachable from the others. */
-#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -12,199 +11,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
-#include <time.h>
 
 #include "harness.h"
+#include "testutil.h"
 
 #include <cmocka.h>
 
 #define UNKNOWN_ID 999999999LL
 
-/* ---- small helpers (each runner is self-contained) ---- */
-
-static char *vformat(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
-static char *vformat(const char *fmt, va_list ap)
-{
-    va_list copy;
-    va_copy(copy, ap);
-    int length = vsnprintf(NULL, 0, fmt, copy);
-    va_end(copy);
-    assert_true(length >= 0);
-    char *text = malloc((size_t)length + 1);
-    assert_non_null(text);
-    vsnprintf(text, (size_t)length + 1, fmt, ap);
-    return text;
-}
-
-/* printf into one of a few rotating static buffers: for paths and small JSON fragments. */
-static const char *fmt(const char *format, ...) __attribute__((format(printf, 1, 2)));
-static const char *fmt(const char *format, ...)
-{
-    static char buffers[16][2048];
-    static unsigned next;
-    char *buffer = buffers[next++ % 16];
-    va_list ap;
-    va_start(ap, format);
-    int length = vsnprintf(buffer, sizeof buffers[0], format, ap);
-    va_end(ap);
-    assert_true(length >= 0 && (size_t)length < sizeof buffers[0]);
-    return buffer;
-}
-
-#define ORG(id)     fmt("{\"organization_id\":%lld}", (long long)(id))
-#define STORAGE(id) fmt("{\"storage_id\":%lld}", (long long)(id))
-
-static char *json_text(const cJSON *value)
-{
-    char *text = value ? cJSON_PrintUnformatted(value) : NULL;
-    if (!text) {
-        text = malloc(sizeof "(missing)");
-        assert_non_null(text);
-        memcpy(text, "(missing)", sizeof "(missing)");
-    }
-    return text;
-}
-
-#define EXPECT_STATUS(response, expected)                                                          \
-    expect_status_at(__FILE__, __LINE__, (response), (expected))
-static void expect_status_at(const char *file, int line, const it_response *response, int expected)
-{
-    if (response->status != expected) {
-        print_error("expected HTTP %d, got %d: %s\n", expected, response->status, response->body);
-        _fail(file, line);
-    }
-}
-
-#define ASSERT_JSON(actual, ...) assert_json_at(__FILE__, __LINE__, (actual), __VA_ARGS__)
-static void assert_json_at(const char *file, int line, const cJSON *actual,
-                           const char *expected_fmt, ...) __attribute__((format(printf, 4, 5)));
-static void assert_json_at(const char *file, int line, const cJSON *actual,
-                           const char *expected_fmt, ...)
-{
-    va_list ap;
-    va_start(ap, expected_fmt);
-    char *expected_text = vformat(expected_fmt, ap);
-    va_end(ap);
-    cJSON *expected = cJSON_Parse(expected_text);
-    if (!expected) {
-        print_error("test bug: expected value is not JSON: %s\n", expected_text);
-        _fail(file, line);
-    }
-    if (!cJSON_Compare(actual, expected, true)) {
-        char *got = json_text(actual);
-        print_error("JSON mismatch\n  expected: %s\n  got:      %s\n", expected_text, got);
-        free(got);
-        _fail(file, line);
-    }
-    cJSON_Delete(expected);
-    free(expected_text);
-}
-
-static const cJSON *member(const cJSON *object, const char *key)
-{
-    const cJSON *value = cJSON_GetObjectItemCaseSensitive(object, key);
-    if (!value) {
-        char *text = json_text(object);
-        fail_msg("member \"%s\" missing in %s", key, text);
-    }
-    return value;
-}
-
-static long long member_int(const cJSON *object, const char *key)
-{
-    const cJSON *value = member(object, key);
-    if (!cJSON_IsNumber(value) || value->valuedouble != (double)(long long)value->valuedouble) {
-        char *text = json_text(object);
-        fail_msg("member \"%s\" is not an integer in %s", key, text);
-    }
-    return (long long)value->valuedouble;
-}
-
-static void assert_timestamp(const cJSON *value)
-{
-    static const char pattern[] = "dddd-dd-ddTdd:dd:dd.ddddddZ";
-    assert_true(cJSON_IsString(value));
-    const char *text = value->valuestring;
-    assert_int_equal(strlen(text), strlen(pattern));
-    for (size_t i = 0; pattern[i]; i++) {
-        if (pattern[i] == 'd')
-            assert_true(isdigit((unsigned char)text[i]));
-        else
-            assert_int_equal(text[i], pattern[i]);
-    }
-}
-
-static void sleep_ms(long milliseconds)
-{
-    struct timespec pause = {milliseconds / 1000, (milliseconds % 1000) * 1000000L};
-    nanosleep(&pause, NULL);
-}
-
-static double now_seconds(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-}
-
-/* One expected shipment. */
-struct ship {
-    long long storage_id;
-    const char *waste_type;
-    long long amount;
-    long long distance_m;
-};
-#define SHIPMENTS(...)                                                                             \
-    (const struct ship[]){__VA_ARGS__},                                                            \
-        sizeof((const struct ship[]){__VA_ARGS__}) / sizeof(struct ship)
-#define NO_SHIPMENTS NULL, 0
-
-static const char *shipments_json(const struct ship *ships, size_t count)
-{
-    static char text[4096];
-    size_t used = (size_t)snprintf(text, sizeof text, "[");
-    for (size_t i = 0; i < count; i++)
-        used += (size_t)snprintf(text + used, sizeof text - used,
-                                 "%s{\"storage_id\":%lld,\"waste_type\":\"%s\",\"amount\":%lld,"
-                                 "\"distance_m\":%lld}",
-                                 i ? "," : "", ships[i].storage_id, ships[i].waste_type,
-                                 ships[i].amount, ships[i].distance_m);
-    assert_true(used + 2 < sizeof text);
-    snprintf(text + used, sizeof text - used, "]");
-    return text;
-}
-
-/* Checks a transfer object (201 body, list item) member by member. */
-#define ASSERT_TRANSFER(transfer, org_id, trigger, received, ...)                                  \
-    assert_transfer_at(__FILE__, __LINE__, (transfer), (org_id), (trigger), (received), __VA_ARGS__)
-static void assert_transfer_at(const char *file, int line, const cJSON *transfer, long long org_id,
-                               const char *trigger, const char *received, const struct ship *ships,
-                               size_t ship_count, const char *pending)
-{
-    assert_true(member_int(transfer, "id") > 0);
-    assert_json_at(file, line, member(transfer, "organization_id"), "%lld", org_id);
-    assert_json_at(file, line, member(transfer, "trigger"), "\"%s\"", trigger);
-    assert_json_at(file, line, member(transfer, "received"), "%s", received);
-    assert_json_at(file, line, member(transfer, "shipments"), "%s",
-                   shipments_json(ships, ship_count));
-    assert_json_at(file, line, member(transfer, "pending"), "%s", pending);
-    assert_timestamp(member(transfer, "created_at"));
-}
-
 static long long new_org(const char *capacity_json)
 {
-    char *name = it_unique_name("transfer-org");
-    long long id = it_create_org(name, capacity_json);
-    free(name);
-    return id;
+    return tu_new_org("transfer-org", capacity_json, NULL);
 }
 
 static long long new_storage(const char *capacity_json)
 {
-    char *name = it_unique_name("transfer-storage");
-    long long id = it_create_storage(name, capacity_json);
-    free(name);
-    return id;
+    return tu_new_storage("transfer-storage", capacity_json);
 }
 
 static long long road(long long org_id, long long storage_id, long long distance_m)
@@ -214,70 +36,24 @@ static long long road(long long org_id, long long storage_id, long long distance
 
 static it_response *transfer(long long org_id, const char *waste_json)
 {
-    return it_request("POST", fmt("/v1/organizations/%lld/transfers", org_id),
-                      fmt("{\"waste\":%s}", waste_json), NULL);
+    return it_request("POST", tu_fmt("/v1/organizations/%lld/transfers", org_id),
+                      tu_fmt("{\"waste\":%s}", waste_json), NULL);
 }
 
 /* POSTs a transfer that must succeed and checks the 201 body; returns the transfer id. */
 #define TRANSFER_OK(org_id, waste, received, ...)                                                  \
     transfer_ok_at(__FILE__, __LINE__, (org_id), (waste), (received), __VA_ARGS__)
 static long long transfer_ok_at(const char *file, int line, long long org_id, const char *waste,
-                                const char *received, const struct ship *ships, size_t ship_count,
-                                const char *pending)
+                                const char *received, const struct tu_ship *ships,
+                                size_t ship_count, const char *pending)
 {
     it_response *response = transfer(org_id, waste);
-    expect_status_at(file, line, response, 201);
-    assert_transfer_at(file, line, response->json, org_id, "request", received, ships, ship_count,
-                       pending);
-    long long id = member_int(response->json, "id");
+    tu_expect_status_at(file, line, response, 201);
+    tu_assert_transfer_at(file, line, response->json, org_id, "request", received, ships,
+                          ship_count, pending);
+    long long id = it_json_int(response->json, "id");
     it_response_free(response);
     return id;
-}
-
-/* Sends a request that must be rejected with status (problem+json naming field) and, unless
- * it is a GET, must leave the database exactly as it was. */
-#define EXPECT_REJECTED(method, path, body, status, field)                                         \
-    expect_rejected_at(__FILE__, __LINE__, (method), (path), (body), (status), (field))
-static void expect_rejected_at(const char *file, int line, const char *method, const char *path,
-                               const char *body, int status, const char *field)
-{
-    bool mutating = strcmp(method, "GET") != 0;
-    char *before = mutating ? it_db_fingerprint() : NULL;
-    it_response *response = it_request(method, path, body, NULL);
-    if (response->status != status) {
-        print_error("%s %s %s: expected HTTP %d, got %d: %s\n", method, path, body ? body : "",
-                    status, response->status, response->body);
-        _fail(file, line);
-    }
-    it_assert_problem(response, status, field);
-    it_response_free(response);
-    if (mutating) {
-        char *after = it_db_fingerprint();
-        if (strcmp(before, after) != 0) {
-            print_error("%s %s %s was rejected with %d but changed the database:\n  before: %s\n"
-                        "  after:  %s\n",
-                        method, path, body ? body : "", status, before, after);
-            _fail(file, line);
-        }
-        free(after);
-        free(before);
-    }
-}
-
-static void assert_pending(long long org_id, const char *pending)
-{
-    it_response *org = it_get("/v1/organizations/%lld", org_id);
-    EXPECT_STATUS(org, 200);
-    ASSERT_JSON(member(org->json, "pending"), "%s", pending);
-    it_response_free(org);
-}
-
-static void assert_stock(long long storage_id, const char *stock)
-{
-    it_response *storage = it_get("/v1/storages/%lld", storage_id);
-    EXPECT_STATUS(storage, 200);
-    ASSERT_JSON(member(storage->json, "stock"), "%s", stock);
-    it_response_free(storage);
 }
 
 /* Polls the organization every 100 ms until its pending equals expected, at most `seconds`
@@ -292,19 +68,19 @@ static void wait_pending_at(const char *file, int line, long long org_id, const 
     char *last = NULL;
     for (;;) {
         it_response *org = it_get("/v1/organizations/%lld", org_id);
-        expect_status_at(file, line, org, 200);
-        bool equal = cJSON_Compare(member(org->json, "pending"), wanted, true);
+        tu_expect_status_at(file, line, org, 200);
+        bool equal = cJSON_Compare(tu_member(org->json, "pending"), wanted, true);
         free(last);
-        last = json_text(member(org->json, "pending"));
+        last = tu_json_text(tu_member(org->json, "pending"));
         it_response_free(org);
         if (equal)
             break;
-        if (now_seconds() - since > seconds) {
+        if (tu_now_seconds() - since > seconds) {
             print_error("organization %lld: pending %s, still not %s %.1f s after the trigger\n",
                         org_id, last, expected, seconds);
             _fail(file, line);
         }
-        sleep_ms(100);
+        tu_sleep_ms(100);
     }
     free(last);
     cJSON_Delete(wanted);
@@ -315,7 +91,7 @@ static it_response *ledger_of(long long org_id)
 {
     it_response *list = it_get("/v1/transfers?organization_id=%lld&limit=1000", org_id);
     EXPECT_STATUS(list, 200);
-    ASSERT_JSON(member(list->json, "next_cursor"), "null");
+    ASSERT_JSON(tu_member(list->json, "next_cursor"), "null");
     return list;
 }
 
@@ -324,9 +100,9 @@ static cJSON *with_trigger(const it_response *ledger, const char *trigger)
 {
     cJSON *selected = cJSON_CreateArray();
     const cJSON *item;
-    cJSON_ArrayForEach(item, member(ledger->json, "items"))
+    cJSON_ArrayForEach(item, tu_member(ledger->json, "items"))
     {
-        const cJSON *value = member(item, "trigger");
+        const cJSON *value = tu_member(item, "trigger");
         if (cJSON_IsString(value) && strcmp(value->valuestring, trigger) == 0)
             cJSON_AddItemToArray(selected, cJSON_Duplicate(item, true));
     }
@@ -335,38 +111,21 @@ static cJSON *with_trigger(const it_response *ledger, const char *trigger)
 
 /* Asserts the ids listed by GET /v1/transfers?<query>, in order (expected: a JSON array). */
 #define ASSERT_TRANSFER_IDS(query, ...)                                                            \
-    assert_transfer_ids_at(__FILE__, __LINE__, (query), fmt(__VA_ARGS__))
+    assert_transfer_ids_at(__FILE__, __LINE__, (query), tu_fmt(__VA_ARGS__))
 static void assert_transfer_ids_at(const char *file, int line, const char *query,
                                    const char *expected)
 {
     it_response *list = it_get("/v1/transfers?%s", query);
-    expect_status_at(file, line, list, 200);
+    tu_expect_status_at(file, line, list, 200);
     cJSON *ids = cJSON_CreateArray();
     const cJSON *item;
-    cJSON_ArrayForEach(item, member(list->json, "items"))
+    cJSON_ArrayForEach(item, tu_member(list->json, "items"))
     {
-        cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)member_int(item, "id")));
+        cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)it_json_int(item, "id")));
     }
-    assert_json_at(file, line, ids, "%s", expected);
+    tu_assert_json_at(file, line, ids, "%s", expected);
     cJSON_Delete(ids);
     it_response_free(list);
-}
-
-static void url_escape(const char *text, char *out, size_t out_size)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t used = 0;
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-        assert_true(used + 4 < out_size);
-        if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~') {
-            out[used++] = (char)*p;
-        } else {
-            out[used++] = '%';
-            out[used++] = hex[*p >> 4];
-            out[used++] = hex[*p & 15];
-        }
-    }
-    out[used] = '\0';
 }
 
 /* ---- placement by the allocation rule ---- */
@@ -384,15 +143,15 @@ static void test_single_storage_placement(void **state)
                     SHIPMENTS({storage, "glass", 40, 30}), "{}");
     const char *location = it_header(response, "Location");
     assert_non_null(location);
-    assert_string_equal(location, fmt("/v1/transfers/%lld", member_int(response->json, "id")));
+    assert_string_equal(location, tu_fmt("/v1/transfers/%lld", it_json_int(response->json, "id")));
     it_response_free(response);
 
     it_response *stored = it_get("/v1/storages/%lld", storage);
     EXPECT_STATUS(stored, 200);
-    ASSERT_JSON(member(stored->json, "stock"), "{\"glass\":40}");
-    ASSERT_JSON(member(stored->json, "remaining"), "{\"glass\":60}");
+    ASSERT_JSON(tu_member(stored->json, "stock"), "{\"glass\":40}");
+    ASSERT_JSON(tu_member(stored->json, "remaining"), "{\"glass\":60}");
     it_response_free(stored);
-    assert_pending(org, "{}");
+    tu_assert_pending(org, "{}");
 }
 
 static void test_split_across_three_storages(void **state)
@@ -413,16 +172,16 @@ static void test_split_across_three_storages(void **state)
         org, "{\"glass\":120}", "{\"glass\":120}",
         SHIPMENTS({near, "glass", 30, 10}, {middle, "glass", 50, 20}, {far, "glass", 40, 40}),
         "{}");
-    assert_stock(near, "{\"glass\":30}");
-    assert_stock(middle, "{\"glass\":50,\"bio\":0}");
-    assert_stock(far, "{\"glass\":40}");
+    tu_assert_stock(near, "{\"glass\":30}", NULL);
+    tu_assert_stock(middle, "{\"glass\":50,\"bio\":0}", NULL);
+    tu_assert_stock(far, "{\"glass\":40}", NULL);
 
     /* Only far has room now; bio goes to middle; what does not fit stays pending. */
     TRANSFER_OK(org, "{\"glass\":70,\"bio\":15}", "{\"glass\":70,\"bio\":15}",
                 SHIPMENTS({middle, "bio", 10, 20}, {far, "glass", 60, 40}),
                 "{\"glass\":10,\"bio\":5}");
-    assert_stock(far, "{\"glass\":100}");
-    assert_pending(org, "{\"glass\":10,\"bio\":5}");
+    tu_assert_stock(far, "{\"glass\":100}", NULL);
+    tu_assert_pending(org, "{\"glass\":10,\"bio\":5}");
 }
 
 static void test_unreachable_storage_never_used(void **state)
@@ -438,9 +197,9 @@ static void test_unreachable_storage_never_used(void **state)
 
     TRANSFER_OK(org, "{\"glass\":20}", "{\"glass\":20}", SHIPMENTS({reachable, "glass", 5, 10}),
                 "{\"glass\":15}");
-    assert_stock(unreachable, "{\"glass\":0}");
-    assert_stock(isolated, "{\"glass\":0}");
-    assert_pending(org, "{\"glass\":15}");
+    tu_assert_stock(unreachable, "{\"glass\":0}", NULL);
+    tu_assert_stock(isolated, "{\"glass\":0}", NULL);
+    tu_assert_pending(org, "{\"glass\":15}");
 }
 
 static void test_full_storage_skipped(void **state)
@@ -454,8 +213,8 @@ static void test_full_storage_skipped(void **state)
 
     TRANSFER_OK(org, "{\"glass\":10}", "{\"glass\":10}", SHIPMENTS({near, "glass", 10, 5}), "{}");
     TRANSFER_OK(org, "{\"glass\":30}", "{\"glass\":30}", SHIPMENTS({far, "glass", 30, 500}), "{}");
-    assert_stock(near, "{\"glass\":10}");
-    assert_stock(far, "{\"glass\":30}");
+    tu_assert_stock(near, "{\"glass\":10}", NULL);
+    tu_assert_stock(far, "{\"glass\":30}", NULL);
 }
 
 static void test_storage_not_accepting_type_skipped(void **state)
@@ -469,8 +228,8 @@ static void test_storage_not_accepting_type_skipped(void **state)
 
     TRANSFER_OK(org, "{\"glass\":20,\"plastic\":3}", "{\"glass\":20,\"plastic\":3}",
                 SHIPMENTS({glass, "glass", 20, 50}, {plastic_only, "plastic", 3, 5}), "{}");
-    assert_stock(plastic_only, "{\"plastic\":3}");
-    assert_stock(glass, "{\"glass\":20}");
+    tu_assert_stock(plastic_only, "{\"plastic\":3}", NULL);
+    tu_assert_stock(glass, "{\"glass\":20}", NULL);
 }
 
 static void test_no_route_everything_pending(void **state)
@@ -484,12 +243,12 @@ static void test_no_route_everything_pending(void **state)
     /* Pending accumulates; a zero amount is received as nothing. */
     TRANSFER_OK(org, "{\"glass\":1,\"bio\":0}", "{\"glass\":1}", NO_SHIPMENTS,
                 "{\"glass\":21,\"plastic\":5}");
-    assert_pending(org, "{\"glass\":21,\"plastic\":5}");
-    assert_stock(storage, "{\"glass\":0,\"plastic\":0}");
+    tu_assert_pending(org, "{\"glass\":21,\"plastic\":5}");
+    tu_assert_stock(storage, "{\"glass\":0,\"plastic\":0}", NULL);
 
     /* The transfers are in the ledger even though nothing moved. */
     it_response *ledger = ledger_of(org);
-    assert_int_equal(cJSON_GetArraySize(member(ledger->json, "items")), 2);
+    assert_int_equal(cJSON_GetArraySize(tu_member(ledger->json, "items")), 2);
     it_response_free(ledger);
 }
 
@@ -502,7 +261,7 @@ static void test_empty_waste_dispatches_pending(void **state)
     /* Nothing to place yet: waste {} and an empty body both record an empty transfer. */
     TRANSFER_OK(org, "{}", "{}", NO_SHIPMENTS, "{\"glass\":15}");
     it_response *response =
-        it_request("POST", fmt("/v1/organizations/%lld/transfers", org), "{}", NULL);
+        it_request("POST", tu_fmt("/v1/organizations/%lld/transfers", org), "{}", NULL);
     EXPECT_STATUS(response, 201);
     ASSERT_TRANSFER(response->json, org, "request", "{}", NO_SHIPMENTS, "{\"glass\":15}");
     it_response_free(response);
@@ -514,25 +273,25 @@ static void test_empty_waste_dispatches_pending(void **state)
     road(org, storage, 25);
     response = transfer(org, "{}");
     EXPECT_STATUS(response, 201);
-    const cJSON *shipments = member(response->json, "shipments");
+    const cJSON *shipments = tu_member(response->json, "shipments");
     if (cJSON_GetArraySize(shipments) == 0)
         ASSERT_TRANSFER(response->json, org, "request", "{}", NO_SHIPMENTS, "{}");
     else
         ASSERT_TRANSFER(response->json, org, "request", "{}", SHIPMENTS({storage, "glass", 15, 25}),
                         "{}");
     it_response_free(response);
-    assert_pending(org, "{}");
-    assert_stock(storage, "{\"glass\":15}");
+    tu_assert_pending(org, "{}");
+    tu_assert_stock(storage, "{\"glass\":15}", NULL);
 
     it_response *ledger = ledger_of(org);
     long long shipped = 0;
     const cJSON *item;
-    cJSON_ArrayForEach(item, member(ledger->json, "items"))
+    cJSON_ArrayForEach(item, tu_member(ledger->json, "items"))
     {
         const cJSON *shipment;
-        cJSON_ArrayForEach(shipment, member(item, "shipments"))
+        cJSON_ArrayForEach(shipment, tu_member(item, "shipments"))
         {
-            shipped += member_int(shipment, "amount");
+            shipped += it_json_int(shipment, "amount");
         }
     }
     assert_int_equal(shipped, 15);
@@ -553,7 +312,7 @@ static void test_on_site_capacity(void **state)
     assert_string_equal(before, after);
     free(before);
     free(after);
-    assert_pending(org, "{}");
+    tu_assert_pending(org, "{}");
 
     TRANSFER_OK(org, "{\"glass\":10}", "{\"glass\":10}", NO_SHIPMENTS, "{\"glass\":10}");
     before = it_db_fingerprint();
@@ -569,7 +328,7 @@ static void test_on_site_capacity(void **state)
     TRANSFER_OK(org, "{\"plastic\":1000000}", "{\"plastic\":1000000}", NO_SHIPMENTS,
                 "{\"glass\":10,\"plastic\":1000000}");
     TRANSFER_OK(org, "{}", "{}", NO_SHIPMENTS, "{\"glass\":10,\"plastic\":1000000}");
-    assert_pending(org, "{\"glass\":10,\"plastic\":1000000}");
+    tu_assert_pending(org, "{\"glass\":10,\"plastic\":1000000}");
 
     /* The limit applies to what is left after dispatch, not to what is received. */
     long long shipper = new_org("{\"glass\":10}");
@@ -578,14 +337,14 @@ static void test_on_site_capacity(void **state)
     TRANSFER_OK(shipper, "{\"glass\":15}", "{\"glass\":15}", SHIPMENTS({storage, "glass", 5, 10}),
                 "{\"glass\":10}");
     before = it_db_fingerprint();
-    EXPECT_REJECTED("POST", fmt("/v1/organizations/%lld/transfers", shipper),
+    EXPECT_REJECTED("POST", tu_fmt("/v1/organizations/%lld/transfers", shipper),
                     "{\"waste\":{\"glass\":1}}", 409, NULL);
     after = it_db_fingerprint();
     assert_string_equal(before, after);
     free(before);
     free(after);
-    assert_pending(shipper, "{\"glass\":10}");
-    assert_stock(storage, "{\"glass\":5}");
+    tu_assert_pending(shipper, "{\"glass\":10}");
+    tu_assert_stock(storage, "{\"glass\":5}", NULL);
 }
 
 static void test_waste_validation(void **state)
@@ -605,19 +364,19 @@ static void test_waste_validation(void **state)
         "-1", "1.5", "\"5\"", "true", "null", "1e13", "1000000000001", "1e999", "[5]", "{}",
     };
     for (size_t i = 0; i < sizeof bad_amounts / sizeof bad_amounts[0]; i++)
-        EXPECT_REJECTED("POST", path, fmt("{\"waste\":{\"glass\":%s}}", bad_amounts[i]), 422,
+        EXPECT_REJECTED("POST", path, tu_fmt("{\"waste\":{\"glass\":%s}}", bad_amounts[i]), 422,
                         "waste.glass");
     EXPECT_REJECTED("POST", path, "{\"waste\":[1]}", 422, "waste");
     EXPECT_REJECTED("POST", path, "{\"waste\":5}", 422, "waste");
     EXPECT_REJECTED("POST", path, "{\"waste\":{\"glass\":5},\"colour\":1}", 422, "colour");
     EXPECT_REJECTED("POST", path, "{\"waste\":{\"glass\":5}", 400, NULL);
-    EXPECT_REJECTED("POST", fmt("%s?dry_run=yes", path), "{\"waste\":{\"glass\":5}}", 422,
+    EXPECT_REJECTED("POST", tu_fmt("%s?dry_run=yes", path), "{\"waste\":{\"glass\":5}}", 422,
                     "dry_run");
     char *after = it_db_fingerprint();
     assert_string_equal(before, after);
     free(before);
     free(after);
-    assert_stock(storage, "{\"glass\":0}");
+    tu_assert_stock(storage, "{\"glass\":0}", NULL);
 
     /* 1.0 is the integer 1. */
     TRANSFER_OK(org, "{\"glass\":1.0}", "{\"glass\":1}", SHIPMENTS({storage, "glass", 1, 10}),
@@ -628,15 +387,15 @@ static void test_unknown_org(void **state)
 {
     (void)state;
     char *before = it_db_fingerprint();
-    EXPECT_REJECTED("POST", fmt("/v1/organizations/%lld/transfers", UNKNOWN_ID),
+    EXPECT_REJECTED("POST", tu_fmt("/v1/organizations/%lld/transfers", UNKNOWN_ID),
                     "{\"waste\":{\"glass\":1}}", 404, NULL);
-    EXPECT_REJECTED("POST", fmt("/v1/organizations/%lld/transfers?dry_run=true", UNKNOWN_ID),
+    EXPECT_REJECTED("POST", tu_fmt("/v1/organizations/%lld/transfers?dry_run=true", UNKNOWN_ID),
                     "{\"waste\":{\"glass\":1}}", 404, NULL);
     EXPECT_REJECTED("POST", "/v1/organizations/0/transfers", "{\"waste\":{\"glass\":1}}", 404,
                     NULL);
     EXPECT_REJECTED("POST", "/v1/organizations/abc/transfers", "{\"waste\":{\"glass\":1}}", 404,
                     NULL);
-    EXPECT_REJECTED("GET", fmt("/v1/transfers/%lld", UNKNOWN_ID), NULL, 404, NULL);
+    EXPECT_REJECTED("GET", tu_fmt("/v1/transfers/%lld", UNKNOWN_ID), NULL, 404, NULL);
     EXPECT_REJECTED("GET", "/v1/transfers/abc", NULL, 404, NULL);
     char *after = it_db_fingerprint();
     assert_string_equal(before, after);
@@ -665,37 +424,38 @@ static void test_list_filters_and_pagination(void **state)
     long long t4 = TRANSFER_OK(org_a, "{\"glass\":3,\"plastic\":2}", "{\"glass\":3,\"plastic\":2}",
                                SHIPMENTS({s1, "glass", 3, 10}, {s1, "plastic", 2, 10}), "{}");
 
-    ASSERT_TRANSFER_IDS(fmt("organization_id=%lld", org_a), "[%lld,%lld,%lld]", t1, t2, t4);
-    ASSERT_TRANSFER_IDS(fmt("organization_id=%lld", org_b), "[%lld]", t3);
-    ASSERT_TRANSFER_IDS(fmt("storage_id=%lld", s1), "[%lld,%lld,%lld]", t1, t2, t4);
-    ASSERT_TRANSFER_IDS(fmt("storage_id=%lld", s2), "[%lld]", t3);
-    ASSERT_TRANSFER_IDS(fmt("organization_id=%lld&waste_type=plastic", org_a), "[%lld,%lld]", t2,
+    ASSERT_TRANSFER_IDS(tu_fmt("organization_id=%lld", org_a), "[%lld,%lld,%lld]", t1, t2, t4);
+    ASSERT_TRANSFER_IDS(tu_fmt("organization_id=%lld", org_b), "[%lld]", t3);
+    ASSERT_TRANSFER_IDS(tu_fmt("storage_id=%lld", s1), "[%lld,%lld,%lld]", t1, t2, t4);
+    ASSERT_TRANSFER_IDS(tu_fmt("storage_id=%lld", s2), "[%lld]", t3);
+    ASSERT_TRANSFER_IDS(tu_fmt("organization_id=%lld&waste_type=plastic", org_a), "[%lld,%lld]", t2,
                         t4);
-    ASSERT_TRANSFER_IDS(fmt("organization_id=%lld&waste_type=glass", org_a), "[%lld,%lld]", t1, t4);
-    ASSERT_TRANSFER_IDS(fmt("storage_id=%lld&waste_type=glass", s2), "[%lld]", t3);
-    ASSERT_TRANSFER_IDS(fmt("storage_id=%lld&waste_type=plastic", s2), "[]");
-    ASSERT_TRANSFER_IDS(fmt("organization_id=%lld&storage_id=%lld", org_b, s1), "[]");
-    ASSERT_TRANSFER_IDS(fmt("organization_id=%lld&storage_id=%lld", org_a, s1), "[%lld,%lld,%lld]",
-                        t1, t2, t4);
+    ASSERT_TRANSFER_IDS(tu_fmt("organization_id=%lld&waste_type=glass", org_a), "[%lld,%lld]", t1,
+                        t4);
+    ASSERT_TRANSFER_IDS(tu_fmt("storage_id=%lld&waste_type=glass", s2), "[%lld]", t3);
+    ASSERT_TRANSFER_IDS(tu_fmt("storage_id=%lld&waste_type=plastic", s2), "[]");
+    ASSERT_TRANSFER_IDS(tu_fmt("organization_id=%lld&storage_id=%lld", org_b, s1), "[]");
+    ASSERT_TRANSFER_IDS(tu_fmt("organization_id=%lld&storage_id=%lld", org_a, s1),
+                        "[%lld,%lld,%lld]", t1, t2, t4);
 
     /* Pages of two. */
     it_response *page = it_get("/v1/transfers?organization_id=%lld&limit=2", org_a);
     EXPECT_STATUS(page, 200);
-    const cJSON *items = member(page->json, "items");
+    const cJSON *items = tu_member(page->json, "items");
     assert_int_equal(cJSON_GetArraySize(items), 2);
-    assert_int_equal(member_int(cJSON_GetArrayItem(items, 0), "id"), t1);
-    assert_int_equal(member_int(cJSON_GetArrayItem(items, 1), "id"), t2);
-    const cJSON *cursor = member(page->json, "next_cursor");
+    assert_int_equal(it_json_int(cJSON_GetArrayItem(items, 0), "id"), t1);
+    assert_int_equal(it_json_int(cJSON_GetArrayItem(items, 1), "id"), t2);
+    const cJSON *cursor = tu_member(page->json, "next_cursor");
     assert_true(cJSON_IsString(cursor));
-    char escaped[512];
-    url_escape(cursor->valuestring, escaped, sizeof escaped);
+    char *escaped = it_url_escape(cursor->valuestring);
     it_response_free(page);
     page = it_get("/v1/transfers?organization_id=%lld&limit=2&cursor=%s", org_a, escaped);
+    free(escaped);
     EXPECT_STATUS(page, 200);
-    items = member(page->json, "items");
+    items = tu_member(page->json, "items");
     assert_int_equal(cJSON_GetArraySize(items), 1);
-    assert_int_equal(member_int(cJSON_GetArrayItem(items, 0), "id"), t4);
-    ASSERT_JSON(member(page->json, "next_cursor"), "null");
+    assert_int_equal(it_json_int(cJSON_GetArrayItem(items, 0), "id"), t4);
+    ASSERT_JSON(tu_member(page->json, "next_cursor"), "null");
     ASSERT_TRANSFER(cJSON_GetArrayItem(items, 0), org_a, "request", "{\"glass\":3,\"plastic\":2}",
                     SHIPMENTS({s1, "glass", 3, 10}, {s1, "plastic", 2, 10}), "{}");
     it_response_free(page);
@@ -706,9 +466,9 @@ static void test_list_filters_and_pagination(void **state)
     long long previous = 0;
     int found = 0;
     const cJSON *item;
-    cJSON_ArrayForEach(item, member(all->json, "items"))
+    cJSON_ArrayForEach(item, tu_member(all->json, "items"))
     {
-        long long id = member_int(item, "id");
+        long long id = it_json_int(item, "id");
         assert_true(id > previous);
         previous = id;
         found += id == t1 || id == t2 || id == t3 || id == t4;
@@ -736,16 +496,16 @@ static void test_get_equals_post(void **state)
     ASSERT_TRANSFER(posted->json, org, "request", "{\"glass\":12,\"plastic\":60,\"bio\":4}",
                     SHIPMENTS({s1, "glass", 5, 70}, {s2, "glass", 7, 80}, {s1, "plastic", 50, 70}),
                     "{\"plastic\":10,\"bio\":4}");
-    it_response *fetched = it_get("/v1/transfers/%lld", member_int(posted->json, "id"));
+    it_response *fetched = it_get("/v1/transfers/%lld", it_json_int(posted->json, "id"));
     EXPECT_STATUS(fetched, 200);
     if (!cJSON_Compare(posted->json, fetched->json, true))
         fail_msg("GET differs from POST:\n  POST: %s\n  GET:  %s", posted->body, fetched->body);
     it_response_free(fetched);
 
     it_response *ledger = ledger_of(org);
-    assert_int_equal(cJSON_GetArraySize(member(ledger->json, "items")), 1);
+    assert_int_equal(cJSON_GetArraySize(tu_member(ledger->json, "items")), 1);
     assert_true(
-        cJSON_Compare(cJSON_GetArrayItem(member(ledger->json, "items"), 0), posted->json, true));
+        cJSON_Compare(cJSON_GetArrayItem(tu_member(ledger->json, "items"), 0), posted->json, true));
     it_response_free(ledger);
     it_response_free(posted);
 }
@@ -778,15 +538,15 @@ static void test_auto_on_capacity_raise(void **state)
                 "{\"glass\":15}");
 
     it_response *patched =
-        it_patch(fmt("/v1/storages/%lld", storage), "{\"capacity\":{\"glass\":30}}");
+        it_patch(tu_fmt("/v1/storages/%lld", storage), "{\"capacity\":{\"glass\":30}}");
     EXPECT_STATUS(patched, 200);
-    double since = now_seconds();
-    ASSERT_JSON(member(patched->json, "capacity"), "{\"glass\":30}");
+    double since = tu_now_seconds();
+    ASSERT_JSON(tu_member(patched->json, "capacity"), "{\"glass\":30}");
     it_response_free(patched);
 
     WAIT_PENDING(org, "{}", since, AUTO_DEADLINE_SECONDS);
     ASSERT_LAST_AUTO(org, 1, SHIPMENTS({storage, "glass", 15, 15}), "{}");
-    assert_stock(storage, "{\"glass\":25}");
+    tu_assert_stock(storage, "{\"glass\":25}", NULL);
 }
 
 static void test_auto_on_new_storage_and_route(void **state)
@@ -797,11 +557,11 @@ static void test_auto_on_new_storage_and_route(void **state)
 
     long long storage = new_storage("{\"glass\":50}");
     road(org, storage, 40);
-    double since = now_seconds();
+    double since = tu_now_seconds();
 
     WAIT_PENDING(org, "{}", since, AUTO_DEADLINE_SECONDS);
     ASSERT_LAST_AUTO(org, 1, SHIPMENTS({storage, "glass", 20, 40}), "{}");
-    assert_stock(storage, "{\"glass\":20}");
+    tu_assert_stock(storage, "{\"glass\":20}", NULL);
 }
 
 /* A shorter road alone cannot create room for the allocation rule (a reachable storage with
@@ -819,14 +579,14 @@ static void test_auto_on_route_change(void **state)
                 "{\"glass\":20}");
 
     it_response *patched =
-        it_patch(fmt("/v1/routes/%lld", back_road), "{\"distance_m\":30,\"two_way\":true}");
+        it_patch(tu_fmt("/v1/routes/%lld", back_road), "{\"distance_m\":30,\"two_way\":true}");
     EXPECT_STATUS(patched, 200);
-    double since = now_seconds();
+    double since = tu_now_seconds();
     it_response_free(patched);
 
     WAIT_PENDING(org, "{}", since, AUTO_DEADLINE_SECONDS);
     ASSERT_LAST_AUTO(org, 1, SHIPMENTS({beyond, "glass", 20, 40}), "{}");
-    assert_stock(beyond, "{\"glass\":20}");
+    tu_assert_stock(beyond, "{\"glass\":20}", NULL);
 }
 
 /* A route added to a storage that already exists (not newly created). */
@@ -839,12 +599,12 @@ static void test_auto_on_route_added(void **state)
     TRANSFER_OK(org, "{\"glass\":60}", "{\"glass\":60}", NO_SHIPMENTS, "{\"glass\":60}");
 
     road(org, storage, 35);
-    double since = now_seconds();
+    double since = tu_now_seconds();
     WAIT_PENDING(org, "{\"glass\":10}", since, AUTO_DEADLINE_SECONDS);
     ASSERT_LAST_AUTO(org, 1, SHIPMENTS({storage, "glass", 50, 35}), "{\"glass\":10}");
 
     it_create_route(STORAGE(storage), STORAGE(other), 5, false);
-    since = now_seconds();
+    since = tu_now_seconds();
     WAIT_PENDING(org, "{}", since, AUTO_DEADLINE_SECONDS);
     ASSERT_LAST_AUTO(org, 2, SHIPMENTS({other, "glass", 10, 40}), "{}");
 }
@@ -858,26 +618,27 @@ static void test_auto_on_unload(void **state)
     TRANSFER_OK(org, "{\"glass\":18}", "{\"glass\":18}", SHIPMENTS({storage, "glass", 10, 5}),
                 "{\"glass\":8}");
 
-    it_response *unloaded = it_post(fmt("/v1/storages/%lld/unload", storage), "{\"glass\":6}");
+    it_response *unloaded = it_post(tu_fmt("/v1/storages/%lld/unload", storage), "{\"glass\":6}");
     EXPECT_STATUS(unloaded, 200);
-    double since = now_seconds();
-    ASSERT_JSON(member(unloaded->json, "stock"), "{\"glass\":4}");
+    double since = tu_now_seconds();
+    ASSERT_JSON(tu_member(unloaded->json, "stock"), "{\"glass\":4}");
     it_response_free(unloaded);
     WAIT_PENDING(org, "{\"glass\":2}", since, AUTO_DEADLINE_SECONDS);
     ASSERT_LAST_AUTO(org, 1, SHIPMENTS({storage, "glass", 6, 5}), "{\"glass\":2}");
-    assert_stock(storage, "{\"glass\":10}");
+    tu_assert_stock(storage, "{\"glass\":10}", NULL);
 
-    unloaded = it_post(fmt("/v1/storages/%lld/unload", storage), "{\"glass\":10}");
+    unloaded = it_post(tu_fmt("/v1/storages/%lld/unload", storage), "{\"glass\":10}");
     EXPECT_STATUS(unloaded, 200);
-    since = now_seconds();
+    since = tu_now_seconds();
     it_response_free(unloaded);
     WAIT_PENDING(org, "{}", since, AUTO_DEADLINE_SECONDS);
     ASSERT_LAST_AUTO(org, 2, SHIPMENTS({storage, "glass", 2, 5}), "{}");
-    assert_stock(storage, "{\"glass\":2}");
+    tu_assert_stock(storage, "{\"glass\":2}", NULL);
 
     /* More than the stock: 409, nothing changes. */
     char *before = it_db_fingerprint();
-    EXPECT_REJECTED("POST", fmt("/v1/storages/%lld/unload", storage), "{\"glass\":3}", 409, NULL);
+    EXPECT_REJECTED("POST", tu_fmt("/v1/storages/%lld/unload", storage), "{\"glass\":3}", 409,
+                    NULL);
     char *after = it_db_fingerprint();
     assert_string_equal(before, after);
     free(before);
@@ -896,24 +657,24 @@ static void test_auto_oldest_pending_first(void **state)
 
     TRANSFER_OK(older, "{\"glass\":15}", "{\"glass\":15}", SHIPMENTS({storage, "glass", 10, 50}),
                 "{\"glass\":5}");
-    sleep_ms(300);
+    tu_sleep_ms(300);
     TRANSFER_OK(newer, "{\"glass\":5}", "{\"glass\":5}", NO_SHIPMENTS, "{\"glass\":5}");
 
     /* Room for one of them. */
-    it_response *unloaded = it_post(fmt("/v1/storages/%lld/unload", storage), "{\"glass\":5}");
+    it_response *unloaded = it_post(tu_fmt("/v1/storages/%lld/unload", storage), "{\"glass\":5}");
     EXPECT_STATUS(unloaded, 200);
-    double since = now_seconds();
+    double since = tu_now_seconds();
     it_response_free(unloaded);
     WAIT_PENDING(older, "{}", since, AUTO_DEADLINE_SECONDS);
-    sleep_ms(300);
-    assert_pending(newer, "{\"glass\":5}");
-    assert_stock(storage, "{\"glass\":10}");
+    tu_sleep_ms(300);
+    tu_assert_pending(newer, "{\"glass\":5}");
+    tu_assert_stock(storage, "{\"glass\":10}", NULL);
     ASSERT_LAST_AUTO(older, 1, SHIPMENTS({storage, "glass", 5, 50}), "{}");
 
     /* Then the next one. */
-    unloaded = it_post(fmt("/v1/storages/%lld/unload", storage), "{\"glass\":5}");
+    unloaded = it_post(tu_fmt("/v1/storages/%lld/unload", storage), "{\"glass\":5}");
     EXPECT_STATUS(unloaded, 200);
-    since = now_seconds();
+    since = tu_now_seconds();
     it_response_free(unloaded);
     WAIT_PENDING(newer, "{}", since, AUTO_DEADLINE_SECONDS);
     ASSERT_LAST_AUTO(newer, 1, SHIPMENTS({storage, "glass", 5, 5}), "{}");
@@ -958,12 +719,13 @@ static void test_idempotent_replay(void **state)
     it_response *reused = it_request("POST", path, "{\"waste\":{\"glass\":8}}", headers);
     EXPECT_STATUS(reused, 422);
     it_assert_problem(reused, 422, NULL);
-    ASSERT_JSON(member(reused->json, "type"),
+    ASSERT_JSON(tu_member(reused->json, "type"),
                 "\"https://wasteflow.dev/problems/idempotency-key-reused\"");
     it_response_free(reused);
-    reused = it_request("POST", fmt("/v1/organizations/%lld/transfers", other_org), body, headers);
+    reused =
+        it_request("POST", tu_fmt("/v1/organizations/%lld/transfers", other_org), body, headers);
     EXPECT_STATUS(reused, 422);
-    ASSERT_JSON(member(reused->json, "type"),
+    ASSERT_JSON(tu_member(reused->json, "type"),
                 "\"https://wasteflow.dev/problems/idempotency-key-reused\"");
     it_response_free(reused);
     char *after = it_db_fingerprint();
@@ -973,30 +735,17 @@ static void test_idempotent_replay(void **state)
 
     /* One ledger row, one stock change. */
     it_response *ledger = ledger_of(org);
-    assert_int_equal(cJSON_GetArraySize(member(ledger->json, "items")), 1);
+    assert_int_equal(cJSON_GetArraySize(tu_member(ledger->json, "items")), 1);
     assert_true(
-        cJSON_Compare(cJSON_GetArrayItem(member(ledger->json, "items"), 0), first->json, true));
+        cJSON_Compare(cJSON_GetArrayItem(tu_member(ledger->json, "items"), 0), first->json, true));
     it_response_free(ledger);
-    assert_stock(storage, "{\"glass\":7}");
+    tu_assert_stock(storage, "{\"glass\":7}", NULL);
 
     /* Without the key the same body is a new transfer. */
     TRANSFER_OK(org, "{\"glass\":7}", "{\"glass\":7}", SHIPMENTS({storage, "glass", 7, 12}), "{}");
-    assert_stock(storage, "{\"glass\":14}");
+    tu_assert_stock(storage, "{\"glass\":14}", NULL);
     it_response_free(first);
     free(key);
-}
-
-static int group_setup(void **state)
-{
-    (void)state;
-    return it_start(NULL);
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    it_stop();
-    return 0;
 }
 
 int main(void)
@@ -1022,5 +771,5 @@ int main(void)
         cmocka_unit_test(test_auto_oldest_pending_first),
         cmocka_unit_test(test_idempotent_replay),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, tu_setup, tu_teardown_any_exit);
 }

@@ -1,0 +1,319 @@
+/* Helpers shared by the integration test runners (see testutil.h). */
+#include "testutil.h"
+
+#include <ctype.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+/* ---- text ---- */
+
+char *tu_vformat(const char *fmt, va_list ap)
+{
+    va_list copy;
+    va_copy(copy, ap);
+    int length = vsnprintf(NULL, 0, fmt, copy);
+    va_end(copy);
+    assert_true(length >= 0);
+    char *text = malloc((size_t)length + 1);
+    assert_non_null(text);
+    vsnprintf(text, (size_t)length + 1, fmt, ap);
+    return text;
+}
+
+char *tu_format(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *text = tu_vformat(fmt, ap);
+    va_end(ap);
+    return text;
+}
+
+const char *tu_fmt(const char *format, ...)
+{
+    static char buffers[16][4096];
+    static unsigned next;
+    char *buffer = buffers[next++ % 16];
+    va_list ap;
+    va_start(ap, format);
+    int length = vsnprintf(buffer, sizeof buffers[0], format, ap);
+    va_end(ap);
+    assert_true(length >= 0 && (size_t)length < sizeof buffers[0]);
+    return buffer;
+}
+
+char *tu_repeat(const char *unit, size_t times)
+{
+    size_t unit_len = strlen(unit);
+    char *out = malloc(unit_len * times + 1);
+    assert_non_null(out);
+    for (size_t i = 0; i < times; i++) {
+        memcpy(out + i * unit_len, unit, unit_len);
+    }
+    out[unit_len * times] = '\0';
+    return out;
+}
+
+char *tu_json_text(const cJSON *value)
+{
+    char *text = value ? cJSON_PrintUnformatted(value) : NULL;
+    if (!text) {
+        text = malloc(sizeof "(missing)");
+        assert_non_null(text);
+        memcpy(text, "(missing)", sizeof "(missing)");
+    }
+    return text;
+}
+
+/* ---- time ---- */
+
+void tu_sleep_ms(long milliseconds)
+{
+    struct timespec pause = {milliseconds / 1000, (milliseconds % 1000) * 1000000L};
+    nanosleep(&pause, NULL);
+}
+
+double tu_now_seconds(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+/* ---- assertions reporting the caller's file and line ---- */
+
+void tu_expect_status_at(const char *file, int line, const it_response *response, int expected)
+{
+    if (response->status != expected) {
+        print_error("expected HTTP %d, got %d: %s\n", expected, response->status, response->body);
+        _fail(file, line);
+    }
+}
+
+void tu_assert_json_at(const char *file, int line, const cJSON *actual, const char *expected_fmt,
+                       ...)
+{
+    va_list ap;
+    va_start(ap, expected_fmt);
+    char *expected_text = tu_vformat(expected_fmt, ap);
+    va_end(ap);
+    cJSON *expected = cJSON_Parse(expected_text);
+    if (!expected) {
+        print_error("test bug: expected value is not JSON: %s\n", expected_text);
+        _fail(file, line);
+    }
+    if (!cJSON_Compare(actual, expected, true)) {
+        char *got = tu_json_text(actual);
+        print_error("JSON mismatch\n  expected: %s\n  got:      %s\n", expected_text, got);
+        free(got);
+        _fail(file, line);
+    }
+    cJSON_Delete(expected);
+    free(expected_text);
+}
+
+void tu_expect_rejected_at(const char *file, int line, const char *method, const char *path,
+                           const char *body, int status, const char *field)
+{
+    bool mutating = strcmp(method, "GET") != 0;
+    char *before = mutating ? it_db_fingerprint() : NULL;
+    it_response *response = it_request(method, path, body, NULL);
+    if (response->status != status) {
+        print_error("%s %s %s: expected HTTP %d, got %d: %s\n", method, path, body ? body : "",
+                    status, response->status, response->body);
+        _fail(file, line);
+    }
+    it_assert_problem(response, status, field);
+    it_response_free(response);
+    if (mutating) {
+        char *after = it_db_fingerprint();
+        if (strcmp(before, after) != 0) {
+            print_error("%s %s %s was rejected with %d but changed the database:\n  before: %s\n"
+                        "  after:  %s\n",
+                        method, path, body ? body : "", status, before, after);
+            _fail(file, line);
+        }
+        free(after);
+        free(before);
+    }
+}
+
+/* ---- JSON members ---- */
+
+const cJSON *tu_member(const cJSON *object, const char *key)
+{
+    const cJSON *value = cJSON_GetObjectItemCaseSensitive(object, key);
+    if (!value) {
+        char *text = tu_json_text(object);
+        fail_msg("member \"%s\" missing in %s", key, text);
+    }
+    return value;
+}
+
+void tu_assert_timestamp(const cJSON *value)
+{
+    /* RFC 3339 UTC with microseconds, e.g. 2026-11-27T08:34:14.123456Z */
+    static const char pattern[] = "dddd-dd-ddTdd:dd:dd.ddddddZ";
+    assert_true(cJSON_IsString(value));
+    const char *text = value->valuestring;
+    assert_int_equal(strlen(text), strlen(pattern));
+    for (size_t i = 0; pattern[i]; i++) {
+        if (pattern[i] == 'd')
+            assert_true(isdigit((unsigned char)text[i]));
+        else
+            assert_int_equal(text[i], pattern[i]);
+    }
+}
+
+/* ---- entities ---- */
+
+long long tu_new_org(const char *prefix, const char *capacity_json, char **name_out)
+{
+    char *name = it_unique_name(prefix);
+    long long id = it_create_org(name, capacity_json);
+    if (name_out != NULL) {
+        *name_out = name;
+    } else {
+        free(name);
+    }
+    return id;
+}
+
+long long tu_new_storage(const char *prefix, const char *capacity_json)
+{
+    char *name = it_unique_name(prefix);
+    long long id = it_create_storage(name, capacity_json);
+    free(name);
+    return id;
+}
+
+void tu_assert_pending(long long org_id, const char *pending)
+{
+    it_response *org = it_get("/v1/organizations/%lld", org_id);
+    EXPECT_STATUS(org, 200);
+    ASSERT_JSON(tu_member(org->json, "pending"), "%s", pending);
+    it_response_free(org);
+}
+
+void tu_assert_stock(long long storage_id, const char *stock, const char *remaining)
+{
+    it_response *storage = it_get("/v1/storages/%lld", storage_id);
+    EXPECT_STATUS(storage, 200);
+    ASSERT_JSON(tu_member(storage->json, "stock"), "%s", stock);
+    if (remaining != NULL)
+        ASSERT_JSON(tu_member(storage->json, "remaining"), "%s", remaining);
+    it_response_free(storage);
+}
+
+void tu_assert_audit_clean(void)
+{
+    char *report = it_run_audit();
+    if (report[0] != '\0') {
+        fail_msg("sql/audit.sql reports:\n%s", report);
+    }
+    free(report);
+}
+
+/* ---- transfers ---- */
+
+const char *tu_shipments_json(const struct tu_ship *ships, size_t count)
+{
+    static char text[4096];
+    size_t used = (size_t)snprintf(text, sizeof text, "[");
+    for (size_t i = 0; i < count; i++)
+        used += (size_t)snprintf(text + used, sizeof text - used,
+                                 "%s{\"storage_id\":%lld,\"waste_type\":\"%s\",\"amount\":%lld,"
+                                 "\"distance_m\":%lld}",
+                                 i ? "," : "", ships[i].storage_id, ships[i].waste_type,
+                                 ships[i].amount, ships[i].distance_m);
+    assert_true(used + 2 < sizeof text);
+    snprintf(text + used, sizeof text - used, "]");
+    return text;
+}
+
+void tu_assert_transfer_at(const char *file, int line, const cJSON *transfer, long long org_id,
+                           const char *trigger, const char *received, const struct tu_ship *ships,
+                           size_t ship_count, const char *pending)
+{
+    assert_true(it_json_int(transfer, "id") > 0);
+    tu_assert_json_at(file, line, tu_member(transfer, "organization_id"), "%lld", org_id);
+    tu_assert_json_at(file, line, tu_member(transfer, "trigger"), "\"%s\"", trigger);
+    tu_assert_json_at(file, line, tu_member(transfer, "received"), "%s", received);
+    tu_assert_json_at(file, line, tu_member(transfer, "shipments"), "%s",
+                      tu_shipments_json(ships, ship_count));
+    tu_assert_json_at(file, line, tu_member(transfer, "pending"), "%s", pending);
+    tu_assert_timestamp(tu_member(transfer, "created_at"));
+}
+
+/* ---- the picture's graph ---- */
+
+const char *const tu_picture_capacity[TU_PICTURE_SLOTS] = {
+    [1] = "{\"glass\":300,\"plastic\":100}",
+    [2] = "{\"plastic\":50,\"bio\":150}",
+    [3] = "{\"plastic\":10,\"bio\":250}",
+    [5] = "{\"glass\":220,\"bio\":25}",
+    [6] = "{\"glass\":100,\"bio\":150}",
+    [7] = "{\"plastic\":100,\"bio\":250}",
+    [8] = "{\"glass\":35,\"plastic\":25,\"bio\":52}",
+    [9] = "{\"plastic\":250,\"bio\":20}",
+};
+
+void tu_build_picture(tu_picture *picture)
+{
+    if (picture->built)
+        return;
+    picture->oo1 = it_create_org("ОО1", "{\"plastic\":10,\"glass\":50,\"bio\":50}");
+    picture->oo2 = it_create_org("ОО2", "{\"plastic\":60,\"glass\":20,\"bio\":50}");
+    static const int creation_order[] = {1, 2, 3, 5, 6, 7, 8, 9};
+    for (size_t i = 0; i < sizeof creation_order / sizeof creation_order[0]; i++) {
+        int number = creation_order[i];
+        picture->mno[number] =
+            it_create_storage(tu_fmt("МНО%d", number), tu_picture_capacity[number]);
+    }
+    const long long *s = picture->mno;
+    it_create_route(ORG(picture->oo1), STORAGE(s[1]), 100, false);
+    it_create_route(ORG(picture->oo1), STORAGE(s[2]), 50, false);
+    it_create_route(ORG(picture->oo1), STORAGE(s[3]), 600, false);
+    picture->route_oo2_mno3 = it_create_route(ORG(picture->oo2), STORAGE(s[3]), 50, false);
+    it_create_route(STORAGE(s[1]), STORAGE(s[8]), 500, false);
+    it_create_route(STORAGE(s[3]), STORAGE(s[6]), 600, false);
+    it_create_route(STORAGE(s[8]), STORAGE(s[9]), 10, true);
+    it_create_route(STORAGE(s[2]), STORAGE(s[5]), 50, true);
+    it_create_route(STORAGE(s[3]), STORAGE(s[7]), 50, true);
+    picture->built = true;
+}
+
+/* ---- runner fixtures ---- */
+
+int tu_setup(void **state)
+{
+    (void)state;
+    return it_start(NULL);
+}
+
+int tu_teardown(void **state)
+{
+    (void)state;
+    return it_stop();
+}
+
+int tu_teardown_any_exit(void **state)
+{
+    (void)state;
+    it_stop();
+    return 0;
+}
+
+void tu_test_audit_finds_no_violation(void **state)
+{
+    (void)state;
+    tu_assert_audit_clean();
+}

@@ -1,0 +1,142 @@
+/* Helpers shared by the integration test runners, on top of the harness (harness.h): text
+ * formatting, cmocka assertions on responses and JSON that report the caller's file and line,
+ * entity shortcuts, expected transfers and the picture's graph (DESIGN.md "The picture, as
+ * data"). Every helper fails the running test (cmocka) on a problem. */
+#ifndef WF_IT_TESTUTIL_H
+#define WF_IT_TESTUTIL_H
+
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "harness.h"
+
+/* ---- text ---- */
+
+/* vprintf into a new buffer; caller frees. */
+char *tu_vformat(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+/* printf into a new buffer; caller frees. */
+char *tu_format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* printf into one of 16 rotating static buffers of 4 KiB: for paths and small JSON fragments
+ * used right away. Not thread-safe. */
+const char *tu_fmt(const char *format, ...) __attribute__((format(printf, 1, 2)));
+/* unit repeated `times` times; caller frees. */
+char *tu_repeat(const char *unit, size_t times);
+/* The value printed as compact JSON, "(missing)" for NULL; caller frees. */
+char *tu_json_text(const cJSON *value);
+
+/* Route endpoints as JSON (a rotating tu_fmt buffer). */
+#define ORG(id)     tu_fmt("{\"organization_id\":%lld}", (long long)(id))
+#define STORAGE(id) tu_fmt("{\"storage_id\":%lld}", (long long)(id))
+
+/* ---- time ---- */
+
+void tu_sleep_ms(long milliseconds);
+/* Monotonic clock, in seconds. */
+double tu_now_seconds(void);
+
+/* ---- assertions reporting the caller's file and line ---- */
+
+/* Asserts the HTTP status; on mismatch prints the status and the body. */
+#define EXPECT_STATUS(response, expected)                                                          \
+    tu_expect_status_at(__FILE__, __LINE__, (response), (expected))
+void tu_expect_status_at(const char *file, int line, const it_response *response, int expected);
+
+/* Compares actual with the JSON text expected_fmt (printf-formatted), exactly. */
+#define ASSERT_JSON(actual, ...) tu_assert_json_at(__FILE__, __LINE__, (actual), __VA_ARGS__)
+void tu_assert_json_at(const char *file, int line, const cJSON *actual, const char *expected_fmt,
+                       ...) __attribute__((format(printf, 4, 5)));
+
+/* Sends a request that must be rejected with status (problem+json naming field) and, unless
+ * it is a GET, must leave the database exactly as it was. */
+#define EXPECT_REJECTED(method, path, body, status, field)                                         \
+    tu_expect_rejected_at(__FILE__, __LINE__, (method), (path), (body), (status), (field))
+void tu_expect_rejected_at(const char *file, int line, const char *method, const char *path,
+                           const char *body, int status, const char *field);
+
+/* ---- JSON members ---- */
+
+/* The member; fails when it is missing. */
+const cJSON *tu_member(const cJSON *object, const char *key);
+/* (For a member as an integer use it_json_int(object, key): it fails when the member is
+ * missing or not an integer.) */
+/* Asserts an RFC 3339 UTC timestamp with microseconds, e.g. 2026-11-27T08:34:14.123456Z. */
+void tu_assert_timestamp(const cJSON *value);
+
+/* ---- entities ---- */
+
+/* Creates an organization named it_unique_name(prefix); returns its id and, when name_out is
+ * non-NULL, the name (caller frees). */
+long long tu_new_org(const char *prefix, const char *capacity_json, char **name_out);
+/* Creates a storage named it_unique_name(prefix); returns its id. */
+long long tu_new_storage(const char *prefix, const char *capacity_json);
+/* Asserts GET /v1/organizations/{id} answers 200 with exactly this pending object. */
+void tu_assert_pending(long long org_id, const char *pending);
+/* Asserts GET /v1/storages/{id} answers 200 with exactly this stock and, when remaining is
+ * non-NULL, exactly this remaining. */
+void tu_assert_stock(long long storage_id, const char *stock, const char *remaining);
+/* Asserts sql/audit.sql finds no violated invariant (prints its report otherwise). */
+void tu_assert_audit_clean(void);
+
+/* ---- transfers ---- */
+
+/* One expected shipment. */
+struct tu_ship {
+    long long storage_id;
+    const char *waste_type;
+    long long amount;
+    long long distance_m;
+};
+/* The (ships, count) arguments for a list of expected shipments. */
+#define SHIPMENTS(...)                                                                             \
+    (const struct tu_ship[]){__VA_ARGS__},                                                         \
+        sizeof((const struct tu_ship[]){__VA_ARGS__}) / sizeof(struct tu_ship)
+#define NO_SHIPMENTS NULL, 0
+
+/* The shipments as a JSON array text (a static buffer, overwritten by the next call). */
+const char *tu_shipments_json(const struct tu_ship *ships, size_t count);
+
+/* Checks a transfer object (201 body, list item) member by member. */
+#define ASSERT_TRANSFER(transfer, org_id, trigger, received, ...)                                  \
+    tu_assert_transfer_at(__FILE__, __LINE__, (transfer), (org_id), (trigger), (received),         \
+                          __VA_ARGS__)
+void tu_assert_transfer_at(const char *file, int line, const cJSON *transfer, long long org_id,
+                           const char *trigger, const char *received, const struct tu_ship *ships,
+                           size_t ship_count, const char *pending);
+
+/* ---- the picture's graph (DESIGN.md "The picture, as data") ---- */
+
+enum { TU_PICTURE_SLOTS = 10 }; /* storages are numbered МНО1..МНО9 (no МНО4) */
+
+/* Capacity of МНО<number>, NULL for the unused slots. */
+extern const char *const tu_picture_capacity[TU_PICTURE_SLOTS];
+
+typedef struct {
+    bool built;
+    long long oo1, oo2;              /* ОО1, ОО2 */
+    long long mno[TU_PICTURE_SLOTS]; /* МНО<number> */
+    long long route_oo2_mno3;        /* the road ОО2 -> МНО3 */
+} tu_picture;
+
+/* Creates the picture's organizations, storages and roads once (nothing when already built). */
+void tu_build_picture(tu_picture *picture);
+
+/* ---- runner fixtures ---- */
+
+/* Group setup: it_start(NULL). */
+int tu_setup(void **state);
+/* Group teardown: it_stop(), failing the group unless the server exited cleanly. */
+int tu_teardown(void **state);
+/* Group teardown: it_stop(), whatever the server's exit status. */
+int tu_teardown_any_exit(void **state);
+
+/* The last test of a runner: whatever the tests before did, sql/audit.sql finds no violated
+ * invariant. TU_AUDIT_TEST is its cmocka entry, named "test_audit_finds_no_violation". */
+void tu_test_audit_finds_no_violation(void **state);
+#define TU_AUDIT_TEST                                                                              \
+    {                                                                                              \
+        .name = "test_audit_finds_no_violation", .test_func = tu_test_audit_finds_no_violation     \
+    }
+
+#endif
