@@ -10,20 +10,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* One row of ST_VIEW_STORAGES (a storage and one of its types), integers parsed once:
+ * a thousand-storage view reads each several times. */
+typedef struct {
+    int64_t id;
+    int64_t capacity;
+    int64_t stock;
+    int count; /* on a storage's first row: how many rows (types) it has */
+} view_row;
+
 /* Writes {"bio":1,"glass":2} from rows first..first+count-1: capacity, stock or
- * remaining (capacity - stock). */
-static void quantity_map(strbuf *out, const db_result *result, int q, int first, int count,
-                         int which)
+ * remaining (capacity - stock). Type codes match [a-z][a-z0-9_]* (a schema CHECK), so
+ * they need no JSON escaping. */
+static void quantity_map(strbuf *out, const db_result *result, int q, const view_row *rows,
+                         int first, int which)
 {
     strbuf_puts(out, "{");
-    for (int row = first; row < first + count; row++) {
-        if (row > first) {
-            strbuf_puts(out, ",");
-        }
-        strbuf_json_string(out, db_text(result, q, row, 3));
-        strbuf_puts(out, ":");
-        int64_t capacity = db_int64(result, q, row, 4);
-        int64_t stock = db_int64(result, q, row, 5);
+    for (int row = first; row < first + rows[first].count; row++) {
+        strbuf_puts(out, row > first ? ",\"" : "\"");
+        strbuf_puts(out, db_text(result, q, row, 3));
+        strbuf_puts(out, "\":");
+        int64_t capacity = rows[row].capacity;
+        int64_t stock = rows[row].stock;
         strbuf_int(out, which == 0 ? capacity : which == 1 ? stock : capacity - stock);
     }
     strbuf_puts(out, "}");
@@ -37,24 +45,29 @@ static void render(api_tx *tx, const db_result *result, int q, graph_snapshot *s
     /* One entry per storage; its first row index rides in room_kg, so the allocator's
      * ordering — (distance, id) for reachable, then id — sorts the view. */
     alloc_candidate *order = calloc((size_t)(rows > 0 ? rows : 1), sizeof *order);
+    view_row *parsed = calloc((size_t)(rows > 0 ? rows : 1), sizeof *parsed);
     size_t path_cap = graph_node_count(snapshot->roads) + 1;
     node_ref *path = calloc(path_cap, sizeof *path);
-    if (paths == NULL || order == NULL || path == NULL) {
+    if (paths == NULL || order == NULL || parsed == NULL || path == NULL) {
         graph_paths_free(paths);
         free(order);
+        free(parsed);
         free(path);
         api_tx_problem(tx, 503, "service-unavailable", "Service Unavailable", "Out of memory.");
         return;
     }
     int storages = 0;
-    int64_t previous = -1;
+    int first_of_storage = 0;
     for (int row = 0; row < rows; row++) {
-        int64_t id = db_int64(result, q, row, 0);
-        if (id != previous) {
-            order[storages++] =
-                (alloc_candidate){id, graph_distance(paths, (node_ref){NODE_STORAGE, id}), row};
-            previous = id;
+        parsed[row] = (view_row){db_int64(result, q, row, 0), db_int64(result, q, row, 4),
+                                 db_int64(result, q, row, 5), 0};
+        if (row == 0 || parsed[row].id != parsed[row - 1].id) {
+            order[storages++] = (alloc_candidate){
+                parsed[row].id, graph_distance(paths, (node_ref){NODE_STORAGE, parsed[row].id}),
+                row};
+            first_of_storage = row;
         }
+        parsed[first_of_storage].count++;
     }
     alloc_sort_candidates(order, (size_t)storages);
     strbuf out = {0};
@@ -62,10 +75,6 @@ static void render(api_tx *tx, const db_result *result, int q, graph_snapshot *s
     for (int i = 0; i < storages; i++) {
         int first = (int)order[i].room_kg;
         int64_t id = order[i].storage_id;
-        int count = 1;
-        while (first + count < rows && db_int64(result, q, first + count, 0) == id) {
-            count++;
-        }
         strbuf_puts(&out, i ? ",{\"id\":" : "{\"id\":");
         strbuf_int(&out, id);
         strbuf_puts(&out, ",\"storage_id\":");
@@ -89,11 +98,11 @@ static void render(api_tx *tx, const db_result *result, int q, graph_snapshot *s
             strbuf_puts(&out, "null,\"path\":null");
         }
         strbuf_puts(&out, ",\"capacity\":");
-        quantity_map(&out, result, q, first, count, 0);
+        quantity_map(&out, result, q, parsed, first, 0);
         strbuf_puts(&out, ",\"stock\":");
-        quantity_map(&out, result, q, first, count, 1);
+        quantity_map(&out, result, q, parsed, first, 1);
         strbuf_puts(&out, ",\"remaining\":");
-        quantity_map(&out, result, q, first, count, 2);
+        quantity_map(&out, result, q, parsed, first, 2);
         strbuf_puts(&out, ",\"created_at\":\"");
         strbuf_puts(&out, db_text(result, q, first, 2));
         strbuf_puts(&out, "\"}");
@@ -101,6 +110,7 @@ static void render(api_tx *tx, const db_result *result, int q, graph_snapshot *s
     strbuf_puts(&out, "],\"next_cursor\":null}");
     graph_paths_free(paths);
     free(order);
+    free(parsed);
     free(path);
     char *body = strbuf_take(&out);
     if (body == NULL) {

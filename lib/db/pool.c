@@ -806,8 +806,18 @@ bool db_is_null(const db_result *result, int q, int row, int col)
 
 int64_t db_int64(const db_result *result, int q, int row, int col)
 {
+    /* PostgreSQL's text output of an integer: an optional '-' and digits. Parsed by hand:
+     * strtoll's locale and base handling showed in the profile of the large views. */
     const char *text = db_text(result, q, row, col);
-    return text != NULL ? strtoll(text, NULL, 10) : 0;
+    if (text == NULL) {
+        return 0;
+    }
+    bool negative = *text == '-';
+    uint64_t value = 0;
+    for (const char *p = text + negative; *p >= '0' && *p <= '9'; p++) {
+        value = value * 10 + (uint64_t)(*p - '0');
+    }
+    return negative ? (int64_t)(0 - value) : (int64_t)value;
 }
 
 int64_t db_affected(const db_result *result, int q)
