@@ -28,7 +28,7 @@ static bool reserve(strbuf *sb, size_t extra)
     return true;
 }
 
-void strbuf_append(strbuf *sb, const char *text, size_t len)
+void strbuf_append_slow(strbuf *sb, const char *text, size_t len)
 {
     if (!reserve(sb, len)) {
         return;
@@ -36,11 +36,6 @@ void strbuf_append(strbuf *sb, const char *text, size_t len)
     memcpy(sb->data + sb->len, text, len);
     sb->len += len;
     sb->data[sb->len] = '\0';
-}
-
-void strbuf_puts(strbuf *sb, const char *text)
-{
-    strbuf_append(sb, text, strlen(text));
 }
 
 void strbuf_printf(strbuf *sb, const char *fmt, ...)

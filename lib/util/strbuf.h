@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct {
     char *data;
@@ -15,8 +16,26 @@ typedef struct {
     bool failed;
 } strbuf;
 
-void strbuf_append(strbuf *sb, const char *text, size_t len);
-void strbuf_puts(strbuf *sb, const char *text);
+/* Grows the buffer for the slow path of strbuf_append. */
+void strbuf_append_slow(strbuf *sb, const char *text, size_t len);
+
+/* Inline: the views append thousands of short pieces, most of them literals whose
+ * length the compiler folds. */
+static inline void strbuf_append(strbuf *sb, const char *text, size_t len)
+{
+    if (sb->len + len < sb->cap && !sb->failed) {
+        memcpy(sb->data + sb->len, text, len);
+        sb->len += len;
+        sb->data[sb->len] = '\0';
+        return;
+    }
+    strbuf_append_slow(sb, text, len);
+}
+
+static inline void strbuf_puts(strbuf *sb, const char *text)
+{
+    strbuf_append(sb, text, strlen(text));
+}
 void strbuf_printf(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void strbuf_int(strbuf *sb, int64_t value);
 /* Appends text as a JSON string literal, quotes included. */
