@@ -19,6 +19,11 @@ typedef struct {
     graph *roads;
     int64_t version;
     int refs;
+    /* Shortest paths from organizations, computed on demand (graph_snapshot_paths):
+     * direct-mapped by organization id, bounded in memory. */
+    graph_paths **paths;
+    int64_t *paths_from;
+    size_t paths_slots;
 } graph_snapshot;
 
 typedef struct {
@@ -46,6 +51,11 @@ graph_snapshot *graph_cache_install(app *application, const db_result *result, i
 /* The cached snapshot retained for the caller when its version is `version`, else NULL. */
 graph_snapshot *graph_cache_get(app *application, int64_t version);
 void graph_snapshot_release(graph_snapshot *snapshot);
+/* Shortest paths from an organization over the snapshot's graph, from the snapshot's
+ * cache when there. The result belongs to the snapshot and stays valid only until the
+ * next call on it: use it within one callback, never across a database round trip.
+ * NULL when out of memory. */
+const graph_paths *graph_snapshot_paths(graph_snapshot *snapshot, int64_t organization_id);
 
 static inline app *app_of(const http_ctx *ctx)
 {

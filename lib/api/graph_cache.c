@@ -7,12 +7,55 @@
 
 #include <stdlib.h>
 
+/* Memory the path cache of one snapshot may use: a view then skips Dijkstra for the
+ * organizations asked about recently, at a cost bounded whatever the graph's size. */
+#define PATHS_CACHE_BYTES (8u << 20)
+
 void graph_snapshot_release(graph_snapshot *snapshot)
 {
     if (snapshot != NULL && --snapshot->refs == 0) {
+        for (size_t i = 0; i < snapshot->paths_slots; i++) {
+            graph_paths_free(snapshot->paths[i]);
+        }
+        free(snapshot->paths);
+        free(snapshot->paths_from);
         graph_free(snapshot->roads);
         free(snapshot);
     }
+}
+
+const graph_paths *graph_snapshot_paths(graph_snapshot *snapshot, int64_t organization_id)
+{
+    if (snapshot->paths_slots == 0) {
+        /* One cached result holds a distance and a predecessor for every node. */
+        size_t per_entry = graph_node_count(snapshot->roads) * 16 + 64;
+        size_t slots = PATHS_CACHE_BYTES / per_entry;
+        slots = slots < 1 ? 1 : slots > 4096 ? 4096 : slots;
+        snapshot->paths = calloc(slots, sizeof *snapshot->paths);
+        snapshot->paths_from = calloc(slots, sizeof *snapshot->paths_from);
+        if (snapshot->paths == NULL || snapshot->paths_from == NULL) {
+            free(snapshot->paths);
+            free(snapshot->paths_from);
+            snapshot->paths = NULL;
+            snapshot->paths_from = NULL;
+            return NULL;
+        }
+        snapshot->paths_slots = slots;
+    }
+    size_t slot =
+        (size_t)(((uint64_t)organization_id * 0x9e3779b97f4a7c15ULL) >> 32) % snapshot->paths_slots;
+    if (snapshot->paths[slot] != NULL && snapshot->paths_from[slot] == organization_id) {
+        return snapshot->paths[slot];
+    }
+    graph_paths *fresh =
+        graph_shortest_from(snapshot->roads, (node_ref){NODE_ORG, organization_id});
+    if (fresh == NULL) {
+        return NULL;
+    }
+    graph_paths_free(snapshot->paths[slot]);
+    snapshot->paths[slot] = fresh;
+    snapshot->paths_from[slot] = organization_id;
+    return fresh;
 }
 
 graph_snapshot *graph_cache_get(app *application, int64_t version)

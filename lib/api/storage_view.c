@@ -41,7 +41,7 @@ static void render(api_tx *tx, const db_result *result, int q, graph_snapshot *s
 {
     api_req *req = api_tx_user(tx);
     int rows = db_rows(result, q);
-    graph_paths *paths = graph_shortest_from(snapshot->roads, (node_ref){NODE_ORG, req->id});
+    const graph_paths *paths = graph_snapshot_paths(snapshot, req->id);
     /* One entry per storage; its first row index rides in room_kg, so the allocator's
      * ordering — (distance, id) for reachable, then id — sorts the view. */
     alloc_candidate *order = calloc((size_t)(rows > 0 ? rows : 1), sizeof *order);
@@ -49,7 +49,6 @@ static void render(api_tx *tx, const db_result *result, int q, graph_snapshot *s
     size_t path_cap = graph_node_count(snapshot->roads) + 1;
     node_ref *path = calloc(path_cap, sizeof *path);
     if (paths == NULL || order == NULL || parsed == NULL || path == NULL) {
-        graph_paths_free(paths);
         free(order);
         free(parsed);
         free(path);
@@ -108,7 +107,6 @@ static void render(api_tx *tx, const db_result *result, int q, graph_snapshot *s
         strbuf_puts(&out, "\"}");
     }
     strbuf_puts(&out, "],\"next_cursor\":null}");
-    graph_paths_free(paths);
     free(order);
     free(parsed);
     free(path);
