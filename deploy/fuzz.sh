@@ -19,7 +19,10 @@ for pair in fuzz_json_input:json fuzz_router:router; do
     mkdir -p "$scratch/$corpus"
     cp "$root/test/fuzz/corpus/$corpus"/* "$scratch/$corpus/"
     echo "fuzz.sh: $target for ${seconds}s"
+    # A fixed seed (WASTEFLOW_FUZZ_SEED, default 1) makes a CI run repeatable; set another
+    # to explore further.
     (cd "$build" && "./test/fuzz/$target" -max_total_time="$seconds" -print_final_stats=1 \
+        -seed="${WASTEFLOW_FUZZ_SEED:-1}" \
         "$scratch/$corpus" 2>&1 | tail -n 12)
     # libFuzzer exits non-zero on a finding; pipefail carries it out of the subshell.
 done
