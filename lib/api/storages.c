@@ -170,13 +170,6 @@ void handle_storages_unload(http_ctx *ctx)
         field_errors_add(&errors, "", "name at least one waste type and amount to unload");
     }
     if (errors.count > 0) {
-        /* Field names come out as ".glass": drop the empty prefix's dot. */
-        for (int i = 0; i < errors.count; i++) {
-            if (errors.items[i].field[0] == '.') {
-                memmove(errors.items[i].field, errors.items[i].field + 1,
-                        strlen(errors.items[i].field));
-            }
-        }
         cJSON_Delete(body);
         free(json);
         free(codes);

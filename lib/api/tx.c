@@ -22,7 +22,6 @@ struct api_tx {
     void (*user_free)(void *);
     db_conn *conn;
     int attempts;
-    bool finished;
     db_query *composed;
     int composed_count;
     int user_offset;    /* index of the first user query in the first batch */
@@ -45,6 +44,7 @@ struct api_tx {
         bool replayed;
     } held;
     db_query rollback;
+    char *problem_field; /* a 422's field (api_tx_invalid), or NULL */
 };
 
 static void tx_free(void *arg)
@@ -62,6 +62,7 @@ static void tx_free(void *arg)
     free(tx->reply_body);
     free(tx->reply_location);
     free(tx->held.detail);
+    free(tx->problem_field);
     free(tx);
 }
 
@@ -99,13 +100,16 @@ static void tx_end_now(api_tx *tx, int status, const char *slug, const char *tit
                        const char *detail, const char *body, const char *location, bool replayed)
 {
     release(tx);
-    tx->finished = true;
     http_ctx *ctx = tx->ctx;
     if (ctx == NULL) {
         if (tx->done != NULL) {
             tx->done(tx->user, status, slug != NULL ? detail : body);
         }
         tx_free(tx);
+        return;
+    }
+    if (tx->problem_field != NULL) {
+        http_reply_invalid(ctx, tx->problem_field, detail);
         return;
     }
     if (slug != NULL) {
@@ -311,39 +315,13 @@ void api_tx_problem(api_tx *tx, int status, const char *slug, const char *title,
     tx_end(tx, status, slug, title, detail, NULL, NULL, false);
 }
 
-static void invalid_rolled_back(db_conn *conn, const db_result *result, void *arg)
-{
-    api_tx *tx = arg;
-    release(tx);
-    tx->finished = true;
-    /* held.detail is "field\nmessage" */
-    char *newline = strchr(tx->held.detail, '\n');
-    *newline = '\0';
-    http_reply_invalid(tx->ctx, tx->held.detail, newline + 1);
-}
-
 void api_tx_invalid(api_tx *tx, const char *field, const char *message)
 {
-    if (tx->ctx == NULL) {
-        tx_end(tx, 422, "validation-error", "Unprocessable Content", message, NULL, NULL, false);
-        return;
+    if (tx->ctx != NULL) {
+        free(tx->problem_field);
+        tx->problem_field = strdup(field);
     }
-    if (tx->conn != NULL && db_conn_in_transaction(tx->conn)) {
-        size_t len = strlen(field) + strlen(message) + 2;
-        char *held = malloc(len);
-        if (held != NULL) {
-            snprintf(held, len, "%s\n%s", field, message);
-            free(tx->held.detail);
-            tx->held.detail = held;
-            tx->rollback = (db_query){-1, "ROLLBACK", 0, NULL};
-            if (db_conn_send(tx->conn, &tx->rollback, 1, invalid_rolled_back, tx) == 0) {
-                return;
-            }
-        }
-    }
-    release(tx);
-    tx->finished = true;
-    http_reply_invalid(tx->ctx, field, message);
+    tx_end(tx, 422, "validation-error", "Unprocessable Content", message, NULL, NULL, false);
 }
 
 void api_tx_db_error(api_tx *tx, const db_result *result)

@@ -285,7 +285,8 @@ void field_errors_add2(field_errors *errors, const char *prefix, const char *key
                        const char *message)
 {
     char field[128];
-    snprintf(field, sizeof field, "%s.%.64s", prefix, key);
+    /* An empty prefix names a top-level member: "glass", not ".glass". */
+    snprintf(field, sizeof field, "%s%s%.64s", prefix, prefix[0] ? "." : "", key);
     field_errors_add(errors, field, message);
 }
 

@@ -39,7 +39,7 @@ typedef struct {
 } field_errors;
 
 void field_errors_add(field_errors *errors, const char *field, const char *message);
-/* "prefix.key" field name helper. */
+/* "prefix.key" field name helper ("key" when prefix is empty). */
 void field_errors_add2(field_errors *errors, const char *prefix, const char *key,
                        const char *message);
 cJSON *field_errors_to_json(const field_errors *errors);

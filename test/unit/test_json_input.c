@@ -740,6 +740,9 @@ static void test_field_errors(void **state)
     field_errors_add(&errors, "waste.plastic", "say \"hi\" \\ \xd0\xb6");
     assert_int_equal(errors.count, 4);
     assert_string_equal(errors.items[1].field, "capacity.glass");
+    field_errors top = {0};
+    field_errors_add2(&top, "", "glass", "m"); /* a top-level member: no leading dot */
+    assert_string_equal(top.items[0].field, "glass");
     json = field_errors_to_json(&errors);
     assert_printed(json, "[{\"field\":\"name\",\"message\":\"must be 1 to 200 characters\"},"
                          "{\"field\":\"capacity.glass\",\"message\":\"must be an integer from 0 "
