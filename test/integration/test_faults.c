@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "testutil.h"
 
 #include <cmocka.h>
 #include <curl/curl.h>
@@ -70,94 +71,8 @@ static void pause_ms(long ms)
 
 /* ------------------------------------------------------------------ a thread-owned client */
 
-typedef struct {
-    long status; /* 0: transport error */
-    char *body;
-    size_t length;
-    bool retry_after;
-    bool problem_json;
-    char error[CURL_ERROR_SIZE];
-    long long elapsed_ms;
-} http_result;
-
-static size_t on_body(char *data, size_t size, size_t count, void *context)
-{
-    http_result *r = context;
-    size_t bytes = size * count;
-    char *grown = realloc(r->body, r->length + bytes + 1);
-    if (grown == NULL) {
-        return 0;
-    }
-    memcpy(grown + r->length, data, bytes);
-    r->length += bytes;
-    grown[r->length] = '\0';
-    r->body = grown;
-    return bytes;
-}
-
-static size_t on_header(char *data, size_t size, size_t count, void *context)
-{
-    http_result *r = context;
-    size_t bytes = size * count;
-    if (bytes >= 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
-        r->retry_after = true;
-    }
-    if (bytes >= 13 && strncasecmp(data, "Content-Type:", 13) == 0) {
-        const char *value = data + 13;
-        while (*value == ' ') {
-            value++;
-        }
-        r->problem_json = strncasecmp(value, "application/problem+json", 24) == 0;
-    }
-    return bytes;
-}
-
-static void result_clear(http_result *r)
-{
-    free(r->body);
-    *r = (http_result){0};
-}
-
-static void http_call(CURL *curl, const char *method, const char *url, const char *body,
-                      long timeout_s, http_result *r)
-{
-    result_clear(r);
-    curl_easy_reset(curl);
-    struct curl_slist *headers = NULL;
-    headers = curl_slist_append(headers, "Expect:");
-    if (body != NULL) {
-        headers = curl_slist_append(headers, "Content-Type: application/json");
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-    }
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(curl, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, r->error);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, timeout_s);
-    long long start = now_ms();
-    CURLcode code = curl_easy_perform(curl);
-    r->elapsed_ms = now_ms() - start;
-    if (code == CURLE_OK) {
-        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r->status);
-    } else {
-        r->status = 0;
-        if (r->error[0] == '\0') {
-            snprintf(r->error, sizeof r->error, "%s", curl_easy_strerror(code));
-        }
-    }
-    curl_slist_free_all(headers);
-    if (r->body == NULL) {
-        r->body = calloc(1, 1);
-    }
-}
-
 /* A 503 as the contract wants it: problem+json, status 503, Retry-After. NULL or why not. */
-static const char *bad_503(const http_result *r)
+static const char *bad_503(const tu_http_result *r)
 {
     if (!r->retry_after) {
         return "503 without Retry-After";
@@ -228,7 +143,7 @@ static void *worker_main(void *arg)
 {
     worker *w = arg;
     CURL *curl = curl_easy_init();
-    http_result r = {0};
+    tu_http_result r = {0};
     const char *base = it_base_url();
     long long org = load.orgs[w->index];
     while (!atomic_load(&load.stop)) {
@@ -247,7 +162,7 @@ static void *worker_main(void *arg)
         } else {
             snprintf(url, sizeof url, "%s/v1/stats", base);
         }
-        http_call(curl, method, url, send_body, 30, &r);
+        tu_http_call(curl, method, url, send_body, NULL, 30, false, &r);
         long long id = 0;
         const char *wrong = NULL;
         if (r.status == 201 && send_body != NULL) {
@@ -308,7 +223,7 @@ static void *worker_main(void *arg)
             pause_ms(20); /* a polite client honours Retry-After a little */
         }
     }
-    result_clear(&r);
+    tu_http_result_clear(&r);
     curl_easy_cleanup(curl);
     return NULL;
 }
@@ -434,12 +349,12 @@ static void create_world(void)
 static int readyz_status(long timeout_s)
 {
     CURL *curl = curl_easy_init();
-    http_result r = {0};
+    tu_http_result r = {0};
     char url[128];
     snprintf(url, sizeof url, "%s/readyz", it_base_url());
-    http_call(curl, "GET", url, NULL, timeout_s, &r);
+    tu_http_call(curl, "GET", url, NULL, NULL, timeout_s, false, &r);
     int status = (int)r.status;
-    result_clear(&r);
+    tu_http_result_clear(&r);
     curl_easy_cleanup(curl);
     return status;
 }
@@ -558,7 +473,7 @@ static int teardown_hang(void **state)
 
 typedef struct {
     pthread_t thread;
-    http_result result;
+    tu_http_result result;
 } probe;
 
 static void *probe_main(void *arg)
@@ -567,7 +482,7 @@ static void *probe_main(void *arg)
     CURL *curl = curl_easy_init();
     char url[128];
     snprintf(url, sizeof url, "%s/v1/stats", it_base_url());
-    http_call(curl, "GET", url, NULL, 30, &p->result);
+    tu_http_call(curl, "GET", url, NULL, NULL, 30, false, &p->result);
     curl_easy_cleanup(curl);
     return NULL;
 }
@@ -603,18 +518,18 @@ static void test_hung_backend(void **state)
         /* While one request may hang: others are answered at once. */
         pause_ms(300);
         CURL *curl = curl_easy_init();
-        http_result r = {0};
+        tu_http_result r = {0};
         char url[128];
         long long slowest_other = 0;
         for (int i = 0; i < 3; i++) {
             snprintf(url, sizeof url, "%s%s", it_base_url(), i == 0 ? "/healthz" : "/v1/stats");
-            http_call(curl, "GET", url, NULL, 30, &r);
+            tu_http_call(curl, "GET", url, NULL, NULL, 30, false, &r);
             if (r.status != 200) {
                 fail_msg("GET %s during the hang: %ld %s %s", url, r.status, r.error, r.body);
             }
             slowest_other = r.elapsed_ms > slowest_other ? r.elapsed_ms : slowest_other;
         }
-        result_clear(&r);
+        tu_http_result_clear(&r);
         curl_easy_cleanup(curl);
         for (int i = 0; i < PROBES; i++) {
             pthread_join(probes[i].thread, NULL);
@@ -623,7 +538,7 @@ static void test_hung_backend(void **state)
             fail_msg("other requests waited %lld ms while one backend hung", slowest_other);
         }
         for (int i = 0; i < PROBES; i++) {
-            http_result *p = &probes[i].result;
+            tu_http_result *p = &probes[i].result;
             print_message("burst %d probe %d: %ld after %lld ms\n", burst, i, p->status,
                           p->elapsed_ms);
             if (p->status == 0) {
@@ -646,7 +561,7 @@ static void test_hung_backend(void **state)
             if (p->elapsed_ms >= QUERY_TIMEOUT_MS + POOL_TIMER_MARGIN - 300) {
                 landed = true;
             }
-            result_clear(p);
+            tu_http_result_clear(p);
         }
     }
     if (!landed) {
@@ -657,16 +572,16 @@ static void test_hung_backend(void **state)
         fail_msg("/readyz not 200 after the hung connection was dropped");
     }
     CURL *curl = curl_easy_init();
-    http_result r = {0};
+    tu_http_result r = {0};
     char url[128];
     snprintf(url, sizeof url, "%s/v1/stats", it_base_url());
     for (int i = 0; i < 5; i++) {
-        http_call(curl, "GET", url, NULL, 30, &r);
+        tu_http_call(curl, "GET", url, NULL, NULL, 30, false, &r);
         if (r.status != 200 || r.elapsed_ms > scaled(1000)) {
             fail_msg("after the hang: GET /v1/stats -> %ld in %lld ms", r.status, r.elapsed_ms);
         }
     }
-    result_clear(&r);
+    tu_http_result_clear(&r);
     curl_easy_cleanup(curl);
     resume_backend();
     assert_audit_clean();

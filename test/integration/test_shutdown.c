@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "testutil.h"
 
 #include <cmocka.h>
 #include <curl/curl.h>
@@ -66,103 +67,7 @@ static void pause_ms(long ms)
 
 /* ------------------------------------------------------------------ a thread-owned client */
 
-typedef struct {
-    long status; /* 0: transport error */
-    CURLcode code;
-    long os_errno;
-    char *body;
-    size_t length;
-    bool retry_after;
-    bool problem_json;
-    char error[CURL_ERROR_SIZE];
-    long long started_ms, ended_ms;
-} http_result;
-
-static size_t on_body(char *data, size_t size, size_t count, void *context)
-{
-    http_result *r = context;
-    size_t bytes = size * count;
-    char *grown = realloc(r->body, r->length + bytes + 1);
-    if (grown == NULL) {
-        return 0;
-    }
-    memcpy(grown + r->length, data, bytes);
-    r->length += bytes;
-    grown[r->length] = '\0';
-    r->body = grown;
-    return bytes;
-}
-
-static size_t on_header(char *data, size_t size, size_t count, void *context)
-{
-    http_result *r = context;
-    size_t bytes = size * count;
-    if (bytes >= 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
-        r->retry_after = true;
-    }
-    if (bytes >= 13 && strncasecmp(data, "Content-Type:", 13) == 0) {
-        const char *value = data + 13;
-        while (*value == ' ') {
-            value++;
-        }
-        r->problem_json = strncasecmp(value, "application/problem+json", 24) == 0;
-    }
-    return bytes;
-}
-
-static void result_clear(http_result *r)
-{
-    free(r->body);
-    *r = (http_result){0};
-}
-
-/* One request on a fresh connection (closed afterwards), so that "refused" means exactly
- * that the listener was gone. */
-static void http_call(CURL *curl, const char *method, const char *url, const char *body,
-                      const char *request_id, http_result *r)
-{
-    result_clear(r);
-    curl_easy_reset(curl);
-    struct curl_slist *headers = NULL;
-    char id_header[128];
-    snprintf(id_header, sizeof id_header, "X-Request-Id: %s", request_id);
-    headers = curl_slist_append(headers, id_header);
-    headers = curl_slist_append(headers, "Expect:");
-    if (body != NULL) {
-        headers = curl_slist_append(headers, "Content-Type: application/json");
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-    }
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(curl, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, r->error);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);
-    curl_easy_setopt(curl, CURLOPT_FORBID_REUSE, 1L);
-    r->started_ms = now_ms();
-    r->code = curl_easy_perform(curl);
-    r->ended_ms = now_ms();
-    if (r->code == CURLE_OK) {
-        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r->status);
-    } else {
-        r->status = 0;
-        curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &r->os_errno);
-        if (r->error[0] == '\0') {
-            snprintf(r->error, sizeof r->error, "%s", curl_easy_strerror(r->code));
-        }
-    }
-    curl_slist_free_all(headers);
-    if (r->body == NULL) {
-        r->body = calloc(1, 1);
-    }
-}
-
-static bool refused(const http_result *r)
+static bool refused(const tu_http_result *r)
 {
     return r->code == CURLE_COULDNT_CONNECT && r->os_errno == ECONNREFUSED;
 }
@@ -219,7 +124,7 @@ static void record_id(long long id, long long amount)
 }
 
 /* NULL when r is a complete, valid answer to the request, else why not. */
-static const char *invalid_answer(const http_result *r, bool transfer, long long org,
+static const char *invalid_answer(const tu_http_result *r, bool transfer, long long org,
                                   long long amount, long long *id)
 {
     *id = 0;
@@ -261,7 +166,7 @@ static const char *invalid_answer(const http_result *r, bool transfer, long long
 }
 
 /* Records one finished request (transfer: amount > 0). */
-static void account(const http_result *r, const char *method, const char *url,
+static void account(const tu_http_result *r, const char *method, const char *url,
                     const char *request_id, long long org, long long amount)
 {
     long long sigterm = atomic_load(&load.sigterm_ms);
@@ -308,7 +213,7 @@ static void *worker_main(void *arg)
 {
     worker *w = arg;
     CURL *curl = curl_easy_init();
-    http_result r = {0};
+    tu_http_result r = {0};
     const char *base = it_base_url();
     long long org = load.orgs[w->index];
     for (long n = 0; !atomic_load(&load.stop); n++) {
@@ -329,13 +234,13 @@ static void *worker_main(void *arg)
         } else {
             snprintf(url, sizeof url, "%s/v1/transfers?organization_id=%lld&limit=5", base, org);
         }
-        http_call(curl, method, url, send_body, request_id, &r);
+        tu_http_call(curl, method, url, send_body, request_id, 30, true, &r);
         account(&r, method, url, request_id, org, amount);
         if (refused(&r)) {
             pause_ms(5); /* the server is gone: no need to spin */
         }
     }
-    result_clear(&r);
+    tu_http_result_clear(&r);
     curl_easy_cleanup(curl);
     return NULL;
 }
@@ -354,7 +259,7 @@ static void workers_stop(void)
 static struct {
     pthread_t thread;
     long long org;
-    http_result result;
+    tu_http_result result;
 } held;
 
 static void *held_main(void *arg)
@@ -363,7 +268,7 @@ static void *held_main(void *arg)
     CURL *curl = curl_easy_init();
     char url[256];
     snprintf(url, sizeof url, "%s/v1/organizations/%lld/transfers", it_base_url(), held.org);
-    http_call(curl, "POST", url, "{\"waste\":{\"glass\":7}}", "sd-held", &held.result);
+    tu_http_call(curl, "POST", url, "{\"waste\":{\"glass\":7}}", "sd-held", 30, true, &held.result);
     curl_easy_cleanup(curl);
     return NULL;
 }

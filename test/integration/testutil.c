@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -316,4 +317,98 @@ void tu_test_audit_finds_no_violation(void **state)
 {
     (void)state;
     tu_assert_audit_clean();
+}
+
+long long tu_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t on_body(char *data, size_t size, size_t count, void *context)
+{
+    tu_http_result *r = context;
+    size_t bytes = size * count;
+    char *grown = realloc(r->body, r->length + bytes + 1);
+    if (grown == NULL) {
+        return 0;
+    }
+    memcpy(grown + r->length, data, bytes);
+    r->length += bytes;
+    grown[r->length] = '\0';
+    r->body = grown;
+    return bytes;
+}
+
+static size_t on_header(char *data, size_t size, size_t count, void *context)
+{
+    tu_http_result *r = context;
+    size_t bytes = size * count;
+    if (bytes >= 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
+        r->retry_after = true;
+    }
+    if (bytes >= 13 && strncasecmp(data, "Content-Type:", 13) == 0) {
+        const char *value = data + 13;
+        while (*value == ' ') {
+            value++;
+        }
+        r->problem_json = strncasecmp(value, "application/problem+json", 24) == 0;
+    }
+    return bytes;
+}
+
+void tu_http_result_clear(tu_http_result *r)
+{
+    free(r->body);
+    *r = (tu_http_result){0};
+}
+
+void tu_http_call(CURL *curl, const char *method, const char *url, const char *body,
+                  const char *request_id, long timeout_s, bool fresh_connection, tu_http_result *r)
+{
+    tu_http_result_clear(r);
+    curl_easy_reset(curl);
+    struct curl_slist *headers = NULL;
+    char id_header[160];
+    if (request_id != NULL) {
+        snprintf(id_header, sizeof id_header, "X-Request-Id: %s", request_id);
+        headers = curl_slist_append(headers, id_header);
+    }
+    headers = curl_slist_append(headers, "Expect:");
+    if (body != NULL) {
+        headers = curl_slist_append(headers, "Content-Type: application/json");
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+    }
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, r->error);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, timeout_s);
+    if (fresh_connection) {
+        curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(curl, CURLOPT_FORBID_REUSE, 1L);
+    }
+    r->started_ms = tu_now_ms();
+    r->code = curl_easy_perform(curl);
+    r->ended_ms = tu_now_ms();
+    r->elapsed_ms = r->ended_ms - r->started_ms;
+    if (r->code == CURLE_OK) {
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r->status);
+    } else {
+        r->status = 0;
+        curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &r->os_errno);
+        if (r->error[0] == '\0') {
+            snprintf(r->error, sizeof r->error, "%s", curl_easy_strerror(r->code));
+        }
+    }
+    curl_slist_free_all(headers);
+    if (r->body == NULL) {
+        r->body = calloc(1, 1);
+    }
 }

@@ -6,6 +6,7 @@
 #define WF_IT_TESTUTIL_H
 
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -33,6 +34,27 @@ char *tu_json_text(const cJSON *value);
 /* ---- time ---- */
 
 void tu_sleep_ms(long milliseconds);
+long long tu_now_ms(void); /* monotonic */
+
+/* One HTTP request on a caller-owned curl handle: safe in load-generating threads, where
+ * the harness's it_request (test thread only) is not. */
+typedef struct {
+    long status; /* 0: transport error */
+    CURLcode code;
+    long os_errno; /* of a transport error */
+    char *body;    /* never NULL after a call */
+    size_t length;
+    bool retry_after;  /* a Retry-After header came */
+    bool problem_json; /* Content-Type application/problem+json */
+    char error[CURL_ERROR_SIZE];
+    long long started_ms, ended_ms, elapsed_ms;
+} tu_http_result;
+
+/* request_id: sent as X-Request-Id when not NULL. fresh_connection: a new connection,
+ * closed afterwards (so "refused" means the listener was gone). Clears r first. */
+void tu_http_call(CURL *curl, const char *method, const char *url, const char *body,
+                  const char *request_id, long timeout_s, bool fresh_connection, tu_http_result *r);
+void tu_http_result_clear(tu_http_result *r);
 /* Monotonic clock, in seconds. */
 double tu_now_seconds(void);
 
