@@ -11,10 +11,8 @@ static int compare_int64(int64_t a, int64_t b)
     return (a > b) - (a < b);
 }
 
-static int candidate_compare(const void *left, const void *right)
+int alloc_compare(const alloc_candidate *a, const alloc_candidate *b)
 {
-    const alloc_candidate *a = left;
-    const alloc_candidate *b = right;
     bool a_reachable = a->distance_m >= 0;
     bool b_reachable = b->distance_m >= 0;
     if (a_reachable != b_reachable)
@@ -23,6 +21,25 @@ static int candidate_compare(const void *left, const void *right)
     if (a_reachable && a->distance_m != b->distance_m)
         return compare_int64(a->distance_m, b->distance_m);
     return compare_int64(a->storage_id, b->storage_id);
+}
+
+static int candidate_compare(const void *left, const void *right)
+{
+    return alloc_compare(left, right);
+}
+
+bool alloc_take(const alloc_candidate *candidate, int64_t *remaining_kg, alloc_shipment *out)
+{
+    if (*remaining_kg <= 0 || candidate->distance_m < 0 || candidate->room_kg <= 0)
+        return false;
+    int64_t amount_kg = candidate->room_kg < *remaining_kg ? candidate->room_kg : *remaining_kg;
+    *out = (alloc_shipment){
+        .storage_id = candidate->storage_id,
+        .amount_kg = amount_kg,
+        .distance_m = candidate->distance_m,
+    };
+    *remaining_kg -= amount_kg;
+    return true;
 }
 
 void alloc_sort_candidates(alloc_candidate *candidates, size_t candidate_count)
@@ -38,16 +55,7 @@ size_t alloc_plan(alloc_candidate *candidates, size_t candidate_count, int64_t p
     int64_t remaining_kg = pending_kg;
     size_t shipment_count = 0;
     for (size_t i = 0; i < candidate_count && remaining_kg > 0; i++) {
-        const alloc_candidate *candidate = &candidates[i];
-        if (candidate->distance_m < 0 || candidate->room_kg <= 0)
-            continue;
-        int64_t amount_kg = candidate->room_kg < remaining_kg ? candidate->room_kg : remaining_kg;
-        out[shipment_count++] = (alloc_shipment){
-            .storage_id = candidate->storage_id,
-            .amount_kg = amount_kg,
-            .distance_m = candidate->distance_m,
-        };
-        remaining_kg -= amount_kg;
+        shipment_count += alloc_take(&candidates[i], &remaining_kg, &out[shipment_count]);
     }
     *left_kg = remaining_kg;
     return shipment_count;

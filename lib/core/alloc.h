@@ -4,6 +4,7 @@
 #ifndef WF_CORE_ALLOC_H
 #define WF_CORE_ALLOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,10 +22,18 @@ typedef struct {
     int64_t distance_m;
 } alloc_shipment;
 
-/* Sorts candidates in place: reachable ones by (distance_m, storage_id) ascending, then the
- * unreachable ones (distance_m < 0) by storage_id — the order in which an organization's
- * storages are listed. */
+/* The order of the rule: reachable candidates by (distance_m, storage_id) ascending, then
+ * the unreachable ones (distance_m < 0) by storage_id — also the order in which an
+ * organization's storages are listed. qsort-style result. */
+int alloc_compare(const alloc_candidate *a, const alloc_candidate *b);
+
+/* Sorts candidates in place by alloc_compare. */
 void alloc_sort_candidates(alloc_candidate *candidates, size_t candidate_count);
+
+/* One step of the rule: the candidate takes min(*remaining_kg, room) when it is reachable
+ * and has room, written to *out; *remaining_kg goes down by it. Returns whether it took
+ * anything. */
+bool alloc_take(const alloc_candidate *candidate, int64_t *remaining_kg, alloc_shipment *out);
 
 /* The allocation rule of DESIGN.md for ONE waste type: sorts candidates in place with
  * alloc_sort_candidates, skips those with distance_m < 0 (unreachable) or room_kg <= 0, and
