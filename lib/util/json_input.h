@@ -4,6 +4,8 @@
 #ifndef WF_UTIL_JSON_INPUT_H
 #define WF_UTIL_JSON_INPUT_H
 
+#include "util/utf8.h"
+
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -25,9 +27,6 @@ bool json_input_quantity(const cJSON *item, int64_t *out, const char **why);
 bool json_input_name(const cJSON *item, const char **why);
 /* ^[a-z][a-z0-9_]{0,31}$ */
 bool waste_code_valid(const char *code);
-/* Number of code points in valid UTF-8 text. */
-size_t utf8_length(const char *text);
-bool utf8_valid(const char *text, size_t len);
 
 /* Collected field errors of one request, rendered as the problem's errors array. */
 typedef struct {
