@@ -2,9 +2,12 @@
  *   serve    apply pending migrations, then serve HTTP until SIGTERM/SIGINT (drains first)
  *   migrate  apply pending migrations and exit
  *   seed     load demo data: `seed case1` (the picture) or `seed synthetic ...` */
-#include "api/app.h"
-#include "api/dispatch.h"
+#include "api/routes_table.h"
 #include "db/migrate.h"
+#include "engine/app.h"
+#include "engine/dispatch.h"
+#include "engine/graph_cache.h"
+#include "engine/statements.h"
 #include "seed.h"
 #include "util/config.h"
 #include "util/log.h"
@@ -19,7 +22,7 @@
 #define DRAIN_GRACE_MS       100
 
 typedef struct {
-    app application;
+    wf_app application;
     struct event *sigterm;
     struct event *sigint;
     struct event *drain_timer;
@@ -50,7 +53,7 @@ static void usage(FILE *out)
 static void drain_check(evutil_socket_t fd, short events, void *arg)
 {
     service *svc = arg;
-    app *a = &svc->application;
+    wf_app *a = &svc->application;
     int inflight = http_server_inflight(a->server);
     int64_t now = clock_ms();
     bool quiet = inflight == 0 && !dispatcher_busy(a->dispatcher);
@@ -93,6 +96,10 @@ static void on_signal(evutil_socket_t signum, short events, void *arg)
     evtimer_add(svc->drain_timer, &tv);
 }
 
+/* Every session runs in UTC with ISO dates: the representations read timestamps as text. */
+static const char *const session_settings[] = {"SET TimeZone = 'UTC'", "SET DateStyle = 'ISO, YMD'",
+                                               NULL};
+
 static int serve(const config *cfg)
 {
     char error[512];
@@ -105,7 +112,7 @@ static int serve(const config *cfg)
     }
     signal(SIGPIPE, SIG_IGN);
     service svc = {0};
-    app *a = &svc.application;
+    wf_app *a = &svc.application;
     a->cfg = cfg;
     a->base = event_base_new();
     if (a->base == NULL) {
@@ -118,8 +125,9 @@ static int serve(const config *cfg)
         .queue_max = cfg->queue_max,
         .query_timeout_ms = cfg->query_timeout_ms,
         .lock_timeout_ms = cfg->lock_timeout_ms,
-        .statements = api_statements,
-        .statement_count = api_statement_count,
+        .statements = engine_statements,
+        .statement_count = ST__COUNT,
+        .session_settings = session_settings,
     };
     a->pool = db_pool_new(a->base, &pool_options);
     http_server_options http_options = {

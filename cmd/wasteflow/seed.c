@@ -30,7 +30,7 @@ static int run(PGconn *pg, const char *sql, int param_count, const char *const *
 
 static int seed_case1(PGconn *pg)
 {
-    const embedded_file *sql = embedded_find(embedded_docs, embedded_docs_count, "case1.sql");
+    const embedded_file *sql = embedded_find(embedded_seeds, embedded_seeds_count, "case1.sql");
     if (sql == NULL || run(pg, sql->data, 0, NULL) != 0) {
         return 1;
     }

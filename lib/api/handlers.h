@@ -8,9 +8,6 @@
 void handle_healthz(http_ctx *ctx);
 void handle_readyz(http_ctx *ctx);
 void handle_metrics(http_ctx *ctx);
-void handle_openapi(http_ctx *ctx);
-void handle_docs(http_ctx *ctx);
-void handle_docs_asset(http_ctx *ctx);
 
 void handle_waste_types_list(http_ctx *ctx);
 void handle_waste_types_get(http_ctx *ctx);

@@ -1,12 +1,10 @@
-/* Operations endpoints: liveness, readiness, Prometheus metrics, the OpenAPI document and
- * its Swagger UI page, and the per-type totals of /v1/stats. */
-#include "api/app.h"
+/* Operations endpoints: liveness, readiness, Prometheus metrics and the per-type totals of
+ * /v1/stats. */
 #include "api/common.h"
-#include "api/docs_assets.h"
 #include "api/handlers.h"
-#include "api/statements.h"
-#include "util/embedded.h"
+#include "engine/statements.h"
 #include "util/log.h"
+#include "util/mem.h"
 #include "util/metrics.h"
 
 #include <stdio.h>
@@ -19,24 +17,15 @@ void handle_healthz(http_ctx *ctx)
     http_reply_json(ctx, 200, body, sizeof body - 1);
 }
 
-static void ready(api_tx *tx, const db_result *result)
+static void ready(tx *t, const db_result *result)
 {
-    if (result->status != DB_OK) {
-        api_tx_problem(tx, 503, "service-unavailable", "Service Unavailable",
-                       "The database is not answering.");
-        return;
-    }
-    api_tx_ok(tx, 200, strdup("{\"status\":\"ready\"}"), NULL);
+    tx_reply(t, 200, xstrdup("{\"status\":\"ready\"}"), NULL);
 }
 
 void handle_readyz(http_ctx *ctx)
 {
     if (!db_pool_ready(app_of(ctx)->pool)) {
-        http_reply_unavailable(ctx, "No database connection is usable.");
-        return;
-    }
-    api_req *req = api_req_for(ctx);
-    if (req == NULL) {
+        http_problem(ctx, PROBLEM_UNAVAILABLE, "No database connection is usable.");
         return;
     }
     /* Readiness must answer fast even when the pool queue is long. */
@@ -44,21 +33,21 @@ void handle_readyz(http_ctx *ctx)
     if (ctx->deadline_ms > short_deadline) {
         ctx->deadline_ms = short_deadline;
     }
-    api_req_add(req, ST_PING, 0, 0);
-    api_req_run(ctx, req, TX_NONE, ready);
+    tx *t = tx_for(ctx);
+    tx_q0(t, ST_PING);
+    tx_run(t, TX_READ, ready);
 }
 
-static void render_metrics(http_ctx *ctx, const db_result *pending)
+static void metrics_read(tx *t, const db_result *pending)
 {
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
     if (out == NULL) {
-        http_reply_unavailable(ctx, "Out of memory.");
-        return;
+        mem_exhausted(4096);
     }
     metrics_render(out);
-    db_pool_stats pool = db_pool_get_stats(app_of(ctx)->pool);
+    db_pool_stats pool = db_pool_get_stats(tx_app(t)->pool);
     fprintf(out,
             "# HELP wasteflow_db_pool_connections Database connections by state.\n"
             "# TYPE wasteflow_db_pool_connections gauge\n"
@@ -80,84 +69,47 @@ static void render_metrics(http_ctx *ctx, const db_result *pending)
             pool.leased, pool.idle, pool.size - pool.connected, pool.waiting,
             (unsigned long long)pool.errors, (unsigned long long)pool.reconnects,
             (unsigned long long)pool.timeouts);
-    if (pending != NULL) {
-        fprintf(out, "# HELP wasteflow_pending_kilograms Waste pending at organizations.\n"
-                     "# TYPE wasteflow_pending_kilograms gauge\n");
-        for (int row = 0; row < db_rows(pending, 0); row++) {
-            fprintf(out, "wasteflow_pending_kilograms{waste_type=\"%s\"} %s\n",
-                    db_text(pending, 0, row, 0), db_text(pending, 0, row, 1));
-        }
+    fprintf(out, "# HELP wasteflow_pending_kilograms Waste pending at organizations.\n"
+                 "# TYPE wasteflow_pending_kilograms gauge\n");
+    for (int row = 0; row < db_rows(pending, 0); row++) {
+        fprintf(out, "wasteflow_pending_kilograms{waste_type=\"%s\"} %s\n",
+                db_text(pending, 0, row, 0), db_text(pending, 0, row, 1));
     }
     fclose(out);
-    http_reply_text(ctx, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
-    free(text);
-}
-
-static void metrics_with_pending(api_tx *tx, const db_result *result)
-{
-    /* Answers directly: the tx ends with the reply (its connection is released then). */
-    http_ctx *ctx = api_tx_ctx(tx);
-    render_metrics(ctx, result->status == DB_OK ? result : NULL);
+    tx_set_content_type(t, "text/plain; version=0.0.4; charset=utf-8");
+    tx_reply(t, 200, text, NULL);
 }
 
 void handle_metrics(http_ctx *ctx)
 {
-    api_req *req = api_req_new();
-    if (req == NULL) {
-        render_metrics(ctx, NULL);
-        return;
-    }
-    api_req_add(req, ST_PENDING_BY_TYPE, 0, 0);
-    api_req_run(ctx, req, TX_NONE, metrics_with_pending);
+    tx *t = tx_for(ctx);
+    tx_q0(t, ST_PENDING_BY_TYPE);
+    tx_run(t, TX_READ, metrics_read);
 }
 
-void handle_openapi(http_ctx *ctx)
+static void stats_read(tx *t, const db_result *result)
 {
-    const embedded_file *doc = embedded_find(embedded_docs, embedded_docs_count, "openapi.json");
-    if (doc == NULL) {
-        api_reply_not_found(ctx, "The OpenAPI document");
-        return;
-    }
-    http_reply_text(ctx, 200, "application/json", doc->data, doc->len);
-}
-
-void handle_docs(http_ctx *ctx)
-{
-    const embedded_file *page = embedded_find(embedded_docs, embedded_docs_count, "docs.html");
-    if (page == NULL) {
-        api_reply_not_found(ctx, "The documentation page");
-        return;
-    }
-    http_reply_text(ctx, 200, "text/html; charset=utf-8", page->data, page->len);
-}
-
-void handle_docs_asset(http_ctx *ctx)
-{
-    http_add_header(ctx, "Cache-Control", "public, max-age=86400");
-    if (strcmp(ctx->path, "/docs/swagger-initializer.js") == 0) {
-        const embedded_file *js =
-            embedded_find(embedded_docs, embedded_docs_count, "swagger-initializer.js");
-        if (js != NULL) {
-            http_reply_text(ctx, 200, "application/javascript; charset=utf-8", js->data, js->len);
-            return;
+    static const char *const names[] = {"generated", "pending",  "stored",
+                                        "unloaded",  "capacity", "remaining"};
+    strbuf out = {0};
+    strbuf_puts(&out, "{");
+    for (int row = 0; row < db_rows(result, 0); row++) {
+        strbuf_puts(&out, row ? ",\"" : "\"");
+        strbuf_puts(&out, db_text(result, 0, row, 0));
+        strbuf_puts(&out, "\":{");
+        for (int k = 0; k < 6; k++) {
+            strbuf_printf(&out, "%s\"%s\":%s", k ? "," : "", names[k],
+                          db_text(result, 0, row, k + 1));
         }
+        strbuf_puts(&out, "}");
     }
-    for (int i = 0; i < docs_asset_count; i++) {
-        if (strcmp(ctx->path, docs_assets[i].path) == 0) {
-            http_reply_text(ctx, 200, docs_assets[i].content_type, docs_assets[i].start,
-                            (size_t)(docs_assets[i].end - docs_assets[i].start));
-            return;
-        }
-    }
-    api_reply_not_found(ctx, "The documentation file");
+    strbuf_puts(&out, "}");
+    api_reply_buffer(t, 200, &out, NULL);
 }
 
 void handle_stats(http_ctx *ctx)
 {
-    api_req *req = api_req_for(ctx);
-    if (req == NULL) {
-        return;
-    }
-    api_req_add(req, ST_STATS, 0, 0);
-    api_req_run(ctx, req, TX_NONE, api_reply_json_row);
+    tx *t = tx_for(ctx);
+    tx_q0(t, ST_STATS);
+    tx_run(t, TX_READ, stats_read);
 }

@@ -1,116 +1,118 @@
 /* /v1/organizations: the waste producers, their on-site limits and pending waste. */
 #include "api/common.h"
 #include "api/handlers.h"
-#include "api/statements.h"
+#include "api/repr.h"
+#include "api/rows.h"
+#include "engine/statements.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+static const tx_conflict organization_conflicts[] = {
+    {"organizations_name_key", PROBLEM_CONFLICT, NULL,
+     "An organization with this name already exists."},
+    {"organization_waste_pending_within_capacity", PROBLEM_CONFLICT, NULL,
+     "The on-site capacity cannot go below the waste pending there."},
+    {"transfers_organization_id_fkey", PROBLEM_CONFLICT, NULL,
+     "The organization has ledger history (transfers) and cannot be deleted."},
+    {NULL, 0, NULL, NULL},
+};
+
+/* The organization of rows (one per type) of query q. */
+static void render_one(strbuf *out, tx *t, const db_result *result, int q)
+{
+    repr_holder *organizations;
+    rows_holders(tx_arena(t), result, q, &organizations);
+    repr_organization(out, &organizations[0]);
+}
+
+static void render_first(strbuf *out, tx *t, const db_result *result)
+{
+    render_one(out, t, result, 0);
+}
+
+static void listed(tx *t, const db_result *result)
+{
+    const api_page *page = tx_user(t);
+    repr_holder *organizations;
+    size_t count = rows_holders(tx_arena(t), result, 0, &organizations);
+    size_t items = count < (size_t)page->limit ? count : (size_t)page->limit;
+    strbuf out = {0};
+    repr_page_begin(&out);
+    for (size_t i = 0; i < items; i++) {
+        repr_page_item(&out, i);
+        repr_organization(&out, &organizations[i]);
+    }
+    repr_page_end(&out, api_next_cursor(t, count > items, items ? organizations[items - 1].id : 0));
+    api_reply_buffer(t, 200, &out, NULL);
+}
 
 void handle_organizations_list(http_ctx *ctx)
 {
-    int limit;
-    int64_t after;
-    if (!api_page_params(ctx, &limit, &after)) {
+    api_page page;
+    if (!api_page_params(ctx, &page)) {
         return;
     }
-    api_req *req = api_req_for(ctx);
-    if (req == NULL) {
-        return;
-    }
-    req->p[0] = api_id_text(req->text[0], after);
-    req->p[1] = api_id_text(req->text[1], limit);
-    api_req_add(req, ST_ORG_LIST, 0, 2);
-    api_req_run(ctx, req, TX_NONE, api_reply_json_row);
+    tx *t = tx_for(ctx);
+    api_page *state = TX_NEW(t, api_page);
+    *state = page;
+    tx_set_user(t, state);
+    tx_q(t, ST_ORG_LIST, tx_int(t, page.after_id), tx_int(t, page.limit + 1));
+    tx_run(t, TX_READ, listed);
 }
 
 void handle_organizations_get(http_ctx *ctx)
 {
-    api_get_by_id(ctx, ST_ORG_GET);
+    api_get_by_id(ctx, ST_ORG_GET, "Organization", render_first);
 }
 
-static void created(api_tx *tx, const db_result *result)
+static void created(tx *t, const db_result *result)
 {
-    if (result->status != DB_OK) {
-        if (strcmp(result->sqlstate, "23505") == 0) {
-            api_tx_problem(tx, 409, "conflict", "Conflict",
-                           "An organization with this name already exists.");
-            return;
-        }
-        api_tx_db_error(tx, result);
-        return;
-    }
-    char location[64];
-    snprintf(location, sizeof location, "/v1/organizations/%s", db_text(result, 1, 0, 0));
-    api_tx_ok(tx, 201, strdup(db_text(result, 2, 0, 0)), location);
+    strbuf out = {0};
+    render_one(&out, t, result, 2);
+    const char *location =
+        arena_printf(tx_arena(t), "/v1/organizations/%s", db_text(result, 1, 0, 0));
+    api_reply_buffer(t, 201, &out, location);
 }
 
 void handle_organizations_create(http_ctx *ctx)
 {
-    api_req *req = api_req_for(ctx);
-    if (req == NULL) {
+    api_name_capacity body;
+    if (!api_read_name_capacity(ctx, true, false, &body)) {
         return;
     }
-    if (!api_read_name_capacity(ctx, req, true, false)) {
-        api_req_free(req);
-        return;
-    }
-    api_req_add(req, ST_CHECK_TYPES, 5, 2);
-    api_req_add(req, ST_ORG_CREATE, 1, 2);
-    api_req_add(req, ST_ORG_JSON_CURRENT, 0, 0);
-    api_req_run(ctx, req, TX_ONE_ROUND, created);
+    tx *t = tx_for(ctx);
+    tx_q(t, ST_CHECK_TYPES, body.codes, "capacity.");
+    tx_q(t, ST_ORG_CREATE, body.name, body.capacity);
+    tx_q0(t, ST_ORG_GET_NEW);
+    tx_conflicts(t, organization_conflicts);
+    tx_run(t, TX_ONE_ROUND, created);
 }
 
-static void patched(api_tx *tx, const db_result *result)
+static void patched(tx *t, const db_result *result)
 {
-    if (result->status != DB_OK) {
-        if (strcmp(result->sqlstate, "23505") == 0) {
-            api_tx_problem(tx, 409, "conflict", "Conflict",
-                           "An organization with this name already exists.");
-        } else if (strcmp(result->sqlstate, "23514") == 0) {
-            api_tx_problem(tx, 409, "conflict", "Conflict",
-                           "The on-site capacity cannot go below the waste pending there.");
-        } else {
-            api_tx_db_error(tx, result);
-        }
-        return;
-    }
-    if (db_rows(result, 1) == 0) {
-        api_tx_problem(tx, 404, "not-found", "Not Found", "Organization not found.");
-        return;
-    }
-    api_tx_ok(tx, 200, strdup(db_text(result, 2, 0, 0)), NULL);
+    strbuf out = {0};
+    render_one(&out, t, result, 2);
+    api_reply_buffer(t, 200, &out, NULL);
 }
 
 void handle_organizations_patch(http_ctx *ctx)
 {
-    api_req *req = api_req_for(ctx);
-    if (req == NULL) {
+    api_name_capacity body;
+    if (!api_read_name_capacity(ctx, false, false, &body)) {
         return;
     }
-    if (!api_read_name_capacity(ctx, req, false, false)) {
-        api_req_free(req);
-        return;
-    }
-    req->p[0] = api_id_text(req->text[0], ctx->match.ids[0]);
-    /* ST_ORG_PATCH takes (id, name, capacity) = p[0], p[1], p[2]. */
-    api_req_add(req, ST_CHECK_TYPES, 5, 2);
-    api_req_add(req, ST_ORG_PATCH, 0, 3);
-    api_req_add(req, ST_ORG_JSON, 0, 1);
-    api_req_run(ctx, req, TX_ONE_ROUND, patched);
+    tx *t = tx_for(ctx);
+    const char *id = tx_int(t, ctx->match.ids[0]);
+    tx_q(t, ST_CHECK_TYPES, body.codes, "capacity.");
+    tx_q(t, ST_ORG_PATCH, id, body.name, body.capacity);
+    tx_q(t, ST_ORG_GET, id);
+    tx_conflicts(t, organization_conflicts);
+    tx_run(t, TX_ONE_ROUND, patched);
 }
 
 void handle_organizations_delete(http_ctx *ctx)
 {
-    api_req *req = api_req_for(ctx);
-    if (req == NULL) {
-        return;
-    }
-    req->p[0] = api_id_text(req->text[0], ctx->match.ids[0]);
-    api_req_add(req, ST_ORG_LOCK, 0, 1);
-    api_req_add(req, ST_ORG_DELETE, 0, 1);
-    static const api_delete_spec spec = {
-        "Organization", "The organization has ledger history (transfers) and cannot be deleted.",
-        0};
-    api_run_delete(ctx, req, &spec);
+    tx *t = tx_for(ctx);
+    const char *id = tx_int(t, ctx->match.ids[0]);
+    tx_q(t, ST_ORG_LOCK, id);
+    tx_q(t, ST_ORG_DELETE, id);
+    api_run_delete(t, organization_conflicts);
 }

@@ -2,23 +2,33 @@
  * bump the graph version in the same transaction, so every instance reloads its cached
  * graph before the next transfer or view that starts after the commit. */
 #include "api/common.h"
-#include "api/dispatch.h"
 #include "api/handlers.h"
-#include "api/statements.h"
+#include "api/repr.h"
+#include "api/rows.h"
+#include "engine/dispatch.h"
+#include "engine/statements.h"
 
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define DISTANCE_MAX 100000000LL
 
-static bool parse_node(const cJSON *node, const char *field, int64_t *org, int64_t *storage,
-                       field_errors *errors)
+static const tx_conflict route_conflicts[] = {
+    {"routes_pair_key", PROBLEM_CONFLICT, NULL,
+     "A road already joins these nodes in this direction."},
+    {"routes_from_organization_id_fkey", PROBLEM_VALIDATION, "from",
+     "no such organization or storage"},
+    {"routes_from_storage_id_fkey", PROBLEM_VALIDATION, "from", "no such organization or storage"},
+    {"routes_to_organization_id_fkey", PROBLEM_VALIDATION, "to", "no such organization or storage"},
+    {"routes_to_storage_id_fkey", PROBLEM_VALIDATION, "to", "no such organization or storage"},
+    {"routes_not_self", PROBLEM_VALIDATION, "to", "a road cannot join a node to itself"},
+    {NULL, 0, NULL, NULL},
+};
+
+static bool parse_node(const cJSON *node, const char *field, node_ref *out, field_errors *errors)
 {
-    *org = *storage = 0;
+    static const char shape[] = "must be {\"organization_id\": id} or {\"storage_id\": id}";
     if (!cJSON_IsObject(node) || cJSON_GetArraySize(node) != 1) {
-        field_errors_add(errors, field,
-                         "must be {\"organization_id\": id} or {\"storage_id\": id}");
+        field_errors_add(errors, field, shape);
         return false;
     }
     const cJSON *item = node->child;
@@ -26,11 +36,10 @@ static bool parse_node(const cJSON *node, const char *field, int64_t *org, int64
     bool is_storage = strcmp(item->string, "storage_id") == 0;
     double value = cJSON_IsNumber(item) ? item->valuedouble : -1;
     if (!(is_org || is_storage) || value < 1 || value > 9.2e18 || value != (double)(int64_t)value) {
-        field_errors_add(errors, field,
-                         "must be {\"organization_id\": id} or {\"storage_id\": id}");
+        field_errors_add(errors, field, shape);
         return false;
     }
-    *(is_org ? org : storage) = (int64_t)value;
+    *out = (node_ref){is_org ? NODE_ORG : NODE_STORAGE, (int64_t)value};
     return true;
 }
 
@@ -45,39 +54,45 @@ static bool parse_distance(const cJSON *item, int64_t *out, field_errors *errors
     return true;
 }
 
-static void route_changed(api_tx *tx, const db_result *result)
+static void render_route(strbuf *out, tx *t, const db_result *result)
 {
-    if (result->status != DB_OK) {
-        if (strcmp(result->sqlstate, "23505") == 0) {
-            api_tx_problem(tx, 409, "conflict", "Conflict",
-                           "A road already joins these nodes in this direction.");
-        } else if (strcmp(result->sqlstate, "23503") == 0) {
-            bool from = strstr(result->constraint, "from_") != NULL;
-            api_tx_invalid(tx, from ? "from" : "to", "no such organization or storage");
-        } else if (strcmp(result->sqlstate, "23514") == 0) {
-            api_tx_invalid(tx, "to", "a road cannot join a node to itself");
-        } else {
-            api_tx_db_error(tx, result);
-        }
-        return;
-    }
-    api_req *req = api_tx_user(tx);
-    int q = req->flags; /* index of the statement returning the route */
-    const char *json = db_text(result, q, 0, 0);
-    if (json == NULL) {
-        api_tx_problem(tx, 404, "not-found", "Not Found", "Route not found.");
-        return;
-    }
-    dispatcher_kick(app_of(api_tx_ctx(tx))->dispatcher);
-    char location[64];
-    snprintf(location, sizeof location, "/v1/routes/%s", db_text(result, q, 0, 1));
-    bool creating = api_tx_ctx(tx)->method == HTTP_POST;
-    api_tx_ok(tx, creating ? 201 : 200, strdup(json), creating ? location : NULL);
+    repr_route_row route = rows_route(result, 0, 0);
+    repr_route(out, &route);
 }
 
-static void node_key(char *out, int64_t org, int64_t storage)
+static void room_may_be_in_reach(tx *t, void *arg)
 {
-    snprintf(out, 24, "%c%lld", org ? 'o' : 's', (long long)(org ? org : storage));
+    dispatcher_kick(tx_app(t)->dispatcher);
+}
+
+/* The route the batch's last statement returned: 201 (created) or 200; 404 when none. */
+static void route_changed(tx *t, const db_result *result)
+{
+    int q = result->count - 1;
+    if (db_rows(result, q) == 0) {
+        tx_fail(t, PROBLEM_NOT_FOUND, "Route not found.");
+        return;
+    }
+    repr_route_row route = rows_route(result, q, 0);
+    strbuf out = {0};
+    repr_route(&out, &route);
+    tx_on_commit(t, room_may_be_in_reach, NULL);
+    bool creating = tx_ctx(t)->method == HTTP_POST;
+    const char *location =
+        creating ? arena_printf(tx_arena(t), "/v1/routes/%lld", (long long)route.id) : NULL;
+    api_reply_buffer(t, creating ? 201 : 200, &out, location);
+}
+
+/* 'o12' / 's7': the routes table's node keys. */
+static const char *node_key(tx *t, node_ref node)
+{
+    return arena_printf(tx_arena(t), "%c%lld", node.kind == NODE_ORG ? 'o' : 's',
+                        (long long)node.id);
+}
+
+static const char *node_id(tx *t, node_ref node, node_kind kind)
+{
+    return node.kind == kind ? tx_int(t, node.id) : NULL;
 }
 
 void handle_routes_create(http_ctx *ctx)
@@ -92,48 +107,35 @@ void handle_routes_create(http_ctx *ctx)
         return;
     }
     field_errors errors = {0};
-    int64_t from_org, from_storage, to_org, to_storage, distance = 0;
-    bool from_ok = parse_node(cJSON_GetObjectItemCaseSensitive(body, "from"), "from", &from_org,
-                              &from_storage, &errors);
-    bool to_ok = parse_node(cJSON_GetObjectItemCaseSensitive(body, "to"), "to", &to_org,
-                            &to_storage, &errors);
+    node_ref from = {0}, to = {0};
+    int64_t distance = 0;
+    bool from_ok =
+        parse_node(cJSON_GetObjectItemCaseSensitive(body, "from"), "from", &from, &errors);
+    bool to_ok = parse_node(cJSON_GetObjectItemCaseSensitive(body, "to"), "to", &to, &errors);
     parse_distance(cJSON_GetObjectItemCaseSensitive(body, "distance_m"), &distance, &errors);
     const cJSON *two_way = cJSON_GetObjectItemCaseSensitive(body, "two_way");
     if (two_way != NULL && !cJSON_IsBool(two_way)) {
         field_errors_add(&errors, "two_way", "must be true or false");
     }
-    if (from_ok && to_ok && from_org == to_org && from_storage == to_storage) {
+    if (from_ok && to_ok && from.kind == to.kind && from.id == to.id) {
         field_errors_add(&errors, "to", "a road cannot join a node to itself");
     }
     bool is_two_way = cJSON_IsTrue(two_way);
     cJSON_Delete(body);
     if (errors.count > 0) {
-        api_reply_field_errors(ctx, &errors);
+        http_problem_fields(ctx, &errors);
         return;
     }
-    api_req *req = api_req_for(ctx);
-    if (req == NULL) {
-        return;
-    }
-    /* p[0..5]: insert parameters; p[6..8]: reverse check (from key, to key, two_way). */
-    req->p[0] = from_org ? api_id_text(req->text[0], from_org) : NULL;
-    req->p[1] = from_storage ? api_id_text(req->text[1], from_storage) : NULL;
-    req->p[2] = to_org ? api_id_text(req->text[2], to_org) : NULL;
-    req->p[3] = to_storage ? api_id_text(req->text[3], to_storage) : NULL;
-    req->p[4] = api_id_text(req->text[4], distance);
-    req->p[5] = is_two_way ? "true" : "false";
-    node_key(req->text[5], from_org, from_storage);
-    node_key(req->text[6], to_org, to_storage);
-    req->p[6] = req->text[5];
-    req->p[7] = req->text[6];
-    req->p[8] = req->p[5];
-    api_req_add(req, ST_GRAPH_LOCK, 0, 0);
-    api_req_add(req, ST_RT_REVERSE_CHECK, 6, 3);
-    api_req_add(req, ST_RT_CREATE, 0, 6);
-    api_req_add(req, ST_GRAPH_BUMP, 0, 0);
-    api_req_add(req, ST_ROOM_BUMP, 0, 0);
-    req->flags = 2;
-    api_req_run(ctx, req, TX_ONE_ROUND, route_changed);
+    tx *t = tx_for(ctx);
+    tx_q0(t, ST_GRAPH_LOCK);
+    tx_q(t, ST_RT_REVERSE_CHECK, node_key(t, from), node_key(t, to), tx_bool(is_two_way));
+    tx_q0(t, ST_GRAPH_BUMP);
+    tx_q0(t, ST_ROOM_BUMP);
+    tx_q(t, ST_RT_CREATE, node_id(t, from, NODE_ORG), node_id(t, from, NODE_STORAGE),
+         node_id(t, to, NODE_ORG), node_id(t, to, NODE_STORAGE), tx_int(t, distance),
+         tx_bool(is_two_way));
+    tx_conflicts(t, route_conflicts);
+    tx_run(t, TX_ONE_ROUND, route_changed);
 }
 
 void handle_routes_patch(http_ctx *ctx)
@@ -157,84 +159,91 @@ void handle_routes_patch(http_ctx *ctx)
     if (two_way != NULL && !cJSON_IsBool(two_way)) {
         field_errors_add(&errors, "two_way", "must be true or false");
     }
-    const char *two_way_text = two_way == NULL ? NULL : cJSON_IsTrue(two_way) ? "true" : "false";
+    const char *two_way_text = two_way == NULL ? NULL : tx_bool(cJSON_IsTrue(two_way));
     cJSON_Delete(body);
     if (errors.count > 0) {
-        api_reply_field_errors(ctx, &errors);
+        http_problem_fields(ctx, &errors);
         return;
     }
-    api_req *req = api_req_for(ctx);
-    if (req == NULL) {
-        return;
-    }
-    req->p[0] = api_id_text(req->text[0], ctx->match.ids[0]);
-    req->p[1] = distance ? api_id_text(req->text[1], distance) : NULL;
-    req->p[2] = two_way_text;
-    /* ST_RT_PATCH_CHECK takes (id, two_way). */
-    req->p[3] = req->p[0];
-    req->p[4] = two_way_text;
-    api_req_add(req, ST_GRAPH_LOCK, 0, 0);
-    api_req_add(req, ST_RT_PATCH_CHECK, 3, 2);
-    api_req_add(req, ST_RT_PATCH, 0, 3);
-    req->flags = 2;
-    api_req_run(ctx, req, TX_ONE_ROUND, route_changed);
+    tx *t = tx_for(ctx);
+    const char *id = tx_int(t, ctx->match.ids[0]);
+    tx_q0(t, ST_GRAPH_LOCK);
+    tx_q(t, ST_RT_PATCH_CHECK, id, two_way_text);
+    tx_q(t, ST_RT_PATCH, id, distance ? tx_int(t, distance) : NULL, two_way_text);
+    tx_conflicts(t, route_conflicts);
+    tx_run(t, TX_ONE_ROUND, route_changed);
 }
 
 void handle_routes_delete(http_ctx *ctx)
 {
-    api_req *req = api_req_for(ctx);
-    if (req == NULL) {
-        return;
-    }
-    req->p[0] = api_id_text(req->text[0], ctx->match.ids[0]);
-    api_req_add(req, ST_GRAPH_LOCK, 0, 0);
-    api_req_add(req, ST_RT_DELETE, 0, 1);
-    static const api_delete_spec spec = {"Route", "The route is still referenced.", 1};
-    api_run_delete(ctx, req, &spec);
+    tx *t = tx_for(ctx);
+    tx_q0(t, ST_GRAPH_LOCK);
+    tx_q(t, ST_RT_DELETE, tx_int(t, ctx->match.ids[0]));
+    api_run_delete(t, route_conflicts);
 }
 
 void handle_routes_get(http_ctx *ctx)
 {
-    api_get_by_id(ctx, ST_RT_GET);
+    api_get_by_id(ctx, ST_RT_GET, "Route", render_route);
+}
+
+static void listed(tx *t, const db_result *result)
+{
+    const api_page *page = tx_user(t);
+    int rows = db_rows(result, 0);
+    int items = rows < page->limit ? rows : page->limit;
+    strbuf out = {0};
+    repr_page_begin(&out);
+    int64_t last = 0;
+    for (int row = 0; row < items; row++) {
+        repr_route_row route = rows_route(result, 0, row);
+        repr_page_item(&out, (size_t)row);
+        repr_route(&out, &route);
+        last = route.id;
+    }
+    repr_page_end(&out, api_next_cursor(t, rows > items, last));
+    api_reply_buffer(t, 200, &out, NULL);
+}
+
+/* ?node=organization:<id> or storage:<id> as the table's node key, into *key (NULL when
+ * absent). */
+static bool node_param(http_ctx *ctx, const char **key)
+{
+    *key = NULL;
+    const char *node = http_query_param(ctx, "node");
+    if (node == NULL) {
+        return true;
+    }
+    const char *colon = strchr(node, ':');
+    char kind = 0;
+    if (colon != NULL && colon - node == 12 && strncmp(node, "organization", 12) == 0) {
+        kind = 'o';
+    } else if (colon != NULL && colon - node == 7 && strncmp(node, "storage", 7) == 0) {
+        kind = 's';
+    }
+    const char *digits = kind != 0 ? colon + 1 : "";
+    size_t length = strlen(digits);
+    bool valid = kind != 0 && length >= 1 && length <= 18 && digits[0] >= '1' && digits[0] <= '9' &&
+                 strspn(digits, "0123456789") == length;
+    if (!valid) {
+        http_problem_invalid(ctx, "node", "must be organization:<id> or storage:<id>");
+        return false;
+    }
+    *key = arena_printf(&ctx->arena, "%c%s", kind, digits);
+    return true;
 }
 
 void handle_routes_list(http_ctx *ctx)
 {
-    int limit;
-    int64_t after;
-    if (!api_page_params(ctx, &limit, &after)) {
+    api_page page;
+    const char *node;
+    if (!api_page_params(ctx, &page) || !node_param(ctx, &node)) {
         return;
     }
-    api_req *req = api_req_for(ctx);
-    if (req == NULL) {
-        return;
-    }
-    const char *node = http_query_param(ctx, "node");
-    if (node != NULL) {
-        const char *colon = strchr(node, ':');
-        int64_t id = 0;
-        char kind = 0;
-        if (colon != NULL && strncmp(node, "organization", (size_t)(colon - node)) == 0 &&
-            colon - node == 12) {
-            kind = 'o';
-        } else if (colon != NULL && strncmp(node, "storage", (size_t)(colon - node)) == 0 &&
-                   colon - node == 7) {
-            kind = 's';
-        }
-        char *end = NULL;
-        if (kind != 0 && colon[1] >= '1' && colon[1] <= '9') {
-            id = strtoll(colon + 1, &end, 10);
-        }
-        if (kind == 0 || id <= 0 || end == NULL || *end != '\0' || strlen(colon + 1) > 18) {
-            api_req_free(req);
-            http_reply_invalid(ctx, "node", "must be organization:<id> or storage:<id>");
-            return;
-        }
-        snprintf(req->text[2], sizeof req->text[2], "%c%lld", kind, (long long)id);
-        req->p[2] = req->text[2];
-    }
-    req->p[0] = api_id_text(req->text[0], after);
-    req->p[1] = api_id_text(req->text[1], limit);
-    api_req_add(req, ST_RT_LIST, 0, 3);
-    api_req_run(ctx, req, TX_NONE, api_reply_json_row);
+    tx *t = tx_for(ctx);
+    api_page *state = TX_NEW(t, api_page);
+    *state = page;
+    tx_set_user(t, state);
+    tx_q(t, ST_RT_LIST, tx_int(t, page.after_id), tx_int(t, page.limit + 1), node);
+    tx_run(t, TX_READ, listed);
 }

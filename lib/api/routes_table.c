@@ -1,6 +1,7 @@
 /* The route table: every endpoint of the API, its method, and its handler. */
-#include "api/app.h"
+#include "api/routes_table.h"
 #include "api/handlers.h"
+#include "web/web.h"
 
 #define R(method, pattern, name, fn)                                                               \
     {                                                                                              \
@@ -11,11 +12,9 @@ const router_route api_routes[] = {
     R(HTTP_GET, "/healthz", "healthz", handle_healthz),
     R(HTTP_GET, "/readyz", "readyz", handle_readyz),
     R(HTTP_GET, "/metrics", "metrics", handle_metrics),
-    R(HTTP_GET, "/openapi.json", "openapi", handle_openapi),
-    R(HTTP_GET, "/docs", "docs", handle_docs),
-    R(HTTP_GET, "/docs/swagger-ui-bundle.js", "docs.asset", handle_docs_asset),
-    R(HTTP_GET, "/docs/swagger-ui.css", "docs.asset", handle_docs_asset),
-    R(HTTP_GET, "/docs/swagger-initializer.js", "docs.asset", handle_docs_asset),
+    R(HTTP_GET, "/openapi.json", "openapi", handle_web_asset),
+    R(HTTP_GET, "/docs", "docs", handle_web_asset),
+    R(HTTP_GET, "/docs/{file}", "docs.asset", handle_web_asset),
     R(HTTP_GET, "/v1/waste-types", "waste_types.list", handle_waste_types_list),
     R(HTTP_POST, "/v1/waste-types", "waste_types.create", handle_waste_types_create),
     R(HTTP_GET, "/v1/waste-types/{code}", "waste_types.get", handle_waste_types_get),

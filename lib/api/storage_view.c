@@ -1,158 +1,99 @@
 /* GET /v1/organizations/{id}/storages — requirement 4: every storage (optionally only
  * those accepting a type) with its shortest road distance and path from the organization,
- * capacity, stock and remaining room; reachable first by (distance, id), then the rest. */
+ * capacity, stock and remaining room; reachable first by (distance, id), then the rest.
+ *
+ *   round 1  [type check, graph version + organization exists, storages]
+ *   round 2  only when this instance's cached graph is stale: [graph load, storages] */
 #include "api/common.h"
 #include "api/handlers.h"
-#include "api/statements.h"
+#include "api/repr.h"
+#include "api/rows.h"
 #include "core/alloc.h"
-#include "util/strbuf.h"
+#include "engine/graph_cache.h"
+#include "engine/statements.h"
 
-#include <stdlib.h>
-#include <string.h>
-
-/* One row of ST_VIEW_STORAGES (a storage and one of its types), integers parsed once:
- * a thousand-storage view reads each several times. */
 typedef struct {
-    int64_t id;
-    int64_t capacity;
-    int64_t stock;
-    int count; /* on a storage's first row: how many rows (types) it has */
-} view_row;
+    int64_t organization_id;
+    const char *waste_type;
+} view_state;
 
-/* Writes {"bio":1,"glass":2} from rows first..first+count-1: capacity, stock or
- * remaining (capacity - stock). Type codes match [a-z][a-z0-9_]* (a schema CHECK), so
- * they need no JSON escaping. */
-static void quantity_map(strbuf *out, const db_result *result, int q, const view_row *rows,
-                         int first, int which)
+static void write_path(strbuf *out, const graph_paths *paths, node_ref storage, node_ref *path,
+                       size_t path_cap)
 {
-    strbuf_puts(out, "{");
-    for (int row = first; row < first + rows[first].count; row++) {
-        strbuf_puts(out, row > first ? ",\"" : "\"");
-        strbuf_puts(out, db_text(result, q, row, 3));
-        strbuf_puts(out, "\":");
-        int64_t capacity = rows[row].capacity;
-        int64_t stock = rows[row].stock;
-        strbuf_int(out, which == 0 ? capacity : which == 1 ? stock : capacity - stock);
+    size_t length = graph_path(paths, storage, path, path_cap);
+    strbuf_puts(out, ",\"path\":[");
+    for (size_t k = 0; k < length; k++) {
+        strbuf_puts(out, k ? "," : "");
+        repr_node(out, path[k]);
     }
-    strbuf_puts(out, "}");
+    strbuf_puts(out, "]");
 }
 
-static void render(api_tx *tx, const db_result *result, int q, graph_snapshot *snapshot)
+static void render(tx *t, const db_result *result, int q, graph_snapshot *snapshot)
 {
-    api_req *req = api_tx_user(tx);
-    int rows = db_rows(result, q);
-    const graph_paths *paths = graph_snapshot_paths(snapshot, req->id);
-    /* One entry per storage; its first row index rides in room_kg, so the allocator's
-     * ordering — (distance, id) for reachable, then id — sorts the view. */
-    alloc_candidate *order = calloc((size_t)(rows > 0 ? rows : 1), sizeof *order);
-    view_row *parsed = calloc((size_t)(rows > 0 ? rows : 1), sizeof *parsed);
+    const view_state *view = tx_user(t);
+    repr_holder *storages;
+    size_t count = rows_holders(tx_arena(t), result, q, &storages);
+    const graph_paths *paths = graph_snapshot_paths(snapshot, view->organization_id);
+    /* The allocator's order — (distance, id) for the reachable, then id — sorts the view;
+     * each entry's index rides in room_kg. */
+    alloc_candidate *order = TX_ARRAY(t, alloc_candidate, count ? count : 1);
+    for (size_t i = 0; i < count; i++) {
+        order[i] = (alloc_candidate){
+            storages[i].id, graph_distance(paths, (node_ref){NODE_STORAGE, storages[i].id}),
+            (int64_t)i};
+    }
+    alloc_sort_candidates(order, count);
     size_t path_cap = graph_node_count(snapshot->roads) + 1;
-    node_ref *path = calloc(path_cap, sizeof *path);
-    if (paths == NULL || order == NULL || parsed == NULL || path == NULL) {
-        free(order);
-        free(parsed);
-        free(path);
-        api_tx_problem(tx, 503, "service-unavailable", "Service Unavailable", "Out of memory.");
-        return;
-    }
-    int storages = 0;
-    int first_of_storage = 0;
-    for (int row = 0; row < rows; row++) {
-        parsed[row] = (view_row){db_int64(result, q, row, 0), db_int64(result, q, row, 4),
-                                 db_int64(result, q, row, 5), 0};
-        if (row == 0 || parsed[row].id != parsed[row - 1].id) {
-            order[storages++] = (alloc_candidate){
-                parsed[row].id, graph_distance(paths, (node_ref){NODE_STORAGE, parsed[row].id}),
-                row};
-            first_of_storage = row;
-        }
-        parsed[first_of_storage].count++;
-    }
-    alloc_sort_candidates(order, (size_t)storages);
+    node_ref *path = TX_ARRAY(t, node_ref, path_cap);
     strbuf out = {0};
-    strbuf_puts(&out, "{\"items\":[");
-    for (int i = 0; i < storages; i++) {
-        int first = (int)order[i].room_kg;
-        int64_t id = order[i].storage_id;
-        strbuf_puts(&out, i ? ",{\"id\":" : "{\"id\":");
-        strbuf_int(&out, id);
+    repr_page_begin(&out);
+    for (size_t i = 0; i < count; i++) {
+        const repr_holder *storage = &storages[order[i].room_kg];
+        repr_page_item(&out, i);
+        strbuf_puts(&out, "{\"id\":");
+        strbuf_int(&out, storage->id);
         strbuf_puts(&out, ",\"storage_id\":");
-        strbuf_int(&out, id);
-        strbuf_puts(&out, ",\"name\":");
-        strbuf_puts(&out, db_text(result, q, first, 1));
+        strbuf_int(&out, storage->id);
         strbuf_puts(&out, ",\"distance_m\":");
         if (order[i].distance_m >= 0) {
             strbuf_int(&out, order[i].distance_m);
-            size_t length = graph_path(paths, (node_ref){NODE_STORAGE, id}, path, path_cap);
-            strbuf_puts(&out, ",\"path\":[");
-            for (size_t k = 0; k < length; k++) {
-                strbuf_puts(&out, k ? "," : "");
-                strbuf_puts(&out, path[k].kind == NODE_ORG ? "{\"organization_id\":"
-                                                           : "{\"storage_id\":");
-                strbuf_int(&out, path[k].id);
-                strbuf_puts(&out, "}");
-            }
-            strbuf_puts(&out, "]");
+            write_path(&out, paths, (node_ref){NODE_STORAGE, storage->id}, path, path_cap);
         } else {
             strbuf_puts(&out, "null,\"path\":null");
         }
-        strbuf_puts(&out, ",\"capacity\":");
-        quantity_map(&out, result, q, parsed, first, 0);
-        strbuf_puts(&out, ",\"stock\":");
-        quantity_map(&out, result, q, parsed, first, 1);
-        strbuf_puts(&out, ",\"remaining\":");
-        quantity_map(&out, result, q, parsed, first, 2);
-        strbuf_puts(&out, ",\"created_at\":\"");
-        strbuf_puts(&out, db_text(result, q, first, 2));
-        strbuf_puts(&out, "\"}");
+        strbuf_puts(&out, ",");
+        repr_storage_members(&out, storage);
+        strbuf_puts(&out, "}");
     }
-    strbuf_puts(&out, "],\"next_cursor\":null}");
-    free(order);
-    free(parsed);
-    free(path);
-    char *body = strbuf_take(&out);
-    if (body == NULL) {
-        api_tx_problem(tx, 503, "service-unavailable", "Service Unavailable", "Out of memory.");
-        return;
-    }
-    api_tx_ok(tx, 200, body, NULL);
+    repr_page_end(&out, NULL);
+    api_reply_buffer(t, 200, &out, NULL);
 }
 
 /* Round 2, only when the cached graph was stale: [graph load, storages]. */
-static void with_graph(api_tx *tx, const db_result *result)
+static void with_graph(tx *t, const db_result *result)
 {
-    if (result->status != DB_OK) {
-        api_tx_db_error(tx, result);
-        return;
-    }
-    graph_snapshot *snapshot = graph_cache_install(app_of(api_tx_ctx(tx)), result, 0);
-    if (snapshot == NULL) {
-        api_tx_problem(tx, 503, "service-unavailable", "Service Unavailable", "Out of memory.");
-        return;
-    }
-    render(tx, result, 1, snapshot);
+    graph_snapshot *snapshot = graph_cache_install(tx_app(t), result, 0);
+    render(t, result, 1, snapshot);
     graph_snapshot_release(snapshot);
 }
 
 /* Round 1: [type check, graph version + organization exists, storages]. */
-static void first_round(api_tx *tx, const db_result *result)
+static void first_round(tx *t, const db_result *result)
 {
-    if (result->status != DB_OK) {
-        api_tx_db_error(tx, result);
+    if (db_text(result, 1, 0, 1)[0] != 't') {
+        tx_fail(t, PROBLEM_NOT_FOUND, "Organization not found.");
         return;
     }
-    if (strcmp(db_text(result, 1, 0, 1), "t") != 0) {
-        api_tx_problem(tx, 404, "not-found", "Not Found", "Organization not found.");
-        return;
-    }
-    app *application = app_of(api_tx_ctx(tx));
-    graph_snapshot *snapshot = graph_cache_get(application, db_int64(result, 1, 0, 0));
+    graph_snapshot *snapshot = graph_cache_get(tx_app(t), db_int64(result, 1, 0, 0));
     if (snapshot == NULL) {
-        api_req *req = api_tx_user(tx);
-        api_tx_send(tx, &req->q[3], 2, with_graph);
+        const view_state *view = tx_user(t);
+        tx_q0(t, ST_GRAPH_LOAD);
+        tx_q(t, ST_VIEW_STORAGES, view->waste_type);
+        tx_next(t, with_graph);
         return;
     }
-    render(tx, result, 2, snapshot);
+    render(t, result, 2, snapshot);
     graph_snapshot_release(snapshot);
 }
 
@@ -162,20 +103,12 @@ void handle_organization_storages(http_ctx *ctx)
     if (!api_code_param(ctx, "waste_type", &waste_type)) {
         return;
     }
-    api_req *req = api_req_for(ctx);
-    if (req == NULL) {
-        return;
-    }
-    req->id = ctx->match.ids[0];
-    req->p[0] = waste_type != NULL ? api_req_own(req, strdup(waste_type)) : NULL;
-    req->p[1] = "waste_type";
-    req->p[2] = api_id_text(req->text[0], req->id);
-    api_req_add(req, ST_CHECK_TYPE, 0, 2);
-    api_req_add(req, ST_VIEW_HEAD, 2, 1);
-    api_req_add(req, ST_VIEW_STORAGES, 0, 1);
-    /* Kept for a stale graph: q[3..4] = graph load, storages again. */
-    api_req_add(req, ST_GRAPH_LOAD, 0, 0);
-    api_req_add(req, ST_VIEW_STORAGES, 0, 1);
-    api_tx_spec spec = {req->q, 3, TX_NONE, first_round};
-    api_tx_start(ctx, &spec, req, api_req_free);
+    tx *t = tx_for(ctx);
+    view_state *view = TX_NEW(t, view_state);
+    *view = (view_state){ctx->match.ids[0], waste_type};
+    tx_set_user(t, view);
+    tx_q(t, ST_CHECK_TYPE, waste_type, "waste_type");
+    tx_q(t, ST_VIEW_HEAD, tx_int(t, view->organization_id));
+    tx_q(t, ST_VIEW_STORAGES, waste_type);
+    tx_run(t, TX_READ, first_round);
 }

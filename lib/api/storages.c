@@ -1,160 +1,150 @@
 /* /v1/storages: accumulation sites, the types they accept, capacity, stock and unloads.
- * Every change that can free room bumps the dispatch epoch in the same transaction, so
- * pending waste elsewhere is placed automatically. */
+ * Every change that can free room bumps the dispatch epoch in the same transaction and,
+ * once committed, wakes this instance's dispatcher, so pending waste elsewhere is placed
+ * automatically. */
 #include "api/common.h"
-#include "api/dispatch.h"
 #include "api/handlers.h"
-#include "api/statements.h"
+#include "api/repr.h"
+#include "api/rows.h"
+#include "engine/dispatch.h"
+#include "engine/statements.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+static const tx_conflict storage_conflicts[] = {
+    {"storages_name_key", PROBLEM_CONFLICT, NULL, "A storage with this name already exists."},
+    {"storage_waste_stock_within_capacity", PROBLEM_CONFLICT, NULL,
+     "A capacity cannot go below the stock the storage holds."},
+    {"shipments_storage_id_fkey", PROBLEM_CONFLICT, NULL,
+     "The storage has ledger history (shipments or unloads) and cannot be deleted."},
+    {"unloads_storage_id_fkey", PROBLEM_CONFLICT, NULL,
+     "The storage has ledger history (shipments or unloads) and cannot be deleted."},
+    {NULL, 0, NULL, NULL},
+};
+
+static const tx_conflict unload_conflicts[] = {
+    {"storage_waste_stock_within_capacity", PROBLEM_CONFLICT, NULL,
+     "Cannot unload more than the storage holds."},
+    {NULL, 0, NULL, NULL},
+};
+
+static void render_one(strbuf *out, tx *t, const db_result *result, int q)
+{
+    repr_holder *storages;
+    rows_holders(tx_arena(t), result, q, &storages);
+    repr_storage(out, &storages[0]);
+}
+
+static void render_first(strbuf *out, tx *t, const db_result *result)
+{
+    render_one(out, t, result, 0);
+}
+
+static void listed(tx *t, const db_result *result)
+{
+    const api_page *page = tx_user(t);
+    repr_holder *storages;
+    size_t count = rows_holders(tx_arena(t), result, 1, &storages);
+    size_t items = count < (size_t)page->limit ? count : (size_t)page->limit;
+    strbuf out = {0};
+    repr_page_begin(&out);
+    for (size_t i = 0; i < items; i++) {
+        repr_page_item(&out, i);
+        repr_storage(&out, &storages[i]);
+    }
+    repr_page_end(&out, api_next_cursor(t, count > items, items ? storages[items - 1].id : 0));
+    api_reply_buffer(t, 200, &out, NULL);
+}
 
 void handle_storages_list(http_ctx *ctx)
 {
-    int limit;
-    int64_t after;
+    api_page page;
     const char *accepts;
-    if (!api_page_params(ctx, &limit, &after) || !api_code_param(ctx, "accepts", &accepts)) {
+    if (!api_page_params(ctx, &page) || !api_code_param(ctx, "accepts", &accepts)) {
         return;
     }
-    api_req *req = api_req_for(ctx);
-    if (req == NULL) {
-        return;
-    }
-    req->p[0] = api_id_text(req->text[0], after);
-    req->p[1] = api_id_text(req->text[1], limit);
-    req->p[2] = accepts != NULL ? api_req_own(req, strdup(accepts)) : NULL;
-    req->p[3] = "accepts";
-    api_req_add(req, ST_CHECK_TYPE, 2, 2);
-    api_req_add(req, ST_ST_LIST, 0, 3);
-    api_req_run(ctx, req, TX_NONE, api_reply_json_row);
+    tx *t = tx_for(ctx);
+    api_page *state = TX_NEW(t, api_page);
+    *state = page;
+    tx_set_user(t, state);
+    tx_q(t, ST_CHECK_TYPE, accepts, "accepts");
+    tx_q(t, ST_ST_LIST, tx_int(t, page.after_id), tx_int(t, page.limit + 1), accepts);
+    tx_run(t, TX_READ, listed);
 }
 
 void handle_storages_get(http_ctx *ctx)
 {
-    api_get_by_id(ctx, ST_ST_GET);
+    api_get_by_id(ctx, ST_ST_GET, "Storage", render_first);
 }
 
-static bool name_conflict(api_tx *tx, const db_result *result)
+static void room_appeared(tx *t, void *arg)
 {
-    if (strcmp(result->sqlstate, "23505") == 0) {
-        api_tx_problem(tx, 409, "conflict", "Conflict", "A storage with this name already exists.");
-        return true;
-    }
-    return false;
+    dispatcher_kick(tx_app(t)->dispatcher);
 }
 
-static void room_committed(api_tx *tx)
+/* Replies with the storage of query q once the change is committed, waking the dispatcher. */
+static void reply_storage(tx *t, const db_result *result, int q, int status, const char *location)
 {
-    dispatcher_kick(app_of(api_tx_ctx(tx))->dispatcher);
+    strbuf out = {0};
+    render_one(&out, t, result, q);
+    tx_on_commit(t, room_appeared, NULL);
+    api_reply_buffer(t, status, &out, location);
 }
 
-static void created(api_tx *tx, const db_result *result)
+static void created(tx *t, const db_result *result)
 {
-    if (result->status != DB_OK) {
-        if (!name_conflict(tx, result)) {
-            api_tx_db_error(tx, result);
-        }
-        return;
-    }
-    room_committed(tx);
-    char location[64];
-    snprintf(location, sizeof location, "/v1/storages/%s", db_text(result, 1, 0, 0));
-    api_tx_ok(tx, 201, strdup(db_text(result, 3, 0, 0)), location);
+    const char *location = arena_printf(tx_arena(t), "/v1/storages/%s", db_text(result, 1, 0, 0));
+    reply_storage(t, result, 3, 201, location);
 }
 
 void handle_storages_create(http_ctx *ctx)
 {
-    api_req *req = api_req_for(ctx);
-    if (req == NULL) {
+    api_name_capacity body;
+    if (!api_read_name_capacity(ctx, true, true, &body)) {
         return;
     }
-    if (!api_read_name_capacity(ctx, req, true, true)) {
-        api_req_free(req);
-        return;
-    }
-    api_req_add(req, ST_CHECK_TYPES, 5, 2);
-    api_req_add(req, ST_ST_CREATE, 1, 2);
-    api_req_add(req, ST_ROOM_BUMP, 0, 0);
-    api_req_add(req, ST_ST_JSON_CURRENT, 0, 0);
-    api_req_run(ctx, req, TX_ONE_ROUND, created);
+    tx *t = tx_for(ctx);
+    tx_q(t, ST_CHECK_TYPES, body.codes, "capacity.");
+    tx_q(t, ST_ST_CREATE, body.name, body.capacity);
+    tx_q0(t, ST_ROOM_BUMP);
+    tx_q0(t, ST_ST_GET_NEW);
+    tx_conflicts(t, storage_conflicts);
+    tx_run(t, TX_ONE_ROUND, created);
 }
 
-static void patched(api_tx *tx, const db_result *result)
+static void patched(tx *t, const db_result *result)
 {
-    if (result->status != DB_OK) {
-        if (strcmp(result->sqlstate, "23514") == 0) {
-            api_tx_problem(tx, 409, "conflict", "Conflict",
-                           "A capacity cannot go below the stock the storage holds.");
-        } else if (!name_conflict(tx, result)) {
-            api_tx_db_error(tx, result);
-        }
-        return;
-    }
-    if (db_rows(result, 1) == 0) {
-        api_tx_problem(tx, 404, "not-found", "Not Found", "Storage not found.");
-        return;
-    }
-    room_committed(tx);
-    api_tx_ok(tx, 200, strdup(db_text(result, result->count - 1, 0, 0)), NULL);
+    reply_storage(t, result, result->count - 1, 200, NULL);
 }
 
 void handle_storages_patch(http_ctx *ctx)
 {
-    api_req *req = api_req_for(ctx);
-    if (req == NULL) {
+    api_name_capacity body;
+    if (!api_read_name_capacity(ctx, false, false, &body)) {
         return;
     }
-    if (!api_read_name_capacity(ctx, req, false, false)) {
-        api_req_free(req);
-        return;
-    }
-    req->p[0] = api_id_text(req->text[0], ctx->match.ids[0]);
-    /* ST_ST_REMOVE_TYPES takes (id, capacity) — copy them next to each other. */
-    req->p[7] = req->p[0];
-    req->p[8] = req->p[2];
-    api_req_add(req, ST_CHECK_TYPES, 5, 2);
-    api_req_add(req, ST_ST_PATCH, 0, 3);
-    api_req_add(req, ST_ST_REMOVE_TYPES, 7, 2);
-    api_req_add(req, ST_ST_HAS_TYPES, 0, 1);
-    api_req_add(req, ST_ROOM_BUMP_STORAGE, 0, 1);
-    api_req_add(req, ST_ST_JSON, 0, 1);
-    api_req_run(ctx, req, TX_ONE_ROUND, patched);
+    tx *t = tx_for(ctx);
+    const char *id = tx_int(t, ctx->match.ids[0]);
+    tx_q(t, ST_CHECK_TYPES, body.codes, "capacity.");
+    tx_q(t, ST_ST_PATCH, id, body.name, body.capacity);
+    tx_q(t, ST_ST_REMOVE_TYPES, id, body.capacity);
+    tx_q(t, ST_ST_HAS_TYPES, id);
+    tx_q(t, ST_ROOM_BUMP_STORAGE, id);
+    tx_q(t, ST_ST_GET, id);
+    tx_conflicts(t, storage_conflicts);
+    tx_run(t, TX_ONE_ROUND, patched);
 }
 
 void handle_storages_delete(http_ctx *ctx)
 {
-    api_req *req = api_req_for(ctx);
-    if (req == NULL) {
-        return;
-    }
-    req->p[0] = api_id_text(req->text[0], ctx->match.ids[0]);
-    api_req_add(req, ST_ST_LOCK, 0, 1);
-    api_req_add(req, ST_ST_DELETE, 0, 1);
-    static const api_delete_spec spec = {
-        "Storage", "The storage has ledger history (shipments or unloads) and cannot be deleted.",
-        0};
-    api_run_delete(ctx, req, &spec);
+    tx *t = tx_for(ctx);
+    const char *id = tx_int(t, ctx->match.ids[0]);
+    tx_q(t, ST_ST_LOCK, id);
+    tx_q(t, ST_ST_DELETE, id);
+    api_run_delete(t, storage_conflicts);
 }
 
-static void unloaded(api_tx *tx, const db_result *result)
+static void unloaded(tx *t, const db_result *result)
 {
-    if (db_rows(result, 0) == 0 && result->failed_query != 0) {
-        api_tx_problem(tx, 404, "not-found", "Not Found", "Storage not found.");
-        return;
-    }
-    if (result->status != DB_OK) {
-        if (strcmp(result->sqlstate, "23514") == 0) {
-            api_tx_problem(tx, 409, "conflict", "Conflict",
-                           "Cannot unload more than the storage holds.");
-        } else {
-            api_tx_db_error(tx, result);
-        }
-        return;
-    }
-    room_committed(tx);
-    api_tx_ok(tx, 200, strdup(db_text(result, result->count - 1, 0, 0)), NULL);
+    reply_storage(t, result, result->count - 1, 200, NULL);
 }
 
 void handle_storages_unload(http_ctx *ctx)
@@ -164,51 +154,24 @@ void handle_storages_unload(http_ctx *ctx)
         return;
     }
     field_errors errors = {0};
-    char *json = NULL, *codes = NULL;
-    int entries = api_quantity_map(body, "", false, &errors, &json, &codes);
-    if (entries == 0) {
+    api_quantities amounts;
+    bool valid = api_quantity_map(ctx, body, "", false, &errors, &amounts);
+    cJSON_Delete(body);
+    if (valid && amounts.count == 0) {
         field_errors_add(&errors, "", "name at least one waste type and amount to unload");
     }
     if (errors.count > 0) {
-        cJSON_Delete(body);
-        free(json);
-        free(codes);
-        api_reply_field_errors(ctx, &errors);
+        http_problem_fields(ctx, &errors);
         return;
     }
-    free(json);
-    /* Amounts as a Postgres array in the same order as the codes. */
-    size_t cap = 32 + (size_t)entries * 16;
-    char *amounts = malloc(cap);
-    api_req *req = api_req_new();
-    if (amounts == NULL || req == NULL) {
-        free(amounts);
-        free(codes);
-        api_req_free(req);
-        cJSON_Delete(body);
-        http_reply_unavailable(ctx, "Out of memory.");
-        return;
-    }
-    size_t used = (size_t)snprintf(amounts, cap, "{");
-    int index = 0;
-    for (const cJSON *item = body->child; item != NULL; item = item->next, index++) {
-        used += (size_t)snprintf(amounts + used, cap - used, "%s%lld", index ? "," : "",
-                                 (long long)item->valuedouble);
-    }
-    snprintf(amounts + used, cap - used, "}");
-    cJSON_Delete(body);
-    req->p[0] = api_id_text(req->text[0], ctx->match.ids[0]);
-    req->p[1] = api_req_own(req, codes);
-    req->p[2] = api_req_own(req, amounts);
-    req->p[3] = "";
-    /* ST_CHECK_TYPES takes (codes, prefix). */
-    req->p[4] = req->p[1];
-    req->p[5] = req->p[3];
-    api_req_add(req, ST_ST_LOCK_UNLOAD, 0, 1);
-    api_req_add(req, ST_CHECK_TYPES, 4, 2);
-    api_req_add(req, ST_ST_UNLOAD_CHECK, 0, 2);
-    api_req_add(req, ST_ST_UNLOAD, 0, 3);
-    api_req_add(req, ST_ROOM_BUMP, 0, 0);
-    api_req_add(req, ST_ST_JSON, 0, 1);
-    api_req_run(ctx, req, TX_ONE_ROUND, unloaded);
+    tx *t = tx_for(ctx);
+    const char *id = tx_int(t, ctx->match.ids[0]);
+    tx_q(t, ST_ST_LOCK_UNLOAD, id);
+    tx_q(t, ST_CHECK_TYPES, amounts.codes, "");
+    tx_q(t, ST_ST_UNLOAD_CHECK, id, amounts.codes);
+    tx_q(t, ST_ST_UNLOAD, id, amounts.codes, amounts.amounts);
+    tx_q0(t, ST_ROOM_BUMP);
+    tx_q(t, ST_ST_GET, id);
+    tx_conflicts(t, unload_conflicts);
+    tx_run(t, TX_ONE_ROUND, unloaded);
 }

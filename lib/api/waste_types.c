@@ -1,61 +1,67 @@
 /* /v1/waste-types: the codes every quantity map is keyed by. */
 #include "api/common.h"
 #include "api/handlers.h"
-#include "api/statements.h"
+#include "api/repr.h"
+#include "engine/statements.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+static void listed(tx *t, const db_result *result)
+{
+    const int *limit = tx_user(t);
+    int rows = db_rows(result, 0);
+    int items = rows < *limit ? rows : *limit;
+    strbuf out = {0};
+    repr_page_begin(&out);
+    for (int row = 0; row < items; row++) {
+        repr_page_item(&out, (size_t)row);
+        repr_waste_type(&out, db_text(result, 0, row, 0), db_text(result, 0, row, 1));
+    }
+    /* This list is ordered by code, so its cursor is the last code seen. */
+    repr_page_end(&out, rows > *limit ? db_text(result, 0, items - 1, 0) : NULL);
+    api_reply_buffer(t, 200, &out, NULL);
+}
 
 void handle_waste_types_list(http_ctx *ctx)
 {
-    int limit;
-    /* This list is ordered by code, so its cursor is the last code seen. */
     const char *cursor = http_query_param(ctx, "cursor");
     if (cursor != NULL && !waste_code_valid(cursor)) {
-        http_reply_invalid(ctx, "cursor", "must be a next_cursor value returned by this list");
+        http_problem_invalid(ctx, "cursor", "must be a next_cursor value returned by this list");
         return;
     }
+    int limit;
     if (!api_limit_param(ctx, &limit)) {
         return;
     }
-    api_req *req = api_req_for(ctx);
-    if (req == NULL) {
-        return;
-    }
-    req->p[0] = cursor;
-    req->p[1] = api_id_text(req->text[0], limit);
-    api_req_add(req, ST_WT_LIST, 0, 2);
-    api_req_run(ctx, req, TX_NONE, api_reply_json_row);
+    tx *t = tx_for(ctx);
+    int *state = TX_NEW(t, int);
+    *state = limit;
+    tx_set_user(t, state);
+    tx_q(t, ST_WT_LIST, cursor, tx_int(t, limit + 1));
+    tx_run(t, TX_READ, listed);
+}
+
+static void render_waste_type(strbuf *out, tx *t, const db_result *result)
+{
+    repr_waste_type(out, db_text(result, 0, 0, 0), db_text(result, 0, 0, 1));
 }
 
 void handle_waste_types_get(http_ctx *ctx)
 {
-    api_req *req = api_req_for(ctx);
-    if (req == NULL) {
-        return;
-    }
-    req->p[0] = api_req_own(req, strdup(ctx->match.code));
-    api_req_add(req, ST_WT_GET, 0, 1);
-    api_req_run(ctx, req, TX_NONE, api_reply_json_row);
+    api_get(ctx, ST_WT_GET, ctx->match.code, "Waste type", render_waste_type);
 }
 
-static void created(api_tx *tx, const db_result *result)
+static void created(tx *t, const db_result *result)
 {
-    if (result->status != DB_OK) {
-        if (result->sqlstate != NULL && strcmp(result->sqlstate, "23505") == 0) {
-            api_tx_problem(tx, 409, "conflict", "Conflict",
-                           "A waste type with this code already exists.");
-            return;
-        }
-        api_tx_db_error(tx, result);
-        return;
-    }
-    api_req *req = api_tx_user(tx);
-    char location[80];
-    snprintf(location, sizeof location, "/v1/waste-types/%s", req->p[0]);
-    api_tx_ok(tx, 201, strdup(db_text(result, 0, 0, 0)), location);
+    strbuf out = {0};
+    render_waste_type(&out, t, result);
+    const char *location =
+        arena_printf(tx_arena(t), "/v1/waste-types/%s", db_text(result, 0, 0, 0));
+    api_reply_buffer(t, 201, &out, location);
 }
+
+static const tx_conflict waste_type_conflicts[] = {
+    {"waste_types_pkey", PROBLEM_CONFLICT, NULL, "A waste type with this code already exists."},
+    {NULL, 0, NULL, NULL},
+};
 
 void handle_waste_types_create(http_ctx *ctx)
 {
@@ -80,18 +86,12 @@ void handle_waste_types_create(http_ctx *ctx)
     }
     if (errors.count > 0) {
         cJSON_Delete(body);
-        api_reply_field_errors(ctx, &errors);
+        http_problem_fields(ctx, &errors);
         return;
     }
-    api_req *req = api_req_new();
-    if (req == NULL) {
-        cJSON_Delete(body);
-        http_reply_unavailable(ctx, "Out of memory.");
-        return;
-    }
-    req->p[0] = api_req_own(req, strdup(code->valuestring));
-    req->p[1] = api_req_own(req, strdup(name->valuestring));
+    tx *t = tx_for(ctx);
+    tx_q(t, ST_WT_CREATE, tx_text(t, code->valuestring), tx_text(t, name->valuestring));
     cJSON_Delete(body);
-    api_req_add(req, ST_WT_CREATE, 0, 2);
-    api_req_run(ctx, req, TX_ONE_ROUND, created);
+    tx_conflicts(t, waste_type_conflicts);
+    tx_run(t, TX_ONE_ROUND, created);
 }

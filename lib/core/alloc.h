@@ -1,4 +1,4 @@
-/* The allocation rule of DESIGN.md ("Transfers"): one waste type's pending amount goes to the
+/* The allocation rule (README, "Allocation rule"): one waste type's pending amount goes to the
  * nearest storages with room, in (distance, storage id) order, splitting across as many as
  * needed. Pure: the caller supplies distances and room; nothing here touches the database. */
 #ifndef WF_CORE_ALLOC_H
@@ -35,7 +35,7 @@ void alloc_sort_candidates(alloc_candidate *candidates, size_t candidate_count);
  * anything. */
 bool alloc_take(const alloc_candidate *candidate, int64_t *remaining_kg, alloc_shipment *out);
 
-/* The allocation rule of DESIGN.md for ONE waste type: sorts candidates in place with
+/* The allocation rule for ONE waste type: sorts candidates in place with
  * alloc_sort_candidates, skips those with distance_m < 0 (unreachable) or room_kg <= 0, and
  * ships min(remaining, room) to each in turn until pending_kg is placed or candidates run out.
  * Writes at most candidate_count shipments into out (caller provides candidate_count slots;

@@ -1,4 +1,4 @@
-/* The whole plan of one transfer, from plain values (DESIGN.md "Transfers"): what the
+/* The whole plan of one transfer, from plain values (README, "Allocation rule"): what the
  * organization holds pending and may hold on site, what it hands over now, and the
  * candidate storages of each waste type with their distance and room. Out come the
  * shipments (the allocation rule of alloc.h, type by type), what stays pending, and

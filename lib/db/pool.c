@@ -5,6 +5,7 @@
  * callback ever runs inside the caller's own call. */
 #include "db/pool.h"
 
+#include "db/sqlstate.h"
 #include "util/log.h"
 
 #include <event2/event_struct.h>
@@ -30,6 +31,9 @@ typedef struct batch {
     PGresult **results;
     int failed_query;
     bool internal; /* setup or release-time ROLLBACK: no user callback */
+    /* Released by its holder while in flight: failed later from the pump. */
+    struct batch *next_orphan;
+    char why[256];
 } batch;
 
 struct db_conn {
@@ -65,6 +69,7 @@ struct db_pool {
     int waiting;
     struct event pump_ev;
     struct event deadline_ev; /* fires at the earliest waiter deadline */
+    batch *orphans;           /* batches failed by a release, callbacks still to run */
     bool failing;             /* a connect failed since the last success */
     bool closing;
     db_pool_stats stats;
@@ -206,9 +211,16 @@ static void conn_break(db_conn *conn, const char *why_text)
         return;
     }
     if (conn->released) {
-        /* Released with a batch in flight: the batch fails, the lease is over. */
+        /* Released with a batch in flight: the batch fails, the lease is over. Its
+         * callback runs from the pump, never inside db_conn_release. */
         conn->released = false;
-        batch_complete(conn, DB_ERROR_CONNECTION, why);
+        batch *orphan = conn->inflight;
+        conn->inflight = NULL;
+        if (orphan != NULL) {
+            snprintf(orphan->why, sizeof orphan->why, "%s", why);
+            orphan->next_orphan = pool->orphans;
+            pool->orphans = orphan;
+        }
     }
     timer_arm(conn, conn->backoff_ms);
     pool->stats.reconnects++;
@@ -298,7 +310,11 @@ static void setup_start(db_conn *conn)
 {
     db_pool *pool = conn->pool;
     const db_pool_options *o = &pool->options;
-    int count = 2 + o->statement_count;
+    int settings = 0;
+    while (o->session_settings != NULL && o->session_settings[settings] != NULL) {
+        settings++;
+    }
+    int count = 2 + settings + o->statement_count;
     batch *b = batch_new(count, NULL, NULL, true);
     if (b == NULL || PQsetnonblocking(conn->pg, 1) != 0 || PQenterPipelineMode(conn->pg) != 1 ||
         PQsendQueryParams(conn->pg, pool->statement_timeout_sql, 0, NULL, NULL, NULL, NULL, 0) !=
@@ -307,6 +323,14 @@ static void setup_start(db_conn *conn)
         batch_free(b);
         conn_connect_failed(conn, PQerrorMessage(conn->pg));
         return;
+    }
+    for (int i = 0; i < settings; i++) {
+        if (PQsendQueryParams(conn->pg, o->session_settings[i], 0, NULL, NULL, NULL, NULL, 0) !=
+            1) {
+            batch_free(b);
+            conn_connect_failed(conn, PQerrorMessage(conn->pg));
+            return;
+        }
     }
     for (int i = 0; i < o->statement_count; i++) {
         if (PQsendPrepare(conn->pg, o->statements[i].name, o->statements[i].sql, 0, NULL) != 1) {
@@ -540,9 +564,30 @@ static void arm_deadline_timer(db_pool *pool)
 
 /* Hands idle connections to waiters in FIFO order, and fails waiters whose deadline
  * passed or who cannot be served because the database is down. */
+static void fail_orphans(db_pool *pool)
+{
+    while (pool->orphans != NULL) {
+        batch *b = pool->orphans;
+        pool->orphans = b->next_orphan;
+        db_result result = {
+            .status = DB_ERROR_CONNECTION,
+            .count = b->count,
+            .results = b->results,
+            .failed_query = -1,
+            .sqlstate = "",
+            .message = b->why,
+            .constraint = "",
+        };
+        pool->stats.errors++;
+        b->cb(NULL, &result, b->arg);
+        batch_free(b);
+    }
+}
+
 static void pump_cb(evutil_socket_t fd, short events, void *arg)
 {
     db_pool *pool = arg;
+    fail_orphans(pool);
     int64_t now = clock_ms();
     bool down = pool->failing && usable_connections(pool) == 0;
     waiter *prev = NULL;
@@ -641,6 +686,11 @@ void db_pool_free(db_pool *pool)
         if (conn->pg != NULL) {
             PQfinish(conn->pg);
         }
+    }
+    while (pool->orphans != NULL) {
+        batch *b = pool->orphans;
+        pool->orphans = b->next_orphan;
+        batch_free(b);
     }
     event_del(&pool->pump_ev);
     evtimer_del(&pool->deadline_ev);
@@ -838,5 +888,6 @@ const char *db_command(const db_result *result, int q)
 
 bool db_sqlstate_retryable(const char *sqlstate)
 {
-    return strcmp(sqlstate, "40P01") == 0 || strcmp(sqlstate, "40001") == 0;
+    return sqlstate_is(sqlstate, SQLSTATE_DEADLOCK_DETECTED) ||
+           sqlstate_is(sqlstate, SQLSTATE_SERIALIZATION_FAILURE);
 }

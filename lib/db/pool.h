@@ -62,6 +62,9 @@ typedef struct {
     int lock_timeout_ms;
     const db_statement *statements;
     int statement_count;
+    /* NULL, or a NULL-terminated list of statements (e.g. "SET TimeZone = 'UTC'") every
+     * session runs once it connects, before its statements are prepared. */
+    const char *const *session_settings;
 } db_pool_options;
 
 typedef struct {
@@ -92,7 +95,9 @@ int db_conn_send(db_conn *conn, const db_query *queries, int count, db_batch_cb 
     __attribute__((warn_unused_result));
 
 /* Returns a leased connection. An open transaction is rolled back first; a broken
- * connection is reconnected. */
+ * connection is reconnected. Released with a batch still in flight, the connection is
+ * dropped and that batch fails: its callback runs later, from the loop (never inside this
+ * call), with DB_ERROR_CONNECTION and a NULL connection. */
 void db_conn_release(db_conn *conn);
 
 /* True while the leased connection's session is inside a transaction block. */

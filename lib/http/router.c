@@ -71,6 +71,22 @@ static bool valid_code(const char *text, size_t len)
     return true;
 }
 
+/* A file name in one segment: letters, digits, '.', '_' and '-', not starting with '.'. */
+static bool valid_file(const char *text, size_t len)
+{
+    if (len == 0 || len > 128 || text[0] == '.') {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-')) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool match_pattern(const char *pattern, const char *path, router_match *match)
 {
     match->id_count = 0;
@@ -97,6 +113,10 @@ static bool match_pattern(const char *pattern, const char *path, router_match *m
             }
             memcpy(match->code, s, slen);
             match->code[slen] = '\0';
+        } else if (plen == 6 && strncmp(p, "{file}", 6) == 0) {
+            if (!valid_file(s, slen)) {
+                return false;
+            }
         } else if (plen != slen || strncmp(p, s, plen) != 0) {
             return false;
         }

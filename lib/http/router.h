@@ -1,7 +1,9 @@
 /* Path router: matches a method and a decoded path against a table of patterns such as
  * "/v1/organizations/{id}/transfers". Pure (no evhttp), so it is unit-tested directly.
  * "{id}" matches a positive integer that fits in int64; "{code}" matches a waste-type
- * code segment ([a-z][a-z0-9_]{0,31}). Anything else in a segment matches literally. */
+ * code segment ([a-z][a-z0-9_]{0,31}); "{file}" a file name ([A-Za-z0-9._-], not starting
+ * with '.', at most 128 bytes; the handler reads it from the path). Anything else in a
+ * segment matches literally. */
 #ifndef WF_HTTP_ROUTER_H
 #define WF_HTTP_ROUTER_H
 

@@ -3,6 +3,7 @@
 #include "http/server.h"
 
 #include "util/log.h"
+#include "util/mem.h"
 #include "util/metrics.h"
 
 #include <arpa/inet.h>
@@ -14,6 +15,7 @@
 #include <event2/listener.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +69,7 @@ static void ctx_free(http_ctx *ctx)
     if (priv->query.parsed) {
         evhttp_clear_headers(&priv->query.params);
     }
+    arena_free(&ctx->arena);
     free(priv->body_copy);
     free(ctx->path);
     free(ctx->query);
@@ -205,68 +208,88 @@ void http_reply_json(http_ctx *ctx, int status, const char *body, size_t len)
     http_reply_text(ctx, status, "application/json", body, len);
 }
 
-void http_reply_cjson(http_ctx *ctx, int status, cJSON *json)
-{
-    char *text = json != NULL ? cJSON_PrintUnformatted(json) : NULL;
-    cJSON_Delete(json);
-    if (text == NULL) {
-        http_reply_problem(ctx, 500, "internal-error", "Internal Server Error",
-                           "The response could not be built.", NULL);
-        return;
-    }
-    http_reply_json(ctx, status, text, strlen(text));
-    free(text);
-}
-
 void http_reply_empty(http_ctx *ctx, int status)
 {
     finish(ctx, status, NULL);
 }
 
-void http_reply_problem(http_ctx *ctx, int status, const char *slug, const char *title,
-                        const char *detail, cJSON *errors)
+/* Text for a JSON string of a response: invalid UTF-8 (a client's bytes echoed back) is
+ * replaced, so every response body is valid UTF-8. */
+static const char *valid_text(http_ctx *ctx, const char *text)
 {
+    return utf8_valid(text, strlen(text)) ? text : utf8_repair(&ctx->arena, text);
+}
+
+static void send_problem(http_ctx *ctx, problem_kind kind, const char *detail, cJSON *errors)
+{
+    const problem_info *info = problem_of(kind);
+    if (kind == PROBLEM_UNAVAILABLE) {
+        http_add_header(ctx, "Retry-After", "1");
+    }
     cJSON *problem = cJSON_CreateObject();
     char type[128];
-    snprintf(type, sizeof type, "https://wasteflow.dev/problems/%s", slug);
+    snprintf(type, sizeof type, "https://wasteflow.dev/problems/%s", info->slug);
     cJSON_AddStringToObject(problem, "type", type);
-    cJSON_AddStringToObject(problem, "title", title);
-    cJSON_AddNumberToObject(problem, "status", status);
-    cJSON_AddStringToObject(problem, "detail", detail);
+    cJSON_AddStringToObject(problem, "title", info->title);
+    cJSON_AddNumberToObject(problem, "status", info->status);
+    cJSON_AddStringToObject(problem, "detail", valid_text(ctx, detail));
     /* The request target as sent (still percent-encoded): a URI reference. */
     const char *target = evhttp_request_get_uri(ctx->req);
     size_t target_len = target != NULL ? strcspn(target, "?") : 0;
     char instance[512];
     snprintf(instance, sizeof instance, "%.*s", (int)(target_len < 511 ? target_len : 511),
              target != NULL ? target : "");
-    cJSON_AddStringToObject(problem, "instance", instance);
+    cJSON_AddStringToObject(problem, "instance", valid_text(ctx, instance));
     cJSON_AddStringToObject(problem, "request_id", ctx->request_id);
     if (errors != NULL) {
         cJSON_AddItemToObject(problem, "errors", errors);
     }
     char *text = cJSON_PrintUnformatted(problem);
     cJSON_Delete(problem);
-    http_reply_text(ctx, status, "application/problem+json", text != NULL ? text : "",
-                    text != NULL ? strlen(text) : 0);
+    if (text == NULL) {
+        mem_exhausted(512);
+    }
+    http_reply_text(ctx, info->status, "application/problem+json", text, strlen(text));
     free(text);
 }
 
-void http_reply_invalid(http_ctx *ctx, const char *field, const char *message)
+void http_problem(http_ctx *ctx, problem_kind kind, const char *detail_fmt, ...)
 {
-    cJSON *errors = cJSON_CreateArray();
-    cJSON *error = cJSON_CreateObject();
-    cJSON_AddStringToObject(error, "field", field);
-    cJSON_AddStringToObject(error, "message", message);
-    cJSON_AddItemToArray(errors, error);
     char detail[512];
-    snprintf(detail, sizeof detail, "%s%s%s", field, field[0] ? ": " : "", message);
-    http_reply_problem(ctx, 422, "validation-error", "Unprocessable Content", detail, errors);
+    va_list args;
+    va_start(args, detail_fmt);
+    vsnprintf(detail, sizeof detail, detail_fmt, args);
+    va_end(args);
+    send_problem(ctx, kind, detail, NULL);
 }
 
-void http_reply_unavailable(http_ctx *ctx, const char *detail)
+static cJSON *field_error(http_ctx *ctx, const char *field, const char *message)
 {
-    http_add_header(ctx, "Retry-After", "1");
-    http_reply_problem(ctx, 503, "service-unavailable", "Service Unavailable", detail, NULL);
+    cJSON *error = cJSON_CreateObject();
+    cJSON_AddStringToObject(error, "field", valid_text(ctx, field));
+    cJSON_AddStringToObject(error, "message", valid_text(ctx, message));
+    return error;
+}
+
+void http_problem_invalid(http_ctx *ctx, const char *field, const char *message)
+{
+    cJSON *errors = cJSON_CreateArray();
+    cJSON_AddItemToArray(errors, field_error(ctx, field, message));
+    char detail[512];
+    snprintf(detail, sizeof detail, "%s%s%s", field, field[0] ? ": " : "", message);
+    send_problem(ctx, PROBLEM_VALIDATION, detail, errors);
+}
+
+void http_problem_fields(http_ctx *ctx, const field_errors *errors)
+{
+    cJSON *list = cJSON_CreateArray();
+    for (int i = 0; i < errors->count; i++) {
+        cJSON_AddItemToArray(list,
+                             field_error(ctx, errors->items[i].field, errors->items[i].message));
+    }
+    char detail[400];
+    snprintf(detail, sizeof detail, "%s: %s", errors->items[0].field, errors->items[0].message);
+    send_problem(ctx, PROBLEM_VALIDATION, detail, list);
 }
 
 static bool safe_request_id(const char *id)
@@ -494,14 +517,99 @@ static bool ambiguous_length(struct evhttp_request *req)
     return first != NULL && chunked;
 }
 
+/* Admission, in order: the target, the route, the body. Each stage answers the request
+ * itself and returns false when it refuses it. */
+
+static bool admit_target(http_ctx *ctx)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ctx->req);
+    const char *raw_path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+    const char *raw_query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+    size_t decoded_len = 0;
+    ctx->path = raw_path != NULL ? evhttp_uridecode(raw_path, 0, &decoded_len) : NULL;
+    if (ctx->path == NULL) {
+        ctx->path = xstrdup("/");
+        http_problem(ctx, PROBLEM_BAD_REQUEST, "The request URI is invalid.");
+        return false;
+    }
+    if (raw_query != NULL) {
+        ctx->query = xstrdup(raw_query);
+    }
+    if (decoded_len != strlen(ctx->path)) {
+        /* A %00 in the path: no resource has a NUL in its name. */
+        http_problem(ctx, PROBLEM_NOT_FOUND, "No resource at this path.");
+        return false;
+    }
+    if (ambiguous_length(ctx->req)) {
+        http_add_header(ctx, "Connection", "close");
+        http_problem(ctx, PROBLEM_BAD_REQUEST,
+                     "The message length is ambiguous: conflicting Content-Length headers, or "
+                     "Content-Length with Transfer-Encoding.");
+        return false;
+    }
+    return true;
+}
+
+static bool admit_route(http_ctx *ctx)
+{
+    http_server *server = ctx->server;
+    router_result found = router_find(server->options.routes, server->options.route_count,
+                                      ctx->method, ctx->path, &ctx->match);
+    if (found == ROUTER_NOT_FOUND) {
+        http_problem(ctx, PROBLEM_NOT_FOUND, "No resource at this path.");
+        return false;
+    }
+    if (ctx->method == HTTP_OPTIONS && found != ROUTER_FOUND) {
+        reply_preflight(ctx, ctx->match.allowed);
+        return false;
+    }
+    if (found == ROUTER_METHOD_NOT_ALLOWED) {
+        char allow[128];
+        router_allow_header(ctx->match.allowed, allow, sizeof allow);
+        http_add_header(ctx, "Allow", allow);
+        http_problem(ctx, PROBLEM_METHOD_NOT_ALLOWED, "%s is not supported here; allowed: %s.",
+                     ctx->method_name, allow);
+        return false;
+    }
+    return true;
+}
+
+static bool admit_body(http_ctx *ctx, struct ctx_private *priv)
+{
+    struct evbuffer *input = evhttp_request_get_input_buffer(ctx->req);
+    size_t body_len = evbuffer_get_length(input);
+    if (body_len > HTTP_MAX_BODY) {
+        http_problem(ctx, PROBLEM_PAYLOAD_TOO_LARGE, "The request body exceeds %d bytes.",
+                     HTTP_MAX_BODY);
+        return false;
+    }
+    if (body_len > 0) {
+        if (!json_content_type(http_header(ctx, "Content-Type"))) {
+            http_problem(ctx, PROBLEM_UNSUPPORTED_MEDIA_TYPE,
+                         "A request body must be sent as Content-Type: application/json.");
+            return false;
+        }
+        priv->body_copy = xmalloc(body_len + 1);
+        evbuffer_copyout(input, priv->body_copy, body_len);
+        priv->body_copy[body_len] = '\0';
+        ctx->body = priv->body_copy;
+        ctx->body_len = body_len;
+    }
+    if (ctx->method == HTTP_POST) {
+        ctx->idempotency_key = http_header(ctx, "Idempotency-Key");
+        if (ctx->idempotency_key != NULL && !valid_idempotency_key(ctx->idempotency_key)) {
+            http_problem(ctx, PROBLEM_BAD_REQUEST,
+                         "Idempotency-Key must be 1-200 printable ASCII characters.");
+            return false;
+        }
+    }
+    return true;
+}
+
 static void request_cb(struct evhttp_request *req, void *arg)
 {
     http_server *server = arg;
-    struct ctx_private *priv = calloc(1, sizeof *priv);
-    if (priv == NULL) {
-        evhttp_send_error(req, 503, "Service Unavailable");
-        return;
-    }
+    struct ctx_private *priv = xcalloc(1, sizeof *priv);
     http_ctx *ctx = &priv->ctx;
     ctx->server = server;
     ctx->req = req;
@@ -538,90 +646,10 @@ static void request_cb(struct evhttp_request *req, void *arg)
                                       (++server->next_request_id * 0x9e3779b97f4a7c15ULL)));
     }
 
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *raw_path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
-    const char *raw_query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
-    size_t decoded_len = 0;
-    ctx->path = raw_path != NULL ? evhttp_uridecode(raw_path, 0, &decoded_len) : NULL;
-    if (ctx->path == NULL) {
-        ctx->path = strdup("/");
-        http_reply_problem(ctx, 400, "bad-request", "Bad Request", "The request URI is invalid.",
-                           NULL);
-        return;
+    if (admit_target(ctx) && admit_route(ctx) && admit_body(ctx, priv)) {
+        http_handler handler = (http_handler)ctx->match.route->handler;
+        handler(ctx);
     }
-    if (raw_query != NULL) {
-        ctx->query = strdup(raw_query);
-    }
-    if (decoded_len != strlen(ctx->path)) {
-        /* A %00 in the path: no resource has a NUL in its name. */
-        ctx->path[strlen(ctx->path)] = '\0';
-        http_reply_problem(ctx, 404, "not-found", "Not Found", "No resource at this path.", NULL);
-        return;
-    }
-
-    if (ambiguous_length(req)) {
-        http_add_header(ctx, "Connection", "close");
-        http_reply_problem(ctx, 400, "bad-request", "Bad Request",
-                           "The message length is ambiguous: conflicting Content-Length "
-                           "headers, or Content-Length with Transfer-Encoding.",
-                           NULL);
-        return;
-    }
-
-    router_result found = router_find(server->options.routes, server->options.route_count,
-                                      ctx->method, ctx->path, &ctx->match);
-    if (found == ROUTER_NOT_FOUND) {
-        http_reply_problem(ctx, 404, "not-found", "Not Found", "No resource at this path.", NULL);
-        return;
-    }
-    if (ctx->method == HTTP_OPTIONS && found != ROUTER_FOUND) {
-        reply_preflight(ctx, ctx->match.allowed);
-        return;
-    }
-    if (found == ROUTER_METHOD_NOT_ALLOWED) {
-        char allow[128], detail[200];
-        router_allow_header(ctx->match.allowed, allow, sizeof allow);
-        http_add_header(ctx, "Allow", allow);
-        snprintf(detail, sizeof detail, "%s is not supported here; allowed: %s.", ctx->method_name,
-                 allow);
-        http_reply_problem(ctx, 405, "method-not-allowed", "Method Not Allowed", detail, NULL);
-        return;
-    }
-
-    struct evbuffer *input = evhttp_request_get_input_buffer(req);
-    size_t body_len = evbuffer_get_length(input);
-    if (body_len > HTTP_MAX_BODY) {
-        http_reply_problem(ctx, 413, "payload-too-large", "Content Too Large",
-                           "The request body exceeds 65536 bytes.", NULL);
-        return;
-    }
-    if (body_len > 0) {
-        if (!json_content_type(http_header(ctx, "Content-Type"))) {
-            http_reply_problem(ctx, 415, "unsupported-media-type", "Unsupported Media Type",
-                               "A request body must be sent as Content-Type: application/json.",
-                               NULL);
-            return;
-        }
-        priv->body_copy = malloc(body_len + 1);
-        if (priv->body_copy == NULL) {
-            http_reply_unavailable(ctx, "Out of memory.");
-            return;
-        }
-        evbuffer_copyout(input, priv->body_copy, body_len);
-        priv->body_copy[body_len] = '\0';
-        ctx->body = priv->body_copy;
-        ctx->body_len = body_len;
-    }
-    if (ctx->method == HTTP_POST) {
-        ctx->idempotency_key = http_header(ctx, "Idempotency-Key");
-        if (ctx->idempotency_key != NULL && !valid_idempotency_key(ctx->idempotency_key)) {
-            http_reply_problem(ctx, 400, "bad-request", "Bad Request",
-                               "Idempotency-Key must be 1-200 printable ASCII characters.", NULL);
-            return;
-        }
-    }
-    http_handler handler = (http_handler)ctx->match.route->handler;
-    handler(ctx);
 }
 
 http_server *http_server_new(struct event_base *base, const http_server_options *options)

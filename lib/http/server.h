@@ -5,7 +5,10 @@
 #ifndef WF_HTTP_SERVER_H
 #define WF_HTTP_SERVER_H
 
+#include "http/problem.h"
 #include "http/router.h"
+#include "util/arena.h"
+#include "util/json_input.h"
 
 #include <cjson/cJSON.h>
 #include <event2/event.h>
@@ -34,7 +37,10 @@ struct http_ctx {
     int64_t start_us;
     int64_t deadline_ms;         /* monotonic deadline for the whole request */
     const char *idempotency_key; /* NULL when absent */
-    void *state;                 /* handler state, freed with state_free at reply */
+    /* Everything the request allocates that ends with it (util/arena.h); freed after
+     * state_free, when the reply has been sent. */
+    arena arena;
+    void *state; /* handler state (a tx), freed with state_free at reply */
     void (*state_free)(void *state);
 };
 
@@ -68,19 +74,17 @@ const char *http_query_param(http_ctx *ctx, const char *name);
 
 /* Replies. Each sends, logs and frees ctx: the handler must not touch ctx afterwards. */
 void http_reply_json(http_ctx *ctx, int status, const char *body, size_t len);
-/* Serialises and frees json. */
-void http_reply_cjson(http_ctx *ctx, int status, cJSON *json);
 void http_reply_text(http_ctx *ctx, int status, const char *content_type, const char *body,
                      size_t len);
 void http_reply_empty(http_ctx *ctx, int status);
-/* RFC 9457 problem; slug names the type (https://wasteflow.dev/problems/<slug>). errors
- * (may be NULL) is an array of {field, message} and is consumed. */
-void http_reply_problem(http_ctx *ctx, int status, const char *slug, const char *title,
-                        const char *detail, cJSON *errors);
-/* 422 with one field error. */
-void http_reply_invalid(http_ctx *ctx, const char *field, const char *message);
-/* 503 with Retry-After. */
-void http_reply_unavailable(http_ctx *ctx, const char *detail);
+/* An RFC 9457 problem of the given kind (http/problem.h) with a printf-style detail. A 503
+ * carries Retry-After. Text that is not valid UTF-8 is repaired before it is sent. */
+void http_problem(http_ctx *ctx, problem_kind kind, const char *detail_fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* 422 naming one field. */
+void http_problem_invalid(http_ctx *ctx, const char *field, const char *message);
+/* 422 with every collected field error (at least one). */
+void http_problem_fields(http_ctx *ctx, const field_errors *errors);
 
 /* Adds a response header before the reply. */
 void http_add_header(http_ctx *ctx, const char *name, const char *value);

@@ -13,8 +13,7 @@ void log_set_level(log_level level);
 int log_enabled(log_level level);
 
 /* log_event(LOG_INFO, "request", "method", "GET", "status", "200", NULL): message, then
- * key/value string pairs ending with NULL. Values are JSON-escaped; values that look
- * like JSON numbers are written unquoted only when passed through log_event_num. */
+ * key/value string pairs ending with NULL. Values are written as JSON strings, escaped. */
 void log_event(log_level level, const char *message, ...) __attribute__((sentinel));
 
 /* Monotonic clock in milliseconds and microseconds. */

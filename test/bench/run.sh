@@ -221,7 +221,7 @@ vacuum_updated() {
 }
 
 for s in S1 S2 S3; do
-    python3 "$lib" pgbench-script "$s" "$root/lib/api/statements.c" "$work/$s.sql"
+    python3 "$lib" pgbench-script "$s" "$root/lib/engine/statements.c" "$work/$s.sql"
 done
 
 say "server on 127.0.0.1:$port (WASTEFLOW_POOL_SIZE=$pool)"

@@ -76,7 +76,7 @@ static int64_t prng_range(prng *r, int64_t low, int64_t high)
     return low + (int64_t)(prng_next(r) % span);
 }
 
-/* --- The picture (DESIGN.md "The picture, as data") --- */
+/* --- The picture (README, "The picture, as an example") --- */
 
 static graph *build_picture(void)
 {

@@ -99,7 +99,7 @@ static void test_overflow_is_reported_not_wrapped(void **state)
     assert_int_equal(types[0].left_kg, 0);
 }
 
-/* DESIGN.md "The picture": ОО2 hands over plastic 60, glass 20, bio 50 to empty storages.
+/* The picture (README): ОО2 hands over plastic 60, glass 20, bio 50 to empty storages.
  * From ОО2: МНО3 50 m, МНО7 100 m, МНО6 650 m; nothing else is reachable. */
 static void test_picture_oo2(void **state)
 {

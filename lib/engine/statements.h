@@ -1,40 +1,40 @@
 /* Every SQL statement the service sends, prepared on each pool connection. One list, so
- * the SQL behind any request can be read (and benchmarked with pgbench) in one place. */
-#ifndef WF_API_STATEMENTS_H
-#define WF_API_STATEMENTS_H
+ * the SQL behind any request can be read (and benchmarked with pgbench) in one place.
+ * Statements return plain rows: JSON is written in C (lib/api/repr.c). */
+#ifndef WF_ENGINE_STATEMENTS_H
+#define WF_ENGINE_STATEMENTS_H
 
 #include "db/pool.h"
 
 #define WF_STATEMENTS(X)                                                                           \
+    X(ST_IDEM_LOCK)                                                                                \
     X(ST_IDEM_LOOKUP)                                                                              \
     X(ST_IDEM_STORE)                                                                               \
     X(ST_IDEM_CLEANUP)                                                                             \
     X(ST_CHECK_TYPES)                                                                              \
     X(ST_CHECK_TYPE)                                                                               \
-    X(ST_GRAPH_BUMP)                                                                               \
     X(ST_ROOM_BUMP)                                                                                \
     X(ST_ROOM_BUMP_STORAGE)                                                                        \
     X(ST_GRAPH_LOCK)                                                                               \
+    X(ST_GRAPH_BUMP)                                                                               \
     X(ST_GRAPH_LOAD)                                                                               \
     X(ST_WT_LIST)                                                                                  \
     X(ST_WT_GET)                                                                                   \
     X(ST_WT_CREATE)                                                                                \
     X(ST_ORG_LIST)                                                                                 \
     X(ST_ORG_GET)                                                                                  \
+    X(ST_ORG_GET_NEW)                                                                              \
     X(ST_ORG_CREATE)                                                                               \
-    X(ST_ORG_JSON_CURRENT)                                                                         \
     X(ST_ORG_PATCH)                                                                                \
-    X(ST_ORG_JSON)                                                                                 \
     X(ST_ORG_LOCK)                                                                                 \
     X(ST_ORG_DELETE)                                                                               \
     X(ST_ST_LIST)                                                                                  \
     X(ST_ST_GET)                                                                                   \
+    X(ST_ST_GET_NEW)                                                                               \
     X(ST_ST_CREATE)                                                                                \
-    X(ST_ST_JSON_CURRENT)                                                                          \
     X(ST_ST_PATCH)                                                                                 \
     X(ST_ST_REMOVE_TYPES)                                                                          \
     X(ST_ST_HAS_TYPES)                                                                             \
-    X(ST_ST_JSON)                                                                                  \
     X(ST_ST_LOCK)                                                                                  \
     X(ST_ST_LOCK_UNLOAD)                                                                           \
     X(ST_ST_DELETE)                                                                                \
@@ -68,5 +68,12 @@
 #define WF_STATEMENT_ENUM(name) name,
 enum { WF_STATEMENTS(WF_STATEMENT_ENUM) ST__COUNT };
 #undef WF_STATEMENT_ENUM
+
+/* Indexed by the ST_* constants. */
+extern const db_statement engine_statements[ST__COUNT];
+
+/* The number of parameters statement takes: its highest $n. Every call site must pass
+ * exactly that many (tx_q checks). */
+int statement_param_count(int statement);
 
 #endif

@@ -6,15 +6,16 @@
  * room-creating commits; organization row locks (SKIP LOCKED) keep two instances from
  * serving one organization at the same time, and the allocation itself runs under the
  * same locks as any transfer, so nothing is dispatched twice. */
-#ifndef WF_API_DISPATCH_H
-#define WF_API_DISPATCH_H
+#ifndef WF_ENGINE_DISPATCH_H
+#define WF_ENGINE_DISPATCH_H
+
+#include "engine/app.h"
 
 #include <stdbool.h>
 
-typedef struct dispatcher dispatcher;
-
-dispatcher *dispatcher_new(void *application, int interval_ms);
-/* Room appeared through this instance: sweep as soon as possible. NULL is a no-op. */
+dispatcher *dispatcher_new(wf_app *app, int interval_ms);
+/* Room appeared through this instance (a committed change): sweep as soon as possible.
+ * NULL is a no-op. */
 void dispatcher_kick(dispatcher *d);
 /* Stops scheduling sweeps; one in progress finishes its current organization. */
 void dispatcher_stop(dispatcher *d);

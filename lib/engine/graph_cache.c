@@ -1,9 +1,8 @@
-/* The per-instance road graph cache. Correct across instances because every route change
- * bumps graph_state.version in its own transaction, and every transfer or view reads that
- * version after it starts: a stale cache is noticed and reloaded before it is used. */
-#include "api/app.h"
+/* The road graph cache (see graph_cache.h). */
+#include "engine/graph_cache.h"
 
 #include "util/log.h"
+#include "util/mem.h"
 
 #include <stdlib.h>
 
@@ -31,15 +30,8 @@ const graph_paths *graph_snapshot_paths(graph_snapshot *snapshot, int64_t organi
         size_t per_entry = graph_node_count(snapshot->roads) * 16 + 64;
         size_t slots = PATHS_CACHE_BYTES / per_entry;
         slots = slots < 1 ? 1 : slots > 4096 ? 4096 : slots;
-        snapshot->paths = calloc(slots, sizeof *snapshot->paths);
-        snapshot->paths_from = calloc(slots, sizeof *snapshot->paths_from);
-        if (snapshot->paths == NULL || snapshot->paths_from == NULL) {
-            free(snapshot->paths);
-            free(snapshot->paths_from);
-            snapshot->paths = NULL;
-            snapshot->paths_from = NULL;
-            return NULL;
-        }
+        snapshot->paths = xcalloc(slots, sizeof *snapshot->paths);
+        snapshot->paths_from = xcalloc(slots, sizeof *snapshot->paths_from);
         snapshot->paths_slots = slots;
     }
     size_t slot =
@@ -50,7 +42,7 @@ const graph_paths *graph_snapshot_paths(graph_snapshot *snapshot, int64_t organi
     graph_paths *fresh =
         graph_shortest_from(snapshot->roads, (node_ref){NODE_ORG, organization_id});
     if (fresh == NULL) {
-        return NULL;
+        mem_exhausted(graph_node_count(snapshot->roads) * 16);
     }
     graph_paths_free(snapshot->paths[slot]);
     snapshot->paths[slot] = fresh;
@@ -58,9 +50,9 @@ const graph_paths *graph_snapshot_paths(graph_snapshot *snapshot, int64_t organi
     return fresh;
 }
 
-graph_snapshot *graph_cache_get(app *application, int64_t version)
+graph_snapshot *graph_cache_get(wf_app *app, int64_t version)
 {
-    graph_snapshot *current = application->graph;
+    graph_snapshot *current = app->graph;
     if (current == NULL || current->version != version) {
         return NULL;
     }
@@ -68,16 +60,11 @@ graph_snapshot *graph_cache_get(app *application, int64_t version)
     return current;
 }
 
-graph_snapshot *graph_cache_install(app *application, const db_result *result, int q)
+graph_snapshot *graph_cache_install(wf_app *app, const db_result *result, int q)
 {
     int rows = db_rows(result, q);
-    graph_road *roads = calloc((size_t)(rows > 0 ? rows : 1), sizeof *roads);
-    graph_snapshot *snapshot = calloc(1, sizeof *snapshot);
-    if (roads == NULL || snapshot == NULL) {
-        free(roads);
-        free(snapshot);
-        return NULL;
-    }
+    graph_road *roads = xcalloc((size_t)(rows > 0 ? rows : 1), sizeof *roads);
+    graph_snapshot *snapshot = xcalloc(1, sizeof *snapshot);
     size_t count = 0;
     for (int row = 0; row < rows; row++) {
         if (db_is_null(result, q, row, 5)) {
@@ -98,17 +85,17 @@ graph_snapshot *graph_cache_install(app *application, const db_result *result, i
     snapshot->roads = graph_build(roads, count);
     free(roads);
     if (snapshot->roads == NULL) {
-        free(snapshot);
-        return NULL;
+        /* The schema's constraints make every road valid: only memory can be missing. */
+        mem_exhausted(count * sizeof *roads);
     }
-    if (application->graph != NULL && application->graph->version > snapshot->version) {
+    if (app->graph != NULL && app->graph->version > snapshot->version) {
         /* A concurrent load already installed a newer graph: keep that one cached. */
         snapshot->refs = 1;
         return snapshot;
     }
     snapshot->refs = 2; /* the cache and the caller */
-    graph_snapshot_release(application->graph);
-    application->graph = snapshot;
+    graph_snapshot_release(app->graph);
+    app->graph = snapshot;
     log_event(LOG_DEBUG, "road graph loaded", NULL);
     return snapshot;
 }

@@ -2,25 +2,25 @@
  *   idle --timer/kick--> read epoch --moved--> list pending organizations --> dispatch
  *   them one by one --> idle (the epoch counts as handled only if no organization was
  *   skipped as busy or failed, so a skipped one is retried on the next tick). */
-#include "api/dispatch.h"
+#include "engine/dispatch.h"
 
-#include "api/app.h"
-#include "api/common.h"
-#include "api/statements.h"
-#include "api/transfers.h"
+#include "engine/statements.h"
+#include "engine/transfer.h"
+#include "engine/tx.h"
 #include "util/log.h"
+#include "util/mem.h"
+
 #include <event2/event_struct.h>
 
 #include <stdlib.h>
-#include <string.h>
 
 #define CLEANUP_EVERY_MS 60000
 #define DISPATCH_BATCH   1000 /* the LIMIT of ST_DISPATCH_ORGS */
 
-enum phase { IDLE, READING_EPOCH, LISTING, DISPATCHING };
+enum phase { IDLE, READING_EPOCH, LISTING, DISPATCHING, CLEANING };
 
 struct dispatcher {
-    app *application;
+    wf_app *app;
     struct event timer;
     int interval_ms;
     enum phase phase;
@@ -33,7 +33,6 @@ struct dispatcher {
     int organization_count;
     int next;
     int64_t last_cleanup_ms;
-    db_query query;
 };
 
 static void schedule(dispatcher *d, int ms)
@@ -59,23 +58,30 @@ static void go_idle(dispatcher *d)
     }
 }
 
-static void run_read(dispatcher *d, int statement, api_tx_done_cb done)
+static int64_t deadline(const dispatcher *d)
 {
-    d->query = (db_query){statement, NULL, 0, NULL};
-    api_tx_spec spec = {&d->query, 1, TX_NONE, api_reply_json_row};
-    int64_t deadline = clock_ms() + d->application->cfg->request_timeout_ms;
-    api_tx_start_background(d->application, deadline, &spec, d, done);
+    return clock_ms() + d->app->cfg->request_timeout_ms;
+}
+
+/* Runs one read statement in the background; cb stores its rows in the dispatcher, then
+ * done continues the loop. */
+static void run_read(dispatcher *d, int statement, tx_cb cb, tx_done_fn done)
+{
+    tx *t = tx_background(d->app, deadline(d), done);
+    tx_set_user(t, d);
+    tx_q0(t, statement);
+    tx_run(t, TX_READ, cb);
 }
 
 static void dispatch_next(dispatcher *d);
 
-static void dispatched(void *arg, int status, int shipments)
+static void dispatched(void *arg, const transfer_outcome *outcome)
 {
     dispatcher *d = arg;
-    if (status != 201 && status != 204) {
+    if (outcome->status != 201 && outcome->status != 204) {
         d->incomplete = true;
     }
-    if (status >= 500) {
+    if (outcome->status >= 500) {
         /* The database is failing: stop this sweep, retry on the next tick. */
         d->next = d->organization_count;
     }
@@ -84,13 +90,9 @@ static void dispatched(void *arg, int status, int shipments)
 
 static void dispatch_next(dispatcher *d)
 {
-    while (d->next < d->organization_count && !d->stopped) {
-        int64_t id = d->organizations[d->next++];
-        int64_t deadline = clock_ms() + d->application->cfg->request_timeout_ms;
-        if (transfer_dispatch(d->application, id, deadline, dispatched, d) == 0) {
-            return;
-        }
-        d->incomplete = true;
+    if (d->next < d->organization_count && !d->stopped) {
+        transfer_dispatch(d->app, d->organizations[d->next++], deadline(d), dispatched, d);
+        return;
     }
     if (!d->incomplete && !d->stopped) {
         d->handled_epoch = d->seen_epoch;
@@ -98,27 +100,25 @@ static void dispatch_next(dispatcher *d)
     go_idle(d);
 }
 
-static void listed(void *arg, int status, const char *body)
+static void organizations_read(tx *t, const db_result *result)
 {
-    dispatcher *d = arg;
-    if (status != 200 || body == NULL) {
+    dispatcher *d = tx_user(t);
+    int rows = db_rows(result, 0);
+    free(d->organizations); /* a retried read runs again */
+    d->organizations = xcalloc(rows > 0 ? (size_t)rows : 1, sizeof *d->organizations);
+    for (int row = 0; row < rows; row++) {
+        d->organizations[row] = db_int64(result, 0, row, 0);
+    }
+    d->organization_count = rows;
+    tx_reply(t, 200, NULL, NULL);
+}
+
+static void listed(tx *t, int status)
+{
+    dispatcher *d = tx_user(t);
+    if (status != 200) {
         go_idle(d);
         return;
-    }
-    int count = 0;
-    for (const char *p = body; *p; p++) {
-        count += *p == ',';
-    }
-    count += body[0] != '\0';
-    d->organizations = calloc((size_t)(count > 0 ? count : 1), sizeof *d->organizations);
-    if (d->organizations == NULL) {
-        go_idle(d);
-        return;
-    }
-    for (const char *p = body; *p;) {
-        char *end = NULL;
-        d->organizations[d->organization_count++] = strtoll(p, &end, 10);
-        p = *end == ',' ? end + 1 : end;
     }
     d->phase = DISPATCHING;
     d->next = 0;
@@ -127,32 +127,44 @@ static void listed(void *arg, int status, const char *body)
     dispatch_next(d);
 }
 
-static void cleaned(void *arg, int status, const char *body)
+static void cleaned(tx *t, int status)
 {
-    go_idle(arg);
+    go_idle(tx_user(t));
 }
 
-static void epoch_read(void *arg, int status, const char *body)
+static void just_done(tx *t, const db_result *result)
 {
-    dispatcher *d = arg;
-    if (status != 200 || body == NULL) {
+    tx_reply(t, 200, NULL, NULL);
+}
+
+static void epoch_read(tx *t, const db_result *result)
+{
+    dispatcher *d = tx_user(t);
+    d->seen_epoch = db_int64(result, 0, 0, 0);
+    tx_reply(t, 200, NULL, NULL);
+}
+
+static void epoch_known(tx *t, int status)
+{
+    dispatcher *d = tx_user(t);
+    if (status != 200) {
         go_idle(d);
         return;
     }
-    d->seen_epoch = strtoll(body, NULL, 10);
     if (d->seen_epoch == d->handled_epoch) {
         int64_t now = clock_ms();
         if (now - d->last_cleanup_ms >= CLEANUP_EVERY_MS) {
             /* Idle moment: drop idempotency records past their 24 hours. */
             d->last_cleanup_ms = now;
-            run_read(d, ST_IDEM_CLEANUP, cleaned);
+            d->phase = CLEANING;
+            run_read(d, ST_IDEM_CLEANUP, just_done, cleaned);
             return;
         }
         go_idle(d);
         return;
     }
     d->phase = LISTING;
-    run_read(d, ST_DISPATCH_ORGS, listed);
+    run_read(d, ST_DISPATCH_ORGS, organizations_read, listed);
 }
 
 static void tick(evutil_socket_t fd, short events, void *arg)
@@ -162,20 +174,17 @@ static void tick(evutil_socket_t fd, short events, void *arg)
         return;
     }
     d->phase = READING_EPOCH;
-    run_read(d, ST_DISPATCH_EPOCH, epoch_read);
+    run_read(d, ST_DISPATCH_EPOCH, epoch_read, epoch_known);
 }
 
-dispatcher *dispatcher_new(void *application, int interval_ms)
+dispatcher *dispatcher_new(wf_app *app, int interval_ms)
 {
-    dispatcher *d = calloc(1, sizeof *d);
-    if (d == NULL) {
-        return NULL;
-    }
-    d->application = application;
+    dispatcher *d = xcalloc(1, sizeof *d);
+    d->app = app;
     d->interval_ms = interval_ms;
     d->handled_epoch = -1;
     d->last_cleanup_ms = clock_ms();
-    evtimer_assign(&d->timer, d->application->base, tick, d);
+    evtimer_assign(&d->timer, app->base, tick, d);
     schedule(d, 0);
     return d;
 }

@@ -1,0 +1,210 @@
+/* The representations (see repr.h). Type codes match [a-z][a-z0-9_]* (a schema CHECK), so
+ * they are written without escaping; names are escaped. */
+#include "api/repr.h"
+
+#include <string.h>
+
+enum quantity { CAPACITY, AMOUNT, REMAINING };
+
+/* {"code": n, ...} of the types that have the quantity (a limit for CAPACITY, more than
+ * zero pending for an organization's AMOUNT when skip_zero). */
+static void quantity_map(strbuf *out, const repr_holder *holder, enum quantity which,
+                         bool skip_zero)
+{
+    strbuf_puts(out, "{");
+    size_t written = 0;
+    for (size_t i = 0; i < holder->type_count; i++) {
+        const repr_type *t = &holder->types[i];
+        int64_t value = which == CAPACITY ? t->capacity_kg
+                        : which == AMOUNT ? t->amount_kg
+                                          : t->capacity_kg - t->amount_kg;
+        if ((which == CAPACITY && t->capacity_kg == REPR_NO_LIMIT) || (skip_zero && value <= 0)) {
+            continue;
+        }
+        strbuf_puts(out, written++ ? ",\"" : "\"");
+        strbuf_puts(out, t->code);
+        strbuf_puts(out, "\":");
+        strbuf_int(out, value);
+    }
+    strbuf_puts(out, "}");
+}
+
+void repr_timestamp(strbuf *out, const char *pg_text)
+{
+    /* "YYYY-MM-DD HH:MM:SS[.ffffff]+00" */
+    size_t len = strlen(pg_text);
+    if (len < 19) {
+        strbuf_json_string(out, pg_text); /* not a timestamp we wrote: pass it on */
+        return;
+    }
+    char text[40];
+    memcpy(text, pg_text, 10);
+    text[10] = 'T';
+    memcpy(text + 11, pg_text + 11, 8);
+    size_t n = 19;
+    text[n++] = '.';
+    size_t digits = 0;
+    if (pg_text[19] == '.') {
+        for (const char *p = pg_text + 20; *p >= '0' && *p <= '9' && digits < 6; p++) {
+            text[n++] = *p;
+            digits++;
+        }
+    }
+    while (digits++ < 6) {
+        text[n++] = '0';
+    }
+    text[n++] = 'Z';
+    strbuf_puts(out, "\"");
+    strbuf_append(out, text, n);
+    strbuf_puts(out, "\"");
+}
+
+void repr_json_compact(strbuf *out, const char *json)
+{
+    bool in_string = false;
+    const char *run = json;
+    for (const char *p = json; *p != '\0'; p++) {
+        if (in_string) {
+            if (*p == '\\' && p[1] != '\0') {
+                p++;
+            } else if (*p == '"') {
+                in_string = false;
+            }
+        } else if (*p == '"') {
+            in_string = true;
+        } else if (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r') {
+            strbuf_append(out, run, (size_t)(p - run));
+            run = p + 1;
+        }
+    }
+    strbuf_puts(out, run);
+}
+
+void repr_storage_members(strbuf *out, const repr_holder *storage)
+{
+    strbuf_puts(out, "\"name\":");
+    strbuf_json_string(out, storage->name);
+    strbuf_puts(out, ",\"capacity\":");
+    quantity_map(out, storage, CAPACITY, false);
+    strbuf_puts(out, ",\"stock\":");
+    quantity_map(out, storage, AMOUNT, false);
+    strbuf_puts(out, ",\"remaining\":");
+    quantity_map(out, storage, REMAINING, false);
+    strbuf_puts(out, ",\"created_at\":");
+    repr_timestamp(out, storage->created_at);
+}
+
+void repr_storage(strbuf *out, const repr_holder *storage)
+{
+    strbuf_puts(out, "{\"id\":");
+    strbuf_int(out, storage->id);
+    strbuf_puts(out, ",");
+    repr_storage_members(out, storage);
+    strbuf_puts(out, "}");
+}
+
+void repr_organization(strbuf *out, const repr_holder *organization)
+{
+    strbuf_puts(out, "{\"id\":");
+    strbuf_int(out, organization->id);
+    strbuf_puts(out, ",\"name\":");
+    strbuf_json_string(out, organization->name);
+    strbuf_puts(out, ",\"capacity\":");
+    quantity_map(out, organization, CAPACITY, false);
+    strbuf_puts(out, ",\"pending\":");
+    quantity_map(out, organization, AMOUNT, true);
+    strbuf_puts(out, ",\"created_at\":");
+    repr_timestamp(out, organization->created_at);
+    strbuf_puts(out, "}");
+}
+
+void repr_node(strbuf *out, node_ref node)
+{
+    strbuf_puts(out, node.kind == NODE_ORG ? "{\"organization_id\":" : "{\"storage_id\":");
+    strbuf_int(out, node.id);
+    strbuf_puts(out, "}");
+}
+
+void repr_route(strbuf *out, const repr_route_row *route)
+{
+    strbuf_puts(out, "{\"id\":");
+    strbuf_int(out, route->id);
+    strbuf_puts(out, ",\"from\":");
+    repr_node(out, route->from);
+    strbuf_puts(out, ",\"to\":");
+    repr_node(out, route->to);
+    strbuf_puts(out, ",\"distance_m\":");
+    strbuf_int(out, route->distance_m);
+    strbuf_puts(out, route->two_way ? ",\"two_way\":true" : ",\"two_way\":false");
+    strbuf_puts(out, ",\"created_at\":");
+    repr_timestamp(out, route->created_at);
+    strbuf_puts(out, "}");
+}
+
+void repr_transfer(strbuf *out, const repr_transfer_row *transfer)
+{
+    if (transfer->dry_run) {
+        strbuf_puts(out, "{\"organization_id\":");
+        strbuf_int(out, transfer->organization_id);
+        strbuf_puts(out, ",\"dry_run\":true");
+    } else {
+        strbuf_puts(out, "{\"id\":");
+        strbuf_int(out, transfer->id);
+        strbuf_puts(out, ",\"organization_id\":");
+        strbuf_int(out, transfer->organization_id);
+        strbuf_puts(out, ",\"trigger\":");
+        strbuf_json_string(out, transfer->trigger);
+        strbuf_puts(out, ",\"created_at\":");
+        repr_timestamp(out, transfer->created_at);
+    }
+    strbuf_puts(out, ",\"received\":");
+    repr_json_compact(out, transfer->received);
+    strbuf_puts(out, ",\"shipments\":[");
+    for (size_t i = 0; i < transfer->shipment_count; i++) {
+        const repr_shipment_row *s = &transfer->shipments[i];
+        strbuf_puts(out, i ? ",{\"storage_id\":" : "{\"storage_id\":");
+        strbuf_int(out, s->storage_id);
+        strbuf_puts(out, ",\"waste_type\":\"");
+        strbuf_puts(out, s->waste_type);
+        strbuf_puts(out, "\",\"amount\":");
+        strbuf_int(out, s->amount_kg);
+        strbuf_puts(out, ",\"distance_m\":");
+        strbuf_int(out, s->distance_m);
+        strbuf_puts(out, "}");
+    }
+    strbuf_puts(out, "],\"pending\":");
+    repr_json_compact(out, transfer->pending);
+    strbuf_puts(out, "}");
+}
+
+void repr_waste_type(strbuf *out, const char *code, const char *name)
+{
+    strbuf_puts(out, "{\"code\":\"");
+    strbuf_puts(out, code);
+    strbuf_puts(out, "\",\"name\":");
+    strbuf_json_string(out, name);
+    strbuf_puts(out, "}");
+}
+
+void repr_page_begin(strbuf *out)
+{
+    strbuf_puts(out, "{\"items\":[");
+}
+
+void repr_page_item(strbuf *out, size_t index)
+{
+    if (index > 0) {
+        strbuf_puts(out, ",");
+    }
+}
+
+void repr_page_end(strbuf *out, const char *next_cursor)
+{
+    strbuf_puts(out, "],\"next_cursor\":");
+    if (next_cursor != NULL) {
+        strbuf_json_string(out, next_cursor);
+    } else {
+        strbuf_puts(out, "null");
+    }
+    strbuf_puts(out, "}");
+}

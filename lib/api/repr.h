@@ -1,0 +1,94 @@
+/* The API's representations, each written by exactly one producer from plain values:
+ * organizations, storages, routes, transfers and waste types, list pages and timestamps.
+ * Pure (a strbuf in, JSON text out), so their exact output is unit-tested; the handlers
+ * read database rows into these structs (api/rows.h). */
+#ifndef WF_API_REPR_H
+#define WF_API_REPR_H
+
+#include "core/graph.h"
+#include "util/strbuf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define REPR_NO_LIMIT (-1)
+
+/* One waste type of an organization (amount = pending, capacity REPR_NO_LIMIT when it has
+ * no on-site limit) or of a storage (amount = stock). */
+typedef struct {
+    const char *code;
+    int64_t capacity_kg;
+    int64_t amount_kg;
+} repr_type;
+
+/* An organization or a storage with its types (sorted by code). created_at is PostgreSQL's
+ * timestamptz text in UTC ("2026-12-01 19:30:16.123456+00"). */
+typedef struct {
+    int64_t id;
+    const char *name;
+    const char *created_at;
+    const repr_type *types;
+    size_t type_count;
+} repr_holder;
+
+typedef struct {
+    int64_t id;
+    node_ref from, to;
+    int64_t distance_m;
+    bool two_way;
+    const char *created_at;
+} repr_route_row;
+
+typedef struct {
+    int64_t storage_id;
+    const char *waste_type;
+    int64_t amount_kg;
+    int64_t distance_m;
+} repr_shipment_row;
+
+/* received and pending are JSON objects of type codes to kilograms (compacted on output).
+ * A dry run has no id, trigger or time: it happened nowhere. */
+typedef struct {
+    bool dry_run;
+    int64_t id;
+    int64_t organization_id;
+    const char *trigger;
+    const char *created_at;
+    const char *received;
+    const char *pending;
+    const repr_shipment_row *shipments;
+    size_t shipment_count;
+} repr_transfer_row;
+
+/* {"id","name","capacity","pending","created_at"}: capacity lists the types with a limit,
+ * pending those with waste pending. */
+void repr_organization(strbuf *out, const repr_holder *organization);
+/* {"id","name","capacity","stock","remaining","created_at"}. */
+void repr_storage(strbuf *out, const repr_holder *storage);
+/* The members of repr_storage after "id" without the braces: "name", "capacity", "stock",
+ * "remaining", "created_at" (for representations that extend a storage). */
+void repr_storage_members(strbuf *out, const repr_holder *storage);
+/* {"id","from","to","distance_m","two_way","created_at"}. */
+void repr_route(strbuf *out, const repr_route_row *route);
+/* {"organization_id": n} or {"storage_id": n}. */
+void repr_node(strbuf *out, node_ref node);
+/* {"id","organization_id","trigger","created_at","received","shipments","pending"}; a dry
+ * run {"organization_id","dry_run":true,"received","shipments","pending"}. */
+void repr_transfer(strbuf *out, const repr_transfer_row *transfer);
+/* {"code","name"}. */
+void repr_waste_type(strbuf *out, const char *code, const char *name);
+
+/* A list page: repr_page_begin, items separated by repr_page_item, then repr_page_end with
+ * the next cursor (NULL for the last page). */
+void repr_page_begin(strbuf *out);
+void repr_page_item(strbuf *out, size_t index);
+void repr_page_end(strbuf *out, const char *next_cursor);
+
+/* PostgreSQL's ISO timestamptz text in UTC as RFC 3339 with microseconds, quoted:
+ * "2026-12-01 19:30:16.1234+00" -> "2026-12-01T19:30:16.123400Z". */
+void repr_timestamp(strbuf *out, const char *pg_text);
+/* A JSON text with the whitespace between tokens removed (jsonb's text output has some). */
+void repr_json_compact(strbuf *out, const char *json);
+
+#endif

@@ -1,0 +1,21 @@
+/* Reading the statements' row shapes (lib/engine/statements.c) into the representations'
+ * plain structs (api/repr.h), in the request's arena. */
+#ifndef WF_API_ROWS_H
+#define WF_API_ROWS_H
+
+#include "api/repr.h"
+#include "db/pool.h"
+#include "util/arena.h"
+
+/* Organizations or storages: rows (id, name, created_at, waste_type, capacity, amount)
+ * ordered by id then type, a NULL type for one without types. Returns how many. */
+size_t rows_holders(arena *a, const db_result *result, int q, repr_holder **out);
+/* Routes: rows (id, from_organization_id, from_storage_id, to_organization_id,
+ * to_storage_id, distance_m, two_way, created_at). */
+repr_route_row rows_route(const db_result *result, int q, int row);
+/* Transfers: rows (id, organization_id, trigger, created_at, received, pending, storage_id,
+ * waste_type, amount, distance_m) ordered by id then shipment, NULL shipment columns for a
+ * transfer without shipments. Returns how many. */
+size_t rows_transfers(arena *a, const db_result *result, int q, repr_transfer_row **out);
+
+#endif

@@ -1,0 +1,148 @@
+/* Unit tests of api/repr: every representation's exact JSON text, the timestamp conversion
+ * and the compaction of jsonb text, from plain structs (no database). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "api/repr.h"
+
+#define ASSERT_TEXT(sb, expected)                                                                  \
+    do {                                                                                           \
+        assert_false(strbuf_failed(&(sb)));                                                        \
+        assert_string_equal((sb).data, (expected));                                                \
+        strbuf_free(&(sb));                                                                        \
+    } while (0)
+
+static void test_timestamp(void **state)
+{
+    (void)state;
+    strbuf sb = {0};
+    repr_timestamp(&sb, "2026-12-01 19:30:16.123456+00");
+    ASSERT_TEXT(sb, "\"2026-12-01T19:30:16.123456Z\"");
+    repr_timestamp(&sb, "2026-12-01 19:30:16.1234+00");
+    ASSERT_TEXT(sb, "\"2026-12-01T19:30:16.123400Z\"");
+    repr_timestamp(&sb, "2026-01-02 03:04:05+00");
+    ASSERT_TEXT(sb, "\"2026-01-02T03:04:05.000000Z\"");
+    repr_timestamp(&sb, "2026-12-01 19:30:16.5+00");
+    ASSERT_TEXT(sb, "\"2026-12-01T19:30:16.500000Z\"");
+}
+
+static void test_json_compact(void **state)
+{
+    (void)state;
+    strbuf sb = {0};
+    repr_json_compact(&sb, "{\"bio\": 50, \"glass\": 20}");
+    ASSERT_TEXT(sb, "{\"bio\":50,\"glass\":20}");
+    repr_json_compact(&sb, "{}");
+    ASSERT_TEXT(sb, "{}");
+    /* Spaces inside strings stay, escaped quotes do not end them. */
+    repr_json_compact(&sb, "{\"a b\": \"c \\\" d\" }");
+    ASSERT_TEXT(sb, "{\"a b\":\"c \\\" d\"}");
+}
+
+static const repr_type storage_types[] = {{"glass", 300, 120}, {"plastic", 100, 0}};
+
+static void test_storage(void **state)
+{
+    (void)state;
+    repr_holder storage = {3, "МНО1", "2026-12-01 10:00:00.5+00", storage_types, 2};
+    strbuf sb = {0};
+    repr_storage(&sb, &storage);
+    ASSERT_TEXT(sb, "{\"id\":3,\"name\":\"МНО1\",\"capacity\":{\"glass\":300,\"plastic\":100},"
+                    "\"stock\":{\"glass\":120,\"plastic\":0},\"remaining\":{\"glass\":180,"
+                    "\"plastic\":100},\"created_at\":\"2026-12-01T10:00:00.500000Z\"}");
+}
+
+static void test_organization_lists_limits_and_pending_only(void **state)
+{
+    (void)state;
+    const repr_type types[] = {
+        {"bio", REPR_NO_LIMIT, 7}, {"glass", 50, 0}, {"plastic", 10, 10}, {"paper", 0, 0}};
+    repr_holder organization = {1, "Bakery \"North\"", "2026-12-01 10:00:00+00", types, 4};
+    strbuf sb = {0};
+    repr_organization(&sb, &organization);
+    ASSERT_TEXT(sb, "{\"id\":1,\"name\":\"Bakery \\\"North\\\"\",\"capacity\":{\"glass\":50,"
+                    "\"plastic\":10,\"paper\":0},\"pending\":{\"bio\":7,\"plastic\":10},"
+                    "\"created_at\":\"2026-12-01T10:00:00.000000Z\"}");
+    repr_holder empty = {2, "E", "2026-12-01 10:00:00+00", NULL, 0};
+    repr_organization(&sb, &empty);
+    ASSERT_TEXT(sb, "{\"id\":2,\"name\":\"E\",\"capacity\":{},\"pending\":{},"
+                    "\"created_at\":\"2026-12-01T10:00:00.000000Z\"}");
+}
+
+static void test_route(void **state)
+{
+    (void)state;
+    repr_route_row route = {9,  {NODE_ORG, 1}, {NODE_STORAGE, 4},
+                            50, true,          "2026-12-01 10:00:00.000001+00"};
+    strbuf sb = {0};
+    repr_route(&sb, &route);
+    ASSERT_TEXT(sb, "{\"id\":9,\"from\":{\"organization_id\":1},\"to\":{\"storage_id\":4},"
+                    "\"distance_m\":50,\"two_way\":true,"
+                    "\"created_at\":\"2026-12-01T10:00:00.000001Z\"}");
+}
+
+static void test_transfer_and_dry_run(void **state)
+{
+    (void)state;
+    const repr_shipment_row shipments[] = {{3, "plastic", 10, 50}, {6, "plastic", 50, 100}};
+    repr_transfer_row transfer = {
+        .id = 12,
+        .organization_id = 2,
+        .trigger = "auto",
+        .created_at = "2026-12-01 10:00:00.25+00",
+        .received = "{}",
+        .pending = "{\"plastic\": 0}",
+        .shipments = shipments,
+        .shipment_count = 2,
+    };
+    strbuf sb = {0};
+    repr_transfer(&sb, &transfer);
+    ASSERT_TEXT(sb, "{\"id\":12,\"organization_id\":2,\"trigger\":\"auto\",\"created_at\":"
+                    "\"2026-12-01T10:00:00.250000Z\",\"received\":{},\"shipments\":["
+                    "{\"storage_id\":3,\"waste_type\":\"plastic\",\"amount\":10,\"distance_m\":50},"
+                    "{\"storage_id\":6,\"waste_type\":\"plastic\",\"amount\":50,\"distance_m\":100}"
+                    "],\"pending\":{\"plastic\":0}}");
+    transfer.dry_run = true;
+    transfer.shipment_count = 0;
+    repr_transfer(&sb, &transfer);
+    ASSERT_TEXT(sb, "{\"organization_id\":2,\"dry_run\":true,\"received\":{},\"shipments\":[],"
+                    "\"pending\":{\"plastic\":0}}");
+}
+
+static void test_page(void **state)
+{
+    (void)state;
+    strbuf sb = {0};
+    repr_page_begin(&sb);
+    for (size_t i = 0; i < 3; i++) {
+        repr_page_item(&sb, i);
+        repr_waste_type(&sb, i == 1 ? "glass" : "bio", "Bio \\ waste");
+    }
+    repr_page_end(&sb, "glass");
+    ASSERT_TEXT(sb, "{\"items\":[{\"code\":\"bio\",\"name\":\"Bio \\\\ waste\"},"
+                    "{\"code\":\"glass\",\"name\":\"Bio \\\\ waste\"},"
+                    "{\"code\":\"bio\",\"name\":\"Bio \\\\ waste\"}],\"next_cursor\":\"glass\"}");
+    repr_page_begin(&sb);
+    repr_page_end(&sb, NULL);
+    ASSERT_TEXT(sb, "{\"items\":[],\"next_cursor\":null}");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_timestamp),
+        cmocka_unit_test(test_json_compact),
+        cmocka_unit_test(test_storage),
+        cmocka_unit_test(test_organization_lists_limits_and_pending_only),
+        cmocka_unit_test(test_route),
+        cmocka_unit_test(test_transfer_and_dry_run),
+        cmocka_unit_test(test_page),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
