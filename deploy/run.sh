@@ -24,7 +24,7 @@ log() {
 # shellcheck source=deploy/packages.sh
 . "$root/deploy/packages.sh"
 
-packages=(libevent-dev libpq-dev libcjson-dev cmake make gcc libc6-dev pkg-config)
+packages=(libevent-dev libpq-dev libcjson-dev libssl-dev cmake make gcc libc6-dev pkg-config)
 if [[ -z "${DATABASE_URL:-}" ]]; then
     packages+=(postgresql-15)
 fi

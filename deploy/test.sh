@@ -49,7 +49,7 @@ run_ctest() {
     return "$status"
 }
 
-packages=(libevent-dev libpq-dev libcjson-dev cmake make gcc libc6-dev pkg-config
+packages=(libevent-dev libpq-dev libcjson-dev libssl-dev cmake make gcc libc6-dev pkg-config
     libcmocka-dev libcurl4-openssl-dev valgrind clang postgresql-client-15)
 if [[ -z "${DATABASE_URL:-}" ]]; then
     packages+=(postgresql-15)

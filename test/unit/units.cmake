@@ -9,3 +9,5 @@ wf_unit_test(test_transfer_plan core)
 # repr.c is pure, but it lives in lib/api, whose objects need every layer below to link.
 wf_unit_test(test_repr api engine web http db util core)
 wf_unit_test(test_statements engine http db util core)
+wf_unit_test(test_auth auth util)
+wf_unit_test(test_jwt auth util)
