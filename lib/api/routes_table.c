@@ -15,6 +15,8 @@ const router_route api_routes[] = {
     R(HTTP_GET, "/openapi.json", "openapi", handle_web_asset),
     R(HTTP_GET, "/docs", "docs", handle_web_asset),
     R(HTTP_GET, "/docs/{file}", "docs.asset", handle_web_asset),
+    R(HTTP_GET, "/console", "console", handle_web_asset),
+    R(HTTP_GET, "/console/{file}", "console.asset", handle_web_asset),
     R(HTTP_GET, "/v1/waste-types", "waste_types.list", handle_waste_types_list),
     R(HTTP_POST, "/v1/waste-types", "waste_types.create", handle_waste_types_create),
     R(HTTP_GET, "/v1/waste-types/{code}", "waste_types.get", handle_waste_types_get),
