@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #endif
 #include "harness.h"
+#include "testutil.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -55,7 +56,6 @@ typedef struct {
 
 static struct {
     bool curl_ready;
-    bool valgrind;
     char *admin_conninfo;
     char db_name[64];
     char *db_conninfo;
@@ -118,20 +118,6 @@ static char *xasprintf(const char *fmt, ...)
     return out;
 }
 
-static long long monotonic_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec pause = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    while (nanosleep(&pause, &pause) != 0 && errno == EINTR) {
-    }
-}
-
 /* Prints the last bytes of a server log to stderr, so a failure shows what the server said. */
 static void print_log_tail(const char *log_path)
 {
@@ -170,12 +156,12 @@ static const char *env_or_fail(const char *name)
 /* valgrind's leak check at exit takes a while: more time to stop under it. */
 static long long stop_timeout_ms(void)
 {
-    return H.valgrind ? 6LL * STOP_TIMEOUT_MS : STOP_TIMEOUT_MS;
+    return tu_under_valgrind() ? 6LL * STOP_TIMEOUT_MS : STOP_TIMEOUT_MS;
 }
 
 static long request_timeout_s(void)
 {
-    return H.valgrind ? REQUEST_TIMEOUT_VALGRIND : REQUEST_TIMEOUT_S;
+    return tu_under_valgrind() ? REQUEST_TIMEOUT_VALGRIND : REQUEST_TIMEOUT_S;
 }
 
 /* ---------------------------------------------------------------- child processes */
@@ -267,7 +253,7 @@ static pid_t spawn(char *const argv[], char *const env[], int stdout_fd, int std
 /* Waits up to timeout_ms for pid; true with *status set when it exited. */
 static bool wait_with_timeout(pid_t pid, long long timeout_ms, int *status)
 {
-    long long deadline = monotonic_ms() + timeout_ms;
+    long long deadline = tu_now_ms() + timeout_ms;
     for (;;) {
         pid_t done = waitpid(pid, status, WNOHANG);
         if (done == pid) {
@@ -277,10 +263,10 @@ static bool wait_with_timeout(pid_t pid, long long timeout_ms, int *status)
             *status = 0;
             return true;
         }
-        if (monotonic_ms() >= deadline) {
+        if (tu_now_ms() >= deadline) {
             return false;
         }
-        sleep_ms(20);
+        tu_sleep_ms(20);
     }
 }
 
@@ -498,7 +484,7 @@ static bool readyz_is_200(const char *base_url)
     char *url = xasprintf("%s/readyz", base_url);
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, H.valgrind ? 10000L : 2000L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, tu_under_valgrind() ? 10000L : 2000L);
     FILE *sink = fopen("/dev/null", "wb");
     if (sink != NULL) {
         curl_easy_setopt(curl, CURLOPT_WRITEDATA, sink);
@@ -575,14 +561,14 @@ static char *start_server_once(server_process *server, const char *const *extra_
                              "serve",
                              NULL};
     int log_fd = open_log(server->log_path);
-    server->pid = spawn(H.valgrind ? valgrind_argv : plain_argv, env, log_fd, log_fd);
+    server->pid = spawn(tu_under_valgrind() ? valgrind_argv : plain_argv, env, log_fd, log_fd);
     close(log_fd);
     free(env);
     free(database_env);
     free(listen_env);
 
     long long deadline =
-        monotonic_ms() + (H.valgrind ? READY_TIMEOUT_VALGRIND_MS : READY_TIMEOUT_MS);
+        tu_now_ms() + (tu_under_valgrind() ? READY_TIMEOUT_VALGRIND_MS : READY_TIMEOUT_MS);
     for (;;) {
         int status = 0;
         if (waitpid(server->pid, &status, WNOHANG) == server->pid) {
@@ -594,14 +580,14 @@ static char *start_server_once(server_process *server, const char *const *extra_
         if (readyz_is_200(server->base_url)) {
             return start_contract_proxy(server);
         }
-        if (monotonic_ms() >= deadline) {
+        if (tu_now_ms() >= deadline) {
             bool timed_out;
             terminate_server(server, &timed_out);
-            return xasprintf("`%s serve` on %s: /readyz not 200 within %d s", binary,
-                             server->base_url,
-                             (H.valgrind ? READY_TIMEOUT_VALGRIND_MS : READY_TIMEOUT_MS) / 1000);
+            return xasprintf(
+                "`%s serve` on %s: /readyz not 200 within %d s", binary, server->base_url,
+                (tu_under_valgrind() ? READY_TIMEOUT_VALGRIND_MS : READY_TIMEOUT_MS) / 1000);
         }
-        sleep_ms(50);
+        tu_sleep_ms(50);
     }
 }
 
@@ -633,14 +619,14 @@ static char *start_contract_proxy(server_process *server)
     free(port_text);
     char proxied[64];
     snprintf(proxied, sizeof proxied, "http://127.0.0.1:%d", proxy_port);
-    long long deadline = monotonic_ms() + 60000;
-    while (monotonic_ms() < deadline) {
+    long long deadline = tu_now_ms() + 60000;
+    while (tu_now_ms() < deadline) {
         if (readyz_is_200(proxied)) {
             snprintf(server->direct_url, sizeof server->direct_url, "%s", server->base_url);
             snprintf(server->base_url, sizeof server->base_url, "%s", proxied);
             return NULL;
         }
-        sleep_ms(200);
+        tu_sleep_ms(200);
     }
     return xasprintf("prism proxy did not answer on %s within 60 s", proxied);
 }
@@ -675,8 +661,6 @@ static void ensure_curl(void)
 int it_start(const char *const *extra_env)
 {
     ensure_curl();
-    const char *valgrind = getenv("WASTEFLOW_VALGRIND");
-    H.valgrind = valgrind != NULL && strcmp(valgrind, "1") == 0;
     env_or_fail("WASTEFLOW_BIN");
     free(H.admin_conninfo);
     H.admin_conninfo = xstrdup(env_or_fail("DATABASE_URL"));
@@ -732,7 +716,7 @@ static int stop_checked(server_process *server, const char *what, char **why)
     if (timed_out) {
         *why = xasprintf("%s did not exit within %d s of SIGTERM (killed)", what,
                          (int)(stop_timeout_ms() / 1000));
-    } else if (code == VALGRIND_ERROR_EXIT && H.valgrind) {
+    } else if (code == VALGRIND_ERROR_EXIT && tu_under_valgrind()) {
         *why = xasprintf("%s: valgrind reported errors (exit %d)", what, code);
     } else if (code != 0) {
         *why = xasprintf("%s exited with status %d after SIGTERM", what, code);

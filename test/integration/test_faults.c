@@ -46,29 +46,6 @@
 #define POOL_TIMER_MARGIN 2000 /* lib/db/pool.c: the pool's own timer is query timeout + 2 s */
 #define MAX_PROBLEMS      40
 
-/* ------------------------------------------------------------------ small helpers */
-
-static long long now_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-/* Time limits stretch under valgrind (WASTEFLOW_VALGRIND=1), which slows the server ~5x. */
-static long long scaled(long long ms)
-{
-    const char *valgrind = getenv("WASTEFLOW_VALGRIND");
-    return valgrind != NULL && strcmp(valgrind, "1") == 0 ? ms * 5 : ms;
-}
-
-static void pause_ms(long ms)
-{
-    struct timespec pause = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&pause, &pause) != 0 && errno == EINTR) {
-    }
-}
-
 /* ------------------------------------------------------------------ a thread-owned client */
 
 /* A 503 as the contract wants it: problem+json, status 503, Retry-After. NULL or why not. */
@@ -220,7 +197,7 @@ static void *worker_main(void *arg)
         }
         pthread_mutex_unlock(&load.lock);
         if (r.status == 503) {
-            pause_ms(20); /* a polite client honours Retry-After a little */
+            tu_sleep_ms(20); /* a polite client honours Retry-After a little */
         }
     }
     tu_http_result_clear(&r);
@@ -362,12 +339,12 @@ static int readyz_status(long timeout_s)
 /* Milliseconds until /readyz answers 200, polling every 100 ms; -1 past limit_ms. */
 static long long wait_ready(long long limit_ms)
 {
-    long long start = now_ms();
-    while (now_ms() - start <= limit_ms) {
+    long long start = tu_now_ms();
+    while (tu_now_ms() - start <= limit_ms) {
         if (readyz_status(3) == 200) {
-            return now_ms() - start;
+            return tu_now_ms() - start;
         }
-        pause_ms(100);
+        tu_sleep_ms(100);
     }
     return -1;
 }
@@ -415,17 +392,17 @@ static void test_terminate_backends(void **state)
     load_reset(true);
     create_world();
     load_start();
-    pause_ms(1000);
+    tu_sleep_ms(1000);
     long long terminated = 0;
     for (int round = 0; round < 3; round++) {
         terminated += it_sql_int("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))"
                                  " FROM pg_stat_activity WHERE datname = current_database()"
                                  " AND pid <> pg_backend_pid()"
                                  " AND backend_type = 'client backend'");
-        pause_ms(round < 2 ? 700 : 0);
+        tu_sleep_ms(round < 2 ? 700 : 0);
     }
-    long long ready_after = wait_ready(scaled(5000));
-    pause_ms(1000);
+    long long ready_after = wait_ready(tu_scaled_ms(5000));
+    tu_sleep_ms(1000);
     load_stop();
     print_message("terminated %lld backends; /readyz 200 %lld ms after the last round\n",
                   terminated, ready_after);
@@ -492,9 +469,9 @@ static void test_hung_backend(void **state)
     (void)state;
     int pids[16];
     int count = 0;
-    long long start = now_ms();
-    while ((count = server_backends(pids, 16)) < 2 && now_ms() - start < 10000) {
-        pause_ms(100);
+    long long start = tu_now_ms();
+    while ((count = server_backends(pids, 16)) < 2 && tu_now_ms() - start < 10000) {
+        tu_sleep_ms(100);
     }
     if (count != 2) {
         fail_msg("expected the server's 2 pooled backends, found %d", count);
@@ -506,7 +483,7 @@ static void test_hung_backend(void **state)
     stopped_backend = victim;
     print_message("SIGSTOPped backend %d\n", victim);
 
-    const long long limit_ms = QUERY_TIMEOUT_MS + POOL_TIMER_MARGIN + scaled(2500);
+    const long long limit_ms = QUERY_TIMEOUT_MS + POOL_TIMER_MARGIN + tu_scaled_ms(2500);
     bool landed = false;
     for (int burst = 0; burst < 6 && !landed; burst++) {
         enum { PROBES = 6 };
@@ -516,7 +493,7 @@ static void test_hung_backend(void **state)
             assert_int_equal(pthread_create(&probes[i].thread, NULL, probe_main, &probes[i]), 0);
         }
         /* While one request may hang: others are answered at once. */
-        pause_ms(300);
+        tu_sleep_ms(300);
         CURL *curl = curl_easy_init();
         tu_http_result r = {0};
         char url[128];
@@ -534,7 +511,7 @@ static void test_hung_backend(void **state)
         for (int i = 0; i < PROBES; i++) {
             pthread_join(probes[i].thread, NULL);
         }
-        if (slowest_other > scaled(1500)) {
+        if (slowest_other > tu_scaled_ms(1500)) {
             fail_msg("other requests waited %lld ms while one backend hung", slowest_other);
         }
         for (int i = 0; i < PROBES; i++) {
@@ -568,7 +545,7 @@ static void test_hung_backend(void **state)
         fail_msg("no request landed on the stopped backend %d in 6 bursts", victim);
     }
     /* The pool replaced the hung connection: ready, and fast again. */
-    if (wait_ready(scaled(3000)) < 0) {
+    if (wait_ready(tu_scaled_ms(3000)) < 0) {
         fail_msg("/readyz not 200 after the hung connection was dropped");
     }
     CURL *curl = curl_easy_init();
@@ -577,7 +554,7 @@ static void test_hung_backend(void **state)
     snprintf(url, sizeof url, "%s/v1/stats", it_base_url());
     for (int i = 0; i < 5; i++) {
         tu_http_call(curl, "GET", url, NULL, NULL, 30, false, &r);
-        if (r.status != 200 || r.elapsed_ms > scaled(1000)) {
+        if (r.status != 200 || r.elapsed_ms > tu_scaled_ms(1000)) {
             fail_msg("after the hang: GET /v1/stats -> %ld in %lld ms", r.status, r.elapsed_ms);
         }
     }
@@ -853,16 +830,16 @@ static void test_crash_restart(void **state)
     load_reset(false);
     create_world();
     load_start();
-    pause_ms(2000);
-    long long stop_started = now_ms();
+    tu_sleep_ms(2000);
+    long long stop_started = tu_now_ms();
     cluster_ctl("stop", true);
-    long long stopped_after = now_ms() - stop_started;
-    pause_ms(1000);
+    long long stopped_after = tu_now_ms() - stop_started;
+    tu_sleep_ms(1000);
     cluster_ctl("start", true);
-    long long restarted = now_ms();
-    long long ready_after = wait_ready(scaled(10000));
+    long long restarted = tu_now_ms();
+    long long ready_after = wait_ready(tu_scaled_ms(10000));
     if (ready_after >= 0) {
-        pause_ms(3000); /* load on the recovered database */
+        tu_sleep_ms(3000); /* load on the recovered database */
     }
     load_stop();
     PQreset(it_db());

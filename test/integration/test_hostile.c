@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "testutil.h"
 
 #include <cmocka.h>
 #include <curl/curl.h>
@@ -42,27 +43,6 @@ static long long org_id, storage_id, transfer_id;
 static int server_port;
 
 /* ------------------------------------------------------------------ small helpers */
-
-static long long now_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-/* Time limits stretch under valgrind (WASTEFLOW_VALGRIND=1), which slows the server ~5x. */
-static long long scaled(long long ms)
-{
-    const char *valgrind = getenv("WASTEFLOW_VALGRIND");
-    return valgrind != NULL && strcmp(valgrind, "1") == 0 ? ms * 5 : ms;
-}
-
-static void pause_ms(long ms)
-{
-    struct timespec pause = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&pause, &pause) != 0 && errno == EINTR) {
-    }
-}
 
 static char *xstrdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *xstrdup_printf(const char *fmt, ...)
@@ -869,7 +849,7 @@ static void raw_exchange(const char *data, size_t length, int want_responses, in
                          raw_result *out)
 {
     *out = (raw_result){0};
-    long long start = now_ms();
+    long long start = tu_now_ms();
     int fd = raw_connect();
     size_t sent = 0;
     while (sent < length) {
@@ -887,7 +867,7 @@ static void raw_exchange(const char *data, size_t length, int want_responses, in
         if (want_responses > 0 && complete_responses(out->data, out->length, want_responses)) {
             break;
         }
-        long long left = deadline - now_ms();
+        long long left = deadline - tu_now_ms();
         if (left <= 0) {
             out->timed_out = true;
             break;
@@ -912,7 +892,7 @@ static void raw_exchange(const char *data, size_t length, int want_responses, in
         append(&out->data, &out->length, chunk, (size_t)got);
     }
     close(fd);
-    out->elapsed_ms = now_ms() - start;
+    out->elapsed_ms = tu_now_ms() - start;
     if (out->data != NULL && out->length >= 12 && strncmp(out->data, "HTTP/1.", 7) == 0) {
         out->status = atoi(out->data + 9);
         const char *end = memmem(out->data, out->length, "\r\n\r\n", 4);
@@ -994,7 +974,7 @@ static void run_raw_case(const raw_case *c, failure_list *failures)
 {
     char *before = it_db_fingerprint();
     raw_result result;
-    raw_exchange(c->request, c->length, 1, (int)scaled(RAW_WAIT_MS), &result);
+    raw_exchange(c->request, c->length, 1, (int)tu_scaled_ms(RAW_WAIT_MS), &result);
     char *after = it_db_fingerprint();
     bool changed = strcmp(before, after) != 0;
     switch (c->expect) {
@@ -1190,7 +1170,7 @@ static void test_pipelined_garbage(void **state)
                            "\x01\x02 GARBAGE \xff\r\n\r\n";
     char *before = it_db_fingerprint();
     raw_result result;
-    raw_exchange(request, sizeof request - 1, 2, (int)scaled(RAW_WAIT_MS), &result);
+    raw_exchange(request, sizeof request - 1, 2, (int)tu_scaled_ms(RAW_WAIT_MS), &result);
     assert_int_equal(result.status, 200);
     const char *second = memmem(result.data + 4, result.length - 4, "HTTP/1.", 7);
     if (second != NULL) {
@@ -1216,29 +1196,29 @@ static void test_pipelined_garbage(void **state)
 static void test_slow_requests(void **state)
 {
     (void)state;
-    const long long limit_ms = HEADER_TIMEOUT_MS + scaled(2500);
+    const long long limit_ms = HEADER_TIMEOUT_MS + tu_scaled_ms(2500);
     char *before = it_db_fingerprint();
 
     /* 1. Headers that never end. */
     int fd = raw_connect();
     const char *partial = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
     assert_true(send(fd, partial, strlen(partial), MSG_NOSIGNAL) == (ssize_t)strlen(partial));
-    long long start = now_ms();
+    long long start = tu_now_ms();
     /* Meanwhile the server answers others at once. */
-    long long served_start = now_ms();
+    long long served_start = tu_now_ms();
     assert_true(healthz_ok());
-    assert_true(now_ms() - served_start < scaled(1000));
+    assert_true(tu_now_ms() - served_start < tu_scaled_ms(1000));
     struct pollfd poller = {.fd = fd, .events = POLLIN};
     char chunk[4096];
     bool closed = false;
-    while (!closed && now_ms() - start < limit_ms + 2000) {
+    while (!closed && tu_now_ms() - start < limit_ms + 2000) {
         if (poll(&poller, 1, 100) > 0) {
             ssize_t got = recv(fd, chunk, sizeof chunk, 0);
             closed = got <= 0 || (got >= 12 && strncmp(chunk, "HTTP/1.1 408", 12) == 0) ||
                      (got >= 12 && chunk[9] == '4');
         }
     }
-    long long waited = now_ms() - start;
+    long long waited = tu_now_ms() - start;
     close(fd);
     if (!closed || waited > limit_ms) {
         fail_msg("unfinished headers: connection %s after %lld ms (limit %lld ms)",
@@ -1251,7 +1231,7 @@ static void test_slow_requests(void **state)
     const char *trickle =
         "GET /healthz HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
-    start = now_ms();
+    start = tu_now_ms();
     closed = false;
     for (size_t i = 0; trickle[i] != '\0' && !closed; i++) {
         if (send(fd, trickle + i, 1, MSG_NOSIGNAL) != 1) {
@@ -1263,11 +1243,11 @@ static void test_slow_requests(void **state)
             ssize_t got = recv(fd, chunk, sizeof chunk, 0);
             closed = got <= 0 || (got >= 12 && chunk[9] == '4');
         }
-        if (now_ms() - start > limit_ms + 2000) {
+        if (tu_now_ms() - start > limit_ms + 2000) {
             break;
         }
     }
-    waited = now_ms() - start;
+    waited = tu_now_ms() - start;
     close(fd);
     if (!closed || waited > limit_ms) {
         fail_msg("trickled headers: connection %s after %lld ms (limit %lld ms)",
@@ -1280,16 +1260,16 @@ static void test_slow_requests(void **state)
     const char *short_body = POST_ORGS "Content-Length: 100\r\n\r\n{\"name\":\"raw-short\"}";
     assert_true(send(fd, short_body, strlen(short_body), MSG_NOSIGNAL) ==
                 (ssize_t)strlen(short_body));
-    start = now_ms();
+    start = tu_now_ms();
     closed = false;
     poller.fd = fd;
-    while (!closed && now_ms() - start < limit_ms + 2000) {
+    while (!closed && tu_now_ms() - start < limit_ms + 2000) {
         if (poll(&poller, 1, 100) > 0) {
             ssize_t got = recv(fd, chunk, sizeof chunk, 0);
             closed = got <= 0 || (got >= 12 && chunk[9] == '4');
         }
     }
-    waited = now_ms() - start;
+    waited = tu_now_ms() - start;
     close(fd);
     if (!closed || waited > limit_ms) {
         fail_msg("short body: connection %s after %lld ms (limit %lld ms)",
@@ -1301,7 +1281,7 @@ static void test_slow_requests(void **state)
     const char *abandoned = POST_ORGS "Content-Length: 100\r\n\r\n{\"name\":\"raw-abandoned\"";
     assert_true(send(fd, abandoned, strlen(abandoned), MSG_NOSIGNAL) == (ssize_t)strlen(abandoned));
     close(fd);
-    pause_ms(200);
+    tu_sleep_ms(200);
 
     char *after = it_db_fingerprint();
     assert_string_equal(before, after);

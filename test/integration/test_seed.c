@@ -2,6 +2,7 @@
  * distances through the API, the placement DESIGN.md gives (placed automatically, as the
  * seeded organizations hand over full loads), and a second seed that changes nothing. */
 #include "harness.h"
+#include "testutil.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 static void run_seed(void)
@@ -99,11 +99,10 @@ static long long shipped(const char *organization, const char *storage, const ch
 static void test_seeded_placement(void **state)
 {
     (void)state;
-    struct timespec pause = {0, 100 * 1000 * 1000};
     for (int i = 0; i < 50 && it_sql_int("SELECT count(*) FROM organizations "
                                          "WHERE pending_since IS NOT NULL") > 0;
          i++) {
-        nanosleep(&pause, NULL);
+        tu_sleep_ms(100);
     }
     assert_int_equal(it_sql_int("SELECT coalesce(sum(pending), 0) FROM organization_waste"), 0);
     assert_int_equal(it_sql_int("SELECT count(*) FROM transfers WHERE trigger = 'auto'"), 2);

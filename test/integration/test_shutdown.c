@@ -44,27 +44,6 @@
 #define DRAIN_TIMEOUT_MS 10000
 #define MAX_PROBLEMS     40
 
-static long long now_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-/* Time limits stretch under valgrind (WASTEFLOW_VALGRIND=1), which slows the server ~5x. */
-static long long scaled(long long ms)
-{
-    const char *valgrind = getenv("WASTEFLOW_VALGRIND");
-    return valgrind != NULL && strcmp(valgrind, "1") == 0 ? ms * 5 : ms;
-}
-
-static void pause_ms(long ms)
-{
-    struct timespec pause = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&pause, &pause) != 0 && errno == EINTR) {
-    }
-}
-
 /* ------------------------------------------------------------------ a thread-owned client */
 
 static bool refused(const tu_http_result *r)
@@ -237,7 +216,7 @@ static void *worker_main(void *arg)
         tu_http_call(curl, method, url, send_body, request_id, 30, true, &r);
         account(&r, method, url, request_id, org, amount);
         if (refused(&r)) {
-            pause_ms(5); /* the server is gone: no need to spin */
+            tu_sleep_ms(5); /* the server is gone: no need to spin */
         }
     }
     tu_http_result_clear(&r);
@@ -387,7 +366,7 @@ static void run_sigterm(bool hold)
         assert_int_equal(pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]), 0);
     }
 
-    pause_ms(800); /* load running */
+    tu_sleep_ms(800); /* load running */
     if (hold) {
         /* Hold one transfer inside the database: lock its organization row. */
         it_sql_exec("BEGIN");
@@ -402,23 +381,23 @@ static void run_sigterm(bool hold)
                 pthread_join(held.thread, NULL);
                 fail_msg("the held transfer never waited for the organization lock");
             }
-            pause_ms(20);
+            tu_sleep_ms(20);
             waited += 20;
         }
     }
-    pause_ms(500);
-    long long sigterm_at = now_ms();
+    tu_sleep_ms(500);
+    long long sigterm_at = tu_now_ms();
     atomic_store(&load.sigterm_ms, sigterm_at);
     assert_int_equal(kill(server, SIGTERM), 0);
     if (hold) {
-        pause_ms(1000);
+        tu_sleep_ms(1000);
         it_sql_exec("COMMIT"); /* the held transfer may now finish, during the drain */
     }
 
     /* SIGTERMs again (ignored while draining) and waits for the exit. */
     int code = it_stop_server_only();
-    long long exited_after = now_ms() - sigterm_at;
-    pause_ms(300); /* clients now meet a closed port */
+    long long exited_after = tu_now_ms() - sigterm_at;
+    tu_sleep_ms(300); /* clients now meet a closed port */
     workers_stop();
     if (hold) {
         pthread_join(held.thread, NULL);
@@ -464,7 +443,7 @@ static void run_sigterm(bool hold)
         fprintf(stderr, "  the server exited with %d after SIGTERM (expected 0)\n", code);
         findings++;
     }
-    if (exited_after > DRAIN_TIMEOUT_MS + scaled(1000) + (scaled(1) > 1 ? 30000 : 0)) {
+    if (exited_after > DRAIN_TIMEOUT_MS + tu_scaled_ms(1000) + (tu_under_valgrind() ? 30000 : 0)) {
         fprintf(stderr, "  the server took %lld ms to exit after SIGTERM (drain timeout %d ms)\n",
                 exited_after, DRAIN_TIMEOUT_MS);
         findings++;
@@ -586,12 +565,12 @@ static void test_sigterm_with_requests_queued(void **state)
     stopped_server = 0;
     char answers[QUEUED][4096];
     const char *outcome[QUEUED];
-    long long deadline = now_ms() + scaled(15000);
+    long long deadline = tu_now_ms() + tu_scaled_ms(15000);
     for (int i = 0; i < QUEUED; i++) {
         size_t used = 0;
         outcome[i] = "no answer within 15 s";
         answers[i][0] = '\0';
-        while (now_ms() < deadline) {
+        while (tu_now_ms() < deadline) {
             struct pollfd poller = {.fd = fds[i], .events = POLLIN};
             if (poll(&poller, 1, 100) <= 0) {
                 continue;

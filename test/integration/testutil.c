@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -79,7 +80,15 @@ char *tu_json_text(const cJSON *value)
 void tu_sleep_ms(long milliseconds)
 {
     struct timespec pause = {milliseconds / 1000, (milliseconds % 1000) * 1000000L};
-    nanosleep(&pause, NULL);
+    while (nanosleep(&pause, &pause) != 0 && errno == EINTR) {
+    }
+}
+
+long long tu_now_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
 double tu_now_seconds(void)
@@ -87,6 +96,17 @@ double tu_now_seconds(void)
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+bool tu_under_valgrind(void)
+{
+    const char *valgrind = getenv("WASTEFLOW_VALGRIND");
+    return valgrind != NULL && strcmp(valgrind, "1") == 0;
+}
+
+long long tu_scaled_ms(long long milliseconds)
+{
+    return tu_under_valgrind() ? milliseconds * 5 : milliseconds;
 }
 
 /* ---- assertions reporting the caller's file and line ---- */
@@ -317,13 +337,6 @@ void tu_test_audit_finds_no_violation(void **state)
 {
     (void)state;
     tu_assert_audit_clean();
-}
-
-long long tu_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static size_t on_body(char *data, size_t size, size_t count, void *context)

@@ -31,10 +31,18 @@ char *tu_json_text(const cJSON *value);
 #define ORG(id)     tu_fmt("{\"organization_id\":%lld}", (long long)(id))
 #define STORAGE(id) tu_fmt("{\"storage_id\":%lld}", (long long)(id))
 
-/* ---- time ---- */
+/* ---- time (the suite's one clock; thread-safe) ---- */
 
+/* Sleeps the whole time, even when a signal interrupts it. */
 void tu_sleep_ms(long milliseconds);
-long long tu_now_ms(void); /* monotonic */
+/* Monotonic clock, in milliseconds. */
+long long tu_now_ms(void);
+/* Monotonic clock, in seconds. */
+double tu_now_seconds(void);
+/* True when the server runs under valgrind (WASTEFLOW_VALGRIND=1), which slows it ~5x. */
+bool tu_under_valgrind(void);
+/* A time limit on the server's behaviour: milliseconds, five times as long under valgrind. */
+long long tu_scaled_ms(long long milliseconds);
 
 /* One HTTP request on a caller-owned curl handle: safe in load-generating threads, where
  * the harness's it_request (test thread only) is not. */
@@ -55,8 +63,6 @@ typedef struct {
 void tu_http_call(CURL *curl, const char *method, const char *url, const char *body,
                   const char *request_id, long timeout_s, bool fresh_connection, tu_http_result *r);
 void tu_http_result_clear(tu_http_result *r);
-/* Monotonic clock, in seconds. */
-double tu_now_seconds(void);
 
 /* ---- assertions reporting the caller's file and line ---- */
 
