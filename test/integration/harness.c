@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <regex.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -41,7 +40,6 @@ extern char **environ;
 #define REQUEST_TIMEOUT_S         60L
 #define REQUEST_TIMEOUT_VALGRIND  300L
 #define VALGRIND_ERROR_EXIT       99
-#define PROBLEM_TYPE_PREFIX       "https://wasteflow.dev/problems/"
 
 typedef struct {
     pid_t pid;           /* 0 when not running */
@@ -1062,9 +1060,9 @@ void it_response_free(it_response *public_response)
     free(response);
 }
 
-const char *it_header(it_response *public_response, const char *name)
+const char *it_header(const it_response *public_response, const char *name)
 {
-    response_impl *response = (response_impl *)public_response;
+    const response_impl *response = (const response_impl *)public_response;
     for (size_t i = 0; i < response->header_count; i++) {
         if (strcasecmp(response->header_names[i], name) == 0) {
             return response->header_values[i];
@@ -1073,17 +1071,18 @@ const char *it_header(it_response *public_response, const char *name)
     return NULL;
 }
 
-const char *it_request_line(it_response *public_response)
+const char *it_request_line(const it_response *public_response)
 {
-    return ((response_impl *)public_response)->request_line;
+    return ((const response_impl *)public_response)->request_line;
 }
 
 /* ---------------------------------------------------------------- assertions */
 
-/* After a transport error or a 5xx: did the server die? Reaps it and remembers how, so that
- * it_stop fails too, and shows the end of its log. */
-static void check_server_alive(void)
+void it_note_failure(const it_response *response)
 {
+    if (response->status != 0 && response->status < 500) {
+        return;
+    }
     print_log_tail(H.primary.log_path);
     int status = 0;
     if (H.primary.pid > 0 && waitpid(H.primary.pid, &status, WNOHANG) == H.primary.pid) {
@@ -1096,101 +1095,10 @@ static void check_server_alive(void)
 
 #define RESPONSE_FAIL(response, fmt, ...)                                                          \
     do {                                                                                           \
-        if ((response)->status == 0 || (response)->status >= 500) {                                \
-            check_server_alive();                                                                  \
-        }                                                                                          \
+        it_note_failure(response);                                                                 \
         fail_msg("%s -> %d: " fmt "\n  body: %.2000s", it_request_line(response),                  \
                  (response)->status, __VA_ARGS__, (response)->body);                               \
     } while (0)
-
-void it_assert_status(it_response *response, int status)
-{
-    if (response->status != status) {
-        RESPONSE_FAIL(response, "expected status %d", status);
-    }
-}
-
-void it_assert_problem(it_response *response, int status, const char *field)
-{
-    if (response->status != status) {
-        RESPONSE_FAIL(response, "expected a %d problem", status);
-    }
-    const char *content_type = it_header(response, "Content-Type");
-    if (content_type == NULL || strncasecmp(content_type, "application/problem+json", 24) != 0) {
-        RESPONSE_FAIL(response, "Content-Type is '%s', expected application/problem+json",
-                      content_type ? content_type : "(none)");
-    }
-    const cJSON *json = response->json;
-    if (!cJSON_IsObject(json)) {
-        RESPONSE_FAIL(response, "%s", "body is not a JSON object");
-    }
-    const char *members[] = {"type", "title", "detail"};
-    for (size_t i = 0; i < sizeof members / sizeof members[0]; i++) {
-        const cJSON *member = cJSON_GetObjectItemCaseSensitive(json, members[i]);
-        if (!cJSON_IsString(member)) {
-            RESPONSE_FAIL(response, "problem member '%s' missing or not a string", members[i]);
-        }
-    }
-    const cJSON *status_member = cJSON_GetObjectItemCaseSensitive(json, "status");
-    if (!cJSON_IsNumber(status_member) || status_member->valuedouble != (double)status) {
-        RESPONSE_FAIL(response, "problem member 'status' is not the integer %d", status);
-    }
-    if (field == NULL) {
-        return;
-    }
-    const cJSON *errors = cJSON_GetObjectItemCaseSensitive(json, "errors");
-    if (!cJSON_IsArray(errors)) {
-        RESPONSE_FAIL(response, "no errors[] array (expected one naming field '%s')", field);
-    }
-    const cJSON *error;
-    cJSON_ArrayForEach(error, errors)
-    {
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(error, "field");
-        if (cJSON_IsString(name) && strcmp(name->valuestring, field) == 0) {
-            return;
-        }
-    }
-    RESPONSE_FAIL(response, "errors[] does not name field '%s'", field);
-}
-
-void it_assert_problem_type(it_response *response, int status, const char *slug, const char *field)
-{
-    it_assert_problem(response, status, field);
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(response->json, "type");
-    char *expected = xasprintf("%s%s", PROBLEM_TYPE_PREFIX, slug);
-    bool same = strcmp(type->valuestring, expected) == 0;
-    if (!same) {
-        RESPONSE_FAIL(response, "problem type is '%s', expected '%s'", type->valuestring, expected);
-    }
-    free(expected);
-}
-
-void it_assert_rejected_type(const char *method, const char *path, const char *body,
-                             const char *const *headers, int status, const char *slug,
-                             const char *field)
-{
-    char *before = it_db_fingerprint();
-    it_response *response = it_request(method, path, body, headers);
-    if (slug != NULL) {
-        it_assert_problem_type(response, status, slug, field);
-    } else {
-        it_assert_problem(response, status, field);
-    }
-    char *after = it_db_fingerprint();
-    if (strcmp(before, after) != 0) {
-        fail_msg("%s was rejected with %d but changed the database:\n  before: %s\n  after:  %s",
-                 it_request_line(response), status, before, after);
-    }
-    it_response_free(response);
-    free(before);
-    free(after);
-}
-
-void it_assert_rejected(const char *method, const char *path, const char *body,
-                        const char *const *headers, int status, const char *field)
-{
-    it_assert_rejected_type(method, path, body, headers, status, NULL, field);
-}
 
 /* ---------------------------------------------------------------- SQL */
 
@@ -1422,50 +1330,6 @@ const char *it_json_str(const cJSON *root, const char *path)
         fail_msg("harness: '%s' is not a string in %.2000s", path, printed);
     }
     return node->valuestring;
-}
-
-void it_assert_json_eq(const cJSON *root, const char *path, const char *expected_json)
-{
-    cJSON *expected = cJSON_Parse(expected_json);
-    if (expected == NULL) {
-        fail_msg("harness: it_assert_json_eq: expected value is not JSON: %s", expected_json);
-    }
-    const cJSON *actual = it_json_at(root, path);
-    if (actual == NULL || !cJSON_Compare(actual, expected, true)) {
-        char *printed_actual = print_json(actual);
-        char *printed_root = print_json(root);
-        cJSON_Delete(expected);
-        fail_msg("harness: at '%s' expected %s, got %s\n  in: %.2000s", path, expected_json,
-                 printed_actual, printed_root);
-    }
-    cJSON_Delete(expected);
-}
-
-void it_assert_timestamp(const char *text)
-{
-    regex_t pattern;
-    /* RFC 3339 in UTC with 'Z', optional fraction. */
-    if (regcomp(&pattern,
-                "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:"
-                "[0-5][0-9](\\.[0-9]{1,9})?Z$",
-                REG_EXTENDED | REG_NOSUB) != 0) {
-        fail_msg("harness: regcomp failed");
-    }
-    bool matches = text != NULL && regexec(&pattern, text, 0, NULL, 0) == 0;
-    regfree(&pattern);
-    if (!matches) {
-        fail_msg("harness: '%s' is not an RFC 3339 UTC timestamp ending in Z",
-                 text ? text : "(null)");
-    }
-    struct tm broken = {0};
-    if (strptime(text, "%Y-%m-%dT%H:%M:%S", &broken) == NULL) {
-        fail_msg("harness: cannot parse timestamp '%s'", text);
-    }
-    time_t stamp = timegm(&broken);
-    time_t now = time(NULL);
-    if (stamp < now - 3600 || stamp > now + 3600) {
-        fail_msg("harness: timestamp '%s' is more than an hour away from now", text);
-    }
 }
 
 /* ---------------------------------------------------------------- entities */

@@ -53,11 +53,7 @@ it_response *it_patch(const char *path, const char *body_fmt, ...)
 it_response *it_delete(const char *path_fmt, ...) __attribute__((format(printf, 1, 2)));
 void it_response_free(it_response *response);
 /* Header value (case-insensitive name), or NULL. Returned pointer is owned by the response. */
-const char *it_header(it_response *response, const char *name);
-
-/* Asserts a problem+json response with that status: content type, type/title/status/detail
- * present, status matches. When field is non-NULL, asserts errors[] names that field. */
-void it_assert_problem(it_response *response, int status, const char *field);
+const char *it_header(const it_response *response, const char *name);
 
 /* Blocking connection to the test database (owned by the harness). */
 PGconn *it_db(void);
@@ -83,20 +79,12 @@ char *it_unique_name(const char *prefix);
 
 /* ---- Additions (signatures above are fixed; these only add) ---- */
 
-/* Like it_assert_problem, and asserts type is "https://wasteflow.dev/problems/<slug>". */
-void it_assert_problem_type(it_response *response, int status, const char *slug, const char *field);
-/* Asserts the HTTP status; on mismatch prints the request line and the body. */
-void it_assert_status(it_response *response, int status);
-/* Sends the request, asserts it_assert_problem(status, field) and that it_db_fingerprint()
- * is the same before and after: the rejected request changed nothing. */
-void it_assert_rejected(const char *method, const char *path, const char *body,
-                        const char *const *headers, int status, const char *field);
-/* it_assert_rejected, and asserts the problem type slug too (see it_assert_problem_type). */
-void it_assert_rejected_type(const char *method, const char *path, const char *body,
-                             const char *const *headers, int status, const char *slug,
-                             const char *field);
 /* "METHOD /path" of the request that produced the response (owned by the response). */
-const char *it_request_line(it_response *response);
+const char *it_request_line(const it_response *response);
+/* Before a test fails on this response: after a transport error (status 0) or a 5xx, finds
+ * out whether the server died (so that it_stop fails too) and prints the end of its log;
+ * nothing for any other status. The assertions of testutil.h call it. */
+void it_note_failure(const it_response *response);
 
 /* Stops the second instance (SIGTERM), asserting a clean exit; returns its exit status. */
 int it_stop_second_instance(void);
@@ -110,13 +98,9 @@ const char *it_server_log_path(void);
 const cJSON *it_json_at(const cJSON *root, const char *path); /* NULL when absent */
 long long it_json_int(const cJSON *root, const char *path);   /* fails unless an integer */
 const char *it_json_str(const cJSON *root, const char *path); /* fails unless a string */
-/* Asserts the value at path equals expected_json (object key order ignored). */
-void it_assert_json_eq(const cJSON *root, const char *path, const char *expected_json);
 /* JSON string literal for text, quotes included; caller frees. */
 char *it_json_quote(const char *text);
 /* Percent-encodes text for a query string (e.g. an opaque cursor); caller frees. */
 char *it_url_escape(const char *text);
-/* Asserts an RFC 3339 UTC timestamp ending in 'Z', within an hour of now. */
-void it_assert_timestamp(const char *text);
 
 #endif

@@ -1,8 +1,12 @@
 /* Helpers shared by the integration test runners (see testutil.h). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strptime, timegm */
+#endif
 #include "testutil.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <regex.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -111,12 +115,133 @@ long long tu_scaled_ms(long long milliseconds)
 
 /* ---- assertions reporting the caller's file and line ---- */
 
+#define PROBLEM_TYPE_PREFIX "https://wasteflow.dev/problems/"
+
+/* Reports what is wrong with response and fails the test at file:line. */
+static void fail_response_at(const char *file, int line, const it_response *response,
+                             const char *why)
+{
+    it_note_failure(response);
+    print_error("%s -> %d: %s\n  body: %.2000s\n", it_request_line(response), response->status, why,
+                response->body);
+    _fail(file, line);
+}
+
 void tu_expect_status_at(const char *file, int line, const it_response *response, int expected)
 {
     if (response->status != expected) {
-        print_error("expected HTTP %d, got %d: %s\n", expected, response->status, response->body);
+        char *why = tu_format("expected status %d", expected);
+        fail_response_at(file, line, response, why);
+    }
+}
+
+/* NULL when response is the problem+json expected (see EXPECT_PROBLEM_TYPE), else why not
+ * (caller frees). */
+static char *problem_mismatch(const it_response *response, int status, const char *slug,
+                              const char *field)
+{
+    if (response->status != status) {
+        return tu_format("expected a %d problem", status);
+    }
+    const char *content_type = it_header(response, "Content-Type");
+    if (content_type == NULL || strncasecmp(content_type, "application/problem+json", 24) != 0) {
+        return tu_format("Content-Type is '%s', expected application/problem+json",
+                         content_type ? content_type : "(none)");
+    }
+    const cJSON *json = response->json;
+    if (!cJSON_IsObject(json)) {
+        return tu_format("body is not a JSON object");
+    }
+    static const char *const members[] = {"type", "title", "detail"};
+    for (size_t i = 0; i < sizeof members / sizeof members[0]; i++) {
+        const cJSON *member = cJSON_GetObjectItemCaseSensitive(json, members[i]);
+        if (!cJSON_IsString(member)) {
+            return tu_format("problem member '%s' missing or not a string", members[i]);
+        }
+    }
+    const cJSON *status_member = cJSON_GetObjectItemCaseSensitive(json, "status");
+    if (!cJSON_IsNumber(status_member) || status_member->valuedouble != (double)status) {
+        return tu_format("problem member 'status' is not the integer %d", status);
+    }
+    if (field != NULL) {
+        const cJSON *errors = cJSON_GetObjectItemCaseSensitive(json, "errors");
+        if (!cJSON_IsArray(errors)) {
+            return tu_format("no errors[] array (expected one naming field '%s')", field);
+        }
+        bool named = false;
+        const cJSON *error;
+        cJSON_ArrayForEach(error, errors)
+        {
+            const cJSON *name = cJSON_GetObjectItemCaseSensitive(error, "field");
+            named = named || (cJSON_IsString(name) && strcmp(name->valuestring, field) == 0);
+        }
+        if (!named) {
+            return tu_format("errors[] does not name field '%s'", field);
+        }
+    }
+    if (slug != NULL) {
+        const char *type = cJSON_GetObjectItemCaseSensitive(json, "type")->valuestring;
+        size_t prefix_len = strlen(PROBLEM_TYPE_PREFIX);
+        if (strncmp(type, PROBLEM_TYPE_PREFIX, prefix_len) != 0 ||
+            strcmp(type + prefix_len, slug) != 0) {
+            return tu_format("problem type is '%s', expected '%s%s'", type, PROBLEM_TYPE_PREFIX,
+                             slug);
+        }
+    }
+    return NULL;
+}
+
+void tu_expect_problem_at(const char *file, int line, const it_response *response, int status,
+                          const char *slug, const char *field)
+{
+    char *why = problem_mismatch(response, status, slug, field);
+    if (why != NULL) {
+        fail_response_at(file, line, response, why);
+    }
+}
+
+void tu_expect_rejected_at(const char *file, int line, const char *method, const char *path,
+                           const char *body, int status, const char *field)
+{
+    bool mutating = strcmp(method, "GET") != 0;
+    char *before = mutating ? it_db_fingerprint() : NULL;
+    it_response *response = it_request(method, path, body, NULL);
+    if (response->status != status) {
+        char *why = tu_format("expected HTTP %d for the body %s", status, body ? body : "(none)");
+        fail_response_at(file, line, response, why);
+    }
+    tu_expect_problem_at(file, line, response, status, NULL, field);
+    it_response_free(response);
+    if (mutating) {
+        char *after = it_db_fingerprint();
+        if (strcmp(before, after) != 0) {
+            print_error("%s %s %s was rejected with %d but changed the database:\n  before: %s\n"
+                        "  after:  %s\n",
+                        method, path, body ? body : "", status, before, after);
+            _fail(file, line);
+        }
+        free(after);
+        free(before);
+    }
+}
+
+void tu_expect_rejected_type_at(const char *file, int line, const char *method, const char *path,
+                                const char *body, const char *const *headers, int status,
+                                const char *slug, const char *field)
+{
+    char *before = it_db_fingerprint();
+    it_response *response = it_request(method, path, body, headers);
+    tu_expect_problem_at(file, line, response, status, slug, field);
+    char *after = it_db_fingerprint();
+    if (strcmp(before, after) != 0) {
+        print_error("%s was rejected with %d but changed the database:\n  before: %s\n"
+                    "  after:  %s\n",
+                    it_request_line(response), status, before, after);
         _fail(file, line);
     }
+    it_response_free(response);
+    free(before);
+    free(after);
 }
 
 void tu_assert_json_at(const char *file, int line, const cJSON *actual, const char *expected_fmt,
@@ -141,29 +266,58 @@ void tu_assert_json_at(const char *file, int line, const cJSON *actual, const ch
     free(expected_text);
 }
 
-void tu_expect_rejected_at(const char *file, int line, const char *method, const char *path,
-                           const char *body, int status, const char *field)
+void tu_assert_json_path_at(const char *file, int line, const cJSON *root, const char *path,
+                            const char *expected_fmt, ...)
 {
-    bool mutating = strcmp(method, "GET") != 0;
-    char *before = mutating ? it_db_fingerprint() : NULL;
-    it_response *response = it_request(method, path, body, NULL);
-    if (response->status != status) {
-        print_error("%s %s %s: expected HTTP %d, got %d: %s\n", method, path, body ? body : "",
-                    status, response->status, response->body);
+    va_list ap;
+    va_start(ap, expected_fmt);
+    char *expected_text = tu_vformat(expected_fmt, ap);
+    va_end(ap);
+    cJSON *expected = cJSON_Parse(expected_text);
+    if (!expected) {
+        print_error("test bug: expected value is not JSON: %s\n", expected_text);
         _fail(file, line);
     }
-    it_assert_problem(response, status, field);
-    it_response_free(response);
-    if (mutating) {
-        char *after = it_db_fingerprint();
-        if (strcmp(before, after) != 0) {
-            print_error("%s %s %s was rejected with %d but changed the database:\n  before: %s\n"
-                        "  after:  %s\n",
-                        method, path, body ? body : "", status, before, after);
-            _fail(file, line);
-        }
-        free(after);
-        free(before);
+    const cJSON *actual = it_json_at(root, path);
+    if (actual == NULL || !cJSON_Compare(actual, expected, true)) {
+        char *got = actual ? tu_json_text(actual) : tu_format("(absent)");
+        char *in = tu_json_text(root);
+        print_error("JSON mismatch at '%s'\n  expected: %s\n  got:      %s\n  in: %.2000s\n", path,
+                    expected_text, got, in);
+        free(in);
+        free(got);
+        _fail(file, line);
+    }
+    cJSON_Delete(expected);
+    free(expected_text);
+}
+
+void tu_assert_recent_timestamp_at(const char *file, int line, const char *text)
+{
+    regex_t pattern;
+    /* RFC 3339 in UTC with 'Z', optional fraction. */
+    if (regcomp(&pattern,
+                "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:"
+                "[0-5][0-9](\\.[0-9]{1,9})?Z$",
+                REG_EXTENDED | REG_NOSUB) != 0) {
+        fail_msg("test bug: regcomp failed");
+    }
+    bool matches = text != NULL && regexec(&pattern, text, 0, NULL, 0) == 0;
+    regfree(&pattern);
+    if (!matches) {
+        print_error("'%s' is not an RFC 3339 UTC timestamp ending in Z\n", text ? text : "(null)");
+        _fail(file, line);
+    }
+    struct tm broken = {0};
+    if (strptime(text, "%Y-%m-%dT%H:%M:%S", &broken) == NULL) {
+        print_error("cannot parse timestamp '%s'\n", text);
+        _fail(file, line);
+    }
+    time_t stamp = timegm(&broken);
+    time_t now = time(NULL);
+    if (stamp < now - 3600 || stamp > now + 3600) {
+        print_error("timestamp '%s' is more than an hour away from now\n", text);
+        _fail(file, line);
     }
 }
 

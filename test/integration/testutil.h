@@ -64,24 +64,64 @@ void tu_http_call(CURL *curl, const char *method, const char *url, const char *b
                   const char *request_id, long timeout_s, bool fresh_connection, tu_http_result *r);
 void tu_http_result_clear(tu_http_result *r);
 
-/* ---- assertions reporting the caller's file and line ---- */
+/* ---- assertions reporting the caller's file and line ----
+ *
+ * The suite's one assertion dialect. A failure about a response names its request
+ * ("POST /v1/organizations -> 500") and shows the body; after a transport error or a 5xx
+ * it also tells whether the server died and shows the end of its log (it_note_failure). */
 
-/* Asserts the HTTP status; on mismatch prints the status and the body. */
+/* Asserts the HTTP status. */
 #define EXPECT_STATUS(response, expected)                                                          \
     tu_expect_status_at(__FILE__, __LINE__, (response), (expected))
 void tu_expect_status_at(const char *file, int line, const it_response *response, int expected);
 
-/* Compares actual with the JSON text expected_fmt (printf-formatted), exactly. */
-#define ASSERT_JSON(actual, ...) tu_assert_json_at(__FILE__, __LINE__, (actual), __VA_ARGS__)
-void tu_assert_json_at(const char *file, int line, const cJSON *actual, const char *expected_fmt,
-                       ...) __attribute__((format(printf, 4, 5)));
+/* Asserts an application/problem+json response with that status: type, title and detail are
+ * strings, status is that number and, when field is not NULL, errors[] names that field. */
+#define EXPECT_PROBLEM(response, status, field)                                                    \
+    tu_expect_problem_at(__FILE__, __LINE__, (response), (status), NULL, (field))
+/* EXPECT_PROBLEM, and the type is "https://wasteflow.dev/problems/<slug>". */
+#define EXPECT_PROBLEM_TYPE(response, status, slug, field)                                         \
+    tu_expect_problem_at(__FILE__, __LINE__, (response), (status), (slug), (field))
+/* slug NULL: the type is not checked. */
+void tu_expect_problem_at(const char *file, int line, const it_response *response, int status,
+                          const char *slug, const char *field);
 
-/* Sends a request that must be rejected with status (problem+json naming field) and, unless
- * it is a GET, must leave the database exactly as it was. */
+/* Sends a request that must be rejected with status (EXPECT_PROBLEM naming field) and, unless
+ * it is a GET, must leave the database exactly as it was (it_db_fingerprint). */
 #define EXPECT_REJECTED(method, path, body, status, field)                                         \
     tu_expect_rejected_at(__FILE__, __LINE__, (method), (path), (body), (status), (field))
 void tu_expect_rejected_at(const char *file, int line, const char *method, const char *path,
                            const char *body, int status, const char *field);
+
+/* Sends a request that must be rejected with EXPECT_PROBLEM_TYPE(status, slug, field) and must
+ * leave the database exactly as it was -- a GET too, unlike EXPECT_REJECTED. */
+#define EXPECT_REJECTED_TYPE(method, path, body, status, slug, field)                              \
+    tu_expect_rejected_type_at(__FILE__, __LINE__, (method), (path), (body), NULL, (status),       \
+                               (slug), (field))
+/* EXPECT_REJECTED_TYPE with request headers: NULL or a NULL-terminated list of "Name: value". */
+#define EXPECT_REJECTED_WITH_HEADERS(method, path, body, headers, status, slug, field)             \
+    tu_expect_rejected_type_at(__FILE__, __LINE__, (method), (path), (body), (headers), (status),  \
+                               (slug), (field))
+void tu_expect_rejected_type_at(const char *file, int line, const char *method, const char *path,
+                                const char *body, const char *const *headers, int status,
+                                const char *slug, const char *field);
+
+/* Compares actual with the JSON text expected_fmt (printf-formatted), exactly (object key
+ * order aside). */
+#define ASSERT_JSON(actual, ...) tu_assert_json_at(__FILE__, __LINE__, (actual), __VA_ARGS__)
+void tu_assert_json_at(const char *file, int line, const cJSON *actual, const char *expected_fmt,
+                       ...) __attribute__((format(printf, 4, 5)));
+
+/* ASSERT_JSON on the value at a dotted path of root (see it_json_at), which must be there. */
+#define ASSERT_JSON_AT(root, path, ...)                                                            \
+    tu_assert_json_path_at(__FILE__, __LINE__, (root), (path), __VA_ARGS__)
+void tu_assert_json_path_at(const char *file, int line, const cJSON *root, const char *path,
+                            const char *expected_fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Asserts an RFC 3339 UTC timestamp ending in 'Z' (any fraction of a second, or none) that is
+ * within an hour of now. */
+#define ASSERT_RECENT_TIMESTAMP(text) tu_assert_recent_timestamp_at(__FILE__, __LINE__, (text))
+void tu_assert_recent_timestamp_at(const char *file, int line, const char *text);
 
 /* ---- JSON members ---- */
 
