@@ -14,6 +14,7 @@
 #define WF_IT_HARNESS_H
 
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -79,6 +80,12 @@ const char *it_request_line(const it_response *response);
  * out whether the server died (so that it_stop fails too) and prints the end of its log;
  * nothing for any other status. The assertions of testutil.h call it. */
 void it_note_failure(const it_response *response);
+/* Performs the request set up on curl with these request headers (NULL: none; freed here)
+ * and the ones every request of the suite carries. Every HTTP request of the harness, of
+ * testutil's tu_http_call and of a runner's own curl client goes through here, so that a
+ * header every request needs (Authorization, once access control comes) is one edit.
+ * Thread-safe: any thread, on its own handle. */
+CURLcode it_http_perform(CURL *curl, struct curl_slist *headers);
 /* Percent-encodes text for a query string (e.g. an opaque cursor); caller frees. */
 char *it_url_escape(const char *text);
 

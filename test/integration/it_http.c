@@ -166,7 +166,6 @@ it_response *it_request_to(const char *base_url, const char *method, const char 
     }
     /* No "Expect: 100-continue" round trip for larger bodies. */
     header_list = curl_slist_append(header_list, "Expect:");
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, header_list);
 
     if (strcmp(method, "GET") == 0 && body == NULL) {
         curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
@@ -180,7 +179,7 @@ it_response *it_request_to(const char *base_url, const char *method, const char 
         curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? strlen(body) : 0));
     }
 
-    CURLcode result = curl_easy_perform(curl);
+    CURLcode result = it_http_perform(curl, header_list);
     if (result == CURLE_OK) {
         long code = 0;
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
@@ -190,7 +189,6 @@ it_response *it_request_to(const char *base_url, const char *method, const char 
                 curl_easy_strerror(result));
         response->pub.status = 0;
     }
-    curl_slist_free_all(header_list);
     curl_easy_cleanup(curl);
     free(url);
 
@@ -199,6 +197,17 @@ it_response *it_request_to(const char *base_url, const char *method, const char 
         response->pub.json = cJSON_ParseWithLength(response->pub.body, response->pub.body_len);
     }
     return &response->pub;
+}
+
+CURLcode it_http_perform(CURL *curl, struct curl_slist *headers)
+{
+    /* Default request headers go here, appended to headers (unless the caller set the same
+     * one): access control will add "Authorization: Bearer <key>" for every request. */
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    CURLcode result = curl_easy_perform(curl);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(headers);
+    return result;
 }
 
 it_response *it_request(const char *method, const char *path, const char *body,

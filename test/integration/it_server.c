@@ -134,7 +134,7 @@ static bool readyz_is_200(const char *base_url)
         curl_easy_setopt(curl, CURLOPT_WRITEDATA, sink);
     }
     long code = 0;
-    if (curl_easy_perform(curl) == CURLE_OK) {
+    if (it_http_perform(curl, NULL) == CURLE_OK) {
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
     }
     if (sink != NULL) {

@@ -203,7 +203,6 @@ static reply *send_request(const char *method, const char *path, const char *bod
         list = curl_slist_append(list, "Content-Type: application/json");
     }
     list = curl_slist_append(list, "Expect:");
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
     if (strcmp(method, "GET") == 0 && body == NULL) {
         curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
     } else {
@@ -213,7 +212,7 @@ static reply *send_request(const char *method, const char *path, const char *bod
         curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
     }
-    CURLcode code = curl_easy_perform(curl);
+    CURLcode code = it_http_perform(curl, list);
     if (code == CURLE_OK) {
         long status = 0;
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
@@ -221,7 +220,6 @@ static reply *send_request(const char *method, const char *path, const char *bod
     } else if (r->error[0] == '\0') {
         snprintf(r->error, sizeof r->error, "%s", curl_easy_strerror(code));
     }
-    curl_slist_free_all(list);
     curl_easy_cleanup(curl);
     free(url);
     if (r->body_len > 0) {

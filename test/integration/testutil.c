@@ -549,7 +549,6 @@ void tu_http_call(CURL *curl, const char *method, const char *url, const char *b
     }
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
@@ -562,7 +561,7 @@ void tu_http_call(CURL *curl, const char *method, const char *url, const char *b
         curl_easy_setopt(curl, CURLOPT_FORBID_REUSE, 1L);
     }
     r->started_ms = tu_now_ms();
-    r->code = curl_easy_perform(curl);
+    r->code = it_http_perform(curl, headers);
     r->ended_ms = tu_now_ms();
     r->elapsed_ms = r->ended_ms - r->started_ms;
     if (r->code == CURLE_OK) {
@@ -574,7 +573,6 @@ void tu_http_call(CURL *curl, const char *method, const char *url, const char *b
             snprintf(r->error, sizeof r->error, "%s", curl_easy_strerror(r->code));
         }
     }
-    curl_slist_free_all(headers);
     if (r->body == NULL) {
         r->body = calloc(1, 1);
     }
