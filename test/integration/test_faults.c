@@ -139,7 +139,7 @@ static void *worker_main(void *arg)
         } else {
             snprintf(url, sizeof url, "%s/v1/stats", base);
         }
-        tu_http_call(curl, method, url, send_body, NULL, 30, false, &r);
+        tu_http_call(curl, method, url, send_body, NULL, NULL, 30, false, &r);
         long long id = 0;
         const char *wrong = NULL;
         if (r.status == 201 && send_body != NULL) {
@@ -329,7 +329,7 @@ static int readyz_status(long timeout_s)
     tu_http_result r = {0};
     char url[128];
     snprintf(url, sizeof url, "%s/readyz", it_base_url());
-    tu_http_call(curl, "GET", url, NULL, NULL, timeout_s, false, &r);
+    tu_http_call(curl, "GET", url, NULL, NULL, NULL, timeout_s, false, &r);
     int status = (int)r.status;
     tu_http_result_clear(&r);
     curl_easy_cleanup(curl);
@@ -459,7 +459,7 @@ static void *probe_main(void *arg)
     CURL *curl = curl_easy_init();
     char url[128];
     snprintf(url, sizeof url, "%s/v1/stats", it_base_url());
-    tu_http_call(curl, "GET", url, NULL, NULL, 30, false, &p->result);
+    tu_http_call(curl, "GET", url, NULL, NULL, NULL, 30, false, &p->result);
     curl_easy_cleanup(curl);
     return NULL;
 }
@@ -500,7 +500,7 @@ static void test_hung_backend(void **state)
         long long slowest_other = 0;
         for (int i = 0; i < 3; i++) {
             snprintf(url, sizeof url, "%s%s", it_base_url(), i == 0 ? "/healthz" : "/v1/stats");
-            tu_http_call(curl, "GET", url, NULL, NULL, 30, false, &r);
+            tu_http_call(curl, "GET", url, NULL, NULL, NULL, 30, false, &r);
             if (r.status != 200) {
                 fail_msg("GET %s during the hang: %ld %s %s", url, r.status, r.error, r.body);
             }
@@ -553,7 +553,7 @@ static void test_hung_backend(void **state)
     char url[128];
     snprintf(url, sizeof url, "%s/v1/stats", it_base_url());
     for (int i = 0; i < 5; i++) {
-        tu_http_call(curl, "GET", url, NULL, NULL, 30, false, &r);
+        tu_http_call(curl, "GET", url, NULL, NULL, NULL, 30, false, &r);
         if (r.status != 200 || r.elapsed_ms > tu_scaled_ms(1000)) {
             fail_msg("after the hang: GET /v1/stats -> %ld in %lld ms", r.status, r.elapsed_ms);
         }

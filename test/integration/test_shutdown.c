@@ -213,7 +213,7 @@ static void *worker_main(void *arg)
         } else {
             snprintf(url, sizeof url, "%s/v1/transfers?organization_id=%lld&limit=5", base, org);
         }
-        tu_http_call(curl, method, url, send_body, request_id, 30, true, &r);
+        tu_http_call(curl, method, url, send_body, NULL, request_id, 30, true, &r);
         account(&r, method, url, request_id, org, amount);
         if (refused(&r)) {
             tu_sleep_ms(5); /* the server is gone: no need to spin */
@@ -247,7 +247,8 @@ static void *held_main(void *arg)
     CURL *curl = curl_easy_init();
     char url[256];
     snprintf(url, sizeof url, "%s/v1/organizations/%lld/transfers", it_base_url(), held.org);
-    tu_http_call(curl, "POST", url, "{\"waste\":{\"glass\":7}}", "sd-held", 30, true, &held.result);
+    tu_http_call(curl, "POST", url, "{\"waste\":{\"glass\":7}}", NULL, "sd-held", 30, true,
+                 &held.result);
     curl_easy_cleanup(curl);
     return NULL;
 }

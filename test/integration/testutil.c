@@ -522,6 +522,14 @@ static size_t on_header(char *data, size_t size, size_t count, void *context)
         }
         r->problem_json = strncasecmp(value, "application/problem+json", 24) == 0;
     }
+    static const char replayed[] = "Idempotent-Replayed:";
+    if (bytes > sizeof replayed && strncasecmp(data, replayed, sizeof replayed - 1) == 0) {
+        const char *value = data + sizeof replayed - 1;
+        while (*value == ' ') {
+            value++;
+        }
+        r->replayed = strncmp(value, "true", 4) == 0;
+    }
     return bytes;
 }
 
@@ -532,19 +540,27 @@ void tu_http_result_clear(tu_http_result *r)
 }
 
 void tu_http_call(CURL *curl, const char *method, const char *url, const char *body,
-                  const char *request_id, long timeout_s, bool fresh_connection, tu_http_result *r)
+                  const char *const *headers, const char *request_id, long timeout_s,
+                  bool fresh_connection, tu_http_result *r)
 {
     tu_http_result_clear(r);
     curl_easy_reset(curl);
-    struct curl_slist *headers = NULL;
+    struct curl_slist *header_list = NULL;
+    bool has_content_type = false;
+    for (size_t i = 0; headers != NULL && headers[i] != NULL; i++) {
+        has_content_type = has_content_type || strncasecmp(headers[i], "Content-Type:", 13) == 0;
+        header_list = curl_slist_append(header_list, headers[i]);
+    }
     char id_header[160];
     if (request_id != NULL) {
         snprintf(id_header, sizeof id_header, "X-Request-Id: %s", request_id);
-        headers = curl_slist_append(headers, id_header);
+        header_list = curl_slist_append(header_list, id_header);
     }
-    headers = curl_slist_append(headers, "Expect:");
+    header_list = curl_slist_append(header_list, "Expect:");
     if (body != NULL) {
-        headers = curl_slist_append(headers, "Content-Type: application/json");
+        if (!has_content_type) {
+            header_list = curl_slist_append(header_list, "Content-Type: application/json");
+        }
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
     }
     curl_easy_setopt(curl, CURLOPT_URL, url);
@@ -561,7 +577,7 @@ void tu_http_call(CURL *curl, const char *method, const char *url, const char *b
         curl_easy_setopt(curl, CURLOPT_FORBID_REUSE, 1L);
     }
     r->started_ms = tu_now_ms();
-    r->code = it_http_perform(curl, headers);
+    r->code = it_http_perform(curl, header_list);
     r->ended_ms = tu_now_ms();
     r->elapsed_ms = r->ended_ms - r->started_ms;
     if (r->code == CURLE_OK) {

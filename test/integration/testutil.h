@@ -44,6 +44,8 @@ bool tu_under_valgrind(void);
 /* A time limit on the server's behaviour: milliseconds, five times as long under valgrind. */
 long long tu_scaled_ms(long long milliseconds);
 
+/* ---- HTTP from any thread ---- */
+
 /* One HTTP request on a caller-owned curl handle: safe in load-generating threads, where
  * the harness's it_request (test thread only) is not. */
 typedef struct {
@@ -54,14 +56,18 @@ typedef struct {
     size_t length;
     bool retry_after;  /* a Retry-After header came */
     bool problem_json; /* Content-Type application/problem+json */
+    bool replayed;     /* Idempotent-Replayed: true */
     char error[CURL_ERROR_SIZE];
     long long started_ms, ended_ms, elapsed_ms;
 } tu_http_result;
 
-/* request_id: sent as X-Request-Id when not NULL. fresh_connection: a new connection,
+/* body: NULL for none, else sent as application/json unless headers set a Content-Type.
+ * headers: NULL or a NULL-terminated list of "Name: value" to send (e.g. an Idempotency-Key).
+ * request_id: sent as X-Request-Id when not NULL. fresh_connection: a new connection,
  * closed afterwards (so "refused" means the listener was gone). Clears r first. */
 void tu_http_call(CURL *curl, const char *method, const char *url, const char *body,
-                  const char *request_id, long timeout_s, bool fresh_connection, tu_http_result *r);
+                  const char *const *headers, const char *request_id, long timeout_s,
+                  bool fresh_connection, tu_http_result *r);
 void tu_http_result_clear(tu_http_result *r);
 
 /* ---- assertions reporting the caller's file and line ----
