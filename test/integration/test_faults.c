@@ -292,15 +292,6 @@ static void assert_ids_in_ledger(void)
     print_message("all %lld acknowledged transfers are in the ledger (%lld kg)\n", found, glass);
 }
 
-static void assert_audit_clean(void)
-{
-    char *audit = it_run_audit();
-    if (audit[0] != '\0') {
-        fail_msg("audit found violations:\n%s", audit);
-    }
-    free(audit);
-}
-
 /* Organizations, one per load thread, next to two big glass storages. */
 static void create_world(void)
 {
@@ -414,7 +405,7 @@ static void test_terminate_backends(void **state)
     }
     load_assert_clean("terminated backends");
     assert_ids_in_ledger();
-    assert_audit_clean();
+    tu_assert_audit_clean();
 }
 
 /* ------------------------------------------------------------------ (b) a hung backend */
@@ -561,7 +552,7 @@ static void test_hung_backend(void **state)
     tu_http_result_clear(&r);
     curl_easy_cleanup(curl);
     resume_backend();
-    assert_audit_clean();
+    tu_assert_audit_clean();
 }
 
 /* ------------------------------------------------------------------ (c) crash and restart */
@@ -857,7 +848,7 @@ static void test_crash_restart(void **state)
     }
     load_assert_clean("crash and restart");
     assert_ids_in_ledger();
-    assert_audit_clean();
+    tu_assert_audit_clean();
 }
 
 int main(void)

@@ -1346,11 +1346,7 @@ static void test_server_survived(void **state)
     assert_int_equal(r->status, 200);
     reply_free(r);
     assert_true(kill(it_server_pid(), 0) == 0);
-    char *audit = it_run_audit();
-    if (audit[0] != '\0') {
-        fail_msg("audit found violations:\n%s", audit);
-    }
-    free(audit);
+    tu_assert_audit_clean();
 }
 
 int main(void)
