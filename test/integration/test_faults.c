@@ -44,25 +44,6 @@
 #define LOAD_THREADS      8
 #define QUERY_TIMEOUT_MS  500
 #define POOL_TIMER_MARGIN 2000 /* lib/db/pool.c: the pool's own timer is query timeout + 2 s */
-#define MAX_PROBLEMS      40
-
-/* ------------------------------------------------------------------ a thread-owned client */
-
-/* A 503 as the contract wants it: problem+json, status 503, Retry-After. NULL or why not. */
-static const char *bad_503(const tu_http_result *r)
-{
-    if (!r->retry_after) {
-        return "503 without Retry-After";
-    }
-    if (!r->problem_json) {
-        return "503 not application/problem+json";
-    }
-    cJSON *json = cJSON_Parse(r->body);
-    const cJSON *status = cJSON_GetObjectItemCaseSensitive(json, "status");
-    bool ok = cJSON_IsNumber(status) && status->valuedouble == 503;
-    cJSON_Delete(json);
-    return ok ? NULL : "503 body is not a problem with status 503";
-}
 
 /* ------------------------------------------------------------------ the load */
 
@@ -76,38 +57,20 @@ typedef struct {
     long transport_errors;
     long bad_503s;
     long bad_bodies;
-    long long *ids; /* transfer ids seen in 201s */
-    size_t id_count, id_capacity;
-    long long glass_in_201s;
-    char problems[MAX_PROBLEMS][400];
-    int problem_count;
+    tu_acknowledged acknowledged; /* transfers seen in 201s */
+    tu_problems problems;
 } load_state;
 
 static load_state load;
 
 static void load_reset(bool mixed)
 {
-    free(load.ids);
+    tu_acknowledged_clear(&load.acknowledged);
     pthread_mutex_destroy(&load.lock);
     memset(&load, 0, sizeof load);
     pthread_mutex_init(&load.lock, NULL);
     atomic_store(&load.stop, false);
     load.mixed = mixed;
-}
-
-static void load_problem(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void load_problem(const char *fmt, ...)
-{
-    /* Called with load.lock held. */
-    if (load.problem_count >= MAX_PROBLEMS) {
-        load.problem_count++;
-        return;
-    }
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(load.problems[load.problem_count], sizeof load.problems[0], fmt, args);
-    va_end(args);
-    load.problem_count++;
 }
 
 typedef struct {
@@ -143,19 +106,10 @@ static void *worker_main(void *arg)
         long long id = 0;
         const char *wrong = NULL;
         if (r.status == 201 && send_body != NULL) {
-            cJSON *json = cJSON_Parse(r.body);
-            const cJSON *id_item = cJSON_GetObjectItemCaseSensitive(json, "id");
-            const cJSON *org_item = cJSON_GetObjectItemCaseSensitive(json, "organization_id");
-            const cJSON *received = cJSON_GetObjectItemCaseSensitive(json, "received");
-            const cJSON *glass = cJSON_GetObjectItemCaseSensitive(received, "glass");
-            if (!cJSON_IsNumber(id_item) || id_item->valuedouble < 1 || !cJSON_IsNumber(org_item) ||
-                (long long)org_item->valuedouble != org || !cJSON_IsNumber(glass) ||
-                (long long)glass->valuedouble != amount) {
+            id = tu_transfer_id_of(&r, org, amount);
+            if (id == 0) {
                 wrong = "201 with a wrong transfer body";
-            } else {
-                id = (long long)id_item->valuedouble;
             }
-            cJSON_Delete(json);
         } else if (r.status == 200 && send_body == NULL) {
             cJSON *json = cJSON_Parse(r.body);
             if (!cJSON_IsObject(json)) {
@@ -163,7 +117,7 @@ static void *worker_main(void *arg)
             }
             cJSON_Delete(json);
         } else if (r.status == 503) {
-            wrong = bad_503(&r);
+            wrong = tu_bad_503(&r);
         }
         pthread_mutex_lock(&load.lock);
         load.requests++;
@@ -172,28 +126,21 @@ static void *worker_main(void *arg)
                                (r.status == 200 && send_body == NULL) || r.status == 503;
         if (r.status == 0) {
             load.transport_errors++;
-            load_problem("%s %s: transport error after %lld ms: %s", method, url, r.elapsed_ms,
-                         r.error);
+            tu_problem_add(&load.problems, "%s %s: transport error after %lld ms: %s", method, url,
+                           r.elapsed_ms, r.error);
         } else if (!expected_status) {
-            load_problem("%s %s -> %ld: %.250s", method, url, r.status, r.body);
+            tu_problem_add(&load.problems, "%s %s -> %ld: %.250s", method, url, r.status, r.body);
         } else if (wrong != NULL) {
             if (r.status == 503) {
                 load.bad_503s++;
             } else {
                 load.bad_bodies++;
             }
-            load_problem("%s %s -> %ld: %s: %.200s", method, url, r.status, wrong, r.body);
+            tu_problem_add(&load.problems, "%s %s -> %ld: %s: %.200s", method, url, r.status, wrong,
+                           r.body);
         }
         if (id > 0) {
-            if (load.id_count == load.id_capacity) {
-                load.id_capacity = load.id_capacity ? load.id_capacity * 2 : 1024;
-                load.ids = realloc(load.ids, load.id_capacity * sizeof *load.ids);
-                if (load.ids == NULL) {
-                    abort();
-                }
-            }
-            load.ids[load.id_count++] = id;
-            load.glass_in_201s += amount;
+            tu_acknowledged_add(&load.acknowledged, id, amount);
         }
         pthread_mutex_unlock(&load.lock);
         if (r.status == 503) {
@@ -227,19 +174,13 @@ static void load_stop(void)
 static void load_print(const char *what)
 {
     char line[1024];
-    size_t used = (size_t)snprintf(line, sizeof line, "%s: %ld requests;", what, load.requests);
-    for (int s = 0; s < 600; s++) {
-        if (load.statuses[s] > 0 && used < sizeof line) {
-            used +=
-                (size_t)snprintf(line + used, sizeof line - used, " %d:%ld", s, load.statuses[s]);
-        }
+    tu_status_line(line, sizeof line, load.requests, load.statuses);
+    print_message("%s: %s; %zu transfer ids\n", what, line, load.acknowledged.count);
+    for (int i = 0; i < load.problems.count && i < TU_PROBLEMS_KEPT; i++) {
+        fprintf(stderr, "  problem: %s\n", load.problems.kept[i]);
     }
-    print_message("%s; %zu transfer ids\n", line, load.id_count);
-    for (int i = 0; i < load.problem_count && i < MAX_PROBLEMS; i++) {
-        fprintf(stderr, "  problem: %s\n", load.problems[i]);
-    }
-    if (load.problem_count > MAX_PROBLEMS) {
-        fprintf(stderr, "  ... and %d more problems\n", load.problem_count - MAX_PROBLEMS);
+    if (load.problems.count > TU_PROBLEMS_KEPT) {
+        fprintf(stderr, "  ... and %d more problems\n", load.problems.count - TU_PROBLEMS_KEPT);
     }
 }
 
@@ -248,8 +189,8 @@ static void load_print(const char *what)
 static void load_assert_clean(const char *what)
 {
     load_print(what);
-    if (load.problem_count > 0) {
-        fail_msg("%s: %d problems (listed above; server log %s)", what, load.problem_count,
+    if (load.problems.count > 0) {
+        fail_msg("%s: %d problems (listed above; server log %s)", what, load.problems.count,
                  it_server_log_path());
     }
 }
@@ -257,17 +198,11 @@ static void load_assert_clean(const char *what)
 /* Every 201 transfer id is in the ledger, with the glass the client was told it received. */
 static void assert_ids_in_ledger(void)
 {
-    if (load.id_count == 0) {
+    const tu_acknowledged *acknowledged = &load.acknowledged;
+    if (acknowledged->count == 0) {
         fail_msg("no transfer was created: the load did not run");
     }
-    size_t size = load.id_count * 21 + 16;
-    char *array = malloc(size);
-    assert_non_null(array);
-    size_t used = (size_t)snprintf(array, size, "{");
-    for (size_t i = 0; i < load.id_count; i++) {
-        used += (size_t)snprintf(array + used, size - used, "%s%lld", i ? "," : "", load.ids[i]);
-    }
-    snprintf(array + used, size - used, "}");
+    char *array = tu_acknowledged_sql_array(acknowledged);
     long long distinct =
         it_sql_int("SELECT count(DISTINCT x) FROM unnest('%s'::bigint[]) x", array);
     long long found = it_sql_int("SELECT count(*) FROM transfers WHERE id = ANY('%s'::bigint[])"
@@ -277,17 +212,18 @@ static void assert_ids_in_ledger(void)
                                  " FROM transfers WHERE id = ANY('%s'::bigint[])",
                                  array);
     free(array);
-    if (distinct != (long long)load.id_count) {
-        fail_msg("%zu 201 responses but only %lld distinct transfer ids", load.id_count, distinct);
+    if (distinct != (long long)acknowledged->count) {
+        fail_msg("%zu 201 responses but only %lld distinct transfer ids", acknowledged->count,
+                 distinct);
     }
     if (found != distinct) {
         fail_msg("%lld of the %lld transfers acknowledged with 201 are missing from the ledger",
                  distinct - found, distinct);
     }
-    if (glass != load.glass_in_201s) {
+    if (glass != acknowledged->glass) {
         fail_msg("the acknowledged transfers received %lld kg of glass in the ledger, the clients "
                  "were told %lld",
-                 glass, load.glass_in_201s);
+                 glass, acknowledged->glass);
     }
     print_message("all %lld acknowledged transfers are in the ledger (%lld kg)\n", found, glass);
 }
@@ -517,8 +453,8 @@ static void test_hung_backend(void **state)
                 fail_msg("GET /v1/stats -> %ld (expected 200, or 503 from the hung backend): %s",
                          p->status, p->body);
             }
-            if (p->status == 503 && bad_503(p) != NULL) {
-                fail_msg("GET /v1/stats: %s: %s", bad_503(p), p->body);
+            if (p->status == 503 && tu_bad_503(p) != NULL) {
+                fail_msg("GET /v1/stats: %s: %s", tu_bad_503(p), p->body);
             }
             if (p->elapsed_ms > limit_ms) {
                 fail_msg("GET /v1/stats took %lld ms with a hung backend (limit: query timeout "

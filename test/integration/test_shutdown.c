@@ -42,7 +42,7 @@
 
 #define LOAD_THREADS     8
 #define DRAIN_TIMEOUT_MS 10000
-#define MAX_PROBLEMS     40
+#define MAX_LOST         40
 
 /* ------------------------------------------------------------------ a thread-owned client */
 
@@ -67,40 +67,12 @@ static struct {
     long requests;
     long statuses[600];
     long refused_after_sigterm;
-    long answered_after_sigterm; /* responses completed after SIGTERM */
-    long long *ids;
-    size_t id_count, id_capacity;
-    long long glass_in_201s;
-    char problems[MAX_PROBLEMS][400];
-    int problem_count;
-    lost_request lost[MAX_PROBLEMS]; /* transport errors other than refused */
+    long answered_after_sigterm;  /* responses completed after SIGTERM */
+    tu_acknowledged acknowledged; /* transfers seen in 201s */
+    tu_problems problems;         /* invalid answers */
+    lost_request lost[MAX_LOST];  /* transport errors other than refused */
     int lost_count;
 } load = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-static void load_problem(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void load_problem(const char *fmt, ...)
-{
-    if (load.problem_count < MAX_PROBLEMS) {
-        va_list args;
-        va_start(args, fmt);
-        vsnprintf(load.problems[load.problem_count], sizeof load.problems[0], fmt, args);
-        va_end(args);
-    }
-    load.problem_count++;
-}
-
-static void record_id(long long id, long long amount)
-{
-    if (load.id_count == load.id_capacity) {
-        load.id_capacity = load.id_capacity ? load.id_capacity * 2 : 1024;
-        load.ids = realloc(load.ids, load.id_capacity * sizeof *load.ids);
-        if (load.ids == NULL) {
-            abort();
-        }
-    }
-    load.ids[load.id_count++] = id;
-    load.glass_in_201s += amount;
-}
 
 /* NULL when r is a complete, valid answer to the request, else why not. */
 static const char *invalid_answer(const tu_http_result *r, bool transfer, long long org,
@@ -108,17 +80,7 @@ static const char *invalid_answer(const tu_http_result *r, bool transfer, long l
 {
     *id = 0;
     if (r->status == 503) {
-        if (!r->retry_after) {
-            return "503 without Retry-After";
-        }
-        if (!r->problem_json) {
-            return "503 not application/problem+json";
-        }
-        cJSON *json = cJSON_Parse(r->body);
-        const cJSON *status = cJSON_GetObjectItemCaseSensitive(json, "status");
-        bool ok = cJSON_IsNumber(status) && status->valuedouble == 503;
-        cJSON_Delete(json);
-        return ok ? NULL : "503 body is not a problem with status 503";
+        return tu_bad_503(r);
     }
     if (r->status != (transfer ? 201 : 200)) {
         return "unexpected status";
@@ -128,16 +90,9 @@ static const char *invalid_answer(const tu_http_result *r, bool transfer, long l
     if (!cJSON_IsObject(json)) {
         why = "body is not a complete JSON object";
     } else if (transfer) {
-        const cJSON *id_item = cJSON_GetObjectItemCaseSensitive(json, "id");
-        const cJSON *org_item = cJSON_GetObjectItemCaseSensitive(json, "organization_id");
-        const cJSON *glass = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(json, "received"), "glass");
-        if (!cJSON_IsNumber(id_item) || id_item->valuedouble < 1 || !cJSON_IsNumber(org_item) ||
-            (long long)org_item->valuedouble != org || !cJSON_IsNumber(glass) ||
-            (long long)glass->valuedouble != amount) {
+        *id = tu_transfer_id_of(r, org, amount);
+        if (*id == 0) {
             why = "201 with a wrong transfer body";
-        } else {
-            *id = (long long)id_item->valuedouble;
         }
     }
     cJSON_Delete(json);
@@ -159,7 +114,7 @@ static void account(const tu_http_result *r, const char *method, const char *url
         if (refused(r) && sigterm != 0 && r->started_ms >= sigterm - 50) {
             load.refused_after_sigterm++;
         } else {
-            if (load.lost_count < MAX_PROBLEMS) {
+            if (load.lost_count < MAX_LOST) {
                 lost_request *lost = &load.lost[load.lost_count];
                 snprintf(lost->request_id, sizeof lost->request_id, "%s", request_id);
                 snprintf(lost->what, sizeof lost->what, "%s %s: %s (errno %ld)", method, url,
@@ -169,14 +124,14 @@ static void account(const tu_http_result *r, const char *method, const char *url
             load.lost_count++;
         }
     } else if (why != NULL) {
-        load_problem("%s %s [%s] -> %ld: %s: %.200s", method, url, request_id, r->status, why,
-                     r->body);
+        tu_problem_add(&load.problems, "%s %s [%s] -> %ld: %s: %.200s", method, url, request_id,
+                       r->status, why, r->body);
     } else {
         if (sigterm != 0 && r->ended_ms > sigterm) {
             load.answered_after_sigterm++;
         }
         if (id > 0) {
-            record_id(id, amount);
+            tu_acknowledged_add(&load.acknowledged, id, amount);
         }
     }
     pthread_mutex_unlock(&load.lock);
@@ -270,15 +225,13 @@ static int teardown(void **state)
 {
     (void)state;
     it_stop();
-    free(load.ids);
-    load.ids = NULL;
-    load.id_count = load.id_capacity = 0;
+    tu_acknowledged_clear(&load.acknowledged);
     return 0;
 }
 
 static void load_reset(void)
 {
-    free(load.ids);
+    tu_acknowledged_clear(&load.acknowledged);
     pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     memset(&load, 0, sizeof load);
     load.lock = lock;
@@ -405,13 +358,7 @@ static void run_sigterm(bool hold)
     }
 
     char line[1024];
-    size_t used = (size_t)snprintf(line, sizeof line, "%ld requests;", load.requests);
-    for (int s = 0; s < 600; s++) {
-        if (load.statuses[s] > 0 && used < sizeof line) {
-            used +=
-                (size_t)snprintf(line + used, sizeof line - used, " %d:%ld", s, load.statuses[s]);
-        }
-    }
+    tu_status_line(line, sizeof line, load.requests, load.statuses);
     print_message("%s\nexit %d after %lld ms; %ld answered after SIGTERM; %ld refused after the "
                   "listener closed; %d other transport errors; held transfer: %ld after %lld ms\n",
                   line, code, exited_after, load.answered_after_sigterm, load.refused_after_sigterm,
@@ -420,13 +367,13 @@ static void run_sigterm(bool hold)
 
     /* Every finding is listed; the test fails once, at the end. */
     int findings = 0;
-    for (int i = 0; i < load.problem_count && i < MAX_PROBLEMS; i++) {
-        fprintf(stderr, "  invalid answer: %s\n", load.problems[i]);
+    for (int i = 0; i < load.problems.count && i < TU_PROBLEMS_KEPT; i++) {
+        fprintf(stderr, "  invalid answer: %s\n", load.problems.kept[i]);
     }
-    findings += load.problem_count;
+    findings += load.problems.count;
     if (load.lost_count > 0) {
         char *log = read_file(log_copy);
-        for (int i = 0; i < load.lost_count && i < MAX_PROBLEMS; i++) {
+        for (int i = 0; i < load.lost_count && i < MAX_LOST; i++) {
             const lost_request *lost = &load.lost[i];
             int status = logged_status(log, lost->request_id);
             fprintf(stderr, "  transport error %lld ms after SIGTERM [%s] %s; server log: %s",
@@ -464,7 +411,7 @@ static void run_sigterm(bool hold)
         findings++;
     }
     if (held_id > 0) {
-        record_id(held_id, 7);
+        tu_acknowledged_add(&load.acknowledged, held_id, 7);
     }
     if (load.refused_after_sigterm == 0) {
         fprintf(stderr, "  no client met a closed listener: the load did not outlive the server\n");
@@ -472,23 +419,16 @@ static void run_sigterm(bool hold)
     }
 
     /* The ledger has every acknowledged transfer. */
-    size_t size = load.id_count * 21 + 16;
-    char *array = malloc(size);
-    assert_non_null(array);
-    used = (size_t)snprintf(array, size, "{");
-    for (size_t i = 0; i < load.id_count; i++) {
-        used += (size_t)snprintf(array + used, size - used, "%s%lld", i ? "," : "", load.ids[i]);
-    }
-    snprintf(array + used, size - used, "}");
+    char *array = tu_acknowledged_sql_array(&load.acknowledged);
     long long found =
         it_sql_int("SELECT count(*) FROM transfers WHERE id = ANY('%s'::bigint[])", array);
     long long glass = it_sql_int("SELECT coalesce(sum((received->>'glass')::bigint), 0)"
                                  " FROM transfers WHERE id = ANY('%s'::bigint[])",
                                  array);
     free(array);
-    if (found != (long long)load.id_count || glass != load.glass_in_201s) {
+    if (found != (long long)load.acknowledged.count || glass != load.acknowledged.glass) {
         fprintf(stderr, "  ledger: %lld of %zu acknowledged transfers found, %lld of %lld kg\n",
-                found, load.id_count, glass, load.glass_in_201s);
+                found, load.acknowledged.count, glass, load.acknowledged.glass);
         findings++;
     } else {
         print_message("all %lld acknowledged transfers are in the ledger\n", found);

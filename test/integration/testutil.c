@@ -593,3 +593,92 @@ void tu_http_call(CURL *curl, const char *method, const char *url, const char *b
         r->body = calloc(1, 1);
     }
 }
+
+/* ---- bookkeeping of load tests ---- */
+
+const char *tu_bad_503(const tu_http_result *r)
+{
+    if (!r->retry_after) {
+        return "503 without Retry-After";
+    }
+    if (!r->problem_json) {
+        return "503 not application/problem+json";
+    }
+    cJSON *json = cJSON_Parse(r->body);
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(json, "status");
+    bool ok = cJSON_IsNumber(status) && status->valuedouble == 503;
+    cJSON_Delete(json);
+    return ok ? NULL : "503 body is not a problem with status 503";
+}
+
+long long tu_transfer_id_of(const tu_http_result *r, long long org, long long glass)
+{
+    cJSON *json = cJSON_Parse(r->body);
+    const cJSON *id_item = cJSON_GetObjectItemCaseSensitive(json, "id");
+    const cJSON *org_item = cJSON_GetObjectItemCaseSensitive(json, "organization_id");
+    const cJSON *received = cJSON_GetObjectItemCaseSensitive(json, "received");
+    const cJSON *glass_item = cJSON_GetObjectItemCaseSensitive(received, "glass");
+    long long id = 0;
+    if (cJSON_IsNumber(id_item) && id_item->valuedouble >= 1 && cJSON_IsNumber(org_item) &&
+        (long long)org_item->valuedouble == org && cJSON_IsNumber(glass_item) &&
+        (long long)glass_item->valuedouble == glass) {
+        id = (long long)id_item->valuedouble;
+    }
+    cJSON_Delete(json);
+    return id;
+}
+
+void tu_acknowledged_add(tu_acknowledged *acknowledged, long long id, long long glass)
+{
+    if (acknowledged->count == acknowledged->capacity) {
+        acknowledged->capacity = acknowledged->capacity ? acknowledged->capacity * 2 : 1024;
+        acknowledged->ids =
+            realloc(acknowledged->ids, acknowledged->capacity * sizeof *acknowledged->ids);
+        if (acknowledged->ids == NULL) {
+            abort();
+        }
+    }
+    acknowledged->ids[acknowledged->count++] = id;
+    acknowledged->glass += glass;
+}
+
+char *tu_acknowledged_sql_array(const tu_acknowledged *acknowledged)
+{
+    size_t size = acknowledged->count * 21 + 16;
+    char *array = malloc(size);
+    assert_non_null(array);
+    size_t used = (size_t)snprintf(array, size, "{");
+    for (size_t i = 0; i < acknowledged->count; i++) {
+        used += (size_t)snprintf(array + used, size - used, "%s%lld", i ? "," : "",
+                                 acknowledged->ids[i]);
+    }
+    snprintf(array + used, size - used, "}");
+    return array;
+}
+
+void tu_acknowledged_clear(tu_acknowledged *acknowledged)
+{
+    free(acknowledged->ids);
+    *acknowledged = (tu_acknowledged){0};
+}
+
+void tu_problem_add(tu_problems *problems, const char *fmt, ...)
+{
+    if (problems->count < TU_PROBLEMS_KEPT) {
+        va_list args;
+        va_start(args, fmt);
+        vsnprintf(problems->kept[problems->count], sizeof problems->kept[0], fmt, args);
+        va_end(args);
+    }
+    problems->count++;
+}
+
+void tu_status_line(char *line, size_t size, long requests, const long statuses[600])
+{
+    size_t used = (size_t)snprintf(line, size, "%ld requests;", requests);
+    for (int s = 0; s < 600; s++) {
+        if (statuses[s] > 0 && used < size) {
+            used += (size_t)snprintf(line + used, size - used, " %d:%ld", s, statuses[s]);
+        }
+    }
+}

@@ -70,6 +70,40 @@ void tu_http_call(CURL *curl, const char *method, const char *url, const char *b
                   bool fresh_connection, tu_http_result *r);
 void tu_http_result_clear(tu_http_result *r);
 
+/* ---- bookkeeping of load tests (any thread; the caller serialises access) ---- */
+
+/* NULL when r is a 503 as the contract wants it under load: application/problem+json with
+ * status 503, and a Retry-After header. Else why not. */
+const char *tu_bad_503(const tu_http_result *r);
+/* The id of the transfer that r's 201 body describes when it is org's and received exactly
+ * glass kg of glass; 0 when the body is not that. */
+long long tu_transfer_id_of(const tu_http_result *r, long long org, long long glass);
+
+/* Transfers acknowledged with 201, and the glass the clients were told they received. */
+typedef struct {
+    long long *ids;
+    size_t count, capacity;
+    long long glass;
+} tu_acknowledged;
+/* Aborts when out of memory (it runs in load threads, where cmocka cannot fail a test). */
+void tu_acknowledged_add(tu_acknowledged *acknowledged, long long id, long long glass);
+/* The ids as a PostgreSQL array literal, "{1,2,3}"; caller frees. */
+char *tu_acknowledged_sql_array(const tu_acknowledged *acknowledged);
+/* Frees the ids and empties it. */
+void tu_acknowledged_clear(tu_acknowledged *acknowledged);
+
+/* What a load found wrong: the first TU_PROBLEMS_KEPT messages are kept, all are counted. */
+enum { TU_PROBLEMS_KEPT = 40 };
+typedef struct {
+    char kept[TU_PROBLEMS_KEPT][400];
+    int count;
+} tu_problems;
+void tu_problem_add(tu_problems *problems, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* "<requests> requests; 200:12 201:30 503:2" into line: the responses counted by status. */
+void tu_status_line(char *line, size_t size, long requests, const long statuses[600]);
+
 /* ---- assertions reporting the caller's file and line ----
  *
  * The suite's one assertion dialect. A failure about a response names its request
