@@ -275,42 +275,15 @@ static char *problem_mismatch(const reply *r, int status, const char *slug, cons
                               r->status == 0 ? r->error : "", r->body);
     }
     char content_type[128];
-    if (!reply_header(r, "Content-Type", content_type, sizeof content_type) ||
-        strncasecmp(content_type, "application/problem+json", 24) != 0) {
-        return xstrdup_printf("Content-Type '%s', expected application/problem+json",
-                              reply_header(r, "Content-Type", content_type, sizeof content_type)
-                                  ? content_type
-                                  : "(none)");
+    bool has_content_type = reply_header(r, "Content-Type", content_type, sizeof content_type);
+    char *why = tu_problem_mismatch(r->status, has_content_type ? content_type : NULL, r->json,
+                                    status, slug, field);
+    if (why == NULL) {
+        return NULL;
     }
-    const cJSON *json = r->json;
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(json, "type");
-    const cJSON *title = cJSON_GetObjectItemCaseSensitive(json, "title");
-    const cJSON *detail = cJSON_GetObjectItemCaseSensitive(json, "detail");
-    const cJSON *status_member = cJSON_GetObjectItemCaseSensitive(json, "status");
-    if (!cJSON_IsObject(json) || !cJSON_IsString(type) || !cJSON_IsString(title) ||
-        !cJSON_IsString(detail) || !cJSON_IsNumber(status_member) ||
-        status_member->valuedouble != (double)status) {
-        return xstrdup_printf("not a complete problem object: %.300s", r->body);
-    }
-    if (slug != NULL && (strncmp(type->valuestring, PROBLEM_PREFIX, strlen(PROBLEM_PREFIX)) != 0 ||
-                         strcmp(type->valuestring + strlen(PROBLEM_PREFIX), slug) != 0)) {
-        return xstrdup_printf("problem type '%s', expected %s%s", type->valuestring, PROBLEM_PREFIX,
-                              slug);
-    }
-    if (field != NULL) {
-        const cJSON *errors = cJSON_GetObjectItemCaseSensitive(json, "errors");
-        const cJSON *error;
-        bool named = false;
-        cJSON_ArrayForEach(error, errors)
-        {
-            const cJSON *name = cJSON_GetObjectItemCaseSensitive(error, "field");
-            named |= cJSON_IsString(name) && strcmp(name->valuestring, field) == 0;
-        }
-        if (!cJSON_IsArray(errors) || !named) {
-            return xstrdup_printf("errors[] does not name field '%s': %.300s", field, r->body);
-        }
-    }
-    return NULL;
+    char *with_body = xstrdup_printf("%s; body: %.300s", why, r->body);
+    free(why);
+    return with_body;
 }
 
 /* ------------------------------------------------------------------ fixtures */

@@ -135,20 +135,16 @@ void tu_expect_status_at(const char *file, int line, const it_response *response
     }
 }
 
-/* NULL when response is the problem+json expected (see EXPECT_PROBLEM_TYPE), else why not
- * (caller frees). */
-static char *problem_mismatch(const it_response *response, int status, const char *slug,
-                              const char *field)
+char *tu_problem_mismatch(int actual_status, const char *content_type, const cJSON *json,
+                          int status, const char *slug, const char *field)
 {
-    if (response->status != status) {
+    if (actual_status != status) {
         return tu_format("expected a %d problem", status);
     }
-    const char *content_type = it_header(response, "Content-Type");
     if (content_type == NULL || strncasecmp(content_type, "application/problem+json", 24) != 0) {
         return tu_format("Content-Type is '%s', expected application/problem+json",
                          content_type ? content_type : "(none)");
     }
-    const cJSON *json = response->json;
     if (!cJSON_IsObject(json)) {
         return tu_format("body is not a JSON object");
     }
@@ -194,7 +190,8 @@ static char *problem_mismatch(const it_response *response, int status, const cha
 void tu_expect_problem_at(const char *file, int line, const it_response *response, int status,
                           const char *slug, const char *field)
 {
-    char *why = problem_mismatch(response, status, slug, field);
+    char *why = tu_problem_mismatch(response->status, it_header(response, "Content-Type"),
+                                    response->json, status, slug, field);
     if (why != NULL) {
         fail_response_at(file, line, response, why);
     }

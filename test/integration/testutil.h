@@ -125,6 +125,11 @@ void tu_expect_status_at(const char *file, int line, const it_response *response
 /* slug NULL: the type is not checked. */
 void tu_expect_problem_at(const char *file, int line, const it_response *response, int status,
                           const char *slug, const char *field);
+/* The check of EXPECT_PROBLEM_TYPE on the parts of a response that a runner's own client
+ * received (content_type NULL: none): NULL when it is that problem, else why not (caller
+ * frees). */
+char *tu_problem_mismatch(int actual_status, const char *content_type, const cJSON *json,
+                          int status, const char *slug, const char *field);
 
 /* Sends a request that must be rejected with status (EXPECT_PROBLEM naming field) and, unless
  * it is a GET, must leave the database exactly as it was (it_db_fingerprint). */
