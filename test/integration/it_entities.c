@@ -35,26 +35,26 @@ static long long create_entity(const char *path, const char *body)
     return id;
 }
 
-long long it_create_org(const char *name, const char *capacity_json)
+/* POSTs {"name": name, "capacity": capacity_json} (no capacity when NULL) to path. */
+static long long create_named(const char *path, const char *name, const char *capacity_json)
 {
     char *quoted = it_json_quote(name);
     char *body = capacity_json ? tu_format("{\"name\":%s,\"capacity\":%s}", quoted, capacity_json)
                                : tu_format("{\"name\":%s}", quoted);
-    long long id = create_entity("/v1/organizations", body);
+    long long id = create_entity(path, body);
     free(body);
     free(quoted);
     return id;
 }
 
+long long it_create_org(const char *name, const char *capacity_json)
+{
+    return create_named("/v1/organizations", name, capacity_json);
+}
+
 long long it_create_storage(const char *name, const char *capacity_json)
 {
-    char *quoted = it_json_quote(name);
-    char *body = capacity_json ? tu_format("{\"name\":%s,\"capacity\":%s}", quoted, capacity_json)
-                               : tu_format("{\"name\":%s}", quoted);
-    long long id = create_entity("/v1/storages", body);
-    free(body);
-    free(quoted);
-    return id;
+    return create_named("/v1/storages", name, capacity_json);
 }
 
 long long it_create_route(const char *from_json, const char *to_json, long long distance_m,

@@ -241,6 +241,33 @@ void tu_expect_rejected_type_at(const char *file, int line, const char *method, 
     free(after);
 }
 
+/* Fails at file:line unless actual equals the JSON expected_text (frees it). path and root,
+ * when path is not NULL, say where actual was found, for the report. */
+static void compare_json_at(const char *file, int line, const cJSON *actual, char *expected_text,
+                            const char *path, const cJSON *root)
+{
+    cJSON *expected = cJSON_Parse(expected_text);
+    if (!expected) {
+        print_error("test bug: expected value is not JSON: %s\n", expected_text);
+        _fail(file, line);
+    }
+    if (actual == NULL || !cJSON_Compare(actual, expected, true)) {
+        char *got = tu_json_text(actual);
+        if (path != NULL) {
+            char *in = tu_json_text(root);
+            print_error("JSON mismatch at '%s'\n  expected: %s\n  got:      %s\n  in: %.2000s\n",
+                        path, expected_text, got, in);
+            free(in);
+        } else {
+            print_error("JSON mismatch\n  expected: %s\n  got:      %s\n", expected_text, got);
+        }
+        free(got);
+        _fail(file, line);
+    }
+    cJSON_Delete(expected);
+    free(expected_text);
+}
+
 void tu_assert_json_at(const char *file, int line, const cJSON *actual, const char *expected_fmt,
                        ...)
 {
@@ -248,19 +275,7 @@ void tu_assert_json_at(const char *file, int line, const cJSON *actual, const ch
     va_start(ap, expected_fmt);
     char *expected_text = tu_vformat(expected_fmt, ap);
     va_end(ap);
-    cJSON *expected = cJSON_Parse(expected_text);
-    if (!expected) {
-        print_error("test bug: expected value is not JSON: %s\n", expected_text);
-        _fail(file, line);
-    }
-    if (!cJSON_Compare(actual, expected, true)) {
-        char *got = tu_json_text(actual);
-        print_error("JSON mismatch\n  expected: %s\n  got:      %s\n", expected_text, got);
-        free(got);
-        _fail(file, line);
-    }
-    cJSON_Delete(expected);
-    free(expected_text);
+    compare_json_at(file, line, actual, expected_text, NULL, NULL);
 }
 
 void tu_assert_json_path_at(const char *file, int line, const cJSON *root, const char *path,
@@ -270,23 +285,7 @@ void tu_assert_json_path_at(const char *file, int line, const cJSON *root, const
     va_start(ap, expected_fmt);
     char *expected_text = tu_vformat(expected_fmt, ap);
     va_end(ap);
-    cJSON *expected = cJSON_Parse(expected_text);
-    if (!expected) {
-        print_error("test bug: expected value is not JSON: %s\n", expected_text);
-        _fail(file, line);
-    }
-    const cJSON *actual = it_json_at(root, path);
-    if (actual == NULL || !cJSON_Compare(actual, expected, true)) {
-        char *got = actual ? tu_json_text(actual) : tu_format("(absent)");
-        char *in = tu_json_text(root);
-        print_error("JSON mismatch at '%s'\n  expected: %s\n  got:      %s\n  in: %.2000s\n", path,
-                    expected_text, got, in);
-        free(in);
-        free(got);
-        _fail(file, line);
-    }
-    cJSON_Delete(expected);
-    free(expected_text);
+    compare_json_at(file, line, it_json_at(root, path), expected_text, path, root);
 }
 
 void tu_assert_recent_timestamp_at(const char *file, int line, const char *text)
