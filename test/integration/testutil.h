@@ -1,7 +1,9 @@
 /* Helpers shared by the integration test runners, on top of the harness (harness.h): text
- * formatting, cmocka assertions on responses and JSON that report the caller's file and line,
- * entity shortcuts, expected transfers and the picture's graph (DESIGN.md "The picture, as
- * data"). Every helper fails the running test (cmocka) on a problem. */
+ * formatting, the suite's one clock, an HTTP client for load threads and their bookkeeping,
+ * the suite's assertions (EXPECT_* / ASSERT_*, reporting the caller's file and line), entity
+ * shortcuts, expected transfers and the picture's graph (DESIGN.md "The picture, as data").
+ * Every helper fails the running test (cmocka) on a problem unless it says otherwise. The
+ * harness itself uses the text and clock helpers, so there is one copy of each. */
 #ifndef WF_IT_TESTUTIL_H
 #define WF_IT_TESTUTIL_H
 
