@@ -5,6 +5,7 @@
 #   deploy/images.sh            build what is missing (root; installs debootstrap if absent)
 #   deploy/images.sh --force    rebuild both stand-ins (never touches an image that is not
 #                               ours, such as a real debian:bookworm-slim pulled earlier)
+#   deploy/images.sh debian     only the base (postgres: the base if missing, then postgres)
 #
 # debian:bookworm-slim  `debootstrap --variant=minbase bookworm` from the Debian mirror this
 #                       machine's apt uses (or $WASTEFLOW_DEBIAN_MIRROR), slimmed the way the
@@ -217,18 +218,33 @@ build_postgres() {
     log "$pg_image built in $((SECONDS - t0))s"
 }
 
-case "${1:-}" in
---force) force=1 ;;
-"") ;;
--h | --help)
-    sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
-    exit 0
-    ;;
-*)
-    log "unknown argument: $1 (see --help)"
-    exit 2
-    ;;
-esac
+want_base=1
+want_pg=1
+targets=()
+for arg in "$@"; do
+    case "$arg" in
+    --force) force=1 ;;
+    debian | postgres) targets+=("$arg") ;;
+    -h | --help)
+        sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+    *)
+        log "unknown argument: $arg (see --help)"
+        exit 2
+        ;;
+    esac
+done
+if ((${#targets[@]} > 0)); then
+    want_base=0
+    want_pg=0
+    for target in "${targets[@]}"; do
+        case "$target" in
+        debian) want_base=1 ;;
+        postgres) want_pg=1 ;;
+        esac
+    done
+fi
 
 ensure_tools
 
@@ -236,21 +252,29 @@ ensure_tools
 # it goes first (a child image pins its parent).
 if ((force)); then
     for image in "$pg_image" "$base_image"; do
+        if [[ "$image" == "$base_image" ]] && ((!want_base)); then
+            continue
+        fi
+        if [[ "$image" == "$pg_image" ]] && ((!want_pg && !want_base)); then
+            continue
+        fi
         if have_image "$image" && is_stand_in "$image"; then
             docker image rm "$image" >/dev/null
         fi
     done
 fi
 if have_image "$base_image"; then
-    log "$base_image present, kept"
+    ((want_base)) && log "$base_image present, kept"
 else
     if have_image "$pg_image" && is_stand_in "$pg_image"; then
         docker image rm "$pg_image" >/dev/null
     fi
     build_base
 fi
-if have_image "$pg_image"; then
-    log "$pg_image present, kept"
-else
-    build_postgres
+if ((want_pg)); then
+    if have_image "$pg_image"; then
+        log "$pg_image present, kept"
+    else
+        build_postgres
+    fi
 fi

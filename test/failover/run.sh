@@ -43,6 +43,12 @@ detect_s="${WASTEFLOW_FAILOVER_DETECT_S:-1}"
 load_after_s="${WASTEFLOW_FAILOVER_LOAD_AFTER_S:-2}"
 max_latency_s="${WASTEFLOW_FAILOVER_MAX_LATENCY_S:-5}"
 max_window_s="${WASTEFLOW_FAILOVER_MAX_WINDOW_S:-15}"
+# 1: the dead primary's port drops connection attempts instead of refusing them (an
+# iptables rule on lo, root only), as when its machine or network is gone, not just the
+# postmaster. Not run by CI: see deploy/HIGH_AVAILABILITY.md on why it fails today.
+blackhole="${WASTEFLOW_FAILOVER_BLACKHOLE:-0}"
+blackhole_rule=(INPUT -i lo -p tcp --dport "$primary_port" --syn -j DROP)
+blackhole_added=0
 base_url="http://127.0.0.1:$http_port"
 owner_role=wasteflow
 app_role=wasteflow_app
@@ -100,6 +106,9 @@ cleanup() {
     for pid in "${client_pids[@]}"; do
         kill "$pid" 2>/dev/null
     done
+    if ((blackhole_added)); then
+        iptables -D "${blackhole_rule[@]}"
+    fi
     if [[ -n "$serve_pid" ]] && kill -0 "$serve_pid" 2>/dev/null; then
         kill -TERM "$serve_pid"
         wait "$serve_pid" 2>/dev/null
@@ -287,6 +296,11 @@ now_ms t_kill
 as_owner "$pg_bin/pg_ctl" -D "$dir/primary" -m immediate -w stop >/dev/null
 # From here on the primary is certainly gone: a 201 for a request sent later can only
 # come from the new primary.
+if ((blackhole)); then
+    iptables -I "${blackhole_rule[@]}"
+    blackhole_added=1
+    log "connection attempts to 127.0.0.1:$primary_port are now dropped, not refused"
+fi
 now_ms t_down
 log "primary stopped (-m immediate, $((t_down - t_kill)) ms) after $(acks) acknowledged transfers"
 sleep "$detect_s"
