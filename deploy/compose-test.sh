@@ -15,7 +15,7 @@
 #    sql/audit.sql through psql as wasteflow_auditor inside the db container (must print
 #    nothing); plus the stack's own rules: api connects as wasteflow_app, the database is
 #    not published, the API only on 127.0.0.1; the image's size (< $WASTEFLOW_IMAGE_MAX_MB,
-#    default 120), user and lack of a compiler.
+#    default 120), user and lack of a compiler; a second `up` keeps passwords and data.
 # 5. Always (trap): the containers' logs on failure, `down -v`, dockerd stopped if started.
 #
 # Docker's `docker compose` v2 is used where present, else docker-compose 1.29.
@@ -189,8 +189,7 @@ wait_healthy() {
 # steps that need a key run without one, and the summary says so.
 obtain_admin_key() {
     local out err status=0
-    out=$(in_service api wasteflow keys create --role admin --name compose-test \
-        2>"$work/keys.err") || status=$?
+    out=$(in_service api wasteflow keys create --role admin 2>"$work/keys.err") || status=$?
     err=$(cat "$work/keys.err")
     if ((pre_access_control)); then
         log "NOTICE: this wasteflow has no access control yet (no \`keys\` command):"
@@ -384,6 +383,20 @@ api_ports=$(docker port "$(container_of api)" 8080/tcp)
 [[ "$api_ports" == "127.0.0.1:$WASTEFLOW_HTTP_PORT" ]] ||
     fail "the API is published on [$api_ports], not 127.0.0.1 only"
 summary+=("published: api $api_ports only; db none")
+
+# A second `up` (a reboot, an upgrade) keeps the passwords and the data: the one-shots
+# run again and change nothing, and the API answers with the same key.
+t0=$SECONDS
+"${compose[@]}" up -d >"$work/up2.log" 2>&1 || {
+    cat "$work/up2.log" >&2
+    fail "second up -d failed"
+}
+wait_healthy api 120
+"${compose[@]}" logs --no-color secrets | grep -q 'passwords exist, kept' ||
+    fail "the second up did not keep the passwords"
+http GET "/v1/transfers/$transfer_id"
+[[ "$http_status" == 200 ]] || fail "after a second up, GET the transfer answered $http_status"
+summary+=("second up: passwords kept, transfer $transfer_id still there ($((SECONDS - t0))s)")
 summary+=("total: $((SECONDS - t_all))s")
 
 printf '\n=== compose smoke summary\n'
