@@ -232,6 +232,8 @@ done
 log "standby1 streaming, sync_state = sync"
 
 # --- 3. the service, on both hosts ------------------------------------------------------
+# connect_timeout serves the blocking connects (serve's start-up); the pool's non-blocking
+# ones ignore it (libpq leaves timing to PQconnectPoll's caller): deploy/HIGH_AVAILABILITY.md.
 serve_role="$app_role"
 ((pre_access_control)) && serve_role="$owner_role"
 export DATABASE_URL="postgresql://$serve_role@127.0.0.1:$primary_port,127.0.0.1:$standby_port/$db?target_session_attrs=read-write&connect_timeout=2&application_name=wasteflow-failover"
@@ -292,15 +294,15 @@ while now_ms t_now && ((t_now - t_load < load_before_s * 1000 || $(acks) < 50));
     sleep 0.2
 done
 
-now_ms t_kill
-as_owner "$pg_bin/pg_ctl" -D "$dir/primary" -m immediate -w stop >/dev/null
-# From here on the primary is certainly gone: a 201 for a request sent later can only
-# come from the new primary.
 if ((blackhole)); then
     iptables -I "${blackhole_rule[@]}"
     blackhole_added=1
     log "connection attempts to 127.0.0.1:$primary_port are now dropped, not refused"
 fi
+now_ms t_kill
+as_owner "$pg_bin/pg_ctl" -D "$dir/primary" -m immediate -w stop >/dev/null
+# From here on the primary is certainly gone: a 201 for a request sent later can only
+# come from the new primary.
 now_ms t_down
 log "primary stopped (-m immediate, $((t_down - t_kill)) ms) after $(acks) acknowledged transfers"
 sleep "$detect_s"
