@@ -342,6 +342,8 @@ last_before=$(awk -v k="$t_down" '$4 == 201 && $2 <= k && $2 > t { t = $2 } END 
     "$dir/load.log")
 window_ms=$((first_after - last_before))
 unavailable=$(awk '$4 == 503' "$dir/load.log" | wc -l)
+rate_before=$(awk -v s="$t_load" -v k="$t_kill" '$4 == 201 && $2 <= k { n++ }
+    END { printf "%.0f", n * 1000 / (k - s) }' "$dir/load.log")
 
 bad=$(awk '$4 != 201 && !($4 == 503 && $6 == 1)' "$dir/load.log" | head -n 5)
 [[ -z "$bad" ]] || fail "answers other than 201 or 503 with Retry-After (start end key status ...): $bad"
@@ -409,7 +411,7 @@ ok=1
 printf '\n=== failover summary\n'
 printf '  %-44s %s\n' \
     "clients / requests during the run" "$clients / $requests" \
-    "acknowledged (201)" "$acked" \
+    "acknowledged (201)" "$acked ($rate_before/s before the kill)" \
     "answered 503 + Retry-After" "$unavailable" \
     "lost (acknowledged, not in the new ledger)" "$lost" \
     "primary down -> promoted + reset" "$((t_reset - t_down)) ms (detection stand-in ${detect_s}s)" \
