@@ -199,9 +199,9 @@ obtain_admin_key() {
     fi
     ((status == 0)) || fail "wasteflow keys create exited $status: $err"
     log "admin key created (id $(jq -r .id <<<"$out" 2>/dev/null))"
-    jq -e 'type == "object" and (.key | type == "string" and startswith("wf_"))
-           and .role == "admin"' <<<"$out" >/dev/null ||
-        fail "keys create printed no admin key object: $out"
+    jq -se 'length == 1 and (.[0] | type == "object"
+            and (.key | type == "string" and startswith("wf_")) and .role == "admin")' \
+        <<<"$out" >/dev/null || fail "keys create printed not one admin key object: $out"
     admin_key=$(jq -r .key <<<"$out")
     summary+=("admin key: id $(jq -r .id <<<"$out") from \`keys create --role admin\`")
 

@@ -255,8 +255,9 @@ obtain_admin_key() {
     local out
     out=$(DATABASE_URL="$owner_url" "$bin" keys create --role admin --name failover-test) ||
         fail "wasteflow keys create failed"
-    admin_key=$(jq -er 'select(.role == "admin") | .key' <<<"$out") ||
-        fail "keys create printed no admin key: $out"
+    admin_key=$(jq -ser 'if length == 1 and .[0].role == "admin" then .[0].key else
+        error("not one admin key object") end' <<<"$out") ||
+        fail "keys create printed not one admin key object: $out"
 }
 obtain_admin_key
 auth=()
