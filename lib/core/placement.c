@@ -31,6 +31,7 @@ typedef struct {
     bool exhausted;
     plan_shipment *shipments;
     size_t shipment_count, shipment_cap;
+    int64_t expected_kg; /* placed or, by the hints, placeable in the last pass */
 } member;
 
 struct placement {
@@ -177,6 +178,7 @@ static void plan_type_walk(placement *p, member *m, size_t type, place_pair *out
                            size_t *wanted)
 {
     int64_t need = m->to_place[type];
+    int64_t start = need;
     stop at;
     for (size_t position = 0; need > 0 && stop_at(p, m, position, &at); position++) {
         place_pair pair = {at.storage_id, m->keys[type]};
@@ -214,6 +216,7 @@ static void plan_type_walk(placement *p, member *m, size_t type, place_pair *out
         take(p, pair, amount);
         need -= amount;
     }
+    m->expected_kg += start - need;
 }
 
 size_t placement_plan(placement *p, place_pair *out, size_t cap)
@@ -224,6 +227,7 @@ size_t placement_plan(placement *p, place_pair *out, size_t cap)
     for (size_t i = 0; i < p->member_count; i++) {
         member *m = &p->members[i];
         m->shipment_count = 0;
+        m->expected_kg = 0;
         for (size_t k = 0; k < m->type_count; k++) {
             m->types[k].left_kg = m->to_place[k];
             plan_type_walk(p, m, k, out, cap, &wanted);
@@ -251,6 +255,11 @@ const plan_shipment *placement_shipments(const placement *p, size_t index, size_
     }
     *count = p->members[index].shipment_count;
     return p->members[index].shipments;
+}
+
+int64_t placement_expected_kg(const placement *p, size_t index)
+{
+    return index < p->member_count ? p->members[index].expected_kg : 0;
 }
 
 size_t placement_storages_seen(const placement *p)

@@ -71,6 +71,11 @@ bool placement_is_fresh(const placement *p, place_pair pair) __attribute__((warn
  * rule's order; *count gets their number. Final only after placement_plan returned 0. */
 const plan_shipment *placement_shipments(const placement *p, size_t index, size_t *count);
 
+/* What the last plan expects organization index to place: shipped from fresh rooms plus
+ * what hints say the rest could take (a forecast: the dispatcher asks it before it spends
+ * a transaction on an organization). */
+int64_t placement_expected_kg(const placement *p, size_t index) __attribute__((warn_unused_result));
+
 /* How many storages the batch's searches have produced so far (a cost measure). */
 size_t placement_storages_seen(const placement *p) __attribute__((warn_unused_result));
 

@@ -1,5 +1,5 @@
-/* Linear probing over a power-of-two table kept at most half full; a storage id of 0 marks
- * an empty slot (ids are positive). */
+/* Linear probing over a power-of-two table kept at most three quarters full; a storage id
+ * of 0 marks an empty slot (ids are positive). 24 bytes a slot. */
 #include "core/room_map.h"
 
 #include <stdlib.h>
@@ -114,7 +114,7 @@ bool room_map_put(room_map *map, int64_t storage_id, uint32_t type, int64_t room
     if (map->count >= map->max_entries) {
         return false;
     }
-    if ((map->count + 1) * 2 > map->mask + 1) {
+    if ((map->count + 1) * 4 > (map->mask + 1) * 3) {
         if (!grow(map)) {
             return false;
         }
