@@ -84,4 +84,24 @@ GROUP BY o.id
 HAVING (coalesce(sum(w.pending), 0) > 0) <> (o.pending_since IS NOT NULL)
 ORDER BY o.id;
 
+-- 6. The running totals behind /v1/stats equal the ledger, per type.
+WITH generated AS (
+    SELECT r.key AS waste_type, sum(r.value::bigint) AS kg
+    FROM transfers t, jsonb_each_text(t.received) r GROUP BY 1
+), unloaded AS (
+    SELECT waste_type, sum(amount) AS kg FROM unloads GROUP BY 1
+), totals AS (
+    SELECT waste_type, sum(generated) AS generated, sum(unloaded) AS unloaded
+    FROM waste_totals GROUP BY 1
+)
+SELECT format('VIOLATION totals_mismatch type=%s generated=%s totals.generated=%s '
+              'unloaded=%s totals.unloaded=%s', w.code, coalesce(g.kg, 0),
+              coalesce(t.generated, 0), coalesce(u.kg, 0), coalesce(t.unloaded, 0))
+FROM waste_types w
+LEFT JOIN generated g ON g.waste_type = w.code
+LEFT JOIN unloaded u ON u.waste_type = w.code
+LEFT JOIN totals t ON t.waste_type = w.code
+WHERE coalesce(g.kg, 0) <> coalesce(t.generated, 0) OR coalesce(u.kg, 0) <> coalesce(t.unloaded, 0)
+ORDER BY w.code;
+
 COMMIT;

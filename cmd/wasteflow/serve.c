@@ -11,6 +11,7 @@
 #include "engine/dispatch.h"
 #include "engine/graph_cache.h"
 #include "engine/key_cache.h"
+#include "engine/room_hints.h"
 #include "engine/statements.h"
 #include "engine/tx.h"
 #include "util/log.h"
@@ -23,6 +24,9 @@
 
 #define DRAIN_GRACE_MS 100
 #define KEY_REFRESH_MS 250 /* a revoked key is refused everywhere within ~1 s */
+/* (storage, type) pairs the room hints hold: 1M is 10 types for 100,000 storages, at most
+ * 48 MiB (24 bytes a slot, tables at most 3/4 full). */
+#define ROOM_HINTS_MAX_ENTRIES (1u << 20)
 
 typedef struct {
     wf_app application;
@@ -40,7 +44,8 @@ static void drain_check(evutil_socket_t fd, short events, void *arg)
     wf_app *a = &svc->application;
     int inflight = http_server_inflight(a->server);
     int64_t now = clock_ms();
-    bool quiet = inflight == 0 && !dispatcher_busy(a->dispatcher) && !key_cache_busy(a->keys);
+    bool quiet = inflight == 0 && !dispatcher_busy(a->dispatcher) && !key_cache_busy(a->keys) &&
+                 !room_hints_busy(a->hints);
     if (!quiet) {
         svc->quiet_since_ms = 0;
     } else if (svc->quiet_since_ms == 0) {
@@ -73,6 +78,7 @@ static void on_signal(evutil_socket_t signum, short events, void *arg)
               signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
     http_server_stop_accepting(svc->application.server);
     dispatcher_stop(svc->application.dispatcher);
+    room_hints_stop(svc->application.hints);
     key_cache_stop(svc->application.keys);
     svc->drain_deadline_ms = clock_ms() + svc->application.cfg->drain_timeout_ms;
     /* Checked from a timer, never here: reads that became ready together with the signal
@@ -226,6 +232,7 @@ int serve_main(const config *cfg)
         a->pool != NULL && a->control != NULL ? http_server_new(a->base, &http_options) : NULL;
     if (a->server != NULL) {
         a->keys = key_cache_new(a, KEY_REFRESH_MS);
+        a->hints = room_hints_new(a, ROOM_HINTS_MAX_ENTRIES);
         a->dispatcher = dispatcher_new(a, cfg->dispatch_interval_ms);
         check_role(a);
     }
@@ -246,6 +253,7 @@ int serve_main(const config *cfg)
         log_event(LOG_INFO, "stopped", NULL);
     }
     dispatcher_free(a->dispatcher);
+    room_hints_free(a->hints);
     key_cache_free(a->keys);
     http_server_free(a->server);
     db_pool_free(a->pool);

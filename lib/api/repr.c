@@ -152,8 +152,13 @@ void repr_transfer(strbuf *out, const repr_transfer_row *transfer)
         strbuf_int(out, transfer->organization_id);
         strbuf_puts(out, ",\"dry_run\":true");
     } else {
+        /* id 0: nothing was recorded (a transfer that received and shipped nothing). */
         strbuf_puts(out, "{\"id\":");
-        strbuf_int(out, transfer->id);
+        if (transfer->id > 0) {
+            strbuf_int(out, transfer->id);
+        } else {
+            strbuf_puts(out, "null");
+        }
         strbuf_puts(out, ",\"organization_id\":");
         strbuf_int(out, transfer->organization_id);
         strbuf_puts(out, ",\"trigger\":");
@@ -161,7 +166,11 @@ void repr_transfer(strbuf *out, const repr_transfer_row *transfer)
         strbuf_puts(out, ",\"actor\":");
         strbuf_json_string(out, transfer->actor);
         strbuf_puts(out, ",\"created_at\":");
-        repr_timestamp(out, transfer->created_at);
+        if (transfer->created_at != NULL) {
+            repr_timestamp(out, transfer->created_at);
+        } else {
+            strbuf_puts(out, "null");
+        }
     }
     strbuf_puts(out, ",\"received\":");
     repr_json_compact(out, transfer->received);

@@ -126,7 +126,6 @@ void handle_routes_create(http_ctx *ctx)
     tx_q0(t, ST_GRAPH_LOCK);
     tx_q(t, ST_RT_REVERSE_CHECK, node_key(t, from), node_key(t, to), tx_bool(is_two_way));
     tx_q0(t, ST_GRAPH_BUMP);
-    tx_q0(t, ST_ROOM_BUMP);
     tx_q(t, ST_RT_CREATE, node_id(t, from, NODE_ORG), node_id(t, from, NODE_STORAGE),
          node_id(t, to, NODE_ORG), node_id(t, to, NODE_STORAGE), tx_int(t, distance),
          tx_bool(is_two_way));

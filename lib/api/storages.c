@@ -1,7 +1,7 @@
 /* /v1/storages: accumulation sites, the types they accept, capacity, stock and unloads.
- * Every change that can free room bumps the dispatch epoch in the same transaction and,
- * once committed, wakes this instance's dispatcher, so pending waste elsewhere is placed
- * automatically. */
+ * A change that really frees room is recorded in room_events by a trigger in the same
+ * transaction (sql/migrations/004_room_and_totals.sql) and, once committed, wakes this
+ * instance's dispatcher, so pending waste elsewhere is placed automatically. */
 #include "api/common.h"
 #include "api/handlers.h"
 #include "api/repr.h"
@@ -59,7 +59,7 @@ static void reply_storage(tx *t, const db_result *result, int q, int status, con
 static void created(tx *t, const db_result *result)
 {
     const char *location = arena_printf(tx_arena(t), "/v1/storages/%s", db_text(result, 1, 0, 0));
-    reply_storage(t, result, 3, 201, location);
+    reply_storage(t, result, result->count - 1, 201, location);
 }
 
 void handle_storages_create(http_ctx *ctx)
@@ -71,7 +71,6 @@ void handle_storages_create(http_ctx *ctx)
     tx *t = tx_for(ctx);
     tx_q(t, ST_CHECK_TYPES, body.codes, "capacity.");
     tx_q(t, ST_ST_CREATE, body.name, body.capacity);
-    tx_q0(t, ST_ROOM_BUMP);
     tx_q0(t, ST_ST_GET_NEW);
     tx_conflicts(t, storage_conflicts);
     tx_run(t, TX_ONE_ROUND, created);
@@ -94,7 +93,6 @@ void handle_storages_patch(http_ctx *ctx)
     tx_q(t, ST_ST_PATCH, id, body.name, body.capacity);
     tx_q(t, ST_ST_REMOVE_TYPES, id, body.capacity);
     tx_q(t, ST_ST_HAS_TYPES, id);
-    tx_q(t, ST_ROOM_BUMP_STORAGE, id);
     tx_q(t, ST_ST_GET, id);
     tx_conflicts(t, storage_conflicts);
     tx_run(t, TX_ONE_ROUND, patched);
@@ -137,7 +135,6 @@ void handle_storages_unload(http_ctx *ctx)
     tx_q(t, ST_CHECK_TYPES, amounts.codes, "");
     tx_q(t, ST_ST_UNLOAD_CHECK, id, amounts.codes);
     tx_q(t, ST_ST_UNLOAD, id, amounts.codes, amounts.amounts, tx_text(t, ctx->principal.actor));
-    tx_q0(t, ST_ROOM_BUMP);
     tx_q(t, ST_ST_GET, id);
     tx_conflicts(t, unload_conflicts);
     tx_run(t, TX_ONE_ROUND, unloaded);

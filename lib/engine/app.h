@@ -14,6 +14,7 @@
 typedef struct dispatcher dispatcher;
 typedef struct graph_snapshot graph_snapshot;
 typedef struct key_cache key_cache;
+typedef struct room_hints room_hints;
 typedef struct jwt_verifier jwt_verifier;
 
 typedef struct wf_app {
@@ -28,6 +29,8 @@ typedef struct wf_app {
     /* The newest road graph this instance has loaded (engine/graph_cache.h); NULL until
      * the first load. */
     graph_snapshot *graph;
+    /* Estimated room of every storage (engine/room_hints.h): how far transfers read ahead. */
+    room_hints *hints;
     /* The API keys as of the last refresh (engine/key_cache.h). */
     key_cache *keys;
     /* Checks JWTs when one is configured (auth/jwt.h); never NULL while serving. */

@@ -1,11 +1,22 @@
-/* Automatic dispatch ("no stranded waste"): whenever room may have appeared anywhere —
- * the dispatch epoch in the database moved, because some instance committed a new
- * storage, a capacity raise, an unload or a route change — every organization with
- * pending waste is dispatched again, oldest pending first, as "auto" transfers.
- * Each instance polls the epoch every interval and is kicked at once by its own
- * room-creating commits; organization row locks (SKIP LOCKED) keep two instances from
- * serving one organization at the same time, and the allocation itself runs under the
- * same locks as any transfer, so nothing is dispatched twice. */
+/* Automatic dispatch ("no stranded waste"): when room appears — a storage created, a
+ * capacity raised, an unload, a road added or shortened, on any instance or in psql —
+ * pending waste that can now be placed is placed, oldest pending first, as "auto"
+ * transfers.
+ *
+ * Room appearing is recorded by triggers in room_events (sql/migrations/004), in the
+ * transaction that made it. One instance at a time is the dispatcher — the one whose
+ * control connection holds a session advisory lock; the others only try for the lock now
+ * and then, and take over when its holder goes. The leader polls room_events every
+ * interval (and at once when this instance made room itself), takes what is there, looks
+ * at the rooms that appeared, and revisits only the pending organizations that hold a type
+ * that gained room — or all of them after a road change, a hand-made sweep
+ * (UPDATE dispatch_state), or when it becomes leader. It keeps its own view of every
+ * storage's room, so it can tell without a transaction which organizations some storage
+ * could now serve: organizations that cannot place anything cost no transaction at all,
+ * however many there are, and an idle service does no dispatch work. The others are served
+ * in batches of one transaction each, oldest first, with the same result as one at a time
+ * (transfer_dispatch). A periodic full sweep, backing off while it places nothing, is the
+ * safety net. */
 #ifndef WF_ENGINE_DISPATCH_H
 #define WF_ENGINE_DISPATCH_H
 
@@ -14,12 +25,14 @@
 #include <stdbool.h>
 
 dispatcher *dispatcher_new(wf_app *app, int interval_ms);
-/* Room appeared through this instance (a committed change): sweep as soon as possible.
+/* Room appeared through this instance (a committed change): look as soon as possible.
  * NULL is a no-op. */
 void dispatcher_kick(dispatcher *d);
-/* Stops scheduling sweeps; one in progress finishes its current organization. */
+/* Stops scheduling work; a step in progress finishes. */
 void dispatcher_stop(dispatcher *d);
 bool dispatcher_busy(const dispatcher *d);
+/* Whether this instance is the dispatcher now. */
+bool dispatcher_leads(const dispatcher *d);
 void dispatcher_free(dispatcher *d);
 
 #endif

@@ -66,14 +66,10 @@ const db_statement engine_statements[ST__COUNT] = {
     S(ST_CHECK_TYPE,
       "SELECT wf_check($1::text IS NULL OR EXISTS (SELECT 1 FROM waste_types WHERE code = $1),"
       " 'WF422', $2 || '|unknown waste type')"),
-    S(ST_ROOM_BUMP, "UPDATE dispatch_state SET room_epoch = room_epoch + 1"),
-    /* $1 storage: only when it exists (a 404 must change nothing). */
-    S(ST_ROOM_BUMP_STORAGE,
-      "UPDATE dispatch_state SET room_epoch = room_epoch + 1 WHERE EXISTS (SELECT 1 FROM "
-      "storages WHERE id = $1::bigint)"),
     /* Route changes run one at a time, so the two-way pair rules can be checked. */
     S(ST_GRAPH_LOCK, "SELECT pg_advisory_xact_lock(hashtext('wasteflow.graph'))"),
     S(ST_GRAPH_BUMP, "UPDATE graph_state SET version = version + 1"),
+    S(ST_GRAPH_VERSION, "SELECT version FROM graph_state"),
     S(ST_GRAPH_LOAD,
       "SELECT g.version, r.from_organization_id, r.from_storage_id, r.to_organization_id, "
       "r.to_storage_id, r.distance_m, r.two_way FROM graph_state g LEFT JOIN routes r ON true"),
@@ -216,15 +212,14 @@ const db_statement engine_statements[ST__COUNT] = {
       "WHERE r.id = $1::bigint AND b.from_node = r.to_node AND b.to_node = r.from_node)), "
       "'WF409', 'a road already joins these nodes in the other direction')"),
     /* $1 id, $2 distance or NULL, $3 two_way or NULL. A route change moves the graph
-     * version and, as it may bring room within reach, the dispatch epoch — only when the
-     * route exists. */
+     * version — only when the route exists; room_events (a trigger) tells the dispatcher
+     * when it may bring room within reach. */
     S(ST_RT_PATCH,
       "WITH u AS (UPDATE routes SET distance_m = coalesce($2::bigint, distance_m), "
       "two_way = coalesce($3::boolean, two_way) WHERE id = $1::bigint "
       "RETURNING " ROUTE_COLUMNS "), "
-      "g AS (UPDATE graph_state SET version = version + 1 WHERE EXISTS (SELECT 1 FROM u)), "
-      "r AS (UPDATE dispatch_state SET room_epoch = room_epoch + 1 WHERE EXISTS "
-      "(SELECT 1 FROM u)) SELECT * FROM u"),
+      "g AS (UPDATE graph_state SET version = version + 1 WHERE EXISTS (SELECT 1 FROM u)) "
+      "SELECT * FROM u"),
     S(ST_RT_DELETE,
       "WITH d AS (DELETE FROM routes WHERE id = $1::bigint RETURNING id), "
       "g AS (UPDATE graph_state SET version = version + 1 WHERE EXISTS (SELECT 1 FROM d)) "
@@ -245,39 +240,59 @@ const db_statement engine_statements[ST__COUNT] = {
     S(ST_TR_LOCK_ORG, "SELECT id, (SELECT version FROM graph_state), now(), "
                       "nextval(pg_get_serial_sequence('transfers', 'id')) FROM organizations "
                       "WHERE id = $1::bigint FOR NO KEY UPDATE"),
-    /* Automatic dispatch: skip an organization another transaction is serving. */
-    S(ST_TR_LOCK_ORG_SKIP, "SELECT id, (SELECT version FROM graph_state), now(), "
-                           "nextval(pg_get_serial_sequence('transfers', 'id')) FROM organizations "
-                           "WHERE id = $1::bigint FOR NO KEY UPDATE SKIP LOCKED"),
+    /* A dry run: the same without the lock (and without spending an id). */
+    S(ST_TR_PEEK_ORG, "SELECT id, (SELECT version FROM graph_state), now(), 0 FROM organizations "
+                      "WHERE id = $1::bigint"),
     S(ST_TR_ORG_WASTE, "SELECT waste_type, capacity, pending FROM organization_waste "
                        "WHERE organization_id = $1::bigint ORDER BY waste_type"),
-    /* $1 text[] types, $2 bigint[] reachable storages. One statement, id order. */
-    S(ST_TR_CANDIDATES, "SELECT storage_id, waste_type, capacity - stock FROM storage_waste "
-                        "WHERE waste_type = ANY ($1::text[]) AND storage_id = ANY ($2::bigint[]) "
-                        "AND stock < capacity ORDER BY storage_id, waste_type FOR UPDATE"),
-    /* $1 id, $2 organization, $3 trigger, $4 received, $5 pending, $6..$9 the shipments'
-     * storages, types, amounts and distances, $10 actor. */
-    S(ST_TR_INSERT,
+    /* The rooms a plan asked for ($1 storages, $2 types, pairwise), locking the rows that
+     * have room, in storage id order; a full pair is neither returned nor locked. */
+    S(ST_TR_ROOMS,
+      "SELECT w.storage_id, w.waste_type, w.capacity - w.stock FROM storage_waste w "
+      "JOIN unnest($1::bigint[], $2::text[]) AS x(storage_id, waste_type) "
+      "ON w.storage_id = x.storage_id AND w.waste_type = x.waste_type "
+      "WHERE w.stock < w.capacity ORDER BY w.storage_id, w.waste_type FOR UPDATE OF w"),
+    /* The same for a later read that would lock out of id order: rather than wait (and risk
+     * a deadlock), fail at once (55P03) and let the transaction start over. */
+    S(ST_TR_ROOMS_NOWAIT,
+      "SELECT w.storage_id, w.waste_type, w.capacity - w.stock FROM storage_waste w "
+      "JOIN unnest($1::bigint[], $2::text[]) AS x(storage_id, waste_type) "
+      "ON w.storage_id = x.storage_id AND w.waste_type = x.waste_type "
+      "WHERE w.stock < w.capacity ORDER BY w.storage_id, w.waste_type FOR UPDATE OF w NOWAIT"),
+    /* The same without locks: dry runs, and the dispatcher's look at rooms that appeared. */
+    S(ST_TR_ROOMS_PEEK,
+      "SELECT w.storage_id, w.waste_type, w.capacity - w.stock FROM storage_waste w "
+      "JOIN unnest($1::bigint[], $2::text[]) AS x(storage_id, waste_type) "
+      "ON w.storage_id = x.storage_id AND w.waste_type = x.waste_type "
+      "WHERE w.stock < w.capacity ORDER BY w.storage_id, w.waste_type"),
+    /* Writes a batch of transfers in one statement. $1 ids, $2 organizations, $3 received,
+     * $4 pending (JSON objects, one per transfer), $5 trigger, $6 actor; shipments $7
+     * transfer ids, $8 positions, $9 storages, $10 types, $11 amounts, $12 distances; stock
+     * added per pair $13 storages, $14 types, $15 amounts, $16 how many pairs; pending per
+     * organization and type $17 organizations, $18 types, $19 kg; pending_since $20
+     * organizations, $21 whether anything stays pending. The stock update is guarded: under
+     * the plan's row locks it cannot miss, and if it did the transaction would start over
+     * (40001) rather than commit a short update. */
+    S(ST_TR_RECORD,
       "WITH t AS (INSERT INTO transfers (id, organization_id, trigger, received, pending, "
-      "created_at, actor) VALUES ($1::bigint, $2::bigint, $3, $4::jsonb, $5::jsonb, now(), $10) "
-      "RETURNING id) INSERT INTO shipments (transfer_id, position, storage_id, waste_type, "
-      "amount, distance_m) SELECT t.id, s.position, s.storage_id, s.waste_type, s.amount, "
-      "s.distance_m FROM t, unnest($6::bigint[], $7::text[], $8::bigint[], $9::bigint[]) "
-      "WITH ORDINALITY AS s(storage_id, waste_type, amount, distance_m, position)"),
-    /* Guarded stock update; a row count short of $4 means the plan no longer fits, which
-     * cannot happen under the row locks, and is retried as a serialization failure. */
-    S(ST_TR_STOCK,
-      "WITH u AS (UPDATE storage_waste w SET stock = w.stock + x.amount FROM "
-      "unnest($1::bigint[], $2::text[], $3::bigint[]) AS x(storage_id, waste_type, amount) "
-      "WHERE w.storage_id = x.storage_id AND w.waste_type = x.waste_type AND "
-      "w.stock + x.amount <= w.capacity RETURNING 1) "
-      "SELECT wf_check(count(*) = $4::int, '40001', 'stock changed under the lock') FROM u"),
-    S(ST_TR_PENDING,
-      "INSERT INTO organization_waste (organization_id, waste_type, pending) "
-      "SELECT $1::bigint, t, p FROM unnest($2::text[], $3::bigint[]) AS x(t, p) "
-      "ON CONFLICT (organization_id, waste_type) DO UPDATE SET pending = EXCLUDED.pending"),
-    S(ST_TR_PENDING_SINCE, "UPDATE organizations SET pending_since = CASE WHEN $2::boolean "
-                           "THEN coalesce(pending_since, now()) END WHERE id = $1::bigint"),
+      "created_at, actor) SELECT x.id, x.organization_id, $5, x.received::jsonb, "
+      "x.pending::jsonb, now(), $6 FROM unnest($1::bigint[], $2::bigint[], $3::text[], "
+      "$4::text[]) AS x(id, organization_id, received, pending)), "
+      "s AS (INSERT INTO shipments (transfer_id, position, storage_id, waste_type, amount, "
+      "distance_m) SELECT * FROM unnest($7::bigint[], $8::int[], $9::bigint[], $10::text[], "
+      "$11::bigint[], $12::bigint[])), "
+      "st AS (UPDATE storage_waste w SET stock = w.stock + x.amount FROM unnest($13::bigint[], "
+      "$14::text[], $15::bigint[]) AS x(storage_id, waste_type, amount) WHERE w.storage_id = "
+      "x.storage_id AND w.waste_type = x.waste_type AND w.stock + x.amount <= w.capacity "
+      "RETURNING 1), "
+      "p AS (INSERT INTO organization_waste (organization_id, waste_type, pending) SELECT * FROM "
+      "unnest($17::bigint[], $18::text[], $19::bigint[]) ON CONFLICT (organization_id, "
+      "waste_type) DO UPDATE SET pending = EXCLUDED.pending), "
+      "o AS (UPDATE organizations o SET pending_since = CASE WHEN x.left_over THEN "
+      "coalesce(o.pending_since, now()) END FROM unnest($20::bigint[], $21::boolean[]) AS "
+      "x(id, left_over) WHERE o.id = x.id AND (o.pending_since IS NULL) = x.left_over) "
+      "SELECT wf_check((SELECT count(*) FROM st) = $16::int, '40001', "
+      "'stock changed under the lock')"),
     /* $1 the cursor, $2 limit + 1; $3 organization, $4 storage, $5 waste type filters
      * (NULL = any). */
     S(ST_TR_LIST,
@@ -296,27 +311,62 @@ const db_statement engine_statements[ST__COUNT] = {
                  "shipments x WHERE x.transfer_id = t.id AND x.storage_id = $3::bigint)) "
                  "ORDER BY s.position"),
 
-    /* Per waste type: generated, pending, stored, unloaded, capacity, remaining. */
+    /* Per waste type: generated, pending, stored, unloaded, capacity, remaining. The
+     * ledger's part comes from waste_totals (kept by triggers), so the cost grows with the
+     * organizations and storages, never with the ledger. */
     S(ST_STATS,
-      "SELECT w.code, coalesce(g.kg, 0), coalesce(p.kg, 0), coalesce(s.stock, 0), "
-      "coalesce(u.kg, 0), coalesce(s.capacity, 0), coalesce(s.capacity - s.stock, 0) "
+      "SELECT w.code, coalesce(g.generated, 0), coalesce(p.kg, 0), coalesce(s.stock, 0), "
+      "coalesce(g.unloaded, 0), coalesce(s.capacity, 0), coalesce(s.capacity - s.stock, 0) "
       "FROM waste_types w "
-      "LEFT JOIN (SELECT r.key AS code, sum(r.value::bigint) AS kg FROM transfers t, "
-      "jsonb_each_text(t.received) r GROUP BY 1) g ON g.code = w.code "
+      "LEFT JOIN (SELECT waste_type AS code, sum(generated) AS generated, sum(unloaded) AS "
+      "unloaded FROM waste_totals GROUP BY 1) g ON g.code = w.code "
       "LEFT JOIN (SELECT waste_type AS code, sum(pending) AS kg FROM organization_waste "
       "GROUP BY 1) p ON p.code = w.code "
       "LEFT JOIN (SELECT waste_type AS code, sum(stock) AS stock, sum(capacity) AS capacity "
-      "FROM storage_waste GROUP BY 1) s ON s.code = w.code "
-      "LEFT JOIN (SELECT waste_type AS code, sum(amount) AS kg FROM unloads GROUP BY 1) u "
-      "ON u.code = w.code ORDER BY w.code"),
+      "FROM storage_waste GROUP BY 1) s ON s.code = w.code ORDER BY w.code"),
     S(ST_PING, "SELECT 1"),
     S(ST_PENDING_BY_TYPE,
       "SELECT w.code, coalesce(sum(o.pending), 0) FROM waste_types w LEFT JOIN "
       "organization_waste o ON o.waste_type = w.code GROUP BY w.code ORDER BY w.code"),
-    S(ST_DISPATCH_EPOCH, "SELECT room_epoch FROM dispatch_state"),
-    /* The oldest pending organizations first. */
-    S(ST_DISPATCH_ORGS, "SELECT id FROM organizations WHERE pending_since IS NOT NULL "
-                        "ORDER BY pending_since, id LIMIT 1000"),
+    /* The dispatcher. $1 the backend this instance last held the leader lock on (0 for
+     * none): leadership is a session advisory lock, lost with the session. Returns the
+     * backend, whether this session leads, and whether room events wait. */
+    S(ST_DISPATCH_POLL,
+      "SELECT pg_backend_pid(), l.leads, l.leads AND EXISTS (SELECT 1 FROM room_events) FROM "
+      "(SELECT CASE WHEN pg_backend_pid() = $1::int THEN true ELSE "
+      "pg_try_advisory_lock(hashtext('wasteflow.dispatcher')) END AS leads) l"),
+    /* Takes up to $1 room events (a crashed leader loses the ones it took; the next leader
+     * starts with a full sweep). */
+    S(ST_DISPATCH_TAKE,
+      "DELETE FROM room_events WHERE id IN (SELECT id FROM room_events ORDER BY id LIMIT "
+      "$1::int) RETURNING storage_id, waste_type, from_node"),
+    /* A new leader sweeps everything, so what came before is handled. */
+    S(ST_DISPATCH_CLEAR, "DELETE FROM room_events"),
+    /* Pending organizations, oldest first, after the cursor ($1 pending_since text or NULL,
+     * $2 id), $3 a text[] of types at least one of which must be pending (NULL: any), $4
+     * how many organizations: one row per pending type. */
+    S(ST_DISPATCH_PENDING,
+      "SELECT o.id, o.pending_since, w.waste_type, w.pending FROM (SELECT id, pending_since "
+      "FROM organizations o WHERE pending_since IS NOT NULL AND ($1::timestamptz IS NULL OR "
+      "(pending_since, id) > ($1::timestamptz, $2::bigint)) AND ($3::text[] IS NULL OR EXISTS "
+      "(SELECT 1 FROM organization_waste x WHERE x.organization_id = o.id AND x.pending > 0 AND "
+      "x.waste_type = ANY ($3::text[]))) ORDER BY pending_since, id LIMIT $4::int) o JOIN "
+      "organization_waste w ON w.organization_id = o.id AND w.pending > 0 "
+      "ORDER BY o.pending_since, o.id, w.waste_type"),
+    /* A batch: lock the organizations no one else is serving, in id order; an id and the
+     * time for each; the graph version. */
+    S(ST_DISPATCH_LOCK,
+      "SELECT id, nextval(pg_get_serial_sequence('transfers', 'id')), now(), (SELECT version "
+      "FROM graph_state) FROM organizations WHERE id = ANY ($1::bigint[]) ORDER BY id "
+      "FOR NO KEY UPDATE SKIP LOCKED"),
+    S(ST_DISPATCH_WASTE, "SELECT organization_id, waste_type, capacity, pending FROM "
+                         "organization_waste WHERE organization_id = ANY ($1::bigint[]) "
+                         "ORDER BY organization_id, waste_type"),
+    /* Room hints, whole storages at a time: $1 after this storage id, $2 how many. */
+    S(ST_ROOMS_PAGE,
+      "SELECT storage_id, waste_type, capacity - stock FROM storage_waste WHERE storage_id IN "
+      "(SELECT id FROM storages WHERE id > $1::bigint ORDER BY id LIMIT $2::int) "
+      "ORDER BY storage_id, waste_type"),
 
     /* API keys. The key cache ($1 the version it holds): one row with the version when
      * nothing changed, else every key (expiry as Unix seconds). */

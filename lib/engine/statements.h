@@ -13,10 +13,9 @@
     X(ST_IDEM_CLEANUP)                                                                             \
     X(ST_CHECK_TYPES)                                                                              \
     X(ST_CHECK_TYPE)                                                                               \
-    X(ST_ROOM_BUMP)                                                                                \
-    X(ST_ROOM_BUMP_STORAGE)                                                                        \
     X(ST_GRAPH_LOCK)                                                                               \
     X(ST_GRAPH_BUMP)                                                                               \
+    X(ST_GRAPH_VERSION)                                                                            \
     X(ST_GRAPH_LOAD)                                                                               \
     X(ST_WT_LIST)                                                                                  \
     X(ST_WT_GET)                                                                                   \
@@ -50,20 +49,24 @@
     X(ST_VIEW_HEAD)                                                                                \
     X(ST_VIEW_STORAGES)                                                                            \
     X(ST_TR_LOCK_ORG)                                                                              \
-    X(ST_TR_LOCK_ORG_SKIP)                                                                         \
+    X(ST_TR_PEEK_ORG)                                                                              \
     X(ST_TR_ORG_WASTE)                                                                             \
-    X(ST_TR_CANDIDATES)                                                                            \
-    X(ST_TR_INSERT)                                                                                \
-    X(ST_TR_STOCK)                                                                                 \
-    X(ST_TR_PENDING)                                                                               \
-    X(ST_TR_PENDING_SINCE)                                                                         \
+    X(ST_TR_ROOMS)                                                                                 \
+    X(ST_TR_ROOMS_NOWAIT)                                                                          \
+    X(ST_TR_ROOMS_PEEK)                                                                            \
+    X(ST_TR_RECORD)                                                                                \
     X(ST_TR_LIST)                                                                                  \
     X(ST_TR_GET)                                                                                   \
     X(ST_STATS)                                                                                    \
     X(ST_PING)                                                                                     \
     X(ST_PENDING_BY_TYPE)                                                                          \
-    X(ST_DISPATCH_EPOCH)                                                                           \
-    X(ST_DISPATCH_ORGS)                                                                            \
+    X(ST_DISPATCH_POLL)                                                                            \
+    X(ST_DISPATCH_TAKE)                                                                            \
+    X(ST_DISPATCH_CLEAR)                                                                           \
+    X(ST_DISPATCH_PENDING)                                                                         \
+    X(ST_DISPATCH_LOCK)                                                                            \
+    X(ST_DISPATCH_WASTE)                                                                           \
+    X(ST_ROOMS_PAGE)                                                                               \
     X(ST_KEYS_SNAPSHOT)                                                                            \
     X(ST_KEY_EXPIRY_CHECK)                                                                         \
     X(ST_KEY_CREATE)                                                                               \

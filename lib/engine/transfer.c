@@ -3,375 +3,602 @@
  *   POST /v1/organizations/{id}/transfers      lib/api/routes_table.c -> handle_transfers_create
  *     reads {"waste": {...}}                   lib/api/transfers.c
  *     transfer_request()                       here
- *   round 1  BEGIN; lock the organization row; read its pending and on-site limits;
- *            check the waste types; read the graph version, now() and the new transfer id
- *            (locked())
- *   (round)  only when this instance's cached graph is stale: load the road graph
- *            (graph_loaded())
- *   round 2  lock every candidate capacity row (reachable storages accepting a pending
- *            type with room) in ONE statement ordered by storage id (lock_candidates())
- *   (C)      the plan: lib/core/transfer_plan.c over distances from lib/core/graph.c
- *            (planned())
- *   round 3  ledger rows, guarded stock updates, new pending, [idempotency record], COMMIT
- *            (record() -> tx_reply -> lib/engine/tx.c)
+ *   round 1  BEGIN; lock the organization row; read its pending and on-site limits; check
+ *            the waste types; read the graph version, now() and the new transfer id
+ *            (request_locked())
+ *   (round)  only when this instance's graph is stale: load the road graph (graph_loaded())
+ *   (C)      the plan (lib/core/placement.h): the organization's storages come nearest
+ *            first from a shortest-path search, and for each type the plan reads ahead only
+ *            as far as this instance's room hints say it must (plan_round())
+ *   round 2  read the rooms the plan asked for, locking just the rows that have room, in
+ *            storage id order (rooms_read()); when hints were wrong (another transaction
+ *            took the room) the plan reads further, in more rounds — a read that would lock
+ *            out of id order uses NOWAIT, and a busy row starts the transaction over rather
+ *            than risking a deadlock
+ *   round 3  one statement writes the ledger rows, the guarded stock, the new pending and
+ *            pending_since; [idempotency record]; COMMIT (record_request())
  *
- * Everything runs at READ COMMITTED. Lock order is always the organization row, then
- * storage rows by id, so concurrent transfers never deadlock; should the database still
- * report a deadlock or serialization failure, the tx engine retries from round 1. The same
- * code serves automatic dispatch (trigger "auto"), which skips an organization whose row
- * another transaction holds. */
+ * Everything runs at READ COMMITTED. What a transfer ships comes only from rooms it read
+ * itself, under the locks it holds until COMMIT; a storage read as full is not locked,
+ * which is safe: the transfer then serializes before whatever frees that room (and that
+ * change makes the dispatcher look again). Lock order is always organization rows (by
+ * id), then storage rows by id. A dry run is the same in one REPEATABLE READ snapshot with
+ * no locks. Automatic dispatch (transfer_dispatch) runs a batch of organizations through
+ * the same plan, each after the ones before it, in one transaction. */
 #include "engine/transfer.h"
 
+#include "core/placement.h"
 #include "engine/graph_cache.h"
+#include "engine/room_hints.h"
 #include "engine/statements.h"
+#include "engine/storage_order.h"
 #include "util/mem.h"
 #include "util/metrics.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+/* The most pairs one room read asks for (a world of full storages reads in pages). */
+#define READ_CAP 2048
+
+/* One organization being served. */
 typedef struct {
     int64_t organization_id;
+    int64_t transfer_id;
+    plan_type *types;
+    uint32_t *keys;
+    size_t type_count;
+    storage_order *order; /* NULL when there is nothing to place */
+    const plan_shipment *shipments;
+    size_t shipment_count;
+} served;
+
+typedef struct {
     const char *actor;
     bool automatic;
     bool dry_run;
     const plan_quantity *received; /* what the request hands over (kept across retries) */
     size_t received_count;
+    const int64_t *requested; /* dispatch: the organizations asked for, oldest first */
+    size_t requested_count;
     transfer_render_fn render;
     transfer_done_fn done;
     void *done_arg;
     transfer_outcome outcome;
-    /* Per attempt (reset in locked()). */
-    plan_type *types;
-    size_t type_count;
+    room_map *seen; /* dispatch: the dispatcher's view of rooms, kept up to date */
+    /* Per attempt (reset by attempt_reset). */
+    served *orgs;
+    size_t org_count;
     graph_snapshot *snapshot;
-    graph_paths *paths;
-    plan_shipment *shipments;
-    size_t shipment_count;
-    int64_t transfer_id;
+    placement *plan;
+    place_pair *reading; /* the pairs of the room read in flight */
+    size_t reading_count;
+    int64_t max_locked_id;
+    size_t rows_locked;
+    size_t read_rounds;
     const char *created_at;
 } transfer_job;
 
 static void attempt_reset(void *arg)
 {
     transfer_job *job = arg;
-    graph_paths_free(job->paths);
-    job->paths = NULL;
+    for (size_t i = 0; i < job->org_count; i++) {
+        storage_order_free(job->orgs[i].order);
+    }
+    job->orgs = NULL;
+    job->org_count = 0;
+    placement_free(job->plan);
+    job->plan = NULL;
     graph_snapshot_release(job->snapshot);
     job->snapshot = NULL;
-    job->types = NULL;
-    job->type_count = 0;
-    job->shipments = NULL;
-    job->shipment_count = 0;
+    job->reading = NULL;
+    job->reading_count = 0;
+    job->max_locked_id = 0;
+    job->rows_locked = 0;
+    job->read_rounds = 0;
 }
 
-/* A Postgres array literal of count items written by item(out, job, i). */
-typedef void (*array_item_fn)(strbuf *out, const transfer_job *job, size_t index);
+/* ---------------------------------------------------------------- arrays for SQL */
 
-static const char *pg_array(tx *t, const transfer_job *job, size_t count, array_item_fn item)
+/* Postgres array literals, built item by item. */
+typedef struct {
+    strbuf text;
+    size_t count;
+} pg_array;
+
+static void array_next(pg_array *a)
 {
-    strbuf out = {0};
-    strbuf_puts(&out, "{");
-    for (size_t i = 0; i < count; i++) {
-        strbuf_puts(&out, i ? "," : "");
-        item(&out, job, i);
+    strbuf_puts(&a->text, a->count++ ? "," : "{");
+}
+
+static void array_int(pg_array *a, int64_t value)
+{
+    array_next(a);
+    strbuf_int(&a->text, value);
+}
+
+/* A waste type code: [a-z0-9_] only (schema CHECK), so it needs no quoting. */
+static void array_code(pg_array *a, const char *code)
+{
+    array_next(a);
+    strbuf_puts(&a->text, code);
+}
+
+static void array_bool(pg_array *a, bool value)
+{
+    array_next(a);
+    strbuf_puts(&a->text, value ? "t" : "f");
+}
+
+/* Any text, quoted for an array literal. */
+static void array_quoted(pg_array *a, const char *text)
+{
+    array_next(a);
+    strbuf_puts(&a->text, "\"");
+    for (const char *c = text; *c != '\0'; c++) {
+        if (*c == '"' || *c == '\\') {
+            strbuf_puts(&a->text, "\\");
+        }
+        strbuf_append(&a->text, c, 1);
     }
-    strbuf_puts(&out, "}");
-    const char *text = tx_text(t, out.data);
-    strbuf_free(&out);
-    return text;
+    strbuf_puts(&a->text, "\"");
 }
 
-static void ship_storage(strbuf *o, const transfer_job *j, size_t i)
+/* The literal, copied into the tx's arena; the builder is freed. */
+static const char *array_done(tx *t, pg_array *a)
 {
-    strbuf_int(o, j->shipments[i].storage_id);
-}
-static void ship_type(strbuf *o, const transfer_job *j, size_t i)
-{
-    strbuf_puts(o, j->types[j->shipments[i].type].code);
-}
-static void ship_amount(strbuf *o, const transfer_job *j, size_t i)
-{
-    strbuf_int(o, j->shipments[i].amount_kg);
-}
-static void ship_distance(strbuf *o, const transfer_job *j, size_t i)
-{
-    strbuf_int(o, j->shipments[i].distance_m);
-}
-static void type_code(strbuf *o, const transfer_job *j, size_t i)
-{
-    strbuf_puts(o, j->types[i].code);
-}
-static void type_left(strbuf *o, const transfer_job *j, size_t i)
-{
-    strbuf_int(o, j->types[i].left_kg);
+    if (a->count == 0) {
+        strbuf_puts(&a->text, "{");
+    }
+    strbuf_puts(&a->text, "}");
+    const char *literal = tx_text(t, a->text.data);
+    strbuf_free(&a->text);
+    return literal;
 }
 
 /* {"glass": 10, ...} of the types whose received (or left) amount is positive. */
-static const char *quantity_json(tx *t, const transfer_job *job, bool received)
+static void quantity_json(strbuf *out, const served *org, bool received)
 {
-    strbuf out = {0};
-    strbuf_puts(&out, "{");
+    strbuf_puts(out, "{");
     size_t written = 0;
-    for (size_t k = 0; k < job->type_count; k++) {
-        int64_t kg = received ? job->types[k].received_kg : job->types[k].left_kg;
+    for (size_t k = 0; k < org->type_count; k++) {
+        int64_t kg = received ? org->types[k].received_kg : org->types[k].left_kg;
         if (kg > 0) {
-            strbuf_printf(&out, "%s\"%s\":", written++ ? "," : "", job->types[k].code);
-            strbuf_int(&out, kg);
+            strbuf_printf(out, "%s\"%s\":", written++ ? "," : "", org->types[k].code);
+            strbuf_int(out, kg);
         }
     }
-    strbuf_puts(&out, "}");
-    const char *text = tx_text(t, out.data);
-    strbuf_free(&out);
-    return text;
+    strbuf_puts(out, "}");
 }
 
-static transfer_result result_of(const transfer_job *job)
+static void array_quantities(pg_array *a, const served *org, bool received)
+{
+    strbuf json = {0};
+    quantity_json(&json, org, received);
+    array_quoted(a, json.data);
+    strbuf_free(&json);
+}
+
+/* ---------------------------------------------------------------- recording */
+
+/* One (storage, type) the batch adds stock to. */
+typedef struct {
+    int64_t storage_id;
+    const char *code;
+    uint32_t key;
+    int64_t amount_kg;
+} stock_add;
+
+static int stock_order(const void *left, const void *right)
+{
+    const stock_add *a = left, *b = right;
+    if (a->storage_id != b->storage_id) {
+        return a->storage_id < b->storage_id ? -1 : 1;
+    }
+    return strcmp(a->code, b->code);
+}
+
+static bool recorded(const served *org, bool automatic)
+{
+    if (org->shipment_count > 0) {
+        return true;
+    }
+    if (automatic) {
+        return false;
+    }
+    for (size_t k = 0; k < org->type_count; k++) {
+        if (org->types[k].received_kg > 0) {
+            return true;
+        }
+    }
+    return false; /* received nothing, shipped nothing: no ledger row (DESIGN.md v2) */
+}
+
+static void committed(tx *t, void *arg)
+{
+    transfer_job *job = arg;
+    room_hints *hints = tx_app(t)->hints;
+    size_t searched = job->plan != NULL ? placement_storages_seen(job->plan) : 0;
+    metrics_count_transfer_cost(job->rows_locked, searched, job->read_rounds);
+    for (size_t i = 0; i < job->org_count; i++) {
+        const served *org = &job->orgs[i];
+        if (!recorded(org, job->automatic)) {
+            continue;
+        }
+        metrics_count_transfer(job->automatic ? "auto" : "request");
+        for (size_t s = 0; s < org->shipment_count; s++) {
+            const plan_shipment *shipment = &org->shipments[s];
+            metrics_count_shipped(org->types[shipment->type].code, shipment->amount_kg);
+            room_hints_shipped(hints, shipment->storage_id, org->keys[shipment->type],
+                               shipment->amount_kg);
+            if (job->seen != NULL) {
+                (void)room_map_add(job->seen, shipment->storage_id, org->keys[shipment->type],
+                                   -shipment->amount_kg);
+            }
+        }
+    }
+}
+
+/* Queues the one statement that writes every recorded organization's transfer; returns
+ * how many it records. */
+static size_t queue_record(tx *t, transfer_job *job)
+{
+    pg_array ids = {0}, organizations = {0}, received = {0}, pending = {0};
+    pg_array ship_transfer = {0}, ship_position = {0}, ship_storage = {0}, ship_type = {0},
+             ship_amount = {0}, ship_distance = {0};
+    pg_array left_org = {0}, left_type = {0}, left_kg = {0};
+    pg_array since_org = {0}, since_left = {0};
+    size_t shipments = 0;
+    for (size_t i = 0; i < job->org_count; i++) {
+        shipments += job->orgs[i].shipment_count;
+    }
+    stock_add *adds = TX_ARRAY(t, stock_add, shipments ? shipments : 1);
+    size_t add_count = 0, transfers = 0;
+    for (size_t i = 0; i < job->org_count; i++) {
+        const served *org = &job->orgs[i];
+        if (!recorded(org, job->automatic)) {
+            continue;
+        }
+        transfers++;
+        array_int(&ids, org->transfer_id);
+        array_int(&organizations, org->organization_id);
+        array_quantities(&received, org, true);
+        array_quantities(&pending, org, false);
+        for (size_t s = 0; s < org->shipment_count; s++) {
+            const plan_shipment *shipment = &org->shipments[s];
+            const char *code = org->types[shipment->type].code;
+            array_int(&ship_transfer, org->transfer_id);
+            array_int(&ship_position, (int64_t)s + 1);
+            array_int(&ship_storage, shipment->storage_id);
+            array_code(&ship_type, code);
+            array_int(&ship_amount, shipment->amount_kg);
+            array_int(&ship_distance, shipment->distance_m);
+            adds[add_count++] = (stock_add){shipment->storage_id, code, org->keys[shipment->type],
+                                            shipment->amount_kg};
+        }
+        bool any_left = false;
+        for (size_t k = 0; k < org->type_count; k++) {
+            const plan_type *type = &org->types[k];
+            any_left = any_left || type->left_kg > 0;
+            if (type->left_kg != type->pending_kg) {
+                array_int(&left_org, org->organization_id);
+                array_code(&left_type, type->code);
+                array_int(&left_kg, type->left_kg);
+            }
+        }
+        array_int(&since_org, org->organization_id);
+        array_bool(&since_left, any_left);
+    }
+    /* Two organizations of a batch may ship into one storage: one update per row. */
+    qsort(adds, add_count, sizeof *adds, stock_order);
+    pg_array stock_storage = {0}, stock_type = {0}, stock_amount = {0};
+    size_t pairs = 0;
+    for (size_t i = 0; i < add_count;) {
+        int64_t amount = 0;
+        size_t j = i;
+        for (; j < add_count && stock_order(&adds[i], &adds[j]) == 0; j++) {
+            amount += adds[j].amount_kg;
+        }
+        array_int(&stock_storage, adds[i].storage_id);
+        array_code(&stock_type, adds[i].code);
+        array_int(&stock_amount, amount);
+        pairs++;
+        i = j;
+    }
+    tx_q(t, ST_TR_RECORD, array_done(t, &ids), array_done(t, &organizations),
+         array_done(t, &received), array_done(t, &pending), job->automatic ? "auto" : "request",
+         job->actor, array_done(t, &ship_transfer), array_done(t, &ship_position),
+         array_done(t, &ship_storage), array_done(t, &ship_type), array_done(t, &ship_amount),
+         array_done(t, &ship_distance), array_done(t, &stock_storage), array_done(t, &stock_type),
+         array_done(t, &stock_amount), tx_int(t, (int64_t)pairs), array_done(t, &left_org),
+         array_done(t, &left_type), array_done(t, &left_kg), array_done(t, &since_org),
+         array_done(t, &since_left));
+    tx_on_commit(t, committed, job);
+    return transfers;
+}
+
+static transfer_result result_of(const transfer_job *job, const served *org, bool record)
 {
     return (transfer_result){
-        .id = job->dry_run ? 0 : job->transfer_id,
-        .organization_id = job->organization_id,
+        .id = job->dry_run || !record ? 0 : org->transfer_id,
+        .organization_id = org->organization_id,
         .automatic = job->automatic,
         .dry_run = job->dry_run,
         .actor = job->actor,
-        .created_at = job->created_at,
-        .types = job->types,
-        .type_count = job->type_count,
-        .shipments = job->shipments,
-        .shipment_count = job->shipment_count,
+        .created_at = record ? job->created_at : NULL,
+        .types = org->types,
+        .type_count = org->type_count,
+        .shipments = org->shipments,
+        .shipment_count = org->shipment_count,
     };
 }
 
-static void count_committed(tx *t, void *arg)
+/* The request's plan is made: refuse it, answer it (dry run, nothing to record), or write
+ * it and commit. */
+static void record_request(tx *t, transfer_job *job)
 {
-    const transfer_job *job = arg;
-    metrics_count_transfer(job->automatic ? "auto" : "request");
-    for (size_t i = 0; i < job->shipment_count; i++) {
-        metrics_count_shipped(job->types[job->shipments[i].type].code, job->shipments[i].amount_kg);
-    }
-}
-
-/* The plan is made: refuse it, answer it (dry run), or write it and commit. */
-static void record(tx *t, transfer_job *job)
-{
-    long over = plan_first_over_capacity(job->types, job->type_count);
+    served *org = &job->orgs[0];
+    long over = plan_first_over_capacity(org->types, org->type_count);
     if (over >= 0) {
-        const plan_type *type = &job->types[over];
+        const plan_type *type = &org->types[over];
         tx_fail(t, PROBLEM_CONFLICT,
                 "%lld kg of %s would stay pending, over the organization's on-site capacity "
                 "of %lld kg; nothing was changed.",
                 (long long)type->left_kg, type->code, (long long)type->capacity_kg);
         return;
     }
-    job->outcome.shipment_count = job->shipment_count;
-    if (job->automatic && job->shipment_count == 0) {
-        tx_reply(t, 204, NULL, NULL); /* nothing could be placed: write nothing */
+    bool record = !job->dry_run && recorded(org, false);
+    strbuf out = {0};
+    transfer_result result = result_of(job, org, record);
+    job->render(&out, &result);
+    char *body = strbuf_take(&out);
+    if (body == NULL) {
+        mem_exhausted(out.cap);
+    }
+    if (!record) {
+        /* A dry run (rolled back), or nothing to record: both write nothing. */
+        tx_reply(t, 200, body, NULL);
         return;
     }
-    char *body = NULL;
-    if (job->render != NULL) {
-        strbuf out = {0};
-        transfer_result result = result_of(job);
-        job->render(&out, &result);
-        body = strbuf_take(&out);
-        if (body == NULL) {
-            mem_exhausted(out.cap);
-        }
-    }
-    if (job->dry_run) {
-        tx_reply(t, 200, body, NULL); /* rolled back: a dry run writes nothing */
-        return;
-    }
-    bool any_left = false;
-    for (size_t k = 0; k < job->type_count; k++) {
-        any_left = any_left || job->types[k].left_kg > 0;
-    }
-    const char *id = tx_int(t, job->transfer_id);
-    const char *organization = tx_int(t, job->organization_id);
-    const char *storages = pg_array(t, job, job->shipment_count, ship_storage);
-    const char *types = pg_array(t, job, job->shipment_count, ship_type);
-    const char *amounts = pg_array(t, job, job->shipment_count, ship_amount);
-    tx_q(t, ST_TR_INSERT, id, organization, job->automatic ? "auto" : "request",
-         quantity_json(t, job, true), quantity_json(t, job, false), storages, types, amounts,
-         pg_array(t, job, job->shipment_count, ship_distance), job->actor);
-    if (job->shipment_count > 0) {
-        tx_q(t, ST_TR_STOCK, storages, types, amounts, tx_int(t, (int64_t)job->shipment_count));
-    }
-    tx_q(t, ST_TR_PENDING, organization, pg_array(t, job, job->type_count, type_code),
-         pg_array(t, job, job->type_count, type_left));
-    tx_q(t, ST_TR_PENDING_SINCE, organization, tx_bool(any_left));
-    tx_on_commit(t, count_committed, job);
+    queue_record(t, job);
     const char *location =
-        arena_printf(tx_arena(t), "/v1/transfers/%lld", (long long)job->transfer_id);
+        arena_printf(tx_arena(t), "/v1/transfers/%lld", (long long)org->transfer_id);
     tx_reply(t, 201, body, location);
 }
 
-static long type_of(const transfer_job *job, const char *code)
+static void record_batch(tx *t, transfer_job *job)
 {
-    for (size_t k = 0; k < job->type_count; k++) {
-        if (strcmp(job->types[k].code, code) == 0) {
-            return (long)k;
+    size_t written = 0;
+    for (size_t i = 0; i < job->org_count; i++) {
+        const served *org = &job->orgs[i];
+        if (plan_first_over_capacity(org->types, org->type_count) < 0 && org->shipment_count > 0) {
+            written++;
+            job->outcome.shipment_count += org->shipment_count;
+        } else {
+            /* Shipping only lowers pending, so this cannot break an on-site limit; should it
+             * all the same (a limit lowered by hand), the organization is left alone. */
+            job->orgs[i].shipment_count = 0;
         }
     }
-    return -1;
-}
-
-/* Round 2 result: the locked candidate rows (storage_id, waste_type, room). */
-static void planned(tx *t, const db_result *result)
-{
-    transfer_job *job = tx_user(t);
-    int rows = db_rows(result, 0);
-    plan_candidate *candidates = TX_ARRAY(t, plan_candidate, rows > 0 ? (size_t)rows : 1);
-    size_t count = 0;
-    for (int row = 0; row < rows; row++) {
-        long type = type_of(job, db_text(result, 0, row, 1));
-        int64_t storage = db_int64(result, 0, row, 0);
-        if (type < 0) {
-            continue; /* cannot happen: the statement asked for these types only */
-        }
-        candidates[count++] = (plan_candidate){
-            (size_t)type,
-            {storage, graph_distance(job->paths, (node_ref){NODE_STORAGE, storage}),
-             db_int64(result, 0, row, 2)}};
-    }
-    job->shipments = TX_ARRAY(t, plan_shipment, count ? count : 1);
-    job->shipment_count = plan_ship(job->types, job->type_count, candidates, count, job->shipments);
-    record(t, job);
-}
-
-static void reachable_item(strbuf *o, const node_ref *reachable, size_t i)
-{
-    strbuf_int(o, reachable[i].id);
-}
-
-/* With a current graph: find the reachable storages and lock the candidates. */
-static void lock_candidates(tx *t, transfer_job *job)
-{
-    job->paths =
-        graph_shortest_from(job->snapshot->roads, (node_ref){NODE_ORG, job->organization_id});
-    if (job->paths == NULL) {
-        mem_exhausted(graph_node_count(job->snapshot->roads) * 16);
-    }
-    size_t nodes = graph_node_count(job->snapshot->roads);
-    node_ref *reachable = TX_ARRAY(t, node_ref, nodes + 1);
-    size_t reachable_count = graph_reachable(job->paths, NODE_STORAGE, reachable, NULL, nodes);
-    strbuf types = {0}, ids = {0};
-    strbuf_puts(&types, "{");
-    size_t to_place = 0;
-    for (size_t k = 0; k < job->type_count; k++) {
-        if (job->types[k].left_kg > 0) {
-            strbuf_puts(&types, to_place++ ? "," : "");
-            strbuf_puts(&types, job->types[k].code);
-        }
-    }
-    strbuf_puts(&types, "}");
-    if (to_place == 0 || reachable_count == 0) {
-        strbuf_free(&types);
-        record(t, job); /* nothing to place, or nowhere to place it */
+    job->outcome.organizations_served = written;
+    if (written == 0) {
+        tx_reply(t, 200, NULL, NULL);
         return;
     }
-    strbuf_puts(&ids, "{");
-    for (size_t i = 0; i < reachable_count; i++) {
-        strbuf_puts(&ids, i ? "," : "");
-        reachable_item(&ids, reachable, i);
+    queue_record(t, job);
+    tx_reply(t, 201, NULL, NULL);
+}
+
+/* ---------------------------------------------------------------- planning */
+
+static void plan_round(tx *t, transfer_job *job);
+
+static uint32_t key_of(tx *t, const char *code)
+{
+    return room_hints_key(tx_app(t)->hints, code);
+}
+
+/* A room read came back: fresh rooms for what it returned, and 0 for what it did not. */
+static void rooms_read(tx *t, const db_result *result)
+{
+    transfer_job *job = tx_user(t);
+    room_hints *hints = tx_app(t)->hints;
+    int rows = db_rows(result, 0);
+    for (int row = 0; row < rows; row++) {
+        place_pair pair = {db_int64(result, 0, row, 0), key_of(t, db_text(result, 0, row, 1))};
+        int64_t room = db_int64(result, 0, row, 2);
+        placement_fresh(job->plan, pair, room);
+        room_hints_saw(hints, pair.storage_id, pair.type, room);
+        if (job->seen != NULL) {
+            (void)room_map_put(job->seen, pair.storage_id, pair.type, room);
+        }
+        if (!job->dry_run) {
+            job->rows_locked++;
+            job->max_locked_id =
+                pair.storage_id > job->max_locked_id ? pair.storage_id : job->max_locked_id;
+        }
     }
-    strbuf_puts(&ids, "}");
-    tx_q(t, ST_TR_CANDIDATES, tx_text(t, types.data), tx_text(t, ids.data));
-    strbuf_free(&types);
-    strbuf_free(&ids);
-    tx_next(t, planned);
+    for (size_t i = 0; i < job->reading_count; i++) {
+        if (!placement_is_fresh(job->plan, job->reading[i])) {
+            placement_fresh(job->plan, job->reading[i], 0);
+            room_hints_saw(hints, job->reading[i].storage_id, job->reading[i].type, 0);
+            if (job->seen != NULL) {
+                (void)room_map_put(job->seen, job->reading[i].storage_id, job->reading[i].type, 0);
+            }
+        }
+    }
+    plan_round(t, job);
+}
+
+static int pair_order(const void *left, const void *right)
+{
+    const place_pair *a = left, *b = right;
+    if (a->storage_id != b->storage_id) {
+        return a->storage_id < b->storage_id ? -1 : 1;
+    }
+    return a->type < b->type ? -1 : a->type > b->type;
+}
+
+static void plan_round(tx *t, transfer_job *job)
+{
+    place_pair *pairs = TX_ARRAY(t, place_pair, READ_CAP);
+    size_t count = placement_plan(job->plan, pairs, READ_CAP);
+    if (count == 0) {
+        for (size_t i = 0; i < job->org_count; i++) {
+            job->orgs[i].shipments =
+                placement_shipments(job->plan, i, &job->orgs[i].shipment_count);
+        }
+        if (job->automatic) {
+            record_batch(t, job);
+        } else {
+            record_request(t, job);
+        }
+        return;
+    }
+    qsort(pairs, count, sizeof *pairs, pair_order);
+    pg_array storages = {0}, types = {0};
+    for (size_t i = 0; i < count; i++) {
+        array_int(&storages, pairs[i].storage_id);
+        array_code(&types, room_hints_code(tx_app(t)->hints, pairs[i].type));
+    }
+    int statement = ST_TR_ROOMS;
+    if (job->dry_run) {
+        statement = ST_TR_ROOMS_PEEK;
+    } else if (pairs[0].storage_id < job->max_locked_id) {
+        statement = ST_TR_ROOMS_NOWAIT; /* would lock out of id order */
+    }
+    job->reading = pairs;
+    job->reading_count = count;
+    job->read_rounds++;
+    tx_q(t, statement, array_done(t, &storages), array_done(t, &types));
+    tx_next(t, rooms_read);
+}
+
+static bool nothing_more(void *search, int64_t *storage_id, int64_t *distance_m)
+{
+    (void)search, (void)storage_id, (void)distance_m;
+    return false;
+}
+
+/* With a current graph: plan every organization of the job. */
+static void start_plan(tx *t, transfer_job *job)
+{
+    job->plan = placement_new(room_hints_map(tx_app(t)->hints));
+    if (job->plan == NULL) {
+        mem_exhausted(sizeof(placement *));
+    }
+    for (size_t i = 0; i < job->org_count; i++) {
+        served *org = &job->orgs[i];
+        bool to_place = false;
+        for (size_t k = 0; k < org->type_count; k++) {
+            to_place = to_place || org->types[k].left_kg > 0;
+        }
+        if (to_place) {
+            org->order = storage_order_new(job->snapshot, org->organization_id);
+        }
+        placement_add(job->plan, org->types, org->keys, org->type_count,
+                      org->order != NULL ? storage_order_next : nothing_more, org->order);
+    }
+    plan_round(t, job);
 }
 
 static void graph_loaded(tx *t, const db_result *result)
 {
     transfer_job *job = tx_user(t);
     job->snapshot = graph_cache_install(tx_app(t), result, 0);
-    lock_candidates(t, job);
+    start_plan(t, job);
 }
 
-/* Round 1 result: [organization lock + version/now/id, its waste rows, type check]. */
-static void locked(tx *t, const db_result *result)
+static void with_graph(tx *t, transfer_job *job, int64_t version)
 {
-    transfer_job *job = tx_user(t);
-    attempt_reset(job);
-    if (db_rows(result, 0) == 0) {
-        if (job->automatic) {
-            /* Another transaction holds the organization: it will be swept again. */
-            tx_fail(t, PROBLEM_LOCKED, "The organization is busy.");
-        } else {
-            tx_fail(t, PROBLEM_NOT_FOUND, "Organization not found.");
-        }
-        return;
-    }
-    int64_t version = db_int64(result, 0, 0, 1);
-    job->created_at = tx_text(t, db_text(result, 0, 0, 2));
-    job->transfer_id = db_int64(result, 0, 0, 3);
-    int rows = db_rows(result, 1);
-    plan_holding *holdings = TX_ARRAY(t, plan_holding, rows > 0 ? (size_t)rows : 1);
-    for (int row = 0; row < rows; row++) {
-        holdings[row] = (plan_holding){
-            .code = tx_text(t, db_text(result, 1, row, 0)),
-            .capacity_kg =
-                db_is_null(result, 1, row, 1) ? PLAN_NO_LIMIT : db_int64(result, 1, row, 1),
-            .pending_kg = db_int64(result, 1, row, 2),
-        };
-    }
-    job->types = TX_ARRAY(t, plan_type, (size_t)rows + job->received_count + 1);
-    job->type_count =
-        plan_types(holdings, (size_t)rows, job->received, job->received_count, job->types);
-    long overflow = plan_first_overflow(job->types, job->type_count);
-    if (overflow >= 0) {
-        tx_invalid(t, arena_printf(tx_arena(t), "waste.%s", job->types[overflow].code),
-                   "would make the pending amount larger than the service can count");
-        return;
-    }
     job->snapshot = graph_cache_get(tx_app(t), version);
     if (job->snapshot == NULL) {
         tx_q0(t, ST_GRAPH_LOAD);
         tx_next(t, graph_loaded);
         return;
     }
-    lock_candidates(t, job);
+    start_plan(t, job);
+}
+
+/* An organization's types from its rows (waste_type, capacity, pending from column first)
+ * and what it receives; false (after answering 422) on overflow. */
+static bool org_types(tx *t, transfer_job *job, served *org, const db_result *result, int q,
+                      int first_row, int row_count, int first_column)
+{
+    plan_holding *holdings = TX_ARRAY(t, plan_holding, row_count > 0 ? (size_t)row_count : 1);
+    for (int i = 0; i < row_count; i++) {
+        int row = first_row + i;
+        holdings[i] = (plan_holding){
+            .code = tx_text(t, db_text(result, q, row, first_column)),
+            .capacity_kg = db_is_null(result, q, row, first_column + 1)
+                               ? PLAN_NO_LIMIT
+                               : db_int64(result, q, row, first_column + 1),
+            .pending_kg = db_int64(result, q, row, first_column + 2),
+        };
+    }
+    org->types = TX_ARRAY(t, plan_type, (size_t)row_count + job->received_count + 1);
+    org->type_count =
+        plan_types(holdings, (size_t)row_count, job->received, job->received_count, org->types);
+    long overflow = plan_first_overflow(org->types, org->type_count);
+    if (overflow >= 0) {
+        tx_invalid(t, arena_printf(tx_arena(t), "waste.%s", org->types[overflow].code),
+                   "would make the pending amount larger than the service can count");
+        return false;
+    }
+    org->keys = TX_ARRAY(t, uint32_t, org->type_count + 1);
+    for (size_t k = 0; k < org->type_count; k++) {
+        org->keys[k] = key_of(t, org->types[k].code);
+    }
+    return true;
+}
+
+/* Round 1 of a request: [organization (lock) + version/now/id, its waste rows, type
+ * check]. */
+static void request_locked(tx *t, const db_result *result)
+{
+    transfer_job *job = tx_user(t);
+    attempt_reset(job);
+    if (db_rows(result, 0) == 0) {
+        tx_fail(t, PROBLEM_NOT_FOUND, "Organization not found.");
+        return;
+    }
+    job->orgs = TX_NEW(t, served);
+    job->org_count = 1;
+    served *org = &job->orgs[0];
+    org->organization_id = db_int64(result, 0, 0, 0);
+    int64_t version = db_int64(result, 0, 0, 1);
+    job->created_at = tx_text(t, db_text(result, 0, 0, 2));
+    org->transfer_id = db_int64(result, 0, 0, 3);
+    if (!org_types(t, job, org, result, 1, 0, db_rows(result, 1), 0)) {
+        return;
+    }
+    with_graph(t, job, version);
 }
 
 /* The received codes as a Postgres text[] literal (for ST_CHECK_TYPES). */
 static const char *received_codes(tx *t, const transfer_job *job)
 {
-    strbuf out = {0};
-    strbuf_puts(&out, "{");
+    pg_array codes = {0};
     for (size_t i = 0; i < job->received_count; i++) {
-        strbuf_puts(&out, i ? "," : "");
-        strbuf_puts(&out, job->received[i].code);
+        array_code(&codes, job->received[i].code);
     }
-    strbuf_puts(&out, "}");
-    const char *text = tx_text(t, out.data);
-    strbuf_free(&out);
-    return text;
+    return array_done(t, &codes);
 }
 
-static transfer_job *job_start(tx *t, int64_t organization_id, bool automatic)
+static transfer_job *job_start(tx *t, bool automatic)
 {
     transfer_job *job = TX_NEW(t, transfer_job);
-    job->organization_id = organization_id;
     job->automatic = automatic;
     tx_set_user(t, job);
-    tx_on_free(t, attempt_reset, job); /* the graph reference and paths of the last attempt */
+    tx_on_free(t, attempt_reset, job); /* the orders, plan and graph of the last attempt */
     return job;
-}
-
-static void job_queue_round1(tx *t, transfer_job *job)
-{
-    const char *organization = tx_int(t, job->organization_id);
-    tx_q(t, job->automatic ? ST_TR_LOCK_ORG_SKIP : ST_TR_LOCK_ORG, organization);
-    tx_q(t, ST_TR_ORG_WASTE, organization);
-    tx_q(t, ST_CHECK_TYPES, received_codes(t, job), "waste.");
 }
 
 void transfer_request(http_ctx *ctx, int64_t organization_id, const plan_quantity *received,
                       size_t received_count, bool dry_run, transfer_render_fn render)
 {
     tx *t = tx_for(ctx);
-    transfer_job *job = job_start(t, organization_id, false);
+    transfer_job *job = job_start(t, false);
     job->actor = tx_text(t, ctx->principal.actor);
     job->dry_run = dry_run;
     job->render = render;
@@ -381,25 +608,85 @@ void transfer_request(http_ctx *ctx, int64_t organization_id, const plan_quantit
     }
     job->received = copy;
     job->received_count = received_count;
-    job_queue_round1(t, job);
-    tx_run(t, TX_OPEN, locked);
+    const char *organization = tx_int(t, organization_id);
+    tx_q(t, dry_run ? ST_TR_PEEK_ORG : ST_TR_LOCK_ORG, organization);
+    tx_q(t, ST_TR_ORG_WASTE, organization);
+    tx_q(t, ST_CHECK_TYPES, received_codes(t, job), "waste.");
+    /* A dry run reads one snapshot and locks nothing (DESIGN.md v2). */
+    tx_run(t, dry_run ? TX_SNAPSHOT : TX_OPEN, request_locked);
 }
 
-static void dispatched(tx *t, int status)
+/* ---------------------------------------------------------------- dispatch */
+
+/* Round 1 of a batch: [the organizations locked (id, transfer id, now, version), the waste
+ * rows of all asked for]. Busy ones are skipped; the rest keep the order asked for. */
+static void batch_locked(tx *t, const db_result *result)
+{
+    transfer_job *job = tx_user(t);
+    attempt_reset(job);
+    int locked = db_rows(result, 0);
+    job->outcome.organizations_busy = job->requested_count - (size_t)locked;
+    if (locked == 0) {
+        tx_reply(t, 200, NULL, NULL);
+        return;
+    }
+    job->orgs = TX_ARRAY(t, served, job->requested_count);
+    job->created_at = tx_text(t, db_text(result, 0, 0, 2));
+    int64_t version = db_int64(result, 0, 0, 3);
+    int waste_rows = db_rows(result, 1);
+    for (size_t i = 0; i < job->requested_count; i++) {
+        int64_t id = job->requested[i];
+        int row = 0;
+        while (row < locked && db_int64(result, 0, row, 0) != id) {
+            row++;
+        }
+        if (row == locked) {
+            continue; /* busy */
+        }
+        served *org = &job->orgs[job->org_count++];
+        org->organization_id = id;
+        org->transfer_id = db_int64(result, 0, row, 1);
+        int first = 0;
+        while (first < waste_rows && db_int64(result, 1, first, 0) != id) {
+            first++;
+        }
+        int count = 0;
+        while (first + count < waste_rows && db_int64(result, 1, first + count, 0) == id) {
+            count++;
+        }
+        if (!org_types(t, job, org, result, 1, first, count, 1)) {
+            return; /* cannot happen: nothing is received */
+        }
+    }
+    with_graph(t, job, version);
+}
+
+static void batch_done(tx *t, int status)
 {
     transfer_job *job = tx_user(t);
     job->outcome.status = status;
     job->done(job->done_arg, &job->outcome);
 }
 
-void transfer_dispatch(wf_app *app, int64_t organization_id, int64_t deadline_ms,
-                       transfer_done_fn done, void *arg)
+void transfer_dispatch(wf_app *app, const int64_t *organization_ids, size_t count, room_map *seen,
+                       int64_t deadline_ms, transfer_done_fn done, void *arg)
 {
-    tx *t = tx_background(app, deadline_ms, dispatched);
-    transfer_job *job = job_start(t, organization_id, true);
+    tx *t = tx_background(app, deadline_ms, batch_done);
+    transfer_job *job = job_start(t, true);
     job->actor = "dispatcher";
     job->done = done;
     job->done_arg = arg;
-    job_queue_round1(t, job);
-    tx_run(t, TX_OPEN, locked);
+    job->seen = seen;
+    int64_t *ids = TX_ARRAY(t, int64_t, count ? count : 1);
+    memcpy(ids, organization_ids, count * sizeof *ids);
+    job->requested = ids;
+    job->requested_count = count;
+    pg_array list = {0};
+    for (size_t i = 0; i < count; i++) {
+        array_int(&list, ids[i]);
+    }
+    const char *literal = array_done(t, &list);
+    tx_q(t, ST_DISPATCH_LOCK, literal);
+    tx_q(t, ST_DISPATCH_WASTE, literal);
+    tx_run(t, TX_OPEN, batch_locked);
 }

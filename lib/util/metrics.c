@@ -31,6 +31,7 @@ static int route_count;
 static type_metrics types[MAX_TYPES];
 static int type_count;
 static uint64_t transfers_request, transfers_auto, db_retries;
+static uint64_t rows_locked_total, storages_searched_total, read_rounds_total;
 
 static route_metrics *route_slot(const char *route)
 {
@@ -97,6 +98,14 @@ void metrics_count_db_retry(void)
     db_retries++;
 }
 
+void metrics_count_transfer_cost(uint64_t rows_locked, uint64_t storages_searched,
+                                 uint64_t read_rounds)
+{
+    rows_locked_total += rows_locked;
+    storages_searched_total += storages_searched;
+    read_rounds_total += read_rounds;
+}
+
 void metrics_render(FILE *out)
 {
     fprintf(out, "# HELP wasteflow_http_requests_total HTTP requests by route and status.\n"
@@ -149,4 +158,19 @@ void metrics_render(FILE *out)
             "# TYPE wasteflow_db_retries_total counter\n"
             "wasteflow_db_retries_total %llu\n",
             (unsigned long long)db_retries);
+    fprintf(out,
+            "# HELP wasteflow_transfer_rows_locked_total Storage rows locked by committed "
+            "transfer transactions (divide by wasteflow_transfers_total).\n"
+            "# TYPE wasteflow_transfer_rows_locked_total counter\n"
+            "wasteflow_transfer_rows_locked_total %llu\n"
+            "# HELP wasteflow_transfer_storages_searched_total Storages the shortest-path "
+            "searches of committed transfer transactions looked at.\n"
+            "# TYPE wasteflow_transfer_storages_searched_total counter\n"
+            "wasteflow_transfer_storages_searched_total %llu\n"
+            "# HELP wasteflow_transfer_room_reads_total Rounds of room reads of committed "
+            "transfer transactions.\n"
+            "# TYPE wasteflow_transfer_room_reads_total counter\n"
+            "wasteflow_transfer_room_reads_total %llu\n",
+            (unsigned long long)rows_locked_total, (unsigned long long)storages_searched_total,
+            (unsigned long long)read_rounds_total);
 }

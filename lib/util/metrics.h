@@ -11,6 +11,10 @@ void metrics_observe_request(const char *route, int status, int64_t duration_us)
 void metrics_count_transfer(const char *trigger);
 void metrics_count_shipped(const char *waste_type, int64_t kg);
 void metrics_count_db_retry(void);
+/* What a committed transfer transaction (request or dispatch batch) cost: storage rows it
+ * locked, storages its searches produced, rounds of room reads. */
+void metrics_count_transfer_cost(uint64_t rows_locked, uint64_t storages_searched,
+                                 uint64_t read_rounds);
 /* Writes every metric in Prometheus text exposition format 0.0.4. */
 void metrics_render(FILE *out);
 

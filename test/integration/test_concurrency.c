@@ -153,6 +153,18 @@ static void run_transfers(worker *w, CURL *curl, tu_http_result *reply)
         w->requests++;
         w->per_instance[instance]++;
         w->statuses[reply->status % 600]++;
+        if (empty && reply->status == 200) {
+            /* Received nothing and found nothing to ship: no ledger row, "id": null. */
+            cJSON *nothing = cJSON_Parse(reply->body);
+            const cJSON *shipments = cJSON_GetObjectItemCaseSensitive(nothing, "shipments");
+            if (!cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(nothing, "id")) ||
+                !cJSON_IsArray(shipments) || cJSON_GetArraySize(shipments) != 0) {
+                w->unexpected++;
+                note_problem(w, "200 that is not an empty transfer", reply);
+            }
+            cJSON_Delete(nothing);
+            continue;
+        }
         if (reply->status != 201) {
             count_failure(w, url, reply);
             continue;

@@ -56,6 +56,36 @@ static long long transfer_ok_at(const char *file, int line, long long org_id, co
     return id;
 }
 
+/* POSTs body (a whole request body) for a transfer that receives and ships nothing: 200
+ * with "id": null and the organization's pending, and not a byte changed (no ledger row,
+ * DESIGN.md v2). */
+#define NOTHING_RECORDED(org_id, body, pending)                                                    \
+    nothing_recorded_at(__FILE__, __LINE__, (org_id), (body), (pending))
+static void nothing_recorded_at(const char *file, int line, long long org_id, const char *body,
+                                const char *pending)
+{
+    char *before = it_db_fingerprint();
+    it_response *response =
+        it_request("POST", tu_fmt("/v1/organizations/%lld/transfers", org_id), body, NULL);
+    tu_expect_status_at(file, line, response, 200);
+    const cJSON *id = tu_member(response->json, "id");
+    if (!cJSON_IsNull(id) || !cJSON_IsNull(tu_member(response->json, "created_at"))) {
+        fail_msg("%s:%d: expected \"id\": null and \"created_at\": null", file, line);
+    }
+    tu_assert_json_at(file, line, tu_member(response->json, "organization_id"), "%lld", org_id);
+    tu_assert_json_at(file, line, tu_member(response->json, "trigger"), "\"request\"");
+    tu_assert_json_at(file, line, tu_member(response->json, "received"), "{}");
+    tu_assert_json_at(file, line, tu_member(response->json, "shipments"), "[]");
+    tu_assert_json_at(file, line, tu_member(response->json, "pending"), "%s", pending);
+    it_response_free(response);
+    char *after = it_db_fingerprint();
+    if (strcmp(before, after) != 0) {
+        fail_msg("%s:%d: a transfer that moved nothing changed the database", file, line);
+    }
+    free(before);
+    free(after);
+}
+
 /* Polls the organization every 100 ms until its pending equals expected, at most `seconds`
  * after `since` (the moment the triggering request was answered). */
 #define WAIT_PENDING(org_id, expected, since, seconds)                                             \
@@ -258,12 +288,13 @@ static void test_empty_waste_dispatches_pending(void **state)
     long long org = new_org("{}");
     TRANSFER_OK(org, "{\"glass\":15}", "{\"glass\":15}", NO_SHIPMENTS, "{\"glass\":15}");
 
-    /* Nothing to place yet: waste {} and an empty body both record an empty transfer. */
-    TRANSFER_OK(org, "{}", "{}", NO_SHIPMENTS, "{\"glass\":15}");
-    it_response *response =
-        it_request("POST", tu_fmt("/v1/organizations/%lld/transfers", org), "{}", NULL);
-    EXPECT_STATUS(response, 201);
-    ASSERT_TRANSFER(response->json, org, "request", "{}", NO_SHIPMENTS, "{\"glass\":15}");
+    /* Nothing to place yet: waste {}, a zero amount and an empty body receive and ship
+     * nothing, so nothing is recorded (DESIGN.md v2: 200, "id": null). */
+    NOTHING_RECORDED(org, "{\"waste\":{}}", "{\"glass\":15}");
+    NOTHING_RECORDED(org, "{\"waste\":{\"glass\":0}}", "{\"glass\":15}");
+    NOTHING_RECORDED(org, "{}", "{\"glass\":15}");
+    it_response *response = ledger_of(org);
+    assert_int_equal(cJSON_GetArraySize(tu_member(response->json, "items")), 1);
     it_response_free(response);
 
     /* Room appears. Whether the automatic dispatch or this request gets there first, the
@@ -272,13 +303,16 @@ static void test_empty_waste_dispatches_pending(void **state)
     long long storage = new_storage("{\"glass\":100}");
     road(org, storage, 25);
     response = transfer(org, "{}");
-    EXPECT_STATUS(response, 201);
-    const cJSON *shipments = tu_member(response->json, "shipments");
-    if (cJSON_GetArraySize(shipments) == 0)
-        ASSERT_TRANSFER(response->json, org, "request", "{}", NO_SHIPMENTS, "{}");
-    else
+    if (response->status == 200) {
+        /* The dispatcher was first: nothing was left to ship, and nothing was recorded. */
+        assert_true(cJSON_IsNull(tu_member(response->json, "id")));
+        tu_assert_json_at(__FILE__, __LINE__, tu_member(response->json, "shipments"), "[]");
+        tu_assert_json_at(__FILE__, __LINE__, tu_member(response->json, "pending"), "{}");
+    } else {
+        EXPECT_STATUS(response, 201);
         ASSERT_TRANSFER(response->json, org, "request", "{}", SHIPMENTS({storage, "glass", 15, 25}),
                         "{}");
+    }
     it_response_free(response);
     tu_assert_pending(org, "{}");
     tu_assert_stock(storage, "{\"glass\":15}", NULL);
@@ -327,7 +361,7 @@ static void test_on_site_capacity(void **state)
     /* A type absent from capacity has no on-site limit; pending at the limit is fine. */
     TRANSFER_OK(org, "{\"plastic\":1000000}", "{\"plastic\":1000000}", NO_SHIPMENTS,
                 "{\"glass\":10,\"plastic\":1000000}");
-    TRANSFER_OK(org, "{}", "{}", NO_SHIPMENTS, "{\"glass\":10,\"plastic\":1000000}");
+    NOTHING_RECORDED(org, "{\"waste\":{}}", "{\"glass\":10,\"plastic\":1000000}");
     tu_assert_pending(org, "{\"glass\":10,\"plastic\":1000000}");
 
     /* The limit applies to what is left after dispatch, not to what is received. */

@@ -1,0 +1,19 @@
+/* An organization's storages in the allocation rule's order — (shortest road distance,
+ * storage id) — produced one at a time, so a transfer only pays for the storages it looks
+ * at. The snapshot must outlive the order. */
+#ifndef WF_ENGINE_STORAGE_ORDER_H
+#define WF_ENGINE_STORAGE_ORDER_H
+
+#include "engine/graph_cache.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct storage_order storage_order;
+
+storage_order *storage_order_new(graph_snapshot *snapshot, int64_t organization_id);
+/* core/placement's place_next_fn: the next storage and its distance; false at the end. */
+bool storage_order_next(void *order, int64_t *storage_id, int64_t *distance_m);
+void storage_order_free(storage_order *order);
+
+#endif
