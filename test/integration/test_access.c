@@ -484,6 +484,133 @@ static void test_matrix_every_route_every_principal(void **state)
     assert_int_equal(t.failures, 0);
 }
 
+/* ---------------------------------------------------------------- the document */
+
+/* The OpenAPI path of a matrix row: placeholders become {id}, a waste type {code}, a file
+ * {file}; the query goes. Caller frees. */
+static char *documented_path(const char *path)
+{
+    char *out = strdup("");
+    const char *segment = path;
+    const char *previous = "";
+    size_t previous_len = 0;
+    while (*segment == '/') {
+        const char *end = segment + 1 + strcspn(segment + 1, "/?");
+        size_t len = (size_t)(end - segment - 1);
+        const char *text = segment + 1;
+        const char *as = NULL;
+        if (text[0] == '{') {
+            as = "{id}";
+        } else if (previous_len == 11 && strncmp(previous, "waste-types", 11) == 0) {
+            as = "{code}";
+        } else if ((previous_len == 4 && strncmp(previous, "docs", 4) == 0) ||
+                   (previous_len == 7 && strncmp(previous, "console", 7) == 0)) {
+            as = "{file}";
+        }
+        char *grown = as ? tu_format("%s/%s", out, as) : tu_format("%s/%.*s", out, (int)len, text);
+        free(out);
+        out = grown;
+        previous = text;
+        previous_len = len;
+        segment = end;
+    }
+    return out;
+}
+
+static const cJSON *resolve_ref(const cJSON *document, const cJSON *item)
+{
+    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(item, "$ref");
+    if (!cJSON_IsString(ref)) {
+        return item;
+    }
+    /* "#/components/responses/Unauthorized" */
+    assert_true(strncmp(ref->valuestring, "#/", 2) == 0);
+    char *pointer = strdup(ref->valuestring + 2);
+    const cJSON *at = document;
+    for (char *part = strtok(pointer, "/"); part != NULL; part = strtok(NULL, "/")) {
+        at = cJSON_GetObjectItemCaseSensitive(at, part);
+        assert_non_null(at);
+    }
+    free(pointer);
+    return at;
+}
+
+/* /openapi.json says what the matrix checks: the scheme, every route with its security
+ * (none on the open ones), 401 and 403 problem+json on the protected ones, the Bearer
+ * challenge on 401, and the actor of a transfer. */
+static void test_openapi_documents_access(void **state)
+{
+    (void)state;
+    it_response *r = as(P_NONE, "GET", "/openapi.json", NULL, NULL);
+    EXPECT_STATUS(r, 200);
+    const cJSON *doc = r->json;
+    assert_non_null(doc);
+    ASSERT_JSON_AT(doc, "components.securitySchemes.bearer.type", "\"http\"");
+    ASSERT_JSON_AT(doc, "components.securitySchemes.bearer.scheme", "\"bearer\"");
+    assert_true(cJSON_IsString(it_json_at(doc, "components.securitySchemes.bearer.description")));
+    ASSERT_JSON_AT(doc, "security", "[{\"bearer\":[]}]");
+    const cJSON *paths = it_json_at(doc, "paths");
+    int documented = 0;
+    for (size_t i = 0; i < MATRIX_ROWS; i++) {
+        const matrix_row *row = &matrix[i];
+        char *template = documented_path(row->path);
+        char method[8];
+        size_t m = 0;
+        for (; row->method[m] != '\0' && m < sizeof method - 1; m++) {
+            method[m] = (char)(row->method[m] - 'A' + 'a');
+        }
+        method[m] = '\0';
+        const cJSON *operation = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(paths, template), method);
+        if (operation == NULL) {
+            fail_msg("/openapi.json has no %s %s", row->method, template);
+        }
+        const cJSON *security = cJSON_GetObjectItemCaseSensitive(operation, "security");
+        char *security_text = tu_json_text(security);
+        const cJSON *responses = cJSON_GetObjectItemCaseSensitive(operation, "responses");
+        const cJSON *unauthorized = cJSON_GetObjectItemCaseSensitive(responses, "401");
+        const cJSON *forbidden = cJSON_GetObjectItemCaseSensitive(responses, "403");
+        if (row->open) {
+            if (strcmp(security_text, "[]") != 0 || unauthorized != NULL || forbidden != NULL) {
+                fail_msg("%s %s is open, but its security is %s", row->method, template,
+                         security_text);
+            }
+        } else {
+            bool any_role = strcmp(template, "/v1/me") == 0;
+            if (strcmp(security_text, "[{\"bearer\":[]}]") != 0 || unauthorized == NULL ||
+                (forbidden == NULL) != any_role) {
+                fail_msg("%s %s: security %s, 401 %s, 403 %s", row->method, template, security_text,
+                         unauthorized ? "documented" : "missing",
+                         forbidden ? "documented" : "missing");
+            }
+            const cJSON *resolved = resolve_ref(doc, unauthorized);
+            assert_non_null(it_json_at(resolved, "headers.WWW-Authenticate"));
+            assert_non_null(it_json_at(resolved, "content.application/problem+json"));
+            if (forbidden != NULL) {
+                assert_non_null(
+                    it_json_at(resolve_ref(doc, forbidden), "content.application/problem+json"));
+            }
+            const cJSON *description = cJSON_GetObjectItemCaseSensitive(operation, "description");
+            assert_true(cJSON_IsString(description));
+            assert_non_null(strstr(description->valuestring, "**Access:**"));
+        }
+        documented++;
+        free(security_text);
+        free(template);
+    }
+    assert_int_equal(documented, MATRIX_ROWS);
+    /* The transfer names its actor. */
+    const cJSON *required = it_json_at(doc, "components.schemas.Transfer.required");
+    bool actor_required = false;
+    const cJSON *name;
+    cJSON_ArrayForEach(name, required)
+    {
+        actor_required = actor_required || strcmp(name->valuestring, "actor") == 0;
+    }
+    assert_true(actor_required);
+    it_response_free(r);
+}
+
 /* ---------------------------------------------------------------- routing, bodies */
 
 /* 404 and 405 come before credentials are looked at. */
@@ -1424,6 +1551,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matrix_every_route_every_principal),
+        cmocka_unit_test(test_openapi_documents_access),
         cmocka_unit_test(test_routing_comes_before_authentication),
         cmocka_unit_test(test_refused_request_body_is_not_read),
         cmocka_unit_test(test_challenge_without_a_bearer_token),
