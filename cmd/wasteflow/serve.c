@@ -213,6 +213,9 @@ int serve_main(const config *cfg)
         .request_timeout_ms = cfg->request_timeout_ms,
         .header_timeout_ms = cfg->header_timeout_ms,
         .max_connections = cfg->max_connections,
+        /* The pool and control connections, the listener, the loop, the logs, a margin. */
+        .fd_reserve = cfg->pool_size + 1 + 32,
+        .max_idle_per_client = cfg->max_idle_per_client,
         .cors_origins = cfg->cors_origins,
         .routes = api_routes,
         .route_count = api_route_count,

@@ -12,9 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A key asked for less than this long after a refresh was not in the database then. */
-#define RECENT_MS 100
-
 typedef struct waiter {
     void (*done)(void *arg);
     void *arg;
@@ -28,7 +25,6 @@ struct key_cache {
     bool stopped;
     bool refreshing;
     int64_t version; /* -1 before the first load */
-    int64_t refreshed_ms;
     key_entry *keys; /* by id */
     size_t count;
     waiter *answering; /* waiting for the refresh in flight */
@@ -109,11 +105,9 @@ static void wake(waiter *w)
 
 static void refreshed(tx *t, int status)
 {
+    (void)status; /* a failed refresh keeps the old keys; the waiters see those */
     key_cache *cache = tx_user(t);
     cache->refreshing = false;
-    if (status == 200) {
-        cache->refreshed_ms = clock_ms();
-    }
     /* Whoever waited for this refresh looks the key up again, whatever the outcome. */
     waiter *answered = cache->answering;
     cache->answering = NULL;
@@ -215,8 +209,7 @@ const key_entry *key_cache_find(const key_cache *cache, int64_t id)
 
 bool key_cache_refresh(key_cache *cache, void (*done)(void *arg), void *arg)
 {
-    if (cache->stopped || (cache->version >= 0 && !cache->refreshing &&
-                           clock_ms() - cache->refreshed_ms < RECENT_MS)) {
+    if (cache->stopped) {
         return false;
     }
     waiter *w = xcalloc(1, sizeof *w);

@@ -39,8 +39,9 @@ const key_entry *key_cache_find(const key_cache *cache, int64_t id);
 
 /* A key the cache does not know: refreshes now (or joins the refresh in flight) and calls
  * done(arg) once, later, from the loop, after which key_cache_find answers from fresh
- * data. Returns false, and never calls done, when the cache was refreshed so recently
- * that the key cannot be new. */
+ * data: the refresh it waits for starts after this call, so a key committed before the
+ * request is always seen. Concurrent callers share one refresh. Returns false, and never
+ * calls done, once the cache is stopped. */
 bool key_cache_refresh(key_cache *cache, void (*done)(void *arg), void *arg);
 
 #endif

@@ -1,21 +1,19 @@
-/* evhttp glue: request admission (path, size, content type, idempotency key format), CORS,
- * routing, problem+json errors, per-request context lifetime, access log and metrics. */
-#include "http/server.h"
+/* The HTTP server: the listener and its shutdown, and each request's admission in order —
+ * the target (valid, unambiguous), the route (404, 405, preflight), credentials (the
+ * authenticate hook), the body (size, media type, Idempotency-Key) — then its handler. */
+#include "http/internal.h"
 
 #include "util/log.h"
 #include "util/mem.h"
-#include "util/metrics.h"
+#include "util/utf8.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
-#include <netinet/tcp.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,42 +23,8 @@
 #include <unistd.h>
 
 #define MAX_HEADERS_SIZE (16 * 1024)
-/* evhttp answers bodies above its own limit with an HTML page, so its limit sits far
- * above ours and requests between the two get our problem+json 413. */
-#define EVHTTP_BODY_LIMIT (8 * 1024 * 1024)
 
-typedef struct conn_guard conn_guard;
-
-struct http_server {
-    struct event_base *base;
-    conn_guard *guards; /* open connections, most recent first */
-    struct evhttp *http;
-    struct evhttp_bound_socket *bound;
-    http_server_options options;
-    int port;
-    int inflight;
-    int connections;             /* open client connections */
-    bool accept_paused;          /* listener disabled at max_connections */
-    bool draining;               /* stopped accepting: replies close their connection */
-    struct event listener_drain; /* closes the listener once its backlog is accepted */
-    int64_t listener_close_ms;   /* closes it by then in any case */
-    uint64_t next_request_id;
-    uint64_t id_salt;
-};
-
-typedef struct {
-    struct evkeyvalq params;
-    bool parsed;
-} query_state;
-
-struct ctx_private {
-    http_ctx ctx;
-    conn_guard *guard; /* its connection's guard: counts the reply until written */
-    query_state query;
-    char *body_copy;
-};
-
-static void ctx_free(http_ctx *ctx)
+void http_ctx_free(http_ctx *ctx)
 {
     struct ctx_private *priv = (struct ctx_private *)ctx;
     if (ctx->state != NULL && ctx->state_free != NULL) {
@@ -96,201 +60,6 @@ const char *http_query_param(http_ctx *ctx, const char *name)
         priv->query.parsed = true;
     }
     return evhttp_find_header(&priv->query.params, name);
-}
-
-void http_add_header(http_ctx *ctx, const char *name, const char *value)
-{
-    evhttp_add_header(evhttp_request_get_output_headers(ctx->req), name, value);
-}
-
-static bool origin_allowed(const http_server *server, const char *origin)
-{
-    const char *list = server->options.cors_origins;
-    if (origin == NULL || list == NULL || list[0] == '\0') {
-        return false;
-    }
-    size_t origin_len = strlen(origin);
-    for (const char *p = list; *p != '\0';) {
-        while (*p == ' ' || *p == ',') {
-            p++;
-        }
-        size_t len = strcspn(p, ",");
-        size_t trimmed = len;
-        while (trimmed > 0 && p[trimmed - 1] == ' ') {
-            trimmed--;
-        }
-        if ((trimmed == 1 && p[0] == '*') ||
-            (trimmed == origin_len && strncmp(p, origin, trimmed) == 0)) {
-            return true;
-        }
-        p += len;
-    }
-    return false;
-}
-
-static void add_cors_headers(http_ctx *ctx)
-{
-    const char *origin = http_header(ctx, "Origin");
-    if (!origin_allowed(ctx->server, origin)) {
-        return;
-    }
-    http_add_header(ctx, "Access-Control-Allow-Origin", origin);
-    http_add_header(ctx, "Vary", "Origin");
-    http_add_header(
-        ctx, "Access-Control-Expose-Headers",
-        "Location, Idempotent-Replayed, Idempotency-Key, X-Request-Id, Retry-After, Allow");
-}
-
-/* evhttp knows the reason phrases of RFC 2616 only. */
-static const char *reason_phrase(int status)
-{
-    switch (status) {
-    case 413:
-        return "Content Too Large";
-    case 422:
-        return "Unprocessable Content";
-    case 423:
-        return "Locked";
-    case 429:
-        return "Too Many Requests";
-    default:
-        return NULL;
-    }
-}
-
-static void finish(http_ctx *ctx, int status, struct evbuffer *body)
-{
-    http_server *server = ctx->server;
-    struct ctx_private *priv = (struct ctx_private *)ctx;
-    http_add_header(ctx, "X-Request-Id", ctx->request_id);
-    add_cors_headers(ctx);
-    if (server->draining) {
-        /* Shutting down: no further request on this connection. */
-        http_add_header(ctx, "Connection", "close");
-    }
-    evhttp_send_reply(ctx->req, status, reason_phrase(status), body);
-    int64_t duration_us = clock_us() - ctx->start_us;
-    const char *route = ctx->match.route != NULL ? ctx->match.route->name : "unmatched";
-    metrics_observe_request(route, status, duration_us);
-    log_level level = status >= 500 ? LOG_WARN : LOG_INFO;
-    if (log_enabled(level)) {
-        char status_text[8], duration_text[32];
-        snprintf(status_text, sizeof status_text, "%d", status);
-        snprintf(duration_text, sizeof duration_text, "%.3f", (double)duration_us / 1000.0);
-        log_event(level, "request", "method", ctx->method_name, "path", ctx->path, "route", route,
-                  "status", status_text, "duration_ms", duration_text, "request_id",
-                  ctx->request_id, "actor", ctx->authenticated ? ctx->principal.actor : "",
-                  NULL);
-    }
-    if (priv->guard == NULL) {
-        server->inflight--; /* else counted down once the reply is written */
-    }
-    ctx_free(ctx);
-}
-
-void http_reply_text(http_ctx *ctx, int status, const char *content_type, const char *body,
-                     size_t len)
-{
-    struct evbuffer *buf = evbuffer_new();
-    if (buf != NULL && len > 0) {
-        evbuffer_add(buf, body, len);
-    }
-    if (content_type != NULL) {
-        http_add_header(ctx, "Content-Type", content_type);
-    }
-    finish(ctx, status, buf);
-    if (buf != NULL) {
-        evbuffer_free(buf);
-    }
-}
-
-void http_reply_json(http_ctx *ctx, int status, const char *body, size_t len)
-{
-    http_reply_text(ctx, status, "application/json", body, len);
-}
-
-void http_reply_empty(http_ctx *ctx, int status)
-{
-    finish(ctx, status, NULL);
-}
-
-/* Text for a JSON string of a response: invalid UTF-8 (a client's bytes echoed back) is
- * replaced, so every response body is valid UTF-8. */
-static const char *valid_text(http_ctx *ctx, const char *text)
-{
-    return utf8_valid(text, strlen(text)) ? text : utf8_repair(&ctx->arena, text);
-}
-
-static void send_problem(http_ctx *ctx, problem_kind kind, const char *detail, cJSON *errors)
-{
-    const problem_info *info = problem_of(kind);
-    if (kind == PROBLEM_UNAVAILABLE) {
-        http_add_header(ctx, "Retry-After", "1");
-    }
-    cJSON *problem = cJSON_CreateObject();
-    char type[128];
-    snprintf(type, sizeof type, "https://wasteflow.dev/problems/%s", info->slug);
-    cJSON_AddStringToObject(problem, "type", type);
-    cJSON_AddStringToObject(problem, "title", info->title);
-    cJSON_AddNumberToObject(problem, "status", info->status);
-    cJSON_AddStringToObject(problem, "detail", valid_text(ctx, detail));
-    /* The request target as sent (still percent-encoded): a URI reference. */
-    const char *target = evhttp_request_get_uri(ctx->req);
-    size_t target_len = target != NULL ? strcspn(target, "?") : 0;
-    char instance[512];
-    snprintf(instance, sizeof instance, "%.*s", (int)(target_len < 511 ? target_len : 511),
-             target != NULL ? target : "");
-    cJSON_AddStringToObject(problem, "instance", valid_text(ctx, instance));
-    cJSON_AddStringToObject(problem, "request_id", ctx->request_id);
-    if (errors != NULL) {
-        cJSON_AddItemToObject(problem, "errors", errors);
-    }
-    char *text = cJSON_PrintUnformatted(problem);
-    cJSON_Delete(problem);
-    if (text == NULL) {
-        mem_exhausted(512);
-    }
-    http_reply_text(ctx, info->status, "application/problem+json", text, strlen(text));
-    free(text);
-}
-
-void http_problem(http_ctx *ctx, problem_kind kind, const char *detail_fmt, ...)
-{
-    char detail[512];
-    va_list args;
-    va_start(args, detail_fmt);
-    vsnprintf(detail, sizeof detail, detail_fmt, args);
-    va_end(args);
-    send_problem(ctx, kind, detail, NULL);
-}
-
-static cJSON *field_error(http_ctx *ctx, const char *field, const char *message)
-{
-    cJSON *error = cJSON_CreateObject();
-    cJSON_AddStringToObject(error, "field", valid_text(ctx, field));
-    cJSON_AddStringToObject(error, "message", valid_text(ctx, message));
-    return error;
-}
-
-void http_problem_invalid(http_ctx *ctx, const char *field, const char *message)
-{
-    cJSON *errors = cJSON_CreateArray();
-    cJSON_AddItemToArray(errors, field_error(ctx, field, message));
-    char detail[512];
-    snprintf(detail, sizeof detail, "%s%s%s", field, field[0] ? ": " : "", message);
-    send_problem(ctx, PROBLEM_VALIDATION, detail, errors);
-}
-
-void http_problem_fields(http_ctx *ctx, const field_errors *errors)
-{
-    cJSON *list = cJSON_CreateArray();
-    for (int i = 0; i < errors->count; i++) {
-        cJSON_AddItemToArray(list,
-                             field_error(ctx, errors->items[i].field, errors->items[i].message));
-    }
-    char detail[400];
-    snprintf(detail, sizeof detail, "%s: %s", errors->items[0].field, errors->items[0].message);
-    send_problem(ctx, PROBLEM_VALIDATION, detail, list);
 }
 
 static bool safe_request_id(const char *id)
@@ -334,21 +103,6 @@ static bool valid_idempotency_key(const char *key)
     return true;
 }
 
-static void reply_preflight(http_ctx *ctx, int allowed)
-{
-    char allow[128];
-    router_allow_header(allowed | HTTP_OPTIONS, allow, sizeof allow);
-    http_add_header(ctx, "Allow", allow);
-    if (origin_allowed(ctx->server, http_header(ctx, "Origin")) &&
-        http_header(ctx, "Access-Control-Request-Method") != NULL) {
-        http_add_header(ctx, "Access-Control-Allow-Methods", allow);
-        http_add_header(ctx, "Access-Control-Allow-Headers",
-                        "Content-Type, Idempotency-Key, X-Request-Id");
-        http_add_header(ctx, "Access-Control-Max-Age", "600");
-    }
-    http_reply_empty(ctx, 204);
-}
-
 static const char *method_name_of(enum evhttp_cmd_type cmd)
 {
     switch (cmd) {
@@ -374,129 +128,6 @@ static const char *method_name_of(enum evhttp_cmd_type cmd)
     return "OTHER";
 }
 
-/* Per-connection guard. evhttp 2.1 neither bounds connections nor limits how long a
- * request may take to arrive (its timeout counts idle time only). A guard is created with
- * each connection's bufferevent (bevcb) and attached to the evhttp connection on the same
- * loop turn, before any byte is read: evhttp's close callback then tells us exactly when
- * the connection goes, which keeps an exact count (the listener pauses at
- * max_connections), and the guard's timer closes a connection whose request has not fully
- * arrived in time. */
-struct conn_guard {
-    http_server *server;
-    struct bufferevent *bev;
-    struct evhttp_connection *connection; /* set on attach */
-    struct event attach;
-    struct event deadline;
-    bool responding;         /* a request is in flight until its reply is written */
-    conn_guard *prev, *next; /* the server's list of open connections */
-};
-
-static void guard_arm(conn_guard *guard)
-{
-    int ms = guard->server->options.header_timeout_ms;
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(&guard->deadline, &tv);
-}
-
-static void guard_closed(struct evhttp_connection *connection, void *arg)
-{
-    conn_guard *guard = arg;
-    http_server *server = guard->server;
-    evhttp_connection_set_closecb(connection, NULL, NULL);
-    if (guard->responding) {
-        server->inflight--; /* its reply will never be written */
-    }
-    event_del(&guard->attach);
-    evtimer_del(&guard->deadline);
-    if (guard->prev != NULL) {
-        guard->prev->next = guard->next;
-    } else {
-        server->guards = guard->next;
-    }
-    if (guard->next != NULL) {
-        guard->next->prev = guard->prev;
-    }
-    free(guard);
-    server->connections--;
-    if (server->accept_paused && server->connections < server->options.max_connections &&
-        server->bound != NULL) {
-        evconnlistener_enable(evhttp_bound_socket_get_listener(server->bound));
-        server->accept_paused = false;
-    }
-}
-
-static void guard_expired(evutil_socket_t fd, short events, void *arg)
-{
-    conn_guard *guard = arg;
-    /* Frees the connection; guard_closed runs inside and frees the guard. */
-    evhttp_connection_free(guard->connection);
-}
-
-static void guard_attach(evutil_socket_t fd, short events, void *arg)
-{
-    conn_guard *guard = arg;
-    void *connection = NULL;
-    /* evhttp registers its connection as the bufferevent's callback argument. */
-    bufferevent_getcb(guard->bev, NULL, NULL, NULL, &connection);
-    guard->connection = connection;
-    evhttp_connection_set_closecb(guard->connection, guard_closed, guard);
-    guard_arm(guard);
-}
-
-static struct bufferevent *connection_bev(struct event_base *base, void *arg)
-{
-    http_server *server = arg;
-    conn_guard *guard = calloc(1, sizeof *guard);
-    struct bufferevent *bev =
-        guard != NULL ? bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE) : NULL;
-    if (bev == NULL) {
-        free(guard);
-        return NULL; /* out of memory: evhttp makes a bufferevent of its own */
-    }
-    guard->server = server;
-    guard->bev = bev;
-    evtimer_assign(&guard->deadline, base, guard_expired, guard);
-    event_assign(&guard->attach, base, -1, 0, guard_attach, guard);
-    /* Runs later in this same loop turn, after evhttp has made the connection and
-     * before the socket is polled for the first time. */
-    event_active(&guard->attach, EV_TIMEOUT, 0);
-    guard->next = server->guards;
-    if (server->guards != NULL) {
-        server->guards->prev = guard;
-    }
-    server->guards = guard;
-    server->connections++;
-    if (server->connections >= server->options.max_connections && server->bound != NULL) {
-        evconnlistener_disable(evhttp_bound_socket_get_listener(server->bound));
-        server->accept_paused = true;
-    }
-    return bev;
-}
-
-/* The guard of a request's connection (a short list walk: requests arrive on the busiest
- * connections, which stay near the front as long-lived keep-alive ones). */
-static conn_guard *guard_of(http_server *server, struct evhttp_connection *connection)
-{
-    for (conn_guard *guard = server->guards; guard != NULL; guard = guard->next) {
-        if (guard->connection == connection) {
-            return guard;
-        }
-    }
-    return NULL;
-}
-
-/* The response is written: the request no longer counts as in flight, and the next
- * request on this connection gets a fresh deadline. */
-static void request_complete(struct evhttp_request *req, void *arg)
-{
-    conn_guard *guard = arg;
-    if (guard->responding) {
-        guard->responding = false;
-        guard->server->inflight--;
-    }
-    guard_arm(guard);
-}
-
 /* RFC 9112 6.3: several differing Content-Length values, or Content-Length beside
  * Transfer-Encoding, make the message length ambiguous, the root of request smuggling.
  * evhttp quietly uses the first Content-Length; we refuse such a request. */
@@ -516,6 +147,23 @@ static bool ambiguous_length(struct evhttp_request *req)
         }
     }
     return first != NULL && chunked;
+}
+
+/* A query string whose bytes, and whose percent-decoded bytes, are UTF-8 (everything the
+ * service reads from it, or echoes, is text). */
+static bool query_valid(const char *query)
+{
+    if (query == NULL) {
+        return true;
+    }
+    if (!utf8_valid(query, strlen(query))) {
+        return false;
+    }
+    size_t len = 0;
+    char *decoded = evhttp_uridecode(query, 1, &len);
+    bool valid = decoded != NULL && utf8_valid(decoded, len);
+    free(decoded);
+    return valid;
 }
 
 /* Admission, in order: the target, the route, the body. Each stage answers the request
@@ -541,6 +189,11 @@ static bool admit_target(http_ctx *ctx)
         http_problem(ctx, PROBLEM_NOT_FOUND, "No resource at this path.");
         return false;
     }
+    if (!utf8_valid(ctx->path, decoded_len) || !query_valid(ctx->query)) {
+        http_problem(ctx, PROBLEM_BAD_REQUEST,
+                     "The request target is not valid UTF-8 (raw or percent-encoded).");
+        return false;
+    }
     if (ambiguous_length(ctx->req)) {
         http_add_header(ctx, "Connection", "close");
         http_problem(ctx, PROBLEM_BAD_REQUEST,
@@ -561,7 +214,7 @@ static bool admit_route(http_ctx *ctx)
         return false;
     }
     if (ctx->method == HTTP_OPTIONS && found != ROUTER_FOUND) {
-        reply_preflight(ctx, ctx->match.allowed);
+        http_reply_preflight(ctx, ctx->match.allowed);
         return false;
     }
     if (found == ROUTER_METHOD_NOT_ALLOWED) {
@@ -614,23 +267,7 @@ static void request_cb(struct evhttp_request *req, void *arg)
     http_ctx *ctx = &priv->ctx;
     ctx->server = server;
     ctx->req = req;
-    /* evhttp leaves Nagle on: a response's last segment would then wait for the client's
-     * delayed ACK of the previous one on keep-alive connections (tens of ms). */
-    struct evhttp_connection *connection = evhttp_request_get_connection(req);
-    struct bufferevent *bev =
-        connection != NULL ? evhttp_connection_get_bufferevent(connection) : NULL;
-    if (bev != NULL) {
-        int on = 1;
-        setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-        /* The request has fully arrived: its deadline stops until the reply is written. */
-        conn_guard *guard = guard_of(server, connection);
-        if (guard != NULL) {
-            evtimer_del(&guard->deadline);
-            evhttp_request_set_on_complete_cb(req, request_complete, guard);
-            guard->responding = true;
-            priv->guard = guard;
-        }
-    }
+    conn_request_arrived(server, priv);
     ctx->start_us = clock_us();
     ctx->deadline_ms = clock_ms() + server->options.request_timeout_ms;
     ctx->method_name = method_name_of(evhttp_request_get_command(req));
@@ -688,11 +325,13 @@ http_server *http_server_new(struct event_base *base, const http_server_options 
                                                  EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
                                                  EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
     evhttp_set_max_headers_size(server->http, MAX_HEADERS_SIZE);
-    evhttp_set_max_body_size(server->http, EVHTTP_BODY_LIMIT);
+    /* The contract's limit: a chunked body is cut there by evhttp (a declared
+     * Content-Length above it is answered at once, before evhttp reads on: connections.c). */
+    evhttp_set_max_body_size(server->http, HTTP_MAX_BODY);
     evhttp_set_timeout(server->http, options->idle_timeout_s);
     evhttp_set_default_content_type(server->http, "application/json");
     evhttp_set_gencb(server->http, request_cb, server);
-    evhttp_set_bevcb(server->http, connection_bev, server);
+    evhttp_set_bevcb(server->http, conn_new, server);
     server->bound =
         evhttp_bind_socket_with_handle(server->http, options->host, (ev_uint16_t)options->port);
     if (server->bound == NULL) {
@@ -714,6 +353,7 @@ http_server *http_server_new(struct event_base *base, const http_server_options 
             server->port = ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
         }
     }
+    conn_listener_ready(server);
     return server;
 }
 
@@ -783,6 +423,7 @@ void http_server_free(http_server *server)
     if (server->draining) {
         evtimer_del(&server->listener_drain);
     }
+    conn_listener_free(server);
     evhttp_free(server->http);
     free(server);
 }

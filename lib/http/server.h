@@ -69,8 +69,10 @@ typedef struct {
     int port;
     int idle_timeout_s;
     int request_timeout_ms;
-    int header_timeout_ms; /* a request must fully arrive within this */
-    int max_connections;
+    int header_timeout_ms;      /* a request must fully arrive within this */
+    int max_connections;        /* lowered to fit the open-file limit (less fd_reserve) */
+    int fd_reserve;             /* descriptors kept for everything but client connections */
+    int max_idle_per_client;    /* idle connections one client address may hold */
     const char *cors_origins;   /* comma-separated, "" for none */
     const router_route *routes; /* each handler points to an http_endpoint */
     int route_count;

@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,10 @@ static const setting_doc settings[] = {
     {"WASTEFLOW_LOCK_TIMEOUT_MS", "3000", "lock_timeout of the database sessions"},
     {"WASTEFLOW_IDLE_TIMEOUT_S", "30", "client connection read/write/idle timeout"},
     {"WASTEFLOW_HEADER_TIMEOUT_MS", "10000", "deadline for receiving a whole request"},
-    {"WASTEFLOW_MAX_CONNECTIONS", "1024", "concurrent client connections"},
+    {"WASTEFLOW_MAX_CONNECTIONS", "1024",
+     "concurrent client connections (at most the open-file limit allows)"},
+    {"WASTEFLOW_MAX_IDLE_PER_CLIENT", "64",
+     "connections one client address may keep idle; more close its oldest"},
     {"WASTEFLOW_DRAIN_TIMEOUT_MS", "10000", "how long SIGTERM waits for in-flight requests"},
     {"WASTEFLOW_DISPATCH_INTERVAL_MS", "250", "period of the automatic dispatch sweep"},
     {"WASTEFLOW_CORS_ORIGINS", "", "comma-separated allowed browser origins (empty: none)"},
@@ -156,6 +160,8 @@ int config_load(config *cfg, const char *(*getenv_fn)(const char *name), char *e
                   error, error_size) ||
         parse_int(getenv_fn, "WASTEFLOW_MAX_CONNECTIONS", 1, 1000000, &cfg->max_connections, error,
                   error_size) ||
+        parse_int(getenv_fn, "WASTEFLOW_MAX_IDLE_PER_CLIENT", 1, 1000000, &cfg->max_idle_per_client,
+                  error, error_size) ||
         parse_int(getenv_fn, "WASTEFLOW_DRAIN_TIMEOUT_MS", 0, 600000, &cfg->drain_timeout_ms, error,
                   error_size) ||
         parse_int(getenv_fn, "WASTEFLOW_DISPATCH_INTERVAL_MS", 10, 60000,
@@ -190,18 +196,25 @@ int config_load(config *cfg, const char *(*getenv_fn)(const char *name), char *e
     return 0;
 }
 
-void config_redact_url(const char *url, char *out, size_t out_size)
+/* Is p at a key named name (not the tail of a longer word)? */
+static bool key_at(const char *url, const char *p, const char *name)
 {
-    if (out_size == 0) {
-        return;
-    }
+    size_t len = strlen(name);
+    return (p == url || !isalnum((unsigned char)p[-1])) && strncmp(p, name, len) == 0;
+}
+
+/* The masking itself, on the text: the URI's userinfo password and every password= or
+ * sslpassword= value, the rest kept as it was written. */
+static void redact_text(const char *url, char *out, size_t out_size)
+{
     size_t used = 0;
     const char *scheme_end = strstr(url, "://");
     const char *p = url;
-    /* URI form: scheme://user:password@host... — mask between ':' and '@' of userinfo. */
+    /* URI form: scheme://user:password@host... libpq ends the userinfo at the first '@'
+     * before the first '/' ('?' and '#' included): mask up to the last '@' before it. */
     if (scheme_end != NULL) {
         const char *auth = scheme_end + 3;
-        const char *auth_end = auth + strcspn(auth, "/?#");
+        const char *auth_end = auth + strcspn(auth, "/");
         const char *at = NULL;
         for (const char *q = auth; q < auth_end; q++) {
             if (*q == '@') {
@@ -216,8 +229,11 @@ void config_redact_url(const char *url, char *out, size_t out_size)
     }
     /* Key/value form, or ?password= in a URI query: mask each password value. */
     while (*p != '\0' && used + 1 < out_size) {
-        if ((p == url || !isalnum((unsigned char)p[-1])) && strncmp(p, "password", 8) == 0) {
-            const char *eq = p + 8;
+        const char *key = key_at(url, p, "sslpassword") ? "sslpassword"
+                          : key_at(url, p, "password")  ? "password"
+                                                        : NULL;
+        if (key != NULL) {
+            const char *eq = p + strlen(key);
             while (isspace((unsigned char)*eq)) {
                 eq++;
             }
@@ -238,7 +254,7 @@ void config_redact_url(const char *url, char *out, size_t out_size)
                 } else {
                     value_end += strcspn(value, " \t\n\r\f\v&");
                 }
-                used += (size_t)snprintf(out + used, out_size - used, "password=***");
+                used += (size_t)snprintf(out + used, out_size - used, "%s=***", key);
                 p = value_end;
                 continue;
             }
@@ -249,4 +265,48 @@ void config_redact_url(const char *url, char *out, size_t out_size)
         used = out_size - 1;
     }
     out[used] = '\0';
+}
+
+/* All of the parsed conninfo as keyword='value' pairs, secrets masked. */
+static void redact_parsed(const PQconninfoOption *options, char *out, size_t out_size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (const PQconninfoOption *o = options; o->keyword != NULL; o++) {
+        if (o->val == NULL || o->val[0] == '\0' || used + 1 >= out_size) {
+            continue;
+        }
+        bool secret = strcmp(o->keyword, "password") == 0 || strcmp(o->keyword, "sslpassword") == 0;
+        int n = snprintf(out + used, out_size - used, "%s%s='%s'", used ? " " : "", o->keyword,
+                         secret ? "***" : o->val);
+        used += n > 0 ? (size_t)n : 0;
+    }
+    if (used >= out_size) {
+        out[out_size - 1] = '\0';
+    }
+}
+
+void config_redact_url(const char *url, char *out, size_t out_size)
+{
+    if (out_size == 0) {
+        return;
+    }
+    redact_text(url, out, out_size);
+    /* libpq's own reading is the truth: should a secret it finds still stand in the text
+     * (a form the masking does not know), show the parsed options instead. Secrets of
+     * fewer than three characters are too short to tell from other text. */
+    char *error = NULL;
+    PQconninfoOption *options = PQconninfoParse(url, &error);
+    if (options == NULL) {
+        PQfreemem(error);
+        return;
+    }
+    for (const PQconninfoOption *o = options; o->keyword != NULL; o++) {
+        bool secret = strcmp(o->keyword, "password") == 0 || strcmp(o->keyword, "sslpassword") == 0;
+        if (secret && o->val != NULL && strlen(o->val) >= 3 && strstr(out, o->val) != NULL) {
+            redact_parsed(options, out, out_size);
+            break;
+        }
+    }
+    PQconninfoFree(options);
 }

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static bool is_digit(char c)
@@ -93,6 +94,35 @@ static const char *scan_text(const char *body, size_t len)
     return NULL;
 }
 
+static int name_compare(const void *left, const void *right)
+{
+    return strcmp(*(const char *const *)left, *(const char *const *)right);
+}
+
+/* At most JSON_INPUT_MAX_MEMBERS members, no name twice: sorted, so a 64 KiB body of
+ * members costs n log n comparisons, not the n^2 of comparing every pair. */
+static bool unique_names(const cJSON *object, char *why, size_t why_size)
+{
+    const char *names[JSON_INPUT_MAX_MEMBERS];
+    size_t count = 0;
+    for (const cJSON *member = object->child; member != NULL; member = member->next) {
+        if (count == JSON_INPUT_MAX_MEMBERS) {
+            snprintf(why, why_size, "an object has more than %d members", JSON_INPUT_MAX_MEMBERS);
+            return false;
+        }
+        names[count++] = member->string;
+    }
+    qsort(names, count, sizeof names[0], name_compare);
+    for (size_t i = 1; i < count; i++) {
+        if (strcmp(names[i - 1], names[i]) == 0) {
+            snprintf(why, why_size, "duplicate key \"%.*s\"", (int)utf8_prefix(names[i], 64),
+                     names[i]);
+            return false;
+        }
+    }
+    return true;
+}
+
 /* depth: containers enclosing item, item included when it is one. */
 static bool check_tree(const cJSON *item, int depth, char *why, size_t why_size)
 {
@@ -100,15 +130,8 @@ static bool check_tree(const cJSON *item, int depth, char *why, size_t why_size)
         snprintf(why, why_size, "JSON nesting deeper than %d levels", JSON_INPUT_MAX_DEPTH);
         return false;
     }
-    if (cJSON_IsObject(item)) {
-        for (const cJSON *a = item->child; a != NULL; a = a->next) {
-            for (const cJSON *b = a->next; b != NULL; b = b->next) {
-                if (strcmp(a->string, b->string) == 0) {
-                    snprintf(why, why_size, "duplicate key \"%.64s\"", a->string);
-                    return false;
-                }
-            }
-        }
+    if (cJSON_IsObject(item) && !unique_names(item, why, why_size)) {
+        return false;
     }
     for (const cJSON *child = item->child; child != NULL; child = child->next) {
         bool container = cJSON_IsArray(child) || cJSON_IsObject(child);
@@ -239,7 +262,8 @@ void field_errors_add2(field_errors *errors, const char *prefix, const char *key
 {
     char field[128];
     /* An empty prefix names a top-level member: "glass", not ".glass". */
-    snprintf(field, sizeof field, "%s%s%.64s", prefix, prefix[0] ? "." : "", key);
+    snprintf(field, sizeof field, "%s%s%.*s", prefix, prefix[0] ? "." : "",
+             (int)utf8_prefix(key, 64), key);
     field_errors_add(errors, field, message);
 }
 

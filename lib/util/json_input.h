@@ -11,14 +11,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define JSON_INPUT_MAX_DEPTH 32
-#define QUANTITY_MAX         1000000000000LL
-#define NAME_MAX_CHARS       200
+#define JSON_INPUT_MAX_DEPTH   32
+#define JSON_INPUT_MAX_MEMBERS 1000
+#define QUANTITY_MAX           1000000000000LL
+#define NAME_MAX_CHARS         200
 
 /* Parses body (len bytes, need not be NUL-terminated at len) into a cJSON tree, or returns
  * NULL and writes the reason into why. An empty body parses as an empty object. Rejects:
  * invalid UTF-8, NUL bytes, "\u0000" escapes, anything after the value, nesting deeper
- * than JSON_INPUT_MAX_DEPTH, and objects with duplicate keys. Caller frees the tree. */
+ * than JSON_INPUT_MAX_DEPTH, objects with duplicate keys or more than
+ * JSON_INPUT_MAX_MEMBERS members. Caller frees the tree. */
 cJSON *json_input_parse(const char *body, size_t len, char *why, size_t why_size);
 
 /* A whole number of kilograms, 0..10^12. On failure why names the rule. */

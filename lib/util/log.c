@@ -2,6 +2,8 @@
  * key/value pairs. Kept deliberately small: the event loop is single-threaded. */
 #include "util/log.h"
 
+#include "util/utf8.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,18 +34,34 @@ int log_enabled(log_level level)
     return level >= current_level;
 }
 
+/* A JSON string of text; bytes that are not valid UTF-8 (a client's, echoed) become
+ * U+FFFD, so every log line is valid UTF-8 and valid JSON. */
 static void put_escaped(FILE *out, const char *text)
 {
     fputc('"', out);
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            fputc('\\', out);
-            fputc(*p, out);
-        } else if (*p < 0x20) {
-            fprintf(out, "\\u%04x", *p);
-        } else {
-            fputc(*p, out);
+    size_t len = strlen(text);
+    const unsigned char *p = (const unsigned char *)text;
+    for (size_t i = 0; i < len;) {
+        if (p[i] >= 0x80) {
+            size_t valid = utf8_sequence((const char *)p + i, len - i);
+            if (valid == 0) {
+                fputs("\\ufffd", out);
+                i++;
+            } else {
+                fwrite(p + i, 1, valid, out);
+                i += valid;
+            }
+            continue;
         }
+        if (p[i] == '"' || p[i] == '\\') {
+            fputc('\\', out);
+            fputc(p[i], out);
+        } else if (p[i] < 0x20) {
+            fprintf(out, "\\u%04x", p[i]);
+        } else {
+            fputc(p[i], out);
+        }
+        i++;
     }
     fputc('"', out);
 }

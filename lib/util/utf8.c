@@ -4,9 +4,9 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Length of the valid sequence starting at s (at most len bytes), or 0 when invalid. */
-static size_t sequence_length(const unsigned char *s, size_t len)
+size_t utf8_sequence(const char *text, size_t len)
 {
+    const unsigned char *s = (const unsigned char *)text;
     unsigned char c = s[0];
     if (c < 0x80) {
         return 1;
@@ -45,7 +45,7 @@ bool utf8_valid(const char *text, size_t len)
 {
     const unsigned char *s = (const unsigned char *)text;
     for (size_t i = 0; i < len;) {
-        size_t n = sequence_length(s + i, len - i);
+        size_t n = utf8_sequence((const char *)s + i, len - i);
         if (n == 0) {
             return false;
         }
@@ -71,7 +71,7 @@ char *utf8_repair(arena *a, const char *text)
     const unsigned char *s = (const unsigned char *)text;
     size_t used = 0;
     for (size_t i = 0; i < len;) {
-        size_t n = sequence_length(s + i, len - i);
+        size_t n = utf8_sequence((const char *)s + i, len - i);
         if (n == 0) {
             memcpy(out + used, "\xef\xbf\xbd", 3);
             used += 3;

@@ -12,6 +12,9 @@
 
 /* Strict RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF. */
 bool utf8_valid(const char *text, size_t len);
+/* The length of the valid UTF-8 sequence (one character) at text, of at most len bytes
+ * (len >= 1), or 0 when text does not start one. */
+size_t utf8_sequence(const char *text, size_t len);
 /* Number of code points in valid UTF-8 text. */
 size_t utf8_length(const char *text);
 /* A copy of text in which every byte that does not start a valid sequence is U+FFFD. */

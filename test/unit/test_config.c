@@ -360,6 +360,14 @@ static void test_redact_uri(void **state)
     /* An '@' after the authority (in the query) is not userinfo. */
     redact("postgresql://h/db?user=a:b@c", "postgresql://h/db?user=a:b@c");
     redact("", "");
+    /* '#' and '?' in a password: libpq reads the userinfo up to the '@'. */
+    redact("postgresql://u:pa#ss@h/db", "postgresql://u:***@h/db");
+    redact("postgresql://u:pa?ss=1@h:5432/db", "postgresql://u:***@h:5432/db");
+    redact("postgresql://u:a#b?c@h1,h2/db?sslmode=require",
+           "postgresql://u:***@h1,h2/db?sslmode=require");
+    /* The key's passphrase is a secret too. */
+    redact("postgresql://h/db?sslpassword=k3y&sslmode=verify-full",
+           "postgresql://h/db?sslpassword=***&sslmode=verify-full");
 }
 
 static void test_redact_key_value(void **state)
@@ -379,6 +387,8 @@ static void test_redact_key_value(void **state)
     redact("dbname=password host=h", "dbname=password host=h");
     redact("user=u mypassword=x", "user=u mypassword=x");
     redact("host=h passfile=/p user=u", "host=h passfile=/p user=u");
+    redact("host=h sslpassword='pass phrase' user=u", "host=h sslpassword=*** user=u");
+    redact("sslpassword=k3y password=s3cret", "sslpassword=*** password=***");
 }
 
 static void test_redact_short_buffers(void **state)

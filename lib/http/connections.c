@@ -1,0 +1,569 @@
+/* Every client connection, from accept to close. evhttp 2.1 bounds neither the number of
+ * connections nor the time a request may take to arrive (its timeout counts idle time
+ * only), reads whatever body a client declares before anyone may look at it, and spins
+ * on accept errors; so each connection gets a guard:
+ *   - the cap: at max_connections (clamped to what the open-file limit allows) the
+ *     listener pauses, and resumes when a connection goes;
+ *   - a deadline for each request to arrive whole (header_timeout_ms);
+ *   - an idle budget per client address: a client holding more than max_idle_per_client
+ *     connections idle for a second or more loses its oldest one to each new one, so one
+ *     client cannot hold every slot;
+ *   - a request head declaring a Content-Length over the limit is answered 413 at once,
+ *     before its body is read, and a chunked body is cut with a 413 as soon as its chunks
+ *     add up to more than the limit (evhttp's own limit, the same size, is the backstop);
+ *   - accept errors (EMFILE) pause the listener a moment and are logged once a second.
+ * A guard is created with each connection's bufferevent (bevcb) and attached to the evhttp
+ * connection on the same loop turn, before any byte is read: evhttp's close callback then
+ * tells us exactly when the connection goes, which keeps the count exact. */
+#include "http/internal.h"
+
+#include "util/log.h"
+#include "util/mem.h"
+#include "util/metrics.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+/* A connection counts as idle once nothing happened on it for this long. */
+#define IDLE_AFTER_MS 1000
+/* How long the listener rests after an accept error. */
+#define ACCEPT_REST_MS 250
+/* After a 413 sent by the guard, the client's body is read and dropped this long before
+ * the connection closes (closing at once could reset the connection under the reply). */
+#define REFUSED_LINGER_MS 1000
+
+/* Reading a request's head, to answer an oversized declared body before it is read. */
+typedef enum {
+    HEAD_START,   /* between requests: the next byte starts a head */
+    HEAD_LINE,    /* inside a head */
+    HEAD_CHUNKS,  /* inside a chunked body: its size is counted */
+    HEAD_WAIT,    /* the head is read: nothing to look at until the reply is written */
+    HEAD_OFF,     /* pipelined requests: evhttp's own limit applies */
+    HEAD_REFUSED, /* answered 413 here: everything read is dropped */
+} head_state;
+
+struct conn_guard {
+    http_server *server;
+    struct bufferevent *bev;
+    struct evhttp_connection *connection; /* set on attach */
+    struct event attach;
+    struct event deadline;
+    bool responding;         /* a request is in flight until its reply is written */
+    int64_t active_ms;       /* when something last happened on it */
+    char peer[64];           /* the client's address */
+    conn_guard *prev, *next; /* the server's list of open connections */
+    struct {
+        head_state state;
+        bool first_line;
+        char line[128]; /* the line being read (longer ones are cut; none matters here) */
+        size_t line_len;
+        char request_line[128];
+        int64_t content_length; /* declared, or the chunks' sum so far */
+        bool chunked;
+        enum { CHUNK_SIZE, CHUNK_DATA, CHUNK_DATA_END, CHUNK_TRAILER } chunk;
+        int64_t chunk_left; /* bytes of the current chunk's data still to come */
+    } head;
+};
+
+static void guard_arm(conn_guard *guard, int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(&guard->deadline, &tv);
+}
+
+void conn_update_listener(http_server *server)
+{
+    if (server->bound == NULL) {
+        return;
+    }
+    struct evconnlistener *listener = evhttp_bound_socket_get_listener(server->bound);
+    bool full = server->connections >= server->options.max_connections;
+    bool accept = !full && !server->accept_resting;
+    if (accept && server->accept_paused) {
+        evconnlistener_enable(listener);
+        server->accept_paused = false;
+    } else if (!accept && !server->accept_paused) {
+        evconnlistener_disable(listener);
+        server->accept_paused = true;
+    }
+}
+
+static void guard_closed(struct evhttp_connection *connection, void *arg)
+{
+    conn_guard *guard = arg;
+    http_server *server = guard->server;
+    evhttp_connection_set_closecb(connection, NULL, NULL);
+    if (guard->responding) {
+        server->inflight--; /* its reply will never be written */
+    }
+    event_del(&guard->attach);
+    evtimer_del(&guard->deadline);
+    if (guard->bev != NULL) {
+        evbuffer_remove_cb(bufferevent_get_input(guard->bev), NULL, NULL);
+    }
+    if (guard->prev != NULL) {
+        guard->prev->next = guard->next;
+    } else {
+        server->guards = guard->next;
+    }
+    if (guard->next != NULL) {
+        guard->next->prev = guard->prev;
+    }
+    free(guard);
+    server->connections--;
+    conn_update_listener(server);
+}
+
+static void guard_expired(evutil_socket_t fd, short events, void *arg)
+{
+    conn_guard *guard = arg;
+    /* Frees the connection; guard_closed runs inside and frees the guard. */
+    evhttp_connection_free(guard->connection);
+}
+
+/* ---- the oversized body, answered before it is read ---- */
+
+/* Sends the 413 straight to the socket (evhttp is not writing anything on a connection
+ * that is between requests), ends the sending side and lets the rest of the body drain. */
+static void refuse_oversized(conn_guard *guard)
+{
+    http_server *server = guard->server;
+    char request_id[32];
+    snprintf(request_id, sizeof request_id, "%016llx",
+             (unsigned long long)(server->id_salt ^
+                                  (++server->next_request_id * 0x9e3779b97f4a7c15ULL)));
+    char body[512];
+    int body_len = snprintf(
+        body, sizeof body,
+        "{\"type\":\"https://wasteflow.dev/problems/%s\",\"title\":\"%s\",\"status\":413,"
+        "\"detail\":\"The request body would be %lld bytes; at most %d are accepted.\","
+        "\"request_id\":\"%s\"}",
+        problem_of(PROBLEM_PAYLOAD_TOO_LARGE)->slug, problem_of(PROBLEM_PAYLOAD_TOO_LARGE)->title,
+        (long long)guard->head.content_length, HTTP_MAX_BODY, request_id);
+    char response[1024];
+    int len = snprintf(response, sizeof response,
+                       "HTTP/1.1 413 Content Too Large\r\nContent-Type: application/problem+json"
+                       "\r\nContent-Length: %d\r\nConnection: close\r\nX-Content-Type-Options: "
+                       "nosniff\r\nX-Request-Id: %s\r\n\r\n%s",
+                       body_len, request_id, body);
+    int fd = bufferevent_getfd(guard->bev);
+    ssize_t sent = send(fd, response, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    shutdown(fd, SHUT_WR);
+    guard->head.state = HEAD_REFUSED;
+    evtimer_del(&guard->deadline);
+    guard_arm(guard, REFUSED_LINGER_MS);
+    metrics_observe_request("oversized", 413, 0);
+    log_event(LOG_INFO, "request", "request", guard->head.request_line, "status", "413", "detail",
+              sent == len ? "body over the limit, refused before reading it"
+                          : "body over the limit; the refusal could not be sent",
+              "request_id", request_id, NULL);
+}
+
+/* One complete line of a head (without its CR LF). */
+static void head_line(conn_guard *guard)
+{
+    char *line = guard->head.line;
+    line[guard->head.line_len] = '\0';
+    if (guard->head.first_line) {
+        guard->head.first_line = false;
+        snprintf(guard->head.request_line, sizeof guard->head.request_line, "%s", line);
+        return;
+    }
+    if (guard->head.line_len == 0) {
+        /* The end of the head: evhttp decides everything else about the request. */
+        guard->head.state = guard->head.chunked ? HEAD_CHUNKS : HEAD_WAIT;
+        guard->head.chunk = CHUNK_SIZE;
+        if (guard->head.chunked) {
+            guard->head.content_length = 0; /* counted from the chunks now */
+        }
+        if (guard->head.content_length > HTTP_MAX_BODY) {
+            refuse_oversized(guard);
+        }
+        return;
+    }
+    if (strncasecmp(line, "Transfer-Encoding:", 18) == 0 && strcasestr(line, "chunked") != NULL) {
+        guard->head.chunked = true;
+    }
+    if (strncasecmp(line, "Content-Length:", 15) == 0) {
+        /* The largest value counts; conflicting ones are refused later (server.c). */
+        char *end = NULL;
+        long long value = strtoll(line + 15, &end, 10);
+        if (end != line + 15 && value > guard->head.content_length) {
+            guard->head.content_length = value;
+        }
+    }
+}
+
+/* The end of one line of the chunked framing (a chunk's size, or a trailer). */
+static void chunk_line(conn_guard *guard)
+{
+    char *line = guard->head.line;
+    line[guard->head.line_len] = '\0';
+    if (guard->head.chunk == CHUNK_TRAILER) {
+        if (guard->head.line_len == 0) {
+            guard->head.state = HEAD_WAIT; /* the body is complete */
+        }
+        return;
+    }
+    char *end = NULL;
+    long long size = strtoll(line, &end, 16);
+    if (end == line || size < 0 || (*end != '\0' && *end != ';' && *end != ' ')) {
+        guard->head.state = HEAD_OFF; /* broken framing: evhttp refuses it */
+        return;
+    }
+    if (size == 0) {
+        guard->head.chunk = CHUNK_TRAILER;
+        return;
+    }
+    if (size > HTTP_MAX_BODY || guard->head.content_length + size > HTTP_MAX_BODY) {
+        guard->head.content_length += size > HTTP_MAX_BODY ? HTTP_MAX_BODY : size;
+        refuse_oversized(guard);
+        return;
+    }
+    guard->head.content_length += size;
+    guard->head.chunk_left = size;
+    guard->head.chunk = CHUNK_DATA;
+}
+
+static void chunk_bytes(conn_guard *guard, const char *bytes, size_t n, size_t *i)
+{
+    if (guard->head.chunk == CHUNK_DATA) {
+        size_t take =
+            n - *i < (size_t)guard->head.chunk_left ? n - *i : (size_t)guard->head.chunk_left;
+        guard->head.chunk_left -= (int64_t)take;
+        *i += take;
+        if (guard->head.chunk_left == 0) {
+            guard->head.chunk = CHUNK_DATA_END;
+        }
+        return;
+    }
+    char c = bytes[(*i)++];
+    if (guard->head.chunk == CHUNK_DATA_END) {
+        if (c == '\n') {
+            guard->head.chunk = CHUNK_SIZE;
+            guard->head.line_len = 0;
+        } else if (c != '\r') {
+            guard->head.state = HEAD_OFF;
+        }
+        return;
+    }
+    if (c == '\n') {
+        if (guard->head.line_len > 0 && guard->head.line[guard->head.line_len - 1] == '\r') {
+            guard->head.line_len--;
+        }
+        chunk_line(guard);
+        guard->head.line_len = 0;
+    } else if (guard->head.line_len + 1 < sizeof guard->head.line) {
+        guard->head.line[guard->head.line_len++] = c;
+    }
+}
+
+static void head_bytes(conn_guard *guard, const char *bytes, size_t n)
+{
+    for (size_t i = 0; i < n && guard->head.state <= HEAD_CHUNKS;) {
+        if (guard->head.state == HEAD_CHUNKS) {
+            chunk_bytes(guard, bytes, n, &i);
+            continue;
+        }
+        char c = bytes[i++];
+        if (guard->head.state == HEAD_START) {
+            if (c == '\r' || c == '\n') {
+                continue;
+            }
+            guard->head.state = HEAD_LINE;
+            guard->head.first_line = true;
+            guard->head.line_len = 0;
+            guard->head.content_length = 0;
+            guard->head.chunked = false;
+        }
+        if (c == '\n') {
+            if (guard->head.line_len > 0 && guard->head.line[guard->head.line_len - 1] == '\r') {
+                guard->head.line_len--;
+            }
+            head_line(guard);
+            guard->head.line_len = 0;
+        } else if (guard->head.line_len + 1 < sizeof guard->head.line) {
+            guard->head.line[guard->head.line_len++] = c;
+        }
+    }
+}
+
+/* Runs before evhttp reads the same bytes (evbuffer callbacks fire as the socket's data is
+ * added, then the bufferevent's read callback runs). */
+static void input_added(struct evbuffer *buffer, const struct evbuffer_cb_info *info, void *arg)
+{
+    conn_guard *guard = arg;
+    if (info->n_added == 0) {
+        return;
+    }
+    guard->active_ms = clock_ms();
+    if (guard->head.state == HEAD_REFUSED) {
+        evbuffer_drain(buffer, evbuffer_get_length(buffer));
+        return;
+    }
+    if (guard->head.state > HEAD_CHUNKS) {
+        return;
+    }
+    struct evbuffer_ptr at;
+    size_t length = evbuffer_get_length(buffer);
+    if (evbuffer_ptr_set(buffer, &at, length - info->n_added, EVBUFFER_PTR_SET) != 0) {
+        guard->head.state = HEAD_OFF;
+        return;
+    }
+    char chunk[4096];
+    size_t left = info->n_added;
+    while (left > 0 && guard->head.state <= HEAD_CHUNKS) {
+        size_t want = left < sizeof chunk ? left : sizeof chunk;
+        ev_ssize_t got = evbuffer_copyout_from(buffer, &at, chunk, want);
+        if (got <= 0) {
+            break;
+        }
+        head_bytes(guard, chunk, (size_t)got);
+        evbuffer_ptr_set(buffer, &at, (size_t)got, EVBUFFER_PTR_ADD);
+        left -= (size_t)got;
+    }
+    if (guard->head.state == HEAD_REFUSED) {
+        evbuffer_drain(buffer, evbuffer_get_length(buffer));
+    }
+}
+
+/* ---- the idle budget per client address ---- */
+
+static bool idle(const conn_guard *guard, int64_t now)
+{
+    return !guard->responding && guard->head.state != HEAD_REFUSED &&
+           now - guard->active_ms >= IDLE_AFTER_MS;
+}
+
+/* A newcomer from an address over its idle budget: that address's connection idle the
+ * longest makes room. */
+static void enforce_idle_budget(conn_guard *newcomer)
+{
+    http_server *server = newcomer->server;
+    int64_t now = clock_ms();
+    int count = 0;
+    conn_guard *oldest = NULL;
+    for (conn_guard *g = server->guards; g != NULL; g = g->next) {
+        if (g == newcomer || g->connection == NULL || strcmp(g->peer, newcomer->peer) != 0 ||
+            !idle(g, now)) {
+            continue;
+        }
+        count++;
+        if (oldest == NULL || g->active_ms <= oldest->active_ms) {
+            oldest = g;
+        }
+    }
+    if (count >= server->options.max_idle_per_client && oldest != NULL) {
+        log_event(LOG_DEBUG, "idle connection closed for a newer one", "client", oldest->peer,
+                  NULL);
+        /* Frees it (and its guard, through guard_closed) now: not our own callback. */
+        evhttp_connection_free(oldest->connection);
+    }
+}
+
+static void guard_attach(evutil_socket_t fd, short events, void *arg)
+{
+    conn_guard *guard = arg;
+    void *connection = NULL;
+    /* evhttp registers its connection as the bufferevent's callback argument. */
+    bufferevent_getcb(guard->bev, NULL, NULL, NULL, &connection);
+    guard->connection = connection;
+    evhttp_connection_set_closecb(guard->connection, guard_closed, guard);
+    char *address = NULL;
+    ev_uint16_t port = 0;
+    evhttp_connection_get_peer(guard->connection, &address, &port);
+    snprintf(guard->peer, sizeof guard->peer, "%s", address != NULL ? address : "");
+    guard->active_ms = clock_ms();
+    evbuffer_add_cb(bufferevent_get_input(guard->bev), input_added, guard);
+    guard_arm(guard, guard->server->options.header_timeout_ms);
+    enforce_idle_budget(guard);
+}
+
+struct bufferevent *conn_new(struct event_base *base, void *arg)
+{
+    http_server *server = arg;
+    conn_guard *guard = calloc(1, sizeof *guard);
+    struct bufferevent *bev =
+        guard != NULL ? bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE) : NULL;
+    if (bev == NULL) {
+        free(guard);
+        return NULL; /* out of memory: evhttp makes a bufferevent of its own */
+    }
+    guard->server = server;
+    guard->bev = bev;
+    evtimer_assign(&guard->deadline, base, guard_expired, guard);
+    event_assign(&guard->attach, base, -1, 0, guard_attach, guard);
+    /* Runs later in this same loop turn, after evhttp has made the connection and
+     * before the socket is polled for the first time. */
+    event_active(&guard->attach, EV_TIMEOUT, 0);
+    guard->next = server->guards;
+    if (server->guards != NULL) {
+        server->guards->prev = guard;
+    }
+    server->guards = guard;
+    server->connections++;
+    conn_update_listener(server);
+    return bev;
+}
+
+/* The guard of a request's connection (a short list walk: requests arrive on the busiest
+ * connections, which stay near the front as long-lived keep-alive ones). */
+static conn_guard *guard_of(http_server *server, struct evhttp_connection *connection)
+{
+    for (conn_guard *guard = server->guards; guard != NULL; guard = guard->next) {
+        if (guard->connection == connection) {
+            return guard;
+        }
+    }
+    return NULL;
+}
+
+/* The response is written: the request no longer counts as in flight, and the next
+ * request on this connection gets a fresh deadline. */
+static void request_complete(struct evhttp_request *req, void *arg)
+{
+    conn_guard *guard = arg;
+    if (guard->responding) {
+        guard->responding = false;
+        guard->server->inflight--;
+    }
+    guard->active_ms = clock_ms();
+    /* Bytes already waiting are a pipelined request the guard has not read from its start. */
+    bool pipelined = evbuffer_get_length(bufferevent_get_input(guard->bev)) > 0;
+    guard->head.state = pipelined ? HEAD_OFF : HEAD_START;
+    guard_arm(guard, guard->server->options.header_timeout_ms);
+}
+
+void conn_request_arrived(http_server *server, struct ctx_private *priv)
+{
+    struct evhttp_connection *connection = evhttp_request_get_connection(priv->ctx.req);
+    struct bufferevent *bev =
+        connection != NULL ? evhttp_connection_get_bufferevent(connection) : NULL;
+    if (bev == NULL) {
+        return;
+    }
+    /* evhttp leaves Nagle on: a response's last segment would then wait for the client's
+     * delayed ACK of the previous one on keep-alive connections (tens of ms). */
+    int on = 1;
+    setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    conn_guard *guard = guard_of(server, connection);
+    if (guard != NULL) {
+        evtimer_del(&guard->deadline);
+        evhttp_request_set_on_complete_cb(priv->ctx.req, request_complete, guard);
+        guard->responding = true;
+        guard->head.state = HEAD_WAIT;
+        priv->guard = guard;
+    }
+}
+
+/* ---- the listener ---- */
+
+static void accept_rest_over(evutil_socket_t fd, short events, void *arg)
+{
+    http_server *server = arg;
+    server->accept_resting = false;
+    conn_update_listener(server);
+}
+
+/* evhttp owns its listener, whose callbacks get the struct evhttp: which server is it? */
+#define MAX_SERVERS 8
+static struct {
+    struct evhttp *http;
+    http_server *server;
+} listeners[MAX_SERVERS];
+
+static http_server *server_of(void *http)
+{
+    for (int i = 0; i < MAX_SERVERS; i++) {
+        if (listeners[i].http == http) {
+            return listeners[i].server;
+        }
+    }
+    return NULL;
+}
+
+/* EMFILE and friends: accepting again at once would spin. Rest a moment; say so at most
+ * once a second. */
+static void accept_error(struct evconnlistener *listener, void *arg)
+{
+    http_server *server = server_of(arg);
+    if (server == NULL) {
+        return;
+    }
+    int error = EVUTIL_SOCKET_ERROR();
+    server->accept_errors_quiet++;
+    int64_t now = clock_ms();
+    if (now - server->accept_error_logged_ms >= 1000) {
+        char count[24];
+        snprintf(count, sizeof count, "%llu", (unsigned long long)server->accept_errors_quiet);
+        log_event(LOG_WARN, "cannot accept connections", "error", strerror(error), "errors", count,
+                  NULL);
+        server->accept_error_logged_ms = now;
+        server->accept_errors_quiet = 0;
+    }
+    server->accept_resting = true;
+    conn_update_listener(server);
+    struct timeval tv = {0, ACCEPT_REST_MS * 1000};
+    evtimer_add(&server->accept_rest, &tv);
+}
+
+void conn_listener_ready(http_server *server)
+{
+    /* Every connection takes a descriptor; the pool, the listener and the logs take some
+     * too. Raise the soft limit to the hard one, then keep the cap below it. */
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+        if (limit.rlim_cur < limit.rlim_max) {
+            struct rlimit raised = {limit.rlim_max, limit.rlim_max};
+            if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+                limit = raised;
+            }
+        }
+        long long usable = (long long)limit.rlim_cur - server->options.fd_reserve;
+        if (usable < 1) {
+            usable = 1;
+        }
+        if (server->options.max_connections > usable) {
+            char was[24], now[24];
+            snprintf(was, sizeof was, "%d", server->options.max_connections);
+            snprintf(now, sizeof now, "%lld", usable);
+            log_event(LOG_WARN, "connection cap lowered to fit the open-file limit", "configured",
+                      was, "cap", now, NULL);
+            server->options.max_connections = (int)usable;
+        }
+    }
+    if (server->options.max_idle_per_client < 1 ||
+        server->options.max_idle_per_client > server->options.max_connections) {
+        server->options.max_idle_per_client = server->options.max_connections;
+    }
+    evtimer_assign(&server->accept_rest, server->base, accept_rest_over, server);
+    for (int i = 0; i < MAX_SERVERS; i++) {
+        if (listeners[i].http == NULL) {
+            listeners[i].http = server->http;
+            listeners[i].server = server;
+            evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(server->bound),
+                                        accept_error);
+            break;
+        }
+    }
+}
+
+void conn_listener_free(http_server *server)
+{
+    evtimer_del(&server->accept_rest);
+    for (int i = 0; i < MAX_SERVERS; i++) {
+        if (listeners[i].server == server) {
+            listeners[i].http = NULL;
+            listeners[i].server = NULL;
+        }
+    }
+}

@@ -1,0 +1,71 @@
+/* What the HTTP module's own files share (server.c: admission and the server's life;
+ * reply.c: replies, problems and CORS; connections.c: each client connection from accept
+ * to close). Not for callers: their interface is http/server.h. */
+#ifndef WF_HTTP_INTERNAL_H
+#define WF_HTTP_INTERNAL_H
+
+#include "http/server.h"
+
+#include <event2/bufferevent.h>
+#include <event2/event_struct.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct conn_guard conn_guard;
+
+struct http_server {
+    struct event_base *base;
+    conn_guard *guards; /* open connections, most recent first */
+    struct evhttp *http;
+    struct evhttp_bound_socket *bound;
+    http_server_options options; /* max_connections clamped to the open-file limit */
+    int port;
+    int inflight;
+    int connections;          /* open client connections */
+    bool accept_paused;       /* listener disabled at max_connections */
+    bool accept_resting;      /* listener disabled for a moment after an accept error */
+    struct event accept_rest; /* ends the rest */
+    int64_t accept_error_logged_ms;
+    uint64_t accept_errors_quiet; /* errors since the last log line */
+    bool draining;                /* stopped accepting: replies close their connection */
+    struct event listener_drain;  /* closes the listener once its backlog is accepted */
+    int64_t listener_close_ms;    /* closes it by then in any case */
+    uint64_t next_request_id;
+    uint64_t id_salt;
+};
+
+typedef struct {
+    struct evkeyvalq params;
+    bool parsed;
+} query_state;
+
+struct ctx_private {
+    http_ctx ctx;
+    conn_guard *guard; /* its connection's guard: counts the reply until written */
+    query_state query;
+    char *body_copy;
+};
+
+/* server.c: frees the context and everything the request owned. */
+void http_ctx_free(http_ctx *ctx);
+
+/* reply.c: the 204 answer to a CORS preflight of a path whose methods are allowed. */
+void http_reply_preflight(http_ctx *ctx, int allowed);
+
+/* connections.c */
+/* evhttp's bufferevent callback: a new connection and its guard. */
+struct bufferevent *conn_new(struct event_base *base, void *server);
+/* A request has fully arrived on its connection: no more deadline until its reply is
+ * written, and the reply counts as in flight until then. */
+void conn_request_arrived(http_server *server, struct ctx_private *priv);
+/* Clamps max_connections to what the open-file limit allows and installs the listener's
+ * accept-error handling; after the socket is bound. */
+void conn_listener_ready(http_server *server);
+/* Stops the listener's timers (server free). */
+void conn_listener_free(http_server *server);
+/* Pauses or resumes accepting as the count and state say. */
+void conn_update_listener(http_server *server);
+
+#endif
