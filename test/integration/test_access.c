@@ -1536,6 +1536,7 @@ static void test_revocation_reaches_every_instance_within_a_second(void **state)
 {
     (void)state;
     build_world();
+    it_stop_second_instance(); /* one a failed test left running */
     const char *second = it_start_second_instance(NULL);
     char *second_url = strdup(second);
 
@@ -1568,8 +1569,9 @@ static void test_revocation_reaches_every_instance_within_a_second(void **state)
                   usable_ms, refused_ms);
     assert_true(refused_ms >= 0);
     assert_true(refused_ms <= tu_scaled_ms(1000));
-    /* And it stays refused, on both. */
-    assert_true(wait_for_me_status(it_base_url(), key, 401, 0) >= 0);
+    /* A, where it was revoked, within the same second (at once: see
+     * test_revoked_key_is_refused_at_once_on_the_same_instance); then it stays refused. */
+    assert_true(wait_for_me_status(it_base_url(), key, 401, tu_scaled_ms(1000)) >= 0);
     assert_true(wait_for_me_status(second_url, key, 401, 0) >= 0);
 
     /* An expiry set in the database reaches B the same way. */
@@ -1618,6 +1620,7 @@ static void test_new_key_is_accepted_on_its_first_use(void **state)
     (void)state;
     build_world();
     char *first_url = strdup(it_base_url());
+    it_stop_second_instance(); /* one a failed test left running */
     char *second_url = strdup(it_start_second_instance(NULL));
     int same = fresh_keys_refused(first_url, first_url);
     int other = fresh_keys_refused(first_url, second_url);

@@ -252,6 +252,7 @@ static void start_public_key_server(alg a)
     const char *env[] = {key_file, "WASTEFLOW_JWT_SECRET=", "WASTEFLOW_JWT_ISSUER=" ISSUER,
                          "WASTEFLOW_JWT_AUDIENCE=" AUDIENCE, NULL};
     free(jwt.url[a]);
+    it_stop_second_instance(); /* one a failed test left running */
     jwt.url[a] = strdup(it_start_second_instance(env));
     free(key_file);
 }
@@ -501,6 +502,7 @@ static void test_issuer_and_audience_unchecked_when_unset(void **state)
     const char *env[] = {"WASTEFLOW_JWT_SECRET=" SECRET,
                          "WASTEFLOW_JWT_ISSUER=", "WASTEFLOW_JWT_AUDIENCE=", NULL};
     char *saved = jwt.url[ALG_HS256];
+    it_stop_second_instance(); /* one a failed test left running */
     jwt.url[ALG_HS256] = strdup(it_start_second_instance(env));
     expect_me(ALG_HS256,
               make_token(signed_by(ALG_HS256),
