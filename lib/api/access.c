@@ -126,7 +126,9 @@ http_verdict access_authenticate(http_ctx *ctx, const http_endpoint *endpoint)
     }
     const char *token = bearer_token(header);
     if (token == NULL) {
-        refuse_unauthenticated(ctx, true, "The Authorization header must be \"Bearer <token>\".");
+        /* Another scheme (Basic, Digest) sent no bearer token: RFC 6750 3.1, no error code. */
+        refuse_unauthenticated(ctx, strncasecmp(header, "Bearer", 6) == 0,
+                               "The Authorization header must be \"Bearer <token>\".");
         return HTTP_REFUSED;
     }
     wf_app *app = app_of(ctx);

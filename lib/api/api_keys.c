@@ -7,6 +7,7 @@
 #include "api/repr.h"
 #include "api/rows.h"
 #include "auth/api_key.h"
+#include "engine/key_cache.h"
 #include "engine/statements.h"
 
 #include <stdio.h>
@@ -181,10 +182,24 @@ void handle_api_keys_get(http_ctx *ctx)
     api_get_by_id(ctx, ST_KEY_GET, "API key", render_key);
 }
 
-/* Revokes: the row stays, so the ledger's "key:<id>" stays traceable. */
+static void revoked_here(tx *t, void *arg)
+{
+    (void)arg;
+    key_cache_revoked(tx_app(t)->keys, tx_ctx(t)->match.ids[0]);
+}
+
+static void revoked(tx *t, const db_result *result)
+{
+    (void)result;
+    tx_on_commit(t, revoked_here, NULL);
+    tx_reply(t, 204, NULL, NULL);
+}
+
+/* Revokes: the row stays, so the ledger's "key:<id>" stays traceable. The instance that
+ * revoked it refuses it from the 204 on; the others within a refresh. */
 void handle_api_keys_delete(http_ctx *ctx)
 {
     tx *t = tx_for(ctx);
     tx_q(t, ST_KEY_REVOKE, tx_int(t, ctx->match.ids[0]));
-    api_run_delete(t, NULL);
+    tx_run(t, TX_ONE_ROUND, revoked);
 }

@@ -207,6 +207,14 @@ const key_entry *key_cache_find(const key_cache *cache, int64_t id)
     return NULL;
 }
 
+void key_cache_revoked(key_cache *cache, int64_t id)
+{
+    key_entry *key = (key_entry *)key_cache_find(cache, id);
+    if (key != NULL) {
+        key->revoked = true;
+    }
+}
+
 bool key_cache_refresh(key_cache *cache, void (*done)(void *arg), void *arg)
 {
     if (cache->stopped) {

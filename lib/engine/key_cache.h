@@ -37,6 +37,10 @@ void key_cache_free(key_cache *cache);
  * it within the calling callback. */
 const key_entry *key_cache_find(const key_cache *cache, int64_t id);
 
+/* This instance revoked key id (committed): refuse it here at once, before the next
+ * refresh (other instances follow within a refresh). Unknown ids are ignored. */
+void key_cache_revoked(key_cache *cache, int64_t id);
+
 /* A key the cache does not know: refreshes now (or joins the refresh in flight) and calls
  * done(arg) once, later, from the loop, after which key_cache_find answers from fresh
  * data: the refresh it waits for starts after this call, so a key committed before the
