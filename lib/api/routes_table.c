@@ -34,7 +34,7 @@ const router_route api_routes[] = {
     OPEN(HTTP_GET, "/console/{file}", "console.asset", handle_web_asset),
     ROUTE(HTTP_GET, "/metrics", "metrics", handle_metrics, ADMIN_AUDITOR | ROLE_MONITOR,
           SCOPE_NONE),
-    ROUTE(HTTP_GET, "/v1/me", "me", handle_me, ROLES_ANY, SCOPE_NONE),
+    ROUTE(HTTP_GET, "/v1/me", "me", handle_me, ROLES_READERS, SCOPE_NONE),
     ROUTE(HTTP_GET, "/v1/api-keys", "api_keys.list", handle_api_keys_list, ADMIN, SCOPE_NONE),
     ROUTE(HTTP_POST, "/v1/api-keys", "api_keys.create", handle_api_keys_create, ADMIN, SCOPE_NONE),
     ROUTE(HTTP_GET, "/v1/api-keys/{id}", "api_keys.get", handle_api_keys_get, ADMIN, SCOPE_NONE),
