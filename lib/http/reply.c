@@ -100,6 +100,13 @@ static void finish(http_ctx *ctx, int status, struct evbuffer *body)
         /* Shutting down: no further request on this connection. */
         http_add_header(ctx, "Connection", "close");
     }
+    if (evhttp_request_get_command(ctx->req) == EVHTTP_REQ_HEAD && body != NULL &&
+        status != 204 && status != 304) {
+        /* evhttp leaves a HEAD's body out, and its length too: say what GET would send. */
+        char length[24];
+        snprintf(length, sizeof length, "%zu", evbuffer_get_length(body));
+        http_add_header(ctx, "Content-Length", length);
+    }
     evhttp_send_reply(ctx->req, status, reason_phrase(status), body);
     int64_t duration_us = clock_us() - ctx->start_us;
     const char *route = ctx->match.route != NULL ? ctx->match.route->name : "unmatched";

@@ -119,12 +119,14 @@ router_result router_find(const router_route *routes, int route_count, int metho
 {
     router_match scratch;
     memset(match, 0, sizeof *match);
+    /* HEAD is GET without the body (RFC 9110 9.3.2; evhttp leaves the body out). */
+    int wanted = method == HTTP_HEAD ? HTTP_GET : method;
     for (int i = 0; i < route_count; i++) {
         if (!match_pattern(routes[i].pattern, path, &scratch)) {
             continue;
         }
         match->allowed |= routes[i].method;
-        if (routes[i].method == method && match->route == NULL) {
+        if (routes[i].method == wanted && match->route == NULL) {
             int allowed = match->allowed;
             *match = scratch;
             match->route = &routes[i];

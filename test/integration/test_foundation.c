@@ -126,6 +126,30 @@ static void test_unknown_path_is_404_problem(void **state)
     EXPECT_REJECTED_TYPE("POST", "/v1/no-such-thing", "{}", 404, "not-found", NULL);
 }
 
+/* HEAD is GET without the body: same status and headers, Content-Length of the GET. */
+static void test_head_is_get_without_a_body(void **state)
+{
+    (void)state;
+    const char *paths[] = {"/healthz", "/v1/waste-types", "/openapi.json", "/docs"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        it_response *get = it_request("GET", paths[i], NULL, NULL);
+        it_response *head = it_request("HEAD", paths[i], NULL, NULL);
+        EXPECT_STATUS(get, 200);
+        EXPECT_STATUS(head, 200);
+        assert_int_equal(head->body_len, 0);
+        const char *length = it_header(head, "Content-Length");
+        assert_non_null(length);
+        assert_int_equal(strtoll(length, NULL, 10), (long long)get->body_len);
+        it_response_free(get);
+        it_response_free(head);
+    }
+    /* Without credentials, HEAD on /v1 is refused like GET. */
+    const char *none[] = {"Authorization:", NULL};
+    it_response *head = it_request("HEAD", "/v1/waste-types", NULL, none);
+    EXPECT_STATUS(head, 401);
+    it_response_free(head);
+}
+
 /* Asserts the Allow header lists exactly the expected methods (HEAD/OPTIONS tolerated). */
 static void assert_allow(it_response *response, const char *const *expected)
 {
@@ -779,6 +803,7 @@ int main(void)
         cmocka_unit_test(test_openapi_document),
         cmocka_unit_test(test_openapi_describes_every_resource),
         cmocka_unit_test(test_unknown_path_is_404_problem),
+        cmocka_unit_test(test_head_is_get_without_a_body),
         cmocka_unit_test(test_wrong_method_is_405_with_allow),
         cmocka_unit_test(test_body_without_json_content_type_is_415),
         cmocka_unit_test(test_json_content_type_with_charset_is_accepted),

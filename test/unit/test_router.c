@@ -144,6 +144,20 @@ static void test_several_ids(void **state)
     assert_not_found(HTTP_GET, "/t/5/pairs/6");
 }
 
+static void assert_method_not_allowed(int method, const char *path, int allowed,
+                                      const char *allow_header);
+
+static void test_head_is_get_without_a_body(void **state)
+{
+    (void)state;
+    router_match match;
+    assert_int_equal(find(HTTP_HEAD, "/v1/waste-types/glass", &match), ROUTER_FOUND);
+    assert_string_equal(match.route->name, "waste_types.get");
+    assert_string_equal(match.code, "glass");
+    /* A path without GET has no HEAD either; the Allow list is the routes' own. */
+    assert_method_not_allowed(HTTP_HEAD, "/v1/organizations/7/transfers", HTTP_POST, "POST");
+}
+
 static void test_code_routes(void **state)
 {
     (void)state;
@@ -381,6 +395,7 @@ int main(void)
         cmocka_unit_test(test_id_routes),
         cmocka_unit_test(test_several_ids),
         cmocka_unit_test(test_code_routes),
+        cmocka_unit_test(test_head_is_get_without_a_body),
         cmocka_unit_test(test_bad_ids_are_not_found),
         cmocka_unit_test(test_unknown_paths_slashes_and_empty_segments),
         cmocka_unit_test(test_method_not_allowed),
