@@ -95,7 +95,7 @@ struct db_pool {
     int preferred_host;
     char preferred_address[DB_ADDRESS_MAX];
     int connected_host; /* of the last successful connect, -1 before the first */
-    int64_t warned_ms;  /* last "connect failed" warning, 0: none since the last success */
+    int64_t warned_ms;  /* last "connect failed" warning, 0: none yet */
     int unlogged_failures;
     uint64_t random_state;
     db_pool_stats stats;
@@ -578,7 +578,8 @@ static void setup_finished(db_conn *conn)
     round_free(conn);
     pool->connected_host = host;
     pool->failing = false;
-    pool->warned_ms = 0;
+    /* warned_ms stays: a connection still in a round that began during the outage may fail
+     * it just after this, and must not warn again within the interval. */
     pool->unlogged_failures = 0;
     conn->state = CONN_IDLE;
     conn->backoff_ms = BACKOFF_MIN_MS;
