@@ -2,9 +2,15 @@
  *   BACKOFF -> CONNECTING -> SETUP (session settings + prepares) -> IDLE <-> LEASED/BUSY
  * and back to BACKOFF whenever its socket fails or a batch timer expires. Leases wait in
  * a bounded FIFO; a deferred "pump" event hands idle connections to waiters so that no
- * callback ever runs inside the caller's own call. */
+ * callback ever runs inside the caller's own call.
+ *
+ * A connect is a round over the conninfo's hosts (db/hosts.h): one address at a time, each
+ * with its own timer, so that a host that drops packets costs one attempt's timeout instead
+ * of every attempt. A round starts at the host that worked last, or at the one after the
+ * host that failed last, and a failed round waits a capped, jittered backoff. */
 #include "db/pool.h"
 
+#include "db/hosts.h"
 #include "db/sqlstate.h"
 #include "util/log.h"
 
@@ -13,15 +19,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum conn_state { CONN_BACKOFF, CONN_CONNECTING, CONN_SETUP, CONN_IDLE, CONN_LEASED, CONN_BUSY };
 
 /* The margin the pool's own timer gives the server's statement_timeout before it decides
  * the backend is hung and drops the connection. */
-#define TIMER_MARGIN_MS    2000
-#define BACKOFF_MIN_MS     100
-#define BACKOFF_MAX_MS     5000
+#define TIMER_MARGIN_MS 2000
+#define BACKOFF_MIN_MS  100
+#define BACKOFF_MAX_MS  5000
+/* One attempt's limit when the conninfo sets no connect_timeout. */
 #define CONNECT_TIMEOUT_MS 5000
+/* At most one "connect failed" warning per pool in this long; the rest are counted. */
+#define CONNECT_WARN_INTERVAL_MS 5000
 
 typedef struct batch {
     db_batch_cb cb;
@@ -47,6 +57,10 @@ struct db_conn {
     bool io_added;
     short io_events;
     int backoff_ms;
+    /* The connect round: its attempts, the one in flight (or next), what failed so far. */
+    db_attempt *round;
+    int round_count, round_next;
+    char round_errors[768];
     batch *inflight;
     bool release_after; /* internal batch run on release: go IDLE when it completes */
     bool released;      /* released by its holder while a batch was in flight */
@@ -72,8 +86,18 @@ struct db_pool {
     struct event pump_ev;
     struct event deadline_ev; /* fires at the earliest waiter deadline */
     batch *orphans;           /* batches failed by a release, callbacks still to run */
-    bool failing;             /* a connect failed since the last success */
+    bool failing;             /* a connect round failed since the last success */
     bool closing;
+    db_hosts *hosts; /* NULL when the conninfo does not parse: libpq says why at each connect */
+    int attempt_timeout_ms;
+    /* Where rounds start: the host that worked last, or the one after the host that failed
+     * last (and, for that host, the address that worked). */
+    int preferred_host;
+    char preferred_address[DB_ADDRESS_MAX];
+    int connected_host; /* of the last successful connect, -1 before the first */
+    int64_t warned_ms;  /* last "connect failed" warning, 0: none yet */
+    int unlogged_failures;
+    uint64_t random_state;
     db_pool_stats stats;
     char statement_timeout_sql[64];
     char lock_timeout_sql[64];
@@ -81,7 +105,8 @@ struct db_pool {
 
 static void conn_io_cb(evutil_socket_t fd, short events, void *arg);
 static void conn_timer_cb(evutil_socket_t fd, short events, void *arg);
-static void conn_start_connect(db_conn *conn);
+static void conn_start_round(db_conn *conn);
+static void conn_poll_connect(db_conn *conn);
 static void pump_cb(evutil_socket_t fd, short events, void *arg);
 
 static void schedule_pump(db_pool *pool)
@@ -186,6 +211,32 @@ static void batch_complete(db_conn *conn, db_status status, const char *message)
     batch_free(b);
 }
 
+/* xorshift64*: jitter needs spread, not secrecy. */
+static uint32_t next_random(db_pool *pool)
+{
+    uint64_t x = pool->random_state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    pool->random_state = x;
+    return (uint32_t)((x * 0x2545F4914F6CDD1DULL) >> 32);
+}
+
+/* Waits the current backoff, jittered, in BACKOFF; returns the wait. */
+static int conn_wait_backoff(db_conn *conn)
+{
+    int wait_ms = db_backoff_jitter(conn->backoff_ms, next_random(conn->pool));
+    conn->state = CONN_BACKOFF;
+    timer_arm(conn, wait_ms);
+    return wait_ms;
+}
+
+static void conn_grow_backoff(db_conn *conn)
+{
+    conn->backoff_ms =
+        conn->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : conn->backoff_ms * 2;
+}
+
 /* Drops the connection and schedules a reconnect with exponential backoff. A batch in
  * flight fails with DB_ERROR_CONNECTION; the lease (if any) stays with its holder, who
  * will release it. */
@@ -230,33 +281,139 @@ static void conn_break(db_conn *conn, const char *why_text)
             pool->orphans = orphan;
         }
     }
-    timer_arm(conn, conn->backoff_ms);
+    conn_wait_backoff(conn);
     pool->stats.reconnects++;
     schedule_pump(pool);
 }
 
 static void conn_schedule_reconnect(db_conn *conn)
 {
-    conn->state = CONN_BACKOFF;
-    timer_arm(conn, conn->backoff_ms);
-    conn->backoff_ms =
-        conn->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : conn->backoff_ms * 2;
+    conn_wait_backoff(conn);
+    conn_grow_backoff(conn);
 }
 
-static void conn_connect_failed(db_conn *conn, const char *why_text)
+static void round_free(db_conn *conn)
 {
+    free(conn->round);
+    conn->round = NULL;
+    conn->round_count = 0;
+    conn->round_next = 0;
+}
+
+static const db_attempt *current_attempt(const db_conn *conn)
+{
+    return conn->pool->hosts != NULL && conn->round_next < conn->round_count
+               ? &conn->round[conn->round_next]
+               : NULL;
+}
+
+/* Every attempt of the round failed: the pool is failing until a connect succeeds. One
+ * warning names what each attempt met; more within CONNECT_WARN_INTERVAL_MS are counted. */
+static void conn_round_failed(db_conn *conn)
+{
+    db_pool *pool = conn->pool;
+    round_free(conn);
+    pool->failing = true;
+    int wait_ms = conn_wait_backoff(conn);
+    int64_t now = clock_ms();
+    if (pool->warned_ms == 0 || now - pool->warned_ms >= CONNECT_WARN_INTERVAL_MS) {
+        char retry[16], unlogged[16];
+        snprintf(retry, sizeof retry, "%d", wait_ms);
+        snprintf(unlogged, sizeof unlogged, "%d", pool->unlogged_failures);
+        log_event(LOG_WARN, "database connect failed", "reason", conn->round_errors, "retry_in_ms",
+                  retry, "failures_not_logged", unlogged, NULL);
+        pool->warned_ms = now;
+        pool->unlogged_failures = 0;
+    } else {
+        pool->unlogged_failures++;
+    }
+    conn_grow_backoff(conn);
+    schedule_pump(pool);
+}
+
+static void conn_next_attempt(db_conn *conn);
+
+/* The attempt in flight (or about to be made) failed: note why, move the round's start past
+ * its host, and go on with the next attempt (immediately: a refusing host costs nothing). */
+static void conn_attempt_failed(db_conn *conn, const char *why_text)
+{
+    db_pool *pool = conn->pool;
+    /* why_text may be PQerrorMessage of the connection PQfinish frees below. */
     char why[256];
-    snprintf(why, sizeof why, "%s", why_text);
-    conn->pool->failing = true;
-    log_event(LOG_WARN, "database connect failed", "reason", why, NULL);
+    snprintf(why, sizeof why, "%.*s", (int)strcspn(why_text, "\n"), why_text);
+    const db_attempt *attempt = current_attempt(conn);
+    const char *label = attempt != NULL ? db_hosts_label(pool->hosts, attempt->host) : "database";
+    const char *address = attempt != NULL ? attempt->address : "";
+    size_t used = strlen(conn->round_errors);
+    snprintf(conn->round_errors + used, sizeof conn->round_errors - used, "%s%s%s%s%s: %s",
+             used > 0 ? "; " : "", label, address[0] ? " (" : "", address, address[0] ? ")" : "",
+             why);
+    log_event(LOG_DEBUG, "database host failed", "host", label, "address", address, "reason", why,
+              NULL);
+    if (attempt != NULL && attempt->host == pool->preferred_host) {
+        pool->preferred_host = (attempt->host + 1) % db_hosts_count(pool->hosts);
+        pool->preferred_address[0] = '\0';
+    }
     io_unwatch(conn);
     evtimer_del(&conn->timer_ev);
+    batch_free(conn->inflight); /* the setup batch, when setup failed */
+    conn->inflight = NULL;
     if (conn->pg != NULL) {
         PQfinish(conn->pg);
         conn->pg = NULL;
     }
-    conn_schedule_reconnect(conn);
-    schedule_pump(conn->pool);
+    conn->round_next++;
+    conn_next_attempt(conn);
+}
+
+/* Starts the round's next attempt that can be made, or ends the round. */
+static void conn_next_attempt(db_conn *conn)
+{
+    db_pool *pool = conn->pool;
+    if (conn->round_next >= conn->round_count) {
+        conn_round_failed(conn);
+        return;
+    }
+    const db_attempt *attempt = current_attempt(conn);
+    if (attempt != NULL && attempt->error[0] != '\0') {
+        conn_attempt_failed(conn, attempt->error);
+        return;
+    }
+    if (attempt != NULL) {
+        const char *const *keywords;
+        const char *const *values;
+        db_hosts_params(pool->hosts, attempt, &keywords, &values);
+        conn->pg = PQconnectStartParams(keywords, values, 0);
+    } else {
+        conn->pg = PQconnectStart(pool->options.conninfo);
+    }
+    if (conn->pg == NULL || PQstatus(conn->pg) == CONNECTION_BAD) {
+        conn_attempt_failed(conn, conn->pg != NULL ? PQerrorMessage(conn->pg) : "out of memory");
+        return;
+    }
+    conn->state = CONN_CONNECTING;
+    timer_arm(conn, pool->attempt_timeout_ms);
+    /* libpq has begun the TCP connect: PQconnectPoll comes once the socket is writable. */
+    io_watch(conn, EV_WRITE);
+}
+
+static void conn_start_round(db_conn *conn)
+{
+    db_pool *pool = conn->pool;
+    round_free(conn);
+    conn->round_errors[0] = '\0';
+    if (pool->hosts == NULL) {
+        conn->round_count = 1; /* the conninfo as it is: libpq reports what is wrong */
+    } else {
+        conn->round = db_hosts_round(pool->hosts, pool->preferred_host, pool->preferred_address,
+                                     db_resolve_getaddrinfo, NULL, &conn->round_count);
+        if (conn->round == NULL) {
+            snprintf(conn->round_errors, sizeof conn->round_errors, "out of memory");
+            conn_round_failed(conn);
+            return;
+        }
+    }
+    conn_next_attempt(conn);
 }
 
 /* Flushes the output buffer; watches for writability while libpq still has data. */
@@ -329,21 +486,21 @@ static void setup_start(db_conn *conn)
             1 ||
         PQsendQueryParams(conn->pg, pool->lock_timeout_sql, 0, NULL, NULL, NULL, NULL, 0) != 1) {
         batch_free(b);
-        conn_connect_failed(conn, PQerrorMessage(conn->pg));
+        conn_attempt_failed(conn, PQerrorMessage(conn->pg));
         return;
     }
     for (int i = 0; i < settings; i++) {
         if (PQsendQueryParams(conn->pg, o->session_settings[i], 0, NULL, NULL, NULL, NULL, 0) !=
             1) {
             batch_free(b);
-            conn_connect_failed(conn, PQerrorMessage(conn->pg));
+            conn_attempt_failed(conn, PQerrorMessage(conn->pg));
             return;
         }
     }
     for (int i = 0; i < o->statement_count; i++) {
         if (PQsendPrepare(conn->pg, o->statements[i].name, o->statements[i].sql, 0, NULL) != 1) {
             batch_free(b);
-            conn_connect_failed(conn, PQerrorMessage(conn->pg));
+            conn_attempt_failed(conn, PQerrorMessage(conn->pg));
             return;
         }
     }
@@ -351,7 +508,7 @@ static void setup_start(db_conn *conn)
     if (batch_start(conn, b) != 0) {
         conn->inflight = NULL;
         batch_free(b);
-        conn_connect_failed(conn, PQerrorMessage(conn->pg));
+        conn_attempt_failed(conn, PQerrorMessage(conn->pg));
     }
 }
 
@@ -400,36 +557,62 @@ static void setup_finished(db_conn *conn)
         snprintf(why, sizeof why, "session setup failed: %s",
                  result_field(b->results[b->failed_query], PG_DIAG_MESSAGE_PRIMARY));
         batch_free(b);
-        conn_connect_failed(conn, why);
+        conn_attempt_failed(conn, why);
         return;
     }
     batch_free(b);
+    db_pool *pool = conn->pool;
+    const db_attempt *attempt = current_attempt(conn);
+    int host = attempt != NULL ? attempt->host : 0;
+    /* Rounds start here from now on, this address first. */
+    pool->preferred_host = host;
+    snprintf(pool->preferred_address, sizeof pool->preferred_address, "%s",
+             attempt != NULL ? attempt->address : "");
+    if (pool->failing || host != pool->connected_host) {
+        char unlogged[16];
+        snprintf(unlogged, sizeof unlogged, "%d", pool->unlogged_failures);
+        log_event(LOG_INFO, "database connected", "host",
+                  attempt != NULL ? db_hosts_label(pool->hosts, host) : "database", "address",
+                  attempt != NULL ? attempt->address : "", "failures_not_logged", unlogged, NULL);
+    }
+    round_free(conn);
+    pool->connected_host = host;
+    pool->failing = false;
+    /* warned_ms stays: a connection still in a round that began during the outage may fail
+     * it just after this, and must not warn again within the interval. */
+    pool->unlogged_failures = 0;
     conn->state = CONN_IDLE;
     conn->backoff_ms = BACKOFF_MIN_MS;
-    conn->pool->failing = false;
     log_event(LOG_DEBUG, "database connection ready", NULL);
-    schedule_pump(conn->pool);
+    schedule_pump(pool);
+}
+
+/* The socket failed: during setup that is the attempt failing (the round goes on), later
+ * the connection breaking. */
+static void conn_lost(db_conn *conn, const char *why)
+{
+    if (conn->state == CONN_SETUP) {
+        conn_attempt_failed(conn, why);
+    } else {
+        conn_break(conn, why);
+    }
 }
 
 static void conn_on_io(db_conn *conn, short events)
 {
     if (conn->state == CONN_CONNECTING) {
-        conn_start_connect(conn); /* continues PQconnectPoll */
+        conn_poll_connect(conn);
         return;
     }
     if ((events & EV_WRITE) && conn_flush(conn) != 0) {
-        conn_break(conn, PQerrorMessage(conn->pg));
+        conn_lost(conn, PQerrorMessage(conn->pg));
         return;
     }
     if (!(events & EV_READ)) {
         return;
     }
     if (PQconsumeInput(conn->pg) != 1) {
-        if (conn->state == CONN_SETUP) {
-            conn_connect_failed(conn, PQerrorMessage(conn->pg));
-        } else {
-            conn_break(conn, PQerrorMessage(conn->pg));
-        }
+        conn_lost(conn, PQerrorMessage(conn->pg));
         return;
     }
     /* Drain notices and notifications an idle session may receive. */
@@ -445,7 +628,7 @@ static void conn_on_io(db_conn *conn, short events)
     }
     if (conn_read_results(conn) != 1) {
         if (PQstatus(conn->pg) == CONNECTION_BAD) {
-            conn_break(conn, PQerrorMessage(conn->pg));
+            conn_lost(conn, PQerrorMessage(conn->pg));
         }
         return;
     }
@@ -481,13 +664,16 @@ static void conn_timer_cb(evutil_socket_t fd, short events, void *arg)
     db_conn *conn = arg;
     switch (conn->state) {
     case CONN_BACKOFF:
-        conn_start_connect(conn);
+        conn_start_round(conn);
         break;
-    case CONN_CONNECTING:
-        conn_connect_failed(conn, "connect timed out");
+    case CONN_CONNECTING: {
+        char why[64];
+        snprintf(why, sizeof why, "no answer within %d ms", conn->pool->attempt_timeout_ms);
+        conn_attempt_failed(conn, why);
         break;
+    }
     case CONN_SETUP:
-        conn_connect_failed(conn, "session setup timed out");
+        conn_attempt_failed(conn, "session setup timed out");
         break;
     case CONN_BUSY:
     case CONN_LEASED:
@@ -501,19 +687,9 @@ static void conn_timer_cb(evutil_socket_t fd, short events, void *arg)
     }
 }
 
-/* Starts, or continues, a non-blocking connect. */
-static void conn_start_connect(db_conn *conn)
+/* Continues the attempt in flight. */
+static void conn_poll_connect(db_conn *conn)
 {
-    if (conn->state != CONN_CONNECTING) {
-        conn->pg = PQconnectStart(conn->pool->options.conninfo);
-        if (conn->pg == NULL || PQstatus(conn->pg) == CONNECTION_BAD) {
-            conn_connect_failed(conn,
-                                conn->pg != NULL ? PQerrorMessage(conn->pg) : "out of memory");
-            return;
-        }
-        conn->state = CONN_CONNECTING;
-        timer_arm(conn, CONNECT_TIMEOUT_MS);
-    }
     switch (PQconnectPoll(conn->pg)) {
     case PGRES_POLLING_READING:
         io_watch(conn, EV_READ);
@@ -527,7 +703,7 @@ static void conn_start_connect(db_conn *conn)
         setup_start(conn);
         break;
     default:
-        conn_connect_failed(conn, PQerrorMessage(conn->pg));
+        conn_attempt_failed(conn, PQerrorMessage(conn->pg));
         break;
     }
 }
@@ -654,6 +830,17 @@ db_pool *db_pool_new(struct event_base *base, const db_pool_options *options)
              options->lock_timeout_ms);
     event_assign(&pool->pump_ev, base, -1, 0, pump_cb, pool);
     evtimer_assign(&pool->deadline_ev, base, deadline_cb, pool);
+    char why[256];
+    pool->hosts = db_hosts_parse(options->conninfo, why, sizeof why);
+    if (pool->hosts == NULL) {
+        log_event(LOG_ERROR, "cannot read the database hosts", "reason", why, NULL);
+    }
+    pool->attempt_timeout_ms = pool->hosts != NULL
+                                   ? db_hosts_timeout_ms(pool->hosts, CONNECT_TIMEOUT_MS)
+                                   : CONNECT_TIMEOUT_MS;
+    pool->connected_host = -1;
+    pool->random_state =
+        ((uint64_t)clock_us() << 16) ^ ((uint64_t)getpid() << 40) ^ (uint64_t)(uintptr_t)pool ^ 1;
     for (int i = 0; i < options->size; i++) {
         db_conn *conn = &pool->conns[i];
         conn->pool = pool;
@@ -662,7 +849,7 @@ db_pool *db_pool_new(struct event_base *base, const db_pool_options *options)
         conn->backoff_ms = BACKOFF_MIN_MS;
         conn->state = CONN_BACKOFF;
         evtimer_assign(&conn->timer_ev, base, conn_timer_cb, conn);
-        conn_start_connect(conn);
+        conn_start_round(conn);
     }
     return pool;
 }
@@ -684,10 +871,12 @@ void db_pool_free(db_pool *pool)
         io_unwatch(conn);
         evtimer_del(&conn->timer_ev);
         batch_free(conn->inflight);
+        round_free(conn);
         if (conn->pg != NULL) {
             PQfinish(conn->pg);
         }
     }
+    db_hosts_free(pool->hosts);
     while (pool->orphans != NULL) {
         batch *b = pool->orphans;
         pool->orphans = b->next_orphan;

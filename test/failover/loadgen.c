@@ -8,6 +8,11 @@
  *       per answer on stdout:  start_ms end_ms key status id retry_after replayed
  *   loadgen retry URL BODY CLIENTS KEYS_FILE
  *       each key of KEYS_FILE (one per line) once; lines:  key status id replayed
+ *   loadgen blackhole PORT MAX_SECONDS
+ *       once 127.0.0.1:PORT is free (retrying the bind for 10 s, so it can be started while
+ *       the server on it is being killed), listens there with a full accept queue that is
+ *       never served: Linux then drops every SYN, as for a machine that is gone. Prints
+ *       "ready" and holds it until killed or MAX_SECONDS pass. No root, no firewall rule.
  *
  * After a 503 a load client pauses 100 ms before its next request.
  * status is the HTTP status (000: no answer within 12 s or no connection), id the
@@ -17,6 +22,9 @@
  * header (kept out of the command line). Exit status 0 unless setup failed. */
 #include <curl/curl.h>
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -24,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -247,12 +256,47 @@ static int read_keys(run *r, const char *path)
 static int usage(void)
 {
     fprintf(stderr, "usage: loadgen load URL BODY CLIENTS PREFIX STOP_FILE MAX_SECONDS\n"
-                    "       loadgen retry URL BODY CLIENTS KEYS_FILE\n");
+                    "       loadgen retry URL BODY CLIENTS KEYS_FILE\n"
+                    "       loadgen blackhole PORT MAX_SECONDS\n");
     return 2;
+}
+
+static int blackhole(int port, int max_seconds)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int listener = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    if (listener < 0 || setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) {
+        perror("loadgen: socket");
+        return 2;
+    }
+    long long give_up = epoch_ms() + 10000;
+    while (bind(listener, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        if (errno != EADDRINUSE || epoch_ms() > give_up) {
+            perror("loadgen: bind");
+            return 2;
+        }
+        usleep(5000);
+    }
+    /* Backlog 0 holds one connection: ours, never accepted. */
+    int filler = socket(AF_INET, SOCK_STREAM, 0);
+    if (listen(listener, 0) != 0 || filler < 0 ||
+        connect(filler, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        perror("loadgen: listen");
+        return 2;
+    }
+    printf("ready\n");
+    fflush(stdout);
+    sleep((unsigned)max_seconds);
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
+    if (argc == 4 && strcmp(argv[1], "blackhole") == 0) {
+        return blackhole(atoi(argv[2]), atoi(argv[3]));
+    }
     bool load = argc == 8 && strcmp(argv[1], "load") == 0;
     bool retry = argc == 6 && strcmp(argv[1], "retry") == 0;
     if (!load && !retry) {

@@ -10,16 +10,23 @@
 #    standby on 26011 (synchronous_standby_names = 'standby1', synchronous_commit = on),
 #    migrated and seeded (`wasteflow migrate`, `wasteflow seed case1`) before the copy.
 # 3. `wasteflow serve` on 127.0.0.1:26080 with one multi-host DATABASE_URL
-#    (127.0.0.1:26010,127.0.0.1:26011, target_session_attrs=read-write).
+#    (127.0.0.1:26010,127.0.0.1:26011, target_session_attrs=read-write, connect_timeout=2),
+#    and a second instance on 26081 given the hosts the other way round: it must skip the
+#    read-only standby listed first (pg_stat_activity, its debug log), and find the new
+#    primary too (it writes again after the failover).
 # 4. $WASTEFLOW_FAILOVER_CLIENTS (4) clients POST transfers, each with its own
 #    Idempotency-Key, recording every answer. After a few seconds: `pg_ctl -m immediate
 #    stop` of the primary, `pg_ctl promote` of the standby, and what a failover manager
 #    does when no standby is left: ALTER SYSTEM RESET synchronous_standby_names + reload.
+#    By default the dead primary's address then drops connection attempts instead of
+#    refusing them (WASTEFLOW_FAILOVER_BLACKHOLE=1: `loadgen blackhole` takes its port with
+#    a full accept queue, as when its machine or network is gone); 0 leaves it refusing.
 # 5. Proves: the same service process writes again (the write-unavailability window is
 #    measured: last 201 before the kill to the first 201 after); every non-201 answer was
 #    a quick 503 with Retry-After, never a hang; every acknowledged transfer id is in the
 #    new primary's ledger; sql/audit.sql prints nothing; retrying every key replays
-#    (Idempotent-Replayed: true, same id) and each key has exactly one transfer row.
+#    (Idempotent-Replayed: true, same id) and each key has exactly one transfer row; in
+#    blackhole mode, that connect attempts to the dead primary really timed out.
 # Everything it started is stopped on exit (trap); the clusters' and the service's logs
 # are printed on failure. WASTEFLOW_FAILOVER_KEEP=1 keeps the directory.
 set -euo pipefail
@@ -35,6 +42,7 @@ pg_bin="${WASTEFLOW_PG_BIN:-/usr/lib/postgresql/15/bin}"
 primary_port="${WASTEFLOW_FAILOVER_PRIMARY_PORT:-26010}"
 standby_port="${WASTEFLOW_FAILOVER_STANDBY_PORT:-26011}"
 http_port="${WASTEFLOW_FAILOVER_HTTP_PORT:-26080}"
+http_port2="${WASTEFLOW_FAILOVER_HTTP_PORT2:-$((http_port + 1))}"
 clients="${WASTEFLOW_FAILOVER_CLIENTS:-4}"
 # Load before the kill (seconds), the failover manager's detection delay, load after the
 # first write on the new primary, and what counts as a hang.
@@ -43,12 +51,11 @@ detect_s="${WASTEFLOW_FAILOVER_DETECT_S:-1}"
 load_after_s="${WASTEFLOW_FAILOVER_LOAD_AFTER_S:-2}"
 max_latency_s="${WASTEFLOW_FAILOVER_MAX_LATENCY_S:-5}"
 max_window_s="${WASTEFLOW_FAILOVER_MAX_WINDOW_S:-15}"
-# 1: the dead primary's port drops connection attempts instead of refusing them (an
-# iptables rule on lo, root only), as when its machine or network is gone, not just the
-# postmaster. Not run by CI: see deploy/HIGH_AVAILABILITY.md on why it fails today.
-blackhole="${WASTEFLOW_FAILOVER_BLACKHOLE:-0}"
-blackhole_rule=(INPUT -i lo -p tcp --dport "$primary_port" --syn -j DROP)
-blackhole_added=0
+# 1: the dead primary's port drops connection attempts instead of refusing them, as when
+# its machine or network is gone, not just the postmaster (no root: a listening socket
+# with a full accept queue, see loadgen.c). 0: it refuses them.
+blackhole="${WASTEFLOW_FAILOVER_BLACKHOLE:-1}"
+blackhole_pid=""
 base_url="http://127.0.0.1:$http_port"
 owner_role=wasteflow
 app_role=wasteflow_app
@@ -57,6 +64,7 @@ db=wasteflow
 
 dir=""
 serve_pid=""
+serve2_pid=""
 client_pids=()
 admin_key=""
 ok=0
@@ -105,16 +113,19 @@ cleanup() {
     for pid in "${client_pids[@]}"; do
         kill "$pid" 2>/dev/null
     done
-    if ((blackhole_added)); then
-        iptables -D "${blackhole_rule[@]}"
+    if [[ -n "$blackhole_pid" ]]; then
+        kill "$blackhole_pid" 2>/dev/null
+        wait "$blackhole_pid" 2>/dev/null
     fi
-    if [[ -n "$serve_pid" ]] && kill -0 "$serve_pid" 2>/dev/null; then
-        kill -TERM "$serve_pid"
-        wait "$serve_pid" 2>/dev/null
-    fi
+    for pid in "$serve_pid" "$serve2_pid"; do
+        if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid"
+            wait "$pid" 2>/dev/null
+        fi
+    done
     if [[ -n "$dir" ]]; then
         if ((status != 0)); then
-            for f in serve.log primary.log standby.log; do
+            for f in serve.log serve2.log primary.log standby.log; do
                 if [[ -s "$dir/$f" ]]; then
                     log "end of $f:"
                     tail -n 40 "$dir/$f" >&2
@@ -156,7 +167,7 @@ cc -std=c17 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -o "$loadgen" "$root/test/fa
     "${curl_flags[@]}" -lpthread
 t_build=$((SECONDS - t_all))
 
-for port in "$primary_port" "$standby_port" "$http_port"; do
+for port in "$primary_port" "$standby_port" "$http_port" "$http_port2"; do
     if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
         fail "port $port on 127.0.0.1 is in use"
     fi
@@ -221,19 +232,50 @@ done
 log "standby1 streaming, sync_state = sync"
 
 # --- 3. the service, on both hosts ------------------------------------------------------
-# connect_timeout serves the blocking connects (serve's start-up); the pool's non-blocking
-# ones ignore it (libpq leaves timing to PQconnectPoll's caller): deploy/HIGH_AVAILABILITY.md.
-export DATABASE_URL="postgresql://$app_role@127.0.0.1:$primary_port,127.0.0.1:$standby_port/$db?target_session_attrs=read-write&connect_timeout=2&application_name=wasteflow-failover"
-export WASTEFLOW_LISTEN="127.0.0.1:$http_port"
-"$bin" serve >"$dir/serve.log" 2>&1 &
-serve_pid=$!
-for _ in $(seq 1 100); do
-    [[ "$(curl -s -o /dev/null -w '%{http_code}' "$base_url/readyz")" == 200 ]] && break
-    kill -0 "$serve_pid" 2>/dev/null || fail "wasteflow serve exited"
+# connect_timeout bounds each host's attempt, in the blocking connects of serve's start-up
+# (libpq) and in the pool's (lib/db/pool.c times them itself). Debug logs show every
+# connect attempt.
+url_params="target_session_attrs=read-write&connect_timeout=2&application_name=wasteflow-failover"
+primary_first="postgresql://$app_role@127.0.0.1:$primary_port,127.0.0.1:$standby_port/$db?$url_params"
+standby_first="postgresql://$app_role@127.0.0.1:$standby_port,127.0.0.1:$primary_port/$db?$url_params"
+
+# start_service VAR LOG PORT URL: `wasteflow serve` in the background, its pid into VAR,
+# once /readyz answers 200.
+start_service() {
+    local -n pid_var="$1"
+    DATABASE_URL="$4" WASTEFLOW_LISTEN="127.0.0.1:$3" WASTEFLOW_LOG_LEVEL=debug \
+        "$bin" serve >"$2" 2>&1 &
+    pid_var=$!
+    for _ in $(seq 1 100); do
+        [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$3/readyz")" == 200 ]] &&
+            return 0
+        kill -0 "$pid_var" 2>/dev/null || fail "wasteflow serve on port $3 exited"
+        sleep 0.1
+    done
+    fail "the service on port $3 is not ready"
+}
+
+# A second instance, given the hosts the other way round: read-write must skip the standby
+# listed first, so every session it opens is on the primary. It shares the primary with
+# the first one and must find the new primary too.
+app_sessions() {
+    psql_at "$1" -c "SELECT count(*) FROM pg_stat_activity WHERE usename = '$app_role'"
+}
+pool_size="${WASTEFLOW_POOL_SIZE:-4}"
+start_service serve2_pid "$dir/serve2.log" "$http_port2" "$standby_first"
+for _ in $(seq 1 50); do
+    (($(app_sessions "$primary_port") >= pool_size + 1)) && break
     sleep 0.1
 done
-[[ "$(curl -s -o /dev/null -w '%{http_code}' "$base_url/readyz")" == 200 ]] ||
-    fail "the service is not ready"
+on_primary=$(app_sessions "$primary_port")
+on_standby=$(app_sessions "$standby_port")
+skipped=$(grep -c "\"database host failed\".*127.0.0.1:$standby_port.*read-only" "$dir/serve2.log" || true)
+((on_standby == 0 && on_primary >= pool_size + 1 && skipped >= 1)) ||
+    fail "the instance given the standby first did not skip it: $on_primary sessions on the primary, $on_standby on the standby, $skipped read-only attempts logged"
+log "second instance (standby listed first): $on_primary sessions on the primary, none on the standby"
+
+# The instance under load: the primary first, as a configuration usually lists it.
+start_service serve_pid "$dir/serve.log" "$http_port" "$primary_first"
 
 # The one place that obtains credentials: `wasteflow keys create --role admin` (DESIGN.md
 # "Access control") prints one JSON object with the key in "key". Sets admin_key.
@@ -282,12 +324,21 @@ while now_ms t_now && ((t_now - t_load < load_before_s * 1000 || $(acks) < 50));
 done
 
 if ((blackhole)); then
-    iptables -I "${blackhole_rule[@]}"
-    blackhole_added=1
-    log "connection attempts to 127.0.0.1:$primary_port are now dropped, not refused"
+    # Started first: it takes the port the moment the postmaster lets go of it.
+    "$loadgen" blackhole "$primary_port" 600 >"$dir/blackhole.out" 2>&1 &
+    blackhole_pid=$!
 fi
 now_ms t_kill
 as_owner "$pg_bin/pg_ctl" -D "$dir/primary" -m immediate -w stop >/dev/null
+if ((blackhole)); then
+    for _ in $(seq 1 200); do
+        grep -q ready "$dir/blackhole.out" && break
+        kill -0 "$blackhole_pid" 2>/dev/null || fail "loadgen blackhole: $(cat "$dir/blackhole.out")"
+        sleep 0.01
+    done
+    grep -q ready "$dir/blackhole.out" || fail "loadgen blackhole did not take port $primary_port"
+    log "connection attempts to 127.0.0.1:$primary_port are now dropped, not refused"
+fi
 # From here on the primary is certainly gone: a 201 for a request sent later can only
 # come from the new primary.
 now_ms t_down
@@ -320,6 +371,22 @@ for pid in "${client_pids[@]}"; do
 done
 client_pids=()
 kill -0 "$serve_pid" 2>/dev/null || fail "the service process died"
+
+# The second instance writes on the new primary too (an organization: the transfer
+# counts below are the first instance's).
+second_write=""
+for _ in $(seq 1 150); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X POST "${auth[@]}" \
+        -H 'Content-Type: application/json' --data-binary '{"name": "Second instance org", "capacity": {}}' \
+        "http://127.0.0.1:$http_port2/v1/organizations")
+    if [[ "$code" == 201 ]]; then
+        now_ms second_write
+        break
+    fi
+    sleep 0.1
+done
+[[ -n "$second_write" ]] || fail "the second instance did not write within 15 s of the load's end"
+kill -0 "$serve2_pid" 2>/dev/null || fail "the second service process died"
 
 # --- 5. proofs ----------------------------------------------------------------------------
 sort -n -o "$dir/load.log" "$dir/load.log"
@@ -393,6 +460,16 @@ rows=$(psql_at "$standby_port" -c \
 [[ "$rows" == "$requests" ]] ||
     fail "$rows transfer rows for $requests keys: a key ran twice or not at all"
 
+# The blackhole must have held real attempts, or this run proved nothing about it.
+dead_primary="refused connections"
+if ((blackhole)); then
+    held=$(grep -c "\"database host failed\".*127.0.0.1:$primary_port.*no answer within" \
+        "$dir/serve.log" || true)
+    ((held >= 1)) || fail "no connect attempt to the blackholed 127.0.0.1:$primary_port timed out"
+    dead_primary="dropped SYNs ($held attempts timed out after 2 s)"
+fi
+warnings=$(grep -c '"database connect failed"' "$dir/serve.log" || true)
+
 ok=1
 printf '\n=== failover summary\n'
 printf '  %-44s %s\n' \
@@ -408,4 +485,7 @@ printf '  %-44s %s\n' \
     "transfer rows for the keys" "$rows (one per key)" \
     "audit.sql as $audit_role" "no violation" \
     "service restarted" "no (pid $serve_pid throughout)" \
+    "second instance (standby listed first)" "skipped it at start; wrote again, no restart" \
+    "the dead primary's address" "$dead_primary" \
+    "\"database connect failed\" warnings logged" "$warnings" \
     "build / total" "${t_build}s / $((SECONDS - t_all))s"

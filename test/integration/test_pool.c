@@ -2,13 +2,17 @@
  * results, SQL errors inside a pipeline, the callback contract (exactly once, never inside
  * the call), the wait-queue bound and lease deadlines, rollback on release, reconnect
  * after the backend is killed (with re-prepared statements), the server statement_timeout
- * and the pool's own batch timer, an unreachable database, readiness and statistics.
+ * and the pool's own batch timer, an unreachable database, several hosts (a first host that
+ * drops connection attempts, one that refuses them, all of them down), readiness and
+ * statistics.
  *
  * Each test drives its own libevent loop until the callbacks it waits for have fired; a
  * safety timer makes a hung wait fail the test instead of hanging it. Callbacks only
  * record what they saw; assertions run after the loop returns. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -1081,6 +1085,239 @@ static void test_unreachable_database(void **state)
     close(fd);
 }
 
+/* ---- several hosts --------------------------------------------------------------- */
+
+/* A port on 127.0.0.1 that drops connection attempts instead of refusing them, as the
+ * address of a machine that is gone does: a listening socket that never accepts, with its
+ * accept queue (backlog 0: one connection) already full, so Linux drops every further SYN
+ * and the client retransmits it for minutes. No root, no firewall rule; only our sockets. */
+typedef struct {
+    int listener, filler, port;
+} blackhole;
+
+static blackhole blackhole_open(void)
+{
+    blackhole b = {-1, -1, 0};
+    b.listener = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(b.listener >= 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    assert_int_equal(bind(b.listener, (struct sockaddr *)&addr, sizeof addr), 0);
+    assert_int_equal(listen(b.listener, 0), 0);
+    assert_int_equal(getsockname(b.listener, (struct sockaddr *)&addr, &len), 0);
+    b.port = ntohs(addr.sin_port);
+    b.filler = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(b.filler >= 0);
+    assert_int_equal(connect(b.filler, (struct sockaddr *)&addr, sizeof addr), 0);
+    /* The fixture must really blackhole: a probe may not connect, nor be refused. */
+    int probe = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    assert_true(probe >= 0);
+    int rc = connect(probe, (struct sockaddr *)&addr, sizeof addr);
+    assert_true(rc < 0 && errno == EINPROGRESS);
+    struct pollfd pfd = {.fd = probe, .events = POLLOUT};
+    if (poll(&pfd, 1, 300) != 0) {
+        fail_msg("127.0.0.1:%d answered a connect although its accept queue is full: this "
+                 "kernel does not drop SYNs on overflow, the blackhole tests cannot run",
+                 b.port);
+    }
+    close(probe);
+    return b;
+}
+
+static void blackhole_close(blackhole *b)
+{
+    close(b->filler);
+    close(b->listener);
+}
+
+/* A port on 127.0.0.1 that refuses connections (bound, never listening); close it after. */
+static int refusing_port(int *fd_out)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    socklen_t len = sizeof addr;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
+    *fd_out = fd;
+    return ntohs(addr.sin_port);
+}
+
+/* The real database's host and port (from DATABASE_URL), for the second host of a list. */
+static void real_host(char *host, size_t host_size, char *port, size_t port_size)
+{
+    PQconninfoOption *options = PQconninfoParse(database_url, NULL);
+    assert_non_null(options);
+    snprintf(host, host_size, "127.0.0.1");
+    snprintf(port, port_size, "5432");
+    for (PQconninfoOption *o = options; o->keyword != NULL; o++) {
+        if (o->val != NULL && o->val[0] != '\0' && strcmp(o->keyword, "host") == 0) {
+            snprintf(host, host_size, "%s", o->val);
+        } else if (o->val != NULL && o->val[0] != '\0' && strcmp(o->keyword, "port") == 0) {
+            snprintf(port, port_size, "%s", o->val);
+        }
+    }
+    PQconninfoFree(options);
+    if (strchr(host, ',') != NULL || strchr(port, ',') != NULL) {
+        fail_msg("DATABASE_URL must name one host for these tests: %s", database_url);
+    }
+}
+
+/* DATABASE_URL's parameters as key=value, with host and port replaced by the lists given
+ * and extra ("key=value ...") appended. */
+static void conninfo_with_hosts(char *out, size_t size, const char *hosts, const char *ports,
+                                const char *extra)
+{
+    PQconninfoOption *options = PQconninfoParse(database_url, NULL);
+    assert_non_null(options);
+    size_t used = (size_t)snprintf(out, size, "host='%s' port='%s'", hosts, ports);
+    for (PQconninfoOption *o = options; o->keyword != NULL; o++) {
+        if (o->val == NULL || strcmp(o->keyword, "host") == 0 || strcmp(o->keyword, "port") == 0 ||
+            strcmp(o->keyword, "hostaddr") == 0) {
+            continue;
+        }
+        used += (size_t)snprintf(out + used, size - used, " %s='", o->keyword);
+        for (const char *c = o->val; *c != '\0' && used + 3 < size; c++) {
+            if (*c == '\'' || *c == '\\') {
+                out[used++] = '\\';
+            }
+            out[used++] = *c;
+        }
+        used += (size_t)snprintf(out + used, size - used, "'");
+    }
+    snprintf(out + used, size - used, " %s", extra);
+    PQconninfoFree(options);
+}
+
+static char multi_conninfo[2048];
+
+static bool pool_short_of_one(void)
+{
+    db_pool_stats stats = db_pool_get_stats(pool);
+    return stats.connected < stats.size;
+}
+
+/* Before the fix, the pool's one 5 s timer covered the whole multi-host attempt and every
+ * attempt began again at the first host: behind a blackholed first host the second was
+ * never tried. Now each address has its own timer (connect_timeout), and the next round
+ * starts past the host that timed out. */
+static void test_blackholed_first_host(void **state)
+{
+    (void)state;
+    blackhole hole = blackhole_open();
+    char host[256], port[16], hosts[300], ports[40];
+    real_host(host, sizeof host, port, sizeof port);
+    snprintf(hosts, sizeof hosts, "127.0.0.1,%s", host);
+    snprintf(ports, sizeof ports, "%d,%s", hole.port, port);
+    conninfo_with_hosts(multi_conninfo, sizeof multi_conninfo, hosts, ports,
+                        "connect_timeout=2 target_session_attrs=read-write");
+
+    int64_t started = clock_ms();
+    make_pool(multi_conninfo, 2, 16, 5000);
+    bool connected = run_until(pool_fully_connected, 10000);
+    int64_t took = clock_ms() - started;
+    if (!connected) {
+        blackhole_close(&hole);
+        fail_msg("behind a blackholed first host the pool did not connect to the second in "
+                 "10 s (connected %d of 2)",
+                 db_pool_get_stats(pool).connected);
+    }
+    /* It did wait for the first host (the fixture works), for one attempt only. */
+    if (took < 1900 || took > 4000) {
+        blackhole_close(&hole);
+        fail_msg("connected after %lld ms; expected one 2 s attempt on the blackhole, then the "
+                 "second host",
+                 (long long)took);
+    }
+    db_conn *conn = lease_now();
+    db_query q = sql("SELECT inet_server_port()::text, pg_is_in_recovery()::text");
+    batch_rec rec = {0};
+    send_wait(conn, &q, 1, &rec);
+    assert_int_equal(rec.status, DB_OK);
+    assert_string_equal(rec.text[0][0][0], port);
+    assert_string_equal(rec.text[0][0][1], "false");
+
+    /* A reconnect starts at the host that worked: no new wait on the blackhole. */
+    long pid = backend_pid(conn);
+    db_conn_release(conn);
+    started = clock_ms();
+    kill_backend(pid);
+    bool noticed = run_until(pool_short_of_one, 3000);
+    connected = noticed && run_until(pool_fully_connected, 10000);
+    took = clock_ms() - started;
+    blackhole_close(&hole);
+    assert_true(noticed);
+    assert_true(connected);
+    if (took > 1500) {
+        fail_msg("reconnecting took %lld ms: the round started at the blackholed host again",
+                 (long long)took);
+    }
+}
+
+static void test_refusing_first_host(void **state)
+{
+    (void)state;
+    int refusing_fd;
+    int refused = refusing_port(&refusing_fd);
+    char host[256], port[16], hosts[300], ports[40];
+    real_host(host, sizeof host, port, sizeof port);
+    snprintf(hosts, sizeof hosts, "127.0.0.1,%s", host);
+    snprintf(ports, sizeof ports, "%d,%s", refused, port);
+    conninfo_with_hosts(multi_conninfo, sizeof multi_conninfo, hosts, ports,
+                        "connect_timeout=2 target_session_attrs=read-write");
+    int64_t started = clock_ms();
+    make_pool(multi_conninfo, 2, 16, 5000);
+    bool connected = run_until(pool_fully_connected, 10000);
+    int64_t took = clock_ms() - started;
+    close(refusing_fd);
+    assert_true(connected);
+    if (took > 1000) {
+        fail_msg("a refusing first host delayed the connect by %lld ms", (long long)took);
+    }
+    assert_int_equal(db_pool_get_stats(pool).reconnects, 0);
+}
+
+/* Every host down, one blackholed: leases fail with DB_ERROR_UNAVAILABLE after one round
+ * (the blackhole's attempt), then at once while the pool keeps retrying. */
+static void test_all_hosts_down(void **state)
+{
+    (void)state;
+    blackhole hole = blackhole_open();
+    int refusing_fd;
+    int refused = refusing_port(&refusing_fd);
+    char ports[40];
+    snprintf(ports, sizeof ports, "%d,%d", hole.port, refused);
+    conninfo_with_hosts(multi_conninfo, sizeof multi_conninfo, "127.0.0.1,127.0.0.1", ports,
+                        "connect_timeout=2 target_session_attrs=read-write");
+    make_pool(multi_conninfo, 2, 16, 5000);
+    int64_t started = clock_ms();
+    lease_rec rec;
+    lease_start(started + 10000, &rec);
+    WAIT_COUNT(rec.calls, 1, 6000);
+    int64_t first = rec.at_ms - started;
+    assert_int_equal(rec.status, DB_ERROR_UNAVAILABLE);
+    if (first < 1900 || first > 3000) {
+        blackhole_close(&hole);
+        close(refusing_fd);
+        fail_msg("first lease failed after %lld ms; expected one round (a 2 s attempt on the "
+                 "blackhole, the refusal at once)",
+                 (long long)first);
+    }
+    started = clock_ms();
+    lease_start(started + 10000, &rec);
+    WAIT_COUNT(rec.calls, 1, 6000);
+    int64_t second = rec.at_ms - started;
+    blackhole_close(&hole);
+    close(refusing_fd);
+    assert_int_equal(rec.status, DB_ERROR_UNAVAILABLE);
+    if (second > 500) {
+        fail_msg("a lease while every host is down waited %lld ms", (long long)second);
+    }
+    assert_int_equal(db_pool_get_stats(pool).connected, 0);
+}
+
 static void test_ready_and_stats(void **state)
 {
     (void)state;
@@ -1314,6 +1551,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_timer_when_backend_does_not_answer, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_unreachable_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_blackholed_first_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refusing_first_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_all_hosts_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ready_and_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_fails_waiters_with_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_with_batch_in_flight, setup, teardown),
