@@ -28,8 +28,22 @@ static int exec_ok(PGconn *pg, const char *sql, char *error, size_t error_size)
 
 PGconn *db_connect_waiting(const char *conninfo, int wait_seconds, char *error, size_t error_size)
 {
+    /* A conninfo libpq cannot parse is a mistake, not a database still starting: say so. */
+    char *parse_error = NULL;
+    PQconninfoOption *parsed = PQconninfoParse(conninfo, &parse_error);
+    if (parsed == NULL) {
+        snprintf(error, error_size, "DATABASE_URL is not a valid connection string: %s",
+                 parse_error != NULL ? parse_error : "out of memory");
+        PQfreemem(parse_error);
+        return NULL;
+    }
+    PQconninfoFree(parsed);
+    /* A blackholed host must not stall start-up for minutes: 5 s a host address unless the
+     * connection string says otherwise (its own connect_timeout comes later and wins). */
+    const char *const keys[] = {"connect_timeout", "dbname", NULL};
+    const char *const values[] = {"5", conninfo, NULL};
     for (int attempt = 0;; attempt++) {
-        PGconn *pg = PQconnectdb(conninfo);
+        PGconn *pg = PQconnectdbParams(keys, values, 1);
         if (PQstatus(pg) == CONNECTION_OK) {
             return pg;
         }
