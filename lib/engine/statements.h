@@ -16,7 +16,7 @@
     X(ST_ROOM_BUMP)                                                                                \
     X(ST_ROOM_BUMP_STORAGE)                                                                        \
     X(ST_GRAPH_LOCK)                                                                               \
-    X(ST_GRAPH_BUMP)                                                                               \
+    X(ST_GRAPH_SYNC)                                                                               \
     X(ST_GRAPH_LOAD)                                                                               \
     X(ST_WT_LIST)                                                                                  \
     X(ST_WT_GET)                                                                                   \
