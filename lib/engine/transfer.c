@@ -327,7 +327,7 @@ static void locked(tx *t, const db_result *result)
     }
     job->snapshot = graph_cache_get(tx_app(t), version);
     if (job->snapshot == NULL) {
-        tx_q0(t, ST_GRAPH_LOAD);
+        graph_cache_queue(t);
         tx_next(t, graph_loaded);
         return;
     }
