@@ -40,7 +40,8 @@ static void drain_check(evutil_socket_t fd, short events, void *arg)
     wf_app *a = &svc->application;
     int inflight = http_server_inflight(a->server);
     int64_t now = clock_ms();
-    bool quiet = inflight == 0 && !dispatcher_busy(a->dispatcher) && !key_cache_busy(a->keys);
+    bool quiet = inflight == 0 && !dispatcher_busy(a->dispatcher) && !key_cache_busy(a->keys) &&
+                 !graph_cache_busy(a);
     if (!quiet) {
         svc->quiet_since_ms = 0;
     } else if (svc->quiet_since_ms == 0) {
@@ -228,6 +229,7 @@ int serve_main(const config *cfg)
         a->keys = key_cache_new(a, KEY_REFRESH_MS);
         a->dispatcher = dispatcher_new(a, cfg->dispatch_interval_ms);
         check_role(a);
+        graph_cache_preload(a, clock_ms() + cfg->request_timeout_ms);
     }
     svc.sigterm = evsignal_new(a->base, SIGTERM, on_signal, &svc);
     svc.sigint = evsignal_new(a->base, SIGINT, on_signal, &svc);

@@ -301,3 +301,38 @@ graph_snapshot *graph_cache_install(wf_app *app, const db_result *result, int q)
     app->graph = snapshot;
     return snapshot;
 }
+
+/* Preloads in flight: one process serves one app, and this only keeps shutdown from
+ * leaving one behind (graph_cache_busy). */
+static int preloads_in_flight;
+
+static void preload_read(tx *t, const db_result *result)
+{
+    graph_snapshot_release(graph_cache_install(tx_app(t), result, 0));
+    tx_reply(t, 200, NULL, NULL);
+}
+
+static void preloaded(tx *t, int status)
+{
+    preloads_in_flight--;
+    if (status != 200) {
+        char text[16];
+        snprintf(text, sizeof text, "%d", status);
+        log_event(LOG_WARN, "road graph preload failed; requests will load it", "status", text,
+                  NULL);
+    }
+}
+
+void graph_cache_preload(wf_app *app, int64_t deadline_ms)
+{
+    tx *t = tx_background(app, deadline_ms, preloaded);
+    preloads_in_flight++;
+    graph_cache_queue(t);
+    tx_run(t, TX_READ, preload_read);
+}
+
+bool graph_cache_busy(const wf_app *app)
+{
+    (void)app;
+    return preloads_in_flight > 0;
+}

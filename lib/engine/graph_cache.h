@@ -20,6 +20,7 @@
 #include "db/pool.h"
 #include "engine/app.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct tx tx;
@@ -50,6 +51,13 @@ void graph_cache_queue(tx *t);
  * cached graph unless a newer one is cached already. Returns it retained once for the
  * caller. */
 graph_snapshot *graph_cache_install(wf_app *app, const db_result *result, int q);
+
+/* Loads the graph in the background (one full load), so that the first requests after
+ * start-up find it cached instead of each loading every road themselves. A failure is
+ * logged; requests then load as usual. graph_cache_busy: a preload is still in flight (a
+ * draining server waits for it). */
+void graph_cache_preload(wf_app *app, int64_t deadline_ms);
+bool graph_cache_busy(const wf_app *app);
 
 /* The cached snapshot, retained for the caller, when its version is `version`; else NULL. */
 graph_snapshot *graph_cache_get(wf_app *app, int64_t version);
