@@ -94,7 +94,6 @@ static const char *const synthetic_sql[] = {
     "INSERT INTO routes (from_organization_id, from_storage_id, to_storage_id, distance_m, "
     "two_way) SELECT from_org, from_storage, to_storage, distance_m, two_way FROM pairs "
     "WHERE from_storage IS DISTINCT FROM to_storage ON CONFLICT DO NOTHING",
-    "UPDATE graph_state SET version = version + 1",
     "UPDATE dispatch_state SET room_epoch = room_epoch + 1",
 };
 

@@ -45,7 +45,7 @@ static void drain_check(evutil_socket_t fd, short events, void *arg)
     int inflight = http_server_inflight(a->server);
     int64_t now = clock_ms();
     bool quiet = inflight == 0 && !dispatcher_busy(a->dispatcher) && !key_cache_busy(a->keys) &&
-                 !room_hints_busy(a->hints);
+                 !room_hints_busy(a->hints) && !graph_cache_busy(a);
     if (!quiet) {
         svc->quiet_since_ms = 0;
     } else if (svc->quiet_since_ms == 0) {
@@ -235,6 +235,7 @@ int serve_main(const config *cfg)
         a->hints = room_hints_new(a, ROOM_HINTS_MAX_ENTRIES);
         a->dispatcher = dispatcher_new(a, cfg->dispatch_interval_ms);
         check_role(a);
+        graph_cache_preload(a, clock_ms() + cfg->request_timeout_ms);
     }
     svc.sigterm = evsignal_new(a->base, SIGTERM, on_signal, &svc);
     svc.sigint = evsignal_new(a->base, SIGINT, on_signal, &svc);

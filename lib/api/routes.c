@@ -1,6 +1,7 @@
-/* /v1/routes: the directed road graph. Route changes run one at a time (advisory lock) and
- * bump the graph version in the same transaction, so every instance reloads its cached
- * graph before the next transfer or view that starts after the commit. */
+/* /v1/routes: the directed road graph. Route changes run one at a time (advisory lock); the
+ * routes table's triggers log each real change and move the graph version in the same
+ * transaction (sql/migrations/003), so every instance brings its cached graph up to date
+ * (engine/graph_cache.h) before the next transfer or view that starts after the commit. */
 #include "api/common.h"
 #include "api/handlers.h"
 #include "api/repr.h"
@@ -125,7 +126,6 @@ void handle_routes_create(http_ctx *ctx)
     tx *t = tx_for(ctx);
     tx_q0(t, ST_GRAPH_LOCK);
     tx_q(t, ST_RT_REVERSE_CHECK, node_key(t, from), node_key(t, to), tx_bool(is_two_way));
-    tx_q0(t, ST_GRAPH_BUMP);
     tx_q(t, ST_RT_CREATE, node_id(t, from, NODE_ORG), node_id(t, from, NODE_STORAGE),
          node_id(t, to, NODE_ORG), node_id(t, to, NODE_STORAGE), tx_int(t, distance),
          tx_bool(is_two_way));

@@ -88,7 +88,7 @@ static void first_round(tx *t, const db_result *result)
     graph_snapshot *snapshot = graph_cache_get(tx_app(t), db_int64(result, 1, 0, 0));
     if (snapshot == NULL) {
         const view_state *view = tx_user(t);
-        tx_q0(t, ST_GRAPH_LOAD);
+        graph_cache_queue(t);
         tx_q(t, ST_VIEW_STORAGES, view->waste_type);
         tx_next(t, with_graph);
         return;

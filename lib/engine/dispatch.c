@@ -314,7 +314,7 @@ static void page_done(tx *t, int status)
     }
     tx *load = tx_background(d->app, deadline(d), graph_done);
     tx_set_user(load, d);
-    tx_q0(load, ST_GRAPH_LOAD);
+    graph_cache_queue(load);
     tx_run(load, TX_READ, graph_loaded);
 }
 

@@ -24,6 +24,40 @@
     "t.id, t.organization_id, t.trigger, t.created_at, t.received::text, t.pending::text, "        \
     "s.storage_id, s.waste_type, s.amount, s.distance_m, t.actor"
 
+/* The road graph since version MINE (at most MAX changes): rows of (head, kind, version,
+ * route_id, op, from, to, distance_m, two_way, chunk) where kind is
+ *   'h'  one header row: head = the current graph version, version = MINE echoed;
+ *   'c'  a change (version, route_id, op, from and to as 'o12'/'s7', distance_m, two_way)
+ *        — all of those after MINE, when the log holds each of them and there are <= MAX;
+ *   'f'  otherwise, the whole graph in chunks of 16,384 roads, each a text of lines
+ *        "id from to distance_m two_way(0|1)": a few hundred kilobytes per row, so neither
+ *        the server nor libpq ever holds one value of the whole graph, and the client's
+ *        result is ~30 bytes a road instead of a row each.
+ * The chunk bounds walk the primary key (OFFSET within the index, never a sort), and the
+ * branch not taken is never executed (one-time filters). */
+#define GRAPH_SYNC_SQL(MINE, MAX)                                                                  \
+    "WITH RECURSIVE head AS MATERIALIZED (SELECT version FROM graph_state), "                      \
+    "log AS MATERIALIZED (SELECT c.version, c.route_id, c.op, "                                    \
+    "CASE WHEN c.from_organization_id IS NOT NULL THEN 'o' || c.from_organization_id "             \
+    "ELSE 's' || c.from_storage_id END AS from_node, "                                             \
+    "CASE WHEN c.to_organization_id IS NOT NULL THEN 'o' || c.to_organization_id "                 \
+    "ELSE 's' || c.to_storage_id END AS to_node, c.distance_m, c.two_way "                         \
+    "FROM route_changes c, head WHERE c.version > " MINE " AND c.version <= head.version "         \
+    "AND head.version - " MINE " <= " MAX " ORDER BY c.version LIMIT " MAX "), "                   \
+    "complete AS MATERIALIZED (SELECT (SELECT count(*) FROM log) = head.version - " MINE           \
+    " AS ok FROM head), "                                                                          \
+    "chunk(lo, hi) AS (SELECT 0::bigint, (SELECT id FROM routes ORDER BY id OFFSET 16383 "         \
+    "LIMIT 1) UNION ALL SELECT c.hi, (SELECT r.id FROM routes r WHERE r.id > c.hi ORDER BY r.id "  \
+    "OFFSET 16383 LIMIT 1) FROM chunk c WHERE c.hi IS NOT NULL) "                                  \
+    "SELECT head.version, 'h', " MINE ", NULL::bigint, NULL::text, NULL::text, NULL::text, "       \
+    "NULL::bigint, NULL::boolean, NULL::text FROM head "                                           \
+    "UNION ALL SELECT NULL, 'c', l.version, l.route_id, l.op, l.from_node, l.to_node, "            \
+    "l.distance_m, l.two_way, NULL FROM log l WHERE (SELECT ok FROM complete) "                    \
+    "UNION ALL SELECT NULL, 'f', NULL, NULL, NULL, NULL, NULL, NULL, NULL, (SELECT "               \
+    "string_agg(concat_ws(' ', r.id, r.from_node, r.to_node, r.distance_m, r.two_way::int), "      \
+    "E'\\n') FROM routes r WHERE r.id > c.lo AND r.id <= coalesce(c.hi, 9223372036854775807)) "    \
+    "FROM chunk c WHERE NOT (SELECT ok FROM complete)"
+
 /* The columns of an API key as the API shows it (never its hash). */
 #define KEY_COLUMNS                                                                                \
     "id, role, organization_id, storage_id, name, created_at, expires_at, revoked_at"
@@ -66,13 +100,17 @@ const db_statement engine_statements[ST__COUNT] = {
     S(ST_CHECK_TYPE,
       "SELECT wf_check($1::text IS NULL OR EXISTS (SELECT 1 FROM waste_types WHERE code = $1),"
       " 'WF422', $2 || '|unknown waste type')"),
-    /* Route changes run one at a time, so the two-way pair rules can be checked. */
+    /* Route changes run one at a time, so the two-way pair rules can be checked. The
+     * graph version moves by the routes table's triggers (sql/migrations/003), only when a
+     * road really changes, cascades from deleted storages and organizations included. */
     S(ST_GRAPH_LOCK, "SELECT pg_advisory_xact_lock(hashtext('wasteflow.graph'))"),
-    S(ST_GRAPH_BUMP, "UPDATE graph_state SET version = version + 1"),
+    /* Brings an instance's road graph from version $1 to the current one, in one snapshot:
+     * the rows of route_changes after $1 when the log has every one of them and there are at
+     * most $2, else every road (lib/engine/graph_cache.c reads the result). */
     S(ST_GRAPH_VERSION, "SELECT version FROM graph_state"),
-    S(ST_GRAPH_LOAD,
-      "SELECT g.version, r.from_organization_id, r.from_storage_id, r.to_organization_id, "
-      "r.to_storage_id, r.distance_m, r.two_way FROM graph_state g LEFT JOIN routes r ON true"),
+    S(ST_GRAPH_SYNC, GRAPH_SYNC_SQL("$1::bigint", "$2::bigint")),
+    /* Every road, in the same shape (mine -1: no version is ever complete from there). */
+    S(ST_GRAPH_LOAD, GRAPH_SYNC_SQL("-1::bigint", "0::bigint")),
 
     /* Waste types, by code: $1 the cursor (last code seen) or NULL, $2 limit + 1. */
     S(ST_WT_LIST,
@@ -117,12 +155,12 @@ const db_statement engine_statements[ST__COUNT] = {
     S(ST_ORG_LOCK,
       "SELECT wf_check(count(*) = 1, 'WF404', 'Organization not found.') FROM (SELECT id FROM "
       "organizations WHERE id = $1::bigint FOR UPDATE) o"),
-    /* Its routes go with it, so the graph version moves. */
+    /* Its routes go with it: their deletion is logged, and the graph version moved, by the
+     * routes table's triggers (sql/migrations/003), so only when it had roads. */
     S(ST_ORG_DELETE,
       "WITH d AS (DELETE FROM organizations WHERE id = $1::bigint AND wf_check(NOT EXISTS "
       "(SELECT 1 FROM organization_waste WHERE organization_id = $1::bigint AND pending > 0), "
-      "'WF409', 'the organization still has pending waste') RETURNING id), "
-      "g AS (UPDATE graph_state SET version = version + 1 WHERE EXISTS (SELECT 1 FROM d)) "
+      "'WF409', 'the organization still has pending waste') RETURNING id) "
       "SELECT id FROM d"),
 
     /* Storages: $1 the cursor (last id seen, 0 for none), $2 limit + 1, $3 a type they
@@ -170,11 +208,11 @@ const db_statement engine_statements[ST__COUNT] = {
     S(ST_ST_LOCK_UNLOAD,
       "SELECT wf_check(count(*) = 1, 'WF404', 'Storage not found.') FROM (SELECT id FROM "
       "storages WHERE id = $1::bigint FOR NO KEY UPDATE) s"),
+    /* Its routes go with it, logged by the routes table's triggers (as ST_ORG_DELETE). */
     S(ST_ST_DELETE,
       "WITH d AS (DELETE FROM storages WHERE id = $1::bigint AND wf_check(NOT EXISTS (SELECT 1 "
       "FROM storage_waste WHERE storage_id = $1::bigint AND stock > 0), 'WF409', "
-      "'the storage still holds waste') RETURNING id), "
-      "g AS (UPDATE graph_state SET version = version + 1 WHERE EXISTS (SELECT 1 FROM d)) "
+      "'the storage still holds waste') RETURNING id) "
       "SELECT id FROM d"),
     /* $1 storage, $2 text[] types */
     S(ST_ST_UNLOAD_CHECK,
@@ -211,19 +249,18 @@ const db_statement engine_statements[ST__COUNT] = {
       "SELECT wf_check(NOT ($2::boolean IS TRUE AND EXISTS (SELECT 1 FROM routes r, routes b "
       "WHERE r.id = $1::bigint AND b.from_node = r.to_node AND b.to_node = r.from_node)), "
       "'WF409', 'a road already joins these nodes in the other direction')"),
-    /* $1 id, $2 distance or NULL, $3 two_way or NULL. A route change moves the graph
-     * version — only when the route exists; room_events (a trigger) tells the dispatcher
-     * when it may bring room within reach. */
+    /* $1 id, $2 distance or NULL, $3 two_way or NULL. A PATCH that changes nothing writes
+     * nothing (so no trigger moves the graph version or records a room event) and answers
+     * the route as it is. */
     S(ST_RT_PATCH,
       "WITH u AS (UPDATE routes SET distance_m = coalesce($2::bigint, distance_m), "
-      "two_way = coalesce($3::boolean, two_way) WHERE id = $1::bigint "
-      "RETURNING " ROUTE_COLUMNS "), "
-      "g AS (UPDATE graph_state SET version = version + 1 WHERE EXISTS (SELECT 1 FROM u)) "
-      "SELECT * FROM u"),
-    S(ST_RT_DELETE,
-      "WITH d AS (DELETE FROM routes WHERE id = $1::bigint RETURNING id), "
-      "g AS (UPDATE graph_state SET version = version + 1 WHERE EXISTS (SELECT 1 FROM d)) "
-      "SELECT wf_check(count(*) = 1, 'WF404', 'Route not found.') FROM d"),
+      "two_way = coalesce($3::boolean, two_way) WHERE id = $1::bigint AND (distance_m, two_way) "
+      "IS DISTINCT FROM (coalesce($2::bigint, distance_m), coalesce($3::boolean, two_way)) "
+      "RETURNING " ROUTE_COLUMNS ") "
+      "SELECT * FROM u UNION ALL SELECT " ROUTE_COLUMNS " FROM routes WHERE id = $1::bigint "
+      "AND NOT EXISTS (SELECT 1 FROM u)"),
+    S(ST_RT_DELETE, "WITH d AS (DELETE FROM routes WHERE id = $1::bigint RETURNING id) "
+                    "SELECT wf_check(count(*) = 1, 'WF404', 'Route not found.') FROM d"),
 
     /* The organization's view of every storage: the graph version, and whether it exists. */
     S(ST_VIEW_HEAD, "SELECT (SELECT version FROM graph_state), EXISTS (SELECT 1 FROM organizations "

@@ -14,8 +14,8 @@
     X(ST_CHECK_TYPES)                                                                              \
     X(ST_CHECK_TYPE)                                                                               \
     X(ST_GRAPH_LOCK)                                                                               \
-    X(ST_GRAPH_BUMP)                                                                               \
     X(ST_GRAPH_VERSION)                                                                            \
+    X(ST_GRAPH_SYNC)                                                                               \
     X(ST_GRAPH_LOAD)                                                                               \
     X(ST_WT_LIST)                                                                                  \
     X(ST_WT_GET)                                                                                   \

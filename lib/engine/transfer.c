@@ -513,7 +513,7 @@ static void with_graph(tx *t, transfer_job *job, int64_t version)
 {
     job->snapshot = graph_cache_get(tx_app(t), version);
     if (job->snapshot == NULL) {
-        tx_q0(t, ST_GRAPH_LOAD);
+        graph_cache_queue(t);
         tx_next(t, graph_loaded);
         return;
     }

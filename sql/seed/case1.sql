@@ -67,6 +67,5 @@ WITH fresh AS (
 )
 UPDATE organizations o SET pending_since = now() FROM ledger l WHERE o.id = l.organization_id;
 
-UPDATE graph_state SET version = version + 1;
 UPDATE dispatch_state SET room_epoch = room_epoch + 1;
 COMMIT;

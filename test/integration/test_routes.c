@@ -1,7 +1,10 @@
 /* Integration tests of roads (/v1/routes) and of the shortest-distance view
  * GET /v1/organizations/{id}/storages. The view tests build the picture's graph
  * (DESIGN.md "The picture, as data") on the runner's fresh database and run first: the view
- * lists every storage, so they must see only the picture's storages. */
+ * lists every storage, so they must see only the picture's storages. Then the road change
+ * log (sql/migrations/003): two instances following each other's changes without reloading
+ * the graph, a gap in the log falling back to a full load, no-op PATCHes moving nothing, and
+ * cascaded deletes logged. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -676,6 +679,279 @@ static void test_route_delete(void **state)
     assert_true(again > gone);
 }
 
+/* ---- the road change log and the instances following it ---- */
+
+/* The servers log at info, where a full load of the road graph is logged. */
+static const char *const info_log[] = {"WASTEFLOW_LOG_LEVEL=info", NULL};
+
+static int setup(void **state)
+{
+    (void)state;
+    return it_start(info_log);
+}
+
+/* How many full loads of the road graph the primary server has logged. */
+static int full_loads_logged(void)
+{
+    FILE *log = fopen(it_server_log_path(), "rb");
+    assert_non_null(log);
+    static const char marker[] = "\"msg\":\"road graph loaded\",\"kind\":\"full\"";
+    int count = 0;
+    char line[8192];
+    while (fgets(line, sizeof line, log) != NULL) {
+        count += strstr(line, marker) != NULL;
+    }
+    fclose(log);
+    return count;
+}
+
+/* distance_m of storage in org's view on the instance at base (-1: null). */
+static long long view_distance(const char *base, long long org, long long storage)
+{
+    it_response *view =
+        it_request_to(base, "GET", tu_fmt("/v1/organizations/%lld/storages", org), NULL, NULL);
+    EXPECT_STATUS(view, 200);
+    long long distance = -2;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, tu_member(view->json, "items"))
+    {
+        if (it_json_int(item, "id") == storage) {
+            const cJSON *d = tu_member(item, "distance_m");
+            distance = cJSON_IsNull(d) ? -1 : it_json_int(item, "distance_m");
+        }
+    }
+    it_response_free(view);
+    assert_true(distance != -2); /* the storage is in the view */
+    return distance;
+}
+
+/* Asserts a dry-run transfer of 5 kg of glass on the instance at base ships all of it to
+ * storage at distance_m. */
+static void assert_dry_run_ships(const char *base, long long org, long long storage,
+                                 long long distance_m)
+{
+    it_response *plan =
+        it_request_to(base, "POST", tu_fmt("/v1/organizations/%lld/transfers?dry_run=true", org),
+                      "{\"waste\":{\"glass\":5}}", NULL);
+    EXPECT_STATUS(plan, 200);
+    ASSERT_JSON_AT(plan->json, "shipments",
+                   "[{\"storage_id\":%lld,\"waste_type\":\"glass\",\"amount\":5,"
+                   "\"distance_m\":%lld}]",
+                   storage, distance_m);
+    it_response_free(plan);
+}
+
+static it_response *request_or_fail(const char *base, const char *method, const char *path,
+                                    const char *body, int status)
+{
+    it_response *response = it_request_to(base, method, path, body, NULL);
+    EXPECT_STATUS(response, status);
+    return response;
+}
+
+/* A route change through either instance is what the other's next view and transfer use,
+ * and neither loads the whole graph again for it: they apply the logged changes. */
+static void test_two_instances_follow_changes(void **state)
+{
+    (void)state;
+    const char *one = it_base_url();
+    long long org = new_org();
+    long long near = new_storage(), far = new_storage();
+    long long org_near = it_create_route(ORG(org), STORAGE(near), 100, false);
+    const char *two = it_start_second_instance(info_log);
+    assert_int_equal(view_distance(one, org, near), 100);
+    assert_int_equal(view_distance(two, org, near), 100);
+    assert_int_equal(view_distance(two, org, far), -1);
+    assert_dry_run_ships(two, org, near, 100);
+    int full_before = full_loads_logged();
+    assert_true(full_before >= 1); /* the first load was one, and the log says so */
+
+    /* Created on the second: the first sees it. */
+    it_response *created = request_or_fail(
+        two, "POST", "/v1/routes",
+        tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":40}", ORG(org), STORAGE(far)), 201);
+    long long org_far = it_json_int(created->json, "id");
+    it_response_free(created);
+    assert_int_equal(view_distance(one, org, far), 40);
+    assert_dry_run_ships(one, org, far, 40);
+
+    /* Lengthened on the first: the second ships to the nearer storage again. */
+    it_response_free(request_or_fail(one, "PATCH", tu_fmt("/v1/routes/%lld", org_far),
+                                     "{\"distance_m\":400}", 200));
+    assert_dry_run_ships(two, org, near, 100);
+    assert_int_equal(view_distance(two, org, far), 400);
+
+    /* Deleted on the second: the first has only the far storage left. */
+    it_response_free(
+        request_or_fail(two, "DELETE", tu_fmt("/v1/routes/%lld", org_near), NULL, 204));
+    assert_dry_run_ships(one, org, far, 400);
+    assert_int_equal(view_distance(one, org, near), -1);
+
+    /* Both followed through the log: the first loaded the whole graph no further time. */
+    assert_int_equal(full_loads_logged(), full_before);
+    assert_int_equal(it_stop_second_instance(), 0);
+}
+
+/* Rows missing from the log (deleted by hand) are a gap: the instance loads every road and
+ * still answers right; the next change is applied from the log again. */
+static void test_log_gap_falls_back_to_full_load(void **state)
+{
+    (void)state;
+    long long org = new_org();
+    long long storage = new_storage();
+    assert_int_equal(view_distance(it_base_url(), org, storage), -1); /* the cache is current */
+    int full_before = full_loads_logged();
+
+    long long route = it_create_route(ORG(org), STORAGE(storage), 70, false);
+    it_sql_exec("DELETE FROM route_changes WHERE route_id = %lld", route);
+    assert_int_equal(view_distance(it_base_url(), org, storage), 70);
+    assert_int_equal(full_loads_logged(), full_before + 1);
+
+    it_response *patched = it_patch(tu_fmt("/v1/routes/%lld", route), "{\"distance_m\":80}");
+    EXPECT_STATUS(patched, 200);
+    it_response_free(patched);
+    assert_int_equal(view_distance(it_base_url(), org, storage), 80);
+    assert_int_equal(full_loads_logged(), full_before + 1);
+}
+
+static long long graph_version(void)
+{
+    return it_sql_int("SELECT version FROM graph_state");
+}
+
+/* Room events recorded so far (the dispatcher consumes the rows; the sequence stays). */
+static long long room_epoch(void)
+{
+    return it_sql_int("SELECT CASE WHEN is_called THEN last_value ELSE 0 END "
+                      "FROM room_events_id_seq");
+}
+
+/* PATCH with {} or with the values the route has changes nothing anywhere: not the row
+ * (its xmin), not the graph version, no room event, not the log (DESIGN.md, "Limits"). A
+ * real change moves the version by one and logs one row; only a change that can bring
+ * room closer records room events. */
+static void test_patch_without_change_moves_nothing(void **state)
+{
+    (void)state;
+    long long org = new_org();
+    long long storage = new_storage();
+    long long id = it_create_route(ORG(org), STORAGE(storage), 300, false);
+    const char *path = tu_fmt("/v1/routes/%lld", id);
+    char path_copy[64];
+    snprintf(path_copy, sizeof path_copy, "%s", path);
+    long long version = graph_version(), epoch = room_epoch();
+    long long logged = it_sql_int("SELECT count(*) FROM route_changes");
+    long long xmin = it_sql_int("SELECT xmin::text::bigint FROM routes WHERE id = %lld", id);
+    assert_int_equal(it_sql_int("SELECT max(version) FROM route_changes"), version);
+
+    static const char *const no_change[] = {"{}", "{\"distance_m\":300}", "{\"two_way\":false}",
+                                            "{\"distance_m\":300,\"two_way\":false}"};
+    for (size_t i = 0; i < sizeof no_change / sizeof no_change[0]; i++) {
+        it_response *patched = it_patch(path_copy, "%s", no_change[i]);
+        EXPECT_STATUS(patched, 200);
+        assert_route(patched->json, ORG(org), STORAGE(storage), 300, false);
+        assert_int_equal(it_json_int(patched->json, "id"), id);
+        it_response_free(patched);
+        assert_int_equal(graph_version(), version);
+        assert_int_equal(room_epoch(), epoch);
+        assert_int_equal(it_sql_int("SELECT count(*) FROM route_changes"), logged);
+        assert_int_equal(it_sql_int("SELECT xmin::text::bigint FROM routes WHERE id = %lld", id),
+                         xmin);
+    }
+
+    /* Written by hand with the same values (psql): the triggers log nothing either. */
+    it_sql_exec("UPDATE routes SET distance_m = distance_m, two_way = two_way WHERE id = %lld", id);
+    assert_int_equal(graph_version(), version);
+    assert_int_equal(it_sql_int("SELECT count(*) FROM route_changes"), logged);
+
+    /* Longer: the graph moves by one, with one logged row; no room can come closer. */
+    it_response *patched = it_patch(path_copy, "{\"distance_m\":350}");
+    EXPECT_STATUS(patched, 200);
+    it_response_free(patched);
+    assert_int_equal(graph_version(), version + 1);
+    assert_int_equal(room_epoch(), epoch);
+    assert_int_equal(
+        it_sql_int("SELECT count(*) FROM route_changes WHERE version = %lld AND route_id = %lld "
+                   "AND op = 'update' AND distance_m = 350 AND old_distance_m = 300 AND NOT "
+                   "two_way AND NOT old_two_way",
+                   version + 1, id),
+        1);
+    /* Shorter, then two-way: each moves the version by one and records room events (a
+     * two-way road's users may now come from either end: one event for each). */
+    patched = it_patch(path_copy, "{\"distance_m\":200}");
+    EXPECT_STATUS(patched, 200);
+    it_response_free(patched);
+    assert_int_equal(graph_version(), version + 2);
+    assert_int_equal(room_epoch(), epoch + 1);
+    patched = it_patch(path_copy, "{\"two_way\":true}");
+    EXPECT_STATUS(patched, 200);
+    it_response_free(patched);
+    assert_int_equal(graph_version(), version + 3);
+    assert_int_equal(room_epoch(), epoch + 3);
+    assert_int_equal(it_sql_int("SELECT count(*) FROM route_changes"), logged + 3);
+    /* The same two_way again: nothing. */
+    patched = it_patch(path_copy, "{\"two_way\":true,\"distance_m\":200}");
+    EXPECT_STATUS(patched, 200);
+    it_response_free(patched);
+    assert_int_equal(graph_version(), version + 3);
+    assert_int_equal(room_epoch(), epoch + 3);
+
+    /* A delete is logged with the road it removed. */
+    it_response *deleted = it_delete("%s", path_copy);
+    EXPECT_STATUS(deleted, 204);
+    it_response_free(deleted);
+    assert_int_equal(graph_version(), version + 4);
+    assert_int_equal(
+        it_sql_int("SELECT count(*) FROM route_changes WHERE version = %lld AND route_id = %lld "
+                   "AND op = 'delete' AND from_organization_id = %lld AND to_storage_id = %lld "
+                   "AND distance_m = 200 AND two_way",
+                   version + 4, id, org, storage),
+        1);
+}
+
+/* Deleting a storage or an organization deletes its roads by cascade: each is logged, and the
+ * graph version moves by exactly their number (not at all for a node without roads). */
+static void test_cascaded_deletes_logged(void **state)
+{
+    (void)state;
+    long long org = new_org();
+    long long doomed = new_storage(), other = new_storage(), lonely = new_storage();
+    long long into = it_create_route(ORG(org), STORAGE(doomed), 10, false);
+    long long out = it_create_route(STORAGE(doomed), STORAGE(other), 20, true);
+    long long kept = it_create_route(ORG(org), STORAGE(other), 30, false);
+    long long version = graph_version();
+
+    it_response *deleted = it_delete("/v1/storages/%lld", doomed);
+    EXPECT_STATUS(deleted, 204);
+    it_response_free(deleted);
+    assert_int_equal(graph_version(), version + 2);
+    assert_int_equal(it_sql_int("SELECT count(*) FROM route_changes WHERE version > %lld AND "
+                                "op = 'delete' AND route_id IN (%lld, %lld)",
+                                version, into, out),
+                     2);
+    assert_int_equal(it_sql_int("SELECT count(*) FROM routes WHERE id IN (%lld, %lld)", into, out),
+                     0);
+    assert_int_equal(view_distance(it_base_url(), org, other), 30);
+
+    deleted = it_delete("/v1/storages/%lld", lonely);
+    EXPECT_STATUS(deleted, 204);
+    it_response_free(deleted);
+    assert_int_equal(graph_version(), version + 2);
+
+    deleted = it_delete("/v1/organizations/%lld", org);
+    EXPECT_STATUS(deleted, 204);
+    it_response_free(deleted);
+    assert_int_equal(graph_version(), version + 3);
+    assert_int_equal(it_sql_int("SELECT count(*) FROM route_changes WHERE version = %lld AND "
+                                "op = 'delete' AND route_id = %lld AND from_organization_id = "
+                                "%lld",
+                                version + 3, kept, org),
+                     1);
+    /* The log stays contiguous: as many rows as versions since the first one kept. */
+    assert_int_equal(it_sql_int("SELECT count(*) FROM route_changes WHERE version > %lld", version),
+                     3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -690,6 +966,10 @@ int main(void)
         cmocka_unit_test(test_route_duplicate_and_two_way_conflicts),
         cmocka_unit_test(test_route_patch),
         cmocka_unit_test(test_route_delete),
+        cmocka_unit_test(test_two_instances_follow_changes),
+        cmocka_unit_test(test_log_gap_falls_back_to_full_load),
+        cmocka_unit_test(test_patch_without_change_moves_nothing),
+        cmocka_unit_test(test_cascaded_deletes_logged),
     };
-    return cmocka_run_group_tests(tests, tu_setup, tu_teardown_any_exit);
+    return cmocka_run_group_tests(tests, setup, tu_teardown_any_exit);
 }

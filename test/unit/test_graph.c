@@ -1,6 +1,8 @@
 /* Unit tests of core/graph: the picture's road network with its exact distances and paths,
- * edge cases, and property tests against brute-force references (Floyd–Warshall on small
- * random graphs, Bellman–Ford on one large one), including the documented tie rule. */
+ * its storages in search order, road changes on it (graph_apply) with exact answers for old
+ * and new versions, edge cases, and property tests against brute-force references
+ * (Floyd–Warshall on small random graphs, Bellman–Ford on one large one), including the
+ * documented tie rule. Randomized tests of versions and searches: test_graph_versions.c. */
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -78,16 +80,22 @@ static int64_t prng_range(prng *r, int64_t low, int64_t high)
 
 /* --- The picture (README, "The picture, as an example") --- */
 
+/* The picture's roads, in DESIGN.md's order; route i + 1 is picture_roads[i]. */
+static const graph_road picture_roads[] = {
+    {{NODE_ORG, 1}, {NODE_STORAGE, 1}, 100, false, 1},
+    {{NODE_ORG, 1}, {NODE_STORAGE, 2}, 50, false, 2},
+    {{NODE_ORG, 1}, {NODE_STORAGE, 3}, 600, false, 3},
+    {{NODE_ORG, 2}, {NODE_STORAGE, 3}, 50, false, 4},
+    {{NODE_STORAGE, 1}, {NODE_STORAGE, 8}, 500, false, 5},
+    {{NODE_STORAGE, 3}, {NODE_STORAGE, 6}, 600, false, 6},
+    {{NODE_STORAGE, 8}, {NODE_STORAGE, 9}, 10, true, 7},
+    {{NODE_STORAGE, 2}, {NODE_STORAGE, 5}, 50, true, 8},
+    {{NODE_STORAGE, 3}, {NODE_STORAGE, 7}, 50, true, 9},
+};
+
 static graph *build_picture(void)
 {
-    const graph_road roads[] = {
-        road(org(1), st(1), 100, false), road(org(1), st(2), 50, false),
-        road(org(1), st(3), 600, false), road(org(2), st(3), 50, false),
-        road(st(1), st(8), 500, false),  road(st(3), st(6), 600, false),
-        road(st(8), st(9), 10, true),    road(st(2), st(5), 50, true),
-        road(st(3), st(7), 50, true),
-    };
-    graph *g = graph_build(roads, sizeof roads / sizeof roads[0]);
+    graph *g = graph_build(picture_roads, sizeof picture_roads / sizeof picture_roads[0]);
     assert_non_null(g);
     return g;
 }
@@ -197,6 +205,297 @@ static void test_picture_one_way(void **state)
     graph_paths_free(from_st5);
 
     graph_free(g);
+}
+
+/* --- Searches on the picture --- */
+
+/* Expected storages of a search: id and distance, in order. */
+struct found {
+    int64_t id;
+    int64_t distance_m;
+};
+
+static void assert_search_order(const graph *g, node_ref source, const struct found *want,
+                                size_t count)
+{
+    graph_search *s = graph_search_begin(g, source);
+    assert_non_null(s);
+    for (size_t i = 0; i < count; i++) {
+        node_ref node = org(0);
+        int64_t distance = -2;
+        assert_true(graph_search_next(s, &node, &distance));
+        assert_int_equal(node.kind, NODE_STORAGE);
+        assert_int_equal(node.id, want[i].id);
+        assert_int_equal(distance, want[i].distance_m);
+        assert_int_equal(graph_search_distance(s, node), want[i].distance_m);
+    }
+    assert_false(graph_search_next(s, NULL, NULL));
+    assert_false(graph_search_failed(s));
+    graph_search_free(s);
+}
+
+static void test_picture_search_order(void **state)
+{
+    (void)state;
+    graph *g = build_picture();
+    /* DESIGN.md's distances; МНО1 before МНО5 at 100 m and МНО3 before МНО8 at 600 m: ids. */
+    const struct found from_oo1[] = {{2, 50},  {1, 100}, {5, 100}, {3, 600},
+                                     {8, 600}, {9, 610}, {7, 650}, {6, 1200}};
+    assert_search_order(g, org(1), from_oo1, 8);
+    const struct found from_oo2[] = {{3, 50}, {7, 100}, {6, 650}};
+    assert_search_order(g, org(2), from_oo2, 3);
+    /* From a storage: the source itself is never returned. */
+    const struct found from_st3[] = {{7, 50}, {6, 600}};
+    assert_search_order(g, st(3), from_st3, 2);
+    assert_search_order(g, st(6), NULL, 0);
+    assert_search_order(g, org(3), NULL, 0); /* in no road */
+    graph_free(g);
+}
+
+/* What a search knows before it is exhausted: settled nodes only, and their paths. */
+static void test_picture_search_partial(void **state)
+{
+    (void)state;
+    graph *g = build_picture();
+    graph_search *s = graph_search_begin(g, org(1));
+    assert_non_null(s);
+    assert_int_equal(graph_search_distance(s, org(1)), 0);
+    assert_int_equal(graph_search_settled(s), 0);
+    node_ref node;
+    int64_t distance;
+    assert_true(graph_search_next(s, &node, &distance));
+    assert_true(same_node(node, st(2)));
+    assert_int_equal(distance, 50);
+    assert_int_equal(graph_search_settled(s), 2);          /* ОО1 and МНО2 */
+    assert_int_equal(graph_search_distance(s, st(1)), -1); /* reached, not settled */
+    assert_int_equal(graph_search_distance(s, st(6)), -1);
+    assert_int_equal(graph_search_path(s, st(1), NULL, 0), 0);
+    assert_true(graph_search_next(s, &node, &distance)); /* МНО1 */
+    assert_true(graph_search_next(s, &node, &distance)); /* МНО5 */
+    assert_true(same_node(node, st(5)));
+    node_ref path[4];
+    const node_ref via_st2[] = {org(1), st(2), st(5)};
+    assert_int_equal(graph_search_path(s, st(5), NULL, 0), 3);
+    assert_int_equal(graph_search_path(s, st(5), path, 2), 3); /* too small: nothing written */
+    assert_int_equal(graph_search_path(s, st(5), path, 4), 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_true(same_node(path[i], via_st2[i]));
+    }
+    assert_int_equal(graph_search_path(s, org(1), path, 4), 1);
+    assert_true(same_node(path[0], org(1)));
+    assert_int_equal(graph_search_distance(s, st(3)), -1);
+    assert_true(graph_search_bytes(s) > 0);
+    graph_search_free(s);
+    graph_free(g);
+}
+
+/* --- Road changes on the picture --- */
+
+static graph *apply_one(const graph *base, graph_change change)
+{
+    graph *g = graph_apply(base, &change, 1);
+    assert_non_null(g);
+    return g;
+}
+
+static graph_change upsert(graph_road r, int64_t route_id)
+{
+    r.route_id = route_id;
+    return (graph_change){GRAPH_UPSERT, r};
+}
+
+static graph_change delete_route(int64_t route_id)
+{
+    return (graph_change){GRAPH_DELETE, {.route_id = route_id}};
+}
+
+static void assert_picture_unchanged(const graph *g)
+{
+    const struct found from_oo1[] = {{2, 50},  {1, 100}, {5, 100}, {3, 600},
+                                     {8, 600}, {9, 610}, {7, 650}, {6, 1200}};
+    assert_search_order(g, org(1), from_oo1, 8);
+    const struct found from_oo2[] = {{3, 50}, {7, 100}, {6, 650}};
+    assert_search_order(g, org(2), from_oo2, 3);
+    assert_int_equal(graph_node_count(g), 10);
+    assert_int_equal(graph_road_count(g), 9);
+}
+
+static void test_apply_on_picture(void **state)
+{
+    (void)state;
+    graph *picture = build_picture();
+
+    /* Deleting ОО1→МНО2 (route 2) cuts МНО2 and МНО5 off from ОО1; МНО2 stays a node (its
+     * two-way road with МНО5 remains). */
+    graph *cut = apply_one(picture, delete_route(2));
+    const struct found cut_oo1[] = {{1, 100}, {3, 600}, {8, 600}, {9, 610}, {7, 650}, {6, 1200}};
+    assert_search_order(cut, org(1), cut_oo1, 6);
+    assert_int_equal(graph_node_count(cut), 10);
+    assert_int_equal(graph_road_count(cut), 8);
+    assert_true(graph_has_node(cut, st(2)));
+
+    /* Lengthening ОО2→МНО3 (route 4) to 700 m moves everything ОО2 reaches by 650 m. */
+    graph *longer = apply_one(cut, upsert(road(org(2), st(3), 700, false), 4));
+    const struct found longer_oo2[] = {{3, 700}, {7, 750}, {6, 1300}};
+    assert_search_order(longer, org(2), longer_oo2, 3);
+    assert_search_order(longer, org(1), cut_oo1, 6);
+
+    /* Making МНО1→МНО8 (route 5) two-way: МНО8 now reaches МНО1, and through it nothing else
+     * (МНО1's only other road leads to МНО8). */
+    graph *both_ways = apply_one(longer, upsert(road(st(1), st(8), 500, true), 5));
+    const struct found from_st8[] = {{9, 10}, {1, 500}};
+    assert_search_order(both_ways, st(8), from_st8, 2);
+    const struct found one_way_st8[] = {{9, 10}};
+    assert_search_order(longer, st(8), one_way_st8, 1);
+
+    /* A new node: ОО3→МНО9 5 m. */
+    graph *grown = apply_one(both_ways, upsert(road(org(3), st(9), 5, false), 10));
+    assert_int_equal(graph_node_count(grown), 11);
+    assert_true(graph_has_node(grown, org(3)));
+    const struct found from_oo3[] = {{9, 5}, {8, 15}, {1, 515}};
+    assert_search_order(grown, org(3), from_oo3, 3);
+
+    /* Deleting the last road of a node removes the node: МНО6 has only МНО3→МНО6. */
+    graph *shrunk = apply_one(grown, delete_route(6));
+    assert_int_equal(graph_node_count(shrunk), 10);
+    assert_false(graph_has_node(shrunk, st(6)));
+    const struct found shrunk_oo2[] = {{3, 700}, {7, 750}};
+    assert_search_order(shrunk, org(2), shrunk_oo2, 2);
+
+    /* A delete of an id no road has, and an upsert of a road exactly as it is: no change. */
+    const graph_change nothing[] = {delete_route(99), delete_route(2),
+                                    upsert(road(st(3), st(7), 50, true), 9)};
+    graph *same = graph_apply(shrunk, nothing, 3);
+    assert_non_null(same);
+    assert_int_equal(graph_node_count(same), 10);
+    assert_int_equal(graph_road_count(same), graph_road_count(shrunk));
+    assert_search_order(same, org(2), shrunk_oo2, 2);
+
+    /* Moving a road to other endpoints: route 9 (МНО3↔МНО7) becomes ОО2→МНО7 20 m. МНО3 keeps
+     * ОО2→МНО3; МНО7 stays a node through the new road. */
+    graph *moved = apply_one(same, upsert(road(org(2), st(7), 20, false), 9));
+    const struct found moved_oo2[] = {{7, 20}, {3, 700}};
+    assert_search_order(moved, org(2), moved_oo2, 2);
+    assert_int_equal(graph_road_count(moved), graph_road_count(same));
+
+    /* Every earlier version answers as before, freed in no particular order. */
+    graph_free(cut);
+    assert_picture_unchanged(picture);
+    assert_search_order(longer, org(2), longer_oo2, 3);
+    graph_free(longer);
+    graph_free(picture);
+    assert_search_order(both_ways, st(8), from_st8, 2);
+    assert_search_order(grown, org(3), from_oo3, 3);
+    graph_free(moved);
+    assert_search_order(shrunk, org(2), shrunk_oo2, 2);
+    graph_free(grown);
+    graph_free(both_ways);
+    graph_free(same);
+    graph_free(shrunk);
+}
+
+/* A change set is applied in order; the same road deleted and added in one set, loops and
+ * parallel roads by id. */
+static void test_apply_sequences(void **state)
+{
+    (void)state;
+    graph *empty = graph_build(NULL, 0);
+    assert_non_null(empty);
+    const graph_change changes[] = {
+        upsert(road(org(1), st(1), 100, false), 1),
+        upsert(road(org(1), st(1), 30, false), 2), /* parallel: the shorter wins */
+        upsert(road(st(1), st(1), 1, true), 3),    /* a two-way loop: never used */
+        upsert(road(st(1), st(2), 4, false), 4),
+        delete_route(4),
+        upsert(road(st(1), st(2), 6, false), 4), /* back, longer */
+    };
+    graph *g = graph_apply(empty, changes, 6);
+    assert_non_null(g);
+    assert_int_equal(graph_node_count(g), 3);
+    assert_int_equal(graph_road_count(g), 4);
+    const struct found from_oo1[] = {{1, 30}, {2, 36}};
+    assert_search_order(g, org(1), from_oo1, 2);
+    /* Deleting the shorter parallel road lets the longer one serve. */
+    graph *h = apply_one(g, delete_route(2));
+    const struct found longer[] = {{1, 100}, {2, 106}};
+    assert_search_order(h, org(1), longer, 2);
+    /* Deleting the loop keeps МНО1 (other roads end there); deleting them all empties it. */
+    const graph_change all[] = {delete_route(3), delete_route(1), delete_route(4)};
+    graph *bare = graph_apply(h, all, 3);
+    assert_non_null(bare);
+    assert_int_equal(graph_node_count(bare), 0);
+    assert_int_equal(graph_road_count(bare), 0);
+    assert_search_order(bare, org(1), NULL, 0);
+    assert_int_equal(graph_bytes(bare), graph_bytes(empty));
+    assert_search_order(g, org(1), from_oo1, 2);
+    graph_free(g);
+    graph_free(h);
+    graph_free(bare);
+    graph_free(empty);
+}
+
+static void test_apply_invalid(void **state)
+{
+    (void)state;
+    graph *g = build_picture();
+    const graph_change bad[] = {
+        upsert(road(org(1), st(1), 0, false), 20), /* distance < 1 */
+        upsert(road(org(0), st(1), 5, false), 20), /* id < 1 */
+        upsert(road(org(1), st(1), 5, false), 0),  /* route id < 1 */
+        delete_route(0),
+        delete_route(-3),
+        {(graph_change_op)7, road(org(1), st(1), 5, false)},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const graph_change pair[] = {upsert(road(org(5), st(5), 5, false), 30), bad[i]};
+        assert_null(graph_apply(g, pair, 2)); /* nothing of the set is applied */
+    }
+    assert_null(graph_apply(g, NULL, 1));
+    graph *same = graph_apply(g, NULL, 0);
+    assert_non_null(same);
+    assert_picture_unchanged(same);
+    assert_picture_unchanged(g);
+    graph_free(same);
+    graph_free(g);
+
+    /* graph_build refuses a repeated or negative route id; 0 is an anonymous road. */
+    graph_road roads[] = {road(org(1), st(1), 5, false), road(org(1), st(2), 5, false)};
+    roads[0].route_id = roads[1].route_id = 7;
+    assert_null(graph_build(roads, 2));
+    roads[1].route_id = -1;
+    assert_null(graph_build(roads, 2));
+    roads[0].route_id = roads[1].route_id = 0;
+    g = graph_build(roads, 2);
+    assert_non_null(g);
+    assert_int_equal(graph_road_count(g), 2);
+    graph_free(g);
+}
+
+/* The builder, fed in parts, gives graph_build's graph. */
+static void test_builder(void **state)
+{
+    (void)state;
+    graph_builder *b = graph_builder_new();
+    assert_non_null(b);
+    for (size_t i = 0; i < sizeof picture_roads / sizeof picture_roads[0]; i++) {
+        assert_true(graph_builder_add(b, &picture_roads[i]));
+    }
+    const graph_road bad = road(org(1), st(1), -1, false);
+    assert_false(graph_builder_add(b, &bad)); /* refused; the builder goes on */
+    graph *g = graph_builder_finish(b);
+    assert_non_null(g);
+    assert_picture_unchanged(g);
+    graph *built = build_picture();
+    assert_int_equal(graph_bytes(g), graph_bytes(built));
+    graph_free(built);
+    graph_free(g);
+
+    b = graph_builder_new();
+    assert_non_null(b);
+    assert_true(graph_builder_add(b, &picture_roads[0]));
+    assert_true(graph_builder_add(b, &picture_roads[0]));
+    assert_null(graph_builder_finish(b)); /* route 1 twice */
+    graph_builder_free(graph_builder_new());
 }
 
 /* --- The tie rule --- */
@@ -787,6 +1086,12 @@ int main(void)
         cmocka_unit_test(test_picture_distances),
         cmocka_unit_test(test_picture_paths),
         cmocka_unit_test(test_picture_one_way),
+        cmocka_unit_test(test_picture_search_order),
+        cmocka_unit_test(test_picture_search_partial),
+        cmocka_unit_test(test_apply_on_picture),
+        cmocka_unit_test(test_apply_sequences),
+        cmocka_unit_test(test_apply_invalid),
+        cmocka_unit_test(test_builder),
         cmocka_unit_test(test_tie_rule),
         cmocka_unit_test(test_empty_graph),
         cmocka_unit_test(test_source_not_in_graph),
