@@ -37,6 +37,16 @@ static void usage(FILE *out)
                  "  keys list\n"
                  "  keys revoke ID\n"
                  "            API keys; each prints one JSON object on stdout\n"
+                 "\n"
+                 "Memory of one serving instance (every cache is bounded):\n"
+                 "  road graph     the newest version, ~65 bytes a road (~62 MiB at 1,000,000\n"
+                 "                 roads), plus what older versions still used by requests do\n"
+                 "                 not share with it; more than 10,000 logged changes behind,\n"
+                 "                 an instance loads every road again\n"
+                 "  path trees     at most 8 MiB per graph version\n"
+                 "  room hints     at most 1,048,576 (storage, type) pairs, 48 MiB; the\n"
+                 "                 dispatcher's own view of the rooms, the same again\n"
+                 "  API keys       every key (~80 bytes each)\n"
                  "\n");
     config_print_help(out);
 }
