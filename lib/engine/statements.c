@@ -282,26 +282,28 @@ const db_statement engine_statements[ST__COUNT] = {
                       "WHERE id = $1::bigint"),
     S(ST_TR_ORG_WASTE, "SELECT waste_type, capacity, pending FROM organization_waste "
                        "WHERE organization_id = $1::bigint ORDER BY waste_type"),
-    /* The rooms a plan asked for ($1 storages, $2 types, pairwise), locking the rows that
-     * have room, in storage id order; a full pair is neither returned nor locked. */
+    /* The rooms a plan asked for ($1 storages, $2 types, pairwise, sorted by storage id and
+     * type code), locking the rows that have room in that order; a full pair is neither
+     * returned nor locked. LATERAL makes even the generic plan one primary-key probe a pair
+     * (a join with unnest is otherwise planned for 100 pairs: a hash over the whole table). */
     S(ST_TR_ROOMS,
-      "SELECT w.storage_id, w.waste_type, w.capacity - w.stock FROM storage_waste w "
-      "JOIN unnest($1::bigint[], $2::text[]) AS x(storage_id, waste_type) "
-      "ON w.storage_id = x.storage_id AND w.waste_type = x.waste_type "
-      "WHERE w.stock < w.capacity ORDER BY w.storage_id, w.waste_type FOR UPDATE OF w"),
+      "SELECT w.storage_id, w.waste_type, w.room FROM unnest($1::bigint[], $2::text[]) AS "
+      "x(storage_id, waste_type), LATERAL (SELECT s.storage_id, s.waste_type, s.capacity - "
+      "s.stock AS room FROM storage_waste s WHERE s.storage_id = x.storage_id AND s.waste_type "
+      "= x.waste_type AND s.stock < s.capacity FOR UPDATE) w"),
     /* The same for a later read that would lock out of id order: rather than wait (and risk
      * a deadlock), fail at once (55P03) and let the transaction start over. */
     S(ST_TR_ROOMS_NOWAIT,
-      "SELECT w.storage_id, w.waste_type, w.capacity - w.stock FROM storage_waste w "
-      "JOIN unnest($1::bigint[], $2::text[]) AS x(storage_id, waste_type) "
-      "ON w.storage_id = x.storage_id AND w.waste_type = x.waste_type "
-      "WHERE w.stock < w.capacity ORDER BY w.storage_id, w.waste_type FOR UPDATE OF w NOWAIT"),
+      "SELECT w.storage_id, w.waste_type, w.room FROM unnest($1::bigint[], $2::text[]) AS "
+      "x(storage_id, waste_type), LATERAL (SELECT s.storage_id, s.waste_type, s.capacity - "
+      "s.stock AS room FROM storage_waste s WHERE s.storage_id = x.storage_id AND s.waste_type "
+      "= x.waste_type AND s.stock < s.capacity FOR UPDATE NOWAIT) w"),
     /* The same without locks: dry runs, and the dispatcher's look at rooms that appeared. */
     S(ST_TR_ROOMS_PEEK,
-      "SELECT w.storage_id, w.waste_type, w.capacity - w.stock FROM storage_waste w "
-      "JOIN unnest($1::bigint[], $2::text[]) AS x(storage_id, waste_type) "
-      "ON w.storage_id = x.storage_id AND w.waste_type = x.waste_type "
-      "WHERE w.stock < w.capacity ORDER BY w.storage_id, w.waste_type"),
+      "SELECT w.storage_id, w.waste_type, w.room FROM unnest($1::bigint[], $2::text[]) AS "
+      "x(storage_id, waste_type), LATERAL (SELECT s.storage_id, s.waste_type, s.capacity - "
+      "s.stock AS room FROM storage_waste s WHERE s.storage_id = x.storage_id AND s.waste_type "
+      "= x.waste_type AND s.stock < s.capacity) w"),
     /* Writes a batch of transfers in one statement. $1 ids, $2 organizations, $3 received,
      * $4 pending (JSON objects, one per transfer), $5 trigger, $6 actor; shipments $7
      * transfer ids, $8 positions, $9 storages, $10 types, $11 amounts, $12 distances; stock
@@ -320,14 +322,15 @@ const db_statement engine_statements[ST__COUNT] = {
       "$11::bigint[], $12::bigint[])), "
       "st AS (UPDATE storage_waste w SET stock = w.stock + x.amount FROM unnest($13::bigint[], "
       "$14::text[], $15::bigint[]) AS x(storage_id, waste_type, amount) WHERE w.storage_id = "
-      "x.storage_id AND w.waste_type = x.waste_type AND w.stock + x.amount <= w.capacity "
-      "RETURNING 1), "
+      "ANY ($13::bigint[]) AND w.storage_id = x.storage_id AND w.waste_type = x.waste_type AND "
+      "w.stock + x.amount <= w.capacity RETURNING 1), "
       "p AS (INSERT INTO organization_waste (organization_id, waste_type, pending) SELECT * FROM "
       "unnest($17::bigint[], $18::text[], $19::bigint[]) ON CONFLICT (organization_id, "
       "waste_type) DO UPDATE SET pending = EXCLUDED.pending), "
       "o AS (UPDATE organizations o SET pending_since = CASE WHEN x.left_over THEN "
       "coalesce(o.pending_since, now()) END FROM unnest($20::bigint[], $21::boolean[]) AS "
-      "x(id, left_over) WHERE o.id = x.id AND (o.pending_since IS NULL) = x.left_over) "
+      "x(id, left_over) WHERE o.id = ANY ($20::bigint[]) AND o.id = x.id AND (o.pending_since "
+      "IS NULL) = x.left_over) "
       "SELECT wf_check((SELECT count(*) FROM st) = $16::int, '40001', "
       "'stock changed under the lock')"),
     /* $1 the cursor, $2 limit + 1; $3 organization, $4 storage, $5 waste type filters

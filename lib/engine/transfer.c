@@ -430,13 +430,17 @@ static void rooms_read(tx *t, const db_result *result)
     plan_round(t, job);
 }
 
+/* Rows are locked in (storage id, type code) order, the same on every instance (type keys
+ * are this instance's own numbering). */
+static const room_hints *sorting_hints;
+
 static int pair_order(const void *left, const void *right)
 {
     const place_pair *a = left, *b = right;
     if (a->storage_id != b->storage_id) {
         return a->storage_id < b->storage_id ? -1 : 1;
     }
-    return a->type < b->type ? -1 : a->type > b->type;
+    return strcmp(room_hints_code(sorting_hints, a->type), room_hints_code(sorting_hints, b->type));
 }
 
 static void plan_round(tx *t, transfer_job *job)
@@ -455,6 +459,7 @@ static void plan_round(tx *t, transfer_job *job)
         }
         return;
     }
+    sorting_hints = tx_app(t)->hints;
     qsort(pairs, count, sizeof *pairs, pair_order);
     pg_array storages = {0}, types = {0};
     for (size_t i = 0; i < count; i++) {
