@@ -217,6 +217,7 @@ int serve_main(const config *cfg)
         .fd_reserve = cfg->pool_size + 1 + 32,
         .max_idle_per_client = cfg->max_idle_per_client,
         .cors_origins = cfg->cors_origins,
+        .rate_limit = cfg->rate_limit,
         .routes = api_routes,
         .route_count = api_route_count,
         .authenticate = access_authenticate,
@@ -236,11 +237,12 @@ int serve_main(const config *cfg)
     if (a->dispatcher != NULL && svc.sigterm != NULL && svc.sigint != NULL &&
         svc.drain_timer != NULL && event_add(svc.sigterm, NULL) == 0 &&
         event_add(svc.sigint, NULL) == 0) {
-        char port[16], size[16];
+        char port[16], size[16], rate[16];
         snprintf(port, sizeof port, "%d", http_server_port(a->server));
         snprintf(size, sizeof size, "%d", cfg->pool_size);
+        snprintf(rate, sizeof rate, "%d", cfg->rate_limit);
         log_event(LOG_INFO, "listening", "host", cfg->listen_host, "port", port, "database",
-                  redacted, "pool_size", size, NULL);
+                  redacted, "pool_size", size, "rate_limit", rate, NULL);
         event_base_dispatch(a->base);
         status = 0;
         log_event(LOG_INFO, "stopped", NULL);

@@ -34,6 +34,12 @@ static const setting_doc settings[] = {
      "concurrent client connections (at most the open-file limit allows)"},
     {"WASTEFLOW_MAX_IDLE_PER_CLIENT", "64",
      "connections one client address may keep idle; more close its oldest"},
+    /* 100 a second: a person clicking in the console sends a few requests a page, a scale
+     * or storage terminal one reading every few seconds; neither comes near it, while one
+     * key can no longer take a whole instance (thousands a second) for itself. */
+    {"WASTEFLOW_RATE_LIMIT", "100",
+     "requests/s (bursts of as many) per credential, per address without one; 429 beyond; "
+     "0: off; per instance"},
     {"WASTEFLOW_DRAIN_TIMEOUT_MS", "10000", "how long SIGTERM waits for in-flight requests"},
     {"WASTEFLOW_DISPATCH_INTERVAL_MS", "250", "period of the automatic dispatch sweep"},
     {"WASTEFLOW_CORS_ORIGINS", "", "comma-separated allowed browser origins (empty: none)"},
@@ -162,6 +168,8 @@ int config_load(config *cfg, const char *(*getenv_fn)(const char *name), char *e
                   error_size) ||
         parse_int(getenv_fn, "WASTEFLOW_MAX_IDLE_PER_CLIENT", 1, 1000000, &cfg->max_idle_per_client,
                   error, error_size) ||
+        parse_int(getenv_fn, "WASTEFLOW_RATE_LIMIT", 0, 1000000, &cfg->rate_limit, error,
+                  error_size) ||
         parse_int(getenv_fn, "WASTEFLOW_DRAIN_TIMEOUT_MS", 0, 600000, &cfg->drain_timeout_ms, error,
                   error_size) ||
         parse_int(getenv_fn, "WASTEFLOW_DISPATCH_INTERVAL_MS", 10, 60000,

@@ -30,7 +30,7 @@ static route_metrics routes[MAX_ROUTES];
 static int route_count;
 static type_metrics types[MAX_TYPES];
 static int type_count;
-static uint64_t transfers_request, transfers_auto, db_retries;
+static uint64_t transfers_request, transfers_auto, db_retries, rate_limited;
 
 static route_metrics *route_slot(const char *route)
 {
@@ -97,6 +97,11 @@ void metrics_count_db_retry(void)
     db_retries++;
 }
 
+void metrics_count_rate_limited(void)
+{
+    rate_limited++;
+}
+
 void metrics_render(FILE *out)
 {
     fprintf(out, "# HELP wasteflow_http_requests_total HTTP requests by route and status.\n"
@@ -149,4 +154,10 @@ void metrics_render(FILE *out)
             "# TYPE wasteflow_db_retries_total counter\n"
             "wasteflow_db_retries_total %llu\n",
             (unsigned long long)db_retries);
+    fprintf(out,
+            "# HELP wasteflow_rate_limited_total Requests refused with 429 by the rate limit "
+            "(per credential, or per address without valid credentials).\n"
+            "# TYPE wasteflow_rate_limited_total counter\n"
+            "wasteflow_rate_limited_total %llu\n",
+            (unsigned long long)rate_limited);
 }

@@ -225,6 +225,8 @@ log "standby1 streaming, sync_state = sync"
 # ones ignore it (libpq leaves timing to PQconnectPoll's caller): deploy/HIGH_AVAILABILITY.md.
 export DATABASE_URL="postgresql://$app_role@127.0.0.1:$primary_port,127.0.0.1:$standby_port/$db?target_session_attrs=read-write&connect_timeout=2&application_name=wasteflow-failover"
 export WASTEFLOW_LISTEN="127.0.0.1:$http_port"
+# The load generator sends hundreds of transfers a second with one key.
+export WASTEFLOW_RATE_LIMIT=0
 "$bin" serve >"$dir/serve.log" 2>&1 &
 serve_pid=$!
 for _ in $(seq 1 100); do

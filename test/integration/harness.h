@@ -9,7 +9,8 @@
  * contract proxy).
  *
  * Sources: it_server.c (servers), it_http.c (HTTP client), it_db.c (database and SQL),
- * it_entities.c, it_json.c; it_process.c and it_alloc.c serve the others (it_internal.h). */
+ * it_entities.c, it_json.c, it_jwt.c; it_process.c and it_alloc.c serve the others (it_internal.h).
+ */
 #ifndef WF_IT_HARNESS_H
 #define WF_IT_HARNESS_H
 
@@ -107,6 +108,9 @@ char *it_new_key(const char *role, long long organization_id, long long storage_
 /* Runs `wasteflow keys ARGS...` (NULL-terminated); returns its exit code and, when out is not
  * NULL, its stdout (caller frees). */
 int it_keys_command(const char *const *args, char **out);
+/* An HS256 JWT: claims_json (a JSON object's text) signed with secret, as a server with
+ * WASTEFLOW_JWT_SECRET=secret accepts it (it_jwt.c). Caller frees. */
+char *it_jwt_hs256(const char *secret, const char *claims_json);
 /* "Authorization: Bearer <key>" in one of 16 rotating buffers. */
 const char *it_bearer(const char *key);
 /* Blocking connection to the test database (owned by the harness). */

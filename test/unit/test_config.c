@@ -96,6 +96,8 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.idle_timeout_s, 30);
     assert_int_equal(cfg.header_timeout_ms, 10000);
     assert_int_equal(cfg.max_connections, 1024);
+    assert_int_equal(cfg.max_idle_per_client, 64);
+    assert_int_equal(cfg.rate_limit, 100);
     assert_int_equal(cfg.drain_timeout_ms, 10000);
     assert_int_equal(cfg.dispatch_interval_ms, 250);
     assert_string_equal(cfg.cors_origins, "");
@@ -131,6 +133,7 @@ static void test_custom_values(void **state)
     env_set("WASTEFLOW_HEADER_TIMEOUT_MS", "100");
     env_set("WASTEFLOW_MAX_CONNECTIONS", "1000000");
     env_set("WASTEFLOW_DRAIN_TIMEOUT_MS", "0");
+    env_set("WASTEFLOW_RATE_LIMIT", "0");
     env_set("WASTEFLOW_DISPATCH_INTERVAL_MS", "60000");
     env_set("WASTEFLOW_CORS_ORIGINS", "https://a.example,https://b.example");
     env_set("WASTEFLOW_LOG_LEVEL", "debug");
@@ -147,6 +150,7 @@ static void test_custom_values(void **state)
     assert_int_equal(cfg.header_timeout_ms, 100);
     assert_int_equal(cfg.max_connections, 1000000);
     assert_int_equal(cfg.drain_timeout_ms, 0);
+    assert_int_equal(cfg.rate_limit, 0);
     assert_int_equal(cfg.dispatch_interval_ms, 60000);
     assert_string_equal(cfg.cors_origins, "https://a.example,https://b.example");
     assert_int_equal(cfg.log_level, LOG_DEBUG);
@@ -165,6 +169,8 @@ static const struct {
     {"WASTEFLOW_IDLE_TIMEOUT_S", 1, 3600, offsetof(config, idle_timeout_s)},
     {"WASTEFLOW_HEADER_TIMEOUT_MS", 100, 600000, offsetof(config, header_timeout_ms)},
     {"WASTEFLOW_MAX_CONNECTIONS", 1, 1000000, offsetof(config, max_connections)},
+    {"WASTEFLOW_MAX_IDLE_PER_CLIENT", 1, 1000000, offsetof(config, max_idle_per_client)},
+    {"WASTEFLOW_RATE_LIMIT", 0, 1000000, offsetof(config, rate_limit)},
     {"WASTEFLOW_DRAIN_TIMEOUT_MS", 0, 600000, offsetof(config, drain_timeout_ms)},
     {"WASTEFLOW_DISPATCH_INTERVAL_MS", 10, 60000, offsetof(config, dispatch_interval_ms)},
 };
@@ -458,6 +464,8 @@ static void test_print_help(void **state)
                            "WASTEFLOW_IDLE_TIMEOUT_S",
                            "WASTEFLOW_HEADER_TIMEOUT_MS",
                            "WASTEFLOW_MAX_CONNECTIONS",
+                           "WASTEFLOW_MAX_IDLE_PER_CLIENT",
+                           "WASTEFLOW_RATE_LIMIT",
                            "WASTEFLOW_DRAIN_TIMEOUT_MS",
                            "WASTEFLOW_DISPATCH_INTERVAL_MS",
                            "WASTEFLOW_CORS_ORIGINS",
