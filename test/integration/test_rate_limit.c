@@ -511,6 +511,45 @@ static void test_zero_turns_it_off(void **state)
     it_stop_second_instance();
 }
 
+/* The contract says so too: every operation that needs credentials documents its 429. */
+static void test_openapi_documents_429(void **state)
+{
+    (void)state;
+    reply r = {0};
+    send_as("GET", "/openapi.json", NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    const cJSON *paths = cJSON_GetObjectItemCaseSensitive(r.json, "paths");
+    assert_non_null(paths);
+    int operations = 0;
+    const cJSON *path;
+    cJSON_ArrayForEach(path, paths)
+    {
+        if (strncmp(path->string, "/v1/", 4) != 0 && strcmp(path->string, "/metrics") != 0) {
+            continue;
+        }
+        const cJSON *operation;
+        cJSON_ArrayForEach(operation, path)
+        {
+            const cJSON *responses = cJSON_GetObjectItemCaseSensitive(operation, "responses");
+            if (responses == NULL) {
+                continue; /* path-level parameters */
+            }
+            const cJSON *ref = cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(responses, "429"), "$ref");
+            if (!cJSON_IsString(ref) ||
+                strcmp(ref->valuestring, "#/components/responses/TooManyRequests") != 0) {
+                fail_msg("%s %s documents no 429", operation->string, path->string);
+            }
+            operations++;
+        }
+    }
+    assert_true(operations >= 20);
+    const cJSON *too_many = it_json_at(r.json, "components.responses.TooManyRequests.headers");
+    assert_non_null(cJSON_GetObjectItemCaseSensitive(too_many, "Retry-After"));
+    assert_non_null(strstr(it_json_str(r.json, "info.description"), "429"));
+    reply_clear(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -524,6 +563,7 @@ int main(void)
         cmocka_unit_test(test_refusals_are_counted_in_metrics),
         cmocka_unit_test(test_the_limit_is_per_instance),
         cmocka_unit_test(test_zero_turns_it_off),
+        cmocka_unit_test(test_openapi_documents_429),
         TU_AUDIT_TEST,
     };
     return cmocka_run_group_tests_name("rate_limit", tests, group_setup, group_teardown);
