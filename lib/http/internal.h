@@ -24,10 +24,12 @@ struct http_server {
     http_server_options options; /* max_connections clamped to the open-file limit */
     int port;
     int inflight;
-    int connections;          /* open client connections */
-    bool accept_paused;       /* listener disabled at max_connections */
-    bool accept_resting;      /* listener disabled for a moment after an accept error */
-    struct event accept_rest; /* ends the rest */
+    int connections;           /* open client connections */
+    bool accept_paused;        /* listener disabled at max_connections */
+    bool accept_resting;       /* listener disabled for a moment after an accept error */
+    struct event accept_rest;  /* ends the rest */
+    struct event idle_reclaim; /* at the cap: closes connections over an idle budget */
+    bool idle_reclaim_armed;
     int64_t accept_error_logged_ms;
     uint64_t accept_errors_quiet; /* errors since the last log line */
     bool draining;                /* stopped accepting: replies close their connection */
