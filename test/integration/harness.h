@@ -42,6 +42,9 @@ int it_stop_server_only(void);
 /* After it_stop_server_only: starts the primary server again on the same database (new port,
  * new log file) and waits for /readyz; returns the new base URL (owned by the harness). */
 const char *it_restart_server(const char *const *extra_env);
+/* The open-file limit (RLIMIT_NOFILE, soft and hard, set in the child before exec) of the
+ * servers started from now on; 0, the default, leaves them the runner's. */
+void it_set_server_open_files(long limit);
 pid_t it_server_pid(void);
 const char *it_base_url(void);
 /* Log file of the primary server (stdout and stderr). */

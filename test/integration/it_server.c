@@ -48,7 +48,13 @@ static struct {
     unsigned database_counter; /* test databases this process created: names them and logs */
     unsigned log_counter;      /* log files for the current database */
     char *admin_key;           /* made by it_start for every request (it_admin_key) */
+    long open_files;           /* RLIMIT_NOFILE of the servers started (0: inherited) */
 } servers;
+
+void it_set_server_open_files(long limit)
+{
+    servers.open_files = limit;
+}
 
 /* Prints the last bytes of a server log to stderr, so a failure shows what the server said. */
 static void print_log_tail(const char *log_path)
@@ -303,8 +309,8 @@ static char *start_server_once(server_process *server, const char *const *extra_
                              "serve",
                              NULL};
     int log_fd = harness_open_log(server->log_path);
-    server->pid =
-        harness_spawn(tu_under_valgrind() ? valgrind_argv : plain_argv, env, log_fd, log_fd);
+    server->pid = harness_spawn_limited(tu_under_valgrind() ? valgrind_argv : plain_argv, env,
+                                        log_fd, log_fd, servers.open_files);
     close(log_fd);
     free(env);
     free(database_env);
