@@ -229,6 +229,20 @@ static void redact_text(const char *url, char *out, size_t out_size)
                 at = q;
             }
         }
+        if (at == NULL) {
+            /* A raw '/' in a password ends libpq's userinfo early (it then reads no
+             * password at all), but the writer meant one: a ':' in the authority and an
+             * '@' before the query mask what is between them too. (A database name with
+             * an '@' after a host:port is masked as well: better too much than a leak.) */
+            for (const char *q = auth_end; *q != '\0' && *q != '?'; q++) {
+                if (*q == '@') {
+                    at = q;
+                }
+            }
+            if (at != NULL && memchr(auth, ':', (size_t)(auth_end - auth)) == NULL) {
+                at = NULL;
+            }
+        }
         const char *colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
         if (colon != NULL) {
             used = (size_t)snprintf(out, out_size, "%.*s:***", (int)(colon - url), url);

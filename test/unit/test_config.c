@@ -397,6 +397,48 @@ static void test_redact_key_value(void **state)
     redact("sslpassword=k3y password=s3cret", "sslpassword=*** password=***");
 }
 
+/* Passwords made of the characters that end URI parts (# ? @ /), percent-escapes, and
+ * key/value values quoted or not: masked whole, and never found in what is printed. */
+static void test_redact_special_characters(void **state)
+{
+    (void)state;
+    redact("postgresql://u:pa%2Fss@h/db", "postgresql://u:***@h/db");
+    redact("postgresql://u:%23%3F%40%2F%25@h:5432/db", "postgresql://u:***@h:5432/db");
+    redact("postgresql://u:Se#cr?et%40x@/db?host=/run/pg&port=5432",
+           "postgresql://u:***@/db?host=/run/pg&port=5432");
+    /* A raw '/' ends libpq's userinfo, so libpq sees no password here; what the writer
+     * meant as one is masked all the same. */
+    redact("postgresql://u:pa/ss@h/db", "postgresql://u:***@h/db");
+    redact("postgresql://u:a/b/c@h:5432/db?sslmode=require",
+           "postgresql://u:***@h:5432/db?sslmode=require");
+    redact("postgresql://h/db?password=p%26s%3Ds", "postgresql://h/db?password=***");
+    redact("postgresql://h/db?password=a#b?c/d@e&user=u", "postgresql://h/db?password=***&user=u");
+    redact("host=h password='a#b?c@d/e %41' user=u", "host=h password=*** user=u");
+    redact("host=h password=a#b?c@d/e user=u", "host=h password=*** user=u");
+    redact("host=h sslpassword='k#y?@/ x' password='p w'", "host=h sslpassword=*** password=***");
+    const struct {
+        const char *url;
+        const char *secrets[3];
+    } cases[] = {
+        {"postgresql://u:Zq#9?x@h/db", {"Zq#9", "9?x"}},
+        {"postgresql://u:Zq%2F9%3Fx@h/db", {"Zq%2F9", "Zq/9", "9%3Fx"}},
+        {"postgresql://u:Zq/9x@h/db", {"Zq/9x", "Zq"}},
+        {"postgresql://h/db?sslpassword=Zq%239&password=Wk%3F7", {"Zq%239", "Wk%3F7", "Zq#9"}},
+        {"dbname=d password='Zq#9 ?@/x' sslpassword=Wk#7@/", {"Zq#9", "?@/x", "Wk#7"}},
+        {"password = 'Zq\\'9' host=h", {"Zq", "'9'"}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[512];
+        config_redact_url(cases[i].url, out, sizeof out);
+        for (size_t k = 0; k < 3 && cases[i].secrets[k] != NULL; k++) {
+            if (strstr(out, cases[i].secrets[k]) != NULL) {
+                fail_msg("redact(\"%s\") = \"%s\" shows \"%s\"", cases[i].url, out,
+                         cases[i].secrets[k]);
+            }
+        }
+    }
+}
+
 static void test_redact_short_buffers(void **state)
 {
     (void)state;
@@ -494,6 +536,7 @@ int main(void)
         cmocka_unit_test_setup(test_error_buffer_is_bounded, setup),
         cmocka_unit_test_setup(test_redact_uri, setup),
         cmocka_unit_test_setup(test_redact_key_value, setup),
+        cmocka_unit_test_setup(test_redact_special_characters, setup),
         cmocka_unit_test_setup(test_redact_short_buffers, setup),
         cmocka_unit_test_setup(test_redact_other_whitespace, setup),
         cmocka_unit_test_setup(test_print_help, setup),
