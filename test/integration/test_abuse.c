@@ -870,6 +870,12 @@ static void test_database_password_never_logged(void **state)
     const char *uri_secrets[] = {"Se#cr?et", "Se%23cr", "cr%3Fet", "cr?et@", "et%40%2F9", NULL};
     restart_with_database_url(uri, uri_secrets);
     free(uri);
+    /* '#' and '?' raw, as libpq also reads them in the userinfo (the pattern of old missed
+     * them). */
+    char *raw = tu_format("postgresql://%s:Ra#w?pw@/%s?host=%s&port=%s", user, dbname, host, port);
+    const char *raw_secrets[] = {"Ra#w", "w?pw", NULL};
+    restart_with_database_url(raw, raw_secrets);
+    free(raw);
     /* Key/value form: a quoted password with a quote, # ? @ / and spaces, and an sslpassword. */
     char *kv = tu_format("host=%s port=%s dbname=%s user=%s password='It\\'s #a?b@c/d %%41 pw' "
                          "sslpassword='Key#Phr?ase'",
@@ -899,19 +905,22 @@ static void test_forty_large_bodies_do_not_grow_memory(void **state)
     (void)state;
     enum { CONNECTIONS = 40, PER_CONNECTION = 1024 * 1024, PIECE = 64 * 1024 };
     pid_t pid = it_server_pid();
-    /* Warm up: one refused body, so one-off allocations are not counted. */
-    raw_reply warm;
     const char *head = "POST /v1/organizations HTTP/1.1\r\nHost: x\r\n"
                        "Content-Type: application/json\r\nContent-Length: 8388608\r\n\r\n";
-    raw_exchange(head, strlen(head), &warm);
-    assert_int_equal(warm.status, 413);
-    raw_reply_free(&warm);
+    size_t head_len = strlen(head);
+    char *request = tu_raw_with_auth(head, &head_len);
+    /* Warm up: one such request first, so one-off allocations are not counted. */
+    int warm = connect_server();
+    send_all(warm, request, head_len);
+    raw_reply warm_reply;
+    read_response(warm, (int)tu_scaled_ms(1000), &warm_reply);
+    close(warm);
+    raw_reply_free(&warm_reply);
+    tu_sleep_ms(100);
     long before_kib = vm_rss_kib(pid);
     int fds[CONNECTIONS];
     size_t sent[CONNECTIONS] = {0};
     bool done[CONNECTIONS] = {false};
-    size_t head_len = strlen(head);
-    char *request = tu_raw_with_auth(head, &head_len);
     for (int i = 0; i < CONNECTIONS; i++) {
         fds[i] = connect_server();
         send_all(fds[i], request, head_len);
@@ -1142,6 +1151,9 @@ static void test_accept_errors_logged_once_a_second(void **state)
     (void)state;
     pid_t pid = it_server_pid();
     int cap = logged_cap();
+    if (cap < 0) {
+        cap = 1000; /* not lowered: the configured one */
+    }
     int free_descriptors = OPEN_FILES - open_descriptors(pid);
     print_message("cap %d, %d descriptors free\n", cap, free_descriptors);
     if (free_descriptors >= cap) {
@@ -1166,9 +1178,9 @@ static void test_accept_errors_logged_once_a_second(void **state)
     long grown = file_size(it_server_log_path()) - offset;
     print_message("%lld ms out of descriptors: %d log lines about it, log +%ld bytes\n", window_ms,
                   warnings, grown);
+    assert_true(grown < 8 * 1024);
     assert_true(warnings >= 1);
     assert_true(warnings <= 1 + (int)(window_ms / 1000) + 1);
-    assert_true(grown < 8 * 1024);
     assert_log_lines_valid(it_server_log_path(), offset); /* no libevent text lines either */
     /* Descriptors come back: the waiting connections are accepted and served. */
     for (int i = 0; i < count / 2; i++) {
