@@ -736,20 +736,22 @@ static void test_503_says_nosniff(void **state)
     char *sql = tu_format("BEGIN; SELECT 1 FROM organizations WHERE id = %lld FOR UPDATE", org_id);
     PQclear(PQexec(blocker, sql));
     free(sql);
-    /* The one connection waits on the row lock ... */
-    blocked_call call = {second, org_id, 0};
+    /* The one connection waits on the row lock ... (static: the thread outlives nothing) */
+    static blocked_call call;
+    call = (blocked_call){second, org_id, 0};
     pthread_t thread;
     assert_int_equal(pthread_create(&thread, NULL, post_blocked_transfer, &call), 0);
     tu_sleep_ms(tu_scaled_ms(500));
     /* ... so a request that needs the database finds no room in a queue of 0. */
     it_response *response = it_request_to(second, "GET", "/v1/waste-types", NULL, NULL);
+    /* Released before anything is asserted, so a failure leaves no thread or lock behind. */
+    PQclear(PQexec(blocker, "ROLLBACK"));
+    PQfinish(blocker);
+    pthread_join(thread, NULL);
     EXPECT_PROBLEM_TYPE(response, 503, "service-unavailable", NULL);
     expect_nosniff(response, "GET /v1/waste-types (503)");
     assert_non_null(it_header(response, "Retry-After"));
     it_response_free(response);
-    PQclear(PQexec(blocker, "ROLLBACK"));
-    PQfinish(blocker);
-    pthread_join(thread, NULL);
     assert_int_equal(call.status, 201);
     it_stop_second_instance();
 }
