@@ -135,7 +135,8 @@ static int log_lines_with(const char *path, long offset, const char *needle)
 }
 
 /* Every line of the log from offset on is valid UTF-8 and one JSON object; returns how many
- * there were. */
+ * there were. Under valgrind, memcheck's own lines ("==pid== ...") share the file: they are
+ * not the server's and are skipped. */
 static int assert_log_lines_valid(const char *path, long offset)
 {
     size_t len = 0;
@@ -144,7 +145,8 @@ static int assert_log_lines_valid(const char *path, long offset)
     for (char *line = log; line < log + len;) {
         char *end = memchr(line, '\n', (size_t)(log + len - line));
         size_t line_len = end != NULL ? (size_t)(end - line) : (size_t)(log + len - line);
-        if (line_len > 0) {
+        bool memcheck = tu_under_valgrind() && line_len >= 2 && line[0] == '=' && line[1] == '=';
+        if (line_len > 0 && !memcheck) {
             lines++;
             if (!utf8_ok(line, line_len)) {
                 fail_msg("%s: log line %d is not valid UTF-8: %.*s", path, lines, (int)line_len,
