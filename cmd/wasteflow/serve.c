@@ -23,7 +23,8 @@
 #include <string.h>
 
 #define DRAIN_GRACE_MS 100
-#define KEY_REFRESH_MS 250 /* a revoked key is refused everywhere within ~1 s */
+/* The key cache's poll, for announcements lost (changes are announced: NOTIFY). */
+#define KEY_REFRESH_MS 1000
 /* (storage, type) pairs the room hints hold: 1M is 10 types for 100,000 storages, at most
  * 48 MiB (24 bytes a slot, tables at most 3/4 full). */
 #define ROOM_HINTS_MAX_ENTRIES (1u << 20)
@@ -90,9 +91,28 @@ static void on_signal(evutil_socket_t signum, short events, void *arg)
 /* Every session runs in UTC with ISO dates: the representations read timestamps as text. */
 static const char *const session_settings[] = {"SET TimeZone = 'UTC'", "SET DateStyle = 'ISO, YMD'",
                                                "SET application_name = 'wasteflow'", NULL};
-/* The control connection says what it is in pg_stat_activity. */
-static const char *const control_settings[] = {"SET TimeZone = 'UTC'", "SET DateStyle = 'ISO, YMD'",
-                                               "SET application_name = 'wasteflow control'", NULL};
+/* The control connection says what it is in pg_stat_activity, and listens for what the
+ * database announces: room that appeared (the dispatcher) and key changes (the key cache). */
+static const char *const control_settings[] = {"SET TimeZone = 'UTC'",
+                                               "SET DateStyle = 'ISO, YMD'",
+                                               "SET application_name = 'wasteflow control'",
+                                               "LISTEN wasteflow_room",
+                                               "LISTEN wasteflow_keys",
+                                               NULL};
+
+/* A notification on the control connection; channel NULL: it (re)connected, and whatever
+ * was announced meanwhile is lost, so both look for themselves. */
+static void control_notified(void *arg, const char *channel, const char *payload)
+{
+    (void)payload;
+    wf_app *a = arg;
+    if (channel == NULL || strcmp(channel, "wasteflow_keys") == 0) {
+        key_cache_kick(a->keys);
+    }
+    if (channel == NULL || strcmp(channel, "wasteflow_room") == 0) {
+        dispatcher_kick(a->dispatcher);
+    }
+}
 
 /* The schema must be current: migrations pending are applied when this role may (the
  * schema's owner), else serving stops with what to do. */
@@ -211,6 +231,8 @@ int serve_main(const config *cfg)
     db_pool_options control_options = pool_options;
     control_options.size = 1;
     control_options.session_settings = control_settings;
+    control_options.on_notify = control_notified;
+    control_options.notify_arg = a;
     a->control = db_pool_new(a->base, &control_options);
     http_server_options http_options = {
         .host = cfg->listen_host,
@@ -223,6 +245,7 @@ int serve_main(const config *cfg)
         .fd_reserve = cfg->pool_size + 1 + 32,
         .max_idle_per_client = cfg->max_idle_per_client,
         .cors_origins = cfg->cors_origins,
+        .rate_limit = cfg->rate_limit,
         .routes = api_routes,
         .route_count = api_route_count,
         .authenticate = access_authenticate,
@@ -244,11 +267,12 @@ int serve_main(const config *cfg)
     if (a->dispatcher != NULL && svc.sigterm != NULL && svc.sigint != NULL &&
         svc.drain_timer != NULL && event_add(svc.sigterm, NULL) == 0 &&
         event_add(svc.sigint, NULL) == 0) {
-        char port[16], size[16];
+        char port[16], size[16], rate[16];
         snprintf(port, sizeof port, "%d", http_server_port(a->server));
         snprintf(size, sizeof size, "%d", cfg->pool_size);
+        snprintf(rate, sizeof rate, "%d", cfg->rate_limit);
         log_event(LOG_INFO, "listening", "host", cfg->listen_host, "port", port, "database",
-                  redacted, "pool_size", size, NULL);
+                  redacted, "pool_size", size, "rate_limit", rate, NULL);
         event_base_dispatch(a->base);
         status = 0;
         log_event(LOG_INFO, "stopped", NULL);

@@ -14,11 +14,45 @@
 #define CHALLENGE       "Bearer realm=\"wasteflow\""
 #define CHALLENGE_TOKEN "Bearer realm=\"wasteflow\", error=\"invalid_token\""
 
-static void refuse_unauthenticated(http_ctx *ctx, bool token_sent, const char *detail)
+static void answer_unauthenticated(http_ctx *ctx, bool token_sent, const char *detail)
 {
     http_add_header(ctx, "WWW-Authenticate", token_sent ? CHALLENGE_TOKEN : CHALLENGE);
     http_problem(ctx, PROBLEM_UNAUTHORIZED, "%s", detail);
 }
+
+/* A request without valid credentials costs its client address one request of the rate
+ * limit (so guessing keys is limited too): 429 once that is spent, else 401. */
+static http_verdict refuse_unauthenticated(http_ctx *ctx, bool token_sent, const char *detail)
+{
+    if (http_rate_admit_address(ctx)) {
+        answer_unauthenticated(ctx, token_sent, detail);
+    }
+    return HTTP_REFUSED;
+}
+
+/* Valid credentials: one request from their own bucket (an API key by its id, a JWT by its
+ * issuer and subject), whatever address they come from. False: answered 429. */
+static bool rate_admit_principal(http_ctx *ctx)
+{
+    const auth_principal *who = &ctx->principal;
+    char identity[8 + AUTH_ISSUER_MAX + AUTH_ACTOR_MAX];
+    int len;
+    if (who->key_id > 0) {
+        len = snprintf(identity, sizeof identity, "key:%lld", (long long)who->key_id);
+    } else {
+        /* actor is "jwt:<sub>"; the NUL between issuer and subject keeps "a" + "bc" apart
+         * from "ab" + "c". */
+        len = snprintf(identity, sizeof identity, "%s%c%s", who->actor, '\0', who->issuer);
+    }
+    if (len < 0) {
+        len = 0;
+    }
+    return http_rate_admit_credential(
+        ctx, identity, (size_t)len < sizeof identity ? (size_t)len : sizeof identity - 1);
+}
+
+/* Authenticated: the rate limit, then role and scope. */
+static http_verdict admit_principal(http_ctx *ctx, const http_endpoint *endpoint);
 
 /* Role, then scope: 403 naming what the principal may not do. */
 static bool authorized(http_ctx *ctx, const http_endpoint *endpoint)
@@ -92,10 +126,11 @@ static void key_cache_answered(void *arg)
     http_ctx *ctx = wait->ctx;
     const char *why = NULL;
     if (check_key(ctx, wait->id, wait->hash, &why) != KEY_VALID) {
-        refuse_unauthenticated(ctx, true, why);
+        /* Its address paid for the lookup already. */
+        answer_unauthenticated(ctx, true, why);
         return;
     }
-    if (authorized(ctx, wait->endpoint)) {
+    if (admit_principal(ctx, wait->endpoint) == HTTP_ADMIT) {
         http_resume(ctx);
     }
 }
@@ -116,20 +151,26 @@ static const char *bearer_token(const char *header)
     return token;
 }
 
+static http_verdict admit_principal(http_ctx *ctx, const http_endpoint *endpoint)
+{
+    if (!rate_admit_principal(ctx)) {
+        return HTTP_REFUSED;
+    }
+    return authorized(ctx, endpoint) ? HTTP_ADMIT : HTTP_REFUSED;
+}
+
 http_verdict access_authenticate(http_ctx *ctx, const http_endpoint *endpoint)
 {
     const char *header = http_header(ctx, "Authorization");
     if (header == NULL) {
-        refuse_unauthenticated(ctx, false,
-                               "Credentials are required: send Authorization: Bearer <token>.");
-        return HTTP_REFUSED;
+        return refuse_unauthenticated(
+            ctx, false, "Credentials are required: send Authorization: Bearer <token>.");
     }
     const char *token = bearer_token(header);
     if (token == NULL) {
         /* Another scheme (Basic, Digest) sent no bearer token: RFC 6750 3.1, no error code. */
-        refuse_unauthenticated(ctx, strncasecmp(header, "Bearer", 6) == 0,
-                               "The Authorization header must be \"Bearer <token>\".");
-        return HTTP_REFUSED;
+        return refuse_unauthenticated(ctx, strncasecmp(header, "Bearer", 6) == 0,
+                                      "The Authorization header must be \"Bearer <token>\".");
     }
     wf_app *app = app_of(ctx);
     const char *why = "The token is neither an API key nor a JWT this service accepts.";
@@ -137,30 +178,34 @@ http_verdict access_authenticate(http_ctx *ctx, const http_endpoint *endpoint)
         int64_t id;
         uint8_t hash[API_KEY_HASH_BYTES];
         if (api_key_parse(token, &id, hash) != 0) {
-            refuse_unauthenticated(ctx, true, "The API key is malformed.");
-            return HTTP_REFUSED;
+            return refuse_unauthenticated(ctx, true, "The API key is malformed.");
         }
         key_check checked = check_key(ctx, id, hash, &why);
         if (checked == KEY_UNKNOWN) {
+            /* A key this instance has not seen costs a database refresh: its address pays
+             * for it first, so a client guessing key ids cannot make one per request. */
+            if (!http_rate_admit_address(ctx)) {
+                return HTTP_REFUSED;
+            }
             key_wait *wait = ARENA_NEW(&ctx->arena, key_wait);
             *wait = (key_wait){ctx, endpoint, id, {0}};
             memcpy(wait->hash, hash, sizeof hash);
             if (key_cache_refresh(app->keys, key_cache_answered, wait)) {
                 return HTTP_PENDING;
             }
+            answer_unauthenticated(ctx, true, why);
+            return HTTP_REFUSED;
         }
         if (checked != KEY_VALID) {
-            refuse_unauthenticated(ctx, true, why);
-            return HTTP_REFUSED;
+            return refuse_unauthenticated(ctx, true, why);
         }
     } else if (jwt_verifier_enabled(app->jwt) &&
                jwt_verify(app->jwt, token, (int64_t)time(NULL), &ctx->principal, &why) == 0) {
         ctx->authenticated = true;
     } else {
-        refuse_unauthenticated(ctx, true, why);
-        return HTTP_REFUSED;
+        return refuse_unauthenticated(ctx, true, why);
     }
-    return authorized(ctx, endpoint) ? HTTP_ADMIT : HTTP_REFUSED;
+    return admit_principal(ctx, endpoint);
 }
 
 int64_t access_own_organization(const http_ctx *ctx)

@@ -504,6 +504,8 @@ static const char *claims_principal(const jwt_verifier *v, const cJSON *claims, 
     }
     p->key_id = 0;
     snprintf(p->actor, sizeof p->actor, "jwt:%s", sub->valuestring);
+    const cJSON *iss = cJSON_GetObjectItemCaseSensitive(claims, "iss");
+    snprintf(p->issuer, sizeof p->issuer, "%s", cJSON_IsString(iss) ? iss->valuestring : "");
     return NULL;
 }
 

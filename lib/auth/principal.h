@@ -14,7 +14,8 @@ typedef enum {
     ROLE_STORAGE = 16
 } auth_role;
 
-#define AUTH_ACTOR_MAX 256 /* bytes incl. NUL */
+#define AUTH_ACTOR_MAX  256 /* bytes incl. NUL */
+#define AUTH_ISSUER_MAX 256 /* bytes incl. NUL */
 
 typedef struct {
     auth_role role;
@@ -22,6 +23,10 @@ typedef struct {
     int64_t storage_id;         /* > 0 only for ROLE_STORAGE */
     int64_t key_id;             /* > 0 for an API key, 0 for a JWT */
     char actor[AUTH_ACTOR_MAX]; /* "key:<id>" or "jwt:<sub>" : valid UTF-8, no control chars */
+    /* A JWT's iss claim ("" when it has none, and for an API key), which with the sub names
+     * the credential (the rate limit's bucket). Cut at AUTH_ISSUER_MAX - 1 bytes, possibly
+     * inside a character: never shown to anyone. */
+    char issuer[AUTH_ISSUER_MAX];
 } auth_principal;
 
 /* "admin","auditor","monitor","organization","storage" <-> enum; parse returns 0 for unknown.

@@ -585,6 +585,9 @@ static void setup_finished(db_conn *conn)
     conn->backoff_ms = BACKOFF_MIN_MS;
     log_event(LOG_DEBUG, "database connection ready", NULL);
     schedule_pump(pool);
+    if (pool->options.on_notify != NULL) {
+        pool->options.on_notify(pool->options.notify_arg, NULL, NULL);
+    }
 }
 
 /* The socket failed: during setup that is the attempt failing (the round goes on), later
@@ -615,9 +618,13 @@ static void conn_on_io(db_conn *conn, short events)
         conn_lost(conn, PQerrorMessage(conn->pg));
         return;
     }
-    /* Drain notices and notifications an idle session may receive. */
+    /* Drain the notifications a session receives (LISTEN in its settings). */
     PGnotify *note;
     while ((note = PQnotifies(conn->pg)) != NULL) {
+        if (conn->pool->options.on_notify != NULL) {
+            conn->pool->options.on_notify(conn->pool->options.notify_arg, note->relname,
+                                          note->extra);
+        }
         PQfreemem(note);
     }
     if (conn->inflight == NULL) {

@@ -65,6 +65,12 @@ typedef struct {
     /* NULL, or a NULL-terminated list of statements (e.g. "SET TimeZone = 'UTC'") every
      * session runs once it connects, before its statements are prepared. */
     const char *const *session_settings;
+    /* NULL, or called from the loop with each notification a session receives (the
+     * session_settings may LISTEN), and with channel NULL each time a session is ready
+     * after connecting: what was sent while it was not connected is lost, so a listener
+     * should look for itself then. */
+    void (*on_notify)(void *arg, const char *channel, const char *payload);
+    void *notify_arg;
 } db_pool_options;
 
 typedef struct {

@@ -71,6 +71,7 @@ struct dispatcher {
     /* The last poll, and what the last take of room events asks for. */
     int poll_pid;
     bool poll_leads, poll_events;
+    bool polled_once;
     enum { TAKE_NOTHING, TAKE_REFRESH, TAKE_SWEEP, TAKE_RELOAD } take;
     char *event_storages, *event_pair_types; /* bigint[] and text[] literals: the pairs */
     char *event_types;                       /* text[] literal: their distinct types */
@@ -505,6 +506,7 @@ static void cleared(tx *t, int status)
 static void polled_rows(tx *t, const db_result *result)
 {
     dispatcher *d = tx_user(t);
+    d->polled_once = true;
     d->poll_pid = (int)db_int64(result, 0, 0, 0);
     d->poll_leads = db_text(result, 0, 0, 1)[0] == 't';
     d->poll_events = db_text(result, 0, 0, 2)[0] == 't';
@@ -602,7 +604,8 @@ dispatcher *dispatcher_new(wf_app *app, int interval_ms)
 
 void dispatcher_kick(dispatcher *d)
 {
-    if (d == NULL || d->stopped) {
+    /* A follower has nothing to do with room: the leader hears of it (NOTIFY) and serves. */
+    if (d == NULL || d->stopped || (d->leader_pid == 0 && d->polled_once)) {
         return;
     }
     if (!d->working) {

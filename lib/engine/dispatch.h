@@ -25,8 +25,9 @@
 #include <stdbool.h>
 
 dispatcher *dispatcher_new(wf_app *app, int interval_ms);
-/* Room appeared through this instance (a committed change): look as soon as possible.
- * NULL is a no-op. */
+/* Room appeared (this instance committed it, or NOTIFY wasteflow_room said so), or an
+ * announcement may have been missed: the leader looks as soon as possible. NULL is a
+ * no-op; so is a follower. */
 void dispatcher_kick(dispatcher *d);
 /* Stops scheduling work; a step in progress finishes. */
 void dispatcher_stop(dispatcher *d);

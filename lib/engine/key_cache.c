@@ -24,6 +24,7 @@ struct key_cache {
     int interval_ms;
     bool stopped;
     bool refreshing;
+    bool again;      /* a change was announced while a refresh was in flight */
     int64_t version; /* -1 before the first load */
     key_entry *keys; /* by id */
     size_t count;
@@ -112,8 +113,10 @@ static void refreshed(tx *t, int status)
     waiter *answered = cache->answering;
     cache->answering = NULL;
     wake(answered);
-    if (cache->queued != NULL) {
-        refresh(cache); /* asked for while this one was in flight: it may predate the key */
+    if (cache->queued != NULL || cache->again) {
+        /* Asked for, or announced, while this one was in flight: it may predate the key. */
+        cache->again = false;
+        refresh(cache);
         return;
     }
     schedule(cache, cache->interval_ms);
@@ -154,6 +157,19 @@ key_cache *key_cache_new(wf_app *app, int interval_ms)
     evtimer_assign(&cache->timer, app->base, tick, cache);
     schedule(cache, 0);
     return cache;
+}
+
+void key_cache_kick(key_cache *cache)
+{
+    if (cache == NULL || cache->stopped) {
+        return;
+    }
+    if (cache->refreshing) {
+        cache->again = true;
+        return;
+    }
+    evtimer_del(&cache->timer);
+    schedule(cache, 0);
 }
 
 void key_cache_stop(key_cache *cache)

@@ -1,9 +1,11 @@
 /* This instance's copy of the API keys, so checking a key costs no database round trip.
- * Every change to api_keys bumps api_keys_state.version (a trigger); the cache asks for
- * the version every interval and reloads every key when it moved, so a revoked or
- * expired key is refused on every instance within about one interval. A key this
- * instance has not seen yet (created a moment ago elsewhere) triggers one refresh, shared
- * by every request waiting for it. */
+ * Every change to api_keys bumps api_keys_state.version and announces itself (NOTIFY
+ * wasteflow_keys; triggers, so psql edits and cascades count too). The control
+ * connection LISTENs: an announcement refreshes the cache at once, so a revoked key is
+ * refused on every instance within milliseconds; the cache also asks for the version every
+ * interval, in case an announcement was lost. A key this instance has not seen yet
+ * (created a moment ago elsewhere) triggers one refresh, shared by every request waiting
+ * for it. */
 #ifndef WF_ENGINE_KEY_CACHE_H
 #define WF_ENGINE_KEY_CACHE_H
 
@@ -28,6 +30,9 @@ typedef struct {
 
 /* Starts refreshing every interval_ms on the app's pool. */
 key_cache *key_cache_new(wf_app *app, int interval_ms);
+/* A change to the keys was announced (NOTIFY wasteflow_keys) or may have been missed: refresh
+ * as soon as possible. NULL is a no-op. */
+void key_cache_kick(key_cache *cache);
 /* Stops the timer; a refresh in flight still completes. */
 void key_cache_stop(key_cache *cache);
 bool key_cache_busy(const key_cache *cache);

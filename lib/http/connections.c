@@ -6,8 +6,10 @@
  *     listener pauses, and resumes when a connection goes;
  *   - a deadline for each request to arrive whole (header_timeout_ms);
  *   - an idle budget per client address: a client holding more than max_idle_per_client
- *     connections idle for a second or more loses its oldest one to each new one, so one
- *     client cannot hold every slot;
+ *     connections idle for a second or more loses its oldest one to each new one, and
+ *     while the server is at its cap (the listener paused, so newcomers cannot even be
+ *     seen) every address's idle connections beyond the budget are closed, oldest first,
+ *     every 250 ms: one client cannot hold every slot, even one it took all at once;
  *   - a request head declaring a Content-Length over the limit is answered 413 at once,
  *     before its body is read, and a chunked body is cut with a 413 as soon as its chunks
  *     add up to more than the limit (evhttp's own limit, the same size, is the backstop);
@@ -37,6 +39,8 @@
 #define IDLE_AFTER_MS 1000
 /* How long the listener rests after an accept error. */
 #define ACCEPT_REST_MS 250
+/* How often, at the connection cap, idle connections over their budget are looked for. */
+#define IDLE_RECLAIM_MS 250
 /* After a 413 sent by the guard, the client's body is read and dropped this long before
  * the connection closes (closing at once could reset the connection under the reply). */
 #define REFUSED_LINGER_MS 1000
@@ -87,6 +91,11 @@ void conn_update_listener(http_server *server)
     }
     struct evconnlistener *listener = evhttp_bound_socket_get_listener(server->bound);
     bool full = server->connections >= server->options.max_connections;
+    if (full && !server->idle_reclaim_armed) {
+        struct timeval tv = {0, IDLE_RECLAIM_MS * 1000};
+        evtimer_add(&server->idle_reclaim, &tv);
+        server->idle_reclaim_armed = true;
+    }
     bool accept = !full && !server->accept_resting;
     if (accept && server->accept_paused) {
         evconnlistener_enable(listener);
@@ -370,6 +379,74 @@ static void enforce_idle_budget(conn_guard *newcomer)
     }
 }
 
+static int by_peer_then_age(const void *left, const void *right)
+{
+    const conn_guard *a = *(conn_guard *const *)left, *b = *(conn_guard *const *)right;
+    int peer = strcmp(a->peer, b->peer);
+    if (peer != 0) {
+        return peer;
+    }
+    return a->active_ms < b->active_ms ? -1 : a->active_ms > b->active_ms;
+}
+
+/* At the cap: every address keeps at most its budget of idle connections, its oldest idle
+ * ones close. Sorting by address makes it n log n in the connections, four times a second
+ * and only while the server is full. */
+static void reclaim_idle(http_server *server)
+{
+    int64_t now = clock_ms();
+    size_t count = 0;
+    for (conn_guard *g = server->guards; g != NULL; g = g->next) {
+        count += g->connection != NULL && idle(g, now);
+    }
+    if (count <= (size_t)server->options.max_idle_per_client) {
+        return;
+    }
+    conn_guard **idle_ones = xcalloc(count, sizeof *idle_ones);
+    size_t n = 0;
+    for (conn_guard *g = server->guards; g != NULL && n < count; g = g->next) {
+        if (g->connection != NULL && idle(g, now)) {
+            idle_ones[n++] = g;
+        }
+    }
+    qsort(idle_ones, n, sizeof *idle_ones, by_peer_then_age);
+    size_t budget = (size_t)server->options.max_idle_per_client;
+    int closed = 0;
+    char peer[sizeof idle_ones[0]->peer] = "";
+    for (size_t start = 0; start < n;) {
+        size_t end = start + 1;
+        while (end < n && strcmp(idle_ones[end]->peer, idle_ones[start]->peer) == 0) {
+            end++;
+        }
+        if (end - start > budget) {
+            snprintf(peer, sizeof peer, "%s", idle_ones[start]->peer);
+            for (size_t i = start; i < end - budget; i++) {
+                /* Frees it and its guard (guard_closed); the array is not read there again. */
+                evhttp_connection_free(idle_ones[i]->connection);
+                closed++;
+            }
+        }
+        start = end;
+    }
+    free(idle_ones);
+    if (closed > 0) {
+        char closed_text[16];
+        snprintf(closed_text, sizeof closed_text, "%d", closed);
+        log_event(LOG_INFO, "at the connection cap: idle connections over their budget closed",
+                  "closed", closed_text, "client", peer, NULL);
+    }
+}
+
+static void idle_reclaim_due(evutil_socket_t fd, short events, void *arg)
+{
+    http_server *server = arg;
+    server->idle_reclaim_armed = false;
+    if (server->connections >= server->options.max_connections) {
+        reclaim_idle(server);
+    }
+    conn_update_listener(server); /* re-arms while still full */
+}
+
 static void guard_attach(evutil_socket_t fd, short events, void *arg)
 {
     conn_guard *guard = arg;
@@ -546,6 +623,7 @@ void conn_listener_ready(http_server *server)
         server->options.max_idle_per_client = server->options.max_connections;
     }
     evtimer_assign(&server->accept_rest, server->base, accept_rest_over, server);
+    evtimer_assign(&server->idle_reclaim, server->base, idle_reclaim_due, server);
     for (int i = 0; i < MAX_SERVERS; i++) {
         if (listeners[i].http == NULL) {
             listeners[i].http = server->http;
@@ -560,6 +638,7 @@ void conn_listener_ready(http_server *server)
 void conn_listener_free(http_server *server)
 {
     evtimer_del(&server->accept_rest);
+    evtimer_del(&server->idle_reclaim);
     for (int i = 0; i < MAX_SERVERS; i++) {
         if (listeners[i].server == server) {
             listeners[i].http = NULL;

@@ -5,6 +5,7 @@
 #define WF_HTTP_INTERNAL_H
 
 #include "http/server.h"
+#include "util/rate_limit.h"
 
 #include <event2/bufferevent.h>
 #include <event2/event_struct.h>
@@ -23,10 +24,12 @@ struct http_server {
     http_server_options options; /* max_connections clamped to the open-file limit */
     int port;
     int inflight;
-    int connections;          /* open client connections */
-    bool accept_paused;       /* listener disabled at max_connections */
-    bool accept_resting;      /* listener disabled for a moment after an accept error */
-    struct event accept_rest; /* ends the rest */
+    int connections;           /* open client connections */
+    bool accept_paused;        /* listener disabled at max_connections */
+    bool accept_resting;       /* listener disabled for a moment after an accept error */
+    struct event accept_rest;  /* ends the rest */
+    struct event idle_reclaim; /* at the cap: closes connections over an idle budget */
+    bool idle_reclaim_armed;
     int64_t accept_error_logged_ms;
     uint64_t accept_errors_quiet; /* errors since the last log line */
     bool draining;                /* stopped accepting: replies close their connection */
@@ -34,6 +37,10 @@ struct http_server {
     int64_t listener_close_ms;    /* closes it by then in any case */
     uint64_t next_request_id;
     uint64_t id_salt;
+    /* The rate limit's buckets (rate.c): credentials, and client addresses of requests
+     * without valid credentials, apart, so a flood of the one never evicts the other. */
+    rate_table *rate_credentials;
+    rate_table *rate_addresses;
 };
 
 typedef struct {
@@ -53,6 +60,11 @@ void http_ctx_free(http_ctx *ctx);
 
 /* reply.c: the 204 answer to a CORS preflight of a path whose methods are allowed. */
 void http_reply_preflight(http_ctx *ctx, int allowed);
+
+/* rate.c: the rate limit's tables, made (or not, when it is off) and freed with the
+ * server. */
+void rate_limits_new(http_server *server);
+void rate_limits_free(http_server *server);
 
 /* connections.c */
 /* evhttp's bufferevent callback: a new connection and its guard. */

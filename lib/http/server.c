@@ -354,6 +354,7 @@ http_server *http_server_new(struct event_base *base, const http_server_options 
         }
     }
     conn_listener_ready(server);
+    rate_limits_new(server);
     return server;
 }
 
@@ -425,5 +426,6 @@ void http_server_free(http_server *server)
     }
     conn_listener_free(server);
     evhttp_free(server->http);
+    rate_limits_free(server);
     free(server);
 }

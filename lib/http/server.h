@@ -74,6 +74,7 @@ typedef struct {
     int fd_reserve;             /* descriptors kept for everything but client connections */
     int max_idle_per_client;    /* idle connections one client address may hold */
     const char *cors_origins;   /* comma-separated, "" for none */
+    int rate_limit;             /* requests a second per credential (see http_rate_admit_*) */
     const router_route *routes; /* each handler points to an http_endpoint */
     int route_count;
     /* Called after routing, before the body is looked at, for endpoints with roles. */
@@ -93,6 +94,17 @@ void http_server_free(http_server *server);
 
 /* After HTTP_PENDING: the principal is set, admission goes on (body checks, handler). */
 void http_resume(http_ctx *ctx);
+
+/* The rate limit, for the authenticate hook: per instance, options.rate_limit requests a
+ * second with bursts of as many (util/rate_limit.h). Each charges one request to a bucket:
+ * of a credential (identity: len bytes naming it, e.g. "key:12"), or of the client's
+ * address for a request without valid credentials (so guessing keys costs the guesser).
+ * True when the request may go on; false when the bucket is empty, and the request has
+ * then been answered 429 problem+json with Retry-After (the caller returns HTTP_REFUSED).
+ * Always true when the limit is off (0). */
+bool http_rate_admit_credential(http_ctx *ctx, const void *identity, size_t len)
+    __attribute__((warn_unused_result));
+bool http_rate_admit_address(http_ctx *ctx) __attribute__((warn_unused_result));
 
 /* Request accessors. */
 const char *http_header(const http_ctx *ctx, const char *name);

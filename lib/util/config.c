@@ -34,8 +34,15 @@ static const setting_doc settings[] = {
      "concurrent client connections (at most the open-file limit allows)"},
     {"WASTEFLOW_MAX_IDLE_PER_CLIENT", "64",
      "connections one client address may keep idle; more close its oldest"},
+    /* 100 a second: a person clicking in the console sends a few requests a page, a scale
+     * or storage terminal one reading every few seconds; neither comes near it, while one
+     * key can no longer take a whole instance (thousands a second) for itself. */
+    {"WASTEFLOW_RATE_LIMIT", "100",
+     "requests/s (bursts of as many) per credential, per address without one; 429 beyond; "
+     "0: off; per instance"},
     {"WASTEFLOW_DRAIN_TIMEOUT_MS", "10000", "how long SIGTERM waits for in-flight requests"},
-    {"WASTEFLOW_DISPATCH_INTERVAL_MS", "250", "period of the automatic dispatch sweep"},
+    {"WASTEFLOW_DISPATCH_INTERVAL_MS", "1000",
+     "how often the dispatcher looks for room it was not told of (NOTIFY wakes it at once)"},
     {"WASTEFLOW_CORS_ORIGINS", "", "comma-separated allowed browser origins (empty: none)"},
     {"WASTEFLOW_LOG_LEVEL", "info", "debug, info, warn or error"},
     {"WASTEFLOW_JWT_SECRET", "", "HS256 key for JWTs, at least 32 bytes (empty: no HS256)"},
@@ -162,6 +169,8 @@ int config_load(config *cfg, const char *(*getenv_fn)(const char *name), char *e
                   error_size) ||
         parse_int(getenv_fn, "WASTEFLOW_MAX_IDLE_PER_CLIENT", 1, 1000000, &cfg->max_idle_per_client,
                   error, error_size) ||
+        parse_int(getenv_fn, "WASTEFLOW_RATE_LIMIT", 0, 1000000, &cfg->rate_limit, error,
+                  error_size) ||
         parse_int(getenv_fn, "WASTEFLOW_DRAIN_TIMEOUT_MS", 0, 600000, &cfg->drain_timeout_ms, error,
                   error_size) ||
         parse_int(getenv_fn, "WASTEFLOW_DISPATCH_INTERVAL_MS", 10, 60000,
@@ -219,6 +228,20 @@ static void redact_text(const char *url, char *out, size_t out_size)
         for (const char *q = auth; q < auth_end; q++) {
             if (*q == '@') {
                 at = q;
+            }
+        }
+        if (at == NULL) {
+            /* A raw '/' in a password ends libpq's userinfo early (it then reads no
+             * password at all), but the writer meant one: a ':' in the authority and an
+             * '@' before the query mask what is between them too. (A database name with
+             * an '@' after a host:port is masked as well: better too much than a leak.) */
+            for (const char *q = auth_end; *q != '\0' && *q != '?'; q++) {
+                if (*q == '@') {
+                    at = q;
+                }
+            }
+            if (at != NULL && memchr(auth, ':', (size_t)(auth_end - auth)) == NULL) {
+                at = NULL;
             }
         }
         const char *colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;

@@ -30,7 +30,7 @@ static route_metrics routes[MAX_ROUTES];
 static int route_count;
 static type_metrics types[MAX_TYPES];
 static int type_count;
-static uint64_t transfers_request, transfers_auto, db_retries;
+static uint64_t transfers_request, transfers_auto, db_retries, rate_limited;
 static uint64_t rows_locked_total, storages_searched_total, read_rounds_total;
 
 static route_metrics *route_slot(const char *route)
@@ -106,6 +106,11 @@ void metrics_count_transfer_cost(uint64_t rows_locked, uint64_t storages_searche
     read_rounds_total += read_rounds;
 }
 
+void metrics_count_rate_limited(void)
+{
+    rate_limited++;
+}
+
 void metrics_render(FILE *out)
 {
     fprintf(out, "# HELP wasteflow_http_requests_total HTTP requests by route and status.\n"
@@ -173,4 +178,10 @@ void metrics_render(FILE *out)
             "wasteflow_transfer_room_reads_total %llu\n",
             (unsigned long long)rows_locked_total, (unsigned long long)storages_searched_total,
             (unsigned long long)read_rounds_total);
+    fprintf(out,
+            "# HELP wasteflow_rate_limited_total Requests refused with 429 by the rate limit "
+            "(per credential, or per address without valid credentials).\n"
+            "# TYPE wasteflow_rate_limited_total counter\n"
+            "wasteflow_rate_limited_total %llu\n",
+            (unsigned long long)rate_limited);
 }

@@ -15,6 +15,8 @@ void metrics_count_db_retry(void);
  * locked, storages its searches produced, rounds of room reads. */
 void metrics_count_transfer_cost(uint64_t rows_locked, uint64_t storages_searched,
                                  uint64_t read_rounds);
+/* A request refused with 429 by the rate limit. */
+void metrics_count_rate_limited(void);
 /* Writes every metric in Prometheus text exposition format 0.0.4. */
 void metrics_render(FILE *out);
 

@@ -108,3 +108,15 @@ LEFT JOIN (SELECT r.key, sum(r.value::bigint) AS kg FROM transfers t,
            jsonb_each_text(t.received) r GROUP BY 1) g ON g.key = w.code
 LEFT JOIN (SELECT waste_type, sum(amount) AS kg FROM unloads GROUP BY 1) u
     ON u.waste_type = w.code;
+
+-- Changes to the API keys are announced too: every instance's key cache refreshes at once
+-- instead of waiting for its next poll, so a revoked key is refused everywhere within
+-- milliseconds.
+CREATE FUNCTION api_keys_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('wasteflow_keys', '');
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER api_keys_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON api_keys
+    FOR EACH STATEMENT EXECUTE FUNCTION api_keys_notify();

@@ -35,7 +35,7 @@ seed_start=$(date +%s.%N)
 seed_s=$(echo "$(date +%s.%N) - $seed_start" | bc)
 actual_routes=$(psql "$DATABASE_URL" -X -A -t -c "SELECT count(*) FROM routes")
 
-WASTEFLOW_LISTEN=127.0.0.1:$port WASTEFLOW_LOG_LEVEL=warn "$bin" serve &
+WASTEFLOW_LISTEN=127.0.0.1:$port WASTEFLOW_LOG_LEVEL=warn WASTEFLOW_RATE_LIMIT=0 "$bin" serve &
 server_pid=$!
 for _ in $(seq 1 100); do
     curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break

@@ -138,9 +138,10 @@ sql -c "VACUUM ANALYZE organizations, organization_waste, storages, storage_wast
 # start_server PORT POOL: starts a server, prints its pid.
 start_server() {
     local listen_port=$1 pool_size=$2 pid
+    # The rate limit is off: the bench sends thousands of requests a second with one key.
     WASTEFLOW_LISTEN=127.0.0.1:$listen_port WASTEFLOW_POOL_SIZE=$pool_size \
         WASTEFLOW_MAX_CONNECTIONS=${WASTEFLOW_MAX_CONNECTIONS:-300} WASTEFLOW_LOG_LEVEL=warn \
-        "$bin" serve >>"$work/server-$listen_port.log" 2>&1 &
+        WASTEFLOW_RATE_LIMIT=${WASTEFLOW_RATE_LIMIT:-0} "$bin" serve >>"$work/server-$listen_port.log" 2>&1 &
     pid=$!
     for _ in $(seq 1 100); do
         curl -sf "http://127.0.0.1:$listen_port/readyz" >/dev/null 2>&1 && break

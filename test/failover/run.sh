@@ -243,7 +243,8 @@ standby_first="postgresql://$app_role@127.0.0.1:$standby_port,127.0.0.1:$primary
 # once /readyz answers 200.
 start_service() {
     local -n pid_var="$1"
-    DATABASE_URL="$4" WASTEFLOW_LISTEN="127.0.0.1:$3" WASTEFLOW_LOG_LEVEL=debug \
+    # The load generator sends hundreds of transfers a second with one key: no rate limit.
+    DATABASE_URL="$4" WASTEFLOW_LISTEN="127.0.0.1:$3" WASTEFLOW_LOG_LEVEL=debug WASTEFLOW_RATE_LIMIT=0 \
         "$bin" serve >"$2" 2>&1 &
     pid_var=$!
     for _ in $(seq 1 100); do

@@ -9,7 +9,8 @@
  * contract proxy).
  *
  * Sources: it_server.c (servers), it_http.c (HTTP client), it_db.c (database and SQL),
- * it_entities.c, it_json.c; it_process.c and it_alloc.c serve the others (it_internal.h). */
+ * it_entities.c, it_json.c, it_jwt.c; it_process.c and it_alloc.c serve the others (it_internal.h).
+ */
 #ifndef WF_IT_HARNESS_H
 #define WF_IT_HARNESS_H
 
@@ -41,6 +42,9 @@ int it_stop_server_only(void);
 /* After it_stop_server_only: starts the primary server again on the same database (new port,
  * new log file) and waits for /readyz; returns the new base URL (owned by the harness). */
 const char *it_restart_server(const char *const *extra_env);
+/* The open-file limit (RLIMIT_NOFILE, soft and hard, set in the child before exec) of the
+ * servers started from now on; 0, the default, leaves them the runner's. */
+void it_set_server_open_files(long limit);
 pid_t it_server_pid(void);
 const char *it_base_url(void);
 /* Log file of the primary server (stdout and stderr). */
@@ -107,6 +111,9 @@ char *it_new_key(const char *role, long long organization_id, long long storage_
 /* Runs `wasteflow keys ARGS...` (NULL-terminated); returns its exit code and, when out is not
  * NULL, its stdout (caller frees). */
 int it_keys_command(const char *const *args, char **out);
+/* An HS256 JWT: claims_json (a JSON object's text) signed with secret, as a server with
+ * WASTEFLOW_JWT_SECRET=secret accepts it (it_jwt.c). Caller frees. */
+char *it_jwt_hs256(const char *secret, const char *claims_json);
 /* "Authorization: Bearer <key>" in one of 16 rotating buffers. */
 const char *it_bearer(const char *key);
 /* Blocking connection to the test database (owned by the harness). */

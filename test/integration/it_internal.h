@@ -30,6 +30,10 @@ char **harness_build_environment(const char *const *base, const char *const *ext
 /* Forks and execs argv[0] (searched in PATH) with env. stdout goes to stdout_fd and stderr to
  * stderr_fd (-1: inherit). Returns the child's pid. */
 pid_t harness_spawn(char *const argv[], char *const env[], int stdout_fd, int stderr_fd);
+/* harness_spawn, the child's open-file limit (RLIMIT_NOFILE, soft and hard) set to
+ * open_files first when it is above 0. */
+pid_t harness_spawn_limited(char *const argv[], char *const env[], int stdout_fd, int stderr_fd,
+                            long open_files);
 /* Waits up to timeout_ms for pid; true with *status set when it exited. */
 bool harness_wait_with_timeout(pid_t pid, long long timeout_ms, int *status);
 /* Exit code, or 128 + signal number when killed by a signal. */

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -86,6 +87,12 @@ char **harness_build_environment(const char *const *base, const char *const *ext
 
 pid_t harness_spawn(char *const argv[], char *const env[], int stdout_fd, int stderr_fd)
 {
+    return harness_spawn_limited(argv, env, stdout_fd, stderr_fd, 0);
+}
+
+pid_t harness_spawn_limited(char *const argv[], char *const env[], int stdout_fd, int stderr_fd,
+                            long open_files)
+{
     pid_t parent = getpid();
     fflush(NULL);
     pid_t pid = fork();
@@ -108,6 +115,14 @@ pid_t harness_spawn(char *const argv[], char *const env[], int stdout_fd, int st
         }
         if (stderr_fd >= 0) {
             dup2(stderr_fd, STDERR_FILENO);
+        }
+        if (open_files > 0) {
+            struct rlimit limit = {(rlim_t)open_files, (rlim_t)open_files};
+            if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+                fprintf(stderr, "harness: setrlimit(RLIMIT_NOFILE, %ld): %s\n", open_files,
+                        strerror(errno));
+                _exit(126);
+            }
         }
         execvpe(argv[0], argv, env);
         fprintf(stderr, "harness: exec %s: %s\n", argv[0], strerror(errno));

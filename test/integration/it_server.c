@@ -48,7 +48,13 @@ static struct {
     unsigned database_counter; /* test databases this process created: names them and logs */
     unsigned log_counter;      /* log files for the current database */
     char *admin_key;           /* made by it_start for every request (it_admin_key) */
+    long open_files;           /* RLIMIT_NOFILE of the servers started (0: inherited) */
 } servers;
+
+void it_set_server_open_files(long limit)
+{
+    servers.open_files = limit;
+}
 
 /* Prints the last bytes of a server log to stderr, so a failure shows what the server said. */
 static void print_log_tail(const char *log_path)
@@ -286,10 +292,13 @@ static char *start_server_once(server_process *server, const char *const *extra_
     snprintf(server->base_url, sizeof server->base_url, "http://127.0.0.1:%d", server->port);
     new_log_path(server);
 
-    /* As DESIGN.md wants it run: the app role, not the schema's owner. */
+    /* As DESIGN.md wants it run: the app role, not the schema's owner. The rate limit is
+     * off: load tests send far more than a person would from one key (runners that test
+     * the limit set WASTEFLOW_RATE_LIMIT in extra_env, which wins). */
     char *database_env = tu_format("DATABASE_URL=%s", it_app_database_url());
     char *listen_env = tu_format("WASTEFLOW_LISTEN=127.0.0.1:%d", server->port);
-    const char *base[] = {database_env, listen_env, "WASTEFLOW_LOG_LEVEL=warn", NULL};
+    const char *base[] = {database_env, listen_env, "WASTEFLOW_LOG_LEVEL=warn",
+                          "WASTEFLOW_RATE_LIMIT=0", NULL};
     char **env = harness_build_environment(base, extra_env);
     char *plain_argv[] = {(char *)binary, "serve", NULL};
     char *valgrind_argv[] = {"valgrind",
@@ -300,8 +309,8 @@ static char *start_server_once(server_process *server, const char *const *extra_
                              "serve",
                              NULL};
     int log_fd = harness_open_log(server->log_path);
-    server->pid =
-        harness_spawn(tu_under_valgrind() ? valgrind_argv : plain_argv, env, log_fd, log_fd);
+    server->pid = harness_spawn_limited(tu_under_valgrind() ? valgrind_argv : plain_argv, env,
+                                        log_fd, log_fd, servers.open_files);
     close(log_fd);
     free(env);
     free(database_env);

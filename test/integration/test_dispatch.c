@@ -109,19 +109,20 @@ static void test_one_placeable_among_ten_thousand(void **state)
                                 "t.trigger = 'auto'"),
                      0);
 
-    /* Idle now: over three seconds, the server's own database work is a few polls a second
-     * (it was ~620 transactions a second sweeping the same organizations for ever). */
+    /* Idle now: over five seconds, the server's own database work is a couple of polls a
+     * second (it was ~620 transactions a second sweeping the same organizations for ever).
+     * Backends report their counts lazily (up to 10 s after going idle): settle first. */
     wait_events_taken();
-    tu_sleep_ms(300);
+    tu_sleep_ms(11000);
     long long before =
         it_sql_int("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = "
                    "current_database()");
-    tu_sleep_ms(3000);
+    tu_sleep_ms(5000);
     long long after =
         it_sql_int("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = "
                    "current_database()");
-    printf("dispatch: idle server, %lld transactions in 3 s\n", after - before);
-    assert_true(after - before <= 45);
+    printf("dispatch: idle server, %lld transactions in 5 s\n", after - before);
+    assert_true(after - before <= 25);
 
     /* Clean up so the other tests see a small world. */
     it_sql_exec("ALTER TABLE transfers DISABLE TRIGGER transfers_append_only");

@@ -1318,6 +1318,65 @@ static void test_all_hosts_down(void **state)
     assert_int_equal(db_pool_get_stats(pool).connected, 0);
 }
 
+/* ---- notifications ---- */
+
+typedef struct {
+    int connects; /* calls with channel NULL: a session became ready */
+    int notes;
+    char channel[64], payload[64];
+} notes_rec;
+
+static notes_rec notes;
+
+static void on_notify(void *arg, const char *channel, const char *payload)
+{
+    notes_rec *rec = arg;
+    if (channel == NULL) {
+        rec->connects++;
+        return;
+    }
+    rec->notes++;
+    snprintf(rec->channel, sizeof rec->channel, "%s", channel);
+    snprintf(rec->payload, sizeof rec->payload, "%s", payload);
+}
+
+/* A session that LISTENs in its settings hears NOTIFY from elsewhere, even idle; after a
+ * reconnect the listener is told it may have missed some, and hears again. */
+static void test_notifications_reach_the_listener(void **state)
+{
+    (void)state;
+    static const char *const settings[] = {"LISTEN wf_test_channel", NULL};
+    memset(&notes, 0, sizeof notes);
+    db_pool_options options = {
+        .conninfo = database_url,
+        .size = 1,
+        .queue_max = 4,
+        .query_timeout_ms = 5000,
+        .lock_timeout_ms = 1000,
+        .statements = statements,
+        .statement_count = STMT_COUNT,
+        .session_settings = settings,
+        .on_notify = on_notify,
+        .notify_arg = &notes,
+    };
+    pool = db_pool_new(base, &options);
+    assert_non_null(pool);
+    WAIT_COUNT(notes.connects, 1, 10000);
+    PQclear(admin_exec("SELECT pg_notify('wf_test_channel', 'first')", 0, NULL));
+    WAIT_COUNT(notes.notes, 1, 5000);
+    assert_string_equal(notes.channel, "wf_test_channel");
+    assert_string_equal(notes.payload, "first");
+    /* The session dies: a new one is ready (told as a possible loss) and listens again. */
+    db_conn *conn = lease_now();
+    long pid = backend_pid(conn);
+    db_conn_release(conn);
+    kill_backend(pid);
+    WAIT_COUNT(notes.connects, 2, 10000);
+    PQclear(admin_exec("SELECT pg_notify('wf_test_channel', 'second')", 0, NULL));
+    WAIT_COUNT(notes.notes, 2, 5000);
+    assert_string_equal(notes.payload, "second");
+}
+
 static void test_ready_and_stats(void **state)
 {
     (void)state;
@@ -1555,6 +1614,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refusing_first_host, setup, teardown),
         cmocka_unit_test_setup_teardown(test_all_hosts_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ready_and_stats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_notifications_reach_the_listener, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_fails_waiters_with_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_with_batch_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_batch, setup, teardown),

@@ -96,8 +96,10 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.idle_timeout_s, 30);
     assert_int_equal(cfg.header_timeout_ms, 10000);
     assert_int_equal(cfg.max_connections, 1024);
+    assert_int_equal(cfg.max_idle_per_client, 64);
+    assert_int_equal(cfg.rate_limit, 100);
     assert_int_equal(cfg.drain_timeout_ms, 10000);
-    assert_int_equal(cfg.dispatch_interval_ms, 250);
+    assert_int_equal(cfg.dispatch_interval_ms, 1000);
     assert_string_equal(cfg.cors_origins, "");
     assert_int_equal(cfg.log_level, LOG_INFO);
 }
@@ -131,6 +133,7 @@ static void test_custom_values(void **state)
     env_set("WASTEFLOW_HEADER_TIMEOUT_MS", "100");
     env_set("WASTEFLOW_MAX_CONNECTIONS", "1000000");
     env_set("WASTEFLOW_DRAIN_TIMEOUT_MS", "0");
+    env_set("WASTEFLOW_RATE_LIMIT", "0");
     env_set("WASTEFLOW_DISPATCH_INTERVAL_MS", "60000");
     env_set("WASTEFLOW_CORS_ORIGINS", "https://a.example,https://b.example");
     env_set("WASTEFLOW_LOG_LEVEL", "debug");
@@ -147,6 +150,7 @@ static void test_custom_values(void **state)
     assert_int_equal(cfg.header_timeout_ms, 100);
     assert_int_equal(cfg.max_connections, 1000000);
     assert_int_equal(cfg.drain_timeout_ms, 0);
+    assert_int_equal(cfg.rate_limit, 0);
     assert_int_equal(cfg.dispatch_interval_ms, 60000);
     assert_string_equal(cfg.cors_origins, "https://a.example,https://b.example");
     assert_int_equal(cfg.log_level, LOG_DEBUG);
@@ -165,6 +169,8 @@ static const struct {
     {"WASTEFLOW_IDLE_TIMEOUT_S", 1, 3600, offsetof(config, idle_timeout_s)},
     {"WASTEFLOW_HEADER_TIMEOUT_MS", 100, 600000, offsetof(config, header_timeout_ms)},
     {"WASTEFLOW_MAX_CONNECTIONS", 1, 1000000, offsetof(config, max_connections)},
+    {"WASTEFLOW_MAX_IDLE_PER_CLIENT", 1, 1000000, offsetof(config, max_idle_per_client)},
+    {"WASTEFLOW_RATE_LIMIT", 0, 1000000, offsetof(config, rate_limit)},
     {"WASTEFLOW_DRAIN_TIMEOUT_MS", 0, 600000, offsetof(config, drain_timeout_ms)},
     {"WASTEFLOW_DISPATCH_INTERVAL_MS", 10, 60000, offsetof(config, dispatch_interval_ms)},
 };
@@ -391,6 +397,48 @@ static void test_redact_key_value(void **state)
     redact("sslpassword=k3y password=s3cret", "sslpassword=*** password=***");
 }
 
+/* Passwords made of the characters that end URI parts (# ? @ /), percent-escapes, and
+ * key/value values quoted or not: masked whole, and never found in what is printed. */
+static void test_redact_special_characters(void **state)
+{
+    (void)state;
+    redact("postgresql://u:pa%2Fss@h/db", "postgresql://u:***@h/db");
+    redact("postgresql://u:%23%3F%40%2F%25@h:5432/db", "postgresql://u:***@h:5432/db");
+    redact("postgresql://u:Se#cr?et%40x@/db?host=/run/pg&port=5432",
+           "postgresql://u:***@/db?host=/run/pg&port=5432");
+    /* A raw '/' ends libpq's userinfo, so libpq sees no password here; what the writer
+     * meant as one is masked all the same. */
+    redact("postgresql://u:pa/ss@h/db", "postgresql://u:***@h/db");
+    redact("postgresql://u:a/b/c@h:5432/db?sslmode=require",
+           "postgresql://u:***@h:5432/db?sslmode=require");
+    redact("postgresql://h/db?password=p%26s%3Ds", "postgresql://h/db?password=***");
+    redact("postgresql://h/db?password=a#b?c/d@e&user=u", "postgresql://h/db?password=***&user=u");
+    redact("host=h password='a#b?c@d/e %41' user=u", "host=h password=*** user=u");
+    redact("host=h password=a#b?c@d/e user=u", "host=h password=*** user=u");
+    redact("host=h sslpassword='k#y?@/ x' password='p w'", "host=h sslpassword=*** password=***");
+    const struct {
+        const char *url;
+        const char *secrets[3];
+    } cases[] = {
+        {"postgresql://u:Zq#9?x@h/db", {"Zq#9", "9?x"}},
+        {"postgresql://u:Zq%2F9%3Fx@h/db", {"Zq%2F9", "Zq/9", "9%3Fx"}},
+        {"postgresql://u:Zq/9x@h/db", {"Zq/9x", "Zq"}},
+        {"postgresql://h/db?sslpassword=Zq%239&password=Wk%3F7", {"Zq%239", "Wk%3F7", "Zq#9"}},
+        {"dbname=d password='Zq#9 ?@/x' sslpassword=Wk#7@/", {"Zq#9", "?@/x", "Wk#7"}},
+        {"password = 'Zq\\'9' host=h", {"Zq", "'9'"}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[512];
+        config_redact_url(cases[i].url, out, sizeof out);
+        for (size_t k = 0; k < 3 && cases[i].secrets[k] != NULL; k++) {
+            if (strstr(out, cases[i].secrets[k]) != NULL) {
+                fail_msg("redact(\"%s\") = \"%s\" shows \"%s\"", cases[i].url, out,
+                         cases[i].secrets[k]);
+            }
+        }
+    }
+}
+
 static void test_redact_short_buffers(void **state)
 {
     (void)state;
@@ -458,6 +506,8 @@ static void test_print_help(void **state)
                            "WASTEFLOW_IDLE_TIMEOUT_S",
                            "WASTEFLOW_HEADER_TIMEOUT_MS",
                            "WASTEFLOW_MAX_CONNECTIONS",
+                           "WASTEFLOW_MAX_IDLE_PER_CLIENT",
+                           "WASTEFLOW_RATE_LIMIT",
                            "WASTEFLOW_DRAIN_TIMEOUT_MS",
                            "WASTEFLOW_DISPATCH_INTERVAL_MS",
                            "WASTEFLOW_CORS_ORIGINS",
@@ -486,6 +536,7 @@ int main(void)
         cmocka_unit_test_setup(test_error_buffer_is_bounded, setup),
         cmocka_unit_test_setup(test_redact_uri, setup),
         cmocka_unit_test_setup(test_redact_key_value, setup),
+        cmocka_unit_test_setup(test_redact_special_characters, setup),
         cmocka_unit_test_setup(test_redact_short_buffers, setup),
         cmocka_unit_test_setup(test_redact_other_whitespace, setup),
         cmocka_unit_test_setup(test_print_help, setup),

@@ -784,6 +784,94 @@ static void test_field_errors_limits(void **state)
     cJSON_Delete(json);
 }
 
+/* An object of count members "m0000".."m<count-1>", member dup_at named as member dup_of
+ * (-1: none). Caller frees. */
+static char *object_of(int count, int dup_at, int dup_of)
+{
+    char *text = malloc((size_t)count * 12 + 3);
+    assert_non_null(text);
+    size_t used = 0;
+    text[used++] = '{';
+    for (int i = 0; i < count; i++) {
+        used +=
+            (size_t)sprintf(text + used, "%s\"m%04d\":1", i ? "," : "", i == dup_at ? dup_of : i);
+    }
+    text[used++] = '}';
+    text[used] = '\0';
+    return text;
+}
+
+static void test_parse_member_limit(void **state)
+{
+    (void)state;
+    char *thousand = object_of(1000, -1, -1);
+    cJSON *root = parse_ok(thousand);
+    assert_int_equal(cJSON_GetArraySize(root), 1000);
+    cJSON_Delete(root);
+    char *more = object_of(1001, -1, -1);
+    reject(more, "an object has more than 1000 members");
+    /* Nested too, and however many more. */
+    char *nested = malloc(strlen(more) + 16);
+    assert_non_null(nested);
+    sprintf(nested, "[{\"a\":%s}]", more);
+    reject(nested, "an object has more than 1000 members");
+    char *many = object_of(5000, -1, -1);
+    reject(many, "an object has more than 1000 members");
+    /* Arrays are not objects: 5,000 elements are fine. */
+    char *array = malloc(5000 * 2 + 3);
+    assert_non_null(array);
+    size_t used = 0;
+    array[used++] = '[';
+    for (int i = 0; i < 5000; i++) {
+        used += (size_t)sprintf(array + used, "%s1", i ? "," : "");
+    }
+    strcpy(array + used, "]");
+    root = parse_ok(array);
+    assert_int_equal(cJSON_GetArraySize(root), 5000);
+    cJSON_Delete(root);
+    free(thousand);
+    free(more);
+    free(nested);
+    free(many);
+    free(array);
+}
+
+static void test_parse_duplicates_in_large_objects(void **state)
+{
+    (void)state;
+    static const int cases[][2] = {{999, 0}, {600, 400}, {999, 998}, {1, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *text = object_of(1000, cases[i][0], cases[i][1]);
+        char expected[32];
+        snprintf(expected, sizeof expected, "duplicate key \"m%04d\"", cases[i][1]);
+        reject(text, expected);
+        free(text);
+    }
+}
+
+/* A field named after a long key is cut between characters, never inside one. */
+static void test_field_cut_between_characters(void **state)
+{
+    (void)state;
+    char key[1 + 150 * 2 + 1] = "a";
+    for (int i = 0; i < 150; i++) {
+        memcpy(key + 1 + 2 * i, "\xd0\xb6", 2); /* byte 64 falls inside the 32nd */
+    }
+    key[sizeof key - 1] = '\0';
+    field_errors errors = {0};
+    field_errors_add2(&errors, "capacity", key, "m");
+    char expected[128];
+    snprintf(expected, sizeof expected, "capacity.%.63s", key);
+    assert_string_equal(errors.items[0].field, expected);
+    /* Three-byte characters: 64 = 21 * 3 + 1. */
+    char euros[3 * 40 + 1] = "";
+    for (int i = 0; i < 40; i++) {
+        strcat(euros, "\xe2\x82\xac");
+    }
+    field_errors_add2(&errors, "", euros, "m");
+    assert_int_equal(strlen(errors.items[1].field), 63);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -797,6 +885,9 @@ int main(void)
         cmocka_unit_test(test_parse_rejects_nul),
         cmocka_unit_test(test_parse_accepts_escaped_backslash_u0000),
         cmocka_unit_test(test_parse_nesting_limit),
+        cmocka_unit_test(test_parse_member_limit),
+        cmocka_unit_test(test_parse_duplicates_in_large_objects),
+        cmocka_unit_test(test_field_cut_between_characters),
         cmocka_unit_test(test_parse_nesting_32_with_scalar_leaf),
         cmocka_unit_test(test_parse_rejects_non_rfc8259_syntax),
         cmocka_unit_test(test_parse_rejects_duplicate_keys),

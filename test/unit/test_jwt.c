@@ -821,6 +821,42 @@ static void test_issuer(void **state)
                  hs_token("{\"sub\":\"alice\",\"role\":\"admin\",\"iss\":\"anyone\"" EXP "}"), NOW);
 }
 
+/* The principal carries the iss (the rate limit tells credentials apart by iss and sub). */
+static void issuer_of(const jwt_verifier *v, char *jwt, const char *expected)
+{
+    auth_principal p;
+    memset(&p, 0x5a, sizeof p);
+    const char *why = "(unset)";
+    if (jwt_verify(v, jwt, NOW, &p, &why) != 0) {
+        fail_msg("token refused: %s", why);
+    }
+    assert_string_equal(p.issuer, expected);
+    free(jwt);
+}
+
+static void test_issuer_in_principal(void **state)
+{
+    (void)state;
+    jwt_verifier *v = verifier(SECRET, NULL, "https://idp.example", "", 60);
+    issuer_of(
+        v,
+        hs_token("{\"sub\":\"alice\",\"role\":\"admin\",\"iss\":\"https://idp.example\"" EXP "}"),
+        "https://idp.example");
+    jwt_verifier_free(v);
+    issuer_of(hs_verifier,
+              hs_token("{\"sub\":\"alice\",\"role\":\"admin\",\"iss\":\"other\"" EXP "}"), "other");
+    issuer_of(hs_verifier, hs_token(CLAIMS_ADMIN), "");
+    issuer_of(hs_verifier, hs_token("{\"sub\":\"alice\",\"role\":\"admin\",\"iss\":7" EXP "}"), "");
+    /* A long one is cut to the buffer. */
+    char claims[1024], issuer[401];
+    memset(issuer, 'i', 400);
+    issuer[400] = '\0';
+    snprintf(claims, sizeof claims, "{\"sub\":\"alice\",\"role\":\"admin\",\"iss\":\"%s\"" EXP "}",
+             issuer);
+    issuer[AUTH_ISSUER_MAX - 1] = '\0';
+    issuer_of(hs_verifier, hs_token(claims), issuer);
+}
+
 static void test_audience(void **state)
 {
     (void)state;
@@ -1258,6 +1294,7 @@ int main(void)
         cmocka_unit_test(test_exp),
         cmocka_unit_test(test_nbf_and_iat),
         cmocka_unit_test(test_issuer),
+        cmocka_unit_test(test_issuer_in_principal),
         cmocka_unit_test(test_audience),
         cmocka_unit_test(test_sub),
         cmocka_unit_test(test_role_claim),
