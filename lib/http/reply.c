@@ -100,8 +100,8 @@ static void finish(http_ctx *ctx, int status, struct evbuffer *body)
         /* Shutting down: no further request on this connection. */
         http_add_header(ctx, "Connection", "close");
     }
-    if (evhttp_request_get_command(ctx->req) == EVHTTP_REQ_HEAD && body != NULL &&
-        status != 204 && status != 304) {
+    if (evhttp_request_get_command(ctx->req) == EVHTTP_REQ_HEAD && body != NULL && status != 204 &&
+        status != 304) {
         /* evhttp leaves a HEAD's body out, and its length too: say what GET would send. */
         char length[24];
         snprintf(length, sizeof length, "%zu", evbuffer_get_length(body));
