@@ -88,19 +88,20 @@ static const char *reason_phrase(int status)
     }
 }
 
-static void finish(http_ctx *ctx, int status, struct evbuffer *body)
+void http_reply_common_headers(http_ctx *ctx)
 {
-    http_server *server = ctx->server;
-    struct ctx_private *priv = (struct ctx_private *)ctx;
     http_add_header(ctx, "X-Request-Id", ctx->request_id);
     /* No response is ever to be sniffed into another type (a JSON body run as HTML). */
     http_add_header(ctx, "X-Content-Type-Options", "nosniff");
     add_cors_headers(ctx);
-    if (server->draining) {
+    if (ctx->server->draining) {
         /* Shutting down: no further request on this connection. */
         http_add_header(ctx, "Connection", "close");
     }
-    evhttp_send_reply(ctx->req, status, reason_phrase(status), body);
+}
+
+void http_reply_logged(http_ctx *ctx, int status)
+{
     int64_t duration_us = clock_us() - ctx->start_us;
     const char *route = ctx->match.route != NULL ? ctx->match.route->name : "unmatched";
     metrics_observe_request(route, status, duration_us);
@@ -113,6 +114,15 @@ static void finish(http_ctx *ctx, int status, struct evbuffer *body)
                   "status", status_text, "duration_ms", duration_text, "request_id",
                   ctx->request_id, "actor", ctx->authenticated ? ctx->principal.actor : "", NULL);
     }
+}
+
+static void finish(http_ctx *ctx, int status, struct evbuffer *body)
+{
+    http_server *server = ctx->server;
+    struct ctx_private *priv = (struct ctx_private *)ctx;
+    http_reply_common_headers(ctx);
+    evhttp_send_reply(ctx->req, status, reason_phrase(status), body);
+    http_reply_logged(ctx, status);
     if (priv->guard == NULL) {
         server->inflight--; /* else counted down once the reply is written */
     }
