@@ -29,7 +29,8 @@
 #include <string.h>
 
 #define CHANNEL            "wasteflow_events"
-#define FETCH_TRANSFERS    500   /* transfers per fetch; more are fetched right after */
+#define FETCH_TRANSFERS    200   /* transfers per fetch; more are fetched right after */
+#define FETCH_IDS          500   /* ids of a kind per fetch; likewise */
 #define REPLAY_MAX         1000  /* transfers a resuming stream is replayed, else resync */
 #define BACKLOG_MAX        10000 /* transfers behind: skipped with a resync instead */
 #define IDS_MAX            5000  /* ids of one kind waiting for a fetch: more is a resync */
@@ -614,15 +615,15 @@ static void fetch_done(tx *t, int status)
     fetch_start(hub);
 }
 
-static const char *array_literal(tx *t, const id_set *set)
+static const char *array_literal(tx *t, const int64_t *ids, size_t count)
 {
     strbuf text = {0};
     strbuf_puts(&text, "{");
-    for (size_t i = 0; i < set->count; i++) {
+    for (size_t i = 0; i < count; i++) {
         if (i > 0) {
             strbuf_puts(&text, ",");
         }
-        strbuf_int(&text, set->ids[i]);
+        strbuf_int(&text, ids[i]);
     }
     strbuf_puts(&text, "}");
     const char *literal = tx_text(t, text.data);
@@ -692,12 +693,15 @@ static void fetch_start(events_hub *hub)
             continue; /* nobody is live before the position is known */
         }
         set_normalize(set);
-        job->ids[k] = TX_ARRAY(t, int64_t, set->count);
-        memcpy(job->ids[k], set->ids, set->count * sizeof *set->ids);
-        job->id_count[k] = set->count;
-        tx_q(t, kind_statement[by_id[k]], array_literal(t, set));
+        size_t take = set->count < FETCH_IDS ? set->count : FETCH_IDS;
+        job->ids[k] = TX_ARRAY(t, int64_t, take);
+        memcpy(job->ids[k], set->ids, take * sizeof *set->ids);
+        job->id_count[k] = take;
+        tx_q(t, kind_statement[by_id[k]], array_literal(t, job->ids[k], take));
         job->q_kind[k] = q++;
-        set_clear(set);
+        /* The rest waits for the next fetch, right after this one. */
+        memmove(set->ids, set->ids + take, (set->count - take) * sizeof *set->ids);
+        set->count -= take;
     }
     hub->fetching = true;
     tx_run(t, TX_READ, fetched);

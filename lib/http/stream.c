@@ -20,6 +20,9 @@
 /* The kernel's send buffer of a streaming socket: a reader that stops reading pins this much
  * kernel memory (on top of max_buffered in ours) before it is cut off. */
 #define STREAM_SNDBUF (64 * 1024)
+/* One turn's writes (a burst of events for a reader that keeps up) may reach this many
+ * times max_buffered before the stream is cut regardless. */
+#define STREAM_TURN_MARGIN 4
 
 struct http_shared {
     int references;
@@ -143,11 +146,31 @@ static void flush(http_stream *stream)
     evbuffer_drain(stream->pending, evbuffer_get_length(stream->pending));
 }
 
+/* What the client's socket has not taken of earlier turns' writes: a reader that keeps up
+ * takes them between turns, whatever one turn wrote (a burst of events). */
+static size_t left_over(const http_stream *stream)
+{
+    struct evbuffer *output = socket_output(stream);
+    return output != NULL ? evbuffer_get_length(output) : 0;
+}
+
+static void cut(http_stream *stream)
+{
+    stream->state = STREAM_CUT;
+    stream->reason = HTTP_STREAM_SLOW_READER;
+    evbuffer_drain(stream->pending, evbuffer_get_length(stream->pending));
+    schedule(stream);
+}
+
 static void on_turn(evutil_socket_t fd, short events, void *arg)
 {
     http_stream *stream = arg;
     switch (stream->state) {
     case STREAM_OPEN:
+        if (left_over(stream) > stream->max_buffered) {
+            cut(stream);
+            return;
+        }
         flush(stream);
         return;
     case STREAM_ENDING:
@@ -228,15 +251,15 @@ http_stream *http_stream_start(http_ctx *ctx, const http_stream_options *options
     return stream;
 }
 
+/* A reader is judged by what it leaves of earlier turns (on_turn); within one turn the
+ * writes are bounded too, by a margin over the limit, so nothing grows without bound. */
 static bool accept_write(http_stream *stream, size_t len)
 {
     if (stream->state != STREAM_OPEN) {
         return false;
     }
-    if (http_stream_buffered(stream) + len > stream->max_buffered) {
-        stream->state = STREAM_CUT;
-        stream->reason = HTTP_STREAM_SLOW_READER;
-        schedule(stream);
+    if (http_stream_buffered(stream) + len > STREAM_TURN_MARGIN * stream->max_buffered) {
+        cut(stream);
         return false;
     }
     schedule(stream);

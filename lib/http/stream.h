@@ -6,8 +6,11 @@
  *     and a client that does not take them within the linger time is disconnected;
  *   - the client goes, or the connection fails, or the client read nothing for the idle
  *     timeout while output waited;
- *   - more than max_buffered bytes wait for the client: it is cut off, never buffered
- *     without bound (a few kernel socket buffers aside, which are kept small).
+ *   - the client has not taken more than max_buffered bytes of what was written before
+ *     (a reader that keeps up takes each loop turn's writes, a burst of events included,
+ *     before the next turn): it is cut off. One turn's writes are bounded as well (four
+ *     times max_buffered), so nothing is buffered without bound (the kernel's socket
+ *     buffer aside, which is kept small).
  * Whatever the cause, on_end runs exactly once, later, from the loop (never inside a call
  * of this module), after which the stream is freed: the owner must drop its pointer then.
  * Bytes the client sends on a streaming connection are read and dropped. */
@@ -24,7 +27,7 @@ typedef struct http_stream http_stream;
 typedef enum {
     HTTP_STREAM_ENDED,       /* http_stream_end */
     HTTP_STREAM_CLIENT_GONE, /* closed, failed or timed out by the client's side */
-    HTTP_STREAM_SLOW_READER, /* cut off: more than max_buffered bytes waited */
+    HTTP_STREAM_SLOW_READER, /* cut off: the client left more than max_buffered bytes */
 } http_stream_end_reason;
 
 typedef struct {
@@ -50,7 +53,7 @@ http_stream *http_stream_start(http_ctx *ctx, const http_stream_options *options
 
 /* Queue bytes for the client (sent at the end of this loop turn, as one chunk with
  * whatever else was queued). False when the stream no longer takes writes (ending, gone,
- * or cut off by this write for holding more than max_buffered): the bytes are dropped. */
+ * cut off): the bytes are dropped. */
 bool http_stream_write(http_stream *stream, const char *data, size_t len);
 bool http_stream_write_shared(http_stream *stream, http_shared *piece);
 /* Bytes queued and not yet taken by the client's socket. */
