@@ -313,10 +313,17 @@ static void replayed(tx *t, const db_result *result)
     replay_job *job = tx_user(t);
     subscriber *sub = job->sub;
     events_hub *hub = sub->hub;
-    if (sub->stream != NULL) {
+    if (sub->stream != NULL && sub->position > db_int64(result, 0, 0, 0)) {
+        /* An id past the newest position: from another database (a restore, another
+         * deployment). Start from here, and say so. */
+        sub->position = hub->head;
+        job->upto = hub->head;
+        send_own(sub, EVENT_RESYNC,
+                 "{\"reason\":\"Last-Event-ID is not a position of this database\"}");
+    } else if (sub->stream != NULL) {
         event_item *items;
         size_t count =
-            hub->options.policy->render(EVENT_TRANSFER, tx_arena(t), result, 0, NULL, 0, &items);
+            hub->options.policy->render(EVENT_TRANSFER, tx_arena(t), result, 1, NULL, 0, &items);
         if (count > REPLAY_MAX) {
             send_own(sub, EVENT_RESYNC,
                      "{\"reason\":\"more transfers were missed than a stream replays\"}");
@@ -383,6 +390,7 @@ static void replay(subscriber *sub)
     tx_set_user(t, job);
     int64_t organization_id = 0, storage_id = 0;
     hub->options.policy->replay_scope(&sub->who, &organization_id, &storage_id);
+    tx_q0(t, ST_EV_HEAD);
     tx_q(t, ST_EV_TRANSFERS, tx_int(t, sub->position), tx_int(t, job->upto),
          tx_int(t, REPLAY_MAX + 1), organization_id > 0 ? tx_int(t, organization_id) : NULL,
          storage_id > 0 ? tx_int(t, storage_id) : NULL);
@@ -393,12 +401,13 @@ static void replay(subscriber *sub)
 static void activate(subscriber *sub)
 {
     events_hub *hub = sub->hub;
-    if (sub->resume_after < 0 || sub->resume_after >= hub->head) {
-        /* A Last-Event-ID ahead of this instance (another got further): never go back. */
-        sub->position = sub->resume_after > hub->head ? sub->resume_after : hub->head;
+    if (sub->resume_after < 0 || sub->resume_after == hub->head) {
+        sub->position = hub->head;
         go_live(sub);
         return;
     }
+    /* Behind: replayed. Ahead of this instance (another got further, or the id is not this
+     * database's: the replay tells): nothing at or before it is sent. */
     sub->position = sub->resume_after;
     replay(sub);
 }

@@ -243,6 +243,9 @@ http_stream *http_stream_start(http_ctx *ctx, const http_stream_options *options
      * is disconnected by the write timeout. */
     struct timeval write_timeout = {ctx->server->options.idle_timeout_s, 0};
     bufferevent_set_timeouts(bev, NULL, &write_timeout);
+    /* bufferevent writes at most 16 KiB a loop turn by default: a burst of events would
+     * then still wait in our buffer on the next turn though the client keeps up. */
+    bufferevent_set_max_single_write(bev, EV_SSIZE_MAX);
     int sndbuf = STREAM_SNDBUF;
     setsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     conn_attach_stream(priv->guard, stream);
