@@ -897,7 +897,7 @@ static void test_slow_reader_cut_off(void **state)
     sse_expect_type(slow, "ready", 3000, &e);
     sse_event_clear(&e);
     assert_int_equal((long long)metric("wasteflow_event_streams"), 2);
-    long rss_before = rss_kib(it_server_pid());
+    long rss_before = 0; /* after the first round: the caches are warm by then */
 
     /* 40,000 transfers written by psql, 500 a statement (about 10 MB of events), each
      * batch read by the healthy reader before the next. */
@@ -912,24 +912,28 @@ static void test_slow_reader_cut_off(void **state)
             received++;
             sse_event_clear(&e);
         }
+        if (round == 0) {
+            rss_before = rss_kib(it_server_pid());
+        }
     }
     long rss_after = rss_kib(it_server_pid());
     long long deadline = tu_now_ms() + tu_scaled_ms(5000);
     while (metric("wasteflow_event_slow_readers_cut_total") < 1 && tu_now_ms() < deadline) {
         tu_sleep_ms(100);
     }
-    assert_int_equal((long long)metric("wasteflow_event_slow_readers_cut_total"), 1);
-    assert_int_equal((long long)metric("wasteflow_event_streams"), 1);
     double buffered = metric("wasteflow_event_buffered_bytes");
-    assert_true(buffered < 4 * 128 * 1024);
-    assert_true(log_contains("slow reader cut off"));
-    print_message("slow reader: cut off; healthy reader got all %lld transfers; server RSS %ld KiB "
-                  "before, %ld KiB after (%+ld KiB); buffered now %.0f bytes\n",
+    print_message("slow reader: healthy reader got all %lld transfers; server RSS %ld KiB after "
+                  "the first 500, %ld KiB after all (%+ld KiB); %.0f bytes buffered for readers\n",
                   received, rss_before, rss_after, rss_after - rss_before, buffered);
     if (!tu_under_valgrind()) {
-        /* The slow reader was sent ~10 MB; what it was not given must not be held. */
-        assert_true(rss_after - rss_before < 8 * 1024);
+        /* The slow reader was sent ~10 MB (held, the server grows by over 100 MiB here); what
+         * it did not take must not be held. */
+        assert_true(rss_after - rss_before < 16 * 1024);
     }
+    assert_true(buffered < 4 * 128 * 1024);
+    assert_int_equal((long long)metric("wasteflow_event_slow_readers_cut_total"), 1);
+    assert_int_equal((long long)metric("wasteflow_event_streams"), 1);
+    assert_true(log_contains("slow reader cut off"));
     /* The slow one, read now, ends: the server closed it. */
     long long end_deadline = tu_now_ms() + tu_scaled_ms(5000);
     while (!slow->closed && tu_now_ms() < end_deadline) {
