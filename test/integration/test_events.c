@@ -784,6 +784,19 @@ static void test_resume_in_commit_order(void **state)
         it_sql_int("SELECT position FROM transfer_commits WHERE transfer_id = %lld", lower),
         positions[1]);
 
+    /* Resumed from before them: replayed in commit order, not in id order. */
+    sse_client *from_start =
+        sse_open(it_base_url(), it_admin_key(), tu_fmt("Last-Event-ID: %lld", start));
+    for (int i = 0; i < 5; i++) {
+        sse_event e;
+        sse_expect_next(from_start, 3000, &e);
+        assert_string_equal(e.type, "transfer");
+        assert_int_equal(it_json_int(e.json, "id"), expected[i]);
+        assert_int_equal(atoll(e.id), positions[i]);
+        sse_event_clear(&e);
+    }
+    sse_close(from_start);
+
     /* Resumed after the first of them, on another instance: the lower id, committed after
      * it, is not lost (a resume by transfer id would skip it). */
     const char *second = it_start_second_instance(NULL);
