@@ -4,11 +4,13 @@
 #include "commands.h"
 
 #include "api/access.h"
+#include "api/events.h"
 #include "api/routes_table.h"
 #include "auth/jwt.h"
 #include "db/migrate.h"
 #include "engine/app.h"
 #include "engine/dispatch.h"
+#include "engine/events.h"
 #include "engine/graph_cache.h"
 #include "engine/key_cache.h"
 #include "engine/room_hints.h"
@@ -46,7 +48,7 @@ static void drain_check(evutil_socket_t fd, short events, void *arg)
     int inflight = http_server_inflight(a->server);
     int64_t now = clock_ms();
     bool quiet = inflight == 0 && !dispatcher_busy(a->dispatcher) && !key_cache_busy(a->keys) &&
-                 !room_hints_busy(a->hints) && !graph_cache_busy(a);
+                 !room_hints_busy(a->hints) && !graph_cache_busy(a) && !events_busy(a->events);
     if (!quiet) {
         svc->quiet_since_ms = 0;
     } else if (svc->quiet_since_ms == 0) {
@@ -78,6 +80,9 @@ static void on_signal(evutil_socket_t signum, short events, void *arg)
     log_event(LOG_INFO, "shutting down: draining in-flight requests", "signal",
               signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
     http_server_stop_accepting(svc->application.server);
+    /* Streams are in flight until they end: each gets a last event now, and one whose
+     * reader does not take it is disconnected within a second. */
+    events_stop(svc->application.events);
     dispatcher_stop(svc->application.dispatcher);
     room_hints_stop(svc->application.hints);
     key_cache_stop(svc->application.keys);
@@ -241,8 +246,9 @@ int serve_main(const config *cfg)
         .request_timeout_ms = cfg->request_timeout_ms,
         .header_timeout_ms = cfg->header_timeout_ms,
         .max_connections = cfg->max_connections,
-        /* The pool and control connections, the listener, the loop, the logs, a margin. */
-        .fd_reserve = cfg->pool_size + 1 + 32,
+        /* The pool, control and event listener connections, the listener, the loop, the
+         * logs, a margin. */
+        .fd_reserve = cfg->pool_size + 2 + 32,
         .max_idle_per_client = cfg->max_idle_per_client,
         .cors_origins = cfg->cors_origins,
         .rate_limit = cfg->rate_limit,
@@ -257,6 +263,14 @@ int serve_main(const config *cfg)
         a->keys = key_cache_new(a, KEY_REFRESH_MS);
         a->hints = room_hints_new(a, ROOM_HINTS_MAX_ENTRIES);
         a->dispatcher = dispatcher_new(a, cfg->dispatch_interval_ms);
+        events_options events = {
+            .max_streams = cfg->events_max_streams,
+            .max_per_credential = cfg->events_max_per_credential,
+            .max_buffered = (size_t)cfg->events_buffer_kb * 1024,
+            .keepalive_ms = cfg->events_keepalive_ms,
+            .policy = &api_events_policy,
+        };
+        a->events = events_new(a, &events);
         check_role(a);
         graph_cache_preload(a, clock_ms() + cfg->request_timeout_ms);
     }
@@ -280,6 +294,7 @@ int serve_main(const config *cfg)
     dispatcher_free(a->dispatcher);
     room_hints_free(a->hints);
     key_cache_free(a->keys);
+    events_free(a->events); /* its streams' connections go before the server */
     http_server_free(a->server);
     db_pool_free(a->pool);
     db_pool_free(a->control);

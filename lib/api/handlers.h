@@ -45,4 +45,6 @@ void handle_transfers_get(http_ctx *ctx);
 
 void handle_stats(http_ctx *ctx);
 
+void handle_events(http_ctx *ctx);
+
 #endif

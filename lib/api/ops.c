@@ -2,6 +2,7 @@
  * /v1/stats. */
 #include "api/common.h"
 #include "api/handlers.h"
+#include "engine/events.h"
 #include "engine/statements.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -38,6 +39,41 @@ void handle_readyz(http_ctx *ctx)
     tx_run(t, TX_READ, ready);
 }
 
+static void events_render_metrics(FILE *out, events_stats stats)
+{
+    fprintf(out,
+            "# HELP wasteflow_event_streams Event streams (GET /v1/events) open on this instance.\n"
+            "# TYPE wasteflow_event_streams gauge\n"
+            "wasteflow_event_streams %d\n"
+            "# HELP wasteflow_event_buffered_bytes Bytes waiting for the event streams' readers.\n"
+            "# TYPE wasteflow_event_buffered_bytes gauge\n"
+            "wasteflow_event_buffered_bytes %zu\n"
+            "# HELP wasteflow_events_sent_total Events written to streams, by event.\n"
+            "# TYPE wasteflow_events_sent_total counter\n",
+            stats.streams, stats.buffered_bytes);
+    for (int kind = 0; kind < EVENT__COUNT; kind++) {
+        fprintf(out, "wasteflow_events_sent_total{event=\"%s\"} %llu\n", event_name(kind),
+                (unsigned long long)stats.sent[kind]);
+    }
+    fprintf(
+        out,
+        "# HELP wasteflow_event_slow_readers_cut_total Event streams cut off for not reading.\n"
+        "# TYPE wasteflow_event_slow_readers_cut_total counter\n"
+        "wasteflow_event_slow_readers_cut_total %llu\n"
+        "# HELP wasteflow_event_listener_up 1 while the event listener's LISTEN is in effect.\n"
+        "# TYPE wasteflow_event_listener_up gauge\n"
+        "wasteflow_event_listener_up %d\n"
+        "# HELP wasteflow_event_listener_reconnects_total Event listener connections lost and "
+        "made again.\n"
+        "# TYPE wasteflow_event_listener_reconnects_total counter\n"
+        "wasteflow_event_listener_reconnects_total %llu\n"
+        "# HELP wasteflow_event_notifications_total Notifications the event listener received.\n"
+        "# TYPE wasteflow_event_notifications_total counter\n"
+        "wasteflow_event_notifications_total %llu\n",
+        (unsigned long long)stats.slow_readers_cut, stats.listening ? 1 : 0,
+        (unsigned long long)stats.listener_reconnects, (unsigned long long)stats.notifications);
+}
+
 static void metrics_read(tx *t, const db_result *pending)
 {
     char *text = NULL;
@@ -69,6 +105,9 @@ static void metrics_read(tx *t, const db_result *pending)
             pool.leased, pool.idle, pool.size - pool.connected, pool.waiting,
             (unsigned long long)pool.errors, (unsigned long long)pool.reconnects,
             (unsigned long long)pool.timeouts);
+    if (tx_app(t)->events != NULL) {
+        events_render_metrics(out, events_get_stats(tx_app(t)->events));
+    }
     fprintf(out, "# HELP wasteflow_pending_kilograms Waste pending at organizations.\n"
                  "# TYPE wasteflow_pending_kilograms gauge\n");
     for (int row = 0; row < db_rows(pending, 0); row++) {

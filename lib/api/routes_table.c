@@ -83,6 +83,8 @@ const router_route api_routes[] = {
     ROUTE(HTTP_GET, "/v1/transfers/{id}", "transfers.get", handle_transfers_get, ROLES_READERS,
           SCOPE_NONE),
     ROUTE(HTTP_GET, "/v1/stats", "stats", handle_stats, ADMIN_AUDITOR, SCOPE_NONE),
+    /* Each stream shows what its principal may read (api/events.c). */
+    ROUTE(HTTP_GET, "/v1/events", "events", handle_events, ROLES_READERS, SCOPE_NONE),
 };
 
 const int api_route_count = sizeof api_routes / sizeof api_routes[0];

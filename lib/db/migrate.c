@@ -136,7 +136,7 @@ static int grant_roles(PGconn *pg, const db_roles *roles, char *error, size_t er
         "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ",
         "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ",
         "REVOKE INSERT, UPDATE, DELETE ON schema_migrations FROM ",
-        "REVOKE UPDATE, DELETE ON transfers, shipments, unloads FROM ",
+        "REVOKE UPDATE, DELETE ON transfers, shipments, unloads, transfer_commits FROM ",
         "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ",
         "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO ",
     };

@@ -12,6 +12,7 @@
 #include <event2/event.h>
 
 typedef struct dispatcher dispatcher;
+typedef struct events_hub events_hub;
 typedef struct graph_snapshot graph_snapshot;
 typedef struct key_cache key_cache;
 typedef struct room_hints room_hints;
@@ -35,6 +36,8 @@ typedef struct wf_app {
     key_cache *keys;
     /* Checks JWTs when one is configured (auth/jwt.h); never NULL while serving. */
     jwt_verifier *jwt;
+    /* The live events' listener and streams (engine/events.h). */
+    events_hub *events;
 } wf_app;
 
 static inline wf_app *app_of(const http_ctx *ctx)

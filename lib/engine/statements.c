@@ -435,6 +435,34 @@ const db_statement engine_statements[ST__COUNT] = {
     S(ST_ROLE_CHECK,
       "SELECT r.rolsuper, EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'public' AND "
       "tableowner = current_user), current_user FROM pg_roles r WHERE r.rolname = current_user"),
+
+    /* Live events (engine/events.c). The ledger position the newest committed transfer
+     * has (transfer_commits follows commit order: sql/migrations/005_events.sql). */
+    S(ST_EV_HEAD, "SELECT coalesce(max(position), 0) FROM transfer_commits"),
+    /* Transfers in commit order: after position $1, up to $2 (NULL: no end), at most $3;
+     * $4 the organization, $5 a storage they shipped to (NULL: any). The transfer's columns
+     * as TRANSFER_COLUMNS, then its position. */
+    S(ST_EV_TRANSFERS,
+      "SELECT " TRANSFER_COLUMNS ", c.position FROM (SELECT c.position, c.transfer_id FROM "
+      "transfer_commits c JOIN transfers t ON t.id = c.transfer_id WHERE c.position > $1::bigint "
+      "AND ($2::bigint IS NULL OR c.position <= $2::bigint) AND ($4::bigint IS NULL OR "
+      "t.organization_id = $4::bigint) AND ($5::bigint IS NULL OR EXISTS (SELECT 1 FROM "
+      "shipments x WHERE x.transfer_id = t.id AND x.storage_id = $5::bigint)) ORDER BY "
+      "c.position LIMIT $3::int) c JOIN transfers t ON t.id = c.transfer_id LEFT JOIN shipments s "
+      "ON s.transfer_id = t.id ORDER BY c.position, s.position"),
+    /* Unloads by id ($1 bigint[]): one unload request's rows (one storage, time and actor)
+     * come together. */
+    S(ST_EV_UNLOADS, "SELECT id, storage_id, waste_type, amount, actor, created_at FROM unloads "
+                     "WHERE id = ANY ($1::bigint[]) ORDER BY storage_id, created_at, actor, id"),
+    /* Storages, organizations and routes by id ($1 bigint[]); the missing ones are gone. */
+    S(ST_EV_STORAGES,
+      "SELECT " STORAGE_COLUMNS " FROM storages s LEFT JOIN storage_waste w ON w.storage_id = "
+      "s.id WHERE s.id = ANY ($1::bigint[]) ORDER BY s.id, w.waste_type"),
+    S(ST_EV_ORGANIZATIONS,
+      "SELECT " ORGANIZATION_COLUMNS " FROM organizations o LEFT JOIN organization_waste w "
+      "ON w.organization_id = o.id WHERE o.id = ANY ($1::bigint[]) ORDER BY o.id, w.waste_type"),
+    S(ST_EV_ROUTES, "SELECT " ROUTE_COLUMNS " FROM routes WHERE id = ANY ($1::bigint[]) "
+                    "ORDER BY id"),
 };
 
 int statement_param_count(int statement)

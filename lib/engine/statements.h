@@ -73,7 +73,13 @@
     X(ST_KEY_LIST)                                                                                 \
     X(ST_KEY_GET)                                                                                  \
     X(ST_KEY_REVOKE)                                                                               \
-    X(ST_ROLE_CHECK)
+    X(ST_ROLE_CHECK)                                                                               \
+    X(ST_EV_HEAD)                                                                                  \
+    X(ST_EV_TRANSFERS)                                                                             \
+    X(ST_EV_UNLOADS)                                                                               \
+    X(ST_EV_STORAGES)                                                                              \
+    X(ST_EV_ORGANIZATIONS)                                                                         \
+    X(ST_EV_ROUTES)
 
 #define WF_STATEMENT_ENUM(name) name,
 enum { WF_STATEMENTS(WF_STATEMENT_ENUM) ST__COUNT };

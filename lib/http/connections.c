@@ -62,6 +62,7 @@ struct conn_guard {
     struct event attach;
     struct event deadline;
     bool responding;         /* a request is in flight until its reply is written */
+    http_stream *stream;     /* the streaming response it carries, or NULL */
     int64_t active_ms;       /* when something last happened on it */
     char peer[64];           /* the client's address */
     conn_guard *prev, *next; /* the server's list of open connections */
@@ -113,6 +114,11 @@ static void guard_closed(struct evhttp_connection *connection, void *arg)
     evhttp_connection_set_closecb(connection, NULL, NULL);
     if (guard->responding) {
         server->inflight--; /* its reply will never be written */
+    }
+    if (guard->stream != NULL) {
+        http_stream *stream = guard->stream;
+        conn_attach_stream(guard, NULL);
+        stream_connection_gone(stream);
     }
     event_del(&guard->attach);
     evtimer_del(&guard->deadline);
@@ -315,7 +321,8 @@ static void input_added(struct evbuffer *buffer, const struct evbuffer_cb_info *
         return;
     }
     guard->active_ms = clock_ms();
-    if (guard->head.state == HEAD_REFUSED) {
+    if (guard->head.state == HEAD_REFUSED || guard->stream != NULL) {
+        /* Nothing reads a refused body, nor what comes during a stream: drop it. */
         evbuffer_drain(buffer, evbuffer_get_length(buffer));
         return;
     }
@@ -509,6 +516,11 @@ static conn_guard *guard_of(http_server *server, struct evhttp_connection *conne
 static void request_complete(struct evhttp_request *req, void *arg)
 {
     conn_guard *guard = arg;
+    if (guard->stream != NULL) {
+        http_stream *stream = guard->stream;
+        conn_attach_stream(guard, NULL);
+        stream_request_done(stream);
+    }
     if (guard->responding) {
         guard->responding = false;
         guard->server->inflight--;
@@ -540,6 +552,11 @@ void conn_request_arrived(http_server *server, struct ctx_private *priv)
         guard->head.state = HEAD_WAIT;
         priv->guard = guard;
     }
+}
+
+void conn_attach_stream(conn_guard *guard, http_stream *stream)
+{
+    guard->stream = stream;
 }
 
 /* ---- the listener ---- */

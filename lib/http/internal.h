@@ -5,6 +5,7 @@
 #define WF_HTTP_INTERNAL_H
 
 #include "http/server.h"
+#include "http/stream.h"
 #include "util/rate_limit.h"
 
 #include <event2/bufferevent.h>
@@ -60,6 +61,16 @@ void http_ctx_free(http_ctx *ctx);
 
 /* reply.c: the 204 answer to a CORS preflight of a path whose methods are allowed. */
 void http_reply_preflight(http_ctx *ctx, int allowed);
+/* reply.c: the headers every response carries (X-Request-Id, nosniff, CORS, and
+ * Connection: close while draining), and the access log line and metrics of a reply. */
+void http_reply_common_headers(http_ctx *ctx);
+void http_reply_logged(http_ctx *ctx, int status);
+
+/* stream.c, called by the connection's guard: the stream's response was written to its
+ * end (the request is freed right after), or its connection is going away (a request that
+ * evhttp detached from it is the stream's to free). */
+void stream_request_done(http_stream *stream);
+void stream_connection_gone(http_stream *stream);
 
 /* rate.c: the rate limit's tables, made (or not, when it is off) and freed with the
  * server. */
@@ -79,5 +90,8 @@ void conn_listener_ready(http_server *server);
 void conn_listener_free(http_server *server);
 /* Pauses or resumes accepting as the count and state say. */
 void conn_update_listener(http_server *server);
+/* The connection now carries a stream (NULL: no longer): its guard tells the stream when the
+ * response is done or the connection goes, and drops what the client sends meanwhile. */
+void conn_attach_stream(conn_guard *guard, http_stream *stream);
 
 #endif

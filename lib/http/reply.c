@@ -88,26 +88,20 @@ static const char *reason_phrase(int status)
     }
 }
 
-static void finish(http_ctx *ctx, int status, struct evbuffer *body)
+void http_reply_common_headers(http_ctx *ctx)
 {
-    http_server *server = ctx->server;
-    struct ctx_private *priv = (struct ctx_private *)ctx;
     http_add_header(ctx, "X-Request-Id", ctx->request_id);
     /* No response is ever to be sniffed into another type (a JSON body run as HTML). */
     http_add_header(ctx, "X-Content-Type-Options", "nosniff");
     add_cors_headers(ctx);
-    if (server->draining) {
+    if (ctx->server->draining) {
         /* Shutting down: no further request on this connection. */
         http_add_header(ctx, "Connection", "close");
     }
-    if (evhttp_request_get_command(ctx->req) == EVHTTP_REQ_HEAD && body != NULL && status != 204 &&
-        status != 304) {
-        /* evhttp leaves a HEAD's body out, and its length too: say what GET would send. */
-        char length[24];
-        snprintf(length, sizeof length, "%zu", evbuffer_get_length(body));
-        http_add_header(ctx, "Content-Length", length);
-    }
-    evhttp_send_reply(ctx->req, status, reason_phrase(status), body);
+}
+
+void http_reply_logged(http_ctx *ctx, int status)
+{
     int64_t duration_us = clock_us() - ctx->start_us;
     const char *route = ctx->match.route != NULL ? ctx->match.route->name : "unmatched";
     metrics_observe_request(route, status, duration_us);
@@ -120,6 +114,22 @@ static void finish(http_ctx *ctx, int status, struct evbuffer *body)
                   "status", status_text, "duration_ms", duration_text, "request_id",
                   ctx->request_id, "actor", ctx->authenticated ? ctx->principal.actor : "", NULL);
     }
+}
+
+static void finish(http_ctx *ctx, int status, struct evbuffer *body)
+{
+    http_server *server = ctx->server;
+    struct ctx_private *priv = (struct ctx_private *)ctx;
+    http_reply_common_headers(ctx);
+    if (evhttp_request_get_command(ctx->req) == EVHTTP_REQ_HEAD && body != NULL && status != 204 &&
+        status != 304) {
+        /* evhttp leaves a HEAD's body out, and its length too: say what GET would send. */
+        char length[24];
+        snprintf(length, sizeof length, "%zu", evbuffer_get_length(body));
+        http_add_header(ctx, "Content-Length", length);
+    }
+    evhttp_send_reply(ctx->req, status, reason_phrase(status), body);
+    http_reply_logged(ctx, status);
     if (priv->guard == NULL) {
         server->inflight--; /* else counted down once the reply is written */
     }

@@ -51,6 +51,12 @@ static const setting_doc settings[] = {
     {"WASTEFLOW_JWT_AUDIENCE", "", "the aud a JWT must carry (empty: not checked)"},
     {"WASTEFLOW_APP_ROLE", "wasteflow_app", "database login role `serve` runs as (migrate grants)"},
     {"WASTEFLOW_AUDITOR_ROLE", "wasteflow_auditor", "read-only database role for auditors"},
+    {"WASTEFLOW_EVENTS_MAX_STREAMS", "256", "event streams (GET /v1/events) open at once; 0: none"},
+    {"WASTEFLOW_EVENTS_MAX_PER_CREDENTIAL", "8", "of them, streams one credential may hold"},
+    {"WASTEFLOW_EVENTS_BUFFER_KB", "256",
+     "KiB a stream may have waiting for a slow reader before it is cut off"},
+    {"WASTEFLOW_EVENTS_KEEPALIVE_MS", "15000",
+     "a comment on a stream after this long without events"},
 };
 
 void config_print_help(FILE *out)
@@ -174,7 +180,15 @@ int config_load(config *cfg, const char *(*getenv_fn)(const char *name), char *e
         parse_int(getenv_fn, "WASTEFLOW_DRAIN_TIMEOUT_MS", 0, 600000, &cfg->drain_timeout_ms, error,
                   error_size) ||
         parse_int(getenv_fn, "WASTEFLOW_DISPATCH_INTERVAL_MS", 10, 60000,
-                  &cfg->dispatch_interval_ms, error, error_size)) {
+                  &cfg->dispatch_interval_ms, error, error_size) ||
+        parse_int(getenv_fn, "WASTEFLOW_EVENTS_MAX_STREAMS", 0, 100000, &cfg->events_max_streams,
+                  error, error_size) ||
+        parse_int(getenv_fn, "WASTEFLOW_EVENTS_MAX_PER_CREDENTIAL", 1, 100000,
+                  &cfg->events_max_per_credential, error, error_size) ||
+        parse_int(getenv_fn, "WASTEFLOW_EVENTS_BUFFER_KB", 4, 1048576, &cfg->events_buffer_kb,
+                  error, error_size) ||
+        parse_int(getenv_fn, "WASTEFLOW_EVENTS_KEEPALIVE_MS", 100, 600000,
+                  &cfg->events_keepalive_ms, error, error_size)) {
         return -1;
     }
     int level = log_level_parse(value_of(getenv_fn, "WASTEFLOW_LOG_LEVEL"));

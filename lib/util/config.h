@@ -30,6 +30,11 @@ typedef struct {
     char jwt_audience[256];         /* WASTEFLOW_JWT_AUDIENCE: required aud, empty = any */
     char app_role[64];              /* WASTEFLOW_APP_ROLE: the service's login role */
     char auditor_role[64];          /* WASTEFLOW_AUDITOR_ROLE: the auditors' login role */
+    /* The live events (GET /v1/events). */
+    int events_max_streams;        /* WASTEFLOW_EVENTS_MAX_STREAMS: open at once (0: none) */
+    int events_max_per_credential; /* WASTEFLOW_EVENTS_MAX_PER_CREDENTIAL: of them, per actor */
+    int events_buffer_kb;          /* WASTEFLOW_EVENTS_BUFFER_KB: what a slow reader may hold */
+    int events_keepalive_ms;       /* WASTEFLOW_EVENTS_KEEPALIVE_MS: comment after this quiet */
 } config;
 
 /* Fills cfg from the environment (getenv_fn lets tests supply their own). Returns 0, or

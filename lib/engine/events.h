@@ -1,0 +1,125 @@
+/* Live events (GET /v1/events): this instance's listener and the fan-out to its streams.
+ *
+ * Every committed change is announced by the database itself on the channel
+ * wasteflow_events (triggers, sql/migrations/005_events.sql), whichever instance, psql
+ * session or seed made it. The hub LISTENs on a non-blocking connection of its own (never
+ * one of the pool's), and when notifications arrive it fetches what they name in one batch
+ * on the pool: one round trip for everything announced since the last fetch, however many
+ * streams are open (nothing at all while none is). Each change is rendered once (the
+ * api layer's policy: the same JSON as its GET) and written to every stream whose
+ * principal may see it.
+ *
+ * Event ids. Transfers are delivered in the order they committed, and a transfer's event id
+ * is its ledger position (transfer_commits.position), which follows commit order; every
+ * other event carries the id of the last position its stream has passed. So a client's
+ * Last-Event-ID always says how far through the ledger it got, and resuming replays, from
+ * the ledger, every transfer it may see with a later position (at most 1000; more, and it
+ * gets `resync` instead), then goes live. Other events are not replayed: a client refetches
+ * what it shows when it gets `ready`.
+ *
+ * Events: transfer, unload, storage, organization, route (the policy's payloads); ready
+ * (the stream is live: nothing is missed from here on); resync (something may have been
+ * missed — the listener's connection was lost and re-established, a fetch failed, or one
+ * statement changed too much — refetch); shutdown (the server is stopping: reconnect);
+ * unauthorized (the stream's credential was revoked or expired). A comment every
+ * keepalive_ms keeps proxies from timing the stream out. */
+#ifndef WF_ENGINE_EVENTS_H
+#define WF_ENGINE_EVENTS_H
+
+#include "auth/principal.h"
+#include "db/pool.h"
+#include "engine/app.h"
+#include "http/server.h"
+#include "util/arena.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    EVENT_TRANSFER,
+    EVENT_UNLOAD,
+    EVENT_STORAGE,
+    EVENT_ORGANIZATION,
+    EVENT_ROUTE,
+    EVENT_READY,
+    EVENT_RESYNC,
+    EVENT_SHUTDOWN,
+    EVENT_UNAUTHORIZED,
+    EVENT__COUNT
+} event_kind;
+
+/* "transfer", "unload", ... (the SSE event names). */
+const char *event_name(event_kind kind);
+
+/* One change, as every stream allowed to may see it. */
+typedef struct {
+    event_kind kind;
+    int64_t position;           /* a transfer's ledger position (its event id); else 0 */
+    int64_t organization_id;    /* the organization it concerns, 0 for none */
+    const int64_t *storage_ids; /* the storages it concerns */
+    size_t storage_count;
+    const char *json; /* the payload: one line of JSON */
+} event_item;
+
+/* What the api layer decides: the payloads and who sees them. */
+typedef struct {
+    /* The items of query q of a fetch, the rows of the ST_EV_* statement of kind, in the
+     * arena, in the rows' order; ids (NULL for transfers) are what was asked for, so that
+     * one without a row can be told to be deleted. Returns how many. */
+    size_t (*render)(event_kind kind, arena *a, const db_result *result, int q, const int64_t *ids,
+                     size_t id_count, event_item **out);
+    bool (*visible)(const auth_principal *who, const event_item *item);
+    /* The filters of a replay for who: the organization or storage its transfers must
+     * concern (0: any). */
+    void (*replay_scope)(const auth_principal *who, int64_t *organization_id, int64_t *storage_id);
+} events_policy;
+
+typedef struct {
+    int max_streams;        /* streams this instance holds open at once */
+    int max_per_credential; /* of them, one credential's (actor's) */
+    size_t max_buffered;    /* bytes a stream may have waiting for its reader */
+    int keepalive_ms;       /* a comment after this long without a write */
+    const events_policy *policy;
+} events_options;
+
+typedef struct events_hub events_hub;
+
+/* Starts listening (in the background, reconnecting by itself). */
+events_hub *events_new(wf_app *app, const events_options *options);
+/* SIGTERM: every stream gets `shutdown` and ends (a reader that does not take it within a
+ * second is disconnected); no stream is admitted from now on; the listener closes. */
+void events_stop(events_hub *hub);
+/* Database work of the hub still in flight (the pool must outlive it). */
+bool events_busy(const events_hub *hub);
+/* Disconnects whatever stream is left (before the HTTP server is freed). */
+void events_free(events_hub *hub);
+
+/* Checked every second while its stream is open: false ends the stream with
+ * `unauthorized`. free(arg) runs when the stream is over. */
+typedef struct {
+    bool (*still_valid)(void *arg);
+    void (*free)(void *arg);
+    void *arg;
+} events_credential;
+
+/* Answers the request with a stream (or 429 over the credential's share, 503 over the
+ * instance's or while stopping). resume_after: a Last-Event-ID (>= 0) after which the
+ * ledger's transfers are replayed first, or -1. The credential is the hub's to free, ctx
+ * is answered either way. */
+void events_subscribe(events_hub *hub, http_ctx *ctx, int64_t resume_after,
+                      events_credential credential);
+
+typedef struct {
+    int streams;                 /* open */
+    bool listening;              /* the listener's LISTEN is in effect */
+    size_t buffered_bytes;       /* waiting for the streams' readers */
+    uint64_t sent[EVENT__COUNT]; /* events written to streams, by kind */
+    uint64_t slow_readers_cut;
+    uint64_t notifications;       /* received from the database */
+    uint64_t listener_reconnects; /* the listener's connection lost and made again */
+} events_stats;
+
+events_stats events_get_stats(const events_hub *hub);
+
+#endif

@@ -1,0 +1,1294 @@
+/* GET /v1/events against real servers and a real PostgreSQL, read by a Server-Sent Events
+ * client of our own on a raw socket (so a test can stop reading, or shrink its receive
+ * buffer):
+ *   - refusals: 401 without a key, 403 for a monitor, 400/422 for a malformed event id, 429
+ *     over the credential's share, 405;
+ *   - two instances on one database: a stream on one, transfers through the other, each event
+ *     within a second of the 201 (p50/p99 printed), the payload equal to GET
+ *     /v1/transfers/{id}; a write from psql arrives too;
+ *   - scoping: an organization's key sees its own transfers and organization, a storage's key
+ *     the transfers that shipped to it and its unloads, both every storage and route;
+ *   - resuming: transfers that committed out of id order (two psql sessions) come in commit
+ *     order with increasing ids, and Last-Event-ID replays exactly those after it, from any
+ *     instance, scoped;
+ *   - keep-alive comments; a revoked key ends its stream with `unauthorized`;
+ *   - a reader that never reads is cut off (metric, log line) while another keeps up, and the
+ *     server's memory does not grow with what the slow one was sent;
+ *   - each stream counts against the connection cap;
+ *   - SIGTERM: every stream gets `shutdown` and ends, one that cannot even take that is
+ *     disconnected, and the server exits long before its drain timeout;
+ *   - a restart of the whole cluster under an open stream: `resync`, then events again.
+ * The restart stops the shared cluster (as test_faults does): ctest runs -j1. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pwd.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "testutil.h"
+
+#include <cmocka.h>
+
+/* ------------------------------------------------------------------ an SSE client */
+
+typedef struct {
+    int fd;
+    int status;
+    char head[8192];
+    /* Bytes after the head, as received (chunked framing included). */
+    char *raw;
+    size_t raw_len, raw_pos;
+    bool chunked;
+    long long chunk_left; /* -1: a size line comes next */
+    bool body_done;       /* the last chunk came */
+    /* The decoded body, parsed from body_pos. */
+    char *body;
+    size_t body_len, body_cap, body_pos;
+    bool closed; /* the server closed the connection */
+} sse_client;
+
+typedef struct {
+    char type[32]; /* "comment" for a comment */
+    char id[32];
+    char *data;   /* the data line(s), "" when none */
+    cJSON *json;  /* data parsed, or NULL */
+    long long at; /* when it was parsed (tu_now_ms) */
+} sse_event;
+
+static void sse_event_clear(sse_event *event)
+{
+    free(event->data);
+    cJSON_Delete(event->json);
+    memset(event, 0, sizeof *event);
+}
+
+static void append(char **buf, size_t *len, size_t *cap, const char *bytes, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        *cap = (*len + n + 1) * 2;
+        *buf = realloc(*buf, *cap);
+        assert_non_null(*buf);
+    }
+    memcpy(*buf + *len, bytes, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+}
+
+static int port_of(const char *base_url)
+{
+    const char *colon = strrchr(base_url, ':');
+    assert_non_null(colon);
+    return atoi(colon + 1);
+}
+
+/* Decodes what the chunked framing lets through into the body. */
+static void sse_decode(sse_client *c)
+{
+    while (c->raw_pos < c->raw_len && !c->body_done) {
+        if (!c->chunked) {
+            append(&c->body, &c->body_len, &c->body_cap, c->raw + c->raw_pos,
+                   c->raw_len - c->raw_pos);
+            c->raw_pos = c->raw_len;
+            return;
+        }
+        if (c->chunk_left < 0) {
+            char *line_end = memmem(c->raw + c->raw_pos, c->raw_len - c->raw_pos, "\r\n", 2);
+            if (line_end == NULL) {
+                return;
+            }
+            c->chunk_left = strtoll(c->raw + c->raw_pos, NULL, 16);
+            c->raw_pos = (size_t)(line_end - c->raw) + 2;
+            if (c->chunk_left == 0) {
+                c->body_done = true;
+                return;
+            }
+            continue;
+        }
+        size_t available = c->raw_len - c->raw_pos;
+        if (c->chunk_left > 0) {
+            size_t take = available < (size_t)c->chunk_left ? available : (size_t)c->chunk_left;
+            append(&c->body, &c->body_len, &c->body_cap, c->raw + c->raw_pos, take);
+            c->raw_pos += take;
+            c->chunk_left -= (long long)take;
+            continue;
+        }
+        if (available < 2) {
+            return;
+        }
+        c->raw_pos += 2; /* the CRLF after a chunk's data */
+        c->chunk_left = -1;
+    }
+}
+
+/* Reads what is there within timeout_ms; false when nothing came (timeout or closed). */
+static bool sse_read(sse_client *c, long long timeout_ms)
+{
+    if (c->closed) {
+        return false;
+    }
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    int ready = poll(&p, 1, (int)(timeout_ms < 0 ? 0 : timeout_ms));
+    if (ready <= 0) {
+        return false;
+    }
+    char chunk[16384];
+    ssize_t got = recv(c->fd, chunk, sizeof chunk, 0);
+    if (got <= 0) {
+        c->closed = true;
+        return false;
+    }
+    char *raw = realloc(c->raw, c->raw_len + (size_t)got + 1);
+    assert_non_null(raw);
+    c->raw = raw;
+    memcpy(c->raw + c->raw_len, chunk, (size_t)got);
+    c->raw_len += (size_t)got;
+    c->raw[c->raw_len] = '\0';
+    sse_decode(c);
+    /* Keep the raw buffer small: drop what was decoded. */
+    if (c->raw_pos > 0) {
+        memmove(c->raw, c->raw + c->raw_pos, c->raw_len - c->raw_pos);
+        c->raw_len -= c->raw_pos;
+        c->raw_pos = 0;
+    }
+    return true;
+}
+
+/* Opens GET path (default /v1/events) with key; rcvbuf > 0 shrinks the socket's receive
+ * buffer first. The head is read; c->status says how it was answered. */
+static sse_client *sse_open_path(const char *base_url, const char *path, const char *key,
+                                 const char *extra_header, int rcvbuf)
+{
+    sse_client *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    c->chunk_left = -1;
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(c->fd >= 0);
+    if (rcvbuf > 0) {
+        setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    }
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons((uint16_t)port_of(base_url))};
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    if (connect(c->fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        fail_msg("connect to %s: %s", base_url, strerror(errno));
+    }
+    char request[2048];
+    int n =
+        snprintf(request, sizeof request,
+                 "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+                 "%s%s%s%s%s\r\n",
+                 path != NULL ? path : "/v1/events", key != NULL ? "Authorization: Bearer " : "",
+                 key != NULL ? key : "", key != NULL ? "\r\n" : "",
+                 extra_header != NULL ? extra_header : "", extra_header != NULL ? "\r\n" : "");
+    assert_int_equal(send(c->fd, request, (size_t)n, MSG_NOSIGNAL), n);
+    long long deadline = tu_now_ms() + tu_scaled_ms(10000);
+    char *end = NULL;
+    while ((end = c->raw != NULL ? strstr(c->raw, "\r\n\r\n") : NULL) == NULL) {
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        if (poll(&p, 1, (int)(deadline - tu_now_ms())) <= 0) {
+            fail_msg("no response head from %s within 10 s", base_url);
+        }
+        char chunk[4096];
+        ssize_t got = recv(c->fd, chunk, sizeof chunk, 0);
+        if (got <= 0) {
+            fail_msg("%s closed the connection before the head", base_url);
+        }
+        c->raw = realloc(c->raw, c->raw_len + (size_t)got + 1);
+        memcpy(c->raw + c->raw_len, chunk, (size_t)got);
+        c->raw_len += (size_t)got;
+        c->raw[c->raw_len] = '\0';
+    }
+    size_t head_len = (size_t)(end - c->raw) + 4;
+    snprintf(c->head, sizeof c->head, "%.*s", (int)head_len, c->raw);
+    sscanf(c->head, "HTTP/1.%*d %d", &c->status);
+    c->chunked = strcasestr(c->head, "Transfer-Encoding: chunked") != NULL;
+    c->raw_pos = head_len;
+    sse_decode(c);
+    return c;
+}
+
+static sse_client *sse_open(const char *base_url, const char *key, const char *extra_header)
+{
+    return sse_open_path(base_url, NULL, key, extra_header, 0);
+}
+
+static void sse_close(sse_client *c)
+{
+    if (c != NULL) {
+        close(c->fd);
+        free(c->raw);
+        free(c->body);
+        free(c);
+    }
+}
+
+/* The next event or comment in what was decoded; false when none is complete yet. */
+static bool sse_parse(sse_client *c, sse_event *out)
+{
+    for (;;) {
+        char *start = c->body != NULL ? c->body + c->body_pos : NULL;
+        char *end = start != NULL ? strstr(start, "\n\n") : NULL;
+        if (end == NULL) {
+            return false;
+        }
+        c->body_pos = (size_t)(end - c->body) + 2;
+        memset(out, 0, sizeof *out);
+        char *data = NULL;
+        size_t data_len = 0, data_cap = 0;
+        bool comment = false, any = false;
+        for (char *line = start; line < end;) {
+            char *nl = memchr(line, '\n', (size_t)(end - line));
+            size_t len = nl != NULL ? (size_t)(nl - line) : (size_t)(end - line);
+            if (len > 0 && line[0] == ':') {
+                comment = true;
+            } else if (len >= 6 && strncmp(line, "event:", 6) == 0) {
+                snprintf(out->type, sizeof out->type, "%.*s", (int)(len - 7), line + 7);
+                any = true;
+            } else if (len >= 3 && strncmp(line, "id:", 3) == 0) {
+                snprintf(out->id, sizeof out->id, "%.*s", (int)(len - 4), line + 4);
+            } else if (len >= 5 && strncmp(line, "data:", 5) == 0) {
+                if (data_len > 0) {
+                    append(&data, &data_len, &data_cap, "\n", 1);
+                }
+                append(&data, &data_len, &data_cap, line + 6, len - 6);
+                any = true;
+            }
+            line += len + 1;
+        }
+        out->at = tu_now_ms();
+        if (any) {
+            out->data = data != NULL ? data : strdup("");
+            out->json = cJSON_Parse(out->data);
+            if (out->type[0] == '\0') {
+                snprintf(out->type, sizeof out->type, "message");
+            }
+            return true;
+        }
+        free(data);
+        if (comment) {
+            snprintf(out->type, sizeof out->type, "comment");
+            out->data = strdup("");
+            return true;
+        }
+        /* retry: alone: nothing to dispatch */
+    }
+}
+
+/* The next event (comments too when with_comments) within timeout_ms: 1, 0 on timeout, -1
+ * when the stream ended. */
+static int sse_next_any(sse_client *c, long long timeout_ms, bool with_comments, sse_event *out)
+{
+    long long deadline = tu_now_ms() + timeout_ms;
+    for (;;) {
+        while (sse_parse(c, out)) {
+            if (with_comments || strcmp(out->type, "comment") != 0) {
+                return 1;
+            }
+            sse_event_clear(out);
+        }
+        if (c->closed || c->body_done) {
+            return -1;
+        }
+        long long left = deadline - tu_now_ms();
+        if (left <= 0) {
+            return 0;
+        }
+        sse_read(c, left);
+    }
+}
+
+/* The next event, failing the test when none comes within timeout_ms. */
+static void sse_expect_next(sse_client *c, long long timeout_ms, sse_event *out)
+{
+    int got = sse_next_any(c, tu_scaled_ms(timeout_ms), false, out);
+    if (got != 1) {
+        fail_msg("no event within %lld ms (%s)", timeout_ms, got < 0 ? "stream ended" : "timeout");
+    }
+}
+
+/* Skips events until one of type comes (fails after timeout_ms). */
+static void sse_expect_type(sse_client *c, const char *type, long long timeout_ms, sse_event *out)
+{
+    long long deadline = tu_now_ms() + tu_scaled_ms(timeout_ms);
+    for (;;) {
+        int got = sse_next_any(c, deadline - tu_now_ms(), false, out);
+        if (got != 1) {
+            fail_msg("no %s event within %lld ms (%s)", type, timeout_ms,
+                     got < 0 ? "stream ended" : "timeout");
+        }
+        if (strcmp(out->type, type) == 0) {
+            return;
+        }
+        sse_event_clear(out);
+    }
+}
+
+/* Opens an admitted stream and reads up to its `ready`; returns its id. */
+static sse_client *sse_ready(const char *base_url, const char *key, const char *extra_header,
+                             long long *ready_id, cJSON **ready_data)
+{
+    sse_client *c = sse_open(base_url, key, extra_header);
+    if (c->status != 200) {
+        fail_msg("GET /v1/events answered %d: %s", c->status, c->head);
+    }
+    assert_non_null(strcasestr(c->head, "Content-Type: text/event-stream"));
+    sse_event ready;
+    sse_expect_type(c, "ready", 10000, &ready);
+    if (ready_id != NULL) {
+        *ready_id = atoll(ready.id);
+    }
+    if (ready_data != NULL) {
+        *ready_data = cJSON_Duplicate(ready.json, true);
+    }
+    sse_event_clear(&ready);
+    return c;
+}
+
+/* ------------------------------------------------------------------ helpers */
+
+static const char *admin_header(void)
+{
+    return it_bearer(it_admin_key());
+}
+
+/* A POST of JSON to base_url as the admin; the response (caller frees). */
+static it_response *post_to(const char *base_url, const char *path, const char *body)
+{
+    const char *headers[] = {admin_header(), NULL};
+    return it_request_to(base_url, "POST", path, body, headers);
+}
+
+static long long transfer_through(const char *base_url, long long org, long long glass)
+{
+    it_response *r = post_to(base_url, tu_fmt("/v1/organizations/%lld/transfers", org),
+                             tu_fmt("{\"waste\":{\"glass\":%lld}}", glass));
+    EXPECT_STATUS(r, 201);
+    long long id = it_json_int(r->json, "id");
+    it_response_free(r);
+    return id;
+}
+
+/* A world: n organizations with a road to one big glass storage. */
+typedef struct {
+    long long orgs[4];
+    long long storage;
+    long long route;
+} world;
+
+static world make_world(int n)
+{
+    world w = {0};
+    w.storage = tu_new_storage("events-store", "{\"glass\":1000000000,\"bio\":1000000000}");
+    for (int i = 0; i < n; i++) {
+        w.orgs[i] = tu_new_org("events-org", "{}", NULL);
+        long long route = it_create_route(ORG(w.orgs[i]), STORAGE(w.storage), 10 + i, false);
+        if (i == 0) {
+            w.route = route;
+        }
+    }
+    return w;
+}
+
+/* The value of a metric line "name value" of GET /metrics (name with its labels). */
+static double metric(const char *name)
+{
+    it_response *r = it_get("/metrics");
+    EXPECT_STATUS(r, 200);
+    size_t len = strlen(name);
+    double value = -1;
+    for (const char *line = r->body; line != NULL && *line != '\0';) {
+        if (strncmp(line, name, len) == 0 && line[len] == ' ') {
+            value = atof(line + len + 1);
+            break;
+        }
+        line = strchr(line, '\n');
+        line = line != NULL ? line + 1 : NULL;
+    }
+    it_response_free(r);
+    if (value < 0) {
+        fail_msg("metric %s not found", name);
+    }
+    return value;
+}
+
+static long long key_id_of(const char *key)
+{
+    return atoll(key + 3); /* wf_<id>_<secret> */
+}
+
+/* Inserts a transfer straight into the ledger from psql's side (no shipments, nothing
+ * received: the books still balance); returns its id. */
+static long long ledger_insert(PGconn *conn, long long org)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO transfers (organization_id, trigger, received, pending, actor) VALUES "
+             "(%lld, 'request', '{}', '{}', 'seed') RETURNING id",
+             org);
+    PGresult *r = PQexec(conn, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fail_msg("%s: %s", sql, PQerrorMessage(conn));
+    }
+    long long id = atoll(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return id;
+}
+
+static void exec_ok(PGconn *conn, const char *sql)
+{
+    PGresult *r = PQexec(conn, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fail_msg("%s: %s", sql, PQerrorMessage(conn));
+    }
+    PQclear(r);
+}
+
+static int compare_ll(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return (x > y) - (x < y);
+}
+
+static long rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long kib = -1;
+    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            kib = atol(line + 6);
+        }
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return kib;
+}
+
+static bool log_contains(const char *text)
+{
+    FILE *f = fopen(it_server_log_path(), "r");
+    if (f == NULL) {
+        return false;
+    }
+    char line[8192];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f) != NULL) {
+        found = strstr(line, text) != NULL;
+    }
+    fclose(f);
+    return found;
+}
+
+/* ------------------------------------------------------------------ refusals */
+
+static void test_refusals(void **state)
+{
+    (void)state;
+    const char *none[] = {"Authorization:", NULL};
+    it_response *r = it_request("GET", "/v1/events", NULL, none);
+    EXPECT_PROBLEM_TYPE(r, 401, "unauthorized", NULL);
+    assert_non_null(it_header(r, "WWW-Authenticate"));
+    it_response_free(r);
+
+    char *monitor = it_new_key("monitor", 0, 0);
+    const char *as_monitor[] = {it_bearer(monitor), NULL};
+    r = it_request("GET", "/v1/events", NULL, as_monitor);
+    EXPECT_PROBLEM_TYPE(r, 403, "forbidden", NULL);
+    it_response_free(r);
+    free(monitor);
+
+    const char *bad_id[] = {"Last-Event-ID: 12abc", NULL};
+    EXPECT_REJECTED_WITH_HEADERS("GET", "/v1/events", NULL, bad_id, 400, "bad-request", NULL);
+    EXPECT_REJECTED_TYPE("GET", "/v1/events?last_event_id=-1", NULL, 422, "validation-error",
+                         "last_event_id");
+    EXPECT_REJECTED_TYPE("POST", "/v1/events", "{}", 405, "method-not-allowed", NULL);
+
+    /* The credential's share (WASTEFLOW_EVENTS_MAX_PER_CREDENTIAL=3 in this group). */
+    char *key = it_new_key("auditor", 0, 0);
+    sse_client *streams[3];
+    for (int i = 0; i < 3; i++) {
+        streams[i] = sse_ready(it_base_url(), key, NULL, NULL, NULL);
+    }
+    sse_client *fourth = sse_open(it_base_url(), key, NULL);
+    assert_int_equal(fourth->status, 429);
+    assert_non_null(strcasestr(fourth->head, "Retry-After:"));
+    assert_non_null(strcasestr(fourth->head, "application/problem+json"));
+    sse_close(fourth);
+    /* Another credential is not held back by it. */
+    sse_client *other = sse_ready(it_base_url(), it_admin_key(), NULL, NULL, NULL);
+    sse_close(other);
+    sse_close(streams[0]);
+    /* Once one is closed, there is room again (the server notices the close at once). */
+    long long deadline = tu_now_ms() + tu_scaled_ms(3000);
+    for (;;) {
+        sse_client *again = sse_open(it_base_url(), key, NULL);
+        int status = again->status;
+        sse_close(again);
+        if (status == 200) {
+            break;
+        }
+        assert_int_equal(status, 429);
+        if (tu_now_ms() > deadline) {
+            fail_msg("a closed stream still counted after 3 s");
+        }
+        tu_sleep_ms(50);
+    }
+    sse_close(streams[1]);
+    sse_close(streams[2]);
+    free(key);
+}
+
+/* ------------------------------------------------------------------ across instances */
+
+static void test_two_instances(void **state)
+{
+    (void)state;
+    world w = make_world(1);
+    const char *second = it_start_second_instance(NULL);
+    sse_client *a = sse_ready(it_base_url(), it_admin_key(), NULL, NULL, NULL);
+    enum { TRANSFERS = 200 };
+    long long after_ack[TRANSFERS], after_send[TRANSFERS];
+    long long last_id = 0;
+    for (int i = 0; i < TRANSFERS; i++) {
+        long long sent = tu_now_ms();
+        long long id = transfer_through(second, w.orgs[0], 1 + i % 3);
+        long long acknowledged = tu_now_ms();
+        sse_event e;
+        for (;;) {
+            sse_expect_type(a, "transfer", 2000, &e);
+            if (it_json_int(e.json, "id") == id) {
+                break;
+            }
+            sse_event_clear(&e);
+        }
+        after_ack[i] = e.at > acknowledged ? e.at - acknowledged : 0;
+        after_send[i] = e.at - sent;
+        long long event_id = atoll(e.id);
+        assert_true(event_id > last_id);
+        last_id = event_id;
+        if (after_ack[i] > tu_scaled_ms(1000)) {
+            fail_msg("transfer %lld reached the other instance's stream %lld ms after its 201", id,
+                     after_ack[i]);
+        }
+        if (i < 3) {
+            /* The payload is the transfer as GET /v1/transfers/{id} shows it. */
+            it_response *got = it_get("/v1/transfers/%lld", id);
+            EXPECT_STATUS(got, 200);
+            assert_true(cJSON_Compare(got->json, e.json, true));
+            it_response_free(got);
+        }
+        sse_event_clear(&e);
+    }
+    qsort(after_ack, TRANSFERS, sizeof after_ack[0], compare_ll);
+    qsort(after_send, TRANSFERS, sizeof after_send[0], compare_ll);
+    print_message("event latency across instances over %d transfers: after the 201 p50 %lld ms, "
+                  "p99 %lld ms, max %lld ms; after sending the request p50 %lld ms, p99 %lld ms\n",
+                  TRANSFERS, after_ack[TRANSFERS / 2], after_ack[TRANSFERS * 99 / 100],
+                  after_ack[TRANSFERS - 1], after_send[TRANSFERS / 2],
+                  after_send[TRANSFERS * 99 / 100]);
+
+    /* A writer that is no instance at all: psql. Its storage change arrives on both. */
+    sse_client *b = sse_ready(second, it_admin_key(), NULL, NULL, NULL);
+    it_sql_exec("UPDATE storage_waste SET capacity = capacity + 1 WHERE storage_id = %lld AND "
+                "waste_type = 'bio'",
+                w.storage);
+    sse_client *both[] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        sse_event e;
+        for (;;) { /* the transfers' own storage events may come first */
+            sse_expect_type(both[i], "storage", 1000, &e);
+            assert_int_equal(it_json_int(e.json, "id"), w.storage);
+            if (it_json_int(e.json, "capacity.bio") == 1000000001) {
+                break;
+            }
+            sse_event_clear(&e);
+        }
+        sse_event_clear(&e);
+    }
+    sse_close(a);
+    sse_close(b);
+    assert_int_equal(it_stop_second_instance(), 0);
+}
+
+/* ------------------------------------------------------------------ scoping */
+
+typedef struct {
+    int transfers, unloads, storages, organizations, routes;
+    long long transfer_ids[8];
+    long long organization_ids[8];
+} seen;
+
+/* Reads a stream up to the route event the test ends with; counts what came. */
+static seen read_until_route(sse_client *c, long long route_id)
+{
+    seen s = {0};
+    long long last = -1;
+    for (;;) {
+        sse_event e;
+        sse_expect_next(c, 3000, &e);
+        long long id = atoll(e.id);
+        assert_true(id >= last); /* ids never go back */
+        last = id;
+        if (strcmp(e.type, "transfer") == 0 && s.transfers < 8) {
+            s.transfer_ids[s.transfers++] = it_json_int(e.json, "id");
+        } else if (strcmp(e.type, "unload") == 0) {
+            s.unloads++;
+        } else if (strcmp(e.type, "storage") == 0) {
+            s.storages++;
+        } else if (strcmp(e.type, "organization") == 0 && s.organizations < 8) {
+            s.organization_ids[s.organizations++] = it_json_int(e.json, "id");
+        } else if (strcmp(e.type, "route") == 0) {
+            s.routes++;
+            if (it_json_int(e.json, "id") == route_id) {
+                sse_event_clear(&e);
+                return s;
+            }
+        }
+        sse_event_clear(&e);
+    }
+}
+
+static void test_scoping(void **state)
+{
+    (void)state;
+    long long o1 = tu_new_org("scope-org", "{}", NULL);
+    long long o2 = tu_new_org("scope-org", "{}", NULL);
+    long long s1 = tu_new_storage("scope-store", "{\"glass\":1000}");
+    long long s2 = tu_new_storage("scope-store", "{\"glass\":1000}");
+    it_create_route(ORG(o1), STORAGE(s1), 10, false);
+    long long marker = it_create_route(ORG(o2), STORAGE(s2), 10, false);
+    char *org_key = it_new_key("organization", o1, 0);
+    char *storage_key = it_new_key("storage", 0, s2);
+    sse_client *admin = sse_ready(it_base_url(), it_admin_key(), NULL, NULL, NULL);
+    long long org_ready = 0;
+    sse_client *org = sse_ready(it_base_url(), org_key, NULL, &org_ready, NULL);
+    sse_client *store = sse_ready(it_base_url(), storage_key, NULL, NULL, NULL);
+
+    long long t1 = transfer_through(it_base_url(), o1, 5);
+    long long t2 = transfer_through(it_base_url(), o2, 7);
+    it_response *r = it_post(tu_fmt("/v1/storages/%lld/unload", s2), "{\"glass\":2}");
+    EXPECT_STATUS(r, 200);
+    it_response_free(r);
+    /* A transfer that places everything leaves pending as it was (no organization event):
+     * renames are what make each organization change here. */
+    r = it_patch(tu_fmt("/v1/organizations/%lld", o1), "{\"name\":\"scope-renamed-%lld\"}", o1);
+    EXPECT_STATUS(r, 200);
+    it_response_free(r);
+    r = it_patch(tu_fmt("/v1/organizations/%lld", o2), "{\"name\":\"scope-renamed-%lld\"}", o2);
+    EXPECT_STATUS(r, 200);
+    it_response_free(r);
+    r = it_patch(tu_fmt("/v1/routes/%lld", marker), "{\"distance_m\":11}");
+    EXPECT_STATUS(r, 200);
+    it_response_free(r);
+
+    seen a = read_until_route(admin, marker);
+    assert_int_equal(a.transfers, 2);
+    assert_int_equal(a.transfer_ids[0], t1);
+    assert_int_equal(a.transfer_ids[1], t2);
+    assert_int_equal(a.unloads, 1);
+    assert_true(a.organizations >= 2);
+    assert_true(a.storages >= 2);
+
+    seen o = read_until_route(org, marker);
+    assert_int_equal(o.transfers, 1);
+    assert_int_equal(o.transfer_ids[0], t1);
+    assert_int_equal(o.unloads, 0);
+    assert_true(o.organizations >= 1);
+    for (int i = 0; i < o.organizations; i++) {
+        assert_int_equal(o.organization_ids[i], o1);
+    }
+    assert_true(o.storages >= 2); /* every storage: requirement 4 */
+
+    seen s = read_until_route(store, marker);
+    assert_int_equal(s.transfers, 1);
+    assert_int_equal(s.transfer_ids[0], t2);
+    assert_int_equal(s.unloads, 1);
+    assert_int_equal(s.organizations, 0);
+    assert_true(s.storages >= 2);
+
+    /* Resuming is scoped too: the organization's key is replayed its own transfer only. */
+    sse_close(org);
+    transfer_through(it_base_url(), o2, 1);
+    org = sse_open(it_base_url(), org_key, tu_fmt("Last-Event-ID: %lld", org_ready));
+    assert_int_equal(org->status, 200);
+    sse_event e;
+    sse_expect_next(org, 3000, &e);
+    assert_string_equal(e.type, "transfer");
+    assert_int_equal(it_json_int(e.json, "id"), t1);
+    sse_event_clear(&e);
+    sse_expect_next(org, 3000, &e);
+    assert_string_equal(e.type, "ready");
+    ASSERT_JSON(e.json, "{\"resumed\":true,\"replayed\":1}");
+    sse_event_clear(&e);
+
+    sse_close(admin);
+    sse_close(org);
+    sse_close(store);
+    free(org_key);
+    free(storage_key);
+}
+
+/* ------------------------------------------------------------------ resuming */
+
+static void test_resume_in_commit_order(void **state)
+{
+    (void)state;
+    world w = make_world(1);
+    long long start = 0;
+    sse_client *live = sse_ready(it_base_url(), it_admin_key(), NULL, &start, NULL);
+
+    /* Session one takes the lower transfer id and commits last. */
+    PGconn *one = PQconnectdb(it_database_url());
+    PGconn *two = PQconnectdb(it_database_url());
+    assert_int_equal(PQstatus(one), CONNECTION_OK);
+    assert_int_equal(PQstatus(two), CONNECTION_OK);
+    exec_ok(one, "BEGIN");
+    long long lower = ledger_insert(one, w.orgs[0]);
+    long long higher = ledger_insert(two, w.orgs[0]);
+    assert_true(lower < higher);
+    exec_ok(one, "COMMIT");
+    PQfinish(one);
+    PQfinish(two);
+    long long later[3];
+    for (int i = 0; i < 3; i++) {
+        later[i] = transfer_through(it_base_url(), w.orgs[0], 1);
+    }
+    long long expected[5] = {higher, lower, later[0], later[1], later[2]};
+
+    /* Live: commit order, the ids (positions) increasing. */
+    long long positions[5];
+    for (int i = 0; i < 5; i++) {
+        sse_event e;
+        sse_expect_type(live, "transfer", 3000, &e);
+        assert_int_equal(it_json_int(e.json, "id"), expected[i]);
+        positions[i] = atoll(e.id);
+        assert_true(positions[i] > (i == 0 ? start : positions[i - 1]));
+        sse_event_clear(&e);
+    }
+    sse_close(live);
+    assert_int_equal(
+        it_sql_int("SELECT position FROM transfer_commits WHERE transfer_id = %lld", lower),
+        positions[1]);
+
+    /* Resumed from before them: replayed in commit order, not in id order. */
+    sse_client *from_start =
+        sse_open(it_base_url(), it_admin_key(), tu_fmt("Last-Event-ID: %lld", start));
+    for (int i = 0; i < 5; i++) {
+        sse_event e;
+        sse_expect_next(from_start, 3000, &e);
+        assert_string_equal(e.type, "transfer");
+        assert_int_equal(it_json_int(e.json, "id"), expected[i]);
+        assert_int_equal(atoll(e.id), positions[i]);
+        sse_event_clear(&e);
+    }
+    sse_close(from_start);
+
+    /* Resumed after the first of them, on another instance: the lower id, committed after
+     * it, is not lost (a resume by transfer id would skip it). */
+    const char *second = it_start_second_instance(NULL);
+    const char *urls[] = {it_base_url(), second};
+    long long ids[8], at[8];
+    int count = 5;
+    memcpy(ids, expected, sizeof expected);
+    memcpy(at, positions, sizeof positions);
+    for (int u = 0; u < 2; u++) {
+        sse_client *c =
+            sse_open(urls[u], it_admin_key(), tu_fmt("Last-Event-ID: %lld", positions[0]));
+        assert_int_equal(c->status, 200);
+        for (int i = 1; i < count; i++) {
+            sse_event e;
+            sse_expect_next(c, 3000, &e);
+            assert_string_equal(e.type, "transfer");
+            assert_int_equal(it_json_int(e.json, "id"), ids[i]);
+            assert_int_equal(atoll(e.id), at[i]);
+            sse_event_clear(&e);
+        }
+        sse_event e;
+        sse_expect_next(c, 3000, &e);
+        assert_string_equal(e.type, "ready");
+        ASSERT_JSON(e.json, "{\"resumed\":true,\"replayed\":%d}", count - 1);
+        assert_int_equal(atoll(e.id), at[count - 1]);
+        sse_event_clear(&e);
+        /* Live after the replay: the next transfer comes once, with the next position. */
+        long long next = transfer_through(it_base_url(), w.orgs[0], 1);
+        sse_expect_type(c, "transfer", 2000, &e);
+        assert_int_equal(it_json_int(e.json, "id"), next);
+        assert_true(atoll(e.id) > at[count - 1]);
+        ids[count] = next;
+        at[count++] = atoll(e.id);
+        sse_event_clear(&e);
+        sse_close(c);
+    }
+    assert_int_equal(it_stop_second_instance(), 0);
+
+    /* The same through the query parameter; and an id this database never gave: resync. */
+    sse_client *q =
+        sse_open_path(it_base_url(), tu_fmt("/v1/events?last_event_id=%lld", positions[3]),
+                      it_admin_key(), NULL, 0);
+    sse_event e;
+    sse_expect_next(q, 3000, &e);
+    assert_string_equal(e.type, "transfer");
+    assert_int_equal(it_json_int(e.json, "id"), expected[4]);
+    sse_event_clear(&e);
+    sse_close(q);
+    sse_client *bogus = sse_open(it_base_url(), it_admin_key(), "Last-Event-ID: 999999999999");
+    sse_expect_next(bogus, 3000, &e);
+    assert_string_equal(e.type, "resync");
+    sse_event_clear(&e);
+    sse_expect_next(bogus, 3000, &e);
+    assert_string_equal(e.type, "ready");
+    long long fresh = atoll(e.id);
+    assert_true(fresh < 999999999999LL);
+    sse_event_clear(&e);
+    long long next = transfer_through(it_base_url(), w.orgs[0], 1);
+    sse_expect_type(bogus, "transfer", 2000, &e);
+    assert_int_equal(it_json_int(e.json, "id"), next);
+    sse_event_clear(&e);
+    sse_close(bogus);
+}
+
+/* ------------------------------------------------------------------ keep-alive, revocation */
+
+static void test_keepalive_and_revocation(void **state)
+{
+    (void)state;
+    char *key = it_new_key("auditor", 0, 0);
+    sse_client *c = sse_ready(it_base_url(), key, NULL, NULL, NULL);
+    /* WASTEFLOW_EVENTS_KEEPALIVE_MS=500 in this group. */
+    sse_event e;
+    int got = sse_next_any(c, tu_scaled_ms(2500), true, &e);
+    assert_int_equal(got, 1);
+    assert_string_equal(e.type, "comment");
+    sse_event_clear(&e);
+
+    it_response *r = it_delete("/v1/api-keys/%lld", key_id_of(key));
+    EXPECT_STATUS(r, 204);
+    it_response_free(r);
+    long long revoked = tu_now_ms();
+    sse_expect_type(c, "unauthorized", 3000, &e);
+    sse_event_clear(&e);
+    long long deadline = tu_now_ms() + tu_scaled_ms(3000);
+    while (sse_next_any(c, deadline - tu_now_ms(), true, &e) == 1) {
+        sse_event_clear(&e);
+    }
+    assert_true(c->closed || c->body_done);
+    print_message("a revoked key's stream ended %lld ms after the revocation\n",
+                  tu_now_ms() - revoked);
+    sse_close(c);
+    /* Reconnecting with it is refused. */
+    c = sse_open(it_base_url(), key, NULL);
+    assert_int_equal(c->status, 401);
+    sse_close(c);
+    free(key);
+}
+
+/* ------------------------------------------------------------------ slow readers */
+
+static void test_slow_reader_cut_off(void **state)
+{
+    (void)state;
+    world w = make_world(1);
+    sse_client *healthy = sse_ready(it_base_url(), it_admin_key(), NULL, NULL, NULL);
+    /* A reader that takes the head and ready, then nothing, through a tiny receive window. */
+    sse_client *slow = sse_open_path(it_base_url(), NULL, it_admin_key(), NULL, 4096);
+    assert_int_equal(slow->status, 200);
+    sse_event e;
+    sse_expect_type(slow, "ready", 3000, &e);
+    sse_event_clear(&e);
+    assert_int_equal((long long)metric("wasteflow_event_streams"), 2);
+    long rss_before = 0; /* after the first round: the caches are warm by then */
+
+    /* 40,000 transfers written by psql, 500 a statement (about 10 MB of events), each
+     * batch read by the healthy reader before the next. */
+    enum { ROUNDS = 80, PER_ROUND = 500 };
+    long long received = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        it_sql_exec("INSERT INTO transfers (organization_id, trigger, received, pending, actor) "
+                    "SELECT %lld, 'request', '{}', '{}', 'seed' FROM generate_series(1, %d)",
+                    w.orgs[0], PER_ROUND);
+        while (received < (long long)(round + 1) * PER_ROUND) {
+            sse_expect_type(healthy, "transfer", 5000, &e);
+            received++;
+            sse_event_clear(&e);
+        }
+        if (round == 0) {
+            rss_before = rss_kib(it_server_pid());
+        }
+    }
+    long rss_after = rss_kib(it_server_pid());
+    long long deadline = tu_now_ms() + tu_scaled_ms(5000);
+    while (metric("wasteflow_event_slow_readers_cut_total") < 1 && tu_now_ms() < deadline) {
+        tu_sleep_ms(100);
+    }
+    double buffered = metric("wasteflow_event_buffered_bytes");
+    print_message("slow reader: healthy reader got all %lld transfers; server RSS %ld KiB after "
+                  "the first 500, %ld KiB after all (%+ld KiB); %.0f bytes buffered for readers\n",
+                  received, rss_before, rss_after, rss_after - rss_before, buffered);
+    if (!tu_under_valgrind()) {
+        /* The slow reader was sent ~10 MB (held, the server grows by over 100 MiB here); what
+         * it did not take must not be held. */
+        assert_true(rss_after - rss_before < 16 * 1024);
+    }
+    assert_true(buffered < 4 * 128 * 1024);
+    assert_int_equal((long long)metric("wasteflow_event_slow_readers_cut_total"), 1);
+    assert_int_equal((long long)metric("wasteflow_event_streams"), 1);
+    assert_true(log_contains("slow reader cut off"));
+    /* The slow one, read now, ends: the server closed it. */
+    long long end_deadline = tu_now_ms() + tu_scaled_ms(5000);
+    while (!slow->closed && tu_now_ms() < end_deadline) {
+        sse_read(slow, 200);
+        slow->body_len = slow->body_pos = 0; /* only the end matters */
+    }
+    assert_true(slow->closed);
+    sse_close(slow);
+    /* The healthy one is still live. */
+    long long next = transfer_through(it_base_url(), w.orgs[0], 1);
+    sse_expect_type(healthy, "transfer", 2000, &e);
+    assert_int_equal(it_json_int(e.json, "id"), next);
+    sse_event_clear(&e);
+    sse_close(healthy);
+}
+
+/* ------------------------------------------------------------------ the connection cap */
+
+/* A request on a connection of its own: whether any answer came within ms (the socket stays
+ * open in *fd_out). */
+static bool head_within(const char *base_url, const char *path, long long ms, int *fd_out)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons((uint16_t)port_of(base_url))};
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    char request[256];
+    int n = snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
+    assert_int_equal(send(fd, request, (size_t)n, MSG_NOSIGNAL), n);
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    bool answered = poll(&p, 1, (int)ms) > 0;
+    *fd_out = fd;
+    return answered;
+}
+
+static void test_connection_cap(void **state)
+{
+    (void)state;
+    sse_client *streams[3];
+    for (int i = 0; i < 3; i++) {
+        streams[i] = sse_ready(it_base_url(), it_admin_key(), NULL, NULL, NULL);
+    }
+    int fd = -1;
+    assert_false(head_within(it_base_url(), "/healthz", tu_scaled_ms(1000), &fd));
+    sse_close(streams[0]);
+    /* The waiting connection is accepted and answered once a stream has gone. */
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    assert_true(poll(&p, 1, (int)tu_scaled_ms(3000)) > 0);
+    char buf[512];
+    ssize_t got = recv(fd, buf, sizeof buf - 1, 0);
+    assert_true(got > 12);
+    buf[got] = '\0';
+    assert_true(strncmp(buf, "HTTP/1.1 200", 12) == 0);
+    close(fd);
+    sse_close(streams[1]);
+    sse_close(streams[2]);
+}
+
+/* ------------------------------------------------------------------ SIGTERM */
+
+static void test_sigterm_closes_streams(void **state)
+{
+    (void)state;
+    world w = make_world(1);
+    sse_client *reader = sse_ready(it_base_url(), it_admin_key(), NULL, NULL, NULL);
+    /* One that stops reading with a full window, so that not even the last event fits. */
+    sse_client *stuck = sse_open_path(it_base_url(), NULL, it_admin_key(), NULL, 4096);
+    sse_event e;
+    sse_expect_type(stuck, "ready", 3000, &e);
+    sse_event_clear(&e);
+    it_sql_exec("INSERT INTO transfers (organization_id, trigger, received, pending, actor) "
+                "SELECT %lld, 'request', '{}', '{}', 'seed' FROM generate_series(1, 3000)",
+                w.orgs[0]);
+    for (int i = 0; i < 3000; i++) {
+        sse_expect_type(reader, "transfer", 5000, &e);
+        sse_event_clear(&e);
+    }
+    assert_int_equal((long long)metric("wasteflow_event_streams"), 2); /* not cut: 1 MiB here */
+    assert_true(metric("wasteflow_event_buffered_bytes") > 64 * 1024);
+
+    long long signalled = tu_now_ms();
+    assert_int_equal(it_stop_server_only(), 0);
+    long long exited = tu_now_ms() - signalled;
+    sse_expect_type(reader, "shutdown", 1000, &e);
+    sse_event_clear(&e);
+    assert_int_equal(sse_next_any(reader, tu_scaled_ms(1000), true, &e), -1);
+    print_message("SIGTERM with two streams open, one of them stuck: the server exited in %lld ms "
+                  "(drain timeout 10000 ms)\n",
+                  exited);
+    assert_true(exited < tu_scaled_ms(5000));
+    sse_close(reader);
+    sse_close(stuck);
+    it_restart_server(NULL);
+}
+
+/* ------------------------------------------------------------------ a database restart */
+
+static struct {
+    char data_dir[512];
+    char pg_ctl[512];
+    char runuser[64];
+    char owner[64];
+    char log_path[600];
+} cluster;
+
+static bool discover_cluster(char *why, size_t why_size)
+{
+    PGresult *result = PQexec(it_db(), "SHOW data_directory");
+    if (PQresultStatus(result) != PGRES_TUPLES_OK) {
+        snprintf(why, why_size, "SHOW data_directory: %s", PQerrorMessage(it_db()));
+        PQclear(result);
+        return false;
+    }
+    snprintf(cluster.data_dir, sizeof cluster.data_dir, "%s", PQgetvalue(result, 0, 0));
+    PQclear(result);
+    struct stat info;
+    if (stat(cluster.data_dir, &info) != 0) {
+        snprintf(why, why_size, "data directory %s is not on this machine", cluster.data_dir);
+        return false;
+    }
+    const char *bin = getenv("WASTEFLOW_PG_BIN");
+    snprintf(cluster.pg_ctl, sizeof cluster.pg_ctl, "%s/pg_ctl",
+             bin != NULL && bin[0] != '\0' ? bin : "/usr/lib/postgresql/15/bin");
+    if (access(cluster.pg_ctl, X_OK) != 0) {
+        snprintf(why, why_size, "%s not found", cluster.pg_ctl);
+        return false;
+    }
+    cluster.runuser[0] = '\0';
+    if (geteuid() == 0 && info.st_uid != 0) {
+        struct passwd *owner = getpwuid(info.st_uid);
+        const char *candidates[] = {"/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"};
+        for (size_t i = 0; i < 3 && cluster.runuser[0] == '\0'; i++) {
+            if (access(candidates[i], X_OK) == 0) {
+                snprintf(cluster.runuser, sizeof cluster.runuser, "%s", candidates[i]);
+            }
+        }
+        if (owner == NULL || cluster.runuser[0] == '\0') {
+            snprintf(why, why_size, "cannot run pg_ctl as the owner of %s", cluster.data_dir);
+            return false;
+        }
+        snprintf(cluster.owner, sizeof cluster.owner, "%s", owner->pw_name);
+    } else if (geteuid() != info.st_uid) {
+        snprintf(why, why_size, "%s belongs to another user", cluster.data_dir);
+        return false;
+    }
+    char copy[512];
+    snprintf(copy, sizeof copy, "%s", cluster.data_dir);
+    snprintf(cluster.log_path, sizeof cluster.log_path, "%s/postgres.log", dirname(copy));
+    if (access(cluster.log_path, F_OK) != 0) {
+        snprintf(cluster.log_path, sizeof cluster.log_path, "/tmp/wf-it-events-postgres.log");
+    }
+    return true;
+}
+
+/* pg_ctl restart (fast): the postmaster comes back with the options it had. */
+static void cluster_restart(void)
+{
+    const char *argv[20];
+    int n = 0;
+    if (cluster.runuser[0] != '\0') {
+        argv[n++] = cluster.runuser;
+        argv[n++] = "-u";
+        argv[n++] = cluster.owner;
+        argv[n++] = "--";
+    }
+    const char *args[] = {
+        cluster.pg_ctl, "-D", cluster.data_dir, "-l", cluster.log_path, "-m", "fast", "-w",
+        "-t",           "60", "restart",        NULL};
+    for (int i = 0; args[i] != NULL; i++) {
+        argv[n++] = args[i];
+    }
+    argv[n] = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (chdir("/") != 0) {
+            _exit(126);
+        }
+        int null_fd = open("/dev/null", O_RDWR);
+        dup2(null_fd, STDIN_FILENO);
+        dup2(null_fd, STDOUT_FILENO);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fail_msg("pg_ctl restart of %s failed (status %d)", cluster.data_dir, status);
+    }
+}
+
+static void test_database_restart(void **state)
+{
+    (void)state;
+    char why[600];
+    if (!discover_cluster(why, sizeof why)) {
+        print_message("SKIPPED: cannot restart the cluster: %s\n", why);
+        skip();
+    }
+    world w = make_world(1);
+    sse_client *c = sse_ready(it_base_url(), it_admin_key(), NULL, NULL, NULL);
+    long long before = transfer_through(it_base_url(), w.orgs[0], 1);
+    sse_event e;
+    sse_expect_type(c, "transfer", 2000, &e);
+    assert_int_equal(it_json_int(e.json, "id"), before);
+    long long last_position = atoll(e.id);
+    sse_event_clear(&e);
+
+    long long restarted_at = tu_now_ms();
+    cluster_restart();
+    long long restart_ms = tu_now_ms() - restarted_at;
+    PQreset(it_db());
+    assert_int_equal(PQstatus(it_db()), CONNECTION_OK);
+    /* A transfer committed by psql while the listener is still reconnecting is caught up from
+     * the ledger, before the resync. */
+    long long during = ledger_insert(it_db(), w.orgs[0]);
+    sse_expect_type(c, "resync", 15000, &e);
+    long long resync_ms = tu_now_ms() - restarted_at;
+    sse_event_clear(&e);
+    assert_true(metric("wasteflow_event_listener_reconnects_total") >= 1);
+
+    /* The transfer from psql came (before or after the resync), with a later position. */
+    it_response *ready = NULL;
+    long long deadline = tu_now_ms() + tu_scaled_ms(10000);
+    long long after = 0;
+    while (after == 0 && tu_now_ms() < deadline) {
+        ready = it_get("/readyz");
+        int status = ready->status;
+        it_response_free(ready);
+        if (status == 200) {
+            it_response *r =
+                post_to(it_base_url(), tu_fmt("/v1/organizations/%lld/transfers", w.orgs[0]),
+                        "{\"waste\":{\"glass\":1}}");
+            if (r->status == 201) {
+                after = it_json_int(r->json, "id");
+            }
+            it_response_free(r);
+        }
+        if (after == 0) {
+            tu_sleep_ms(200);
+        }
+    }
+    assert_true(after > 0);
+    bool saw_during = it_sql_int("SELECT count(*) FROM transfer_commits WHERE transfer_id = %lld "
+                                 "AND position > %lld",
+                                 during, last_position) == 1;
+    assert_true(saw_during);
+    bool got_during = false, got_after = false;
+    long long stop = tu_now_ms() + tu_scaled_ms(5000);
+    while (!got_after && tu_now_ms() < stop) {
+        if (sse_next_any(c, stop - tu_now_ms(), false, &e) != 1) {
+            break;
+        }
+        if (strcmp(e.type, "transfer") == 0) {
+            assert_true(atoll(e.id) > last_position);
+            last_position = atoll(e.id);
+            got_during |= it_json_int(e.json, "id") == during;
+            got_after |= it_json_int(e.json, "id") == after;
+        }
+        sse_event_clear(&e);
+    }
+    assert_true(got_after);
+    print_message("cluster restart: pg_ctl took %lld ms; resync %lld ms after it began; events "
+                  "flow again (the transfer psql wrote %s came %s)\n",
+                  restart_ms, resync_ms, got_during ? "then" : "meanwhile",
+                  got_during ? "in order" : "before the resync");
+    sse_close(c);
+}
+
+/* ------------------------------------------------------------------ groups */
+
+static int setup_main(void **state)
+{
+    static const char *const env[] = {"WASTEFLOW_EVENTS_KEEPALIVE_MS=500",
+                                      "WASTEFLOW_EVENTS_MAX_PER_CREDENTIAL=3", NULL};
+    (void)state;
+    return it_start(env);
+}
+
+static int setup_slow(void **state)
+{
+    /* A small bound, and ASan's quarantine kept small so that RSS tells what is held. */
+    static const char *const env[] = {
+        "WASTEFLOW_EVENTS_BUFFER_KB=128",
+        "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=4", NULL};
+    (void)state;
+    return it_start(env);
+}
+
+static int setup_cap(void **state)
+{
+    static const char *const env[] = {"WASTEFLOW_MAX_CONNECTIONS=3", NULL};
+    (void)state;
+    return it_start(env);
+}
+
+static int setup_stop(void **state)
+{
+    static const char *const env[] = {"WASTEFLOW_EVENTS_BUFFER_KB=1024", NULL};
+    (void)state;
+    return it_start(env);
+}
+
+int main(void)
+{
+    const struct CMUnitTest main_tests[] = {
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_two_instances),
+        cmocka_unit_test(test_scoping),
+        cmocka_unit_test(test_resume_in_commit_order),
+        cmocka_unit_test(test_keepalive_and_revocation),
+        TU_AUDIT_TEST,
+    };
+    const struct CMUnitTest slow_tests[] = {
+        cmocka_unit_test(test_slow_reader_cut_off),
+        TU_AUDIT_TEST,
+    };
+    const struct CMUnitTest cap_tests[] = {
+        cmocka_unit_test(test_connection_cap),
+    };
+    const struct CMUnitTest stop_tests[] = {
+        cmocka_unit_test(test_sigterm_closes_streams),
+        cmocka_unit_test(test_database_restart),
+        TU_AUDIT_TEST,
+    };
+    int failed = cmocka_run_group_tests_name("events", main_tests, setup_main, tu_teardown);
+    failed +=
+        cmocka_run_group_tests_name("events: slow readers", slow_tests, setup_slow, tu_teardown);
+    failed +=
+        cmocka_run_group_tests_name("events: connection cap", cap_tests, setup_cap, tu_teardown);
+    failed += cmocka_run_group_tests_name("events: SIGTERM and a database restart", stop_tests,
+                                          setup_stop, tu_teardown);
+    return failed;
+}
