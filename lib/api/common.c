@@ -1,6 +1,7 @@
 /* Shared request-reading helpers (see common.h). */
 #include "api/common.h"
 
+#include "api/rows.h"
 #include "util/utf8.h"
 
 #include <stdio.h>
@@ -44,6 +45,16 @@ bool api_only_fields(http_ctx *ctx, const cJSON *obj, const char *const *allowed
         }
     }
     return true;
+}
+
+cJSON *api_body_fields(http_ctx *ctx, const char *const *allowed)
+{
+    cJSON *body = api_body_object(ctx);
+    if (body != NULL && !api_only_fields(ctx, body, allowed, "")) {
+        cJSON_Delete(body);
+        return NULL;
+    }
+    return body;
 }
 
 static bool parse_positive(const char *text, int64_t max, int64_t *out)
@@ -184,13 +195,9 @@ bool api_read_name_capacity(http_ctx *ctx, bool creating, bool capacity_required
                             api_name_capacity *out)
 {
     *out = (api_name_capacity){.capacity = creating ? "{}" : NULL, .codes = "{}"};
-    cJSON *body = api_body_object(ctx);
-    if (body == NULL) {
-        return false;
-    }
     static const char *const allowed[] = {"name", "capacity", NULL};
-    if (!api_only_fields(ctx, body, allowed, "")) {
-        cJSON_Delete(body);
+    cJSON *body = api_body_fields(ctx, allowed);
+    if (body == NULL) {
         return false;
     }
     field_errors errors = {0};
@@ -226,9 +233,76 @@ bool api_read_name_capacity(http_ctx *ctx, bool creating, bool capacity_required
     return true;
 }
 
-const char *api_next_cursor(tx *t, bool more, int64_t last_id)
+api_page *api_list_begin(tx *t, const api_page *page)
 {
-    return more ? tx_int(t, last_id) : NULL;
+    api_page *copy = TX_NEW(t, api_page);
+    *copy = *page;
+    tx_set_user(t, copy);
+    return copy;
+}
+
+void api_reply_page(tx *t, const void *items, size_t count, int limit, api_item_fn item,
+                    api_item_id_fn id_of)
+{
+    size_t shown = count < (size_t)limit ? count : (size_t)limit;
+    strbuf out = {0};
+    repr_page_begin(&out);
+    for (size_t i = 0; i < shown; i++) {
+        repr_page_item(&out, i);
+        item(&out, items, i);
+    }
+    repr_page_end(&out, count > shown ? tx_int(t, id_of(items, shown - 1)) : NULL);
+    api_reply_buffer(t, 200, &out, NULL);
+}
+
+typedef struct {
+    const repr_holder *holders;
+    void (*write)(strbuf *out, const repr_holder *holder);
+} holder_page;
+
+static void holder_item(strbuf *out, const void *items, size_t index)
+{
+    const holder_page *page = items;
+    page->write(out, &page->holders[index]);
+}
+
+static int64_t holder_id(const void *items, size_t index)
+{
+    return ((const holder_page *)items)->holders[index].id;
+}
+
+typedef struct {
+    api_page page;
+    int q;
+    void (*write)(strbuf *out, const repr_holder *holder);
+} holder_list;
+
+static void holders_listed(tx *t, const db_result *result)
+{
+    const holder_list *list = tx_user(t);
+    repr_holder *holders;
+    size_t count = rows_holders(tx_arena(t), result, list->q, &holders);
+    holder_page page = {holders, list->write};
+    api_reply_page(t, &page, count, list->page.limit, holder_item, holder_id);
+}
+
+void api_run_holder_list(tx *t, const api_page *page, int q,
+                         void (*write)(strbuf *out, const repr_holder *holder))
+{
+    holder_list *list = TX_NEW(t, holder_list);
+    *list = (holder_list){*page, q, write};
+    tx_set_user(t, list);
+    tx_run(t, TX_READ, holders_listed);
+}
+
+void api_reply_holder(tx *t, const db_result *result, int q, int status, const char *location,
+                      void (*write)(strbuf *out, const repr_holder *holder))
+{
+    repr_holder *holders;
+    rows_holders(tx_arena(t), result, q, &holders);
+    strbuf out = {0};
+    write(&out, &holders[0]);
+    api_reply_buffer(t, status, &out, location);
 }
 
 void api_reply_buffer(tx *t, int status, strbuf *body, const char *location)
@@ -244,6 +318,7 @@ void api_reply_buffer(tx *t, int status, strbuf *body, const char *location)
 typedef struct {
     const char *what;
     api_render_fn render;
+    void (*write_holder)(strbuf *out, const repr_holder *holder);
 } get_state;
 
 static void got(tx *t, const db_result *result)
@@ -253,24 +328,40 @@ static void got(tx *t, const db_result *result)
         tx_fail(t, PROBLEM_NOT_FOUND, "%s not found.", get->what);
         return;
     }
+    if (get->write_holder != NULL) {
+        api_reply_holder(t, result, 0, 200, NULL, get->write_holder);
+        return;
+    }
     strbuf out = {0};
     get->render(&out, t, result);
     api_reply_buffer(t, 200, &out, NULL);
 }
 
-void api_get(http_ctx *ctx, int statement, const char *key, const char *what, api_render_fn render)
+static void start_get(http_ctx *ctx, int statement, const char *key, const get_state *how)
 {
     tx *t = tx_for(ctx);
     get_state *get = TX_NEW(t, get_state);
-    *get = (get_state){what, render};
+    *get = *how;
     tx_set_user(t, get);
     tx_q(t, statement, key);
     tx_run(t, TX_READ, got);
 }
 
+void api_get(http_ctx *ctx, int statement, const char *key, const char *what, api_render_fn render)
+{
+    start_get(ctx, statement, key, &(get_state){what, render, NULL});
+}
+
 void api_get_by_id(http_ctx *ctx, int statement, const char *what, api_render_fn render)
 {
     api_get(ctx, statement, arena_int(&ctx->arena, ctx->match.ids[0]), what, render);
+}
+
+void api_get_holder_by_id(http_ctx *ctx, int statement, const char *what,
+                          void (*write)(strbuf *out, const repr_holder *holder))
+{
+    start_get(ctx, statement, arena_int(&ctx->arena, ctx->match.ids[0]),
+              &(get_state){what, NULL, write});
 }
 
 static void deleted(tx *t, const db_result *result)

@@ -6,6 +6,7 @@
 #ifndef WF_API_COMMON_H
 #define WF_API_COMMON_H
 
+#include "api/repr.h"
 #include "engine/tx.h"
 #include "http/server.h"
 #include "util/json_input.h"
@@ -21,6 +22,8 @@ cJSON *api_body_object(http_ctx *ctx);
 /* 422 naming the first member of obj not in allowed (NULL-terminated). */
 bool api_only_fields(http_ctx *ctx, const cJSON *obj, const char *const *allowed,
                      const char *prefix);
+/* api_body_object, then api_only_fields on it: the tree, or NULL when refused. */
+cJSON *api_body_fields(http_ctx *ctx, const char *const *allowed);
 
 /* A list's paging: limit (1..1000, default 100) and the cursor after which it resumes. */
 typedef struct {
@@ -64,8 +67,24 @@ typedef struct {
 bool api_read_name_capacity(http_ctx *ctx, bool creating, bool capacity_required,
                             api_name_capacity *out);
 
-/* Ends a list: next_cursor is last_id when the page is full and more rows exist. */
-const char *api_next_cursor(tx *t, bool more, int64_t last_id);
+/* Starts a list on the request's tx: its paging, for the callback (tx_user). */
+api_page *api_list_begin(tx *t, const api_page *page);
+/* Replies 200 with a page: the first min(count, limit) of items (item(out, items, i) writes
+ * one) and, when there are more, next_cursor = id_of(items, the last one written). */
+typedef void (*api_item_fn)(strbuf *out, const void *items, size_t index);
+typedef int64_t (*api_item_id_fn)(const void *items, size_t index);
+void api_reply_page(tx *t, const void *items, size_t count, int limit, api_item_fn item,
+                    api_item_id_fn id_of);
+/* Runs the queued statements of a list of organizations or storages (TX_READ): the page is
+ * query q's rows (rows_holders), each written by write. */
+void api_run_holder_list(tx *t, const api_page *page, int q,
+                         void (*write)(strbuf *out, const repr_holder *holder));
+/* GET of an organization or a storage by the path id, written by write. */
+void api_get_holder_by_id(http_ctx *ctx, int statement, const char *what,
+                          void (*write)(strbuf *out, const repr_holder *holder));
+/* The first organization or storage of query q, written by write, as the reply. */
+void api_reply_holder(tx *t, const db_result *result, int q, int status, const char *location,
+                      void (*write)(strbuf *out, const repr_holder *holder));
 /* Replies 200 with a finished strbuf (503 when it could not be built). */
 void api_reply_buffer(tx *t, int status, strbuf *body, const char *location);
 

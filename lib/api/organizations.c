@@ -15,35 +15,6 @@ static const tx_conflict organization_conflicts[] = {
     {NULL, 0, NULL, NULL},
 };
 
-/* The organization of rows (one per type) of query q. */
-static void render_one(strbuf *out, tx *t, const db_result *result, int q)
-{
-    repr_holder *organizations;
-    rows_holders(tx_arena(t), result, q, &organizations);
-    repr_organization(out, &organizations[0]);
-}
-
-static void render_first(strbuf *out, tx *t, const db_result *result)
-{
-    render_one(out, t, result, 0);
-}
-
-static void listed(tx *t, const db_result *result)
-{
-    const api_page *page = tx_user(t);
-    repr_holder *organizations;
-    size_t count = rows_holders(tx_arena(t), result, 0, &organizations);
-    size_t items = count < (size_t)page->limit ? count : (size_t)page->limit;
-    strbuf out = {0};
-    repr_page_begin(&out);
-    for (size_t i = 0; i < items; i++) {
-        repr_page_item(&out, i);
-        repr_organization(&out, &organizations[i]);
-    }
-    repr_page_end(&out, api_next_cursor(t, count > items, items ? organizations[items - 1].id : 0));
-    api_reply_buffer(t, 200, &out, NULL);
-}
-
 void handle_organizations_list(http_ctx *ctx)
 {
     api_page page;
@@ -51,25 +22,20 @@ void handle_organizations_list(http_ctx *ctx)
         return;
     }
     tx *t = tx_for(ctx);
-    api_page *state = TX_NEW(t, api_page);
-    *state = page;
-    tx_set_user(t, state);
     tx_q(t, ST_ORG_LIST, tx_int(t, page.after_id), tx_int(t, page.limit + 1));
-    tx_run(t, TX_READ, listed);
+    api_run_holder_list(t, &page, 0, repr_organization);
 }
 
 void handle_organizations_get(http_ctx *ctx)
 {
-    api_get_by_id(ctx, ST_ORG_GET, "Organization", render_first);
+    api_get_holder_by_id(ctx, ST_ORG_GET, "Organization", repr_organization);
 }
 
 static void created(tx *t, const db_result *result)
 {
-    strbuf out = {0};
-    render_one(&out, t, result, 2);
     const char *location =
         arena_printf(tx_arena(t), "/v1/organizations/%s", db_text(result, 1, 0, 0));
-    api_reply_buffer(t, 201, &out, location);
+    api_reply_holder(t, result, 2, 201, location, repr_organization);
 }
 
 void handle_organizations_create(http_ctx *ctx)
@@ -88,9 +54,7 @@ void handle_organizations_create(http_ctx *ctx)
 
 static void patched(tx *t, const db_result *result)
 {
-    strbuf out = {0};
-    render_one(&out, t, result, 2);
-    api_reply_buffer(t, 200, &out, NULL);
+    api_reply_holder(t, result, 2, 200, NULL, repr_organization);
 }
 
 void handle_organizations_patch(http_ctx *ctx)

@@ -80,42 +80,46 @@ void repr_json_compact(strbuf *out, const char *json)
     strbuf_puts(out, run);
 }
 
-void repr_storage_members(strbuf *out, const repr_holder *storage)
+/* The members after "id": an organization shows what is pending, a storage its stock and
+ * the room left. */
+static void holder_members(strbuf *out, const repr_holder *holder, bool storage)
 {
     strbuf_puts(out, "\"name\":");
-    strbuf_json_string(out, storage->name);
+    strbuf_json_string(out, holder->name);
     strbuf_puts(out, ",\"capacity\":");
-    quantity_map(out, storage, CAPACITY, false);
-    strbuf_puts(out, ",\"stock\":");
-    quantity_map(out, storage, AMOUNT, false);
-    strbuf_puts(out, ",\"remaining\":");
-    quantity_map(out, storage, REMAINING, false);
+    quantity_map(out, holder, CAPACITY, false);
+    strbuf_puts(out, storage ? ",\"stock\":" : ",\"pending\":");
+    quantity_map(out, holder, AMOUNT, !storage);
+    if (storage) {
+        strbuf_puts(out, ",\"remaining\":");
+        quantity_map(out, holder, REMAINING, false);
+    }
     strbuf_puts(out, ",\"created_at\":");
-    repr_timestamp(out, storage->created_at);
+    repr_timestamp(out, holder->created_at);
+}
+
+static void holder(strbuf *out, const repr_holder *h, bool storage)
+{
+    strbuf_puts(out, "{\"id\":");
+    strbuf_int(out, h->id);
+    strbuf_puts(out, ",");
+    holder_members(out, h, storage);
+    strbuf_puts(out, "}");
+}
+
+void repr_storage_members(strbuf *out, const repr_holder *storage)
+{
+    holder_members(out, storage, true);
 }
 
 void repr_storage(strbuf *out, const repr_holder *storage)
 {
-    strbuf_puts(out, "{\"id\":");
-    strbuf_int(out, storage->id);
-    strbuf_puts(out, ",");
-    repr_storage_members(out, storage);
-    strbuf_puts(out, "}");
+    holder(out, storage, true);
 }
 
 void repr_organization(strbuf *out, const repr_holder *organization)
 {
-    strbuf_puts(out, "{\"id\":");
-    strbuf_int(out, organization->id);
-    strbuf_puts(out, ",\"name\":");
-    strbuf_json_string(out, organization->name);
-    strbuf_puts(out, ",\"capacity\":");
-    quantity_map(out, organization, CAPACITY, false);
-    strbuf_puts(out, ",\"pending\":");
-    quantity_map(out, organization, AMOUNT, true);
-    strbuf_puts(out, ",\"created_at\":");
-    repr_timestamp(out, organization->created_at);
-    strbuf_puts(out, "}");
+    holder(out, organization, false);
 }
 
 void repr_node(strbuf *out, node_ref node)

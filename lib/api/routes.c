@@ -97,13 +97,9 @@ static const char *node_id(tx *t, node_ref node, node_kind kind)
 
 void handle_routes_create(http_ctx *ctx)
 {
-    cJSON *body = api_body_object(ctx);
-    if (body == NULL) {
-        return;
-    }
     static const char *const allowed[] = {"from", "to", "distance_m", "two_way", NULL};
-    if (!api_only_fields(ctx, body, allowed, "")) {
-        cJSON_Delete(body);
+    cJSON *body = api_body_fields(ctx, allowed);
+    if (body == NULL) {
         return;
     }
     field_errors errors = {0};
@@ -140,13 +136,9 @@ void handle_routes_create(http_ctx *ctx)
 
 void handle_routes_patch(http_ctx *ctx)
 {
-    cJSON *body = api_body_object(ctx);
-    if (body == NULL) {
-        return;
-    }
     static const char *const allowed[] = {"distance_m", "two_way", NULL};
-    if (!api_only_fields(ctx, body, allowed, "")) {
-        cJSON_Delete(body);
+    cJSON *body = api_body_fields(ctx, allowed);
+    if (body == NULL) {
         return;
     }
     field_errors errors = {0};
@@ -187,22 +179,21 @@ void handle_routes_get(http_ctx *ctx)
     api_get_by_id(ctx, ST_RT_GET, "Route", render_route);
 }
 
+static void route_item(strbuf *out, const void *result, size_t index)
+{
+    repr_route_row route = rows_route(result, 0, (int)index);
+    repr_route(out, &route);
+}
+
+static int64_t route_id(const void *result, size_t index)
+{
+    return db_int64(result, 0, (int)index, 0);
+}
+
 static void listed(tx *t, const db_result *result)
 {
     const api_page *page = tx_user(t);
-    int rows = db_rows(result, 0);
-    int items = rows < page->limit ? rows : page->limit;
-    strbuf out = {0};
-    repr_page_begin(&out);
-    int64_t last = 0;
-    for (int row = 0; row < items; row++) {
-        repr_route_row route = rows_route(result, 0, row);
-        repr_page_item(&out, (size_t)row);
-        repr_route(&out, &route);
-        last = route.id;
-    }
-    repr_page_end(&out, api_next_cursor(t, rows > items, last));
-    api_reply_buffer(t, 200, &out, NULL);
+    api_reply_page(t, result, (size_t)db_rows(result, 0), page->limit, route_item, route_id);
 }
 
 /* ?node=organization:<id> or storage:<id> as the table's node key, into *key (NULL when
@@ -241,9 +232,7 @@ void handle_routes_list(http_ctx *ctx)
         return;
     }
     tx *t = tx_for(ctx);
-    api_page *state = TX_NEW(t, api_page);
-    *state = page;
-    tx_set_user(t, state);
+    api_list_begin(t, &page);
     tx_q(t, ST_RT_LIST, tx_int(t, page.after_id), tx_int(t, page.limit + 1), node);
     tx_run(t, TX_READ, listed);
 }

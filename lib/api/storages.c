@@ -26,34 +26,6 @@ static const tx_conflict unload_conflicts[] = {
     {NULL, 0, NULL, NULL},
 };
 
-static void render_one(strbuf *out, tx *t, const db_result *result, int q)
-{
-    repr_holder *storages;
-    rows_holders(tx_arena(t), result, q, &storages);
-    repr_storage(out, &storages[0]);
-}
-
-static void render_first(strbuf *out, tx *t, const db_result *result)
-{
-    render_one(out, t, result, 0);
-}
-
-static void listed(tx *t, const db_result *result)
-{
-    const api_page *page = tx_user(t);
-    repr_holder *storages;
-    size_t count = rows_holders(tx_arena(t), result, 1, &storages);
-    size_t items = count < (size_t)page->limit ? count : (size_t)page->limit;
-    strbuf out = {0};
-    repr_page_begin(&out);
-    for (size_t i = 0; i < items; i++) {
-        repr_page_item(&out, i);
-        repr_storage(&out, &storages[i]);
-    }
-    repr_page_end(&out, api_next_cursor(t, count > items, items ? storages[items - 1].id : 0));
-    api_reply_buffer(t, 200, &out, NULL);
-}
-
 void handle_storages_list(http_ctx *ctx)
 {
     api_page page;
@@ -62,17 +34,14 @@ void handle_storages_list(http_ctx *ctx)
         return;
     }
     tx *t = tx_for(ctx);
-    api_page *state = TX_NEW(t, api_page);
-    *state = page;
-    tx_set_user(t, state);
     tx_q(t, ST_CHECK_TYPE, accepts, "accepts");
     tx_q(t, ST_ST_LIST, tx_int(t, page.after_id), tx_int(t, page.limit + 1), accepts);
-    tx_run(t, TX_READ, listed);
+    api_run_holder_list(t, &page, 1, repr_storage);
 }
 
 void handle_storages_get(http_ctx *ctx)
 {
-    api_get_by_id(ctx, ST_ST_GET, "Storage", render_first);
+    api_get_holder_by_id(ctx, ST_ST_GET, "Storage", repr_storage);
 }
 
 static void room_appeared(tx *t, void *arg)
@@ -83,10 +52,8 @@ static void room_appeared(tx *t, void *arg)
 /* Replies with the storage of query q once the change is committed, waking the dispatcher. */
 static void reply_storage(tx *t, const db_result *result, int q, int status, const char *location)
 {
-    strbuf out = {0};
-    render_one(&out, t, result, q);
     tx_on_commit(t, room_appeared, NULL);
-    api_reply_buffer(t, status, &out, location);
+    api_reply_holder(t, result, q, status, location, repr_storage);
 }
 
 static void created(tx *t, const db_result *result)

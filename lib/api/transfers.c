@@ -63,13 +63,9 @@ static void render_result(strbuf *out, const transfer_result *result)
 static bool read_waste(http_ctx *ctx, api_quantities *waste)
 {
     *waste = (api_quantities){0};
-    cJSON *body = api_body_object(ctx);
-    if (body == NULL) {
-        return false;
-    }
     static const char *const allowed[] = {"waste", NULL};
-    if (!api_only_fields(ctx, body, allowed, "")) {
-        cJSON_Delete(body);
+    cJSON *body = api_body_fields(ctx, allowed);
+    if (body == NULL) {
         return false;
     }
     const cJSON *map = cJSON_GetObjectItemCaseSensitive(body, "waste");
@@ -108,25 +104,22 @@ void handle_transfers_create(http_ctx *ctx)
     transfer_request(ctx, ctx->match.ids[0], received, (size_t)waste.count, dry, render_result);
 }
 
-typedef struct {
-    api_page page;
-} list_state;
+static void transfer_item(strbuf *out, const void *items, size_t index)
+{
+    repr_transfer(out, &((const repr_transfer_row *)items)[index]);
+}
+
+static int64_t transfer_id(const void *items, size_t index)
+{
+    return ((const repr_transfer_row *)items)[index].id;
+}
 
 static void listed(tx *t, const db_result *result)
 {
-    const list_state *list = tx_user(t);
+    const api_page *page = tx_user(t);
     repr_transfer_row *transfers;
     size_t count = rows_transfers(tx_arena(t), result, 1, &transfers);
-    size_t limit = (size_t)list->page.limit;
-    size_t items = count < limit ? count : limit;
-    strbuf out = {0};
-    repr_page_begin(&out);
-    for (size_t i = 0; i < items; i++) {
-        repr_page_item(&out, i);
-        repr_transfer(&out, &transfers[i]);
-    }
-    repr_page_end(&out, api_next_cursor(t, count > items, items ? transfers[items - 1].id : 0));
-    api_reply_buffer(t, 200, &out, NULL);
+    api_reply_page(t, transfers, count, page->limit, transfer_item, transfer_id);
 }
 
 void handle_transfers_list(http_ctx *ctx)
@@ -140,9 +133,7 @@ void handle_transfers_list(http_ctx *ctx)
         return;
     }
     tx *t = tx_for(ctx);
-    list_state *list = TX_NEW(t, list_state);
-    list->page = page;
-    tx_set_user(t, list);
+    api_list_begin(t, &page);
     tx_q(t, ST_CHECK_TYPE, waste_type, "waste_type");
     tx_q(t, ST_TR_LIST, tx_int(t, page.after_id), tx_int(t, page.limit + 1),
          organization_id ? tx_int(t, organization_id) : NULL,

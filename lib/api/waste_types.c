@@ -65,13 +65,9 @@ static const tx_conflict waste_type_conflicts[] = {
 
 void handle_waste_types_create(http_ctx *ctx)
 {
-    cJSON *body = api_body_object(ctx);
-    if (body == NULL) {
-        return;
-    }
     static const char *const allowed[] = {"code", "name", NULL};
-    if (!api_only_fields(ctx, body, allowed, "")) {
-        cJSON_Delete(body);
+    cJSON *body = api_body_fields(ctx, allowed);
+    if (body == NULL) {
         return;
     }
     field_errors errors = {0};

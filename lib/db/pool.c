@@ -140,6 +140,20 @@ static const char *result_field(const PGresult *r, int field)
     return value != NULL ? value : "";
 }
 
+/* What a batch's owner is told, before any SQL error of its own is read out of it. */
+static db_result batch_result(const batch *b, db_status status, const char *message)
+{
+    return (db_result){
+        .status = status,
+        .count = b->count,
+        .results = b->results,
+        .failed_query = -1,
+        .sqlstate = "",
+        .message = message != NULL ? message : "",
+        .constraint = "",
+    };
+}
+
 /* Delivers a finished batch to its owner; the connection is LEASED again meanwhile so the
  * callback may send the next batch or release. */
 static void batch_complete(db_conn *conn, db_status status, const char *message)
@@ -150,15 +164,7 @@ static void batch_complete(db_conn *conn, db_status status, const char *message)
     if (b == NULL) {
         return;
     }
-    db_result result = {
-        .status = status,
-        .count = b->count,
-        .results = b->results,
-        .failed_query = -1,
-        .sqlstate = "",
-        .message = message != NULL ? message : "",
-        .constraint = "",
-    };
+    db_result result = batch_result(b, status, message);
     if (status == DB_OK && b->failed_query >= 0) {
         const PGresult *failed = b->results[b->failed_query];
         result.status = DB_ERROR_SQL;
@@ -569,15 +575,7 @@ static void fail_orphans(db_pool *pool)
     while (pool->orphans != NULL) {
         batch *b = pool->orphans;
         pool->orphans = b->next_orphan;
-        db_result result = {
-            .status = DB_ERROR_CONNECTION,
-            .count = b->count,
-            .results = b->results,
-            .failed_query = -1,
-            .sqlstate = "",
-            .message = b->why,
-            .constraint = "",
-        };
+        db_result result = batch_result(b, DB_ERROR_CONNECTION, b->why);
         pool->stats.errors++;
         b->cb(NULL, &result, b->arg);
         batch_free(b);

@@ -2,6 +2,8 @@
  * dozen entries, so a linear scan is both simplest and fast enough. */
 #include "http/router.h"
 
+#include "util/json_input.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,20 +59,6 @@ static bool parse_id(const char *text, size_t len, int64_t *out)
     return true;
 }
 
-static bool valid_code(const char *text, size_t len)
-{
-    if (len == 0 || len > 32 || text[0] < 'a' || text[0] > 'z') {
-        return false;
-    }
-    for (size_t i = 1; i < len; i++) {
-        char c = text[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /* A file name in one segment: letters, digits, '.', '_' and '-', not starting with '.'. */
 static bool valid_file(const char *text, size_t len)
 {
@@ -108,7 +96,7 @@ static bool match_pattern(const char *pattern, const char *path, router_match *m
             }
             match->id_count++;
         } else if (plen == 6 && strncmp(p, "{code}", 6) == 0) {
-            if (!valid_code(s, slen)) {
+            if (!waste_code_valid_n(s, slen)) {
                 return false;
             }
             memcpy(match->code, s, slen);

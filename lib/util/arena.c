@@ -2,6 +2,7 @@
 #include "util/arena.h"
 
 #include "util/mem.h"
+#include "util/strbuf.h"
 
 #include <stdalign.h>
 #include <stdarg.h>
@@ -69,35 +70,18 @@ char *arena_printf(arena *a, const char *fmt, ...)
 {
     va_list args;
     va_start(args, fmt);
-    va_list copy;
-    va_copy(copy, args);
-    int needed = vsnprintf(NULL, 0, fmt, copy);
-    va_end(copy);
-    if (needed < 0) {
-        needed = 0; /* an encoding error leaves an empty string */
-    }
-    char *out = arena_alloc(a, (size_t)needed + 1);
-    if (needed > 0) {
-        vsnprintf(out, (size_t)needed + 1, fmt, args);
-    }
+    strbuf text = {0};
+    strbuf_vprintf(&text, fmt, args);
     va_end(args);
+    char *out = arena_strndup(a, text.data != NULL ? text.data : "", text.len);
+    strbuf_free(&text);
     return out;
 }
 
 const char *arena_int(arena *a, int64_t value)
 {
-    char digits[24];
-    char *end = digits + sizeof digits;
-    char *p = end;
-    uint64_t magnitude = value < 0 ? 0 - (uint64_t)value : (uint64_t)value;
-    do {
-        *--p = (char)('0' + magnitude % 10);
-        magnitude /= 10;
-    } while (magnitude != 0);
-    if (value < 0) {
-        *--p = '-';
-    }
-    return arena_strndup(a, p, (size_t)(end - p));
+    char buf[INT_TEXT_SIZE];
+    return arena_strdup(a, int_text(buf, value));
 }
 
 void arena_free(arena *a)

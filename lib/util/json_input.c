@@ -205,9 +205,8 @@ bool json_input_name(const cJSON *item, const char **why)
     return true;
 }
 
-bool waste_code_valid(const char *code)
+bool waste_code_valid_n(const char *code, size_t len)
 {
-    size_t len = strlen(code);
     if (len < 1 || len > 32 || code[0] < 'a' || code[0] > 'z') {
         return false;
     }
@@ -218,6 +217,11 @@ bool waste_code_valid(const char *code)
         }
     }
     return true;
+}
+
+bool waste_code_valid(const char *code)
+{
+    return waste_code_valid_n(code, strlen(code));
 }
 
 void field_errors_add(field_errors *errors, const char *field, const char *message)

@@ -27,6 +27,8 @@ bool json_input_quantity(const cJSON *item, int64_t *out, const char **why);
 bool json_input_name(const cJSON *item, const char **why);
 /* ^[a-z][a-z0-9_]{0,31}$ */
 bool waste_code_valid(const char *code);
+/* The same for the len bytes at code (not NUL-terminated). */
+bool waste_code_valid_n(const char *code, size_t len);
 
 /* Collected field errors of one request, rendered as the problem's errors array. */
 typedef struct {

@@ -4,6 +4,7 @@
 #ifndef WF_UTIL_STRBUF_H
 #define WF_UTIL_STRBUF_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +16,11 @@ typedef struct {
     size_t cap;
     bool failed;
 } strbuf;
+
+#define INT_TEXT_SIZE 24 /* "-9223372036854775808" and a NUL fit */
+/* Writes value in decimal at the end of buf (INT_TEXT_SIZE bytes) and returns where the text
+ * starts; by hand, several times cheaper than snprintf in the lists and views. */
+char *int_text(char buf[INT_TEXT_SIZE], int64_t value);
 
 /* Grows the buffer for the slow path of strbuf_append. */
 void strbuf_append_slow(strbuf *sb, const char *text, size_t len);
@@ -37,6 +43,8 @@ static inline void strbuf_puts(strbuf *sb, const char *text)
     strbuf_append(sb, text, strlen(text));
 }
 void strbuf_printf(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void strbuf_vprintf(strbuf *sb, const char *fmt, va_list args)
+    __attribute__((format(printf, 2, 0)));
 void strbuf_int(strbuf *sb, int64_t value);
 /* Appends text as a JSON string literal, quotes included. */
 void strbuf_json_string(strbuf *sb, const char *text);

@@ -1,16 +1,52 @@
 /* Integration test harness: a fresh PostgreSQL database and a real wasteflow server per
  * test runner, an HTTP client (libcurl) and direct SQL access for checking invariants.
+ * Every function fails the running test (cmocka) on a problem unless it says otherwise;
+ * the assertions the tests make are testutil.h's.
  *
  * Environment: DATABASE_URL (a role allowed to CREATE DATABASE; its database is used only to
- * create and drop the test database), WASTEFLOW_BIN (the server binary). */
+ * create and drop the test database), WASTEFLOW_BIN (the server binary), WASTEFLOW_VALGRIND=1
+ * (the server runs under valgrind memcheck), WASTEFLOW_PRISM (requests go through Prism's
+ * contract proxy).
+ *
+ * Sources: it_server.c (servers), it_http.c (HTTP client), it_db.c (database and SQL),
+ * it_entities.c, it_json.c; it_process.c and it_alloc.c serve the others (it_internal.h). */
 #ifndef WF_IT_HARNESS_H
 #define WF_IT_HARNESS_H
 
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h> /* pid_t */
+
+/* ---- servers (it_server.c) ---- */
+
+/* Creates a fresh database named wf_it_<pid>_<n>, runs `wasteflow migrate` on it and starts
+ * `wasteflow serve` on a free 127.0.0.1 port, waiting until /readyz answers 200.
+ * extra_env: NULL or a NULL-terminated list of "NAME=value" added to the server's environment.
+ * Returns 0. */
+int it_start(const char *const *extra_env);
+/* Stops the server (SIGTERM, waits for exit; returns its exit status) and drops the database;
+ * fails unless every server exited cleanly (and then makes the runner's exit status fail
+ * too, which cmocka does not do for a failed group teardown). */
+int it_stop(void);
+/* Starts a second server instance on the same database (for multi-instance tests);
+ * returns its base URL ("http://127.0.0.1:port"), owned by the harness. */
+const char *it_start_second_instance(const char *const *extra_env);
+/* Stops the second instance (SIGTERM), asserting a clean exit; returns its exit status. */
+int it_stop_second_instance(void);
+/* SIGTERMs the server process and returns its exit status without dropping the database. */
+int it_stop_server_only(void);
+/* After it_stop_server_only: starts the primary server again on the same database (new port,
+ * new log file) and waits for /readyz; returns the new base URL (owned by the harness). */
+const char *it_restart_server(const char *const *extra_env);
+pid_t it_server_pid(void);
+const char *it_base_url(void);
+/* Log file of the primary server (stdout and stderr). */
+const char *it_server_log_path(void);
+
+/* ---- HTTP client (it_http.c; test thread only) ---- */
 
 typedef struct {
     int status; /* HTTP status, 0 when the request failed at transport level */
@@ -19,22 +55,6 @@ typedef struct {
     cJSON *json;   /* parsed body, or NULL when not JSON */
     char *headers; /* raw response header block, "Name: value\r\n" lines */
 } it_response;
-
-/* Creates a fresh database named wf_it_<pid>_<n>, runs `wasteflow migrate` on it and starts
- * `wasteflow serve` on a free 127.0.0.1 port, waiting until /readyz answers 200.
- * extra_env: NULL or a NULL-terminated list of "NAME=value" added to the server's environment.
- * Fails the test (cmocka fail_msg) on any problem. Returns 0. */
-int it_start(const char *const *extra_env);
-/* Stops the server (SIGTERM, waits for exit; returns its exit status) and drops the database. */
-int it_stop(void);
-/* Starts a second server instance on the same database (for multi-instance tests);
- * returns its base URL ("http://127.0.0.1:port"), owned by the harness. */
-const char *it_start_second_instance(const char *const *extra_env);
-/* SIGTERMs the server process and returns its exit status without dropping the database. */
-int it_stop_server_only(void);
-pid_t it_server_pid(void);
-const char *it_base_url(void);
-const char *it_database_url(void); /* conninfo of the test database */
 
 /* Sends a request to the primary server. body may be NULL. headers: NULL or a
  * NULL-terminated list of "Name: value". When body is non-NULL and headers do not set
@@ -53,12 +73,25 @@ it_response *it_patch(const char *path, const char *body_fmt, ...)
 it_response *it_delete(const char *path_fmt, ...) __attribute__((format(printf, 1, 2)));
 void it_response_free(it_response *response);
 /* Header value (case-insensitive name), or NULL. Returned pointer is owned by the response. */
-const char *it_header(it_response *response, const char *name);
+const char *it_header(const it_response *response, const char *name);
+/* "METHOD /path" of the request that produced the response (owned by the response). */
+const char *it_request_line(const it_response *response);
+/* Before a test fails on this response: after a transport error (status 0) or a 5xx, finds
+ * out whether the server died (so that it_stop fails too) and prints the end of its log;
+ * nothing for any other status. The assertions of testutil.h call it. */
+void it_note_failure(const it_response *response);
+/* Performs the request set up on curl with these request headers (NULL: none; freed here)
+ * and the ones every request of the suite carries. Every HTTP request of the harness, of
+ * testutil's tu_http_call and of a runner's own curl client goes through here, so that a
+ * header every request needs (Authorization, once access control comes) is one edit.
+ * Thread-safe: any thread, on its own handle. */
+CURLcode it_http_perform(CURL *curl, struct curl_slist *headers);
+/* Percent-encodes text for a query string (e.g. an opaque cursor); caller frees. */
+char *it_url_escape(const char *text);
 
-/* Asserts a problem+json response with that status: content type, type/title/status/detail
- * present, status matches. When field is non-NULL, asserts errors[] names that field. */
-void it_assert_problem(it_response *response, int status, const char *field);
+/* ---- the test database (it_db.c) ---- */
 
+const char *it_database_url(void); /* conninfo of the test database */
 /* Blocking connection to the test database (owned by the harness). */
 PGconn *it_db(void);
 /* Runs SQL expected to return one row, one column integer; fails the test otherwise. */
@@ -73,6 +106,8 @@ char *it_db_fingerprint(void);
  * Empty output means every invariant holds. */
 char *it_run_audit(void);
 
+/* ---- entities (it_entities.c) ---- */
+
 /* Creates entities through the API and returns their ids (fails the test on non-201). */
 long long it_create_org(const char *name, const char *capacity_json);
 long long it_create_storage(const char *name, const char *capacity_json);
@@ -81,42 +116,13 @@ long long it_create_route(const char *from_json, const char *to_json, long long 
 /* A name unique within this test process (prefix + counter), caller frees. */
 char *it_unique_name(const char *prefix);
 
-/* ---- Additions (signatures above are fixed; these only add) ---- */
+/* ---- JSON (it_json.c) ---- */
 
-/* Like it_assert_problem, and asserts type is "https://wasteflow.dev/problems/<slug>". */
-void it_assert_problem_type(it_response *response, int status, const char *slug, const char *field);
-/* Asserts the HTTP status; on mismatch prints the request line and the body. */
-void it_assert_status(it_response *response, int status);
-/* Sends the request, asserts it_assert_problem(status, field) and that it_db_fingerprint()
- * is the same before and after: the rejected request changed nothing. */
-void it_assert_rejected(const char *method, const char *path, const char *body,
-                        const char *const *headers, int status, const char *field);
-/* it_assert_rejected, and asserts the problem type slug too (see it_assert_problem_type). */
-void it_assert_rejected_type(const char *method, const char *path, const char *body,
-                             const char *const *headers, int status, const char *slug,
-                             const char *field);
-/* "METHOD /path" of the request that produced the response (owned by the response). */
-const char *it_request_line(it_response *response);
-
-/* Stops the second instance (SIGTERM), asserting a clean exit; returns its exit status. */
-int it_stop_second_instance(void);
-/* After it_stop_server_only: starts the primary server again on the same database (new port,
- * new log file) and waits for /readyz; returns the new base URL (owned by the harness). */
-const char *it_restart_server(const char *const *extra_env);
-/* Log file of the primary server (stdout and stderr). */
-const char *it_server_log_path(void);
-
-/* JSON helpers. Paths are dotted: "capacity.glass", "items.0.id" ("" is the root). */
+/* Paths are dotted: "capacity.glass", "items.0.id" ("" is the root). */
 const cJSON *it_json_at(const cJSON *root, const char *path); /* NULL when absent */
 long long it_json_int(const cJSON *root, const char *path);   /* fails unless an integer */
 const char *it_json_str(const cJSON *root, const char *path); /* fails unless a string */
-/* Asserts the value at path equals expected_json (object key order ignored). */
-void it_assert_json_eq(const cJSON *root, const char *path, const char *expected_json);
 /* JSON string literal for text, quotes included; caller frees. */
 char *it_json_quote(const char *text);
-/* Percent-encodes text for a query string (e.g. an opaque cursor); caller frees. */
-char *it_url_escape(const char *text);
-/* Asserts an RFC 3339 UTC timestamp ending in 'Z', within an hour of now. */
-void it_assert_timestamp(const char *text);
 
 #endif

@@ -2,7 +2,7 @@
  * and capacity raises. Afterwards the ledger must be consistent (audit), no stock above
  * capacity, waste conserved against what the clients saw, and one ledger row per 201.
  * Then many identical requests with one Idempotency-Key race for a single transfer.
- * Each thread has its own curl handle; only the main thread asserts. */
+ * Each thread sends on its own curl handle (tu_http_call); only the main thread asserts. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/types.h>
 
 #include "harness.h"
@@ -38,6 +37,7 @@
 #define IDEMPOTENCY_AMOUNT  3
 #define PROBLEM_IN_FLIGHT   "https://wasteflow.dev/problems/idempotency-key-in-flight"
 #define INSTANCES           2
+#define CLIENT_TIMEOUT_S    60L
 
 static const char *base_urls[INSTANCES];
 
@@ -86,84 +86,6 @@ static long long new_storage(const char *capacity_json)
     return tu_new_storage("hot-storage", capacity_json);
 }
 
-/* ---- a minimal thread-owned HTTP client ---- */
-
-typedef struct {
-    long status; /* 0: transport failure */
-    char *body;
-    size_t length;
-    bool replayed; /* Idempotent-Replayed: true */
-} http_reply;
-
-static size_t on_body(char *data, size_t size, size_t count, void *context)
-{
-    http_reply *reply = context;
-    size_t bytes = size * count;
-    char *grown = realloc(reply->body, reply->length + bytes + 1);
-    if (!grown)
-        return 0;
-    memcpy(grown + reply->length, data, bytes);
-    reply->length += bytes;
-    grown[reply->length] = '\0';
-    reply->body = grown;
-    return bytes;
-}
-
-static size_t on_header(char *data, size_t size, size_t count, void *context)
-{
-    http_reply *reply = context;
-    size_t bytes = size * count;
-    static const char name[] = "Idempotent-Replayed:";
-    if (bytes > sizeof name && strncasecmp(data, name, sizeof name - 1) == 0) {
-        const char *value = data + sizeof name - 1;
-        while (*value == ' ')
-            value++;
-        reply->replayed = strncmp(value, "true", 4) == 0;
-    }
-    return bytes;
-}
-
-static void http_reply_clear(http_reply *reply)
-{
-    free(reply->body);
-    *reply = (http_reply){0};
-}
-
-/* One request on the thread's own handle. body NULL: no body. */
-static void http_call(CURL *curl, const char *method, const char *url, const char *body,
-                      const char *idempotency_key, http_reply *reply)
-{
-    http_reply_clear(reply);
-    curl_easy_reset(curl);
-    struct curl_slist *headers = NULL;
-    char key_header[256];
-    if (body) {
-        headers = curl_slist_append(headers, "Content-Type: application/json");
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-    }
-    if (idempotency_key) {
-        snprintf(key_header, sizeof key_header, "Idempotency-Key: %s", idempotency_key);
-        headers = curl_slist_append(headers, key_header);
-    }
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, reply);
-    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(curl, CURLOPT_HEADERDATA, reply);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 60L);
-    if (curl_easy_perform(curl) == CURLE_OK)
-        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply->status);
-    else
-        reply->status = 0;
-    curl_slist_free_all(headers);
-    if (!reply->body) {
-        reply->body = calloc(1, 1);
-    }
-}
-
 /* ---- the load ---- */
 
 typedef enum { WORKER_TRANSFER, WORKER_UNLOAD, WORKER_CAPACITY } worker_kind;
@@ -195,7 +117,7 @@ static struct {
     pthread_barrier_t start;
 } load;
 
-static void note_problem(worker *w, const char *what, const http_reply *reply)
+static void note_problem(worker *w, const char *what, const tu_http_result *reply)
 {
     if (w->first_problem[0] == '\0')
         snprintf(w->first_problem, sizeof w->first_problem, "%s -> %ld: %.300s", what,
@@ -203,7 +125,7 @@ static void note_problem(worker *w, const char *what, const http_reply *reply)
 }
 
 /* Classifies a reply that is not the expected one. */
-static void count_failure(worker *w, const char *what, const http_reply *reply)
+static void count_failure(worker *w, const char *what, const tu_http_result *reply)
 {
     if (reply->status == 0)
         w->transport_errors++;
@@ -214,7 +136,7 @@ static void count_failure(worker *w, const char *what, const http_reply *reply)
     note_problem(w, what, reply);
 }
 
-static void run_transfers(worker *w, CURL *curl, http_reply *reply)
+static void run_transfers(worker *w, CURL *curl, tu_http_result *reply)
 {
     while (tu_now_seconds() < load.deadline) {
         int instance = (int)((w->index + w->requests) % INSTANCES);
@@ -227,7 +149,7 @@ static void run_transfers(worker *w, CURL *curl, http_reply *reply)
             snprintf(body, sizeof body, "{\"waste\":{}}");
         else
             snprintf(body, sizeof body, "{\"waste\":{\"glass\":%lld}}", amount);
-        http_call(curl, "POST", url, body, NULL, reply);
+        tu_http_call(curl, "POST", url, body, NULL, NULL, CLIENT_TIMEOUT_S, false, reply);
         w->requests++;
         w->per_instance[instance]++;
         w->statuses[reply->status % 600]++;
@@ -251,13 +173,13 @@ static void run_transfers(worker *w, CURL *curl, http_reply *reply)
     }
 }
 
-static void run_unloads(worker *w, CURL *curl, http_reply *reply)
+static void run_unloads(worker *w, CURL *curl, tu_http_result *reply)
 {
     while (tu_now_seconds() < load.deadline) {
         int instance = (int)((w->index + w->requests) % INSTANCES);
         char url[256];
         snprintf(url, sizeof url, "%s/v1/storages/%lld", base_urls[instance], load.hot);
-        http_call(curl, "GET", url, NULL, NULL, reply);
+        tu_http_call(curl, "GET", url, NULL, NULL, NULL, CLIENT_TIMEOUT_S, false, reply);
         w->requests++;
         w->per_instance[instance]++;
         w->statuses[reply->status % 600]++;
@@ -282,7 +204,7 @@ static void run_unloads(worker *w, CURL *curl, http_reply *reply)
             snprintf(body, sizeof body, "{\"glass\":%lld}", amount);
             instance = (instance + 1) % INSTANCES;
             snprintf(url, sizeof url, "%s/v1/storages/%lld/unload", base_urls[instance], load.hot);
-            http_call(curl, "POST", url, body, NULL, reply);
+            tu_http_call(curl, "POST", url, body, NULL, NULL, CLIENT_TIMEOUT_S, false, reply);
             w->requests++;
             w->per_instance[instance]++;
             w->statuses[reply->status % 600]++;
@@ -297,7 +219,7 @@ static void run_unloads(worker *w, CURL *curl, http_reply *reply)
     }
 }
 
-static void run_capacity_raises(worker *w, CURL *curl, http_reply *reply)
+static void run_capacity_raises(worker *w, CURL *curl, tu_http_result *reply)
 {
     w->capacity = HOT_CAPACITY;
     while (tu_now_seconds() + 0.3 < load.deadline) {
@@ -307,7 +229,7 @@ static void run_capacity_raises(worker *w, CURL *curl, http_reply *reply)
         snprintf(url, sizeof url, "%s/v1/storages/%lld", base_urls[instance], load.hot);
         snprintf(body, sizeof body, "{\"capacity\":{\"glass\":%lld}}",
                  w->capacity + HOT_CAPACITY_STEP);
-        http_call(curl, "PATCH", url, body, NULL, reply);
+        tu_http_call(curl, "PATCH", url, body, NULL, NULL, CLIENT_TIMEOUT_S, false, reply);
         w->requests++;
         w->per_instance[instance]++;
         w->statuses[reply->status % 600]++;
@@ -322,7 +244,7 @@ static void *worker_main(void *argument)
 {
     worker *w = argument;
     CURL *curl = curl_easy_init();
-    http_reply reply = {0};
+    tu_http_result reply = {0};
     pthread_barrier_wait(&load.start);
     if (!curl) {
         w->transport_errors++;
@@ -340,7 +262,7 @@ static void *worker_main(void *argument)
         run_capacity_raises(w, curl, &reply);
         break;
     }
-    http_reply_clear(&reply);
+    tu_http_result_clear(&reply);
     curl_easy_cleanup(curl);
     return NULL;
 }
@@ -520,8 +442,10 @@ typedef struct {
     const char *path;
     const char *key;
     const char *body;
+    char key_header[256];       /* "Idempotency-Key: <key>" */
+    const char *key_headers[2]; /* {key_header, NULL} */
     pthread_barrier_t *start;
-    http_reply reply;
+    tu_http_result reply;
     char problem_type[128];
 } racer;
 
@@ -531,10 +455,14 @@ static void *racer_main(void *argument)
     CURL *curl = curl_easy_init();
     char url[256];
     snprintf(url, sizeof url, "%s%s", base_urls[r->index % INSTANCES], r->path);
+    snprintf(r->key_header, sizeof r->key_header, "Idempotency-Key: %s", r->key);
+    r->key_headers[0] = r->key_header;
+    r->key_headers[1] = NULL;
     pthread_barrier_wait(r->start);
     if (!curl)
         return NULL;
-    http_call(curl, "POST", url, r->body, r->key, &r->reply);
+    tu_http_call(curl, "POST", url, r->body, r->key_headers, NULL, CLIENT_TIMEOUT_S, false,
+                 &r->reply);
     cJSON *json = cJSON_Parse(r->reply.body);
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(json, "type");
     if (cJSON_IsString(type))
@@ -572,7 +500,7 @@ static void test_idempotency_key_race(void **state)
         const char *original = NULL;
         int originals = 0, replays = 0, in_flight = 0;
         for (int i = 0; i < IDEMPOTENCY_THREADS; i++) {
-            const http_reply *reply = &racers[i].reply;
+            const tu_http_result *reply = &racers[i].reply;
             if (reply->status == 201) {
                 if (reply->replayed) {
                     replays++;
@@ -592,7 +520,7 @@ static void test_idempotency_key_race(void **state)
             fail_msg("round %d: %d original (non-replayed) 201 responses, expected exactly 1",
                      round, originals);
         for (int i = 0; i < IDEMPOTENCY_THREADS; i++) {
-            const http_reply *reply = &racers[i].reply;
+            const tu_http_result *reply = &racers[i].reply;
             if (reply->status == 201 && strcmp(reply->body, original) != 0)
                 fail_msg("round %d: a 201 body differs from the original:\n  %s\n  %s", round,
                          reply->body, original);
@@ -622,7 +550,7 @@ static void test_idempotency_key_race(void **state)
         in_flight_total += in_flight;
         replays_total += replays;
         for (int i = 0; i < IDEMPOTENCY_THREADS; i++)
-            http_reply_clear(&racers[i].reply);
+            tu_http_result_clear(&racers[i].reply);
         free(key);
     }
     printf("idempotency race: %d rounds x %d threads on %d instances: %d originals, %lld replays, "

@@ -44,48 +44,6 @@
 #define LOAD_THREADS      8
 #define QUERY_TIMEOUT_MS  500
 #define POOL_TIMER_MARGIN 2000 /* lib/db/pool.c: the pool's own timer is query timeout + 2 s */
-#define MAX_PROBLEMS      40
-
-/* ------------------------------------------------------------------ small helpers */
-
-static long long now_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-/* Time limits stretch under valgrind (WASTEFLOW_VALGRIND=1), which slows the server ~5x. */
-static long long scaled(long long ms)
-{
-    const char *valgrind = getenv("WASTEFLOW_VALGRIND");
-    return valgrind != NULL && strcmp(valgrind, "1") == 0 ? ms * 5 : ms;
-}
-
-static void pause_ms(long ms)
-{
-    struct timespec pause = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&pause, &pause) != 0 && errno == EINTR) {
-    }
-}
-
-/* ------------------------------------------------------------------ a thread-owned client */
-
-/* A 503 as the contract wants it: problem+json, status 503, Retry-After. NULL or why not. */
-static const char *bad_503(const tu_http_result *r)
-{
-    if (!r->retry_after) {
-        return "503 without Retry-After";
-    }
-    if (!r->problem_json) {
-        return "503 not application/problem+json";
-    }
-    cJSON *json = cJSON_Parse(r->body);
-    const cJSON *status = cJSON_GetObjectItemCaseSensitive(json, "status");
-    bool ok = cJSON_IsNumber(status) && status->valuedouble == 503;
-    cJSON_Delete(json);
-    return ok ? NULL : "503 body is not a problem with status 503";
-}
 
 /* ------------------------------------------------------------------ the load */
 
@@ -99,38 +57,20 @@ typedef struct {
     long transport_errors;
     long bad_503s;
     long bad_bodies;
-    long long *ids; /* transfer ids seen in 201s */
-    size_t id_count, id_capacity;
-    long long glass_in_201s;
-    char problems[MAX_PROBLEMS][400];
-    int problem_count;
+    tu_acknowledged acknowledged; /* transfers seen in 201s */
+    tu_problems problems;
 } load_state;
 
 static load_state load;
 
 static void load_reset(bool mixed)
 {
-    free(load.ids);
+    tu_acknowledged_clear(&load.acknowledged);
     pthread_mutex_destroy(&load.lock);
     memset(&load, 0, sizeof load);
     pthread_mutex_init(&load.lock, NULL);
     atomic_store(&load.stop, false);
     load.mixed = mixed;
-}
-
-static void load_problem(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void load_problem(const char *fmt, ...)
-{
-    /* Called with load.lock held. */
-    if (load.problem_count >= MAX_PROBLEMS) {
-        load.problem_count++;
-        return;
-    }
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(load.problems[load.problem_count], sizeof load.problems[0], fmt, args);
-    va_end(args);
-    load.problem_count++;
 }
 
 typedef struct {
@@ -162,23 +102,14 @@ static void *worker_main(void *arg)
         } else {
             snprintf(url, sizeof url, "%s/v1/stats", base);
         }
-        tu_http_call(curl, method, url, send_body, NULL, 30, false, &r);
+        tu_http_call(curl, method, url, send_body, NULL, NULL, 30, false, &r);
         long long id = 0;
         const char *wrong = NULL;
         if (r.status == 201 && send_body != NULL) {
-            cJSON *json = cJSON_Parse(r.body);
-            const cJSON *id_item = cJSON_GetObjectItemCaseSensitive(json, "id");
-            const cJSON *org_item = cJSON_GetObjectItemCaseSensitive(json, "organization_id");
-            const cJSON *received = cJSON_GetObjectItemCaseSensitive(json, "received");
-            const cJSON *glass = cJSON_GetObjectItemCaseSensitive(received, "glass");
-            if (!cJSON_IsNumber(id_item) || id_item->valuedouble < 1 || !cJSON_IsNumber(org_item) ||
-                (long long)org_item->valuedouble != org || !cJSON_IsNumber(glass) ||
-                (long long)glass->valuedouble != amount) {
+            id = tu_transfer_id_of(&r, org, amount);
+            if (id == 0) {
                 wrong = "201 with a wrong transfer body";
-            } else {
-                id = (long long)id_item->valuedouble;
             }
-            cJSON_Delete(json);
         } else if (r.status == 200 && send_body == NULL) {
             cJSON *json = cJSON_Parse(r.body);
             if (!cJSON_IsObject(json)) {
@@ -186,7 +117,7 @@ static void *worker_main(void *arg)
             }
             cJSON_Delete(json);
         } else if (r.status == 503) {
-            wrong = bad_503(&r);
+            wrong = tu_bad_503(&r);
         }
         pthread_mutex_lock(&load.lock);
         load.requests++;
@@ -195,32 +126,25 @@ static void *worker_main(void *arg)
                                (r.status == 200 && send_body == NULL) || r.status == 503;
         if (r.status == 0) {
             load.transport_errors++;
-            load_problem("%s %s: transport error after %lld ms: %s", method, url, r.elapsed_ms,
-                         r.error);
+            tu_problem_add(&load.problems, "%s %s: transport error after %lld ms: %s", method, url,
+                           r.elapsed_ms, r.error);
         } else if (!expected_status) {
-            load_problem("%s %s -> %ld: %.250s", method, url, r.status, r.body);
+            tu_problem_add(&load.problems, "%s %s -> %ld: %.250s", method, url, r.status, r.body);
         } else if (wrong != NULL) {
             if (r.status == 503) {
                 load.bad_503s++;
             } else {
                 load.bad_bodies++;
             }
-            load_problem("%s %s -> %ld: %s: %.200s", method, url, r.status, wrong, r.body);
+            tu_problem_add(&load.problems, "%s %s -> %ld: %s: %.200s", method, url, r.status, wrong,
+                           r.body);
         }
         if (id > 0) {
-            if (load.id_count == load.id_capacity) {
-                load.id_capacity = load.id_capacity ? load.id_capacity * 2 : 1024;
-                load.ids = realloc(load.ids, load.id_capacity * sizeof *load.ids);
-                if (load.ids == NULL) {
-                    abort();
-                }
-            }
-            load.ids[load.id_count++] = id;
-            load.glass_in_201s += amount;
+            tu_acknowledged_add(&load.acknowledged, id, amount);
         }
         pthread_mutex_unlock(&load.lock);
         if (r.status == 503) {
-            pause_ms(20); /* a polite client honours Retry-After a little */
+            tu_sleep_ms(20); /* a polite client honours Retry-After a little */
         }
     }
     tu_http_result_clear(&r);
@@ -250,19 +174,13 @@ static void load_stop(void)
 static void load_print(const char *what)
 {
     char line[1024];
-    size_t used = (size_t)snprintf(line, sizeof line, "%s: %ld requests;", what, load.requests);
-    for (int s = 0; s < 600; s++) {
-        if (load.statuses[s] > 0 && used < sizeof line) {
-            used +=
-                (size_t)snprintf(line + used, sizeof line - used, " %d:%ld", s, load.statuses[s]);
-        }
+    tu_status_line(line, sizeof line, load.requests, load.statuses);
+    print_message("%s: %s; %zu transfer ids\n", what, line, load.acknowledged.count);
+    for (int i = 0; i < load.problems.count && i < TU_PROBLEMS_KEPT; i++) {
+        fprintf(stderr, "  problem: %s\n", load.problems.kept[i]);
     }
-    print_message("%s; %zu transfer ids\n", line, load.id_count);
-    for (int i = 0; i < load.problem_count && i < MAX_PROBLEMS; i++) {
-        fprintf(stderr, "  problem: %s\n", load.problems[i]);
-    }
-    if (load.problem_count > MAX_PROBLEMS) {
-        fprintf(stderr, "  ... and %d more problems\n", load.problem_count - MAX_PROBLEMS);
+    if (load.problems.count > TU_PROBLEMS_KEPT) {
+        fprintf(stderr, "  ... and %d more problems\n", load.problems.count - TU_PROBLEMS_KEPT);
     }
 }
 
@@ -271,8 +189,8 @@ static void load_print(const char *what)
 static void load_assert_clean(const char *what)
 {
     load_print(what);
-    if (load.problem_count > 0) {
-        fail_msg("%s: %d problems (listed above; server log %s)", what, load.problem_count,
+    if (load.problems.count > 0) {
+        fail_msg("%s: %d problems (listed above; server log %s)", what, load.problems.count,
                  it_server_log_path());
     }
 }
@@ -280,17 +198,11 @@ static void load_assert_clean(const char *what)
 /* Every 201 transfer id is in the ledger, with the glass the client was told it received. */
 static void assert_ids_in_ledger(void)
 {
-    if (load.id_count == 0) {
+    const tu_acknowledged *acknowledged = &load.acknowledged;
+    if (acknowledged->count == 0) {
         fail_msg("no transfer was created: the load did not run");
     }
-    size_t size = load.id_count * 21 + 16;
-    char *array = malloc(size);
-    assert_non_null(array);
-    size_t used = (size_t)snprintf(array, size, "{");
-    for (size_t i = 0; i < load.id_count; i++) {
-        used += (size_t)snprintf(array + used, size - used, "%s%lld", i ? "," : "", load.ids[i]);
-    }
-    snprintf(array + used, size - used, "}");
+    char *array = tu_acknowledged_sql_array(acknowledged);
     long long distinct =
         it_sql_int("SELECT count(DISTINCT x) FROM unnest('%s'::bigint[]) x", array);
     long long found = it_sql_int("SELECT count(*) FROM transfers WHERE id = ANY('%s'::bigint[])"
@@ -300,28 +212,20 @@ static void assert_ids_in_ledger(void)
                                  " FROM transfers WHERE id = ANY('%s'::bigint[])",
                                  array);
     free(array);
-    if (distinct != (long long)load.id_count) {
-        fail_msg("%zu 201 responses but only %lld distinct transfer ids", load.id_count, distinct);
+    if (distinct != (long long)acknowledged->count) {
+        fail_msg("%zu 201 responses but only %lld distinct transfer ids", acknowledged->count,
+                 distinct);
     }
     if (found != distinct) {
         fail_msg("%lld of the %lld transfers acknowledged with 201 are missing from the ledger",
                  distinct - found, distinct);
     }
-    if (glass != load.glass_in_201s) {
+    if (glass != acknowledged->glass) {
         fail_msg("the acknowledged transfers received %lld kg of glass in the ledger, the clients "
                  "were told %lld",
-                 glass, load.glass_in_201s);
+                 glass, acknowledged->glass);
     }
     print_message("all %lld acknowledged transfers are in the ledger (%lld kg)\n", found, glass);
-}
-
-static void assert_audit_clean(void)
-{
-    char *audit = it_run_audit();
-    if (audit[0] != '\0') {
-        fail_msg("audit found violations:\n%s", audit);
-    }
-    free(audit);
 }
 
 /* Organizations, one per load thread, next to two big glass storages. */
@@ -352,7 +256,7 @@ static int readyz_status(long timeout_s)
     tu_http_result r = {0};
     char url[128];
     snprintf(url, sizeof url, "%s/readyz", it_base_url());
-    tu_http_call(curl, "GET", url, NULL, NULL, timeout_s, false, &r);
+    tu_http_call(curl, "GET", url, NULL, NULL, NULL, timeout_s, false, &r);
     int status = (int)r.status;
     tu_http_result_clear(&r);
     curl_easy_cleanup(curl);
@@ -362,12 +266,12 @@ static int readyz_status(long timeout_s)
 /* Milliseconds until /readyz answers 200, polling every 100 ms; -1 past limit_ms. */
 static long long wait_ready(long long limit_ms)
 {
-    long long start = now_ms();
-    while (now_ms() - start <= limit_ms) {
+    long long start = tu_now_ms();
+    while (tu_now_ms() - start <= limit_ms) {
         if (readyz_status(3) == 200) {
-            return now_ms() - start;
+            return tu_now_ms() - start;
         }
-        pause_ms(100);
+        tu_sleep_ms(100);
     }
     return -1;
 }
@@ -415,17 +319,17 @@ static void test_terminate_backends(void **state)
     load_reset(true);
     create_world();
     load_start();
-    pause_ms(1000);
+    tu_sleep_ms(1000);
     long long terminated = 0;
     for (int round = 0; round < 3; round++) {
         terminated += it_sql_int("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))"
                                  " FROM pg_stat_activity WHERE datname = current_database()"
                                  " AND pid <> pg_backend_pid()"
                                  " AND backend_type = 'client backend'");
-        pause_ms(round < 2 ? 700 : 0);
+        tu_sleep_ms(round < 2 ? 700 : 0);
     }
-    long long ready_after = wait_ready(scaled(5000));
-    pause_ms(1000);
+    long long ready_after = wait_ready(tu_scaled_ms(5000));
+    tu_sleep_ms(1000);
     load_stop();
     print_message("terminated %lld backends; /readyz 200 %lld ms after the last round\n",
                   terminated, ready_after);
@@ -437,7 +341,7 @@ static void test_terminate_backends(void **state)
     }
     load_assert_clean("terminated backends");
     assert_ids_in_ledger();
-    assert_audit_clean();
+    tu_assert_audit_clean();
 }
 
 /* ------------------------------------------------------------------ (b) a hung backend */
@@ -482,7 +386,7 @@ static void *probe_main(void *arg)
     CURL *curl = curl_easy_init();
     char url[128];
     snprintf(url, sizeof url, "%s/v1/stats", it_base_url());
-    tu_http_call(curl, "GET", url, NULL, NULL, 30, false, &p->result);
+    tu_http_call(curl, "GET", url, NULL, NULL, NULL, 30, false, &p->result);
     curl_easy_cleanup(curl);
     return NULL;
 }
@@ -492,9 +396,9 @@ static void test_hung_backend(void **state)
     (void)state;
     int pids[16];
     int count = 0;
-    long long start = now_ms();
-    while ((count = server_backends(pids, 16)) < 2 && now_ms() - start < 10000) {
-        pause_ms(100);
+    long long start = tu_now_ms();
+    while ((count = server_backends(pids, 16)) < 2 && tu_now_ms() - start < 10000) {
+        tu_sleep_ms(100);
     }
     if (count != 2) {
         fail_msg("expected the server's 2 pooled backends, found %d", count);
@@ -506,7 +410,7 @@ static void test_hung_backend(void **state)
     stopped_backend = victim;
     print_message("SIGSTOPped backend %d\n", victim);
 
-    const long long limit_ms = QUERY_TIMEOUT_MS + POOL_TIMER_MARGIN + scaled(2500);
+    const long long limit_ms = QUERY_TIMEOUT_MS + POOL_TIMER_MARGIN + tu_scaled_ms(2500);
     bool landed = false;
     for (int burst = 0; burst < 6 && !landed; burst++) {
         enum { PROBES = 6 };
@@ -516,14 +420,14 @@ static void test_hung_backend(void **state)
             assert_int_equal(pthread_create(&probes[i].thread, NULL, probe_main, &probes[i]), 0);
         }
         /* While one request may hang: others are answered at once. */
-        pause_ms(300);
+        tu_sleep_ms(300);
         CURL *curl = curl_easy_init();
         tu_http_result r = {0};
         char url[128];
         long long slowest_other = 0;
         for (int i = 0; i < 3; i++) {
             snprintf(url, sizeof url, "%s%s", it_base_url(), i == 0 ? "/healthz" : "/v1/stats");
-            tu_http_call(curl, "GET", url, NULL, NULL, 30, false, &r);
+            tu_http_call(curl, "GET", url, NULL, NULL, NULL, 30, false, &r);
             if (r.status != 200) {
                 fail_msg("GET %s during the hang: %ld %s %s", url, r.status, r.error, r.body);
             }
@@ -534,7 +438,7 @@ static void test_hung_backend(void **state)
         for (int i = 0; i < PROBES; i++) {
             pthread_join(probes[i].thread, NULL);
         }
-        if (slowest_other > scaled(1500)) {
+        if (slowest_other > tu_scaled_ms(1500)) {
             fail_msg("other requests waited %lld ms while one backend hung", slowest_other);
         }
         for (int i = 0; i < PROBES; i++) {
@@ -549,8 +453,8 @@ static void test_hung_backend(void **state)
                 fail_msg("GET /v1/stats -> %ld (expected 200, or 503 from the hung backend): %s",
                          p->status, p->body);
             }
-            if (p->status == 503 && bad_503(p) != NULL) {
-                fail_msg("GET /v1/stats: %s: %s", bad_503(p), p->body);
+            if (p->status == 503 && tu_bad_503(p) != NULL) {
+                fail_msg("GET /v1/stats: %s: %s", tu_bad_503(p), p->body);
             }
             if (p->elapsed_ms > limit_ms) {
                 fail_msg("GET /v1/stats took %lld ms with a hung backend (limit: query timeout "
@@ -568,7 +472,7 @@ static void test_hung_backend(void **state)
         fail_msg("no request landed on the stopped backend %d in 6 bursts", victim);
     }
     /* The pool replaced the hung connection: ready, and fast again. */
-    if (wait_ready(scaled(3000)) < 0) {
+    if (wait_ready(tu_scaled_ms(3000)) < 0) {
         fail_msg("/readyz not 200 after the hung connection was dropped");
     }
     CURL *curl = curl_easy_init();
@@ -576,15 +480,15 @@ static void test_hung_backend(void **state)
     char url[128];
     snprintf(url, sizeof url, "%s/v1/stats", it_base_url());
     for (int i = 0; i < 5; i++) {
-        tu_http_call(curl, "GET", url, NULL, NULL, 30, false, &r);
-        if (r.status != 200 || r.elapsed_ms > scaled(1000)) {
+        tu_http_call(curl, "GET", url, NULL, NULL, NULL, 30, false, &r);
+        if (r.status != 200 || r.elapsed_ms > tu_scaled_ms(1000)) {
             fail_msg("after the hang: GET /v1/stats -> %ld in %lld ms", r.status, r.elapsed_ms);
         }
     }
     tu_http_result_clear(&r);
     curl_easy_cleanup(curl);
     resume_backend();
-    assert_audit_clean();
+    tu_assert_audit_clean();
 }
 
 /* ------------------------------------------------------------------ (c) crash and restart */
@@ -853,16 +757,16 @@ static void test_crash_restart(void **state)
     load_reset(false);
     create_world();
     load_start();
-    pause_ms(2000);
-    long long stop_started = now_ms();
+    tu_sleep_ms(2000);
+    long long stop_started = tu_now_ms();
     cluster_ctl("stop", true);
-    long long stopped_after = now_ms() - stop_started;
-    pause_ms(1000);
+    long long stopped_after = tu_now_ms() - stop_started;
+    tu_sleep_ms(1000);
     cluster_ctl("start", true);
-    long long restarted = now_ms();
-    long long ready_after = wait_ready(scaled(10000));
+    long long restarted = tu_now_ms();
+    long long ready_after = wait_ready(tu_scaled_ms(10000));
     if (ready_after >= 0) {
-        pause_ms(3000); /* load on the recovered database */
+        tu_sleep_ms(3000); /* load on the recovered database */
     }
     load_stop();
     PQreset(it_db());
@@ -880,7 +784,7 @@ static void test_crash_restart(void **state)
     }
     load_assert_clean("crash and restart");
     assert_ids_in_ledger();
-    assert_audit_clean();
+    tu_assert_audit_clean();
 }
 
 int main(void)

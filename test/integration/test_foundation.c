@@ -42,9 +42,9 @@ static void test_healthz(void **state)
 {
     (void)state;
     it_response *response = it_get("/healthz");
-    it_assert_status(response, 200);
+    EXPECT_STATUS(response, 200);
     assert_json_content_type(response);
-    it_assert_json_eq(response->json, "status", "\"ok\"");
+    ASSERT_JSON_AT(response->json, "status", "\"ok\"");
     it_response_free(response);
 }
 
@@ -52,9 +52,9 @@ static void test_readyz(void **state)
 {
     (void)state;
     it_response *response = it_get("/readyz");
-    it_assert_status(response, 200);
+    EXPECT_STATUS(response, 200);
     assert_json_content_type(response);
-    it_assert_json_eq(response->json, "status", "\"ready\"");
+    ASSERT_JSON_AT(response->json, "status", "\"ready\"");
     it_response_free(response);
 }
 
@@ -62,7 +62,7 @@ static void test_metrics(void **state)
 {
     (void)state;
     it_response *response = it_get("/metrics");
-    it_assert_status(response, 200);
+    EXPECT_STATUS(response, 200);
     const char *content_type = it_header(response, "Content-Type");
     assert_non_null(content_type);
     assert_int_equal(strncmp(content_type, "text/plain", 10), 0);
@@ -74,7 +74,7 @@ static void test_openapi_document(void **state)
 {
     (void)state;
     it_response *response = it_get("/openapi.json");
-    it_assert_status(response, 200);
+    EXPECT_STATUS(response, 200);
     assert_json_content_type(response);
     assert_non_null(response->json);
     const char *version = it_json_str(response->json, "openapi");
@@ -104,7 +104,7 @@ static void test_openapi_describes_every_resource(void **state)
         "/v1/stats",
     };
     it_response *response = it_get("/openapi.json");
-    it_assert_status(response, 200);
+    EXPECT_STATUS(response, 200);
     const cJSON *paths = it_json_at(response->json, "paths");
     assert_true(cJSON_IsObject(paths));
     for (size_t i = 0; i < sizeof contract_paths / sizeof contract_paths[0]; i++) {
@@ -120,11 +120,10 @@ static void test_openapi_describes_every_resource(void **state)
 static void test_unknown_path_is_404_problem(void **state)
 {
     (void)state;
-    it_assert_rejected_type("GET", "/v1/no-such-thing", NULL, NULL, 404, "not-found", NULL);
-    it_assert_rejected_type("GET", "/no-such-thing", NULL, NULL, 404, "not-found", NULL);
-    it_assert_rejected_type("GET", "/v1/organizations/1/no-such-thing", NULL, NULL, 404,
-                            "not-found", NULL);
-    it_assert_rejected_type("POST", "/v1/no-such-thing", "{}", NULL, 404, "not-found", NULL);
+    EXPECT_REJECTED_TYPE("GET", "/v1/no-such-thing", NULL, 404, "not-found", NULL);
+    EXPECT_REJECTED_TYPE("GET", "/no-such-thing", NULL, 404, "not-found", NULL);
+    EXPECT_REJECTED_TYPE("GET", "/v1/organizations/1/no-such-thing", NULL, 404, "not-found", NULL);
+    EXPECT_REJECTED_TYPE("POST", "/v1/no-such-thing", "{}", 404, "not-found", NULL);
 }
 
 /* Asserts the Allow header lists exactly the expected methods (HEAD/OPTIONS tolerated). */
@@ -166,7 +165,7 @@ static void assert_method_not_allowed(const char *method, const char *path, cons
 {
     char *before = it_db_fingerprint();
     it_response *response = it_request(method, path, body, NULL);
-    it_assert_problem_type(response, 405, "method-not-allowed", NULL);
+    EXPECT_PROBLEM_TYPE(response, 405, "method-not-allowed", NULL);
     assert_allow(response, allowed);
     it_response_free(response);
     char *after = it_db_fingerprint();
@@ -206,20 +205,20 @@ static void test_body_without_json_content_type_is_415(void **state)
     char *body = tu_format("{\"name\":\"%s\"}", name);
     static const char *const json_x[] = {"Content-Type: application/jsonx", NULL};
     static const char *const form[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
-    it_assert_rejected_type("POST", "/v1/organizations", body, TEXT_PLAIN, 415,
-                            "unsupported-media-type", NULL);
-    it_assert_rejected_type("POST", "/v1/organizations", body, NO_CONTENT_TYPE, 415,
-                            "unsupported-media-type", NULL);
-    it_assert_rejected_type("POST", "/v1/organizations", body, json_x, 415,
-                            "unsupported-media-type", NULL);
-    it_assert_rejected_type("POST", "/v1/organizations", body, form, 415, "unsupported-media-type",
-                            NULL);
+    EXPECT_REJECTED_WITH_HEADERS("POST", "/v1/organizations", body, TEXT_PLAIN, 415,
+                                 "unsupported-media-type", NULL);
+    EXPECT_REJECTED_WITH_HEADERS("POST", "/v1/organizations", body, NO_CONTENT_TYPE, 415,
+                                 "unsupported-media-type", NULL);
+    EXPECT_REJECTED_WITH_HEADERS("POST", "/v1/organizations", body, json_x, 415,
+                                 "unsupported-media-type", NULL);
+    EXPECT_REJECTED_WITH_HEADERS("POST", "/v1/organizations", body, form, 415,
+                                 "unsupported-media-type", NULL);
 
     long long org = it_create_org(name, NULL);
     char path[64];
     snprintf(path, sizeof path, "/v1/organizations/%lld", org);
-    it_assert_rejected_type("PATCH", path, "{\"name\":\"renamed\"}", TEXT_PLAIN, 415,
-                            "unsupported-media-type", NULL);
+    EXPECT_REJECTED_WITH_HEADERS("PATCH", path, "{\"name\":\"renamed\"}", TEXT_PLAIN, 415,
+                                 "unsupported-media-type", NULL);
     free(body);
     free(name);
 }
@@ -231,7 +230,7 @@ static void test_json_content_type_with_charset_is_accepted(void **state)
     char *name = it_unique_name("charset");
     char *body = tu_format("{\"name\":\"%s\"}", name);
     it_response *response = it_request("POST", "/v1/organizations", body, charset);
-    it_assert_status(response, 201);
+    EXPECT_STATUS(response, 201);
     assert_string_equal(it_json_str(response->json, "name"), name);
     it_response_free(response);
     free(body);
@@ -258,12 +257,10 @@ static void test_body_over_64_kib_is_413(void **state)
     (void)state;
     char *name = it_unique_name("big");
     char *over_by_one = padded_org_body(name, BODY_LIMIT + 1);
-    it_assert_rejected_type("POST", "/v1/organizations", over_by_one, NULL, 413,
-                            "payload-too-large", NULL);
+    EXPECT_REJECTED_TYPE("POST", "/v1/organizations", over_by_one, 413, "payload-too-large", NULL);
     char *long_name = tu_repeat("n", 70000);
     char *huge = tu_format("{\"name\":\"%s\"}", long_name);
-    it_assert_rejected_type("POST", "/v1/organizations", huge, NULL, 413, "payload-too-large",
-                            NULL);
+    EXPECT_REJECTED_TYPE("POST", "/v1/organizations", huge, 413, "payload-too-large", NULL);
     free(huge);
     free(long_name);
     free(over_by_one);
@@ -271,7 +268,7 @@ static void test_body_over_64_kib_is_413(void **state)
     /* Exactly 64 KiB is within the limit. */
     char *at_limit = padded_org_body(name, BODY_LIMIT);
     it_response *response = it_request("POST", "/v1/organizations", at_limit, NULL);
-    it_assert_status(response, 201);
+    EXPECT_STATUS(response, 201);
     assert_string_equal(it_json_str(response->json, "name"), name);
     it_response_free(response);
     free(at_limit);
@@ -323,28 +320,24 @@ static void test_malformed_json_is_400(void **state)
         "nul",
     };
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
-        it_assert_rejected_type("POST", "/v1/organizations", bodies[i], NULL, 400, "malformed-json",
-                                NULL);
+        EXPECT_REJECTED_TYPE("POST", "/v1/organizations", bodies[i], 400, "malformed-json", NULL);
     }
     size_t depths[] = {40, 100, 5000};
     for (size_t i = 0; i < sizeof depths / sizeof depths[0]; i++) {
         char *objects = nested_objects(depths[i]);
-        it_assert_rejected_type("POST", "/v1/organizations", objects, NULL, 400, "malformed-json",
-                                NULL);
+        EXPECT_REJECTED_TYPE("POST", "/v1/organizations", objects, 400, "malformed-json", NULL);
         free(objects);
         char *arrays = nested_arrays(depths[i]);
-        it_assert_rejected_type("POST", "/v1/organizations", arrays, NULL, 400, "malformed-json",
-                                NULL);
+        EXPECT_REJECTED_TYPE("POST", "/v1/organizations", arrays, 400, "malformed-json", NULL);
         free(arrays);
     }
     /* The same for PATCH. */
     long long org = it_create_org("malformed-patch-target", NULL);
     char path[64];
     snprintf(path, sizeof path, "/v1/organizations/%lld", org);
-    it_assert_rejected_type("PATCH", path, "{\"name\":\"a\",\"name\":\"b\"}", NULL, 400,
-                            "malformed-json", NULL);
-    it_assert_rejected_type("PATCH", path, "{\"name\":\"a\"} []", NULL, 400, "malformed-json",
-                            NULL);
+    EXPECT_REJECTED_TYPE("PATCH", path, "{\"name\":\"a\",\"name\":\"b\"}", 400, "malformed-json",
+                         NULL);
+    EXPECT_REJECTED_TYPE("PATCH", path, "{\"name\":\"a\"} []", 400, "malformed-json", NULL);
 }
 
 static void test_body_not_an_object_is_422(void **state)
@@ -352,8 +345,7 @@ static void test_body_not_an_object_is_422(void **state)
     (void)state;
     static const char *const bodies[] = {"[]", "\"name\"", "42", "null", "[{\"name\":\"a\"}]"};
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
-        it_assert_rejected_type("POST", "/v1/organizations", bodies[i], NULL, 422,
-                                "validation-error", NULL);
+        EXPECT_REJECTED_TYPE("POST", "/v1/organizations", bodies[i], 422, "validation-error", NULL);
     }
 }
 
@@ -364,18 +356,18 @@ static void test_request_id_echoed(void **state)
     (void)state;
     static const char *const with_id[] = {"X-Request-Id: it-foundation-req-42", NULL};
     it_response *response = it_request("GET", "/healthz", NULL, with_id);
-    it_assert_status(response, 200);
+    EXPECT_STATUS(response, 200);
     assert_true(header_equals(response, "X-Request-Id", "it-foundation-req-42"));
     it_response_free(response);
 
     /* Error responses carry it too. */
     response = it_request("GET", "/v1/no-such-thing", NULL, with_id);
-    it_assert_status(response, 404);
+    EXPECT_STATUS(response, 404);
     assert_true(header_equals(response, "X-Request-Id", "it-foundation-req-42"));
     it_response_free(response);
 
     response = it_request("POST", "/v1/organizations", "{\"name\":", with_id);
-    it_assert_status(response, 400);
+    EXPECT_STATUS(response, 400);
     assert_true(header_equals(response, "X-Request-Id", "it-foundation-req-42"));
     it_response_free(response);
 }
@@ -385,8 +377,8 @@ static void test_request_id_generated(void **state)
     (void)state;
     it_response *first = it_get("/healthz");
     it_response *second = it_get("/v1/waste-types");
-    it_assert_status(first, 200);
-    it_assert_status(second, 200);
+    EXPECT_STATUS(first, 200);
+    EXPECT_STATUS(second, 200);
     const char *first_id = it_header(first, "X-Request-Id");
     const char *second_id = it_header(second, "X-Request-Id");
     assert_non_null(first_id);
@@ -401,7 +393,7 @@ static void test_request_id_generated(void **state)
     char *header = tu_format("X-Request-Id: %s", too_long);
     const char *const headers[] = {header, NULL};
     it_response *response = it_request("GET", "/healthz", NULL, headers);
-    it_assert_status(response, 200);
+    EXPECT_STATUS(response, 200);
     const char *id = it_header(response, "X-Request-Id");
     assert_non_null(id);
     assert_true(strlen(id) >= 1 && strlen(id) <= 128);
@@ -432,7 +424,7 @@ static void test_waste_types_seeded(void **state)
 {
     (void)state;
     it_response *response = it_get("/v1/waste-types");
-    it_assert_status(response, 200);
+    EXPECT_STATUS(response, 200);
     assert_json_content_type(response);
     const cJSON *items = it_json_at(response->json, "items");
     assert_true(cJSON_IsArray(items));
@@ -459,49 +451,48 @@ static void test_waste_types_seeded(void **state)
     it_response_free(response);
 
     response = it_get("/v1/waste-types/glass");
-    it_assert_status(response, 200);
+    EXPECT_STATUS(response, 200);
     assert_string_equal(it_json_str(response->json, "code"), "glass");
     assert_true(strlen(it_json_str(response->json, "name")) > 0);
     it_response_free(response);
 
-    it_assert_rejected_type("GET", "/v1/waste-types/no_such_type", NULL, NULL, 404, "not-found",
-                            NULL);
+    EXPECT_REJECTED_TYPE("GET", "/v1/waste-types/no_such_type", NULL, 404, "not-found", NULL);
 }
 
 static void test_waste_type_create_and_duplicate(void **state)
 {
     (void)state;
     it_response *response = it_post("/v1/waste-types", "{\"code\":\"metal\",\"name\":\"Metal\"}");
-    it_assert_status(response, 201);
-    it_assert_json_eq(response->json, "code", "\"metal\"");
-    it_assert_json_eq(response->json, "name", "\"Metal\"");
+    EXPECT_STATUS(response, 201);
+    ASSERT_JSON_AT(response->json, "code", "\"metal\"");
+    ASSERT_JSON_AT(response->json, "name", "\"Metal\"");
     assert_true(header_equals(response, "Location", "/v1/waste-types/metal"));
     it_response_free(response);
 
     response = it_get("/v1/waste-types?limit=1000");
-    it_assert_status(response, 200);
+    EXPECT_STATUS(response, 200);
     const char *name = NULL;
     assert_true(list_has_code(it_json_at(response->json, "items"), "metal", &name));
     assert_string_equal(name, "Metal");
     it_response_free(response);
 
     response = it_get("/v1/waste-types/metal");
-    it_assert_status(response, 200);
-    it_assert_json_eq(response->json, "code", "\"metal\"");
-    it_assert_json_eq(response->json, "name", "\"Metal\"");
+    EXPECT_STATUS(response, 200);
+    ASSERT_JSON_AT(response->json, "code", "\"metal\"");
+    ASSERT_JSON_AT(response->json, "name", "\"Metal\"");
     it_response_free(response);
 
-    it_assert_rejected_type("POST", "/v1/waste-types", "{\"code\":\"metal\",\"name\":\"Metal\"}",
-                            NULL, 409, "conflict", NULL);
-    it_assert_rejected_type("POST", "/v1/waste-types", "{\"code\":\"metal\",\"name\":\"Other\"}",
-                            NULL, 409, "conflict", NULL);
+    EXPECT_REJECTED_TYPE("POST", "/v1/waste-types", "{\"code\":\"metal\",\"name\":\"Metal\"}", 409,
+                         "conflict", NULL);
+    EXPECT_REJECTED_TYPE("POST", "/v1/waste-types", "{\"code\":\"metal\",\"name\":\"Other\"}", 409,
+                         "conflict", NULL);
 
     /* The new type is usable at once. */
     char *org_name = it_unique_name("metal-user");
     long long org = it_create_org(org_name, "{\"metal\":5}");
     response = it_get("/v1/organizations/%lld", org);
-    it_assert_status(response, 200);
-    it_assert_json_eq(response->json, "capacity", "{\"metal\":5}");
+    EXPECT_STATUS(response, 200);
+    ASSERT_JSON_AT(response->json, "capacity", "{\"metal\":5}");
     it_response_free(response);
     free(org_name);
 }
@@ -526,8 +517,7 @@ static void test_waste_type_bad_codes_422(void **state)
         "{\"name\":\"Missing\"}",
     };
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
-        it_assert_rejected_type("POST", "/v1/waste-types", bodies[i], NULL, 422, "validation-error",
-                                "code");
+        EXPECT_REJECTED_TYPE("POST", "/v1/waste-types", bodies[i], 422, "validation-error", "code");
     }
     free(body_33);
     free(code_33);
@@ -539,7 +529,7 @@ static void test_waste_type_bad_codes_422(void **state)
     for (size_t i = 0; i < 3; i++) {
         char *body = tu_format("{\"code\":\"%s\",\"name\":\"Edge\"}", good_codes[i]);
         it_response *response = it_post("/v1/waste-types", "%s", body);
-        it_assert_status(response, 201);
+        EXPECT_STATUS(response, 201);
         assert_string_equal(it_json_str(response->json, "code"), good_codes[i]);
         it_response_free(response);
         free(body);
@@ -560,21 +550,20 @@ static void test_waste_type_bad_names_422(void **state)
         "{\"code\":\"paper\"}",
     };
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
-        it_assert_rejected_type("POST", "/v1/waste-types", bodies[i], NULL, 422, "validation-error",
-                                "name");
+        EXPECT_REJECTED_TYPE("POST", "/v1/waste-types", bodies[i], 422, "validation-error", "name");
     }
     free(body_201);
     free(name_201);
 
-    it_assert_rejected_type("POST", "/v1/waste-types",
-                            "{\"code\":\"paper\",\"name\":\"Paper\",\"color\":\"white\"}", NULL,
-                            422, "validation-error", "color");
+    EXPECT_REJECTED_TYPE("POST", "/v1/waste-types",
+                         "{\"code\":\"paper\",\"name\":\"Paper\",\"color\":\"white\"}", 422,
+                         "validation-error", "color");
 
     /* 200 characters is the limit, counted in characters, not bytes. */
     char *name_200 = tu_repeat("\xd0\xb6", 200);
     char *body_200 = tu_format("{\"code\":\"paper\",\"name\":\"%s\"}", name_200);
     it_response *response = it_post("/v1/waste-types", "%s", body_200);
-    it_assert_status(response, 201);
+    EXPECT_STATUS(response, 201);
     assert_string_equal(it_json_str(response->json, "name"), name_200);
     it_response_free(response);
     free(body_200);
@@ -587,7 +576,7 @@ static void test_waste_types_pagination_walk(void **state)
 {
     (void)state;
     it_response *all = it_get("/v1/waste-types?limit=1000");
-    it_assert_status(all, 200);
+    EXPECT_STATUS(all, 200);
     const cJSON *all_items = it_json_at(all->json, "items");
     int total = cJSON_GetArraySize(all_items);
     assert_true(total >= 3);
@@ -597,7 +586,7 @@ static void test_waste_types_pagination_walk(void **state)
     for (int page = 0; page <= total + 1; page++) {
         it_response *response = cursor ? it_get("/v1/waste-types?limit=1&cursor=%s", cursor)
                                        : it_get("/v1/waste-types?limit=1");
-        it_assert_status(response, 200);
+        EXPECT_STATUS(response, 200);
         const cJSON *items = it_json_at(response->json, "items");
         assert_true(cJSON_IsArray(items));
         int count = cJSON_GetArraySize(items);
@@ -634,19 +623,19 @@ static void test_bad_limit_and_cursor_422(void **state)
     for (size_t l = 0; l < 3; l++) {
         for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
             char *path = tu_format("%s?limit=%s", lists[l], limits[i]);
-            it_assert_rejected_type("GET", path, NULL, NULL, 422, "validation-error", "limit");
+            EXPECT_REJECTED_TYPE("GET", path, NULL, 422, "validation-error", "limit");
             free(path);
         }
         char *path = tu_format("%s?cursor=not-a-cursor", lists[l]);
-        it_assert_rejected_type("GET", path, NULL, NULL, 422, "validation-error", "cursor");
+        EXPECT_REJECTED_TYPE("GET", path, NULL, 422, "validation-error", "cursor");
         free(path);
 
         it_response *response = it_get("%s?limit=1000", lists[l]);
-        it_assert_status(response, 200);
+        EXPECT_STATUS(response, 200);
         assert_true(cJSON_IsArray(it_json_at(response->json, "items")));
         it_response_free(response);
         response = it_get("%s?limit=1", lists[l]);
-        it_assert_status(response, 200);
+        EXPECT_STATUS(response, 200);
         assert_true(cJSON_GetArraySize(it_json_at(response->json, "items")) <= 1);
         it_response_free(response);
     }
@@ -657,7 +646,7 @@ static void test_bad_limit_and_cursor_422(void **state)
 static int count_orgs_named(const char *name)
 {
     it_response *response = it_get("/v1/organizations?limit=1000");
-    it_assert_status(response, 200);
+    EXPECT_STATUS(response, 200);
     int count = 0;
     const cJSON *item;
     cJSON_ArrayForEach(item, it_json_at(response->json, "items"))
@@ -678,13 +667,13 @@ static void test_idempotency_replay(void **state)
     const char *const headers[] = {key, NULL};
 
     it_response *first = it_request("POST", "/v1/organizations", body, headers);
-    it_assert_status(first, 201);
+    EXPECT_STATUS(first, 201);
     const char *replayed = it_header(first, "Idempotent-Replayed");
     assert_true(replayed == NULL || strcmp(replayed, "true") != 0);
     char *after_first = it_db_fingerprint();
 
     it_response *second = it_request("POST", "/v1/organizations", body, headers);
-    it_assert_status(second, 201);
+    EXPECT_STATUS(second, 201);
     assert_string_equal(second->body, first->body);
     assert_true(header_equals(second, "Idempotent-Replayed", "true"));
     char *after_second = it_db_fingerprint();
@@ -693,14 +682,14 @@ static void test_idempotency_replay(void **state)
 
     /* Same key, different body: 422 and nothing changes. */
     char *other_body = tu_format("{\"name\":\"%s-other\"}", name);
-    it_assert_rejected_type("POST", "/v1/organizations", other_body, headers, 422,
-                            "idempotency-key-reused", NULL);
+    EXPECT_REJECTED_WITH_HEADERS("POST", "/v1/organizations", other_body, headers, 422,
+                                 "idempotency-key-reused", NULL);
     /* Same key and body on another path is another request too. */
-    it_assert_rejected_type("POST", "/v1/storages", body, headers, 422, "idempotency-key-reused",
-                            NULL);
+    EXPECT_REJECTED_WITH_HEADERS("POST", "/v1/storages", body, headers, 422,
+                                 "idempotency-key-reused", NULL);
 
     /* Without a key the same body is a new request: a duplicate name. */
-    it_assert_rejected_type("POST", "/v1/organizations", body, NULL, 409, "conflict", NULL);
+    EXPECT_REJECTED_TYPE("POST", "/v1/organizations", body, 409, "conflict", NULL);
     assert_int_equal(count_orgs_named(name), 1);
 
     it_response_free(first);
@@ -723,10 +712,10 @@ static void test_idempotency_rejection_frees_key(void **state)
     const char *const headers[] = {key, NULL};
     char *before = it_db_fingerprint();
     it_response *first = it_request("POST", "/v1/organizations", "{\"name\":\"\"}", headers);
-    it_assert_problem_type(first, 422, "validation-error", "name");
+    EXPECT_PROBLEM_TYPE(first, 422, "validation-error", "name");
     assert_null(it_header(first, "Idempotent-Replayed"));
     it_response *second = it_request("POST", "/v1/organizations", "{\"name\":\"\"}", headers);
-    it_assert_problem_type(second, 422, "validation-error", "name");
+    EXPECT_PROBLEM_TYPE(second, 422, "validation-error", "name");
     assert_null(it_header(second, "Idempotent-Replayed"));
     char *after = it_db_fingerprint();
     assert_string_equal(before, after);
@@ -760,7 +749,8 @@ static void test_idempotency_key_format(void **state)
     const char *const too_long[] = {header, NULL};
     char *name = it_unique_name("idem-format");
     char *body = tu_format("{\"name\":\"%s\"}", name);
-    it_assert_rejected_type("POST", "/v1/organizations", body, too_long, 400, "bad-request", NULL);
+    EXPECT_REJECTED_WITH_HEADERS("POST", "/v1/organizations", body, too_long, 400, "bad-request",
+                                 NULL);
     assert_int_equal(count_orgs_named(name), 0);
 
     /* 200 printable characters are fine. */
@@ -769,7 +759,7 @@ static void test_idempotency_key_format(void **state)
     header[strlen("Idempotency-Key: ") + 200] = '\0';
     const char *const at_limit[] = {header, NULL};
     it_response *response = it_request("POST", "/v1/organizations", body, at_limit);
-    it_assert_status(response, 201);
+    EXPECT_STATUS(response, 201);
     it_response_free(response);
     assert_int_equal(count_orgs_named(name), 1);
     free(body);

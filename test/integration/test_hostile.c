@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "testutil.h"
 
 #include <cmocka.h>
 #include <curl/curl.h>
@@ -42,27 +43,6 @@ static long long org_id, storage_id, transfer_id;
 static int server_port;
 
 /* ------------------------------------------------------------------ small helpers */
-
-static long long now_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-/* Time limits stretch under valgrind (WASTEFLOW_VALGRIND=1), which slows the server ~5x. */
-static long long scaled(long long ms)
-{
-    const char *valgrind = getenv("WASTEFLOW_VALGRIND");
-    return valgrind != NULL && strcmp(valgrind, "1") == 0 ? ms * 5 : ms;
-}
-
-static void pause_ms(long ms)
-{
-    struct timespec pause = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&pause, &pause) != 0 && errno == EINTR) {
-    }
-}
 
 static char *xstrdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *xstrdup_printf(const char *fmt, ...)
@@ -223,7 +203,6 @@ static reply *send_request(const char *method, const char *path, const char *bod
         list = curl_slist_append(list, "Content-Type: application/json");
     }
     list = curl_slist_append(list, "Expect:");
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
     if (strcmp(method, "GET") == 0 && body == NULL) {
         curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
     } else {
@@ -233,7 +212,7 @@ static reply *send_request(const char *method, const char *path, const char *bod
         curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
     }
-    CURLcode code = curl_easy_perform(curl);
+    CURLcode code = it_http_perform(curl, list);
     if (code == CURLE_OK) {
         long status = 0;
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
@@ -241,7 +220,6 @@ static reply *send_request(const char *method, const char *path, const char *bod
     } else if (r->error[0] == '\0') {
         snprintf(r->error, sizeof r->error, "%s", curl_easy_strerror(code));
     }
-    curl_slist_free_all(list);
     curl_easy_cleanup(curl);
     free(url);
     if (r->body_len > 0) {
@@ -297,42 +275,15 @@ static char *problem_mismatch(const reply *r, int status, const char *slug, cons
                               r->status == 0 ? r->error : "", r->body);
     }
     char content_type[128];
-    if (!reply_header(r, "Content-Type", content_type, sizeof content_type) ||
-        strncasecmp(content_type, "application/problem+json", 24) != 0) {
-        return xstrdup_printf("Content-Type '%s', expected application/problem+json",
-                              reply_header(r, "Content-Type", content_type, sizeof content_type)
-                                  ? content_type
-                                  : "(none)");
+    bool has_content_type = reply_header(r, "Content-Type", content_type, sizeof content_type);
+    char *why = tu_problem_mismatch(r->status, has_content_type ? content_type : NULL, r->json,
+                                    status, slug, field);
+    if (why == NULL) {
+        return NULL;
     }
-    const cJSON *json = r->json;
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(json, "type");
-    const cJSON *title = cJSON_GetObjectItemCaseSensitive(json, "title");
-    const cJSON *detail = cJSON_GetObjectItemCaseSensitive(json, "detail");
-    const cJSON *status_member = cJSON_GetObjectItemCaseSensitive(json, "status");
-    if (!cJSON_IsObject(json) || !cJSON_IsString(type) || !cJSON_IsString(title) ||
-        !cJSON_IsString(detail) || !cJSON_IsNumber(status_member) ||
-        status_member->valuedouble != (double)status) {
-        return xstrdup_printf("not a complete problem object: %.300s", r->body);
-    }
-    if (slug != NULL && (strncmp(type->valuestring, PROBLEM_PREFIX, strlen(PROBLEM_PREFIX)) != 0 ||
-                         strcmp(type->valuestring + strlen(PROBLEM_PREFIX), slug) != 0)) {
-        return xstrdup_printf("problem type '%s', expected %s%s", type->valuestring, PROBLEM_PREFIX,
-                              slug);
-    }
-    if (field != NULL) {
-        const cJSON *errors = cJSON_GetObjectItemCaseSensitive(json, "errors");
-        const cJSON *error;
-        bool named = false;
-        cJSON_ArrayForEach(error, errors)
-        {
-            const cJSON *name = cJSON_GetObjectItemCaseSensitive(error, "field");
-            named |= cJSON_IsString(name) && strcmp(name->valuestring, field) == 0;
-        }
-        if (!cJSON_IsArray(errors) || !named) {
-            return xstrdup_printf("errors[] does not name field '%s': %.300s", field, r->body);
-        }
-    }
-    return NULL;
+    char *with_body = xstrdup_printf("%s; body: %.300s", why, r->body);
+    free(why);
+    return with_body;
 }
 
 /* ------------------------------------------------------------------ fixtures */
@@ -361,9 +312,9 @@ static int group_setup(void **state)
     char path[96];
     snprintf(path, sizeof path, "/v1/organizations/%lld/transfers", org_id);
     it_response *response = it_post(path, "{\"waste\": {\"glass\": 5}}");
-    it_assert_status(response, 201);
+    EXPECT_STATUS(response, 201);
     transfer_id = it_json_int(response->json, "id");
-    it_assert_json_eq(response->json, "pending", "{}");
+    ASSERT_JSON_AT(response->json, "pending", "{}");
     it_response_free(response);
     return 0;
 }
@@ -869,7 +820,7 @@ static void raw_exchange(const char *data, size_t length, int want_responses, in
                          raw_result *out)
 {
     *out = (raw_result){0};
-    long long start = now_ms();
+    long long start = tu_now_ms();
     int fd = raw_connect();
     size_t sent = 0;
     while (sent < length) {
@@ -887,7 +838,7 @@ static void raw_exchange(const char *data, size_t length, int want_responses, in
         if (want_responses > 0 && complete_responses(out->data, out->length, want_responses)) {
             break;
         }
-        long long left = deadline - now_ms();
+        long long left = deadline - tu_now_ms();
         if (left <= 0) {
             out->timed_out = true;
             break;
@@ -912,7 +863,7 @@ static void raw_exchange(const char *data, size_t length, int want_responses, in
         append(&out->data, &out->length, chunk, (size_t)got);
     }
     close(fd);
-    out->elapsed_ms = now_ms() - start;
+    out->elapsed_ms = tu_now_ms() - start;
     if (out->data != NULL && out->length >= 12 && strncmp(out->data, "HTTP/1.", 7) == 0) {
         out->status = atoi(out->data + 9);
         const char *end = memmem(out->data, out->length, "\r\n\r\n", 4);
@@ -994,7 +945,7 @@ static void run_raw_case(const raw_case *c, failure_list *failures)
 {
     char *before = it_db_fingerprint();
     raw_result result;
-    raw_exchange(c->request, c->length, 1, (int)scaled(RAW_WAIT_MS), &result);
+    raw_exchange(c->request, c->length, 1, (int)tu_scaled_ms(RAW_WAIT_MS), &result);
     char *after = it_db_fingerprint();
     bool changed = strcmp(before, after) != 0;
     switch (c->expect) {
@@ -1190,7 +1141,7 @@ static void test_pipelined_garbage(void **state)
                            "\x01\x02 GARBAGE \xff\r\n\r\n";
     char *before = it_db_fingerprint();
     raw_result result;
-    raw_exchange(request, sizeof request - 1, 2, (int)scaled(RAW_WAIT_MS), &result);
+    raw_exchange(request, sizeof request - 1, 2, (int)tu_scaled_ms(RAW_WAIT_MS), &result);
     assert_int_equal(result.status, 200);
     const char *second = memmem(result.data + 4, result.length - 4, "HTTP/1.", 7);
     if (second != NULL) {
@@ -1216,29 +1167,29 @@ static void test_pipelined_garbage(void **state)
 static void test_slow_requests(void **state)
 {
     (void)state;
-    const long long limit_ms = HEADER_TIMEOUT_MS + scaled(2500);
+    const long long limit_ms = HEADER_TIMEOUT_MS + tu_scaled_ms(2500);
     char *before = it_db_fingerprint();
 
     /* 1. Headers that never end. */
     int fd = raw_connect();
     const char *partial = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
     assert_true(send(fd, partial, strlen(partial), MSG_NOSIGNAL) == (ssize_t)strlen(partial));
-    long long start = now_ms();
+    long long start = tu_now_ms();
     /* Meanwhile the server answers others at once. */
-    long long served_start = now_ms();
+    long long served_start = tu_now_ms();
     assert_true(healthz_ok());
-    assert_true(now_ms() - served_start < scaled(1000));
+    assert_true(tu_now_ms() - served_start < tu_scaled_ms(1000));
     struct pollfd poller = {.fd = fd, .events = POLLIN};
     char chunk[4096];
     bool closed = false;
-    while (!closed && now_ms() - start < limit_ms + 2000) {
+    while (!closed && tu_now_ms() - start < limit_ms + 2000) {
         if (poll(&poller, 1, 100) > 0) {
             ssize_t got = recv(fd, chunk, sizeof chunk, 0);
             closed = got <= 0 || (got >= 12 && strncmp(chunk, "HTTP/1.1 408", 12) == 0) ||
                      (got >= 12 && chunk[9] == '4');
         }
     }
-    long long waited = now_ms() - start;
+    long long waited = tu_now_ms() - start;
     close(fd);
     if (!closed || waited > limit_ms) {
         fail_msg("unfinished headers: connection %s after %lld ms (limit %lld ms)",
@@ -1251,7 +1202,7 @@ static void test_slow_requests(void **state)
     const char *trickle =
         "GET /healthz HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
-    start = now_ms();
+    start = tu_now_ms();
     closed = false;
     for (size_t i = 0; trickle[i] != '\0' && !closed; i++) {
         if (send(fd, trickle + i, 1, MSG_NOSIGNAL) != 1) {
@@ -1263,11 +1214,11 @@ static void test_slow_requests(void **state)
             ssize_t got = recv(fd, chunk, sizeof chunk, 0);
             closed = got <= 0 || (got >= 12 && chunk[9] == '4');
         }
-        if (now_ms() - start > limit_ms + 2000) {
+        if (tu_now_ms() - start > limit_ms + 2000) {
             break;
         }
     }
-    waited = now_ms() - start;
+    waited = tu_now_ms() - start;
     close(fd);
     if (!closed || waited > limit_ms) {
         fail_msg("trickled headers: connection %s after %lld ms (limit %lld ms)",
@@ -1280,16 +1231,16 @@ static void test_slow_requests(void **state)
     const char *short_body = POST_ORGS "Content-Length: 100\r\n\r\n{\"name\":\"raw-short\"}";
     assert_true(send(fd, short_body, strlen(short_body), MSG_NOSIGNAL) ==
                 (ssize_t)strlen(short_body));
-    start = now_ms();
+    start = tu_now_ms();
     closed = false;
     poller.fd = fd;
-    while (!closed && now_ms() - start < limit_ms + 2000) {
+    while (!closed && tu_now_ms() - start < limit_ms + 2000) {
         if (poll(&poller, 1, 100) > 0) {
             ssize_t got = recv(fd, chunk, sizeof chunk, 0);
             closed = got <= 0 || (got >= 12 && chunk[9] == '4');
         }
     }
-    waited = now_ms() - start;
+    waited = tu_now_ms() - start;
     close(fd);
     if (!closed || waited > limit_ms) {
         fail_msg("short body: connection %s after %lld ms (limit %lld ms)",
@@ -1301,7 +1252,7 @@ static void test_slow_requests(void **state)
     const char *abandoned = POST_ORGS "Content-Length: 100\r\n\r\n{\"name\":\"raw-abandoned\"";
     assert_true(send(fd, abandoned, strlen(abandoned), MSG_NOSIGNAL) == (ssize_t)strlen(abandoned));
     close(fd);
-    pause_ms(200);
+    tu_sleep_ms(200);
 
     char *after = it_db_fingerprint();
     assert_string_equal(before, after);
@@ -1368,11 +1319,7 @@ static void test_server_survived(void **state)
     assert_int_equal(r->status, 200);
     reply_free(r);
     assert_true(kill(it_server_pid(), 0) == 0);
-    char *audit = it_run_audit();
-    if (audit[0] != '\0') {
-        fail_msg("audit found violations:\n%s", audit);
-    }
-    free(audit);
+    tu_assert_audit_clean();
 }
 
 int main(void)

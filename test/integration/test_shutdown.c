@@ -42,28 +42,7 @@
 
 #define LOAD_THREADS     8
 #define DRAIN_TIMEOUT_MS 10000
-#define MAX_PROBLEMS     40
-
-static long long now_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-/* Time limits stretch under valgrind (WASTEFLOW_VALGRIND=1), which slows the server ~5x. */
-static long long scaled(long long ms)
-{
-    const char *valgrind = getenv("WASTEFLOW_VALGRIND");
-    return valgrind != NULL && strcmp(valgrind, "1") == 0 ? ms * 5 : ms;
-}
-
-static void pause_ms(long ms)
-{
-    struct timespec pause = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&pause, &pause) != 0 && errno == EINTR) {
-    }
-}
+#define MAX_LOST         40
 
 /* ------------------------------------------------------------------ a thread-owned client */
 
@@ -88,40 +67,12 @@ static struct {
     long requests;
     long statuses[600];
     long refused_after_sigterm;
-    long answered_after_sigterm; /* responses completed after SIGTERM */
-    long long *ids;
-    size_t id_count, id_capacity;
-    long long glass_in_201s;
-    char problems[MAX_PROBLEMS][400];
-    int problem_count;
-    lost_request lost[MAX_PROBLEMS]; /* transport errors other than refused */
+    long answered_after_sigterm;  /* responses completed after SIGTERM */
+    tu_acknowledged acknowledged; /* transfers seen in 201s */
+    tu_problems problems;         /* invalid answers */
+    lost_request lost[MAX_LOST];  /* transport errors other than refused */
     int lost_count;
 } load = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-static void load_problem(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void load_problem(const char *fmt, ...)
-{
-    if (load.problem_count < MAX_PROBLEMS) {
-        va_list args;
-        va_start(args, fmt);
-        vsnprintf(load.problems[load.problem_count], sizeof load.problems[0], fmt, args);
-        va_end(args);
-    }
-    load.problem_count++;
-}
-
-static void record_id(long long id, long long amount)
-{
-    if (load.id_count == load.id_capacity) {
-        load.id_capacity = load.id_capacity ? load.id_capacity * 2 : 1024;
-        load.ids = realloc(load.ids, load.id_capacity * sizeof *load.ids);
-        if (load.ids == NULL) {
-            abort();
-        }
-    }
-    load.ids[load.id_count++] = id;
-    load.glass_in_201s += amount;
-}
 
 /* NULL when r is a complete, valid answer to the request, else why not. */
 static const char *invalid_answer(const tu_http_result *r, bool transfer, long long org,
@@ -129,17 +80,7 @@ static const char *invalid_answer(const tu_http_result *r, bool transfer, long l
 {
     *id = 0;
     if (r->status == 503) {
-        if (!r->retry_after) {
-            return "503 without Retry-After";
-        }
-        if (!r->problem_json) {
-            return "503 not application/problem+json";
-        }
-        cJSON *json = cJSON_Parse(r->body);
-        const cJSON *status = cJSON_GetObjectItemCaseSensitive(json, "status");
-        bool ok = cJSON_IsNumber(status) && status->valuedouble == 503;
-        cJSON_Delete(json);
-        return ok ? NULL : "503 body is not a problem with status 503";
+        return tu_bad_503(r);
     }
     if (r->status != (transfer ? 201 : 200)) {
         return "unexpected status";
@@ -149,16 +90,9 @@ static const char *invalid_answer(const tu_http_result *r, bool transfer, long l
     if (!cJSON_IsObject(json)) {
         why = "body is not a complete JSON object";
     } else if (transfer) {
-        const cJSON *id_item = cJSON_GetObjectItemCaseSensitive(json, "id");
-        const cJSON *org_item = cJSON_GetObjectItemCaseSensitive(json, "organization_id");
-        const cJSON *glass = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(json, "received"), "glass");
-        if (!cJSON_IsNumber(id_item) || id_item->valuedouble < 1 || !cJSON_IsNumber(org_item) ||
-            (long long)org_item->valuedouble != org || !cJSON_IsNumber(glass) ||
-            (long long)glass->valuedouble != amount) {
+        *id = tu_transfer_id_of(r, org, amount);
+        if (*id == 0) {
             why = "201 with a wrong transfer body";
-        } else {
-            *id = (long long)id_item->valuedouble;
         }
     }
     cJSON_Delete(json);
@@ -180,7 +114,7 @@ static void account(const tu_http_result *r, const char *method, const char *url
         if (refused(r) && sigterm != 0 && r->started_ms >= sigterm - 50) {
             load.refused_after_sigterm++;
         } else {
-            if (load.lost_count < MAX_PROBLEMS) {
+            if (load.lost_count < MAX_LOST) {
                 lost_request *lost = &load.lost[load.lost_count];
                 snprintf(lost->request_id, sizeof lost->request_id, "%s", request_id);
                 snprintf(lost->what, sizeof lost->what, "%s %s: %s (errno %ld)", method, url,
@@ -190,14 +124,14 @@ static void account(const tu_http_result *r, const char *method, const char *url
             load.lost_count++;
         }
     } else if (why != NULL) {
-        load_problem("%s %s [%s] -> %ld: %s: %.200s", method, url, request_id, r->status, why,
-                     r->body);
+        tu_problem_add(&load.problems, "%s %s [%s] -> %ld: %s: %.200s", method, url, request_id,
+                       r->status, why, r->body);
     } else {
         if (sigterm != 0 && r->ended_ms > sigterm) {
             load.answered_after_sigterm++;
         }
         if (id > 0) {
-            record_id(id, amount);
+            tu_acknowledged_add(&load.acknowledged, id, amount);
         }
     }
     pthread_mutex_unlock(&load.lock);
@@ -234,10 +168,10 @@ static void *worker_main(void *arg)
         } else {
             snprintf(url, sizeof url, "%s/v1/transfers?organization_id=%lld&limit=5", base, org);
         }
-        tu_http_call(curl, method, url, send_body, request_id, 30, true, &r);
+        tu_http_call(curl, method, url, send_body, NULL, request_id, 30, true, &r);
         account(&r, method, url, request_id, org, amount);
         if (refused(&r)) {
-            pause_ms(5); /* the server is gone: no need to spin */
+            tu_sleep_ms(5); /* the server is gone: no need to spin */
         }
     }
     tu_http_result_clear(&r);
@@ -268,7 +202,8 @@ static void *held_main(void *arg)
     CURL *curl = curl_easy_init();
     char url[256];
     snprintf(url, sizeof url, "%s/v1/organizations/%lld/transfers", it_base_url(), held.org);
-    tu_http_call(curl, "POST", url, "{\"waste\":{\"glass\":7}}", "sd-held", 30, true, &held.result);
+    tu_http_call(curl, "POST", url, "{\"waste\":{\"glass\":7}}", NULL, "sd-held", 30, true,
+                 &held.result);
     curl_easy_cleanup(curl);
     return NULL;
 }
@@ -290,15 +225,13 @@ static int teardown(void **state)
 {
     (void)state;
     it_stop();
-    free(load.ids);
-    load.ids = NULL;
-    load.id_count = load.id_capacity = 0;
+    tu_acknowledged_clear(&load.acknowledged);
     return 0;
 }
 
 static void load_reset(void)
 {
-    free(load.ids);
+    tu_acknowledged_clear(&load.acknowledged);
     pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     memset(&load, 0, sizeof load);
     load.lock = lock;
@@ -387,7 +320,7 @@ static void run_sigterm(bool hold)
         assert_int_equal(pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]), 0);
     }
 
-    pause_ms(800); /* load running */
+    tu_sleep_ms(800); /* load running */
     if (hold) {
         /* Hold one transfer inside the database: lock its organization row. */
         it_sql_exec("BEGIN");
@@ -402,36 +335,30 @@ static void run_sigterm(bool hold)
                 pthread_join(held.thread, NULL);
                 fail_msg("the held transfer never waited for the organization lock");
             }
-            pause_ms(20);
+            tu_sleep_ms(20);
             waited += 20;
         }
     }
-    pause_ms(500);
-    long long sigterm_at = now_ms();
+    tu_sleep_ms(500);
+    long long sigterm_at = tu_now_ms();
     atomic_store(&load.sigterm_ms, sigterm_at);
     assert_int_equal(kill(server, SIGTERM), 0);
     if (hold) {
-        pause_ms(1000);
+        tu_sleep_ms(1000);
         it_sql_exec("COMMIT"); /* the held transfer may now finish, during the drain */
     }
 
     /* SIGTERMs again (ignored while draining) and waits for the exit. */
     int code = it_stop_server_only();
-    long long exited_after = now_ms() - sigterm_at;
-    pause_ms(300); /* clients now meet a closed port */
+    long long exited_after = tu_now_ms() - sigterm_at;
+    tu_sleep_ms(300); /* clients now meet a closed port */
     workers_stop();
     if (hold) {
         pthread_join(held.thread, NULL);
     }
 
     char line[1024];
-    size_t used = (size_t)snprintf(line, sizeof line, "%ld requests;", load.requests);
-    for (int s = 0; s < 600; s++) {
-        if (load.statuses[s] > 0 && used < sizeof line) {
-            used +=
-                (size_t)snprintf(line + used, sizeof line - used, " %d:%ld", s, load.statuses[s]);
-        }
-    }
+    tu_status_line(line, sizeof line, load.requests, load.statuses);
     print_message("%s\nexit %d after %lld ms; %ld answered after SIGTERM; %ld refused after the "
                   "listener closed; %d other transport errors; held transfer: %ld after %lld ms\n",
                   line, code, exited_after, load.answered_after_sigterm, load.refused_after_sigterm,
@@ -440,13 +367,13 @@ static void run_sigterm(bool hold)
 
     /* Every finding is listed; the test fails once, at the end. */
     int findings = 0;
-    for (int i = 0; i < load.problem_count && i < MAX_PROBLEMS; i++) {
-        fprintf(stderr, "  invalid answer: %s\n", load.problems[i]);
+    for (int i = 0; i < load.problems.count && i < TU_PROBLEMS_KEPT; i++) {
+        fprintf(stderr, "  invalid answer: %s\n", load.problems.kept[i]);
     }
-    findings += load.problem_count;
+    findings += load.problems.count;
     if (load.lost_count > 0) {
         char *log = read_file(log_copy);
-        for (int i = 0; i < load.lost_count && i < MAX_PROBLEMS; i++) {
+        for (int i = 0; i < load.lost_count && i < MAX_LOST; i++) {
             const lost_request *lost = &load.lost[i];
             int status = logged_status(log, lost->request_id);
             fprintf(stderr, "  transport error %lld ms after SIGTERM [%s] %s; server log: %s",
@@ -464,7 +391,7 @@ static void run_sigterm(bool hold)
         fprintf(stderr, "  the server exited with %d after SIGTERM (expected 0)\n", code);
         findings++;
     }
-    if (exited_after > DRAIN_TIMEOUT_MS + scaled(1000) + (scaled(1) > 1 ? 30000 : 0)) {
+    if (exited_after > DRAIN_TIMEOUT_MS + tu_scaled_ms(1000) + (tu_under_valgrind() ? 30000 : 0)) {
         fprintf(stderr, "  the server took %lld ms to exit after SIGTERM (drain timeout %d ms)\n",
                 exited_after, DRAIN_TIMEOUT_MS);
         findings++;
@@ -484,7 +411,7 @@ static void run_sigterm(bool hold)
         findings++;
     }
     if (held_id > 0) {
-        record_id(held_id, 7);
+        tu_acknowledged_add(&load.acknowledged, held_id, 7);
     }
     if (load.refused_after_sigterm == 0) {
         fprintf(stderr, "  no client met a closed listener: the load did not outlive the server\n");
@@ -492,23 +419,16 @@ static void run_sigterm(bool hold)
     }
 
     /* The ledger has every acknowledged transfer. */
-    size_t size = load.id_count * 21 + 16;
-    char *array = malloc(size);
-    assert_non_null(array);
-    used = (size_t)snprintf(array, size, "{");
-    for (size_t i = 0; i < load.id_count; i++) {
-        used += (size_t)snprintf(array + used, size - used, "%s%lld", i ? "," : "", load.ids[i]);
-    }
-    snprintf(array + used, size - used, "}");
+    char *array = tu_acknowledged_sql_array(&load.acknowledged);
     long long found =
         it_sql_int("SELECT count(*) FROM transfers WHERE id = ANY('%s'::bigint[])", array);
     long long glass = it_sql_int("SELECT coalesce(sum((received->>'glass')::bigint), 0)"
                                  " FROM transfers WHERE id = ANY('%s'::bigint[])",
                                  array);
     free(array);
-    if (found != (long long)load.id_count || glass != load.glass_in_201s) {
+    if (found != (long long)load.acknowledged.count || glass != load.acknowledged.glass) {
         fprintf(stderr, "  ledger: %lld of %zu acknowledged transfers found, %lld of %lld kg\n",
-                found, load.id_count, glass, load.glass_in_201s);
+                found, load.acknowledged.count, glass, load.acknowledged.glass);
         findings++;
     } else {
         print_message("all %lld acknowledged transfers are in the ledger\n", found);
@@ -586,12 +506,12 @@ static void test_sigterm_with_requests_queued(void **state)
     stopped_server = 0;
     char answers[QUEUED][4096];
     const char *outcome[QUEUED];
-    long long deadline = now_ms() + scaled(15000);
+    long long deadline = tu_now_ms() + tu_scaled_ms(15000);
     for (int i = 0; i < QUEUED; i++) {
         size_t used = 0;
         outcome[i] = "no answer within 15 s";
         answers[i][0] = '\0';
-        while (now_ms() < deadline) {
+        while (tu_now_ms() < deadline) {
             struct pollfd poller = {.fd = fds[i], .events = POLLIN};
             if (poll(&poller, 1, 100) <= 0) {
                 continue;

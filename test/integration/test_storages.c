@@ -35,10 +35,10 @@ static void assert_storage_state(long long id, const char *capacity, const char 
                                  const char *remaining)
 {
     it_response *response = it_get("/v1/storages/%lld", id);
-    it_assert_status(response, 200);
-    it_assert_json_eq(response->json, "capacity", capacity);
-    it_assert_json_eq(response->json, "stock", stock);
-    it_assert_json_eq(response->json, "remaining", remaining);
+    EXPECT_STATUS(response, 200);
+    ASSERT_JSON_AT(response->json, "capacity", "%s", capacity);
+    ASSERT_JSON_AT(response->json, "stock", "%s", stock);
+    ASSERT_JSON_AT(response->json, "remaining", "%s", remaining);
     it_response_free(response);
 }
 
@@ -54,12 +54,12 @@ static void ship_glass(long long storage, long long amount)
 
     char *transfers = tu_format("/v1/organizations/%lld/transfers", org);
     it_response *response = it_post(transfers, "{\"waste\":{\"glass\":%lld}}", amount);
-    it_assert_status(response, 201);
+    EXPECT_STATUS(response, 201);
     char *shipments = tu_format("[{\"storage_id\":%lld,\"waste_type\":\"glass\",\"amount\":%lld,"
                                 "\"distance_m\":10}]",
                                 storage, amount);
-    it_assert_json_eq(response->json, "shipments", shipments);
-    it_assert_json_eq(response->json, "pending", "{}");
+    ASSERT_JSON_AT(response->json, "shipments", "%s", shipments);
+    ASSERT_JSON_AT(response->json, "pending", "{}");
     it_response_free(response);
     free(shipments);
     free(transfers);
@@ -76,7 +76,7 @@ static void test_create_zero_fills_stock_and_remaining(void **state)
     char *name = it_unique_name("create");
     char *body = tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":100,\"plastic\":50}}", name);
     it_response *response = it_post("/v1/storages", "%s", body);
-    it_assert_status(response, 201);
+    EXPECT_STATUS(response, 201);
     long long id = it_json_int(response->json, "id");
     assert_true(id > 0);
     char *path = storage_path(id);
@@ -84,13 +84,13 @@ static void test_create_zero_fills_stock_and_remaining(void **state)
     assert_non_null(location);
     assert_string_equal(location, path);
     assert_string_equal(it_json_str(response->json, "name"), name);
-    it_assert_json_eq(response->json, "capacity", "{\"glass\":100,\"plastic\":50}");
-    it_assert_json_eq(response->json, "stock", "{\"glass\":0,\"plastic\":0}");
-    it_assert_json_eq(response->json, "remaining", "{\"glass\":100,\"plastic\":50}");
-    it_assert_timestamp(it_json_str(response->json, "created_at"));
+    ASSERT_JSON_AT(response->json, "capacity", "{\"glass\":100,\"plastic\":50}");
+    ASSERT_JSON_AT(response->json, "stock", "{\"glass\":0,\"plastic\":0}");
+    ASSERT_JSON_AT(response->json, "remaining", "{\"glass\":100,\"plastic\":50}");
+    ASSERT_RECENT_TIMESTAMP(it_json_str(response->json, "created_at"));
 
     it_response *fetched = it_get("%s", path);
-    it_assert_status(fetched, 200);
+    EXPECT_STATUS(fetched, 200);
     assert_true(cJSON_Compare(fetched->json, response->json, true));
     it_response_free(fetched);
 
@@ -107,13 +107,11 @@ static void test_create_validation(void **state)
     const char *capacity_rejections[] = {"{}", "5", "[]", "null", "\"glass\"", "[\"glass\"]"};
     for (size_t i = 0; i < sizeof capacity_rejections / sizeof capacity_rejections[0]; i++) {
         char *body = tu_format("{\"name\":\"%s\",\"capacity\":%s}", name, capacity_rejections[i]);
-        it_assert_rejected_type("POST", "/v1/storages", body, NULL, 422, "validation-error",
-                                "capacity");
+        EXPECT_REJECTED_TYPE("POST", "/v1/storages", body, 422, "validation-error", "capacity");
         free(body);
     }
     char *no_capacity = tu_format("{\"name\":\"%s\"}", name);
-    it_assert_rejected_type("POST", "/v1/storages", no_capacity, NULL, 422, "validation-error",
-                            "capacity");
+    EXPECT_REJECTED_TYPE("POST", "/v1/storages", no_capacity, 422, "validation-error", "capacity");
     free(no_capacity);
 
     const char *bad_quantities[] = {"1.5",           "-1",    "\"5\"", "true", "null", "1e13",
@@ -121,19 +119,18 @@ static void test_create_validation(void **state)
     for (size_t i = 0; i < sizeof bad_quantities / sizeof bad_quantities[0]; i++) {
         char *body =
             tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":%s}}", name, bad_quantities[i]);
-        it_assert_rejected_type("POST", "/v1/storages", body, NULL, 422, "validation-error",
-                                "capacity.glass");
+        EXPECT_REJECTED_TYPE("POST", "/v1/storages", body, 422, "validation-error",
+                             "capacity.glass");
         free(body);
     }
     char *body = tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":1,\"metalx\":5}}", name);
-    it_assert_rejected_type("POST", "/v1/storages", body, NULL, 422, "validation-error",
-                            "capacity.metalx");
+    EXPECT_REJECTED_TYPE("POST", "/v1/storages", body, 422, "validation-error", "capacity.metalx");
     free(body);
     body = tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":1},\"color\":\"red\"}", name);
-    it_assert_rejected_type("POST", "/v1/storages", body, NULL, 422, "validation-error", "color");
+    EXPECT_REJECTED_TYPE("POST", "/v1/storages", body, 422, "validation-error", "color");
     free(body);
     body = tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":5},\"stock\":{\"glass\":5}}", name);
-    it_assert_rejected_type("POST", "/v1/storages", body, NULL, 422, "validation-error", "stock");
+    EXPECT_REJECTED_TYPE("POST", "/v1/storages", body, 422, "validation-error", "stock");
     free(body);
 
     char *long_name = tu_repeat("s", 201);
@@ -142,12 +139,11 @@ static void test_create_validation(void **state)
     names[1] = quoted_long;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         body = tu_format("{\"name\":%s,\"capacity\":{\"glass\":5}}", names[i]);
-        it_assert_rejected_type("POST", "/v1/storages", body, NULL, 422, "validation-error",
-                                "name");
+        EXPECT_REJECTED_TYPE("POST", "/v1/storages", body, 422, "validation-error", "name");
         free(body);
     }
-    it_assert_rejected_type("POST", "/v1/storages", "{\"capacity\":{\"glass\":5}}", NULL, 422,
-                            "validation-error", "name");
+    EXPECT_REJECTED_TYPE("POST", "/v1/storages", "{\"capacity\":{\"glass\":5}}", 422,
+                         "validation-error", "name");
     free(quoted_long);
     free(long_name);
 
@@ -155,16 +151,16 @@ static void test_create_validation(void **state)
     long long id = it_create_storage(name, "{\"glass\":5}");
     assert_true(id > 0);
     body = tu_format("{\"name\":\"%s\",\"capacity\":{\"bio\":5}}", name);
-    it_assert_rejected_type("POST", "/v1/storages", body, NULL, 409, "conflict", NULL);
+    EXPECT_REJECTED_TYPE("POST", "/v1/storages", body, 409, "conflict", NULL);
     free(body);
 
     /* 10^12 is the largest quantity; 200 multibyte characters are a valid name. */
     char *cyrillic = tu_repeat("\xd0\xbc", 200);
     body = tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":1000000000000}}", cyrillic);
     it_response *response = it_post("/v1/storages", "%s", body);
-    it_assert_status(response, 201);
+    EXPECT_STATUS(response, 201);
     assert_string_equal(it_json_str(response->json, "name"), cyrillic);
-    it_assert_json_eq(response->json, "remaining", "{\"glass\":1000000000000}");
+    ASSERT_JSON_AT(response->json, "remaining", "{\"glass\":1000000000000}");
     it_response_free(response);
     free(body);
     free(cyrillic);
@@ -177,12 +173,11 @@ static void test_missing_and_invalid_ids_404(void **state)
     static const char *const ids[] = {"999999999", "0", "-1", "abc", "99999999999999999999"};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
         char *path = tu_format("/v1/storages/%s", ids[i]);
-        it_assert_rejected_type("GET", path, NULL, NULL, 404, "not-found", NULL);
-        it_assert_rejected_type("PATCH", path, "{\"name\":\"ghost\"}", NULL, 404, "not-found",
-                                NULL);
-        it_assert_rejected_type("DELETE", path, NULL, NULL, 404, "not-found", NULL);
+        EXPECT_REJECTED_TYPE("GET", path, NULL, 404, "not-found", NULL);
+        EXPECT_REJECTED_TYPE("PATCH", path, "{\"name\":\"ghost\"}", 404, "not-found", NULL);
+        EXPECT_REJECTED_TYPE("DELETE", path, NULL, 404, "not-found", NULL);
         char *unload = tu_format("/v1/storages/%s/unload", ids[i]);
-        it_assert_rejected_type("POST", unload, "{\"glass\":1}", NULL, 404, "not-found", NULL);
+        EXPECT_REJECTED_TYPE("POST", unload, "{\"glass\":1}", 404, "not-found", NULL);
         free(unload);
         free(path);
     }
@@ -210,7 +205,7 @@ static void test_accepts_filter(void **state)
     long long glass_and_bio = new_storage("{\"glass\":10,\"bio\":20}");
 
     it_response *response = it_get("/v1/storages?accepts=glass&limit=1000");
-    it_assert_status(response, 200);
+    EXPECT_STATUS(response, 200);
     const cJSON *items = it_json_at(response->json, "items");
     assert_true(list_has_id(items, glass_only));
     assert_true(list_has_id(items, glass_and_bio));
@@ -227,7 +222,7 @@ static void test_accepts_filter(void **state)
     it_response_free(response);
 
     response = it_get("/v1/storages?accepts=bio&limit=1000");
-    it_assert_status(response, 200);
+    EXPECT_STATUS(response, 200);
     items = it_json_at(response->json, "items");
     assert_true(list_has_id(items, glass_and_bio));
     assert_false(list_has_id(items, glass_only));
@@ -236,17 +231,17 @@ static void test_accepts_filter(void **state)
 
     /* Without the filter all three are listed. */
     response = it_get("/v1/storages?limit=1000");
-    it_assert_status(response, 200);
+    EXPECT_STATUS(response, 200);
     items = it_json_at(response->json, "items");
     assert_true(list_has_id(items, glass_only));
     assert_true(list_has_id(items, plastic_only));
     assert_true(list_has_id(items, glass_and_bio));
     it_response_free(response);
 
-    it_assert_rejected_type("GET", "/v1/storages?accepts=unknown", NULL, NULL, 422,
-                            "validation-error", "accepts");
-    it_assert_rejected_type("GET", "/v1/storages?accepts=Glass", NULL, NULL, 422,
-                            "validation-error", "accepts");
+    EXPECT_REJECTED_TYPE("GET", "/v1/storages?accepts=unknown", NULL, 422, "validation-error",
+                         "accepts");
+    EXPECT_REJECTED_TYPE("GET", "/v1/storages?accepts=Glass", NULL, 422, "validation-error",
+                         "accepts");
 }
 
 static void test_list_pagination(void **state)
@@ -256,7 +251,7 @@ static void test_list_pagination(void **state)
         new_storage("{\"plastic\":1}");
     }
     it_response *all = it_get("/v1/storages?limit=1000");
-    it_assert_status(all, 200);
+    EXPECT_STATUS(all, 200);
     const cJSON *all_items = it_json_at(all->json, "items");
     int total = cJSON_GetArraySize(all_items);
     assert_true(total >= 3);
@@ -266,7 +261,7 @@ static void test_list_pagination(void **state)
     for (int page = 0; page <= total; page++) {
         it_response *response = cursor ? it_get("/v1/storages?limit=1&cursor=%s", cursor)
                                        : it_get("/v1/storages?limit=1");
-        it_assert_status(response, 200);
+        EXPECT_STATUS(response, 200);
         const cJSON *items = it_json_at(response->json, "items");
         assert_int_equal(cJSON_GetArraySize(items), 1);
         assert_true(cJSON_Compare(cJSON_GetArrayItem(items, 0),
@@ -298,18 +293,17 @@ static void test_patch_name(void **state)
     char *path = storage_path(id);
     char *new_name = it_unique_name("renamed-storage");
     it_response *response = it_patch(path, "{\"name\":\"%s\"}", new_name);
-    it_assert_status(response, 200);
+    EXPECT_STATUS(response, 200);
     assert_string_equal(it_json_str(response->json, "name"), new_name);
-    it_assert_json_eq(response->json, "capacity", "{\"glass\":10}");
+    ASSERT_JSON_AT(response->json, "capacity", "{\"glass\":10}");
     it_response_free(response);
 
     char *other_path = storage_path(other);
     char *body = tu_format("{\"name\":\"%s\"}", new_name);
-    it_assert_rejected_type("PATCH", other_path, body, NULL, 409, "conflict", NULL);
-    it_assert_rejected_type("PATCH", other_path, "{\"name\":\"\"}", NULL, 422, "validation-error",
-                            "name");
-    it_assert_rejected_type("PATCH", other_path, "{\"stock\":{\"glass\":1}}", NULL, 422,
-                            "validation-error", "stock");
+    EXPECT_REJECTED_TYPE("PATCH", other_path, body, 409, "conflict", NULL);
+    EXPECT_REJECTED_TYPE("PATCH", other_path, "{\"name\":\"\"}", 422, "validation-error", "name");
+    EXPECT_REJECTED_TYPE("PATCH", other_path, "{\"stock\":{\"glass\":1}}", 422, "validation-error",
+                         "stock");
     free(body);
     free(other_path);
     free(new_name);
@@ -323,25 +317,25 @@ static void test_patch_add_and_raise_type(void **state)
     char *path = storage_path(id);
 
     it_response *response = it_patch(path, "{\"capacity\":{\"plastic\":50}}");
-    it_assert_status(response, 200);
-    it_assert_json_eq(response->json, "capacity", "{\"glass\":100,\"plastic\":50}");
-    it_assert_json_eq(response->json, "stock", "{\"glass\":0,\"plastic\":0}");
-    it_assert_json_eq(response->json, "remaining", "{\"glass\":100,\"plastic\":50}");
+    EXPECT_STATUS(response, 200);
+    ASSERT_JSON_AT(response->json, "capacity", "{\"glass\":100,\"plastic\":50}");
+    ASSERT_JSON_AT(response->json, "stock", "{\"glass\":0,\"plastic\":0}");
+    ASSERT_JSON_AT(response->json, "remaining", "{\"glass\":100,\"plastic\":50}");
     it_response_free(response);
 
     response = it_patch(path, "{\"capacity\":{\"glass\":150}}");
-    it_assert_status(response, 200);
-    it_assert_json_eq(response->json, "capacity", "{\"glass\":150,\"plastic\":50}");
-    it_assert_json_eq(response->json, "remaining", "{\"glass\":150,\"plastic\":50}");
+    EXPECT_STATUS(response, 200);
+    ASSERT_JSON_AT(response->json, "capacity", "{\"glass\":150,\"plastic\":50}");
+    ASSERT_JSON_AT(response->json, "remaining", "{\"glass\":150,\"plastic\":50}");
     it_response_free(response);
     assert_storage_state(id, "{\"glass\":150,\"plastic\":50}", "{\"glass\":0,\"plastic\":0}",
                          "{\"glass\":150,\"plastic\":50}");
 
     /* An empty patch changes nothing. */
     it_response *before = it_get("%s", path);
-    it_assert_status(before, 200);
+    EXPECT_STATUS(before, 200);
     response = it_patch(path, "{}");
-    it_assert_status(response, 200);
+    EXPECT_STATUS(response, 200);
     assert_true(cJSON_Compare(response->json, before->json, true));
     it_response_free(response);
     it_response_free(before);
@@ -349,14 +343,12 @@ static void test_patch_add_and_raise_type(void **state)
     const char *bad_quantities[] = {"1.5", "-1", "\"5\"", "true", "1e13", "1000000000001"};
     for (size_t i = 0; i < sizeof bad_quantities / sizeof bad_quantities[0]; i++) {
         char *body = tu_format("{\"capacity\":{\"glass\":%s}}", bad_quantities[i]);
-        it_assert_rejected_type("PATCH", path, body, NULL, 422, "validation-error",
-                                "capacity.glass");
+        EXPECT_REJECTED_TYPE("PATCH", path, body, 422, "validation-error", "capacity.glass");
         free(body);
     }
-    it_assert_rejected_type("PATCH", path, "{\"capacity\":{\"metalx\":5}}", NULL, 422,
-                            "validation-error", "capacity.metalx");
-    it_assert_rejected_type("PATCH", path, "{\"capacity\":5}", NULL, 422, "validation-error",
-                            "capacity");
+    EXPECT_REJECTED_TYPE("PATCH", path, "{\"capacity\":{\"metalx\":5}}", 422, "validation-error",
+                         "capacity.metalx");
+    EXPECT_REJECTED_TYPE("PATCH", path, "{\"capacity\":5}", 422, "validation-error", "capacity");
     free(path);
 }
 
@@ -370,33 +362,31 @@ static void test_patch_lower_and_remove_against_stock(void **state)
                          "{\"glass\":70,\"plastic\":50}");
 
     /* Not below the stock. */
-    it_assert_rejected_type("PATCH", path, "{\"capacity\":{\"glass\":20}}", NULL, 409, "conflict",
-                            NULL);
-    it_assert_rejected_type("PATCH", path, "{\"capacity\":{\"glass\":29,\"plastic\":60}}", NULL,
-                            409, "conflict", NULL);
+    EXPECT_REJECTED_TYPE("PATCH", path, "{\"capacity\":{\"glass\":20}}", 409, "conflict", NULL);
+    EXPECT_REJECTED_TYPE("PATCH", path, "{\"capacity\":{\"glass\":29,\"plastic\":60}}", 409,
+                         "conflict", NULL);
     it_response *response = it_patch(path, "{\"capacity\":{\"glass\":30}}");
-    it_assert_status(response, 200);
-    it_assert_json_eq(response->json, "capacity", "{\"glass\":30,\"plastic\":50}");
-    it_assert_json_eq(response->json, "stock", "{\"glass\":30,\"plastic\":0}");
-    it_assert_json_eq(response->json, "remaining", "{\"glass\":0,\"plastic\":50}");
+    EXPECT_STATUS(response, 200);
+    ASSERT_JSON_AT(response->json, "capacity", "{\"glass\":30,\"plastic\":50}");
+    ASSERT_JSON_AT(response->json, "stock", "{\"glass\":30,\"plastic\":0}");
+    ASSERT_JSON_AT(response->json, "remaining", "{\"glass\":0,\"plastic\":50}");
     it_response_free(response);
 
     /* A type holding stock cannot be removed. */
-    it_assert_rejected_type("PATCH", path, "{\"capacity\":{\"glass\":null}}", NULL, 409, "conflict",
-                            NULL);
+    EXPECT_REJECTED_TYPE("PATCH", path, "{\"capacity\":{\"glass\":null}}", 409, "conflict", NULL);
 
     /* A type with zero stock can; it leaves capacity, stock and remaining. */
     response = it_patch(path, "{\"capacity\":{\"plastic\":null}}");
-    it_assert_status(response, 200);
-    it_assert_json_eq(response->json, "capacity", "{\"glass\":30}");
-    it_assert_json_eq(response->json, "stock", "{\"glass\":30}");
-    it_assert_json_eq(response->json, "remaining", "{\"glass\":0}");
+    EXPECT_STATUS(response, 200);
+    ASSERT_JSON_AT(response->json, "capacity", "{\"glass\":30}");
+    ASSERT_JSON_AT(response->json, "stock", "{\"glass\":30}");
+    ASSERT_JSON_AT(response->json, "remaining", "{\"glass\":0}");
     it_response_free(response);
     assert_storage_state(id, "{\"glass\":30}", "{\"glass\":30}", "{\"glass\":0}");
 
     /* It no longer accepts plastic. */
     response = it_get("/v1/storages?accepts=plastic&limit=1000");
-    it_assert_status(response, 200);
+    EXPECT_STATUS(response, 200);
     const cJSON *item;
     cJSON_ArrayForEach(item, it_json_at(response->json, "items"))
     {
@@ -411,19 +401,19 @@ static void test_patch_removing_last_type_422(void **state)
     (void)state;
     long long single = new_storage("{\"bio\":10}");
     char *path = storage_path(single);
-    it_assert_rejected_type("PATCH", path, "{\"capacity\":{\"bio\":null}}", NULL, 422,
-                            "validation-error", "capacity");
+    EXPECT_REJECTED_TYPE("PATCH", path, "{\"capacity\":{\"bio\":null}}", 422, "validation-error",
+                         "capacity");
     assert_storage_state(single, "{\"bio\":10}", "{\"bio\":0}", "{\"bio\":10}");
     free(path);
 
     long long pair = new_storage("{\"bio\":10,\"glass\":5}");
     path = storage_path(pair);
-    it_assert_rejected_type("PATCH", path, "{\"capacity\":{\"bio\":null,\"glass\":null}}", NULL,
-                            422, "validation-error", "capacity");
+    EXPECT_REJECTED_TYPE("PATCH", path, "{\"capacity\":{\"bio\":null,\"glass\":null}}", 422,
+                         "validation-error", "capacity");
     /* Replacing the last type in the same patch leaves one: fine. */
     it_response *response = it_patch(path, "{\"capacity\":{\"bio\":null,\"plastic\":7}}");
-    it_assert_status(response, 200);
-    it_assert_json_eq(response->json, "capacity", "{\"glass\":5,\"plastic\":7}");
+    EXPECT_STATUS(response, 200);
+    ASSERT_JSON_AT(response->json, "capacity", "{\"glass\":5,\"plastic\":7}");
     it_response_free(response);
     free(path);
 }
@@ -438,43 +428,41 @@ static void test_unload(void **state)
     ship_glass(id, 30);
 
     it_response *response = it_post(path, "{\"glass\":10}");
-    it_assert_status(response, 200);
+    EXPECT_STATUS(response, 200);
     assert_int_equal(it_json_int(response->json, "id"), id);
-    it_assert_json_eq(response->json, "capacity", "{\"glass\":100,\"plastic\":10}");
-    it_assert_json_eq(response->json, "stock", "{\"glass\":20,\"plastic\":0}");
-    it_assert_json_eq(response->json, "remaining", "{\"glass\":80,\"plastic\":10}");
+    ASSERT_JSON_AT(response->json, "capacity", "{\"glass\":100,\"plastic\":10}");
+    ASSERT_JSON_AT(response->json, "stock", "{\"glass\":20,\"plastic\":0}");
+    ASSERT_JSON_AT(response->json, "remaining", "{\"glass\":80,\"plastic\":10}");
     it_response_free(response);
     assert_storage_state(id, "{\"glass\":100,\"plastic\":10}", "{\"glass\":20,\"plastic\":0}",
                          "{\"glass\":80,\"plastic\":10}");
 
     /* More than the stock; all or nothing. */
-    it_assert_rejected_type("POST", path, "{\"glass\":21}", NULL, 409, "conflict", NULL);
-    it_assert_rejected_type("POST", path, "{\"glass\":5,\"plastic\":1}", NULL, 409, "conflict",
-                            NULL);
+    EXPECT_REJECTED_TYPE("POST", path, "{\"glass\":21}", 409, "conflict", NULL);
+    EXPECT_REJECTED_TYPE("POST", path, "{\"glass\":5,\"plastic\":1}", 409, "conflict", NULL);
 
     /* Validation. */
-    it_assert_rejected_type("POST", path, "{\"metalx\":1}", NULL, 422, "validation-error",
-                            "metalx");
-    it_assert_rejected_type("POST", path, "{\"bio\":1}", NULL, 422, "validation-error", "bio");
-    it_assert_rejected_type("POST", path, "{}", NULL, 422, "validation-error", NULL);
+    EXPECT_REJECTED_TYPE("POST", path, "{\"metalx\":1}", 422, "validation-error", "metalx");
+    EXPECT_REJECTED_TYPE("POST", path, "{\"bio\":1}", 422, "validation-error", "bio");
+    EXPECT_REJECTED_TYPE("POST", path, "{}", 422, "validation-error", NULL);
     const char *bad_amounts[] = {"-1", "1.5", "\"5\"", "true", "null", "1e13"};
     for (size_t i = 0; i < sizeof bad_amounts / sizeof bad_amounts[0]; i++) {
         char *body = tu_format("{\"glass\":%s}", bad_amounts[i]);
-        it_assert_rejected_type("POST", path, body, NULL, 422, "validation-error", "glass");
+        EXPECT_REJECTED_TYPE("POST", path, body, 422, "validation-error", "glass");
         free(body);
     }
     static const char *const text_plain[] = {"Content-Type: text/plain", NULL};
-    it_assert_rejected_type("POST", path, "{\"glass\":1}", text_plain, 415,
-                            "unsupported-media-type", NULL);
-    it_assert_rejected_type("POST", path, "{\"glass\":", NULL, 400, "malformed-json", NULL);
+    EXPECT_REJECTED_WITH_HEADERS("POST", path, "{\"glass\":1}", text_plain, 415,
+                                 "unsupported-media-type", NULL);
+    EXPECT_REJECTED_TYPE("POST", path, "{\"glass\":", 400, "malformed-json", NULL);
     assert_storage_state(id, "{\"glass\":100,\"plastic\":10}", "{\"glass\":20,\"plastic\":0}",
                          "{\"glass\":80,\"plastic\":10}");
 
     /* Down to zero. */
     response = it_post(path, "{\"glass\":20}");
-    it_assert_status(response, 200);
-    it_assert_json_eq(response->json, "stock", "{\"glass\":0,\"plastic\":0}");
-    it_assert_json_eq(response->json, "remaining", "{\"glass\":100,\"plastic\":10}");
+    EXPECT_STATUS(response, 200);
+    ASSERT_JSON_AT(response->json, "stock", "{\"glass\":0,\"plastic\":0}");
+    ASSERT_JSON_AT(response->json, "remaining", "{\"glass\":100,\"plastic\":10}");
     it_response_free(response);
     free(path);
 }
@@ -488,7 +476,7 @@ static void test_delete_rules(void **state)
     long long stocked = new_storage("{\"glass\":50}");
     ship_glass(stocked, 5);
     char *path = storage_path(stocked);
-    it_assert_rejected_type("DELETE", path, NULL, NULL, 409, "conflict", NULL);
+    EXPECT_REJECTED_TYPE("DELETE", path, NULL, 409, "conflict", NULL);
     free(path);
 
     /* Empty again, but the ledger names it. */
@@ -496,12 +484,12 @@ static void test_delete_rules(void **state)
     ship_glass(emptied, 5);
     char *unload = unload_path(emptied);
     it_response *response = it_post(unload, "{\"glass\":5}");
-    it_assert_status(response, 200);
-    it_assert_json_eq(response->json, "stock", "{\"glass\":0}");
+    EXPECT_STATUS(response, 200);
+    ASSERT_JSON_AT(response->json, "stock", "{\"glass\":0}");
     it_response_free(response);
     free(unload);
     path = storage_path(emptied);
-    it_assert_rejected_type("DELETE", path, NULL, NULL, 409, "conflict", NULL);
+    EXPECT_REJECTED_TYPE("DELETE", path, NULL, 409, "conflict", NULL);
     assert_storage_state(emptied, "{\"glass\":50}", "{\"glass\":0}", "{\"glass\":50}");
     free(path);
 
@@ -509,14 +497,14 @@ static void test_delete_rules(void **state)
     long long fresh = new_storage("{\"glass\":50,\"bio\":5}");
     path = storage_path(fresh);
     response = it_delete("%s", path);
-    it_assert_status(response, 204);
+    EXPECT_STATUS(response, 204);
     assert_int_equal(response->body_len, 0);
     it_response_free(response);
-    it_assert_rejected_type("GET", path, NULL, NULL, 404, "not-found", NULL);
-    it_assert_rejected_type("DELETE", path, NULL, NULL, 404, "not-found", NULL);
-    it_assert_rejected_type("PATCH", path, "{\"name\":\"back\"}", NULL, 404, "not-found", NULL);
+    EXPECT_REJECTED_TYPE("GET", path, NULL, 404, "not-found", NULL);
+    EXPECT_REJECTED_TYPE("DELETE", path, NULL, 404, "not-found", NULL);
+    EXPECT_REJECTED_TYPE("PATCH", path, "{\"name\":\"back\"}", 404, "not-found", NULL);
     unload = unload_path(fresh);
-    it_assert_rejected_type("POST", unload, "{\"glass\":1}", NULL, 404, "not-found", NULL);
+    EXPECT_REJECTED_TYPE("POST", unload, "{\"glass\":1}", 404, "not-found", NULL);
     free(unload);
     free(path);
 }

@@ -1,7 +1,12 @@
 /* Helpers shared by the integration test runners (see testutil.h). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strptime, timegm */
+#endif
 #include "testutil.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <regex.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -79,7 +84,15 @@ char *tu_json_text(const cJSON *value)
 void tu_sleep_ms(long milliseconds)
 {
     struct timespec pause = {milliseconds / 1000, (milliseconds % 1000) * 1000000L};
-    nanosleep(&pause, NULL);
+    while (nanosleep(&pause, &pause) != 0 && errno == EINTR) {
+    }
+}
+
+long long tu_now_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
 double tu_now_seconds(void)
@@ -89,36 +102,99 @@ double tu_now_seconds(void)
     return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 }
 
+bool tu_under_valgrind(void)
+{
+    const char *valgrind = getenv("WASTEFLOW_VALGRIND");
+    return valgrind != NULL && strcmp(valgrind, "1") == 0;
+}
+
+long long tu_scaled_ms(long long milliseconds)
+{
+    return tu_under_valgrind() ? milliseconds * 5 : milliseconds;
+}
+
 /* ---- assertions reporting the caller's file and line ---- */
+
+#define PROBLEM_TYPE_PREFIX "https://wasteflow.dev/problems/"
+
+/* Reports what is wrong with response and fails the test at file:line. */
+static void fail_response_at(const char *file, int line, const it_response *response,
+                             const char *why)
+{
+    it_note_failure(response);
+    print_error("%s -> %d: %s\n  body: %.2000s\n", it_request_line(response), response->status, why,
+                response->body);
+    _fail(file, line);
+}
 
 void tu_expect_status_at(const char *file, int line, const it_response *response, int expected)
 {
     if (response->status != expected) {
-        print_error("expected HTTP %d, got %d: %s\n", expected, response->status, response->body);
-        _fail(file, line);
+        char *why = tu_format("expected status %d", expected);
+        fail_response_at(file, line, response, why);
     }
 }
 
-void tu_assert_json_at(const char *file, int line, const cJSON *actual, const char *expected_fmt,
-                       ...)
+char *tu_problem_mismatch(int actual_status, const char *content_type, const cJSON *json,
+                          int status, const char *slug, const char *field)
 {
-    va_list ap;
-    va_start(ap, expected_fmt);
-    char *expected_text = tu_vformat(expected_fmt, ap);
-    va_end(ap);
-    cJSON *expected = cJSON_Parse(expected_text);
-    if (!expected) {
-        print_error("test bug: expected value is not JSON: %s\n", expected_text);
-        _fail(file, line);
+    if (actual_status != status) {
+        return tu_format("expected a %d problem", status);
     }
-    if (!cJSON_Compare(actual, expected, true)) {
-        char *got = tu_json_text(actual);
-        print_error("JSON mismatch\n  expected: %s\n  got:      %s\n", expected_text, got);
-        free(got);
-        _fail(file, line);
+    if (content_type == NULL || strncasecmp(content_type, "application/problem+json", 24) != 0) {
+        return tu_format("Content-Type is '%s', expected application/problem+json",
+                         content_type ? content_type : "(none)");
     }
-    cJSON_Delete(expected);
-    free(expected_text);
+    if (!cJSON_IsObject(json)) {
+        return tu_format("body is not a JSON object");
+    }
+    static const char *const members[] = {"type", "title", "detail"};
+    for (size_t i = 0; i < sizeof members / sizeof members[0]; i++) {
+        const cJSON *member = cJSON_GetObjectItemCaseSensitive(json, members[i]);
+        if (!cJSON_IsString(member)) {
+            return tu_format("problem member '%s' missing or not a string", members[i]);
+        }
+    }
+    const cJSON *status_member = cJSON_GetObjectItemCaseSensitive(json, "status");
+    if (!cJSON_IsNumber(status_member) || status_member->valuedouble != (double)status) {
+        return tu_format("problem member 'status' is not the integer %d", status);
+    }
+    if (field != NULL) {
+        const cJSON *errors = cJSON_GetObjectItemCaseSensitive(json, "errors");
+        if (!cJSON_IsArray(errors)) {
+            return tu_format("no errors[] array (expected one naming field '%s')", field);
+        }
+        bool named = false;
+        const cJSON *error;
+        cJSON_ArrayForEach(error, errors)
+        {
+            const cJSON *name = cJSON_GetObjectItemCaseSensitive(error, "field");
+            named = named || (cJSON_IsString(name) && strcmp(name->valuestring, field) == 0);
+        }
+        if (!named) {
+            return tu_format("errors[] does not name field '%s'", field);
+        }
+    }
+    if (slug != NULL) {
+        const char *type = cJSON_GetObjectItemCaseSensitive(json, "type")->valuestring;
+        size_t prefix_len = strlen(PROBLEM_TYPE_PREFIX);
+        if (strncmp(type, PROBLEM_TYPE_PREFIX, prefix_len) != 0 ||
+            strcmp(type + prefix_len, slug) != 0) {
+            return tu_format("problem type is '%s', expected '%s%s'", type, PROBLEM_TYPE_PREFIX,
+                             slug);
+        }
+    }
+    return NULL;
+}
+
+void tu_expect_problem_at(const char *file, int line, const it_response *response, int status,
+                          const char *slug, const char *field)
+{
+    char *why = tu_problem_mismatch(response->status, it_header(response, "Content-Type"),
+                                    response->json, status, slug, field);
+    if (why != NULL) {
+        fail_response_at(file, line, response, why);
+    }
 }
 
 void tu_expect_rejected_at(const char *file, int line, const char *method, const char *path,
@@ -128,11 +204,10 @@ void tu_expect_rejected_at(const char *file, int line, const char *method, const
     char *before = mutating ? it_db_fingerprint() : NULL;
     it_response *response = it_request(method, path, body, NULL);
     if (response->status != status) {
-        print_error("%s %s %s: expected HTTP %d, got %d: %s\n", method, path, body ? body : "",
-                    status, response->status, response->body);
-        _fail(file, line);
+        char *why = tu_format("expected HTTP %d for the body %s", status, body ? body : "(none)");
+        fail_response_at(file, line, response, why);
     }
-    it_assert_problem(response, status, field);
+    tu_expect_problem_at(file, line, response, status, NULL, field);
     it_response_free(response);
     if (mutating) {
         char *after = it_db_fingerprint();
@@ -144,6 +219,101 @@ void tu_expect_rejected_at(const char *file, int line, const char *method, const
         }
         free(after);
         free(before);
+    }
+}
+
+void tu_expect_rejected_type_at(const char *file, int line, const char *method, const char *path,
+                                const char *body, const char *const *headers, int status,
+                                const char *slug, const char *field)
+{
+    char *before = it_db_fingerprint();
+    it_response *response = it_request(method, path, body, headers);
+    tu_expect_problem_at(file, line, response, status, slug, field);
+    char *after = it_db_fingerprint();
+    if (strcmp(before, after) != 0) {
+        print_error("%s was rejected with %d but changed the database:\n  before: %s\n"
+                    "  after:  %s\n",
+                    it_request_line(response), status, before, after);
+        _fail(file, line);
+    }
+    it_response_free(response);
+    free(before);
+    free(after);
+}
+
+/* Fails at file:line unless actual equals the JSON expected_text (frees it). path and root,
+ * when path is not NULL, say where actual was found, for the report. */
+static void compare_json_at(const char *file, int line, const cJSON *actual, char *expected_text,
+                            const char *path, const cJSON *root)
+{
+    cJSON *expected = cJSON_Parse(expected_text);
+    if (!expected) {
+        print_error("test bug: expected value is not JSON: %s\n", expected_text);
+        _fail(file, line);
+    }
+    if (actual == NULL || !cJSON_Compare(actual, expected, true)) {
+        char *got = tu_json_text(actual);
+        if (path != NULL) {
+            char *in = tu_json_text(root);
+            print_error("JSON mismatch at '%s'\n  expected: %s\n  got:      %s\n  in: %.2000s\n",
+                        path, expected_text, got, in);
+            free(in);
+        } else {
+            print_error("JSON mismatch\n  expected: %s\n  got:      %s\n", expected_text, got);
+        }
+        free(got);
+        _fail(file, line);
+    }
+    cJSON_Delete(expected);
+    free(expected_text);
+}
+
+void tu_assert_json_at(const char *file, int line, const cJSON *actual, const char *expected_fmt,
+                       ...)
+{
+    va_list ap;
+    va_start(ap, expected_fmt);
+    char *expected_text = tu_vformat(expected_fmt, ap);
+    va_end(ap);
+    compare_json_at(file, line, actual, expected_text, NULL, NULL);
+}
+
+void tu_assert_json_path_at(const char *file, int line, const cJSON *root, const char *path,
+                            const char *expected_fmt, ...)
+{
+    va_list ap;
+    va_start(ap, expected_fmt);
+    char *expected_text = tu_vformat(expected_fmt, ap);
+    va_end(ap);
+    compare_json_at(file, line, it_json_at(root, path), expected_text, path, root);
+}
+
+void tu_assert_recent_timestamp_at(const char *file, int line, const char *text)
+{
+    regex_t pattern;
+    /* RFC 3339 in UTC with 'Z', optional fraction. */
+    if (regcomp(&pattern,
+                "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:"
+                "[0-5][0-9](\\.[0-9]{1,9})?Z$",
+                REG_EXTENDED | REG_NOSUB) != 0) {
+        fail_msg("test bug: regcomp failed");
+    }
+    bool matches = text != NULL && regexec(&pattern, text, 0, NULL, 0) == 0;
+    regfree(&pattern);
+    if (!matches) {
+        print_error("'%s' is not an RFC 3339 UTC timestamp ending in Z\n", text ? text : "(null)");
+        _fail(file, line);
+    }
+    struct tm broken = {0};
+    if (strptime(text, "%Y-%m-%dT%H:%M:%S", &broken) == NULL) {
+        print_error("cannot parse timestamp '%s'\n", text);
+        _fail(file, line);
+    }
+    time_t stamp = timegm(&broken);
+    time_t now = time(NULL);
+    if (stamp < now - 3600 || stamp > now + 3600) {
+        print_error("timestamp '%s' is more than an hour away from now\n", text);
+        _fail(file, line);
     }
 }
 
@@ -319,13 +489,6 @@ void tu_test_audit_finds_no_violation(void **state)
     tu_assert_audit_clean();
 }
 
-long long tu_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static size_t on_body(char *data, size_t size, size_t count, void *context)
 {
     tu_http_result *r = context;
@@ -355,6 +518,14 @@ static size_t on_header(char *data, size_t size, size_t count, void *context)
         }
         r->problem_json = strncasecmp(value, "application/problem+json", 24) == 0;
     }
+    static const char replayed[] = "Idempotent-Replayed:";
+    if (bytes > sizeof replayed && strncasecmp(data, replayed, sizeof replayed - 1) == 0) {
+        const char *value = data + sizeof replayed - 1;
+        while (*value == ' ') {
+            value++;
+        }
+        r->replayed = strncmp(value, "true", 4) == 0;
+    }
     return bytes;
 }
 
@@ -365,24 +536,31 @@ void tu_http_result_clear(tu_http_result *r)
 }
 
 void tu_http_call(CURL *curl, const char *method, const char *url, const char *body,
-                  const char *request_id, long timeout_s, bool fresh_connection, tu_http_result *r)
+                  const char *const *headers, const char *request_id, long timeout_s,
+                  bool fresh_connection, tu_http_result *r)
 {
     tu_http_result_clear(r);
     curl_easy_reset(curl);
-    struct curl_slist *headers = NULL;
+    struct curl_slist *header_list = NULL;
+    bool has_content_type = false;
+    for (size_t i = 0; headers != NULL && headers[i] != NULL; i++) {
+        has_content_type = has_content_type || strncasecmp(headers[i], "Content-Type:", 13) == 0;
+        header_list = curl_slist_append(header_list, headers[i]);
+    }
     char id_header[160];
     if (request_id != NULL) {
         snprintf(id_header, sizeof id_header, "X-Request-Id: %s", request_id);
-        headers = curl_slist_append(headers, id_header);
+        header_list = curl_slist_append(header_list, id_header);
     }
-    headers = curl_slist_append(headers, "Expect:");
+    header_list = curl_slist_append(header_list, "Expect:");
     if (body != NULL) {
-        headers = curl_slist_append(headers, "Content-Type: application/json");
+        if (!has_content_type) {
+            header_list = curl_slist_append(header_list, "Content-Type: application/json");
+        }
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
     }
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
@@ -395,7 +573,7 @@ void tu_http_call(CURL *curl, const char *method, const char *url, const char *b
         curl_easy_setopt(curl, CURLOPT_FORBID_REUSE, 1L);
     }
     r->started_ms = tu_now_ms();
-    r->code = curl_easy_perform(curl);
+    r->code = it_http_perform(curl, header_list);
     r->ended_ms = tu_now_ms();
     r->elapsed_ms = r->ended_ms - r->started_ms;
     if (r->code == CURLE_OK) {
@@ -407,8 +585,96 @@ void tu_http_call(CURL *curl, const char *method, const char *url, const char *b
             snprintf(r->error, sizeof r->error, "%s", curl_easy_strerror(r->code));
         }
     }
-    curl_slist_free_all(headers);
     if (r->body == NULL) {
         r->body = calloc(1, 1);
+    }
+}
+
+/* ---- bookkeeping of load tests ---- */
+
+const char *tu_bad_503(const tu_http_result *r)
+{
+    if (!r->retry_after) {
+        return "503 without Retry-After";
+    }
+    if (!r->problem_json) {
+        return "503 not application/problem+json";
+    }
+    cJSON *json = cJSON_Parse(r->body);
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(json, "status");
+    bool ok = cJSON_IsNumber(status) && status->valuedouble == 503;
+    cJSON_Delete(json);
+    return ok ? NULL : "503 body is not a problem with status 503";
+}
+
+long long tu_transfer_id_of(const tu_http_result *r, long long org, long long glass)
+{
+    cJSON *json = cJSON_Parse(r->body);
+    const cJSON *id_item = cJSON_GetObjectItemCaseSensitive(json, "id");
+    const cJSON *org_item = cJSON_GetObjectItemCaseSensitive(json, "organization_id");
+    const cJSON *received = cJSON_GetObjectItemCaseSensitive(json, "received");
+    const cJSON *glass_item = cJSON_GetObjectItemCaseSensitive(received, "glass");
+    long long id = 0;
+    if (cJSON_IsNumber(id_item) && id_item->valuedouble >= 1 && cJSON_IsNumber(org_item) &&
+        (long long)org_item->valuedouble == org && cJSON_IsNumber(glass_item) &&
+        (long long)glass_item->valuedouble == glass) {
+        id = (long long)id_item->valuedouble;
+    }
+    cJSON_Delete(json);
+    return id;
+}
+
+void tu_acknowledged_add(tu_acknowledged *acknowledged, long long id, long long glass)
+{
+    if (acknowledged->count == acknowledged->capacity) {
+        acknowledged->capacity = acknowledged->capacity ? acknowledged->capacity * 2 : 1024;
+        acknowledged->ids =
+            realloc(acknowledged->ids, acknowledged->capacity * sizeof *acknowledged->ids);
+        if (acknowledged->ids == NULL) {
+            abort();
+        }
+    }
+    acknowledged->ids[acknowledged->count++] = id;
+    acknowledged->glass += glass;
+}
+
+char *tu_acknowledged_sql_array(const tu_acknowledged *acknowledged)
+{
+    size_t size = acknowledged->count * 21 + 16;
+    char *array = malloc(size);
+    assert_non_null(array);
+    size_t used = (size_t)snprintf(array, size, "{");
+    for (size_t i = 0; i < acknowledged->count; i++) {
+        used += (size_t)snprintf(array + used, size - used, "%s%lld", i ? "," : "",
+                                 acknowledged->ids[i]);
+    }
+    snprintf(array + used, size - used, "}");
+    return array;
+}
+
+void tu_acknowledged_clear(tu_acknowledged *acknowledged)
+{
+    free(acknowledged->ids);
+    *acknowledged = (tu_acknowledged){0};
+}
+
+void tu_problem_add(tu_problems *problems, const char *fmt, ...)
+{
+    if (problems->count < TU_PROBLEMS_KEPT) {
+        va_list args;
+        va_start(args, fmt);
+        vsnprintf(problems->kept[problems->count], sizeof problems->kept[0], fmt, args);
+        va_end(args);
+    }
+    problems->count++;
+}
+
+void tu_status_line(char *line, size_t size, long requests, const long statuses[600])
+{
+    size_t used = (size_t)snprintf(line, size, "%ld requests;", requests);
+    for (int s = 0; s < 600; s++) {
+        if (statuses[s] > 0 && used < size) {
+            used += (size_t)snprintf(line + used, size - used, " %d:%ld", s, statuses[s]);
+        }
     }
 }

@@ -1,7 +1,9 @@
 /* Helpers shared by the integration test runners, on top of the harness (harness.h): text
- * formatting, cmocka assertions on responses and JSON that report the caller's file and line,
- * entity shortcuts, expected transfers and the picture's graph (DESIGN.md "The picture, as
- * data"). Every helper fails the running test (cmocka) on a problem. */
+ * formatting, the suite's one clock, an HTTP client for load threads and their bookkeeping,
+ * the suite's assertions (EXPECT_* / ASSERT_*, reporting the caller's file and line), entity
+ * shortcuts, expected transfers and the picture's graph (DESIGN.md "The picture, as data").
+ * Every helper fails the running test (cmocka) on a problem unless it says otherwise. The
+ * harness itself uses the text and clock helpers, so there is one copy of each. */
 #ifndef WF_IT_TESTUTIL_H
 #define WF_IT_TESTUTIL_H
 
@@ -31,10 +33,20 @@ char *tu_json_text(const cJSON *value);
 #define ORG(id)     tu_fmt("{\"organization_id\":%lld}", (long long)(id))
 #define STORAGE(id) tu_fmt("{\"storage_id\":%lld}", (long long)(id))
 
-/* ---- time ---- */
+/* ---- time (the suite's one clock; thread-safe) ---- */
 
+/* Sleeps the whole time, even when a signal interrupts it. */
 void tu_sleep_ms(long milliseconds);
-long long tu_now_ms(void); /* monotonic */
+/* Monotonic clock, in milliseconds. */
+long long tu_now_ms(void);
+/* Monotonic clock, in seconds. */
+double tu_now_seconds(void);
+/* True when the server runs under valgrind (WASTEFLOW_VALGRIND=1), which slows it ~5x. */
+bool tu_under_valgrind(void);
+/* A time limit on the server's behaviour: milliseconds, five times as long under valgrind. */
+long long tu_scaled_ms(long long milliseconds);
+
+/* ---- HTTP from any thread ---- */
 
 /* One HTTP request on a caller-owned curl handle: safe in load-generating threads, where
  * the harness's it_request (test thread only) is not. */
@@ -46,36 +58,117 @@ typedef struct {
     size_t length;
     bool retry_after;  /* a Retry-After header came */
     bool problem_json; /* Content-Type application/problem+json */
+    bool replayed;     /* Idempotent-Replayed: true */
     char error[CURL_ERROR_SIZE];
     long long started_ms, ended_ms, elapsed_ms;
 } tu_http_result;
 
-/* request_id: sent as X-Request-Id when not NULL. fresh_connection: a new connection,
+/* body: NULL for none, else sent as application/json unless headers set a Content-Type.
+ * headers: NULL or a NULL-terminated list of "Name: value" to send (e.g. an Idempotency-Key).
+ * request_id: sent as X-Request-Id when not NULL. fresh_connection: a new connection,
  * closed afterwards (so "refused" means the listener was gone). Clears r first. */
 void tu_http_call(CURL *curl, const char *method, const char *url, const char *body,
-                  const char *request_id, long timeout_s, bool fresh_connection, tu_http_result *r);
+                  const char *const *headers, const char *request_id, long timeout_s,
+                  bool fresh_connection, tu_http_result *r);
 void tu_http_result_clear(tu_http_result *r);
-/* Monotonic clock, in seconds. */
-double tu_now_seconds(void);
 
-/* ---- assertions reporting the caller's file and line ---- */
+/* ---- bookkeeping of load tests (any thread; the caller serialises access) ---- */
 
-/* Asserts the HTTP status; on mismatch prints the status and the body. */
+/* NULL when r is a 503 as the contract wants it under load: application/problem+json with
+ * status 503, and a Retry-After header. Else why not. */
+const char *tu_bad_503(const tu_http_result *r);
+/* The id of the transfer that r's 201 body describes when it is org's and received exactly
+ * glass kg of glass; 0 when the body is not that. */
+long long tu_transfer_id_of(const tu_http_result *r, long long org, long long glass);
+
+/* Transfers acknowledged with 201, and the glass the clients were told they received. */
+typedef struct {
+    long long *ids;
+    size_t count, capacity;
+    long long glass;
+} tu_acknowledged;
+/* Aborts when out of memory (it runs in load threads, where cmocka cannot fail a test). */
+void tu_acknowledged_add(tu_acknowledged *acknowledged, long long id, long long glass);
+/* The ids as a PostgreSQL array literal, "{1,2,3}"; caller frees. */
+char *tu_acknowledged_sql_array(const tu_acknowledged *acknowledged);
+/* Frees the ids and empties it. */
+void tu_acknowledged_clear(tu_acknowledged *acknowledged);
+
+/* What a load found wrong: the first TU_PROBLEMS_KEPT messages are kept, all are counted. */
+enum { TU_PROBLEMS_KEPT = 40 };
+typedef struct {
+    char kept[TU_PROBLEMS_KEPT][400];
+    int count;
+} tu_problems;
+void tu_problem_add(tu_problems *problems, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* "<requests> requests; 200:12 201:30 503:2" into line: the responses counted by status. */
+void tu_status_line(char *line, size_t size, long requests, const long statuses[600]);
+
+/* ---- assertions reporting the caller's file and line ----
+ *
+ * The suite's one assertion dialect. A failure about a response names its request
+ * ("POST /v1/organizations -> 500") and shows the body; after a transport error or a 5xx
+ * it also tells whether the server died and shows the end of its log (it_note_failure). */
+
+/* Asserts the HTTP status. */
 #define EXPECT_STATUS(response, expected)                                                          \
     tu_expect_status_at(__FILE__, __LINE__, (response), (expected))
 void tu_expect_status_at(const char *file, int line, const it_response *response, int expected);
 
-/* Compares actual with the JSON text expected_fmt (printf-formatted), exactly. */
-#define ASSERT_JSON(actual, ...) tu_assert_json_at(__FILE__, __LINE__, (actual), __VA_ARGS__)
-void tu_assert_json_at(const char *file, int line, const cJSON *actual, const char *expected_fmt,
-                       ...) __attribute__((format(printf, 4, 5)));
+/* Asserts an application/problem+json response with that status: type, title and detail are
+ * strings, status is that number and, when field is not NULL, errors[] names that field. */
+#define EXPECT_PROBLEM(response, status, field)                                                    \
+    tu_expect_problem_at(__FILE__, __LINE__, (response), (status), NULL, (field))
+/* EXPECT_PROBLEM, and the type is "https://wasteflow.dev/problems/<slug>". */
+#define EXPECT_PROBLEM_TYPE(response, status, slug, field)                                         \
+    tu_expect_problem_at(__FILE__, __LINE__, (response), (status), (slug), (field))
+/* slug NULL: the type is not checked. */
+void tu_expect_problem_at(const char *file, int line, const it_response *response, int status,
+                          const char *slug, const char *field);
+/* The check of EXPECT_PROBLEM_TYPE on the parts of a response that a runner's own client
+ * received (content_type NULL: none): NULL when it is that problem, else why not (caller
+ * frees). */
+char *tu_problem_mismatch(int actual_status, const char *content_type, const cJSON *json,
+                          int status, const char *slug, const char *field);
 
-/* Sends a request that must be rejected with status (problem+json naming field) and, unless
- * it is a GET, must leave the database exactly as it was. */
+/* Sends a request that must be rejected with status (EXPECT_PROBLEM naming field) and, unless
+ * it is a GET, must leave the database exactly as it was (it_db_fingerprint). */
 #define EXPECT_REJECTED(method, path, body, status, field)                                         \
     tu_expect_rejected_at(__FILE__, __LINE__, (method), (path), (body), (status), (field))
 void tu_expect_rejected_at(const char *file, int line, const char *method, const char *path,
                            const char *body, int status, const char *field);
+
+/* Sends a request that must be rejected with EXPECT_PROBLEM_TYPE(status, slug, field) and must
+ * leave the database exactly as it was -- a GET too, unlike EXPECT_REJECTED. */
+#define EXPECT_REJECTED_TYPE(method, path, body, status, slug, field)                              \
+    tu_expect_rejected_type_at(__FILE__, __LINE__, (method), (path), (body), NULL, (status),       \
+                               (slug), (field))
+/* EXPECT_REJECTED_TYPE with request headers: NULL or a NULL-terminated list of "Name: value". */
+#define EXPECT_REJECTED_WITH_HEADERS(method, path, body, headers, status, slug, field)             \
+    tu_expect_rejected_type_at(__FILE__, __LINE__, (method), (path), (body), (headers), (status),  \
+                               (slug), (field))
+void tu_expect_rejected_type_at(const char *file, int line, const char *method, const char *path,
+                                const char *body, const char *const *headers, int status,
+                                const char *slug, const char *field);
+
+/* Compares actual with the JSON text expected_fmt (printf-formatted), exactly (object key
+ * order aside). */
+#define ASSERT_JSON(actual, ...) tu_assert_json_at(__FILE__, __LINE__, (actual), __VA_ARGS__)
+void tu_assert_json_at(const char *file, int line, const cJSON *actual, const char *expected_fmt,
+                       ...) __attribute__((format(printf, 4, 5)));
+
+/* ASSERT_JSON on the value at a dotted path of root (see it_json_at), which must be there. */
+#define ASSERT_JSON_AT(root, path, ...)                                                            \
+    tu_assert_json_path_at(__FILE__, __LINE__, (root), (path), __VA_ARGS__)
+void tu_assert_json_path_at(const char *file, int line, const cJSON *root, const char *path,
+                            const char *expected_fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Asserts an RFC 3339 UTC timestamp ending in 'Z' (any fraction of a second, or none) that is
+ * within an hour of now. */
+#define ASSERT_RECENT_TIMESTAMP(text) tu_assert_recent_timestamp_at(__FILE__, __LINE__, (text))
+void tu_assert_recent_timestamp_at(const char *file, int line, const char *text);
 
 /* ---- JSON members ---- */
 
