@@ -192,6 +192,12 @@ async function newestTransfer(page) {
 const results = [];
 let shotNumber = 0;
 
+// An extra screenshot in the middle of the current step.
+async function snap(page, label) {
+  const file = `${String(shotNumber).padStart(2, '0')}b-${label}.png`;
+  await page.screenshot({ path: path.join(SHOTS, file), fullPage: true });
+}
+
 const REASONS = {
   auth: 'no access control on this server (GET /v1/me is 404)',
   events: 'no GET /v1/events on this server',
@@ -411,7 +417,6 @@ async function main() {
         });
         if (features.events) {
           await waitAttr(page, 'storage-3-plastic', 'data-stock', 0, 5000);
-          await page.locator(tid('activity')).getByText('unloaded').waitFor({ timeout: 5000 });
         } else {
           await page.click(tid('refresh')); // no stream: fetch again, for the next steps
           await waitAttr(page, 'storage-3-plastic', 'data-stock', 0);
@@ -527,7 +532,10 @@ async function main() {
         await page.locator(tid('handover-preview')).getByText('Slow down.').waitFor({ timeout: TIMEOUT });
         if (!(await page.locator(tid('handover-submit')).isDisabled()))
           throw new Error('submit enabled while rate limited');
+        await snap(page, 'rate-limited');
         await page.locator(tid('banner')).waitFor({ state: 'hidden', timeout: 4000 });
+        // once the wait is over the preview is asked for again, by itself
+        await waitAttr(page, 'handover-preview', 'data-state', 'ready', 4000);
         await page.fill(tid('handover-glass'), '');
       },
       opts,

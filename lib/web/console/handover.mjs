@@ -180,6 +180,11 @@ export function createHandover(ctx) {
         return;
       }
       setPreview('error', problemView(error));
+      if (error instanceof ApiError && error.status === 429) {
+        // Asked to wait: ask again once the wait is over, unless the form changed meanwhile.
+        clearTimeout(previewTimer);
+        previewTimer = setTimeout(runPreview, ((error.retryAfter ?? 1) + 0.2) * 1000);
+      }
     }
     updateSubmit();
   }
