@@ -498,22 +498,7 @@ function buildPanels() {
   }
   if (canUnload()) {
     actions.append(
-      h(
-        'section',
-        { class: 'card' },
-        h('h2', { text: role() === 'storage' ? `Unload ${storageName(state.me.storage_id)}` : 'Unload a storage' }),
-        unload.el,
-      ),
-    );
-  }
-  if (role() === 'monitor') {
-    actions.append(
-      h(
-        'section',
-        { class: 'card' },
-        h('h2', { text: 'Monitor key' }),
-        h('p', { text: 'A monitor key may read /metrics only: the console has nothing to show for it.' }),
-      ),
+      h('section', { class: 'card' }, h('h2', { id: 'unload-title', text: 'Unload a storage' }), unload.el),
     );
   }
   $('organizations-card').hidden = !canSeeOrganizations();
@@ -522,6 +507,7 @@ function buildPanels() {
   fill($('keys-slot'), h('h3', { text: 'API keys' }), keys.el);
   fill($('roads-slot'), h('h3', { text: 'Roads' }), roads.el);
   $('main-panels').hidden = role() === 'monitor';
+  $('monitor-note').hidden = role() !== 'monitor';
   $('open-note').hidden = !state.openServer;
 }
 
@@ -531,6 +517,9 @@ function renderSection(name) {
       handover?.render();
       break;
     case 'storages':
+      if (role() === 'storage' && $('unload-title')) {
+        $('unload-title').textContent = `Unload ${storageName(state.me.storage_id)}`;
+      }
       renderStorages();
       renderGraph();
       renderDetail();
@@ -589,6 +578,13 @@ function renderGraph() {
     caption,
     `${el.dataset.nodes} nodes · ${roadsCount} roads (${el.dataset.twoWay} two-way)`,
     state.storagesTruncated ? ` · the first ${MAX_STORAGES} storages` : '',
+  );
+  network.setHome(
+    role() === 'organization'
+      ? `o${state.me.organization_id}`
+      : role() === 'storage'
+        ? `s${state.me.storage_id}`
+        : null,
   );
   network.select(state.selectedStorage ? `s${state.selectedStorage}` : null);
   network.showPath(state.selectedView && state.selectedView.answer ? state.selectedView.answer.path : null);

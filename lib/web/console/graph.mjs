@@ -48,6 +48,10 @@ const STYLE = [
     style: { 'border-width': 3, 'border-color': '#f59e0b' },
   },
   {
+    selector: 'node.home',
+    style: { 'border-width': 4, 'border-color': '#f59e0b', 'border-style': 'double' },
+  },
+  {
     selector: 'edge',
     style: {
       width: 2,
@@ -152,7 +156,7 @@ export function createNetwork(container, { onSelectStorage = () => {}, onSelectO
             id: key,
             kind: isOrg ? 'organization' : 'storage',
             entityId: id,
-            label: `${isOrg ? 'organization' : 'storage'} ${id}`,
+            label: `${isOrg ? 'org' : 'storage'} ${id}`,
             color: '#cbd5e1',
             full: false,
           });
@@ -220,6 +224,14 @@ export function createNetwork(container, { onSelectStorage = () => {}, onSelectO
     container.dataset.pathEdges = String(cy.edges('.path').length);
   }
 
+  // Marks the signed-in organization's or storage's own node.
+  function setHome(key) {
+    cy.nodes('.home').removeClass('home');
+    if (key) {
+      cy.getElementById(key).addClass('home');
+    }
+  }
+
   function select(key) {
     cy.$(':selected').unselect();
     if (key) {
@@ -232,5 +244,5 @@ export function createNetwork(container, { onSelectStorage = () => {}, onSelectO
     cy.fit(undefined, 24);
   }
 
-  return { update, showPath, select, resize, destroy: () => cy.destroy(), cy };
+  return { update, showPath, setHome, select, resize, destroy: () => cy.destroy(), cy };
 }

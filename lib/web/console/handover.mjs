@@ -21,6 +21,8 @@ export function createHandover(ctx) {
     'aria-live': 'polite',
     dataset: { state: 'empty' },
   });
+  const hint = () => h('p', { class: 'muted', text: 'Enter the kilograms to hand over to see where they would go.' });
+  preview.append(hint());
   const submit = h('button', {
     type: 'submit',
     class: 'primary',
@@ -157,10 +159,7 @@ export function createHandover(ctx) {
       return;
     }
     if (amounts.total === 0) {
-      setPreview(
-        'empty',
-        h('p', { class: 'muted', text: 'Enter the kilograms to hand over to see where they would go.' }),
-      );
+      setPreview('empty', hint());
       return;
     }
     setPreview('loading', h('p', { class: 'muted', text: 'Working out where it would go…' }));
@@ -256,10 +255,7 @@ export function createHandover(ctx) {
         input.value = '';
       }
       previewed = null;
-      setPreview(
-        'empty',
-        h('p', { class: 'muted', text: 'Enter the kilograms to hand over to see where they would go.' }),
-      );
+      setPreview('empty', hint());
       ctx.onTransfer(answer.body);
     } catch (error) {
       const retriable =
