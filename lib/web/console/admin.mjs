@@ -235,8 +235,14 @@ function refOf(value) {
   return kind === 'organization' ? { organization_id: Number(id) } : { storage_id: Number(id) };
 }
 
+const ROADS_MAX = 40;
+
+function refOfKey(key) {
+  return key[0] === 'o' ? { organization_id: Number(key.slice(1)) } : { storage_id: Number(key.slice(1)) };
+}
+
 export function createRoads(ctx) {
-  // ctx: { api, state, nodeName(ref), onRoutes() }
+  // ctx: { api, state, nodeName(ref), focusKey(): the selected node's key or null, onRoutes() }
   const from = h('select', { id: 'road-from', testid: 'road-from' });
   const to = h('select', { id: 'road-to', testid: 'road-to' });
   const distance = h('input', {
@@ -324,9 +330,24 @@ export function createRoads(ctx) {
         }
       }
     }
-    const routes = [...ctx.state.routes.values()].sort((a, b) => a.id - b.id);
+    // A big network lists the roads of the selected node, or the first ones by id.
+    const all = [...ctx.state.routes.values()].sort((a, b) => a.id - b.id);
+    const focus = ctx.focusKey();
+    let routes = all;
+    let note = null;
+    if (all.length > ROADS_MAX) {
+      if (focus) {
+        routes = all.filter((r) => nodeKey(r.from) === focus || nodeKey(r.to) === focus);
+        note = `The ${routes.length} roads of ${ctx.nodeName(refOfKey(focus))}, of ${all.length}: select another node to see its roads.`;
+      }
+      if (!focus || routes.length > ROADS_MAX) {
+        routes = routes.slice(0, ROADS_MAX);
+        note = `The first ${ROADS_MAX} of ${all.length} roads: select a storage or an organization to see its roads.`;
+      }
+    }
     fill(
       list,
+      note ? h('p', { class: 'muted', testid: 'roads-note', text: note }) : null,
       h(
         'table',
         { class: 'roads-table' },

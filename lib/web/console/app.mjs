@@ -9,13 +9,17 @@ import { fillTable } from './bars.mjs';
 import { byTestId, fill, h } from './dom.mjs';
 import { fillRatio, kg, metres, nodeKey, percent, quantities } from './format.mjs';
 import { createNetwork } from './graph.mjs';
+import { neighbourhood } from './neighbourhood.mjs';
 import { createHandover, problemView } from './handover.mjs';
 import { addTransfer, createLedger, loadLedger } from './ledger.mjs';
 import { EventStream } from './sse.mjs';
 import { createUnload } from './unload.mjs';
 
 const KEY_STORAGE = 'wasteflow.console.key';
+// A console draws a region's neighbourhood, not a 100,000-storage world: beyond these it
+// shows the first ones by id and says so.
 const MAX_STORAGES = 5000;
+const MAX_ROUTES = 20000;
 const FRESH_MS = 6000;
 
 const $ = (id) => document.getElementById(id);
@@ -31,6 +35,9 @@ const state = {
   transfers: [],
   ledgerPage: 0,
   ledgerTruncated: false,
+  ledgerUnread: false,
+  routesTruncated: false,
+  graphFocus: null,
   storagesTruncated: false,
   keys: [],
   fresh: new Set(),
@@ -271,12 +278,15 @@ async function reloadAll() {
       state.storagesTruncated = page.truncated;
     }),
     section('routes', async () => {
-      state.routes = new Map((await api.listAll('/v1/routes')).items.map((r) => [r.id, r]));
+      const page = await api.listAll('/v1/routes', {}, { maxItems: MAX_ROUTES });
+      state.routes = new Map(page.items.map((r) => [r.id, r]));
+      state.routesTruncated = page.truncated;
     }),
     section('ledger', async () => {
       const ledgerAnswer = await loadLedger(api);
       state.transfers = ledgerAnswer.items;
       state.ledgerTruncated = ledgerAnswer.truncated;
+      state.ledgerUnread = ledgerAnswer.unread;
     }),
   ];
   if (canSeeOrganizations()) {
@@ -399,7 +409,7 @@ function onLiveEvent(event) {
         if (data.remaining) storage.remaining = data.remaining;
         if (data.capacity) storage.capacity = data.capacity;
         if (data.name) storage.name = data.name;
-        renderSection('storages');
+        storageChanged(data.id);
       } else if (data.capacity && data.name) {
         state.storages.set(data.id, data);
         renderSection('storages');
@@ -475,7 +485,7 @@ function buildPanels() {
     storageId: () => (role() === 'storage' ? state.me.storage_id : state.selectedStorage),
     onStorage: (storage) => {
       state.storages.set(storage.id, storage);
-      renderSection('storages');
+      storageChanged(storage.id);
     },
   });
   keys = createKeys({ api, state });
@@ -483,6 +493,8 @@ function buildPanels() {
     api,
     state,
     nodeName,
+    focusKey: () =>
+      state.selectedStorage ? `s${state.selectedStorage}` : state.actingOrg ? `o${state.actingOrg}` : null,
     onRoutes: () => {
       state.selectedView = null;
       renderSection('routes');
@@ -509,6 +521,16 @@ function buildPanels() {
   $('main-panels').hidden = role() === 'monitor';
   $('monitor-note').hidden = role() !== 'monitor';
   $('open-note').hidden = !state.openServer;
+}
+
+// One storage changed (an event, an unload answer): its item, its node, the detail.
+function storageChanged(id) {
+  updateStorageItem(id);
+  renderGraph();
+  if (state.selectedStorage === id) {
+    renderDetail();
+  }
+  unload?.render();
 }
 
 function renderSection(name) {
@@ -554,12 +576,50 @@ function renderAll() {
   renderActivity();
 }
 
+// Beyond MAX_DRAWN nodes the map shows the neighbourhood of the selected storage, the
+// acting organization or the key's own storage (neighbourhood.mjs), and moves only when
+// the selection leaves what is drawn.
+const MAX_DRAWN = 200;
+let drawnKeys = null;
+
+function graphFocus() {
+  let wanted = null;
+  if (state.selectedStorage) {
+    wanted = `s${state.selectedStorage}`;
+  } else if (state.actingOrg) {
+    wanted = `o${state.actingOrg}`;
+  } else if (role() === 'storage') {
+    wanted = `s${state.me.storage_id}`;
+  }
+  if (state.graphFocus && drawnKeys && (!wanted || drawnKeys.has(wanted))) {
+    return state.graphFocus;
+  }
+  return wanted;
+}
+
+function refOf(key) {
+  return key[0] === 'o' ? { organization_id: Number(key.slice(1)) } : { storage_id: Number(key.slice(1)) };
+}
+
+// Many changes can arrive in one turn (a reload, a burst of events): draw the graph once.
+let graphQueued = false;
 function renderGraph() {
+  if (graphQueued) {
+    return;
+  }
+  graphQueued = true;
+  queueMicrotask(() => {
+    graphQueued = false;
+    drawGraph();
+  });
+}
+
+function drawGraph() {
   if (!network) {
     return;
   }
   const caption = $('network-caption');
-  if (state.loading.storages || state.loading.routes) {
+  if (state.loading.storages || state.loading.routes || state.loading.organizations) {
     caption.textContent = 'Loading the network…';
     return;
   }
@@ -571,13 +631,23 @@ function renderGraph() {
     );
     return;
   }
-  network.update(state);
+  const part = neighbourhood(state, graphFocus(), MAX_DRAWN);
+  state.graphFocus = part.focus;
+  drawnKeys = new Set([
+    ...[...part.organizations.keys()].map((id) => `o${id}`),
+    ...[...part.storages.keys()].map((id) => `s${id}`),
+  ]);
+  network.update(part);
   const el = $('network');
+  el.dataset.total = String(part.total);
   const roadsCount = Number(el.dataset.edges);
   fill(
     caption,
-    `${el.dataset.nodes} nodes · ${roadsCount} roads (${el.dataset.twoWay} two-way)`,
+    part.focus
+      ? `${el.dataset.nodes} of ${part.total} nodes, around ${nodeName(refOf(part.focus))} · ${roadsCount} roads`
+      : `${el.dataset.nodes} nodes · ${roadsCount} roads (${el.dataset.twoWay} two-way)`,
     state.storagesTruncated ? ` · the first ${MAX_STORAGES} storages` : '',
+    state.routesTruncated ? ` · the first ${MAX_ROUTES} roads` : '',
   );
   network.setHome(
     role() === 'organization'
@@ -590,8 +660,41 @@ function renderGraph() {
   network.showPath(state.selectedView && state.selectedView.answer ? state.selectedView.answer.path : null);
 }
 
+// The storages list shows at most LIST_MAX of them (those matching the filter, by id), and a
+// change to one storage replaces only its item.
+const LIST_MAX = 300;
+
+function storageItem(s) {
+  const ratio = fillRatio(s);
+  return h(
+    'li',
+    {
+      class: ['storage', state.selectedStorage === s.id ? 'selected' : '', state.me?.storage_id === s.id ? 'own' : ''],
+      testid: `storage-${s.id}`,
+      dataset: { fill: ratio.toFixed(4), id: s.id },
+      tabindex: 0,
+      onclick: () => selectStorage(s.id),
+      onkeydown: (e) => {
+        if (e.key === 'Enter' || e.key === ' ') {
+          e.preventDefault();
+          selectStorage(s.id);
+        }
+      },
+    },
+    h(
+      'div',
+      { class: 'storage-head' },
+      h('span', { class: 'storage-name', text: s.name }),
+      h('span', { class: 'storage-percent', text: percent(ratio) }),
+    ),
+    fillTable(s, `storage-${s.id}`),
+  );
+}
+
 function renderStorages() {
   const list = $('storages');
+  const note = $('storages-note');
+  note.textContent = '';
   if (state.loading.storages) {
     fill(list, h('li', { class: 'muted loading', text: 'Loading storages…' }));
     return;
@@ -607,44 +710,33 @@ function renderStorages() {
     );
     return;
   }
-  const storages = [...state.storages.values()].sort((a, b) => a.id - b.id);
+  const filter = $('storages-filter').value.trim().toLowerCase();
+  $('storages-filter').hidden = state.storages.size <= 12;
+  const storages = [...state.storages.values()]
+    .filter((s) => !filter || s.name.toLowerCase().includes(filter))
+    .sort((a, b) => a.id - b.id);
   if (storages.length === 0) {
-    fill(list, h('li', { class: 'muted', text: 'No storages.' }));
+    fill(list, h('li', { class: 'muted', text: filter ? 'No storage matches.' : 'No storages.' }));
     return;
   }
-  fill(
-    list,
-    storages.map((s) => {
-      const ratio = fillRatio(s);
-      return h(
-        'li',
-        {
-          class: [
-            'storage',
-            state.selectedStorage === s.id ? 'selected' : '',
-            state.me?.storage_id === s.id ? 'own' : '',
-          ],
-          testid: `storage-${s.id}`,
-          dataset: { fill: ratio.toFixed(4), id: s.id },
-          tabindex: 0,
-          onclick: () => selectStorage(s.id),
-          onkeydown: (e) => {
-            if (e.key === 'Enter' || e.key === ' ') {
-              e.preventDefault();
-              selectStorage(s.id);
-            }
-          },
-        },
-        h(
-          'div',
-          { class: 'storage-head' },
-          h('span', { class: 'storage-name', text: s.name }),
-          h('span', { class: 'storage-percent', text: percent(ratio) }),
-        ),
-        fillTable(s, `storage-${s.id}`),
-      );
-    }),
-  );
+  fill(list, storages.slice(0, LIST_MAX).map(storageItem));
+  if (storages.length > LIST_MAX) {
+    note.textContent = `The first ${LIST_MAX} of ${storages.length}: filter by name to find the others.`;
+  }
+}
+
+function updateStorageItem(id) {
+  const storage = state.storages.get(id);
+  const old = document.querySelector(`#storages [data-testid="storage-${id}"]`);
+  if (storage && old) {
+    old.replaceWith(storageItem(storage));
+  }
+}
+
+function markSelectedStorage() {
+  for (const el of document.querySelectorAll('#storages li.storage')) {
+    el.classList.toggle('selected', Number(el.dataset.id) === state.selectedStorage);
+  }
 }
 
 function renderOrganizations() {
@@ -663,16 +755,20 @@ function renderOrganizations() {
     );
     return;
   }
-  const orgs = [...state.organizations.values()].sort((a, b) => a.id - b.id);
+  // Those with waste pending first, then by id; at most ORGS_MAX of them.
+  const all = [...state.organizations.values()].sort(
+    (a, b) => Number(!quantities(a.pending)) - Number(!quantities(b.pending)) || a.id - b.id,
+  );
+  const orgs = all.slice(0, ORGS_MAX);
   fill(
     box,
+    all.length > ORGS_MAX
+      ? h('p', { class: 'muted', text: `${ORGS_MAX} of ${all.length}: those with pending waste first.` })
+      : null,
     orgs.map((o) => {
       const types = [...new Set([...Object.keys(o.capacity || {}), ...Object.keys(o.pending || {})])].sort();
       const editor = isAdmin()
-        ? h(
-            'details',
-            { class: 'edit' },
-            h('summary', { text: 'Edit on-site limits' }),
+        ? lazyDetails('Edit on-site limits', () =>
             capacityEditor({ api, state }, 'organization', o, (saved) => {
               state.organizations.set(saved.id, saved);
               renderSection('organizations');
@@ -722,6 +818,19 @@ function renderOrganizations() {
   );
 }
 
+const ORGS_MAX = 100;
+
+// A <details> whose content is built when it is first opened.
+function lazyDetails(summary, build) {
+  const details = h('details', { class: 'edit' }, h('summary', { text: summary }));
+  details.addEventListener('toggle', () => {
+    if (details.open && details.children.length === 1) {
+      details.append(build());
+    }
+  });
+  return details;
+}
+
 function renderActivity() {
   const box = $('activity');
   if (state.activity.length === 0) {
@@ -740,8 +849,14 @@ function renderActivity() {
 
 async function selectStorage(id) {
   state.selectedStorage = id;
-  renderStorages();
+  markSelectedStorage();
   renderDetail();
+  if (drawnKeys && !drawnKeys.has(`s${id}`)) {
+    renderGraph();
+  }
+  if (isAdmin() && state.routes.size > 40) {
+    roads.render();
+  }
   unload.render();
   network.select(`s${id}`);
   const org = state.actingOrg;
@@ -815,6 +930,7 @@ function renderDetail() {
       box,
       h('p', { class: 'muted', text: 'Click a storage in the network or the list to see its fill and the way there.' }),
     );
+    delete box.dataset.storageId;
     return;
   }
   const view = state.selectedView && state.selectedView.storage === id ? state.selectedView : null;
@@ -844,8 +960,25 @@ function renderDetail() {
       view.answer.path.map(nodeName).join(' → '),
     );
   }
+  // The editor is built once per selected storage, so that live updates of the fills do
+  // not wipe what an admin is typing.
+  if (box.dataset.storageId !== String(id) || !box.querySelector('.detail-live')) {
+    fill(
+      box,
+      h('div', { class: 'detail-live' }),
+      isAdmin()
+        ? lazyDetails('Edit capacity', () =>
+            capacityEditor({ api, state }, 'storage', state.storages.get(id), (saved) => {
+              state.storages.set(saved.id, saved);
+              storageChanged(saved.id);
+            }),
+          )
+        : null,
+    );
+    box.dataset.storageId = String(id);
+  }
   fill(
-    box,
+    box.querySelector('.detail-live'),
     h(
       'div',
       { class: 'detail-head' },
@@ -854,19 +987,7 @@ function renderDetail() {
     ),
     fillTable(storage, `detail-${id}`),
     pathPart,
-    isAdmin()
-      ? h(
-          'details',
-          { class: 'edit' },
-          h('summary', { text: 'Edit capacity' }),
-          capacityEditor({ api, state }, 'storage', storage, (saved) => {
-            state.storages.set(saved.id, saved);
-            renderSection('storages');
-          }),
-        )
-      : null,
   );
-  byTestId('storage-detail').dataset.storageId = String(id);
 }
 
 // ---------------------------------------------------------------- boot
@@ -875,6 +996,7 @@ function boot() {
   $('signin-form').addEventListener('submit', onSignIn);
   $('signout').addEventListener('click', () => signOut(''));
   $('refresh').addEventListener('click', () => reloadAll());
+  $('storages-filter').addEventListener('input', () => renderStorages());
   window.addEventListener('resize', () => network?.resize());
   let saved = null;
   try {

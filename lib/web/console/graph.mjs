@@ -10,6 +10,11 @@ import { anyTypeFull, fillColor, fillRatio, metres, nodeKey, percent } from './f
 
 cytoscape.use(dagre);
 
+const DAGRE_MAX_NODES = 120;
+// Beyond this many nodes and roads, roads lose their labels and curves (labels come back
+// when zoomed in far enough), which keeps panning and clicking quick.
+const BIG_ELEMENTS = 300;
+
 const STYLE = [
   {
     selector: 'node',
@@ -75,6 +80,14 @@ const STYLE = [
     style: { 'source-arrow-shape': 'triangle', 'line-style': 'solid', width: 3 },
   },
   {
+    selector: 'edge.big',
+    style: { 'curve-style': 'straight', width: 1, 'arrow-scale': 0.6, 'min-zoomed-font-size': 14 },
+  },
+  {
+    selector: 'node.big',
+    style: { 'min-zoomed-font-size': 10, width: 46, height: 28, 'font-size': 9 },
+  },
+  {
     selector: 'edge.path',
     style: {
       'line-color': '#f59e0b',
@@ -98,6 +111,8 @@ export function createNetwork(container, { onSelectStorage = () => {}, onSelectO
     maxZoom: 3,
     boxSelectionEnabled: false,
     autoungrabify: false,
+    textureOnViewport: true,
+    hideEdgesOnViewport: true,
   });
   let topology = '';
 
@@ -110,7 +125,21 @@ export function createNetwork(container, { onSelectStorage = () => {}, onSelectO
     }
   });
 
+  // dagre takes seconds beyond a hundred or so nodes; more get rings around the focus.
   function layout() {
+    if (cy.nodes().length > DAGRE_MAX_NODES) {
+      // Rings around the focus, one per road away from it.
+      cy.layout({
+        name: 'concentric',
+        concentric: (node) => 1000 - (node.data('level') ?? 999),
+        levelWidth: () => 1,
+        minNodeSpacing: 6,
+        animate: false,
+        fit: true,
+        padding: 16,
+      }).run();
+      return;
+    }
     cy.layout({
       name: 'dagre',
       rankDir: 'LR',
@@ -125,7 +154,7 @@ export function createNetwork(container, { onSelectStorage = () => {}, onSelectO
 
   // Draws the given organizations, storages (Maps by id) and routes; keeps positions
   // unless the set of nodes or roads changed.
-  function update({ organizations, storages, routes }) {
+  function update({ organizations, storages, routes, levels = null }) {
     const nodes = new Map();
     for (const org of organizations.values()) {
       nodes.set(`o${org.id}`, { id: `o${org.id}`, kind: 'organization', entityId: org.id, label: org.name });
@@ -171,6 +200,11 @@ export function createNetwork(container, { onSelectStorage = () => {}, onSelectO
         twoWay: !!route.two_way,
       });
     }
+    if (levels) {
+      for (const data of nodes.values()) {
+        data.level = levels.get(data.id) ?? 999;
+      }
+    }
     const shape =
       [...nodes.keys()].sort().join(',') +
       '|' +
@@ -189,17 +223,21 @@ export function createNetwork(container, { onSelectStorage = () => {}, onSelectO
         cy.getElementById(id).select();
       }
       topology = shape;
+      cy.elements().toggleClass('big', cy.elements().length > BIG_ELEMENTS);
       layout();
     } else {
+      // Only what changed: touching every element restyles the whole graph.
       cy.batch(() => {
-        for (const data of nodes.values()) {
-          cy.getElementById(data.id).data(data);
-        }
-        for (const data of edges) {
-          cy.getElementById(data.id).data(data);
+        for (const data of [...nodes.values(), ...edges]) {
+          const el = cy.getElementById(data.id);
+          const old = el.data();
+          if (Object.keys(data).some((key) => old[key] !== data[key])) {
+            el.data(data);
+          }
         }
       });
     }
+    container.classList.toggle('big', cy.elements().length > BIG_ELEMENTS);
     container.dataset.nodes = String(cy.nodes().length);
     container.dataset.edges = String(cy.edges().length);
     container.dataset.twoWay = String(edges.filter((e) => e.twoWay).length);

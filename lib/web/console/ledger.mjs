@@ -7,13 +7,18 @@ import { kg, metres, quantities, time } from './format.mjs';
 
 export const PAGE_SIZE = 15;
 export const KEEP = 5000;
+const MAX_PAGES = 100;
 
-// Reads the whole ledger the caller may see; returns {items: newest first, truncated}.
+// Reads the ledger the caller may see, up to MAX_PAGES pages of 1,000; returns {items:
+// newest first, truncated: older ones dropped, unread: the walk stopped before the end}.
 export async function loadLedger(api) {
   let kept = [];
   let truncated = false;
   let cursor = null;
-  for (;;) {
+  for (let pages = 0; ; pages++) {
+    if (pages === MAX_PAGES) {
+      return { items: kept.reverse(), truncated, unread: true };
+    }
     const page = await api.get('/v1/transfers', { limit: 1000, cursor });
     kept = kept.concat(page.items || []);
     if (kept.length > KEEP) {
@@ -25,7 +30,7 @@ export async function loadLedger(api) {
       break;
     }
   }
-  return { items: kept.reverse(), truncated };
+  return { items: kept.reverse(), truncated, unread: false };
 }
 
 export function createLedger(ctx) {
@@ -53,11 +58,21 @@ export function createLedger(ctx) {
       fill(pager);
       return;
     }
+    const unread = ctx.state.ledgerUnread
+      ? h('p', {
+          class: 'warning',
+          testid: 'ledger-unread',
+          text:
+            `The ledger is longer than ${MAX_PAGES * 1000} transfers and the API lists it oldest first only, ` +
+            'so these are the newest of its first ones; new transfers still arrive live at the top.',
+        })
+      : null;
     const pages = Math.max(1, Math.ceil(transfers.length / PAGE_SIZE));
     const page = Math.min(ledgerPage, pages - 1);
     const shown = transfers.slice(page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
     fill(
       body,
+      unread,
       h(
         'table',
         { class: 'ledger-table' },
