@@ -1,4 +1,5 @@
-# Sourced by deploy/run.sh and deploy/test.sh (which define log()):
+# shellcheck shell=bash
+# Sourced by deploy/run.sh, deploy/test.sh and deploy/compose-test.sh (which define log()):
 # ensure_packages PKG... installs the Debian packages not installed yet; as root through
 # apt-get, otherwise it names them and stops.
 

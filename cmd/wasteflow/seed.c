@@ -1,7 +1,7 @@
 /* Demo data (`seed case1`, the picture) and reproducible synthetic worlds for benchmarks
  * (`seed synthetic`), generated inside PostgreSQL so 10,000 organizations and 100,000
  * routes load in seconds. */
-#include "seed.h"
+#include "commands.h"
 
 #include "db/migrate.h"
 #include "util/embedded.h"
@@ -149,17 +149,32 @@ static int seed_synthetic(PGconn *pg, int argc, char **argv)
 
 int seed_main(const config *cfg, int argc, char **argv)
 {
+    if (argc >= 1 && strcmp(argv[0], "demo-keys") == 0) {
+        const char *path = ".run/demo-keys";
+        if (argc == 3 && strcmp(argv[1], "--file") == 0) {
+            path = argv[2];
+        } else if (argc != 1) {
+            fprintf(stderr, "usage: wasteflow seed demo-keys [--file PATH]\n");
+            return 2;
+        }
+        return keys_demo(cfg, path);
+    }
     if (argc < 1 || (strcmp(argv[0], "case1") != 0 && strcmp(argv[0], "synthetic") != 0)) {
         fprintf(stderr, "usage: wasteflow seed case1 | seed synthetic --organizations N "
-                        "--storages M --routes K --seed S\n");
+                        "--storages M --routes K --seed S | seed demo-keys [--file PATH]\n");
         return 2;
     }
     char error[512];
-    if (db_migrate(cfg->database_url, 30, error, sizeof error) < 0) {
+    /* The schema first when it is behind (which needs the schema's owner). */
+    int pending =
+        db_migrations_pending(cfg->database_url, MIGRATE_WAIT_SECONDS, error, sizeof error);
+    db_roles roles = {cfg->app_role, cfg->auditor_role};
+    if (pending < 0 || (pending > 0 && db_migrate(cfg->database_url, &roles, MIGRATE_WAIT_SECONDS,
+                                                  error, sizeof error) < 0)) {
         fprintf(stderr, "wasteflow seed: %s\n", error);
         return 1;
     }
-    PGconn *pg = db_connect_waiting(cfg->database_url, 30, error, sizeof error);
+    PGconn *pg = db_connect_waiting(cfg->database_url, MIGRATE_WAIT_SECONDS, error, sizeof error);
     if (pg == NULL) {
         fprintf(stderr, "wasteflow seed: %s\n", error);
         return 1;

@@ -9,6 +9,12 @@ void handle_healthz(http_ctx *ctx);
 void handle_readyz(http_ctx *ctx);
 void handle_metrics(http_ctx *ctx);
 
+void handle_me(http_ctx *ctx);
+void handle_api_keys_list(http_ctx *ctx);
+void handle_api_keys_create(http_ctx *ctx);
+void handle_api_keys_get(http_ctx *ctx);
+void handle_api_keys_delete(http_ctx *ctx);
+
 void handle_waste_types_list(http_ctx *ctx);
 void handle_waste_types_get(http_ctx *ctx);
 void handle_waste_types_create(http_ctx *ctx);

@@ -1,4 +1,5 @@
 /* /v1/organizations: the waste producers, their on-site limits and pending waste. */
+#include "api/access.h"
 #include "api/common.h"
 #include "api/handlers.h"
 #include "api/repr.h"
@@ -22,7 +23,9 @@ void handle_organizations_list(http_ctx *ctx)
         return;
     }
     tx *t = tx_for(ctx);
-    tx_q(t, ST_ORG_LIST, tx_int(t, page.after_id), tx_int(t, page.limit + 1));
+    int64_t own = access_own_organization(ctx);
+    tx_q(t, ST_ORG_LIST, tx_int(t, page.after_id), tx_int(t, page.limit + 1),
+         own ? tx_int(t, own) : NULL);
     api_run_holder_list(t, &page, 0, repr_organization);
 }
 

@@ -158,6 +158,8 @@ void repr_transfer(strbuf *out, const repr_transfer_row *transfer)
         strbuf_int(out, transfer->organization_id);
         strbuf_puts(out, ",\"trigger\":");
         strbuf_json_string(out, transfer->trigger);
+        strbuf_puts(out, ",\"actor\":");
+        strbuf_json_string(out, transfer->actor);
         strbuf_puts(out, ",\"created_at\":");
         repr_timestamp(out, transfer->created_at);
     }
@@ -210,5 +212,67 @@ void repr_page_end(strbuf *out, const char *next_cursor)
     } else {
         strbuf_puts(out, "null");
     }
+    strbuf_puts(out, "}");
+}
+
+static void id_or_null(strbuf *out, int64_t id)
+{
+    if (id > 0) {
+        strbuf_int(out, id);
+    } else {
+        strbuf_puts(out, "null");
+    }
+}
+
+static void timestamp_or_null(strbuf *out, const char *pg_text)
+{
+    if (pg_text != NULL) {
+        repr_timestamp(out, pg_text);
+    } else {
+        strbuf_puts(out, "null");
+    }
+}
+
+void repr_api_key(strbuf *out, const repr_key_row *key)
+{
+    strbuf_puts(out, "{\"id\":");
+    strbuf_int(out, key->id);
+    if (key->key != NULL) {
+        strbuf_puts(out, ",\"key\":");
+        strbuf_json_string(out, key->key);
+    }
+    strbuf_puts(out, ",\"role\":");
+    strbuf_json_string(out, key->role);
+    strbuf_puts(out, ",\"organization_id\":");
+    id_or_null(out, key->organization_id);
+    strbuf_puts(out, ",\"storage_id\":");
+    id_or_null(out, key->storage_id);
+    strbuf_puts(out, ",\"name\":");
+    if (key->name != NULL) {
+        strbuf_json_string(out, key->name);
+    } else {
+        strbuf_puts(out, "null");
+    }
+    strbuf_puts(out, ",\"created_at\":");
+    timestamp_or_null(out, key->created_at);
+    strbuf_puts(out, ",\"expires_at\":");
+    timestamp_or_null(out, key->expires_at);
+    strbuf_puts(out, ",\"revoked_at\":");
+    timestamp_or_null(out, key->revoked_at);
+    strbuf_puts(out, "}");
+}
+
+void repr_principal(strbuf *out, const auth_principal *principal)
+{
+    strbuf_puts(out, "{\"role\":");
+    strbuf_json_string(out, auth_role_name(principal->role));
+    strbuf_puts(out, ",\"organization_id\":");
+    id_or_null(out, principal->organization_id);
+    strbuf_puts(out, ",\"storage_id\":");
+    id_or_null(out, principal->storage_id);
+    strbuf_puts(out, ",\"key_id\":");
+    id_or_null(out, principal->key_id);
+    strbuf_puts(out, ",\"actor\":");
+    strbuf_json_string(out, principal->actor);
     strbuf_puts(out, "}");
 }

@@ -5,6 +5,7 @@
 #ifndef WF_API_REPR_H
 #define WF_API_REPR_H
 
+#include "auth/principal.h"
 #include "core/graph.h"
 #include "util/strbuf.h"
 
@@ -54,12 +55,32 @@ typedef struct {
     int64_t id;
     int64_t organization_id;
     const char *trigger;
+    const char *actor;
     const char *created_at;
     const char *received;
     const char *pending;
     const repr_shipment_row *shipments;
     size_t shipment_count;
 } repr_transfer_row;
+
+/* An API key as the API shows it; key (the token) only when it was just created. */
+typedef struct {
+    int64_t id;
+    const char *key; /* NULL: not shown */
+    const char *role;
+    int64_t organization_id; /* 0: null */
+    int64_t storage_id;      /* 0: null */
+    const char *name;        /* NULL: null */
+    const char *created_at;
+    const char *expires_at; /* NULL: null */
+    const char *revoked_at; /* NULL: null */
+} repr_key_row;
+
+/* {"id",["key",]"role","organization_id","storage_id","name","created_at","expires_at",
+ * "revoked_at"}; absent values are null. */
+void repr_api_key(strbuf *out, const repr_key_row *key);
+/* GET /v1/me: {"role","organization_id","storage_id","key_id","actor"}. */
+void repr_principal(strbuf *out, const auth_principal *principal);
 
 /* {"id","name","capacity","pending","created_at"}: capacity lists the types with a limit,
  * pending those with waste pending. */

@@ -1,47 +1,88 @@
-/* The route table: every endpoint of the API, its method, and its handler. */
+/* The route table: every endpoint of the service — its method, path, name (for logs and
+ * metrics), handler, and who may call it (DESIGN.md "Access control"): the roles admitted
+ * and the scope rule for organization and storage principals (api/access.h). Rows that a
+ * scoped principal may not see are filtered by the handlers themselves (lists, GET of a
+ * transfer). */
 #include "api/routes_table.h"
+#include "api/access.h"
 #include "api/handlers.h"
 #include "web/web.h"
 
-#define R(method, pattern, name, fn)                                                               \
+#define ROUTE(method, pattern, name, fn, roles, scope)                                             \
     {                                                                                              \
-        method, pattern, name, (void *)fn                                                          \
+        method, pattern, name, (void *)&(const http_endpoint)                                      \
+        {                                                                                          \
+            fn, roles, scope                                                                       \
+        }                                                                                          \
     }
+/* No credentials needed. */
+#define OPEN(method, pattern, name, fn) ROUTE(method, pattern, name, fn, 0, SCOPE_NONE)
+
+#define ADMIN           ROLE_ADMIN
+#define ADMIN_AUDITOR   (ROLE_ADMIN | ROLE_AUDITOR)
+#define OWN_ORG_READ    (ROLE_ADMIN | ROLE_AUDITOR | ROLE_ORGANIZATION)
+#define OWN_ORG_WRITE   (ROLE_ADMIN | ROLE_ORGANIZATION)
+#define OWN_STORE_WRITE (ROLE_ADMIN | ROLE_STORAGE)
 
 const router_route api_routes[] = {
-    R(HTTP_GET, "/healthz", "healthz", handle_healthz),
-    R(HTTP_GET, "/readyz", "readyz", handle_readyz),
-    R(HTTP_GET, "/metrics", "metrics", handle_metrics),
-    R(HTTP_GET, "/openapi.json", "openapi", handle_web_asset),
-    R(HTTP_GET, "/docs", "docs", handle_web_asset),
-    R(HTTP_GET, "/docs/{file}", "docs.asset", handle_web_asset),
-    R(HTTP_GET, "/console", "console", handle_web_asset),
-    R(HTTP_GET, "/console/{file}", "console.asset", handle_web_asset),
-    R(HTTP_GET, "/v1/waste-types", "waste_types.list", handle_waste_types_list),
-    R(HTTP_POST, "/v1/waste-types", "waste_types.create", handle_waste_types_create),
-    R(HTTP_GET, "/v1/waste-types/{code}", "waste_types.get", handle_waste_types_get),
-    R(HTTP_GET, "/v1/organizations", "organizations.list", handle_organizations_list),
-    R(HTTP_POST, "/v1/organizations", "organizations.create", handle_organizations_create),
-    R(HTTP_GET, "/v1/organizations/{id}", "organizations.get", handle_organizations_get),
-    R(HTTP_PATCH, "/v1/organizations/{id}", "organizations.patch", handle_organizations_patch),
-    R(HTTP_DELETE, "/v1/organizations/{id}", "organizations.delete", handle_organizations_delete),
-    R(HTTP_GET, "/v1/organizations/{id}/storages", "organizations.storages",
-      handle_organization_storages),
-    R(HTTP_POST, "/v1/organizations/{id}/transfers", "transfers.create", handle_transfers_create),
-    R(HTTP_GET, "/v1/storages", "storages.list", handle_storages_list),
-    R(HTTP_POST, "/v1/storages", "storages.create", handle_storages_create),
-    R(HTTP_GET, "/v1/storages/{id}", "storages.get", handle_storages_get),
-    R(HTTP_PATCH, "/v1/storages/{id}", "storages.patch", handle_storages_patch),
-    R(HTTP_DELETE, "/v1/storages/{id}", "storages.delete", handle_storages_delete),
-    R(HTTP_POST, "/v1/storages/{id}/unload", "storages.unload", handle_storages_unload),
-    R(HTTP_GET, "/v1/routes", "routes.list", handle_routes_list),
-    R(HTTP_POST, "/v1/routes", "routes.create", handle_routes_create),
-    R(HTTP_GET, "/v1/routes/{id}", "routes.get", handle_routes_get),
-    R(HTTP_PATCH, "/v1/routes/{id}", "routes.patch", handle_routes_patch),
-    R(HTTP_DELETE, "/v1/routes/{id}", "routes.delete", handle_routes_delete),
-    R(HTTP_GET, "/v1/transfers", "transfers.list", handle_transfers_list),
-    R(HTTP_GET, "/v1/transfers/{id}", "transfers.get", handle_transfers_get),
-    R(HTTP_GET, "/v1/stats", "stats", handle_stats),
+    OPEN(HTTP_GET, "/healthz", "healthz", handle_healthz),
+    OPEN(HTTP_GET, "/readyz", "readyz", handle_readyz),
+    OPEN(HTTP_GET, "/openapi.json", "openapi", handle_web_asset),
+    OPEN(HTTP_GET, "/docs", "docs", handle_web_asset),
+    OPEN(HTTP_GET, "/docs/{file}", "docs.asset", handle_web_asset),
+    OPEN(HTTP_GET, "/console", "console", handle_web_asset),
+    OPEN(HTTP_GET, "/console/{file}", "console.asset", handle_web_asset),
+    ROUTE(HTTP_GET, "/metrics", "metrics", handle_metrics, ADMIN_AUDITOR | ROLE_MONITOR,
+          SCOPE_NONE),
+    ROUTE(HTTP_GET, "/v1/me", "me", handle_me, ROLES_ANY, SCOPE_NONE),
+    ROUTE(HTTP_GET, "/v1/api-keys", "api_keys.list", handle_api_keys_list, ADMIN, SCOPE_NONE),
+    ROUTE(HTTP_POST, "/v1/api-keys", "api_keys.create", handle_api_keys_create, ADMIN, SCOPE_NONE),
+    ROUTE(HTTP_GET, "/v1/api-keys/{id}", "api_keys.get", handle_api_keys_get, ADMIN, SCOPE_NONE),
+    ROUTE(HTTP_DELETE, "/v1/api-keys/{id}", "api_keys.delete", handle_api_keys_delete, ADMIN,
+          SCOPE_NONE),
+    ROUTE(HTTP_GET, "/v1/waste-types", "waste_types.list", handle_waste_types_list, ROLES_READERS,
+          SCOPE_NONE),
+    ROUTE(HTTP_POST, "/v1/waste-types", "waste_types.create", handle_waste_types_create, ADMIN,
+          SCOPE_NONE),
+    ROUTE(HTTP_GET, "/v1/waste-types/{code}", "waste_types.get", handle_waste_types_get,
+          ROLES_READERS, SCOPE_NONE),
+    /* An organization lists only itself; a storage may not list organizations. */
+    ROUTE(HTTP_GET, "/v1/organizations", "organizations.list", handle_organizations_list,
+          OWN_ORG_READ, SCOPE_NONE),
+    ROUTE(HTTP_POST, "/v1/organizations", "organizations.create", handle_organizations_create,
+          ADMIN, SCOPE_NONE),
+    ROUTE(HTTP_GET, "/v1/organizations/{id}", "organizations.get", handle_organizations_get,
+          OWN_ORG_READ, SCOPE_OWN_ORGANIZATION),
+    ROUTE(HTTP_PATCH, "/v1/organizations/{id}", "organizations.patch", handle_organizations_patch,
+          ADMIN, SCOPE_NONE),
+    ROUTE(HTTP_DELETE, "/v1/organizations/{id}", "organizations.delete",
+          handle_organizations_delete, ADMIN, SCOPE_NONE),
+    ROUTE(HTTP_GET, "/v1/organizations/{id}/storages", "organizations.storages",
+          handle_organization_storages, OWN_ORG_READ, SCOPE_OWN_ORGANIZATION),
+    ROUTE(HTTP_POST, "/v1/organizations/{id}/transfers", "transfers.create",
+          handle_transfers_create, OWN_ORG_WRITE, SCOPE_OWN_ORGANIZATION),
+    ROUTE(HTTP_GET, "/v1/storages", "storages.list", handle_storages_list, ROLES_READERS,
+          SCOPE_NONE),
+    ROUTE(HTTP_POST, "/v1/storages", "storages.create", handle_storages_create, ADMIN, SCOPE_NONE),
+    ROUTE(HTTP_GET, "/v1/storages/{id}", "storages.get", handle_storages_get, ROLES_READERS,
+          SCOPE_NONE),
+    ROUTE(HTTP_PATCH, "/v1/storages/{id}", "storages.patch", handle_storages_patch, ADMIN,
+          SCOPE_NONE),
+    ROUTE(HTTP_DELETE, "/v1/storages/{id}", "storages.delete", handle_storages_delete, ADMIN,
+          SCOPE_NONE),
+    ROUTE(HTTP_POST, "/v1/storages/{id}/unload", "storages.unload", handle_storages_unload,
+          OWN_STORE_WRITE, SCOPE_OWN_STORAGE),
+    ROUTE(HTTP_GET, "/v1/routes", "routes.list", handle_routes_list, ROLES_READERS, SCOPE_NONE),
+    ROUTE(HTTP_POST, "/v1/routes", "routes.create", handle_routes_create, ADMIN, SCOPE_NONE),
+    ROUTE(HTTP_GET, "/v1/routes/{id}", "routes.get", handle_routes_get, ROLES_READERS, SCOPE_NONE),
+    ROUTE(HTTP_PATCH, "/v1/routes/{id}", "routes.patch", handle_routes_patch, ADMIN, SCOPE_NONE),
+    ROUTE(HTTP_DELETE, "/v1/routes/{id}", "routes.delete", handle_routes_delete, ADMIN, SCOPE_NONE),
+    /* Organizations see their own transfers, storages those that shipped to them. */
+    ROUTE(HTTP_GET, "/v1/transfers", "transfers.list", handle_transfers_list, ROLES_READERS,
+          SCOPE_NONE),
+    ROUTE(HTTP_GET, "/v1/transfers/{id}", "transfers.get", handle_transfers_get, ROLES_READERS,
+          SCOPE_NONE),
+    ROUTE(HTTP_GET, "/v1/stats", "stats", handle_stats, ADMIN_AUDITOR, SCOPE_NONE),
 };
 
 const int api_route_count = sizeof api_routes / sizeof api_routes[0];

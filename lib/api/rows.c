@@ -67,6 +67,7 @@ size_t rows_transfers(arena *a, const db_result *result, int q, repr_transfer_ro
                 .id = id,
                 .organization_id = db_int64(result, q, row, 1),
                 .trigger = db_text(result, q, row, 2),
+                .actor = db_text(result, q, row, 10),
                 .created_at = db_text(result, q, row, 3),
                 .received = db_text(result, q, row, 4),
                 .pending = db_text(result, q, row, 5),
@@ -86,4 +87,18 @@ size_t rows_transfers(arena *a, const db_result *result, int q, repr_transfer_ro
     }
     *out = transfers;
     return count;
+}
+
+repr_key_row rows_key(const db_result *result, int q, int row)
+{
+    return (repr_key_row){
+        .id = db_int64(result, q, row, 0),
+        .role = db_text(result, q, row, 1),
+        .organization_id = db_int64(result, q, row, 2),
+        .storage_id = db_int64(result, q, row, 3),
+        .name = db_text(result, q, row, 4),
+        .created_at = db_text(result, q, row, 5),
+        .expires_at = db_text(result, q, row, 6),
+        .revoked_at = db_text(result, q, row, 7),
+    };
 }

@@ -14,8 +14,12 @@ size_t rows_holders(arena *a, const db_result *result, int q, repr_holder **out)
  * to_storage_id, distance_m, two_way, created_at). */
 repr_route_row rows_route(const db_result *result, int q, int row);
 /* Transfers: rows (id, organization_id, trigger, created_at, received, pending, storage_id,
- * waste_type, amount, distance_m) ordered by id then shipment, NULL shipment columns for a
+ * waste_type, amount, distance_m, actor) ordered by id then shipment, NULL shipment columns for a
  * transfer without shipments. Returns how many. */
 size_t rows_transfers(arena *a, const db_result *result, int q, repr_transfer_row **out);
+
+/* API keys: rows (id, role, organization_id, storage_id, name, created_at, expires_at,
+ * revoked_at). */
+repr_key_row rows_key(const db_result *result, int q, int row);
 
 #endif

@@ -136,7 +136,7 @@ void handle_storages_unload(http_ctx *ctx)
     tx_q(t, ST_ST_LOCK_UNLOAD, id);
     tx_q(t, ST_CHECK_TYPES, amounts.codes, "");
     tx_q(t, ST_ST_UNLOAD_CHECK, id, amounts.codes);
-    tx_q(t, ST_ST_UNLOAD, id, amounts.codes, amounts.amounts);
+    tx_q(t, ST_ST_UNLOAD, id, amounts.codes, amounts.amounts, tx_text(t, ctx->principal.actor));
     tx_q0(t, ST_ROOM_BUMP);
     tx_q(t, ST_ST_GET, id);
     tx_conflicts(t, unload_conflicts);

@@ -1,6 +1,7 @@
 /* Transfers over HTTP: handing waste over (and its dry run), listing and reading the
  * ledger. The transfer itself is the engine's (lib/engine/transfer.c); this file reads the
  * request and renders results. */
+#include "api/access.h"
 #include "api/common.h"
 #include "api/handlers.h"
 #include "api/repr.h"
@@ -46,6 +47,7 @@ static void render_result(strbuf *out, const transfer_result *result)
         .id = result->id,
         .organization_id = result->organization_id,
         .trigger = result->automatic ? "auto" : "request",
+        .actor = result->actor,
         .created_at = result->created_at,
         .received = received.data,
         .pending = pending.data,
@@ -122,6 +124,26 @@ static void listed(tx *t, const db_result *result)
     api_reply_page(t, transfers, count, page->limit, transfer_item, transfer_id);
 }
 
+/* A scoped principal lists within its own rows: the filter it names must be its own. */
+static bool confine(http_ctx *ctx, const char *name, int64_t own, int64_t *filter)
+{
+    if (own == 0) {
+        return true;
+    }
+    if (*filter != 0 && *filter != own) {
+        http_problem(ctx, PROBLEM_FORBIDDEN, "This key lists the transfers of %s %lld only.", name,
+                     (long long)own);
+        return false;
+    }
+    *filter = own;
+    return true;
+}
+
+static const char *id_or_null(tx *t, int64_t id)
+{
+    return id != 0 ? tx_int(t, id) : NULL;
+}
+
 void handle_transfers_list(http_ctx *ctx)
 {
     api_page page;
@@ -129,26 +151,38 @@ void handle_transfers_list(http_ctx *ctx)
     const char *waste_type;
     if (!api_page_params(ctx, &page) || !api_id_param(ctx, "organization_id", &organization_id) ||
         !api_id_param(ctx, "storage_id", &storage_id) ||
-        !api_code_param(ctx, "waste_type", &waste_type)) {
+        !api_code_param(ctx, "waste_type", &waste_type) ||
+        !confine(ctx, "organization", access_own_organization(ctx), &organization_id) ||
+        !confine(ctx, "storage", access_own_storage(ctx), &storage_id)) {
         return;
     }
     tx *t = tx_for(ctx);
     api_list_begin(t, &page);
     tx_q(t, ST_CHECK_TYPE, waste_type, "waste_type");
     tx_q(t, ST_TR_LIST, tx_int(t, page.after_id), tx_int(t, page.limit + 1),
-         organization_id ? tx_int(t, organization_id) : NULL,
-         storage_id ? tx_int(t, storage_id) : NULL, waste_type);
+         id_or_null(t, organization_id), id_or_null(t, storage_id), waste_type);
     tx_run(t, TX_READ, listed);
 }
 
-static void render_transfer(strbuf *out, tx *t, const db_result *result)
+static void got(tx *t, const db_result *result)
 {
+    if (db_rows(result, 0) == 0) {
+        tx_fail(t, PROBLEM_NOT_FOUND, "Transfer not found.");
+        return;
+    }
     repr_transfer_row *transfers;
     rows_transfers(tx_arena(t), result, 0, &transfers);
-    repr_transfer(out, &transfers[0]);
+    strbuf out = {0};
+    repr_transfer(&out, &transfers[0]);
+    api_reply_buffer(t, 200, &out, NULL);
 }
 
+/* A transfer a scoped principal may not see is not found (rather than forbidden: its
+ * existence is not the principal's business). */
 void handle_transfers_get(http_ctx *ctx)
 {
-    api_get_by_id(ctx, ST_TR_GET, "Transfer", render_transfer);
+    tx *t = tx_for(ctx);
+    tx_q(t, ST_TR_GET, tx_int(t, ctx->match.ids[0]), id_or_null(t, access_own_organization(ctx)),
+         id_or_null(t, access_own_storage(ctx)));
+    tx_run(t, TX_READ, got);
 }

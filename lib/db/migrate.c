@@ -45,7 +45,128 @@ PGconn *db_connect_waiting(const char *conninfo, int wait_seconds, char *error, 
     }
 }
 
-int db_migrate(const char *conninfo, int wait_seconds, char *error, size_t error_size)
+/* Count of the compiled-in migrations missing from schema_migrations (all of them when the
+ * table does not exist yet), or -1. */
+static int count_pending(PGconn *pg, char *error, size_t error_size)
+{
+    PGresult *r = PQexec(pg, "SELECT to_regclass('public.schema_migrations') IS NOT NULL");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(error, error_size, "%s", PQresultErrorMessage(r));
+        PQclear(r);
+        return -1;
+    }
+    bool table = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    if (!table) {
+        return (int)embedded_migrations_count;
+    }
+    int pending = 0;
+    for (size_t i = 0; i < embedded_migrations_count; i++) {
+        const char *params[1] = {embedded_migrations[i].name};
+        r = PQexecParams(pg, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL, params,
+                         NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            snprintf(error, error_size, "%s", PQresultErrorMessage(r));
+            PQclear(r);
+            return -1;
+        }
+        pending += PQntuples(r) == 0;
+        PQclear(r);
+    }
+    return pending;
+}
+
+int db_migrations_pending(const char *conninfo, int wait_seconds, char *error, size_t error_size)
+{
+    PGconn *pg = db_connect_waiting(conninfo, wait_seconds, error, error_size);
+    if (pg == NULL) {
+        return -1;
+    }
+    int pending = count_pending(pg, error, error_size);
+    PQfinish(pg);
+    return pending;
+}
+
+/* Creates the role when it is missing and this session may create roles (it may not on
+ * many managed databases: then the operator creates it, and the grants wait for it). */
+static int ensure_role(PGconn *pg, const char *role, char *error, size_t error_size)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '%s') AND "
+             "(SELECT rolcreaterole OR rolsuper FROM pg_roles WHERE rolname = current_user) "
+             "THEN CREATE ROLE %s LOGIN; END IF; END $$",
+             role, role);
+    return exec_ok(pg, sql, error, error_size);
+}
+
+static bool role_exists(PGconn *pg, const char *role)
+{
+    const char *params[1] = {role};
+    PGresult *r = PQexecParams(pg, "SELECT 1 FROM pg_roles WHERE rolname = $1", 1, NULL, params,
+                               NULL, NULL, 0);
+    bool exists = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    PQclear(r);
+    return exists;
+}
+
+/* The privileges of DESIGN.md "Database roles", granted again on every migrate so tables
+ * added by later migrations are covered. The app role: everything it needs on every table,
+ * then the ledger narrowed to SELECT and INSERT; no TRUNCATE, REFERENCES or TRIGGER
+ * anywhere, and (not owning anything) no DDL and no way to disable a trigger. The auditor:
+ * SELECT, and of the API keys every column but the secret's hash. */
+static int grant_roles(PGconn *pg, const db_roles *roles, char *error, size_t error_size)
+{
+    static const char *const app_grants[] = {
+        "GRANT USAGE ON SCHEMA public TO ",
+        "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ",
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ",
+        "REVOKE INSERT, UPDATE, DELETE ON schema_migrations FROM ",
+        "REVOKE UPDATE, DELETE ON transfers, shipments, unloads FROM ",
+        "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ",
+        "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO ",
+    };
+    static const char *const auditor_grants[] = {
+        "GRANT USAGE ON SCHEMA public TO ",
+        "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ",
+        "GRANT SELECT ON ALL TABLES IN SCHEMA public TO ",
+        "REVOKE SELECT ON api_keys FROM ",
+        "GRANT SELECT (id, role, organization_id, storage_id, name, created_at, expires_at, "
+        "revoked_at) ON api_keys TO ",
+    };
+    const struct {
+        const char *role;
+        const char *const *grants;
+        size_t count;
+    } sets[] = {
+        {roles->app, app_grants, sizeof app_grants / sizeof app_grants[0]},
+        {roles->auditor, auditor_grants, sizeof auditor_grants / sizeof auditor_grants[0]},
+    };
+    for (size_t s = 0; s < 2; s++) {
+        if (ensure_role(pg, sets[s].role, error, error_size) != 0) {
+            return -1;
+        }
+        if (!role_exists(pg, sets[s].role)) {
+            log_event(LOG_WARN,
+                      "database role missing and not creatable here: create it, then "
+                      "run wasteflow migrate again",
+                      "role", sets[s].role, NULL);
+            continue;
+        }
+        for (size_t i = 0; i < sets[s].count; i++) {
+            /* Each grant ends with its grantee; the name is a plain identifier (config). */
+            char sql[512];
+            snprintf(sql, sizeof sql, "%s%s", sets[s].grants[i], sets[s].role);
+            if (exec_ok(pg, sql, error, error_size) != 0) {
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+int db_migrate(const char *conninfo, const db_roles *roles, int wait_seconds, char *error,
+               size_t error_size)
 {
     PGconn *pg = db_connect_waiting(conninfo, wait_seconds, error, error_size);
     if (pg == NULL) {
@@ -94,7 +215,8 @@ int db_migrate(const char *conninfo, int wait_seconds, char *error, size_t error
         log_event(LOG_INFO, "migration applied", "version", m->name, NULL);
         applied++;
     }
-    if (exec_ok(pg, "COMMIT", error, error_size) != 0) {
+    if (grant_roles(pg, roles, error, error_size) != 0 ||
+        exec_ok(pg, "COMMIT", error, error_size) != 0) {
         goto fail;
     }
     PQfinish(pg);

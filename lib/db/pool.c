@@ -59,6 +59,7 @@ typedef struct waiter {
     void *arg;
     int64_t deadline_ms;
     bool over_bound; /* arrived when the queue was full: fails with DB_ERROR_BUSY */
+    bool background; /* db_pool_lease_background: outside the bound */
 } waiter;
 
 struct db_pool {
@@ -67,6 +68,7 @@ struct db_pool {
     db_conn *conns;
     waiter *wait_head, *wait_tail;
     int waiting;
+    int waiting_background; /* of waiting, those outside the bound */
     struct event pump_ev;
     struct event deadline_ev; /* fires at the earliest waiter deadline */
     batch *orphans;           /* batches failed by a release, callbacks still to run */
@@ -541,6 +543,7 @@ static void waiter_remove(db_pool *pool, waiter *w, waiter *prev)
         pool->wait_tail = prev;
     }
     pool->waiting--;
+    pool->waiting_background -= w->background;
 }
 
 static int usable_connections(const db_pool *pool)
@@ -696,7 +699,7 @@ void db_pool_free(db_pool *pool)
     free(pool);
 }
 
-int db_pool_lease(db_pool *pool, int64_t deadline_ms, db_lease_cb cb, void *arg)
+static int lease(db_pool *pool, int64_t deadline_ms, db_lease_cb cb, void *arg, bool background)
 {
     waiter *w = calloc(1, sizeof *w);
     if (w == NULL) {
@@ -706,13 +709,15 @@ int db_pool_lease(db_pool *pool, int64_t deadline_ms, db_lease_cb cb, void *arg)
     w->cb = cb;
     w->arg = arg;
     w->deadline_ms = deadline_ms;
+    w->background = background;
     /* Over the bound: fail at once (still through the pump, never inside this call).
      * Leases that idle connections will serve on this turn do not count as waiting. */
     int idle = 0;
     for (int i = 0; i < pool->options.size; i++) {
         idle += pool->conns[i].state == CONN_IDLE;
     }
-    w->over_bound = pool->waiting - idle >= pool->options.queue_max;
+    w->over_bound =
+        !background && pool->waiting - pool->waiting_background - idle >= pool->options.queue_max;
     if (pool->wait_tail != NULL) {
         pool->wait_tail->next = w;
     } else {
@@ -720,8 +725,19 @@ int db_pool_lease(db_pool *pool, int64_t deadline_ms, db_lease_cb cb, void *arg)
     }
     pool->wait_tail = w;
     pool->waiting++;
+    pool->waiting_background += background;
     schedule_pump(pool);
     return 0;
+}
+
+int db_pool_lease(db_pool *pool, int64_t deadline_ms, db_lease_cb cb, void *arg)
+{
+    return lease(pool, deadline_ms, cb, arg, false);
+}
+
+int db_pool_lease_background(db_pool *pool, int64_t deadline_ms, db_lease_cb cb, void *arg)
+{
+    return lease(pool, deadline_ms, cb, arg, true);
 }
 
 int db_conn_send(db_conn *conn, const db_query *queries, int count, db_batch_cb cb, void *arg)

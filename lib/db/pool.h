@@ -87,6 +87,11 @@ void db_pool_free(db_pool *pool);
  * closes. Returns -1 (cb not called) only on allocation failure. */
 int db_pool_lease(db_pool *pool, int64_t deadline_ms, db_lease_cb cb, void *arg)
     __attribute__((warn_unused_result));
+/* db_pool_lease for the service's own background work (dispatch, key cache), which is never
+ * refused for the wait queue's bound and takes no place in it: the bound is what clients
+ * may have waiting. */
+int db_pool_lease_background(db_pool *pool, int64_t deadline_ms, db_lease_cb cb, void *arg)
+    __attribute__((warn_unused_result));
 
 /* Sends queries as one pipeline ending in a Sync. cb receives the results, which are
  * freed when it returns; cb may send the next batch on the same connection or release

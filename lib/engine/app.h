@@ -1,6 +1,7 @@
 /* The application object: everything one instance of the service holds while it runs —
- * configuration, the event loop, the database pool, the HTTP server, the road-graph cache
- * and the automatic dispatcher. Handlers reach it from their request (app_of). */
+ * configuration, the event loop, the database pool, the HTTP server, the road-graph cache,
+ * the automatic dispatcher and the credentials it accepts. Handlers reach it from their request
+ * (app_of). */
 #ifndef WF_ENGINE_APP_H
 #define WF_ENGINE_APP_H
 
@@ -12,16 +13,25 @@
 
 typedef struct dispatcher dispatcher;
 typedef struct graph_snapshot graph_snapshot;
+typedef struct key_cache key_cache;
+typedef struct jwt_verifier jwt_verifier;
 
 typedef struct wf_app {
     const config *cfg;
     struct event_base *base;
     db_pool *pool;
+    /* One connection of its own for the service's polling (key cache, dispatch epoch), so
+     * it never takes a connection from requests nor waits behind them. */
+    db_pool *control;
     http_server *server;
     dispatcher *dispatcher;
     /* The newest road graph this instance has loaded (engine/graph_cache.h); NULL until
      * the first load. */
     graph_snapshot *graph;
+    /* The API keys as of the last refresh (engine/key_cache.h). */
+    key_cache *keys;
+    /* Checks JWTs when one is configured (auth/jwt.h); never NULL while serving. */
+    jwt_verifier *jwt;
 } wf_app;
 
 static inline wf_app *app_of(const http_ctx *ctx)

@@ -69,6 +69,7 @@ static void run_read(dispatcher *d, int statement, tx_cb cb, tx_done_fn done)
 {
     tx *t = tx_background(d->app, deadline(d), done);
     tx_set_user(t, d);
+    tx_use_control(t);
     tx_q0(t, statement);
     tx_run(t, TX_READ, cb);
 }

@@ -22,28 +22,36 @@
 /* A transfer with one of its shipments (NULLs when it has none), in shipment order. */
 #define TRANSFER_COLUMNS                                                                           \
     "t.id, t.organization_id, t.trigger, t.created_at, t.received::text, t.pending::text, "        \
-    "s.storage_id, s.waste_type, s.amount, s.distance_m"
+    "s.storage_id, s.waste_type, s.amount, s.distance_m, t.actor"
+
+/* The columns of an API key as the API shows it (never its hash). */
+#define KEY_COLUMNS                                                                                \
+    "id, role, organization_id, storage_id, name, created_at, expires_at, revoked_at"
 
 const db_statement engine_statements[ST__COUNT] = {
-    /* Idempotency-Key ($1 the key). The advisory lock marks it in flight for the length of
-     * the transaction; a second request meanwhile fails here (WF409, mapped by position to
-     * "in flight") before any of its work runs. The lookup is a statement of its own, so
-     * its snapshot is taken after the lock: a first request that committed while this one
-     * waited is seen, and replayed. */
+    /* Idempotency-Key ($1 the caller, $2 the key: a key is the caller's own). The advisory
+     * lock marks it in flight for the length of the transaction; a second request meanwhile
+     * fails here (WF409, mapped by position to "in flight") before any of its work runs. The
+     * lookup is a statement of its own, so its snapshot is taken after the lock: a first
+     * request that committed while this one waited is seen, and replayed. */
     S(ST_IDEM_LOCK,
-      "SELECT wf_check(pg_try_advisory_xact_lock(hashtextextended('idempotency:' || $1, 0)), "
-      "'WF409', 'a request with this Idempotency-Key is still being processed')"),
-    /* $2 the request's fingerprint text. No row: the key is new (or older than 24 h). */
-    S(ST_IDEM_LOOKUP, "SELECT fingerprint = md5($2), status, body, location FROM idempotency_keys "
-                      "WHERE key = $1 AND created_at > now() - interval '24 hours'"),
-    /* Stores the response. Under the key's lock no fresher record can exist; should one
-     * all the same, the transaction aborts as a serialization failure and is retried,
-     * which replays the stored response instead of committing the work twice. */
+      "SELECT wf_check(pg_try_advisory_xact_lock(hashtextextended('idempotency:' || $1 || "
+      "chr(10) || $2, 0)), 'WF409', 'a request with this Idempotency-Key is still being "
+      "processed')"),
+    /* $3 the request's fingerprint (SHA-256 hex, computed by the service, so the client's
+     * bytes never reach the database as text). No row: the key is new (or older than 24 h). */
+    S(ST_IDEM_LOOKUP,
+      "SELECT fingerprint = $3, status, body, location FROM idempotency_keys "
+      "WHERE principal = $1 AND key = $2 AND created_at > now() - interval '24 hours'"),
+    /* Stores the response ($4 status, $5 body, $6 location). Under the key's lock no
+     * fresher record can exist; should one all the same, the transaction aborts as a
+     * serialization failure and is retried, which replays the stored response instead of
+     * committing the work twice. */
     S(ST_IDEM_STORE,
-      "WITH stored AS (INSERT INTO idempotency_keys AS k (key, fingerprint, status, body, "
-      "location) VALUES ($1, md5($2), $3::int, $4, $5) ON CONFLICT (key) DO UPDATE SET "
-      "fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status, body = EXCLUDED.body, "
-      "location = EXCLUDED.location, created_at = now() "
+      "WITH stored AS (INSERT INTO idempotency_keys AS k (principal, key, fingerprint, status, "
+      "body, location) VALUES ($1, $2, $3, $4::int, $5, $6) ON CONFLICT (principal, key) DO "
+      "UPDATE SET fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status, "
+      "body = EXCLUDED.body, location = EXCLUDED.location, created_at = now() "
       "WHERE k.created_at <= now() - interval '24 hours' RETURNING 1) "
       "SELECT wf_check(count(*) = 1, '40001', 'the Idempotency-Key was stored meanwhile') "
       "FROM stored"),
@@ -77,11 +85,13 @@ const db_statement engine_statements[ST__COUNT] = {
     S(ST_WT_GET, "SELECT code, name FROM waste_types WHERE code = $1"),
     S(ST_WT_CREATE, "INSERT INTO waste_types (code, name) VALUES ($1, $2) RETURNING code, name"),
 
-    /* Organizations: $1 the cursor (last id seen, 0 for none), $2 limit + 1. */
+    /* Organizations: $1 the cursor (last id seen, 0 for none), $2 limit + 1, $3 the one
+     * organization an organization principal sees, or NULL. */
     S(ST_ORG_LIST,
       "SELECT " ORGANIZATION_COLUMNS " FROM (SELECT id, name, created_at FROM organizations "
-      "WHERE id > $1::bigint ORDER BY id LIMIT $2::int) o LEFT JOIN organization_waste w "
-      "ON w.organization_id = o.id ORDER BY o.id, w.waste_type"),
+      "WHERE id > $1::bigint AND ($3::bigint IS NULL OR id = $3::bigint) ORDER BY id "
+      "LIMIT $2::int) o LEFT JOIN organization_waste w ON w.organization_id = o.id "
+      "ORDER BY o.id, w.waste_type"),
     S(ST_ORG_GET,
       "SELECT " ORGANIZATION_COLUMNS " FROM organizations o LEFT JOIN organization_waste w "
       "ON w.organization_id = o.id WHERE o.id = $1::bigint ORDER BY w.waste_type"),
@@ -176,14 +186,14 @@ const db_statement engine_statements[ST__COUNT] = {
       "type') FROM (SELECT (SELECT t FROM unnest($2::text[]) t WHERE NOT EXISTS (SELECT 1 "
       "FROM storage_waste w WHERE w.storage_id = $1::bigint AND w.waste_type = t) ORDER BY t "
       "LIMIT 1) AS t) q"),
-    /* $1 storage, $2 text[] types, $3 bigint[] amounts. Unloading more than the stock
-     * violates storage_waste_stock_within_capacity. */
+    /* $1 storage, $2 text[] types, $3 bigint[] amounts, $4 actor. Unloading more than the
+     * stock violates storage_waste_stock_within_capacity. */
     S(ST_ST_UNLOAD,
       "WITH x AS (SELECT * FROM unnest($2::text[], $3::bigint[]) AS x(waste_type, amount) "
       "WHERE amount > 0), u AS (UPDATE storage_waste w SET stock = w.stock - x.amount FROM x "
       "WHERE w.storage_id = $1::bigint AND w.waste_type = x.waste_type "
-      "RETURNING w.waste_type, x.amount) INSERT INTO unloads (storage_id, waste_type, amount) "
-      "SELECT $1::bigint, waste_type, amount FROM u"),
+      "RETURNING w.waste_type, x.amount) INSERT INTO unloads (storage_id, waste_type, amount, "
+      "actor) SELECT $1::bigint, waste_type, amount, $4 FROM u"),
 
     /* Routes: $1 the cursor, $2 limit + 1, $3 a node key ('o12', 's7') or NULL. */
     S(ST_RT_LIST,
@@ -245,9 +255,11 @@ const db_statement engine_statements[ST__COUNT] = {
     S(ST_TR_CANDIDATES, "SELECT storage_id, waste_type, capacity - stock FROM storage_waste "
                         "WHERE waste_type = ANY ($1::text[]) AND storage_id = ANY ($2::bigint[]) "
                         "AND stock < capacity ORDER BY storage_id, waste_type FOR UPDATE"),
+    /* $1 id, $2 organization, $3 trigger, $4 received, $5 pending, $6..$9 the shipments'
+     * storages, types, amounts and distances, $10 actor. */
     S(ST_TR_INSERT,
       "WITH t AS (INSERT INTO transfers (id, organization_id, trigger, received, pending, "
-      "created_at) VALUES ($1::bigint, $2::bigint, $3, $4::jsonb, $5::jsonb, now()) "
+      "created_at, actor) VALUES ($1::bigint, $2::bigint, $3, $4::jsonb, $5::jsonb, now(), $10) "
       "RETURNING id) INSERT INTO shipments (transfer_id, position, storage_id, waste_type, "
       "amount, distance_m) SELECT t.id, s.position, s.storage_id, s.waste_type, s.amount, "
       "s.distance_m FROM t, unnest($6::bigint[], $7::text[], $8::bigint[], $9::bigint[]) "
@@ -276,8 +288,13 @@ const db_statement engine_statements[ST__COUNT] = {
       "shipments s WHERE s.transfer_id = t.id AND s.waste_type = $5)) ORDER BY id "
       "LIMIT $2::int) t LEFT JOIN shipments s ON s.transfer_id = t.id "
       "ORDER BY t.id, s.position"),
+    /* $2 the organization, $3 the storage a scoped principal is confined to, or NULL: a
+     * transfer it may not see is not found. */
     S(ST_TR_GET, "SELECT " TRANSFER_COLUMNS " FROM transfers t LEFT JOIN shipments s "
-                 "ON s.transfer_id = t.id WHERE t.id = $1::bigint ORDER BY s.position"),
+                 "ON s.transfer_id = t.id WHERE t.id = $1::bigint AND ($2::bigint IS NULL OR "
+                 "t.organization_id = $2::bigint) AND ($3::bigint IS NULL OR EXISTS (SELECT 1 FROM "
+                 "shipments x WHERE x.transfer_id = t.id AND x.storage_id = $3::bigint)) "
+                 "ORDER BY s.position"),
 
     /* Per waste type: generated, pending, stored, unloaded, capacity, remaining. */
     S(ST_STATS,
@@ -300,6 +317,34 @@ const db_statement engine_statements[ST__COUNT] = {
     /* The oldest pending organizations first. */
     S(ST_DISPATCH_ORGS, "SELECT id FROM organizations WHERE pending_since IS NOT NULL "
                         "ORDER BY pending_since, id LIMIT 1000"),
+
+    /* API keys. The key cache ($1 the version it holds): one row with the version when
+     * nothing changed, else every key (expiry as Unix seconds). */
+    S(ST_KEYS_SNAPSHOT,
+      "SELECT s.version, k.id, k.secret_hash, k.role, k.organization_id, k.storage_id, "
+      "extract(epoch FROM k.expires_at)::bigint, k.revoked_at IS NOT NULL "
+      "FROM api_keys_state s LEFT JOIN api_keys k ON s.version <> $1::bigint ORDER BY k.id"),
+    /* $1 an expiry time or NULL. */
+    S(ST_KEY_EXPIRY_CHECK,
+      "SELECT wf_check($1::timestamptz IS NULL OR $1::timestamptz > now(), 'WF422', "
+      "'expires_at|must be a time in the future')"),
+    /* $1 hash (hex), $2 role, $3 organization, $4 storage, $5 name, $6 expires_at. */
+    S(ST_KEY_CREATE,
+      "INSERT INTO api_keys (secret_hash, role, organization_id, storage_id, name, expires_at) "
+      "VALUES (decode($1, 'hex'), $2, $3::bigint, $4::bigint, $5, $6::timestamptz) "
+      "RETURNING " KEY_COLUMNS),
+    /* $1 the cursor, $2 limit + 1. */
+    S(ST_KEY_LIST,
+      "SELECT " KEY_COLUMNS " FROM api_keys WHERE id > $1::bigint ORDER BY id LIMIT $2::int"),
+    S(ST_KEY_GET, "SELECT " KEY_COLUMNS " FROM api_keys WHERE id = $1::bigint"),
+    /* Revoking twice keeps the first time. */
+    S(ST_KEY_REVOKE, "WITH r AS (UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) "
+                     "WHERE id = $1::bigint RETURNING id) "
+                     "SELECT wf_check(count(*) = 1, 'WF404', 'API key not found.') FROM r"),
+    /* Whether the session's role is a superuser or owns the schema's tables (serve warns). */
+    S(ST_ROLE_CHECK,
+      "SELECT r.rolsuper, EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'public' AND "
+      "tableowner = current_user), current_user FROM pg_roles r WHERE r.rolname = current_user"),
 };
 
 int statement_param_count(int statement)

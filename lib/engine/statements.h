@@ -63,7 +63,14 @@
     X(ST_PING)                                                                                     \
     X(ST_PENDING_BY_TYPE)                                                                          \
     X(ST_DISPATCH_EPOCH)                                                                           \
-    X(ST_DISPATCH_ORGS)
+    X(ST_DISPATCH_ORGS)                                                                            \
+    X(ST_KEYS_SNAPSHOT)                                                                            \
+    X(ST_KEY_EXPIRY_CHECK)                                                                         \
+    X(ST_KEY_CREATE)                                                                               \
+    X(ST_KEY_LIST)                                                                                 \
+    X(ST_KEY_GET)                                                                                  \
+    X(ST_KEY_REVOKE)                                                                               \
+    X(ST_ROLE_CHECK)
 
 #define WF_STATEMENT_ENUM(name) name,
 enum { WF_STATEMENTS(WF_STATEMENT_ENUM) ST__COUNT };

@@ -32,6 +32,7 @@
 
 typedef struct {
     int64_t organization_id;
+    const char *actor;
     bool automatic;
     bool dry_run;
     const plan_quantity *received; /* what the request hands over (kept across retries) */
@@ -132,6 +133,7 @@ static transfer_result result_of(const transfer_job *job)
         .organization_id = job->organization_id,
         .automatic = job->automatic,
         .dry_run = job->dry_run,
+        .actor = job->actor,
         .created_at = job->created_at,
         .types = job->types,
         .type_count = job->type_count,
@@ -191,7 +193,7 @@ static void record(tx *t, transfer_job *job)
     const char *amounts = pg_array(t, job, job->shipment_count, ship_amount);
     tx_q(t, ST_TR_INSERT, id, organization, job->automatic ? "auto" : "request",
          quantity_json(t, job, true), quantity_json(t, job, false), storages, types, amounts,
-         pg_array(t, job, job->shipment_count, ship_distance));
+         pg_array(t, job, job->shipment_count, ship_distance), job->actor);
     if (job->shipment_count > 0) {
         tx_q(t, ST_TR_STOCK, storages, types, amounts, tx_int(t, (int64_t)job->shipment_count));
     }
@@ -370,6 +372,7 @@ void transfer_request(http_ctx *ctx, int64_t organization_id, const plan_quantit
 {
     tx *t = tx_for(ctx);
     transfer_job *job = job_start(t, organization_id, false);
+    job->actor = tx_text(t, ctx->principal.actor);
     job->dry_run = dry_run;
     job->render = render;
     plan_quantity *copy = TX_ARRAY(t, plan_quantity, received_count ? received_count : 1);
@@ -394,6 +397,7 @@ void transfer_dispatch(wf_app *app, int64_t organization_id, int64_t deadline_ms
 {
     tx *t = tx_background(app, deadline_ms, dispatched);
     transfer_job *job = job_start(t, organization_id, true);
+    job->actor = "dispatcher";
     job->done = done;
     job->done_arg = arg;
     job_queue_round1(t, job);

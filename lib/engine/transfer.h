@@ -19,6 +19,7 @@ typedef struct {
     int64_t organization_id;
     bool automatic; /* trigger "auto" (dispatcher) rather than "request" */
     bool dry_run;
+    const char *actor;      /* who: "key:<id>", "jwt:<sub>", "dispatcher" */
     const char *created_at; /* PostgreSQL timestamptz text (UTC) */
     const plan_type *types; /* every type of the organization and the request, by code */
     size_t type_count;

@@ -7,6 +7,7 @@
 
 #include "db/sqlstate.h"
 #include "engine/statements.h"
+#include "util/digest.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/metrics.h"
@@ -32,6 +33,7 @@ typedef struct commit_hook {
 struct tx {
     http_ctx *ctx; /* NULL for background work */
     wf_app *app;
+    db_pool *pool;   /* the app's pool, or its control connection */
     arena *mem;      /* the request's arena, or own_arena */
     arena own_arena; /* background work only */
     int64_t deadline_ms;
@@ -73,6 +75,7 @@ struct tx {
     char *body;
     char *location;
     const char *content_type;
+    const char *replay_body; /* what a replay shows instead of body, or NULL (the arena's) */
     bool replayed;
     bool failed;
     problem_kind problem;
@@ -108,6 +111,7 @@ tx *tx_for(http_ctx *ctx)
     tx *t = ARENA_NEW(&ctx->arena, tx);
     t->ctx = ctx;
     t->app = app_of(ctx);
+    t->pool = t->app->pool;
     t->mem = &ctx->arena;
     t->deadline_ms = ctx->deadline_ms;
     t->content_type = "application/json";
@@ -123,10 +127,17 @@ tx *tx_background(wf_app *app, int64_t deadline_ms, tx_done_fn done)
     t->own_arena = mem;
     t->mem = &t->own_arena;
     t->app = app;
+    t->pool = app->pool;
     t->deadline_ms = deadline_ms;
     t->done = done;
     t->content_type = "application/json";
     return t;
+}
+
+void tx_use_control(tx *t)
+{
+    assert(t->ctx == NULL && !t->started && t->app->control != NULL);
+    t->pool = t->app->control;
 }
 
 void *tx_alloc(tx *t, size_t size)
@@ -189,6 +200,11 @@ void tx_conflicts(tx *t, const tx_conflict *table)
 void tx_set_content_type(tx *t, const char *content_type)
 {
     t->content_type = content_type;
+}
+
+void tx_set_replay_body(tx *t, const char *body)
+{
+    t->replay_body = body != NULL ? arena_strdup(t->mem, body) : NULL;
 }
 
 void tx_on_commit(tx *t, void (*fn)(tx *t, void *arg), void *arg)
@@ -375,12 +391,13 @@ static void send_first_round(tx *t)
         before[n++] = begin_query;
     }
     if (t->keyed) {
-        const char **key = ARENA_ARRAY(t->mem, const char *, 2);
-        key[0] = t->ctx->idempotency_key;
-        key[1] = t->fingerprint;
+        const char **key = ARENA_ARRAY(t->mem, const char *, 3);
+        key[0] = t->ctx->principal.actor;
+        key[1] = t->ctx->idempotency_key;
+        key[2] = t->fingerprint;
         t->idem_lock_index = n;
-        before[n++] = (db_query){ST_IDEM_LOCK, NULL, 1, key};
-        before[n++] = (db_query){ST_IDEM_LOOKUP, NULL, 2, key};
+        before[n++] = (db_query){ST_IDEM_LOCK, NULL, 2, key};
+        before[n++] = (db_query){ST_IDEM_LOOKUP, NULL, 3, key};
     }
     bool commits = t->mode == TX_ONE_ROUND && !t->keyed;
     send_round(t, ROUND_FIRST, before, n, 0, t->first_count, &commit_query, commits ? 1 : 0,
@@ -399,7 +416,10 @@ static void start_attempt(tx *t)
     t->body = NULL;
     t->location = NULL;
     t->replayed = false;
-    if (db_pool_lease(t->app->pool, t->deadline_ms, on_lease, t) != 0) {
+    t->replay_body = NULL;
+    int leased = t->ctx != NULL ? db_pool_lease(t->pool, t->deadline_ms, on_lease, t)
+                                : db_pool_lease_background(t->pool, t->deadline_ms, on_lease, t);
+    if (leased != 0) {
         mem_exhausted(sizeof(void *));
     }
 }
@@ -421,11 +441,17 @@ static void retry(tx *t)
     start_attempt(t);
 }
 
+/* What makes two requests "the same request" for a key: method, path, query and body. */
 static const char *fingerprint_of(tx *t)
 {
     http_ctx *ctx = t->ctx;
-    return arena_printf(t->mem, "%s %s?%s\n%s", ctx->method_name, ctx->path,
-                        ctx->query != NULL ? ctx->query : "", ctx->body);
+    const char *query = ctx->query != NULL ? ctx->query : "";
+    const void *parts[] = {ctx->method_name, "\n", ctx->path, "\n", query, "\n", ctx->body};
+    const size_t lengths[] = {
+        strlen(ctx->method_name), 1, strlen(ctx->path), 1, strlen(query), 1, ctx->body_len};
+    char *hex = arena_alloc(t->mem, DIGEST_HEX_SIZE);
+    digest_sha256_hex(parts, lengths, sizeof parts / sizeof parts[0], hex);
+    return hex;
 }
 
 void tx_run(tx *t, tx_mode mode, tx_cb cb)
@@ -469,13 +495,14 @@ void tx_reply(tx *t, int status, char *body, const char *location)
     db_query after[2];
     int n = 0;
     if (t->keyed) {
-        const char **record = ARENA_ARRAY(t->mem, const char *, 5);
-        record[0] = t->ctx->idempotency_key;
-        record[1] = t->fingerprint;
-        record[2] = tx_int(t, status);
-        record[3] = body != NULL ? body : "";
-        record[4] = t->location;
-        after[n++] = (db_query){ST_IDEM_STORE, NULL, 5, record};
+        const char **record = ARENA_ARRAY(t->mem, const char *, 6);
+        record[0] = t->ctx->principal.actor;
+        record[1] = t->ctx->idempotency_key;
+        record[2] = t->fingerprint;
+        record[3] = tx_int(t, status);
+        record[4] = t->replay_body != NULL ? t->replay_body : body != NULL ? body : "";
+        record[5] = t->location;
+        after[n++] = (db_query){ST_IDEM_STORE, NULL, 6, record};
     }
     after[n++] = commit_query;
     send_round(t, ROUND_FINAL, NULL, 0, t->sent, t->count, after, n, true);

@@ -59,6 +59,8 @@ typedef struct {
 tx *tx_for(http_ctx *ctx);
 /* Background work on the app's pool, with its own arena; done reports how it ended. */
 tx *tx_background(wf_app *app, int64_t deadline_ms, tx_done_fn done);
+/* Moves background work that only polls to the app's control connection (before tx_run). */
+void tx_use_control(tx *t);
 
 /* Request-scoped memory (freed with the tx): zeroed, never NULL. */
 void *tx_alloc(tx *t, size_t size);
@@ -96,6 +98,9 @@ void tx_next(tx *t, tx_cb cb);
  * goes out. body (malloc'd, taken over; NULL for none) and location (copied; NULL for
  * none). For background work the status goes to done. */
 void tx_reply(tx *t, int status, char *body, const char *location);
+/* What a replay of this response under its Idempotency-Key shows instead of the body (a
+ * response carrying a secret stores it without); copied. */
+void tx_set_replay_body(tx *t, const char *body);
 /* The reply's media type (default application/json; a static string). */
 void tx_set_content_type(tx *t, const char *content_type);
 /* Rolls back (when a transaction is open) and answers with a problem. */

@@ -646,9 +646,24 @@ static void request_cb(struct evhttp_request *req, void *arg)
                                       (++server->next_request_id * 0x9e3779b97f4a7c15ULL)));
     }
 
-    if (admit_target(ctx) && admit_route(ctx) && admit_body(ctx, priv)) {
-        http_handler handler = (http_handler)ctx->match.route->handler;
-        handler(ctx);
+    if (!admit_target(ctx) || !admit_route(ctx)) {
+        return;
+    }
+    const http_endpoint *endpoint = ctx->match.route->handler;
+    http_verdict verdict = HTTP_ADMIT;
+    if (endpoint->roles != 0) {
+        verdict = server->options.authenticate(ctx, endpoint);
+    }
+    if (verdict == HTTP_ADMIT) {
+        http_resume(ctx);
+    }
+}
+
+void http_resume(http_ctx *ctx)
+{
+    if (admit_body(ctx, (struct ctx_private *)ctx)) {
+        const http_endpoint *endpoint = ctx->match.route->handler;
+        endpoint->handle(ctx);
     }
 }
 

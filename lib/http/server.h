@@ -5,6 +5,7 @@
 #ifndef WF_HTTP_SERVER_H
 #define WF_HTTP_SERVER_H
 
+#include "auth/principal.h"
 #include "http/problem.h"
 #include "http/router.h"
 #include "util/arena.h"
@@ -23,6 +24,22 @@ typedef struct http_server http_server;
 typedef struct http_ctx http_ctx;
 typedef void (*http_handler)(http_ctx *ctx);
 
+/* What a route of the table leads to (router_route.handler points to one): the handler,
+ * and who may call it — read by the authenticate hook, not by the server. */
+typedef struct {
+    http_handler handle;
+    unsigned roles; /* auth_role bits admitted; 0: open to anyone, no credentials needed */
+    int scope;      /* the hook's rule tying a scoped principal to the path (0: none) */
+} http_endpoint;
+
+/* The authenticate hook's verdict. */
+typedef enum {
+    HTTP_ADMIT,   /* go on: the principal is set */
+    HTTP_REFUSED, /* the hook has answered the request (401, 403, 429, 503) */
+    HTTP_PENDING, /* the hook will call http_resume (or answer) later, from the loop */
+} http_verdict;
+typedef http_verdict (*http_auth_fn)(http_ctx *ctx, const http_endpoint *endpoint);
+
 struct http_ctx {
     http_server *server;
     struct evhttp_request *req;
@@ -37,6 +54,9 @@ struct http_ctx {
     int64_t start_us;
     int64_t deadline_ms;         /* monotonic deadline for the whole request */
     const char *idempotency_key; /* NULL when absent */
+    /* Who is calling (set by the authenticate hook on routes that need credentials). */
+    bool authenticated;
+    auth_principal principal;
     /* Everything the request allocates that ends with it (util/arena.h); freed after
      * state_free, when the reply has been sent. */
     arena arena;
@@ -51,9 +71,11 @@ typedef struct {
     int request_timeout_ms;
     int header_timeout_ms; /* a request must fully arrive within this */
     int max_connections;
-    const char *cors_origins; /* comma-separated, "" for none */
-    const router_route *routes;
+    const char *cors_origins;   /* comma-separated, "" for none */
+    const router_route *routes; /* each handler points to an http_endpoint */
     int route_count;
+    /* Called after routing, before the body is looked at, for endpoints with roles. */
+    http_auth_fn authenticate;
     void *app; /* given back by http_server_app */
 } http_server_options;
 
@@ -66,6 +88,9 @@ void *http_server_app(const http_server *server);
 void http_server_stop_accepting(http_server *server);
 int http_server_inflight(const http_server *server);
 void http_server_free(http_server *server);
+
+/* After HTTP_PENDING: the principal is set, admission goes on (body checks, handler). */
+void http_resume(http_ctx *ctx);
 
 /* Request accessors. */
 const char *http_header(const http_ctx *ctx, const char *name);

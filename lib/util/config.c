@@ -6,6 +6,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +34,12 @@ static const setting_doc settings[] = {
     {"WASTEFLOW_DISPATCH_INTERVAL_MS", "250", "period of the automatic dispatch sweep"},
     {"WASTEFLOW_CORS_ORIGINS", "", "comma-separated allowed browser origins (empty: none)"},
     {"WASTEFLOW_LOG_LEVEL", "info", "debug, info, warn or error"},
+    {"WASTEFLOW_JWT_SECRET", "", "HS256 key for JWTs, at least 32 bytes (empty: no HS256)"},
+    {"WASTEFLOW_JWT_PUBLIC_KEY_FILE", "", "PEM public key for RS256/ES256 JWTs (empty: none)"},
+    {"WASTEFLOW_JWT_ISSUER", "", "the iss a JWT must carry (empty: not checked)"},
+    {"WASTEFLOW_JWT_AUDIENCE", "", "the aud a JWT must carry (empty: not checked)"},
+    {"WASTEFLOW_APP_ROLE", "wasteflow_app", "database login role `serve` runs as (migrate grants)"},
+    {"WASTEFLOW_AUDITOR_ROLE", "wasteflow_auditor", "read-only database role for auditors"},
 };
 
 void config_print_help(FILE *out)
@@ -120,6 +128,18 @@ int config_load(config *cfg, const char *(*getenv_fn)(const char *name), char *e
                      error_size) != 0 ||
         copy_setting(getenv_fn, "WASTEFLOW_CORS_ORIGINS", cfg->cors_origins,
                      sizeof cfg->cors_origins, error, error_size) != 0 ||
+        copy_setting(getenv_fn, "WASTEFLOW_JWT_SECRET", cfg->jwt_secret, sizeof cfg->jwt_secret,
+                     error, error_size) != 0 ||
+        copy_setting(getenv_fn, "WASTEFLOW_JWT_PUBLIC_KEY_FILE", cfg->jwt_public_key_file,
+                     sizeof cfg->jwt_public_key_file, error, error_size) != 0 ||
+        copy_setting(getenv_fn, "WASTEFLOW_JWT_ISSUER", cfg->jwt_issuer, sizeof cfg->jwt_issuer,
+                     error, error_size) != 0 ||
+        copy_setting(getenv_fn, "WASTEFLOW_JWT_AUDIENCE", cfg->jwt_audience,
+                     sizeof cfg->jwt_audience, error, error_size) != 0 ||
+        copy_setting(getenv_fn, "WASTEFLOW_APP_ROLE", cfg->app_role, sizeof cfg->app_role, error,
+                     error_size) != 0 ||
+        copy_setting(getenv_fn, "WASTEFLOW_AUDITOR_ROLE", cfg->auditor_role,
+                     sizeof cfg->auditor_role, error, error_size) != 0 ||
         parse_listen(value_of(getenv_fn, "WASTEFLOW_LISTEN"), cfg, error, error_size) != 0 ||
         parse_int(getenv_fn, "WASTEFLOW_POOL_SIZE", 1, 256, &cfg->pool_size, error, error_size) ||
         parse_int(getenv_fn, "WASTEFLOW_QUEUE_MAX", 0, 1000000, &cfg->queue_max, error,
@@ -148,6 +168,25 @@ int config_load(config *cfg, const char *(*getenv_fn)(const char *name), char *e
         return -1;
     }
     cfg->log_level = level;
+    /* Role names go into GRANT statements as identifiers: keep them plain. */
+    const char *roles[] = {cfg->app_role, cfg->auditor_role};
+    const char *names[] = {"WASTEFLOW_APP_ROLE", "WASTEFLOW_AUDITOR_ROLE"};
+    for (int i = 0; i < 2; i++) {
+        bool plain = roles[i][0] >= 'a' && roles[i][0] <= 'z';
+        for (const char *p = roles[i]; *p != '\0' && plain; p++) {
+            plain = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_';
+        }
+        if (!plain || strlen(roles[i]) > 63) {
+            snprintf(error, error_size,
+                     "%s must be a lowercase name of letters, digits and _, got \"%s\"", names[i],
+                     roles[i]);
+            return -1;
+        }
+    }
+    if (strcmp(cfg->app_role, cfg->auditor_role) == 0) {
+        snprintf(error, error_size, "WASTEFLOW_APP_ROLE and WASTEFLOW_AUDITOR_ROLE must differ");
+        return -1;
+    }
     return 0;
 }
 

@@ -22,6 +22,12 @@ typedef struct {
     int dispatch_interval_ms; /* WASTEFLOW_DISPATCH_INTERVAL_MS: auto-dispatch sweep period */
     char cors_origins[1024];  /* WASTEFLOW_CORS_ORIGINS: comma-separated, empty = no CORS */
     int log_level;            /* WASTEFLOW_LOG_LEVEL: debug, info, warn, error */
+    char jwt_secret[1024];    /* WASTEFLOW_JWT_SECRET: HS256 key, empty = no HS256 */
+    char jwt_public_key_file[1024]; /* WASTEFLOW_JWT_PUBLIC_KEY_FILE: PEM, empty = none */
+    char jwt_issuer[256];           /* WASTEFLOW_JWT_ISSUER: required iss, empty = any */
+    char jwt_audience[256];         /* WASTEFLOW_JWT_AUDIENCE: required aud, empty = any */
+    char app_role[64];              /* WASTEFLOW_APP_ROLE: the service's login role */
+    char auditor_role[64];          /* WASTEFLOW_AUDITOR_ROLE: the auditors' login role */
 } config;
 
 /* Fills cfg from the environment (getenv_fn lets tests supply their own). Returns 0, or

@@ -254,3 +254,53 @@ cJSON *field_errors_to_json(const field_errors *errors)
     }
     return array;
 }
+
+/* count digits at text as a number, or -1 when they are not all digits. */
+static int digits(const char *text, int count)
+{
+    int value = 0;
+    for (int i = 0; i < count; i++) {
+        if (!is_digit(text[i])) {
+            return -1;
+        }
+        value = value * 10 + (text[i] - '0');
+    }
+    return value;
+}
+
+bool timestamp_valid(const char *text)
+{
+    static const int month_days[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (strlen(text) < 20 || text[4] != '-' || text[7] != '-' ||
+        (text[10] != 'T' && text[10] != 't') || text[13] != ':' || text[16] != ':') {
+        return false;
+    }
+    int year = digits(text, 4), month = digits(text + 5, 2), day = digits(text + 8, 2);
+    int hour = digits(text + 11, 2), minute = digits(text + 14, 2), second = digits(text + 17, 2);
+    if (year < 1 || month < 1 || month > 12 || day < 1 || day > month_days[month - 1] || hour < 0 ||
+        hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) {
+        return false;
+    }
+    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    if (month == 2 && day == 29 && !leap) {
+        return false;
+    }
+    const char *p = text + 19;
+    if (*p == '.') {
+        const char *fraction = ++p;
+        while (is_digit(*p)) {
+            p++;
+        }
+        if (p == fraction || p - fraction > 9) {
+            return false;
+        }
+    }
+    if (*p == 'Z' || *p == 'z') {
+        return p[1] == '\0';
+    }
+    if ((*p != '+' && *p != '-') || strlen(p) != 6 || p[3] != ':') {
+        return false;
+    }
+    int offset_hours = digits(p + 1, 2), offset_minutes = digits(p + 4, 2);
+    return offset_hours >= 0 && offset_hours <= 23 && offset_minutes >= 0 && offset_minutes <= 59;
+}

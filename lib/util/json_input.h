@@ -25,6 +25,9 @@ cJSON *json_input_parse(const char *body, size_t len, char *why, size_t why_size
 bool json_input_quantity(const cJSON *item, int64_t *out, const char **why);
 /* A name: a string of 1..200 Unicode characters with no control characters. */
 bool json_input_name(const cJSON *item, const char **why);
+/* An RFC 3339 date-time with a valid calendar date and time: 2026-12-01T10:00:00Z,
+ * 2026-12-01T10:00:00.5+02:00 (lowercase t and z too; no leap second, years 1..9999). */
+bool timestamp_valid(const char *text);
 /* ^[a-z][a-z0-9_]{0,31}$ */
 bool waste_code_valid(const char *code);
 /* The same for the len bytes at code (not NUL-terminated). */

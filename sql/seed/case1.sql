@@ -58,8 +58,8 @@ WITH fresh AS (
                                                    WHERE t.organization_id = o.id)
     GROUP BY o.id
 ), ledger AS (
-    INSERT INTO transfers (organization_id, trigger, received, pending)
-    SELECT id, 'request', load, load FROM fresh ORDER BY id
+    INSERT INTO transfers (organization_id, trigger, actor, received, pending)
+    SELECT id, 'request', 'seed', load, load FROM fresh ORDER BY id
     RETURNING organization_id
 ), pending AS (
     UPDATE organization_waste w SET pending = w.capacity

@@ -91,7 +91,24 @@ char *it_url_escape(const char *text);
 
 /* ---- the test database (it_db.c) ---- */
 
-const char *it_database_url(void); /* conninfo of the test database */
+const char *it_database_url(void); /* conninfo of the test database (as its owner) */
+/* conninfo of the test database as the app role (wasteflow_app), which `serve` runs as. */
+const char *it_app_database_url(void);
+
+/* ---- credentials ---- */
+
+/* The admin key it_start made with `wasteflow keys create --role admin`: every request of
+ * the harness and of tu_http_call carries it unless its headers set Authorization (send
+ * "Authorization:" alone to send none). */
+const char *it_admin_key(void);
+/* A new key from `wasteflow keys create --role role [--organization id | --storage id]`
+ * (ids 0 to leave out); the token, caller frees. Fails the test unless the command succeeds. */
+char *it_new_key(const char *role, long long organization_id, long long storage_id);
+/* Runs `wasteflow keys ARGS...` (NULL-terminated); returns its exit code and, when out is not
+ * NULL, its stdout (caller frees). */
+int it_keys_command(const char *const *args, char **out);
+/* "Authorization: Bearer <key>" in one of 16 rotating buffers. */
+const char *it_bearer(const char *key);
 /* Blocking connection to the test database (owned by the harness). */
 PGconn *it_db(void);
 /* Runs SQL expected to return one row, one column integer; fails the test otherwise. */

@@ -27,7 +27,8 @@ extern char **environ;
 static struct {
     char *admin_conninfo; /* DATABASE_URL: used only to create and drop the test database */
     char name[64];        /* wf_it_<pid>_<n>; empty when there is none */
-    char *conninfo;       /* of the test database */
+    char *conninfo;       /* of the test database, as the role of DATABASE_URL (its owner) */
+    char *app_conninfo;   /* of the test database, as the app role `serve` runs as */
     PGconn *connection;   /* it_db's, opened on first use */
 } test_db;
 
@@ -49,8 +50,9 @@ static PGconn *connect_or_fail(const char *conninfo, const char *what)
     return connection;
 }
 
-/* Key=value conninfo equal to `conninfo` (URI or key=value) with dbname replaced. */
-static char *conninfo_with_dbname(const char *conninfo, const char *dbname)
+/* Key=value conninfo equal to `conninfo` (URI or key=value) with dbname replaced, and the
+ * user too when user is not NULL. */
+static char *conninfo_with(const char *conninfo, const char *dbname, const char *user)
 {
     char *error = NULL;
     PQconninfoOption *options = PQconninfoParse(conninfo, &error);
@@ -65,6 +67,8 @@ static char *conninfo_with_dbname(const char *conninfo, const char *dbname)
         const char *value = option->val;
         if (strcmp(option->keyword, "dbname") == 0) {
             value = dbname;
+        } else if (user != NULL && strcmp(option->keyword, "user") == 0) {
+            value = user;
         }
         if (value == NULL) {
             continue;
@@ -116,7 +120,9 @@ void harness_db_create(unsigned number)
     /* From here on harness_db_drop drops it. */
     memcpy(test_db.name, name, sizeof test_db.name);
     free(test_db.conninfo);
-    test_db.conninfo = conninfo_with_dbname(test_db.admin_conninfo, test_db.name);
+    test_db.conninfo = conninfo_with(test_db.admin_conninfo, test_db.name, NULL);
+    free(test_db.app_conninfo);
+    test_db.app_conninfo = conninfo_with(test_db.admin_conninfo, test_db.name, "wasteflow_app");
     if (test_db.connection != NULL) {
         PQfinish(test_db.connection);
         test_db.connection = NULL;
@@ -152,6 +158,8 @@ bool harness_db_drop(void)
     test_db.name[0] = '\0';
     free(test_db.conninfo);
     test_db.conninfo = NULL;
+    free(test_db.app_conninfo);
+    test_db.app_conninfo = NULL;
     return ok;
 }
 
@@ -315,4 +323,9 @@ char *it_run_audit(void)
 const char *it_database_url(void)
 {
     return test_db.conninfo;
+}
+
+const char *it_app_database_url(void)
+{
+    return test_db.app_conninfo;
 }

@@ -201,8 +201,17 @@ it_response *it_request_to(const char *base_url, const char *method, const char 
 
 CURLcode it_http_perform(CURL *curl, struct curl_slist *headers)
 {
-    /* Default request headers go here, appended to headers (unless the caller set the same
-     * one): access control will add "Authorization: Bearer <key>" for every request. */
+    /* Every request carries the runner's admin key unless the caller set Authorization (an
+     * empty "Authorization:" makes curl send none). */
+    bool has_authorization = false;
+    for (const struct curl_slist *h = headers; h != NULL; h = h->next) {
+        has_authorization = has_authorization || strncasecmp(h->data, "Authorization:", 14) == 0;
+    }
+    if (!has_authorization && it_admin_key()[0] != '\0') {
+        char line[256];
+        snprintf(line, sizeof line, "Authorization: Bearer %s", it_admin_key());
+        headers = curl_slist_append(headers, line);
+    }
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     CURLcode result = curl_easy_perform(curl);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);

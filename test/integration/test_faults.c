@@ -282,7 +282,8 @@ static int server_backends(int *pids, int max)
     PGresult *result = PQexec(it_db(), "SELECT pid FROM pg_stat_activity"
                                        " WHERE datname = current_database()"
                                        " AND pid <> pg_backend_pid()"
-                                       " AND backend_type = 'client backend' ORDER BY pid");
+                                       " AND backend_type = 'client backend'"
+                                       " AND application_name = 'wasteflow' ORDER BY pid");
     if (PQresultStatus(result) != PGRES_TUPLES_OK) {
         char message[512];
         snprintf(message, sizeof message, "%s", PQerrorMessage(it_db()));

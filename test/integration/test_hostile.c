@@ -925,10 +925,14 @@ static raw_case raw_case_of(const char *what, raw_expectation expect, int status
     raw_case c = {what, NULL, 0, expect, status, slug, created_name};
     va_list args;
     va_start(args, fmt);
-    int length = vasprintf(&c.request, fmt, args);
+    char *request = NULL;
+    int length = vasprintf(&request, fmt, args);
     va_end(args);
     assert_true(length >= 0);
+    /* With credentials: what is under test here is the message framing, not access. */
     c.length = (size_t)length;
+    c.request = tu_raw_with_auth(request, &c.length);
+    free(request);
     return c;
 }
 

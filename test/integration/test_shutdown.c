@@ -499,7 +499,9 @@ static void test_sigterm_with_requests_queued(void **state)
             fail_msg("connect: %s", strerror(errno));
         }
         size_t length = strlen(requests[i]);
-        assert_true(send(fds[i], requests[i], length, MSG_NOSIGNAL) == (ssize_t)length);
+        char *request = tu_raw_with_auth(requests[i], &length);
+        assert_true(send(fds[i], request, length, MSG_NOSIGNAL) == (ssize_t)length);
+        free(request);
     }
     assert_int_equal(kill(server, SIGTERM), 0);
     assert_int_equal(kill(server, SIGCONT), 0);

@@ -678,3 +678,29 @@ void tu_status_line(char *line, size_t size, long requests, const long statuses[
         }
     }
 }
+
+char *tu_raw_with_auth(const char *request, size_t *length)
+{
+    const char *line_end = memmem(request, *length, "\r\n", 2);
+    size_t line = line_end != NULL ? (size_t)(line_end - request) : 0;
+    bool protected_route = line_end != NULL && (memmem(request, line, " /v1/", 5) != NULL ||
+                                                memmem(request, line, " /metrics", 9) != NULL);
+    if (!protected_route) {
+        char *copy = malloc(*length + 1);
+        assert_non_null(copy);
+        memcpy(copy, request, *length);
+        copy[*length] = '\0';
+        return copy;
+    }
+    char header[256];
+    int header_length =
+        snprintf(header, sizeof header, "\r\nAuthorization: Bearer %s", it_admin_key());
+    char *out = malloc(*length + (size_t)header_length + 1);
+    assert_non_null(out);
+    memcpy(out, request, line);
+    memcpy(out + line, header, (size_t)header_length);
+    memcpy(out + line + header_length, request + line, *length - line);
+    *length += (size_t)header_length;
+    out[*length] = '\0';
+    return out;
+}

@@ -72,6 +72,11 @@ void tu_http_call(CURL *curl, const char *method, const char *url, const char *b
                   bool fresh_connection, tu_http_result *r);
 void tu_http_result_clear(tu_http_result *r);
 
+/* A raw HTTP request (length bytes) with "Authorization: Bearer <it_admin_key()>" inserted
+ * after its request line when that line names /v1/ or /metrics (the others need no
+ * credentials); *length is updated. Caller frees. */
+char *tu_raw_with_auth(const char *request, size_t *length);
+
 /* ---- bookkeeping of load tests (any thread; the caller serialises access) ---- */
 
 /* NULL when r is a 503 as the contract wants it under load: application/problem+json with

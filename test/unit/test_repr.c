@@ -95,6 +95,7 @@ static void test_transfer_and_dry_run(void **state)
         .id = 12,
         .organization_id = 2,
         .trigger = "auto",
+        .actor = "dispatcher",
         .created_at = "2026-12-01 10:00:00.25+00",
         .received = "{}",
         .pending = "{\"plastic\": 0}",
@@ -103,7 +104,8 @@ static void test_transfer_and_dry_run(void **state)
     };
     strbuf sb = {0};
     repr_transfer(&sb, &transfer);
-    ASSERT_TEXT(sb, "{\"id\":12,\"organization_id\":2,\"trigger\":\"auto\",\"created_at\":"
+    ASSERT_TEXT(sb, "{\"id\":12,\"organization_id\":2,\"trigger\":\"auto\",\"actor\":"
+                    "\"dispatcher\",\"created_at\":"
                     "\"2026-12-01T10:00:00.250000Z\",\"received\":{},\"shipments\":["
                     "{\"storage_id\":3,\"waste_type\":\"plastic\",\"amount\":10,\"distance_m\":50},"
                     "{\"storage_id\":6,\"waste_type\":\"plastic\",\"amount\":50,\"distance_m\":100}"

@@ -1,0 +1,263 @@
+/* `wasteflow serve`: the service's life — check (or apply) the schema, build the
+ * application object (pool, key cache, JWT verifier, HTTP server, dispatcher), run the
+ * event loop, and on SIGTERM/SIGINT drain in-flight requests and exit cleanly. */
+#include "commands.h"
+
+#include "api/access.h"
+#include "api/routes_table.h"
+#include "auth/jwt.h"
+#include "db/migrate.h"
+#include "engine/app.h"
+#include "engine/dispatch.h"
+#include "engine/graph_cache.h"
+#include "engine/key_cache.h"
+#include "engine/statements.h"
+#include "engine/tx.h"
+#include "util/log.h"
+
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DRAIN_GRACE_MS 100
+#define KEY_REFRESH_MS 250 /* a revoked key is refused everywhere within ~1 s */
+
+typedef struct {
+    wf_app application;
+    struct event *sigterm;
+    struct event *sigint;
+    struct event *drain_timer;
+    int64_t drain_deadline_ms;
+    int64_t quiet_since_ms; /* nothing in flight since then (0: something is) */
+    bool draining;
+} service;
+
+static void drain_check(evutil_socket_t fd, short events, void *arg)
+{
+    service *svc = arg;
+    wf_app *a = &svc->application;
+    int inflight = http_server_inflight(a->server);
+    int64_t now = clock_ms();
+    bool quiet = inflight == 0 && !dispatcher_busy(a->dispatcher) && !key_cache_busy(a->keys);
+    if (!quiet) {
+        svc->quiet_since_ms = 0;
+    } else if (svc->quiet_since_ms == 0) {
+        svc->quiet_since_ms = now;
+    }
+    /* Exit once nothing has been in flight (every reply written) for a short grace period:
+     * requests already sitting in accepted connections get read and served meanwhile. */
+    if ((quiet && now - svc->quiet_since_ms >= DRAIN_GRACE_MS) || now >= svc->drain_deadline_ms) {
+        if (inflight > 0) {
+            char count[16];
+            snprintf(count, sizeof count, "%d", inflight);
+            log_event(LOG_WARN, "drain timeout, exiting with requests in flight", "inflight", count,
+                      NULL);
+        }
+        event_base_loopexit(a->base, NULL);
+        return;
+    }
+    struct timeval tv = {0, 20 * 1000};
+    evtimer_add(svc->drain_timer, &tv);
+}
+
+static void on_signal(evutil_socket_t signum, short events, void *arg)
+{
+    service *svc = arg;
+    if (svc->draining) {
+        return;
+    }
+    svc->draining = true;
+    log_event(LOG_INFO, "shutting down: draining in-flight requests", "signal",
+              signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+    http_server_stop_accepting(svc->application.server);
+    dispatcher_stop(svc->application.dispatcher);
+    key_cache_stop(svc->application.keys);
+    svc->drain_deadline_ms = clock_ms() + svc->application.cfg->drain_timeout_ms;
+    /* Checked from a timer, never here: reads that became ready together with the signal
+     * are still to be served in this loop turn. */
+    struct timeval tv = {0, 20 * 1000};
+    evtimer_add(svc->drain_timer, &tv);
+}
+
+/* Every session runs in UTC with ISO dates: the representations read timestamps as text. */
+static const char *const session_settings[] = {"SET TimeZone = 'UTC'", "SET DateStyle = 'ISO, YMD'",
+                                               "SET application_name = 'wasteflow'", NULL};
+/* The control connection says what it is in pg_stat_activity. */
+static const char *const control_settings[] = {"SET TimeZone = 'UTC'", "SET DateStyle = 'ISO, YMD'",
+                                               "SET application_name = 'wasteflow control'", NULL};
+
+/* The schema must be current: migrations pending are applied when this role may (the
+ * schema's owner), else serving stops with what to do. */
+static bool schema_ready(const config *cfg, const char *redacted)
+{
+    char error[512];
+    int pending =
+        db_migrations_pending(cfg->database_url, MIGRATE_WAIT_SECONDS, error, sizeof error);
+    if (pending == 0) {
+        return true;
+    }
+    if (pending > 0) {
+        db_roles roles = {cfg->app_role, cfg->auditor_role};
+        if (db_migrate(cfg->database_url, &roles, MIGRATE_WAIT_SECONDS, error, sizeof error) >= 0) {
+            return true;
+        }
+        log_event(LOG_ERROR,
+                  "migrations are pending and could not be applied: run `wasteflow migrate` as "
+                  "the schema's owner",
+                  "database", redacted, "error", error, NULL);
+        return false;
+    }
+    log_event(LOG_ERROR, "cannot read the schema's version", "database", redacted, "error", error,
+              NULL);
+    return false;
+}
+
+/* The JWT verifier of the configuration; one that accepts nothing when none is set. */
+static jwt_verifier *jwt_from_config(const config *cfg)
+{
+    char *pem = NULL;
+    if (cfg->jwt_public_key_file[0] != '\0') {
+        FILE *file = fopen(cfg->jwt_public_key_file, "r");
+        size_t len = 0;
+        if (file != NULL) {
+            pem = calloc(1, 64 * 1024 + 1);
+            len = pem != NULL ? fread(pem, 1, 64 * 1024, file) : 0;
+            fclose(file);
+        }
+        if (pem == NULL || len == 0) {
+            log_event(LOG_ERROR, "cannot read WASTEFLOW_JWT_PUBLIC_KEY_FILE", "file",
+                      cfg->jwt_public_key_file, NULL);
+            free(pem);
+            return NULL;
+        }
+    }
+    jwt_options options = {
+        .hs256_secret = cfg->jwt_secret,
+        .public_key_pem = pem,
+        .issuer = cfg->jwt_issuer,
+        .audience = cfg->jwt_audience,
+        .leeway_s = 60,
+    };
+    char error[256];
+    jwt_verifier *verifier = jwt_verifier_new(&options, error, sizeof error);
+    free(pem);
+    if (verifier == NULL) {
+        log_event(LOG_ERROR, "the JWT settings are unusable", "error", error, NULL);
+    }
+    return verifier;
+}
+
+/* DESIGN.md: serve runs as the app role, and says so when it does not. */
+static void role_checked(tx *t, const db_result *result)
+{
+    bool superuser = db_text(result, 0, 0, 0)[0] == 't';
+    bool owner = db_text(result, 0, 0, 1)[0] == 't';
+    if (superuser || owner) {
+        log_event(LOG_WARN,
+                  superuser ? "connected as a superuser: run serve as the app role"
+                            : "connected as the schema's owner: run serve as the app role",
+                  "role", db_text(result, 0, 0, 2), "app_role", tx_app(t)->cfg->app_role, NULL);
+    }
+    tx_reply(t, 200, NULL, NULL);
+}
+
+static void check_role(wf_app *app)
+{
+    tx *t = tx_background(app, clock_ms() + app->cfg->request_timeout_ms, NULL);
+    tx_q0(t, ST_ROLE_CHECK);
+    tx_run(t, TX_READ, role_checked);
+}
+
+int serve_main(const config *cfg)
+{
+    char redacted[1024];
+    config_redact_url(cfg->database_url, redacted, sizeof redacted);
+    if (!schema_ready(cfg, redacted)) {
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    service svc = {0};
+    wf_app *a = &svc.application;
+    a->cfg = cfg;
+    a->jwt = jwt_from_config(cfg);
+    a->base = event_base_new();
+    if (a->base == NULL || a->jwt == NULL) {
+        log_event(LOG_ERROR, "cannot start", NULL);
+        jwt_verifier_free(a->jwt);
+        if (a->base != NULL) {
+            event_base_free(a->base);
+        }
+        return 1;
+    }
+    db_pool_options pool_options = {
+        .conninfo = cfg->database_url,
+        .size = cfg->pool_size,
+        .queue_max = cfg->queue_max,
+        .query_timeout_ms = cfg->query_timeout_ms,
+        .lock_timeout_ms = cfg->lock_timeout_ms,
+        .statements = engine_statements,
+        .statement_count = ST__COUNT,
+        .session_settings = session_settings,
+    };
+    a->pool = db_pool_new(a->base, &pool_options);
+    db_pool_options control_options = pool_options;
+    control_options.size = 1;
+    control_options.session_settings = control_settings;
+    a->control = db_pool_new(a->base, &control_options);
+    http_server_options http_options = {
+        .host = cfg->listen_host,
+        .port = cfg->listen_port,
+        .idle_timeout_s = cfg->idle_timeout_s,
+        .request_timeout_ms = cfg->request_timeout_ms,
+        .header_timeout_ms = cfg->header_timeout_ms,
+        .max_connections = cfg->max_connections,
+        .cors_origins = cfg->cors_origins,
+        .routes = api_routes,
+        .route_count = api_route_count,
+        .authenticate = access_authenticate,
+        .app = a,
+    };
+    a->server =
+        a->pool != NULL && a->control != NULL ? http_server_new(a->base, &http_options) : NULL;
+    if (a->server != NULL) {
+        a->keys = key_cache_new(a, KEY_REFRESH_MS);
+        a->dispatcher = dispatcher_new(a, cfg->dispatch_interval_ms);
+        check_role(a);
+    }
+    svc.sigterm = evsignal_new(a->base, SIGTERM, on_signal, &svc);
+    svc.sigint = evsignal_new(a->base, SIGINT, on_signal, &svc);
+    svc.drain_timer = evtimer_new(a->base, drain_check, &svc);
+    int status = 1;
+    if (a->dispatcher != NULL && svc.sigterm != NULL && svc.sigint != NULL &&
+        svc.drain_timer != NULL && event_add(svc.sigterm, NULL) == 0 &&
+        event_add(svc.sigint, NULL) == 0) {
+        char port[16], size[16];
+        snprintf(port, sizeof port, "%d", http_server_port(a->server));
+        snprintf(size, sizeof size, "%d", cfg->pool_size);
+        log_event(LOG_INFO, "listening", "host", cfg->listen_host, "port", port, "database",
+                  redacted, "pool_size", size, NULL);
+        event_base_dispatch(a->base);
+        status = 0;
+        log_event(LOG_INFO, "stopped", NULL);
+    }
+    dispatcher_free(a->dispatcher);
+    key_cache_free(a->keys);
+    http_server_free(a->server);
+    db_pool_free(a->pool);
+    db_pool_free(a->control);
+    graph_snapshot_release(a->graph);
+    jwt_verifier_free(a->jwt);
+    if (svc.sigterm != NULL) {
+        event_free(svc.sigterm);
+    }
+    if (svc.sigint != NULL) {
+        event_free(svc.sigint);
+    }
+    if (svc.drain_timer != NULL) {
+        event_free(svc.drain_timer);
+    }
+    event_base_free(a->base);
+    return status;
+}

@@ -1,0 +1,229 @@
+/* The API key cache (see key_cache.h): a sorted array of keys, replaced whole on a reload,
+ * and a queue of requests waiting for a refresh. */
+#include "engine/key_cache.h"
+
+#include "engine/statements.h"
+#include "engine/tx.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+#include <event2/event_struct.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A key asked for less than this long after a refresh was not in the database then. */
+#define RECENT_MS 100
+
+typedef struct waiter {
+    void (*done)(void *arg);
+    void *arg;
+    struct waiter *next;
+} waiter;
+
+struct key_cache {
+    wf_app *app;
+    struct event timer;
+    int interval_ms;
+    bool stopped;
+    bool refreshing;
+    int64_t version; /* -1 before the first load */
+    int64_t refreshed_ms;
+    key_entry *keys; /* by id */
+    size_t count;
+    waiter *answering; /* waiting for the refresh in flight */
+    waiter *queued;    /* waiting for the next one (they came after it started) */
+};
+
+static void schedule(key_cache *cache, int ms)
+{
+    if (!cache->stopped) {
+        struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+        evtimer_add(&cache->timer, &tv);
+    }
+}
+
+static int hex_value(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* bytea's hex output, "\x" and two digits a byte. */
+static bool parse_hash(const char *text, uint8_t hash[API_KEY_HASH_BYTES])
+{
+    if (text == NULL || strncmp(text, "\\x", 2) != 0 ||
+        strlen(text) != 2 + 2 * API_KEY_HASH_BYTES) {
+        return false;
+    }
+    for (size_t i = 0; i < API_KEY_HASH_BYTES; i++) {
+        int high = hex_value(text[2 + 2 * i]), low = hex_value(text[3 + 2 * i]);
+        if (high < 0 || low < 0) {
+            return false;
+        }
+        hash[i] = (uint8_t)(high << 4 | low);
+    }
+    return true;
+}
+
+static void snapshot_read(tx *t, const db_result *result)
+{
+    key_cache *cache = tx_user(t);
+    int rows = db_rows(result, 0);
+    int64_t version = rows > 0 ? db_int64(result, 0, 0, 0) : cache->version;
+    if (version != cache->version) {
+        key_entry *keys = xcalloc(rows > 0 ? (size_t)rows : 1, sizeof *keys);
+        size_t count = 0;
+        for (int row = 0; row < rows; row++) {
+            if (db_is_null(result, 0, row, 1)) {
+                continue; /* the LEFT JOIN's row when there is no key at all */
+            }
+            key_entry *k = &keys[count];
+            k->id = db_int64(result, 0, row, 1);
+            k->role = auth_role_parse(db_text(result, 0, row, 3));
+            k->organization_id = db_int64(result, 0, row, 4);
+            k->storage_id = db_int64(result, 0, row, 5);
+            k->expires_at = db_int64(result, 0, row, 6);
+            k->revoked = db_text(result, 0, row, 7)[0] == 't';
+            /* The schema only admits well-formed rows; skip one all the same if not. */
+            count += k->role != 0 && parse_hash(db_text(result, 0, row, 2), k->hash);
+        }
+        free(cache->keys);
+        cache->keys = keys;
+        cache->count = count;
+        cache->version = version;
+    }
+    tx_reply(t, 200, NULL, NULL);
+}
+
+static void refresh(key_cache *cache);
+
+static void wake(waiter *w)
+{
+    while (w != NULL) {
+        waiter *next = w->next;
+        w->done(w->arg);
+        free(w);
+        w = next;
+    }
+}
+
+static void refreshed(tx *t, int status)
+{
+    key_cache *cache = tx_user(t);
+    cache->refreshing = false;
+    if (status == 200) {
+        cache->refreshed_ms = clock_ms();
+    }
+    /* Whoever waited for this refresh looks the key up again, whatever the outcome. */
+    waiter *answered = cache->answering;
+    cache->answering = NULL;
+    wake(answered);
+    if (cache->queued != NULL) {
+        refresh(cache); /* asked for while this one was in flight: it may predate the key */
+        return;
+    }
+    schedule(cache, cache->interval_ms);
+}
+
+/* Starts a refresh unless one is in flight (whose completion starts the next one for the
+ * requests queued meanwhile). */
+static void refresh(key_cache *cache)
+{
+    if (cache->refreshing) {
+        return;
+    }
+    cache->refreshing = true;
+    cache->answering = cache->queued;
+    cache->queued = NULL;
+    evtimer_del(&cache->timer);
+    tx *t = tx_background(cache->app, clock_ms() + cache->app->cfg->request_timeout_ms, refreshed);
+    tx_set_user(t, cache);
+    tx_use_control(t);
+    tx_q(t, ST_KEYS_SNAPSHOT, tx_int(t, cache->version));
+    tx_run(t, TX_READ, snapshot_read);
+}
+
+static void tick(evutil_socket_t fd, short events, void *arg)
+{
+    key_cache *cache = arg;
+    if (!cache->stopped) {
+        refresh(cache);
+    }
+}
+
+key_cache *key_cache_new(wf_app *app, int interval_ms)
+{
+    key_cache *cache = xcalloc(1, sizeof *cache);
+    cache->app = app;
+    cache->interval_ms = interval_ms;
+    cache->version = -1;
+    evtimer_assign(&cache->timer, app->base, tick, cache);
+    schedule(cache, 0);
+    return cache;
+}
+
+void key_cache_stop(key_cache *cache)
+{
+    if (cache != NULL) {
+        cache->stopped = true;
+        evtimer_del(&cache->timer);
+    }
+}
+
+bool key_cache_busy(const key_cache *cache)
+{
+    return cache != NULL && cache->refreshing;
+}
+
+static void drop(waiter *w)
+{
+    while (w != NULL) {
+        waiter *next = w->next;
+        free(w);
+        w = next;
+    }
+}
+
+void key_cache_free(key_cache *cache)
+{
+    if (cache == NULL) {
+        return;
+    }
+    evtimer_del(&cache->timer);
+    drop(cache->answering);
+    drop(cache->queued);
+    free(cache->keys);
+    free(cache);
+}
+
+const key_entry *key_cache_find(const key_cache *cache, int64_t id)
+{
+    size_t low = 0, high = cache->count;
+    while (low < high) {
+        size_t mid = low + (high - low) / 2;
+        if (cache->keys[mid].id == id) {
+            return &cache->keys[mid];
+        }
+        if (cache->keys[mid].id < id) {
+            low = mid + 1;
+        } else {
+            high = mid;
+        }
+    }
+    return NULL;
+}
+
+bool key_cache_refresh(key_cache *cache, void (*done)(void *arg), void *arg)
+{
+    if (cache->stopped || (cache->version >= 0 && !cache->refreshing &&
+                           clock_ms() - cache->refreshed_ms < RECENT_MS)) {
+        return false;
+    }
+    waiter *w = xcalloc(1, sizeof *w);
+    w->done = done;
+    w->arg = arg;
+    w->next = cache->queued;
+    cache->queued = w;
+    refresh(cache);
+    return true;
+}
