@@ -361,7 +361,17 @@ async function main() {
         const secret = await page.locator(tid('key-secret')).textContent({ timeout: TIMEOUT });
         const match = /^wf_(\d+)_[0-9a-f]{64}$/.exec(secret.trim());
         if (!match) throw new Error(`the new key does not look like a key: ${secret}`);
-        const me = await call(B, 'GET', '/v1/me', { key: secret.trim(), expect: 200 });
+        // A new key reaches the other instance's key cache within about a second.
+        const since = Date.now();
+        const me = await until(
+          'the new key to work on B',
+          async () => {
+            const answer = await call(B, 'GET', '/v1/me', { key: secret.trim() });
+            return answer.status === 200 ? answer : null;
+          },
+          3000,
+        );
+        log(`  the new key worked on B after ${Date.now() - since} ms`);
         if (me.json.role !== 'storage' || me.json.storage_id !== 6)
           throw new Error(`new key is ${JSON.stringify(me.json)}`);
         await page.click(tid(`key-revoke-${match[1]}`));
@@ -552,6 +562,9 @@ async function main() {
           await waitSignedIn(page, 'storage');
           if (await page.locator(tid('handover-form')).count())
             throw new Error('a storage key sees the hand-over form');
+          // nothing of the last session's data: a storage key cannot list organizations
+          if ((await page.locator('body').innerText()).includes('ОО2'))
+            throw new Error("the previous key's data is still shown");
           if (
             !(await page
               .locator(tid('organizations-card'))

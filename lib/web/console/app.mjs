@@ -205,20 +205,60 @@ function signOut(message) {
     // nothing stored
   }
   clearBanner();
+  forgetData();
   showSignIn(message);
 }
 
 // ---------------------------------------------------------------- loading
 
+// Forgets everything the last key could see: the next key must not see it.
+function forgetData() {
+  Object.assign(state, {
+    wasteTypes: [],
+    organizations: new Map(),
+    storages: new Map(),
+    routes: new Map(),
+    transfers: [],
+    ledgerPage: 0,
+    ledgerTruncated: false,
+    ledgerUnread: false,
+    storagesTruncated: false,
+    routesTruncated: false,
+    keys: [],
+    selectedStorage: null,
+    actingOrg: null,
+    selectedView: null,
+    graphFocus: null,
+    activity: [],
+    loading: {},
+    errors: {},
+  });
+  state.fresh.clear();
+  drawnKeys = null;
+  singleStorageView = true;
+  network?.destroy();
+  network = null;
+  for (const id of [
+    'storages',
+    'organizations',
+    'selection',
+    'ledger-slot',
+    'actions',
+    'keys-slot',
+    'roads-slot',
+    'activity',
+  ]) {
+    fill($(id));
+  }
+  $('network-caption').textContent = '';
+}
+
 async function start(me) {
+  forgetData();
   state.me = me;
   state.openServer = !!me.open;
   state.actingOrg = me.role === 'organization' ? me.organization_id : null;
   state.selectedStorage = me.role === 'storage' ? me.storage_id : null;
-  state.selectedView = null;
-  state.transfers = [];
-  state.ledgerPage = 0;
-  state.activity = [];
   $('signin').hidden = true;
   $('console').hidden = false;
   document.body.dataset.role = me.role;
