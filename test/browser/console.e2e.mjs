@@ -5,6 +5,7 @@
 //   WF_A, WF_B            base URLs of the two instances (same database)
 //   WF_KEY_ADMIN, WF_KEY_ORG2, WF_KEY_STORAGE3   keys from `wasteflow keys create`
 //   WF_SHOTS              directory for one screenshot per step
+//   WF_DOCS_SHOT          optional: where to write the README's screenshot (docs/console.png)
 // Every step fails on a browser console error (other than the HTTP errors the step itself
 // provokes), an uncaught page error, a Content-Security-Policy violation, or any request
 // to a host other than instance A. A step that needs a backend feature the server does not
@@ -21,6 +22,7 @@ const B = process.env.WF_B;
 const KEYS = { admin: process.env.WF_KEY_ADMIN, org2: process.env.WF_KEY_ORG2, storage3: process.env.WF_KEY_STORAGE3 };
 const SHOTS = process.env.WF_SHOTS || path.join(os.tmpdir(), 'wasteflow-console-shots');
 const STRICT = process.env.WF_STRICT === '1';
+const DOCS_SHOT = process.env.WF_DOCS_SHOT || ''; // also write docs/console.png there
 const CHROMIUM = process.env.WF_CHROMIUM || '/usr/bin/chromium';
 const CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
@@ -446,6 +448,11 @@ async function main() {
         await page.fill(tid('handover-glass'), '20');
         await page.fill(tid('handover-bio'), '50');
         await waitAttr(page, 'handover-preview', 'data-state', 'ready');
+        if (DOCS_SHOT) {
+          // the README's picture: the preview beside the way to МНО7 on the map
+          await page.screenshot({ path: DOCS_SHOT, clip: { x: 0, y: 0, width: 1400, height: 860 } });
+          log(`README screenshot: ${DOCS_SHOT}`);
+        }
         const rows = await page
           .locator(`${tid('handover-preview')} ${tid('preview-row')}`)
           .evaluateAll((trs) =>

@@ -17,7 +17,8 @@
 # Needs Node.js with npm (playwright-core and prettier come with `npm ci` from package-lock.json)
 # and Debian's chromium (installed with apt-get when run as root). When either cannot be had
 # it prints SKIPPED with the reason and exits 0; anything else that fails, fails.
-# WF_STRICT=1 fails the steps that wait on a backend feature the server lacks.
+# WF_STRICT=1 fails the steps that wait on a backend feature the server lacks;
+# WF_DOCS_SHOT=$PWD/docs/console.png also renews the README's screenshot.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -163,7 +164,7 @@ log "instances A http://127.0.0.1:$port_a and B http://127.0.0.1:$port_b on $DAT
 status=0
 WF_A="http://127.0.0.1:$port_a" WF_B="http://127.0.0.1:$port_b" WF_SHOTS="$shots" \
     WF_KEY_ADMIN="$key_admin" WF_KEY_ORG2="$key_org2" WF_KEY_STORAGE3="$key_storage3" \
-    WF_CHROMIUM="$chromium_bin" node "$here/console.e2e.mjs" || status=$?
+    WF_CHROMIUM="$chromium_bin" WF_DOCS_SHOT="${WF_DOCS_SHOT:-}" node "$here/console.e2e.mjs" || status=$?
 log "screenshots: $shots"
 log "server logs: $out/serve-a.log, $out/serve-b.log"
 exit "$status"
