@@ -38,7 +38,6 @@ ok=0
 work=$(mktemp -d /tmp/wasteflow-compose-test.XXXXXX)
 compose=()
 admin_key=""
-pre_access_control=0
 summary=()
 
 log() {
@@ -185,18 +184,10 @@ wait_healthy() {
 
 # The one place that obtains credentials (DESIGN.md "Access control": `wasteflow keys
 # create --role admin` prints one JSON object with the key in "key"). Sets admin_key.
-# A binary from before access control has no `keys` command: then, and only then, the
-# steps that need a key run without one, and the summary says so.
 obtain_admin_key() {
     local out err status=0
     out=$(in_service api wasteflow keys create --role admin 2>"$work/keys.err") || status=$?
     err=$(cat "$work/keys.err")
-    if ((pre_access_control)); then
-        log "NOTICE: this wasteflow has no access control yet (no \`keys\` command):"
-        log "        the API is called without a key and the 401 check is skipped"
-        summary+=("admin key: NOT TESTED (binary has no \`wasteflow keys\`)")
-        return 0
-    fi
     ((status == 0)) || fail "wasteflow keys create exited $status: $err"
     log "admin key created (id $(jq -r .id <<<"$out" 2>/dev/null))"
     jq -se 'length == 1 and (.[0] | type == "object"
@@ -213,27 +204,6 @@ obtain_admin_key() {
     [[ "$http_status" == 401 ]] || fail "GET /v1/... without a key answered $http_status, not 401"
     grep -qi '^WWW-Authenticate: Bearer' "$work/headers" ||
         fail "401 without WWW-Authenticate: Bearer"
-}
-
-# A binary from before access control has no `keys` command (DESIGN.md "Access
-# control" lands separately). Sets pre_access_control=1 for it, and writes the override
-# that binary needs: its `serve` applies migrations at start, which the app role may not
-# (no CREATE on the schema), so there `api` connects as the owner, as it did before.
-detect_access_control() {
-    local probe_status=0
-    docker run --rm --network none --entrypoint wasteflow wasteflow:latest keys \
-        >/dev/null 2>"$work/probe.err" || probe_status=$?
-    if ((probe_status != 0)) && grep -qF 'unknown command "keys"' "$work/probe.err"; then
-        pre_access_control=1
-        cat >"$work/pre-access-control.yml" <<EOF
-services:
-  api:
-    environment:
-      DATABASE_URL: postgresql://$owner_role@db:5432/wasteflow?passfile=/run/wasteflow-secrets/pgpass
-    volumes:
-      - migrate-secrets:/run/wasteflow-secrets:ro
-EOF
-    fi
 }
 
 check_image() {
@@ -283,14 +253,6 @@ grep -E '^images.sh: ' "$work/postgres-image.log" >&2 || true
 summary+=("wasteflow:latest and postgres:15 ready: $((SECONDS - t0))s")
 check_image
 log "starting project $project on 127.0.0.1:$WASTEFLOW_HTTP_PORT"
-
-detect_access_control
-if ((pre_access_control)); then
-    log "NOTICE: this wasteflow's serve migrates at start and has no access control yet:"
-    log "        api connects as the owner $owner_role, not $app_role (pre-access-control)"
-    compose+=(-f "$work/pre-access-control.yml")
-    summary+=("api as $app_role: NOT TESTED (binary's serve still migrates; connects as $owner_role)")
-fi
 
 t0=$SECONDS
 stack_up=1
@@ -347,18 +309,8 @@ summary+=("POST transfer: 201, id $transfer_id, glass 5 -> МНО1 at 100 m; rep
 
 # sql/audit.sql as the auditor, over TCP to the container's own address so that the
 # auditor's password (scram) is what lets it in; it must print nothing.
-# sql/audit.sql as the auditor, over TCP to the container's own address so that the
-# auditor's password (scram) is what lets it in; it must print nothing.
 audit_role="$auditor_role"
 audit_password_file=auditor_password
-if ((pre_access_control)); then
-    # That binary's migrate grants the auditor nothing: prove its login, audit as owner.
-    run_psql_as "$auditor_role" auditor_password -c 'SELECT 1' >/dev/null ||
-        fail "$auditor_role cannot log in with its password"
-    audit_role="$owner_role"
-    audit_password_file=owner_password
-    summary+=("audit.sql as $auditor_role: NOT TESTED (binary's migrate grants nothing; ran as $owner_role, $auditor_role login checked)")
-fi
 audit_out=$(run_psql_as "$audit_role" "$audit_password_file" -f - <"$root/sql/audit.sql" 2>&1) ||
     fail "audit.sql as $audit_role failed: $audit_out"
 [[ -z "$audit_out" ]] || fail "audit.sql reported: $audit_out"
@@ -369,13 +321,7 @@ roles=$(in_service db psql -U "$owner_role" -d wasteflow -X -q -A -t -c \
     "SELECT string_agg(DISTINCT usename, ',') FROM pg_stat_activity
      WHERE datname = 'wasteflow' AND backend_type = 'client backend'
        AND pid <> pg_backend_pid()")
-if ((pre_access_control)); then
-    # That binary cannot show the app role at work; at least its password must let it in.
-    run_psql_as "$app_role" app_password -c 'SELECT 1' >/dev/null ||
-        fail "$app_role cannot log in with its password"
-else
-    [[ "$roles" == "$app_role" ]] || fail "api connects as [$roles], not $app_role"
-fi
+[[ "$roles" == "$app_role" ]] || fail "api connects as [$roles], not $app_role"
 summary+=("api's database sessions: $roles")
 db_ports=$(docker port "$(container_of db)" || true)
 [[ -z "$db_ports" ]] || fail "the database is published: $db_ports"

@@ -9,9 +9,14 @@
 # 3. Without DATABASE_URL, starts a private PostgreSQL 15 cluster (deploy/pg-local.sh:
 #    .pgdata/ or $WASTEFLOW_PGDATA, 127.0.0.1:54329 or $WASTEFLOW_PG_PORT, fsync on) and
 #    uses it. The cluster keeps running after the server stops.
-# 4. `wasteflow migrate`, `wasteflow seed case1` (idempotent demo data of the picture),
-#    then `wasteflow serve` on $WASTEFLOW_LISTEN (default 127.0.0.1:8080) in the
-#    foreground: Ctrl-C or SIGTERM stops it.
+# 4. `wasteflow migrate` (as the schema's owner: it also creates and grants the roles
+#    wasteflow_app and wasteflow_auditor), `wasteflow seed case1` (idempotent demo data of
+#    the picture) and `wasteflow seed demo-keys` (an admin key and one key per demo
+#    organization and storage, kept in .run/demo-keys and printed), then `wasteflow serve`
+#    on $WASTEFLOW_LISTEN (default 127.0.0.1:8080) in the foreground, as wasteflow_app:
+#    Ctrl-C or SIGTERM stops it. With DATABASE_URL set (the owner's), serve uses
+#    WASTEFLOW_APP_DATABASE_URL when given (the app role's, with its password), else
+#    DATABASE_URL itself (and says in its log that it should not).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -53,6 +58,16 @@ log "applying migrations"
 "$bin" migrate
 log "loading the demo data (seed case1)"
 "$bin" seed case1
+"$bin" seed demo-keys --file "$root/.run/demo-keys"
 
-log "serving on http://$WASTEFLOW_LISTEN (Ctrl-C to stop)"
-exec "$bin" serve
+serve_url="${WASTEFLOW_APP_DATABASE_URL:-$DATABASE_URL}"
+if [[ -n "${pgdir:-}" ]]; then
+    # The private cluster trusts local connections: the app role needs no password there.
+    serve_url="${DATABASE_URL/wasteflow@/wasteflow_app@}"
+fi
+log "serving on http://$WASTEFLOW_LISTEN as $(sed -E 's#^[a-z]+://([^@:/]*).*#\1#' <<<"$serve_url")"
+log "  console: http://$WASTEFLOW_LISTEN/console   API docs: http://$WASTEFLOW_LISTEN/docs"
+log "  try:     . $root/.run/demo-keys && curl -H \"Authorization: Bearer \$ADMIN_KEY\" \\"
+log "             http://$WASTEFLOW_LISTEN/v1/organizations/1/storages"
+log "(Ctrl-C to stop)"
+DATABASE_URL="$serve_url" exec "$bin" serve

@@ -8,6 +8,7 @@
 #include "auth/principal.h"
 #include "db/migrate.h"
 #include "util/strbuf.h"
+#include "util/utf8.h"
 
 #include <errno.h>
 #include <libpq-fe.h>
@@ -435,7 +436,10 @@ int keys_demo(const config *cfg, const char *path)
     printf("demo API keys (also in %s; `. %s` sets them in a shell):\n", path, path);
     for (size_t i = 0; i < count; i++) {
         fprintf(file, "%s=%s # %s\n", keys[i].variable, keys[i].token, keys[i].label);
-        printf("  %-16s %-28s %s\n", keys[i].variable, keys[i].label, keys[i].token);
+        /* Padded by characters, not bytes: the labels carry Cyrillic names. */
+        int pad = 28 - (int)utf8_length(keys[i].label);
+        printf("  %-16s %s%*s %s\n", keys[i].variable, keys[i].label, pad > 0 ? pad : 0, "",
+               keys[i].token);
     }
     fclose(file);
     return 0;

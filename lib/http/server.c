@@ -179,7 +179,8 @@ static void finish(http_ctx *ctx, int status, struct evbuffer *body)
         snprintf(duration_text, sizeof duration_text, "%.3f", (double)duration_us / 1000.0);
         log_event(level, "request", "method", ctx->method_name, "path", ctx->path, "route", route,
                   "status", status_text, "duration_ms", duration_text, "request_id",
-                  ctx->request_id, NULL);
+                  ctx->request_id, "actor", ctx->authenticated ? ctx->principal.actor : "",
+                  NULL);
     }
     if (priv->guard == NULL) {
         server->inflight--; /* else counted down once the reply is written */

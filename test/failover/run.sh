@@ -59,7 +59,6 @@ dir=""
 serve_pid=""
 client_pids=()
 admin_key=""
-pre_access_control=0
 ok=0
 # Milestones in epoch milliseconds, set by now_ms.
 t_load=0 t_now=0 t_kill=0 t_down=0 t_promote=0 t_promoted=0 t_reset=0
@@ -163,16 +162,6 @@ for port in "$primary_port" "$standby_port" "$http_port"; do
     fi
 done
 
-# A binary from before access control (DESIGN.md) has no `keys` command; its serve also
-# migrates at start, which the app role may not. Then the service connects as the owner,
-# calls go without a key, and the audit runs as the owner; the summary says so.
-keys_probe=$("$bin" keys 2>&1 >/dev/null || true)
-if grep -qF 'unknown command "keys"' <<<"$keys_probe"; then
-    pre_access_control=1
-    log "NOTICE: this wasteflow has no access control yet: serve connects as $owner_role,"
-    log "        requests carry no key, audit.sql runs as $owner_role"
-fi
-
 # --- 2. primary and synchronous standby --------------------------------------------------
 dir=$(mktemp -d /tmp/wasteflow-failover.XXXXXX)
 chmod 0755 "$dir"
@@ -234,9 +223,7 @@ log "standby1 streaming, sync_state = sync"
 # --- 3. the service, on both hosts ------------------------------------------------------
 # connect_timeout serves the blocking connects (serve's start-up); the pool's non-blocking
 # ones ignore it (libpq leaves timing to PQconnectPoll's caller): deploy/HIGH_AVAILABILITY.md.
-serve_role="$app_role"
-((pre_access_control)) && serve_role="$owner_role"
-export DATABASE_URL="postgresql://$serve_role@127.0.0.1:$primary_port,127.0.0.1:$standby_port/$db?target_session_attrs=read-write&connect_timeout=2&application_name=wasteflow-failover"
+export DATABASE_URL="postgresql://$app_role@127.0.0.1:$primary_port,127.0.0.1:$standby_port/$db?target_session_attrs=read-write&connect_timeout=2&application_name=wasteflow-failover"
 export WASTEFLOW_LISTEN="127.0.0.1:$http_port"
 "$bin" serve >"$dir/serve.log" 2>&1 &
 serve_pid=$!
@@ -251,7 +238,6 @@ done
 # The one place that obtains credentials: `wasteflow keys create --role admin` (DESIGN.md
 # "Access control") prints one JSON object with the key in "key". Sets admin_key.
 obtain_admin_key() {
-    ((pre_access_control)) && return 0
     local out
     out=$(DATABASE_URL="$owner_url" "$bin" keys create --role admin --name failover-test) ||
         fail "wasteflow keys create failed"
@@ -367,7 +353,6 @@ lost=$((acked - found))
 ((lost == 0)) || fail "$lost acknowledged transfers are not in the new primary's ledger"
 
 audit_role="$auditor_role"
-((pre_access_control)) && audit_role="$owner_role"
 audit_out=$(psql -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$standby_port" \
     -U "$audit_role" -d "$db" -f "$root/sql/audit.sql" 2>&1) ||
     fail "audit.sql as $audit_role failed: $audit_out"
@@ -424,6 +409,3 @@ printf '  %-44s %s\n' \
     "audit.sql as $audit_role" "no violation" \
     "service restarted" "no (pid $serve_pid throughout)" \
     "build / total" "${t_build}s / $((SECONDS - t_all))s"
-if ((pre_access_control)); then
-    printf '  %s\n' "NOT TESTED (binary has no access control): serve as $app_role, keys, audit as $auditor_role"
-fi
