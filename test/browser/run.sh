@@ -7,8 +7,8 @@
 # Without a binary it builds build-release/ (Release). It starts its own PostgreSQL 15
 # (deploy/pg-local.sh, fast mode, a throwaway directory, 127.0.0.1:$WASTEFLOW_BROWSER_PG_PORT,
 # default 54350), migrates, seeds case1, creates keys with `wasteflow keys create` (admin,
-# organization 2, storage 3), starts two instances of `wasteflow serve` on that database
-# (A on 127.0.0.1:18091, B on 18092) and runs console.e2e.mjs against A while B makes the
+# organization 2, storage 3), starts two instances of `wasteflow serve` on that database as
+# the app role wasteflow_app (A on 127.0.0.1:18091, B on 18092) and runs console.e2e.mjs against A while B makes the
 # changes that must appear live. Screenshots (one per step) go to
 # $WASTEFLOW_BROWSER_OUT/screenshots (default: <dir of the binary>/browser/screenshots).
 # Every process it starts is stopped by pid on exit.
@@ -139,9 +139,13 @@ else
     exit 1
 fi
 
+# The instances connect as the app role, as deploy/run.sh serves (migrate created it; the
+# private cluster trusts local connections).
+serve_url="${DATABASE_URL/wasteflow@/wasteflow_app@}"
 start_instance() {
     local name="$1" port="$2"
-    WASTEFLOW_LISTEN="127.0.0.1:$port" WASTEFLOW_LOG_LEVEL=warn "$bin" serve >"$out/serve-$name.log" 2>&1 &
+    DATABASE_URL="$serve_url" WASTEFLOW_LISTEN="127.0.0.1:$port" WASTEFLOW_LOG_LEVEL=warn \
+        "$bin" serve >"$out/serve-$name.log" 2>&1 &
     pids+=("$!")
 }
 start_instance a "$port_a"
@@ -159,7 +163,7 @@ for port in "$port_a" "$port_b"; do
         sleep 0.2
     done
 done
-log "instances A http://127.0.0.1:$port_a and B http://127.0.0.1:$port_b on $DATABASE_URL"
+log "instances A http://127.0.0.1:$port_a and B http://127.0.0.1:$port_b on $serve_url"
 
 status=0
 WF_A="http://127.0.0.1:$port_a" WF_B="http://127.0.0.1:$port_b" WF_SHOTS="$shots" \
