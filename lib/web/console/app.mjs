@@ -38,6 +38,8 @@ const state = {
   ledgerUnread: false,
   routesTruncated: false,
   graphFocus: null,
+  session: 0, // bumped at every sign-in and sign-out
+  dirty: new Set(),
   storagesTruncated: false,
   keys: [],
   fresh: new Set(),
@@ -213,6 +215,8 @@ function signOut(message) {
 
 // Forgets everything the last key could see: the next key must not see it.
 function forgetData() {
+  state.session++;
+  state.dirty.clear();
   Object.assign(state, {
     wasteTypes: [],
     organizations: new Map(),
@@ -267,8 +271,10 @@ async function start(me) {
   if (me.role === 'monitor') {
     return;
   }
-  await reloadAll();
+  // The stream first, then the snapshot: a change committed between the two is then seen
+  // (as an event during the load, which reads the part again).
   startEvents();
+  await reloadAll();
 }
 
 function renderWho() {
@@ -290,56 +296,101 @@ function renderWho() {
   }
 }
 
-async function section(name, load) {
+// Loads one part of the state: fetch() reads it, apply(data) stores it, unless the key
+// changed meanwhile (an answer for the last session must not land in this one). Events that
+// touch the part while it loads mark it dirty: the snapshot may predate them, so the part
+// is read once more.
+async function section(name, fetch, apply) {
+  const session = state.session;
   state.loading[name] = true;
   state.errors[name] = null;
+  state.dirty.delete(name);
   renderSection(name);
   try {
-    await load();
+    const data = await fetch();
+    if (session !== state.session) {
+      return;
+    }
+    apply(data);
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) {
       throw error;
     }
-    state.errors[name] = error;
+    if (session === state.session) {
+      state.errors[name] = error;
+    }
   } finally {
-    state.loading[name] = false;
+    if (session === state.session) {
+      state.loading[name] = false;
+    }
+  }
+  if (session !== state.session) {
+    return;
   }
   renderSection(name);
+  if (state.dirty.has(name)) {
+    state.dirty.delete(name);
+    refreshState();
+  }
+}
+
+function applyLedger(answer) {
+  // Transfers that arrived live while the ledger was read are kept.
+  const live = state.transfers;
+  state.transfers = answer.items;
+  state.ledgerTruncated = answer.truncated;
+  state.ledgerUnread = answer.unread;
+  for (const transfer of live) {
+    addTransfer(state, transfer);
+  }
 }
 
 async function reloadAll() {
+  const session = state.session;
   const jobs = [
-    section('types', async () => {
-      state.wasteTypes = (await api.listAll('/v1/waste-types')).items;
-    }),
-    section('storages', async () => {
-      const page = await api.listAll('/v1/storages', {}, { maxItems: MAX_STORAGES });
-      state.storages = new Map(page.items.map((s) => [s.id, s]));
-      state.storagesTruncated = page.truncated;
-    }),
-    section('routes', async () => {
-      const page = await api.listAll('/v1/routes', {}, { maxItems: MAX_ROUTES });
-      state.routes = new Map(page.items.map((r) => [r.id, r]));
-      state.routesTruncated = page.truncated;
-    }),
-    section('ledger', async () => {
-      const ledgerAnswer = await loadLedger(api);
-      state.transfers = ledgerAnswer.items;
-      state.ledgerTruncated = ledgerAnswer.truncated;
-      state.ledgerUnread = ledgerAnswer.unread;
-    }),
+    section(
+      'types',
+      () => api.listAll('/v1/waste-types'),
+      (page) => {
+        state.wasteTypes = page.items;
+      },
+    ),
+    section(
+      'storages',
+      () => api.listAll('/v1/storages', {}, { maxItems: MAX_STORAGES }),
+      (page) => {
+        state.storages = new Map(page.items.map((s) => [s.id, s]));
+        state.storagesTruncated = page.truncated;
+      },
+    ),
+    section(
+      'routes',
+      () => api.listAll('/v1/routes', {}, { maxItems: MAX_ROUTES }),
+      (page) => {
+        state.routes = new Map(page.items.map((r) => [r.id, r]));
+        state.routesTruncated = page.truncated;
+      },
+    ),
+    section('ledger', () => loadLedger(api), applyLedger),
   ];
   if (canSeeOrganizations()) {
     jobs.push(
-      section('organizations', async () => {
-        state.organizations = new Map((await api.listAll('/v1/organizations')).items.map((o) => [o.id, o]));
-      }),
+      section(
+        'organizations',
+        () => api.listAll('/v1/organizations'),
+        (page) => {
+          state.organizations = new Map(page.items.map((o) => [o.id, o]));
+        },
+      ),
     );
   }
   try {
     await Promise.all(jobs);
   } catch {
     return; // 401: signed out already
+  }
+  if (session !== state.session) {
+    return;
   }
   renderWho();
   renderAll();
@@ -351,22 +402,28 @@ async function reloadAll() {
   }
 }
 
-// Refetches what the stream does not resume after a break: stock and pending.
+// Reads stock and pending again: after a break in the stream (which resumes transfers, not
+// states) and after events that may be newer than a snapshot being read.
 async function refreshState() {
-  try {
-    const [storages, organizations] = await Promise.all([
-      api.listAll('/v1/storages', {}, { maxItems: MAX_STORAGES }),
-      canSeeOrganizations() ? api.listAll('/v1/organizations') : Promise.resolve(null),
-    ]);
-    state.storages = new Map(storages.items.map((s) => [s.id, s]));
-    if (organizations) {
-      state.organizations = new Map(organizations.items.map((o) => [o.id, o]));
-    }
-    renderSection('storages');
-    renderSection('organizations');
-  } catch {
-    // shown when the next action fails; the stream keeps trying
-  }
+  await Promise.all([
+    section(
+      'storages',
+      () => api.listAll('/v1/storages', {}, { maxItems: MAX_STORAGES }),
+      (page) => {
+        state.storages = new Map(page.items.map((s) => [s.id, s]));
+        state.storagesTruncated = page.truncated;
+      },
+    ),
+    canSeeOrganizations()
+      ? section(
+          'organizations',
+          () => api.listAll('/v1/organizations'),
+          (page) => {
+            state.organizations = new Map(page.items.map((o) => [o.id, o]));
+          },
+        )
+      : null,
+  ]).catch(() => {});
 }
 
 // ---------------------------------------------------------------- live events
@@ -443,6 +500,9 @@ function onLiveEvent(event) {
       renderSection('ledger');
       break;
     case 'storage': {
+      if (state.loading.storages) {
+        state.dirty.add('storages');
+      }
       const storage = state.storages.get(data.id);
       if (storage) {
         if (data.stock) storage.stock = data.stock;
@@ -457,6 +517,9 @@ function onLiveEvent(event) {
       break;
     }
     case 'organization': {
+      if (state.loading.organizations) {
+        state.dirty.add('organizations');
+      }
       const org = state.organizations.get(data.id);
       if (org) {
         if (data.pending) org.pending = data.pending;
@@ -660,7 +723,10 @@ function drawGraph() {
   }
   const caption = $('network-caption');
   if (state.loading.storages || state.loading.routes || state.loading.organizations) {
-    caption.textContent = 'Loading the network…';
+    // Drawn once everything is in (one layout, not three); a refresh keeps the old picture.
+    if (!drawnKeys) {
+      caption.textContent = 'Loading the network…';
+    }
     return;
   }
   const failed = state.errors.storages || state.errors.routes;
@@ -735,7 +801,7 @@ function renderStorages() {
   const list = $('storages');
   const note = $('storages-note');
   note.textContent = '';
-  if (state.loading.storages) {
+  if (state.loading.storages && state.storages.size === 0) {
     fill(list, h('li', { class: 'muted loading', text: 'Loading storages…' }));
     return;
   }
@@ -784,7 +850,7 @@ function renderOrganizations() {
   if (!canSeeOrganizations()) {
     return;
   }
-  if (state.loading.organizations) {
+  if (state.loading.organizations && state.organizations.size === 0) {
     fill(box, h('p', { class: 'muted loading', text: 'Loading organizations…' }));
     return;
   }

@@ -43,7 +43,7 @@ export function createLedger(ctx) {
     const { transfers, ledgerPage } = ctx.state;
     el.dataset.count = String(transfers.length);
     el.dataset.newest = transfers.length ? String(transfers[0].id) : '';
-    if (ctx.state.loading.ledger) {
+    if (ctx.state.loading.ledger && transfers.length === 0) {
       fill(body, h('p', { class: 'muted loading', text: 'Loading the ledger…' }));
       fill(pager);
       return;
