@@ -16,8 +16,10 @@
 #    the integration runners with the server under valgrind memcheck (zero errors, zero
 #    definite leaks); checks the API against its OpenAPI document (deploy/contract.sh:
 #    redocly lint, runners through prism); and fuzzes (deploy/fuzz.sh, 60 s per target,
-#    WASTEFLOW_FUZZ_SECONDS). WASTEFLOW_QUICK=1 skips these; WASTEFLOW_VALGRIND=1 forces
-#    the valgrind pass even with arguments.
+#    WASTEFLOW_FUZZ_SECONDS); and runs the console's browser tests (test/browser/run.sh:
+#    Debian's Chromium driven by playwright-core, two instances, its own PostgreSQL).
+#    WASTEFLOW_QUICK=1 skips these; WASTEFLOW_VALGRIND=1 forces the valgrind pass and
+#    WASTEFLOW_BROWSER=1 the browser phase even with arguments.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -114,6 +116,20 @@ if [[ "$want_valgrind" == 1 || "$full" == 1 ]]; then
         status=$valgrind_status
     fi
 fi
+
+# ---- browser phase (test/browser, owned by the console) -----------------------------------
+# The operator console in Debian's Chromium against two instances of the ASan binary, with
+# its own PostgreSQL (port 54350). It prints SKIPPED and passes only when npm or chromium
+# cannot be installed.
+if [[ "$full" == 1 || "${WASTEFLOW_BROWSER:-0}" == 1 ]]; then
+    browser_status=0
+    log "browser tests of the console (test/browser/run.sh)"
+    "$root/test/browser/run.sh" "$asan_dir/wasteflow" || browser_status=$?
+    if ((status == 0)); then
+        status=$browser_status
+    fi
+fi
+# ---- end of the browser phase ------------------------------------------------------------
 
 if [[ "$full" == 1 ]]; then
     contract_status=0
