@@ -17,6 +17,7 @@
 # Needs Node.js with npm (playwright-core and prettier come with `npm ci` from package-lock.json)
 # and Debian's chromium (installed with apt-get when run as root). When either cannot be had
 # it prints SKIPPED with the reason and exits 0; anything else that fails, fails.
+# WF_BROWSER_REQUIRED=1 (set by .ci/run) turns every SKIPPED into a failure.
 # WF_STRICT=1 fails the steps that wait on a backend feature the server lacks;
 # WF_DOCS_SHOT=$PWD/docs/console.png also renews the README's screenshot (quantized with
 # pngquant when it is installed).
@@ -32,6 +33,10 @@ log() {
     printf 'browser: %s\n' "$*" >&2
 }
 skip() {
+    if [[ "${WF_BROWSER_REQUIRED:-0}" == 1 ]]; then
+        log "FAILED (WF_BROWSER_REQUIRED=1, so a skip is a failure): $*"
+        exit 1
+    fi
     log "SKIPPED: $*"
     exit 0
 }
