@@ -63,9 +63,31 @@ def _c_string(src, i):
     return "".join(out), i + 1
 
 
+def _string_macros(src):
+    """{NAME: text} of every `#define NAME "..." "..."` made of string literals only."""
+    macros = {}
+    for m in re.finditer(r"^#define\s+(\w+)[ \t]+(\"(?:[^\n]|\\\n)*)", src, re.M):
+        body = m.group(2).replace("\\\n", " ")
+        i, parts = 0, []
+        while True:
+            i = _skip_space_and_comments(body, i)
+            if i >= len(body):
+                break
+            if body[i] != '"':
+                parts = None
+                break
+            text, i = _c_string(body, i)
+            parts.append(text)
+        if parts is not None:
+            macros[m.group(1)] = "".join(parts)
+    return macros
+
+
 def read_statements(path):
-    """{name: sql} of every S(ST_NAME, "..." "...") entry made of plain string literals."""
+    """{name: sql} of every S(ST_NAME, "..." MACRO "...") entry made of string literals and
+    string macros (#define NAME "...")."""
     src = open(path, encoding="utf-8").read()
+    macros = _string_macros(src)
     statements = {}
     for m in re.finditer(r"\bS\(\s*(ST_\w+)\s*,", src):
         i = m.end()
@@ -78,8 +100,13 @@ def read_statements(path):
                 parts.append(text)
             elif src[i] == ")":
                 break
-            else:  # a macro such as LIST_SQL(...): not needed by the benchmarks
-                plain = False
+            else:
+                word = re.match(r"\w+", src[i:])
+                if word and word.group(0) in macros and not src[i + word.end():].lstrip().startswith("("):
+                    parts.append(macros[word.group(0)])
+                    i += word.end()
+                    continue
+                plain = False  # a function-like macro such as LIST_SQL(...): not needed here
                 break
         if plain:
             statements[m.group(1)] = "".join(parts)
