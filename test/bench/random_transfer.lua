@@ -1,9 +1,15 @@
--- wrk script: POST /v1/organizations/{random}/transfers {"waste": {"<WASTE_TYPE>": 1..MAX_KG}}
--- over organization ids 1..ORGS (environment; defaults 1000, glass, 3). Each wrk thread
--- gets its own random sequence.
+-- wrk script: POST /v1/organizations/{random}/transfers {"waste": {"<type>": 1..MAX_KG}}
+-- over organization ids FIRST_ORG..FIRST_ORG+ORGS-1 (environment; defaults 1, 1000), the
+-- type drawn from WASTE_TYPE, a comma-separated list (default glass), with the bearer key
+-- BENCH_KEY. Each wrk thread gets its own random sequence.
 local orgs = tonumber(os.getenv("ORGS") or "1000")
-local waste_type = os.getenv("WASTE_TYPE") or "glass"
+local first = tonumber(os.getenv("FIRST_ORG") or "1")
 local max_kg = tonumber(os.getenv("MAX_KG") or "3")
+local key = os.getenv("BENCH_KEY") or ""
+local types = {}
+for code in string.gmatch(os.getenv("WASTE_TYPE") or "glass", "[^,]+") do
+    types[#types + 1] = code
+end
 local threads = 0
 
 function setup(thread)
@@ -16,9 +22,13 @@ function init(args)
 end
 
 local headers = {["Content-Type"] = "application/json"}
+if key ~= "" then
+    headers["Authorization"] = "Bearer " .. key
+end
 
 request = function()
-    local path = "/v1/organizations/" .. math.random(1, orgs) .. "/transfers"
-    local body = '{"waste":{"' .. waste_type .. '":' .. math.random(1, max_kg) .. "}}"
+    local path = "/v1/organizations/" .. math.random(first, first + orgs - 1) .. "/transfers"
+    local body = '{"waste":{"' .. types[math.random(1, #types)] .. '":' ..
+        math.random(1, max_kg) .. "}}"
     return wrk.format("POST", path, headers, body)
 end

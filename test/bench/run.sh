@@ -19,9 +19,12 @@
 # the best run of each side counts (interference only ever slows a run down); the CPU
 # table shows how busy the rest of the machine was during the counted runs.
 #
+# Every /v1 request carries an admin key (`wasteflow keys create --role admin`, made after
+# seeding); the servers run as the app role with WASTEFLOW_RATE_LIMIT=0.
+#
 # Environment: POOL_SIZE (the server's pool, default 4), POOL_SWEEP (default "2 4 8";
 # empty skips), REPEAT (default 2), DURATION (seconds per run, default 10), BENCH_PORT
-# (default 18350), PROFILE=1 (also perf-record the server during extra S1 and S2 runs at 64
+# (default 18350; the pool sweep uses the next port), BENCH_PG_PORT (default 54350), PROFILE=1 (also perf-record the server during extra S1 and S2 runs at 64
 # connections and print where its CPU goes; needs perf). Everything it starts listens on
 # 127.0.0.1 and is stopped at exit; outputs stay in the work directory it prints.
 set -euo pipefail
@@ -41,7 +44,7 @@ repeat=${REPEAT:-2}
 rep=1 # the repetition being run, part of every output file's name
 port=${BENCH_PORT:-18350}
 sweep_port=$((port + 1))
-pg_port=54350
+pg_port=${BENCH_PG_PORT:-54350}
 pgdir=${WASTEFLOW_BENCH_PGDATA:-/tmp/wasteflow-bench-pg}
 orgs=1000
 storages=200
@@ -134,14 +137,20 @@ say "seed: $orgs organizations, $storages storages, $routes routes"
 # plan the foreign-key checks against them as sequential scans and keep those plans while
 # the ledger grows (see README.md, "Pitfalls").
 sql -c "VACUUM ANALYZE organizations, organization_waste, storages, storage_waste, routes"
+# Access control: every /v1 request (wrk's scripts, benchlib's reachability probe, curl
+# here) carries this admin key; the servers connect as the app role, as deploy/run.sh's do.
+BENCH_KEY=$("$bin" keys create --role admin --name bench |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])')
+export BENCH_KEY
+auth="Authorization: Bearer $BENCH_KEY"
+serve_url="${DATABASE_URL/wasteflow@/wasteflow_app@}"
 
 # start_server PORT POOL: starts a server, prints its pid.
 start_server() {
     local listen_port=$1 pool_size=$2 pid
-    # The rate limit is off: the bench sends thousands of requests a second with one key.
-    WASTEFLOW_LISTEN=127.0.0.1:$listen_port WASTEFLOW_POOL_SIZE=$pool_size \
+    DATABASE_URL=$serve_url WASTEFLOW_LISTEN=127.0.0.1:$listen_port WASTEFLOW_POOL_SIZE=$pool_size \
         WASTEFLOW_MAX_CONNECTIONS=${WASTEFLOW_MAX_CONNECTIONS:-300} WASTEFLOW_LOG_LEVEL=warn \
-        WASTEFLOW_RATE_LIMIT=${WASTEFLOW_RATE_LIMIT:-0} "$bin" serve >>"$work/server-$listen_port.log" 2>&1 &
+        WASTEFLOW_RATE_LIMIT=0 "$bin" serve >>"$work/server-$listen_port.log" 2>&1 &
     pid=$!
     for _ in $(seq 1 100); do
         curl -sf "http://127.0.0.1:$listen_port/readyz" >/dev/null 2>&1 && break
@@ -152,7 +161,7 @@ start_server() {
         sleep 0.1
     done
     # The first view loads the road graph: keep that out of the measurements.
-    curl -sf "http://127.0.0.1:$listen_port/v1/organizations/1/storages" >/dev/null
+    curl -sf -H "$auth" "http://127.0.0.1:$listen_port/v1/organizations/1/storages" >/dev/null
     echo "$pid"
 }
 
@@ -186,7 +195,7 @@ run_pgbench() {
         pgbench -M prepared -n -T "$duration" -c "$conns" -j $((conns < 2 ? conns : 2)) -f "$script" \
         -D orgs=$orgs -D wt=glass -D wt_field=waste_type -D wt_arr='{glass}' \
         -D types_field=waste. -D trigger=request -D empty_json='{}' -D one=1 \
-        -D zero_arr='{0}' -D any_left=false -D n=0 -D ready=0 "$@" \
+        -D zero_arr='{0}' -D any_left=false -D n=0 -D ready=0 -D actor=bench "$@" \
         "$DATABASE_URL" >"$work/$tag.out" 2>&1 || true
     cpu_sample "$server_pid" >>"$work/$tag.cpu"
     python3 "$lib" pgbench "$name" "$conns" "$work/$tag.out" "$work/$tag.cpu" "$work/$tag.time" "$results"
@@ -308,7 +317,7 @@ VACUUM ANALYZE;
 SQL
 hot=$(sql -c "SELECT id FROM storages WHERE name = 'hot'")
 reach3="${reach%\}},$hot}"
-curl -sf "$B/v1/organizations/1/storages" >/dev/null # reload the graph outside the runs
+curl -sf -H "$auth" "$B/v1/organizations/1/storages" >/dev/null # reload the graph outside the runs
 shipments_before=$(sql -c "SELECT coalesce(max(id), 0) FROM shipments")
 transfer_runs S3 "$reach3" "$hot"
 # Of the service's own S3 shipments (the baseline's transfer ids are >= 10^12).
