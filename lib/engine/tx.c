@@ -380,15 +380,23 @@ static const db_query begin_query = {-1, "BEGIN", 0, NULL};
 static const db_query begin_snapshot_query = {-1, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
                                               0, NULL};
 static const db_query commit_query = {-1, "COMMIT", 0, NULL};
+/* Writing transactions run the service's own short statements, whose best plan does not
+ * depend on the values: a generic plan from the first execution on, instead of custom
+ * plans re-planned every time (about a fifth of PostgreSQL's CPU per transfer). Reads keep
+ * the default, where filters such as "$1 IS NULL OR organization_id = $1" want a plan
+ * made for the values. */
+static const db_query generic_plans_query = {-1, "SET LOCAL plan_cache_mode = force_generic_plan",
+                                             0, NULL};
 
 static void send_first_round(tx *t)
 {
-    db_query before[3];
+    db_query before[4];
     int n = 0;
     if (t->mode == TX_SNAPSHOT) {
         before[n++] = begin_snapshot_query;
     } else if (t->mode != TX_READ) {
         before[n++] = begin_query;
+        before[n++] = generic_plans_query;
     }
     if (t->keyed) {
         const char **key = ARENA_ARRAY(t->mem, const char *, 3);
