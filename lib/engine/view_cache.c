@@ -196,9 +196,12 @@ void view_order_unread(view_order *order, const int64_t *storage_ids, const int6
         size_t total = count + order->ahead_count;
         int64_t *ids = xcalloc(total, sizeof *ids);
         int64_t *dists = xcalloc(total, sizeof *dists);
-        memcpy(ids + count, order->ahead_ids + order->ahead_head, order->ahead_count * sizeof *ids);
-        memcpy(dists + count, order->ahead_distances + order->ahead_head,
-               order->ahead_count * sizeof *dists);
+        if (order->ahead_count > 0) {
+            memcpy(ids + count, order->ahead_ids + order->ahead_head,
+                   order->ahead_count * sizeof *ids);
+            memcpy(dists + count, order->ahead_distances + order->ahead_head,
+                   order->ahead_count * sizeof *dists);
+        }
         free(order->ahead_ids);
         free(order->ahead_distances);
         order->ahead_ids = ids;
