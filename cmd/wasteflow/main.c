@@ -46,6 +46,9 @@ static void usage(FILE *out)
                  "  path trees     at most 8 MiB per graph version\n"
                  "  room hints     at most 1,048,576 (storage, type) pairs, 48 MiB; the\n"
                  "                 dispatcher's own view of the rooms, the same again\n"
+                 "  storage view   suspended searches and reachable sets, at most 32 MiB\n"
+                 "                 and 1,024 entries (least recently used out); entries\n"
+                 "                 of an older graph version dropped\n"
                  "  API keys       every key (~80 bytes each)\n"
                  "\n");
     config_print_help(out);

@@ -15,6 +15,7 @@
 #include "engine/key_cache.h"
 #include "engine/room_hints.h"
 #include "engine/statements.h"
+#include "engine/view_cache.h"
 #include "engine/tx.h"
 #include "util/log.h"
 
@@ -262,6 +263,7 @@ int serve_main(const config *cfg)
     if (a->server != NULL) {
         a->keys = key_cache_new(a, KEY_REFRESH_MS);
         a->hints = room_hints_new(a, ROOM_HINTS_MAX_ENTRIES);
+        a->views = view_cache_new(VIEW_CACHE_BYTES);
         a->dispatcher = dispatcher_new(a, cfg->dispatch_interval_ms);
         events_options events = {
             .max_streams = cfg->events_max_streams,
@@ -293,6 +295,7 @@ int serve_main(const config *cfg)
     }
     dispatcher_free(a->dispatcher);
     room_hints_free(a->hints);
+    view_cache_free(a->views);
     key_cache_free(a->keys);
     events_free(a->events); /* its streams' connections go before the server */
     http_server_free(a->server);

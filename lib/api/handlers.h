@@ -25,6 +25,7 @@ void handle_organizations_create(http_ctx *ctx);
 void handle_organizations_patch(http_ctx *ctx);
 void handle_organizations_delete(http_ctx *ctx);
 void handle_organization_storages(http_ctx *ctx);
+void handle_organization_storage(http_ctx *ctx);
 
 void handle_storages_list(http_ctx *ctx);
 void handle_storages_get(http_ctx *ctx);

@@ -59,6 +59,8 @@ const router_route api_routes[] = {
           handle_organizations_delete, ADMIN, SCOPE_NONE),
     ROUTE(HTTP_GET, "/v1/organizations/{id}/storages", "organizations.storages",
           handle_organization_storages, OWN_ORG_READ, SCOPE_OWN_ORGANIZATION),
+    ROUTE(HTTP_GET, "/v1/organizations/{id}/storages/{id}", "organizations.storage",
+          handle_organization_storage, OWN_ORG_READ, SCOPE_OWN_ORGANIZATION),
     ROUTE(HTTP_POST, "/v1/organizations/{id}/transfers", "transfers.create",
           handle_transfers_create, OWN_ORG_WRITE, SCOPE_OWN_ORGANIZATION),
     ROUTE(HTTP_GET, "/v1/storages", "storages.list", handle_storages_list, ROLES_READERS,

@@ -1,27 +1,85 @@
-/* GET /v1/organizations/{id}/storages — requirement 4: every storage (optionally only
- * those accepting a type) with its shortest road distance and path from the organization,
- * capacity, stock and remaining room; reachable first by (distance, id), then the rest.
+/* GET /v1/organizations/{id}/storages — requirement 4: every storage (optionally only those
+ * accepting a type) with its shortest road distance from the organization, capacity, stock
+ * and remaining room; reachable first by (distance, id), then the unreachable by id — one
+ * page at a time, so a page costs what it shows, not the world:
  *
- *   round 1  [type check, graph version + organization exists, storages]
- *   round 2  only when this instance's cached graph is stale: [graph load, storages] */
+ *   reachable  a bounded search (engine/view_cache.h: resumed from where the last page
+ *              stopped, or re-expanded up to the cursor) yields the next storages in order;
+ *              one statement reads the rows of the first limit + 1 of them that pass the
+ *              filter (ST_VIEW_STORAGES). When the filter rejects some, the search reads
+ *              ahead in doubling batches (at most VIEW_BATCH_MAX ids a batch).
+ *   unreachable  by id, in the ranges between the ids the organization reaches (its cached
+ *              reachable set): ST_VIEW_UNREACHABLE, ranges sized to about a page.
+ * At most VIEW_MAX_ROUNDS data rounds a page: a page the filter thins out that far ends
+ * early, with fewer than limit items and a next_cursor (only a null next_cursor ends the
+ * list). The first round also checks the type and the organization and reads the graph
+ * version (ST_VIEW_HEAD), optimistically searching the cached graph; when that graph is
+ * stale the round's rows are dropped and the page starts over on the current one.
+ *
+ * GET /v1/organizations/{id}/storages/{storage_id}: one storage as the organization sees
+ * it, always with its path (null with distance_m when unreachable). */
 #include "api/common.h"
 #include "api/handlers.h"
 #include "api/repr.h"
 #include "api/rows.h"
-#include "core/alloc.h"
+#include "core/view_cursor.h"
 #include "engine/graph_cache.h"
 #include "engine/statements.h"
+#include "engine/view_cache.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Data rounds a page may take (each one statement); see the header comment. */
+#define VIEW_MAX_ROUNDS 8
+/* The most storage ids one read-ahead batch sends. */
+#define VIEW_BATCH_MAX 16384
+/* The largest page that carries paths (DESIGN.md: include=path, limit <= 100). */
+#define VIEW_PATH_LIMIT 100
 
 typedef struct {
-    int64_t organization_id;
-    const char *waste_type;
+    view_filter filter;
+    bool with_path;
+    int limit;
+    bool has_cursor;     /* the request's cursor (the position it names is `start`) */
+    view_position start; /* the request's position, kept to start over on a stale graph */
+    view_position at;    /* the last position examined so far */
+    graph_snapshot *snapshot;
+    view_order *order; /* the reachable phase's order, while it runs */
+    strbuf out;
+    size_t items;
+    int rounds;
+    bool finished; /* the list has nothing after `at` */
+    bool queued;   /* round 1 carries a data statement */
+    bool full;     /* the page holds limit items and more follow */
+    /* The round in flight: reachable, the ids sent (in order) and their distances; or
+     * unreachable, the end of the last range sent. */
+    int64_t *batch_ids, *batch_distances;
+    size_t batch_count, batch_goal;
+    int64_t ranges_end;
+    size_t range_budget;
 } view_state;
 
-static void write_path(strbuf *out, const graph_paths *paths, node_ref storage, node_ref *path,
-                       size_t path_cap)
+static void state_free(void *arg)
 {
-    size_t length = graph_path(paths, storage, path, path_cap);
-    strbuf_puts(out, ",\"path\":[");
+    view_state *view = arg;
+    view_order_free(view->order);
+    graph_snapshot_release(view->snapshot);
+    strbuf_free(&view->out);
+}
+
+static size_t page_need(const view_state *view)
+{
+    return (size_t)view->limit + 1 - view->items;
+}
+
+/* The path source..storage as node references. */
+static void write_path(tx *t, strbuf *out, const view_order *order, int64_t storage_id)
+{
+    size_t length = view_order_path(order, storage_id, NULL, 0);
+    node_ref *path = TX_ARRAY(t, node_ref, length ? length : 1);
+    length = view_order_path(order, storage_id, path, length);
+    strbuf_puts(out, "[");
     for (size_t k = 0; k < length; k++) {
         strbuf_puts(out, k ? "," : "");
         repr_node(out, path[k]);
@@ -29,86 +87,504 @@ static void write_path(strbuf *out, const graph_paths *paths, node_ref storage, 
     strbuf_puts(out, "]");
 }
 
-static void render(tx *t, const db_result *result, int q, graph_snapshot *snapshot)
+/* One item: {"id","storage_id","distance_m",["path",]"name",...}; distance_m < 0 for an
+ * unreachable storage (order NULL then). */
+static void write_item(tx *t, strbuf *out, const repr_holder *storage, int64_t distance_m,
+                       bool with_path, const view_order *order)
 {
-    const view_state *view = tx_user(t);
+    strbuf_puts(out, "{\"id\":");
+    strbuf_int(out, storage->id);
+    strbuf_puts(out, ",\"storage_id\":");
+    strbuf_int(out, storage->id);
+    strbuf_puts(out, ",\"distance_m\":");
+    if (distance_m >= 0) {
+        strbuf_int(out, distance_m);
+    } else {
+        strbuf_puts(out, "null");
+    }
+    if (with_path) {
+        strbuf_puts(out, ",\"path\":");
+        if (distance_m >= 0 && order != NULL) {
+            write_path(t, out, order, storage->id);
+        } else {
+            strbuf_puts(out, "null");
+        }
+    }
+    strbuf_puts(out, ",");
+    repr_storage_members(out, storage);
+    strbuf_puts(out, "}");
+}
+
+static const char *id_array(tx *t, const int64_t *ids, size_t count)
+{
+    strbuf text = {0};
+    strbuf_puts(&text, "{");
+    for (size_t i = 0; i < count; i++) {
+        strbuf_puts(&text, i ? "," : "");
+        strbuf_int(&text, ids[i]);
+    }
+    strbuf_puts(&text, "}");
+    const char *copy = tx_text(t, text.data != NULL ? text.data : "{}");
+    strbuf_free(&text);
+    return copy;
+}
+
+static void reply_page(tx *t)
+{
+    view_state *view = tx_user(t);
+    char cursor[VIEW_CURSOR_MAX];
+    bool more = !view->finished;
+    if (more) {
+        view_cursor_encode(&view->filter, &view->at, cursor);
+    }
+    if (view->order != NULL) {
+        if (more && !view->at.unreachable) {
+            view_order_put(tx_app(t)->views, view->order, &view->at);
+        } else {
+            view_order_free(view->order);
+        }
+        view->order = NULL;
+    }
+    repr_page_end(&view->out, more ? cursor : NULL);
+    api_reply_buffer(t, 200, &view->out, NULL);
+}
+
+/* Queues the unreachable phase's next statement: the ranges of ids after `at` that hold no
+ * reachable storage, up to about range_budget candidate rows. */
+static void queue_unreachable(tx *t, view_state *view)
+{
+    size_t need = page_need(view);
+    size_t budget = view->range_budget;
+    size_t count;
+    bool owned;
+    const int64_t *reachable = view_cache_reachable(tx_app(t)->views, view->snapshot,
+                                                    view->filter.organization_id, &count, &owned);
+    int64_t lo = (view->at.unreachable ? view->at.storage_id : 0) + 1;
+    /* The first reachable id >= lo. */
+    size_t first = 0, last = count;
+    while (first < last) {
+        size_t mid = first + (last - first) / 2;
+        if (reachable[mid] < lo) {
+            first = mid + 1;
+        } else {
+            last = mid;
+        }
+    }
+    strbuf los = {0}, his = {0}, ns = {0};
+    strbuf_puts(&los, "{");
+    strbuf_puts(&his, "{");
+    strbuf_puts(&ns, "{");
+    size_t ranges = 0, rows = 0;
+    int64_t hi = INT64_MAX;
+    for (size_t i = first; rows < budget; i++) {
+        hi = i < count ? reachable[i] - 1 : INT64_MAX;
+        if (hi >= lo) {
+            uint64_t width = (uint64_t)(hi - lo) + 1;
+            size_t n = width < need ? (size_t)width : need;
+            strbuf_puts(&los, ranges ? "," : "");
+            strbuf_int(&los, lo);
+            strbuf_puts(&his, ranges ? "," : "");
+            strbuf_int(&his, hi);
+            strbuf_puts(&ns, ranges ? "," : "");
+            strbuf_int(&ns, (int64_t)n);
+            ranges++;
+            rows += n;
+        }
+        if (i >= count) {
+            break;
+        }
+        lo = reachable[i] + 1;
+    }
+    strbuf_puts(&los, "}");
+    strbuf_puts(&his, "}");
+    strbuf_puts(&ns, "}");
+    view->ranges_end = hi;
+    tx_q(t, ST_VIEW_UNREACHABLE, tx_text(t, los.data), tx_text(t, his.data), tx_text(t, ns.data),
+         view->filter.waste_type, tx_bool(view->filter.has_room), tx_int(t, (int64_t)need));
+    strbuf_free(&los);
+    strbuf_free(&his);
+    strbuf_free(&ns);
+    if (owned) {
+        free((void *)reachable);
+    }
+}
+
+/* Queues the next data statement; false when the list is already complete (nothing to
+ * read: reply). */
+static bool queue_round(tx *t, view_state *view)
+{
+    size_t need = page_need(view);
+    if (!view->at.unreachable) {
+        if (view->order == NULL) {
+            bool resumed;
+            view->order =
+                view_order_take(tx_app(t)->views, view->snapshot, view->filter.organization_id,
+                                view->has_cursor ? &view->start : NULL, &resumed);
+        }
+        /* A filter that rejected storages last round will likely go on rejecting them:
+         * double the batch each time (bounded), so the rounds stay few. */
+        size_t goal = view->batch_goal == 0 ? need : view->batch_goal * 2;
+        goal = goal < need ? need : goal > VIEW_BATCH_MAX ? VIEW_BATCH_MAX : goal;
+        view->batch_goal = goal;
+        view->batch_ids = TX_ARRAY(t, int64_t, goal);
+        view->batch_distances = TX_ARRAY(t, int64_t, goal);
+        view->batch_count = 0;
+        while (view->batch_count < goal &&
+               view_order_next(view->order, &view->batch_ids[view->batch_count],
+                               &view->batch_distances[view->batch_count])) {
+            view->batch_count++;
+        }
+        if (view->batch_count > 0) {
+            tx_q(t, ST_VIEW_STORAGES, id_array(t, view->batch_ids, view->batch_count),
+                 view->filter.waste_type, tx_bool(view->filter.has_room), tx_int(t, (int64_t)need));
+            return true;
+        }
+        /* Every reachable storage seen: on to the unreachable, unless left out. */
+        view_order_free(view->order);
+        view->order = NULL;
+        if (view->filter.reachable_only) {
+            view->finished = true;
+            return false;
+        }
+        view->at = (view_position){true, 0, 0};
+    }
+    if (view->range_budget == 0) {
+        view->range_budget = need;
+    } else if (view->range_budget < VIEW_BATCH_MAX) {
+        view->range_budget *= 2;
+    }
+    queue_unreachable(t, view);
+    return true;
+}
+
+/* Reads a data round's rows (query q) into the page. */
+static void take_rows(tx *t, view_state *view, const db_result *result, int q)
+{
     repr_holder *storages;
     size_t count = rows_holders(tx_arena(t), result, q, &storages);
-    const graph_paths *paths = graph_snapshot_paths(snapshot, view->organization_id);
-    /* The allocator's order — (distance, id) for the reachable, then id — sorts the view;
-     * each entry's index rides in room_kg. */
-    alloc_candidate *order = TX_ARRAY(t, alloc_candidate, count ? count : 1);
-    for (size_t i = 0; i < count; i++) {
-        order[i] = (alloc_candidate){
-            storages[i].id, graph_distance(paths, (node_ref){NODE_STORAGE, storages[i].id}),
-            (int64_t)i};
-    }
-    alloc_sort_candidates(order, count);
-    size_t path_cap = graph_node_count(snapshot->roads) + 1;
-    node_ref *path = TX_ARRAY(t, node_ref, path_cap);
-    strbuf out = {0};
-    repr_page_begin(&out);
-    for (size_t i = 0; i < count; i++) {
-        const repr_holder *storage = &storages[order[i].room_kg];
-        repr_page_item(&out, i);
-        strbuf_puts(&out, "{\"id\":");
-        strbuf_int(&out, storage->id);
-        strbuf_puts(&out, ",\"storage_id\":");
-        strbuf_int(&out, storage->id);
-        strbuf_puts(&out, ",\"distance_m\":");
-        if (order[i].distance_m >= 0) {
-            strbuf_int(&out, order[i].distance_m);
-            write_path(&out, paths, (node_ref){NODE_STORAGE, storage->id}, path, path_cap);
-        } else {
-            strbuf_puts(&out, "null,\"path\":null");
+    size_t need = page_need(view);
+    if (!view->at.unreachable) {
+        size_t j = 0;
+        for (size_t k = 0; k < count; k++) {
+            while (j < view->batch_count && view->batch_ids[j] != storages[k].id) {
+                j++;
+            }
+            if (j == view->batch_count) {
+                break; /* not one we asked for: cannot happen */
+            }
+            if (view->items == (size_t)view->limit) {
+                /* The (limit + 1)th: the page is full. It and the rest of the batch come
+                 * first on the next page. */
+                view_order_unread(view->order, &view->batch_ids[j], &view->batch_distances[j],
+                                  view->batch_count - j);
+                view->full = true;
+                return;
+            }
+            repr_page_item(&view->out, view->items++);
+            write_item(t, &view->out, &storages[k], view->batch_distances[j], view->with_path,
+                       view->order);
+            view->at = (view_position){false, view->batch_distances[j], storages[k].id};
+            j++;
         }
-        strbuf_puts(&out, ",");
-        repr_storage_members(&out, storage);
-        strbuf_puts(&out, "}");
+        /* Fewer than asked: every id of the batch was examined. */
+        if (count < need && view->batch_count > 0) {
+            view->at = (view_position){false, view->batch_distances[view->batch_count - 1],
+                                       view->batch_ids[view->batch_count - 1]};
+        }
+        return;
     }
-    repr_page_end(&out, NULL);
-    api_reply_buffer(t, 200, &out, NULL);
+    for (size_t k = 0; k < count; k++) {
+        if (view->items == (size_t)view->limit) {
+            view->full = true;
+            return;
+        }
+        repr_page_item(&view->out, view->items++);
+        write_item(t, &view->out, &storages[k], -1, view->with_path, NULL);
+        view->at = (view_position){true, 0, storages[k].id};
+    }
+    if (count < need) {
+        /* Every range was exhausted. */
+        view->at = (view_position){true, 0, view->ranges_end};
+        if (view->ranges_end == INT64_MAX) {
+            view->finished = true;
+        }
+    }
 }
 
-/* Round 2, only when the cached graph was stale: [graph load, storages]. */
-static void with_graph(tx *t, const db_result *result)
+static void on_rows(tx *t, const db_result *result);
+
+/* After a data round: reply, or go on with another. */
+static void next_round(tx *t, view_state *view)
 {
-    graph_snapshot *snapshot = graph_cache_install(tx_app(t), result, 0);
-    render(t, result, 1, snapshot);
-    graph_snapshot_release(snapshot);
+    if (view->full || view->finished || ++view->rounds >= VIEW_MAX_ROUNDS ||
+        !queue_round(t, view)) {
+        reply_page(t);
+        return;
+    }
+    tx_next(t, on_rows);
 }
 
-/* Round 1: [type check, graph version + organization exists, storages]. */
-static void first_round(tx *t, const db_result *result)
+static void on_rows(tx *t, const db_result *result)
+{
+    view_state *view = tx_user(t);
+    take_rows(t, view, result, 0);
+    next_round(t, view);
+}
+
+/* Begins the page on view->snapshot: queues its first data round; false when there is
+ * nothing to read. */
+static bool begin_page(tx *t, view_state *view)
+{
+    view->at = view->has_cursor ? view->start : (view_position){false, -1, 0};
+    return queue_round(t, view);
+}
+
+static void start_on(tx *t, view_state *view, graph_snapshot *snapshot)
+{
+    view->snapshot = snapshot;
+    if (!begin_page(t, view)) {
+        reply_page(t);
+        return;
+    }
+    tx_next(t, on_rows);
+}
+
+/* The graph was synced (query q): begin on it. */
+static void on_synced_at(tx *t, const db_result *result, int q)
+{
+    view_state *view = tx_user(t);
+    start_on(t, view, graph_cache_install(tx_app(t), result, q));
+}
+
+static void on_synced(tx *t, const db_result *result)
+{
+    on_synced_at(t, result, 0);
+}
+
+static bool organization_exists(tx *t, const db_result *result)
 {
     if (db_text(result, 1, 0, 1)[0] != 't') {
         tx_fail(t, PROBLEM_NOT_FOUND, "Organization not found.");
+        return false;
+    }
+    return true;
+}
+
+/* Round 1 without a cached graph: [type check, head, graph sync]. */
+static void first_round_sync(tx *t, const db_result *result)
+{
+    if (organization_exists(t, result)) {
+        on_synced_at(t, result, 2);
+    }
+}
+
+/* Round 1 on the cached graph: [type check, head, first data round]. */
+static void first_round(tx *t, const db_result *result)
+{
+    view_state *view = tx_user(t);
+    if (!organization_exists(t, result)) {
         return;
     }
-    graph_snapshot *snapshot = graph_cache_get(tx_app(t), db_int64(result, 1, 0, 0));
-    if (snapshot == NULL) {
-        const view_state *view = tx_user(t);
-        graph_cache_queue(t);
-        tx_q(t, ST_VIEW_STORAGES, view->waste_type);
-        tx_next(t, with_graph);
+    int64_t version = db_int64(result, 1, 0, 0);
+    if (version == view->snapshot->version) {
+        if (!view->queued) {
+            reply_page(t);
+            return;
+        }
+        take_rows(t, view, result, 2);
+        next_round(t, view);
         return;
     }
-    render(t, result, 2, snapshot);
-    graph_snapshot_release(snapshot);
+    /* The cached graph was stale: start over on the current one. */
+    view_order_free(view->order);
+    view->order = NULL;
+    graph_snapshot_release(view->snapshot);
+    view->snapshot = NULL;
+    strbuf_free(&view->out);
+    view->out = (strbuf){0};
+    repr_page_begin(&view->out);
+    view->items = 0;
+    view->rounds = 0;
+    view->finished = false;
+    view->full = false;
+    view->batch_goal = 0;
+    view->range_budget = 0;
+    graph_snapshot *current = graph_cache_get(tx_app(t), version);
+    if (current != NULL) {
+        start_on(t, view, current);
+        return;
+    }
+    graph_cache_queue(t);
+    tx_next(t, on_synced);
+}
+
+/* A true/false query parameter, false when absent. */
+static bool bool_param(http_ctx *ctx, const char *name, bool *out)
+{
+    const char *text = http_query_param(ctx, name);
+    *out = false;
+    if (text == NULL || strcmp(text, "false") == 0) {
+        return true;
+    }
+    if (strcmp(text, "true") == 0) {
+        *out = true;
+        return true;
+    }
+    http_problem_invalid(ctx, name, "must be true or false");
+    return false;
+}
+
+/* include: a comma-separated list of what to add to each item; "path" is the one. */
+static bool include_param(http_ctx *ctx, bool *with_path)
+{
+    const char *text = http_query_param(ctx, "include");
+    *with_path = false;
+    if (text == NULL) {
+        return true;
+    }
+    for (const char *p = text;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == 4 && memcmp(p, "path", 4) == 0) {
+            *with_path = true;
+        } else {
+            http_problem_invalid(ctx, "include", "must be path");
+            return false;
+        }
+        if (comma == NULL) {
+            return true;
+        }
+        p = comma + 1;
+    }
 }
 
 void handle_organization_storages(http_ctx *ctx)
 {
-    const char *waste_type;
-    if (!api_code_param(ctx, "waste_type", &waste_type)) {
+    view_filter filter = {.organization_id = ctx->match.ids[0]};
+    int limit;
+    bool with_path;
+    if (!api_code_param(ctx, "waste_type", &filter.waste_type) || !api_limit_param(ctx, &limit) ||
+        !include_param(ctx, &with_path) || !bool_param(ctx, "reachable", &filter.reachable_only) ||
+        !bool_param(ctx, "has_room", &filter.has_room)) {
+        return;
+    }
+    if (with_path && limit > VIEW_PATH_LIMIT) {
+        http_problem_invalid(ctx, "limit", "must be at most 100 with include=path");
+        return;
+    }
+    view_position start = {0};
+    const char *cursor = http_query_param(ctx, "cursor");
+    if (cursor != NULL && !view_cursor_decode(cursor, &filter, &start)) {
+        http_problem_invalid(ctx, "cursor",
+                             "must be a next_cursor value returned by this list with the same "
+                             "organization, waste_type, reachable and has_room");
         return;
     }
     tx *t = tx_for(ctx);
     view_state *view = TX_NEW(t, view_state);
-    *view = (view_state){ctx->match.ids[0], waste_type};
+    *view = (view_state){
+        .filter = filter,
+        .with_path = with_path,
+        .limit = limit,
+        .has_cursor = cursor != NULL,
+        .start = start,
+    };
+    repr_page_begin(&view->out);
     tx_set_user(t, view);
-    tx_q(t, ST_CHECK_TYPE, waste_type, "waste_type");
-    tx_q(t, ST_VIEW_HEAD, tx_int(t, view->organization_id));
-    tx_q(t, ST_VIEW_STORAGES, waste_type);
+    tx_on_free(t, state_free, view);
+    tx_q(t, ST_CHECK_TYPE, filter.waste_type, "waste_type");
+    tx_q(t, ST_VIEW_HEAD, tx_int(t, filter.organization_id));
+    wf_app *app = tx_app(t);
+    if (app->graph == NULL) {
+        graph_cache_queue(t);
+        tx_run(t, TX_READ, first_round_sync);
+        return;
+    }
+    view->snapshot = graph_cache_get(app, app->graph->version);
+    /* false: nothing to read whatever the rows say (reachable=true on an organization
+     * without roads); the first round still checks the type and the organization. */
+    view->queued = begin_page(t, view);
     tx_run(t, TX_READ, first_round);
+}
+
+/* ---- one storage ---- */
+
+typedef struct {
+    int64_t organization_id, storage_id;
+    graph_snapshot *snapshot;
+} one_state;
+
+static void one_free(void *arg)
+{
+    one_state *one = arg;
+    graph_snapshot_release(one->snapshot);
+}
+
+static void one_render(tx *t, const db_result *result, int q)
+{
+    one_state *one = tx_user(t);
+    repr_holder *storages;
+    if (rows_holders(tx_arena(t), result, q, &storages) == 0) {
+        tx_fail(t, PROBLEM_NOT_FOUND, "Storage not found.");
+        return;
+    }
+    /* A bounded search up to this storage: its cost is the storages nearer than it. */
+    int64_t distance = -1;
+    view_order *order = NULL;
+    if (graph_has_node(one->snapshot->roads, (node_ref){NODE_STORAGE, one->storage_id})) {
+        bool resumed;
+        order = view_order_take(NULL, one->snapshot, one->organization_id, NULL, &resumed);
+        int64_t id, d;
+        while (view_order_next(order, &id, &d)) {
+            if (id == one->storage_id) {
+                distance = d;
+                break;
+            }
+        }
+    }
+    strbuf out = {0};
+    write_item(t, &out, &storages[0], distance, true, order);
+    view_order_free(order);
+    api_reply_buffer(t, 200, &out, NULL);
+}
+
+static void one_synced(tx *t, const db_result *result)
+{
+    one_state *one = tx_user(t);
+    one->snapshot = graph_cache_install(tx_app(t), result, 1);
+    one_render(t, result, 0);
+}
+
+/* Round 1: [head, storage]. */
+static void one_first(tx *t, const db_result *result)
+{
+    one_state *one = tx_user(t);
+    if (db_text(result, 0, 0, 1)[0] != 't') {
+        tx_fail(t, PROBLEM_NOT_FOUND, "Organization not found.");
+        return;
+    }
+    if (db_rows(result, 1) == 0) {
+        tx_fail(t, PROBLEM_NOT_FOUND, "Storage not found.");
+        return;
+    }
+    one->snapshot = graph_cache_get(tx_app(t), db_int64(result, 0, 0, 0));
+    if (one->snapshot != NULL) {
+        one_render(t, result, 1);
+        return;
+    }
+    tx_q(t, ST_ST_GET, tx_int(t, one->storage_id));
+    graph_cache_queue(t);
+    tx_next(t, one_synced);
+}
+
+void handle_organization_storage(http_ctx *ctx)
+{
+    tx *t = tx_for(ctx);
+    one_state *one = TX_NEW(t, one_state);
+    *one = (one_state){ctx->match.ids[0], ctx->match.ids[1], NULL};
+    tx_set_user(t, one);
+    tx_on_free(t, one_free, one);
+    tx_q(t, ST_VIEW_HEAD, tx_int(t, one->organization_id));
+    tx_q(t, ST_ST_GET, tx_int(t, one->storage_id));
+    tx_run(t, TX_READ, one_first);
 }

@@ -16,6 +16,7 @@ typedef struct events_hub events_hub;
 typedef struct graph_snapshot graph_snapshot;
 typedef struct key_cache key_cache;
 typedef struct room_hints room_hints;
+typedef struct view_cache view_cache;
 typedef struct jwt_verifier jwt_verifier;
 
 typedef struct wf_app {
@@ -30,6 +31,8 @@ typedef struct wf_app {
     /* The newest road graph this instance has loaded (engine/graph_cache.h); NULL until
      * the first load. */
     graph_snapshot *graph;
+    /* The storage view's suspended searches and reachable sets (engine/view_cache.h). */
+    view_cache *views;
     /* Estimated room of every storage (engine/room_hints.h): how far transfers read ahead. */
     room_hints *hints;
     /* The API keys as of the last refresh (engine/key_cache.h). */

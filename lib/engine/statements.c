@@ -265,11 +265,16 @@ const db_statement engine_statements[ST__COUNT] = {
     /* The organization's view of every storage: the graph version, and whether it exists. */
     S(ST_VIEW_HEAD, "SELECT (SELECT version FROM graph_state), EXISTS (SELECT 1 FROM organizations "
                     "WHERE id = $1::bigint)"),
-    /* Every storage ($1 a type it must accept, or NULL), one row per storage and type. */
+    /* A page of the view among the reachable: of the storages $1 (ids in the view's order),
+     * the first $4 that accept type $2 (NULL: any) and, when $3, have room (in $2, else in
+     * any type); one row per storage and type, in $1's order. One primary-key probe per id
+     * until the page is full, whatever the world's size. */
     S(ST_VIEW_STORAGES,
-      "SELECT " STORAGE_COLUMNS " FROM storages s JOIN storage_waste w ON w.storage_id = s.id "
-      "WHERE $1::text IS NULL OR s.id IN (SELECT storage_id FROM storage_waste "
-      "WHERE waste_type = $1) ORDER BY s.id, w.waste_type"),
+      "SELECT " STORAGE_COLUMNS " FROM (SELECT x.id, x.ord FROM unnest($1::bigint[]) WITH "
+      "ORDINALITY AS x(id, ord) WHERE EXISTS (SELECT 1 FROM storage_waste f WHERE f.storage_id "
+      "= x.id AND ($2::text IS NULL OR f.waste_type = $2) AND (NOT $3::boolean OR f.stock < "
+      "f.capacity)) ORDER BY x.ord LIMIT $4::int) m JOIN storages s ON s.id = m.id "
+      "JOIN storage_waste w ON w.storage_id = m.id ORDER BY m.ord, w.waste_type"),
 
     /* Transfers. The organization row lock serialises transfers of one organization;
      * it comes first, then storage rows in id order (never distance order). Returns the
@@ -463,6 +468,17 @@ const db_statement engine_statements[ST__COUNT] = {
       "ON w.organization_id = o.id WHERE o.id = ANY ($1::bigint[]) ORDER BY o.id, w.waste_type"),
     S(ST_EV_ROUTES, "SELECT " ROUTE_COLUMNS " FROM routes WHERE id = ANY ($1::bigint[]) "
                     "ORDER BY id"),
+    /* A page of the view among the unreachable, by id: the first $6 storages (filtered as
+     * ST_VIEW_STORAGES, $4 type, $5 has room) whose ids lie in the ranges [$1[i], $2[i]]
+     * between reachable ids, at most $3[i] from range i (ascending, disjoint ranges). The
+     * caller sizes the ranges so that they hold about a page: an index range scan each. */
+    S(ST_VIEW_UNREACHABLE,
+      "SELECT " STORAGE_COLUMNS " FROM (SELECT c.id FROM unnest($1::bigint[], $2::bigint[], "
+      "$3::int[]) AS g(lo, hi, n), LATERAL (SELECT t.id FROM storages t WHERE t.id >= g.lo AND "
+      "t.id <= g.hi AND EXISTS (SELECT 1 FROM storage_waste f WHERE f.storage_id = t.id AND "
+      "($4::text IS NULL OR f.waste_type = $4) AND (NOT $5::boolean OR f.stock < f.capacity)) "
+      "ORDER BY t.id LIMIT g.n) c ORDER BY c.id LIMIT $6::int) m JOIN storages s ON s.id = m.id "
+      "JOIN storage_waste w ON w.storage_id = m.id ORDER BY s.id, w.waste_type"),
 };
 
 int statement_param_count(int statement)

@@ -79,7 +79,8 @@
     X(ST_EV_UNLOADS)                                                                               \
     X(ST_EV_STORAGES)                                                                              \
     X(ST_EV_ORGANIZATIONS)                                                                         \
-    X(ST_EV_ROUTES)
+    X(ST_EV_ROUTES)                                                                                \
+    X(ST_VIEW_UNREACHABLE)
 
 #define WF_STATEMENT_ENUM(name) name,
 enum { WF_STATEMENTS(WF_STATEMENT_ENUM) ST__COUNT };

@@ -122,7 +122,9 @@ static char *zero_stock(const char *capacity_json)
 static void assert_view_at(const char *file, int line, long long org_id, const char *query,
                            const struct view_row *rows, size_t row_count)
 {
-    it_response *view = it_get("/v1/organizations/%lld/storages%s", org_id, query);
+    /* Paths come only with include=path (DESIGN.md v2). */
+    it_response *view = it_get("/v1/organizations/%lld/storages%s%sinclude=path", org_id, query,
+                               query[0] ? "&" : "?");
     tu_expect_status_at(file, line, view, 200);
     const cJSON *items = tu_member(view->json, "items");
     tu_assert_json_at(file, line, tu_member(view->json, "next_cursor"), "null");
@@ -179,7 +181,7 @@ static void test_view_picture_distances(void **state)
     ASSERT_VIEW(picture.oo2, "", OO2_PICTURE_ROWS);
 
     /* The exact path ОО1 → МНО9, spelled out. */
-    it_response *view = it_get("/v1/organizations/%lld/storages", picture.oo1);
+    it_response *view = it_get("/v1/organizations/%lld/storages?include=path", picture.oo1);
     EXPECT_STATUS(view, 200);
     const cJSON *mno9 = cJSON_GetArrayItem(tu_member(view->json, "items"), 5);
     assert_int_equal(it_json_int(mno9, "id"), picture.mno[9]);
@@ -657,7 +659,7 @@ static void test_route_delete(void **state)
     ASSERT_ROUTE_IDS(tu_fmt("node=storage:%lld", storage2), "[]");
 
     /* The view follows: storage2 is unreachable again. */
-    it_response *view = it_get("/v1/organizations/%lld/storages", org);
+    it_response *view = it_get("/v1/organizations/%lld/storages?include=path", org);
     EXPECT_STATUS(view, 200);
     const cJSON *item;
     bool seen = false;

@@ -1,0 +1,302 @@
+/* The storage view's cache of suspended orders and reachable sets (see view_cache.h). A
+ * small array scanned linearly: at most VIEW_CACHE_MAX_ENTRIES entries, a lookup costs
+ * microseconds, and eviction is by a use counter. */
+#include "engine/view_cache.h"
+
+#include "util/mem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct view_order {
+    graph_snapshot *snapshot;
+    int64_t organization_id;
+    graph_search *search;
+    /* Storages returned to the order (view_order_unread), served before the search. */
+    int64_t *ahead_ids, *ahead_distances;
+    size_t ahead_head, ahead_count;
+};
+
+typedef enum { ENTRY_ORDER, ENTRY_REACHABLE } entry_kind;
+
+typedef struct {
+    entry_kind kind;
+    int64_t organization_id;
+    int64_t version;
+    view_position at;  /* ENTRY_ORDER: where it was suspended */
+    view_order *order; /* ENTRY_ORDER */
+    graph_snapshot *snapshot;
+    int64_t *reachable; /* ENTRY_REACHABLE */
+    size_t reachable_count;
+    size_t bytes;
+    uint64_t used;
+} cache_entry;
+
+struct view_cache {
+    size_t max_bytes, bytes;
+    cache_entry *entries;
+    size_t count;
+    uint64_t tick;
+};
+
+view_cache *view_cache_new(size_t max_bytes)
+{
+    view_cache *cache = xcalloc(1, sizeof *cache);
+    cache->max_bytes = max_bytes;
+    cache->entries = xcalloc(VIEW_CACHE_MAX_ENTRIES, sizeof *cache->entries);
+    return cache;
+}
+
+static void entry_release(cache_entry *e)
+{
+    if (e->kind == ENTRY_ORDER) {
+        view_order_free(e->order);
+    } else {
+        free(e->reachable);
+        graph_snapshot_release(e->snapshot);
+    }
+}
+
+static void remove_at(view_cache *cache, size_t i, bool release)
+{
+    cache->bytes -= cache->entries[i].bytes;
+    if (release) {
+        entry_release(&cache->entries[i]);
+    }
+    cache->entries[i] = cache->entries[--cache->count];
+}
+
+void view_cache_free(view_cache *cache)
+{
+    if (cache == NULL) {
+        return;
+    }
+    while (cache->count > 0) {
+        remove_at(cache, cache->count - 1, true);
+    }
+    free(cache->entries);
+    free(cache);
+}
+
+size_t view_cache_bytes(const view_cache *cache)
+{
+    return cache != NULL ? cache->bytes : 0;
+}
+
+size_t view_cache_entries(const view_cache *cache)
+{
+    return cache != NULL ? cache->count : 0;
+}
+
+/* Makes room for an entry of `bytes` at `version`: drops every entry of an older version
+ * (no request will look for those again), then the least recently used. false when it can
+ * never fit. */
+static bool make_room(view_cache *cache, size_t bytes, int64_t version)
+{
+    if (bytes > cache->max_bytes) {
+        return false;
+    }
+    for (size_t i = cache->count; i-- > 0;) {
+        if (cache->entries[i].version < version) {
+            remove_at(cache, i, true);
+        }
+    }
+    while (cache->count > 0 &&
+           (cache->count >= VIEW_CACHE_MAX_ENTRIES || cache->bytes + bytes > cache->max_bytes)) {
+        size_t oldest = 0;
+        for (size_t i = 1; i < cache->count; i++) {
+            if (cache->entries[i].used < cache->entries[oldest].used) {
+                oldest = i;
+            }
+        }
+        remove_at(cache, oldest, true);
+    }
+    return true;
+}
+
+static size_t order_bytes(const view_order *order)
+{
+    return sizeof *order + graph_search_bytes(order->search) +
+           (order->ahead_head + order->ahead_count) * 2 * sizeof(int64_t);
+}
+
+static view_order *order_new(graph_snapshot *snapshot, int64_t organization_id)
+{
+    view_order *order = xcalloc(1, sizeof *order);
+    order->search = graph_search_begin(snapshot->roads, (node_ref){NODE_ORG, organization_id});
+    if (order->search == NULL) {
+        mem_exhausted(sizeof(graph_search *));
+    }
+    snapshot->refs++;
+    order->snapshot = snapshot;
+    order->organization_id = organization_id;
+    return order;
+}
+
+view_order *view_order_take(view_cache *cache, graph_snapshot *snapshot, int64_t organization_id,
+                            const view_position *after, bool *resumed)
+{
+    *resumed = false;
+    if (cache != NULL && after != NULL) {
+        for (size_t i = 0; i < cache->count; i++) {
+            cache_entry *e = &cache->entries[i];
+            if (e->kind == ENTRY_ORDER && e->organization_id == organization_id &&
+                e->version == snapshot->version && e->at.distance_m == after->distance_m &&
+                e->at.storage_id == after->storage_id) {
+                view_order *order = e->order;
+                remove_at(cache, i, false);
+                *resumed = true;
+                return order;
+            }
+        }
+    }
+    view_order *order = order_new(snapshot, organization_id);
+    if (after != NULL) {
+        /* Re-expand up to the cursor's position: the storages at or before it were shown. */
+        int64_t id, distance;
+        while (view_order_next(order, &id, &distance)) {
+            if (view_position_before(after, distance, id)) {
+                view_order_unread(order, &id, &distance, 1);
+                break;
+            }
+        }
+    }
+    return order;
+}
+
+bool view_order_next(view_order *order, int64_t *storage_id, int64_t *distance_m)
+{
+    if (order->ahead_count > 0) {
+        *storage_id = order->ahead_ids[order->ahead_head];
+        *distance_m = order->ahead_distances[order->ahead_head];
+        order->ahead_head++;
+        order->ahead_count--;
+        return true;
+    }
+    node_ref node;
+    if (!graph_search_next(order->search, &node, distance_m)) {
+        if (graph_search_failed(order->search)) {
+            mem_exhausted(graph_search_bytes(order->search));
+        }
+        return false;
+    }
+    *storage_id = node.id;
+    return true;
+}
+
+void view_order_unread(view_order *order, const int64_t *storage_ids, const int64_t *distances,
+                       size_t count)
+{
+    if (count == 0) {
+        return;
+    }
+    if (order->ahead_head >= count) {
+        order->ahead_head -= count;
+    } else {
+        size_t total = count + order->ahead_count;
+        int64_t *ids = xcalloc(total, sizeof *ids);
+        int64_t *dists = xcalloc(total, sizeof *dists);
+        if (order->ahead_count > 0) {
+            memcpy(ids + count, order->ahead_ids + order->ahead_head,
+                   order->ahead_count * sizeof *ids);
+            memcpy(dists + count, order->ahead_distances + order->ahead_head,
+                   order->ahead_count * sizeof *dists);
+        }
+        free(order->ahead_ids);
+        free(order->ahead_distances);
+        order->ahead_ids = ids;
+        order->ahead_distances = dists;
+        order->ahead_head = 0;
+    }
+    memcpy(order->ahead_ids + order->ahead_head, storage_ids, count * sizeof *storage_ids);
+    memcpy(order->ahead_distances + order->ahead_head, distances, count * sizeof *distances);
+    order->ahead_count += count;
+}
+
+size_t view_order_path(const view_order *order, int64_t storage_id, node_ref *out, size_t cap)
+{
+    return graph_search_path(order->search, (node_ref){NODE_STORAGE, storage_id}, out, cap);
+}
+
+size_t view_order_settled(const view_order *order)
+{
+    return graph_search_settled(order->search);
+}
+
+void view_order_free(view_order *order)
+{
+    if (order == NULL) {
+        return;
+    }
+    graph_search_free(order->search);
+    graph_snapshot_release(order->snapshot);
+    free(order->ahead_ids);
+    free(order->ahead_distances);
+    free(order);
+}
+
+void view_order_put(view_cache *cache, view_order *order, const view_position *at)
+{
+    size_t bytes = order_bytes(order);
+    if (cache == NULL || !make_room(cache, bytes, order->snapshot->version)) {
+        view_order_free(order);
+        return;
+    }
+    cache->entries[cache->count++] = (cache_entry){
+        .kind = ENTRY_ORDER,
+        .organization_id = order->organization_id,
+        .version = order->snapshot->version,
+        .at = *at,
+        .order = order,
+        .bytes = bytes,
+        .used = ++cache->tick,
+    };
+    cache->bytes += bytes;
+}
+
+const int64_t *view_cache_reachable(view_cache *cache, graph_snapshot *snapshot,
+                                    int64_t organization_id, size_t *count, bool *owned)
+{
+    *owned = false;
+    if (cache != NULL) {
+        for (size_t i = 0; i < cache->count; i++) {
+            cache_entry *e = &cache->entries[i];
+            if (e->kind == ENTRY_REACHABLE && e->organization_id == organization_id &&
+                e->version == snapshot->version) {
+                e->used = ++cache->tick;
+                *count = e->reachable_count;
+                return e->reachable;
+            }
+        }
+    }
+    /* One exhausted search, from the snapshot's own bounded cache of whole trees when it
+     * has this organization's. graph_reachable lists in (kind, id) order: ascending ids. */
+    const graph_paths *paths = graph_snapshot_paths(snapshot, organization_id);
+    size_t n = graph_reachable(paths, NODE_STORAGE, NULL, NULL, 0);
+    node_ref *nodes = xcalloc(n ? n : 1, sizeof *nodes);
+    size_t written = graph_reachable(paths, NODE_STORAGE, nodes, NULL, n);
+    int64_t *ids = xcalloc(n ? n : 1, sizeof *ids);
+    for (size_t i = 0; i < written && i < n; i++) {
+        ids[i] = nodes[i].id;
+    }
+    free(nodes);
+    *count = n;
+    size_t bytes = sizeof(cache_entry) + n * sizeof *ids;
+    if (cache == NULL || !make_room(cache, bytes, snapshot->version)) {
+        *owned = true;
+        return ids;
+    }
+    snapshot->refs++;
+    cache->entries[cache->count++] = (cache_entry){
+        .kind = ENTRY_REACHABLE,
+        .organization_id = organization_id,
+        .version = snapshot->version,
+        .snapshot = snapshot,
+        .reachable = ids,
+        .reachable_count = n,
+        .bytes = bytes,
+        .used = ++cache->tick,
+    };
+    cache->bytes += bytes;
+    return ids;
+}

@@ -1,0 +1,69 @@
+/* What the storage view keeps between pages (api/storage_view.c), so a later page resumes
+ * instead of recomputing the world:
+ *   - suspended orders: a bounded shortest-path search (core/graph.h) from an organization,
+ *     stopped after the storage a page ended on, with the storages it read ahead, keyed by
+ *     (organization, graph version, position). A page whose cursor names that position takes
+ *     it and goes on; any other (another instance, an evicted entry, a newer graph) starts a
+ *     new search and re-expands up to the cursor's (distance, id);
+ *   - reachable sets: the sorted ids of every storage an organization reaches at a graph
+ *     version (one exhausted search), which the unreachable storages' pages by id skip.
+ * Both are bounded together by max_bytes (least recently used first out) and by
+ * VIEW_CACHE_MAX_ENTRIES; entries of an older graph version are dropped as soon as a newer
+ * one is cached. Event-loop only (not thread-safe). Each entry holds a reference to its
+ * graph snapshot. */
+#ifndef WF_ENGINE_VIEW_CACHE_H
+#define WF_ENGINE_VIEW_CACHE_H
+
+#include "core/graph.h"
+#include "core/view_cursor.h"
+#include "engine/graph_cache.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The default bound: suspended searches and reachable sets together. */
+#define VIEW_CACHE_BYTES       (32u << 20)
+#define VIEW_CACHE_MAX_ENTRIES 1024
+
+typedef struct view_cache view_cache;
+/* An organization's storages in the allocation rule's (distance, id) order, produced one at
+ * a time; owned by one request at a time. */
+typedef struct view_order view_order;
+
+view_cache *view_cache_new(size_t max_bytes);
+void view_cache_free(view_cache *cache); /* NULL is a no-op */
+
+/* The order from organization_id over snapshot that continues strictly after `after` (NULL:
+ * from the start): the suspended one when the cache holds it (taken out of the cache),
+ * else a new search advanced past it. *resumed tells which. The order holds its own
+ * reference to snapshot. cache may be NULL (nothing cached). */
+view_order *view_order_take(view_cache *cache, graph_snapshot *snapshot, int64_t organization_id,
+                            const view_position *after, bool *resumed);
+/* The next storage and its distance; false at the end. */
+bool view_order_next(view_order *order, int64_t *storage_id, int64_t *distance_m);
+/* Puts back storages that next returned but the caller did not use (in the order next gave
+ * them): they come again, first. */
+void view_order_unread(view_order *order, const int64_t *storage_ids, const int64_t *distances,
+                       size_t count);
+/* graph_search_path for a storage the order has returned. */
+size_t view_order_path(const view_order *order, int64_t storage_id, node_ref *out, size_t cap);
+/* Storages settled so far (for metrics and tests of cost). */
+size_t view_order_settled(const view_order *order);
+/* Suspends order at position `at` (the last storage a page showed) for a later page;
+ * takes it over (frees it when it does not fit). cache NULL: frees it. */
+void view_order_put(view_cache *cache, view_order *order, const view_position *at);
+void view_order_free(view_order *order); /* NULL is a no-op */
+
+/* The ids of the storages organization_id reaches in snapshot, ascending, and how many;
+ * from the cache or computed (and cached when it fits). Valid until the next call on the
+ * cache: use it within one callback. *owned is set when the caller must free the array
+ * (it did not fit in the cache). */
+const int64_t *view_cache_reachable(view_cache *cache, graph_snapshot *snapshot,
+                                    int64_t organization_id, size_t *count, bool *owned);
+
+/* Bytes and entries held now (for tests and metrics). */
+size_t view_cache_bytes(const view_cache *cache);
+size_t view_cache_entries(const view_cache *cache);
+
+#endif
