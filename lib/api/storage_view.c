@@ -32,6 +32,8 @@
 
 /* Data rounds a page may take (each one statement); see the header comment. */
 #define VIEW_MAX_ROUNDS 8
+/* How many times the page a filtered page's first batch reads ahead. */
+#define FILTERED_AHEAD 4
 /* The most storage ids one read-ahead batch sends. */
 #define VIEW_BATCH_MAX 16384
 /* The largest page that carries paths (DESIGN.md: include=path, limit <= 100). */
@@ -221,9 +223,13 @@ static bool queue_round(tx *t, view_state *view)
                 view_order_take(tx_app(t)->views, view->snapshot, view->filter.organization_id,
                                 view->has_cursor ? &view->start : NULL, &resumed);
         }
-        /* A filter that rejected storages last round will likely go on rejecting them:
-         * double the batch each time (bounded), so the rounds stay few. */
-        size_t goal = view->batch_goal == 0 ? need : view->batch_goal * 2;
+        /* A filter rejects storages: a first batch of FILTERED_AHEAD times the page
+         * usually finds the page in one round (a storage accepts one type of a few), and
+         * one that rejected storages last round will likely go on rejecting them, so the
+         * batch doubles each time (bounded) and the rounds stay few. */
+        bool filtered = view->filter.waste_type != NULL || view->filter.has_room;
+        size_t first = filtered ? need * FILTERED_AHEAD : need;
+        size_t goal = view->batch_goal == 0 ? first : view->batch_goal * 2;
         goal = goal < need ? need : goal > VIEW_BATCH_MAX ? VIEW_BATCH_MAX : goal;
         view->batch_goal = goal;
         view->batch_ids = TX_ARRAY(t, int64_t, goal);

@@ -267,14 +267,15 @@ const db_statement engine_statements[ST__COUNT] = {
                     "WHERE id = $1::bigint)"),
     /* A page of the view among the reachable: of the storages $1 (ids in the view's order),
      * the first $4 that accept type $2 (NULL: any) and, when $3, have room (in $2, else in
-     * any type); one row per storage and type, in $1's order. One primary-key probe per id
-     * until the page is full, whatever the world's size. */
+     * any type); one row per storage and type, in $1's order. The filter is one primary-key
+     * probe per id until the page is full, whatever the world's size: a LATERAL ... LIMIT 1
+     * (an EXISTS is planned as a semi-join that reads every storage of the type). */
     S(ST_VIEW_STORAGES,
       "SELECT " STORAGE_COLUMNS " FROM (SELECT x.id, x.ord FROM unnest($1::bigint[]) WITH "
-      "ORDINALITY AS x(id, ord) WHERE EXISTS (SELECT 1 FROM storage_waste f WHERE f.storage_id "
-      "= x.id AND ($2::text IS NULL OR f.waste_type = $2) AND (NOT $3::boolean OR f.stock < "
-      "f.capacity)) ORDER BY x.ord LIMIT $4::int) m JOIN storages s ON s.id = m.id "
-      "JOIN storage_waste w ON w.storage_id = m.id ORDER BY m.ord, w.waste_type"),
+      "ORDINALITY AS x(id, ord), LATERAL (SELECT 1 FROM storage_waste f WHERE f.storage_id = "
+      "x.id AND ($2::text IS NULL OR f.waste_type = $2) AND (NOT $3::boolean OR f.stock < "
+      "f.capacity) LIMIT 1) accepted ORDER BY x.ord LIMIT $4::int) m JOIN storages s ON s.id = "
+      "m.id JOIN storage_waste w ON w.storage_id = m.id ORDER BY m.ord, w.waste_type"),
 
     /* Transfers. The organization row lock serialises transfers of one organization;
      * it comes first, then storage rows in id order (never distance order). Returns the

@@ -20,18 +20,23 @@ storage_order *storage_order_new(graph_snapshot *snapshot, int64_t organization_
     return order;
 }
 
-bool storage_order_next(void *arg, int64_t *storage_id, int64_t *distance_m)
+bool storage_search_next(graph_search *search, int64_t *storage_id, int64_t *distance_m)
 {
-    storage_order *order = arg;
     node_ref node;
-    if (!graph_search_next(order->search, &node, distance_m)) {
-        if (graph_search_failed(order->search)) {
-            mem_exhausted(graph_search_bytes(order->search));
+    if (!graph_search_next(search, &node, distance_m)) {
+        if (graph_search_failed(search)) {
+            mem_exhausted(graph_search_bytes(search));
         }
         return false;
     }
     *storage_id = node.id;
     return true;
+}
+
+bool storage_order_next(void *arg, int64_t *storage_id, int64_t *distance_m)
+{
+    storage_order *order = arg;
+    return storage_search_next(order->search, storage_id, distance_m);
 }
 
 void storage_order_free(storage_order *order)

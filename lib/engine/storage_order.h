@@ -15,5 +15,8 @@ storage_order *storage_order_new(graph_snapshot *snapshot, int64_t organization_
 /* core/placement's place_next_fn: the next storage and its distance; false at the end. */
 bool storage_order_next(void *order, int64_t *storage_id, int64_t *distance_m);
 void storage_order_free(storage_order *order);
+/* The next storage of a search over a snapshot (storages only, as storage_order's are):
+ * false at its end; a search that ran out of memory aborts the process. */
+bool storage_search_next(graph_search *search, int64_t *storage_id, int64_t *distance_m);
 
 #endif

@@ -3,6 +3,7 @@
  * microseconds, and eviction is by a use counter. */
 #include "engine/view_cache.h"
 
+#include "engine/storage_order.h"
 #include "util/mem.h"
 
 #include <stdlib.h>
@@ -173,15 +174,7 @@ bool view_order_next(view_order *order, int64_t *storage_id, int64_t *distance_m
         order->ahead_count--;
         return true;
     }
-    node_ref node;
-    if (!graph_search_next(order->search, &node, distance_m)) {
-        if (graph_search_failed(order->search)) {
-            mem_exhausted(graph_search_bytes(order->search));
-        }
-        return false;
-    }
-    *storage_id = node.id;
-    return true;
+    return storage_search_next(order->search, storage_id, distance_m);
 }
 
 void view_order_unread(view_order *order, const int64_t *storage_ids, const int64_t *distances,
