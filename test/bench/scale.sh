@@ -358,6 +358,11 @@ UPDATE organizations o SET pending_since = now() - make_interval(secs => ($burst
 FROM chosen c WHERE o.id = c.id;
 COMMIT;
 SQL
+    # What autovacuum would do after such a bulk change: without it, plans cached while the
+    # ledger was small (the foreign-key checks of shipments: a sequential scan of a
+    # then-tiny transfers table) stay until the next analyze, and each of the burst's
+    # 10,000 shipments would scan the ledger.
+    sql -c "ANALYZE transfers, shipments, organizations, organization_waste, storage_waste"
     sleep 1.5
     pending_kg=$(sql -c "SELECT coalesce(sum(pending), 0) FROM organization_waste WHERE waste_type = 'glass'")
     room_at=$(sql -c "BEGIN" -c "UPDATE storage_waste SET capacity = stock + 1000000
