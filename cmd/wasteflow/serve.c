@@ -15,8 +15,8 @@
 #include "engine/key_cache.h"
 #include "engine/room_hints.h"
 #include "engine/statements.h"
-#include "engine/view_cache.h"
 #include "engine/tx.h"
+#include "engine/view_cache.h"
 #include "util/log.h"
 
 #include <event2/event.h>
