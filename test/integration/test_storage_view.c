@@ -287,7 +287,11 @@ static void test_cursor_tampering(void **state)
     free(edited);
     EXPECT_REJECTED("GET", tu_fmt("%s?cursor=5", oo1), NULL, 422, "cursor");
     EXPECT_REJECTED("GET", tu_fmt("%s?cursor=", oo1), NULL, 422, "cursor");
-    EXPECT_REJECTED("GET", tu_fmt("%s?cursor=%%FF%%FE", oo1), NULL, 400, NULL);
+    if (getenv("WASTEFLOW_PRISM") == NULL) {
+        /* Prism decodes the query and sends it on as valid UTF-8 (U+FFFD): through it this
+         * is a 422 of ours; test_abuse checks raw non-UTF-8 bytes without a proxy. */
+        EXPECT_REJECTED("GET", tu_fmt("%s?cursor=%%FF%%FE", oo1), NULL, 400, NULL);
+    }
     EXPECT_REJECTED("GET", tu_fmt("%s?cursor=r1.1.0000000000000000", oo1), NULL, 422, "cursor");
     free(escaped);
     free(cursor);
