@@ -299,12 +299,22 @@ wf_pg_start() {
 
     wf_pg__log "starting PostgreSQL in $dir on 127.0.0.1:$port" \
         "($([[ "$fast" == 1 ]] && echo 'fast mode: fsync off' || echo 'fsync on'))"
-    if ! wf_pg__as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
-        start >/dev/null; then
+    # A port in the kernel's ephemeral range may be held for a while by some client
+    # connection's local end (bind: "Address already in use"): wait for it, a while.
+    local attempt=1
+    until wf_pg__as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
+        start >/dev/null 2>&1; do
+        if ((attempt < 30)) && tail -n 20 "$dir/postgres.log" 2>/dev/null |
+            grep -q 'could not bind .*Address already in use'; then
+            ((attempt == 1)) && wf_pg__log "127.0.0.1:$port is held by another socket; waiting"
+            attempt=$((attempt + 1))
+            sleep 1
+            continue
+        fi
         wf_pg__log "pg_ctl start failed; end of $dir/postgres.log:"
         tail -n 30 "$dir/postgres.log" >&2 2>/dev/null
         return 1
-    fi
+    done
     wf_pg__wait_ready "$port" || return 1
     wf_pg__ensure_role_db "$dir" "$port" || {
         wf_pg__log "could not create role/database $WF_PG_ROLE"
