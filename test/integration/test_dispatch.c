@@ -122,7 +122,13 @@ static void test_one_placeable_among_ten_thousand(void **state)
         it_sql_int("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = "
                    "current_database()");
     printf("dispatch: idle server, %lld transactions in 5 s\n", after - before);
-    assert_true(after - before <= 25);
+    if (tu_under_valgrind()) {
+        /* Memcheck slows the server ~5x: its first full sweep (10 s after it leads) can
+         * still be running in the window. The ASan run checks the bound. */
+        printf("dispatch: under valgrind, the idle bound is not checked\n");
+    } else {
+        assert_true(after - before <= 25);
+    }
 
     /* Clean up so the other tests see a small world. */
     it_sql_exec("ALTER TABLE transfers DISABLE TRIGGER transfers_append_only");
