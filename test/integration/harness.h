@@ -118,6 +118,17 @@ char *it_jwt_hs256(const char *secret, const char *claims_json);
 const char *it_bearer(const char *key);
 /* Blocking connection to the test database (owned by the harness). */
 PGconn *it_db(void);
+/* The PostgreSQL cluster behind DATABASE_URL, for runners that stop and start it. */
+typedef struct {
+    char data_dir[512];
+    char pg_ctl[512];
+    char runuser[64]; /* empty, or runuser's path: we are root and run pg_ctl as owner */
+    char owner[64];
+    char log_path[600]; /* deploy/pg-local.sh's postgres.log next to data/, else fallback */
+} it_cluster;
+/* Fills cluster when the cluster runs on this machine and this process may run pg_ctl on it
+ * (as its owner, or as root through runuser); else false with the reason in why (skip). */
+bool it_cluster_find(it_cluster *cluster, const char *fallback_log, char *why, size_t why_size);
 /* Runs SQL expected to return one row, one column integer; fails the test otherwise. */
 long long it_sql_int(const char *sql_fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Runs SQL without result; fails on error. */

@@ -9,12 +9,15 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <pwd.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -329,4 +332,54 @@ const char *it_database_url(void)
 const char *it_app_database_url(void)
 {
     return test_db.app_conninfo;
+}
+
+bool it_cluster_find(it_cluster *cluster, const char *fallback_log, char *why, size_t why_size)
+{
+    PGresult *result = PQexec(it_db(), "SHOW data_directory");
+    if (PQresultStatus(result) != PGRES_TUPLES_OK) {
+        snprintf(why, why_size, "SHOW data_directory: %s", PQerrorMessage(it_db()));
+        PQclear(result);
+        return false;
+    }
+    snprintf(cluster->data_dir, sizeof cluster->data_dir, "%s", PQgetvalue(result, 0, 0));
+    PQclear(result);
+    struct stat info;
+    if (stat(cluster->data_dir, &info) != 0) {
+        snprintf(why, why_size, "data directory %s is not on this machine", cluster->data_dir);
+        return false;
+    }
+    const char *bin = getenv("WASTEFLOW_PG_BIN");
+    snprintf(cluster->pg_ctl, sizeof cluster->pg_ctl, "%s/pg_ctl",
+             bin != NULL && bin[0] != '\0' ? bin : "/usr/lib/postgresql/15/bin");
+    if (access(cluster->pg_ctl, X_OK) != 0) {
+        snprintf(why, why_size, "%s not found", cluster->pg_ctl);
+        return false;
+    }
+    cluster->runuser[0] = '\0';
+    if (geteuid() == 0 && info.st_uid != 0) {
+        struct passwd *owner = getpwuid(info.st_uid);
+        const char *candidates[] = {"/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"};
+        for (size_t i = 0; i < 3 && cluster->runuser[0] == '\0'; i++) {
+            if (access(candidates[i], X_OK) == 0) {
+                snprintf(cluster->runuser, sizeof cluster->runuser, "%s", candidates[i]);
+            }
+        }
+        if (owner == NULL || cluster->runuser[0] == '\0') {
+            snprintf(why, why_size, "cannot run pg_ctl as the owner of %s", cluster->data_dir);
+            return false;
+        }
+        snprintf(cluster->owner, sizeof cluster->owner, "%s", owner->pw_name);
+    } else if (geteuid() != info.st_uid) {
+        snprintf(why, why_size, "%s belongs to another user", cluster->data_dir);
+        return false;
+    }
+    /* deploy/pg-local.sh keeps its log next to data/; else a log of our own. */
+    char copy[512];
+    snprintf(copy, sizeof copy, "%s", cluster->data_dir);
+    snprintf(cluster->log_path, sizeof cluster->log_path, "%s/postgres.log", dirname(copy));
+    if (access(cluster->log_path, F_OK) != 0) {
+        snprintf(cluster->log_path, sizeof cluster->log_path, "%s", fallback_log);
+    }
+    return true;
 }

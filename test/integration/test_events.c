@@ -25,10 +25,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <pwd.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -39,7 +37,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1053,61 +1050,11 @@ static void test_sigterm_closes_streams(void **state)
 
 /* ------------------------------------------------------------------ a database restart */
 
-static struct {
-    char data_dir[512];
-    char pg_ctl[512];
-    char runuser[64];
-    char owner[64];
-    char log_path[600];
-} cluster;
+static it_cluster cluster;
 
 static bool discover_cluster(char *why, size_t why_size)
 {
-    PGresult *result = PQexec(it_db(), "SHOW data_directory");
-    if (PQresultStatus(result) != PGRES_TUPLES_OK) {
-        snprintf(why, why_size, "SHOW data_directory: %s", PQerrorMessage(it_db()));
-        PQclear(result);
-        return false;
-    }
-    snprintf(cluster.data_dir, sizeof cluster.data_dir, "%s", PQgetvalue(result, 0, 0));
-    PQclear(result);
-    struct stat info;
-    if (stat(cluster.data_dir, &info) != 0) {
-        snprintf(why, why_size, "data directory %s is not on this machine", cluster.data_dir);
-        return false;
-    }
-    const char *bin = getenv("WASTEFLOW_PG_BIN");
-    snprintf(cluster.pg_ctl, sizeof cluster.pg_ctl, "%s/pg_ctl",
-             bin != NULL && bin[0] != '\0' ? bin : "/usr/lib/postgresql/15/bin");
-    if (access(cluster.pg_ctl, X_OK) != 0) {
-        snprintf(why, why_size, "%s not found", cluster.pg_ctl);
-        return false;
-    }
-    cluster.runuser[0] = '\0';
-    if (geteuid() == 0 && info.st_uid != 0) {
-        struct passwd *owner = getpwuid(info.st_uid);
-        const char *candidates[] = {"/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"};
-        for (size_t i = 0; i < 3 && cluster.runuser[0] == '\0'; i++) {
-            if (access(candidates[i], X_OK) == 0) {
-                snprintf(cluster.runuser, sizeof cluster.runuser, "%s", candidates[i]);
-            }
-        }
-        if (owner == NULL || cluster.runuser[0] == '\0') {
-            snprintf(why, why_size, "cannot run pg_ctl as the owner of %s", cluster.data_dir);
-            return false;
-        }
-        snprintf(cluster.owner, sizeof cluster.owner, "%s", owner->pw_name);
-    } else if (geteuid() != info.st_uid) {
-        snprintf(why, why_size, "%s belongs to another user", cluster.data_dir);
-        return false;
-    }
-    char copy[512];
-    snprintf(copy, sizeof copy, "%s", cluster.data_dir);
-    snprintf(cluster.log_path, sizeof cluster.log_path, "%s/postgres.log", dirname(copy));
-    if (access(cluster.log_path, F_OK) != 0) {
-        snprintf(cluster.log_path, sizeof cluster.log_path, "/tmp/wf-it-events-postgres.log");
-    }
-    return true;
+    return it_cluster_find(&cluster, "/tmp/wf-it-events-postgres.log", why, why_size);
 }
 
 /* pg_ctl restart (fast): the postmaster comes back with the options it had. */

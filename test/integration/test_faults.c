@@ -15,9 +15,7 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -29,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -495,11 +492,7 @@ static void test_hung_backend(void **state)
 /* ------------------------------------------------------------------ (c) crash and restart */
 
 static struct {
-    char data_dir[512];
-    char pg_ctl[512];
-    char runuser[64];
-    char owner[64];
-    char log_path[600];
+    it_cluster pg;
     char options[1024]; /* from postmaster.opts, for pg_ctl -o */
     bool down;          /* stopped by this test: teardown must start it */
 } cluster;
@@ -509,10 +502,10 @@ static int run_as_owner(const char *const *args, char *output, size_t output_siz
 {
     const char *argv[32];
     int n = 0;
-    if (cluster.runuser[0] != '\0') {
-        argv[n++] = cluster.runuser;
+    if (cluster.pg.runuser[0] != '\0') {
+        argv[n++] = cluster.pg.runuser;
         argv[n++] = "-u";
-        argv[n++] = cluster.owner;
+        argv[n++] = cluster.pg.owner;
         argv[n++] = "--";
     }
     for (int i = 0; args[i] != NULL && n < 31; i++) {
@@ -571,7 +564,7 @@ static int run_as_owner(const char *const *args, char *output, size_t output_siz
 static void read_postmaster_options(void)
 {
     char path[600];
-    snprintf(path, sizeof path, "%s/postmaster.opts", cluster.data_dir);
+    snprintf(path, sizeof path, "%s/postmaster.opts", cluster.pg.data_dir);
     cluster.options[0] = '\0';
     FILE *file = fopen(path, "r");
     if (file == NULL) {
@@ -622,50 +615,8 @@ static void read_postmaster_options(void)
 /* Finds the cluster behind DATABASE_URL; false (skip) when it is not local and controllable. */
 static bool discover_cluster(char *why, size_t why_size)
 {
-    PGresult *result = PQexec(it_db(), "SHOW data_directory");
-    if (PQresultStatus(result) != PGRES_TUPLES_OK) {
-        snprintf(why, why_size, "SHOW data_directory: %s", PQerrorMessage(it_db()));
-        PQclear(result);
+    if (!it_cluster_find(&cluster.pg, "/tmp/wf-it-faults-postgres.log", why, why_size)) {
         return false;
-    }
-    snprintf(cluster.data_dir, sizeof cluster.data_dir, "%s", PQgetvalue(result, 0, 0));
-    PQclear(result);
-    struct stat info;
-    if (stat(cluster.data_dir, &info) != 0) {
-        snprintf(why, why_size, "data directory %s is not on this machine", cluster.data_dir);
-        return false;
-    }
-    const char *bin = getenv("WASTEFLOW_PG_BIN");
-    snprintf(cluster.pg_ctl, sizeof cluster.pg_ctl, "%s/pg_ctl",
-             bin != NULL && bin[0] != '\0' ? bin : "/usr/lib/postgresql/15/bin");
-    if (access(cluster.pg_ctl, X_OK) != 0) {
-        snprintf(why, why_size, "%s not found", cluster.pg_ctl);
-        return false;
-    }
-    cluster.runuser[0] = '\0';
-    if (geteuid() == 0 && info.st_uid != 0) {
-        struct passwd *owner = getpwuid(info.st_uid);
-        const char *candidates[] = {"/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"};
-        for (size_t i = 0; i < 3 && cluster.runuser[0] == '\0'; i++) {
-            if (access(candidates[i], X_OK) == 0) {
-                snprintf(cluster.runuser, sizeof cluster.runuser, "%s", candidates[i]);
-            }
-        }
-        if (owner == NULL || cluster.runuser[0] == '\0') {
-            snprintf(why, why_size, "cannot run pg_ctl as the owner of %s", cluster.data_dir);
-            return false;
-        }
-        snprintf(cluster.owner, sizeof cluster.owner, "%s", owner->pw_name);
-    } else if (geteuid() != info.st_uid) {
-        snprintf(why, why_size, "%s belongs to another user", cluster.data_dir);
-        return false;
-    }
-    /* deploy/pg-local.sh keeps its log next to data/; else a log of our own. */
-    char copy[512];
-    snprintf(copy, sizeof copy, "%s", cluster.data_dir);
-    snprintf(cluster.log_path, sizeof cluster.log_path, "%s/postgres.log", dirname(copy));
-    if (access(cluster.log_path, F_OK) != 0) {
-        snprintf(cluster.log_path, sizeof cluster.log_path, "/tmp/wf-it-faults-postgres.log");
     }
     read_postmaster_options();
     return true;
@@ -676,18 +627,26 @@ static void cluster_ctl(const char *action, bool must_succeed)
     char output[4096];
     int code;
     if (strcmp(action, "stop") == 0) {
-        const char *args[] = {cluster.pg_ctl, "-D", cluster.data_dir, "-m", "immediate", "-w",
-                              "-t",           "60", "stop",           NULL};
+        const char *args[] = {cluster.pg.pg_ctl,
+                              "-D",
+                              cluster.pg.data_dir,
+                              "-m",
+                              "immediate",
+                              "-w",
+                              "-t",
+                              "60",
+                              "stop",
+                              NULL};
         code = run_as_owner(args, output, sizeof output);
         if (code == 0) {
             cluster.down = true;
         }
     } else {
-        const char *with_options[] = {cluster.pg_ctl,
+        const char *with_options[] = {cluster.pg.pg_ctl,
                                       "-D",
-                                      cluster.data_dir,
+                                      cluster.pg.data_dir,
                                       "-l",
-                                      cluster.log_path,
+                                      cluster.pg.log_path,
                                       "-w",
                                       "-t",
                                       "60",
@@ -695,8 +654,16 @@ static void cluster_ctl(const char *action, bool must_succeed)
                                       cluster.options,
                                       "start",
                                       NULL};
-        const char *plain[] = {cluster.pg_ctl, "-D", cluster.data_dir, "-l", cluster.log_path, "-w",
-                               "-t",           "60", "start",          NULL};
+        const char *plain[] = {cluster.pg.pg_ctl,
+                               "-D",
+                               cluster.pg.data_dir,
+                               "-l",
+                               cluster.pg.log_path,
+                               "-w",
+                               "-t",
+                               "60",
+                               "start",
+                               NULL};
         code = run_as_owner(cluster.options[0] ? with_options : plain, output, sizeof output);
         if (code == 0) {
             cluster.down = false;
@@ -705,7 +672,7 @@ static void cluster_ctl(const char *action, bool must_succeed)
     if (code != 0) {
         fprintf(stderr, "pg_ctl %s exited with %d:\n%s\n", action, code, output);
         if (must_succeed) {
-            fail_msg("pg_ctl %s on %s failed (exit %d)", action, cluster.data_dir, code);
+            fail_msg("pg_ctl %s on %s failed (exit %d)", action, cluster.pg.data_dir, code);
         }
     }
 }
@@ -736,9 +703,9 @@ static void test_crash_restart(void **state)
         print_message("SKIPPED: cannot restart the cluster: %s\n", why);
         skip();
     }
-    print_message("cluster %s (pg_ctl as %s, options '%s', log %s)\n", cluster.data_dir,
-                  cluster.runuser[0] ? cluster.owner : "ourselves", cluster.options,
-                  cluster.log_path);
+    print_message("cluster %s (pg_ctl as %s, options '%s', log %s)\n", cluster.pg.data_dir,
+                  cluster.pg.runuser[0] ? cluster.pg.owner : "ourselves", cluster.options,
+                  cluster.pg.log_path);
     /* A crash loses commits acknowledged under synchronous_commit = off (deploy/pg-local.sh
      * --fast sets it for the whole cluster). The service promises not to lose what it
      * acknowledged on a durable database, so make this database durable and restart the
