@@ -111,6 +111,8 @@ char *it_new_key(const char *role, long long organization_id, long long storage_
 /* Runs `wasteflow keys ARGS...` (NULL-terminated); returns its exit code and, when out is not
  * NULL, its stdout (caller frees). */
 int it_keys_command(const char *const *args, char **out);
+/* Runs `wasteflow seed case1` on the test database (the picture); returns its exit code. */
+int it_seed_case1(void);
 /* An HS256 JWT: claims_json (a JSON object's text) signed with secret, as a server with
  * WASTEFLOW_JWT_SECRET=secret accepts it (it_jwt.c). Caller frees. */
 char *it_jwt_hs256(const char *secret, const char *claims_json);

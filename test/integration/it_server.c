@@ -180,6 +180,12 @@ int it_keys_command(const char *const *args, char **out)
     return run_tool(full, out);
 }
 
+int it_seed_case1(void)
+{
+    static const char *const args[] = {"seed", "case1", NULL};
+    return run_tool(args, NULL);
+}
+
 char *it_new_key(const char *role, long long organization_id, long long storage_id)
 {
     char organization[24], storage[24];

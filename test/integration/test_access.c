@@ -1030,24 +1030,6 @@ static void test_actor_of_key_transfers_and_unloads(void **state)
                      1);
 }
 
-static void run_seed_case1(void)
-{
-    const char *bin = getenv("WASTEFLOW_BIN");
-    assert_non_null(bin);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        setenv("DATABASE_URL", it_database_url(), 1);
-        setenv("WASTEFLOW_LOG_LEVEL", "warn", 1);
-        execl(bin, bin, "seed", "case1", (char *)NULL);
-        _exit(127);
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-}
-
 /* Automatic transfers are the dispatcher's, the seeded ones the seed's. */
 static void test_actor_of_dispatcher_and_seed(void **state)
 {
@@ -1080,7 +1062,7 @@ static void test_actor_of_dispatcher_and_seed(void **state)
     assert_true(auto_id > 0);
     assert_string_equal(transfer_actor(auto_id), "dispatcher");
 
-    run_seed_case1();
+    assert_int_equal(it_seed_case1(), 0);
     long long seeded =
         it_sql_int("SELECT count(*) FROM transfers t JOIN organizations o ON o.id = "
                    "t.organization_id WHERE o.name IN ('ОО1', 'ОО2') AND t.trigger = 'request'");

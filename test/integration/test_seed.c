@@ -15,24 +15,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void run_seed(void)
-{
-    const char *bin = getenv("WASTEFLOW_BIN");
-    assert_non_null(bin);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        setenv("DATABASE_URL", it_database_url(), 1);
-        setenv("WASTEFLOW_LOG_LEVEL", "warn", 1);
-        execl(bin, bin, "seed", "case1", (char *)NULL);
-        _exit(127);
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-}
-
 static long long id_of(const char *table, const char *name)
 {
     return it_sql_int("SELECT id FROM %s WHERE name = '%s'", table, name);
@@ -42,7 +24,7 @@ static int group_setup(void **state)
 {
     (void)state;
     it_start(NULL);
-    run_seed();
+    assert_int_equal(it_seed_case1(), 0);
     return 0;
 }
 
@@ -123,7 +105,7 @@ static void test_seed_is_idempotent(void **state)
     (void)state;
     char *before = it_db_fingerprint();
     long long graph_version = it_sql_int("SELECT version FROM graph_state");
-    run_seed();
+    assert_int_equal(it_seed_case1(), 0);
     char *after = it_db_fingerprint();
     /* Only the two version counters may move; every table of data is unchanged. */
     assert_int_equal(it_sql_int("SELECT count(*) FROM organizations"), 2);
