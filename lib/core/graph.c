@@ -444,6 +444,8 @@ typedef struct {
 
 #define NO_INDEX UINT32_MAX
 
+/* A node key's hash (half of MurmurHash3's finalizer), for the node table and a search's
+ * open-addressed states alike. */
 static size_t table_hash(uint64_t key)
 {
     key ^= key >> 33;
@@ -702,18 +704,10 @@ struct graph_search {
     bool failed;
 };
 
-static size_t key_hash(uint64_t key)
-{
-    key ^= key >> 33;
-    key *= UINT64_C(0xff51afd7ed558ccd);
-    key ^= key >> 33;
-    return (size_t)key;
-}
-
 /* The slot holding key's state, or the empty slot where it would go. */
 static size_t find_slot(const graph_search *s, uint64_t key)
 {
-    size_t slot = key_hash(key) & s->slot_mask;
+    size_t slot = table_hash(key) & s->slot_mask;
     while (s->slots[slot] != 0 && s->states[s->slots[slot] - 1].key != key) {
         slot = (slot + 1) & s->slot_mask;
     }
