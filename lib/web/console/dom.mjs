@@ -3,6 +3,8 @@
 // no style attribute is ever written (the page's Content-Security-Policy forbids inline
 // style), only classes and CSSOM properties (el.style.width = ...).
 
+import { parseKg } from './format.mjs';
+
 export function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
   if (attrs) {
@@ -61,4 +63,23 @@ export function fill(el, ...children) {
 
 export function byTestId(id, root = document) {
   return root.querySelector(`[data-testid="${id}"]`);
+}
+
+// The kilograms typed into a form's inputs ([type, input] pairs): each input that is not a
+// whole number of kilograms is marked invalid; amounts holds the positive ones by type.
+export function readKgInputs(inputs) {
+  const amounts = {};
+  let valid = true;
+  let total = 0;
+  for (const [type, input] of inputs) {
+    const value = parseKg(input.value);
+    input.classList.toggle('invalid', value === null);
+    if (value === null) {
+      valid = false;
+    } else if (value > 0) {
+      amounts[type] = value;
+      total += value;
+    }
+  }
+  return { amounts, valid, total };
 }

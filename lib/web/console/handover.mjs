@@ -5,8 +5,8 @@
 // network or server failure, so the retry can never record it twice).
 
 import { ApiError, newIdempotencyKey } from './api.mjs';
-import { fill, h } from './dom.mjs';
-import { kg, metres, parseKg, quantities } from './format.mjs';
+import { fill, h, readKgInputs } from './dom.mjs';
+import { kg, metres, quantities } from './format.mjs';
 
 const PREVIEW_DELAY_MS = 300;
 
@@ -59,19 +59,7 @@ export function createHandover(ctx) {
   }
 
   function readAmounts() {
-    const waste = {};
-    let valid = true;
-    let total = 0;
-    for (const [type, input] of inputs) {
-      const value = parseKg(input.value);
-      input.classList.toggle('invalid', value === null);
-      if (value === null) {
-        valid = false;
-      } else if (value > 0) {
-        waste[type] = value;
-        total += value;
-      }
-    }
+    const { amounts: waste, valid, total } = readKgInputs(inputs);
     return { waste, valid, total, signature: JSON.stringify(waste) };
   }
 

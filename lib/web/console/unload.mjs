@@ -2,8 +2,8 @@
 // room. A storage's operator unloads their own storage; an admin the selected one.
 
 import { newIdempotencyKey } from './api.mjs';
-import { fill, h } from './dom.mjs';
-import { kg, parseKg, quantities } from './format.mjs';
+import { fill, h, readKgInputs } from './dom.mjs';
+import { kg, quantities } from './format.mjs';
 import { problemView } from './handover.mjs';
 
 export function createUnload(ctx) {
@@ -74,19 +74,7 @@ export function createUnload(ctx) {
   }
 
   function amounts() {
-    const body = {};
-    let valid = true;
-    let total = 0;
-    for (const [type, input] of inputs) {
-      const value = parseKg(input.value);
-      input.classList.toggle('invalid', value === null);
-      if (value === null) {
-        valid = false;
-      } else if (value > 0) {
-        body[type] = value;
-        total += value;
-      }
-    }
+    const { amounts: body, valid, total } = readKgInputs(inputs);
     return { body, valid, total };
   }
 
