@@ -7,6 +7,7 @@
 #include "api/events.h"
 #include "api/routes_table.h"
 #include "auth/jwt.h"
+#include "db/deployment_key.h"
 #include "db/migrate.h"
 #include "engine/app.h"
 #include "engine/dispatch.h"
@@ -213,6 +214,13 @@ int serve_main(const config *cfg)
     service svc = {0};
     wf_app *a = &svc.application;
     a->cfg = cfg;
+    char key_error[512];
+    if (db_deployment_key_read(cfg->database_url, MIGRATE_WAIT_SECONDS, a->deployment_key,
+                               key_error, sizeof key_error) != 0) {
+        log_event(LOG_ERROR, "cannot start without the deployment key", "database", redacted,
+                  "error", key_error, NULL);
+        return 1;
+    }
     a->jwt = jwt_from_config(cfg);
     a->base = event_base_new();
     if (a->base == NULL || a->jwt == NULL) {

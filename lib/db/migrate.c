@@ -127,8 +127,10 @@ static bool role_exists(PGconn *pg, const char *role)
 /* The privileges of DESIGN.md "Database roles", granted again on every migrate so tables
  * added by later migrations are covered. The app role: everything it needs on every table,
  * then the ledger narrowed to SELECT and INSERT; no TRUNCATE, REFERENCES or TRIGGER
- * anywhere, and (not owning anything) no DDL and no way to disable a trigger. The auditor:
- * SELECT, and of the API keys every column but the secret's hash. */
+ * anywhere, and (not owning anything) no DDL and no way to disable a trigger; the
+ * deployment's key it may only read. The auditor: SELECT, of the API keys every column but
+ * the secret's hash, and never the deployment's key (it would let a reader forge what the
+ * service signs). */
 static int grant_roles(PGconn *pg, const db_roles *roles, char *error, size_t error_size)
 {
     static const char *const app_grants[] = {
@@ -137,6 +139,7 @@ static int grant_roles(PGconn *pg, const db_roles *roles, char *error, size_t er
         "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ",
         "REVOKE INSERT, UPDATE, DELETE ON schema_migrations FROM ",
         "REVOKE UPDATE, DELETE ON transfers, shipments, unloads, transfer_commits FROM ",
+        "REVOKE INSERT, UPDATE, DELETE ON deployment_key FROM ",
         "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ",
         "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO ",
     };
@@ -147,6 +150,7 @@ static int grant_roles(PGconn *pg, const db_roles *roles, char *error, size_t er
         "REVOKE SELECT ON api_keys FROM ",
         "GRANT SELECT (id, role, organization_id, storage_id, name, created_at, expires_at, "
         "revoked_at) ON api_keys TO ",
+        "REVOKE SELECT ON deployment_key FROM ",
     };
     const struct {
         const char *role;

@@ -5,6 +5,7 @@
 #ifndef WF_ENGINE_APP_H
 #define WF_ENGINE_APP_H
 
+#include "db/deployment_key.h"
 #include "db/pool.h"
 #include "http/server.h"
 #include "util/config.h"
@@ -41,6 +42,9 @@ typedef struct wf_app {
     jwt_verifier *jwt;
     /* The live events' listener and streams (engine/events.h). */
     events_hub *events;
+    /* The deployment's secret key (db/deployment_key.h), read at start-up: what this
+     * instance signs for clients is keyed with subkeys of it (util/digest.h). */
+    uint8_t deployment_key[DEPLOYMENT_KEY_BYTES];
 } wf_app;
 
 static inline wf_app *app_of(const http_ctx *ctx)

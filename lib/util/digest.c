@@ -1,11 +1,14 @@
-/* SHA-256 through OpenSSL's EVP interface (see digest.h). */
+/* SHA-256 and HMAC-SHA256 through OpenSSL's EVP interfaces (see digest.h). */
 #include "util/digest.h"
 
 #include "util/mem.h"
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 void digest_sha256_hex(const void *const *data, const size_t *len, size_t parts,
                        char out[DIGEST_HEX_SIZE])
@@ -29,4 +32,36 @@ void digest_sha256_hex(const void *const *data, const size_t *len, size_t parts,
         out[2 * i + 1] = hex[hash[i] & 15];
     }
     out[64] = '\0';
+}
+
+void digest_hmac_sha256(const uint8_t *key, size_t key_len, const void *const *data,
+                        const size_t *len, size_t parts, uint8_t out[DIGEST_HMAC_BYTES])
+{
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *ctx = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_end(),
+    };
+    size_t out_len = 0;
+    bool ok = ctx != NULL && EVP_MAC_init(ctx, key, key_len, params) == 1;
+    for (size_t i = 0; ok && i < parts; i++) {
+        ok = EVP_MAC_update(ctx, data[i], len[i]) == 1;
+    }
+    ok = ok && EVP_MAC_final(ctx, out, &out_len, DIGEST_HMAC_BYTES) == 1 &&
+         out_len == DIGEST_HMAC_BYTES;
+    EVP_MAC_CTX_free(ctx);
+    EVP_MAC_free(mac);
+    if (!ok) {
+        /* HMAC itself cannot fail; only its context's allocation can. */
+        mem_exhausted(DIGEST_HMAC_BYTES);
+    }
+}
+
+void digest_derive_key(const uint8_t *master, size_t master_len, const char *label,
+                       uint8_t out[DIGEST_HMAC_BYTES])
+{
+    const void *data[1] = {label};
+    size_t len[1] = {strlen(label)};
+    digest_hmac_sha256(master, master_len, data, len, 1, out);
 }

@@ -322,6 +322,11 @@ static void test_app_role_reads_and_appends_to_the_ledger(void **state)
     allowed(app, "DELETE FROM idempotency_keys WHERE false");
     allowed(app, "UPDATE api_keys SET revoked_at = revoked_at WHERE false");
     allowed(app, "SELECT version FROM schema_migrations");
+    /* The deployment's key: read at start-up, never replaced by the service. */
+    assert_int_equal(scalar(app, "SELECT octet_length(key) FROM deployment_key"), 32);
+    refused(app, "UPDATE deployment_key SET key = key");
+    refused(app, "DELETE FROM deployment_key");
+    refused(app, "INSERT INTO deployment_key (singleton, key) VALUES (false, '\\x00')");
     PQfinish(app);
 }
 
@@ -356,6 +361,11 @@ static void test_auditor_reads_every_table_and_writes_none(void **state)
             refused(auditor, "SELECT * FROM api_keys");
             refused(auditor, "SELECT secret_hash FROM api_keys");
             refused(auditor, "SELECT count(secret_hash) FROM api_keys");
+        } else if (strcmp(t, "deployment_key") == 0) {
+            /* The key the service signs cursors and event ids with: a reader holding it
+             * could forge them. */
+            refused(auditor, "SELECT * FROM deployment_key");
+            refused(auditor, "SELECT count(key) FROM deployment_key");
         } else {
             allowed(auditor, tu_fmt("SELECT * FROM %s", t));
         }
