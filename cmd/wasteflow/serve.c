@@ -171,6 +171,7 @@ static jwt_verifier *jwt_from_config(const config *cfg)
         .issuer = cfg->jwt_issuer,
         .audience = cfg->jwt_audience,
         .leeway_s = 60,
+        .max_ttl_s = cfg->jwt_max_ttl_s,
     };
     char error[256];
     jwt_verifier *verifier = jwt_verifier_new(&options, error, sizeof error);
