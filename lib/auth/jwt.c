@@ -502,7 +502,7 @@ static bool audience_matches(const cJSON *aud, const char *audience)
 
 /* Maps verified claims to a principal. Returns NULL when fine, else the reason. */
 static const char *claims_principal(const jwt_verifier *v, const cJSON *claims, int64_t now_s,
-                                    auth_principal *p)
+                                    auth_principal *p, int64_t *valid_until_s)
 {
     int64_t exp = 0;
     const cJSON *exp_item = cJSON_GetObjectItemCaseSensitive(claims, "exp");
@@ -516,6 +516,7 @@ static const char *claims_principal(const jwt_verifier *v, const cJSON *claims, 
     if (now_s > exp + v->leeway_s) {
         return "the token has expired";
     }
+    *valid_until_s = exp + v->leeway_s;
     if (v->max_ttl_s > 0 && exp - now_s > v->max_ttl_s + v->leeway_s) {
         return "the token lives too long: its exp is further ahead than WASTEFLOW_JWT_MAX_TTL_S "
                "allows";
@@ -576,6 +577,14 @@ static const char *claims_principal(const jwt_verifier *v, const cJSON *claims, 
 int jwt_verify(const jwt_verifier *v, const char *token, int64_t now_s, auth_principal *out,
                const char **why)
 {
+    int64_t valid_until_s = 0;
+    return jwt_verify_until(v, token, now_s, out, &valid_until_s, why);
+}
+
+int jwt_verify_until(const jwt_verifier *v, const char *token, int64_t now_s, auth_principal *out,
+                     int64_t *valid_until_s, const char **why)
+{
+    int64_t until = 0;
     /* Every decoded part fits: base64url decodes to three quarters of its length. */
     unsigned char buf[JWT_TOKEN_MAX];
     cJSON *header = NULL;
@@ -642,7 +651,7 @@ int jwt_verify(const jwt_verifier *v, const char *token, int64_t now_s, auth_pri
         reason = "the token payload is not base64url of a JSON object";
         goto done;
     }
-    reason = claims_principal(v, claims, now_s, &principal);
+    reason = claims_principal(v, claims, now_s, &principal, &until);
 done:
     cJSON_Delete(header);
     cJSON_Delete(claims);
@@ -654,5 +663,6 @@ done:
         return -1;
     }
     *out = principal;
+    *valid_until_s = until;
     return 0;
 }

@@ -55,4 +55,9 @@ bool jwt_verifier_enabled(const jwt_verifier *v) __attribute__((warn_unused_resu
 int jwt_verify(const jwt_verifier *v, const char *token, int64_t now_s, auth_principal *out,
                const char **why) __attribute__((warn_unused_result));
 
+/* jwt_verify, and when the token is valid, *valid_until_s: the last second it stays valid
+ * (its exp plus the leeway), so that a caller may remember the verdict until then. */
+int jwt_verify_until(const jwt_verifier *v, const char *token, int64_t now_s, auth_principal *out,
+                     int64_t *valid_until_s, const char **why) __attribute__((warn_unused_result));
+
 #endif
