@@ -219,7 +219,12 @@ void key_cache_kick(key_cache *cache)
         cache->again = true;
         return;
     }
-    refresh(cache);
+    /* From the timer, not from here: the announcement arrives in the control connection's
+     * own callback, which the refresh would use. At the end of the gap between refreshes
+     * when one started less than KEY_REFRESH_GAP_MS ago. */
+    int64_t wait_ms = cache->started_ms + KEY_REFRESH_GAP_MS - clock_ms();
+    evtimer_del(&cache->timer);
+    schedule(cache, wait_ms > 0 && cache->version >= 0 ? (int)wait_ms : 0);
 }
 
 void key_cache_stop(key_cache *cache)

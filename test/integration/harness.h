@@ -120,7 +120,8 @@ int it_run_command(const char *const *args, const char *const *extra_env, char *
 /* Runs `wasteflow seed case1` on the test database (the picture); returns its exit code. */
 int it_seed_case1(void);
 /* An HS256 JWT: claims_json (a JSON object's text) signed with secret, as a server with
- * WASTEFLOW_JWT_SECRET=secret accepts it (it_jwt.c). Caller frees. */
+ * WASTEFLOW_JWT_SECRET=secret (and the WASTEFLOW_JWT_ISSUER and WASTEFLOW_JWT_AUDIENCE that
+ * the claims' iss and aud name) accepts it (it_jwt.c). Caller frees. */
 char *it_jwt_hs256(const char *secret, const char *claims_json);
 /* "Authorization: Bearer <key>" in one of 16 rotating buffers. */
 const char *it_bearer(const char *key);
