@@ -220,11 +220,11 @@ static http_verdict check_token(http_ctx *ctx, const http_endpoint *endpoint, co
     if (strncmp(token, "wf_", 3) == 0) {
         int64_t id;
         uint8_t hash[API_KEY_HASH_BYTES];
-        metrics_count_credential_check("api_key");
         if (api_key_parse(token, &id, hash) != 0) {
             answer_unauthenticated(ctx, true, "The API key is malformed.");
             return HTTP_REFUSED;
         }
+        metrics_count_credential_check("api_key"); /* the secret was hashed by the parse */
         key_check checked = check_key(ctx, id, hash, &why);
         if (checked == KEY_UNKNOWN && key_cache_may_be_new(app->keys, id)) {
             /* Perhaps a key made a moment ago on another instance: one refresh, shared by
