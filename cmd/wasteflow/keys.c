@@ -11,11 +11,13 @@
 #include "util/utf8.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define KEY_COLUMNS                                                                                \
     "id, role, organization_id, storage_id, name, created_at, expires_at, revoked_at"
@@ -309,24 +311,73 @@ typedef struct {
     char token[API_KEY_TOKEN_MAX];
 } demo_key;
 
-/* The token the file holds for variable, or "" (lines "NAME=token # label"). */
-static void token_in_file(const char *path, const char *variable, char *out, size_t size)
+/* The token text holds for variable, or "" (lines "NAME=token # label"). */
+static void token_in_text(const char *text, const char *variable, char *out, size_t size)
 {
     out[0] = '\0';
-    FILE *file = fopen(path, "r");
-    if (file == NULL) {
-        return;
-    }
-    char line[512];
     size_t len = strlen(variable);
-    while (fgets(line, sizeof line, file) != NULL) {
+    for (const char *line = text; line != NULL && *line != '\0';) {
         if (strncmp(line, variable, len) == 0 && line[len] == '=') {
             size_t token = strcspn(line + len + 1, " \t\r\n#");
             snprintf(out, size, "%.*s", (int)token, line + len + 1);
-            break;
+            return;
+        }
+        line = strchr(line, '\n');
+        line = line != NULL ? line + 1 : NULL;
+    }
+}
+
+/* The first line of every file seed demo-keys writes: a file without it was not written by
+ * this tool, and is never overwritten. */
+#define DEMO_KEYS_MARKER "# wasteflow demo API keys (wasteflow seed demo-keys)"
+#define DEMO_KEYS_MAX    65536 /* bytes of a demo key file read back */
+
+/* The demo key file as found before anything is written. The file holds secrets, and its
+ * path may sit in a directory others can write to (a shared checkout): whoever planted a
+ * symbolic link or a file of theirs there must not get the keys written to where it points,
+ * nor have a file of the user's replaced. So it is opened without following a symbolic
+ * link, and reused only when it is a regular file of the current user, with one name, that
+ * this tool wrote (its marker line); else the command stops before changing anything. */
+typedef struct {
+    int fd; /* the existing file, opened for writing; -1 when there is none yet */
+    char text[DEMO_KEYS_MAX + 1];
+} demo_file;
+
+static const char *demo_file_open(const char *path, demo_file *file)
+{
+    file->fd = -1;
+    file->text[0] = '\0';
+    /* O_NONBLOCK: a FIFO planted at the path must not hang the open. */
+    int fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) {
+            return NULL; /* made later, with O_CREAT | O_EXCL */
+        }
+        return errno == ELOOP ? "it is a symbolic link" : strerror(errno);
+    }
+    struct stat st;
+    const char *refusal = NULL;
+    if (fstat(fd, &st) != 0) {
+        refusal = strerror(errno);
+    } else if (!S_ISREG(st.st_mode)) {
+        refusal = "it is not a regular file";
+    } else if (st.st_uid != geteuid()) {
+        refusal = "it belongs to another user";
+    } else if (st.st_nlink != 1) {
+        refusal = "it has other names (hard links)";
+    } else {
+        ssize_t got = pread(fd, file->text, DEMO_KEYS_MAX, 0);
+        file->text[got > 0 ? got : 0] = '\0';
+        if (strncmp(file->text, DEMO_KEYS_MARKER, strlen(DEMO_KEYS_MARKER)) != 0) {
+            refusal = "it was not written by wasteflow seed demo-keys";
         }
     }
-    fclose(file);
+    if (refusal != NULL) {
+        close(fd);
+        return refusal;
+    }
+    file->fd = fd;
+    return NULL;
 }
 
 /* Whether token is a live key of the demo key's role and scope in this database. */
@@ -395,8 +446,22 @@ static size_t demo_keys_wanted(PGconn *pg, demo_key *keys, size_t capacity)
 
 int keys_demo(const config *cfg, const char *path)
 {
+    /* Nothing is asked of the database, and nothing written, before the file is known safe
+     * to write. */
+    static demo_file file;
+    const char *refusal = demo_file_open(path, &file);
+    if (refusal != NULL) {
+        fprintf(stderr,
+                "wasteflow seed demo-keys: refusing to write the keys to %s: %s; remove "
+                "it or name another file with --file\n",
+                path, refusal);
+        return 1;
+    }
     PGconn *pg = connect_db(cfg);
     if (pg == NULL) {
+        if (file.fd >= 0) {
+            close(file.fd);
+        }
         return 1;
     }
     demo_key keys[32];
@@ -404,7 +469,7 @@ int keys_demo(const config *cfg, const char *path)
     int status = 0;
     for (size_t i = 0; i < count && status == 0; i++) {
         demo_key *key = &keys[i];
-        token_in_file(path, key->variable, key->token, sizeof key->token);
+        token_in_text(file.text, key->variable, key->token, sizeof key->token);
         if (token_still_good(pg, key, key->token)) {
             continue; /* the file's key still works: keep it */
         }
@@ -415,32 +480,47 @@ int keys_demo(const config *cfg, const char *path)
     }
     PQfinish(pg);
     if (status != 0) {
+        if (file.fd >= 0) {
+            close(file.fd);
+        }
         return status;
     }
-    /* The file holds secrets: only its owner may read it. */
-    char directory[1024];
-    snprintf(directory, sizeof directory, "%s", path);
-    char *slash = strrchr(directory, '/');
-    if (slash != NULL) {
-        *slash = '\0';
-        mkdir(directory, 0700);
+    int fd = file.fd;
+    if (fd < 0) {
+        char directory[1024];
+        snprintf(directory, sizeof directory, "%s", path);
+        char *slash = strrchr(directory, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            mkdir(directory, 0700);
+        }
+        /* A new file, only readable by its owner; O_EXCL: whatever appeared at the path since
+         * it was checked (a symbolic link included) is left alone. */
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    } else if (ftruncate(fd, 0) != 0 || fchmod(fd, 0600) != 0) {
+        close(fd);
+        fd = -1;
     }
-    FILE *file = fopen(path, "w");
-    if (file == NULL) {
+    FILE *out = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (out == NULL) {
         fprintf(stderr, "wasteflow seed demo-keys: cannot write %s: %s\n", path, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
         return 1;
     }
-    chmod(path, 0600);
-    fprintf(file, "# wasteflow demo API keys (wasteflow seed demo-keys); `. %s` sets them.\n",
-            path);
+    fprintf(out, DEMO_KEYS_MARKER "; `. %s` sets them.\n", path);
     printf("demo API keys (also in %s; `. %s` sets them in a shell):\n", path, path);
     for (size_t i = 0; i < count; i++) {
-        fprintf(file, "%s=%s # %s\n", keys[i].variable, keys[i].token, keys[i].label);
+        fprintf(out, "%s=%s # %s\n", keys[i].variable, keys[i].token, keys[i].label);
         /* Padded by characters, not bytes: the labels carry Cyrillic names. */
         int pad = 28 - (int)utf8_length(keys[i].label);
         printf("  %-16s %s%*s %s\n", keys[i].variable, keys[i].label, pad > 0 ? pad : 0, "",
                keys[i].token);
     }
-    fclose(file);
+    if (fclose(out) != 0) {
+        fprintf(stderr, "wasteflow seed demo-keys: cannot write %s: %s\n", path, strerror(errno));
+        return 1;
+    }
     return 0;
 }

@@ -50,6 +50,7 @@ static void usage(FILE *out)
                  "                 and 1,024 entries (least recently used out); entries\n"
                  "                 of an older graph version dropped\n"
                  "  API keys       every key (~80 bytes each)\n"
+                 "  known tokens   API keys and JWTs found valid, 4,096 entries, 2.4 MiB\n"
                  "\n");
     config_print_help(out);
 }

@@ -3,9 +3,12 @@
 
 #include "auth/api_key.h"
 #include "auth/jwt.h"
+#include "auth/token_cache.h"
 #include "engine/app.h"
 #include "engine/key_cache.h"
+#include "util/metrics.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -81,25 +84,21 @@ static bool authorized(http_ctx *ctx, const http_endpoint *endpoint)
 
 typedef enum { KEY_VALID, KEY_INVALID, KEY_UNKNOWN } key_check;
 
-/* An API key against this instance's cache; fills the principal when valid. */
-static key_check check_key(http_ctx *ctx, int64_t id, const uint8_t *hash, const char **why)
+/* What an unknown key id's hash is compared with, so that an unknown id and a known id with
+ * a wrong secret take the same steps and the same time: the answer never tells which ids
+ * exist. No secret hashes to it (it is not a SHA-256 output anyone can aim at). */
+static const uint8_t no_such_key[API_KEY_HASH_BYTES] = {0};
+
+/* The principal of a live key (not revoked, not expired), or false with the reason. */
+static bool key_principal(http_ctx *ctx, const key_entry *key, const char **why)
 {
-    const key_entry *key = key_cache_find(app_of(ctx)->keys, id);
-    if (key == NULL) {
-        *why = "The API key is not known.";
-        return KEY_UNKNOWN;
-    }
-    if (!api_key_hash_equal(key->hash, hash)) {
-        *why = "The API key is not known.";
-        return KEY_INVALID;
-    }
     if (key->revoked) {
         *why = "The API key has been revoked.";
-        return KEY_INVALID;
+        return false;
     }
     if (key->expires_at != 0 && (int64_t)time(NULL) >= key->expires_at) {
         *why = "The API key has expired.";
-        return KEY_INVALID;
+        return false;
     }
     ctx->principal = (auth_principal){
         .role = key->role,
@@ -109,13 +108,63 @@ static key_check check_key(http_ctx *ctx, int64_t id, const uint8_t *hash, const
     };
     snprintf(ctx->principal.actor, sizeof ctx->principal.actor, "key:%lld", (long long)key->id);
     ctx->authenticated = true;
-    return KEY_VALID;
+    return true;
+}
+
+/* An API key against this instance's cache; fills the principal when valid. */
+static key_check check_key(http_ctx *ctx, int64_t id, const uint8_t *hash, const char **why)
+{
+    const key_entry *key = key_cache_find(app_of(ctx)->keys, id);
+    bool equal = api_key_hash_equal(key != NULL ? key->hash : no_such_key, hash);
+    if (key == NULL) {
+        *why = "The API key is not known.";
+        return KEY_UNKNOWN;
+    }
+    if (!equal) {
+        *why = "The API key is not known.";
+        return KEY_INVALID;
+    }
+    return key_principal(ctx, key, why) ? KEY_VALID : KEY_INVALID;
+}
+
+/* Remembers the token that just made ctx's principal (valid until valid_until_s; an API
+ * key's hash to check against the key cache on every later use). */
+static void remember_valid(http_ctx *ctx, const char *token, int64_t valid_until_s,
+                           const uint8_t *key_hash)
+{
+    token_verdict verdict = {.principal = ctx->principal, .valid_until_s = valid_until_s};
+    if (key_hash != NULL) {
+        memcpy(verdict.key_hash, key_hash, API_KEY_HASH_BYTES);
+    }
+    token_cache_put(app_of(ctx)->verified, token, strlen(token), &verdict);
+}
+
+/* A token this instance found valid before and that still is: fills the principal without
+ * any cryptography. An API key is valid only as long as the key cache says so (revoked,
+ * expired or gone: not known valid any more, and checked from scratch). */
+static bool known_valid(http_ctx *ctx, const char *token)
+{
+    const token_verdict *verdict =
+        token_cache_find(app_of(ctx)->verified, token, strlen(token), (int64_t)time(NULL));
+    if (verdict == NULL) {
+        return false;
+    }
+    if (verdict->principal.key_id == 0) {
+        ctx->principal = verdict->principal;
+        ctx->authenticated = true;
+        return true;
+    }
+    const key_entry *key = key_cache_find(app_of(ctx)->keys, verdict->principal.key_id);
+    const char *why = NULL;
+    return key != NULL && memcmp(key->hash, verdict->key_hash, API_KEY_HASH_BYTES) == 0 &&
+           key_principal(ctx, key, &why);
 }
 
 /* A request waiting for the key cache to learn of a key created a moment ago. */
 typedef struct {
     http_ctx *ctx;
     const http_endpoint *endpoint;
+    const char *token;
     int64_t id;
     uint8_t hash[API_KEY_HASH_BYTES];
 } key_wait;
@@ -130,6 +179,7 @@ static void key_cache_answered(void *arg)
         answer_unauthenticated(ctx, true, why);
         return;
     }
+    remember_valid(ctx, wait->token, INT64_MAX, wait->hash);
     if (admit_principal(ctx, wait->endpoint) == HTTP_ADMIT) {
         http_resume(ctx);
     }
@@ -159,6 +209,54 @@ static http_verdict admit_principal(http_ctx *ctx, const http_endpoint *endpoint
     return authorized(ctx, endpoint) ? HTTP_ADMIT : HTTP_REFUSED;
 }
 
+/* The cryptography of a token not known valid: an API key's secret hashed and compared
+ * (with the same steps for an unknown id), or a JWT's signature verified. Its address has
+ * paid for it already: every answer but an admission is given here, without charging it
+ * again. */
+static http_verdict check_token(http_ctx *ctx, const http_endpoint *endpoint, const char *token)
+{
+    wf_app *app = app_of(ctx);
+    const char *why = "The token is neither an API key nor a JWT this service accepts.";
+    if (strncmp(token, "wf_", 3) == 0) {
+        int64_t id;
+        uint8_t hash[API_KEY_HASH_BYTES];
+        if (api_key_parse(token, &id, hash) != 0) {
+            answer_unauthenticated(ctx, true, "The API key is malformed.");
+            return HTTP_REFUSED;
+        }
+        metrics_count_credential_check("api_key"); /* the secret was hashed by the parse */
+        key_check checked = check_key(ctx, id, hash, &why);
+        if (checked == KEY_UNKNOWN && key_cache_may_be_new(app->keys, id)) {
+            /* Perhaps a key made a moment ago on another instance: one refresh, shared by
+             * every request waiting for one, and bounded in rate by the cache. */
+            key_wait *wait = ARENA_NEW(&ctx->arena, key_wait);
+            *wait = (key_wait){ctx, endpoint, arena_strdup(&ctx->arena, token), id, {0}};
+            memcpy(wait->hash, hash, sizeof hash);
+            if (key_cache_refresh(app->keys, id, key_cache_answered, wait)) {
+                return HTTP_PENDING;
+            }
+        }
+        if (checked != KEY_VALID) {
+            answer_unauthenticated(ctx, true, why);
+            return HTTP_REFUSED;
+        }
+        remember_valid(ctx, token, INT64_MAX, hash);
+        return admit_principal(ctx, endpoint);
+    }
+    int64_t valid_until_s = 0;
+    if (jwt_verifier_enabled(app->jwt)) {
+        metrics_count_credential_check("jwt");
+        if (jwt_verify_until(app->jwt, token, (int64_t)time(NULL), &ctx->principal, &valid_until_s,
+                             &why) == 0) {
+            ctx->authenticated = true;
+            remember_valid(ctx, token, valid_until_s, NULL);
+            return admit_principal(ctx, endpoint);
+        }
+    }
+    answer_unauthenticated(ctx, true, why);
+    return HTTP_REFUSED;
+}
+
 http_verdict access_authenticate(http_ctx *ctx, const http_endpoint *endpoint)
 {
     const char *header = http_header(ctx, "Authorization");
@@ -172,40 +270,17 @@ http_verdict access_authenticate(http_ctx *ctx, const http_endpoint *endpoint)
         return refuse_unauthenticated(ctx, strncasecmp(header, "Bearer", 6) == 0,
                                       "The Authorization header must be \"Bearer <token>\".");
     }
-    wf_app *app = app_of(ctx);
-    const char *why = "The token is neither an API key nor a JWT this service accepts.";
-    if (strncmp(token, "wf_", 3) == 0) {
-        int64_t id;
-        uint8_t hash[API_KEY_HASH_BYTES];
-        if (api_key_parse(token, &id, hash) != 0) {
-            return refuse_unauthenticated(ctx, true, "The API key is malformed.");
-        }
-        key_check checked = check_key(ctx, id, hash, &why);
-        if (checked == KEY_UNKNOWN) {
-            /* A key this instance has not seen costs a database refresh: its address pays
-             * for it first, so a client guessing key ids cannot make one per request. */
-            if (!http_rate_admit_address(ctx)) {
-                return HTTP_REFUSED;
-            }
-            key_wait *wait = ARENA_NEW(&ctx->arena, key_wait);
-            *wait = (key_wait){ctx, endpoint, id, {0}};
-            memcpy(wait->hash, hash, sizeof hash);
-            if (key_cache_refresh(app->keys, key_cache_answered, wait)) {
-                return HTTP_PENDING;
-            }
-            answer_unauthenticated(ctx, true, why);
-            return HTTP_REFUSED;
-        }
-        if (checked != KEY_VALID) {
-            return refuse_unauthenticated(ctx, true, why);
-        }
-    } else if (jwt_verifier_enabled(app->jwt) &&
-               jwt_verify(app->jwt, token, (int64_t)time(NULL), &ctx->principal, &why) == 0) {
-        ctx->authenticated = true;
-    } else {
-        return refuse_unauthenticated(ctx, true, why);
+    /* Valid credentials are charged to their own bucket, whatever address they come from. */
+    if (known_valid(ctx, token)) {
+        return admit_principal(ctx, endpoint);
     }
-    return admit_principal(ctx, endpoint);
+    /* Anything else costs its address one request before any cryptography is done for it:
+     * a flood of forged tokens is refused with 429 for the price of a hash-table lookup.
+     * (A valid token seen for the first time pays too, once, then its own bucket.) */
+    if (!http_rate_admit_address(ctx)) {
+        return HTTP_REFUSED;
+    }
+    return check_token(ctx, endpoint, token);
 }
 
 int64_t access_own_organization(const http_ctx *ctx)

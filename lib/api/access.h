@@ -4,14 +4,18 @@
  *
  * A request to an endpoint with roles is admitted only with `Authorization: Bearer` and an
  * API key this instance knows (engine/key_cache.h) or a JWT the configured key verifies
- * (auth/jwt.h): else 401 with WWW-Authenticate. Then the rate limit (DESIGN.md "Limits"):
- * the credential's bucket — an API key's id, a JWT's issuer and subject — or, for a request
- * without valid credentials, its client address's bucket, must hold a request: else 429
- * with Retry-After (http_rate_admit_*). Then the principal's role must be one of the
- * endpoint's, and a scoped principal must name its own organization or storage in the
- * path when the endpoint's scope says so: else 403. Nothing else about the request — its
- * body included — has been looked at by then. Open endpoints (/healthz, /readyz, the
- * static files) never reach this hook, so they are not rate limited. */
+ * (auth/jwt.h): else 401 with WWW-Authenticate. The rate limit (README "Limits") comes
+ * before any cryptography: a token this instance has already found valid (and, for an API
+ * key, that is still live; auth/token_cache.h) is charged to its credential's bucket — an
+ * API key's id, a JWT's issuer and subject — and admitted without its signature checked or
+ * its secret hashed again; any other request is first charged to its client address's
+ * bucket, and only then is its key hashed or its signature verified (a valid one then also
+ * pays its credential's bucket, and is known valid from then on). An empty bucket: 429 with
+ * Retry-After (http_rate_admit_*). Then the principal's role must be one of the endpoint's,
+ * and a scoped principal must name its own organization or storage in the path when the
+ * endpoint's scope says so: else 403. Nothing else about the request — its body included —
+ * has been looked at by then. Open endpoints (/healthz, /readyz, the static files) never
+ * reach this hook, so they are not rate limited. */
 #ifndef WF_API_ACCESS_H
 #define WF_API_ACCESS_H
 

@@ -51,6 +51,8 @@ static void created(tx *t, const db_result *result)
     strbuf out = {0};
     repr_api_key(&out, &key);
     const char *location = arena_printf(tx_arena(t), "/v1/api-keys/%lld", (long long)key.id);
+    /* The one answer that carries the secret: no cache (browser, proxy) may keep a copy. */
+    http_add_header(tx_ctx(t), "Cache-Control", "no-store");
     api_reply_buffer(t, 201, &out, location);
 }
 

@@ -37,6 +37,7 @@ struct jwt_verifier {
     char *issuer;         /* NULL = not checked */
     char *audience;       /* NULL = not checked */
     int64_t leeway_s;
+    int64_t max_ttl_s; /* 0 = not limited */
 };
 
 static char *copy_optional(const char *text, bool *failed)
@@ -133,6 +134,11 @@ jwt_verifier *jwt_verifier_new(const jwt_options *options, char *error, size_t e
         goto fail;
     }
     v->leeway_s = options->leeway_s;
+    if (options->max_ttl_s < 0) {
+        snprintf(error, error_size, "the JWT maximum lifetime must not be negative");
+        goto fail;
+    }
+    v->max_ttl_s = options->max_ttl_s;
     bool failed = false;
     v->issuer = copy_optional(options->issuer, &failed);
     v->audience = copy_optional(options->audience, &failed);
@@ -310,6 +316,19 @@ done:
     return der;
 }
 
+/* Half the order of P-256's base point (n / 2, rounded down), big-endian. */
+static const unsigned char p256_half_order[ES256_COORD_BYTES] = {
+    0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8};
+
+/* ECDSA signatures are malleable: (r, n - s) verifies whenever (r, s) does, so one token
+ * would have two spellings (and two rate-limit or cache identities). Only the low-S one,
+ * s <= n / 2, is accepted, as BIP 62 does; any signer can normalize to it. */
+static bool es256_low_s(const unsigned char raw[2 * ES256_COORD_BYTES])
+{
+    return memcmp(raw + ES256_COORD_BYTES, p256_half_order, ES256_COORD_BYTES) <= 0;
+}
+
 static bool public_key_valid(const jwt_verifier *v, const unsigned char *input, size_t input_len,
                              const unsigned char *signature, size_t signature_len)
 {
@@ -397,18 +416,58 @@ static bool json_integer(const cJSON *item, double min, int64_t *out)
     return true;
 }
 
-/* Non-empty, at most JWT_SUB_MAX bytes, valid UTF-8, no C0, DEL or C1 control character:
- * it becomes the actor in the ledger and the logs. */
+/* The code point of the valid UTF-8 sequence of len bytes at p. */
+static uint32_t utf8_code_point(const unsigned char *p, size_t len)
+{
+    if (len == 1) {
+        return p[0];
+    }
+    uint32_t cp = p[0] & (0xff >> (len + 1));
+    for (size_t i = 1; i < len; i++) {
+        cp = cp << 6 | (p[i] & 0x3f);
+    }
+    return cp;
+}
+
+/* Characters that change how text around them is shown rather than showing themselves:
+ * the controls (Cc), the format characters (Cf: soft hyphen, zero-width characters, the
+ * bidirectional marks, embeddings, overrides and isolates, invisible operators, tags, ...,
+ * as of Unicode 15) and the line and paragraph separators. In an actor they would let
+ * "jwt:mallory\u202egpj.exe" read as something else in the ledger, a log or the console. */
+static bool hidden_character(uint32_t cp)
+{
+    static const struct {
+        uint32_t first, last;
+    } ranges[] = {
+        {0x0000, 0x001f},   {0x007f, 0x009f},   {0x00ad, 0x00ad},   {0x0600, 0x0605},
+        {0x061c, 0x061c},   {0x06dd, 0x06dd},   {0x070f, 0x070f},   {0x0890, 0x0891},
+        {0x08e2, 0x08e2},   {0x180e, 0x180e},   {0x200b, 0x200f},   {0x2028, 0x202e},
+        {0x2060, 0x2064},   {0x2066, 0x206f},   {0xfeff, 0xfeff},   {0xfff9, 0xfffb},
+        {0x110bd, 0x110bd}, {0x110cd, 0x110cd}, {0x13430, 0x1343f}, {0x1bca0, 0x1bca3},
+        {0x1d173, 0x1d17a}, {0xe0001, 0xe0001}, {0xe0020, 0xe007f},
+    };
+    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++) {
+        if (cp >= ranges[i].first && cp <= ranges[i].last) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Non-empty, at most JWT_SUB_MAX bytes, valid UTF-8, no hidden character (above): it becomes
+ * the actor in the ledger and the logs. */
 static bool sub_valid(const char *sub)
 {
     size_t len = strlen(sub);
     if (len == 0 || len > JWT_SUB_MAX || !utf8_valid(sub, len)) {
         return false;
     }
-    for (const unsigned char *p = (const unsigned char *)sub; *p != '\0'; p++) {
-        if (*p < 0x20 || *p == 0x7f || (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)) {
+    for (size_t at = 0; at < len;) {
+        size_t n = utf8_sequence(sub + at, len - at);
+        if (n == 0 || hidden_character(utf8_code_point((const unsigned char *)sub + at, n))) {
             return false;
         }
+        at += n;
     }
     return true;
 }
@@ -443,7 +502,7 @@ static bool audience_matches(const cJSON *aud, const char *audience)
 
 /* Maps verified claims to a principal. Returns NULL when fine, else the reason. */
 static const char *claims_principal(const jwt_verifier *v, const cJSON *claims, int64_t now_s,
-                                    auth_principal *p)
+                                    auth_principal *p, int64_t *valid_until_s)
 {
     int64_t exp = 0;
     const cJSON *exp_item = cJSON_GetObjectItemCaseSensitive(claims, "exp");
@@ -456,6 +515,11 @@ static const char *claims_principal(const jwt_verifier *v, const cJSON *claims, 
     /* exp and nbf are within +-2^53 and the leeway an int: no overflow either way. */
     if (now_s > exp + v->leeway_s) {
         return "the token has expired";
+    }
+    *valid_until_s = exp + v->leeway_s;
+    if (v->max_ttl_s > 0 && exp - now_s > v->max_ttl_s + v->leeway_s) {
+        return "the token lives too long: its exp is further ahead than WASTEFLOW_JWT_MAX_TTL_S "
+               "allows";
     }
     const cJSON *nbf_item = cJSON_GetObjectItemCaseSensitive(claims, "nbf");
     if (nbf_item != NULL) {
@@ -482,7 +546,8 @@ static const char *claims_principal(const jwt_verifier *v, const cJSON *claims, 
         return "the token has no sub";
     }
     if (!cJSON_IsString(sub) || !sub_valid(sub->valuestring)) {
-        return "sub must be 1 to 200 bytes of UTF-8 without control characters";
+        return "sub must be 1 to 200 bytes of UTF-8 without control, format or bidirectional "
+               "characters";
     }
     const cJSON *role = cJSON_GetObjectItemCaseSensitive(claims, "role");
     if (role == NULL) {
@@ -512,6 +577,14 @@ static const char *claims_principal(const jwt_verifier *v, const cJSON *claims, 
 int jwt_verify(const jwt_verifier *v, const char *token, int64_t now_s, auth_principal *out,
                const char **why)
 {
+    int64_t valid_until_s = 0;
+    return jwt_verify_until(v, token, now_s, out, &valid_until_s, why);
+}
+
+int jwt_verify_until(const jwt_verifier *v, const char *token, int64_t now_s, auth_principal *out,
+                     int64_t *valid_until_s, const char **why)
+{
+    int64_t until = 0;
     /* Every decoded part fits: base64url decodes to three quarters of its length. */
     unsigned char buf[JWT_TOKEN_MAX];
     cJSON *header = NULL;
@@ -568,12 +641,17 @@ int jwt_verify(const jwt_verifier *v, const char *token, int64_t now_s, auth_pri
         reason = "the token signature is invalid";
         goto done;
     }
+    /* Checked on a signature that verifies, so that its refusal says why. */
+    if (alg == ALG_ES256 && !es256_low_s(buf)) {
+        reason = "the token signature is not in low-S form (ES256 S must be at most n/2)";
+        goto done;
+    }
     claims = decode_json_object(payload, payload_len, buf);
     if (claims == NULL) {
         reason = "the token payload is not base64url of a JSON object";
         goto done;
     }
-    reason = claims_principal(v, claims, now_s, &principal);
+    reason = claims_principal(v, claims, now_s, &principal, &until);
 done:
     cJSON_Delete(header);
     cJSON_Delete(claims);
@@ -585,5 +663,6 @@ done:
         return -1;
     }
     *out = principal;
+    *valid_until_s = until;
     return 0;
 }

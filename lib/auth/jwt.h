@@ -25,11 +25,16 @@ typedef struct {
     const char *issuer;         /* WASTEFLOW_JWT_ISSUER, NULL/"" = not checked */
     const char *audience;       /* WASTEFLOW_JWT_AUDIENCE, NULL/"" = not checked */
     int leeway_s;               /* 60 */
+    /* WASTEFLOW_JWT_MAX_TTL_S: exp at most this many seconds ahead of now (plus the leeway),
+     * so a token minted to live for ever is refused; 0 = not limited. */
+    int64_t max_ttl_s;
 } jwt_options;
 
 /* NULL with a message in error when the options are unusable (bad PEM, unsupported key type,
  * EC curve other than P-256, RSA < 2048 bits, an HS256 secret shorter than JWT_SECRET_MIN
- * bytes, a negative leeway). The PEM is a "PUBLIC KEY" (SubjectPublicKeyInfo) block, or for
+ * bytes, a negative leeway or max_ttl_s). The service itself never runs with JWT enabled
+ * but issuer or audience unset (util/config.c refuses that); the verifier leaves the choice
+ * to its caller. The PEM is a "PUBLIC KEY" (SubjectPublicKeyInfo) block, or for
  * RSA also "RSA PUBLIC KEY" (PKCS#1); text around it is ignored, a private key refused.
  * Options with neither a secret nor a key (or options == NULL) give a verifier that is not
  * enabled. The strings are copied: options need not outlive the call. The caller frees the
@@ -49,5 +54,10 @@ bool jwt_verifier_enabled(const jwt_verifier *v) __attribute__((warn_unused_resu
  * (never echoing token bytes) and *out zeroed. */
 int jwt_verify(const jwt_verifier *v, const char *token, int64_t now_s, auth_principal *out,
                const char **why) __attribute__((warn_unused_result));
+
+/* jwt_verify, and when the token is valid, *valid_until_s: the last second it stays valid
+ * (its exp plus the leeway), so that a caller may remember the verdict until then. */
+int jwt_verify_until(const jwt_verifier *v, const char *token, int64_t now_s, auth_principal *out,
+                     int64_t *valid_until_s, const char **why) __attribute__((warn_unused_result));
 
 #endif

@@ -19,6 +19,7 @@ typedef struct key_cache key_cache;
 typedef struct room_hints room_hints;
 typedef struct view_cache view_cache;
 typedef struct jwt_verifier jwt_verifier;
+typedef struct token_cache token_cache;
 
 typedef struct wf_app {
     const config *cfg;
@@ -40,6 +41,9 @@ typedef struct wf_app {
     key_cache *keys;
     /* Checks JWTs when one is configured (auth/jwt.h); never NULL while serving. */
     jwt_verifier *jwt;
+    /* Tokens (API keys, JWTs) this instance found valid (auth/token_cache.h), so a known one
+     * costs no cryptography and an unknown one is charged to its address first. */
+    token_cache *verified;
     /* The live events' listener and streams (engine/events.h). */
     events_hub *events;
     /* The deployment's secret key (db/deployment_key.h), read at start-up: what this

@@ -1,20 +1,33 @@
 /* The API key cache (see key_cache.h): a sorted array of keys, replaced whole on a reload,
- * and a queue of requests waiting for a refresh. */
+ * a queue of requests waiting for a refresh, and the ids found absent since the keys last
+ * changed. */
 #include "engine/key_cache.h"
 
 #include "engine/statements.h"
 #include "engine/tx.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/metrics.h"
 
 #include <event2/event_struct.h>
 
 #include <stdlib.h>
 #include <string.h>
 
+/* Refreshes start at least this far apart, whatever asks for them (announcements, requests
+ * with new key ids): a flood of NOTIFY wasteflow_keys from any session, or of requests,
+ * costs the database at most 1000 / KEY_REFRESH_GAP_MS round trips a second. Short enough
+ * that a revocation still reaches every instance well within a second. */
+#define KEY_REFRESH_GAP_MS 100
+/* Ids above the newest key that a request may name as a key made a moment ago on another
+ * instance (ids come from a sequence: a key made since the last refresh has one of the next
+ * few; a failed insert skips one). Anything above is refused without the database. */
+#define KEY_NEW_ID_WINDOW 32
+
 typedef struct waiter {
     void (*done)(void *arg);
     void *arg;
+    int64_t id; /* the key id the request names */
     struct waiter *next;
 } waiter;
 
@@ -24,10 +37,16 @@ struct key_cache {
     int interval_ms;
     bool stopped;
     bool refreshing;
-    bool again;      /* a change was announced while a refresh was in flight */
-    int64_t version; /* -1 before the first load */
-    key_entry *keys; /* by id */
+    bool again;         /* a change was announced while a refresh was in flight */
+    int64_t version;    /* -1 before the first load */
+    int64_t started_ms; /* when the last refresh started (clock_ms) */
+    key_entry *keys;    /* by id */
     size_t count;
+    int64_t max_id; /* the newest key's id, 0 when there is none */
+    /* Ids of the new-id window that a refresh answered "no such key" for, since the keys
+     * last changed: a request naming one again is refused at once. At most the window. */
+    int64_t absent[KEY_NEW_ID_WINDOW];
+    size_t absent_count;
     waiter *answering; /* waiting for the refresh in flight */
     waiter *queued;    /* waiting for the next one (they came after it started) */
 };
@@ -88,6 +107,8 @@ static void snapshot_read(tx *t, const db_result *result)
         cache->keys = keys;
         cache->count = count;
         cache->version = version;
+        cache->max_id = count > 0 ? keys[count - 1].id : 0;
+        cache->absent_count = 0; /* keys changed: an id absent before may exist now */
     }
     tx_reply(t, 200, NULL, NULL);
 }
@@ -104,14 +125,33 @@ static void wake(waiter *w)
     }
 }
 
+/* An id of the new-id window that a refresh found no key for. */
+static void remember_absent(key_cache *cache, int64_t id)
+{
+    for (size_t i = 0; i < cache->absent_count; i++) {
+        if (cache->absent[i] == id) {
+            return;
+        }
+    }
+    if (cache->absent_count < KEY_NEW_ID_WINDOW) {
+        cache->absent[cache->absent_count++] = id;
+    }
+}
+
 static void refreshed(tx *t, int status)
 {
-    (void)status; /* a failed refresh keeps the old keys; the waiters see those */
     key_cache *cache = tx_user(t);
     cache->refreshing = false;
     /* Whoever waited for this refresh looks the key up again, whatever the outcome. */
     waiter *answered = cache->answering;
     cache->answering = NULL;
+    /* A refresh that read the keys answers for every id it was asked about; a failed one
+     * (which keeps the old keys) for none. */
+    for (waiter *w = status == 200 ? answered : NULL; w != NULL; w = w->next) {
+        if (key_cache_find(cache, w->id) == NULL && key_cache_may_be_new(cache, w->id)) {
+            remember_absent(cache, w->id);
+        }
+    }
     wake(answered);
     if (cache->queued != NULL || cache->again) {
         /* Asked for, or announced, while this one was in flight: it may predate the key. */
@@ -123,13 +163,22 @@ static void refreshed(tx *t, int status)
 }
 
 /* Starts a refresh unless one is in flight (whose completion starts the next one for the
- * requests queued meanwhile). */
+ * requests queued meanwhile), or, within KEY_REFRESH_GAP_MS of the last start, sets the
+ * timer for the end of the gap. */
 static void refresh(key_cache *cache)
 {
     if (cache->refreshing) {
         return;
     }
+    int64_t wait_ms = cache->started_ms + KEY_REFRESH_GAP_MS - clock_ms();
+    if (wait_ms > 0 && cache->version >= 0) {
+        evtimer_del(&cache->timer);
+        schedule(cache, (int)wait_ms);
+        return;
+    }
     cache->refreshing = true;
+    cache->started_ms = clock_ms();
+    metrics_count_key_refresh();
     cache->answering = cache->queued;
     cache->queued = NULL;
     evtimer_del(&cache->timer);
@@ -142,6 +191,8 @@ static void refresh(key_cache *cache)
 
 static void tick(evutil_socket_t fd, short events, void *arg)
 {
+    (void)fd;
+    (void)events;
     key_cache *cache = arg;
     if (!cache->stopped) {
         refresh(cache);
@@ -168,8 +219,12 @@ void key_cache_kick(key_cache *cache)
         cache->again = true;
         return;
     }
+    /* From the timer, not from here: the announcement arrives in the control connection's
+     * own callback, which the refresh would use. At the end of the gap between refreshes
+     * when one started less than KEY_REFRESH_GAP_MS ago. */
+    int64_t wait_ms = cache->started_ms + KEY_REFRESH_GAP_MS - clock_ms();
     evtimer_del(&cache->timer);
-    schedule(cache, 0);
+    schedule(cache, wait_ms > 0 && cache->version >= 0 ? (int)wait_ms : 0);
 }
 
 void key_cache_stop(key_cache *cache)
@@ -177,6 +232,11 @@ void key_cache_stop(key_cache *cache)
     if (cache != NULL) {
         cache->stopped = true;
         evtimer_del(&cache->timer);
+        /* Requests waiting out the gap between refreshes are answered from the keys as they
+         * are, not left behind. */
+        waiter *queued = cache->queued;
+        cache->queued = NULL;
+        wake(queued);
     }
 }
 
@@ -231,7 +291,23 @@ void key_cache_revoked(key_cache *cache, int64_t id)
     }
 }
 
-bool key_cache_refresh(key_cache *cache, void (*done)(void *arg), void *arg)
+bool key_cache_may_be_new(const key_cache *cache, int64_t id)
+{
+    if (cache->version < 0) {
+        return true; /* not loaded yet: any id may be a key */
+    }
+    if (id <= cache->max_id || id - cache->max_id > KEY_NEW_ID_WINDOW) {
+        return false;
+    }
+    for (size_t i = 0; i < cache->absent_count; i++) {
+        if (cache->absent[i] == id) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool key_cache_refresh(key_cache *cache, int64_t id, void (*done)(void *arg), void *arg)
 {
     if (cache->stopped) {
         return false;
@@ -239,6 +315,7 @@ bool key_cache_refresh(key_cache *cache, void (*done)(void *arg), void *arg)
     waiter *w = xcalloc(1, sizeof *w);
     w->done = done;
     w->arg = arg;
+    w->id = id;
     w->next = cache->queued;
     cache->queued = w;
     refresh(cache);

@@ -47,8 +47,12 @@ static const setting_doc settings[] = {
     {"WASTEFLOW_LOG_LEVEL", "info", "debug, info, warn or error"},
     {"WASTEFLOW_JWT_SECRET", "", "HS256 key for JWTs, at least 32 bytes (empty: no HS256)"},
     {"WASTEFLOW_JWT_PUBLIC_KEY_FILE", "", "PEM public key for RS256/ES256 JWTs (empty: none)"},
-    {"WASTEFLOW_JWT_ISSUER", "", "the iss a JWT must carry (empty: not checked)"},
-    {"WASTEFLOW_JWT_AUDIENCE", "", "the aud a JWT must carry (empty: not checked)"},
+    {"WASTEFLOW_JWT_ISSUER", "",
+     "the iss a JWT must carry; required when a JWT secret or key is set"},
+    {"WASTEFLOW_JWT_AUDIENCE", "",
+     "the aud a JWT must carry (or list); required when a JWT secret or key is set"},
+    {"WASTEFLOW_JWT_MAX_TTL_S", "86400",
+     "a JWT's exp at most this many seconds ahead (plus 60 s leeway), else 401"},
     {"WASTEFLOW_APP_ROLE", "wasteflow_app", "database login role `serve` runs as (migrate grants)"},
     {"WASTEFLOW_AUDITOR_ROLE", "wasteflow_auditor", "read-only database role for auditors"},
     {"WASTEFLOW_EVENTS_MAX_STREAMS", "256", "event streams (GET /v1/events) open at once; 0: none"},
@@ -188,7 +192,19 @@ int config_load(config *cfg, const char *(*getenv_fn)(const char *name), char *e
         parse_int(getenv_fn, "WASTEFLOW_EVENTS_BUFFER_KB", 4, 1048576, &cfg->events_buffer_kb,
                   error, error_size) ||
         parse_int(getenv_fn, "WASTEFLOW_EVENTS_KEEPALIVE_MS", 100, 600000,
-                  &cfg->events_keepalive_ms, error, error_size)) {
+                  &cfg->events_keepalive_ms, error, error_size) ||
+        parse_int(getenv_fn, "WASTEFLOW_JWT_MAX_TTL_S", 1, 31622400, &cfg->jwt_max_ttl_s, error,
+                  error_size)) {
+        return -1;
+    }
+    /* A token signed by the identity provider for another service (another audience), or by
+     * another tenant of a shared one (another issuer), must not be accepted here: with JWT on,
+     * both are checked, never skipped for want of a setting. */
+    bool jwt_enabled = cfg->jwt_secret[0] != '\0' || cfg->jwt_public_key_file[0] != '\0';
+    if (jwt_enabled && (cfg->jwt_issuer[0] == '\0' || cfg->jwt_audience[0] == '\0')) {
+        snprintf(error, error_size,
+                 "JWT is enabled (WASTEFLOW_JWT_SECRET or WASTEFLOW_JWT_PUBLIC_KEY_FILE is set): "
+                 "WASTEFLOW_JWT_ISSUER and WASTEFLOW_JWT_AUDIENCE must both be set too");
         return -1;
     }
     int level = log_level_parse(value_of(getenv_fn, "WASTEFLOW_LOG_LEVEL"));

@@ -26,10 +26,11 @@ typedef struct {
     int log_level;            /* WASTEFLOW_LOG_LEVEL: debug, info, warn, error */
     char jwt_secret[1024];    /* WASTEFLOW_JWT_SECRET: HS256 key, empty = no HS256 */
     char jwt_public_key_file[1024]; /* WASTEFLOW_JWT_PUBLIC_KEY_FILE: PEM, empty = none */
-    char jwt_issuer[256];           /* WASTEFLOW_JWT_ISSUER: required iss, empty = any */
-    char jwt_audience[256];         /* WASTEFLOW_JWT_AUDIENCE: required aud, empty = any */
-    char app_role[64];              /* WASTEFLOW_APP_ROLE: the service's login role */
-    char auditor_role[64];          /* WASTEFLOW_AUDITOR_ROLE: the auditors' login role */
+    char jwt_issuer[256];   /* WASTEFLOW_JWT_ISSUER: required iss (must be set with JWT on) */
+    char jwt_audience[256]; /* WASTEFLOW_JWT_AUDIENCE: required aud (must be set with JWT on) */
+    int jwt_max_ttl_s;      /* WASTEFLOW_JWT_MAX_TTL_S: how far ahead a JWT's exp may be */
+    char app_role[64];      /* WASTEFLOW_APP_ROLE: the service's login role */
+    char auditor_role[64];  /* WASTEFLOW_AUDITOR_ROLE: the auditors' login role */
     /* The live events (GET /v1/events). */
     int events_max_streams;        /* WASTEFLOW_EVENTS_MAX_STREAMS: open at once (0: none) */
     int events_max_per_credential; /* WASTEFLOW_EVENTS_MAX_PER_CREDENTIAL: of them, per actor */

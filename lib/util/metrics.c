@@ -31,6 +31,7 @@ static int route_count;
 static type_metrics types[MAX_TYPES];
 static int type_count;
 static uint64_t transfers_request, transfers_auto, db_retries, rate_limited;
+static uint64_t jwt_checks, api_key_checks, key_refreshes;
 static uint64_t rows_locked_total, storages_searched_total, read_rounds_total;
 
 static route_metrics *route_slot(const char *route)
@@ -111,6 +112,20 @@ void metrics_count_rate_limited(void)
     rate_limited++;
 }
 
+void metrics_count_credential_check(const char *kind)
+{
+    if (strcmp(kind, "jwt") == 0) {
+        jwt_checks++;
+    } else {
+        api_key_checks++;
+    }
+}
+
+void metrics_count_key_refresh(void)
+{
+    key_refreshes++;
+}
+
 void metrics_render(FILE *out)
 {
     fprintf(out, "# HELP wasteflow_http_requests_total HTTP requests by route and status.\n"
@@ -184,4 +199,18 @@ void metrics_render(FILE *out)
             "# TYPE wasteflow_rate_limited_total counter\n"
             "wasteflow_rate_limited_total %llu\n",
             (unsigned long long)rate_limited);
+    fprintf(out,
+            "# HELP wasteflow_credential_checks_total Credentials checked with cryptography: a "
+            "JWT's signature verified, an API key's secret hashed (a token already known valid "
+            "costs neither).\n"
+            "# TYPE wasteflow_credential_checks_total counter\n"
+            "wasteflow_credential_checks_total{kind=\"jwt\"} %llu\n"
+            "wasteflow_credential_checks_total{kind=\"api_key\"} %llu\n",
+            (unsigned long long)jwt_checks, (unsigned long long)api_key_checks);
+    fprintf(out,
+            "# HELP wasteflow_key_cache_refreshes_total Database round trips of the API key "
+            "cache (a version check; every key again only when they changed).\n"
+            "# TYPE wasteflow_key_cache_refreshes_total counter\n"
+            "wasteflow_key_cache_refreshes_total %llu\n",
+            (unsigned long long)key_refreshes);
 }

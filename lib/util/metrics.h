@@ -17,6 +17,12 @@ void metrics_count_transfer_cost(uint64_t rows_locked, uint64_t storages_searche
                                  uint64_t read_rounds);
 /* A request refused with 429 by the rate limit. */
 void metrics_count_rate_limited(void);
+/* A credential's cryptography done for one request: a JWT's signature verified, or an API
+ * key's secret hashed (kind "jwt" or "api_key", a static string). */
+void metrics_count_credential_check(const char *kind);
+/* A database round trip of the API key cache (a version check, or a reload when the keys
+ * changed). */
+void metrics_count_key_refresh(void);
 /* Writes every metric in Prometheus text exposition format 0.0.4. */
 void metrics_render(FILE *out);
 

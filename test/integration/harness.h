@@ -111,10 +111,17 @@ char *it_new_key(const char *role, long long organization_id, long long storage_
 /* Runs `wasteflow keys ARGS...` (NULL-terminated); returns its exit code and, when out is not
  * NULL, its stdout (caller frees). */
 int it_keys_command(const char *const *args, char **out);
+/* Runs `wasteflow ARGS...` (NULL-terminated, at most 14) on the test database as its owner,
+ * with extra_env (NULL or a NULL-terminated list of "NAME=value") added to the environment,
+ * in the runner's working directory; returns its exit code (-1: it did not finish within two
+ * minutes and was killed) and, when output is not NULL, its stdout and stderr together
+ * (caller frees). */
+int it_run_command(const char *const *args, const char *const *extra_env, char **output);
 /* Runs `wasteflow seed case1` on the test database (the picture); returns its exit code. */
 int it_seed_case1(void);
 /* An HS256 JWT: claims_json (a JSON object's text) signed with secret, as a server with
- * WASTEFLOW_JWT_SECRET=secret accepts it (it_jwt.c). Caller frees. */
+ * WASTEFLOW_JWT_SECRET=secret (and the WASTEFLOW_JWT_ISSUER and WASTEFLOW_JWT_AUDIENCE that
+ * the claims' iss and aud name) accepts it (it_jwt.c). Caller frees. */
 char *it_jwt_hs256(const char *secret, const char *claims_json);
 /* "Authorization: Bearer <key>" in one of 16 rotating buffers. */
 const char *it_bearer(const char *key);

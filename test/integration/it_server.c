@@ -127,14 +127,16 @@ static bool run_migrate(const char *log_path, char **why)
     return true;
 }
 
-/* Runs the binary with args (after argv[0]) on the test database as its owner; stdout into
+/* Runs the binary with args (after argv[0]) on the test database as its owner, with
+ * extra_env (NULL or "NAME=value"s) added; stdout (and stderr too when with_stderr) into
  * *out when out is not NULL. Returns the exit code (-1 when it did not finish). */
-static int run_tool(const char *const *args, char **out)
+static int run_tool_with(const char *const *args, const char *const *extra_env, bool with_stderr,
+                         char **out)
 {
     const char *binary = harness_env_or_fail("WASTEFLOW_BIN");
     char *database_env = tu_format("DATABASE_URL=%s", it_database_url());
     const char *base[] = {database_env, "WASTEFLOW_LOG_LEVEL=warn", NULL};
-    char **env = harness_build_environment(base, NULL);
+    char **env = harness_build_environment(base, extra_env);
     char *argv[16];
     size_t argc = 0;
     argv[argc++] = (char *)binary;
@@ -147,7 +149,7 @@ static int run_tool(const char *const *args, char **out)
     if (fd < 0) {
         fail_msg("harness: mkstemp: %s", strerror(errno));
     }
-    pid_t pid = harness_spawn(argv, env, fd, -1);
+    pid_t pid = harness_spawn(argv, env, fd, with_stderr ? fd : -1);
     free(env);
     free(database_env);
     int status = 0;
@@ -167,6 +169,16 @@ static int run_tool(const char *const *args, char **out)
     close(fd);
     unlink(path);
     return code;
+}
+
+static int run_tool(const char *const *args, char **out)
+{
+    return run_tool_with(args, NULL, false, out);
+}
+
+int it_run_command(const char *const *args, const char *const *extra_env, char **output)
+{
+    return run_tool_with(args, extra_env, true, output);
 }
 
 int it_keys_command(const char *const *args, char **out)

@@ -1209,6 +1209,10 @@ static void test_api_keys_create_list_get_revoke(void **state)
     assert_int_equal(key_id_of(key), id);
     assert_int_equal(strlen(key), strlen(tu_fmt("wf_%lld_", id)) + 64);
     assert_string_equal(it_header(made, "Location"), tu_fmt("/v1/api-keys/%lld", id));
+    /* The answer carries the secret: no cache may keep it. */
+    const char *cache_control = it_header(made, "Cache-Control");
+    assert_non_null(cache_control);
+    assert_string_equal(cache_control, "no-store");
     ASSERT_RECENT_TIMESTAMP(it_json_str(made->json, "created_at"));
     char *created_at = strdup(it_json_str(made->json, "created_at"));
     ASSERT_JSON(made->json,

@@ -57,8 +57,29 @@ static char *b64url(const unsigned char *data, size_t len)
     return out;
 }
 
+/* ES256 signatures (r, s) and (r, n - s) both verify; the low-S one (s <= n / 2) is the
+ * canonical one the service accepts. Rewrites sig's S into the form asked for. */
+static void es256_s_form(unsigned char *sig, bool high)
+{
+    static const unsigned char order[32] = {0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff,
+                                            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6,
+                                            0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca,
+                                            0xc2, 0xfc, 0x63, 0x25, 0x51}; /* P-256's n */
+    BIGNUM *n = BN_bin2bn(order, 32, NULL);
+    BIGNUM *s = BN_bin2bn(sig + 32, 32, NULL);
+    BIGNUM *other = BN_new();
+    assert_true(n != NULL && s != NULL && other != NULL);
+    assert_int_equal(BN_sub(other, n, s), 1);
+    if ((BN_cmp(s, other) > 0) != high) {
+        assert_int_equal(BN_bn2binpad(other, sig + 32, 32), 32);
+    }
+    BN_free(n);
+    BN_free(s);
+    BN_free(other);
+}
+
 /* The signature of input under alg (room for 512 bytes in sig); its length. hmac_key: the
- * HS256 key (NULL: SECRET). */
+ * HS256 key (NULL: SECRET). ES256 signatures come in low-S form. */
 static size_t sign(alg a, const char *hmac_key, const char *input, unsigned char *sig)
 {
     size_t input_len = strlen(input);
@@ -93,6 +114,7 @@ static size_t sign(alg a, const char *hmac_key, const char *input, unsigned char
     assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_s(ecdsa), sig + 32, 32), 32);
     ECDSA_SIG_free(ecdsa);
     free(der);
+    es256_s_form(sig, false);
     return 64;
 }
 
@@ -100,6 +122,7 @@ static size_t sign(alg a, const char *hmac_key, const char *input, unsigned char
  * signature is spoilt. */
 typedef struct {
     alg signer;
+    bool high_s;            /* ES256: S replaced by n - S (verifies, but is not canonical) */
     const char *header_alg; /* NULL: the signer's name */
     const char *hmac_key;   /* HS256 key, NULL: SECRET */
     bool no_signature;      /* an empty third part */
@@ -116,6 +139,9 @@ static char *make_token(how h, const char *claims_json)
     char *input = tu_format("%s.%s", header, claims);
     unsigned char sig[512];
     size_t sig_len = h.no_signature ? 0 : sign(h.signer, h.hmac_key, input, sig);
+    if (h.high_s) {
+        es256_s_form(sig, true);
+    }
     if (h.flip_bit) {
         sig[sig_len / 2] ^= 0x10;
     }
@@ -403,6 +429,68 @@ static void run_cases(alg a)
               "{\"role\":\"admin\",\"organization_id\":null,\"storage_id\":null,\"key_id\":null,"
               "\"actor\":\"jwt:many\"}",
               "an audience list naming ours");
+    /* A token the identity provider minted for another service, however privileged. */
+    expect_refused(a,
+                   make_token(signed_by(a), tu_fmt("{\"sub\":\"svc\",\"iss\":\"" ISSUER
+                                                   "\",\"aud\":\"billing-api\",\"exp\":%lld,%s}",
+                                                   now + 600, admin)),
+                   "audience", "a token for billing-api");
+    expect_refused(a,
+                   make_token(signed_by(a), tu_fmt("{\"sub\":\"svc\",\"iss\":\"" ISSUER
+                                                   "\",\"aud\":[\"billing-api\"],\"exp\":%lld,%s}",
+                                                   now + 600, admin)),
+                   "audience", "an audience list without ours");
+
+    /* exp at most WASTEFLOW_JWT_MAX_TTL_S (a day by default) ahead, plus the leeway. */
+    expect_me(a,
+              make_token(signed_by(a), tu_fmt("{\"sub\":\"day\",\"iss\":\"" ISSUER
+                                              "\",\"aud\":\"" AUDIENCE "\",\"exp\":%lld,%s}",
+                                              now + 86400, admin)),
+              "{\"role\":\"admin\",\"organization_id\":null,\"storage_id\":null,\"key_id\":null,"
+              "\"actor\":\"jwt:day\"}",
+              "exp a day ahead");
+    expect_refused(a,
+                   make_token(signed_by(a), tu_fmt("{\"sub\":\"x\",\"iss\":\"" ISSUER
+                                                   "\",\"aud\":\"" AUDIENCE "\",\"exp\":%lld,%s}",
+                                                   now + 86400 + 600, admin)),
+                   "WASTEFLOW_JWT_MAX_TTL_S", "exp a day and ten minutes ahead");
+    expect_refused(
+        a,
+        make_token(signed_by(a), tu_fmt("{\"sub\":\"x\",\"iss\":\"" ISSUER "\",\"aud\":\"" AUDIENCE
+                                        "\",\"exp\":32503680000,%s}",
+                                        admin)),
+        "lives too long", "exp in the year 3000");
+
+    /* A subject that would read as something else in the ledger: refused, nothing written. */
+    char *before_bidi = it_db_fingerprint();
+    const char *hidden_subs[] = {"mallory\\u202egpj.exe",
+                                 "eve\\u2066x\\u2069",
+                                 "zw\\u200bj",
+                                 "lrm\\u200e",
+                                 "alm\\u061c",
+                                 "mallory\xe2\x80\xae"
+                                 "exe"};
+    for (size_t i = 0; i < sizeof hidden_subs / sizeof hidden_subs[0]; i++) {
+        char *hidden =
+            claims(hidden_subs[i],
+                   tu_fmt("\"role\":\"organization\",\"organization_id\":%lld", jwt.org_a));
+        char *token = make_token(signed_by(a), hidden);
+        it_response *r =
+            with_token(a, "POST", tu_fmt("/v1/organizations/%lld/transfers", jwt.org_a),
+                       "{\"waste\":{\"glass\":1}}", token);
+        EXPECT_PROBLEM(r, 401, NULL);
+        assert_non_null(strstr(it_json_str(r->json, "detail"), "bidirectional"));
+        it_response_free(r);
+        free(token);
+        free(hidden);
+    }
+    char *after_bidi = it_db_fingerprint();
+    assert_string_equal(before_bidi, after_bidi);
+    free(before_bidi);
+    free(after_bidi);
+    assert_int_equal(it_sql_int("SELECT count(*) FROM transfers WHERE actor ~ '[\\u200b-\\u200f"
+                                "\\u202a-\\u202e\\u2066-\\u2069\\u061c]'"),
+                     0);
 
     /* Claims that make no principal. */
     char *no_scope = claims("x", "\"role\":\"organization\"");
@@ -457,6 +545,15 @@ static void run_cases(alg a)
     free(signed_token);
     free(forged_claims);
     free(forged_part);
+    if (a == ALG_ES256) {
+        /* The same signature with S replaced by n - S verifies mathematically: refused. */
+        expect_refused(a, make_token((how){.signer = a, .high_s = true}, valid), "low-S",
+                       "a high-S signature");
+        expect_me(a, make_token(signed_by(a), valid),
+                  "{\"role\":\"admin\",\"organization_id\":null,\"storage_id\":null,"
+                  "\"key_id\":null,\"actor\":\"jwt:mallory\"}",
+                  "the same token in low-S form");
+    }
     free(valid);
     free(sub);
 }
@@ -495,26 +592,33 @@ static void test_api_keys_beside_jwts(void **state)
     expect_refused(ALG_HS256, strdup("opaque-token"), "", "an opaque token");
 }
 
-/* Without WASTEFLOW_JWT_ISSUER and _AUDIENCE, iss and aud are not checked. */
-static void test_issuer_and_audience_unchecked_when_unset(void **state)
+/* JWT on without an issuer or an audience to check: `serve` refuses to start, and says
+ * which variables to set. */
+static void test_serve_refuses_jwt_without_issuer_and_audience(void **state)
 {
     (void)state;
-    const char *env[] = {"WASTEFLOW_JWT_SECRET=" SECRET,
-                         "WASTEFLOW_JWT_ISSUER=", "WASTEFLOW_JWT_AUDIENCE=", NULL};
-    char *saved = jwt.url[ALG_HS256];
-    it_stop_second_instance(); /* one a failed test left running */
-    jwt.url[ALG_HS256] = strdup(it_start_second_instance(env));
-    expect_me(ALG_HS256,
-              make_token(signed_by(ALG_HS256),
-                         tu_fmt("{\"sub\":\"anyone\",\"iss\":\"https://elsewhere.test\","
-                                "\"aud\":\"other\",\"exp\":%lld,\"role\":\"auditor\"}",
-                                now_s() + 600)),
-              "{\"role\":\"auditor\",\"organization_id\":null,\"storage_id\":null,\"key_id\":null,"
-              "\"actor\":\"jwt:anyone\"}",
-              "iss and aud of anyone");
-    it_stop_second_instance();
-    free(jwt.url[ALG_HS256]);
-    jwt.url[ALG_HS256] = saved;
+    static const char *const serve[] = {"serve", NULL};
+    char *key_file = tu_format("WASTEFLOW_JWT_PUBLIC_KEY_FILE=%s", jwt.pem_path[ALG_ES256]);
+    const char *const secret_only[] = {
+        "WASTEFLOW_JWT_SECRET=" SECRET,
+        "WASTEFLOW_JWT_ISSUER=", "WASTEFLOW_JWT_AUDIENCE=", "WASTEFLOW_LISTEN=127.0.0.1:0", NULL};
+    const char *const no_audience[] = {
+        "WASTEFLOW_JWT_SECRET=" SECRET, "WASTEFLOW_JWT_ISSUER=" ISSUER,
+        "WASTEFLOW_JWT_AUDIENCE=", "WASTEFLOW_LISTEN=127.0.0.1:0", NULL};
+    const char *const no_issuer[] = {key_file,
+                                     "WASTEFLOW_JWT_ISSUER=", "WASTEFLOW_JWT_AUDIENCE=" AUDIENCE,
+                                     "WASTEFLOW_LISTEN=127.0.0.1:0", NULL};
+    const char *const *const cases[] = {secret_only, no_audience, no_issuer};
+    for (size_t i = 0; i < 3; i++) {
+        char *output = NULL;
+        int code = it_run_command(serve, cases[i], &output);
+        if (code != 2 || strstr(output, "WASTEFLOW_JWT_ISSUER") == NULL ||
+            strstr(output, "WASTEFLOW_JWT_AUDIENCE") == NULL) {
+            fail_msg("case %zu: serve exited %d: %s", i, code, output);
+        }
+        free(output);
+    }
+    free(key_file);
 }
 
 int main(void)
@@ -524,7 +628,7 @@ int main(void)
         cmocka_unit_test(test_rs256_server),
         cmocka_unit_test(test_es256_server),
         cmocka_unit_test(test_api_keys_beside_jwts),
-        cmocka_unit_test(test_issuer_and_audience_unchecked_when_unset),
+        cmocka_unit_test(test_serve_refuses_jwt_without_issuer_and_audience),
         TU_AUDIT_TEST,
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

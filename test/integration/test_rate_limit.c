@@ -199,7 +199,8 @@ static int group_setup(void **state)
 {
     (void)state;
     static const char *const env[] = {"WASTEFLOW_RATE_LIMIT=5", "WASTEFLOW_JWT_SECRET=" JWT_SECRET,
-                                      NULL};
+                                      "WASTEFLOW_JWT_ISSUER=idp-one",
+                                      "WASTEFLOW_JWT_AUDIENCE=wasteflow", NULL};
     it_start(env);
     key_a = it_new_key("admin", 0, 0);
     key_b = it_new_key("admin", 0, 0);
@@ -351,19 +352,15 @@ static void test_jwt_is_one_credential_by_issuer_and_subject(void **state)
     long long exp = (long long)time(NULL) + 3600;
     char *alice = it_jwt_hs256(JWT_SECRET,
                                tu_fmt("{\"sub\":\"alice\",\"role\":\"auditor\",\"iss\":\"idp-one\","
-                                      "\"exp\":%lld}",
+                                      "\"aud\":\"wasteflow\",\"exp\":%lld}",
                                       exp));
     /* Another token for the same person (another exp): the same bucket. */
     char *alice_again = it_jwt_hs256(
         JWT_SECRET, tu_fmt("{\"sub\":\"alice\",\"role\":\"auditor\",\"iss\":\"idp-one\","
-                           "\"exp\":%lld}",
+                           "\"aud\":\"wasteflow\",\"exp\":%lld}",
                            exp + 60));
-    char *alice_elsewhere = it_jwt_hs256(
-        JWT_SECRET, tu_fmt("{\"sub\":\"alice\",\"role\":\"auditor\",\"iss\":\"idp-two\","
-                           "\"exp\":%lld}",
-                           exp));
     char *bob = it_jwt_hs256(JWT_SECRET, tu_fmt("{\"sub\":\"bob\",\"role\":\"auditor\",\"iss\":"
-                                                "\"idp-one\",\"exp\":%lld}",
+                                                "\"idp-one\",\"aud\":\"wasteflow\",\"exp\":%lld}",
                                                 exp));
     exhaust(alice);
     reply r = {0};
@@ -372,15 +369,12 @@ static void test_jwt_is_one_credential_by_issuer_and_subject(void **state)
     if (tu_now_ms() - start < REFILL_MS) {
         expect_limited(&r, "the same subject with another token");
     }
-    send_as("GET", "/v1/me", alice_elsewhere, NULL, &r);
-    assert_int_equal(r.status, 200);
-    assert_string_equal(it_json_str(r.json, "role"), "auditor");
     send_as("GET", "/v1/me", bob, NULL, &r);
     assert_int_equal(r.status, 200);
+    assert_string_equal(it_json_str(r.json, "role"), "auditor");
     reply_clear(&r);
     free(alice);
     free(alice_again);
-    free(alice_elsewhere);
     free(bob);
 }
 
@@ -431,6 +425,74 @@ static void test_unauthenticated_flood_is_limited_by_address(void **state)
     assert_true(unauthorized >= RATE);
     assert_true(unauthorized <= RATE + 1 + (int)(elapsed / REFILL_MS));
     assert_true(refused > 0);
+}
+
+/* wasteflow_credential_checks_total{kind="<kind>"} from /metrics, read with a key this
+ * instance already knows (so the read itself costs no check). */
+static long long credential_checks(const char *kind)
+{
+    reply r = {0};
+    send_as("GET", "/metrics", key_monitor, NULL, &r);
+    assert_int_equal(r.status, 200);
+    char *name = tu_format("\nwasteflow_credential_checks_total{kind=\"%s\"} ", kind);
+    const char *line = strstr(r.body, name);
+    assert_non_null(line);
+    long long count = atoll(line + strlen(name));
+    free(name);
+    reply_clear(&r);
+    return count;
+}
+
+/* The address pays before any cryptography: a forged JWT or a wrong API key secret answered
+ * 429 had no signature verified and no secret hashed. Known valid credentials still pass
+ * from the same address, without being checked again. */
+static void test_address_limit_comes_before_cryptography(void **state)
+{
+    (void)state;
+    let_buckets_refill();
+    reply warm = {0};
+    send_as("GET", "/v1/me", key_a, NULL, &warm);
+    reply_clear(&warm);
+    credential_checks("jwt"); /* the monitor key is known from here on */
+    long long key_id = strtoll(key_a + 3, NULL, 10);
+    char *forged_key =
+        tu_format("Authorization: Bearer wf_%lld_%s", key_id,
+                  "00000000000000000000000000000000000000000000000000000000000000ff");
+    char *forged_jwt = it_jwt_hs256("another-secret-of-at-least-thirty-two-bytes",
+                                    tu_fmt("{\"sub\":\"mallory\",\"role\":\"admin\",\"iss\":"
+                                           "\"idp-one\",\"aud\":\"wasteflow\",\"exp\":%lld}",
+                                           (long long)time(NULL) + 600));
+    char *forged_jwt_header = tu_format("Authorization: Bearer %s", forged_jwt);
+    const char *const forged[] = {forged_jwt_header, forged_key};
+    const char *const kinds[] = {"jwt", "api_key"};
+    for (int k = 0; k < 2; k++) {
+        let_buckets_refill();
+        long long checks_before = credential_checks(kinds[k]);
+        int unauthorized = 0, limited = 0;
+        reply r = {0};
+        for (int i = 0; i < 6 * RATE; i++) {
+            send_on(it_base_url(), "GET", "/v1/me", forged[k], NULL, NULL, &r);
+            if (r.status == 429) {
+                assert_non_null(strstr(it_json_str(r.json, "detail"), "from this address"));
+                limited++;
+            } else {
+                assert_int_equal(r.status, 401);
+                unauthorized++;
+            }
+        }
+        /* A known key from the same address: its own bucket, no check. */
+        send_as("GET", "/v1/waste-types", key_a, NULL, &r);
+        assert_int_equal(r.status, 200);
+        reply_clear(&r);
+        long long checks = credential_checks(kinds[k]) - checks_before;
+        print_message("%d forged %s credentials: %d x 401, %d x 429, %lld checked\n", 6 * RATE,
+                      kinds[k], unauthorized, limited, checks);
+        assert_true(limited > 0);
+        assert_int_equal(checks, unauthorized);
+    }
+    free(forged_key);
+    free(forged_jwt);
+    free(forged_jwt_header);
 }
 
 static void test_probes_and_static_files_are_not_limited(void **state)
@@ -559,6 +621,7 @@ int main(void)
         cmocka_unit_test(test_bucket_refills),
         cmocka_unit_test(test_jwt_is_one_credential_by_issuer_and_subject),
         cmocka_unit_test(test_unauthenticated_flood_is_limited_by_address),
+        cmocka_unit_test(test_address_limit_comes_before_cryptography),
         cmocka_unit_test(test_probes_and_static_files_are_not_limited),
         cmocka_unit_test(test_refusals_are_counted_in_metrics),
         cmocka_unit_test(test_the_limit_is_per_instance),

@@ -1,6 +1,8 @@
 /* `wasteflow seed case1` against a fresh database and a running server: the picture's
  * distances through the API, the placement DESIGN.md gives (placed automatically, as the
- * seeded organizations hand over full loads), and a second seed that changes nothing. */
+ * seeded organizations hand over full loads), and a second seed that changes nothing. Then
+ * `wasteflow seed demo-keys`: a new file only its owner reads, reused by the next run, and
+ * never a symbolic link followed or a file it did not write overwritten. */
 #include "harness.h"
 #include "testutil.h"
 
@@ -9,9 +11,11 @@
 #include <stddef.h>
 
 #include <cmocka.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,9 +32,18 @@ static int group_setup(void **state)
     return 0;
 }
 
+static char demo_dir[] = "/tmp/wf-it-demo-keys-XXXXXX";
+
 static int group_teardown(void **state)
 {
     (void)state;
+    if (strstr(demo_dir, "XXXXXX") == NULL) {
+        char *remove = tu_format("rm -rf '%s'", demo_dir);
+        if (system(remove) != 0) {
+            fprintf(stderr, "cannot remove %s\n", demo_dir);
+        }
+        free(remove);
+    }
     return it_stop();
 }
 
@@ -127,12 +140,176 @@ static void test_seed_is_idempotent(void **state)
     free(after);
 }
 
+/* ---- seed demo-keys ---- */
+
+/* Runs `seed demo-keys --file path`; its exit code, and its output into *output (freed by
+ * the caller) when output is not NULL. */
+static int demo_keys(const char *path, char **output)
+{
+    const char *args[] = {"seed", "demo-keys", "--file", path, NULL};
+    char *text = NULL;
+    int code = it_run_command(args, NULL, &text);
+    if (output != NULL) {
+        *output = text;
+    } else {
+        free(text);
+    }
+    return code;
+}
+
+static char *read_text(const char *path)
+{
+    FILE *file = fopen(path, "r");
+    assert_non_null(file);
+    char *text = calloc(1, 65536);
+    assert_non_null(text);
+    size_t got = fread(text, 1, 65535, file);
+    text[got] = '\0';
+    fclose(file);
+    return text;
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *file = fopen(path, "w");
+    assert_non_null(file);
+    fputs(text, file);
+    fclose(file);
+}
+
+/* The value of NAME=... in a demo key file ("" when absent); caller frees. */
+static char *variable_in(const char *text, const char *name)
+{
+    const char *at = strstr(text, name);
+    if (at == NULL) {
+        return strdup("");
+    }
+    at += strlen(name);
+    return strndup(at, strcspn(at, " \n"));
+}
+
+/* The refusal: a non-zero exit, a message naming the path and why, and not one key made. */
+static void expect_refused(const char *path, const char *why)
+{
+    long long keys_before = it_sql_int("SELECT count(*) FROM api_keys");
+    char *output = NULL;
+    int code = demo_keys(path, &output);
+    if (code == 0 || strstr(output, path) == NULL || strstr(output, why) == NULL ||
+        strstr(output, "ADMIN_KEY") != NULL) {
+        fail_msg("demo-keys on %s: exit %d, expected a refusal naming \"%s\": %s", path, code, why,
+                 output);
+    }
+    free(output);
+    assert_int_equal(it_sql_int("SELECT count(*) FROM api_keys"), keys_before);
+}
+
+static void test_demo_keys_new_file_and_reuse(void **state)
+{
+    (void)state;
+    assert_non_null(mkdtemp(demo_dir));
+    char *path = tu_format("%s/run/demo-keys", demo_dir);
+    assert_int_equal(demo_keys(path, NULL), 0);
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_mode & 07777, 0600);
+    char *first = read_text(path);
+    assert_int_equal(strncmp(first, "# wasteflow demo API keys (wasteflow seed demo-keys)", 52), 0);
+    char *admin = variable_in(first, "ADMIN_KEY=");
+    assert_int_equal(strncmp(admin, "wf_", 3), 0);
+    /* The next run (deploy/run.sh's next start) reuses the file and its keys. */
+    long long keys = it_sql_int("SELECT count(*) FROM api_keys");
+    assert_int_equal(demo_keys(path, NULL), 0);
+    char *second = read_text(path);
+    char *admin_again = variable_in(second, "ADMIN_KEY=");
+    assert_string_equal(admin, admin_again);
+    assert_string_equal(first, second);
+    assert_int_equal(it_sql_int("SELECT count(*) FROM api_keys"), keys);
+    free(first);
+    free(second);
+    free(admin);
+    free(admin_again);
+    free(path);
+}
+
+static void test_demo_keys_never_follows_a_symlink(void **state)
+{
+    (void)state;
+    char *target = tu_format("%s/precious", demo_dir);
+    char *link = tu_format("%s/demo-keys-link", demo_dir);
+    write_text(target, "precious data\n");
+    assert_int_equal(symlink(target, link), 0);
+    expect_refused(link, "symbolic link");
+    char *text = read_text(target);
+    assert_string_equal(text, "precious data\n");
+    free(text);
+    /* A dangling link: its target is not created either. */
+    char *nowhere = tu_format("%s/not-there", demo_dir);
+    char *dangling = tu_format("%s/demo-keys-dangling", demo_dir);
+    assert_int_equal(symlink(nowhere, dangling), 0);
+    expect_refused(dangling, "symbolic link");
+    struct stat st;
+    assert_int_equal(lstat(nowhere, &st), -1);
+    /* Even a link to a file the tool wrote itself. */
+    char *own = tu_format("%s/run/demo-keys", demo_dir);
+    char *own_link = tu_format("%s/demo-keys-own-link", demo_dir);
+    assert_int_equal(symlink(own, own_link), 0);
+    char *before = read_text(own);
+    expect_refused(own_link, "symbolic link");
+    char *after = read_text(own);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    free(target);
+    free(link);
+    free(nowhere);
+    free(dangling);
+    free(own);
+    free(own_link);
+}
+
+static void test_demo_keys_never_overwrites_a_foreign_file(void **state)
+{
+    (void)state;
+    char *foreign = tu_format("%s/notes", demo_dir);
+    write_text(foreign, "ADMIN_KEY=mine\nnot written by wasteflow\n");
+    expect_refused(foreign, "not written by wasteflow seed demo-keys");
+    char *text = read_text(foreign);
+    assert_string_equal(text, "ADMIN_KEY=mine\nnot written by wasteflow\n");
+    free(text);
+    /* A second name (hard link) of the tool's own file could be someone else's view of it. */
+    char *own = tu_format("%s/run/demo-keys", demo_dir);
+    char *hard = tu_format("%s/demo-keys-hard", demo_dir);
+    assert_int_equal(link(own, hard), 0);
+    expect_refused(hard, "hard links");
+    unlink(hard);
+    /* A directory or a FIFO at the path. */
+    char *fifo = tu_format("%s/fifo", demo_dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    expect_refused(fifo, "not a regular file");
+    /* A file of another user, marker and all (only root can make one). */
+    if (geteuid() == 0) {
+        char *theirs = tu_format("%s/theirs", demo_dir);
+        write_text(theirs, "# wasteflow demo API keys (wasteflow seed demo-keys)\n");
+        assert_int_equal(chown(theirs, 65534, 65534), 0);
+        expect_refused(theirs, "another user");
+        free(theirs);
+    }
+    free(foreign);
+    free(own);
+    free(hard);
+    free(fifo);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seeded_distances),
         cmocka_unit_test(test_seeded_placement),
         cmocka_unit_test(test_seed_is_idempotent),
+        cmocka_unit_test(test_demo_keys_new_file_and_reuse),
+        cmocka_unit_test(test_demo_keys_never_follows_a_symlink),
+        cmocka_unit_test(test_demo_keys_never_overwrites_a_foreign_file),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

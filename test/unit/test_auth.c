@@ -17,6 +17,7 @@
 
 #include "auth/api_key.h"
 #include "auth/principal.h"
+#include "auth/token_cache.h"
 
 /* The bytes 00 01 .. 1f, and 32 bytes of ff. Their SHA-256 digests were computed apart
  * from this code: printf %s <hex> | xxd -r -p | sha256sum. */
@@ -433,6 +434,80 @@ static void test_hash_equal(void **state)
     assert_false(api_key_hash_equal(a, other));
 }
 
+/* ---- the verified-token cache ---- */
+
+static const uint8_t cache_seed[TOKEN_CACHE_SEED_BYTES] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+
+static token_verdict verdict_for(int64_t key_id, const char *actor, int64_t valid_until_s)
+{
+    token_verdict v = {.valid_until_s = valid_until_s};
+    v.principal.role = ROLE_AUDITOR;
+    v.principal.key_id = key_id;
+    snprintf(v.principal.actor, sizeof v.principal.actor, "%s", actor);
+    memset(v.key_hash, key_id > 0 ? 0xab : 0, sizeof v.key_hash);
+    return v;
+}
+
+static void test_token_cache_remembers_exact_tokens(void **state)
+{
+    (void)state;
+    token_cache *cache = token_cache_new(64, cache_seed);
+    assert_int_equal(token_cache_count(cache), 0);
+    const char *token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl";
+    assert_null(token_cache_find(cache, token, strlen(token), 1000));
+    token_verdict alice = verdict_for(0, "jwt:alice", 2000);
+    token_cache_put(cache, token, strlen(token), &alice);
+    assert_int_equal(token_cache_count(cache), 1);
+    const token_verdict *found = token_cache_find(cache, token, strlen(token), 1000);
+    assert_non_null(found);
+    assert_string_equal(found->principal.actor, "jwt:alice");
+    assert_int_equal(found->valid_until_s, 2000);
+    /* Valid through valid_until_s, not a second longer. */
+    assert_non_null(token_cache_find(cache, token, strlen(token), 2000));
+    assert_null(token_cache_find(cache, token, strlen(token), 2001));
+    /* Any other token, however close, is not known: one byte changed, one more or less. */
+    char edited[128];
+    snprintf(edited, sizeof edited, "%s", token);
+    edited[strlen(edited) - 1] ^= 1;
+    assert_null(token_cache_find(cache, edited, strlen(edited), 1000));
+    assert_null(token_cache_find(cache, token, strlen(token) - 1, 1000));
+    snprintf(edited, sizeof edited, "%sA", token);
+    assert_null(token_cache_find(cache, edited, strlen(edited), 1000));
+    /* Putting the same token again replaces its verdict. */
+    token_verdict again = verdict_for(0, "jwt:alice", 3000);
+    token_cache_put(cache, token, strlen(token), &again);
+    assert_int_equal(token_cache_count(cache), 1);
+    assert_int_equal(token_cache_find(cache, token, strlen(token), 2500)->valid_until_s, 3000);
+    token_cache_free(cache);
+    token_cache_free(NULL);
+}
+
+static void test_token_cache_is_bounded(void **state)
+{
+    (void)state;
+    /* One slot: a newcomer takes the place of what was there. */
+    token_cache *one = token_cache_new(1, cache_seed);
+    token_verdict a = verdict_for(1, "key:1", INT64_MAX), b = verdict_for(2, "key:2", INT64_MAX);
+    token_cache_put(one, "wf_1_a", 6, &a);
+    token_cache_put(one, "wf_2_b", 6, &b);
+    assert_int_equal(token_cache_count(one), 1);
+    assert_null(token_cache_find(one, "wf_1_a", 6, 0));
+    assert_int_equal(token_cache_find(one, "wf_2_b", 6, 0)->principal.key_id, 2);
+    token_cache_free(one);
+    /* 10,000 tokens into 256 slots: never more than 256 held, and the last one is found. */
+    token_cache *small = token_cache_new(200, cache_seed); /* rounded up to 256 */
+    char token[32];
+    for (int i = 0; i < 10000; i++) {
+        snprintf(token, sizeof token, "wf_%d_secret", i);
+        token_verdict v = verdict_for(i + 1, "key", INT64_MAX);
+        token_cache_put(small, token, strlen(token), &v);
+        assert_true(token_cache_count(small) <= 256);
+    }
+    assert_true(token_cache_count(small) > 200);
+    assert_int_equal(token_cache_find(small, token, strlen(token), 0)->principal.key_id, 10000);
+    token_cache_free(small);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -447,6 +522,8 @@ int main(void)
         cmocka_unit_test(test_new_secret),
         cmocka_unit_test(test_new_secrets_cover_every_digit),
         cmocka_unit_test(test_hash_equal),
+        cmocka_unit_test(test_token_cache_remembers_exact_tokens),
+        cmocka_unit_test(test_token_cache_is_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

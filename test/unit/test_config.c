@@ -102,6 +102,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.dispatch_interval_ms, 1000);
     assert_string_equal(cfg.cors_origins, "");
     assert_int_equal(cfg.log_level, LOG_INFO);
+    assert_int_equal(cfg.jwt_max_ttl_s, 86400);
 }
 
 static void test_empty_values_mean_default(void **state)
@@ -173,6 +174,7 @@ static const struct {
     {"WASTEFLOW_RATE_LIMIT", 0, 1000000, offsetof(config, rate_limit)},
     {"WASTEFLOW_DRAIN_TIMEOUT_MS", 0, 600000, offsetof(config, drain_timeout_ms)},
     {"WASTEFLOW_DISPATCH_INTERVAL_MS", 10, 60000, offsetof(config, dispatch_interval_ms)},
+    {"WASTEFLOW_JWT_MAX_TTL_S", 1, 31622400, offsetof(config, jwt_max_ttl_s)},
 };
 
 static void test_integer_bounds_accepted(void **state)
@@ -226,6 +228,39 @@ static void test_integer_errors_name_the_variable(void **state)
             load_fails(expected);
         }
     }
+}
+
+/* JWT on (a secret, a public key file, or both) needs an issuer and an audience: a token
+ * minted for another service must never pass for want of a setting. */
+static void test_jwt_needs_issuer_and_audience(void **state)
+{
+    (void)state;
+    const char *expected =
+        "JWT is enabled (WASTEFLOW_JWT_SECRET or WASTEFLOW_JWT_PUBLIC_KEY_FILE is set): "
+        "WASTEFLOW_JWT_ISSUER and WASTEFLOW_JWT_AUDIENCE must both be set too";
+    const char *enablers[][2] = {
+        {"WASTEFLOW_JWT_SECRET", "0123456789abcdef0123456789abcdef"},
+        {"WASTEFLOW_JWT_PUBLIC_KEY_FILE", "/etc/wasteflow/idp.pem"},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        env_clear();
+        env_set(enablers[i][0], enablers[i][1]);
+        load_fails(expected);
+        env_set("WASTEFLOW_JWT_ISSUER", "https://idp.example");
+        load_fails(expected);
+        env_set("WASTEFLOW_JWT_ISSUER", "");
+        env_set("WASTEFLOW_JWT_AUDIENCE", "wasteflow");
+        load_fails(expected);
+        env_set("WASTEFLOW_JWT_ISSUER", "https://idp.example");
+        config cfg = load_ok();
+        assert_string_equal(cfg.jwt_issuer, "https://idp.example");
+        assert_string_equal(cfg.jwt_audience, "wasteflow");
+    }
+    /* JWT off: neither is needed. */
+    env_clear();
+    env_set("WASTEFLOW_JWT_SECRET", "");
+    config cfg = load_ok();
+    assert_string_equal(cfg.jwt_issuer, "");
 }
 
 static void test_listen_forms(void **state)
@@ -511,7 +546,10 @@ static void test_print_help(void **state)
                            "WASTEFLOW_DRAIN_TIMEOUT_MS",
                            "WASTEFLOW_DISPATCH_INTERVAL_MS",
                            "WASTEFLOW_CORS_ORIGINS",
-                           "WASTEFLOW_LOG_LEVEL"};
+                           "WASTEFLOW_LOG_LEVEL",
+                           "WASTEFLOW_JWT_ISSUER",
+                           "WASTEFLOW_JWT_AUDIENCE",
+                           "WASTEFLOW_JWT_MAX_TTL_S"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char line[64];
         snprintf(line, sizeof line, "\n  %s ", names[i]);
@@ -519,6 +557,8 @@ static void test_print_help(void **state)
             fail_msg("help does not list %s", names[i]);
         }
     }
+    assert_non_null(strstr(text, "required when a JWT secret or key is set"));
+    assert_non_null(strstr(text, "(default: 86400)\n"));
     free(text);
 }
 
@@ -530,6 +570,7 @@ int main(void)
         cmocka_unit_test_setup(test_custom_values, setup),
         cmocka_unit_test_setup(test_integer_bounds_accepted, setup),
         cmocka_unit_test_setup(test_integer_errors_name_the_variable, setup),
+        cmocka_unit_test_setup(test_jwt_needs_issuer_and_audience, setup),
         cmocka_unit_test_setup(test_listen_forms, setup),
         cmocka_unit_test_setup(test_log_level, setup),
         cmocka_unit_test_setup(test_string_length_limits, setup),

@@ -92,6 +92,29 @@ static char *b64url_text(const char *text)
 }
 
 /* Signs input with s into sig (room for 512 bytes); returns the signature's length. */
+/* P-256's group order n, big-endian. */
+static const unsigned char p256_order[32] = {
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51};
+
+/* Rewrites the S of a raw ES256 signature r||s as its high (n - s > s) or low form: both
+ * verify mathematically, the service accepts only the low one. */
+static void es256_set_s_form(unsigned char sig[64], bool high)
+{
+    BIGNUM *n = BN_bin2bn(p256_order, 32, NULL);
+    BIGNUM *s = BN_bin2bn(sig + 32, 32, NULL);
+    BIGNUM *other = BN_new();
+    assert_true(n != NULL && s != NULL && other != NULL);
+    assert_int_equal(BN_sub(other, n, s), 1);
+    bool is_high = BN_cmp(s, other) > 0;
+    if (is_high != high) {
+        assert_int_equal(BN_bn2binpad(other, sig + 32, 32), 32);
+    }
+    BN_free(n);
+    BN_free(s);
+    BN_free(other);
+}
+
 static size_t sign_raw(signer s, const char *input, unsigned char *sig)
 {
     size_t input_len = strlen(input);
@@ -127,6 +150,7 @@ static size_t sign_raw(signer s, const char *input, unsigned char *sig)
     assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_s(ecdsa), sig + 32, 32), 32);
     ECDSA_SIG_free(ecdsa);
     free(der);
+    es256_set_s_form(sig, false);
     return 64;
 }
 
@@ -233,7 +257,7 @@ static char *copy(const char *text)
 static jwt_verifier *verifier(const char *secret, const char *pem, const char *issuer,
                               const char *audience, int leeway_s)
 {
-    jwt_options options = {secret, pem, issuer, audience, leeway_s};
+    jwt_options options = {secret, pem, issuer, audience, leeway_s, 0};
     char error[256] = "";
     jwt_verifier *v = jwt_verifier_new(&options, error, sizeof error);
     if (v == NULL) {
@@ -900,7 +924,8 @@ static void test_audience(void **state)
 static void test_sub(void **state)
 {
     (void)state;
-    const char *reason = "sub must be 1 to 200 bytes of UTF-8 without control characters";
+    const char *reason = "sub must be 1 to 200 bytes of UTF-8 without control, format or "
+                         "bidirectional characters";
     refuse(hs_verifier, hs_token("{\"role\":\"admin\"" EXP "}"), "the token has no sub");
     refuse(hs_verifier, hs_token("{\"Sub\":\"alice\",\"role\":\"admin\"" EXP "}"),
            "the token has no sub");
@@ -945,6 +970,140 @@ static void test_sub(void **state)
     /* Bytes that are not UTF-8 never reach the claims. */
     refuse(hs_verifier, hs_token("{\"sub\":\"a\xff\",\"role\":\"admin\"" EXP "}"),
            "the token payload is not base64url of a JSON object");
+}
+
+/* Characters that change how the actor reads (controls, format characters, bidirectional
+ * controls, zero-width characters, line separators) are refused, raw or escaped; what
+ * merely looks unusual is fine. */
+static void test_sub_hidden_characters(void **state)
+{
+    (void)state;
+    const char *reason = "sub must be 1 to 200 bytes of UTF-8 without control, format or "
+                         "bidirectional characters";
+    const char *hidden[] = {
+        "mallory\\u202egpj.exe", /* RIGHT-TO-LEFT OVERRIDE, the ledger's "jwt:mallory…exe" */
+        "a\\u202ab",
+        "a\\u202bb",
+        "a\\u202cb",
+        "a\\u202db",
+        "a\\u2066b",
+        "a\\u2067b",
+        "a\\u2068b",
+        "a\\u2069b",
+        "a\\u200eb",
+        "a\\u200fb",
+        "a\\u061cb",
+        "a\\u200bb",
+        "a\\u200cb",
+        "a\\u200db",
+        "a\\u2060b",
+        "a\\ufeffb",
+        "a\\u00adb",
+        "a\\u2028b",
+        "a\\u2029b",
+        "a\\u206ab",
+        "a\\ufff9b",
+        "\\u0600",
+        "a\\udb40\\udc01", /* TAG */
+        "a\xe2\x80\xae"
+        "b", /* U+202E raw */
+        "a\xe2\x81\xa6"
+        "b", /* U+2066 raw */
+        "a\xf3\xa0\x80\xa0"
+        "b", /* U+E0020 raw (TAG SPACE) */
+    };
+    for (size_t i = 0; i < sizeof hidden / sizeof hidden[0]; i++) {
+        char claims[256];
+        snprintf(claims, sizeof claims, "{\"sub\":\"%s\",\"role\":\"admin\"" EXP "}", hidden[i]);
+        auth_principal p;
+        const char *why = NULL;
+        char *jwt = hs_token(claims);
+        if (jwt_verify(hs_verifier, jwt, NOW, &p, &why) == 0) {
+            fail_msg("sub %s accepted as %s", hidden[i], p.actor);
+        }
+        assert_string_equal(why, reason);
+        free(jwt);
+    }
+    /* Letters of any script, spaces, punctuation and symbols stay. */
+    accept_at(hs_verifier,
+              hs_token("{\"sub\":\"\\u05d0\\u05d1 user@idp\",\"role\":\"admin\"" EXP "}"), NOW,
+              ROLE_ADMIN, 0, 0, "jwt:\xd7\x90\xd7\x91 user@idp");
+    accept_at(hs_verifier,
+              hs_token("{\"sub\":\"\xd0\x98\xd0\xb2\xd0\xb0\xd0\xbd \\u2014 "
+                       "\xf0\x9f\x98\x80\",\"role\":\"admin\"" EXP "}"),
+              NOW, ROLE_ADMIN, 0, 0,
+              "jwt:\xd0\x98\xd0\xb2\xd0\xb0\xd0\xbd \xe2\x80\x94 \xf0\x9f\x98\x80");
+}
+
+/* exp at most max_ttl_s (plus the leeway) ahead: a token minted to live for ever is refused. */
+static void test_max_ttl(void **state)
+{
+    (void)state;
+    const char *reason =
+        "the token lives too long: its exp is further ahead than WASTEFLOW_JWT_MAX_TTL_S allows";
+    jwt_options options = {SECRET, NULL, "iss", "aud", 60, 86400};
+    char error[256];
+    jwt_verifier *v = jwt_verifier_new(&options, error, sizeof error);
+    assert_non_null(v);
+    char claims[256];
+    /* NOW + 86400 + 60 is the furthest; a second more is not. */
+    snprintf(claims, sizeof claims,
+             "{\"sub\":\"alice\",\"role\":\"admin\",\"iss\":\"iss\",\"aud\":\"aud\",\"exp\":%lld}",
+             (long long)(NOW + 86460));
+    accept_admin(v, hs_token(claims), NOW);
+    snprintf(claims, sizeof claims,
+             "{\"sub\":\"alice\",\"role\":\"admin\",\"iss\":\"iss\",\"aud\":\"aud\",\"exp\":%lld}",
+             (long long)(NOW + 86461));
+    refuse(v, hs_token(claims), reason);
+    /* The year 3000, and the largest exp a JSON number names. */
+    refuse(v,
+           hs_token("{\"sub\":\"alice\",\"role\":\"admin\",\"iss\":\"iss\",\"aud\":\"aud\","
+                    "\"exp\":32503680000}"),
+           reason);
+    refuse(v,
+           hs_token("{\"sub\":\"alice\",\"role\":\"admin\",\"iss\":\"iss\",\"aud\":\"aud\","
+                    "\"exp\":9007199254740991}"),
+           reason);
+    jwt_verifier_free(v);
+    /* 0: not limited (the library's default). */
+    accept_admin(hs_verifier,
+                 hs_token("{\"sub\":\"alice\",\"role\":\"admin\",\"exp\":32503680000}"), NOW);
+    jwt_options negative = {SECRET, NULL, "iss", "aud", 60, -1};
+    assert_null(jwt_verifier_new(&negative, error, sizeof error));
+    assert_string_equal(error, "the JWT maximum lifetime must not be negative");
+}
+
+/* ES256: (r, s) and (r, n - s) both verify; only the low-S one (s <= n/2) is accepted. */
+static void test_es256_low_s_only(void **state)
+{
+    (void)state;
+    int high_seen = 0;
+    for (int i = 0; i < 8; i++) {
+        char *header = b64url_text(HEADER_ES);
+        char *payload = b64url_text(CLAIMS_ADMIN);
+        char input[1024];
+        snprintf(input, sizeof input, "%s.%s", header, payload);
+        unsigned char sig[512];
+        assert_int_equal(sign_raw(es(), input, sig), 64); /* low-S, as signers should */
+        char *low = b64url(sig, 64);
+        char *token_low = malloc(strlen(input) + strlen(low) + 2);
+        assert_non_null(token_low);
+        sprintf(token_low, "%s.%s", input, low);
+        accept_admin(es_verifier, token_low, NOW);
+        es256_set_s_form(sig, true);
+        char *high = b64url(sig, 64);
+        char *token_high = malloc(strlen(input) + strlen(high) + 2);
+        assert_non_null(token_high);
+        sprintf(token_high, "%s.%s", input, high);
+        refuse(es_verifier, token_high,
+               "the token signature is not in low-S form (ES256 S must be at most n/2)");
+        high_seen++;
+        free(header);
+        free(payload);
+        free(low);
+        free(high);
+    }
+    assert_int_equal(high_seen, 8);
 }
 
 static void test_role_claim(void **state)
@@ -1134,8 +1293,8 @@ static void test_disabled(void **state)
 {
     (void)state;
     const char *reason = "JWT authentication is not enabled";
-    jwt_options none = {NULL, NULL, NULL, NULL, 60};
-    jwt_options empty = {"", NULL, "iss", "aud", 60};
+    jwt_options none = {NULL, NULL, NULL, NULL, 60, 0};
+    jwt_options empty = {"", NULL, "iss", "aud", 60, 0};
     const jwt_options *options[] = {&none, &empty, NULL};
     for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
         char error[256] = "x";
@@ -1193,7 +1352,7 @@ static void test_unusable_options(void **state)
 {
     (void)state;
     const char *not_pem = "the JWT public key is not a PEM public key: ";
-    jwt_options o = {NULL, "not a key", NULL, NULL, 60};
+    jwt_options o = {NULL, "not a key", NULL, NULL, 60, 0};
     expect_unusable(&o, not_pem);
     o.public_key_pem = "";
     expect_unusable(&o, not_pem);
@@ -1231,12 +1390,12 @@ static void test_unusable_options(void **state)
     EVP_PKEY_free(ed25519);
 
     /* An unusable key fails the whole verifier even with a good secret. */
-    jwt_options both = {SECRET, "garbage", NULL, NULL, 60};
+    jwt_options both = {SECRET, "garbage", NULL, NULL, 60, 0};
     expect_unusable(&both, not_pem);
 
-    jwt_options short_secret = {"0123456789abcdef0123456789abcde", NULL, NULL, NULL, 60};
+    jwt_options short_secret = {"0123456789abcdef0123456789abcde", NULL, NULL, NULL, 60, 0};
     expect_unusable(&short_secret, "the JWT HS256 secret has 31 bytes, at least 32 needed");
-    jwt_options negative = {SECRET, NULL, NULL, NULL, -1};
+    jwt_options negative = {SECRET, NULL, NULL, NULL, -1, 0};
     expect_unusable(&negative, "the JWT leeway must not be negative");
 
     /* The PEM with text around it (as files often have) is fine. */
@@ -1297,6 +1456,9 @@ int main(void)
         cmocka_unit_test(test_issuer_in_principal),
         cmocka_unit_test(test_audience),
         cmocka_unit_test(test_sub),
+        cmocka_unit_test(test_sub_hidden_characters),
+        cmocka_unit_test(test_max_ttl),
+        cmocka_unit_test(test_es256_low_s_only),
         cmocka_unit_test(test_role_claim),
         cmocka_unit_test(test_scope_claims),
         cmocka_unit_test(test_payload_strict_json),
