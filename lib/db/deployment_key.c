@@ -28,10 +28,12 @@ int db_deployment_key_read(const char *conninfo, int wait_seconds,
     }
     PQclear(r);
     PQfinish(pg);
-    /* A trailing newline from libpq's message reads badly in a log line. */
-    size_t len = strlen(error);
-    while (status != 0 && len > 0 && error[len - 1] == '\n') {
-        error[--len] = '\0';
+    if (status != 0) {
+        /* A trailing newline from libpq's message reads badly in a log line. */
+        size_t len = strlen(error);
+        while (len > 0 && error[len - 1] == '\n') {
+            error[--len] = '\0';
+        }
     }
     return status;
 }
