@@ -4,7 +4,8 @@
  * event's payload, the same JSON as the resource's GET (api/repr.h), and who may see it:
  *   admin, auditor  everything;
  *   organization    its own transfers and organization; every storage and route;
- *   storage         the transfers that shipped to it and its unloads; every storage and
+ *   storage         the transfers that shipped to it, each with its own shipments only
+ *                   (neither received nor pending), and its unloads; every storage and
  *                   route (no organization: it may not read them);
  *   monitor         nothing (the route admits it no stream at all). */
 #include "api/events.h"
@@ -175,6 +176,7 @@ static size_t render_transfers(arena *a, const db_result *result, int q, event_i
             .storage_ids = storages,
             .storage_count = t->shipment_count,
             .json = text_of(a, &json),
+            .source = t,
         };
     }
     *out = items;
@@ -368,6 +370,19 @@ static bool visible(const auth_principal *who, const event_item *item)
     }
 }
 
+/* A storage's principal sees only its own shipments of a transfer (api/repr.h), live and
+ * replayed alike, as GET /v1/transfers shows it. */
+static bool narrowed(const auth_principal *who, const event_item *item, strbuf *out)
+{
+    if (who->role != ROLE_STORAGE || item->kind != EVENT_TRANSFER || item->source == NULL) {
+        return false;
+    }
+    repr_transfer_row transfer = *(const repr_transfer_row *)item->source;
+    transfer.seen_by_storage = who->storage_id;
+    repr_transfer(out, &transfer);
+    return true;
+}
+
 static void replay_scope(const auth_principal *who, int64_t *organization_id, int64_t *storage_id)
 {
     *organization_id = who->role == ROLE_ORGANIZATION ? who->organization_id : 0;
@@ -377,5 +392,6 @@ static void replay_scope(const auth_principal *who, int64_t *organization_id, in
 const events_policy api_events_policy = {
     .render = render,
     .visible = visible,
+    .narrowed = narrowed,
     .replay_scope = replay_scope,
 };

@@ -203,12 +203,12 @@ static void send_own(subscriber *sub, event_kind kind, const char *json)
     }
 }
 
-/* "data: <json>\n\n", shared by every stream that gets the item. */
-static http_shared *payload_of(const event_item *item)
+/* "data: <json>\n\n", shared by every stream that gets it. */
+static http_shared *payload_of(const char *json)
 {
     strbuf text = {0};
     strbuf_puts(&text, "data: ");
-    strbuf_puts(&text, item->json);
+    strbuf_puts(&text, json);
     strbuf_puts(&text, "\n\n");
     if (strbuf_failed(&text)) {
         mem_exhausted(text.len);
@@ -216,6 +216,29 @@ static http_shared *payload_of(const event_item *item)
     http_shared *piece = http_shared_new(text.data, text.len);
     strbuf_free(&text);
     return piece;
+}
+
+/* Writes item to sub, which may see it: the payload every such stream shares (made on first
+ * use into *shared, which the caller releases), or one of sub's own when the policy shows
+ * its principal less of the item (a storage its own shipments of a transfer). */
+static void write_item(subscriber *sub, const event_item *item, http_shared **shared)
+{
+    const events_policy *policy = sub->hub->options.policy;
+    strbuf own = {0};
+    if (policy->narrowed != NULL && policy->narrowed(&sub->who, item, &own)) {
+        if (strbuf_failed(&own)) {
+            mem_exhausted(own.len);
+        }
+        http_shared *payload = payload_of(own.data);
+        strbuf_free(&own);
+        write_event(sub, item->kind, NULL, payload);
+        http_shared_release(payload);
+        return;
+    }
+    if (*shared == NULL) {
+        *shared = payload_of(item->json);
+    }
+    write_event(sub, item->kind, NULL, *shared);
 }
 
 /* One change to every live stream that may see it. A transfer moves each stream's
@@ -236,10 +259,7 @@ static void fan_out(events_hub *hub, const event_item *item)
         if (!hub->options.policy->visible(&sub->who, item)) {
             continue;
         }
-        if (payload == NULL) {
-            payload = payload_of(item);
-        }
-        write_event(sub, item->kind, NULL, payload);
+        write_item(sub, item, &payload);
     }
     http_shared_release(payload);
 }
@@ -334,8 +354,8 @@ static void replayed(tx *t, const db_result *result)
                     continue;
                 }
                 sub->position = items[i].position;
-                http_shared *payload = payload_of(&items[i]);
-                write_event(sub, EVENT_TRANSFER, NULL, payload);
+                http_shared *payload = NULL;
+                write_item(sub, &items[i], &payload);
                 http_shared_release(payload);
                 sub->replayed++;
             }

@@ -31,6 +31,7 @@
 #include "engine/app.h"
 #include "http/server.h"
 #include "util/arena.h"
+#include "util/strbuf.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -59,7 +60,8 @@ typedef struct {
     int64_t organization_id;    /* the organization it concerns, 0 for none */
     const int64_t *storage_ids; /* the storages it concerns */
     size_t storage_count;
-    const char *json; /* the payload: one line of JSON */
+    const char *json;   /* the payload: one line of JSON */
+    const void *source; /* what the policy rendered it from (its own; in the fetch's arena) */
 } event_item;
 
 /* What the api layer decides: the payloads and who sees them. */
@@ -70,6 +72,9 @@ typedef struct {
     size_t (*render)(event_kind kind, arena *a, const db_result *result, int q, const int64_t *ids,
                      size_t id_count, event_item **out);
     bool (*visible)(const auth_principal *who, const event_item *item);
+    /* When who, who may see item, is shown less of it than item->json, writes its own
+     * payload (one line of JSON) to out and returns true; false: item->json is who's too. */
+    bool (*narrowed)(const auth_principal *who, const event_item *item, strbuf *out);
     /* The filters of a replay for who: the organization or storage its transfers must
      * concern (0: any). */
     void (*replay_scope)(const auth_principal *who, int64_t *organization_id, int64_t *storage_id);

@@ -747,6 +747,78 @@ static void test_scoping(void **state)
     free(storage_key);
 }
 
+/* GET path as the holder of key; the response (caller frees). */
+static it_response *get_as(const char *key, const char *path)
+{
+    const char *headers[] = {it_bearer(key), NULL};
+    return it_request("GET", path, NULL, headers);
+}
+
+/* A storage's stream shows of a transfer only the shipments to that storage, neither what the
+ * organization handed over nor what it kept, live and replayed alike: the transfer as GET
+ * /v1/transfers/{id} shows it to the same key. The admin's stream shows all of it. */
+static void test_storage_sees_its_own_shipments(void **state)
+{
+    (void)state;
+    long long org = tu_new_org("split-org", "{}", NULL);
+    long long near = tu_new_storage("split-near", "{\"glass\":3}");
+    long long far = tu_new_storage("split-far", "{\"glass\":5}");
+    it_create_route(ORG(org), STORAGE(near), 10, false);
+    it_create_route(ORG(org), STORAGE(far), 30, false);
+    char *near_key = it_new_key("storage", 0, near);
+    sse_client *admin = sse_ready(it_base_url(), it_admin_key(), NULL, NULL, NULL);
+    sse_client *store = sse_open(it_base_url(), near_key, NULL);
+    assert_int_equal(store->status, 200);
+    sse_event ready;
+    sse_expect_type(store, "ready", 10000, &ready);
+    char *before = strdup(ready.id);
+    sse_event_clear(&ready);
+
+    long long id = transfer_through(it_base_url(), org, 10);
+    it_response *whole = it_get("/v1/transfers/%lld", id);
+    EXPECT_STATUS(whole, 200);
+    ASSERT_JSON_AT(whole->json, "pending", "{\"glass\":2}");
+    assert_int_equal(cJSON_GetArraySize(tu_member(whole->json, "shipments")), 2);
+    it_response *own = get_as(near_key, tu_fmt("/v1/transfers/%lld", id));
+    EXPECT_STATUS(own, 200);
+    ASSERT_JSON_AT(own->json, "shipments",
+                   "[{\"storage_id\":%lld,\"waste_type\":\"glass\",\"amount\":3,"
+                   "\"distance_m\":10}]",
+                   near);
+    assert_null(cJSON_GetObjectItemCaseSensitive(own->json, "pending"));
+    assert_null(cJSON_GetObjectItemCaseSensitive(own->json, "received"));
+
+    sse_event e;
+    sse_expect_type(admin, "transfer", 3000, &e);
+    assert_true(cJSON_Compare(e.json, whole->json, true));
+    sse_event_clear(&e);
+    sse_expect_type(store, "transfer", 3000, &e);
+    assert_true(cJSON_Compare(e.json, own->json, true));
+    assert_null(strstr(e.data, "pending"));
+    assert_null(strstr(e.data, "received"));
+    sse_event_clear(&e);
+
+    /* Replayed from the ledger: the same. */
+    sse_close(store);
+    store = sse_open(it_base_url(), near_key, tu_fmt("Last-Event-ID: %s", before));
+    assert_int_equal(store->status, 200);
+    sse_expect_next(store, 3000, &e);
+    assert_string_equal(e.type, "transfer");
+    assert_true(cJSON_Compare(e.json, own->json, true));
+    sse_event_clear(&e);
+    sse_expect_next(store, 3000, &e);
+    assert_string_equal(e.type, "ready");
+    ASSERT_JSON(e.json, "{\"resumed\":true,\"replayed\":1}");
+    sse_event_clear(&e);
+
+    it_response_free(whole);
+    it_response_free(own);
+    sse_close(admin);
+    sse_close(store);
+    free(before);
+    free(near_key);
+}
+
 /* ------------------------------------------------------------------ resuming */
 
 static void test_resume_in_commit_order(void **state)
@@ -1214,6 +1286,7 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_two_instances),
         cmocka_unit_test(test_scoping),
+        cmocka_unit_test(test_storage_sees_its_own_shipments),
         cmocka_unit_test(test_resume_in_commit_order),
         cmocka_unit_test(test_keepalive_and_revocation),
         TU_AUDIT_TEST,
