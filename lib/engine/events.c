@@ -18,6 +18,7 @@
 #include "engine/statements.h"
 #include "engine/tx.h"
 #include "http/stream.h"
+#include "util/event_id.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/strbuf.h"
@@ -76,6 +77,10 @@ typedef struct subscriber {
     sub_state state;
     int64_t resume_after; /* -1: none */
     int64_t position;     /* the last ledger position this stream has passed */
+    /* Its principal's event-id binding (util/event_id.h), and the id of id_position. */
+    uint64_t id_binding;
+    int64_t id_position; /* -1: none sealed yet */
+    char id_text[EVENT_ID_TEXT_SIZE];
     int64_t replayed;
     int64_t last_write_ms;
     bool replaying; /* a replay's database work is in flight (and holds this) */
@@ -92,6 +97,7 @@ struct events_hub {
     wf_app *app;
     events_options options;
     bool stopped;
+    event_id_keys id_keys; /* of the deployment's key: every instance seals alike */
 
     /* The listener. */
     l_state state;
@@ -174,13 +180,43 @@ static void set_normalize(id_set *set)
     set->count = kept;
 }
 
+/* ---------------------------------------------------------------- event ids */
+
+/* A principal's binding: role, scope, issuer and actor, so that no other principal can
+ * resume with its ids nor recognise them. */
+static uint64_t binding_of(const events_hub *hub, const auth_principal *who)
+{
+    const char *role = auth_role_name(who->role);
+    return event_id_binding(&hub->id_keys, role != NULL ? role : "", who->organization_id,
+                            who->storage_id, who->issuer, who->actor);
+}
+
+bool events_resume_position(const events_hub *hub, const auth_principal *who, const char *id,
+                            int64_t *position)
+{
+    return hub != NULL && event_id_open(&hub->id_keys, binding_of(hub, who), id, position);
+}
+
+/* The id of the stream's position as its principal sees it, sealed once per position. */
+static const char *stream_id(subscriber *sub)
+{
+    if (sub->id_position != sub->position) {
+        event_id_seal(&sub->hub->id_keys, sub->id_binding, sub->position, sub->id_text);
+        sub->id_position = sub->position;
+    }
+    return sub->id_text;
+}
+
 /* ---------------------------------------------------------------- writing to streams */
 
 static void write_event(subscriber *sub, event_kind kind, const char *data, http_shared *shared)
 {
     char head[96];
-    int n =
-        snprintf(head, sizeof head, "event: %s\nid: %lld\n", names[kind], (long long)sub->position);
+    /* Before its first position a stream has no id to give (an event of its own, such as
+     * shutdown, while the position is read): the client keeps none. */
+    int n = sub->position >= 0
+                ? snprintf(head, sizeof head, "event: %s\nid: %s\n", names[kind], stream_id(sub))
+                : snprintf(head, sizeof head, "event: %s\n", names[kind]);
     bool written = http_stream_write(sub->stream, head, (size_t)n);
     if (written && shared != NULL) {
         written = http_stream_write_shared(sub->stream, shared);
@@ -501,6 +537,8 @@ void events_subscribe(events_hub *hub, http_ctx *ctx, int64_t resume_after,
     sub->credential = credential;
     sub->resume_after = resume_after;
     sub->position = -1;
+    sub->id_binding = binding_of(hub, &sub->who);
+    sub->id_position = -1;
     http_stream_options options = {
         .content_type = "text/event-stream; charset=utf-8",
         .max_buffered = hub->options.max_buffered,
@@ -1059,6 +1097,7 @@ events_hub *events_new(wf_app *app, const events_options *options)
     events_hub *hub = xcalloc(1, sizeof *hub);
     hub->app = app;
     hub->options = *options;
+    event_id_keys_derive(app->deployment_key, sizeof app->deployment_key, &hub->id_keys);
     hub->socket = -1;
     hub->backoff_ms = BACKOFF_MIN_MS;
     hub->state = LISTENER_DOWN;

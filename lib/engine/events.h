@@ -9,13 +9,16 @@
  * api layer's policy: the same JSON as its GET) and written to every stream whose
  * principal may see it.
  *
- * Event ids. Transfers are delivered in the order they committed, and a transfer's event id
- * is its ledger position (transfer_commits.position), which follows commit order; every
- * other event carries the id of the last position its stream has passed. So a client's
- * Last-Event-ID always says how far through the ledger it got, and resuming replays, from
- * the ledger, every transfer it may see with a later position (at most 1000; more, and it
- * gets `resync` instead), then goes live. Other events are not replayed: a client refetches
- * what it shows when it gets `ready`.
+ * Event ids. Transfers are delivered in the order they committed, and each event stands at
+ * a stream position: a transfer at its ledger position (transfer_commits.position), which
+ * follows commit order, every other event at the last position its stream has passed. The
+ * id a client sees is that position sealed for its principal (util/event_id.h): opaque, so
+ * it tells nothing of how far the ledger has grown, and good only for the principal's own
+ * streams, on every instance of the deployment. So a client's Last-Event-ID says how far
+ * through the ledger it got, and resuming replays, from the ledger, every transfer it may
+ * see with a later position (at most 1000; more, and it gets `resync` instead), then goes
+ * live. Other events are not replayed: a client refetches what it shows when it gets
+ * `ready`.
  *
  * Events: transfer, unload, storage, organization, route (the policy's payloads); ready
  * (the stream is live: nothing is missed from here on); resync (something may have been
@@ -107,6 +110,12 @@ typedef struct {
     void (*free)(void *arg);
     void *arg;
 } events_credential;
+
+/* The position of a Last-Event-ID: true when id is an event id this deployment sealed for
+ * who (any of its streams, on any instance); false for anything else (malformed, edited,
+ * forged, another principal's or another deployment's). */
+bool events_resume_position(const events_hub *hub, const auth_principal *who, const char *id,
+                            int64_t *position) __attribute__((warn_unused_result));
 
 /* Answers the request with a stream (or 429 over the credential's share, 503 over the
  * instance's or while stopping). resume_after: a Last-Event-ID (>= 0) after which the
