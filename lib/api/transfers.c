@@ -170,7 +170,8 @@ void handle_transfers_list(http_ctx *ctx)
     api_list_begin(t, &page);
     tx_q(t, ST_CHECK_TYPE, waste_type, "waste_type");
     tx_q(t, ST_TR_LIST, tx_int(t, page.after_id), tx_int(t, page.limit + 1),
-         id_or_null(t, organization_id), id_or_null(t, storage_id), waste_type);
+         id_or_null(t, organization_id), id_or_null(t, storage_id), waste_type,
+         tx_bool(access_own_storage(ctx) != 0));
     tx_run(t, TX_READ, listed);
 }
 

@@ -995,6 +995,27 @@ static void test_storage_sees_only_its_own_shipments(void **state)
         it_response_free(list);
         free(seen[i].expected);
     }
+    /* Nor does a filter by waste type tell a storage what it is not shown: the near storage
+     * took only glass, so plastic (received, and shipped to the far one) finds nothing for
+     * it; the far one, and the admin filtering by the near storage, find the transfer. */
+    const struct {
+        const char *token;
+        const char *query;
+        int count;
+    } filters[] = {
+        {near_key, "waste_type=plastic", 0},
+        {near_key, "waste_type=glass", 1},
+        {far_key, "waste_type=plastic", 1},
+        {world.token[P_ADMIN], tu_fmt("storage_id=%lld&waste_type=plastic", near), 1},
+    };
+    for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++) {
+        it_response *list =
+            as_token(filters[i].token, "GET",
+                     tu_fmt("/v1/transfers?organization_id=%lld&%s", org, filters[i].query), NULL);
+        EXPECT_STATUS(list, 200);
+        assert_int_equal(cJSON_GetArraySize(it_json_at(list->json, "items")), filters[i].count);
+        it_response_free(list);
+    }
     free(whole);
     free(created_at);
     free(org_key);
