@@ -7,10 +7,13 @@
  *     within a second of the 201 (p50/p99 printed), the payload equal to GET
  *     /v1/transfers/{id}; a write from psql arrives too;
  *   - scoping: an organization's key sees its own transfers and organization, a storage's key
- *     the transfers that shipped to it and its unloads, both every storage and route;
+ *     the transfers that shipped to it (its own shipments only, live and replayed) and its
+ *     unloads, both every storage and route;
+ *   - event ids: opaque, different for two callers, each opening to the ledger position for
+ *     its own caller only; another's, an edited one or a bare position is refused;
  *   - resuming: transfers that committed out of id order (two psql sessions) come in commit
- *     order with increasing ids, and Last-Event-ID replays exactly those after it, from any
- *     instance, scoped;
+ *     order with increasing positions, and Last-Event-ID replays exactly those after it, from
+ *     any instance, scoped;
  *   - keep-alive comments; a revoked key ends its stream with `unauthorized`;
  *   - a reader that never reads is cut off (metric, log line) while another keeps up, and the
  *     server's memory does not grow with what the slow one was sent;
