@@ -4,7 +4,8 @@
  * event's payload, the same JSON as the resource's GET (api/repr.h), and who may see it:
  *   admin, auditor  everything;
  *   organization    its own transfers and organization; every storage and route;
- *   storage         the transfers that shipped to it and its unloads; every storage and
+ *   storage         the transfers that shipped to it, each with its own shipments only
+ *                   (neither received nor pending), and its unloads; every storage and
  *                   route (no organization: it may not read them);
  *   monitor         nothing (the route admits it no stream at all). */
 #include "api/events.h"
@@ -88,48 +89,31 @@ static events_credential credential_of(http_ctx *ctx)
 
 /* ---------------------------------------------------------------- the handler */
 
-/* An event id of this stream: a ledger position, decimal, at most 10^18. */
-static bool parse_position(const char *text, int64_t *out)
-{
-    size_t len = strlen(text);
-    if (len == 0 || len > 19 || strspn(text, "0123456789") != len) {
-        return false;
-    }
-    int64_t value = 0;
-    for (const char *p = text; *p != '\0'; p++) {
-        value = value * 10 + (*p - '0');
-    }
-    if (value > 1000000000000000000LL) {
-        return false;
-    }
-    *out = value;
-    return true;
-}
-
 void handle_events(http_ctx *ctx)
 {
     int64_t resume_after = -1;
+    events_hub *hub = app_of(ctx)->events;
     /* The header is what a reconnecting EventSource sends; the query parameter lets a page
      * that was reloaded resume too (EventSource cannot set headers). An empty header is no
-     * id at all (the SSE rules). */
+     * id at all (the SSE rules). An id is opaque and the caller's own (engine/events.h): one
+     * it was not sent is refused, never taken for a position. */
     const char *header = http_header(ctx, "Last-Event-ID");
     const char *param = http_query_param(ctx, "last_event_id");
     if (header != NULL && header[0] != '\0') {
-        if (!parse_position(header, &resume_after)) {
+        if (!events_resume_position(hub, &ctx->principal, header, &resume_after)) {
             http_problem(ctx, PROBLEM_BAD_REQUEST,
-                         "Last-Event-ID must be an id this stream sent: a decimal number from 0 "
-                         "to 10^18.");
+                         "Last-Event-ID must be an id a stream of this credential was sent, "
+                         "unchanged.");
             return;
         }
     } else if (param != NULL) {
-        if (!parse_position(param, &resume_after)) {
+        if (!events_resume_position(hub, &ctx->principal, param, &resume_after)) {
             http_problem_invalid(ctx, "last_event_id",
-                                 "must be an id this stream sent: a decimal number from 0 to "
-                                 "10^18");
+                                 "must be an id a stream of this credential was sent, unchanged");
             return;
         }
     }
-    events_subscribe(app_of(ctx)->events, ctx, resume_after, credential_of(ctx));
+    events_subscribe(hub, ctx, resume_after, credential_of(ctx));
 }
 
 /* ---------------------------------------------------------------- payloads */
@@ -175,6 +159,7 @@ static size_t render_transfers(arena *a, const db_result *result, int q, event_i
             .storage_ids = storages,
             .storage_count = t->shipment_count,
             .json = text_of(a, &json),
+            .source = t,
         };
     }
     *out = items;
@@ -368,6 +353,19 @@ static bool visible(const auth_principal *who, const event_item *item)
     }
 }
 
+/* A storage's principal sees only its own shipments of a transfer (api/repr.h), live and
+ * replayed alike, as GET /v1/transfers shows it. */
+static bool narrowed(const auth_principal *who, const event_item *item, strbuf *out)
+{
+    if (who->role != ROLE_STORAGE || item->kind != EVENT_TRANSFER || item->source == NULL) {
+        return false;
+    }
+    repr_transfer_row transfer = *(const repr_transfer_row *)item->source;
+    transfer.seen_by_storage = who->storage_id;
+    repr_transfer(out, &transfer);
+    return true;
+}
+
 static void replay_scope(const auth_principal *who, int64_t *organization_id, int64_t *storage_id)
 {
     *organization_id = who->role == ROLE_ORGANIZATION ? who->organization_id : 0;
@@ -377,5 +375,6 @@ static void replay_scope(const auth_principal *who, int64_t *organization_id, in
 const events_policy api_events_policy = {
     .render = render,
     .visible = visible,
+    .narrowed = narrowed,
     .replay_scope = replay_scope,
 };

@@ -172,12 +172,19 @@ void repr_transfer(strbuf *out, const repr_transfer_row *transfer)
             strbuf_puts(out, "null");
         }
     }
-    strbuf_puts(out, ",\"received\":");
-    repr_json_compact(out, transfer->received);
+    bool whole = transfer->seen_by_storage <= 0;
+    if (whole) {
+        strbuf_puts(out, ",\"received\":");
+        repr_json_compact(out, transfer->received);
+    }
     strbuf_puts(out, ",\"shipments\":[");
+    size_t shown = 0;
     for (size_t i = 0; i < transfer->shipment_count; i++) {
         const repr_shipment_row *s = &transfer->shipments[i];
-        strbuf_puts(out, i ? ",{\"storage_id\":" : "{\"storage_id\":");
+        if (!whole && s->storage_id != transfer->seen_by_storage) {
+            continue;
+        }
+        strbuf_puts(out, shown++ ? ",{\"storage_id\":" : "{\"storage_id\":");
         strbuf_int(out, s->storage_id);
         strbuf_puts(out, ",\"waste_type\":\"");
         strbuf_puts(out, s->waste_type);
@@ -187,8 +194,11 @@ void repr_transfer(strbuf *out, const repr_transfer_row *transfer)
         strbuf_int(out, s->distance_m);
         strbuf_puts(out, "}");
     }
-    strbuf_puts(out, "],\"pending\":");
-    repr_json_compact(out, transfer->pending);
+    strbuf_puts(out, "]");
+    if (whole) {
+        strbuf_puts(out, ",\"pending\":");
+        repr_json_compact(out, transfer->pending);
+    }
     strbuf_puts(out, "}");
 }
 

@@ -49,9 +49,13 @@ typedef struct {
 } repr_shipment_row;
 
 /* received and pending are JSON objects of type codes to kilograms (compacted on output).
- * A dry run has no id, trigger or time: it happened nowhere. */
+ * A dry run has no id, trigger or time: it happened nowhere. seen_by_storage > 0 renders the
+ * transfer as that storage's principal may see it: only the shipments to that storage, and
+ * neither received nor pending (what the organization handed over and kept is its own
+ * business, as are the other storages' shares). */
 typedef struct {
     bool dry_run;
+    int64_t seen_by_storage;
     int64_t id;
     int64_t organization_id;
     const char *trigger;
@@ -94,8 +98,10 @@ void repr_storage_members(strbuf *out, const repr_holder *storage);
 void repr_route(strbuf *out, const repr_route_row *route);
 /* {"organization_id": n} or {"storage_id": n}. */
 void repr_node(strbuf *out, node_ref node);
-/* {"id","organization_id","trigger","created_at","received","shipments","pending"}; a dry
- * run {"organization_id","dry_run":true,"received","shipments","pending"}. */
+/* {"id","organization_id","trigger","actor","created_at","received","shipments","pending"};
+ * a dry run {"organization_id","dry_run":true,"received","shipments","pending"}; seen by a
+ * storage {"id","organization_id","trigger","actor","created_at","shipments"} with its own
+ * shipments only. */
 void repr_transfer(strbuf *out, const repr_transfer_row *transfer);
 /* {"code","name"}. */
 void repr_waste_type(strbuf *out, const char *code, const char *name);

@@ -116,11 +116,21 @@ static int64_t transfer_id(const void *items, size_t index)
     return ((const repr_transfer_row *)items)[index].id;
 }
 
+/* A storage's principal is shown only its own share of each transfer (api/repr.h). */
+static void confine_to_own_storage(tx *t, repr_transfer_row *transfers, size_t count)
+{
+    int64_t own = access_own_storage(tx_ctx(t));
+    for (size_t i = 0; i < count; i++) {
+        transfers[i].seen_by_storage = own;
+    }
+}
+
 static void listed(tx *t, const db_result *result)
 {
     const api_page *page = tx_user(t);
     repr_transfer_row *transfers;
     size_t count = rows_transfers(tx_arena(t), result, 1, &transfers);
+    confine_to_own_storage(t, transfers, count);
     api_reply_page(t, transfers, count, page->limit, transfer_item, transfer_id);
 }
 
@@ -160,7 +170,8 @@ void handle_transfers_list(http_ctx *ctx)
     api_list_begin(t, &page);
     tx_q(t, ST_CHECK_TYPE, waste_type, "waste_type");
     tx_q(t, ST_TR_LIST, tx_int(t, page.after_id), tx_int(t, page.limit + 1),
-         id_or_null(t, organization_id), id_or_null(t, storage_id), waste_type);
+         id_or_null(t, organization_id), id_or_null(t, storage_id), waste_type,
+         tx_bool(access_own_storage(ctx) != 0));
     tx_run(t, TX_READ, listed);
 }
 
@@ -172,6 +183,7 @@ static void got(tx *t, const db_result *result)
     }
     repr_transfer_row *transfers;
     rows_transfers(tx_arena(t), result, 0, &transfers);
+    confine_to_own_storage(t, transfers, 1);
     strbuf out = {0};
     repr_transfer(&out, &transfers[0]);
     api_reply_buffer(t, 200, &out, NULL);

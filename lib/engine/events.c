@@ -18,6 +18,7 @@
 #include "engine/statements.h"
 #include "engine/tx.h"
 #include "http/stream.h"
+#include "util/event_id.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/strbuf.h"
@@ -76,6 +77,10 @@ typedef struct subscriber {
     sub_state state;
     int64_t resume_after; /* -1: none */
     int64_t position;     /* the last ledger position this stream has passed */
+    /* Its principal's event-id binding (util/event_id.h), and the id of id_position. */
+    uint64_t id_binding;
+    int64_t id_position; /* -1: none sealed yet */
+    char id_text[EVENT_ID_TEXT_SIZE];
     int64_t replayed;
     int64_t last_write_ms;
     bool replaying; /* a replay's database work is in flight (and holds this) */
@@ -92,6 +97,7 @@ struct events_hub {
     wf_app *app;
     events_options options;
     bool stopped;
+    event_id_keys id_keys; /* of the deployment's key: every instance seals alike */
 
     /* The listener. */
     l_state state;
@@ -174,13 +180,43 @@ static void set_normalize(id_set *set)
     set->count = kept;
 }
 
+/* ---------------------------------------------------------------- event ids */
+
+/* A principal's binding: role, scope, issuer and actor, so that no other principal can
+ * resume with its ids nor recognise them. */
+static uint64_t binding_of(const events_hub *hub, const auth_principal *who)
+{
+    const char *role = auth_role_name(who->role);
+    return event_id_binding(&hub->id_keys, role != NULL ? role : "", who->organization_id,
+                            who->storage_id, who->issuer, who->actor);
+}
+
+bool events_resume_position(const events_hub *hub, const auth_principal *who, const char *id,
+                            int64_t *position)
+{
+    return hub != NULL && event_id_open(&hub->id_keys, binding_of(hub, who), id, position);
+}
+
+/* The id of the stream's position as its principal sees it, sealed once per position. */
+static const char *stream_id(subscriber *sub)
+{
+    if (sub->id_position != sub->position) {
+        event_id_seal(&sub->hub->id_keys, sub->id_binding, sub->position, sub->id_text);
+        sub->id_position = sub->position;
+    }
+    return sub->id_text;
+}
+
 /* ---------------------------------------------------------------- writing to streams */
 
 static void write_event(subscriber *sub, event_kind kind, const char *data, http_shared *shared)
 {
     char head[96];
-    int n =
-        snprintf(head, sizeof head, "event: %s\nid: %lld\n", names[kind], (long long)sub->position);
+    /* Before its first position a stream has no id to give (an event of its own, such as
+     * shutdown, while the position is read): the client keeps none. */
+    int n = sub->position >= 0
+                ? snprintf(head, sizeof head, "event: %s\nid: %s\n", names[kind], stream_id(sub))
+                : snprintf(head, sizeof head, "event: %s\n", names[kind]);
     bool written = http_stream_write(sub->stream, head, (size_t)n);
     if (written && shared != NULL) {
         written = http_stream_write_shared(sub->stream, shared);
@@ -203,12 +239,12 @@ static void send_own(subscriber *sub, event_kind kind, const char *json)
     }
 }
 
-/* "data: <json>\n\n", shared by every stream that gets the item. */
-static http_shared *payload_of(const event_item *item)
+/* "data: <json>\n\n", shared by every stream that gets it. */
+static http_shared *payload_of(const char *json)
 {
     strbuf text = {0};
     strbuf_puts(&text, "data: ");
-    strbuf_puts(&text, item->json);
+    strbuf_puts(&text, json);
     strbuf_puts(&text, "\n\n");
     if (strbuf_failed(&text)) {
         mem_exhausted(text.len);
@@ -216,6 +252,29 @@ static http_shared *payload_of(const event_item *item)
     http_shared *piece = http_shared_new(text.data, text.len);
     strbuf_free(&text);
     return piece;
+}
+
+/* Writes item to sub, which may see it: the payload every such stream shares (made on first
+ * use into *shared, which the caller releases), or one of sub's own when the policy shows
+ * its principal less of the item (a storage its own shipments of a transfer). */
+static void write_item(subscriber *sub, const event_item *item, http_shared **shared)
+{
+    const events_policy *policy = sub->hub->options.policy;
+    strbuf own = {0};
+    if (policy->narrowed != NULL && policy->narrowed(&sub->who, item, &own)) {
+        if (strbuf_failed(&own)) {
+            mem_exhausted(own.len);
+        }
+        http_shared *payload = payload_of(own.data);
+        strbuf_free(&own);
+        write_event(sub, item->kind, NULL, payload);
+        http_shared_release(payload);
+        return;
+    }
+    if (*shared == NULL) {
+        *shared = payload_of(item->json);
+    }
+    write_event(sub, item->kind, NULL, *shared);
 }
 
 /* One change to every live stream that may see it. A transfer moves each stream's
@@ -236,10 +295,7 @@ static void fan_out(events_hub *hub, const event_item *item)
         if (!hub->options.policy->visible(&sub->who, item)) {
             continue;
         }
-        if (payload == NULL) {
-            payload = payload_of(item);
-        }
-        write_event(sub, item->kind, NULL, payload);
+        write_item(sub, item, &payload);
     }
     http_shared_release(payload);
 }
@@ -334,8 +390,8 @@ static void replayed(tx *t, const db_result *result)
                     continue;
                 }
                 sub->position = items[i].position;
-                http_shared *payload = payload_of(&items[i]);
-                write_event(sub, EVENT_TRANSFER, NULL, payload);
+                http_shared *payload = NULL;
+                write_item(sub, &items[i], &payload);
                 http_shared_release(payload);
                 sub->replayed++;
             }
@@ -481,6 +537,8 @@ void events_subscribe(events_hub *hub, http_ctx *ctx, int64_t resume_after,
     sub->credential = credential;
     sub->resume_after = resume_after;
     sub->position = -1;
+    sub->id_binding = binding_of(hub, &sub->who);
+    sub->id_position = -1;
     http_stream_options options = {
         .content_type = "text/event-stream; charset=utf-8",
         .max_buffered = hub->options.max_buffered,
@@ -1039,6 +1097,7 @@ events_hub *events_new(wf_app *app, const events_options *options)
     events_hub *hub = xcalloc(1, sizeof *hub);
     hub->app = app;
     hub->options = *options;
+    event_id_keys_derive(app->deployment_key, sizeof app->deployment_key, &hub->id_keys);
     hub->socket = -1;
     hub->backoff_ms = BACKOFF_MIN_MS;
     hub->state = LISTENER_DOWN;

@@ -9,13 +9,16 @@
  * api layer's policy: the same JSON as its GET) and written to every stream whose
  * principal may see it.
  *
- * Event ids. Transfers are delivered in the order they committed, and a transfer's event id
- * is its ledger position (transfer_commits.position), which follows commit order; every
- * other event carries the id of the last position its stream has passed. So a client's
- * Last-Event-ID always says how far through the ledger it got, and resuming replays, from
- * the ledger, every transfer it may see with a later position (at most 1000; more, and it
- * gets `resync` instead), then goes live. Other events are not replayed: a client refetches
- * what it shows when it gets `ready`.
+ * Event ids. Transfers are delivered in the order they committed, and each event stands at
+ * a stream position: a transfer at its ledger position (transfer_commits.position), which
+ * follows commit order, every other event at the last position its stream has passed. The
+ * id a client sees is that position sealed for its principal (util/event_id.h): opaque, so
+ * it tells nothing of how far the ledger has grown, and good only for the principal's own
+ * streams, on every instance of the deployment. So a client's Last-Event-ID says how far
+ * through the ledger it got, and resuming replays, from the ledger, every transfer it may
+ * see with a later position (at most 1000; more, and it gets `resync` instead), then goes
+ * live. Other events are not replayed: a client refetches what it shows when it gets
+ * `ready`.
  *
  * Events: transfer, unload, storage, organization, route (the policy's payloads); ready
  * (the stream is live: nothing is missed from here on); resync (something may have been
@@ -31,6 +34,7 @@
 #include "engine/app.h"
 #include "http/server.h"
 #include "util/arena.h"
+#include "util/strbuf.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -59,7 +63,8 @@ typedef struct {
     int64_t organization_id;    /* the organization it concerns, 0 for none */
     const int64_t *storage_ids; /* the storages it concerns */
     size_t storage_count;
-    const char *json; /* the payload: one line of JSON */
+    const char *json;   /* the payload: one line of JSON */
+    const void *source; /* what the policy rendered it from (its own; in the fetch's arena) */
 } event_item;
 
 /* What the api layer decides: the payloads and who sees them. */
@@ -70,6 +75,9 @@ typedef struct {
     size_t (*render)(event_kind kind, arena *a, const db_result *result, int q, const int64_t *ids,
                      size_t id_count, event_item **out);
     bool (*visible)(const auth_principal *who, const event_item *item);
+    /* When who, who may see item, is shown less of it than item->json, writes its own
+     * payload (one line of JSON) to out and returns true; false: item->json is who's too. */
+    bool (*narrowed)(const auth_principal *who, const event_item *item, strbuf *out);
     /* The filters of a replay for who: the organization or storage its transfers must
      * concern (0: any). */
     void (*replay_scope)(const auth_principal *who, int64_t *organization_id, int64_t *storage_id);
@@ -102,6 +110,12 @@ typedef struct {
     void (*free)(void *arg);
     void *arg;
 } events_credential;
+
+/* The position of a Last-Event-ID: true when id is an event id this deployment sealed for
+ * who (any of its streams, on any instance); false for anything else (malformed, edited,
+ * forged, another principal's or another deployment's). */
+bool events_resume_position(const events_hub *hub, const auth_principal *who, const char *id,
+                            int64_t *position) __attribute__((warn_unused_result));
 
 /* Answers the request with a stream (or 429 over the credential's share, 503 over the
  * instance's or while stopping). resume_after: a Last-Event-ID (>= 0) after which the

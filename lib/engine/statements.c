@@ -340,13 +340,16 @@ const db_statement engine_statements[ST__COUNT] = {
       "SELECT wf_check((SELECT count(*) FROM st) = $16::int, '40001', "
       "'stock changed under the lock')"),
     /* $1 the cursor, $2 limit + 1; $3 organization, $4 storage, $5 waste type filters
-     * (NULL = any). */
+     * (NULL = any). $6 true for a storage's own principal: the type counts only in the
+     * shipments to storage $4, what it is shown of a transfer (never what was received or
+     * went elsewhere). */
     S(ST_TR_LIST,
       "SELECT " TRANSFER_COLUMNS " FROM (SELECT * FROM transfers t WHERE id > $1::bigint "
       "AND ($3::bigint IS NULL OR organization_id = $3::bigint) AND ($4::bigint IS NULL OR "
       "EXISTS (SELECT 1 FROM shipments s WHERE s.transfer_id = t.id AND s.storage_id = "
-      "$4::bigint)) AND ($5::text IS NULL OR t.received ? $5 OR EXISTS (SELECT 1 FROM "
-      "shipments s WHERE s.transfer_id = t.id AND s.waste_type = $5)) ORDER BY id "
+      "$4::bigint)) AND ($5::text IS NULL OR (NOT $6::boolean AND t.received ? $5) OR EXISTS "
+      "(SELECT 1 FROM shipments s WHERE s.transfer_id = t.id AND s.waste_type = $5 AND (NOT "
+      "$6::boolean OR s.storage_id = $4::bigint))) ORDER BY id "
       "LIMIT $2::int) t LEFT JOIN shipments s ON s.transfer_id = t.id "
       "ORDER BY t.id, s.position"),
     /* $2 the organization, $3 the storage a scoped principal is confined to, or NULL: a

@@ -926,6 +926,179 @@ static void test_storage_lists_only_transfers_shipped_to_it(void **state)
     }
 }
 
+/* A transfer split between two storages, with some left pending: each storage's key sees its
+ * own shipments and neither what the organization handed over nor what it kept, in GET
+ * /v1/transfers/{id} and in the list; everyone else who may see it sees all of it. */
+static void test_storage_sees_only_its_own_shipments(void **state)
+{
+    (void)state;
+    build_world();
+    long long org = tu_new_org("split-org", NULL, NULL);
+    long long near = tu_new_storage("split-near", "{\"glass\":3}");
+    long long far = tu_new_storage("split-far", "{\"glass\":5,\"plastic\":4}");
+    it_create_route(ORG(org), STORAGE(near), 10, false);
+    it_create_route(ORG(org), STORAGE(far), 30, false);
+    char *org_key = ready_key("organization", org, 0);
+    char *near_key = ready_key("storage", 0, near);
+    char *far_key = ready_key("storage", 0, far);
+    it_response *made = as_token(org_key, "POST", tu_fmt("/v1/organizations/%lld/transfers", org),
+                                 "{\"waste\":{\"glass\":10,\"plastic\":1}}");
+    EXPECT_STATUS(made, 201);
+    long long id = it_json_int(made->json, "id");
+    ASSERT_JSON_AT(made->json, "received", "{\"glass\":10,\"plastic\":1}");
+    ASSERT_JSON_AT(made->json, "pending", "{\"glass\":2}");
+    char actor[32];
+    snprintf(actor, sizeof actor, "key:%lld", key_id_of(org_key));
+    char *created_at = strdup(it_json_str(made->json, "created_at"));
+    char *whole = tu_format(
+        "{\"id\":%lld,\"organization_id\":%lld,\"trigger\":\"request\",\"actor\":\"%s\","
+        "\"created_at\":\"%s\",\"received\":{\"glass\":10,\"plastic\":1},\"shipments\":["
+        "{\"storage_id\":%lld,\"waste_type\":\"glass\",\"amount\":3,\"distance_m\":10},"
+        "{\"storage_id\":%lld,\"waste_type\":\"glass\",\"amount\":5,\"distance_m\":30},"
+        "{\"storage_id\":%lld,\"waste_type\":\"plastic\",\"amount\":1,\"distance_m\":30}],"
+        "\"pending\":{\"glass\":2}}",
+        id, org, actor, created_at, near, far, far);
+    ASSERT_JSON(made->json, "%s", whole);
+    it_response_free(made);
+
+    const struct {
+        const char *token;
+        char *expected;
+    } seen[] = {
+        {near_key,
+         tu_format("{\"id\":%lld,\"organization_id\":%lld,\"trigger\":\"request\",\"actor\":"
+                   "\"%s\",\"created_at\":\"%s\",\"shipments\":[{\"storage_id\":%lld,"
+                   "\"waste_type\":\"glass\",\"amount\":3,\"distance_m\":10}]}",
+                   id, org, actor, created_at, near)},
+        {far_key,
+         tu_format("{\"id\":%lld,\"organization_id\":%lld,\"trigger\":\"request\",\"actor\":"
+                   "\"%s\",\"created_at\":\"%s\",\"shipments\":[{\"storage_id\":%lld,"
+                   "\"waste_type\":\"glass\",\"amount\":5,\"distance_m\":30},{\"storage_id\":"
+                   "%lld,\"waste_type\":\"plastic\",\"amount\":1,\"distance_m\":30}]}",
+                   id, org, actor, created_at, far, far)},
+        {org_key, strdup(whole)},
+        {world.token[P_ADMIN], strdup(whole)},
+        {world.token[P_AUDITOR], strdup(whole)},
+    };
+    for (size_t i = 0; i < sizeof seen / sizeof seen[0]; i++) {
+        it_response *one = as_token(seen[i].token, "GET", tu_fmt("/v1/transfers/%lld", id), NULL);
+        EXPECT_STATUS(one, 200);
+        ASSERT_JSON(one->json, "%s", seen[i].expected);
+        it_response_free(one);
+        /* The list shows it the same way (filtered by the organization to find it). */
+        it_response *list =
+            as_token(seen[i].token, "GET", tu_fmt("/v1/transfers?organization_id=%lld", org), NULL);
+        EXPECT_STATUS(list, 200);
+        const cJSON *items = it_json_at(list->json, "items");
+        assert_int_equal(cJSON_GetArraySize(items), 1);
+        ASSERT_JSON(cJSON_GetArrayItem(items, 0), "%s", seen[i].expected);
+        it_response_free(list);
+        free(seen[i].expected);
+    }
+    /* Nor does a filter by waste type tell a storage what it is not shown: the near storage
+     * took only glass, so plastic (received, and shipped to the far one) finds nothing for
+     * it; the far one, and the admin filtering by the near storage, find the transfer. */
+    const struct {
+        const char *token;
+        const char *query;
+        int count;
+    } filters[] = {
+        {near_key, "waste_type=plastic", 0},
+        {near_key, "waste_type=glass", 1},
+        {far_key, "waste_type=plastic", 1},
+        {world.token[P_ADMIN], tu_fmt("storage_id=%lld&waste_type=plastic", near), 1},
+    };
+    for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++) {
+        it_response *list =
+            as_token(filters[i].token, "GET",
+                     tu_fmt("/v1/transfers?organization_id=%lld&%s", org, filters[i].query), NULL);
+        EXPECT_STATUS(list, 200);
+        assert_int_equal(cJSON_GetArraySize(it_json_at(list->json, "items")), filters[i].count);
+        it_response_free(list);
+    }
+    free(whole);
+    free(created_at);
+    free(org_key);
+    free(near_key);
+    free(far_key);
+}
+
+/* One JWT subject with two roles shares its actor, and so its Idempotency-Keys: its storage
+ * token never gets the organization token's stored answer (the whole transfer) — it is
+ * refused before any lookup — and reads the transfer as a storage. */
+static void test_storage_never_replays_a_stored_transfer(void **state)
+{
+    (void)state;
+    build_world();
+    static const char secret[] = "an HS256 secret of at least 32 bytes, for this test";
+    const char *env[] = {"WASTEFLOW_JWT_SECRET=an HS256 secret of at least 32 bytes, for this test",
+                         "WASTEFLOW_JWT_ISSUER=https://idp.test",
+                         "WASTEFLOW_JWT_AUDIENCE=wasteflow", NULL};
+    it_stop_second_instance(); /* one a failed test left running */
+    char *url = strdup(it_start_second_instance(env));
+    long long exp = (long long)time(NULL) + 600;
+    char *as_org = it_jwt_hs256(
+        secret, tu_fmt("{\"sub\":\"two-roles\",\"iss\":\"https://idp.test\",\"aud\":\"wasteflow\","
+                       "\"exp\":%lld,\"role\":\"organization\",\"organization_id\":%lld}",
+                       exp, world.org_a));
+    char *as_storage = it_jwt_hs256(
+        secret, tu_fmt("{\"sub\":\"two-roles\",\"iss\":\"https://idp.test\",\"aud\":\"wasteflow\","
+                       "\"exp\":%lld,\"role\":\"storage\",\"storage_id\":%lld}",
+                       exp, world.storage_s));
+    char *org_auth = strdup(it_bearer(as_org));
+    char *storage_auth = strdup(it_bearer(as_storage));
+    const char *idem = "Idempotency-Key: one-subject-two-roles";
+    const char *org_headers[] = {org_auth, idem, NULL};
+    const char *storage_headers[] = {storage_auth, idem, NULL};
+    char *path = tu_format("/v1/organizations/%lld/transfers", world.org_a);
+    const char *body = "{\"waste\":{\"glass\":6}}";
+
+    it_response *made = it_request_to(url, "POST", path, body, org_headers);
+    EXPECT_STATUS(made, 201);
+    ASSERT_JSON_AT(made->json, "actor", "\"jwt:two-roles\"");
+    long long id = it_json_int(made->json, "id");
+    it_response *replayed = it_request_to(url, "POST", path, body, org_headers);
+    EXPECT_STATUS(replayed, 201);
+    assert_string_equal(it_header(replayed, "Idempotent-Replayed"), "true");
+
+    it_response *refused = it_request_to(url, "POST", path, body, storage_headers);
+    EXPECT_PROBLEM(refused, 403, NULL);
+    assert_null(it_header(refused, "Idempotent-Replayed"));
+    assert_null(cJSON_GetObjectItemCaseSensitive(refused->json, "shipments"));
+    assert_null(strstr(refused->body, "\"pending\""));
+
+    const char *storage_only[] = {storage_auth, NULL};
+    it_response *read =
+        it_request_to(url, "GET", tu_fmt("/v1/transfers/%lld", id), NULL, storage_only);
+    EXPECT_STATUS(read, 200);
+    /* The organization's answer's shipments to this storage, and nothing else. */
+    cJSON *own = cJSON_CreateArray();
+    const cJSON *shipment;
+    cJSON_ArrayForEach(shipment, tu_member(made->json, "shipments"))
+    {
+        if (it_json_int(shipment, "storage_id") == world.storage_s) {
+            cJSON_AddItemToArray(own, cJSON_Duplicate(shipment, true));
+        }
+    }
+    assert_true(cJSON_GetArraySize(own) > 0);
+    assert_true(cJSON_Compare(tu_member(read->json, "shipments"), own, true));
+    cJSON_Delete(own);
+    assert_null(cJSON_GetObjectItemCaseSensitive(read->json, "pending"));
+    assert_null(cJSON_GetObjectItemCaseSensitive(read->json, "received"));
+
+    it_response_free(made);
+    it_response_free(replayed);
+    it_response_free(refused);
+    it_response_free(read);
+    free(path);
+    free(org_auth);
+    free(storage_auth);
+    free(as_org);
+    free(as_storage);
+    free(url);
+    assert_int_equal(it_stop_second_instance(), 0);
+}
+
 /* Requirement 4: an organization's view shows every storage, its own roads or not. */
 static void test_organization_view_lists_every_storage(void **state)
 {
@@ -1637,6 +1810,8 @@ int main(void)
         cmocka_unit_test(test_organization_lists_only_itself),
         cmocka_unit_test(test_organization_lists_only_its_own_transfers),
         cmocka_unit_test(test_storage_lists_only_transfers_shipped_to_it),
+        cmocka_unit_test(test_storage_sees_only_its_own_shipments),
+        cmocka_unit_test(test_storage_never_replays_a_stored_transfer),
         cmocka_unit_test(test_organization_view_lists_every_storage),
         cmocka_unit_test(test_actor_of_key_transfers_and_unloads),
         cmocka_unit_test(test_actor_of_dispatcher_and_seed),

@@ -7,10 +7,13 @@
  *     within a second of the 201 (p50/p99 printed), the payload equal to GET
  *     /v1/transfers/{id}; a write from psql arrives too;
  *   - scoping: an organization's key sees its own transfers and organization, a storage's key
- *     the transfers that shipped to it and its unloads, both every storage and route;
+ *     the transfers that shipped to it (its own shipments only, live and replayed) and its
+ *     unloads, both every storage and route;
+ *   - event ids: opaque, different for two callers, each opening to the ledger position for
+ *     its own caller only; another's, an edited one or a bare position is refused;
  *   - resuming: transfers that committed out of id order (two psql sessions) come in commit
- *     order with increasing ids, and Last-Event-ID replays exactly those after it, from any
- *     instance, scoped;
+ *     order with increasing positions, and Last-Event-ID replays exactly those after it, from
+ *     any instance, scoped;
  *   - keep-alive comments; a revoked key ends its stream with `unauthorized`;
  *   - a reader that never reads is cut off (metric, log line) while another keeps up, and the
  *     server's memory does not grow with what the slow one was sent;
@@ -43,8 +46,62 @@
 
 #include "harness.h"
 #include "testutil.h"
+#include "util/event_id.h"
 
 #include <cmocka.h>
+
+/* ------------------------------------------------------------------ event ids */
+
+/* Ids are stream positions sealed for the caller (util/event_id.h). The tests open and seal
+ * them with the deployment's key, read from the database, to check the positions behind
+ * them (commit order, resuming exactly) — which no client can. */
+static event_id_keys deployment_id_keys(void)
+{
+    PGresult *r = PQexec(it_db(), "SELECT encode(key, 'hex') FROM deployment_key");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        fail_msg("the deployment key: %s", PQerrorMessage(it_db()));
+    }
+    const char *hex = PQgetvalue(r, 0, 0);
+    uint8_t key[32];
+    for (int i = 0; i < 32; i++) {
+        sscanf(hex + 2 * i, "%2hhx", &key[i]);
+    }
+    PQclear(r);
+    event_id_keys keys;
+    event_id_keys_derive(key, sizeof key, &keys);
+    return keys;
+}
+
+/* The binding of an API key's principal: its role and scope as the database has them. */
+static uint64_t key_binding(const event_id_keys *keys, const char *key)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "SELECT role, coalesce(organization_id, 0), coalesce(storage_id, 0) FROM api_keys "
+             "WHERE id = %lld",
+             atoll(key + 3));
+    PGresult *r = PQexec(it_db(), sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        fail_msg("%s: %s", sql, PQerrorMessage(it_db()));
+    }
+    char actor[32];
+    snprintf(actor, sizeof actor, "key:%lld", atoll(key + 3));
+    uint64_t binding = event_id_binding(keys, PQgetvalue(r, 0, 0), atoll(PQgetvalue(r, 0, 1)),
+                                        atoll(PQgetvalue(r, 0, 2)), "", actor);
+    PQclear(r);
+    return binding;
+}
+
+/* The id a stream of key is sent for position, in one of 8 rotating buffers. */
+static const char *id_for(const char *key, long long position)
+{
+    static char ids[8][EVENT_ID_TEXT_SIZE];
+    static int next;
+    event_id_keys keys = deployment_id_keys();
+    char *id = ids[next++ % 8];
+    event_id_seal(&keys, key_binding(&keys, key), position, id);
+    return id;
+}
 
 /* ------------------------------------------------------------------ an SSE client */
 
@@ -62,14 +119,19 @@ typedef struct {
     char *body;
     size_t body_len, body_cap, body_pos;
     bool closed; /* the server closed the connection */
+    /* How the ids of the key's streams open (a stream without an API key: ids_known false). */
+    bool ids_known;
+    event_id_keys id_keys;
+    uint64_t id_binding;
 } sse_client;
 
 typedef struct {
     char type[32]; /* "comment" for a comment */
     char id[32];
-    char *data;   /* the data line(s), "" when none */
-    cJSON *json;  /* data parsed, or NULL */
-    long long at; /* when it was parsed (tu_now_ms) */
+    long long position; /* what id stands for; -1: no id, or not one of this stream's */
+    char *data;         /* the data line(s), "" when none */
+    cJSON *json;        /* data parsed, or NULL */
+    long long at;       /* when it was parsed (tu_now_ms) */
 } sse_event;
 
 static void sse_event_clear(sse_event *event)
@@ -178,6 +240,11 @@ static sse_client *sse_open_path(const char *base_url, const char *path, const c
     sse_client *c = calloc(1, sizeof *c);
     assert_non_null(c);
     c->chunk_left = -1;
+    if (key != NULL && strncmp(key, "wf_", 3) == 0) {
+        c->id_keys = deployment_id_keys();
+        c->id_binding = key_binding(&c->id_keys, key);
+        c->ids_known = true;
+    }
     c->fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(c->fd >= 0);
     if (rcvbuf > 0) {
@@ -273,6 +340,12 @@ static bool sse_parse(sse_client *c, sse_event *out)
             line += len + 1;
         }
         out->at = tu_now_ms();
+        int64_t position = -1;
+        if (!c->ids_known || out->id[0] == '\0' ||
+            !event_id_open(&c->id_keys, c->id_binding, out->id, &position)) {
+            position = -1;
+        }
+        out->position = position;
         if (any) {
             out->data = data != NULL ? data : strdup("");
             out->json = cJSON_Parse(out->data);
@@ -351,8 +424,11 @@ static sse_client *sse_ready(const char *base_url, const char *key, const char *
     assert_non_null(strcasestr(c->head, "Content-Type: text/event-stream"));
     sse_event ready;
     sse_expect_type(c, "ready", 10000, &ready);
+    if (c->ids_known) {
+        assert_true(ready.position >= 0); /* sealed for this key */
+    }
     if (ready_id != NULL) {
-        *ready_id = atoll(ready.id);
+        *ready_id = ready.position;
     }
     if (ready_data != NULL) {
         *ready_data = cJSON_Duplicate(ready.json, true);
@@ -582,7 +658,7 @@ static void test_two_instances(void **state)
         }
         after_ack[i] = e.at > acknowledged ? e.at - acknowledged : 0;
         after_send[i] = e.at - sent;
-        long long event_id = atoll(e.id);
+        long long event_id = e.position;
         assert_true(event_id > last_id);
         last_id = event_id;
         if (after_ack[i] > tu_scaled_ms(1000)) {
@@ -645,8 +721,9 @@ static seen read_until_route(sse_client *c, long long route_id)
     for (;;) {
         sse_event e;
         sse_expect_next(c, 3000, &e);
-        long long id = atoll(e.id);
-        assert_true(id >= last); /* ids never go back */
+        long long id = e.position;
+        assert_true(id >= 0);    /* an id of this stream's principal */
+        assert_true(id >= last); /* positions never go back */
         last = id;
         if (strcmp(e.type, "transfer") == 0 && s.transfers < 8) {
             s.transfer_ids[s.transfers++] = it_json_int(e.json, "id");
@@ -728,7 +805,7 @@ static void test_scoping(void **state)
     /* Resuming is scoped too: the organization's key is replayed its own transfer only. */
     sse_close(org);
     transfer_through(it_base_url(), o2, 1);
-    org = sse_open(it_base_url(), org_key, tu_fmt("Last-Event-ID: %lld", org_ready));
+    org = sse_open(it_base_url(), org_key, tu_fmt("Last-Event-ID: %s", id_for(org_key, org_ready)));
     assert_int_equal(org->status, 200);
     sse_event e;
     sse_expect_next(org, 3000, &e);
@@ -745,6 +822,159 @@ static void test_scoping(void **state)
     sse_close(store);
     free(org_key);
     free(storage_key);
+}
+
+/* GET path as the holder of key; the response (caller frees). */
+static it_response *get_as(const char *key, const char *path)
+{
+    const char *headers[] = {it_bearer(key), NULL};
+    return it_request("GET", path, NULL, headers);
+}
+
+/* A storage's stream shows of a transfer only the shipments to that storage, neither what the
+ * organization handed over nor what it kept, live and replayed alike: the transfer as GET
+ * /v1/transfers/{id} shows it to the same key. The admin's stream shows all of it. */
+static void test_storage_sees_its_own_shipments(void **state)
+{
+    (void)state;
+    long long org = tu_new_org("split-org", "{}", NULL);
+    long long near = tu_new_storage("split-near", "{\"glass\":3}");
+    long long far = tu_new_storage("split-far", "{\"glass\":5}");
+    it_create_route(ORG(org), STORAGE(near), 10, false);
+    it_create_route(ORG(org), STORAGE(far), 30, false);
+    char *near_key = it_new_key("storage", 0, near);
+    sse_client *admin = sse_ready(it_base_url(), it_admin_key(), NULL, NULL, NULL);
+    sse_client *store = sse_open(it_base_url(), near_key, NULL);
+    assert_int_equal(store->status, 200);
+    sse_event ready;
+    sse_expect_type(store, "ready", 10000, &ready);
+    char *before = strdup(ready.id);
+    sse_event_clear(&ready);
+
+    long long id = transfer_through(it_base_url(), org, 10);
+    it_response *whole = it_get("/v1/transfers/%lld", id);
+    EXPECT_STATUS(whole, 200);
+    ASSERT_JSON_AT(whole->json, "pending", "{\"glass\":2}");
+    assert_int_equal(cJSON_GetArraySize(tu_member(whole->json, "shipments")), 2);
+    it_response *own = get_as(near_key, tu_fmt("/v1/transfers/%lld", id));
+    EXPECT_STATUS(own, 200);
+    ASSERT_JSON_AT(own->json, "shipments",
+                   "[{\"storage_id\":%lld,\"waste_type\":\"glass\",\"amount\":3,"
+                   "\"distance_m\":10}]",
+                   near);
+    assert_null(cJSON_GetObjectItemCaseSensitive(own->json, "pending"));
+    assert_null(cJSON_GetObjectItemCaseSensitive(own->json, "received"));
+
+    sse_event e;
+    sse_expect_type(admin, "transfer", 3000, &e);
+    assert_true(cJSON_Compare(e.json, whole->json, true));
+    sse_event_clear(&e);
+    sse_expect_type(store, "transfer", 3000, &e);
+    assert_true(cJSON_Compare(e.json, own->json, true));
+    assert_null(strstr(e.data, "pending"));
+    assert_null(strstr(e.data, "received"));
+    sse_event_clear(&e);
+
+    /* Replayed from the ledger: the same. */
+    sse_close(store);
+    store = sse_open(it_base_url(), near_key, tu_fmt("Last-Event-ID: %s", before));
+    assert_int_equal(store->status, 200);
+    sse_expect_next(store, 3000, &e);
+    assert_string_equal(e.type, "transfer");
+    assert_true(cJSON_Compare(e.json, own->json, true));
+    sse_event_clear(&e);
+    sse_expect_next(store, 3000, &e);
+    assert_string_equal(e.type, "ready");
+    ASSERT_JSON(e.json, "{\"resumed\":true,\"replayed\":1}");
+    sse_event_clear(&e);
+
+    it_response_free(whole);
+    it_response_free(own);
+    sse_close(admin);
+    sse_close(store);
+    free(before);
+    free(near_key);
+}
+
+/* ------------------------------------------------------------------ event ids */
+
+/* An id says nothing of the ledger: it is not the position, and two callers are sent
+ * different ids for the same event. Each opens to the transfer's ledger position for its own
+ * caller only; another's id, an edited one or a bare position is refused as a malformed id
+ * is (400 for the header, 422 for the query parameter), and the caller's own resumes. */
+static void test_event_ids_are_sealed(void **state)
+{
+    (void)state;
+    world w = make_world(1);
+    char *auditor = it_new_key("auditor", 0, 0);
+    sse_client *a = sse_ready(it_base_url(), it_admin_key(), NULL, NULL, NULL);
+    sse_client *b = sse_ready(it_base_url(), auditor, NULL, NULL, NULL);
+    long long id = transfer_through(it_base_url(), w.orgs[0], 2);
+    long long position =
+        it_sql_int("SELECT position FROM transfer_commits WHERE transfer_id = %lld", id);
+    sse_event ea, eb;
+    sse_expect_type(a, "transfer", 3000, &ea);
+    sse_expect_type(b, "transfer", 3000, &eb);
+    assert_int_equal(it_json_int(ea.json, "id"), id);
+    assert_int_equal(it_json_int(eb.json, "id"), id);
+    assert_int_equal(ea.position, position);
+    assert_int_equal(eb.position, position);
+    assert_string_not_equal(ea.id, eb.id);
+    assert_string_not_equal(ea.id, tu_fmt("%lld", position));
+    assert_int_equal(strlen(ea.id), 22);
+    assert_int_equal(
+        strspn(ea.id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"), 22);
+    /* A later event that is no transfer stands at the same position: the same id. */
+    it_response *renamed = it_patch(tu_fmt("/v1/organizations/%lld", w.orgs[0]),
+                                    "{\"name\":\"ids-renamed-%lld\"}", w.orgs[0]);
+    EXPECT_STATUS(renamed, 200);
+    it_response_free(renamed);
+    sse_event next;
+    sse_expect_type(a, "organization", 3000, &next);
+    assert_string_equal(next.id, ea.id);
+    sse_event_clear(&next);
+
+    char edited[32];
+    snprintf(edited, sizeof edited, "%s", ea.id);
+    edited[5] = edited[5] == 'A' ? 'B' : 'A';
+    const char *refused[] = {
+        eb.id,                    /* the auditor's, sent by the admin */
+        edited,                   /* one character changed */
+        tu_fmt("%lld", position), /* the bare position, as ids were before */
+        "XVNg0nBBiaLMlu4oAdJxZw", /* well-formed, sealed with no key of this deployment */
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        const char *header[] = {tu_fmt("Last-Event-ID: %s", refused[i]), NULL};
+        EXPECT_REJECTED_WITH_HEADERS("GET", "/v1/events", NULL, header, 400, "bad-request", NULL);
+        EXPECT_REJECTED_TYPE("GET", tu_fmt("/v1/events?last_event_id=%s", refused[i]), NULL, 422,
+                             "validation-error", "last_event_id");
+    }
+    /* And the other way round: the admin's id is no use to the auditor. */
+    sse_client *theirs = sse_open(it_base_url(), auditor, tu_fmt("Last-Event-ID: %s", ea.id));
+    assert_int_equal(theirs->status, 400);
+    sse_close(theirs);
+
+    /* The admin's own id resumes (on the other stream's credential it would not). */
+    sse_close(a);
+    long long later = transfer_through(it_base_url(), w.orgs[0], 3);
+    a = sse_open(it_base_url(), it_admin_key(), tu_fmt("Last-Event-ID: %s", ea.id));
+    assert_int_equal(a->status, 200);
+    sse_event e;
+    sse_expect_next(a, 3000, &e);
+    assert_string_equal(e.type, "transfer");
+    assert_int_equal(it_json_int(e.json, "id"), later);
+    assert_true(e.position > position);
+    sse_event_clear(&e);
+    sse_expect_next(a, 3000, &e);
+    assert_string_equal(e.type, "ready");
+    ASSERT_JSON(e.json, "{\"resumed\":true,\"replayed\":1}");
+    sse_event_clear(&e);
+
+    sse_event_clear(&ea);
+    sse_event_clear(&eb);
+    sse_close(a);
+    sse_close(b);
+    free(auditor);
 }
 
 /* ------------------------------------------------------------------ resuming */
@@ -780,7 +1010,7 @@ static void test_resume_in_commit_order(void **state)
         sse_event e;
         sse_expect_type(live, "transfer", 3000, &e);
         assert_int_equal(it_json_int(e.json, "id"), expected[i]);
-        positions[i] = atoll(e.id);
+        positions[i] = e.position;
         assert_true(positions[i] > (i == 0 ? start : positions[i - 1]));
         sse_event_clear(&e);
     }
@@ -790,14 +1020,14 @@ static void test_resume_in_commit_order(void **state)
         positions[1]);
 
     /* Resumed from before them: replayed in commit order, not in id order. */
-    sse_client *from_start =
-        sse_open(it_base_url(), it_admin_key(), tu_fmt("Last-Event-ID: %lld", start));
+    sse_client *from_start = sse_open(it_base_url(), it_admin_key(),
+                                      tu_fmt("Last-Event-ID: %s", id_for(it_admin_key(), start)));
     for (int i = 0; i < 5; i++) {
         sse_event e;
         sse_expect_next(from_start, 3000, &e);
         assert_string_equal(e.type, "transfer");
         assert_int_equal(it_json_int(e.json, "id"), expected[i]);
-        assert_int_equal(atoll(e.id), positions[i]);
+        assert_int_equal(e.position, positions[i]);
         sse_event_clear(&e);
     }
     sse_close(from_start);
@@ -811,52 +1041,54 @@ static void test_resume_in_commit_order(void **state)
     memcpy(ids, expected, sizeof expected);
     memcpy(at, positions, sizeof positions);
     for (int u = 0; u < 2; u++) {
-        sse_client *c =
-            sse_open(urls[u], it_admin_key(), tu_fmt("Last-Event-ID: %lld", positions[0]));
+        sse_client *c = sse_open(urls[u], it_admin_key(),
+                                 tu_fmt("Last-Event-ID: %s", id_for(it_admin_key(), positions[0])));
         assert_int_equal(c->status, 200);
         for (int i = 1; i < count; i++) {
             sse_event e;
             sse_expect_next(c, 3000, &e);
             assert_string_equal(e.type, "transfer");
             assert_int_equal(it_json_int(e.json, "id"), ids[i]);
-            assert_int_equal(atoll(e.id), at[i]);
+            assert_int_equal(e.position, at[i]);
             sse_event_clear(&e);
         }
         sse_event e;
         sse_expect_next(c, 3000, &e);
         assert_string_equal(e.type, "ready");
         ASSERT_JSON(e.json, "{\"resumed\":true,\"replayed\":%d}", count - 1);
-        assert_int_equal(atoll(e.id), at[count - 1]);
+        assert_int_equal(e.position, at[count - 1]);
         sse_event_clear(&e);
         /* Live after the replay: the next transfer comes once, with the next position. */
         long long next = transfer_through(it_base_url(), w.orgs[0], 1);
         sse_expect_type(c, "transfer", 2000, &e);
         assert_int_equal(it_json_int(e.json, "id"), next);
-        assert_true(atoll(e.id) > at[count - 1]);
+        assert_true(e.position > at[count - 1]);
         ids[count] = next;
-        at[count++] = atoll(e.id);
+        at[count++] = e.position;
         sse_event_clear(&e);
         sse_close(c);
     }
     assert_int_equal(it_stop_second_instance(), 0);
 
-    /* The same through the query parameter; and an id this database never gave: resync. */
-    sse_client *q =
-        sse_open_path(it_base_url(), tu_fmt("/v1/events?last_event_id=%lld", positions[3]),
-                      it_admin_key(), NULL, 0);
+    /* The same through the query parameter; and an id of this deployment's key past every
+     * position (a database restored from before it was given): resync. */
+    sse_client *q = sse_open_path(
+        it_base_url(), tu_fmt("/v1/events?last_event_id=%s", id_for(it_admin_key(), positions[3])),
+        it_admin_key(), NULL, 0);
     sse_event e;
     sse_expect_next(q, 3000, &e);
     assert_string_equal(e.type, "transfer");
     assert_int_equal(it_json_int(e.json, "id"), expected[4]);
     sse_event_clear(&e);
     sse_close(q);
-    sse_client *bogus = sse_open(it_base_url(), it_admin_key(), "Last-Event-ID: 999999999999");
+    sse_client *bogus = sse_open(it_base_url(), it_admin_key(),
+                                 tu_fmt("Last-Event-ID: %s", id_for(it_admin_key(), 999999999999)));
     sse_expect_next(bogus, 3000, &e);
     assert_string_equal(e.type, "resync");
     sse_event_clear(&e);
     sse_expect_next(bogus, 3000, &e);
     assert_string_equal(e.type, "ready");
-    long long fresh = atoll(e.id);
+    long long fresh = e.position;
     assert_true(fresh < 999999999999LL);
     sse_event_clear(&e);
     long long next = transfer_through(it_base_url(), w.orgs[0], 1);
@@ -1110,7 +1342,7 @@ static void test_database_restart(void **state)
     sse_event e;
     sse_expect_type(c, "transfer", 2000, &e);
     assert_int_equal(it_json_int(e.json, "id"), before);
-    long long last_position = atoll(e.id);
+    long long last_position = e.position;
     sse_event_clear(&e);
 
     long long restarted_at = tu_now_ms();
@@ -1159,8 +1391,8 @@ static void test_database_restart(void **state)
             break;
         }
         if (strcmp(e.type, "transfer") == 0) {
-            assert_true(atoll(e.id) > last_position);
-            last_position = atoll(e.id);
+            assert_true(e.position > last_position);
+            last_position = e.position;
             got_during |= it_json_int(e.json, "id") == during;
             got_after |= it_json_int(e.json, "id") == after;
         }
@@ -1214,6 +1446,8 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_two_instances),
         cmocka_unit_test(test_scoping),
+        cmocka_unit_test(test_storage_sees_its_own_shipments),
+        cmocka_unit_test(test_event_ids_are_sealed),
         cmocka_unit_test(test_resume_in_commit_order),
         cmocka_unit_test(test_keepalive_and_revocation),
         TU_AUDIT_TEST,

@@ -117,6 +117,55 @@ static void test_transfer_and_dry_run(void **state)
                     "\"pending\":{\"plastic\":0}}");
 }
 
+/* A storage's principal sees its own shipments of a transfer, and neither what the
+ * organization handed over nor what it kept; everyone else sees the whole transfer. */
+static void test_transfer_seen_by_a_storage(void **state)
+{
+    (void)state;
+    const repr_shipment_row shipments[] = {
+        {3, "bio", 50, 50}, {5, "glass", 20, 650}, {3, "plastic", 7, 50}, {6, "plastic", 43, 100}};
+    repr_transfer_row transfer = {
+        .id = 5,
+        .organization_id = 2,
+        .trigger = "request",
+        .actor = "key:3",
+        .created_at = "2026-12-01 10:00:00+00",
+        .received = "{\"bio\": 50, \"glass\": 20, \"plastic\": 60}",
+        .pending = "{\"plastic\": 10}",
+        .shipments = shipments,
+        .shipment_count = 4,
+        .seen_by_storage = 3,
+    };
+    strbuf sb = {0};
+    repr_transfer(&sb, &transfer);
+    ASSERT_TEXT(sb, "{\"id\":5,\"organization_id\":2,\"trigger\":\"request\",\"actor\":"
+                    "\"key:3\",\"created_at\":\"2026-12-01T10:00:00.000000Z\",\"shipments\":["
+                    "{\"storage_id\":3,\"waste_type\":\"bio\",\"amount\":50,\"distance_m\":50},"
+                    "{\"storage_id\":3,\"waste_type\":\"plastic\",\"amount\":7,\"distance_m\":50}"
+                    "]}");
+    transfer.seen_by_storage = 6;
+    repr_transfer(&sb, &transfer);
+    ASSERT_TEXT(sb, "{\"id\":5,\"organization_id\":2,\"trigger\":\"request\",\"actor\":"
+                    "\"key:3\",\"created_at\":\"2026-12-01T10:00:00.000000Z\",\"shipments\":["
+                    "{\"storage_id\":6,\"waste_type\":\"plastic\",\"amount\":43,"
+                    "\"distance_m\":100}]}");
+    /* A storage it did not ship to (the handlers never show it one): nothing of it. */
+    transfer.seen_by_storage = 9;
+    repr_transfer(&sb, &transfer);
+    ASSERT_TEXT(sb, "{\"id\":5,\"organization_id\":2,\"trigger\":\"request\",\"actor\":"
+                    "\"key:3\",\"created_at\":\"2026-12-01T10:00:00.000000Z\",\"shipments\":[]}");
+    transfer.seen_by_storage = 0;
+    repr_transfer(&sb, &transfer);
+    ASSERT_TEXT(sb, "{\"id\":5,\"organization_id\":2,\"trigger\":\"request\",\"actor\":"
+                    "\"key:3\",\"created_at\":\"2026-12-01T10:00:00.000000Z\",\"received\":"
+                    "{\"bio\":50,\"glass\":20,\"plastic\":60},\"shipments\":["
+                    "{\"storage_id\":3,\"waste_type\":\"bio\",\"amount\":50,\"distance_m\":50},"
+                    "{\"storage_id\":5,\"waste_type\":\"glass\",\"amount\":20,\"distance_m\":650},"
+                    "{\"storage_id\":3,\"waste_type\":\"plastic\",\"amount\":7,\"distance_m\":50},"
+                    "{\"storage_id\":6,\"waste_type\":\"plastic\",\"amount\":43,"
+                    "\"distance_m\":100}],\"pending\":{\"plastic\":10}}");
+}
+
 static void test_page(void **state)
 {
     (void)state;
@@ -144,6 +193,7 @@ int main(void)
         cmocka_unit_test(test_organization_lists_limits_and_pending_only),
         cmocka_unit_test(test_route),
         cmocka_unit_test(test_transfer_and_dry_run),
+        cmocka_unit_test(test_transfer_seen_by_a_storage),
         cmocka_unit_test(test_page),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

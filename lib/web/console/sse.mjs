@@ -251,6 +251,16 @@ export class EventStream {
         this.onStatus('unavailable', { status: response.status, problem });
         return null;
       }
+      if (response.status === 400 && headers['Last-Event-ID']) {
+        // The server no longer takes the id (ids are opaque and sealed with the deployment's
+        // key: one made before an upgrade or a key change is refused). Start afresh without
+        // it at once; onReconnected refetches what may have been missed.
+        clearTimeout(idleTimer);
+        await response.body?.cancel().catch(() => {});
+        this.lastEventId = '';
+        this.failures = 0;
+        return 0;
+      }
       const type = response.headers.get('Content-Type') || '';
       if (!response.ok || !type.startsWith('text/event-stream') || !response.body) {
         serverDelay = retryAfterMs(response);

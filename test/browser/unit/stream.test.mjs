@@ -73,6 +73,31 @@ test('reads events, and after the server closes reconnects with Last-Event-ID', 
   assert.ok(seen.statuses.includes('open') && seen.statuses.includes('reconnecting'));
 });
 
+test('an id the server refuses (400) is dropped: the stream reconnects at once without it', async () => {
+  const requests = [];
+  const server = await serve((req, res) => {
+    requests.push(req.headers['last-event-id']);
+    if (requests.length === 2) {
+      res.writeHead(400, { 'Content-Type': 'application/problem+json' });
+      res.end('{"status":400,"detail":"Last-Event-ID must be an id a stream of this credential was sent, unchanged."}');
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+    res.end(`id: sealed-${requests.length}\nevent: transfer\ndata: {"id":${requests.length}}\n\n`);
+  });
+  const { stream, seen } = collect({ url: server.url });
+  stream.start();
+  await until(() => seen.events.length === 2, 2000);
+  stream.stop();
+  await server.close();
+  assert.deepEqual(requests.slice(0, 3), [undefined, 'sealed-1', undefined]);
+  assert.deepEqual(
+    seen.events.map((e) => `${e.type}:${e.id}`),
+    ['transfer:sealed-1', 'transfer:sealed-3'],
+  );
+  assert.ok(seen.reconnected >= 1);
+});
+
 test('401 stops the stream and reports it; nothing reconnects', async () => {
   let count = 0;
   const server = await serve((req, res) => {
