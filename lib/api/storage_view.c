@@ -26,6 +26,7 @@
 #include "engine/graph_cache.h"
 #include "engine/statements.h"
 #include "engine/view_cache.h"
+#include "util/digest.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,9 @@
 
 typedef struct {
     view_filter filter;
+    /* The subkey cursors are signed with (cursor_signer), derived from the deployment's key:
+     * every instance of the deployment verifies every other's cursors. */
+    uint8_t cursor_key[DIGEST_HMAC_BYTES];
     bool with_path;
     int limit;
     bool has_cursor;     /* the request's cursor (the position it names is `start`) */
@@ -68,6 +72,22 @@ static void state_free(void *arg)
     view_order_free(view->order);
     graph_snapshot_release(view->snapshot);
     strbuf_free(&view->out);
+}
+
+/* core/view_cursor's signer: HMAC-SHA256 under the view-cursor subkey, truncated. */
+static void sign_cursor(const void *key, const uint8_t *message, size_t len,
+                        uint8_t tag[VIEW_CURSOR_TAG_BYTES])
+{
+    const void *data[1] = {message};
+    size_t lengths[1] = {len};
+    uint8_t mac[DIGEST_HMAC_BYTES];
+    digest_hmac_sha256(key, DIGEST_HMAC_BYTES, data, lengths, 1, mac);
+    memcpy(tag, mac, VIEW_CURSOR_TAG_BYTES);
+}
+
+static view_cursor_signer cursor_signer(const uint8_t key[DIGEST_HMAC_BYTES])
+{
+    return (view_cursor_signer){sign_cursor, key};
 }
 
 static size_t page_need(const view_state *view)
@@ -137,7 +157,8 @@ static void reply_page(tx *t)
     char cursor[VIEW_CURSOR_MAX];
     bool more = !view->finished;
     if (more) {
-        view_cursor_encode(&view->filter, &view->at, cursor);
+        view_cursor_signer signer = cursor_signer(view->cursor_key);
+        view_cursor_encode(&signer, &view->filter, &view->at, cursor);
     }
     if (view->order != NULL) {
         if (more && !view->at.unreachable) {
@@ -478,12 +499,17 @@ void handle_organization_storages(http_ctx *ctx)
         http_problem_invalid(ctx, "limit", "must be at most 100 with include=path");
         return;
     }
+    uint8_t cursor_key[DIGEST_HMAC_BYTES];
+    digest_derive_key(app_of(ctx)->deployment_key, DEPLOYMENT_KEY_BYTES, "view-cursor", cursor_key);
+    view_cursor_signer signer = cursor_signer(cursor_key);
     view_position start = {0};
     const char *cursor = http_query_param(ctx, "cursor");
-    if (cursor != NULL && !view_cursor_decode(cursor, &filter, &start)) {
-        http_problem_invalid(ctx, "cursor",
-                             "must be a next_cursor value returned by this list with the same "
-                             "organization, waste_type, reachable and has_room");
+    if (cursor != NULL && !view_cursor_decode(&signer, cursor, &filter, &start)) {
+        /* Not one this deployment signed for this filter: forged, edited, or another
+         * list's. 400, not 422: no value of the field is wrong, the request is. */
+        http_problem(ctx, PROBLEM_BAD_REQUEST,
+                     "cursor must be a next_cursor value returned by this list with the same "
+                     "organization, waste_type, reachable and has_room.");
         return;
     }
     tx *t = tx_for(ctx);
@@ -495,6 +521,7 @@ void handle_organization_storages(http_ctx *ctx)
         .has_cursor = cursor != NULL,
         .start = start,
     };
+    memcpy(view->cursor_key, cursor_key, sizeof cursor_key);
     repr_page_begin(&view->out);
     tx_set_user(t, view);
     tx_on_free(t, state_free, view);
