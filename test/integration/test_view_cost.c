@@ -174,7 +174,9 @@ static void test_type_no_storage_accepts(void **state)
     printf("# view on %d storages: first page %.1f ms, type no storage accepts %.1f ms "
            "(medians of 15)\n",
            STORAGES, first_ms, none_ms);
-    assert_true(none_ms <= first_ms * 3 + 5);
+    if (!tu_under_valgrind()) {
+        assert_true(none_ms <= first_ms * 3 + 5);
+    }
     long long nodes = metric("wasteflow_view_nodes_settled_total");
     long long examined = metric("wasteflow_view_storages_examined_total");
     it_response *r = as_org("/v1/organizations/%lld/storages?waste_type=none", org_id);
@@ -328,6 +330,11 @@ static void admin_latency(int hammers, const char *deep_url, double *median, dou
 static void test_work_budget(void **state)
 {
     (void)state;
+    if (tu_under_valgrind()) {
+        /* A server under memcheck serves a deep page in seconds: the hammer would measure
+         * valgrind. The budget's arithmetic is test_work_budget's (unit). */
+        skip();
+    }
     /* A deep cursor: the 4th page of 1,000. Reused, it is re-expanded every time. */
     char *cursor = NULL;
     for (int page = 0; page < 4; page++) {
