@@ -400,11 +400,44 @@ static void test_work_budget(void **state)
     it_restart_server(NULL);
 }
 
+/* The review's probe: one organization key asking, as fast as two connections go, for a
+ * type no storage accepts, while an admin reads. Each such view is answered from its first
+ * round, so the admin's latency stays near idle (no work budget needed: WASTEFLOW_WORK_BUDGET
+ * is 0 in this runner until test_work_budget). */
+static void test_filter_hammer(void **state)
+{
+    (void)state;
+    if (tu_under_valgrind()) {
+        skip();
+    }
+    char *url =
+        tu_format("%s/v1/organizations/%lld/storages?waste_type=none", it_base_url(), org_id);
+    double idle_median, idle_p90, hammered_median, hammered_p90;
+    hammer none, sum;
+    admin_latency(0, url, &idle_median, &idle_p90, &none);
+    long long nodes = metric_or_none("wasteflow_view_nodes_settled_total");
+    long long examined = metric_or_none("wasteflow_view_storages_examined_total");
+    admin_latency(2, url, &hammered_median, &hammered_p90, &sum);
+    printf("# admin read latency (median / p90 ms of 60): idle %.1f / %.1f; while one key asks "
+           "for a type no storage accepts (%.0f a second) %.1f / %.1f\n",
+           idle_median, idle_p90, (double)(sum.ok + sum.other) / sum.seconds, hammered_median,
+           hammered_p90);
+    assert_int_equal(sum.other, 0);
+    assert_true(sum.ok > 0);
+    /* Thousands of them, and not one node searched or storage read (the admin's pages of
+     * 10 are the only work). */
+    assert_int_equal(metric("wasteflow_view_storages_examined_total") - examined, 60 * 11);
+    assert_true(metric("wasteflow_view_nodes_settled_total") - nodes <= 60 * 200);
+    assert_true(hammered_median <= idle_median * 4 + 15);
+    free(url);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_type_no_storage_accepts),
         cmocka_unit_test(test_rare_type),
+        cmocka_unit_test(test_filter_hammer),
         cmocka_unit_test(test_work_budget),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
