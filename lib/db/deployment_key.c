@@ -28,9 +28,10 @@ int db_deployment_key_read(const char *conninfo, int wait_seconds,
     }
     PQclear(r);
     PQfinish(pg);
-    /* A trailing newline from libpq's message reads badly in a log line. */
-    size_t len = strlen(error);
-    while (status != 0 && len > 0 && error[len - 1] == '\n') {
+    /* A trailing newline from libpq's message reads badly in a log line. error is written
+     * only on failure: on success it may be uninitialised and is not read. */
+    size_t len = status != 0 ? strlen(error) : 0;
+    while (len > 0 && error[len - 1] == '\n') {
         error[--len] = '\0';
     }
     return status;
