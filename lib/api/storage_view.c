@@ -16,6 +16,19 @@
  * version (ST_VIEW_HEAD), optimistically searching the cached graph; when that graph is
  * stale the round's rows are dropped and the page starts over on the current one.
  *
+ * A type filter's index: unless the type is known to be common (engine/view_cache.h), round
+ * 1 reads instead the storages that accept it, up to VIEW_MEMBERS_MAX (ST_VIEW_TYPE_MEMBERS),
+ * and the page begins after it. With that list (core/type_members.h) the search passes on
+ * only members and stops once it has yielded every member it can reach, and the
+ * unreachable part is exactly the members left, read by id; no member reachable: no
+ * search; no member at all: an empty page from round 1.
+ *
+ * Cost: each page counts the nodes its searches settled and the storages it asked the
+ * database to examine, and charges them, after the work, to its credential's work budget
+ * (WASTEFLOW_WORK_BUDGET, util/work_budget.h); a credential in debt gets 429 before any of
+ * it. Cursors are signed with a subkey of the deployment's key (HMAC-SHA256): a cursor is
+ * one this deployment handed out, never a position a client chose.
+ *
  * GET /v1/organizations/{id}/storages/{storage_id}: one storage as the organization sees
  * it, always with its path (null with distance_m when unreachable). */
 #include "api/common.h"
@@ -128,8 +141,11 @@ typedef struct {
     bool members_counted; /* target and found are set for the current order */
     size_t members_target, members_found;
     /* This request's search yielded every member with a road: the unreachable part is the
-     * members without one (no reachable set needed). */
+     * members without one (no reachable set needed). Or it ran to its end: the members it
+     * reached are members_reached (reached_known), the rest are unreachable. */
     bool members_all_found;
+    bool reached_known;
+    type_members members_reached;
     /* What the request cost so far, in the work budget's units: nodes its searches settled
      * and storages it asked the database to examine. settled_base: of the current order's
      * settled nodes, those an earlier request paid for (a resumed order). */
@@ -398,6 +414,21 @@ static void fill_member_batch(tx *t, view_state *view, size_t goal)
     }
 }
 
+/* by_members, after the search ran to its end: which members it reached, so the
+ * unreachable part needs no reachable set. */
+static void note_reached_members(tx *t, view_state *view)
+{
+    int64_t *ids = TX_ARRAY(t, int64_t, view->members.count ? view->members.count : 1);
+    size_t count = 0;
+    for (size_t i = 0; i < view->members.count; i++) {
+        if (view_order_distance(view->order, view->members.ids[i]) >= 0) {
+            ids[count++] = view->members.ids[i];
+        }
+    }
+    view->members_reached = (type_members){ids, count};
+    view->reached_known = true;
+}
+
 /* by_members, the unreachable part: the members after `at` the organization does not
  * reach, all in one statement (there are at most VIEW_MEMBERS_MAX); false when there are
  * none (the list is complete). */
@@ -415,7 +446,12 @@ static bool queue_unreachable_members(tx *t, view_state *view)
         ids = TX_ARRAY(t, int64_t, count ? count : 1);
         count = type_members_roadless(&view->members, roads, after, ids, count);
     } else {
-        reachable = reachable_set(t, view, &reachable_count, &owned);
+        if (view->reached_known) {
+            reachable = view->members_reached.ids;
+            reachable_count = view->members_reached.count;
+        } else {
+            reachable = reachable_set(t, view, &reachable_count, &owned);
+        }
         count = type_members_unreached(&view->members, roads, after, reachable, reachable_count,
                                        NULL, 0);
         ids = TX_ARRAY(t, int64_t, count ? count : 1);
@@ -490,6 +526,9 @@ static bool queue_round(tx *t, view_state *view)
         }
         /* Every reachable storage seen: on to the unreachable, unless left out. */
         count_search(view);
+        if (view->by_members && !view->members_all_found) {
+            note_reached_members(t, view);
+        }
         view_order_free(view->order);
         view->order = NULL;
         if (view->filter.reachable_only) {
