@@ -16,17 +16,36 @@
  * version (ST_VIEW_HEAD), optimistically searching the cached graph; when that graph is
  * stale the round's rows are dropped and the page starts over on the current one.
  *
+ * A type filter's index: unless the type is known to be common (engine/view_cache.h), round
+ * 1 reads instead the storages that accept it, up to VIEW_MEMBERS_MAX (ST_VIEW_TYPE_MEMBERS),
+ * and the page begins after it. With that list (core/type_members.h) the search passes on
+ * only members and stops once it has yielded every member it can reach, and the
+ * unreachable part is exactly the members left, read by id; no member reachable: no
+ * search; no member at all: an empty page from round 1.
+ *
+ * Cost: each page counts the nodes its searches settled and the storages it asked the
+ * database to examine, and charges them, after the work, to its credential's work budget
+ * (WASTEFLOW_WORK_BUDGET, util/work_budget.h); a credential in debt gets 429 before any of
+ * it. Cursors are signed with a subkey of the deployment's key (HMAC-SHA256): a cursor is
+ * one this deployment handed out, never a position a client chose.
+ *
  * GET /v1/organizations/{id}/storages/{storage_id}: one storage as the organization sees
  * it, always with its path (null with distance_m when unreachable). */
 #include "api/common.h"
 #include "api/handlers.h"
 #include "api/repr.h"
 #include "api/rows.h"
+#include "core/type_members.h"
 #include "core/view_cursor.h"
 #include "engine/graph_cache.h"
 #include "engine/statements.h"
 #include "engine/view_cache.h"
+#include "util/digest.h"
+#include "util/log.h"
+#include "util/metrics.h"
+#include "util/work_budget.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,11 +57,101 @@
 #define VIEW_BATCH_MAX 16384
 /* The largest page that carries paths (DESIGN.md: include=path, limit <= 100). */
 #define VIEW_PATH_LIMIT 100
+/* A type at most this many storages accept is read whole in round 1, as the page's index
+ * (core/type_members.h); a commoner one is filtered by the database batch by batch, which
+ * finds a page in few rounds when one storage in a few accepts the type. */
+#define VIEW_MEMBERS_MAX 512
+
+/* The credential a request's work is charged to, as the rate limit names it: an API key by
+ * its id, a JWT by its subject and issuer. */
+typedef struct {
+    char text[8 + AUTH_ISSUER_MAX + AUTH_ACTOR_MAX];
+    size_t len;
+} work_identity;
+
+static work_identity identity_of(const http_ctx *ctx)
+{
+    const auth_principal *who = &ctx->principal;
+    work_identity identity;
+    int len;
+    if (who->key_id > 0) {
+        len = snprintf(identity.text, sizeof identity.text, "key:%lld", (long long)who->key_id);
+    } else {
+        /* actor is "jwt:<sub>"; the NUL keeps "a" + "bc" apart from "ab" + "c". */
+        len =
+            snprintf(identity.text, sizeof identity.text, "%s%c%s", who->actor, '\0', who->issuer);
+    }
+    identity.len = len < 0                              ? 0
+                   : (size_t)len < sizeof identity.text ? (size_t)len
+                                                        : sizeof identity.text - 1;
+    return identity;
+}
+
+/* Admission by the work budget: false when the credential is in debt, and the request has
+ * then been answered 429 with Retry-After (nothing read, nothing searched). */
+static bool budget_admits(http_ctx *ctx, const work_identity *identity)
+{
+    wf_app *app = app_of(ctx);
+    work_budget *budget = view_cache_work_budget(app->views, app->cfg->work_budget);
+    if (budget == NULL) {
+        return true;
+    }
+    int64_t wait_ms = work_budget_wait(budget, identity->text, identity->len, clock_ms());
+    if (wait_ms == 0) {
+        return true;
+    }
+    char retry_after[16];
+    snprintf(retry_after, sizeof retry_after, "%d", rate_retry_after_s(wait_ms));
+    http_add_header(ctx, "Retry-After", retry_after);
+    metrics_count_work_refused();
+    http_problem(ctx, PROBLEM_TOO_MANY_REQUESTS,
+                 "This credential's work budget is spent: at most %d units a second (graph "
+                 "nodes searched and storages read by storage views). The next request is "
+                 "allowed in %lld ms.",
+                 app->cfg->work_budget, (long long)wait_ms);
+    return false;
+}
+
+/* Charges a request's work, after it was done. */
+static void budget_charge(wf_app *app, const work_identity *identity, uint64_t nodes_settled,
+                          uint64_t storages_examined)
+{
+    metrics_count_view_work(nodes_settled, storages_examined);
+    work_budget *budget = view_cache_work_budget(app->views, app->cfg->work_budget);
+    if (budget != NULL) {
+        work_budget_charge(budget, identity->text, identity->len, nodes_settled + storages_examined,
+                           clock_ms());
+    }
+}
 
 typedef struct {
     view_filter filter;
+    /* The subkey cursors are signed with (cursor_signer), derived from the deployment's key:
+     * every instance of the deployment verifies every other's cursors. */
+    uint8_t cursor_key[DIGEST_HMAC_BYTES];
     bool with_path;
     int limit;
+    /* Round 1 reads the type's storages (ST_VIEW_TYPE_MEMBERS); by_members when there were
+     * at most VIEW_MEMBERS_MAX: the search then passes on only members, stops once it has
+     * yielded members_target of them (every member it can reach), and the unreachable
+     * part is exactly the members it does not reach. */
+    bool read_members;
+    bool by_members;
+    type_members members;
+    bool members_counted; /* target and found are set for the current order */
+    size_t members_target, members_found;
+    /* This request's search yielded every member with a road: the unreachable part is the
+     * members without one (no reachable set needed). Or it ran to its end: the members it
+     * reached are members_reached (reached_known), the rest are unreachable. */
+    bool members_all_found;
+    bool reached_known;
+    type_members members_reached;
+    /* What the request cost so far, in the work budget's units: nodes its searches settled
+     * and storages it asked the database to examine. settled_base: of the current order's
+     * settled nodes, those an earlier request paid for (a resumed order). */
+    uint64_t nodes_settled, storages_examined;
+    size_t settled_base;
+    work_identity who;
     bool has_cursor;     /* the request's cursor (the position it names is `start`) */
     view_position start; /* the request's position, kept to start over on a stale graph */
     view_position at;    /* the last position examined so far */
@@ -70,9 +179,47 @@ static void state_free(void *arg)
     strbuf_free(&view->out);
 }
 
+/* core/view_cursor's signer: HMAC-SHA256 under the view-cursor subkey, truncated. */
+static void sign_cursor(const void *key, const uint8_t *message, size_t len,
+                        uint8_t tag[VIEW_CURSOR_TAG_BYTES])
+{
+    const void *data[1] = {message};
+    size_t lengths[1] = {len};
+    uint8_t mac[DIGEST_HMAC_BYTES];
+    digest_hmac_sha256(key, DIGEST_HMAC_BYTES, data, lengths, 1, mac);
+    memcpy(tag, mac, VIEW_CURSOR_TAG_BYTES);
+}
+
+static view_cursor_signer cursor_signer(const uint8_t key[DIGEST_HMAC_BYTES])
+{
+    return (view_cursor_signer){sign_cursor, key};
+}
+
 static size_t page_need(const view_state *view)
 {
     return (size_t)view->limit + 1 - view->items;
+}
+
+/* Counts what the current order's search settled since it was last counted. */
+static void count_search(view_state *view)
+{
+    if (view->order != NULL) {
+        size_t settled = view_order_settled(view->order);
+        view->nodes_settled += settled - view->settled_base;
+        view->settled_base = settled;
+    }
+}
+
+/* The organization's reachable set (view_cache_reachable), counting the whole search it
+ * takes when this instance has not cached it. */
+static const int64_t *reachable_set(tx *t, view_state *view, size_t *count, bool *owned)
+{
+    view_cache *views = tx_app(t)->views;
+    if (view_cache_reachable_peek(views, view->snapshot, view->filter.organization_id, count) ==
+        NULL) {
+        view->nodes_settled += graph_node_count(view->snapshot->roads);
+    }
+    return view_cache_reachable(views, view->snapshot, view->filter.organization_id, count, owned);
 }
 
 /* The path source..storage as node references. */
@@ -137,8 +284,11 @@ static void reply_page(tx *t)
     char cursor[VIEW_CURSOR_MAX];
     bool more = !view->finished;
     if (more) {
-        view_cursor_encode(&view->filter, &view->at, cursor);
+        view_cursor_signer signer = cursor_signer(view->cursor_key);
+        view_cursor_encode(&signer, &view->filter, &view->at, cursor);
     }
+    count_search(view);
+    budget_charge(tx_app(t), &view->who, view->nodes_settled, view->storages_examined);
     if (view->order != NULL) {
         if (more && !view->at.unreachable) {
             view_order_put(tx_app(t)->views, view->order, &view->at);
@@ -159,8 +309,7 @@ static void queue_unreachable(tx *t, view_state *view)
     size_t budget = view->range_budget;
     size_t count;
     bool owned;
-    const int64_t *reachable = view_cache_reachable(tx_app(t)->views, view->snapshot,
-                                                    view->filter.organization_id, &count, &owned);
+    const int64_t *reachable = reachable_set(t, view, &count, &owned);
     int64_t lo = (view->at.unreachable ? view->at.storage_id : 0) + 1;
     /* The first reachable id >= lo. */
     size_t first = 0, last = count;
@@ -201,6 +350,7 @@ static void queue_unreachable(tx *t, view_state *view)
     strbuf_puts(&his, "}");
     strbuf_puts(&ns, "}");
     view->ranges_end = hi;
+    view->storages_examined += rows;
     tx_q(t, ST_VIEW_UNREACHABLE, tx_text(t, los.data), tx_text(t, his.data), tx_text(t, ns.data),
          view->filter.waste_type, tx_bool(view->filter.has_room), tx_int(t, (int64_t)need));
     strbuf_free(&los);
@@ -211,23 +361,147 @@ static void queue_unreachable(tx *t, view_state *view)
     }
 }
 
+/* How many members a search from the organization can yield: those it reaches when this
+ * instance has the organization's reachable set cached, else every member with a road. */
+static size_t members_target(tx *t, view_state *view)
+{
+    size_t reachable_count;
+    const int64_t *reachable = view_cache_reachable_peek(
+        tx_app(t)->views, view->snapshot, view->filter.organization_id, &reachable_count);
+    return type_members_reachable(&view->members, view->snapshot->roads, reachable,
+                                  reachable_count);
+}
+
+/* by_members: the order's target, and the members its search has settled so far (those it
+ * gave back for later included), once per order taken. */
+static void count_members(tx *t, view_state *view)
+{
+    if (view->members_counted) {
+        return;
+    }
+    view->members_target = members_target(t, view);
+    view->members_found = 0;
+    for (size_t i = 0; i < view->members.count; i++) {
+        view->members_found += view_order_distance(view->order, view->members.ids[i]) >= 0;
+    }
+    view->members_counted = true;
+}
+
+/* by_members: the next members in the order, up to goal, into the batch. Stops when the
+ * search has yielded every member it can: what is left of the graph holds none. */
+static void fill_member_batch(tx *t, view_state *view, size_t goal)
+{
+    count_members(t, view);
+    while (view->batch_count < goal) {
+        bool fresh = view_order_ahead(view->order) == 0;
+        if (fresh && view->members_found >= view->members_target) {
+            view->members_all_found =
+                view->members_target ==
+                type_members_reachable(&view->members, view->snapshot->roads, NULL, 0);
+            return;
+        }
+        int64_t id, distance;
+        if (!view_order_next(view->order, &id, &distance)) {
+            return;
+        }
+        if (!type_members_has(&view->members, id)) {
+            continue;
+        }
+        view->members_found += fresh;
+        view->batch_ids[view->batch_count] = id;
+        view->batch_distances[view->batch_count] = distance;
+        view->batch_count++;
+    }
+}
+
+/* by_members, after the search ran to its end: which members it reached, so the
+ * unreachable part needs no reachable set. */
+static void note_reached_members(tx *t, view_state *view)
+{
+    int64_t *ids = TX_ARRAY(t, int64_t, view->members.count ? view->members.count : 1);
+    size_t count = 0;
+    for (size_t i = 0; i < view->members.count; i++) {
+        if (view_order_distance(view->order, view->members.ids[i]) >= 0) {
+            ids[count++] = view->members.ids[i];
+        }
+    }
+    view->members_reached = (type_members){ids, count};
+    view->reached_known = true;
+}
+
+/* by_members, the unreachable part: the members after `at` the organization does not
+ * reach, all in one statement (there are at most VIEW_MEMBERS_MAX); false when there are
+ * none (the list is complete). */
+static bool queue_unreachable_members(tx *t, view_state *view)
+{
+    const graph *roads = view->snapshot->roads;
+    size_t reachable_count = 0;
+    bool owned = false;
+    const int64_t *reachable = NULL;
+    int64_t after = view->at.unreachable ? view->at.storage_id : 0;
+    size_t count;
+    int64_t *ids;
+    if (view->members_all_found || !type_members_any_in_graph(&view->members, roads)) {
+        count = type_members_roadless(&view->members, roads, after, NULL, 0);
+        ids = TX_ARRAY(t, int64_t, count ? count : 1);
+        count = type_members_roadless(&view->members, roads, after, ids, count);
+    } else {
+        if (view->reached_known) {
+            reachable = view->members_reached.ids;
+            reachable_count = view->members_reached.count;
+        } else {
+            reachable = reachable_set(t, view, &reachable_count, &owned);
+        }
+        count = type_members_unreached(&view->members, roads, after, reachable, reachable_count,
+                                       NULL, 0);
+        ids = TX_ARRAY(t, int64_t, count ? count : 1);
+        count = type_members_unreached(&view->members, roads, after, reachable, reachable_count,
+                                       ids, count);
+    }
+    if (owned) {
+        free((void *)reachable);
+    }
+    if (count == 0) {
+        view->finished = true;
+        return false;
+    }
+    view->ranges_end = INT64_MAX; /* every candidate is in this statement */
+    view->storages_examined += count;
+    tx_q(t, ST_VIEW_STORAGES, id_array(t, ids, count), view->filter.waste_type,
+         tx_bool(view->filter.has_room), tx_int(t, (int64_t)page_need(view)));
+    return true;
+}
+
 /* Queues the next data statement; false when the list is already complete (nothing to
  * read: reply). */
 static bool queue_round(tx *t, view_state *view)
 {
     size_t need = page_need(view);
+    if (!view->at.unreachable && view->by_members && view->order == NULL &&
+        members_target(t, view) == 0) {
+        /* No member is reachable: no search at all (a type no storage accepts costs the
+         * first round only). */
+        if (view->filter.reachable_only) {
+            view->finished = true;
+            return false;
+        }
+        view->at = (view_position){true, 0, 0};
+    }
     if (!view->at.unreachable) {
         if (view->order == NULL) {
+            view->members_counted = false;
             bool resumed;
             view->order =
                 view_order_take(tx_app(t)->views, view->snapshot, view->filter.organization_id,
                                 view->has_cursor ? &view->start : NULL, &resumed);
+            view->settled_base = resumed ? view_order_settled(view->order) : 0;
         }
         /* A filter rejects storages: a first batch of FILTERED_AHEAD times the page
          * usually finds the page in one round (a storage accepts one type of a few), and
          * one that rejected storages last round will likely go on rejecting them, so the
          * batch doubles each time (bounded) and the rounds stay few. */
-        bool filtered = view->filter.waste_type != NULL || view->filter.has_room;
+        bool filtered =
+            (view->filter.waste_type != NULL && !view->by_members) || view->filter.has_room;
         size_t first = filtered ? need * FILTERED_AHEAD : need;
         size_t goal = view->batch_goal == 0 ? first : view->batch_goal * 2;
         goal = goal < need ? need : goal > VIEW_BATCH_MAX ? VIEW_BATCH_MAX : goal;
@@ -235,17 +509,26 @@ static bool queue_round(tx *t, view_state *view)
         view->batch_ids = TX_ARRAY(t, int64_t, goal);
         view->batch_distances = TX_ARRAY(t, int64_t, goal);
         view->batch_count = 0;
-        while (view->batch_count < goal &&
-               view_order_next(view->order, &view->batch_ids[view->batch_count],
-                               &view->batch_distances[view->batch_count])) {
-            view->batch_count++;
+        if (view->by_members) {
+            fill_member_batch(t, view, goal);
+        } else {
+            while (view->batch_count < goal &&
+                   view_order_next(view->order, &view->batch_ids[view->batch_count],
+                                   &view->batch_distances[view->batch_count])) {
+                view->batch_count++;
+            }
         }
         if (view->batch_count > 0) {
+            view->storages_examined += view->batch_count;
             tx_q(t, ST_VIEW_STORAGES, id_array(t, view->batch_ids, view->batch_count),
                  view->filter.waste_type, tx_bool(view->filter.has_room), tx_int(t, (int64_t)need));
             return true;
         }
         /* Every reachable storage seen: on to the unreachable, unless left out. */
+        count_search(view);
+        if (view->by_members && !view->members_all_found) {
+            note_reached_members(t, view);
+        }
         view_order_free(view->order);
         view->order = NULL;
         if (view->filter.reachable_only) {
@@ -253,6 +536,9 @@ static bool queue_round(tx *t, view_state *view)
             return false;
         }
         view->at = (view_position){true, 0, 0};
+    }
+    if (view->by_members) {
+        return queue_unreachable_members(t, view);
     }
     if (view->range_budget == 0) {
         view->range_budget = need;
@@ -376,23 +662,53 @@ static bool organization_exists(tx *t, const db_result *result)
     return true;
 }
 
-/* Round 1 without a cached graph: [type check, head, graph sync]. */
+/* Round 1's type members (query 2, when asked for): the page's index when the type is
+ * rare, else a note that it is common (the next views of it skip the read). */
+static void take_members(tx *t, view_state *view, const db_result *result)
+{
+    if (!view->read_members) {
+        return;
+    }
+    int rows = db_rows(result, 2);
+    if (rows > VIEW_MEMBERS_MAX) {
+        view_cache_note_common(tx_app(t)->views, view->filter.waste_type, clock_ms());
+        return;
+    }
+    int64_t *ids = TX_ARRAY(t, int64_t, rows > 0 ? (size_t)rows : 1);
+    for (int row = 0; row < rows; row++) {
+        ids[row] = db_int64(result, 2, row, 0);
+    }
+    view->members = (type_members){ids, type_members_normalize(ids, (size_t)rows)};
+    view->by_members = true;
+}
+
+/* Round 1 without a cached graph: [type check, head, (type members,) graph sync]. */
 static void first_round_sync(tx *t, const db_result *result)
 {
+    view_state *view = tx_user(t);
     if (organization_exists(t, result)) {
-        on_synced_at(t, result, 2);
+        take_members(t, view, result);
+        on_synced_at(t, result, view->read_members ? 3 : 2);
     }
 }
 
-/* Round 1 on the cached graph: [type check, head, first data round]. */
+/* Round 1 on the cached graph: [type check, head, first data round or type members]. */
 static void first_round(tx *t, const db_result *result)
 {
     view_state *view = tx_user(t);
     if (!organization_exists(t, result)) {
         return;
     }
+    take_members(t, view, result);
     int64_t version = db_int64(result, 1, 0, 0);
     if (version == view->snapshot->version) {
+        if (view->read_members) {
+            /* Only now, with the index: begin the page on the snapshot it holds. */
+            graph_snapshot *snapshot = view->snapshot;
+            view->snapshot = NULL;
+            start_on(t, view, snapshot);
+            return;
+        }
         if (!view->queued) {
             reply_page(t);
             return;
@@ -402,6 +718,7 @@ static void first_round(tx *t, const db_result *result)
         return;
     }
     /* The cached graph was stale: start over on the current one. */
+    count_search(view);
     view_order_free(view->order);
     view->order = NULL;
     graph_snapshot_release(view->snapshot);
@@ -415,6 +732,7 @@ static void first_round(tx *t, const db_result *result)
     view->full = false;
     view->batch_goal = 0;
     view->range_budget = 0;
+    view->members_counted = false;
     graph_snapshot *current = graph_cache_get(tx_app(t), version);
     if (current != NULL) {
         start_on(t, view, current);
@@ -478,12 +796,21 @@ void handle_organization_storages(http_ctx *ctx)
         http_problem_invalid(ctx, "limit", "must be at most 100 with include=path");
         return;
     }
+    uint8_t cursor_key[DIGEST_HMAC_BYTES];
+    digest_derive_key(app_of(ctx)->deployment_key, DEPLOYMENT_KEY_BYTES, "view-cursor", cursor_key);
+    view_cursor_signer signer = cursor_signer(cursor_key);
+    work_identity who = identity_of(ctx);
+    if (!budget_admits(ctx, &who)) {
+        return;
+    }
     view_position start = {0};
     const char *cursor = http_query_param(ctx, "cursor");
-    if (cursor != NULL && !view_cursor_decode(cursor, &filter, &start)) {
-        http_problem_invalid(ctx, "cursor",
-                             "must be a next_cursor value returned by this list with the same "
-                             "organization, waste_type, reachable and has_room");
+    if (cursor != NULL && !view_cursor_decode(&signer, cursor, &filter, &start)) {
+        /* Not one this deployment signed for this filter: forged, edited, or another
+         * list's. 400, not 422: no value of the field is wrong, the request is. */
+        http_problem(ctx, PROBLEM_BAD_REQUEST,
+                     "cursor must be a next_cursor value returned by this list with the same "
+                     "organization, waste_type, reachable and has_room.");
         return;
     }
     tx *t = tx_for(ctx);
@@ -494,13 +821,22 @@ void handle_organization_storages(http_ctx *ctx)
         .limit = limit,
         .has_cursor = cursor != NULL,
         .start = start,
+        .who = who,
     };
+    memcpy(view->cursor_key, cursor_key, sizeof cursor_key);
     repr_page_begin(&view->out);
     tx_set_user(t, view);
     tx_on_free(t, state_free, view);
+    wf_app *app = tx_app(t);
+    /* A type filter: read the type's storages first, unless the type is known to be common
+     * (then the first data round goes with round 1, as without a filter). */
+    view->read_members = filter.waste_type != NULL &&
+                         !view_cache_type_common(app->views, filter.waste_type, clock_ms());
     tx_q(t, ST_CHECK_TYPE, filter.waste_type, "waste_type");
     tx_q(t, ST_VIEW_HEAD, tx_int(t, filter.organization_id));
-    wf_app *app = tx_app(t);
+    if (view->read_members) {
+        tx_q(t, ST_VIEW_TYPE_MEMBERS, filter.waste_type, tx_int(t, VIEW_MEMBERS_MAX + 1));
+    }
     if (app->graph == NULL) {
         graph_cache_queue(t);
         tx_run(t, TX_READ, first_round_sync);
@@ -509,7 +845,7 @@ void handle_organization_storages(http_ctx *ctx)
     view->snapshot = graph_cache_get(app, app->graph->version);
     /* false: nothing to read whatever the rows say (reachable=true on an organization
      * without roads); the first round still checks the type and the organization. */
-    view->queued = begin_page(t, view);
+    view->queued = !view->read_members && begin_page(t, view);
     tx_run(t, TX_READ, first_round);
 }
 
@@ -518,6 +854,7 @@ void handle_organization_storages(http_ctx *ctx)
 typedef struct {
     int64_t organization_id, storage_id;
     graph_snapshot *snapshot;
+    work_identity who;
 } one_state;
 
 static void one_free(void *arg)
@@ -550,6 +887,7 @@ static void one_render(tx *t, const db_result *result, int q)
     }
     strbuf out = {0};
     write_item(t, &out, &storages[0], distance, true, order);
+    budget_charge(tx_app(t), &one->who, order != NULL ? view_order_settled(order) : 0, 1);
     view_order_free(order);
     api_reply_buffer(t, 200, &out, NULL);
 }
@@ -585,9 +923,13 @@ static void one_first(tx *t, const db_result *result)
 
 void handle_organization_storage(http_ctx *ctx)
 {
+    work_identity who = identity_of(ctx);
+    if (!budget_admits(ctx, &who)) {
+        return;
+    }
     tx *t = tx_for(ctx);
     one_state *one = TX_NEW(t, one_state);
-    *one = (one_state){ctx->match.ids[0], ctx->match.ids[1], NULL};
+    *one = (one_state){ctx->match.ids[0], ctx->match.ids[1], NULL, who};
     tx_set_user(t, one);
     tx_on_free(t, one_free, one);
     tx_q(t, ST_VIEW_HEAD, tx_int(t, one->organization_id));

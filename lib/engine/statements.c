@@ -276,6 +276,11 @@ const db_statement engine_statements[ST__COUNT] = {
       "x.id AND ($2::text IS NULL OR f.waste_type = $2) AND (NOT $3::boolean OR f.stock < "
       "f.capacity) LIMIT 1) accepted ORDER BY x.ord LIMIT $4::int) m JOIN storages s ON s.id = "
       "m.id JOIN storage_waste w ON w.storage_id = m.id ORDER BY m.ord, w.waste_type"),
+    /* The storages that accept type $1, the first $2 by id: the view's index for a type few
+     * storages accept (core/type_members.h). An index-only range of storage_waste_type_idx
+     * that ends after $2 entries, so a common type costs no more than a rare one. */
+    S(ST_VIEW_TYPE_MEMBERS, "SELECT storage_id FROM storage_waste WHERE waste_type = $1 "
+                            "ORDER BY storage_id LIMIT $2::int"),
 
     /* Transfers. The organization row lock serialises transfers of one organization;
      * it comes first, then storage rows in id order (never distance order). Returns the

@@ -48,6 +48,7 @@
     X(ST_RT_DELETE)                                                                                \
     X(ST_VIEW_HEAD)                                                                                \
     X(ST_VIEW_STORAGES)                                                                            \
+    X(ST_VIEW_TYPE_MEMBERS)                                                                        \
     X(ST_TR_LOCK_ORG)                                                                              \
     X(ST_TR_PEEK_ORG)                                                                              \
     X(ST_TR_ORG_WASTE)                                                                             \

@@ -4,10 +4,14 @@
 #include "engine/view_cache.h"
 
 #include "engine/storage_order.h"
+#include "util/log.h"
 #include "util/mem.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 struct view_order {
     graph_snapshot *snapshot;
@@ -33,11 +37,21 @@ typedef struct {
     uint64_t used;
 } cache_entry;
 
+/* A type found common (see view_cache_type_common), until `until_ms`. */
+typedef struct {
+    char code[40];
+    int64_t until_ms;
+} common_type;
+
+#define COMMON_TYPES_MAX 64
+
 struct view_cache {
     size_t max_bytes, bytes;
     cache_entry *entries;
     size_t count;
     uint64_t tick;
+    common_type common[COMMON_TYPES_MAX];
+    work_budget *budget;
 };
 
 view_cache *view_cache_new(size_t max_bytes)
@@ -76,6 +90,7 @@ void view_cache_free(view_cache *cache)
         remove_at(cache, cache->count - 1, true);
     }
     free(cache->entries);
+    work_budget_free(cache->budget);
     free(cache);
 }
 
@@ -216,6 +231,16 @@ size_t view_order_settled(const view_order *order)
     return graph_search_settled(order->search);
 }
 
+int64_t view_order_distance(const view_order *order, int64_t storage_id)
+{
+    return graph_search_distance(order->search, (node_ref){NODE_STORAGE, storage_id});
+}
+
+size_t view_order_ahead(const view_order *order)
+{
+    return order->ahead_count;
+}
+
 void view_order_free(view_order *order)
 {
     if (order == NULL) {
@@ -292,4 +317,71 @@ const int64_t *view_cache_reachable(view_cache *cache, graph_snapshot *snapshot,
     };
     cache->bytes += bytes;
     return ids;
+}
+
+const int64_t *view_cache_reachable_peek(view_cache *cache, const graph_snapshot *snapshot,
+                                         int64_t organization_id, size_t *count)
+{
+    for (size_t i = 0; cache != NULL && i < cache->count; i++) {
+        cache_entry *e = &cache->entries[i];
+        if (e->kind == ENTRY_REACHABLE && e->organization_id == organization_id &&
+            e->version == snapshot->version) {
+            e->used = ++cache->tick;
+            *count = e->reachable_count;
+            return e->reachable;
+        }
+    }
+    *count = 0;
+    return NULL;
+}
+
+bool view_cache_type_common(view_cache *cache, const char *code, int64_t now_ms)
+{
+    for (size_t i = 0; cache != NULL && i < COMMON_TYPES_MAX; i++) {
+        if (cache->common[i].until_ms > now_ms && strcmp(cache->common[i].code, code) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void view_cache_note_common(view_cache *cache, const char *code, int64_t now_ms)
+{
+    if (cache == NULL || strlen(code) >= sizeof cache->common[0].code) {
+        return;
+    }
+    /* The same type's slot, else an expired one, else the one that expires first. */
+    size_t slot = 0;
+    for (size_t i = 0; i < COMMON_TYPES_MAX; i++) {
+        if (strcmp(cache->common[i].code, code) == 0) {
+            slot = i;
+            break;
+        }
+        if (cache->common[i].until_ms < cache->common[slot].until_ms) {
+            slot = i;
+        }
+    }
+    snprintf(cache->common[slot].code, sizeof cache->common[slot].code, "%s", code);
+    cache->common[slot].until_ms = now_ms + VIEW_COMMON_TYPE_MS;
+}
+
+/* Credentials active within one second that the budget tells apart (24 bytes each). */
+#define WORK_BUDGET_IDENTITIES 16384
+
+work_budget *view_cache_work_budget(view_cache *cache, int rate)
+{
+    if (rate <= 0) {
+        return NULL;
+    }
+    if (cache->budget == NULL) {
+        /* A key no client knows, so no client can choose identities that share a slot. */
+        uint8_t seed[RATE_SEED_BYTES];
+        if (getrandom(seed, sizeof seed, 0) != (ssize_t)sizeof seed) {
+            uint64_t fallback[2] = {(uint64_t)clock_ms() * 0x9e3779b97f4a7c15ULL,
+                                    (uint64_t)getpid()};
+            memcpy(seed, fallback, sizeof seed);
+        }
+        cache->budget = work_budget_new(rate, WORK_BUDGET_IDENTITIES, seed);
+    }
+    return cache->budget;
 }

@@ -17,6 +17,7 @@
 #include "core/graph.h"
 #include "core/view_cursor.h"
 #include "engine/graph_cache.h"
+#include "util/work_budget.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -48,8 +49,13 @@ void view_order_unread(view_order *order, const int64_t *storage_ids, const int6
                        size_t count);
 /* graph_search_path for a storage the order has returned. */
 size_t view_order_path(const view_order *order, int64_t storage_id, node_ref *out, size_t cap);
-/* Storages settled so far (for metrics and tests of cost). */
+/* Nodes settled so far (for metrics and the work budget). */
 size_t view_order_settled(const view_order *order);
+/* The distance of a storage the search has settled (one it returned, ahead or not), else -1. */
+int64_t view_order_distance(const view_order *order, int64_t storage_id);
+/* How many storages view_order_next serves from those given back (view_order_unread, or
+ * read ahead before a suspension) before it asks the search again. */
+size_t view_order_ahead(const view_order *order);
 /* Suspends order at position `at` (the last storage a page showed) for a later page;
  * takes it over (frees it when it does not fit). cache NULL: frees it. */
 void view_order_put(view_cache *cache, view_order *order, const view_position *at);
@@ -61,6 +67,24 @@ void view_order_free(view_order *order); /* NULL is a no-op */
  * (it did not fit in the cache). */
 const int64_t *view_cache_reachable(view_cache *cache, graph_snapshot *snapshot,
                                     int64_t organization_id, size_t *count, bool *owned);
+
+/* The cached reachable set of view_cache_reachable, or NULL when it is not cached (nothing
+ * is computed). Valid until the next call on the cache. */
+const int64_t *view_cache_reachable_peek(view_cache *cache, const graph_snapshot *snapshot,
+                                         int64_t organization_id, size_t *count);
+
+/* Waste types that many storages accept, remembered for a while so that a view filtered by
+ * one goes straight to its search instead of reading the type's storages first (a type's
+ * storages are read, as core/type_members.h's index, only for a type few accept). A hint:
+ * a type that became rare meanwhile is only served the slower way until it expires. */
+#define VIEW_COMMON_TYPE_MS 10000
+bool view_cache_type_common(view_cache *cache, const char *code, int64_t now_ms);
+void view_cache_note_common(view_cache *cache, const char *code, int64_t now_ms);
+
+/* The per-credential work budget of the view's requests (util/work_budget.h), made on first
+ * use at `rate` units a second; NULL when rate is 0 (off). Kept with the view's caches:
+ * the view is what it pays for. */
+work_budget *view_cache_work_budget(view_cache *cache, int rate);
 
 /* Bytes and entries held now (for tests and metrics). */
 size_t view_cache_bytes(const view_cache *cache);

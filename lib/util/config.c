@@ -40,6 +40,13 @@ static const setting_doc settings[] = {
     {"WASTEFLOW_RATE_LIMIT", "100",
      "requests/s (bursts of as many) per credential, per address without one; 429 beyond; "
      "0: off; per instance"},
+    /* 200,000 units (graph nodes settled + storages examined) a second: a page of the
+     * storage view costs a few hundred, a whole 20,000-storage world walked in one request
+     * tens of thousands; a person or a script paging through views never comes near it,
+     * while a key asking for ever deeper or emptier pages can no longer take the machine. */
+    {"WASTEFLOW_WORK_BUDGET", "200000",
+     "work units/s (graph nodes the storage view settles + storages it reads) per credential, "
+     "charged after the work; in debt: 429 until earned back; 0: off; per instance"},
     {"WASTEFLOW_DRAIN_TIMEOUT_MS", "10000", "how long SIGTERM waits for in-flight requests"},
     {"WASTEFLOW_DISPATCH_INTERVAL_MS", "1000",
      "how often the dispatcher looks for room it was not told of (NOTIFY wakes it at once)"},
@@ -180,6 +187,8 @@ int config_load(config *cfg, const char *(*getenv_fn)(const char *name), char *e
         parse_int(getenv_fn, "WASTEFLOW_MAX_IDLE_PER_CLIENT", 1, 1000000, &cfg->max_idle_per_client,
                   error, error_size) ||
         parse_int(getenv_fn, "WASTEFLOW_RATE_LIMIT", 0, 1000000, &cfg->rate_limit, error,
+                  error_size) ||
+        parse_int(getenv_fn, "WASTEFLOW_WORK_BUDGET", 0, 1000000000, &cfg->work_budget, error,
                   error_size) ||
         parse_int(getenv_fn, "WASTEFLOW_DRAIN_TIMEOUT_MS", 0, 600000, &cfg->drain_timeout_ms, error,
                   error_size) ||

@@ -20,6 +20,7 @@ typedef struct {
     int max_connections;      /* WASTEFLOW_MAX_CONNECTIONS: concurrent client connections */
     int max_idle_per_client;  /* WASTEFLOW_MAX_IDLE_PER_CLIENT: idle ones per client address */
     int rate_limit;           /* WASTEFLOW_RATE_LIMIT: requests/s per credential, 0 = off */
+    int work_budget;          /* WASTEFLOW_WORK_BUDGET: view work units/s per credential, 0 = off */
     int drain_timeout_ms;     /* WASTEFLOW_DRAIN_TIMEOUT_MS: SIGTERM drain limit */
     int dispatch_interval_ms; /* WASTEFLOW_DISPATCH_INTERVAL_MS: auto-dispatch sweep period */
     char cors_origins[1024];  /* WASTEFLOW_CORS_ORIGINS: comma-separated, empty = no CORS */

@@ -126,6 +126,19 @@ void metrics_count_key_refresh(void)
     key_refreshes++;
 }
 
+static uint64_t view_nodes_settled, view_storages_examined, work_refused;
+
+void metrics_count_view_work(uint64_t nodes_settled, uint64_t storages_examined)
+{
+    view_nodes_settled += nodes_settled;
+    view_storages_examined += storages_examined;
+}
+
+void metrics_count_work_refused(void)
+{
+    work_refused++;
+}
+
 void metrics_render(FILE *out)
 {
     fprintf(out, "# HELP wasteflow_http_requests_total HTTP requests by route and status.\n"
@@ -213,4 +226,19 @@ void metrics_render(FILE *out)
             "# TYPE wasteflow_key_cache_refreshes_total counter\n"
             "wasteflow_key_cache_refreshes_total %llu\n",
             (unsigned long long)key_refreshes);
+    fprintf(out,
+            "# HELP wasteflow_view_nodes_settled_total Road graph nodes the storage view's "
+            "searches settled (work budget units).\n"
+            "# TYPE wasteflow_view_nodes_settled_total counter\n"
+            "wasteflow_view_nodes_settled_total %llu\n"
+            "# HELP wasteflow_view_storages_examined_total Storages the storage view asked the "
+            "database to examine (work budget units).\n"
+            "# TYPE wasteflow_view_storages_examined_total counter\n"
+            "wasteflow_view_storages_examined_total %llu\n"
+            "# HELP wasteflow_work_budget_refused_total Requests refused with 429 because their "
+            "credential's work budget was in debt.\n"
+            "# TYPE wasteflow_work_budget_refused_total counter\n"
+            "wasteflow_work_budget_refused_total %llu\n",
+            (unsigned long long)view_nodes_settled, (unsigned long long)view_storages_examined,
+            (unsigned long long)work_refused);
 }

@@ -259,13 +259,12 @@ static void test_cursor_tampering(void **state)
     char *escaped = it_url_escape(cursor);
     const char *oo1 = tu_fmt("/v1/organizations/%lld/storages", picture.oo1);
     const char *oo2 = tu_fmt("/v1/organizations/%lld/storages", picture.oo2);
-    /* Another organization, another filter: refused. */
-    EXPECT_REJECTED("GET", tu_fmt("%s?cursor=%s", oo2, escaped), NULL, 422, "cursor");
-    EXPECT_REJECTED("GET", tu_fmt("%s?cursor=%s&waste_type=glass", oo1, escaped), NULL, 422,
-                    "cursor");
-    EXPECT_REJECTED("GET", tu_fmt("%s?cursor=%s&reachable=true", oo1, escaped), NULL, 422,
-                    "cursor");
-    EXPECT_REJECTED("GET", tu_fmt("%s?cursor=%s&has_room=true", oo1, escaped), NULL, 422, "cursor");
+    /* Another organization, another filter: refused (400: the request, not a field value,
+     * is wrong). */
+    EXPECT_REJECTED("GET", tu_fmt("%s?cursor=%s", oo2, escaped), NULL, 400, NULL);
+    EXPECT_REJECTED("GET", tu_fmt("%s?cursor=%s&waste_type=glass", oo1, escaped), NULL, 400, NULL);
+    EXPECT_REJECTED("GET", tu_fmt("%s?cursor=%s&reachable=true", oo1, escaped), NULL, 400, NULL);
+    EXPECT_REJECTED("GET", tu_fmt("%s?cursor=%s&has_room=true", oo1, escaped), NULL, 400, NULL);
     /* The same filter spelled with explicit defaults, include and limit: accepted. */
     it_response *ok = it_get("%s?cursor=%s&reachable=false&include=path&limit=2", oo1, escaped);
     EXPECT_STATUS(ok, 200);
@@ -277,22 +276,92 @@ static void test_cursor_tampering(void **state)
     char *edited = strdup(cursor);
     edited[1] = edited[1] == '9' ? '8' : '9';
     char *edited_escaped = it_url_escape(edited);
-    EXPECT_REJECTED("GET", tu_fmt("%s?cursor=%s", oo1, edited_escaped), NULL, 422, "cursor");
+    EXPECT_REJECTED("GET", tu_fmt("%s?cursor=%s", oo1, edited_escaped), NULL, 400, NULL);
     free(edited_escaped);
     strcpy(edited, cursor);
     edited[strlen(edited) - 1] = edited[strlen(edited) - 1] == 'a' ? 'b' : 'a';
     edited_escaped = it_url_escape(edited);
-    EXPECT_REJECTED("GET", tu_fmt("%s?cursor=%s", oo1, edited_escaped), NULL, 422, "cursor");
+    EXPECT_REJECTED("GET", tu_fmt("%s?cursor=%s", oo1, edited_escaped), NULL, 400, NULL);
     free(edited_escaped);
     free(edited);
-    EXPECT_REJECTED("GET", tu_fmt("%s?cursor=5", oo1), NULL, 422, "cursor");
-    EXPECT_REJECTED("GET", tu_fmt("%s?cursor=", oo1), NULL, 422, "cursor");
+    EXPECT_REJECTED("GET", tu_fmt("%s?cursor=5", oo1), NULL, 400, NULL);
+    EXPECT_REJECTED("GET", tu_fmt("%s?cursor=", oo1), NULL, 400, NULL);
     if (getenv("WASTEFLOW_PRISM") == NULL) {
         /* Prism decodes the query and sends it on as valid UTF-8 (U+FFFD): through it this
-         * is a 422 of ours; test_abuse checks raw non-UTF-8 bytes without a proxy. */
+         * is a 400 of ours; test_abuse checks raw non-UTF-8 bytes without a proxy. */
         EXPECT_REJECTED("GET", tu_fmt("%s?cursor=%%FF%%FE", oo1), NULL, 400, NULL);
     }
-    EXPECT_REJECTED("GET", tu_fmt("%s?cursor=r1.1.0000000000000000", oo1), NULL, 422, "cursor");
+    EXPECT_REJECTED("GET", tu_fmt("%s?cursor=r1.1.0000000000000000", oo1), NULL, 400, NULL);
+    free(escaped);
+    free(cursor);
+}
+
+/* The cursor the service before signed cursors would have made for (distance, storage)
+ * of organization org without filters: an unkeyed FNV-1a hash anyone can recompute. */
+static char *unkeyed_cursor(long long org, long long distance, long long storage)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    const char *label = "wasteflow.view.1";
+    for (size_t i = 0; i < 16; i++) {
+        h = (h ^ (unsigned char)label[i]) * 0x100000001b3ULL;
+    }
+    const int64_t fields[] = {org, -1, 0, 0, distance, storage};
+    for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
+        for (int i = 0; i < 8; i++) {
+            h = (h ^ (unsigned char)((uint64_t)fields[f] >> (8 * i))) * 0x100000001b3ULL;
+        }
+    }
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebULL;
+    h ^= h >> 31;
+    return tu_format("r%lld.%lld.%016llx", distance, storage, (unsigned long long)h);
+}
+
+/* Cursors are signed with a key of the deployment: a client that recomputes a cursor for a
+ * deep position (as it could when the tag was an unkeyed hash) gets 400, while a cursor one
+ * instance made is accepted by another instance of the same deployment. */
+static void test_cursor_signed_by_the_deployment(void **state)
+{
+    (void)state;
+    tu_build_picture(&picture);
+    const char *oo1 = tu_fmt("/v1/organizations/%lld/storages", picture.oo1);
+    /* (1200, МНО6), the last reachable storage of ОО1; and (600, МНО3), a genuine position. */
+    char *forged = unkeyed_cursor(picture.oo1, 1200, picture.mno[6]);
+    EXPECT_REJECTED_TYPE("GET", tu_fmt("%s?cursor=%s", oo1, forged), NULL, 400, "bad-request",
+                         NULL);
+    free(forged);
+    forged = unkeyed_cursor(picture.oo1, 600, picture.mno[3]);
+    EXPECT_REJECTED_TYPE("GET", tu_fmt("%s?cursor=%s", oo1, forged), NULL, 400, "bad-request",
+                         NULL);
+    free(forged);
+
+    char *cursor = first_cursor(picture.oo1, "");
+    assert_int_equal(strlen(cursor),
+                     strlen("r100.") + strlen(tu_fmt("%lld", picture.mno[5])) + 1 + 32);
+    char *escaped = it_url_escape(cursor);
+    it_stop_second_instance(); /* one a failed test left running */
+    char *second = strdup(it_start_second_instance(NULL));
+    const char *headers[] = {it_bearer(it_admin_key()), NULL};
+    it_response *there =
+        it_request_to(second, "GET", tu_fmt("%s?limit=2&cursor=%s", oo1, escaped), NULL, headers);
+    EXPECT_STATUS(there, 200);
+    char order[256] = "";
+    describe_items(tu_member(there->json, "items"), order, sizeof order);
+    assert_string_equal(order, "3:600 8:600");
+    /* And back: the second instance's cursor on the first. */
+    char *next = it_url_escape(it_json_str(there->json, "next_cursor"));
+    it_response_free(there);
+    it_response *back = it_get("%s?limit=100&cursor=%s", oo1, next);
+    EXPECT_STATUS(back, 200);
+    order[0] = '\0';
+    describe_items(tu_member(back->json, "items"), order, sizeof order);
+    assert_string_equal(order, "9:610 7:650 6:1200");
+    it_response_free(back);
+    assert_int_equal(it_stop_second_instance(), 0);
+    free(next);
+    free(second);
     free(escaped);
     free(cursor);
 }
@@ -492,6 +561,7 @@ int main(void)
         cmocka_unit_test(test_include_path),
         cmocka_unit_test(test_bad_parameters),
         cmocka_unit_test(test_cursor_tampering),
+        cmocka_unit_test(test_cursor_signed_by_the_deployment),
         cmocka_unit_test(test_cursor_survives_a_road_change),
         cmocka_unit_test(test_one_storage),
         cmocka_unit_test(test_access),

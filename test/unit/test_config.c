@@ -98,6 +98,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.max_connections, 1024);
     assert_int_equal(cfg.max_idle_per_client, 64);
     assert_int_equal(cfg.rate_limit, 100);
+    assert_int_equal(cfg.work_budget, 200000);
     assert_int_equal(cfg.drain_timeout_ms, 10000);
     assert_int_equal(cfg.dispatch_interval_ms, 1000);
     assert_string_equal(cfg.cors_origins, "");
@@ -172,6 +173,7 @@ static const struct {
     {"WASTEFLOW_MAX_CONNECTIONS", 1, 1000000, offsetof(config, max_connections)},
     {"WASTEFLOW_MAX_IDLE_PER_CLIENT", 1, 1000000, offsetof(config, max_idle_per_client)},
     {"WASTEFLOW_RATE_LIMIT", 0, 1000000, offsetof(config, rate_limit)},
+    {"WASTEFLOW_WORK_BUDGET", 0, 1000000000, offsetof(config, work_budget)},
     {"WASTEFLOW_DRAIN_TIMEOUT_MS", 0, 600000, offsetof(config, drain_timeout_ms)},
     {"WASTEFLOW_DISPATCH_INTERVAL_MS", 10, 60000, offsetof(config, dispatch_interval_ms)},
     {"WASTEFLOW_JWT_MAX_TTL_S", 1, 31622400, offsetof(config, jwt_max_ttl_s)},
@@ -543,6 +545,7 @@ static void test_print_help(void **state)
                            "WASTEFLOW_MAX_CONNECTIONS",
                            "WASTEFLOW_MAX_IDLE_PER_CLIENT",
                            "WASTEFLOW_RATE_LIMIT",
+                           "WASTEFLOW_WORK_BUDGET",
                            "WASTEFLOW_DRAIN_TIMEOUT_MS",
                            "WASTEFLOW_DISPATCH_INTERVAL_MS",
                            "WASTEFLOW_CORS_ORIGINS",

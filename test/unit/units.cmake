@@ -11,7 +11,8 @@ wf_unit_test(test_digest util)
 wf_unit_test(test_event_id util)
 wf_unit_test(test_transfer_plan core)
 wf_unit_test(test_placement core)
-wf_unit_test(test_view_cursor core)
+wf_unit_test(test_view_cursor core util)
+wf_unit_test(test_type_members core)
 # repr.c is pure, but it lives in lib/api, whose objects need every layer below to link.
 wf_unit_test(test_repr api engine web http db auth util core)
 wf_unit_test(test_statements engine http db auth util core)
@@ -19,6 +20,7 @@ wf_unit_test(test_auth auth util)
 wf_unit_test(test_jwt auth util)
 wf_unit_test(test_db_hosts db util)
 wf_unit_test(test_rate_buckets util)
+wf_unit_test(test_work_budget util)
 # Not a test: the road graph's memory and costs at regional scale (test/bench/graph_memory.c),
 # built with the suite so it keeps compiling; run it by hand from a Release build.
 add_executable(bench_graph_memory ${CMAKE_CURRENT_SOURCE_DIR}/bench/graph_memory.c)
