@@ -253,6 +253,7 @@ int serve_main(const config *cfg)
         .max_idle_per_client = cfg->max_idle_per_client,
         .cors_origins = cfg->cors_origins,
         .rate_limit = cfg->rate_limit,
+        .output_budget_bytes = (size_t)cfg->output_budget_mb * 1024 * 1024,
         .routes = api_routes,
         .route_count = api_route_count,
         .authenticate = access_authenticate,

@@ -105,6 +105,7 @@ static void metrics_read(tx *t, const db_result *pending)
             pool.leased, pool.idle, pool.size - pool.connected, pool.waiting,
             (unsigned long long)pool.errors, (unsigned long long)pool.reconnects,
             (unsigned long long)pool.timeouts);
+    http_server_render_metrics(tx_app(t)->server, out);
     if (tx_app(t)->events != NULL) {
         events_render_metrics(out, events_get_stats(tx_app(t)->events));
     }

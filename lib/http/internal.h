@@ -17,6 +17,16 @@
 
 typedef struct conn_guard conn_guard;
 
+/* Why the server closed a connection (connections.c: conn_close). */
+typedef enum {
+    CONN_CLOSE_HEADER_TIMEOUT, /* a request did not arrive whole in time */
+    CONN_CLOSE_REFUSED_BODY,   /* after a 413 sent before its body was read */
+    CONN_CLOSE_IDLE_NEWER,     /* idle or unread, for a newer one from the same client */
+    CONN_CLOSE_IDLE_AT_CAP,    /* idle or unread beyond its client's budget at the cap */
+    CONN_CLOSE_OUTPUT_BUDGET,  /* holding the most unsent bytes over the output budget */
+    CONN_CLOSE__COUNT
+} conn_close_reason;
+
 struct http_server {
     struct event_base *base;
     conn_guard *guards; /* open connections, most recent first */
@@ -31,6 +41,11 @@ struct http_server {
     struct event accept_rest;  /* ends the rest */
     struct event idle_reclaim; /* at the cap: closes connections over an idle budget */
     bool idle_reclaim_armed;
+    size_t unsent_bytes;       /* reply bytes waiting in every connection's output buffer */
+    struct event output_check; /* over the output budget: closes the biggest holders */
+    bool output_check_armed;
+    int reads_paused; /* connections not read while their replies wait */
+    uint64_t closed[CONN_CLOSE__COUNT];
     int64_t accept_error_logged_ms;
     uint64_t accept_errors_quiet; /* errors since the last log line */
     bool draining;                /* stopped accepting: replies close their connection */

@@ -152,6 +152,23 @@ void http_reply_text(http_ctx *ctx, int status, const char *content_type, const 
     }
 }
 
+void http_reply_static(http_ctx *ctx, int status, const char *content_type, const char *body,
+                       size_t len)
+{
+    struct evbuffer *buf = evbuffer_new();
+    if (buf != NULL && len > 0 && evbuffer_add_reference(buf, body, len, NULL, NULL) != 0) {
+        evbuffer_free(buf);
+        buf = NULL;
+    }
+    if (buf == NULL) {
+        http_reply_text(ctx, status, content_type, body, len);
+        return;
+    }
+    http_add_header(ctx, "Content-Type", content_type);
+    finish(ctx, status, buf);
+    evbuffer_free(buf);
+}
+
 void http_reply_json(http_ctx *ctx, int status, const char *body, size_t len)
 {
     http_reply_text(ctx, status, "application/json", body, len);

@@ -57,6 +57,9 @@ static const setting_doc settings[] = {
      "KiB a stream may have waiting for a slow reader before it is cut off"},
     {"WASTEFLOW_EVENTS_KEEPALIVE_MS", "15000",
      "a comment on a stream after this long without events"},
+    {"WASTEFLOW_OUTPUT_BUDGET_MB", "64",
+     "MiB of replies waiting for clients that do not read them, all connections together; "
+     "beyond it the connections holding the most are closed"},
 };
 
 void config_print_help(FILE *out)
@@ -188,7 +191,9 @@ int config_load(config *cfg, const char *(*getenv_fn)(const char *name), char *e
         parse_int(getenv_fn, "WASTEFLOW_EVENTS_BUFFER_KB", 4, 1048576, &cfg->events_buffer_kb,
                   error, error_size) ||
         parse_int(getenv_fn, "WASTEFLOW_EVENTS_KEEPALIVE_MS", 100, 600000,
-                  &cfg->events_keepalive_ms, error, error_size)) {
+                  &cfg->events_keepalive_ms, error, error_size) ||
+        parse_int(getenv_fn, "WASTEFLOW_OUTPUT_BUDGET_MB", 1, 1048576, &cfg->output_budget_mb,
+                  error, error_size)) {
         return -1;
     }
     int level = log_level_parse(value_of(getenv_fn, "WASTEFLOW_LOG_LEVEL"));

@@ -1,0 +1,391 @@
+/* What a client costs the server with replies it does not read, with a readiness probe it
+ * asks without end, and from behind a reverse proxy:
+ *   - hogs: 150 connections each pipelining the 1.45 MB Swagger bundle and reading nothing
+ *     grow the server by little (the bundle is sent by reference), and a newcomer's /healthz
+ *     is answered while they stay connected;
+ *   - pause: a connection whose reply waits unread is not read further (its pipelined
+ *     requests stay in the kernel, not in the server's memory);
+ *   - budget: past WASTEFLOW_OUTPUT_BUDGET_MB of unsent bytes, the biggest holders close,
+ *     logged and counted by reason;
+ *   - unread at the cap: connections with unread replies count as idle for their address's
+ *     budget, so one address cannot hold the cap with them;
+ *   - readyz: at most one database round trip per 100 ms, whoever asks;
+ *   - proxies: with WASTEFLOW_TRUSTED_PROXIES, per-address limits use the forwarded client
+ *     address (IPv6 by /64), and an untrusted peer's X-Forwarded-For is ignored. */
+#include "harness.h"
+#include "testutil.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <arpa/inet.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define BUNDLE_PATH    "/docs/swagger-ui-bundle.js"
+#define BUNDLE_REQUEST "GET " BUNDLE_PATH " HTTP/1.1\r\nHost: t\r\n\r\n"
+
+/* ------------------------------------------------------------------ helpers */
+
+static int server_port(void)
+{
+    const char *colon = strrchr(it_base_url(), ':');
+    assert_non_null(colon);
+    return atoi(colon + 1);
+}
+
+/* A connection to the server from local_ip (NULL: any), with a receive buffer of
+ * receive_buffer bytes when not 0 (so the kernel takes little of what is not read). */
+static int connect_from(const char *local_ip, int receive_buffer)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    if (receive_buffer > 0) {
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    }
+    if (local_ip != NULL) {
+        struct sockaddr_in local = {.sin_family = AF_INET, .sin_port = 0};
+        assert_int_equal(inet_pton(AF_INET, local_ip, &local.sin_addr), 1);
+        if (bind(fd, (struct sockaddr *)&local, sizeof local) != 0) {
+            fail_msg("bind to %s: %s", local_ip, strerror(errno));
+        }
+    }
+    struct sockaddr_in address = {.sin_family = AF_INET,
+                                  .sin_port = htons((uint16_t)server_port())};
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0) {
+        fail_msg("connect to the server: %s", strerror(errno));
+    }
+    return fd;
+}
+
+static void send_all(int fd, const char *data, size_t len)
+{
+    for (size_t sent = 0; sent < len;) {
+        ssize_t n = send(fd, data + sent, len - sent, MSG_NOSIGNAL);
+        if (n <= 0) {
+            fail_msg("send: %s", strerror(errno));
+        }
+        sent += (size_t)n;
+    }
+}
+
+/* The status of the first response head read within timeout_ms; 0 when none came. */
+static int response_status(int fd, int timeout_ms)
+{
+    char buf[4096];
+    size_t used = 0;
+    long long deadline = tu_now_ms() + timeout_ms;
+    while (tu_now_ms() < deadline && used + 1 < sizeof buf) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 20) <= 0) {
+            continue;
+        }
+        ssize_t n = recv(fd, buf + used, sizeof buf - 1 - used, 0);
+        if (n <= 0) {
+            return 0;
+        }
+        used += (size_t)n;
+        buf[used] = '\0';
+        if (strstr(buf, "\r\n\r\n") != NULL && strncmp(buf, "HTTP/1.", 7) == 0) {
+            return atoi(buf + 9);
+        }
+    }
+    return 0;
+}
+
+static long vm_rss_kib(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+    FILE *status = fopen(path, "r");
+    assert_non_null(status);
+    char line[256];
+    long kib = -1;
+    while (fgets(line, sizeof line, status) != NULL) {
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            kib = atol(line + 6);
+        }
+    }
+    fclose(status);
+    assert_true(kib > 0);
+    return kib;
+}
+
+/* The value of the sample named exactly `sample` (name and labels) in /metrics; -1 when
+ * absent. */
+static long long metric(const char *sample)
+{
+    it_response *response = it_get("/metrics");
+    EXPECT_STATUS(response, 200);
+    long long value = -1;
+    size_t len = strlen(sample);
+    for (const char *line = response->body; line != NULL && *line != '\0';) {
+        if (strncmp(line, sample, len) == 0 && line[len] == ' ') {
+            value = atoll(line + len + 1);
+            break;
+        }
+        line = strchr(line, '\n');
+        line = line != NULL ? line + 1 : NULL;
+    }
+    it_response_free(response);
+    return value;
+}
+
+static bool log_mentions(const char *needle)
+{
+    FILE *log = fopen(it_server_log_path(), "r");
+    assert_non_null(log);
+    char line[4096];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, log) != NULL) {
+        found = strstr(line, needle) != NULL;
+    }
+    fclose(log);
+    return found;
+}
+
+/* GET of the bundle, read whole: its pages of the binary are then resident, so they do not
+ * count as growth later. */
+static void warm_up_bundle(void)
+{
+    it_response *bundle = it_get(BUNDLE_PATH);
+    EXPECT_STATUS(bundle, 200);
+    assert_true(bundle->body_len > 1000000);
+    it_response_free(bundle);
+}
+
+/* Opens count connections from local_ip, each sending `pipelined` requests for the bundle
+ * at once and reading nothing. */
+static void open_hogs(int *fds, int count, int pipelined, const char *local_ip)
+{
+    char requests[16 * sizeof BUNDLE_REQUEST];
+    size_t len = 0;
+    for (int i = 0; i < pipelined && i < 16; i++) {
+        memcpy(requests + len, BUNDLE_REQUEST, sizeof BUNDLE_REQUEST - 1);
+        len += sizeof BUNDLE_REQUEST - 1;
+    }
+    for (int i = 0; i < count; i++) {
+        fds[i] = connect_from(local_ip, 4096);
+        send_all(fds[i], requests, len);
+    }
+}
+
+static void close_all(int *fds, int count)
+{
+    for (int i = 0; i < count; i++) {
+        close(fds[i]);
+    }
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    return it_stop();
+}
+
+/* ------------------------------------------------------------------ group: hogs */
+
+enum { HOGS = 150 };
+
+static int hogs_setup(void **state)
+{
+    (void)state;
+    /* ASan's quarantine keeps freed memory resident: the test measures the server's. */
+    static const char *const env[] = {
+        "WASTEFLOW_MAX_CONNECTIONS=150",
+        "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=0", NULL};
+    it_start(env);
+    return 0;
+}
+
+/* Before: +206 MB, and the newcomer got no answer while the hogs were connected. */
+static void test_unread_replies_hold_neither_memory_nor_the_cap(void **state)
+{
+    (void)state;
+    pid_t pid = it_server_pid();
+    warm_up_bundle();
+    tu_sleep_ms(100);
+    long before_kib = vm_rss_kib(pid);
+    int hogs[HOGS];
+    open_hogs(hogs, HOGS, 4, "127.0.0.1");
+    tu_sleep_ms(300);
+    /* A newcomer from another address, while every slot is taken. */
+    long long start = tu_now_ms();
+    int newcomer = connect_from("127.0.0.2", 0);
+    const char *health = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+    send_all(newcomer, health, strlen(health));
+    int status = response_status(newcomer, (int)tu_scaled_ms(5000));
+    long long waited = tu_now_ms() - start;
+    close(newcomer);
+    tu_sleep_ms(500);
+    long after_kib = vm_rss_kib(pid);
+    close_all(hogs, HOGS);
+    print_message("%d hogs x 4 pipelined bundles, unread: server RSS %ld -> %ld KiB (+%ld); "
+                  "newcomer's /healthz: %d after %lld ms\n",
+                  HOGS, before_kib, after_kib, after_kib - before_kib, status, waited);
+    assert_int_equal(status, 200);
+    assert_true(waited <= tu_scaled_ms(2000));
+    if (tu_under_valgrind()) {
+        print_message("under valgrind: RSS not compared\n");
+    } else if (after_kib - before_kib > 24 * 1024) {
+        fail_msg("the server grew by %ld KiB holding replies nobody reads", after_kib - before_kib);
+    }
+}
+
+/* ------------------------------------------------------------------ group: pause, budget */
+
+static int budget_setup(void **state)
+{
+    (void)state;
+    static const char *const env[] = {
+        "WASTEFLOW_OUTPUT_BUDGET_MB=4", "WASTEFLOW_MAX_CONNECTIONS=64",
+        "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=0", NULL};
+    it_start(env);
+    return 0;
+}
+
+/* Before: evhttp read every pipelined byte into memory while the reply waited. */
+static void test_unsent_reply_stops_reading(void **state)
+{
+    (void)state;
+    enum { FLOOD = 64 * 1024 * 1024 };
+    pid_t pid = it_server_pid();
+    warm_up_bundle();
+    tu_sleep_ms(100);
+    long before_kib = vm_rss_kib(pid);
+    /* Four bundles: more than the kernel's buffers take, so a reply waits in the server. */
+    int hog;
+    open_hogs(&hog, 1, 4, "127.0.0.1");
+    /* Then pipelined requests, as fast as the connection takes them. */
+    const char *unit = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+    size_t unit_len = strlen(unit);
+    char *flood = tu_repeat(unit, 65536 / unit_len);
+    size_t flood_len = strlen(flood);
+    size_t accepted = 0;
+    long long deadline = tu_now_ms() + tu_scaled_ms(1500);
+    while (accepted < FLOOD && tu_now_ms() < deadline) {
+        ssize_t n = send(hog, flood, flood_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            accepted += (size_t)n;
+        } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            fail_msg("send: %s", strerror(errno));
+        } else {
+            tu_sleep_ms(5);
+        }
+    }
+    free(flood);
+    long after_kib = vm_rss_kib(pid);
+    long long paused = metric("wasteflow_http_reads_paused");
+    close(hog);
+    print_message("four unread bundles, then %zu KiB of pipelined requests taken: server RSS %ld -> "
+                  "%ld KiB (+%ld), reads paused: %lld\n",
+                  accepted / 1024, before_kib, after_kib, after_kib - before_kib, paused);
+    assert_int_equal(paused, 1);
+    /* The kernel's buffers take some MiB; the server reads none of it. */
+    assert_true(accepted < 24 * 1024 * 1024);
+    if (!tu_under_valgrind() && after_kib - before_kib > 8 * 1024) {
+        fail_msg("the server grew by %ld KiB reading requests behind an unread reply",
+                 after_kib - before_kib);
+    }
+}
+
+static void test_output_budget_closes_the_biggest(void **state)
+{
+    (void)state;
+    enum { HOLDERS = 8 };
+    long long closed_before =
+        metric("wasteflow_http_connections_closed_total{reason=\"output_budget\"}");
+    int holders[HOLDERS];
+    open_hogs(holders, HOLDERS, 4, "127.0.0.1");
+    tu_sleep_ms((long)tu_scaled_ms(1000));
+    long long closed = metric("wasteflow_http_connections_closed_total{reason=\"output_budget\"}");
+    long long unsent = metric("wasteflow_http_unsent_bytes");
+    close_all(holders, HOLDERS);
+    print_message("%d connections x 4 unread bundles: %lld closed over the budget, %lld bytes "
+                  "unsent after\n",
+                  HOLDERS, closed - closed_before, unsent);
+    assert_true(closed_before >= 0);
+    /* Each holds a bundle or more (1.45 MB): a budget of 4 MiB keeps two or three. */
+    assert_true(closed - closed_before >= HOLDERS - 3);
+    assert_true(closed - closed_before < HOLDERS);
+    assert_true(unsent >= 0 && unsent <= 4 * 1024 * 1024);
+    assert_true(log_mentions("unsent replies over the output budget: connections closed"));
+    it_response *health = it_get("/healthz");
+    EXPECT_STATUS(health, 200);
+    it_response_free(health);
+}
+
+/* ------------------------------------------------------------------ group: unread at the cap */
+
+enum { CAP = 20, BUDGET = 4 };
+
+static int cap_setup(void **state)
+{
+    (void)state;
+    static const char *const env[] = {"WASTEFLOW_MAX_CONNECTIONS=20",
+                                      "WASTEFLOW_MAX_IDLE_PER_CLIENT=4",
+                                      "WASTEFLOW_OUTPUT_BUDGET_MB=4096", NULL};
+    it_start(env);
+    return 0;
+}
+
+/* Before: connections with a reply in flight never counted as idle, so the hogs kept every
+ * slot and the newcomer waited for the 30 s write timeout. */
+static void test_unread_replies_count_as_idle_at_the_cap(void **state)
+{
+    (void)state;
+    long long closed_before =
+        metric("wasteflow_http_connections_closed_total{reason=\"idle_at_cap\"}");
+    int hogs[CAP];
+    open_hogs(hogs, CAP, 2, "127.0.0.1");
+    tu_sleep_ms(200);
+    long long start = tu_now_ms();
+    int newcomer = connect_from("127.0.0.2", 0);
+    const char *health = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+    send_all(newcomer, health, strlen(health));
+    int status = response_status(newcomer, (int)tu_scaled_ms(5000));
+    long long waited = tu_now_ms() - start;
+    close(newcomer);
+    long long closed = metric("wasteflow_http_connections_closed_total{reason=\"idle_at_cap\"}");
+    close_all(hogs, CAP);
+    print_message("newcomer's /healthz: %d after %lld ms; hog connections closed at the cap: "
+                  "%lld\n",
+                  status, waited, closed - closed_before);
+    assert_int_equal(status, 200);
+    assert_true(waited <= tu_scaled_ms(2000));
+    assert_true(closed_before >= 0);
+    /* The address keeps its budget of such connections. */
+    assert_int_equal(closed - closed_before, CAP - BUDGET);
+}
+
+/* ------------------------------------------------------------------ the runner */
+
+int main(void)
+{
+    const struct CMUnitTest hog_tests[] = {
+        cmocka_unit_test(test_unread_replies_hold_neither_memory_nor_the_cap)};
+    const struct CMUnitTest budget_tests[] = {
+        cmocka_unit_test(test_unsent_reply_stops_reading),
+        cmocka_unit_test(test_output_budget_closes_the_biggest)};
+    const struct CMUnitTest cap_tests[] = {
+        cmocka_unit_test(test_unread_replies_count_as_idle_at_the_cap)};
+    int failed = 0;
+    failed += cmocka_run_group_tests_name("output.hogs", hog_tests, hogs_setup, group_teardown);
+    failed +=
+        cmocka_run_group_tests_name("output.budget", budget_tests, budget_setup, group_teardown);
+    failed +=
+        cmocka_run_group_tests_name("output.unread_at_cap", cap_tests, cap_setup, group_teardown);
+    return failed;
+}
