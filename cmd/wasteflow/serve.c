@@ -13,6 +13,7 @@
 #include "engine/events.h"
 #include "engine/graph_cache.h"
 #include "engine/key_cache.h"
+#include "engine/ready_probe.h"
 #include "engine/room_hints.h"
 #include "engine/statements.h"
 #include "engine/tx.h"
@@ -263,6 +264,7 @@ int serve_main(const config *cfg)
         a->pool != NULL && a->control != NULL ? http_server_new(a->base, &http_options) : NULL;
     if (a->server != NULL) {
         a->keys = key_cache_new(a, KEY_REFRESH_MS);
+        a->ready = ready_probe_new(a);
         a->hints = room_hints_new(a, ROOM_HINTS_MAX_ENTRIES);
         a->views = view_cache_new(VIEW_CACHE_BYTES);
         a->dispatcher = dispatcher_new(a, cfg->dispatch_interval_ms);
@@ -298,6 +300,7 @@ int serve_main(const config *cfg)
     room_hints_free(a->hints);
     view_cache_free(a->views);
     key_cache_free(a->keys);
+    ready_probe_free(a->ready);
     events_free(a->events); /* its streams' connections go before the server */
     http_server_free(a->server);
     db_pool_free(a->pool);

@@ -18,6 +18,7 @@ typedef struct key_cache key_cache;
 typedef struct room_hints room_hints;
 typedef struct view_cache view_cache;
 typedef struct jwt_verifier jwt_verifier;
+typedef struct ready_probe ready_probe;
 
 typedef struct wf_app {
     const config *cfg;
@@ -41,6 +42,8 @@ typedef struct wf_app {
     jwt_verifier *jwt;
     /* The live events' listener and streams (engine/events.h). */
     events_hub *events;
+    /* GET /readyz's one shared database round trip (engine/ready_probe.h). */
+    ready_probe *ready;
 } wf_app;
 
 static inline wf_app *app_of(const http_ctx *ctx)

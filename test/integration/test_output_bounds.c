@@ -289,9 +289,10 @@ static void test_unsent_reply_stops_reading(void **state)
     long after_kib = vm_rss_kib(pid);
     long long paused = metric("wasteflow_http_reads_paused");
     close(hog);
-    print_message("four unread bundles, then %zu KiB of pipelined requests taken: server RSS %ld -> "
-                  "%ld KiB (+%ld), reads paused: %lld\n",
-                  accepted / 1024, before_kib, after_kib, after_kib - before_kib, paused);
+    print_message(
+        "four unread bundles, then %zu KiB of pipelined requests taken: server RSS %ld -> "
+        "%ld KiB (+%ld), reads paused: %lld\n",
+        accepted / 1024, before_kib, after_kib, after_kib - before_kib, paused);
     assert_int_equal(paused, 1);
     /* The kernel's buffers take some MiB; the server reads none of it. */
     assert_true(accepted < 24 * 1024 * 1024);
@@ -370,6 +371,95 @@ static void test_unread_replies_count_as_idle_at_the_cap(void **state)
     assert_int_equal(closed - closed_before, CAP - BUDGET);
 }
 
+/* ------------------------------------------------------------------ group: readyz */
+
+enum { ASKERS = 4 };
+
+typedef struct {
+    long long until_ms;
+    long asked, ready, other;
+} asker;
+
+static void *ask_readyz(void *arg)
+{
+    asker *a = arg;
+    CURL *curl = curl_easy_init();
+    char *url = tu_format("%s/readyz", it_base_url());
+    tu_http_result r = {0};
+    while (tu_now_ms() < a->until_ms) {
+        tu_http_call(curl, "GET", url, NULL, NULL, NULL, 5, false, &r);
+        a->asked++;
+        if (r.status == 200) {
+            a->ready++;
+        } else {
+            a->other++;
+        }
+    }
+    tu_http_result_clear(&r);
+    free(url);
+    curl_easy_cleanup(curl);
+    return NULL;
+}
+
+/* Before: every /readyz was a query (7,500 a second from one client). */
+static void test_readyz_one_round_trip_per_100ms(void **state)
+{
+    (void)state;
+    long long checks_before = metric("wasteflow_readyz_checks_total");
+    asker askers[ASKERS];
+    pthread_t threads[ASKERS];
+    long long start = tu_now_ms();
+    for (int i = 0; i < ASKERS; i++) {
+        askers[i] = (asker){.until_ms = start + 2000};
+        assert_int_equal(pthread_create(&threads[i], NULL, ask_readyz, &askers[i]), 0);
+    }
+    long asked = 0, ready = 0, other = 0;
+    for (int i = 0; i < ASKERS; i++) {
+        pthread_join(threads[i], NULL);
+        asked += askers[i].asked;
+        ready += askers[i].ready;
+        other += askers[i].other;
+    }
+    long long elapsed = tu_now_ms() - start;
+    long long checks = metric("wasteflow_readyz_checks_total");
+    print_message("%ld /readyz in %lld ms from %d clients (%ld ready, %ld other): %lld database "
+                  "round trips\n",
+                  asked, elapsed, ASKERS, ready, other, checks - checks_before);
+    assert_true(checks_before >= 0);
+    assert_int_equal(other, 0);
+    assert_true(asked > 100);
+    /* One per 100 ms over the 2 s, and one that may straddle the end. */
+    assert_true(checks - checks_before >= 2);
+    assert_true(checks - checks_before <= elapsed / 100 + 1);
+}
+
+/* The answer is reused, not stuck: a database that stops answering makes /readyz 503. */
+static void test_readyz_503_when_the_database_is_gone(void **state)
+{
+    (void)state;
+    it_sql_exec("ALTER ROLE wasteflow_app NOLOGIN");
+    it_sql_exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE usename = 'wasteflow_app' AND datname = current_database()");
+    int status = 0;
+    long long deadline = tu_now_ms() + tu_scaled_ms(5000);
+    while (status != 503 && tu_now_ms() < deadline) {
+        tu_sleep_ms(50);
+        it_response *response = it_get("/readyz");
+        status = response->status;
+        it_response_free(response);
+    }
+    it_sql_exec("ALTER ROLE wasteflow_app LOGIN");
+    assert_int_equal(status, 503);
+    deadline = tu_now_ms() + tu_scaled_ms(15000);
+    while (status != 200 && tu_now_ms() < deadline) {
+        tu_sleep_ms(100);
+        it_response *response = it_get("/readyz");
+        status = response->status;
+        it_response_free(response);
+    }
+    assert_int_equal(status, 200);
+}
+
 /* ------------------------------------------------------------------ the runner */
 
 int main(void)
@@ -381,7 +471,12 @@ int main(void)
         cmocka_unit_test(test_output_budget_closes_the_biggest)};
     const struct CMUnitTest cap_tests[] = {
         cmocka_unit_test(test_unread_replies_count_as_idle_at_the_cap)};
+    const struct CMUnitTest readyz_tests[] = {
+        cmocka_unit_test(test_readyz_one_round_trip_per_100ms),
+        cmocka_unit_test(test_readyz_503_when_the_database_is_gone)};
     int failed = 0;
+    failed +=
+        cmocka_run_group_tests_name("output.readyz", readyz_tests, tu_setup, tu_teardown_any_exit);
     failed += cmocka_run_group_tests_name("output.hogs", hog_tests, hogs_setup, group_teardown);
     failed +=
         cmocka_run_group_tests_name("output.budget", budget_tests, budget_setup, group_teardown);
