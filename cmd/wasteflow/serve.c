@@ -255,6 +255,7 @@ int serve_main(const config *cfg)
         .cors_origins = cfg->cors_origins,
         .rate_limit = cfg->rate_limit,
         .output_budget_bytes = (size_t)cfg->output_budget_mb * 1024 * 1024,
+        .trusted_proxies = cfg->trusted_proxies,
         .routes = api_routes,
         .route_count = api_route_count,
         .authenticate = access_authenticate,

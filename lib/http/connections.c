@@ -85,7 +85,12 @@ struct conn_guard {
     bool responding;     /* a request is in flight until its reply is written */
     http_stream *stream; /* the streaming response it carries, or NULL */
     int64_t active_ms;   /* when something last happened on it */
-    char peer[64];       /* the client's address */
+    /* The client's address: the peer's at accept, then the one the last request came from
+     * (through a trusted proxy, the address it forwarded); the per-address budget counts
+     * connections by its identity (rate_address_identity: IPv6 by /64). */
+    char peer[64];
+    uint8_t identity[RATE_ADDRESS_MAX];
+    size_t identity_len;
     struct evbuffer_cb_entry *input_watch, *output_watch;
     size_t unsent;           /* bytes of its replies waiting in the output buffer */
     int64_t drained_ms;      /* when the output last shrank, or filled from empty */
@@ -427,6 +432,18 @@ static int64_t quiet_since(const conn_guard *guard)
     return guard->unsent > 0 ? guard->drained_ms : guard->active_ms;
 }
 
+static bool same_client(const conn_guard *a, const conn_guard *b)
+{
+    return a->identity_len == b->identity_len &&
+           memcmp(a->identity, b->identity, a->identity_len) == 0;
+}
+
+static void set_client(conn_guard *guard, const char *address)
+{
+    snprintf(guard->peer, sizeof guard->peer, "%s", address);
+    guard->identity_len = rate_address_identity(address, guard->identity);
+}
+
 /* A newcomer from an address over its idle budget: that address's connection idle the
  * longest makes room. */
 static void enforce_idle_budget(conn_guard *newcomer)
@@ -436,7 +453,7 @@ static void enforce_idle_budget(conn_guard *newcomer)
     int count = 0;
     conn_guard *oldest = NULL;
     for (conn_guard *g = server->guards; g != NULL; g = g->next) {
-        if (g == newcomer || strcmp(g->peer, newcomer->peer) != 0 || !reclaimable(g, now)) {
+        if (g == newcomer || !same_client(g, newcomer) || !reclaimable(g, now)) {
             continue;
         }
         count++;
@@ -450,12 +467,16 @@ static void enforce_idle_budget(conn_guard *newcomer)
     }
 }
 
-static int by_peer_then_age(const void *left, const void *right)
+static int by_client_then_age(const void *left, const void *right)
 {
     const conn_guard *a = *(conn_guard *const *)left, *b = *(conn_guard *const *)right;
-    int peer = strcmp(a->peer, b->peer);
-    if (peer != 0) {
-        return peer;
+    size_t len = a->identity_len < b->identity_len ? a->identity_len : b->identity_len;
+    int client = memcmp(a->identity, b->identity, len);
+    if (client == 0 && a->identity_len != b->identity_len) {
+        client = a->identity_len < b->identity_len ? -1 : 1;
+    }
+    if (client != 0) {
+        return client;
     }
     return quiet_since(a) < quiet_since(b) ? -1 : quiet_since(a) > quiet_since(b);
 }
@@ -480,13 +501,13 @@ static void reclaim_idle(http_server *server)
             idle_ones[n++] = g;
         }
     }
-    qsort(idle_ones, n, sizeof *idle_ones, by_peer_then_age);
+    qsort(idle_ones, n, sizeof *idle_ones, by_client_then_age);
     size_t budget = (size_t)server->options.max_idle_per_client;
     int closed = 0;
     char peer[sizeof idle_ones[0]->peer] = "";
     for (size_t start = 0; start < n;) {
         size_t end = start + 1;
-        while (end < n && strcmp(idle_ones[end]->peer, idle_ones[start]->peer) == 0) {
+        while (end < n && same_client(idle_ones[end], idle_ones[start])) {
             end++;
         }
         if (end - start > budget) {
@@ -625,7 +646,8 @@ static void guard_attach(evutil_socket_t fd, short events, void *arg)
     char *address = NULL;
     ev_uint16_t port = 0;
     evhttp_connection_get_peer(guard->connection, &address, &port);
-    snprintf(guard->peer, sizeof guard->peer, "%s", address != NULL ? address : "");
+    /* Before any request: the peer, which for a proxy is the proxy. */
+    set_client(guard, address != NULL ? address : "");
     guard->active_ms = clock_ms();
     guard->input_watch = evbuffer_add_cb(bufferevent_get_input(guard->bev), input_added, guard);
     guard->output_watch =
@@ -698,7 +720,16 @@ static void request_complete(struct evhttp_request *req, void *arg)
 
 void conn_request_arrived(http_server *server, struct ctx_private *priv)
 {
-    struct evhttp_connection *connection = evhttp_request_get_connection(priv->ctx.req);
+    http_ctx *ctx = &priv->ctx;
+    struct evhttp_connection *connection = evhttp_request_get_connection(ctx->req);
+    char *peer = NULL;
+    ev_uint16_t port = 0;
+    if (connection != NULL) {
+        evhttp_connection_get_peer(connection, &peer, &port);
+    }
+    client_address_resolve(&server->trusted_proxies, peer != NULL ? peer : "",
+                           http_header_joined(ctx, "Forwarded"),
+                           http_header_joined(ctx, "X-Forwarded-For"), ctx->client_address);
     struct bufferevent *bev =
         connection != NULL ? evhttp_connection_get_bufferevent(connection) : NULL;
     if (bev == NULL) {
@@ -710,8 +741,11 @@ void conn_request_arrived(http_server *server, struct ctx_private *priv)
     setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
     conn_guard *guard = guard_of(server, connection);
     if (guard != NULL) {
+        if (strcmp(guard->peer, ctx->client_address) != 0) {
+            set_client(guard, ctx->client_address);
+        }
         evtimer_del(&guard->deadline);
-        evhttp_request_set_on_complete_cb(priv->ctx.req, request_complete, guard);
+        evhttp_request_set_on_complete_cb(ctx->req, request_complete, guard);
         guard->responding = true;
         guard->head.state = HEAD_WAIT;
         priv->guard = guard;

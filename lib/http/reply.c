@@ -112,7 +112,8 @@ void http_reply_logged(http_ctx *ctx, int status)
         snprintf(duration_text, sizeof duration_text, "%.3f", (double)duration_us / 1000.0);
         log_event(level, "request", "method", ctx->method_name, "path", ctx->path, "route", route,
                   "status", status_text, "duration_ms", duration_text, "request_id",
-                  ctx->request_id, "actor", ctx->authenticated ? ctx->principal.actor : "", NULL);
+                  ctx->request_id, "actor", ctx->authenticated ? ctx->principal.actor : "",
+                  "client", ctx->client_address, NULL);
     }
 }
 

@@ -52,6 +52,9 @@ struct http_ctx {
     const char *body; /* request body (NUL-terminated copy), "" when none */
     size_t body_len;
     char request_id[129];
+    /* Who is asking, for per-address limits and logs: the peer's address, or behind a trusted
+     * proxy the client it forwarded (util/client_address.h). */
+    char client_address[64];
     int64_t start_us;
     int64_t deadline_ms;         /* monotonic deadline for the whole request */
     const char *idempotency_key; /* NULL when absent */
@@ -78,6 +81,9 @@ typedef struct {
     int rate_limit;             /* requests a second per credential (see http_rate_admit_*) */
     size_t output_budget_bytes; /* unsent reply bytes of all connections together; beyond
                                  * them the connections holding the most are closed */
+    /* Comma-separated CIDRs (util/client_address.h) of reverse proxies whose Forwarded or
+     * X-Forwarded-For names the client; NULL or "": trust none. Checked by config_load. */
+    const char *trusted_proxies;
     const router_route *routes; /* each handler points to an http_endpoint */
     int route_count;
     /* Called after routing, before the body is looked at, for endpoints with roles. */

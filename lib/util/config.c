@@ -2,6 +2,7 @@
  * for every log line that mentions the database. */
 #include "util/config.h"
 
+#include "util/client_address.h"
 #include "util/log.h"
 
 #include <ctype.h>
@@ -60,6 +61,9 @@ static const setting_doc settings[] = {
     {"WASTEFLOW_OUTPUT_BUDGET_MB", "64",
      "MiB of replies waiting for clients that do not read them, all connections together; "
      "beyond it the connections holding the most are closed"},
+    {"WASTEFLOW_TRUSTED_PROXIES", "",
+     "comma-separated CIDRs of reverse proxies whose Forwarded / X-Forwarded-For name the "
+     "client for per-address limits and logs (empty: trust none)"},
 };
 
 void config_print_help(FILE *out)
@@ -148,6 +152,8 @@ int config_load(config *cfg, const char *(*getenv_fn)(const char *name), char *e
                      error_size) != 0 ||
         copy_setting(getenv_fn, "WASTEFLOW_CORS_ORIGINS", cfg->cors_origins,
                      sizeof cfg->cors_origins, error, error_size) != 0 ||
+        copy_setting(getenv_fn, "WASTEFLOW_TRUSTED_PROXIES", cfg->trusted_proxies,
+                     sizeof cfg->trusted_proxies, error, error_size) != 0 ||
         copy_setting(getenv_fn, "WASTEFLOW_JWT_SECRET", cfg->jwt_secret, sizeof cfg->jwt_secret,
                      error, error_size) != 0 ||
         copy_setting(getenv_fn, "WASTEFLOW_JWT_PUBLIC_KEY_FILE", cfg->jwt_public_key_file,
@@ -221,6 +227,11 @@ int config_load(config *cfg, const char *(*getenv_fn)(const char *name), char *e
         snprintf(error, error_size, "WASTEFLOW_APP_ROLE and WASTEFLOW_AUDITOR_ROLE must differ");
         return -1;
     }
+    proxy_list proxies;
+    if (proxy_list_parse(cfg->trusted_proxies, &proxies, error, error_size) != 0) {
+        return -1;
+    }
+    proxy_list_free(&proxies);
     return 0;
 }
 

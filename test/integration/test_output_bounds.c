@@ -460,6 +460,87 @@ static void test_readyz_503_when_the_database_is_gone(void **state)
     assert_int_equal(status, 200);
 }
 
+/* ------------------------------------------------------------------ group: proxies */
+
+static int proxies_setup(void **state)
+{
+    (void)state;
+    static const char *const env[] = {"WASTEFLOW_TRUSTED_PROXIES=127.0.0.1/32, 10.0.0.0/8",
+                                      "WASTEFLOW_RATE_LIMIT=3", "WASTEFLOW_LOG_LEVEL=info", NULL};
+    it_start(env);
+    return 0;
+}
+
+/* The status of GET /v1/me without credentials, from local_ip with this forwarding header
+ * (NULL: none), on a connection of its own: 401, or 429 once its address's budget is spent. */
+static int unauthenticated_from(const char *local_ip, const char *header)
+{
+    int fd = connect_from(local_ip, 0);
+    char *request = tu_format("GET /v1/me HTTP/1.1\r\nHost: t\r\n%s%sConnection: close\r\n\r\n",
+                              header != NULL ? header : "", header != NULL ? "\r\n" : "");
+    send_all(fd, request, strlen(request));
+    free(request);
+    int status = response_status(fd, (int)tu_scaled_ms(3000));
+    close(fd);
+    return status;
+}
+
+/* Four requests in a row (well within a second, the budget being 3 a second): the fourth
+ * is refused when all four count against one address. */
+static void expect_budget(const char *what, const char *local_ip, const char *const headers[4],
+                          const int expected[4])
+{
+    for (int i = 0; i < 4; i++) {
+        int status = unauthenticated_from(local_ip, headers[i]);
+        if (status != expected[i]) {
+            fail_msg("%s: request %d (%s) got %d, want %d", what, i + 1,
+                     headers[i] != NULL ? headers[i] : "no header", status, expected[i]);
+        }
+    }
+}
+
+/* Before: every client of the proxy shared the proxy's budget. */
+static void test_forwarded_clients_get_their_own_budgets(void **state)
+{
+    (void)state;
+    static const int three_then_refused[4] = {401, 401, 401, 429};
+    static const int all_admitted[4] = {401, 401, 401, 401};
+    /* Through the trusted proxy (127.0.0.1): one client spends its budget... */
+    const char *const first[4] = {
+        "X-Forwarded-For: 203.0.113.7", "X-Forwarded-For: 198.51.100.1, 203.0.113.7",
+        "Forwarded: for=203.0.113.7;proto=http", "X-Forwarded-For: 203.0.113.7, 10.1.2.3"};
+    expect_budget("one forwarded client", "127.0.0.1", first, three_then_refused);
+    /* ...and others, the proxy itself included, still have theirs. */
+    const char *const others[4] = {"X-Forwarded-For: 203.0.113.8",
+                                   "Forwarded: for=\"[2001:db8:1:2::1]:4711\"",
+                                   "X-Forwarded-For: 2001:db8:1:3::1", NULL};
+    expect_budget("other forwarded clients", "127.0.0.1", others, all_admitted);
+    /* IPv6 clients count by /64: 2001:db8:1:2::/64 has one request left. */
+    const char *const same_64[4] = {
+        "X-Forwarded-For: 2001:db8:1:2::99", "X-Forwarded-For: 2001:db8:1:2:ffff::1",
+        "X-Forwarded-For: 2001:db8:1:2::1234", "X-Forwarded-For: 2001:db8:1:4::1"};
+    static const int one_left[4] = {401, 401, 429, 401};
+    expect_budget("one IPv6 /64", "127.0.0.1", same_64, one_left);
+    /* A malformed header counts against the proxy's own address (one request spent above). */
+    const char *const malformed[4] = {"X-Forwarded-For: garbage", "Forwarded: for=unknown",
+                                      "X-Forwarded-For: 203.0.113.9,", "X-Forwarded-For: x"};
+    static const int two_left[4] = {401, 401, 429, 429};
+    expect_budget("malformed headers", "127.0.0.1", malformed, two_left);
+    /* The access log names the forwarded client. */
+    tu_sleep_ms(100);
+    assert_true(log_mentions("\"client\":\"203.0.113.8\""));
+}
+
+static void test_untrusted_peers_forwarding_is_ignored(void **state)
+{
+    (void)state;
+    /* 127.0.0.2 is no trusted proxy: whatever it forwards, it is one address. */
+    const char *const forged[4] = {"X-Forwarded-For: 192.0.2.1", "X-Forwarded-For: 192.0.2.2",
+                                   "Forwarded: for=192.0.2.3", "X-Forwarded-For: 192.0.2.4"};
+    static const int three_then_refused[4] = {401, 401, 401, 429};
+    expect_budget("an untrusted peer", "127.0.0.2", forged, three_then_refused);
+}
+
 /* ------------------------------------------------------------------ the runner */
 
 int main(void)
@@ -474,7 +555,12 @@ int main(void)
     const struct CMUnitTest readyz_tests[] = {
         cmocka_unit_test(test_readyz_one_round_trip_per_100ms),
         cmocka_unit_test(test_readyz_503_when_the_database_is_gone)};
+    const struct CMUnitTest proxy_tests[] = {
+        cmocka_unit_test(test_forwarded_clients_get_their_own_budgets),
+        cmocka_unit_test(test_untrusted_peers_forwarding_is_ignored)};
     int failed = 0;
+    failed +=
+        cmocka_run_group_tests_name("output.proxies", proxy_tests, proxies_setup, group_teardown);
     failed +=
         cmocka_run_group_tests_name("output.readyz", readyz_tests, tu_setup, tu_teardown_any_exit);
     failed += cmocka_run_group_tests_name("output.hogs", hog_tests, hogs_setup, group_teardown);
