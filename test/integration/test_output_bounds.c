@@ -541,6 +541,56 @@ static void test_untrusted_peers_forwarding_is_ignored(void **state)
     expect_budget("an untrusted peer", "127.0.0.2", forged, three_then_refused);
 }
 
+/* ------------------------------------------------------------------ group: proxied idle budget */
+
+enum { PROXIED_CAP = 12, PROXIED_BUDGET = 3 };
+
+static int proxied_idle_setup(void **state)
+{
+    (void)state;
+    static const char *const env[] = {"WASTEFLOW_TRUSTED_PROXIES=127.0.0.1",
+                                      "WASTEFLOW_MAX_CONNECTIONS=12",
+                                      "WASTEFLOW_MAX_IDLE_PER_CLIENT=3", NULL};
+    it_start(env);
+    return 0;
+}
+
+/* The idle budget counts a connection as the client its last request came from, and an IPv6
+ * client by its /64, as the rate limit does: two /64 networks behind the proxy, six
+ * connections each, keep three each at the cap (with exact addresses, twelve clients of one
+ * connection each would keep all; by the proxy's address, one client would keep three). */
+static void test_idle_budget_counts_forwarded_clients_by_64(void **state)
+{
+    (void)state;
+    long long closed_before =
+        metric("wasteflow_http_connections_closed_total{reason=\"idle_at_cap\"}");
+    int held[PROXIED_CAP];
+    for (int i = 0; i < PROXIED_CAP; i++) {
+        held[i] = connect_from("127.0.0.1", 0);
+        char *request = tu_format("GET /healthz HTTP/1.1\r\nHost: t\r\n"
+                                  "X-Forwarded-For: 2001:db8:7:%d::%d\r\n\r\n",
+                                  i % 2 == 0 ? 7 : 8, i + 1);
+        send_all(held[i], request, strlen(request));
+        free(request);
+        assert_int_equal(response_status(held[i], (int)tu_scaled_ms(3000)), 200);
+    }
+    long long start = tu_now_ms();
+    int newcomer = connect_from("127.0.0.2", 0);
+    const char *health = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+    send_all(newcomer, health, strlen(health));
+    int status = response_status(newcomer, (int)tu_scaled_ms(5000));
+    long long waited = tu_now_ms() - start;
+    close(newcomer);
+    long long closed = metric("wasteflow_http_connections_closed_total{reason=\"idle_at_cap\"}");
+    close_all(held, PROXIED_CAP);
+    print_message("newcomer's /healthz: %d after %lld ms; forwarded clients' idle connections "
+                  "closed at the cap: %lld\n",
+                  status, waited, closed - closed_before);
+    assert_int_equal(status, 200);
+    assert_true(closed_before >= 0);
+    assert_int_equal(closed - closed_before, PROXIED_CAP - 2 * PROXIED_BUDGET);
+}
+
 /* ------------------------------------------------------------------ the runner */
 
 int main(void)
@@ -558,7 +608,11 @@ int main(void)
     const struct CMUnitTest proxy_tests[] = {
         cmocka_unit_test(test_forwarded_clients_get_their_own_budgets),
         cmocka_unit_test(test_untrusted_peers_forwarding_is_ignored)};
+    const struct CMUnitTest proxied_idle_tests[] = {
+        cmocka_unit_test(test_idle_budget_counts_forwarded_clients_by_64)};
     int failed = 0;
+    failed += cmocka_run_group_tests_name("output.proxied_idle", proxied_idle_tests,
+                                          proxied_idle_setup, group_teardown);
     failed +=
         cmocka_run_group_tests_name("output.proxies", proxy_tests, proxies_setup, group_teardown);
     failed +=
