@@ -552,14 +552,19 @@ static void pause_reading(evutil_socket_t fd, short events, void *arg)
     }
 }
 
+/* A connection holding unsent bytes, as the output budget ranks them. */
+typedef struct {
+    conn_guard *guard;
+    bool stalled;
+    size_t unsent;
+} output_holder;
+
 static int by_unsent(const void *left, const void *right)
 {
-    const conn_guard *a = *(conn_guard *const *)left, *b = *(conn_guard *const *)right;
+    const output_holder *a = left, *b = right;
     /* Stalled ones first (nobody reads them), then the biggest. */
-    int64_t now = clock_ms();
-    bool a_stalled = unread(a, now), b_stalled = unread(b, now);
-    if (a_stalled != b_stalled) {
-        return a_stalled ? -1 : 1;
+    if (a->stalled != b->stalled) {
+        return a->stalled ? -1 : 1;
     }
     return a->unsent > b->unsent ? -1 : a->unsent < b->unsent;
 }
@@ -577,23 +582,25 @@ static void output_budget_due(evutil_socket_t fd, short events, void *arg)
     for (conn_guard *g = server->guards; g != NULL; g = g->next) {
         count += g->connection != NULL && g->unsent > 0;
     }
-    conn_guard **holders = xcalloc(count > 0 ? count : 1, sizeof *holders);
+    output_holder *holders = xcalloc(count > 0 ? count : 1, sizeof *holders);
     size_t n = 0;
+    int64_t now = clock_ms();
     for (conn_guard *g = server->guards; g != NULL && n < count; g = g->next) {
         if (g->connection != NULL && g->unsent > 0) {
-            holders[n++] = g;
+            holders[n++] = (output_holder){g, unread(g, now), g->unsent};
         }
     }
     qsort(holders, n, sizeof *holders, by_unsent);
     size_t before = server->unsent_bytes;
     int closed = 0;
-    char biggest[sizeof holders[0]->peer] = "";
+    char biggest[sizeof holders[0].guard->peer] = "";
     for (size_t i = 0; i < n && server->unsent_bytes > server->options.output_budget_bytes; i++) {
         if (closed == 0) {
-            snprintf(biggest, sizeof biggest, "%s", holders[i]->peer);
+            snprintf(biggest, sizeof biggest, "%s", holders[i].guard->peer);
         }
-        /* Frees it and its guard (guard_closed), which takes its bytes off the total. */
-        conn_close(holders[i], CONN_CLOSE_OUTPUT_BUDGET);
+        /* Frees it and its guard (guard_closed), which takes its bytes off the total; the
+         * array is not read there again. */
+        conn_close(holders[i].guard, CONN_CLOSE_OUTPUT_BUDGET);
         closed++;
     }
     free(holders);

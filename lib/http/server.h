@@ -9,6 +9,7 @@
 #include "http/problem.h"
 #include "http/router.h"
 #include "util/arena.h"
+#include "util/client_address.h"
 #include "util/json_input.h"
 
 #include <cjson/cJSON.h>
@@ -54,7 +55,7 @@ struct http_ctx {
     char request_id[129];
     /* Who is asking, for per-address limits and logs: the peer's address, or behind a trusted
      * proxy the client it forwarded (util/client_address.h). */
-    char client_address[64];
+    char client_address[CLIENT_ADDRESS_MAX];
     int64_t start_us;
     int64_t deadline_ms;         /* monotonic deadline for the whole request */
     const char *idempotency_key; /* NULL when absent */
