@@ -15,6 +15,7 @@
 #include "engine/events.h"
 #include "engine/graph_cache.h"
 #include "engine/key_cache.h"
+#include "engine/ready_probe.h"
 #include "engine/room_hints.h"
 #include "engine/statements.h"
 #include "engine/tx.h"
@@ -282,6 +283,8 @@ int serve_main(const config *cfg)
         .max_idle_per_client = cfg->max_idle_per_client,
         .cors_origins = cfg->cors_origins,
         .rate_limit = cfg->rate_limit,
+        .output_budget_bytes = (size_t)cfg->output_budget_mb * 1024 * 1024,
+        .trusted_proxies = cfg->trusted_proxies,
         .routes = api_routes,
         .route_count = api_route_count,
         .authenticate = access_authenticate,
@@ -292,6 +295,7 @@ int serve_main(const config *cfg)
     if (a->server != NULL) {
         a->keys = key_cache_new(a, KEY_REFRESH_MS);
         a->verified = verified_tokens();
+        a->ready = ready_probe_new(a);
         a->hints = room_hints_new(a, ROOM_HINTS_MAX_ENTRIES);
         a->views = view_cache_new(VIEW_CACHE_BYTES);
         a->dispatcher = dispatcher_new(a, cfg->dispatch_interval_ms);
@@ -328,6 +332,7 @@ int serve_main(const config *cfg)
     view_cache_free(a->views);
     key_cache_free(a->keys);
     token_cache_free(a->verified);
+    ready_probe_free(a->ready);
     events_free(a->events); /* its streams' connections go before the server */
     http_server_free(a->server);
     db_pool_free(a->pool);

@@ -20,6 +20,7 @@ typedef struct room_hints room_hints;
 typedef struct view_cache view_cache;
 typedef struct jwt_verifier jwt_verifier;
 typedef struct token_cache token_cache;
+typedef struct ready_probe ready_probe;
 
 typedef struct wf_app {
     const config *cfg;
@@ -49,6 +50,8 @@ typedef struct wf_app {
     /* The deployment's secret key (db/deployment_key.h), read at start-up: what this
      * instance signs for clients is keyed with subkeys of it (util/digest.h). */
     uint8_t deployment_key[DEPLOYMENT_KEY_BYTES];
+    /* GET /readyz's one shared database round trip (engine/ready_probe.h). */
+    ready_probe *ready;
 } wf_app;
 
 static inline wf_app *app_of(const http_ctx *ctx)

@@ -13,7 +13,15 @@
  *   - a request head declaring a Content-Length over the limit is answered 413 at once,
  *     before its body is read, and a chunked body is cut with a 413 as soon as its chunks
  *     add up to more than the limit (evhttp's own limit, the same size, is the backstop);
- *   - accept errors (EMFILE) pause the listener a moment and are logged once a second.
+ *   - accept errors (EMFILE) pause the listener a moment and are logged once a second;
+ *   - output a client does not read is bounded: while a connection has more than
+ *     CONN_PAUSE_BYTES of its reply unsent, nothing more is read from it (evhttp would
+ *     otherwise keep reading pipelined requests into memory, and dispatch each as soon as
+ *     the previous reply is out); a connection whose reply made no progress for a second
+ *     counts as idle for the budget above (a reply nobody reads holds a slot like an idle
+ *     connection does); and when the unsent bytes of all connections together exceed
+ *     output_budget_bytes, the connections holding the most (those stalled first) close.
+ * Every close the server decides goes through conn_close, which logs and counts its reason.
  * A guard is created with each connection's bufferevent (bevcb) and attached to the evhttp
  * connection on the same loop turn, before any byte is read: evhttp's close callback then
  * tells us exactly when the connection goes, which keeps the count exact. */
@@ -44,6 +52,19 @@
 /* After a 413 sent by the guard, the client's body is read and dropped this long before
  * the connection closes (closing at once could reset the connection under the reply). */
 #define REFUSED_LINGER_MS 1000
+/* Reading from a connection stops while more than this of its reply waits to be sent, and
+ * resumes once it is down to CONN_RESUME_BYTES. */
+#define CONN_PAUSE_BYTES  (64 * 1024)
+#define CONN_RESUME_BYTES (16 * 1024)
+/* What evhttp may hold of a connection's input: a whole head (16 KiB) and body (64 KiB)
+ * fit; beyond it the socket is not read until evhttp has consumed what it has. */
+#define CONN_INPUT_MAX (128 * 1024)
+
+static const char *const close_reason_names[CONN_CLOSE__COUNT] = {
+    [CONN_CLOSE_HEADER_TIMEOUT] = "header_timeout", [CONN_CLOSE_REFUSED_BODY] = "refused_body",
+    [CONN_CLOSE_IDLE_NEWER] = "idle_for_newer",     [CONN_CLOSE_IDLE_AT_CAP] = "idle_at_cap",
+    [CONN_CLOSE_OUTPUT_BUDGET] = "output_budget",
+};
 
 /* Reading a request's head, to answer an oversized declared body before it is read. */
 typedef enum {
@@ -61,10 +82,20 @@ struct conn_guard {
     struct evhttp_connection *connection; /* set on attach */
     struct event attach;
     struct event deadline;
-    bool responding;         /* a request is in flight until its reply is written */
-    http_stream *stream;     /* the streaming response it carries, or NULL */
-    int64_t active_ms;       /* when something last happened on it */
-    char peer[64];           /* the client's address */
+    bool responding;     /* a request is in flight until its reply is written */
+    http_stream *stream; /* the streaming response it carries, or NULL */
+    int64_t active_ms;   /* when something last happened on it */
+    /* The client's address: the peer's at accept, then the one the last request came from
+     * (through a trusted proxy, the address it forwarded); the per-address budget counts
+     * connections by its identity (rate_address_identity: IPv6 by /64). */
+    char peer[64];
+    uint8_t identity[RATE_ADDRESS_MAX];
+    size_t identity_len;
+    struct evbuffer_cb_entry *input_watch, *output_watch;
+    size_t unsent;           /* bytes of its replies waiting in the output buffer */
+    int64_t drained_ms;      /* when the output last shrank, or filled from empty */
+    bool reading_paused;     /* too much unsent: the socket is not read */
+    struct event pause;      /* pauses reading once evhttp has done enabling it */
     conn_guard *prev, *next; /* the server's list of open connections */
     struct {
         head_state state;
@@ -83,6 +114,21 @@ static void guard_arm(conn_guard *guard, int ms)
 {
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     evtimer_add(&guard->deadline, &tv);
+}
+
+/* The one way the server ends a connection: logs and counts why, then frees it (its guard
+ * goes with it, in guard_closed). Never from a callback of the connection itself. */
+static void conn_close(conn_guard *guard, conn_close_reason reason)
+{
+    http_server *server = guard->server;
+    server->closed[reason]++;
+    if (log_enabled(LOG_DEBUG)) {
+        char unsent[24];
+        snprintf(unsent, sizeof unsent, "%zu", guard->unsent);
+        log_event(LOG_DEBUG, "connection closed", "reason", close_reason_names[reason], "client",
+                  guard->peer, "unsent_bytes", unsent, NULL);
+    }
+    evhttp_connection_free(guard->connection);
 }
 
 void conn_update_listener(http_server *server)
@@ -121,9 +167,17 @@ static void guard_closed(struct evhttp_connection *connection, void *arg)
         stream_connection_gone(stream);
     }
     event_del(&guard->attach);
+    event_del(&guard->pause);
     evtimer_del(&guard->deadline);
-    if (guard->bev != NULL) {
-        evbuffer_remove_cb(bufferevent_get_input(guard->bev), NULL, NULL);
+    if (guard->input_watch != NULL) {
+        evbuffer_remove_cb_entry(bufferevent_get_input(guard->bev), guard->input_watch);
+    }
+    if (guard->output_watch != NULL) {
+        evbuffer_remove_cb_entry(bufferevent_get_output(guard->bev), guard->output_watch);
+    }
+    server->unsent_bytes -= guard->unsent;
+    if (guard->reading_paused) {
+        server->reads_paused--;
     }
     if (guard->prev != NULL) {
         guard->prev->next = guard->next;
@@ -141,8 +195,8 @@ static void guard_closed(struct evhttp_connection *connection, void *arg)
 static void guard_expired(evutil_socket_t fd, short events, void *arg)
 {
     conn_guard *guard = arg;
-    /* Frees the connection; guard_closed runs inside and frees the guard. */
-    evhttp_connection_free(guard->connection);
+    conn_close(guard, guard->head.state == HEAD_REFUSED ? CONN_CLOSE_REFUSED_BODY
+                                                        : CONN_CLOSE_HEADER_TIMEOUT);
 }
 
 /* ---- the oversized body, answered before it is read ---- */
@@ -360,6 +414,36 @@ static bool idle(const conn_guard *guard, int64_t now)
            now - guard->active_ms >= IDLE_AFTER_MS;
 }
 
+/* A reply sits unread: bytes wait and none left for a second. With or without
+ * credentials, such a connection holds its slot as an idle one does. */
+static bool unread(const conn_guard *guard, int64_t now)
+{
+    return guard->unsent > 0 && now - guard->drained_ms >= IDLE_AFTER_MS;
+}
+
+static bool reclaimable(const conn_guard *guard, int64_t now)
+{
+    return guard->connection != NULL && (idle(guard, now) || unread(guard, now));
+}
+
+/* Since when it has been quiet: the oldest quiet one makes room first. */
+static int64_t quiet_since(const conn_guard *guard)
+{
+    return guard->unsent > 0 ? guard->drained_ms : guard->active_ms;
+}
+
+static bool same_client(const conn_guard *a, const conn_guard *b)
+{
+    return a->identity_len == b->identity_len &&
+           memcmp(a->identity, b->identity, a->identity_len) == 0;
+}
+
+static void set_client(conn_guard *guard, const char *address)
+{
+    snprintf(guard->peer, sizeof guard->peer, "%s", address);
+    guard->identity_len = rate_address_identity(address, guard->identity);
+}
+
 /* A newcomer from an address over its idle budget: that address's connection idle the
  * longest makes room. */
 static void enforce_idle_budget(conn_guard *newcomer)
@@ -369,31 +453,32 @@ static void enforce_idle_budget(conn_guard *newcomer)
     int count = 0;
     conn_guard *oldest = NULL;
     for (conn_guard *g = server->guards; g != NULL; g = g->next) {
-        if (g == newcomer || g->connection == NULL || strcmp(g->peer, newcomer->peer) != 0 ||
-            !idle(g, now)) {
+        if (g == newcomer || !same_client(g, newcomer) || !reclaimable(g, now)) {
             continue;
         }
         count++;
-        if (oldest == NULL || g->active_ms <= oldest->active_ms) {
+        if (oldest == NULL || quiet_since(g) <= quiet_since(oldest)) {
             oldest = g;
         }
     }
     if (count >= server->options.max_idle_per_client && oldest != NULL) {
-        log_event(LOG_DEBUG, "idle connection closed for a newer one", "client", oldest->peer,
-                  NULL);
         /* Frees it (and its guard, through guard_closed) now: not our own callback. */
-        evhttp_connection_free(oldest->connection);
+        conn_close(oldest, CONN_CLOSE_IDLE_NEWER);
     }
 }
 
-static int by_peer_then_age(const void *left, const void *right)
+static int by_client_then_age(const void *left, const void *right)
 {
     const conn_guard *a = *(conn_guard *const *)left, *b = *(conn_guard *const *)right;
-    int peer = strcmp(a->peer, b->peer);
-    if (peer != 0) {
-        return peer;
+    size_t len = a->identity_len < b->identity_len ? a->identity_len : b->identity_len;
+    int client = memcmp(a->identity, b->identity, len);
+    if (client == 0 && a->identity_len != b->identity_len) {
+        client = a->identity_len < b->identity_len ? -1 : 1;
     }
-    return a->active_ms < b->active_ms ? -1 : a->active_ms > b->active_ms;
+    if (client != 0) {
+        return client;
+    }
+    return quiet_since(a) < quiet_since(b) ? -1 : quiet_since(a) > quiet_since(b);
 }
 
 /* At the cap: every address keeps at most its budget of idle connections, its oldest idle
@@ -404,7 +489,7 @@ static void reclaim_idle(http_server *server)
     int64_t now = clock_ms();
     size_t count = 0;
     for (conn_guard *g = server->guards; g != NULL; g = g->next) {
-        count += g->connection != NULL && idle(g, now);
+        count += reclaimable(g, now);
     }
     if (count <= (size_t)server->options.max_idle_per_client) {
         return;
@@ -412,24 +497,24 @@ static void reclaim_idle(http_server *server)
     conn_guard **idle_ones = xcalloc(count, sizeof *idle_ones);
     size_t n = 0;
     for (conn_guard *g = server->guards; g != NULL && n < count; g = g->next) {
-        if (g->connection != NULL && idle(g, now)) {
+        if (reclaimable(g, now)) {
             idle_ones[n++] = g;
         }
     }
-    qsort(idle_ones, n, sizeof *idle_ones, by_peer_then_age);
+    qsort(idle_ones, n, sizeof *idle_ones, by_client_then_age);
     size_t budget = (size_t)server->options.max_idle_per_client;
     int closed = 0;
     char peer[sizeof idle_ones[0]->peer] = "";
     for (size_t start = 0; start < n;) {
         size_t end = start + 1;
-        while (end < n && strcmp(idle_ones[end]->peer, idle_ones[start]->peer) == 0) {
+        while (end < n && same_client(idle_ones[end], idle_ones[start])) {
             end++;
         }
         if (end - start > budget) {
             snprintf(peer, sizeof peer, "%s", idle_ones[start]->peer);
             for (size_t i = start; i < end - budget; i++) {
                 /* Frees it and its guard (guard_closed); the array is not read there again. */
-                evhttp_connection_free(idle_ones[i]->connection);
+                conn_close(idle_ones[i], CONN_CLOSE_IDLE_AT_CAP);
                 closed++;
             }
         }
@@ -439,7 +524,8 @@ static void reclaim_idle(http_server *server)
     if (closed > 0) {
         char closed_text[16];
         snprintf(closed_text, sizeof closed_text, "%d", closed);
-        log_event(LOG_INFO, "at the connection cap: idle connections over their budget closed",
+        log_event(LOG_INFO,
+                  "at the connection cap: idle or unread connections over their budget closed",
                   "closed", closed_text, "client", peer, NULL);
     }
 }
@@ -454,6 +540,108 @@ static void idle_reclaim_due(evutil_socket_t fd, short events, void *arg)
     conn_update_listener(server); /* re-arms while still full */
 }
 
+/* ---- output nobody reads ---- */
+
+static void pause_reading(evutil_socket_t fd, short events, void *arg)
+{
+    conn_guard *guard = arg;
+    if (guard->unsent > CONN_PAUSE_BYTES && guard->stream == NULL && !guard->reading_paused) {
+        guard->reading_paused = true;
+        guard->server->reads_paused++;
+        bufferevent_disable(guard->bev, EV_READ);
+    }
+}
+
+/* A connection holding unsent bytes, as the output budget ranks them. */
+typedef struct {
+    conn_guard *guard;
+    bool stalled;
+    size_t unsent;
+} output_holder;
+
+static int by_unsent(const void *left, const void *right)
+{
+    const output_holder *a = left, *b = right;
+    /* Stalled ones first (nobody reads them), then the biggest. */
+    if (a->stalled != b->stalled) {
+        return a->stalled ? -1 : 1;
+    }
+    return a->unsent > b->unsent ? -1 : a->unsent < b->unsent;
+}
+
+/* Over the budget of unsent bytes: the connections holding the most close until the rest
+ * fit in it. */
+static void output_budget_due(evutil_socket_t fd, short events, void *arg)
+{
+    http_server *server = arg;
+    server->output_check_armed = false;
+    if (server->unsent_bytes <= server->options.output_budget_bytes) {
+        return;
+    }
+    size_t count = 0;
+    for (conn_guard *g = server->guards; g != NULL; g = g->next) {
+        count += g->connection != NULL && g->unsent > 0;
+    }
+    output_holder *holders = xcalloc(count > 0 ? count : 1, sizeof *holders);
+    size_t n = 0;
+    int64_t now = clock_ms();
+    for (conn_guard *g = server->guards; g != NULL && n < count; g = g->next) {
+        if (g->connection != NULL && g->unsent > 0) {
+            holders[n++] = (output_holder){g, unread(g, now), g->unsent};
+        }
+    }
+    qsort(holders, n, sizeof *holders, by_unsent);
+    size_t before = server->unsent_bytes;
+    int closed = 0;
+    char biggest[sizeof holders[0].guard->peer] = "";
+    for (size_t i = 0; i < n && server->unsent_bytes > server->options.output_budget_bytes; i++) {
+        if (closed == 0) {
+            snprintf(biggest, sizeof biggest, "%s", holders[i].guard->peer);
+        }
+        /* Frees it and its guard (guard_closed), which takes its bytes off the total; the
+         * array is not read there again. */
+        conn_close(holders[i].guard, CONN_CLOSE_OUTPUT_BUDGET);
+        closed++;
+    }
+    free(holders);
+    char closed_text[16], before_text[24], after_text[24], budget_text[24];
+    snprintf(closed_text, sizeof closed_text, "%d", closed);
+    snprintf(before_text, sizeof before_text, "%zu", before);
+    snprintf(after_text, sizeof after_text, "%zu", server->unsent_bytes);
+    snprintf(budget_text, sizeof budget_text, "%zu", server->options.output_budget_bytes);
+    log_event(LOG_WARN, "unsent replies over the output budget: connections closed", "reason",
+              close_reason_names[CONN_CLOSE_OUTPUT_BUDGET], "closed", closed_text, "client",
+              biggest, "unsent_bytes", before_text, "now", after_text, "budget", budget_text, NULL);
+}
+
+/* Every change of a connection's output buffer: evhttp adding a reply, the socket taking
+ * some of it. Keeps the connection's and the server's unsent bytes, and pauses or resumes
+ * reading. Runs inside evhttp's own calls, so what must not happen there (disabling a read
+ * that evhttp is about to enable, closing connections) is left to events of the loop. */
+static void output_changed(struct evbuffer *buffer, const struct evbuffer_cb_info *info, void *arg)
+{
+    conn_guard *guard = arg;
+    http_server *server = guard->server;
+    size_t unsent = info->orig_size + info->n_added - info->n_deleted;
+    if (info->n_deleted > 0 || guard->unsent == 0) {
+        guard->drained_ms = clock_ms();
+    }
+    server->unsent_bytes = server->unsent_bytes - guard->unsent + unsent;
+    guard->unsent = unsent;
+    if (guard->reading_paused && unsent <= CONN_RESUME_BYTES) {
+        guard->reading_paused = false;
+        server->reads_paused--;
+        bufferevent_enable(guard->bev, EV_READ);
+    } else if (!guard->reading_paused && unsent > CONN_PAUSE_BYTES && guard->stream == NULL) {
+        /* evhttp enables reading right after it has queued a reply: pause after that. */
+        event_active(&guard->pause, EV_TIMEOUT, 0);
+    }
+    if (server->unsent_bytes > server->options.output_budget_bytes && !server->output_check_armed) {
+        server->output_check_armed = true;
+        event_active(&server->output_check, EV_TIMEOUT, 0);
+    }
+}
+
 static void guard_attach(evutil_socket_t fd, short events, void *arg)
 {
     conn_guard *guard = arg;
@@ -465,9 +653,13 @@ static void guard_attach(evutil_socket_t fd, short events, void *arg)
     char *address = NULL;
     ev_uint16_t port = 0;
     evhttp_connection_get_peer(guard->connection, &address, &port);
-    snprintf(guard->peer, sizeof guard->peer, "%s", address != NULL ? address : "");
+    /* Before any request: the peer, which for a proxy is the proxy. */
+    set_client(guard, address != NULL ? address : "");
     guard->active_ms = clock_ms();
-    evbuffer_add_cb(bufferevent_get_input(guard->bev), input_added, guard);
+    guard->input_watch = evbuffer_add_cb(bufferevent_get_input(guard->bev), input_added, guard);
+    guard->output_watch =
+        evbuffer_add_cb(bufferevent_get_output(guard->bev), output_changed, guard);
+    bufferevent_setwatermark(guard->bev, EV_READ, 0, CONN_INPUT_MAX);
     guard_arm(guard, guard->server->options.header_timeout_ms);
     enforce_idle_budget(guard);
 }
@@ -486,6 +678,7 @@ struct bufferevent *conn_new(struct event_base *base, void *arg)
     guard->bev = bev;
     evtimer_assign(&guard->deadline, base, guard_expired, guard);
     event_assign(&guard->attach, base, -1, 0, guard_attach, guard);
+    event_assign(&guard->pause, base, -1, 0, pause_reading, guard);
     /* Runs later in this same loop turn, after evhttp has made the connection and
      * before the socket is polled for the first time. */
     event_active(&guard->attach, EV_TIMEOUT, 0);
@@ -534,7 +727,16 @@ static void request_complete(struct evhttp_request *req, void *arg)
 
 void conn_request_arrived(http_server *server, struct ctx_private *priv)
 {
-    struct evhttp_connection *connection = evhttp_request_get_connection(priv->ctx.req);
+    http_ctx *ctx = &priv->ctx;
+    struct evhttp_connection *connection = evhttp_request_get_connection(ctx->req);
+    char *peer = NULL;
+    ev_uint16_t port = 0;
+    if (connection != NULL) {
+        evhttp_connection_get_peer(connection, &peer, &port);
+    }
+    client_address_resolve(&server->trusted_proxies, peer != NULL ? peer : "",
+                           http_header_joined(ctx, "Forwarded"),
+                           http_header_joined(ctx, "X-Forwarded-For"), ctx->client_address);
     struct bufferevent *bev =
         connection != NULL ? evhttp_connection_get_bufferevent(connection) : NULL;
     if (bev == NULL) {
@@ -546,8 +748,11 @@ void conn_request_arrived(http_server *server, struct ctx_private *priv)
     setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
     conn_guard *guard = guard_of(server, connection);
     if (guard != NULL) {
+        if (strcmp(guard->peer, ctx->client_address) != 0) {
+            set_client(guard, ctx->client_address);
+        }
         evtimer_del(&guard->deadline);
-        evhttp_request_set_on_complete_cb(priv->ctx.req, request_complete, guard);
+        evhttp_request_set_on_complete_cb(ctx->req, request_complete, guard);
         guard->responding = true;
         guard->head.state = HEAD_WAIT;
         priv->guard = guard;
@@ -635,12 +840,16 @@ void conn_listener_ready(http_server *server)
             server->options.max_connections = (int)usable;
         }
     }
+    if (server->options.output_budget_bytes == 0) {
+        server->options.output_budget_bytes = (size_t)64 * 1024 * 1024;
+    }
     if (server->options.max_idle_per_client < 1 ||
         server->options.max_idle_per_client > server->options.max_connections) {
         server->options.max_idle_per_client = server->options.max_connections;
     }
     evtimer_assign(&server->accept_rest, server->base, accept_rest_over, server);
     evtimer_assign(&server->idle_reclaim, server->base, idle_reclaim_due, server);
+    event_assign(&server->output_check, server->base, -1, 0, output_budget_due, server);
     for (int i = 0; i < MAX_SERVERS; i++) {
         if (listeners[i].http == NULL) {
             listeners[i].http = server->http;
@@ -652,10 +861,33 @@ void conn_listener_ready(http_server *server)
     }
 }
 
+void http_server_render_metrics(const http_server *server, FILE *out)
+{
+    fprintf(out,
+            "# HELP wasteflow_http_connections Client connections open.\n"
+            "# TYPE wasteflow_http_connections gauge\n"
+            "wasteflow_http_connections %d\n"
+            "# HELP wasteflow_http_unsent_bytes Reply bytes waiting to be sent, all connections.\n"
+            "# TYPE wasteflow_http_unsent_bytes gauge\n"
+            "wasteflow_http_unsent_bytes %zu\n"
+            "# HELP wasteflow_http_reads_paused Connections not read while their replies wait.\n"
+            "# TYPE wasteflow_http_reads_paused gauge\n"
+            "wasteflow_http_reads_paused %d\n"
+            "# HELP wasteflow_http_connections_closed_total Connections the server closed, by "
+            "reason.\n"
+            "# TYPE wasteflow_http_connections_closed_total counter\n",
+            server->connections, server->unsent_bytes, server->reads_paused);
+    for (int reason = 0; reason < CONN_CLOSE__COUNT; reason++) {
+        fprintf(out, "wasteflow_http_connections_closed_total{reason=\"%s\"} %llu\n",
+                close_reason_names[reason], (unsigned long long)server->closed[reason]);
+    }
+}
+
 void conn_listener_free(http_server *server)
 {
     evtimer_del(&server->accept_rest);
     evtimer_del(&server->idle_reclaim);
+    event_del(&server->output_check);
     for (int i = 0; i < MAX_SERVERS; i++) {
         if (listeners[i].server == server) {
             listeners[i].http = NULL;

@@ -6,6 +6,7 @@
 
 #include "http/server.h"
 #include "http/stream.h"
+#include "util/client_address.h"
 #include "util/rate_limit.h"
 
 #include <event2/bufferevent.h>
@@ -16,6 +17,16 @@
 #include <stdint.h>
 
 typedef struct conn_guard conn_guard;
+
+/* Why the server closed a connection (connections.c: conn_close). */
+typedef enum {
+    CONN_CLOSE_HEADER_TIMEOUT, /* a request did not arrive whole in time */
+    CONN_CLOSE_REFUSED_BODY,   /* after a 413 sent before its body was read */
+    CONN_CLOSE_IDLE_NEWER,     /* idle or unread, for a newer one from the same client */
+    CONN_CLOSE_IDLE_AT_CAP,    /* idle or unread beyond its client's budget at the cap */
+    CONN_CLOSE_OUTPUT_BUDGET,  /* holding the most unsent bytes over the output budget */
+    CONN_CLOSE__COUNT
+} conn_close_reason;
 
 struct http_server {
     struct event_base *base;
@@ -31,6 +42,11 @@ struct http_server {
     struct event accept_rest;  /* ends the rest */
     struct event idle_reclaim; /* at the cap: closes connections over an idle budget */
     bool idle_reclaim_armed;
+    size_t unsent_bytes;       /* reply bytes waiting in every connection's output buffer */
+    struct event output_check; /* over the output budget: closes the biggest holders */
+    bool output_check_armed;
+    int reads_paused; /* connections not read while their replies wait */
+    uint64_t closed[CONN_CLOSE__COUNT];
     int64_t accept_error_logged_ms;
     uint64_t accept_errors_quiet; /* errors since the last log line */
     bool draining;                /* stopped accepting: replies close their connection */
@@ -42,6 +58,7 @@ struct http_server {
      * without valid credentials, apart, so a flood of the one never evicts the other. */
     rate_table *rate_credentials;
     rate_table *rate_addresses;
+    proxy_list trusted_proxies;
 };
 
 typedef struct {
@@ -58,6 +75,9 @@ struct ctx_private {
 
 /* server.c: frees the context and everything the request owned. */
 void http_ctx_free(http_ctx *ctx);
+/* server.c: every field of a request header, in order, joined by ", " (RFC 9110 5.3) in
+ * the request's arena; NULL when there is none. */
+const char *http_header_joined(http_ctx *ctx, const char *name);
 
 /* reply.c: the 204 answer to a CORS preflight of a path whose methods are allowed. */
 void http_reply_preflight(http_ctx *ctx, int allowed);
@@ -81,7 +101,9 @@ void rate_limits_free(http_server *server);
 /* evhttp's bufferevent callback: a new connection and its guard. */
 struct bufferevent *conn_new(struct event_base *base, void *server);
 /* A request has fully arrived on its connection: no more deadline until its reply is
- * written, and the reply counts as in flight until then. */
+ * written, and the reply counts as in flight until then. Sets the request's client address
+ * (behind a trusted proxy, the one it forwarded), which the connection is then counted as
+ * for the per-address idle budget. */
 void conn_request_arrived(http_server *server, struct ctx_private *priv);
 /* Clamps max_connections to what the open-file limit allows and installs the listener's
  * accept-error handling; after the socket is bound. */

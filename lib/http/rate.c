@@ -76,14 +76,9 @@ bool http_rate_admit_address(http_ctx *ctx)
     if (table == NULL) {
         return true;
     }
-    char *address = NULL;
-    ev_uint16_t port = 0;
-    struct evhttp_connection *connection = evhttp_request_get_connection(ctx->req);
-    if (connection != NULL) {
-        evhttp_connection_get_peer(connection, &address, &port);
-    }
+    /* Behind a trusted proxy, the client it forwarded (conn_request_arrived). */
     uint8_t identity[RATE_ADDRESS_MAX];
-    size_t len = rate_address_identity(address != NULL ? address : "", identity);
+    size_t len = rate_address_identity(ctx->client_address, identity);
     int64_t wait_ms = rate_table_take(table, identity, len, clock_ms());
     if (wait_ms > 0) {
         refuse(ctx, wait_ms, "from this address without valid credentials");

@@ -112,7 +112,8 @@ void http_reply_logged(http_ctx *ctx, int status)
         snprintf(duration_text, sizeof duration_text, "%.3f", (double)duration_us / 1000.0);
         log_event(level, "request", "method", ctx->method_name, "path", ctx->path, "route", route,
                   "status", status_text, "duration_ms", duration_text, "request_id",
-                  ctx->request_id, "actor", ctx->authenticated ? ctx->principal.actor : "", NULL);
+                  ctx->request_id, "actor", ctx->authenticated ? ctx->principal.actor : "",
+                  "client", ctx->client_address, NULL);
     }
 }
 
@@ -150,6 +151,23 @@ void http_reply_text(http_ctx *ctx, int status, const char *content_type, const 
     if (buf != NULL) {
         evbuffer_free(buf);
     }
+}
+
+void http_reply_static(http_ctx *ctx, int status, const char *content_type, const char *body,
+                       size_t len)
+{
+    struct evbuffer *buf = evbuffer_new();
+    if (buf != NULL && len > 0 && evbuffer_add_reference(buf, body, len, NULL, NULL) != 0) {
+        evbuffer_free(buf);
+        buf = NULL;
+    }
+    if (buf == NULL) {
+        http_reply_text(ctx, status, content_type, body, len);
+        return;
+    }
+    http_add_header(ctx, "Content-Type", content_type);
+    finish(ctx, status, buf);
+    evbuffer_free(buf);
 }
 
 void http_reply_json(http_ctx *ctx, int status, const char *body, size_t len)

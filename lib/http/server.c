@@ -45,6 +45,19 @@ const char *http_header(const http_ctx *ctx, const char *name)
     return evhttp_find_header(evhttp_request_get_input_headers(ctx->req), name);
 }
 
+const char *http_header_joined(http_ctx *ctx, const char *name)
+{
+    const struct evkeyvalq *headers = evhttp_request_get_input_headers(ctx->req);
+    const char *joined = NULL;
+    for (const struct evkeyval *h = headers->tqh_first; h != NULL; h = h->next.tqe_next) {
+        if (strcasecmp(h->key, name) == 0) {
+            joined =
+                joined == NULL ? h->value : arena_printf(&ctx->arena, "%s, %s", joined, h->value);
+        }
+    }
+    return joined;
+}
+
 const char *http_query_param(http_ctx *ctx, const char *name)
 {
     struct ctx_private *priv = (struct ctx_private *)ctx;
@@ -355,6 +368,12 @@ http_server *http_server_new(struct event_base *base, const http_server_options 
     }
     conn_listener_ready(server);
     rate_limits_new(server);
+    char error[256];
+    if (proxy_list_parse(options->trusted_proxies, &server->trusted_proxies, error, sizeof error) !=
+        0) {
+        /* config_load refuses such a list: trust none. */
+        log_event(LOG_ERROR, "trusted proxies ignored", "error", error, NULL);
+    }
     return server;
 }
 
@@ -427,5 +446,6 @@ void http_server_free(http_server *server)
     conn_listener_free(server);
     evhttp_free(server->http);
     rate_limits_free(server);
+    proxy_list_free(&server->trusted_proxies);
     free(server);
 }

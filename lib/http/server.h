@@ -9,6 +9,7 @@
 #include "http/problem.h"
 #include "http/router.h"
 #include "util/arena.h"
+#include "util/client_address.h"
 #include "util/json_input.h"
 
 #include <cjson/cJSON.h>
@@ -17,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define HTTP_MAX_BODY (64 * 1024)
 
@@ -51,6 +53,9 @@ struct http_ctx {
     const char *body; /* request body (NUL-terminated copy), "" when none */
     size_t body_len;
     char request_id[129];
+    /* Who is asking, for per-address limits and logs: the peer's address, or behind a trusted
+     * proxy the client it forwarded (util/client_address.h). */
+    char client_address[CLIENT_ADDRESS_MAX];
     int64_t start_us;
     int64_t deadline_ms;         /* monotonic deadline for the whole request */
     const char *idempotency_key; /* NULL when absent */
@@ -75,6 +80,11 @@ typedef struct {
     int max_idle_per_client;    /* idle connections one client address may hold */
     const char *cors_origins;   /* comma-separated, "" for none */
     int rate_limit;             /* requests a second per credential (see http_rate_admit_*) */
+    size_t output_budget_bytes; /* unsent reply bytes of all connections together; beyond
+                                 * them the connections holding the most are closed */
+    /* Comma-separated CIDRs (util/client_address.h) of reverse proxies whose Forwarded or
+     * X-Forwarded-For names the client; NULL or "": trust none. Checked by config_load. */
+    const char *trusted_proxies;
     const router_route *routes; /* each handler points to an http_endpoint */
     int route_count;
     /* Called after routing, before the body is looked at, for endpoints with roles. */
@@ -90,6 +100,11 @@ void *http_server_app(const http_server *server);
 /* Stops accepting new connections; in-flight requests continue. */
 void http_server_stop_accepting(http_server *server);
 int http_server_inflight(const http_server *server);
+
+/* Writes the server's connection metrics in Prometheus text format: open connections,
+ * unsent reply bytes, connections not read while their replies wait, and connections the
+ * server closed, by reason. */
+void http_server_render_metrics(const http_server *server, FILE *out);
 void http_server_free(http_server *server);
 
 /* After HTTP_PENDING: the principal is set, admission goes on (body checks, handler). */
@@ -116,6 +131,10 @@ void http_reply_json(http_ctx *ctx, int status, const char *body, size_t len);
 void http_reply_text(http_ctx *ctx, int status, const char *content_type, const char *body,
                      size_t len);
 void http_reply_empty(http_ctx *ctx, int status);
+/* A 200-style reply whose body is bytes that live as long as the process (compiled-in
+ * files): sent by reference, never copied, however many clients ask at once. */
+void http_reply_static(http_ctx *ctx, int status, const char *content_type, const char *body,
+                       size_t len);
 /* An RFC 9457 problem of the given kind (http/problem.h) with a printf-style detail. A 503
  * carries Retry-After. Text that is not valid UTF-8 is repaired before it is sent. */
 void http_problem(http_ctx *ctx, problem_kind kind, const char *detail_fmt, ...)

@@ -2,6 +2,7 @@
  * for every log line that mentions the database. */
 #include "util/config.h"
 
+#include "util/client_address.h"
 #include "util/log.h"
 
 #include <ctype.h>
@@ -68,6 +69,12 @@ static const setting_doc settings[] = {
      "KiB a stream may have waiting for a slow reader before it is cut off"},
     {"WASTEFLOW_EVENTS_KEEPALIVE_MS", "15000",
      "a comment on a stream after this long without events"},
+    {"WASTEFLOW_OUTPUT_BUDGET_MB", "64",
+     "MiB of replies waiting for clients that do not read them, all connections together; "
+     "beyond it the connections holding the most are closed"},
+    {"WASTEFLOW_TRUSTED_PROXIES", "",
+     "comma-separated CIDRs of reverse proxies whose Forwarded / X-Forwarded-For name the "
+     "client for per-address limits and logs (empty: trust none)"},
 };
 
 void config_print_help(FILE *out)
@@ -156,6 +163,8 @@ int config_load(config *cfg, const char *(*getenv_fn)(const char *name), char *e
                      error_size) != 0 ||
         copy_setting(getenv_fn, "WASTEFLOW_CORS_ORIGINS", cfg->cors_origins,
                      sizeof cfg->cors_origins, error, error_size) != 0 ||
+        copy_setting(getenv_fn, "WASTEFLOW_TRUSTED_PROXIES", cfg->trusted_proxies,
+                     sizeof cfg->trusted_proxies, error, error_size) != 0 ||
         copy_setting(getenv_fn, "WASTEFLOW_JWT_SECRET", cfg->jwt_secret, sizeof cfg->jwt_secret,
                      error, error_size) != 0 ||
         copy_setting(getenv_fn, "WASTEFLOW_JWT_PUBLIC_KEY_FILE", cfg->jwt_public_key_file,
@@ -203,7 +212,9 @@ int config_load(config *cfg, const char *(*getenv_fn)(const char *name), char *e
         parse_int(getenv_fn, "WASTEFLOW_EVENTS_KEEPALIVE_MS", 100, 600000,
                   &cfg->events_keepalive_ms, error, error_size) ||
         parse_int(getenv_fn, "WASTEFLOW_JWT_MAX_TTL_S", 1, 31622400, &cfg->jwt_max_ttl_s, error,
-                  error_size)) {
+                  error_size) ||
+        parse_int(getenv_fn, "WASTEFLOW_OUTPUT_BUDGET_MB", 1, 1048576, &cfg->output_budget_mb,
+                  error, error_size)) {
         return -1;
     }
     /* A token signed by the identity provider for another service (another audience), or by
@@ -241,6 +252,11 @@ int config_load(config *cfg, const char *(*getenv_fn)(const char *name), char *e
         snprintf(error, error_size, "WASTEFLOW_APP_ROLE and WASTEFLOW_AUDITOR_ROLE must differ");
         return -1;
     }
+    proxy_list proxies;
+    if (proxy_list_parse(cfg->trusted_proxies, &proxies, error, error_size) != 0) {
+        return -1;
+    }
+    proxy_list_free(&proxies);
     return 0;
 }
 

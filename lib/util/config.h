@@ -37,6 +37,9 @@ typedef struct {
     int events_max_per_credential; /* WASTEFLOW_EVENTS_MAX_PER_CREDENTIAL: of them, per actor */
     int events_buffer_kb;          /* WASTEFLOW_EVENTS_BUFFER_KB: what a slow reader may hold */
     int events_keepalive_ms;       /* WASTEFLOW_EVENTS_KEEPALIVE_MS: comment after this quiet */
+    /* Output clients do not read, and the client address behind a reverse proxy. */
+    int output_budget_mb; /* WASTEFLOW_OUTPUT_BUDGET_MB: unsent reply bytes, all connections */
+    char trusted_proxies[1024]; /* WASTEFLOW_TRUSTED_PROXIES: CIDRs, empty = trust none */
 } config;
 
 /* Fills cfg from the environment (getenv_fn lets tests supply their own). Returns 0, or

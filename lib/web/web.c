@@ -52,6 +52,7 @@ void handle_web_asset(http_ctx *ctx)
         http_reply_empty(ctx, 304);
         return;
     }
-    http_reply_text(ctx, 200, asset->content_type, asset->start,
-                    (size_t)(asset->end - asset->start));
+    /* By reference: a client that reads slowly, or not at all, holds no copy of it. */
+    http_reply_static(ctx, 200, asset->content_type, asset->start,
+                      (size_t)(asset->end - asset->start));
 }

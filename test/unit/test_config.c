@@ -337,6 +337,30 @@ static void test_log_level(void **state)
     }
 }
 
+/* The output budget's bounds and default, and the trusted proxies' CIDRs: a bad one
+ * refuses the start, naming the variable and the entry. */
+static void test_output_budget_and_trusted_proxies(void **state)
+{
+    (void)state;
+    config cfg = load_ok();
+    assert_int_equal(cfg.output_budget_mb, 64);
+    assert_string_equal(cfg.trusted_proxies, "");
+    env_set("WASTEFLOW_OUTPUT_BUDGET_MB", "1");
+    env_set("WASTEFLOW_TRUSTED_PROXIES", "10.0.0.0/8, 2001:db8::/32,127.0.0.1");
+    cfg = load_ok();
+    assert_int_equal(cfg.output_budget_mb, 1);
+    assert_string_equal(cfg.trusted_proxies, "10.0.0.0/8, 2001:db8::/32,127.0.0.1");
+    env_set("WASTEFLOW_OUTPUT_BUDGET_MB", "0");
+    load_fails("WASTEFLOW_OUTPUT_BUDGET_MB must be an integer from 1 to 1048576, got \"0\"");
+    env_set("WASTEFLOW_OUTPUT_BUDGET_MB", "64");
+    env_set("WASTEFLOW_TRUSTED_PROXIES", "10.0.0.0/8, proxy.local");
+    load_fails("WASTEFLOW_TRUSTED_PROXIES: \"proxy.local\" is not an IPv4 or IPv6 address or "
+               "CIDR (address/prefix)");
+    env_set("WASTEFLOW_TRUSTED_PROXIES", "10.0.0.0/33");
+    load_fails("WASTEFLOW_TRUSTED_PROXIES: \"10.0.0.0/33\" is not an IPv4 or IPv6 address or "
+               "CIDR (address/prefix)");
+}
+
 static void test_string_length_limits(void **state)
 {
     (void)state;
@@ -576,6 +600,7 @@ int main(void)
         cmocka_unit_test_setup(test_jwt_needs_issuer_and_audience, setup),
         cmocka_unit_test_setup(test_listen_forms, setup),
         cmocka_unit_test_setup(test_log_level, setup),
+        cmocka_unit_test_setup(test_output_budget_and_trusted_proxies, setup),
         cmocka_unit_test_setup(test_string_length_limits, setup),
         cmocka_unit_test_setup(test_error_buffer_is_bounded, setup),
         cmocka_unit_test_setup(test_redact_uri, setup),
