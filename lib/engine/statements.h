@@ -61,6 +61,8 @@
     X(ST_PING)                                                                                     \
     X(ST_PENDING_BY_TYPE)                                                                          \
     X(ST_DISPATCH_POLL)                                                                            \
+    X(ST_DISPATCH_RENEW)                                                                           \
+    X(ST_DISPATCH_RELEASE)                                                                         \
     X(ST_DISPATCH_TAKE)                                                                            \
     X(ST_DISPATCH_CLEAR)                                                                           \
     X(ST_DISPATCH_PENDING)                                                                         \
