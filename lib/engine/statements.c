@@ -482,6 +482,37 @@ const db_statement engine_statements[ST__COUNT] = {
       "ON w.organization_id = o.id WHERE o.id = ANY ($1::bigint[]) ORDER BY o.id, w.waste_type"),
     S(ST_EV_ROUTES, "SELECT " ROUTE_COLUMNS " FROM routes WHERE id = ANY ($1::bigint[]) "
                     "ORDER BY id"),
+    /* What the listener checks notifications against (engine/events.c): they are hints,
+     * which any database role can send. The snapshot that changes are judged against (a
+     * change whose transaction it does not see is new) and the newest unload then. */
+    S(ST_EV_SINCE,
+      "SELECT pg_current_snapshot()::text, coalesce((SELECT max(id) FROM unloads), 0)"),
+    /* Unloads after id $1, at most $2, in ST_EV_UNLOADS's order: read from the table, never
+     * by the ids a notification names. */
+    S(ST_EV_UNLOADS_AFTER,
+      "SELECT id, storage_id, waste_type, amount, actor, created_at FROM (SELECT * FROM "
+      "unloads WHERE id > $1::bigint ORDER BY id LIMIT $2::int) u "
+      "ORDER BY storage_id, created_at, actor, id"),
+    /* For each id of $1 (bigint[]), in id order: whether a transaction that the snapshot $2
+     * does not see wrote one of its rows, or deleted it (event_tombstones). */
+    S(ST_EV_STORAGES_CHANGED,
+      "SELECT x.id, CASE WHEN s.id IS NULL THEN EXISTS (SELECT 1 FROM event_tombstones d WHERE "
+      "d.kind = 's' AND d.id = x.id AND wf_written_since(d.xmin, $2::pg_snapshot)) ELSE "
+      "wf_written_since(s.xmin, $2::pg_snapshot) OR EXISTS (SELECT 1 FROM storage_waste w "
+      "WHERE w.storage_id = x.id AND wf_written_since(w.xmin, $2::pg_snapshot)) END "
+      "FROM unnest($1::bigint[]) AS x(id) LEFT JOIN storages s ON s.id = x.id ORDER BY x.id"),
+    S(ST_EV_ORGANIZATIONS_CHANGED,
+      "SELECT x.id, CASE WHEN o.id IS NULL THEN EXISTS (SELECT 1 FROM event_tombstones d WHERE "
+      "d.kind = 'o' AND d.id = x.id AND wf_written_since(d.xmin, $2::pg_snapshot)) ELSE "
+      "wf_written_since(o.xmin, $2::pg_snapshot) OR EXISTS (SELECT 1 FROM organization_waste w "
+      "WHERE w.organization_id = x.id AND wf_written_since(w.xmin, $2::pg_snapshot)) END "
+      "FROM unnest($1::bigint[]) AS x(id) LEFT JOIN organizations o ON o.id = x.id "
+      "ORDER BY x.id"),
+    S(ST_EV_ROUTES_CHANGED,
+      "SELECT x.id, CASE WHEN r.id IS NULL THEN EXISTS (SELECT 1 FROM event_tombstones d WHERE "
+      "d.kind = 'r' AND d.id = x.id AND wf_written_since(d.xmin, $2::pg_snapshot)) ELSE "
+      "wf_written_since(r.xmin, $2::pg_snapshot) END "
+      "FROM unnest($1::bigint[]) AS x(id) LEFT JOIN routes r ON r.id = x.id ORDER BY x.id"),
     /* A page of the view among the unreachable, by id: the first $6 storages (filtered as
      * ST_VIEW_STORAGES, $4 type, $5 has room) whose ids lie in the ranges [$1[i], $2[i]]
      * between reachable ids, at most $3[i] from range i (ascending, disjoint ranges). The

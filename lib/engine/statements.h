@@ -82,6 +82,11 @@
     X(ST_EV_STORAGES)                                                                              \
     X(ST_EV_ORGANIZATIONS)                                                                         \
     X(ST_EV_ROUTES)                                                                                \
+    X(ST_EV_SINCE)                                                                                 \
+    X(ST_EV_UNLOADS_AFTER)                                                                         \
+    X(ST_EV_STORAGES_CHANGED)                                                                      \
+    X(ST_EV_ORGANIZATIONS_CHANGED)                                                                 \
+    X(ST_EV_ROUTES_CHANGED)                                                                        \
     X(ST_VIEW_UNREACHABLE)
 
 #define WF_STATEMENT_ENUM(name) name,
