@@ -8,8 +8,10 @@
  *             live stream `resync`.
  *   fetch:    at most one at a time; notifications that arrive meanwhile wait for the next.
  *             Transfers are read by position after the last one delivered (so the order is
- *             the commit order and nothing is skipped, whatever arrived), unloads by id after
- *             the newest one delivered, storages, organizations and routes by the ids the
+ *             the commit order and nothing is skipped, whatever arrived), unloads as the ones
+ *             committed since the last read (the unloads ledger is append-only: a row whose
+ *             writer the previous read's snapshot did not see is new, among the newest
+ *             UNLOAD_WINDOW ids), storages, organizations and routes by the ids the
  *             notifications named. Without subscribers nothing is fetched: the position is
  *             read again when one comes.
  *   hints:    any database role may NOTIFY on the channel, so a notification only says
@@ -39,13 +41,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHANNEL            "wasteflow_events"
-#define FETCH_TRANSFERS    200   /* transfers per fetch; more are fetched right after */
-#define FETCH_IDS          500   /* ids of a kind per fetch; likewise */
-#define REPLAY_MAX         1000  /* transfers a resuming stream is replayed, else resync */
-#define BACKLOG_MAX        10000 /* transfers behind: skipped with a resync instead */
-#define IDS_MAX            5000  /* ids of one kind waiting for a fetch: more is a resync */
-#define RECORD_MAX         65536 /* ids of a kind whose last payload is remembered */
+#define CHANNEL         "wasteflow_events"
+#define FETCH_TRANSFERS 200   /* transfers per fetch; more are fetched right after */
+#define FETCH_IDS       500   /* ids of a kind per fetch; likewise */
+#define REPLAY_MAX      1000  /* transfers a resuming stream is replayed, else resync */
+#define BACKLOG_MAX     10000 /* transfers behind: skipped with a resync instead */
+#define IDS_MAX         5000  /* ids of one kind waiting for a fetch: more is a resync */
+#define RECORD_MAX      65536 /* ids of a kind whose last payload is remembered */
+/* How far below the newest unload delivered a late commit is still looked for: an unload
+ * whose transaction ran while this many others were written is missed. */
+#define UNLOAD_WINDOW      1000
 #define TICK_MS            1000  /* keep-alives and credential checks */
 #define PING_MS            15000 /* the listener's connection is checked this often */
 #define BACKOFF_MIN_MS     100
@@ -142,9 +147,11 @@ struct events_hub {
     int64_t head;    /* the last ledger position delivered */
     /* Read with the position when the first stream comes (ST_EV_SINCE). */
     bool since_known;
-    char *since;         /* the snapshot changes are judged against (pg_snapshot text) */
-    int64_t unload_head; /* the newest unload delivered (or existing then) */
-    bool unloads_dirty;  /* a notification said unloads committed */
+    char *since;          /* the snapshot changes are judged against (pg_snapshot text) */
+    int64_t unload_head;  /* the newest unload delivered (or existing then) */
+    char *unload_since;   /* the snapshot of the last read of unloads (or since) */
+    int64_t unload_after; /* delivered up to here under unload_since (a full read), or 0 */
+    bool unloads_dirty;   /* a notification said unloads committed */
     delivered_map delivered[EVENT__COUNT]; /* the by_id kinds but unloads */
 
     subscriber *subs;
@@ -686,6 +693,9 @@ static void fetched(tx *t, const db_result *result)
         free(hub->since);
         hub->since = xstrdup(db_text(result, job->q_since, 0, 0));
         hub->unload_head = db_int64(result, job->q_since, 0, 1);
+        free(hub->unload_since);
+        hub->unload_since = xstrdup(hub->since);
+        hub->unload_after = 0;
         hub->since_known = true;
     }
     if (job->q_head >= 0) {
@@ -716,9 +726,19 @@ static void fetched(tx *t, const db_result *result)
     activate_waiting(hub); /* after the transfers of the head's read */
     if (job->q_unloads >= 0) {
         int rows = db_rows(result, job->q_unloads);
+        int64_t newest = 0;
         for (int row = 0; row < rows; row++) {
             int64_t id = db_int64(result, job->q_unloads, row, 0);
-            hub->unload_head = id > hub->unload_head ? id : hub->unload_head;
+            newest = id > newest ? id : newest;
+        }
+        hub->unload_head = newest > hub->unload_head ? newest : hub->unload_head;
+        if (rows > 0 && rows < FETCH_IDS) {
+            /* Everything new under the read's snapshot came: the next read starts there. */
+            free(hub->unload_since);
+            hub->unload_since = xstrdup(db_text(result, job->q_unloads, 0, 6));
+            hub->unload_after = 0;
+        } else if (rows > 0) {
+            hub->unload_after = newest; /* the rest of this snapshot's news next */
         }
         event_item *items;
         size_t count =
@@ -871,7 +891,10 @@ static void fetch_start(events_hub *hub)
         hub->transfers_dirty = false;
     }
     if (unloads) {
-        tx_q(t, ST_EV_UNLOADS_AFTER, tx_int(t, hub->unload_head), tx_int(t, FETCH_IDS));
+        int64_t floor =
+            hub->unload_after > 0 ? hub->unload_after : hub->unload_head - UNLOAD_WINDOW;
+        tx_q(t, ST_EV_UNLOADS_AFTER, tx_int(t, floor), tx_text(t, hub->unload_since),
+             tx_int(t, FETCH_IDS));
         job->q_unloads = q++;
         hub->unloads_dirty = false;
     }
@@ -1298,6 +1321,7 @@ void events_free(events_hub *hub)
         map_clear(&hub->delivered[k]);
     }
     free(hub->since);
+    free(hub->unload_since);
     free(hub);
 }
 

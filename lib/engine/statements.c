@@ -487,11 +487,14 @@ const db_statement engine_statements[ST__COUNT] = {
      * change whose transaction it does not see is new) and the newest unload then. */
     S(ST_EV_SINCE,
       "SELECT pg_current_snapshot()::text, coalesce((SELECT max(id) FROM unloads), 0)"),
-    /* Unloads after id $1, at most $2, in ST_EV_UNLOADS's order: read from the table, never
-     * by the ids a notification names. */
+    /* Unloads committed since the snapshot $2 (their writer it did not see: the table is
+     * append-only), with ids above $1, at most $3, in ST_EV_UNLOADS's order; then the
+     * statement's own snapshot, from which the next read goes on. Never by the ids a
+     * notification names. */
     S(ST_EV_UNLOADS_AFTER,
-      "SELECT id, storage_id, waste_type, amount, actor, created_at FROM (SELECT * FROM "
-      "unloads WHERE id > $1::bigint ORDER BY id LIMIT $2::int) u "
+      "SELECT id, storage_id, waste_type, amount, actor, created_at, "
+      "pg_current_snapshot()::text FROM (SELECT * FROM unloads WHERE id > $1::bigint AND "
+      "wf_written_since(xmin, $2::pg_snapshot) ORDER BY id LIMIT $3::int) u "
       "ORDER BY storage_id, created_at, actor, id"),
     /* For each id of $1 (bigint[]), in id order: whether a transaction that the snapshot $2
      * does not see wrote one of its rows, or deleted it (event_tombstones). */

@@ -11,6 +11,7 @@
  *     not before;
  *   - forged notifications on the events channel make no event and no `resync` on an open
  *     stream; a real change still arrives, and a forged repeat of it is not sent again;
+ *   - an unload that commits after one with a higher id still arrives;
  *   - sql/audit.sql flags ledger rows dated against id order or in the future, and keys in
  *     impossible states (rows written by the owner with the guards set aside). */
 #include <arpa/inet.h>
@@ -466,6 +467,42 @@ static void test_forged_notifications_deliver_nothing(void **state)
     stream_close(s);
 }
 
+/* Unloads are read as the ones committed since the last read, not by id after the newest:
+ * one that commits after a later id was delivered still arrives. */
+static void test_unloads_committed_out_of_id_order_both_arrive(void **state)
+{
+    (void)state;
+    long long org, storage, route;
+    line_world(&org, &storage, &route, 1000);
+    it_response *r =
+        it_post(tu_fmt("/v1/organizations/%lld/transfers", org), "{\"waste\":{\"glass\":30}}");
+    EXPECT_STATUS(r, 201);
+    it_response_free(r);
+    stream *s = stream_open();
+    size_t mark = s->length;
+    PGconn *first = PQconnectdb(it_database_url());
+    PGconn *second = PQconnectdb(it_database_url());
+    assert_int_equal(PQstatus(first), CONNECTION_OK);
+    assert_int_equal(PQstatus(second), CONNECTION_OK);
+#define UNLOAD_SQL(kg)                                                                             \
+    tu_fmt("INSERT INTO unloads (storage_id, waste_type, amount, actor) VALUES (%lld, 'glass', "   \
+           "%d, 'psql')",                                                                          \
+           storage, (kg))
+    run(first, "BEGIN");
+    run(first, UNLOAD_SQL(2)); /* the lower id, committed last */
+    run(second, UNLOAD_SQL(3));
+    stream_expect(s, mark, "\"unloaded\":{\"glass\":3}", 2000);
+    run(first, "COMMIT");
+    stream_expect(s, mark, "\"unloaded\":{\"glass\":2}", 2000);
+    /* The books balance again (the stock row is left alone above: two sessions would queue
+     * on it). */
+    it_sql_exec("UPDATE storage_waste SET stock = stock - 5 WHERE storage_id = %lld", storage);
+    PQfinish(first);
+    PQfinish(second);
+    stream_close(s);
+#undef UNLOAD_SQL
+}
+
 /* ------------------------------------------------------------------ the audit */
 
 static void test_audit_flags_misdated_ledger_rows_and_impossible_keys(void **state)
@@ -520,6 +557,7 @@ int main(void)
         cmocka_unit_test(test_dispatch_despite_the_auditors_advisory_lock),
         cmocka_unit_test(test_a_crashed_leaders_lease_is_taken_over),
         cmocka_unit_test(test_forged_notifications_deliver_nothing),
+        cmocka_unit_test(test_unloads_committed_out_of_id_order_both_arrive),
         /* Last: it leaves rows the audit reports. */
         cmocka_unit_test(test_audit_flags_misdated_ledger_rows_and_impossible_keys),
     };
