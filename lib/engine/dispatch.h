@@ -6,7 +6,8 @@
  * Room appearing is recorded by triggers in room_events (sql/migrations/004), in the
  * transaction that made it. One instance at a time is the dispatcher — the one holding
  * the lease (dispatcher_lease, sql/migrations/007): a row only the app role can write,
- * renewed by its holder at every poll and every page of a sweep, given up at shutdown;
+ * renewed by its holder at its polls (once a third of it has passed) and at every page of
+ * a sweep, given up at shutdown;
  * the others try for it every 2 s and take it over once it has expired (5 s, or three
  * dispatch intervals if longer, after a leader crashed). No other database session can
  * hold leadership away from the service. The leader polls room_events every

@@ -377,15 +377,20 @@ const db_statement engine_statements[ST__COUNT] = {
       "SELECT w.code, coalesce(sum(o.pending), 0) FROM waste_types w LEFT JOIN "
       "organization_waste o ON o.waste_type = w.code GROUP BY w.code ORDER BY w.code"),
     /* The dispatcher's lease (sql/migrations/007): $1 this instance's holder id, $2 the
-     * lease in milliseconds. The holder renews it; anyone else takes it only once expired,
-     * and then the term moves on. Returns the term, whether this instance leads, and
-     * whether room events wait. */
+     * lease in milliseconds. The holder renews it once a third of it has passed (a poll woken
+     * by every notification writes nothing more); anyone else takes it only once expired,
+     * and then the term moves on. Returns the term, whether this instance leads, and whether
+     * room events wait. */
     S(ST_DISPATCH_POLL,
-      "WITH lease AS (UPDATE dispatcher_lease SET holder = $1, term = CASE WHEN holder = $1 "
+      "WITH taken AS (UPDATE dispatcher_lease SET holder = $1, term = CASE WHEN holder = $1 "
       "THEN term ELSE term + 1 END, expires_at = clock_timestamp() + $2::int * interval "
-      "'1 millisecond' WHERE holder = $1 OR expires_at < clock_timestamp() RETURNING term) "
-      "SELECT coalesce((SELECT term FROM lease), 0), EXISTS (SELECT 1 FROM lease), "
-      "EXISTS (SELECT 1 FROM lease) AND EXISTS (SELECT 1 FROM room_events)"),
+      "'1 millisecond' WHERE expires_at < clock_timestamp() OR (holder = $1 AND expires_at < "
+      "clock_timestamp() + $2::int * 2 / 3 * interval '1 millisecond') RETURNING term), "
+      "held AS (SELECT term FROM dispatcher_lease WHERE holder = $1 AND expires_at > "
+      "clock_timestamp()), "
+      "lease AS (SELECT coalesce((SELECT term FROM taken), (SELECT term FROM held)) AS term) "
+      "SELECT coalesce(term, 0), term IS NOT NULL, term IS NOT NULL AND EXISTS (SELECT 1 FROM "
+      "room_events) FROM lease"),
     /* Renews the lease during a sweep ($3 the term it was taken in): no row, it was lost. */
     S(ST_DISPATCH_RENEW,
       "UPDATE dispatcher_lease SET expires_at = clock_timestamp() + $2::int * interval "

@@ -70,7 +70,8 @@ $$;
 -- ---------------------------------------------------------------- dispatcher leadership
 
 -- One row: who dispatches (a random id per instance process) until when. The holder
--- renews it on every poll; another instance takes it over only once it has expired, so
+-- renews it at its polls once a third of it has passed, and at every page of a sweep;
+-- another instance takes it over only once it has expired, so
 -- a crashed leader is replaced after the lease (5 s, or three dispatch intervals if
 -- longer). term counts the hand-overs: a leader that finds another term than its own was
 -- replaced meanwhile and starts again from a full sweep.
