@@ -628,6 +628,7 @@ static void release_lease(dispatcher *d)
         return;
     }
     d->releasing = true;
+    log_event(LOG_INFO, "dispatcher: lease given up", "reason", "shutdown", NULL);
     tx *t = control_read(d, released);
     tx_q(t, ST_DISPATCH_RELEASE, d->holder, tx_int(t, d->term));
     d->term = 0;
