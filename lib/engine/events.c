@@ -42,12 +42,12 @@
 #include <string.h>
 
 #define CHANNEL         "wasteflow_events"
-#define FETCH_TRANSFERS 200   /* transfers per fetch; more are fetched right after */
-#define FETCH_IDS       500   /* ids of a kind per fetch; likewise */
-#define REPLAY_MAX      1000  /* transfers a resuming stream is replayed, else resync */
-#define BACKLOG_MAX     10000 /* transfers behind: skipped with a resync instead */
-#define IDS_MAX         5000  /* ids of one kind waiting for a fetch: more is a resync */
-#define RECORD_MAX      65536 /* ids of a kind whose last payload is remembered */
+#define FETCH_TRANSFERS 200    /* transfers per fetch; more are fetched right after */
+#define FETCH_IDS       500    /* ids of a kind per fetch; likewise */
+#define REPLAY_MAX      1000   /* transfers a resuming stream is replayed, else resync */
+#define BACKLOG_MAX     10000  /* transfers behind: skipped with a resync instead */
+#define IDS_MAX         100000 /* distinct ids of a kind waiting for a fetch: more, a resync */
+#define RECORD_MAX      65536  /* ids of a kind whose last payload is remembered */
 /* How far below the newest unload delivered a late commit is still looked for: an unload
  * whose transaction ran while this many others were written is missed. */
 #define UNLOAD_WINDOW      1000
