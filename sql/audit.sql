@@ -104,4 +104,45 @@ LEFT JOIN totals t ON t.waste_type = w.code
 WHERE coalesce(g.kg, 0) <> coalesce(t.generated, 0) OR coalesce(u.kg, 0) <> coalesce(t.unloaded, 0)
 ORDER BY w.code;
 
+-- 7. The ledger is dated by the clock (a trigger refuses any other created_at): no row lies
+-- in the future, and none is dated before a row written earlier. Ids are taken when a
+-- transaction starts working and dates when it started, so concurrent writers may invert
+-- them by the length of a transaction: only more than 5 minutes counts.
+WITH dated AS (
+    SELECT 'transfer' AS kind, id, created_at,
+           max(created_at) OVER (ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+               AS latest_before
+    FROM transfers
+    UNION ALL
+    SELECT 'unload', id, created_at,
+           max(created_at) OVER (ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+    FROM unloads
+)
+SELECT format('VIOLATION ledger_date %s=%s created_at=%s %s', kind, id, created_at,
+              CASE WHEN created_at > now() THEN 'is in the future'
+                   ELSE format('is before an earlier row''s %s', latest_before) END)
+FROM dated
+WHERE created_at > now() OR created_at < latest_before - interval '5 minutes'
+ORDER BY kind, id;
+
+-- 8. API keys in states the service never writes: created in the future or out of id
+-- order, revoked before they were created or in the future (their role and scope are
+-- checked by constraints, and a trigger keeps them and revocation unchangeable).
+SELECT format('VIOLATION api_key id=%s %s', id, problem)
+FROM (
+    SELECT id, CASE
+        WHEN created_at > now() THEN 'was created in the future'
+        WHEN created_at < latest_before - interval '5 minutes'
+            THEN 'was created before an earlier key'
+        WHEN revoked_at < created_at THEN 'was revoked before it was created'
+        WHEN revoked_at > now() THEN 'was revoked in the future'
+    END AS problem
+    FROM (SELECT id, created_at, revoked_at,
+                 max(created_at) OVER (ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING
+                                                          AND 1 PRECEDING) AS latest_before
+          FROM api_keys) k
+) checked
+WHERE problem IS NOT NULL
+ORDER BY id;
+
 COMMIT;

@@ -1,6 +1,6 @@
-/* /v1/routes: the directed road graph. Route changes run one at a time (advisory lock); the
- * routes table's triggers log each real change and move the graph version in the same
- * transaction (sql/migrations/003), so every instance brings its cached graph up to date
+/* /v1/routes: the directed road graph. Route changes run one at a time (a row lock only the app
+ * role takes); the routes table's triggers log each real change and move the graph version in the
+ * same transaction (sql/migrations/003), so every instance brings its cached graph up to date
  * (engine/graph_cache.h) before the next transfer or view that starts after the commit. */
 #include "api/common.h"
 #include "api/handlers.h"

@@ -126,11 +126,11 @@ static bool role_exists(PGconn *pg, const char *role)
 
 /* The privileges of DESIGN.md "Database roles", granted again on every migrate so tables
  * added by later migrations are covered. The app role: everything it needs on every table,
- * then the ledger narrowed to SELECT and INSERT; no TRUNCATE, REFERENCES or TRIGGER
- * anywhere, and (not owning anything) no DDL and no way to disable a trigger; the
- * deployment's key it may only read. The auditor: SELECT, of the API keys every column but
- * the secret's hash, and never the deployment's key (it would let a reader forge what the
- * service signs). */
+ * then the ledger narrowed to SELECT and INSERT and the API keys to no DELETE; no
+ * TRUNCATE, REFERENCES or TRIGGER anywhere, and (not owning anything) no DDL and no way to
+ * disable a trigger; the deployment's key it may only read. The auditor: SELECT, of the API
+ * keys every column but the secret's hash, and never the deployment's key (it would let a
+ * reader forge what the service signs). */
 static int grant_roles(PGconn *pg, const db_roles *roles, char *error, size_t error_size)
 {
     static const char *const app_grants[] = {
@@ -140,6 +140,9 @@ static int grant_roles(PGconn *pg, const db_roles *roles, char *error, size_t er
         "REVOKE INSERT, UPDATE, DELETE ON schema_migrations FROM ",
         "REVOKE UPDATE, DELETE ON transfers, shipments, unloads, transfer_commits FROM ",
         "REVOKE INSERT, UPDATE, DELETE ON deployment_key FROM ",
+        /* Keys are revoked, never deleted (an organization's or storage's go with it by the
+         * foreign keys' cascade, which runs with the owner's rights). */
+        "REVOKE DELETE ON api_keys FROM ",
         "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ",
         "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO ",
     };

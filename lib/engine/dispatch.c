@@ -1,13 +1,14 @@
 /* The automatic dispatcher (see dispatch.h). One step at a time, from the event loop:
  *
- *   idle --timer/kick--> poll (leader lock, events waiting?)
+ *   idle --timer/kick--> poll (renew or take the lease, events waiting?)
  *     not leader -------------------------------------------> idle (long interval)
  *     became leader --> clear events --> load rooms --> sweep all
  *     events ---------> take events --> [refresh their rooms] --> sweep (their types, or all)
  *     full sweep due -> sweep all
- *   sweep: page of pending organizations (oldest first) --> [load graph] --> forecast with
- *          the dispatcher's rooms --> serve the promising ones in batches --> next page
- *          --> idle
+ *   sweep: page of pending organizations (oldest first), renewing the lease --> [load
+ *          graph] --> forecast with the dispatcher's rooms --> serve the promising ones in
+ *          batches --> next page --> idle (lease lost meanwhile: idle at once)
+ *   stop:  a leader gives its lease up, so another instance takes over at its next poll.
  *
  * Only pages, forecasts and batches cost anything, and only when room appeared. */
 #include "engine/dispatch.h"
@@ -27,8 +28,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
-#define NOT_LEADER_POLL_MS  2000  /* how often a follower tries for the leader lock */
+#define NOT_LEADER_POLL_MS  2000  /* how often a follower tries for the lease */
+#define LEASE_MIN_MS        5000  /* a crashed leader is replaced after this (or 3 intervals) */
 #define TAKE_LIMIT          10000 /* room events taken at once (more: a full sweep) */
 #define PAGE_ORGANIZATIONS  1000
 #define BATCH_ORGANIZATIONS 200
@@ -53,7 +57,10 @@ struct dispatcher {
     bool stopped;
     bool kicked;
     bool working;
-    int leader_pid;  /* the backend holding the leader lock for us; 0: not leader */
+    char holder[33]; /* this process's id in the lease: random, never reused */
+    int lease_ms;    /* how long a renewal lasts */
+    int64_t term;    /* the lease term this instance leads in; 0: not leader */
+    bool releasing;  /* giving the lease up at shutdown */
     room_map *rooms; /* room per (storage, type) as the dispatcher last saw it */
     /* The sweep in progress. */
     bool full;
@@ -69,7 +76,7 @@ struct dispatcher {
     size_t served;
     bool more_events;
     /* The last poll, and what the last take of room events asks for. */
-    int poll_pid;
+    int64_t poll_term;
     bool poll_leads, poll_events;
     bool polled_once;
     enum { TAKE_NOTHING, TAKE_REFRESH, TAKE_SWEEP, TAKE_RELOAD } take;
@@ -106,10 +113,16 @@ static void free_page(dispatcher *d)
     d->queue_count = d->queue_next = 0;
 }
 
+static void release_lease(dispatcher *d);
+
 static void go_idle(dispatcher *d, int ms)
 {
     d->working = false;
     free_page(d);
+    if (d->stopped) {
+        release_lease(d);
+        return;
+    }
     if (d->kicked && !d->stopped) {
         d->kicked = false;
         schedule(d, 0);
@@ -263,13 +276,20 @@ static void page_read(tx *t, const db_result *result)
 {
     dispatcher *d = tx_user(t);
     free_page(d);
-    d->graph_version = db_int64(result, 0, 0, 0);
-    int rows = db_rows(result, 1);
+    if (db_rows(result, 0) == 0) {
+        /* The lease expired and another instance took it: it sweeps from the start. */
+        log_event(LOG_INFO, "dispatcher: lease lost during a sweep", NULL);
+        d->term = 0;
+        tx_reply(t, 200, NULL, NULL);
+        return;
+    }
+    d->graph_version = db_int64(result, 1, 0, 0);
+    int rows = db_rows(result, 2);
     d->page = xcalloc((size_t)rows + 1, sizeof *d->page);
     for (int row = 0; row < rows;) {
-        int64_t id = db_int64(result, 1, row, 0);
+        int64_t id = db_int64(result, 2, row, 0);
         int end = row;
-        while (end < rows && db_int64(result, 1, end, 0) == id) {
+        while (end < rows && db_int64(result, 2, end, 0) == id) {
             end++;
         }
         pending_org *org = &d->page[d->page_count++];
@@ -280,15 +300,15 @@ static void page_read(tx *t, const db_result *result)
         for (int r = row; r < end; r++) {
             size_t k = (size_t)(r - row);
             /* The codes stay valid while the page lives: interned by the hints. */
-            org->keys[k] = room_hints_key(d->app->hints, db_text(result, 1, r, 2));
-            int64_t pending = db_int64(result, 1, r, 3);
+            org->keys[k] = room_hints_key(d->app->hints, db_text(result, 2, r, 2));
+            int64_t pending = db_int64(result, 2, r, 3);
             org->types[k] = (plan_type){.code = room_hints_code(d->app->hints, org->keys[k]),
                                         .capacity_kg = PLAN_NO_LIMIT,
                                         .pending_kg = pending,
                                         .left_kg = pending};
         }
         free(d->cursor_since);
-        d->cursor_since = xstrdup(db_text(result, 1, row, 1));
+        d->cursor_since = xstrdup(db_text(result, 2, row, 1));
         d->cursor_id = id;
         row = end;
     }
@@ -302,6 +322,10 @@ static void page_done(tx *t, int status)
     if (status != 200) {
         d->next_full_ms = clock_ms() + RETRY_SOON_MS;
         go_idle(d, d->interval_ms);
+        return;
+    }
+    if (d->term == 0) {
+        go_idle(d, NOT_LEADER_POLL_MS);
         return;
     }
     if (d->page_count == 0) {
@@ -322,6 +346,7 @@ static void page_done(tx *t, int status)
 static void list_page(dispatcher *d)
 {
     tx *t = control_read(d, page_done);
+    tx_q(t, ST_DISPATCH_RENEW, d->holder, tx_int(t, d->lease_ms), tx_int(t, d->term));
     tx_q0(t, ST_GRAPH_VERSION);
     tx_q(t, ST_DISPATCH_PENDING, d->cursor_since, tx_int(t, d->cursor_id), d->types,
          tx_int(t, PAGE_ORGANIZATIONS));
@@ -494,7 +519,7 @@ static void cleared(tx *t, int status)
 {
     dispatcher *d = tx_user(t);
     if (status != 200) {
-        d->leader_pid = 0; /* try again from the start */
+        d->term = 0; /* try again from the start */
         go_idle(d, d->interval_ms);
         return;
     }
@@ -507,7 +532,7 @@ static void polled_rows(tx *t, const db_result *result)
 {
     dispatcher *d = tx_user(t);
     d->polled_once = true;
-    d->poll_pid = (int)db_int64(result, 0, 0, 0);
+    d->poll_term = db_int64(result, 0, 0, 0);
     d->poll_leads = db_text(result, 0, 0, 1)[0] == 't';
     d->poll_events = db_text(result, 0, 0, 2)[0] == 't';
     tx_reply(t, 200, NULL, NULL);
@@ -524,21 +549,24 @@ static void polled(tx *t, int status)
 {
     dispatcher *d = tx_user(t);
     if (status != 200) {
-        d->leader_pid = 0;
+        /* Whether the lease was renewed is unknown: the next poll that leads starts over
+         * (a lease still ours keeps its term, and is then taken as new all the same). */
+        d->term = 0;
         go_idle(d, d->interval_ms);
         return;
     }
     if (!d->poll_leads) {
-        if (d->leader_pid != 0) {
+        if (d->term != 0) {
             log_event(LOG_INFO, "dispatcher: no longer leading", NULL);
         }
-        d->leader_pid = 0;
+        d->term = 0;
         go_idle(d, NOT_LEADER_POLL_MS);
         return;
     }
-    if (d->poll_pid != d->leader_pid) {
-        /* Newly leading (or on a new session): what happened before is swept whole. */
-        d->leader_pid = d->poll_pid;
+    if (d->poll_term != d->term) {
+        /* Newly leading (or someone else led meanwhile): what happened before is swept
+         * whole. */
+        d->term = d->poll_term;
         log_event(LOG_INFO, "dispatcher: leading", NULL);
         tx *clear = control_read(d, cleared);
         tx_q0(clear, ST_DISPATCH_CLEAR);
@@ -568,7 +596,7 @@ static void polled(tx *t, int status)
 static void poll(dispatcher *d)
 {
     tx *t = control_read(d, polled);
-    tx_q(t, ST_DISPATCH_POLL, tx_int(t, d->leader_pid));
+    tx_q(t, ST_DISPATCH_POLL, d->holder, tx_int(t, d->lease_ms));
     tx_run(t, TX_READ, polled_rows);
 }
 
@@ -583,6 +611,30 @@ static void tick(evutil_socket_t fd, short events, void *arg)
     poll(d);
 }
 
+/* ---------------------------------------------------------------- shutdown */
+
+static void released(tx *t, int status)
+{
+    dispatcher *d = tx_user(t);
+    (void)status; /* not given up: it expires by itself */
+    d->releasing = false;
+}
+
+/* A stopping leader gives the lease up (once), so the others need not wait for it to
+ * expire. */
+static void release_lease(dispatcher *d)
+{
+    if (d->term == 0 || d->releasing) {
+        return;
+    }
+    d->releasing = true;
+    log_event(LOG_INFO, "dispatcher: lease given up", "reason", "shutdown", NULL);
+    tx *t = control_read(d, released);
+    tx_q(t, ST_DISPATCH_RELEASE, d->holder, tx_int(t, d->term));
+    d->term = 0;
+    tx_run(t, TX_READ, reply_ok);
+}
+
 /* ---------------------------------------------------------------- API */
 
 dispatcher *dispatcher_new(wf_app *app, int interval_ms)
@@ -590,6 +642,19 @@ dispatcher *dispatcher_new(wf_app *app, int interval_ms)
     dispatcher *d = xcalloc(1, sizeof *d);
     d->app = app;
     d->interval_ms = interval_ms;
+    d->lease_ms = interval_ms * 3 > LEASE_MIN_MS ? interval_ms * 3 : LEASE_MIN_MS;
+    uint8_t id[16];
+    if (getrandom(id, sizeof id, 0) != (ssize_t)sizeof id) {
+        /* Only uniqueness matters: fall back on what tells processes and starts apart. */
+        int64_t now = clock_ms();
+        pid_t pid = getpid();
+        memset(id, 0, sizeof id);
+        memcpy(id, &now, sizeof now);
+        memcpy(id + sizeof now, &pid, sizeof pid);
+    }
+    for (size_t i = 0; i < sizeof id; i++) {
+        snprintf(d->holder + 2 * i, 3, "%02x", id[i]);
+    }
     d->rooms = room_map_new(ROOMS_MAX_ENTRIES);
     if (d->rooms == NULL) {
         mem_exhausted(sizeof(room_map *));
@@ -605,7 +670,7 @@ dispatcher *dispatcher_new(wf_app *app, int interval_ms)
 void dispatcher_kick(dispatcher *d)
 {
     /* A follower has nothing to do with room: the leader hears of it (NOTIFY) and serves. */
-    if (d == NULL || d->stopped || (d->leader_pid == 0 && d->polled_once)) {
+    if (d == NULL || d->stopped || (d->term == 0 && d->polled_once)) {
         return;
     }
     if (!d->working) {
@@ -621,17 +686,20 @@ void dispatcher_stop(dispatcher *d)
     if (d != NULL) {
         d->stopped = true;
         evtimer_del(&d->timer);
+        if (!d->working) {
+            release_lease(d);
+        }
     }
 }
 
 bool dispatcher_busy(const dispatcher *d)
 {
-    return d != NULL && d->working;
+    return d != NULL && (d->working || d->releasing);
 }
 
 bool dispatcher_leads(const dispatcher *d)
 {
-    return d != NULL && d->leader_pid != 0;
+    return d != NULL && d->term != 0;
 }
 
 void dispatcher_free(dispatcher *d)

@@ -4,9 +4,13 @@
  * transfers.
  *
  * Room appearing is recorded by triggers in room_events (sql/migrations/004), in the
- * transaction that made it. One instance at a time is the dispatcher — the one whose
- * control connection holds a session advisory lock; the others only try for the lock now
- * and then, and take over when its holder goes. The leader polls room_events every
+ * transaction that made it. One instance at a time is the dispatcher — the one holding
+ * the lease (dispatcher_lease, sql/migrations/007): a row only the app role can write,
+ * renewed by its holder at its polls (once a third of it has passed) and at every page of
+ * a sweep, given up at shutdown;
+ * the others try for it every 2 s and take it over once it has expired (5 s, or three
+ * dispatch intervals if longer, after a leader crashed). No other database session can
+ * hold leadership away from the service. The leader polls room_events every
  * interval (and at once when this instance made room itself), takes what is there, looks
  * at the rooms that appeared, and revisits only the pending organizations that hold a type
  * that gained room — or all of them after a road change, a hand-made sweep

@@ -8,9 +8,22 @@
  *             live stream `resync`.
  *   fetch:    at most one at a time; notifications that arrive meanwhile wait for the next.
  *             Transfers are read by position after the last one delivered (so the order is
- *             the commit order and nothing is skipped, whatever arrived), everything else by
- *             the ids the notifications named. Without subscribers nothing is fetched: the
- *             position is read again when one comes.
+ *             the commit order and nothing is skipped, whatever arrived), unloads as the ones
+ *             committed since the last read (the unloads ledger is append-only: a row whose
+ *             writer the previous read's snapshot did not see is new, among the newest
+ *             UNLOAD_WINDOW ids), storages, organizations and routes by the ids the
+ *             notifications named. Without subscribers nothing is fetched: the position is
+ *             read again when one comes.
+ *   hints:    any database role may NOTIFY on the channel, so a notification only says
+ *             where to look. A payload the triggers never send is ignored; a transfer or
+ *             unload is delivered only once, whatever a payload names; a storage,
+ *             organization or route is delivered only when it differs from what this
+ *             instance last delivered of it (a record of the last payload's hash per id, at
+ *             most RECORD_MAX ids of a kind: past that it starts over) or, never delivered,
+ *             when a transaction wrote or deleted it after the snapshot taken when the first
+ *             stream came (ST_EV_SINCE; the streams' clients refetched at `ready`). So no
+ *             notification from outside makes an event for something that did not change,
+ *             nor a `resync`.
  *   subscriber: WAITING (for the first position) --> [REPLAYING (Last-Event-ID)] --> LIVE,
  *             until its stream ends. */
 #include "engine/events.h"
@@ -29,12 +42,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHANNEL            "wasteflow_events"
-#define FETCH_TRANSFERS    200   /* transfers per fetch; more are fetched right after */
-#define FETCH_IDS          500   /* ids of a kind per fetch; likewise */
-#define REPLAY_MAX         1000  /* transfers a resuming stream is replayed, else resync */
-#define BACKLOG_MAX        10000 /* transfers behind: skipped with a resync instead */
-#define IDS_MAX            5000  /* ids of one kind waiting for a fetch: more is a resync */
+#define CHANNEL         "wasteflow_events"
+#define FETCH_TRANSFERS 200    /* transfers per fetch; more are fetched right after */
+#define FETCH_IDS       500    /* ids of a kind per fetch; likewise */
+#define REPLAY_MAX      1000   /* transfers a resuming stream is replayed, else resync */
+#define BACKLOG_MAX     10000  /* transfers behind: skipped with a resync instead */
+#define IDS_MAX         100000 /* distinct ids of a kind waiting for a fetch: more, a resync */
+#define RECORD_MAX      65536  /* ids of a kind whose last payload is remembered */
+/* How far below the newest unload delivered a late commit is still looked for: an unload
+ * whose transaction ran while this many others were written is missed. */
+#define UNLOAD_WINDOW      1000
 #define TICK_MS            1000  /* keep-alives and credential checks */
 #define PING_MS            15000 /* the listener's connection is checked this often */
 #define BACKOFF_MIN_MS     100
@@ -67,6 +84,14 @@ typedef struct {
     bool all; /* too many to name: tell the streams to resync instead */
 } id_set;
 
+/* What was last delivered of each storage, organization or route: id -> hash of its
+ * payload (open addressing; id 0 marks a free slot, ids are positive). */
+typedef struct {
+    int64_t *ids;
+    uint64_t *hashes;
+    size_t count, capacity;
+} delivered_map;
+
 typedef enum { SUB_WAITING, SUB_REPLAYING, SUB_LIVE } sub_state;
 
 typedef struct subscriber {
@@ -89,8 +114,9 @@ typedef struct subscriber {
 
 typedef enum { LISTENER_DOWN, LISTENER_CONNECTING, LISTENER_SUBSCRIBING, LISTENER_READY } l_state;
 
-/* The kinds fetched by id, in the order their events go out (after the transfers). */
-static const event_kind by_id[] = {EVENT_UNLOAD, EVENT_STORAGE, EVENT_ORGANIZATION, EVENT_ROUTE};
+/* The kinds fetched by id, in the order their events go out (after the transfers and the
+ * unloads). */
+static const event_kind by_id[] = {EVENT_STORAGE, EVENT_ORGANIZATION, EVENT_ROUTE};
 #define BY_ID_COUNT (sizeof by_id / sizeof by_id[0])
 
 struct events_hub {
@@ -125,6 +151,14 @@ struct events_hub {
     int fetch_failures;
     bool head_known; /* the position is current (else read it before going live) */
     int64_t head;    /* the last ledger position delivered */
+    /* Read with the position when the first stream comes (ST_EV_SINCE). */
+    bool since_known;
+    char *since;          /* the snapshot changes are judged against (pg_snapshot text) */
+    int64_t unload_head;  /* the newest unload delivered (or existing then) */
+    char *unload_since;   /* the snapshot of the last read of unloads (or since) */
+    int64_t unload_after; /* delivered up to here under unload_since (a full read), or 0 */
+    bool unloads_dirty;   /* a notification said unloads committed */
+    delivered_map delivered[EVENT__COUNT]; /* the by_id kinds but unloads */
 
     subscriber *subs;
     int stream_count;
@@ -135,10 +169,15 @@ struct events_hub {
 
 /* ---------------------------------------------------------------- id sets */
 
+static void set_normalize(id_set *set);
+
 static void set_add(id_set *set, int64_t id)
 {
     if (set->all) {
         return;
+    }
+    if (set->count == IDS_MAX) {
+        set_normalize(set); /* the same ids named again and again take no more room */
     }
     if (set->count == IDS_MAX) {
         free(set->ids);
@@ -205,6 +244,77 @@ static const char *stream_id(subscriber *sub)
         sub->id_position = sub->position;
     }
     return sub->id_text;
+}
+
+/* ---------------------------------------------------------------- what was delivered */
+
+static void map_clear(delivered_map *map)
+{
+    free(map->ids);
+    free(map->hashes);
+    *map = (delivered_map){0};
+}
+
+static size_t map_slot(const delivered_map *map, int64_t id)
+{
+    size_t mask = map->capacity - 1;
+    size_t slot = (size_t)((uint64_t)id * 0x9E3779B97F4A7C15u >> 17) & mask;
+    while (map->ids[slot] != 0 && map->ids[slot] != id) {
+        slot = (slot + 1) & mask;
+    }
+    return slot;
+}
+
+/* The hash last delivered for id, or false when there is none. */
+static bool map_get(const delivered_map *map, int64_t id, uint64_t *hash)
+{
+    if (map->capacity == 0) {
+        return false;
+    }
+    size_t slot = map_slot(map, id);
+    if (map->ids[slot] != id) {
+        return false;
+    }
+    *hash = map->hashes[slot];
+    return true;
+}
+
+static void map_put(delivered_map *map, int64_t id, uint64_t hash)
+{
+    if (map->count >= RECORD_MAX) {
+        map_clear(map); /* the bound: what is forgotten is judged by the snapshot again */
+    }
+    if (map->count * 2 >= map->capacity) {
+        delivered_map grown = {.capacity = map->capacity ? map->capacity * 2 : 256};
+        grown.ids = xcalloc(grown.capacity, sizeof *grown.ids);
+        grown.hashes = xcalloc(grown.capacity, sizeof *grown.hashes);
+        for (size_t i = 0; i < map->capacity; i++) {
+            if (map->ids[i] != 0) {
+                size_t slot = map_slot(&grown, map->ids[i]);
+                grown.ids[slot] = map->ids[i];
+                grown.hashes[slot] = map->hashes[i];
+                grown.count++;
+            }
+        }
+        map_clear(map);
+        *map = grown;
+    }
+    size_t slot = map_slot(map, id);
+    if (map->ids[slot] == 0) {
+        map->ids[slot] = id;
+        map->count++;
+    }
+    map->hashes[slot] = hash;
+}
+
+/* FNV-1a: the record only needs to tell one payload from the next of the same id. */
+static uint64_t payload_hash(const char *json)
+{
+    uint64_t hash = 0xcbf29ce484222325u;
+    for (const unsigned char *p = (const unsigned char *)json; *p != '\0'; p++) {
+        hash = (hash ^ *p) * 0x100000001b3u;
+    }
+    return hash;
 }
 
 /* ---------------------------------------------------------------- writing to streams */
@@ -559,10 +669,10 @@ void events_subscribe(events_hub *hub, http_ctx *ctx, int64_t resume_after,
     /* How long a client waits before it reconnects after a break. */
     http_stream_write(sub->stream, "retry: " RETRY_MS "\n\n", strlen("retry: " RETRY_MS "\n\n"));
     sub->last_write_ms = clock_ms();
-    if (hub->head_known) {
+    if (hub->head_known && hub->since_known) {
         activate(sub);
     } else {
-        sub->state = SUB_WAITING; /* for the fetch of the position */
+        sub->state = SUB_WAITING; /* for the fetch of the position and the snapshot */
         fetch_start(hub);
     }
 }
@@ -571,9 +681,10 @@ void events_subscribe(events_hub *hub, http_ctx *ctx, int64_t resume_after,
 
 typedef struct {
     events_hub *hub;
-    int q_head, q_transfers;
+    int q_head, q_transfers, q_since, q_unloads;
     int q_kind[BY_ID_COUNT];
-    int64_t *ids[BY_ID_COUNT]; /* what was asked, in the tx's arena */
+    int q_changed[BY_ID_COUNT]; /* whether each id was written since the snapshot */
+    int64_t *ids[BY_ID_COUNT];  /* what was asked, in the tx's arena */
     size_t id_count[BY_ID_COUNT];
 } fetch_job;
 
@@ -581,6 +692,43 @@ static void fetch_later(events_hub *hub)
 {
     if (!hub->stopped) {
         event_active(&hub->fetch_soon, EV_TIMEOUT, 0);
+    }
+}
+
+static void activate_waiting(events_hub *hub)
+{
+    if (!hub->head_known || !hub->since_known) {
+        return;
+    }
+    for (subscriber *sub = hub->subs; sub != NULL; sub = sub->next) {
+        if (sub->state == SUB_WAITING && sub->stream != NULL) {
+            activate(sub);
+        }
+    }
+}
+
+/* The items of a kind fetched by id that are news: different from what was delivered of
+ * the id, or never delivered and written since the snapshot. Every item is recorded. */
+static void fan_out_changed(events_hub *hub, event_kind kind, const db_result *result,
+                            int q_changed, const int64_t *ids, const event_item *items,
+                            size_t count)
+{
+    delivered_map *map = &hub->delivered[kind];
+    int rows = db_rows(result, q_changed);
+    int row = 0;
+    for (size_t i = 0; i < count; i++) {
+        int64_t id = ids[i];
+        while (row < rows && db_int64(result, q_changed, row, 0) < id) {
+            row++;
+        }
+        bool written = row < rows && db_int64(result, q_changed, row, 0) == id &&
+                       db_text(result, q_changed, row, 1)[0] == 't';
+        uint64_t hash = payload_hash(items[i].json), last = 0;
+        bool news = map_get(map, id, &last) ? last != hash : written;
+        map_put(map, id, hash);
+        if (news) {
+            fan_out(hub, &items[i]);
+        }
     }
 }
 
@@ -599,16 +747,20 @@ static void fetched(tx *t, const db_result *result)
     fetch_job *job = tx_user(t);
     events_hub *hub = job->hub;
     const events_policy *policy = hub->options.policy;
+    if (job->q_since >= 0) {
+        free(hub->since);
+        hub->since = xstrdup(db_text(result, job->q_since, 0, 0));
+        hub->unload_head = db_int64(result, job->q_since, 0, 1);
+        free(hub->unload_since);
+        hub->unload_since = xstrdup(hub->since);
+        hub->unload_after = 0;
+        hub->since_known = true;
+    }
     if (job->q_head >= 0) {
         int64_t newest = db_int64(result, job->q_head, 0, 0);
         if (!hub->head_known) {
             hub->head = newest;
             hub->head_known = true;
-            for (subscriber *sub = hub->subs; sub != NULL; sub = sub->next) {
-                if (sub->state == SUB_WAITING && sub->stream != NULL) {
-                    activate(sub);
-                }
-            }
         } else if (newest - hub->head > BACKLOG_MAX) {
             hub->head = newest;
             want_resync(hub, "more transfers committed at once than the streams are sent");
@@ -629,6 +781,33 @@ static void fetched(tx *t, const db_result *result)
             hub->transfers_dirty = true; /* there may be more */
         }
     }
+    activate_waiting(hub); /* after the transfers of the head's read */
+    if (job->q_unloads >= 0) {
+        int rows = db_rows(result, job->q_unloads);
+        int64_t newest = 0;
+        for (int row = 0; row < rows; row++) {
+            int64_t id = db_int64(result, job->q_unloads, row, 0);
+            newest = id > newest ? id : newest;
+        }
+        hub->unload_head = newest > hub->unload_head ? newest : hub->unload_head;
+        if (rows > 0 && rows < FETCH_IDS) {
+            /* Everything new under the read's snapshot came: the next read starts there. */
+            free(hub->unload_since);
+            hub->unload_since = xstrdup(db_text(result, job->q_unloads, 0, 6));
+            hub->unload_after = 0;
+        } else if (rows > 0) {
+            hub->unload_after = newest; /* the rest of this snapshot's news next */
+        }
+        event_item *items;
+        size_t count =
+            policy->render(EVENT_UNLOAD, tx_arena(t), result, job->q_unloads, NULL, 0, &items);
+        for (size_t i = 0; i < count; i++) {
+            fan_out(hub, &items[i]);
+        }
+        if (rows == FETCH_IDS) {
+            hub->unloads_dirty = true; /* there may be more */
+        }
+    }
     for (size_t k = 0; k < BY_ID_COUNT; k++) {
         if (job->q_kind[k] < 0) {
             continue;
@@ -636,9 +815,7 @@ static void fetched(tx *t, const db_result *result)
         event_item *items;
         size_t count = policy->render(by_id[k], tx_arena(t), result, job->q_kind[k], job->ids[k],
                                       job->id_count[k], &items);
-        for (size_t i = 0; i < count; i++) {
-            fan_out(hub, &items[i]);
-        }
+        fan_out_changed(hub, by_id[k], result, job->q_changed[k], job->ids[k], items, count);
     }
     tx_reply(t, 200, NULL, NULL);
 }
@@ -654,6 +831,9 @@ static void fetch_done(tx *t, int status)
         hub->fetch_failures++;
         if (job->q_transfers >= 0) {
             hub->transfers_dirty = true;
+        }
+        if (job->q_unloads >= 0) {
+            hub->unloads_dirty = true;
         }
         for (size_t k = 0; k < BY_ID_COUNT; k++) {
             for (size_t i = 0; i < job->id_count[k]; i++) {
@@ -699,10 +879,14 @@ static const char *array_literal(tx *t, const int64_t *ids, size_t count)
 }
 
 static const int kind_statement[EVENT__COUNT] = {
-    [EVENT_UNLOAD] = ST_EV_UNLOADS,
     [EVENT_STORAGE] = ST_EV_STORAGES,
     [EVENT_ORGANIZATION] = ST_EV_ORGANIZATIONS,
     [EVENT_ROUTE] = ST_EV_ROUTES,
+};
+static const int changed_statement[EVENT__COUNT] = {
+    [EVENT_STORAGE] = ST_EV_STORAGES_CHANGED,
+    [EVENT_ORGANIZATION] = ST_EV_ORGANIZATIONS_CHANGED,
+    [EVENT_ROUTE] = ST_EV_ROUTES_CHANGED,
 };
 
 /* Starts a fetch of whatever waits, unless one runs or waits for its retry; with nobody to
@@ -722,16 +906,23 @@ static void fetch_start(events_hub *hub)
     if (hub->subs == NULL) {
         for (size_t k = 0; k < BY_ID_COUNT; k++) {
             set_clear(&hub->pending[by_id[k]]);
+            map_clear(&hub->delivered[by_id[k]]);
         }
         if (hub->transfers_dirty) {
             hub->head_known = false; /* read again when a stream comes */
             hub->transfers_dirty = false;
         }
+        /* Nobody was told of what changes now: the next stream's client reads it at
+         * `ready`, so it is judged against a snapshot taken then. */
+        hub->since_known = false;
+        hub->unloads_dirty = false;
         hub->resync_pending = false;
         return;
     }
     bool transfers = hub->head_known && hub->transfers_dirty;
-    if (hub->head_known && !transfers && !any_pending(hub)) {
+    bool known = hub->head_known && hub->since_known;
+    bool unloads = known && hub->unloads_dirty;
+    if (known && !transfers && !unloads && !any_pending(hub)) {
         if (hub->resync_pending && hub->state == LISTENER_READY) {
             broadcast_resync(hub, hub->resync_reason);
         }
@@ -740,9 +931,13 @@ static void fetch_start(events_hub *hub)
     tx *t = tx_background(hub->app, clock_ms() + hub->app->cfg->request_timeout_ms, fetch_done);
     fetch_job *job = TX_NEW(t, fetch_job);
     job->hub = hub;
-    job->q_head = job->q_transfers = -1;
+    job->q_head = job->q_transfers = job->q_since = job->q_unloads = -1;
     tx_set_user(t, job);
     int q = 0;
+    if (!hub->since_known) {
+        tx_q0(t, ST_EV_SINCE);
+        job->q_since = q++;
+    }
     if (!hub->head_known || transfers) {
         tx_q0(t, ST_EV_HEAD);
         job->q_head = q++;
@@ -753,18 +948,31 @@ static void fetch_start(events_hub *hub)
         job->q_transfers = q++;
         hub->transfers_dirty = false;
     }
+    if (unloads) {
+        int64_t floor =
+            hub->unload_after > 0 ? hub->unload_after : hub->unload_head - UNLOAD_WINDOW;
+        tx_q(t, ST_EV_UNLOADS_AFTER, tx_int(t, floor), tx_text(t, hub->unload_since),
+             tx_int(t, FETCH_IDS));
+        job->q_unloads = q++;
+        hub->unloads_dirty = false;
+    }
     for (size_t k = 0; k < BY_ID_COUNT; k++) {
         id_set *set = &hub->pending[by_id[k]];
-        job->q_kind[k] = -1;
-        if (!hub->head_known || set->count == 0) {
-            continue; /* nobody is live before the position is known */
+        job->q_kind[k] = job->q_changed[k] = -1;
+        if (!known || set->count == 0) {
+            continue; /* nobody is live before the position and the snapshot are known */
         }
         set_normalize(set);
         size_t take = set->count < FETCH_IDS ? set->count : FETCH_IDS;
         job->ids[k] = TX_ARRAY(t, int64_t, take);
         memcpy(job->ids[k], set->ids, take * sizeof *set->ids);
         job->id_count[k] = take;
-        tx_q(t, kind_statement[by_id[k]], array_literal(t, job->ids[k], take));
+        const char *ids = array_literal(t, job->ids[k], take);
+        /* Whether they changed first: a change committing in between is then delivered
+         * with its next notification rather than missed. */
+        tx_q(t, changed_statement[by_id[k]], ids, tx_text(t, hub->since));
+        job->q_changed[k] = q++;
+        tx_q(t, kind_statement[by_id[k]], ids);
         job->q_kind[k] = q++;
         /* The rest waits for the next fetch, right after this one. */
         memmove(set->ids, set->ids + take, (set->count - take) * sizeof *set->ids);
@@ -797,7 +1005,28 @@ static event_kind kind_of(char letter)
     }
 }
 
-/* "t", or "<kind>:<id>,<id>..." / "<kind>:*" (sql/migrations/005_events.sql). */
+/* Whether text is "<id>,<id>,..." (at least one; each a positive 64-bit integer). */
+static bool id_list(const char *text)
+{
+    do {
+        int64_t id = 0;
+        const char *digits = text;
+        while (*text >= '0' && *text <= '9') {
+            if (id > (INT64_MAX - (*text - '0')) / 10) {
+                return false;
+            }
+            id = id * 10 + (*text++ - '0');
+        }
+        if (text == digits || id == 0) {
+            return false;
+        }
+    } while (*text++ == ',');
+    return text[-1] == '\0';
+}
+
+/* "t", or "<kind>:<id>,<id>..." (sql/migrations/005_events.sql and 007_outsiders.sql), and
+ * only as a hint of where to look (see the top of this file). Anything else — "<kind>:*",
+ * which the triggers no longer send, or whatever another session sends — is ignored. */
 static void on_notification(events_hub *hub, const char *payload)
 {
     hub->stats.notifications++;
@@ -807,25 +1036,19 @@ static void on_notification(events_hub *hub, const char *payload)
         return;
     }
     event_kind kind = payload[0] != '\0' && payload[1] == ':' ? kind_of(payload[0]) : EVENT__COUNT;
-    if (kind == EVENT__COUNT) {
+    if (kind == EVENT__COUNT || !id_list(payload + 2)) {
         log_event(LOG_DEBUG, "events: unknown notification ignored", "payload", payload, NULL);
         return;
     }
-    id_set *set = &hub->pending[kind];
-    const char *p = payload + 2;
-    if (*p == '*') {
-        free(set->ids);
-        *set = (id_set){.all = true};
+    if (kind == EVENT_UNLOAD) {
+        hub->unloads_dirty = true; /* read after the newest delivered, whatever it names */
+        fetch_later(hub);
+        return;
     }
-    while (*p >= '0' && *p <= '9') {
-        int64_t id = 0;
-        while (*p >= '0' && *p <= '9' && id < INT64_MAX / 10) {
-            id = id * 10 + (*p++ - '0');
-        }
-        set_add(set, id);
-        while (*p != '\0' && (*p < '0' || *p > '9')) {
-            p++;
-        }
+    id_set *set = &hub->pending[kind];
+    for (const char *p = payload + 2; *p != '\0';) {
+        set_add(set, strtoll(p, (char **)&p, 10));
+        p += *p == ',';
     }
     fetch_later(hub);
 }
@@ -1154,7 +1377,10 @@ void events_free(events_hub *hub)
     evtimer_del(&hub->tick);
     for (int k = 0; k < EVENT__COUNT; k++) {
         set_clear(&hub->pending[k]);
+        map_clear(&hub->delivered[k]);
     }
+    free(hub->since);
+    free(hub->unload_since);
     free(hub);
 }
 

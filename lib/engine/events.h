@@ -2,8 +2,11 @@
  *
  * Every committed change is announced by the database itself on the channel
  * wasteflow_events (triggers, sql/migrations/005_events.sql), whichever instance, psql
- * session or seed made it. The hub LISTENs on a non-blocking connection of its own (never
- * one of the pool's), and when notifications arrive it fetches what they name in one batch
+ * session or seed made it. Any database role may send on that channel, so a notification
+ * is only a hint where to look: what is delivered is what the tables say changed
+ * (events.c explains how), never what a payload claims. The hub LISTENs on a non-blocking
+ * connection of its own (never one of the pool's), and when notifications arrive it
+ * fetches what they name in one batch
  * on the pool: one round trip for everything announced since the last fetch, however many
  * streams are open (nothing at all while none is). Each change is rendered once (the
  * api layer's policy: the same JSON as its GET) and written to every stream whose
@@ -22,8 +25,9 @@
  *
  * Events: transfer, unload, storage, organization, route (the policy's payloads); ready
  * (the stream is live: nothing is missed from here on); resync (something may have been
- * missed — the listener's connection was lost and re-established, a fetch failed, or one
- * statement changed too much — refetch); shutdown (the server is stopping: reconnect);
+ * missed — the listener's connection was lost and re-established, a fetch failed, or more
+ * changed at once than the listener reads — refetch; never because of a notification's
+ * payload); shutdown (the server is stopping: reconnect);
  * unauthorized (the stream's credential was revoked or expired). A comment every
  * keepalive_ms keeps proxies from timing the stream out. */
 #ifndef WF_ENGINE_EVENTS_H

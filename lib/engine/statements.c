@@ -63,26 +63,26 @@
     "id, role, organization_id, storage_id, name, created_at, expires_at, revoked_at"
 
 const db_statement engine_statements[ST__COUNT] = {
-    /* Idempotency-Key ($1 the caller, $2 the key: a key is the caller's own). The advisory
-     * lock marks it in flight for the length of the transaction; a second request meanwhile
-     * fails here (WF409, mapped by position to "in flight") before any of its work runs. The
-     * lookup is a statement of its own, so its snapshot is taken after the lock: a first
-     * request that committed while this one waited is seen, and replayed. */
-    S(ST_IDEM_LOCK,
-      "SELECT wf_check(pg_try_advisory_xact_lock(hashtextextended('idempotency:' || $1 || "
-      "chr(10) || $2, 0)), 'WF409', 'a request with this Idempotency-Key is still being "
-      "processed')"),
+    /* Idempotency-Key ($1 the caller, $2 the key: a key is the caller's own). The claim
+     * (wf_idempotency_claim, sql/migrations/007) marks it in flight for the length of the
+     * transaction: a row only the app role can write, so no other database session can hold
+     * a key up. A second request meanwhile fails here (WF409, mapped by position to "in
+     * flight") before any of its work runs. The lookup is a statement of its own, so its
+     * snapshot is taken after the claim: a first request that committed while this one
+     * waited is seen, and replayed. */
+    S(ST_IDEM_LOCK, "SELECT wf_idempotency_claim($1, $2)"),
     /* $3 the request's fingerprint (SHA-256 hex, computed by the service, so the client's
      * bytes never reach the database as text). No row: the key is new (or older than 24 h). */
     S(ST_IDEM_LOOKUP,
       "SELECT fingerprint = $3, status, body, location FROM idempotency_keys "
       "WHERE principal = $1 AND key = $2 AND created_at > now() - interval '24 hours'"),
-    /* Stores the response ($4 status, $5 body, $6 location). Under the key's lock no
-     * fresher record can exist; should one all the same, the transaction aborts as a
-     * serialization failure and is retried, which replays the stored response instead of
-     * committing the work twice. */
+    /* Stores the response ($4 status, $5 body, $6 location) and drops the claim, which
+     * therefore never commits. Under the key's claim no fresher record can exist; should one
+     * all the same, the transaction aborts as a serialization failure and is retried, which
+     * replays the stored response instead of committing the work twice. */
     S(ST_IDEM_STORE,
-      "WITH stored AS (INSERT INTO idempotency_keys AS k (principal, key, fingerprint, status, "
+      "WITH claim AS (DELETE FROM idempotency_claims WHERE principal = $1 AND key = $2), "
+      "stored AS (INSERT INTO idempotency_keys AS k (principal, key, fingerprint, status, "
       "body, location) VALUES ($1, $2, $3, $4::int, $5, $6) ON CONFLICT (principal, key) DO "
       "UPDATE SET fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status, "
       "body = EXCLUDED.body, location = EXCLUDED.location, created_at = now() "
@@ -100,10 +100,12 @@ const db_statement engine_statements[ST__COUNT] = {
     S(ST_CHECK_TYPE,
       "SELECT wf_check($1::text IS NULL OR EXISTS (SELECT 1 FROM waste_types WHERE code = $1),"
       " 'WF422', $2 || '|unknown waste type')"),
-    /* Route changes run one at a time, so the two-way pair rules can be checked. The
-     * graph version moves by the routes table's triggers (sql/migrations/003), only when a
-     * road really changes, cascades from deleted storages and organizations included. */
-    S(ST_GRAPH_LOCK, "SELECT pg_advisory_xact_lock(hashtext('wasteflow.graph'))"),
+    /* Route changes run one at a time, so the two-way pair rules can be checked: a row
+     * lock only the app role can take (sql/migrations/007), never an advisory lock that any
+     * session could hold. The graph version moves by the routes table's triggers
+     * (sql/migrations/003), only when a road really changes, cascades from deleted storages
+     * and organizations included. */
+    S(ST_GRAPH_LOCK, "SELECT 1 FROM service_locks WHERE name = 'graph' FOR UPDATE"),
     /* Brings an instance's road graph from version $1 to the current one, in one snapshot:
      * the rows of route_changes after $1 when the log has every one of them and there are at
      * most $2, else every road (lib/engine/graph_cache.c reads the result). */
@@ -382,13 +384,29 @@ const db_statement engine_statements[ST__COUNT] = {
     S(ST_PENDING_BY_TYPE,
       "SELECT w.code, coalesce(sum(o.pending), 0) FROM waste_types w LEFT JOIN "
       "organization_waste o ON o.waste_type = w.code GROUP BY w.code ORDER BY w.code"),
-    /* The dispatcher. $1 the backend this instance last held the leader lock on (0 for
-     * none): leadership is a session advisory lock, lost with the session. Returns the
-     * backend, whether this session leads, and whether room events wait. */
+    /* The dispatcher's lease (sql/migrations/007): $1 this instance's holder id, $2 the
+     * lease in milliseconds. The holder renews it once a third of it has passed (a poll woken
+     * by every notification writes nothing more); anyone else takes it only once expired,
+     * and then the term moves on. Returns the term, whether this instance leads, and whether
+     * room events wait. */
     S(ST_DISPATCH_POLL,
-      "SELECT pg_backend_pid(), l.leads, l.leads AND EXISTS (SELECT 1 FROM room_events) FROM "
-      "(SELECT CASE WHEN pg_backend_pid() = $1::int THEN true ELSE "
-      "pg_try_advisory_lock(hashtext('wasteflow.dispatcher')) END AS leads) l"),
+      "WITH taken AS (UPDATE dispatcher_lease SET holder = $1, term = CASE WHEN holder = $1 "
+      "THEN term ELSE term + 1 END, expires_at = clock_timestamp() + $2::int * interval "
+      "'1 millisecond' WHERE expires_at < clock_timestamp() OR (holder = $1 AND expires_at < "
+      "clock_timestamp() + $2::int * 2 / 3 * interval '1 millisecond') RETURNING term), "
+      "held AS (SELECT term FROM dispatcher_lease WHERE holder = $1 AND expires_at > "
+      "clock_timestamp()), "
+      "lease AS (SELECT coalesce((SELECT term FROM taken), (SELECT term FROM held)) AS term) "
+      "SELECT coalesce(term, 0), term IS NOT NULL, term IS NOT NULL AND EXISTS (SELECT 1 FROM "
+      "room_events) FROM lease"),
+    /* Renews the lease during a sweep ($3 the term it was taken in): no row, it was lost. */
+    S(ST_DISPATCH_RENEW,
+      "UPDATE dispatcher_lease SET expires_at = clock_timestamp() + $2::int * interval "
+      "'1 millisecond' WHERE holder = $1 AND term = $3::bigint RETURNING term"),
+    /* Gives the lease up at shutdown, so another instance takes over at its next poll. */
+    S(ST_DISPATCH_RELEASE,
+      "UPDATE dispatcher_lease SET expires_at = '-infinity' WHERE holder = $1 AND term = "
+      "$2::bigint"),
     /* Takes up to $1 room events (a crashed leader loses the ones it took; the next leader
      * starts with a full sweep). */
     S(ST_DISPATCH_TAKE,
@@ -477,6 +495,40 @@ const db_statement engine_statements[ST__COUNT] = {
       "ON w.organization_id = o.id WHERE o.id = ANY ($1::bigint[]) ORDER BY o.id, w.waste_type"),
     S(ST_EV_ROUTES, "SELECT " ROUTE_COLUMNS " FROM routes WHERE id = ANY ($1::bigint[]) "
                     "ORDER BY id"),
+    /* What the listener checks notifications against (engine/events.c): they are hints,
+     * which any database role can send. The snapshot that changes are judged against (a
+     * change whose transaction it does not see is new) and the newest unload then. */
+    S(ST_EV_SINCE,
+      "SELECT pg_current_snapshot()::text, coalesce((SELECT max(id) FROM unloads), 0)"),
+    /* Unloads committed since the snapshot $2 (their writer it did not see: the table is
+     * append-only), with ids above $1, at most $3, in ST_EV_UNLOADS's order; then the
+     * statement's own snapshot, from which the next read goes on. Never by the ids a
+     * notification names. */
+    S(ST_EV_UNLOADS_AFTER,
+      "SELECT id, storage_id, waste_type, amount, actor, created_at, "
+      "pg_current_snapshot()::text FROM (SELECT * FROM unloads WHERE id > $1::bigint AND "
+      "wf_written_since(xmin, $2::pg_snapshot) ORDER BY id LIMIT $3::int) u "
+      "ORDER BY storage_id, created_at, actor, id"),
+    /* For each id of $1 (bigint[]), in id order: whether a transaction that the snapshot $2
+     * does not see wrote one of its rows, or deleted it (event_tombstones). */
+    S(ST_EV_STORAGES_CHANGED,
+      "SELECT x.id, CASE WHEN s.id IS NULL THEN EXISTS (SELECT 1 FROM event_tombstones d WHERE "
+      "d.kind = 's' AND d.id = x.id AND wf_written_since(d.xmin, $2::pg_snapshot)) ELSE "
+      "wf_written_since(s.xmin, $2::pg_snapshot) OR EXISTS (SELECT 1 FROM storage_waste w "
+      "WHERE w.storage_id = x.id AND wf_written_since(w.xmin, $2::pg_snapshot)) END "
+      "FROM unnest($1::bigint[]) AS x(id) LEFT JOIN storages s ON s.id = x.id ORDER BY x.id"),
+    S(ST_EV_ORGANIZATIONS_CHANGED,
+      "SELECT x.id, CASE WHEN o.id IS NULL THEN EXISTS (SELECT 1 FROM event_tombstones d WHERE "
+      "d.kind = 'o' AND d.id = x.id AND wf_written_since(d.xmin, $2::pg_snapshot)) ELSE "
+      "wf_written_since(o.xmin, $2::pg_snapshot) OR EXISTS (SELECT 1 FROM organization_waste w "
+      "WHERE w.organization_id = x.id AND wf_written_since(w.xmin, $2::pg_snapshot)) END "
+      "FROM unnest($1::bigint[]) AS x(id) LEFT JOIN organizations o ON o.id = x.id "
+      "ORDER BY x.id"),
+    S(ST_EV_ROUTES_CHANGED,
+      "SELECT x.id, CASE WHEN r.id IS NULL THEN EXISTS (SELECT 1 FROM event_tombstones d WHERE "
+      "d.kind = 'r' AND d.id = x.id AND wf_written_since(d.xmin, $2::pg_snapshot)) ELSE "
+      "wf_written_since(r.xmin, $2::pg_snapshot) END "
+      "FROM unnest($1::bigint[]) AS x(id) LEFT JOIN routes r ON r.id = x.id ORDER BY x.id"),
     /* A page of the view among the unreachable, by id: the first $6 storages (filtered as
      * ST_VIEW_STORAGES, $4 type, $5 has room) whose ids lie in the ranges [$1[i], $2[i]]
      * between reachable ids, at most $3[i] from range i (ascending, disjoint ranges). The

@@ -62,6 +62,8 @@
     X(ST_PING)                                                                                     \
     X(ST_PENDING_BY_TYPE)                                                                          \
     X(ST_DISPATCH_POLL)                                                                            \
+    X(ST_DISPATCH_RENEW)                                                                           \
+    X(ST_DISPATCH_RELEASE)                                                                         \
     X(ST_DISPATCH_TAKE)                                                                            \
     X(ST_DISPATCH_CLEAR)                                                                           \
     X(ST_DISPATCH_PENDING)                                                                         \
@@ -81,6 +83,11 @@
     X(ST_EV_STORAGES)                                                                              \
     X(ST_EV_ORGANIZATIONS)                                                                         \
     X(ST_EV_ROUTES)                                                                                \
+    X(ST_EV_SINCE)                                                                                 \
+    X(ST_EV_UNLOADS_AFTER)                                                                         \
+    X(ST_EV_STORAGES_CHANGED)                                                                      \
+    X(ST_EV_ORGANIZATIONS_CHANGED)                                                                 \
+    X(ST_EV_ROUTES_CHANGED)                                                                        \
     X(ST_VIEW_UNREACHABLE)
 
 #define WF_STATEMENT_ENUM(name) name,

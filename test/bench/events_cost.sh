@@ -7,7 +7,7 @@
 #
 # NOTIFY makes committing notifiers wait for each other: PostgreSQL takes one lock per
 # database from the commit's NOTIFY until the commit has ended, its WAL flush included (and
-# the transfers' commit-order position takes an advisory lock over the same stretch). So the
+# the transfers' commit-order position holds a row lock over the same stretch). So the
 # cost is measured twice: with fsync off (deploy/pg-local.sh fast mode, the other
 # benchmarks' setting) and with fsync and synchronous_commit on, where the flush is inside
 # the serialized part.

@@ -2,8 +2,11 @@
  * real statements on the test database: the app role `serve` runs as reads and appends to
  * the ledger but never changes or empties it, cannot set its triggers aside and has no
  * DDL; the auditor reads every table (API keys without their hashes) and writes none, and
- * runs sql/audit.sql. Every statement that must be refused is sent inside a transaction
- * that is rolled back, so a grant that is too wide fails the test without harming the
+ * runs sql/audit.sql. Nor can the app role rewrite an API key's role, scope or revocation,
+ * delete a key, or date a ledger row other than now() (guard triggers: psql as the app role
+ * is refused too), while the service's own paths — create, revoke by DELETE, an organization
+ * deleted with its keys — still work. Every statement that must be refused is sent inside a
+ * transaction that is rolled back, so a grant that is too wide fails the test without harming the
  * data, and each refusal must be the privilege check's own ("permission denied", "must be
  * owner"), not the ledger's append-only trigger, which would hide a missing revoke. */
 #include <errno.h>
@@ -330,6 +333,174 @@ static void test_app_role_reads_and_appends_to_the_ledger(void **state)
     PQfinish(app);
 }
 
+/* Runs sql in a transaction that is rolled back: it must fail with SQLSTATE 42501, from a
+ * privilege check or from one of the schema's guard triggers (whose message says why). */
+static void forbidden(PGconn *pg, const char *sql, const char *because)
+{
+    exec_ok(pg, "BEGIN");
+    PGresult *r = PQexec(pg, sql);
+    ExecStatusType status = PQresultStatus(r);
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    const char *message = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    bool ok = status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && state != NULL &&
+              strcmp(state, "42501") == 0 && message != NULL && strstr(message, because) != NULL;
+    char *copy =
+        strdup(status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK ? "it succeeded"
+                                                                       : PQerrorMessage(pg));
+    PQclear(r);
+    exec_ok(pg, "ROLLBACK");
+    if (!ok) {
+        fail_msg("as %s: %s\n  must fail (42501, \"%s\"); %s", PQuser(pg), sql, because, copy);
+    }
+    free(copy);
+}
+
+static long long key_id_of(const char *token)
+{
+    long long id = 0;
+    assert_int_equal(sscanf(token, "wf_%lld_", &id), 1);
+    return id;
+}
+
+/* A key's role, scope, secret and creation time are fixed; revocation is one way and dated
+ * now; keys are never deleted by the app role. */
+static void test_app_role_cannot_rewrite_keys(void **state)
+{
+    (void)state;
+    build_world();
+    char *org_token = it_new_key("organization", world.org, 0);
+    char *revoked_token = it_new_key("storage", 0, world.storage);
+    long long org_key = key_id_of(org_token), revoked_key = key_id_of(revoked_token);
+    it_response *revoked = it_delete("/v1/api-keys/%lld", revoked_key);
+    EXPECT_STATUS(revoked, 204);
+    it_response_free(revoked);
+    long long other_org = tu_new_org("roles-other", NULL, NULL);
+    PGconn *app = connect_as(it_app_database_url());
+    char *before = it_db_fingerprint();
+
+    forbidden(app, tu_fmt("UPDATE api_keys SET revoked_at = NULL WHERE id = %lld", revoked_key),
+              "stays revoked");
+    forbidden(app,
+              tu_fmt("UPDATE api_keys SET revoked_at = revoked_at + interval '1 day' WHERE id = "
+                     "%lld",
+                     revoked_key),
+              "stays revoked");
+    forbidden(app,
+              tu_fmt("UPDATE api_keys SET role = 'admin', organization_id = NULL WHERE id = %lld",
+                     org_key),
+              "never change");
+    forbidden(
+        app,
+        tu_fmt("UPDATE api_keys SET organization_id = %lld WHERE id = %lld", other_org, org_key),
+        "never change");
+    forbidden(app,
+              tu_fmt("UPDATE api_keys SET secret_hash = decode(repeat('ab', 32), 'hex') WHERE id "
+                     "= %lld",
+                     org_key),
+              "never change");
+    forbidden(app,
+              tu_fmt("UPDATE api_keys SET created_at = created_at - interval '1 year' WHERE id = "
+                     "%lld",
+                     org_key),
+              "never change");
+    forbidden(app,
+              tu_fmt("UPDATE api_keys SET revoked_at = now() - interval '1 day' WHERE id = %lld",
+                     org_key),
+              "revoked now");
+    forbidden(app,
+              "INSERT INTO api_keys (secret_hash, role, created_at) VALUES "
+              "(decode(repeat('cd', 32), 'hex'), 'admin', now() - interval '1 year')",
+              "created now");
+    refused(app, tu_fmt("DELETE FROM api_keys WHERE id = %lld", revoked_key));
+    refused(app, "DELETE FROM api_keys");
+    assert_int_equal(
+        it_sql_int("SELECT has_table_privilege('" APP_ROLE "', 'api_keys', 'DELETE')::int"), 0);
+    /* What the service itself does: create, rename, revoke (now, once). */
+    allowed(app, "INSERT INTO api_keys (secret_hash, role) VALUES "
+                 "(decode(repeat('ef', 32), 'hex'), 'monitor')");
+    allowed(app, tu_fmt("UPDATE api_keys SET name = 'renamed' WHERE id = %lld", org_key));
+    allowed(app, tu_fmt("UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id "
+                        "IN (%lld, %lld)",
+                        org_key, revoked_key));
+    char *after = it_db_fingerprint();
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    PQfinish(app);
+    free(org_token);
+    free(revoked_token);
+}
+
+/* DELETE /v1/api-keys/{id} revokes (the row stays, revoked once); an expiring key is made;
+ * deleting an organization takes its keys with it (the cascade runs as the owner). */
+static void test_service_key_paths_still_work(void **state)
+{
+    (void)state;
+    build_world();
+    it_response *created = it_post("/v1/api-keys", "{\"role\":\"monitor\",\"name\":\"expiring\","
+                                                   "\"expires_at\":\"2999-01-01T00:00:00Z\"}");
+    EXPECT_STATUS(created, 201);
+    long long key = it_json_int(created->json, "id");
+    it_response_free(created);
+    it_response *revoked = it_delete("/v1/api-keys/%lld", key);
+    EXPECT_STATUS(revoked, 204);
+    it_response_free(revoked);
+    long long first = it_sql_int(
+        "SELECT (extract(epoch FROM revoked_at) * 1000000)::bigint FROM api_keys WHERE id = %lld",
+        key);
+    revoked = it_delete("/v1/api-keys/%lld", key);
+    EXPECT_STATUS(revoked, 204);
+    it_response_free(revoked);
+    assert_int_equal(it_sql_int("SELECT (extract(epoch FROM revoked_at) * 1000000)::bigint FROM "
+                                "api_keys WHERE id = %lld",
+                                key),
+                     first);
+
+    long long org = tu_new_org("roles-doomed", NULL, NULL);
+    char *token = it_new_key("organization", org, 0);
+    long long org_key = key_id_of(token);
+    assert_int_equal(it_sql_int("SELECT count(*) FROM api_keys WHERE id = %lld", org_key), 1);
+    it_response *deleted = it_delete("/v1/organizations/%lld", org);
+    EXPECT_STATUS(deleted, 204);
+    it_response_free(deleted);
+    assert_int_equal(it_sql_int("SELECT count(*) FROM api_keys WHERE id = %lld", org_key), 0);
+    free(token);
+}
+
+/* The ledger is dated by the clock: no role writes a transfer or unload dated otherwise. */
+static void test_app_role_dates_the_ledger_now(void **state)
+{
+    (void)state;
+    build_world();
+    PGconn *app = connect_as(it_app_database_url());
+    char *before = it_db_fingerprint();
+    forbidden(app,
+              tu_fmt("INSERT INTO unloads (storage_id, waste_type, amount, actor, created_at) "
+                     "VALUES (%lld, 'glass', 1, 'backdater', now() - interval '30 days')",
+                     world.storage),
+              "dated now()");
+    forbidden(app,
+              tu_fmt("INSERT INTO transfers (organization_id, trigger, received, pending, actor, "
+                     "created_at) VALUES (%lld, 'request', '{}', '{}', 'backdater', "
+                     "now() - interval '1 hour')",
+                     world.org),
+              "dated now()");
+    forbidden(app,
+              tu_fmt("INSERT INTO transfers (organization_id, trigger, received, pending, actor, "
+                     "created_at) VALUES (%lld, 'request', '{}', '{}', 'forecaster', "
+                     "now() + interval '1 hour')",
+                     world.org),
+              "dated now()");
+    allowed(app, tu_fmt("INSERT INTO unloads (storage_id, waste_type, amount, actor, created_at) "
+                        "VALUES (%lld, 'glass', 1, 'on time', now())",
+                        world.storage));
+    char *after = it_db_fingerprint();
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    PQfinish(app);
+}
+
 /* ---------------------------------------------------------------- the auditor */
 
 static void test_auditor_reads_every_table_and_writes_none(void **state)
@@ -467,6 +638,9 @@ int main(void)
         cmocka_unit_test(test_app_role_cannot_set_triggers_aside),
         cmocka_unit_test(test_app_role_has_no_ddl),
         cmocka_unit_test(test_app_role_reads_and_appends_to_the_ledger),
+        cmocka_unit_test(test_app_role_cannot_rewrite_keys),
+        cmocka_unit_test(test_service_key_paths_still_work),
+        cmocka_unit_test(test_app_role_dates_the_ledger_now),
         cmocka_unit_test(test_auditor_reads_every_table_and_writes_none),
         cmocka_unit_test(test_audit_sql_as_the_auditor_prints_nothing),
         cmocka_unit_test(test_roles_are_plain_login_roles),
