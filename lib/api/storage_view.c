@@ -114,9 +114,9 @@ static bool budget_admits(http_ctx *ctx, const work_identity *identity)
 
 /* Charges a request's work, after it was done. */
 static void budget_charge(wf_app *app, const work_identity *identity, uint64_t nodes_settled,
-                          uint64_t storages_examined)
+                          uint64_t storages_examined, uint64_t round_trips)
 {
-    metrics_count_view_work(nodes_settled, storages_examined);
+    metrics_count_view_work(nodes_settled, storages_examined, round_trips);
     work_budget *budget = view_cache_work_budget(app->views, app->cfg->work_budget);
     if (budget != NULL) {
         work_budget_charge(budget, identity->text, identity->len, nodes_settled + storages_examined,
@@ -152,6 +152,13 @@ typedef struct {
     uint64_t nodes_settled, storages_examined;
     size_t settled_base;
     work_identity who;
+    /* How many storages there are (round 1's head): a search that reached as many leaves
+     * nothing unreachable. -1 until round 1 has answered. */
+    int64_t storage_total;
+    /* Round 1's results: the head first, then the type's storages when read_members, then
+     * the first data round or the graph's sync (first_data_q), then the type check. */
+    int first_data_q;
+    int round_trips;
     bool has_cursor;     /* the request's cursor (the position it names is `start`) */
     view_position start; /* the request's position, kept to start over on a stale graph */
     view_position at;    /* the last position examined so far */
@@ -288,7 +295,8 @@ static void reply_page(tx *t)
         view_cursor_encode(&signer, &view->filter, &view->at, cursor);
     }
     count_search(view);
-    budget_charge(tx_app(t), &view->who, view->nodes_settled, view->storages_examined);
+    budget_charge(tx_app(t), &view->who, view->nodes_settled, view->storages_examined,
+                  (uint64_t)view->round_trips);
     if (view->order != NULL) {
         if (more && !view->at.unreachable) {
             view_order_put(tx_app(t)->views, view->order, &view->at);
@@ -524,14 +532,17 @@ static bool queue_round(tx *t, view_state *view)
                  view->filter.waste_type, tx_bool(view->filter.has_room), tx_int(t, (int64_t)need));
             return true;
         }
-        /* Every reachable storage seen: on to the unreachable, unless left out. */
+        /* Every reachable storage seen: on to the unreachable, unless left out or there are
+         * none (the search reached every storage there is: no round trip to learn that). */
         count_search(view);
         if (view->by_members && !view->members_all_found) {
             note_reached_members(t, view);
         }
+        bool reached_all = view->storage_total >= 0 &&
+                           (int64_t)view_order_storages_found(view->order) >= view->storage_total;
         view_order_free(view->order);
         view->order = NULL;
-        if (view->filter.reachable_only) {
+        if (view->filter.reachable_only || (reached_all && !view->by_members)) {
             view->finished = true;
             return false;
         }
@@ -613,6 +624,7 @@ static void next_round(tx *t, view_state *view)
         reply_page(t);
         return;
     }
+    view->round_trips++;
     tx_next(t, on_rows);
 }
 
@@ -638,6 +650,7 @@ static void start_on(tx *t, view_state *view, graph_snapshot *snapshot)
         reply_page(t);
         return;
     }
+    view->round_trips++;
     tx_next(t, on_rows);
 }
 
@@ -653,46 +666,49 @@ static void on_synced(tx *t, const db_result *result)
     on_synced_at(t, result, 0);
 }
 
+/* Round 1's head (query 0): the organization exists; notes how many storages there are. */
 static bool organization_exists(tx *t, const db_result *result)
 {
-    if (db_text(result, 1, 0, 1)[0] != 't') {
+    if (db_text(result, 0, 0, 1)[0] != 't') {
         tx_fail(t, PROBLEM_NOT_FOUND, "Organization not found.");
         return false;
     }
+    view_state *view = tx_user(t);
+    view->storage_total = db_is_null(result, 0, 0, 2) ? -1 : db_int64(result, 0, 0, 2);
     return true;
 }
 
-/* Round 1's type members (query 2, when asked for): the page's index when the type is
+/* Round 1's type members (query 1, when asked for): the page's index when the type is
  * rare, else a note that it is common (the next views of it skip the read). */
 static void take_members(tx *t, view_state *view, const db_result *result)
 {
     if (!view->read_members) {
         return;
     }
-    int rows = db_rows(result, 2);
+    int rows = db_rows(result, 1);
     if (rows > VIEW_MEMBERS_MAX) {
         view_cache_note_common(tx_app(t)->views, view->filter.waste_type, clock_ms());
         return;
     }
     int64_t *ids = TX_ARRAY(t, int64_t, rows > 0 ? (size_t)rows : 1);
     for (int row = 0; row < rows; row++) {
-        ids[row] = db_int64(result, 2, row, 0);
+        ids[row] = db_int64(result, 1, row, 0);
     }
     view->members = (type_members){ids, type_members_normalize(ids, (size_t)rows)};
     view->by_members = true;
 }
 
-/* Round 1 without a cached graph: [type check, head, (type members,) graph sync]. */
+/* Round 1 without a cached graph: [head, (type members,) graph sync, (type check)]. */
 static void first_round_sync(tx *t, const db_result *result)
 {
     view_state *view = tx_user(t);
     if (organization_exists(t, result)) {
         take_members(t, view, result);
-        on_synced_at(t, result, view->read_members ? 3 : 2);
+        on_synced_at(t, result, view->first_data_q);
     }
 }
 
-/* Round 1 on the cached graph: [type check, head, first data round or type members]. */
+/* Round 1 on the cached graph: [head, first data round or type members, (type check)]. */
 static void first_round(tx *t, const db_result *result)
 {
     view_state *view = tx_user(t);
@@ -700,7 +716,7 @@ static void first_round(tx *t, const db_result *result)
         return;
     }
     take_members(t, view, result);
-    int64_t version = db_int64(result, 1, 0, 0);
+    int64_t version = db_int64(result, 0, 0, 0);
     if (version == view->snapshot->version) {
         if (view->read_members) {
             /* Only now, with the index: begin the page on the snapshot it holds. */
@@ -713,7 +729,7 @@ static void first_round(tx *t, const db_result *result)
             reply_page(t);
             return;
         }
-        take_rows(t, view, result, 2);
+        take_rows(t, view, result, view->first_data_q);
         next_round(t, view);
         return;
     }
@@ -739,6 +755,7 @@ static void first_round(tx *t, const db_result *result)
         return;
     }
     graph_cache_queue(t);
+    view->round_trips++;
     tx_next(t, on_synced);
 }
 
@@ -822,6 +839,8 @@ void handle_organization_storages(http_ctx *ctx)
         .has_cursor = cursor != NULL,
         .start = start,
         .who = who,
+        .storage_total = -1,
+        .round_trips = 1,
     };
     memcpy(view->cursor_key, cursor_key, sizeof cursor_key);
     repr_page_begin(&view->out);
@@ -832,13 +851,14 @@ void handle_organization_storages(http_ctx *ctx)
      * (then the first data round goes with round 1, as without a filter). */
     view->read_members = filter.waste_type != NULL &&
                          !view_cache_type_common(app->views, filter.waste_type, clock_ms());
-    tx_q(t, ST_CHECK_TYPE, filter.waste_type, "waste_type");
     tx_q(t, ST_VIEW_HEAD, tx_int(t, filter.organization_id));
     if (view->read_members) {
         tx_q(t, ST_VIEW_TYPE_MEMBERS, filter.waste_type, tx_int(t, VIEW_MEMBERS_MAX + 1));
     }
+    view->first_data_q = view->read_members ? 2 : 1;
     if (app->graph == NULL) {
         graph_cache_queue(t);
+        api_check_type(t, filter.waste_type, "waste_type");
         tx_run(t, TX_READ, first_round_sync);
         return;
     }
@@ -846,6 +866,7 @@ void handle_organization_storages(http_ctx *ctx)
     /* false: nothing to read whatever the rows say (reachable=true on an organization
      * without roads); the first round still checks the type and the organization. */
     view->queued = !view->read_members && begin_page(t, view);
+    api_check_type(t, filter.waste_type, "waste_type");
     tx_run(t, TX_READ, first_round);
 }
 
@@ -855,6 +876,7 @@ typedef struct {
     int64_t organization_id, storage_id;
     graph_snapshot *snapshot;
     work_identity who;
+    int round_trips;
 } one_state;
 
 static void one_free(void *arg)
@@ -887,7 +909,8 @@ static void one_render(tx *t, const db_result *result, int q)
     }
     strbuf out = {0};
     write_item(t, &out, &storages[0], distance, true, order);
-    budget_charge(tx_app(t), &one->who, order != NULL ? view_order_settled(order) : 0, 1);
+    budget_charge(tx_app(t), &one->who, order != NULL ? view_order_settled(order) : 0, 1,
+                  (uint64_t)one->round_trips);
     view_order_free(order);
     api_reply_buffer(t, 200, &out, NULL);
 }
@@ -918,6 +941,7 @@ static void one_first(tx *t, const db_result *result)
     }
     tx_q(t, ST_ST_GET, tx_int(t, one->storage_id));
     graph_cache_queue(t);
+    one->round_trips++;
     tx_next(t, one_synced);
 }
 
@@ -929,7 +953,7 @@ void handle_organization_storage(http_ctx *ctx)
     }
     tx *t = tx_for(ctx);
     one_state *one = TX_NEW(t, one_state);
-    *one = (one_state){ctx->match.ids[0], ctx->match.ids[1], NULL, who};
+    *one = (one_state){ctx->match.ids[0], ctx->match.ids[1], NULL, who, 1};
     tx_set_user(t, one);
     tx_on_free(t, one_free, one);
     tx_q(t, ST_VIEW_HEAD, tx_int(t, one->organization_id));

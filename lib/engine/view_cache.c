@@ -20,6 +20,7 @@ struct view_order {
     /* Storages returned to the order (view_order_unread), served before the search. */
     int64_t *ahead_ids, *ahead_distances;
     size_t ahead_head, ahead_count;
+    size_t storages_found; /* by the search, each once (not those served again) */
 };
 
 typedef enum { ENTRY_ORDER, ENTRY_REACHABLE } entry_kind;
@@ -189,7 +190,16 @@ bool view_order_next(view_order *order, int64_t *storage_id, int64_t *distance_m
         order->ahead_count--;
         return true;
     }
-    return storage_search_next(order->search, storage_id, distance_m);
+    if (!storage_search_next(order->search, storage_id, distance_m)) {
+        return false;
+    }
+    order->storages_found++;
+    return true;
+}
+
+size_t view_order_storages_found(const view_order *order)
+{
+    return order->storages_found;
 }
 
 void view_order_unread(view_order *order, const int64_t *storage_ids, const int64_t *distances,

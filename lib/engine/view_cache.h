@@ -49,6 +49,9 @@ void view_order_unread(view_order *order, const int64_t *storage_ids, const int6
                        size_t count);
 /* graph_search_path for a storage the order has returned. */
 size_t view_order_path(const view_order *order, int64_t storage_id, node_ref *out, size_t cap);
+/* How many storages the search has found so far: once next has returned false, every
+ * storage the organization reaches. */
+size_t view_order_storages_found(const view_order *order);
 /* Nodes settled so far (for metrics and the work budget). */
 size_t view_order_settled(const view_order *order);
 /* The distance of a storage the search has settled (one it returned, ahead or not), else -1. */

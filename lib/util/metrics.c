@@ -126,12 +126,14 @@ void metrics_count_key_refresh(void)
     key_refreshes++;
 }
 
-static uint64_t view_nodes_settled, view_storages_examined, work_refused;
+static uint64_t view_nodes_settled, view_storages_examined, view_round_trips, work_refused;
 
-void metrics_count_view_work(uint64_t nodes_settled, uint64_t storages_examined)
+void metrics_count_view_work(uint64_t nodes_settled, uint64_t storages_examined,
+                             uint64_t round_trips)
 {
     view_nodes_settled += nodes_settled;
     view_storages_examined += storages_examined;
+    view_round_trips += round_trips;
 }
 
 void metrics_count_work_refused(void)
@@ -235,10 +237,14 @@ void metrics_render(FILE *out)
             "database to examine (work budget units).\n"
             "# TYPE wasteflow_view_storages_examined_total counter\n"
             "wasteflow_view_storages_examined_total %llu\n"
+            "# HELP wasteflow_view_round_trips_total Database round trips of storage view "
+            "requests.\n"
+            "# TYPE wasteflow_view_round_trips_total counter\n"
+            "wasteflow_view_round_trips_total %llu\n"
             "# HELP wasteflow_work_budget_refused_total Requests refused with 429 because their "
             "credential's work budget was in debt.\n"
             "# TYPE wasteflow_work_budget_refused_total counter\n"
             "wasteflow_work_budget_refused_total %llu\n",
             (unsigned long long)view_nodes_settled, (unsigned long long)view_storages_examined,
-            (unsigned long long)work_refused);
+            (unsigned long long)view_round_trips, (unsigned long long)work_refused);
 }
