@@ -137,6 +137,13 @@ typedef struct {
      * part is exactly the members it does not reach. */
     bool read_members;
     bool by_members;
+    /* The members came from this instance's cache (view_cache_members) at members_version:
+     * round 1's head says whether they are current (types_version). */
+    bool members_cached;
+    int64_t members_version, types_version;
+    /* Starting over: the current snapshot when it was cached already (else the round that
+     * reads the members also syncs the graph). */
+    graph_snapshot *restart_snapshot;
     type_members members;
     bool members_counted; /* target and found are set for the current order */
     size_t members_target, members_found;
@@ -183,6 +190,7 @@ static void state_free(void *arg)
     view_state *view = arg;
     view_order_free(view->order);
     graph_snapshot_release(view->snapshot);
+    graph_snapshot_release(view->restart_snapshot);
     strbuf_free(&view->out);
 }
 
@@ -661,11 +669,6 @@ static void on_synced_at(tx *t, const db_result *result, int q)
     start_on(t, view, graph_cache_install(tx_app(t), result, q));
 }
 
-static void on_synced(tx *t, const db_result *result)
-{
-    on_synced_at(t, result, 0);
-}
-
 /* Round 1's head (query 0): the organization exists; notes how many storages there are. */
 static bool organization_exists(tx *t, const db_result *result)
 {
@@ -675,27 +678,53 @@ static bool organization_exists(tx *t, const db_result *result)
     }
     view_state *view = tx_user(t);
     view->storage_total = db_is_null(result, 0, 0, 2) ? -1 : db_int64(result, 0, 0, 2);
+    view->types_version = db_is_null(result, 0, 0, 3) ? -1 : db_int64(result, 0, 0, 3);
     return true;
 }
 
-/* Round 1's type members (query 1, when asked for): the page's index when the type is
- * rare, else a note that it is common (the next views of it skip the read). */
-static void take_members(tx *t, view_state *view, const db_result *result)
+/* The type members read by query q (when asked for): the page's index when the type is
+ * rare, kept for the next views at the version round 1's head read (read before them, so
+ * never newer than they are), else a note that it is common (the next views of it skip the
+ * read). */
+static void take_members_at(tx *t, view_state *view, const db_result *result, int q)
 {
     if (!view->read_members) {
         return;
     }
-    int rows = db_rows(result, 1);
+    int rows = db_rows(result, q);
     if (rows > VIEW_MEMBERS_MAX) {
         view_cache_note_common(tx_app(t)->views, view->filter.waste_type, clock_ms());
         return;
     }
     int64_t *ids = TX_ARRAY(t, int64_t, rows > 0 ? (size_t)rows : 1);
     for (int row = 0; row < rows; row++) {
-        ids[row] = db_int64(result, 1, row, 0);
+        ids[row] = db_int64(result, q, row, 0);
     }
     view->members = (type_members){ids, type_members_normalize(ids, (size_t)rows)};
     view->by_members = true;
+    if (view->types_version >= 0) {
+        view_cache_put_members(tx_app(t)->views, view->filter.waste_type, view->types_version,
+                               view->members.ids, view->members.count);
+    }
+}
+
+static void take_members(tx *t, view_state *view, const db_result *result)
+{
+    take_members_at(t, view, result, 1);
+}
+
+/* Starting over, after the round that read the members (query 0, when asked for) and synced
+ * the graph (the next query, when no current snapshot was cached). */
+static void on_restarted(tx *t, const db_result *result)
+{
+    view_state *view = tx_user(t);
+    take_members_at(t, view, result, 0);
+    graph_snapshot *snapshot = view->restart_snapshot;
+    view->restart_snapshot = NULL;
+    if (snapshot == NULL) {
+        snapshot = graph_cache_install(tx_app(t), result, view->read_members ? 1 : 0);
+    }
+    start_on(t, view, snapshot);
 }
 
 /* Round 1 without a cached graph: [head, (type members,) graph sync, (type check)]. */
@@ -717,7 +746,8 @@ static void first_round(tx *t, const db_result *result)
     }
     take_members(t, view, result);
     int64_t version = db_int64(result, 0, 0, 0);
-    if (version == view->snapshot->version) {
+    bool members_stale = view->members_cached && view->types_version != view->members_version;
+    if (version == view->snapshot->version && !members_stale) {
         if (view->read_members) {
             /* Only now, with the index: begin the page on the snapshot it holds. */
             graph_snapshot *snapshot = view->snapshot;
@@ -733,7 +763,7 @@ static void first_round(tx *t, const db_result *result)
         next_round(t, view);
         return;
     }
-    /* The cached graph was stale: start over on the current one. */
+    /* The cached graph or the cached members were stale: start over on current ones. */
     count_search(view);
     view_order_free(view->order);
     view->order = NULL;
@@ -749,14 +779,24 @@ static void first_round(tx *t, const db_result *result)
     view->batch_goal = 0;
     view->range_budget = 0;
     view->members_counted = false;
+    view->members_all_found = false;
+    view->reached_known = false;
     graph_snapshot *current = graph_cache_get(tx_app(t), version);
-    if (current != NULL) {
+    if (members_stale) {
+        view->members_cached = false;
+        view->by_members = false;
+        view->read_members = true;
+        tx_q(t, ST_VIEW_TYPE_MEMBERS, view->filter.waste_type, tx_int(t, VIEW_MEMBERS_MAX + 1));
+    } else if (current != NULL) {
         start_on(t, view, current);
         return;
     }
-    graph_cache_queue(t);
+    view->restart_snapshot = current;
+    if (current == NULL) {
+        graph_cache_queue(t);
+    }
     view->round_trips++;
-    tx_next(t, on_synced);
+    tx_next(t, on_restarted);
 }
 
 /* A true/false query parameter, false when absent. */
@@ -848,9 +888,23 @@ void handle_organization_storages(http_ctx *ctx)
     tx_on_free(t, state_free, view);
     wf_app *app = tx_app(t);
     /* A type filter: read the type's storages first, unless the type is known to be common
-     * (then the first data round goes with round 1, as without a filter). */
+     * (then the first data round goes with round 1, as without a filter) or its storages
+     * are cached (then round 1 uses them and checks that they are current). */
     view->read_members = filter.waste_type != NULL &&
                          !view_cache_type_common(app->views, filter.waste_type, clock_ms());
+    size_t cached_count = 0;
+    const int64_t *cached = view->read_members && app->graph != NULL
+                                ? view_cache_members(app->views, filter.waste_type,
+                                                     &view->members_version, &cached_count)
+                                : NULL;
+    if (cached != NULL) {
+        int64_t *ids = TX_ARRAY(t, int64_t, cached_count ? cached_count : 1);
+        memcpy(ids, cached, cached_count * sizeof *ids);
+        view->members = (type_members){ids, cached_count};
+        view->members_cached = true;
+        view->by_members = true;
+        view->read_members = false;
+    }
     tx_q(t, ST_VIEW_HEAD, tx_int(t, filter.organization_id));
     if (view->read_members) {
         tx_q(t, ST_VIEW_TYPE_MEMBERS, filter.waste_type, tx_int(t, VIEW_MEMBERS_MAX + 1));

@@ -263,11 +263,13 @@ const db_statement engine_statements[ST__COUNT] = {
     S(ST_RT_DELETE, "WITH d AS (DELETE FROM routes WHERE id = $1::bigint RETURNING id) "
                     "SELECT wf_check(count(*) = 1, 'WF404', 'Route not found.') FROM d"),
 
-    /* The organization's view of every storage: the graph version, whether it exists, and
-     * how many storages there are (storage_census, sql/migrations/010): a search that reached
-     * that many leaves none unreachable, and the view asks for no unreachable ones. */
+    /* The organization's view of every storage: the graph version, whether it exists, how
+     * many storages there are and the version of the types they accept (storage_census,
+     * sql/migrations/010): a search that reached that many storages leaves none
+     * unreachable, and a rare type's storages cached at that version are current. */
     S(ST_VIEW_HEAD, "SELECT (SELECT version FROM graph_state), EXISTS (SELECT 1 FROM organizations "
-                    "WHERE id = $1::bigint), (SELECT storages FROM storage_census)"),
+                    "WHERE id = $1::bigint), (SELECT storages FROM storage_census), "
+                    "(SELECT types_version FROM storage_census)"),
     /* A page of the view among the reachable: of the storages $1 (ids in the view's order),
      * the first $4 that accept type $2 (NULL: any) and, when $3, have room (in $2, else in
      * any type); one row per storage and type, in $1's order. The filter is one primary-key
