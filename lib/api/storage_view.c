@@ -839,6 +839,26 @@ static bool include_param(http_ctx *ctx, bool *with_path)
     }
 }
 
+/* Round 1 on the graph cached now (or without one: then it loads the graph too). */
+static void view_run(void *arg)
+{
+    tx *t = arg;
+    view_state *view = tx_user(t);
+    wf_app *app = tx_app(t);
+    if (app->graph == NULL) {
+        graph_cache_queue(t);
+        api_check_type(t, view->filter.waste_type, "waste_type");
+        tx_run(t, TX_READ, first_round_sync);
+        return;
+    }
+    view->snapshot = graph_cache_get(app, app->graph->version);
+    /* false: nothing to read whatever the rows say (reachable=true on an organization
+     * without roads); the first round still checks the type and the organization. */
+    view->queued = !view->read_members && begin_page(t, view);
+    api_check_type(t, view->filter.waste_type, "waste_type");
+    tx_run(t, TX_READ, first_round);
+}
+
 void handle_organization_storages(http_ctx *ctx)
 {
     view_filter filter = {.organization_id = ctx->match.ids[0]};
@@ -910,18 +930,9 @@ void handle_organization_storages(http_ctx *ctx)
         tx_q(t, ST_VIEW_TYPE_MEMBERS, filter.waste_type, tx_int(t, VIEW_MEMBERS_MAX + 1));
     }
     view->first_data_q = view->read_members ? 2 : 1;
-    if (app->graph == NULL) {
-        graph_cache_queue(t);
-        api_check_type(t, filter.waste_type, "waste_type");
-        tx_run(t, TX_READ, first_round_sync);
-        return;
+    if (!graph_cache_await_preload(app, view_run, t)) {
+        view_run(t);
     }
-    view->snapshot = graph_cache_get(app, app->graph->version);
-    /* false: nothing to read whatever the rows say (reachable=true on an organization
-     * without roads); the first round still checks the type and the organization. */
-    view->queued = !view->read_members && begin_page(t, view);
-    api_check_type(t, filter.waste_type, "waste_type");
-    tx_run(t, TX_READ, first_round);
 }
 
 /* ---- one storage ---- */
@@ -999,6 +1010,11 @@ static void one_first(tx *t, const db_result *result)
     tx_next(t, one_synced);
 }
 
+static void one_run(void *arg)
+{
+    tx_run(arg, TX_READ, one_first);
+}
+
 void handle_organization_storage(http_ctx *ctx)
 {
     work_identity who = identity_of(ctx);
@@ -1012,5 +1028,7 @@ void handle_organization_storage(http_ctx *ctx)
     tx_on_free(t, one_free, one);
     tx_q(t, ST_VIEW_HEAD, tx_int(t, one->organization_id));
     tx_q(t, ST_ST_GET, tx_int(t, one->storage_id));
-    tx_run(t, TX_READ, one_first);
+    if (!graph_cache_await_preload(tx_app(t), one_run, t)) {
+        one_run(t);
+    }
 }
