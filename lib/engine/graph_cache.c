@@ -6,6 +6,7 @@
 #include "engine/tx.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/metrics.h"
 
 #include <event2/event.h>
 #include <malloc.h>
@@ -82,6 +83,9 @@ graph_snapshot *graph_cache_get(wf_app *app, int64_t version)
 void graph_cache_queue(tx *t)
 {
     const graph_snapshot *current = tx_app(t)->graph;
+    if (current == NULL) {
+        metrics_count_graph_full_read();
+    }
     tx_q(t, ST_GRAPH_SYNC, tx_int(t, current != NULL ? current->version : 0),
          tx_int(t, GRAPH_SYNC_MAX_CHANGES));
 }

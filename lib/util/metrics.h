@@ -28,6 +28,9 @@ void metrics_count_key_refresh(void);
  * trips it took. */
 void metrics_count_view_work(uint64_t nodes_settled, uint64_t storages_examined,
                              uint64_t round_trips);
+/* A read of every road sent because no graph was cached (the start-up load, or a request
+ * that found none). */
+void metrics_count_graph_full_read(void);
 /* A request refused with 429 by its credential's work budget. */
 void metrics_count_work_refused(void);
 /* Writes every metric in Prometheus text exposition format 0.0.4. */
