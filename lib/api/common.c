@@ -2,6 +2,7 @@
 #include "api/common.h"
 
 #include "api/rows.h"
+#include "engine/statements.h"
 #include "util/utf8.h"
 
 #include <stdio.h>
@@ -231,6 +232,13 @@ bool api_read_name_capacity(http_ctx *ctx, bool creating, bool capacity_required
         return false;
     }
     return true;
+}
+
+void api_check_type(tx *t, const char *code, const char *field)
+{
+    if (code != NULL) {
+        tx_q(t, ST_CHECK_TYPE, code, field);
+    }
 }
 
 api_page *api_list_begin(tx *t, const api_page *page)

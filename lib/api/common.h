@@ -38,6 +38,10 @@ bool api_id_param(http_ctx *ctx, const char *name, int64_t *out);
 /* An optional waste-type code query parameter (NULL when absent); 422 when malformed
  * (unknown codes are checked against the database by ST_CHECK_TYPE). */
 bool api_code_param(http_ctx *ctx, const char *name, const char **out);
+/* Queues the check that code (from api_code_param) is a known type, naming field in the 422;
+ * nothing when code is NULL. Queue it after the statements whose results the handler reads
+ * by position: it has a result only when a code was given. */
+void api_check_type(tx *t, const char *code, const char *field);
 
 /* A quantity map {"glass": 10, ...} read from a request. */
 typedef struct {

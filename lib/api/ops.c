@@ -3,6 +3,7 @@
 #include "api/common.h"
 #include "api/handlers.h"
 #include "engine/events.h"
+#include "engine/graph_cache.h"
 #include "engine/ready_probe.h"
 #include "engine/statements.h"
 #include "util/log.h"
@@ -34,6 +35,14 @@ void handle_readyz(http_ctx *ctx)
 {
     if (!db_pool_ready(app_of(ctx)->pool)) {
         http_problem(ctx, PROBLEM_UNAVAILABLE, "No database connection is usable.");
+        return;
+    }
+    if (graph_cache_loading(app_of(ctx))) {
+        /* Not ready until the start-up load of the road graph has ended: a request before
+         * it waits for that load (or, for those that do not wait, loads every road
+         * itself), seconds at a million roads. */
+        http_add_header(ctx, "Retry-After", "1");
+        http_problem(ctx, PROBLEM_UNAVAILABLE, "Loading the road graph.");
         return;
     }
     /* One round trip answers every asker for 100 ms: anyone may ask, as often as they like.

@@ -114,9 +114,9 @@ static bool budget_admits(http_ctx *ctx, const work_identity *identity)
 
 /* Charges a request's work, after it was done. */
 static void budget_charge(wf_app *app, const work_identity *identity, uint64_t nodes_settled,
-                          uint64_t storages_examined)
+                          uint64_t storages_examined, uint64_t round_trips)
 {
-    metrics_count_view_work(nodes_settled, storages_examined);
+    metrics_count_view_work(nodes_settled, storages_examined, round_trips);
     work_budget *budget = view_cache_work_budget(app->views, app->cfg->work_budget);
     if (budget != NULL) {
         work_budget_charge(budget, identity->text, identity->len, nodes_settled + storages_examined,
@@ -137,6 +137,13 @@ typedef struct {
      * part is exactly the members it does not reach. */
     bool read_members;
     bool by_members;
+    /* The members came from this instance's cache (view_cache_members) at members_version:
+     * round 1's head says whether they are current (types_version). */
+    bool members_cached;
+    int64_t members_version, types_version;
+    /* Starting over: the current snapshot when it was cached already (else the round that
+     * reads the members also syncs the graph). */
+    graph_snapshot *restart_snapshot;
     type_members members;
     bool members_counted; /* target and found are set for the current order */
     size_t members_target, members_found;
@@ -152,6 +159,13 @@ typedef struct {
     uint64_t nodes_settled, storages_examined;
     size_t settled_base;
     work_identity who;
+    /* How many storages there are (round 1's head): a search that reached as many leaves
+     * nothing unreachable. -1 until round 1 has answered. */
+    int64_t storage_total;
+    /* Round 1's results: the head first, then the type's storages when read_members, then
+     * the first data round or the graph's sync (first_data_q), then the type check. */
+    int first_data_q;
+    int round_trips;
     bool has_cursor;     /* the request's cursor (the position it names is `start`) */
     view_position start; /* the request's position, kept to start over on a stale graph */
     view_position at;    /* the last position examined so far */
@@ -176,6 +190,7 @@ static void state_free(void *arg)
     view_state *view = arg;
     view_order_free(view->order);
     graph_snapshot_release(view->snapshot);
+    graph_snapshot_release(view->restart_snapshot);
     strbuf_free(&view->out);
 }
 
@@ -288,7 +303,8 @@ static void reply_page(tx *t)
         view_cursor_encode(&signer, &view->filter, &view->at, cursor);
     }
     count_search(view);
-    budget_charge(tx_app(t), &view->who, view->nodes_settled, view->storages_examined);
+    budget_charge(tx_app(t), &view->who, view->nodes_settled, view->storages_examined,
+                  (uint64_t)view->round_trips);
     if (view->order != NULL) {
         if (more && !view->at.unreachable) {
             view_order_put(tx_app(t)->views, view->order, &view->at);
@@ -524,14 +540,17 @@ static bool queue_round(tx *t, view_state *view)
                  view->filter.waste_type, tx_bool(view->filter.has_room), tx_int(t, (int64_t)need));
             return true;
         }
-        /* Every reachable storage seen: on to the unreachable, unless left out. */
+        /* Every reachable storage seen: on to the unreachable, unless left out or there are
+         * none (the search reached every storage there is: no round trip to learn that). */
         count_search(view);
         if (view->by_members && !view->members_all_found) {
             note_reached_members(t, view);
         }
+        bool reached_all = view->storage_total >= 0 &&
+                           (int64_t)view_order_storages_found(view->order) >= view->storage_total;
         view_order_free(view->order);
         view->order = NULL;
-        if (view->filter.reachable_only) {
+        if (view->filter.reachable_only || (reached_all && !view->by_members)) {
             view->finished = true;
             return false;
         }
@@ -613,6 +632,7 @@ static void next_round(tx *t, view_state *view)
         reply_page(t);
         return;
     }
+    view->round_trips++;
     tx_next(t, on_rows);
 }
 
@@ -638,6 +658,7 @@ static void start_on(tx *t, view_state *view, graph_snapshot *snapshot)
         reply_page(t);
         return;
     }
+    view->round_trips++;
     tx_next(t, on_rows);
 }
 
@@ -648,51 +669,75 @@ static void on_synced_at(tx *t, const db_result *result, int q)
     start_on(t, view, graph_cache_install(tx_app(t), result, q));
 }
 
-static void on_synced(tx *t, const db_result *result)
-{
-    on_synced_at(t, result, 0);
-}
-
+/* Round 1's head (query 0): the organization exists; notes how many storages there are. */
 static bool organization_exists(tx *t, const db_result *result)
 {
-    if (db_text(result, 1, 0, 1)[0] != 't') {
+    if (db_text(result, 0, 0, 1)[0] != 't') {
         tx_fail(t, PROBLEM_NOT_FOUND, "Organization not found.");
         return false;
     }
+    view_state *view = tx_user(t);
+    view->storage_total = db_is_null(result, 0, 0, 2) ? -1 : db_int64(result, 0, 0, 2);
+    view->types_version = db_is_null(result, 0, 0, 3) ? -1 : db_int64(result, 0, 0, 3);
     return true;
 }
 
-/* Round 1's type members (query 2, when asked for): the page's index when the type is
- * rare, else a note that it is common (the next views of it skip the read). */
-static void take_members(tx *t, view_state *view, const db_result *result)
+/* The type members read by query q (when asked for): the page's index when the type is
+ * rare, kept for the next views at the version round 1's head read (read before them, so
+ * never newer than they are), else a note that it is common (the next views of it skip the
+ * read). */
+static void take_members_at(tx *t, view_state *view, const db_result *result, int q)
 {
     if (!view->read_members) {
         return;
     }
-    int rows = db_rows(result, 2);
+    int rows = db_rows(result, q);
     if (rows > VIEW_MEMBERS_MAX) {
         view_cache_note_common(tx_app(t)->views, view->filter.waste_type, clock_ms());
         return;
     }
     int64_t *ids = TX_ARRAY(t, int64_t, rows > 0 ? (size_t)rows : 1);
     for (int row = 0; row < rows; row++) {
-        ids[row] = db_int64(result, 2, row, 0);
+        ids[row] = db_int64(result, q, row, 0);
     }
     view->members = (type_members){ids, type_members_normalize(ids, (size_t)rows)};
     view->by_members = true;
+    if (view->types_version >= 0) {
+        view_cache_put_members(tx_app(t)->views, view->filter.waste_type, view->types_version,
+                               view->members.ids, view->members.count);
+    }
 }
 
-/* Round 1 without a cached graph: [type check, head, (type members,) graph sync]. */
+static void take_members(tx *t, view_state *view, const db_result *result)
+{
+    take_members_at(t, view, result, 1);
+}
+
+/* Starting over, after the round that read the members (query 0, when asked for) and synced
+ * the graph (the next query, when no current snapshot was cached). */
+static void on_restarted(tx *t, const db_result *result)
+{
+    view_state *view = tx_user(t);
+    take_members_at(t, view, result, 0);
+    graph_snapshot *snapshot = view->restart_snapshot;
+    view->restart_snapshot = NULL;
+    if (snapshot == NULL) {
+        snapshot = graph_cache_install(tx_app(t), result, view->read_members ? 1 : 0);
+    }
+    start_on(t, view, snapshot);
+}
+
+/* Round 1 without a cached graph: [head, (type members,) graph sync, (type check)]. */
 static void first_round_sync(tx *t, const db_result *result)
 {
     view_state *view = tx_user(t);
     if (organization_exists(t, result)) {
         take_members(t, view, result);
-        on_synced_at(t, result, view->read_members ? 3 : 2);
+        on_synced_at(t, result, view->first_data_q);
     }
 }
 
-/* Round 1 on the cached graph: [type check, head, first data round or type members]. */
+/* Round 1 on the cached graph: [head, first data round or type members, (type check)]. */
 static void first_round(tx *t, const db_result *result)
 {
     view_state *view = tx_user(t);
@@ -700,8 +745,9 @@ static void first_round(tx *t, const db_result *result)
         return;
     }
     take_members(t, view, result);
-    int64_t version = db_int64(result, 1, 0, 0);
-    if (version == view->snapshot->version) {
+    int64_t version = db_int64(result, 0, 0, 0);
+    bool members_stale = view->members_cached && view->types_version != view->members_version;
+    if (version == view->snapshot->version && !members_stale) {
         if (view->read_members) {
             /* Only now, with the index: begin the page on the snapshot it holds. */
             graph_snapshot *snapshot = view->snapshot;
@@ -713,11 +759,11 @@ static void first_round(tx *t, const db_result *result)
             reply_page(t);
             return;
         }
-        take_rows(t, view, result, 2);
+        take_rows(t, view, result, view->first_data_q);
         next_round(t, view);
         return;
     }
-    /* The cached graph was stale: start over on the current one. */
+    /* The cached graph or the cached members were stale: start over on current ones. */
     count_search(view);
     view_order_free(view->order);
     view->order = NULL;
@@ -733,13 +779,24 @@ static void first_round(tx *t, const db_result *result)
     view->batch_goal = 0;
     view->range_budget = 0;
     view->members_counted = false;
+    view->members_all_found = false;
+    view->reached_known = false;
     graph_snapshot *current = graph_cache_get(tx_app(t), version);
-    if (current != NULL) {
+    if (members_stale) {
+        view->members_cached = false;
+        view->by_members = false;
+        view->read_members = true;
+        tx_q(t, ST_VIEW_TYPE_MEMBERS, view->filter.waste_type, tx_int(t, VIEW_MEMBERS_MAX + 1));
+    } else if (current != NULL) {
         start_on(t, view, current);
         return;
     }
-    graph_cache_queue(t);
-    tx_next(t, on_synced);
+    view->restart_snapshot = current;
+    if (current == NULL) {
+        graph_cache_queue(t);
+    }
+    view->round_trips++;
+    tx_next(t, on_restarted);
 }
 
 /* A true/false query parameter, false when absent. */
@@ -782,6 +839,26 @@ static bool include_param(http_ctx *ctx, bool *with_path)
     }
 }
 
+/* Round 1 on the graph cached now (or without one: then it loads the graph too). */
+static void view_run(void *arg)
+{
+    tx *t = arg;
+    view_state *view = tx_user(t);
+    wf_app *app = tx_app(t);
+    if (app->graph == NULL) {
+        graph_cache_queue(t);
+        api_check_type(t, view->filter.waste_type, "waste_type");
+        tx_run(t, TX_READ, first_round_sync);
+        return;
+    }
+    view->snapshot = graph_cache_get(app, app->graph->version);
+    /* false: nothing to read whatever the rows say (reachable=true on an organization
+     * without roads); the first round still checks the type and the organization. */
+    view->queued = !view->read_members && begin_page(t, view);
+    api_check_type(t, view->filter.waste_type, "waste_type");
+    tx_run(t, TX_READ, first_round);
+}
+
 void handle_organization_storages(http_ctx *ctx)
 {
     view_filter filter = {.organization_id = ctx->match.ids[0]};
@@ -822,6 +899,8 @@ void handle_organization_storages(http_ctx *ctx)
         .has_cursor = cursor != NULL,
         .start = start,
         .who = who,
+        .storage_total = -1,
+        .round_trips = 1,
     };
     memcpy(view->cursor_key, cursor_key, sizeof cursor_key);
     repr_page_begin(&view->out);
@@ -829,24 +908,31 @@ void handle_organization_storages(http_ctx *ctx)
     tx_on_free(t, state_free, view);
     wf_app *app = tx_app(t);
     /* A type filter: read the type's storages first, unless the type is known to be common
-     * (then the first data round goes with round 1, as without a filter). */
+     * (then the first data round goes with round 1, as without a filter) or its storages
+     * are cached (then round 1 uses them and checks that they are current). */
     view->read_members = filter.waste_type != NULL &&
                          !view_cache_type_common(app->views, filter.waste_type, clock_ms());
-    tx_q(t, ST_CHECK_TYPE, filter.waste_type, "waste_type");
+    size_t cached_count = 0;
+    const int64_t *cached = view->read_members && app->graph != NULL
+                                ? view_cache_members(app->views, filter.waste_type,
+                                                     &view->members_version, &cached_count)
+                                : NULL;
+    if (cached != NULL) {
+        int64_t *ids = TX_ARRAY(t, int64_t, cached_count ? cached_count : 1);
+        memcpy(ids, cached, cached_count * sizeof *ids);
+        view->members = (type_members){ids, cached_count};
+        view->members_cached = true;
+        view->by_members = true;
+        view->read_members = false;
+    }
     tx_q(t, ST_VIEW_HEAD, tx_int(t, filter.organization_id));
     if (view->read_members) {
         tx_q(t, ST_VIEW_TYPE_MEMBERS, filter.waste_type, tx_int(t, VIEW_MEMBERS_MAX + 1));
     }
-    if (app->graph == NULL) {
-        graph_cache_queue(t);
-        tx_run(t, TX_READ, first_round_sync);
-        return;
+    view->first_data_q = view->read_members ? 2 : 1;
+    if (!graph_cache_await_preload(app, view_run, t)) {
+        view_run(t);
     }
-    view->snapshot = graph_cache_get(app, app->graph->version);
-    /* false: nothing to read whatever the rows say (reachable=true on an organization
-     * without roads); the first round still checks the type and the organization. */
-    view->queued = !view->read_members && begin_page(t, view);
-    tx_run(t, TX_READ, first_round);
 }
 
 /* ---- one storage ---- */
@@ -855,6 +941,7 @@ typedef struct {
     int64_t organization_id, storage_id;
     graph_snapshot *snapshot;
     work_identity who;
+    int round_trips;
 } one_state;
 
 static void one_free(void *arg)
@@ -887,7 +974,8 @@ static void one_render(tx *t, const db_result *result, int q)
     }
     strbuf out = {0};
     write_item(t, &out, &storages[0], distance, true, order);
-    budget_charge(tx_app(t), &one->who, order != NULL ? view_order_settled(order) : 0, 1);
+    budget_charge(tx_app(t), &one->who, order != NULL ? view_order_settled(order) : 0, 1,
+                  (uint64_t)one->round_trips);
     view_order_free(order);
     api_reply_buffer(t, 200, &out, NULL);
 }
@@ -918,7 +1006,13 @@ static void one_first(tx *t, const db_result *result)
     }
     tx_q(t, ST_ST_GET, tx_int(t, one->storage_id));
     graph_cache_queue(t);
+    one->round_trips++;
     tx_next(t, one_synced);
+}
+
+static void one_run(void *arg)
+{
+    tx_run(arg, TX_READ, one_first);
 }
 
 void handle_organization_storage(http_ctx *ctx)
@@ -929,10 +1023,12 @@ void handle_organization_storage(http_ctx *ctx)
     }
     tx *t = tx_for(ctx);
     one_state *one = TX_NEW(t, one_state);
-    *one = (one_state){ctx->match.ids[0], ctx->match.ids[1], NULL, who};
+    *one = (one_state){ctx->match.ids[0], ctx->match.ids[1], NULL, who, 1};
     tx_set_user(t, one);
     tx_on_free(t, one_free, one);
     tx_q(t, ST_VIEW_HEAD, tx_int(t, one->organization_id));
     tx_q(t, ST_ST_GET, tx_int(t, one->storage_id));
-    tx_run(t, TX_READ, one_first);
+    if (!graph_cache_await_preload(tx_app(t), one_run, t)) {
+        one_run(t);
+    }
 }

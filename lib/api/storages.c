@@ -34,9 +34,9 @@ void handle_storages_list(http_ctx *ctx)
         return;
     }
     tx *t = tx_for(ctx);
-    tx_q(t, ST_CHECK_TYPE, accepts, "accepts");
     tx_q(t, ST_ST_LIST, tx_int(t, page.after_id), tx_int(t, page.limit + 1), accepts);
-    api_run_holder_list(t, &page, 1, repr_storage);
+    api_check_type(t, accepts, "accepts");
+    api_run_holder_list(t, &page, 0, repr_storage);
 }
 
 void handle_storages_get(http_ctx *ctx)

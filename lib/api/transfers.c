@@ -129,7 +129,7 @@ static void listed(tx *t, const db_result *result)
 {
     const api_page *page = tx_user(t);
     repr_transfer_row *transfers;
-    size_t count = rows_transfers(tx_arena(t), result, 1, &transfers);
+    size_t count = rows_transfers(tx_arena(t), result, 0, &transfers);
     confine_to_own_storage(t, transfers, count);
     api_reply_page(t, transfers, count, page->limit, transfer_item, transfer_id);
 }
@@ -168,10 +168,10 @@ void handle_transfers_list(http_ctx *ctx)
     }
     tx *t = tx_for(ctx);
     api_list_begin(t, &page);
-    tx_q(t, ST_CHECK_TYPE, waste_type, "waste_type");
     tx_q(t, ST_TR_LIST, tx_int(t, page.after_id), tx_int(t, page.limit + 1),
          id_or_null(t, organization_id), id_or_null(t, storage_id), waste_type,
          tx_bool(access_own_storage(ctx) != 0));
+    api_check_type(t, waste_type, "waste_type");
     tx_run(t, TX_READ, listed);
 }
 

@@ -316,6 +316,32 @@ static void page_read(tx *t, const db_result *result)
     tx_reply(t, 200, NULL, NULL);
 }
 
+/* The page's forecast on the graph at the version the page read: the cached one, or one
+ * brought up to date. Right after a start, the start-up load is waited for rather than
+ * loading every road a second time beside it. */
+static void forecast_on_graph(dispatcher *d);
+
+static void graph_awaited(void *arg)
+{
+    forecast_on_graph(arg);
+}
+
+static void forecast_on_graph(dispatcher *d)
+{
+    graph_snapshot *snapshot = graph_cache_get(d->app, d->graph_version);
+    if (snapshot != NULL) {
+        forecast(d, snapshot);
+        return;
+    }
+    if (graph_cache_await_preload(d->app, graph_awaited, d)) {
+        return;
+    }
+    tx *load = tx_background(d->app, deadline(d), graph_done);
+    tx_set_user(load, d);
+    graph_cache_queue(load);
+    tx_run(load, TX_READ, graph_loaded);
+}
+
 static void page_done(tx *t, int status)
 {
     dispatcher *d = tx_user(t);
@@ -332,15 +358,7 @@ static void page_done(tx *t, int status)
         sweep_done(d);
         return;
     }
-    graph_snapshot *snapshot = graph_cache_get(d->app, d->graph_version);
-    if (snapshot != NULL) {
-        forecast(d, snapshot);
-        return;
-    }
-    tx *load = tx_background(d->app, deadline(d), graph_done);
-    tx_set_user(load, d);
-    graph_cache_queue(load);
-    tx_run(load, TX_READ, graph_loaded);
+    forecast_on_graph(d);
 }
 
 static void list_page(dispatcher *d)

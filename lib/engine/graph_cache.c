@@ -6,6 +6,7 @@
 #include "engine/tx.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/metrics.h"
 
 #include <event2/event.h>
 #include <malloc.h>
@@ -82,6 +83,9 @@ graph_snapshot *graph_cache_get(wf_app *app, int64_t version)
 void graph_cache_queue(tx *t)
 {
     const graph_snapshot *current = tx_app(t)->graph;
+    if (current == NULL) {
+        metrics_count_graph_full_read();
+    }
     tx_q(t, ST_GRAPH_SYNC, tx_int(t, current != NULL ? current->version : 0),
          tx_int(t, GRAPH_SYNC_MAX_CHANGES));
 }
@@ -312,6 +316,14 @@ static void preload_read(tx *t, const db_result *result)
     tx_reply(t, 200, NULL, NULL);
 }
 
+/* Requests waiting for the preload (graph_cache_await_preload), newest first. */
+typedef struct preload_waiter {
+    void (*fn)(void *arg);
+    void *arg;
+    struct preload_waiter *next;
+} preload_waiter;
+static preload_waiter *preload_waiters;
+
 static void preloaded(tx *t, int status)
 {
     preloads_in_flight--;
@@ -321,6 +333,41 @@ static void preloaded(tx *t, int status)
         log_event(LOG_WARN, "road graph preload failed; requests will load it", "status", text,
                   NULL);
     }
+    if (preloads_in_flight > 0) {
+        return;
+    }
+    /* Oldest first: taken off the list before any runs, so one that waits again (it cannot:
+     * nothing is in flight now) would not be run twice. */
+    preload_waiter *list = preload_waiters, *reversed = NULL;
+    preload_waiters = NULL;
+    while (list != NULL) {
+        preload_waiter *next = list->next;
+        list->next = reversed;
+        reversed = list;
+        list = next;
+    }
+    while (reversed != NULL) {
+        preload_waiter *next = reversed->next;
+        reversed->fn(reversed->arg);
+        free(reversed);
+        reversed = next;
+    }
+}
+
+bool graph_cache_loading(const wf_app *app)
+{
+    return app->graph == NULL && preloads_in_flight > 0;
+}
+
+bool graph_cache_await_preload(wf_app *app, void (*fn)(void *arg), void *arg)
+{
+    if (app->graph != NULL || preloads_in_flight == 0) {
+        return false;
+    }
+    preload_waiter *waiter = xcalloc(1, sizeof *waiter);
+    *waiter = (preload_waiter){fn, arg, preload_waiters};
+    preload_waiters = waiter;
+    return true;
 }
 
 void graph_cache_preload(wf_app *app, int64_t deadline_ms)

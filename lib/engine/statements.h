@@ -6,6 +6,8 @@
 
 #include "db/pool.h"
 
+#include <stdbool.h>
+
 #define WF_STATEMENTS(X)                                                                           \
     X(ST_IDEM_LOCK)                                                                                \
     X(ST_IDEM_LOOKUP)                                                                              \
@@ -60,6 +62,7 @@
     X(ST_TR_GET)                                                                                   \
     X(ST_STATS)                                                                                    \
     X(ST_PING)                                                                                     \
+    X(ST_GENERIC_PLANS)                                                                            \
     X(ST_PENDING_BY_TYPE)                                                                          \
     X(ST_DISPATCH_POLL)                                                                            \
     X(ST_DISPATCH_RENEW)                                                                           \
@@ -100,5 +103,10 @@ extern const db_statement engine_statements[ST__COUNT];
 /* The number of parameters statement takes: its highest $n. Every call site must pass
  * exactly that many (tx_q checks). */
 int statement_param_count(int statement);
+
+/* Whether a read (TX_READ) sends statement with generic plans forced for its round: a
+ * statement whose best plan does not depend on the values but whose custom plans look
+ * cheaper, so that PostgreSQL would otherwise plan it again on every call. */
+bool statement_wants_generic_plan(int statement);
 
 #endif

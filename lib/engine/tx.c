@@ -351,12 +351,21 @@ static void retry(tx *t);
 static void send_round(tx *t, round_kind round, const db_query *before, int before_count, int from,
                        int to, const db_query *after, int after_count, bool commits)
 {
-    int total = before_count + (to - from) + after_count;
+    /* A read's round is one implicit transaction (one Sync): a setting made local at its
+     * start lasts exactly for the round. */
+    bool generic = false;
+    for (int i = from; i < to && t->mode == TX_READ && !generic; i++) {
+        generic = statement_wants_generic_plan(t->queries[i].statement);
+    }
+    int total = before_count + generic + (to - from) + after_count;
     free(t->batch);
     t->batch = xcalloc((size_t)(total > 0 ? total : 1), sizeof *t->batch);
     int n = 0;
     for (int i = 0; i < before_count; i++) {
         t->batch[n++] = before[i];
+    }
+    if (generic) {
+        t->batch[n++] = (db_query){ST_GENERIC_PLANS, NULL, 0, NULL};
     }
     t->user_offset = n;
     for (int i = from; i < to; i++) {

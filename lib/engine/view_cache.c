@@ -20,6 +20,7 @@ struct view_order {
     /* Storages returned to the order (view_order_unread), served before the search. */
     int64_t *ahead_ids, *ahead_distances;
     size_t ahead_head, ahead_count;
+    size_t storages_found; /* by the search, each once (not those served again) */
 };
 
 typedef enum { ENTRY_ORDER, ENTRY_REACHABLE } entry_kind;
@@ -45,12 +46,22 @@ typedef struct {
 
 #define COMMON_TYPES_MAX 64
 
+/* A rare type's storages (view_cache_members). */
+typedef struct {
+    char code[40];
+    int64_t version;
+    int64_t *ids;
+    size_t count;
+    uint64_t stored; /* when, in the cache's ticks: the oldest is replaced first */
+} type_members_entry;
+
 struct view_cache {
     size_t max_bytes, bytes;
     cache_entry *entries;
     size_t count;
     uint64_t tick;
     common_type common[COMMON_TYPES_MAX];
+    type_members_entry members[VIEW_MEMBERS_TYPES];
     work_budget *budget;
 };
 
@@ -90,6 +101,9 @@ void view_cache_free(view_cache *cache)
         remove_at(cache, cache->count - 1, true);
     }
     free(cache->entries);
+    for (size_t i = 0; i < VIEW_MEMBERS_TYPES; i++) {
+        free(cache->members[i].ids);
+    }
     work_budget_free(cache->budget);
     free(cache);
 }
@@ -189,7 +203,16 @@ bool view_order_next(view_order *order, int64_t *storage_id, int64_t *distance_m
         order->ahead_count--;
         return true;
     }
-    return storage_search_next(order->search, storage_id, distance_m);
+    if (!storage_search_next(order->search, storage_id, distance_m)) {
+        return false;
+    }
+    order->storages_found++;
+    return true;
+}
+
+size_t view_order_storages_found(const view_order *order)
+{
+    return order->storages_found;
 }
 
 void view_order_unread(view_order *order, const int64_t *storage_ids, const int64_t *distances,
@@ -384,4 +407,46 @@ work_budget *view_cache_work_budget(view_cache *cache, int rate)
         cache->budget = work_budget_new(rate, WORK_BUDGET_IDENTITIES, seed);
     }
     return cache->budget;
+}
+
+const int64_t *view_cache_members(view_cache *cache, const char *code, int64_t *version,
+                                  size_t *count)
+{
+    for (size_t i = 0; cache != NULL && i < VIEW_MEMBERS_TYPES; i++) {
+        type_members_entry *e = &cache->members[i];
+        if (e->code[0] != '\0' && strcmp(e->code, code) == 0) {
+            *version = e->version;
+            *count = e->count;
+            return e->ids;
+        }
+    }
+    return NULL;
+}
+
+void view_cache_put_members(view_cache *cache, const char *code, int64_t version,
+                            const int64_t *ids, size_t count)
+{
+    if (cache == NULL || count > VIEW_MEMBERS_CACHED ||
+        strlen(code) >= sizeof cache->members[0].code) {
+        return;
+    }
+    size_t slot = 0;
+    for (size_t i = 0; i < VIEW_MEMBERS_TYPES; i++) {
+        if (strcmp(cache->members[i].code, code) == 0) {
+            slot = i;
+            break;
+        }
+        if (cache->members[i].stored < cache->members[slot].stored) {
+            slot = i;
+        }
+    }
+    type_members_entry *e = &cache->members[slot];
+    int64_t *copy = xcalloc(count ? count : 1, sizeof *copy);
+    memcpy(copy, ids, count * sizeof *copy);
+    free(e->ids);
+    snprintf(e->code, sizeof e->code, "%s", code);
+    e->version = version;
+    e->ids = copy;
+    e->count = count;
+    e->stored = ++cache->tick;
 }

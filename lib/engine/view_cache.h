@@ -49,6 +49,9 @@ void view_order_unread(view_order *order, const int64_t *storage_ids, const int6
                        size_t count);
 /* graph_search_path for a storage the order has returned. */
 size_t view_order_path(const view_order *order, int64_t storage_id, node_ref *out, size_t cap);
+/* How many storages the search has found so far: once next has returned false, every
+ * storage the organization reaches. */
+size_t view_order_storages_found(const view_order *order);
 /* Nodes settled so far (for metrics and the work budget). */
 size_t view_order_settled(const view_order *order);
 /* The distance of a storage the search has settled (one it returned, ahead or not), else -1. */
@@ -80,6 +83,22 @@ const int64_t *view_cache_reachable_peek(view_cache *cache, const graph_snapshot
 #define VIEW_COMMON_TYPE_MS 10000
 bool view_cache_type_common(view_cache *cache, const char *code, int64_t now_ms);
 void view_cache_note_common(view_cache *cache, const char *code, int64_t now_ms);
+
+/* The storages that accept a type few storages accept (core/type_members.h's index), as read
+ * at a version of the storages' types (storage_census.types_version, which every storage
+ * created or deleted and every type added to or removed from a storage moves): a view
+ * filtered by the type uses them at once and checks the version in the same round, instead
+ * of reading them first. At most VIEW_MEMBERS_TYPES types (the least recently stored out),
+ * each at most VIEW_MEMBERS_CACHED ids. */
+#define VIEW_MEMBERS_TYPES  64
+#define VIEW_MEMBERS_CACHED 512
+/* The ids (ascending) and their version, or NULL when none are cached for code. Valid until
+ * the next call on the cache. */
+const int64_t *view_cache_members(view_cache *cache, const char *code, int64_t *version,
+                                  size_t *count);
+/* Remembers a type's storages at a version (count <= VIEW_MEMBERS_CACHED; more: ignored). */
+void view_cache_put_members(view_cache *cache, const char *code, int64_t version,
+                            const int64_t *ids, size_t count);
 
 /* The per-credential work budget of the view's requests (util/work_budget.h), made on first
  * use at `rate` units a second; NULL when rate is 0 (off). Kept with the view's caches:

@@ -126,12 +126,20 @@ void metrics_count_key_refresh(void)
     key_refreshes++;
 }
 
-static uint64_t view_nodes_settled, view_storages_examined, work_refused;
+static uint64_t view_nodes_settled, view_storages_examined, view_round_trips, work_refused;
+static uint64_t graph_full_reads;
 
-void metrics_count_view_work(uint64_t nodes_settled, uint64_t storages_examined)
+void metrics_count_graph_full_read(void)
+{
+    graph_full_reads++;
+}
+
+void metrics_count_view_work(uint64_t nodes_settled, uint64_t storages_examined,
+                             uint64_t round_trips)
 {
     view_nodes_settled += nodes_settled;
     view_storages_examined += storages_examined;
+    view_round_trips += round_trips;
 }
 
 void metrics_count_work_refused(void)
@@ -235,10 +243,19 @@ void metrics_render(FILE *out)
             "database to examine (work budget units).\n"
             "# TYPE wasteflow_view_storages_examined_total counter\n"
             "wasteflow_view_storages_examined_total %llu\n"
+            "# HELP wasteflow_view_round_trips_total Database round trips of storage view "
+            "requests.\n"
+            "# TYPE wasteflow_view_round_trips_total counter\n"
+            "wasteflow_view_round_trips_total %llu\n"
+            "# HELP wasteflow_graph_full_reads_total Reads of every road sent because no road "
+            "graph was cached (the start-up load, or a request that found none).\n"
+            "# TYPE wasteflow_graph_full_reads_total counter\n"
+            "wasteflow_graph_full_reads_total %llu\n"
             "# HELP wasteflow_work_budget_refused_total Requests refused with 429 because their "
             "credential's work budget was in debt.\n"
             "# TYPE wasteflow_work_budget_refused_total counter\n"
             "wasteflow_work_budget_refused_total %llu\n",
             (unsigned long long)view_nodes_settled, (unsigned long long)view_storages_examined,
+            (unsigned long long)view_round_trips, (unsigned long long)graph_full_reads,
             (unsigned long long)work_refused);
 }

@@ -24,8 +24,13 @@ void metrics_count_credential_check(const char *kind);
  * changed). */
 void metrics_count_key_refresh(void);
 /* What a storage view request cost (its work budget's units, util/work_budget.h): nodes
- * its search settled, storages it asked the database to examine. */
-void metrics_count_view_work(uint64_t nodes_settled, uint64_t storages_examined);
+ * its search settled, storages it asked the database to examine; and the database round
+ * trips it took. */
+void metrics_count_view_work(uint64_t nodes_settled, uint64_t storages_examined,
+                             uint64_t round_trips);
+/* A read of every road sent because no graph was cached (the start-up load, or a request
+ * that found none). */
+void metrics_count_graph_full_read(void);
 /* A request refused with 429 by its credential's work budget. */
 void metrics_count_work_refused(void);
 /* Writes every metric in Prometheus text exposition format 0.0.4. */

@@ -19,6 +19,9 @@
   scale.py fresh-view BASE ORG READY_MS [--timeout S]
         for an instance that has just answered /readyz (READY_MS after its spawn, or null
         when it never did): times its first view of ORG and a second one
+  scale.py start-routes BASE ORG STORAGES [--changes N] [--seed S]
+        for an instance that has just answered /readyz: N times a new road from ORG to a
+        random storage (POST /v1/routes), then ORG's first page; the views' milliseconds
   scale.py assemble DIR ORGS STORAGES ROUTES SEED_SECONDS|null
         one world's record (the fields of OUT.json) from the raw outputs in DIR
   scale.py report OUT.json WORLD.json...
@@ -239,6 +242,37 @@ def fresh_view(args):
     print(json.dumps(result))
 
 
+def start_routes(args):
+    """Right after an instance became ready: a new road from ORG to a random storage, then
+    ORG's first page, CHANGES times; milliseconds of each view (and of each POST)."""
+    client = Client(args.base, args.timeout)
+    rnd = random.Random(args.seed)
+    view_ms, post_ms, problems = [], [], []
+    path = f"/v1/organizations/{args.org}/storages?limit=100"
+    for change in range(args.changes):
+        status = 0
+        for _ in range(50):  # a storage the organization has a road to already: 409
+            body = json.dumps({"from": {"organization_id": args.org},
+                               "to": {"storage_id": rnd.randint(1, args.storages)},
+                               "distance_m": rnd.randint(1, 50)})
+            status, _, seconds = client.request("POST", "/v1/routes", body=body)
+            if status == 201:
+                break
+        if status != 201:
+            problems.append(f"change {change + 1}: POST /v1/routes answered {status}")
+            break
+        post_ms.append(_round(seconds * 1000.0, 1))
+        status, _, seconds = client.request("GET", path, keep=0)
+        if status != 200:
+            problems.append(f"change {change + 1}: the view answered {status}")
+            break
+        view_ms.append(_round(seconds * 1000.0, 1))
+    client.close()
+    print(json.dumps({"view_ms": view_ms, "median_ms": statistics.median(view_ms) if view_ms
+                      else None, "max_ms": max(view_ms) if view_ms else None,
+                      "post_ms": post_ms, "problems": problems}))
+
+
 def _round(value, digits=1):
     return None if value is None else round(value, digits)
 
@@ -256,6 +290,7 @@ ROWS = [
     ("shipments_per_transfer", "shipments per transfer", ""),
     ("route_visible_ms", "route change visible on 2nd", "ms"),
     ("graph_load_ms", "fresh instance: first view", "ms"),
+    ("start_route_view_ms", "view after a new road at start", "ms"),
     ("fresh_ready_ms", "fresh instance: spawn->ready", "ms"),
     ("rss_mib", "server VmHWM", "MiB"),
     ("dispatch_burst_s", "dispatch burst", "s"),
@@ -498,6 +533,12 @@ def assemble(args):
     if not fresh or fresh.get("first_view_status") != 200:
         capped["graph_load_ms"] = True
         notes.append(f"{name}: the fresh instance's first view: {fresh}")
+    start = _load(os.path.join(d, "start-routes.json"))
+    details["route_changes_after_start"] = start
+    world["start_route_view_ms"] = start.get("median_ms") if start else None
+    if start and start.get("problems"):
+        capped["start_route_view_ms"] = True
+        notes.append(f"{name}: route changes after start: {'; '.join(start['problems'])}")
     log = _read(os.path.join(d, "graph-log.txt")).splitlines()
     details["graph_load_log"] = log[:5]
     for line in log:
@@ -572,6 +613,14 @@ def main(argv):
     p.add_argument("ready_ms")
     p.add_argument("--timeout", type=float, default=120.0)
     p.set_defaults(fn=fresh_view)
+    p = sub.add_parser("start-routes")
+    p.add_argument("base")
+    p.add_argument("org", type=int)
+    p.add_argument("storages", type=int)
+    p.add_argument("--changes", type=int, default=5)
+    p.add_argument("--seed", type=int, default=3)
+    p.add_argument("--timeout", type=float, default=120.0)
+    p.set_defaults(fn=start_routes)
     p = sub.add_parser("assemble")
     p.add_argument("dir")
     p.add_argument("organizations", type=int)

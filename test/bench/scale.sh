@@ -28,6 +28,9 @@
 #     road to its nearest storage on A, poll B (ROUTE_CHANGES 5 times, ROUTE_CAP 60 s each);
 #   - a full graph load: a fresh instance's first view once /readyz answers (and the time
 #     from spawning it to /readyz, in case an instance loads the graph before it is ready);
+#   - the first route changes after a start: another fresh instance, as soon as /readyz
+#     answers, ROUTE_CHANGES times a new road from an organization to a random storage and
+#     that organization's first page (each view's milliseconds printed);
 #   - RSS: VmHWM and VmRSS of A after all runs;
 #   - a dispatch burst: BURST_ORGS (10,000, or every organization of a smaller world) hold
 #     pending glass with no glass room anywhere, then one transaction raises every glass
@@ -328,6 +331,22 @@ for spec in "${specs[@]}"; do
     grep -i 'graph' "$wdir/server-c.log" >"$wdir/graph-log.txt" || true
     phase "$name: fresh instance" "$t"
     cat "$wdir/fresh.json" >&2
+
+    # ---- the first route changes after a start: a fresh instance, as soon as it is ready
+    say "$name: fresh instance C again, $route_changes new roads right after its start"
+    t=$(now_ms)
+    start_server pid_c "$port_c" "$wdir/server-c2.log" debug
+    for _ in $(seq 1 $((request_timeout * 50))); do
+        curl -sf "http://127.0.0.1:$port_c/readyz" >/dev/null 2>&1 && break
+        kill -0 "$pid_c" 2>/dev/null || break
+        sleep 0.02
+    done
+    python3 "$drv" start-routes "http://127.0.0.1:$port_c" "$org" "$storages" \
+        --changes "$route_changes" --timeout "$request_timeout" >"$wdir/start-routes.json" || true
+    stop_pid "$pid_c"
+    pid_c=""
+    phase "$name: route changes after start" "$t"
+    cat "$wdir/start-routes.json" >&2
 
     # ---- dispatch burst
     burst=$((orgs < burst_orgs ? orgs : burst_orgs))

@@ -430,6 +430,41 @@ static void test_filter_hammer(void **state)
     free(url);
 }
 
+/* Right after a start, the organization's view, then a new road and the view again: the
+ * roads are read once, by the start-up load (before /readyz answers 200), and the second
+ * view applies the one change on top of it (wasteflow_graph_full_reads_total counts every
+ * read of all roads; a view that found no graph cached, or one that met a change, used to
+ * read them all again). */
+static void test_start_reads_the_roads_once(void **state)
+{
+    (void)state;
+    long long storage = it_sql_int("SELECT min(s.id) FROM storages s WHERE NOT EXISTS (SELECT 1 "
+                                   "FROM routes r WHERE r.from_organization_id = %lld AND "
+                                   "r.to_storage_id = s.id)",
+                                   org_id);
+    assert_int_equal(it_stop_server_only(), 0);
+    it_restart_server(NULL);
+    it_response *r = it_get("/v1/organizations/%lld/storages?limit=5", org_id);
+    EXPECT_STATUS(r, 200);
+    it_response_free(r);
+
+    long long route = it_create_route(ORG(org_id), STORAGE(storage), 1, false);
+    assert_true(route > 0);
+    r = it_get("/v1/organizations/%lld/storages?limit=20", org_id);
+    EXPECT_STATUS(r, 200);
+    long long distance = -1;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, tu_member(r->json, "items"))
+    {
+        if (it_json_int(item, "id") == storage) {
+            distance = it_json_int(item, "distance_m");
+        }
+    }
+    assert_int_equal(distance, 1); /* the view shows the new road */
+    it_response_free(r);
+    assert_int_equal(metric("wasteflow_graph_full_reads_total"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -437,6 +472,7 @@ int main(void)
         cmocka_unit_test(test_rare_type),
         cmocka_unit_test(test_filter_hammer),
         cmocka_unit_test(test_work_budget),
+        cmocka_unit_test(test_start_reads_the_roads_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
