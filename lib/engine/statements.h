@@ -51,11 +51,11 @@
     X(ST_VIEW_TYPE_MEMBERS)                                                                        \
     X(ST_TR_LOCK_ORG)                                                                              \
     X(ST_TR_PEEK_ORG)                                                                              \
-    X(ST_TR_ORG_WASTE)                                                                             \
     X(ST_TR_ROOMS)                                                                                 \
     X(ST_TR_ROOMS_NOWAIT)                                                                          \
     X(ST_TR_ROOMS_PEEK)                                                                            \
     X(ST_TR_RECORD)                                                                                \
+    X(ST_TR_RECORD_PENDING)                                                                        \
     X(ST_TR_LIST)                                                                                  \
     X(ST_TR_GET)                                                                                   \
     X(ST_STATS)                                                                                    \

@@ -3,9 +3,9 @@
  *   POST /v1/organizations/{id}/transfers      lib/api/routes_table.c -> handle_transfers_create
  *     reads {"waste": {...}}                   lib/api/transfers.c
  *     transfer_request()                       here
- *   round 1  BEGIN; lock the organization row; read its pending and on-site limits; check
- *            the waste types; read the graph version, now() and the new transfer id
- *            (request_locked())
+ *   round 1  BEGIN; one statement checks the waste types, locks the organization row and
+ *            reads its pending and on-site limits, the graph version, now() and the new
+ *            transfer id (request_locked())
  *   (round)  only when this instance's graph is stale: load the road graph (graph_loaded())
  *   (C)      the plan (lib/core/placement.h): the organization's storages come nearest
  *            first from a shortest-path search, and for each type the plan reads ahead only
@@ -305,14 +305,39 @@ static size_t queue_record(tx *t, transfer_job *job)
         pairs++;
         i = j;
     }
-    tx_q(t, ST_TR_RECORD, array_done(t, &ids), array_done(t, &organizations),
-         array_done(t, &received), array_done(t, &pending), job->automatic ? "auto" : "request",
-         job->actor, array_done(t, &ship_transfer), array_done(t, &ship_position),
-         array_done(t, &ship_storage), array_done(t, &ship_type), array_done(t, &ship_amount),
-         array_done(t, &ship_distance), array_done(t, &stock_storage), array_done(t, &stock_type),
-         array_done(t, &stock_amount), tx_int(t, (int64_t)pairs), array_done(t, &left_org),
-         array_done(t, &left_type), array_done(t, &left_kg), array_done(t, &since_org),
-         array_done(t, &since_left));
+    const char *params[21] = {
+        array_done(t, &ids),
+        array_done(t, &organizations),
+        array_done(t, &received),
+        array_done(t, &pending),
+        job->automatic ? "auto" : "request",
+        job->actor,
+        array_done(t, &ship_transfer),
+        array_done(t, &ship_position),
+        array_done(t, &ship_storage),
+        array_done(t, &ship_type),
+        array_done(t, &ship_amount),
+        array_done(t, &ship_distance),
+        array_done(t, &stock_storage),
+        array_done(t, &stock_type),
+        array_done(t, &stock_amount),
+        tx_int(t, (int64_t)pairs),
+        array_done(t, &since_org),
+        array_done(t, &since_left),
+    };
+    if (left_org.count == 0) {
+        /* No pending amount changes (the common case: everything handed over was placed):
+         * the statement leaves organization_waste alone. */
+        strbuf_free(&left_org.text);
+        strbuf_free(&left_type.text);
+        strbuf_free(&left_kg.text);
+        tx_queue(t, ST_TR_RECORD, params, 18);
+    } else {
+        params[18] = array_done(t, &left_org);
+        params[19] = array_done(t, &left_type);
+        params[20] = array_done(t, &left_kg);
+        tx_queue(t, ST_TR_RECORD_PENDING, params, 21);
+    }
     tx_on_commit(t, committed, job);
     return transfers;
 }
@@ -557,13 +582,14 @@ static bool org_types(tx *t, transfer_job *job, served *org, const db_result *re
     return true;
 }
 
-/* Round 1 of a request: [organization (lock) + version/now/id, its waste rows, type
- * check]. */
+/* Round 1 of a request: one statement, the organization (locked) with version, now and
+ * the new id on every row, and its waste rows; the received types were checked by it. */
 static void request_locked(tx *t, const db_result *result)
 {
     transfer_job *job = tx_user(t);
     attempt_reset(job);
-    if (db_rows(result, 0) == 0) {
+    int rows = db_rows(result, 0);
+    if (rows == 0) {
         tx_fail(t, PROBLEM_NOT_FOUND, "Organization not found.");
         return;
     }
@@ -574,13 +600,16 @@ static void request_locked(tx *t, const db_result *result)
     int64_t version = db_int64(result, 0, 0, 1);
     job->created_at = tx_text(t, db_text(result, 0, 0, 2));
     org->transfer_id = db_int64(result, 0, 0, 3);
-    if (!org_types(t, job, org, result, 1, 0, db_rows(result, 1), 0)) {
+    if (db_is_null(result, 0, 0, 4)) {
+        rows = 0; /* an organization with no waste rows: one row, its columns NULL */
+    }
+    if (!org_types(t, job, org, result, 0, 0, rows, 4)) {
         return;
     }
     with_graph(t, job, version);
 }
 
-/* The received codes as a Postgres text[] literal (for ST_CHECK_TYPES). */
+/* The received codes as a Postgres text[] literal (checked by ST_TR_LOCK_ORG). */
 static const char *received_codes(tx *t, const transfer_job *job)
 {
     pg_array codes = {0};
@@ -613,10 +642,8 @@ void transfer_request(http_ctx *ctx, int64_t organization_id, const plan_quantit
     }
     job->received = copy;
     job->received_count = received_count;
-    const char *organization = tx_int(t, organization_id);
-    tx_q(t, dry_run ? ST_TR_PEEK_ORG : ST_TR_LOCK_ORG, organization);
-    tx_q(t, ST_TR_ORG_WASTE, organization);
-    tx_q(t, ST_CHECK_TYPES, received_codes(t, job), "waste.");
+    tx_q(t, dry_run ? ST_TR_PEEK_ORG : ST_TR_LOCK_ORG, tx_int(t, organization_id),
+         received_codes(t, job));
     /* A dry run reads one snapshot and locks nothing (DESIGN.md v2). */
     tx_run(t, dry_run ? TX_SNAPSHOT : TX_OPEN, request_locked);
 }
