@@ -58,25 +58,24 @@
     "E'\\n') FROM routes r WHERE r.id > c.lo AND r.id <= coalesce(c.hi, 9223372036854775807)) "    \
     "FROM chunk c WHERE NOT (SELECT ok FROM complete)"
 
-/* Round 1 of a transfer in one statement (TR_ORG_HEAD id TR_ORG_FROM [lock] TR_ORG_REST):
- * the organization ($1), the graph version, now(), the new transfer's id, and its waste rows
- * (waste_type, capacity, pending; one row of NULLs when it has none), in type order; none when
- * there is no such organization. The received codes ($2 text[]) are checked first: an unknown one
- * fails the statement (WF422 "waste.<code>") before anything is read or locked, since the check is
- * a one-time filter above the join (OFFSET 0 keeps the search for the first unknown code
- * from being copied into each of its two uses). */
-#define TR_ORG_HEAD                                                                                \
-    "WITH o AS MATERIALIZED (SELECT id, (SELECT version FROM graph_state) AS version, now() AS "   \
-    "at, "
-#define TR_ORG_FROM " AS transfer_id FROM organizations WHERE id = $1::bigint"
-#define TR_ORG_REST                                                                                \
-    ") SELECT o.id, o.version, o.at, o.transfer_id, w.waste_type, w.capacity, w.pending FROM o "   \
-    "LEFT JOIN organization_waste w ON w.organization_id = o.id WHERE (SELECT wf_check(u.code "    \
-    "IS NULL, 'WF422', 'waste.' || u.code || '|unknown waste type') FROM (SELECT (SELECT c FROM "  \
-    "unnest($2::text[]) c WHERE NOT EXISTS (SELECT 1 FROM waste_types k WHERE k.code = c) "        \
-    "ORDER BY c LIMIT 1) AS code OFFSET 0) u) ORDER BY w.waste_type"
+/* The organization of a transfer ($1; TR_ORG_HEAD id TR_ORG_FROM [lock]): its id, the graph
+ * version, now(), the new transfer's id and whether its pending_since is NULL; no row when there is
+ * no such organization. The received codes ($2 text[]) are checked first: an unknown one fails the
+ * statement (WF422 "waste.<code>") before anything is read or locked, as the check is a one-time
+ * filter (OFFSET 0 keeps the search for the first unknown code from being copied into each of its
+ * two uses). Its waste rows are a statement of their own (ST_TR_ORG_WASTE): a statement
+ * that waits for the row lock keeps the snapshot it started with, and would read pending
+ * amounts a transfer that held the lock has since changed. */
+#define TR_ORG_HEAD "SELECT id, (SELECT version FROM graph_state), now(), "
+#define TR_ORG_FROM                                                                                \
+    ", pending_since IS NULL FROM organizations WHERE id = $1::bigint AND (SELECT "                \
+    "wf_check(u.code IS NULL, 'WF422', "                                                           \
+    "'waste.' || u.code || '|unknown waste type') FROM (SELECT (SELECT c FROM unnest($2::text[]) " \
+    "c WHERE NOT EXISTS (SELECT 1 FROM waste_types k WHERE k.code = c) ORDER BY c LIMIT 1) AS "    \
+    "code OFFSET 0) u)"
 
-/* The writes of a transfer batch (ST_TR_RECORD: TR_RECORD_WRITES [more CTEs] TR_RECORD_CHECK).
+/* The writes of a transfer batch (ST_TR_RECORD: TR_RECORD_WRITES [TR_RECORD_PENDING]
+ * TR_RECORD_CHECK).
  *   t   the ledger rows. Each row first marks the transaction (set_config, local) as one
  *       whose statement counts its own totals, so the per-row totals trigger, there for
  *       writes made by hand (sql/migrations/009), stays idle; the WHERE runs before the
@@ -89,7 +88,8 @@
  *       unnest is planned, for the generic plan's 10 guessed pairs, as a hash join over
  *       every row of the table. The rows were locked by the room read: their ctid cannot
  *       move, and should one have all the same, the guard below sees a short count.
- *   o   pending_since, written only where it changes. */
+ *   o   (TR_RECORD_PENDING) pending_since, written only where it changes;
+ *   p   (TR_RECORD_PENDING) the pending amounts that changed. */
 #define TR_RECORD_WRITES                                                                           \
     "WITH t AS (INSERT INTO transfers (id, organization_id, trigger, received, pending, "          \
     "created_at, actor) SELECT x.id, x.organization_id, $5, x.received::jsonb, x.pending::jsonb, " \
@@ -108,16 +108,16 @@
     "a.amount FROM unnest($13::bigint[], $14::text[], $15::bigint[]) AS a(storage_id, "            \
     "waste_type, amount), LATERAL (SELECT ctid FROM storage_waste r WHERE r.storage_id = "         \
     "a.storage_id AND r.waste_type = a.waste_type LIMIT 1) r) x WHERE w.ctid = x.tid AND "         \
-    "w.stock + x.amount <= w.capacity RETURNING 1), "                                              \
-    "o AS (UPDATE organizations o SET pending_since = CASE WHEN x.left_over THEN "                 \
-    "coalesce(o.pending_since, now()) END FROM unnest($17::bigint[], $18::boolean[]) AS "          \
-    "x(id, left_over) WHERE o.id = ANY ($17::bigint[]) AND o.id = x.id AND (o.pending_since "      \
-    "IS NULL) = x.left_over)"
+    "w.stock + x.amount <= w.capacity RETURNING 1)"
 #define TR_RECORD_CHECK                                                                            \
     " SELECT wf_check((SELECT count(*) FROM st) = $16::int, '40001', "                             \
     "'stock changed under the lock')"
 #define TR_RECORD_PENDING                                                                          \
-    ", p AS (INSERT INTO organization_waste (organization_id, waste_type, pending) SELECT * "      \
+    ", o AS (UPDATE organizations o SET pending_since = CASE WHEN x.left_over THEN "               \
+    "coalesce(o.pending_since, now()) END FROM unnest($17::bigint[], $18::boolean[]) AS "          \
+    "x(id, left_over) WHERE o.id = ANY ($17::bigint[]) AND o.id = x.id AND (o.pending_since "      \
+    "IS NULL) = x.left_over), "                                                                    \
+    "p AS (INSERT INTO organization_waste (organization_id, waste_type, pending) SELECT * "        \
     "FROM unnest($19::bigint[], $20::text[], $21::bigint[]) ON CONFLICT (organization_id, "        \
     "waste_type) DO UPDATE SET pending = EXCLUDED.pending)"
 
@@ -349,9 +349,11 @@ const db_statement engine_statements[ST__COUNT] = {
      * it comes first, then storage rows in id order (never distance order). $1 the
      * organization, $2 the received codes (see TR_ORG_HEAD). */
     S(ST_TR_LOCK_ORG, TR_ORG_HEAD "nextval(pg_get_serial_sequence('transfers', 'id'))" TR_ORG_FROM
-                                  " FOR NO KEY UPDATE" TR_ORG_REST),
+                                  " FOR NO KEY UPDATE"),
     /* A dry run: the same without the lock (and without spending an id). */
-    S(ST_TR_PEEK_ORG, TR_ORG_HEAD "0" TR_ORG_FROM TR_ORG_REST),
+    S(ST_TR_PEEK_ORG, TR_ORG_HEAD "0" TR_ORG_FROM),
+    S(ST_TR_ORG_WASTE, "SELECT waste_type, capacity, pending FROM organization_waste "
+                       "WHERE organization_id = $1::bigint ORDER BY waste_type"),
     /* The rooms a plan asked for ($1 storages, $2 types, pairwise, sorted by storage id and
      * type code), locking the rows that have room in that order; a full pair is neither
      * returned nor locked. LATERAL makes even the generic plan one primary-key probe a pair
@@ -377,12 +379,13 @@ const db_statement engine_statements[ST__COUNT] = {
     /* Writes a batch of transfers in one statement. $1 ids, $2 organizations, $3 received,
      * $4 pending (JSON objects, one per transfer), $5 trigger, $6 actor; shipments $7
      * transfer ids, $8 positions, $9 storages, $10 types, $11 amounts, $12 distances; stock
-     * added per pair $13 storages, $14 types, $15 amounts, $16 how many pairs; pending_since
-     * $17 organizations, $18 whether anything stays pending. The stock update is guarded:
-     * under the plan's row locks it cannot miss, and if it did the transaction would start
-     * over (40001) rather than commit a short update. ST_TR_RECORD_PENDING also writes the
-     * pending amounts that changed ($19 organizations, $20 types, $21 kg); a batch in which
-     * no pending amount changes (everything handed over was placed) runs ST_TR_RECORD. */
+     * added per pair $13 storages, $14 types, $15 amounts, $16 how many pairs. The stock
+     * update is guarded: under the plan's row locks it cannot miss, and if it did the
+     * transaction would start over (40001) rather than commit a short update.
+     * ST_TR_RECORD_PENDING also writes pending_since ($17 organizations, $18 whether
+     * anything stays pending) and the pending amounts that changed ($19 organizations, $20
+     * types, $21 kg); a batch that changes neither (everything handed over was placed, and
+     * nothing was pending before) runs ST_TR_RECORD. */
     S(ST_TR_RECORD, TR_RECORD_WRITES TR_RECORD_CHECK),
     S(ST_TR_RECORD_PENDING, TR_RECORD_WRITES TR_RECORD_PENDING TR_RECORD_CHECK),
     /* $1 the cursor, $2 limit + 1; $3 organization, $4 storage, $5 waste type filters

@@ -51,6 +51,7 @@
     X(ST_VIEW_TYPE_MEMBERS)                                                                        \
     X(ST_TR_LOCK_ORG)                                                                              \
     X(ST_TR_PEEK_ORG)                                                                              \
+    X(ST_TR_ORG_WASTE)                                                                             \
     X(ST_TR_ROOMS)                                                                                 \
     X(ST_TR_ROOMS_NOWAIT)                                                                          \
     X(ST_TR_ROOMS_PEEK)                                                                            \

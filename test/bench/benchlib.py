@@ -185,19 +185,21 @@ def pgbench_script(scenario, statements_c, out_path):
             "'{1}' AS one_arr, '{}' AS none_arr, '{f}' AS no_left_arr, 'key:1' AS actor \\gset",
             "\\set ready 1",
             "\\endif",
-            # round 1: BEGIN; check the types, lock the organization, read its waste rows
+            # round 1: BEGIN; check the types and lock the organization; its waste rows
             "\\startpipeline",
             "BEGIN;",
             q("ST_TR_LOCK_ORG", "org", "wt_arr"),
+            q("ST_TR_ORG_WASTE", "org"),
             "\\endpipeline",
             # round 2: read and lock the room of the one storage the plan ships to
             q("ST_TR_ROOMS", "st_arr", "wt_arr"),
-            # round 3: one statement writes ledger, totals, stock, pending_since (everything
-            # is placed, so no pending amount changes: the service sends ST_TR_RECORD); COMMIT
+            # round 3: one statement writes ledger, totals and stock (everything is placed and
+            # nothing was pending: no pending amount or pending_since changes, so the service
+            # sends ST_TR_RECORD); COMMIT
             "\\startpipeline",
             q("ST_TR_RECORD", "{tid}", "{org}", "received_arr", "pending_arr", "trigger", "actor",
               "{tid}", "one_arr", "st_arr", "wt_arr", "kg_arr", "dist_arr", "st_arr", "wt_arr",
-              "kg_arr", "one", "{org}", "no_left_arr"),
+              "kg_arr", "one"),
             "COMMIT;",
             "\\endpipeline",
         ]
