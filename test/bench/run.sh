@@ -20,7 +20,8 @@
 # table shows how busy the rest of the machine was during the counted runs.
 #
 # Every /v1 request carries an admin key (`wasteflow keys create --role admin`, made after
-# seeding); the servers run as the app role with WASTEFLOW_RATE_LIMIT=0.
+# seeding); the servers run as the app role with WASTEFLOW_RATE_LIMIT=0 and
+# WASTEFLOW_WORK_BUDGET=0 (one credential asks for every view the suite makes).
 #
 # Last, DURABLE (default 1; 0 skips): the database restarted with fsync on, and S2 at 16
 # connections with the live feed on and three /v1/events streams open against a server with
@@ -154,7 +155,7 @@ start_server() {
     local listen_port=$1 pool_size=$2 pid
     DATABASE_URL=$serve_url WASTEFLOW_LISTEN=127.0.0.1:$listen_port WASTEFLOW_POOL_SIZE=$pool_size \
         WASTEFLOW_MAX_CONNECTIONS=${WASTEFLOW_MAX_CONNECTIONS:-300} WASTEFLOW_LOG_LEVEL=warn \
-        WASTEFLOW_RATE_LIMIT=0 "$bin" serve >>"$work/server-$listen_port.log" 2>&1 &
+        WASTEFLOW_RATE_LIMIT=0 WASTEFLOW_WORK_BUDGET=0 "$bin" serve >>"$work/server-$listen_port.log" 2>&1 &
     pid=$!
     for _ in $(seq 1 100); do
         curl -sf "http://127.0.0.1:$listen_port/readyz" >/dev/null 2>&1 && break
