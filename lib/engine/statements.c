@@ -58,6 +58,69 @@
     "E'\\n') FROM routes r WHERE r.id > c.lo AND r.id <= coalesce(c.hi, 9223372036854775807)) "    \
     "FROM chunk c WHERE NOT (SELECT ok FROM complete)"
 
+/* The organization of a transfer ($1; TR_ORG_HEAD id TR_ORG_FROM [lock]): its id, the graph
+ * version, now(), the new transfer's id and whether its pending_since is NULL; no row when there is
+ * no such organization. The received codes ($2 text[]) are checked first: an unknown one fails the
+ * statement (WF422 "waste.<code>") before anything is read or locked, as the check is a one-time
+ * filter (OFFSET 0 keeps the search for the first unknown code from being copied into each of its
+ * two uses). Its waste rows are a statement of their own (ST_TR_ORG_WASTE): a statement
+ * that waits for the row lock keeps the snapshot it started with, and would read pending
+ * amounts a transfer that held the lock has since changed. */
+#define TR_ORG_HEAD "SELECT id, (SELECT version FROM graph_state), now(), "
+#define TR_ORG_FROM                                                                                \
+    ", pending_since IS NULL FROM organizations WHERE id = $1::bigint AND (SELECT "                \
+    "wf_check(u.code IS NULL, 'WF422', "                                                           \
+    "'waste.' || u.code || '|unknown waste type') FROM (SELECT (SELECT c FROM unnest($2::text[]) " \
+    "c WHERE NOT EXISTS (SELECT 1 FROM waste_types k WHERE k.code = c) ORDER BY c LIMIT 1) AS "    \
+    "code OFFSET 0) u)"
+
+/* The writes of a transfer batch (ST_TR_RECORD: TR_RECORD_WRITES [TR_RECORD_PENDING]
+ * TR_RECORD_CHECK).
+ *   t   the ledger rows. Each row first marks the transaction (set_config, local) as one
+ *       whose statement counts its own totals, so the per-row totals trigger, there for
+ *       writes made by hand (sql/migrations/009), stays idle; the WHERE runs before the
+ *       row is inserted, and the trigger's WHEN is evaluated when it is.
+ *   totals  the running totals of what was received, summed per type, in type order (the
+ *       order every writer takes the shard rows in), on this backend's shard.
+ *   s   the shipments.
+ *   st  the stock: each pair found by one primary-key probe (LATERAL ... LIMIT 1, which
+ *       the planner cannot flatten) and updated by its ctid. A plain join with the
+ *       unnest is planned, for the generic plan's 10 guessed pairs, as a hash join over
+ *       every row of the table. The rows were locked by the room read: their ctid cannot
+ *       move, and should one have all the same, the guard below sees a short count.
+ *   o   (TR_RECORD_PENDING) pending_since, written only where it changes;
+ *   p   (TR_RECORD_PENDING) the pending amounts that changed. */
+#define TR_RECORD_WRITES                                                                           \
+    "WITH t AS (INSERT INTO transfers (id, organization_id, trigger, received, pending, "          \
+    "created_at, actor) SELECT x.id, x.organization_id, $5, x.received::jsonb, x.pending::jsonb, " \
+    "now(), $6 FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS x(id, "          \
+    "organization_id, received, pending) WHERE set_config('wasteflow.totals_counted', 'on', "      \
+    "true) = 'on'), "                                                                              \
+    "totals AS (INSERT INTO waste_totals AS w (waste_type, shard, generated) SELECT r.key, "       \
+    "pg_backend_pid() % 64, sum(r.value::bigint) FROM unnest($3::text[]) AS x(received), "         \
+    "jsonb_each_text(x.received::jsonb) r GROUP BY r.key HAVING sum(r.value::bigint) <> 0 "        \
+    "ORDER BY r.key ON CONFLICT (waste_type, shard) DO UPDATE SET generated = w.generated + "      \
+    "EXCLUDED.generated), "                                                                        \
+    "s AS (INSERT INTO shipments (transfer_id, position, storage_id, waste_type, amount, "         \
+    "distance_m) SELECT * FROM unnest($7::bigint[], $8::int[], $9::bigint[], $10::text[], "        \
+    "$11::bigint[], $12::bigint[])), "                                                             \
+    "st AS (UPDATE storage_waste w SET stock = w.stock + x.amount FROM (SELECT r.ctid AS tid, "    \
+    "a.amount FROM unnest($13::bigint[], $14::text[], $15::bigint[]) AS a(storage_id, "            \
+    "waste_type, amount), LATERAL (SELECT ctid FROM storage_waste r WHERE r.storage_id = "         \
+    "a.storage_id AND r.waste_type = a.waste_type LIMIT 1) r) x WHERE w.ctid = x.tid AND "         \
+    "w.stock + x.amount <= w.capacity RETURNING 1)"
+#define TR_RECORD_CHECK                                                                            \
+    " SELECT wf_check((SELECT count(*) FROM st) = $16::int, '40001', "                             \
+    "'stock changed under the lock')"
+#define TR_RECORD_PENDING                                                                          \
+    ", o AS (UPDATE organizations o SET pending_since = CASE WHEN x.left_over THEN "               \
+    "coalesce(o.pending_since, now()) END FROM unnest($17::bigint[], $18::boolean[]) AS "          \
+    "x(id, left_over) WHERE o.id = ANY ($17::bigint[]) AND o.id = x.id AND (o.pending_since "      \
+    "IS NULL) = x.left_over), "                                                                    \
+    "p AS (INSERT INTO organization_waste (organization_id, waste_type, pending) SELECT * "        \
+    "FROM unnest($19::bigint[], $20::text[], $21::bigint[]) ON CONFLICT (organization_id, "        \
+    "waste_type) DO UPDATE SET pending = EXCLUDED.pending)"
+
 /* The columns of an API key as the API shows it (never its hash). */
 #define KEY_COLUMNS                                                                                \
     "id, role, organization_id, storage_id, name, created_at, expires_at, revoked_at"
@@ -290,14 +353,12 @@ const db_statement engine_statements[ST__COUNT] = {
                             "ORDER BY storage_id LIMIT $2::int"),
 
     /* Transfers. The organization row lock serialises transfers of one organization;
-     * it comes first, then storage rows in id order (never distance order). Returns the
-     * graph version, now() and the new transfer's id. */
-    S(ST_TR_LOCK_ORG, "SELECT id, (SELECT version FROM graph_state), now(), "
-                      "nextval(pg_get_serial_sequence('transfers', 'id')) FROM organizations "
-                      "WHERE id = $1::bigint FOR NO KEY UPDATE"),
+     * it comes first, then storage rows in id order (never distance order). $1 the
+     * organization, $2 the received codes (see TR_ORG_HEAD). */
+    S(ST_TR_LOCK_ORG, TR_ORG_HEAD "nextval(pg_get_serial_sequence('transfers', 'id'))" TR_ORG_FROM
+                                  " FOR NO KEY UPDATE"),
     /* A dry run: the same without the lock (and without spending an id). */
-    S(ST_TR_PEEK_ORG, "SELECT id, (SELECT version FROM graph_state), now(), 0 FROM organizations "
-                      "WHERE id = $1::bigint"),
+    S(ST_TR_PEEK_ORG, TR_ORG_HEAD "0" TR_ORG_FROM),
     S(ST_TR_ORG_WASTE, "SELECT waste_type, capacity, pending FROM organization_waste "
                        "WHERE organization_id = $1::bigint ORDER BY waste_type"),
     /* The rooms a plan asked for ($1 storages, $2 types, pairwise, sorted by storage id and
@@ -325,32 +386,15 @@ const db_statement engine_statements[ST__COUNT] = {
     /* Writes a batch of transfers in one statement. $1 ids, $2 organizations, $3 received,
      * $4 pending (JSON objects, one per transfer), $5 trigger, $6 actor; shipments $7
      * transfer ids, $8 positions, $9 storages, $10 types, $11 amounts, $12 distances; stock
-     * added per pair $13 storages, $14 types, $15 amounts, $16 how many pairs; pending per
-     * organization and type $17 organizations, $18 types, $19 kg; pending_since $20
-     * organizations, $21 whether anything stays pending. The stock update is guarded: under
-     * the plan's row locks it cannot miss, and if it did the transaction would start over
-     * (40001) rather than commit a short update. */
-    S(ST_TR_RECORD,
-      "WITH t AS (INSERT INTO transfers (id, organization_id, trigger, received, pending, "
-      "created_at, actor) SELECT x.id, x.organization_id, $5, x.received::jsonb, "
-      "x.pending::jsonb, now(), $6 FROM unnest($1::bigint[], $2::bigint[], $3::text[], "
-      "$4::text[]) AS x(id, organization_id, received, pending)), "
-      "s AS (INSERT INTO shipments (transfer_id, position, storage_id, waste_type, amount, "
-      "distance_m) SELECT * FROM unnest($7::bigint[], $8::int[], $9::bigint[], $10::text[], "
-      "$11::bigint[], $12::bigint[])), "
-      "st AS (UPDATE storage_waste w SET stock = w.stock + x.amount FROM unnest($13::bigint[], "
-      "$14::text[], $15::bigint[]) AS x(storage_id, waste_type, amount) WHERE w.storage_id = "
-      "ANY ($13::bigint[]) AND w.storage_id = x.storage_id AND w.waste_type = x.waste_type AND "
-      "w.stock + x.amount <= w.capacity RETURNING 1), "
-      "p AS (INSERT INTO organization_waste (organization_id, waste_type, pending) SELECT * FROM "
-      "unnest($17::bigint[], $18::text[], $19::bigint[]) ON CONFLICT (organization_id, "
-      "waste_type) DO UPDATE SET pending = EXCLUDED.pending), "
-      "o AS (UPDATE organizations o SET pending_since = CASE WHEN x.left_over THEN "
-      "coalesce(o.pending_since, now()) END FROM unnest($20::bigint[], $21::boolean[]) AS "
-      "x(id, left_over) WHERE o.id = ANY ($20::bigint[]) AND o.id = x.id AND (o.pending_since "
-      "IS NULL) = x.left_over) "
-      "SELECT wf_check((SELECT count(*) FROM st) = $16::int, '40001', "
-      "'stock changed under the lock')"),
+     * added per pair $13 storages, $14 types, $15 amounts, $16 how many pairs. The stock
+     * update is guarded: under the plan's row locks it cannot miss, and if it did the
+     * transaction would start over (40001) rather than commit a short update.
+     * ST_TR_RECORD_PENDING also writes pending_since ($17 organizations, $18 whether
+     * anything stays pending) and the pending amounts that changed ($19 organizations, $20
+     * types, $21 kg); a batch that changes neither (everything handed over was placed, and
+     * nothing was pending before) runs ST_TR_RECORD. */
+    S(ST_TR_RECORD, TR_RECORD_WRITES TR_RECORD_CHECK),
+    S(ST_TR_RECORD_PENDING, TR_RECORD_WRITES TR_RECORD_PENDING TR_RECORD_CHECK),
     /* $1 the cursor, $2 limit + 1; $3 organization, $4 storage, $5 waste type filters
      * (NULL = any). $6 true for a storage's own principal: the type counts only in the
      * shipments to storage $4, what it is shown of a transfer (never what was received or

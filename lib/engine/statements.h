@@ -58,6 +58,7 @@
     X(ST_TR_ROOMS_NOWAIT)                                                                          \
     X(ST_TR_ROOMS_PEEK)                                                                            \
     X(ST_TR_RECORD)                                                                                \
+    X(ST_TR_RECORD_PENDING)                                                                        \
     X(ST_TR_LIST)                                                                                  \
     X(ST_TR_GET)                                                                                   \
     X(ST_STATS)                                                                                    \

@@ -3,9 +3,9 @@
  *   POST /v1/organizations/{id}/transfers      lib/api/routes_table.c -> handle_transfers_create
  *     reads {"waste": {...}}                   lib/api/transfers.c
  *     transfer_request()                       here
- *   round 1  BEGIN; lock the organization row; read its pending and on-site limits; check
- *            the waste types; read the graph version, now() and the new transfer id
- *            (request_locked())
+ *   round 1  BEGIN; check the waste types, lock the organization row and read the graph
+ *            version, now() and the new transfer id (one statement); read its pending and
+ *            on-site limits (request_locked())
  *   (round)  only when this instance's graph is stale: load the road graph (graph_loaded())
  *   (C)      the plan (lib/core/placement.h): the organization's storages come nearest
  *            first from a shortest-path search, and for each type the plan reads ahead only
@@ -45,6 +45,9 @@
 typedef struct {
     int64_t organization_id;
     int64_t transfer_id;
+    /* Whether its pending_since was NULL when its row was locked: 1 or 0, or -1 when not
+     * read (dispatch), which writes it whatever it was. */
+    int since_null;
     plan_type *types;
     uint32_t *keys;
     size_t type_count;
@@ -286,8 +289,12 @@ static size_t queue_record(tx *t, transfer_job *job)
                 array_int(&left_kg, type->left_kg);
             }
         }
-        array_int(&since_org, org->organization_id);
-        array_bool(&since_left, any_left);
+        /* pending_since changes when something stays pending where nothing did, or the
+         * other way round; the row is locked, so what round 1 read is still so. */
+        if (org->since_null < 0 || (org->since_null == 1) == any_left) {
+            array_int(&since_org, org->organization_id);
+            array_bool(&since_left, any_left);
+        }
     }
     /* Two organizations of a batch may ship into one storage: one update per row. */
     qsort(adds, add_count, sizeof *adds, stock_order);
@@ -305,14 +312,42 @@ static size_t queue_record(tx *t, transfer_job *job)
         pairs++;
         i = j;
     }
-    tx_q(t, ST_TR_RECORD, array_done(t, &ids), array_done(t, &organizations),
-         array_done(t, &received), array_done(t, &pending), job->automatic ? "auto" : "request",
-         job->actor, array_done(t, &ship_transfer), array_done(t, &ship_position),
-         array_done(t, &ship_storage), array_done(t, &ship_type), array_done(t, &ship_amount),
-         array_done(t, &ship_distance), array_done(t, &stock_storage), array_done(t, &stock_type),
-         array_done(t, &stock_amount), tx_int(t, (int64_t)pairs), array_done(t, &left_org),
-         array_done(t, &left_type), array_done(t, &left_kg), array_done(t, &since_org),
-         array_done(t, &since_left));
+    const char *params[21] = {
+        array_done(t, &ids),
+        array_done(t, &organizations),
+        array_done(t, &received),
+        array_done(t, &pending),
+        job->automatic ? "auto" : "request",
+        job->actor,
+        array_done(t, &ship_transfer),
+        array_done(t, &ship_position),
+        array_done(t, &ship_storage),
+        array_done(t, &ship_type),
+        array_done(t, &ship_amount),
+        array_done(t, &ship_distance),
+        array_done(t, &stock_storage),
+        array_done(t, &stock_type),
+        array_done(t, &stock_amount),
+        tx_int(t, (int64_t)pairs),
+    };
+    if (left_org.count == 0 && since_org.count == 0) {
+        /* No pending amount and no pending_since changes (the common case: everything
+         * handed over was placed, and nothing was pending before): the statement leaves
+         * organization_waste and organizations alone. */
+        strbuf_free(&left_org.text);
+        strbuf_free(&left_type.text);
+        strbuf_free(&left_kg.text);
+        strbuf_free(&since_org.text);
+        strbuf_free(&since_left.text);
+        tx_queue(t, ST_TR_RECORD, params, 16);
+    } else {
+        params[16] = array_done(t, &since_org);
+        params[17] = array_done(t, &since_left);
+        params[18] = array_done(t, &left_org);
+        params[19] = array_done(t, &left_type);
+        params[20] = array_done(t, &left_kg);
+        tx_queue(t, ST_TR_RECORD_PENDING, params, 21);
+    }
     tx_on_commit(t, committed, job);
     return transfers;
 }
@@ -557,8 +592,8 @@ static bool org_types(tx *t, transfer_job *job, served *org, const db_result *re
     return true;
 }
 
-/* Round 1 of a request: [organization (lock) + version/now/id, its waste rows, type
- * check]. */
+/* Round 1 of a request: [organization (lock) + version/now/id/pending_since IS NULL, with
+ * the received types checked; its waste rows]. */
 static void request_locked(tx *t, const db_result *result)
 {
     transfer_job *job = tx_user(t);
@@ -574,13 +609,14 @@ static void request_locked(tx *t, const db_result *result)
     int64_t version = db_int64(result, 0, 0, 1);
     job->created_at = tx_text(t, db_text(result, 0, 0, 2));
     org->transfer_id = db_int64(result, 0, 0, 3);
+    org->since_null = db_text(result, 0, 0, 4)[0] == 't' ? 1 : 0;
     if (!org_types(t, job, org, result, 1, 0, db_rows(result, 1), 0)) {
         return;
     }
     with_graph(t, job, version);
 }
 
-/* The received codes as a Postgres text[] literal (for ST_CHECK_TYPES). */
+/* The received codes as a Postgres text[] literal (checked by ST_TR_LOCK_ORG). */
 static const char *received_codes(tx *t, const transfer_job *job)
 {
     pg_array codes = {0};
@@ -614,9 +650,8 @@ void transfer_request(http_ctx *ctx, int64_t organization_id, const plan_quantit
     job->received = copy;
     job->received_count = received_count;
     const char *organization = tx_int(t, organization_id);
-    tx_q(t, dry_run ? ST_TR_PEEK_ORG : ST_TR_LOCK_ORG, organization);
+    tx_q(t, dry_run ? ST_TR_PEEK_ORG : ST_TR_LOCK_ORG, organization, received_codes(t, job));
     tx_q(t, ST_TR_ORG_WASTE, organization);
-    tx_q(t, ST_CHECK_TYPES, received_codes(t, job), "waste.");
     /* A dry run reads one snapshot and locks nothing (DESIGN.md v2). */
     tx_run(t, dry_run ? TX_SNAPSHOT : TX_OPEN, request_locked);
 }
@@ -651,6 +686,7 @@ static void batch_locked(tx *t, const db_result *result)
         served *org = &job->orgs[job->org_count++];
         org->organization_id = id;
         org->transfer_id = db_int64(result, 0, row, 1);
+        org->since_null = -1;
         int first = 0;
         while (first < waste_rows && db_int64(result, 1, first, 0) != id) {
             first++;

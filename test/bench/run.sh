@@ -23,6 +23,10 @@
 # seeding); the servers run as the app role with WASTEFLOW_RATE_LIMIT=0 and
 # WASTEFLOW_WORK_BUDGET=0 (the suite measures throughput, not the limits).
 #
+# Last, DURABLE (default 1; 0 skips): the database restarted with fsync on, and S2 at 16
+# connections with the live feed on and three /v1/events streams open against a server with
+# WASTEFLOW_EVENTS=off, alternating DURABLE_REPEAT (3) times; the JSON gets "durable".
+#
 # Environment: POOL_SIZE (the server's pool, default 4), POOL_SWEEP (default "2 4 8";
 # empty skips), REPEAT (default 2), DURATION (seconds per run, default 10), BENCH_PORT
 # (default 18350; the pool sweep uses the next port), BENCH_PG_PORT (default 54350), PROFILE=1 (also perf-record the server during extra S1 and S2 runs at 64
@@ -355,5 +359,87 @@ if [[ "${PROFILE:-0}" == 1 ]]; then
         echo "server CPU by component during $s at 64 connections (perf, share of server samples):"
         cat "$work/perf-$s.breakdown.txt"
     done
+fi
+
+# Durable commits: the same database restarted with fsync and synchronous_commit on, and
+# transfers (S2's load, 16 connections) against a server with the live feed on and three
+# admin /v1/events streams open, then against a server started with WASTEFLOW_EVENTS=off,
+# alternating, DURABLE_REPEAT times; the best run of each side counts. (A server that does
+# not know WASTEFLOW_EVENTS ignores it: both sides then run with the feed on.) Every stream
+# must receive every transfer the ledger gained during its run.
+if [[ "${DURABLE:-1}" == 1 ]]; then
+    say "durable commits (fsync on): feed on + 3 streams vs WASTEFLOW_EVENTS=off"
+    stop_pid "$server_pid"
+    server_pid=""
+    WASTEFLOW_PG_PORT=$pg_port "$root/deploy/pg-local.sh" stop "$pgdir" >/dev/null 2>&1
+    WASTEFLOW_PG_PORT=$pg_port WASTEFLOW_PG_FAST=0 "$root/deploy/pg-local.sh" start "$pgdir" \
+        >/dev/null 2>>"$work/pg-start.log"
+    postmaster_pid=$(head -n 1 "$pgdir/data/postmaster.pid")
+    sql -c "SHOW fsync" -c "SHOW synchronous_commit" | tr '\n' ' ' | sed 's/^/   fsync, synchronous_commit: /' >&2
+    echo >&2
+    durable_results="$work/durable.jsonl"
+    for rep in $(seq "${DURABLE_REPEAT:-3}"); do
+        for mode in feed off; do
+            if [[ $mode == feed ]]; then
+                server_pid=$(start_server "$port" "$pool")
+            else
+                server_pid=$(WASTEFLOW_EVENTS=off start_server "$port" "$pool")
+            fi
+            stream_pids=()
+            if [[ $mode == feed ]]; then
+                for i in 1 2 3; do
+                    curl -sN -H "$auth" "$B/v1/events" >"$work/durable-stream$i-r$rep.txt" 2>/dev/null &
+                    stream_pids+=($!)
+                done
+                sleep 1 # the streams are open before the load starts
+            fi
+            vacuum_updated
+            # Counted, not compared by id: the baselines' ids lie far above the service's.
+            first=$(sql -c "SELECT count(*) FROM transfers")
+            run_wrk "S2-durable-$mode" 16 "$server_pid" "$B" "$bench/random_transfer.lua"
+            made=$(($(sql -c "SELECT count(*) FROM transfers") - first))
+            received=""
+            if [[ $mode == feed ]]; then
+                sleep 2 # the last commits reach the streams
+                for pid in "${stream_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+                wait "${stream_pids[@]}" 2>/dev/null || true
+                for i in 1 2 3; do
+                    received+="$(grep -c '^event: transfer$' "$work/durable-stream$i-r$rep.txt" || true) "
+                done
+            fi
+            python3 -c 'import json, re, sys
+mode, rep, made, received, wrk = sys.argv[1:6]
+text = open(wrk).read()
+rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+print(json.dumps({"mode": mode, "rep": int(rep), "transfers_per_s": float(rps.group(1)) if rps else None,
+                  "ledger_rows": int(made), "stream_transfer_events": [int(x) for x in received.split()]}))' \
+                "$mode" "$rep" "$made" "$received" "$work/S2-durable-$mode-c16-r$rep.wrk" >>"$durable_results"
+            stop_pid "$server_pid"
+            server_pid=""
+        done
+    done
+    python3 - "$durable_results" "$out" <<'PY'
+import json, sys
+runs = [json.loads(line) for line in open(sys.argv[1])]
+best = {m: max((r["transfers_per_s"] or 0) for r in runs if r["mode"] == m) for m in ("feed", "off")}
+print()
+print("Durable commits (fsync on), S2 at 16 connections, best of %d alternated:" % (len(runs) // 2))
+print("  feed on + 3 streams: %.1f transfers/s   WASTEFLOW_EVENTS=off: %.1f transfers/s   ratio %.2f"
+      % (best["feed"], best["off"], best["feed"] / best["off"] if best["off"] else float("nan")))
+for r in runs:
+    streams = r["stream_transfer_events"]
+    note = ""
+    if r["mode"] == "feed":
+        complete = all(n >= r["ledger_rows"] for n in streams)
+        note = "  streams got %s of %d transfers%s" % (streams, r["ledger_rows"],
+                                                      "" if complete else "  INCOMPLETE")
+    print("  run %d %-5s %9.1f transfers/s%s" % (r["rep"], r["mode"], r["transfers_per_s"] or 0, note))
+with open(sys.argv[2]) as f:
+    doc = json.load(f)
+doc["durable"] = {"best_feed_with_3_streams": best["feed"], "best_events_off": best["off"],
+                  "ratio": round(best["feed"] / best["off"], 3) if best["off"] else None, "runs": runs}
+with open(sys.argv[2], "w") as f:
+    json.dump(doc, f, indent=1)
+PY
 fi
 echo "suite took $(($(date +%s) - suite_start)) s; outputs in $work; JSON in $out"

@@ -1,6 +1,7 @@
 /* Integration tests of transfers: the allocation rule (nearest storages with room, split),
  * pending waste and the on-site capacity, validation, the ledger list and its filters, the
- * automatic dispatch when room appears (oldest pending first) and Idempotency-Key replays.
+ * automatic dispatch when room appears (oldest pending first), Idempotency-Key replays, the
+ * running totals the transfer statement keeps and the plan of that statement.
  * Each test builds its own organizations, storages and roads, unreachable from the others. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "engine/statements.h"
 #include "harness.h"
 #include "testutil.h"
 
@@ -782,6 +784,80 @@ static void test_idempotent_replay(void **state)
     free(key);
 }
 
+/* ---- the running totals and the plan of the writing statement ---- */
+
+static long long generated(const char *type)
+{
+    return it_sql_int("SELECT coalesce(sum(generated), 0)::bigint FROM waste_totals "
+                      "WHERE waste_type = '%s'",
+                      type);
+}
+
+/* The transfer statement adds what it received to the totals itself, once, whichever of its
+ * two forms runs; a ledger row written by hand is still counted, by the trigger. */
+static void test_totals_counted_once(void **state)
+{
+    (void)state;
+    long long org = new_org("{}");
+    long long storage = new_storage("{\"bio\":10}");
+    road(org, storage, 5);
+    long long before = generated("bio");
+
+    /* Everything placed: no pending amount changes (ST_TR_RECORD). */
+    TRANSFER_OK(org, "{\"bio\":4}", "{\"bio\":4}", SHIPMENTS({storage, "bio", 4, 5}), "{}");
+    assert_int_equal(generated("bio"), before + 4);
+    /* 3 kg stay pending (ST_TR_RECORD_PENDING). */
+    TRANSFER_OK(org, "{\"bio\":9}", "{\"bio\":9}", SHIPMENTS({storage, "bio", 6, 5}),
+                "{\"bio\":3}");
+    assert_int_equal(generated("bio"), before + 13);
+
+    /* By hand, as psql or a restore would: 2 kg more received, 5 pending. */
+    it_sql_exec("BEGIN; INSERT INTO transfers (organization_id, trigger, received, pending, "
+                "actor) VALUES (%lld, 'request', '{\"bio\":2}', '{\"bio\":5}', 'by-hand'); "
+                "UPDATE organization_waste SET pending = 5 WHERE organization_id = %lld AND "
+                "waste_type = 'bio'; COMMIT",
+                org, org);
+    assert_int_equal(generated("bio"), before + 15);
+    tu_assert_pending(org, "{\"bio\":5}");
+    char *audit = it_run_audit();
+    assert_string_equal(audit, "");
+    free(audit);
+}
+
+/* The generic plan of the writing statement updates each stock row it was given by its
+ * ctid, after one key probe a pair: never a scan of the whole storage_waste table (which a
+ * join with the unnest of the pairs is planned as, for the generic plan's guessed 10). */
+static void test_record_plan_updates_stock_by_row(void **state)
+{
+    (void)state;
+    PGconn *db = it_db();
+    static const int statements[] = {ST_TR_RECORD, ST_TR_RECORD_PENDING};
+    PQclear(PQexec(db, "SET plan_cache_mode = force_generic_plan"));
+    for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++) {
+        const db_statement *st = &engine_statements[statements[i]];
+        PGresult *prepared = PQprepare(db, "tr_record_plan", st->sql, 0, NULL);
+        assert_int_equal(PQresultStatus(prepared), PGRES_COMMAND_OK);
+        PQclear(prepared);
+        char explain[512] = "EXPLAIN (COSTS OFF) EXECUTE tr_record_plan(NULL";
+        for (int n = 1; n < statement_param_count(statements[i]); n++) {
+            strcat(explain, ", NULL");
+        }
+        strcat(explain, ")");
+        PGresult *plan = PQexec(db, explain);
+        assert_int_equal(PQresultStatus(plan), PGRES_TUPLES_OK);
+        bool by_row = false;
+        for (int row = 0; row < PQntuples(plan); row++) {
+            const char *line = PQgetvalue(plan, row, 0);
+            assert_null(strstr(line, "Seq Scan on storage_waste w"));
+            by_row = by_row || strstr(line, "Tid Scan on storage_waste w") != NULL;
+        }
+        assert_true(by_row);
+        PQclear(plan);
+        PQclear(PQexec(db, "DEALLOCATE tr_record_plan"));
+    }
+    PQclear(PQexec(db, "RESET plan_cache_mode"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -804,6 +880,8 @@ int main(void)
         cmocka_unit_test(test_auto_on_unload),
         cmocka_unit_test(test_auto_oldest_pending_first),
         cmocka_unit_test(test_idempotent_replay),
+        cmocka_unit_test(test_totals_counted_once),
+        cmocka_unit_test(test_record_plan_updates_stock_by_row),
     };
     return cmocka_run_group_tests(tests, tu_setup, tu_teardown_any_exit);
 }
