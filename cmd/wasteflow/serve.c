@@ -282,7 +282,7 @@ int serve_main(const config *cfg)
         .request_timeout_ms = cfg->request_timeout_ms,
         .header_timeout_ms = cfg->header_timeout_ms,
         .max_connections = cfg->max_connections,
-        /* The pool, control and event listener connections, the listener, the loop, the
+        /* The pool and control connections, the listener, the loop, the
          * logs, a margin. */
         .fd_reserve = cfg->pool_size + 2 + 32,
         .max_idle_per_client = cfg->max_idle_per_client,

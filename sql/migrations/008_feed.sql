@@ -25,7 +25,7 @@ CREATE TABLE event_log (
     xid  xid8 NOT NULL DEFAULT pg_current_xact_id(),
     seq  bigint GENERATED ALWAYS AS IDENTITY,
     kind "char" NOT NULL CHECK (kind IN ('s', 'o', 'r', 'u')),
-    ids  bigint[] NOT NULL,
+    ids  bigint[] NOT NULL CHECK (cardinality(ids) > 0),
     at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (xid, seq)
 );
