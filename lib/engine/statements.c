@@ -470,30 +470,33 @@ const db_statement engine_statements[ST__COUNT] = {
 
     /* Live events (engine/events.c). The ledger position the newest committed transfer
      * has (transfer_commits follows commit order: sql/migrations/005_events.sql). */
-    /* The live feed (engine/events.c): rows by their writer's transaction id, below the
-     * statement's horizon (wf_feed_horizon, 008_feed.sql), in (xid, id) order. Where a new
+    /* The live feed (engine/events_feed.c): rows by their writer's transaction id, below
+     * the statement's horizon (wf_feed_horizon, 008_feed.sql; an InitPlan, computed once
+     * per statement), in (xid, id) order. Where a new
      * reader starts: the horizon, and the last transfer below it. */
-    S(ST_FEED_START, "SELECT h.h::text, coalesce(t.xid, '0')::text, coalesce(t.id, 0) FROM "
-                     "wf_feed_horizon() AS h(h) LEFT JOIN LATERAL (SELECT xid, id FROM transfers "
+    S(ST_FEED_START, "SELECT h.h::text, coalesce(t.xid, '0')::text, coalesce(t.id, 0) FROM (SELECT "
+                     "wf_feed_horizon() AS h) h LEFT JOIN LATERAL (SELECT xid, id FROM transfers "
                      "WHERE xid < h.h ORDER BY xid DESC, id DESC LIMIT 1) t ON true"),
     /* Transfers after ($1 xid8, $2 id), below the horizon and, unless $3 is NULL, at most
      * ($3 xid8, $4 id); at most $5; $6 the organization, $7 a storage they shipped to (NULL:
-     * any). The transfer's columns as TRANSFER_COLUMNS, then its xid. */
+     * any). The transfer's columns as TRANSFER_COLUMNS, then its xid. The shipments are
+     * looked up per transfer (OFFSET 0 keeps the planner from hashing the whole table when
+     * its estimate of what lies past the cursor is stale). */
     S(ST_FEED_TRANSFERS,
-      "SELECT " TRANSFER_COLUMNS ", t.xid::text FROM (SELECT t.id FROM transfers t, "
-      "wf_feed_horizon() AS h(h) WHERE (t.xid, t.id) > ($1::xid8, $2::bigint) AND t.xid < h.h "
+      "SELECT " TRANSFER_COLUMNS ", t.xid::text FROM (SELECT t.* FROM transfers t WHERE "
+      "(t.xid, t.id) > ($1::xid8, $2::bigint) AND t.xid < (SELECT wf_feed_horizon()) "
       "AND ($3::xid8 IS NULL OR (t.xid, t.id) <= ($3::xid8, $4::bigint)) AND ($6::bigint IS "
       "NULL OR t.organization_id = $6::bigint) AND ($7::bigint IS NULL OR EXISTS (SELECT 1 FROM "
       "shipments x WHERE x.transfer_id = t.id AND x.storage_id = $7::bigint)) ORDER BY t.xid, "
-      "t.id LIMIT $5::int) c JOIN transfers t ON t.id = c.id LEFT JOIN shipments s ON "
-      "s.transfer_id = t.id ORDER BY t.xid, t.id, s.position"),
+      "t.id LIMIT $5::int) t LEFT JOIN LATERAL (SELECT * FROM shipments s WHERE s.transfer_id "
+      "= t.id OFFSET 0) s ON true ORDER BY t.xid, t.id, s.position"),
     /* Where a Last-Event-ID (a transfer id, $1) stands: its xid (no row: not this ledger's). */
     S(ST_FEED_POSITION, "SELECT xid::text FROM transfers WHERE id = $1::bigint"),
     /* What the triggers logged after ($1 xid8, $2 seq) below the horizon, at most $3 rows,
      * one row per id: xid, seq, kind, id. */
     S(ST_FEED_LOG, "SELECT l.xid::text, l.seq, l.kind::text, i.id FROM (SELECT l.* FROM "
-                   "event_log l, wf_feed_horizon() AS h(h) WHERE (l.xid, l.seq) > ($1::xid8, "
-                   "$2::bigint) AND l.xid < h.h ORDER BY l.xid, l.seq LIMIT $3::int) l, "
+                   "event_log l WHERE (l.xid, l.seq) > ($1::xid8, $2::bigint) AND l.xid < "
+                   "(SELECT wf_feed_horizon()) ORDER BY l.xid, l.seq LIMIT $3::int) l, "
                    "unnest(l.ids) AS i(id) ORDER BY l.xid, l.seq"),
     /* The log's rows no reader needs any more. */
     S(ST_FEED_PRUNE, "DELETE FROM event_log WHERE at < now() - interval '1 hour'"),

@@ -75,14 +75,16 @@ DROP FUNCTION wf_written_since(xid, pg_snapshot);
 -- snapshot was taken, so its rows are not visible to this statement; the next read takes
 -- them. Called once per statement (in FROM), never per row.
 CREATE FUNCTION wf_feed_horizon() RETURNS xid8 LANGUAGE sql STABLE AS $$
-    SELECT least(pg_snapshot_xmax(s.snap),
-                 (SELECT min(x) FROM pg_snapshot_xip(s.snap) AS x
-                  WHERE NOT EXISTS (
-                      SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-                      WHERE l.locktype = 'transactionid' AND l.granted
-                        AND l.mode = 'ExclusiveLock'
-                        AND l.transactionid = x::xid
-                        AND NOT has_table_privilege(a.usesysid, 'transfers', 'INSERT')
-                        AND NOT has_table_privilege(a.usesysid, 'event_log', 'INSERT'))))
-    FROM (SELECT pg_current_snapshot() AS snap) s
+    WITH s AS MATERIALIZED (SELECT pg_current_snapshot() AS snap),
+    running AS MATERIALIZED (SELECT pg_snapshot_xip(s.snap) AS xid FROM s),
+    passed AS MATERIALIZED (
+        SELECT l.transactionid
+        FROM pg_locks l JOIN pg_stat_get_activity(NULL) a ON a.pid = l.pid
+        WHERE EXISTS (SELECT 1 FROM running) AND l.locktype = 'transactionid' AND l.granted
+          AND l.mode = 'ExclusiveLock'
+          AND NOT has_table_privilege(a.usesysid, 'transfers', 'INSERT')
+          AND NOT has_table_privilege(a.usesysid, 'event_log', 'INSERT'))
+    SELECT least((SELECT pg_snapshot_xmax(s.snap) FROM s),
+                 (SELECT min(r.xid) FROM running r
+                  WHERE NOT EXISTS (SELECT 1 FROM passed p WHERE p.transactionid = r.xid::xid)))
 $$;
