@@ -22,10 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REPLAY_MAX 1000   /* transfers a resuming stream is replayed, else resync */
-#define PRUNE_MS   600000 /* event_log's old rows are deleted this often */
-#define TICK_MS    1000   /* keep-alives and credential checks */
-#define LINGER_MS  1000   /* a final event's time to reach its reader */
+#define REPLAY_MAX 1000 /* transfers a resuming stream is replayed, else resync */
+#define TICK_MS    1000 /* keep-alives and credential checks */
+#define LINGER_MS  1000 /* a final event's time to reach its reader */
 #define RETRY_MS   "1000"
 
 static const char *const names[EVENT__COUNT] = {
@@ -512,8 +511,7 @@ events_hub *events_new(wf_app *app, const events_options *options)
     evtimer_assign(&hub->tick, app->base, tick, hub);
     struct timeval tv = {TICK_MS / 1000, (TICK_MS % 1000) * 1000};
     evtimer_add(&hub->tick, &tv);
-    struct timeval prune = {PRUNE_MS / 1000, 0};
-    evtimer_add(&hub->prune, &prune);
+    events_prune_in(hub);
     return hub;
 }
 
@@ -536,7 +534,7 @@ void events_stop(events_hub *hub)
 
 bool events_busy(const events_hub *hub)
 {
-    return hub != NULL && (hub->fetching || hub->replays > 0);
+    return hub != NULL && (hub->fetching || hub->pruning || hub->replays > 0);
 }
 
 void events_free(events_hub *hub)

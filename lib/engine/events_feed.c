@@ -286,6 +286,13 @@ static void pruned(tx *t, const db_result *result)
     tx_reply(t, 200, NULL, NULL);
 }
 
+static void prune_done(tx *t, int status)
+{
+    (void)status; /* tried again at the next turn */
+    events_hub *hub = tx_user(t);
+    hub->pruning = false;
+}
+
 /* event_log's rows older than any reader needs go, whether or not a stream is open. */
 void events_prune_cb(evutil_socket_t fd, short events, void *arg)
 {
@@ -295,10 +302,19 @@ void events_prune_cb(evutil_socket_t fd, short events, void *arg)
     if (hub->stopped) {
         return;
     }
-    tx *t = tx_background(hub->app, clock_ms() + hub->app->cfg->request_timeout_ms, NULL);
-    tx_use_control(t);
-    tx_q0(t, ST_FEED_PRUNE);
-    tx_run(t, TX_READ, pruned);
+    if (!hub->pruning) {
+        hub->pruning = true;
+        tx *t = tx_background(hub->app, clock_ms() + hub->app->cfg->request_timeout_ms, prune_done);
+        tx_use_control(t);
+        tx_set_user(t, hub);
+        tx_q0(t, ST_FEED_PRUNE);
+        tx_run(t, TX_READ, pruned);
+    }
+    events_prune_in(hub);
+}
+
+void events_prune_in(events_hub *hub)
+{
     struct timeval tv = {PRUNE_MS / 1000, 0};
     evtimer_add(&hub->prune, &tv);
 }

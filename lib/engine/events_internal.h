@@ -64,6 +64,7 @@ struct events_hub {
     char resync_reason[160];
     struct event poll;
     struct event prune;
+    bool pruning; /* a prune's database work is in flight */
 
     subscriber *subs;
     int stream_count;
@@ -86,5 +87,7 @@ const char *events_xid_text(tx *t, uint64_t xid);
 void events_read_in(events_hub *hub, int ms);
 void events_read_cb(evutil_socket_t fd, short events, void *arg);
 void events_prune_cb(evutil_socket_t fd, short events, void *arg);
+/* Arms the next prune of event_log's old rows. */
+void events_prune_in(events_hub *hub);
 
 #endif
