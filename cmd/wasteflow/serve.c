@@ -103,6 +103,11 @@ static void on_signal(evutil_socket_t signum, short events, void *arg)
 /* Every session runs in UTC with ISO dates: the representations read timestamps as text. */
 static const char *const session_settings[] = {"SET TimeZone = 'UTC'", "SET DateStyle = 'ISO, YMD'",
                                                "SET application_name = 'wasteflow'", NULL};
+/* WASTEFLOW_EVENTS=off: the feed's triggers see the setting and write nothing
+ * (sql/migrations/008_feed.sql). */
+static const char *const session_settings_events_off[] = {
+    "SET TimeZone = 'UTC'", "SET DateStyle = 'ISO, YMD'", "SET application_name = 'wasteflow'",
+    "SET wasteflow.events = off", NULL};
 /* The control connection says what it is in pg_stat_activity, and listens for what the
  * database announces: room that appeared (the dispatcher) and key changes (the key cache). */
 static const char *const control_settings[] = {"SET TimeZone = 'UTC'",
@@ -261,7 +266,7 @@ int serve_main(const config *cfg)
         .lock_timeout_ms = cfg->lock_timeout_ms,
         .statements = engine_statements,
         .statement_count = ST__COUNT,
-        .session_settings = session_settings,
+        .session_settings = cfg->events_enabled ? session_settings : session_settings_events_off,
     };
     a->pool = db_pool_new(a->base, &pool_options);
     db_pool_options control_options = pool_options;
@@ -277,7 +282,7 @@ int serve_main(const config *cfg)
         .request_timeout_ms = cfg->request_timeout_ms,
         .header_timeout_ms = cfg->header_timeout_ms,
         .max_connections = cfg->max_connections,
-        /* The pool, control and event listener connections, the listener, the loop, the
+        /* The pool and control connections, the listener, the loop, the
          * logs, a margin. */
         .fd_reserve = cfg->pool_size + 2 + 32,
         .max_idle_per_client = cfg->max_idle_per_client,
@@ -306,7 +311,7 @@ int serve_main(const config *cfg)
             .keepalive_ms = cfg->events_keepalive_ms,
             .policy = &api_events_policy,
         };
-        a->events = events_new(a, &events);
+        a->events = cfg->events_enabled ? events_new(a, &events) : NULL;
         check_role(a);
         graph_cache_preload(a, clock_ms() + cfg->request_timeout_ms);
     }

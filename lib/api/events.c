@@ -93,6 +93,11 @@ void handle_events(http_ctx *ctx)
 {
     int64_t resume_after = -1;
     events_hub *hub = app_of(ctx)->events;
+    if (hub == NULL) {
+        http_problem(ctx, PROBLEM_UNAVAILABLE,
+                     "The event feed is turned off on this deployment (WASTEFLOW_EVENTS=off).");
+        return;
+    }
     /* The header is what a reconnecting EventSource sends; the query parameter lets a page
      * that was reloaded resume too (EventSource cannot set headers). An empty header is no
      * id at all (the SSE rules). An id is opaque and the caller's own (engine/events.h): one
@@ -133,7 +138,8 @@ static const char *deleted_json(arena *a, int64_t id)
     return arena_printf(a, "{\"id\":%lld,\"deleted\":true}", (long long)id);
 }
 
-/* Rows of ST_EV_TRANSFERS: the transfer's columns (api/rows.h), then its position. */
+/* Rows of ST_FEED_TRANSFERS: the transfer's columns (api/rows.h), then its transaction id.
+ * A transfer stands at its id in the feed. */
 static size_t render_transfers(arena *a, const db_result *result, int q, event_item **out)
 {
     repr_transfer_row *transfers;
@@ -142,7 +148,7 @@ static size_t render_transfers(arena *a, const db_result *result, int q, event_i
     int rows = db_rows(result, q), row = 0;
     for (size_t i = 0; i < count; i++) {
         const repr_transfer_row *t = &transfers[i];
-        int64_t position = db_int64(result, q, row, 11);
+        uint64_t xid = strtoull(db_text(result, q, row, 11), NULL, 10);
         while (row < rows && db_int64(result, q, row, 0) == t->id) {
             row++;
         }
@@ -154,7 +160,8 @@ static size_t render_transfers(arena *a, const db_result *result, int q, event_i
         repr_transfer(&json, t);
         items[i] = (event_item){
             .kind = EVENT_TRANSFER,
-            .position = position,
+            .position = t->id,
+            .xid = xid,
             .organization_id = t->organization_id,
             .storage_ids = storages,
             .storage_count = t->shipment_count,

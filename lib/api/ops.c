@@ -71,18 +71,18 @@ static void events_render_metrics(FILE *out, events_stats stats)
         "# HELP wasteflow_event_slow_readers_cut_total Event streams cut off for not reading.\n"
         "# TYPE wasteflow_event_slow_readers_cut_total counter\n"
         "wasteflow_event_slow_readers_cut_total %llu\n"
-        "# HELP wasteflow_event_listener_up 1 while the event listener's LISTEN is in effect.\n"
+        "# HELP wasteflow_event_listener_up 1 while the event feed is read (a stream is open).\n"
         "# TYPE wasteflow_event_listener_up gauge\n"
         "wasteflow_event_listener_up %d\n"
-        "# HELP wasteflow_event_listener_reconnects_total Event listener connections lost and "
-        "made again.\n"
+        "# HELP wasteflow_event_listener_reconnects_total Times the event feed could not be "
+        "read and then could again.\n"
         "# TYPE wasteflow_event_listener_reconnects_total counter\n"
         "wasteflow_event_listener_reconnects_total %llu\n"
-        "# HELP wasteflow_event_notifications_total Notifications the event listener received.\n"
-        "# TYPE wasteflow_event_notifications_total counter\n"
-        "wasteflow_event_notifications_total %llu\n",
+        "# HELP wasteflow_event_polls_total Reads of the event feed.\n"
+        "# TYPE wasteflow_event_polls_total counter\n"
+        "wasteflow_event_polls_total %llu\n",
         (unsigned long long)stats.slow_readers_cut, stats.listening ? 1 : 0,
-        (unsigned long long)stats.listener_reconnects, (unsigned long long)stats.notifications);
+        (unsigned long long)stats.listener_reconnects, (unsigned long long)stats.polls);
 }
 
 static void metrics_read(tx *t, const db_result *pending)

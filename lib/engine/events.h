@@ -1,35 +1,33 @@
-/* Live events (GET /v1/events): this instance's listener and the fan-out to its streams.
+/* Live events (GET /v1/events): this instance's reader of the feed and the fan-out to its
+ * streams.
  *
- * Every committed change is announced by the database itself on the channel
- * wasteflow_events (triggers, sql/migrations/005_events.sql), whichever instance, psql
- * session or seed made it. Any database role may send on that channel, so a notification
- * is only a hint where to look: what is delivered is what the tables say changed
- * (events.c explains how), never what a payload claims. The hub LISTENs on a non-blocking
- * connection of its own (never one of the pool's), and when notifications arrive it
- * fetches what they name in one batch
- * on the pool: one round trip for everything announced since the last fetch, however many
- * streams are open (nothing at all while none is). Each change is rendered once (the
- * api layer's policy: the same JSON as its GET) and written to every stream whose
- * principal may see it.
+ * Every committed change is read from the tables, whichever instance, psql session or seed
+ * made it: transfers from the ledger, storages, organizations, routes and unloads from
+ * event_log, which statement triggers write (sql/migrations/008_feed.sql). Each row carries
+ * the id of the transaction that wrote it, and the reader takes, while any stream is open,
+ * everything below a horizon that every smaller transaction id has ended by, in (xid, id)
+ * order: one round trip on the service's control connection (db/pool.c connects,
+ * reconnects and fails over) for everything new, however many streams are open, and
+ * nothing at all while none is. No notification is listened to: nothing another database
+ * role sends reaches a stream. Each change is rendered once (the api layer's policy: the
+ * same JSON as its GET) and written to every stream whose principal may see it.
  *
- * Event ids. Transfers are delivered in the order they committed, and each event stands at
- * a stream position: a transfer at its ledger position (transfer_commits.position), which
- * follows commit order, every other event at the last position its stream has passed. The
- * id a client sees is that position sealed for its principal (util/event_id.h): opaque, so
- * it tells nothing of how far the ledger has grown, and good only for the principal's own
- * streams, on every instance of the deployment. So a client's Last-Event-ID says how far
- * through the ledger it got, and resuming replays, from the ledger, every transfer it may
- * see with a later position (at most 1000; more, and it gets `resync` instead), then goes
- * live. Other events are not replayed: a client refetches what it shows when it gets
- * `ready`.
+ * Event ids. Transfers are delivered in (xid, id) order — the order of their transactions'
+ * ids, the same on every instance; a transaction that commits after one with a higher id
+ * is delivered when it commits, after it, never skipped. A transfer stands at its id; every
+ * other event at the last transfer its stream has passed. The id a client sees is that
+ * transfer id sealed for its principal (util/event_id.h): opaque, and good only for the
+ * principal's own streams, on every instance of the deployment. Resuming after transfer P
+ * replays, from the ledger, every transfer it may see after (xid of P, P) (at most 1000;
+ * more, and it gets `resync` instead), then goes live. Other events are not replayed: a
+ * client refetches what it shows when it gets `ready`.
  *
  * Events: transfer, unload, storage, organization, route (the policy's payloads); ready
  * (the stream is live: nothing is missed from here on); resync (something may have been
- * missed — the listener's connection was lost and re-established, a fetch failed, or more
- * changed at once than the listener reads — refetch; never because of a notification's
- * payload); shutdown (the server is stopping: reconnect);
- * unauthorized (the stream's credential was revoked or expired). A comment every
- * keepalive_ms keeps proxies from timing the stream out. */
+ * missed — the feed could not be read for a while, or more changed at once than the
+ * reader takes — refetch); shutdown (the server is stopping: reconnect); unauthorized (the
+ * stream's credential was revoked or expired). A comment every keepalive_ms keeps proxies
+ * from timing the stream out. */
 #ifndef WF_ENGINE_EVENTS_H
 #define WF_ENGINE_EVENTS_H
 
@@ -63,7 +61,8 @@ const char *event_name(event_kind kind);
 /* One change, as every stream allowed to may see it. */
 typedef struct {
     event_kind kind;
-    int64_t position;           /* a transfer's ledger position (its event id); else 0 */
+    int64_t position;           /* a transfer's id (its event id); else 0 */
+    uint64_t xid;               /* a transfer's transaction id; else 0 */
     int64_t organization_id;    /* the organization it concerns, 0 for none */
     const int64_t *storage_ids; /* the storages it concerns */
     size_t storage_count;
@@ -73,7 +72,8 @@ typedef struct {
 
 /* What the api layer decides: the payloads and who sees them. */
 typedef struct {
-    /* The items of query q of a fetch, the rows of the ST_EV_* statement of kind, in the
+    /* The items of query q of a fetch, the rows of ST_FEED_TRANSFERS or the ST_EV_*
+     * statement of kind, in the
      * arena, in the rows' order; ids (NULL for transfers) are what was asked for, so that
      * one without a row can be told to be deleted. Returns how many. */
     size_t (*render)(event_kind kind, arena *a, const db_result *result, int q, const int64_t *ids,
@@ -97,10 +97,10 @@ typedef struct {
 
 typedef struct events_hub events_hub;
 
-/* Starts listening (in the background, reconnecting by itself). */
+/* The hub; it reads the feed while a stream is open. */
 events_hub *events_new(wf_app *app, const events_options *options);
 /* SIGTERM: every stream gets `shutdown` and ends (a reader that does not take it within a
- * second is disconnected); no stream is admitted from now on; the listener closes. */
+ * second is disconnected); no stream is admitted from now on; the reader stops. */
 void events_stop(events_hub *hub);
 /* Database work of the hub still in flight (the pool must outlive it). */
 bool events_busy(const events_hub *hub);
@@ -130,12 +130,12 @@ void events_subscribe(events_hub *hub, http_ctx *ctx, int64_t resume_after,
 
 typedef struct {
     int streams;                 /* open */
-    bool listening;              /* the listener's LISTEN is in effect */
+    bool listening;              /* the feed is being read (a stream is open, reads succeed) */
     size_t buffered_bytes;       /* waiting for the streams' readers */
     uint64_t sent[EVENT__COUNT]; /* events written to streams, by kind */
     uint64_t slow_readers_cut;
-    uint64_t notifications;       /* received from the database */
-    uint64_t listener_reconnects; /* the listener's connection lost and made again */
+    uint64_t polls;               /* reads of the feed */
+    uint64_t listener_reconnects; /* reads failed and succeeded again */
 } events_stats;
 
 events_stats events_get_stats(const events_hub *hub);

@@ -523,18 +523,36 @@ const db_statement engine_statements[ST__COUNT] = {
 
     /* Live events (engine/events.c). The ledger position the newest committed transfer
      * has (transfer_commits follows commit order: sql/migrations/005_events.sql). */
-    S(ST_EV_HEAD, "SELECT coalesce(max(position), 0) FROM transfer_commits"),
-    /* Transfers in commit order: after position $1, up to $2 (NULL: no end), at most $3;
-     * $4 the organization, $5 a storage they shipped to (NULL: any). The transfer's columns
-     * as TRANSFER_COLUMNS, then its position. */
-    S(ST_EV_TRANSFERS,
-      "SELECT " TRANSFER_COLUMNS ", c.position FROM (SELECT c.position, c.transfer_id FROM "
-      "transfer_commits c JOIN transfers t ON t.id = c.transfer_id WHERE c.position > $1::bigint "
-      "AND ($2::bigint IS NULL OR c.position <= $2::bigint) AND ($4::bigint IS NULL OR "
-      "t.organization_id = $4::bigint) AND ($5::bigint IS NULL OR EXISTS (SELECT 1 FROM "
-      "shipments x WHERE x.transfer_id = t.id AND x.storage_id = $5::bigint)) ORDER BY "
-      "c.position LIMIT $3::int) c JOIN transfers t ON t.id = c.transfer_id LEFT JOIN shipments s "
-      "ON s.transfer_id = t.id ORDER BY c.position, s.position"),
+    /* The live feed (engine/events_feed.c): rows by their writer's transaction id, below
+     * the statement's horizon (wf_feed_horizon, 008_feed.sql; an InitPlan, computed once
+     * per statement), in (xid, id) order. Where a new
+     * reader starts: the horizon, and the last transfer below it. */
+    S(ST_FEED_START, "SELECT h.h::text, coalesce(t.xid, '0')::text, coalesce(t.id, 0) FROM (SELECT "
+                     "wf_feed_horizon() AS h) h LEFT JOIN LATERAL (SELECT xid, id FROM transfers "
+                     "WHERE xid < h.h ORDER BY xid DESC, id DESC LIMIT 1) t ON true"),
+    /* Transfers after ($1 xid8, $2 id), below the horizon and, unless $3 is NULL, at most
+     * ($3 xid8, $4 id); at most $5; $6 the organization, $7 a storage they shipped to (NULL:
+     * any). The transfer's columns as TRANSFER_COLUMNS, then its xid. The shipments are
+     * looked up per transfer (OFFSET 0 keeps the planner from hashing the whole table when
+     * its estimate of what lies past the cursor is stale). */
+    S(ST_FEED_TRANSFERS,
+      "SELECT " TRANSFER_COLUMNS ", t.xid::text FROM (SELECT t.* FROM transfers t WHERE "
+      "(t.xid, t.id) > ($1::xid8, $2::bigint) AND t.xid < (SELECT wf_feed_horizon()) "
+      "AND ($3::xid8 IS NULL OR (t.xid, t.id) <= ($3::xid8, $4::bigint)) AND ($6::bigint IS "
+      "NULL OR t.organization_id = $6::bigint) AND ($7::bigint IS NULL OR EXISTS (SELECT 1 FROM "
+      "shipments x WHERE x.transfer_id = t.id AND x.storage_id = $7::bigint)) ORDER BY t.xid, "
+      "t.id LIMIT $5::int) t LEFT JOIN LATERAL (SELECT * FROM shipments s WHERE s.transfer_id "
+      "= t.id OFFSET 0) s ON true ORDER BY t.xid, t.id, s.position"),
+    /* Where a Last-Event-ID (a transfer id, $1) stands: its xid (no row: not this ledger's). */
+    S(ST_FEED_POSITION, "SELECT xid::text FROM transfers WHERE id = $1::bigint"),
+    /* What the triggers logged after ($1 xid8, $2 seq) below the horizon, at most $3 rows,
+     * one row per id: xid, seq, kind, id. */
+    S(ST_FEED_LOG, "SELECT l.xid::text, l.seq, l.kind::text, i.id FROM (SELECT l.* FROM "
+                   "event_log l WHERE (l.xid, l.seq) > ($1::xid8, $2::bigint) AND l.xid < "
+                   "(SELECT wf_feed_horizon()) ORDER BY l.xid, l.seq LIMIT $3::int) l, "
+                   "unnest(l.ids) AS i(id) ORDER BY l.xid, l.seq"),
+    /* The log's rows no reader needs any more. */
+    S(ST_FEED_PRUNE, "DELETE FROM event_log WHERE at < now() - interval '1 hour'"),
     /* Unloads by id ($1 bigint[]): one unload request's rows (one storage, time and actor)
      * come together. */
     S(ST_EV_UNLOADS, "SELECT id, storage_id, waste_type, amount, actor, created_at FROM unloads "
@@ -548,40 +566,6 @@ const db_statement engine_statements[ST__COUNT] = {
       "ON w.organization_id = o.id WHERE o.id = ANY ($1::bigint[]) ORDER BY o.id, w.waste_type"),
     S(ST_EV_ROUTES, "SELECT " ROUTE_COLUMNS " FROM routes WHERE id = ANY ($1::bigint[]) "
                     "ORDER BY id"),
-    /* What the listener checks notifications against (engine/events.c): they are hints,
-     * which any database role can send. The snapshot that changes are judged against (a
-     * change whose transaction it does not see is new) and the newest unload then. */
-    S(ST_EV_SINCE,
-      "SELECT pg_current_snapshot()::text, coalesce((SELECT max(id) FROM unloads), 0)"),
-    /* Unloads committed since the snapshot $2 (their writer it did not see: the table is
-     * append-only), with ids above $1, at most $3, in ST_EV_UNLOADS's order; then the
-     * statement's own snapshot, from which the next read goes on. Never by the ids a
-     * notification names. */
-    S(ST_EV_UNLOADS_AFTER,
-      "SELECT id, storage_id, waste_type, amount, actor, created_at, "
-      "pg_current_snapshot()::text FROM (SELECT * FROM unloads WHERE id > $1::bigint AND "
-      "wf_written_since(xmin, $2::pg_snapshot) ORDER BY id LIMIT $3::int) u "
-      "ORDER BY storage_id, created_at, actor, id"),
-    /* For each id of $1 (bigint[]), in id order: whether a transaction that the snapshot $2
-     * does not see wrote one of its rows, or deleted it (event_tombstones). */
-    S(ST_EV_STORAGES_CHANGED,
-      "SELECT x.id, CASE WHEN s.id IS NULL THEN EXISTS (SELECT 1 FROM event_tombstones d WHERE "
-      "d.kind = 's' AND d.id = x.id AND wf_written_since(d.xmin, $2::pg_snapshot)) ELSE "
-      "wf_written_since(s.xmin, $2::pg_snapshot) OR EXISTS (SELECT 1 FROM storage_waste w "
-      "WHERE w.storage_id = x.id AND wf_written_since(w.xmin, $2::pg_snapshot)) END "
-      "FROM unnest($1::bigint[]) AS x(id) LEFT JOIN storages s ON s.id = x.id ORDER BY x.id"),
-    S(ST_EV_ORGANIZATIONS_CHANGED,
-      "SELECT x.id, CASE WHEN o.id IS NULL THEN EXISTS (SELECT 1 FROM event_tombstones d WHERE "
-      "d.kind = 'o' AND d.id = x.id AND wf_written_since(d.xmin, $2::pg_snapshot)) ELSE "
-      "wf_written_since(o.xmin, $2::pg_snapshot) OR EXISTS (SELECT 1 FROM organization_waste w "
-      "WHERE w.organization_id = x.id AND wf_written_since(w.xmin, $2::pg_snapshot)) END "
-      "FROM unnest($1::bigint[]) AS x(id) LEFT JOIN organizations o ON o.id = x.id "
-      "ORDER BY x.id"),
-    S(ST_EV_ROUTES_CHANGED,
-      "SELECT x.id, CASE WHEN r.id IS NULL THEN EXISTS (SELECT 1 FROM event_tombstones d WHERE "
-      "d.kind = 'r' AND d.id = x.id AND wf_written_since(d.xmin, $2::pg_snapshot)) ELSE "
-      "wf_written_since(r.xmin, $2::pg_snapshot) END "
-      "FROM unnest($1::bigint[]) AS x(id) LEFT JOIN routes r ON r.id = x.id ORDER BY x.id"),
     /* A page of the view among the unreachable, by id: the first $6 storages (filtered as
      * ST_VIEW_STORAGES, $4 type, $5 has room) whose ids lie in the ranges [$1[i], $2[i]]
      * between reachable ids, at most $3[i] from range i (ascending, disjoint ranges). The

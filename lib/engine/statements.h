@@ -81,17 +81,15 @@
     X(ST_KEY_GET)                                                                                  \
     X(ST_KEY_REVOKE)                                                                               \
     X(ST_ROLE_CHECK)                                                                               \
-    X(ST_EV_HEAD)                                                                                  \
-    X(ST_EV_TRANSFERS)                                                                             \
+    X(ST_FEED_START)                                                                               \
+    X(ST_FEED_TRANSFERS)                                                                           \
+    X(ST_FEED_POSITION)                                                                            \
+    X(ST_FEED_LOG)                                                                                 \
+    X(ST_FEED_PRUNE)                                                                               \
     X(ST_EV_UNLOADS)                                                                               \
     X(ST_EV_STORAGES)                                                                              \
     X(ST_EV_ORGANIZATIONS)                                                                         \
     X(ST_EV_ROUTES)                                                                                \
-    X(ST_EV_SINCE)                                                                                 \
-    X(ST_EV_UNLOADS_AFTER)                                                                         \
-    X(ST_EV_STORAGES_CHANGED)                                                                      \
-    X(ST_EV_ORGANIZATIONS_CHANGED)                                                                 \
-    X(ST_EV_ROUTES_CHANGED)                                                                        \
     X(ST_VIEW_UNREACHABLE)
 
 #define WF_STATEMENT_ENUM(name) name,

@@ -63,6 +63,9 @@ static const setting_doc settings[] = {
      "a JWT's exp at most this many seconds ahead (plus 60 s leeway), else 401"},
     {"WASTEFLOW_APP_ROLE", "wasteflow_app", "database login role `serve` runs as (migrate grants)"},
     {"WASTEFLOW_AUDITOR_ROLE", "wasteflow_auditor", "read-only database role for auditors"},
+    {"WASTEFLOW_EVENTS", "on",
+     "on: the live event feed (GET /v1/events); off: nothing is written for it on any "
+     "request's path and /v1/events answers 503"},
     {"WASTEFLOW_EVENTS_MAX_STREAMS", "256", "event streams (GET /v1/events) open at once; 0: none"},
     {"WASTEFLOW_EVENTS_MAX_PER_CREDENTIAL", "8", "of them, streams one credential may hold"},
     {"WASTEFLOW_EVENTS_BUFFER_KB", "256",
@@ -233,6 +236,12 @@ int config_load(config *cfg, const char *(*getenv_fn)(const char *name), char *e
         return -1;
     }
     cfg->log_level = level;
+    const char *events = value_of(getenv_fn, "WASTEFLOW_EVENTS");
+    if (strcmp(events, "on") != 0 && strcmp(events, "off") != 0) {
+        snprintf(error, error_size, "WASTEFLOW_EVENTS must be on or off, got \"%s\"", events);
+        return -1;
+    }
+    cfg->events_enabled = strcmp(events, "on") == 0;
     /* Role names go into GRANT statements as identifiers: keep them plain. */
     const char *roles[] = {cfg->app_role, cfg->auditor_role};
     const char *names[] = {"WASTEFLOW_APP_ROLE", "WASTEFLOW_AUDITOR_ROLE"};

@@ -3,6 +3,7 @@
 #ifndef WF_UTIL_CONFIG_H
 #define WF_UTIL_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -33,6 +34,7 @@ typedef struct {
     char app_role[64];      /* WASTEFLOW_APP_ROLE: the service's login role */
     char auditor_role[64];  /* WASTEFLOW_AUDITOR_ROLE: the auditors' login role */
     /* The live events (GET /v1/events). */
+    bool events_enabled;           /* WASTEFLOW_EVENTS: on (default) or off */
     int events_max_streams;        /* WASTEFLOW_EVENTS_MAX_STREAMS: open at once (0: none) */
     int events_max_per_credential; /* WASTEFLOW_EVENTS_MAX_PER_CREDENTIAL: of them, per actor */
     int events_buffer_kb;          /* WASTEFLOW_EVENTS_BUFFER_KB: what a slow reader may hold */

@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
-# What the live events cost the write path: the transfer transaction with the event
-# triggers of sql/migrations/005_events.sql enabled and disabled, alternating in one run so
-# that a shared machine's drift cancels out.
+# What the live events cost the write path: the transfer transaction with the feed off
+# (WASTEFLOW_EVENTS=off: the service's sessions set wasteflow.events = off, and the event
+# triggers are disabled too, so the same script measures a schema from before the setting)
+# and on with three /v1/events streams open, alternating in one run so that a shared
+# machine's drift cancels out, and checking that every stream received every transfer.
 #
 #   test/bench/events_cost.sh [OUT.txt]
 #
-# NOTIFY makes committing notifiers wait for each other: PostgreSQL takes one lock per
-# database from the commit's NOTIFY until the commit has ended, its WAL flush included (and
-# the transfers' commit-order position holds a row lock over the same stretch). So the
-# cost is measured twice: with fsync off (deploy/pg-local.sh fast mode, the other
-# benchmarks' setting) and with fsync and synchronous_commit on, where the flush is inside
-# the serialized part.
+# A feed that serializes commits (a lock or a NOTIFY in the committing transaction: PostgreSQL
+# holds one lock per database from a commit's NOTIFY until the commit has ended, its WAL
+# flush included) costs most when the flush is slow, so the cost is measured twice: with
+# fsync off (deploy/pg-local.sh fast mode, the other benchmarks' setting) and with fsync and
+# synchronous_commit on, where the flush is inside any serialized part.
 #
-# Modes, each REPEAT (3) times, DURATION (10) s, at each of CONNECTIONS ("16 64"):
-#   off     the event triggers disabled (what the schema cost before this migration)
-#   on      enabled, one wasteflow server LISTENing (no stream open: it fetches nothing)
-#   stream  enabled, and one admin stream open on that server (it fetches every change)
+# Modes, each REPEAT (3) times, DURATION (10) s, at each of CONNECTIONS ("16"):
+#   off     the feed off: wasteflow.events = off in the load's sessions, triggers disabled
+#   stream  the feed on, three admin streams open on one wasteflow server; after the run each
+#           stream must have received every transfer the run committed ("all" in the table)
 # Load: pgbench running the service's transfer transaction shape (lock the organization,
 # ship 1-3 kg of glass to a random storage, ledger rows, stock, pending, pending_since),
 # over 1,000 organizations and 200 storages (wasteflow seed synthetic).
@@ -30,7 +31,7 @@ pg_port=${BENCH_PG_PORT:-54352}
 port=${BENCH_PORT:-18352}
 repeat=${REPEAT:-3}
 duration=${DURATION:-10}
-connections=${CONNECTIONS:-"16 64"}
+connections=${CONNECTIONS:-"16"}
 pgdir=${WASTEFLOW_BENCH_PGDATA:-/tmp/wasteflow-events-cost-pg}
 work=$(mktemp -d /tmp/wasteflow-events-cost.XXXXXX)
 say() { printf '\n== %s\n' "$*" >&2; }
@@ -41,9 +42,9 @@ cmake -S "$root" -B "$root/build-release" -DCMAKE_BUILD_TYPE=Release -DBUILD_TES
 bin="$root/build-release/wasteflow"
 
 server_pid=""
-stream_pid=""
+stream_pids=()
 cleanup() {
-    [[ -n "$stream_pid" ]] && kill "$stream_pid" 2>/dev/null || true
+    for pid in "${stream_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
     WASTEFLOW_PG_PORT=$pg_port "$root/deploy/pg-local.sh" stop "$pgdir" >/dev/null 2>&1 || true
     rm -rf "$pgdir"
@@ -61,10 +62,12 @@ tables=(storages storages storages storage_waste storage_waste storage_waste org
     routes routes unloads transfers)
 
 sql() { psql "$DATABASE_URL" -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
-set_triggers() { # enable | disable
+set_triggers() { # enable | disable; the triggers this schema has (a later one may lack some)
     local statements="" i
     for i in "${!triggers[@]}"; do
-        statements+="ALTER TABLE ${tables[$i]} ${1^^} TRIGGER ${triggers[$i]}; "
+        if [[ $(sql -c "SELECT count(*) FROM pg_trigger WHERE tgname = '${triggers[$i]}'") == 1 ]]; then
+            statements+="ALTER TABLE ${tables[$i]} ${1^^} TRIGGER ${triggers[$i]}; "
+        fi
     done
     sql -c "$statements"
 }
@@ -85,29 +88,48 @@ COMMIT;
 SQL
 
 run_mode() { # durability mode connections rep
-    local tag="$1-$2-c$3-r$4"
+    local tag="$1-$2-c$3-r$4" options="" i
     case "$2" in
-    off) set_triggers disable ;;
+    off)
+        set_triggers disable
+        options="-c wasteflow.events=off"
+        ;;
     *) set_triggers enable ;;
     esac
+    sql -c "VACUUM (ANALYZE) storage_waste, organization_waste, organizations" >/dev/null
+    local first
+    first=$(sql -c "SELECT coalesce(max(id), 0) FROM transfers")
     if [[ "$2" == stream ]]; then
-        curl -sN -H "Authorization: Bearer $key" "http://127.0.0.1:$port/v1/events" \
-            >"$work/stream.out" &
-        stream_pid=$!
+        for i in 1 2 3; do
+            curl -sN -H "Authorization: Bearer $key" "http://127.0.0.1:$port/v1/events" \
+                >"$work/$tag.stream$i" &
+            stream_pids+=($!)
+        done
         sleep 0.5
     fi
-    sql -c "VACUUM (ANALYZE) storage_waste, organization_waste, organizations" >/dev/null
-    pgbench -M prepared -n -T "$duration" -c "$3" -j 2 -f "$work/transfer.sql" "$DATABASE_URL" \
-        >"$work/$tag.out" 2>&1 || true
-    if [[ -n "$stream_pid" ]]; then
-        kill "$stream_pid" 2>/dev/null || true
-        wait "$stream_pid" 2>/dev/null || true
-        stream_pid=""
+    PGOPTIONS="$options" pgbench -M prepared -n -T "$duration" -c "$3" -j 2 -f "$work/transfer.sql" \
+        "$DATABASE_URL" >"$work/$tag.out" 2>&1 || true
+    local delivered=""
+    if ((${#stream_pids[@]} > 0)); then
+        local committed got
+        committed=$(sql -c "SELECT count(*) FROM transfers WHERE id > $first")
+        sleep 1.5 # the feed delivers within a second
+        for pid in "${stream_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+        for pid in "${stream_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+        stream_pids=()
+        delivered=all
+        for i in 1 2 3; do
+            got=$(grep -c '^event: transfer' "$work/$tag.stream$i" || true)
+            if [[ "$got" != "$committed" ]]; then
+                delivered=missed
+                printf '   stream %s received %s of %s transfers\n' "$i" "$got" "$committed" >&2
+            fi
+        done
     fi
     local tps
     tps=$(grep -oP 'tps = \K[\d.]+(?= \(without)' "$work/$tag.out" || echo 0)
-    printf '%s %s %s %s %s\n' "$1" "$2" "$3" "$4" "$tps" >>"$work/results.txt"
-    printf '   %-7s %-6s c=%-3s run %s: %10s tx/s\n' "$1" "$2" "$3" "$4" "$tps" >&2
+    printf '%s %s %s %s %s %s\n' "$1" "$2" "$3" "$4" "$tps" "${delivered:--}" >>"$work/results.txt"
+    printf '   %-7s %-6s c=%-3s run %s: %10s tx/s %s\n' "$1" "$2" "$3" "$4" "$tps" "$delivered" >&2
 }
 
 for durability in fast durable; do
@@ -130,7 +152,7 @@ for durability in fast durable; do
     done
     for rep in $(seq "$repeat"); do
         for c in $connections; do
-            for mode in off on stream; do
+            for mode in off stream; do
                 run_mode "$durability" "$mode" "$c" "$rep"
             done
         done
@@ -144,17 +166,20 @@ report=$(python3 - "$work/results.txt" <<'PY'
 import sys, collections
 best = collections.defaultdict(float)
 runs = collections.defaultdict(list)
+delivered = collections.defaultdict(set)
 for line in open(sys.argv[1]):
-    durability, mode, conns, rep, tps = line.split()
+    durability, mode, conns, rep, tps, got = line.split()
     key = (durability, int(conns), mode)
     runs[key].append(float(tps))
     best[key] = max(best[key], float(tps))
-print(f"{'durability':10} {'conns':>5} {'off tx/s':>10} {'on tx/s':>10} {'on/off':>7} {'stream tx/s':>12} {'stream/off':>10}  runs (off | on | stream)")
+    delivered[key].add(got)
+print(f"{'durability':10} {'conns':>5} {'off tx/s':>10} {'3 streams tx/s':>15} {'ratio':>6} {'every transfer':>15}  runs (off | streams)")
 for durability in ("fast", "durable"):
     for conns in sorted({k[1] for k in best if k[0] == durability}):
-        off, on, st = (best[(durability, conns, m)] for m in ("off", "on", "stream"))
+        off, st = (best[(durability, conns, m)] for m in ("off", "stream"))
         r = lambda m: " ".join(f"{x:.0f}" for x in runs[(durability, conns, m)])
-        print(f"{durability:10} {conns:5} {off:10.1f} {on:10.1f} {on / off if off else 0:7.2f} {st:12.1f} {st / off if off else 0:10.2f}  {r('off')} | {r('on')} | {r('stream')}")
+        ok = "yes" if delivered[(durability, conns, "stream")] == {"all"} else "NO"
+        print(f"{durability:10} {conns:5} {off:10.1f} {st:15.1f} {st / off if off else 0:6.2f} {ok:>15}  {r('off')} | {r('stream')}")
 PY
 )
 echo "$report"

@@ -31,7 +31,8 @@
 #define APP_ROLE     "wasteflow_app"
 #define AUDITOR_ROLE "wasteflow_auditor"
 
-/* The ledger, and the commit order of its transfers (resumed event streams read it). */
+/* The ledger, and the commit order of its transfers (history: nothing writes it any more,
+ * so the last is not expected to have rows). */
 static const char *const ledger_tables[] = {"transfers", "shipments", "unloads",
                                             "transfer_commits"};
 /* A column of each that an UPDATE may name (not an identity column, which PostgreSQL
@@ -293,9 +294,10 @@ static void test_app_role_reads_and_appends_to_the_ledger(void **state)
     (void)state;
     build_world();
     PGconn *app = connect_as(it_app_database_url());
-    for (size_t i = 0; i < LEDGER_TABLES; i++) {
+    for (size_t i = 0; i < LEDGER_TABLES - 1; i++) {
         assert_true(scalar(app, tu_fmt("SELECT count(*) FROM %s", ledger_tables[i])) >= 1);
     }
+    (void)scalar(app, "SELECT count(*) FROM transfer_commits"); /* readable: fails if not */
     exec_ok(app, "BEGIN");
     long long transfers = scalar(app, "SELECT count(*) FROM transfers");
     long long transfer = scalar(

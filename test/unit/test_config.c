@@ -104,6 +104,19 @@ static void test_defaults(void **state)
     assert_string_equal(cfg.cors_origins, "");
     assert_int_equal(cfg.log_level, LOG_INFO);
     assert_int_equal(cfg.jwt_max_ttl_s, 86400);
+    assert_true(cfg.events_enabled);
+}
+
+/* The live feed can be turned off, and only by on or off. */
+static void test_events_switch(void **state)
+{
+    (void)state;
+    env_set("WASTEFLOW_EVENTS", "off");
+    assert_false(load_ok().events_enabled);
+    env_set("WASTEFLOW_EVENTS", "on");
+    assert_true(load_ok().events_enabled);
+    env_set("WASTEFLOW_EVENTS", "no");
+    load_fails("WASTEFLOW_EVENTS must be on or off, got \"no\"");
 }
 
 static void test_empty_values_mean_default(void **state)
@@ -593,6 +606,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_defaults, setup),
+        cmocka_unit_test_setup(test_events_switch, setup),
         cmocka_unit_test_setup(test_empty_values_mean_default, setup),
         cmocka_unit_test_setup(test_custom_values, setup),
         cmocka_unit_test_setup(test_integer_bounds_accepted, setup),
