@@ -100,14 +100,20 @@ static void on_signal(evutil_socket_t signum, short events, void *arg)
     evtimer_add(svc->drain_timer, &tv);
 }
 
-/* Every session runs in UTC with ISO dates: the representations read timestamps as text. */
+/* Every session runs in UTC with ISO dates: the representations read timestamps as text.
+ * Room a request commits is told to the dispatcher after the commit, not by its triggers
+ * inside it (wasteflow.room_hint, sql/migrations/011_room_hint.sql). */
 static const char *const session_settings[] = {"SET TimeZone = 'UTC'", "SET DateStyle = 'ISO, YMD'",
-                                               "SET application_name = 'wasteflow'", NULL};
+                                               "SET application_name = 'wasteflow'",
+                                               "SET wasteflow.room_hint = after_commit", NULL};
 /* WASTEFLOW_EVENTS=off: the feed's triggers see the setting and write nothing
  * (sql/migrations/008_feed.sql). */
-static const char *const session_settings_events_off[] = {
-    "SET TimeZone = 'UTC'", "SET DateStyle = 'ISO, YMD'", "SET application_name = 'wasteflow'",
-    "SET wasteflow.events = off", NULL};
+static const char *const session_settings_events_off[] = {"SET TimeZone = 'UTC'",
+                                                          "SET DateStyle = 'ISO, YMD'",
+                                                          "SET application_name = 'wasteflow'",
+                                                          "SET wasteflow.room_hint = after_commit",
+                                                          "SET wasteflow.events = off",
+                                                          NULL};
 /* The control connection says what it is in pg_stat_activity, and listens for what the
  * database announces: room that appeared (the dispatcher) and key changes (the key cache). */
 static const char *const control_settings[] = {"SET TimeZone = 'UTC'",

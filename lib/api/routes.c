@@ -63,7 +63,7 @@ static void render_route(strbuf *out, tx *t, const db_result *result)
 
 static void room_may_be_in_reach(tx *t, void *arg)
 {
-    dispatcher_kick(tx_app(t)->dispatcher);
+    dispatcher_room_appeared(tx_app(t)->dispatcher);
 }
 
 /* The route the batch's last statement returned: 201 (created) or 200; 404 when none. */

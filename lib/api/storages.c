@@ -46,7 +46,7 @@ void handle_storages_get(http_ctx *ctx)
 
 static void room_appeared(tx *t, void *arg)
 {
-    dispatcher_kick(tx_app(t)->dispatcher);
+    dispatcher_room_appeared(tx_app(t)->dispatcher);
 }
 
 /* Replies with the storage of query q once the change is committed, waking the dispatcher. */

@@ -61,6 +61,8 @@ struct dispatcher {
     int lease_ms;    /* how long a renewal lasts */
     int64_t term;    /* the lease term this instance leads in; 0: not leader */
     bool releasing;  /* giving the lease up at shutdown */
+    bool hinting;    /* a room hint to the leader is in flight (dispatcher_room_appeared) */
+    bool hint_again; /* room committed while it was: one more hint when it is done */
     room_map *rooms; /* room per (storage, type) as the dispatcher last saw it */
     /* The sweep in progress. */
     bool full;
@@ -699,6 +701,43 @@ void dispatcher_kick(dispatcher *d)
     }
 }
 
+static void send_hint(dispatcher *d);
+
+static void hinted(tx *t, int status)
+{
+    dispatcher *d = tx_user(t);
+    (void)status; /* lost with the connection: the leader's periodic poll finds the room */
+    d->hinting = false;
+    if (d->hint_again && !d->stopped) {
+        d->hint_again = false;
+        send_hint(d);
+    }
+}
+
+static void send_hint(dispatcher *d)
+{
+    d->hinting = true;
+    tx *t = control_read(d, hinted);
+    tx_q0(t, ST_DISPATCH_HINT);
+    tx_run(t, TX_READ, reply_ok);
+}
+
+void dispatcher_room_appeared(dispatcher *d)
+{
+    if (d == NULL || d->stopped) {
+        return;
+    }
+    if (d->term != 0) {
+        dispatcher_kick(d);
+        return;
+    }
+    if (d->hinting) {
+        d->hint_again = true;
+        return;
+    }
+    send_hint(d);
+}
+
 void dispatcher_stop(dispatcher *d)
 {
     if (d != NULL) {
@@ -712,7 +751,7 @@ void dispatcher_stop(dispatcher *d)
 
 bool dispatcher_busy(const dispatcher *d)
 {
-    return d != NULL && (d->working || d->releasing);
+    return d != NULL && (d->working || d->releasing || d->hinting);
 }
 
 bool dispatcher_leads(const dispatcher *d)

@@ -33,6 +33,12 @@ dispatcher *dispatcher_new(wf_app *app, int interval_ms);
  * announcement may have been missed: the leader looks as soon as possible. NULL is a
  * no-op; so is a follower. */
 void dispatcher_kick(dispatcher *d);
+/* Room this instance committed (an unload, a capacity raised, a storage or road added):
+ * the leader looks at once; a follower tells the leader by NOTIFY wasteflow_room, sent after
+ * the commit in a transaction of its own on the control connection (the service's sessions
+ * set wasteflow.room_hint so their triggers do not notify inside the commit). At most one
+ * such hint is in flight; room committed meanwhile is told by one more. NULL is a no-op. */
+void dispatcher_room_appeared(dispatcher *d);
 /* Stops scheduling work; a step in progress finishes. */
 void dispatcher_stop(dispatcher *d);
 bool dispatcher_busy(const dispatcher *d);

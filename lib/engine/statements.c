@@ -460,6 +460,10 @@ const db_statement engine_statements[ST__COUNT] = {
     S(ST_DISPATCH_RELEASE,
       "UPDATE dispatcher_lease SET expires_at = '-infinity' WHERE holder = $1 AND term = "
       "$2::bigint"),
+    /* Room this instance committed, told to the leader in a transaction of its own after
+     * the commit (sql/migrations/011_room_hint.sql): a NOTIFY in the writing transaction
+     * would serialize its commit with every other notifying one. */
+    S(ST_DISPATCH_HINT, "SELECT pg_notify('wasteflow_room', '')"),
     /* Takes up to $1 room events (a crashed leader loses the ones it took; the next leader
      * starts with a full sweep). */
     S(ST_DISPATCH_TAKE,

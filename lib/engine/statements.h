@@ -68,6 +68,7 @@
     X(ST_DISPATCH_POLL)                                                                            \
     X(ST_DISPATCH_RENEW)                                                                           \
     X(ST_DISPATCH_RELEASE)                                                                         \
+    X(ST_DISPATCH_HINT)                                                                            \
     X(ST_DISPATCH_TAKE)                                                                            \
     X(ST_DISPATCH_CLEAR)                                                                           \
     X(ST_DISPATCH_PENDING)                                                                         \

@@ -6,7 +6,11 @@
  *     capacity lowered) records no room event, so no instance re-scans pending waste;
  *   - room for hundreds of pending organizations at once is placed in batches with the
  *     same result as dispatching them one at a time, oldest first (checked against a
- *     reference computed here, over random worlds). */
+ *     reference computed here, over random worlds);
+ *   - room a request commits wakes the dispatcher of any instance within a second, and the
+ *     request's own transaction sends no notification (its commit would queue behind every
+ *     other notifying commit): a follower tells the leader after the commit, from its
+ *     control connection. */
 #include "harness.h"
 #include "testutil.h"
 
@@ -58,6 +62,80 @@ static long long room_event_count(void)
     /* The sequence only moves forward, whoever consumed the rows since. */
     return it_sql_int("SELECT CASE WHEN is_called THEN last_value ELSE 0 END "
                       "FROM room_events_id_seq");
+}
+
+/* Who sent each wasteflow_room notification a listener got: every one must come from an
+ * instance's control connection (a hint after the commit) or from outside the service,
+ * never from a request's own transaction (application_name 'wasteflow'). Returns how many
+ * came from a control connection. */
+static int room_notifications_from_control(PGconn *listener)
+{
+    int from_control = 0;
+    assert_int_equal(PQconsumeInput(listener), 1);
+    for (PGnotify *n = PQnotifies(listener); n != NULL; n = PQnotifies(listener)) {
+        assert_string_equal(n->relname, "wasteflow_room");
+        PGresult *who =
+            PQexec(it_db(), tu_fmt("SELECT application_name FROM pg_stat_activity WHERE pid = %d",
+                                   n->be_pid));
+        const char *name = PQntuples(who) == 1 ? PQgetvalue(who, 0, 0) : "(gone)";
+        if (strcmp(name, "wasteflow") == 0) {
+            fail_msg("a request's own transaction sent NOTIFY wasteflow_room (pid %d)", n->be_pid);
+        }
+        from_control += strcmp(name, "wasteflow control") == 0;
+        PQclear(who);
+        PQfreemem(n);
+    }
+    return from_control;
+}
+
+static void test_room_is_told_after_the_commit(void **state)
+{
+    (void)state;
+    const char *second = it_start_second_instance(NULL);
+    PGconn *listener = PQconnectdb(it_database_url());
+    assert_int_equal(PQstatus(listener), CONNECTION_OK);
+    PQclear(PQexec(listener, "LISTEN wasteflow_room"));
+    long long storage = it_create_storage("hint-target", "{\"plastic\":5}");
+    long long org = it_create_org("hint-org", "{}");
+    it_create_route(ORG(org), STORAGE(storage), 10, false);
+    int from_control = 0;
+    /* Once through each instance: one of them follows, and its unload must reach the
+     * leader's dispatcher by a hint. */
+    const char *bases[2] = {it_base_url(), second};
+    for (int round = 0; round < 2; round++) {
+        it_response *response =
+            it_post(tu_fmt("/v1/organizations/%lld/transfers", org), "{\"waste\":{\"plastic\":8}}");
+        EXPECT_STATUS(response, 201);
+        it_response_free(response);
+        assert_int_equal(pending_kg(org), 3);
+        wait_events_taken();
+        from_control += room_notifications_from_control(listener);
+        response = it_request_to(bases[round], "POST", tu_fmt("/v1/storages/%lld/unload", storage),
+                                 "{\"plastic\":5}", NULL);
+        EXPECT_STATUS(response, 200);
+        it_response_free(response);
+        double since = tu_now_seconds();
+        double limit = tu_under_valgrind() ? 30.0 : 1.0;
+        while (pending_kg(org) != 0) {
+            if (tu_now_seconds() - since > limit) {
+                fail_msg("round %d: still %lld kg pending %.2f s after the unload", round,
+                         pending_kg(org), tu_now_seconds() - since);
+            }
+            tu_sleep_ms(10);
+        }
+        printf("dispatch: unload on instance %c served %.0f ms later\n", "AB"[round],
+               (tu_now_seconds() - since) * 1000);
+        tu_sleep_ms(200); /* the hint's notification, sent after the commit */
+        from_control += room_notifications_from_control(listener);
+        /* Empty the storage for the next round. */
+        response = it_post(tu_fmt("/v1/storages/%lld/unload", storage), "{\"plastic\":3}");
+        EXPECT_STATUS(response, 200);
+        it_response_free(response);
+        wait_events_taken();
+    }
+    assert_true(from_control >= 1);
+    PQfinish(listener);
+    assert_int_equal(it_stop_second_instance(), 0);
 }
 
 static void test_one_placeable_among_ten_thousand(void **state)
@@ -466,6 +544,7 @@ int main(void)
         cmocka_unit_test(test_no_op_writes_make_no_room_events),
         cmocka_unit_test(test_batches_equal_one_at_a_time),
         cmocka_unit_test(test_one_placeable_among_ten_thousand),
+        cmocka_unit_test(test_room_is_told_after_the_commit),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
