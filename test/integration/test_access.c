@@ -180,7 +180,7 @@ static void build_world(void)
     world.spare_key = key_id_of(spare);
     free(spare);
 
-    /* Both refused within a second on every instance (docs/design.md, "Access control"). */
+    /* Both refused within a second on this instance (docs/design.md, "Access control"). */
     assert_true(wait_for_me_status(it_base_url(), world.token[P_REVOKED_KEY], 401, 1000) >= 0);
     assert_true(wait_for_me_status(it_base_url(), world.token[P_EXPIRED_KEY], 401, 1000) >= 0);
 
