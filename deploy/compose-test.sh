@@ -182,7 +182,7 @@ wait_healthy() {
     fail "$service not healthy after ${seconds}s ($state)"
 }
 
-# The one place that obtains credentials (DESIGN.md "Access control": `wasteflow keys
+# The one place that obtains credentials (docs/design.md, "Access control": `wasteflow keys
 # create --role admin` prints one JSON object with the key in "key"). Sets admin_key.
 obtain_admin_key() {
     local out err status=0

@@ -195,7 +195,7 @@ static int keys_create(const config *cfg, int argc, char **argv)
     if (r != NULL) {
         repr_key_row key = key_row(r, 0);
         strbuf out = {0};
-        /* Exactly the members DESIGN.md names for this command. */
+        /* Exactly the members docs/design.md ("Access control") names for this command. */
         strbuf_printf(&out, "{\"id\":%lld,\"key\":", (long long)key.id);
         strbuf_json_string(&out, token);
         strbuf_puts(&out, ",\"role\":");

@@ -215,7 +215,7 @@ static token_cache *verified_tokens(void)
     return token_cache_new(VERIFIED_TOKENS, seed);
 }
 
-/* DESIGN.md: serve runs as the app role, and says so when it does not. */
+/* docs/design.md, "Database roles": serve runs as the app role, and says so when it does not. */
 static void role_checked(tx *t, const db_result *result)
 {
     bool superuser = db_text(result, 0, 0, 0)[0] == 't';

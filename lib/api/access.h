@@ -1,4 +1,4 @@
-/* Who may do what (DESIGN.md's access table, as the route table declares it): the
+/* Who may do what (docs/design.md, "Access control", as the route table declares it): the
  * authenticate hook of the HTTP server, and the row-scoping rules handlers apply for
  * organization and storage principals.
  *

@@ -1,6 +1,6 @@
 /* The api layer's side of the live events (engine/events.h): GET /v1/events (handlers.h)
  * and the policy the hub follows, the payloads (the same JSON as each resource's GET) and
- * who may see what (DESIGN.md "Access control"). */
+ * who may see what (docs/design.md, "Access control"). */
 #ifndef WF_API_EVENTS_H
 #define WF_API_EVENTS_H
 

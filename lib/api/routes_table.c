@@ -1,5 +1,5 @@
 /* The route table: every endpoint of the service — its method, path, name (for logs and
- * metrics), handler, and who may call it (DESIGN.md "Access control"): the roles admitted
+ * metrics), handler, and who may call it (docs/design.md, "Access control"): the roles admitted
  * and the scope rule for organization and storage principals (api/access.h). Rows that a
  * scoped principal may not see are filtered by the handlers themselves (lists, GET of a
  * transfer). */

@@ -1,4 +1,4 @@
-/* GET /v1/organizations/{id}/storages — requirement 4: every storage (optionally only those
+/* GET /v1/organizations/{id}/storages — the storage view: every storage (optionally only those
  * accepting a type) with its shortest road distance from the organization, capacity, stock
  * and remaining room; reachable first by (distance, id), then the unreachable by id — one
  * page at a time, so a page costs what it shows, not the world:
@@ -55,7 +55,7 @@
 #define FILTERED_AHEAD 4
 /* The most storage ids one read-ahead batch sends. */
 #define VIEW_BATCH_MAX 16384
-/* The largest page that carries paths (DESIGN.md: include=path, limit <= 100). */
+/* The largest page that carries paths (docs/design.md, "The storage view"). */
 #define VIEW_PATH_LIMIT 100
 /* A type at most this many storages accept is read whole in round 1, as the page's index
  * (core/type_members.h); a commoner one is filtered by the database batch by batch, which

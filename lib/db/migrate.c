@@ -124,7 +124,7 @@ static bool role_exists(PGconn *pg, const char *role)
     return exists;
 }
 
-/* The privileges of DESIGN.md "Database roles", granted again on every migrate so tables
+/* The privileges of docs/design.md, "Database roles", granted again on every migrate so tables
  * added by later migrations are covered. The app role: everything it needs on every table,
  * then the ledger narrowed to SELECT and INSERT and the API keys to no DELETE; no
  * TRUNCATE, REFERENCES or TRIGGER anywhere, and (not owning anything) no DDL and no way to

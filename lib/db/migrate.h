@@ -1,6 +1,6 @@
 /* Schema migrations: the numbered SQL files compiled into the binary, applied in order in
  * one transaction under an advisory lock, so several instances starting at once are safe;
- * and the two login roles the schema's owner grants to (DESIGN.md "Database roles"): the
+ * and the two login roles the schema's owner grants to (docs/design.md, "Database roles"): the
  * service's, which may read and append to the ledger but never change or remove it, and
  * the auditors', which only reads. Runs before the event loop starts, so it may block. */
 #ifndef WF_DB_MIGRATE_H

@@ -214,7 +214,8 @@ static bool recorded(const served *org, bool automatic)
             return true;
         }
     }
-    return false; /* received nothing, shipped nothing: no ledger row (DESIGN.md v2) */
+    /* Received nothing, shipped nothing: no ledger row (docs/design.md, "Transfers"). */
+    return false;
 }
 
 static void committed(tx *t, void *arg)
@@ -652,7 +653,7 @@ void transfer_request(http_ctx *ctx, int64_t organization_id, const plan_quantit
     const char *organization = tx_int(t, organization_id);
     tx_q(t, dry_run ? ST_TR_PEEK_ORG : ST_TR_LOCK_ORG, organization, received_codes(t, job));
     tx_q(t, ST_TR_ORG_WASTE, organization);
-    /* A dry run reads one snapshot and locks nothing (DESIGN.md v2). */
+    /* A dry run reads one snapshot and locks nothing (docs/design.md, "Transfers"). */
     tx_run(t, dry_run ? TX_SNAPSHOT : TX_OPEN, request_locked);
 }
 

@@ -1,5 +1,5 @@
-/* Token buckets for the per-credential rate limit (DESIGN.md "Limits: what one client may
- * cost"), and a table of them in bounded memory. Pure: the clock is passed in (monotonic
+/* Token buckets for the per-credential rate limit (docs/design.md, "Limits"), and a table of
+ * them in bounded memory. Pure: the clock is passed in (monotonic
  * milliseconds), nothing is read or written outside the structures, no globals.
  *
  * A bucket holds at most `burst` requests and refills at `rate` requests per second; a

@@ -83,7 +83,7 @@ DECLARE
     before bigint;
 BEGIN
     -- Only the rows whose road really changed (a PATCH of {} or of the same values is no
-    -- change: DESIGN.md, "Limits").
+    -- change: docs/design.md, "Limits").
     SELECT count(*) INTO changed
     FROM new_routes n JOIN old_routes o ON o.id = n.id
     WHERE (n.from_node, n.to_node, n.distance_m, n.two_way)

@@ -1,4 +1,4 @@
--- The picture (shared/seed/case_1.jpg) as data: organizations ОО1 and ОО2 full (X = N)
+-- The picture (docs/design.md, "The picture, as data"): organizations ОО1 and ОО2 full (X = N)
 -- with waste handed over and still pending, storages МНО1..МНО9 (there is no МНО4) empty,
 -- and the roads. Idempotent: a second run changes nothing. The pending waste is recorded
 -- as a ledger transfer, so the books balance; a running service places it automatically.

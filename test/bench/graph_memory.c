@@ -1,4 +1,4 @@
-/* What the road graph costs at regional scale (issue 13): a random world shaped like
+/* What the road graph costs at regional scale (docs/design.md, "Scale"): a random world shaped like
  * `wasteflow seed synthetic` (every organization joined to a storage, the storages chained
  * two-way, the rest random roads, 30% two-way), built at once and in chunks as the cache's
  * full load does, then changed one road at a time; prints bytes per road and node, build and

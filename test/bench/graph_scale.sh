@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 3's scale figures, now one world of test/bench/scale.sh (which does the work: build,
+# The first scale figures of the storage view and route changes, now one world of test/bench/scale.sh (which does the work: build,
 # PostgreSQL, two servers, every measurement; see its header for the environment):
 #   - the median latency of the view's first page, GET /v1/organizations/{id}/storages
 #     (target < 10 ms), and

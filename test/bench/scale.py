@@ -348,7 +348,7 @@ def report(args):
           "null: not measured, see the notes)")
 
     print()
-    print("targets (issue 13):")
+    print("targets:")
     both = len(worlds) > 1 and first["storages"] < last["storages"]
 
     def ratio_target(field, label):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The scale benchmark (issue 13; see test/bench/README.md): how the costs of one request
+# The scale benchmark (docs/design.md, "Scale"; see test/bench/README.md): how the costs of one request
 # grow with the world.
 #
 #   test/bench/scale.sh OUT.json
@@ -36,7 +36,7 @@
 #     pending glass with no glass room anywhere, then one transaction raises every glass
 #     capacity (and the dispatch epoch): seconds until nothing is pending (BURST_CAP 120 s).
 # Writes OUT.json ({"worlds": [...]}) and prints the table with the growth from the
-# smallest world to the largest and issue 13's targets.
+# smallest world to the largest and the scale targets (test/bench/README.md).
 #
 # Environment: SCALE_WORLDS (default 1,2,3; an entry may also be NxMxR), SCALE_SEED (1),
 # SCALE_KEEP=1 (keep the cluster and the seeded templates for the next run; a template is

@@ -278,8 +278,8 @@ log "second instance (standby listed first): $on_primary sessions on the primary
 # The instance under load: the primary first, as a configuration usually lists it.
 start_service serve_pid "$dir/serve.log" "$http_port" "$primary_first"
 
-# The one place that obtains credentials: `wasteflow keys create --role admin` (DESIGN.md
-# "Access control") prints one JSON object with the key in "key". Sets admin_key.
+# The one place that obtains credentials: `wasteflow keys create --role admin`
+# (docs/design.md, "Access control") prints one JSON object with the key in "key". Sets admin_key.
 obtain_admin_key() {
     local out
     out=$(DATABASE_URL="$owner_url" "$bin" keys create --role admin --name failover-test) ||

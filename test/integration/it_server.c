@@ -310,9 +310,9 @@ static char *start_server_once(server_process *server, const char *const *extra_
     snprintf(server->base_url, sizeof server->base_url, "http://127.0.0.1:%d", server->port);
     new_log_path(server);
 
-    /* As DESIGN.md wants it run: the app role, not the schema's owner. The rate limit is
-     * off: load tests send far more than a person would from one key (runners that test
-     * the limit set WASTEFLOW_RATE_LIMIT in extra_env, which wins). */
+    /* As docs/design.md, "Database roles", wants it run: the app role, not the schema's owner. The
+     * rate limit is off: load tests send far more than a person would from one key (runners that
+     * test the limit set WASTEFLOW_RATE_LIMIT in extra_env, which wins). */
     char *database_env = tu_format("DATABASE_URL=%s", it_app_database_url());
     char *listen_env = tu_format("WASTEFLOW_LISTEN=127.0.0.1:%d", server->port);
     const char *base[] = {database_env, listen_env, "WASTEFLOW_LOG_LEVEL=warn",

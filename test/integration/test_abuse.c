@@ -1,22 +1,22 @@
-/* What one hostile client may cost (issue 12, items 5, 8, 9, 10, 14, 15), each against the
- * real server:
- *   5  bytes outside UTF-8: a keyed POST with a raw 0xFF in its query is a 400 that writes
- *      nothing and logs no error; non-UTF-8 paths get a 4xx whose body is UTF-8; a field
- *      name cut in a validation error is cut between characters; every log line is UTF-8;
- *   8  bodies: a declared Content-Length over 64 KiB is answered 413 before any body byte,
- *      a chunked body is cut with 413 past 64 KiB, and 40 connections sending 8 MiB
- *      bodies do not grow the server's memory;
- *   9  JSON objects: 1,000 members are fine, 1,001 are refused naming the limit, and
- *      duplicates are found anywhere in a large object;
- *  10  descriptors: under a low open-file limit the connection cap is clamped (logged, and
- *      enforced while existing connections are served); accept errors are logged about
- *      once a second, not in a loop, and the server serves afterwards; one address holding
- *      every connection idle cannot lock another address out;
- *  14  the password of DATABASE_URL (URI or key=value, with # ? @ / % in it, sslpassword)
- *      never appears in the server's log;
- *  15  CORS '*' is answered as '*', never an echo, never with credentials; every response
- *      says nosniff; /docs has a script policy without 'unsafe-inline' and its Swagger UI
- *      calls no external validator.
+/* What one hostile client may cost (docs/design.md, "Limits"), each against the real
+ * server:
+ *   - bytes outside UTF-8: a keyed POST with a raw 0xFF in its query is a 400 that writes
+ *     nothing and logs no error; non-UTF-8 paths get a 4xx whose body is UTF-8; a field
+ *     name cut in a validation error is cut between characters; every log line is UTF-8;
+ *   - bodies: a declared Content-Length over 64 KiB is answered 413 before any body byte,
+ *     a chunked body is cut with 413 past 64 KiB, and 40 connections sending 8 MiB
+ *     bodies do not grow the server's memory;
+ *   - JSON objects: 1,000 members are fine, 1,001 are refused naming the limit, and
+ *     duplicates are found anywhere in a large object;
+ *   - descriptors: under a low open-file limit the connection cap is clamped (logged, and
+ *     enforced while existing connections are served); accept errors are logged about
+ *     once a second, not in a loop, and the server serves afterwards; one address holding
+ *     every connection idle cannot lock another address out;
+ *   - the password of DATABASE_URL (URI or key=value, with # ? @ / % in it, sslpassword)
+ *     never appears in the server's log;
+ *   - CORS '*' is answered as '*', never an echo, never with credentials; every response
+ *     says nosniff; /docs has a script policy without 'unsafe-inline' and its Swagger UI
+ *     calls no external validator.
  * Each group of tests runs its own server (its own database), configured for what it
  * checks. */
 #ifndef _GNU_SOURCE
@@ -390,7 +390,7 @@ static int group_teardown(void **state)
     return it_stop();
 }
 
-/* item 5: the 500 of issue 12 -- a POST with an Idempotency-Key and a raw 0xFF in its query. */
+/* UTF-8: once a 500 -- a POST with an Idempotency-Key and a raw 0xFF in its query. */
 static void test_keyed_post_with_0xff_query_is_400(void **state)
 {
     (void)state;
@@ -438,7 +438,7 @@ static void test_keyed_post_with_0xff_query_is_400(void **state)
     assert_true(log_lines_with(it_server_log_path(), offset, "\"status\":\"400\"") >= 4);
 }
 
-/* item 5: non-UTF-8 paths, raw and percent-encoded: a 4xx whose body is UTF-8. */
+/* UTF-8: non-UTF-8 paths, raw and percent-encoded: a 4xx whose body is UTF-8. */
 static void test_non_utf8_paths_get_utf8_bodies(void **state)
 {
     (void)state;
@@ -463,7 +463,7 @@ static void test_non_utf8_paths_get_utf8_bodies(void **state)
     }
 }
 
-/* item 5: a validation error naming a field whose name is cut (64 bytes) is cut between
+/* UTF-8: a validation error naming a field whose name is cut (64 bytes) is cut between
  * characters, not inside one. */
 static void test_field_name_cut_between_characters(void **state)
 {
@@ -494,7 +494,7 @@ static void test_field_name_cut_between_characters(void **state)
     free(body);
 }
 
-/* item 8: a declared body over the limit is answered at once, before any of it is sent. */
+/* bodies: a declared body over the limit is answered at once, before any of it is sent. */
 static void test_declared_oversized_body_refused_at_once(void **state)
 {
     (void)state;
@@ -521,7 +521,7 @@ static void test_declared_oversized_body_refused_at_once(void **state)
     free(after);
 }
 
-/* item 8: a chunked body is cut with 413 as soon as it passes the limit; its end never comes. */
+/* bodies: a chunked body is cut with 413 as soon as it passes the limit; its end never comes. */
 static void test_chunked_body_cut_past_the_limit(void **state)
 {
     (void)state;
@@ -555,7 +555,7 @@ static void test_chunked_body_cut_past_the_limit(void **state)
     free(after);
 }
 
-/* item 9: 1,000 members are fine where the schema allows them, 1,001 are refused. */
+/* JSON objects: 1,000 members are fine where the schema allows them, 1,001 are refused. */
 static void test_object_member_limit(void **state)
 {
     (void)state;
@@ -595,7 +595,7 @@ static void test_object_member_limit(void **state)
     free(thousand_and_one);
 }
 
-/* item 9: the sort that replaced the pairwise check still finds every duplicate. */
+/* JSON objects: the sort that replaced the pairwise check still finds every duplicate. */
 static void test_duplicates_found_in_large_objects(void **state)
 {
     (void)state;
@@ -646,7 +646,7 @@ static void expect_nosniff(const it_response *response, const char *what)
     }
 }
 
-/* item 15: every kind of response says nosniff. */
+/* headers: every kind of response says nosniff. */
 static void test_every_response_says_nosniff(void **state)
 {
     (void)state;
@@ -728,7 +728,7 @@ static void *post_blocked_transfer(void *arg)
     return NULL;
 }
 
-/* item 15: the 503 of a full queue says nosniff too (and Retry-After). */
+/* headers: the 503 of a full queue says nosniff too (and Retry-After). */
 static void test_503_says_nosniff(void **state)
 {
     (void)state;
@@ -759,7 +759,7 @@ static void test_503_says_nosniff(void **state)
     it_stop_second_instance();
 }
 
-/* item 15: /docs runs no inline script and its Swagger UI asks no external validator. */
+/* headers: /docs runs no inline script and its Swagger UI asks no external validator. */
 static void test_docs_policy_and_no_external_validator(void **state)
 {
     (void)state;
@@ -814,7 +814,7 @@ static long server_lines_offset(void)
     return offset;
 }
 
-/* item 5: every line the server has logged so far -- the bytes above included -- is UTF-8. */
+/* UTF-8: every line the server has logged so far -- the bytes above included -- is UTF-8. */
 static void test_every_log_line_is_utf8(void **state)
 {
     (void)state;
@@ -824,7 +824,7 @@ static void test_every_log_line_is_utf8(void **state)
     assert_true(log_lines_with(it_server_log_path(), 0, "\\ufffd") >= 3);
 }
 
-/* item 14: the start-up log never shows DATABASE_URL's password, whatever it holds. */
+/* secrets: the start-up log never shows DATABASE_URL's password, whatever it holds. */
 static void restart_with_database_url(const char *url, const char *const *secrets)
 {
     assert_int_equal(it_stop_server_only(), 0);
@@ -903,7 +903,7 @@ static int memory_setup(void **state)
     return 0;
 }
 
-/* item 8: 40 connections, each declaring an 8 MiB body and sending 1 MiB of it, then
+/* bodies: 40 connections, each declaring an 8 MiB body and sending 1 MiB of it, then
  * trickling: before the fix evhttp buffered every byte (+335 MB for 40 full bodies). */
 static void test_forty_large_bodies_do_not_grow_memory(void **state)
 {

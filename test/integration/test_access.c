@@ -1,4 +1,4 @@
-/* Access control over HTTP (DESIGN.md "Access control (v2)"): every route of
+/* Access control over HTTP (docs/design.md, "Access control"): every route of
  * lib/api/routes_table.c against every kind of caller — the five roles, scoped principals
  * naming their own and another's organization or storage, and every way credentials can
  * be wrong — with the exact status the contract gives, a problem+json body and the
@@ -180,7 +180,7 @@ static void build_world(void)
     world.spare_key = key_id_of(spare);
     free(spare);
 
-    /* Both refused within a second on this instance (DESIGN.md). */
+    /* Both refused within a second on this instance (docs/design.md, "Access control"). */
     assert_true(wait_for_me_status(it_base_url(), world.token[P_REVOKED_KEY], 401, 1000) >= 0);
     assert_true(wait_for_me_status(it_base_url(), world.token[P_EXPIRED_KEY], 401, 1000) >= 0);
 
@@ -244,7 +244,7 @@ static const matrix_row matrix[] = {
     OPEN_ROUTE("/console", OPEN_ANY),
     OPEN_ROUTE("/console/app.js", OPEN_ANY),
     {"GET", "/metrics", NULL, 0, {200, 200, 200, 403, 403, 403, 403}},
-    /* DESIGN.md: monitor may call GET /metrics only. */
+    /* docs/design.md, "Access control": monitor may call GET /metrics only. */
     {"GET", "/v1/me", NULL, 0, {200, 200, 403, 200, 200, 200, 200}},
     {"GET", "/v1/api-keys", NULL, 0, ADMIN_ONLY(200)},
     {"POST", "/v1/api-keys", "{\"role\":\"auditor\",\"name\":\"matrix {N}\"}", 0, ADMIN_ONLY(201)},
@@ -704,7 +704,7 @@ static void test_refused_request_body_is_not_read(void **state)
 }
 
 /* An Authorization header of another scheme carries no bearer token: RFC 6750 section 3.1
- * says such a 401 SHOULD NOT carry an error code, and DESIGN.md adds error="invalid_token"
+ * says such a 401 SHOULD NOT carry an error code, and docs/design.md adds error="invalid_token"
  * only "when a token was sent". A Bearer header with a token that is not one is
  * invalid_token. */
 static void test_challenge_without_a_bearer_token(void **state)

@@ -1,5 +1,5 @@
-/* Automatic dispatch at scale and its promises (DESIGN.md "Transfers", "Limits v2", "Scale
- * v2"; issue 12 items 1 and 12, issue 13 item 4):
+/* Automatic dispatch at scale and its promises (docs/design.md, "No stranded waste",
+ * "Limits", "Scale"):
  *   - however many organizations hold waste that cannot be placed, one whose waste becomes
  *     placeable is dispatched within a second, and an idle server does ~no database work;
  *   - a write that changes nothing (unload of 0, a name-only or same-capacity PATCH, a

@@ -794,7 +794,7 @@ static void test_scoping(void **state)
     for (int i = 0; i < o.organizations; i++) {
         assert_int_equal(o.organization_ids[i], o1);
     }
-    assert_true(o.storages >= 2); /* every storage: requirement 4 */
+    assert_true(o.storages >= 2); /* the storage view: every storage */
 
     seen s = read_until_route(store, marker);
     assert_int_equal(s.transfers, 1);

@@ -727,8 +727,8 @@ static void test_idempotency_replay(void **state)
 }
 
 /* A rejected request changes nothing, its key included: the rejection is not stored,
- * so the same key later carries a corrected request (DESIGN.md: a rolled-back first
- * attempt frees the key). */
+ * so the same key later carries a corrected request (docs/design.md, "Conventions": a rolled-back
+ * first attempt frees the key). */
 static void test_idempotency_rejection_frees_key(void **state)
 {
     (void)state;

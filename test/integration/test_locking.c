@@ -1,5 +1,5 @@
-/* What a transfer locks, waits for and writes (DESIGN.md "Transfers", "Limits v2"; issue 12
- * items 2, 4, 6, 11 and issue 13 item 1), each proved against a second database session:
+/* What a transfer locks, waits for and writes (docs/design.md, "Transfers", "Concurrency
+ * guarantees", "Limits"), each proved against a second database session:
  *   - a transfer locks only the storage rows it ships to (the metric counts them), so a
  *     row some other session holds further away does not hold it up;
  *   - when its room hints are wrong (a storage filled behind its back), it reads further

@@ -1,5 +1,5 @@
-/* A multi-host DATABASE_URL against the real server (DESIGN.md "Deployment"): the service
- * must find the writable host by itself, whatever the hosts before it do.
+/* A multi-host DATABASE_URL against the real server (docs/design.md, "High availability"):
+ * the service must find the writable host by itself, whatever the hosts before it do.
  *   (a) the first host drops connection attempts (a blackhole: a listening socket on
  *       127.0.0.1 whose accept queue is full, so Linux drops every SYN): the server gets
  *       ready on the second host within seconds and serves reads and writes;

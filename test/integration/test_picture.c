@@ -1,4 +1,4 @@
-/* The picture (DESIGN.md "The picture, as data", seed/case_1.jpg) end to end: both
+/* The picture (docs/design.md, "The picture, as data") end to end: both
  * organizations hand over everything twice, a storage unloads, the pending rest is placed
  * automatically; shipments, stocks, stats and the audit are checked to the kilogram. */
 #include <setjmp.h>

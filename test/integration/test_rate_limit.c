@@ -1,4 +1,4 @@
-/* The per-credential rate limit (WASTEFLOW_RATE_LIMIT, DESIGN.md "Limits"), against a server
+/* The per-credential rate limit (WASTEFLOW_RATE_LIMIT, docs/design.md, "Limits"), against a server
  * that allows 5 requests a second in bursts of 5: a full burst passes, the next request
  * is 429 problem+json with Retry-After and changes nothing (not even a POST that would
  * create a row), another key on the same server is not slowed, the bucket refills, a JWT

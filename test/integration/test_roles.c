@@ -1,4 +1,4 @@
-/* The database roles `wasteflow migrate` grants (DESIGN.md "Database roles"), proved with
+/* The database roles `wasteflow migrate` grants (docs/design.md, "Database roles"), proved with
  * real statements on the test database: the app role `serve` runs as reads and appends to
  * the ledger but never changes or empties it, cannot set its triggers aside and has no
  * DDL; the auditor reads every table (API keys without their hashes) and writes none, and

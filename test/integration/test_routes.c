@@ -1,6 +1,6 @@
 /* Integration tests of roads (/v1/routes) and of the shortest-distance view
  * GET /v1/organizations/{id}/storages. The view tests build the picture's graph
- * (DESIGN.md "The picture, as data") on the runner's fresh database and run first: the view
+ * (docs/design.md, "The picture, as data") on the runner's fresh database and run first: the view
  * lists every storage, so they must see only the picture's storages. Then the road change
  * log (sql/migrations/003): two instances following each other's changes without reloading
  * the graph, a gap in the log falling back to a full load, no-op PATCHes moving nothing, and
@@ -122,7 +122,7 @@ static char *zero_stock(const char *capacity_json)
 static void assert_view_at(const char *file, int line, long long org_id, const char *query,
                            const struct view_row *rows, size_t row_count)
 {
-    /* Paths come only with include=path (DESIGN.md v2). */
+    /* Paths come only with include=path (docs/design.md, "The storage view"). */
     it_response *view = it_get("/v1/organizations/%lld/storages%s%sinclude=path", org_id, query,
                                query[0] ? "&" : "?");
     tu_expect_status_at(file, line, view, 200);
@@ -829,7 +829,7 @@ static long long room_epoch(void)
 }
 
 /* PATCH with {} or with the values the route has changes nothing anywhere: not the row
- * (its xmin), not the graph version, no room event, not the log (DESIGN.md, "Limits"). A
+ * (its xmin), not the graph version, no room event, not the log (docs/design.md, "Limits"). A
  * real change moves the version by one and logs one row; only a change that can bring
  * room closer records room events. */
 static void test_patch_without_change_moves_nothing(void **state)

@@ -1,5 +1,5 @@
 /* `wasteflow seed case1` against a fresh database and a running server: the picture's
- * distances through the API, the placement DESIGN.md gives (placed automatically, as the
+ * distances through the API, the placement docs/design.md gives (placed automatically, as the
  * seeded organizations hand over full loads), and a second seed that changes nothing. Then
  * `wasteflow seed demo-keys`: a new file only its owner reads, reused by the next run, and
  * never a symbolic link followed or a file it did not write overwritten. */
@@ -90,7 +90,8 @@ static long long shipped(const char *organization, const char *storage, const ch
                       organization, storage, type);
 }
 
-/* The seeded full loads are placed without any request, exactly as DESIGN.md says. */
+/* The seeded full loads are placed without any request, as "No stranded waste" says
+ * (docs/design.md). */
 static void test_seeded_placement(void **state)
 {
     (void)state;

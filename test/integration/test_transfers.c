@@ -60,7 +60,7 @@ static long long transfer_ok_at(const char *file, int line, long long org_id, co
 
 /* POSTs body (a whole request body) for a transfer that receives and ships nothing: 200
  * with "id": null and the organization's pending, and not a byte changed (no ledger row,
- * DESIGN.md v2). */
+ * docs/design.md, "Transfers"). */
 #define NOTHING_RECORDED(org_id, body, pending)                                                    \
     nothing_recorded_at(__FILE__, __LINE__, (org_id), (body), (pending))
 static void nothing_recorded_at(const char *file, int line, long long org_id, const char *body,
@@ -291,7 +291,7 @@ static void test_empty_waste_dispatches_pending(void **state)
     TRANSFER_OK(org, "{\"glass\":15}", "{\"glass\":15}", NO_SHIPMENTS, "{\"glass\":15}");
 
     /* Nothing to place yet: waste {}, a zero amount and an empty body receive and ship
-     * nothing, so nothing is recorded (DESIGN.md v2: 200, "id": null). */
+     * nothing, so nothing is recorded (docs/design.md, "Transfers": 200, "id": null). */
     NOTHING_RECORDED(org, "{\"waste\":{}}", "{\"glass\":15}");
     NOTHING_RECORDED(org, "{\"waste\":{\"glass\":0}}", "{\"glass\":15}");
     NOTHING_RECORDED(org, "{}", "{\"glass\":15}");

@@ -1,7 +1,7 @@
 /* Helpers shared by the integration test runners, on top of the harness (harness.h): text
  * formatting, the suite's one clock, an HTTP client for load threads and their bookkeeping,
  * the suite's assertions (EXPECT_* / ASSERT_*, reporting the caller's file and line), entity
- * shortcuts, expected transfers and the picture's graph (DESIGN.md "The picture, as data").
+ * shortcuts, expected transfers and the picture's graph (docs/design.md, "The picture, as data").
  * Every helper fails the running test (cmocka) on a problem unless it says otherwise. The
  * harness itself uses the text and clock helpers, so there is one copy of each. */
 #ifndef WF_IT_TESTUTIL_H
@@ -225,7 +225,7 @@ void tu_assert_transfer_at(const char *file, int line, const cJSON *transfer, lo
                            const char *trigger, const char *received, const struct tu_ship *ships,
                            size_t ship_count, const char *pending);
 
-/* ---- the picture's graph (DESIGN.md "The picture, as data") ---- */
+/* ---- the picture's graph (docs/design.md, "The picture, as data") ---- */
 
 enum { TU_PICTURE_SLOTS = 10 }; /* storages are numbered МНО1..МНО9 (no МНО4) */
 

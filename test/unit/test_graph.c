@@ -80,7 +80,7 @@ static int64_t prng_range(prng *r, int64_t low, int64_t high)
 
 /* --- The picture (README, "The picture, as an example") --- */
 
-/* The picture's roads, in DESIGN.md's order; route i + 1 is picture_roads[i]. */
+/* The picture's roads, in docs/design.md's order; route i + 1 is picture_roads[i]. */
 static const graph_road picture_roads[] = {
     {{NODE_ORG, 1}, {NODE_STORAGE, 1}, 100, false, 1},
     {{NODE_ORG, 1}, {NODE_STORAGE, 2}, 50, false, 2},
@@ -238,7 +238,7 @@ static void test_picture_search_order(void **state)
 {
     (void)state;
     graph *g = build_picture();
-    /* DESIGN.md's distances; МНО1 before МНО5 at 100 m and МНО3 before МНО8 at 600 m: ids. */
+    /* The picture's distances; МНО1 before МНО5 at 100 m and МНО3 before МНО8 at 600 m: ids. */
     const struct found from_oo1[] = {{2, 50},  {1, 100}, {5, 100}, {3, 600},
                                      {8, 600}, {9, 610}, {7, 650}, {6, 1200}};
     assert_search_order(g, org(1), from_oo1, 8);

@@ -2,7 +2,7 @@
 # Runs once, when the `db` service of docker-compose.yml initializes an empty volume (the
 # /docker-entrypoint-initdb.d/ convention of the official postgres image, which
 # deploy/postgres/Dockerfile's stand-in honours too). It is the operator's half of
-# DESIGN.md "Database roles": it creates the login roles wasteflow_app and
+# docs/design.md, "Database roles": it creates the login roles wasteflow_app and
 # wasteflow_auditor ($WASTEFLOW_APP_ROLE / $WASTEFLOW_AUDITOR_ROLE) with the passwords the
 # `secrets` one-shot generated. `wasteflow migrate` (the `migrate` one-shot, as the schema
 # owner) then finds them and grants their privileges; it never sets passwords.
