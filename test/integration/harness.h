@@ -98,6 +98,8 @@ char *it_url_escape(const char *text);
 const char *it_database_url(void); /* conninfo of the test database (as its owner) */
 /* conninfo of the test database as the app role (wasteflow_app), which `serve` runs as. */
 const char *it_app_database_url(void);
+/* conninfo of the test database as another login role (caller frees). */
+char *it_database_url_as(const char *user);
 
 /* ---- credentials ---- */
 

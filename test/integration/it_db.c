@@ -336,6 +336,11 @@ const char *it_app_database_url(void)
     return test_db.app_conninfo;
 }
 
+char *it_database_url_as(const char *user)
+{
+    return conninfo_with(test_db.admin_conninfo, test_db.name, user);
+}
+
 bool it_cluster_find(it_cluster *cluster, const char *fallback_log, char *why, size_t why_size)
 {
     PGresult *result = PQexec(it_db(), "SHOW data_directory");

@@ -56,28 +56,9 @@ static int group_teardown(void **state)
 
 /* ------------------------------------------------------------------ the auditor's session */
 
-/* The test database's conninfo with the user replaced; caller frees. */
-static char *conninfo_as(const char *user)
-{
-    char *error = NULL;
-    PQconninfoOption *options = PQconninfoParse(it_database_url(), &error);
-    assert_non_null(options);
-    char *out = strdup("");
-    for (PQconninfoOption *o = options; o->keyword != NULL; o++) {
-        const char *value = strcmp(o->keyword, "user") == 0 ? user : o->val;
-        if (value != NULL) {
-            char *grown = tu_format("%s%s%s='%s'", out, out[0] ? " " : "", o->keyword, value);
-            free(out);
-            out = grown;
-        }
-    }
-    PQconninfoFree(options);
-    return out;
-}
-
 static PGconn *auditor_session(void)
 {
-    char *conninfo = conninfo_as(AUDITOR_ROLE);
+    char *conninfo = it_database_url_as(AUDITOR_ROLE);
     PGconn *pg = PQconnectdb(conninfo);
     free(conninfo);
     if (PQstatus(pg) != CONNECTION_OK) {

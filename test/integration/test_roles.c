@@ -40,25 +40,6 @@ static const char *const ledger_tables[] = {"transfers", "shipments", "unloads",
 static const char *const ledger_columns[] = {"trigger", "amount", "amount", "transfer_id"};
 enum { LEDGER_TABLES = sizeof ledger_tables / sizeof ledger_tables[0] };
 
-/* The test database's conninfo with the user replaced; caller frees. */
-static char *conninfo_as(const char *user)
-{
-    char *error = NULL;
-    PQconninfoOption *options = PQconninfoParse(it_database_url(), &error);
-    assert_non_null(options);
-    char *out = strdup("");
-    for (PQconninfoOption *o = options; o->keyword != NULL; o++) {
-        const char *value = strcmp(o->keyword, "user") == 0 ? user : o->val;
-        if (value != NULL) {
-            char *grown = tu_format("%s%s%s='%s'", out, out[0] ? " " : "", o->keyword, value);
-            free(out);
-            out = grown;
-        }
-    }
-    PQconninfoFree(options);
-    return out;
-}
-
 static void ignore_notice(void *arg, const char *message)
 {
     (void)arg;
@@ -509,7 +490,7 @@ static void test_auditor_reads_every_table_and_writes_none(void **state)
 {
     (void)state;
     build_world();
-    char *conninfo = conninfo_as(AUDITOR_ROLE);
+    char *conninfo = it_database_url_as(AUDITOR_ROLE);
     PGconn *auditor = connect_as(conninfo);
     assert_string_equal(PQuser(auditor), AUDITOR_ROLE);
     char *before = it_db_fingerprint();
@@ -580,7 +561,7 @@ static void test_audit_sql_as_the_auditor_prints_nothing(void **state)
     const char *source = getenv("WASTEFLOW_SOURCE_DIR");
     assert_non_null(source);
     char *script = tu_format("%s/sql/audit.sql", source);
-    char *conninfo = conninfo_as(AUDITOR_ROLE);
+    char *conninfo = it_database_url_as(AUDITOR_ROLE);
     char output_path[] = "/tmp/wf-it-audit-XXXXXX";
     int fd = mkstemp(output_path);
     assert_true(fd >= 0);
