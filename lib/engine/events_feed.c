@@ -124,15 +124,31 @@ static void states_read(tx *t, const db_result *result)
     tx_reply(t, 200, NULL, NULL);
 }
 
-/* Collects the ids of each kind that the log rows (query 1) name. */
+/* The column of a fetched transfer row that names the storage a shipment went to
+ * (TRANSFER_COLUMNS: NULL for a transfer without shipments). */
+#define TRANSFER_STORAGE_COLUMN 6
+
+/* Collects the ids of each kind that the log rows (query 1) name, and the storages the
+ * fetched transfers (query 0) shipped to: the service's transfer statement does not log
+ * the stock it changes (sql/migrations/017_feed_storages.sql), its shipments say which
+ * storages changed. */
 static bool collect_logged(events_hub *hub, tx *t, fetch_job *job, const db_result *result)
 {
     int rows = db_rows(result, 1);
+    int shipped = db_rows(result, 0);
     size_t entries = 0;
     feed_pos last = hub->log;
     for (size_t k = 0; k < LOGGED_COUNT; k++) {
-        job->ids[k] = TX_ARRAY(t, int64_t, rows > 0 ? (size_t)rows : 1);
+        job->ids[k] = TX_ARRAY(t, int64_t, (size_t)rows + (size_t)shipped + 1);
         job->q_kind[k] = -1;
+        if (logged[k].kind != EVENT_STORAGE) {
+            continue;
+        }
+        for (int row = 0; row < shipped; row++) {
+            if (!db_is_null(result, 0, row, TRANSFER_STORAGE_COLUMN)) {
+                job->ids[k][job->id_count[k]++] = db_int64(result, 0, row, TRANSFER_STORAGE_COLUMN);
+            }
+        }
     }
     for (int row = 0; row < rows; row++) {
         feed_pos pos = {events_xid_of(db_text(result, 1, row, 0)), db_int64(result, 1, row, 1)};

@@ -88,6 +88,10 @@
  *       unnest is planned, for the generic plan's 10 guessed pairs, as a hash join over
  *       every row of the table. The rows were locked by the room read: their ctid cannot
  *       move, and should one have all the same, the guard below sees a short count.
+ *       Each pair first marks the transaction as one whose stock changes the live feed
+ *       learns from the shipments (sql/migrations/017): the statement trigger that would
+ *       log them, queued when this CTE's node ends (not when the statement does), sees
+ *       the mark and stays idle.
  *   o   (TR_RECORD_PENDING) pending_since, written only where it changes;
  *   p   (TR_RECORD_PENDING) the pending amounts that changed. */
 #define TR_RECORD_WRITES                                                                           \
@@ -107,8 +111,9 @@
     "st AS (UPDATE storage_waste w SET stock = w.stock + x.amount FROM (SELECT r.ctid AS tid, "    \
     "a.amount FROM unnest($13::bigint[], $14::text[], $15::bigint[]) AS a(storage_id, "            \
     "waste_type, amount), LATERAL (SELECT ctid FROM storage_waste r WHERE r.storage_id = "         \
-    "a.storage_id AND r.waste_type = a.waste_type LIMIT 1) r) x WHERE w.ctid = x.tid AND "         \
-    "w.stock + x.amount <= w.capacity RETURNING 1)"
+    "a.storage_id AND r.waste_type = a.waste_type LIMIT 1) r WHERE "                               \
+    "set_config('wasteflow.storages_by_shipments', 'on', true) = 'on') x WHERE w.ctid = x.tid "    \
+    "AND w.stock + x.amount <= w.capacity RETURNING 1)"
 #define TR_RECORD_CHECK                                                                            \
     " SELECT wf_check((SELECT count(*) FROM st) = $16::int, '40001', "                             \
     "'stock changed under the lock')"

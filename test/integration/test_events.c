@@ -825,6 +825,61 @@ static void test_scoping(void **state)
     free(storage_key);
 }
 
+/* A transfer's stock change reaches the streams as a storage event with the new stock,
+ * though the transfer's own statement logs nothing for it: the feed takes the storages
+ * from the transfer's shipments. Read up to a route event that comes after. */
+static void test_transfer_announces_its_storages(void **state)
+{
+    (void)state;
+    long long o = tu_new_org("announce-org", "{}", NULL);
+    long long near = tu_new_storage("announce-near", "{\"glass\":4}");
+    long long far = tu_new_storage("announce-far", "{\"glass\":100}");
+    it_create_route(ORG(o), STORAGE(near), 10, false);
+    long long marker = it_create_route(ORG(o), STORAGE(far), 20, false);
+    sse_client *admin = sse_ready(it_base_url(), it_admin_key(), NULL, NULL, NULL);
+    /* Everything before the transfer is read first (a storage event renders the storage as
+     * it is when the feed reads it: one read late, its creation would show the stock too). */
+    it_response *r = it_patch(tu_fmt("/v1/routes/%lld", marker), "{\"distance_m\":21}");
+    EXPECT_STATUS(r, 200);
+    it_response_free(r);
+    for (bool before = true; before;) {
+        sse_event e;
+        sse_expect_next(admin, 3000, &e);
+        before = !(strcmp(e.type, "route") == 0 && it_json_int(e.json, "id") == marker);
+        sse_event_clear(&e);
+    }
+
+    long long t = transfer_through(it_base_url(), o, 7); /* 4 near, 3 far */
+    r = it_patch(tu_fmt("/v1/routes/%lld", marker), "{\"distance_m\":22}");
+    EXPECT_STATUS(r, 200);
+    it_response_free(r);
+
+    bool transfer_seen = false, near_seen = false, far_seen = false;
+    for (;;) {
+        sse_event e;
+        sse_expect_next(admin, 3000, &e);
+        if (strcmp(e.type, "transfer") == 0 && it_json_int(e.json, "id") == t) {
+            transfer_seen = true;
+        } else if (strcmp(e.type, "storage") == 0 && it_json_int(e.json, "id") == near) {
+            assert_true(transfer_seen); /* after the transfer that changed it */
+            assert_int_equal(it_json_int(e.json, "stock.glass"), 4);
+            near_seen = true;
+        } else if (strcmp(e.type, "storage") == 0 && it_json_int(e.json, "id") == far) {
+            assert_true(transfer_seen);
+            assert_int_equal(it_json_int(e.json, "stock.glass"), 3);
+            far_seen = true;
+        } else if (strcmp(e.type, "route") == 0 && it_json_int(e.json, "id") == marker) {
+            sse_event_clear(&e);
+            break;
+        }
+        sse_event_clear(&e);
+    }
+    assert_true(transfer_seen);
+    assert_true(near_seen);
+    assert_true(far_seen);
+    sse_close(admin);
+}
+
 /* GET path as the holder of key; the response (caller frees). */
 static it_response *get_as(const char *key, const char *path)
 {
@@ -1487,6 +1542,7 @@ int main(void)
         cmocka_unit_test(test_two_instances),
         cmocka_unit_test(test_scoping),
         cmocka_unit_test(test_storage_sees_its_own_shipments),
+        cmocka_unit_test(test_transfer_announces_its_storages),
         cmocka_unit_test(test_event_ids_are_sealed),
         cmocka_unit_test(test_resume_in_commit_order),
         cmocka_unit_test(test_keepalive_and_revocation),
