@@ -4,7 +4,7 @@
  *
  * A request to an endpoint with roles is admitted only with `Authorization: Bearer` and an
  * API key this instance knows (engine/key_cache.h) or a JWT the configured key verifies
- * (auth/jwt.h): else 401 with WWW-Authenticate. The rate limit (README "Limits") comes
+ * (auth/jwt.h): else 401 with WWW-Authenticate. The rate limit (docs/limits.md) comes
  * before any cryptography: a token this instance has already found valid (and, for an API
  * key, that is still live; auth/token_cache.h) is charged to its credential's bucket — an
  * API key's id, a JWT's issuer and subject — and admitted without its signature checked or

@@ -1,5 +1,5 @@
-/* The allocation rule (README, "Allocation rule"): one waste type's pending amount goes to the
- * nearest storages with room, in (distance, storage id) order, splitting across as many as
+/* The allocation rule (docs/design.md, "The allocation rule"): one waste type's pending amount goes
+ * to the nearest storages with room, in (distance, storage id) order, splitting across as many as
  * needed. Pure: the caller supplies distances and room; nothing here touches the database. */
 #ifndef WF_CORE_ALLOC_H
 #define WF_CORE_ALLOC_H

@@ -1,9 +1,9 @@
-/* The whole plan of one transfer, from plain values (README, "Allocation rule"): what the
- * organization holds pending and may hold on site, what it hands over now, and the
- * candidate storages of each waste type with their distance and room. Out come the
- * shipments (the allocation rule of alloc.h, type by type), what stays pending, and
- * whether that breaks an on-site limit. Pure: the transfer engine (lib/engine/transfer.c)
- * only fetches the inputs and writes the result. */
+/* The whole plan of one transfer, from plain values (docs/design.md, "The allocation rule"): what
+ * the organization holds pending and may hold on site, what it hands over now, and the candidate
+ * storages of each waste type with their distance and room. Out come the shipments (the allocation
+ * rule of alloc.h, type by type), what stays pending, and whether that breaks an on-site limit.
+ * Pure: the transfer engine (lib/engine/transfer.c) only fetches the inputs and writes the result.
+ */
 #ifndef WF_CORE_TRANSFER_PLAN_H
 #define WF_CORE_TRANSFER_PLAN_H
 

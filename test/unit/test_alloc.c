@@ -63,7 +63,7 @@ static void assert_order(const alloc_candidate *candidates, const int64_t *expec
         assert_int_equal(candidates[i].storage_id, expected_ids[i]);
 }
 
-/* --- The picture: empty storages, distances from the README, candidates shuffled --- */
+/* --- The picture: empty storages, distances of docs/design.md, candidates shuffled --- */
 
 static void test_picture_plastic_split(void **state)
 {
@@ -252,7 +252,7 @@ static int64_t prng_range(prng *r, int64_t low, int64_t high)
 
 enum { MAX_CANDIDATES = 14 };
 
-/* Repeatedly ships to the nearest (then lowest id) candidate not used yet, as the README states
+/* Repeatedly ships to the nearest (then lowest id) candidate not used yet, as docs/design.md states
  * the rule, without sorting. */
 static size_t reference_plan(const alloc_candidate *candidates, size_t count, int64_t pending_kg,
                              alloc_shipment *out, int64_t *left_kg)
