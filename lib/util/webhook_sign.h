@@ -14,6 +14,8 @@
 #define WEBHOOK_SECRET_MAX    64  /* "whsec_" + base64 of 32 bytes + NUL, rounded up */
 #define WEBHOOK_SIGNATURE_MAX 64  /* "v1," + base64 of 32 bytes + NUL, rounded up */
 #define WEBHOOK_SEALED_MAX    256 /* hex of nonce, ciphertext and tag + NUL */
+/* The label of the deployment key's subkey that seals secrets (util/digest.h). */
+#define WEBHOOK_SEAL_LABEL "wasteflow webhook secrets"
 
 /* A new secret: 0, or -1 when no random bytes could be had. */
 int webhook_secret_new(char out[WEBHOOK_SECRET_MAX]) __attribute__((warn_unused_result));
