@@ -474,7 +474,8 @@ const db_statement engine_statements[ST__COUNT] = {
      * flight at a time they go in order. */
     S(ST_WH_DUE,
       "SELECT o.id, o.webhook_id, o.event_type, o.entity_id, o.attempts, w.url, w.secret, "
-      "o.created_at, o.next_attempt_at <= clock_timestamp() FROM webhooks w CROSS JOIN LATERAL "
+      "to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+      "o.next_attempt_at <= clock_timestamp() FROM webhooks w CROSS JOIN LATERAL "
       "(SELECT * FROM webhook_outbox o WHERE o.webhook_id = w.id AND o.done_at IS NULL "
       "ORDER BY o.id LIMIT $1::int) o WHERE o.id <> ALL ($2::bigint[]) ORDER BY o.webhook_id, "
       "o.id LIMIT 1000"),
