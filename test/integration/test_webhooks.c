@@ -4,7 +4,8 @@
  * stored readable, deliveries signed by the Standard Webhooks rule (checked here with OpenSSL)
  * carrying the transfer as GET /v1/transfers/{id} shows it, retries after 500s with the same
  * webhook-id and growing waits, the attempts listed, order per endpoint, a receiver that hangs
- * delaying no transfer — and, with the server restarted without the setting, private targets
+ * delaying no transfer, an instance stopped mid-delivery (sent again by the next, once) — and,
+ * with the server restarted without the setting, private targets
  * refused when created and at delivery. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -47,7 +48,8 @@ static struct {
     int count;
     int script[16]; /* statuses to answer, in turn; 200 after them */
     int script_len, script_at;
-    int hang_ms; /* > 0: wait this long before answering */
+    int hang_ms; /* > 0: wait this long before answering (and record nothing) */
+    int arrived; /* requests read, recorded or not */
     bool stop;
 } rx = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -99,6 +101,7 @@ static void serve_one(int client)
     pthread_mutex_lock(&rx.lock);
     int status = rx.script_at < rx.script_len ? rx.script[rx.script_at++] : 200;
     int hang = rx.hang_ms;
+    rx.arrived++;
     if (rx.count < MAX_REQUESTS && hang == 0) {
         received *r = &rx.requests[rx.count++];
         header_value(buffer, "webhook-id", r->id, sizeof r->id);
@@ -164,6 +167,7 @@ static void receiver_reset(const int *script, int script_len, int hang_ms)
         rx.script[i] = script[i];
     }
     rx.hang_ms = hang_ms;
+    rx.arrived = 0;
     pthread_mutex_unlock(&rx.lock);
 }
 
@@ -521,6 +525,47 @@ static void test_hanging_receiver_delays_nothing(void **state)
     free(url);
 }
 
+/* The sending instance stops while a delivery is on its way: the attempt was never recorded,
+ * so the next instance sends the message again — once — and nothing is lost. */
+static void test_stopped_mid_delivery_sends_again(void **state)
+{
+    (void)state;
+    receiver_reset(NULL, 0, 1500);
+    char *url = receiver_url();
+    long long hook = subscribe(url, "[\"transfer.created\"]", NULL);
+    long long org = new_org_with_storage(NULL);
+    long long transfer = hand_over(org, 2);
+    long long start = tu_now_ms();
+    int arrived = 0;
+    while (arrived == 0 && tu_now_ms() - start < 5000) {
+        tu_sleep_ms(20);
+        pthread_mutex_lock(&rx.lock);
+        arrived = rx.arrived;
+        pthread_mutex_unlock(&rx.lock);
+    }
+    assert_int_equal(arrived, 1);
+    assert_int_equal(it_stop_server_only(), 0);
+    assert_int_equal(
+        it_sql_int("SELECT count(*) FROM webhook_deliveries WHERE webhook_id = %lld", hook), 0);
+    pthread_mutex_lock(&rx.lock);
+    rx.hang_ms = 0;
+    pthread_mutex_unlock(&rx.lock);
+    it_restart_server((const char *const[]){"WASTEFLOW_WEBHOOK_ALLOW_PRIVATE=1",
+                                            "WASTEFLOW_WEBHOOK_RETRY_BASE_MS=100", NULL});
+    assert_int_equal(receiver_wait(1, 8000), 1);
+    cJSON *body = cJSON_Parse(rx.requests[0].body);
+    assert_int_equal(it_json_int(body, "data.id"), transfer);
+    cJSON_Delete(body);
+    tu_sleep_ms(500);
+    assert_int_equal(receiver_wait(2, 0), 1);
+    assert_int_equal(it_sql_int("SELECT count(*) FROM webhook_deliveries WHERE webhook_id = %lld "
+                                "AND status_code = 200",
+                                hook),
+                     1);
+    unsubscribe(hook);
+    free(url);
+}
+
 /* ---------------------------------------------------------------- the guard */
 
 static void test_private_targets_refused(void **state)
@@ -584,6 +629,7 @@ int main(void)
         cmocka_unit_test(test_retries_same_id),
         cmocka_unit_test(test_in_order),
         cmocka_unit_test(test_hanging_receiver_delays_nothing),
+        cmocka_unit_test(test_stopped_mid_delivery_sends_again),
         cmocka_unit_test(test_private_targets_refused),
         TU_AUDIT_TEST,
     };
