@@ -351,7 +351,6 @@ int serve_main(const config *cfg)
         log_event(LOG_INFO, "stopped", NULL);
     }
     dispatcher_free(a->dispatcher);
-    webhook_sender_free(a->webhooks);
     room_hints_free(a->hints);
     view_cache_free(a->views);
     key_cache_free(a->keys);
@@ -361,6 +360,9 @@ int serve_main(const config *cfg)
     http_server_free(a->server);
     db_pool_free(a->pool);
     db_pool_free(a->control);
+    /* After the pools: their last callbacks (a poll or a record cut short) still reach it. */
+    webhook_sender_free(a->webhooks);
+    curl_global_cleanup();
     graph_snapshot_release(a->graph);
     jwt_verifier_free(a->jwt);
     if (svc.sigterm != NULL) {

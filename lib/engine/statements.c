@@ -479,6 +479,12 @@ const db_statement engine_statements[ST__COUNT] = {
       "(SELECT * FROM webhook_outbox o WHERE o.webhook_id = w.id AND o.done_at IS NULL "
       "ORDER BY o.id LIMIT $1::int) o WHERE o.id <> ALL ($2::bigint[]) ORDER BY o.webhook_id, "
       "o.id LIMIT 1000"),
+    /* Messages finished (delivered or given up) more than a week ago go, with their attempts,
+     * a batch at a time, by the lease's holder ($1) only. */
+    S(ST_WH_PRUNE,
+      "DELETE FROM webhook_outbox WHERE id IN (SELECT id FROM webhook_outbox WHERE done_at < "
+      "clock_timestamp() - interval '7 days' ORDER BY done_at LIMIT 10000) AND EXISTS (SELECT 1 "
+      "FROM webhook_sender_lease WHERE holder = $1 AND expires_at > clock_timestamp())"),
     /* One attempt's outcome: $1 the message, $2 the HTTP status (NULL: no answer), $3
      * delivered, $4 the wait before the next attempt (ms), $5 $6 the lease it was sent
      * under (an instance that lost it records nothing: the new holder sends again). Past

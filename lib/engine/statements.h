@@ -71,6 +71,7 @@
     X(ST_WH_LEASE)                                                                                 \
     X(ST_WH_RELEASE)                                                                               \
     X(ST_WH_DUE)                                                                                   \
+    X(ST_WH_PRUNE)                                                                                 \
     X(ST_WH_RECORD)                                                                                \
     X(ST_WH_MOVEMENT)                                                                              \
     X(ST_WH_UNLOAD)                                                                                \

@@ -32,6 +32,7 @@
 #define WEBHOOK_FLIGHT_MAX     256 /* messages in flight, all endpoints together */
 #define WEBHOOK_RESPONSE_MAX   (64 * 1024)
 #define WEBHOOK_CONNECT_MAX_MS 5000
+#define WEBHOOK_PRUNE_EVERY_MS 60000
 
 typedef enum {
     MSG_SENDING,
@@ -64,7 +65,8 @@ struct webhook_sender {
     struct event *curl_timer;
     struct event *poll_timer;
     char holder[33];
-    int64_t term; /* 0: not the holder */
+    int64_t term;      /* 0: not the holder */
+    int64_t pruned_ms; /* when finished messages were last pruned */
     bool polling;
     bool stopped;
     int releasing;
@@ -534,6 +536,11 @@ static void on_poll(evutil_socket_t fd, short kind, void *arg)
     tx_set_user(t, job);
     tx_q(t, ST_WH_LEASE, s->holder, tx_int(t, WEBHOOK_LEASE_MS));
     tx_q(t, ST_WH_DUE, tx_int(t, s->app->cfg->webhook_max_in_flight), flight_ids(t, s));
+    int64_t now = clock_ms();
+    if (s->term != 0 && now - s->pruned_ms >= WEBHOOK_PRUNE_EVERY_MS) {
+        s->pruned_ms = now;
+        tx_q(t, ST_WH_PRUNE, s->holder);
+    }
     tx_run(t, TX_READ, polled);
 }
 

@@ -35,6 +35,8 @@ CREATE TABLE webhook_outbox (
 );
 -- The sender's queue: per endpoint, oldest first.
 CREATE INDEX webhook_outbox_queue_idx ON webhook_outbox (webhook_id, id) WHERE done_at IS NULL;
+-- What the sender prunes: messages finished more than a week ago, with their attempts.
+CREATE INDEX webhook_outbox_done_idx ON webhook_outbox (done_at) WHERE done_at IS NOT NULL;
 
 CREATE TABLE webhook_deliveries (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
