@@ -503,6 +503,44 @@ static void test_in_order(void **state)
     free(url);
 }
 
+/* A receipt (written here as the movements feature will write it) delivers movement.received
+ * with the movement: its shipment's fields and the receipt's. */
+static void test_movement_received(void **state)
+{
+    (void)state;
+    receiver_reset(NULL, 0, 0);
+    char *url = receiver_url();
+    long long hook = subscribe(url, "[\"movement.received\"]", NULL);
+    long long storage = 0;
+    long long org = new_org_with_storage(&storage);
+    long long transfer = hand_over(org, 9);
+    long long movement = it_sql_int("SELECT id FROM shipments WHERE transfer_id = %lld", transfer);
+    it_sql_exec("INSERT INTO receipts (shipment_id, received_kg, rejected_kg, received_by) VALUES "
+                "(%lld, 9, 0, 'weighbridge')",
+                movement);
+    assert_int_equal(receiver_wait(1, 5000), 1);
+    cJSON *body = cJSON_Parse(rx.requests[0].body);
+    assert_string_equal(it_json_str(body, "type"), "movement.received");
+    const cJSON *data = it_json_at(body, "data");
+    assert_int_equal(it_json_int(data, "id"), movement);
+    assert_int_equal(it_json_int(data, "transfer_id"), transfer);
+    assert_int_equal(it_json_int(data, "organization_id"), org);
+    assert_int_equal(it_json_int(data, "storage_id"), storage);
+    assert_string_equal(it_json_str(data, "waste_type"), "glass");
+    assert_int_equal(it_json_int(data, "planned_kg"), 9);
+    assert_int_equal(it_json_int(data, "distance_m"), 7);
+    assert_string_equal(it_json_str(data, "status"), "accepted");
+    assert_int_equal(it_json_int(data, "received_kg"), 9);
+    assert_int_equal(it_json_int(data, "accepted_kg"), 9);
+    assert_int_equal(it_json_int(data, "rejected_kg"), 0);
+    ASSERT_JSON_AT(data, "rejection_reason", "null");
+    assert_string_equal(it_json_str(data, "received_by"), "weighbridge");
+    ASSERT_RECENT_TIMESTAMP(it_json_str(data, "received_at"));
+    cJSON_Delete(body);
+    unsubscribe(hook);
+    free(url);
+}
+
 /* A receiver that takes seconds to answer holds up no request. */
 static void test_hanging_receiver_delays_nothing(void **state)
 {
@@ -628,6 +666,7 @@ int main(void)
         cmocka_unit_test(test_signed_delivery),
         cmocka_unit_test(test_retries_same_id),
         cmocka_unit_test(test_in_order),
+        cmocka_unit_test(test_movement_received),
         cmocka_unit_test(test_hanging_receiver_delays_nothing),
         cmocka_unit_test(test_stopped_mid_delivery_sends_again),
         cmocka_unit_test(test_private_targets_refused),
