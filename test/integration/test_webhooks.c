@@ -477,6 +477,43 @@ static void test_retries_same_id(void **state)
     free(url);
 }
 
+/* Retries stop 24 h after the message was written: the attempt past that mark is the last,
+ * and the message is recorded as given up. */
+static void test_given_up_after_a_day(void **state)
+{
+    (void)state;
+    const int script[] = {500, 500, 500, 500, 500, 500, 500, 500};
+    receiver_reset(script, 8, 0);
+    char *url = receiver_url();
+    long long hook = subscribe(url, "[\"transfer.created\"]", NULL);
+    long long org = new_org_with_storage(NULL);
+    hand_over(org, 1);
+    assert_int_equal(receiver_wait(1, 5000), 1);
+    it_sql_exec("UPDATE webhook_outbox SET created_at = now() - interval '25 hours' WHERE "
+                "webhook_id = %lld",
+                hook);
+    long long start = tu_now_ms();
+    long long open = 1;
+    while (open > 0 && tu_now_ms() - start < 5000) {
+        tu_sleep_ms(50);
+        open = it_sql_int("SELECT count(*) FROM webhook_outbox WHERE webhook_id = %lld AND "
+                          "done_at IS NULL",
+                          hook);
+    }
+    assert_int_equal(open, 0);
+    assert_int_equal(it_sql_int("SELECT count(*) FROM webhook_outbox WHERE webhook_id = %lld AND "
+                                "delivered = false",
+                                hook),
+                     1);
+    pthread_mutex_lock(&rx.lock);
+    int seen = rx.count;
+    pthread_mutex_unlock(&rx.lock);
+    tu_sleep_ms(800); /* past two more retry waits: nothing more comes */
+    assert_int_equal(receiver_wait(seen + 1, 0), seen);
+    unsubscribe(hook);
+    free(url);
+}
+
 static void test_in_order(void **state)
 {
     (void)state;
@@ -665,6 +702,7 @@ int main(void)
         cmocka_unit_test(test_admin_only),
         cmocka_unit_test(test_signed_delivery),
         cmocka_unit_test(test_retries_same_id),
+        cmocka_unit_test(test_given_up_after_a_day),
         cmocka_unit_test(test_in_order),
         cmocka_unit_test(test_movement_received),
         cmocka_unit_test(test_hanging_receiver_delays_nothing),
