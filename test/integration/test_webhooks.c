@@ -3,7 +3,8 @@
  * a 100 ms retry base): subscriptions and who may manage them, the secret shown once and never
  * stored readable, deliveries signed by the Standard Webhooks rule (checked here with OpenSSL)
  * carrying the transfer as GET /v1/transfers/{id} shows it, retries after 500s with the same
- * webhook-id and growing waits, the attempts listed, order per endpoint, a receiver that hangs
+ * webhook-id and growing waits, the attempts listed, giving up after a day, order per endpoint,
+ * movement.received with its receipt, one sender among two instances, a receiver that hangs
  * delaying no transfer, an instance stopped mid-delivery (sent again by the next, once) — and,
  * with the server restarted without the setting, private targets
  * refused when created and at delivery. */
@@ -578,6 +579,37 @@ static void test_movement_received(void **state)
     free(url);
 }
 
+/* Two instances, transfers made on both: one sends, each message arrives once. */
+static void test_one_sender_among_two(void **state)
+{
+    (void)state;
+    receiver_reset(NULL, 0, 0);
+    const char *second = it_start_second_instance((const char *const[]){
+        "WASTEFLOW_WEBHOOK_ALLOW_PRIVATE=1", "WASTEFLOW_WEBHOOK_RETRY_BASE_MS=100", NULL});
+    char *url = receiver_url();
+    long long hook = subscribe(url, "[\"transfer.created\"]", NULL);
+    long long org = new_org_with_storage(NULL);
+    for (int i = 0; i < 10; i++) {
+        const char *headers[] = {it_bearer(it_admin_key()), NULL};
+        it_response *response = it_request_to(i % 2 ? second : it_base_url(), "POST",
+                                              tu_fmt("/v1/organizations/%lld/transfers", org),
+                                              "{\"waste\":{\"glass\":1}}", headers);
+        EXPECT_STATUS(response, 201);
+        it_response_free(response);
+    }
+    assert_int_equal(receiver_wait(10, 8000), 10);
+    tu_sleep_ms(500);
+    assert_int_equal(receiver_wait(11, 0), 10);
+    for (int i = 0; i < 10; i++) {
+        for (int k = 0; k < i; k++) {
+            assert_string_not_equal(rx.requests[i].id, rx.requests[k].id);
+        }
+    }
+    assert_int_equal(it_stop_second_instance(), 0);
+    unsubscribe(hook);
+    free(url);
+}
+
 /* A receiver that takes seconds to answer holds up no request. */
 static void test_hanging_receiver_delays_nothing(void **state)
 {
@@ -705,6 +737,7 @@ int main(void)
         cmocka_unit_test(test_given_up_after_a_day),
         cmocka_unit_test(test_in_order),
         cmocka_unit_test(test_movement_received),
+        cmocka_unit_test(test_one_sender_among_two),
         cmocka_unit_test(test_hanging_receiver_delays_nothing),
         cmocka_unit_test(test_stopped_mid_delivery_sends_again),
         cmocka_unit_test(test_private_targets_refused),
