@@ -6,6 +6,7 @@
 #include "api/access.h"
 #include "api/events.h"
 #include "api/routes_table.h"
+#include "api/webhook_data.h"
 #include "auth/jwt.h"
 #include "auth/token_cache.h"
 #include "db/deployment_key.h"
@@ -16,11 +17,14 @@
 #include "engine/graph_cache.h"
 #include "engine/key_cache.h"
 #include "engine/ready_probe.h"
+#include "engine/webhook_sender.h"
+
 #include "engine/room_hints.h"
 #include "engine/statements.h"
 #include "engine/tx.h"
 #include "engine/view_cache.h"
 #include "util/log.h"
+#include <curl/curl.h>
 
 #include <event2/event.h>
 #include <signal.h>
@@ -55,7 +59,8 @@ static void drain_check(evutil_socket_t fd, short events, void *arg)
     int inflight = http_server_inflight(a->server);
     int64_t now = clock_ms();
     bool quiet = inflight == 0 && !dispatcher_busy(a->dispatcher) && !key_cache_busy(a->keys) &&
-                 !room_hints_busy(a->hints) && !graph_cache_busy(a) && !events_busy(a->events);
+                 !room_hints_busy(a->hints) && !graph_cache_busy(a) && !events_busy(a->events) &&
+                 !webhook_sender_busy(a->webhooks);
     if (!quiet) {
         svc->quiet_since_ms = 0;
     } else if (svc->quiet_since_ms == 0) {
@@ -91,6 +96,7 @@ static void on_signal(evutil_socket_t signum, short events, void *arg)
      * reader does not take it is disconnected within a second. */
     events_stop(svc->application.events);
     dispatcher_stop(svc->application.dispatcher);
+    webhook_sender_stop(svc->application.webhooks);
     room_hints_stop(svc->application.hints);
     key_cache_stop(svc->application.keys);
     svc->drain_deadline_ms = clock_ms() + svc->application.cfg->drain_timeout_ms;
@@ -244,6 +250,11 @@ int serve_main(const config *cfg)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* Once, before any other thread exists (libcurl's resolver threads, the webhook sender). */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+        log_event(LOG_ERROR, "cannot start: libcurl failed to initialize", NULL);
+        return 1;
+    }
     service svc = {0};
     wf_app *a = &svc.application;
     a->cfg = cfg;
@@ -310,6 +321,7 @@ int serve_main(const config *cfg)
         a->hints = room_hints_new(a, ROOM_HINTS_MAX_ENTRIES);
         a->views = view_cache_new(VIEW_CACHE_BYTES);
         a->dispatcher = dispatcher_new(a, cfg->dispatch_interval_ms);
+        a->webhooks = webhook_sender_new(a, &api_webhook_renderer);
         events_options events = {
             .max_streams = cfg->events_max_streams,
             .max_per_credential = cfg->events_max_per_credential,
@@ -348,6 +360,9 @@ int serve_main(const config *cfg)
     http_server_free(a->server);
     db_pool_free(a->pool);
     db_pool_free(a->control);
+    /* After the pools: their last callbacks (a poll or a record cut short) still reach it. */
+    webhook_sender_free(a->webhooks);
+    curl_global_cleanup();
     graph_snapshot_release(a->graph);
     jwt_verifier_free(a->jwt);
     if (svc.sigterm != NULL) {

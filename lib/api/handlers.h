@@ -48,4 +48,13 @@ void handle_stats(http_ctx *ctx);
 
 void handle_events(http_ctx *ctx);
 
+void handle_webhooks_list(http_ctx *ctx);
+void handle_webhooks_create(http_ctx *ctx);
+void handle_webhooks_get(http_ctx *ctx);
+void handle_webhooks_delete(http_ctx *ctx);
+void handle_webhook_deliveries(http_ctx *ctx);
+
+void handle_export_movements(http_ctx *ctx);
+void handle_report_balance(http_ctx *ctx);
+
 #endif

@@ -87,6 +87,17 @@ const router_route api_routes[] = {
     ROUTE(HTTP_GET, "/v1/stats", "stats", handle_stats, ADMIN_AUDITOR, SCOPE_NONE),
     /* Each stream shows what its principal may read (api/events.c). */
     ROUTE(HTTP_GET, "/v1/events", "events", handle_events, ROLES_READERS, SCOPE_NONE),
+    ROUTE(HTTP_GET, "/v1/webhooks", "webhooks.list", handle_webhooks_list, ADMIN, SCOPE_NONE),
+    ROUTE(HTTP_POST, "/v1/webhooks", "webhooks.create", handle_webhooks_create, ADMIN, SCOPE_NONE),
+    ROUTE(HTTP_GET, "/v1/webhooks/{id}", "webhooks.get", handle_webhooks_get, ADMIN, SCOPE_NONE),
+    ROUTE(HTTP_DELETE, "/v1/webhooks/{id}", "webhooks.delete", handle_webhooks_delete, ADMIN,
+          SCOPE_NONE),
+    ROUTE(HTTP_GET, "/v1/webhooks/{id}/deliveries", "webhooks.deliveries",
+          handle_webhook_deliveries, ADMIN, SCOPE_NONE),
+    ROUTE(HTTP_GET, "/v1/exports/movements.csv", "exports.movements", handle_export_movements,
+          ADMIN_AUDITOR, SCOPE_NONE),
+    ROUTE(HTTP_GET, "/v1/reports/balance", "reports.balance", handle_report_balance, ADMIN_AUDITOR,
+          SCOPE_NONE),
 };
 
 const int api_route_count = sizeof api_routes / sizeof api_routes[0];

@@ -21,6 +21,7 @@ typedef struct view_cache view_cache;
 typedef struct jwt_verifier jwt_verifier;
 typedef struct token_cache token_cache;
 typedef struct ready_probe ready_probe;
+typedef struct webhook_sender webhook_sender;
 
 typedef struct wf_app {
     const config *cfg;
@@ -52,6 +53,9 @@ typedef struct wf_app {
     uint8_t deployment_key[DEPLOYMENT_KEY_BYTES];
     /* GET /readyz's one shared database round trip (engine/ready_probe.h). */
     ready_probe *ready;
+    /* Delivers the webhook outbox while this instance holds its lease
+     * (engine/webhook_sender.h). */
+    webhook_sender *webhooks;
 } wf_app;
 
 static inline wf_app *app_of(const http_ctx *ctx)

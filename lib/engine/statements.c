@@ -130,6 +130,14 @@
 #define KEY_COLUMNS                                                                                \
     "id, role, organization_id, storage_id, name, created_at, expires_at, revoked_at"
 
+/* A webhook subscription, its events as a JSON array. */
+#define WEBHOOK_COLUMNS "id, url, to_json(events)::text, created_at"
+/* A movement's status from its shipment s and receipt r (NULL while none). */
+#define MOVEMENT_STATUS                                                                            \
+    "CASE WHEN r.id IS NULL THEN CASE WHEN s.in_transit THEN 'in_transit' ELSE 'accepted' END "    \
+    "WHEN r.rejected_kg = 0 THEN 'accepted' WHEN r.accepted_kg = 0 THEN 'rejected' ELSE "          \
+    "'partially_rejected' END"
+
 const db_statement engine_statements[ST__COUNT] = {
     /* Idempotency-Key ($1 the caller, $2 the key: a key is the caller's own). The claim
      * (wf_idempotency_claim, sql/migrations/007) marks it in flight for the length of the
@@ -434,6 +442,131 @@ const db_statement engine_statements[ST__COUNT] = {
       "GROUP BY 1) p ON p.code = w.code "
       "LEFT JOIN (SELECT waste_type AS code, sum(stock) AS stock, sum(capacity) AS capacity "
       "FROM storage_waste GROUP BY 1) s ON s.code = w.code ORDER BY w.code"),
+    /* Webhooks (sql/migrations/015_webhooks.sql, docs/webhooks.md). $1 url, $2 text[]
+     * events, $3 the sealed secret. */
+    S(ST_WH_CREATE, "INSERT INTO webhooks (url, events, secret) VALUES ($1, $2::text[], $3) "
+                    "RETURNING " WEBHOOK_COLUMNS),
+    /* $1 the cursor, $2 limit + 1. */
+    S(ST_WH_LIST, "SELECT " WEBHOOK_COLUMNS " FROM webhooks WHERE id > $1::bigint ORDER BY id "
+                  "LIMIT $2::int"),
+    S(ST_WH_GET, "SELECT " WEBHOOK_COLUMNS " FROM webhooks WHERE id = $1::bigint"),
+    S(ST_WH_DELETE, "WITH d AS (DELETE FROM webhooks WHERE id = $1::bigint RETURNING id) "
+                    "SELECT wf_check(count(*) = 1, 'WF404', 'Webhook not found.') FROM d"),
+    S(ST_WH_EXISTS, "SELECT wf_check(count(*) = 1, 'WF404', 'Webhook not found.') FROM webhooks "
+                    "WHERE id = $1::bigint"),
+    /* $1 the webhook, $2 the cursor, $3 limit + 1. */
+    S(ST_WH_DELIVERIES,
+      "SELECT id, webhook_id, outbox_id, event_type, attempt, status_code, at FROM "
+      "webhook_deliveries WHERE webhook_id = $1::bigint AND id > $2::bigint ORDER BY id "
+      "LIMIT $3::int"),
+    /* The sender's lease, as the dispatcher's: $1 this instance's holder id, $2 the lease in
+     * milliseconds. Renewed once a third of it has passed; taken by another only once
+     * expired, and then the term moves on. Returns the term and whether this instance
+     * holds it. */
+    S(ST_WH_LEASE,
+      "WITH taken AS (UPDATE webhook_sender_lease SET holder = $1, term = CASE WHEN holder = $1 "
+      "THEN term ELSE term + 1 END, expires_at = clock_timestamp() + $2::int * interval "
+      "'1 millisecond' WHERE expires_at < clock_timestamp() OR (holder = $1 AND expires_at < "
+      "clock_timestamp() + $2::int * 2 / 3 * interval '1 millisecond') RETURNING term), "
+      "held AS (SELECT term FROM webhook_sender_lease WHERE holder = $1 AND expires_at > "
+      "clock_timestamp()), "
+      "lease AS (SELECT coalesce((SELECT term FROM taken), (SELECT term FROM held)) AS term) "
+      "SELECT coalesce(term, 0), term IS NOT NULL FROM lease"),
+    S(ST_WH_RELEASE, "UPDATE webhook_sender_lease SET expires_at = '-infinity' WHERE holder = $1 "
+                     "AND term = $2::bigint"),
+    /* What is due: per endpoint, of its $1 oldest undelivered messages, those whose time has
+     * come and that are not in flight here ($2). Oldest first per endpoint, so with one in
+     * flight at a time they go in order. */
+    S(ST_WH_DUE,
+      "SELECT o.id, o.webhook_id, o.event_type, o.entity_id, o.attempts, w.url, w.secret, "
+      "to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+      "o.next_attempt_at <= clock_timestamp() FROM webhooks w CROSS JOIN LATERAL "
+      "(SELECT * FROM webhook_outbox o WHERE o.webhook_id = w.id AND o.done_at IS NULL "
+      "ORDER BY o.id LIMIT $1::int) o WHERE o.id <> ALL ($2::bigint[]) ORDER BY o.webhook_id, "
+      "o.id LIMIT 1000"),
+    /* Messages finished (delivered or given up) more than a week ago go, with their attempts,
+     * a batch at a time, by the lease's holder ($1) only. */
+    S(ST_WH_PRUNE,
+      "DELETE FROM webhook_outbox WHERE id IN (SELECT id FROM webhook_outbox WHERE done_at < "
+      "clock_timestamp() - interval '7 days' ORDER BY done_at LIMIT 10000) AND EXISTS (SELECT 1 "
+      "FROM webhook_sender_lease WHERE holder = $1 AND expires_at > clock_timestamp())"),
+    /* One attempt's outcome: $1 the message, $2 the HTTP status (NULL: no answer), $3
+     * delivered, $4 the wait before the next attempt (ms), $5 $6 the lease it was sent
+     * under (an instance that lost it records nothing: the new holder sends again). Past
+     * 24 h the message is given up. */
+    S(ST_WH_RECORD,
+      "WITH o AS (UPDATE webhook_outbox SET attempts = attempts + 1, "
+      "next_attempt_at = clock_timestamp() + $4::bigint * interval '1 millisecond', "
+      "done_at = CASE WHEN $3::boolean OR created_at + interval '24 hours' < clock_timestamp() "
+      "+ $4::bigint * interval '1 millisecond' THEN clock_timestamp() END, "
+      "delivered = CASE WHEN $3::boolean THEN true WHEN created_at + interval '24 hours' < "
+      "clock_timestamp() + $4::bigint * interval '1 millisecond' THEN false END "
+      "WHERE id = $1::bigint AND done_at IS NULL AND EXISTS (SELECT 1 FROM webhook_sender_lease "
+      "WHERE holder = $5 AND term = $6::bigint) RETURNING id, webhook_id, event_type, attempts) "
+      "INSERT INTO webhook_deliveries (webhook_id, outbox_id, event_type, attempt, status_code) "
+      "SELECT webhook_id, id, event_type, attempts, $2::int FROM o"),
+    /* A movement (a shipment, with its receipt when there is one) as a webhook's data. */
+    S(ST_WH_MOVEMENT,
+      "SELECT s.id, s.transfer_id, t.organization_id, s.storage_id, s.waste_type, s.amount, "
+      "s.distance_m, " MOVEMENT_STATUS ", r.received_kg, r.accepted_kg, r.rejected_kg, "
+      "r.rejection_reason, r.ticket, r.received_at, r.received_by, t.created_at, s.in_transit "
+      "FROM shipments s JOIN transfers t ON t.id = s.transfer_id LEFT JOIN receipts r ON "
+      "r.shipment_id = s.id WHERE s.id = $1::bigint"),
+    S(ST_WH_UNLOAD, "SELECT id, storage_id, waste_type, amount, actor, created_at FROM unloads "
+                    "WHERE id = $1::bigint"),
+
+    /* A page of the movements export: $1 the last movement id sent, $2 $3 the period of the
+     * transfers' created_at (NULL: open), $4 the page size. Columns in the CSV's order. An
+     * automatic storage's movement was received and accepted as planned. */
+    S(ST_EX_MOVEMENTS,
+      "SELECT s.id, s.transfer_id, to_char(t.created_at AT TIME ZONE 'UTC', "
+      "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), t.organization_id, o.name, s.storage_id, st.name, "
+      "s.waste_type, s.amount, " MOVEMENT_STATUS ", "
+      "CASE WHEN r.id IS NOT NULL THEN r.received_kg WHEN NOT s.in_transit THEN s.amount END, "
+      "CASE WHEN r.id IS NOT NULL THEN r.accepted_kg WHEN NOT s.in_transit THEN s.amount END, "
+      "CASE WHEN r.id IS NOT NULL THEN r.rejected_kg WHEN NOT s.in_transit THEN 0 END, "
+      "s.distance_m, t.actor FROM shipments s JOIN transfers t ON t.id = s.transfer_id "
+      "JOIN organizations o ON o.id = t.organization_id JOIN storages st ON st.id = s.storage_id "
+      "LEFT JOIN receipts r ON r.shipment_id = s.id WHERE s.id > $1::bigint AND "
+      "($2::timestamptz IS NULL OR t.created_at >= $2::timestamptz) AND ($3::timestamptz IS NULL "
+      "OR t.created_at < $3::timestamptz) ORDER BY s.id LIMIT $4::int"),
+    /* The balance of each waste type over [$1, $2) (NULL: open): generated, accepted,
+     * rejected, unloaded and variance within it; pending and in transit at its end — with no
+     * end, the live figures /v1/stats reads; with one, replayed from the ledger up to it
+     * (pending = generated - planned + rejected). */
+    S(ST_BALANCE,
+      "WITH b AS (SELECT coalesce($1::timestamptz, '-infinity') AS lo, "
+      "coalesce($2::timestamptz, 'infinity') AS hi, $2::timestamptz IS NULL AS live), "
+      "g AS (SELECT r.key AS code, sum(r.value::bigint) FILTER (WHERE t.created_at >= b.lo) AS "
+      "generated, sum(r.value::bigint) AS upto FROM b, transfers t, jsonb_each_text(t.received) r "
+      "WHERE t.created_at < b.hi AND t.received <> '{}'::jsonb GROUP BY 1), "
+      "m AS (SELECT s.waste_type AS code, sum(s.amount) FILTER (WHERE NOT s.in_transit AND "
+      "t.created_at >= b.lo) AS accepted, sum(s.amount) AS planned, sum(s.amount) FILTER (WHERE "
+      "s.in_transit AND NOT EXISTS (SELECT 1 FROM receipts r WHERE r.shipment_id = s.id AND "
+      "r.received_at < b.hi)) AS in_transit FROM b, shipments s JOIN transfers t ON t.id = "
+      "s.transfer_id WHERE t.created_at < b.hi AND NOT b.live GROUP BY 1), "
+      "a AS (SELECT s.waste_type AS code, sum(r.accepted_kg) FILTER (WHERE r.received_at >= b.lo) "
+      "AS accepted, sum(r.rejected_kg) FILTER (WHERE r.received_at >= b.lo) AS rejected, "
+      "sum(s.amount - r.received_kg) FILTER (WHERE r.received_at >= b.lo) AS variance, "
+      "sum(r.rejected_kg) AS rejected_upto FROM b, receipts r JOIN shipments s ON s.id = "
+      "r.shipment_id WHERE r.received_at < b.hi GROUP BY 1), "
+      "auto AS (SELECT s.waste_type AS code, sum(s.amount) AS accepted FROM b, transfers t JOIN "
+      "shipments s ON s.transfer_id = t.id WHERE b.live AND NOT s.in_transit AND t.created_at >= "
+      "b.lo GROUP BY 1), "
+      "u AS (SELECT waste_type AS code, sum(amount) AS unloaded FROM b, unloads WHERE created_at "
+      ">= b.lo AND created_at < b.hi GROUP BY 1), "
+      "p AS (SELECT waste_type AS code, sum(pending) AS pending FROM organization_waste GROUP BY "
+      "1), "
+      "r AS (SELECT waste_type AS code, sum(reserved) AS reserved FROM storage_waste GROUP BY 1) "
+      "SELECT w.code, coalesce(g.generated, 0), coalesce(m.accepted, auto.accepted, 0) + "
+      "coalesce(a.accepted, 0), coalesce(a.rejected, 0), coalesce(u.unloaded, 0), "
+      "coalesce(a.variance, 0), CASE WHEN b.live THEN coalesce(p.pending, 0) ELSE "
+      "coalesce(g.upto, 0) - coalesce(m.planned, 0) + coalesce(a.rejected_upto, 0) END, "
+      "CASE WHEN b.live THEN coalesce(r.reserved, 0) ELSE coalesce(m.in_transit, 0) END "
+      "FROM b, waste_types w LEFT JOIN g ON g.code = w.code LEFT JOIN m ON m.code = w.code "
+      "LEFT JOIN a ON a.code = w.code LEFT JOIN auto ON auto.code = w.code LEFT JOIN u ON "
+      "u.code = w.code LEFT JOIN p ON p.code = w.code LEFT JOIN r ON r.code = w.code "
+      "ORDER BY w.code"),
     S(ST_PING, "SELECT 1"),
     /* Generic plans for the rest of a read's round (its implicit transaction ends at the
      * round's Sync, and the setting with it): sent by tx before a round that holds a

@@ -62,6 +62,21 @@
     X(ST_TR_LIST)                                                                                  \
     X(ST_TR_GET)                                                                                   \
     X(ST_STATS)                                                                                    \
+    X(ST_WH_CREATE)                                                                                \
+    X(ST_WH_LIST)                                                                                  \
+    X(ST_WH_GET)                                                                                   \
+    X(ST_WH_DELETE)                                                                                \
+    X(ST_WH_EXISTS)                                                                                \
+    X(ST_WH_DELIVERIES)                                                                            \
+    X(ST_WH_LEASE)                                                                                 \
+    X(ST_WH_RELEASE)                                                                               \
+    X(ST_WH_DUE)                                                                                   \
+    X(ST_WH_PRUNE)                                                                                 \
+    X(ST_WH_RECORD)                                                                                \
+    X(ST_WH_MOVEMENT)                                                                              \
+    X(ST_WH_UNLOAD)                                                                                \
+    X(ST_EX_MOVEMENTS)                                                                             \
+    X(ST_BALANCE)                                                                                  \
     X(ST_PING)                                                                                     \
     X(ST_GENERIC_PLANS)                                                                            \
     X(ST_PENDING_BY_TYPE)                                                                          \

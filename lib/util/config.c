@@ -78,6 +78,16 @@ static const setting_doc settings[] = {
     {"WASTEFLOW_TRUSTED_PROXIES", "",
      "comma-separated CIDRs of reverse proxies whose Forwarded / X-Forwarded-For name the "
      "client for per-address limits and logs (empty: trust none)"},
+    {"WASTEFLOW_WEBHOOK_RETRY_BASE_MS", "5000",
+     "a failed webhook delivery is retried after this long, then after twice as long each "
+     "time (plus up to 20 % jitter), for 24 hours"},
+    {"WASTEFLOW_WEBHOOK_ALLOW_PRIVATE", "0",
+     "1: webhook URLs may reach loopback, private and link-local addresses (tests, "
+     "closed networks); 0 refuses them when created and when delivering"},
+    {"WASTEFLOW_WEBHOOK_MAX_IN_FLIGHT", "1",
+     "webhook deliveries sent at once to one endpoint (1 keeps them in order)"},
+    {"WASTEFLOW_WEBHOOK_TIMEOUT_MS", "10000",
+     "one webhook delivery attempt, connecting included, fails after this long"},
 };
 
 void config_print_help(FILE *out)
@@ -217,6 +227,12 @@ int config_load(config *cfg, const char *(*getenv_fn)(const char *name), char *e
         parse_int(getenv_fn, "WASTEFLOW_JWT_MAX_TTL_S", 1, 31622400, &cfg->jwt_max_ttl_s, error,
                   error_size) ||
         parse_int(getenv_fn, "WASTEFLOW_OUTPUT_BUDGET_MB", 1, 1048576, &cfg->output_budget_mb,
+                  error, error_size) ||
+        parse_int(getenv_fn, "WASTEFLOW_WEBHOOK_RETRY_BASE_MS", 10, 3600000,
+                  &cfg->webhook_retry_base_ms, error, error_size) ||
+        parse_int(getenv_fn, "WASTEFLOW_WEBHOOK_MAX_IN_FLIGHT", 1, 64, &cfg->webhook_max_in_flight,
+                  error, error_size) ||
+        parse_int(getenv_fn, "WASTEFLOW_WEBHOOK_TIMEOUT_MS", 100, 120000, &cfg->webhook_timeout_ms,
                   error, error_size)) {
         return -1;
     }
@@ -242,6 +258,13 @@ int config_load(config *cfg, const char *(*getenv_fn)(const char *name), char *e
         return -1;
     }
     cfg->events_enabled = strcmp(events, "on") == 0;
+    const char *allow_private = value_of(getenv_fn, "WASTEFLOW_WEBHOOK_ALLOW_PRIVATE");
+    if (strcmp(allow_private, "0") != 0 && strcmp(allow_private, "1") != 0) {
+        snprintf(error, error_size, "WASTEFLOW_WEBHOOK_ALLOW_PRIVATE must be 0 or 1, got \"%s\"",
+                 allow_private);
+        return -1;
+    }
+    cfg->webhook_allow_private = allow_private[0] == '1';
     /* Role names go into GRANT statements as identifiers: keep them plain. */
     const char *roles[] = {cfg->app_role, cfg->auditor_role};
     const char *names[] = {"WASTEFLOW_APP_ROLE", "WASTEFLOW_AUDITOR_ROLE"};

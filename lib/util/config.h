@@ -42,6 +42,12 @@ typedef struct {
     /* Output clients do not read, and the client address behind a reverse proxy. */
     int output_budget_mb; /* WASTEFLOW_OUTPUT_BUDGET_MB: unsent reply bytes, all connections */
     char trusted_proxies[1024]; /* WASTEFLOW_TRUSTED_PROXIES: CIDRs, empty = trust none */
+    /* Webhooks (docs/webhooks.md). */
+    int webhook_retry_base_ms;  /* WASTEFLOW_WEBHOOK_RETRY_BASE_MS: first retry, then doubling */
+    bool webhook_allow_private; /* WASTEFLOW_WEBHOOK_ALLOW_PRIVATE: 1 lets URLs reach private,
+                                 * loopback and link-local addresses */
+    int webhook_max_in_flight;  /* WASTEFLOW_WEBHOOK_MAX_IN_FLIGHT: per endpoint at once */
+    int webhook_timeout_ms;     /* WASTEFLOW_WEBHOOK_TIMEOUT_MS: one attempt, all in all */
 } config;
 
 /* Fills cfg from the environment (getenv_fn lets tests supply their own). Returns 0, or

@@ -119,6 +119,29 @@ static void test_events_switch(void **state)
     load_fails("WASTEFLOW_EVENTS must be on or off, got \"no\"");
 }
 
+/* Webhooks: defaults, the private-target switch (0 or 1 only) and the bounds. */
+static void test_webhook_settings(void **state)
+{
+    (void)state;
+    config cfg = load_ok();
+    assert_int_equal(cfg.webhook_retry_base_ms, 5000);
+    assert_false(cfg.webhook_allow_private);
+    assert_int_equal(cfg.webhook_max_in_flight, 1);
+    assert_int_equal(cfg.webhook_timeout_ms, 10000);
+    env_set("WASTEFLOW_WEBHOOK_ALLOW_PRIVATE", "1");
+    env_set("WASTEFLOW_WEBHOOK_RETRY_BASE_MS", "100");
+    env_set("WASTEFLOW_WEBHOOK_MAX_IN_FLIGHT", "4");
+    cfg = load_ok();
+    assert_true(cfg.webhook_allow_private);
+    assert_int_equal(cfg.webhook_retry_base_ms, 100);
+    assert_int_equal(cfg.webhook_max_in_flight, 4);
+    env_set("WASTEFLOW_WEBHOOK_ALLOW_PRIVATE", "yes");
+    load_fails("WASTEFLOW_WEBHOOK_ALLOW_PRIVATE must be 0 or 1, got \"yes\"");
+    env_set("WASTEFLOW_WEBHOOK_ALLOW_PRIVATE", "0");
+    env_set("WASTEFLOW_WEBHOOK_MAX_IN_FLIGHT", "0");
+    load_fails("WASTEFLOW_WEBHOOK_MAX_IN_FLIGHT must be an integer from 1 to 64, got \"0\"");
+}
+
 static void test_empty_values_mean_default(void **state)
 {
     (void)state;
@@ -607,6 +630,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_defaults, setup),
         cmocka_unit_test_setup(test_events_switch, setup),
+        cmocka_unit_test_setup(test_webhook_settings, setup),
         cmocka_unit_test_setup(test_empty_values_mean_default, setup),
         cmocka_unit_test_setup(test_custom_values, setup),
         cmocka_unit_test_setup(test_integer_bounds_accepted, setup),

@@ -22,6 +22,9 @@ wf_unit_test(test_db_hosts db util)
 wf_unit_test(test_rate_buckets util)
 wf_unit_test(test_work_budget util)
 wf_unit_test(test_client_address util)
+wf_unit_test(test_net_class util)
+wf_unit_test(test_webhook_sign util)
+wf_unit_test(test_csv util)
 # Not a test: the road graph's memory and costs at regional scale (test/bench/graph_memory.c),
 # built with the suite so it keeps compiling; run it by hand from a Release build.
 add_executable(bench_graph_memory ${CMAKE_CURRENT_SOURCE_DIR}/bench/graph_memory.c)

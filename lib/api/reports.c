@@ -1,0 +1,66 @@
+/* For auditors and regulators: GET /v1/exports/movements.csv, every movement as a CSV row,
+ * streamed (engine/export.h); and GET /v1/reports/balance, each waste type's balance over a
+ * period, shaped like /v1/stats. Both take an optional period [from, to) as RFC 3339
+ * date-times. */
+#include "api/common.h"
+#include "api/handlers.h"
+#include "engine/export.h"
+#include "engine/statements.h"
+
+/* from and to (NULL when absent); 422 naming the one that is not a date-time or a period
+ * that ends before it starts. */
+static bool period_params(http_ctx *ctx, const char **from, const char **to)
+{
+    static const char why[] = "must be an RFC 3339 date-time such as 2026-12-01T00:00:00Z";
+    *from = http_query_param(ctx, "from");
+    *to = http_query_param(ctx, "to");
+    if (*from != NULL && !timestamp_valid(*from)) {
+        http_problem_invalid(ctx, "from", why);
+        return false;
+    }
+    if (*to != NULL && !timestamp_valid(*to)) {
+        http_problem_invalid(ctx, "to", why);
+        return false;
+    }
+    return true;
+}
+
+void handle_export_movements(http_ctx *ctx)
+{
+    const char *from, *to;
+    if (!period_params(ctx, &from, &to)) {
+        return;
+    }
+    export_movements(app_of(ctx), ctx, from, to);
+}
+
+static void balance_read(tx *t, const db_result *result)
+{
+    static const char *const names[] = {"generated", "accepted", "rejected",  "unloaded",
+                                        "variance",  "pending",  "in_transit"};
+    strbuf out = {0};
+    strbuf_puts(&out, "{");
+    for (int row = 0; row < db_rows(result, 0); row++) {
+        strbuf_puts(&out, row ? ",\"" : "\"");
+        strbuf_puts(&out, db_text(result, 0, row, 0));
+        strbuf_puts(&out, "\":{");
+        for (int k = 0; k < 7; k++) {
+            strbuf_printf(&out, "%s\"%s\":%s", k ? "," : "", names[k],
+                          db_text(result, 0, row, k + 1));
+        }
+        strbuf_puts(&out, "}");
+    }
+    strbuf_puts(&out, "}");
+    api_reply_buffer(t, 200, &out, NULL);
+}
+
+void handle_report_balance(http_ctx *ctx)
+{
+    const char *from, *to;
+    if (!period_params(ctx, &from, &to)) {
+        return;
+    }
+    tx *t = tx_for(ctx);
+    tx_q(t, ST_BALANCE, from, to);
+    tx_run(t, TX_READ, balance_read);
+}

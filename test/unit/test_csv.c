@@ -1,0 +1,48 @@
+/* Unit tests of util/csv: RFC 4180 quoting of commas, quotes, CR and LF; plain fields as
+ * they are; empty fields; records ending with CRLF. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "util/csv.h"
+
+static void test_quoting(void **state)
+{
+    (void)state;
+    strbuf out = {0};
+    csv_field(&out, "plain", true);
+    csv_field(&out, "a,b", false);
+    csv_field(&out, "say \"hi\"", false);
+    csv_field(&out, "", false);
+    csv_field(&out, "two\nlines", false);
+    csv_field(&out, "cr\rhere", false);
+    csv_field(&out, "\"", false);
+    csv_field(&out, "Ёлка 1", false);
+    csv_end_record(&out);
+    assert_string_equal(out.data, "plain,\"a,b\",\"say \"\"hi\"\"\",,\"two\nlines\",\"cr\rhere\","
+                                  "\"\"\"\",Ёлка 1\r\n");
+    strbuf_free(&out);
+}
+
+static void test_empty_record(void **state)
+{
+    (void)state;
+    strbuf out = {0};
+    csv_field(&out, "", true);
+    csv_field(&out, "", false);
+    csv_end_record(&out);
+    assert_string_equal(out.data, ",\r\n");
+    strbuf_free(&out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_quoting),
+        cmocka_unit_test(test_empty_record),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
