@@ -72,7 +72,9 @@ static void chunk_line(head_scan *scan)
         return;
     }
     if (size > scan->max_body || scan->content_length + size > scan->max_body) {
-        scan->content_length += size > scan->max_body ? scan->max_body : size;
+        /* A chunk over the limit by itself counts as one byte over it: the sum stays over
+         * the limit, as the 413 says, and cannot overflow. */
+        scan->content_length += size > scan->max_body ? scan->max_body + 1 : size;
         scan->state = HEAD_SCAN_OVERSIZED;
         return;
     }

@@ -36,8 +36,8 @@ typedef struct {
     int64_t max_body;
     char request_line[HEAD_SCAN_LINE_MAX]; /* the head's first line, cut */
     /* The declared Content-Length (the largest, when several are sent), or the sum of the
-     * chunks so far; when over the limit, what made it so (a single chunk counts as at most
-     * max_body). */
+     * chunks so far; when over the limit, what made it so (a single chunk over the limit
+     * counts as max_body + 1). */
     int64_t content_length;
     /* The scanner's own place in the bytes. */
     bool first_line;

@@ -148,14 +148,14 @@ static void test_chunks_over_the_limit_are_oversized(void **unused)
     assert_int_equal(scan.content_length, LIMIT + 1);
 }
 
-static void test_one_huge_chunk_counts_as_the_limit(void **unused)
+static void test_one_huge_chunk_counts_as_one_byte_over_the_limit(void **unused)
 {
     head_scan scan;
     head_scan_init(&scan, LIMIT);
     assert_int_equal(feed_text(&scan, "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
                                       "5\r\nhello\r\nffffffffffff\r\n"),
                      HEAD_SCAN_OVERSIZED);
-    assert_int_equal(scan.content_length, 5 + LIMIT);
+    assert_int_equal(scan.content_length, 5 + LIMIT + 1);
 }
 
 static void test_broken_chunk_framing_is_left_to_evhttp(void **unused)
@@ -214,7 +214,7 @@ int main(void)
         cmocka_unit_test(test_a_new_request_starts_afresh),
         cmocka_unit_test(test_chunks_are_summed_until_the_trailer),
         cmocka_unit_test(test_chunks_over_the_limit_are_oversized),
-        cmocka_unit_test(test_one_huge_chunk_counts_as_the_limit),
+        cmocka_unit_test(test_one_huge_chunk_counts_as_one_byte_over_the_limit),
         cmocka_unit_test(test_broken_chunk_framing_is_left_to_evhttp),
         cmocka_unit_test(test_long_lines_are_cut),
         cmocka_unit_test(test_bytes_after_a_state_the_caller_owns_are_ignored),
