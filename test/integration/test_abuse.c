@@ -333,24 +333,6 @@ static void expect_raw_problem(const raw_reply *r, int status, const char *slug,
 
 /* ------------------------------------------------------------------ process state */
 
-static long vm_rss_kib(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
-    FILE *status = fopen(path, "r");
-    assert_non_null(status);
-    char line[256];
-    long kib = -1;
-    while (fgets(line, sizeof line, status) != NULL) {
-        if (strncmp(line, "VmRSS:", 6) == 0) {
-            kib = atol(line + 6);
-        }
-    }
-    fclose(status);
-    assert_true(kib > 0);
-    return kib;
-}
-
 static int open_descriptors(pid_t pid)
 {
     char path[64];
@@ -922,7 +904,7 @@ static void test_forty_large_bodies_do_not_grow_memory(void **state)
     close(warm);
     raw_reply_free(&warm_reply);
     tu_sleep_ms(100);
-    long before_kib = vm_rss_kib(pid);
+    long before_kib = tu_vm_rss_kib(pid);
     int fds[CONNECTIONS];
     size_t sent[CONNECTIONS] = {0};
     bool done[CONNECTIONS] = {false};
@@ -964,7 +946,7 @@ static void test_forty_large_bodies_do_not_grow_memory(void **state)
         }
         tu_sleep_ms(100);
     }
-    long after_kib = vm_rss_kib(pid);
+    long after_kib = tu_vm_rss_kib(pid);
     for (int i = 0; i < CONNECTIONS; i++) {
         close(fds[i]);
     }

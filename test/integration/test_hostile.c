@@ -57,45 +57,6 @@ static char *xstrdup_printf(const char *fmt, ...)
 }
 
 /* Failures of one test, reported together at its end. */
-typedef struct {
-    char *text;
-    size_t length;
-    int count;
-} failure_list;
-
-static void add_failure(failure_list *list, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void add_failure(failure_list *list, const char *fmt, ...)
-{
-    va_list args;
-    va_start(args, fmt);
-    char *line = NULL;
-    int length = vasprintf(&line, fmt, args);
-    va_end(args);
-    assert_true(length >= 0);
-    char *grown = realloc(list->text, list->length + (size_t)length + 8);
-    assert_non_null(grown);
-    list->text = grown;
-    list->length += (size_t)sprintf(list->text + list->length, "  - %s\n", line);
-    list->count++;
-    free(line);
-}
-
-static void report_failures(failure_list *list, const char *what, int total)
-{
-    if (list->count > 0) {
-        int failed = list->count;
-        fprintf(stderr, "%s: %d of %d cases failed:\n%s", what, failed, total, list->text);
-        print_message("server log: %s\n", it_server_log_path());
-        free(list->text);
-        *list = (failure_list){0};
-        fail_msg("%s: %d of %d cases failed (listed above)", what, failed, total);
-    }
-    print_message("%s: all %d cases passed\n", what, total);
-    free(list->text);
-    *list = (failure_list){0};
-}
-
 /* ------------------------------------------------------------------ a binary-safe client */
 
 typedef struct {
@@ -368,7 +329,7 @@ static char *expand_path(const char *template)
     return out;
 }
 
-static void run_case(const hostile_case *c, failure_list *failures)
+static void run_case(const hostile_case *c, tu_problems *failures)
 {
     char *path = expand_path(c->path);
     size_t body_len = c->body == NULL ? 0 : c->body_len ? c->body_len : strlen(c->body);
@@ -385,12 +346,12 @@ static void run_case(const hostile_case *c, failure_list *failures)
         }
     }
     if (why != NULL) {
-        add_failure(failures, "[%s] %s %.120s: %s", c->what, c->method, path, why);
+        tu_problem_add(failures, "[%s] %s %.120s: %s", c->what, c->method, path, why);
         free(why);
     }
     if (strcmp(before, after) != 0) {
-        add_failure(failures, "[%s] %s %.120s (status %d) changed the database", c->what, c->method,
-                    path, r->status);
+        tu_problem_add(failures, "[%s] %s %.120s (status %d) changed the database", c->what,
+                       c->method, path, r->status);
     }
     free(before);
     free(after);
@@ -725,7 +686,7 @@ static void test_request_table(void **state)
     /* Paths and bodies with {org}/{storage} placeholders are expanded; bodies here are literal
      * except the route bodies, which are expanded below. */
     size_t count = sizeof cases / sizeof cases[0];
-    failure_list failures = {0};
+    tu_problems failures = {0};
     for (size_t i = 0; i < count; i++) {
         if (cases[i].body != NULL && strchr(cases[i].body, '{') != NULL &&
             strstr(cases[i].body, "{org}") != NULL) {
@@ -740,7 +701,7 @@ static void test_request_table(void **state)
         }
     }
     if (!healthz_ok()) {
-        add_failure(&failures, "/healthz is not 200 after the table");
+        tu_problem_add(&failures, "/healthz is not 200 after the table");
     }
     free(deep_arrays);
     free(deep_objects);
@@ -751,7 +712,7 @@ static void test_request_table(void **state)
     free(body_70k);
     free(long_name);
     free(long_key);
-    report_failures(&failures, "request table", (int)count);
+    tu_problems_check(&failures, "request table", (int)count);
 }
 
 /* ------------------------------------------------------------------ raw TCP */
@@ -945,7 +906,7 @@ static bool rejected_or_closed(const raw_result *result)
            result->status == 505;
 }
 
-static void run_raw_case(const raw_case *c, failure_list *failures)
+static void run_raw_case(const raw_case *c, tu_problems *failures)
 {
     char *before = it_db_fingerprint();
     raw_result result;
@@ -956,30 +917,30 @@ static void run_raw_case(const raw_case *c, failure_list *failures)
     case RAW_EXACT:
         if (result.status != c->status ||
             strncasecmp(result.content_type, "application/problem+json", 24) != 0) {
-            add_failure(failures, "[raw: %s] expected %d problem+json, got %d '%s': %.200s",
-                        c->what, c->status, result.status, result.content_type, result.head);
+            tu_problem_add(failures, "[raw: %s] expected %d problem+json, got %d '%s': %.200s",
+                           c->what, c->status, result.status, result.content_type, result.head);
         } else if (c->slug != NULL) {
             char type[160];
             snprintf(type, sizeof type, "\"type\":\"" PROBLEM_PREFIX "%s\"", c->slug);
             if (memmem(result.data, result.length, type, strlen(type)) == NULL) {
-                add_failure(failures, "[raw: %s] problem type is not %s: %.200s", c->what, c->slug,
-                            result.head);
+                tu_problem_add(failures, "[raw: %s] problem type is not %s: %.200s", c->what,
+                               c->slug, result.head);
             }
         }
         if (changed) {
-            add_failure(failures, "[raw: %s] changed the database", c->what);
+            tu_problem_add(failures, "[raw: %s] changed the database", c->what);
         }
         break;
     case RAW_REJECT:
         if (!rejected_or_closed(&result)) {
-            add_failure(failures,
-                        "[raw: %s] expected a 4xx or a closed connection, got %s%d%s: %.200s",
-                        c->what, result.timed_out ? "no answer within the wait, status " : "",
-                        result.status, result.closed ? " then close" : "", result.head);
+            tu_problem_add(failures,
+                           "[raw: %s] expected a 4xx or a closed connection, got %s%d%s: %.200s",
+                           c->what, result.timed_out ? "no answer within the wait, status " : "",
+                           result.status, result.closed ? " then close" : "", result.head);
         }
         if (changed) {
-            add_failure(failures, "[raw: %s] got %d but changed the database", c->what,
-                        result.status);
+            tu_problem_add(failures, "[raw: %s] got %d but changed the database", c->what,
+                           result.status);
         }
         break;
     case RAW_ACCEPT_OR_REJECT:
@@ -990,23 +951,23 @@ static void run_raw_case(const raw_case *c, failure_list *failures)
                                      c->created_name);
             }
             if (c->created_name != NULL && created != 1) {
-                add_failure(failures, "[raw: %s] 2xx but %lld organizations named %s", c->what,
-                            created, c->created_name);
+                tu_problem_add(failures, "[raw: %s] 2xx but %lld organizations named %s", c->what,
+                               created, c->created_name);
             }
         } else {
             if (!rejected_or_closed(&result)) {
-                add_failure(failures, "[raw: %s] expected 2xx, 4xx or a close, got %d: %.200s",
-                            c->what, result.status, result.head);
+                tu_problem_add(failures, "[raw: %s] expected 2xx, 4xx or a close, got %d: %.200s",
+                               c->what, result.status, result.head);
             }
             if (changed) {
-                add_failure(failures, "[raw: %s] got %d but changed the database", c->what,
-                            result.status);
+                tu_problem_add(failures, "[raw: %s] got %d but changed the database", c->what,
+                               result.status);
             }
         }
         break;
     }
     if (!healthz_ok()) {
-        add_failure(failures, "[raw: %s] /healthz is not 200 afterwards", c->what);
+        tu_problem_add(failures, "[raw: %s] /healthz is not 200 afterwards", c->what);
     }
     raw_result_free(&result);
     free(before);
@@ -1125,7 +1086,7 @@ static void test_raw_http(void **state)
             }
         }
     }
-    failure_list failures = {0};
+    tu_problems failures = {0};
     for (size_t i = 0; i < count; i++) {
         run_raw_case(&cases[i], &failures);
         free(cases[i].request);
@@ -1133,7 +1094,7 @@ static void test_raw_http(void **state)
     free(big_header);
     free(long_uri);
     free(chunked_70k);
-    report_failures(&failures, "raw HTTP", (int)count);
+    tu_problems_check(&failures, "raw HTTP", (int)count);
 }
 
 /* Pipelined on one connection: a good request, then garbage. The first is answered; the

@@ -105,57 +105,6 @@ static int response_status(int fd, int timeout_ms)
     return 0;
 }
 
-static long vm_rss_kib(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
-    FILE *status = fopen(path, "r");
-    assert_non_null(status);
-    char line[256];
-    long kib = -1;
-    while (fgets(line, sizeof line, status) != NULL) {
-        if (strncmp(line, "VmRSS:", 6) == 0) {
-            kib = atol(line + 6);
-        }
-    }
-    fclose(status);
-    assert_true(kib > 0);
-    return kib;
-}
-
-/* The value of the sample named exactly `sample` (name and labels) in /metrics; -1 when
- * absent. */
-static long long metric(const char *sample)
-{
-    it_response *response = it_get("/metrics");
-    EXPECT_STATUS(response, 200);
-    long long value = -1;
-    size_t len = strlen(sample);
-    for (const char *line = response->body; line != NULL && *line != '\0';) {
-        if (strncmp(line, sample, len) == 0 && line[len] == ' ') {
-            value = atoll(line + len + 1);
-            break;
-        }
-        line = strchr(line, '\n');
-        line = line != NULL ? line + 1 : NULL;
-    }
-    it_response_free(response);
-    return value;
-}
-
-static bool log_mentions(const char *needle)
-{
-    FILE *log = fopen(it_server_log_path(), "r");
-    assert_non_null(log);
-    char line[4096];
-    bool found = false;
-    while (!found && fgets(line, sizeof line, log) != NULL) {
-        found = strstr(line, needle) != NULL;
-    }
-    fclose(log);
-    return found;
-}
-
 /* GET of the bundle, read whole: its pages of the binary are then resident, so they do not
  * count as growth later. */
 static void warm_up_bundle(void)
@@ -217,7 +166,7 @@ static void test_unread_replies_hold_neither_memory_nor_the_cap(void **state)
     pid_t pid = it_server_pid();
     warm_up_bundle();
     tu_sleep_ms(100);
-    long before_kib = vm_rss_kib(pid);
+    long before_kib = tu_vm_rss_kib(pid);
     int hogs[HOGS];
     open_hogs(hogs, HOGS, 4, "127.0.0.1");
     tu_sleep_ms(300);
@@ -230,7 +179,7 @@ static void test_unread_replies_hold_neither_memory_nor_the_cap(void **state)
     long long waited = tu_now_ms() - start;
     close(newcomer);
     tu_sleep_ms(500);
-    long after_kib = vm_rss_kib(pid);
+    long after_kib = tu_vm_rss_kib(pid);
     close_all(hogs, HOGS);
     print_message("%d hogs x 4 pipelined bundles, unread: server RSS %ld -> %ld KiB (+%ld); "
                   "newcomer's /healthz: %d after %lld ms\n",
@@ -264,7 +213,7 @@ static void test_unsent_reply_stops_reading(void **state)
     pid_t pid = it_server_pid();
     warm_up_bundle();
     tu_sleep_ms(100);
-    long before_kib = vm_rss_kib(pid);
+    long before_kib = tu_vm_rss_kib(pid);
     /* Sixteen bundles (23 MB): more than the kernel's buffers take, so a reply waits in the
      * server. */
     int hog;
@@ -287,8 +236,8 @@ static void test_unsent_reply_stops_reading(void **state)
         }
     }
     free(flood);
-    long after_kib = vm_rss_kib(pid);
-    long long paused = metric("wasteflow_http_reads_paused");
+    long after_kib = tu_vm_rss_kib(pid);
+    long long paused = tu_metric("wasteflow_http_reads_paused");
     close(hog);
     print_message(
         "sixteen unread bundles, then %zu KiB of pipelined requests taken: server RSS %ld -> "
@@ -308,12 +257,13 @@ static void test_output_budget_closes_the_biggest(void **state)
     (void)state;
     enum { HOLDERS = 8 };
     long long closed_before =
-        metric("wasteflow_http_connections_closed_total{reason=\"output_budget\"}");
+        tu_metric("wasteflow_http_connections_closed_total{reason=\"output_budget\"}");
     int holders[HOLDERS];
     open_hogs(holders, HOLDERS, 16, "127.0.0.1");
     tu_sleep_ms((long)tu_scaled_ms(1000));
-    long long closed = metric("wasteflow_http_connections_closed_total{reason=\"output_budget\"}");
-    long long unsent = metric("wasteflow_http_unsent_bytes");
+    long long closed =
+        tu_metric("wasteflow_http_connections_closed_total{reason=\"output_budget\"}");
+    long long unsent = tu_metric("wasteflow_http_unsent_bytes");
     close_all(holders, HOLDERS);
     print_message("%d connections x 16 unread bundles: %lld closed over the budget, %lld bytes "
                   "unsent after\n",
@@ -324,7 +274,7 @@ static void test_output_budget_closes_the_biggest(void **state)
     assert_true(closed - closed_before >= 1);
     assert_true(closed - closed_before < HOLDERS);
     assert_true(unsent >= 0 && unsent <= 4 * 1024 * 1024);
-    assert_true(log_mentions("unsent replies over the output budget: connections closed"));
+    assert_true(tu_log_mentions("unsent replies over the output budget: connections closed"));
     it_response *health = it_get("/healthz");
     EXPECT_STATUS(health, 200);
     it_response_free(health);
@@ -350,7 +300,7 @@ static void test_unread_replies_count_as_idle_at_the_cap(void **state)
 {
     (void)state;
     long long closed_before =
-        metric("wasteflow_http_connections_closed_total{reason=\"idle_at_cap\"}");
+        tu_metric("wasteflow_http_connections_closed_total{reason=\"idle_at_cap\"}");
     int hogs[CAP];
     open_hogs(hogs, CAP, 2, "127.0.0.1");
     tu_sleep_ms(200);
@@ -361,7 +311,7 @@ static void test_unread_replies_count_as_idle_at_the_cap(void **state)
     int status = response_status(newcomer, (int)tu_scaled_ms(5000));
     long long waited = tu_now_ms() - start;
     close(newcomer);
-    long long closed = metric("wasteflow_http_connections_closed_total{reason=\"idle_at_cap\"}");
+    long long closed = tu_metric("wasteflow_http_connections_closed_total{reason=\"idle_at_cap\"}");
     close_all(hogs, CAP);
     print_message("newcomer's /healthz: %d after %lld ms; hog connections closed at the cap: "
                   "%lld\n",
@@ -407,7 +357,7 @@ static void *ask_readyz(void *arg)
 static void test_readyz_one_round_trip_per_100ms(void **state)
 {
     (void)state;
-    long long checks_before = metric("wasteflow_readyz_checks_total");
+    long long checks_before = tu_metric("wasteflow_readyz_checks_total");
     asker askers[ASKERS];
     pthread_t threads[ASKERS];
     long long start = tu_now_ms();
@@ -423,7 +373,7 @@ static void test_readyz_one_round_trip_per_100ms(void **state)
         other += askers[i].other;
     }
     long long elapsed = tu_now_ms() - start;
-    long long checks = metric("wasteflow_readyz_checks_total");
+    long long checks = tu_metric("wasteflow_readyz_checks_total");
     print_message("%ld /readyz in %lld ms from %d clients (%ld ready, %ld other): %lld database "
                   "round trips\n",
                   asked, elapsed, ASKERS, ready, other, checks - checks_before);
@@ -524,7 +474,7 @@ static void test_forwarded_clients_get_their_own_budgets(void **state)
                 false);
     /* The access log names the forwarded client. */
     tu_sleep_ms(100);
-    assert_true(log_mentions("\"client\":\"203.0.113.2\""));
+    assert_true(tu_log_mentions("\"client\":\"203.0.113.2\""));
 }
 
 static void test_untrusted_peers_forwarding_is_ignored(void **state)
@@ -556,7 +506,7 @@ static void test_idle_budget_counts_forwarded_clients_by_64(void **state)
 {
     (void)state;
     long long closed_before =
-        metric("wasteflow_http_connections_closed_total{reason=\"idle_at_cap\"}");
+        tu_metric("wasteflow_http_connections_closed_total{reason=\"idle_at_cap\"}");
     int held[PROXIED_CAP];
     for (int i = 0; i < PROXIED_CAP; i++) {
         held[i] = connect_from("127.0.0.1", 0);
@@ -574,7 +524,7 @@ static void test_idle_budget_counts_forwarded_clients_by_64(void **state)
     int status = response_status(newcomer, (int)tu_scaled_ms(5000));
     long long waited = tu_now_ms() - start;
     close(newcomer);
-    long long closed = metric("wasteflow_http_connections_closed_total{reason=\"idle_at_cap\"}");
+    long long closed = tu_metric("wasteflow_http_connections_closed_total{reason=\"idle_at_cap\"}");
     close_all(held, PROXIED_CAP);
     print_message("newcomer's /healthz: %d after %lld ms; forwarded clients' idle connections "
                   "closed at the cap: %lld\n",
