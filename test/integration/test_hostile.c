@@ -254,7 +254,8 @@ static int group_setup(void **state)
     (void)state;
     char timeout[64];
     snprintf(timeout, sizeof timeout, "WASTEFLOW_HEADER_TIMEOUT_MS=%d", HEADER_TIMEOUT_MS);
-    const char *env[] = {timeout, NULL};
+    /* At info level, so that the closes the server decides are in its log. */
+    const char *env[] = {timeout, "WASTEFLOW_LOG_LEVEL=info", NULL};
     it_start(env);
     const char *colon = strrchr(it_base_url(), ':');
     assert_non_null(colon);
@@ -1134,6 +1135,10 @@ static void test_slow_requests(void **state)
     (void)state;
     const long long limit_ms = HEADER_TIMEOUT_MS + tu_scaled_ms(2500);
     char *before = it_db_fingerprint();
+    const char *timeouts_sample =
+        "wasteflow_http_connections_closed_total{reason=\"header_timeout\"}";
+    long long timeouts_before = tu_metric(timeouts_sample);
+    assert_true(timeouts_before >= 0);
 
     /* 1. Headers that never end. */
     int fd = raw_connect();
@@ -1161,6 +1166,9 @@ static void test_slow_requests(void **state)
                  closed ? "closed" : "still open", waited, limit_ms);
     }
     print_message("unfinished headers closed after %lld ms\n", waited);
+    /* The server's close is said and counted: a log line with its reason, and the metric. */
+    assert_true(tu_metric(timeouts_sample) >= timeouts_before + 1);
+    assert_true(tu_log_mentions("\"reason\":\"header_timeout\""));
 
     /* 2. A trickle: one header byte every 100 ms. */
     fd = raw_connect();
