@@ -40,7 +40,6 @@
 #define RAW_WAIT_MS 5000
 
 static long long org_id, storage_id, transfer_id;
-static int server_port;
 
 /* ------------------------------------------------------------------ small helpers */
 
@@ -257,9 +256,6 @@ static int group_setup(void **state)
     /* At info level, so that the closes the server decides are in its log. */
     const char *env[] = {timeout, "WASTEFLOW_LOG_LEVEL=info", NULL};
     it_start(env);
-    const char *colon = strrchr(it_base_url(), ':');
-    assert_non_null(colon);
-    server_port = atoi(colon + 1);
     /* Some data in every table, so that a stray write cannot hide in an empty one. */
     char *name = it_unique_name("hostile-org");
     org_id = it_create_org(name, "{\"glass\": 1000}");
@@ -718,18 +714,6 @@ static void test_request_table(void **state)
 
 /* ------------------------------------------------------------------ raw TCP */
 
-static int raw_connect(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)server_port)};
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0) {
-        fail_msg("connect to 127.0.0.1:%d: %s", server_port, strerror(errno));
-    }
-    return fd;
-}
-
 typedef struct {
     int status;     /* of the first response; 0 when none */
     bool closed;    /* EOF or reset seen */
@@ -783,7 +767,7 @@ static void raw_exchange(const char *data, size_t length, int want_responses, in
 {
     *out = (raw_result){0};
     long long start = tu_now_ms();
-    int fd = raw_connect();
+    int fd = tu_connect(NULL, 0);
     size_t sent = 0;
     while (sent < length) {
         ssize_t n = send(fd, data + sent, length - sent, MSG_NOSIGNAL);
@@ -1141,7 +1125,7 @@ static void test_slow_requests(void **state)
     assert_true(timeouts_before >= 0);
 
     /* 1. Headers that never end. */
-    int fd = raw_connect();
+    int fd = tu_connect(NULL, 0);
     const char *partial = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
     assert_true(send(fd, partial, strlen(partial), MSG_NOSIGNAL) == (ssize_t)strlen(partial));
     long long start = tu_now_ms();
@@ -1171,7 +1155,7 @@ static void test_slow_requests(void **state)
     assert_true(tu_log_mentions("\"reason\":\"header_timeout\""));
 
     /* 2. A trickle: one header byte every 100 ms. */
-    fd = raw_connect();
+    fd = tu_connect(NULL, 0);
     const char *trickle =
         "GET /healthz HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
@@ -1200,7 +1184,7 @@ static void test_slow_requests(void **state)
     print_message("trickled headers closed after %lld ms\n", waited);
 
     /* 3. A body shorter than its Content-Length. */
-    fd = raw_connect();
+    fd = tu_connect(NULL, 0);
     const char *short_body = POST_ORGS "Content-Length: 100\r\n\r\n{\"name\":\"raw-short\"}";
     assert_true(send(fd, short_body, strlen(short_body), MSG_NOSIGNAL) ==
                 (ssize_t)strlen(short_body));
@@ -1221,7 +1205,7 @@ static void test_slow_requests(void **state)
     }
 
     /* 4. A client that gives up half way through its body. */
-    fd = raw_connect();
+    fd = tu_connect(NULL, 0);
     const char *abandoned = POST_ORGS "Content-Length: 100\r\n\r\n{\"name\":\"raw-abandoned\"";
     assert_true(send(fd, abandoned, strlen(abandoned), MSG_NOSIGNAL) == (ssize_t)strlen(abandoned));
     close(fd);

@@ -38,49 +38,6 @@
 
 /* ------------------------------------------------------------------ helpers */
 
-static int server_port(void)
-{
-    const char *colon = strrchr(it_base_url(), ':');
-    assert_non_null(colon);
-    return atoi(colon + 1);
-}
-
-/* A connection to the server from local_ip (NULL: any), with a receive buffer of
- * receive_buffer bytes when not 0 (so the kernel takes little of what is not read). */
-static int connect_from(const char *local_ip, int receive_buffer)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(fd >= 0);
-    if (receive_buffer > 0) {
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
-    }
-    if (local_ip != NULL) {
-        struct sockaddr_in local = {.sin_family = AF_INET, .sin_port = 0};
-        assert_int_equal(inet_pton(AF_INET, local_ip, &local.sin_addr), 1);
-        if (bind(fd, (struct sockaddr *)&local, sizeof local) != 0) {
-            fail_msg("bind to %s: %s", local_ip, strerror(errno));
-        }
-    }
-    struct sockaddr_in address = {.sin_family = AF_INET,
-                                  .sin_port = htons((uint16_t)server_port())};
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0) {
-        fail_msg("connect to the server: %s", strerror(errno));
-    }
-    return fd;
-}
-
-static void send_all(int fd, const char *data, size_t len)
-{
-    for (size_t sent = 0; sent < len;) {
-        ssize_t n = send(fd, data + sent, len - sent, MSG_NOSIGNAL);
-        if (n <= 0) {
-            fail_msg("send: %s", strerror(errno));
-        }
-        sent += (size_t)n;
-    }
-}
-
 /* The status of the first response head read within timeout_ms; 0 when none came. */
 static int response_status(int fd, int timeout_ms)
 {
@@ -126,8 +83,8 @@ static void open_hogs(int *fds, int count, int pipelined, const char *local_ip)
         len += sizeof BUNDLE_REQUEST - 1;
     }
     for (int i = 0; i < count; i++) {
-        fds[i] = connect_from(local_ip, 4096);
-        send_all(fds[i], requests, len);
+        fds[i] = tu_connect(local_ip, 4096);
+        tu_send_all(fds[i], requests, len);
     }
 }
 
@@ -172,9 +129,9 @@ static void test_unread_replies_hold_neither_memory_nor_the_cap(void **state)
     tu_sleep_ms(300);
     /* A newcomer from another address, while every slot is taken. */
     long long start = tu_now_ms();
-    int newcomer = connect_from("127.0.0.2", 0);
+    int newcomer = tu_connect("127.0.0.2", 0);
     const char *health = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
-    send_all(newcomer, health, strlen(health));
+    tu_send_all(newcomer, health, strlen(health));
     int status = response_status(newcomer, (int)tu_scaled_ms(5000));
     long long waited = tu_now_ms() - start;
     close(newcomer);
@@ -305,9 +262,9 @@ static void test_unread_replies_count_as_idle_at_the_cap(void **state)
     open_hogs(hogs, CAP, 2, "127.0.0.1");
     tu_sleep_ms(200);
     long long start = tu_now_ms();
-    int newcomer = connect_from("127.0.0.2", 0);
+    int newcomer = tu_connect("127.0.0.2", 0);
     const char *health = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
-    send_all(newcomer, health, strlen(health));
+    tu_send_all(newcomer, health, strlen(health));
     int status = response_status(newcomer, (int)tu_scaled_ms(5000));
     long long waited = tu_now_ms() - start;
     close(newcomer);
@@ -429,10 +386,10 @@ static int proxies_setup(void **state)
  * (NULL: none), on a connection of its own: 401, or 429 once its address's budget is spent. */
 static int unauthenticated_from(const char *local_ip, const char *header)
 {
-    int fd = connect_from(local_ip, 0);
+    int fd = tu_connect(local_ip, 0);
     char *request = tu_format("GET /v1/me HTTP/1.1\r\nHost: t\r\n%s%sConnection: close\r\n\r\n",
                               header != NULL ? header : "", header != NULL ? "\r\n" : "");
-    send_all(fd, request, strlen(request));
+    tu_send_all(fd, request, strlen(request));
     free(request);
     int status = response_status(fd, (int)tu_scaled_ms(3000));
     close(fd);
@@ -509,18 +466,18 @@ static void test_idle_budget_counts_forwarded_clients_by_64(void **state)
         tu_metric("wasteflow_http_connections_closed_total{reason=\"idle_at_cap\"}");
     int held[PROXIED_CAP];
     for (int i = 0; i < PROXIED_CAP; i++) {
-        held[i] = connect_from("127.0.0.1", 0);
+        held[i] = tu_connect("127.0.0.1", 0);
         char *request = tu_format("GET /healthz HTTP/1.1\r\nHost: t\r\n"
                                   "X-Forwarded-For: 2001:db8:7:%d::%d\r\n\r\n",
                                   i % 2 == 0 ? 7 : 8, i + 1);
-        send_all(held[i], request, strlen(request));
+        tu_send_all(held[i], request, strlen(request));
         free(request);
         assert_int_equal(response_status(held[i], (int)tu_scaled_ms(3000)), 200);
     }
     long long start = tu_now_ms();
-    int newcomer = connect_from("127.0.0.2", 0);
+    int newcomer = tu_connect("127.0.0.2", 0);
     const char *health = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
-    send_all(newcomer, health, strlen(health));
+    tu_send_all(newcomer, health, strlen(health));
     int status = response_status(newcomer, (int)tu_scaled_ms(5000));
     long long waited = tu_now_ms() - start;
     close(newcomer);

@@ -4,8 +4,10 @@
 #endif
 #include "testutil.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <regex.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -789,4 +793,57 @@ long tu_vm_rss_kib(pid_t pid)
     fclose(status);
     assert_true(kib > 0);
     return kib;
+}
+
+int tu_server_port(void)
+{
+    const char *colon = strrchr(it_base_url(), ':');
+    assert_non_null(colon);
+    return atoi(colon + 1);
+}
+
+int tu_try_connect(const char *local_ip, int receive_buffer)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    if (receive_buffer > 0) {
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    }
+    if (local_ip != NULL) {
+        struct sockaddr_in local = {.sin_family = AF_INET, .sin_port = 0};
+        assert_int_equal(inet_pton(AF_INET, local_ip, &local.sin_addr), 1);
+        if (bind(fd, (struct sockaddr *)&local, sizeof local) != 0) {
+            fail_msg("bind to %s: %s", local_ip, strerror(errno));
+        }
+    }
+    struct sockaddr_in address = {.sin_family = AF_INET,
+                                  .sin_port = htons((uint16_t)tu_server_port())};
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0) {
+        int error = errno;
+        close(fd);
+        errno = error;
+        return -1;
+    }
+    return fd;
+}
+
+int tu_connect(const char *local_ip, int receive_buffer)
+{
+    int fd = tu_try_connect(local_ip, receive_buffer);
+    if (fd < 0) {
+        fail_msg("connect to the server: %s", strerror(errno));
+    }
+    return fd;
+}
+
+void tu_send_all(int fd, const char *data, size_t len)
+{
+    for (size_t sent = 0; sent < len;) {
+        ssize_t n = send(fd, data + sent, len - sent, MSG_NOSIGNAL);
+        if (n <= 0) {
+            fail_msg("send: %s", strerror(errno));
+        }
+        sent += (size_t)n;
+    }
 }

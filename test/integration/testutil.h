@@ -117,6 +117,19 @@ void tu_problems_print(const tu_problems *problems, const char *label);
  * Else, with cases >= 0, says that all passed. Test thread only. */
 void tu_problems_check(const tu_problems *problems, const char *what, int cases);
 
+/* ---- raw TCP to the server (test thread only) ---- */
+
+/* The port of the server the harness started. */
+int tu_server_port(void);
+/* A TCP connection to the server from local_ip (NULL: any local address), with a receive
+ * buffer of receive_buffer bytes when not 0 (so the kernel takes little of what is not
+ * read); -1 (errno set) when the connect fails. */
+int tu_try_connect(const char *local_ip, int receive_buffer);
+/* tu_try_connect, failing the test when the connect fails. */
+int tu_connect(const char *local_ip, int receive_buffer);
+/* Sends all len bytes, failing the test when the connection will not take them. */
+void tu_send_all(int fd, const char *data, size_t len);
+
 /* ---- what the server says of itself (test thread only) ---- */
 
 /* The value of one sample of /metrics, asked as the admin: the whole sample name with its
