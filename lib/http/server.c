@@ -260,8 +260,9 @@ http_server *http_server_new(struct event_base *base, const http_server_options 
             server->port = ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
         }
     }
-    conn_listener_ready(server);
+    /* Before the listener: at the cap it arms the idle reclaim's event. */
     reclaim_init(server);
+    conn_listener_ready(server);
     rate_limits_new(server);
     char error[256];
     if (proxy_list_parse(options->trusted_proxies, &server->trusted_proxies, error, sizeof error) !=
