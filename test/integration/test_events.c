@@ -1144,6 +1144,10 @@ static void test_slow_reader_cut_off(void **state)
     }
     assert_true(buffered < 4 * 128 * 1024);
     assert_int_equal((long long)metric("wasteflow_event_slow_readers_cut_total"), 1);
+    /* The server's close of that connection was counted with its reason. */
+    assert_int_equal(
+        tu_metric_present("wasteflow_http_connections_closed_total{reason=\"stream_slow_reader\"}"),
+        1);
     assert_int_equal((long long)metric("wasteflow_event_streams"), 1);
     assert_true(tu_log_mentions("slow reader cut off"));
     /* The slow one, read now, ends: the server closed it. */
