@@ -10,10 +10,10 @@ seconds=${1:-60}
 build="$root/build-fuzz"
 CC=clang cmake -S "$root" -B "$build" -DWF_FUZZ=ON -DWF_SANITIZE=ON -DWF_WERROR=ON \
     -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j2 --target fuzz_json_input fuzz_router
+cmake --build "$build" -j2 --target fuzz_json_input fuzz_router fuzz_head_scan
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-for pair in fuzz_json_input:json fuzz_router:router; do
+for pair in fuzz_json_input:json fuzz_router:router fuzz_head_scan:head; do
     target=${pair%%:*}
     corpus=${pair##*:}
     mkdir -p "$scratch/$corpus"

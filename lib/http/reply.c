@@ -1,5 +1,6 @@
 /* Replies: sending a response (headers every response carries, CORS, the access log
- * line and metrics), RFC 9457 problems, and CORS preflights. Each reply frees the request. */
+ * line and metrics), RFC 9457 problems, CORS preflights, and the 413 the connection guard
+ * writes before a body is read. Each reply frees the request (request.c). */
 #include "http/internal.h"
 
 #include "util/log.h"
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 void http_add_header(http_ctx *ctx, const char *name, const char *value)
 {
@@ -119,8 +121,6 @@ void http_reply_logged(http_ctx *ctx, int status)
 
 static void finish(http_ctx *ctx, int status, struct evbuffer *body)
 {
-    http_server *server = ctx->server;
-    struct ctx_private *priv = (struct ctx_private *)ctx;
     http_reply_common_headers(ctx);
     if (evhttp_request_get_command(ctx->req) == EVHTTP_REQ_HEAD && body != NULL && status != 204 &&
         status != 304) {
@@ -131,10 +131,7 @@ static void finish(http_ctx *ctx, int status, struct evbuffer *body)
     }
     evhttp_send_reply(ctx->req, status, reason_phrase(status), body);
     http_reply_logged(ctx, status);
-    if (priv->guard == NULL) {
-        server->inflight--; /* else counted down once the reply is written */
-    }
-    http_ctx_free(ctx);
+    request_free(ctx);
 }
 
 void http_reply_text(http_ctx *ctx, int status, const char *content_type, const char *body,
@@ -273,4 +270,32 @@ void http_reply_preflight(http_ctx *ctx, int allowed)
         http_add_header(ctx, "Access-Control-Max-Age", "600");
     }
     http_reply_empty(ctx, 204);
+}
+
+void http_reply_oversized_raw(http_server *server, int fd, int64_t declared,
+                              const char *request_line)
+{
+    char request_id[17];
+    request_id_new(server, request_id);
+    const problem_info *info = problem_of(PROBLEM_PAYLOAD_TOO_LARGE);
+    char body[512];
+    int body_len =
+        snprintf(body, sizeof body,
+                 "{\"type\":\"https://wasteflow.dev/problems/%s\",\"title\":\"%s\",\"status\":413,"
+                 "\"detail\":\"The request body would be %lld bytes; at most %d are accepted.\","
+                 "\"request_id\":\"%s\"}",
+                 info->slug, info->title, (long long)declared, HTTP_MAX_BODY, request_id);
+    char response[1024];
+    int len = snprintf(response, sizeof response,
+                       "HTTP/1.1 413 Content Too Large\r\nContent-Type: application/problem+json"
+                       "\r\nContent-Length: %d\r\nConnection: close\r\nX-Content-Type-Options: "
+                       "nosniff\r\nX-Request-Id: %s\r\n\r\n%s",
+                       body_len, request_id, body);
+    ssize_t sent = send(fd, response, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    shutdown(fd, SHUT_WR);
+    metrics_observe_request("oversized", 413, 0);
+    log_event(LOG_INFO, "request", "request", request_line, "status", "413", "detail",
+              sent == len ? "body over the limit, refused before reading it"
+                          : "body over the limit; the refusal could not be sent",
+              "request_id", request_id, NULL);
 }

@@ -1,6 +1,8 @@
-/* The HTTP server: the listener and its shutdown, and each request's admission in order —
- * the target (valid, unambiguous), the route (404, 405, preflight), credentials (the
- * authenticate hook), the body (size, media type, Idempotency-Key) — then its handler. */
+/* The HTTP server: its life (made, bound, draining, freed: the other files' parts of it
+ * are set up and torn down from here), and each request's admission in order — the
+ * target (valid, unambiguous), the route (404, 405, preflight), credentials (the
+ * authenticate hook), the body (size, media type, Idempotency-Key) — then its handler.
+ * The top of lib/http: it calls the files below it, none calls it back. */
 #include "http/internal.h"
 
 #include "util/log.h"
@@ -23,72 +25,6 @@
 #include <unistd.h>
 
 #define MAX_HEADERS_SIZE (16 * 1024)
-
-void http_ctx_free(http_ctx *ctx)
-{
-    struct ctx_private *priv = (struct ctx_private *)ctx;
-    if (ctx->state != NULL && ctx->state_free != NULL) {
-        ctx->state_free(ctx->state);
-    }
-    if (priv->query.parsed) {
-        evhttp_clear_headers(&priv->query.params);
-    }
-    arena_free(&ctx->arena);
-    free(priv->body_copy);
-    free(ctx->path);
-    free(ctx->query);
-    free(priv);
-}
-
-const char *http_header(const http_ctx *ctx, const char *name)
-{
-    return evhttp_find_header(evhttp_request_get_input_headers(ctx->req), name);
-}
-
-const char *http_header_joined(http_ctx *ctx, const char *name)
-{
-    const struct evkeyvalq *headers = evhttp_request_get_input_headers(ctx->req);
-    const char *joined = NULL;
-    for (const struct evkeyval *h = headers->tqh_first; h != NULL; h = h->next.tqe_next) {
-        if (strcasecmp(h->key, name) == 0) {
-            joined =
-                joined == NULL ? h->value : arena_printf(&ctx->arena, "%s, %s", joined, h->value);
-        }
-    }
-    return joined;
-}
-
-const char *http_query_param(http_ctx *ctx, const char *name)
-{
-    struct ctx_private *priv = (struct ctx_private *)ctx;
-    if (ctx->query == NULL) {
-        return NULL;
-    }
-    if (!priv->query.parsed) {
-        TAILQ_INIT(&priv->query.params);
-        if (evhttp_parse_query_str(ctx->query, &priv->query.params) != 0) {
-            evhttp_clear_headers(&priv->query.params);
-            TAILQ_INIT(&priv->query.params);
-        }
-        priv->query.parsed = true;
-    }
-    return evhttp_find_header(&priv->query.params, name);
-}
-
-static bool safe_request_id(const char *id)
-{
-    size_t len = strlen(id);
-    if (len == 0 || len > 128) {
-        return false;
-    }
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)id[i];
-        if (!isalnum(c) && c != '-' && c != '_' && c != '.' && c != ':') {
-            return false;
-        }
-    }
-    return true;
-}
 
 static bool json_content_type(const char *value)
 {
@@ -114,31 +50,6 @@ static bool valid_idempotency_key(const char *key)
         }
     }
     return true;
-}
-
-static const char *method_name_of(enum evhttp_cmd_type cmd)
-{
-    switch (cmd) {
-    case EVHTTP_REQ_GET:
-        return "GET";
-    case EVHTTP_REQ_POST:
-        return "POST";
-    case EVHTTP_REQ_HEAD:
-        return "HEAD";
-    case EVHTTP_REQ_PUT:
-        return "PUT";
-    case EVHTTP_REQ_DELETE:
-        return "DELETE";
-    case EVHTTP_REQ_OPTIONS:
-        return "OPTIONS";
-    case EVHTTP_REQ_TRACE:
-        return "TRACE";
-    case EVHTTP_REQ_CONNECT:
-        return "CONNECT";
-    case EVHTTP_REQ_PATCH:
-        return "PATCH";
-    }
-    return "OTHER";
 }
 
 /* RFC 9112 6.3: several differing Content-Length values, or Content-Length beside
@@ -276,26 +187,9 @@ static bool admit_body(http_ctx *ctx, struct ctx_private *priv)
 static void request_cb(struct evhttp_request *req, void *arg)
 {
     http_server *server = arg;
-    struct ctx_private *priv = xcalloc(1, sizeof *priv);
+    struct ctx_private *priv = request_new(server, req);
     http_ctx *ctx = &priv->ctx;
-    ctx->server = server;
-    ctx->req = req;
     conn_request_arrived(server, priv);
-    ctx->start_us = clock_us();
-    ctx->deadline_ms = clock_ms() + server->options.request_timeout_ms;
-    ctx->method_name = method_name_of(evhttp_request_get_command(req));
-    ctx->method = router_method_bit(ctx->method_name);
-    ctx->body = "";
-    server->inflight++;
-
-    const char *incoming_id = http_header(ctx, "X-Request-Id");
-    if (incoming_id != NULL && safe_request_id(incoming_id)) {
-        snprintf(ctx->request_id, sizeof ctx->request_id, "%s", incoming_id);
-    } else {
-        snprintf(ctx->request_id, sizeof ctx->request_id, "%016llx",
-                 (unsigned long long)(server->id_salt ^
-                                      (++server->next_request_id * 0x9e3779b97f4a7c15ULL)));
-    }
 
     if (!admit_target(ctx) || !admit_route(ctx)) {
         return;
@@ -366,6 +260,8 @@ http_server *http_server_new(struct event_base *base, const http_server_options 
             server->port = ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
         }
     }
+    /* Before the listener: at the cap it arms the idle reclaim's event. */
+    reclaim_init(server);
     conn_listener_ready(server);
     rate_limits_new(server);
     char error[256];
@@ -444,6 +340,7 @@ void http_server_free(http_server *server)
         evtimer_del(&server->listener_drain);
     }
     conn_listener_free(server);
+    reclaim_free(server);
     evhttp_free(server->http);
     rate_limits_free(server);
     proxy_list_free(&server->trusted_proxies);

@@ -1,9 +1,12 @@
 /* Streaming responses (see stream.h) on evhttp's chunked replies. A stream queues writes in
  * its own buffer and hands them to evhttp once per loop turn, from its own event; that
- * event also closes a cut-off connection, sends the final chunk and, once the request or
- * the connection is gone (the guard tells: connections.c), reports the end to the owner and
- * frees the stream. So nothing the owner calls ever closes a connection or calls back
+ * event also closes a cut-off connection (through conn_close, with the reason), sends the
+ * final chunk and, once the request or the connection is gone (the guard tells, through
+ * the watch the stream set on it: connections.c), reports the end to the owner and frees
+ * the stream. So nothing the owner calls ever closes a connection or calls back
  * inside the call, and a stream is freed in one place. */
+#include "http/stream.h"
+
 #include "http/internal.h"
 
 #include "util/log.h"
@@ -128,11 +131,11 @@ static void log_closed(const http_stream *stream)
 }
 
 /* Closes the connection now (not from inside evhttp's own callbacks for it): the guard
- * calls stream_connection_gone from inside. */
-static void disconnect(http_stream *stream)
+ * calls connection_gone from inside. */
+static void disconnect(http_stream *stream, conn_close_reason reason)
 {
-    if (stream->connection != NULL) {
-        evhttp_connection_free(stream->connection);
+    if (stream->connection != NULL && stream->guard != NULL) {
+        conn_close(stream->guard, reason);
     }
 }
 
@@ -177,14 +180,15 @@ static void on_turn(evutil_socket_t fd, short events, void *arg)
         flush(stream);
         stream->state = STREAM_ENDED;
         if (stream->req != NULL) {
-            /* Completes through the guard (stream_request_done) once written. */
+            /* Completes through the guard (request_done) once written. */
             evhttp_send_reply_end(stream->req);
         }
         return;
     case STREAM_ENDED:
         return;
     case STREAM_CUT:
-        disconnect(stream); /* ends in stream_connection_gone, which schedules the report */
+        /* Ends in connection_gone, which schedules the report. */
+        disconnect(stream, CONN_CLOSE_STREAM_SLOW_READER);
         return;
     case STREAM_GONE:
         log_closed(stream);
@@ -198,8 +202,10 @@ static void on_turn(evutil_socket_t fd, short events, void *arg)
 
 static void linger_over(evutil_socket_t fd, short events, void *arg)
 {
-    disconnect(arg);
+    disconnect(arg, CONN_CLOSE_STREAM_LINGER);
 }
+
+static void guard_told(void *arg, bool connection_gone_now);
 
 http_stream *http_stream_start(http_ctx *ctx, const http_stream_options *options)
 {
@@ -248,9 +254,9 @@ http_stream *http_stream_start(http_ctx *ctx, const http_stream_options *options
     bufferevent_set_max_single_write(bev, EV_SSIZE_MAX);
     int sndbuf = STREAM_SNDBUF;
     setsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-    conn_attach_stream(priv->guard, stream);
+    conn_watch(priv->guard, guard_told, stream);
     http_reply_logged(ctx, 200);
-    http_ctx_free(ctx);
+    request_free(ctx);
     return stream;
 }
 
@@ -311,7 +317,7 @@ void http_stream_abandon(http_stream *stream)
         return;
     }
     stream->state = STREAM_CUT;
-    disconnect(stream); /* frees it, in stream_connection_gone */
+    disconnect(stream, CONN_CLOSE_STREAM_ABANDONED); /* frees it, in connection_gone */
 }
 
 /* The request is done or gone, and so is the stream's part in the connection. */
@@ -333,13 +339,13 @@ static void gone(http_stream *stream)
     schedule(stream);
 }
 
-void stream_request_done(http_stream *stream)
+static void request_done(http_stream *stream)
 {
     /* evhttp frees the request when this returns; the connection may serve another. */
     gone(stream);
 }
 
-void stream_connection_gone(http_stream *stream)
+static void connection_gone(http_stream *stream)
 {
     /* A connection that failed under a response still being written detaches its request
      * (evhttp leaves it to its user): ours to free. One still attached goes with the
@@ -348,4 +354,14 @@ void stream_connection_gone(http_stream *stream)
         evhttp_request_free(stream->req);
     }
     gone(stream);
+}
+
+/* The guard's watch: the response was written to its end, or the connection goes. */
+static void guard_told(void *arg, bool connection_gone_now)
+{
+    if (connection_gone_now) {
+        connection_gone(arg);
+    } else {
+        request_done(arg);
+    }
 }

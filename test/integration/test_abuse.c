@@ -167,55 +167,6 @@ static int assert_log_lines_valid(const char *path, long offset)
 
 /* ------------------------------------------------------------------ raw TCP */
 
-static int server_port(void)
-{
-    const char *colon = strrchr(it_base_url(), ':');
-    assert_non_null(colon);
-    return atoi(colon + 1);
-}
-
-/* A connection to the server from local_ip (NULL: any); -1 when connect fails. */
-static int connect_from(const char *local_ip)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(fd >= 0);
-    if (local_ip != NULL) {
-        struct sockaddr_in local = {.sin_family = AF_INET, .sin_port = 0};
-        assert_int_equal(inet_pton(AF_INET, local_ip, &local.sin_addr), 1);
-        if (bind(fd, (struct sockaddr *)&local, sizeof local) != 0) {
-            fail_msg("bind to %s: %s", local_ip, strerror(errno));
-        }
-    }
-    struct sockaddr_in address = {.sin_family = AF_INET,
-                                  .sin_port = htons((uint16_t)server_port())};
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static int connect_server(void)
-{
-    int fd = connect_from(NULL);
-    if (fd < 0) {
-        fail_msg("connect to the server: %s", strerror(errno));
-    }
-    return fd;
-}
-
-static void send_all(int fd, const char *data, size_t len)
-{
-    for (size_t sent = 0; sent < len;) {
-        ssize_t n = send(fd, data + sent, len - sent, MSG_NOSIGNAL);
-        if (n <= 0) {
-            fail_msg("send: %s", strerror(errno));
-        }
-        sent += (size_t)n;
-    }
-}
-
 typedef struct {
     int status; /* 0: no complete response head */
     bool closed;
@@ -309,8 +260,8 @@ static void read_response(int fd, int timeout_ms, raw_reply *r)
 static void raw_exchange(const char *request, size_t length, raw_reply *r)
 {
     char *with_auth = tu_raw_with_auth(request, &length);
-    int fd = connect_server();
-    send_all(fd, with_auth, length);
+    int fd = tu_connect(NULL, 0);
+    tu_send_all(fd, with_auth, length);
     read_response(fd, (int)tu_scaled_ms(5000), r);
     close(fd);
     free(with_auth);
@@ -332,24 +283,6 @@ static void expect_raw_problem(const raw_reply *r, int status, const char *slug,
 }
 
 /* ------------------------------------------------------------------ process state */
-
-static long vm_rss_kib(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
-    FILE *status = fopen(path, "r");
-    assert_non_null(status);
-    char line[256];
-    long kib = -1;
-    while (fgets(line, sizeof line, status) != NULL) {
-        if (strncmp(line, "VmRSS:", 6) == 0) {
-            kib = atol(line + 6);
-        }
-    }
-    fclose(status);
-    assert_true(kib > 0);
-    return kib;
-}
 
 static int open_descriptors(pid_t pid)
 {
@@ -503,8 +436,8 @@ static void test_declared_oversized_body_refused_at_once(void **state)
                        "Content-Type: application/json\r\nContent-Length: 10000000\r\n\r\n";
     size_t length = strlen(head);
     char *request = tu_raw_with_auth(head, &length);
-    int fd = connect_server();
-    send_all(fd, request, length);
+    int fd = tu_connect(NULL, 0);
+    tu_send_all(fd, request, length);
     raw_reply r;
     /* Not one body byte has been sent: only an answer that does not wait for it comes. */
     read_response(fd, (int)tu_scaled_ms(3000), &r);
@@ -530,8 +463,8 @@ static void test_chunked_body_cut_past_the_limit(void **state)
                        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
     size_t length = strlen(head);
     char *request = tu_raw_with_auth(head, &length);
-    int fd = connect_server();
-    send_all(fd, request, length);
+    int fd = tu_connect(NULL, 0);
+    tu_send_all(fd, request, length);
     /* 5 chunks of 16 KiB, 80 KiB in all, and no last chunk. */
     char chunk[16 * 1024 + 16];
     int chunk_len = snprintf(chunk, sizeof chunk, "%x\r\n", 16 * 1024);
@@ -915,20 +848,20 @@ static void test_forty_large_bodies_do_not_grow_memory(void **state)
     size_t head_len = strlen(head);
     char *request = tu_raw_with_auth(head, &head_len);
     /* Warm up: one such request first, so one-off allocations are not counted. */
-    int warm = connect_server();
-    send_all(warm, request, head_len);
+    int warm = tu_connect(NULL, 0);
+    tu_send_all(warm, request, head_len);
     raw_reply warm_reply;
     read_response(warm, (int)tu_scaled_ms(1000), &warm_reply);
     close(warm);
     raw_reply_free(&warm_reply);
     tu_sleep_ms(100);
-    long before_kib = vm_rss_kib(pid);
+    long before_kib = tu_vm_rss_kib(pid);
     int fds[CONNECTIONS];
     size_t sent[CONNECTIONS] = {0};
     bool done[CONNECTIONS] = {false};
     for (int i = 0; i < CONNECTIONS; i++) {
-        fds[i] = connect_server();
-        send_all(fds[i], request, head_len);
+        fds[i] = tu_connect(NULL, 0);
+        tu_send_all(fds[i], request, head_len);
         fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
     }
     free(request);
@@ -964,7 +897,7 @@ static void test_forty_large_bodies_do_not_grow_memory(void **state)
         }
         tu_sleep_ms(100);
     }
-    long after_kib = vm_rss_kib(pid);
+    long after_kib = tu_vm_rss_kib(pid);
     for (int i = 0; i < CONNECTIONS; i++) {
         close(fds[i]);
     }
@@ -1101,12 +1034,12 @@ static void test_connection_cap_clamped_to_open_files(void **state)
     int *held = calloc((size_t)cap, sizeof *held);
     assert_non_null(held);
     for (int i = 0; i < cap; i++) {
-        held[i] = connect_server();
+        held[i] = tu_connect(NULL, 0);
     }
     tu_sleep_ms(200);
-    int extra = connect_server(); /* completed by the kernel's backlog, not accepted */
+    int extra = tu_connect(NULL, 0); /* completed by the kernel's backlog, not accepted */
     const char *request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
-    send_all(extra, request, strlen(request));
+    tu_send_all(extra, request, strlen(request));
     raw_reply r;
     read_response(extra, 700, &r);
     assert_int_equal(r.status, 0);
@@ -1171,7 +1104,7 @@ static void test_accept_errors_logged_once_a_second(void **state)
     int *held = calloc((size_t)count, sizeof *held);
     assert_non_null(held);
     for (int i = 0; i < count; i++) {
-        held[i] = connect_server();
+        held[i] = tu_connect(NULL, 0);
     }
     long long start = tu_now_ms();
     /* Meanwhile a connection that was accepted is served. */
@@ -1235,14 +1168,14 @@ static void test_one_address_cannot_lock_others_out(void **state)
     /* 127.0.0.1 takes every slot at once and idles on them. */
     int held[IDLE_CAP];
     for (int i = 0; i < IDLE_CAP; i++) {
-        held[i] = connect_from("127.0.0.1");
+        held[i] = tu_try_connect("127.0.0.1", 0);
         assert_true(held[i] >= 0);
     }
     tu_sleep_ms(200);
     /* Another address: accepted once the hog's idle connections over its budget are closed
      * (idle after a second), long before any timeout would free a slot (10 s). */
     long long start = tu_now_ms();
-    int other = connect_from("127.0.0.2");
+    int other = tu_try_connect("127.0.0.2", 0);
     assert_true(other >= 0);
     bool served = answered_200(other, (int)tu_scaled_ms(4000));
     long long waited = tu_now_ms() - start;

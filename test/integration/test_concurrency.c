@@ -44,29 +44,13 @@ static const char *base_urls[INSTANCES];
 /* ---- small helpers ---- */
 
 /* Failed invariants, collected so that one run reports all of them. */
-static char failed_checks[8192];
+static tu_problems failed_checks;
 
 #define CHECK(condition, ...)                                                                      \
     do {                                                                                           \
         if (!(condition))                                                                          \
-            note_failed_check(__VA_ARGS__);                                                        \
+            tu_problem_add(&failed_checks, __VA_ARGS__);                                           \
     } while (0)
-static void note_failed_check(const char *format, ...) __attribute__((format(printf, 1, 2)));
-static void note_failed_check(const char *format, ...)
-{
-    size_t used = strlen(failed_checks);
-    if (used + 2 >= sizeof failed_checks)
-        return;
-    strcat(failed_checks, "  - ");
-    used = strlen(failed_checks);
-    va_list ap;
-    va_start(ap, format);
-    vsnprintf(failed_checks + used, sizeof failed_checks - used, format, ap);
-    va_end(ap);
-    used = strlen(failed_checks);
-    if (used + 1 < sizeof failed_checks)
-        strcat(failed_checks, "\n");
-}
 
 static long long glass_of(const cJSON *object, const char *key)
 {
@@ -442,8 +426,7 @@ static void test_two_instances_under_load(void **state)
     CHECK(total.created > 0, "no transfer succeeded");
     CHECK(total.received_kg == total.sent_kg, "201s received %lld kg of the %lld kg sent",
           total.received_kg, total.sent_kg);
-    if (failed_checks[0] != '\0')
-        fail_msg("after the load:\n%s", failed_checks);
+    tu_problems_check(&failed_checks, "after the load", -1);
 }
 
 /* ---- the Idempotency-Key race ---- */

@@ -25,19 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int group_setup(void **state)
-{
-    (void)state;
-    it_start(NULL);
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    return it_stop();
-}
-
 static long long pending_kg(long long organization)
 {
     return it_sql_int("SELECT coalesce(sum(pending), 0) FROM organization_waste "
@@ -546,5 +533,5 @@ int main(void)
         cmocka_unit_test(test_one_placeable_among_ten_thousand),
         cmocka_unit_test(test_room_is_told_after_the_commit),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
 }

@@ -486,23 +486,7 @@ static world make_world(int n)
 /* The value of a metric line "name value" of GET /metrics (name with its labels). */
 static double metric(const char *name)
 {
-    it_response *r = it_get("/metrics");
-    EXPECT_STATUS(r, 200);
-    size_t len = strlen(name);
-    double value = -1;
-    for (const char *line = r->body; line != NULL && *line != '\0';) {
-        if (strncmp(line, name, len) == 0 && line[len] == ' ') {
-            value = atof(line + len + 1);
-            break;
-        }
-        line = strchr(line, '\n');
-        line = line != NULL ? line + 1 : NULL;
-    }
-    it_response_free(r);
-    if (value < 0) {
-        fail_msg("metric %s not found", name);
-    }
-    return value;
+    return (double)tu_metric_present(name);
 }
 
 static long long key_id_of(const char *key)
@@ -541,38 +525,6 @@ static int compare_ll(const void *a, const void *b)
 {
     long long x = *(const long long *)a, y = *(const long long *)b;
     return (x > y) - (x < y);
-}
-
-static long rss_kib(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kib = -1;
-    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, "VmRSS:", 6) == 0) {
-            kib = atol(line + 6);
-        }
-    }
-    if (f != NULL) {
-        fclose(f);
-    }
-    return kib;
-}
-
-static bool log_contains(const char *text)
-{
-    FILE *f = fopen(it_server_log_path(), "r");
-    if (f == NULL) {
-        return false;
-    }
-    char line[8192];
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f) != NULL) {
-        found = strstr(line, text) != NULL;
-    }
-    fclose(f);
-    return found;
 }
 
 /* ------------------------------------------------------------------ refusals */
@@ -1228,10 +1180,10 @@ static void test_slow_reader_cut_off(void **state)
             sse_event_clear(&e);
         }
         if (round == 0) {
-            rss_before = rss_kib(it_server_pid());
+            rss_before = tu_vm_rss_kib(it_server_pid());
         }
     }
-    long rss_after = rss_kib(it_server_pid());
+    long rss_after = tu_vm_rss_kib(it_server_pid());
     long long deadline = tu_now_ms() + tu_scaled_ms(5000);
     while (metric("wasteflow_event_slow_readers_cut_total") < 1 && tu_now_ms() < deadline) {
         tu_sleep_ms(100);
@@ -1247,8 +1199,12 @@ static void test_slow_reader_cut_off(void **state)
     }
     assert_true(buffered < 4 * 128 * 1024);
     assert_int_equal((long long)metric("wasteflow_event_slow_readers_cut_total"), 1);
+    /* The server's close of that connection was counted with its reason. */
+    assert_int_equal(
+        tu_metric_present("wasteflow_http_connections_closed_total{reason=\"stream_slow_reader\"}"),
+        1);
     assert_int_equal((long long)metric("wasteflow_event_streams"), 1);
-    assert_true(log_contains("slow reader cut off"));
+    assert_true(tu_log_mentions("slow reader cut off"));
     /* The slow one, read now, ends: the server closed it. */
     long long end_deadline = tu_now_ms() + tu_scaled_ms(5000);
     while (!slow->closed && tu_now_ms() < end_deadline) {

@@ -173,12 +173,7 @@ static void load_print(const char *what)
     char line[1024];
     tu_status_line(line, sizeof line, load.requests, load.statuses);
     print_message("%s: %s; %zu transfer ids\n", what, line, load.acknowledged.count);
-    for (int i = 0; i < load.problems.count && i < TU_PROBLEMS_KEPT; i++) {
-        fprintf(stderr, "  problem: %s\n", load.problems.kept[i]);
-    }
-    if (load.problems.count > TU_PROBLEMS_KEPT) {
-        fprintf(stderr, "  ... and %d more problems\n", load.problems.count - TU_PROBLEMS_KEPT);
-    }
+    tu_problems_print(&load.problems, "problem");
 }
 
 /* Every problem of the load is a failure: statuses other than the expected 200/201/503,
@@ -297,20 +292,6 @@ static int server_backends(int *pids, int max)
 
 /* ------------------------------------------------------------------ (a) terminated backends */
 
-static int setup_default(void **state)
-{
-    (void)state;
-    it_start(NULL);
-    return 0;
-}
-
-static int teardown_server(void **state)
-{
-    (void)state;
-    it_stop();
-    return 0;
-}
-
 static void test_terminate_backends(void **state)
 {
     (void)state;
@@ -370,7 +351,7 @@ static int setup_hang(void **state)
 static int teardown_hang(void **state)
 {
     resume_backend();
-    return teardown_server(state);
+    return tu_teardown_any_exit(state);
 }
 
 typedef struct {
@@ -692,7 +673,7 @@ static int teardown_crash(void **state)
         cluster_ctl("start", false);
         PQreset(it_db());
     }
-    return teardown_server(state);
+    return tu_teardown_any_exit(state);
 }
 
 static void test_crash_restart(void **state)
@@ -758,7 +739,7 @@ static void test_crash_restart(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_terminate_backends, setup_default, teardown_server),
+        cmocka_unit_test_setup_teardown(test_terminate_backends, tu_setup, tu_teardown_any_exit),
         cmocka_unit_test_setup_teardown(test_hung_backend, setup_hang, teardown_hang),
         cmocka_unit_test_setup_teardown(test_crash_restart, setup_crash, teardown_crash),
     };

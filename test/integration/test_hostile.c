@@ -40,7 +40,6 @@
 #define RAW_WAIT_MS 5000
 
 static long long org_id, storage_id, transfer_id;
-static int server_port;
 
 /* ------------------------------------------------------------------ small helpers */
 
@@ -57,45 +56,6 @@ static char *xstrdup_printf(const char *fmt, ...)
 }
 
 /* Failures of one test, reported together at its end. */
-typedef struct {
-    char *text;
-    size_t length;
-    int count;
-} failure_list;
-
-static void add_failure(failure_list *list, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void add_failure(failure_list *list, const char *fmt, ...)
-{
-    va_list args;
-    va_start(args, fmt);
-    char *line = NULL;
-    int length = vasprintf(&line, fmt, args);
-    va_end(args);
-    assert_true(length >= 0);
-    char *grown = realloc(list->text, list->length + (size_t)length + 8);
-    assert_non_null(grown);
-    list->text = grown;
-    list->length += (size_t)sprintf(list->text + list->length, "  - %s\n", line);
-    list->count++;
-    free(line);
-}
-
-static void report_failures(failure_list *list, const char *what, int total)
-{
-    if (list->count > 0) {
-        int failed = list->count;
-        fprintf(stderr, "%s: %d of %d cases failed:\n%s", what, failed, total, list->text);
-        print_message("server log: %s\n", it_server_log_path());
-        free(list->text);
-        *list = (failure_list){0};
-        fail_msg("%s: %d of %d cases failed (listed above)", what, failed, total);
-    }
-    print_message("%s: all %d cases passed\n", what, total);
-    free(list->text);
-    *list = (failure_list){0};
-}
-
 /* ------------------------------------------------------------------ a binary-safe client */
 
 typedef struct {
@@ -293,11 +253,9 @@ static int group_setup(void **state)
     (void)state;
     char timeout[64];
     snprintf(timeout, sizeof timeout, "WASTEFLOW_HEADER_TIMEOUT_MS=%d", HEADER_TIMEOUT_MS);
-    const char *env[] = {timeout, NULL};
+    /* At info level, so that the closes the server decides are in its log. */
+    const char *env[] = {timeout, "WASTEFLOW_LOG_LEVEL=info", NULL};
     it_start(env);
-    const char *colon = strrchr(it_base_url(), ':');
-    assert_non_null(colon);
-    server_port = atoi(colon + 1);
     /* Some data in every table, so that a stray write cannot hide in an empty one. */
     char *name = it_unique_name("hostile-org");
     org_id = it_create_org(name, "{\"glass\": 1000}");
@@ -368,7 +326,7 @@ static char *expand_path(const char *template)
     return out;
 }
 
-static void run_case(const hostile_case *c, failure_list *failures)
+static void run_case(const hostile_case *c, tu_problems *failures)
 {
     char *path = expand_path(c->path);
     size_t body_len = c->body == NULL ? 0 : c->body_len ? c->body_len : strlen(c->body);
@@ -385,12 +343,12 @@ static void run_case(const hostile_case *c, failure_list *failures)
         }
     }
     if (why != NULL) {
-        add_failure(failures, "[%s] %s %.120s: %s", c->what, c->method, path, why);
+        tu_problem_add(failures, "[%s] %s %.120s: %s", c->what, c->method, path, why);
         free(why);
     }
     if (strcmp(before, after) != 0) {
-        add_failure(failures, "[%s] %s %.120s (status %d) changed the database", c->what, c->method,
-                    path, r->status);
+        tu_problem_add(failures, "[%s] %s %.120s (status %d) changed the database", c->what,
+                       c->method, path, r->status);
     }
     free(before);
     free(after);
@@ -725,7 +683,7 @@ static void test_request_table(void **state)
     /* Paths and bodies with {org}/{storage} placeholders are expanded; bodies here are literal
      * except the route bodies, which are expanded below. */
     size_t count = sizeof cases / sizeof cases[0];
-    failure_list failures = {0};
+    tu_problems failures = {0};
     for (size_t i = 0; i < count; i++) {
         if (cases[i].body != NULL && strchr(cases[i].body, '{') != NULL &&
             strstr(cases[i].body, "{org}") != NULL) {
@@ -740,7 +698,7 @@ static void test_request_table(void **state)
         }
     }
     if (!healthz_ok()) {
-        add_failure(&failures, "/healthz is not 200 after the table");
+        tu_problem_add(&failures, "/healthz is not 200 after the table");
     }
     free(deep_arrays);
     free(deep_objects);
@@ -751,22 +709,10 @@ static void test_request_table(void **state)
     free(body_70k);
     free(long_name);
     free(long_key);
-    report_failures(&failures, "request table", (int)count);
+    tu_problems_check(&failures, "request table", (int)count);
 }
 
 /* ------------------------------------------------------------------ raw TCP */
-
-static int raw_connect(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)server_port)};
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0) {
-        fail_msg("connect to 127.0.0.1:%d: %s", server_port, strerror(errno));
-    }
-    return fd;
-}
 
 typedef struct {
     int status;     /* of the first response; 0 when none */
@@ -821,7 +767,7 @@ static void raw_exchange(const char *data, size_t length, int want_responses, in
 {
     *out = (raw_result){0};
     long long start = tu_now_ms();
-    int fd = raw_connect();
+    int fd = tu_connect(NULL, 0);
     size_t sent = 0;
     while (sent < length) {
         ssize_t n = send(fd, data + sent, length - sent, MSG_NOSIGNAL);
@@ -945,7 +891,7 @@ static bool rejected_or_closed(const raw_result *result)
            result->status == 505;
 }
 
-static void run_raw_case(const raw_case *c, failure_list *failures)
+static void run_raw_case(const raw_case *c, tu_problems *failures)
 {
     char *before = it_db_fingerprint();
     raw_result result;
@@ -956,30 +902,30 @@ static void run_raw_case(const raw_case *c, failure_list *failures)
     case RAW_EXACT:
         if (result.status != c->status ||
             strncasecmp(result.content_type, "application/problem+json", 24) != 0) {
-            add_failure(failures, "[raw: %s] expected %d problem+json, got %d '%s': %.200s",
-                        c->what, c->status, result.status, result.content_type, result.head);
+            tu_problem_add(failures, "[raw: %s] expected %d problem+json, got %d '%s': %.200s",
+                           c->what, c->status, result.status, result.content_type, result.head);
         } else if (c->slug != NULL) {
             char type[160];
             snprintf(type, sizeof type, "\"type\":\"" PROBLEM_PREFIX "%s\"", c->slug);
             if (memmem(result.data, result.length, type, strlen(type)) == NULL) {
-                add_failure(failures, "[raw: %s] problem type is not %s: %.200s", c->what, c->slug,
-                            result.head);
+                tu_problem_add(failures, "[raw: %s] problem type is not %s: %.200s", c->what,
+                               c->slug, result.head);
             }
         }
         if (changed) {
-            add_failure(failures, "[raw: %s] changed the database", c->what);
+            tu_problem_add(failures, "[raw: %s] changed the database", c->what);
         }
         break;
     case RAW_REJECT:
         if (!rejected_or_closed(&result)) {
-            add_failure(failures,
-                        "[raw: %s] expected a 4xx or a closed connection, got %s%d%s: %.200s",
-                        c->what, result.timed_out ? "no answer within the wait, status " : "",
-                        result.status, result.closed ? " then close" : "", result.head);
+            tu_problem_add(failures,
+                           "[raw: %s] expected a 4xx or a closed connection, got %s%d%s: %.200s",
+                           c->what, result.timed_out ? "no answer within the wait, status " : "",
+                           result.status, result.closed ? " then close" : "", result.head);
         }
         if (changed) {
-            add_failure(failures, "[raw: %s] got %d but changed the database", c->what,
-                        result.status);
+            tu_problem_add(failures, "[raw: %s] got %d but changed the database", c->what,
+                           result.status);
         }
         break;
     case RAW_ACCEPT_OR_REJECT:
@@ -990,23 +936,23 @@ static void run_raw_case(const raw_case *c, failure_list *failures)
                                      c->created_name);
             }
             if (c->created_name != NULL && created != 1) {
-                add_failure(failures, "[raw: %s] 2xx but %lld organizations named %s", c->what,
-                            created, c->created_name);
+                tu_problem_add(failures, "[raw: %s] 2xx but %lld organizations named %s", c->what,
+                               created, c->created_name);
             }
         } else {
             if (!rejected_or_closed(&result)) {
-                add_failure(failures, "[raw: %s] expected 2xx, 4xx or a close, got %d: %.200s",
-                            c->what, result.status, result.head);
+                tu_problem_add(failures, "[raw: %s] expected 2xx, 4xx or a close, got %d: %.200s",
+                               c->what, result.status, result.head);
             }
             if (changed) {
-                add_failure(failures, "[raw: %s] got %d but changed the database", c->what,
-                            result.status);
+                tu_problem_add(failures, "[raw: %s] got %d but changed the database", c->what,
+                               result.status);
             }
         }
         break;
     }
     if (!healthz_ok()) {
-        add_failure(failures, "[raw: %s] /healthz is not 200 afterwards", c->what);
+        tu_problem_add(failures, "[raw: %s] /healthz is not 200 afterwards", c->what);
     }
     raw_result_free(&result);
     free(before);
@@ -1125,7 +1071,7 @@ static void test_raw_http(void **state)
             }
         }
     }
-    failure_list failures = {0};
+    tu_problems failures = {0};
     for (size_t i = 0; i < count; i++) {
         run_raw_case(&cases[i], &failures);
         free(cases[i].request);
@@ -1133,7 +1079,7 @@ static void test_raw_http(void **state)
     free(big_header);
     free(long_uri);
     free(chunked_70k);
-    report_failures(&failures, "raw HTTP", (int)count);
+    tu_problems_check(&failures, "raw HTTP", (int)count);
 }
 
 /* Pipelined on one connection: a good request, then garbage. The first is answered; the
@@ -1173,9 +1119,13 @@ static void test_slow_requests(void **state)
     (void)state;
     const long long limit_ms = HEADER_TIMEOUT_MS + tu_scaled_ms(2500);
     char *before = it_db_fingerprint();
+    const char *timeouts_sample =
+        "wasteflow_http_connections_closed_total{reason=\"header_timeout\"}";
+    long long timeouts_before = tu_metric(timeouts_sample);
+    assert_true(timeouts_before >= 0);
 
     /* 1. Headers that never end. */
-    int fd = raw_connect();
+    int fd = tu_connect(NULL, 0);
     const char *partial = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
     assert_true(send(fd, partial, strlen(partial), MSG_NOSIGNAL) == (ssize_t)strlen(partial));
     long long start = tu_now_ms();
@@ -1200,9 +1150,12 @@ static void test_slow_requests(void **state)
                  closed ? "closed" : "still open", waited, limit_ms);
     }
     print_message("unfinished headers closed after %lld ms\n", waited);
+    /* The server's close is said and counted: a log line with its reason, and the metric. */
+    assert_true(tu_metric(timeouts_sample) >= timeouts_before + 1);
+    assert_true(tu_log_mentions("\"reason\":\"header_timeout\""));
 
     /* 2. A trickle: one header byte every 100 ms. */
-    fd = raw_connect();
+    fd = tu_connect(NULL, 0);
     const char *trickle =
         "GET /healthz HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
@@ -1231,7 +1184,7 @@ static void test_slow_requests(void **state)
     print_message("trickled headers closed after %lld ms\n", waited);
 
     /* 3. A body shorter than its Content-Length. */
-    fd = raw_connect();
+    fd = tu_connect(NULL, 0);
     const char *short_body = POST_ORGS "Content-Length: 100\r\n\r\n{\"name\":\"raw-short\"}";
     assert_true(send(fd, short_body, strlen(short_body), MSG_NOSIGNAL) ==
                 (ssize_t)strlen(short_body));
@@ -1252,7 +1205,7 @@ static void test_slow_requests(void **state)
     }
 
     /* 4. A client that gives up half way through its body. */
-    fd = raw_connect();
+    fd = tu_connect(NULL, 0);
     const char *abandoned = POST_ORGS "Content-Length: 100\r\n\r\n{\"name\":\"raw-abandoned\"";
     assert_true(send(fd, abandoned, strlen(abandoned), MSG_NOSIGNAL) == (ssize_t)strlen(abandoned));
     close(fd);

@@ -25,18 +25,6 @@ static const char *const server_env[] = {"WASTEFLOW_HEADER_TIMEOUT_MS=1500",
                                          "WASTEFLOW_MAX_CONNECTIONS=6", "WASTEFLOW_POOL_SIZE=1",
                                          "WASTEFLOW_QUEUE_MAX=2", NULL};
 
-static int connect_server(void)
-{
-    int port = 0;
-    assert_int_equal(sscanf(it_base_url(), "http://127.0.0.1:%d", &port), 1);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
-    return fd;
-}
-
 /* Waits up to timeout_ms for the peer to close (or reset) the connection. */
 static bool closed_within(int fd, int timeout_ms)
 {
@@ -92,7 +80,7 @@ static int group_teardown(void **state)
 static void test_slow_request_is_cut_off(void **state)
 {
     (void)state;
-    int fd = connect_server();
+    int fd = tu_connect(NULL, 0);
     long long start = tu_now_ms();
     const char *line = "GET /healthz HTTP/1.1\r\n";
     assert_int_equal(send(fd, line, strlen(line), 0), (ssize_t)strlen(line));
@@ -123,7 +111,7 @@ static void test_a_complete_request_is_not_cut_off(void **state)
     (void)state;
     /* The deadline counts per request: a keep-alive connection serves one request, idles
      * less than the deadline, and serves the next. */
-    int fd = connect_server();
+    int fd = tu_connect(NULL, 0);
     const char *request = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
     char head[1024];
     for (int i = 0; i < 3; i++) {
@@ -140,12 +128,12 @@ static void test_connection_cap(void **state)
     (void)state;
     int held[6];
     for (int i = 0; i < 6; i++) {
-        held[i] = connect_server();
+        held[i] = tu_connect(NULL, 0);
     }
     tu_sleep_ms(200);
     /* The kernel completes the handshake from its backlog, but the server does not accept
      * a seventh connection while six are open: no answer. */
-    int extra = connect_server();
+    int extra = tu_connect(NULL, 0);
     const char *request = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
     assert_int_equal(send(extra, request, strlen(request), 0), (ssize_t)strlen(request));
     char head[1024];

@@ -27,19 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int group_setup(void **state)
-{
-    (void)state;
-    it_start(NULL);
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    return it_stop();
-}
-
 /* A second session of our own, to hold locks the server must (or must not) wait for. */
 static PGconn *other_session(void)
 {
@@ -445,5 +432,5 @@ int main(void)
         cmocka_unit_test(test_stats_read_the_totals),
         cmocka_unit_test(test_racing_transfers_keep_every_invariant),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
 }

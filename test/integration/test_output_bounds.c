@@ -38,49 +38,6 @@
 
 /* ------------------------------------------------------------------ helpers */
 
-static int server_port(void)
-{
-    const char *colon = strrchr(it_base_url(), ':');
-    assert_non_null(colon);
-    return atoi(colon + 1);
-}
-
-/* A connection to the server from local_ip (NULL: any), with a receive buffer of
- * receive_buffer bytes when not 0 (so the kernel takes little of what is not read). */
-static int connect_from(const char *local_ip, int receive_buffer)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(fd >= 0);
-    if (receive_buffer > 0) {
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
-    }
-    if (local_ip != NULL) {
-        struct sockaddr_in local = {.sin_family = AF_INET, .sin_port = 0};
-        assert_int_equal(inet_pton(AF_INET, local_ip, &local.sin_addr), 1);
-        if (bind(fd, (struct sockaddr *)&local, sizeof local) != 0) {
-            fail_msg("bind to %s: %s", local_ip, strerror(errno));
-        }
-    }
-    struct sockaddr_in address = {.sin_family = AF_INET,
-                                  .sin_port = htons((uint16_t)server_port())};
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0) {
-        fail_msg("connect to the server: %s", strerror(errno));
-    }
-    return fd;
-}
-
-static void send_all(int fd, const char *data, size_t len)
-{
-    for (size_t sent = 0; sent < len;) {
-        ssize_t n = send(fd, data + sent, len - sent, MSG_NOSIGNAL);
-        if (n <= 0) {
-            fail_msg("send: %s", strerror(errno));
-        }
-        sent += (size_t)n;
-    }
-}
-
 /* The status of the first response head read within timeout_ms; 0 when none came. */
 static int response_status(int fd, int timeout_ms)
 {
@@ -105,57 +62,6 @@ static int response_status(int fd, int timeout_ms)
     return 0;
 }
 
-static long vm_rss_kib(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
-    FILE *status = fopen(path, "r");
-    assert_non_null(status);
-    char line[256];
-    long kib = -1;
-    while (fgets(line, sizeof line, status) != NULL) {
-        if (strncmp(line, "VmRSS:", 6) == 0) {
-            kib = atol(line + 6);
-        }
-    }
-    fclose(status);
-    assert_true(kib > 0);
-    return kib;
-}
-
-/* The value of the sample named exactly `sample` (name and labels) in /metrics; -1 when
- * absent. */
-static long long metric(const char *sample)
-{
-    it_response *response = it_get("/metrics");
-    EXPECT_STATUS(response, 200);
-    long long value = -1;
-    size_t len = strlen(sample);
-    for (const char *line = response->body; line != NULL && *line != '\0';) {
-        if (strncmp(line, sample, len) == 0 && line[len] == ' ') {
-            value = atoll(line + len + 1);
-            break;
-        }
-        line = strchr(line, '\n');
-        line = line != NULL ? line + 1 : NULL;
-    }
-    it_response_free(response);
-    return value;
-}
-
-static bool log_mentions(const char *needle)
-{
-    FILE *log = fopen(it_server_log_path(), "r");
-    assert_non_null(log);
-    char line[4096];
-    bool found = false;
-    while (!found && fgets(line, sizeof line, log) != NULL) {
-        found = strstr(line, needle) != NULL;
-    }
-    fclose(log);
-    return found;
-}
-
 /* GET of the bundle, read whole: its pages of the binary are then resident, so they do not
  * count as growth later. */
 static void warm_up_bundle(void)
@@ -177,8 +83,8 @@ static void open_hogs(int *fds, int count, int pipelined, const char *local_ip)
         len += sizeof BUNDLE_REQUEST - 1;
     }
     for (int i = 0; i < count; i++) {
-        fds[i] = connect_from(local_ip, 4096);
-        send_all(fds[i], requests, len);
+        fds[i] = tu_connect(local_ip, 4096);
+        tu_send_all(fds[i], requests, len);
     }
 }
 
@@ -217,20 +123,20 @@ static void test_unread_replies_hold_neither_memory_nor_the_cap(void **state)
     pid_t pid = it_server_pid();
     warm_up_bundle();
     tu_sleep_ms(100);
-    long before_kib = vm_rss_kib(pid);
+    long before_kib = tu_vm_rss_kib(pid);
     int hogs[HOGS];
     open_hogs(hogs, HOGS, 4, "127.0.0.1");
     tu_sleep_ms(300);
     /* A newcomer from another address, while every slot is taken. */
     long long start = tu_now_ms();
-    int newcomer = connect_from("127.0.0.2", 0);
+    int newcomer = tu_connect("127.0.0.2", 0);
     const char *health = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
-    send_all(newcomer, health, strlen(health));
+    tu_send_all(newcomer, health, strlen(health));
     int status = response_status(newcomer, (int)tu_scaled_ms(5000));
     long long waited = tu_now_ms() - start;
     close(newcomer);
     tu_sleep_ms(500);
-    long after_kib = vm_rss_kib(pid);
+    long after_kib = tu_vm_rss_kib(pid);
     close_all(hogs, HOGS);
     print_message("%d hogs x 4 pipelined bundles, unread: server RSS %ld -> %ld KiB (+%ld); "
                   "newcomer's /healthz: %d after %lld ms\n",
@@ -264,7 +170,7 @@ static void test_unsent_reply_stops_reading(void **state)
     pid_t pid = it_server_pid();
     warm_up_bundle();
     tu_sleep_ms(100);
-    long before_kib = vm_rss_kib(pid);
+    long before_kib = tu_vm_rss_kib(pid);
     /* Sixteen bundles (23 MB): more than the kernel's buffers take, so a reply waits in the
      * server. */
     int hog;
@@ -287,8 +193,8 @@ static void test_unsent_reply_stops_reading(void **state)
         }
     }
     free(flood);
-    long after_kib = vm_rss_kib(pid);
-    long long paused = metric("wasteflow_http_reads_paused");
+    long after_kib = tu_vm_rss_kib(pid);
+    long long paused = tu_metric("wasteflow_http_reads_paused");
     close(hog);
     print_message(
         "sixteen unread bundles, then %zu KiB of pipelined requests taken: server RSS %ld -> "
@@ -308,12 +214,13 @@ static void test_output_budget_closes_the_biggest(void **state)
     (void)state;
     enum { HOLDERS = 8 };
     long long closed_before =
-        metric("wasteflow_http_connections_closed_total{reason=\"output_budget\"}");
+        tu_metric("wasteflow_http_connections_closed_total{reason=\"output_budget\"}");
     int holders[HOLDERS];
     open_hogs(holders, HOLDERS, 16, "127.0.0.1");
     tu_sleep_ms((long)tu_scaled_ms(1000));
-    long long closed = metric("wasteflow_http_connections_closed_total{reason=\"output_budget\"}");
-    long long unsent = metric("wasteflow_http_unsent_bytes");
+    long long closed =
+        tu_metric("wasteflow_http_connections_closed_total{reason=\"output_budget\"}");
+    long long unsent = tu_metric("wasteflow_http_unsent_bytes");
     close_all(holders, HOLDERS);
     print_message("%d connections x 16 unread bundles: %lld closed over the budget, %lld bytes "
                   "unsent after\n",
@@ -324,7 +231,7 @@ static void test_output_budget_closes_the_biggest(void **state)
     assert_true(closed - closed_before >= 1);
     assert_true(closed - closed_before < HOLDERS);
     assert_true(unsent >= 0 && unsent <= 4 * 1024 * 1024);
-    assert_true(log_mentions("unsent replies over the output budget: connections closed"));
+    assert_true(tu_log_mentions("unsent replies over the output budget: connections closed"));
     it_response *health = it_get("/healthz");
     EXPECT_STATUS(health, 200);
     it_response_free(health);
@@ -350,18 +257,18 @@ static void test_unread_replies_count_as_idle_at_the_cap(void **state)
 {
     (void)state;
     long long closed_before =
-        metric("wasteflow_http_connections_closed_total{reason=\"idle_at_cap\"}");
+        tu_metric("wasteflow_http_connections_closed_total{reason=\"idle_at_cap\"}");
     int hogs[CAP];
     open_hogs(hogs, CAP, 2, "127.0.0.1");
     tu_sleep_ms(200);
     long long start = tu_now_ms();
-    int newcomer = connect_from("127.0.0.2", 0);
+    int newcomer = tu_connect("127.0.0.2", 0);
     const char *health = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
-    send_all(newcomer, health, strlen(health));
+    tu_send_all(newcomer, health, strlen(health));
     int status = response_status(newcomer, (int)tu_scaled_ms(5000));
     long long waited = tu_now_ms() - start;
     close(newcomer);
-    long long closed = metric("wasteflow_http_connections_closed_total{reason=\"idle_at_cap\"}");
+    long long closed = tu_metric("wasteflow_http_connections_closed_total{reason=\"idle_at_cap\"}");
     close_all(hogs, CAP);
     print_message("newcomer's /healthz: %d after %lld ms; hog connections closed at the cap: "
                   "%lld\n",
@@ -407,7 +314,7 @@ static void *ask_readyz(void *arg)
 static void test_readyz_one_round_trip_per_100ms(void **state)
 {
     (void)state;
-    long long checks_before = metric("wasteflow_readyz_checks_total");
+    long long checks_before = tu_metric("wasteflow_readyz_checks_total");
     asker askers[ASKERS];
     pthread_t threads[ASKERS];
     long long start = tu_now_ms();
@@ -423,7 +330,7 @@ static void test_readyz_one_round_trip_per_100ms(void **state)
         other += askers[i].other;
     }
     long long elapsed = tu_now_ms() - start;
-    long long checks = metric("wasteflow_readyz_checks_total");
+    long long checks = tu_metric("wasteflow_readyz_checks_total");
     print_message("%ld /readyz in %lld ms from %d clients (%ld ready, %ld other): %lld database "
                   "round trips\n",
                   asked, elapsed, ASKERS, ready, other, checks - checks_before);
@@ -479,10 +386,10 @@ static int proxies_setup(void **state)
  * (NULL: none), on a connection of its own: 401, or 429 once its address's budget is spent. */
 static int unauthenticated_from(const char *local_ip, const char *header)
 {
-    int fd = connect_from(local_ip, 0);
+    int fd = tu_connect(local_ip, 0);
     char *request = tu_format("GET /v1/me HTTP/1.1\r\nHost: t\r\n%s%sConnection: close\r\n\r\n",
                               header != NULL ? header : "", header != NULL ? "\r\n" : "");
-    send_all(fd, request, strlen(request));
+    tu_send_all(fd, request, strlen(request));
     free(request);
     int status = response_status(fd, (int)tu_scaled_ms(3000));
     close(fd);
@@ -524,7 +431,7 @@ static void test_forwarded_clients_get_their_own_budgets(void **state)
                 false);
     /* The access log names the forwarded client. */
     tu_sleep_ms(100);
-    assert_true(log_mentions("\"client\":\"203.0.113.2\""));
+    assert_true(tu_log_mentions("\"client\":\"203.0.113.2\""));
 }
 
 static void test_untrusted_peers_forwarding_is_ignored(void **state)
@@ -556,25 +463,25 @@ static void test_idle_budget_counts_forwarded_clients_by_64(void **state)
 {
     (void)state;
     long long closed_before =
-        metric("wasteflow_http_connections_closed_total{reason=\"idle_at_cap\"}");
+        tu_metric("wasteflow_http_connections_closed_total{reason=\"idle_at_cap\"}");
     int held[PROXIED_CAP];
     for (int i = 0; i < PROXIED_CAP; i++) {
-        held[i] = connect_from("127.0.0.1", 0);
+        held[i] = tu_connect("127.0.0.1", 0);
         char *request = tu_format("GET /healthz HTTP/1.1\r\nHost: t\r\n"
                                   "X-Forwarded-For: 2001:db8:7:%d::%d\r\n\r\n",
                                   i % 2 == 0 ? 7 : 8, i + 1);
-        send_all(held[i], request, strlen(request));
+        tu_send_all(held[i], request, strlen(request));
         free(request);
         assert_int_equal(response_status(held[i], (int)tu_scaled_ms(3000)), 200);
     }
     long long start = tu_now_ms();
-    int newcomer = connect_from("127.0.0.2", 0);
+    int newcomer = tu_connect("127.0.0.2", 0);
     const char *health = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
-    send_all(newcomer, health, strlen(health));
+    tu_send_all(newcomer, health, strlen(health));
     int status = response_status(newcomer, (int)tu_scaled_ms(5000));
     long long waited = tu_now_ms() - start;
     close(newcomer);
-    long long closed = metric("wasteflow_http_connections_closed_total{reason=\"idle_at_cap\"}");
+    long long closed = tu_metric("wasteflow_http_connections_closed_total{reason=\"idle_at_cap\"}");
     close_all(held, PROXIED_CAP);
     print_message("newcomer's /healthz: %d after %lld ms; forwarded clients' idle connections "
                   "closed at the cap: %lld\n",

@@ -41,19 +41,6 @@
  * request stalled by a lock is answered 503. */
 #define PROMPT_MS 1500
 
-static int group_setup(void **state)
-{
-    (void)state;
-    it_start(NULL);
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    return it_stop();
-}
-
 /* ------------------------------------------------------------------ the auditor's session */
 
 static PGconn *auditor_session(void)
@@ -584,5 +571,5 @@ int main(void)
         /* Last: it leaves rows the audit reports. */
         cmocka_unit_test(test_audit_flags_misdated_ledger_rows_and_impossible_keys),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
 }

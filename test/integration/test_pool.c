@@ -1492,12 +1492,11 @@ static void test_connection_error_message_is_valid(void **state)
     assert_true(rec.message[0] != '\0');
 }
 
-/* BUG (lib/db/pool.c db_conn_release -> conn_break): releasing a connection whose batch
- * is still running drops the backend, then conn_break sees the state BUSY, keeps the
- * connection LEASED "until the holder releases it" and runs the batch callback inside
- * db_conn_release. The holder has just released it, so the connection stays LEASED for
- * good: the pool has lost it. Expected: the batch callback fires once and the pool gets
- * the connection back (a new lease succeeds within 5 s). */
+/* Releasing a connection whose batch is still running drops the backend. The pool's
+ * promise: the batch callback fires exactly once, later, from the loop — never inside
+ * db_conn_release (the caller may be tearing down the state the callback touches) — and
+ * the pool gets the connection back (a new lease succeeds within 5 s). A regression once
+ * ran the callback inside the release and kept the connection leased for good. */
 static void test_release_with_batch_in_flight(void **state)
 {
     (void)state;
@@ -1519,6 +1518,8 @@ static void test_release_with_batch_in_flight(void **state)
     run_for(50);
     db_pool_stats stats = db_pool_get_stats(pool);
     assert_int_equal(rec.calls, 1);
+    assert_int_equal(rec.inside_call, 0);
+    assert_int_equal(again.inside_call, 0);
     if (again.calls != 1 || again.status != DB_OK) {
         fail_msg("after releasing with a batch in flight, a new lease got %s (status %d); "
                  "pool stats: connected %d, leased %d, idle %d",

@@ -150,19 +150,6 @@ static void delete_world(int seed)
     it_sql_exec("DELETE FROM organizations WHERE name LIKE 'org-%d-%%'", seed);
 }
 
-static int group_setup(void **state)
-{
-    (void)state;
-    it_start(NULL);
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    return it_stop();
-}
-
 static void expect_usage_error(seed_run run, const char *message)
 {
     if (run.exit_code != 2 || strstr(run.err, message) == NULL) {
@@ -397,5 +384,5 @@ int main(void)
         cmocka_unit_test(test_reproducible),
         cmocka_unit_test(test_extreme_budgets),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
 }

@@ -367,9 +367,7 @@ static void run_sigterm(bool hold)
 
     /* Every finding is listed; the test fails once, at the end. */
     int findings = 0;
-    for (int i = 0; i < load.problems.count && i < TU_PROBLEMS_KEPT; i++) {
-        fprintf(stderr, "  invalid answer: %s\n", load.problems.kept[i]);
-    }
+    tu_problems_print(&load.problems, "invalid answer");
     findings += load.problems.count;
     if (load.lost_count > 0) {
         char *log = read_file(log_copy);

@@ -30,36 +30,6 @@ static long long org_id;
 static char *org_key;
 static long long rare[3]; /* storages that accept "rare": two with roads, one without */
 
-/* A counter of /metrics (as the admin), or -1 when there is none. */
-static long long metric_or_none(const char *name)
-{
-    it_response *r = it_get("/metrics");
-    EXPECT_STATUS(r, 200);
-    char pattern[128];
-    snprintf(pattern, sizeof pattern, "\n%s ", name);
-    const char *at = strstr(r->body, pattern);
-    long long value = at != NULL ? strtoll(at + strlen(pattern), NULL, 10) : -1;
-    it_response_free(r);
-    return value;
-}
-
-/* A counter of /metrics (as the admin). */
-static long long metric(const char *name)
-{
-    it_response *r = it_get("/metrics");
-    EXPECT_STATUS(r, 200);
-    char pattern[128];
-    snprintf(pattern, sizeof pattern, "\n%s ", name);
-    const char *at = strstr(r->body, pattern);
-    if (at == NULL) {
-        it_response_free(r);
-        fail_msg("/metrics has no %s", name);
-    }
-    long long value = strtoll(at + strlen(pattern), NULL, 10);
-    it_response_free(r);
-    return value;
-}
-
 static void seed_world(void)
 {
     const char *args[] = {getenv("WASTEFLOW_BIN"),
@@ -177,28 +147,28 @@ static void test_type_no_storage_accepts(void **state)
     if (!tu_under_valgrind()) {
         assert_true(none_ms <= first_ms * 3 + 5);
     }
-    long long nodes = metric("wasteflow_view_nodes_settled_total");
-    long long examined = metric("wasteflow_view_storages_examined_total");
+    long long nodes = tu_metric_present("wasteflow_view_nodes_settled_total");
+    long long examined = tu_metric_present("wasteflow_view_storages_examined_total");
     it_response *r = as_org("/v1/organizations/%lld/storages?waste_type=none", org_id);
     EXPECT_STATUS(r, 200);
     ASSERT_JSON(r->json, "{\"items\":[],\"next_cursor\":null}");
     it_response_free(r);
     /* No search, no storage read: the first round answered it. */
-    assert_int_equal(metric("wasteflow_view_nodes_settled_total") - nodes, 0);
-    assert_int_equal(metric("wasteflow_view_storages_examined_total") - examined, 0);
+    assert_int_equal(tu_metric_present("wasteflow_view_nodes_settled_total") - nodes, 0);
+    assert_int_equal(tu_metric_present("wasteflow_view_storages_examined_total") - examined, 0);
     r = as_org("/v1/organizations/%lld/storages?waste_type=none&reachable=true&has_room=true",
                org_id);
     EXPECT_STATUS(r, 200);
     ASSERT_JSON(r->json, "{\"items\":[],\"next_cursor\":null}");
     it_response_free(r);
-    assert_int_equal(metric("wasteflow_view_nodes_settled_total") - nodes, 0);
+    assert_int_equal(tu_metric_present("wasteflow_view_nodes_settled_total") - nodes, 0);
 }
 
 static void test_rare_type(void **state)
 {
     (void)state;
-    long long examined = metric("wasteflow_view_storages_examined_total");
-    long long nodes = metric("wasteflow_view_nodes_settled_total");
+    long long examined = tu_metric_present("wasteflow_view_storages_examined_total");
+    long long nodes = tu_metric_present("wasteflow_view_nodes_settled_total");
     it_response *r = as_org("/v1/organizations/%lld/storages?waste_type=rare", org_id);
     EXPECT_STATUS(r, 200);
     const cJSON *items = tu_member(r->json, "items");
@@ -218,9 +188,9 @@ static void test_rare_type(void **state)
     assert_true(cJSON_IsNull(tu_member(cJSON_GetArrayItem(items, 2), "distance_m")));
     it_response_free(r);
     /* Exactly the three storages read: the two found by the search, then the roadless one. */
-    assert_int_equal(metric("wasteflow_view_storages_examined_total") - examined, 3);
+    assert_int_equal(tu_metric_present("wasteflow_view_storages_examined_total") - examined, 3);
     /* The search stopped at the second: never more nodes than the world has. */
-    long long settled = metric("wasteflow_view_nodes_settled_total") - nodes;
+    long long settled = tu_metric_present("wasteflow_view_nodes_settled_total") - nodes;
     printf("# rare type: %lld nodes settled\n", settled);
     assert_true(settled > 0 && settled <= ORGS + STORAGES + 1);
 
@@ -369,7 +339,7 @@ static void test_work_budget(void **state)
     deep_url = tu_format("%s%s", base, deep_path);
     double idle2_median, idle2_p90;
     admin_latency(0, deep_url, &idle2_median, &idle2_p90, &none);
-    long long refused_before = metric_or_none("wasteflow_work_budget_refused_total");
+    long long refused_before = tu_metric("wasteflow_work_budget_refused_total");
     admin_latency(2, deep_url, &on_median, &on_p90, &on);
 
     printf("# admin read latency (median / p90 ms of 60): idle %.1f / %.1f; hammered without "
@@ -381,7 +351,7 @@ static void test_work_budget(void **state)
     /* The hammering key is refused by its budget, with Retry-After, as problem+json. */
     assert_true(on.budget_refused > 0);
     assert_true(on.retry_after_always);
-    assert_int_equal(metric("wasteflow_work_budget_refused_total") - refused_before,
+    assert_int_equal(tu_metric_present("wasteflow_work_budget_refused_total") - refused_before,
                      on.budget_refused);
     /* Its expensive pages are held to the budget: 20,000 units a second and a deep page
      * settles over 4,000 nodes, so at most 5 a second, plus the burst and the two hammers'
@@ -413,8 +383,8 @@ static void test_filter_hammer(void **state)
     double idle_median, idle_p90, hammered_median, hammered_p90;
     hammer none, sum;
     admin_latency(0, url, &idle_median, &idle_p90, &none);
-    long long nodes = metric_or_none("wasteflow_view_nodes_settled_total");
-    long long examined = metric_or_none("wasteflow_view_storages_examined_total");
+    long long nodes = tu_metric("wasteflow_view_nodes_settled_total");
+    long long examined = tu_metric("wasteflow_view_storages_examined_total");
     admin_latency(2, url, &hammered_median, &hammered_p90, &sum);
     printf("# admin read latency (median / p90 ms of 60): idle %.1f / %.1f; while one key asks "
            "for a type no storage accepts (%.0f a second) %.1f / %.1f\n",
@@ -424,8 +394,9 @@ static void test_filter_hammer(void **state)
     assert_true(sum.ok > 0);
     /* Thousands of them, and not one node searched or storage read (the admin's pages of
      * 10 are the only work). */
-    assert_int_equal(metric("wasteflow_view_storages_examined_total") - examined, 60 * 11);
-    assert_true(metric("wasteflow_view_nodes_settled_total") - nodes <= 60 * 200);
+    assert_int_equal(tu_metric_present("wasteflow_view_storages_examined_total") - examined,
+                     60 * 11);
+    assert_true(tu_metric_present("wasteflow_view_nodes_settled_total") - nodes <= 60 * 200);
     assert_true(hammered_median <= idle_median * 4 + 15);
     free(url);
 }
@@ -462,7 +433,7 @@ static void test_start_reads_the_roads_once(void **state)
     }
     assert_int_equal(distance, 1); /* the view shows the new road */
     it_response_free(r);
-    assert_int_equal(metric("wasteflow_graph_full_reads_total"), 1);
+    assert_int_equal(tu_metric_present("wasteflow_graph_full_reads_total"), 1);
 }
 
 int main(void)

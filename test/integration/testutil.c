@@ -4,8 +4,10 @@
 #endif
 #include "testutil.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <regex.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -669,6 +673,32 @@ void tu_problem_add(tu_problems *problems, const char *fmt, ...)
     problems->count++;
 }
 
+void tu_problems_print(const tu_problems *problems, const char *label)
+{
+    for (int i = 0; i < problems->count && i < TU_PROBLEMS_KEPT; i++) {
+        fprintf(stderr, "  %s: %s\n", label, problems->kept[i]);
+    }
+    if (problems->count > TU_PROBLEMS_KEPT) {
+        fprintf(stderr, "  ... and %d more\n", problems->count - TU_PROBLEMS_KEPT);
+    }
+}
+
+void tu_problems_check(const tu_problems *problems, const char *what, int cases)
+{
+    if (problems->count == 0) {
+        if (cases >= 0) {
+            print_message("%s: all %d cases passed\n", what, cases);
+        }
+        return;
+    }
+    tu_problems_print(problems, what);
+    print_message("server log: %s\n", it_server_log_path());
+    if (cases >= 0) {
+        fail_msg("%s: %d of %d cases failed (listed above)", what, problems->count, cases);
+    }
+    fail_msg("%s: %d problems (listed above)", what, problems->count);
+}
+
 void tu_status_line(char *line, size_t size, long requests, const long statuses[600])
 {
     size_t used = (size_t)snprintf(line, size, "%ld requests;", requests);
@@ -703,4 +733,117 @@ char *tu_raw_with_auth(const char *request, size_t *length)
     *length += (size_t)header_length;
     out[*length] = '\0';
     return out;
+}
+
+long long tu_metric(const char *sample)
+{
+    it_response *response = it_get("/metrics");
+    EXPECT_STATUS(response, 200);
+    long long value = -1;
+    size_t len = strlen(sample);
+    for (const char *line = response->body; line != NULL && *line != '\0';) {
+        if (strncmp(line, sample, len) == 0 && line[len] == ' ') {
+            value = atoll(line + len + 1);
+            break;
+        }
+        line = strchr(line, '\n');
+        line = line != NULL ? line + 1 : NULL;
+    }
+    it_response_free(response);
+    return value;
+}
+
+long long tu_metric_present(const char *sample)
+{
+    long long value = tu_metric(sample);
+    if (value < 0) {
+        fail_msg("/metrics has no %s", sample);
+    }
+    return value;
+}
+
+bool tu_log_mentions(const char *needle)
+{
+    FILE *log = fopen(it_server_log_path(), "r");
+    if (log == NULL) {
+        return false;
+    }
+    char line[8192];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, log) != NULL) {
+        found = strstr(line, needle) != NULL;
+    }
+    fclose(log);
+    return found;
+}
+
+long tu_vm_rss_kib(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+    FILE *status = fopen(path, "r");
+    assert_non_null(status);
+    char line[256];
+    long kib = -1;
+    while (fgets(line, sizeof line, status) != NULL) {
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            kib = atol(line + 6);
+        }
+    }
+    fclose(status);
+    assert_true(kib > 0);
+    return kib;
+}
+
+int tu_server_port(void)
+{
+    const char *colon = strrchr(it_base_url(), ':');
+    assert_non_null(colon);
+    return atoi(colon + 1);
+}
+
+int tu_try_connect(const char *local_ip, int receive_buffer)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    if (receive_buffer > 0) {
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    }
+    if (local_ip != NULL) {
+        struct sockaddr_in local = {.sin_family = AF_INET, .sin_port = 0};
+        assert_int_equal(inet_pton(AF_INET, local_ip, &local.sin_addr), 1);
+        if (bind(fd, (struct sockaddr *)&local, sizeof local) != 0) {
+            fail_msg("bind to %s: %s", local_ip, strerror(errno));
+        }
+    }
+    struct sockaddr_in address = {.sin_family = AF_INET,
+                                  .sin_port = htons((uint16_t)tu_server_port())};
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0) {
+        int error = errno;
+        close(fd);
+        errno = error;
+        return -1;
+    }
+    return fd;
+}
+
+int tu_connect(const char *local_ip, int receive_buffer)
+{
+    int fd = tu_try_connect(local_ip, receive_buffer);
+    if (fd < 0) {
+        fail_msg("connect to the server: %s", strerror(errno));
+    }
+    return fd;
+}
+
+void tu_send_all(int fd, const char *data, size_t len)
+{
+    for (size_t sent = 0; sent < len;) {
+        ssize_t n = send(fd, data + sent, len - sent, MSG_NOSIGNAL);
+        if (n <= 0) {
+            fail_msg("send: %s", strerror(errno));
+        }
+        sent += (size_t)n;
+    }
 }

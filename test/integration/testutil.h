@@ -99,7 +99,9 @@ char *tu_acknowledged_sql_array(const tu_acknowledged *acknowledged);
 /* Frees the ids and empties it. */
 void tu_acknowledged_clear(tu_acknowledged *acknowledged);
 
-/* What a load found wrong: the first TU_PROBLEMS_KEPT messages are kept, all are counted. */
+/* The suite's one collect-then-fail helper: what a load or a table of cases found wrong,
+ * collected so that one run reports every finding, then failed at once. The first
+ * TU_PROBLEMS_KEPT messages are kept, all are counted. */
 enum { TU_PROBLEMS_KEPT = 40 };
 typedef struct {
     char kept[TU_PROBLEMS_KEPT][400];
@@ -107,6 +109,39 @@ typedef struct {
 } tu_problems;
 void tu_problem_add(tu_problems *problems, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Prints the kept messages to stderr, one a line after "  <label>: ", and how many more
+ * there were. */
+void tu_problems_print(const tu_problems *problems, const char *label);
+/* When there is a problem: prints them and the server log's path, then fails the running
+ * test ("<what>: N of <cases> cases failed", or "<what>: N problems" when cases < 0).
+ * Else, with cases >= 0, says that all passed. Test thread only. */
+void tu_problems_check(const tu_problems *problems, const char *what, int cases);
+
+/* ---- raw TCP to the server (test thread only) ---- */
+
+/* The port of the server the harness started. */
+int tu_server_port(void);
+/* A TCP connection to the server from local_ip (NULL: any local address), with a receive
+ * buffer of receive_buffer bytes when not 0 (so the kernel takes little of what is not
+ * read); -1 (errno set) when the connect fails. */
+int tu_try_connect(const char *local_ip, int receive_buffer);
+/* tu_try_connect, failing the test when the connect fails. */
+int tu_connect(const char *local_ip, int receive_buffer);
+/* Sends all len bytes, failing the test when the connection will not take them. */
+void tu_send_all(int fd, const char *data, size_t len);
+
+/* ---- what the server says of itself (test thread only) ---- */
+
+/* The value of one sample of /metrics, asked as the admin: the whole sample name with its
+ * labels, e.g. "wasteflow_http_connections_closed_total{reason=\"idle_at_cap\"}"; -1 when
+ * there is no such sample. */
+long long tu_metric(const char *sample);
+/* tu_metric of a sample that must be there: fails the test when it is not. */
+long long tu_metric_present(const char *sample);
+/* True when a line of the server's log contains needle. */
+bool tu_log_mentions(const char *needle);
+/* The resident memory of a process (VmRSS), in KiB; fails the test when it cannot be read. */
+long tu_vm_rss_kib(pid_t pid);
 
 /* "<requests> requests; 200:12 201:30 503:2" into line: the responses counted by status. */
 void tu_status_line(char *line, size_t size, long requests, const long statuses[600]);

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "core/alloc.h"
+#include "prng.h"
 
 #define CHECK(cond, ...)                                                                           \
     do {                                                                                           \
@@ -231,24 +232,6 @@ static void test_sort_candidates(void **state)
 }
 
 /* --- Property test against a brute-force reference --- */
-
-typedef struct {
-    uint64_t state;
-} prng;
-
-/* splitmix64: small, deterministic, the same on every platform. */
-static uint64_t prng_next(prng *r)
-{
-    uint64_t z = (r->state += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
-static int64_t prng_range(prng *r, int64_t low, int64_t high)
-{
-    return low + (int64_t)(prng_next(r) % ((uint64_t)high - (uint64_t)low + 1u));
-}
 
 enum { MAX_CANDIDATES = 14 };
 

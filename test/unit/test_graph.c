@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "core/graph.h"
+#include "prng.h"
 
 #define CHECK(cond, ...)                                                                           \
     do {                                                                                           \
@@ -54,28 +55,6 @@ static void assert_path(const graph_paths *p, node_ref target, const node_ref *e
         assert_int_equal(out[i].kind, expected[i].kind);
         assert_int_equal(out[i].id, expected[i].id);
     }
-}
-
-/* Small deterministic PRNG (splitmix64) so failures reproduce on every platform. */
-typedef struct {
-    uint64_t state;
-} prng;
-
-static uint64_t prng_next(prng *r)
-{
-    uint64_t z = (r->state += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
-/* Uniform in [low, high]. */
-static int64_t prng_range(prng *r, int64_t low, int64_t high)
-{
-    uint64_t span = (uint64_t)high - (uint64_t)low + 1u;
-    if (span == 0)
-        return (int64_t)prng_next(r);
-    return low + (int64_t)(prng_next(r) % span);
 }
 
 /* --- The picture (README, "The picture, as an example") --- */

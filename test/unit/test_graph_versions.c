@@ -20,31 +20,13 @@
 #include <cmocka.h>
 
 #include "core/graph.h"
+#include "prng.h"
 
 #define CHECK(cond, ...)                                                                           \
     do {                                                                                           \
         if (!(cond))                                                                               \
             fail_msg(__VA_ARGS__);                                                                 \
     } while (0)
-
-typedef struct {
-    uint64_t state;
-} prng;
-
-static uint64_t prng_next(prng *r)
-{
-    uint64_t z = (r->state += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
-/* Uniform in [low, high]. */
-static int64_t prng_range(prng *r, int64_t low, int64_t high)
-{
-    uint64_t span = (uint64_t)high - (uint64_t)low + 1u;
-    return span == 0 ? (int64_t)prng_next(r) : low + (int64_t)(prng_next(r) % span);
-}
 
 static bool same_node(node_ref a, node_ref b)
 {

@@ -14,24 +14,13 @@
 #include <cmocka.h>
 
 #include "core/pmap.h"
+#include "prng.h"
 
 #define CHECK(cond, ...)                                                                           \
     do {                                                                                           \
         if (!(cond))                                                                               \
             fail_msg(__VA_ARGS__);                                                                 \
     } while (0)
-
-typedef struct {
-    uint64_t state;
-} prng;
-
-static uint64_t prng_next(prng *r)
-{
-    uint64_t z = (r->state += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
 
 /* Counted values: a value is an index into live[], retained and released by the map. */
 enum { MAX_VALUES = 4096 };
