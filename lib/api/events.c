@@ -148,7 +148,7 @@ static size_t render_transfers(arena *a, const db_result *result, int q, event_i
     int rows = db_rows(result, q), row = 0;
     for (size_t i = 0; i < count; i++) {
         const repr_transfer_row *t = &transfers[i];
-        uint64_t xid = strtoull(db_text(result, q, row, 11), NULL, 10);
+        uint64_t xid = strtoull(db_text(result, q, row, 15), NULL, 10);
         while (row < rows && db_int64(result, q, row, 0) == t->id) {
             row++;
         }
