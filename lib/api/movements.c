@@ -285,6 +285,7 @@ static void receipt_locked(tx *t, const db_result *result)
     const char *actor = tx_text(t, tx_ctx(t)->principal.actor);
     tx_q(t, ST_MV_RECEIVE, tx_int(t, c->id), tx_int(t, c->received_kg), tx_int(t, c->rejected_kg),
          c->reason, c->ticket, actor);
+    tx_q(t, ST_EV_LOG_MOVEMENTS, arena_printf(tx_arena(t), "{%lld}", (long long)c->id));
     /* The room the released reservation leaves, and the refused kilograms back at the
      * organization, are the dispatcher's to place (the receipt's room event, told after the
      * commit as every other room is). */

@@ -55,7 +55,7 @@ void handle_organizations_create(http_ctx *ctx)
 
 static void patched(tx *t, const db_result *result)
 {
-    api_reply_holder(t, result, 2, 200, NULL, repr_organization);
+    api_reply_holder(t, result, result->count - 1, 200, NULL, repr_organization);
 }
 
 void handle_organizations_patch(http_ctx *ctx)

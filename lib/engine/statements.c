@@ -681,6 +681,12 @@ const db_statement engine_statements[ST__COUNT] = {
     S(ST_EV_ORGANIZATIONS,
       "SELECT " ORGANIZATION_COLUMNS " FROM organizations o LEFT JOIN organization_waste w "
       "ON w.organization_id = o.id WHERE o.id = ANY ($1::bigint[]) ORDER BY o.id, w.waste_type"),
+    /* Movements by id ($1 bigint[]), as they are now. */
+    S(ST_EV_MOVEMENTS, "SELECT " MOVEMENT_COLUMNS " FROM " MOVEMENT_FROM " WHERE s.id = ANY "
+                       "($1::bigint[]) ORDER BY s.id"),
+    /* Logs 'movement' events for the feed ($1 bigint[] of movement ids), in the writing
+     * transaction (sql/migrations/013); nothing when the feed is off. */
+    S(ST_EV_LOG_MOVEMENTS, "SELECT wf_notify_ids('m', $1::bigint[])"),
     S(ST_EV_ROUTES, "SELECT " ROUTE_COLUMNS " FROM routes WHERE id = ANY ($1::bigint[]) "
                     "ORDER BY id"),
     /* A page of the view among the unreachable, by id: the first $6 storages (filtered as

@@ -100,6 +100,8 @@
     X(ST_EV_STORAGES)                                                                              \
     X(ST_EV_ORGANIZATIONS)                                                                         \
     X(ST_EV_ROUTES)                                                                                \
+    X(ST_EV_MOVEMENTS)                                                                             \
+    X(ST_EV_LOG_MOVEMENTS)                                                                         \
     X(ST_VIEW_UNREACHABLE)
 
 #define WF_STATEMENT_ENUM(name) name,

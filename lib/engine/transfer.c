@@ -296,6 +296,7 @@ static size_t queue_record(tx *t, transfer_job *job)
              ship_type = {0}, ship_amount = {0}, ship_distance = {0}, ship_transit = {0};
     pg_array left_org = {0}, left_type = {0}, left_kg = {0};
     pg_array since_org = {0}, since_left = {0};
+    pg_array travelling = {0};
     size_t shipments = 0;
     for (size_t i = 0; i < job->org_count; i++) {
         shipments += job->orgs[i].shipment_count;
@@ -323,6 +324,9 @@ static size_t queue_record(tx *t, transfer_job *job)
             array_int(&ship_amount, shipment->amount_kg);
             array_int(&ship_distance, shipment->distance_m);
             array_bool(&ship_transit, org->in_transit[s]);
+            if (org->in_transit[s]) {
+                array_int(&travelling, org->movement_ids[s]);
+            }
             adds[add_count++] = (stock_add){
                 shipment->storage_id,
                 code,
@@ -387,6 +391,12 @@ static size_t queue_record(tx *t, transfer_job *job)
         array_done(t, &stock_held),
         tx_int(t, (int64_t)pairs),
     };
+    if (travelling.count > 0) {
+        /* Loads set off in transit: their 'movement' events (sql/migrations/013). */
+        tx_q(t, ST_EV_LOG_MOVEMENTS, array_done(t, &travelling));
+    } else {
+        strbuf_free(&travelling.text);
+    }
     if (left_org.count == 0 && since_org.count == 0) {
         /* No pending amount and no pending_since changes (the common case: everything
          * handed over was placed, and nothing was pending before): the statement leaves

@@ -29,3 +29,11 @@ ALTER TABLE waste_totals ADD COLUMN variance numeric NOT NULL DEFAULT 0;
 ALTER TABLE organization_waste DROP CONSTRAINT organization_waste_pending_within_capacity;
 ALTER TABLE organization_waste ADD CONSTRAINT organization_waste_pending_not_negative
     CHECK (pending >= 0);
+
+-- The feed's 'movement' events: a load that set off in transit, and one that was received. The
+-- service logs them itself, in the transaction that writes them (lib/engine/transfer.c and
+-- lib/api/movements.c queue wf_notify_ids('m', ...) in a round they already send), and only
+-- for loads that travel: a transfer to automatic storages logs nothing more than before.
+ALTER TABLE event_log DROP CONSTRAINT event_log_kind_check;
+ALTER TABLE event_log ADD CONSTRAINT event_log_kind_check
+    CHECK (kind IN ('s', 'o', 'r', 'u', 'm'));
