@@ -4,6 +4,7 @@
  * partially rejected, rejected -> stock, reserved, pending and the refused kilograms placed
  * again within a second), the variance warning, the stats and the audit. Every refused request
  * must leave the database exactly as it was. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -540,6 +541,222 @@ static void test_receipt_idempotency_key(void **state)
     free(path);
 }
 
+/* ---------------------------------------------------------------- races */
+
+#define RACERS 6
+
+typedef struct {
+    const char *url;
+    const char *body;
+    pthread_barrier_t *start;
+    long status;
+} racer;
+
+static void *race_one(void *arg)
+{
+    racer *r = arg;
+    CURL *curl = curl_easy_init();
+    tu_http_result reply = {0};
+    pthread_barrier_wait(r->start);
+    tu_http_call(curl, "POST", r->url, r->body, NULL, NULL, 30, false, &reply);
+    r->status = reply.status;
+    tu_http_result_clear(&reply);
+    curl_easy_cleanup(curl);
+    return NULL;
+}
+
+/* The same receipt sent at once by several clients: exactly one is recorded. */
+static void test_concurrent_receipts_of_one_movement(void **state)
+{
+    (void)state;
+    long long weighed = new_storage("weighed", "{\"glass\":100}");
+    long long org = new_org();
+    road(org, weighed, 10);
+    it_response *t = hand_over(org, 80);
+    long long m = movement_of(t, 0);
+    it_response_free(t);
+    char *url = tu_format("%s/v1/movements/%lld/receipt", it_base_url(), m);
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, RACERS);
+    racer racers[RACERS];
+    pthread_t threads[RACERS];
+    for (int i = 0; i < RACERS; i++) {
+        racers[i] = (racer){url,
+                            "{\"received_kg\":80,\"rejected_kg\":5,\"rejection_reason\":"
+                            "\"glass shards\"}",
+                            &start, 0};
+        assert_int_equal(pthread_create(&threads[i], NULL, race_one, &racers[i]), 0);
+    }
+    int ok = 0, conflict = 0;
+    for (int i = 0; i < RACERS; i++) {
+        pthread_join(threads[i], NULL);
+        ok += racers[i].status == 200;
+        conflict += racers[i].status == 409;
+    }
+    pthread_barrier_destroy(&start);
+    assert_int_equal(ok, 1);
+    assert_int_equal(conflict, RACERS - 1);
+    wait_until_placed(org);
+    /* 75 accepted; the 5 refused came back and went to the storage again, in transit. */
+    assert_storage(weighed, "{\"glass\":75}", "{\"glass\":5}", "{\"glass\":20}");
+    assert_int_equal(it_sql_int("SELECT count(*) FROM receipts WHERE shipment_id = %lld", m), 1);
+    tu_assert_audit_clean();
+    free(url);
+}
+
+/* Hand-overs, receipts (some refusing), unloads and capacity changes racing on one weighed
+ * storage: no 5xx, every answer one the contract allows, and the invariants hold after. */
+#define LOAD_ORGS 4
+
+static struct {
+    long long weighed, automatic;
+    long long orgs[LOAD_ORGS];
+    double deadline;
+} load;
+
+typedef struct {
+    int kind; /* 0 hand-over, 1 receipts, 2 unloads, 3 capacity */
+    unsigned seed;
+    long requests, ok, refused, bad;
+    char problem[400];
+} loader;
+
+static void loader_note(loader *l, const char *what, const tu_http_result *reply)
+{
+    l->bad++;
+    if (l->problem[0] == '\0') {
+        snprintf(l->problem, sizeof l->problem, "%s -> %ld: %.300s", what, reply->status,
+                 reply->body ? reply->body : "");
+    }
+}
+
+static void *run_loader(void *arg)
+{
+    loader *l = arg;
+    CURL *curl = curl_easy_init();
+    tu_http_result reply = {0};
+    char url[256], body[256];
+    while (tu_now_seconds() < load.deadline) {
+        l->requests++;
+        if (l->kind == 0) {
+            long long org = load.orgs[rand_r(&l->seed) % LOAD_ORGS];
+            snprintf(url, sizeof url, "%s/v1/organizations/%lld/transfers", it_base_url(), org);
+            snprintf(body, sizeof body, "{\"waste\":{\"glass\":%d}}", 1 + rand_r(&l->seed) % 40);
+            tu_http_call(curl, "POST", url, body, NULL, NULL, 30, false, &reply);
+            if (reply.status == 201) {
+                l->ok++;
+            } else {
+                loader_note(l, url, &reply);
+            }
+        } else if (l->kind == 1) {
+            snprintf(url, sizeof url, "%s/v1/movements?storage_id=%lld&status=in_transit&limit=5",
+                     it_base_url(), load.weighed);
+            tu_http_call(curl, "GET", url, NULL, NULL, NULL, 30, false, &reply);
+            cJSON *page = cJSON_Parse(reply.body);
+            const cJSON *items = cJSON_GetObjectItemCaseSensitive(page, "items");
+            int n = cJSON_GetArraySize(items);
+            if (reply.status != 200 || n == 0) {
+                if (reply.status != 200) {
+                    loader_note(l, url, &reply);
+                }
+                cJSON_Delete(page);
+                continue;
+            }
+            const cJSON *item = cJSON_GetArrayItem(items, rand_r(&l->seed) % n);
+            long long id = (long long)cJSON_GetObjectItemCaseSensitive(item, "id")->valuedouble;
+            long long planned =
+                (long long)cJSON_GetObjectItemCaseSensitive(item, "planned_kg")->valuedouble;
+            cJSON_Delete(page);
+            long long received = planned + (rand_r(&l->seed) % 5) - 2;
+            received = received < 0 ? 0 : received;
+            long long rejected = rand_r(&l->seed) % 3 == 0 ? rand_r(&l->seed) % (received + 1) : 0;
+            snprintf(url, sizeof url, "%s/v1/movements/%lld/receipt", it_base_url(), id);
+            snprintf(body, sizeof body,
+                     "{\"received_kg\":%lld,\"rejected_kg\":%lld,\"rejection_reason\":\"load "
+                     "test\"}",
+                     received, rejected);
+            tu_http_call(curl, "POST", url, body, NULL, NULL, 30, false, &reply);
+            /* 409: another receipt came first, or the load does not fit after an unload
+             * raced a capacity change. */
+            if (reply.status == 200) {
+                l->ok++;
+            } else if (reply.status == 409) {
+                l->refused++;
+            } else {
+                loader_note(l, url, &reply);
+            }
+        } else if (l->kind == 2) {
+            snprintf(url, sizeof url, "%s/v1/storages/%lld/unload", it_base_url(), load.weighed);
+            snprintf(body, sizeof body, "{\"glass\":%d}", 1 + rand_r(&l->seed) % 30);
+            tu_http_call(curl, "POST", url, body, NULL, NULL, 30, false, &reply);
+            if (reply.status == 200) {
+                l->ok++;
+            } else if (reply.status == 409) {
+                l->refused++;
+            } else {
+                loader_note(l, url, &reply);
+            }
+        } else {
+            snprintf(url, sizeof url, "%s/v1/storages/%lld", it_base_url(), load.weighed);
+            snprintf(body, sizeof body, "{\"capacity\":{\"glass\":%d}}",
+                     150 + rand_r(&l->seed) % 200);
+            tu_http_call(curl, "PATCH", url, body, NULL, NULL, 30, false, &reply);
+            if (reply.status == 200) {
+                l->ok++;
+            } else if (reply.status == 409) {
+                l->refused++;
+            } else {
+                loader_note(l, url, &reply);
+            }
+            tu_sleep_ms(20);
+        }
+    }
+    tu_http_result_clear(&reply);
+    curl_easy_cleanup(curl);
+    return NULL;
+}
+
+static void test_hand_overs_receipts_unloads_and_capacity_race(void **state)
+{
+    (void)state;
+    load.weighed = new_storage("weighed", "{\"glass\":300}");
+    load.automatic = new_storage("automatic", "{\"glass\":1000000}");
+    for (int i = 0; i < LOAD_ORGS; i++) {
+        load.orgs[i] = new_org();
+        road(load.orgs[i], load.weighed, 10);
+        road(load.orgs[i], load.automatic, 20 + i);
+    }
+    load.deadline = tu_now_seconds() + 3.0;
+    const int kinds[] = {0, 0, 0, 1, 1, 2, 3};
+    enum { LOADERS = sizeof kinds / sizeof kinds[0] };
+    loader loaders[LOADERS];
+    pthread_t threads[LOADERS];
+    for (int i = 0; i < LOADERS; i++) {
+        loaders[i] = (loader){.kind = kinds[i], .seed = 17u + (unsigned)i};
+        assert_int_equal(pthread_create(&threads[i], NULL, run_loader, &loaders[i]), 0);
+    }
+    long per_kind[4][3] = {{0}};
+    for (int i = 0; i < LOADERS; i++) {
+        pthread_join(threads[i], NULL);
+        if (loaders[i].bad > 0) {
+            fail_msg("%ld unexpected answers, first: %s", loaders[i].bad, loaders[i].problem);
+        }
+        per_kind[loaders[i].kind][0] += loaders[i].requests;
+        per_kind[loaders[i].kind][1] += loaders[i].ok;
+        per_kind[loaders[i].kind][2] += loaders[i].refused;
+    }
+    printf("movements race: hand-overs %ld (%ld ok), receipts %ld ok / %ld refused, unloads %ld "
+           "ok / %ld refused, capacity changes %ld ok / %ld refused\n",
+           per_kind[0][0], per_kind[0][1], per_kind[1][1], per_kind[1][2], per_kind[2][1],
+           per_kind[2][2], per_kind[3][1], per_kind[3][2]);
+    assert_true(per_kind[0][1] > 0);
+    assert_true(per_kind[1][1] > 0);
+    for (int i = 0; i < LOAD_ORGS; i++) {
+        wait_until_placed(load.orgs[i]);
+    }
+    tu_assert_audit_clean();
+}
+
 /* ---------------------------------------------------------------- runner */
 
 int main(void)
@@ -549,6 +766,8 @@ int main(void)
         cmocka_unit_test(test_lifecycle_with_exact_kilograms),
         cmocka_unit_test(test_every_route_for_every_role),
         cmocka_unit_test(test_receipt_idempotency_key),
+        cmocka_unit_test(test_concurrent_receipts_of_one_movement),
+        cmocka_unit_test(test_hand_overs_receipts_unloads_and_capacity_race),
         /* Runs last: whatever the tests above did, sql/audit.sql finds no violated invariant. */
         TU_AUDIT_TEST,
     };
