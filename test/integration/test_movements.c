@@ -215,6 +215,19 @@ static void test_lifecycle_with_exact_kilograms(void **state)
                    weighed, m2, automatic, m_auto);
     assert_storage(weighed, "{\"glass\":0}", "{\"glass\":100}", "{\"glass\":0}");
     assert_storage(automatic, "{\"glass\":30}", "{\"glass\":0}", "{\"glass\":970}");
+    /* The organization's view counts the reservation as taken room too. */
+    r = it_get("/v1/organizations/%lld/storages", org);
+    EXPECT_STATUS(r, 200);
+    ASSERT_JSON_AT(r->json, "items.0.id", "%lld", weighed);
+    ASSERT_JSON_AT(r->json, "items.0.reserved", "{\"glass\":100}");
+    ASSERT_JSON_AT(r->json, "items.0.remaining", "{\"glass\":0}");
+    ASSERT_JSON_AT(r->json, "items.0.intake", "\"weighed\"");
+    it_response_free(r);
+    r = it_get("/v1/organizations/%lld/storages?has_room=true&reachable=true", org);
+    EXPECT_STATUS(r, 200);
+    assert_int_equal(cJSON_GetArraySize(tu_member(r->json, "items")), 1);
+    ASSERT_JSON_AT(r->json, "items.0.id", "%lld", automatic);
+    it_response_free(r);
 
     /* The automatic storage's load: received in full when it was handed over. */
     r = movement(m_auto);
@@ -605,13 +618,15 @@ static void test_concurrent_receipts_of_one_movement(void **state)
 }
 
 /* Hand-overs, receipts (some refusing), unloads and capacity changes racing on one weighed
- * storage: no 5xx, every answer one the contract allows, and the invariants hold after. */
+ * storage, through two instances: no 5xx, every answer one the contract allows, and the
+ * invariants hold after. */
 #define LOAD_ORGS 4
 
 static struct {
     long long weighed, automatic;
     long long orgs[LOAD_ORGS];
     double deadline;
+    const char *base[2]; /* two instances on one database */
 } load;
 
 typedef struct {
@@ -640,7 +655,8 @@ static void *run_loader(void *arg)
         l->requests++;
         if (l->kind == 0) {
             long long org = load.orgs[rand_r(&l->seed) % LOAD_ORGS];
-            snprintf(url, sizeof url, "%s/v1/organizations/%lld/transfers", it_base_url(), org);
+            snprintf(url, sizeof url, "%s/v1/organizations/%lld/transfers",
+                     load.base[l->requests % 2], org);
             snprintf(body, sizeof body, "{\"waste\":{\"glass\":%d}}", 1 + rand_r(&l->seed) % 40);
             tu_http_call(curl, "POST", url, body, NULL, NULL, 30, false, &reply);
             if (reply.status == 201) {
@@ -650,7 +666,7 @@ static void *run_loader(void *arg)
             }
         } else if (l->kind == 1) {
             snprintf(url, sizeof url, "%s/v1/movements?storage_id=%lld&status=in_transit&limit=5",
-                     it_base_url(), load.weighed);
+                     load.base[l->requests % 2], load.weighed);
             tu_http_call(curl, "GET", url, NULL, NULL, NULL, 30, false, &reply);
             cJSON *page = cJSON_Parse(reply.body);
             const cJSON *items = cJSON_GetObjectItemCaseSensitive(page, "items");
@@ -670,7 +686,8 @@ static void *run_loader(void *arg)
             long long received = planned + (rand_r(&l->seed) % 5) - 2;
             received = received < 0 ? 0 : received;
             long long rejected = rand_r(&l->seed) % 3 == 0 ? rand_r(&l->seed) % (received + 1) : 0;
-            snprintf(url, sizeof url, "%s/v1/movements/%lld/receipt", it_base_url(), id);
+            snprintf(url, sizeof url, "%s/v1/movements/%lld/receipt", load.base[l->requests % 2],
+                     id);
             snprintf(body, sizeof body,
                      "{\"received_kg\":%lld,\"rejected_kg\":%lld,\"rejection_reason\":\"load "
                      "test\"}",
@@ -686,7 +703,8 @@ static void *run_loader(void *arg)
                 loader_note(l, url, &reply);
             }
         } else if (l->kind == 2) {
-            snprintf(url, sizeof url, "%s/v1/storages/%lld/unload", it_base_url(), load.weighed);
+            snprintf(url, sizeof url, "%s/v1/storages/%lld/unload", load.base[l->requests % 2],
+                     load.weighed);
             snprintf(body, sizeof body, "{\"glass\":%d}", 1 + rand_r(&l->seed) % 30);
             tu_http_call(curl, "POST", url, body, NULL, NULL, 30, false, &reply);
             if (reply.status == 200) {
@@ -697,7 +715,8 @@ static void *run_loader(void *arg)
                 loader_note(l, url, &reply);
             }
         } else {
-            snprintf(url, sizeof url, "%s/v1/storages/%lld", it_base_url(), load.weighed);
+            snprintf(url, sizeof url, "%s/v1/storages/%lld", load.base[l->requests % 2],
+                     load.weighed);
             snprintf(body, sizeof body, "{\"capacity\":{\"glass\":%d}}",
                      150 + rand_r(&l->seed) % 200);
             tu_http_call(curl, "PATCH", url, body, NULL, NULL, 30, false, &reply);
@@ -726,6 +745,10 @@ static void test_hand_overs_receipts_unloads_and_capacity_race(void **state)
         road(load.orgs[i], load.weighed, 10);
         road(load.orgs[i], load.automatic, 20 + i);
     }
+    it_stop_second_instance(); /* one a failed test left running */
+    char *second = strdup(it_start_second_instance(NULL));
+    load.base[0] = it_base_url();
+    load.base[1] = second;
     load.deadline = tu_now_seconds() + 3.0;
     const int kinds[] = {0, 0, 0, 1, 1, 2, 3};
     enum { LOADERS = sizeof kinds / sizeof kinds[0] };
@@ -755,6 +778,8 @@ static void test_hand_overs_receipts_unloads_and_capacity_race(void **state)
         wait_until_placed(load.orgs[i]);
     }
     tu_assert_audit_clean();
+    assert_int_equal(it_stop_second_instance(), 0);
+    free(second);
 }
 
 /* ---------------------------------------------------------------- runner */

@@ -181,6 +181,66 @@ static void test_transfer_seen_by_a_storage(void **state)
                     "{\"plastic\":10}}");
 }
 
+/* A movement in transit (receipt members null), received (partially rejected), and one an
+ * automatic storage took at once (received in full when handed over). */
+static void test_movement(void **state)
+{
+    (void)state;
+    repr_movement_row m = {
+        .id = 129,
+        .transfer_id = 7,
+        .organization_id = 2,
+        .storage_id = 3,
+        .waste_type = "glass",
+        .planned_kg = 40,
+        .distance_m = 50,
+        .in_transit = true,
+        .carrier = "Acme \"Haulage\"",
+        .created_at = "2026-12-01 10:00:00.25+00",
+    };
+    strbuf sb = {0};
+    repr_movement(&sb, &m, false);
+    ASSERT_TEXT(sb, "{\"id\":129,\"transfer_id\":7,\"organization_id\":2,\"storage_id\":3,"
+                    "\"waste_type\":\"glass\",\"planned_kg\":40,\"distance_m\":50,\"status\":"
+                    "\"in_transit\",\"carrier\":\"Acme \\\"Haulage\\\"\",\"vehicle\":null,"
+                    "\"received_kg\":null,\"accepted_kg\":null,\"rejected_kg\":null,"
+                    "\"rejection_reason\":null,\"ticket\":null,\"received_at\":null,"
+                    "\"received_by\":null,\"created_at\":\"2026-12-01T10:00:00.250000Z\"}");
+    m.received = true;
+    m.received_kg = 50;
+    m.rejected_kg = 20;
+    m.accepted_kg = 30;
+    m.rejection_reason = "metal";
+    m.ticket = "WB-2";
+    m.received_at = "2026-12-01 11:00:00+00";
+    m.received_by = "key:4";
+    repr_movement(&sb, &m, true);
+    ASSERT_TEXT(sb, "{\"id\":129,\"transfer_id\":7,\"organization_id\":2,\"storage_id\":3,"
+                    "\"waste_type\":\"glass\",\"planned_kg\":40,\"distance_m\":50,\"status\":"
+                    "\"partially_rejected\",\"carrier\":\"Acme \\\"Haulage\\\"\",\"vehicle\":null,"
+                    "\"received_kg\":50,\"accepted_kg\":30,\"rejected_kg\":20,"
+                    "\"rejection_reason\":\"metal\",\"ticket\":\"WB-2\",\"received_at\":"
+                    "\"2026-12-01T11:00:00.000000Z\",\"received_by\":\"key:4\",\"created_at\":"
+                    "\"2026-12-01T10:00:00.250000Z\"");
+    repr_movement_row automatic = {
+        .id = 65,
+        .transfer_id = 6,
+        .organization_id = 2,
+        .storage_id = 1,
+        .waste_type = "bio",
+        .planned_kg = 12,
+        .distance_m = 5,
+        .created_at = "2026-12-01 10:00:00+00",
+    };
+    repr_movement(&sb, &automatic, false);
+    ASSERT_TEXT(sb, "{\"id\":65,\"transfer_id\":6,\"organization_id\":2,\"storage_id\":1,"
+                    "\"waste_type\":\"bio\",\"planned_kg\":12,\"distance_m\":5,\"status\":"
+                    "\"accepted\",\"carrier\":null,\"vehicle\":null,\"received_kg\":12,"
+                    "\"accepted_kg\":12,\"rejected_kg\":0,\"rejection_reason\":null,"
+                    "\"ticket\":null,\"received_at\":\"2026-12-01T10:00:00.000000Z\","
+                    "\"received_by\":null,\"created_at\":\"2026-12-01T10:00:00.000000Z\"}");
+}
+
 static void test_page(void **state)
 {
     (void)state;
@@ -209,6 +269,7 @@ int main(void)
         cmocka_unit_test(test_route),
         cmocka_unit_test(test_transfer_and_dry_run),
         cmocka_unit_test(test_transfer_seen_by_a_storage),
+        cmocka_unit_test(test_movement),
         cmocka_unit_test(test_page),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
