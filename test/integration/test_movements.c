@@ -421,6 +421,45 @@ static void test_lifecycle_with_exact_kilograms(void **state)
     it_response_free(t2);
 }
 
+/* A transfer with more shipments than one block of ids holds (64): every movement gets an id
+ * of its own, and each is found by it. */
+static void test_more_movements_than_one_block(void **state)
+{
+    (void)state;
+    enum { STORAGES = 70 };
+    long long org = new_org();
+    long long storages[STORAGES];
+    for (int i = 0; i < STORAGES; i++) {
+        storages[i] = new_storage(i % 2 ? "weighed" : "automatic", "{\"glass\":1}");
+        road(org, storages[i], 10 + i);
+    }
+    it_response *t = hand_over(org, STORAGES);
+    const cJSON *shipments = tu_member(t->json, "shipments");
+    assert_int_equal(cJSON_GetArraySize(shipments), STORAGES);
+    long long ids[STORAGES];
+    for (int i = 0; i < STORAGES; i++) {
+        ids[i] = movement_of(t, i);
+        ASSERT_JSON_AT(t->json, tu_fmt("shipments.%d.storage_id", i), "%lld", storages[i]);
+        ASSERT_JSON_AT(t->json, tu_fmt("shipments.%d.status", i), "\"%s\"",
+                       i % 2 ? "in_transit" : "accepted");
+        for (int j = 0; j < i; j++) {
+            assert_true(ids[j] != ids[i]);
+        }
+    }
+    for (int i = 0; i < STORAGES; i += 7) {
+        it_response *m = movement(ids[i]);
+        ASSERT_JSON_AT(m->json, "storage_id", "%lld", storages[i]);
+        ASSERT_JSON_AT(m->json, "transfer_id", "%lld", it_json_int(t->json, "id"));
+        it_response_free(m);
+    }
+    it_response *list = it_get("/v1/movements?organization_id=%lld&limit=1000", org);
+    EXPECT_STATUS(list, 200);
+    assert_int_equal(cJSON_GetArraySize(tu_member(list->json, "items")), STORAGES);
+    it_response_free(list);
+    it_response_free(t);
+    tu_assert_audit_clean();
+}
+
 /* ---------------------------------------------------------------- roles */
 
 static it_response *as(const char *key, const char *method, const char *path, const char *body)
@@ -789,6 +828,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_intake_on_storages),
         cmocka_unit_test(test_lifecycle_with_exact_kilograms),
+        cmocka_unit_test(test_more_movements_than_one_block),
         cmocka_unit_test(test_every_route_for_every_role),
         cmocka_unit_test(test_receipt_idempotency_key),
         cmocka_unit_test(test_concurrent_receipts_of_one_movement),
