@@ -4,8 +4,8 @@
  *     reads {"waste": {...}}                   lib/api/transfers.c
  *     transfer_request()                       here
  *   round 1  BEGIN; check the waste types, lock the organization row and read the graph
- *            version, now() and the new transfer id (one statement); read its pending and
- *            on-site limits (request_locked())
+ *            version, now(), the new transfer id and its block of shipment (movement) ids
+ *            (one statement); read its pending and on-site limits (request_locked())
  *   (round)  only when this instance's graph is stale: load the road graph (graph_loaded())
  *   (C)      the plan (lib/core/placement.h): the organization's storages come nearest
  *            first from a shortest-path search, and for each type the plan reads ahead only
@@ -15,8 +15,11 @@
  *            took the room) the plan reads further, in more rounds — a read that would lock
  *            out of id order uses NOWAIT, and a busy row starts the transaction over rather
  *            than risking a deadlock
- *   round 3  one statement writes the ledger rows, the guarded stock, the new pending and
- *            pending_since; [idempotency record]; COMMIT (record_request())
+ *            — each room read also says whether its storage is weighed: a load to it travels
+ *            (in transit, its kilograms reserved rather than stocked; docs/movements.md)
+ *   round 3  one statement writes the ledger rows, the guarded stock and reservations, the
+ *            new pending and pending_since; ['movement' events, when a load travels];
+ *            [idempotency record]; COMMIT (record_request())
  *
  * Everything runs at READ COMMITTED. What a transfer ships comes only from rooms it read
  * itself, under the locks it holds until COMMIT; a storage read as full is not locked,
