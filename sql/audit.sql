@@ -3,16 +3,20 @@
 -- Read-only; safe to run against a live database (one REPEATABLE READ snapshot).
 BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
 
--- 1. Stock within capacity (the schema forbids it; this proves it).
-SELECT format('VIOLATION stock_out_of_range storage=%s type=%s stock=%s capacity=%s',
-              storage_id, waste_type, stock, capacity)
+-- 1. Stock and the room reserved for loads in transit within capacity (the schema forbids
+-- it; this proves it).
+SELECT format('VIOLATION stock_out_of_range storage=%s type=%s stock=%s reserved=%s capacity=%s',
+              storage_id, waste_type, stock, reserved, capacity)
 FROM storage_waste
-WHERE stock < 0 OR stock > capacity
+WHERE stock < 0 OR reserved < 0 OR stock + reserved > capacity
 ORDER BY storage_id, waste_type;
 
--- 2. Per storage and type: everything shipped in minus everything unloaded = stock.
+-- 2. Per storage and type: everything accepted (a load to an automatic storage when it was
+-- handed over, one to a weighed storage by its receipt) minus everything unloaded = stock.
 WITH shipped AS (
-    SELECT storage_id, waste_type, sum(amount) AS kg FROM shipments GROUP BY 1, 2
+    SELECT s.storage_id, s.waste_type,
+           sum(CASE WHEN NOT s.in_transit THEN s.amount ELSE coalesce(r.accepted_kg, 0) END) AS kg
+    FROM shipments s LEFT JOIN receipts r ON r.shipment_id = s.id GROUP BY 1, 2
 ), unloaded AS (
     SELECT storage_id, waste_type, sum(amount) AS kg FROM unloads GROUP BY 1, 2
 ), keys AS (
@@ -30,14 +34,15 @@ LEFT JOIN storage_waste w USING (storage_id, waste_type)
 WHERE coalesce(s.kg, 0) - coalesce(u.kg, 0) <> coalesce(w.stock, 0)
 ORDER BY k.storage_id, k.waste_type;
 
--- 3. Per organization and type: received minus shipped = pending.
+-- 3. Per organization and type: received minus shipped plus refused (what came back) = pending.
 WITH received AS (
     SELECT t.organization_id, r.key AS waste_type, sum(r.value::bigint) AS kg
     FROM transfers t, jsonb_each_text(t.received) r
     GROUP BY 1, 2
 ), shipped AS (
-    SELECT t.organization_id, s.waste_type, sum(s.amount) AS kg
+    SELECT t.organization_id, s.waste_type, sum(s.amount - coalesce(c.rejected_kg, 0)) AS kg
     FROM shipments s JOIN transfers t ON t.id = s.transfer_id
+    LEFT JOIN receipts c ON c.shipment_id = s.id
     GROUP BY 1, 2
 ), keys AS (
     SELECT organization_id, waste_type FROM organization_waste WHERE pending <> 0
@@ -54,7 +59,8 @@ LEFT JOIN organization_waste o USING (organization_id, waste_type)
 WHERE coalesce(r.kg, 0) - coalesce(s.kg, 0) <> coalesce(o.pending, 0)
 ORDER BY k.organization_id, k.waste_type;
 
--- 4. Per type: generated = stored + pending + unloaded (conservation of waste).
+-- 4. Per type: generated = stored + pending + unloaded + in transit (planned) + variance
+-- (planned - received over received movements): conservation of waste.
 WITH generated AS (
     SELECT r.key AS waste_type, sum(r.value::bigint) AS kg
     FROM transfers t, jsonb_each_text(t.received) r GROUP BY 1
@@ -64,17 +70,51 @@ WITH generated AS (
     SELECT waste_type, sum(pending) AS kg FROM organization_waste GROUP BY 1
 ), unloaded AS (
     SELECT waste_type, sum(amount) AS kg FROM unloads GROUP BY 1
+), moving AS (
+    SELECT s.waste_type, sum(s.amount) AS kg FROM shipments s
+    WHERE s.in_transit AND NOT EXISTS (SELECT 1 FROM receipts r WHERE r.shipment_id = s.id)
+    GROUP BY 1
+), variance AS (
+    SELECT s.waste_type, sum(s.amount - r.received_kg) AS kg
+    FROM shipments s JOIN receipts r ON r.shipment_id = s.id GROUP BY 1
 )
-SELECT format('VIOLATION not_conserved type=%s generated=%s stored=%s pending=%s unloaded=%s',
+SELECT format('VIOLATION not_conserved type=%s generated=%s stored=%s pending=%s unloaded=%s '
+              'in_transit=%s variance=%s',
               w.code, coalesce(g.kg, 0), coalesce(s.kg, 0), coalesce(p.kg, 0),
-              coalesce(u.kg, 0))
+              coalesce(u.kg, 0), coalesce(m.kg, 0), coalesce(v.kg, 0))
 FROM waste_types w
 LEFT JOIN generated g ON g.waste_type = w.code
 LEFT JOIN stored s ON s.waste_type = w.code
 LEFT JOIN pending p ON p.waste_type = w.code
 LEFT JOIN unloaded u ON u.waste_type = w.code
+LEFT JOIN moving m ON m.waste_type = w.code
+LEFT JOIN variance v ON v.waste_type = w.code
 WHERE coalesce(g.kg, 0) <> coalesce(s.kg, 0) + coalesce(p.kg, 0) + coalesce(u.kg, 0)
+                          + coalesce(m.kg, 0) + coalesce(v.kg, 0)
 ORDER BY w.code;
+
+-- 4b. Each storage's reserved room equals the planned kilograms of its movements in transit.
+WITH moving AS (
+    SELECT s.storage_id, s.waste_type, sum(s.amount) AS kg FROM shipments s
+    WHERE s.in_transit AND NOT EXISTS (SELECT 1 FROM receipts r WHERE r.shipment_id = s.id)
+    GROUP BY 1, 2
+), keys AS (
+    SELECT storage_id, waste_type FROM storage_waste WHERE reserved <> 0
+    UNION SELECT storage_id, waste_type FROM moving
+)
+SELECT format('VIOLATION reserved_mismatch storage=%s type=%s in_transit=%s reserved=%s',
+              k.storage_id, k.waste_type, coalesce(m.kg, 0), coalesce(w.reserved, 0))
+FROM keys k
+LEFT JOIN moving m USING (storage_id, waste_type)
+LEFT JOIN storage_waste w USING (storage_id, waste_type)
+WHERE coalesce(m.kg, 0) <> coalesce(w.reserved, 0)
+ORDER BY k.storage_id, k.waste_type;
+
+-- 4c. A receipt belongs to a movement that travelled (an automatic storage's loads have none).
+SELECT format('VIOLATION receipt_without_transit receipt=%s movement=%s', r.id, r.shipment_id)
+FROM receipts r JOIN shipments s ON s.id = r.shipment_id
+WHERE NOT s.in_transit
+ORDER BY r.id;
 
 -- 5. Pending and the organization's pending_since agree (dispatch order depends on it).
 SELECT format('VIOLATION pending_since organization=%s pending=%s pending_since=%s',
@@ -90,18 +130,25 @@ WITH generated AS (
     FROM transfers t, jsonb_each_text(t.received) r GROUP BY 1
 ), unloaded AS (
     SELECT waste_type, sum(amount) AS kg FROM unloads GROUP BY 1
+), variance AS (
+    SELECT s.waste_type, sum(s.amount - r.received_kg) AS kg
+    FROM shipments s JOIN receipts r ON r.shipment_id = s.id GROUP BY 1
 ), totals AS (
-    SELECT waste_type, sum(generated) AS generated, sum(unloaded) AS unloaded
+    SELECT waste_type, sum(generated) AS generated, sum(unloaded) AS unloaded,
+           sum(variance) AS variance
     FROM waste_totals GROUP BY 1
 )
 SELECT format('VIOLATION totals_mismatch type=%s generated=%s totals.generated=%s '
-              'unloaded=%s totals.unloaded=%s', w.code, coalesce(g.kg, 0),
-              coalesce(t.generated, 0), coalesce(u.kg, 0), coalesce(t.unloaded, 0))
+              'unloaded=%s totals.unloaded=%s variance=%s totals.variance=%s', w.code,
+              coalesce(g.kg, 0), coalesce(t.generated, 0), coalesce(u.kg, 0),
+              coalesce(t.unloaded, 0), coalesce(v.kg, 0), coalesce(t.variance, 0))
 FROM waste_types w
 LEFT JOIN generated g ON g.waste_type = w.code
 LEFT JOIN unloaded u ON u.waste_type = w.code
+LEFT JOIN variance v ON v.waste_type = w.code
 LEFT JOIN totals t ON t.waste_type = w.code
 WHERE coalesce(g.kg, 0) <> coalesce(t.generated, 0) OR coalesce(u.kg, 0) <> coalesce(t.unloaded, 0)
+   OR coalesce(v.kg, 0) <> coalesce(t.variance, 0)
 ORDER BY w.code;
 
 -- 7. The ledger is dated by the clock (a trigger refuses any other created_at): no row lies

@@ -192,12 +192,13 @@ bool api_quantity_map(http_ctx *ctx, const cJSON *map, const char *prefix, bool 
     return true;
 }
 
-bool api_read_name_capacity(http_ctx *ctx, bool creating, bool capacity_required,
+bool api_read_name_capacity(http_ctx *ctx, bool storage, bool creating, bool capacity_required,
                             api_name_capacity *out)
 {
     *out = (api_name_capacity){.capacity = creating ? "{}" : NULL, .codes = "{}"};
     static const char *const allowed[] = {"name", "capacity", NULL};
-    cJSON *body = api_body_fields(ctx, allowed);
+    static const char *const storage_allowed[] = {"name", "capacity", "intake", NULL};
+    cJSON *body = api_body_fields(ctx, storage ? storage_allowed : allowed);
     if (body == NULL) {
         return false;
     }
@@ -225,6 +226,16 @@ bool api_read_name_capacity(http_ctx *ctx, bool creating, bool capacity_required
     }
     if (name != NULL && cJSON_IsString(name)) {
         out->name = arena_strdup(&ctx->arena, name->valuestring);
+    }
+    const cJSON *intake = storage ? cJSON_GetObjectItemCaseSensitive(body, "intake") : NULL;
+    if (intake != NULL) {
+        /* Only the two ways a storage takes loads in; null is not a way. */
+        if (cJSON_IsString(intake) && (strcmp(intake->valuestring, "automatic") == 0 ||
+                                       strcmp(intake->valuestring, "weighed") == 0)) {
+            out->intake = intake->valuestring[0] == 'a' ? "automatic" : "weighed";
+        } else {
+            field_errors_add(&errors, "intake", "must be \"automatic\" or \"weighed\"");
+        }
     }
     cJSON_Delete(body);
     if (errors.count > 0) {

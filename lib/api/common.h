@@ -67,8 +67,9 @@ typedef struct {
     const char *name;     /* NULL when absent (patch) */
     const char *capacity; /* normalized JSON; "{}" on a create without it, NULL on a patch */
     const char *codes;    /* the capacity's codes as a Postgres text[] literal */
+    const char *intake;   /* a storage's "automatic" or "weighed"; NULL when absent */
 } api_name_capacity;
-bool api_read_name_capacity(http_ctx *ctx, bool creating, bool capacity_required,
+bool api_read_name_capacity(http_ctx *ctx, bool storage, bool creating, bool capacity_required,
                             api_name_capacity *out);
 
 /* Starts a list on the request's tx: its paging, for the callback (tx_user). */

@@ -148,7 +148,7 @@ static size_t render_transfers(arena *a, const db_result *result, int q, event_i
     int rows = db_rows(result, q), row = 0;
     for (size_t i = 0; i < count; i++) {
         const repr_transfer_row *t = &transfers[i];
-        uint64_t xid = strtoull(db_text(result, q, row, 11), NULL, 10);
+        uint64_t xid = strtoull(db_text(result, q, row, 15), NULL, 10);
         while (row < rows && db_int64(result, q, row, 0) == t->id) {
             row++;
         }
@@ -297,6 +297,30 @@ static size_t render_states(event_kind kind, arena *a, const db_result *result, 
     return count;
 }
 
+/* Movements, as they are when the feed reads them (a load received since it set off is shown
+ * received); one the ids name without a row cannot be (the ledger keeps every movement). */
+static size_t render_movements(arena *a, const db_result *result, int q, event_item **out)
+{
+    int rows = db_rows(result, q);
+    event_item *items = ARENA_ARRAY(a, event_item, rows > 0 ? (size_t)rows : 1);
+    for (int row = 0; row < rows; row++) {
+        repr_movement_row movement = rows_movement(result, q, row);
+        strbuf json = {0};
+        repr_movement(&json, &movement, false);
+        int64_t *storage = ARENA_NEW(a, int64_t);
+        *storage = movement.storage_id;
+        items[row] = (event_item){
+            .kind = EVENT_MOVEMENT,
+            .organization_id = movement.organization_id,
+            .storage_ids = storage,
+            .storage_count = 1,
+            .json = text_of(a, &json),
+        };
+    }
+    *out = items;
+    return (size_t)rows;
+}
+
 static size_t render(event_kind kind, arena *a, const db_result *result, int q, const int64_t *ids,
                      size_t id_count, event_item **out)
 {
@@ -305,6 +329,8 @@ static size_t render(event_kind kind, arena *a, const db_result *result, int q, 
         return render_transfers(a, result, q, out);
     case EVENT_UNLOAD:
         return render_unloads(a, result, q, out);
+    case EVENT_MOVEMENT:
+        return render_movements(a, result, q, out);
     case EVENT_STORAGE:
     case EVENT_ORGANIZATION:
     case EVENT_ROUTE:
@@ -337,6 +363,7 @@ static bool visible(const auth_principal *who, const event_item *item)
         switch (item->kind) {
         case EVENT_TRANSFER:
         case EVENT_ORGANIZATION:
+        case EVENT_MOVEMENT:
             return item->organization_id == who->organization_id;
         case EVENT_STORAGE:
         case EVENT_ROUTE:
@@ -348,6 +375,7 @@ static bool visible(const auth_principal *who, const event_item *item)
         switch (item->kind) {
         case EVENT_TRANSFER:
         case EVENT_UNLOAD:
+        case EVENT_MOVEMENT:
             return concerns_storage(item, who->storage_id);
         case EVENT_STORAGE:
         case EVENT_ROUTE:

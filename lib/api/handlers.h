@@ -43,6 +43,10 @@ void handle_routes_delete(http_ctx *ctx);
 void handle_transfers_create(http_ctx *ctx);
 void handle_transfers_list(http_ctx *ctx);
 void handle_transfers_get(http_ctx *ctx);
+void handle_movements_list(http_ctx *ctx);
+void handle_movements_get(http_ctx *ctx);
+void handle_movements_patch(http_ctx *ctx);
+void handle_movements_receipt(http_ctx *ctx);
 
 void handle_stats(http_ctx *ctx);
 

@@ -145,15 +145,15 @@ void handle_metrics(http_ctx *ctx)
 
 static void stats_read(tx *t, const db_result *result)
 {
-    static const char *const names[] = {"generated", "pending",  "stored",
-                                        "unloaded",  "capacity", "remaining"};
+    static const char *const names[] = {"generated", "pending",   "stored",     "unloaded",
+                                        "capacity",  "remaining", "in_transit", "variance"};
     strbuf out = {0};
     strbuf_puts(&out, "{");
     for (int row = 0; row < db_rows(result, 0); row++) {
         strbuf_puts(&out, row ? ",\"" : "\"");
         strbuf_puts(&out, db_text(result, 0, row, 0));
         strbuf_puts(&out, "\":{");
-        for (int k = 0; k < 6; k++) {
+        for (int k = 0; k < 8; k++) {
             strbuf_printf(&out, "%s\"%s\":%s", k ? "," : "", names[k],
                           db_text(result, 0, row, k + 1));
         }

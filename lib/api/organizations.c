@@ -9,8 +9,6 @@
 static const tx_conflict organization_conflicts[] = {
     {"organizations_name_key", PROBLEM_CONFLICT, NULL,
      "An organization with this name already exists."},
-    {"organization_waste_pending_within_capacity", PROBLEM_CONFLICT, NULL,
-     "The on-site capacity cannot go below the waste pending there."},
     {"transfers_organization_id_fkey", PROBLEM_CONFLICT, NULL,
      "The organization has ledger history (transfers) and cannot be deleted."},
     {NULL, 0, NULL, NULL},
@@ -44,7 +42,7 @@ static void created(tx *t, const db_result *result)
 void handle_organizations_create(http_ctx *ctx)
 {
     api_name_capacity body;
-    if (!api_read_name_capacity(ctx, true, false, &body)) {
+    if (!api_read_name_capacity(ctx, false, true, false, &body)) {
         return;
     }
     tx *t = tx_for(ctx);
@@ -57,19 +55,20 @@ void handle_organizations_create(http_ctx *ctx)
 
 static void patched(tx *t, const db_result *result)
 {
-    api_reply_holder(t, result, 2, 200, NULL, repr_organization);
+    api_reply_holder(t, result, result->count - 1, 200, NULL, repr_organization);
 }
 
 void handle_organizations_patch(http_ctx *ctx)
 {
     api_name_capacity body;
-    if (!api_read_name_capacity(ctx, false, false, &body)) {
+    if (!api_read_name_capacity(ctx, false, false, false, &body)) {
         return;
     }
     tx *t = tx_for(ctx);
     const char *id = tx_int(t, ctx->match.ids[0]);
     tx_q(t, ST_CHECK_TYPES, body.codes, "capacity.");
     tx_q(t, ST_ORG_PATCH, id, body.name, body.capacity);
+    tx_q(t, ST_ORG_LIMIT_CHECK, id, body.capacity);
     tx_q(t, ST_ORG_GET, id);
     tx_conflicts(t, organization_conflicts);
     tx_run(t, TX_ONE_ROUND, patched);

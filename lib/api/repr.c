@@ -2,9 +2,11 @@
  * they are written without escaping; names are escaped. */
 #include "api/repr.h"
 
+#include "core/movement.h"
+
 #include <string.h>
 
-enum quantity { CAPACITY, AMOUNT, REMAINING };
+enum quantity { CAPACITY, AMOUNT, RESERVED, REMAINING };
 
 /* {"code": n, ...} of the types that have the quantity (a limit for CAPACITY, more than
  * zero pending for an organization's AMOUNT when skip_zero). */
@@ -15,9 +17,10 @@ static void quantity_map(strbuf *out, const repr_holder *holder, enum quantity w
     size_t written = 0;
     for (size_t i = 0; i < holder->type_count; i++) {
         const repr_type *t = &holder->types[i];
-        int64_t value = which == CAPACITY ? t->capacity_kg
-                        : which == AMOUNT ? t->amount_kg
-                                          : t->capacity_kg - t->amount_kg;
+        int64_t value = which == CAPACITY   ? t->capacity_kg
+                        : which == AMOUNT   ? t->amount_kg
+                        : which == RESERVED ? t->reserved_kg
+                                            : t->capacity_kg - t->amount_kg - t->reserved_kg;
         if ((which == CAPACITY && t->capacity_kg == REPR_NO_LIMIT) || (skip_zero && value <= 0)) {
             continue;
         }
@@ -86,11 +89,17 @@ static void holder_members(strbuf *out, const repr_holder *holder, bool storage)
 {
     strbuf_puts(out, "\"name\":");
     strbuf_json_string(out, holder->name);
+    if (storage) {
+        strbuf_puts(out, ",\"intake\":");
+        strbuf_json_string(out, holder->intake != NULL ? holder->intake : "automatic");
+    }
     strbuf_puts(out, ",\"capacity\":");
     quantity_map(out, holder, CAPACITY, false);
     strbuf_puts(out, storage ? ",\"stock\":" : ",\"pending\":");
     quantity_map(out, holder, AMOUNT, !storage);
     if (storage) {
+        strbuf_puts(out, ",\"reserved\":");
+        quantity_map(out, holder, RESERVED, false);
         strbuf_puts(out, ",\"remaining\":");
         quantity_map(out, holder, REMAINING, false);
     }
@@ -192,7 +201,15 @@ void repr_transfer(strbuf *out, const repr_transfer_row *transfer)
         strbuf_int(out, s->amount_kg);
         strbuf_puts(out, ",\"distance_m\":");
         strbuf_int(out, s->distance_m);
-        strbuf_puts(out, "}");
+        strbuf_puts(out, ",\"movement_id\":");
+        if (s->movement_id > 0) {
+            strbuf_int(out, s->movement_id);
+        } else {
+            strbuf_puts(out, "null");
+        }
+        strbuf_puts(out, ",\"status\":\"");
+        strbuf_puts(out, s->status != NULL ? s->status : "accepted");
+        strbuf_puts(out, "\"}");
     }
     strbuf_puts(out, "]");
     if (whole) {
@@ -294,4 +311,74 @@ void repr_principal(strbuf *out, const auth_principal *principal)
     strbuf_puts(out, ",\"actor\":");
     strbuf_json_string(out, principal->actor);
     strbuf_puts(out, "}");
+}
+
+static void string_or_null(strbuf *out, const char *text)
+{
+    if (text != NULL) {
+        strbuf_json_string(out, text);
+    } else {
+        strbuf_puts(out, "null");
+    }
+}
+
+void repr_movement(strbuf *out, const repr_movement_row *m, bool open)
+{
+    strbuf_puts(out, "{\"id\":");
+    strbuf_int(out, m->id);
+    strbuf_puts(out, ",\"transfer_id\":");
+    strbuf_int(out, m->transfer_id);
+    strbuf_puts(out, ",\"organization_id\":");
+    strbuf_int(out, m->organization_id);
+    strbuf_puts(out, ",\"storage_id\":");
+    strbuf_int(out, m->storage_id);
+    strbuf_puts(out, ",\"waste_type\":\"");
+    strbuf_puts(out, m->waste_type);
+    strbuf_puts(out, "\",\"planned_kg\":");
+    strbuf_int(out, m->planned_kg);
+    strbuf_puts(out, ",\"distance_m\":");
+    strbuf_int(out, m->distance_m);
+    movement_status status =
+        movement_status_of(m->in_transit, m->received, m->received_kg, m->rejected_kg);
+    strbuf_puts(out, ",\"status\":\"");
+    strbuf_puts(out, movement_status_name(status));
+    strbuf_puts(out, "\",\"carrier\":");
+    string_or_null(out, m->carrier);
+    strbuf_puts(out, ",\"vehicle\":");
+    string_or_null(out, m->vehicle);
+    if (!m->in_transit) {
+        /* An automatic storage took the whole load when it was handed over. */
+        strbuf_puts(out, ",\"received_kg\":");
+        strbuf_int(out, m->planned_kg);
+        strbuf_puts(out, ",\"accepted_kg\":");
+        strbuf_int(out, m->planned_kg);
+        strbuf_puts(out, ",\"rejected_kg\":0,\"rejection_reason\":null,\"ticket\":null,"
+                         "\"received_at\":");
+        repr_timestamp(out, m->created_at);
+        strbuf_puts(out, ",\"received_by\":null");
+    } else if (!m->received) {
+        strbuf_puts(out, ",\"received_kg\":null,\"accepted_kg\":null,\"rejected_kg\":null,"
+                         "\"rejection_reason\":null,\"ticket\":null,\"received_at\":null,"
+                         "\"received_by\":null");
+    } else {
+        strbuf_puts(out, ",\"received_kg\":");
+        strbuf_int(out, m->received_kg);
+        strbuf_puts(out, ",\"accepted_kg\":");
+        strbuf_int(out, m->accepted_kg);
+        strbuf_puts(out, ",\"rejected_kg\":");
+        strbuf_int(out, m->rejected_kg);
+        strbuf_puts(out, ",\"rejection_reason\":");
+        string_or_null(out, m->rejection_reason);
+        strbuf_puts(out, ",\"ticket\":");
+        string_or_null(out, m->ticket);
+        strbuf_puts(out, ",\"received_at\":");
+        repr_timestamp(out, m->received_at);
+        strbuf_puts(out, ",\"received_by\":");
+        string_or_null(out, m->received_by);
+    }
+    strbuf_puts(out, ",\"created_at\":");
+    repr_timestamp(out, m->created_at);
+    if (!open) {
+        strbuf_puts(out, "}");
+    }
 }

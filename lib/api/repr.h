@@ -21,6 +21,7 @@ typedef struct {
     const char *code;
     int64_t capacity_kg;
     int64_t amount_kg;
+    int64_t reserved_kg; /* a storage's room held for loads in transit */
 } repr_type;
 
 /* An organization or a storage with its types (sorted by code). created_at is PostgreSQL's
@@ -31,6 +32,7 @@ typedef struct {
     const char *created_at;
     const repr_type *types;
     size_t type_count;
+    const char *intake; /* a storage's "automatic" or "weighed" (NULL: not shown) */
 } repr_holder;
 
 typedef struct {
@@ -46,6 +48,8 @@ typedef struct {
     const char *waste_type;
     int64_t amount_kg;
     int64_t distance_m;
+    int64_t movement_id; /* 0: null (a dry run) */
+    const char *status;  /* the movement's status (core/movement.h) */
 } repr_shipment_row;
 
 /* received and pending are JSON objects of type codes to kilograms (compacted on output).
@@ -66,6 +70,27 @@ typedef struct {
     const repr_shipment_row *shipments;
     size_t shipment_count;
 } repr_transfer_row;
+
+/* A movement (lib/core/movement.h): a shipment on its way to a storage or received there.
+ * received is false while in transit (the receipt's members are then null); a load an
+ * automatic storage took at once is shown as received in full when it was handed over. */
+typedef struct {
+    int64_t id;
+    int64_t transfer_id;
+    int64_t organization_id;
+    int64_t storage_id;
+    const char *waste_type;
+    int64_t planned_kg;
+    int64_t distance_m;
+    bool in_transit;     /* it went to a weighed storage */
+    const char *carrier; /* NULL: null */
+    const char *vehicle; /* NULL: null */
+    bool received;       /* a weighed load's receipt exists */
+    int64_t received_kg, accepted_kg, rejected_kg;
+    const char *rejection_reason, *ticket, *received_by; /* NULL: null */
+    const char *received_at;                             /* PostgreSQL timestamptz text */
+    const char *created_at;
+} repr_movement_row;
 
 /* An API key as the API shows it; key (the token) only when it was just created. */
 typedef struct {
@@ -89,13 +114,19 @@ void repr_principal(strbuf *out, const auth_principal *principal);
 /* {"id","name","capacity","pending","created_at"}: capacity lists the types with a limit,
  * pending those with waste pending. */
 void repr_organization(strbuf *out, const repr_holder *organization);
-/* {"id","name","capacity","stock","remaining","created_at"}. */
+/* {"id","name","intake","capacity","stock","reserved","remaining","created_at"}; remaining is
+ * capacity - stock - reserved. */
 void repr_storage(strbuf *out, const repr_holder *storage);
-/* The members of repr_storage after "id" without the braces: "name", "capacity", "stock",
- * "remaining", "created_at" (for representations that extend a storage). */
+/* The members of repr_storage after "id" without the braces: "name", "intake", "capacity",
+ * "stock", "reserved", "remaining", "created_at" (for representations that extend a storage). */
 void repr_storage_members(strbuf *out, const repr_holder *storage);
 /* {"id","from","to","distance_m","two_way","created_at"}. */
 void repr_route(strbuf *out, const repr_route_row *route);
+/* {"id","transfer_id","organization_id","storage_id","waste_type","planned_kg","distance_m",
+ * "status","carrier","vehicle","received_kg","accepted_kg","rejected_kg","rejection_reason",
+ * "ticket","received_at","received_by","created_at"} without the closing brace when open (a
+ * reply that adds members, such as a receipt's warnings), else whole. */
+void repr_movement(strbuf *out, const repr_movement_row *movement, bool open);
 /* {"organization_id": n} or {"storage_id": n}. */
 void repr_node(strbuf *out, node_ref node);
 /* {"id","organization_id","trigger","actor","created_at","received","shipments","pending"};

@@ -84,6 +84,16 @@ const router_route api_routes[] = {
           SCOPE_NONE),
     ROUTE(HTTP_GET, "/v1/transfers/{id}", "transfers.get", handle_transfers_get, ROLES_READERS,
           SCOPE_NONE),
+    /* Movements are scoped as transfers are; a receipt is its storage's own (the handler
+     * answers 403 for another storage's, as it must read the movement to know). */
+    ROUTE(HTTP_GET, "/v1/movements", "movements.list", handle_movements_list, ROLES_READERS,
+          SCOPE_NONE),
+    ROUTE(HTTP_GET, "/v1/movements/{id}", "movements.get", handle_movements_get, ROLES_READERS,
+          SCOPE_NONE),
+    ROUTE(HTTP_PATCH, "/v1/movements/{id}", "movements.patch", handle_movements_patch,
+          OWN_ORG_WRITE, SCOPE_NONE),
+    ROUTE(HTTP_POST, "/v1/movements/{id}/receipt", "movements.receipt", handle_movements_receipt,
+          OWN_STORE_WRITE, SCOPE_NONE),
     ROUTE(HTTP_GET, "/v1/stats", "stats", handle_stats, ADMIN_AUDITOR, SCOPE_NONE),
     /* Each stream shows what its principal may read (api/events.c). */
     ROUTE(HTTP_GET, "/v1/events", "events", handle_events, ROLES_READERS, SCOPE_NONE),

@@ -1,6 +1,8 @@
 /* Row readers (see rows.h). */
 #include "api/rows.h"
 
+#include "core/movement.h"
+
 size_t rows_holders(arena *a, const db_result *result, int q, repr_holder **out)
 {
     int rows = db_rows(result, q);
@@ -27,7 +29,13 @@ size_t rows_holders(arena *a, const db_result *result, int q, repr_holder **out)
             .capacity_kg =
                 db_is_null(result, q, row, 4) ? REPR_NO_LIMIT : db_int64(result, q, row, 4),
             .amount_kg = db_int64(result, q, row, 5),
+            /* Storages' rows carry reserved and intake (STORAGE_COLUMNS); organizations'
+             * stop at the amount. */
+            .reserved_kg = db_columns(result, q) > 6 ? db_int64(result, q, row, 6) : 0,
         };
+        if (db_columns(result, q) > 7) {
+            holder->intake = db_text(result, q, row, 7);
+        }
         holder->type_count++;
     }
     *out = holders;
@@ -82,6 +90,10 @@ size_t rows_transfers(arena *a, const db_result *result, int q, repr_transfer_ro
             .waste_type = db_text(result, q, row, 7),
             .amount_kg = db_int64(result, q, row, 8),
             .distance_m = db_int64(result, q, row, 9),
+            .movement_id = db_int64(result, q, row, 11),
+            .status = movement_status_name(movement_status_of(
+                db_text(result, q, row, 12)[0] == 't', !db_is_null(result, q, row, 13),
+                db_int64(result, q, row, 13), db_int64(result, q, row, 14))),
         };
         transfers[count - 1].shipment_count++;
     }
@@ -100,5 +112,30 @@ repr_key_row rows_key(const db_result *result, int q, int row)
         .created_at = db_text(result, q, row, 5),
         .expires_at = db_text(result, q, row, 6),
         .revoked_at = db_text(result, q, row, 7),
+    };
+}
+
+repr_movement_row rows_movement(const db_result *result, int q, int row)
+{
+    return (repr_movement_row){
+        .id = db_int64(result, q, row, 0),
+        .transfer_id = db_int64(result, q, row, 1),
+        .organization_id = db_int64(result, q, row, 2),
+        .storage_id = db_int64(result, q, row, 3),
+        .waste_type = db_text(result, q, row, 4),
+        .planned_kg = db_int64(result, q, row, 5),
+        .distance_m = db_int64(result, q, row, 6),
+        .in_transit = db_text(result, q, row, 7)[0] == 't',
+        .carrier = db_text(result, q, row, 8),
+        .vehicle = db_text(result, q, row, 9),
+        .received = !db_is_null(result, q, row, 10),
+        .received_kg = db_int64(result, q, row, 10),
+        .accepted_kg = db_int64(result, q, row, 11),
+        .rejected_kg = db_int64(result, q, row, 12),
+        .rejection_reason = db_text(result, q, row, 13),
+        .ticket = db_text(result, q, row, 14),
+        .received_at = db_text(result, q, row, 15),
+        .received_by = db_text(result, q, row, 16),
+        .created_at = db_text(result, q, row, 17),
     };
 }

@@ -18,6 +18,9 @@ repr_route_row rows_route(const db_result *result, int q, int row);
  * transfer without shipments. Returns how many. */
 size_t rows_transfers(arena *a, const db_result *result, int q, repr_transfer_row **out);
 
+/* Movements: rows of MOVEMENT_COLUMNS (lib/engine/statements.c). */
+repr_movement_row rows_movement(const db_result *result, int q, int row);
+
 /* API keys: rows (id, role, organization_id, storage_id, name, created_at, expires_at,
  * revoked_at). */
 repr_key_row rows_key(const db_result *result, int q, int row);

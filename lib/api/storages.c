@@ -12,7 +12,8 @@
 static const tx_conflict storage_conflicts[] = {
     {"storages_name_key", PROBLEM_CONFLICT, NULL, "A storage with this name already exists."},
     {"storage_waste_stock_within_capacity", PROBLEM_CONFLICT, NULL,
-     "A capacity cannot go below the stock the storage holds."},
+     "A capacity cannot go below the stock the storage holds plus the kilograms reserved for "
+     "loads in transit to it."},
     {"shipments_storage_id_fkey", PROBLEM_CONFLICT, NULL,
      "The storage has ledger history (shipments or unloads) and cannot be deleted."},
     {"unloads_storage_id_fkey", PROBLEM_CONFLICT, NULL,
@@ -65,12 +66,12 @@ static void created(tx *t, const db_result *result)
 void handle_storages_create(http_ctx *ctx)
 {
     api_name_capacity body;
-    if (!api_read_name_capacity(ctx, true, true, &body)) {
+    if (!api_read_name_capacity(ctx, true, true, true, &body)) {
         return;
     }
     tx *t = tx_for(ctx);
     tx_q(t, ST_CHECK_TYPES, body.codes, "capacity.");
-    tx_q(t, ST_ST_CREATE, body.name, body.capacity);
+    tx_q(t, ST_ST_CREATE, body.name, body.capacity, body.intake);
     tx_q0(t, ST_ST_GET_NEW);
     tx_conflicts(t, storage_conflicts);
     tx_run(t, TX_ONE_ROUND, created);
@@ -84,13 +85,13 @@ static void patched(tx *t, const db_result *result)
 void handle_storages_patch(http_ctx *ctx)
 {
     api_name_capacity body;
-    if (!api_read_name_capacity(ctx, false, false, &body)) {
+    if (!api_read_name_capacity(ctx, true, false, false, &body)) {
         return;
     }
     tx *t = tx_for(ctx);
     const char *id = tx_int(t, ctx->match.ids[0]);
     tx_q(t, ST_CHECK_TYPES, body.codes, "capacity.");
-    tx_q(t, ST_ST_PATCH, id, body.name, body.capacity);
+    tx_q(t, ST_ST_PATCH, id, body.name, body.capacity, body.intake);
     tx_q(t, ST_ST_REMOVE_TYPES, id, body.capacity);
     tx_q(t, ST_ST_HAS_TYPES, id);
     tx_q(t, ST_ST_GET, id);

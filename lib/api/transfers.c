@@ -6,6 +6,7 @@
 #include "api/handlers.h"
 #include "api/repr.h"
 #include "api/rows.h"
+#include "core/movement.h"
 #include "engine/statements.h"
 #include "engine/transfer.h"
 #include "util/mem.h"
@@ -40,8 +41,15 @@ static void render_result(strbuf *out, const transfer_result *result)
     repr_shipment_row *shipments = xcalloc(count ? count : 1, sizeof *shipments);
     for (size_t i = 0; i < count; i++) {
         const plan_shipment *s = &result->shipments[i];
-        shipments[i] = (repr_shipment_row){s->storage_id, result->types[s->type].code, s->amount_kg,
-                                           s->distance_m};
+        bool travels = result->in_transit != NULL && result->in_transit[i];
+        shipments[i] = (repr_shipment_row){
+            s->storage_id,
+            result->types[s->type].code,
+            s->amount_kg,
+            s->distance_m,
+            result->movement_ids != NULL ? result->movement_ids[i] : 0,
+            movement_status_name(travels ? MOVEMENT_IN_TRANSIT : MOVEMENT_ACCEPTED),
+        };
     }
     repr_transfer_row transfer = {
         .id = result->id,

@@ -1050,6 +1050,12 @@ int db_rows(const db_result *result, int q)
     return r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r) : 0;
 }
 
+int db_columns(const db_result *result, int q)
+{
+    const PGresult *r = result_of(result, q);
+    return r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK ? PQnfields(r) : 0;
+}
+
 const char *db_text(const db_result *result, int q, int row, int col)
 {
     const PGresult *r = result_of(result, q);

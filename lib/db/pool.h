@@ -119,6 +119,8 @@ db_pool_stats db_pool_get_stats(const db_pool *pool);
 
 /* Result accessors for query q of a batch; NULL/0/-1 when absent. */
 int db_rows(const db_result *result, int q);
+/* How many columns query q's rows have (0 when it returned none). */
+int db_columns(const db_result *result, int q);
 const char *db_text(const db_result *result, int q, int row, int col);
 bool db_is_null(const db_result *result, int q, int row, int col);
 int64_t db_int64(const db_result *result, int q, int row, int col);

@@ -13,16 +13,38 @@
 #define S(id, sql) [id] = {#id, sql}
 
 /* The columns of a storage with one of its types: a storage is one row per type. */
-#define STORAGE_COLUMNS "s.id, s.name, s.created_at, w.waste_type, w.capacity, w.stock"
+#define STORAGE_COLUMNS                                                                            \
+    "s.id, s.name, s.created_at, w.waste_type, w.capacity, w.stock, w.reserved, s.intake"
 /* The columns of an organization with one of its types (NULLs when it has none). */
 #define ORGANIZATION_COLUMNS "o.id, o.name, o.created_at, w.waste_type, w.capacity, w.pending"
 #define ROUTE_COLUMNS                                                                              \
     "id, from_organization_id, from_storage_id, to_organization_id, to_storage_id, distance_m, "   \
     "two_way, created_at"
 /* A transfer with one of its shipments (NULLs when it has none), in shipment order. */
+/* Then the shipment's movement: its id, whether it went in transit, and, once received, its
+ * receipt's received and rejected kilograms (only probed for a load that travelled). */
 #define TRANSFER_COLUMNS                                                                           \
     "t.id, t.organization_id, t.trigger, t.created_at, t.received::text, t.pending::text, "        \
-    "s.storage_id, s.waste_type, s.amount, s.distance_m, t.actor"
+    "s.storage_id, s.waste_type, s.amount, s.distance_m, t.actor, s.id, s.in_transit, "            \
+    "CASE WHEN s.in_transit THEN (SELECT r.received_kg FROM receipts r WHERE r.shipment_id = "     \
+    "s.id) END, CASE WHEN s.in_transit THEN (SELECT r.rejected_kg FROM receipts r WHERE "          \
+    "r.shipment_id = s.id) END"
+
+/* A movement (a shipment on its way or received): the shipment, its transfer's organization and
+ * time, its carrier and its receipt (NULLs while in transit, and for a load an automatic storage
+ * took at once: lib/api/repr.c fills those in from the plan). */
+#define MOVEMENT_COLUMNS                                                                           \
+    "s.id, s.transfer_id, t.organization_id, s.storage_id, s.waste_type, s.amount, s.distance_m, " \
+    "s.in_transit, c.carrier, c.vehicle, r.received_kg, r.accepted_kg, r.rejected_kg, "            \
+    "r.rejection_reason, r.ticket, r.received_at, r.received_by, t.created_at"
+#define MOVEMENT_FROM                                                                              \
+    "shipments s JOIN transfers t ON t.id = s.transfer_id LEFT JOIN receipts r ON r.shipment_id "  \
+    "= s.id LEFT JOIN movement_carriers c ON c.shipment_id = s.id"
+/* The status of the movement of s (and r), as core/movement.c derives it. */
+#define MOVEMENT_STATUS                                                                            \
+    "CASE WHEN NOT s.in_transit THEN 'accepted' WHEN r.shipment_id IS NULL THEN 'in_transit' "     \
+    "WHEN r.rejected_kg = 0 THEN 'accepted' WHEN r.accepted_kg = 0 THEN 'rejected' "               \
+    "ELSE 'partially_rejected' END"
 
 /* The road graph since version MINE (at most MAX changes): rows of (head, kind, version,
  * route_id, op, from, to, distance_m, two_way, chunk) where kind is
@@ -59,14 +81,16 @@
     "FROM chunk c WHERE NOT (SELECT ok FROM complete)"
 
 /* The organization of a transfer ($1; TR_ORG_HEAD id TR_ORG_FROM [lock]): its id, the graph
- * version, now(), the new transfer's id and whether its pending_since is NULL; no row when there is
- * no such organization. The received codes ($2 text[]) are checked first: an unknown one fails the
- * statement (WF422 "waste.<code>") before anything is read or locked, as the check is a one-time
- * filter (OFFSET 0 keeps the search for the first unknown code from being copied into each of its
- * two uses). Its waste rows are a statement of their own (ST_TR_ORG_WASTE): a statement
- * that waits for the row lock keeps the snapshot it started with, and would read pending
- * amounts a transfer that held the lock has since changed. */
+ * version, now(), the new transfer's id, its block of shipment ids and whether its pending_since is
+ * NULL; no row when there is no such organization. The received codes ($2 text[]) are checked
+ * first: an unknown one fails the statement (WF422 "waste.<code>") before anything is read or
+ * locked, as the check is a one-time filter (OFFSET 0 keeps the search for the first unknown code
+ * from being copied into each of its two uses). Its waste rows are a statement of their own
+ * (ST_TR_ORG_WASTE): a statement that waits for the row lock keeps the snapshot it started with,
+ * and would read pending amounts a transfer that held the lock has since changed. */
 #define TR_ORG_HEAD "SELECT id, (SELECT version FROM graph_state), now(), "
+/* The block of shipment ids a transfer numbers its movements from (sql/migrations/013). */
+#define SHIPMENT_BLOCK "nextval(pg_get_serial_sequence('shipments', 'id'))"
 #define TR_ORG_FROM                                                                                \
     ", pending_since IS NULL FROM organizations WHERE id = $1::bigint AND (SELECT "                \
     "wf_check(u.code IS NULL, 'WF422', "                                                           \
@@ -105,25 +129,27 @@
     "jsonb_each_text(x.received::jsonb) r GROUP BY r.key HAVING sum(r.value::bigint) <> 0 "        \
     "ORDER BY r.key ON CONFLICT (waste_type, shard) DO UPDATE SET generated = w.generated + "      \
     "EXCLUDED.generated), "                                                                        \
-    "s AS (INSERT INTO shipments (transfer_id, position, storage_id, waste_type, amount, "         \
-    "distance_m) SELECT * FROM unnest($7::bigint[], $8::int[], $9::bigint[], $10::text[], "        \
-    "$11::bigint[], $12::bigint[])), "                                                             \
-    "st AS (UPDATE storage_waste w SET stock = w.stock + x.amount FROM (SELECT r.ctid AS tid, "    \
-    "a.amount FROM unnest($13::bigint[], $14::text[], $15::bigint[]) AS a(storage_id, "            \
-    "waste_type, amount), LATERAL (SELECT ctid FROM storage_waste r WHERE r.storage_id = "         \
-    "a.storage_id AND r.waste_type = a.waste_type LIMIT 1) r WHERE "                               \
-    "set_config('wasteflow.storages_by_shipments', 'on', true) = 'on') x WHERE w.ctid = x.tid "    \
-    "AND w.stock + x.amount <= w.capacity RETURNING 1)"
+    "s AS (INSERT INTO shipments (id, transfer_id, position, storage_id, waste_type, amount, "     \
+    "distance_m, in_transit) OVERRIDING SYSTEM VALUE SELECT * FROM unnest($7::bigint[], "          \
+    "$8::bigint[], $9::int[], $10::bigint[], $11::text[], $12::bigint[], $13::bigint[], "          \
+    "$14::boolean[])), "                                                                           \
+    "st AS (UPDATE storage_waste w SET stock = w.stock + x.amount, reserved = w.reserved + "       \
+    "x.held FROM (SELECT r.ctid AS tid, a.amount, a.held FROM unnest($15::bigint[], $16::text[], " \
+    "$17::bigint[], $18::bigint[]) AS a(storage_id, waste_type, amount, held), LATERAL (SELECT "   \
+    "ctid FROM storage_waste r WHERE r.storage_id = a.storage_id AND r.waste_type = a.waste_type " \
+    "LIMIT 1) r WHERE set_config('wasteflow.storages_by_shipments', 'on', true) = 'on') x "        \
+    "WHERE w.ctid = x.tid AND w.stock + w.reserved + x.amount + x.held <= "                        \
+    "w.capacity RETURNING 1)"
 #define TR_RECORD_CHECK                                                                            \
-    " SELECT wf_check((SELECT count(*) FROM st) = $16::int, '40001', "                             \
+    " SELECT wf_check((SELECT count(*) FROM st) = $19::int, '40001', "                             \
     "'stock changed under the lock')"
 #define TR_RECORD_PENDING                                                                          \
     ", o AS (UPDATE organizations o SET pending_since = CASE WHEN x.left_over THEN "               \
-    "coalesce(o.pending_since, now()) END FROM unnest($17::bigint[], $18::boolean[]) AS "          \
-    "x(id, left_over) WHERE o.id = ANY ($17::bigint[]) AND o.id = x.id AND (o.pending_since "      \
+    "coalesce(o.pending_since, now()) END FROM unnest($20::bigint[], $21::boolean[]) AS "          \
+    "x(id, left_over) WHERE o.id = ANY ($20::bigint[]) AND o.id = x.id AND (o.pending_since "      \
     "IS NULL) = x.left_over), "                                                                    \
     "p AS (INSERT INTO organization_waste (organization_id, waste_type, pending) SELECT * "        \
-    "FROM unnest($19::bigint[], $20::text[], $21::bigint[]) ON CONFLICT (organization_id, "        \
+    "FROM unnest($22::bigint[], $23::text[], $24::bigint[]) ON CONFLICT (organization_id, "        \
     "waste_type) DO UPDATE SET pending = EXCLUDED.pending)"
 
 /* The columns of an API key as the API shows it (never its hash). */
@@ -218,8 +244,8 @@ const db_statement engine_statements[ST__COUNT] = {
                      "w AS (INSERT INTO organization_waste (organization_id, waste_type, capacity) "
                      "SELECT o.id, e.key, e.value::bigint FROM o, jsonb_each_text($2::jsonb) e) "
                      "SELECT id FROM o"),
-    /* $1 id, $2 new name or NULL, $3 capacity merge patch or NULL. Lowering a limit below
-     * what is pending violates organization_waste_pending_within_capacity. */
+    /* $1 id, $2 new name or NULL, $3 capacity merge patch or NULL (ST_ORG_LIMIT_CHECK then
+     * refuses a limit below what is pending). */
     S(ST_ORG_PATCH,
       "WITH o AS (UPDATE organizations SET name = coalesce($2, name) WHERE id = $1::bigint "
       "RETURNING id), "
@@ -231,6 +257,13 @@ const db_statement engine_statements[ST__COUNT] = {
       "jsonb_each($3::jsonb) e WHERE w.organization_id = o.id AND w.waste_type = e.key "
       "AND jsonb_typeof(e.value) = 'null') "
       "SELECT wf_check(count(*) = 1, 'WF404', 'Organization not found.') FROM o"),
+    /* $1 id, $2 the capacity merge patch or NULL: a limit the patch sets may not be below what
+     * is pending (a limit left alone may be: a refused load came back over it). */
+    S(ST_ORG_LIMIT_CHECK,
+      "SELECT wf_check(NOT EXISTS (SELECT 1 FROM organization_waste w, jsonb_each($2::jsonb) e "
+      "WHERE w.organization_id = $1::bigint AND w.waste_type = e.key AND jsonb_typeof(e.value) = "
+      "'number' AND w.pending > w.capacity), 'WF409', 'The on-site capacity cannot go below the "
+      "waste pending there.')"),
     S(ST_ORG_LOCK,
       "SELECT wf_check(count(*) = 1, 'WF404', 'Organization not found.') FROM (SELECT id FROM "
       "organizations WHERE id = $1::bigint FOR UPDATE) o"),
@@ -245,7 +278,7 @@ const db_statement engine_statements[ST__COUNT] = {
     /* Storages: $1 the cursor (last id seen, 0 for none), $2 limit + 1, $3 a type they
      * must accept or NULL. */
     S(ST_ST_LIST,
-      "SELECT " STORAGE_COLUMNS " FROM (SELECT id, name, created_at FROM storages s "
+      "SELECT " STORAGE_COLUMNS " FROM (SELECT id, name, created_at, intake FROM storages s "
       "WHERE id > $1::bigint AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM storage_waste w "
       "WHERE w.storage_id = s.id AND w.waste_type = $3)) ORDER BY id LIMIT $2::int) s "
       "LEFT JOIN storage_waste w ON w.storage_id = s.id ORDER BY s.id, w.waste_type"),
@@ -256,25 +289,31 @@ const db_statement engine_statements[ST__COUNT] = {
       "SELECT " STORAGE_COLUMNS " FROM storages s LEFT JOIN storage_waste w "
       "ON w.storage_id = s.id WHERE s.id = currval(pg_get_serial_sequence('storages', 'id')) "
       "ORDER BY w.waste_type"),
-    S(ST_ST_CREATE, "WITH s AS (INSERT INTO storages (name) VALUES ($1) RETURNING id), "
+    /* $3 the intake, NULL for the default. */
+    S(ST_ST_CREATE, "WITH s AS (INSERT INTO storages (name, intake) VALUES ($1, coalesce($3, "
+                    "'automatic')) RETURNING id), "
                     "w AS (INSERT INTO storage_waste (storage_id, waste_type, capacity) "
                     "SELECT s.id, e.key, e.value::bigint FROM s, jsonb_each_text($2::jsonb) e) "
                     "SELECT id FROM s"),
-    /* Lowering a capacity below the stock violates storage_waste_stock_within_capacity. */
-    S(ST_ST_PATCH, "WITH s AS (UPDATE storages SET name = coalesce($2, name) WHERE id = $1::bigint "
-                   "RETURNING id), "
-                   "up AS (INSERT INTO storage_waste (storage_id, waste_type, capacity) "
-                   "SELECT s.id, e.key, (e.value)::bigint FROM s, jsonb_each($3::jsonb) e "
-                   "WHERE jsonb_typeof(e.value) = 'number' ON CONFLICT (storage_id, waste_type) "
-                   "DO UPDATE SET capacity = EXCLUDED.capacity) "
-                   "SELECT wf_check(count(*) = 1, 'WF404', 'Storage not found.') FROM s"),
+    /* Lowering a capacity below the stock plus what is reserved for loads in transit violates
+     * storage_waste_stock_within_capacity. $4 the intake or NULL: switching it leaves loads
+     * already in transit as they are (each shipment says whether it travels). */
+    S(ST_ST_PATCH,
+      "WITH s AS (UPDATE storages SET name = coalesce($2, name), intake = coalesce($4, "
+      "intake) WHERE id = $1::bigint RETURNING id), "
+      "up AS (INSERT INTO storage_waste (storage_id, waste_type, capacity) "
+      "SELECT s.id, e.key, (e.value)::bigint FROM s, jsonb_each($3::jsonb) e "
+      "WHERE jsonb_typeof(e.value) = 'number' ON CONFLICT (storage_id, waste_type) "
+      "DO UPDATE SET capacity = EXCLUDED.capacity) "
+      "SELECT wf_check(count(*) = 1, 'WF404', 'Storage not found.') FROM s"),
     /* SQL fixes no evaluation order among WHERE conditions: the CASE makes sure the
      * check runs only for the types being removed. */
     S(ST_ST_REMOVE_TYPES,
       "DELETE FROM storage_waste w USING jsonb_each($2::jsonb) e WHERE w.storage_id = "
       "$1::bigint AND w.waste_type = e.key AND CASE WHEN jsonb_typeof(e.value) = 'null' "
-      "THEN wf_check(w.stock = 0, 'WF409', 'cannot stop accepting ' || w.waste_type || "
-      "': the storage holds ' || w.stock || ' kg of it') ELSE false END"),
+      "THEN wf_check(w.stock = 0 AND w.reserved = 0, 'WF409', 'cannot stop accepting ' || "
+      "w.waste_type || ': the storage holds ' || w.stock || ' kg of it and ' || w.reserved || "
+      "' kg are on their way to it') ELSE false END"),
     S(ST_ST_HAS_TYPES,
       "SELECT wf_check(EXISTS (SELECT 1 FROM storage_waste WHERE storage_id = $1::bigint) OR "
       "NOT EXISTS (SELECT 1 FROM storages WHERE id = $1::bigint), 'WF422', "
@@ -290,8 +329,8 @@ const db_statement engine_statements[ST__COUNT] = {
     /* Its routes go with it, logged by the routes table's triggers (as ST_ORG_DELETE). */
     S(ST_ST_DELETE,
       "WITH d AS (DELETE FROM storages WHERE id = $1::bigint AND wf_check(NOT EXISTS (SELECT 1 "
-      "FROM storage_waste WHERE storage_id = $1::bigint AND stock > 0), 'WF409', "
-      "'the storage still holds waste') RETURNING id) "
+      "FROM storage_waste WHERE storage_id = $1::bigint AND (stock > 0 OR reserved > 0)), 'WF409', "
+      "'the storage still holds waste, or loads in transit are reserved at it') RETURNING id) "
       "SELECT id FROM d"),
     /* $1 storage, $2 text[] types */
     S(ST_ST_UNLOAD_CHECK,
@@ -356,8 +395,9 @@ const db_statement engine_statements[ST__COUNT] = {
     S(ST_VIEW_STORAGES,
       "SELECT " STORAGE_COLUMNS " FROM (SELECT x.id, x.ord FROM unnest($1::bigint[]) WITH "
       "ORDINALITY AS x(id, ord), LATERAL (SELECT 1 FROM storage_waste f WHERE f.storage_id = "
-      "x.id AND ($2::text IS NULL OR f.waste_type = $2) AND (NOT $3::boolean OR f.stock < "
-      "f.capacity) LIMIT 1) accepted ORDER BY x.ord LIMIT $4::int) m JOIN storages s ON s.id = "
+      "x.id AND ($2::text IS NULL OR f.waste_type = $2) AND (NOT $3::boolean OR f.stock + "
+      "f.reserved < f.capacity) LIMIT 1) accepted ORDER BY x.ord LIMIT $4::int) m JOIN storages s "
+      "ON s.id = "
       "m.id JOIN storage_waste w ON w.storage_id = m.id ORDER BY m.ord, w.waste_type"),
     /* The storages that accept type $1, the first $2 by id: the view's index for a type few
      * storages accept (core/type_members.h). An index-only range of storage_waste_type_idx
@@ -368,10 +408,13 @@ const db_statement engine_statements[ST__COUNT] = {
     /* Transfers. The organization row lock serialises transfers of one organization;
      * it comes first, then storage rows in id order (never distance order). $1 the
      * organization, $2 the received codes (see TR_ORG_HEAD). */
-    S(ST_TR_LOCK_ORG, TR_ORG_HEAD "nextval(pg_get_serial_sequence('transfers', 'id'))" TR_ORG_FROM
-                                  " FOR NO KEY UPDATE"),
+    S(ST_TR_LOCK_ORG,
+      TR_ORG_HEAD "nextval(pg_get_serial_sequence('transfers', 'id')), " SHIPMENT_BLOCK TR_ORG_FROM
+                  " FOR NO KEY UPDATE"),
+    /* More blocks ($1 how many) for a transfer with more shipments than one block holds. */
+    S(ST_TR_SHIPMENT_BLOCKS, "SELECT " SHIPMENT_BLOCK " FROM generate_series(1, $1::int)"),
     /* A dry run: the same without the lock (and without spending an id). */
-    S(ST_TR_PEEK_ORG, TR_ORG_HEAD "0" TR_ORG_FROM),
+    S(ST_TR_PEEK_ORG, TR_ORG_HEAD "0, 0" TR_ORG_FROM),
     S(ST_TR_ORG_WASTE, "SELECT waste_type, capacity, pending FROM organization_waste "
                        "WHERE organization_id = $1::bigint ORDER BY waste_type"),
     /* The rooms a plan asked for ($1 storages, $2 types, pairwise, sorted by storage id and
@@ -379,23 +422,29 @@ const db_statement engine_statements[ST__COUNT] = {
      * returned nor locked. LATERAL makes even the generic plan one primary-key probe a pair
      * (a join with unnest is otherwise planned for 100 pairs: a hash over the whole table). */
     S(ST_TR_ROOMS,
-      "SELECT w.storage_id, w.waste_type, w.room FROM unnest($1::bigint[], $2::text[]) AS "
+      "SELECT w.storage_id, w.waste_type, w.room, w.weighed FROM unnest($1::bigint[], $2::text[]) "
+      "AS "
       "x(storage_id, waste_type), LATERAL (SELECT s.storage_id, s.waste_type, s.capacity - "
-      "s.stock AS room FROM storage_waste s WHERE s.storage_id = x.storage_id AND s.waste_type "
-      "= x.waste_type AND s.stock < s.capacity FOR UPDATE) w"),
+      "s.stock - s.reserved AS room, (SELECT intake = 'weighed' FROM storages i WHERE i.id = "
+      "s.storage_id) AS weighed FROM storage_waste s WHERE s.storage_id = x.storage_id AND "
+      "s.waste_type = x.waste_type AND s.stock + s.reserved < s.capacity FOR UPDATE) w"),
     /* The same for a later read that would lock out of id order: rather than wait (and risk
      * a deadlock), fail at once (55P03) and let the transaction start over. */
     S(ST_TR_ROOMS_NOWAIT,
-      "SELECT w.storage_id, w.waste_type, w.room FROM unnest($1::bigint[], $2::text[]) AS "
+      "SELECT w.storage_id, w.waste_type, w.room, w.weighed FROM unnest($1::bigint[], $2::text[]) "
+      "AS "
       "x(storage_id, waste_type), LATERAL (SELECT s.storage_id, s.waste_type, s.capacity - "
-      "s.stock AS room FROM storage_waste s WHERE s.storage_id = x.storage_id AND s.waste_type "
-      "= x.waste_type AND s.stock < s.capacity FOR UPDATE NOWAIT) w"),
+      "s.stock - s.reserved AS room, (SELECT intake = 'weighed' FROM storages i WHERE i.id = "
+      "s.storage_id) AS weighed FROM storage_waste s WHERE s.storage_id = x.storage_id AND "
+      "s.waste_type = x.waste_type AND s.stock + s.reserved < s.capacity FOR UPDATE NOWAIT) w"),
     /* The same without locks: dry runs, and the dispatcher's look at rooms that appeared. */
     S(ST_TR_ROOMS_PEEK,
-      "SELECT w.storage_id, w.waste_type, w.room FROM unnest($1::bigint[], $2::text[]) AS "
+      "SELECT w.storage_id, w.waste_type, w.room, w.weighed FROM unnest($1::bigint[], $2::text[]) "
+      "AS "
       "x(storage_id, waste_type), LATERAL (SELECT s.storage_id, s.waste_type, s.capacity - "
-      "s.stock AS room FROM storage_waste s WHERE s.storage_id = x.storage_id AND s.waste_type "
-      "= x.waste_type AND s.stock < s.capacity) w"),
+      "s.stock - s.reserved AS room, (SELECT intake = 'weighed' FROM storages i WHERE i.id = "
+      "s.storage_id) AS weighed FROM storage_waste s WHERE s.storage_id = x.storage_id AND "
+      "s.waste_type = x.waste_type AND s.stock + s.reserved < s.capacity) w"),
     /* Writes a batch of transfers in one statement. $1 ids, $2 organizations, $3 received,
      * $4 pending (JSON objects, one per transfer), $5 trigger, $6 actor; shipments $7
      * transfer ids, $8 positions, $9 storages, $10 types, $11 amounts, $12 distances; stock
@@ -429,19 +478,81 @@ const db_statement engine_statements[ST__COUNT] = {
                  "shipments x WHERE x.transfer_id = t.id AND x.storage_id = $3::bigint)) "
                  "ORDER BY s.position"),
 
-    /* Per waste type: generated, pending, stored, unloaded, capacity, remaining. The
-     * ledger's part comes from waste_totals (kept by triggers), so the cost grows with the
-     * organizations and storages, never with the ledger. */
+    /* Movements: $1 the cursor, $2 limit + 1; filters (NULL = any) $3 organization, $4
+     * storage, $5 status, $6 waste type. */
+    S(ST_MV_LIST,
+      "SELECT " MOVEMENT_COLUMNS " FROM " MOVEMENT_FROM " WHERE s.id > $1::bigint "
+      "AND ($3::bigint IS NULL OR t.organization_id = $3::bigint) AND ($4::bigint IS "
+      "NULL OR s.storage_id = $4::bigint) AND ($5::text IS NULL OR $5 = " MOVEMENT_STATUS
+      ") AND ($6::text IS NULL OR s.waste_type = $6) ORDER BY s.id LIMIT $2::int"),
+    /* $2 the organization, $3 the storage a scoped principal is confined to, or NULL: a
+     * movement it may not see is not found. */
+    S(ST_MV_GET, "SELECT " MOVEMENT_COLUMNS " FROM " MOVEMENT_FROM " WHERE s.id = $1::bigint AND "
+                 "($2::bigint IS NULL OR t.organization_id = $2::bigint) AND ($3::bigint IS NULL "
+                 "OR s.storage_id = $3::bigint)"),
+    /* Serializes the changes of one movement (its carrier, its receipt): the lock of its
+     * carrier row, made if missing. The ledger rows themselves are never locked or updated. */
+    S(ST_MV_LOCK, "INSERT INTO movement_carriers (shipment_id) SELECT id FROM shipments WHERE id = "
+                  "$1::bigint ON CONFLICT (shipment_id) DO UPDATE SET updated_at = "
+                  "movement_carriers.updated_at"),
+    /* A receipt changes its organization's pending: the organization's row is locked before
+     * any storage row, the order every transfer takes them in. */
+    S(ST_MV_LOCK_ORG, "SELECT 1 FROM organizations WHERE id = (SELECT t.organization_id FROM "
+                      "shipments s JOIN transfers t ON t.id = s.transfer_id WHERE s.id = "
+                      "$1::bigint) FOR NO KEY UPDATE"),
+    /* The movement under its lock (a statement of its own, so its snapshot sees what a change
+     * that held the lock committed), then now(): the receipt's time. */
+    S(ST_MV_HEAD, "SELECT " MOVEMENT_COLUMNS ", now() FROM " MOVEMENT_FROM " WHERE s.id = "
+                  "$1::bigint"),
+    /* $1 id, $2 whether to set the carrier to $3, $4 whether to set the vehicle to $5. */
+    S(ST_MV_CARRIER,
+      "UPDATE movement_carriers SET carrier = CASE WHEN $2::boolean THEN $3 ELSE carrier END, "
+      "vehicle = CASE WHEN $4::boolean THEN $5 ELSE vehicle END, updated_at = now() WHERE "
+      "shipment_id = $1::bigint"),
+    /* The receipt of movement $1 (in transit, locked): $2 received, $3 rejected, $4 reason, $5
+     * ticket, $6 who. One statement: the receipt row; the reservation released and the
+     * accepted kilograms added to stock (more than the room the reservation leaves violates
+     * storage_waste_stock_within_capacity); the rejected kilograms back to the organization's
+     * pending with pending_since, and a room event of the type so the dispatcher places them
+     * again; the variance running total. The guard makes a missed storage row a retry. */
+    S(ST_MV_RECEIVE,
+      "WITH m AS (SELECT s.id, s.storage_id, s.waste_type, s.amount, t.organization_id FROM "
+      "shipments s JOIN transfers t ON t.id = s.transfer_id WHERE s.id = $1::bigint), "
+      "r AS (INSERT INTO receipts (shipment_id, received_kg, rejected_kg, rejection_reason, "
+      "ticket, received_by) SELECT m.id, $2::bigint, $3::bigint, $4, $5, $6 FROM m), "
+      "st AS (UPDATE storage_waste w SET reserved = w.reserved - m.amount, stock = w.stock + "
+      "($2::bigint - $3::bigint) FROM m WHERE w.storage_id = m.storage_id AND w.waste_type = "
+      "m.waste_type RETURNING 1), "
+      "back AS (INSERT INTO organization_waste AS w (organization_id, waste_type, pending) "
+      "SELECT m.organization_id, m.waste_type, $3::bigint FROM m WHERE $3::bigint > 0 ON "
+      "CONFLICT (organization_id, waste_type) DO UPDATE SET pending = w.pending + "
+      "EXCLUDED.pending), "
+      "since AS (UPDATE organizations o SET pending_since = now() FROM m WHERE o.id = "
+      "m.organization_id AND $3::bigint > 0 AND o.pending_since IS NULL), "
+      "variance AS (INSERT INTO waste_totals AS w (waste_type, shard, variance) SELECT "
+      "m.waste_type, pg_backend_pid() % 64, m.amount - $2::bigint FROM m WHERE m.amount <> "
+      "$2::bigint ON CONFLICT (waste_type, shard) DO UPDATE SET variance = w.variance + "
+      "EXCLUDED.variance), "
+      "hint AS (INSERT INTO room_events (storage_id, waste_type) SELECT m.storage_id, "
+      "m.waste_type FROM m WHERE $3::bigint > 0) "
+      "SELECT wf_check((SELECT count(*) FROM st) = 1, '40001', 'the storage row moved')"),
+
+    /* Per waste type: generated, pending, stored, unloaded, capacity, remaining, in transit
+     * (what is reserved: the planned kilograms of the movements in transit, which
+     * sql/audit.sql checks) and variance. The ledger's part comes from waste_totals (kept by
+     * triggers), so the cost grows with the organizations and storages, never with the ledger. */
     S(ST_STATS,
       "SELECT w.code, coalesce(g.generated, 0), coalesce(p.kg, 0), coalesce(s.stock, 0), "
-      "coalesce(g.unloaded, 0), coalesce(s.capacity, 0), coalesce(s.capacity - s.stock, 0) "
+      "coalesce(g.unloaded, 0), coalesce(s.capacity, 0), coalesce(s.capacity - s.stock - "
+      "s.reserved, 0), coalesce(s.reserved, 0), coalesce(g.variance, 0) "
       "FROM waste_types w "
       "LEFT JOIN (SELECT waste_type AS code, sum(generated) AS generated, sum(unloaded) AS "
-      "unloaded FROM waste_totals GROUP BY 1) g ON g.code = w.code "
+      "unloaded, sum(variance) AS variance FROM waste_totals GROUP BY 1) g ON g.code = w.code "
       "LEFT JOIN (SELECT waste_type AS code, sum(pending) AS kg FROM organization_waste "
       "GROUP BY 1) p ON p.code = w.code "
-      "LEFT JOIN (SELECT waste_type AS code, sum(stock) AS stock, sum(capacity) AS capacity "
-      "FROM storage_waste GROUP BY 1) s ON s.code = w.code ORDER BY w.code"),
+      "LEFT JOIN (SELECT waste_type AS code, sum(stock) AS stock, sum(capacity) AS capacity, "
+      "sum(reserved) AS reserved FROM storage_waste GROUP BY 1) s ON s.code = w.code "
+      "ORDER BY w.code"),
     /* Webhooks (sql/migrations/015_webhooks.sql, docs/webhooks.md). $1 url, $2 text[]
      * events, $3 the sealed secret. */
     S(ST_WH_CREATE, "INSERT INTO webhooks (url, events, secret) VALUES ($1, $2::text[], $3) "
@@ -624,14 +735,16 @@ const db_statement engine_statements[ST__COUNT] = {
      * time for each; the graph version. */
     S(ST_DISPATCH_LOCK,
       "SELECT id, nextval(pg_get_serial_sequence('transfers', 'id')), now(), (SELECT version "
-      "FROM graph_state) FROM organizations WHERE id = ANY ($1::bigint[]) ORDER BY id "
+      "FROM graph_state), " SHIPMENT_BLOCK
+      " FROM organizations WHERE id = ANY ($1::bigint[]) ORDER BY id "
       "FOR NO KEY UPDATE SKIP LOCKED"),
     S(ST_DISPATCH_WASTE, "SELECT organization_id, waste_type, capacity, pending FROM "
                          "organization_waste WHERE organization_id = ANY ($1::bigint[]) "
                          "ORDER BY organization_id, waste_type"),
     /* Room hints, whole storages at a time: $1 after this storage id, $2 how many. */
     S(ST_ROOMS_PAGE,
-      "SELECT storage_id, waste_type, capacity - stock FROM storage_waste WHERE storage_id IN "
+      "SELECT storage_id, waste_type, capacity - stock - reserved FROM storage_waste WHERE "
+      "storage_id IN "
       "(SELECT id FROM storages WHERE id > $1::bigint ORDER BY id LIMIT $2::int) "
       "ORDER BY storage_id, waste_type"),
 
@@ -706,6 +819,12 @@ const db_statement engine_statements[ST__COUNT] = {
     S(ST_EV_ORGANIZATIONS,
       "SELECT " ORGANIZATION_COLUMNS " FROM organizations o LEFT JOIN organization_waste w "
       "ON w.organization_id = o.id WHERE o.id = ANY ($1::bigint[]) ORDER BY o.id, w.waste_type"),
+    /* Movements by id ($1 bigint[]), as they are now. */
+    S(ST_EV_MOVEMENTS, "SELECT " MOVEMENT_COLUMNS " FROM " MOVEMENT_FROM " WHERE s.id = ANY "
+                       "($1::bigint[]) ORDER BY s.id"),
+    /* Logs 'movement' events for the feed ($1 bigint[] of movement ids), in the writing
+     * transaction (sql/migrations/013); nothing when the feed is off. */
+    S(ST_EV_LOG_MOVEMENTS, "SELECT wf_notify_ids('m', $1::bigint[])"),
     S(ST_EV_ROUTES, "SELECT " ROUTE_COLUMNS " FROM routes WHERE id = ANY ($1::bigint[]) "
                     "ORDER BY id"),
     /* A page of the view among the unreachable, by id: the first $6 storages (filtered as
@@ -716,7 +835,8 @@ const db_statement engine_statements[ST__COUNT] = {
       "SELECT " STORAGE_COLUMNS " FROM (SELECT c.id FROM unnest($1::bigint[], $2::bigint[], "
       "$3::int[]) AS g(lo, hi, n), LATERAL (SELECT t.id FROM storages t WHERE t.id >= g.lo AND "
       "t.id <= g.hi AND EXISTS (SELECT 1 FROM storage_waste f WHERE f.storage_id = t.id AND "
-      "($4::text IS NULL OR f.waste_type = $4) AND (NOT $5::boolean OR f.stock < f.capacity)) "
+      "($4::text IS NULL OR f.waste_type = $4) AND (NOT $5::boolean OR f.stock + f.reserved < "
+      "f.capacity)) "
       "ORDER BY t.id LIMIT g.n) c ORDER BY c.id LIMIT $6::int) m JOIN storages s ON s.id = m.id "
       "JOIN storage_waste w ON w.storage_id = m.id ORDER BY s.id, w.waste_type"),
 };

@@ -27,6 +27,7 @@
     X(ST_ORG_GET_NEW)                                                                              \
     X(ST_ORG_CREATE)                                                                               \
     X(ST_ORG_PATCH)                                                                                \
+    X(ST_ORG_LIMIT_CHECK)                                                                          \
     X(ST_ORG_LOCK)                                                                                 \
     X(ST_ORG_DELETE)                                                                               \
     X(ST_ST_LIST)                                                                                  \
@@ -52,6 +53,7 @@
     X(ST_VIEW_STORAGES)                                                                            \
     X(ST_VIEW_TYPE_MEMBERS)                                                                        \
     X(ST_TR_LOCK_ORG)                                                                              \
+    X(ST_TR_SHIPMENT_BLOCKS)                                                                       \
     X(ST_TR_PEEK_ORG)                                                                              \
     X(ST_TR_ORG_WASTE)                                                                             \
     X(ST_TR_ROOMS)                                                                                 \
@@ -61,6 +63,13 @@
     X(ST_TR_RECORD_PENDING)                                                                        \
     X(ST_TR_LIST)                                                                                  \
     X(ST_TR_GET)                                                                                   \
+    X(ST_MV_LIST)                                                                                  \
+    X(ST_MV_GET)                                                                                   \
+    X(ST_MV_LOCK)                                                                                  \
+    X(ST_MV_LOCK_ORG)                                                                              \
+    X(ST_MV_HEAD)                                                                                  \
+    X(ST_MV_CARRIER)                                                                               \
+    X(ST_MV_RECEIVE)                                                                               \
     X(ST_STATS)                                                                                    \
     X(ST_WH_CREATE)                                                                                \
     X(ST_WH_LIST)                                                                                  \
@@ -106,6 +115,8 @@
     X(ST_EV_STORAGES)                                                                              \
     X(ST_EV_ORGANIZATIONS)                                                                         \
     X(ST_EV_ROUTES)                                                                                \
+    X(ST_EV_MOVEMENTS)                                                                             \
+    X(ST_EV_LOG_MOVEMENTS)                                                                         \
     X(ST_VIEW_UNREACHABLE)
 
 #define WF_STATEMENT_ENUM(name) name,

@@ -4,8 +4,8 @@
  *     reads {"waste": {...}}                   lib/api/transfers.c
  *     transfer_request()                       here
  *   round 1  BEGIN; check the waste types, lock the organization row and read the graph
- *            version, now() and the new transfer id (one statement); read its pending and
- *            on-site limits (request_locked())
+ *            version, now(), the new transfer id and its block of shipment (movement) ids
+ *            (one statement); read its pending and on-site limits (request_locked())
  *   (round)  only when this instance's graph is stale: load the road graph (graph_loaded())
  *   (C)      the plan (lib/core/placement.h): the organization's storages come nearest
  *            first from a shortest-path search, and for each type the plan reads ahead only
@@ -15,8 +15,11 @@
  *            took the room) the plan reads further, in more rounds — a read that would lock
  *            out of id order uses NOWAIT, and a busy row starts the transaction over rather
  *            than risking a deadlock
- *   round 3  one statement writes the ledger rows, the guarded stock, the new pending and
- *            pending_since; [idempotency record]; COMMIT (record_request())
+ *            — each room read also says whether its storage is weighed: a load to it travels
+ *            (in transit, its kilograms reserved rather than stocked; docs/movements.md)
+ *   round 3  one statement writes the ledger rows, the guarded stock and reservations, the
+ *            new pending and pending_since; ['movement' events, when a load travels];
+ *            [idempotency record]; COMMIT (record_request())
  *
  * Everything runs at READ COMMITTED. What a transfer ships comes only from rooms it read
  * itself, under the locks it holds until COMMIT; a storage read as full is not locked,
@@ -45,6 +48,7 @@
 typedef struct {
     int64_t organization_id;
     int64_t transfer_id;
+    int64_t id_block; /* the first of the 64 shipment ids its transfer took */
     /* Whether its pending_since was NULL when its row was locked: 1 or 0, or -1 when not
      * read (dispatch), which writes it whatever it was. */
     int since_null;
@@ -54,6 +58,8 @@ typedef struct {
     storage_order *order; /* NULL when there is nothing to place */
     const plan_shipment *shipments;
     size_t shipment_count;
+    int64_t *movement_ids; /* per shipment, once numbered */
+    bool *in_transit;      /* per shipment: to a weighed storage */
 } served;
 
 typedef struct {
@@ -80,7 +86,16 @@ typedef struct {
     size_t rows_locked;
     size_t read_rounds;
     const char *created_at;
+    /* The weighed storages among the rooms read (their loads travel): few, so a list. */
+    int64_t *weighed;
+    size_t weighed_count, weighed_cap;
+    /* Further blocks of shipment ids, for organizations with more than one block's worth. */
+    const int64_t *extra_blocks;
+    size_t extra_block_count;
 } transfer_job;
+
+/* How many shipment ids one nextval hands out (the sequence's increment, migration 013). */
+#define ID_BLOCK 64
 
 static void attempt_reset(void *arg)
 {
@@ -99,6 +114,37 @@ static void attempt_reset(void *arg)
     job->max_locked_id = 0;
     job->rows_locked = 0;
     job->read_rounds = 0;
+    job->weighed = NULL;
+    job->weighed_count = job->weighed_cap = 0;
+    job->extra_blocks = NULL;
+    job->extra_block_count = 0;
+}
+
+static bool is_weighed(const transfer_job *job, int64_t storage_id)
+{
+    for (size_t i = 0; i < job->weighed_count; i++) {
+        if (job->weighed[i] == storage_id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void note_weighed(tx *t, transfer_job *job, int64_t storage_id)
+{
+    if (is_weighed(job, storage_id)) {
+        return;
+    }
+    if (job->weighed_count == job->weighed_cap) {
+        size_t cap = job->weighed_cap ? job->weighed_cap * 2 : 8;
+        int64_t *grown = TX_ARRAY(t, int64_t, cap);
+        if (job->weighed_count > 0) {
+            memcpy(grown, job->weighed, job->weighed_count * sizeof *grown);
+        }
+        job->weighed = grown;
+        job->weighed_cap = cap;
+    }
+    job->weighed[job->weighed_count++] = storage_id;
 }
 
 /* ---------------------------------------------------------------- arrays for SQL */
@@ -189,7 +235,8 @@ typedef struct {
     int64_t storage_id;
     const char *code;
     uint32_t key;
-    int64_t amount_kg;
+    int64_t amount_kg; /* into stock (an automatic storage) */
+    int64_t held_kg;   /* reserved for a load in transit (a weighed storage) */
 } stock_add;
 
 static int stock_order(const void *left, const void *right)
@@ -248,10 +295,11 @@ static void committed(tx *t, void *arg)
 static size_t queue_record(tx *t, transfer_job *job)
 {
     pg_array ids = {0}, organizations = {0}, received = {0}, pending = {0};
-    pg_array ship_transfer = {0}, ship_position = {0}, ship_storage = {0}, ship_type = {0},
-             ship_amount = {0}, ship_distance = {0};
+    pg_array ship_id = {0}, ship_transfer = {0}, ship_position = {0}, ship_storage = {0},
+             ship_type = {0}, ship_amount = {0}, ship_distance = {0}, ship_transit = {0};
     pg_array left_org = {0}, left_type = {0}, left_kg = {0};
     pg_array since_org = {0}, since_left = {0};
+    pg_array travelling = {0};
     size_t shipments = 0;
     for (size_t i = 0; i < job->org_count; i++) {
         shipments += job->orgs[i].shipment_count;
@@ -271,14 +319,24 @@ static size_t queue_record(tx *t, transfer_job *job)
         for (size_t s = 0; s < org->shipment_count; s++) {
             const plan_shipment *shipment = &org->shipments[s];
             const char *code = org->types[shipment->type].code;
+            array_int(&ship_id, org->movement_ids[s]);
             array_int(&ship_transfer, org->transfer_id);
             array_int(&ship_position, (int64_t)s + 1);
             array_int(&ship_storage, shipment->storage_id);
             array_code(&ship_type, code);
             array_int(&ship_amount, shipment->amount_kg);
             array_int(&ship_distance, shipment->distance_m);
-            adds[add_count++] = (stock_add){shipment->storage_id, code, org->keys[shipment->type],
-                                            shipment->amount_kg};
+            array_bool(&ship_transit, org->in_transit[s]);
+            if (org->in_transit[s]) {
+                array_int(&travelling, org->movement_ids[s]);
+            }
+            adds[add_count++] = (stock_add){
+                shipment->storage_id,
+                code,
+                org->keys[shipment->type],
+                org->in_transit[s] ? 0 : shipment->amount_kg,
+                org->in_transit[s] ? shipment->amount_kg : 0,
+            };
         }
         bool any_left = false;
         for (size_t k = 0; k < org->type_count; k++) {
@@ -299,38 +357,49 @@ static size_t queue_record(tx *t, transfer_job *job)
     }
     /* Two organizations of a batch may ship into one storage: one update per row. */
     qsort(adds, add_count, sizeof *adds, stock_order);
-    pg_array stock_storage = {0}, stock_type = {0}, stock_amount = {0};
+    pg_array stock_storage = {0}, stock_type = {0}, stock_amount = {0}, stock_held = {0};
     size_t pairs = 0;
     for (size_t i = 0; i < add_count;) {
-        int64_t amount = 0;
+        int64_t amount = 0, held = 0;
         size_t j = i;
         for (; j < add_count && stock_order(&adds[i], &adds[j]) == 0; j++) {
             amount += adds[j].amount_kg;
+            held += adds[j].held_kg;
         }
         array_int(&stock_storage, adds[i].storage_id);
         array_code(&stock_type, adds[i].code);
         array_int(&stock_amount, amount);
+        array_int(&stock_held, held);
         pairs++;
         i = j;
     }
-    const char *params[21] = {
+    const char *params[24] = {
         array_done(t, &ids),
         array_done(t, &organizations),
         array_done(t, &received),
         array_done(t, &pending),
         job->automatic ? "auto" : "request",
         job->actor,
+        array_done(t, &ship_id),
         array_done(t, &ship_transfer),
         array_done(t, &ship_position),
         array_done(t, &ship_storage),
         array_done(t, &ship_type),
         array_done(t, &ship_amount),
         array_done(t, &ship_distance),
+        array_done(t, &ship_transit),
         array_done(t, &stock_storage),
         array_done(t, &stock_type),
         array_done(t, &stock_amount),
+        array_done(t, &stock_held),
         tx_int(t, (int64_t)pairs),
     };
+    if (travelling.count > 0) {
+        /* Loads set off in transit: their 'movement' events (sql/migrations/013). */
+        tx_q(t, ST_EV_LOG_MOVEMENTS, array_done(t, &travelling));
+    } else {
+        strbuf_free(&travelling.text);
+    }
     if (left_org.count == 0 && since_org.count == 0) {
         /* No pending amount and no pending_since changes (the common case: everything
          * handed over was placed, and nothing was pending before): the statement leaves
@@ -340,14 +409,14 @@ static size_t queue_record(tx *t, transfer_job *job)
         strbuf_free(&left_kg.text);
         strbuf_free(&since_org.text);
         strbuf_free(&since_left.text);
-        tx_queue(t, ST_TR_RECORD, params, 16);
+        tx_queue(t, ST_TR_RECORD, params, 19);
     } else {
-        params[16] = array_done(t, &since_org);
-        params[17] = array_done(t, &since_left);
-        params[18] = array_done(t, &left_org);
-        params[19] = array_done(t, &left_type);
-        params[20] = array_done(t, &left_kg);
-        tx_queue(t, ST_TR_RECORD_PENDING, params, 21);
+        params[19] = array_done(t, &since_org);
+        params[20] = array_done(t, &since_left);
+        params[21] = array_done(t, &left_org);
+        params[22] = array_done(t, &left_type);
+        params[23] = array_done(t, &left_kg);
+        tx_queue(t, ST_TR_RECORD_PENDING, params, 24);
     }
     tx_on_commit(t, committed, job);
     return transfers;
@@ -366,6 +435,8 @@ static transfer_result result_of(const transfer_job *job, const served *org, boo
         .type_count = org->type_count,
         .shipments = org->shipments,
         .shipment_count = org->shipment_count,
+        .movement_ids = org->movement_ids,
+        .in_transit = org->in_transit,
     };
 }
 
@@ -407,13 +478,11 @@ static void record_batch(tx *t, transfer_job *job)
     size_t written = 0;
     for (size_t i = 0; i < job->org_count; i++) {
         const served *org = &job->orgs[i];
-        if (plan_first_over_capacity(org->types, org->type_count) < 0 && org->shipment_count > 0) {
+        /* Shipping only lowers pending: an organization over its on-site limit (a refused
+         * load came back to it) is served like any other, and gets under it sooner. */
+        if (org->shipment_count > 0) {
             written++;
             job->outcome.shipment_count += org->shipment_count;
-        } else {
-            /* Shipping only lowers pending, so this cannot break an on-site limit; should it
-             * all the same (a limit lowered by hand), the organization is left alone. */
-            job->orgs[i].shipment_count = 0;
         }
     }
     job->outcome.organizations_served = written;
@@ -443,6 +512,9 @@ static void rooms_read(tx *t, const db_result *result)
     for (int row = 0; row < rows; row++) {
         place_pair pair = {db_int64(result, 0, row, 0), key_of(t, db_text(result, 0, row, 1))};
         int64_t room = db_int64(result, 0, row, 2);
+        if (db_text(result, 0, row, 3)[0] == 't') {
+            note_weighed(t, job, pair.storage_id);
+        }
         placement_fresh(job->plan, pair, room);
         room_hints_saw(hints, pair.storage_id, pair.type, room);
         if (job->seen != NULL) {
@@ -479,20 +551,65 @@ static int pair_order(const void *left, const void *right)
     return strcmp(room_hints_code(sorting_hints, a->type), room_hints_code(sorting_hints, b->type));
 }
 
+/* Numbers every organization's shipments from its block (then the extra blocks, in order)
+ * and says which travel: the plan is final. */
+static void planned(tx *t, transfer_job *job)
+{
+    size_t next_extra = 0;
+    for (size_t i = 0; i < job->org_count; i++) {
+        served *org = &job->orgs[i];
+        size_t n = org->shipment_count ? org->shipment_count : 1;
+        org->movement_ids = TX_ARRAY(t, int64_t, n);
+        org->in_transit = TX_ARRAY(t, bool, n);
+        int64_t block = org->id_block;
+        for (size_t s = 0; s < org->shipment_count; s++) {
+            if (s > 0 && s % ID_BLOCK == 0 && !job->dry_run) {
+                block = next_extra < job->extra_block_count ? job->extra_blocks[next_extra++] : 0;
+            }
+            org->movement_ids[s] = job->dry_run ? 0 : block + (int64_t)(s % ID_BLOCK);
+            org->in_transit[s] = is_weighed(job, org->shipments[s].storage_id);
+        }
+    }
+    if (job->automatic) {
+        record_batch(t, job);
+    } else {
+        record_request(t, job);
+    }
+}
+
+static void blocks_read(tx *t, const db_result *result)
+{
+    transfer_job *job = tx_user(t);
+    int rows = db_rows(result, 0);
+    int64_t *blocks = TX_ARRAY(t, int64_t, rows > 0 ? (size_t)rows : 1);
+    for (int row = 0; row < rows; row++) {
+        blocks[row] = db_int64(result, 0, row, 0);
+    }
+    job->extra_blocks = blocks;
+    job->extra_block_count = (size_t)rows;
+    planned(t, job);
+}
+
 static void plan_round(tx *t, transfer_job *job)
 {
     place_pair *pairs = TX_ARRAY(t, place_pair, READ_CAP);
     size_t count = placement_plan(job->plan, pairs, READ_CAP);
     if (count == 0) {
+        size_t extra = 0;
         for (size_t i = 0; i < job->org_count; i++) {
-            job->orgs[i].shipments =
-                placement_shipments(job->plan, i, &job->orgs[i].shipment_count);
+            served *org = &job->orgs[i];
+            org->shipments = placement_shipments(job->plan, i, &org->shipment_count);
+            if (!job->dry_run && org->shipment_count > ID_BLOCK) {
+                extra += (org->shipment_count - 1) / ID_BLOCK;
+            }
         }
-        if (job->automatic) {
-            record_batch(t, job);
-        } else {
-            record_request(t, job);
+        if (extra > 0) {
+            /* Rare: more shipments than a block holds; one more statement for the ids. */
+            tx_q(t, ST_TR_SHIPMENT_BLOCKS, tx_int(t, (int64_t)extra));
+            tx_next(t, blocks_read);
+            return;
         }
+        planned(t, job);
         return;
     }
     sorting_hints = tx_app(t)->hints;
@@ -610,7 +727,8 @@ static void request_locked(tx *t, const db_result *result)
     int64_t version = db_int64(result, 0, 0, 1);
     job->created_at = tx_text(t, db_text(result, 0, 0, 2));
     org->transfer_id = db_int64(result, 0, 0, 3);
-    org->since_null = db_text(result, 0, 0, 4)[0] == 't' ? 1 : 0;
+    org->id_block = db_int64(result, 0, 0, 4);
+    org->since_null = db_text(result, 0, 0, 5)[0] == 't' ? 1 : 0;
     if (!org_types(t, job, org, result, 1, 0, db_rows(result, 1), 0)) {
         return;
     }
@@ -687,6 +805,7 @@ static void batch_locked(tx *t, const db_result *result)
         served *org = &job->orgs[job->org_count++];
         org->organization_id = id;
         org->transfer_id = db_int64(result, 0, row, 1);
+        org->id_block = db_int64(result, 0, row, 4);
         org->since_null = -1;
         int first = 0;
         while (first < waste_rows && db_int64(result, 1, first, 0) != id) {

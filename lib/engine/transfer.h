@@ -26,6 +26,10 @@ typedef struct {
     size_t type_count;
     const plan_shipment *shipments;
     size_t shipment_count;
+    /* Per shipment: its movement's id (0 in a dry run) and whether it travels to a weighed
+     * storage (then it is in transit until its receipt; else accepted at once). */
+    const int64_t *movement_ids;
+    const bool *in_transit;
 } transfer_result;
 
 /* Writes the client's representation of a result. */

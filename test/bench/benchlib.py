@@ -182,7 +182,8 @@ def pgbench_script(scenario, statements_c, out_path):
             "SELECT '{' || :st::bigint || '}' AS st_arr, '{' || :dist::bigint || '}' AS dist_arr, "
             "'{' || :kg::bigint || '}' AS kg_arr, ARRAY[jsonb_build_object(:wt::text, "
             ":kg::bigint)::text]::text AS received_arr, ARRAY['{}']::text AS pending_arr, "
-            "'{1}' AS one_arr, '{}' AS none_arr, '{f}' AS no_left_arr, 'key:1' AS actor \\gset",
+            "'{1}' AS one_arr, '{}' AS none_arr, '{f}' AS no_left_arr, '{0}' AS zero_arr, "
+            "'key:1' AS actor \\gset",
             "\\set ready 1",
             "\\endif",
             # round 1: BEGIN; check the types and lock the organization; its waste rows
@@ -197,9 +198,11 @@ def pgbench_script(scenario, statements_c, out_path):
             # nothing was pending: no pending amount or pending_since changes, so the service
             # sends ST_TR_RECORD); COMMIT
             "\\startpipeline",
+            # (the shipment's id is the transfer's: unique per client, as the service's block of
+            # ids is; an automatic storage: not in transit, nothing held)
             q("ST_TR_RECORD", "{tid}", "{org}", "received_arr", "pending_arr", "trigger", "actor",
-              "{tid}", "one_arr", "st_arr", "wt_arr", "kg_arr", "dist_arr", "st_arr", "wt_arr",
-              "kg_arr", "one"),
+              "{tid}", "{tid}", "one_arr", "st_arr", "wt_arr", "kg_arr", "dist_arr", "no_left_arr",
+              "st_arr", "wt_arr", "kg_arr", "zero_arr", "one"),
             "COMMIT;",
             "\\endpipeline",
         ]

@@ -61,7 +61,8 @@ static struct {
     long long storage_s, storage_t; /* 10 m from A and from B */
     long long route_r;              /* A -> S */
     long long transfer_a, transfer_b;
-    long long spare_key; /* an auditor key the matrix reads and (refused) revokes */
+    long long movement_a; /* transfer_a's shipment to S (automatic: accepted at once) */
+    long long spare_key;  /* an auditor key the matrix reads and (refused) revokes */
     char *token[P_COUNT];
     long long key_id[P_COUNT]; /* 0 when the principal has no real key */
 } world;
@@ -186,6 +187,9 @@ static void build_world(void)
 
     world.transfer_a = new_transfer(P_ORG_OWN, world.org_a, "{\"glass\":100}");
     world.transfer_b = new_transfer(P_ORG_OTHER, world.org_b, "{\"glass\":100}");
+    world.movement_a =
+        it_sql_int("SELECT id FROM shipments WHERE transfer_id = %lld ORDER BY position LIMIT 1",
+                   world.transfer_a);
     world.built = true;
 }
 
@@ -286,6 +290,16 @@ static const matrix_row matrix[] = {
     {"GET", "/v1/transfers", NULL, 0, READERS(200)},
     {"GET", "/v1/transfers/{TA}", NULL, 0, {200, 200, 403, 200, 404, 200, 404}},
     {"GET", "/v1/stats", NULL, 0, {200, 200, 403, 403, 403, 403, 403}},
+    /* Movements, scoped as transfers. {MA} went to an automatic storage: accepted when it was
+     * handed over, so those let through to change it get 409 (not in transit). */
+    {"GET", "/v1/movements", NULL, 0, READERS(200)},
+    {"GET", "/v1/movements/{MA}", NULL, 0, {200, 200, 403, 200, 404, 200, 404}},
+    {"PATCH", "/v1/movements/{MA}", "{\"carrier\":\"x\"}", 0, {409, 403, 403, 409, 404, 403, 403}},
+    {"POST",
+     "/v1/movements/{MA}/receipt",
+     "{\"received_kg\":1}",
+     0,
+     {409, 403, 403, 403, 403, 409, 403}},
 };
 enum { MATRIX_ROWS = sizeof matrix / sizeof matrix[0] };
 
@@ -321,6 +335,9 @@ static long long placeholder(const char *name, bool success)
     }
     if (strcmp(name, "TA") == 0) {
         return world.transfer_a;
+    }
+    if (strcmp(name, "MA") == 0) {
+        return world.movement_a;
     }
     if (strcmp(name, "K") == 0 || (strcmp(name, "K!") == 0 && !success)) {
         return world.spare_key;

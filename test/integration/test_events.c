@@ -832,6 +832,106 @@ static void test_transfer_announces_its_storages(void **state)
     sse_close(admin);
 }
 
+/* Reads events until one of type whose data has member `id` equal to id (fails after 3 s). */
+static void expect_movement(sse_client *c, long long id, const char *status)
+{
+    long long deadline = tu_now_ms() + tu_scaled_ms(3000);
+    for (;;) {
+        sse_event e;
+        int got = sse_next_any(c, deadline - tu_now_ms(), false, &e);
+        if (got != 1) {
+            fail_msg("no movement event for %lld (%s) within 3 s", id, status);
+        }
+        if (strcmp(e.type, "movement") == 0 && it_json_int(e.json, "id") == id &&
+            strcmp(it_json_str(e.json, "status"), status) == 0) {
+            sse_event_clear(&e);
+            return;
+        }
+        sse_event_clear(&e);
+    }
+}
+
+/* Counts movement events until a route event with the marker's id. */
+static int movements_until_route(sse_client *c, long long route_id)
+{
+    int movements = 0;
+    long long deadline = tu_now_ms() + tu_scaled_ms(3000);
+    for (;;) {
+        sse_event e;
+        int got = sse_next_any(c, deadline - tu_now_ms(), false, &e);
+        if (got != 1) {
+            fail_msg("no route event %lld within 3 s", route_id);
+        }
+        bool done = strcmp(e.type, "route") == 0 && it_json_int(e.json, "id") == route_id;
+        movements += strcmp(e.type, "movement") == 0;
+        sse_event_clear(&e);
+        if (done) {
+            return movements;
+        }
+    }
+}
+
+/* A load to a weighed storage is a `movement` event when it sets off and when it is received,
+ * seen by the admin, its organization and its storage, and by no other organization or
+ * storage. A load to an automatic storage makes none. */
+static void test_movement_events(void **state)
+{
+    (void)state;
+    long long org = tu_new_org("mv-ev-org", "{}", NULL);
+    long long other_org = tu_new_org("mv-ev-org", "{}", NULL);
+    char *name = it_unique_name("mv-ev-weighed");
+    it_response *r = it_post("/v1/storages",
+                             "{\"name\":\"%s\",\"intake\":\"weighed\",\"capacity\":"
+                             "{\"glass\":1000}}",
+                             name);
+    EXPECT_STATUS(r, 201);
+    long long weighed = it_json_int(r->json, "id");
+    it_response_free(r);
+    long long other_storage = tu_new_storage("mv-ev-auto", "{\"glass\":1000}");
+    it_create_route(ORG(org), STORAGE(weighed), 10, false);
+    it_create_route(ORG(other_org), STORAGE(other_storage), 10, false);
+    char *org_key = it_new_key("organization", org, 0);
+    char *other_org_key = it_new_key("organization", other_org, 0);
+    char *storage_key = it_new_key("storage", 0, weighed);
+    char *other_storage_key = it_new_key("storage", 0, other_storage);
+    sse_client *admin = sse_ready(it_base_url(), it_admin_key(), NULL, NULL, NULL);
+    sse_client *own = sse_ready(it_base_url(), org_key, NULL, NULL, NULL);
+    sse_client *store = sse_ready(it_base_url(), storage_key, NULL, NULL, NULL);
+    sse_client *stranger = sse_ready(it_base_url(), other_org_key, NULL, NULL, NULL);
+    sse_client *other_store = sse_ready(it_base_url(), other_storage_key, NULL, NULL, NULL);
+
+    r = it_post(tu_fmt("/v1/organizations/%lld/transfers", org), "{\"waste\":{\"glass\":25}}");
+    EXPECT_STATUS(r, 201);
+    long long movement = it_json_int(r->json, "shipments.0.movement_id");
+    it_response_free(r);
+    transfer_through(it_base_url(), other_org, 5); /* automatic: no movement event */
+    expect_movement(admin, movement, "in_transit");
+    expect_movement(own, movement, "in_transit");
+    expect_movement(store, movement, "in_transit");
+
+    r = it_post(tu_fmt("/v1/movements/%lld/receipt", movement), "{\"received_kg\":25}");
+    EXPECT_STATUS(r, 200);
+    it_response_free(r);
+    expect_movement(admin, movement, "accepted");
+    expect_movement(own, movement, "accepted");
+    expect_movement(store, movement, "accepted");
+
+    long long marker = it_create_route(ORG(other_org), STORAGE(weighed), 99, false);
+    assert_int_equal(movements_until_route(stranger, marker), 0);
+    assert_int_equal(movements_until_route(other_store, marker), 0);
+
+    sse_close(admin);
+    sse_close(own);
+    sse_close(store);
+    sse_close(stranger);
+    sse_close(other_store);
+    free(org_key);
+    free(other_org_key);
+    free(storage_key);
+    free(other_storage_key);
+    free(name);
+}
+
 /* GET path as the holder of key; the response (caller frees). */
 static it_response *get_as(const char *key, const char *path)
 {
@@ -1497,6 +1597,7 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_two_instances),
         cmocka_unit_test(test_scoping),
+        cmocka_unit_test(test_movement_events),
         cmocka_unit_test(test_storage_sees_its_own_shipments),
         cmocka_unit_test(test_transfer_announces_its_storages),
         cmocka_unit_test(test_event_ids_are_sealed),

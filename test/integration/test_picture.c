@@ -176,16 +176,17 @@ static void test_picture_scenario(void **state)
 
     /* Stats. generated: plastic 2*(10+60), glass 2*(50+20), bio 2*(50+50).
      * capacity: plastic 100+50+10+100+25+250, glass 300+220+100+35,
-     * bio 150+250+25+150+250+52+20. Plastic: 10 unloaded, 130 stored. */
+     * bio 150+250+25+150+250+52+20. Plastic: 10 unloaded, 130 stored. Every storage takes
+     * loads in at once: nothing in transit, no weighbridge variance. */
     it_response *stats = it_get("/v1/stats");
     EXPECT_STATUS(stats, 200);
     ASSERT_JSON(stats->json,
                 "{\"bio\":{\"generated\":200,\"pending\":0,\"stored\":200,\"unloaded\":0,"
-                "\"capacity\":897,\"remaining\":697},"
+                "\"capacity\":897,\"remaining\":697,\"in_transit\":0,\"variance\":0},"
                 "\"glass\":{\"generated\":140,\"pending\":0,\"stored\":140,\"unloaded\":0,"
-                "\"capacity\":655,\"remaining\":515},"
+                "\"capacity\":655,\"remaining\":515,\"in_transit\":0,\"variance\":0},"
                 "\"plastic\":{\"generated\":140,\"pending\":0,\"stored\":130,\"unloaded\":10,"
-                "\"capacity\":535,\"remaining\":405}}");
+                "\"capacity\":535,\"remaining\":405,\"in_transit\":0,\"variance\":0}}");
     it_response_free(stats);
 
     tu_assert_audit_clean();

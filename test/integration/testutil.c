@@ -245,6 +245,36 @@ void tu_expect_rejected_type_at(const char *file, int line, const char *method, 
     free(after);
 }
 
+/* Shipments gained their movement ("movement_id", "status") after most tests were written.
+ * An expectation that names neither is about where waste went: for it, each shipment of the
+ * actual value must be an accepted movement with an id (what every shipment to an automatic
+ * storage is), and is then compared without those two members. An expectation that names
+ * "movement_id" is compared exactly. Returns whether node held a shipment (stripped in
+ * place); *bad when one was not an accepted movement. */
+static bool strip_movements(cJSON *node, bool *bad)
+{
+    bool stripped = false;
+    if (cJSON_IsObject(node) && cJSON_HasObjectItem(node, "storage_id") &&
+        cJSON_HasObjectItem(node, "amount") && cJSON_HasObjectItem(node, "movement_id")) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(node, "movement_id");
+        const cJSON *status = cJSON_GetObjectItemCaseSensitive(node, "status");
+        /* A dry run's shipments have no movement yet: null is their id. */
+        if (!(cJSON_IsNull(id) || (cJSON_IsNumber(id) && id->valuedouble >= 1)) ||
+            !cJSON_IsString(status) || strcmp(status->valuestring, "accepted") != 0) {
+            *bad = true;
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(node, "movement_id");
+        cJSON_DeleteItemFromObjectCaseSensitive(node, "status");
+        stripped = true;
+    }
+    cJSON *child = NULL;
+    cJSON_ArrayForEach(child, node)
+    {
+        stripped = strip_movements(child, bad) || stripped;
+    }
+    return stripped;
+}
+
 /* Fails at file:line unless actual equals the JSON expected_text (frees it). path and root,
  * when path is not NULL, say where actual was found, for the report. */
 static void compare_json_at(const char *file, int line, const cJSON *actual, char *expected_text,
@@ -254,6 +284,22 @@ static void compare_json_at(const char *file, int line, const cJSON *actual, cha
     if (!expected) {
         print_error("test bug: expected value is not JSON: %s\n", expected_text);
         _fail(file, line);
+    }
+    cJSON *plain = NULL;
+    if (actual != NULL && strstr(expected_text, "\"movement_id\"") == NULL) {
+        plain = cJSON_Duplicate(actual, true);
+        bool bad = false;
+        if (!strip_movements(plain, &bad)) {
+            cJSON_Delete(plain);
+            plain = NULL;
+        } else if (bad) {
+            char *got = tu_json_text(actual);
+            print_error("shipments are not accepted movements with ids: %s\n", got);
+            free(got);
+            _fail(file, line);
+        } else {
+            actual = plain;
+        }
     }
     if (actual == NULL || !cJSON_Compare(actual, expected, true)) {
         char *got = tu_json_text(actual);
@@ -268,6 +314,7 @@ static void compare_json_at(const char *file, int line, const cJSON *actual, cha
         free(got);
         _fail(file, line);
     }
+    cJSON_Delete(plain);
     cJSON_Delete(expected);
     free(expected_text);
 }

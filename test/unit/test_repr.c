@@ -45,31 +45,35 @@ static void test_json_compact(void **state)
     ASSERT_TEXT(sb, "{\"a b\":\"c \\\" d\"}");
 }
 
-static const repr_type storage_types[] = {{"glass", 300, 120}, {"plastic", 100, 0}};
+static const repr_type storage_types[] = {{"glass", 300, 120, 30}, {"plastic", 100, 0, 0}};
 
 static void test_storage(void **state)
 {
     (void)state;
-    repr_holder storage = {3, "МНО1", "2026-12-01 10:00:00.5+00", storage_types, 2};
+    repr_holder storage = {3, "МНО1", "2026-12-01 10:00:00.5+00", storage_types, 2, "weighed"};
     strbuf sb = {0};
     repr_storage(&sb, &storage);
-    ASSERT_TEXT(sb, "{\"id\":3,\"name\":\"МНО1\",\"capacity\":{\"glass\":300,\"plastic\":100},"
-                    "\"stock\":{\"glass\":120,\"plastic\":0},\"remaining\":{\"glass\":180,"
-                    "\"plastic\":100},\"created_at\":\"2026-12-01T10:00:00.500000Z\"}");
+    /* Remaining is capacity - stock - reserved: 300 - 120 - 30. */
+    ASSERT_TEXT(sb, "{\"id\":3,\"name\":\"МНО1\",\"intake\":\"weighed\",\"capacity\":{\"glass\":"
+                    "300,\"plastic\":100},\"stock\":{\"glass\":120,\"plastic\":0},\"reserved\":{"
+                    "\"glass\":30,\"plastic\":0},\"remaining\":{\"glass\":150,\"plastic\":100},"
+                    "\"created_at\":\"2026-12-01T10:00:00.500000Z\"}");
 }
 
 static void test_organization_lists_limits_and_pending_only(void **state)
 {
     (void)state;
-    const repr_type types[] = {
-        {"bio", REPR_NO_LIMIT, 7}, {"glass", 50, 0}, {"plastic", 10, 10}, {"paper", 0, 0}};
-    repr_holder organization = {1, "Bakery \"North\"", "2026-12-01 10:00:00+00", types, 4};
+    const repr_type types[] = {{"bio", REPR_NO_LIMIT, 7, 0},
+                               {"glass", 50, 0, 0},
+                               {"plastic", 10, 10, 0},
+                               {"paper", 0, 0, 0}};
+    repr_holder organization = {1, "Bakery \"North\"", "2026-12-01 10:00:00+00", types, 4, NULL};
     strbuf sb = {0};
     repr_organization(&sb, &organization);
     ASSERT_TEXT(sb, "{\"id\":1,\"name\":\"Bakery \\\"North\\\"\",\"capacity\":{\"glass\":50,"
                     "\"plastic\":10,\"paper\":0},\"pending\":{\"bio\":7,\"plastic\":10},"
                     "\"created_at\":\"2026-12-01T10:00:00.000000Z\"}");
-    repr_holder empty = {2, "E", "2026-12-01 10:00:00+00", NULL, 0};
+    repr_holder empty = {2, "E", "2026-12-01 10:00:00+00", NULL, 0, NULL};
     repr_organization(&sb, &empty);
     ASSERT_TEXT(sb, "{\"id\":2,\"name\":\"E\",\"capacity\":{},\"pending\":{},"
                     "\"created_at\":\"2026-12-01T10:00:00.000000Z\"}");
@@ -90,7 +94,8 @@ static void test_route(void **state)
 static void test_transfer_and_dry_run(void **state)
 {
     (void)state;
-    const repr_shipment_row shipments[] = {{3, "plastic", 10, 50}, {6, "plastic", 50, 100}};
+    const repr_shipment_row shipments[] = {{3, "plastic", 10, 50, 65, "accepted"},
+                                           {6, "plastic", 50, 100, 66, "in_transit"}};
     repr_transfer_row transfer = {
         .id = 12,
         .organization_id = 2,
@@ -107,8 +112,10 @@ static void test_transfer_and_dry_run(void **state)
     ASSERT_TEXT(sb, "{\"id\":12,\"organization_id\":2,\"trigger\":\"auto\",\"actor\":"
                     "\"dispatcher\",\"created_at\":"
                     "\"2026-12-01T10:00:00.250000Z\",\"received\":{},\"shipments\":["
-                    "{\"storage_id\":3,\"waste_type\":\"plastic\",\"amount\":10,\"distance_m\":50},"
-                    "{\"storage_id\":6,\"waste_type\":\"plastic\",\"amount\":50,\"distance_m\":100}"
+                    "{\"storage_id\":3,\"waste_type\":\"plastic\",\"amount\":10,\"distance_m\":50,"
+                    "\"movement_id\":65,\"status\":\"accepted\"},"
+                    "{\"storage_id\":6,\"waste_type\":\"plastic\",\"amount\":50,\"distance_m\":100,"
+                    "\"movement_id\":66,\"status\":\"in_transit\"}"
                     "],\"pending\":{\"plastic\":0}}");
     transfer.dry_run = true;
     transfer.shipment_count = 0;
@@ -122,8 +129,10 @@ static void test_transfer_and_dry_run(void **state)
 static void test_transfer_seen_by_a_storage(void **state)
 {
     (void)state;
-    const repr_shipment_row shipments[] = {
-        {3, "bio", 50, 50}, {5, "glass", 20, 650}, {3, "plastic", 7, 50}, {6, "plastic", 43, 100}};
+    const repr_shipment_row shipments[] = {{3, "bio", 50, 50, 1, "accepted"},
+                                           {5, "glass", 20, 650, 2, "accepted"},
+                                           {3, "plastic", 7, 50, 3, "rejected"},
+                                           {6, "plastic", 43, 100, 0, "accepted"}};
     repr_transfer_row transfer = {
         .id = 5,
         .organization_id = 2,
@@ -140,15 +149,17 @@ static void test_transfer_seen_by_a_storage(void **state)
     repr_transfer(&sb, &transfer);
     ASSERT_TEXT(sb, "{\"id\":5,\"organization_id\":2,\"trigger\":\"request\",\"actor\":"
                     "\"key:3\",\"created_at\":\"2026-12-01T10:00:00.000000Z\",\"shipments\":["
-                    "{\"storage_id\":3,\"waste_type\":\"bio\",\"amount\":50,\"distance_m\":50},"
-                    "{\"storage_id\":3,\"waste_type\":\"plastic\",\"amount\":7,\"distance_m\":50}"
+                    "{\"storage_id\":3,\"waste_type\":\"bio\",\"amount\":50,\"distance_m\":50,"
+                    "\"movement_id\":1,\"status\":\"accepted\"},"
+                    "{\"storage_id\":3,\"waste_type\":\"plastic\",\"amount\":7,\"distance_m\":50,"
+                    "\"movement_id\":3,\"status\":\"rejected\"}"
                     "]}");
     transfer.seen_by_storage = 6;
     repr_transfer(&sb, &transfer);
     ASSERT_TEXT(sb, "{\"id\":5,\"organization_id\":2,\"trigger\":\"request\",\"actor\":"
                     "\"key:3\",\"created_at\":\"2026-12-01T10:00:00.000000Z\",\"shipments\":["
                     "{\"storage_id\":6,\"waste_type\":\"plastic\",\"amount\":43,"
-                    "\"distance_m\":100}]}");
+                    "\"distance_m\":100,\"movement_id\":null,\"status\":\"accepted\"}]}");
     /* A storage it did not ship to (the handlers never show it one): nothing of it. */
     transfer.seen_by_storage = 9;
     repr_transfer(&sb, &transfer);
@@ -159,11 +170,75 @@ static void test_transfer_seen_by_a_storage(void **state)
     ASSERT_TEXT(sb, "{\"id\":5,\"organization_id\":2,\"trigger\":\"request\",\"actor\":"
                     "\"key:3\",\"created_at\":\"2026-12-01T10:00:00.000000Z\",\"received\":"
                     "{\"bio\":50,\"glass\":20,\"plastic\":60},\"shipments\":["
-                    "{\"storage_id\":3,\"waste_type\":\"bio\",\"amount\":50,\"distance_m\":50},"
-                    "{\"storage_id\":5,\"waste_type\":\"glass\",\"amount\":20,\"distance_m\":650},"
-                    "{\"storage_id\":3,\"waste_type\":\"plastic\",\"amount\":7,\"distance_m\":50},"
+                    "{\"storage_id\":3,\"waste_type\":\"bio\",\"amount\":50,\"distance_m\":50,"
+                    "\"movement_id\":1,\"status\":\"accepted\"},"
+                    "{\"storage_id\":5,\"waste_type\":\"glass\",\"amount\":20,\"distance_m\":650,"
+                    "\"movement_id\":2,\"status\":\"accepted\"},"
+                    "{\"storage_id\":3,\"waste_type\":\"plastic\",\"amount\":7,\"distance_m\":50,"
+                    "\"movement_id\":3,\"status\":\"rejected\"},"
                     "{\"storage_id\":6,\"waste_type\":\"plastic\",\"amount\":43,"
-                    "\"distance_m\":100}],\"pending\":{\"plastic\":10}}");
+                    "\"distance_m\":100,\"movement_id\":null,\"status\":\"accepted\"}],\"pending\":"
+                    "{\"plastic\":10}}");
+}
+
+/* A movement in transit (receipt members null), received (partially rejected), and one an
+ * automatic storage took at once (received in full when handed over). */
+static void test_movement(void **state)
+{
+    (void)state;
+    repr_movement_row m = {
+        .id = 129,
+        .transfer_id = 7,
+        .organization_id = 2,
+        .storage_id = 3,
+        .waste_type = "glass",
+        .planned_kg = 40,
+        .distance_m = 50,
+        .in_transit = true,
+        .carrier = "Acme \"Haulage\"",
+        .created_at = "2026-12-01 10:00:00.25+00",
+    };
+    strbuf sb = {0};
+    repr_movement(&sb, &m, false);
+    ASSERT_TEXT(sb, "{\"id\":129,\"transfer_id\":7,\"organization_id\":2,\"storage_id\":3,"
+                    "\"waste_type\":\"glass\",\"planned_kg\":40,\"distance_m\":50,\"status\":"
+                    "\"in_transit\",\"carrier\":\"Acme \\\"Haulage\\\"\",\"vehicle\":null,"
+                    "\"received_kg\":null,\"accepted_kg\":null,\"rejected_kg\":null,"
+                    "\"rejection_reason\":null,\"ticket\":null,\"received_at\":null,"
+                    "\"received_by\":null,\"created_at\":\"2026-12-01T10:00:00.250000Z\"}");
+    m.received = true;
+    m.received_kg = 50;
+    m.rejected_kg = 20;
+    m.accepted_kg = 30;
+    m.rejection_reason = "metal";
+    m.ticket = "WB-2";
+    m.received_at = "2026-12-01 11:00:00+00";
+    m.received_by = "key:4";
+    repr_movement(&sb, &m, true);
+    ASSERT_TEXT(sb, "{\"id\":129,\"transfer_id\":7,\"organization_id\":2,\"storage_id\":3,"
+                    "\"waste_type\":\"glass\",\"planned_kg\":40,\"distance_m\":50,\"status\":"
+                    "\"partially_rejected\",\"carrier\":\"Acme \\\"Haulage\\\"\",\"vehicle\":null,"
+                    "\"received_kg\":50,\"accepted_kg\":30,\"rejected_kg\":20,"
+                    "\"rejection_reason\":\"metal\",\"ticket\":\"WB-2\",\"received_at\":"
+                    "\"2026-12-01T11:00:00.000000Z\",\"received_by\":\"key:4\",\"created_at\":"
+                    "\"2026-12-01T10:00:00.250000Z\"");
+    repr_movement_row automatic = {
+        .id = 65,
+        .transfer_id = 6,
+        .organization_id = 2,
+        .storage_id = 1,
+        .waste_type = "bio",
+        .planned_kg = 12,
+        .distance_m = 5,
+        .created_at = "2026-12-01 10:00:00+00",
+    };
+    repr_movement(&sb, &automatic, false);
+    ASSERT_TEXT(sb, "{\"id\":65,\"transfer_id\":6,\"organization_id\":2,\"storage_id\":1,"
+                    "\"waste_type\":\"bio\",\"planned_kg\":12,\"distance_m\":5,\"status\":"
+                    "\"accepted\",\"carrier\":null,\"vehicle\":null,\"received_kg\":12,"
+                    "\"accepted_kg\":12,\"rejected_kg\":0,\"rejection_reason\":null,"
+                    "\"ticket\":null,\"received_at\":\"2026-12-01T10:00:00.000000Z\","
+                    "\"received_by\":null,\"created_at\":\"2026-12-01T10:00:00.000000Z\"}");
 }
 
 static void test_page(void **state)
@@ -194,6 +269,7 @@ int main(void)
         cmocka_unit_test(test_route),
         cmocka_unit_test(test_transfer_and_dry_run),
         cmocka_unit_test(test_transfer_seen_by_a_storage),
+        cmocka_unit_test(test_movement),
         cmocka_unit_test(test_page),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -45,8 +45,8 @@ static void test_known_counts(void **state)
     (void)state;
     assert_int_equal(statement_param_count(ST_PING), 0);
     assert_int_equal(statement_param_count(ST_ORG_PATCH), 3);
-    assert_int_equal(statement_param_count(ST_TR_RECORD), 16);
-    assert_int_equal(statement_param_count(ST_TR_RECORD_PENDING), 21);
+    assert_int_equal(statement_param_count(ST_TR_RECORD), 19);
+    assert_int_equal(statement_param_count(ST_TR_RECORD_PENDING), 24);
     assert_int_equal(statement_param_count(ST_IDEM_STORE), 6);
     assert_int_equal(statement_param_count(-1), -1);
     assert_int_equal(statement_param_count(ST__COUNT), -1);
