@@ -15,7 +15,7 @@ static int queue(tx *t, const char *event_type, const char *entity_id)
         return 1;
     }
     if (strcmp(event_type, "movement.received") == 0) {
-        tx_q(t, ST_WH_MOVEMENT, entity_id);
+        tx_q(t, ST_MV_GET, entity_id, NULL, NULL);
         return 1;
     }
     if (strcmp(event_type, "unload.created") == 0) {
@@ -23,61 +23,6 @@ static int queue(tx *t, const char *event_type, const char *entity_id)
         return 1;
     }
     return 0;
-}
-
-static void int_or_null(strbuf *out, const db_result *result, int q, int col)
-{
-    strbuf_puts(out, db_is_null(result, q, 0, col) ? "null" : db_text(result, q, 0, col));
-}
-
-static void text_or_null(strbuf *out, const db_result *result, int q, int col)
-{
-    if (db_is_null(result, q, 0, col)) {
-        strbuf_puts(out, "null");
-    } else {
-        strbuf_json_string(out, db_text(result, q, 0, col));
-    }
-}
-
-static void time_or_null(strbuf *out, const db_result *result, int q, int col)
-{
-    if (db_is_null(result, q, 0, col)) {
-        strbuf_puts(out, "null");
-    } else {
-        repr_timestamp(out, db_text(result, q, 0, col));
-    }
-}
-
-/* The movement's fields as the movements API names them (ST_WH_MOVEMENT's columns). */
-static void render_movement(strbuf *out, const db_result *result, int q)
-{
-    static const char *const ids[] = {"id", "transfer_id", "organization_id", "storage_id", NULL};
-    strbuf_puts(out, "{");
-    for (int col = 0; ids[col] != NULL; col++) {
-        strbuf_printf(out, "%s\"%s\":%s", col ? "," : "", ids[col], db_text(result, q, 0, col));
-    }
-    strbuf_puts(out, ",\"waste_type\":");
-    strbuf_json_string(out, db_text(result, q, 0, 4));
-    strbuf_printf(out, ",\"planned_kg\":%s,\"distance_m\":%s,\"status\":", db_text(result, q, 0, 5),
-                  db_text(result, q, 0, 6));
-    strbuf_json_string(out, db_text(result, q, 0, 7));
-    strbuf_puts(out, ",\"received_kg\":");
-    int_or_null(out, result, q, 8);
-    strbuf_puts(out, ",\"accepted_kg\":");
-    int_or_null(out, result, q, 9);
-    strbuf_puts(out, ",\"rejected_kg\":");
-    int_or_null(out, result, q, 10);
-    strbuf_puts(out, ",\"rejection_reason\":");
-    text_or_null(out, result, q, 11);
-    strbuf_puts(out, ",\"ticket\":");
-    text_or_null(out, result, q, 12);
-    strbuf_puts(out, ",\"received_at\":");
-    time_or_null(out, result, q, 13);
-    strbuf_puts(out, ",\"received_by\":");
-    text_or_null(out, result, q, 14);
-    strbuf_puts(out, ",\"created_at\":");
-    repr_timestamp(out, db_text(result, q, 0, 15));
-    strbuf_puts(out, "}");
 }
 
 static void render_unload(strbuf *out, const db_result *result, int q)
@@ -102,7 +47,8 @@ static bool render(strbuf *out, tx *t, const char *event_type, const db_result *
         rows_transfers(tx_arena(t), result, q, &transfers);
         repr_transfer(out, &transfers[0]);
     } else if (strcmp(event_type, "movement.received") == 0) {
-        render_movement(out, result, q);
+        repr_movement_row movement = rows_movement(result, q, 0);
+        repr_movement(out, &movement, false);
     } else {
         render_unload(out, result, q);
     }

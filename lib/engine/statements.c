@@ -158,11 +158,6 @@
 
 /* A webhook subscription, its events as a JSON array. */
 #define WEBHOOK_COLUMNS "id, url, to_json(events)::text, created_at"
-/* A movement's status from its shipment s and receipt r (NULL while none). */
-#define MOVEMENT_STATUS                                                                            \
-    "CASE WHEN r.id IS NULL THEN CASE WHEN s.in_transit THEN 'in_transit' ELSE 'accepted' END "    \
-    "WHEN r.rejected_kg = 0 THEN 'accepted' WHEN r.accepted_kg = 0 THEN 'rejected' ELSE "          \
-    "'partially_rejected' END"
 
 const db_statement engine_statements[ST__COUNT] = {
     /* Idempotency-Key ($1 the caller, $2 the key: a key is the caller's own). The claim
@@ -616,13 +611,6 @@ const db_statement engine_statements[ST__COUNT] = {
       "WHERE holder = $5 AND term = $6::bigint) RETURNING id, webhook_id, event_type, attempts) "
       "INSERT INTO webhook_deliveries (webhook_id, outbox_id, event_type, attempt, status_code) "
       "SELECT webhook_id, id, event_type, attempts, $2::int FROM o"),
-    /* A movement (a shipment, with its receipt when there is one) as a webhook's data. */
-    S(ST_WH_MOVEMENT,
-      "SELECT s.id, s.transfer_id, t.organization_id, s.storage_id, s.waste_type, s.amount, "
-      "s.distance_m, " MOVEMENT_STATUS ", r.received_kg, r.accepted_kg, r.rejected_kg, "
-      "r.rejection_reason, r.ticket, r.received_at, r.received_by, t.created_at, s.in_transit "
-      "FROM shipments s JOIN transfers t ON t.id = s.transfer_id LEFT JOIN receipts r ON "
-      "r.shipment_id = s.id WHERE s.id = $1::bigint"),
     S(ST_WH_UNLOAD, "SELECT id, storage_id, waste_type, amount, actor, created_at FROM unloads "
                     "WHERE id = $1::bigint"),
 

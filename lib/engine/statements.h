@@ -82,7 +82,6 @@
     X(ST_WH_DUE)                                                                                   \
     X(ST_WH_PRUNE)                                                                                 \
     X(ST_WH_RECORD)                                                                                \
-    X(ST_WH_MOVEMENT)                                                                              \
     X(ST_WH_UNLOAD)                                                                                \
     X(ST_EX_MOVEMENTS)                                                                             \
     X(ST_BALANCE)                                                                                  \

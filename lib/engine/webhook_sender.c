@@ -28,6 +28,7 @@
 #include <time.h>
 
 #define WEBHOOK_POLL_MS        200
+#define WEBHOOK_IDLE_POLL_MS   1000 /* after polls that found nothing, at most this far apart */
 #define WEBHOOK_LEASE_MS       6000
 #define WEBHOOK_FLIGHT_MAX     256 /* messages in flight, all endpoints together */
 #define WEBHOOK_RESPONSE_MAX   (64 * 1024)
@@ -68,6 +69,7 @@ struct webhook_sender {
     int64_t term;      /* 0: not the holder */
     int64_t pruned_ms; /* when finished messages were last pruned */
     bool polling;
+    int quiet_polls; /* polls in a row that found nothing waiting */
     bool stopped;
     int releasing;
     int recording; /* ST_WH_RECORD transactions in flight */
@@ -403,7 +405,14 @@ static void poll_done(tx *t, int status)
     if (status != 200) {
         s->term = 0; /* not known to hold it: find out at the next poll */
     }
-    schedule_poll(s, s->term != 0 ? WEBHOOK_POLL_MS : WEBHOOK_LEASE_MS / 3);
+    /* An idle outbox is looked at less and less often, down to once a second: an idle
+     * deployment costs the database one small transaction a second, not five. */
+    int delay = WEBHOOK_POLL_MS;
+    for (int i = 0; i < s->quiet_polls && delay < WEBHOOK_IDLE_POLL_MS; i++) {
+        delay *= 2;
+    }
+    delay = delay < WEBHOOK_IDLE_POLL_MS ? delay : WEBHOOK_IDLE_POLL_MS;
+    schedule_poll(s, s->term != 0 ? delay : WEBHOOK_LEASE_MS / 3);
 }
 
 static void send_one(webhook_sender *s, tx *t, const due_message *d, const db_result *result)
@@ -460,6 +469,7 @@ static void polled(tx *t, const db_result *result)
     bool leads = db_rows(result, 0) == 1 && strcmp(db_text(result, 0, 0, 1), "t") == 0;
     s->term = leads ? db_int64(result, 0, 0, 0) : 0;
     int rows = db_rows(result, 1);
+    s->quiet_polls = rows == 0 ? s->quiet_polls + 1 : 0;
     if (!leads || rows == 0 || s->stopped) {
         tx_reply(t, 200, NULL, NULL);
         return;

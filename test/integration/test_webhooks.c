@@ -541,8 +541,8 @@ static void test_in_order(void **state)
     free(url);
 }
 
-/* A receipt (written here as the movements feature will write it) delivers movement.received
- * with the movement: its shipment's fields and the receipt's. */
+/* A receipt at a weighed storage delivers movement.received with the movement as GET
+ * /v1/movements/{id} shows it: the planned load and what the weighbridge read. */
 static void test_movement_received(void **state)
 {
     (void)state;
@@ -551,11 +551,20 @@ static void test_movement_received(void **state)
     long long hook = subscribe(url, "[\"movement.received\"]", NULL);
     long long storage = 0;
     long long org = new_org_with_storage(&storage);
+    it_response *r = it_patch(tu_fmt("/v1/storages/%lld", storage), "{\"intake\":\"weighed\"}");
+    EXPECT_STATUS(r, 200);
+    it_response_free(r);
     long long transfer = hand_over(org, 9);
     long long movement = it_sql_int("SELECT id FROM shipments WHERE transfer_id = %lld", transfer);
-    it_sql_exec("INSERT INTO receipts (shipment_id, received_kg, rejected_kg, received_by) VALUES "
-                "(%lld, 9, 0, 'weighbridge')",
-                movement);
+    /* In transit: nothing is sent for it yet (the subscription is to receipts only). */
+    r = it_post(tu_fmt("/v1/movements/%lld/receipt", movement),
+                "{\"received_kg\":9,\"rejected_kg\":2,\"rejection_reason\":\"mixed with "
+                "plastic\",\"ticket\":\"WB-17\"}");
+    EXPECT_STATUS(r, 200);
+    it_response_free(r);
+    it_response *shown = it_get("/v1/movements/%lld", movement);
+    EXPECT_STATUS(shown, 200);
+
     assert_int_equal(receiver_wait(1, 5000), 1);
     cJSON *body = cJSON_Parse(rx.requests[0].body);
     assert_string_equal(it_json_str(body, "type"), "movement.received");
@@ -567,13 +576,20 @@ static void test_movement_received(void **state)
     assert_string_equal(it_json_str(data, "waste_type"), "glass");
     assert_int_equal(it_json_int(data, "planned_kg"), 9);
     assert_int_equal(it_json_int(data, "distance_m"), 7);
-    assert_string_equal(it_json_str(data, "status"), "accepted");
+    assert_string_equal(it_json_str(data, "status"), "partially_rejected");
     assert_int_equal(it_json_int(data, "received_kg"), 9);
-    assert_int_equal(it_json_int(data, "accepted_kg"), 9);
-    assert_int_equal(it_json_int(data, "rejected_kg"), 0);
-    ASSERT_JSON_AT(data, "rejection_reason", "null");
-    assert_string_equal(it_json_str(data, "received_by"), "weighbridge");
+    assert_int_equal(it_json_int(data, "accepted_kg"), 7);
+    assert_int_equal(it_json_int(data, "rejected_kg"), 2);
+    assert_string_equal(it_json_str(data, "rejection_reason"), "mixed with plastic");
+    assert_string_equal(it_json_str(data, "ticket"), "WB-17");
     ASSERT_RECENT_TIMESTAMP(it_json_str(data, "received_at"));
+    /* Exactly what the movements API shows. */
+    char *sent = cJSON_PrintUnformatted(data);
+    char *api = cJSON_PrintUnformatted(shown->json);
+    assert_string_equal(sent, api);
+    free(sent);
+    free(api);
+    it_response_free(shown);
     cJSON_Delete(body);
     unsubscribe(hook);
     free(url);
