@@ -52,7 +52,9 @@ write_hba() {
     } >"$file.new"
     mv "$file.new" "$file"
     # A PostgreSQL left running by `pg_autoctl create` reads it now; otherwise at start.
-    pg_ctl -D "$PGDATA" status >/dev/null 2>&1 && pg_ctl -D "$PGDATA" reload >/dev/null || true
+    if pg_ctl -D "$PGDATA" status >/dev/null 2>&1; then
+        pg_ctl -D "$PGDATA" reload >/dev/null
+    fi
 }
 
 # The wasteflow database and its three login roles, on the primary only (a standby gets
@@ -84,6 +86,24 @@ SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'owner')
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \gexec
 SQL
     log "database $WASTEFLOW_DB and its roles are in place"
+}
+
+# pg_autoctl copies a new standby with pg_basebackup asking for a spread checkpoint (no
+# --checkpoint=fast option in 2.0), so the copy would wait for the primary's next timed
+# checkpoint, up to checkpoint_timeout (5 min). On whichever node is primary, this
+# watcher asks for that checkpoint at once when a base backup waits for it. It costs one
+# local query a second and does nothing on a standby.
+checkpoint_watch() {
+    local waiting
+    while sleep 1; do
+        waiting=$(psql -X -A -t -h /var/run/postgresql -d postgres -c \
+            "SELECT count(*) FROM pg_stat_progress_basebackup
+             WHERE phase = 'waiting for checkpoint to finish'" 2>/dev/null) || continue
+        if [[ "$waiting" != 0 ]]; then
+            psql -X -q -h /var/run/postgresql -d postgres -c CHECKPOINT >/dev/null 2>&1 &&
+                log "checkpoint for a waiting base backup"
+        fi
+    done
 }
 
 case "$kind" in
@@ -118,6 +138,7 @@ postgres)
     # Detached (the subshell exits at once): its end is then no news to pg_autoctl, which
     # otherwise logs an unknown child's exit as an error.
     (ensure_wasteflow_roles &)
+    (checkpoint_watch &)
     ;;
 *)
     log "unknown kind: $kind"
