@@ -22,6 +22,7 @@
 # 6. Under load again, one service container is killed: through HAProxy at most the
 #    requests in flight may fail ($WASTEFLOW_HA_CLIENTS).
 # 7. Always (trap): the containers' logs on failure, `down -v`, dockerd stopped if started.
+#    WASTEFLOW_HA_KEEP=1 keeps the work directory, with all containers' logs.
 # Prints acknowledged, lost (must be 0), RTO and failed requests; exits non-zero on any
 # violation.
 set -euo pipefail
@@ -83,6 +84,9 @@ cleanup() {
             log "containers' logs:"
             "${compose[@]}" ps -a >&2
             "${compose[@]}" logs --no-color --tail=80 >&2
+        fi
+        if [[ "${WASTEFLOW_HA_KEEP:-0}" == 1 ]]; then
+            "${compose[@]}" logs --no-color >"$work/containers.log" 2>&1
         fi
         log "docker-compose down -v"
         "${compose[@]}" down -v --remove-orphans >/dev/null 2>&1
