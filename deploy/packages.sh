@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Sourced by deploy/run.sh, deploy/test.sh and deploy/compose-test.sh (which define log()):
+# Sourced by deploy/run.sh, deploy/test.sh, deploy/compose-test.sh and deploy/ha/test.sh
+# (which define log()):
 # ensure_packages PKG... installs the Debian packages not installed yet; as root through
 # apt-get, otherwise it names them and stops.
 
