@@ -18,7 +18,6 @@
 # and Debian's chromium (installed with apt-get when run as root). When either cannot be had
 # it prints SKIPPED with the reason and exits 0; anything else that fails, fails.
 # WF_BROWSER_REQUIRED=1 (set by .ci/run) turns every SKIPPED into a failure.
-# WF_STRICT=1 fails the steps that wait on a backend feature the server lacks;
 # WF_DOCS_SHOT=$PWD/docs/console.png also renews the README's screenshot (quantized with
 # pngquant when it is installed).
 set -euo pipefail
@@ -127,23 +126,19 @@ export DATABASE_URL
     exit 1
 }
 
-# Keys, when the binary has `keys` (access control); an older one has none and needs none.
+# Keys for the three roles the scenario signs in with.
 new_key() {
     local json
-    json=$("$bin" keys create "$@" 2>>"$out/keys.log") || return 1
+    json=$("$bin" keys create "$@" 2>>"$out/keys.log") || {
+        cat "$out/keys.log" >&2
+        return 1
+    }
     printf '%s' "$json" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>process.stdout.write(JSON.parse(s).key))'
 }
-key_admin="" key_org2="" key_storage3=""
 : >"$out/keys.log"
-if key_admin=$(new_key --role admin --name "browser test admin"); then
-    key_org2=$(new_key --role organization --organization 2 --name "browser test ОО2")
-    key_storage3=$(new_key --role storage --storage 3 --name "browser test МНО3")
-elif grep -q 'unknown command "keys"' "$out/keys.log"; then
-    log "this binary has no \`keys\` command (no access control yet): the steps that need it are skipped"
-else
-    cat "$out/keys.log" >&2
-    exit 1
-fi
+key_admin=$(new_key --role admin --name "browser test admin")
+key_org2=$(new_key --role organization --organization 2 --name "browser test ОО2")
+key_storage3=$(new_key --role storage --storage 3 --name "browser test МНО3")
 
 # The instances connect as the app role, as deploy/run.sh serves (migrate created it; the
 # private cluster trusts local connections).

@@ -1,223 +1,11 @@
-// What only an admin sees: API keys (create, shown once; list; revoke), roads (add, change,
-// delete) and the capacity editors of storages and organizations.
+// What only an admin edits besides keys (keys.mjs): roads (add, change, delete) and the
+// capacity editors of storages and organizations.
 
 import { newIdempotencyKey } from './api.mjs';
 import { fill, h } from './dom.mjs';
-import { metres, nodeKey, parseKg, time } from './format.mjs';
+import { metres, nodeKey, parseKg } from './format.mjs';
 import { problemView } from './handover.mjs';
-
-// A button that asks once more before it acts: "Revoke" -> "Really revoke?".
-function confirmButton(label, confirmLabel, testid, action) {
-  let armed = false;
-  let timer = null;
-  const button = h('button', {
-    type: 'button',
-    class: 'danger small',
-    testid,
-    text: label,
-    onclick: async () => {
-      if (!armed) {
-        armed = true;
-        button.textContent = confirmLabel;
-        timer = setTimeout(() => {
-          armed = false;
-          button.textContent = label;
-        }, 4000);
-        return;
-      }
-      clearTimeout(timer);
-      button.disabled = true;
-      await action();
-      button.disabled = false;
-      armed = false;
-      button.textContent = label;
-    },
-  });
-  return button;
-}
-
-export function createKeys(ctx) {
-  // ctx: { api, state }
-  const role = h(
-    'select',
-    { id: 'key-role', testid: 'key-role' },
-    ['organization', 'storage', 'auditor', 'monitor', 'admin'].map((r) => h('option', { value: r, text: r })),
-  );
-  const scope = h('select', { id: 'key-scope', testid: 'key-scope', 'aria-label': 'Scope' });
-  const name = h('input', {
-    id: 'key-name',
-    testid: 'key-name',
-    type: 'text',
-    maxlength: 200,
-    placeholder: 'e.g. scale at gate 2',
-  });
-  const expires = h('input', { id: 'key-expires', testid: 'key-expires', type: 'date' });
-  const created = h('div', { class: 'result', testid: 'key-created', 'aria-live': 'polite' });
-  const list = h('div', { testid: 'keys-list' });
-  const form = h(
-    'form',
-    { class: 'keys-form', testid: 'key-form', novalidate: true, onsubmit: onCreate },
-    h('div', { class: 'row' }, h('label', { for: 'key-role', text: 'Role' }), role),
-    h('div', { class: 'row scope-row' }, h('label', { for: 'key-scope', text: 'For' }), scope),
-    h('div', { class: 'row' }, h('label', { for: 'key-name', text: 'Name' }), name),
-    h('div', { class: 'row' }, h('label', { for: 'key-expires', text: 'Expires (optional)' }), expires),
-    h(
-      'div',
-      { class: 'actions' },
-      h('button', { type: 'submit', class: 'primary', testid: 'key-create', text: 'Create key' }),
-    ),
-    created,
-  );
-  const el = h('div', { class: 'keys' }, form, h('h4', { text: 'Keys' }), list);
-  role.addEventListener('change', renderScope);
-
-  function renderScope() {
-    const r = role.value;
-    const row = form.querySelector('.scope-row');
-    row.hidden = r !== 'organization' && r !== 'storage';
-    const source = r === 'organization' ? ctx.state.organizations : ctx.state.storages;
-    const current = scope.value;
-    fill(
-      scope,
-      [...source.values()].map((x) => h('option', { value: String(x.id), text: x.name })),
-    );
-    if (current) {
-      scope.value = current;
-    }
-  }
-
-  async function onCreate(event) {
-    event.preventDefault();
-    const body = { role: role.value, name: name.value.trim() || `${role.value} key` };
-    if (role.value === 'organization') {
-      body.organization_id = Number(scope.value);
-    } else if (role.value === 'storage') {
-      body.storage_id = Number(scope.value);
-    }
-    if (expires.value) {
-      body.expires_at = new Date(`${expires.value}T23:59:59Z`).toISOString().replace(/\.\d+Z$/, 'Z');
-    }
-    fill(created);
-    try {
-      const answer = await ctx.api.request('POST', '/v1/api-keys', { body, idempotencyKey: newIdempotencyKey() });
-      const key = answer.body || {};
-      const secret = h('code', { class: 'secret', testid: 'key-secret', text: key.key || '' });
-      fill(
-        created,
-        h(
-          'div',
-          { class: 'success' },
-          h('p', {
-            class: 'strong',
-            text: `Key #${key.id} (${key.role}) created. Copy it now: it is shown only this once.`,
-          }),
-          secret,
-          h('button', {
-            type: 'button',
-            class: 'small',
-            text: 'Copy',
-            onclick: () => navigator.clipboard?.writeText(key.key || '').catch(() => {}),
-          }),
-        ),
-      );
-      name.value = '';
-      await load();
-    } catch (error) {
-      fill(created, problemView(error));
-    }
-  }
-
-  async function load() {
-    try {
-      const page = await ctx.api.listAll('/v1/api-keys', {}, { pageSize: 100, maxItems: 1000 });
-      ctx.state.keys = page.items;
-      renderList();
-    } catch (error) {
-      fill(list, problemView(error));
-    }
-  }
-
-  function scopeText(key) {
-    if (key.organization_id) {
-      return ctx.state.organizations.get(key.organization_id)?.name || `organization ${key.organization_id}`;
-    }
-    if (key.storage_id) {
-      return ctx.state.storages.get(key.storage_id)?.name || `storage ${key.storage_id}`;
-    }
-    return '—';
-  }
-
-  function renderList() {
-    const keys = ctx.state.keys || [];
-    if (keys.length === 0) {
-      fill(list, h('p', { class: 'muted', text: 'No keys yet.' }));
-      return;
-    }
-    fill(
-      list,
-      h(
-        'table',
-        { class: 'keys-table' },
-        h(
-          'thead',
-          null,
-          h(
-            'tr',
-            null,
-            ['#', 'Role', 'For', 'Name', 'Created', 'Expires', ''].map((t) => h('th', { text: t })),
-          ),
-        ),
-        h(
-          'tbody',
-          null,
-          keys.map((key) =>
-            h(
-              'tr',
-              { testid: `key-${key.id}`, class: key.revoked_at ? 'revoked' : '' },
-              h('td', { text: key.id }),
-              h('td', { text: key.role }),
-              h('td', { text: scopeText(key) }),
-              h('td', { text: key.name || '' }),
-              h('td', { text: key.created_at ? time(key.created_at) : '' }),
-              h('td', {
-                text: key.revoked_at
-                  ? `revoked ${time(key.revoked_at)}`
-                  : key.expires_at
-                    ? time(key.expires_at)
-                    : 'never',
-              }),
-              h(
-                'td',
-                null,
-                key.revoked_at || key.id === ctx.state.me?.key_id
-                  ? key.id === ctx.state.me?.key_id
-                    ? h('span', { class: 'muted', text: 'this session' })
-                    : null
-                  : confirmButton('Revoke', 'Really revoke?', `key-revoke-${key.id}`, async () => {
-                      try {
-                        await ctx.api.request('DELETE', `/v1/api-keys/${key.id}`);
-                        await load();
-                      } catch (error) {
-                        fill(created, problemView(error));
-                      }
-                    }),
-              ),
-            ),
-          ),
-        ),
-      ),
-    );
-  }
-
-  return {
-    el,
-    load,
-    render: () => {
-      renderScope();
-      renderList();
-    },
-  };
-}
+import { confirmButton } from './keys.mjs';
 
 function nodeOptions(state) {
   const options = [];
@@ -242,7 +30,8 @@ function refOfKey(key) {
 }
 
 export function createRoads(ctx) {
-  // ctx: { api, state, nodeName(ref), focusKey(): the selected node's key or null, onRoutes() }
+  // ctx: { api, view(), nodeName(ref), focusKey(): the selected node's key or null,
+  //        onRoute(op: 'saved' | 'deleted', route): a road the admin changed }
   const from = h('select', { id: 'road-from', testid: 'road-from' });
   const to = h('select', { id: 'road-to', testid: 'road-to' });
   const distance = h('input', {
@@ -281,11 +70,10 @@ export function createRoads(ctx) {
         idempotencyKey: method === 'POST' ? newIdempotencyKey() : undefined,
       });
       if (method === 'DELETE') {
-        ctx.state.routes.delete(Number(path.split('/').pop()));
+        ctx.onRoute('deleted', { id: Number(path.split('/').pop()) });
       } else if (answer.body && answer.body.id) {
-        ctx.state.routes.set(answer.body.id, answer.body);
+        ctx.onRoute('saved', answer.body);
       }
-      ctx.onRoutes();
       return true;
     } catch (error) {
       fill(message, problemView(error));
@@ -315,7 +103,7 @@ export function createRoads(ctx) {
   }
 
   function render() {
-    const options = nodeOptions(ctx.state);
+    const options = nodeOptions(ctx.view());
     const signature = options.map((o) => o.value + o.text).join();
     if (signature !== optionsShown) {
       optionsShown = signature;
@@ -331,7 +119,7 @@ export function createRoads(ctx) {
       }
     }
     // A big network lists the roads of the selected node, or the first ones by id.
-    const all = [...ctx.state.routes.values()].sort((a, b) => a.id - b.id);
+    const all = [...ctx.view().routes.values()].sort((a, b) => a.id - b.id);
     const focus = ctx.focusKey();
     let routes = all;
     let note = null;
@@ -427,7 +215,7 @@ export function capacityEditor(ctx, kind, entity, onSaved) {
   const path = kind === 'storage' ? `/v1/storages/${entity.id}` : `/v1/organizations/${entity.id}`;
   const inputs = new Map();
   const message = h('div', { class: 'result', 'aria-live': 'polite', testid: `${kind}-capacity-result` });
-  const rows = ctx.state.wasteTypes.map((t) => {
+  const rows = ctx.view().wasteTypes.map((t) => {
     const current = (entity.capacity || {})[t.code];
     const input = h('input', {
       type: 'number',

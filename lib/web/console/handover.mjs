@@ -11,7 +11,8 @@ import { kg, metres, quantities } from './format.mjs';
 const PREVIEW_DELAY_MS = 300;
 
 export function createHandover(ctx) {
-  // ctx: { api, state, storageName(id), organizationName(id), onTransfer(result), canChooseOrg }
+  // ctx: { api, view(): the store's state (read only), storageName(id), organizationName(id),
+  //        onTransfer(result), onActingOrgChanged(id), rateLimited(), canChooseOrg }
   const inputs = new Map();
   const orgSelect = h('select', { id: 'handover-org', testid: 'handover-org', 'aria-label': 'Organization' });
   const fields = h('div', { class: 'handover-fields' });
@@ -49,13 +50,12 @@ export function createHandover(ctx) {
   let typesShown = '';
 
   orgSelect.addEventListener('change', () => {
-    ctx.state.actingOrg = Number(orgSelect.value) || null;
-    ctx.onActingOrgChanged?.();
+    ctx.onActingOrgChanged(Number(orgSelect.value) || null);
     schedulePreview();
   });
 
   function orgId() {
-    return ctx.state.actingOrg;
+    return ctx.view().actingOrg;
   }
 
   function readAmounts() {
@@ -64,13 +64,13 @@ export function createHandover(ctx) {
   }
 
   function render() {
-    const types = ctx.state.wasteTypes.map((t) => t.code);
+    const types = ctx.view().wasteTypes.map((t) => t.code);
     if (types.join(',') !== typesShown) {
       typesShown = types.join(',');
       inputs.clear();
       fill(
         fields,
-        ctx.state.wasteTypes.map((t) => {
+        ctx.view().wasteTypes.map((t) => {
           const input = h('input', {
             id: `handover-${t.code}`,
             name: t.code,
@@ -98,7 +98,7 @@ export function createHandover(ctx) {
       fill(
         orgSelect,
         h('option', { value: '', text: 'Choose an organization' }),
-        [...ctx.state.organizations.values()].map((o) => h('option', { value: String(o.id), text: o.name })),
+        [...ctx.view().organizations.values()].map((o) => h('option', { value: String(o.id), text: o.name })),
       );
       orgSelect.value = current;
     }
@@ -115,7 +115,7 @@ export function createHandover(ctx) {
       previewed &&
       previewed.org === orgId() &&
       previewed.signature === amounts.signature &&
-      !ctx.state.rateLimitedUntil;
+      !ctx.rateLimited();
     submit.disabled = !ready;
   }
 

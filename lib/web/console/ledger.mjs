@@ -4,9 +4,9 @@
 
 import { fill, h } from './dom.mjs';
 import { kg, metres, quantities, time } from './format.mjs';
+import { KEEP } from './state.mjs';
 
 export const PAGE_SIZE = 15;
-export const KEEP = 5000;
 const MAX_PAGES = 100;
 
 // Reads the ledger the caller may see, up to MAX_PAGES pages of 1,000; returns {items:
@@ -34,22 +34,24 @@ export async function loadLedger(api) {
 }
 
 export function createLedger(ctx) {
-  // ctx: { state, storageName(id), organizationName(id) }
+  // ctx: { view(): the store's state (read only), storageName(id), organizationName(id),
+  //        isFresh(id), errorView(error, retry), reload() }
+  let ledgerPage = 0;
   const body = h('div', { class: 'ledger-body' });
   const pager = h('div', { class: 'pager' });
   const el = h('div', { class: 'ledger', testid: 'ledger' }, body, pager);
 
   function render() {
-    const { transfers, ledgerPage } = ctx.state;
+    const { transfers } = ctx.view();
     el.dataset.count = String(transfers.length);
     el.dataset.newest = transfers.length ? String(transfers[0].id) : '';
-    if (ctx.state.loading.ledger && transfers.length === 0) {
+    if (ctx.view().loading.ledger && transfers.length === 0) {
       fill(body, h('p', { class: 'muted loading', text: 'Loading the ledger…' }));
       fill(pager);
       return;
     }
-    if (ctx.state.errors.ledger) {
-      fill(body, ctx.errorView(ctx.state.errors.ledger, ctx.reload));
+    if (ctx.view().errors.ledger) {
+      fill(body, ctx.errorView(ctx.view().errors.ledger, ctx.reload));
       fill(pager);
       return;
     }
@@ -58,7 +60,7 @@ export function createLedger(ctx) {
       fill(pager);
       return;
     }
-    const unread = ctx.state.ledgerUnread
+    const unread = ctx.view().ledgerUnread
       ? h('p', {
           class: 'warning',
           testid: 'ledger-unread',
@@ -93,7 +95,7 @@ export function createLedger(ctx) {
           shown.map((t) =>
             h(
               'tr',
-              { testid: `transfer-${t.id}`, class: ctx.state.fresh.has(t.id) ? 'fresh' : '' },
+              { testid: `transfer-${t.id}`, class: ctx.isFresh(t.id) ? 'fresh' : '' },
               h('td', { class: 'num', text: t.id }),
               h('td', { class: 'nowrap', text: time(t.created_at) }),
               h('td', { text: ctx.organizationName(t.organization_id) }),
@@ -134,7 +136,7 @@ export function createLedger(ctx) {
       h('span', {
         class: 'muted',
         testid: 'ledger-page',
-        text: `Page ${page + 1} of ${pages} · ${transfers.length} transfers${ctx.state.ledgerTruncated ? ` (the newest ${KEEP} kept)` : ''}`,
+        text: `Page ${page + 1} of ${pages} · ${transfers.length} transfers${ctx.view().ledgerTruncated ? ` (the newest ${KEEP} kept)` : ''}`,
       }),
       h('button', {
         type: 'button',
@@ -148,29 +150,9 @@ export function createLedger(ctx) {
   }
 
   function go(page) {
-    ctx.state.ledgerPage = Math.max(0, page);
+    ledgerPage = Math.max(0, page);
     render();
   }
 
   return { el, render };
-}
-
-// Adds a transfer from an event or an answer; false when it was there already.
-export function addTransfer(state, transfer) {
-  if (!transfer || transfer.id === null || transfer.id === undefined) {
-    return false;
-  }
-  if (state.transfers.some((t) => t.id === transfer.id)) {
-    return false;
-  }
-  let index = 0;
-  while (index < state.transfers.length && state.transfers[index].id > transfer.id) {
-    index++;
-  }
-  state.transfers.splice(index, 0, transfer);
-  if (state.transfers.length > KEEP) {
-    state.transfers.length = KEEP;
-    state.ledgerTruncated = true;
-  }
-  return true;
 }

@@ -7,7 +7,7 @@ import { kg, quantities } from './format.mjs';
 import { problemView } from './handover.mjs';
 
 export function createUnload(ctx) {
-  // ctx: { api, state, storageId(), onStorage(storage) }
+  // ctx: { api, view(): the store's state (read only), storageId(), onStorage(storage), rateLimited() }
   const title = h('p', { class: 'muted', testid: 'unload-storage' });
   const fields = h('div', { class: 'unload-fields' });
   const submit = h('button', { type: 'submit', class: 'primary', testid: 'unload-submit', text: 'Unload' });
@@ -26,7 +26,7 @@ export function createUnload(ctx) {
 
   function render() {
     const id = ctx.storageId();
-    const storage = id ? ctx.state.storages.get(id) : null;
+    const storage = id ? ctx.view().storages.get(id) : null;
     if (!storage) {
       title.textContent = 'Select a storage in the network or the list to unload it.';
       fill(fields);
@@ -80,7 +80,7 @@ export function createUnload(ctx) {
 
   function updateSubmit() {
     const a = amounts();
-    submit.disabled = sending || !a.valid || a.total === 0 || !!ctx.state.rateLimitedUntil;
+    submit.disabled = sending || !a.valid || a.total === 0 || !!ctx.rateLimited();
   }
 
   async function onSubmit(event) {

@@ -1,0 +1,415 @@
+// The operator console's entry: sign-in with an API key, then what the key's role may see
+// and do (GET /v1/me), kept current by the live event stream (GET /v1/events, read with
+// fetch). This module owns the store (state.mjs) and is the only one that replaces it: it
+// reads the API, folds events in with applyEvent, and tells the panels what to draw again.
+// Panels (lists, map, ledger, handover, unload, admin) read through view() callbacks and
+// report through callbacks.
+
+import { ApiError, createApi } from './api.mjs';
+import { createBanner } from './banner.mjs';
+import { fill, h } from './dom.mjs';
+import { quantities } from './format.mjs';
+import { problemView } from './handover.mjs';
+import { loadLedger } from './ledger.mjs';
+import { createPanels } from './panels.mjs';
+import { forgetKey, listenForSignIn, savedKey, showSignIn } from './signin.mjs';
+import { EventStream } from './sse.mjs';
+import { applyEvent, initialState, may, startSession, withLedger, withTransfer } from './state.mjs';
+
+// A console draws a region's neighbourhood, not a 100,000-storage world: beyond these it
+// shows the first ones by id and says so.
+const LIMITS = { storages: 5000, routes: 20000 };
+// How long a new transfer stays highlighted in the ledger.
+const FRESH_MS = 6000;
+
+const $ = (id) => document.getElementById(id);
+
+let state = initialState();
+let key = null;
+const view = () => state;
+const fresh = new Set();
+
+const banner = createBanner($('banner'), () => {
+  panels?.handover?.updateSubmit();
+  panels?.unload?.render();
+});
+
+const api = createApi({
+  getKey: () => key,
+  onUnauthorized: (error) => signOut(`Your key was refused: ${error.detail} Sign in again.`),
+  onRateLimited: (error) => banner.rateLimited(error.retryAfter),
+});
+
+let stream = null;
+let panels = null; // built per session by buildPanels()
+
+// ---------------------------------------------------------------- roles and names
+
+const role = () => (state.me ? state.me.role : null);
+const isAdmin = () => role() === 'admin';
+
+const storageName = (id) => state.storages.get(id)?.name || `storage ${id}`;
+const organizationName = (id) => state.organizations.get(id)?.name || `organization ${id}`;
+const nodeName = (ref) =>
+  ref.organization_id !== undefined ? organizationName(ref.organization_id) : storageName(ref.storage_id);
+
+function errorView(error, retry = () => reloadAll()) {
+  return h(
+    'div',
+    { class: 'panel-error' },
+    problemView(error),
+    h('button', { type: 'button', class: 'small', text: 'Retry', onclick: retry }),
+  );
+}
+
+// ---------------------------------------------------------------- sign-in and out
+
+function signOut(message) {
+  stream?.stop();
+  stream = null;
+  key = null;
+  forgetKey();
+  banner.clear();
+  forgetData(null);
+  showSignIn(message);
+}
+
+// Forgets everything the last key could see: the next key must not see it.
+function forgetData(me) {
+  state = startSession(state, me);
+  fresh.clear();
+  panels?.network.destroy();
+  panels = null;
+  for (const id of ['storages', 'organizations', 'selection', 'ledger-slot', 'actions', 'keys-slot', 'roads-slot']) {
+    fill($(id));
+  }
+  $('network-caption').textContent = '';
+}
+
+async function start(me) {
+  forgetData(me);
+  $('signin').hidden = true;
+  $('console').hidden = false;
+  document.body.dataset.role = me.role;
+  renderWho();
+  buildPanels();
+  if (me.role === 'monitor') {
+    return;
+  }
+  // The stream first, then the snapshot: a change committed between the two is then seen
+  // (as an event during the load, which reads the part again).
+  startEvents();
+  await reloadAll();
+}
+
+function renderWho() {
+  const me = state.me;
+  let scope = '';
+  if (me.role === 'organization') {
+    scope = ` · ${organizationName(me.organization_id)}`;
+  } else if (me.role === 'storage') {
+    scope = ` · ${storageName(me.storage_id)}`;
+  }
+  fill(
+    $('who'),
+    h('span', { class: ['role', `role-${me.role}`], testid: 'whoami', dataset: { role: me.role }, text: me.role }),
+    h('span', { class: 'scope', text: scope }),
+    h('span', { class: 'actor muted', text: ` · ${me.actor || ''}` }),
+  );
+  for (const id of ['who', 'signout', 'refresh']) {
+    $(id).hidden = false;
+  }
+}
+
+// ---------------------------------------------------------------- loading
+
+// Loads one part of the state: read() fetches it, apply(state, data) returns the state with
+// it, unless the key changed meanwhile (an answer for the last session must not land in
+// this one). Events that touch the part while it loads mark it dirty (applyEvent): the
+// snapshot may predate them, so the part is read once more.
+async function section(name, read, apply) {
+  const session = state.session;
+  const mark = (loading, error) => {
+    const dirty = new Set(state.dirty);
+    if (loading) dirty.delete(name);
+    state = {
+      ...state,
+      dirty,
+      loading: { ...state.loading, [name]: loading },
+      errors: error === undefined ? state.errors : { ...state.errors, [name]: error },
+    };
+  };
+  mark(true, null);
+  renderSection(name);
+  try {
+    const data = await read();
+    if (session !== state.session) {
+      return;
+    }
+    state = apply(state, data);
+    mark(false);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      throw error;
+    }
+    if (session === state.session) {
+      mark(false, error);
+    }
+  }
+  if (session !== state.session) {
+    return;
+  }
+  renderSection(name);
+  if (state.dirty.has(name)) {
+    state = { ...state, dirty: new Set([...state.dirty].filter((d) => d !== name)) };
+    refreshState();
+  }
+}
+
+const byId = (items) => new Map(items.map((x) => [x.id, x]));
+
+function loadStorages() {
+  return section(
+    'storages',
+    () => api.listAll('/v1/storages', {}, { maxItems: LIMITS.storages }),
+    (s, page) => ({ ...s, storages: byId(page.items), storagesTruncated: page.truncated }),
+  );
+}
+
+function loadOrganizations() {
+  if (!may(role(), 'organizations')) {
+    return null;
+  }
+  return section(
+    'organizations',
+    () => api.listAll('/v1/organizations'),
+    (s, page) => ({ ...s, organizations: byId(page.items) }),
+  );
+}
+
+async function reloadAll() {
+  const session = state.session;
+  const jobs = [
+    section(
+      'types',
+      () => api.listAll('/v1/waste-types'),
+      (s, page) => ({ ...s, wasteTypes: page.items }),
+    ),
+    loadStorages(),
+    section(
+      'routes',
+      () => api.listAll('/v1/routes', {}, { maxItems: LIMITS.routes }),
+      (s, page) => ({ ...s, routes: byId(page.items), routesTruncated: page.truncated }),
+    ),
+    section('ledger', () => loadLedger(api), withLedger),
+    loadOrganizations(),
+  ];
+  try {
+    await Promise.all(jobs);
+  } catch {
+    return; // 401: signed out already
+  }
+  if (session !== state.session) {
+    return;
+  }
+  renderWho();
+  panels.renderAll();
+  if (isAdmin()) {
+    panels.keys.load();
+  }
+  if (state.selectedStorage) {
+    selectStorage(state.selectedStorage);
+  }
+}
+
+// Reads stock and pending again: after a break in the stream (which resumes transfers, not
+// states) and after events that may be newer than a snapshot being read.
+async function refreshState() {
+  await Promise.all([loadStorages(), loadOrganizations()]).catch(() => {});
+}
+
+// ---------------------------------------------------------------- live events
+
+function setLive(name, text) {
+  const el = $('live');
+  el.hidden = false;
+  el.dataset.state = name;
+  el.textContent = text;
+}
+
+const LIVE = {
+  open: () => 'Live',
+  connecting: () => 'Connecting…',
+  reconnecting: (info) =>
+    info && info.delayMs ? `Reconnecting in ${Math.ceil(info.delayMs / 1000)} s` : 'Reconnecting…',
+  unavailable: () => 'No live updates for this key',
+};
+
+function startEvents() {
+  stream?.stop();
+  stream = new EventStream({
+    url: '/v1/events',
+    headers: () => ({ Authorization: `Bearer ${key}` }),
+    onEvent: onLiveEvent,
+    onStatus: (s, info) => LIVE[s] && setLive(s, LIVE[s](info)),
+    onUnauthorized: (problem) =>
+      signOut(`Your key was refused: ${(problem && problem.detail) || 'unauthorized'} Sign in again.`),
+    onReconnected: refreshState,
+  });
+  stream.start();
+}
+
+function markFresh(id) {
+  fresh.add(id);
+  setTimeout(() => fresh.delete(id), FRESH_MS);
+}
+
+function describeActivity(a) {
+  if (a.kind === 'transfer') {
+    return `Transfer #${a.id} by ${organizationName(a.organization_id)} (${a.trigger})`;
+  }
+  return `${storageName(a.storage_id)} unloaded ${quantities(a.unloaded)} (${a.actor})`;
+}
+
+function onLiveEvent(event) {
+  let data;
+  try {
+    data = JSON.parse(event.data);
+  } catch {
+    return;
+  }
+  const step = applyEvent(state, { type: event.type, data });
+  state = step.state;
+  const { effects } = step;
+  if (effects.fresh !== null) markFresh(effects.fresh);
+  if (effects.activity) panels?.activity.add(effects.activity);
+  if (effects.storage !== null) storageChanged(effects.storage);
+  for (const name of effects.sections) renderSection(name);
+  if (effects.reload) reloadAll();
+}
+
+// ---------------------------------------------------------------- panels
+
+function setActingOrg(id) {
+  state = { ...state, actingOrg: id, selectedView: null };
+  panels.detail.render();
+}
+
+function setRoute(op, route) {
+  const routes = new Map(state.routes);
+  if (op === 'deleted') routes.delete(route.id);
+  else routes.set(route.id, route);
+  state = { ...state, routes, selectedView: null };
+  panels.renderSection('routes');
+}
+
+function setStorage(storage) {
+  state = { ...state, storages: new Map(state.storages).set(storage.id, storage) };
+  storageChanged(storage.id);
+}
+
+function buildPanels() {
+  panels = createPanels({
+    api,
+    view,
+    limits: LIMITS,
+    rateLimited: banner.isRateLimited,
+    storageName,
+    organizationName,
+    nodeName,
+    errorView,
+    describeActivity,
+    isFresh: (id) => fresh.has(id),
+    selectStorage,
+    reload: () => reloadAll(),
+    setActingOrg,
+    setRoute,
+    setStorage,
+    setOrganization: (saved) => {
+      state = { ...state, organizations: new Map(state.organizations).set(saved.id, saved) };
+      panels.renderSection('organizations');
+    },
+    addTransfer: (transfer) => {
+      const step = withTransfer(state.transfers, transfer);
+      if (step.added) {
+        state = { ...state, transfers: step.transfers, ledgerTruncated: state.ledgerTruncated || step.truncated };
+        markFresh(transfer.id);
+      }
+      panels.renderSection('ledger');
+      refreshState();
+    },
+  });
+}
+
+const renderSection = (name) => panels?.renderSection(name);
+const storageChanged = (id) => panels?.storageChanged(id);
+
+// ---------------------------------------------------------------- the selected storage
+
+// Selects a storage; for an acting organization, reads the way there
+// (GET /v1/organizations/{org}/storages/{id}, with its path).
+async function selectStorage(id) {
+  state = { ...state, selectedStorage: id };
+  const p = panels;
+  p.storages.markSelected();
+  p.detail.render();
+  p.network.select(id);
+  if (isAdmin() && state.routes.size > 40) {
+    p.roads.render();
+  }
+  p.unload.render();
+  const org = state.actingOrg;
+  const seen = state.selectedView;
+  if (!org || (seen && seen.org === org && seen.storage === id && seen.answer)) {
+    p.network.showPath();
+    return;
+  }
+  const session = state.session;
+  state = { ...state, selectedView: { org, storage: id, loading: true } };
+  p.detail.render();
+  let selectedView;
+  try {
+    selectedView = { org, storage: id, answer: await api.get(`/v1/organizations/${org}/storages/${id}`) };
+  } catch (error) {
+    selectedView = { org, storage: id, error };
+  }
+  if (session !== state.session || state.selectedStorage !== id || state.actingOrg !== org) {
+    return;
+  }
+  state = { ...state, selectedView };
+  p.detail.render();
+  p.network.showPath();
+}
+
+// ---------------------------------------------------------------- boot
+
+function boot() {
+  listenForSignIn(api, async (typed, me) => {
+    key = typed;
+    await start(me);
+  });
+  $('signout').addEventListener('click', () => signOut(''));
+  $('refresh').addEventListener('click', () => reloadAll());
+  $('storages-filter').addEventListener('input', () => panels?.storages.render());
+  window.addEventListener('resize', () => panels?.network.resize());
+  const saved = savedKey();
+  if (!saved) {
+    showSignIn('');
+    return;
+  }
+  api
+    .request('GET', '/v1/me', { key: saved })
+    .then((answer) => {
+      key = saved;
+      return start(answer.body);
+    })
+    .catch((error) =>
+      signOut(
+        error instanceof ApiError && error.status === 401
+          ? `Your key was refused: ${error.detail} Sign in again.`
+          : `Could not sign in: ${error.detail || error.message}`,
+      ),
+    );
+}
+
+boot();
