@@ -227,6 +227,8 @@ async function main() {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1400, height: 1000 },
+    locale: 'en-US',
+    timezoneId: 'UTC',
     args: [
       '--headless',
       '--no-sandbox',
@@ -426,7 +428,12 @@ async function main() {
       allowHttpError(429, '/transfers');
       await page.fill(tid('handover-glass'), '1');
       await page.locator(tid('banner')).getByText('wait').waitFor({ timeout: TIMEOUT });
-      await page.locator(tid('handover-preview')).getByText('Slow down.').waitFor({ timeout: TIMEOUT });
+      // said in plain words, the service's own detail folded under it
+      await page
+        .locator(`${tid('handover-preview')} [data-problem="problem.too-many-requests"]`)
+        .waitFor({ timeout: TIMEOUT });
+      const said = await page.locator(tid('handover-preview')).innerText();
+      if (/429|Too Many Requests/.test(said)) throw new Error(`the preview says: ${said}`);
       if (!(await page.locator(tid('handover-submit')).isDisabled()))
         throw new Error('submit enabled while rate limited');
       await snap(page, 'rate-limited');

@@ -1,10 +1,11 @@
-// What only an admin edits besides keys (keys.mjs): roads (add, change, delete) and the
-// capacity editors of storages and organizations.
+// What only an admin edits besides keys (keys.mjs) and storages and organizations
+// (entities.mjs): roads (add, change, delete).
 
 import { newIdempotencyKey } from './api.mjs';
 import { fill, h } from './dom.mjs';
 import { metres, nodeKey, parseKg } from './format.mjs';
-import { problemView } from './handover.mjs';
+import { t } from './i18n.mjs';
+import { problemView } from './problems.mjs';
 import { confirmButton } from './keys.mjs';
 
 function nodeOptions(state) {
@@ -40,7 +41,7 @@ export function createRoads(ctx) {
     type: 'number',
     min: 1,
     step: 1,
-    placeholder: 'metres',
+    placeholder: t('roads.metres'),
   });
   const twoWay = h('input', { id: 'road-two-way', testid: 'road-two-way', type: 'checkbox' });
   const message = h('div', { class: 'result', testid: 'road-result', 'aria-live': 'polite' });
@@ -48,18 +49,18 @@ export function createRoads(ctx) {
   const form = h(
     'form',
     { class: 'road-form', testid: 'road-form', novalidate: true, onsubmit: onCreate },
-    h('div', { class: 'row' }, h('label', { for: 'road-from', text: 'From' }), from),
-    h('div', { class: 'row' }, h('label', { for: 'road-to', text: 'To' }), to),
-    h('div', { class: 'row' }, h('label', { for: 'road-distance', text: 'Distance (m)' }), distance),
-    h('div', { class: 'row' }, h('label', { for: 'road-two-way', text: 'Two-way' }), twoWay),
+    h('div', { class: 'row' }, h('label', { for: 'road-from', text: t('roads.from') }), from),
+    h('div', { class: 'row' }, h('label', { for: 'road-to', text: t('roads.to') }), to),
+    h('div', { class: 'row' }, h('label', { for: 'road-distance', text: t('roads.distance') }), distance),
+    h('div', { class: 'row' }, h('label', { for: 'road-two-way', text: t('roads.twoWay') }), twoWay),
     h(
       'div',
       { class: 'actions' },
-      h('button', { type: 'submit', class: 'primary', testid: 'road-create', text: 'Add road' }),
+      h('button', { type: 'submit', class: 'primary', testid: 'road-create', text: t('roads.add') }),
     ),
     message,
   );
-  const el = h('div', { class: 'roads' }, list, h('h4', { text: 'Add a road' }), form);
+  const el = h('div', { class: 'roads' }, list, h('h4', { text: t('roads.addTitle') }), form);
   let optionsShown = '';
 
   async function call(method, path, body) {
@@ -85,7 +86,7 @@ export function createRoads(ctx) {
     event.preventDefault();
     const metresValue = parseKg(distance.value);
     if (!metresValue) {
-      fill(message, h('p', { class: 'error', text: 'The distance is a whole number of metres, at least 1.' }));
+      fill(message, h('p', { class: 'error', text: t('roads.badDistance') }));
       return;
     }
     if (
@@ -98,7 +99,7 @@ export function createRoads(ctx) {
     ) {
       distance.value = '';
       twoWay.checked = false;
-      fill(message, h('p', { class: 'success', text: 'Road added.' }));
+      fill(message, h('p', { class: 'success', text: t('roads.added') }));
     }
   }
 
@@ -126,11 +127,11 @@ export function createRoads(ctx) {
     if (all.length > ROADS_MAX) {
       if (focus) {
         routes = all.filter((r) => nodeKey(r.from) === focus || nodeKey(r.to) === focus);
-        note = `The ${routes.length} roads of ${ctx.nodeName(refOfKey(focus))}, of ${all.length}: select another node to see its roads.`;
+        note = t('roads.ofNode', { n: routes.length, node: ctx.nodeName(refOfKey(focus)), total: all.length });
       }
       if (!focus || routes.length > ROADS_MAX) {
         routes = routes.slice(0, ROADS_MAX);
-        note = `The first ${ROADS_MAX} of ${all.length} roads: select a storage or an organization to see its roads.`;
+        note = t('roads.first', { n: ROADS_MAX, total: all.length });
       }
     }
     fill(
@@ -145,7 +146,9 @@ export function createRoads(ctx) {
           h(
             'tr',
             null,
-            ['#', 'From', 'To', 'Distance', 'Two-way', ''].map((t) => h('th', { text: t })),
+            ['#', t('roads.from'), t('roads.to'), t('col.distance'), t('roads.twoWay'), ''].map((label) =>
+              h('th', { text: label }),
+            ),
           ),
         ),
         h(
@@ -158,13 +161,13 @@ export function createRoads(ctx) {
               step: 1,
               class: 'narrow',
               value: String(route.distance_m),
-              'aria-label': `distance of road ${route.id}`,
+              'aria-label': t('roads.distanceOf', { id: String(route.id) }),
               testid: `road-${route.id}-distance`,
             });
             const both = h('input', {
               type: 'checkbox',
               checked: !!route.two_way,
-              'aria-label': `road ${route.id} two-way`,
+              'aria-label': t('roads.twoWayOf', { id: String(route.id) }),
               testid: `road-${route.id}-two-way`,
             });
             return h(
@@ -182,20 +185,17 @@ export function createRoads(ctx) {
                   type: 'button',
                   class: 'small',
                   testid: `road-${route.id}-save`,
-                  text: 'Save',
+                  text: t('save'),
                   onclick: () => {
                     const value = parseKg(dist.value);
                     if (!value) {
-                      fill(
-                        message,
-                        h('p', { class: 'error', text: 'The distance is a whole number of metres, at least 1.' }),
-                      );
+                      fill(message, h('p', { class: 'error', text: t('roads.badDistance') }));
                       return;
                     }
                     call('PATCH', `/v1/routes/${route.id}`, { distance_m: value, two_way: both.checked });
                   },
                 }),
-                confirmButton('Delete', 'Really delete?', `road-${route.id}-delete`, () =>
+                confirmButton(t('roads.delete'), t('roads.deleteConfirm'), `road-${route.id}-delete`, () =>
                   call('DELETE', `/v1/routes/${route.id}`),
                 ),
               ),
@@ -207,77 +207,4 @@ export function createRoads(ctx) {
   }
 
   return { el, render };
-}
-
-// The capacity editor of a storage or an organization: one field per type (empty removes
-// the type: null in the PATCH), plus a new type. kind: 'storage' | 'organization'.
-export function capacityEditor(ctx, kind, entity, onSaved) {
-  const path = kind === 'storage' ? `/v1/storages/${entity.id}` : `/v1/organizations/${entity.id}`;
-  const inputs = new Map();
-  const message = h('div', { class: 'result', 'aria-live': 'polite', testid: `${kind}-capacity-result` });
-  const rows = ctx.view().wasteTypes.map((t) => {
-    const current = (entity.capacity || {})[t.code];
-    const input = h('input', {
-      type: 'number',
-      min: 0,
-      step: 1,
-      class: 'narrow',
-      value: current === undefined ? '' : String(current),
-      placeholder: kind === 'storage' ? 'not accepted' : 'no limit',
-      testid: `${kind}-capacity-${t.code}`,
-      'aria-label': `${t.code} capacity`,
-    });
-    inputs.set(t.code, input);
-    return h('div', { class: 'row' }, h('label', { text: t.code }), input);
-  });
-  async function save(event) {
-    event.preventDefault();
-    const capacity = {};
-    for (const [type, input] of inputs) {
-      const had = (entity.capacity || {})[type] !== undefined;
-      const text = input.value.trim();
-      if (text === '') {
-        if (had) {
-          capacity[type] = null;
-        }
-        continue;
-      }
-      const value = parseKg(text);
-      if (value === null) {
-        fill(message, h('p', { class: 'error', text: `${type}: a whole number of kilograms` }));
-        return;
-      }
-      if (!had || (entity.capacity || {})[type] !== value) {
-        capacity[type] = value;
-      }
-    }
-    if (Object.keys(capacity).length === 0) {
-      fill(message, h('p', { class: 'muted', text: 'Nothing changed.' }));
-      return;
-    }
-    try {
-      const answer = await ctx.api.request('PATCH', path, { body: { capacity } });
-      fill(message, h('p', { class: 'success', text: 'Saved.' }));
-      onSaved(answer.body);
-    } catch (error) {
-      fill(message, problemView(error));
-    }
-  }
-  return h(
-    'form',
-    { class: 'capacity-form', testid: `${kind}-capacity-form`, novalidate: true, onsubmit: save },
-    h('h4', {
-      text:
-        kind === 'storage'
-          ? 'Capacity (kg per type; empty: not accepted)'
-          : 'On-site limits (kg per type; empty: no limit)',
-    }),
-    rows,
-    h(
-      'div',
-      { class: 'actions' },
-      h('button', { type: 'submit', class: 'small primary', text: 'Save', testid: `${kind}-capacity-save` }),
-    ),
-    message,
-  );
 }

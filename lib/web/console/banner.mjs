@@ -1,6 +1,8 @@
 // The banner under the top bar, and the wait a 429 asks for: while it lasts the forms that
 // send keep their submit disabled (rateLimited()) and the banner counts down.
 
+import { t } from './i18n.mjs';
+
 export function createBanner(el, onChange) {
   let until = 0;
   let timer = null;
@@ -28,7 +30,7 @@ export function createBanner(el, onChange) {
         onChange();
         return;
       }
-      show('warning', `Too many requests for this key: the service asks to wait ${left} s before trying again.`);
+      show('warning', t('banner.wait', { n: left }));
     };
     tick();
     timer = setInterval(tick, 250);

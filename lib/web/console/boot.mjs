@@ -8,8 +8,9 @@
 import { ApiError, createApi } from './api.mjs';
 import { createBanner } from './banner.mjs';
 import { fill, h } from './dom.mjs';
-import { quantities } from './format.mjs';
-import { problemView } from './handover.mjs';
+import { t } from './i18n.mjs';
+import { startLanguage } from './language.mjs';
+import { problemView } from './problems.mjs';
 import { loadLedger } from './ledger.mjs';
 import { createPanels } from './panels.mjs';
 import { forgetKey, listenForSignIn, savedKey, showSignIn } from './signin.mjs';
@@ -36,7 +37,7 @@ const banner = createBanner($('banner'), () => {
 
 const api = createApi({
   getKey: () => key,
-  onUnauthorized: (error) => signOut(`Your key was refused: ${error.detail} Sign in again.`),
+  onUnauthorized: () => signOut(t('signin.expired')),
   onRateLimited: (error) => banner.rateLimited(error.retryAfter),
 });
 
@@ -48,8 +49,8 @@ let panels = null; // built per session by buildPanels()
 const role = () => (state.me ? state.me.role : null);
 const isAdmin = () => role() === 'admin';
 
-const storageName = (id) => state.storages.get(id)?.name || `storage ${id}`;
-const organizationName = (id) => state.organizations.get(id)?.name || `organization ${id}`;
+const storageName = (id) => state.storages.get(id)?.name || t('name.storage', { id: String(id) });
+const organizationName = (id) => state.organizations.get(id)?.name || t('name.organization', { id: String(id) });
 const nodeName = (ref) =>
   ref.organization_id !== undefined ? organizationName(ref.organization_id) : storageName(ref.storage_id);
 
@@ -58,7 +59,7 @@ function errorView(error, retry = () => reloadAll()) {
     'div',
     { class: 'panel-error' },
     problemView(error),
-    h('button', { type: 'button', class: 'small', text: 'Retry', onclick: retry }),
+    h('button', { type: 'button', class: 'small', text: t('retry'), onclick: retry }),
   );
 }
 
@@ -72,6 +73,7 @@ function signOut(message) {
   banner.clear();
   forgetData(null);
   showSignIn(message);
+  updateTitle();
 }
 
 // Forgets everything the last key could see: the next key must not see it.
@@ -112,13 +114,33 @@ function renderWho() {
   }
   fill(
     $('who'),
-    h('span', { class: ['role', `role-${me.role}`], testid: 'whoami', dataset: { role: me.role }, text: me.role }),
+    h('span', {
+      class: ['role', `role-${me.role}`],
+      testid: 'whoami',
+      dataset: { role: me.role },
+      text: t(`role.${me.role}`),
+    }),
     h('span', { class: 'scope', text: scope }),
-    h('span', { class: 'actor muted', text: ` · ${me.actor || ''}` }),
   );
   for (const id of ['who', 'signout', 'refresh']) {
     $(id).hidden = false;
   }
+  updateTitle();
+}
+
+// The tab's title follows the view: sign-in, the console of a role and scope, the selected
+// storage.
+function updateTitle() {
+  const me = state.me;
+  if (!me) {
+    document.title = t('title.signin');
+    return;
+  }
+  const parts = [t('title.console')];
+  if (me.role === 'organization') parts.unshift(organizationName(me.organization_id));
+  if (me.role === 'storage') parts.unshift(storageName(me.storage_id));
+  if (state.selectedStorage && me.role !== 'storage') parts.unshift(storageName(state.selectedStorage));
+  document.title = parts.join(' · ');
 }
 
 // ---------------------------------------------------------------- loading
@@ -176,6 +198,19 @@ function loadStorages() {
   );
 }
 
+// For an organization's key: the distance to each storage (GET
+// /v1/organizations/{id}/storages, nearest first), so that its list shows them nearest first.
+function loadDistances() {
+  if (role() !== 'organization') {
+    return null;
+  }
+  return section(
+    'distances',
+    () => api.listAll(`/v1/organizations/${state.me.organization_id}/storages`, {}, { maxItems: LIMITS.storages }),
+    (s, page) => ({ ...s, distances: new Map(page.items.map((v) => [v.storage_id ?? v.id, v.distance_m])) }),
+  );
+}
+
 function loadOrganizations() {
   if (!may(role(), 'organizations')) {
     return null;
@@ -203,6 +238,7 @@ async function reloadAll() {
     ),
     section('ledger', () => loadLedger(api), withLedger),
     loadOrganizations(),
+    loadDistances(),
   ];
   try {
     await Promise.all(jobs);
@@ -238,11 +274,11 @@ function setLive(name, text) {
 }
 
 const LIVE = {
-  open: () => 'Live',
-  connecting: () => 'Connecting…',
+  open: () => t('live.open'),
+  connecting: () => t('live.connecting'),
   reconnecting: (info) =>
-    info && info.delayMs ? `Reconnecting in ${Math.ceil(info.delayMs / 1000)} s` : 'Reconnecting…',
-  unavailable: () => 'No live updates for this key',
+    info && info.delayMs ? t('live.reconnectingIn', { n: Math.ceil(info.delayMs / 1000) }) : t('live.reconnecting'),
+  unavailable: () => t('live.unavailable'),
 };
 
 function startEvents() {
@@ -252,8 +288,7 @@ function startEvents() {
     headers: () => ({ Authorization: `Bearer ${key}` }),
     onEvent: onLiveEvent,
     onStatus: (s, info) => LIVE[s] && setLive(s, LIVE[s](info)),
-    onUnauthorized: (problem) =>
-      signOut(`Your key was refused: ${(problem && problem.detail) || 'unauthorized'} Sign in again.`),
+    onUnauthorized: () => signOut(t('signin.expired')),
     onReconnected: refreshState,
   });
   stream.start();
@@ -262,13 +297,6 @@ function startEvents() {
 function markFresh(id) {
   fresh.add(id);
   setTimeout(() => fresh.delete(id), FRESH_MS);
-}
-
-function describeActivity(a) {
-  if (a.kind === 'transfer') {
-    return `Transfer #${a.id} by ${organizationName(a.organization_id)} (${a.trigger})`;
-  }
-  return `${storageName(a.storage_id)} unloaded ${quantities(a.unloaded)} (${a.actor})`;
 }
 
 function onLiveEvent(event) {
@@ -283,8 +311,10 @@ function onLiveEvent(event) {
   const { effects } = step;
   if (effects.fresh !== null) markFresh(effects.fresh);
   if (effects.activity) panels?.activity.add(effects.activity);
+  if (effects.activity?.kind === 'transfer') panels?.unload.noteTransfer(data);
   if (effects.storage !== null) storageChanged(effects.storage);
   for (const name of effects.sections) renderSection(name);
+  if (effects.sections.includes('routes')) loadDistances();
   if (effects.reload) reloadAll();
 }
 
@@ -301,11 +331,14 @@ function setRoute(op, route) {
   else routes.set(route.id, route);
   state = { ...state, routes, selectedView: null };
   panels.renderSection('routes');
+  loadDistances();
 }
 
 function setStorage(storage) {
+  const added = !state.storages.has(storage.id);
   state = { ...state, storages: new Map(state.storages).set(storage.id, storage) };
-  storageChanged(storage.id);
+  if (added) renderSection('storages');
+  else storageChanged(storage.id);
 }
 
 function buildPanels() {
@@ -318,7 +351,6 @@ function buildPanels() {
     organizationName,
     nodeName,
     errorView,
-    describeActivity,
     isFresh: (id) => fresh.has(id),
     selectStorage,
     reload: () => reloadAll(),
@@ -350,6 +382,7 @@ const storageChanged = (id) => panels?.storageChanged(id);
 // (GET /v1/organizations/{org}/storages/{id}, with its path).
 async function selectStorage(id) {
   state = { ...state, selectedStorage: id };
+  updateTitle();
   const p = panels;
   p.storages.markSelected();
   p.detail.render();
@@ -384,13 +417,16 @@ async function selectStorage(id) {
 // ---------------------------------------------------------------- boot
 
 function boot() {
+  startLanguage();
   listenForSignIn(api, async (typed, me) => {
     key = typed;
     await start(me);
   });
   $('signout').addEventListener('click', () => signOut(''));
   $('refresh').addEventListener('click', () => reloadAll());
-  $('storages-filter').addEventListener('input', () => panels?.storages.render());
+  for (const id of ['storages-search', 'storages-filter', 'storages-sort']) {
+    $(id).addEventListener('input', () => panels?.storages.render());
+  }
   window.addEventListener('resize', () => panels?.network.resize());
   const saved = savedKey();
   if (!saved) {
@@ -404,11 +440,7 @@ function boot() {
       return start(answer.body);
     })
     .catch((error) =>
-      signOut(
-        error instanceof ApiError && error.status === 401
-          ? `Your key was refused: ${error.detail} Sign in again.`
-          : `Could not sign in: ${error.detail || error.message}`,
-      ),
+      signOut(error instanceof ApiError && error.status === 401 ? t('signin.expired') : t('signin.failed')),
     );
 }
 

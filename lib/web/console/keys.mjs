@@ -3,7 +3,8 @@
 import { newIdempotencyKey } from './api.mjs';
 import { fill, h } from './dom.mjs';
 import { time } from './format.mjs';
-import { problemView } from './handover.mjs';
+import { t } from './i18n.mjs';
+import { problemView } from './problems.mjs';
 
 // A button that asks once more before it acts: "Revoke" -> "Really revoke?".
 export function confirmButton(label, confirmLabel, testid, action) {
@@ -41,15 +42,17 @@ export function createKeys(ctx) {
   const role = h(
     'select',
     { id: 'key-role', testid: 'key-role' },
-    ['organization', 'storage', 'auditor', 'monitor', 'admin'].map((r) => h('option', { value: r, text: r })),
+    ['organization', 'storage', 'auditor', 'monitor', 'admin'].map((r) =>
+      h('option', { value: r, text: t(`role.${r}`) }),
+    ),
   );
-  const scope = h('select', { id: 'key-scope', testid: 'key-scope', 'aria-label': 'Scope' });
+  const scope = h('select', { id: 'key-scope', testid: 'key-scope' });
   const name = h('input', {
     id: 'key-name',
     testid: 'key-name',
     type: 'text',
     maxlength: 200,
-    placeholder: 'e.g. scale at gate 2',
+    placeholder: t('keys.namePlaceholder'),
   });
   const expires = h('input', { id: 'key-expires', testid: 'key-expires', type: 'date' });
   const created = h('div', { class: 'result', testid: 'key-created', 'aria-live': 'polite' });
@@ -57,18 +60,18 @@ export function createKeys(ctx) {
   const form = h(
     'form',
     { class: 'keys-form', testid: 'key-form', novalidate: true, onsubmit: onCreate },
-    h('div', { class: 'row' }, h('label', { for: 'key-role', text: 'Role' }), role),
-    h('div', { class: 'row scope-row' }, h('label', { for: 'key-scope', text: 'For' }), scope),
-    h('div', { class: 'row' }, h('label', { for: 'key-name', text: 'Name' }), name),
-    h('div', { class: 'row' }, h('label', { for: 'key-expires', text: 'Expires (optional)' }), expires),
+    h('div', { class: 'row' }, h('label', { for: 'key-role', text: t('keys.role') }), role),
+    h('div', { class: 'row scope-row' }, h('label', { for: 'key-scope', text: t('keys.for') }), scope),
+    h('div', { class: 'row' }, h('label', { for: 'key-name', text: t('keys.name') }), name),
+    h('div', { class: 'row' }, h('label', { for: 'key-expires', text: t('keys.expires') }), expires),
     h(
       'div',
       { class: 'actions' },
-      h('button', { type: 'submit', class: 'primary', testid: 'key-create', text: 'Create key' }),
+      h('button', { type: 'submit', class: 'primary', testid: 'key-create', text: t('keys.create') }),
     ),
     created,
   );
-  const el = h('div', { class: 'keys' }, form, h('h4', { text: 'Keys' }), list);
+  const el = h('div', { class: 'keys' }, form, h('h4', { text: t('keys.list') }), list);
   role.addEventListener('change', renderScope);
 
   function renderScope() {
@@ -88,7 +91,10 @@ export function createKeys(ctx) {
 
   async function onCreate(event) {
     event.preventDefault();
-    const body = { role: role.value, name: name.value.trim() || `${role.value} key` };
+    const body = {
+      role: role.value,
+      name: name.value.trim() || t('keys.defaultName', { role: t(`role.${role.value}`) }),
+    };
     if (role.value === 'organization') {
       body.organization_id = Number(scope.value);
     } else if (role.value === 'storage') {
@@ -109,13 +115,13 @@ export function createKeys(ctx) {
           { class: 'success' },
           h('p', {
             class: 'strong',
-            text: `Key #${key.id} (${key.role}) created. Copy it now: it is shown only this once.`,
+            text: t('keys.created', { id: String(key.id), role: t(`role.${key.role}`) }),
           }),
           secret,
           h('button', {
             type: 'button',
             class: 'small',
-            text: 'Copy',
+            text: t('keys.copy'),
             onclick: () => navigator.clipboard?.writeText(key.key || '').catch(() => {}),
           }),
         ),
@@ -139,17 +145,20 @@ export function createKeys(ctx) {
 
   function scopeText(key) {
     if (key.organization_id) {
-      return ctx.view().organizations.get(key.organization_id)?.name || `organization ${key.organization_id}`;
+      return (
+        ctx.view().organizations.get(key.organization_id)?.name ||
+        t('name.organization', { id: String(key.organization_id) })
+      );
     }
     if (key.storage_id) {
-      return ctx.view().storages.get(key.storage_id)?.name || `storage ${key.storage_id}`;
+      return ctx.view().storages.get(key.storage_id)?.name || t('name.storage', { id: String(key.storage_id) });
     }
     return '—';
   }
 
   function renderList() {
     if (keys.length === 0) {
-      fill(list, h('p', { class: 'muted', text: 'No keys yet.' }));
+      fill(list, h('p', { class: 'muted', text: t('keys.none') }));
       return;
     }
     fill(
@@ -163,7 +172,9 @@ export function createKeys(ctx) {
           h(
             'tr',
             null,
-            ['#', 'Role', 'For', 'Name', 'Created', 'Expires', ''].map((t) => h('th', { text: t })),
+            ['#', t('keys.role'), t('keys.for'), t('keys.name'), t('keys.createdAt'), t('keys.validUntil'), ''].map(
+              (label) => h('th', { text: label }),
+            ),
           ),
         ),
         h(
@@ -174,25 +185,25 @@ export function createKeys(ctx) {
               'tr',
               { testid: `key-${key.id}`, class: key.revoked_at ? 'revoked' : '' },
               h('td', { text: key.id }),
-              h('td', { text: key.role }),
+              h('td', { text: t(`role.${key.role}`) }),
               h('td', { text: scopeText(key) }),
               h('td', { text: key.name || '' }),
               h('td', { text: key.created_at ? time(key.created_at) : '' }),
               h('td', {
                 text: key.revoked_at
-                  ? `revoked ${time(key.revoked_at)}`
+                  ? t('keys.revoked', { at: time(key.revoked_at) })
                   : key.expires_at
                     ? time(key.expires_at)
-                    : 'never',
+                    : t('keys.never'),
               }),
               h(
                 'td',
                 null,
                 key.revoked_at || key.id === ctx.view().me?.key_id
                   ? key.id === ctx.view().me?.key_id
-                    ? h('span', { class: 'muted', text: 'this session' })
+                    ? h('span', { class: 'muted', text: t('keys.thisSession') })
                     : null
-                  : confirmButton('Revoke', 'Really revoke?', `key-revoke-${key.id}`, async () => {
+                  : confirmButton(t('keys.revoke'), t('keys.revokeConfirm'), `key-revoke-${key.id}`, async () => {
                       try {
                         await ctx.api.request('DELETE', `/v1/api-keys/${key.id}`);
                         await load();

@@ -1,29 +1,54 @@
-// The side panels' lists: storages (fill per type, a filter by name), organizations (pending
+// The side panels' lists: storages (fill per type; search, filter, sort; nearest first for
+// an organization's key), organizations (pending
 // waste, on-site limits) and the live activity. Each panel reads what it shows through its
 // view() callback and reports a choice through a callback; none changes the store.
 
 import { fillTable } from './bars.mjs';
 import { fill, h } from './dom.mjs';
-import { fillRatio, kg, percent, quantities } from './format.mjs';
+import { fullestType, kg, metres, percent, quantities } from './format.mjs';
+import { clock, t, wasteTypeName } from './i18n.mjs';
+import { NEAR_FULL, listStorages } from './listing.mjs';
 
-// The storages list shows at most LIST_MAX of them (those matching the filter, by id), and a
-// change to one storage replaces only its item.
+// The storages list shows at most LIST_MAX of them (those matching the search and filter, in
+// the chosen order), and a change to one storage replaces only its item. Each item is one
+// Tab stop; the skip links above the panels jump past the list.
 const LIST_MAX = 300;
 // Organizations with pending waste first; at most ORGS_MAX of them.
 const ORGS_MAX = 100;
 
-// ctx: { list, note, filter: the list's elements (the owner redraws on the filter's input); view(): {storages, selectedStorage, ownId,
-//        loading, error, truncated}; onSelect(id); errorView(error) }
+// The fullest type of a storage as a badge: a storage is as full as its fullest type for
+// that waste, so the list never shows a whole-storage percentage that hides a full type.
+export function fullestBadge(storage, prefix = 'storage') {
+  const fullest = fullestType(storage);
+  if (!fullest) {
+    return null;
+  }
+  const level = fullest.ratio >= 1 ? 'full' : fullest.ratio >= NEAR_FULL ? 'near' : 'ok';
+  return h('span', {
+    class: ['storage-percent', `level-${level}`],
+    testid: `${prefix}-${storage.id}-fullest`,
+    dataset: { type: fullest.type, level },
+    text: t(level === 'full' ? 'fill.typeFull' : 'fill.type', {
+      type: wasteTypeName(fullest.type),
+      percent: percent(fullest.ratio),
+    }),
+  });
+}
+
+// ctx: { list, note, search, filter, sort: the list's elements (the owner redraws on their
+//        input); view(): {storages, selectedStorage, ownId, loading, error, distances: Map
+//        id -> metres for an organization's key, or null}; onSelect(id); errorView(error) }
 export function createStorageList(ctx) {
   function item(s) {
     const v = ctx.view();
-    const ratio = fillRatio(s);
+    const fullest = fullestType(s);
+    const distance = v.distances ? v.distances.get(s.id) : undefined;
     return h(
       'li',
       {
         class: ['storage', v.selectedStorage === s.id ? 'selected' : '', v.ownId === s.id ? 'own' : ''],
         testid: `storage-${s.id}`,
-        dataset: { fill: ratio.toFixed(4), id: s.id },
+        dataset: { fill: (fullest ? fullest.ratio : 0).toFixed(4), id: s.id },
         tabindex: 0,
         onclick: () => ctx.onSelect(s.id),
         onkeydown: (e) => {
@@ -33,12 +58,15 @@ export function createStorageList(ctx) {
           }
         },
       },
-      h(
-        'div',
-        { class: 'storage-head' },
-        h('span', { class: 'storage-name', text: s.name }),
-        h('span', { class: 'storage-percent', text: percent(ratio) }),
-      ),
+      h('div', { class: 'storage-head' }, h('span', { class: 'storage-name', text: s.name }), fullestBadge(s)),
+      distance !== undefined
+        ? h('p', {
+            class: 'storage-distance',
+            testid: `storage-${s.id}-distance`,
+            dataset: { distance: distance ?? '' },
+            text: distance === null ? t('distance.noRoad') : t('distance.away', { distance: metres(distance) }),
+          })
+        : null,
       fillTable(s, `storage-${s.id}`),
     );
   }
@@ -47,25 +75,33 @@ export function createStorageList(ctx) {
     const v = ctx.view();
     ctx.note.textContent = '';
     if (v.loading && v.storages.size === 0) {
-      fill(ctx.list, h('li', { class: 'muted loading', text: 'Loading storages…' }));
+      fill(ctx.list, h('li', { class: 'muted loading', text: t('storages.loading') }));
       return;
     }
     if (v.error) {
       fill(ctx.list, h('li', null, ctx.errorView(v.error)));
       return;
     }
-    const filter = ctx.filter.value.trim().toLowerCase();
-    ctx.filter.hidden = v.storages.size <= 12;
-    const storages = [...v.storages.values()]
-      .filter((s) => !filter || s.name.toLowerCase().includes(filter))
-      .sort((a, b) => a.id - b.id);
+    const nearest = ctx.sort.querySelector('option[value="nearest"]');
+    nearest.hidden = !v.distances;
+    nearest.disabled = !v.distances;
+    if (!v.distances && ctx.sort.value === 'nearest') {
+      ctx.sort.value = 'name';
+    }
+    const storages = listStorages(v.storages.values(), {
+      query: ctx.search.value,
+      filter: ctx.filter.value,
+      sort: ctx.sort.value,
+      distances: v.distances,
+    });
+    ctx.list.dataset.count = String(storages.length);
     if (storages.length === 0) {
-      fill(ctx.list, h('li', { class: 'muted', text: filter ? 'No storage matches.' : 'No storages.' }));
+      fill(ctx.list, h('li', { class: 'muted', text: t(v.storages.size ? 'storages.noMatch' : 'storages.none') }));
       return;
     }
     fill(ctx.list, storages.slice(0, LIST_MAX).map(item));
     if (storages.length > LIST_MAX) {
-      ctx.note.textContent = `The first ${LIST_MAX} of ${storages.length}: filter by name to find the others.`;
+      ctx.note.textContent = t('storages.first', { n: LIST_MAX, total: storages.length });
     }
   }
 
@@ -99,7 +135,7 @@ export function createOrganizationList(ctx) {
         'div',
         { class: 'storage-head' },
         h('span', { class: 'storage-name', text: o.name }),
-        h('span', { class: 'muted', text: quantities(o.pending) ? 'has pending waste' : 'nothing pending' }),
+        h('span', { class: 'muted', text: t(quantities(o.pending) ? 'orgs.hasPending' : 'orgs.nothingPending') }),
       ),
       h(
         'table',
@@ -110,21 +146,24 @@ export function createOrganizationList(ctx) {
           h(
             'tr',
             null,
-            h('th', { text: 'Type' }),
-            h('th', { class: 'num', text: 'Pending' }),
-            h('th', { class: 'num', text: 'On-site limit' }),
+            h('th', { text: t('col.type') }),
+            h('th', { class: 'num', text: t('orgs.pending') }),
+            h('th', { class: 'num', text: t('orgs.limit') }),
           ),
         ),
         h(
           'tbody',
           null,
-          types.map((t) =>
+          types.map((type) =>
             h(
               'tr',
-              { testid: `organization-${o.id}-${t}`, dataset: { pending: (o.pending || {})[t] || 0 } },
-              h('td', { text: t }),
-              h('td', { class: 'num', text: kg((o.pending || {})[t] || 0) }),
-              h('td', { class: 'num', text: (o.capacity || {})[t] === undefined ? 'no limit' : kg(o.capacity[t]) }),
+              { testid: `organization-${o.id}-${type}`, dataset: { pending: (o.pending || {})[type] || 0 } },
+              h('td', { text: wasteTypeName(type) }),
+              h('td', { class: 'num', text: kg((o.pending || {})[type] || 0) }),
+              h('td', {
+                class: 'num',
+                text: (o.capacity || {})[type] === undefined ? t('entity.noLimit') : kg(o.capacity[type]),
+              }),
             ),
           ),
         ),
@@ -136,7 +175,7 @@ export function createOrganizationList(ctx) {
   function render() {
     const v = ctx.view();
     if (v.loading && v.organizations.size === 0) {
-      fill(ctx.box, h('p', { class: 'muted loading', text: 'Loading organizations…' }));
+      fill(ctx.box, h('p', { class: 'muted loading', text: t('orgs.loading') }));
       return;
     }
     if (v.error) {
@@ -149,7 +188,7 @@ export function createOrganizationList(ctx) {
     fill(
       ctx.box,
       all.length > ORGS_MAX
-        ? h('p', { class: 'muted', text: `${ORGS_MAX} of ${all.length}: those with pending waste first.` })
+        ? h('p', { class: 'muted', text: t('orgs.first', { n: ORGS_MAX, total: all.length }) })
         : null,
       all.slice(0, ORGS_MAX).map(card),
     );
@@ -161,25 +200,45 @@ export function createOrganizationList(ctx) {
 // The last ACTIVITY_MAX changes pushed by the service, newest first.
 const ACTIVITY_MAX = 20;
 
-// ctx: { box; describe(entry): the text of an activity entry (applyEvent's effects.activity) }
+// The text of an activity entry (applyEvent's effects.activity): what was placed where.
+function describe(a, names) {
+  if (a.kind === 'transfer') {
+    const placed = a.shipments
+      .map((s) =>
+        t('placed.line', {
+          storage: names.storageName(s.storage_id),
+          type: wasteTypeName(s.waste_type),
+          amount: kg(s.amount),
+          distance: metres(s.distance_m),
+        }),
+      )
+      .join('; ');
+    return t(a.trigger === 'auto' ? 'activity.auto' : 'activity.transfer', {
+      id: String(a.id),
+      organization: names.organizationName(a.organization_id),
+      placed: placed || t('activity.nothingPlaced'),
+    });
+  }
+  return t('activity.unload', { storage: names.storageName(a.storage_id), amounts: quantities(a.unloaded) });
+}
+
+// ctx: { box; storageName(id), organizationName(id) }
 export function createActivity(ctx) {
   let entries = [];
 
   function render() {
     if (entries.length === 0) {
-      fill(ctx.box, h('li', { class: 'muted', text: 'Changes pushed by the service appear here.' }));
+      fill(ctx.box, h('li', { class: 'muted', text: t('activity.empty') }));
       return;
     }
     fill(
       ctx.box,
-      entries.map((a) =>
-        h('li', null, h('span', { class: 'muted', text: `${a.at.toISOString().slice(11, 19)} ` }), a.text),
-      ),
+      entries.map((a) => h('li', null, h('span', { class: 'muted', text: `${clock(a.at)} ` }), a.text)),
     );
   }
 
   function add(entry) {
-    entries = [{ at: new Date(), text: ctx.describe(entry) }, ...entries].slice(0, ACTIVITY_MAX);
+    entries = [{ at: new Date(), text: describe(entry, ctx) }, ...entries].slice(0, ACTIVITY_MAX);
     render();
   }
 

@@ -4,7 +4,9 @@
 
 import { fillTable } from './bars.mjs';
 import { fill, h } from './dom.mjs';
-import { fillRatio, metres, percent } from './format.mjs';
+import { metres, nodeKey } from './format.mjs';
+import { t } from './i18n.mjs';
+import { fullestBadge } from './lists.mjs';
 import { createNetwork } from './graph.mjs';
 import { lazyDetails } from './lists.mjs';
 import { neighbourhood } from './neighbourhood.mjs';
@@ -18,7 +20,8 @@ function refOf(key) {
   return key[0] === 'o' ? { organization_id: Number(key.slice(1)) } : { storage_id: Number(key.slice(1)) };
 }
 
-// ctx: { el, caption; view(): the store's state; nodeName(ref); errorView(error);
+// ctx: { el, caption, list: a <details> for the drawn part as a list (the keyboard's and
+//        screen reader's way through the graph); view(): the store's state; nodeName(ref); errorView(error);
 //        onSelectStorage(id); onSelectOrganization(id); limits: {storages, routes} }
 export function createNetworkPanel(ctx) {
   const network = createNetwork(ctx.el, {
@@ -28,6 +31,8 @@ export function createNetworkPanel(ctx) {
   let drawnKeys = null;
   let focus = null;
   let queued = false;
+  let lastPart = null;
+  ctx.list.addEventListener('toggle', () => fillRoadList());
 
   function wantedFocus() {
     const v = ctx.view();
@@ -62,7 +67,7 @@ export function createNetworkPanel(ctx) {
     if (v.loading.storages || v.loading.routes || v.loading.organizations) {
       // Drawn once everything is in (one layout, not three); a refresh keeps the old picture.
       if (!drawnKeys) {
-        ctx.caption.textContent = 'Loading the network…';
+        ctx.caption.textContent = t('network.loading');
       }
       return;
     }
@@ -80,20 +85,75 @@ export function createNetworkPanel(ctx) {
     network.update(part);
     ctx.el.dataset.total = String(part.total);
     const roads = Number(ctx.el.dataset.edges);
+    const nodes = Number(ctx.el.dataset.nodes);
     fill(
       ctx.caption,
-      part.focus
-        ? `${ctx.el.dataset.nodes} of ${part.total} nodes, around ${ctx.nodeName(refOf(part.focus))} · ${roads} roads`
-        : `${ctx.el.dataset.nodes} nodes · ${roads} roads (${ctx.el.dataset.twoWay} two-way)`,
-      v.storagesTruncated ? ` · the first ${ctx.limits.storages} storages` : '',
-      v.routesTruncated ? ` · the first ${ctx.limits.routes} roads` : '',
+      part.focus && nodes < part.total
+        ? t('network.around', { n: nodes, total: part.total, node: ctx.nodeName(refOf(part.focus)), roads })
+        : t('network.all', { n: nodes, roads, twoWay: Number(ctx.el.dataset.twoWay) }),
+      v.storagesTruncated ? ` · ${t('network.firstStorages', { n: ctx.limits.storages })}` : '',
+      v.routesTruncated ? ` · ${t('network.firstRoads', { n: ctx.limits.routes })}` : '',
     );
+    renderRoadList(part);
     const me = v.me;
     network.setHome(
       me?.role === 'organization' ? `o${me.organization_id}` : me?.role === 'storage' ? `s${me.storage_id}` : null,
     );
     network.select(v.selectedStorage ? `s${v.selectedStorage}` : null);
     showPath();
+  }
+
+  function renderRoadList(part) {
+    lastPart = part;
+    fillRoadList();
+  }
+
+  // Each drawn node with the roads leaving it; a storage's name selects it, as a click on
+  // its node does. Built only while the list is open.
+  function fillRoadList() {
+    const body = ctx.list.querySelector('.road-list-body');
+    if (!ctx.list.open || !lastPart) {
+      fill(body);
+      return;
+    }
+    const leaving = new Map();
+    const add = (from, to, route) => {
+      const key = nodeKey(from);
+      if (!leaving.has(key)) leaving.set(key, []);
+      leaving.get(key).push({ to, distance: route.distance_m });
+    };
+    for (const route of lastPart.routes.values()) {
+      add(route.from, route.to, route);
+      if (route.two_way) add(route.to, route.from, route);
+    }
+    const node = (ref, name) =>
+      h(
+        'li',
+        { testid: `road-list-${nodeKey(ref)}` },
+        ref.storage_id !== undefined
+          ? h('button', {
+              type: 'button',
+              class: 'link',
+              text: name,
+              onclick: () => ctx.onSelectStorage(ref.storage_id),
+            })
+          : h('strong', { text: name }),
+        h('span', {
+          class: 'muted',
+          text: ` ${(leaving.get(nodeKey(ref)) || [])
+            .map((road) => t('network.road', { node: ctx.nodeName(road.to), distance: metres(road.distance) }))
+            .join(', ')}`,
+        }),
+      );
+    fill(
+      body,
+      h(
+        'ul',
+        { class: 'road-list' },
+        [...lastPart.organizations.values()].map((o) => node({ organization_id: o.id }, o.name)),
+        [...lastPart.storages.values()].map((s) => node({ storage_id: s.id }, s.name)),
+      ),
+    );
   }
 
   // The selection changed: the graph moves only when it left what is drawn.
@@ -127,13 +187,11 @@ export function createDetail(ctx) {
     if (!v.actingOrg) {
       return h('p', {
         class: 'muted',
-        text: ctx.isAdmin
-          ? 'Choose an organization (in the hand-over form or on the map) to see its way here.'
-          : 'The way here is shown for an organization’s key.',
+        text: t(ctx.isAdmin ? 'detail.chooseOrg' : 'detail.wayForOrg'),
       });
     }
     if (!view || view.loading) {
-      return h('p', { class: 'muted loading', text: 'Finding the way…' });
+      return h('p', { class: 'muted loading', text: t('detail.finding') });
     }
     if (view.error) {
       return ctx.errorView(view.error, () => ctx.retryPath(storage.id));
@@ -142,13 +200,19 @@ export function createDetail(ctx) {
       return h('p', {
         testid: 'storage-path',
         class: 'warning',
-        text: `${ctx.organizationName(v.actingOrg)} has no road to ${storage.name}.`,
+        text: t('detail.noRoad', { organization: ctx.organizationName(v.actingOrg), storage: storage.name }),
       });
     }
     return h(
       'p',
       { testid: 'storage-path', dataset: { distance: view.answer.distance_m } },
-      h('strong', { text: `${metres(view.answer.distance_m)} from ${ctx.organizationName(v.actingOrg)}: ` }),
+      h('strong', {
+        text: t('detail.way', {
+          distance: metres(view.answer.distance_m),
+          organization: ctx.organizationName(v.actingOrg),
+        }),
+      }),
+      ' ',
       view.answer.path.map(ctx.nodeName).join(' → '),
     );
   }
@@ -162,7 +226,7 @@ export function createDetail(ctx) {
         ctx.box,
         h('p', {
           class: 'muted',
-          text: 'Click a storage in the network or the list to see its fill and the way there.',
+          text: t('detail.select'),
         }),
       );
       delete ctx.box.dataset.storageId;
@@ -174,18 +238,13 @@ export function createDetail(ctx) {
       fill(
         ctx.box,
         h('div', { class: 'detail-live' }),
-        ctx.isAdmin ? lazyDetails('Edit capacity', () => ctx.editor(ctx.view().storages.get(id))) : null,
+        ctx.isAdmin ? lazyDetails(t('entity.editStorage'), () => ctx.editor(ctx.view().storages.get(id))) : null,
       );
       ctx.box.dataset.storageId = String(id);
     }
     fill(
       ctx.box.querySelector('.detail-live'),
-      h(
-        'div',
-        { class: 'detail-head' },
-        h('h3', { text: storage.name }),
-        h('span', { class: 'muted', text: `${percent(fillRatio(storage))} full` }),
-      ),
+      h('div', { class: 'detail-head' }, h('h3', { text: storage.name }), fullestBadge(storage, 'detail')),
       fillTable(storage, `detail-${id}`),
       pathPart(storage),
     );

@@ -2,9 +2,11 @@
 // read only) and callbacks into boot.mjs for what it changes; renderSection(name) draws
 // again the panels that show a part of the store.
 
-import { capacityEditor, createRoads } from './admin.mjs';
+import { createRoads } from './admin.mjs';
 import { fill, h } from './dom.mjs';
+import { entityForm } from './entities.mjs';
 import { createHandover } from './handover.mjs';
+import { t } from './i18n.mjs';
 import { createKeys } from './keys.mjs';
 import { createLedger } from './ledger.mjs';
 import { createActivity, createOrganizationList, createStorageList, lazyDetails } from './lists.mjs';
@@ -15,9 +17,10 @@ import { createUnload } from './unload.mjs';
 const $ = (id) => document.getElementById(id);
 
 // app: { api, view, limits, rateLimited(), storageName(id), organizationName(id),
-//        nodeName(ref), errorView(error, retry), describeActivity(entry), isFresh(id),
+//        nodeName(ref), errorView(error, retry), isFresh(id),
 //        selectStorage(id), reload(), setActingOrg(id), setRoute(op, route),
 //        setStorage(storage), setOrganization(organization), addTransfer(transfer) }
+// The language is set before (i18n.mjs): panels build their labels once.
 export function createPanels(app) {
   const { api, view, errorView, nodeName, organizationName, storageName } = app;
   const me = view().me;
@@ -27,6 +30,7 @@ export function createPanels(app) {
   p.network = createNetworkPanel({
     el: $('network'),
     caption: $('network-caption'),
+    list: $('network-list'),
     view,
     nodeName,
     errorView,
@@ -48,12 +52,14 @@ export function createPanels(app) {
     nodeName,
     errorView,
     retryPath: app.selectStorage,
-    editor: (storage) => capacityEditor({ api, view }, 'storage', storage, app.setStorage),
+    editor: (storage) => entityForm({ api, view }, 'storage', storage, app.setStorage),
   });
   p.storages = createStorageList({
     list: $('storages'),
     note: $('storages-note'),
+    search: $('storages-search'),
     filter: $('storages-filter'),
+    sort: $('storages-sort'),
     view: () => {
       const s = view();
       return {
@@ -62,6 +68,7 @@ export function createPanels(app) {
         ownId: me?.storage_id,
         loading: s.loading.storages,
         error: s.errors.storages,
+        distances: s.distances,
       };
     },
     onSelect: app.selectStorage,
@@ -81,12 +88,12 @@ export function createPanels(app) {
     errorView,
     editor: (o) =>
       admin
-        ? lazyDetails('Edit on-site limits', () =>
-            capacityEditor({ api, view }, 'organization', o, app.setOrganization),
+        ? lazyDetails(t('entity.editOrganization'), () =>
+            entityForm({ api, view }, 'organization', o, app.setOrganization),
           )
         : null,
   });
-  p.activity = createActivity({ box: $('activity'), describe: app.describeActivity });
+  p.activity = createActivity({ box: $('activity'), storageName, organizationName });
   p.handover = createHandover({
     api,
     view,
@@ -128,17 +135,27 @@ export function createPanels(app) {
   const actions = $('actions');
   fill(actions);
   if (may(role, 'handover')) {
-    actions.append(h('section', { class: 'card' }, h('h2', { text: 'Hand over waste' }), p.handover.el));
+    actions.append(
+      h('section', { class: 'card' }, h('h2', { id: 'handover-title', text: t('handover.title') }), p.handover.el),
+    );
   }
   if (may(role, 'unload')) {
     actions.append(
-      h('section', { class: 'card' }, h('h2', { id: 'unload-title', text: 'Unload a storage' }), p.unload.el),
+      h('section', { class: 'card' }, h('h2', { id: 'unload-title', text: t('unload.title') }), p.unload.el),
     );
   }
   $('organizations-card').hidden = !may(role, 'organizations');
   $('admin').hidden = !admin;
-  fill($('keys-slot'), h('h3', { text: 'API keys' }), p.keys.el);
-  fill($('roads-slot'), h('h3', { text: 'Roads' }), p.roads.el);
+  fill($('keys-slot'), h('h3', { text: t('keys.title') }), p.keys.el);
+  fill($('roads-slot'), h('h3', { text: t('roads.title') }), p.roads.el);
+  // Adding storages and organizations: the forms are built when first opened.
+  fill(
+    $('entities-slot'),
+    lazyDetails(t('entity.addStorageTitle'), () => entityForm({ api, view }, 'storage', null, app.setStorage)),
+    lazyDetails(t('entity.addOrganizationTitle'), () =>
+      entityForm({ api, view }, 'organization', null, app.setOrganization),
+    ),
+  );
   $('main-panels').hidden = role === 'monitor';
   $('monitor-note').hidden = role !== 'monitor';
 
@@ -146,7 +163,7 @@ export function createPanels(app) {
     types: () => p.handover.render(),
     storages: () => {
       if (role === 'storage' && $('unload-title')) {
-        $('unload-title').textContent = `Unload ${storageName(me.storage_id)}`;
+        $('unload-title').textContent = t('unload.titleOf', { storage: storageName(me.storage_id) });
       }
       p.storages.render();
       p.network.render();
@@ -164,6 +181,7 @@ export function createPanels(app) {
       p.handover.render();
     },
     ledger: () => p.ledger.render(),
+    distances: () => p.storages.render(),
   };
 
   p.renderSection = (name) => sections[name]?.();

@@ -3,6 +3,7 @@
 
 import { ApiError } from './api.mjs';
 import { byTestId } from './dom.mjs';
+import { t } from './i18n.mjs';
 
 const KEY_STORAGE = 'wasteflow.console.key';
 const $ = (id) => document.getElementById(id);
@@ -54,26 +55,23 @@ export function listenForSignIn(api, onSignedIn) {
     const error = byTestId('signin-error');
     const button = byTestId('signin-submit');
     if (!typed) {
-      error.textContent = 'Enter an API key.';
+      error.textContent = t('signin.empty');
       error.hidden = false;
       return;
     }
     button.disabled = true;
-    button.textContent = 'Signing in…';
+    button.textContent = t('signin.busy');
     error.hidden = true;
     try {
       const answer = await api.request('GET', '/v1/me', { key: typed });
       keepKey(typed);
       await onSignedIn(typed, answer.body);
     } catch (e) {
-      error.textContent =
-        e instanceof ApiError && e.status === 401
-          ? `This key was refused: ${e.detail}`
-          : `Could not sign in: ${e.detail || e.message}`;
+      error.textContent = e instanceof ApiError && e.status === 401 ? t('signin.refused') : t('signin.failed');
       error.hidden = false;
     } finally {
       button.disabled = false;
-      button.textContent = 'Sign in';
+      button.textContent = t('signin.submit');
     }
   });
 }

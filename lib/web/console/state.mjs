@@ -35,6 +35,7 @@ export function initialState(session = 0) {
     ledgerUnread: false,
     storagesTruncated: false,
     routesTruncated: false,
+    distances: null, // for an organization's key: Map storage id -> metres (null: no road)
     selectedStorage: null,
     actingOrg: null,
     selectedView: null, // {org, storage, answer | error | loading}: the storage as the acting organization sees it
