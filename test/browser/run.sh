@@ -8,8 +8,8 @@
 # (deploy/pg-local.sh, fast mode, a throwaway directory, 127.0.0.1:$WASTEFLOW_BROWSER_PG_PORT,
 # default 54350), migrates, seeds case1, creates keys with `wasteflow keys create` (admin,
 # organization 2, storage 3), starts two instances of `wasteflow serve` on that database as
-# the app role wasteflow_app (A on 127.0.0.1:18091, B on 18092) and runs console.e2e.mjs against A while B makes the
-# changes that must appear live. Screenshots (one per step) go to
+# the app role wasteflow_app (A on 127.0.0.1:18091, B on 18092) and runs console.e2e.mjs and
+# dispatch.e2e.mjs against A while B makes the changes that must appear live. Screenshots (one per step) go to
 # $WASTEFLOW_BROWSER_OUT/screenshots (default: <dir of the binary>/browser/screenshots).
 # Every process it starts is stopped by pid on exit.
 #
@@ -170,6 +170,11 @@ status=0
 WF_A="http://127.0.0.1:$port_a" WF_B="http://127.0.0.1:$port_b" WF_SHOTS="$shots" \
     WF_KEY_ADMIN="$key_admin" WF_KEY_ORG2="$key_org2" WF_KEY_STORAGE3="$key_storage3" \
     WF_CHROMIUM="$chromium_bin" WF_DOCS_SHOT="${WF_DOCS_SHOT:-}" node "$here/console.e2e.mjs" || status=$?
+# The dispatchers' console (languages, phone, per-type fill, admin forms, axe-core), on the
+# state the first scenario left.
+WF_A="http://127.0.0.1:$port_a" WF_B="http://127.0.0.1:$port_b" WF_SHOTS="$shots" \
+    WF_KEY_ADMIN="$key_admin" WF_KEY_ORG2="$key_org2" WF_KEY_STORAGE3="$key_storage3" \
+    WF_CHROMIUM="$chromium_bin" node "$here/dispatch.e2e.mjs" || status=$?
 if [[ -n "${WF_DOCS_SHOT:-}" && -f "$WF_DOCS_SHOT" ]] && command -v pngquant >/dev/null 2>&1; then
     # A third of the size, no visible difference (Debian's pngquant, when installed).
     pngquant --quality 70-90 --speed 1 --strip --force --output "$WF_DOCS_SHOT" "$WF_DOCS_SHOT"

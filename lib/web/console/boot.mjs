@@ -86,6 +86,10 @@ function forgetData(me) {
     fill($(id));
   }
   $('network-caption').textContent = '';
+  // The next key starts with the lists as they come.
+  $('storages-search').value = '';
+  $('storages-filter').value = 'all';
+  delete $('storages-sort').dataset.chosen;
 }
 
 async function start(me) {
@@ -418,6 +422,7 @@ async function selectStorage(id) {
 
 function boot() {
   startLanguage();
+  updateTitle();
   listenForSignIn(api, async (typed, me) => {
     key = typed;
     await start(me);
@@ -427,6 +432,9 @@ function boot() {
   for (const id of ['storages-search', 'storages-filter', 'storages-sort']) {
     $(id).addEventListener('input', () => panels?.storages.render());
   }
+  $('storages-sort').addEventListener('change', () => {
+    $('storages-sort').dataset.chosen = '1';
+  });
   window.addEventListener('resize', () => panels?.network.resize());
   const saved = savedKey();
   if (!saved) {

@@ -39,7 +39,9 @@ export function createLedger(ctx) {
   // ctx: { view(): the store's state (read only), storageName(id), organizationName(id),
   //        isFresh(id), errorView(error, retry), reload() }
   let ledgerPage = 0;
-  const body = h('div', { class: 'ledger-body' });
+  // A wide table scrolls inside its box on a phone: the box takes focus, so that the keyboard
+  // can scroll it too.
+  const body = h('div', { class: 'ledger-body', tabindex: 0, role: 'region', 'aria-label': t('ledger.title') });
   const pager = h('div', { class: 'pager' });
   // Filters: a search over the names a transfer mentions, the organization, the trigger.
   const search = h('input', {

@@ -85,7 +85,10 @@ export function createStorageList(ctx) {
     const nearest = ctx.sort.querySelector('option[value="nearest"]');
     nearest.hidden = !v.distances;
     nearest.disabled = !v.distances;
-    if (!v.distances && ctx.sort.value === 'nearest') {
+    // Nearest first for an organization's key, until the user picks another order.
+    if (v.distances && !ctx.sort.dataset.chosen) {
+      ctx.sort.value = 'nearest';
+    } else if (!v.distances && ctx.sort.value === 'nearest') {
       ctx.sort.value = 'name';
     }
     const storages = listStorages(v.storages.values(), {
