@@ -119,7 +119,7 @@ async function main() {
         const expected = view.map((v) => v.storage_id);
         if (JSON.stringify(shown) !== JSON.stringify(expected))
           throw new Error(`order ${shown.join(',')}, the API's ${expected.join(',')}`);
-        const first = await page.locator(tid(`storage-${view[0].storage_id}-distance`)).innerText();
+        const first = await page.locator(tid(`storage-${view[0].storage_id}-distance`)).textContent();
         if (!first.includes(' м')) throw new Error(`distance shown as ${first}`);
         if ((await page.locator(tid('storages-sort')).inputValue()) !== 'nearest') throw new Error('not nearest first');
         const small = await smallestText(page);
@@ -143,7 +143,7 @@ async function main() {
           if (top >= 1 !== (level === 'full')) throw new Error(`${s.name}: level ${level} at ${top}`);
           if (level === 'full') {
             full++;
-            const text = await badge.innerText();
+            const text = await badge.textContent();
             if (!text.includes('заполнено') || text.includes('%')) throw new Error(`${s.name}: badge says ${text}`);
           }
         }
@@ -187,7 +187,7 @@ async function main() {
         await waitSignedIn(page, 'organization');
         await page.locator(tid(`storage-${id}-distance`)).waitFor({ timeout: TIMEOUT });
         if ((await page.getAttribute('html', 'lang')) !== 'en') throw new Error('still not English');
-        const text = await page.locator(tid(`storage-${id}-distance`)).innerText();
+        const text = await page.locator(tid(`storage-${id}-distance`)).textContent();
         if (!/ m away|km away/.test(text)) throw new Error(`distance in English: ${text}`);
         await page.selectOption(tid('language'), 'ru');
         await page.waitForFunction(() => document.documentElement.lang === 'ru', null, { timeout: TIMEOUT });
@@ -226,7 +226,7 @@ async function main() {
           return all.find((s) => s.name === 'МНО-браузер');
         });
         await page.locator(tid(`storage-${made.id}`)).waitFor({ timeout: TIMEOUT });
-        const numbers = await page.locator(tid(`storage-${made.id}-glass`)).innerText();
+        const numbers = await page.locator(tid(`storage-${made.id}-glass`)).textContent();
         if (!numbers.includes('1,500 kg')) throw new Error(`no digit grouping: ${numbers}`);
         await page.locator('#entities-slot summary').nth(1).click();
         await page.fill(tid('organization-new-name'), 'ОО-браузер');

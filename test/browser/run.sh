@@ -175,6 +175,16 @@ WF_A="http://127.0.0.1:$port_a" WF_B="http://127.0.0.1:$port_b" WF_SHOTS="$shots
 WF_A="http://127.0.0.1:$port_a" WF_B="http://127.0.0.1:$port_b" WF_SHOTS="$shots" \
     WF_KEY_ADMIN="$key_admin" WF_KEY_ORG2="$key_org2" WF_KEY_STORAGE3="$key_storage3" \
     WF_CHROMIUM="$chromium_bin" node "$here/dispatch.e2e.mjs" || status=$?
+# A big world (200 organizations, 2,000 storages, 20,000 roads) added to the same database:
+# the console's first render and lists at that scale.
+if "$bin" seed synthetic --organizations 200 --storages 2000 --routes 20000 --seed 7 >"$out/seed-synthetic.log" 2>&1; then
+    WF_A="http://127.0.0.1:$port_a" WF_B="http://127.0.0.1:$port_b" WF_SHOTS="$shots" \
+        WF_KEY_ADMIN="$key_admin" WF_KEY_ORG2="$key_org2" WF_KEY_STORAGE3="$key_storage3" \
+        WF_CHROMIUM="$chromium_bin" WF_SCALE_SEED=7 node "$here/scale.e2e.mjs" || status=$?
+else
+    cat "$out/seed-synthetic.log" >&2
+    status=1
+fi
 if [[ -n "${WF_DOCS_SHOT:-}" && -f "$WF_DOCS_SHOT" ]] && command -v pngquant >/dev/null 2>&1; then
     # A third of the size, no visible difference (Debian's pngquant, when installed).
     pngquant --quality 70-90 --speed 1 --strip --force --output "$WF_DOCS_SHOT" "$WF_DOCS_SHOT"

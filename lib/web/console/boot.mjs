@@ -97,15 +97,19 @@ async function start(me) {
   $('signin').hidden = true;
   $('console').hidden = false;
   document.body.dataset.role = me.role;
-  renderWho();
-  buildPanels();
   if (me.role === 'monitor') {
+    renderWho();
+    buildPanels();
     return;
   }
   // The stream first, then the snapshot: a change committed between the two is then seen
-  // (as an event during the load, which reads the part again).
+  // (as an event during the load, which reads the part again). The reads are under way
+  // before the panels are built, which takes a while (the graph's library).
   startEvents();
-  await reloadAll();
+  const loaded = reloadAll();
+  renderWho();
+  buildPanels();
+  await loaded;
 }
 
 function renderWho() {
@@ -215,6 +219,34 @@ function loadDistances() {
   );
 }
 
+// The roads, a page at a time (the API lists them by id with a forward cursor only). Each
+// page is shown as it comes: on a big network the map draws the neighbourhood it has long
+// before the last page, and grows (keeping places) as the others arrive.
+function loadRoutes() {
+  const session = state.session;
+  return section(
+    'routes',
+    async () => {
+      const routes = new Map();
+      let cursor = null;
+      for (;;) {
+        const page = await api.get('/v1/routes', { limit: 1000, cursor });
+        for (const route of page.items || []) routes.set(route.id, route);
+        cursor = page.next_cursor;
+        if (!cursor || routes.size >= LIMITS.routes) {
+          return { routes, truncated: !!cursor };
+        }
+        if (session !== state.session) {
+          return { routes, truncated: true };
+        }
+        state = { ...state, routes: new Map(routes) };
+        panels?.network.render();
+      }
+    },
+    (s, read) => ({ ...s, routes: read.routes, routesTruncated: read.truncated }),
+  );
+}
+
 function loadOrganizations() {
   if (!may(role(), 'organizations')) {
     return null;
@@ -235,11 +267,7 @@ async function reloadAll() {
       (s, page) => ({ ...s, wasteTypes: page.items }),
     ),
     loadStorages(),
-    section(
-      'routes',
-      () => api.listAll('/v1/routes', {}, { maxItems: LIMITS.routes }),
-      (s, page) => ({ ...s, routes: byId(page.items), routesTruncated: page.truncated }),
-    ),
+    loadRoutes(),
     section('ledger', () => loadLedger(api), withLedger),
     loadOrganizations(),
     loadDistances(),

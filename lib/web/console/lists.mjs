@@ -9,10 +9,11 @@ import { fullestType, kg, metres, percent, quantities } from './format.mjs';
 import { clock, t, wasteTypeName } from './i18n.mjs';
 import { NEAR_FULL, listStorages } from './listing.mjs';
 
-// The storages list shows at most LIST_MAX of them (those matching the search and filter, in
-// the chosen order), and a change to one storage replaces only its item. Each item is one
-// Tab stop; the skip links above the panels jump past the list.
-const LIST_MAX = 300;
+// The storages list shows LIST_PAGE of them at first (those matching the search and filter,
+// in the chosen order) and LIST_PAGE more at each "show more": drawing 2,000 cards would
+// hold up the first render. A change to one storage replaces only its item. Each item is
+// one Tab stop; the skip links above the panels jump past the list.
+const LIST_PAGE = 100;
 // Organizations with pending waste first; at most ORGS_MAX of them.
 const ORGS_MAX = 100;
 
@@ -39,6 +40,19 @@ export function fullestBadge(storage, prefix = 'storage') {
 //        input); view(): {storages, selectedStorage, ownId, loading, error, distances: Map
 //        id -> metres for an organization's key, or null}; onSelect(id); errorView(error) }
 export function createStorageList(ctx) {
+  let limit = LIST_PAGE;
+  let shownFor = '';
+  const more = h('button', {
+    type: 'button',
+    class: 'small',
+    testid: 'storages-more',
+    text: t('storages.more', { n: LIST_PAGE }),
+    onclick: () => {
+      limit += LIST_PAGE;
+      render();
+    },
+  });
+
   function item(s) {
     const v = ctx.view();
     const fullest = fullestType(s);
@@ -73,7 +87,7 @@ export function createStorageList(ctx) {
 
   function render() {
     const v = ctx.view();
-    ctx.note.textContent = '';
+    fill(ctx.note);
     if (v.loading && v.storages.size === 0) {
       fill(ctx.list, h('li', { class: 'muted loading', text: t('storages.loading') }));
       return;
@@ -102,9 +116,15 @@ export function createStorageList(ctx) {
       fill(ctx.list, h('li', { class: 'muted', text: t(v.storages.size ? 'storages.noMatch' : 'storages.none') }));
       return;
     }
-    fill(ctx.list, storages.slice(0, LIST_MAX).map(item));
-    if (storages.length > LIST_MAX) {
-      ctx.note.textContent = t('storages.first', { n: LIST_MAX, total: storages.length });
+    // Another search, filter or order starts from the first page again.
+    const signature = [ctx.search.value, ctx.filter.value, ctx.sort.value].join('|');
+    if (signature !== shownFor) {
+      shownFor = signature;
+      limit = LIST_PAGE;
+    }
+    fill(ctx.list, storages.slice(0, limit).map(item));
+    if (storages.length > limit) {
+      fill(ctx.note, t('storages.first', { n: limit, total: storages.length }), ' ', more);
     }
   }
 

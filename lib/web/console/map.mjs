@@ -64,8 +64,9 @@ export function createNetworkPanel(ctx) {
 
   function draw() {
     const v = ctx.view();
-    if (v.loading.storages || v.loading.routes || v.loading.organizations) {
-      // Drawn once everything is in (one layout, not three); a refresh keeps the old picture.
+    // Drawn once storages and organizations are in (one layout, not three), with the roads
+    // read so far; a refresh keeps the old picture.
+    if (v.loading.storages || v.loading.organizations || (v.loading.routes && v.routes.size === 0)) {
       if (!drawnKeys) {
         ctx.caption.textContent = t('network.loading');
       }
@@ -93,6 +94,7 @@ export function createNetworkPanel(ctx) {
         : t('network.all', { n: nodes, roads, twoWay: Number(ctx.el.dataset.twoWay) }),
       v.storagesTruncated ? ` · ${t('network.firstStorages', { n: ctx.limits.storages })}` : '',
       v.routesTruncated ? ` · ${t('network.firstRoads', { n: ctx.limits.routes })}` : '',
+      v.loading.routes ? ` · ${t('network.moreRoads')}` : '',
     );
     renderRoadList(part);
     const me = v.me;

@@ -127,7 +127,12 @@ export function applyEvent(state, event) {
         next = { ...next, dirty: new Set([...state.dirty, 'organizations']) };
       }
       const org = state.organizations.get(data.id);
-      if (org) {
+      if (org && data.deleted) {
+        const organizations = new Map(state.organizations);
+        organizations.delete(data.id);
+        next = { ...next, organizations };
+        effects.sections.push('organizations');
+      } else if (org) {
         const changed = merged(org, data, ['pending', 'capacity', 'name']);
         next = { ...next, organizations: withEntry(state.organizations, data.id, changed) };
         effects.sections.push('organizations');
@@ -143,11 +148,14 @@ export function applyEvent(state, event) {
       };
       return { state, effects };
     case 'route': {
+      // The route as GET /v1/routes/{id} shows it, or {id, deleted: true}.
       const routes = new Map(state.routes);
-      if (data.op === 'deleted') {
-        routes.delete(data.route && data.route.id);
-      } else if (data.route && data.route.id) {
-        routes.set(data.route.id, data.route);
+      if (data.deleted) {
+        routes.delete(data.id);
+      } else if (data.id && data.from && data.to) {
+        routes.set(data.id, data);
+      } else {
+        return { state, effects };
       }
       // A road changed: the way from the acting organization may be another one now.
       effects.sections.push('routes');
@@ -190,7 +198,12 @@ function applyStorage(state, data, effects) {
     next = { ...next, dirty: new Set([...state.dirty, 'storages']) };
   }
   const storage = state.storages.get(data.id);
-  if (storage) {
+  if (storage && data.deleted) {
+    const storages = new Map(state.storages);
+    storages.delete(data.id);
+    next = { ...next, storages, selectedStorage: state.selectedStorage === data.id ? null : state.selectedStorage };
+    effects.sections.push('storages');
+  } else if (storage) {
     const changed = merged(storage, data, ['stock', 'remaining', 'capacity', 'name', 'intake']);
     next = { ...next, storages: withEntry(state.storages, data.id, changed) };
     effects.storage = data.id;

@@ -140,19 +140,31 @@ test('unload: only a line for the activity list', () => {
 
 test('route: created, changed and deleted; the way already found is forgotten', () => {
   const state = { ...world(), selectedView: { org: 2, storage: 3, answer: { distance_m: 100 } } };
-  const road = { id: 8, from: { storage_id: 3 }, to: { organization_id: 2 }, distance_m: 50 };
-  const created = applyEvent(state, { type: 'route', data: { op: 'created', route: road } });
+  const road = { id: 8, from: { storage_id: 3 }, to: { organization_id: 2 }, distance_m: 50, two_way: false };
+  const created = applyEvent(state, { type: 'route', data: road });
   assert.deepEqual([...created.state.routes.keys()], [7, 8]);
+  assert.deepEqual(created.state.routes.get(8), road);
   assert.equal(created.state.selectedView, null);
   assert.deepEqual(created.effects.sections, ['routes']);
   assert.equal(state.routes.size, 1, 'the given routes are unchanged');
-  const changed = applyEvent(created.state, {
-    type: 'route',
-    data: { op: 'updated', route: { ...road, distance_m: 9 } },
-  });
+  const changed = applyEvent(created.state, { type: 'route', data: { ...road, distance_m: 9 } });
   assert.equal(changed.state.routes.get(8).distance_m, 9);
-  const deleted = applyEvent(changed.state, { type: 'route', data: { op: 'deleted', route: { id: 7 } } });
+  const deleted = applyEvent(changed.state, { type: 'route', data: { id: 7, deleted: true } });
   assert.deepEqual([...deleted.state.routes.keys()], [8]);
+  const partial = applyEvent(state, { type: 'route', data: { id: 9 } });
+  assert.equal(partial.state, state, 'a route without its ends is not stored');
+});
+
+test('storage and organization deleted: gone from the lists, the selection too', () => {
+  const state = { ...world(), selectedStorage: 3 };
+  const storage = applyEvent(state, { type: 'storage', data: { id: 3, deleted: true } });
+  assert.equal(storage.state.storages.has(3), false);
+  assert.equal(storage.state.selectedStorage, null);
+  assert.deepEqual(storage.effects.sections, ['storages']);
+  const org = applyEvent(state, { type: 'organization', data: { id: 2, deleted: true } });
+  assert.equal(org.state.organizations.has(2), false);
+  assert.deepEqual(org.effects.sections, ['organizations']);
+  assert.equal(state.storages.has(3), true);
 });
 
 test('resync: everything is read again', () => {
