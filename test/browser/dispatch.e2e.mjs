@@ -234,6 +234,20 @@ async function main() {
         await page.locator(tid('organization-new-result')).getByText('saved').waitFor({ timeout: TIMEOUT });
         await expectNoAxeViolations(page, 'the admin console at 1440 px');
       });
+
+      await step(page, 'a monitoring key is told plainly why it cannot sign in', async () => {
+        const monitor = await call(B, 'POST', '/v1/api-keys', {
+          key: KEYS.admin,
+          body: { role: 'monitor', name: 'browser test: monitor' },
+          expect: 201,
+        });
+        await signOutIfSignedIn(page);
+        allowHttpError(403, '/v1/me');
+        await signIn(page, monitor.json.key);
+        await page.locator(tid('signin-error')).waitFor({ state: 'visible', timeout: TIMEOUT });
+        const said = await page.locator(tid('signin-error')).textContent();
+        if (!said.includes('monitoring systems') || /403|GET|\/v1/.test(said)) throw new Error(`it says: ${said}`);
+      });
     } finally {
       await signOutIfSignedIn(page).catch(() => {});
       await close();

@@ -13,7 +13,7 @@ import { startLanguage } from './language.mjs';
 import { problemView } from './problems.mjs';
 import { loadLedger } from './ledger.mjs';
 import { createPanels } from './panels.mjs';
-import { forgetKey, listenForSignIn, savedKey, showSignIn } from './signin.mjs';
+import { forgetKey, listenForSignIn, refusalText, savedKey, showSignIn } from './signin.mjs';
 import { EventStream } from './sse.mjs';
 import { applyEvent, initialState, may, startSession, withLedger, withTransfer } from './state.mjs';
 
@@ -476,7 +476,7 @@ function boot() {
       return start(answer.body);
     })
     .catch((error) =>
-      signOut(error instanceof ApiError && error.status === 401 ? t('signin.expired') : t('signin.failed')),
+      signOut(error instanceof ApiError && error.status === 401 ? t('signin.expired') : refusalText(error)),
     );
 }
 

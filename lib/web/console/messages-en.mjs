@@ -199,6 +199,7 @@ export const EN = {
   'signin.failed': 'Could not sign in: the service cannot be reached. Try again in a minute.',
   'signin.kept': 'The key stays in this tab only and is forgotten when you sign out.',
   'signin.key': 'Access key',
+  'signin.monitor': 'This key is for monitoring systems only: it cannot sign in to the console.',
   'signin.refused': 'This key was refused: it is wrong, expired or revoked. Ask your administrator for a new one.',
   'signin.submit': 'Sign in',
   'signin.title': 'Sign in',

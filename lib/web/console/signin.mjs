@@ -4,6 +4,7 @@
 import { ApiError } from './api.mjs';
 import { byTestId } from './dom.mjs';
 import { t } from './i18n.mjs';
+import { problemText } from './problems.mjs';
 
 const KEY_STORAGE = 'wasteflow.console.key';
 const $ = (id) => document.getElementById(id);
@@ -46,6 +47,15 @@ export function showSignIn(message) {
   $('signin-key').focus();
 }
 
+// Why a key did not sign in, in plain words: refused (401), a monitoring key (403: it may
+// not read /v1/me), the service out of reach, or the service's refusal.
+export function refusalText(error) {
+  if (!(error instanceof ApiError) || error.status === 0) return t('signin.failed');
+  if (error.status === 401) return t('signin.refused');
+  if (error.status === 403) return t('signin.monitor');
+  return problemText(error, 'signin');
+}
+
 // On submit: GET /v1/me with the typed key; when it is accepted, keeps it and calls
 // onSignedIn(key, me).
 export function listenForSignIn(api, onSignedIn) {
@@ -67,7 +77,7 @@ export function listenForSignIn(api, onSignedIn) {
       keepKey(typed);
       await onSignedIn(typed, answer.body);
     } catch (e) {
-      error.textContent = e instanceof ApiError && e.status === 401 ? t('signin.refused') : t('signin.failed');
+      error.textContent = refusalText(e);
       error.hidden = false;
     } finally {
       button.disabled = false;
