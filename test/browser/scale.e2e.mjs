@@ -53,6 +53,46 @@ async function main() {
       if (drawn > FIRST_RENDER_MS) throw new Error(`first render after ${drawn} ms`);
     });
 
+    await step(page, "a synthetic organization's dispatcher: 200 nodes around it within 1 s", async () => {
+      const orgs = (await call(B, 'GET', '/v1/organizations?limit=1000', { key: KEYS.admin, expect: 200 })).json.items;
+      const org = orgs.find((o) => o.name === `org-${SEED}-1`);
+      const made = await call(B, 'POST', '/v1/api-keys', {
+        key: KEYS.admin,
+        body: { role: 'organization', organization_id: org.id, name: 'browser test: synthetic dispatcher' },
+        expect: 201,
+      });
+      await signOutIfSignedIn(page);
+      await signIn(page, made.json.key);
+      const started = Date.now();
+      await page.waitForFunction(
+        () => Number(document.querySelector('[data-testid="network"]')?.dataset.nodes) > 0,
+        null,
+        {
+          timeout: TIMEOUT,
+        },
+      );
+      const drawn = Date.now() - started;
+      const nodes = Number(await page.getAttribute(tid('network'), 'data-nodes'));
+      log(`  first render ${drawn} ms after sign-in: ${nodes} nodes around org-${SEED}-1`);
+      if (nodes < 100 || nodes > 200) throw new Error(`${nodes} nodes drawn around the organization`);
+      if (drawn > FIRST_RENDER_MS) throw new Error(`first render after ${drawn} ms`);
+      // its storages nearest first, with distances, as the API orders them
+      await page
+        .locator(`${tid('storages')} li.storage`)
+        .first()
+        .waitFor({ timeout: TIMEOUT });
+      await page.waitForFunction(() => document.querySelector('[data-testid="storages"] .storage-distance'), null, {
+        timeout: TIMEOUT,
+      });
+      const distances = await page
+        .locator(`${tid('storages')} .storage-distance`)
+        .evaluateAll((items) => items.map((p) => Number(p.dataset.distance)));
+      if (distances.some((d, i) => i > 0 && d < distances[i - 1])) throw new Error('not nearest first');
+      await signOutIfSignedIn(page);
+      await signIn(page, KEYS.admin);
+      await page.locator(tid('storage-1')).waitFor({ timeout: TIMEOUT });
+    });
+
     await step(page, 'search, filter and sort over 2,000 storages; the map follows the selection', async () => {
       const name = `storage-${SEED}-1234`;
       await page.fill(tid('storages-search'), name);

@@ -176,7 +176,13 @@ export function createNetworkPanel(ctx) {
     select,
     showPath,
     resize: () => network.resize(),
-    destroy: () => network.destroy(),
+    destroy: () => {
+      network.destroy();
+      // what the container said about the drawing belongs to the session that drew it
+      for (const name of Object.keys(ctx.el.dataset)) {
+        if (name !== 'testid') delete ctx.el.dataset[name];
+      }
+    },
   };
 }
 
