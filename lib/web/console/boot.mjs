@@ -11,11 +11,11 @@ import { fill, h } from './dom.mjs';
 import { t } from './i18n.mjs';
 import { startLanguage } from './language.mjs';
 import { problemView } from './problems.mjs';
-import { loadLedger } from './ledger.mjs';
+import { createLoader } from './loading.mjs';
 import { createPanels } from './panels.mjs';
 import { forgetKey, listenForSignIn, refusalText, savedKey, showSignIn } from './signin.mjs';
 import { EventStream } from './sse.mjs';
-import { applyEvent, initialState, may, startSession, withLedger, withTransfer } from './state.mjs';
+import { applyEvent, initialState, startSession, withTransfer } from './state.mjs';
 
 // A console draws a region's neighbourhood, not a 100,000-storage world: beyond these it
 // shows the first ones by id and says so.
@@ -43,6 +43,19 @@ const api = createApi({
 
 let stream = null;
 let panels = null; // built per session by buildPanels()
+
+const loader = createLoader({
+  api,
+  limits: LIMITS,
+  get: view,
+  set: (next) => {
+    state = next;
+  },
+  render: (name) => panels?.renderSection(name),
+  onRoutesSoFar: () => panels?.network.render(),
+});
+const refreshState = () => loader.refresh();
+const loadDistances = () => loader.distances();
 
 // ---------------------------------------------------------------- roles and names
 
@@ -153,124 +166,15 @@ function updateTitle() {
 
 // ---------------------------------------------------------------- loading
 
-// Loads one part of the state: read() fetches it, apply(state, data) returns the state with
-// it, unless the key changed meanwhile (an answer for the last session must not land in
-// this one). Events that touch the part while it loads mark it dirty (applyEvent): the
-// snapshot may predate them, so the part is read once more.
-async function section(name, read, apply) {
-  const session = state.session;
-  const mark = (loading, error) => {
-    const dirty = new Set(state.dirty);
-    if (loading) dirty.delete(name);
-    state = {
-      ...state,
-      dirty,
-      loading: { ...state.loading, [name]: loading },
-      errors: error === undefined ? state.errors : { ...state.errors, [name]: error },
-    };
-  };
-  mark(true, null);
-  renderSection(name);
-  try {
-    const data = await read();
-    if (session !== state.session) {
-      return;
-    }
-    state = apply(state, data);
-    mark(false);
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 401) {
-      throw error;
-    }
-    if (session === state.session) {
-      mark(false, error);
-    }
-  }
-  if (session !== state.session) {
-    return;
-  }
-  renderSection(name);
-  if (state.dirty.has(name)) {
-    state = { ...state, dirty: new Set([...state.dirty].filter((d) => d !== name)) };
-    refreshState();
-  }
-}
-
-const byId = (items) => new Map(items.map((x) => [x.id, x]));
-
-function loadStorages() {
-  return section(
-    'storages',
-    () => api.listAll('/v1/storages', {}, { maxItems: LIMITS.storages }),
-    (s, page) => ({ ...s, storages: byId(page.items), storagesTruncated: page.truncated }),
-  );
-}
-
-// For an organization's key: the distance to each storage (GET
-// /v1/organizations/{id}/storages, nearest first), so that its list shows them nearest first.
-function loadDistances() {
-  if (role() !== 'organization') {
-    return null;
-  }
-  return section(
-    'distances',
-    () => api.listAll(`/v1/organizations/${state.me.organization_id}/storages`, {}, { maxItems: LIMITS.storages }),
-    (s, page) => ({ ...s, distances: new Map(page.items.map((v) => [v.storage_id ?? v.id, v.distance_m])) }),
-  );
-}
-
-// The roads, a page at a time (the API lists them by id with a forward cursor only). Each
-// page is shown as it comes: on a big network the map draws the neighbourhood it has long
-// before the last page, and grows (keeping places) as the others arrive.
-function loadRoutes() {
-  const session = state.session;
-  return section(
-    'routes',
-    async () => {
-      const routes = new Map();
-      let cursor = null;
-      for (;;) {
-        const page = await api.get('/v1/routes', { limit: 1000, cursor });
-        for (const route of page.items || []) routes.set(route.id, route);
-        cursor = page.next_cursor;
-        if (!cursor || routes.size >= LIMITS.routes) {
-          return { routes, truncated: !!cursor };
-        }
-        if (session !== state.session) {
-          return { routes, truncated: true };
-        }
-        state = { ...state, routes: new Map(routes) };
-        panels?.network.render();
-      }
-    },
-    (s, read) => ({ ...s, routes: read.routes, routesTruncated: read.truncated }),
-  );
-}
-
-function loadOrganizations() {
-  if (!may(role(), 'organizations')) {
-    return null;
-  }
-  return section(
-    'organizations',
-    () => api.listAll('/v1/organizations'),
-    (s, page) => ({ ...s, organizations: byId(page.items) }),
-  );
-}
-
 async function reloadAll() {
   const session = state.session;
   const jobs = [
-    section(
-      'types',
-      () => api.listAll('/v1/waste-types'),
-      (s, page) => ({ ...s, wasteTypes: page.items }),
-    ),
-    loadStorages(),
-    loadRoutes(),
-    section('ledger', () => loadLedger(api), withLedger),
-    loadOrganizations(),
-    loadDistances(),
+    loader.types(),
+    loader.storages(),
+    loader.routes(),
+    loader.ledger(),
+    loader.organizations(),
+    loader.distances(),
   ];
   try {
     await Promise.all(jobs);
@@ -288,12 +192,6 @@ async function reloadAll() {
   if (state.selectedStorage) {
     selectStorage(state.selectedStorage);
   }
-}
-
-// Reads stock and pending again: after a break in the stream (which resumes transfers, not
-// states) and after events that may be newer than a snapshot being read.
-async function refreshState() {
-  await Promise.all([loadStorages(), loadOrganizations()]).catch(() => {});
 }
 
 // ---------------------------------------------------------------- live events

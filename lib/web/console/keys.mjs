@@ -101,7 +101,8 @@ export function createKeys(ctx) {
       body.storage_id = Number(scope.value);
     }
     if (expires.value) {
-      body.expires_at = new Date(`${expires.value}T23:59:59Z`).toISOString().replace(/\.\d+Z$/, 'Z');
+      // valid through the chosen day, in the admin's own time zone
+      body.expires_at = new Date(`${expires.value}T23:59:59`).toISOString().replace(/\.\d+Z$/, 'Z');
     }
     fill(created);
     try {
