@@ -1,666 +1,303 @@
 // The operator console in a real browser (Debian's Chromium, driven by playwright-core):
-// the issue's scenario against instance A while the changes that must show live are made
-// through instance B. Started by test/browser/run.sh, which passes everything in the
-// environment:
-//   WF_A, WF_B            base URLs of the two instances (same database)
-//   WF_KEY_ADMIN, WF_KEY_ORG2, WF_KEY_STORAGE3   keys from `wasteflow keys create`
-//   WF_SHOTS              directory for one screenshot per step
-//   WF_DOCS_SHOT          optional: where to write the README's screenshot (docs/console.png)
-// Every step fails on a browser console error (other than the HTTP errors the step itself
-// provokes), an uncaught page error, a Content-Security-Policy violation, or any request
-// to a host other than instance A. A step that needs a backend feature the server does not
-// have yet (access control: /v1/me; live events: /v1/events) is reported as skipped, with
-// the reason; WF_STRICT=1 turns those into failures.
+// the first scenario (sign-in per role, the picture, live changes through instance B, a
+// hand-over with its preview, an unload, refusals), in English at 1400 px. Started by
+// test/browser/run.sh; the shared harness is harness.mjs.
 
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
-
-const A = process.env.WF_A;
-const B = process.env.WF_B;
-const KEYS = { admin: process.env.WF_KEY_ADMIN, org2: process.env.WF_KEY_ORG2, storage3: process.env.WF_KEY_STORAGE3 };
-const SHOTS = process.env.WF_SHOTS || path.join(os.tmpdir(), 'wasteflow-console-shots');
-const STRICT = process.env.WF_STRICT === '1';
-const DOCS_SHOT = process.env.WF_DOCS_SHOT || ''; // also write docs/console.png there
-const CHROMIUM = process.env.WF_CHROMIUM || '/usr/bin/chromium';
-const CSP =
-  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
-  "font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-const ORIGIN = new URL(A).origin;
-const TIMEOUT = 8000;
-
-function log(...args) {
-  console.log('browser:', ...args);
-}
-
-// ------------------------------------------------------------------ direct API calls (B)
-
-async function call(base, method, urlPath, { key, body, expect } = {}) {
-  const headers = { Accept: 'application/json' };
-  if (key) headers.Authorization = `Bearer ${key}`;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const response = await fetch(base + urlPath, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  let json = null;
-  try {
-    json = text ? JSON.parse(text) : null;
-  } catch {
-    json = null;
-  }
-  if (expect !== undefined && response.status !== expect) {
-    throw new Error(`${method} ${base}${urlPath}: expected ${expect}, got ${response.status} ${text.slice(0, 300)}`);
-  }
-  return { status: response.status, json };
-}
-
-async function detectFeatures() {
-  const me = await call(A, 'GET', '/v1/me');
-  const auth = me.status === 401;
-  const controller = new AbortController();
-  let events = false;
-  try {
-    const headers = { Accept: 'text/event-stream' };
-    if (auth) headers.Authorization = `Bearer ${KEYS.admin}`;
-    const response = await fetch(`${A}/v1/events`, { headers, signal: controller.signal });
-    events = response.status === 200 && (response.headers.get('content-type') || '').startsWith('text/event-stream');
-  } catch {
-    events = false;
-  } finally {
-    controller.abort();
-  }
-  // GET /v1/organizations/{id}/storages/{storage_id} (v2); without it the console falls back
-  // to the list view after one 404.
-  const single = await call(A, 'GET', '/v1/organizations/2/storages/3', { key: auth ? KEYS.admin : undefined });
-  return { auth, events, storageView: single.status === 200 };
-}
-
-async function until(what, check, timeout = TIMEOUT) {
-  const end = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      last = await check();
-      if (last) return last;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > end) {
-      throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-// ------------------------------------------------------------------ the browser and guards
-
-const problems = []; // unexpected things seen by the page, drained by each step
-let allowedErrors = []; // [{status, urlPart}] HTTP errors the current step provokes on purpose
-const standingAllowances = []; // the same, for every step: 404s of endpoints the server lacks
-const requests = [];
-
-function allowHttpError(status, urlPart) {
-  allowedErrors.push({ status, urlPart });
-}
-
-function watch(context, page) {
-  context.route(
-    (url) => url.origin !== ORIGIN,
-    (route) => route.abort('blockedbyclient'),
-  );
-  page.on('request', (request) => {
-    requests.push(request);
-    const url = request.url();
-    if (!url.startsWith('data:') && new URL(url).origin !== ORIGIN) {
-      problems.push(`request to another host: ${url}`);
-    }
-  });
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  page.on('console', (message) => {
-    if (message.type() !== 'error') return;
-    const text = message.text();
-    const where = message.location()?.url || '';
-    const status = /status of (\d{3})/.exec(text);
-    if (
-      status &&
-      [...standingAllowances, ...allowedErrors].some((a) => a.status === Number(status[1]) && where.includes(a.urlPart))
-    ) {
-      return;
-    }
-    problems.push(`console error: ${text}${where ? ` (${where})` : ''}`);
-  });
-}
-
-async function cspViolations(page) {
-  return page.evaluate(() => window.__cspViolations || []).catch(() => []);
-}
-
-// ------------------------------------------------------------------ page helpers
-
-const tid = (id) => `[data-testid="${id}"]`;
-
-async function attr(page, id, name) {
-  return page.locator(tid(id)).first().getAttribute(name);
-}
-
-async function waitAttr(page, id, name, expected, timeout = TIMEOUT) {
-  await page
-    .waitForFunction(
-      ([sel, attrName, value]) => {
-        const el = document.querySelector(sel);
-        return el && el.getAttribute(attrName) === value;
-      },
-      [tid(id), name, String(expected)],
-      { timeout },
-    )
-    .catch(async () => {
-      const now = await attr(page, id, name).catch(() => null);
-      throw new Error(`${id} ${name}: expected ${expected}, still ${now}`);
-    });
-}
-
-async function signIn(page, key) {
-  await page.locator(tid('signin-key')).waitFor({ state: 'visible', timeout: TIMEOUT });
-  await page.fill(tid('signin-key'), key);
-  await page.click(tid('signin-submit'));
-}
-
-async function signOut(page) {
-  await page.click(tid('signout'));
-  await page.locator(tid('signin-key')).waitFor({ state: 'visible', timeout: TIMEOUT });
-}
-
-async function waitSignedIn(page, role) {
-  await page.locator(tid('whoami')).waitFor({ state: 'visible', timeout: TIMEOUT });
-  await waitAttr(page, 'whoami', 'data-role', role);
-  // the first paint of the lists
-  await page.locator(tid('storage-1')).waitFor({ timeout: TIMEOUT });
-}
-
-async function stock(page, storageId, type) {
-  return Number(await attr(page, `storage-${storageId}-${type}`, 'data-stock'));
-}
-
-async function newestTransfer(page) {
-  return Number((await attr(page, 'ledger', 'data-newest')) || 0);
-}
-
-// ------------------------------------------------------------------ steps
-
-const results = [];
-let shotNumber = 0;
-
-// An extra screenshot in the middle of the current step.
-async function snap(page, label) {
-  const file = `${String(shotNumber).padStart(2, '0')}b-${label}.png`;
-  await page.screenshot({ path: path.join(SHOTS, file), fullPage: true });
-}
-
-const REASONS = {
-  auth: 'no access control on this server (GET /v1/me is 404)',
-  events: 'no GET /v1/events on this server',
-};
-
-// A step that needs a missing feature is skipped; with partial, it still runs (doing what it
-// can, e.g. the state change later steps need) and then throws skipped() itself.
-function skipped(feature) {
-  return Object.assign(new Error(REASONS[feature]), { skip: true });
-}
-
-async function step(page, name, fn, { needs = [], partial = false, features }) {
-  const missing = needs.filter((feature) => !features[feature]);
-  shotNumber++;
-  const latin = name.replace(/[ОНМ]/g, (c) => ({ О: 'O', Н: 'N', М: 'M' })[c]);
-  const slug = latin
-    .replace(/[^a-z0-9]+/gi, '-')
-    .replace(/^-|-$/g, '')
-    .toLowerCase();
-  const shot = path.join(SHOTS, `${String(shotNumber).padStart(2, '0')}-${slug}.png`);
-  if (missing.length && !partial) {
-    const reason = missing.map((f) => REASONS[f]).join('; ');
-    results.push({ name, status: STRICT ? 'failed' : 'skipped', reason });
-    log(`${STRICT ? 'FAIL' : 'SKIP'} ${name}: ${reason}`);
-    return;
-  }
-  problems.length = 0;
-  allowedErrors = [];
-  const started = Date.now();
-  let error = null;
-  try {
-    await fn(page);
-  } catch (e) {
-    error = e;
-  }
-  await page.waitForTimeout(150); // let late console messages arrive
-  const violations = await cspViolations(page);
-  await page
-    .evaluate(() => {
-      window.__cspViolations = [];
-    })
-    .catch(() => {});
-  for (const v of violations) problems.push(`CSP violation: ${v}`);
-  await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
-  const seconds = ((Date.now() - started) / 1000).toFixed(1);
-  if (error && error.skip && problems.length === 0) {
-    results.push({ name, status: STRICT ? 'failed' : 'skipped', reason: error.message, shot });
-    log(`${STRICT ? 'FAIL' : 'SKIP'} ${name}: ${error.message} (${seconds} s) screenshot: ${shot}`);
-    return;
-  }
-  if (error || problems.length) {
-    const why = [error ? error.message : null, ...problems].filter(Boolean).join('\n    ');
-    results.push({ name, status: 'failed', reason: why, shot });
-    log(`FAIL ${name} (${seconds} s)\n    ${why}\n    screenshot: ${shot}`);
-  } else {
-    results.push({ name, status: 'passed', shot });
-    log(`ok   ${name} (${seconds} s) screenshot: ${shot}`);
-  }
-}
+import {
+  A,
+  B,
+  CSP,
+  KEYS,
+  DOCS_SHOT,
+  TIMEOUT,
+  allowHttpError,
+  call,
+  launch,
+  log,
+  newestTransfer,
+  report,
+  requests,
+  signIn,
+  signOut,
+  signOutIfSignedIn,
+  snap,
+  step,
+  stock,
+  tid,
+  until,
+  waitAttr,
+  waitSignedIn,
+} from './harness.mjs';
 
 async function main() {
-  fs.mkdirSync(SHOTS, { recursive: true });
-  const features = await detectFeatures();
-  log(
-    `server features: access control ${features.auth ? 'yes' : 'NO (no /v1/me)'}, live events ${features.events ? 'yes' : 'NO (no /v1/events)'}, ` +
-      `single storage view ${features.storageView ? 'yes' : 'NO (the console falls back to the list view)'}`,
-  );
-  if (!features.auth) {
-    // Without access control any string signs in, and every request is allowed.
-    KEYS.admin = KEYS.org2 = KEYS.storage3 = 'wf_0_no-access-control-on-this-server';
-  }
-  const keyFor = (k) => (features.auth ? k : undefined);
-  if (!features.auth) standingAllowances.push({ status: 404, urlPart: '/v1/me' });
-  if (!features.events) standingAllowances.push({ status: 404, urlPart: '/v1/events' });
-  if (!features.storageView) standingAllowances.push({ status: 404, urlPart: '/v1/organizations/2/storages/' });
-
   // The seed's pending waste is placed by the dispatcher within about a second.
   await until(
     'the seed to be dispatched',
     async () => {
-      const org = await call(A, 'GET', '/v1/organizations/2', { key: keyFor(KEYS.admin), expect: 200 });
+      const org = await call(A, 'GET', '/v1/organizations/2', { key: KEYS.admin, expect: 200 });
       return Object.keys(org.json.pending || {}).length === 0;
     },
     15000,
   );
 
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'wasteflow-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1400, height: 1000 },
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  await context.addInitScript(() => {
-    window.__cspViolations = [];
-    document.addEventListener('securitypolicyviolation', (e) => {
-      window.__cspViolations.push(
-        `${e.violatedDirective} blocked ${e.blockedURI || 'inline'} (${e.sourceFile || ''}:${e.lineNumber || ''})`,
-      );
-    });
-  });
-  const page = context.pages()[0] || (await context.newPage());
-  watch(context, page);
-  const opts = { features };
+  const { context, page, close } = await launch({ width: 1400, height: 1000 }, 'en-US');
 
   try {
-    await step(
-      page,
-      'the console is served with its policy',
-      async () => {
-        const response = await page.goto(`${A}/console`);
-        if (response.status() !== 200) throw new Error(`GET /console: ${response.status()}`);
-        const policy = response.headers()['content-security-policy'];
-        if (policy !== CSP) throw new Error(`Content-Security-Policy is ${policy}`);
-        await page.locator(tid('signin-key')).waitFor({ state: 'visible', timeout: TIMEOUT });
-      },
-      opts,
-    );
+    await step(page, 'the console is served with its policy', async () => {
+      const response = await page.goto(`${A}/console`);
+      if (response.status() !== 200) throw new Error(`GET /console: ${response.status()}`);
+      const policy = response.headers()['content-security-policy'];
+      if (policy !== CSP) throw new Error(`Content-Security-Policy is ${policy}`);
+      await page.locator(tid('signin-key')).waitFor({ state: 'visible', timeout: TIMEOUT });
+    });
 
-    await step(
-      page,
-      'admin sees 10 nodes and 9 roads',
-      async () => {
-        await signIn(page, KEYS.admin);
-        await waitSignedIn(page, 'admin');
-        await waitAttr(page, 'network', 'data-nodes', 10);
-        await waitAttr(page, 'network', 'data-edges', 9);
-        await waitAttr(page, 'network', 'data-two-way', 3);
-        for (let id = 1; id <= 8; id++) {
-          await page.locator(tid(`storage-${id}`)).waitFor({ timeout: TIMEOUT });
-        }
-        if ((await page.locator('[data-testid^="storage-"][data-fill]').count()) !== 8)
-          throw new Error('expected 8 storages in the list');
-        // the seed as dispatched: МНО3 full of plastic
-        await waitAttr(page, 'storage-3-plastic', 'data-stock', 10);
-        await page.locator(tid('organization-1')).waitFor({ timeout: TIMEOUT });
-        await page.locator(tid('organization-2')).waitFor({ timeout: TIMEOUT });
-        if (features.events) await waitAttr(page, 'live-status', 'data-state', 'open');
-      },
-      opts,
-    );
+    await step(page, 'admin sees 10 nodes and 9 roads', async () => {
+      await signIn(page, KEYS.admin);
+      await waitSignedIn(page, 'admin');
+      await waitAttr(page, 'network', 'data-nodes', 10);
+      await waitAttr(page, 'network', 'data-edges', 9);
+      await waitAttr(page, 'network', 'data-two-way', 3);
+      for (let id = 1; id <= 8; id++) {
+        await page.locator(tid(`storage-${id}`)).waitFor({ timeout: TIMEOUT });
+      }
+      if ((await page.locator('[data-testid^="storage-"][data-fill]').count()) !== 8)
+        throw new Error('expected 8 storages in the list');
+      // the seed as dispatched: МНО3 full of plastic
+      await waitAttr(page, 'storage-3-plastic', 'data-stock', 10);
+      await page.locator(tid('organization-1')).waitFor({ timeout: TIMEOUT });
+      await page.locator(tid('organization-2')).waitFor({ timeout: TIMEOUT });
+      await waitAttr(page, 'live-status', 'data-state', 'open');
+    });
 
-    await step(
-      page,
-      'admin creates and revokes a key',
-      async () => {
-        await page.locator(tid('keys-list')).locator('tr').first().waitFor({ timeout: TIMEOUT });
-        await page.selectOption(tid('key-role'), 'storage');
-        await page.selectOption(tid('key-scope'), '6');
-        await page.fill(tid('key-name'), 'browser test: МНО7 terminal');
-        await page.click(tid('key-create'));
-        const secret = await page.locator(tid('key-secret')).textContent({ timeout: TIMEOUT });
-        const match = /^wf_(\d+)_[0-9a-f]{64}$/.exec(secret.trim());
-        if (!match) throw new Error(`the new key does not look like a key: ${secret}`);
-        // A new key reaches the other instance's key cache within about a second.
-        const since = Date.now();
-        const me = await until(
-          'the new key to work on B',
-          async () => {
-            const answer = await call(B, 'GET', '/v1/me', { key: secret.trim() });
-            return answer.status === 200 ? answer : null;
-          },
-          3000,
-        );
-        log(`  the new key worked on B after ${Date.now() - since} ms`);
-        if (me.json.role !== 'storage' || me.json.storage_id !== 6)
-          throw new Error(`new key is ${JSON.stringify(me.json)}`);
-        await page.click(tid(`key-revoke-${match[1]}`));
-        await page.click(tid(`key-revoke-${match[1]}`)); // confirm
-        allowHttpError(401, '/v1/me');
-        await until(
-          'the revoked key to be refused',
-          async () => (await call(B, 'GET', '/v1/me', { key: secret.trim() })).status === 401,
-          3000,
-        );
-      },
-      { ...opts, needs: ['auth'] },
-    );
+    await step(page, 'admin creates and revokes a key', async () => {
+      await page.locator(tid('keys-list')).locator('tr').first().waitFor({ timeout: TIMEOUT });
+      await page.selectOption(tid('key-role'), 'storage');
+      await page.selectOption(tid('key-scope'), '6');
+      await page.fill(tid('key-name'), 'browser test: МНО7 terminal');
+      await page.click(tid('key-create'));
+      const secret = await page.locator(tid('key-secret')).textContent({ timeout: TIMEOUT });
+      const match = /^wf_(\d+)_[0-9a-f]{64}$/.exec(secret.trim());
+      if (!match) throw new Error(`the new key does not look like a key: ${secret}`);
+      // A new key reaches the other instance's key cache within about a second.
+      const since = Date.now();
+      const me = await until(
+        'the new key to work on B',
+        async () => {
+          const answer = await call(B, 'GET', '/v1/me', { key: secret.trim() });
+          return answer.status === 200 ? answer : null;
+        },
+        3000,
+      );
+      log(`  the new key worked on B after ${Date.now() - since} ms`);
+      if (me.json.role !== 'storage' || me.json.storage_id !== 6)
+        throw new Error(`new key is ${JSON.stringify(me.json)}`);
+      await page.click(tid(`key-revoke-${match[1]}`));
+      await page.click(tid(`key-revoke-${match[1]}`)); // confirm
+      allowHttpError(401, '/v1/me');
+      await until(
+        'the revoked key to be refused',
+        async () => (await call(B, 'GET', '/v1/me', { key: secret.trim() })).status === 401,
+        3000,
+      );
+    });
 
     await signOutIfSignedIn(page);
 
     // ОО2: the scenario's organization. Without access control an admin acts for it.
-    await step(
-      page,
-      'ОО2 signs in and sees only its organization',
-      async () => {
-        await signIn(page, KEYS.org2);
-        if (features.auth) {
-          await waitSignedIn(page, 'organization');
-          await page.locator(tid('organization-2')).waitFor({ timeout: TIMEOUT });
-          if ((await page.locator(tid('organization-1')).count()) !== 0)
-            throw new Error('an organization key sees another organization');
-        } else {
-          await waitSignedIn(page, 'admin');
-          await page.selectOption(tid('handover-org'), '2');
-        }
-        await waitAttr(page, 'network', 'data-nodes', 10);
-        await waitAttr(page, 'storage-3-plastic', 'data-stock', 10);
-        // the path from ОО2 to МНО7 on the map: ОО2 → МНО3 → МНО7
-        await page.click(tid('storage-6'));
-        await page.locator(tid('storage-path')).waitFor({ timeout: TIMEOUT });
-        const pathText = await page.locator(tid('storage-path')).textContent();
-        if (!/100 m/.test(pathText) || !/ОО2 → МНО3 → МНО7/.test(pathText)) throw new Error(`path shown: ${pathText}`);
-        await waitAttr(page, 'network', 'data-path-edges', 2);
-        if (features.events) await waitAttr(page, 'live-status', 'data-state', 'open');
-      },
-      opts,
-    );
+    await step(page, 'ОО2 signs in and sees only its organization', async () => {
+      await signIn(page, KEYS.org2);
+      await waitSignedIn(page, 'organization');
+      await page.locator(tid('organization-2')).waitFor({ timeout: TIMEOUT });
+      if ((await page.locator(tid('organization-1')).count()) !== 0)
+        throw new Error('an organization key sees another organization');
+      await waitAttr(page, 'network', 'data-nodes', 10);
+      await waitAttr(page, 'storage-3-plastic', 'data-stock', 10);
+      // the path from ОО2 to МНО7 on the map: ОО2 → МНО3 → МНО7
+      await page.click(tid('storage-6'));
+      await page.locator(tid('storage-path')).waitFor({ timeout: TIMEOUT });
+      const pathText = await page.locator(tid('storage-path')).textContent();
+      if (!/100 m/.test(pathText) || !/ОО2 → МНО3 → МНО7/.test(pathText)) throw new Error(`path shown: ${pathText}`);
+      await waitAttr(page, 'network', 'data-path-edges', 2);
+      await waitAttr(page, 'live-status', 'data-state', 'open');
+    });
 
-    await step(
-      page,
-      'an unload through B frees МНО3 on A, live',
-      async () => {
-        await call(B, 'POST', '/v1/storages/3/unload', {
-          key: keyFor(KEYS.storage3),
-          body: { plastic: 10 },
-          expect: 200,
-        });
-        if (features.events) {
-          await waitAttr(page, 'storage-3-plastic', 'data-stock', 0, 5000);
-        } else {
-          await page.click(tid('refresh')); // no stream: fetch again, for the next steps
-          await waitAttr(page, 'storage-3-plastic', 'data-stock', 0);
-          throw skipped('events');
-        }
-      },
-      { ...opts, needs: ['events'], partial: true },
-    );
+    await step(page, 'an unload through B frees МНО3 on A, live', async () => {
+      await call(B, 'POST', '/v1/storages/3/unload', {
+        key: KEYS.storage3,
+        body: { plastic: 10 },
+        expect: 200,
+      });
+      await waitAttr(page, 'storage-3-plastic', 'data-stock', 0, 5000);
+    });
 
     let previewNewest = 0;
-    await step(
-      page,
-      'ОО2 sees where each kilogram would go before sending',
-      async () => {
-        previewNewest = await newestTransfer(page);
-        await page.fill(tid('handover-plastic'), '60');
-        await page.fill(tid('handover-glass'), '20');
-        await page.fill(tid('handover-bio'), '50');
-        await waitAttr(page, 'handover-preview', 'data-state', 'ready');
-        if (DOCS_SHOT) {
-          // the README's picture: the preview beside the way to МНО7 on the map
-          await page.screenshot({ path: DOCS_SHOT, clip: { x: 0, y: 0, width: 1400, height: 860 } });
-          log(`README screenshot: ${DOCS_SHOT}`);
-        }
-        const rows = await page
-          .locator(`${tid('handover-preview')} ${tid('preview-row')}`)
-          .evaluateAll((trs) =>
-            trs.map((tr) => `${tr.dataset.storageId}:${tr.dataset.wasteType}:${tr.dataset.amount}`).sort(),
-          );
-        const expected = ['3:bio:50', '3:plastic:10', '5:glass:20', '6:plastic:50'];
-        if (JSON.stringify(rows) !== JSON.stringify(expected))
-          throw new Error(`preview rows ${rows.join(' ')}, expected ${expected.join(' ')}`);
-        const text = await page.locator(tid('handover-preview')).textContent();
-        for (const name of ['МНО3', 'МНО7', 'МНО6', '650 m']) {
-          if (!text.includes(name)) throw new Error(`the preview does not name ${name}: ${text}`);
-        }
-        if (await page.locator(tid('handover-submit')).isDisabled())
-          throw new Error('the submit button is disabled after the preview');
-        // nothing was sent: the ledger is as it was
-        if ((await newestTransfer(page)) !== previewNewest) throw new Error('the preview changed the ledger');
-        const sent = requests.filter(
-          (r) => r.method() === 'POST' && r.url().includes('/transfers') && !r.url().includes('dry_run=true'),
+    await step(page, 'ОО2 sees where each kilogram would go before sending', async () => {
+      previewNewest = await newestTransfer(page);
+      await page.fill(tid('handover-plastic'), '60');
+      await page.fill(tid('handover-glass'), '20');
+      await page.fill(tid('handover-bio'), '50');
+      await waitAttr(page, 'handover-preview', 'data-state', 'ready');
+      if (DOCS_SHOT) {
+        // the README's picture: the preview beside the way to МНО7 on the map
+        await page.screenshot({ path: DOCS_SHOT, clip: { x: 0, y: 0, width: 1400, height: 860 } });
+        log(`README screenshot: ${DOCS_SHOT}`);
+      }
+      const rows = await page
+        .locator(`${tid('handover-preview')} ${tid('preview-row')}`)
+        .evaluateAll((trs) =>
+          trs.map((tr) => `${tr.dataset.storageId}:${tr.dataset.wasteType}:${tr.dataset.amount}`).sort(),
         );
-        if (sent.length) throw new Error('a real transfer was sent during the preview');
-      },
-      opts,
-    );
+      const expected = ['3:bio:50', '3:plastic:10', '5:glass:20', '6:plastic:50'];
+      if (JSON.stringify(rows) !== JSON.stringify(expected))
+        throw new Error(`preview rows ${rows.join(' ')}, expected ${expected.join(' ')}`);
+      const text = await page.locator(tid('handover-preview')).textContent();
+      for (const name of ['МНО3', 'МНО7', 'МНО6', '650 m']) {
+        if (!text.includes(name)) throw new Error(`the preview does not name ${name}: ${text}`);
+      }
+      if (await page.locator(tid('handover-submit')).isDisabled())
+        throw new Error('the submit button is disabled after the preview');
+      // nothing was sent: the ledger is as it was
+      if ((await newestTransfer(page)) !== previewNewest) throw new Error('the preview changed the ledger');
+      const sent = requests.filter(
+        (r) => r.method() === 'POST' && r.url().includes('/transfers') && !r.url().includes('dry_run=true'),
+      );
+      if (sent.length) throw new Error('a real transfer was sent during the preview');
+    });
 
-    await step(
-      page,
-      'ОО2 sends it with an Idempotency-Key and sees the result',
-      async () => {
-        const posted = page.waitForRequest(
-          (r) => r.method() === 'POST' && /\/v1\/organizations\/2\/transfers$/.test(r.url()),
-          { timeout: TIMEOUT },
-        );
-        await page.click(tid('handover-submit'));
-        const request = await posted;
-        const key = request.headers()['idempotency-key'];
-        if (!key || !/^[0-9a-f-]{32,36}$/.test(key)) throw new Error(`Idempotency-Key header: ${key}`);
-        await page.locator(`${tid('handover-result')} [data-transfer-id]`).waitFor({ timeout: TIMEOUT });
-        const id = Number(
-          await page.locator(`${tid('handover-result')} [data-transfer-id]`).getAttribute('data-transfer-id'),
-        );
-        if (!(id > previewNewest)) throw new Error(`transfer id ${id}`);
-        await waitAttr(page, 'ledger', 'data-newest', id);
-        await page.locator(tid(`transfer-${id}`)).waitFor({ timeout: TIMEOUT });
-        await waitAttr(page, 'storage-3-plastic', 'data-stock', 10);
-        await waitAttr(page, 'storage-3-bio', 'data-stock', 100);
-        await waitAttr(page, 'storage-5-glass', 'data-stock', 40);
-        await waitAttr(page, 'storage-6-plastic', 'data-stock', 100);
-        const transfer = await call(A, 'GET', `/v1/transfers/${id}`, { key: keyFor(KEYS.admin), expect: 200 });
-        if (features.auth && transfer.json.actor !== `key:${KEYS.org2.split('_')[1]}`)
-          throw new Error(`actor ${transfer.json.actor}`);
-      },
-      opts,
-    );
+    await step(page, 'ОО2 sends it with an Idempotency-Key and sees the result', async () => {
+      const posted = page.waitForRequest(
+        (r) => r.method() === 'POST' && /\/v1\/organizations\/2\/transfers$/.test(r.url()),
+        { timeout: TIMEOUT },
+      );
+      await page.click(tid('handover-submit'));
+      const request = await posted;
+      const key = request.headers()['idempotency-key'];
+      if (!key || !/^[0-9a-f-]{32,36}$/.test(key)) throw new Error(`Idempotency-Key header: ${key}`);
+      await page.locator(`${tid('handover-result')} [data-transfer-id]`).waitFor({ timeout: TIMEOUT });
+      const id = Number(
+        await page.locator(`${tid('handover-result')} [data-transfer-id]`).getAttribute('data-transfer-id'),
+      );
+      if (!(id > previewNewest)) throw new Error(`transfer id ${id}`);
+      await waitAttr(page, 'ledger', 'data-newest', id);
+      await page.locator(tid(`transfer-${id}`)).waitFor({ timeout: TIMEOUT });
+      await waitAttr(page, 'storage-3-plastic', 'data-stock', 10);
+      await waitAttr(page, 'storage-3-bio', 'data-stock', 100);
+      await waitAttr(page, 'storage-5-glass', 'data-stock', 40);
+      await waitAttr(page, 'storage-6-plastic', 'data-stock', 100);
+      const transfer = await call(A, 'GET', `/v1/transfers/${id}`, { key: KEYS.admin, expect: 200 });
+      if (transfer.json.actor !== `key:${KEYS.org2.split('_')[1]}`) throw new Error(`actor ${transfer.json.actor}`);
+    });
 
-    await step(
-      page,
-      "a transfer through B shows in A's ledger and fills, live",
-      async () => {
-        const before = await stock(page, 3, 'bio');
-        const made = await call(B, 'POST', '/v1/organizations/2/transfers', {
-          key: keyFor(KEYS.org2),
-          body: { waste: { bio: 5 } },
-          expect: 201,
-        });
-        await waitAttr(page, 'ledger', 'data-newest', made.json.id, 5000);
-        await page.locator(tid(`transfer-${made.json.id}`)).waitFor({ timeout: 5000 });
-        await waitAttr(page, 'storage-3-bio', 'data-stock', before + 5, 5000);
-      },
-      { ...opts, needs: ['events'] },
-    );
+    await step(page, "a transfer through B shows in A's ledger and fills, live", async () => {
+      const before = await stock(page, 3, 'bio');
+      const made = await call(B, 'POST', '/v1/organizations/2/transfers', {
+        key: KEYS.org2,
+        body: { waste: { bio: 5 } },
+        expect: 201,
+      });
+      await waitAttr(page, 'ledger', 'data-newest', made.json.id, 5000);
+      await page.locator(tid(`transfer-${made.json.id}`)).waitFor({ timeout: 5000 });
+      await waitAttr(page, 'storage-3-bio', 'data-stock', before + 5, 5000);
+    });
 
-    await step(
-      page,
-      'a 429 is said plainly and Retry-After honoured',
-      async () => {
-        await page.route(
-          /\/v1\/organizations\/2\/transfers\?dry_run=true$/,
-          (route) =>
-            route.fulfill({
+    await step(page, 'a 429 is said plainly and Retry-After honoured', async () => {
+      await page.route(
+        /\/v1\/organizations\/2\/transfers\?dry_run=true$/,
+        (route) =>
+          route.fulfill({
+            status: 429,
+            headers: { 'Content-Type': 'application/problem+json', 'Retry-After': '2' },
+            body: JSON.stringify({
+              type: 'https://wasteflow.dev/problems/too-many-requests',
+              title: 'Too Many Requests',
               status: 429,
-              headers: { 'Content-Type': 'application/problem+json', 'Retry-After': '2' },
-              body: JSON.stringify({
-                type: 'https://wasteflow.dev/problems/too-many-requests',
-                title: 'Too Many Requests',
-                status: 429,
-                detail: 'Slow down.',
-              }),
+              detail: 'Slow down.',
             }),
-          { times: 1 },
-        );
-        allowHttpError(429, '/transfers');
-        await page.fill(tid('handover-glass'), '1');
-        await page.locator(tid('banner')).getByText('wait').waitFor({ timeout: TIMEOUT });
-        await page.locator(tid('handover-preview')).getByText('Slow down.').waitFor({ timeout: TIMEOUT });
-        if (!(await page.locator(tid('handover-submit')).isDisabled()))
-          throw new Error('submit enabled while rate limited');
-        await snap(page, 'rate-limited');
-        await page.locator(tid('banner')).waitFor({ state: 'hidden', timeout: 4000 });
-        // once the wait is over the preview is asked for again, by itself
-        await waitAttr(page, 'handover-preview', 'data-state', 'ready', 4000);
-        await page.fill(tid('handover-glass'), '');
-      },
-      opts,
-    );
+          }),
+        { times: 1 },
+      );
+      allowHttpError(429, '/transfers');
+      await page.fill(tid('handover-glass'), '1');
+      await page.locator(tid('banner')).getByText('wait').waitFor({ timeout: TIMEOUT });
+      // said in plain words, the service's own detail folded under it
+      await page
+        .locator(`${tid('handover-preview')} [data-problem="problem.too-many-requests"]`)
+        .waitFor({ timeout: TIMEOUT });
+      const said = await page.locator(tid('handover-preview')).innerText();
+      if (/429|Too Many Requests/.test(said)) throw new Error(`the preview says: ${said}`);
+      if (!(await page.locator(tid('handover-submit')).isDisabled()))
+        throw new Error('submit enabled while rate limited');
+      await snap(page, 'rate-limited');
+      await page.locator(tid('banner')).waitFor({ state: 'hidden', timeout: 4000 });
+      // once the wait is over the preview is asked for again, by itself
+      await waitAttr(page, 'handover-preview', 'data-state', 'ready', 4000);
+      await page.fill(tid('handover-glass'), '');
+    });
 
     await signOutIfSignedIn(page);
 
-    await step(
-      page,
-      "МНО3's operator unloads",
-      async () => {
-        await signIn(page, KEYS.storage3);
-        if (features.auth) {
-          await waitSignedIn(page, 'storage');
-          if (await page.locator(tid('handover-form')).count())
-            throw new Error('a storage key sees the hand-over form');
-          // nothing of the last session's data: a storage key cannot list organizations
-          if ((await page.locator('body').innerText()).includes('ОО2'))
-            throw new Error("the previous key's data is still shown");
-          if (
-            !(await page
-              .locator(tid('organizations-card'))
-              .isHidden()
-              .catch(() => true))
-          )
-            throw new Error('a storage key sees organizations');
-        } else {
-          await waitSignedIn(page, 'admin');
-          await page.click(tid('storage-3'));
-        }
-        await page.locator(tid('unload-form')).waitFor({ timeout: TIMEOUT });
-        const before = await stock(page, 3, 'bio');
-        await page.fill(tid('unload-bio'), '5');
-        await page.click(tid('unload-submit'));
-        await page.locator(tid('unload-result')).getByText('Unloaded').waitFor({ timeout: TIMEOUT });
-        await waitAttr(page, 'storage-3-bio', 'data-stock', before - 5);
-        // more than it holds: the problem's detail is shown
-        allowHttpError(409, '/unload');
-        await page.fill(tid('unload-plastic'), '999');
-        await page.click(tid('unload-submit'));
-        await page.locator(tid('unload-error')).waitFor({ timeout: TIMEOUT });
-      },
-      opts,
-    );
+    await step(page, "МНО3's operator unloads", async () => {
+      await signIn(page, KEYS.storage3);
+      await waitSignedIn(page, 'storage');
+      if (await page.locator(tid('handover-form')).count()) throw new Error('a storage key sees the hand-over form');
+      // nothing of the last session's data: a storage key cannot list organizations
+      if ((await page.locator('body').innerText()).includes('ОО2'))
+        throw new Error("the previous key's data is still shown");
+      if (
+        !(await page
+          .locator(tid('organizations-card'))
+          .isHidden()
+          .catch(() => true))
+      )
+        throw new Error('a storage key sees organizations');
+      await page.locator(tid('unload-form')).waitFor({ timeout: TIMEOUT });
+      const before = await stock(page, 3, 'bio');
+      await page.fill(tid('unload-bio'), '5');
+      await page.click(tid('unload-submit'));
+      await page.locator(tid('unload-result')).getByText('Unloaded').waitFor({ timeout: TIMEOUT });
+      await waitAttr(page, 'storage-3-bio', 'data-stock', before - 5);
+      // more than it holds: the problem's detail is shown
+      allowHttpError(409, '/unload');
+      await page.fill(tid('unload-plastic'), '999');
+      await page.click(tid('unload-submit'));
+      await page.locator(tid('unload-error')).waitFor({ timeout: TIMEOUT });
+    });
 
     await signOutIfSignedIn(page);
 
-    await step(
-      page,
-      'a wrong key shows the sign-in error',
-      async () => {
-        allowHttpError(401, '/v1/me');
-        await signIn(page, `wf_999999_${'0'.repeat(64)}`);
-        await page.locator(tid('signin-error')).waitFor({ state: 'visible', timeout: TIMEOUT });
-        const text = await page.locator(tid('signin-error')).textContent();
-        if (!/refused/i.test(text)) throw new Error(`sign-in error says: ${text}`);
-        if (await page.locator(tid('whoami')).isVisible()) throw new Error('signed in with a wrong key');
-      },
-      { ...opts, needs: ['auth'] },
-    );
+    await step(page, 'a wrong key shows the sign-in error', async () => {
+      allowHttpError(401, '/v1/me');
+      await signIn(page, `wf_999999_${'0'.repeat(64)}`);
+      await page.locator(tid('signin-error')).waitFor({ state: 'visible', timeout: TIMEOUT });
+      const text = await page.locator(tid('signin-error')).textContent();
+      if (!/refused/i.test(text)) throw new Error(`sign-in error says: ${text}`);
+      if (await page.locator(tid('whoami')).isVisible()) throw new Error('signed in with a wrong key');
+    });
 
-    await step(
-      page,
-      'a key revoked mid-session sends the console back to sign-in',
-      async () => {
-        const created = await call(B, 'POST', '/v1/api-keys', {
-          key: KEYS.admin,
-          body: { role: 'auditor', name: 'browser test: revoked mid-session' },
-          expect: 201,
-        });
-        allowHttpError(401, '/v1/');
-        await signIn(page, created.json.key);
-        await waitSignedIn(page, 'auditor');
-        await call(B, 'DELETE', `/v1/api-keys/${created.json.id}`, { key: KEYS.admin, expect: 204 });
-        await until(
-          'the revocation to reach A',
-          async () => (await call(A, 'GET', '/v1/me', { key: created.json.key })).status === 401,
-          3000,
-        );
-        await page.click(tid('refresh'));
-        await page.locator(tid('signin-error')).waitFor({ state: 'visible', timeout: TIMEOUT });
-        const stored = await page.evaluate(() => sessionStorage.getItem('wasteflow.console.key'));
-        if (stored) throw new Error('the refused key is still stored');
-      },
-      { ...opts, needs: ['auth'] },
-    );
+    await step(page, 'a key revoked mid-session sends the console back to sign-in', async () => {
+      const created = await call(B, 'POST', '/v1/api-keys', {
+        key: KEYS.admin,
+        body: { role: 'auditor', name: 'browser test: revoked mid-session' },
+        expect: 201,
+      });
+      allowHttpError(401, '/v1/');
+      await signIn(page, created.json.key);
+      await waitSignedIn(page, 'auditor');
+      await call(B, 'DELETE', `/v1/api-keys/${created.json.id}`, { key: KEYS.admin, expect: 204 });
+      await until(
+        'the revocation to reach A',
+        async () => (await call(A, 'GET', '/v1/me', { key: created.json.key })).status === 401,
+        3000,
+      );
+      await page.click(tid('refresh'));
+      await page.locator(tid('signin-error')).waitFor({ state: 'visible', timeout: TIMEOUT });
+      const stored = await page.evaluate(() => sessionStorage.getItem('wasteflow.console.key'));
+      if (stored) throw new Error('the refused key is still stored');
+    });
   } finally {
-    await context.close().catch(() => {});
-    fs.rmSync(profile, { recursive: true, force: true });
+    await close();
   }
-
-  const count = (s) => results.filter((r) => r.status === s).length;
-  log(`screenshots: ${SHOTS}`);
-  for (const r of results.filter((x) => x.status !== 'passed'))
-    log(`  ${r.status}: ${r.name}${r.reason ? ` — ${r.reason.split('\n')[0]}` : ''}`);
-  console.log(`browser: ${count('passed')} passed, ${count('failed')} failed, ${count('skipped')} skipped`);
-  process.exitCode = count('failed') ? 1 : 0;
-}
-
-async function signOutIfSignedIn(page) {
-  if (
-    await page
-      .locator(tid('signout'))
-      .isVisible()
-      .catch(() => false)
-  ) {
-    await signOut(page);
-  }
+  report();
 }
 
 main().catch((error) => {

@@ -8,8 +8,8 @@
 # (deploy/pg-local.sh, fast mode, a throwaway directory, 127.0.0.1:$WASTEFLOW_BROWSER_PG_PORT,
 # default 54350), migrates, seeds case1, creates keys with `wasteflow keys create` (admin,
 # organization 2, storage 3), starts two instances of `wasteflow serve` on that database as
-# the app role wasteflow_app (A on 127.0.0.1:18091, B on 18092) and runs console.e2e.mjs against A while B makes the
-# changes that must appear live. Screenshots (one per step) go to
+# the app role wasteflow_app (A on 127.0.0.1:18091, B on 18092) and runs console.e2e.mjs and
+# dispatch.e2e.mjs against A while B makes the changes that must appear live. Screenshots (one per step) go to
 # $WASTEFLOW_BROWSER_OUT/screenshots (default: <dir of the binary>/browser/screenshots).
 # Every process it starts is stopped by pid on exit.
 #
@@ -18,7 +18,6 @@
 # and Debian's chromium (installed with apt-get when run as root). When either cannot be had
 # it prints SKIPPED with the reason and exits 0; anything else that fails, fails.
 # WF_BROWSER_REQUIRED=1 (set by .ci/run) turns every SKIPPED into a failure.
-# WF_STRICT=1 fails the steps that wait on a backend feature the server lacks;
 # WF_DOCS_SHOT=$PWD/docs/console.png also renews the README's screenshot (quantized with
 # pngquant when it is installed).
 set -euo pipefail
@@ -127,23 +126,19 @@ export DATABASE_URL
     exit 1
 }
 
-# Keys, when the binary has `keys` (access control); an older one has none and needs none.
+# Keys for the three roles the scenario signs in with.
 new_key() {
     local json
-    json=$("$bin" keys create "$@" 2>>"$out/keys.log") || return 1
+    json=$("$bin" keys create "$@" 2>>"$out/keys.log") || {
+        cat "$out/keys.log" >&2
+        return 1
+    }
     printf '%s' "$json" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>process.stdout.write(JSON.parse(s).key))'
 }
-key_admin="" key_org2="" key_storage3=""
 : >"$out/keys.log"
-if key_admin=$(new_key --role admin --name "browser test admin"); then
-    key_org2=$(new_key --role organization --organization 2 --name "browser test ОО2")
-    key_storage3=$(new_key --role storage --storage 3 --name "browser test МНО3")
-elif grep -q 'unknown command "keys"' "$out/keys.log"; then
-    log "this binary has no \`keys\` command (no access control yet): the steps that need it are skipped"
-else
-    cat "$out/keys.log" >&2
-    exit 1
-fi
+key_admin=$(new_key --role admin --name "browser test admin")
+key_org2=$(new_key --role organization --organization 2 --name "browser test ОО2")
+key_storage3=$(new_key --role storage --storage 3 --name "browser test МНО3")
 
 # The instances connect as the app role, as deploy/run.sh serves (migrate created it; the
 # private cluster trusts local connections).
@@ -175,6 +170,21 @@ status=0
 WF_A="http://127.0.0.1:$port_a" WF_B="http://127.0.0.1:$port_b" WF_SHOTS="$shots" \
     WF_KEY_ADMIN="$key_admin" WF_KEY_ORG2="$key_org2" WF_KEY_STORAGE3="$key_storage3" \
     WF_CHROMIUM="$chromium_bin" WF_DOCS_SHOT="${WF_DOCS_SHOT:-}" node "$here/console.e2e.mjs" || status=$?
+# The dispatchers' console (languages, phone, per-type fill, admin forms, axe-core), on the
+# state the first scenario left.
+WF_A="http://127.0.0.1:$port_a" WF_B="http://127.0.0.1:$port_b" WF_SHOTS="$shots" \
+    WF_KEY_ADMIN="$key_admin" WF_KEY_ORG2="$key_org2" WF_KEY_STORAGE3="$key_storage3" \
+    WF_CHROMIUM="$chromium_bin" node "$here/dispatch.e2e.mjs" || status=$?
+# A big world (200 organizations, 2,000 storages, 20,000 roads) added to the same database:
+# the console's first render and lists at that scale.
+if "$bin" seed synthetic --organizations 200 --storages 2000 --routes 20000 --seed 7 >"$out/seed-synthetic.log" 2>&1; then
+    WF_A="http://127.0.0.1:$port_a" WF_B="http://127.0.0.1:$port_b" WF_SHOTS="$shots" \
+        WF_KEY_ADMIN="$key_admin" WF_KEY_ORG2="$key_org2" WF_KEY_STORAGE3="$key_storage3" \
+        WF_CHROMIUM="$chromium_bin" WF_SCALE_SEED=7 node "$here/scale.e2e.mjs" || status=$?
+else
+    cat "$out/seed-synthetic.log" >&2
+    status=1
+fi
 if [[ -n "${WF_DOCS_SHOT:-}" && -f "$WF_DOCS_SHOT" ]] && command -v pngquant >/dev/null 2>&1; then
     # A third of the size, no visible difference (Debian's pngquant, when installed).
     pngquant --quality 70-90 --speed 1 --strip --force --output "$WF_DOCS_SHOT" "$WF_DOCS_SHOT"

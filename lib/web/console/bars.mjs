@@ -1,9 +1,12 @@
-// Fill bars: one row per waste type of a storage, "type [#####-----] stock / capacity".
+// Fill bars: one row per waste type of a storage, "type [#####-----] stock / capacity, room";
+// a nearly full or full type stands out (its row's class), whatever the other types hold.
 // The bar's width is set through CSSOM, which the Content-Security-Policy allows (a style
 // attribute would not be).
 
 import { h } from './dom.mjs';
-import { fillLevel, fillRows, kg } from './format.mjs';
+import { fillLevel, fillRows, kg, number } from './format.mjs';
+import { t, wasteTypeName } from './i18n.mjs';
+import { NEAR_FULL } from './listing.mjs';
 
 export function fillBar(ratio, label) {
   const inner = h('span', { class: ['bar-fill', `level-${fillLevel(ratio)}`] });
@@ -32,13 +35,19 @@ export function fillTable(storage, testPrefix) {
       h(
         'div',
         {
-          class: 'fill-row',
+          class: ['fill-row', row.ratio >= 1 ? 'type-full' : row.ratio >= NEAR_FULL ? 'type-near' : ''],
           testid: testPrefix ? `${testPrefix}-${row.type}` : undefined,
           dataset: { stock: row.stock, capacity: row.capacity, remaining: row.remaining },
         },
-        h('span', { class: 'fill-type', text: row.type }),
-        fillBar(row.ratio, `${row.type} ${row.stock} of ${row.capacity} kg`),
-        h('span', { class: 'fill-numbers', text: `${row.stock} / ${kg(row.capacity)}` }),
+        h('span', { class: 'fill-type', text: wasteTypeName(row.type) }),
+        fillBar(
+          row.ratio,
+          t('fill.meter', { type: wasteTypeName(row.type), stock: row.stock, capacity: kg(row.capacity) }),
+        ),
+        h('span', {
+          class: 'fill-numbers',
+          text: t('fill.numbers', { stock: number(row.stock), capacity: kg(row.capacity), room: kg(row.remaining) }),
+        }),
       ),
     ),
   );

@@ -1,21 +1,21 @@
 // Pure formatting and arithmetic shared by the views (no DOM): kilograms, distances,
-// fill levels, node references. Unit-tested by test/browser/unit.
+// fill levels, node references, in the language i18n.mjs is set to. Unit-tested by
+// test/browser/unit.
 
-const kgFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
-const kmFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 1 });
+import { dateTime, decimal, number, t, wasteTypeName } from './i18n.mjs';
 
 export function kg(amount) {
-  return `${kgFormat.format(amount)} kg`;
+  return t('unit.kg', { n: amount });
 }
 
 export function metres(distance) {
   if (distance === null || distance === undefined) {
-    return 'unreachable';
+    return t('distance.unreachable');
   }
   if (distance >= 10000) {
-    return `${kmFormat.format(distance / 1000)} km`;
+    return t('unit.km', { km: decimal(distance / 1000) });
   }
-  return `${kgFormat.format(distance)} m`;
+  return t('unit.m', { n: distance });
 }
 
 // Per type of a storage: {type, capacity, stock, remaining, ratio}, by type code.
@@ -63,7 +63,20 @@ export function fillLevel(ratio) {
 }
 
 export function percent(ratio) {
-  return `${Math.round(ratio * 100)}%`;
+  return t('unit.percent', { n: Math.round(ratio * 100) });
+}
+
+// The fullest type of a storage ({type, ratio, remaining}), or null when it has none: a
+// storage is as full as its fullest type for the waste of that type, so that is what a
+// card or a node shows first.
+export function fullestType(storage) {
+  let fullest = null;
+  for (const row of fillRows(storage)) {
+    if (!fullest || row.ratio > fullest.ratio) {
+      fullest = row;
+    }
+  }
+  return fullest;
 }
 
 // {organization_id: 2} -> 'o2', {storage_id: 3} -> 's3' (graph element ids).
@@ -96,20 +109,16 @@ export function quantities(map) {
   return Object.keys(map || {})
     .sort()
     .filter((type) => map[type] > 0)
-    .map((type) => `${type} ${kg(map[type])}`)
+    .map((type) => `${wasteTypeName(type)} ${kg(map[type])}`)
     .join(', ');
 }
 
+// An ISO date-time in the user's language and time zone.
 export function time(iso) {
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) {
-    return iso || '';
-  }
-  return date
-    .toISOString()
-    .replace('T', ' ')
-    .replace(/\.\d+Z$/, 'Z');
+  return dateTime(iso);
 }
+
+export { number };
 
 // Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), or null.
 export function retryAfterSeconds(header, now = Date.now()) {

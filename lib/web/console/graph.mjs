@@ -1,12 +1,14 @@
 // The road network drawn with cytoscape and laid out by dagre: organizations and storages
-// as nodes (storages coloured by how full they are), roads as edges labelled with their
+// as nodes (storages coloured by how full their fullest type is: a storage whose plastic is
+// full is red, whatever room it has for glass), roads as edges labelled with their
 // distance, one-way roads with one arrow and two-way roads with an arrow at each end. The
 // container's data-nodes / data-edges attributes say what is drawn, for tests and for
 // anyone reading the DOM rather than the canvas.
 
 import cytoscape from './cytoscape.esm.min.mjs';
 import dagre from './cytoscape-dagre.min.mjs';
-import { anyTypeFull, fillColor, fillRatio, metres, nodeKey, percent } from './format.mjs';
+import { anyTypeFull, fillColor, fullestType, metres, nodeKey, percent } from './format.mjs';
+import { t, wasteTypeName } from './i18n.mjs';
 
 cytoscape.use(dagre);
 
@@ -100,7 +102,8 @@ const STYLE = [
 ];
 
 function storageLabel(storage) {
-  return `${storage.name}\n${percent(fillRatio(storage))}`;
+  const fullest = fullestType(storage);
+  return fullest ? `${storage.name}\n${wasteTypeName(fullest.type)} ${percent(fullest.ratio)}` : storage.name;
 }
 
 export function createNetwork(container, { onSelectStorage = () => {}, onSelectOrganization = () => {} } = {}) {
@@ -127,6 +130,8 @@ export function createNetwork(container, { onSelectStorage = () => {}, onSelectO
 
   // dagre takes seconds beyond a hundred or so nodes; more get rings around the focus.
   function layout() {
+    // Counted, so that a test can tell a change that kept the places from one that did not.
+    container.dataset.layouts = String(Number(container.dataset.layouts || 0) + 1);
     if (cy.nodes().length > DAGRE_MAX_NODES) {
       // Rings around the focus, one per road away from it.
       cy.layout({
@@ -165,7 +170,7 @@ export function createNetwork(container, { onSelectStorage = () => {}, onSelectO
         kind: 'storage',
         entityId: storage.id,
         label: storageLabel(storage),
-        color: fillColor(fillRatio(storage)),
+        color: fillColor(fullestType(storage)?.ratio ?? 0),
         full: anyTypeFull(storage),
       });
     }
@@ -185,7 +190,7 @@ export function createNetwork(container, { onSelectStorage = () => {}, onSelectO
             id: key,
             kind: isOrg ? 'organization' : 'storage',
             entityId: id,
-            label: `${isOrg ? 'org' : 'storage'} ${id}`,
+            label: t(isOrg ? 'name.organization' : 'name.storage', { id: String(id) }),
             color: '#cbd5e1',
             full: false,
           });
@@ -214,9 +219,17 @@ export function createNetwork(container, { onSelectStorage = () => {}, onSelectO
         .join(',');
     if (shape !== topology) {
       const selected = cy.$(':selected').map((el) => el.id());
+      // Nodes keep their places across changes (a road added, a storage created): only a
+      // picture that is mostly new is laid out again; a few new nodes go beside their
+      // neighbours.
+      const placed = new Map(cy.nodes().map((n) => [n.id(), { ...n.position() }]));
       cy.batch(() => {
         cy.elements().remove();
-        cy.add([...nodes.values()].map((data) => ({ group: 'nodes', data })));
+        cy.add(
+          [...nodes.values()].map((data) =>
+            placed.has(data.id) ? { group: 'nodes', data, position: placed.get(data.id) } : { group: 'nodes', data },
+          ),
+        );
         cy.add(edges.map((data) => ({ group: 'edges', data })));
       });
       for (const id of selected) {
@@ -224,7 +237,12 @@ export function createNetwork(container, { onSelectStorage = () => {}, onSelectO
       }
       topology = shape;
       cy.elements().toggleClass('big', cy.elements().length > BIG_ELEMENTS);
-      layout();
+      const fresh = cy.nodes().filter((n) => !placed.has(n.id()));
+      if (fresh.length * 2 > cy.nodes().length) {
+        layout();
+      } else {
+        placeBesideNeighbours(fresh);
+      }
     } else {
       // Only what changed: touching every element restyles the whole graph.
       cy.batch(() => {
@@ -241,6 +259,20 @@ export function createNetwork(container, { onSelectStorage = () => {}, onSelectO
     container.dataset.nodes = String(cy.nodes().length);
     container.dataset.edges = String(cy.edges().length);
     container.dataset.twoWay = String(edges.filter((e) => e.twoWay).length);
+  }
+
+  function placeBesideNeighbours(fresh) {
+    fresh.forEach((node, i) => {
+      const known = node.neighborhood('node').filter((n) => !fresh.has(n));
+      if (known.length === 0) {
+        const box = cy.nodes().difference(fresh).boundingBox();
+        node.position({ x: box.x2 + 90, y: box.y1 + i * 60 });
+        return;
+      }
+      const x = known.reduce((sum, n) => sum + n.position('x'), 0) / known.length;
+      const y = known.reduce((sum, n) => sum + n.position('y'), 0) / known.length;
+      node.position({ x: x + 40, y: y + 60 + i * 10 });
+    });
   }
 
   // Marks the roads along a path (a list of node references) and its first node.

@@ -7,13 +7,16 @@
 import { ApiError, newIdempotencyKey } from './api.mjs';
 import { fill, h, readKgInputs } from './dom.mjs';
 import { kg, metres, quantities } from './format.mjs';
+import { t, wasteTypeName } from './i18n.mjs';
+import { problemView } from './problems.mjs';
 
 const PREVIEW_DELAY_MS = 300;
 
 export function createHandover(ctx) {
-  // ctx: { api, state, storageName(id), organizationName(id), onTransfer(result), canChooseOrg }
+  // ctx: { api, view(): the store's state (read only), storageName(id), organizationName(id),
+  //        onTransfer(result), onActingOrgChanged(id), rateLimited(), canChooseOrg }
   const inputs = new Map();
-  const orgSelect = h('select', { id: 'handover-org', testid: 'handover-org', 'aria-label': 'Organization' });
+  const orgSelect = h('select', { id: 'handover-org', testid: 'handover-org' });
   const fields = h('div', { class: 'handover-fields' });
   const preview = h('div', {
     class: 'preview',
@@ -21,22 +24,27 @@ export function createHandover(ctx) {
     'aria-live': 'polite',
     dataset: { state: 'empty' },
   });
-  const hint = () => h('p', { class: 'muted', text: 'Enter the kilograms to hand over to see where they would go.' });
+  const hint = () => h('p', { class: 'muted', text: t('handover.hint') });
   preview.append(hint());
   const submit = h('button', {
     type: 'submit',
     class: 'primary',
     testid: 'handover-submit',
     disabled: true,
-    text: 'Hand over',
+    text: t('handover.submit'),
   });
   const result = h('div', { class: 'result', testid: 'handover-result', 'aria-live': 'polite' });
   const form = h(
     'form',
     { class: 'handover', testid: 'handover-form', novalidate: true, onsubmit: onSubmit },
-    h('div', { class: 'row org-row' }, h('label', { for: 'handover-org', text: 'Organization' }), orgSelect),
+    h(
+      'div',
+      { class: 'row org-row' },
+      h('label', { for: 'handover-org', text: t('handover.organization') }),
+      orgSelect,
+    ),
     fields,
-    h('h4', { text: 'Where it would go' }),
+    h('h4', { text: t('handover.where') }),
     preview,
     h('div', { class: 'actions' }, submit),
     result,
@@ -49,13 +57,12 @@ export function createHandover(ctx) {
   let typesShown = '';
 
   orgSelect.addEventListener('change', () => {
-    ctx.state.actingOrg = Number(orgSelect.value) || null;
-    ctx.onActingOrgChanged?.();
+    ctx.onActingOrgChanged(Number(orgSelect.value) || null);
     schedulePreview();
   });
 
   function orgId() {
-    return ctx.state.actingOrg;
+    return ctx.view().actingOrg;
   }
 
   function readAmounts() {
@@ -64,29 +71,32 @@ export function createHandover(ctx) {
   }
 
   function render() {
-    const types = ctx.state.wasteTypes.map((t) => t.code);
+    const types = ctx.view().wasteTypes.map((type) => type.code);
     if (types.join(',') !== typesShown) {
       typesShown = types.join(',');
       inputs.clear();
       fill(
         fields,
-        ctx.state.wasteTypes.map((t) => {
+        ctx.view().wasteTypes.map((type) => {
           const input = h('input', {
-            id: `handover-${t.code}`,
-            name: t.code,
+            id: `handover-${type.code}`,
+            name: type.code,
             type: 'number',
             min: 0,
             step: 1,
             inputmode: 'numeric',
             placeholder: '0',
-            testid: `handover-${t.code}`,
+            testid: `handover-${type.code}`,
             oninput: schedulePreview,
           });
-          inputs.set(t.code, input);
+          inputs.set(type.code, input);
           return h(
             'div',
             { class: 'row' },
-            h('label', { for: `handover-${t.code}`, text: `${t.name || t.code} (kg)` }),
+            h('label', {
+              for: `handover-${type.code}`,
+              text: t('handover.amount', { type: wasteTypeName(type.code, type.name) }),
+            }),
             input,
           );
         }),
@@ -97,8 +107,8 @@ export function createHandover(ctx) {
       const current = String(orgId() ?? '');
       fill(
         orgSelect,
-        h('option', { value: '', text: 'Choose an organization' }),
-        [...ctx.state.organizations.values()].map((o) => h('option', { value: String(o.id), text: o.name })),
+        h('option', { value: '', text: t('handover.choose') }),
+        [...ctx.view().organizations.values()].map((o) => h('option', { value: String(o.id), text: o.name })),
       );
       orgSelect.value = current;
     }
@@ -115,7 +125,7 @@ export function createHandover(ctx) {
       previewed &&
       previewed.org === orgId() &&
       previewed.signature === amounts.signature &&
-      !ctx.state.rateLimitedUntil;
+      !ctx.rateLimited();
     submit.disabled = !ready;
   }
 
@@ -139,18 +149,23 @@ export function createHandover(ctx) {
     const org = orgId();
     const seq = ++previewSeq;
     if (!org) {
-      setPreview('empty', h('p', { class: 'muted', text: 'Choose an organization first.' }));
+      setPreview('empty', h('p', { class: 'muted', text: t('handover.chooseFirst') }));
       return;
     }
     if (!amounts.valid) {
-      setPreview('invalid', h('p', { class: 'error', text: 'Amounts are whole kilograms, 0 to 1,000,000,000,000.' }));
+      setPreview('invalid', h('p', { class: 'error', text: t('amount.invalid', { max: 1e12 }) }));
       return;
     }
     if (amounts.total === 0) {
-      setPreview('empty', hint());
+      // A typed 0 says why nothing happens; an empty form only shows the hint.
+      const typed = [...inputs.values()].some((input) => input.value.trim() !== '');
+      setPreview(
+        'empty',
+        typed ? h('p', { class: 'warning', testid: 'handover-zero', text: t('handover.zero') }) : hint(),
+      );
       return;
     }
-    setPreview('loading', h('p', { class: 'muted', text: 'Working out where it would go…' }));
+    setPreview('loading', h('p', { class: 'muted', text: t('handover.working') }));
     try {
       const answer = await ctx.api.request('POST', `/v1/organizations/${org}/transfers`, {
         query: { dry_run: 'true' },
@@ -166,7 +181,9 @@ export function createHandover(ctx) {
       if (seq !== previewSeq) {
         return;
       }
-      setPreview('error', problemView(error));
+      // A success shown for the last hand-over must not stay beside this error.
+      fill(result);
+      setPreview('error', problemView(error, 'handover'));
       if (error instanceof ApiError && error.status === 429) {
         // Asked to wait: ask again once the wait is over, unless the form changed meanwhile.
         clearTimeout(previewTimer);
@@ -183,7 +200,7 @@ export function createHandover(ctx) {
         'tr',
         { testid: 'preview-row', dataset: { storageId: s.storage_id, wasteType: s.waste_type, amount: s.amount } },
         h('td', { text: ctx.storageName(s.storage_id) }),
-        h('td', { text: s.waste_type }),
+        h('td', { text: wasteTypeName(s.waste_type) }),
         h('td', { class: 'num', text: kg(s.amount) }),
         h('td', { class: 'num', text: metres(s.distance_m) }),
       ),
@@ -200,19 +217,19 @@ export function createHandover(ctx) {
               h(
                 'tr',
                 null,
-                h('th', { text: 'Storage' }),
-                h('th', { text: 'Type' }),
-                h('th', { class: 'num', text: 'Amount' }),
-                h('th', { class: 'num', text: 'Distance' }),
+                h('th', { text: t('col.storage') }),
+                h('th', { text: t('col.type') }),
+                h('th', { class: 'num', text: t('col.amount') }),
+                h('th', { class: 'num', text: t('col.distance') }),
               ),
             ),
             h('tbody', null, rows),
           )
-        : h('p', { class: 'muted', text: 'No reachable storage has room: nothing would be placed now.' }),
+        : h('p', { class: 'muted', text: t('handover.noRoom') }),
       h('p', {
         class: pending ? 'warning' : 'muted',
         testid: 'preview-pending',
-        text: pending ? `Would stay pending at the organization: ${pending}.` : 'Nothing would stay pending.',
+        text: pending ? t('handover.wouldPend', { pending }) : t('handover.nothingWouldPend'),
       }),
     ];
   }
@@ -229,7 +246,7 @@ export function createHandover(ctx) {
       submission = { org, signature: amounts.signature, key: newIdempotencyKey() };
     }
     sending = true;
-    submit.textContent = 'Sending…';
+    submit.textContent = t('handover.sending');
     updateSubmit();
     fill(result);
     try {
@@ -259,15 +276,13 @@ export function createHandover(ctx) {
         h(
           'div',
           { class: 'error', testid: 'handover-error' },
-          problemView(error),
-          retriable
-            ? h('p', { class: 'muted', text: 'Press "Hand over" again to retry; it cannot be recorded twice.' })
-            : null,
+          problemView(error, 'handover'),
+          retriable ? h('p', { class: 'muted', text: t('handover.retry') }) : null,
         ),
       );
     } finally {
       sending = false;
-      submit.textContent = 'Hand over';
+      submit.textContent = t('handover.submit');
       updateSubmit();
     }
   }
@@ -283,8 +298,8 @@ export function createHandover(ctx) {
         h('p', {
           class: 'strong',
           text: transfer.id
-            ? `Transfer #${transfer.id} recorded${replayed ? ' (already recorded: replayed)' : ''}.`
-            : 'Nothing to record: nothing was received or placed.',
+            ? t(replayed ? 'handover.replayed' : 'handover.recorded', { id: String(transfer.id) })
+            : t('handover.nothing'),
         }),
         shipments.length
           ? h(
@@ -292,20 +307,26 @@ export function createHandover(ctx) {
               null,
               shipments.map((s) =>
                 h('li', {
-                  text: `${ctx.storageName(s.storage_id)}: ${s.waste_type} ${kg(s.amount)} (${metres(s.distance_m)})`,
+                  testid: 'handover-placed',
+                  text: t('placed.line', {
+                    storage: ctx.storageName(s.storage_id),
+                    type: wasteTypeName(s.waste_type),
+                    amount: kg(s.amount),
+                    distance: metres(s.distance_m),
+                  }),
                 }),
               ),
             )
           : null,
         h('p', {
           text: quantities(transfer.pending)
-            ? `Pending at the organization: ${quantities(transfer.pending)}.`
-            : 'Nothing is pending.',
+            ? t('handover.pending', { pending: quantities(transfer.pending) })
+            : t('handover.nothingPending'),
         }),
         differs
           ? h('p', {
               class: 'warning',
-              text: 'Others changed the storages since the preview: this is where it actually went.',
+              text: t('handover.differs'),
             })
           : null,
       ),
@@ -313,23 +334,4 @@ export function createHandover(ctx) {
   }
 
   return { el: form, render, refreshPreview: schedulePreview, updateSubmit };
-}
-
-export function problemView(error) {
-  if (!(error instanceof ApiError)) {
-    return h('p', { class: 'error', text: String(error && error.message ? error.message : error) });
-  }
-  const status = error.status ? `${error.status} ${error.problem.title || ''}`.trim() : 'Network error';
-  return h(
-    'div',
-    { class: 'problem', dataset: { status: error.status } },
-    h('p', { class: 'error' }, h('strong', { text: `${status}: ` }), error.detail),
-    error.fieldErrors.length
-      ? h(
-          'ul',
-          null,
-          error.fieldErrors.map((text) => h('li', { text })),
-        )
-      : null,
-  );
 }

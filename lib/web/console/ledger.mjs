@@ -4,9 +4,11 @@
 
 import { fill, h } from './dom.mjs';
 import { kg, metres, quantities, time } from './format.mjs';
+import { t, wasteTypeName } from './i18n.mjs';
+import { listTransfers } from './listing.mjs';
+import { KEEP } from './state.mjs';
 
 export const PAGE_SIZE = 15;
-export const KEEP = 5000;
 const MAX_PAGES = 100;
 
 // Reads the ledger the caller may see, up to MAX_PAGES pages of 1,000; returns {items:
@@ -34,37 +36,65 @@ export async function loadLedger(api) {
 }
 
 export function createLedger(ctx) {
-  // ctx: { state, storageName(id), organizationName(id) }
-  const body = h('div', { class: 'ledger-body' });
+  // ctx: { view(): the store's state (read only), storageName(id), organizationName(id),
+  //        isFresh(id), errorView(error, retry), reload() }
+  let ledgerPage = 0;
+  // A wide table scrolls inside its box on a phone: the box takes focus, so that the keyboard
+  // can scroll it too.
+  const body = h('div', { class: 'ledger-body', tabindex: 0, role: 'region', 'aria-label': t('ledger.title') });
   const pager = h('div', { class: 'pager' });
-  const el = h('div', { class: 'ledger', testid: 'ledger' }, body, pager);
+  // Filters: a search over the names a transfer mentions, the organization, the trigger.
+  const search = h('input', {
+    type: 'search',
+    class: 'filter',
+    testid: 'ledger-search',
+    'aria-label': t('ledger.search'),
+    placeholder: t('ledger.search'),
+    oninput: () => go(0),
+  });
+  const trigger = h(
+    'select',
+    { testid: 'ledger-trigger', 'aria-label': t('ledger.trigger'), onchange: () => go(0) },
+    h('option', { value: '', text: t('ledger.allTriggers') }),
+    h('option', { value: 'request', text: t('trigger.request') }),
+    h('option', { value: 'auto', text: t('trigger.auto') }),
+  );
+  const filters = h('div', { class: 'list-tools' }, search, trigger);
+  const el = h('div', { class: 'ledger', testid: 'ledger' }, filters, body, pager);
 
   function render() {
-    const { transfers, ledgerPage } = ctx.state;
-    el.dataset.count = String(transfers.length);
-    el.dataset.newest = transfers.length ? String(transfers[0].id) : '';
-    if (ctx.state.loading.ledger && transfers.length === 0) {
-      fill(body, h('p', { class: 'muted loading', text: 'Loading the ledger…' }));
+    const all = ctx.view().transfers;
+    el.dataset.count = String(all.length);
+    el.dataset.newest = all.length ? String(all[0].id) : '';
+    const filtered = search.value.trim() !== '' || trigger.value !== '';
+    const transfers = filtered
+      ? listTransfers(all, {
+          trigger: trigger.value,
+          query: search.value,
+          names: { organization: ctx.organizationName, storage: ctx.storageName },
+        })
+      : all;
+    el.dataset.shown = String(transfers.length);
+    if (ctx.view().loading.ledger && transfers.length === 0) {
+      fill(body, h('p', { class: 'muted loading', text: t('ledger.loading') }));
       fill(pager);
       return;
     }
-    if (ctx.state.errors.ledger) {
-      fill(body, ctx.errorView(ctx.state.errors.ledger, ctx.reload));
+    if (ctx.view().errors.ledger) {
+      fill(body, ctx.errorView(ctx.view().errors.ledger, ctx.reload));
       fill(pager);
       return;
     }
     if (transfers.length === 0) {
-      fill(body, h('p', { class: 'muted', text: 'No transfers yet.' }));
+      fill(body, h('p', { class: 'muted', text: t(filtered ? 'ledger.noMatch' : 'ledger.none') }));
       fill(pager);
       return;
     }
-    const unread = ctx.state.ledgerUnread
+    const unread = ctx.view().ledgerUnread
       ? h('p', {
           class: 'warning',
           testid: 'ledger-unread',
-          text:
-            `The ledger is longer than ${MAX_PAGES * 1000} transfers and the API lists it oldest first only, ` +
-            'so these are the newest of its first ones; new transfers still arrive live at the top.',
+          text: t('ledger.unread', { n: MAX_PAGES * 1000 }),
         })
       : null;
     const pages = Math.max(1, Math.ceil(transfers.length / PAGE_SIZE));
@@ -82,40 +112,40 @@ export function createLedger(ctx) {
           h(
             'tr',
             null,
-            ['#', 'When', 'Organization', 'Trigger', 'By', 'Received', 'Shipped', 'Pending after'].map((t) =>
-              h('th', { text: t }),
+            ['#', 'when', 'organization', 'trigger', 'by', 'received', 'shipped', 'pending'].map((column) =>
+              h('th', { text: column === '#' ? '#' : t(`ledger.col.${column}`) }),
             ),
           ),
         ),
         h(
           'tbody',
           null,
-          shown.map((t) =>
+          shown.map((row) =>
             h(
               'tr',
-              { testid: `transfer-${t.id}`, class: ctx.state.fresh.has(t.id) ? 'fresh' : '' },
-              h('td', { class: 'num', text: t.id }),
-              h('td', { class: 'nowrap', text: time(t.created_at) }),
-              h('td', { text: ctx.organizationName(t.organization_id) }),
-              h('td', null, h('span', { class: ['tag', `trigger-${t.trigger}`], text: t.trigger })),
-              h('td', { class: 'muted', text: t.actor || '' }),
-              h('td', { text: quantities(t.received) || '—' }),
+              { testid: `transfer-${row.id}`, class: ctx.isFresh(row.id) ? 'fresh' : '' },
+              h('td', { class: 'num', text: row.id }),
+              h('td', { class: 'nowrap', text: time(row.created_at) }),
+              h('td', { text: ctx.organizationName(row.organization_id) }),
+              h('td', null, h('span', { class: ['tag', `trigger-${row.trigger}`], text: t(`trigger.${row.trigger}`) })),
+              h('td', { class: 'muted', text: row.actor || '' }),
+              h('td', { text: quantities(row.received) || '—' }),
               h(
                 'td',
                 null,
-                (t.shipments || []).length
+                (row.shipments || []).length
                   ? h(
                       'ul',
                       { class: 'shipments' },
-                      t.shipments.map((s) =>
+                      row.shipments.map((s) =>
                         h('li', {
-                          text: `${ctx.storageName(s.storage_id)} ${s.waste_type} ${kg(s.amount)} · ${metres(s.distance_m)}`,
+                          text: `${ctx.storageName(s.storage_id)}: ${wasteTypeName(s.waste_type)} ${kg(s.amount)} · ${metres(s.distance_m)}`,
                         }),
                       ),
                     )
                   : '—',
               ),
-              h('td', { text: quantities(t.pending) || '—' }),
+              h('td', { text: quantities(row.pending) || '—' }),
             ),
           ),
         ),
@@ -128,49 +158,31 @@ export function createLedger(ctx) {
         class: 'small',
         disabled: page === 0,
         testid: 'ledger-newer',
-        text: '← Newer',
+        text: t('ledger.newer'),
         onclick: () => go(page - 1),
       }),
       h('span', {
         class: 'muted',
         testid: 'ledger-page',
-        text: `Page ${page + 1} of ${pages} · ${transfers.length} transfers${ctx.state.ledgerTruncated ? ` (the newest ${KEEP} kept)` : ''}`,
+        text:
+          t('ledger.page', { page: page + 1, pages, n: transfers.length }) +
+          (ctx.view().ledgerTruncated ? ` ${t('ledger.kept', { n: KEEP })}` : ''),
       }),
       h('button', {
         type: 'button',
         class: 'small',
         disabled: page >= pages - 1,
         testid: 'ledger-older',
-        text: 'Older →',
+        text: t('ledger.older'),
         onclick: () => go(page + 1),
       }),
     );
   }
 
   function go(page) {
-    ctx.state.ledgerPage = Math.max(0, page);
+    ledgerPage = Math.max(0, page);
     render();
   }
 
   return { el, render };
-}
-
-// Adds a transfer from an event or an answer; false when it was there already.
-export function addTransfer(state, transfer) {
-  if (!transfer || transfer.id === null || transfer.id === undefined) {
-    return false;
-  }
-  if (state.transfers.some((t) => t.id === transfer.id)) {
-    return false;
-  }
-  let index = 0;
-  while (index < state.transfers.length && state.transfers[index].id > transfer.id) {
-    index++;
-  }
-  state.transfers.splice(index, 0, transfer);
-  if (state.transfers.length > KEEP) {
-    state.transfers.length = KEEP;
-    state.ledgerTruncated = true;
-  }
-  return true;
 }

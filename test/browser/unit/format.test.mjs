@@ -41,7 +41,7 @@ test('kilograms typed into a field', () => {
 });
 
 test('quantities and distances read as text', () => {
-  assert.equal(f.quantities({ plastic: 10, glass: 0, bio: 1500 }), 'bio 1,500 kg, plastic 10 kg');
+  assert.equal(f.quantities({ plastic: 10, glass: 0, bio: 1500 }), 'bio waste 1,500 kg, plastic 10 kg');
   assert.equal(f.quantities({}), '');
   assert.equal(f.metres(650), '650 m');
   assert.equal(f.metres(12345), '12.3 km');

@@ -1,0 +1,57 @@
+// Which storages a list shows and in what order: search by name, a filter, a sort. Pure
+// (no DOM), so node's test runner checks it; the lists (lists.mjs) draw what it returns.
+
+import { fillRows, fullestType } from './format.mjs';
+
+// A type at or above this share of its capacity is "nearly full" and stands out.
+export const NEAR_FULL = 0.9;
+
+export const SORTS = ['nearest', 'name', 'fullest', 'room'];
+export const FILTERS = ['all', 'nearFull', 'hasRoom'];
+
+function hasNearFull(storage) {
+  return fillRows(storage).some((row) => row.ratio >= NEAR_FULL);
+}
+
+function roomLeft(storage) {
+  return fillRows(storage).reduce((sum, row) => sum + row.remaining, 0);
+}
+
+// storages: iterable of storages; options: {query, filter, sort, distances: Map id ->
+// distance in metres (null: unreachable), for 'nearest'}. Returns the storages to show,
+// in order; ties are broken by id.
+export function listStorages(storages, { query = '', filter = 'all', sort = 'name', distances = null } = {}) {
+  const q = query.trim().toLocaleLowerCase();
+  const shown = [...storages].filter((s) => {
+    if (q && !s.name.toLocaleLowerCase().includes(q)) return false;
+    if (filter === 'nearFull') return hasNearFull(s);
+    if (filter === 'hasRoom') return roomLeft(s) > 0;
+    return true;
+  });
+  const distance = (s) => {
+    const d = distances ? distances.get(s.id) : undefined;
+    return d === null || d === undefined ? Infinity : d;
+  };
+  const compare = {
+    nearest: (a, b) => distance(a) - distance(b),
+    name: (a, b) => a.name.localeCompare(b.name),
+    fullest: (a, b) => (fullestType(b)?.ratio ?? 0) - (fullestType(a)?.ratio ?? 0),
+    room: (a, b) => roomLeft(b) - roomLeft(a),
+  }[sort];
+  return shown.sort((a, b) => (compare ? compare(a, b) : 0) || a.id - b.id);
+}
+
+// The transfers a ledger shows: those of an organization, a trigger, or naming a storage
+// or an organization whose name contains the query.
+export function listTransfers(transfers, { organization = null, trigger = '', query = '', names = null } = {}) {
+  const q = query.trim().toLocaleLowerCase();
+  return transfers.filter((transfer) => {
+    if (organization && transfer.organization_id !== organization) return false;
+    if (trigger && transfer.trigger !== trigger) return false;
+    if (!q) return true;
+    const named = [names?.organization(transfer.organization_id)].concat(
+      (transfer.shipments || []).map((s) => names?.storage(s.storage_id)),
+    );
+    return named.some((name) => name && name.toLocaleLowerCase().includes(q));
+  });
+}
