@@ -18,28 +18,36 @@ export function metres(distance) {
   return t('unit.m', { n: distance });
 }
 
-// Per type of a storage: {type, capacity, stock, remaining, ratio}, by type code.
+// Per type of a storage: {type, capacity, stock, reserved, remaining, ratio}, by type code.
+// Room held for loads on their way to a weighed storage (reserved) is taken room, as the
+// service counts it: remaining = capacity - stock - reserved, the service's own figure
+// when it sent one; ratio = (stock + reserved) / capacity.
 export function fillRows(storage) {
   const capacity = storage.capacity || {};
   const stock = storage.stock || {};
+  const reserved = storage.reserved || {};
+  const remaining = storage.remaining || {};
   return Object.keys(capacity)
     .sort()
     .map((type) => {
       const cap = capacity[type] || 0;
       const held = stock[type] || 0;
-      return { type, capacity: cap, stock: held, remaining: Math.max(cap - held, 0), ratio: cap > 0 ? held / cap : 1 };
+      const held_for = reserved[type] || 0;
+      const room = typeof remaining[type] === 'number' ? remaining[type] : Math.max(cap - held - held_for, 0);
+      return { type, capacity: cap, stock: held, reserved: held_for, remaining: room, ratio: cap > 0 ? (held + held_for) / cap : 1 };
     });
 }
 
-// How full a storage is, 0..1: kilograms held over kilograms it can hold, all types together.
+// How full a storage is, 0..1: kilograms held or reserved over kilograms it can hold, all
+// types together.
 export function fillRatio(storage) {
   let capacity = 0;
-  let stock = 0;
+  let taken = 0;
   for (const row of fillRows(storage)) {
     capacity += row.capacity;
-    stock += row.stock;
+    taken += row.stock + row.reserved;
   }
-  return capacity > 0 ? stock / capacity : 0;
+  return capacity > 0 ? taken / capacity : 0;
 }
 
 // True when some type of the storage has no room left (it accepts no more of it).

@@ -204,7 +204,7 @@ function applyStorage(state, data, effects) {
     next = { ...next, storages, selectedStorage: state.selectedStorage === data.id ? null : state.selectedStorage };
     effects.sections.push('storages');
   } else if (storage) {
-    const changed = merged(storage, data, ['stock', 'remaining', 'capacity', 'name', 'intake']);
+    const changed = merged(storage, data, ['stock', 'reserved', 'remaining', 'capacity', 'name', 'intake']);
     next = { ...next, storages: withEntry(state.storages, data.id, changed) };
     effects.storage = data.id;
   } else if (data.capacity && data.name) {

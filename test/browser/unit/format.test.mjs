@@ -11,9 +11,21 @@ const mno3 = {
 
 test('fill rows per type, sorted by code', () => {
   assert.deepEqual(f.fillRows(mno3), [
-    { type: 'bio', capacity: 250, stock: 50, remaining: 200, ratio: 0.2 },
-    { type: 'plastic', capacity: 10, stock: 10, remaining: 0, ratio: 1 },
+    { type: 'bio', capacity: 250, stock: 50, reserved: 0, remaining: 200, ratio: 0.2 },
+    { type: 'plastic', capacity: 10, stock: 10, reserved: 0, remaining: 0, ratio: 1 },
   ]);
+});
+
+test('room reserved for loads on their way counts as taken', () => {
+  const weighed = { capacity: { glass: 100 }, stock: { glass: 30 }, reserved: { glass: 50 }, remaining: { glass: 20 } };
+  assert.deepEqual(f.fillRows(weighed), [
+    { type: 'glass', capacity: 100, stock: 30, reserved: 50, remaining: 20, ratio: 0.8 },
+  ]);
+  // Without the service's remaining (an event's partial storage), it is computed alike.
+  const partial = { capacity: { glass: 100 }, stock: { glass: 30 }, reserved: { glass: 70 } };
+  assert.equal(f.fillRows(partial)[0].remaining, 0);
+  assert.equal(f.anyTypeFull(partial), true);
+  assert.equal(f.fillRatio(partial), 1);
 });
 
 test('overall fill is kilograms held over kilograms it can hold', () => {
