@@ -46,6 +46,8 @@ void handle_transfers_get(http_ctx *ctx);
 
 void handle_stats(http_ctx *ctx);
 
+void handle_plans_create(http_ctx *ctx);
+
 void handle_events(http_ctx *ctx);
 
 #endif

@@ -63,6 +63,8 @@
     X(ST_TR_GET)                                                                                   \
     X(ST_STATS)                                                                                    \
     X(ST_PING)                                                                                     \
+    X(ST_PLAN_UNKNOWN_ORG)                                                                         \
+    X(ST_PLAN_ROOMS)                                                                               \
     X(ST_GENERIC_PLANS)                                                                            \
     X(ST_PENDING_BY_TYPE)                                                                          \
     X(ST_DISPATCH_POLL)                                                                            \

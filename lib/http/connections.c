@@ -57,7 +57,9 @@
 #define CONN_PAUSE_BYTES  (64 * 1024)
 #define CONN_RESUME_BYTES (16 * 1024)
 /* What evhttp may hold of a connection's input: a whole head (16 KiB) and body (64 KiB)
- * fit; beyond it the socket is not read until evhttp has consumed what it has. */
+ * fit; beyond it the socket is not read until evhttp has consumed what it has. A request
+ * allowed a larger body (http_body_limit) raises it by the difference once its head is
+ * read. */
 #define CONN_INPUT_MAX (128 * 1024)
 
 static const char *const close_reason_names[CONN_CLOSE__COUNT] = {
@@ -201,8 +203,19 @@ static void guard_expired(evutil_socket_t fd, short events, void *arg)
 
 /* ---- the oversized body, answered before it is read ---- */
 
+/* The body limit of the request whose head is being read, by its request line
+ * ("POST /v1/plans?x HTTP/1.1"). */
+static int body_limit(const conn_guard *guard)
+{
+    const char *line = guard->head.request_line;
+    bool post = strncmp(line, "POST ", 5) == 0;
+    const char *path = post ? line + 5 : line;
+    return http_body_limit(post, path, strcspn(path, " ?"));
+}
+
 /* Sends the 413 straight to the socket (evhttp is not writing anything on a connection
  * that is between requests), ends the sending side and lets the rest of the body drain. */
+
 static void refuse_oversized(conn_guard *guard)
 {
     http_server *server = guard->server;
@@ -217,7 +230,7 @@ static void refuse_oversized(conn_guard *guard)
         "\"detail\":\"The request body would be %lld bytes; at most %d are accepted.\","
         "\"request_id\":\"%s\"}",
         problem_of(PROBLEM_PAYLOAD_TOO_LARGE)->slug, problem_of(PROBLEM_PAYLOAD_TOO_LARGE)->title,
-        (long long)guard->head.content_length, HTTP_MAX_BODY, request_id);
+        (long long)guard->head.content_length, body_limit(guard), request_id);
     char response[1024];
     int len = snprintf(response, sizeof response,
                        "HTTP/1.1 413 Content Too Large\r\nContent-Type: application/problem+json"
@@ -254,9 +267,15 @@ static void head_line(conn_guard *guard)
         if (guard->head.chunked) {
             guard->head.content_length = 0; /* counted from the chunks now */
         }
-        if (guard->head.content_length > HTTP_MAX_BODY) {
+        int limit = body_limit(guard);
+        if (guard->head.content_length > limit) {
             refuse_oversized(guard);
+            return;
         }
+        /* evhttp takes a Content-Length body only once all of it is in the input buffer:
+         * the buffer must hold this request's largest body (and no more). */
+        bufferevent_setwatermark(guard->bev, EV_READ, 0,
+                                 CONN_INPUT_MAX + (size_t)(limit - HTTP_MAX_BODY));
         return;
     }
     if (strncasecmp(line, "Transfer-Encoding:", 18) == 0 && strcasestr(line, "chunked") != NULL) {
@@ -293,8 +312,9 @@ static void chunk_line(conn_guard *guard)
         guard->head.chunk = CHUNK_TRAILER;
         return;
     }
-    if (size > HTTP_MAX_BODY || guard->head.content_length + size > HTTP_MAX_BODY) {
-        guard->head.content_length += size > HTTP_MAX_BODY ? HTTP_MAX_BODY : size;
+    int limit = body_limit(guard);
+    if (size > limit || guard->head.content_length + size > limit) {
+        guard->head.content_length += size > limit ? limit : size;
         refuse_oversized(guard);
         return;
     }

@@ -286,6 +286,11 @@ static const matrix_row matrix[] = {
     {"GET", "/v1/transfers", NULL, 0, READERS(200)},
     {"GET", "/v1/transfers/{TA}", NULL, 0, {200, 200, 403, 200, 404, 200, 404}},
     {"GET", "/v1/stats", NULL, 0, {200, 200, 403, 403, 403, 403, 403}},
+    {"POST",
+     "/v1/plans",
+     "{\"hand_overs\":[{\"organization_id\":{A},\"waste\":{\"glass\":1}}]}",
+     0,
+     {200, 200, 403, 403, 403, 403, 403}},
 };
 enum { MATRIX_ROWS = sizeof matrix / sizeof matrix[0] };
 
