@@ -174,9 +174,24 @@ int64_t plans_organization_id(const plans *p, size_t index)
     return p->orgs[index].id;
 }
 
-/* The storage's index, adding it with its rooms from the map when new; SIZE_MAX on
- * allocation failure. */
-static size_t storage_of(plans *p, int64_t storage_id, const room_map *rooms)
+typedef struct {
+    plans_room_fn fn;
+    void *arg;
+} room_source;
+
+static bool room_of(const room_source *rooms, int64_t storage_id, uint32_t type, int64_t *room)
+{
+    return rooms->fn(rooms->arg, storage_id, type, room);
+}
+
+static bool map_room(void *arg, int64_t storage_id, uint32_t type, int64_t *room_kg)
+{
+    return room_map_get(arg, storage_id, type, room_kg);
+}
+
+/* The storage's index, adding it with its rooms when new; SIZE_MAX on allocation
+ * failure. */
+static size_t storage_of(plans *p, int64_t storage_id, const room_source *rooms)
 {
     uint64_t found;
     if (pmap_get(&p->storage_index, (uint64_t)storage_id, &found)) {
@@ -201,7 +216,7 @@ static size_t storage_of(plans *p, int64_t storage_id, const room_map *rooms)
     p->storage_ids[index] = storage_id;
     for (uint32_t t = 0; t < types; t++) {
         int64_t room = 0;
-        if (!room_map_get(rooms, storage_id, t, &room) || room < 0) {
+        if (!room_of(rooms, storage_id, t, &room) || room < 0) {
             room = 0;
         }
         p->storage_rooms[index * types + t] = room;
@@ -213,6 +228,14 @@ static size_t storage_of(plans *p, int64_t storage_id, const room_map *rooms)
 plans_status plans_build(plans *p, plans_next_fn next, void *search, const room_map *rooms,
                          size_t max_arcs, uint64_t *examined)
 {
+    return plans_build_with(p, next, search, map_room, (void *)rooms, max_arcs, examined);
+}
+
+plans_status plans_build_with(plans *p, plans_next_fn next, void *search, plans_room_fn room_fn,
+                              void *room_arg, size_t max_arcs, uint64_t *examined)
+{
+    const room_source source = {room_fn, room_arg};
+    const room_source *rooms = &source;
     size_t types = p->type_count;
     uint64_t yielded = 0;
     size_t arcs = 0;
@@ -234,7 +257,7 @@ plans_status plans_build(plans *p, plans_next_fn next, void *search, const room_
             bool useful = false;
             for (uint32_t t = 0; t < types && !useful; t++) {
                 int64_t room;
-                useful = uncovered[t] > 0 && room_map_get(rooms, storage_id, t, &room) && room > 0;
+                useful = uncovered[t] > 0 && room_of(rooms, storage_id, t, &room) && room > 0;
             }
             if (!useful) {
                 continue;
@@ -267,6 +290,18 @@ plans_status plans_build(plans *p, plans_next_fn next, void *search, const room_
     }
     p->built = status == PLANS_OK;
     return status;
+}
+
+void plans_each_pair(const plans *p, void (*fn)(void *arg, int64_t storage_id, uint32_t type),
+                     void *arg)
+{
+    for (size_t s = 0; s < p->storage_count; s++) {
+        for (uint32_t t = 0; t < p->type_count; t++) {
+            if (p->batch_kg[t] > 0) {
+                fn(arg, p->storage_ids[s], t);
+            }
+        }
+    }
 }
 
 static plans_status result_start(const plans *p, plans_result *out)

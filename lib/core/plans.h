@@ -90,6 +90,20 @@ typedef bool (*plans_next_fn)(void *search, size_t organization_index, int64_t *
 plans_status plans_build(plans *p, plans_next_fn next, void *search, const room_map *rooms,
                          size_t max_arcs, uint64_t *examined) __attribute__((warn_unused_result));
 
+/* plans_build with rooms from a callback: room(arg, storage_id, type, &room_kg) says the
+ * room (false: none). */
+typedef bool (*plans_room_fn)(void *arg, int64_t storage_id, uint32_t type, int64_t *room_kg);
+plans_status plans_build_with(plans *p, plans_next_fn next, void *search, plans_room_fn room,
+                              void *room_arg, size_t max_arcs, uint64_t *examined)
+    __attribute__((warn_unused_result));
+
+/* After plans_build: fn(arg, storage_id, type) for every storage the prefixes hold and
+ * every type the batch hands over — the rooms the plans depend on (a caller that built
+ * from estimates reads these, and builds again from what it read, until nothing new is
+ * asked for). */
+void plans_each_pair(const plans *p, void (*fn)(void *arg, int64_t storage_id, uint32_t type),
+                     void *arg);
+
 /* The nearest-first plan (after plans_build). */
 plans_status plans_nearest(const plans *p, plans_result *out) __attribute__((warn_unused_result));
 
