@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* One evaluation: the request's side (t, batch, render; t is NULL once the tx is gone) and
@@ -45,7 +46,8 @@ typedef struct {
     plans_status status;
     uint64_t examined;
     plans_result nearest, min_cost;
-    int64_t elapsed_ms;
+    int64_t elapsed_ms, build_ms, flow_ms; /* the solve, and its prefix and flow parts */
+    int64_t cpu_ms;                        /* the solve's thread CPU time (load aside) */
 } plans_job;
 
 static void job_free(plans_job *job)
@@ -101,11 +103,18 @@ static void *solve(void *arg)
         plans_build(job->plan, next_storage, job, job->rooms, PLANS_MAX_ARCS, &job->examined);
     graph_search_free(job->search);
     job->search = NULL;
+    job->build_ms = clock_ms() - started;
     if (job->status == PLANS_OK) {
         job->status = plans_nearest(job->plan, &job->nearest);
     }
+    int64_t flow_started = clock_ms();
     if (job->status == PLANS_OK) {
         job->status = plans_min_cost(job->plan, plans_flow_solve, NULL, &job->min_cost);
+    }
+    job->flow_ms = clock_ms() - flow_started;
+    struct timespec cpu;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0) {
+        job->cpu_ms = (int64_t)cpu.tv_sec * 1000 + cpu.tv_nsec / 1000000;
     }
     job->elapsed_ms = clock_ms() - started;
     char done = 1;
@@ -125,13 +134,18 @@ static void solved(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (log_enabled(LOG_INFO)) {
-        char hand_overs[24], organizations[24], examined[24], elapsed[24];
+        char hand_overs[24], organizations[24], examined[24], elapsed[24], build[24], flow[24],
+            cpu[24];
+        snprintf(cpu, sizeof cpu, "%lld", (long long)job->cpu_ms);
+        snprintf(build, sizeof build, "%lld", (long long)job->build_ms);
+        snprintf(flow, sizeof flow, "%lld", (long long)job->flow_ms);
         snprintf(hand_overs, sizeof hand_overs, "%zu", job->batch->count);
         snprintf(organizations, sizeof organizations, "%zu", plans_organization_count(job->plan));
         snprintf(examined, sizeof examined, "%llu", (unsigned long long)job->examined);
         snprintf(elapsed, sizeof elapsed, "%lld", (long long)job->elapsed_ms);
         log_event(LOG_INFO, "plans solved", "hand_overs", hand_overs, "organizations",
-                  organizations, "storages_examined", examined, "solve_ms", elapsed, NULL);
+                  organizations, "storages_examined", examined, "solve_ms", elapsed, "prefixes_ms",
+                  build, "flow_ms", flow, "cpu_ms", cpu, NULL);
     }
     switch (job->status) {
     case PLANS_OK:

@@ -116,9 +116,8 @@ static void attempt_reset(void *arg)
     job->max_locked_id = 0;
     job->rows_locked = 0;
     job->read_rounds = 0;
-    if (job->fresh != NULL) {
-        room_map_clear(job->fresh);
-    }
+    room_map_free(job->fresh);
+    job->fresh = NULL;
     graph_search_free(job->cost_search);
     job->cost_search = NULL;
     job->cost_rounds = 0;
@@ -762,7 +761,7 @@ static void plan_round(tx *t, transfer_job *job)
                 placement_shipments(job->plan, i, &job->orgs[i].shipment_count);
         }
         if (job->automatic) {
-            if (job->min_cost && batch_fits(job)) {
+            if (job->fresh != NULL && batch_fits(job)) {
                 min_cost_round(t, job);
                 return;
             }
@@ -942,6 +941,11 @@ static void batch_locked(tx *t, const db_result *result)
 {
     transfer_job *job = tx_user(t);
     attempt_reset(job);
+    if (job->min_cost) {
+        /* The rooms this attempt reads (attempt_reset frees them); without the map (no
+         * memory) the batch is served nearest-first. */
+        job->fresh = room_map_new(MIN_COST_ROOMS);
+    }
     int locked = db_rows(result, 0);
     job->outcome.organizations_busy = job->requested_count - (size_t)locked;
     if (locked == 0) {
@@ -987,24 +991,13 @@ static void batch_done(tx *t, int status)
     job->done(job->done_arg, &job->outcome);
 }
 
-static void fresh_free(void *arg)
-{
-    transfer_job *job = arg;
-    room_map_free(job->fresh);
-    job->fresh = NULL;
-}
-
 void transfer_dispatch(wf_app *app, const int64_t *organization_ids, size_t count, room_map *seen,
                        int64_t deadline_ms, transfer_done_fn done, void *arg)
 {
     tx *t = tx_background(app, deadline_ms, batch_done);
     transfer_job *job = job_start(t, true);
     job->actor = "dispatcher";
-    if (app->cfg->dispatch_min_cost && count > 1) {
-        /* Without it (no memory) the batch is served nearest-first. */
-        job->min_cost = (job->fresh = room_map_new(MIN_COST_ROOMS)) != NULL;
-        tx_on_free(t, fresh_free, job);
-    }
+    job->min_cost = app->cfg->dispatch_min_cost && count > 1;
     job->done = done;
     job->done_arg = arg;
     job->seen = seen;

@@ -104,6 +104,13 @@ static void wait_placed(const world *w, long long left_oo1, long long left_oo2)
            tu_now_ms() < deadline) {
         tu_sleep_ms(50);
     }
+    if (pending_bio(w->oo1) != left_oo1 || pending_bio(w->oo2) != left_oo2) {
+        char *command =
+            tu_format("grep -v '\"msg\":\"request\"' %s | tail -n 30", it_server_log_path());
+        print_error("not placed in time; the server's log:\n");
+        (void)system(command);
+        free(command);
+    }
     assert_int_equal(pending_bio(w->oo1), left_oo1);
     assert_int_equal(pending_bio(w->oo2), left_oo2);
 }
