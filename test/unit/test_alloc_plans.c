@@ -464,6 +464,62 @@ static void test_prefix_bound(void **state)
     plans_result_free(&min_cost);
 }
 
+/* Rooms from a callback (the dispatcher's estimates): an unknown room counts as large, so
+ * the prefix stops at it, and plans_each_pair names exactly the prefix's storages with the
+ * batch's types — the rooms to read before building again. */
+static bool estimate(void *arg, int64_t storage_id, uint32_t type, int64_t *room_kg)
+{
+    (void)arg;
+    if (type != 0) {
+        return false;
+    }
+    *room_kg = storage_id == 3 ? INT64_C(1000000000000000) : 10;
+    return true;
+}
+
+typedef struct {
+    int64_t storage_ids[8];
+    uint32_t types[8];
+    size_t count;
+} pair_list;
+
+static void collect(void *arg, int64_t storage_id, uint32_t type)
+{
+    pair_list *list = arg;
+    assert_true(list->count < 8);
+    list->storage_ids[list->count] = storage_id;
+    list->types[list->count++] = type;
+}
+
+static void test_build_with_estimates_and_pairs(void **state)
+{
+    world w;
+    memset(&w, 0, sizeof w);
+    w.org_count = 1;
+    w.storage_count = 5;
+    for (size_t s = 0; s < 5; s++) {
+        w.distance[0][s] = (int64_t)s + 1;
+        w.order[0][s] = (int64_t)s;
+    }
+    w.order_count[0] = 5;
+    plans *p = plans_new(2);
+    assert_non_null(p);
+    const int64_t kg[2] = {100, 0};
+    assert_int_equal(plans_add(p, 1, kg), PLANS_OK);
+    w.p = p;
+    assert_int_equal(plans_build_with(p, world_next, &w, estimate, NULL, 100, NULL), PLANS_OK);
+    /* Storages 1 and 2 (10 kg each) do not cover 100 kg; storage 3, unknown, does. */
+    assert_int_equal(w.cursor[0], 3);
+    pair_list pairs = {0};
+    plans_each_pair(p, collect, &pairs);
+    assert_int_equal(pairs.count, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(pairs.storage_ids[i], (int64_t)i + 1);
+        assert_int_equal(pairs.types[i], 0);
+    }
+    plans_free(p);
+}
+
 static void test_add_refuses_overflow(void **state)
 {
     plans *p = plans_new(1);
@@ -550,6 +606,7 @@ int main(void)
         cmocka_unit_test(test_random_min_cost_never_worse),
         cmocka_unit_test(test_random_against_brute_force),
         cmocka_unit_test(test_prefix_bound),
+        cmocka_unit_test(test_build_with_estimates_and_pairs),
         cmocka_unit_test(test_add_refuses_overflow),
         cmocka_unit_test(test_build_refuses_too_many_arcs),
         cmocka_unit_test(test_mcf_small),
