@@ -196,6 +196,25 @@ static void test_picture_bio_oo2_first(void **state)
     plans_result_free(&min_cost);
 }
 
+/* An organization may hand over more than once: nearest serves each hand-over in its
+ * place in the batch; min_cost sees the organization's total. */
+static void test_organization_twice(void **state)
+{
+    const hand_over batch[] = {{1, {100, 0, 0}}, {2, {250, 0, 0}}, {1, {150, 0, 0}}};
+    plans_result nearest, min_cost;
+    picture_plans(batch, COUNT(batch), &nearest, &min_cost);
+    const plans_shipment expected[] = {
+        {1, 2, BIO, 100, 50}, {2, 3, BIO, 250, 50}, {1, 2, BIO, 50, 50}, {1, 5, BIO, 25, 100},
+        {1, 8, BIO, 52, 600}, {1, 9, BIO, 20, 610}, {1, 7, BIO, 3, 650},
+    };
+    assert_shipments(&nearest, expected, COUNT(expected));
+    assert_int_equal(nearest.kg_m, 5000 + 12500 + 2500 + 2500 + 31200 + 12200 + 1950);
+    assert_int_equal(min_cost.kg_m, 67850);
+    assert_int_equal(min_cost.placed_kg, 500);
+    plans_result_free(&nearest);
+    plans_result_free(&min_cost);
+}
+
 /* One organization alone: nearest-first is optimal, whatever it hands over. */
 static void test_one_organization_alone(void **state)
 {
@@ -600,6 +619,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_picture_bio_oo1_first),
         cmocka_unit_test(test_picture_bio_oo2_first),
+        cmocka_unit_test(test_organization_twice),
         cmocka_unit_test(test_one_organization_alone),
         cmocka_unit_test(test_unplaced),
         cmocka_unit_test(test_min_cost_places_more),
