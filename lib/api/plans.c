@@ -190,11 +190,22 @@ static void render(tx *t, const plans_batch *batch, const plans_result *nearest,
     api_reply_buffer(t, 200, &out, NULL);
 }
 
+/* A plan's searches are charged to the credential's work budget like a storage view's. */
+static void charge(tx *t, uint64_t units)
+{
+    api_work_identity who = api_work_of(tx_ctx(t));
+    api_work_charge(tx_app(t), &who, units);
+}
+
 void handle_plans_create(http_ctx *ctx)
 {
+    api_work_identity who = api_work_of(ctx);
+    if (!api_work_admits(ctx, &who, "storage views and plans")) {
+        return;
+    }
     plans_batch *batch = ARENA_ARRAY(&ctx->arena, plans_batch, 1);
     if (!read_batch(ctx, batch)) {
         return;
     }
-    plans_evaluate(ctx, batch, render);
+    plans_evaluate(ctx, batch, render, charge);
 }

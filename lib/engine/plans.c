@@ -33,6 +33,8 @@ typedef struct {
     tx *t;
     const plans_batch *batch;
     plans_render_fn render;
+    plans_work_fn work;
+    uint64_t rows_read; /* room rows of the snapshot */
     struct event *wake;
     int pipe_fds[2];
     pthread_t thread;
@@ -147,6 +149,7 @@ static void solved(evutil_socket_t fd, short what, void *arg)
                   organizations, "storages_examined", examined, "solve_ms", elapsed, "prefixes_ms",
                   build, "flow_ms", flow, "cpu_ms", cpu, NULL);
     }
+    job->work(t, job->examined + job->rows_read);
     switch (job->status) {
     case PLANS_OK:
         job->render(t, job->batch, &job->nearest, &job->min_cost);
@@ -204,6 +207,7 @@ static void read_done(tx *t, const db_result *result)
         return;
     }
     int rows = db_rows(result, 2);
+    job->rows_read = (uint64_t)rows;
     job->rooms = room_map_new((size_t)rows + 1);
     job->plan = plans_new(batch->type_count);
     if (job->rooms == NULL || job->plan == NULL) {
@@ -242,7 +246,8 @@ static void run(void *arg)
     tx_run(arg, TX_SNAPSHOT, read_done);
 }
 
-void plans_evaluate(http_ctx *ctx, const plans_batch *batch, plans_render_fn render)
+void plans_evaluate(http_ctx *ctx, const plans_batch *batch, plans_render_fn render,
+                    plans_work_fn work)
 {
     tx *t = tx_for(ctx);
     plans_job *job = calloc(1, sizeof *job);
@@ -258,6 +263,7 @@ void plans_evaluate(http_ctx *ctx, const plans_batch *batch, plans_render_fn ren
     job->t = t;
     job->batch = batch;
     job->render = render;
+    job->work = work;
     tx_set_user(t, job);
     tx_on_free(t, tx_gone, job);
     tx_q(t, ST_CHECK_TYPES, batch->codes_literal, "hand_overs.waste.");

@@ -31,9 +31,15 @@ typedef struct {
 typedef void (*plans_render_fn)(tx *t, const plans_batch *batch, const plans_result *nearest,
                                 const plans_result *min_cost);
 
-/* Evaluates batch for the request: render is called exactly once on success; otherwise the
+/* The work a solve did, to charge to the request's credential (the storages its searches
+ * examined and the room rows it read); runs on the event loop before the reply. */
+typedef void (*plans_work_fn)(tx *t, uint64_t units);
+
+/* Evaluates batch for the request: work is called once the solve is done (whatever its
+ * outcome) and render exactly once on success; otherwise the
  * request has been answered with a problem (422 naming the field for an unknown type or
  * organization, or a batch too large to plan; 503 when the database is unavailable). */
-void plans_evaluate(http_ctx *ctx, const plans_batch *batch, plans_render_fn render);
+void plans_evaluate(http_ctx *ctx, const plans_batch *batch, plans_render_fn render,
+                    plans_work_fn work);
 
 #endif

@@ -13,7 +13,8 @@
 # PLANS_SIZES (default 100,1000,10000), PLANS_REPEAT (default 3) random batches: distinct
 # random organizations, one random type each, 1..PLANS_MAX_KG (default 1000) kg. Each line:
 # size, seconds, placed kg of both plans, kg·m of both, ratio. Then the server's VmHWM.
-# Environment: PLANS_WORLD (NxMxR), PLANS_SEED (1). Everything it starts is stopped at exit.
+# Environment: PLANS_WORLD (NxMxR), PLANS_SEED (1). The server runs without rate limit or work
+# budget. Everything it starts is stopped at exit.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 out=${1:-}
@@ -59,7 +60,8 @@ DATABASE_URL=$url "$bin" migrate >/dev/null
 key=$(DATABASE_URL=$url "$bin" keys create --role admin --name plans-bench |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])')
 DATABASE_URL="${url/wasteflow@/wasteflow_app@}" WASTEFLOW_LISTEN=127.0.0.1:$port \
-    WASTEFLOW_LOG_LEVEL=info WASTEFLOW_RATE_LIMIT=0 WASTEFLOW_REQUEST_TIMEOUT_MS=60000 \
+    WASTEFLOW_LOG_LEVEL=info WASTEFLOW_RATE_LIMIT=0 WASTEFLOW_WORK_BUDGET=0 \
+    WASTEFLOW_REQUEST_TIMEOUT_MS=60000 \
     WASTEFLOW_QUERY_TIMEOUT_MS=60000 "$bin" serve >"$pgdir/plans-server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 600); do

@@ -242,6 +242,27 @@ static void test_ten_thousand(void **state)
     free(entry);
 }
 
+/* Plans spend the credential's work budget (WASTEFLOW_WORK_BUDGET) as storage views do: at
+ * one unit a second, the picture's plan (its storages and room rows) leaves the key in debt,
+ * and the next plan is refused with 429 and Retry-After, before any work. Runs last: it
+ * restarts the server with that budget. */
+static void test_work_budget(void **state)
+{
+    assert_int_equal(it_stop(), 0);
+    const char *env[] = {"WASTEFLOW_WORK_BUDGET=1", NULL};
+    it_start(env);
+    picture.built = false;
+    tu_build_picture(&picture);
+    it_response *first = plan(bio_batch(picture.oo1, picture.oo2));
+    ASSERT_JSON_AT(first->json, "nearest.kg_m", "71250");
+    it_response_free(first);
+    it_response *second =
+        it_request("POST", "/v1/plans", bio_batch(picture.oo1, picture.oo2), NULL);
+    EXPECT_PROBLEM_TYPE(second, 429, "too-many-requests", NULL);
+    assert_non_null(it_header(second, "Retry-After"));
+    it_response_free(second);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -253,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_ten_thousand),
         TU_AUDIT_TEST,
+        cmocka_unit_test(test_work_budget),
     };
     return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
 }
