@@ -11,6 +11,7 @@
 typedef struct {
     int64_t storage_id;
     int64_t distance_m;
+    size_t storage; /* index into the plan's storages */
 } plans_candidate;
 
 typedef struct {
@@ -189,14 +190,10 @@ static bool map_room(void *arg, int64_t storage_id, uint32_t type, int64_t *room
     return room_map_get(arg, storage_id, type, room_kg);
 }
 
-/* The storage's index, adding it with its rooms when new; SIZE_MAX on allocation
+/* Adds a storage with its rooms (type_count of them); its index, or SIZE_MAX on allocation
  * failure. */
-static size_t storage_of(plans *p, int64_t storage_id, const room_source *rooms)
+static size_t storage_add(plans *p, int64_t storage_id, const int64_t *rooms)
 {
-    uint64_t found;
-    if (pmap_get(&p->storage_index, (uint64_t)storage_id, &found)) {
-        return (size_t)found - 1;
-    }
     size_t types = p->type_count;
     size_t cap = p->storage_cap;
     if (!grow((void **)&p->storage_ids, &cap, p->storage_count + 1, sizeof *p->storage_ids)) {
@@ -214,13 +211,7 @@ static size_t storage_of(plans *p, int64_t storage_id, const room_source *rooms)
         return SIZE_MAX;
     }
     p->storage_ids[index] = storage_id;
-    for (uint32_t t = 0; t < types; t++) {
-        int64_t room = 0;
-        if (!room_of(rooms, storage_id, t, &room) || room < 0) {
-            room = 0;
-        }
-        p->storage_rooms[index * types + t] = room;
-    }
+    memcpy(&p->storage_rooms[index * types], rooms, types * sizeof *rooms);
     p->storage_count++;
     return index;
 }
@@ -241,7 +232,10 @@ plans_status plans_build_with(plans *p, plans_next_fn next, void *search, plans_
     size_t arcs = 0;
     plans_status status = PLANS_OK;
     int64_t *uncovered = malloc((types > 0 ? types : 1) * sizeof *uncovered);
-    if (uncovered == NULL) {
+    int64_t *fetched = malloc((types > 0 ? types : 1) * sizeof *fetched);
+    if (uncovered == NULL || fetched == NULL) {
+        free(uncovered);
+        free(fetched);
         return PLANS_NO_MEMORY;
     }
     for (size_t o = 0; o < p->org_count && status == PLANS_OK; o++) {
@@ -254,27 +248,43 @@ plans_status plans_build_with(plans *p, plans_next_fn next, void *search, plans_
         int64_t storage_id, distance_m;
         while (open > 0 && next(search, o, &storage_id, &distance_m)) {
             yielded++;
+            /* A storage another prefix holds already has its rooms; else they are asked
+             * for once here. */
+            uint64_t found;
+            size_t s = SIZE_MAX;
+            const int64_t *room = fetched;
+            if (pmap_get(&p->storage_index, (uint64_t)storage_id, &found)) {
+                s = (size_t)found - 1;
+                room = &p->storage_rooms[s * types];
+            } else {
+                for (uint32_t t = 0; t < types; t++) {
+                    if (!room_of(rooms, storage_id, t, &fetched[t]) || fetched[t] < 0) {
+                        fetched[t] = 0;
+                    }
+                }
+            }
             bool useful = false;
             for (uint32_t t = 0; t < types && !useful; t++) {
-                int64_t room;
-                useful = uncovered[t] > 0 && room_of(rooms, storage_id, t, &room) && room > 0;
+                useful = uncovered[t] > 0 && room[t] > 0;
             }
             if (!useful) {
                 continue;
             }
-            size_t s = storage_of(p, storage_id, rooms);
+            if (s == SIZE_MAX) {
+                s = storage_add(p, storage_id, fetched);
+                room = fetched; /* the same values, and valid even when the add failed */
+            }
             if (s == SIZE_MAX || !grow((void **)&org->candidates, &org->candidate_cap,
                                        org->candidate_count + 1, sizeof *org->candidates)) {
                 status = PLANS_NO_MEMORY;
                 break;
             }
             org->candidates[org->candidate_count++] =
-                (plans_candidate){.storage_id = storage_id, .distance_m = distance_m};
+                (plans_candidate){.storage_id = storage_id, .distance_m = distance_m, .storage = s};
             for (uint32_t t = 0; t < types; t++) {
-                int64_t room = p->storage_rooms[s * types + t];
-                if (uncovered[t] > 0 && room > 0) {
+                if (uncovered[t] > 0 && room[t] > 0) {
                     arcs++;
-                    uncovered[t] -= room < uncovered[t] ? room : uncovered[t];
+                    uncovered[t] -= room[t] < uncovered[t] ? room[t] : uncovered[t];
                     open -= uncovered[t] == 0;
                 }
             }
@@ -284,6 +294,7 @@ plans_status plans_build_with(plans *p, plans_next_fn next, void *search, plans_
             }
         }
     }
+    free(fetched);
     free(uncovered);
     if (examined != NULL) {
         *examined = yielded;
@@ -348,11 +359,7 @@ plans_status plans_nearest(const plans *p, plans_result *out)
             int64_t remaining = hand_over->kg[t];
             /* The prefix is in the rule's order already; the rule's step decides. */
             for (size_t c = 0; c < org->candidate_count && remaining > 0; c++) {
-                uint64_t found;
-                if (!pmap_get(&p->storage_index, (uint64_t)org->candidates[c].storage_id, &found)) {
-                    continue;
-                }
-                int64_t *left = &room[(found - 1) * types + t];
+                int64_t *left = &room[org->candidates[c].storage * types + t];
                 alloc_candidate candidate = {.storage_id = org->candidates[c].storage_id,
                                              .distance_m = org->candidates[c].distance_m,
                                              .room_kg = *left};
@@ -433,11 +440,7 @@ plans_status plans_min_cost(const plans *p, plans_solver solver, void *solver_ar
             from[arcs] = 0, to[arcs] = org_node, capacity[arcs] = org->kg[t], cost[arcs] = 0;
             arcs++;
             for (size_t c = 0; c < org->candidate_count; c++) {
-                uint64_t found;
-                if (!pmap_get(&p->storage_index, (uint64_t)org->candidates[c].storage_id, &found)) {
-                    continue;
-                }
-                size_t pair = (found - 1) * types + t;
+                size_t pair = org->candidates[c].storage * types + t;
                 if (p->storage_rooms[pair] <= 0) {
                     continue;
                 }
@@ -481,9 +484,7 @@ plans_status plans_min_cost(const plans *p, plans_solver solver, void *solver_ar
             int64_t shipped = 0;
             arc++; /* the source's arc */
             for (size_t c = 0; c < org->candidate_count && status == PLANS_OK; c++) {
-                uint64_t found;
-                if (!pmap_get(&p->storage_index, (uint64_t)org->candidates[c].storage_id, &found) ||
-                    p->storage_rooms[(found - 1) * types + t] <= 0) {
+                if (p->storage_rooms[org->candidates[c].storage * types + t] <= 0) {
                     continue;
                 }
                 int64_t amount = flow[arc++];
