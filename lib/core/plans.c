@@ -19,11 +19,6 @@ typedef struct {
     int64_t *kg;                 /* per type: the batch's total from this organization */
     plans_candidate *candidates; /* its prefix, in the rule's order */
     size_t candidate_count, candidate_cap;
-    /* Per type: where the prefix's room came to cover its target — the candidates before
-     * that point (close_count) and its distance (INT64_MAX: the search ended first, so every
-     * storage it reaches with room is a candidate). */
-    size_t *close_count;
-    int64_t *close_distance;
 } plans_org;
 
 typedef struct {
@@ -45,7 +40,6 @@ struct plans {
     size_t storage_count, storage_cap;
     pmap storage_index; /* storage id -> index + 1 */
     bool built;
-    int64_t cover; /* 0: prefixes cover the batch; else cover times the organization's kg */
 };
 
 static bool grow(void **array, size_t *cap, size_t need, size_t size)
@@ -94,8 +88,6 @@ void plans_free(plans *p)
     for (size_t i = 0; i < p->org_count; i++) {
         free(p->orgs[i].kg);
         free(p->orgs[i].candidates);
-        free(p->orgs[i].close_count);
-        free(p->orgs[i].close_distance);
     }
     for (size_t i = 0; i < p->hand_over_count; i++) {
         free(p->hand_overs[i].kg);
@@ -148,18 +140,11 @@ plans_status plans_add(plans *p, int64_t organization_id, const int64_t *kg)
         }
         plans_org org = {.id = organization_id};
         org.kg = calloc(types > 0 ? types : 1, sizeof *org.kg);
-        org.close_count = calloc(types > 0 ? types : 1, sizeof *org.close_count);
-        org.close_distance = calloc(types > 0 ? types : 1, sizeof *org.close_distance);
-        if (org.kg == NULL || org.close_count == NULL || org.close_distance == NULL) {
-            free(org.kg);
-            free(org.close_count);
-            free(org.close_distance);
+        if (org.kg == NULL) {
             goto fail;
         }
         if (!pmap_put(&p->org_index, (uint64_t)organization_id, p->org_count + 1, NULL)) {
             free(org.kg);
-            free(org.close_count);
-            free(org.close_distance);
             goto fail;
         }
         p->orgs[p->org_count] = org;
@@ -188,21 +173,6 @@ size_t plans_organization_count(const plans *p)
 int64_t plans_organization_id(const plans *p, size_t index)
 {
     return p->orgs[index].id;
-}
-
-void plans_set_cover(plans *p, int64_t cover)
-{
-    p->cover = cover > 0 ? cover : 0;
-}
-
-void plans_clear_prefixes(plans *p)
-{
-    for (size_t o = 0; o < p->org_count; o++) {
-        p->orgs[o].candidate_count = 0;
-    }
-    p->storage_count = 0;
-    pmap_clear(&p->storage_index, NULL);
-    p->built = false;
 }
 
 typedef struct {
@@ -272,14 +242,8 @@ plans_status plans_build_with(plans *p, plans_next_fn next, void *search, plans_
         plans_org *org = &p->orgs[o];
         size_t open = 0; /* types whose prefix room does not cover the batch yet */
         for (uint32_t t = 0; t < types; t++) {
-            int64_t target = p->batch_kg[t];
-            if (p->cover > 0 && org->kg[t] <= target / p->cover) {
-                target = org->kg[t] * p->cover;
-            }
-            uncovered[t] = org->kg[t] > 0 ? target : 0;
+            uncovered[t] = org->kg[t] > 0 ? p->batch_kg[t] : 0;
             open += uncovered[t] > 0;
-            org->close_count[t] = SIZE_MAX;
-            org->close_distance[t] = INT64_MAX;
         }
         int64_t storage_id, distance_m;
         while (open > 0 && next(search, o, &storage_id, &distance_m)) {
@@ -321,11 +285,7 @@ plans_status plans_build_with(plans *p, plans_next_fn next, void *search, plans_
                 if (uncovered[t] > 0 && room[t] > 0) {
                     arcs++;
                     uncovered[t] -= room[t] < uncovered[t] ? room[t] : uncovered[t];
-                    if (uncovered[t] == 0) {
-                        open--;
-                        org->close_count[t] = org->candidate_count;
-                        org->close_distance[t] = distance_m;
-                    }
+                    open -= uncovered[t] == 0;
                 }
             }
             if (arcs > max_arcs) {
@@ -398,11 +358,7 @@ plans_status plans_nearest(const plans *p, plans_result *out)
         for (uint32_t t = 0; t < types && status == PLANS_OK; t++) {
             int64_t remaining = hand_over->kg[t];
             /* The prefix is in the rule's order already; the rule's step decides. */
-            /* Past the point where the prefix covered its target, the candidates are not
-             * every storage in order: a hand-over that needs more is not decided here. */
-            size_t end = org->close_count[t] < org->candidate_count ? org->close_count[t]
-                                                                    : org->candidate_count;
-            for (size_t c = 0; c < end && remaining > 0; c++) {
+            for (size_t c = 0; c < org->candidate_count && remaining > 0; c++) {
                 int64_t *left = &room[org->candidates[c].storage * types + t];
                 alloc_candidate candidate = {.storage_id = org->candidates[c].storage_id,
                                              .distance_m = org->candidates[c].distance_m,
@@ -422,9 +378,6 @@ plans_status plans_nearest(const plans *p, plans_result *out)
                     break;
                 }
             }
-            if (remaining > 0 && org->close_count[t] != SIZE_MAX && status == PLANS_OK) {
-                status = PLANS_PRUNED;
-            }
             out->unplaced_kg[t] += remaining;
         }
     }
@@ -433,55 +386,6 @@ done:
     if (status != PLANS_OK) {
         plans_result_free(out);
     }
-    return status;
-}
-
-/* Whether a min-cost plan over short prefixes is the plan over every storage. All placed:
- * no storage anywhere can raise the flow. And no arc left out could lower the cost: an
- * arc from organization node o to a storage s of type t past o's prefix is at least as
- * long as the prefix's closing distance, and with s's potential at most the highest of the
- * sink's and type t's storages' (a storage not in the network takes the sink's, its unused
- * arc to the sink then costing nothing reduced), its reduced cost is at least
- * close + pi(o) - that highest; >= 0 means the solution stays optimal with it. */
-static plans_status check_pruned(const plans *p, const plans_result *out, const uint32_t *org_nodes,
-                                 const uint32_t *storage_node, const int64_t *potential)
-{
-    size_t types = p->type_count;
-    for (uint32_t t = 0; t < types; t++) {
-        if (out->unplaced_kg[t] > 0) {
-            return PLANS_PRUNED;
-        }
-    }
-    int64_t *highest = malloc(types * sizeof *highest);
-    if (highest == NULL) {
-        return PLANS_NO_MEMORY;
-    }
-    for (uint32_t t = 0; t < types; t++) {
-        highest[t] = potential[1];
-    }
-    for (size_t pair = 0; pair < p->storage_count * types; pair++) {
-        if (storage_node[pair] != 0 && potential[storage_node[pair]] > highest[pair % types]) {
-            highest[pair % types] = potential[storage_node[pair]];
-        }
-    }
-    plans_status status = PLANS_OK;
-    size_t next = 0; /* org_nodes is in the order of (organization, type) here */
-    for (size_t o = 0; o < p->org_count && status == PLANS_OK; o++) {
-        const plans_org *org = &p->orgs[o];
-        for (uint32_t t = 0; t < types; t++) {
-            if (org->kg[t] <= 0) {
-                continue;
-            }
-            if (org->close_distance[t] != INT64_MAX &&
-                (__int128)org->close_distance[t] + potential[org_nodes[next]] <
-                    (__int128)highest[t]) {
-                status = PLANS_PRUNED;
-                break;
-            }
-            next++;
-        }
-    }
-    free(highest);
     return status;
 }
 
@@ -516,10 +420,8 @@ plans_status plans_min_cost(const plans *p, plans_solver solver, void *solver_ar
     int64_t *flow = calloc(max_arcs + 1, sizeof *flow);
     /* Node of (storage, type), 0 while it has none. */
     uint32_t *storage_node = calloc(storage_pairs + 1, sizeof *storage_node);
-    int64_t *potential = calloc(2 + pair_nodes + storage_pairs, sizeof *potential);
-    uint32_t *org_nodes = malloc((pair_nodes + 1) * sizeof *org_nodes);
     if (from == NULL || to == NULL || capacity == NULL || cost == NULL || flow == NULL ||
-        storage_node == NULL || potential == NULL || org_nodes == NULL) {
+        storage_node == NULL) {
         status = PLANS_NO_MEMORY;
         goto done;
     }
@@ -527,7 +429,7 @@ plans_status plans_min_cost(const plans *p, plans_solver solver, void *solver_ar
         status = PLANS_TOO_LARGE;
         goto done;
     }
-    size_t nodes = 2, arcs = 0, org_node_count = 0;
+    size_t nodes = 2, arcs = 0;
     for (size_t o = 0; o < p->org_count; o++) {
         const plans_org *org = &p->orgs[o];
         for (uint32_t t = 0; t < types; t++) {
@@ -535,7 +437,6 @@ plans_status plans_min_cost(const plans *p, plans_solver solver, void *solver_ar
                 continue;
             }
             uint32_t org_node = (uint32_t)nodes++;
-            org_nodes[org_node_count++] = org_node;
             from[arcs] = 0, to[arcs] = org_node, capacity[arcs] = org->kg[t], cost[arcs] = 0;
             arcs++;
             for (size_t c = 0; c < org->candidate_count; c++) {
@@ -567,7 +468,7 @@ plans_status plans_min_cost(const plans *p, plans_solver solver, void *solver_ar
                              .cost = cost,
                              .source = 0,
                              .sink = 1};
-    if (solver(&network, flow, potential, solver_arg) != 0) {
+    if (solver(&network, flow, solver_arg) != 0) {
         status = PLANS_SOLVER;
         goto done;
     }
@@ -601,9 +502,6 @@ plans_status plans_min_cost(const plans *p, plans_solver solver, void *solver_ar
             out->unplaced_kg[t] += org->kg[t] - shipped;
         }
     }
-    if (status == PLANS_OK && p->cover > 0) {
-        status = check_pruned(p, out, org_nodes, storage_node, potential);
-    }
 done:
     free(from);
     free(to);
@@ -611,8 +509,6 @@ done:
     free(cost);
     free(flow);
     free(storage_node);
-    free(potential);
-    free(org_nodes);
     if (status != PLANS_OK) {
         plans_result_free(out);
     }

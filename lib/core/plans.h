@@ -58,10 +58,9 @@ void plans_result_free(plans_result *result);
 typedef enum {
     PLANS_OK = 0,
     PLANS_NO_MEMORY = -1,
-    PLANS_OVERFLOW = -2,  /* a total (kilograms, kg·m) would not fit in 64 bits */
-    PLANS_SOLVER = -3,    /* the solver failed */
-    PLANS_TOO_LARGE = -4, /* the network would exceed the arc bound given to plans_build */
-    PLANS_PRUNED = -5     /* short prefixes (plans_set_cover) cannot decide this plan */
+    PLANS_OVERFLOW = -2, /* a total (kilograms, kg·m) would not fit in 64 bits */
+    PLANS_SOLVER = -3,   /* the solver failed */
+    PLANS_TOO_LARGE = -4 /* the network would exceed the arc bound given to plans_build */
 } plans_status;
 
 /* A batch over type_count waste types (keys 0..type_count-1). NULL when memory runs out. */
@@ -73,17 +72,6 @@ void plans_free(plans *p);
  * would exceed INT64_MAX). */
 plans_status plans_add(plans *p, int64_t organization_id, const int64_t *kg)
     __attribute__((warn_unused_result));
-
-/* How far the next plans_build reads: 0 (the default), each prefix covers the batch's
- * kilograms of its types, which decides both plans; cover > 0, only cover times the
- * organization's own kilograms (never more than the batch's). Short prefixes are far
- * cheaper when organizations compete little, and plans_nearest and plans_min_cost then
- * check what they decide: PLANS_PRUNED when a hand-over needs storages past its prefix, or
- * when the min-cost plan does not place everything or its dual shows that a storage past a
- * prefix could be cheaper. Then clear the prefixes and build again with cover 0. */
-void plans_set_cover(plans *p, int64_t cover);
-/* Forgets the prefixes (and storages) of the last plans_build, keeping the batch. */
-void plans_clear_prefixes(plans *p);
 
 /* The distinct organizations of the batch, in order of first appearance. */
 size_t plans_organization_count(const plans *p) __attribute__((warn_unused_result));
@@ -121,9 +109,7 @@ plans_status plans_nearest(const plans *p, plans_result *out) __attribute__((war
 
 /* A flow network for plans_solver: nodes 0..node_count-1, arcs from[k] -> to[k] with
  * capacity[k] and cost[k] >= 0; the solver writes flow[k] for a maximum flow from source to
- * sink of least total cost, and potential[n] for each node, an optimal dual of it (an arc
- * with flow below its capacity has cost + potential[from] - potential[to] >= 0), and
- * returns 0, or returns nonzero on failure. */
+ * sink of least total cost and returns 0, or returns nonzero on failure. */
 typedef struct {
     size_t node_count;
     size_t arc_count;
@@ -131,8 +117,7 @@ typedef struct {
     const int64_t *capacity, *cost;
     uint32_t source, sink;
 } plans_network;
-typedef int (*plans_solver)(const plans_network *network, int64_t *flow, int64_t *potential,
-                            void *arg);
+typedef int (*plans_solver)(const plans_network *network, int64_t *flow, void *arg);
 
 /* The min-cost plan (after plans_build), solved by solver. */
 plans_status plans_min_cost(const plans *p, plans_solver solver, void *solver_arg,

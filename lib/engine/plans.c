@@ -27,9 +27,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The first prefixes cover this many times each organization's own kilograms. */
-#define PLANS_SHORT_COVER 4
-
 /* One evaluation: the request's side (t, batch, render; t is NULL once the tx is gone) and
  * the thread's side (everything else, untouched by the loop while the thread runs). */
 typedef struct {
@@ -53,7 +50,6 @@ typedef struct {
     plans_result nearest, min_cost;
     int64_t elapsed_ms, build_ms, flow_ms; /* the solve, and its prefix and flow parts */
     int64_t cpu_ms;                        /* the solve's thread CPU time (load aside) */
-    bool short_decided;                    /* the short prefixes were enough */
 } plans_job;
 
 static void job_free(plans_job *job)
@@ -101,45 +97,23 @@ static bool next_storage(void *arg, size_t index, int64_t *storage_id, int64_t *
     return storage_search_next(job->search, storage_id, distance_m);
 }
 
-/* Both plans over prefixes of the given cover (core/plans.h, plans_set_cover). */
-static void solve_with(plans_job *job, int64_t cover, int64_t *flow_ms)
+static void *solve(void *arg)
 {
-    plans_set_cover(job->plan, cover);
-    uint64_t examined = 0;
-    job->status = plans_build(job->plan, next_storage, job, job->rooms, PLANS_MAX_ARCS, &examined);
-    job->examined += examined;
+    plans_job *job = arg;
+    int64_t started = clock_ms();
+    job->status =
+        plans_build(job->plan, next_storage, job, job->rooms, PLANS_MAX_ARCS, &job->examined);
     graph_search_free(job->search);
     job->search = NULL;
-    bool nearest = false;
+    job->build_ms = clock_ms() - started;
     if (job->status == PLANS_OK) {
         job->status = plans_nearest(job->plan, &job->nearest);
-        nearest = job->status == PLANS_OK;
     }
     int64_t flow_started = clock_ms();
     if (job->status == PLANS_OK) {
         job->status = plans_min_cost(job->plan, plans_flow_solve, NULL, &job->min_cost);
     }
-    *flow_ms += clock_ms() - flow_started;
-    if (job->status != PLANS_OK && nearest) {
-        plans_result_free(&job->nearest);
-    }
-}
-
-static void *solve(void *arg)
-{
-    plans_job *job = arg;
-    int64_t started = clock_ms();
-    int64_t flow_ms = 0;
-    /* Short prefixes first: they decide both plans whenever organizations compete little,
-     * and cost a fraction of the full ones; when they cannot, the full prefixes do. */
-    solve_with(job, PLANS_SHORT_COVER, &flow_ms);
-    job->short_decided = job->status != PLANS_PRUNED;
-    if (job->status == PLANS_PRUNED) {
-        plans_clear_prefixes(job->plan);
-        solve_with(job, 0, &flow_ms);
-    }
-    job->build_ms = clock_ms() - started - flow_ms;
-    job->flow_ms = flow_ms;
+    job->flow_ms = clock_ms() - flow_started;
     struct timespec cpu;
     if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0) {
         job->cpu_ms = (int64_t)cpu.tv_sec * 1000 + cpu.tv_nsec / 1000000;
@@ -173,8 +147,7 @@ static void solved(evutil_socket_t fd, short what, void *arg)
         snprintf(elapsed, sizeof elapsed, "%lld", (long long)job->elapsed_ms);
         log_event(LOG_INFO, "plans solved", "hand_overs", hand_overs, "organizations",
                   organizations, "storages_examined", examined, "solve_ms", elapsed, "prefixes_ms",
-                  build, "flow_ms", flow, "cpu_ms", cpu, "prefixes",
-                  job->short_decided ? "short" : "full", NULL);
+                  build, "flow_ms", flow, "cpu_ms", cpu, NULL);
     }
     job->work(t, job->examined + job->rows_read);
     switch (job->status) {

@@ -26,8 +26,7 @@ bool add_overflows(Value a, Value b)
 }
 
 mcf_status solve(size_t node_count, const mcf_arc *arcs, size_t arc_count, uint32_t source,
-                 uint32_t sink, int64_t *flows, int64_t *value_out, int64_t *cost_out,
-                 int64_t *potentials)
+                 uint32_t sink, int64_t *flows, int64_t *value_out, int64_t *cost_out)
 {
     if (source >= node_count || sink >= node_count || source == sink ||
         node_count > static_cast<size_t>(std::numeric_limits<int>::max()) ||
@@ -94,11 +93,6 @@ mcf_status solve(size_t node_count, const mcf_arc *arcs, size_t arc_count, uint3
     for (size_t k = 0; k < arc_count; k++) {
         flows[order[k]] = simplex.flow(g.arc(static_cast<int>(k)));
     }
-    if (potentials != nullptr) {
-        for (size_t n = 0; n < node_count; n++) {
-            potentials[n] = simplex.potential(g.node(static_cast<int>(n)));
-        }
-    }
     *value_out = max_flow;
     *cost_out = total;
     return MCF_OK;
@@ -108,10 +102,10 @@ mcf_status solve(size_t node_count, const mcf_arc *arcs, size_t arc_count, uint3
 
 extern "C" mcf_status mcf_solve(size_t node_count, const mcf_arc *arcs, size_t arc_count,
                                 uint32_t source, uint32_t sink, int64_t *flows, int64_t *value,
-                                int64_t *cost, int64_t *potentials)
+                                int64_t *cost)
 {
     try {
-        return solve(node_count, arcs, arc_count, source, sink, flows, value, cost, potentials);
+        return solve(node_count, arcs, arc_count, source, sink, flows, value, cost);
     } catch (const std::bad_alloc &) {
         return MCF_NO_MEMORY;
     } catch (...) {

@@ -32,14 +32,12 @@ typedef enum {
 
 /* Sends as much flow as the capacities allow from source to sink, and among such flows one
  * of least total cost (sum of flow x cost). Writes each arc's flow into flows (arc_count
- * slots), and the flow's value and total cost into *value and *cost; potentials (NULL, or
- * node_count slots) gets an optimal dual: every arc with flow below its capacity has
- * cost + potential(from) - potential(to) >= 0, every arc with flow above 0 has it <= 0.
- * Returns MCF_OK or an error, and then writes nothing. Memory: about 200 bytes per arc and
- * per node, freed before it returns. */
+ * slots), and the flow's value and total cost into *value and *cost. Returns MCF_OK or an
+ * error, and then writes nothing. Memory: about 200 bytes per arc and per node, freed
+ * before it returns. */
 mcf_status mcf_solve(size_t node_count, const mcf_arc *arcs, size_t arc_count, uint32_t source,
-                     uint32_t sink, int64_t *flows, int64_t *value, int64_t *cost,
-                     int64_t *potentials) __attribute__((warn_unused_result));
+                     uint32_t sink, int64_t *flows, int64_t *value, int64_t *cost)
+    __attribute__((warn_unused_result));
 
 #ifdef __cplusplus
 }

@@ -5,7 +5,7 @@
 
 #include <stdlib.h>
 
-int plans_flow_solve(const plans_network *network, int64_t *flow, int64_t *potential, void *arg)
+int plans_flow_solve(const plans_network *network, int64_t *flow, void *arg)
 {
     mcf_arc *arcs = malloc((network->arc_count > 0 ? network->arc_count : 1) * sizeof *arcs);
     if (arcs == NULL) {
@@ -19,7 +19,7 @@ int plans_flow_solve(const plans_network *network, int64_t *flow, int64_t *poten
     }
     int64_t value, cost;
     mcf_status status = mcf_solve(network->node_count, arcs, network->arc_count, network->source,
-                                  network->sink, flow, &value, &cost, potential);
+                                  network->sink, flow, &value, &cost);
     free(arcs);
     return status;
 }

@@ -6,6 +6,6 @@
 #include "core/plans.h"
 
 /* A plans_solver: 0 on success, else the mcf_status (negative). arg is unused. */
-int plans_flow_solve(const plans_network *network, int64_t *flow, int64_t *potential, void *arg);
+int plans_flow_solve(const plans_network *network, int64_t *flow, void *arg);
 
 #endif
