@@ -29,8 +29,8 @@ log() {
 # shellcheck source=deploy/packages.sh
 . "$root/deploy/packages.sh"
 
-packages=(libevent-dev libpq-dev libcjson-dev libssl-dev libcurl4-openssl-dev cmake make gcc libc6-dev
-    pkg-config)
+packages=(libevent-dev libpq-dev libcjson-dev libssl-dev libcurl4-openssl-dev cmake make gcc g++
+    libc6-dev pkg-config liblemon-dev)
 if [[ -z "${DATABASE_URL:-}" ]]; then
     packages+=(postgresql-15)
 fi

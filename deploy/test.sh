@@ -51,8 +51,8 @@ run_ctest() {
     return "$status"
 }
 
-packages=(libevent-dev libpq-dev libcjson-dev libssl-dev cmake make gcc libc6-dev pkg-config
-    libcmocka-dev libcurl4-openssl-dev valgrind clang postgresql-client-15)
+packages=(libevent-dev libpq-dev libcjson-dev libssl-dev cmake make gcc g++ libc6-dev pkg-config
+    liblemon-dev libcmocka-dev libcurl4-openssl-dev valgrind clang postgresql-client-15)
 if [[ -z "${DATABASE_URL:-}" ]]; then
     packages+=(postgresql-15)
 fi

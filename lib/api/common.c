@@ -3,7 +3,12 @@
 
 #include "api/rows.h"
 #include "engine/statements.h"
+#include "engine/view_cache.h"
+#include "util/log.h"
+#include "util/metrics.h"
+#include "util/rate_limit.h"
 #include "util/utf8.h"
+#include "util/work_budget.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -392,4 +397,53 @@ void api_run_delete(tx *t, const tx_conflict *conflicts)
 {
     tx_conflicts(t, conflicts);
     tx_run(t, TX_ONE_ROUND, deleted);
+}
+
+api_work_identity api_work_of(const http_ctx *ctx)
+{
+    const auth_principal *who = &ctx->principal;
+    api_work_identity identity;
+    int len;
+    if (who->key_id > 0) {
+        len = snprintf(identity.text, sizeof identity.text, "key:%lld", (long long)who->key_id);
+    } else {
+        /* actor is "jwt:<sub>"; the NUL keeps "a" + "bc" apart from "ab" + "c". */
+        len =
+            snprintf(identity.text, sizeof identity.text, "%s%c%s", who->actor, '\0', who->issuer);
+    }
+    identity.len = len < 0                              ? 0
+                   : (size_t)len < sizeof identity.text ? (size_t)len
+                                                        : sizeof identity.text - 1;
+    return identity;
+}
+
+bool api_work_admits(http_ctx *ctx, const api_work_identity *identity, const char *spenders)
+{
+    wf_app *app = app_of(ctx);
+    work_budget *budget = view_cache_work_budget(app->views, app->cfg->work_budget);
+    if (budget == NULL) {
+        return true;
+    }
+    int64_t wait_ms = work_budget_wait(budget, identity->text, identity->len, clock_ms());
+    if (wait_ms == 0) {
+        return true;
+    }
+    char retry_after[16];
+    snprintf(retry_after, sizeof retry_after, "%d", rate_retry_after_s(wait_ms));
+    http_add_header(ctx, "Retry-After", retry_after);
+    metrics_count_work_refused();
+    http_problem(ctx, PROBLEM_TOO_MANY_REQUESTS,
+                 "This credential's work budget is spent: at most %d units a second (graph "
+                 "nodes searched and storages read by %s). The next request is "
+                 "allowed in %lld ms.",
+                 app->cfg->work_budget, spenders, (long long)wait_ms);
+    return false;
+}
+
+void api_work_charge(wf_app *app, const api_work_identity *identity, uint64_t units)
+{
+    work_budget *budget = view_cache_work_budget(app->views, app->cfg->work_budget);
+    if (budget != NULL) {
+        work_budget_charge(budget, identity->text, identity->len, units, clock_ms());
+    }
 }

@@ -7,6 +7,7 @@
 #define WF_API_COMMON_H
 
 #include "api/repr.h"
+#include "auth/principal.h"
 #include "engine/tx.h"
 #include "http/server.h"
 #include "util/json_input.h"
@@ -99,6 +100,19 @@ typedef void (*api_render_fn)(strbuf *out, tx *t, const db_result *result);
 void api_get(http_ctx *ctx, int statement, const char *key, const char *what, api_render_fn render);
 /* api_get with the path id as the key. */
 void api_get_by_id(http_ctx *ctx, int statement, const char *what, api_render_fn render);
+
+/* The work budget (WASTEFLOW_WORK_BUDGET, util/work_budget.h): the credential a request's
+ * work is charged to, as the rate limit names it (an API key by its id, a JWT by its
+ * subject and issuer); admission before the work (false: the credential is in debt, and the
+ * request has been answered 429 with Retry-After, naming what spends the budget); and the
+ * charge after it. */
+typedef struct {
+    char text[8 + AUTH_ISSUER_MAX + AUTH_ACTOR_MAX];
+    size_t len;
+} api_work_identity;
+api_work_identity api_work_of(const http_ctx *ctx);
+bool api_work_admits(http_ctx *ctx, const api_work_identity *identity, const char *spenders);
+void api_work_charge(wf_app *app, const api_work_identity *identity, uint64_t units);
 
 /* Runs a DELETE whose statements are queued (the first raises WF404 when the resource is
  * missing) as one round: 204, or the problem conflicts maps (the foreign keys through

@@ -50,6 +50,8 @@ void handle_movements_receipt(http_ctx *ctx);
 
 void handle_stats(http_ctx *ctx);
 
+void handle_plans_create(http_ctx *ctx);
+
 void handle_events(http_ctx *ctx);
 
 void handle_webhooks_list(http_ctx *ctx);

@@ -95,6 +95,8 @@ const router_route api_routes[] = {
     ROUTE(HTTP_POST, "/v1/movements/{id}/receipt", "movements.receipt", handle_movements_receipt,
           OWN_STORE_WRITE, SCOPE_NONE),
     ROUTE(HTTP_GET, "/v1/stats", "stats", handle_stats, ADMIN_AUDITOR, SCOPE_NONE),
+    /* Evaluates a batch on one snapshot and writes nothing (api/plans.c). */
+    ROUTE(HTTP_POST, "/v1/plans", "plans.create", handle_plans_create, ADMIN_AUDITOR, SCOPE_NONE),
     /* Each stream shows what its principal may read (api/events.c). */
     ROUTE(HTTP_GET, "/v1/events", "events", handle_events, ROLES_READERS, SCOPE_NONE),
     ROUTE(HTTP_GET, "/v1/webhooks", "webhooks.list", handle_webhooks_list, ADMIN, SCOPE_NONE),

@@ -62,66 +62,12 @@
  * finds a page in few rounds when one storage in a few accepts the type. */
 #define VIEW_MEMBERS_MAX 512
 
-/* The credential a request's work is charged to, as the rate limit names it: an API key by
- * its id, a JWT by its subject and issuer. */
-typedef struct {
-    char text[8 + AUTH_ISSUER_MAX + AUTH_ACTOR_MAX];
-    size_t len;
-} work_identity;
-
-static work_identity identity_of(const http_ctx *ctx)
-{
-    const auth_principal *who = &ctx->principal;
-    work_identity identity;
-    int len;
-    if (who->key_id > 0) {
-        len = snprintf(identity.text, sizeof identity.text, "key:%lld", (long long)who->key_id);
-    } else {
-        /* actor is "jwt:<sub>"; the NUL keeps "a" + "bc" apart from "ab" + "c". */
-        len =
-            snprintf(identity.text, sizeof identity.text, "%s%c%s", who->actor, '\0', who->issuer);
-    }
-    identity.len = len < 0                              ? 0
-                   : (size_t)len < sizeof identity.text ? (size_t)len
-                                                        : sizeof identity.text - 1;
-    return identity;
-}
-
-/* Admission by the work budget: false when the credential is in debt, and the request has
- * then been answered 429 with Retry-After (nothing read, nothing searched). */
-static bool budget_admits(http_ctx *ctx, const work_identity *identity)
-{
-    wf_app *app = app_of(ctx);
-    work_budget *budget = view_cache_work_budget(app->views, app->cfg->work_budget);
-    if (budget == NULL) {
-        return true;
-    }
-    int64_t wait_ms = work_budget_wait(budget, identity->text, identity->len, clock_ms());
-    if (wait_ms == 0) {
-        return true;
-    }
-    char retry_after[16];
-    snprintf(retry_after, sizeof retry_after, "%d", rate_retry_after_s(wait_ms));
-    http_add_header(ctx, "Retry-After", retry_after);
-    metrics_count_work_refused();
-    http_problem(ctx, PROBLEM_TOO_MANY_REQUESTS,
-                 "This credential's work budget is spent: at most %d units a second (graph "
-                 "nodes searched and storages read by storage views). The next request is "
-                 "allowed in %lld ms.",
-                 app->cfg->work_budget, (long long)wait_ms);
-    return false;
-}
-
 /* Charges a request's work, after it was done. */
-static void budget_charge(wf_app *app, const work_identity *identity, uint64_t nodes_settled,
+static void budget_charge(wf_app *app, const api_work_identity *identity, uint64_t nodes_settled,
                           uint64_t storages_examined, uint64_t round_trips)
 {
     metrics_count_view_work(nodes_settled, storages_examined, round_trips);
-    work_budget *budget = view_cache_work_budget(app->views, app->cfg->work_budget);
-    if (budget != NULL) {
-        work_budget_charge(budget, identity->text, identity->len, nodes_settled + storages_examined,
-                           clock_ms());
-    }
+    api_work_charge(app, identity, nodes_settled + storages_examined);
 }
 
 typedef struct {
@@ -158,7 +104,7 @@ typedef struct {
      * settled nodes, those an earlier request paid for (a resumed order). */
     uint64_t nodes_settled, storages_examined;
     size_t settled_base;
-    work_identity who;
+    api_work_identity who;
     /* How many storages there are (round 1's head): a search that reached as many leaves
      * nothing unreachable. -1 until round 1 has answered. */
     int64_t storage_total;
@@ -876,8 +822,8 @@ void handle_organization_storages(http_ctx *ctx)
     uint8_t cursor_key[DIGEST_HMAC_BYTES];
     digest_derive_key(app_of(ctx)->deployment_key, DEPLOYMENT_KEY_BYTES, "view-cursor", cursor_key);
     view_cursor_signer signer = cursor_signer(cursor_key);
-    work_identity who = identity_of(ctx);
-    if (!budget_admits(ctx, &who)) {
+    api_work_identity who = api_work_of(ctx);
+    if (!api_work_admits(ctx, &who, "storage views")) {
         return;
     }
     view_position start = {0};
@@ -940,7 +886,7 @@ void handle_organization_storages(http_ctx *ctx)
 typedef struct {
     int64_t organization_id, storage_id;
     graph_snapshot *snapshot;
-    work_identity who;
+    api_work_identity who;
     int round_trips;
 } one_state;
 
@@ -1017,8 +963,8 @@ static void one_run(void *arg)
 
 void handle_organization_storage(http_ctx *ctx)
 {
-    work_identity who = identity_of(ctx);
-    if (!budget_admits(ctx, &who)) {
+    api_work_identity who = api_work_of(ctx);
+    if (!api_work_admits(ctx, &who, "storage views")) {
         return;
     }
     tx *t = tx_for(ctx);

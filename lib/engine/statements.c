@@ -667,6 +667,15 @@ const db_statement engine_statements[ST__COUNT] = {
       "u.code = w.code LEFT JOIN p ON p.code = w.code LEFT JOIN r ON r.code = w.code "
       "ORDER BY w.code"),
     S(ST_PING, "SELECT 1"),
+    /* Allocation plans (engine/plans.c), in one read-only snapshot. $1 the batch's
+     * organization ids: the lowest that does not exist, or NULL. */
+    S(ST_PLAN_UNKNOWN_ORG, "SELECT min(u.id) FROM unnest($1::bigint[]) u(id) "
+                           "WHERE NOT EXISTS (SELECT 1 FROM organizations o WHERE o.id = u.id)"),
+    /* $1 the batch's types: every storage's room for them, where it has any (reserved
+     * kilograms, held for loads in transit, are not room). */
+    S(ST_PLAN_ROOMS,
+      "SELECT storage_id, waste_type, capacity - stock - reserved FROM storage_waste "
+      "WHERE waste_type = ANY($1::text[]) AND capacity > stock + reserved"),
     /* Generic plans for the rest of a read's round (its implicit transaction ends at the
      * round's Sync, and the setting with it): sent by tx before a round that holds a
      * statement of statement_wants_generic_plan. */

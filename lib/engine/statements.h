@@ -86,6 +86,8 @@
     X(ST_EX_MOVEMENTS)                                                                             \
     X(ST_BALANCE)                                                                                  \
     X(ST_PING)                                                                                     \
+    X(ST_PLAN_UNKNOWN_ORG)                                                                         \
+    X(ST_PLAN_ROOMS)                                                                               \
     X(ST_GENERIC_PLANS)                                                                            \
     X(ST_PENDING_BY_TYPE)                                                                          \
     X(ST_DISPATCH_POLL)                                                                            \

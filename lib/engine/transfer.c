@@ -31,10 +31,13 @@
 #include "engine/transfer.h"
 
 #include "core/placement.h"
+#include "core/plans.h"
 #include "engine/graph_cache.h"
 #include "engine/room_hints.h"
 #include "engine/statements.h"
 #include "engine/storage_order.h"
+#include "flow/plans_flow.h"
+#include "util/log.h"
 #include "util/mem.h"
 #include "util/metrics.h"
 
@@ -43,6 +46,13 @@
 
 /* The most pairs one room read asks for (a world of full storages reads in pages). */
 #define READ_CAP 2048
+/* Dispatch by min-cost flow (WASTEFLOW_DISPATCH_POLICY=min_cost): the most room reads it
+ * adds to a batch before it settles for the nearest-first plan, the most (storage, type)
+ * rooms it holds, and the room it assumes where nothing is known (so the storage is read). */
+#define MIN_COST_ROUNDS    8
+#define MIN_COST_ROOMS     (1u << 18)
+#define MIN_COST_ROOM_NONE INT64_C(1000000000000000)
+#define MIN_COST_MAX_ARCS  200000
 
 /* One organization being served. */
 typedef struct {
@@ -75,6 +85,7 @@ typedef struct {
     void *done_arg;
     transfer_outcome outcome;
     room_map *seen; /* dispatch: the dispatcher's view of rooms, kept up to date */
+    bool min_cost;  /* dispatch: WASTEFLOW_DISPATCH_POLICY=min_cost */
     /* Per attempt (reset by attempt_reset). */
     served *orgs;
     size_t org_count;
@@ -92,6 +103,12 @@ typedef struct {
     /* Further blocks of shipment ids, for organizations with more than one block's worth. */
     const int64_t *extra_blocks;
     size_t extra_block_count;
+    /* min_cost: every room this attempt read (by type key), the search of the organization
+     * whose prefix is being read, and how many room reads the min-cost plan added. */
+    room_map *fresh;
+    graph_search *cost_search;
+    size_t cost_search_index;
+    size_t cost_rounds;
 } transfer_job;
 
 /* How many shipment ids one nextval hands out (the sequence's increment, migration 013). */
@@ -118,6 +135,11 @@ static void attempt_reset(void *arg)
     job->weighed_count = job->weighed_cap = 0;
     job->extra_blocks = NULL;
     job->extra_block_count = 0;
+    room_map_free(job->fresh);
+    job->fresh = NULL;
+    graph_search_free(job->cost_search);
+    job->cost_search = NULL;
+    job->cost_rounds = 0;
 }
 
 static bool is_weighed(const transfer_job *job, int64_t storage_id)
@@ -516,6 +538,9 @@ static void rooms_read(tx *t, const db_result *result)
             note_weighed(t, job, pair.storage_id);
         }
         placement_fresh(job->plan, pair, room);
+        if (job->fresh != NULL) {
+            (void)room_map_put(job->fresh, pair.storage_id, pair.type, room);
+        }
         room_hints_saw(hints, pair.storage_id, pair.type, room);
         if (job->seen != NULL) {
             (void)room_map_put(job->seen, pair.storage_id, pair.type, room);
@@ -529,6 +554,9 @@ static void rooms_read(tx *t, const db_result *result)
     for (size_t i = 0; i < job->reading_count; i++) {
         if (!placement_is_fresh(job->plan, job->reading[i])) {
             placement_fresh(job->plan, job->reading[i], 0);
+            if (job->fresh != NULL) {
+                (void)room_map_put(job->fresh, job->reading[i].storage_id, job->reading[i].type, 0);
+            }
             room_hints_saw(hints, job->reading[i].storage_id, job->reading[i].type, 0);
             if (job->seen != NULL) {
                 (void)room_map_put(job->seen, job->reading[i].storage_id, job->reading[i].type, 0);
@@ -590,26 +618,287 @@ static void blocks_read(tx *t, const db_result *result)
     planned(t, job);
 }
 
+/* The shipments are final: ids for them (one more statement only when an organization has
+ * more than a block of them), then the writes. */
+static void shipments_final(tx *t, transfer_job *job)
+{
+    size_t extra = 0;
+    for (size_t i = 0; i < job->org_count; i++) {
+        const served *org = &job->orgs[i];
+        if (!job->dry_run && org->shipment_count > ID_BLOCK) {
+            extra += (org->shipment_count - 1) / ID_BLOCK;
+        }
+    }
+    if (extra > 0) {
+        /* Rare: more shipments than a block holds; one more statement for the ids. */
+        tx_q(t, ST_TR_SHIPMENT_BLOCKS, tx_int(t, (int64_t)extra));
+        tx_next(t, blocks_read);
+        return;
+    }
+    planned(t, job);
+}
+
+/* ---------------------------------------------------------------- dispatch by min-cost flow
+ *
+ * WASTEFLOW_DISPATCH_POLICY=min_cost. When the nearest-first plan of a batch places every
+ * pending kilogram, the batch is placed instead at the least kg·m (core/plans.h): each
+ * organization's storages, nearest first, until their room covers the batch's kilograms
+ * of its types; the rooms of those storages read (and locked) like any other, in more
+ * rounds while a room read changes the prefixes; then the min-cost flow over rooms all
+ * read in this transaction. A batch that does not fit keeps the nearest-first plan
+ * (oldest first: fairness before distance), and so does one whose prefixes cannot be
+ * settled in MIN_COST_ROUNDS reads. One organization alone is served optimally by the rule
+ * itself, so it costs nothing more. */
+
+static void plan_round(tx *t, transfer_job *job);
+
+static bool batch_fits(const transfer_job *job)
+{
+    if (job->org_count < 2) {
+        return false;
+    }
+    for (size_t i = 0; i < job->org_count; i++) {
+        for (size_t k = 0; k < job->orgs[i].type_count; k++) {
+            if (job->orgs[i].types[k].left_kg > 0) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+typedef struct {
+    transfer_job *job;
+    const plans *costs;
+    const room_map *hints;
+} cost_context;
+
+/* A room for the prefixes: what this transaction read, else the dispatcher's view, else
+ * the instance's hints (a storage they know without the type does not accept it), else
+ * unknown, assumed large so that the storage is read. Only rooms this transaction read
+ * decide what is shipped: the flow is solved once every prefix room is one of them. */
+static bool estimate_room(void *arg, int64_t storage_id, uint32_t key, int64_t *room_kg)
+{
+    const cost_context *context = arg;
+    if (room_map_get(context->job->fresh, storage_id, key, room_kg)) {
+        return true;
+    }
+    const room_map *views[] = {context->job->seen, context->hints};
+    for (size_t v = 0; v < sizeof views / sizeof views[0]; v++) {
+        int64_t marker;
+        if (views[v] == NULL) {
+            continue;
+        }
+        if (room_map_get(views[v], storage_id, key, room_kg)) {
+            return true;
+        }
+        if (room_map_get(views[v], storage_id, PLACEMENT_STORAGE_KNOWN, &marker)) {
+            *room_kg = 0;
+            return true;
+        }
+    }
+    *room_kg = MIN_COST_ROOM_NONE;
+    return true;
+}
+
+/* core/plans' next storage: one bounded search at a time, the organizations in order. */
+static bool cost_next(void *arg, size_t index, int64_t *storage_id, int64_t *distance_m)
+{
+    const cost_context *context = arg;
+    transfer_job *job = context->job;
+    if (job->cost_search == NULL || job->cost_search_index != index) {
+        graph_search_free(job->cost_search);
+        node_ref source = {NODE_ORG, plans_organization_id(context->costs, index)};
+        job->cost_search = graph_search_begin(job->snapshot->roads, source);
+        job->cost_search_index = index;
+        if (job->cost_search == NULL) {
+            mem_exhausted(sizeof(graph_search *));
+        }
+    }
+    return storage_search_next(job->cost_search, storage_id, distance_m);
+}
+
+typedef struct {
+    const transfer_job *job;
+    place_pair *pairs;
+    size_t count, cap;
+} unread_pairs;
+
+static void note_unread(void *arg, int64_t storage_id, uint32_t key)
+{
+    unread_pairs *unread = arg;
+    int64_t room;
+    if (unread->count < unread->cap && !room_map_get(unread->job->fresh, storage_id, key, &room)) {
+        unread->pairs[unread->count++] = (place_pair){storage_id, key};
+    }
+}
+
+static int shipment_order(const void *left, const void *right)
+{
+    const plan_shipment *a = left, *b = right;
+    if (a->type != b->type) {
+        return a->type < b->type ? -1 : 1;
+    }
+    if (a->distance_m != b->distance_m) {
+        return a->distance_m < b->distance_m ? -1 : 1;
+    }
+    return a->storage_id < b->storage_id ? -1 : a->storage_id > b->storage_id;
+}
+
+/* The min-cost plan replaces the nearest-first shipments (both place everything). */
+static void apply_min_cost(tx *t, transfer_job *job, const plans_result *best)
+{
+    for (size_t i = 0; i < job->org_count; i++) {
+        served *org = &job->orgs[i];
+        size_t count = 0;
+        for (size_t s = 0; s < best->shipment_count; s++) {
+            count += best->shipments[s].organization_id == org->organization_id;
+        }
+        plan_shipment *shipments = TX_ARRAY(t, plan_shipment, count ? count : 1);
+        size_t n = 0;
+        for (size_t s = 0; s < best->shipment_count; s++) {
+            const plans_shipment *from = &best->shipments[s];
+            if (from->organization_id != org->organization_id) {
+                continue;
+            }
+            size_t k = 0;
+            while (k < org->type_count && org->keys[k] != from->type) {
+                k++;
+            }
+            shipments[n++] = (plan_shipment){.type = k,
+                                             .storage_id = from->storage_id,
+                                             .amount_kg = from->amount_kg,
+                                             .distance_m = from->distance_m};
+        }
+        qsort(shipments, n, sizeof *shipments, shipment_order);
+        org->shipments = shipments;
+        org->shipment_count = n;
+    }
+}
+
+static void min_cost_round(tx *t, transfer_job *job);
+
+/* A room read of the min-cost plan: as rooms_read, for the prefixes. */
+static void cost_rooms_read(tx *t, const db_result *result)
+{
+    transfer_job *job = tx_user(t);
+    room_hints *hints = tx_app(t)->hints;
+    int rows = db_rows(result, 0);
+    for (int row = 0; row < rows; row++) {
+        place_pair pair = {db_int64(result, 0, row, 0), key_of(t, db_text(result, 0, row, 1))};
+        int64_t room = db_int64(result, 0, row, 2);
+        if (db_text(result, 0, row, 3)[0] == 't') {
+            note_weighed(t, job, pair.storage_id);
+        }
+        (void)room_map_put(job->fresh, pair.storage_id, pair.type, room);
+        room_hints_saw(hints, pair.storage_id, pair.type, room);
+        if (job->seen != NULL) {
+            (void)room_map_put(job->seen, pair.storage_id, pair.type, room);
+        }
+        job->rows_locked++;
+        job->max_locked_id =
+            pair.storage_id > job->max_locked_id ? pair.storage_id : job->max_locked_id;
+    }
+    for (size_t i = 0; i < job->reading_count; i++) {
+        place_pair pair = job->reading[i];
+        int64_t room;
+        if (!room_map_get(job->fresh, pair.storage_id, pair.type, &room)) {
+            (void)room_map_put(job->fresh, pair.storage_id, pair.type, 0);
+            room_hints_saw(hints, pair.storage_id, pair.type, 0);
+            if (job->seen != NULL) {
+                (void)room_map_put(job->seen, pair.storage_id, pair.type, 0);
+            }
+        }
+    }
+    min_cost_round(t, job);
+}
+
+static void min_cost_round(tx *t, transfer_job *job)
+{
+    uint32_t type_count = 0;
+    int64_t total = 0;
+    for (size_t i = 0; i < job->org_count; i++) {
+        for (size_t k = 0; k < job->orgs[i].type_count; k++) {
+            type_count =
+                job->orgs[i].keys[k] + 1 > type_count ? job->orgs[i].keys[k] + 1 : type_count;
+        }
+    }
+    plans *costs = plans_new(type_count);
+    int64_t *kg = TX_ARRAY(t, int64_t, type_count ? type_count : 1);
+    plans_status status = costs != NULL ? PLANS_OK : PLANS_NO_MEMORY;
+    for (size_t i = 0; i < job->org_count && status == PLANS_OK; i++) {
+        const served *org = &job->orgs[i];
+        memset(kg, 0, type_count * sizeof *kg);
+        for (size_t k = 0; k < org->type_count; k++) {
+            const plan_type *type = &org->types[k];
+            kg[org->keys[k]] = type->pending_kg + type->received_kg - type->left_kg;
+            total += kg[org->keys[k]];
+        }
+        status = plans_add(costs, org->organization_id, kg);
+    }
+    cost_context context = {job, costs, room_hints_map(tx_app(t)->hints)};
+    graph_search_free(job->cost_search);
+    job->cost_search = NULL;
+    if (status == PLANS_OK) {
+        status = plans_build_with(costs, cost_next, &context, estimate_room, &context,
+                                  MIN_COST_MAX_ARCS, NULL);
+    }
+    graph_search_free(job->cost_search);
+    job->cost_search = NULL;
+    if (status == PLANS_OK) {
+        unread_pairs unread = {job, TX_ARRAY(t, place_pair, READ_CAP), 0, READ_CAP};
+        plans_each_pair(costs, note_unread, &unread);
+        if (unread.count > 0 && job->cost_rounds < MIN_COST_ROUNDS) {
+            plans_free(costs);
+            job->cost_rounds++;
+            sorting_hints = tx_app(t)->hints;
+            qsort(unread.pairs, unread.count, sizeof *unread.pairs, pair_order);
+            pg_array storages = {0}, types = {0};
+            for (size_t i = 0; i < unread.count; i++) {
+                array_int(&storages, unread.pairs[i].storage_id);
+                array_code(&types, room_hints_code(tx_app(t)->hints, unread.pairs[i].type));
+            }
+            job->reading = unread.pairs;
+            job->reading_count = unread.count;
+            job->read_rounds++;
+            tx_q(t,
+                 unread.pairs[0].storage_id < job->max_locked_id ? ST_TR_ROOMS_NOWAIT : ST_TR_ROOMS,
+                 array_done(t, &storages), array_done(t, &types));
+            tx_next(t, cost_rooms_read);
+            return;
+        }
+        if (unread.count == 0) {
+            plans_result best;
+            status = plans_min_cost(costs, plans_flow_solve, NULL, &best);
+            if (status == PLANS_OK) {
+                if (best.placed_kg == total) {
+                    apply_min_cost(t, job, &best);
+                }
+                plans_result_free(&best);
+            }
+        }
+    }
+    if (status != PLANS_OK) {
+        log_event(LOG_WARN, "dispatch: the min-cost plan failed; nearest-first instead", NULL);
+    }
+    plans_free(costs);
+    shipments_final(t, job);
+}
+
 static void plan_round(tx *t, transfer_job *job)
 {
     place_pair *pairs = TX_ARRAY(t, place_pair, READ_CAP);
     size_t count = placement_plan(job->plan, pairs, READ_CAP);
     if (count == 0) {
-        size_t extra = 0;
         for (size_t i = 0; i < job->org_count; i++) {
             served *org = &job->orgs[i];
             org->shipments = placement_shipments(job->plan, i, &org->shipment_count);
-            if (!job->dry_run && org->shipment_count > ID_BLOCK) {
-                extra += (org->shipment_count - 1) / ID_BLOCK;
-            }
         }
-        if (extra > 0) {
-            /* Rare: more shipments than a block holds; one more statement for the ids. */
-            tx_q(t, ST_TR_SHIPMENT_BLOCKS, tx_int(t, (int64_t)extra));
-            tx_next(t, blocks_read);
+        if (job->automatic && job->fresh != NULL && batch_fits(job)) {
+            min_cost_round(t, job);
             return;
         }
-        planned(t, job);
+        shipments_final(t, job);
         return;
     }
     sorting_hints = tx_app(t)->hints;
@@ -783,6 +1072,11 @@ static void batch_locked(tx *t, const db_result *result)
 {
     transfer_job *job = tx_user(t);
     attempt_reset(job);
+    if (job->min_cost) {
+        /* The rooms this attempt reads (attempt_reset frees them); without the map (no
+         * memory) the batch is served nearest-first. */
+        job->fresh = room_map_new(MIN_COST_ROOMS);
+    }
     int locked = db_rows(result, 0);
     job->outcome.organizations_busy = job->requested_count - (size_t)locked;
     if (locked == 0) {
@@ -835,6 +1129,7 @@ void transfer_dispatch(wf_app *app, const int64_t *organization_ids, size_t coun
     tx *t = tx_background(app, deadline_ms, batch_done);
     transfer_job *job = job_start(t, true);
     job->actor = "dispatcher";
+    job->min_cost = app->cfg->dispatch_min_cost && count > 1;
     job->done = done;
     job->done_arg = arg;
     job->seen = seen;

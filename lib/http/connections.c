@@ -101,12 +101,21 @@ static void guard_expired(evutil_socket_t fd, short events, void *arg)
                                                                : CONN_CLOSE_HEADER_TIMEOUT);
 }
 
+/* The body limit of a request by its first line ("POST /v1/plans?x HTTP/1.1"). */
+static int64_t request_body_limit(const char *line)
+{
+    bool post = strncmp(line, "POST ", 5) == 0;
+    const char *path = post ? line + 5 : line;
+    return http_body_limit(post, path, strcspn(path, " ?"));
+}
+
 /* The head scanner found a body over the limit: the 413 goes straight to the socket
  * (reply.c), and the rest of the body is read and dropped until the linger is over. */
 static void refuse_oversized(conn_guard *guard)
 {
     http_reply_oversized_raw(guard->server, bufferevent_getfd(guard->bev),
-                             guard->head.content_length, guard->head.request_line);
+                             guard->head.content_length, guard->head.max_body,
+                             guard->head.request_line);
     evtimer_del(&guard->deadline);
     guard_arm(guard, REFUSED_LINGER_MS);
 }
@@ -149,6 +158,14 @@ static void input_added(struct evbuffer *buffer, const struct evbuffer_cb_info *
     if (guard->head.state == HEAD_SCAN_OVERSIZED) {
         refuse_oversized(guard);
         evbuffer_drain(buffer, evbuffer_get_length(buffer));
+        return;
+    }
+    if (guard->head.state == HEAD_SCAN_WAIT) {
+        /* evhttp takes a Content-Length body only once all of it is in the input buffer:
+         * the buffer must hold this request's largest body (and no more). */
+        int64_t extra = guard->head.max_body - HTTP_MAX_BODY;
+        bufferevent_setwatermark(guard->bev, EV_READ, 0,
+                                 CONN_INPUT_MAX + (size_t)(extra > 0 ? extra : 0));
     }
 }
 
@@ -225,6 +242,7 @@ struct bufferevent *conn_new(struct event_base *base, void *arg)
     guard->server = server;
     guard->bev = bev;
     head_scan_init(&guard->head, HTTP_MAX_BODY);
+    head_scan_limit_by(&guard->head, request_body_limit);
     evtimer_assign(&guard->deadline, base, guard_expired, guard);
     event_assign(&guard->attach, base, -1, 0, guard_attach, guard);
     event_assign(&guard->pause, base, -1, 0, pause_reading, guard);

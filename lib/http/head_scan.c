@@ -13,6 +13,12 @@ void head_scan_init(head_scan *scan, int64_t max_body)
     memset(scan, 0, sizeof *scan);
     scan->state = HEAD_SCAN_START;
     scan->max_body = max_body;
+    scan->default_max = max_body;
+}
+
+void head_scan_limit_by(head_scan *scan, int64_t (*limit_of)(const char *request_line))
+{
+    scan->limit_of = limit_of;
 }
 
 /* One complete line of a head (without its CR LF). */
@@ -23,6 +29,7 @@ static void head_line(head_scan *scan)
     if (scan->first_line) {
         scan->first_line = false;
         snprintf(scan->request_line, sizeof scan->request_line, "%s", line);
+        scan->max_body = scan->limit_of != NULL ? scan->limit_of(line) : scan->default_max;
         return;
     }
     if (scan->line_len == 0) {

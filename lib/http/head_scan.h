@@ -33,7 +33,10 @@ typedef enum { CHUNK_SIZE, CHUNK_DATA, CHUNK_DATA_END, CHUNK_TRAILER } head_scan
 
 typedef struct {
     head_scan_state state;
-    int64_t max_body;
+    int64_t max_body; /* the limit of the request being read */
+    /* The limit of a request by its first line (NULL: default_max for every request). */
+    int64_t (*limit_of)(const char *request_line);
+    int64_t default_max;
     char request_line[HEAD_SCAN_LINE_MAX]; /* the head's first line, cut */
     /* The declared Content-Length (the largest, when several are sent), or the sum of the
      * chunks so far; when over the limit, what made it so (a single chunk over the limit
@@ -50,6 +53,10 @@ typedef struct {
 
 /* A scanner between requests, for bodies of at most max_body bytes. */
 void head_scan_init(head_scan *scan, int64_t max_body);
+
+/* From the next request on, each request's limit is limit_of(its first line) (a pure
+ * function of the line: the scanner stays pure). */
+void head_scan_limit_by(head_scan *scan, int64_t (*limit_of)(const char *request_line));
 
 /* Reads n more bytes of the connection; returns the state after them. Bytes fed in a state
  * past HEAD_SCAN_CHUNKS are ignored: the caller sets the state again (HEAD_SCAN_START for

@@ -136,7 +136,7 @@ void http_reply_logged(http_ctx *ctx, int status);
 /* The 413 for a body over the limit, written straight to a connection's socket before the
  * body is read (evhttp writes nothing on a connection between requests), logged and
  * counted; the sending side is shut. request_line is the head's first line, for the log. */
-void http_reply_oversized_raw(http_server *server, int fd, int64_t declared,
+void http_reply_oversized_raw(http_server *server, int fd, int64_t declared, int64_t limit,
                               const char *request_line);
 
 /* ---- rate.c: the rate limit's tables, made (or not, when it is off) and freed with the

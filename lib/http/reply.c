@@ -272,7 +272,7 @@ void http_reply_preflight(http_ctx *ctx, int allowed)
     http_reply_empty(ctx, 204);
 }
 
-void http_reply_oversized_raw(http_server *server, int fd, int64_t declared,
+void http_reply_oversized_raw(http_server *server, int fd, int64_t declared, int64_t limit,
                               const char *request_line)
 {
     char request_id[17];
@@ -282,9 +282,9 @@ void http_reply_oversized_raw(http_server *server, int fd, int64_t declared,
     int body_len =
         snprintf(body, sizeof body,
                  "{\"type\":\"https://wasteflow.dev/problems/%s\",\"title\":\"%s\",\"status\":413,"
-                 "\"detail\":\"The request body would be %lld bytes; at most %d are accepted.\","
+                 "\"detail\":\"The request body would be %lld bytes; at most %lld are accepted.\","
                  "\"request_id\":\"%s\"}",
-                 info->slug, info->title, (long long)declared, HTTP_MAX_BODY, request_id);
+                 info->slug, info->title, (long long)declared, (long long)limit, request_id);
     char response[1024];
     int len = snprintf(response, sizeof response,
                        "HTTP/1.1 413 Content Too Large\r\nContent-Type: application/problem+json"

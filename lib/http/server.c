@@ -152,13 +152,20 @@ static bool admit_route(http_ctx *ctx)
     return true;
 }
 
+int http_body_limit(bool post, const char *path, size_t len)
+{
+    static const char batch[] = "/v1/plans";
+    return post && len == sizeof batch - 1 && memcmp(path, batch, len) == 0 ? HTTP_MAX_BODY_BATCH
+                                                                            : HTTP_MAX_BODY;
+}
+
 static bool admit_body(http_ctx *ctx, struct ctx_private *priv)
 {
     struct evbuffer *input = evhttp_request_get_input_buffer(ctx->req);
     size_t body_len = evbuffer_get_length(input);
-    if (body_len > HTTP_MAX_BODY) {
-        http_problem(ctx, PROBLEM_PAYLOAD_TOO_LARGE, "The request body exceeds %d bytes.",
-                     HTTP_MAX_BODY);
+    int limit = http_body_limit(ctx->method == HTTP_POST, ctx->path, strlen(ctx->path));
+    if (body_len > (size_t)limit) {
+        http_problem(ctx, PROBLEM_PAYLOAD_TOO_LARGE, "The request body exceeds %d bytes.", limit);
         return false;
     }
     if (body_len > 0) {
@@ -232,9 +239,10 @@ http_server *http_server_new(struct event_base *base, const http_server_options 
                                                  EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
                                                  EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
     evhttp_set_max_headers_size(server->http, MAX_HEADERS_SIZE);
-    /* The contract's limit: a chunked body is cut there by evhttp (a declared
-     * Content-Length above it is answered at once, before evhttp reads on: connections.c). */
-    evhttp_set_max_body_size(server->http, HTTP_MAX_BODY);
+    /* The largest limit: a chunked body is cut there by evhttp. The limit of each request
+     * (http_body_limit) is kept by connections.c before evhttp reads on (a declared
+     * Content-Length, or chunks adding up beyond it) and by admit_body. */
+    evhttp_set_max_body_size(server->http, HTTP_MAX_BODY_BATCH);
     evhttp_set_timeout(server->http, options->idle_timeout_s);
     evhttp_set_default_content_type(server->http, "application/json");
     evhttp_set_gencb(server->http, request_cb, server);

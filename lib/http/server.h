@@ -21,6 +21,12 @@
 #include <stdio.h>
 
 #define HTTP_MAX_BODY (64 * 1024)
+/* The one larger body: a batch of up to 10,000 hand-overs to plan (POST /v1/plans). */
+#define HTTP_MAX_BODY_BATCH (1024 * 1024)
+
+/* The body limit of a request to path (len bytes, the query excluded) by method: HTTP_MAX_BODY,
+ * or HTTP_MAX_BODY_BATCH for POST /v1/plans. */
+int http_body_limit(bool post, const char *path, size_t len);
 
 typedef struct http_server http_server;
 typedef struct http_ctx http_ctx;

@@ -51,6 +51,10 @@ static const setting_doc settings[] = {
     {"WASTEFLOW_DRAIN_TIMEOUT_MS", "10000", "how long SIGTERM waits for in-flight requests"},
     {"WASTEFLOW_DISPATCH_INTERVAL_MS", "1000",
      "how often the dispatcher looks for room it was not told of (NOTIFY wakes it at once)"},
+    {"WASTEFLOW_DISPATCH_POLICY", "nearest",
+     "nearest: automatic dispatch serves each organization in turn, oldest first, by the "
+     "allocation rule; min_cost: a batch whose whole pending waste fits is placed at the least "
+     "kg·m (a min-cost flow), one that does not fit oldest first by the rule"},
     {"WASTEFLOW_CORS_ORIGINS", "", "comma-separated allowed browser origins (empty: none)"},
     {"WASTEFLOW_LOG_LEVEL", "info", "debug, info, warn or error"},
     {"WASTEFLOW_JWT_SECRET", "", "HS256 key for JWTs, at least 32 bytes (empty: no HS256)"},
@@ -265,6 +269,13 @@ int config_load(config *cfg, const char *(*getenv_fn)(const char *name), char *e
         return -1;
     }
     cfg->webhook_allow_private = allow_private[0] == '1';
+    const char *policy = value_of(getenv_fn, "WASTEFLOW_DISPATCH_POLICY");
+    if (strcmp(policy, "nearest") != 0 && strcmp(policy, "min_cost") != 0) {
+        snprintf(error, error_size,
+                 "WASTEFLOW_DISPATCH_POLICY must be nearest or min_cost, got \"%s\"", policy);
+        return -1;
+    }
+    cfg->dispatch_min_cost = strcmp(policy, "min_cost") == 0;
     /* Role names go into GRANT statements as identifiers: keep them plain. */
     const char *roles[] = {cfg->app_role, cfg->auditor_role};
     const char *names[] = {"WASTEFLOW_APP_ROLE", "WASTEFLOW_AUDITOR_ROLE"};

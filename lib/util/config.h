@@ -24,6 +24,7 @@ typedef struct {
     int work_budget;          /* WASTEFLOW_WORK_BUDGET: view work units/s per credential, 0 = off */
     int drain_timeout_ms;     /* WASTEFLOW_DRAIN_TIMEOUT_MS: SIGTERM drain limit */
     int dispatch_interval_ms; /* WASTEFLOW_DISPATCH_INTERVAL_MS: auto-dispatch sweep period */
+    bool dispatch_min_cost;   /* WASTEFLOW_DISPATCH_POLICY: min_cost (true) or nearest */
     char cors_origins[1024];  /* WASTEFLOW_CORS_ORIGINS: comma-separated, empty = no CORS */
     int log_level;            /* WASTEFLOW_LOG_LEVEL: debug, info, warn, error */
     char jwt_secret[1024];    /* WASTEFLOW_JWT_SECRET: HS256 key, empty = no HS256 */

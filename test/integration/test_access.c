@@ -300,6 +300,11 @@ static const matrix_row matrix[] = {
      "{\"received_kg\":1}",
      0,
      {409, 403, 403, 403, 403, 409, 403}},
+    {"POST",
+     "/v1/plans",
+     "{\"hand_overs\":[{\"organization_id\":{A},\"waste\":{\"glass\":1}}]}",
+     0,
+     {200, 200, 403, 403, 403, 403, 403}},
 };
 enum { MATRIX_ROWS = sizeof matrix / sizeof matrix[0] };
 

@@ -105,6 +105,21 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.log_level, LOG_INFO);
     assert_int_equal(cfg.jwt_max_ttl_s, 86400);
     assert_true(cfg.events_enabled);
+    assert_false(cfg.dispatch_min_cost);
+}
+
+/* The dispatch policy: nearest (default) or min_cost, nothing else. */
+static void test_dispatch_policy(void **state)
+{
+    (void)state;
+    env_set("WASTEFLOW_DISPATCH_POLICY", "min_cost");
+    assert_true(load_ok().dispatch_min_cost);
+    env_set("WASTEFLOW_DISPATCH_POLICY", "nearest");
+    assert_false(load_ok().dispatch_min_cost);
+    env_set("WASTEFLOW_DISPATCH_POLICY", "");
+    assert_false(load_ok().dispatch_min_cost);
+    env_set("WASTEFLOW_DISPATCH_POLICY", "min-cost");
+    load_fails("WASTEFLOW_DISPATCH_POLICY must be nearest or min_cost, got \"min-cost\"");
 }
 
 /* The live feed can be turned off, and only by on or off. */
@@ -605,6 +620,7 @@ static void test_print_help(void **state)
                            "WASTEFLOW_MAX_CONNECTIONS",
                            "WASTEFLOW_MAX_IDLE_PER_CLIENT",
                            "WASTEFLOW_RATE_LIMIT",
+                           "WASTEFLOW_DISPATCH_POLICY",
                            "WASTEFLOW_WORK_BUDGET",
                            "WASTEFLOW_DRAIN_TIMEOUT_MS",
                            "WASTEFLOW_DISPATCH_INTERVAL_MS",
@@ -631,6 +647,7 @@ int main(void)
         cmocka_unit_test_setup(test_defaults, setup),
         cmocka_unit_test_setup(test_events_switch, setup),
         cmocka_unit_test_setup(test_webhook_settings, setup),
+        cmocka_unit_test_setup(test_dispatch_policy, setup),
         cmocka_unit_test_setup(test_empty_values_mean_default, setup),
         cmocka_unit_test_setup(test_custom_values, setup),
         cmocka_unit_test_setup(test_integer_bounds_accepted, setup),

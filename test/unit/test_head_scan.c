@@ -202,6 +202,34 @@ static void test_bytes_after_a_state_the_caller_owns_are_ignored(void **unused)
     assert_string_equal(scan.request_line, "");
 }
 
+/* A request's limit by its first line: the batch route gets more, others the default,
+ * and the next request on the connection is judged by its own line. */
+static int64_t limit_by_line(const char *line)
+{
+    return strncmp(line, "POST /v1/plans", 14) == 0 ? 4 * LIMIT : LIMIT;
+}
+
+static void test_each_request_gets_its_own_limit(void **unused)
+{
+    (void)unused;
+    head_scan scan;
+    head_scan_init(&scan, LIMIT);
+    head_scan_limit_by(&scan, limit_by_line);
+    assert_int_equal(feed_text(&scan, "POST /v1/plans HTTP/1.1\r\nContent-Length: 200000\r\n\r\n"),
+                     HEAD_SCAN_WAIT);
+    assert_int_equal(scan.max_body, 4 * LIMIT);
+    scan.state = HEAD_SCAN_START;
+    assert_int_equal(
+        feed_text(&scan, "POST /v1/organizations HTTP/1.1\r\nContent-Length: 200000\r\n\r\n"),
+        HEAD_SCAN_OVERSIZED);
+    assert_int_equal(scan.max_body, LIMIT);
+    assert_int_equal(scan.content_length, 200000);
+    scan.state = HEAD_SCAN_START;
+    assert_int_equal(
+        feed_bytewise(&scan, "POST /v1/plans HTTP/1.1\r\nContent-Length: 262145\r\n\r\n"),
+        HEAD_SCAN_OVERSIZED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +246,7 @@ int main(void)
         cmocka_unit_test(test_broken_chunk_framing_is_left_to_evhttp),
         cmocka_unit_test(test_long_lines_are_cut),
         cmocka_unit_test(test_bytes_after_a_state_the_caller_owns_are_ignored),
+        cmocka_unit_test(test_each_request_gets_its_own_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
