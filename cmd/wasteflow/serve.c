@@ -10,6 +10,7 @@
 #include "auth/token_cache.h"
 #include "db/deployment_key.h"
 #include "db/migrate.h"
+#include "engine/alerts.h"
 #include "engine/app.h"
 #include "engine/dispatch.h"
 #include "engine/events.h"
@@ -55,7 +56,8 @@ static void drain_check(evutil_socket_t fd, short events, void *arg)
     int inflight = http_server_inflight(a->server);
     int64_t now = clock_ms();
     bool quiet = inflight == 0 && !dispatcher_busy(a->dispatcher) && !key_cache_busy(a->keys) &&
-                 !room_hints_busy(a->hints) && !graph_cache_busy(a) && !events_busy(a->events);
+                 !room_hints_busy(a->hints) && !graph_cache_busy(a) && !events_busy(a->events) &&
+                 !alert_evaluator_busy(a->alerts);
     if (!quiet) {
         svc->quiet_since_ms = 0;
     } else if (svc->quiet_since_ms == 0) {
@@ -91,6 +93,7 @@ static void on_signal(evutil_socket_t signum, short events, void *arg)
      * reader does not take it is disconnected within a second. */
     events_stop(svc->application.events);
     dispatcher_stop(svc->application.dispatcher);
+    alert_evaluator_stop(svc->application.alerts);
     room_hints_stop(svc->application.hints);
     key_cache_stop(svc->application.keys);
     svc->drain_deadline_ms = clock_ms() + svc->application.cfg->drain_timeout_ms;
@@ -310,6 +313,7 @@ int serve_main(const config *cfg)
         a->hints = room_hints_new(a, ROOM_HINTS_MAX_ENTRIES);
         a->views = view_cache_new(VIEW_CACHE_BYTES);
         a->dispatcher = dispatcher_new(a, cfg->dispatch_interval_ms);
+        a->alerts = alert_evaluator_new(a);
         events_options events = {
             .max_streams = cfg->events_max_streams,
             .max_per_credential = cfg->events_max_per_credential,
@@ -339,6 +343,7 @@ int serve_main(const config *cfg)
         log_event(LOG_INFO, "stopped", NULL);
     }
     dispatcher_free(a->dispatcher);
+    alert_evaluator_free(a->alerts);
     room_hints_free(a->hints);
     view_cache_free(a->views);
     key_cache_free(a->keys);

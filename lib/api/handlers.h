@@ -33,6 +33,8 @@ void handle_storages_create(http_ctx *ctx);
 void handle_storages_patch(http_ctx *ctx);
 void handle_storages_delete(http_ctx *ctx);
 void handle_storages_unload(http_ctx *ctx);
+void handle_storages_history(http_ctx *ctx);
+void handle_storages_forecast(http_ctx *ctx);
 
 void handle_routes_list(http_ctx *ctx);
 void handle_routes_get(http_ctx *ctx);
@@ -47,5 +49,10 @@ void handle_transfers_get(http_ctx *ctx);
 void handle_stats(http_ctx *ctx);
 
 void handle_events(http_ctx *ctx);
+
+void handle_alerts_create(http_ctx *ctx);
+void handle_alerts_list(http_ctx *ctx);
+void handle_alerts_get(http_ctx *ctx);
+void handle_alerts_delete(http_ctx *ctx);
 
 #endif

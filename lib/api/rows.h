@@ -22,4 +22,9 @@ size_t rows_transfers(arena *a, const db_result *result, int q, repr_transfer_ro
  * revoked_at). */
 repr_key_row rows_key(const db_result *result, int q, int row);
 
+/* Alert rules: rows (id, storage_id, waste_type, fill_ratio_above, created_at). */
+repr_alert_row rows_alert(const db_result *result, int q, int row);
+/* Alert firings: rows (id, alert_id, storage_id, waste_type, ratio, threshold, fired_at). */
+repr_firing_row rows_alert_firing(const db_result *result, int q, int row);
+
 #endif

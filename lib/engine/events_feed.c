@@ -71,6 +71,7 @@ static const struct {
     {'s', EVENT_STORAGE, ST_EV_STORAGES},
     {'o', EVENT_ORGANIZATION, ST_EV_ORGANIZATIONS},
     {'r', EVENT_ROUTE, ST_EV_ROUTES},
+    {'a', EVENT_ALERT, ST_EV_ALERTS},
 };
 #define LOGGED_COUNT (sizeof logged / sizeof logged[0])
 

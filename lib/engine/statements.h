@@ -91,7 +91,17 @@
     X(ST_EV_STORAGES)                                                                              \
     X(ST_EV_ORGANIZATIONS)                                                                         \
     X(ST_EV_ROUTES)                                                                                \
-    X(ST_VIEW_UNREACHABLE)
+    X(ST_VIEW_UNREACHABLE)                                                                         \
+    X(ST_HIST_CHECK)                                                                               \
+    X(ST_HISTORY)                                                                                  \
+    X(ST_FORECAST)                                                                                 \
+    X(ST_ALERT_CREATE)                                                                             \
+    X(ST_ALERT_LIST)                                                                               \
+    X(ST_ALERT_GET)                                                                                \
+    X(ST_ALERT_DELETE)                                                                             \
+    X(ST_ALERT_EVALUATE)                                                                           \
+    X(ST_ALERT_RELEASE)                                                                            \
+    X(ST_EV_ALERTS)
 
 #define WF_STATEMENT_ENUM(name) name,
 enum { WF_STATEMENTS(WF_STATEMENT_ENUM) ST__COUNT };

@@ -232,13 +232,13 @@ void it_sql_exec(const char *sql_fmt, ...)
 char *it_db_fingerprint(void)
 {
     /* room_events is a queue the dispatcher empties on its own time; dispatcher_lease is
-     * renewed by the dispatcher at every poll. */
+     * renewed by the dispatcher at every poll, alert_lease by the alert evaluator. */
     PGconn *db = it_db();
     PGresult *tables = query_or_fail(
         "SELECT table_name FROM information_schema.tables"
         " WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
         " AND table_name NOT IN ('schema_migrations', 'idempotency_keys', 'room_events',"
-        " 'dispatcher_lease')"
+        " 'dispatcher_lease', 'alert_lease')"
         " ORDER BY table_name COLLATE \"C\"");
     char *out = NULL;
     size_t length = 0, capacity = 0;
