@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -481,6 +482,65 @@ static void test_concurrent_crossings_fire_once(void **state)
     it_response_free(r);
 }
 
+/* One of the racers below: count transfers of kg glass from org through base_url. */
+typedef struct {
+    pthread_t thread;
+    const char *base_url;
+    long long org, kg;
+    int count, created;
+} racer;
+
+static void *racer_main(void *arg)
+{
+    racer *r = arg;
+    CURL *curl = curl_easy_init();
+    char url[256], body[64];
+    snprintf(url, sizeof url, "%s/v1/organizations/%lld/transfers", r->base_url, r->org);
+    snprintf(body, sizeof body, "{\"waste\":{\"glass\":%lld}}", r->kg);
+    for (int i = 0; i < r->count; i++) {
+        tu_http_result result = {0};
+        tu_http_call(curl, "POST", url, body, NULL, NULL, 30, false, &result);
+        r->created += result.status == 201;
+        tu_http_result_clear(&result);
+    }
+    curl_easy_cleanup(curl);
+    return NULL;
+}
+
+/* Four clients, two on each instance, race 10 kg transfers into one storage of 1,000 kg
+ * until it holds 800: the ratio crosses 0.5 once, and the rule fires once. */
+static void test_racing_transfers_fire_once(void **state)
+{
+    (void)state;
+    long long storage = tu_new_storage("race", "{\"glass\":1000}");
+    long long rule = create_rule(tu_fmt("{\"storage_id\":%lld,\"fill_ratio_above\":0.5}", storage));
+    racer racers[4];
+    for (int i = 0; i < 4; i++) {
+        racers[i] = (racer){.base_url = i % 2 == 0 ? it_base_url() : second_url,
+                            .org = supplier_of(storage),
+                            .kg = 10,
+                            .count = 20};
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_create(&racers[i].thread, NULL, racer_main, &racers[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(racers[i].thread, NULL);
+        assert_int_equal(racers[i].created, 20);
+    }
+    tu_assert_stock(storage, "{\"glass\":800}", "{\"glass\":200}");
+    if (wait_firings(rule, 1, tu_scaled_ms(1000)) < 0) {
+        fail_msg("the crossing did not fire");
+    }
+    tu_sleep_ms(tu_scaled_ms(600));
+    assert_int_equal(firings(rule), 1);
+    /* The ratio it fired at lies above the threshold, at most one round of transfers past. */
+    long long permille = it_sql_int("SELECT (ratio * 1000)::bigint FROM alert_firings WHERE "
+                                    "alert_id = %lld",
+                                    rule);
+    assert_true(permille > 500 && permille <= 800);
+}
+
 /* A rule made while the ratio is already above fires at the next crossing, not at once; a
  * deleted rule fires no more. */
 static void test_created_above_waits_and_deleted_stops(void **state)
@@ -547,6 +607,7 @@ int main(void)
         cmocka_unit_test(test_admin_only),
         cmocka_unit_test(test_fires_once_per_crossing_on_two_instances),
         cmocka_unit_test(test_concurrent_crossings_fire_once),
+        cmocka_unit_test(test_racing_transfers_fire_once),
         cmocka_unit_test(test_created_above_waits_and_deleted_stops),
         cmocka_unit_test(test_report_delays),
         /* Runs last: whatever the tests above did, sql/audit.sql finds no violated invariant. */
