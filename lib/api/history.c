@@ -48,15 +48,15 @@ static void history_read(tx *t, const db_result *result)
 {
     strbuf out = {0};
     strbuf_puts(&out, "{\"items\":[");
-    for (int row = 0; row < db_rows(result, 1); row++) {
+    for (int row = 0; row < db_rows(result, 2); row++) {
         strbuf_puts(&out, row > 0 ? ",{\"start\":" : "{\"start\":");
-        repr_timestamp(&out, db_text(result, 1, row, 0));
+        repr_timestamp(&out, db_text(result, 2, row, 0));
         strbuf_puts(&out, ",\"in_kg\":");
-        strbuf_puts(&out, db_text(result, 1, row, 1));
+        strbuf_puts(&out, db_text(result, 2, row, 1));
         strbuf_puts(&out, ",\"out_kg\":");
-        strbuf_puts(&out, db_text(result, 1, row, 2));
+        strbuf_puts(&out, db_text(result, 2, row, 2));
         strbuf_puts(&out, ",\"stock_kg\":");
-        strbuf_puts(&out, db_text(result, 1, row, 3));
+        strbuf_puts(&out, db_text(result, 2, row, 3));
         strbuf_puts(&out, "}");
     }
     strbuf_puts(&out, "]}");
@@ -94,10 +94,11 @@ void handle_storages_history(http_ctx *ctx)
     }
     tx *t = tx_for(ctx);
     const char *id = tx_int(t, ctx->match.ids[0]);
+    tx_q0(t, ST_NO_JIT);
     tx_q(t, ST_HIST_CHECK, id, code);
     tx_q(t, ST_HISTORY, id, code, tx_int(t, buckets.first_us), tx_int(t, width_s),
          tx_int(t, buckets.count));
-    tx_run(t, TX_SNAPSHOT, history_read);
+    tx_run(t, TX_READ, history_read);
 }
 
 static void forecast_read(tx *t, const db_result *result)
@@ -107,18 +108,18 @@ static void forecast_read(tx *t, const db_result *result)
     strbuf_puts(&out, "{\"waste_type\":");
     strbuf_json_string(&out, code);
     strbuf_puts(&out, ",\"stock\":");
-    strbuf_puts(&out, db_text(result, 1, 0, 0));
+    strbuf_puts(&out, db_text(result, 2, 0, 0));
     strbuf_puts(&out, ",\"reserved\":");
-    strbuf_puts(&out, db_text(result, 1, 0, 1));
+    strbuf_puts(&out, db_text(result, 2, 0, 1));
     strbuf_puts(&out, ",\"remaining\":");
-    strbuf_puts(&out, db_text(result, 1, 0, 2));
-    const char *rate = db_text(result, 1, 0, 3);
+    strbuf_puts(&out, db_text(result, 2, 0, 2));
+    const char *rate = db_text(result, 2, 0, 3);
     strbuf_puts(&out, ",\"rate_kg_per_day\":");
     strbuf_puts(&out, rate);
     strbuf_puts(&out, ",\"full_at\":");
     double seconds = 0;
-    int64_t now = db_int64(result, 1, 0, 4);
-    if (forecast_seconds_to_full(db_int64(result, 1, 0, 2), strtod(rate, NULL), &seconds) &&
+    int64_t now = db_int64(result, 2, 0, 4);
+    if (forecast_seconds_to_full(db_int64(result, 2, 0, 2), strtod(rate, NULL), &seconds) &&
         seconds < (double)(HISTORY_TIME_MAX_US - now) / 1e6) {
         char at[HISTORY_TIME_TEXT_SIZE];
         history_format_time(now + (int64_t)(seconds * 1e6), at);
@@ -152,7 +153,8 @@ void handle_storages_forecast(http_ctx *ctx)
     tx *t = tx_for(ctx);
     const char *id = tx_int(t, ctx->match.ids[0]);
     tx_set_user(t, (void *)tx_text(t, code));
+    tx_q0(t, ST_NO_JIT);
     tx_q(t, ST_HIST_CHECK, id, code);
     tx_q(t, ST_FORECAST, id, code, tx_int(t, window_s));
-    tx_run(t, TX_SNAPSHOT, forecast_read);
+    tx_run(t, TX_READ, forecast_read);
 }

@@ -28,6 +28,34 @@
 #define ALERT_COLUMNS  "id, storage_id, waste_type, fill_ratio_above, created_at"
 #define FIRING_COLUMNS "id, alert_id, storage_id, waste_type, ratio, threshold, fired_at"
 
+/* History and forecasts ($1 storage, $2 waste type): where the range starts ($3: microseconds
+ * since the epoch, or seconds back from now) and a bucket's width ($4 seconds). */
+#define HISTORY_FIRST  "('epoch'::timestamptz + $3::bigint * interval '1 microsecond')"
+#define HISTORY_WIDTH  "($4::bigint * interval '1 second')"
+#define FORECAST_FIRST "(now() - $3::bigint * interval '1 second')"
+/* The least id of a transfer dated at or after FIRST: an index-only range of
+ * transfers_created_at_idx (OFFSET 0: not min() walking the primary key, filtering every
+ * older transfer on the way). */
+#define LEAST_TRANSFER(FIRST)                                                                      \
+    "SELECT coalesce(min(id), 9223372036854775807) AS id FROM (SELECT t.id FROM transfers t "      \
+    "WHERE t.created_at >= " FIRST " OFFSET 0) t"
+/* Every change to the stock of ($1, $2) dated at or after FIRST: (at, in_kg, out_kg). What
+ * went in: shipments that did not travel, at their transfer's time, and receipts' accepted
+ * kilograms, at their receipt; what went out: unloads. Shipments have no date of their own:
+ * every transfer dated at or after FIRST has an id no lower than lo.id (the least of them,
+ * LEAST_TRANSFER), so they are a range of the shipments' indexes, each dated through its
+ * transfer's primary key (OFFSET 0 keeps that a nested loop, not a hash of the range). The
+ * cost follows the rows in the range, not the ledger's size. */
+#define LEDGER_CHANGES(FIRST)                                                                      \
+    "SELECT t.created_at AS at, s.amount AS in_kg, 0::bigint AS out_kg FROM lo, shipments s "      \
+    "CROSS JOIN LATERAL (SELECT t.created_at FROM transfers t WHERE t.id = s.transfer_id OFFSET "  \
+    "0) t WHERE s.storage_id = $1::bigint AND s.transfer_id >= lo.id AND s.waste_type = $2 AND "   \
+    "NOT s.in_transit AND t.created_at >= " FIRST " UNION ALL SELECT r.received_at, "              \
+    "r.accepted_kg, 0 FROM receipts r JOIN shipments s ON s.id = r.shipment_id WHERE "             \
+    "r.received_at >= " FIRST " AND s.storage_id = $1::bigint AND s.waste_type = $2 UNION ALL "    \
+    "SELECT u.created_at, 0, u.amount FROM unloads u WHERE u.storage_id = $1::bigint AND "         \
+    "u.waste_type = $2 AND u.created_at >= " FIRST
+
 /* The road graph since version MINE (at most MAX changes): rows of (head, kind, version,
  * route_id, op, from, to, distance_m, two_way, chunk) where kind is
  *   'h'  one header row: head = the current graph version, version = MINE echoed;
@@ -587,6 +615,12 @@ const db_statement engine_statements[ST__COUNT] = {
       "JOIN storage_waste w ON w.storage_id = m.id ORDER BY s.id, w.waste_type"),
 
     /* ---------------------------------------------------------------- history, forecasts */
+    /* History and forecasts are planned for their values (custom plans: a generic plan
+     * cannot know how short the range is), and their round turns JIT compilation off: the
+     * estimate of a long range can pass jit_above_cost, and compiling costs hundreds of
+     * milliseconds where running costs a few. Local to the read's round (one implicit
+     * transaction). */
+    S(ST_NO_JIT, "SELECT set_config('jit', 'off', true)"),
     /* A history or forecast asks for storage $1's type $2: 404 without the storage, 422 for
      * a type that is unknown or that the storage does not take. */
     S(ST_HIST_CHECK,
@@ -603,54 +637,68 @@ const db_statement engine_statements[ST__COUNT] = {
      * through indexes (sql/migrations/014): the cost follows the range asked for. Every
      * transfer at or after the first bucket has an id no lower than the least id among
      * them, which bounds the storage's shipments on shipments_storage_idx too. */
-    S(ST_HISTORY,
-      "WITH b AS MATERIALIZED (SELECT 'epoch'::timestamptz + $3::bigint * interval "
-      "'1 microsecond' AS first, $4::bigint * interval '1 second' AS width), "
-      "lo AS MATERIALIZED (SELECT coalesce(min(t.id), 9223372036854775807) AS id FROM "
-      "transfers t, b WHERE t.created_at >= b.first), "
-      "changes AS (SELECT t.created_at AS at, s.amount AS in_kg, 0::bigint AS out_kg FROM b, lo, "
-      "shipments s JOIN transfers t ON t.id = s.transfer_id WHERE s.storage_id = $1::bigint "
-      "AND s.transfer_id >= lo.id AND s.waste_type = $2 AND NOT s.in_transit AND t.created_at >= "
-      "b.first UNION ALL SELECT r.received_at, r.accepted_kg, 0 FROM b, receipts r JOIN "
-      "shipments s ON s.id = r.shipment_id WHERE r.received_at >= b.first AND s.storage_id = "
-      "$1::bigint AND s.waste_type = $2 UNION ALL SELECT u.created_at, 0, u.amount FROM b, "
-      "unloads u WHERE u.storage_id = $1::bigint AND u.waste_type = $2 AND u.created_at >= "
-      "b.first), "
-      "binned AS (SELECT date_bin(b.width, c.at, b.first) AS start, sum(c.in_kg) AS in_kg, "
-      "sum(c.out_kg) AS out_kg FROM changes c, b GROUP BY 1), "
-      "series AS (SELECT b.first + g * b.width AS start FROM b, generate_series(0, $5::int - 1) "
-      "g), "
-      "joined AS (SELECT coalesce(s.start, x.start) AS start, s.start IS NOT NULL AS asked, "
-      "coalesce(x.in_kg, 0) AS in_kg, coalesce(x.out_kg, 0) AS out_kg FROM series s FULL JOIN "
-      "binned x ON x.start = s.start), "
-      "run AS (SELECT start, asked, in_kg, out_kg, coalesce(sum(in_kg - out_kg) OVER (ORDER BY "
-      "start DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS later FROM joined) "
-      "SELECT r.start, r.in_kg, r.out_kg, w.stock - r.later FROM run r, storage_waste w WHERE "
-      "r.asked AND w.storage_id = $1::bigint AND w.waste_type = $2 ORDER BY r.start"),
+    S(ST_HISTORY, "WITH lo AS MATERIALIZED (" LEAST_TRANSFER(
+                      HISTORY_FIRST) "), "
+                                     "changes AS (" LEDGER_CHANGES(
+                                         HISTORY_FIRST) "), "
+                                                        "binned AS (SELECT date_bin(" HISTORY_WIDTH
+                                                        ", c.at, " HISTORY_FIRST ") AS start, "
+                                                        "sum(c.in_kg) AS in_kg, sum(c.out_kg) AS "
+                                                        "out_kg FROM changes c GROUP BY "
+                                                        "1), "
+                                                        "series AS (SELECT " HISTORY_FIRST
+                                                        " + g * " HISTORY_WIDTH " AS start FROM "
+                                                        "generate_series(0, $5::int - 1) g), "
+                                                        "joined AS (SELECT coalesce(s.start, "
+                                                        "x.start) AS start, s.start IS NOT "
+                                                        "NULL AS asked, "
+                                                        "coalesce(x.in_kg, 0) AS in_kg, "
+                                                        "coalesce(x.out_kg, 0) AS out_kg FROM "
+                                                        "series s FULL JOIN "
+                                                        "binned x ON x.start = s.start), "
+                                                        "run AS (SELECT start, asked, in_kg, "
+                                                        "out_kg, coalesce(sum(in_kg - out_kg) "
+                                                        "OVER (ORDER BY "
+                                                        "start DESC ROWS BETWEEN UNBOUNDED "
+                                                        "PRECEDING AND 1 PRECEDING), 0) AS "
+                                                        "later FROM joined) "
+                                                        "SELECT r.start, r.in_kg, r.out_kg, "
+                                                        "w.stock - r.later FROM run r, "
+                                                        "storage_waste w WHERE "
+                                                        "r.asked AND w.storage_id = $1::bigint AND "
+                                                        "w.waste_type = $2 ORDER BY "
+                                                        "r.start"),
     /* Storage $1's type $2 over the last $3 seconds: stock, reserved, remaining, the least
      * squares slope of the stock after each change (one point per instant) against time in
      * kg a day (0 with fewer than two points), and now in microseconds since the epoch. */
     S(ST_FORECAST,
-      "WITH b AS MATERIALIZED (SELECT now() - $3::bigint * interval '1 second' AS first), "
-      "lo AS MATERIALIZED (SELECT coalesce(min(t.id), 9223372036854775807) AS id FROM "
-      "transfers t, b WHERE t.created_at >= b.first), "
-      "w AS MATERIALIZED (SELECT stock, reserved, capacity FROM storage_waste WHERE storage_id = "
-      "$1::bigint AND waste_type = $2), "
-      "changes AS (SELECT t.created_at AS at, s.amount AS net FROM b, lo, shipments s JOIN "
-      "transfers t ON t.id = s.transfer_id WHERE s.storage_id = $1::bigint AND s.transfer_id >= "
-      "lo.id AND s.waste_type = $2 AND NOT s.in_transit AND t.created_at >= b.first UNION ALL "
-      "SELECT r.received_at, r.accepted_kg FROM b, receipts r JOIN shipments s ON s.id = "
-      "r.shipment_id WHERE r.received_at >= b.first AND s.storage_id = $1::bigint AND "
-      "s.waste_type = $2 UNION ALL SELECT u.created_at, -u.amount FROM b, unloads u WHERE "
-      "u.storage_id = $1::bigint AND u.waste_type = $2 AND u.created_at >= b.first), "
-      "points AS (SELECT at, sum(net) AS net FROM changes GROUP BY at), "
-      "series AS (SELECT at, (SELECT stock FROM w) - coalesce(sum(net) OVER (ORDER BY at DESC "
-      "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS stock FROM points), "
-      "fit AS (SELECT count(*) AS n, regr_slope(stock::float8, extract(epoch FROM at)::float8) "
-      "AS slope FROM series) "
-      "SELECT w.stock, w.reserved, w.capacity - w.stock - w.reserved, CASE WHEN fit.n >= 2 THEN "
-      "coalesce(fit.slope, 0) * 86400 ELSE 0 END, (extract(epoch FROM now()) * 1000000)::bigint "
-      "FROM w, fit"),
+      "WITH lo AS MATERIALIZED (" LEAST_TRANSFER(
+          FORECAST_FIRST) "), "
+                          "w AS MATERIALIZED (SELECT stock, reserved, capacity FROM storage_waste "
+                          "WHERE storage_id = "
+                          "$1::bigint AND waste_type = $2), "
+                          "changes AS (" LEDGER_CHANGES(
+                              FORECAST_FIRST) "), "
+                                              "points AS (SELECT at, sum(in_kg - out_kg) AS net "
+                                              "FROM changes GROUP BY "
+                                              "at), "
+                                              "series AS (SELECT at, (SELECT stock FROM w) - "
+                                              "coalesce(sum(net) OVER "
+                                              "(ORDER BY at DESC "
+                                              "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), "
+                                              "0) AS stock FROM "
+                                              "points), "
+                                              "fit AS (SELECT count(*) AS n, "
+                                              "regr_slope(stock::float8, extract(epoch "
+                                              "FROM at)::float8) "
+                                              "AS slope FROM series) "
+                                              "SELECT w.stock, w.reserved, w.capacity - w.stock - "
+                                              "w.reserved, CASE "
+                                              "WHEN fit.n >= 2 THEN "
+                                              "coalesce(fit.slope, 0) * 86400 ELSE 0 END, "
+                                              "(extract(epoch FROM now()) * "
+                                              "1000000)::bigint "
+                                              "FROM w, fit"),
 
     /* ---------------------------------------------------------------- alerts */
     /* A rule: $1 storage (NULL: any), $2 type (NULL: any), $3 the threshold. Pairs already

@@ -92,6 +92,7 @@
     X(ST_EV_ORGANIZATIONS)                                                                         \
     X(ST_EV_ROUTES)                                                                                \
     X(ST_VIEW_UNREACHABLE)                                                                         \
+    X(ST_NO_JIT)                                                                                   \
     X(ST_HIST_CHECK)                                                                               \
     X(ST_HISTORY)                                                                                  \
     X(ST_FORECAST)                                                                                 \

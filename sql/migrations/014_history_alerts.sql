@@ -3,8 +3,9 @@
 -- History and forecasts are read from the ledger itself; these indexes keep a request's
 -- cost bounded by the time range it asks for, not by the size of the ledger. Shipments
 -- have no time of their own (their transfer's created_at is theirs), so transfers get an
--- index on created_at; a storage's shipments are then found through shipments_storage_idx.
-CREATE INDEX transfers_created_at_idx ON transfers (created_at);
+-- index on created_at (with the id, so the least id in a range is an index-only scan); a
+-- storage's shipments are then a range of the shipments' indexes.
+CREATE INDEX transfers_created_at_idx ON transfers (created_at) INCLUDE (id);
 CREATE INDEX unloads_history_idx ON unloads (storage_id, waste_type, created_at) INCLUDE (amount);
 
 -- Alert rules: fire when (stock + reserved) / capacity of a matching storage and type goes

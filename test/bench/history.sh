@@ -101,7 +101,7 @@ measure "history: a day of hours" "/v1/storages/$storage/history?waste_type=glas
 measure "history: a week of hours" \
     "/v1/storages/$storage/history?waste_type=glass&bucket=hour&from=$(date -u -d '-7 days' +%Y-%m-%dT%H:%M:%SZ)"
 measure "history: 1,000 minutes" \
-    "/v1/storages/$storage/history?waste_type=glass&bucket=minute&from=$(date -u -d '-1000 minutes' +%Y-%m-%dT%H:%M:%SZ)"
+    "/v1/storages/$storage/history?waste_type=glass&bucket=minute&from=$(date -u -d '-999 minutes' +%Y-%m-%dT%H:%M:%SZ)"
 measure "forecast: a week" "/v1/storages/$storage/forecast?waste_type=glass"
 printf 'forecast: %s\n' "$(curl -sf -H "Authorization: Bearer $key" \
     "http://127.0.0.1:$port/v1/storages/$storage/forecast?waste_type=glass")"
