@@ -286,6 +286,11 @@ static const matrix_row matrix[] = {
     {"GET", "/v1/transfers", NULL, 0, READERS(200)},
     {"GET", "/v1/transfers/{TA}", NULL, 0, {200, 200, 403, 200, 404, 200, 404}},
     {"GET", "/v1/stats", NULL, 0, {200, 200, 403, 403, 403, 403, 403}},
+    /* Whoever may read the storage may read its history and forecast (docs/history.md). */
+    {"GET", "/v1/storages/{S}/history?waste_type=glass", NULL, 0, READERS(200)},
+    {"GET", "/v1/storages/{S}/forecast?waste_type=glass", NULL, 0, READERS(200)},
+    {"GET", "/v1/alerts", NULL, 0, ADMIN_ONLY(200)},
+    {"POST", "/v1/alerts", "{\"fill_ratio_above\":0.9}", 0, ADMIN_ONLY(201)},
 };
 enum { MATRIX_ROWS = sizeof matrix / sizeof matrix[0] };
 
