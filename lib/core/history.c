@@ -65,7 +65,8 @@ bool history_parse_time(const char *text, int64_t *us)
         !digits(&p, 2, &second)) {
         return false;
     }
-    if (month < 1 || month > 12 || day < 1 ||
+    /* Year 0 is 1 BC, which PostgreSQL writes with a suffix no RFC 3339 reader expects. */
+    if (year < 1 || month < 1 || month > 12 || day < 1 ||
         day > month_days[month - 1] + (month == 2 && leap(year)) || hour > 23 || minute > 59 ||
         second > 59) {
         return false;

@@ -18,7 +18,7 @@
 
 /* Parses an RFC 3339 timestamp ("2026-12-07T04:00:00Z", "...T04:00:00.250+02:00"): a
  * date, 'T' (or 't' or ' '), a time with optional fraction (at most microseconds are kept)
- * and 'Z' or an offset. False for anything else, including impossible dates. */
+ * and 'Z' or an offset. False for anything else, including impossible dates and year 0000. */
 bool history_parse_time(const char *text, int64_t *us) __attribute__((warn_unused_result));
 
 /* The width of bucket "minute", "hour" or "day" in seconds; 0 for any other name. */

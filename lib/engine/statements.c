@@ -30,7 +30,11 @@
 
 /* History and forecasts ($1 storage, $2 waste type): where the range starts ($3: microseconds
  * since the epoch, or seconds back from now) and a bucket's width ($4 seconds). */
-#define HISTORY_FIRST  "('epoch'::timestamptz + $3::bigint * interval '1 microsecond')"
+/* (Seconds and microseconds apart: a float8 holds whole microseconds only up to 2^53, about
+ * 285 years from the epoch, and interval arithmetic goes through float8.) */
+#define HISTORY_FIRST                                                                              \
+    "('epoch'::timestamptz + $3::bigint / 1000000 * interval '1 second' + $3::bigint % 1000000 "   \
+    "* interval '1 microsecond')"
 #define HISTORY_WIDTH  "($4::bigint * interval '1 second')"
 #define FORECAST_FIRST "(now() - $3::bigint * interval '1 second')"
 /* The least id of a transfer dated at or after FIRST: an index-only range of

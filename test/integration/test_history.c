@@ -132,6 +132,22 @@ static void test_exact_buckets(void **state)
                          "\"out_kg\":30,\"stock_kg\":140}]}");
     it_response_free(r);
 
+    /* The edges of the calendar: nothing then, the current stock at the end of time. */
+    r = history(storage, "waste_type=glass&bucket=day&from=0001-01-01T00:00:00Z"
+                         "&to=0001-01-02T00:00:00Z");
+    EXPECT_STATUS(r, 200);
+    ASSERT_JSON(r->json, "{\"items\":[{\"start\":\"0001-01-01T00:00:00.000000Z\",\"in_kg\":0,"
+                         "\"out_kg\":0,\"stock_kg\":0}]}");
+    it_response_free(r);
+    r = history(storage, "waste_type=glass&bucket=hour&from=9999-12-31T22:30:00Z"
+                         "&to=9999-12-31T23:59:59.999999Z");
+    EXPECT_STATUS(r, 200);
+    ASSERT_JSON(r->json,
+                "{\"items\":[{\"start\":\"9999-12-31T22:00:00.000000Z\",\"in_kg\":0,"
+                "\"out_kg\":0,\"stock_kg\":140},{\"start\":\"9999-12-31T23:00:00.000000Z\","
+                "\"in_kg\":0,\"out_kg\":0,\"stock_kg\":140}]}");
+    it_response_free(r);
+
     /* The other type saw nothing. */
     r = history(storage, "waste_type=plastic&bucket=day&from=2026-01-01T00:00:00Z"
                          "&to=2026-01-02T00:00:00Z");
@@ -263,6 +279,7 @@ static void test_bad_queries_422_and_404(void **state)
         {"waste_type=glass&bucket=week", "bucket"},
         {"waste_type=glass&from=yesterday", "from"},
         {"waste_type=glass&to=2026-01-01", "to"},
+        {"waste_type=glass&from=0000-06-01T00:00:00Z", "from"},
         {"waste_type=glass&from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", "from"},
         {"waste_type=glass&from=2026-01-01T00:00:00Z&to=2026-01-01T00:00:00Z", "from"},
         /* 1,001 minutes. */

@@ -27,6 +27,9 @@ static void parses_rfc3339(void **state)
     assert_int_equal(us, (INT64_C(19782) * 86400 + 86399) * S + 123456);
     assert_true(history_parse_time("1969-12-31T23:59:59Z", &us));
     assert_int_equal(us, -S);
+    /* 0001-01-01 is day -719,162. */
+    assert_true(history_parse_time("0001-01-01T00:00:00Z", &us));
+    assert_int_equal(us, INT64_C(-719162) * 86400 * S);
 }
 
 static void refuses_what_is_not_a_time(void **state)
@@ -45,6 +48,7 @@ static void refuses_what_is_not_a_time(void **state)
         "2026-12-07T04:00:00+0200",  /* offset without colon */
         "2026-12-07T04:00:00Z junk", /* trailing */
         "now",
+        "0000-12-31T00:00:00Z", /* 1 BC */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_false(history_parse_time(bad[i], &us));
