@@ -92,6 +92,10 @@ void handle_storages_history(http_ctx *ctx)
     case HISTORY_OK:
         break;
     }
+    if (buckets.first_us < HISTORY_TIME_MIN_US) {
+        http_problem_invalid(ctx, "from", "must not lie before 0001-01-01T00:00:00Z");
+        return;
+    }
     tx *t = tx_for(ctx);
     const char *id = tx_int(t, ctx->match.ids[0]);
     tx_q0(t, ST_NO_JIT);

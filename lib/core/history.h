@@ -49,6 +49,8 @@ int64_t history_default_span_us(int64_t width_s);
  * it never does (a rate that is not positive). No room left is full now (0). */
 bool forecast_seconds_to_full(int64_t remaining_kg, double rate_kg_per_day, double *seconds);
 
+/* The earliest time a history may start at: 0001-01-01T00:00:00Z. */
+#define HISTORY_TIME_MIN_US INT64_C(-62135596800000000)
 /* The latest time history_format_time writes: 9999-12-31T23:59:59.999999Z. */
 #define HISTORY_TIME_MAX_US    INT64_C(253402300799999999)
 #define HISTORY_TIME_TEXT_SIZE 64 /* room for any int the format could print */

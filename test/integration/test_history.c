@@ -280,6 +280,8 @@ static void test_bad_queries_422_and_404(void **state)
         {"waste_type=glass&from=yesterday", "from"},
         {"waste_type=glass&to=2026-01-01", "to"},
         {"waste_type=glass&from=0000-06-01T00:00:00Z", "from"},
+        /* The default from, a day before this to, would lie in 1 BC. */
+        {"waste_type=glass&to=0001-01-01T10:00:00Z", "from"},
         {"waste_type=glass&from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", "from"},
         {"waste_type=glass&from=2026-01-01T00:00:00Z&to=2026-01-01T00:00:00Z", "from"},
         /* 1,001 minutes. */

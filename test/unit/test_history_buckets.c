@@ -30,6 +30,7 @@ static void parses_rfc3339(void **state)
     /* 0001-01-01 is day -719,162. */
     assert_true(history_parse_time("0001-01-01T00:00:00Z", &us));
     assert_int_equal(us, INT64_C(-719162) * 86400 * S);
+    assert_int_equal(us, HISTORY_TIME_MIN_US);
 }
 
 static void refuses_what_is_not_a_time(void **state)
