@@ -127,16 +127,6 @@ int64_t history_bucket_seconds(const char *name)
     return 0;
 }
 
-/* Rounds down to a multiple of step (towards minus infinity, for times before 1970 too). */
-static int64_t floor_to(int64_t value, int64_t step)
-{
-    int64_t q = value / step;
-    if (value % step != 0 && value < 0) {
-        q--;
-    }
-    return q * step;
-}
-
 history_layout history_lay_out(int64_t from_us, int64_t to_us, int64_t width_s,
                                history_buckets *out)
 {
@@ -144,9 +134,9 @@ history_layout history_lay_out(int64_t from_us, int64_t to_us, int64_t width_s,
         return HISTORY_EMPTY;
     }
     int64_t width_us = width_s * US_PER_SECOND;
-    int64_t first = floor_to(from_us, width_us);
-    /* Buckets whose start lies before to: ceil((to - first) / width). Compared before it
-     * is narrowed, so a range of centuries cannot overflow the count. */
+    int64_t first = from_us;
+    /* Buckets whose start lies before to: ceil((to - from) / width). Compared before it is
+     * narrowed, so a range of centuries cannot overflow the count. */
     int64_t count = (to_us - first + width_us - 1) / width_us;
     if (count > HISTORY_MAX_BUCKETS) {
         return HISTORY_TOO_MANY;

@@ -24,9 +24,9 @@ bool history_parse_time(const char *text, int64_t *us) __attribute__((warn_unuse
 /* The width of bucket "minute", "hour" or "day" in seconds; 0 for any other name. */
 int64_t history_bucket_seconds(const char *name);
 
-/* Where a history's buckets lie: the first starts at from, rounded down to a multiple of
- * the width since the epoch (so buckets are aligned alike for every request: whole
- * minutes, hours, UTC days); then every bucket whose start lies before to. */
+/* Where a history's buckets lie: the first starts at from (date_bin's origin), the next
+ * one width later, and so on while a bucket's start lies before to: ceil((to - from) /
+ * width) buckets covering [from, to), the last one possibly reaching past to. */
 typedef struct {
     int64_t first_us; /* the first bucket's start */
     int count;        /* how many buckets */

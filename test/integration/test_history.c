@@ -97,16 +97,28 @@ static void test_exact_buckets(void **state)
                                                                 "\"stock_kg\":140}]}");
     it_response_free(r);
 
-    /* Before anything came, and a from inside a bucket (rounded down to its start); the
-     * stock at 11:00 counts what came after the range too. */
+    /* Buckets start at from (date_bin's origin), not at whole hours: [09:30, 10:30) holds
+     * the 10:05 transfer, [10:30, 11:30) the 10:40 one and the 11:10 unload; the range
+     * ends inside the second. */
     r = history(storage, "waste_type=glass&bucket=hour&from=2026-01-01T09:30:00Z"
                          "&to=2026-01-01T11:00:00Z");
     EXPECT_STATUS(r, 200);
     ASSERT_JSON(r->json, "{\"items\":[{\"start\":\"" T(
-                             "09:00") "\",\"in_kg\":0,\"out_kg\":0,"
+                             "09:30") "\",\"in_kg\":100,\"out_kg\":0,"
+                                      "\"stock_kg\":100},{\"start\":\"" T(
+                                          "10:30") "\",\"in_kg\":50,"
+                                                   "\"out_kg\":30,\"stock_kg\":120}]}");
+    it_response_free(r);
+
+    /* Before anything came. */
+    r = history(storage, "waste_type=glass&bucket=hour&from=2026-01-01T08:00:00Z"
+                         "&to=2026-01-01T10:00:00Z");
+    EXPECT_STATUS(r, 200);
+    ASSERT_JSON(r->json, "{\"items\":[{\"start\":\"" T(
+                             "08:00") "\",\"in_kg\":0,\"out_kg\":0,"
                                       "\"stock_kg\":0},{\"start\":\"" T(
-                                          "10:00") "\",\"in_kg\":150,"
-                                                   "\"out_kg\":0,\"stock_kg\":150}]}");
+                                          "09:00") "\",\"in_kg\":0,"
+                                                   "\"out_kg\":0,\"stock_kg\":0}]}");
     it_response_free(r);
 
     /* Minutes, with an offset in the times. */
@@ -143,8 +155,8 @@ static void test_exact_buckets(void **state)
                          "&to=9999-12-31T23:59:59.999999Z");
     EXPECT_STATUS(r, 200);
     ASSERT_JSON(r->json,
-                "{\"items\":[{\"start\":\"9999-12-31T22:00:00.000000Z\",\"in_kg\":0,"
-                "\"out_kg\":0,\"stock_kg\":140},{\"start\":\"9999-12-31T23:00:00.000000Z\","
+                "{\"items\":[{\"start\":\"9999-12-31T22:30:00.000000Z\",\"in_kg\":0,"
+                "\"out_kg\":0,\"stock_kg\":140},{\"start\":\"9999-12-31T23:30:00.000000Z\","
                 "\"in_kg\":0,\"out_kg\":0,\"stock_kg\":140}]}");
     it_response_free(r);
 
@@ -158,7 +170,8 @@ static void test_exact_buckets(void **state)
 }
 
 /* No from and no to: the last day of hours (bucket defaults to hour), up to now, the last
- * bucket's stock the storage's stock. */
+ * bucket's stock the storage's stock; the last hour of minutes, the last 30 days. And a
+ * range that starts after the last change: nothing in it, the stock all along. */
 static void test_defaults_end_at_current_stock(void **state)
 {
     (void)state;
@@ -166,8 +179,7 @@ static void test_defaults_end_at_current_stock(void **state)
     EXPECT_STATUS(r, 200);
     const cJSON *items = tu_member(r->json, "items");
     int count = cJSON_GetArraySize(items);
-    /* 24 hours from a time inside an hour: 25 buckets, 24 when now is on the hour. */
-    assert_true(count == 24 || count == 25);
+    assert_int_equal(count, 24);
     const cJSON *last = cJSON_GetArrayItem(items, count - 1);
     ASSERT_JSON_AT(last, "stock_kg", "140");
     ASSERT_JSON_AT(last, "in_kg", "0");
@@ -176,12 +188,20 @@ static void test_defaults_end_at_current_stock(void **state)
     r = history(ledger_storage, "waste_type=glass&bucket=minute");
     EXPECT_STATUS(r, 200);
     count = cJSON_GetArraySize(tu_member(r->json, "items"));
-    assert_true(count == 60 || count == 61);
+    assert_int_equal(count, 60);
     it_response_free(r);
     r = history(ledger_storage, "waste_type=glass&bucket=day");
     EXPECT_STATUS(r, 200);
     count = cJSON_GetArraySize(tu_member(r->json, "items"));
-    assert_true(count == 30 || count == 31);
+    assert_int_equal(count, 30);
+    it_response_free(r);
+
+    /* From a minute after the last change (12:30): nothing came in the range. */
+    r = history(ledger_storage, "waste_type=glass&bucket=hour&from=2026-01-01T12:31:00Z"
+                                "&to=2026-01-01T13:31:00Z");
+    EXPECT_STATUS(r, 200);
+    ASSERT_JSON(r->json, "{\"items\":[{\"start\":\"" T("12:31") "\",\"in_kg\":0,\"out_kg\":0,"
+                                                                "\"stock_kg\":140}]}");
     it_response_free(r);
 }
 

@@ -70,26 +70,29 @@ static void names_bucket_widths(void **state)
     assert_int_equal(history_bucket_seconds(NULL), 0);
 }
 
-static void lays_out_aligned_buckets(void **state)
+static void lays_out_buckets_from_from(void **state)
 {
     (void)state;
     history_buckets b = {0};
-    /* 04:10..05:00 in hours: one bucket, starting at 04:00. */
+    /* 04:10..05:00 in hours: one bucket, starting at 04:10. */
     assert_int_equal(history_lay_out(4 * 3600 * S + 600 * S, 5 * 3600 * S, 3600, &b), HISTORY_OK);
-    assert_int_equal(b.first_us, 4 * 3600 * S);
+    assert_int_equal(b.first_us, 4 * 3600 * S + 600 * S);
     assert_int_equal(b.count, 1);
-    /* 04:10..05:00:00.000001: the 05:00 bucket starts before to. */
-    assert_int_equal(history_lay_out(4 * 3600 * S + 600 * S, 5 * 3600 * S + 1, 3600, &b),
+    /* 04:10..05:10 exactly one hour: one; a microsecond more: two. */
+    assert_int_equal(history_lay_out(4 * 3600 * S + 600 * S, 5 * 3600 * S + 600 * S, 3600, &b),
+                     HISTORY_OK);
+    assert_int_equal(b.count, 1);
+    assert_int_equal(history_lay_out(4 * 3600 * S + 600 * S, 5 * 3600 * S + 600 * S + 1, 3600, &b),
                      HISTORY_OK);
     assert_int_equal(b.count, 2);
-    /* A day of hours from midnight: 24. */
-    assert_int_equal(history_lay_out(0, 86400 * S, 3600, &b), HISTORY_OK);
-    assert_int_equal(b.first_us, 0);
+    /* A day of hours: 24, wherever it starts. */
+    assert_int_equal(history_lay_out(1234567, 1234567 + 86400 * S, 3600, &b), HISTORY_OK);
+    assert_int_equal(b.first_us, 1234567);
     assert_int_equal(b.count, 24);
-    /* Before the epoch, rounded down, not towards zero. */
+    /* Before the epoch too. */
     assert_int_equal(history_lay_out(-30 * S, 30 * S, 60, &b), HISTORY_OK);
-    assert_int_equal(b.first_us, -60 * S);
-    assert_int_equal(b.count, 2);
+    assert_int_equal(b.first_us, -30 * S);
+    assert_int_equal(b.count, 1);
 }
 
 static void refuses_empty_and_too_long_ranges(void **state)
@@ -98,10 +101,12 @@ static void refuses_empty_and_too_long_ranges(void **state)
     history_buckets b = {0};
     assert_int_equal(history_lay_out(10 * S, 10 * S, 60, &b), HISTORY_EMPTY);
     assert_int_equal(history_lay_out(10 * S, 5 * S, 60, &b), HISTORY_EMPTY);
-    /* Exactly 1000 minutes is allowed, one microsecond more is not. */
+    /* Exactly 1000 minutes is allowed, one microsecond more is not, wherever they start. */
     assert_int_equal(history_lay_out(0, 1000 * 60 * S, 60, &b), HISTORY_OK);
     assert_int_equal(b.count, 1000);
     assert_int_equal(history_lay_out(0, 1000 * 60 * S + 1, 60, &b), HISTORY_TOO_MANY);
+    assert_int_equal(history_lay_out(7 * S + 3, 7 * S + 3 + 1000 * 60 * S, 60, &b), HISTORY_OK);
+    assert_int_equal(b.count, 1000);
     /* Centuries of minutes: refused, not overflowed. */
     int64_t far = 0;
     assert_true(history_parse_time("9999-12-31T23:59:59Z", &far));
@@ -154,7 +159,7 @@ int main(void)
         cmocka_unit_test(parses_rfc3339),
         cmocka_unit_test(refuses_what_is_not_a_time),
         cmocka_unit_test(names_bucket_widths),
-        cmocka_unit_test(lays_out_aligned_buckets),
+        cmocka_unit_test(lays_out_buckets_from_from),
         cmocka_unit_test(refuses_empty_and_too_long_ranges),
         cmocka_unit_test(default_spans),
         cmocka_unit_test(formats_times),
