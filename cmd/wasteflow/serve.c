@@ -11,6 +11,7 @@
 #include "auth/token_cache.h"
 #include "db/deployment_key.h"
 #include "db/migrate.h"
+#include "engine/alerts.h"
 #include "engine/app.h"
 #include "engine/dispatch.h"
 #include "engine/events.h"
@@ -60,7 +61,7 @@ static void drain_check(evutil_socket_t fd, short events, void *arg)
     int64_t now = clock_ms();
     bool quiet = inflight == 0 && !dispatcher_busy(a->dispatcher) && !key_cache_busy(a->keys) &&
                  !room_hints_busy(a->hints) && !graph_cache_busy(a) && !events_busy(a->events) &&
-                 !webhook_sender_busy(a->webhooks);
+                 !webhook_sender_busy(a->webhooks) && !alert_evaluator_busy(a->alerts);
     if (!quiet) {
         svc->quiet_since_ms = 0;
     } else if (svc->quiet_since_ms == 0) {
@@ -97,6 +98,7 @@ static void on_signal(evutil_socket_t signum, short events, void *arg)
     events_stop(svc->application.events);
     dispatcher_stop(svc->application.dispatcher);
     webhook_sender_stop(svc->application.webhooks);
+    alert_evaluator_stop(svc->application.alerts);
     room_hints_stop(svc->application.hints);
     key_cache_stop(svc->application.keys);
     svc->drain_deadline_ms = clock_ms() + svc->application.cfg->drain_timeout_ms;
@@ -322,6 +324,7 @@ int serve_main(const config *cfg)
         a->views = view_cache_new(VIEW_CACHE_BYTES);
         a->dispatcher = dispatcher_new(a, cfg->dispatch_interval_ms);
         a->webhooks = webhook_sender_new(a, &api_webhook_renderer);
+        a->alerts = alert_evaluator_new(a);
         events_options events = {
             .max_streams = cfg->events_max_streams,
             .max_per_credential = cfg->events_max_per_credential,
@@ -351,6 +354,7 @@ int serve_main(const config *cfg)
         log_event(LOG_INFO, "stopped", NULL);
     }
     dispatcher_free(a->dispatcher);
+    alert_evaluator_free(a->alerts);
     room_hints_free(a->hints);
     view_cache_free(a->views);
     key_cache_free(a->keys);

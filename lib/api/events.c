@@ -7,6 +7,7 @@
  *   storage         the transfers that shipped to it, each with its own shipments only
  *                   (neither received nor pending), and its unloads; every storage and
  *                   route (no organization: it may not read them);
+ *   (alert firings: admins, auditors and the storage they concern only)
  *   monitor         nothing (the route admits it no stream at all). */
 #include "api/events.h"
 
@@ -321,6 +322,28 @@ static size_t render_movements(arena *a, const db_result *result, int q, event_i
     return (size_t)rows;
 }
 
+/* Rows of ST_EV_ALERTS: one `alert` event per firing, its JSON repr_alert_firing's. */
+static size_t render_alerts(arena *a, const db_result *result, int q, event_item **out)
+{
+    int rows = db_rows(result, q);
+    event_item *items = ARENA_ARRAY(a, event_item, rows > 0 ? (size_t)rows : 1);
+    for (int row = 0; row < rows; row++) {
+        repr_firing_row firing = rows_alert_firing(result, q, row);
+        int64_t *storage = ARENA_NEW(a, int64_t);
+        *storage = firing.storage_id;
+        strbuf json = {0};
+        repr_alert_firing(&json, &firing);
+        items[row] = (event_item){
+            .kind = EVENT_ALERT,
+            .storage_ids = storage,
+            .storage_count = 1,
+            .json = text_of(a, &json),
+        };
+    }
+    *out = items;
+    return (size_t)rows;
+}
+
 static size_t render(event_kind kind, arena *a, const db_result *result, int q, const int64_t *ids,
                      size_t id_count, event_item **out)
 {
@@ -331,6 +354,8 @@ static size_t render(event_kind kind, arena *a, const db_result *result, int q, 
         return render_unloads(a, result, q, out);
     case EVENT_MOVEMENT:
         return render_movements(a, result, q, out);
+    case EVENT_ALERT:
+        return render_alerts(a, result, q, out);
     case EVENT_STORAGE:
     case EVENT_ORGANIZATION:
     case EVENT_ROUTE:
@@ -376,6 +401,7 @@ static bool visible(const auth_principal *who, const event_item *item)
         case EVENT_TRANSFER:
         case EVENT_UNLOAD:
         case EVENT_MOVEMENT:
+        case EVENT_ALERT:
             return concerns_storage(item, who->storage_id);
         case EVENT_STORAGE:
         case EVENT_ROUTE:

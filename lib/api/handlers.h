@@ -33,6 +33,8 @@ void handle_storages_create(http_ctx *ctx);
 void handle_storages_patch(http_ctx *ctx);
 void handle_storages_delete(http_ctx *ctx);
 void handle_storages_unload(http_ctx *ctx);
+void handle_storages_history(http_ctx *ctx);
+void handle_storages_forecast(http_ctx *ctx);
 
 void handle_routes_list(http_ctx *ctx);
 void handle_routes_get(http_ctx *ctx);
@@ -62,5 +64,9 @@ void handle_webhook_deliveries(http_ctx *ctx);
 
 void handle_export_movements(http_ctx *ctx);
 void handle_report_balance(http_ctx *ctx);
+void handle_alerts_create(http_ctx *ctx);
+void handle_alerts_list(http_ctx *ctx);
+void handle_alerts_get(http_ctx *ctx);
+void handle_alerts_delete(http_ctx *ctx);
 
 #endif

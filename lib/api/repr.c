@@ -382,3 +382,45 @@ void repr_movement(strbuf *out, const repr_movement_row *m, bool open)
         strbuf_puts(out, "}");
     }
 }
+
+void repr_alert(strbuf *out, const repr_alert_row *alert)
+{
+    strbuf_puts(out, "{\"id\":");
+    strbuf_int(out, alert->id);
+    strbuf_puts(out, ",\"storage_id\":");
+    if (alert->storage_id > 0) {
+        strbuf_int(out, alert->storage_id);
+    } else {
+        strbuf_puts(out, "null");
+    }
+    strbuf_puts(out, ",\"waste_type\":");
+    if (alert->waste_type != NULL) {
+        strbuf_json_string(out, alert->waste_type);
+    } else {
+        strbuf_puts(out, "null");
+    }
+    strbuf_puts(out, ",\"fill_ratio_above\":");
+    strbuf_puts(out, alert->fill_ratio_above);
+    strbuf_puts(out, ",\"created_at\":");
+    repr_timestamp(out, alert->created_at);
+    strbuf_puts(out, "}");
+}
+
+void repr_alert_firing(strbuf *out, const repr_firing_row *firing)
+{
+    strbuf_puts(out, "{\"id\":");
+    strbuf_int(out, firing->id);
+    strbuf_puts(out, ",\"alert_id\":");
+    strbuf_int(out, firing->alert_id);
+    strbuf_puts(out, ",\"storage_id\":");
+    strbuf_int(out, firing->storage_id);
+    strbuf_puts(out, ",\"waste_type\":");
+    strbuf_json_string(out, firing->waste_type);
+    strbuf_puts(out, ",\"fill_ratio\":");
+    strbuf_puts(out, firing->fill_ratio);
+    strbuf_puts(out, ",\"threshold\":");
+    strbuf_puts(out, firing->threshold);
+    strbuf_puts(out, ",\"fired_at\":");
+    repr_timestamp(out, firing->fired_at);
+    strbuf_puts(out, "}");
+}

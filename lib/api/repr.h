@@ -137,6 +137,32 @@ void repr_transfer(strbuf *out, const repr_transfer_row *transfer);
 /* {"code","name"}. */
 void repr_waste_type(strbuf *out, const char *code, const char *name);
 
+/* An alert rule. */
+typedef struct {
+    int64_t id;
+    int64_t storage_id;           /* 0: any storage */
+    const char *waste_type;       /* NULL: any type */
+    const char *fill_ratio_above; /* a JSON number's text */
+    const char *created_at;
+} repr_alert_row;
+/* {"id","storage_id","waste_type","fill_ratio_above","created_at"}; null storage_id or
+ * waste_type: the rule matches every storage or type. */
+void repr_alert(strbuf *out, const repr_alert_row *alert);
+
+/* One firing of an alert rule. */
+typedef struct {
+    int64_t id;
+    int64_t alert_id;
+    int64_t storage_id;
+    const char *waste_type;
+    const char *fill_ratio; /* (stock + reserved) / capacity when it fired: a number's text */
+    const char *threshold;  /* the rule's fill_ratio_above then */
+    const char *fired_at;
+} repr_firing_row;
+/* {"id","alert_id","storage_id","waste_type","fill_ratio","threshold","fired_at"}: the one
+ * rendering of a firing, for the `alert` event and for the alert.fired webhook alike. */
+void repr_alert_firing(strbuf *out, const repr_firing_row *firing);
+
 /* A list page: repr_page_begin, items separated by repr_page_item, then repr_page_end with
  * the next cursor (NULL for the last page). */
 void repr_page_begin(strbuf *out);

@@ -74,6 +74,11 @@ const router_route api_routes[] = {
           SCOPE_NONE),
     ROUTE(HTTP_POST, "/v1/storages/{id}/unload", "storages.unload", handle_storages_unload,
           OWN_STORE_WRITE, SCOPE_OWN_STORAGE),
+    /* Whoever may read the storage may read its history and forecast. */
+    ROUTE(HTTP_GET, "/v1/storages/{id}/history", "storages.history", handle_storages_history,
+          ROLES_READERS, SCOPE_NONE),
+    ROUTE(HTTP_GET, "/v1/storages/{id}/forecast", "storages.forecast", handle_storages_forecast,
+          ROLES_READERS, SCOPE_NONE),
     ROUTE(HTTP_GET, "/v1/routes", "routes.list", handle_routes_list, ROLES_READERS, SCOPE_NONE),
     ROUTE(HTTP_POST, "/v1/routes", "routes.create", handle_routes_create, ADMIN, SCOPE_NONE),
     ROUTE(HTTP_GET, "/v1/routes/{id}", "routes.get", handle_routes_get, ROLES_READERS, SCOPE_NONE),
@@ -110,6 +115,10 @@ const router_route api_routes[] = {
           ADMIN_AUDITOR, SCOPE_NONE),
     ROUTE(HTTP_GET, "/v1/reports/balance", "reports.balance", handle_report_balance, ADMIN_AUDITOR,
           SCOPE_NONE),
+    ROUTE(HTTP_GET, "/v1/alerts", "alerts.list", handle_alerts_list, ADMIN, SCOPE_NONE),
+    ROUTE(HTTP_POST, "/v1/alerts", "alerts.create", handle_alerts_create, ADMIN, SCOPE_NONE),
+    ROUTE(HTTP_GET, "/v1/alerts/{id}", "alerts.get", handle_alerts_get, ADMIN, SCOPE_NONE),
+    ROUTE(HTTP_DELETE, "/v1/alerts/{id}", "alerts.delete", handle_alerts_delete, ADMIN, SCOPE_NONE),
 };
 
 const int api_route_count = sizeof api_routes / sizeof api_routes[0];

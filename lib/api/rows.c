@@ -139,3 +139,27 @@ repr_movement_row rows_movement(const db_result *result, int q, int row)
         .created_at = db_text(result, q, row, 17),
     };
 }
+
+repr_alert_row rows_alert(const db_result *result, int q, int row)
+{
+    return (repr_alert_row){
+        .id = db_int64(result, q, row, 0),
+        .storage_id = db_is_null(result, q, row, 1) ? 0 : db_int64(result, q, row, 1),
+        .waste_type = db_is_null(result, q, row, 2) ? NULL : db_text(result, q, row, 2),
+        .fill_ratio_above = db_text(result, q, row, 3),
+        .created_at = db_text(result, q, row, 4),
+    };
+}
+
+repr_firing_row rows_alert_firing(const db_result *result, int q, int row)
+{
+    return (repr_firing_row){
+        .id = db_int64(result, q, row, 0),
+        .alert_id = db_int64(result, q, row, 1),
+        .storage_id = db_int64(result, q, row, 2),
+        .waste_type = db_text(result, q, row, 3),
+        .fill_ratio = db_text(result, q, row, 4),
+        .threshold = db_text(result, q, row, 5),
+        .fired_at = db_text(result, q, row, 6),
+    };
+}

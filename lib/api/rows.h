@@ -25,4 +25,9 @@ repr_movement_row rows_movement(const db_result *result, int q, int row);
  * revoked_at). */
 repr_key_row rows_key(const db_result *result, int q, int row);
 
+/* Alert rules: rows (id, storage_id, waste_type, fill_ratio_above, created_at). */
+repr_alert_row rows_alert(const db_result *result, int q, int row);
+/* Alert firings: rows (id, alert_id, storage_id, waste_type, ratio, threshold, fired_at). */
+repr_firing_row rows_alert_firing(const db_result *result, int q, int row);
+
 #endif

@@ -1,11 +1,13 @@
 /* What a webhook delivery carries as "data": the transfer as GET /v1/transfers/{id} shows it
- * to an admin, the movement (shipment and receipt), the unload — rendered by the same code
+ * to an admin, the movement as GET /v1/movements/{id} shows it, the unload, the alert's
+ * firing as the `alert` event shows it — rendered by the same code
  * as the API's replies, for the sender (engine/webhook_sender.h). */
 #include "api/webhook_data.h"
 #include "api/repr.h"
 #include "api/rows.h"
 #include "engine/statements.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static int queue(tx *t, const char *event_type, const char *entity_id)
@@ -20,6 +22,12 @@ static int queue(tx *t, const char *event_type, const char *entity_id)
     }
     if (strcmp(event_type, "unload.created") == 0) {
         tx_q(t, ST_WH_UNLOAD, entity_id);
+        return 1;
+    }
+    if (strcmp(event_type, "alert.fired") == 0) {
+        char ids[32];
+        snprintf(ids, sizeof ids, "{%s}", entity_id);
+        tx_q(t, ST_EV_ALERTS, tx_text(t, ids));
         return 1;
     }
     return 0;
@@ -49,6 +57,9 @@ static bool render(strbuf *out, tx *t, const char *event_type, const db_result *
     } else if (strcmp(event_type, "movement.received") == 0) {
         repr_movement_row movement = rows_movement(result, q, 0);
         repr_movement(out, &movement, false);
+    } else if (strcmp(event_type, "alert.fired") == 0) {
+        repr_firing_row firing = rows_alert_firing(result, q, 0);
+        repr_alert_firing(out, &firing);
     } else {
         render_unload(out, result, q);
     }

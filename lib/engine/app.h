@@ -12,6 +12,7 @@
 
 #include <event2/event.h>
 
+typedef struct alert_evaluator alert_evaluator;
 typedef struct dispatcher dispatcher;
 typedef struct events_hub events_hub;
 typedef struct graph_snapshot graph_snapshot;
@@ -32,6 +33,8 @@ typedef struct wf_app {
     db_pool *control;
     http_server *server;
     dispatcher *dispatcher;
+    /* Fires alert rules, on the instance holding their lease (engine/alerts.h). */
+    alert_evaluator *alerts;
     /* The newest road graph this instance has loaded (engine/graph_cache.h); NULL until
      * the first load. */
     graph_snapshot *graph;

@@ -28,11 +28,17 @@
 #define RETRY_MS   "1000"
 
 static const char *const names[EVENT__COUNT] = {
-    [EVENT_TRANSFER] = "transfer", [EVENT_UNLOAD] = "unload",
-    [EVENT_STORAGE] = "storage",   [EVENT_ORGANIZATION] = "organization",
-    [EVENT_ROUTE] = "route",       [EVENT_MOVEMENT] = "movement",
-    [EVENT_READY] = "ready",       [EVENT_RESYNC] = "resync",
-    [EVENT_SHUTDOWN] = "shutdown", [EVENT_UNAUTHORIZED] = "unauthorized",
+    [EVENT_TRANSFER] = "transfer",
+    [EVENT_UNLOAD] = "unload",
+    [EVENT_STORAGE] = "storage",
+    [EVENT_ORGANIZATION] = "organization",
+    [EVENT_ROUTE] = "route",
+    [EVENT_MOVEMENT] = "movement",
+    [EVENT_ALERT] = "alert",
+    [EVENT_READY] = "ready",
+    [EVENT_RESYNC] = "resync",
+    [EVENT_SHUTDOWN] = "shutdown",
+    [EVENT_UNAUTHORIZED] = "unauthorized",
 };
 
 const char *event_name(event_kind kind)

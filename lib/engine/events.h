@@ -2,8 +2,8 @@
  * streams.
  *
  * Every committed change is read from the tables, whichever instance, psql session or seed
- * made it: transfers from the ledger, storages, organizations, routes and unloads from
- * event_log, which statement triggers write (sql/migrations/008_feed.sql). Each row carries
+ * made it: transfers from the ledger, storages, organizations, routes, unloads and alert firings
+ * from event_log, which statement triggers write (sql/migrations/008_feed.sql). Each row carries
  * the id of the transaction that wrote it, and the reader takes, while any stream is open,
  * everything below a horizon that every smaller transaction id has ended by, in (xid, id)
  * order: one round trip on the service's control connection (db/pool.c connects,
@@ -22,7 +22,7 @@
  * more, and it gets `resync` instead), then goes live. Other events are not replayed: a
  * client refetches what it shows when it gets `ready`.
  *
- * Events: transfer, unload, storage, organization, route (the policy's payloads); ready
+ * Events: transfer, unload, storage, organization, route, alert (the policy's payloads); ready
  * (the stream is live: nothing is missed from here on); resync (something may have been
  * missed — the feed could not be read for a while, or more changed at once than the
  * reader takes — refetch); shutdown (the server is stopping: reconnect); unauthorized (the
@@ -49,6 +49,7 @@ typedef enum {
     EVENT_ORGANIZATION,
     EVENT_ROUTE,
     EVENT_MOVEMENT,
+    EVENT_ALERT,
     EVENT_READY,
     EVENT_RESYNC,
     EVENT_SHUTDOWN,

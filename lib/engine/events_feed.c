@@ -72,6 +72,7 @@ static const struct {
     {'o', EVENT_ORGANIZATION, ST_EV_ORGANIZATIONS},
     {'r', EVENT_ROUTE, ST_EV_ROUTES},
     {'m', EVENT_MOVEMENT, ST_EV_MOVEMENTS},
+    {'a', EVENT_ALERT, ST_EV_ALERTS},
 };
 #define LOGGED_COUNT (sizeof logged / sizeof logged[0])
 

@@ -46,6 +46,42 @@
     "WHEN r.rejected_kg = 0 THEN 'accepted' WHEN r.accepted_kg = 0 THEN 'rejected' "               \
     "ELSE 'partially_rejected' END"
 
+/* An alert rule; a firing of one (api/repr.h renders both). */
+#define ALERT_COLUMNS  "id, storage_id, waste_type, fill_ratio_above, created_at"
+#define FIRING_COLUMNS "id, alert_id, storage_id, waste_type, ratio, threshold, fired_at"
+
+/* History and forecasts ($1 storage, $2 waste type): where the range starts ($3: microseconds
+ * since the epoch, or seconds back from now) and a bucket's width ($4 seconds). */
+/* (Seconds and microseconds apart: a float8 holds whole microseconds only up to 2^53, about
+ * 285 years from the epoch, and interval arithmetic goes through float8.) */
+#define HISTORY_FIRST                                                                              \
+    "('epoch'::timestamptz + $3::bigint / 1000000 * interval '1 second' + $3::bigint % 1000000 "   \
+    "* interval '1 microsecond')"
+#define HISTORY_WIDTH  "($4::bigint * interval '1 second')"
+#define FORECAST_FIRST "(now() - $3::bigint * interval '1 second')"
+/* The least id of a transfer dated at or after FIRST: an index-only range of
+ * transfers_created_at_idx (OFFSET 0: not min() walking the primary key, filtering every
+ * older transfer on the way). */
+#define LEAST_TRANSFER(FIRST)                                                                      \
+    "SELECT coalesce(min(id), 9223372036854775807) AS id FROM (SELECT t.id FROM transfers t "      \
+    "WHERE t.created_at >= " FIRST " OFFSET 0) t"
+/* Every change to the stock of ($1, $2) dated at or after FIRST: (at, in_kg, out_kg). What
+ * went in: shipments that did not travel, at their transfer's time, and receipts' accepted
+ * kilograms, at their receipt; what went out: unloads. Shipments have no date of their own:
+ * every transfer dated at or after FIRST has an id no lower than lo.id (the least of them,
+ * LEAST_TRANSFER), so they are a range of the shipments' indexes, each dated through its
+ * transfer's primary key (OFFSET 0 keeps that a nested loop, not a hash of the range). The
+ * cost follows the rows in the range, not the ledger's size. */
+#define LEDGER_CHANGES(FIRST)                                                                      \
+    "SELECT t.created_at AS at, s.amount AS in_kg, 0::bigint AS out_kg FROM lo, shipments s "      \
+    "CROSS JOIN LATERAL (SELECT t.created_at FROM transfers t WHERE t.id = s.transfer_id OFFSET "  \
+    "0) t WHERE s.storage_id = $1::bigint AND s.transfer_id >= lo.id AND s.waste_type = $2 AND "   \
+    "NOT s.in_transit AND t.created_at >= " FIRST " UNION ALL SELECT r.received_at, "              \
+    "r.accepted_kg, 0 FROM receipts r JOIN shipments s ON s.id = r.shipment_id WHERE "             \
+    "r.received_at >= " FIRST " AND s.storage_id = $1::bigint AND s.waste_type = $2 UNION ALL "    \
+    "SELECT u.created_at, 0, u.amount FROM unloads u WHERE u.storage_id = $1::bigint AND "         \
+    "u.waste_type = $2 AND u.created_at >= " FIRST
+
 /* The road graph since version MINE (at most MAX changes): rows of (head, kind, version,
  * route_id, op, from, to, distance_m, two_way, chunk) where kind is
  *   'h'  one header row: head = the current graph version, version = MINE echoed;
@@ -836,6 +872,145 @@ const db_statement engine_statements[ST__COUNT] = {
       "f.capacity)) "
       "ORDER BY t.id LIMIT g.n) c ORDER BY c.id LIMIT $6::int) m JOIN storages s ON s.id = m.id "
       "JOIN storage_waste w ON w.storage_id = m.id ORDER BY s.id, w.waste_type"),
+
+    /* ---------------------------------------------------------------- history, forecasts */
+    /* History and forecasts are planned for their values (custom plans: a generic plan
+     * cannot know how short the range is), and their round turns JIT compilation off: the
+     * estimate of a long range can pass jit_above_cost, and compiling costs hundreds of
+     * milliseconds where running costs a few. Local to the read's round (one implicit
+     * transaction). */
+    S(ST_NO_JIT, "SELECT set_config('jit', 'off', true)"),
+    /* A history or forecast asks for storage $1's type $2: 404 without the storage, 422 for
+     * a type that is unknown or that the storage does not take. */
+    S(ST_HIST_CHECK,
+      "SELECT wf_check(EXISTS (SELECT 1 FROM storages WHERE id = $1::bigint), 'WF404', "
+      "'Storage not found.'), wf_check(EXISTS (SELECT 1 FROM waste_types WHERE code = $2), "
+      "'WF422', 'waste_type|unknown waste type'), wf_check(EXISTS (SELECT 1 FROM storage_waste "
+      "WHERE storage_id = $1::bigint AND waste_type = $2), 'WF422', 'waste_type|the storage does "
+      "not take this waste type')"),
+    /* Storage $1's type $2 in $5 buckets of $4 seconds from $3 (microseconds since the
+     * epoch): each bucket's start, the kilograms accepted into stock (shipments that did not
+     * travel, at their transfer's time; receipts' accepted_kg, at their receipt) and
+     * unloaded in it, and the stock at its end: the current stock less everything that
+     * changed after that end. Only the ledger's rows from the first bucket on are read,
+     * through indexes (sql/migrations/014): the cost follows the range asked for. Every
+     * transfer at or after the first bucket has an id no lower than the least id among
+     * them, which bounds the storage's shipments on shipments_storage_idx too. */
+    S(ST_HISTORY, "WITH lo AS MATERIALIZED (" LEAST_TRANSFER(
+                      HISTORY_FIRST) "), "
+                                     "changes AS (" LEDGER_CHANGES(
+                                         HISTORY_FIRST) "), "
+                                                        "binned AS (SELECT date_bin(" HISTORY_WIDTH
+                                                        ", c.at, " HISTORY_FIRST ") AS start, "
+                                                        "sum(c.in_kg) AS in_kg, sum(c.out_kg) AS "
+                                                        "out_kg FROM changes c GROUP BY "
+                                                        "1), "
+                                                        "series AS (SELECT " HISTORY_FIRST
+                                                        " + g * " HISTORY_WIDTH " AS start FROM "
+                                                        "generate_series(0, $5::int - 1) g), "
+                                                        "joined AS (SELECT coalesce(s.start, "
+                                                        "x.start) AS start, s.start IS NOT "
+                                                        "NULL AS asked, "
+                                                        "coalesce(x.in_kg, 0) AS in_kg, "
+                                                        "coalesce(x.out_kg, 0) AS out_kg FROM "
+                                                        "series s FULL JOIN "
+                                                        "binned x ON x.start = s.start), "
+                                                        "run AS (SELECT start, asked, in_kg, "
+                                                        "out_kg, coalesce(sum(in_kg - out_kg) "
+                                                        "OVER (ORDER BY "
+                                                        "start DESC ROWS BETWEEN UNBOUNDED "
+                                                        "PRECEDING AND 1 PRECEDING), 0) AS "
+                                                        "later FROM joined) "
+                                                        "SELECT r.start, r.in_kg, r.out_kg, "
+                                                        "w.stock - r.later FROM run r, "
+                                                        "storage_waste w WHERE "
+                                                        "r.asked AND w.storage_id = $1::bigint AND "
+                                                        "w.waste_type = $2 ORDER BY "
+                                                        "r.start"),
+    /* Storage $1's type $2 over the last $3 seconds: stock, reserved, remaining, the least
+     * squares slope of the stock after each change (one point per instant) against time in
+     * kg a day (0 with fewer than two points), and now in microseconds since the epoch. */
+    S(ST_FORECAST,
+      "WITH lo AS MATERIALIZED (" LEAST_TRANSFER(
+          FORECAST_FIRST) "), "
+                          "w AS MATERIALIZED (SELECT stock, reserved, capacity FROM storage_waste "
+                          "WHERE storage_id = "
+                          "$1::bigint AND waste_type = $2), "
+                          "changes AS (" LEDGER_CHANGES(
+                              FORECAST_FIRST) "), "
+                                              "points AS (SELECT at, sum(in_kg - out_kg) AS net "
+                                              "FROM changes GROUP BY "
+                                              "at), "
+                                              "series AS (SELECT at, (SELECT stock FROM w) - "
+                                              "coalesce(sum(net) OVER "
+                                              "(ORDER BY at DESC "
+                                              "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), "
+                                              "0) AS stock FROM "
+                                              "points), "
+                                              "fit AS (SELECT count(*) AS n, "
+                                              "regr_slope(stock::float8, extract(epoch "
+                                              "FROM at)::float8) "
+                                              "AS slope FROM series) "
+                                              "SELECT w.stock, w.reserved, w.capacity - w.stock - "
+                                              "w.reserved, CASE "
+                                              "WHEN fit.n >= 2 THEN "
+                                              "coalesce(fit.slope, 0) * 86400 ELSE 0 END, "
+                                              "(extract(epoch FROM now()) * "
+                                              "1000000)::bigint "
+                                              "FROM w, fit"),
+
+    /* ---------------------------------------------------------------- alerts */
+    /* A rule: $1 storage (NULL: any), $2 type (NULL: any), $3 the threshold. Pairs already
+     * above it start disarmed, so the rule fires on crossings after its creation. */
+    S(ST_ALERT_CREATE,
+      "WITH chk AS (SELECT wf_check($1::bigint IS NULL OR EXISTS (SELECT 1 FROM storages WHERE "
+      "id = $1::bigint), 'WF422', 'storage_id|unknown storage') AND wf_check($2::text IS NULL OR "
+      "EXISTS (SELECT 1 FROM waste_types WHERE code = $2), 'WF422', 'waste_type|unknown waste "
+      "type') AS ok), "
+      "a AS (INSERT INTO alerts (storage_id, waste_type, fill_ratio_above) SELECT $1::bigint, "
+      "$2, $3::float8 FROM chk WHERE chk.ok RETURNING *), "
+      "s AS (INSERT INTO alert_state (alert_id, storage_id, waste_type, armed) SELECT a.id, "
+      "w.storage_id, w.waste_type, false FROM a JOIN storage_waste w ON (a.storage_id IS NULL OR "
+      "w.storage_id = a.storage_id) AND (a.waste_type IS NULL OR w.waste_type = a.waste_type) "
+      "WHERE w.capacity > 0 AND (w.stock + w.reserved)::float8 / w.capacity > "
+      "a.fill_ratio_above) "
+      "SELECT " ALERT_COLUMNS " FROM a"),
+    /* Rules after id $1, at most $2. */
+    S(ST_ALERT_LIST, "SELECT " ALERT_COLUMNS " FROM alerts WHERE id > $1::bigint ORDER BY id "
+                     "LIMIT $2::int"),
+    S(ST_ALERT_GET, "SELECT " ALERT_COLUMNS " FROM alerts WHERE id = $1::bigint"),
+    S(ST_ALERT_DELETE, "WITH d AS (DELETE FROM alerts WHERE id = $1::bigint RETURNING id) "
+                       "SELECT wf_check(EXISTS (SELECT 1 FROM d), 'WF404', 'Alert not found.')"),
+    /* One evaluation, by the instance $1 holding (or taking, when it expired) alert_lease
+     * for $2 ms more: every rule's matching pairs whose side of the threshold changed flip
+     * their armed flag, and those that went above it while armed are recorded as firings
+     * (which reach the feed through event_log). The lease row's lock orders evaluations, so
+     * a crossing is recorded once even when two instances both believe they lead: the
+     * second one's UPDATE finds the first's renewal and does nothing. Returns whether the
+     * lease is held and how many fired. */
+    S(ST_ALERT_EVALUATE,
+      "WITH lease AS (UPDATE alert_lease SET holder = $1, expires_at = clock_timestamp() + "
+      "$2::int * interval '1 millisecond' WHERE holder = $1 OR expires_at < clock_timestamp() "
+      "RETURNING holder), "
+      "cur AS (SELECT a.id AS alert_id, w.storage_id, w.waste_type, a.fill_ratio_above AS "
+      "threshold, (w.stock + w.reserved)::float8 / w.capacity AS ratio, coalesce(st.armed, true) "
+      "AS armed FROM alerts a JOIN storage_waste w ON (a.storage_id IS NULL OR w.storage_id = "
+      "a.storage_id) AND (a.waste_type IS NULL OR w.waste_type = a.waste_type) LEFT JOIN "
+      "alert_state st ON st.alert_id = a.id AND st.storage_id = w.storage_id AND st.waste_type = "
+      "w.waste_type WHERE w.capacity > 0 AND EXISTS (SELECT 1 FROM lease)), "
+      "flips AS MATERIALIZED (SELECT * FROM cur WHERE armed = (ratio > threshold)), "
+      "saved AS (INSERT INTO alert_state (alert_id, storage_id, waste_type, armed) SELECT "
+      "alert_id, storage_id, waste_type, NOT armed FROM flips ON CONFLICT (alert_id, storage_id, "
+      "waste_type) DO UPDATE SET armed = excluded.armed), "
+      "fired AS (INSERT INTO alert_firings (alert_id, storage_id, waste_type, ratio, threshold) "
+      "SELECT alert_id, storage_id, waste_type, ratio, threshold FROM flips WHERE armed ORDER BY "
+      "alert_id, storage_id, waste_type RETURNING id) "
+      "SELECT (SELECT count(*) FROM lease) > 0, (SELECT count(*) FROM fired)"),
+    /* Gives the lease up at shutdown, so another instance evaluates from its next poll. */
+    S(ST_ALERT_RELEASE, "UPDATE alert_lease SET expires_at = '-infinity' WHERE holder = $1"),
+    /* Firings by id ($1 bigint[]), for the feed. */
+    S(ST_EV_ALERTS, "SELECT " FIRING_COLUMNS " FROM alert_firings WHERE id = ANY ($1::bigint[]) "
+                    "ORDER BY id"),
 };
 
 bool statement_wants_generic_plan(int statement)

@@ -118,7 +118,18 @@
     X(ST_EV_ROUTES)                                                                                \
     X(ST_EV_MOVEMENTS)                                                                             \
     X(ST_EV_LOG_MOVEMENTS)                                                                         \
-    X(ST_VIEW_UNREACHABLE)
+    X(ST_VIEW_UNREACHABLE)                                                                         \
+    X(ST_NO_JIT)                                                                                   \
+    X(ST_HIST_CHECK)                                                                               \
+    X(ST_HISTORY)                                                                                  \
+    X(ST_FORECAST)                                                                                 \
+    X(ST_ALERT_CREATE)                                                                             \
+    X(ST_ALERT_LIST)                                                                               \
+    X(ST_ALERT_GET)                                                                                \
+    X(ST_ALERT_DELETE)                                                                             \
+    X(ST_ALERT_EVALUATE)                                                                           \
+    X(ST_ALERT_RELEASE)                                                                            \
+    X(ST_EV_ALERTS)
 
 #define WF_STATEMENT_ENUM(name) name,
 enum { WF_STATEMENTS(WF_STATEMENT_ENUM) ST__COUNT };

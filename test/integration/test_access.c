@@ -305,6 +305,11 @@ static const matrix_row matrix[] = {
      "{\"hand_overs\":[{\"organization_id\":{A},\"waste\":{\"glass\":1}}]}",
      0,
      {200, 200, 403, 403, 403, 403, 403}},
+    /* Whoever may read the storage may read its history and forecast (docs/history.md). */
+    {"GET", "/v1/storages/{S}/history?waste_type=glass", NULL, 0, READERS(200)},
+    {"GET", "/v1/storages/{S}/forecast?waste_type=glass", NULL, 0, READERS(200)},
+    {"GET", "/v1/alerts", NULL, 0, ADMIN_ONLY(200)},
+    {"POST", "/v1/alerts", "{\"fill_ratio_above\":0.9}", 0, ADMIN_ONLY(201)},
 };
 enum { MATRIX_ROWS = sizeof matrix / sizeof matrix[0] };
 

@@ -595,6 +595,49 @@ static void test_movement_received(void **state)
     free(url);
 }
 
+/* A threshold alert that fires delivers alert.fired with the firing as the `alert` event
+ * shows it. */
+static void test_alert_fired(void **state)
+{
+    (void)state;
+    receiver_reset(NULL, 0, 0);
+    char *url = receiver_url();
+    long long hook = subscribe(url, "[\"alert.fired\"]", NULL);
+    long long org = tu_new_org("hooks-alert", "{}", NULL);
+    long long storage = tu_new_storage("hooks-alert", "{\"glass\":10}");
+    char *from = tu_format("{\"organization_id\":%lld}", org);
+    char *to = tu_format("{\"storage_id\":%lld}", storage);
+    it_create_route(from, to, 3, false);
+    free(from);
+    free(to);
+    it_response *r =
+        it_post("/v1/alerts",
+                "{\"storage_id\":%lld,\"waste_type\":\"glass\",\"fill_ratio_above\":0.5}", storage);
+    EXPECT_STATUS(r, 201);
+    long long rule = it_json_int(r->json, "id");
+    it_response_free(r);
+    hand_over(org, 6); /* 6 of 10: above one half */
+
+    assert_int_equal(receiver_wait(1, 5000), 1);
+    cJSON *body = cJSON_Parse(rx.requests[0].body);
+    assert_string_equal(it_json_str(body, "type"), "alert.fired");
+    const cJSON *data = it_json_at(body, "data");
+    assert_int_equal(it_json_int(data, "alert_id"), rule);
+    assert_int_equal(it_json_int(data, "storage_id"), storage);
+    assert_string_equal(it_json_str(data, "waste_type"), "glass");
+    assert_int_equal(it_json_int(data, "id"),
+                     it_sql_int("SELECT id FROM alert_firings WHERE alert_id = %lld", rule));
+    ASSERT_JSON_AT(data, "threshold", "0.5");
+    ASSERT_JSON_AT(data, "fill_ratio", "0.6");
+    ASSERT_RECENT_TIMESTAMP(it_json_str(data, "fired_at"));
+    cJSON_Delete(body);
+    r = it_delete("/v1/alerts/%lld", rule);
+    EXPECT_STATUS(r, 204);
+    it_response_free(r);
+    unsubscribe(hook);
+    free(url);
+}
+
 /* Two instances, transfers made on both: one sends, each message arrives once. */
 static void test_one_sender_among_two(void **state)
 {
@@ -753,6 +796,7 @@ int main(void)
         cmocka_unit_test(test_given_up_after_a_day),
         cmocka_unit_test(test_in_order),
         cmocka_unit_test(test_movement_received),
+        cmocka_unit_test(test_alert_fired),
         cmocka_unit_test(test_one_sender_among_two),
         cmocka_unit_test(test_hanging_receiver_delays_nothing),
         cmocka_unit_test(test_stopped_mid_delivery_sends_again),

@@ -241,6 +241,28 @@ static void test_movement(void **state)
                     "\"received_by\":null,\"created_at\":\"2026-12-01T10:00:00.000000Z\"}");
 }
 
+/* An alert rule, with and without its storage and type; and a firing, the one JSON the
+ * alert event and the alert.fired webhook share. */
+static void test_alert_and_firing(void **state)
+{
+    (void)state;
+    strbuf sb = {0};
+    repr_alert_row rule = {4, 3, "plastic", "0.9", "2026-12-07 04:00:00+00"};
+    repr_alert(&sb, &rule);
+    ASSERT_TEXT(sb,
+                "{\"id\":4,\"storage_id\":3,\"waste_type\":\"plastic\",\"fill_ratio_above\":0.9,"
+                "\"created_at\":\"2026-12-07T04:00:00.000000Z\"}");
+    repr_alert_row any = {5, 0, NULL, "1", "2026-12-07 04:00:00.25+00"};
+    repr_alert(&sb, &any);
+    ASSERT_TEXT(sb, "{\"id\":5,\"storage_id\":null,\"waste_type\":null,\"fill_ratio_above\":1,"
+                    "\"created_at\":\"2026-12-07T04:00:00.250000Z\"}");
+    repr_firing_row firing = {7, 4, 3, "plastic", "0.92", "0.9", "2026-12-07 04:00:00.2+00"};
+    repr_alert_firing(&sb, &firing);
+    ASSERT_TEXT(
+        sb, "{\"id\":7,\"alert_id\":4,\"storage_id\":3,\"waste_type\":\"plastic\","
+            "\"fill_ratio\":0.92,\"threshold\":0.9,\"fired_at\":\"2026-12-07T04:00:00.200000Z\"}");
+}
+
 static void test_page(void **state)
 {
     (void)state;
@@ -270,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_transfer_and_dry_run),
         cmocka_unit_test(test_transfer_seen_by_a_storage),
         cmocka_unit_test(test_movement),
+        cmocka_unit_test(test_alert_and_firing),
         cmocka_unit_test(test_page),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
