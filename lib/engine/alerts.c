@@ -27,6 +27,7 @@ struct alert_evaluator {
     bool releasing;
     bool leads; /* the last evaluation held the lease */
     bool failing;
+    bool rules; /* the last evaluation found rules to evaluate */
     uint64_t fired;
 };
 
@@ -79,6 +80,7 @@ static void evaluated_rows(tx *t, const db_result *result)
     }
     e->leads = leads;
     e->fired += (uint64_t)db_int64(result, 0, 0, 1);
+    e->rules = strcmp(db_text(result, 0, 0, 2), "t") == 0;
     tx_reply(t, 200, NULL, NULL);
 }
 
@@ -96,7 +98,9 @@ static void evaluated(tx *t, int status)
         release_lease(e);
         return;
     }
-    schedule(e, ALERTS_POLL_MS);
+    /* Without a rule nothing can fire: one small transaction a second (a new rule is seen
+     * within it, and then every crossing within ALERTS_POLL_MS). */
+    schedule(e, e->rules ? ALERTS_POLL_MS : ALERTS_IDLE_POLL_MS);
 }
 
 static void tick(evutil_socket_t fd, short events, void *arg)

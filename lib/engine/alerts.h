@@ -14,8 +14,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define ALERTS_POLL_MS  200  /* between evaluations: a crossing fires within about this */
-#define ALERTS_LEASE_MS 3000 /* a crashed holder is replaced after this */
+#define ALERTS_POLL_MS      200  /* between evaluations: a crossing fires within about this */
+#define ALERTS_LEASE_MS     3000 /* a crashed holder is replaced after this */
+#define ALERTS_IDLE_POLL_MS 1000 /* between evaluations while there is no rule */
 
 typedef struct alert_evaluator alert_evaluator;
 

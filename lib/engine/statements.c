@@ -140,6 +140,10 @@
  *       whose statement counts its own totals, so the per-row totals trigger, there for
  *       writes made by hand (sql/migrations/009), stays idle; the WHERE runs before the
  *       row is inserted, and the trigger's WHEN is evaluated when it is.
+ *       The same goes for the webhooks' outbox (sql/migrations/019): the statement trigger
+ *       that would write it stays idle, and
+ *   wh  the outbox rows of the subscriptions to transfer.created (none: a scan of an empty
+ *       table), in transfer order.
  *   totals  the running totals of what was received, summed per type, in type order (the
  *       order every writer takes the shard rows in), on this backend's shard.
  *   s   the shipments.
@@ -159,7 +163,10 @@
     "created_at, actor) SELECT x.id, x.organization_id, $5, x.received::jsonb, x.pending::jsonb, " \
     "now(), $6 FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS x(id, "          \
     "organization_id, received, pending) WHERE set_config('wasteflow.totals_counted', 'on', "      \
-    "true) = 'on'), "                                                                              \
+    "true) = 'on' AND set_config('wasteflow.webhooks_written', 'on', true) = 'on'), "              \
+    "wh AS (INSERT INTO webhook_outbox (webhook_id, event_type, entity_id) SELECT w.id, "          \
+    "'transfer.created', x.id FROM unnest($1::bigint[]) WITH ORDINALITY AS x(id, n) CROSS JOIN "   \
+    "webhooks w WHERE 'transfer.created' = ANY (w.events) ORDER BY x.n, w.id), "                   \
     "totals AS (INSERT INTO waste_totals AS w (waste_type, shard, generated) SELECT r.key, "       \
     "pg_backend_pid() % 64, sum(r.value::bigint) FROM unnest($3::text[]) AS x(received), "         \
     "jsonb_each_text(x.received::jsonb) r GROUP BY r.key HAVING sum(r.value::bigint) <> 0 "        \
@@ -1005,7 +1012,8 @@ const db_statement engine_statements[ST__COUNT] = {
       "fired AS (INSERT INTO alert_firings (alert_id, storage_id, waste_type, ratio, threshold) "
       "SELECT alert_id, storage_id, waste_type, ratio, threshold FROM flips WHERE armed ORDER BY "
       "alert_id, storage_id, waste_type RETURNING id) "
-      "SELECT (SELECT count(*) FROM lease) > 0, (SELECT count(*) FROM fired)"),
+      "SELECT (SELECT count(*) FROM lease) > 0, (SELECT count(*) FROM fired), EXISTS (SELECT 1 "
+      "FROM alerts)"),
     /* Gives the lease up at shutdown, so another instance evaluates from its next poll. */
     S(ST_ALERT_RELEASE, "UPDATE alert_lease SET expires_at = '-infinity' WHERE holder = $1"),
     /* Firings by id ($1 bigint[]), for the feed. */
