@@ -38,8 +38,8 @@ base_url="http://127.0.0.1:$WASTEFLOW_HTTP_PORT"
 clients="${WASTEFLOW_HA_CLIENTS:-4}"
 load_before_s="${WASTEFLOW_HA_LOAD_BEFORE_S:-3}"
 load_after_s="${WASTEFLOW_HA_LOAD_AFTER_S:-3}"
-# The compose file's failover timeouts (3 s to call the primary failed, then 10 s for it to
-# have demoted itself) give about 14 s; beyond this the test fails, so that a change back
+# The compose file's failover timeouts (3 s to call the primary failed, then 8 s for it to
+# have demoted itself) give about 13 s; beyond this the test fails, so that a change back
 # towards pg_auto_failover's defaults (about 52 s) does not pass unnoticed.
 max_rto_s="${WASTEFLOW_HA_MAX_RTO_S:-30}"
 rejoin_s="${WASTEFLOW_HA_REJOIN_S:-180}"
@@ -275,13 +275,15 @@ settings=$("${compose[@]}" exec -T monitor psql -X -A -t -F ' ' -h /var/run/post
 expected='pgautofailover.health_check_max_retries 2 pgautofailover.health_check_period 1000'
 expected+=' pgautofailover.health_check_retry_delay 500 pgautofailover.health_check_timeout 1000'
 expected+=' pgautofailover.node_considered_unhealthy_timeout 3000'
-expected+=' pgautofailover.primary_demote_timeout 10000'
+expected+=' pgautofailover.primary_demote_timeout 8000'
 [[ "$settings" == "$expected" ]] || fail "the monitor's settings are [$settings], not [$expected]"
 for node in node1 node2; do
-    wst=$(psql_on "$node" -c "SELECT setting FROM pg_settings WHERE name = 'wal_sender_timeout'")
-    npt=$("${compose[@]}" exec -T "$node" pg_autoctl config get timeout.network_partition_timeout)
-    [[ "$wst" == 4000 && "$npt" == 3 ]] ||
-        fail "$node: wal_sender_timeout $wst ms, network_partition_timeout $npt s (want 4000, 3)"
+    # shellcheck disable=SC2016  # expanded by the container's shell
+    got=$("${compose[@]}" exec -T "$node" sh -c 'echo "$(psql -X -A -t -h /var/run/postgresql \
+        -d postgres -c "SHOW wal_sender_timeout") $(pg_autoctl config get \
+        timeout.network_partition_timeout)"')
+    [[ "$got" == "3s 2" ]] ||
+        fail "$node: wal_sender_timeout and network_partition_timeout are [$got], not [3s 2]"
 done
 
 # Synchronous replication, as pg_auto_failover sets it for two nodes.
@@ -487,8 +489,8 @@ ok=1
 printf '\n=== HA stack summary (pg_auto_failover + HAProxy)\n'
 printf '  %-48s %s\n' \
     "stack up (images built before)" "${t_up}s" \
-    "monitor: health checks, unhealthy, demote timeout" "1 s (1 s, 2 x 0.5 s), 3 s, 10 s" \
-    "nodes: network_partition / wal_sender timeout" "3 s / 4 s" \
+    "monitor: health checks, unhealthy, demote timeout" "1 s (1 s, 2 x 0.5 s), 3 s, 8 s" \
+    "nodes: network_partition / wal_sender timeout" "2 s / 3 s" \
     "replication" "synchronous_standby_names $sync_names, number_sync_standbys 0" \
     "primary killed" "$old_primary ($clients clients, $requests requests)" \
     "acknowledged" "$acked" \
