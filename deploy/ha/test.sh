@@ -317,6 +317,8 @@ api_post /v1/routes "{\"from\": {\"organization_id\": $org_id}, \"to\": {\"stora
 transfer_path="/v1/organizations/$org_id/transfers"
 transfer_body='{"waste": {"glass": 1}}'
 
+phase_done checks
+
 # --- 3. kill the primary under load ---------------------------------------------------
 log "load: $clients clients through HAProxy, then the primary ($old_primary) is killed"
 start_load failover
