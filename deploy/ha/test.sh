@@ -7,7 +7,8 @@
 # 1. Packages (docker.io, docker-compose, debootstrap, jq, curl, and a C compiler with
 #    libcurl for test/failover/loadgen.c), dockerd started when no engine answers (stopped
 #    again at the end only if started here), the local base image (deploy/images.sh).
-# 2. `up -d --build` of a private project (wasteflow-ha-test, $WASTEFLOW_HA_PROJECT) with
+# 2. The images built one per image (wasteflow:latest is cached after deploy/compose-test.sh),
+#    then `up -d` of a private project (wasteflow-ha-test, $WASTEFLOW_HA_PROJECT) with
 #    HAProxy on 127.0.0.1:$WASTEFLOW_HTTP_PORT (default 18180); waits until /readyz answers
 #    through HAProxy and the monitor shows one primary and one secondary.
 # 3. $WASTEFLOW_HA_CLIENTS (4) clients of loadgen hand over waste through HAProxy, each
@@ -37,9 +38,10 @@ base_url="http://127.0.0.1:$WASTEFLOW_HTTP_PORT"
 clients="${WASTEFLOW_HA_CLIENTS:-4}"
 load_before_s="${WASTEFLOW_HA_LOAD_BEFORE_S:-3}"
 load_after_s="${WASTEFLOW_HA_LOAD_AFTER_S:-3}"
-# pg_auto_failover's defaults: unhealthy after 20 s without a report, then the old
-# primary is given 30 s to demote itself. Beyond this the test fails.
-max_rto_s="${WASTEFLOW_HA_MAX_RTO_S:-120}"
+# The compose file's failover timeouts (3 s to call the primary failed, then 8 s for it to
+# have demoted itself) give about 13 s; beyond this the test fails, so that a change back
+# towards pg_auto_failover's defaults (about 52 s) does not pass unnoticed.
+max_rto_s="${WASTEFLOW_HA_MAX_RTO_S:-30}"
 rejoin_s="${WASTEFLOW_HA_REJOIN_S:-180}"
 
 started_dockerd_pid=""
@@ -50,6 +52,8 @@ work=$(mktemp -d /tmp/wasteflow-ha-test.XXXXXX)
 compose=()
 admin_key=""
 load_pid=""
+# name=seconds of each phase, for the summary.
+phases=()
 # Milestones in epoch milliseconds, set by now_ms.
 t_now=0 t_load=0 t_kill=0 t_down=0 t_api_kill=0
 
@@ -193,6 +197,14 @@ stop_load() {
     load_pid=""
 }
 
+# phase_done NAME: records the seconds since the previous phase_done (or the start).
+phase_t0=$SECONDS
+phase_done() {
+    phases+=("$1=$((SECONDS - phase_t0))s")
+    log "phase $1: $((SECONDS - phase_t0))s"
+    phase_t0=$SECONDS
+}
+
 acks_in() {
     awk '$4 == 201' "$work/$1.log" | wc -l
 }
@@ -208,12 +220,27 @@ cc -std=c17 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -o "$loadgen" \
 if (echo >"/dev/tcp/127.0.0.1/$WASTEFLOW_HTTP_PORT") 2>/dev/null; then
     fail "port $WASTEFLOW_HTTP_PORT on 127.0.0.1 is in use"
 fi
+phase_done engine
 
 # --- 2. the stack ---------------------------------------------------------------------
-log "building and starting project $project on 127.0.0.1:$WASTEFLOW_HTTP_PORT"
-t0=$SECONDS
+# One service per image, one after the other: the compose file names each image in
+# several services, and building them side by side would run the same apt-get several
+# times on a small machine. wasteflow:latest comes from the same Dockerfile and context
+# as deploy/compose-test.sh's, which runs before this in CI: its layers are cached.
 stack_up=1
-"${compose[@]}" up -d --build >"$work/up.log" 2>&1 || {
+for service in secrets monitor haproxy; do
+    t0=$SECONDS
+    "${compose[@]}" build "$service" >"$work/build-$service.log" 2>&1 || {
+        tail -n 40 "$work/build-$service.log" >&2
+        fail "building the image of $service failed"
+    }
+    phases+=("build-$service=$((SECONDS - t0))s")
+done
+phase_done build
+
+log "starting project $project on 127.0.0.1:$WASTEFLOW_HTTP_PORT"
+t0=$SECONDS
+"${compose[@]}" up -d >"$work/up.log" 2>&1 || {
     tail -n 60 "$work/up.log" >&2
     fail "up -d failed"
 }
@@ -236,6 +263,28 @@ done
 t_up=$((SECONDS - t0))
 old_primary=$(primary_node)
 log "stack up in ${t_up}s; monitor: $states"
+phase_done up
+
+# The failover timeouts the compose file sets are the ones in force.
+settings=$("${compose[@]}" exec -T monitor psql -X -A -t -F ' ' -h /var/run/postgresql \
+    -d pg_auto_failover -c "SELECT name, setting FROM pg_settings
+        WHERE name IN ('pgautofailover.health_check_period', 'pgautofailover.health_check_timeout',
+            'pgautofailover.health_check_max_retries', 'pgautofailover.health_check_retry_delay',
+            'pgautofailover.node_considered_unhealthy_timeout',
+            'pgautofailover.primary_demote_timeout') ORDER BY name" | paste -sd ' ')
+expected='pgautofailover.health_check_max_retries 2 pgautofailover.health_check_period 1000'
+expected+=' pgautofailover.health_check_retry_delay 500 pgautofailover.health_check_timeout 1000'
+expected+=' pgautofailover.node_considered_unhealthy_timeout 3000'
+expected+=' pgautofailover.primary_demote_timeout 8000'
+[[ "$settings" == "$expected" ]] || fail "the monitor's settings are [$settings], not [$expected]"
+for node in node1 node2; do
+    # shellcheck disable=SC2016  # expanded by the container's shell
+    got=$("${compose[@]}" exec -T "$node" sh -c 'echo "$(psql -X -A -t -h /var/run/postgresql \
+        -d postgres -c "SHOW wal_sender_timeout") $(pg_autoctl config get \
+        timeout.network_partition_timeout)"')
+    [[ "$got" == "3s 2" ]] ||
+        fail "$node: wal_sender_timeout and network_partition_timeout are [$got], not [3s 2]"
+done
 
 # Synchronous replication, as pg_auto_failover sets it for two nodes.
 sync_names=$(psql_on "$old_primary" -c 'SHOW synchronous_standby_names')
@@ -267,6 +316,8 @@ api_post /v1/routes "{\"from\": {\"organization_id\": $org_id}, \"to\": {\"stora
     jq -e .id >/dev/null || fail "could not create the route"
 transfer_path="/v1/organizations/$org_id/transfers"
 transfer_body='{"waste": {"glass": 1}}'
+
+phase_done checks
 
 # --- 3. kill the primary under load ---------------------------------------------------
 log "load: $clients clients through HAProxy, then the primary ($old_primary) is killed"
@@ -313,6 +364,7 @@ while :; do
 done
 sleep "$load_after_s"
 stop_load
+phase_done failover
 
 sort -n -o "$work/failover.log" "$work/failover.log"
 requests=$(wc -l <"$work/failover.log")
@@ -368,6 +420,7 @@ audit_out=$("${compose[@]}" exec -T "$new_primary" sh -c 'PGPASSWORD="$(cat \
     -h "$0" -U wasteflow_auditor -d wasteflow -f -' "$new_primary" \
     <"$root/sql/audit.sql" 2>&1) || fail "audit.sql as wasteflow_auditor failed: $audit_out"
 [[ -z "$audit_out" ]] || fail "audit.sql on the new primary: $audit_out"
+phase_done proofs
 
 # --- 5. the old primary rejoins as a standby ------------------------------------------
 log "starting $old_primary again"
@@ -387,6 +440,7 @@ done
 t_rejoin=$((SECONDS - t0))
 [[ "$(primary_node)" == "$new_primary" ]] || fail "the primary changed when $old_primary rejoined"
 log "$old_primary is a secondary again (${t_rejoin}s)"
+phase_done rejoin
 
 # --- 6. kill one service instance under load ------------------------------------------
 for _ in $(seq 1 60); do
@@ -431,11 +485,14 @@ all_rows=$(psql_on "$new_primary" -c \
     "SELECT count(*) FROM transfers WHERE organization_id = $org_id AND trigger = 'request'")
 [[ "$all_rows" == $((requests + api_requests)) ]] ||
     fail "$all_rows transfer rows for $((requests + api_requests)) keys after the instance was killed"
+phase_done api-kill
 
 ok=1
 printf '\n=== HA stack summary (pg_auto_failover + HAProxy)\n'
 printf '  %-48s %s\n' \
-    "stack up (build included)" "${t_up}s" \
+    "stack up (images built before)" "${t_up}s" \
+    "monitor: health checks, unhealthy, demote timeout" "1 s (1 s, 2 x 0.5 s), 3 s, 8 s" \
+    "nodes: network_partition / wal_sender timeout" "2 s / 3 s" \
     "replication" "synchronous_standby_names $sync_names, number_sync_standbys 0" \
     "primary killed" "$old_primary ($clients clients, $requests requests)" \
     "acknowledged" "$acked" \
@@ -449,4 +506,5 @@ printf '  %-48s %s\n' \
     "$old_primary back as secondary" "${t_rejoin}s after its start" \
     "api1 killed: requests / acknowledged / failed" "$api_requests / $api_acked / $api_failed (statuses: $(awk '$4 != 201 { print $4 }' "$work/apikill.log" | sort | uniq -c | awk '{ printf "%s%s x%s", s, $2, $1; s = ", " } END { if (NR == 0) printf "none" }'))" \
     "transfer rows for all keys after retries" "$all_rows (one per key)" \
+    "phases" "${phases[*]}" \
     "total" "$((SECONDS - t_all))s"

@@ -88,6 +88,78 @@ SQL
     log "database $WASTEFLOW_DB and its roles are in place"
 }
 
+# How fast a dead primary is replaced, from the PGAF_* variables every pg_auto_failover
+# container of the compose file gets (docs/ha.md explains each value). All of them are
+# checked here, in the monitor and in the nodes alike, because safety depends on how they
+# relate across containers: the monitor must not make the standby writable before an old
+# primary that is cut off from both monitor and standby has shut itself down.
+#
+# How late such a primary shuts down (pg_autoctl 2.0, service_keeper.c): its keeper checks
+# once per loop (1 s sleep + up to 2 s connect timeout to the monitor) whether it has had
+# neither the monitor nor a standby in pg_stat_replication for more than
+# network_partition_timeout whole seconds (time(), so up to 1 s more), then begins a fast
+# shutdown (about 0.5 s to refuse sessions): up to 4.5 s of slack after the timeout.
+#  (a) monitor lost, standby reachable: the standby's promotion closes its replication
+#      connection at once, so the primary is down by npt + 4.5 s after the monitor's
+#      demote timer started; primary_demote_timeout must exceed that.
+#  (b) cut off from both: the dead replication connection stays in pg_stat_replication
+#      until wal_sender_timeout, so the primary is down by wst + npt + 4.5 s after its last
+#      report; the standby becomes writable no earlier than unhealthy + demote timeout.
+# Each must hold with at least 1 s to spare, or the container refuses to start.
+readonly keeper_slack_ms=4500 safety_margin_ms=1000
+
+check_timeouts() {
+    local name
+    for name in PGAF_HEALTH_CHECK_PERIOD_MS PGAF_HEALTH_CHECK_TIMEOUT_MS \
+        PGAF_HEALTH_CHECK_MAX_RETRIES PGAF_HEALTH_CHECK_RETRY_DELAY_MS \
+        PGAF_UNHEALTHY_TIMEOUT_MS PGAF_PRIMARY_DEMOTE_TIMEOUT_MS \
+        PGAF_NETWORK_PARTITION_TIMEOUT_S PGAF_WAL_SENDER_TIMEOUT_MS; do
+        [[ "${!name:-}" =~ ^[1-9][0-9]{0,6}$ ]] || {
+            log "$name must be a positive integer, not '${!name:-}'"
+            exit 2
+        }
+    done
+    local npt_ms=$((PGAF_NETWORK_PARTITION_TIMEOUT_S * 1000))
+    local down_a=$((npt_ms + keeper_slack_ms))
+    local down_b=$((PGAF_WAL_SENDER_TIMEOUT_MS + npt_ms + keeper_slack_ms))
+    local writable_b=$((PGAF_UNHEALTHY_TIMEOUT_MS + PGAF_PRIMARY_DEMOTE_TIMEOUT_MS))
+    if ((down_a + safety_margin_ms > PGAF_PRIMARY_DEMOTE_TIMEOUT_MS)); then
+        log "unsafe: PGAF_PRIMARY_DEMOTE_TIMEOUT_MS ($PGAF_PRIMARY_DEMOTE_TIMEOUT_MS) must be at least network_partition_timeout + ${keeper_slack_ms} ms + ${safety_margin_ms} ms ($((down_a + safety_margin_ms)))"
+        exit 2
+    fi
+    if ((down_b + safety_margin_ms > writable_b)); then
+        log "unsafe: PGAF_UNHEALTHY_TIMEOUT_MS + PGAF_PRIMARY_DEMOTE_TIMEOUT_MS ($writable_b) must be at least PGAF_WAL_SENDER_TIMEOUT_MS + network_partition_timeout + ${keeper_slack_ms} ms + ${safety_margin_ms} ms ($((down_b + safety_margin_ms)))"
+        exit 2
+    fi
+}
+
+# Our settings go into wasteflow-ha.conf, included at the end of postgresql.conf, after
+# pg_autoctl's own include, so they win over its defaults (it sets wal_sender_timeout to
+# 30 s). Written at every start, so a changed compose file takes effect on a restart.
+write_settings() {
+    local conf="$PGDATA/postgresql.conf"
+    {
+        printf '# Written by node.sh at every start from the PGAF_* variables.\n'
+        if [[ "$kind" == monitor ]]; then
+            printf 'pgautofailover.health_check_period = %s\n' "$PGAF_HEALTH_CHECK_PERIOD_MS"
+            printf 'pgautofailover.health_check_timeout = %s\n' "$PGAF_HEALTH_CHECK_TIMEOUT_MS"
+            printf 'pgautofailover.health_check_max_retries = %s\n' "$PGAF_HEALTH_CHECK_MAX_RETRIES"
+            printf 'pgautofailover.health_check_retry_delay = %s\n' "$PGAF_HEALTH_CHECK_RETRY_DELAY_MS"
+            printf 'pgautofailover.node_considered_unhealthy_timeout = %s\n' "$PGAF_UNHEALTHY_TIMEOUT_MS"
+            printf 'pgautofailover.primary_demote_timeout = %s\n' "$PGAF_PRIMARY_DEMOTE_TIMEOUT_MS"
+        else
+            printf 'wal_sender_timeout = %s\n' "$PGAF_WAL_SENDER_TIMEOUT_MS"
+        fi
+    } >"$PGDATA/wasteflow-ha.conf.new"
+    mv "$PGDATA/wasteflow-ha.conf.new" "$PGDATA/wasteflow-ha.conf"
+    grep -qx "include 'wasteflow-ha.conf'" "$conf" ||
+        printf "include 'wasteflow-ha.conf'\n" >>"$conf"
+    if [[ "$kind" != monitor ]]; then
+        pg_autoctl config set --pgdata "$PGDATA" timeout.network_partition_timeout \
+            "$PGAF_NETWORK_PARTITION_TIMEOUT_S" >/dev/null
+    fi
+}
+
 # pg_autoctl copies a new standby with pg_basebackup asking for a spread checkpoint (no
 # --checkpoint=fast option in 2.0), so the copy would wait for the primary's next timed
 # checkpoint, up to checkpoint_timeout (5 min). On whichever node is primary, this
@@ -106,6 +178,7 @@ checkpoint_watch() {
     done
 }
 
+check_timeouts
 case "$kind" in
 monitor)
     if [[ ! -e "$created" ]]; then
@@ -114,6 +187,7 @@ monitor)
             --skip-pg-hba --ssl-self-signed
         : >"$created"
     fi
+    write_settings
     write_hba
     ;;
 postgres)
@@ -134,6 +208,7 @@ postgres)
             --replication-quorum true --candidate-priority 50
         : >"$created"
     fi
+    write_settings
     write_hba
     # Detached (the subshell exits at once): its end is then no news to pg_autoctl, which
     # otherwise logs an unknown child's exit as an error.
