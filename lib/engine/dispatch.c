@@ -150,7 +150,7 @@ static tx *control_read(dispatcher *d, tx_done_fn done)
 static void reply_ok(tx *t, const db_result *result)
 {
     (void)result;
-    tx_reply(t, 200, NULL, NULL);
+    tx_finish(t);
 }
 
 /* ---------------------------------------------------------------- sweeping */
@@ -181,7 +181,7 @@ static void serve_next(dispatcher *d);
 static void served(void *arg, const transfer_outcome *outcome)
 {
     dispatcher *d = arg;
-    if (outcome->status != 200 && outcome->status != 201) {
+    if (outcome->ended != TX_OK) {
         /* The database is failing: stop here and sweep everything again soon. */
         d->next_full_ms = clock_ms() + RETRY_SOON_MS;
         go_idle(d, d->interval_ms);
@@ -259,14 +259,14 @@ static void forecast(dispatcher *d, graph_snapshot *snapshot)
 static void graph_loaded(tx *t, const db_result *result)
 {
     graph_snapshot_release(graph_cache_install(tx_app(t), result, 0));
-    tx_reply(t, 200, NULL, NULL);
+    tx_finish(t);
 }
 
-static void graph_done(tx *t, int status)
+static void graph_done(tx *t, tx_outcome outcome)
 {
     dispatcher *d = tx_user(t);
     graph_snapshot *snapshot = graph_cache_get(d->app, d->graph_version);
-    if (status != 200 || snapshot == NULL) {
+    if (outcome != TX_OK || snapshot == NULL) {
         d->next_full_ms = clock_ms() + RETRY_SOON_MS;
         go_idle(d, d->interval_ms);
         return;
@@ -282,7 +282,7 @@ static void page_read(tx *t, const db_result *result)
         /* The lease expired and another instance took it: it sweeps from the start. */
         log_event(LOG_INFO, "dispatcher: lease lost during a sweep", NULL);
         d->term = 0;
-        tx_reply(t, 200, NULL, NULL);
+        tx_finish(t);
         return;
     }
     d->graph_version = db_int64(result, 1, 0, 0);
@@ -315,7 +315,7 @@ static void page_read(tx *t, const db_result *result)
         row = end;
     }
     d->last_page = d->page_count < PAGE_ORGANIZATIONS;
-    tx_reply(t, 200, NULL, NULL);
+    tx_finish(t);
 }
 
 /* The page's forecast on the graph at the version the page read: the cached one, or one
@@ -344,10 +344,10 @@ static void forecast_on_graph(dispatcher *d)
     tx_run(load, TX_READ, graph_loaded);
 }
 
-static void page_done(tx *t, int status)
+static void page_done(tx *t, tx_outcome outcome)
 {
     dispatcher *d = tx_user(t);
-    if (status != 200) {
+    if (outcome != TX_OK) {
         d->next_full_ms = clock_ms() + RETRY_SOON_MS;
         go_idle(d, d->interval_ms);
         return;
@@ -409,12 +409,12 @@ static void reload_and_sweep(dispatcher *d)
     room_hints_load(d->app->hints, d->rooms, rooms_loaded, d);
 }
 
-static void refreshed(tx *t, int status)
+static void refreshed(tx *t, tx_outcome outcome)
 {
     dispatcher *d = tx_user(t);
     char *types = d->event_types;
     d->event_types = NULL;
-    if (status != 200) {
+    if (outcome != TX_OK) {
         free(types);
         d->next_full_ms = clock_ms() + RETRY_SOON_MS;
         go_idle(d, d->interval_ms);
@@ -431,7 +431,7 @@ static void refreshed_rows(tx *t, const db_result *result)
                            room_hints_key(d->app->hints, db_text(result, 0, row, 1)),
                            db_int64(result, 0, row, 2));
     }
-    tx_reply(t, 200, NULL, NULL);
+    tx_finish(t);
 }
 
 static int code_order(const void *left, const void *right)
@@ -498,13 +498,13 @@ static void events_taken(tx *t, const db_result *result)
     } else if (d->take == TAKE_REFRESH) {
         d->take = TAKE_NOTHING;
     }
-    tx_reply(t, 200, NULL, NULL);
+    tx_finish(t);
 }
 
-static void take_done(tx *t, int status)
+static void take_done(tx *t, tx_outcome outcome)
 {
     dispatcher *d = tx_user(t);
-    if (status != 200) {
+    if (outcome != TX_OK) {
         go_idle(d, d->interval_ms);
         return;
     }
@@ -535,10 +535,10 @@ static void take_events(dispatcher *d)
     tx_run(t, TX_READ, events_taken);
 }
 
-static void cleared(tx *t, int status)
+static void cleared(tx *t, tx_outcome outcome)
 {
     dispatcher *d = tx_user(t);
-    if (status != 200) {
+    if (outcome != TX_OK) {
         d->term = 0; /* try again from the start */
         go_idle(d, d->interval_ms);
         return;
@@ -555,20 +555,20 @@ static void polled_rows(tx *t, const db_result *result)
     d->poll_term = db_int64(result, 0, 0, 0);
     d->poll_leads = db_text(result, 0, 0, 1)[0] == 't';
     d->poll_events = db_text(result, 0, 0, 2)[0] == 't';
-    tx_reply(t, 200, NULL, NULL);
+    tx_finish(t);
 }
 
-static void cleanup_done(tx *t, int status)
+static void cleanup_done(tx *t, tx_outcome outcome)
 {
-    (void)status;
+    (void)outcome;
     dispatcher *d = tx_user(t);
     go_idle(d, d->interval_ms);
 }
 
-static void polled(tx *t, int status)
+static void polled(tx *t, tx_outcome outcome)
 {
     dispatcher *d = tx_user(t);
-    if (status != 200) {
+    if (outcome != TX_OK) {
         /* Whether the lease was renewed is unknown: the next poll that leads starts over
          * (a lease still ours keeps its term, and is then taken as new all the same). */
         d->term = 0;
@@ -633,10 +633,10 @@ static void tick(evutil_socket_t fd, short events, void *arg)
 
 /* ---------------------------------------------------------------- shutdown */
 
-static void released(tx *t, int status)
+static void released(tx *t, tx_outcome outcome)
 {
     dispatcher *d = tx_user(t);
-    (void)status; /* not given up: it expires by itself */
+    (void)outcome; /* not given up: it expires by itself */
     d->releasing = false;
 }
 
@@ -703,10 +703,10 @@ void dispatcher_kick(dispatcher *d)
 
 static void send_hint(dispatcher *d);
 
-static void hinted(tx *t, int status)
+static void hinted(tx *t, tx_outcome outcome)
 {
     dispatcher *d = tx_user(t);
-    (void)status; /* lost with the connection: the leader's periodic poll finds the room */
+    (void)outcome; /* lost with the connection: the leader's periodic poll finds the room */
     d->hinting = false;
     if (d->hint_again && !d->stopped) {
         d->hint_again = false;

@@ -509,11 +509,11 @@ static void record_batch(tx *t, transfer_job *job)
     }
     job->outcome.organizations_served = written;
     if (written == 0) {
-        tx_reply(t, 200, NULL, NULL);
+        tx_finish(t);
         return;
     }
     queue_record(t, job);
-    tx_reply(t, 201, NULL, NULL);
+    tx_finish(t);
 }
 
 /* ---------------------------------------------------------------- planning */
@@ -1080,7 +1080,7 @@ static void batch_locked(tx *t, const db_result *result)
     int locked = db_rows(result, 0);
     job->outcome.organizations_busy = job->requested_count - (size_t)locked;
     if (locked == 0) {
-        tx_reply(t, 200, NULL, NULL);
+        tx_finish(t);
         return;
     }
     job->orgs = TX_ARRAY(t, served, job->requested_count);
@@ -1116,10 +1116,10 @@ static void batch_locked(tx *t, const db_result *result)
     with_graph(t, job, version);
 }
 
-static void batch_done(tx *t, int status)
+static void batch_done(tx *t, tx_outcome outcome)
 {
     transfer_job *job = tx_user(t);
-    job->outcome.status = status;
+    job->outcome.ended = outcome;
     job->done(job->done_arg, &job->outcome);
 }
 
