@@ -277,17 +277,18 @@ const char *tx_outcome_name(tx_outcome outcome)
     return "failed";
 }
 
-/* Background work's outcome from the problem a request would have been answered with. */
-static tx_outcome outcome_of(const tx *t)
+tx_outcome tx_outcome_of_problem(problem_kind kind, bool timed_out)
 {
-    if (!t->failed) {
-        return TX_OK;
-    }
-    if (t->timed_out) {
+    if (timed_out) {
         return TX_TIMED_OUT;
     }
-    int status = problem_of(t->problem)->status;
+    int status = problem_of(kind)->status;
     return status == 503 ? TX_UNAVAILABLE : status >= 500 ? TX_FAILED : TX_REFUSED;
+}
+
+static tx_outcome outcome_of(const tx *t)
+{
+    return t->failed ? tx_outcome_of_problem(t->problem, t->timed_out) : TX_OK;
 }
 
 /* Replies over HTTP (which frees the request and this tx with it) or reports to the

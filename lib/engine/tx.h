@@ -47,6 +47,10 @@ typedef enum {
  * exactly once, from the event loop; the tx (its user state, its arena) is still valid
  * during the call and freed right after it. */
 typedef void (*tx_done_fn)(tx *t, tx_outcome outcome);
+/* What background work that failed with kind hears: TX_TIMED_OUT when it waited for the
+ * database past its deadline, else TX_UNAVAILABLE for a 503 problem, TX_FAILED for another
+ * 5xx, TX_REFUSED for a client error (404, 409, 422, 423...). */
+tx_outcome tx_outcome_of_problem(problem_kind kind, bool timed_out);
 /* The outcome's name for log lines: "ok", "refused", "unavailable", "timed_out", "failed". */
 const char *tx_outcome_name(tx_outcome outcome);
 
