@@ -234,7 +234,7 @@ static void role_checked(tx *t, const db_result *result)
                             : "connected as the schema's owner: run serve as the app role",
                   "role", db_text(result, 0, 0, 2), "app_role", tx_app(t)->cfg->app_role, NULL);
     }
-    tx_reply(t, 200, NULL, NULL);
+    tx_finish(t);
 }
 
 static void check_role(wf_app *app)

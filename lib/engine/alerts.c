@@ -43,13 +43,13 @@ static void schedule(alert_evaluator *e, int ms)
 static void reply_ok(tx *t, const db_result *result)
 {
     (void)result;
-    tx_reply(t, 200, NULL, NULL);
+    tx_finish(t);
 }
 
-static void released(tx *t, int status)
+static void released(tx *t, tx_outcome outcome)
 {
     alert_evaluator *e = tx_user(t);
-    (void)status; /* not given up: it expires by itself */
+    (void)outcome; /* not given up: it expires by itself */
     e->releasing = false;
 }
 
@@ -81,19 +81,18 @@ static void evaluated_rows(tx *t, const db_result *result)
     e->leads = leads;
     e->fired += (uint64_t)db_int64(result, 0, 0, 1);
     e->rules = strcmp(db_text(result, 0, 0, 2), "t") == 0;
-    tx_reply(t, 200, NULL, NULL);
+    tx_finish(t);
 }
 
-static void evaluated(tx *t, int status)
+static void evaluated(tx *t, tx_outcome outcome)
 {
     alert_evaluator *e = tx_user(t);
     e->polling = false;
-    if (status != 200 && !e->failing) {
-        char code[16];
-        snprintf(code, sizeof code, "%d", status);
-        log_event(LOG_WARN, "alerts: evaluation failed; retrying", "status", code, NULL);
+    if (outcome != TX_OK && !e->failing) {
+        log_event(LOG_WARN, "alerts: evaluation failed; retrying", "outcome",
+                  tx_outcome_name(outcome), NULL);
     }
-    e->failing = status != 200;
+    e->failing = outcome != TX_OK;
     if (e->stopped) {
         release_lease(e);
         return;

@@ -264,7 +264,7 @@ static void replay_read(tx *t, const db_result *result)
             sub->position = job->upto.id;
         }
     }
-    tx_reply(t, 200, NULL, NULL);
+    tx_finish(t);
 }
 
 /* Queues the transfers after the stream's place up to the hub's, from the ledger. */
@@ -285,7 +285,7 @@ static void replay_located(tx *t, const db_result *result)
     replay_job *job = tx_user(t);
     subscriber *sub = job->sub;
     if (sub->stream == NULL) {
-        tx_reply(t, 200, NULL, NULL);
+        tx_finish(t);
         return;
     }
     sub->at_known = true;
@@ -300,18 +300,18 @@ static void replay_located(tx *t, const db_result *result)
         sub->position = job->upto.id;
         send_own(sub, EVENT_RESYNC,
                  "{\"reason\":\"Last-Event-ID is not a position of this database\"}");
-        tx_reply(t, 200, NULL, NULL);
+        tx_finish(t);
         return;
     }
     if (pos_cmp(sub->at, job->upto) >= 0) {
-        tx_reply(t, 200, NULL, NULL); /* ahead of this instance: nothing to replay */
+        tx_finish(t); /* ahead of this instance: nothing to replay */
         return;
     }
     queue_replay(t, sub);
     tx_next(t, replay_read);
 }
 
-static void replay_done(tx *t, int status)
+static void replay_done(tx *t, tx_outcome outcome)
 {
     replay_job *job = tx_user(t);
     subscriber *sub = job->sub;
@@ -325,7 +325,7 @@ static void replay_done(tx *t, int status)
     if (hub->stopped) {
         return;
     }
-    if (status != 200) {
+    if (outcome != TX_OK) {
         send_own(sub, EVENT_RESYNC, "{\"reason\":\"the ledger could not be read to resume\"}");
         catch_up(sub);
         go_live(sub);

@@ -123,7 +123,7 @@ static void states_read(tx *t, const db_result *result)
             events_fan_out(hub, &items[i]);
         }
     }
-    tx_reply(t, 200, NULL, NULL);
+    tx_finish(t);
 }
 
 /* The column of a fetched transfer row that names the storage a shipment went to
@@ -203,7 +203,7 @@ static void fetched(tx *t, const db_result *result)
         hub->log = (feed_pos){events_xid_of(db_text(result, 0, 0, 0)), 0};
         hub->started = true;
         activate_waiting(hub);
-        tx_reply(t, 200, NULL, NULL);
+        tx_finish(t);
         return;
     }
     event_item *items;
@@ -224,10 +224,10 @@ static void fetched(tx *t, const db_result *result)
         tx_next(t, states_read);
         return;
     }
-    tx_reply(t, 200, NULL, NULL);
+    tx_finish(t);
 }
 
-static void fetch_done(tx *t, int status)
+static void fetch_done(tx *t, tx_outcome outcome)
 {
     fetch_job *job = tx_user(t);
     events_hub *hub = job->hub;
@@ -235,7 +235,7 @@ static void fetch_done(tx *t, int status)
     if (hub->stopped) {
         return;
     }
-    if (status != 200) {
+    if (outcome != TX_OK) {
         /* Read again from the same place (nothing is lost); the streams resync once a read
          * succeeds, since what they show may have changed meanwhile. */
         hub->fetch_failures++;
@@ -301,12 +301,12 @@ void events_read_cb(evutil_socket_t fd, short events, void *arg)
 static void pruned(tx *t, const db_result *result)
 {
     (void)result;
-    tx_reply(t, 200, NULL, NULL);
+    tx_finish(t);
 }
 
-static void prune_done(tx *t, int status)
+static void prune_done(tx *t, tx_outcome outcome)
 {
-    (void)status; /* tried again at the next turn */
+    (void)outcome; /* tried again at the next turn */
     events_hub *hub = tx_user(t);
     hub->pruning = false;
 }

@@ -71,7 +71,7 @@ static void page_read(tx *t, const db_result *result)
         http_stream_write(job->stream, out.data, out.len);
     }
     strbuf_free(&out);
-    tx_reply(t, 200, NULL, NULL);
+    tx_finish(t);
 }
 
 /* The next page, or a wait for the client to take what it has. */
@@ -85,7 +85,7 @@ static void continue_export(export_job *job)
     fetch_page(job);
 }
 
-static void page_done(tx *t, int status)
+static void page_done(tx *t, tx_outcome outcome)
 {
     export_job *job = tx_user(t);
     job->fetching = false;
@@ -93,7 +93,7 @@ static void page_done(tx *t, int status)
         job_free(job); /* the client went while the page was read */
         return;
     }
-    if (status != 200) {
+    if (outcome != TX_OK) {
         char count[24];
         snprintf(count, sizeof count, "%lld", (long long)job->rows);
         log_event(LOG_WARN, "export: database read failed, file cut short", "rows", count, NULL);

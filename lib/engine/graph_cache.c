@@ -313,7 +313,7 @@ static int preloads_in_flight;
 static void preload_read(tx *t, const db_result *result)
 {
     graph_snapshot_release(graph_cache_install(tx_app(t), result, 0));
-    tx_reply(t, 200, NULL, NULL);
+    tx_finish(t);
 }
 
 /* Requests waiting for the preload (graph_cache_await_preload), newest first. */
@@ -324,14 +324,12 @@ typedef struct preload_waiter {
 } preload_waiter;
 static preload_waiter *preload_waiters;
 
-static void preloaded(tx *t, int status)
+static void preloaded(tx *t, tx_outcome outcome)
 {
     preloads_in_flight--;
-    if (status != 200) {
-        char text[16];
-        snprintf(text, sizeof text, "%d", status);
-        log_event(LOG_WARN, "road graph preload failed; requests will load it", "status", text,
-                  NULL);
+    if (outcome != TX_OK) {
+        log_event(LOG_WARN, "road graph preload failed; requests will load it", "outcome",
+                  tx_outcome_name(outcome), NULL);
     }
     if (preloads_in_flight > 0) {
         return;

@@ -110,7 +110,7 @@ static void snapshot_read(tx *t, const db_result *result)
         cache->max_id = count > 0 ? keys[count - 1].id : 0;
         cache->absent_count = 0; /* keys changed: an id absent before may exist now */
     }
-    tx_reply(t, 200, NULL, NULL);
+    tx_finish(t);
 }
 
 static void refresh(key_cache *cache);
@@ -138,7 +138,7 @@ static void remember_absent(key_cache *cache, int64_t id)
     }
 }
 
-static void refreshed(tx *t, int status)
+static void refreshed(tx *t, tx_outcome outcome)
 {
     key_cache *cache = tx_user(t);
     cache->refreshing = false;
@@ -147,7 +147,7 @@ static void refreshed(tx *t, int status)
     cache->answering = NULL;
     /* A refresh that read the keys answers for every id it was asked about; a failed one
      * (which keeps the old keys) for none. */
-    for (waiter *w = status == 200 ? answered : NULL; w != NULL; w = w->next) {
+    for (waiter *w = outcome == TX_OK ? answered : NULL; w != NULL; w = w->next) {
         if (key_cache_find(cache, w->id) == NULL && key_cache_may_be_new(cache, w->id)) {
             remember_absent(cache, w->id);
         }

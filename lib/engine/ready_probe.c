@@ -52,12 +52,12 @@ uint64_t ready_probe_round_trips(const ready_probe *probe)
     return probe != NULL ? probe->round_trips : 0;
 }
 
-static void probed(tx *t, int status)
+static void probed(tx *t, tx_outcome outcome)
 {
     ready_probe *probe = tx_user(t);
     probe->probing = false;
     probe->answered = true;
-    probe->ready = status == 200;
+    probe->ready = outcome == TX_OK;
     /* Reused from when it came back: at most one round trip per READY_PROBE_REUSE_MS. */
     probe->answered_ms = clock_ms();
     waiter *answered = probe->waiting;
@@ -73,7 +73,7 @@ static void probed(tx *t, int status)
 static void pinged(tx *t, const db_result *result)
 {
     (void)result;
-    tx_reply(t, 200, NULL, NULL);
+    tx_finish(t);
 }
 
 void ready_probe_ask(ready_probe *probe, int64_t deadline_ms, ready_probe_cb done, void *arg)

@@ -33,6 +33,7 @@ typedef struct {
     void *arg;
     int64_t after_id;
     size_t pairs;
+    bool last; /* the page just read was empty: every storage is loaded */
     int64_t started_ms;
 } loader;
 
@@ -166,18 +167,19 @@ static void page_read(tx *t, const db_result *result)
         l->after_id = storage > l->after_id ? storage : l->after_id;
     }
     /* The page holds whole storages; one with fewer rows than storages asked for is last. */
-    tx_reply(t, rows > 0 ? 200 : 204, NULL, NULL);
+    l->last = rows == 0;
+    tx_finish(t);
 }
 
-static void page_done(tx *t, int status)
+static void page_done(tx *t, tx_outcome outcome)
 {
     loader *l = tx_user(t);
-    if (status == 200 && !l->hints->stopped) {
+    if (outcome == TX_OK && !l->last && !l->hints->stopped) {
         load_page(l);
         return;
     }
     l->hints->loads--;
-    bool ok = status == 204;
+    bool ok = outcome == TX_OK && l->last;
     if (ok) {
         char pairs[24], ms[24];
         snprintf(pairs, sizeof pairs, "%zu", l->pairs);
@@ -201,7 +203,7 @@ static void load_page(loader *l)
 void room_hints_load(room_hints *hints, room_map *map, void (*done)(void *arg, bool ok), void *arg)
 {
     loader *l = xcalloc(1, sizeof *l);
-    *l = (loader){hints, map, done, arg, 0, 0, clock_ms()};
+    *l = (loader){.hints = hints, .map = map, .done = done, .arg = arg, .started_ms = clock_ms()};
     hints->loads++;
     load_page(l);
 }

@@ -37,7 +37,7 @@ typedef void (*transfer_render_fn)(strbuf *out, const transfer_result *result);
 
 /* What background dispatch of a batch of organizations came to. */
 typedef struct {
-    int status;                  /* 201 written (or nothing to write), else the database failed */
+    tx_outcome ended;            /* TX_OK written (or nothing to write), else nothing was */
     size_t organizations_served; /* that got an "auto" transfer */
     size_t organizations_busy;   /* another transaction held them: not served */
     size_t shipment_count;

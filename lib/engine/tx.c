@@ -78,6 +78,7 @@ struct tx {
     const char *replay_body; /* what a replay shows instead of body, or NULL (the arena's) */
     bool replayed;
     bool failed;
+    bool timed_out; /* failed waiting for the database past the deadline */
     problem_kind problem;
     const char *detail; /* in the arena */
     const char *field;  /* a 422's field, or NULL */
@@ -259,6 +260,37 @@ static void fail_unavailable(tx *t, const char *detail)
     end(t);
 }
 
+const char *tx_outcome_name(tx_outcome outcome)
+{
+    switch (outcome) {
+    case TX_OK:
+        return "ok";
+    case TX_REFUSED:
+        return "refused";
+    case TX_UNAVAILABLE:
+        return "unavailable";
+    case TX_TIMED_OUT:
+        return "timed_out";
+    case TX_FAILED:
+        return "failed";
+    }
+    return "failed";
+}
+
+tx_outcome tx_outcome_of_problem(problem_kind kind, bool timed_out)
+{
+    if (timed_out) {
+        return TX_TIMED_OUT;
+    }
+    int status = problem_of(kind)->status;
+    return status == 503 ? TX_UNAVAILABLE : status >= 500 ? TX_FAILED : TX_REFUSED;
+}
+
+static tx_outcome outcome_of(const tx *t)
+{
+    return t->failed ? tx_outcome_of_problem(t->problem, t->timed_out) : TX_OK;
+}
+
 /* Replies over HTTP (which frees the request and this tx with it) or reports to the
  * background owner and frees the tx. */
 static void end_now(tx *t)
@@ -269,9 +301,8 @@ static void end_now(tx *t)
     }
     http_ctx *ctx = t->ctx;
     if (ctx == NULL) {
-        int status = t->failed ? problem_of(t->problem)->status : t->status;
         if (t->done != NULL) {
-            t->done(t, status);
+            t->done(t, outcome_of(t));
         }
         tx_release(t);
         arena mem = t->own_arena; /* t lives in it */
@@ -493,7 +524,21 @@ void tx_next(tx *t, tx_cb cb)
     send_round(t, ROUND_NEXT, NULL, 0, t->sent, t->count, NULL, 0, false);
 }
 
+static void succeed(tx *t, int status, char *body, const char *location);
+
 void tx_reply(tx *t, int status, char *body, const char *location)
+{
+    assert(t->ctx != NULL); /* background work ends with tx_finish */
+    succeed(t, status, body, location);
+}
+
+void tx_finish(tx *t)
+{
+    assert(t->ctx == NULL); /* a request ends with a reply */
+    succeed(t, 200, NULL, NULL);
+}
+
+static void succeed(tx *t, int status, char *body, const char *location)
 {
     t->status = status;
     free(t->body);
@@ -545,6 +590,7 @@ static void on_lease(db_conn *conn, db_status status, void *arg)
 {
     tx *t = arg;
     if (status != DB_OK) {
+        t->timed_out = status == DB_ERROR_TIMEOUT;
         fail_unavailable(t, unavailable_detail(status));
         return;
     }
@@ -629,6 +675,7 @@ static bool handled_failure(tx *t, const db_result *result)
         return true;
     }
     if (result->status != DB_OK && result->status != DB_ERROR_SQL) {
+        t->timed_out = result->status == DB_ERROR_TIMEOUT;
         fail_unavailable(t, unavailable_detail(result->status));
         return true;
     }

@@ -14,9 +14,11 @@
  *     tx_on_commit hooks run only once COMMIT has succeeded.
  *
  * Life cycle: tx_for (or tx_background) -> tx_q... -> tx_run(cb) -> cb -> [tx_q... ->
- * tx_next(cb) -> cb ...] -> exactly one of tx_reply / tx_fail / tx_invalid. A callback
- * must end with one of those or with tx_next. Every callback runs later, from the event
- * loop, never inside the call that started the round. */
+ * tx_next(cb) -> cb ...] -> exactly one of tx_reply (tx_finish for background work) /
+ * tx_fail / tx_invalid. A callback must end with one of those or with tx_next. Every
+ * callback runs later, from the event loop, never inside the call that started the round.
+ * Requests end with an HTTP reply; background work has no client, so its owner hears a
+ * tx_outcome instead: what it decides on (go on, try again later, log), never a status. */
 #ifndef WF_ENGINE_TX_H
 #define WF_ENGINE_TX_H
 
@@ -33,10 +35,24 @@ typedef struct tx tx;
 /* A round's results: only the handler's own statements, in the order they were queued;
  * result->status is always DB_OK. */
 typedef void (*tx_cb)(tx *t, const db_result *result);
-/* Background completion: the HTTP-equivalent status the work ended with (201, 204, 409,
- * 423, 503...). Runs exactly once, from the event loop; the tx (its user state, its arena)
- * is still valid during the call and freed right after it. */
-typedef void (*tx_done_fn)(tx *t, int status);
+/* How background work ended. */
+typedef enum {
+    TX_OK,          /* tx_finish: its reads done, its writes committed */
+    TX_REFUSED,     /* the data's rules refused it (a row gone, a conflict, a bad value) */
+    TX_UNAVAILABLE, /* the database was unreachable, busy, shutting down or kept aborting */
+    TX_TIMED_OUT,   /* the deadline passed while waiting for the database */
+    TX_FAILED,      /* an unexpected database error: a bug of ours, logged */
+} tx_outcome;
+/* Background completion: how the work ended (anything but TX_OK changed nothing). Runs
+ * exactly once, from the event loop; the tx (its user state, its arena) is still valid
+ * during the call and freed right after it. */
+typedef void (*tx_done_fn)(tx *t, tx_outcome outcome);
+/* What background work that failed with kind hears: TX_TIMED_OUT when it waited for the
+ * database past its deadline, else TX_UNAVAILABLE for a 503 problem, TX_FAILED for another
+ * 5xx, TX_REFUSED for a client error (404, 409, 422, 423...). */
+tx_outcome tx_outcome_of_problem(problem_kind kind, bool timed_out);
+/* The outcome's name for log lines: "ok", "refused", "unavailable", "timed_out", "failed". */
+const char *tx_outcome_name(tx_outcome outcome);
 
 typedef enum {
     TX_READ,      /* statements in autocommit mode: plain reads */
@@ -93,17 +109,22 @@ void tx_run(tx *t, tx_mode mode, tx_cb cb);
  * TX_READ each statement commits on its own). */
 void tx_next(tx *t, tx_cb cb);
 
-/* Success: TX_OPEN sends what was queued since the last round with the idempotency
- * record and COMMIT; keyed TX_ONE_ROUND stores the record and commits; then the reply
- * goes out. body (malloc'd, taken over; NULL for none) and location (copied; NULL for
- * none). For background work the status goes to done. */
+/* A request's success: TX_OPEN sends what was queued since the last round with the
+ * idempotency record and COMMIT; keyed TX_ONE_ROUND stores the record and commits; then
+ * the reply goes out. body (malloc'd, taken over; NULL for none) and location (copied;
+ * NULL for none). Requests only. */
 void tx_reply(tx *t, int status, char *body, const char *location);
+/* Background work's success: TX_OPEN sends what was queued since the last round with
+ * COMMIT; then done hears TX_OK (or how the COMMIT failed). Background work only. */
+void tx_finish(tx *t);
 /* What a replay of this response under its Idempotency-Key shows instead of the body (a
  * response carrying a secret stores it without); copied. */
 void tx_set_replay_body(tx *t, const char *body);
 /* The reply's media type (default application/json; a static string). */
 void tx_set_content_type(tx *t, const char *content_type);
-/* Rolls back (when a transaction is open) and answers with a problem. */
+/* Rolls back (when a transaction is open) and answers with a problem; background work's
+ * done hears the problem's outcome (TX_REFUSED for a client error, TX_UNAVAILABLE for 503,
+ * TX_FAILED for 500). */
 void tx_fail(tx *t, problem_kind kind, const char *detail_fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Rolls back and answers 422 naming one field. */

@@ -1,4 +1,4 @@
-/* What the storage view keeps between pages (api/storage_view.c), so a later page resumes
+/* What the storage view keeps between pages (engine/view.c), so a later page resumes
  * instead of recomputing the world:
  *   - suspended orders: a bounded shortest-path search (core/graph.h) from an organization,
  *     stopped after the storage a page ended on, with the storages it read ahead, keyed by

@@ -122,15 +122,15 @@ static int in_flight_for(const webhook_sender *s, int64_t webhook_id)
 static void record_read(tx *t, const db_result *result)
 {
     (void)result;
-    tx_reply(t, 200, NULL, NULL);
+    tx_finish(t);
 }
 
-static void record_done(tx *t, int status)
+static void record_done(tx *t, tx_outcome outcome)
 {
     message *m = tx_user(t);
     webhook_sender *s = m->sender;
     s->recording--;
-    if (status != 200) {
+    if (outcome != TX_OK) {
         /* Not recorded: the message is still undelivered in the outbox, and goes again. */
         log_event(LOG_WARN, "webhooks: an attempt could not be recorded; it will be repeated",
                   NULL);
@@ -397,12 +397,12 @@ typedef struct {
     due_message *due;
 } poll_job;
 
-static void poll_done(tx *t, int status)
+static void poll_done(tx *t, tx_outcome outcome)
 {
     poll_job *job = tx_user(t);
     webhook_sender *s = job->s;
     s->polling = false;
-    if (status != 200) {
+    if (outcome != TX_OK) {
         s->term = 0; /* not known to hold it: find out at the next poll */
     }
     /* An idle outbox is looked at less and less often, down to once a second: an idle
@@ -459,7 +459,7 @@ static void rendered(tx *t, const db_result *result)
     for (int i = 0; i < job->count && !job->s->stopped; i++) {
         send_one(job->s, t, &job->due[i], result);
     }
-    tx_reply(t, 200, NULL, NULL);
+    tx_finish(t);
 }
 
 static void polled(tx *t, const db_result *result)
@@ -471,7 +471,7 @@ static void polled(tx *t, const db_result *result)
     int rows = db_rows(result, 1);
     s->quiet_polls = rows == 0 ? s->quiet_polls + 1 : 0;
     if (!leads || rows == 0 || s->stopped) {
-        tx_reply(t, 200, NULL, NULL);
+        tx_finish(t);
         return;
     }
     /* Per endpoint, take due messages oldest first while there is room; one that is not due
@@ -588,12 +588,12 @@ webhook_sender *webhook_sender_new(wf_app *app, const webhook_renderer *renderer
 static void released(tx *t, const db_result *result)
 {
     (void)result;
-    tx_reply(t, 200, NULL, NULL);
+    tx_finish(t);
 }
 
-static void release_done(tx *t, int status)
+static void release_done(tx *t, tx_outcome outcome)
 {
-    (void)status; /* not released: it expires by itself */
+    (void)outcome; /* not released: it expires by itself */
     webhook_sender *s = tx_user(t);
     s->releasing--;
 }

@@ -20,6 +20,7 @@ wf_unit_test(test_history_buckets core)
 # repr.c is pure, but it lives in lib/api, whose objects need every layer below to link.
 wf_unit_test(test_repr api engine web http db auth util core flow)
 wf_unit_test(test_statements engine http db auth util core flow)
+wf_unit_test(test_tx_outcome engine http db auth util core flow)
 wf_unit_test(test_auth auth util)
 wf_unit_test(test_jwt auth util)
 wf_unit_test(test_db_hosts db util)
