@@ -88,6 +88,11 @@ def read_statements(path):
     """{name: sql} of every S(ST_NAME, "..." MACRO "...") entry made of string literals and
     string macros (#define NAME "...")."""
     src = open(path, encoding="utf-8").read()
+    # The table's entries live in files included inside it (statements_*.inc): inline them.
+    base = os.path.dirname(path)
+    src = re.sub(r'^#include "(?:engine/)?(statements_\w+\.inc)"$',
+                 lambda m: open(os.path.join(base, m.group(1)), encoding="utf-8").read(),
+                 src, flags=re.M)
     macros = _string_macros(src)
     statements = {}
     for m in re.finditer(r"\bS\(\s*(ST_\w+)\s*,", src):
