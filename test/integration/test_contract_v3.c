@@ -7,7 +7,10 @@
  *   - a period that ends before it starts is 422 naming `from` on the export and the balance,
  *     not an empty file or a report of nothing;
  *   - reserved room and the intake mode in every rendering of a storage: its own JSON and an
- *     organization's view, remaining = capacity − stock − reserved in both. */
+ *     organization's view, remaining = capacity − stock − reserved in both;
+ *   - the balance with no period against /v1/stats after a receipt that weighed less than
+ *     planned: accepted − unloaded = stored (the documented identity once subtracted the
+ *     variance too, which never entered stock). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -223,12 +226,68 @@ static void test_reserved_and_intake_everywhere(void **state)
     it_response_free(r);
 }
 
+/* ---------------------------------------------------------------- the balance */
+
+/* A receipt that weighs less than planned and refuses part: with no period the balance agrees
+ * with /v1/stats per type — generated, pending, in_transit and variance equal, and accepted −
+ * unloaded = stored (the variance never entered stock) — and conservation holds:
+ * generated = pending + in_transit + stored + unloaded + variance. */
+static void test_balance_reconciles_with_variance(void **state)
+{
+    (void)state;
+    long long org;
+    long long movement = load_in_transit(30, &org, NULL);
+    char *storage_key = it_new_key(
+        "storage", 0, it_sql_int("SELECT storage_id FROM shipments WHERE id = %lld", movement));
+    it_response *r = as(storage_key, "POST", tu_fmt("/v1/movements/%lld/receipt", movement),
+                        "{\"received_kg\":20,\"rejected_kg\":5,\"rejection_reason\":\"wet\"}");
+    EXPECT_STATUS(r, 200);
+    ASSERT_JSON_AT(r->json, "status", "\"partially_rejected\"");
+    ASSERT_JSON_AT(r->json, "accepted_kg", "15");
+    ASSERT_JSON_AT(r->json, "warnings.0.code", "\"weight_variance\"");
+    it_response_free(r);
+    free(storage_key);
+    /* The refused 5 kg go back to the organization and out again (a new load in transit). */
+    long long start = tu_now_ms();
+    while (it_sql_int("SELECT count(*) FROM shipments s JOIN transfers t ON t.id = "
+                      "s.transfer_id WHERE t.organization_id = %lld",
+                      org) < 2) {
+        assert_true(tu_now_ms() - start < tu_scaled_ms(3000));
+        tu_sleep_ms(20);
+    }
+    it_response *stats = it_get("/v1/stats");
+    EXPECT_STATUS(stats, 200);
+    it_response *balance = it_get("/v1/reports/balance");
+    EXPECT_STATUS(balance, 200);
+    const cJSON *type;
+    cJSON_ArrayForEach(type, stats->json)
+    {
+        const cJSON *b = tu_member(balance->json, type->string);
+        static const char *const same[] = {"generated", "unloaded", "pending", "in_transit",
+                                           "variance"};
+        for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+            assert_int_equal(it_json_int(b, same[i]), it_json_int(type, same[i]));
+        }
+        assert_int_equal(it_json_int(b, "accepted") - it_json_int(b, "unloaded"),
+                         it_json_int(type, "stored"));
+        assert_int_equal(it_json_int(type, "generated"),
+                         it_json_int(type, "pending") + it_json_int(type, "in_transit") +
+                             it_json_int(type, "stored") + it_json_int(type, "unloaded") +
+                             it_json_int(type, "variance"));
+    }
+    assert_true(it_json_int(balance->json, "glass.variance") >= 10);
+    assert_true(it_json_int(balance->json, "glass.rejected") >= 5);
+    it_response_free(stats);
+    it_response_free(balance);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_auditor_reads_rules_and_subscriptions),
         cmocka_unit_test(test_period_backwards_is_422),
         cmocka_unit_test(test_reserved_and_intake_everywhere),
+        cmocka_unit_test(test_balance_reconciles_with_variance),
         /* Last: before its fix it took the server down, and every test after it. */
         cmocka_unit_test(test_export_with_a_load_in_transit),
     };
