@@ -10,7 +10,9 @@
  *     organization's view, remaining = capacity − stock − reserved in both;
  *   - the balance with no period against /v1/stats after a receipt that weighed less than
  *     planned: accepted − unloaded = stored (the documented identity once subtracted the
- *     variance too, which never entered stock). */
+ *     variance too, which never entered stock);
+ *   - a receipt that weighed nothing and refused nothing, where the contract's status rules
+ *     meet: `accepted`, as the OpenAPI document now says. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -281,6 +283,33 @@ static void test_balance_reconciles_with_variance(void **state)
     it_response_free(balance);
 }
 
+/* ---------------------------------------------------------------- statuses */
+
+/* The contract's two status rules meet when nothing was weighed and nothing refused
+ * (received_kg = rejected_kg = 0): `accepted`, as documented — nothing was refused; the
+ * whole planned weight is variance, with a weight_variance warning; the reservation is gone
+ * and nothing came back to the organization. */
+static void test_empty_receipt_is_accepted(void **state)
+{
+    (void)state;
+    long long org, storage;
+    long long movement = load_in_transit(12, &org, &storage);
+    it_response *r = it_post(tu_fmt("/v1/movements/%lld/receipt", movement), "{\"received_kg\":0}");
+    EXPECT_STATUS(r, 200);
+    ASSERT_JSON_AT(r->json, "status", "\"accepted\"");
+    ASSERT_JSON_AT(r->json, "received_kg", "0");
+    ASSERT_JSON_AT(r->json, "accepted_kg", "0");
+    ASSERT_JSON_AT(r->json, "rejected_kg", "0");
+    ASSERT_JSON_AT(r->json, "warnings.0.code", "\"weight_variance\"");
+    it_response_free(r);
+    tu_assert_stock(storage, "{\"glass\":0}", "{\"glass\":100}");
+    tu_assert_pending(org, "{}");
+    r = it_get("/v1/movements?storage_id=%lld&status=accepted", storage);
+    EXPECT_STATUS(r, 200);
+    assert_int_equal(cJSON_GetArraySize(tu_member(r->json, "items")), 1);
+    it_response_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -288,6 +317,7 @@ int main(void)
         cmocka_unit_test(test_period_backwards_is_422),
         cmocka_unit_test(test_reserved_and_intake_everywhere),
         cmocka_unit_test(test_balance_reconciles_with_variance),
+        cmocka_unit_test(test_empty_receipt_is_accepted),
         /* Last: before its fix it took the server down, and every test after it. */
         cmocka_unit_test(test_export_with_a_load_in_transit),
     };
