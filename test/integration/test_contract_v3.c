@@ -4,6 +4,8 @@
  *     (the export used to crash the server on the NULL figures of such a row);
  *   - the auditor reads every GET but API keys, alert rules and webhook subscriptions (and
  *     their attempts) included, and changes none of them;
+ *   - a webhook target written with a trailing dot ("localhost.", "192.168.1.1.") is the
+ *     host it names: refused like it;
  *   - a period that ends before it starts is 422 naming `from` on the export and the balance,
  *     not an empty file or a report of nothing;
  *   - reserved room and the intake mode in every rendering of a storage: its own JSON and an
@@ -167,6 +169,29 @@ static void test_auditor_reads_rules_and_subscriptions(void **state)
     free(auditor);
 }
 
+/* ---------------------------------------------------------------- webhook targets */
+
+/* Loopback, private and link-local targets are refused (422 naming url, nothing written),
+ * written with a trailing dot too: "localhost." and "192.168.1.1." are those hosts. */
+static void test_private_targets_with_a_trailing_dot(void **state)
+{
+    (void)state;
+    static const char *const urls[] = {
+        "http://localhost./hook",    "http://192.168.1.1./hook", "https://127.0.0.1./hook",
+        "http://169.254.169.254./x", "http://LOCALHOST/hook",    "http://[::1]/hook",
+    };
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+        EXPECT_REJECTED("POST", "/v1/webhooks",
+                        tu_fmt("{\"url\":\"%s\",\"events\":[\"alert.fired\"]}", urls[i]), 422,
+                        "url");
+    }
+    /* A public name with its trailing dot is a public name. */
+    it_response *r = it_post(
+        "/v1/webhooks", "{\"url\":\"https://example.com./hook\",\"events\":[\"alert.fired\"]}");
+    EXPECT_STATUS(r, 201);
+    it_response_free(r);
+}
+
 /* ---------------------------------------------------------------- periods */
 
 /* from after to: 422 naming from, on both period routes; from = to is an empty period. */
@@ -314,6 +339,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_auditor_reads_rules_and_subscriptions),
+        cmocka_unit_test(test_private_targets_with_a_trailing_dot),
         cmocka_unit_test(test_period_backwards_is_422),
         cmocka_unit_test(test_reserved_and_intake_everywhere),
         cmocka_unit_test(test_balance_reconciles_with_variance),
