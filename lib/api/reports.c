@@ -4,6 +4,7 @@
  * date-times. */
 #include "api/common.h"
 #include "api/handlers.h"
+#include "core/history.h"
 #include "engine/export.h"
 #include "engine/statements.h"
 
@@ -20,6 +21,14 @@ static bool period_params(http_ctx *ctx, const char **from, const char **to)
     }
     if (*to != NULL && !timestamp_valid(*to)) {
         http_problem_invalid(ctx, "to", why);
+        return false;
+    }
+    /* A period that ends before it starts is a client's mistake, not an empty answer (an empty
+     * period, from = to, is a period). */
+    int64_t from_us, to_us;
+    if (*from != NULL && *to != NULL && history_parse_time(*from, &from_us) &&
+        history_parse_time(*to, &to_us) && from_us > to_us) {
+        http_problem_invalid(ctx, "from", "must not be after to");
         return false;
     }
     return true;

@@ -104,20 +104,24 @@ const router_route api_routes[] = {
     ROUTE(HTTP_POST, "/v1/plans", "plans.create", handle_plans_create, ADMIN_AUDITOR, SCOPE_NONE),
     /* Each stream shows what its principal may read (api/events.c). */
     ROUTE(HTTP_GET, "/v1/events", "events", handle_events, ROLES_READERS, SCOPE_NONE),
-    ROUTE(HTTP_GET, "/v1/webhooks", "webhooks.list", handle_webhooks_list, ADMIN, SCOPE_NONE),
+    /* Webhooks and alert rules are managed by admins; the auditor, who may read everything but
+     * API keys, reads them too (a webhook's secret is shown only when it is created). */
+    ROUTE(HTTP_GET, "/v1/webhooks", "webhooks.list", handle_webhooks_list, ADMIN_AUDITOR,
+          SCOPE_NONE),
     ROUTE(HTTP_POST, "/v1/webhooks", "webhooks.create", handle_webhooks_create, ADMIN, SCOPE_NONE),
-    ROUTE(HTTP_GET, "/v1/webhooks/{id}", "webhooks.get", handle_webhooks_get, ADMIN, SCOPE_NONE),
+    ROUTE(HTTP_GET, "/v1/webhooks/{id}", "webhooks.get", handle_webhooks_get, ADMIN_AUDITOR,
+          SCOPE_NONE),
     ROUTE(HTTP_DELETE, "/v1/webhooks/{id}", "webhooks.delete", handle_webhooks_delete, ADMIN,
           SCOPE_NONE),
     ROUTE(HTTP_GET, "/v1/webhooks/{id}/deliveries", "webhooks.deliveries",
-          handle_webhook_deliveries, ADMIN, SCOPE_NONE),
+          handle_webhook_deliveries, ADMIN_AUDITOR, SCOPE_NONE),
     ROUTE(HTTP_GET, "/v1/exports/movements.csv", "exports.movements", handle_export_movements,
           ADMIN_AUDITOR, SCOPE_NONE),
     ROUTE(HTTP_GET, "/v1/reports/balance", "reports.balance", handle_report_balance, ADMIN_AUDITOR,
           SCOPE_NONE),
-    ROUTE(HTTP_GET, "/v1/alerts", "alerts.list", handle_alerts_list, ADMIN, SCOPE_NONE),
+    ROUTE(HTTP_GET, "/v1/alerts", "alerts.list", handle_alerts_list, ADMIN_AUDITOR, SCOPE_NONE),
     ROUTE(HTTP_POST, "/v1/alerts", "alerts.create", handle_alerts_create, ADMIN, SCOPE_NONE),
-    ROUTE(HTTP_GET, "/v1/alerts/{id}", "alerts.get", handle_alerts_get, ADMIN, SCOPE_NONE),
+    ROUTE(HTTP_GET, "/v1/alerts/{id}", "alerts.get", handle_alerts_get, ADMIN_AUDITOR, SCOPE_NONE),
     ROUTE(HTTP_DELETE, "/v1/alerts/{id}", "alerts.delete", handle_alerts_delete, ADMIN, SCOPE_NONE),
 };
 

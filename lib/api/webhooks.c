@@ -43,6 +43,11 @@ static const char *url_problem(const char *url, bool allow_private)
     } else if (!allow_private) {
         net_class c;
         size_t len = strlen(host);
+        /* "localhost." and "10.0.0.1." name what they name without the dot (the resolver
+         * drops it): judge them the same. */
+        if (len > 1 && host[len - 1] == '.') {
+            host[--len] = '\0';
+        }
         bool local_name = strcasecmp(host, "localhost") == 0 ||
                           (len > 10 && strcasecmp(host + len - 10, ".localhost") == 0);
         if (local_name) {

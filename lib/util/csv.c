@@ -9,6 +9,9 @@ void csv_field(strbuf *out, const char *text, bool first)
     if (!first) {
         strbuf_append(out, ",", 1);
     }
+    if (text == NULL) {
+        return;
+    }
     size_t len = strlen(text);
     if (strcspn(text, ",\"\r\n") == len) {
         strbuf_append(out, text, len);

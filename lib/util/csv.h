@@ -7,7 +7,8 @@
 
 #include <stdbool.h>
 
-/* Appends one field, preceded by a comma unless first. */
+/* Appends one field, preceded by a comma unless first. NULL (an SQL NULL, such as the receipt
+ * figures of a movement still in transit) is written as an empty field. */
 void csv_field(strbuf *out, const char *text, bool first);
 /* Ends the record. */
 void csv_end_record(strbuf *out);

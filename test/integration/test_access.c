@@ -308,7 +308,9 @@ static const matrix_row matrix[] = {
     /* Whoever may read the storage may read its history and forecast (docs/history.md). */
     {"GET", "/v1/storages/{S}/history?waste_type=glass", NULL, 0, READERS(200)},
     {"GET", "/v1/storages/{S}/forecast?waste_type=glass", NULL, 0, READERS(200)},
-    {"GET", "/v1/alerts", NULL, 0, ADMIN_ONLY(200)},
+    /* Rules and subscriptions: admins manage them, the auditor reads them as every GET. */
+    {"GET", "/v1/alerts", NULL, 0, {200, 200, 403, 403, 403, 403, 403}},
+    {"GET", "/v1/webhooks", NULL, 0, {200, 200, 403, 403, 403, 403, 403}},
     {"POST", "/v1/alerts", "{\"fill_ratio_above\":0.9}", 0, ADMIN_ONLY(201)},
 };
 enum { MATRIX_ROWS = sizeof matrix / sizeof matrix[0] };

@@ -27,6 +27,22 @@ static void test_quoting(void **state)
     strbuf_free(&out);
 }
 
+/* A movement in transit has no receipt figures: its NULL columns are empty fields. */
+static void test_null_is_empty(void **state)
+{
+    (void)state;
+    strbuf out = {0};
+    csv_field(&out, "7", true);
+    csv_field(&out, NULL, false);
+    csv_field(&out, NULL, false);
+    csv_field(&out, "key:2", false);
+    csv_end_record(&out);
+    csv_field(&out, NULL, true);
+    csv_end_record(&out);
+    assert_string_equal(out.data, "7,,,key:2\r\n\r\n");
+    strbuf_free(&out);
+}
+
 static void test_empty_record(void **state)
 {
     (void)state;
@@ -43,6 +59,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quoting),
         cmocka_unit_test(test_empty_record),
+        cmocka_unit_test(test_null_is_empty),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
