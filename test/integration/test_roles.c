@@ -453,7 +453,8 @@ static void test_service_key_paths_still_work(void **state)
     free(token);
 }
 
-/* The ledger is dated by the clock: no role writes a transfer or unload dated otherwise. */
+/* The ledger is dated by the clock: no role writes a transfer, unload or receipt dated
+ * otherwise. */
 static void test_app_role_dates_the_ledger_now(void **state)
 {
     (void)state;
@@ -476,6 +477,11 @@ static void test_app_role_dates_the_ledger_now(void **state)
                      "created_at) VALUES (%lld, 'request', '{}', '{}', 'forecaster', "
                      "now() + interval '1 hour')",
                      world.org),
+              "dated now()");
+    /* A receipt too (checked before its movement is looked up: no movement is needed). */
+    forbidden(app,
+              "INSERT INTO receipts (shipment_id, received_kg, rejected_kg, received_by, "
+              "received_at) VALUES (0, 1, 0, 'backdater', now() - interval '1 day')",
               "dated now()");
     allowed(app, tu_fmt("INSERT INTO unloads (storage_id, waste_type, amount, actor, created_at) "
                         "VALUES (%lld, 'glass', 1, 'on time', now())",
