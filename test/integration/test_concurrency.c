@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "harness.h"
+#include "prng.h"
 #include "testutil.h"
 
 #include <cmocka.h>
@@ -78,7 +79,7 @@ typedef struct {
     pthread_t thread;
     worker_kind kind;
     int index;
-    unsigned seed;
+    prng rng; /* this thread's own, from a fixed seed */
     long long requests;
     long long per_instance[INSTANCES];
     long long created;          /* 201 transfers */
@@ -124,9 +125,9 @@ static void run_transfers(worker *w, CURL *curl, tu_http_result *reply)
 {
     while (tu_now_seconds() < load.deadline) {
         int instance = (int)((w->index + w->requests) % INSTANCES);
-        long long org = load.orgs[rand_r(&w->seed) % ORG_COUNT];
-        bool empty = rand_r(&w->seed) % 8 == 0;
-        long long amount = empty ? 0 : 1 + rand_r(&w->seed) % MAX_AMOUNT;
+        long long org = load.orgs[prng_below(&w->rng, ORG_COUNT)];
+        bool empty = prng_below(&w->rng, 8) == 0;
+        long long amount = empty ? 0 : 1 + prng_below(&w->rng, MAX_AMOUNT);
         char url[256], body[128];
         snprintf(url, sizeof url, "%s/v1/organizations/%lld/transfers", base_urls[instance], org);
         if (empty)
@@ -195,7 +196,7 @@ static void run_unloads(worker *w, CURL *curl, tu_http_result *reply)
         }
         if (in_stock > 0) {
             long long cap = in_stock < 100 ? in_stock : 100;
-            long long amount = 1 + rand_r(&w->seed) % cap;
+            long long amount = 1 + (long long)prng_below(&w->rng, (uint64_t)cap);
             char body[64];
             snprintf(body, sizeof body, "{\"glass\":%lld}", amount);
             instance = (instance + 1) % INSTANCES;
@@ -292,7 +293,7 @@ static void test_two_instances_under_load(void **state)
     assert_int_equal(pthread_barrier_init(&load.start, NULL, WORKERS + 1), 0);
     for (int i = 0; i < WORKERS; i++) {
         workers[i].index = i;
-        workers[i].seed = 0x5eed0000u + (unsigned)i;
+        workers[i].rng.state = 0x5eed0000u + (unsigned)i;
         workers[i].kind = i < TRANSFER_THREADS                    ? WORKER_TRANSFER
                           : i < TRANSFER_THREADS + UNLOAD_THREADS ? WORKER_UNLOAD
                                                                   : WORKER_CAPACITY;

@@ -12,6 +12,7 @@
  *     other notifying commit): a follower tells the leader after the commit, from its
  *     control connection. */
 #include "harness.h"
+#include "prng.h"
 #include "testutil.h"
 
 #include <setjmp.h>
@@ -283,12 +284,6 @@ typedef struct {
     int road_count;
 } world;
 
-static unsigned next_random(unsigned *seed)
-{
-    *seed = *seed * 1103515245u + 12345u;
-    return (*seed >> 8) & 0xFFFFFF;
-}
-
 /* Dijkstra over the world's roads from organization o (O(n^2), n = 290). */
 static void distances_from(const world *w, int o, long long *out)
 {
@@ -326,14 +321,14 @@ static void test_batches_equal_one_at_a_time(void **state)
     (void)state;
     unsigned trials = tu_under_valgrind() ? 1 : 3;
     for (unsigned trial = 1; trial <= trials; trial++) {
-        unsigned seed = trial * 2654435761u;
+        prng rng = {trial * UINT64_C(2654435761)}; /* a trial reproduces */
         world *w = calloc(1, sizeof *w);
         for (int s = 0; s < W_STORAGES; s++) {
             char capacity[128] = "{";
             bool any = false;
             for (int t = 0; t < W_TYPES; t++) {
                 w->capacity[s][t] = -1;
-                if (next_random(&seed) % 3 != 0 || (t == W_TYPES - 1 && !any)) {
+                if (prng_below(&rng, 3) != 0 || (t == W_TYPES - 1 && !any)) {
                     w->capacity[s][t] = 0; /* accepted, no room yet */
                     snprintf(capacity + strlen(capacity), sizeof capacity - strlen(capacity),
                              "%s\"%s\":0", any ? "," : "", type_codes[t]);
@@ -341,14 +336,10 @@ static void test_batches_equal_one_at_a_time(void **state)
                 }
             }
             strcat(capacity, "}");
-            char *name = it_unique_name("batch-storage");
-            w->storage_ids[s] = it_create_storage(name, capacity);
-            free(name);
+            w->storage_ids[s] = tu_new_storage("batch-storage", capacity);
         }
         for (int o = 0; o < W_ORGS; o++) {
-            char *name = it_unique_name("batch-org");
-            w->org_ids[o] = it_create_org(name, "{}");
-            free(name);
+            w->org_ids[o] = tu_new_org("batch-org", "{}", NULL);
         }
         /* Roads: organizations to storages and storages among themselves, one- and two-way. */
         for (int r = 0; r < 900; r++) {
@@ -356,14 +347,14 @@ static void test_batches_equal_one_at_a_time(void **state)
             if (r < W_ORGS) {
                 from = r;
             } else {
-                from = (int)(next_random(&seed) % (W_ORGS + W_STORAGES));
+                from = (int)prng_below(&rng, W_ORGS + W_STORAGES);
             }
-            to = W_ORGS + (int)(next_random(&seed) % W_STORAGES);
+            to = W_ORGS + (int)prng_below(&rng, W_STORAGES);
             if (from == to) {
                 continue;
             }
-            long long distance = 1 + next_random(&seed) % 30; /* ties are common */
-            bool two_way = from >= W_ORGS && next_random(&seed) % 2 == 0;
+            long long distance = 1 + prng_below(&rng, 30); /* ties are common */
+            bool two_way = from >= W_ORGS && prng_below(&rng, 2) == 0;
             const char *from_json =
                 from < W_ORGS ? ORG(w->org_ids[from]) : STORAGE(w->storage_ids[from - W_ORGS]);
             char *from_copy = strdup(from_json);
@@ -387,9 +378,9 @@ static void test_batches_equal_one_at_a_time(void **state)
             char waste[128] = "{";
             bool any = false;
             for (int t = 0; t < W_TYPES; t++) {
-                bool some = next_random(&seed) % 2 || (t == W_TYPES - 1 && !any);
+                bool some = prng_below(&rng, 2) || (t == W_TYPES - 1 && !any);
                 any = any || some;
-                w->pending[o][t] = some ? 1 + next_random(&seed) % 40 : 0;
+                w->pending[o][t] = some ? 1 + prng_below(&rng, 40) : 0;
                 snprintf(waste + strlen(waste), sizeof waste - strlen(waste), "%s\"%s\":%lld",
                          t ? "," : "", type_codes[t], w->pending[o][t]);
             }
@@ -410,7 +401,7 @@ static void test_batches_equal_one_at_a_time(void **state)
             sprintf(ids + strlen(ids), "%s%lld", s ? "," : "", w->storage_ids[s]);
             for (int t = 0; t < W_TYPES; t++) {
                 if (w->capacity[s][t] >= 0) {
-                    w->capacity[s][t] = 5 + next_random(&seed) % 120;
+                    w->capacity[s][t] = 5 + prng_below(&rng, 120);
                     sprintf(caps + strlen(caps), "%s(%lld,'%s',%lld)", caps[0] ? "," : "",
                             w->storage_ids[s], type_codes[t], w->capacity[s][t]);
                 }

@@ -32,19 +32,12 @@ typedef struct {
 /* The picture's organizations and roads, its bio storages with no bio room at all. */
 static void build(world *w)
 {
-    char *name = it_unique_name("ОО1");
-    w->oo1 = it_create_org(name, "{\"bio\":1000}");
-    free(name);
-    name = it_unique_name("ОО2");
-    w->oo2 = it_create_org(name, "{\"bio\":1000}");
-    free(name);
-    name = it_unique_name("МНО1");
-    w->mno[1] = it_create_storage(name, "{\"glass\":300}");
-    free(name);
+    w->oo1 = tu_new_org("ОО1", "{\"bio\":1000}", NULL);
+    w->oo2 = tu_new_org("ОО2", "{\"bio\":1000}", NULL);
+    w->mno[1] = tu_new_storage("МНО1", "{\"glass\":300}");
     for (size_t i = 0; i < sizeof bio_storages / sizeof bio_storages[0]; i++) {
-        name = it_unique_name(tu_fmt("МНО%d", bio_storages[i].number));
-        w->mno[bio_storages[i].number] = it_create_storage(name, "{\"bio\":0}");
-        free(name);
+        w->mno[bio_storages[i].number] =
+            tu_new_storage(tu_fmt("МНО%d", bio_storages[i].number), "{\"bio\":0}");
     }
     const struct {
         bool from_org;

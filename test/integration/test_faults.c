@@ -70,35 +70,17 @@ static void load_reset(bool mixed)
     load.mixed = mixed;
 }
 
-typedef struct {
-    pthread_t thread;
-    int index;
-    unsigned seed;
-} worker;
-
 static void *worker_main(void *arg)
 {
-    worker *w = arg;
+    tu_load_worker *w = arg;
     CURL *curl = curl_easy_init();
     tu_http_result r = {0};
-    const char *base = it_base_url();
     long long org = load.orgs[w->index];
+    tu_load_request q;
     while (!atomic_load(&load.stop)) {
-        int pick = load.mixed ? (int)(rand_r(&w->seed) % 4) : 0;
-        long long amount = 1 + rand_r(&w->seed) % 3;
-        char url[256], body[96];
-        const char *method = "GET";
-        const char *send_body = NULL;
-        if (pick <= 1) {
-            method = "POST";
-            snprintf(url, sizeof url, "%s/v1/organizations/%lld/transfers", base, org);
-            snprintf(body, sizeof body, "{\"waste\":{\"glass\":%lld}}", amount);
-            send_body = body;
-        } else if (pick == 2) {
-            snprintf(url, sizeof url, "%s/v1/organizations/%lld", base, org);
-        } else {
-            snprintf(url, sizeof url, "%s/v1/stats", base);
-        }
+        tu_load_request_pick(&q, &w->rng, load.mixed, it_base_url(), org, "/v1/stats");
+        const char *method = q.method, *url = q.url, *send_body = q.body;
+        long long amount = q.amount;
         tu_http_call(curl, method, url, send_body, NULL, NULL, 30, false, &r);
         long long id = 0;
         const char *wrong = NULL;
@@ -149,13 +131,13 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static worker workers[LOAD_THREADS];
+static tu_load_worker workers[LOAD_THREADS];
 
 static void load_start(void)
 {
     for (int i = 0; i < LOAD_THREADS; i++) {
         workers[i].index = i;
-        workers[i].seed = 1234u + (unsigned)i;
+        workers[i].rng.state = 1234u + (unsigned)i;
         assert_int_equal(pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]), 0);
     }
 }
@@ -225,14 +207,10 @@ static void create_world(void)
 {
     long long storages[2];
     for (int i = 0; i < 2; i++) {
-        char *name = it_unique_name("fault-storage");
-        storages[i] = it_create_storage(name, "{\"glass\": 1000000000}");
-        free(name);
+        storages[i] = tu_new_storage("fault-storage", "{\"glass\": 1000000000}");
     }
     for (int i = 0; i < LOAD_THREADS; i++) {
-        char *name = it_unique_name("fault-org");
-        load.orgs[i] = it_create_org(name, "{}");
-        free(name);
+        load.orgs[i] = tu_new_org("fault-org", "{}", NULL);
         char from[64], to[64];
         snprintf(from, sizeof from, "{\"organization_id\": %lld}", load.orgs[i]);
         for (int s = 0; s < 2; s++) {

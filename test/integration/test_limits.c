@@ -170,9 +170,7 @@ static void *post_transfer(void *arg)
 static void test_queue_bound(void **state)
 {
     (void)state;
-    char *name = it_unique_name("queue-org");
-    long long organization = it_create_org(name, NULL);
-    free(name);
+    long long organization = tu_new_org("queue-org", NULL, NULL);
     /* Hold the organization's row so the one pool connection stays busy with the first
      * transfer, two more wait in the queue, and the rest are over the bound. */
     PGconn *blocker = PQconnectdb(it_database_url());

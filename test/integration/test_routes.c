@@ -303,10 +303,7 @@ static void test_view_unknown_org_and_type(void **state)
                     NULL, 422, "waste_type");
     EXPECT_REJECTED("GET", tu_fmt("/v1/organizations/%lld/storages?waste_type=Glass", picture.oo1),
                     NULL, 422, "waste_type");
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    ASSERT_UNCHANGED(before);
 }
 
 /* ---- route resource tests ---- */
@@ -433,10 +430,7 @@ static void test_route_list_and_node_filter(void **state)
     EXPECT_REJECTED("GET", "/v1/routes?limit=0", NULL, 422, "limit");
     EXPECT_REJECTED("GET", "/v1/routes?limit=1001", NULL, 422, "limit");
     EXPECT_REJECTED("GET", "/v1/routes?cursor=not-a-cursor", NULL, 422, "cursor");
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    ASSERT_UNCHANGED(before);
 }
 
 static void test_route_validation(void **state)
@@ -503,10 +497,7 @@ static void test_route_validation(void **state)
         tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10,\"colour\":\"red\"}", from, to), 422,
         "colour");
 
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    ASSERT_UNCHANGED(before);
 }
 
 static void test_route_duplicate_and_two_way_conflicts(void **state)
@@ -549,10 +540,7 @@ static void test_route_duplicate_and_two_way_conflicts(void **state)
                     tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10,\"two_way\":true}",
                            STORAGE(s6), STORAGE(s5)),
                     409, NULL);
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(after);
-    free(before);
+    ASSERT_UNCHANGED(before);
 
     /* The reverse one-way road is a different ordered pair: allowed ... */
     long long s2_s1 = it_create_route(STORAGE(s2), STORAGE(s1), 15, false);
@@ -561,10 +549,7 @@ static void test_route_duplicate_and_two_way_conflicts(void **state)
     before = it_db_fingerprint();
     EXPECT_REJECTED("PATCH", tu_fmt("/v1/routes/%lld", s1_s2), "{\"two_way\":true}", 409, NULL);
     EXPECT_REJECTED("PATCH", tu_fmt("/v1/routes/%lld", s2_s1), "{\"two_way\":true}", 409, NULL);
-    after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(after);
-    free(before);
+    ASSERT_UNCHANGED(before);
 
     /* Without a reverse road, the PATCH to two-way succeeds; then the reverse conflicts. */
     it_response *patched = it_patch(tu_fmt("/v1/routes/%lld", s5_s6), "{\"two_way\":true}");
@@ -627,10 +612,7 @@ static void test_route_patch(void **state)
     EXPECT_REJECTED("PATCH", path, "{\"distance_m\":5,\"colour\":\"red\"}", 422, "colour");
     EXPECT_REJECTED("PATCH", tu_fmt("/v1/routes/%lld", UNKNOWN_ID), "{\"distance_m\":5}", 404,
                     NULL);
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    ASSERT_UNCHANGED(before);
 
     fetched = it_get("/v1/routes/%lld", id);
     EXPECT_STATUS(fetched, 200);

@@ -158,9 +158,7 @@ static void test_no_round_trip_for_nothing_unreachable(void **state)
     assert_int_equal(view_of(picture.oo2, "", order, sizeof order), 2);
     assert_string_equal(order, OO2_ORDER);
 
-    char *name = it_unique_name("roadless");
-    long long roadless = it_create_storage(name, "{\"glass\":5}");
-    free(name);
+    long long roadless = tu_new_storage("roadless", "{\"glass\":5}");
     assert_int_equal(view_of(picture.oo1, "", order, sizeof order), 2);
     char expected[512];
     snprintf(expected, sizeof expected, "%s -1:u", OO1_ORDER);

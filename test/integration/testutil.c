@@ -201,6 +201,26 @@ void tu_expect_problem_at(const char *file, int line, const it_response *respons
     }
 }
 
+/* True when the database's fingerprint is still before; prints both when not. Frees before. */
+static bool unchanged(char *before)
+{
+    char *after = it_db_fingerprint();
+    bool same = strcmp(before, after) == 0;
+    if (!same) {
+        print_error("the database changed:\n  before: %s\n  after:  %s\n", before, after);
+    }
+    free(before);
+    free(after);
+    return same;
+}
+
+void tu_assert_unchanged_at(const char *file, int line, char *before)
+{
+    if (!unchanged(before)) {
+        _fail(file, line);
+    }
+}
+
 void tu_expect_rejected_at(const char *file, int line, const char *method, const char *path,
                            const char *body, int status, const char *field)
 {
@@ -214,15 +234,11 @@ void tu_expect_rejected_at(const char *file, int line, const char *method, const
     tu_expect_problem_at(file, line, response, status, NULL, field);
     it_response_free(response);
     if (mutating) {
-        char *after = it_db_fingerprint();
-        if (strcmp(before, after) != 0) {
-            print_error("%s %s %s was rejected with %d but changed the database:\n  before: %s\n"
-                        "  after:  %s\n",
-                        method, path, body ? body : "", status, before, after);
+        if (!unchanged(before)) {
+            print_error("%s %s %s was rejected with %d but changed the database\n", method, path,
+                        body ? body : "", status);
             _fail(file, line);
         }
-        free(after);
-        free(before);
     }
 }
 
@@ -233,16 +249,12 @@ void tu_expect_rejected_type_at(const char *file, int line, const char *method, 
     char *before = it_db_fingerprint();
     it_response *response = it_request(method, path, body, headers);
     tu_expect_problem_at(file, line, response, status, slug, field);
-    char *after = it_db_fingerprint();
-    if (strcmp(before, after) != 0) {
-        print_error("%s was rejected with %d but changed the database:\n  before: %s\n"
-                    "  after:  %s\n",
-                    it_request_line(response), status, before, after);
+    if (!unchanged(before)) {
+        print_error("%s was rejected with %d but changed the database\n", it_request_line(response),
+                    status);
         _fail(file, line);
     }
     it_response_free(response);
-    free(before);
-    free(after);
 }
 
 /* Shipments gained their movement ("movement_id", "status") after most tests were written.
@@ -673,6 +685,28 @@ long long tu_transfer_id_of(const tu_http_result *r, long long org, long long gl
     }
     cJSON_Delete(json);
     return id;
+}
+
+void tu_load_request_pick(tu_load_request *request, prng *rng, bool mixed, const char *base,
+                          long long org, const char *other_path)
+{
+    int pick = mixed ? (int)prng_below(rng, 4) : 0;
+    request->method = "GET";
+    request->body = NULL;
+    request->amount = 0;
+    if (pick <= 1) {
+        request->method = "POST";
+        request->amount = 1 + (long long)prng_below(rng, 3);
+        snprintf(request->url, sizeof request->url, "%s/v1/organizations/%lld/transfers", base,
+                 org);
+        snprintf(request->body_text, sizeof request->body_text, "{\"waste\":{\"glass\":%lld}}",
+                 request->amount);
+        request->body = request->body_text;
+    } else if (pick == 2) {
+        snprintf(request->url, sizeof request->url, "%s/v1/organizations/%lld", base, org);
+    } else {
+        snprintf(request->url, sizeof request->url, "%s%s", base, other_path);
+    }
 }
 
 void tu_acknowledged_add(tu_acknowledged *acknowledged, long long id, long long glass)

@@ -9,11 +9,13 @@
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "harness.h"
+#include "prng.h"
 
 /* ---- text ---- */
 
@@ -85,6 +87,26 @@ const char *tu_bad_503(const tu_http_result *r);
 /* The id of the transfer that r's 201 body describes when it is org's and received exactly
  * glass kg of glass; 0 when the body is not that. */
 long long tu_transfer_id_of(const tu_http_result *r, long long org, long long glass);
+
+/* A load thread: its place among its siblings and its own generator (seed it apart). */
+typedef struct {
+    pthread_t thread;
+    int index;
+    prng rng;
+} tu_load_worker;
+
+/* One request of a load on one organization: a transfer of 1 to 3 kg of glass, or (when
+ * mixed, half the time) a GET of the organization or of other_path. */
+typedef struct {
+    const char *method; /* "POST" or "GET" */
+    const char *body;   /* the transfer's body; NULL for a GET */
+    long long amount;   /* kg of glass sent; 0 for a GET */
+    char url[256];
+    char body_text[96];
+} tu_load_request;
+/* base: the server's URL; other_path: a path under it, e.g. "/v1/stats". */
+void tu_load_request_pick(tu_load_request *request, prng *rng, bool mixed, const char *base,
+                          long long org, const char *other_path);
 
 /* Transfers acknowledged with 201, and the glass the clients were told they received. */
 typedef struct {
@@ -192,6 +214,11 @@ void tu_expect_rejected_at(const char *file, int line, const char *method, const
 void tu_expect_rejected_type_at(const char *file, int line, const char *method, const char *path,
                                 const char *body, const char *const *headers, int status,
                                 const char *slug, const char *field);
+
+/* Asserts that the database is as it was when before was taken (it_db_fingerprint()), and
+ * frees before: what was refused, or only read, changed nothing. */
+#define ASSERT_UNCHANGED(before) tu_assert_unchanged_at(__FILE__, __LINE__, (before))
+void tu_assert_unchanged_at(const char *file, int line, char *before);
 
 /* Compares actual with the JSON text expected_fmt (printf-formatted), exactly (object key
  * order aside). */
