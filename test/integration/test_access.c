@@ -1463,11 +1463,7 @@ static void test_api_keys_create_list_get_revoke(void **state)
     it_response_free(list);
 
     /* Pages of one, by id. */
-    it_response *page = it_get("/v1/api-keys?limit=1");
-    EXPECT_STATUS(page, 200);
-    assert_int_equal(cJSON_GetArraySize(it_json_at(page->json, "items")), 1);
-    assert_true(cJSON_IsString(it_json_at(page->json, "next_cursor")));
-    it_response_free(page);
+    ASSERT_PAGE("/v1/api-keys?limit=1", 1, true);
 
     it_response *missing = it_get("/v1/api-keys/999999999");
     EXPECT_PROBLEM(missing, 404, NULL);

@@ -91,15 +91,13 @@ static void test_room_is_told_after_the_commit(void **state)
      * leader's dispatcher by a hint. */
     const char *bases[2] = {it_base_url(), second};
     for (int round = 0; round < 2; round++) {
-        it_response *response =
-            it_post(tu_fmt("/v1/organizations/%lld/transfers", org), "{\"waste\":{\"plastic\":8}}");
-        EXPECT_STATUS(response, 201);
-        it_response_free(response);
+        HAND_OVER(org, "{\"plastic\":8}");
         assert_int_equal(pending_kg(org), 3);
         wait_events_taken();
         from_control += room_notifications_from_control(listener);
-        response = it_request_to(bases[round], "POST", tu_fmt("/v1/storages/%lld/unload", storage),
-                                 "{\"plastic\":5}", NULL);
+        it_response *response =
+            it_request_to(bases[round], "POST", tu_fmt("/v1/storages/%lld/unload", storage),
+                          "{\"plastic\":5}", NULL);
         EXPECT_STATUS(response, 200);
         it_response_free(response);
         double since = tu_now_seconds();
@@ -141,16 +139,14 @@ static void test_one_placeable_among_ten_thousand(void **state)
     long long storage = it_create_storage("dispatch-target", "{\"plastic\":0}");
     long long org = it_create_org("dispatch-placeable", "{}");
     it_create_route(ORG(org), STORAGE(storage), 10, false);
-    it_response *response =
-        it_post(tu_fmt("/v1/organizations/%lld/transfers", org), "{\"waste\":{\"plastic\":5}}");
-    EXPECT_STATUS(response, 201);
-    it_response_free(response);
+    HAND_OVER(org, "{\"plastic\":5}");
     assert_int_equal(pending_kg(org), 5);
     wait_events_taken();
     tu_sleep_ms(500);
 
     /* Room appears: the organization is served within a second. */
-    response = it_patch(tu_fmt("/v1/storages/%lld", storage), "{\"capacity\":{\"plastic\":10}}");
+    it_response *response =
+        it_patch(tu_fmt("/v1/storages/%lld", storage), "{\"capacity\":{\"plastic\":10}}");
     EXPECT_STATUS(response, 200);
     it_response_free(response);
     double since = tu_now_seconds();
@@ -216,10 +212,7 @@ static void test_no_op_writes_make_no_room_events(void **state)
     long long storage = it_create_storage("no-op-storage", "{\"glass\":100,\"bio\":50}");
     long long org = it_create_org("no-op-org", "{}");
     long long road = it_create_route(ORG(org), STORAGE(storage), 10, false);
-    it_response *response =
-        it_post(tu_fmt("/v1/organizations/%lld/transfers", org), "{\"waste\":{\"glass\":30}}");
-    EXPECT_STATUS(response, 201);
-    it_response_free(response);
+    HAND_OVER(org, "{\"glass\":30}");
     long long before = room_event_count();
 
     const char *path = tu_fmt("/v1/storages/%lld", storage);
@@ -237,7 +230,7 @@ static void test_no_op_writes_make_no_room_events(void **state)
         {"PATCH", tu_fmt("/v1/organizations/%lld", org), "{\"name\":\"no-op-org-renamed\"}"},
     };
     for (size_t i = 0; i < sizeof no_ops / sizeof no_ops[0]; i++) {
-        response = it_request(no_ops[i].method, no_ops[i].path, no_ops[i].body, NULL);
+        it_response *response = it_request(no_ops[i].method, no_ops[i].path, no_ops[i].body, NULL);
         EXPECT_STATUS(response, 200);
         it_response_free(response);
         long long now = room_event_count();
@@ -247,7 +240,8 @@ static void test_no_op_writes_make_no_room_events(void **state)
         }
     }
     /* A real gain is recorded, once per pair that gained. */
-    response = it_post(tu_fmt("/v1/storages/%lld/unload", storage), "{\"glass\":10,\"bio\":0}");
+    it_response *response =
+        it_post(tu_fmt("/v1/storages/%lld/unload", storage), "{\"glass\":10,\"bio\":0}");
     EXPECT_STATUS(response, 200);
     it_response_free(response);
     assert_int_equal(room_event_count(), before + 1);

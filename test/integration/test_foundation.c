@@ -511,10 +511,7 @@ static void test_waste_type_create_and_duplicate(void **state)
     /* The new type is usable at once. */
     char *org_name = it_unique_name("metal-user");
     long long org = it_create_org(org_name, "{\"metal\":5}");
-    response = it_get("/v1/organizations/%lld", org);
-    EXPECT_STATUS(response, 200);
-    ASSERT_JSON_AT(response->json, "capacity", "{\"metal\":5}");
-    it_response_free(response);
+    ASSERT_GET_AT(tu_fmt("/v1/organizations/%lld", org), "capacity", "{\"metal\":5}");
     free(org_name);
 }
 

@@ -41,21 +41,6 @@
 
 static long long org_id, storage_id, transfer_id;
 
-/* ------------------------------------------------------------------ small helpers */
-
-static char *xstrdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xstrdup_printf(const char *fmt, ...)
-{
-    va_list args;
-    va_start(args, fmt);
-    char *out = NULL;
-    int length = vasprintf(&out, fmt, args);
-    va_end(args);
-    assert_true(length >= 0);
-    return out;
-}
-
-/* Failures of one test, reported together at its end. */
 /* ------------------------------------------------------------------ a binary-safe client */
 
 typedef struct {
@@ -143,7 +128,7 @@ static reply *send_request(const char *method, const char *path, const char *bod
     append(&r->headers, &r->headers_len, "", 0);
     CURL *curl = curl_easy_init();
     assert_non_null(curl);
-    char *url = xstrdup_printf("%s%s", it_base_url(), path);
+    char *url = tu_format("%s%s", it_base_url(), path);
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
@@ -230,9 +215,9 @@ static bool same_method_set(const char *a, const char *b)
 static char *problem_mismatch(const reply *r, int status, const char *slug, const char *field)
 {
     if (r->status != status) {
-        return xstrdup_printf("status %d, expected %d%s%s; body: %.300s", r->status, status,
-                              r->status == 0 ? "; transport error: " : "",
-                              r->status == 0 ? r->error : "", r->body);
+        return tu_format("status %d, expected %d%s%s; body: %.300s", r->status, status,
+                         r->status == 0 ? "; transport error: " : "",
+                         r->status == 0 ? r->error : "", r->body);
     }
     char content_type[128];
     bool has_content_type = reply_header(r, "Content-Type", content_type, sizeof content_type);
@@ -241,7 +226,7 @@ static char *problem_mismatch(const reply *r, int status, const char *slug, cons
     if (why == NULL) {
         return NULL;
     }
-    char *with_body = xstrdup_printf("%s; body: %.300s", why, r->body);
+    char *with_body = tu_format("%s; body: %.300s", why, r->body);
     free(why);
     return with_body;
 }
@@ -333,9 +318,9 @@ static void run_case(const hostile_case *c, tu_problems *failures)
     if (why == NULL && c->allow != NULL) {
         char allow[256];
         if (!reply_header(r, "Allow", allow, sizeof allow)) {
-            why = xstrdup_printf("405 without an Allow header (expected '%s')", c->allow);
+            why = tu_format("405 without an Allow header (expected '%s')", c->allow);
         } else if (!same_method_set(allow, c->allow)) {
-            why = xstrdup_printf("Allow '%s', expected '%s'", allow, c->allow);
+            why = tu_format("Allow '%s', expected '%s'", allow, c->allow);
         }
     }
     if (why != NULL) {

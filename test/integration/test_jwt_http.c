@@ -255,10 +255,7 @@ static void run_cases(alg a)
     ASSERT_JSON_AT(made->json, "actor", "\"jwt:%s\"", sub);
     long long transfer = it_json_int(made->json, "id");
     it_response_free(made);
-    it_response *got = it_get("/v1/transfers/%lld", transfer);
-    EXPECT_STATUS(got, 200);
-    ASSERT_JSON_AT(got->json, "actor", "\"jwt:%s\"", sub);
-    it_response_free(got);
+    ASSERT_GET_AT(tu_fmt("/v1/transfers/%lld", transfer), "actor", "\"jwt:%s\"", sub);
     assert_int_equal(it_sql_int("SELECT count(*) FROM transfers WHERE id = %lld AND actor = "
                                 "'jwt:%s'",
                                 transfer, sub),
@@ -517,10 +514,7 @@ static void test_es256_server(void **state)
 static void test_api_keys_beside_jwts(void **state)
 {
     (void)state;
-    it_response *me = it_get("/v1/me");
-    EXPECT_STATUS(me, 200);
-    ASSERT_JSON_AT(me->json, "role", "\"admin\"");
-    it_response_free(me);
+    ASSERT_GET_AT("/v1/me", "role", "\"admin\"");
     expect_refused(ALG_HS256, strdup("not.a.jwt"), "", "three parts of nothing");
     expect_refused(ALG_HS256, strdup("opaque-token"), "", "an opaque token");
 }

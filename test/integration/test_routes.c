@@ -149,17 +149,8 @@ static void assert_view_at(const char *file, int line, long long org_id, const c
         } else {
             tu_assert_json_at(file, line, tu_member(item, "distance_m"), "%lld",
                               rows[i].distance_m);
-            char path[512];
-            int used = snprintf(path, sizeof path, "[{\"organization_id\":%lld}", org_id);
-            for (const char *p = rows[i].via; *p;) {
-                char *end;
-                long number = strtol(p, &end, 10);
-                used += snprintf(path + used, sizeof path - (size_t)used, ",{\"storage_id\":%lld}",
-                                 picture.mno[number]);
-                p = end;
-            }
-            snprintf(path + used, sizeof path - (size_t)used, "]");
-            tu_assert_json_at(file, line, tu_member(item, "path"), "%s", path);
+            tu_assert_json_at(file, line, tu_member(item, "path"), "%s",
+                              tu_picture_path(&picture, org_id, rows[i].via));
         }
         const char *capacity = tu_picture_capacity[rows[i].number];
         char *stock = zero_stock(capacity);
@@ -319,15 +310,9 @@ static void test_route_create_and_get(void **state)
                                    ORG(org), STORAGE(storage_a));
     EXPECT_STATUS(created, 201);
     assert_route(created->json, ORG(org), STORAGE(storage_a), 120, false);
-    long long id = it_json_int(created->json, "id");
-    const char *location = it_header(created, "Location");
-    assert_non_null(location);
-    assert_string_equal(location, tu_fmt("/v1/routes/%lld", id));
+    long long id = EXPECT_LOCATION(created, "/v1/routes");
 
-    it_response *fetched = it_get("/v1/routes/%lld", id);
-    EXPECT_STATUS(fetched, 200);
-    assert_true(cJSON_Compare(fetched->json, created->json, true));
-    it_response_free(fetched);
+    ASSERT_READS_BACK(tu_fmt("/v1/routes/%lld", id), created->json);
     it_response_free(created);
 
     /* Storage to storage, two-way, at both ends of the distance range. */
@@ -596,10 +581,7 @@ static void test_route_patch(void **state)
     patched = it_patch(path, "{\"distance_m\":7,\"two_way\":false}");
     EXPECT_STATUS(patched, 200);
     assert_route(patched->json, ORG(org), STORAGE(storage), 7, false);
-    it_response *fetched = it_get("/v1/routes/%lld", id);
-    EXPECT_STATUS(fetched, 200);
-    assert_true(cJSON_Compare(fetched->json, patched->json, true));
-    it_response_free(fetched);
+    ASSERT_READS_BACK(tu_fmt("/v1/routes/%lld", id), patched->json);
     it_response_free(patched);
     it_response_free(original);
 
@@ -614,7 +596,7 @@ static void test_route_patch(void **state)
                     NULL);
     ASSERT_UNCHANGED(before);
 
-    fetched = it_get("/v1/routes/%lld", id);
+    it_response *fetched = it_get("/v1/routes/%lld", id);
     EXPECT_STATUS(fetched, 200);
     assert_route(fetched->json, ORG(org), STORAGE(storage), 7, false);
     it_response_free(fetched);

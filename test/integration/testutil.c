@@ -201,6 +201,67 @@ void tu_expect_problem_at(const char *file, int line, const it_response *respons
     }
 }
 
+long long tu_expect_location_at(const char *file, int line, const it_response *response,
+                                const char *collection)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(response->json, "id");
+    if (!cJSON_IsNumber(id) || id->valuedouble < 1) {
+        fail_response_at(file, line, response, tu_format("no positive id"));
+    }
+    char *expected = tu_format("%s/%lld", collection, (long long)id->valuedouble);
+    const char *location = it_header(response, "Location");
+    if (location == NULL || strcmp(location, expected) != 0) {
+        fail_response_at(
+            file, line, response,
+            tu_format("Location %s, not %s", location ? location : "(none)", expected));
+    }
+    free(expected);
+    return (long long)id->valuedouble;
+}
+
+void tu_assert_page_at(const char *file, int line, const char *path, int item_count, bool more)
+{
+    it_response *page = it_get("%s", path);
+    tu_expect_status_at(file, line, page, 200);
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(page->json, "items");
+    const cJSON *cursor = cJSON_GetObjectItemCaseSensitive(page->json, "next_cursor");
+    if (!cJSON_IsArray(items) || cJSON_GetArraySize(items) != item_count) {
+        fail_response_at(file, line, page, tu_format("expected a page of %d items", item_count));
+    }
+    if (more ? !cJSON_IsString(cursor) : !cJSON_IsNull(cursor)) {
+        fail_response_at(file, line, page,
+                         more ? "expected a next_cursor string" : "expected next_cursor null");
+    }
+    it_response_free(page);
+}
+
+void tu_assert_get_at(const char *file, int line, const char *path, const char *json_path,
+                      const char *expected_fmt, ...)
+{
+    it_response *response = it_get("%s", path);
+    tu_expect_status_at(file, line, response, 200);
+    va_list ap;
+    va_start(ap, expected_fmt);
+    char *expected = tu_vformat(expected_fmt, ap);
+    va_end(ap);
+    tu_assert_json_path_at(file, line, response->json, json_path, "%s", expected);
+    free(expected);
+    it_response_free(response);
+}
+
+void tu_assert_reads_back_at(const char *file, int line, const char *path, const cJSON *expected)
+{
+    it_response *fetched = it_get("%s", path);
+    tu_expect_status_at(file, line, fetched, 200);
+    if (!cJSON_Compare(fetched->json, expected, true)) {
+        char *written = tu_json_text(expected);
+        char *why = tu_format("reads back otherwise than written: %s", written);
+        free(written);
+        fail_response_at(file, line, fetched, why);
+    }
+    it_response_free(fetched);
+}
+
 /* True when the database's fingerprint is still before; prints both when not. Frees before. */
 static bool unchanged(char *before)
 {
@@ -485,6 +546,47 @@ void tu_assert_transfer_at(const char *file, int line, const cJSON *transfer, lo
                       tu_shipments_json(ships, ship_count));
     tu_assert_json_at(file, line, tu_member(transfer, "pending"), "%s", pending);
     tu_assert_timestamp(tu_member(transfer, "created_at"));
+}
+
+void tu_find_cluster_or_skip(it_cluster *cluster, const char *fallback_log)
+{
+    char why[600];
+    if (!it_cluster_find(cluster, fallback_log, why, sizeof why)) {
+        print_message("SKIPPED: cannot restart the cluster: %s\n", why);
+        skip();
+    }
+}
+
+long long tu_supplier_of(long long storage)
+{
+    long long org = tu_new_org("supplier", NULL, NULL);
+    it_create_route(ORG(org), STORAGE(storage), 10, false);
+    return org;
+}
+
+long long tu_ship_glass(long long org, long long storage, long long kg)
+{
+    it_response *response = it_post(tu_fmt("/v1/organizations/%lld/transfers", org),
+                                    "{\"waste\":{\"glass\":%lld}}", kg);
+    EXPECT_STATUS(response, 201);
+    ASSERT_JSON_AT(response->json, "shipments",
+                   "[{\"storage_id\":%lld,\"waste_type\":\"glass\",\"amount\":%lld,"
+                   "\"distance_m\":10}]",
+                   storage, kg);
+    ASSERT_JSON_AT(response->json, "pending", "{}");
+    long long id = it_json_int(response->json, "id");
+    it_response_free(response);
+    return id;
+}
+
+long long tu_hand_over_at(const char *file, int line, long long org, const char *waste_json)
+{
+    it_response *response =
+        it_post(tu_fmt("/v1/organizations/%lld/transfers", org), "{\"waste\":%s}", waste_json);
+    tu_expect_status_at(file, line, response, 201);
+    long long id = it_json_int(response->json, "id");
+    it_response_free(response);
+    return id;
 }
 
 /* ---- the picture's graph ---- */
@@ -927,4 +1029,19 @@ void tu_send_all(int fd, const char *data, size_t len)
         }
         sent += (size_t)n;
     }
+}
+
+const char *tu_picture_path(const tu_picture *picture, long long org, const char *via)
+{
+    char text[512];
+    int used = snprintf(text, sizeof text, "[{\"organization_id\":%lld}", org);
+    for (const char *p = via; *p;) {
+        char *end;
+        long number = strtol(p, &end, 10);
+        used += snprintf(text + used, sizeof text - (size_t)used, ",{\"storage_id\":%lld}",
+                         picture->mno[number]);
+        p = end;
+    }
+    snprintf(text + used, sizeof text - (size_t)used, "]");
+    return tu_fmt("%s", text);
 }

@@ -220,6 +220,32 @@ void tu_expect_rejected_type_at(const char *file, int line, const char *method, 
 #define ASSERT_UNCHANGED(before) tu_assert_unchanged_at(__FILE__, __LINE__, (before))
 void tu_assert_unchanged_at(const char *file, int line, char *before);
 
+/* Asserts that a created object's body has a positive id and that the Location header is
+ * <collection>/<id> (collection as "/v1/routes"); returns the id. */
+#define EXPECT_LOCATION(response, collection)                                                      \
+    tu_expect_location_at(__FILE__, __LINE__, (response), (collection))
+long long tu_expect_location_at(const char *file, int line, const it_response *response,
+                                const char *collection);
+
+/* GETs a list's path and asserts a 200 page of exactly item_count items, with a next_cursor
+ * string when more is true (another page follows) and null when not. */
+#define ASSERT_PAGE(path, item_count, more)                                                        \
+    tu_assert_page_at(__FILE__, __LINE__, (path), (item_count), (more))
+void tu_assert_page_at(const char *file, int line, const char *path, int item_count, bool more);
+
+/* GETs path and asserts a 200 whose value at the dotted json_path (see it_json_at) is the JSON
+ * text expected_fmt (printf-formatted), as ASSERT_JSON_AT. */
+#define ASSERT_GET_AT(path, json_path, ...)                                                        \
+    tu_assert_get_at(__FILE__, __LINE__, (path), (json_path), __VA_ARGS__)
+void tu_assert_get_at(const char *file, int line, const char *path, const char *json_path,
+                      const char *expected_fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* GETs path and asserts a 200 whose body equals expected (a created or changed object, as
+ * its POST or PATCH answered it): what was written reads back the same. */
+#define ASSERT_READS_BACK(path, expected)                                                          \
+    tu_assert_reads_back_at(__FILE__, __LINE__, (path), (expected))
+void tu_assert_reads_back_at(const char *file, int line, const char *path, const cJSON *expected);
+
 /* Compares actual with the JSON text expected_fmt (printf-formatted), exactly (object key
  * order aside). */
 #define ASSERT_JSON(actual, ...) tu_assert_json_at(__FILE__, __LINE__, (actual), __VA_ARGS__)
@@ -287,6 +313,17 @@ void tu_assert_transfer_at(const char *file, int line, const cJSON *transfer, lo
                            const char *trigger, const char *received, const struct tu_ship *ships,
                            size_t ship_count, const char *pending);
 
+/* A new organization with a 10 m road to storage; its id. */
+long long tu_supplier_of(long long storage);
+/* org hands kg of glass over, all of it to storage (its one road, 10 m), none left pending;
+ * the transfer's id. */
+long long tu_ship_glass(long long org, long long storage, long long kg);
+
+/* POSTs {"waste": waste_json} as a transfer of organization org and asserts a 201; returns the
+ * transfer's id. For a transfer that sets the scene rather than being the thing tested. */
+#define HAND_OVER(org, waste_json) tu_hand_over_at(__FILE__, __LINE__, (org), (waste_json))
+long long tu_hand_over_at(const char *file, int line, long long org, const char *waste_json);
+
 /* ---- the picture's graph (docs/design.md, "The picture, as data") ---- */
 
 enum { TU_PICTURE_SLOTS = 10 }; /* storages are numbered МНО1..МНО9 (no МНО4) */
@@ -303,6 +340,15 @@ typedef struct {
 
 /* Creates the picture's organizations, storages and roads once (nothing when already built). */
 void tu_build_picture(tu_picture *picture);
+/* The path a view item names from organization org through the storages МНО<n> listed in via
+ * ("1 8 9"), as JSON text (a rotating tu_fmt buffer). */
+const char *tu_picture_path(const tu_picture *picture, long long org, const char *via);
+
+/* ---- the database cluster (test thread only) ---- */
+
+/* it_cluster_find, or skips the running test, saying why, when the cluster behind
+ * DATABASE_URL is not one this runner may stop and start. */
+void tu_find_cluster_or_skip(it_cluster *cluster, const char *fallback_log);
 
 /* ---- runner fixtures ---- */
 
