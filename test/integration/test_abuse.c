@@ -259,12 +259,9 @@ static void read_response(int fd, int timeout_ms, raw_reply *r)
 /* One raw request (credentials added for /v1 and /metrics) on its own connection. */
 static void raw_exchange(const char *request, size_t length, raw_reply *r)
 {
-    char *with_auth = tu_raw_with_auth(request, &length);
-    int fd = tu_connect(NULL, 0);
-    tu_send_all(fd, with_auth, length);
+    int fd = tu_send_raw_with_auth(request, length);
     read_response(fd, (int)tu_scaled_ms(5000), r);
     close(fd);
-    free(with_auth);
 }
 
 /* A raw response that is the problem+json expected, with a UTF-8 body. */
@@ -424,10 +421,7 @@ static void test_declared_oversized_body_refused_at_once(void **state)
     char *before = it_db_fingerprint();
     const char *head = "POST /v1/organizations HTTP/1.1\r\nHost: x\r\n"
                        "Content-Type: application/json\r\nContent-Length: 10000000\r\n\r\n";
-    size_t length = strlen(head);
-    char *request = tu_raw_with_auth(head, &length);
-    int fd = tu_connect(NULL, 0);
-    tu_send_all(fd, request, length);
+    int fd = tu_send_raw_with_auth(head, strlen(head));
     raw_reply r;
     /* Not one body byte has been sent: only an answer that does not wait for it comes. */
     read_response(fd, (int)tu_scaled_ms(3000), &r);
@@ -437,7 +431,6 @@ static void test_declared_oversized_body_refused_at_once(void **state)
     assert_true(raw_header(&r, "X-Content-Type-Options", nosniff, sizeof nosniff));
     assert_string_equal(nosniff, "nosniff");
     raw_reply_free(&r);
-    free(request);
     ASSERT_UNCHANGED(before);
 }
 
@@ -448,10 +441,7 @@ static void test_chunked_body_cut_past_the_limit(void **state)
     char *before = it_db_fingerprint();
     const char *head = "POST /v1/organizations HTTP/1.1\r\nHost: x\r\n"
                        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
-    size_t length = strlen(head);
-    char *request = tu_raw_with_auth(head, &length);
-    int fd = tu_connect(NULL, 0);
-    tu_send_all(fd, request, length);
+    int fd = tu_send_raw_with_auth(head, strlen(head));
     /* 5 chunks of 16 KiB, 80 KiB in all, and no last chunk. */
     char chunk[16 * 1024 + 16];
     int chunk_len = snprintf(chunk, sizeof chunk, "%x\r\n", 16 * 1024);
@@ -468,7 +458,6 @@ static void test_chunked_body_cut_past_the_limit(void **state)
     print_message("chunked: %zu bytes sent, then %d\n", sent, r.status);
     expect_raw_problem(&r, 413, "payload-too-large", "chunked body of 80 KiB");
     raw_reply_free(&r);
-    free(request);
     ASSERT_UNCHANGED(before);
 }
 

@@ -47,12 +47,6 @@ static const char *base_urls[INSTANCES];
 /* Failed invariants, collected so that one run reports all of them. */
 static tu_problems failed_checks;
 
-#define CHECK(condition, ...)                                                                      \
-    do {                                                                                           \
-        if (!(condition))                                                                          \
-            tu_problem_add(&failed_checks, __VA_ARGS__);                                           \
-    } while (0)
-
 static long long glass_of(const cJSON *object, const char *key)
 {
     const cJSON *map = cJSON_GetObjectItemCaseSensitive(object, key);
@@ -354,23 +348,24 @@ static void test_two_instances_under_load(void **state)
     tu_sleep_ms(SETTLE_SECONDS * 1000);
 
     char *audit = it_run_audit();
-    CHECK(audit[0] == '\0', "audit after the load reports:\n%s", audit);
+    TU_CHECK(&failed_checks, audit[0] == '\0', "audit after the load reports:\n%s", audit);
     free(audit);
 
     long long over_capacity =
         it_sql_int("SELECT count(*) FROM storage_waste WHERE stock > capacity OR stock < 0");
-    CHECK(over_capacity == 0, "%lld storage rows with stock outside 0..capacity", over_capacity);
+    TU_CHECK(&failed_checks, over_capacity == 0, "%lld storage rows with stock outside 0..capacity",
+             over_capacity);
     long long request_rows = it_sql_int("SELECT count(*) FROM transfers WHERE trigger = 'request' "
                                         "AND organization_id = ANY('{%s}'::bigint[])",
                                         org_list);
-    CHECK(request_rows == total.created,
-          "ledger holds %lld request transfers, clients saw %lld 201 responses", request_rows,
-          total.created);
+    TU_CHECK(&failed_checks, request_rows == total.created,
+             "ledger holds %lld request transfers, clients saw %lld 201 responses", request_rows,
+             total.created);
     long long hot_capacity = it_sql_int("SELECT capacity FROM storage_waste WHERE storage_id = "
                                         "%lld AND waste_type = 'glass'",
                                         load.hot);
-    CHECK(hot_capacity == final_capacity, "hot storage capacity %lld, last PATCH set %lld",
-          hot_capacity, final_capacity);
+    TU_CHECK(&failed_checks, hot_capacity == final_capacity,
+             "hot storage capacity %lld, last PATCH set %lld", hot_capacity, final_capacity);
 
     it_response *stats = it_get("/v1/stats");
     EXPECT_STATUS(stats, 200);
@@ -381,21 +376,25 @@ static void test_two_instances_under_load(void **state)
     long long unloaded = it_json_int(glass, "unloaded");
     printf("concurrency: stats glass generated %lld = stored %lld + pending %lld + unloaded %lld\n",
            generated, stored, pending, unloaded);
-    CHECK(generated == total.received_kg,
-          "stats generated %lld, the 201 responses received %lld kg", generated, total.received_kg);
-    CHECK(generated == stored + pending + unloaded,
-          "not conserved: generated %lld != stored %lld + pending %lld + unloaded %lld", generated,
-          stored, pending, unloaded);
-    CHECK(unloaded == total.unloaded_kg, "stats unloaded %lld, the 200 unloads carried %lld kg",
-          unloaded, total.unloaded_kg);
-    CHECK(it_json_int(glass, "capacity") == final_capacity + FAR_CAPACITY,
-          "stats glass capacity %lld, expected %lld", it_json_int(glass, "capacity"),
-          final_capacity + FAR_CAPACITY);
-    CHECK(it_json_int(glass, "remaining") == final_capacity + FAR_CAPACITY - stored,
-          "stats glass remaining %lld, expected %lld", it_json_int(glass, "remaining"),
-          final_capacity + FAR_CAPACITY - stored);
-    CHECK(it_json_int(stats_of(stats, "plastic"), "generated") == 0, "plastic generated");
-    CHECK(it_json_int(stats_of(stats, "bio"), "generated") == 0, "bio generated");
+    TU_CHECK(&failed_checks, generated == total.received_kg,
+             "stats generated %lld, the 201 responses received %lld kg", generated,
+             total.received_kg);
+    TU_CHECK(&failed_checks, generated == stored + pending + unloaded,
+             "not conserved: generated %lld != stored %lld + pending %lld + unloaded %lld",
+             generated, stored, pending, unloaded);
+    TU_CHECK(&failed_checks, unloaded == total.unloaded_kg,
+             "stats unloaded %lld, the 200 unloads carried %lld kg", unloaded, total.unloaded_kg);
+    TU_CHECK(&failed_checks, it_json_int(glass, "capacity") == final_capacity + FAR_CAPACITY,
+             "stats glass capacity %lld, expected %lld", it_json_int(glass, "capacity"),
+             final_capacity + FAR_CAPACITY);
+    TU_CHECK(&failed_checks,
+             it_json_int(glass, "remaining") == final_capacity + FAR_CAPACITY - stored,
+             "stats glass remaining %lld, expected %lld", it_json_int(glass, "remaining"),
+             final_capacity + FAR_CAPACITY - stored);
+    TU_CHECK(&failed_checks, it_json_int(stats_of(stats, "plastic"), "generated") == 0,
+             "plastic generated");
+    TU_CHECK(&failed_checks, it_json_int(stats_of(stats, "bio"), "generated") == 0,
+             "bio generated");
     it_response_free(stats);
 
     /* No stranded waste: while anything is pending, both storages (reachable from every
@@ -406,27 +405,30 @@ static void test_two_instances_under_load(void **state)
     EXPECT_STATUS(far, 200);
     long long hot_stock = glass_of(hot->json, "stock");
     long long far_stock = glass_of(far->json, "stock");
-    CHECK(hot_stock <= final_capacity, "hot stock %lld over capacity %lld", hot_stock,
-          final_capacity);
-    CHECK(far_stock <= FAR_CAPACITY, "far stock %lld over capacity %d", far_stock, FAR_CAPACITY);
-    CHECK(hot_stock + far_stock == stored, "storages hold %lld, stats stored %lld",
-          hot_stock + far_stock, stored);
+    TU_CHECK(&failed_checks, hot_stock <= final_capacity, "hot stock %lld over capacity %lld",
+             hot_stock, final_capacity);
+    TU_CHECK(&failed_checks, far_stock <= FAR_CAPACITY, "far stock %lld over capacity %d",
+             far_stock, FAR_CAPACITY);
+    TU_CHECK(&failed_checks, hot_stock + far_stock == stored,
+             "storages hold %lld, stats stored %lld", hot_stock + far_stock, stored);
     if (pending > 0) {
-        CHECK(glass_of(hot->json, "remaining") == 0 && glass_of(far->json, "remaining") == 0,
-              "%lld kg pending %d s after the load although there is room: hot %lld, far %lld",
-              pending, SETTLE_SECONDS, glass_of(hot->json, "remaining"),
-              glass_of(far->json, "remaining"));
+        TU_CHECK(&failed_checks,
+                 glass_of(hot->json, "remaining") == 0 && glass_of(far->json, "remaining") == 0,
+                 "%lld kg pending %d s after the load although there is room: hot %lld, far %lld",
+                 pending, SETTLE_SECONDS, glass_of(hot->json, "remaining"),
+                 glass_of(far->json, "remaining"));
     }
     it_response_free(hot);
     it_response_free(far);
 
-    CHECK(total.server_errors == 0, "%lld responses with status 5xx", total.server_errors);
-    CHECK(total.transport_errors == 0, "%lld requests without an HTTP answer",
-          total.transport_errors);
-    CHECK(total.unexpected == 0, "%lld unexpected responses", total.unexpected);
-    CHECK(total.created > 0, "no transfer succeeded");
-    CHECK(total.received_kg == total.sent_kg, "201s received %lld kg of the %lld kg sent",
-          total.received_kg, total.sent_kg);
+    TU_CHECK(&failed_checks, total.server_errors == 0, "%lld responses with status 5xx",
+             total.server_errors);
+    TU_CHECK(&failed_checks, total.transport_errors == 0, "%lld requests without an HTTP answer",
+             total.transport_errors);
+    TU_CHECK(&failed_checks, total.unexpected == 0, "%lld unexpected responses", total.unexpected);
+    TU_CHECK(&failed_checks, total.created > 0, "no transfer succeeded");
+    TU_CHECK(&failed_checks, total.received_kg == total.sent_kg,
+             "201s received %lld kg of the %lld kg sent", total.received_kg, total.sent_kg);
     tu_problems_check(&failed_checks, "after the load", -1);
 }
 

@@ -215,6 +215,7 @@ int main(void)
         cmocka_unit_test(test_a_complete_request_is_not_cut_off),
         cmocka_unit_test(test_connection_cap),
         cmocka_unit_test(test_queue_bound),
+        TU_AUDIT_TEST,
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -918,6 +918,15 @@ char *tu_raw_with_auth(const char *request, size_t *length)
     return out;
 }
 
+int tu_send_raw_with_auth(const char *request, size_t length)
+{
+    char *with_auth = tu_raw_with_auth(request, &length);
+    int fd = tu_connect(NULL, 0);
+    tu_send_all(fd, with_auth, length);
+    free(with_auth);
+    return fd;
+}
+
 long long tu_metric(const char *sample)
 {
     it_response *response = it_get("/metrics");

@@ -131,6 +131,13 @@ typedef struct {
 } tu_problems;
 void tu_problem_add(tu_problems *problems, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* A check that lets the run go on: when condition is false, adds the printf-style message
+ * to problems (a tu_problems *). */
+#define TU_CHECK(problems, condition, ...)                                                         \
+    do {                                                                                           \
+        if (!(condition))                                                                          \
+            tu_problem_add((problems), __VA_ARGS__);                                               \
+    } while (0)
 /* Prints the kept messages to stderr, one a line after "  <label>: ", and how many more
  * there were. */
 void tu_problems_print(const tu_problems *problems, const char *label);
@@ -151,6 +158,10 @@ int tu_try_connect(const char *local_ip, int receive_buffer);
 int tu_connect(const char *local_ip, int receive_buffer);
 /* Sends all len bytes, failing the test when the connection will not take them. */
 void tu_send_all(int fd, const char *data, size_t len);
+
+/* A new connection (tu_connect) on which the raw request has been sent with credentials
+ * (tu_raw_with_auth); its descriptor, for reading the answer. */
+int tu_send_raw_with_auth(const char *request, size_t length);
 
 /* ---- what the server says of itself (test thread only) ---- */
 
