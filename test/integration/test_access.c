@@ -1528,10 +1528,7 @@ static void test_api_keys_validation(void **state)
 {
     (void)state;
     build_world();
-    static const struct {
-        const char *body;
-        const char *field;
-    } cases[] = {
+    static const tu_refusal cases[] = {
         {"{\"role\":\"root\",\"name\":\"x\"}", "role"},
         {"{\"role\":\"Admin\",\"name\":\"x\"}", "role"},
         {"{\"role\":7,\"name\":\"x\"}", "role"},
@@ -1562,7 +1559,7 @@ static void test_api_keys_validation(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         /* %A and %S: organization A's and storage S's ids. */
-        char *body = strdup(cases[i].body);
+        char *body = strdup(cases[i].input);
         for (char *at; (at = strstr(body, "%A")) != NULL || (at = strstr(body, "%S")) != NULL;) {
             long long id = at[1] == 'A' ? world.org_a : world.storage_s;
             at[0] = '\0';

@@ -276,10 +276,7 @@ static void test_validation(void **state)
 {
     (void)state;
     long long storage = tu_new_storage("valid", "{\"glass\":100}");
-    struct {
-        const char *body;
-        const char *field;
-    } bad[] = {
+    static const tu_refusal bad[] = {
         {"{}", "fill_ratio_above"},
         {"{\"fill_ratio_above\":0}", "fill_ratio_above"},
         {"{\"fill_ratio_above\":-0.5}", "fill_ratio_above"},
@@ -297,7 +294,7 @@ static void test_validation(void **state)
         {"[]", NULL},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        EXPECT_REJECTED_TYPE("POST", "/v1/alerts", bad[i].body, 422, "validation-error",
+        EXPECT_REJECTED_TYPE("POST", "/v1/alerts", bad[i].input, 422, "validation-error",
                              bad[i].field);
     }
     EXPECT_REJECTED_TYPE("POST", "/v1/alerts", "{", 400, "malformed-json", NULL);

@@ -267,10 +267,7 @@ static void test_bad_queries_422_and_404(void **state)
     (void)state;
     long long s = ledger_storage;
 #define H "/v1/storages/%lld/history?%s"
-    struct {
-        const char *query;
-        const char *field;
-    } bad[] = {
+    static const tu_refusal bad[] = {
         {"bucket=hour", "waste_type"},
         {"waste_type=Glass!", "waste_type"},
         {"waste_type=nosuchtype", "waste_type"},
@@ -289,7 +286,7 @@ static void test_bad_queries_422_and_404(void **state)
         {"waste_type=glass&bucket=day&from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z", "bucket"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        EXPECT_REJECTED_TYPE("GET", tu_fmt(H, s, bad[i].query), NULL, 422, "validation-error",
+        EXPECT_REJECTED_TYPE("GET", tu_fmt(H, s, bad[i].input), NULL, 422, "validation-error",
                              bad[i].field);
     }
     /* Exactly 1,000 minutes is fine. */

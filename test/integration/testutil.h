@@ -206,6 +206,13 @@ void tu_expect_problem_at(const char *file, int line, const it_response *respons
 char *tu_problem_mismatch(int actual_status, const char *content_type, const cJSON *json,
                           int status, const char *slug, const char *field);
 
+/* One row of a table of refused inputs (a body, a query, ...) and the field the problem must
+ * name (NULL: none), for validation tests that loop over EXPECT_REJECTED(_TYPE). */
+typedef struct {
+    const char *input;
+    const char *field;
+} tu_refusal;
+
 /* Sends a request that must be rejected with status (EXPECT_PROBLEM naming field) and, unless
  * it is a GET, must leave the database exactly as it was (it_db_fingerprint). */
 #define EXPECT_REJECTED(method, path, body, status, field)                                         \
