@@ -41,6 +41,8 @@ fi
 out=$(realpath -m "$1")
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bench="$root/test/bench"
+# shellcheck source=test/bench/lib.sh
+. "$root/test/bench/lib.sh"
 lib="$bench/benchlib.py"
 pool=${POOL_SIZE:-4}
 sweep=${POOL_SWEEP-"2 4 8"}
@@ -108,15 +110,6 @@ WASTEFLOW_PG_PORT=$pg_port "$root/deploy/pg-local.sh" stop "$pgdir" >/dev/null 2
 rm -rf "$pgdir"
 # 54350 lies in Linux's ephemeral port range: a closed client connection of anything else
 # on this machine can hold it in TIME_WAIT for up to a minute. Wait for it, then start.
-port_free() {
-    python3 -c 'import socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-try:
-    s.bind(("127.0.0.1", int(sys.argv[1])))
-except OSError:
-    sys.exit(1)' "$1"
-}
 DATABASE_URL=""
 for attempt in $(seq 1 20); do
     if port_free $pg_port &&

@@ -54,6 +54,8 @@ fi
 out=$(realpath -m "$1")
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bench="$root/test/bench"
+# shellcheck source=test/bench/lib.sh
+. "$root/test/bench/lib.sh"
 lib="$bench/benchlib.py"
 drv="$bench/scale.py"
 worlds=${SCALE_WORLDS:-1,2,3}
@@ -138,15 +140,6 @@ if [[ "$keep" != 1 ]]; then
     WASTEFLOW_PG_PORT=$pg_port "$root/deploy/pg-local.sh" stop "$pgdir" >/dev/null 2>&1 || true
     rm -rf "$pgdir"
 fi
-port_free() {
-    python3 -c 'import socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-try:
-    s.bind(("127.0.0.1", int(sys.argv[1])))
-except OSError:
-    sys.exit(1)' "$1"
-}
 admin_url=""
 for attempt in $(seq 1 20); do
     # A kept cluster may still be running from an interrupted run: start reuses it.

@@ -1,0 +1,25 @@
+# shellcheck shell=bash
+# Shell functions the benchmark scripts share; sourced, it only defines them.
+
+# True when 127.0.0.1:PORT can be bound now: nothing listens there and no TIME_WAIT holds it
+# (ports in Linux's ephemeral range can be held for up to a minute by any closed connection).
+port_free() {
+    python3 -c 'import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)' "$1"
+}
+
+# wait_readyz PORT TRIES PAUSE: polls http://127.0.0.1:PORT/readyz up to TRIES times, PAUSE
+# seconds apart, until it answers 200; false when it never did.
+wait_readyz() {
+    local port=$1 tries=$2 pause=$3
+    for _ in $(seq 1 "$tries"); do
+        curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && return 0
+        sleep "$pause"
+    done
+    return 1
+}
