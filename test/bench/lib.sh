@@ -23,3 +23,19 @@ wait_readyz() {
     done
     return 1
 }
+
+# build_release ROOT LOG: the Release build in ROOT/build-release/, its output in LOG; three attempts five seconds apart (another engineer may be building the same tree
+# at this moment). False, with the end of LOG on stderr, when all three fail.
+build_release() {
+    local root=$1 log=$2 attempt
+    for attempt in 1 2 3; do
+        if cmake -S "$root" -B "$root/build-release" -DCMAKE_BUILD_TYPE=Release \
+            -DBUILD_TESTING=OFF >"$log" 2>&1 &&
+            cmake --build "$root/build-release" -j2 >>"$log" 2>&1; then
+            return 0
+        fi
+        [[ $attempt == 3 ]] || sleep 5
+    done
+    tail -n 30 "$log" >&2
+    return 1
+}

@@ -70,18 +70,7 @@ done
 say() { printf '\n== %s\n' "$*" >&2; }
 
 say "build (Release, build-release/)"
-for attempt in 1 2 3; do
-    if cmake -S "$root" -B "$root/build-release" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
-        >"$work/build.log" 2>&1 && cmake --build "$root/build-release" -j2 >>"$work/build.log" 2>&1; then
-        break
-    fi
-    # Another engineer may be building in the same tree at this moment: wait and retry.
-    [[ $attempt == 3 ]] && {
-        tail -n 30 "$work/build.log" >&2
-        exit 1
-    }
-    sleep 5
-done
+build_release "$root" "$work/build.log" || exit 1
 bin="$root/build-release/wasteflow"
 
 server_pid=""

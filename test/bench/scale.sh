@@ -92,17 +92,7 @@ phases="$work/phases.txt"
 phase() { printf '%-48s %8.1f s\n' "$1" "$(echo "($(now_ms) - $2) / 1000" | bc -l)" >>"$phases"; }
 
 say "build (Release, build-release/); outputs in $work"
-for attempt in 1 2 3; do
-    if cmake -S "$root" -B "$root/build-release" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
-        >"$work/build.log" 2>&1 && cmake --build "$root/build-release" -j2 >>"$work/build.log" 2>&1; then
-        break
-    fi
-    [[ $attempt == 3 ]] && {
-        tail -n 30 "$work/build.log" >&2
-        exit 1
-    }
-    sleep 5
-done
+build_release "$root" "$work/build.log" || exit 1
 bin="$root/build-release/wasteflow"
 
 pid_a="" pid_b="" pid_c=""
