@@ -1,6 +1,12 @@
 # shellcheck shell=bash
 # Shell functions the benchmark scripts share; sourced, it only defines them.
 
+# usage SCRIPT: prints the script's header comment (up to its `set -euo`) and exits 2.
+usage() {
+    sed -n '2,/^set -euo/p' "$1" | grep '^#' | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+
 # True when 127.0.0.1:PORT can be bound now: nothing listens there and no TIME_WAIT holds it
 # (ports in Linux's ephemeral range can be held for up to a minute by any closed connection).
 port_free() {

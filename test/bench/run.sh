@@ -34,15 +34,12 @@
 # 127.0.0.1 and is stopped at exit; outputs stay in the work directory it prints.
 set -euo pipefail
 
-if [[ $# -lt 1 ]]; then
-    sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//' >&2
-    exit 2
-fi
-out=$(realpath -m "$1")
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bench="$root/test/bench"
 # shellcheck source=test/bench/lib.sh
-. "$root/test/bench/lib.sh"
+. "$bench/lib.sh"
+[[ $# -ge 1 ]] || usage "$0"
+out=$(realpath -m "$1")
 lib="$bench/benchlib.py"
 pool=${POOL_SIZE:-4}
 sweep=${POOL_SWEEP-"2 4 8"}

@@ -47,15 +47,12 @@
 # every raw output stays in the work directory it prints.
 set -euo pipefail
 
-if [[ $# -lt 1 ]]; then
-    sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//' >&2
-    exit 2
-fi
-out=$(realpath -m "$1")
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bench="$root/test/bench"
 # shellcheck source=test/bench/lib.sh
-. "$root/test/bench/lib.sh"
+. "$bench/lib.sh"
+[[ $# -ge 1 ]] || usage "$0"
+out=$(realpath -m "$1")
 lib="$bench/benchlib.py"
 drv="$bench/scale.py"
 worlds=${SCALE_WORLDS:-1,2,3}
