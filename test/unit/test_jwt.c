@@ -23,6 +23,7 @@
 #include <openssl/pem.h>
 
 #include "auth/jwt.h"
+#include "check.h"
 #include "jws_sign.h"
 #include "prng.h"
 
@@ -179,6 +180,15 @@ static void refuse_at(const jwt_verifier *v, char *jwt, int64_t now, const char 
 static void refuse(const jwt_verifier *v, char *jwt, const char *reason)
 {
     refuse_at(v, jwt, NOW, reason);
+}
+
+/* Every header of headers, on an admin's claims and signed with HS256's key, is refused with
+ * reason. */
+static void refuse_headers(const char *const *headers, size_t count, const char *reason)
+{
+    for (size_t i = 0; i < count; i++) {
+        refuse(hs_verifier, token(headers[i], CLAIMS_ADMIN, hs()), reason);
+    }
 }
 
 static char *copy(const char *text)
@@ -465,9 +475,7 @@ static void test_unsupported_algs(void **state)
                             "{\"alg\":256}",
                             "{\"alg\":[\"HS256\"]}",
                             "{\"ALG\":\"HS256\"}"};
-    for (size_t i = 0; i < sizeof no_alg / sizeof no_alg[0]; i++) {
-        refuse(hs_verifier, token(no_alg[i], CLAIMS_ADMIN, hs()), "the token header has no alg");
-    }
+    refuse_headers(no_alg, COUNT(no_alg), "the token header has no alg");
 }
 
 /* ---- header ---- */
@@ -479,16 +487,12 @@ static void test_typ_and_crit(void **state)
         "{\"alg\":\"HS256\",\"typ\":\"JWS\"}", "{\"alg\":\"HS256\",\"typ\":\"at+jwt\"}",
         "{\"alg\":\"HS256\",\"typ\":\"\"}",    "{\"alg\":\"HS256\",\"typ\":\"JWT \"}",
         "{\"alg\":\"HS256\",\"typ\":1}",       "{\"alg\":\"HS256\",\"typ\":null}"};
-    for (size_t i = 0; i < sizeof bad_typ / sizeof bad_typ[0]; i++) {
-        refuse(hs_verifier, token(bad_typ[i], CLAIMS_ADMIN, hs()), "the token typ is not JWT");
-    }
+    refuse_headers(bad_typ, COUNT(bad_typ), "the token typ is not JWT");
     const char *crit[] = {"{\"alg\":\"HS256\",\"crit\":[\"exp\"]}",
                           "{\"alg\":\"HS256\",\"crit\":[]}",
                           "{\"alg\":\"HS256\",\"crit\":[\"b64\"],\"b64\":false}",
                           "{\"crit\":null,\"alg\":\"HS256\"}"};
-    for (size_t i = 0; i < sizeof crit / sizeof crit[0]; i++) {
-        refuse(hs_verifier, token(crit[i], CLAIMS_ADMIN, hs()), "the crit header is not supported");
-    }
+    refuse_headers(crit, COUNT(crit), "the crit header is not supported");
 }
 
 static void test_header_not_object(void **state)
@@ -506,9 +510,7 @@ static void test_header_not_object(void **state)
                              "{'alg':'HS256'}",
                              "{\"alg\":\"HS256\",\"alg\":\"none\"}",
                              "{\"alg\":\"HS256\",\"x\":\"\xff\"}"};
-    for (size_t i = 0; i < sizeof headers / sizeof headers[0]; i++) {
-        refuse(hs_verifier, token(headers[i], CLAIMS_ADMIN, hs()), reason);
-    }
+    refuse_headers(headers, COUNT(headers), reason);
 }
 
 /* ---- structure and base64url ---- */
