@@ -747,9 +747,7 @@ static void restart_with_database_url(const char *url, const char *const *secret
     }
     free(log);
     assert_log_lines_valid(it_server_log_path(), 0);
-    it_response *health = it_get("/readyz");
-    EXPECT_STATUS(health, 200);
-    it_response_free(health);
+    EXPECT_GET_STATUS(200, "/readyz");
 }
 
 static void test_database_password_never_logged(void **state)
@@ -883,9 +881,7 @@ static void test_forty_large_bodies_do_not_grow_memory(void **state)
     } else if (after_kib - before_kib > 8 * 1024) {
         fail_msg("the server grew by %ld KiB holding bodies it refused", after_kib - before_kib);
     }
-    it_response *health = it_get("/healthz");
-    EXPECT_STATUS(health, 200);
-    it_response_free(health);
+    EXPECT_GET_STATUS(200, "/healthz");
 }
 
 /* ------------------------------------------------------------------ group: CORS '*' */
@@ -1103,9 +1099,7 @@ static void test_accept_errors_logged_once_a_second(void **state)
     }
     free(held);
     tu_sleep_ms(200);
-    it_response *health = it_get("/readyz");
-    EXPECT_STATUS(health, 200);
-    it_response_free(health);
+    EXPECT_GET_STATUS(200, "/readyz");
 }
 
 /* ------------------------------------------------------------------ group: idle budget */

@@ -101,9 +101,7 @@ static void test_slow_request_is_cut_off(void **state)
     /* Cut at the 1.5 s deadline, not by any idle timeout (30 s). */
     assert_true(elapsed >= 1300);
     assert_true(elapsed < 4000);
-    it_response *health = it_get("/healthz");
-    EXPECT_STATUS(health, 200);
-    it_response_free(health);
+    EXPECT_GET_STATUS(200, "/healthz");
 }
 
 static void test_a_complete_request_is_not_cut_off(void **state)

@@ -377,9 +377,7 @@ static void expect_write(const world *w)
 
 static void expect_read(const world *w)
 {
-    it_response *response = it_get("/v1/storages/%lld", w->storage);
-    EXPECT_STATUS(response, 200);
-    it_response_free(response);
+    EXPECT_GET_STATUS(200, "/v1/storages/%lld", w->storage);
 }
 
 /* ------------------------------------------------------------------ tests */

@@ -307,9 +307,7 @@ static void test_bad_parameters(void **state)
     EXPECT_REJECTED("GET", tu_fmt("%s?has_room=1", base), NULL, 422, "has_room");
     EXPECT_REJECTED("GET", tu_fmt("%s?has_room=TRUE", base), NULL, 422, "has_room");
     /* include=path with limit 100 is fine. */
-    it_response *ok = it_get("%s?include=path&limit=100", base);
-    EXPECT_STATUS(ok, 200);
-    it_response_free(ok);
+    EXPECT_GET_STATUS(200, "%s?include=path&limit=100", base);
 }
 
 /* next_cursor of the first page of org's view at query with limit 3. */

@@ -235,6 +235,18 @@ void tu_assert_page_at(const char *file, int line, const char *path, int item_co
     it_response_free(page);
 }
 
+void tu_expect_get_status_at(const char *file, int line, int status, const char *path_fmt, ...)
+{
+    va_list ap;
+    va_start(ap, path_fmt);
+    char *path = tu_vformat(path_fmt, ap);
+    va_end(ap);
+    it_response *response = it_get("%s", path);
+    tu_expect_status_at(file, line, response, status);
+    it_response_free(response);
+    free(path);
+}
+
 void tu_assert_get_at(const char *file, int line, const char *path, const char *json_path,
                       const char *expected_fmt, ...)
 {

@@ -251,6 +251,13 @@ long long tu_expect_location_at(const char *file, int line, const it_response *r
     tu_assert_page_at(__FILE__, __LINE__, (path), (item_count), (more))
 void tu_assert_page_at(const char *file, int line, const char *path, int item_count, bool more);
 
+/* GETs path (printf-formatted) and asserts the status: the server still answers, or a resource
+ * is (still, no longer) there. */
+#define EXPECT_GET_STATUS(status, ...)                                                             \
+    tu_expect_get_status_at(__FILE__, __LINE__, (status), __VA_ARGS__)
+void tu_expect_get_status_at(const char *file, int line, int status, const char *path_fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* GETs path and asserts a 200 whose value at the dotted json_path (see it_json_at) is the JSON
  * text expected_fmt (printf-formatted), as ASSERT_JSON_AT. */
 #define ASSERT_GET_AT(path, json_path, ...)                                                        \
