@@ -26,6 +26,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=test/bench/lib.sh
+. "$root/test/bench/lib.sh"
 out=${1:-}
 pg_port=${BENCH_PG_PORT:-54352}
 port=${BENCH_PORT:-18352}
@@ -146,10 +148,7 @@ for durability in fast durable; do
     key=$("$bin" keys create --role admin | sed -n 's/.*"key": *"\([^"]*\)".*/\1/p')
     WASTEFLOW_LISTEN=127.0.0.1:$port WASTEFLOW_LOG_LEVEL=warn "$bin" serve >>"$work/server.log" 2>&1 &
     server_pid=$!
-    for _ in $(seq 1 100); do
-        curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-        sleep 0.1
-    done
+    wait_readyz "$port" 100 0.1 || true
     for rep in $(seq "$repeat"); do
         for c in $connections; do
             for mode in off stream; do

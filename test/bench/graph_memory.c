@@ -7,6 +7,7 @@
  *
  *   bench_graph_memory [organizations storages roads]     (default 10000 100000 1000000) */
 #include "core/graph.h"
+#include "prng.h"
 
 #include <malloc.h>
 #include <stdio.h>
@@ -29,13 +30,11 @@ static size_t heap_bytes(void)
     return info.uordblks + info.hblkhd;
 }
 
-static uint64_t rng_state = 20261127;
+/* The tests' generator (prng.h) from a fixed seed, so every run builds the same region. */
+static prng generator = {20261127};
 static uint64_t rng(void)
 {
-    uint64_t z = (rng_state += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
+    return prng_next(&generator);
 }
 static int64_t pick(int64_t n)
 {

@@ -17,6 +17,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=test/bench/lib.sh
+. "$root/test/bench/lib.sh"
 pg_port=${BENCH_PG_PORT:-54353}
 port=${BENCH_PORT:-18353}
 requests=${REQUESTS:-50}
@@ -81,10 +83,7 @@ printf 'ledger rows: %s shipments, %s unloads\n' "$(sql -c 'SELECT count(*) FROM
 key=$("$bin" keys create --role admin | sed -n 's/.*"key": *"\([^"]*\)".*/\1/p')
 WASTEFLOW_LISTEN=127.0.0.1:$port WASTEFLOW_LOG_LEVEL=warn "$bin" serve >>"$work/server.log" 2>&1 &
 server_pid=$!
-for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
+wait_readyz "$port" 100 0.1 || true
 
 # Median and worst of REQUESTS GETs of path, in ms (after 5 unmeasured ones).
 measure() {

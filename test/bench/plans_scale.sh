@@ -17,6 +17,8 @@
 # budget. Everything it starts is stopped at exit.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=test/bench/lib.sh
+. "$root/test/bench/lib.sh"
 out=${1:-}
 world=${PLANS_WORLD:-10000x100000x1000000}
 pgdir=${PLANS_PGDATA:-/tmp/wasteflow-plans-pg}
@@ -64,10 +66,7 @@ DATABASE_URL="${url/wasteflow@/wasteflow_app@}" WASTEFLOW_LISTEN=127.0.0.1:$port
     WASTEFLOW_REQUEST_TIMEOUT_MS=60000 \
     WASTEFLOW_QUERY_TIMEOUT_MS=60000 "$bin" serve >"$pgdir/plans-server.log" 2>&1 &
 server_pid=$!
-for _ in $(seq 1 600); do
-    curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-    sleep 0.2
-done
+wait_readyz "$port" 600 0.2 || true
 say "server ready (log $pgdir/plans-server.log)"
 python3 - "$port" "$key" "$sizes" "$repeat" "$max_kg" "$orgs" "$server_pid" "$out" <<'PY'
 import json, random, sys, time, urllib.request

@@ -34,13 +34,12 @@
 # 127.0.0.1 and is stopped at exit; outputs stay in the work directory it prints.
 set -euo pipefail
 
-if [[ $# -lt 1 ]]; then
-    sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//' >&2
-    exit 2
-fi
-out=$(realpath -m "$1")
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bench="$root/test/bench"
+# shellcheck source=test/bench/lib.sh
+. "$bench/lib.sh"
+[[ $# -ge 1 ]] || usage "$0"
+out=$(realpath -m "$1")
 lib="$bench/benchlib.py"
 pool=${POOL_SIZE:-4}
 sweep=${POOL_SWEEP-"2 4 8"}
@@ -68,18 +67,7 @@ done
 say() { printf '\n== %s\n' "$*" >&2; }
 
 say "build (Release, build-release/)"
-for attempt in 1 2 3; do
-    if cmake -S "$root" -B "$root/build-release" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
-        >"$work/build.log" 2>&1 && cmake --build "$root/build-release" -j2 >>"$work/build.log" 2>&1; then
-        break
-    fi
-    # Another engineer may be building in the same tree at this moment: wait and retry.
-    [[ $attempt == 3 ]] && {
-        tail -n 30 "$work/build.log" >&2
-        exit 1
-    }
-    sleep 5
-done
+build_release "$root" "$work/build.log" || exit 1
 bin="$root/build-release/wasteflow"
 
 server_pid=""
@@ -108,15 +96,6 @@ WASTEFLOW_PG_PORT=$pg_port "$root/deploy/pg-local.sh" stop "$pgdir" >/dev/null 2
 rm -rf "$pgdir"
 # 54350 lies in Linux's ephemeral port range: a closed client connection of anything else
 # on this machine can hold it in TIME_WAIT for up to a minute. Wait for it, then start.
-port_free() {
-    python3 -c 'import socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-try:
-    s.bind(("127.0.0.1", int(sys.argv[1])))
-except OSError:
-    sys.exit(1)' "$1"
-}
 DATABASE_URL=""
 for attempt in $(seq 1 20); do
     if port_free $pg_port &&

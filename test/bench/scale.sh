@@ -47,13 +47,12 @@
 # every raw output stays in the work directory it prints.
 set -euo pipefail
 
-if [[ $# -lt 1 ]]; then
-    sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//' >&2
-    exit 2
-fi
-out=$(realpath -m "$1")
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bench="$root/test/bench"
+# shellcheck source=test/bench/lib.sh
+. "$bench/lib.sh"
+[[ $# -ge 1 ]] || usage "$0"
+out=$(realpath -m "$1")
 lib="$bench/benchlib.py"
 drv="$bench/scale.py"
 worlds=${SCALE_WORLDS:-1,2,3}
@@ -90,17 +89,7 @@ phases="$work/phases.txt"
 phase() { printf '%-48s %8.1f s\n' "$1" "$(echo "($(now_ms) - $2) / 1000" | bc -l)" >>"$phases"; }
 
 say "build (Release, build-release/); outputs in $work"
-for attempt in 1 2 3; do
-    if cmake -S "$root" -B "$root/build-release" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
-        >"$work/build.log" 2>&1 && cmake --build "$root/build-release" -j2 >>"$work/build.log" 2>&1; then
-        break
-    fi
-    [[ $attempt == 3 ]] && {
-        tail -n 30 "$work/build.log" >&2
-        exit 1
-    }
-    sleep 5
-done
+build_release "$root" "$work/build.log" || exit 1
 bin="$root/build-release/wasteflow"
 
 pid_a="" pid_b="" pid_c=""
@@ -138,15 +127,6 @@ if [[ "$keep" != 1 ]]; then
     WASTEFLOW_PG_PORT=$pg_port "$root/deploy/pg-local.sh" stop "$pgdir" >/dev/null 2>&1 || true
     rm -rf "$pgdir"
 fi
-port_free() {
-    python3 -c 'import socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-try:
-    s.bind(("127.0.0.1", int(sys.argv[1])))
-except OSError:
-    sys.exit(1)' "$1"
-}
 admin_url=""
 for attempt in $(seq 1 20); do
     # A kept cluster may still be running from an interrupted run: start reuses it.

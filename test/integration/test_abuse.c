@@ -259,12 +259,9 @@ static void read_response(int fd, int timeout_ms, raw_reply *r)
 /* One raw request (credentials added for /v1 and /metrics) on its own connection. */
 static void raw_exchange(const char *request, size_t length, raw_reply *r)
 {
-    char *with_auth = tu_raw_with_auth(request, &length);
-    int fd = tu_connect(NULL, 0);
-    tu_send_all(fd, with_auth, length);
+    int fd = tu_send_raw_with_auth(request, length);
     read_response(fd, (int)tu_scaled_ms(5000), r);
     close(fd);
-    free(with_auth);
 }
 
 /* A raw response that is the problem+json expected, with a UTF-8 body. */
@@ -306,12 +303,8 @@ static int main_setup(void **state)
 {
     (void)state;
     it_start(main_env);
-    char *name = it_unique_name("abuse-org");
-    org_id = it_create_org(name, "{\"glass\": 1000}");
-    free(name);
-    name = it_unique_name("abuse-storage");
-    storage_id = it_create_storage(name, "{\"glass\": 500}");
-    free(name);
+    org_id = tu_new_org("abuse-org", "{\"glass\": 1000}", NULL);
+    storage_id = tu_new_storage("abuse-storage", "{\"glass\": 500}");
     it_create_route(ORG(org_id), STORAGE(storage_id), 10, false);
     return 0;
 }
@@ -359,13 +352,10 @@ static void test_keyed_post_with_0xff_query_is_400(void **state)
     expect_raw_problem(&r, 400, "bad-request", "dry_run=%FF");
     raw_reply_free(&r);
     free(transfer);
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
+    ASSERT_UNCHANGED(before);
     assert_int_equal(it_sql_int("SELECT count(*) FROM idempotency_keys"), keys);
     assert_int_equal(it_sql_int("SELECT count(*) FROM organizations WHERE name = 'abuse-ff-query'"),
                      0);
-    free(before);
-    free(after);
     assert_int_equal(log_lines_with(it_server_log_path(), offset, "\"level\":\"error\""), 0);
     /* The refusals were logged, as requests (the log check at the end reads them). */
     assert_true(log_lines_with(it_server_log_path(), offset, "\"status\":\"400\"") >= 4);
@@ -420,10 +410,7 @@ static void test_field_name_cut_between_characters(void **state)
     assert_null(strstr(response->body, "\xef\xbf\xbd"));
     assert_null(strstr(response->body, "\\ufffd"));
     it_response_free(response);
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    ASSERT_UNCHANGED(before);
     free(body);
 }
 
@@ -434,10 +421,7 @@ static void test_declared_oversized_body_refused_at_once(void **state)
     char *before = it_db_fingerprint();
     const char *head = "POST /v1/organizations HTTP/1.1\r\nHost: x\r\n"
                        "Content-Type: application/json\r\nContent-Length: 10000000\r\n\r\n";
-    size_t length = strlen(head);
-    char *request = tu_raw_with_auth(head, &length);
-    int fd = tu_connect(NULL, 0);
-    tu_send_all(fd, request, length);
+    int fd = tu_send_raw_with_auth(head, strlen(head));
     raw_reply r;
     /* Not one body byte has been sent: only an answer that does not wait for it comes. */
     read_response(fd, (int)tu_scaled_ms(3000), &r);
@@ -447,11 +431,7 @@ static void test_declared_oversized_body_refused_at_once(void **state)
     assert_true(raw_header(&r, "X-Content-Type-Options", nosniff, sizeof nosniff));
     assert_string_equal(nosniff, "nosniff");
     raw_reply_free(&r);
-    free(request);
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    ASSERT_UNCHANGED(before);
 }
 
 /* bodies: a chunked body is cut with 413 as soon as it passes the limit; its end never comes. */
@@ -461,10 +441,7 @@ static void test_chunked_body_cut_past_the_limit(void **state)
     char *before = it_db_fingerprint();
     const char *head = "POST /v1/organizations HTTP/1.1\r\nHost: x\r\n"
                        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
-    size_t length = strlen(head);
-    char *request = tu_raw_with_auth(head, &length);
-    int fd = tu_connect(NULL, 0);
-    tu_send_all(fd, request, length);
+    int fd = tu_send_raw_with_auth(head, strlen(head));
     /* 5 chunks of 16 KiB, 80 KiB in all, and no last chunk. */
     char chunk[16 * 1024 + 16];
     int chunk_len = snprintf(chunk, sizeof chunk, "%x\r\n", 16 * 1024);
@@ -481,11 +458,7 @@ static void test_chunked_body_cut_past_the_limit(void **state)
     print_message("chunked: %zu bytes sent, then %d\n", sent, r.status);
     expect_raw_problem(&r, 413, "payload-too-large", "chunked body of 80 KiB");
     raw_reply_free(&r);
-    free(request);
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    ASSERT_UNCHANGED(before);
 }
 
 /* JSON objects: 1,000 members are fine where the schema allows them, 1,001 are refused. */
@@ -564,10 +537,7 @@ static void test_duplicates_found_in_large_objects(void **state)
         free(body);
         free(members);
     }
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    ASSERT_UNCHANGED(before);
 }
 
 static void expect_nosniff(const it_response *response, const char *what)
@@ -777,9 +747,7 @@ static void restart_with_database_url(const char *url, const char *const *secret
     }
     free(log);
     assert_log_lines_valid(it_server_log_path(), 0);
-    it_response *health = it_get("/readyz");
-    EXPECT_STATUS(health, 200);
-    it_response_free(health);
+    EXPECT_GET_STATUS(200, "/readyz");
 }
 
 static void test_database_password_never_logged(void **state)
@@ -913,9 +881,7 @@ static void test_forty_large_bodies_do_not_grow_memory(void **state)
     } else if (after_kib - before_kib > 8 * 1024) {
         fail_msg("the server grew by %ld KiB holding bodies it refused", after_kib - before_kib);
     }
-    it_response *health = it_get("/healthz");
-    EXPECT_STATUS(health, 200);
-    it_response_free(health);
+    EXPECT_GET_STATUS(200, "/healthz");
 }
 
 /* ------------------------------------------------------------------ group: CORS '*' */
@@ -1133,9 +1099,7 @@ static void test_accept_errors_logged_once_a_second(void **state)
     }
     free(held);
     tu_sleep_ms(200);
-    it_response *health = it_get("/readyz");
-    EXPECT_STATUS(health, 200);
-    it_response_free(health);
+    EXPECT_GET_STATUS(200, "/readyz");
 }
 
 /* ------------------------------------------------------------------ group: idle budget */

@@ -141,13 +141,6 @@ static int alert_events(const stream *s)
 
 /* ---------------------------------------------------------------- helpers */
 
-static long long supplier_of(long long storage)
-{
-    long long org = tu_new_org("supplier", NULL, NULL);
-    it_create_route(ORG(org), STORAGE(storage), 10, false);
-    return org;
-}
-
 /* org hands kg of glass over through base_url, all of it to the storage it has a road to. */
 static void ship_via(const char *base_url, long long org, long long kg)
 {
@@ -283,10 +276,7 @@ static void test_validation(void **state)
 {
     (void)state;
     long long storage = tu_new_storage("valid", "{\"glass\":100}");
-    struct {
-        const char *body;
-        const char *field;
-    } bad[] = {
+    static const tu_refusal bad[] = {
         {"{}", "fill_ratio_above"},
         {"{\"fill_ratio_above\":0}", "fill_ratio_above"},
         {"{\"fill_ratio_above\":-0.5}", "fill_ratio_above"},
@@ -304,7 +294,7 @@ static void test_validation(void **state)
         {"[]", NULL},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        EXPECT_REJECTED_TYPE("POST", "/v1/alerts", bad[i].body, 422, "validation-error",
+        EXPECT_REJECTED_TYPE("POST", "/v1/alerts", bad[i].input, 422, "validation-error",
                              bad[i].field);
     }
     EXPECT_REJECTED_TYPE("POST", "/v1/alerts", "{", 400, "malformed-json", NULL);
@@ -367,7 +357,7 @@ static void test_fires_once_per_crossing_on_two_instances(void **state)
     (void)state;
     long long storage = tu_new_storage("fills", "{\"glass\":100}");
     long long other = tu_new_storage("elsewhere", "{\"glass\":100}");
-    long long org = supplier_of(storage);
+    long long org = tu_supplier_of(storage);
     long long rule = create_rule(
         tu_fmt("{\"storage_id\":%lld,\"waste_type\":\"glass\",\"fill_ratio_above\":0.5}", storage));
     char *own_key = it_new_key("storage", 0, storage);
@@ -446,7 +436,7 @@ static void test_concurrent_crossings_fire_once(void **state)
     long long storages[STORAGES], orgs[STORAGES];
     for (int i = 0; i < STORAGES; i++) {
         storages[i] = tu_new_storage("crowd", "{\"glass\":100}");
-        orgs[i] = supplier_of(storages[i]);
+        orgs[i] = tu_supplier_of(storages[i]);
     }
     long long rule = create_rule("{\"waste_type\":\"glass\",\"fill_ratio_above\":0.25}");
     /* Five transfers of 10 kg into each, alternating instances: each crosses 0.25 once. */
@@ -519,7 +509,7 @@ static void test_racing_transfers_fire_once(void **state)
     racer racers[4];
     for (int i = 0; i < 4; i++) {
         racers[i] = (racer){.base_url = i % 2 == 0 ? it_base_url() : second_url,
-                            .org = supplier_of(storage),
+                            .org = tu_supplier_of(storage),
                             .kg = 10,
                             .count = 20};
     }
@@ -549,7 +539,7 @@ static void test_created_above_waits_and_deleted_stops(void **state)
 {
     (void)state;
     long long storage = tu_new_storage("already", "{\"glass\":100}");
-    long long org = supplier_of(storage);
+    long long org = tu_supplier_of(storage);
     ship_via(it_base_url(), org, 80);
     long long rule = create_rule(tu_fmt("{\"storage_id\":%lld,\"fill_ratio_above\":0.5}", storage));
     tu_sleep_ms(tu_scaled_ms(600));

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "harness.h"
+#include "prng.h"
 #include "testutil.h"
 
 #include <cmocka.h>
@@ -46,12 +47,6 @@ static const char *base_urls[INSTANCES];
 /* Failed invariants, collected so that one run reports all of them. */
 static tu_problems failed_checks;
 
-#define CHECK(condition, ...)                                                                      \
-    do {                                                                                           \
-        if (!(condition))                                                                          \
-            tu_problem_add(&failed_checks, __VA_ARGS__);                                           \
-    } while (0)
-
 static long long glass_of(const cJSON *object, const char *key)
 {
     const cJSON *map = cJSON_GetObjectItemCaseSensitive(object, key);
@@ -78,7 +73,7 @@ typedef struct {
     pthread_t thread;
     worker_kind kind;
     int index;
-    unsigned seed;
+    prng rng; /* this thread's own, from a fixed seed */
     long long requests;
     long long per_instance[INSTANCES];
     long long created;          /* 201 transfers */
@@ -124,9 +119,9 @@ static void run_transfers(worker *w, CURL *curl, tu_http_result *reply)
 {
     while (tu_now_seconds() < load.deadline) {
         int instance = (int)((w->index + w->requests) % INSTANCES);
-        long long org = load.orgs[rand_r(&w->seed) % ORG_COUNT];
-        bool empty = rand_r(&w->seed) % 8 == 0;
-        long long amount = empty ? 0 : 1 + rand_r(&w->seed) % MAX_AMOUNT;
+        long long org = load.orgs[prng_below(&w->rng, ORG_COUNT)];
+        bool empty = prng_below(&w->rng, 8) == 0;
+        long long amount = empty ? 0 : 1 + prng_below(&w->rng, MAX_AMOUNT);
         char url[256], body[128];
         snprintf(url, sizeof url, "%s/v1/organizations/%lld/transfers", base_urls[instance], org);
         if (empty)
@@ -195,7 +190,7 @@ static void run_unloads(worker *w, CURL *curl, tu_http_result *reply)
         }
         if (in_stock > 0) {
             long long cap = in_stock < 100 ? in_stock : 100;
-            long long amount = 1 + rand_r(&w->seed) % cap;
+            long long amount = 1 + (long long)prng_below(&w->rng, (uint64_t)cap);
             char body[64];
             snprintf(body, sizeof body, "{\"glass\":%lld}", amount);
             instance = (instance + 1) % INSTANCES;
@@ -292,7 +287,7 @@ static void test_two_instances_under_load(void **state)
     assert_int_equal(pthread_barrier_init(&load.start, NULL, WORKERS + 1), 0);
     for (int i = 0; i < WORKERS; i++) {
         workers[i].index = i;
-        workers[i].seed = 0x5eed0000u + (unsigned)i;
+        workers[i].rng.state = 0x5eed0000u + (unsigned)i;
         workers[i].kind = i < TRANSFER_THREADS                    ? WORKER_TRANSFER
                           : i < TRANSFER_THREADS + UNLOAD_THREADS ? WORKER_UNLOAD
                                                                   : WORKER_CAPACITY;
@@ -353,23 +348,24 @@ static void test_two_instances_under_load(void **state)
     tu_sleep_ms(SETTLE_SECONDS * 1000);
 
     char *audit = it_run_audit();
-    CHECK(audit[0] == '\0', "audit after the load reports:\n%s", audit);
+    TU_CHECK(&failed_checks, audit[0] == '\0', "audit after the load reports:\n%s", audit);
     free(audit);
 
     long long over_capacity =
         it_sql_int("SELECT count(*) FROM storage_waste WHERE stock > capacity OR stock < 0");
-    CHECK(over_capacity == 0, "%lld storage rows with stock outside 0..capacity", over_capacity);
+    TU_CHECK(&failed_checks, over_capacity == 0, "%lld storage rows with stock outside 0..capacity",
+             over_capacity);
     long long request_rows = it_sql_int("SELECT count(*) FROM transfers WHERE trigger = 'request' "
                                         "AND organization_id = ANY('{%s}'::bigint[])",
                                         org_list);
-    CHECK(request_rows == total.created,
-          "ledger holds %lld request transfers, clients saw %lld 201 responses", request_rows,
-          total.created);
+    TU_CHECK(&failed_checks, request_rows == total.created,
+             "ledger holds %lld request transfers, clients saw %lld 201 responses", request_rows,
+             total.created);
     long long hot_capacity = it_sql_int("SELECT capacity FROM storage_waste WHERE storage_id = "
                                         "%lld AND waste_type = 'glass'",
                                         load.hot);
-    CHECK(hot_capacity == final_capacity, "hot storage capacity %lld, last PATCH set %lld",
-          hot_capacity, final_capacity);
+    TU_CHECK(&failed_checks, hot_capacity == final_capacity,
+             "hot storage capacity %lld, last PATCH set %lld", hot_capacity, final_capacity);
 
     it_response *stats = it_get("/v1/stats");
     EXPECT_STATUS(stats, 200);
@@ -380,21 +376,25 @@ static void test_two_instances_under_load(void **state)
     long long unloaded = it_json_int(glass, "unloaded");
     printf("concurrency: stats glass generated %lld = stored %lld + pending %lld + unloaded %lld\n",
            generated, stored, pending, unloaded);
-    CHECK(generated == total.received_kg,
-          "stats generated %lld, the 201 responses received %lld kg", generated, total.received_kg);
-    CHECK(generated == stored + pending + unloaded,
-          "not conserved: generated %lld != stored %lld + pending %lld + unloaded %lld", generated,
-          stored, pending, unloaded);
-    CHECK(unloaded == total.unloaded_kg, "stats unloaded %lld, the 200 unloads carried %lld kg",
-          unloaded, total.unloaded_kg);
-    CHECK(it_json_int(glass, "capacity") == final_capacity + FAR_CAPACITY,
-          "stats glass capacity %lld, expected %lld", it_json_int(glass, "capacity"),
-          final_capacity + FAR_CAPACITY);
-    CHECK(it_json_int(glass, "remaining") == final_capacity + FAR_CAPACITY - stored,
-          "stats glass remaining %lld, expected %lld", it_json_int(glass, "remaining"),
-          final_capacity + FAR_CAPACITY - stored);
-    CHECK(it_json_int(stats_of(stats, "plastic"), "generated") == 0, "plastic generated");
-    CHECK(it_json_int(stats_of(stats, "bio"), "generated") == 0, "bio generated");
+    TU_CHECK(&failed_checks, generated == total.received_kg,
+             "stats generated %lld, the 201 responses received %lld kg", generated,
+             total.received_kg);
+    TU_CHECK(&failed_checks, generated == stored + pending + unloaded,
+             "not conserved: generated %lld != stored %lld + pending %lld + unloaded %lld",
+             generated, stored, pending, unloaded);
+    TU_CHECK(&failed_checks, unloaded == total.unloaded_kg,
+             "stats unloaded %lld, the 200 unloads carried %lld kg", unloaded, total.unloaded_kg);
+    TU_CHECK(&failed_checks, it_json_int(glass, "capacity") == final_capacity + FAR_CAPACITY,
+             "stats glass capacity %lld, expected %lld", it_json_int(glass, "capacity"),
+             final_capacity + FAR_CAPACITY);
+    TU_CHECK(&failed_checks,
+             it_json_int(glass, "remaining") == final_capacity + FAR_CAPACITY - stored,
+             "stats glass remaining %lld, expected %lld", it_json_int(glass, "remaining"),
+             final_capacity + FAR_CAPACITY - stored);
+    TU_CHECK(&failed_checks, it_json_int(stats_of(stats, "plastic"), "generated") == 0,
+             "plastic generated");
+    TU_CHECK(&failed_checks, it_json_int(stats_of(stats, "bio"), "generated") == 0,
+             "bio generated");
     it_response_free(stats);
 
     /* No stranded waste: while anything is pending, both storages (reachable from every
@@ -405,27 +405,30 @@ static void test_two_instances_under_load(void **state)
     EXPECT_STATUS(far, 200);
     long long hot_stock = glass_of(hot->json, "stock");
     long long far_stock = glass_of(far->json, "stock");
-    CHECK(hot_stock <= final_capacity, "hot stock %lld over capacity %lld", hot_stock,
-          final_capacity);
-    CHECK(far_stock <= FAR_CAPACITY, "far stock %lld over capacity %d", far_stock, FAR_CAPACITY);
-    CHECK(hot_stock + far_stock == stored, "storages hold %lld, stats stored %lld",
-          hot_stock + far_stock, stored);
+    TU_CHECK(&failed_checks, hot_stock <= final_capacity, "hot stock %lld over capacity %lld",
+             hot_stock, final_capacity);
+    TU_CHECK(&failed_checks, far_stock <= FAR_CAPACITY, "far stock %lld over capacity %d",
+             far_stock, FAR_CAPACITY);
+    TU_CHECK(&failed_checks, hot_stock + far_stock == stored,
+             "storages hold %lld, stats stored %lld", hot_stock + far_stock, stored);
     if (pending > 0) {
-        CHECK(glass_of(hot->json, "remaining") == 0 && glass_of(far->json, "remaining") == 0,
-              "%lld kg pending %d s after the load although there is room: hot %lld, far %lld",
-              pending, SETTLE_SECONDS, glass_of(hot->json, "remaining"),
-              glass_of(far->json, "remaining"));
+        TU_CHECK(&failed_checks,
+                 glass_of(hot->json, "remaining") == 0 && glass_of(far->json, "remaining") == 0,
+                 "%lld kg pending %d s after the load although there is room: hot %lld, far %lld",
+                 pending, SETTLE_SECONDS, glass_of(hot->json, "remaining"),
+                 glass_of(far->json, "remaining"));
     }
     it_response_free(hot);
     it_response_free(far);
 
-    CHECK(total.server_errors == 0, "%lld responses with status 5xx", total.server_errors);
-    CHECK(total.transport_errors == 0, "%lld requests without an HTTP answer",
-          total.transport_errors);
-    CHECK(total.unexpected == 0, "%lld unexpected responses", total.unexpected);
-    CHECK(total.created > 0, "no transfer succeeded");
-    CHECK(total.received_kg == total.sent_kg, "201s received %lld kg of the %lld kg sent",
-          total.received_kg, total.sent_kg);
+    TU_CHECK(&failed_checks, total.server_errors == 0, "%lld responses with status 5xx",
+             total.server_errors);
+    TU_CHECK(&failed_checks, total.transport_errors == 0, "%lld requests without an HTTP answer",
+             total.transport_errors);
+    TU_CHECK(&failed_checks, total.unexpected == 0, "%lld unexpected responses", total.unexpected);
+    TU_CHECK(&failed_checks, total.created > 0, "no transfer succeeded");
+    TU_CHECK(&failed_checks, total.received_kg == total.sent_kg,
+             "201s received %lld kg of the %lld kg sent", total.received_kg, total.sent_kg);
     tu_problems_check(&failed_checks, "after the load", -1);
 }
 

@@ -12,6 +12,7 @@
  *     other notifying commit): a follower tells the leader after the commit, from its
  *     control connection. */
 #include "harness.h"
+#include "prng.h"
 #include "testutil.h"
 
 #include <setjmp.h>
@@ -90,15 +91,13 @@ static void test_room_is_told_after_the_commit(void **state)
      * leader's dispatcher by a hint. */
     const char *bases[2] = {it_base_url(), second};
     for (int round = 0; round < 2; round++) {
-        it_response *response =
-            it_post(tu_fmt("/v1/organizations/%lld/transfers", org), "{\"waste\":{\"plastic\":8}}");
-        EXPECT_STATUS(response, 201);
-        it_response_free(response);
+        HAND_OVER(org, "{\"plastic\":8}");
         assert_int_equal(pending_kg(org), 3);
         wait_events_taken();
         from_control += room_notifications_from_control(listener);
-        response = it_request_to(bases[round], "POST", tu_fmt("/v1/storages/%lld/unload", storage),
-                                 "{\"plastic\":5}", NULL);
+        it_response *response =
+            it_request_to(bases[round], "POST", tu_fmt("/v1/storages/%lld/unload", storage),
+                          "{\"plastic\":5}", NULL);
         EXPECT_STATUS(response, 200);
         it_response_free(response);
         double since = tu_now_seconds();
@@ -140,16 +139,14 @@ static void test_one_placeable_among_ten_thousand(void **state)
     long long storage = it_create_storage("dispatch-target", "{\"plastic\":0}");
     long long org = it_create_org("dispatch-placeable", "{}");
     it_create_route(ORG(org), STORAGE(storage), 10, false);
-    it_response *response =
-        it_post(tu_fmt("/v1/organizations/%lld/transfers", org), "{\"waste\":{\"plastic\":5}}");
-    EXPECT_STATUS(response, 201);
-    it_response_free(response);
+    HAND_OVER(org, "{\"plastic\":5}");
     assert_int_equal(pending_kg(org), 5);
     wait_events_taken();
     tu_sleep_ms(500);
 
     /* Room appears: the organization is served within a second. */
-    response = it_patch(tu_fmt("/v1/storages/%lld", storage), "{\"capacity\":{\"plastic\":10}}");
+    it_response *response =
+        it_patch(tu_fmt("/v1/storages/%lld", storage), "{\"capacity\":{\"plastic\":10}}");
     EXPECT_STATUS(response, 200);
     it_response_free(response);
     double since = tu_now_seconds();
@@ -215,10 +212,7 @@ static void test_no_op_writes_make_no_room_events(void **state)
     long long storage = it_create_storage("no-op-storage", "{\"glass\":100,\"bio\":50}");
     long long org = it_create_org("no-op-org", "{}");
     long long road = it_create_route(ORG(org), STORAGE(storage), 10, false);
-    it_response *response =
-        it_post(tu_fmt("/v1/organizations/%lld/transfers", org), "{\"waste\":{\"glass\":30}}");
-    EXPECT_STATUS(response, 201);
-    it_response_free(response);
+    HAND_OVER(org, "{\"glass\":30}");
     long long before = room_event_count();
 
     const char *path = tu_fmt("/v1/storages/%lld", storage);
@@ -236,7 +230,7 @@ static void test_no_op_writes_make_no_room_events(void **state)
         {"PATCH", tu_fmt("/v1/organizations/%lld", org), "{\"name\":\"no-op-org-renamed\"}"},
     };
     for (size_t i = 0; i < sizeof no_ops / sizeof no_ops[0]; i++) {
-        response = it_request(no_ops[i].method, no_ops[i].path, no_ops[i].body, NULL);
+        it_response *response = it_request(no_ops[i].method, no_ops[i].path, no_ops[i].body, NULL);
         EXPECT_STATUS(response, 200);
         it_response_free(response);
         long long now = room_event_count();
@@ -246,7 +240,8 @@ static void test_no_op_writes_make_no_room_events(void **state)
         }
     }
     /* A real gain is recorded, once per pair that gained. */
-    response = it_post(tu_fmt("/v1/storages/%lld/unload", storage), "{\"glass\":10,\"bio\":0}");
+    it_response *response =
+        it_post(tu_fmt("/v1/storages/%lld/unload", storage), "{\"glass\":10,\"bio\":0}");
     EXPECT_STATUS(response, 200);
     it_response_free(response);
     assert_int_equal(room_event_count(), before + 1);
@@ -282,12 +277,6 @@ typedef struct {
     w_road roads[1200];
     int road_count;
 } world;
-
-static unsigned next_random(unsigned *seed)
-{
-    *seed = *seed * 1103515245u + 12345u;
-    return (*seed >> 8) & 0xFFFFFF;
-}
 
 /* Dijkstra over the world's roads from organization o (O(n^2), n = 290). */
 static void distances_from(const world *w, int o, long long *out)
@@ -326,14 +315,14 @@ static void test_batches_equal_one_at_a_time(void **state)
     (void)state;
     unsigned trials = tu_under_valgrind() ? 1 : 3;
     for (unsigned trial = 1; trial <= trials; trial++) {
-        unsigned seed = trial * 2654435761u;
+        prng rng = {trial * UINT64_C(2654435761)}; /* a trial reproduces */
         world *w = calloc(1, sizeof *w);
         for (int s = 0; s < W_STORAGES; s++) {
             char capacity[128] = "{";
             bool any = false;
             for (int t = 0; t < W_TYPES; t++) {
                 w->capacity[s][t] = -1;
-                if (next_random(&seed) % 3 != 0 || (t == W_TYPES - 1 && !any)) {
+                if (prng_below(&rng, 3) != 0 || (t == W_TYPES - 1 && !any)) {
                     w->capacity[s][t] = 0; /* accepted, no room yet */
                     snprintf(capacity + strlen(capacity), sizeof capacity - strlen(capacity),
                              "%s\"%s\":0", any ? "," : "", type_codes[t]);
@@ -341,14 +330,10 @@ static void test_batches_equal_one_at_a_time(void **state)
                 }
             }
             strcat(capacity, "}");
-            char *name = it_unique_name("batch-storage");
-            w->storage_ids[s] = it_create_storage(name, capacity);
-            free(name);
+            w->storage_ids[s] = tu_new_storage("batch-storage", capacity);
         }
         for (int o = 0; o < W_ORGS; o++) {
-            char *name = it_unique_name("batch-org");
-            w->org_ids[o] = it_create_org(name, "{}");
-            free(name);
+            w->org_ids[o] = tu_new_org("batch-org", "{}", NULL);
         }
         /* Roads: organizations to storages and storages among themselves, one- and two-way. */
         for (int r = 0; r < 900; r++) {
@@ -356,14 +341,14 @@ static void test_batches_equal_one_at_a_time(void **state)
             if (r < W_ORGS) {
                 from = r;
             } else {
-                from = (int)(next_random(&seed) % (W_ORGS + W_STORAGES));
+                from = (int)prng_below(&rng, W_ORGS + W_STORAGES);
             }
-            to = W_ORGS + (int)(next_random(&seed) % W_STORAGES);
+            to = W_ORGS + (int)prng_below(&rng, W_STORAGES);
             if (from == to) {
                 continue;
             }
-            long long distance = 1 + next_random(&seed) % 30; /* ties are common */
-            bool two_way = from >= W_ORGS && next_random(&seed) % 2 == 0;
+            long long distance = 1 + prng_below(&rng, 30); /* ties are common */
+            bool two_way = from >= W_ORGS && prng_below(&rng, 2) == 0;
             const char *from_json =
                 from < W_ORGS ? ORG(w->org_ids[from]) : STORAGE(w->storage_ids[from - W_ORGS]);
             char *from_copy = strdup(from_json);
@@ -387,9 +372,9 @@ static void test_batches_equal_one_at_a_time(void **state)
             char waste[128] = "{";
             bool any = false;
             for (int t = 0; t < W_TYPES; t++) {
-                bool some = next_random(&seed) % 2 || (t == W_TYPES - 1 && !any);
+                bool some = prng_below(&rng, 2) || (t == W_TYPES - 1 && !any);
                 any = any || some;
-                w->pending[o][t] = some ? 1 + next_random(&seed) % 40 : 0;
+                w->pending[o][t] = some ? 1 + prng_below(&rng, 40) : 0;
                 snprintf(waste + strlen(waste), sizeof waste - strlen(waste), "%s\"%s\":%lld",
                          t ? "," : "", type_codes[t], w->pending[o][t]);
             }
@@ -410,7 +395,7 @@ static void test_batches_equal_one_at_a_time(void **state)
             sprintf(ids + strlen(ids), "%s%lld", s ? "," : "", w->storage_ids[s]);
             for (int t = 0; t < W_TYPES; t++) {
                 if (w->capacity[s][t] >= 0) {
-                    w->capacity[s][t] = 5 + next_random(&seed) % 120;
+                    w->capacity[s][t] = 5 + prng_below(&rng, 120);
                     sprintf(caps + strlen(caps), "%s(%lld,'%s',%lld)", caps[0] ? "," : "",
                             w->storage_ids[s], type_codes[t], w->capacity[s][t]);
                 }

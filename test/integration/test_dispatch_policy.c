@@ -32,19 +32,12 @@ typedef struct {
 /* The picture's organizations and roads, its bio storages with no bio room at all. */
 static void build(world *w)
 {
-    char *name = it_unique_name("ОО1");
-    w->oo1 = it_create_org(name, "{\"bio\":1000}");
-    free(name);
-    name = it_unique_name("ОО2");
-    w->oo2 = it_create_org(name, "{\"bio\":1000}");
-    free(name);
-    name = it_unique_name("МНО1");
-    w->mno[1] = it_create_storage(name, "{\"glass\":300}");
-    free(name);
+    w->oo1 = tu_new_org("ОО1", "{\"bio\":1000}", NULL);
+    w->oo2 = tu_new_org("ОО2", "{\"bio\":1000}", NULL);
+    w->mno[1] = tu_new_storage("МНО1", "{\"glass\":300}");
     for (size_t i = 0; i < sizeof bio_storages / sizeof bio_storages[0]; i++) {
-        name = it_unique_name(tu_fmt("МНО%d", bio_storages[i].number));
-        w->mno[bio_storages[i].number] = it_create_storage(name, "{\"bio\":0}");
-        free(name);
+        w->mno[bio_storages[i].number] =
+            tu_new_storage(tu_fmt("МНО%d", bio_storages[i].number), "{\"bio\":0}");
     }
     const struct {
         bool from_org;
@@ -130,15 +123,31 @@ static long long shipped(long long organization, long long storage)
                       organization, storage);
 }
 
-static void test_nearest_by_default(void **state)
+/* A server with policy (NULL: the default) on the picture; ОО1 and ОО2 hand over that much
+ * bio, then bio room appears; returns once all is placed but left_oo2 kg of ОО2's. */
+static world dispatch(const char *policy, long long oo1_bio, long long oo2_bio, long long left_oo2)
 {
-    it_start(NULL);
+    const char *env[] = {policy, NULL};
+    it_start(policy != NULL ? env : NULL);
     world w;
     build(&w);
-    hand_over(w.oo1, 250);
-    hand_over(w.oo2, 250);
+    hand_over(w.oo1, oo1_bio);
+    hand_over(w.oo2, oo2_bio);
     bio_room_appears(&w);
-    wait_placed(&w, 0, 0);
+    wait_placed(&w, 0, left_oo2);
+    return w;
+}
+
+/* Whatever the test saw, the audit finds nothing wrong and the server stops cleanly. */
+static void audit_and_stop(void)
+{
+    tu_assert_audit_clean();
+    assert_int_equal(it_stop(), 0);
+}
+
+static void test_nearest_by_default(void **state)
+{
+    world w = dispatch(NULL, 250, 250, 0);
     /* ОО1 first, by the rule: МНО2 150, МНО5 25, МНО3 75; then ОО2: МНО3 175, МНО7 75. */
     assert_int_equal(shipped(w.oo1, w.mno[2]), 150);
     assert_int_equal(shipped(w.oo1, w.mno[5]), 25);
@@ -146,20 +155,12 @@ static void test_nearest_by_default(void **state)
     assert_int_equal(shipped(w.oo2, w.mno[3]), 175);
     assert_int_equal(shipped(w.oo2, w.mno[7]), 75);
     assert_int_equal(auto_kg_m(), 71250);
-    tu_assert_audit_clean();
-    assert_int_equal(it_stop(), 0);
+    audit_and_stop();
 }
 
 static void test_min_cost(void **state)
 {
-    const char *env[] = {"WASTEFLOW_DISPATCH_POLICY=min_cost", NULL};
-    it_start(env);
-    world w;
-    build(&w);
-    hand_over(w.oo1, 250);
-    hand_over(w.oo2, 250);
-    bio_room_appears(&w);
-    wait_placed(&w, 0, 0);
+    world w = dispatch("WASTEFLOW_DISPATCH_POLICY=min_cost", 250, 250, 0);
     assert_int_equal(auto_kg_m(), 67850);
     /* ОО1 takes МНО2, МНО5, МНО8 and МНО9 whole and 3 kg at 600 or 650 m; ОО2 the rest. */
     assert_int_equal(shipped(w.oo1, w.mno[2]), 150);
@@ -168,30 +169,21 @@ static void test_min_cost(void **state)
     assert_int_equal(shipped(w.oo1, w.mno[9]), 20);
     assert_int_equal(shipped(w.oo1, w.mno[3]) + shipped(w.oo1, w.mno[7]), 3);
     assert_int_equal(shipped(w.oo2, w.mno[3]) + shipped(w.oo2, w.mno[7]), 250);
-    tu_assert_audit_clean();
-    assert_int_equal(it_stop(), 0);
+    audit_and_stop();
 }
 
 /* A batch that does not fit: oldest first by the rule, as nearest would. ОО1 bio 425 first
  * takes МНО2, МНО5 and МНО3 whole; ОО2's 500 then finds МНО7 250 and МНО6 150. */
 static void test_min_cost_batch_that_does_not_fit(void **state)
 {
-    const char *env[] = {"WASTEFLOW_DISPATCH_POLICY=min_cost", NULL};
-    it_start(env);
-    world w;
-    build(&w);
-    hand_over(w.oo1, 425);
-    hand_over(w.oo2, 500);
-    bio_room_appears(&w);
-    wait_placed(&w, 0, 100);
+    world w = dispatch("WASTEFLOW_DISPATCH_POLICY=min_cost", 425, 500, 100);
     assert_int_equal(shipped(w.oo1, w.mno[2]), 150);
     assert_int_equal(shipped(w.oo1, w.mno[5]), 25);
     assert_int_equal(shipped(w.oo1, w.mno[3]), 250);
     assert_int_equal(shipped(w.oo2, w.mno[7]), 250);
     assert_int_equal(shipped(w.oo2, w.mno[6]), 150);
     assert_int_equal(auto_kg_m(), 150 * 50 + 25 * 100 + 250 * 600 + 250 * 100 + 150 * 650);
-    tu_assert_audit_clean();
-    assert_int_equal(it_stop(), 0);
+    audit_and_stop();
 }
 
 int main(void)

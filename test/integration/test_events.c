@@ -1405,11 +1405,6 @@ static void test_sigterm_closes_streams(void **state)
 
 static it_cluster cluster;
 
-static bool discover_cluster(char *why, size_t why_size)
-{
-    return it_cluster_find(&cluster, "/tmp/wf-it-events-postgres.log", why, why_size);
-}
-
 /* pg_ctl restart (fast): the postmaster comes back with the options it had. */
 static void cluster_restart(void)
 {
@@ -1452,11 +1447,7 @@ static void cluster_restart(void)
 static void test_database_restart(void **state)
 {
     (void)state;
-    char why[600];
-    if (!discover_cluster(why, sizeof why)) {
-        print_message("SKIPPED: cannot restart the cluster: %s\n", why);
-        skip();
-    }
+    tu_find_cluster_or_skip(&cluster, "/tmp/wf-it-events-postgres.log");
     world w = make_world(1);
     sse_client *c = sse_ready(it_base_url(), it_admin_key(), NULL, NULL, NULL);
     long long before = transfer_through(it_base_url(), w.orgs[0], 1);

@@ -178,11 +178,9 @@ static void test_balance(void **state)
 {
     (void)state;
     /* The organization hands over 50 more kg than the storage takes of plastic. */
-    it_response *response = it_post(tu_fmt("/v1/organizations/%lld/transfers", world.org),
-                                    "{\"waste\":{\"plastic\":80}}");
-    EXPECT_STATUS(response, 201);
-    it_response_free(response);
-    response = it_post(tu_fmt("/v1/storages/%lld/unload", world.storage), "{\"glass\":5}");
+    HAND_OVER(world.org, "{\"plastic\":80}");
+    it_response *response =
+        it_post(tu_fmt("/v1/storages/%lld/unload", world.storage), "{\"glass\":5}");
     EXPECT_STATUS(response, 200);
     it_response_free(response);
 
@@ -198,26 +196,17 @@ static void test_balance(void **state)
     assert_reconciles();
 
     /* Ending before anything happened: nothing, and nothing pending then. */
-    response = it_get("/v1/reports/balance?to=2000-01-01T00:00:00Z");
-    EXPECT_STATUS(response, 200);
-    ASSERT_JSON_AT(response->json, "plastic",
-                   "{\"generated\":0,\"accepted\":0,\"rejected\":0,\"unloaded\":0,"
-                   "\"variance\":0,\"pending\":0,\"in_transit\":0}");
-    it_response_free(response);
+    ASSERT_GET_AT("/v1/reports/balance?to=2000-01-01T00:00:00Z", "plastic",
+                  "{\"generated\":0,\"accepted\":0,\"rejected\":0,\"unloaded\":0,"
+                  "\"variance\":0,\"pending\":0,\"in_transit\":0}");
     /* Ending in the future: replayed from the ledger, the same as live. */
-    response = it_get("/v1/reports/balance?to=2999-01-01T00:00:00Z");
-    EXPECT_STATUS(response, 200);
-    ASSERT_JSON_AT(response->json, "plastic",
-                   "{\"generated\":80,\"accepted\":50,\"rejected\":0,\"unloaded\":0,"
-                   "\"variance\":0,\"pending\":30,\"in_transit\":0}");
-    it_response_free(response);
+    ASSERT_GET_AT("/v1/reports/balance?to=2999-01-01T00:00:00Z", "plastic",
+                  "{\"generated\":80,\"accepted\":50,\"rejected\":0,\"unloaded\":0,"
+                  "\"variance\":0,\"pending\":30,\"in_transit\":0}");
     /* Starting in the future: nothing within it, still 30 kg pending at its end. */
-    response = it_get("/v1/reports/balance?from=2999-01-01T00:00:00Z");
-    EXPECT_STATUS(response, 200);
-    ASSERT_JSON_AT(response->json, "plastic",
-                   "{\"generated\":0,\"accepted\":0,\"rejected\":0,\"unloaded\":0,"
-                   "\"variance\":0,\"pending\":30,\"in_transit\":0}");
-    it_response_free(response);
+    ASSERT_GET_AT("/v1/reports/balance?from=2999-01-01T00:00:00Z", "plastic",
+                  "{\"generated\":0,\"accepted\":0,\"rejected\":0,\"unloaded\":0,"
+                  "\"variance\":0,\"pending\":30,\"in_transit\":0}");
 }
 
 /* 2,500 more movements (written the way the service writes them, stock included): the export

@@ -70,35 +70,17 @@ static void load_reset(bool mixed)
     load.mixed = mixed;
 }
 
-typedef struct {
-    pthread_t thread;
-    int index;
-    unsigned seed;
-} worker;
-
 static void *worker_main(void *arg)
 {
-    worker *w = arg;
+    tu_load_worker *w = arg;
     CURL *curl = curl_easy_init();
     tu_http_result r = {0};
-    const char *base = it_base_url();
     long long org = load.orgs[w->index];
+    tu_load_request q;
     while (!atomic_load(&load.stop)) {
-        int pick = load.mixed ? (int)(rand_r(&w->seed) % 4) : 0;
-        long long amount = 1 + rand_r(&w->seed) % 3;
-        char url[256], body[96];
-        const char *method = "GET";
-        const char *send_body = NULL;
-        if (pick <= 1) {
-            method = "POST";
-            snprintf(url, sizeof url, "%s/v1/organizations/%lld/transfers", base, org);
-            snprintf(body, sizeof body, "{\"waste\":{\"glass\":%lld}}", amount);
-            send_body = body;
-        } else if (pick == 2) {
-            snprintf(url, sizeof url, "%s/v1/organizations/%lld", base, org);
-        } else {
-            snprintf(url, sizeof url, "%s/v1/stats", base);
-        }
+        tu_load_request_pick(&q, &w->rng, load.mixed, it_base_url(), org, "/v1/stats");
+        const char *method = q.method, *url = q.url, *send_body = q.body;
+        long long amount = q.amount;
         tu_http_call(curl, method, url, send_body, NULL, NULL, 30, false, &r);
         long long id = 0;
         const char *wrong = NULL;
@@ -149,13 +131,13 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static worker workers[LOAD_THREADS];
+static tu_load_worker workers[LOAD_THREADS];
 
 static void load_start(void)
 {
     for (int i = 0; i < LOAD_THREADS; i++) {
         workers[i].index = i;
-        workers[i].seed = 1234u + (unsigned)i;
+        workers[i].rng.state = 1234u + (unsigned)i;
         assert_int_equal(pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]), 0);
     }
 }
@@ -225,14 +207,10 @@ static void create_world(void)
 {
     long long storages[2];
     for (int i = 0; i < 2; i++) {
-        char *name = it_unique_name("fault-storage");
-        storages[i] = it_create_storage(name, "{\"glass\": 1000000000}");
-        free(name);
+        storages[i] = tu_new_storage("fault-storage", "{\"glass\": 1000000000}");
     }
     for (int i = 0; i < LOAD_THREADS; i++) {
-        char *name = it_unique_name("fault-org");
-        load.orgs[i] = it_create_org(name, "{}");
-        free(name);
+        load.orgs[i] = tu_new_org("fault-org", "{}", NULL);
         char from[64], to[64];
         snprintf(from, sizeof from, "{\"organization_id\": %lld}", load.orgs[i]);
         for (int s = 0; s < 2; s++) {
@@ -593,16 +571,6 @@ static void read_postmaster_options(void)
     }
 }
 
-/* Finds the cluster behind DATABASE_URL; false (skip) when it is not local and controllable. */
-static bool discover_cluster(char *why, size_t why_size)
-{
-    if (!it_cluster_find(&cluster.pg, "/tmp/wf-it-faults-postgres.log", why, why_size)) {
-        return false;
-    }
-    read_postmaster_options();
-    return true;
-}
-
 static void cluster_ctl(const char *action, bool must_succeed)
 {
     char output[4096];
@@ -623,29 +591,24 @@ static void cluster_ctl(const char *action, bool must_succeed)
             cluster.down = true;
         }
     } else {
-        const char *with_options[] = {cluster.pg.pg_ctl,
-                                      "-D",
-                                      cluster.pg.data_dir,
-                                      "-l",
-                                      cluster.pg.log_path,
-                                      "-w",
-                                      "-t",
-                                      "60",
-                                      "-o",
-                                      cluster.options,
-                                      "start",
-                                      NULL};
-        const char *plain[] = {cluster.pg.pg_ctl,
-                               "-D",
-                               cluster.pg.data_dir,
-                               "-l",
-                               cluster.pg.log_path,
-                               "-w",
-                               "-t",
-                               "60",
-                               "start",
-                               NULL};
-        code = run_as_owner(cluster.options[0] ? with_options : plain, output, sizeof output);
+        /* With the postmaster's own options (postmaster.opts) when it had any. */
+        const char *args[] = {cluster.pg.pg_ctl,
+                              "-D",
+                              cluster.pg.data_dir,
+                              "-l",
+                              cluster.pg.log_path,
+                              "-w",
+                              "-t",
+                              "60",
+                              "-o",
+                              cluster.options,
+                              "start",
+                              NULL};
+        if (cluster.options[0] == '\0') {
+            args[8] = "start";
+            args[9] = NULL;
+        }
+        code = run_as_owner(args, output, sizeof output);
         if (code == 0) {
             cluster.down = false;
         }
@@ -679,11 +642,8 @@ static int teardown_crash(void **state)
 static void test_crash_restart(void **state)
 {
     (void)state;
-    char why[600];
-    if (!discover_cluster(why, sizeof why)) {
-        print_message("SKIPPED: cannot restart the cluster: %s\n", why);
-        skip();
-    }
+    tu_find_cluster_or_skip(&cluster.pg, "/tmp/wf-it-faults-postgres.log");
+    read_postmaster_options();
     print_message("cluster %s (pg_ctl as %s, options '%s', log %s)\n", cluster.pg.data_dir,
                   cluster.pg.runuser[0] ? cluster.pg.owner : "ourselves", cluster.options,
                   cluster.pg.log_path);

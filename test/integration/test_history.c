@@ -21,29 +21,6 @@
 #include "harness.h"
 #include "testutil.h"
 
-/* An organization with a road to storage; its id. */
-static long long supplier_of(long long storage)
-{
-    long long org = tu_new_org("supplier", NULL, NULL);
-    it_create_route(ORG(org), STORAGE(storage), 10, false);
-    return org;
-}
-
-/* org hands kg of glass over, all of it to storage; the transfer's id. */
-static long long ship(long long org, long long storage, long long kg)
-{
-    it_response *response = it_post(tu_fmt("/v1/organizations/%lld/transfers", org),
-                                    "{\"waste\":{\"glass\":%lld}}", kg);
-    EXPECT_STATUS(response, 201);
-    ASSERT_JSON_AT(response->json, "shipments",
-                   "[{\"storage_id\":%lld,\"waste_type\":\"glass\",\"amount\":%lld,"
-                   "\"distance_m\":10}]",
-                   storage, kg);
-    long long id = it_json_int(response->json, "id");
-    it_response_free(response);
-    return id;
-}
-
 /* Unloads kg of glass from storage; the unload's id. */
 static long long unload(long long storage, long long kg)
 {
@@ -79,11 +56,11 @@ static void test_exact_buckets(void **state)
     (void)state;
     long long storage = tu_new_storage("history", "{\"glass\":1000,\"plastic\":10}");
     ledger_storage = storage;
-    long long org = supplier_of(storage);
-    date_row("transfers", ship(org, storage, 100), "'2026-01-01T10:05:00Z'");
-    date_row("transfers", ship(org, storage, 50), "'2026-01-01T10:40:00Z'");
+    long long org = tu_supplier_of(storage);
+    date_row("transfers", tu_ship_glass(org, storage, 100), "'2026-01-01T10:05:00Z'");
+    date_row("transfers", tu_ship_glass(org, storage, 50), "'2026-01-01T10:40:00Z'");
     date_row("unloads", unload(storage, 30), "'2026-01-01T11:10:00Z'");
-    date_row("transfers", ship(org, storage, 20), "'2026-01-01T12:30:00Z'");
+    date_row("transfers", tu_ship_glass(org, storage, 20), "'2026-01-01T12:30:00Z'");
 
     it_response *r = history(storage, "waste_type=glass&bucket=hour&from=2026-01-01T10:00:00Z"
                                       "&to=2026-01-01T13:00:00Z");
@@ -238,13 +215,15 @@ static void test_forecast_known_slope(void **state)
 {
     (void)state;
     long long storage = tu_new_storage("forecast", "{\"glass\":1000}");
-    long long org = supplier_of(storage);
+    long long org = tu_supplier_of(storage);
     /* One anchor for the three dates, so that they lie exactly 24 hours apart. */
     long long anchor = (long long)time(NULL);
-    date_row("transfers", ship(org, storage, 100),
+    date_row("transfers", tu_ship_glass(org, storage, 100),
              tu_fmt("to_timestamp(%lld)", anchor - 60 * 3600));
-    date_row("transfers", ship(org, storage, 50), tu_fmt("to_timestamp(%lld)", anchor - 36 * 3600));
-    date_row("transfers", ship(org, storage, 50), tu_fmt("to_timestamp(%lld)", anchor - 12 * 3600));
+    date_row("transfers", tu_ship_glass(org, storage, 50),
+             tu_fmt("to_timestamp(%lld)", anchor - 36 * 3600));
+    date_row("transfers", tu_ship_glass(org, storage, 50),
+             tu_fmt("to_timestamp(%lld)", anchor - 12 * 3600));
     it_sql_exec("UPDATE storage_waste SET reserved = 100 WHERE storage_id = %lld", storage);
 
     it_response *r = forecast(storage, "waste_type=glass");
@@ -288,10 +267,7 @@ static void test_bad_queries_422_and_404(void **state)
     (void)state;
     long long s = ledger_storage;
 #define H "/v1/storages/%lld/history?%s"
-    struct {
-        const char *query;
-        const char *field;
-    } bad[] = {
+    static const tu_refusal bad[] = {
         {"bucket=hour", "waste_type"},
         {"waste_type=Glass!", "waste_type"},
         {"waste_type=nosuchtype", "waste_type"},
@@ -310,7 +286,7 @@ static void test_bad_queries_422_and_404(void **state)
         {"waste_type=glass&bucket=day&from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z", "bucket"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        EXPECT_REJECTED_TYPE("GET", tu_fmt(H, s, bad[i].query), NULL, 422, "validation-error",
+        EXPECT_REJECTED_TYPE("GET", tu_fmt(H, s, bad[i].input), NULL, 422, "validation-error",
                              bad[i].field);
     }
     /* Exactly 1,000 minutes is fine. */

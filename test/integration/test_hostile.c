@@ -41,21 +41,6 @@
 
 static long long org_id, storage_id, transfer_id;
 
-/* ------------------------------------------------------------------ small helpers */
-
-static char *xstrdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xstrdup_printf(const char *fmt, ...)
-{
-    va_list args;
-    va_start(args, fmt);
-    char *out = NULL;
-    int length = vasprintf(&out, fmt, args);
-    va_end(args);
-    assert_true(length >= 0);
-    return out;
-}
-
-/* Failures of one test, reported together at its end. */
 /* ------------------------------------------------------------------ a binary-safe client */
 
 typedef struct {
@@ -143,7 +128,7 @@ static reply *send_request(const char *method, const char *path, const char *bod
     append(&r->headers, &r->headers_len, "", 0);
     CURL *curl = curl_easy_init();
     assert_non_null(curl);
-    char *url = xstrdup_printf("%s%s", it_base_url(), path);
+    char *url = tu_format("%s%s", it_base_url(), path);
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
@@ -230,9 +215,9 @@ static bool same_method_set(const char *a, const char *b)
 static char *problem_mismatch(const reply *r, int status, const char *slug, const char *field)
 {
     if (r->status != status) {
-        return xstrdup_printf("status %d, expected %d%s%s; body: %.300s", r->status, status,
-                              r->status == 0 ? "; transport error: " : "",
-                              r->status == 0 ? r->error : "", r->body);
+        return tu_format("status %d, expected %d%s%s; body: %.300s", r->status, status,
+                         r->status == 0 ? "; transport error: " : "",
+                         r->status == 0 ? r->error : "", r->body);
     }
     char content_type[128];
     bool has_content_type = reply_header(r, "Content-Type", content_type, sizeof content_type);
@@ -241,7 +226,7 @@ static char *problem_mismatch(const reply *r, int status, const char *slug, cons
     if (why == NULL) {
         return NULL;
     }
-    char *with_body = xstrdup_printf("%s; body: %.300s", why, r->body);
+    char *with_body = tu_format("%s; body: %.300s", why, r->body);
     free(why);
     return with_body;
 }
@@ -257,12 +242,8 @@ static int group_setup(void **state)
     const char *env[] = {timeout, "WASTEFLOW_LOG_LEVEL=info", NULL};
     it_start(env);
     /* Some data in every table, so that a stray write cannot hide in an empty one. */
-    char *name = it_unique_name("hostile-org");
-    org_id = it_create_org(name, "{\"glass\": 1000}");
-    free(name);
-    name = it_unique_name("hostile-storage");
-    storage_id = it_create_storage(name, "{\"glass\": 500, \"plastic\": 100}");
-    free(name);
+    org_id = tu_new_org("hostile-org", "{\"glass\": 1000}", NULL);
+    storage_id = tu_new_storage("hostile-storage", "{\"glass\": 500, \"plastic\": 100}");
     char from[64], to[64];
     snprintf(from, sizeof from, "{\"organization_id\": %lld}", org_id);
     snprintf(to, sizeof to, "{\"storage_id\": %lld}", storage_id);
@@ -337,9 +318,9 @@ static void run_case(const hostile_case *c, tu_problems *failures)
     if (why == NULL && c->allow != NULL) {
         char allow[256];
         if (!reply_header(r, "Allow", allow, sizeof allow)) {
-            why = xstrdup_printf("405 without an Allow header (expected '%s')", c->allow);
+            why = tu_format("405 without an Allow header (expected '%s')", c->allow);
         } else if (!same_method_set(allow, c->allow)) {
-            why = xstrdup_printf("Allow '%s', expected '%s'", allow, c->allow);
+            why = tu_format("Allow '%s', expected '%s'", allow, c->allow);
         }
     }
     if (why != NULL) {
@@ -1103,11 +1084,8 @@ static void test_pipelined_garbage(void **state)
         fail_msg("pipelined garbage: neither a second answer nor a close within %d ms: %s",
                  RAW_WAIT_MS, result.head);
     }
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
+    ASSERT_UNCHANGED(before);
     raw_result_free(&result);
-    free(before);
-    free(after);
     assert_true(healthz_ok());
 }
 
@@ -1211,10 +1189,7 @@ static void test_slow_requests(void **state)
     close(fd);
     tu_sleep_ms(200);
 
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    ASSERT_UNCHANGED(before);
     assert_true(healthz_ok());
 }
 
@@ -1234,8 +1209,7 @@ static void test_oversized_headers(void **state)
     print_message("20 KiB header: %s%d %s\n", r->status ? "status " : "transport error ", r->status,
                   r->status ? "" : r->error);
     reply_free(r);
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
+    ASSERT_UNCHANGED(before);
     assert_true(healthz_ok());
 
     /* Many small headers adding up to ~40 KiB. */
@@ -1263,8 +1237,6 @@ static void test_oversized_headers(void **state)
     reply_free(r);
     free(fine);
     free(big);
-    free(before);
-    free(after);
 }
 
 /* After all of it: alive, ready, and the books balance. */

@@ -101,9 +101,7 @@ static void test_slow_request_is_cut_off(void **state)
     /* Cut at the 1.5 s deadline, not by any idle timeout (30 s). */
     assert_true(elapsed >= 1300);
     assert_true(elapsed < 4000);
-    it_response *health = it_get("/healthz");
-    EXPECT_STATUS(health, 200);
-    it_response_free(health);
+    EXPECT_GET_STATUS(200, "/healthz");
 }
 
 static void test_a_complete_request_is_not_cut_off(void **state)
@@ -170,9 +168,7 @@ static void *post_transfer(void *arg)
 static void test_queue_bound(void **state)
 {
     (void)state;
-    char *name = it_unique_name("queue-org");
-    long long organization = it_create_org(name, NULL);
-    free(name);
+    long long organization = tu_new_org("queue-org", NULL, NULL);
     /* Hold the organization's row so the one pool connection stays busy with the first
      * transfer, two more wait in the queue, and the rest are over the bound. */
     PGconn *blocker = PQconnectdb(it_database_url());
@@ -217,6 +213,7 @@ int main(void)
         cmocka_unit_test(test_a_complete_request_is_not_cut_off),
         cmocka_unit_test(test_connection_cap),
         cmocka_unit_test(test_queue_bound),
+        TU_AUDIT_TEST,
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -60,17 +60,13 @@ static double metric(const char *name)
 
 static long long new_org(void)
 {
-    char *name = it_unique_name("lock-org");
-    long long id = it_create_org(name, "{}");
-    free(name);
+    long long id = tu_new_org("lock-org", "{}", NULL);
     return id;
 }
 
 static long long new_storage(const char *capacity)
 {
-    char *name = it_unique_name("lock-storage");
-    long long id = it_create_storage(name, capacity);
-    free(name);
+    long long id = tu_new_storage("lock-storage", capacity);
     return id;
 }
 
@@ -266,10 +262,7 @@ static void test_idempotent_retry_while_the_first_is_held(void **state)
     run(other, "ROLLBACK");
     pthread_join(thread, NULL);
     assert_int_equal(second.result.status, 422); /* the key was used for another request */
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after); /* no transfer, no stock, no pending */
-    free(before);
-    free(after);
+    ASSERT_UNCHANGED(before);                    /* no transfer, no stock, no pending */
     tu_http_result_clear(&second.result);
     free((char *)second.url);
     PQfinish(other);
@@ -290,10 +283,7 @@ static void test_pending_overflow_is_refused(void **state)
     response = hand_over(org, "{\"plastic\":1000000000000}", "?dry_run=true");
     EXPECT_STATUS(response, 422);
     it_response_free(response);
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    ASSERT_UNCHANGED(before);
     it_sql_exec("DELETE FROM organization_waste WHERE organization_id = %lld", org);
 }
 

@@ -37,16 +37,12 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
+#include "blackhole.h"
+
 /* connect_timeout in the URL: each attempt on the blackhole costs this. */
 #define ATTEMPT_S 2
 
 /* ------------------------------------------------------------------ fault fixtures */
-
-/* A port that drops connection attempts instead of refusing them: listening with a backlog
- * of 0 and its one queued connection never accepted. */
-typedef struct {
-    int listener, filler, port;
-} blackhole;
 
 static struct sockaddr_in loopback(int port)
 {
@@ -69,32 +65,6 @@ static int bound_socket(int port, int *port_out)
     assert_int_equal(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
     *port_out = ntohs(addr.sin_port);
     return fd;
-}
-
-static blackhole blackhole_open(void)
-{
-    blackhole b;
-    b.listener = bound_socket(0, &b.port);
-    assert_int_equal(listen(b.listener, 0), 0);
-    b.filler = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in addr = loopback(b.port);
-    assert_int_equal(connect(b.filler, (struct sockaddr *)&addr, sizeof addr), 0);
-    int probe = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int rc = connect(probe, (struct sockaddr *)&addr, sizeof addr);
-    assert_true(rc < 0 && errno == EINPROGRESS);
-    struct pollfd pfd = {.fd = probe, .events = POLLOUT};
-    if (poll(&pfd, 1, 300) != 0) {
-        fail_msg("127.0.0.1:%d answered although its accept queue is full: no blackhole here",
-                 b.port);
-    }
-    close(probe);
-    return b;
-}
-
-static void blackhole_close(blackhole *b)
-{
-    close(b->filler);
-    close(b->listener);
 }
 
 /* A TCP relay from a port of 127.0.0.1 to the real database, which the test takes down
@@ -407,9 +377,7 @@ static void expect_write(const world *w)
 
 static void expect_read(const world *w)
 {
-    it_response *response = it_get("/v1/storages/%lld", w->storage);
-    EXPECT_STATUS(response, 200);
-    it_response_free(response);
+    EXPECT_GET_STATUS(200, "/v1/storages/%lld", w->storage);
 }
 
 /* ------------------------------------------------------------------ tests */

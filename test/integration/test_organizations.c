@@ -38,22 +38,14 @@ static void test_create_returns_full_object(void **state)
     char *body = tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":50,\"plastic\":10}}", name);
     it_response *response = it_post("/v1/organizations", "%s", body);
     EXPECT_STATUS(response, 201);
-    long long id = it_json_int(response->json, "id");
-    assert_true(id > 0);
-    char *location = org_path(id);
-    const char *location_header = it_header(response, "Location");
-    assert_non_null(location_header);
-    assert_string_equal(location_header, location);
+    char *location = org_path(EXPECT_LOCATION(response, "/v1/organizations"));
     assert_string_equal(it_json_str(response->json, "name"), name);
     ASSERT_JSON_AT(response->json, "capacity", "{\"glass\":50,\"plastic\":10}");
     ASSERT_JSON_AT(response->json, "pending", "{}");
     ASSERT_RECENT_TIMESTAMP(it_json_str(response->json, "created_at"));
 
     /* GET returns the same object. */
-    it_response *fetched = it_get("%s", location);
-    EXPECT_STATUS(fetched, 200);
-    assert_true(cJSON_Compare(fetched->json, response->json, true));
-    it_response_free(fetched);
+    ASSERT_READS_BACK(location, response->json);
 
     it_response_free(response);
     free(location);
@@ -188,11 +180,7 @@ static void test_list_default_limit_is_100(void **state)
         new_org(NULL, NULL);
     }
     cJSON_Delete(all);
-    it_response *response = it_get("/v1/organizations");
-    EXPECT_STATUS(response, 200);
-    assert_int_equal(cJSON_GetArraySize(it_json_at(response->json, "items")), 100);
-    assert_true(cJSON_IsString(it_json_at(response->json, "next_cursor")));
-    it_response_free(response);
+    ASSERT_PAGE("/v1/organizations", 100, true);
 }
 
 /* ---------------------------------------------------------------- patch */
@@ -254,10 +242,7 @@ static void test_patch_capacity_is_a_merge(void **state)
     ASSERT_JSON_AT(response->json, "capacity", "{\"plastic\":0,\"bio\":7}");
     it_response_free(response);
 
-    response = it_get("%s", path);
-    EXPECT_STATUS(response, 200);
-    ASSERT_JSON_AT(response->json, "capacity", "{\"plastic\":0,\"bio\":7}");
-    it_response_free(response);
+    ASSERT_GET_AT(path, "capacity", "{\"plastic\":0,\"bio\":7}");
 
     /* An empty patch changes nothing. */
     char *before = it_db_fingerprint();
@@ -265,10 +250,7 @@ static void test_patch_capacity_is_a_merge(void **state)
     EXPECT_STATUS(response, 200);
     ASSERT_JSON_AT(response->json, "capacity", "{\"plastic\":0,\"bio\":7}");
     it_response_free(response);
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    ASSERT_UNCHANGED(before);
     free(path);
 }
 
@@ -485,10 +467,7 @@ static long long org_with_pending_glass(const char *capacity_json, long long amo
     ASSERT_JSON_AT(response->json, "pending", "%s", pending);
     it_response_free(response);
 
-    response = it_get("/v1/organizations/%lld", id);
-    EXPECT_STATUS(response, 200);
-    ASSERT_JSON_AT(response->json, "pending", "%s", pending);
-    it_response_free(response);
+    ASSERT_GET_AT(tu_fmt("/v1/organizations/%lld", id), "pending", "%s", pending);
     free(pending);
     free(path);
     return id;
@@ -500,10 +479,7 @@ static void test_delete_with_pending_waste_409(void **state)
     long long id = org_with_pending_glass(NULL, 5);
     char *path = org_path(id);
     EXPECT_REJECTED_TYPE("DELETE", path, NULL, 409, "conflict", NULL);
-    it_response *response = it_get("%s", path);
-    EXPECT_STATUS(response, 200);
-    ASSERT_JSON_AT(response->json, "pending", "{\"glass\":5}");
-    it_response_free(response);
+    ASSERT_GET_AT(path, "pending", "{\"glass\":5}");
     free(path);
 }
 
@@ -529,10 +505,7 @@ static void test_delete_with_ledger_history_409(void **state)
     /* Nothing pending, but the ledger names it: it stays. */
     char *path = org_path(org);
     EXPECT_REJECTED_TYPE("DELETE", path, NULL, 409, "conflict", NULL);
-    response = it_get("%s", path);
-    EXPECT_STATUS(response, 200);
-    ASSERT_JSON_AT(response->json, "pending", "{}");
-    it_response_free(response);
+    ASSERT_GET_AT(path, "pending", "{}");
 
     free(path);
     free(shipments);

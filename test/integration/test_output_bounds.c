@@ -232,9 +232,7 @@ static void test_output_budget_closes_the_biggest(void **state)
     assert_true(closed - closed_before < HOLDERS);
     assert_true(unsent >= 0 && unsent <= 4 * 1024 * 1024);
     assert_true(tu_log_mentions("unsent replies over the output budget: connections closed"));
-    it_response *health = it_get("/healthz");
-    EXPECT_STATUS(health, 200);
-    it_response_free(health);
+    EXPECT_GET_STATUS(200, "/healthz");
 }
 
 /* ------------------------------------------------------------------ group: unread at the cap */

@@ -217,10 +217,7 @@ static long long stranded_org(long long *storage)
     long long org = tu_new_org("outsider-pending", NULL, NULL);
     *storage = tu_new_storage("outsider-full", "{\"glass\":1}");
     it_create_route(ORG(org), STORAGE(*storage), 5, false);
-    it_response *fill =
-        it_post(tu_fmt("/v1/organizations/%lld/transfers", org), "{\"waste\":{\"glass\":6}}");
-    EXPECT_STATUS(fill, 201);
-    it_response_free(fill);
+    HAND_OVER(org, "{\"glass\":6}");
     assert_int_equal(pending_kg(org), 5);
     return org;
 }
@@ -371,11 +368,8 @@ static void test_forged_notifications_deliver_nothing(void **state)
     (void)state;
     long long org, storage, route;
     line_world(&org, &storage, &route, 1000);
-    it_response *r =
-        it_post(tu_fmt("/v1/organizations/%lld/transfers", org), "{\"waste\":{\"glass\":30}}");
-    EXPECT_STATUS(r, 201);
-    it_response_free(r);
-    r = it_post(tu_fmt("/v1/storages/%lld/unload", storage), "{\"glass\":5}");
+    HAND_OVER(org, "{\"glass\":30}");
+    it_response *r = it_post(tu_fmt("/v1/storages/%lld/unload", storage), "{\"glass\":5}");
     EXPECT_STATUS(r, 200);
     it_response_free(r);
     long long unload = it_sql_int("SELECT max(id) FROM unloads");
@@ -450,10 +444,7 @@ static void test_unloads_committed_out_of_xid_order_both_arrive(void **state)
     (void)state;
     long long org, storage, route;
     line_world(&org, &storage, &route, 1000);
-    it_response *r =
-        it_post(tu_fmt("/v1/organizations/%lld/transfers", org), "{\"waste\":{\"glass\":30}}");
-    EXPECT_STATUS(r, 201);
-    it_response_free(r);
+    HAND_OVER(org, "{\"glass\":30}");
     stream *s = stream_open();
     size_t mark = s->length;
     PGconn *first = PQconnectdb(it_database_url());
@@ -522,10 +513,7 @@ static void test_audit_flags_misdated_ledger_rows_and_impossible_keys(void **sta
     free(clean);
     long long org, storage, route;
     line_world(&org, &storage, &route, 1000);
-    it_response *r =
-        it_post(tu_fmt("/v1/organizations/%lld/transfers", org), "{\"waste\":{\"glass\":30}}");
-    EXPECT_STATUS(r, 201);
-    it_response_free(r);
+    HAND_OVER(org, "{\"glass\":30}");
     /* What no role but the owner, setting the guards aside, can write any more. */
     it_sql_exec("ALTER TABLE unloads DISABLE TRIGGER unloads_dated_now");
     it_sql_exec("ALTER TABLE api_keys DISABLE TRIGGER api_keys_guard");

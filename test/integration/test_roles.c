@@ -184,10 +184,7 @@ static void test_app_role_cannot_change_or_empty_the_ledger(void **state)
     refused(app, "UPDATE transfers SET actor = 'someone else' WHERE id = 1");
     refused(app, "DELETE FROM schema_migrations");
     refused(app, "INSERT INTO schema_migrations (version) VALUES (999)");
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    ASSERT_UNCHANGED(before);
     PQfinish(app);
 }
 
@@ -264,10 +261,7 @@ static void test_app_role_has_no_ddl(void **state)
     assert_int_equal(it_sql_int("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND "
                                 "tableowner = '" APP_ROLE "'"),
                      0);
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    ASSERT_UNCHANGED(before);
     PQfinish(app);
 }
 
@@ -408,10 +402,7 @@ static void test_app_role_cannot_rewrite_keys(void **state)
     allowed(app, tu_fmt("UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id "
                         "IN (%lld, %lld)",
                         org_key, revoked_key));
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    ASSERT_UNCHANGED(before);
     PQfinish(app);
     free(org_token);
     free(revoked_token);
@@ -486,10 +477,7 @@ static void test_app_role_dates_the_ledger_now(void **state)
     allowed(app, tu_fmt("INSERT INTO unloads (storage_id, waste_type, amount, actor, created_at) "
                         "VALUES (%lld, 'glass', 1, 'on time', now())",
                         world.storage));
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    ASSERT_UNCHANGED(before);
     PQfinish(app);
 }
 
@@ -553,10 +541,7 @@ static void test_auditor_reads_every_table_and_writes_none(void **state)
     /* Every table was looked at, the ledger among them. */
     assert_true(checked >= 10);
     assert_true(scalar(auditor, "SELECT count(*) FROM transfers") >= 1);
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    ASSERT_UNCHANGED(before);
     PQfinish(auditor);
     free(conninfo);
 }

@@ -149,17 +149,8 @@ static void assert_view_at(const char *file, int line, long long org_id, const c
         } else {
             tu_assert_json_at(file, line, tu_member(item, "distance_m"), "%lld",
                               rows[i].distance_m);
-            char path[512];
-            int used = snprintf(path, sizeof path, "[{\"organization_id\":%lld}", org_id);
-            for (const char *p = rows[i].via; *p;) {
-                char *end;
-                long number = strtol(p, &end, 10);
-                used += snprintf(path + used, sizeof path - (size_t)used, ",{\"storage_id\":%lld}",
-                                 picture.mno[number]);
-                p = end;
-            }
-            snprintf(path + used, sizeof path - (size_t)used, "]");
-            tu_assert_json_at(file, line, tu_member(item, "path"), "%s", path);
+            tu_assert_json_at(file, line, tu_member(item, "path"), "%s",
+                              tu_picture_path(&picture, org_id, rows[i].via));
         }
         const char *capacity = tu_picture_capacity[rows[i].number];
         char *stock = zero_stock(capacity);
@@ -303,10 +294,7 @@ static void test_view_unknown_org_and_type(void **state)
                     NULL, 422, "waste_type");
     EXPECT_REJECTED("GET", tu_fmt("/v1/organizations/%lld/storages?waste_type=Glass", picture.oo1),
                     NULL, 422, "waste_type");
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    ASSERT_UNCHANGED(before);
 }
 
 /* ---- route resource tests ---- */
@@ -322,15 +310,9 @@ static void test_route_create_and_get(void **state)
                                    ORG(org), STORAGE(storage_a));
     EXPECT_STATUS(created, 201);
     assert_route(created->json, ORG(org), STORAGE(storage_a), 120, false);
-    long long id = it_json_int(created->json, "id");
-    const char *location = it_header(created, "Location");
-    assert_non_null(location);
-    assert_string_equal(location, tu_fmt("/v1/routes/%lld", id));
+    long long id = EXPECT_LOCATION(created, "/v1/routes");
 
-    it_response *fetched = it_get("/v1/routes/%lld", id);
-    EXPECT_STATUS(fetched, 200);
-    assert_true(cJSON_Compare(fetched->json, created->json, true));
-    it_response_free(fetched);
+    ASSERT_READS_BACK(tu_fmt("/v1/routes/%lld", id), created->json);
     it_response_free(created);
 
     /* Storage to storage, two-way, at both ends of the distance range. */
@@ -433,10 +415,7 @@ static void test_route_list_and_node_filter(void **state)
     EXPECT_REJECTED("GET", "/v1/routes?limit=0", NULL, 422, "limit");
     EXPECT_REJECTED("GET", "/v1/routes?limit=1001", NULL, 422, "limit");
     EXPECT_REJECTED("GET", "/v1/routes?cursor=not-a-cursor", NULL, 422, "cursor");
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    ASSERT_UNCHANGED(before);
 }
 
 static void test_route_validation(void **state)
@@ -503,10 +482,7 @@ static void test_route_validation(void **state)
         tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10,\"colour\":\"red\"}", from, to), 422,
         "colour");
 
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    ASSERT_UNCHANGED(before);
 }
 
 static void test_route_duplicate_and_two_way_conflicts(void **state)
@@ -549,10 +525,7 @@ static void test_route_duplicate_and_two_way_conflicts(void **state)
                     tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10,\"two_way\":true}",
                            STORAGE(s6), STORAGE(s5)),
                     409, NULL);
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(after);
-    free(before);
+    ASSERT_UNCHANGED(before);
 
     /* The reverse one-way road is a different ordered pair: allowed ... */
     long long s2_s1 = it_create_route(STORAGE(s2), STORAGE(s1), 15, false);
@@ -561,10 +534,7 @@ static void test_route_duplicate_and_two_way_conflicts(void **state)
     before = it_db_fingerprint();
     EXPECT_REJECTED("PATCH", tu_fmt("/v1/routes/%lld", s1_s2), "{\"two_way\":true}", 409, NULL);
     EXPECT_REJECTED("PATCH", tu_fmt("/v1/routes/%lld", s2_s1), "{\"two_way\":true}", 409, NULL);
-    after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(after);
-    free(before);
+    ASSERT_UNCHANGED(before);
 
     /* Without a reverse road, the PATCH to two-way succeeds; then the reverse conflicts. */
     it_response *patched = it_patch(tu_fmt("/v1/routes/%lld", s5_s6), "{\"two_way\":true}");
@@ -611,10 +581,7 @@ static void test_route_patch(void **state)
     patched = it_patch(path, "{\"distance_m\":7,\"two_way\":false}");
     EXPECT_STATUS(patched, 200);
     assert_route(patched->json, ORG(org), STORAGE(storage), 7, false);
-    it_response *fetched = it_get("/v1/routes/%lld", id);
-    EXPECT_STATUS(fetched, 200);
-    assert_true(cJSON_Compare(fetched->json, patched->json, true));
-    it_response_free(fetched);
+    ASSERT_READS_BACK(tu_fmt("/v1/routes/%lld", id), patched->json);
     it_response_free(patched);
     it_response_free(original);
 
@@ -627,12 +594,9 @@ static void test_route_patch(void **state)
     EXPECT_REJECTED("PATCH", path, "{\"distance_m\":5,\"colour\":\"red\"}", 422, "colour");
     EXPECT_REJECTED("PATCH", tu_fmt("/v1/routes/%lld", UNKNOWN_ID), "{\"distance_m\":5}", 404,
                     NULL);
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    ASSERT_UNCHANGED(before);
 
-    fetched = it_get("/v1/routes/%lld", id);
+    it_response *fetched = it_get("/v1/routes/%lld", id);
     EXPECT_STATUS(fetched, 200);
     assert_route(fetched->json, ORG(org), STORAGE(storage), 7, false);
     it_response_free(fetched);

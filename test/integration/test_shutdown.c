@@ -137,37 +137,21 @@ static void account(const tu_http_result *r, const char *method, const char *url
     pthread_mutex_unlock(&load.lock);
 }
 
-typedef struct {
-    pthread_t thread;
-    int index;
-    unsigned seed;
-} worker;
-
 static void *worker_main(void *arg)
 {
-    worker *w = arg;
+    tu_load_worker *w = arg;
     CURL *curl = curl_easy_init();
     tu_http_result r = {0};
-    const char *base = it_base_url();
     long long org = load.orgs[w->index];
+    char recent[96];
+    snprintf(recent, sizeof recent, "/v1/transfers?organization_id=%lld&limit=5", org);
+    tu_load_request q;
     for (long n = 0; !atomic_load(&load.stop); n++) {
-        int pick = (int)(rand_r(&w->seed) % 4);
-        long long amount = 0;
-        char url[256], body[96], request_id[64];
-        const char *method = "GET";
-        const char *send_body = NULL;
+        tu_load_request_pick(&q, &w->rng, true, it_base_url(), org, recent);
+        const char *method = q.method, *url = q.url, *send_body = q.body;
+        long long amount = q.amount;
+        char request_id[64];
         snprintf(request_id, sizeof request_id, "sd-%d-%ld", w->index, n);
-        if (pick <= 1) {
-            method = "POST";
-            amount = 1 + rand_r(&w->seed) % 3;
-            snprintf(url, sizeof url, "%s/v1/organizations/%lld/transfers", base, org);
-            snprintf(body, sizeof body, "{\"waste\":{\"glass\":%lld}}", amount);
-            send_body = body;
-        } else if (pick == 2) {
-            snprintf(url, sizeof url, "%s/v1/organizations/%lld", base, org);
-        } else {
-            snprintf(url, sizeof url, "%s/v1/transfers?organization_id=%lld&limit=5", base, org);
-        }
         tu_http_call(curl, method, url, send_body, NULL, request_id, 30, true, &r);
         account(&r, method, url, request_id, org, amount);
         if (refused(&r)) {
@@ -179,7 +163,7 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static worker workers[LOAD_THREADS];
+static tu_load_worker workers[LOAD_THREADS];
 
 static void workers_stop(void)
 {
@@ -290,16 +274,12 @@ static void run_sigterm(bool hold)
     load_reset();
     long long storage = 0;
     {
-        char *name = it_unique_name("drain-storage");
-        storage = it_create_storage(name, "{\"glass\": 1000000000}");
-        free(name);
+        storage = tu_new_storage("drain-storage", "{\"glass\": 1000000000}");
     }
     char to[64];
     snprintf(to, sizeof to, "{\"storage_id\": %lld}", storage);
     for (int i = 0; i <= LOAD_THREADS; i++) {
-        char *name = it_unique_name("drain-org");
-        long long org = it_create_org(name, "{}");
-        free(name);
+        long long org = tu_new_org("drain-org", "{}", NULL);
         char from[64];
         snprintf(from, sizeof from, "{\"organization_id\": %lld}", org);
         it_create_route(from, to, 10, false);
@@ -316,7 +296,7 @@ static void run_sigterm(bool hold)
 
     for (int i = 0; i < LOAD_THREADS; i++) {
         workers[i].index = i;
-        workers[i].seed = 4321u + (unsigned)i;
+        workers[i].rng.state = 4321u + (unsigned)i;
         assert_int_equal(pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]), 0);
     }
 
@@ -463,9 +443,7 @@ static void test_sigterm_with_requests_queued(void **state)
 {
     (void)state;
     load_reset();
-    char *name = it_unique_name("queued-org");
-    long long org = it_create_org(name, "{}");
-    free(name);
+    long long org = tu_new_org("queued-org", "{}", NULL);
     enum { QUEUED = 4 };
     const char *base = it_base_url();
     int port = atoi(strrchr(base, ':') + 1);

@@ -158,9 +158,7 @@ static void test_no_round_trip_for_nothing_unreachable(void **state)
     assert_int_equal(view_of(picture.oo2, "", order, sizeof order), 2);
     assert_string_equal(order, OO2_ORDER);
 
-    char *name = it_unique_name("roadless");
-    long long roadless = it_create_storage(name, "{\"glass\":5}");
-    free(name);
+    long long roadless = tu_new_storage("roadless", "{\"glass\":5}");
     assert_int_equal(view_of(picture.oo1, "", order, sizeof order), 2);
     char expected[512];
     snprintf(expected, sizeof expected, "%s -1:u", OO1_ORDER);
@@ -249,22 +247,6 @@ static void test_has_room(void **state)
     set_stock_full(9, "%", false);
 }
 
-/* Expected path of ОО1/ОО2 to МНО<number> through the МНО numbers of via. */
-static const char *path_text(long long org, const char *via)
-{
-    char text[512];
-    int used = snprintf(text, sizeof text, "[{\"organization_id\":%lld}", org);
-    for (const char *p = via; *p;) {
-        char *end;
-        long number = strtol(p, &end, 10);
-        used += snprintf(text + used, sizeof text - (size_t)used, ",{\"storage_id\":%lld}",
-                         picture.mno[number]);
-        p = end;
-    }
-    snprintf(text + used, sizeof text - (size_t)used, "]");
-    return tu_fmt("%s", text);
-}
-
 static void test_include_path(void **state)
 {
     (void)state;
@@ -284,7 +266,8 @@ static void test_include_path(void **state)
         const cJSON *item;
         cJSON_ArrayForEach(item, tu_member(r->json, "items"))
         {
-            ASSERT_JSON(tu_member(item, "path"), "%s", path_text(picture.oo1, oo1_via[index]));
+            ASSERT_JSON(tu_member(item, "path"), "%s",
+                        tu_picture_path(&picture, picture.oo1, oo1_via[index]));
             index++;
         }
         const cJSON *next = tu_member(r->json, "next_cursor");
@@ -301,7 +284,7 @@ static void test_include_path(void **state)
     EXPECT_STATUS(r, 200);
     const cJSON *items = tu_member(r->json, "items");
     ASSERT_JSON(tu_member(cJSON_GetArrayItem(items, 1), "path"), "%s",
-                path_text(picture.oo2, "3 7"));
+                tu_picture_path(&picture, picture.oo2, "3 7"));
     ASSERT_JSON(tu_member(cJSON_GetArrayItem(items, 3), "path"), "null");
     ASSERT_JSON(tu_member(cJSON_GetArrayItem(items, 3), "distance_m"), "null");
     it_response_free(r);
@@ -324,9 +307,7 @@ static void test_bad_parameters(void **state)
     EXPECT_REJECTED("GET", tu_fmt("%s?has_room=1", base), NULL, 422, "has_room");
     EXPECT_REJECTED("GET", tu_fmt("%s?has_room=TRUE", base), NULL, 422, "has_room");
     /* include=path with limit 100 is fine. */
-    it_response *ok = it_get("%s?include=path&limit=100", base);
-    EXPECT_STATUS(ok, 200);
-    it_response_free(ok);
+    EXPECT_GET_STATUS(200, "%s?include=path&limit=100", base);
 }
 
 /* next_cursor of the first page of org's view at query with limit 3. */
@@ -494,7 +475,7 @@ static void test_one_storage(void **state)
     assert_int_equal(it_json_int(r->json, "id"), picture.mno[9]);
     assert_int_equal(it_json_int(r->json, "storage_id"), picture.mno[9]);
     assert_int_equal(it_json_int(r->json, "distance_m"), 610);
-    ASSERT_JSON(tu_member(r->json, "path"), "%s", path_text(picture.oo1, "1 8 9"));
+    ASSERT_JSON(tu_member(r->json, "path"), "%s", tu_picture_path(&picture, picture.oo1, "1 8 9"));
     assert_string_equal(it_json_str(r->json, "name"), "МНО9");
     ASSERT_JSON(tu_member(r->json, "capacity"), "{\"bio\":20,\"plastic\":250}");
     ASSERT_JSON(tu_member(r->json, "remaining"), "{\"bio\":20,\"plastic\":250}");
@@ -509,7 +490,7 @@ static void test_one_storage(void **state)
     r = it_get("/v1/organizations/%lld/storages/%lld", picture.oo2, picture.mno[6]);
     EXPECT_STATUS(r, 200);
     assert_int_equal(it_json_int(r->json, "distance_m"), 650);
-    ASSERT_JSON(tu_member(r->json, "path"), "%s", path_text(picture.oo2, "3 6"));
+    ASSERT_JSON(tu_member(r->json, "path"), "%s", tu_picture_path(&picture, picture.oo2, "3 6"));
     it_response_free(r);
 
     EXPECT_REJECTED("GET", tu_fmt("/v1/organizations/%lld/storages/999999999", picture.oo1), NULL,

@@ -42,30 +42,11 @@ static void assert_storage_state(long long id, const char *capacity, const char 
     it_response_free(response);
 }
 
-/* Puts `amount` kg of glass into the storage: a new organization with a 10 m road to it hands
- * the glass over, and all of it must land there. */
-static void ship_glass(long long storage, long long amount)
+/* Puts kg of glass into the storage: a new organization with a 10 m road to it hands the
+ * glass over, and all of it must land there. */
+static void ship_glass(long long storage, long long kg)
 {
-    char *org_name = it_unique_name("supplier");
-    long long org = it_create_org(org_name, NULL);
-    char *from = tu_format("{\"organization_id\":%lld}", org);
-    char *to = tu_format("{\"storage_id\":%lld}", storage);
-    it_create_route(from, to, 10, false);
-
-    char *transfers = tu_format("/v1/organizations/%lld/transfers", org);
-    it_response *response = it_post(transfers, "{\"waste\":{\"glass\":%lld}}", amount);
-    EXPECT_STATUS(response, 201);
-    char *shipments = tu_format("[{\"storage_id\":%lld,\"waste_type\":\"glass\",\"amount\":%lld,"
-                                "\"distance_m\":10}]",
-                                storage, amount);
-    ASSERT_JSON_AT(response->json, "shipments", "%s", shipments);
-    ASSERT_JSON_AT(response->json, "pending", "{}");
-    it_response_free(response);
-    free(shipments);
-    free(transfers);
-    free(to);
-    free(from);
-    free(org_name);
+    tu_ship_glass(tu_supplier_of(storage), storage, kg);
 }
 
 /* ---------------------------------------------------------------- create and read */
@@ -77,22 +58,14 @@ static void test_create_zero_fills_stock_and_remaining(void **state)
     char *body = tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":100,\"plastic\":50}}", name);
     it_response *response = it_post("/v1/storages", "%s", body);
     EXPECT_STATUS(response, 201);
-    long long id = it_json_int(response->json, "id");
-    assert_true(id > 0);
-    char *path = storage_path(id);
-    const char *location = it_header(response, "Location");
-    assert_non_null(location);
-    assert_string_equal(location, path);
+    char *path = storage_path(EXPECT_LOCATION(response, "/v1/storages"));
     assert_string_equal(it_json_str(response->json, "name"), name);
     ASSERT_JSON_AT(response->json, "capacity", "{\"glass\":100,\"plastic\":50}");
     ASSERT_JSON_AT(response->json, "stock", "{\"glass\":0,\"plastic\":0}");
     ASSERT_JSON_AT(response->json, "remaining", "{\"glass\":100,\"plastic\":50}");
     ASSERT_RECENT_TIMESTAMP(it_json_str(response->json, "created_at"));
 
-    it_response *fetched = it_get("%s", path);
-    EXPECT_STATUS(fetched, 200);
-    assert_true(cJSON_Compare(fetched->json, response->json, true));
-    it_response_free(fetched);
+    ASSERT_READS_BACK(path, response->json);
 
     it_response_free(response);
     free(path);

@@ -80,12 +80,7 @@ static void nothing_recorded_at(const char *file, int line, long long org_id, co
     tu_assert_json_at(file, line, tu_member(response->json, "shipments"), "[]");
     tu_assert_json_at(file, line, tu_member(response->json, "pending"), "%s", pending);
     it_response_free(response);
-    char *after = it_db_fingerprint();
-    if (strcmp(before, after) != 0) {
-        fail_msg("%s:%d: a transfer that moved nothing changed the database", file, line);
-    }
-    free(before);
-    free(after);
+    tu_assert_unchanged_at(file, line, before); /* a transfer that moved nothing */
 }
 
 /* Polls the organization every 100 ms until its pending equals expected, at most `seconds`
@@ -173,9 +168,7 @@ static void test_single_storage_placement(void **state)
     EXPECT_STATUS(response, 201);
     ASSERT_TRANSFER(response->json, org, "request", "{\"glass\":40}",
                     SHIPMENTS({storage, "glass", 40, 30}), "{}");
-    const char *location = it_header(response, "Location");
-    assert_non_null(location);
-    assert_string_equal(location, tu_fmt("/v1/transfers/%lld", it_json_int(response->json, "id")));
+    EXPECT_LOCATION(response, "/v1/transfers");
     it_response_free(response);
 
     it_response *stored = it_get("/v1/storages/%lld", storage);
@@ -344,10 +337,7 @@ static void test_on_site_capacity(void **state)
 
     char *before = it_db_fingerprint();
     EXPECT_REJECTED("POST", path, "{\"waste\":{\"glass\":11}}", 409, NULL);
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    ASSERT_UNCHANGED(before);
     tu_assert_pending(org, "{}");
 
     TRANSFER_OK(org, "{\"glass\":10}", "{\"glass\":10}", NO_SHIPMENTS, "{\"glass\":10}");
@@ -355,10 +345,7 @@ static void test_on_site_capacity(void **state)
     EXPECT_REJECTED("POST", path, "{\"waste\":{\"glass\":1}}", 409, NULL);
     /* The whole request is refused, also the part that would have fitted. */
     EXPECT_REJECTED("POST", path, "{\"waste\":{\"glass\":1,\"plastic\":5}}", 409, NULL);
-    after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    ASSERT_UNCHANGED(before);
 
     /* A type absent from capacity has no on-site limit; pending at the limit is fine. */
     TRANSFER_OK(org, "{\"plastic\":1000000}", "{\"plastic\":1000000}", NO_SHIPMENTS,
@@ -375,10 +362,7 @@ static void test_on_site_capacity(void **state)
     before = it_db_fingerprint();
     EXPECT_REJECTED("POST", tu_fmt("/v1/organizations/%lld/transfers", shipper),
                     "{\"waste\":{\"glass\":1}}", 409, NULL);
-    after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    ASSERT_UNCHANGED(before);
     tu_assert_pending(shipper, "{\"glass\":10}");
     tu_assert_stock(storage, "{\"glass\":5}", NULL);
 }
@@ -408,10 +392,7 @@ static void test_waste_validation(void **state)
     EXPECT_REJECTED("POST", path, "{\"waste\":{\"glass\":5}", 400, NULL);
     EXPECT_REJECTED("POST", tu_fmt("%s?dry_run=yes", path), "{\"waste\":{\"glass\":5}}", 422,
                     "dry_run");
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    ASSERT_UNCHANGED(before);
     tu_assert_stock(storage, "{\"glass\":0}", NULL);
 
     /* 1.0 is the integer 1. */
@@ -433,10 +414,7 @@ static void test_unknown_org(void **state)
                     NULL);
     EXPECT_REJECTED("GET", tu_fmt("/v1/transfers/%lld", UNKNOWN_ID), NULL, 404, NULL);
     EXPECT_REJECTED("GET", "/v1/transfers/abc", NULL, 404, NULL);
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    ASSERT_UNCHANGED(before);
 }
 
 /* ---- the ledger ---- */
@@ -532,11 +510,7 @@ static void test_get_equals_post(void **state)
     ASSERT_TRANSFER(posted->json, org, "request", "{\"glass\":12,\"plastic\":60,\"bio\":4}",
                     SHIPMENTS({s1, "glass", 5, 70}, {s2, "glass", 7, 80}, {s1, "plastic", 50, 70}),
                     "{\"plastic\":10,\"bio\":4}");
-    it_response *fetched = it_get("/v1/transfers/%lld", it_json_int(posted->json, "id"));
-    EXPECT_STATUS(fetched, 200);
-    if (!cJSON_Compare(posted->json, fetched->json, true))
-        fail_msg("GET differs from POST:\n  POST: %s\n  GET:  %s", posted->body, fetched->body);
-    it_response_free(fetched);
+    ASSERT_READS_BACK(tu_fmt("/v1/transfers/%lld", it_json_int(posted->json, "id")), posted->json);
 
     it_response *ledger = ledger_of(org);
     assert_int_equal(cJSON_GetArraySize(tu_member(ledger->json, "items")), 1);
@@ -675,10 +649,7 @@ static void test_auto_on_unload(void **state)
     char *before = it_db_fingerprint();
     EXPECT_REJECTED("POST", tu_fmt("/v1/storages/%lld/unload", storage), "{\"glass\":3}", 409,
                     NULL);
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    ASSERT_UNCHANGED(before);
 }
 
 static void test_auto_oldest_pending_first(void **state)
@@ -764,10 +735,7 @@ static void test_idempotent_replay(void **state)
     ASSERT_JSON(tu_member(reused->json, "type"),
                 "\"https://wasteflow.dev/problems/idempotency-key-reused\"");
     it_response_free(reused);
-    char *after = it_db_fingerprint();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    ASSERT_UNCHANGED(before);
 
     /* One ledger row, one stock change. */
     it_response *ledger = ledger_of(org);

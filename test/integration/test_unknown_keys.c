@@ -6,6 +6,7 @@
  * costs at most a refresh every 100 ms. The key cache's round trips are counted by
  * wasteflow_key_cache_refreshes_total in /metrics. */
 #include "harness.h"
+#include "prng.h"
 #include "testutil.h"
 
 #include <setjmp.h>
@@ -103,11 +104,11 @@ static void test_unknown_ids_cost_no_database_work(void **state)
     }
     char *forged_known = tu_format("wf_%lld_%s", known_id, HEX64);
     static double unknown_us[REQUESTS], known_us[REQUESTS];
-    srand((unsigned)time(NULL));
+    prng rng = {(uint64_t)time(NULL)}; /* other ids every run, as an attacker would try */
     long long before = refreshes();
     long long started = tu_now_ms();
     for (int i = 0; i < REQUESTS; i++) {
-        long long id = 1000000 + ((long long)rand() << 16 | (rand() & 0xffff)) % 1000000000000LL;
+        long long id = 1000000 + (long long)prng_below(&rng, 1000000000000ULL);
         char *unknown = tu_format("wf_%lld_%s", id, HEX64);
         unknown_us[i] = refused_us(unknown);
         known_us[i] = refused_us(forged_known);

@@ -415,13 +415,11 @@ static void test_start_reads_the_roads_once(void **state)
                                    org_id);
     assert_int_equal(it_stop_server_only(), 0);
     it_restart_server(NULL);
-    it_response *r = it_get("/v1/organizations/%lld/storages?limit=5", org_id);
-    EXPECT_STATUS(r, 200);
-    it_response_free(r);
+    EXPECT_GET_STATUS(200, "/v1/organizations/%lld/storages?limit=5", org_id);
 
     long long route = it_create_route(ORG(org_id), STORAGE(storage), 1, false);
     assert_true(route > 0);
-    r = it_get("/v1/organizations/%lld/storages?limit=20", org_id);
+    it_response *r = it_get("/v1/organizations/%lld/storages?limit=20", org_id);
     EXPECT_STATUS(r, 200);
     long long distance = -1;
     const cJSON *item;

@@ -201,6 +201,99 @@ void tu_expect_problem_at(const char *file, int line, const it_response *respons
     }
 }
 
+long long tu_expect_location_at(const char *file, int line, const it_response *response,
+                                const char *collection)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(response->json, "id");
+    if (!cJSON_IsNumber(id) || id->valuedouble < 1) {
+        fail_response_at(file, line, response, tu_format("no positive id"));
+    }
+    char *expected = tu_format("%s/%lld", collection, (long long)id->valuedouble);
+    const char *location = it_header(response, "Location");
+    if (location == NULL || strcmp(location, expected) != 0) {
+        fail_response_at(
+            file, line, response,
+            tu_format("Location %s, not %s", location ? location : "(none)", expected));
+    }
+    free(expected);
+    return (long long)id->valuedouble;
+}
+
+void tu_assert_page_at(const char *file, int line, const char *path, int item_count, bool more)
+{
+    it_response *page = it_get("%s", path);
+    tu_expect_status_at(file, line, page, 200);
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(page->json, "items");
+    const cJSON *cursor = cJSON_GetObjectItemCaseSensitive(page->json, "next_cursor");
+    if (!cJSON_IsArray(items) || cJSON_GetArraySize(items) != item_count) {
+        fail_response_at(file, line, page, tu_format("expected a page of %d items", item_count));
+    }
+    if (more ? !cJSON_IsString(cursor) : !cJSON_IsNull(cursor)) {
+        fail_response_at(file, line, page,
+                         more ? "expected a next_cursor string" : "expected next_cursor null");
+    }
+    it_response_free(page);
+}
+
+void tu_expect_get_status_at(const char *file, int line, int status, const char *path_fmt, ...)
+{
+    va_list ap;
+    va_start(ap, path_fmt);
+    char *path = tu_vformat(path_fmt, ap);
+    va_end(ap);
+    it_response *response = it_get("%s", path);
+    tu_expect_status_at(file, line, response, status);
+    it_response_free(response);
+    free(path);
+}
+
+void tu_assert_get_at(const char *file, int line, const char *path, const char *json_path,
+                      const char *expected_fmt, ...)
+{
+    it_response *response = it_get("%s", path);
+    tu_expect_status_at(file, line, response, 200);
+    va_list ap;
+    va_start(ap, expected_fmt);
+    char *expected = tu_vformat(expected_fmt, ap);
+    va_end(ap);
+    tu_assert_json_path_at(file, line, response->json, json_path, "%s", expected);
+    free(expected);
+    it_response_free(response);
+}
+
+void tu_assert_reads_back_at(const char *file, int line, const char *path, const cJSON *expected)
+{
+    it_response *fetched = it_get("%s", path);
+    tu_expect_status_at(file, line, fetched, 200);
+    if (!cJSON_Compare(fetched->json, expected, true)) {
+        char *written = tu_json_text(expected);
+        char *why = tu_format("reads back otherwise than written: %s", written);
+        free(written);
+        fail_response_at(file, line, fetched, why);
+    }
+    it_response_free(fetched);
+}
+
+/* True when the database's fingerprint is still before; prints both when not. Frees before. */
+static bool unchanged(char *before)
+{
+    char *after = it_db_fingerprint();
+    bool same = strcmp(before, after) == 0;
+    if (!same) {
+        print_error("the database changed:\n  before: %s\n  after:  %s\n", before, after);
+    }
+    free(before);
+    free(after);
+    return same;
+}
+
+void tu_assert_unchanged_at(const char *file, int line, char *before)
+{
+    if (!unchanged(before)) {
+        _fail(file, line);
+    }
+}
+
 void tu_expect_rejected_at(const char *file, int line, const char *method, const char *path,
                            const char *body, int status, const char *field)
 {
@@ -214,15 +307,11 @@ void tu_expect_rejected_at(const char *file, int line, const char *method, const
     tu_expect_problem_at(file, line, response, status, NULL, field);
     it_response_free(response);
     if (mutating) {
-        char *after = it_db_fingerprint();
-        if (strcmp(before, after) != 0) {
-            print_error("%s %s %s was rejected with %d but changed the database:\n  before: %s\n"
-                        "  after:  %s\n",
-                        method, path, body ? body : "", status, before, after);
+        if (!unchanged(before)) {
+            print_error("%s %s %s was rejected with %d but changed the database\n", method, path,
+                        body ? body : "", status);
             _fail(file, line);
         }
-        free(after);
-        free(before);
     }
 }
 
@@ -233,16 +322,12 @@ void tu_expect_rejected_type_at(const char *file, int line, const char *method, 
     char *before = it_db_fingerprint();
     it_response *response = it_request(method, path, body, headers);
     tu_expect_problem_at(file, line, response, status, slug, field);
-    char *after = it_db_fingerprint();
-    if (strcmp(before, after) != 0) {
-        print_error("%s was rejected with %d but changed the database:\n  before: %s\n"
-                    "  after:  %s\n",
-                    it_request_line(response), status, before, after);
+    if (!unchanged(before)) {
+        print_error("%s was rejected with %d but changed the database\n", it_request_line(response),
+                    status);
         _fail(file, line);
     }
     it_response_free(response);
-    free(before);
-    free(after);
 }
 
 /* Shipments gained their movement ("movement_id", "status") after most tests were written.
@@ -475,6 +560,47 @@ void tu_assert_transfer_at(const char *file, int line, const cJSON *transfer, lo
     tu_assert_timestamp(tu_member(transfer, "created_at"));
 }
 
+void tu_find_cluster_or_skip(it_cluster *cluster, const char *fallback_log)
+{
+    char why[600];
+    if (!it_cluster_find(cluster, fallback_log, why, sizeof why)) {
+        print_message("SKIPPED: cannot restart the cluster: %s\n", why);
+        skip();
+    }
+}
+
+long long tu_supplier_of(long long storage)
+{
+    long long org = tu_new_org("supplier", NULL, NULL);
+    it_create_route(ORG(org), STORAGE(storage), 10, false);
+    return org;
+}
+
+long long tu_ship_glass(long long org, long long storage, long long kg)
+{
+    it_response *response = it_post(tu_fmt("/v1/organizations/%lld/transfers", org),
+                                    "{\"waste\":{\"glass\":%lld}}", kg);
+    EXPECT_STATUS(response, 201);
+    ASSERT_JSON_AT(response->json, "shipments",
+                   "[{\"storage_id\":%lld,\"waste_type\":\"glass\",\"amount\":%lld,"
+                   "\"distance_m\":10}]",
+                   storage, kg);
+    ASSERT_JSON_AT(response->json, "pending", "{}");
+    long long id = it_json_int(response->json, "id");
+    it_response_free(response);
+    return id;
+}
+
+long long tu_hand_over_at(const char *file, int line, long long org, const char *waste_json)
+{
+    it_response *response =
+        it_post(tu_fmt("/v1/organizations/%lld/transfers", org), "{\"waste\":%s}", waste_json);
+    tu_expect_status_at(file, line, response, 201);
+    long long id = it_json_int(response->json, "id");
+    it_response_free(response);
+    return id;
+}
+
 /* ---- the picture's graph ---- */
 
 const char *const tu_picture_capacity[TU_PICTURE_SLOTS] = {
@@ -675,6 +801,28 @@ long long tu_transfer_id_of(const tu_http_result *r, long long org, long long gl
     return id;
 }
 
+void tu_load_request_pick(tu_load_request *request, prng *rng, bool mixed, const char *base,
+                          long long org, const char *other_path)
+{
+    int pick = mixed ? (int)prng_below(rng, 4) : 0;
+    request->method = "GET";
+    request->body = NULL;
+    request->amount = 0;
+    if (pick <= 1) {
+        request->method = "POST";
+        request->amount = 1 + (long long)prng_below(rng, 3);
+        snprintf(request->url, sizeof request->url, "%s/v1/organizations/%lld/transfers", base,
+                 org);
+        snprintf(request->body_text, sizeof request->body_text, "{\"waste\":{\"glass\":%lld}}",
+                 request->amount);
+        request->body = request->body_text;
+    } else if (pick == 2) {
+        snprintf(request->url, sizeof request->url, "%s/v1/organizations/%lld", base, org);
+    } else {
+        snprintf(request->url, sizeof request->url, "%s%s", base, other_path);
+    }
+}
+
 void tu_acknowledged_add(tu_acknowledged *acknowledged, long long id, long long glass)
 {
     if (acknowledged->count == acknowledged->capacity) {
@@ -780,6 +928,15 @@ char *tu_raw_with_auth(const char *request, size_t *length)
     *length += (size_t)header_length;
     out[*length] = '\0';
     return out;
+}
+
+int tu_send_raw_with_auth(const char *request, size_t length)
+{
+    char *with_auth = tu_raw_with_auth(request, &length);
+    int fd = tu_connect(NULL, 0);
+    tu_send_all(fd, with_auth, length);
+    free(with_auth);
+    return fd;
 }
 
 long long tu_metric(const char *sample)
@@ -893,4 +1050,19 @@ void tu_send_all(int fd, const char *data, size_t len)
         }
         sent += (size_t)n;
     }
+}
+
+const char *tu_picture_path(const tu_picture *picture, long long org, const char *via)
+{
+    char text[512];
+    int used = snprintf(text, sizeof text, "[{\"organization_id\":%lld}", org);
+    for (const char *p = via; *p;) {
+        char *end;
+        long number = strtol(p, &end, 10);
+        used += snprintf(text + used, sizeof text - (size_t)used, ",{\"storage_id\":%lld}",
+                         picture->mno[number]);
+        p = end;
+    }
+    snprintf(text + used, sizeof text - (size_t)used, "]");
+    return tu_fmt("%s", text);
 }

@@ -9,11 +9,13 @@
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "harness.h"
+#include "prng.h"
 
 /* ---- text ---- */
 
@@ -86,6 +88,26 @@ const char *tu_bad_503(const tu_http_result *r);
  * glass kg of glass; 0 when the body is not that. */
 long long tu_transfer_id_of(const tu_http_result *r, long long org, long long glass);
 
+/* A load thread: its place among its siblings and its own generator (seed it apart). */
+typedef struct {
+    pthread_t thread;
+    int index;
+    prng rng;
+} tu_load_worker;
+
+/* One request of a load on one organization: a transfer of 1 to 3 kg of glass, or (when
+ * mixed, half the time) a GET of the organization or of other_path. */
+typedef struct {
+    const char *method; /* "POST" or "GET" */
+    const char *body;   /* the transfer's body; NULL for a GET */
+    long long amount;   /* kg of glass sent; 0 for a GET */
+    char url[256];
+    char body_text[96];
+} tu_load_request;
+/* base: the server's URL; other_path: a path under it, e.g. "/v1/stats". */
+void tu_load_request_pick(tu_load_request *request, prng *rng, bool mixed, const char *base,
+                          long long org, const char *other_path);
+
 /* Transfers acknowledged with 201, and the glass the clients were told they received. */
 typedef struct {
     long long *ids;
@@ -109,6 +131,13 @@ typedef struct {
 } tu_problems;
 void tu_problem_add(tu_problems *problems, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* A check that lets the run go on: when condition is false, adds the printf-style message
+ * to problems (a tu_problems *). */
+#define TU_CHECK(problems, condition, ...)                                                         \
+    do {                                                                                           \
+        if (!(condition))                                                                          \
+            tu_problem_add((problems), __VA_ARGS__);                                               \
+    } while (0)
 /* Prints the kept messages to stderr, one a line after "  <label>: ", and how many more
  * there were. */
 void tu_problems_print(const tu_problems *problems, const char *label);
@@ -129,6 +158,10 @@ int tu_try_connect(const char *local_ip, int receive_buffer);
 int tu_connect(const char *local_ip, int receive_buffer);
 /* Sends all len bytes, failing the test when the connection will not take them. */
 void tu_send_all(int fd, const char *data, size_t len);
+
+/* A new connection (tu_connect) on which the raw request has been sent with credentials
+ * (tu_raw_with_auth); its descriptor, for reading the answer. */
+int tu_send_raw_with_auth(const char *request, size_t length);
 
 /* ---- what the server says of itself (test thread only) ---- */
 
@@ -173,6 +206,13 @@ void tu_expect_problem_at(const char *file, int line, const it_response *respons
 char *tu_problem_mismatch(int actual_status, const char *content_type, const cJSON *json,
                           int status, const char *slug, const char *field);
 
+/* One row of a table of refused inputs (a body, a query, ...) and the field the problem must
+ * name (NULL: none), for validation tests that loop over EXPECT_REJECTED(_TYPE). */
+typedef struct {
+    const char *input;
+    const char *field;
+} tu_refusal;
+
 /* Sends a request that must be rejected with status (EXPECT_PROBLEM naming field) and, unless
  * it is a GET, must leave the database exactly as it was (it_db_fingerprint). */
 #define EXPECT_REJECTED(method, path, body, status, field)                                         \
@@ -192,6 +232,44 @@ void tu_expect_rejected_at(const char *file, int line, const char *method, const
 void tu_expect_rejected_type_at(const char *file, int line, const char *method, const char *path,
                                 const char *body, const char *const *headers, int status,
                                 const char *slug, const char *field);
+
+/* Asserts that the database is as it was when before was taken (it_db_fingerprint()), and
+ * frees before: what was refused, or only read, changed nothing. */
+#define ASSERT_UNCHANGED(before) tu_assert_unchanged_at(__FILE__, __LINE__, (before))
+void tu_assert_unchanged_at(const char *file, int line, char *before);
+
+/* Asserts that a created object's body has a positive id and that the Location header is
+ * <collection>/<id> (collection as "/v1/routes"); returns the id. */
+#define EXPECT_LOCATION(response, collection)                                                      \
+    tu_expect_location_at(__FILE__, __LINE__, (response), (collection))
+long long tu_expect_location_at(const char *file, int line, const it_response *response,
+                                const char *collection);
+
+/* GETs a list's path and asserts a 200 page of exactly item_count items, with a next_cursor
+ * string when more is true (another page follows) and null when not. */
+#define ASSERT_PAGE(path, item_count, more)                                                        \
+    tu_assert_page_at(__FILE__, __LINE__, (path), (item_count), (more))
+void tu_assert_page_at(const char *file, int line, const char *path, int item_count, bool more);
+
+/* GETs path (printf-formatted) and asserts the status: the server still answers, or a resource
+ * is (still, no longer) there. */
+#define EXPECT_GET_STATUS(status, ...)                                                             \
+    tu_expect_get_status_at(__FILE__, __LINE__, (status), __VA_ARGS__)
+void tu_expect_get_status_at(const char *file, int line, int status, const char *path_fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* GETs path and asserts a 200 whose value at the dotted json_path (see it_json_at) is the JSON
+ * text expected_fmt (printf-formatted), as ASSERT_JSON_AT. */
+#define ASSERT_GET_AT(path, json_path, ...)                                                        \
+    tu_assert_get_at(__FILE__, __LINE__, (path), (json_path), __VA_ARGS__)
+void tu_assert_get_at(const char *file, int line, const char *path, const char *json_path,
+                      const char *expected_fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* GETs path and asserts a 200 whose body equals expected (a created or changed object, as
+ * its POST or PATCH answered it): what was written reads back the same. */
+#define ASSERT_READS_BACK(path, expected)                                                          \
+    tu_assert_reads_back_at(__FILE__, __LINE__, (path), (expected))
+void tu_assert_reads_back_at(const char *file, int line, const char *path, const cJSON *expected);
 
 /* Compares actual with the JSON text expected_fmt (printf-formatted), exactly (object key
  * order aside). */
@@ -260,6 +338,17 @@ void tu_assert_transfer_at(const char *file, int line, const cJSON *transfer, lo
                            const char *trigger, const char *received, const struct tu_ship *ships,
                            size_t ship_count, const char *pending);
 
+/* A new organization with a 10 m road to storage; its id. */
+long long tu_supplier_of(long long storage);
+/* org hands kg of glass over, all of it to storage (its one road, 10 m), none left pending;
+ * the transfer's id. */
+long long tu_ship_glass(long long org, long long storage, long long kg);
+
+/* POSTs {"waste": waste_json} as a transfer of organization org and asserts a 201; returns the
+ * transfer's id. For a transfer that sets the scene rather than being the thing tested. */
+#define HAND_OVER(org, waste_json) tu_hand_over_at(__FILE__, __LINE__, (org), (waste_json))
+long long tu_hand_over_at(const char *file, int line, long long org, const char *waste_json);
+
 /* ---- the picture's graph (docs/design.md, "The picture, as data") ---- */
 
 enum { TU_PICTURE_SLOTS = 10 }; /* storages are numbered МНО1..МНО9 (no МНО4) */
@@ -276,6 +365,15 @@ typedef struct {
 
 /* Creates the picture's organizations, storages and roads once (nothing when already built). */
 void tu_build_picture(tu_picture *picture);
+/* The path a view item names from organization org through the storages МНО<n> listed in via
+ * ("1 8 9"), as JSON text (a rotating tu_fmt buffer). */
+const char *tu_picture_path(const tu_picture *picture, long long org, const char *via);
+
+/* ---- the database cluster (test thread only) ---- */
+
+/* it_cluster_find, or skips the running test, saying why, when the cluster behind
+ * DATABASE_URL is not one this runner may stop and start. */
+void tu_find_cluster_or_skip(it_cluster *cluster, const char *fallback_log);
 
 /* ---- runner fixtures ---- */
 

@@ -11,16 +11,9 @@
 
 #include <cmocka.h>
 
+#include "check.h"
 #include "core/alloc.h"
 #include "prng.h"
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            fail_msg(__VA_ARGS__);                                                                 \
-    } while (0)
-
-#define COUNT(array) (sizeof(array) / sizeof((array)[0]))
 
 static alloc_candidate candidate(int64_t storage_id, int64_t distance_m, int64_t room_kg)
 {

@@ -14,33 +14,15 @@
 
 #include <cmocka.h>
 
+#include "check.h"
 #include "core/graph.h"
 #include "core/plans.h"
 #include "flow/min_cost_flow.h"
 #include "flow/plans_flow.h"
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            fail_msg(__VA_ARGS__);                                                                 \
-    } while (0)
-
-#define COUNT(array) (sizeof(array) / sizeof((array)[0]))
+#include "picture.h"
+#include "prng.h"
 
 enum { BIO = 0, GLASS = 1, PLASTIC = 2, TYPES = 3 };
-
-/* The picture's roads (README, "The picture, as an example"). */
-static const graph_road picture_roads[] = {
-    {{NODE_ORG, 1}, {NODE_STORAGE, 1}, 100, false, 1},
-    {{NODE_ORG, 1}, {NODE_STORAGE, 2}, 50, false, 2},
-    {{NODE_ORG, 1}, {NODE_STORAGE, 3}, 600, false, 3},
-    {{NODE_ORG, 2}, {NODE_STORAGE, 3}, 50, false, 4},
-    {{NODE_STORAGE, 1}, {NODE_STORAGE, 8}, 500, false, 5},
-    {{NODE_STORAGE, 3}, {NODE_STORAGE, 6}, 600, false, 6},
-    {{NODE_STORAGE, 8}, {NODE_STORAGE, 9}, 10, true, 7},
-    {{NODE_STORAGE, 2}, {NODE_STORAGE, 5}, 50, true, 8},
-    {{NODE_STORAGE, 3}, {NODE_STORAGE, 7}, 50, true, 9},
-};
 
 /* The picture's capacities, every storage empty. */
 static const struct {
@@ -289,14 +271,8 @@ typedef struct {
     const plans *p;
 } world;
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15u;
-static uint64_t rnd(uint64_t bound)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state % bound;
-}
+/* The random worlds' generator, from a fixed seed so that a failure reproduces. */
+static prng rng = {0x9E3779B97F4A7C15u};
 
 static bool world_next(void *arg, size_t index, int64_t *storage_id, int64_t *distance_m)
 {
@@ -317,12 +293,12 @@ static void world_random(world *w, size_t orgs, size_t storages, int64_t max_kg)
     w->org_count = orgs;
     w->storage_count = storages;
     for (size_t s = 0; s < storages; s++) {
-        w->room[s] = (int64_t)rnd((uint64_t)max_kg + 1);
+        w->room[s] = (int64_t)prng_below(&rng, (uint64_t)max_kg + 1);
     }
     for (size_t o = 0; o < orgs; o++) {
-        w->kg[o] = 1 + (int64_t)rnd((uint64_t)max_kg);
+        w->kg[o] = 1 + (int64_t)prng_below(&rng, (uint64_t)max_kg);
         for (size_t s = 0; s < storages; s++) {
-            w->distance[o][s] = rnd(5) == 0 ? -1 : 1 + (int64_t)rnd(20);
+            w->distance[o][s] = prng_below(&rng, 5) == 0 ? -1 : 1 + (int64_t)prng_below(&rng, 20);
         }
         /* Insertion sort by (distance, id), the reachable ones only. */
         for (size_t s = 0; s < storages; s++) {
@@ -393,7 +369,8 @@ static void test_random_min_cost_never_worse(void **state)
 {
     for (int round = 0; round < 2000; round++) {
         world w;
-        world_random(&w, 1 + rnd(MAX_ORGS), 1 + rnd(MAX_STORAGES), 1 + (int64_t)rnd(100));
+        world_random(&w, 1 + prng_below(&rng, MAX_ORGS), 1 + prng_below(&rng, MAX_STORAGES),
+                     1 + (int64_t)prng_below(&rng, 100));
         plans_result nearest, min_cost;
         world_plans(&w, &nearest, &min_cost);
         assert_feasible(&w, &nearest);
@@ -445,7 +422,8 @@ static void test_random_against_brute_force(void **state)
 {
     for (int round = 0; round < 300; round++) {
         world w;
-        world_random(&w, 1 + rnd(3), 1 + rnd(3), 1 + (int64_t)rnd(4));
+        world_random(&w, 1 + prng_below(&rng, 3), 1 + prng_below(&rng, 3),
+                     1 + (int64_t)prng_below(&rng, 4));
         plans_result nearest, min_cost;
         world_plans(&w, &nearest, &min_cost);
         int64_t used[MAX_STORAGES] = {0}, shipped[MAX_ORGS] = {0};

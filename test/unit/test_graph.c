@@ -14,14 +14,10 @@
 
 #include <cmocka.h>
 
+#include "check.h"
 #include "core/graph.h"
+#include "picture.h"
 #include "prng.h"
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            fail_msg(__VA_ARGS__);                                                                 \
-    } while (0)
 
 static node_ref org(int64_t id)
 {
@@ -58,19 +54,6 @@ static void assert_path(const graph_paths *p, node_ref target, const node_ref *e
 }
 
 /* --- The picture (README, "The picture, as an example") --- */
-
-/* The picture's roads, in docs/design.md's order; route i + 1 is picture_roads[i]. */
-static const graph_road picture_roads[] = {
-    {{NODE_ORG, 1}, {NODE_STORAGE, 1}, 100, false, 1},
-    {{NODE_ORG, 1}, {NODE_STORAGE, 2}, 50, false, 2},
-    {{NODE_ORG, 1}, {NODE_STORAGE, 3}, 600, false, 3},
-    {{NODE_ORG, 2}, {NODE_STORAGE, 3}, 50, false, 4},
-    {{NODE_STORAGE, 1}, {NODE_STORAGE, 8}, 500, false, 5},
-    {{NODE_STORAGE, 3}, {NODE_STORAGE, 6}, 600, false, 6},
-    {{NODE_STORAGE, 8}, {NODE_STORAGE, 9}, 10, true, 7},
-    {{NODE_STORAGE, 2}, {NODE_STORAGE, 5}, 50, true, 8},
-    {{NODE_STORAGE, 3}, {NODE_STORAGE, 7}, 50, true, 9},
-};
 
 static graph *build_picture(void)
 {

@@ -19,14 +19,9 @@
 
 #include <cmocka.h>
 
+#include "check.h"
 #include "core/graph.h"
 #include "prng.h"
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            fail_msg(__VA_ARGS__);                                                                 \
-    } while (0)
 
 static bool same_node(node_ref a, node_ref b)
 {

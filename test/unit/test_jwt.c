@@ -1,8 +1,8 @@
 /* Unit tests of auth/jwt. The keys are generated here (RSA 2048, EC P-256) and the tokens
- * signed here by a small signer of the test's own (HMAC() one-shot, EVP_DigestSign, the
- * ES256 DER signature turned into raw r||s), so nothing is shared with the code under test
- * but OpenSSL's primitives. Each refusal is checked by its exact reason, so a token refused
- * for the wrong cause fails the test. */
+ * signed here by the tests' own small signer, common/jws_sign.h (HMAC() one-shot, EVP_DigestSign,
+ * the ES256 DER signature turned into raw r||s), so nothing is shared with the code under test but
+ * OpenSSL's primitives. Each refusal is checked by its exact reason, so a token refused for the
+ * wrong cause fails the test. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -23,6 +23,9 @@
 #include <openssl/pem.h>
 
 #include "auth/jwt.h"
+#include "check.h"
+#include "jws_sign.h"
+#include "prng.h"
 
 #define NOW    INT64_C(1700000000)
 #define SECRET "0123456789abcdef0123456789abcdef" /* 32 bytes */
@@ -69,89 +72,21 @@ static signer es(void)
 
 /* ---- the test's own JWS signer ---- */
 
-static char *b64url(const unsigned char *data, size_t len)
-{
-    char *out = malloc(4 * (len / 3 + 1) + 1);
-    assert_non_null(out);
-    int n = EVP_EncodeBlock((unsigned char *)out, data, (int)len);
-    assert_true(n >= 0);
-    size_t kept = 0;
-    for (int i = 0; i < n; i++) {
-        if (out[i] == '=') {
-            break;
-        }
-        out[kept++] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
-    }
-    out[kept] = '\0';
-    return out;
-}
-
 static char *b64url_text(const char *text)
 {
-    return b64url((const unsigned char *)text, strlen(text));
+    return jws_b64url((const unsigned char *)text, strlen(text));
 }
 
 /* Signs input with s into sig (room for 512 bytes); returns the signature's length. */
-/* P-256's group order n, big-endian. */
-static const unsigned char p256_order[32] = {
-    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51};
-
-/* Rewrites the S of a raw ES256 signature r||s as its high (n - s > s) or low form: both
- * verify mathematically, the service accepts only the low one. */
-static void es256_set_s_form(unsigned char sig[64], bool high)
-{
-    BIGNUM *n = BN_bin2bn(p256_order, 32, NULL);
-    BIGNUM *s = BN_bin2bn(sig + 32, 32, NULL);
-    BIGNUM *other = BN_new();
-    assert_true(n != NULL && s != NULL && other != NULL);
-    assert_int_equal(BN_sub(other, n, s), 1);
-    bool is_high = BN_cmp(s, other) > 0;
-    if (is_high != high) {
-        assert_int_equal(BN_bn2binpad(other, sig + 32, 32), 32);
-    }
-    BN_free(n);
-    BN_free(s);
-    BN_free(other);
-}
-
 static size_t sign_raw(signer s, const char *input, unsigned char *sig)
 {
-    size_t input_len = strlen(input);
     if (s.kind == SIGN_EMPTY) {
         return 0;
     }
     if (s.kind == SIGN_HS256) {
-        unsigned int len = 0;
-        assert_non_null(HMAC(EVP_sha256(), s.secret, (int)strlen(s.secret),
-                             (const unsigned char *)input, input_len, sig, &len));
-        assert_int_equal(len, 32);
-        return len;
+        return jws_sign_hs256(s.secret, input, sig);
     }
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    assert_non_null(ctx);
-    assert_int_equal(EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, s.key), 1);
-    size_t len = 0;
-    assert_int_equal(EVP_DigestSign(ctx, NULL, &len, (const unsigned char *)input, input_len), 1);
-    unsigned char *der = malloc(len);
-    assert_non_null(der);
-    assert_int_equal(EVP_DigestSign(ctx, der, &len, (const unsigned char *)input, input_len), 1);
-    EVP_MD_CTX_free(ctx);
-    if (s.kind != SIGN_ES256) {
-        assert_true(len <= 512);
-        memcpy(sig, der, len);
-        free(der);
-        return len;
-    }
-    const unsigned char *p = der;
-    ECDSA_SIG *ecdsa = d2i_ECDSA_SIG(NULL, &p, (long)len);
-    assert_non_null(ecdsa);
-    assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_r(ecdsa), sig, 32), 32);
-    assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_s(ecdsa), sig + 32, 32), 32);
-    ECDSA_SIG_free(ecdsa);
-    free(der);
-    es256_set_s_form(sig, false);
-    return 64;
+    return jws_sign_key(s.key, s.kind == SIGN_ES256, input, sig);
 }
 
 /* base64url(header).base64url(payload).base64url(signature), the signature edited first:
@@ -174,7 +109,7 @@ static char *token_edited(const char *header_json, const char *payload_json, sig
     assert_true((long)sig_len + sig_len_delta >= 0);
     sig_len = (size_t)((long)sig_len + sig_len_delta);
     assert_true(sig_len <= sizeof sig);
-    char *signature = b64url(sig, sig_len);
+    char *signature = jws_b64url(sig, sig_len);
     char *token = malloc(strlen(input) + strlen(signature) + 2);
     assert_non_null(token);
     sprintf(token, "%s.%s", input, signature);
@@ -245,6 +180,15 @@ static void refuse_at(const jwt_verifier *v, char *jwt, int64_t now, const char 
 static void refuse(const jwt_verifier *v, char *jwt, const char *reason)
 {
     refuse_at(v, jwt, NOW, reason);
+}
+
+/* Every header of headers, on an admin's claims and signed with HS256's key, is refused with
+ * reason. */
+static void refuse_headers(const char *const *headers, size_t count, const char *reason)
+{
+    for (size_t i = 0; i < count; i++) {
+        refuse(hs_verifier, token(headers[i], CLAIMS_ADMIN, hs()), reason);
+    }
 }
 
 static char *copy(const char *text)
@@ -483,7 +427,7 @@ static void test_signature_lengths(void **state)
     for (size_t i = 0; i < sizeof raw / sizeof raw[0]; i++) {
         char *header = b64url_text(raw[i].header);
         char *payload = b64url_text(CLAIMS_ADMIN);
-        char *signature = b64url(raw[i].sig, raw[i].len);
+        char *signature = jws_b64url(raw[i].sig, raw[i].len);
         char *forged = malloc(strlen(header) + strlen(payload) + strlen(signature) + 3);
         assert_non_null(forged);
         sprintf(forged, "%s.%s.%s", header, payload, signature);
@@ -531,9 +475,7 @@ static void test_unsupported_algs(void **state)
                             "{\"alg\":256}",
                             "{\"alg\":[\"HS256\"]}",
                             "{\"ALG\":\"HS256\"}"};
-    for (size_t i = 0; i < sizeof no_alg / sizeof no_alg[0]; i++) {
-        refuse(hs_verifier, token(no_alg[i], CLAIMS_ADMIN, hs()), "the token header has no alg");
-    }
+    refuse_headers(no_alg, COUNT(no_alg), "the token header has no alg");
 }
 
 /* ---- header ---- */
@@ -545,16 +487,12 @@ static void test_typ_and_crit(void **state)
         "{\"alg\":\"HS256\",\"typ\":\"JWS\"}", "{\"alg\":\"HS256\",\"typ\":\"at+jwt\"}",
         "{\"alg\":\"HS256\",\"typ\":\"\"}",    "{\"alg\":\"HS256\",\"typ\":\"JWT \"}",
         "{\"alg\":\"HS256\",\"typ\":1}",       "{\"alg\":\"HS256\",\"typ\":null}"};
-    for (size_t i = 0; i < sizeof bad_typ / sizeof bad_typ[0]; i++) {
-        refuse(hs_verifier, token(bad_typ[i], CLAIMS_ADMIN, hs()), "the token typ is not JWT");
-    }
+    refuse_headers(bad_typ, COUNT(bad_typ), "the token typ is not JWT");
     const char *crit[] = {"{\"alg\":\"HS256\",\"crit\":[\"exp\"]}",
                           "{\"alg\":\"HS256\",\"crit\":[]}",
                           "{\"alg\":\"HS256\",\"crit\":[\"b64\"],\"b64\":false}",
                           "{\"crit\":null,\"alg\":\"HS256\"}"};
-    for (size_t i = 0; i < sizeof crit / sizeof crit[0]; i++) {
-        refuse(hs_verifier, token(crit[i], CLAIMS_ADMIN, hs()), "the crit header is not supported");
-    }
+    refuse_headers(crit, COUNT(crit), "the crit header is not supported");
 }
 
 static void test_header_not_object(void **state)
@@ -572,9 +510,7 @@ static void test_header_not_object(void **state)
                              "{'alg':'HS256'}",
                              "{\"alg\":\"HS256\",\"alg\":\"none\"}",
                              "{\"alg\":\"HS256\",\"x\":\"\xff\"}"};
-    for (size_t i = 0; i < sizeof headers / sizeof headers[0]; i++) {
-        refuse(hs_verifier, token(headers[i], CLAIMS_ADMIN, hs()), reason);
-    }
+    refuse_headers(headers, COUNT(headers), reason);
 }
 
 /* ---- structure and base64url ---- */
@@ -623,7 +559,7 @@ static char *hs_token_raw_payload(const char *payload_b64)
     snprintf(input, sizeof input, "%s.%s", header, payload_b64);
     unsigned char sig[512];
     size_t sig_len = sign_raw(hs(), input, sig);
-    char *signature = b64url(sig, sig_len);
+    char *signature = jws_b64url(sig, sig_len);
     char *out = malloc(strlen(input) + strlen(signature) + 2);
     assert_non_null(out);
     sprintf(out, "%s.%s", input, signature);
@@ -1085,13 +1021,13 @@ static void test_es256_low_s_only(void **state)
         snprintf(input, sizeof input, "%s.%s", header, payload);
         unsigned char sig[512];
         assert_int_equal(sign_raw(es(), input, sig), 64); /* low-S, as signers should */
-        char *low = b64url(sig, 64);
+        char *low = jws_b64url(sig, 64);
         char *token_low = malloc(strlen(input) + strlen(low) + 2);
         assert_non_null(token_low);
         sprintf(token_low, "%s.%s", input, low);
         accept_admin(es_verifier, token_low, NOW);
-        es256_set_s_form(sig, true);
-        char *high = b64url(sig, 64);
+        jws_es256_s_form(sig, true);
+        char *high = jws_b64url(sig, 64);
         char *token_high = malloc(strlen(input) + strlen(high) + 2);
         assert_non_null(token_high);
         sprintf(token_high, "%s.%s", input, high);
@@ -1243,22 +1179,17 @@ static void test_every_single_change_refused(void **state)
     }
 }
 
-/* Random bytes (a fixed-seed xorshift, so a failure repeats) never crash and never pass. */
+/* Random bytes (prng.h from a fixed seed, so a failure repeats) never crash and never pass. */
 static void test_random_tokens(void **state)
 {
     (void)state;
     const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=";
-    uint64_t x = 0x9e3779b97f4a7c15u;
+    prng rng = {0x9e3779b97f4a7c15u};
     char jwt[400];
     for (int round = 0; round < 3000; round++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        size_t len = 1 + x % (sizeof jwt - 1);
+        size_t len = 1 + prng_below(&rng, sizeof jwt - 1);
         for (size_t i = 0; i < len; i++) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            uint64_t x = prng_next(&rng);
             /* Mostly base64url and dots, sometimes any byte. */
             jwt[i] = (x >> 8) % 8 == 0 ? (char)(1 + (x >> 16) % 255)
                                        : alphabet[(x >> 16) % (sizeof alphabet - 1)];

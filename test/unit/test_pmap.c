@@ -13,14 +13,9 @@
 
 #include <cmocka.h>
 
+#include "check.h"
 #include "core/pmap.h"
 #include "prng.h"
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            fail_msg(__VA_ARGS__);                                                                 \
-    } while (0)
 
 /* Counted values: a value is an index into live[], retained and released by the map. */
 enum { MAX_VALUES = 4096 };

@@ -12,9 +12,9 @@
 
 #include <cmocka.h>
 
+#include "check.h"
 #include "core/transfer_plan.h"
-
-#define COUNT(array) (sizeof(array) / sizeof((array)[0]))
+#include "prng.h"
 
 /* The picture's storage ids: created МНО1..МНО9 in order, without МНО4. */
 enum { MNO1 = 1, MNO2 = 2, MNO3 = 3, MNO5 = 4, MNO6 = 5, MNO7 = 6, MNO8 = 7, MNO9 = 8 };
@@ -221,20 +221,12 @@ static void test_largest_quantities(void **state)
 
 /* ---- property test ---------------------------------------------------------------- */
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
-
-static uint64_t next_random(void)
-{
-    /* xorshift64*: deterministic, so a failure reproduces. */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545f4914f6cdd1dULL;
-}
+/* The trials' generator, from a fixed seed so that a failure reproduces. */
+static prng rng = {0x9e3779b97f4a7c15ULL};
 
 static int64_t random_between(int64_t low, int64_t high)
 {
-    return low + (int64_t)(next_random() % (uint64_t)(high - low + 1));
+    return prng_range(&rng, low, high);
 }
 
 typedef struct {

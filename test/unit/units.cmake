@@ -34,3 +34,4 @@ wf_unit_test(test_csv util)
 # built with the suite so it keeps compiling; run it by hand from a Release build.
 add_executable(bench_graph_memory ${CMAKE_CURRENT_SOURCE_DIR}/bench/graph_memory.c)
 target_link_libraries(bench_graph_memory PRIVATE wf_core)
+target_include_directories(bench_graph_memory PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/common)

@@ -1,5 +1,7 @@
-/* The unit tests' one pseudo-random generator: splitmix64 from a fixed seed, small and
- * the same on every platform, so a randomized test that fails fails again the same way. */
+/* The tests' one pseudo-random generator (unit, integration and bench runners alike):
+ * splitmix64 from a fixed seed, small and the same on every platform, so a randomized test
+ * that fails fails again the same way. A prng is a value with no shared state, so each load
+ * thread keeps its own. */
 #ifndef WF_TEST_PRNG_H
 #define WF_TEST_PRNG_H
 
@@ -22,6 +24,12 @@ static inline int64_t prng_range(prng *r, int64_t low, int64_t high)
 {
     uint64_t span = (uint64_t)high - (uint64_t)low + 1u;
     return span == 0 ? (int64_t)prng_next(r) : low + (int64_t)(prng_next(r) % span);
+}
+
+/* Uniform in [0, bound), bound > 0 (modulo bias aside, as above). */
+static inline uint64_t prng_below(prng *r, uint64_t bound)
+{
+    return prng_next(r) % bound;
 }
 
 #endif
