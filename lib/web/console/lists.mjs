@@ -242,7 +242,30 @@ function describe(a, names) {
       placed: placed || t('activity.nothingPlaced'),
     });
   }
+  if (a.kind === 'movement') {
+    return t(statusActivity(a.status), {
+      id: String(a.id),
+      storage: names.storageName(a.storage_id),
+      type: wasteTypeName(a.waste_type),
+      accepted: kg(a.accepted_kg ?? 0),
+      rejected: kg(a.rejected_kg ?? 0),
+    });
+  }
+  if (a.kind === 'alert') {
+    return t('activity.alert', {
+      storage: names.storageName(a.storage_id),
+      type: wasteTypeName(a.waste_type),
+      percent: percent(Number(a.fill_ratio) || 0),
+      threshold: percent(Number(a.threshold) || 0),
+    });
+  }
   return t('activity.unload', { storage: names.storageName(a.storage_id), amounts: quantities(a.unloaded) });
+}
+
+function statusActivity(status) {
+  if (status === 'rejected') return 'activity.movementRejected';
+  if (status === 'partially_rejected') return 'activity.movementPartial';
+  return 'activity.movementAccepted';
 }
 
 // ctx: { box; storageName(id), organizationName(id) }
