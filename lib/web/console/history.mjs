@@ -17,6 +17,10 @@ function loadUplot() {
   return uplotModule;
 }
 
+// The steps of the kilogram axis: whole kilograms, 1, 2, 5 × 10^k.
+const KG_STEPS = [];
+for (let power = 1; power <= 1e12; power *= 10) KG_STEPS.push(power, 2 * power, 5 * power);
+
 // ctx: { api, view(): the store's state, storageId(): the storage to show, or null }
 export function createHistory(ctx) {
   const typeSelect = h('select', { id: 'history-type', testid: 'history-type' });
@@ -31,7 +35,9 @@ export function createHistory(ctx) {
   const near = h('p', { class: 'near-full', testid: 'history-near', hidden: true });
   const forecast = h('p', { testid: 'history-forecast', hidden: true });
   const chart = h('div', { class: 'history-chart', testid: 'history-chart' });
-  const table = h('div', { class: 'history-table' });
+  // A region that scrolls is a keyboard stop, so its rows can be read without a mouse.
+  const table = h('div', { class: 'history-table', tabindex: 0, role: 'region' });
+  table.setAttribute('aria-label', t('history.asTable'));
   const tableBox = h(
     'details',
     { class: 'history-details', testid: 'history-table' },
@@ -147,7 +153,7 @@ export function createHistory(ctx) {
     forecast.hidden = false;
     forecast.className = 'forecast';
     forecast.dataset.fullAt = f.full_at;
-    forecast.textContent = t('history.fullAt', {
+    forecast.textContent = t(f.remaining === 0 ? 'history.fullNow' : 'history.fullAt', {
       type: wasteTypeName(f.waste_type),
       rate: kg(Math.round(f.rate_kg_per_day)),
       when: time(f.full_at),
@@ -191,7 +197,12 @@ export function createHistory(ctx) {
 
   async function draw(data, type) {
     const uPlot = await loadUplot();
-    const when = new Intl.DateTimeFormat(locale(), { month: 'short', day: 'numeric', hour: 'numeric' });
+    const when = new Intl.DateTimeFormat(
+      locale(),
+      bucketSelect.value === 'day'
+        ? { month: 'short', day: 'numeric' }
+        : { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' },
+    );
     const width = Math.max(chart.clientWidth || 0, 260);
     const options = {
       width,
@@ -210,12 +221,16 @@ export function createHistory(ctx) {
       ],
       axes: [
         { values: (u, splits) => splits.map((v) => when.format(new Date(v * 1000))) },
-        { values: (u, splits) => splits.map((v) => kg(v)), size: 70 },
+        { values: (u, splits) => splits.map((v) => kg(v)), size: 80, incrs: KG_STEPS },
       ],
-      scales: { y: { range: (u, min, max) => [0, Math.max(max, 1)] } },
+      scales: { y: { range: (u, min, max) => [0, Math.max(Math.ceil(max * 1.1), 10)] } },
     };
     plot?.destroy();
     fill(chart);
+    // The legend shows the latest bucket until the pointer points at another one (set once
+    // uPlot is ready: its first draw clears the legend).
+    const last = data[0].length - 1;
+    options.hooks = { ready: [(u) => last >= 0 && u.setLegend({ idx: last })] };
     plot = new uPlot(options, data, chart);
     chart.dataset.points = String(data[0].length);
   }

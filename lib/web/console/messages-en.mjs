@@ -87,6 +87,7 @@ export const EN = {
   'history.col.start': 'From',
   'history.col.stock': 'Stock',
   'history.fullAt': 'At its recent rate ({rate} a day) {type} will be full by {when}.',
+  'history.fullNow': '{type} is full: no room left (it filled at {rate} a day).',
   'history.loading': 'Loading the history…',
   'history.nearFull': '{type} is nearly full: {percent} taken (stands out from {threshold}).',
   'history.series.stock': 'Stock of {type}',

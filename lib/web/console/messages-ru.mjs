@@ -91,6 +91,7 @@ export const RU = {
   'history.col.start': 'С',
   'history.col.stock': 'Остаток',
   'history.fullAt': 'При нынешнем темпе ({rate} в сутки) {type} заполнится к {when}.',
+  'history.fullNow': '{type}: заполнено, места нет (заполнялось по {rate} в сутки).',
   'history.loading': 'Загружается история…',
   'history.nearFull': '{type} почти заполнено: занято {percent} (выделяется с {threshold}).',
   'history.series.stock': 'Остаток: {type}',

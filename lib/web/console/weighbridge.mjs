@@ -139,7 +139,8 @@ export function createWeighbridge(ctx) {
       }),
       reason: h('textarea', { id: ids.reason, rows: 2, maxlength: 500, testid: 'receipt-reason' }),
     };
-    const errors = h('ul', { class: 'error', testid: 'receipt-errors', role: 'alert', hidden: true });
+    const errors = h('ul', { class: 'error' });
+    const errorBox = h('div', { testid: 'receipt-errors', role: 'alert', hidden: true }, errors);
     const submit = h('button', {
       type: 'submit',
       class: 'primary',
@@ -164,13 +165,13 @@ export function createWeighbridge(ctx) {
       field(ids.received, t('receipt.weighedKg'), inputs.received, t('receipt.planned', { amount: kg(m.planned_kg) })),
       field(ids.rejected, t('receipt.refusedKg'), inputs.rejected),
       reasonField,
-      errors,
+      errorBox,
       h('div', { class: 'actions' }, submit, cancel),
     );
     for (const input of Object.values(inputs)) {
       input.addEventListener('input', () => check(false));
     }
-    form = { id: m.id, el, inputs, errors, submit };
+    form = { id: m.id, el, inputs, errors, errorBox, submit };
     return form;
   }
 
@@ -185,7 +186,7 @@ export function createWeighbridge(ctx) {
     });
     const fieldOf = { received_kg: 'received', rejected_kg: 'rejected', rejection_reason: 'reason', ticket: 'ticket' };
     const bad = new Set(read.errors.map((e) => fieldOf[e.field]));
-    if (show || !form.errors.hidden) {
+    if (show || !form.errorBox.hidden) {
       for (const [name, input] of Object.entries(form.inputs)) {
         input.classList.toggle('invalid', bad.has(name));
         if (bad.has(name)) input.setAttribute('aria-invalid', 'true');
@@ -195,7 +196,7 @@ export function createWeighbridge(ctx) {
         form.errors,
         read.errors.map((e) => h('li', { text: t(e.key) })),
       );
-      form.errors.hidden = read.errors.length === 0;
+      form.errorBox.hidden = read.errors.length === 0;
     }
     form.submit.disabled = sending || !!ctx.rateLimited();
     return read;
