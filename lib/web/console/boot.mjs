@@ -185,11 +185,15 @@ async function reloadAll() {
     loader.ledger(),
     loader.organizations(),
     loader.distances(),
-    loader.movements(),
     loader.alertRules(),
   ];
+  // At the weighbridge the loads on their way are what the page is for: read with the rest.
+  // An organization's loads are below its forms and the map: read once those are in, so
+  // they never delay the first render.
+  if (role() === 'storage') jobs.push(loader.movements());
   try {
     await Promise.all(jobs);
+    if (role() === 'organization') await loader.movements();
   } catch {
     return; // 401: signed out already
   }
