@@ -143,6 +143,8 @@ async function main() {
       await page.locator(tid('receipt-variance')).waitFor({ timeout: TIMEOUT });
       if (/409|422|HTTP/.test(said)) throw new Error(`jargon: ${said}`);
       await waitAttr(page, `storage-${S}-${type}`, 'data-stock', 40, 5000);
+      // the operator's own fill history follows: its latest bucket holds the new stock
+      await waitAttr(page, 'history-chart', 'data-stock', 40, 5000);
       // the 10 kg refused go back to ОО2 and are placed again, nearest first: here, in transit
       await until('the refused load to set off again', async () => (await inTransit(S)).length === 1, 5000);
       second = (await inTransit(S))[0].id;

@@ -17,6 +17,10 @@ function loadUplot() {
   return uplotModule;
 }
 
+// How soon after a change of the shown storage its chart is read again (changes in a burst
+// cost one read).
+const REREAD_MS = 1000;
+
 // The steps of the kilogram axis: whole kilograms, 1, 2, 5 × 10^k.
 const KG_STEPS = [];
 for (let power = 1; power <= 1e12; power *= 10) KG_STEPS.push(power, 2 * power, 5 * power);
@@ -65,6 +69,8 @@ export function createHistory(ctx) {
   let plot = null;
   let shownFor = ''; // storage id and its types, to keep the chosen type across redraws
   let request = 0; // answers of an older choice are dropped
+  let shownStock = null; // the stock of the type when the chart was read
+  let rereading = null; // a timer: the chart is read again after a change
 
   typeSelect.addEventListener('change', () => load());
   bucketSelect.addEventListener('change', () => load());
@@ -84,6 +90,15 @@ export function createHistory(ctx) {
     const key = `${id}:${types.join(',')}`;
     showNearFull(storage);
     if (key === shownFor) {
+      // The storage changed (a receipt, an unload, a hand-over): the chart is read again,
+      // at most every REREAD_MS, while it is the one shown.
+      const stock = (storage.stock || {})[typeSelect.value] ?? 0;
+      if (stock !== shownStock && !rereading) {
+        rereading = setTimeout(() => {
+          rereading = null;
+          load();
+        }, REREAD_MS);
+      }
       return;
     }
     shownFor = key;
@@ -118,6 +133,7 @@ export function createHistory(ctx) {
     const mine = ++request;
     const storage = ctx.view().storages.get(id);
     if (storage) showNearFull(storage);
+    shownStock = (storage?.stock || {})[type] ?? 0;
     state.textContent = t('history.loading');
     state.classList.add('loading');
     let history;
@@ -197,11 +213,18 @@ export function createHistory(ctx) {
 
   async function draw(data, type) {
     const uPlot = await loadUplot();
+    // The legend names the bucket in full; the axis ticks are short (hours, or days), so
+    // they fit a phone.
+    const byDay = bucketSelect.value === 'day';
     const when = new Intl.DateTimeFormat(
       locale(),
-      bucketSelect.value === 'day'
+      byDay
         ? { month: 'short', day: 'numeric' }
         : { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' },
+    );
+    const tick = new Intl.DateTimeFormat(
+      locale(),
+      byDay ? { month: 'short', day: 'numeric' } : { hour: '2-digit', minute: '2-digit' },
     );
     const width = Math.max(chart.clientWidth || 0, 260);
     const options = {
@@ -220,7 +243,7 @@ export function createHistory(ctx) {
         { label: t('history.col.out'), stroke: '#c2372b', value: (u, v) => (v === null ? '—' : kg(v)) },
       ],
       axes: [
-        { values: (u, splits) => splits.map((v) => when.format(new Date(v * 1000))) },
+        { values: (u, splits) => splits.map((v) => tick.format(new Date(v * 1000))), space: 70 },
         { values: (u, splits) => splits.map((v) => kg(v)), size: 80, incrs: KG_STEPS },
       ],
       scales: { y: { range: (u, min, max) => [0, Math.max(Math.ceil(max * 1.1), 10)] } },
@@ -233,6 +256,7 @@ export function createHistory(ctx) {
     options.hooks = { ready: [(u) => last >= 0 && u.setLegend({ idx: last })] };
     plot = new uPlot(options, data, chart);
     chart.dataset.points = String(data[0].length);
+    chart.dataset.stock = last >= 0 ? String(data[1][last]) : '';
   }
 
   function resize() {
@@ -240,6 +264,9 @@ export function createHistory(ctx) {
   }
 
   function destroy() {
+    clearTimeout(rereading);
+    rereading = null;
+    request++;
     plot?.destroy();
     plot = null;
   }

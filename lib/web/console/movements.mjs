@@ -122,12 +122,13 @@ export function historySeries(items) {
 }
 
 // The history's query for a bucket width: the last 24 hours by the hour, or the last 30
-// days by the day, aligned to whole hours (UTC) so the buckets are the clock's.
+// days by the day, aligned to whole hours or whole days (UTC) so the buckets are the
+// clock's and the calendar's; the last bucket holds now.
 export function historyQuery(type, bucket, now = Date.now()) {
   const hour = 3600 * 1000;
   const width = bucket === 'day' ? 24 * hour : hour;
   const count = bucket === 'day' ? 30 : 24;
-  const end = Math.floor(now / hour) * hour + hour;
+  const end = Math.floor(now / width) * width + width;
   return {
     waste_type: type,
     bucket: bucket === 'day' ? 'day' : 'hour',

@@ -113,7 +113,7 @@ test('alert rules set the near-full share: the lowest matching rule, else 90 %',
   assert.equal(nearFullThreshold(undefined, 3, 'bio'), 0.9);
 });
 
-test('the history as the chart’s columns, and its query on whole hours', () => {
+test('the history as the chart’s columns, and its query on whole hours or days', () => {
   const items = [
     { start: '2026-12-07T10:00:00.000000Z', in_kg: 150, out_kg: 0, stock_kg: 150 },
     { start: '2026-12-07T11:00:00Z', in_kg: 0, out_kg: 30, stock_kg: 120 },
@@ -135,7 +135,7 @@ test('the history as the chart’s columns, and its query on whole hours', () =>
   assert.deepEqual(historyQuery('glass', 'day', now), {
     waste_type: 'glass',
     bucket: 'day',
-    from: '2026-11-07T12:00:00.000Z',
-    to: '2026-12-07T12:00:00.000Z',
+    from: '2026-11-08T00:00:00.000Z',
+    to: '2026-12-08T00:00:00.000Z',
   });
 });
