@@ -245,6 +245,19 @@ async function main() {
         // the alert rule on the other type: it stands out from 50 %, not 90 %
         await waitAttr(page, `detail-${S}-${other}`, 'data-near', 50);
         await waitAttr(page, `detail-${S}-${type}`, 'data-near', 90);
+        // the intake is shown, and an admin switches it (loads already on their way stay so)
+        await waitAttr(page, `detail-${S}-intake`, 'data-intake', 'weighed');
+        await page.locator(`${tid('storage-detail')} details.edit summary`).click();
+        if ((await page.inputValue(tid(`storage-${S}-intake`))) !== 'weighed') throw new Error('the form’s intake');
+        await page.selectOption(tid(`storage-${S}-intake`), 'automatic');
+        await page.click(tid(`storage-${S}-save`));
+        await page
+          .locator(tid(`storage-${S}-result`))
+          .getByText('saved')
+          .waitFor({ timeout: TIMEOUT });
+        await waitAttr(page, `detail-${S}-intake`, 'data-intake', 'automatic');
+        const saved = (await call(B, 'GET', `/v1/storages/${S}`, { key: KEYS.admin, expect: 200 })).json;
+        if (saved.intake !== 'automatic') throw new Error(`intake is ${saved.intake}`);
         await page.selectOption(tid('history-bucket'), 'day');
         await waitAttr(page, 'history-chart', 'data-points', 30);
         await expectNoAxeViolations(page, 'the admin console with the fill history');

@@ -23,6 +23,8 @@ export const EN = {
   'col.type': 'Type',
   'detail.chooseOrg': 'Choose an organization (in the hand-over form or on the map) to see its way here.',
   'detail.finding': 'Finding the way…',
+  'detail.intakeAutomatic': 'Takes loads in at once (no weighbridge).',
+  'detail.intakeWeighed': 'Weighs each load at its weighbridge: loads on their way hold room until received.',
   'detail.noRoad': '{organization} has no road to {storage}.',
   'detail.select': 'Select a storage on the map or in the list to see its fill and the way there.',
   'detail.way': '{distance} from {organization}:',

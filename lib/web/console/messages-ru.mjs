@@ -25,6 +25,8 @@ export const RU = {
   'col.type': 'Вид',
   'detail.chooseOrg': 'Выберите организацию (в форме передачи или на схеме), чтобы увидеть путь сюда.',
   'detail.finding': 'Ищем путь…',
+  'detail.intakeAutomatic': 'Принимает грузы сразу (без весовой).',
+  'detail.intakeWeighed': 'Взвешивает каждый груз на весовой: грузы в пути занимают место до приёмки.',
   'detail.noRoad': 'От {organization} нет дороги до {storage}.',
   'detail.select': 'Выберите хранилище на схеме или в списке, чтобы увидеть заполнение и путь к нему.',
   'detail.way': '{distance} от {organization}:',
