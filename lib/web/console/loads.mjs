@@ -60,10 +60,14 @@ export function createLoads(ctx) {
                 h('span', { class: ['status', `status-${m.status}`], text: t(statusKey(m.status)) }),
                 h('span', { class: 'muted when', text: ` ${time(m.received_at || m.created_at)}` }),
               ),
-              h('td', { text: ctx.storageName(m.storage_id) }),
-              h('td', { text: `${wasteTypeName(m.waste_type)} ${kg(m.planned_kg)}` }),
+              h('td', { text: ctx.storageName(m.storage_id), dataset: { label: t('loads.col.storage') } }),
+              h('td', {
+                text: `${wasteTypeName(m.waste_type)} ${kg(m.planned_kg)}`,
+                dataset: { label: t('loads.col.planned') },
+              }),
               h('td', {
                 testid: `org-load-${m.id}-accepted`,
+                dataset: { label: t('loads.col.accepted') },
                 text: m.status === 'in_transit' ? '—' : kg(m.accepted_kg ?? 0),
               }),
             ),
