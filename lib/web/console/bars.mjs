@@ -6,13 +6,16 @@
 import { h } from './dom.mjs';
 import { fillLevel, fillRows, kg, number } from './format.mjs';
 import { t, wasteTypeName } from './i18n.mjs';
-import { nearFullThreshold } from './movements.mjs';
+import { nearFullThreshold } from './listing.mjs';
 
 // The admin's alert rules (GET /v1/alerts), which say when a type is nearly full; other
 // keys may not read them and use NEAR_FULL. Set by panels.mjs for the session.
 let alertRules = [];
 export function setAlertRules(rules) {
   alertRules = rules || [];
+}
+export function getAlertRules() {
+  return alertRules;
 }
 
 export function fillBar(ratio, label) {

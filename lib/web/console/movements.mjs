@@ -4,7 +4,10 @@
 // Unit-tested by test/browser/unit/movements.test.mjs.
 
 import { parseKg } from './format.mjs';
-import { NEAR_FULL } from './listing.mjs';
+import { nearFullThreshold } from './listing.mjs';
+
+// Where the weighbridge's and the history's callers expect it.
+export { nearFullThreshold };
 
 // The service's limits of a receipt (POST /v1/movements/{id}/receipt).
 export const REASON_MAX = 500;
@@ -86,21 +89,6 @@ export function loadsInOrder(movements) {
   const travelling = list.filter((m) => m.status === 'in_transit').sort((a, b) => a.id - b.id);
   const received = list.filter((m) => m.status !== 'in_transit').sort((a, b) => b.id - a.id);
   return [...travelling, ...received];
-}
-
-// The share of capacity at which a storage's type counts as nearly full: the lowest
-// threshold of the alert rules that match it (a rule without a storage or a type matches
-// every one), else NEAR_FULL.
-export function nearFullThreshold(rules, storageId, type) {
-  let threshold = null;
-  for (const rule of rules || []) {
-    const storageMatches = rule.storage_id === null || rule.storage_id === undefined || rule.storage_id === storageId;
-    const typeMatches = rule.waste_type === null || rule.waste_type === undefined || rule.waste_type === type;
-    if (storageMatches && typeMatches && typeof rule.fill_ratio_above === 'number') {
-      threshold = threshold === null ? rule.fill_ratio_above : Math.min(threshold, rule.fill_ratio_above);
-    }
-  }
-  return threshold === null ? NEAR_FULL : threshold;
 }
 
 // A history (GET /v1/storages/{id}/history items) as uPlot's columns: x in Unix seconds

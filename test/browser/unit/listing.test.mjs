@@ -40,6 +40,14 @@ test('filters: a type nearly full (90 % or more), room left', () => {
   assert.deepEqual(ids(listStorages(full, { filter: 'hasRoom' })), [1, 2, 3, 7]);
 });
 
+test('an admin’s alert rules say what nearly full is: a rule at 50 % for glass adds Склад 7', () => {
+  const rules = [{ storage_id: null, waste_type: 'glass', fill_ratio_above: 0.5 }];
+  assert.deepEqual(ids(listStorages(storages, { filter: 'nearFull', rules })), [1, 3, 7]);
+  // a rule for one storage above 95 %: МНО1's plastic at 95 % no longer counts
+  const strict = [{ storage_id: 1, waste_type: null, fill_ratio_above: 0.96 }];
+  assert.deepEqual(ids(listStorages(storages, { filter: 'nearFull', rules: strict })), [3]);
+});
+
 test('sorts: by name, fullest type first, most room first, nearest first with the unreachable last', () => {
   assert.deepEqual(ids(listStorages(storages, { sort: 'name' })), [1, 2, 3, 7]);
   assert.deepEqual(ids(listStorages(storages, { sort: 'fullest' })), [3, 1, 7, 2]);
