@@ -6,8 +6,6 @@
 // the DevTools protocol, so the page's CSP stays as it is) with no serious or critical
 // violation. Started by test/browser/run.sh.
 
-import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import {
   A,
   B,
@@ -15,11 +13,14 @@ import {
   TIMEOUT,
   allowHttpError,
   call,
+  expectNoAxeViolations,
+  expectOnScreen,
   launch,
   log,
   report,
   signIn,
   signOutIfSignedIn,
+  smallestText,
   step,
   tid,
   until,
@@ -27,57 +28,7 @@ import {
   waitSignedIn,
 } from './harness.mjs';
 
-const require = createRequire(import.meta.url);
-const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const NBSP = '\u00a0';
-
-// axe-core on the page as it is: the serious and critical violations, as text.
-async function axeViolations(page) {
-  await page.evaluate(AXE);
-  const violations = await page.evaluate(async () => {
-    // eslint-disable-next-line no-undef
-    const result = await axe.run(document, { resultTypes: ['violations'] });
-    return result.violations.map((v) => ({
-      id: v.id,
-      impact: v.impact,
-      nodes: v.nodes.length,
-      target: v.nodes[0]?.target?.join(' '),
-    }));
-  });
-  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-}
-
-async function expectNoAxeViolations(page, where) {
-  const bad = await axeViolations(page);
-  log(`  axe-core on ${where}: ${bad.length} serious or critical`);
-  if (bad.length) throw new Error(`axe-core on ${where}: ${JSON.stringify(bad)}`);
-}
-
-// Nothing wider than the viewport: the document does not scroll sideways, and the given
-// elements are wholly inside it.
-async function expectOnScreen(page, ids) {
-  const width = page.viewportSize().width;
-  const scroll = await page.evaluate(() => document.documentElement.scrollWidth);
-  if (scroll > width) throw new Error(`the page is ${scroll} px wide at a ${width} px viewport`);
-  for (const id of ids) {
-    const box = await page.locator(tid(id)).boundingBox();
-    if (!box || box.x < 0 || box.x + box.width > width) throw new Error(`${id} is off screen: ${JSON.stringify(box)}`);
-  }
-}
-
-// Every text node on the page at least 12 px.
-async function smallestText(page) {
-  return page.evaluate(() => {
-    let smallest = Infinity;
-    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-      const el = node.parentElement;
-      if (!node.textContent.trim() || !el || !el.getClientRects().length) continue;
-      smallest = Math.min(smallest, parseFloat(getComputedStyle(el).fontSize));
-    }
-    return smallest;
-  });
-}
 
 async function main() {
   const storages = (await call(B, 'GET', '/v1/storages?limit=1000', { key: KEYS.admin, expect: 200 })).json.items;

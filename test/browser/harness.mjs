@@ -10,6 +10,7 @@
 
 import fs from 'node:fs';
 import os from 'node:os';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -161,6 +162,59 @@ export async function stock(page, storageId, type) {
 
 export async function newestTransfer(page) {
   return Number((await attr(page, 'ledger', 'data-newest')) || 0);
+}
+
+// ------------------------------------------------------------------ axe-core and layout
+
+const require = createRequire(import.meta.url);
+const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+// axe-core on the page as it is: the serious and critical violations, as text.
+export async function axeViolations(page) {
+  await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const result = await axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      nodes: v.nodes.length,
+      target: v.nodes[0]?.target?.join(' '),
+    }));
+  });
+  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+}
+
+export async function expectNoAxeViolations(page, where) {
+  const bad = await axeViolations(page);
+  log(`  axe-core on ${where}: ${bad.length} serious or critical`);
+  if (bad.length) throw new Error(`axe-core on ${where}: ${JSON.stringify(bad)}`);
+}
+
+// Nothing wider than the viewport: the document does not scroll sideways, and the given
+// elements are wholly inside it.
+export async function expectOnScreen(page, ids) {
+  const width = page.viewportSize().width;
+  const scroll = await page.evaluate(() => document.documentElement.scrollWidth);
+  if (scroll > width) throw new Error(`the page is ${scroll} px wide at a ${width} px viewport`);
+  for (const id of ids) {
+    const box = await page.locator(tid(id)).boundingBox();
+    if (!box || box.x < 0 || box.x + box.width > width) throw new Error(`${id} is off screen: ${JSON.stringify(box)}`);
+  }
+}
+
+// Every text node on the page at least 12 px.
+export async function smallestText(page) {
+  return page.evaluate(() => {
+    let smallest = Infinity;
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const el = node.parentElement;
+      if (!node.textContent.trim() || !el || !el.getClientRects().length) continue;
+      smallest = Math.min(smallest, parseFloat(getComputedStyle(el).fontSize));
+    }
+    return smallest;
+  });
 }
 
 // ------------------------------------------------------------------ steps

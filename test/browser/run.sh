@@ -9,7 +9,7 @@
 # default 54350), migrates, seeds case1, creates keys with `wasteflow keys create` (admin,
 # organization 2, storage 3), starts two instances of `wasteflow serve` on that database as
 # the app role wasteflow_app (A on 127.0.0.1:18091, B on 18092) and runs console.e2e.mjs and
-# dispatch.e2e.mjs against A while B makes the changes that must appear live. Screenshots (one per step) go to
+# dispatch.e2e.mjs and weighbridge.e2e.mjs against A while B makes the changes that must appear live. Screenshots (one per step) go to
 # $WASTEFLOW_BROWSER_OUT/screenshots (default: <dir of the binary>/browser/screenshots).
 # Every process it starts is stopped by pid on exit.
 #
@@ -166,18 +166,37 @@ for port in "$port_a" "$port_b"; do
 done
 log "instances A http://127.0.0.1:$port_a and B http://127.0.0.1:$port_b on $serve_url"
 
+# WF_BROWSER_ONLY=name (console, dispatch, weighbridge or scale) runs that scenario alone, on
+# the fresh seed: quicker while working on one part.
+only="${WF_BROWSER_ONLY:-}"
+wanted() {
+    [[ -z "$only" || "$only" == "$1" ]]
+}
+
 status=0
-WF_A="http://127.0.0.1:$port_a" WF_B="http://127.0.0.1:$port_b" WF_SHOTS="$shots" \
-    WF_KEY_ADMIN="$key_admin" WF_KEY_ORG2="$key_org2" WF_KEY_STORAGE3="$key_storage3" \
-    WF_CHROMIUM="$chromium_bin" WF_DOCS_SHOT="${WF_DOCS_SHOT:-}" node "$here/console.e2e.mjs" || status=$?
+if wanted console; then
+    WF_A="http://127.0.0.1:$port_a" WF_B="http://127.0.0.1:$port_b" WF_SHOTS="$shots" \
+        WF_KEY_ADMIN="$key_admin" WF_KEY_ORG2="$key_org2" WF_KEY_STORAGE3="$key_storage3" \
+        WF_CHROMIUM="$chromium_bin" WF_DOCS_SHOT="${WF_DOCS_SHOT:-}" node "$here/console.e2e.mjs" || status=$?
+fi
 # The dispatchers' console (languages, phone, per-type fill, admin forms, axe-core), on the
 # state the first scenario left.
-WF_A="http://127.0.0.1:$port_a" WF_B="http://127.0.0.1:$port_b" WF_SHOTS="$shots" \
-    WF_KEY_ADMIN="$key_admin" WF_KEY_ORG2="$key_org2" WF_KEY_STORAGE3="$key_storage3" \
-    WF_CHROMIUM="$chromium_bin" node "$here/dispatch.e2e.mjs" || status=$?
+if wanted dispatch; then
+    WF_A="http://127.0.0.1:$port_a" WF_B="http://127.0.0.1:$port_b" WF_SHOTS="$shots" \
+        WF_KEY_ADMIN="$key_admin" WF_KEY_ORG2="$key_org2" WF_KEY_STORAGE3="$key_storage3" \
+        WF_CHROMIUM="$chromium_bin" node "$here/dispatch.e2e.mjs" || status=$?
+fi
+# Movements: the weighbridge on a phone, an organization's loads, the fill history chart.
+if wanted weighbridge; then
+    WF_A="http://127.0.0.1:$port_a" WF_B="http://127.0.0.1:$port_b" WF_SHOTS="$shots" \
+        WF_KEY_ADMIN="$key_admin" WF_KEY_ORG2="$key_org2" WF_KEY_STORAGE3="$key_storage3" \
+        WF_CHROMIUM="$chromium_bin" node "$here/weighbridge.e2e.mjs" || status=$?
+fi
 # A big world (200 organizations, 2,000 storages, 20,000 roads) added to the same database:
 # the console's first render and lists at that scale.
-if "$bin" seed synthetic --organizations 200 --storages 2000 --routes 20000 --seed 7 >"$out/seed-synthetic.log" 2>&1; then
+if ! wanted scale; then
+    :
+elif "$bin" seed synthetic --organizations 200 --storages 2000 --routes 20000 --seed 7 >"$out/seed-synthetic.log" 2>&1; then
     WF_A="http://127.0.0.1:$port_a" WF_B="http://127.0.0.1:$port_b" WF_SHOTS="$shots" \
         WF_KEY_ADMIN="$key_admin" WF_KEY_ORG2="$key_org2" WF_KEY_STORAGE3="$key_storage3" \
         WF_CHROMIUM="$chromium_bin" WF_SCALE_SEED=7 node "$here/scale.e2e.mjs" || status=$?

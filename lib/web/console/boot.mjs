@@ -19,7 +19,7 @@ import { applyEvent, initialState, startSession, withTransfer } from './state.mj
 
 // A console draws a region's neighbourhood, not a 100,000-storage world: beyond these it
 // shows the first ones by id and says so.
-const LIMITS = { storages: 5000, routes: 20000 };
+const LIMITS = { storages: 5000, routes: 20000, movements: 5000 };
 // How long a new transfer stays highlighted in the ledger.
 const FRESH_MS = 6000;
 
@@ -95,7 +95,17 @@ function forgetData(me) {
   fresh.clear();
   panels?.network.destroy();
   panels = null;
-  for (const id of ['storages', 'organizations', 'selection', 'ledger-slot', 'actions', 'keys-slot', 'roads-slot']) {
+  panels?.history.destroy();
+  for (const id of [
+    'storages',
+    'organizations',
+    'selection',
+    'ledger-slot',
+    'actions',
+    'keys-slot',
+    'roads-slot',
+    'history-slot',
+  ]) {
     fill($(id));
   }
   $('network-caption').textContent = '';
@@ -175,9 +185,15 @@ async function reloadAll() {
     loader.ledger(),
     loader.organizations(),
     loader.distances(),
+    loader.alertRules(),
   ];
+  // At the weighbridge the loads on their way are what the page is for: read with the rest.
+  // An organization's loads are below its forms and the map: read once those are in, so
+  // they never delay the first render.
+  if (role() === 'storage') jobs.push(loader.movements());
   try {
     await Promise.all(jobs);
+    if (role() === 'organization') await loader.movements();
   } catch {
     return; // 401: signed out already
   }
@@ -287,6 +303,11 @@ function buildPanels() {
     setActingOrg,
     setRoute,
     setStorage,
+    addMovement: (movement) => {
+      // The receipt's answer, before its event: the load leaves the list at once.
+      state = { ...state, movements: new Map(state.movements).set(movement.id, movement) };
+      panels.renderSection('movements');
+    },
     setOrganization: (saved) => {
       state = { ...state, organizations: new Map(state.organizations).set(saved.id, saved) };
       panels.renderSection('organizations');
@@ -321,6 +342,7 @@ async function selectStorage(id) {
     p.roads.render();
   }
   p.unload.render();
+  p.history.render();
   const org = state.actingOrg;
   const seen = state.selectedView;
   if (!org || (seen && seen.org === org && seen.storage === id && seen.answer)) {
@@ -361,7 +383,10 @@ function boot() {
   $('storages-sort').addEventListener('change', () => {
     $('storages-sort').dataset.chosen = '1';
   });
-  window.addEventListener('resize', () => panels?.network.resize());
+  window.addEventListener('resize', () => {
+    panels?.network.resize();
+    panels?.history.resize();
+  });
   const saved = savedKey();
   if (!saved) {
     showSignIn('');

@@ -9,8 +9,23 @@ export const NEAR_FULL = 0.9;
 export const SORTS = ['nearest', 'name', 'fullest', 'room'];
 export const FILTERS = ['all', 'nearFull', 'hasRoom'];
 
-function hasNearFull(storage) {
-  return fillRows(storage).some((row) => row.ratio >= NEAR_FULL);
+// The share of capacity at which a storage's type counts as nearly full: the lowest
+// threshold of the alert rules that match it (a rule without a storage or a type matches
+// every one), else NEAR_FULL.
+export function nearFullThreshold(rules, storageId, type) {
+  let threshold = null;
+  for (const rule of rules || []) {
+    const storageMatches = rule.storage_id === null || rule.storage_id === undefined || rule.storage_id === storageId;
+    const typeMatches = rule.waste_type === null || rule.waste_type === undefined || rule.waste_type === type;
+    if (storageMatches && typeMatches && typeof rule.fill_ratio_above === 'number') {
+      threshold = threshold === null ? rule.fill_ratio_above : Math.min(threshold, rule.fill_ratio_above);
+    }
+  }
+  return threshold === null ? NEAR_FULL : threshold;
+}
+
+function hasNearFull(storage, rules) {
+  return fillRows(storage).some((row) => row.ratio >= nearFullThreshold(rules, storage.id, row.type));
 }
 
 function roomLeft(storage) {
@@ -18,13 +33,17 @@ function roomLeft(storage) {
 }
 
 // storages: iterable of storages; options: {query, filter, sort, distances: Map id ->
-// distance in metres (null: unreachable), for 'nearest'}. Returns the storages to show,
+// distance in metres (null: unreachable), for 'nearest'; rules: the alert rules that set
+// what "nearly full" means, for 'nearFull'}. Returns the storages to show,
 // in order; ties are broken by id.
-export function listStorages(storages, { query = '', filter = 'all', sort = 'name', distances = null } = {}) {
+export function listStorages(
+  storages,
+  { query = '', filter = 'all', sort = 'name', distances = null, rules = [] } = {},
+) {
   const q = query.trim().toLocaleLowerCase();
   const shown = [...storages].filter((s) => {
     if (q && !s.name.toLocaleLowerCase().includes(q)) return false;
-    if (filter === 'nearFull') return hasNearFull(s);
+    if (filter === 'nearFull') return hasNearFull(s, rules);
     if (filter === 'hasRoom') return roomLeft(s) > 0;
     return true;
   });

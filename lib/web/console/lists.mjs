@@ -3,11 +3,11 @@
 // waste, on-site limits) and the live activity. Each panel reads what it shows through its
 // view() callback and reports a choice through a callback; none changes the store.
 
-import { fillTable } from './bars.mjs';
+import { fillTable, getAlertRules } from './bars.mjs';
 import { fill, h } from './dom.mjs';
 import { fullestType, kg, metres, percent, quantities } from './format.mjs';
 import { clock, t, wasteTypeName } from './i18n.mjs';
-import { NEAR_FULL, listStorages } from './listing.mjs';
+import { listStorages, nearFullThreshold } from './listing.mjs';
 
 // The storages list shows LIST_PAGE of them at first (those matching the search and filter,
 // in the chosen order) and LIST_PAGE more at each "show more": drawing 2,000 cards would
@@ -24,7 +24,8 @@ export function fullestBadge(storage, prefix = 'storage') {
   if (!fullest) {
     return null;
   }
-  const level = fullest.ratio >= 1 ? 'full' : fullest.ratio >= NEAR_FULL ? 'near' : 'ok';
+  const near = nearFullThreshold(getAlertRules(), storage.id, fullest.type);
+  const level = fullest.ratio >= 1 ? 'full' : fullest.ratio >= near ? 'near' : 'ok';
   return h('span', {
     class: ['storage-percent', `level-${level}`],
     testid: `${prefix}-${storage.id}-fullest`,
@@ -110,6 +111,7 @@ export function createStorageList(ctx) {
       filter: ctx.filter.value,
       sort: ctx.sort.value,
       distances: v.distances,
+      rules: getAlertRules(),
     });
     ctx.list.dataset.count = String(storages.length);
     if (storages.length === 0) {
@@ -242,7 +244,30 @@ function describe(a, names) {
       placed: placed || t('activity.nothingPlaced'),
     });
   }
+  if (a.kind === 'movement') {
+    return t(statusActivity(a.status), {
+      id: String(a.id),
+      storage: names.storageName(a.storage_id),
+      type: wasteTypeName(a.waste_type),
+      accepted: kg(a.accepted_kg ?? 0),
+      rejected: kg(a.rejected_kg ?? 0),
+    });
+  }
+  if (a.kind === 'alert') {
+    return t('activity.alert', {
+      storage: names.storageName(a.storage_id),
+      type: wasteTypeName(a.waste_type),
+      percent: percent(Number(a.fill_ratio) || 0),
+      threshold: percent(Number(a.threshold) || 0),
+    });
+  }
   return t('activity.unload', { storage: names.storageName(a.storage_id), amounts: quantities(a.unloaded) });
+}
+
+function statusActivity(status) {
+  if (status === 'rejected') return 'activity.movementRejected';
+  if (status === 'partially_rejected') return 'activity.movementPartial';
+  return 'activity.movementAccepted';
 }
 
 // ctx: { box; storageName(id), organizationName(id) }

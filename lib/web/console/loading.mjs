@@ -120,6 +120,43 @@ export function createLoader(app) {
     );
   }
 
+  // The loads a storage's operator waits for (those on their way to it) or an organization
+  // follows (its own, the newest MOVEMENTS of them); other roles have no such panel.
+  function movements() {
+    const me = get().me;
+    let query = null;
+    if (me?.role === 'storage') query = { storage_id: me.storage_id, status: 'in_transit' };
+    if (me?.role === 'organization') query = { organization_id: me.organization_id };
+    if (!query) {
+      return null;
+    }
+    return section(
+      'movements',
+      () => app.api.listAll('/v1/movements', query, { maxItems: app.limits.movements }),
+      (s, page) => {
+        // Events that arrived during the read are newer than the page: they stay.
+        const movements = byId(page.items);
+        for (const [id, m] of s.movements) {
+          const read = movements.get(id);
+          if (!read || (read.status === 'in_transit' && m.status !== 'in_transit')) movements.set(id, m);
+        }
+        return { ...s, movements };
+      },
+    );
+  }
+
+  // An admin's alert rules: they set the share at which a type counts as nearly full.
+  function alertRules() {
+    if (get().me?.role !== 'admin') {
+      return null;
+    }
+    return section(
+      'alertRules',
+      () => app.api.listAll('/v1/alerts'),
+      (s, page) => ({ ...s, alertRules: page.items }),
+    );
+  }
+
   // Reads stock and pending again: after a break in the stream (which resumes transfers, not
   // states) and after events that may be newer than a snapshot being read.
   async function refresh() {
@@ -132,6 +169,8 @@ export function createLoader(app) {
     routes,
     organizations,
     distances,
+    movements,
+    alertRules,
     refresh,
     types: () =>
       section(

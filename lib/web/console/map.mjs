@@ -254,6 +254,13 @@ export function createDetail(ctx) {
       ctx.box.querySelector('.detail-live'),
       h('div', { class: 'detail-head' }, h('h3', { text: storage.name }), fullestBadge(storage, 'detail')),
       fillTable(storage, `detail-${id}`),
+      // How the storage takes loads in: at once, or weighed (loads on their way hold room).
+      h('p', {
+        class: 'muted intake',
+        testid: `detail-${id}-intake`,
+        dataset: { intake: storage.intake || 'automatic' },
+        text: t(storage.intake === 'weighed' ? 'detail.intakeWeighed' : 'detail.intakeAutomatic'),
+      }),
       pathPart(storage),
     );
   }

@@ -3,23 +3,28 @@
 // again the panels that show a part of the store.
 
 import { createRoads } from './admin.mjs';
+import { setAlertRules } from './bars.mjs';
 import { fill, h } from './dom.mjs';
 import { entityForm } from './entities.mjs';
 import { createHandover } from './handover.mjs';
+import { createHistory } from './history.mjs';
 import { t } from './i18n.mjs';
 import { createKeys } from './keys.mjs';
 import { createLedger } from './ledger.mjs';
+import { createLoads } from './loads.mjs';
 import { createActivity, createOrganizationList, createStorageList, lazyDetails } from './lists.mjs';
 import { createDetail, createNetworkPanel } from './map.mjs';
 import { may } from './state.mjs';
 import { createUnload } from './unload.mjs';
+import { createWeighbridge } from './weighbridge.mjs';
 
 const $ = (id) => document.getElementById(id);
 
 // app: { api, view, limits, rateLimited(), storageName(id), organizationName(id),
 //        nodeName(ref), errorView(error, retry), isFresh(id),
 //        selectStorage(id), reload(), setActingOrg(id), setRoute(op, route),
-//        setStorage(storage), setOrganization(organization), addTransfer(transfer) }
+//        setStorage(storage), setOrganization(organization), addTransfer(transfer),
+//        addMovement(movement) }
 // The language is set before (i18n.mjs): panels build their labels once.
 export function createPanels(app) {
   const { api, view, errorView, nodeName, organizationName, storageName } = app;
@@ -111,6 +116,19 @@ export function createPanels(app) {
     storageId: () => (role === 'storage' ? me.storage_id : view().selectedStorage),
     onStorage: app.setStorage,
   });
+  p.weighbridge = createWeighbridge({
+    api,
+    view,
+    organizationName,
+    rateLimited: app.rateLimited,
+    onReceipt: app.addMovement,
+  });
+  p.loads = createLoads({ view, storageName });
+  p.history = createHistory({
+    api,
+    view,
+    storageId: () => (role === 'storage' ? me.storage_id : view().selectedStorage),
+  });
   p.keys = createKeys({ api, view });
   p.roads = createRoads({
     api,
@@ -132,11 +150,28 @@ export function createPanels(app) {
   });
 
   fill($('ledger-slot'), p.ledger.el);
+  fill($('history-slot'), p.history.el);
   const actions = $('actions');
   fill(actions);
+  // At the weighbridge the loads on their way come first: that is what the operator is there for.
+  if (may(role, 'receipt')) {
+    actions.append(
+      h(
+        'section',
+        { class: 'card weighbridge-card' },
+        h('h2', { id: 'weighbridge-title', text: t('weighbridge.title') }),
+        p.weighbridge.el,
+      ),
+    );
+  }
   if (may(role, 'handover')) {
     actions.append(
       h('section', { class: 'card' }, h('h2', { id: 'handover-title', text: t('handover.title') }), p.handover.el),
+    );
+  }
+  if (may(role, 'loads')) {
+    actions.append(
+      h('section', { class: 'card loads-card' }, h('h2', { id: 'loads-title', text: t('loads.title') }), p.loads.el),
     );
   }
   if (may(role, 'unload')) {
@@ -169,6 +204,17 @@ export function createPanels(app) {
       p.network.render();
       p.detail.render();
       p.unload.render();
+      p.history.render();
+    },
+    movements: () => {
+      if (may(role, 'receipt')) p.weighbridge.render();
+      if (may(role, 'loads')) p.loads.render();
+    },
+    alertRules: () => {
+      setAlertRules(view().alertRules);
+      p.storages.render();
+      p.detail.render();
+      p.history.render();
     },
     routes: () => {
       p.network.render();
@@ -199,6 +245,7 @@ export function createPanels(app) {
     p.network.render();
     if (view().selectedStorage === id) p.detail.render();
     p.unload.render();
+    if (id === (role === 'storage' ? me.storage_id : view().selectedStorage)) p.history.render();
   };
   return p;
 }

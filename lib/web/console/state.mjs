@@ -8,6 +8,8 @@
 const MAY = {
   handover: ['admin', 'organization'],
   unload: ['admin', 'storage'],
+  receipt: ['storage'],
+  loads: ['organization'],
   organizations: ['admin', 'auditor', 'organization'],
 };
 
@@ -17,6 +19,8 @@ export function may(role, action) {
 
 // The ledger keeps the newest KEEP transfers in memory.
 export const KEEP = 5000;
+// The alert firings kept for the page, newest first.
+export const FIRINGS = 50;
 
 // Everything a key's session holds; `session` counts sign-ins and sign-outs so that an
 // answer for the last session never lands in this one.
@@ -30,6 +34,9 @@ export function initialState(session = 0) {
     routes: new Map(),
     transfers: [],
     keys: [],
+    movements: new Map(), // id -> movement (GET /v1/movements, `movement` events): a storage's or an organization's loads
+    alertRules: [], // admin: GET /v1/alerts, which set the near-full thresholds
+    firings: [], // `alert` events, newest first (at most FIRINGS)
     ledgerPage: 0,
     ledgerTruncated: false,
     ledgerUnread: false,
@@ -161,6 +168,24 @@ export function applyEvent(state, event) {
       effects.sections.push('routes');
       return { state: { ...state, routes, selectedView: null }, effects };
     }
+    case 'movement':
+      return applyMovement(state, data, effects);
+    case 'alert': {
+      // A rule fired: the type stands out until the page is read again; the activity says it.
+      if (!data.id || !data.storage_id || !data.waste_type) {
+        return { state, effects };
+      }
+      const firings = [data, ...state.firings.filter((f) => f.id !== data.id)].slice(0, FIRINGS);
+      effects.activity = {
+        kind: 'alert',
+        storage_id: data.storage_id,
+        waste_type: data.waste_type,
+        fill_ratio: data.fill_ratio,
+        threshold: data.threshold,
+      };
+      effects.storage = state.storages.has(data.storage_id) ? data.storage_id : null;
+      return { state: { ...state, firings }, effects };
+    }
     case 'resync':
       effects.reload = true;
       return { state, effects };
@@ -210,6 +235,39 @@ function applyStorage(state, data, effects) {
   } else if (data.capacity && data.name) {
     next = { ...next, storages: withEntry(state.storages, data.id, data) };
     effects.sections.push('storages');
+  }
+  return { state: next, effects };
+}
+
+// A movement as the feed reads it: new (a load set off) or changed (received). Only the
+// loads the page follows are kept: a storage's key those to it, an organization's its own
+// (the service sends no others, but an admin's page keeps none: it has no such panel).
+function applyMovement(state, data, effects) {
+  const me = state.me;
+  if (!data.id || !data.status) {
+    return { state, effects };
+  }
+  const mine =
+    (me?.role === 'storage' && data.storage_id === me.storage_id) ||
+    (me?.role === 'organization' && data.organization_id === me.organization_id);
+  if (!mine) {
+    return { state, effects };
+  }
+  let next = { ...state, movements: withEntry(state.movements, data.id, data) };
+  if (state.loading.movements) {
+    next = { ...next, dirty: new Set([...state.dirty, 'movements']) };
+  }
+  effects.sections.push('movements');
+  if (data.status !== 'in_transit') {
+    effects.activity = {
+      kind: 'movement',
+      id: data.id,
+      status: data.status,
+      storage_id: data.storage_id,
+      waste_type: data.waste_type,
+      accepted_kg: data.accepted_kg,
+      rejected_kg: data.rejected_kg,
+    };
   }
   return { state: next, effects };
 }

@@ -16,7 +16,14 @@ const storages = [
 const ids = (list) => list.map((s) => s.id);
 
 test('a storage is as full as its fullest type', () => {
-  assert.deepEqual(fullestType(storages[0]), { type: 'plastic', capacity: 10, stock: 10, reserved: 0, remaining: 0, ratio: 1 });
+  assert.deepEqual(fullestType(storages[0]), {
+    type: 'plastic',
+    capacity: 10,
+    stock: 10,
+    reserved: 0,
+    remaining: 0,
+    ratio: 1,
+  });
   assert.equal(fullestType({ capacity: {}, stock: {} }), null);
 });
 
@@ -31,6 +38,14 @@ test('filters: a type nearly full (90 % or more), room left', () => {
   assert.deepEqual(ids(listStorages(storages, { filter: 'hasRoom' })), [1, 2, 3, 7]);
   const full = [{ id: 9, name: 'F', capacity: { glass: 5 }, stock: { glass: 5 } }, ...storages];
   assert.deepEqual(ids(listStorages(full, { filter: 'hasRoom' })), [1, 2, 3, 7]);
+});
+
+test('an admin’s alert rules say what nearly full is: a rule at 50 % for glass adds Склад 7', () => {
+  const rules = [{ storage_id: null, waste_type: 'glass', fill_ratio_above: 0.5 }];
+  assert.deepEqual(ids(listStorages(storages, { filter: 'nearFull', rules })), [1, 3, 7]);
+  // a rule for one storage above 95 %: МНО1's plastic at 95 % no longer counts
+  const strict = [{ storage_id: 1, waste_type: null, fill_ratio_above: 0.96 }];
+  assert.deepEqual(ids(listStorages(storages, { filter: 'nearFull', rules: strict })), [3]);
 });
 
 test('sorts: by name, fullest type first, most room first, nearest first with the unreachable last', () => {

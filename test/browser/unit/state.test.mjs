@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  FIRINGS,
   KEEP,
   applyEvent,
   initialState,
@@ -176,7 +177,7 @@ test('resync: everything is read again', () => {
 
 test('an unknown kind or an event without data changes nothing', () => {
   const state = world();
-  for (const event of [{ type: 'movement', data: { id: 1 } }, { type: 'transfer', data: null }, null]) {
+  for (const event of [{ type: 'parcel', data: { id: 1 } }, { type: 'transfer', data: null }, null]) {
     const { state: next, effects } = applyEvent(state, event);
     assert.equal(next, state);
     assert.deepEqual(effects, { sections: [], storage: null, fresh: null, activity: null, reload: false });
@@ -206,7 +207,7 @@ test('a ledger read keeps the transfers that arrived live while it was read', ()
 });
 
 test('what each role may do in the console', () => {
-  const actions = ['handover', 'unload', 'organizations'];
+  const actions = ['handover', 'unload', 'organizations', 'receipt', 'loads'];
   const table = Object.fromEntries(
     ['admin', 'auditor', 'organization', 'storage', 'monitor', null].map((role) => [
       String(role),
@@ -216,10 +217,107 @@ test('what each role may do in the console', () => {
   assert.deepEqual(table, {
     admin: ['handover', 'unload', 'organizations'],
     auditor: ['organizations'],
-    organization: ['handover', 'organizations'],
-    storage: ['unload'],
+    organization: ['handover', 'organizations', 'loads'],
+    storage: ['unload', 'receipt'],
     monitor: [],
     null: [],
   });
   assert.equal(may('admin', 'anything else'), false);
+});
+
+function movement(over) {
+  return {
+    id: 11,
+    transfer_id: 6,
+    organization_id: 2,
+    storage_id: 3,
+    waste_type: 'plastic',
+    planned_kg: 4,
+    status: 'in_transit',
+    accepted_kg: null,
+    rejected_kg: null,
+    ...over,
+  };
+}
+
+test('movement: a storage keeps the loads to it, in transit then received, with a line when received', () => {
+  const state = startSession(initialState(), { role: 'storage', organization_id: null, storage_id: 3 });
+  const before = snapshot(state);
+  const sent = applyEvent(state, { type: 'movement', data: movement() });
+  assert.deepEqual(before, snapshot(state), 'the given state is unchanged');
+  assert.equal(sent.state.movements.get(11).status, 'in_transit');
+  assert.deepEqual(sent.effects.sections, ['movements']);
+  assert.equal(sent.effects.activity, null, 'a load setting off is no news for the activity list');
+  const received = applyEvent(sent.state, {
+    type: 'movement',
+    data: movement({ status: 'partially_rejected', received_kg: 4, accepted_kg: 3, rejected_kg: 1 }),
+  });
+  assert.equal(received.state.movements.size, 1);
+  assert.equal(received.state.movements.get(11).status, 'partially_rejected');
+  assert.equal(sent.state.movements.get(11).status, 'in_transit');
+  assert.deepEqual(received.effects.activity, {
+    kind: 'movement',
+    id: 11,
+    status: 'partially_rejected',
+    storage_id: 3,
+    waste_type: 'plastic',
+    accepted_kg: 3,
+    rejected_kg: 1,
+  });
+  // another storage's load (an admin's stream would carry it) is not kept
+  const other = applyEvent(state, { type: 'movement', data: movement({ id: 12, storage_id: 4 }) });
+  assert.equal(other.state, state);
+  assert.deepEqual(other.effects.sections, []);
+});
+
+test('movement: an organization keeps its own; one read during a load is read again', () => {
+  const org = startSession(initialState(), { role: 'organization', organization_id: 2, storage_id: null });
+  const own = applyEvent(org, { type: 'movement', data: movement({ status: 'accepted', accepted_kg: 4 }) });
+  assert.deepEqual([...own.state.movements.keys()], [11]);
+  assert.equal(own.effects.activity.status, 'accepted');
+  const foreign = applyEvent(org, { type: 'movement', data: movement({ organization_id: 5 }) });
+  assert.equal(foreign.state.movements.size, 0);
+  const loading = { ...org, loading: { movements: true } };
+  const marked = applyEvent(loading, { type: 'movement', data: movement() });
+  assert.deepEqual([...marked.state.dirty], ['movements']);
+  // an admin's page has no loads panel: nothing kept
+  const admin = applyEvent(world(), { type: 'movement', data: movement() });
+  assert.equal(admin.state.movements.size, 0);
+  // no id or no status: nothing
+  assert.equal(applyEvent(org, { type: 'movement', data: { id: 3 } }).state, org);
+});
+
+test('alert: the firing is kept newest first (at most FIRINGS), said in the activity, its storage redrawn', () => {
+  const state = world();
+  const firing = {
+    id: 1,
+    alert_id: 4,
+    storage_id: 3,
+    waste_type: 'plastic',
+    fill_ratio: 0.92,
+    threshold: 0.9,
+    fired_at: '2026-12-07T10:00:00Z',
+  };
+  const { state: next, effects } = applyEvent(state, { type: 'alert', data: firing });
+  assert.deepEqual(next.firings, [firing]);
+  assert.deepEqual(state.firings, []);
+  assert.equal(effects.storage, 3);
+  assert.deepEqual(effects.activity, {
+    kind: 'alert',
+    storage_id: 3,
+    waste_type: 'plastic',
+    fill_ratio: 0.92,
+    threshold: 0.9,
+  });
+  const again = applyEvent(next, { type: 'alert', data: firing });
+  assert.equal(again.state.firings.length, 1, 'the same firing twice is kept once');
+  let many = next;
+  for (let id = 2; id <= FIRINGS + 5; id++) {
+    many = applyEvent(many, { type: 'alert', data: { ...firing, id, storage_id: 99 } }).state;
+  }
+  assert.equal(many.firings.length, FIRINGS);
+  assert.equal(many.firings[0].id, FIRINGS + 5);
+  const unknown = applyEvent(state, { type: 'alert', data: { ...firing, storage_id: 99 } });
+  assert.equal(unknown.effects.storage, null, 'a storage the page does not show is not redrawn');
+  assert.equal(applyEvent(state, { type: 'alert', data: { id: 2 } }).state, state);
 });
