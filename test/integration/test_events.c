@@ -932,6 +932,30 @@ static void test_movement_events(void **state)
     free(name);
 }
 
+/* Switching a storage's intake reaches the streams as a storage event showing it. */
+static void test_intake_switch_is_announced(void **state)
+{
+    (void)state;
+    long long storage = tu_new_storage("intake-switch", "{\"glass\":10}");
+    sse_client *admin = sse_ready(it_base_url(), it_admin_key(), NULL, NULL, NULL);
+    it_response *r = it_patch(tu_fmt("/v1/storages/%lld", storage), "{\"intake\":\"weighed\"}");
+    EXPECT_STATUS(r, 200);
+    it_response_free(r);
+    for (;;) {
+        sse_event e;
+        sse_expect_next(admin, 3000, &e);
+        bool done = strcmp(e.type, "storage") == 0 && it_json_int(e.json, "id") == storage;
+        if (done) {
+            assert_string_equal(it_json_str(e.json, "intake"), "weighed");
+        }
+        sse_event_clear(&e);
+        if (done) {
+            break;
+        }
+    }
+    sse_close(admin);
+}
+
 /* GET path as the holder of key; the response (caller frees). */
 static it_response *get_as(const char *key, const char *path)
 {
@@ -1591,6 +1615,7 @@ int main(void)
         cmocka_unit_test(test_movement_events),
         cmocka_unit_test(test_storage_sees_its_own_shipments),
         cmocka_unit_test(test_transfer_announces_its_storages),
+        cmocka_unit_test(test_intake_switch_is_announced),
         cmocka_unit_test(test_event_ids_are_sealed),
         cmocka_unit_test(test_resume_in_commit_order),
         cmocka_unit_test(test_keepalive_and_revocation),
