@@ -13,6 +13,9 @@ import { createActivity, createOrganizationList, createStorageList, lazyDetails 
 import { createDetail, createNetworkPanel } from './map.mjs';
 import { may } from './state.mjs';
 import { createUnload } from './unload.mjs';
+import { createExports } from './exports.mjs';
+import { createPlans } from './plans.mjs';
+import { createWebhooks } from './webhooks.mjs';
 
 const $ = (id) => document.getElementById(id);
 
@@ -200,5 +203,17 @@ export function createPanels(app) {
     if (view().selectedStorage === id) p.detail.render();
     p.unload.render();
   };
+  // Plans, reports and webhooks: an admin or auditor (only an admin changes webhooks).
+  const reports = role === 'admin' || role === 'auditor';
+  $('reports').hidden = !reports;
+  if (reports) {
+    p.plans = createPlans({ api, view, organizationName, storageName });
+    p.exports = createExports({ api });
+    p.webhooks = createWebhooks({ api, canEdit: admin });
+    fill($('plans-slot'), h('h3', { text: t('plans.title') }), p.plans.el);
+    fill($('exports-slot'), h('h3', { text: t('reports.periodTitle') }), p.exports.el);
+    fill($('webhooks-slot'), h('h3', { text: t('webhooks.title') }), p.webhooks.el);
+    p.webhooks.load();
+  }
   return p;
 }
