@@ -34,7 +34,14 @@ export function fillRows(storage) {
       const held = stock[type] || 0;
       const held_for = reserved[type] || 0;
       const room = typeof remaining[type] === 'number' ? remaining[type] : Math.max(cap - held - held_for, 0);
-      return { type, capacity: cap, stock: held, reserved: held_for, remaining: room, ratio: cap > 0 ? (held + held_for) / cap : 1 };
+      return {
+        type,
+        capacity: cap,
+        stock: held,
+        reserved: held_for,
+        remaining: room,
+        ratio: cap > 0 ? (held + held_for) / cap : 1,
+      };
     });
 }
 

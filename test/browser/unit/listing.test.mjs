@@ -16,7 +16,14 @@ const storages = [
 const ids = (list) => list.map((s) => s.id);
 
 test('a storage is as full as its fullest type', () => {
-  assert.deepEqual(fullestType(storages[0]), { type: 'plastic', capacity: 10, stock: 10, reserved: 0, remaining: 0, ratio: 1 });
+  assert.deepEqual(fullestType(storages[0]), {
+    type: 'plastic',
+    capacity: 10,
+    stock: 10,
+    reserved: 0,
+    remaining: 0,
+    ratio: 1,
+  });
   assert.equal(fullestType({ capacity: {}, stock: {} }), null);
 });
 
