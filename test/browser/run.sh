@@ -175,6 +175,10 @@ WF_A="http://127.0.0.1:$port_a" WF_B="http://127.0.0.1:$port_b" WF_SHOTS="$shots
 WF_A="http://127.0.0.1:$port_a" WF_B="http://127.0.0.1:$port_b" WF_SHOTS="$shots" \
     WF_KEY_ADMIN="$key_admin" WF_KEY_ORG2="$key_org2" WF_KEY_STORAGE3="$key_storage3" \
     WF_CHROMIUM="$chromium_bin" node "$here/dispatch.e2e.mjs" || status=$?
+# Plans, reports and webhooks for an admin and an auditor, on the state the scenarios before left.
+WF_A="http://127.0.0.1:$port_a" WF_B="http://127.0.0.1:$port_b" WF_SHOTS="$shots" \
+    WF_KEY_ADMIN="$key_admin" WF_KEY_ORG2="$key_org2" WF_KEY_STORAGE3="$key_storage3" \
+    WF_CHROMIUM="$chromium_bin" node "$here/plans.e2e.mjs" || status=$?
 # A big world (200 organizations, 2,000 storages, 20,000 roads) added to the same database:
 # the console's first render and lists at that scale.
 if "$bin" seed synthetic --organizations 200 --storages 2000 --routes 20000 --seed 7 >"$out/seed-synthetic.log" 2>&1; then

@@ -77,8 +77,15 @@ export function createPlans(ctx) {
   }
 
   function summaryTable(sum) {
-    const row = (label, testid, a, b) =>
-      h('tr', { testid }, h('th', { scope: 'row', text: label }), h('td', { text: a }), h('td', { text: b }));
+    // The raw figures ride along in data attributes, for tests and for anyone reading the DOM.
+    const row = (label, testid, a, b, format) =>
+      h(
+        'tr',
+        { testid, dataset: { nearest: a, minCost: b } },
+        h('th', { scope: 'row', text: label }),
+        h('td', { text: format(a) }),
+        h('td', { text: format(b) }),
+      );
     return h(
       'table',
       { class: 'plans-summary', testid: 'plans-summary' },
@@ -97,9 +104,9 @@ export function createPlans(ctx) {
       h(
         'tbody',
         null,
-        row(t('plans.placed'), 'plans-placed', kg(sum.nearest.placed), kg(sum.minCost.placed)),
-        row(t('plans.unplaced'), 'plans-unplaced', kg(sum.nearest.unplaced), kg(sum.minCost.unplaced)),
-        row(t('plans.kgM'), 'plans-kgm', number(sum.nearest.kgM), number(sum.minCost.kgM)),
+        row(t('plans.placed'), 'plans-placed', sum.nearest.placed, sum.minCost.placed, kg),
+        row(t('plans.unplaced'), 'plans-unplaced', sum.nearest.unplaced, sum.minCost.unplaced, kg),
+        row(t('plans.kgM'), 'plans-kgm', sum.nearest.kgM, sum.minCost.kgM, number),
       ),
     );
   }
@@ -192,7 +199,7 @@ export function createPlans(ctx) {
     network = null;
     fill(
       result,
-      h('p', { class: 'strong', testid: 'plans-verdict', text: verdict }),
+      h('p', { class: 'strong', testid: 'plans-verdict', dataset: { ratio: sum.ratio }, text: verdict }),
       summaryTable(sum),
       toggle,
       graph,
