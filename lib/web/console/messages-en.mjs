@@ -327,4 +327,6 @@ export const EN = {
   'webhooks.outcome.noAnswer': 'no answer; tried again later',
   'problem.webhook.validation-error':
     'The URL or the events were refused: use an http or https address of a public host, without a user name or password.',
+  'plans.nothingFits':
+    'None of it can be placed now: the storages these organizations reach have no room for it, whichever plan is used.',
 };

@@ -206,6 +206,8 @@ export function createPanels(app) {
   // Plans, reports and webhooks: an admin or auditor (only an admin changes webhooks).
   const reports = role === 'admin' || role === 'auditor';
   $('reports').hidden = !reports;
+  // What the last session's key saw goes with it, whatever this key may see.
+  for (const slot of ['plans-slot', 'exports-slot', 'webhooks-slot']) fill($(slot));
   if (reports) {
     p.plans = createPlans({ api, view, organizationName, storageName });
     p.exports = createExports({ api });

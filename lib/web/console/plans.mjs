@@ -161,6 +161,18 @@ export function createPlans(ctx) {
       return;
     }
     const sum = comparisonSummary(comparison);
+    // Waiting waste usually waits because nothing it can reach has room (dispatch places
+    // the rest within a second or two): then there is no graph and no table to show.
+    if (comparison.nearest.shipments.length === 0 && comparison.min_cost.shipments.length === 0) {
+      network?.destroy();
+      network = null;
+      fill(
+        result,
+        h('p', { class: 'strong', testid: 'plans-nothing-fits', text: t('plans.nothingFits') }),
+        summaryTable(sum),
+      );
+      return;
+    }
     const verdict =
       sum.savedKgM > 0
         ? t('plans.saves', { kgm: number(sum.savedKgM), share: percent(sum.savedShare), ratio: ratioText(sum.ratio) })
