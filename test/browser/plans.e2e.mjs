@@ -340,6 +340,33 @@ async function main() {
     await signOutIfSignedIn(page).catch(() => {});
     await close();
   }
+
+  // An auditor in Russian on a phone: the same card, in words of its language, nothing
+  // wider than the screen (the tables scroll inside their card).
+  {
+    const phone = await launch({ width: 390, height: 844 }, 'ru-RU');
+    try {
+      await step(phone.page, 'an auditor in Russian on a phone: the card fits the screen', async (p) => {
+        await p.goto(`${A}/console`);
+        await signIn(p, auditor.json.key);
+        await waitSignedIn(p, 'auditor');
+        await p.click(tid('plans-compare'));
+        await p.locator(tid('plans-summary')).waitFor({ timeout: TIMEOUT });
+        await p.click(tid('report-show-balance'));
+        await p.locator(tid('balance-table')).waitFor({ timeout: TIMEOUT });
+        const card = await p.locator(tid('reports')).textContent();
+        for (const words of ['Планы, отчёты и вебхуки', 'Скачать перевозки (CSV)', 'Наименьшие кг·м'])
+          if (!card.includes(words)) throw new Error(`the card lacks "${words}"`);
+        const scroll = await p.evaluate(() => document.documentElement.scrollWidth);
+        if (scroll > 390) throw new Error(`the page is ${scroll} px wide at 390 px`);
+        await p.locator(tid('reports')).scrollIntoViewIfNeeded();
+        await expectNoAxeViolations(p, 'the auditor on a phone, in Russian');
+      });
+    } finally {
+      await signOutIfSignedIn(phone.page).catch(() => {});
+      await phone.close();
+    }
+  }
   report();
 }
 
