@@ -329,4 +329,5 @@ export const EN = {
     'The URL or the events were refused: use an http or https address of a public host, without a user name or password.',
   'plans.nothingFits':
     'None of it can be placed now: the storages these organizations reach have no room for it, whichever plan is used.',
+  'plans.placesMore': 'Least kg·m places {kg} more than nearest first (which leaves it waiting); ratio {ratio}.',
 };

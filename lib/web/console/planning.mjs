@@ -41,6 +41,16 @@ export function comparisonSummary(comparison) {
   };
 }
 
+// What the comparison says first: min-cost places more kilograms ('placesMore'; then its
+// kg·m may be higher and the ratio below 1), or it moves the same for fewer kg·m
+// ('saves'), or nearest-first is already optimal for this batch ('same').
+export function verdictKind(sum) {
+  if (sum.minCost.placed > sum.nearest.placed) {
+    return 'placesMore';
+  }
+  return sum.savedKgM > 0 ? 'saves' : 'same';
+}
+
 function shipmentKey(s) {
   return `${s.organization_id}>${s.storage_id}>${s.waste_type}`;
 }

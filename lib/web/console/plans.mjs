@@ -8,7 +8,7 @@ import { fill, h } from './dom.mjs';
 import { kg, metres, percent } from './format.mjs';
 import { createNetwork } from './graph.mjs';
 import { locale, number, t, wasteTypeName } from './i18n.mjs';
-import { comparisonSummary, pendingBatch, planEdges, shipmentRows } from './planning.mjs';
+import { comparisonSummary, pendingBatch, planEdges, shipmentRows, verdictKind } from './planning.mjs';
 import { problemView } from './problems.mjs';
 
 // The API takes at most this many hand-overs in one batch.
@@ -173,10 +173,13 @@ export function createPlans(ctx) {
       );
       return;
     }
+    const kind = verdictKind(sum);
     const verdict =
-      sum.savedKgM > 0
-        ? t('plans.saves', { kgm: number(sum.savedKgM), share: percent(sum.savedShare), ratio: ratioText(sum.ratio) })
-        : t('plans.same', { ratio: ratioText(sum.ratio) });
+      kind === 'placesMore'
+        ? t('plans.placesMore', { kg: kg(sum.minCost.placed - sum.nearest.placed), ratio: ratioText(sum.ratio) })
+        : kind === 'saves'
+          ? t('plans.saves', { kgm: number(sum.savedKgM), share: percent(sum.savedShare), ratio: ratioText(sum.ratio) })
+          : t('plans.same', { ratio: ratioText(sum.ratio) });
     const toggle = h(
       'fieldset',
       { class: 'plans-toggle' },

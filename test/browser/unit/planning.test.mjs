@@ -12,6 +12,7 @@ import {
   planEdges,
   shipmentRows,
   totalKg,
+  verdictKind,
 } from '../../../lib/web/console/planning.mjs';
 
 // The API's own example: ОО1 and ОО2 each hand over bio 250 on the picture.
@@ -71,6 +72,16 @@ test('the summary gives both plans, the saving and its share', () => {
     ratio: 1,
   });
   assert.equal(nothing.savedShare, 0);
+  assert.equal(verdictKind(sum), 'saves');
+  assert.equal(verdictKind(nothing), 'same');
+  // min-cost placing more may cost more kg·m: it says so, never "saves"
+  const more = comparisonSummary({
+    nearest: { shipments: [], placed_kg: 100, unplaced: { bio: 50 }, kg_m: 1000 },
+    min_cost: { shipments: [], placed_kg: 150, unplaced: { bio: 0 }, kg_m: 4000 },
+    ratio: 0.25,
+  });
+  assert.equal(more.savedKgM, -3000);
+  assert.equal(verdictKind(more), 'placesMore');
   assert.equal(nothing.nearest.unplaced, 9);
 });
 
