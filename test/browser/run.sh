@@ -186,6 +186,12 @@ if wanted dispatch; then
         WF_KEY_ADMIN="$key_admin" WF_KEY_ORG2="$key_org2" WF_KEY_STORAGE3="$key_storage3" \
         WF_CHROMIUM="$chromium_bin" node "$here/dispatch.e2e.mjs" || status=$?
 fi
+# Plans, reports and webhooks for an admin and an auditor, on the state the scenarios before left.
+if wanted plans; then
+    WF_A="http://127.0.0.1:$port_a" WF_B="http://127.0.0.1:$port_b" WF_SHOTS="$shots" \
+        WF_KEY_ADMIN="$key_admin" WF_KEY_ORG2="$key_org2" WF_KEY_STORAGE3="$key_storage3" \
+        WF_CHROMIUM="$chromium_bin" node "$here/plans.e2e.mjs" || status=$?
+fi
 # Movements: the weighbridge on a phone, an organization's loads, the fill history chart.
 if wanted weighbridge; then
     WF_A="http://127.0.0.1:$port_a" WF_B="http://127.0.0.1:$port_b" WF_SHOTS="$shots" \

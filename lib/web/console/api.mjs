@@ -124,5 +124,46 @@ export function createApi({ getKey, onUnauthorized = () => {}, onRateLimited = (
     }
   }
 
-  return { request, get, listAll };
+  // A file to save (a CSV export): the answer's body as a Blob, fetched with the key in the
+  // Authorization header so that the key never appears in a URL; an error answer throws an
+  // ApiError as request() does.
+  async function download(path, query = {}) {
+    const params = new URLSearchParams();
+    for (const [name, value] of Object.entries(query)) {
+      if (value !== undefined && value !== null && value !== '') {
+        params.set(name, String(value));
+      }
+    }
+    const text = params.toString();
+    const url = text ? `${path}?${text}` : path;
+    let response;
+    try {
+      response = await doFetch(url, {
+        method: 'GET',
+        headers: { Accept: 'text/csv, application/problem+json', Authorization: `Bearer ${getKey()}` },
+        cache: 'no-store',
+        credentials: 'omit',
+      });
+    } catch {
+      throw new ApiError(0, { title: 'Network error', detail: 'The service could not be reached.' });
+    }
+    if (!response.ok) {
+      let problem = { title: response.statusText };
+      try {
+        problem = JSON.parse(await response.text());
+      } catch {
+        // not JSON: keep the status text
+      }
+      const error = new ApiError(response.status, problem, retryAfterSeconds(response.headers.get('Retry-After')));
+      if (response.status === 401) {
+        onUnauthorized(error);
+      } else if (response.status === 429) {
+        onRateLimited(error);
+      }
+      throw error;
+    }
+    return response.blob();
+  }
+
+  return { request, get, listAll, download };
 }

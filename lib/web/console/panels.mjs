@@ -17,6 +17,9 @@ import { createDetail, createNetworkPanel } from './map.mjs';
 import { may } from './state.mjs';
 import { createUnload } from './unload.mjs';
 import { createWeighbridge } from './weighbridge.mjs';
+import { createExports } from './exports.mjs';
+import { createPlans } from './plans.mjs';
+import { createWebhooks } from './webhooks.mjs';
 
 const $ = (id) => document.getElementById(id);
 
@@ -247,5 +250,19 @@ export function createPanels(app) {
     p.unload.render();
     if (id === (role === 'storage' ? me.storage_id : view().selectedStorage)) p.history.render();
   };
+  // Plans, reports and webhooks: an admin or auditor (only an admin changes webhooks).
+  const reports = role === 'admin' || role === 'auditor';
+  $('reports').hidden = !reports;
+  // What the last session's key saw goes with it, whatever this key may see.
+  for (const slot of ['plans-slot', 'exports-slot', 'webhooks-slot']) fill($(slot));
+  if (reports) {
+    p.plans = createPlans({ api, view, organizationName, storageName });
+    p.exports = createExports({ api });
+    p.webhooks = createWebhooks({ api, canEdit: admin });
+    fill($('plans-slot'), h('h3', { text: t('plans.title') }), p.plans.el);
+    fill($('exports-slot'), h('h3', { text: t('reports.periodTitle') }), p.exports.el);
+    fill($('webhooks-slot'), h('h3', { text: t('webhooks.title') }), p.webhooks.el);
+    p.webhooks.load();
+  }
   return p;
 }
