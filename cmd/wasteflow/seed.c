@@ -46,10 +46,12 @@ static int seed_case1(PGconn *pg)
 
 typedef struct {
     long organizations, storages, routes, seed;
+    double weighed_share; /* probability that a storage weighs its loads (0..1) */
 } synthetic_options;
 
 static const char synthetic_usage[] =
     "usage: wasteflow seed synthetic --organizations N --storages M --routes R --seed S\n"
+    "                                [--weighed-share P]\n"
     "\n"
     "Loads a reproducible synthetic world, generated inside PostgreSQL in one transaction:\n"
     "organizations org-S-1..N and storages storage-S-1..M scattered uniformly over a square\n"
@@ -61,7 +63,10 @@ static const char synthetic_usage[] =
     "    so every organization reaches every storage;\n"
     "  - the rest join each storage to its nearest neighbours, nearest first (80% two-way).\n"
     "Storage i accepts type i mod 3 (0 bio, 1 glass, 2 plastic) and each other type with\n"
-    "probability 1/2; capacities are log-uniform from 100 to 100,000 kg. Organizations have\n"
+    "probability 1/2; capacities are log-uniform from 100 to 100,000 kg. Each storage's\n"
+    "intake is weighed with probability P (its loads travel and wait for a receipt) and\n"
+    "automatic otherwise; the draw is per storage and seed, so the same P weighs the same\n"
+    "storages and a larger P weighs those and more. Organizations have\n"
     "no on-site limit and nothing pending. The same options give the same rows (names,\n"
     "roads, distances, types, capacities); in a fresh database also the same ids. Seeding a\n"
     "world again adds nothing; names carry S, so worlds of different seeds can share a\n"
@@ -70,7 +75,8 @@ static const char synthetic_usage[] =
     "  --organizations N   0..10,000,000 (default 100)\n"
     "  --storages M        1..10,000,000 (default 20)\n"
     "  --routes R          N + M - 1 .. N*M + M*(M-1)/2 (default 500)\n"
-    "  --seed S            0..2,147,483,647 (default 1)\n";
+    "  --seed S            0..2,147,483,647 (default 1)\n"
+    "  --weighed-share P   a number from 0 to 1 (default 0: every storage automatic)\n";
 
 static int parse_count(const char *text, long min, long max, long *out)
 {
@@ -84,15 +90,43 @@ static int parse_count(const char *text, long min, long max, long *out)
     return 0;
 }
 
+/* A probability: a plain decimal from 0 to 1 ("nan", "inf", "1e0x" and the like refused). */
+static int parse_share(const char *text, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double value = strtod(text, &end);
+    if (errno != 0 || end == text || *end != '\0' || !(value >= 0.0 && value <= 1.0)) {
+        return -1;
+    }
+    *out = value;
+    return 0;
+}
+
 /* 0 with the options filled, 1 when --help was asked (usage printed), 2 on a usage error
  * (message printed). Needs no database. */
 static int synthetic_parse(int argc, char **argv, synthetic_options *options)
 {
-    *options = (synthetic_options){100, 20, 500, 1};
+    *options = (synthetic_options){100, 20, 500, 1, 0.0};
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(synthetic_usage, stdout);
             return 1;
+        }
+        if (strcmp(argv[i], "--weighed-share") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "wasteflow seed synthetic: %s needs a value\n", argv[i]);
+                return 2;
+            }
+            if (parse_share(argv[i + 1], &options->weighed_share) != 0) {
+                fprintf(stderr,
+                        "wasteflow seed synthetic: --weighed-share must be a number from 0 to "
+                        "1, not \"%s\"\n",
+                        argv[i + 1]);
+                return 2;
+            }
+            i++;
+            continue;
         }
         static const struct {
             const char *name;
@@ -149,8 +183,9 @@ static int synthetic_parse(int argc, char **argv, synthetic_options *options)
     return 0;
 }
 
-/* Parameters, all bigint: $1 organizations, $2 storages, $3 routes, $4 seed, $5 grid cells
- * per side, $6 neighbours listed per node, $7 roads beyond the guaranteed ones.
+/* Parameters, bigint but the last: $1 organizations, $2 storages, $3 routes, $4 seed, $5 grid
+ * cells per side, $6 neighbours listed per node, $7 roads beyond the guaranteed ones, $8 the
+ * weighed share (float8).
  *
  * Randomness is a hash of (what, index, seed) — hashint8extended, the stable hash of hash
  * partitioning — never random(): a row's values do not depend on the order PostgreSQL
@@ -169,8 +204,13 @@ static int synthetic_parse(int argc, char **argv, synthetic_options *options)
 static const char *const synthetic_rows_sql[] = {
     "INSERT INTO organizations (name) SELECT 'org-' || $4 || '-' || i "
     "FROM generate_series(1, $1::int) i ORDER BY i ON CONFLICT (name) DO NOTHING",
-    "INSERT INTO storages (name) SELECT 'storage-' || $4 || '-' || i "
-    "FROM generate_series(1, $2::int) i ORDER BY i ON CONFLICT (name) DO NOTHING",
+    /* A uniform number below the share weighs: 0 weighs none (the number is never
+     * negative), 1 weighs all (it is always below 1). Its own salt keeps every other draw,
+     * and so the world of a given seed, the same whatever the share. */
+    "INSERT INTO storages (name, intake) SELECT 'storage-' || $4 || '-' || i, "
+    "CASE WHEN " UNIFORM("i", "10") " < $8::float8 THEN 'weighed' ELSE 'automatic' END "
+                                    "FROM generate_series(1, $2::int) i ORDER BY i "
+                                    "ON CONFLICT (name) DO NOTHING",
     "INSERT INTO storage_waste (storage_id, waste_type, capacity) "
     "SELECT s.id, t.code, round(100 * 1000 ^ " UNIFORM(
         "i * 4 + t.k",
@@ -277,8 +317,8 @@ static const char synthetic_routes_sql[] =
 
 static long long run_count(PGconn *pg, const char *sql, const char *const *params)
 {
-    static const Oid int8_types[7] = {20, 20, 20, 20, 20, 20, 20};
-    PGresult *r = PQexecParams(pg, sql, 7, int8_types, params, NULL, NULL, 0);
+    static const Oid types[8] = {20, 20, 20, 20, 20, 20, 20, 701}; /* int8 ..., float8 */
+    PGresult *r = PQexecParams(pg, sql, 8, types, params, NULL, NULL, 0);
     long long count = -1;
     if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
         count = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -309,9 +349,9 @@ static int seed_synthetic(PGconn *pg, const synthetic_options *o)
      * once mutual pairs count once) cover them. */
     long long organization_share = extra < 2LL * o->organizations ? extra : 2LL * o->organizations;
     long long neighbours = (extra - organization_share) / (0.45 * (double)o->storages) + 3;
-    char texts[7][24];
-    const char *params[7];
-    for (int i = 0; i < 7; i++) {
+    char texts[8][32];
+    const char *params[8];
+    for (int i = 0; i < 8; i++) {
         params[i] = texts[i];
     }
     snprintf(texts[0], sizeof texts[0], "%ld", o->organizations);
@@ -319,6 +359,7 @@ static int seed_synthetic(PGconn *pg, const synthetic_options *o)
     snprintf(texts[2], sizeof texts[2], "%ld", o->routes);
     snprintf(texts[3], sizeof texts[3], "%ld", o->seed);
     snprintf(texts[6], sizeof texts[6], "%lld", extra);
+    snprintf(texts[7], sizeof texts[7], "%.17g", o->weighed_share); /* exact round trip */
     if (run(pg, "BEGIN", 0, NULL) != 0 ||
         run(pg, "SELECT pg_advisory_xact_lock(hashtext('wasteflow.seed'))", 0, NULL) != 0 ||
         run(pg, "SET LOCAL jit = off", 0, NULL) != 0 ||
@@ -366,14 +407,19 @@ static int seed_synthetic(PGconn *pg, const synthetic_options *o)
         neighbours *= 2;
     }
     long long inserted = run_count(pg, synthetic_routes_sql, params);
+    long long weighed = run_count(pg,
+                                  "SELECT count(*) FROM storages WHERE intake = 'weighed' AND "
+                                  "name LIKE 'storage-' || $4 || '-%'",
+                                  params);
     /* The routes' triggers log the roads and move the graph version themselves. */
-    if (inserted < 0 ||
+    if (inserted < 0 || weighed < 0 ||
         run(pg, "UPDATE dispatch_state SET room_epoch = room_epoch + 1", 0, NULL) != 0 ||
         run(pg, "COMMIT", 0, NULL) != 0) {
         return 1;
     }
-    printf("seeded synthetic world %ld: %ld organizations, %ld storages, %ld routes (%lld new)\n",
-           o->seed, o->organizations, o->storages, o->routes, inserted);
+    printf("seeded synthetic world %ld: %ld organizations, %ld storages (%lld weighed), %ld "
+           "routes (%lld new)\n",
+           o->seed, o->organizations, o->storages, weighed, o->routes, inserted);
     return 0;
 }
 
@@ -391,7 +437,8 @@ int seed_main(const config *cfg, int argc, char **argv)
     }
     if (argc < 1 || (strcmp(argv[0], "case1") != 0 && strcmp(argv[0], "synthetic") != 0)) {
         fprintf(stderr, "usage: wasteflow seed case1 | seed synthetic --organizations N "
-                        "--storages M --routes R --seed S | seed demo-keys [--file PATH]\n");
+                        "--storages M --routes R --seed S [--weighed-share P] | seed demo-keys "
+                        "[--file PATH]\n");
         return 2;
     }
     synthetic_options options;

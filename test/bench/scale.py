@@ -22,6 +22,10 @@
   scale.py start-routes BASE ORG STORAGES [--changes N] [--seed S]
         for an instance that has just answered /readyz: N times a new road from ORG to a
         random storage (POST /v1/routes), then ORG's first page; the views' milliseconds
+  scale.py plans BASE ORGS [--sizes N,N] [--timeout S] [--max-kg K] [--seed S]
+        POST /v1/plans once per size: N distinct random organizations (N capped at ORGS),
+        one random type each, 1..K kg (as plans_scale.sh); seconds, placed kg and kg*m of
+        both plans and the ratio the service reports, per size
   scale.py assemble DIR ORGS STORAGES ROUTES SEED_SECONDS|null
         one world's record (the fields of OUT.json) from the raw outputs in DIR
   scale.py report OUT.json WORLD.json...
@@ -139,6 +143,33 @@ def latency(args):
         result["shipped_all_share"] = round(shipped_all / ok, 3) if ok else None
         result["shipments_per_transfer"] = round(shipments / ok, 3) if ok else None
     print(json.dumps(result))
+
+
+def plans(args):
+    rng = random.Random(args.seed)
+    client = Client(args.base, args.timeout)
+    results = []
+    for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
+        size = min(size, args.orgs)
+        if size < 1:
+            continue
+        batch = [{"organization_id": org, "waste": {rng.choice(TYPES): rng.randint(1, args.max_kg)}}
+                 for org in rng.sample(range(1, args.orgs + 1), size)]
+        status, body, seconds = client.request("POST", "/v1/plans",
+                                               body=json.dumps({"hand_overs": batch}))
+        record = {"size": size, "status": status, "seconds": round(seconds, 3)}
+        if status == 200:
+            answer = json.loads(body)
+            nearest, min_cost = answer["nearest"], answer["min_cost"]
+            record.update({"ratio": answer["ratio"], "nearest_kg_m": nearest["kg_m"],
+                           "min_cost_kg_m": min_cost["kg_m"],
+                           "nearest_placed_kg": nearest["placed_kg"],
+                           "min_cost_placed_kg": min_cost["placed_kg"]})
+        else:
+            record["body"] = body[:300].decode("utf-8", "replace")
+        results.append(record)
+    client.close()
+    print(json.dumps({"batches": results}))
 
 
 def read_metrics(base, names, timeout=30):
@@ -296,6 +327,10 @@ ROWS = [
     ("dispatch_burst_s", "dispatch burst", "s"),
     ("pg_cpu_us_per_transfer", "PostgreSQL CPU / transfer", "us"),
     ("service_cpu_us_per_transfer", "service CPU / transfer", "us"),
+    ("plans_s", "plans: largest batch", "s"),
+    ("plans_batch", "plans: hand-overs in it", ""),
+    ("plans_ratio", "plans: nearest / min-cost kg*m", ""),
+    ("plans_rss_mib", "plans instance VmHWM", "MiB"),
     ("seed_s", "seeding", "s"),
 ]
 
@@ -403,6 +438,15 @@ def report(args):
         if svc is not None:
             print(f"  service CPU per transfer <= 150 us at {_world_name(w)} (16 clients): "
                   f"{svc:.0f} us -> {'met' if svc <= 150 else 'SHORT'}")
+    for w in worlds:
+        secs, size = w.get("plans_s"), w.get("plans_batch")
+        if size is None or size < 10000:
+            continue
+        print(f"  plans of {size} hand-overs <= 5 s at {_world_name(w)}: "
+              + ("null -> SHORT" if secs is None else
+                 f"{secs:.2f} s -> {'met' if secs <= 5 else 'SHORT'}")
+              + (f" (instance VmHWM {w['plans_rss_mib']:.0f} MiB)"
+                 if w.get("plans_rss_mib") is not None else ""))
     notes = [n for w in worlds for n in w.get("notes", [])]
     if notes:
         print()
@@ -565,6 +609,25 @@ def assemble(args):
         notes.append(f"{name}: dispatch burst capped: {burst['left_kg']} of "
                      f"{burst['pending_kg']} kg still pending after {burst['seconds']} s")
 
+    plan = _load(os.path.join(d, "plans.json"))
+    details["plans"] = plan
+    batches = (plan or {}).get("batches") or []
+    world["plans_s"] = world["plans_batch"] = world["plans_ratio"] = None
+    if batches:
+        largest = max(batches, key=lambda b: b["size"])
+        world["plans_batch"] = largest["size"]
+        if largest["status"] == 200:
+            world["plans_s"] = largest["seconds"]
+            world["plans_ratio"] = round(largest["ratio"], 4)
+        for b in batches:
+            if b["status"] != 200:
+                notes.append(f"{name}: plans of {b['size']} hand-overs answered {b['status']} "
+                             f"after {b['seconds']} s: {b.get('body', '')[:200]}")
+    elif os.path.exists(os.path.join(d, "plans.json")):
+        notes.append(f"{name}: the plans step left no result")
+    plans_rss = rss("plans")
+    world["plans_rss_mib"] = round(plans_rss[0], 1) if plans_rss else None
+
     world["seed_s"] = None if args.seed_s == "null" else round(float(args.seed_s), 1)
     audit = [l for l in _read(os.path.join(d, "audit.txt")).splitlines() if l.strip()]
     errors = [l for l in _read(os.path.join(d, "server-errors.txt")).splitlines() if l.strip()]
@@ -621,6 +684,14 @@ def main(argv):
     p.add_argument("--seed", type=int, default=3)
     p.add_argument("--timeout", type=float, default=120.0)
     p.set_defaults(fn=start_routes)
+    p = sub.add_parser("plans")
+    p.add_argument("base")
+    p.add_argument("orgs", type=int)
+    p.add_argument("--sizes", default="1000,10000")
+    p.add_argument("--timeout", type=float, default=60.0)
+    p.add_argument("--max-kg", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=4)
+    p.set_defaults(fn=plans)
     p = sub.add_parser("assemble")
     p.add_argument("dir")
     p.add_argument("organizations", type=int)

@@ -34,7 +34,12 @@
 #   - RSS: VmHWM and VmRSS of A after all runs;
 #   - a dispatch burst: BURST_ORGS (10,000, or every organization of a smaller world) hold
 #     pending glass with no glass room anywhere, then one transaction raises every glass
-#     capacity (and the dispatch epoch): seconds until nothing is pending (BURST_CAP 120 s).
+#     capacity (and the dispatch epoch): seconds until nothing is pending (BURST_CAP 120 s);
+#   - allocation plans: a fresh instance (no work budget, REQUEST_TIMEOUT as its deadline),
+#     one view to load the graph, then POST /v1/plans once per size of PLANS_SIZES
+#     (1000,10000; capped at the world's organizations): distinct random organizations, one
+#     random type each, 1-1,000 kg; seconds, the nearest / min-cost kg*m ratio, and that
+#     instance's VmHWM (test/bench/plans_scale.sh runs more batches on one world).
 # Writes OUT.json ({"worlds": [...]}) and prints the table with the growth from the
 # smallest world to the largest and the scale targets (test/bench/README.md).
 #
@@ -42,7 +47,7 @@
 # SCALE_KEEP=1 (keep the cluster and the seeded templates for the next run; a template is
 # reseeded when seed.c or a migration changed), SCALE_PGDATA, SCALE_PG_PORT, SCALE_PORT,
 # POOL_SIZE (4), STEP_COUNT, STEP_BUDGET, REQUEST_TIMEOUT (60 s per request), WRK_DURATION,
-# ROUTE_CHANGES, ROUTE_CAP, BURST_ORGS, BURST_CAP. Servers get WASTEFLOW_RATE_LIMIT=0 and
+# ROUTE_CHANGES, ROUTE_CAP, BURST_ORGS, BURST_CAP, PLANS_SIZES. Servers get WASTEFLOW_RATE_LIMIT=0 and
 # every other WASTEFLOW_* default. Everything listens on 127.0.0.1 and is stopped at exit;
 # every raw output stays in the work directory it prints.
 set -euo pipefail
@@ -72,6 +77,7 @@ route_changes=${ROUTE_CHANGES:-5}
 route_cap=${ROUTE_CAP:-60}
 burst_orgs=${BURST_ORGS:-10000}
 burst_cap=${BURST_CAP:-120}
+plans_sizes=${PLANS_SIZES:-1000,10000}
 work=$(mktemp -d /tmp/wasteflow-scale.XXXXXX)
 suite_start=$(date +%s)
 
@@ -385,6 +391,29 @@ SQL
     echo "$(status_kib "$pid_a" VmHWM) $(status_kib "$pid_a" VmRSS)" >"$wdir/rss-a.txt"
     echo "$(status_kib "$pid_b" VmHWM) $(status_kib "$pid_b" VmRSS)" >"$wdir/rss-b.txt"
     stop_servers
+
+    # ---- allocation plans: a fresh instance, its graph loaded by one view, then one batch
+    # per size of PLANS_SIZES (as plans_scale.sh, which runs more of them). Its own instance,
+    # without a work budget (a 10,000-entry plan's searches exceed the default one) and with
+    # a request deadline of REQUEST_TIMEOUT, so its VmHWM is what a plan adds to a loaded graph.
+    say "$name: plans (${plans_sizes}) on a fresh instance"
+    t=$(now_ms)
+    WASTEFLOW_WORK_BUDGET=0 WASTEFLOW_REQUEST_TIMEOUT_MS=$((request_timeout * 1000)) \
+        WASTEFLOW_QUERY_TIMEOUT_MS=$((request_timeout * 1000)) \
+        start_server pid_c "$port_c" "$wdir/server-plans.log"
+    if wait_ready "$port_c" "$pid_c"; then
+        python3 "$drv" latency "http://127.0.0.1:$port_c" view "$orgs" --count 1 --budget 1 \
+            --timeout "$request_timeout" >"$wdir/warm-plans.json" || true
+        python3 "$drv" plans "http://127.0.0.1:$port_c" "$orgs" --sizes "$plans_sizes" \
+            --timeout "$request_timeout" >"$wdir/plans.json" || true
+        echo "$(status_kib "$pid_c" VmHWM) $(status_kib "$pid_c" VmRSS)" >"$wdir/rss-plans.txt"
+    else
+        tail -n 20 "$wdir/server-plans.log" >&2
+    fi
+    stop_pid "$pid_c"
+    pid_c=""
+    phase "$name: plans" "$t"
+    cat "$wdir/plans.json" >&2 2>/dev/null || true
     sql -f "$root/sql/audit.sql" >"$wdir/audit.txt" 2>&1 || true
     grep -h '"level":"error"' "$wdir"/server-*.log >"$wdir/server-errors.txt" || true
     python3 "$drv" assemble "$wdir" "$orgs" "$storages" "$routes" "$seed_s" \

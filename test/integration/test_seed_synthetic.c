@@ -182,6 +182,17 @@ static void test_usage_and_bad_options(void **state)
     expect_usage_error(run_synthetic("--seed", "12abc", NULL), "--seed must be a whole number");
     expect_usage_error(run_synthetic("--seed", NULL), "--seed needs a value");
     expect_usage_error(run_synthetic("--colour", "red", NULL), "unknown option \"--colour\"");
+    expect_usage_error(run_synthetic("--weighed-share", "1.5", NULL),
+                       "--weighed-share must be a number from 0 to 1, not \"1.5\"");
+    expect_usage_error(run_synthetic("--weighed-share", "-0.1", NULL),
+                       "--weighed-share must be a number from 0 to 1, not \"-0.1\"");
+    expect_usage_error(run_synthetic("--weighed-share", "half", NULL),
+                       "--weighed-share must be a number from 0 to 1, not \"half\"");
+    expect_usage_error(run_synthetic("--weighed-share", "nan", NULL),
+                       "--weighed-share must be a number from 0 to 1, not \"nan\"");
+    expect_usage_error(run_synthetic("--weighed-share", "0.5kg", NULL),
+                       "--weighed-share must be a number from 0 to 1");
+    expect_usage_error(run_synthetic("--weighed-share", NULL), "--weighed-share needs a value");
     /* 10 organizations and 5 storages need 14 roads to connect, and have 60 pairs. */
     expect_usage_error(
         run_synthetic("--organizations", "10", "--storages", "5", "--routes", "13", NULL),
@@ -371,6 +382,79 @@ static void test_reproducible(void **state)
     tu_assert_audit_clean();
 }
 
+/* The indices of world `seed`'s weighed storages, comma-separated (caller frees). */
+static char *weighed_indices(int seed)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(string_agg(split_part(name, '-', 3), ',' ORDER BY "
+             "split_part(name, '-', 3)::int), '') FROM storages WHERE intake = 'weighed' AND "
+             "name LIKE 'storage-%d-%%'",
+             seed);
+    return sql_text(sql);
+}
+
+static void seed_weighed(const char *seed, const char *share, const char *expect_out)
+{
+    seed_run run = run_synthetic("--organizations", "30", "--storages", "90", "--routes", "400",
+                                 "--seed", seed, "--weighed-share", share, NULL);
+    if (run.exit_code != 0 || strstr(run.out, expect_out) == NULL) {
+        fprintf(stderr, "exit %d, stdout: %s, stderr: %s\n(expected \"%s\")\n", run.exit_code,
+                run.out, run.err, expect_out);
+    }
+    assert_int_equal(run.exit_code, 0);
+    assert_non_null(strstr(run.out, expect_out));
+    seed_run_free(&run);
+}
+
+/* --weighed-share P weighs each storage with probability P, drawn per storage and seed: the
+ * exact storages below are the draw's (hashint8extended(i, 13 * 16 + 10) / 2^52 < P), the
+ * same P weighs the same storages, a larger P weighs those and more, and the rest of the
+ * world (names, types, capacities, roads) does not depend on P. Without the flag nothing is
+ * weighed (the worlds seeded above). */
+static void test_weighed_share(void **state)
+{
+    (void)state;
+    assert_int_equal(it_sql_int("SELECT count(*) FROM storages WHERE intake <> 'automatic'"), 0);
+    seed_weighed("13", "0.3", "90 storages (26 weighed)");
+    char *at_30 = weighed_indices(13);
+    assert_string_equal(at_30, "3,7,8,10,14,19,23,26,30,32,35,38,43,48,49,54,56,57,63,68,70,74,"
+                               "75,76,84,88");
+    char *world = world_fingerprint(13);
+    /* Seeding again with another share adds and changes nothing. */
+    seed_weighed("13", "0.9", "(26 weighed), 400 routes (0 new)");
+
+    delete_world(13);
+    seed_weighed("13", "0.6", "90 storages (48 weighed)");
+    char *at_60 = weighed_indices(13);
+    assert_string_equal(at_60, "2,3,7,8,10,14,19,23,26,27,28,29,30,31,32,33,35,38,40,43,45,47,"
+                               "48,49,51,52,53,54,56,57,58,60,61,63,64,65,68,70,74,75,76,77,79,"
+                               "80,83,84,85,88");
+    /* Every storage weighed at 0.3 is weighed at 0.6. */
+    assert_int_equal(it_sql_int("SELECT count(*) FROM unnest(string_to_array('%s', ',')) i "
+                                "WHERE NOT EXISTS (SELECT 1 FROM storages WHERE name = "
+                                "'storage-13-' || i AND intake = 'weighed')",
+                                at_30),
+                     0);
+    char *same_world = world_fingerprint(13);
+    assert_string_equal(world, same_world);
+
+    seed_weighed("14", "1", "90 storages (90 weighed)");
+    seed_weighed("15", "0", "90 storages (0 weighed)");
+    assert_int_equal(
+        it_sql_int("SELECT count(*) FROM storages WHERE intake = 'weighed' AND name NOT LIKE "
+                   "'storage-13-%%' AND name NOT LIKE 'storage-14-%%'"),
+        0);
+    tu_assert_audit_clean();
+    for (int seed = 13; seed <= 15; seed++) {
+        delete_world(seed);
+    }
+    free(at_30);
+    free(at_60);
+    free(world);
+    free(same_world);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -379,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_every_organization_reaches_every_storage),
         cmocka_unit_test(test_roads_join_near_neighbours),
         cmocka_unit_test(test_reproducible),
+        cmocka_unit_test(test_weighed_share),
         cmocka_unit_test(test_extreme_budgets),
     };
     return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
