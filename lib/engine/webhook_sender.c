@@ -28,7 +28,7 @@
 #include <time.h>
 
 #define WEBHOOK_POLL_MS        200
-#define WEBHOOK_IDLE_POLL_MS   1000 /* after polls that found nothing, at most this far apart */
+#define WEBHOOK_IDLE_POLL_MS   2000 /* after polls that found nothing, at most this far apart */
 #define WEBHOOK_LEASE_MS       6000
 #define WEBHOOK_FLIGHT_MAX     256 /* messages in flight, all endpoints together */
 #define WEBHOOK_RESPONSE_MAX   (64 * 1024)
