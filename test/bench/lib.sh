@@ -45,3 +45,15 @@ build_release() {
     tail -n 30 "$log" >&2
     return 1
 }
+
+# stop_pid PID: TERM, up to 15 s for it to end, then KILL (nothing when PID is empty or gone).
+stop_pid() {
+    local pid=$1
+    [[ -n "$pid" ]] || return 0
+    kill "$pid" 2>/dev/null || return 0
+    for _ in $(seq 1 150); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null || true
+}

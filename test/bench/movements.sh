@@ -62,16 +62,6 @@ bin="$root/build-release/wasteflow"
 
 declare -A server_pid=([auto]="" [weighed]="")
 declare -A server_port=([auto]=$port [weighed]=$((port + 1)))
-stop_pid() {
-    local pid=$1
-    [[ -n "$pid" ]] || return 0
-    kill "$pid" 2>/dev/null || return 0
-    for _ in $(seq 1 150); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    kill -9 "$pid" 2>/dev/null || true
-}
 stop_servers() {
     for w in auto weighed; do
         stop_pid "${server_pid[$w]}"

@@ -73,16 +73,6 @@ bin="$root/build-release/wasteflow"
 server_pid=""
 sweep_pid=""
 # Servers are started inside $(...), so they are not this shell's children: poll for the exit.
-stop_pid() {
-    local pid=$1
-    [[ -n "$pid" ]] || return 0
-    kill "$pid" 2>/dev/null || return 0
-    for _ in $(seq 1 150); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    kill -9 "$pid" 2>/dev/null || true
-}
 cleanup() {
     stop_pid "$sweep_pid"
     stop_pid "$server_pid"
