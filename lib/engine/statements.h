@@ -89,6 +89,9 @@
     X(ST_PLAN_UNKNOWN_ORG)                                                                         \
     X(ST_PLAN_ROOMS)                                                                               \
     X(ST_GENERIC_PLANS)                                                                            \
+    X(ST_TX_BEGIN)                                                                                 \
+    X(ST_TX_BEGIN_SNAPSHOT)                                                                        \
+    X(ST_TX_COMMIT)                                                                                \
     X(ST_PENDING_BY_TYPE)                                                                          \
     X(ST_DISPATCH_POLL)                                                                            \
     X(ST_DISPATCH_RENEW)                                                                           \

@@ -3,21 +3,26 @@
  *   POST /v1/organizations/{id}/transfers      lib/api/routes_table.c -> handle_transfers_create
  *     reads {"waste": {...}}                   lib/api/transfers.c
  *     transfer_request()                       here
+ *   (C)      read-ahead (read_ahead()): the plan (lib/core/placement.h) made on this
+ *            instance's current graph with what is handed over: the organization's storages
+ *            come nearest first from a shortest-path search, and for each type the plan
+ *            reads ahead only as far as this instance's room hints say it must
  *   round 1  BEGIN; check the waste types, lock the organization row and read the graph
  *            version, now(), the new transfer id and its block of shipment (movement) ids
- *            (one statement); read its pending and on-site limits (request_locked())
+ *            (one statement); read its pending and on-site limits; read the rooms the
+ *            read-ahead asked for, locking just the rows that have room, in storage id
+ *            order (request_locked())
  *   (round)  only when this instance's graph is stale: load the road graph (graph_loaded())
- *   (C)      the plan (lib/core/placement.h): the organization's storages come nearest
- *            first from a shortest-path search, and for each type the plan reads ahead only
- *            as far as this instance's room hints say it must (transfer_plan_round())
- *   round 2  read the rooms the plan asked for, locking just the rows that have room, in
- *            storage id order (rooms_read()); when hints were wrong (another transaction
- *            took the room) the plan reads further, in more rounds — a read that would lock
- *            out of id order uses NOWAIT, and a busy row starts the transaction over rather
- *            than risking a deadlock
+ *   (C)      the plan again, with what round 1 read (start_plan(), transfer_plan_round()):
+ *            on the read-ahead's search when the graph is still current
+ *   (rounds) only when the plan wants more — pending waste the read-ahead did not know of,
+ *            a moved graph, or hints that were wrong (another transaction took the room):
+ *            more room reads (rooms_read()) — a read that would lock out of id order uses
+ *            NOWAIT, and a busy row starts the transaction over rather than risking a
+ *            deadlock
  *            — each room read also says whether its storage is weighed: a load to it travels
  *            (in transit, its kilograms reserved rather than stocked; docs/movements.md)
- *   round 3  one statement writes the ledger rows, the guarded stock and reservations, the
+ *   round 2  one statement writes the ledger rows, the guarded stock and reservations, the
  *            new pending and pending_since; ['movement' events, when a load travels];
  *            [idempotency record]; COMMIT (transfer_record_request())
  *
@@ -25,9 +30,9 @@
  * itself, under the locks it holds until COMMIT; a storage read as full is not locked,
  * which is safe: the transfer then serializes before whatever frees that room (and that
  * change makes the dispatcher look again). Lock order is always organization rows (by
- * id), then storage rows by id. A dry run is the same in one REPEATABLE READ snapshot with
- * no locks. Automatic dispatch (transfer_dispatch) runs a batch of organizations through
- * the same plan, each after the ones before it, in one transaction. */
+ * id), then storage rows by id. A dry run is the same, without the read-ahead, in one
+ * REPEATABLE READ snapshot with no locks. Automatic dispatch (transfer_dispatch) runs a batch of
+ * organizations through the same plan, each after the ones before it, in one transaction. */
 #include "engine/transfer_internal.h"
 
 #include "core/placement.h"
@@ -56,6 +61,10 @@ static void attempt_reset(void *arg)
     job->plan = NULL;
     graph_snapshot_release(job->snapshot);
     job->snapshot = NULL;
+    storage_order_free(job->ahead_order); /* before the graph it searches */
+    job->ahead_order = NULL;
+    graph_snapshot_release(job->ahead_snapshot);
+    job->ahead_snapshot = NULL;
     job->reading = NULL;
     job->reading_count = 0;
     job->max_locked_id = 0;
@@ -106,17 +115,31 @@ uint32_t transfer_key_of(tx *t, const char *code)
     return room_hints_key(tx_app(t)->hints, code);
 }
 
-/* A room read came back: fresh rooms for what it returned, and 0 for what it did not. */
-static void rooms_read(tx *t, const db_result *result)
+/* The rows a room read (query q) locked: they count for the lock order of later reads. */
+static void rooms_locked(transfer_job *job, const db_result *result, int q)
 {
-    transfer_job *job = tx_user(t);
+    if (job->dry_run) {
+        return;
+    }
+    for (int row = 0; row < db_rows(result, q); row++) {
+        int64_t storage_id = db_int64(result, q, row, 0);
+        job->rows_locked++;
+        job->max_locked_id = storage_id > job->max_locked_id ? storage_id : job->max_locked_id;
+    }
+}
+
+/* A room read (query q, asked for the pairs `asked`) came back: fresh rooms for what it
+ * returned, and 0 for what it did not. */
+static void rooms_take(tx *t, transfer_job *job, const db_result *result, int q,
+                       const place_pair *asked, size_t asked_count)
+{
     room_hints *hints = tx_app(t)->hints;
-    int rows = db_rows(result, 0);
+    int rows = db_rows(result, q);
     for (int row = 0; row < rows; row++) {
-        place_pair pair = {db_int64(result, 0, row, 0),
-                           transfer_key_of(t, db_text(result, 0, row, 1))};
-        int64_t room = db_int64(result, 0, row, 2);
-        if (db_text(result, 0, row, 3)[0] == 't') {
+        place_pair pair = {db_int64(result, q, row, 0),
+                           transfer_key_of(t, db_text(result, q, row, 1))};
+        int64_t room = db_int64(result, q, row, 2);
+        if (db_text(result, q, row, 3)[0] == 't') {
             transfer_note_weighed(t, job, pair.storage_id);
         }
         placement_fresh(job->plan, pair, room);
@@ -127,24 +150,26 @@ static void rooms_read(tx *t, const db_result *result)
         if (job->seen != NULL) {
             (void)room_map_put(job->seen, pair.storage_id, pair.type, room);
         }
-        if (!job->dry_run) {
-            job->rows_locked++;
-            job->max_locked_id =
-                pair.storage_id > job->max_locked_id ? pair.storage_id : job->max_locked_id;
-        }
     }
-    for (size_t i = 0; i < job->reading_count; i++) {
-        if (!placement_is_fresh(job->plan, job->reading[i])) {
-            placement_fresh(job->plan, job->reading[i], 0);
+    rooms_locked(job, result, q);
+    for (size_t i = 0; i < asked_count; i++) {
+        if (!placement_is_fresh(job->plan, asked[i])) {
+            placement_fresh(job->plan, asked[i], 0);
             if (job->fresh != NULL) {
-                (void)room_map_put(job->fresh, job->reading[i].storage_id, job->reading[i].type, 0);
+                (void)room_map_put(job->fresh, asked[i].storage_id, asked[i].type, 0);
             }
-            room_hints_saw(hints, job->reading[i].storage_id, job->reading[i].type, 0);
+            room_hints_saw(hints, asked[i].storage_id, asked[i].type, 0);
             if (job->seen != NULL) {
-                (void)room_map_put(job->seen, job->reading[i].storage_id, job->reading[i].type, 0);
+                (void)room_map_put(job->seen, asked[i].storage_id, asked[i].type, 0);
             }
         }
     }
+}
+
+static void rooms_read(tx *t, const db_result *result)
+{
+    transfer_job *job = tx_user(t);
+    rooms_take(t, job, result, 0, job->reading, job->reading_count);
     transfer_plan_round(t, job);
 }
 
@@ -226,6 +251,17 @@ void transfer_shipments_final(tx *t, transfer_job *job)
     planned(t, job);
 }
 
+/* Queues a room read of pairs (sorted) with statement. */
+static void queue_room_read(tx *t, int statement, const place_pair *pairs, size_t count)
+{
+    pg_array storages = {0}, types = {0};
+    for (size_t i = 0; i < count; i++) {
+        transfer_array_int(&storages, pairs[i].storage_id);
+        transfer_array_code(&types, room_hints_code(tx_app(t)->hints, pairs[i].type));
+    }
+    tx_q(t, statement, transfer_array_done(t, &storages), transfer_array_done(t, &types));
+}
+
 void transfer_plan_round(tx *t, transfer_job *job)
 {
     place_pair *pairs = TX_ARRAY(t, place_pair, READ_CAP);
@@ -243,11 +279,6 @@ void transfer_plan_round(tx *t, transfer_job *job)
         return;
     }
     transfer_sort_pairs(t, pairs, count);
-    pg_array storages = {0}, types = {0};
-    for (size_t i = 0; i < count; i++) {
-        transfer_array_int(&storages, pairs[i].storage_id);
-        transfer_array_code(&types, room_hints_code(tx_app(t)->hints, pairs[i].type));
-    }
     int statement = ST_TR_ROOMS;
     if (job->dry_run) {
         statement = ST_TR_ROOMS_PEEK;
@@ -257,7 +288,7 @@ void transfer_plan_round(tx *t, transfer_job *job)
     job->reading = pairs;
     job->reading_count = count;
     job->read_rounds++;
-    tx_q(t, statement, transfer_array_done(t, &storages), transfer_array_done(t, &types));
+    queue_room_read(t, statement, pairs, count);
     tx_next(t, rooms_read);
 }
 
@@ -267,8 +298,9 @@ static bool nothing_more(void *search, int64_t *storage_id, int64_t *distance_m)
     return false;
 }
 
-/* With a current graph: plan every organization of the job. */
-static void start_plan(tx *t, transfer_job *job)
+/* With a current graph: plan every organization of the job, with the rooms a request read
+ * ahead in its first round (ahead: that round's result, else NULL). */
+static void start_plan(tx *t, transfer_job *job, const db_result *ahead)
 {
     job->plan = placement_new(room_hints_map(tx_app(t)->hints));
     if (job->plan == NULL) {
@@ -281,10 +313,20 @@ static void start_plan(tx *t, transfer_job *job)
             to_place = to_place || org->types[k].left_kg > 0;
         }
         if (to_place) {
-            org->order = storage_order_new(job->snapshot, org->organization_id);
+            /* The order the read-ahead was planned with, rewound, when the graph is the
+             * same: the storages it settled are not searched for again. */
+            org->order = job->ahead_order != NULL
+                             ? job->ahead_order
+                             : storage_order_new(job->snapshot, org->organization_id);
+            job->ahead_order = NULL;
         }
         placement_add(job->plan, org->types, org->keys, org->type_count,
                       org->order != NULL ? storage_order_next : nothing_more, org->order);
+    }
+    storage_order_free(job->ahead_order); /* nothing to place after all */
+    job->ahead_order = NULL;
+    if (ahead != NULL) {
+        rooms_take(t, job, ahead, 2, job->ahead, job->ahead_count);
     }
     transfer_plan_round(t, job);
 }
@@ -293,18 +335,23 @@ static void graph_loaded(tx *t, const db_result *result)
 {
     transfer_job *job = tx_user(t);
     job->snapshot = graph_cache_install(tx_app(t), result, 0);
-    start_plan(t, job);
+    start_plan(t, job, NULL);
 }
 
-static void with_graph(tx *t, transfer_job *job, int64_t version)
+/* ahead: as for start_plan. When the graph must be brought up to date first, the rooms read
+ * ahead are not used (their rows stay locked, and count for the lock order). */
+static void with_graph(tx *t, transfer_job *job, int64_t version, const db_result *ahead)
 {
     job->snapshot = graph_cache_get(tx_app(t), version);
     if (job->snapshot == NULL) {
+        if (ahead != NULL) {
+            rooms_locked(job, ahead, 2);
+        }
         graph_cache_queue(t);
         tx_next(t, graph_loaded);
         return;
     }
-    start_plan(t, job);
+    start_plan(t, job, ahead);
 }
 
 /* An organization's types from its rows (waste_type, capacity, pending from column first)
@@ -344,7 +391,14 @@ static bool org_types(tx *t, transfer_job *job, served *org, const db_result *re
 static void request_locked(tx *t, const db_result *result)
 {
     transfer_job *job = tx_user(t);
+    /* Only the first attempt has them; attempt_reset would free them. */
+    storage_order *ahead_order = job->ahead_order;
+    graph_snapshot *ahead_snapshot = job->ahead_snapshot;
+    job->ahead_order = NULL;
+    job->ahead_snapshot = NULL;
     attempt_reset(job);
+    job->ahead_order = ahead_order;
+    job->ahead_snapshot = ahead_snapshot;
     if (db_rows(result, 0) == 0) {
         tx_fail(t, PROBLEM_NOT_FOUND, "Organization not found.");
         return;
@@ -361,7 +415,61 @@ static void request_locked(tx *t, const db_result *result)
     if (!org_types(t, job, org, result, 1, 0, db_rows(result, 1), 0)) {
         return;
     }
-    with_graph(t, job, version);
+    const db_result *ahead = job->ahead_count > 0 ? result : NULL;
+    if (job->ahead_snapshot != NULL && job->ahead_snapshot->version == version) {
+        job->snapshot = job->ahead_snapshot; /* the read-ahead's graph is current */
+        job->ahead_snapshot = NULL;
+        start_plan(t, job, ahead);
+        return;
+    }
+    storage_order_free(job->ahead_order);
+    job->ahead_order = NULL;
+    graph_snapshot_release(job->ahead_snapshot);
+    job->ahead_snapshot = NULL;
+    with_graph(t, job, version, ahead);
+}
+
+/* Plans the request before its first round, on this instance's current graph and with the
+ * waste handed over as if nothing were pending, and queues the room read that plan asks
+ * for first: the rows are then read (and locked, after the organization's row, in id
+ * order) in the round that locks the organization, instead of in a round of their own.
+ * Round 1 finds out whether the guess held (request_locked): the graph is still current,
+ * and nothing else was pending (else the plan asks for more, in more rounds). */
+static void read_ahead(tx *t, transfer_job *job, int64_t organization_id)
+{
+    wf_app *app = tx_app(t);
+    if (app->graph == NULL || job->received_count == 0) {
+        return;
+    }
+    plan_type *types = TX_ARRAY(t, plan_type, job->received_count);
+    size_t count = plan_types(NULL, 0, job->received, job->received_count, types);
+    if (plan_first_overflow(types, count) >= 0) {
+        return;
+    }
+    uint32_t *keys = TX_ARRAY(t, uint32_t, count);
+    for (size_t k = 0; k < count; k++) {
+        keys[k] = transfer_key_of(t, types[k].code);
+    }
+    graph_snapshot *snapshot = graph_cache_get(app, app->graph->version);
+    storage_order *order = storage_order_new(snapshot, organization_id);
+    placement *plan = placement_new(room_hints_map(app->hints));
+    if (plan == NULL) {
+        mem_exhausted(sizeof(placement *));
+    }
+    placement_add(plan, types, keys, count, storage_order_next, order);
+    place_pair *pairs = TX_ARRAY(t, place_pair, READ_CAP);
+    size_t pair_count = placement_plan(plan, pairs, READ_CAP);
+    placement_free(plan);
+    storage_order_rewind(order);
+    job->ahead_order = order;
+    job->ahead_snapshot = snapshot;
+    if (pair_count == 0) {
+        return;
+    }
+    transfer_sort_pairs(t, pairs, pair_count);
+    job->ahead = pairs;
+    job->ahead_count = pair_count;
+    queue_room_read(t, ST_TR_ROOMS, pairs, pair_count);
 }
 
 /* The received codes as a Postgres text[] literal (checked by ST_TR_LOCK_ORG). */
@@ -400,6 +508,9 @@ void transfer_request(http_ctx *ctx, int64_t organization_id, const plan_quantit
     const char *organization = tx_int(t, organization_id);
     tx_q(t, dry_run ? ST_TR_PEEK_ORG : ST_TR_LOCK_ORG, organization, received_codes(t, job));
     tx_q(t, ST_TR_ORG_WASTE, organization);
+    if (!dry_run) {
+        read_ahead(t, job, organization_id);
+    }
     /* A dry run reads one snapshot and locks nothing (docs/design.md, "Transfers"). */
     tx_run(t, dry_run ? TX_SNAPSHOT : TX_OPEN, request_locked);
 }
@@ -453,7 +564,7 @@ static void batch_locked(tx *t, const db_result *result)
             return; /* cannot happen: nothing is received */
         }
     }
-    with_graph(t, job, version);
+    with_graph(t, job, version, NULL);
 }
 
 static void batch_done(tx *t, tx_outcome outcome)

@@ -51,6 +51,15 @@ typedef struct {
     transfer_outcome outcome;
     room_map *seen; /* dispatch: the dispatcher's view of rooms, kept up to date */
     bool min_cost;  /* dispatch: WASTEFLOW_DISPATCH_POLICY=min_cost */
+    /* A request reads ahead in its first round (transfer.c, read_ahead): the rooms its plan
+     * would ask for first, planned before that round on this instance's current graph. The
+     * pairs asked (kept across retries: the first round is sent again as it was), and until
+     * the first attempt's round 1 comes back, the graph and the storage order they came
+     * from (the order rewound, to be planned with again when the graph is still current). */
+    place_pair *ahead;
+    size_t ahead_count;
+    graph_snapshot *ahead_snapshot;
+    storage_order *ahead_order;
     /* Per attempt (reset by attempt_reset). */
     served *orgs;
     size_t org_count;

@@ -416,17 +416,16 @@ static void send_round(tx *t, round_kind round, const db_query *before, int befo
     }
 }
 
-static const db_query begin_query = {-1, "BEGIN", 0, NULL};
-static const db_query begin_snapshot_query = {-1, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-                                              0, NULL};
-static const db_query commit_query = {-1, "COMMIT", 0, NULL};
+/* Prepared on every connection like the handlers' statements (engine/statements.c). */
+static const db_query begin_query = {ST_TX_BEGIN, NULL, 0, NULL};
+static const db_query begin_snapshot_query = {ST_TX_BEGIN_SNAPSHOT, NULL, 0, NULL};
+static const db_query commit_query = {ST_TX_COMMIT, NULL, 0, NULL};
 /* Writing transactions run the service's own short statements, whose best plan does not
  * depend on the values: a generic plan from the first execution on, instead of custom
  * plans re-planned every time (about a fifth of PostgreSQL's CPU per transfer). Reads keep
  * the default, where filters such as "$1 IS NULL OR organization_id = $1" want a plan
- * made for the values. */
-static const db_query generic_plans_query = {-1, "SET LOCAL plan_cache_mode = force_generic_plan",
-                                             0, NULL};
+ * made for the values. The setting is local to the transaction (ST_GENERIC_PLANS). */
+static const db_query generic_plans_query = {ST_GENERIC_PLANS, NULL, 0, NULL};
 
 static void send_first_round(tx *t)
 {

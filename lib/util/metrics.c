@@ -208,8 +208,9 @@ void metrics_render(FILE *out)
             "searches of committed transfer transactions looked at.\n"
             "# TYPE wasteflow_transfer_storages_searched_total counter\n"
             "wasteflow_transfer_storages_searched_total %llu\n"
-            "# HELP wasteflow_transfer_room_reads_total Rounds of room reads of committed "
-            "transfer transactions.\n"
+            "# HELP wasteflow_transfer_room_reads_total Room reads of committed transfer "
+            "transactions in rounds of their own (a request's first reads travel in its "
+            "first round).\n"
             "# TYPE wasteflow_transfer_room_reads_total counter\n"
             "wasteflow_transfer_room_reads_total %llu\n",
             (unsigned long long)rows_locked_total, (unsigned long long)storages_searched_total,

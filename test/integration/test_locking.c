@@ -142,6 +142,59 @@ static void test_wrong_hints_read_further(void **state)
     it_response_free(response);
 }
 
+/* The rooms a transfer's plan asks for first are read in its first round (the read-ahead,
+ * planned on this instance's graph before the round): a transfer into storages whose rooms
+ * the instance knows needs no room read of its own. When the guess is off — waste left
+ * pending before, a road added since this instance last looked — the plan reads further,
+ * and the result is still the rule's. */
+static void test_rooms_are_read_in_the_first_round(void **state)
+{
+    (void)state;
+    long long storages[4];
+    long long org = line_world(storages, 3);
+    it_response *response = hand_over(org, "{\"glass\":1}", "?dry_run=true");
+    EXPECT_STATUS(response, 200); /* the graph is cached, the hints know the rooms */
+    it_response_free(response);
+    double reads_before = metric("wasteflow_transfer_room_reads_total");
+    double locked_before = metric("wasteflow_transfer_rows_locked_total");
+    response = hand_over(org, "{\"glass\":15}", "");
+    EXPECT_STATUS(response, 201);
+    ASSERT_TRANSFER(response->json, org, "request", "{\"glass\":15}",
+                    SHIPMENTS({storages[0], "glass", 10, 1}, {storages[1], "glass", 5, 2}), "{}");
+    it_response_free(response);
+    assert_int_equal((long long)(metric("wasteflow_transfer_room_reads_total") - reads_before), 0);
+    assert_int_equal((long long)(metric("wasteflow_transfer_rows_locked_total") - locked_before),
+                     2);
+
+    /* 20 kg more: 15 fit (5 + 10), 5 stay pending. */
+    response = hand_over(org, "{\"glass\":20}", "");
+    EXPECT_STATUS(response, 201);
+    ASSERT_TRANSFER(response->json, org, "request", "{\"glass\":20}",
+                    SHIPMENTS({storages[1], "glass", 5, 2}, {storages[2], "glass", 10, 3}),
+                    "{\"glass\":5}");
+    it_response_free(response);
+
+    /* A new storage on a new road, nearest of all (this instance's graph is behind), and
+     * pending waste the read-ahead does not know of: what is handed over goes there, and the
+     * pending 5 kg with it (unless the dispatcher, woken by the new room, took them first). */
+    storages[3] = new_storage("{\"glass\":100}");
+    it_create_route(ORG(org), STORAGE(storages[3]), 1, false);
+    response = hand_over(org, "{\"glass\":4}", "");
+    EXPECT_STATUS(response, 201);
+    long long transfer = it_json_int(response->json, "id");
+    it_response_free(response);
+    assert_int_equal(it_sql_int("SELECT count(*) FROM shipments WHERE transfer_id = %lld AND "
+                                "storage_id <> %lld",
+                                transfer, storages[3]),
+                     0);
+    assert_int_equal(
+        it_sql_int("SELECT stock FROM storage_waste WHERE storage_id = %lld", storages[3]), 9);
+    assert_int_equal(it_sql_int("SELECT coalesce(sum(pending), 0) FROM organization_waste "
+                                "WHERE organization_id = %lld",
+                                org),
+                     0);
+}
+
 static void test_dry_run_takes_no_lock(void **state)
 {
     (void)state;
@@ -416,6 +469,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_locks_only_the_rows_it_ships_to),
         cmocka_unit_test(test_wrong_hints_read_further),
+        cmocka_unit_test(test_rooms_are_read_in_the_first_round),
         cmocka_unit_test(test_dry_run_takes_no_lock),
         cmocka_unit_test(test_idempotent_retry_while_the_first_is_held),
         cmocka_unit_test(test_pending_overflow_is_refused),
