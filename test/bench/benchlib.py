@@ -172,8 +172,8 @@ def pgbench_script(scenario, statements_c, out_path):
             "\\endpipeline",
         ]
     elif scenario in ("S2", "S3"):
-        # POST /v1/organizations/{id}/transfers {"waste": {"glass": n}}: three round trips
-        # (lib/engine/transfer.c). pgbench cannot build text from numbers inside a script, so
+        # POST /v1/organizations/{id}/transfers {"waste": {"glass": n}}: two round trips
+        # (lib/engine/transfer.c: the room read travels in round 1, the read-ahead). pgbench cannot build text from numbers inside a script, so
         # each client builds its shipment's array literals once, on its first transaction
         # (see README.md, "Baseline approximations").
         lines += [
@@ -191,15 +191,15 @@ def pgbench_script(scenario, statements_c, out_path):
             "'key:1' AS actor \\gset",
             "\\set ready 1",
             "\\endif",
-            # round 1: BEGIN; check the types and lock the organization; its waste rows
+            # round 1: BEGIN; check the types and lock the organization; its waste rows; read
+            # and lock the room of the one storage the plan ships to
             "\\startpipeline",
             "BEGIN;",
             q("ST_TR_LOCK_ORG", "org", "wt_arr"),
             q("ST_TR_ORG_WASTE", "org"),
-            "\\endpipeline",
-            # round 2: read and lock the room of the one storage the plan ships to
             q("ST_TR_ROOMS", "st_arr", "wt_arr"),
-            # round 3: one statement writes ledger, totals and stock (everything is placed and
+            "\\endpipeline",
+            # round 2: one statement writes ledger, totals and stock (everything is placed and
             # nothing was pending: no pending amount or pending_since changes, so the service
             # sends ST_TR_RECORD); COMMIT
             "\\startpipeline",
