@@ -157,6 +157,9 @@ static void on_wait(evutil_socket_t fd, short events, void *arg)
     (void)fd;
     (void)events;
     export_job *job = arg;
+    if (!tx_held(job->t)) {
+        return; /* the hold's deadline passed: the tx is ending, export_done follows */
+    }
     size_t buffered = http_stream_buffered(job->stream);
     if (buffered > EXPORT_HIGH_WATER) {
         if (buffered < job->held_buffered) {
@@ -211,14 +214,15 @@ static void on_end(void *arg, http_stream_end_reason reason)
         job_free(job);
         return;
     }
-    if (job->held) {
+    if (job->held && tx_held(job->t)) {
         /* Its transaction ends now and its connection goes back to the pool; export_done
          * frees the job. */
         job->held = false;
         evtimer_del(job->wait);
         tx_finish(job->t);
     }
-    /* Otherwise a FETCH is in flight: on_rows finishes the tx when it comes back. */
+    /* Otherwise a FETCH is in flight (on_rows finishes the tx when it comes back) or the
+     * hold's deadline passed (the tx is ending): export_done frees the job. */
 }
 
 void export_movements(wf_app *app, http_ctx *ctx, const char *from, const char *to)

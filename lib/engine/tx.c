@@ -65,7 +65,8 @@ struct tx {
     round_kind round;
     bool commit_sent;   /* the batch carries the COMMIT */
     struct event *hold; /* tx_hold's deadline, armed while the owner holds the tx */
-    bool committed;     /* this attempt's COMMIT succeeded */
+    bool held;
+    bool committed; /* this attempt's COMMIT succeeded */
     commit_hook *hooks;
 
     /* Idempotency: the lock statement's position in round 1 and the record's parts. */
@@ -93,6 +94,7 @@ static void end(tx *t);
 /* The owner goes on (a round, or the end): the hold's deadline no longer applies. */
 static void unhold(tx *t)
 {
+    t->held = false;
     if (t->hold != NULL) {
         evtimer_del(t->hold);
     }
@@ -559,10 +561,16 @@ void tx_hold(tx *t, int64_t until_ms)
             mem_exhausted(sizeof(struct event *));
         }
     }
+    t->held = true;
     int64_t left = until_ms - clock_ms();
     left = left > 0 ? left : 0;
     struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
     evtimer_add(t->hold, &tv);
+}
+
+bool tx_held(const tx *t)
+{
+    return t->held;
 }
 
 static void succeed(tx *t, int status, char *body, const char *location);

@@ -121,6 +121,9 @@ void tx_next(tx *t, tx_cb cb);
  * Only after a round of TX_READ, TX_SNAPSHOT or TX_OPEN, whose retries re-run every
  * callback: an owner that already acted on an earlier round must not act twice. */
 void tx_hold(tx *t, int64_t until_ms);
+/* True from tx_hold until the owner goes on, or until the hold's deadline passed (the tx
+ * is then ending by itself: its owner must not go on, and hears of it in done). */
+bool tx_held(const tx *t);
 
 /* A request's success: TX_OPEN sends what was queued since the last round with the
  * idempotency record and COMMIT; keyed TX_ONE_ROUND stores the record and commits; then
