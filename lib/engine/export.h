@@ -1,7 +1,10 @@
-/* The movements export (GET /v1/exports/movements.csv): a CSV streamed to the client while it
- * is read from the database page by page (keyset on the movement id), so the memory it holds
- * is one page and a bounded output buffer however many rows there are. The next page is
- * fetched only once the client has taken most of what was written (back-pressure). */
+/* The movements export (GET /v1/exports/movements.csv): a CSV streamed to the client from
+ * one database cursor in one REPEATABLE READ READ ONLY transaction, so the file is one
+ * snapshot of the ledger and the memory it holds is one fetch of rows and a bounded output
+ * buffer however many rows there are. The next rows are fetched only once the client has
+ * taken most of what was written (back-pressure); meanwhile the transaction is held, for
+ * as long as the client keeps reading. Each export holds a pool connection: at most
+ * cfg->exports_max run at once (export.c maps the life of one). */
 #ifndef WF_ENGINE_EXPORT_H
 #define WF_ENGINE_EXPORT_H
 
@@ -15,9 +18,10 @@
     "actor"
 
 /* Answers ctx with 200 text/csv and streams the movements whose transfer was created in
- * [from, to) (either NULL: open), oldest movement first. ctx is answered either way (503
- * when it cannot stream) and must not be touched afterwards. A database failure mid-way
- * closes the connection without the last chunk, so the client sees the file is cut short. */
+ * [from, to) (either NULL: open), in movement id order, as of the moment it starts. ctx is
+ * answered either way (503 with Retry-After when exports_max already run, 503 when it
+ * cannot stream) and must not be touched afterwards. A database failure mid-way closes the
+ * connection without the last chunk, so the client sees the file is cut short. */
 void export_movements(wf_app *app, http_ctx *ctx, const char *from, const char *to);
 
 #endif

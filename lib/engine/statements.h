@@ -8,6 +8,11 @@
 
 #include <stdbool.h>
 
+/* Rows a FETCH of the movements export reads (ST_EX_FETCH). */
+#define ST_EX_FETCH_ROWS 1000
+#define WF_STRINGIFY_(x) #x
+#define WF_STRINGIFY(x)  WF_STRINGIFY_(x)
+
 #define WF_STATEMENTS(X)                                                                           \
     X(ST_IDEM_LOCK)                                                                                \
     X(ST_IDEM_LOOKUP)                                                                              \
@@ -84,6 +89,7 @@
     X(ST_WH_RECORD)                                                                                \
     X(ST_WH_UNLOAD)                                                                                \
     X(ST_EX_MOVEMENTS)                                                                             \
+    X(ST_EX_FETCH)                                                                                 \
     X(ST_BALANCE)                                                                                  \
     X(ST_PING)                                                                                     \
     X(ST_PLAN_UNKNOWN_ORG)                                                                         \

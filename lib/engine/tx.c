@@ -13,6 +13,7 @@
 #include "util/metrics.h"
 
 #include <assert.h>
+#include <event2/event.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,8 +63,10 @@ struct tx {
     int user_offset; /* index of the handler's first statement in the batch */
     int user_count;
     round_kind round;
-    bool commit_sent; /* the batch carries the COMMIT */
-    bool committed;   /* this attempt's COMMIT succeeded */
+    bool commit_sent;   /* the batch carries the COMMIT */
+    struct event *hold; /* tx_hold's deadline, armed while the owner holds the tx */
+    bool held;
+    bool committed; /* this attempt's COMMIT succeeded */
     commit_hook *hooks;
 
     /* Idempotency: the lock statement's position in round 1 and the record's parts. */
@@ -88,6 +91,15 @@ static void on_lease(db_conn *conn, db_status status, void *arg);
 static void on_batch(db_conn *conn, const db_result *result, void *arg);
 static void end(tx *t);
 
+/* The owner goes on (a round, or the end): the hold's deadline no longer applies. */
+static void unhold(tx *t)
+{
+    t->held = false;
+    if (t->hold != NULL) {
+        evtimer_del(t->hold);
+    }
+}
+
 /* ---------------------------------------------------------------- creation, memory */
 
 static void tx_release(void *arg)
@@ -99,6 +111,10 @@ static void tx_release(void *arg)
     if (t->conn != NULL) {
         db_conn_release(t->conn);
         t->conn = NULL;
+    }
+    if (t->hold != NULL) {
+        event_free(t->hold);
+        t->hold = NULL;
     }
     free(t->queries);
     free(t->batch);
@@ -340,6 +356,7 @@ static void rolled_back(db_conn *conn, const db_result *result, void *arg)
  * time the client can send its next request. */
 static void end(tx *t)
 {
+    unhold(t);
     if (t->conn != NULL && db_conn_in_transaction(t->conn)) {
         static const db_query rollback = {-1, "ROLLBACK", 0, NULL};
         if (db_conn_send(t->conn, &rollback, 1, rolled_back, t) == 0) {
@@ -388,6 +405,7 @@ static void send_round(tx *t, round_kind round, const db_query *before, int befo
     for (int i = from; i < to && t->mode == TX_READ && !generic; i++) {
         generic = statement_wants_generic_plan(t->queries[i].statement);
     }
+    unhold(t);
     int total = before_count + generic + (to - from) + after_count;
     free(t->batch);
     t->batch = xcalloc((size_t)(total > 0 ? total : 1), sizeof *t->batch);
@@ -521,6 +539,37 @@ void tx_next(tx *t, tx_cb cb)
     assert(t->mode != TX_ONE_ROUND);
     t->round_cb = cb;
     send_round(t, ROUND_NEXT, NULL, 0, t->sent, t->count, NULL, 0, false);
+}
+
+/* The hold's deadline passed: the owner never came back in time. */
+static void hold_expired(evutil_socket_t fd, short events, void *arg)
+{
+    (void)fd;
+    (void)events;
+    tx *t = arg;
+    t->timed_out = true;
+    fail_unavailable(t, "The transaction was held past its deadline.");
+}
+
+void tx_hold(tx *t, int64_t until_ms)
+{
+    assert(t->started && t->mode != TX_ONE_ROUND && t->conn != NULL);
+    if (t->hold == NULL) {
+        t->hold = evtimer_new(t->app->base, hold_expired, t);
+        if (t->hold == NULL) {
+            mem_exhausted(sizeof(struct event *));
+        }
+    }
+    t->held = true;
+    int64_t left = until_ms - clock_ms();
+    left = left > 0 ? left : 0;
+    struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
+    evtimer_add(t->hold, &tv);
+}
+
+bool tx_held(const tx *t)
+{
+    return t->held;
 }
 
 static void succeed(tx *t, int status, char *body, const char *location);

@@ -15,8 +15,10 @@
  *
  * Life cycle: tx_for (or tx_background) -> tx_q... -> tx_run(cb) -> cb -> [tx_q... ->
  * tx_next(cb) -> cb ...] -> exactly one of tx_reply (tx_finish for background work) /
- * tx_fail / tx_invalid. A callback must end with one of those or with tx_next. Every
- * callback runs later, from the event loop, never inside the call that started the round.
+ * tx_fail / tx_invalid. A callback must end with one of those, with tx_next, or with tx_hold
+ * (the transaction stays open on its connection and the owner goes on later, from a timer:
+ * see tx_hold). Every callback runs later, from the event loop, never inside the call that
+ * started the round.
  * Requests end with an HTTP reply; background work has no client, so its owner hears a
  * tx_outcome instead: what it decides on (go on, try again later, log), never a status. */
 #ifndef WF_ENGINE_TX_H
@@ -108,6 +110,20 @@ void tx_run(tx *t, tx_mode mode, tx_cb cb);
 /* Sends the statements queued since the last round (any mode but TX_ONE_ROUND; in
  * TX_READ each statement commits on its own). */
 void tx_next(tx *t, tx_cb cb);
+
+/* Ends a callback without a next step: the tx keeps its connection (and its transaction,
+ * TX_SNAPSHOT's snapshot included) while the owner waits for something of its own, such as
+ * a client reading what it was sent; the owner goes on later from the event loop with
+ * tx_next, or ends it (tx_finish, tx_reply, tx_fail). A held connection is taken from the
+ * pool, so the hold has a deadline (monotonic ms): past it, the tx ends by itself as if the
+ * database had not answered in time (rolled back; background work's done hears
+ * TX_TIMED_OUT, a request gets 503). tx_hold again before it passes moves the deadline.
+ * Only after a round of TX_READ, TX_SNAPSHOT or TX_OPEN, whose retries re-run every
+ * callback: an owner that already acted on an earlier round must not act twice. */
+void tx_hold(tx *t, int64_t until_ms);
+/* True from tx_hold until the owner goes on, or until the hold's deadline passed (the tx
+ * is then ending by itself: its owner must not go on, and hears of it in done). */
+bool tx_held(const tx *t);
 
 /* A request's success: TX_OPEN sends what was queued since the last round with the
  * idempotency record and COMMIT; keyed TX_ONE_ROUND stores the record and commits; then

@@ -76,6 +76,9 @@ static const setting_doc settings[] = {
      "KiB a stream may have waiting for a slow reader before it is cut off"},
     {"WASTEFLOW_EVENTS_KEEPALIVE_MS", "15000",
      "a comment on a stream after this long without events"},
+    {"WASTEFLOW_EXPORTS_MAX", "2",
+     "movements exports (GET /v1/exports/movements.csv) streaming at once, each holding one of "
+     "the pool's connections until it ends; more get 503 (0: none)"},
     {"WASTEFLOW_OUTPUT_BUDGET_MB", "64",
      "MiB of replies waiting for clients that do not read them, all connections together; "
      "beyond it the connections holding the most are closed"},
@@ -228,6 +231,8 @@ int config_load(config *cfg, const char *(*getenv_fn)(const char *name), char *e
                   error, error_size) ||
         parse_int(getenv_fn, "WASTEFLOW_EVENTS_KEEPALIVE_MS", 100, 600000,
                   &cfg->events_keepalive_ms, error, error_size) ||
+        parse_int(getenv_fn, "WASTEFLOW_EXPORTS_MAX", 0, 256, &cfg->exports_max, error,
+                  error_size) ||
         parse_int(getenv_fn, "WASTEFLOW_JWT_MAX_TTL_S", 1, 31622400, &cfg->jwt_max_ttl_s, error,
                   error_size) ||
         parse_int(getenv_fn, "WASTEFLOW_OUTPUT_BUDGET_MB", 1, 1048576, &cfg->output_budget_mb,

@@ -40,6 +40,9 @@ typedef struct {
     int events_max_per_credential; /* WASTEFLOW_EVENTS_MAX_PER_CREDENTIAL: of them, per actor */
     int events_buffer_kb;          /* WASTEFLOW_EVENTS_BUFFER_KB: what a slow reader may hold */
     int events_keepalive_ms;       /* WASTEFLOW_EVENTS_KEEPALIVE_MS: comment after this quiet */
+    /* The movements export (docs/webhooks.md). */
+    int exports_max; /* WASTEFLOW_EXPORTS_MAX: exports streaming at once, each holding a
+                      * database connection (0: none) */
     /* Output clients do not read, and the client address behind a reverse proxy. */
     int output_budget_mb; /* WASTEFLOW_OUTPUT_BUDGET_MB: unsent reply bytes, all connections */
     char trusted_proxies[1024]; /* WASTEFLOW_TRUSTED_PROXIES: CIDRs, empty = trust none */

@@ -47,6 +47,9 @@ const char *it_restart_server(const char *const *extra_env);
 void it_set_server_open_files(long limit);
 pid_t it_server_pid(void);
 const char *it_base_url(void);
+/* The primary server itself: it_base_url, except behind the contract proxy
+ * (WASTEFLOW_PRISM), where it is the server's own address rather than the proxy's. */
+const char *it_direct_url(void);
 /* Log file of the primary server (stdout and stderr). */
 const char *it_server_log_path(void);
 

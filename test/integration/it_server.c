@@ -581,6 +581,11 @@ const char *it_server_log_path(void)
     return servers.primary.log_path;
 }
 
+const char *it_direct_url(void)
+{
+    return servers.primary.proxy_pid > 0 ? servers.primary.direct_url : servers.primary.base_url;
+}
+
 const char *harness_direct_url(const char *base_url)
 {
     if (servers.primary.proxy_pid > 0 && strcmp(base_url, servers.primary.base_url) == 0) {

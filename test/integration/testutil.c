@@ -999,14 +999,35 @@ long tu_vm_rss_kib(pid_t pid)
     return kib;
 }
 
-int tu_server_port(void)
+static int port_of(const char *url)
 {
-    const char *colon = strrchr(it_base_url(), ':');
+    const char *colon = strrchr(url, ':');
     assert_non_null(colon);
     return atoi(colon + 1);
 }
 
+int tu_server_port(void)
+{
+    return port_of(it_base_url());
+}
+
+static int try_connect_port(const char *local_ip, int receive_buffer, int port);
+
 int tu_try_connect(const char *local_ip, int receive_buffer)
+{
+    return try_connect_port(local_ip, receive_buffer, tu_server_port());
+}
+
+int tu_connect_direct(int receive_buffer)
+{
+    int fd = try_connect_port(NULL, receive_buffer, port_of(it_direct_url()));
+    if (fd < 0) {
+        fail_msg("connect to the server: %s", strerror(errno));
+    }
+    return fd;
+}
+
+static int try_connect_port(const char *local_ip, int receive_buffer, int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(fd >= 0);
@@ -1020,8 +1041,7 @@ int tu_try_connect(const char *local_ip, int receive_buffer)
             fail_msg("bind to %s: %s", local_ip, strerror(errno));
         }
     }
-    struct sockaddr_in address = {.sin_family = AF_INET,
-                                  .sin_port = htons((uint16_t)tu_server_port())};
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0) {
         int error = errno;

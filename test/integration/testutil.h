@@ -156,6 +156,9 @@ int tu_server_port(void);
 int tu_try_connect(const char *local_ip, int receive_buffer);
 /* tu_try_connect, failing the test when the connect fails. */
 int tu_connect(const char *local_ip, int receive_buffer);
+/* tu_connect to the server itself (it_direct_url), never through the contract proxy: for
+ * tests of how the server paces a connection, which a proxy reading ahead would change. */
+int tu_connect_direct(int receive_buffer);
 /* Sends all len bytes, failing the test when the connection will not take them. */
 void tu_send_all(int fd, const char *data, size_t len);
 

@@ -157,6 +157,19 @@ static void test_webhook_settings(void **state)
     load_fails("WASTEFLOW_WEBHOOK_MAX_IN_FLIGHT must be an integer from 1 to 64, got \"0\"");
 }
 
+/* The cap on exports streaming at once: 2 by default, 0 (none) to 256, nothing else. */
+static void test_exports_max(void **state)
+{
+    (void)state;
+    assert_int_equal(load_ok().exports_max, 2);
+    env_set("WASTEFLOW_EXPORTS_MAX", "0");
+    assert_int_equal(load_ok().exports_max, 0);
+    env_set("WASTEFLOW_EXPORTS_MAX", "256");
+    assert_int_equal(load_ok().exports_max, 256);
+    env_set("WASTEFLOW_EXPORTS_MAX", "257");
+    load_fails("WASTEFLOW_EXPORTS_MAX must be an integer from 0 to 256, got \"257\"");
+}
+
 static void test_empty_values_mean_default(void **state)
 {
     (void)state;
@@ -648,6 +661,7 @@ int main(void)
         cmocka_unit_test_setup(test_events_switch, setup),
         cmocka_unit_test_setup(test_webhook_settings, setup),
         cmocka_unit_test_setup(test_dispatch_policy, setup),
+        cmocka_unit_test_setup(test_exports_max, setup),
         cmocka_unit_test_setup(test_empty_values_mean_default, setup),
         cmocka_unit_test_setup(test_custom_values, setup),
         cmocka_unit_test_setup(test_integer_bounds_accepted, setup),
