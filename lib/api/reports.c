@@ -70,9 +70,14 @@ void handle_report_balance(http_ctx *ctx)
         return;
     }
     tx *t = tx_for(ctx);
-    /* Custom plans without JIT for the round (ST_BALANCE_PLANS); NULL: the statement picks
-     * the cheaper replay of pending and in transit at `to`. */
+    /* Custom plans without JIT for the round (ST_BALANCE_PLANS). The whole ledger has its
+     * own statement (nothing to replay, every row to read); otherwise NULL: the statement
+     * picks the cheaper replay of pending and in transit at `to`. */
     tx_q0(t, ST_BALANCE_PLANS);
-    tx_q(t, ST_BALANCE, from, to, NULL);
+    if (from == NULL && to == NULL) {
+        tx_q0(t, ST_BALANCE_ALL);
+    } else {
+        tx_q(t, ST_BALANCE, from, to, NULL);
+    }
     tx_run(t, TX_READ, balance_read);
 }

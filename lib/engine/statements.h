@@ -85,6 +85,7 @@
     X(ST_WH_UNLOAD)                                                                                \
     X(ST_EX_MOVEMENTS)                                                                             \
     X(ST_BALANCE)                                                                                  \
+    X(ST_BALANCE_ALL)                                                                              \
     X(ST_BALANCE_PLANS)                                                                            \
     X(ST_PING)                                                                                     \
     X(ST_PLAN_UNKNOWN_ORG)                                                                         \

@@ -162,7 +162,8 @@ static char *replay(const char *from, const char *to)
         lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, hi, hi, hi, hi, hi);
 }
 
-/* Every way of computing [from, to)'s balance gives `expected`. */
+/* Every way of computing [from, to)'s balance gives `expected` (the API's, with no `from`
+ * and no `to`, is ST_BALANCE_ALL's). */
 #define ASSERT_BALANCE(from, to, expected) assert_balance_at(__FILE__, __LINE__, from, to, expected)
 static void assert_balance_at(const char *file, int line, const char *from, const char *to,
                               const char *expected)
