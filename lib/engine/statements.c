@@ -46,6 +46,21 @@
     "WHEN r.rejected_kg = 0 THEN 'accepted' WHEN r.accepted_kg = 0 THEN 'rejected' "               \
     "ELSE 'partially_rejected' END"
 
+/* The balance's period [$1, $2), each end open when NULL, and which replay it takes
+ * (ST_BALANCE's CTE b: a one-time filter, evaluated once). */
+#define BAL_LO  "coalesce($1::timestamptz, '-infinity')"
+#define BAL_HI  "coalesce($2::timestamptz, 'infinity')"
+#define BAL_FWD "(SELECT fwd FROM b)"
+/* A transfer's shipments, and a receipt's shipment, by their keys: a LATERAL with OFFSET 0
+ * (which the planner cannot flatten), so the cost follows the range's rows. A plain join is
+ * planned, for a range of a few thousand transfers, as a hash join over a sequential scan of
+ * every shipment. */
+#define BAL_SHIPMENTS                                                                              \
+    "LATERAL (SELECT waste_type, amount, in_transit FROM shipments s WHERE s.transfer_id = t.id "  \
+    "OFFSET 0) s"
+#define BAL_RECEIVED                                                                               \
+    "LATERAL (SELECT waste_type, amount FROM shipments s WHERE s.id = r.shipment_id OFFSET 0) s"
+
 /* An alert rule; a firing of one (api/repr.h renders both). */
 #define ALERT_COLUMNS  "id, storage_id, waste_type, fill_ratio_above, created_at"
 #define FIRING_COLUMNS "id, alert_id, storage_id, waste_type, ratio, threshold, fired_at"

@@ -91,6 +91,8 @@
     X(ST_EX_MOVEMENTS)                                                                             \
     X(ST_EX_FETCH)                                                                                 \
     X(ST_BALANCE)                                                                                  \
+    X(ST_BALANCE_ALL)                                                                              \
+    X(ST_BALANCE_PLANS)                                                                            \
     X(ST_PING)                                                                                     \
     X(ST_PLAN_UNKNOWN_ORG)                                                                         \
     X(ST_PLAN_ROOMS)                                                                               \

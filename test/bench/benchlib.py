@@ -20,6 +20,9 @@
         the server's CPU by component, from `perf script` of a DWARF call-graph profile
   benchlib.py report RESULTS.jsonl OUT.json PEAK_RSS_KIB PEAK_RSS_CONNECTIONS POOL_SIZE
         prints the table and writes the JSON summary
+  benchlib.py statement-sql STATEMENTS_C ST_NAME
+        prints one statement's SQL text as lib/engine/statements.c holds it (balance.sh
+        prepares ST_BALANCE in psql)
 """
 import concurrent.futures
 import json
@@ -629,6 +632,8 @@ def main(argv):
         perf_breakdown(sys.stdin, *(argv[2:4]))
     elif cmd == "report":
         report(argv[2], argv[3], argv[4], argv[5], int(argv[6]))
+    elif cmd == "statement-sql":
+        print(read_statements(argv[2])[argv[3]])
     else:
         print(__doc__, file=sys.stderr)
         return 2

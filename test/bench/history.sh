@@ -43,10 +43,7 @@ cleanup() {
 trap cleanup EXIT
 
 say "PostgreSQL on 127.0.0.1:$pg_port"
-WASTEFLOW_PG_PORT=$pg_port "$root/deploy/pg-local.sh" stop "$pgdir" >/dev/null 2>&1 || true
-rm -rf "$pgdir"
-DATABASE_URL=$(WASTEFLOW_PG_PORT=$pg_port WASTEFLOW_PG_FAST=1 \
-    "$root/deploy/pg-local.sh" start "$pgdir" 2>>"$work/pg.log")
+DATABASE_URL=$(fresh_fast_pg "$root" "$pgdir" "$pg_port" "$work/pg.log")
 export DATABASE_URL
 "$bin" migrate >/dev/null 2>&1
 sql() { psql "$DATABASE_URL" -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }

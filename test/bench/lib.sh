@@ -57,3 +57,13 @@ stop_pid() {
     done
     kill -9 "$pid" 2>/dev/null || true
 }
+
+# fresh_fast_pg ROOT PGDIR PORT LOG: a new private PostgreSQL 15 in fast mode (fsync off) in
+# PGDIR on 127.0.0.1:PORT (one left there by an earlier run is stopped and removed); prints
+# its DATABASE_URL, and PostgreSQL's own messages go to LOG.
+fresh_fast_pg() {
+    local root=$1 pgdir=$2 port=$3 log=$4
+    WASTEFLOW_PG_PORT=$port "$root/deploy/pg-local.sh" stop "$pgdir" >/dev/null 2>&1 || true
+    rm -rf "$pgdir"
+    WASTEFLOW_PG_PORT=$port WASTEFLOW_PG_FAST=1 "$root/deploy/pg-local.sh" start "$pgdir" 2>>"$log"
+}
