@@ -15,6 +15,7 @@
 #include "engine/app.h"
 #include "engine/dispatch.h"
 #include "engine/events.h"
+#include "engine/export.h"
 #include "engine/graph_cache.h"
 #include "engine/key_cache.h"
 #include "engine/ready_probe.h"
@@ -37,6 +38,8 @@
 #include <unistd.h>
 
 #define DRAIN_GRACE_MS 100
+/* After the drain deadline cut the exports short: for their transactions to end. */
+#define EXPORT_CUT_GRACE_MS 1000
 /* The key cache's poll, for announcements lost (changes are announced: NOTIFY). */
 #define KEY_REFRESH_MS 1000
 /* (storage, type) pairs the room hints hold: 1M is 10 types for 100,000 storages, at most
@@ -51,6 +54,7 @@ typedef struct {
     int64_t drain_deadline_ms;
     int64_t quiet_since_ms; /* nothing in flight since then (0: something is) */
     bool draining;
+    bool exports_stopped; /* the drain deadline cut the exports short */
 } service;
 
 static void drain_check(evutil_socket_t fd, short events, void *arg)
@@ -69,6 +73,13 @@ static void drain_check(evutil_socket_t fd, short events, void *arg)
     }
     /* Exit once nothing has been in flight (every reply written) for a short grace period:
      * requests already sitting in accepted connections get read and served meanwhile. */
+    if (now >= svc->drain_deadline_ms && a->exports > 0 && !svc->exports_stopped) {
+        /* Downloads run on while the server drains; those still running now are cut short,
+         * and their transactions given a moment to end. */
+        export_stop_all(a);
+        svc->exports_stopped = true;
+        svc->drain_deadline_ms = now + EXPORT_CUT_GRACE_MS;
+    }
     if ((quiet && now - svc->quiet_since_ms >= DRAIN_GRACE_MS) || now >= svc->drain_deadline_ms) {
         if (inflight > 0) {
             char count[16];

@@ -62,6 +62,7 @@ typedef struct wf_app {
     /* Movements exports streaming now (engine/export.h), each holding a connection of the
      * pool: at most cfg->exports_max. */
     int exports;
+    struct export_job *export_jobs; /* those exports (engine/export.c) */
 } wf_app;
 
 static inline wf_app *app_of(const http_ctx *ctx)

@@ -17,6 +17,8 @@
  *   - the database fails (or a retry would start the file again): the stream is abandoned,
  *     so the client sees a chunked body without its last chunk, never a complete-looking
  *     file.
+ *   - the server shuts down: exports run on while it drains; those still running at its
+ *     deadline are cut short like a database failure (export_stop_all).
  * At most cfg->exports_max jobs run at once (app->exports); more are answered 503 with
  * Retry-After before anything is streamed. */
 #include "engine/export.h"
@@ -41,10 +43,11 @@
 /* What a client refused for the cap is told to wait, in seconds. */
 #define EXPORT_RETRY_AFTER "5"
 
-typedef struct {
+typedef struct export_job {
     wf_app *app;
-    http_stream *stream; /* NULL once gone */
-    tx *t;               /* NULL once its done has run */
+    struct export_job *next, *prev; /* app->export_jobs, for export_stop_all */
+    http_stream *stream;            /* NULL once gone */
+    tx *t;                          /* NULL once its done has run */
     char *from, *to;
     int64_t rows;
     bool declared;        /* round 1 ran: rows may have gone out */
@@ -56,6 +59,14 @@ typedef struct {
 
 static void job_free(export_job *job)
 {
+    if (job->prev != NULL) {
+        job->prev->next = job->next;
+    } else {
+        job->app->export_jobs = job->next;
+    }
+    if (job->next != NULL) {
+        job->next->prev = job->prev;
+    }
     if (job->wait != NULL) {
         event_free(job->wait);
     }
@@ -202,14 +213,9 @@ static void export_done(tx *t, tx_outcome outcome)
     http_stream_end(job->stream, EXPORT_LINGER_MS); /* on_end frees the job */
 }
 
-static void on_end(void *arg, http_stream_end_reason reason)
+/* The stream is gone (job->stream is NULL): the job ends with its tx. */
+static void stream_gone(export_job *job)
 {
-    export_job *job = arg;
-    job->stream = NULL;
-    if (reason != HTTP_STREAM_ENDED) {
-        log_event(LOG_INFO, "export: client stopped reading", "reason",
-                  reason == HTTP_STREAM_SLOW_READER ? "slow reader" : "client gone", NULL);
-    }
     if (job->t == NULL) {
         job_free(job);
         return;
@@ -225,6 +231,34 @@ static void on_end(void *arg, http_stream_end_reason reason)
      * hold's deadline passed (the tx is ending): export_done frees the job. */
 }
 
+static void on_end(void *arg, http_stream_end_reason reason)
+{
+    export_job *job = arg;
+    job->stream = NULL;
+    if (reason != HTTP_STREAM_ENDED) {
+        log_event(LOG_INFO, "export: client stopped reading", "reason",
+                  reason == HTTP_STREAM_SLOW_READER ? "slow reader" : "client gone", NULL);
+    }
+    stream_gone(job);
+}
+
+void export_stop_all(wf_app *app)
+{
+    export_job *next;
+    for (export_job *job = app->export_jobs; job != NULL; job = next) {
+        next = job->next;
+        if (job->stream == NULL) {
+            continue; /* its tx is ending */
+        }
+        char count[24];
+        snprintf(count, sizeof count, "%lld", (long long)job->rows);
+        log_event(LOG_WARN, "export: cut short by the shutdown", "rows", count, NULL);
+        http_stream_abandon(job->stream); /* no last chunk: the client sees the cut */
+        job->stream = NULL;
+        stream_gone(job); /* may free job */
+    }
+}
+
 void export_movements(wf_app *app, http_ctx *ctx, const char *from, const char *to)
 {
     if (app->exports >= app->cfg->exports_max) {
@@ -236,6 +270,11 @@ void export_movements(wf_app *app, http_ctx *ctx, const char *from, const char *
     }
     export_job *job = xcalloc(1, sizeof *job);
     job->app = app;
+    job->next = app->export_jobs;
+    if (job->next != NULL) {
+        job->next->prev = job;
+    }
+    app->export_jobs = job;
     app->exports++;
     job->from = from != NULL ? xstrdup(from) : NULL;
     job->to = to != NULL ? xstrdup(to) : NULL;

@@ -23,5 +23,8 @@
  * cannot stream) and must not be touched afterwards. A database failure mid-way closes the
  * connection without the last chunk, so the client sees the file is cut short. */
 void export_movements(wf_app *app, http_ctx *ctx, const char *from, const char *to);
+/* Shutdown: cuts every export still streaming short (the client sees no last chunk); each
+ * one's transaction ends and its connection goes back within the next loop turns. */
+void export_stop_all(wf_app *app);
 
 #endif
