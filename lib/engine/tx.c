@@ -4,6 +4,7 @@
  *   (idempotency record + COMMIT) --> rollback if still open --> reply / done
  * and back to leasing on a retryable failure. Every way it ends goes through end(). */
 #include "engine/tx.h"
+#include "engine/tx_problem.h"
 
 #include "db/sqlstate.h"
 #include "engine/statements.h"
@@ -274,32 +275,6 @@ static void fail_unavailable(tx *t, const char *detail)
 {
     set_problem(t, PROBLEM_UNAVAILABLE, NULL, detail);
     end(t);
-}
-
-const char *tx_outcome_name(tx_outcome outcome)
-{
-    switch (outcome) {
-    case TX_OK:
-        return "ok";
-    case TX_REFUSED:
-        return "refused";
-    case TX_UNAVAILABLE:
-        return "unavailable";
-    case TX_TIMED_OUT:
-        return "timed_out";
-    case TX_FAILED:
-        return "failed";
-    }
-    return "failed";
-}
-
-tx_outcome tx_outcome_of_problem(problem_kind kind, bool timed_out)
-{
-    if (timed_out) {
-        return TX_TIMED_OUT;
-    }
-    int status = problem_of(kind)->status;
-    return status == 503 ? TX_UNAVAILABLE : status >= 500 ? TX_FAILED : TX_REFUSED;
 }
 
 static tx_outcome outcome_of(const tx *t)
@@ -620,81 +595,33 @@ static void succeed(tx *t, int status, char *body, const char *location)
 
 /* ---------------------------------------------------------------- results */
 
-static const char *unavailable_detail(db_status status)
-{
-    switch (status) {
-    case DB_ERROR_BUSY:
-        return "Too many requests are waiting for the database; retry shortly.";
-    case DB_ERROR_TIMEOUT:
-        return "The request deadline passed while waiting for the database.";
-    case DB_ERROR_CLOSED:
-        return "The service is shutting down.";
-    default:
-        return "The database is unavailable; retry shortly.";
-    }
-}
-
 static void on_lease(db_conn *conn, db_status status, void *arg)
 {
     tx *t = arg;
     if (status != DB_OK) {
         t->timed_out = status == DB_ERROR_TIMEOUT;
-        fail_unavailable(t, unavailable_detail(status));
+        fail_unavailable(t, tx_unavailable_detail(status));
         return;
     }
     t->conn = conn;
     send_first_round(t);
 }
 
-/* The one place database errors become problems. */
+/* The one place database errors become problems (engine/tx_problem.c says which). */
 static void fail_from_database(tx *t, const db_result *result)
 {
-    const char *state = result->sqlstate;
     if (t->round == ROUND_FIRST && t->keyed && result->failed_query == t->idem_lock_index) {
         tx_fail(t, PROBLEM_IDEMPOTENCY_IN_FLIGHT, "%s", result->message);
         return;
     }
-    if (sqlstate_is(state, SQLSTATE_WF_NOT_FOUND)) {
-        tx_fail(t, PROBLEM_NOT_FOUND, "%s", result->message);
-        return;
+    tx_problem problem = tx_problem_of_sql(result, t->conflicts, t->mem);
+    if (problem.unexpected) {
+        log_event(LOG_ERROR, "database error", "sqlstate", result->sqlstate, "message",
+                  result->message, "request_id", t->ctx != NULL ? t->ctx->request_id : "background",
+                  NULL);
     }
-    if (sqlstate_is(state, SQLSTATE_WF_CONFLICT)) {
-        tx_fail(t, PROBLEM_CONFLICT, "%s", result->message);
-        return;
-    }
-    if (sqlstate_is(state, SQLSTATE_WF_INVALID)) {
-        /* wf_check messages for 422 are "field|message". */
-        const char *bar = strchr(result->message, '|');
-        const char *field =
-            bar != NULL ? arena_strndup(t->mem, result->message, (size_t)(bar - result->message))
-                        : "";
-        tx_invalid(t, field, bar != NULL ? bar + 1 : result->message);
-        return;
-    }
-    bool unique = sqlstate_is(state, SQLSTATE_UNIQUE_VIOLATION);
-    if (unique || sqlstate_is(state, SQLSTATE_FOREIGN_KEY_VIOLATION) ||
-        sqlstate_is(state, SQLSTATE_CHECK_VIOLATION)) {
-        for (const tx_conflict *c = t->conflicts; c != NULL && c->constraint != NULL; c++) {
-            if (strcmp(c->constraint, result->constraint) == 0) {
-                set_problem(t, c->kind, c->field, c->detail);
-                end(t);
-                return;
-            }
-        }
-        tx_fail(t, PROBLEM_CONFLICT,
-                unique ? "That conflicts with an existing resource (%s)."
-                       : "The change would break a rule of the data (%s).",
-                result->constraint);
-        return;
-    }
-    if (sqlstate_is(state, SQLSTATE_LOCK_NOT_AVAILABLE) ||
-        sqlstate_is(state, SQLSTATE_QUERY_CANCELED)) {
-        fail_unavailable(t, "The database is busy; retry shortly.");
-        return;
-    }
-    log_event(LOG_ERROR, "database error", "sqlstate", state, "message", result->message,
-              "request_id", t->ctx != NULL ? t->ctx->request_id : "background", NULL);
-    tx_fail(t, PROBLEM_INTERNAL, "The request failed inside the service; it changed nothing.");
+    set_problem(t, problem.kind, problem.field, problem.detail);
+    end(t);
 }
 
 /* Transport failures and retryable errors: retried or ended here. True when handled. */
@@ -724,7 +651,7 @@ static bool handled_failure(tx *t, const db_result *result)
     }
     if (result->status != DB_OK && result->status != DB_ERROR_SQL) {
         t->timed_out = result->status == DB_ERROR_TIMEOUT;
-        fail_unavailable(t, unavailable_detail(result->status));
+        fail_unavailable(t, tx_unavailable_detail(result->status));
         return true;
     }
     return false;
