@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 #define CHALLENGE       "Bearer realm=\"wasteflow\""
@@ -1815,34 +1816,31 @@ static void test_new_key_is_accepted_on_its_first_use(void **state)
     }
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_matrix_every_route_every_principal),
-        cmocka_unit_test(test_openapi_documents_access),
-        cmocka_unit_test(test_routing_comes_before_authentication),
-        cmocka_unit_test(test_refused_request_body_is_not_read),
-        cmocka_unit_test(test_challenge_without_a_bearer_token),
-        cmocka_unit_test(test_organization_lists_only_itself),
-        cmocka_unit_test(test_organization_lists_only_its_own_transfers),
-        cmocka_unit_test(test_storage_lists_only_transfers_shipped_to_it),
-        cmocka_unit_test(test_storage_sees_only_its_own_shipments),
-        cmocka_unit_test(test_storage_never_replays_a_stored_transfer),
-        cmocka_unit_test(test_organization_view_lists_every_storage),
-        cmocka_unit_test(test_actor_of_key_transfers_and_unloads),
-        cmocka_unit_test(test_actor_of_dispatcher_and_seed),
-        cmocka_unit_test(test_idempotency_keys_are_per_principal),
-        cmocka_unit_test(test_me_for_each_principal),
-        cmocka_unit_test(test_api_keys_create_list_get_revoke),
-        cmocka_unit_test(test_revoked_key_is_refused_at_once_on_the_same_instance),
-        cmocka_unit_test(test_api_keys_validation),
-        cmocka_unit_test(test_api_key_creation_replay_hides_the_secret),
-        cmocka_unit_test(test_key_expires_on_time),
-        cmocka_unit_test(test_key_of_a_deleted_organization_is_refused),
-        cmocka_unit_test(test_known_key_needs_no_database_lookup),
-        cmocka_unit_test(test_revocation_reaches_every_instance_within_a_second),
-        cmocka_unit_test(test_new_key_is_accepted_on_its_first_use),
-        TU_AUDIT_TEST,
-    };
-    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
-}
+RUNNER_MAIN(tu_setup, tu_teardown,
+            {
+                cmocka_unit_test(test_matrix_every_route_every_principal),
+                cmocka_unit_test(test_openapi_documents_access),
+                cmocka_unit_test(test_routing_comes_before_authentication),
+                cmocka_unit_test(test_refused_request_body_is_not_read),
+                cmocka_unit_test(test_challenge_without_a_bearer_token),
+                cmocka_unit_test(test_organization_lists_only_itself),
+                cmocka_unit_test(test_organization_lists_only_its_own_transfers),
+                cmocka_unit_test(test_storage_lists_only_transfers_shipped_to_it),
+                cmocka_unit_test(test_storage_sees_only_its_own_shipments),
+                cmocka_unit_test(test_storage_never_replays_a_stored_transfer),
+                cmocka_unit_test(test_organization_view_lists_every_storage),
+                cmocka_unit_test(test_actor_of_key_transfers_and_unloads),
+                cmocka_unit_test(test_actor_of_dispatcher_and_seed),
+                cmocka_unit_test(test_idempotency_keys_are_per_principal),
+                cmocka_unit_test(test_me_for_each_principal),
+                cmocka_unit_test(test_api_keys_create_list_get_revoke),
+                cmocka_unit_test(test_revoked_key_is_refused_at_once_on_the_same_instance),
+                cmocka_unit_test(test_api_keys_validation),
+                cmocka_unit_test(test_api_key_creation_replay_hides_the_secret),
+                cmocka_unit_test(test_key_expires_on_time),
+                cmocka_unit_test(test_key_of_a_deleted_organization_is_refused),
+                cmocka_unit_test(test_known_key_needs_no_database_lookup),
+                cmocka_unit_test(test_revocation_reaches_every_instance_within_a_second),
+                cmocka_unit_test(test_new_key_is_accepted_on_its_first_use),
+                TU_AUDIT_TEST,
+            })

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 static const char *second_url;
@@ -591,9 +592,9 @@ static int teardown(void **state)
     return tu_teardown(state);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
+RUNNER_MAIN(
+    setup, teardown,
+    {
         cmocka_unit_test(test_create_get_list_delete),
         cmocka_unit_test(test_validation),
         cmocka_unit_test(test_admin_only),
@@ -604,6 +605,4 @@ int main(void)
         cmocka_unit_test(test_report_delays),
         /* Runs last: whatever the tests above did, sql/audit.sql finds no violated invariant. */
         TU_AUDIT_TEST,
-    };
-    return cmocka_run_group_tests(tests, setup, teardown);
-}
+    })

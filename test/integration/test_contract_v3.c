@@ -26,6 +26,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -335,17 +336,14 @@ static void test_empty_receipt_is_accepted(void **state)
     it_response_free(r);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_auditor_reads_rules_and_subscriptions),
-        cmocka_unit_test(test_private_targets_with_a_trailing_dot),
-        cmocka_unit_test(test_period_backwards_is_422),
-        cmocka_unit_test(test_reserved_and_intake_everywhere),
-        cmocka_unit_test(test_balance_reconciles_with_variance),
-        cmocka_unit_test(test_empty_receipt_is_accepted),
-        /* Last: before its fix it took the server down, and every test after it. */
-        cmocka_unit_test(test_export_with_a_load_in_transit),
-    };
-    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
-}
+RUNNER_MAIN(tu_setup, tu_teardown,
+            {
+                cmocka_unit_test(test_auditor_reads_rules_and_subscriptions),
+                cmocka_unit_test(test_private_targets_with_a_trailing_dot),
+                cmocka_unit_test(test_period_backwards_is_422),
+                cmocka_unit_test(test_reserved_and_intake_everywhere),
+                cmocka_unit_test(test_balance_reconciles_with_variance),
+                cmocka_unit_test(test_empty_receipt_is_accepted),
+                /* Last: before its fix it took the server down, and every test after it. */
+                cmocka_unit_test(test_export_with_a_load_in_transit),
+            })

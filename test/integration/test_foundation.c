@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 #define BODY_LIMIT 65536
@@ -785,9 +786,9 @@ static void test_idempotency_key_format(void **state)
 
 /* ---------------------------------------------------------------- runner */
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
+RUNNER_MAIN(
+    tu_setup, tu_teardown,
+    {
         cmocka_unit_test(test_healthz),
         cmocka_unit_test(test_readyz),
         cmocka_unit_test(test_metrics),
@@ -814,6 +815,4 @@ int main(void)
         cmocka_unit_test(test_idempotency_key_format),
         /* Runs last: whatever the tests above did, sql/audit.sql finds no violated invariant. */
         TU_AUDIT_TEST,
-    };
-    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
-}
+    })

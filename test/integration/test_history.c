@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 /* Unloads kg of glass from storage; the unload's id. */
@@ -366,9 +367,9 @@ static void test_access(void **state)
     free(monitor);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
+RUNNER_MAIN(
+    tu_setup, tu_teardown,
+    {
         /* These two date the ledger's rows: first, so dates keep rising with ids. */
         cmocka_unit_test(test_exact_buckets),
         cmocka_unit_test(test_forecast_known_slope),
@@ -377,6 +378,4 @@ int main(void)
         cmocka_unit_test(test_access),
         /* Runs last: whatever the tests above did, sql/audit.sql finds no violated invariant. */
         TU_AUDIT_TEST,
-    };
-    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
-}
+    })

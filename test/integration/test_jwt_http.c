@@ -24,6 +24,7 @@
 
 #include "harness.h"
 #include "jws_sign.h"
+#include "runner.h"
 #include "testutil.h"
 
 #define SECRET          "wasteflow-test-hs256-secret-of-at-least-32-bytes"
@@ -548,15 +549,12 @@ static void test_serve_refuses_jwt_without_issuer_and_audience(void **state)
     free(key_file);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hs256_server),
-        cmocka_unit_test(test_rs256_server),
-        cmocka_unit_test(test_es256_server),
-        cmocka_unit_test(test_api_keys_beside_jwts),
-        cmocka_unit_test(test_serve_refuses_jwt_without_issuer_and_audience),
-        TU_AUDIT_TEST,
-    };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
-}
+RUNNER_MAIN(group_setup, group_teardown,
+            {
+                cmocka_unit_test(test_hs256_server),
+                cmocka_unit_test(test_rs256_server),
+                cmocka_unit_test(test_es256_server),
+                cmocka_unit_test(test_api_keys_beside_jwts),
+                cmocka_unit_test(test_serve_refuses_jwt_without_issuer_and_audience),
+                TU_AUDIT_TEST,
+            })

@@ -13,6 +13,7 @@
  *   - /v1/stats reads running totals that sql/audit.sql proves equal to the ledger;
  *   - racing transfers over a few storages (the extension path) keep every invariant. */
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 #include <setjmp.h>
@@ -411,16 +412,13 @@ static void test_racing_transfers_keep_every_invariant(void **state)
     free(audit);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_locks_only_the_rows_it_ships_to),
-        cmocka_unit_test(test_wrong_hints_read_further),
-        cmocka_unit_test(test_dry_run_takes_no_lock),
-        cmocka_unit_test(test_idempotent_retry_while_the_first_is_held),
-        cmocka_unit_test(test_pending_overflow_is_refused),
-        cmocka_unit_test(test_stats_read_the_totals),
-        cmocka_unit_test(test_racing_transfers_keep_every_invariant),
-    };
-    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
-}
+RUNNER_MAIN(tu_setup, tu_teardown,
+            {
+                cmocka_unit_test(test_locks_only_the_rows_it_ships_to),
+                cmocka_unit_test(test_wrong_hints_read_further),
+                cmocka_unit_test(test_dry_run_takes_no_lock),
+                cmocka_unit_test(test_idempotent_retry_while_the_first_is_held),
+                cmocka_unit_test(test_pending_overflow_is_refused),
+                cmocka_unit_test(test_stats_read_the_totals),
+                cmocka_unit_test(test_racing_transfers_keep_every_invariant),
+            })

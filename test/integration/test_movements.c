@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -823,9 +824,9 @@ static void test_hand_overs_receipts_unloads_and_capacity_race(void **state)
 
 /* ---------------------------------------------------------------- runner */
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
+RUNNER_MAIN(
+    tu_setup, tu_teardown,
+    {
         cmocka_unit_test(test_intake_on_storages),
         cmocka_unit_test(test_lifecycle_with_exact_kilograms),
         cmocka_unit_test(test_more_movements_than_one_block),
@@ -835,6 +836,4 @@ int main(void)
         cmocka_unit_test(test_hand_overs_receipts_unloads_and_capacity_race),
         /* Runs last: whatever the tests above did, sql/audit.sql finds no violated invariant. */
         TU_AUDIT_TEST,
-    };
-    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
-}
+    })

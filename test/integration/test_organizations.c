@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 static char *org_path(long long id)
@@ -531,9 +532,9 @@ static void test_patch_capacity_below_pending_409(void **state)
 
 /* ---------------------------------------------------------------- runner */
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
+RUNNER_MAIN(
+    tu_setup, tu_teardown,
+    {
         cmocka_unit_test(test_create_returns_full_object),
         cmocka_unit_test(test_create_without_capacity),
         cmocka_unit_test(test_ids_are_distinct_and_increasing),
@@ -554,6 +555,4 @@ int main(void)
         cmocka_unit_test(test_list_default_limit_is_100),
         /* Runs last: whatever the tests above did, sql/audit.sql finds no violated invariant. */
         TU_AUDIT_TEST,
-    };
-    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
-}
+    })

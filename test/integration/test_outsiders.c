@@ -34,6 +34,7 @@
 #include <libpq-fe.h>
 
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 #define AUDITOR_ROLE "wasteflow_auditor"
@@ -546,18 +547,15 @@ static void test_audit_flags_misdated_ledger_rows_and_impossible_keys(void **sta
     free(audit);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_auditor_can_take_no_lock_of_the_service),
-        cmocka_unit_test(test_auditor_locks_stall_no_request),
-        cmocka_unit_test(test_dispatch_despite_the_auditors_advisory_lock),
-        cmocka_unit_test(test_a_crashed_leaders_lease_is_taken_over),
-        cmocka_unit_test(test_forged_notifications_deliver_nothing),
-        cmocka_unit_test(test_unloads_committed_out_of_xid_order_both_arrive),
-        cmocka_unit_test(test_auditors_open_transaction_stalls_no_event),
-        /* Last: it leaves rows the audit reports. */
-        cmocka_unit_test(test_audit_flags_misdated_ledger_rows_and_impossible_keys),
-    };
-    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
-}
+RUNNER_MAIN(tu_setup, tu_teardown,
+            {
+                cmocka_unit_test(test_auditor_can_take_no_lock_of_the_service),
+                cmocka_unit_test(test_auditor_locks_stall_no_request),
+                cmocka_unit_test(test_dispatch_despite_the_auditors_advisory_lock),
+                cmocka_unit_test(test_a_crashed_leaders_lease_is_taken_over),
+                cmocka_unit_test(test_forged_notifications_deliver_nothing),
+                cmocka_unit_test(test_unloads_committed_out_of_xid_order_both_arrive),
+                cmocka_unit_test(test_auditors_open_transaction_stalls_no_event),
+                /* Last: it leaves rows the audit reports. */
+                cmocka_unit_test(test_audit_flags_misdated_ledger_rows_and_impossible_keys),
+            })

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 #include <cmocka.h>
@@ -240,12 +241,10 @@ static void test_picture_dry_run(void **state)
     tu_assert_audit_clean();
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
+RUNNER_MAIN(
+    tu_setup, tu_teardown_any_exit,
+    {
         /* In this order: the scenario needs a fresh database, the dry runs its end state. */
         cmocka_unit_test(test_picture_scenario),
         cmocka_unit_test(test_picture_dry_run),
-    };
-    return cmocka_run_group_tests(tests, tu_setup, tu_teardown_any_exit);
-}
+    })

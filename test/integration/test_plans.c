@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 #include <cmocka.h>
@@ -263,18 +264,15 @@ static void test_work_budget(void **state)
     it_response_free(second);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_picture_oo1_first),
-        cmocka_unit_test(test_picture_oo2_first),
-        cmocka_unit_test(test_one_organization_and_unplaced),
-        cmocka_unit_test(test_reserved_is_not_room),
-        cmocka_unit_test(test_roles),
-        cmocka_unit_test(test_bad_input),
-        cmocka_unit_test(test_ten_thousand),
-        TU_AUDIT_TEST,
-        cmocka_unit_test(test_work_budget),
-    };
-    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
-}
+RUNNER_MAIN(tu_setup, tu_teardown,
+            {
+                cmocka_unit_test(test_picture_oo1_first),
+                cmocka_unit_test(test_picture_oo2_first),
+                cmocka_unit_test(test_one_organization_and_unplaced),
+                cmocka_unit_test(test_reserved_is_not_room),
+                cmocka_unit_test(test_roles),
+                cmocka_unit_test(test_bad_input),
+                cmocka_unit_test(test_ten_thousand),
+                TU_AUDIT_TEST,
+                cmocka_unit_test(test_work_budget),
+            })

@@ -26,6 +26,7 @@
 #include <libpq-fe.h>
 
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 #define APP_ROLE     "wasteflow_app"
@@ -608,20 +609,17 @@ static void test_roles_are_plain_login_roles(void **state)
                            "' AND datname = current_database()") >= 1);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_app_role_cannot_change_or_empty_the_ledger),
-        cmocka_unit_test(test_app_role_cannot_set_triggers_aside),
-        cmocka_unit_test(test_app_role_has_no_ddl),
-        cmocka_unit_test(test_app_role_reads_and_appends_to_the_ledger),
-        cmocka_unit_test(test_app_role_cannot_rewrite_keys),
-        cmocka_unit_test(test_service_key_paths_still_work),
-        cmocka_unit_test(test_app_role_dates_the_ledger_now),
-        cmocka_unit_test(test_auditor_reads_every_table_and_writes_none),
-        cmocka_unit_test(test_audit_sql_as_the_auditor_prints_nothing),
-        cmocka_unit_test(test_roles_are_plain_login_roles),
-        TU_AUDIT_TEST,
-    };
-    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
-}
+RUNNER_MAIN(tu_setup, tu_teardown,
+            {
+                cmocka_unit_test(test_app_role_cannot_change_or_empty_the_ledger),
+                cmocka_unit_test(test_app_role_cannot_set_triggers_aside),
+                cmocka_unit_test(test_app_role_has_no_ddl),
+                cmocka_unit_test(test_app_role_reads_and_appends_to_the_ledger),
+                cmocka_unit_test(test_app_role_cannot_rewrite_keys),
+                cmocka_unit_test(test_service_key_paths_still_work),
+                cmocka_unit_test(test_app_role_dates_the_ledger_now),
+                cmocka_unit_test(test_auditor_reads_every_table_and_writes_none),
+                cmocka_unit_test(test_audit_sql_as_the_auditor_prints_nothing),
+                cmocka_unit_test(test_roles_are_plain_login_roles),
+                TU_AUDIT_TEST,
+            })

@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 #include <cmocka.h>
@@ -918,24 +919,21 @@ static void test_cascaded_deletes_logged(void **state)
                      3);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        /* The view tests first: they need the picture alone in the database. */
-        cmocka_unit_test(test_view_picture_distances),
-        cmocka_unit_test(test_view_waste_type_filter),
-        cmocka_unit_test(test_view_follows_route_changes),
-        cmocka_unit_test(test_view_unknown_org_and_type),
-        cmocka_unit_test(test_route_create_and_get),
-        cmocka_unit_test(test_route_list_and_node_filter),
-        cmocka_unit_test(test_route_validation),
-        cmocka_unit_test(test_route_duplicate_and_two_way_conflicts),
-        cmocka_unit_test(test_route_patch),
-        cmocka_unit_test(test_route_delete),
-        cmocka_unit_test(test_two_instances_follow_changes),
-        cmocka_unit_test(test_log_gap_falls_back_to_full_load),
-        cmocka_unit_test(test_patch_without_change_moves_nothing),
-        cmocka_unit_test(test_cascaded_deletes_logged),
-    };
-    return cmocka_run_group_tests(tests, setup, tu_teardown_any_exit);
-}
+RUNNER_MAIN(setup, tu_teardown_any_exit,
+            {
+                /* The view tests first: they need the picture alone in the database. */
+                cmocka_unit_test(test_view_picture_distances),
+                cmocka_unit_test(test_view_waste_type_filter),
+                cmocka_unit_test(test_view_follows_route_changes),
+                cmocka_unit_test(test_view_unknown_org_and_type),
+                cmocka_unit_test(test_route_create_and_get),
+                cmocka_unit_test(test_route_list_and_node_filter),
+                cmocka_unit_test(test_route_validation),
+                cmocka_unit_test(test_route_duplicate_and_two_way_conflicts),
+                cmocka_unit_test(test_route_patch),
+                cmocka_unit_test(test_route_delete),
+                cmocka_unit_test(test_two_instances_follow_changes),
+                cmocka_unit_test(test_log_gap_falls_back_to_full_load),
+                cmocka_unit_test(test_patch_without_change_moves_nothing),
+                cmocka_unit_test(test_cascaded_deletes_logged),
+            })

@@ -4,6 +4,7 @@
  * `wasteflow seed demo-keys`: a new file only its owner reads, reused by the next run, and
  * never a symbolic link followed or a file it did not write overwritten. */
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 #include <setjmp.h>
@@ -302,15 +303,12 @@ static void test_demo_keys_never_overwrites_a_foreign_file(void **state)
     free(fifo);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_seeded_distances),
-        cmocka_unit_test(test_seeded_placement),
-        cmocka_unit_test(test_seed_is_idempotent),
-        cmocka_unit_test(test_demo_keys_new_file_and_reuse),
-        cmocka_unit_test(test_demo_keys_never_follows_a_symlink),
-        cmocka_unit_test(test_demo_keys_never_overwrites_a_foreign_file),
-    };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
-}
+RUNNER_MAIN(group_setup, group_teardown,
+            {
+                cmocka_unit_test(test_seeded_distances),
+                cmocka_unit_test(test_seeded_placement),
+                cmocka_unit_test(test_seed_is_idempotent),
+                cmocka_unit_test(test_demo_keys_new_file_and_reuse),
+                cmocka_unit_test(test_demo_keys_never_follows_a_symlink),
+                cmocka_unit_test(test_demo_keys_never_overwrites_a_foreign_file),
+            })

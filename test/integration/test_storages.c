@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 static char *storage_path(long long id)
@@ -484,9 +485,9 @@ static void test_delete_rules(void **state)
 
 /* ---------------------------------------------------------------- runner */
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
+RUNNER_MAIN(
+    tu_setup, tu_teardown,
+    {
         cmocka_unit_test(test_create_zero_fills_stock_and_remaining),
         cmocka_unit_test(test_create_validation),
         cmocka_unit_test(test_missing_and_invalid_ids_404),
@@ -500,6 +501,4 @@ int main(void)
         cmocka_unit_test(test_delete_rules),
         /* Runs last: whatever the tests above did, sql/audit.sql finds no violated invariant. */
         TU_AUDIT_TEST,
-    };
-    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
-}
+    })

@@ -7,6 +7,7 @@
  * wasteflow_key_cache_refreshes_total in /metrics. */
 #include "harness.h"
 #include "prng.h"
+#include "runner.h"
 #include "testutil.h"
 
 #include <setjmp.h>
@@ -188,12 +189,9 @@ static void test_notify_flood_is_bounded(void **state)
     assert_true(after - before >= 1); /* announcements are still heard */
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_unknown_ids_cost_no_database_work),
-        cmocka_unit_test(test_next_id_is_looked_up_once),
-        cmocka_unit_test(test_notify_flood_is_bounded),
-    };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
-}
+RUNNER_MAIN(group_setup, group_teardown,
+            {
+                cmocka_unit_test(test_unknown_ids_cost_no_database_work),
+                cmocka_unit_test(test_next_id_is_looked_up_once),
+                cmocka_unit_test(test_notify_flood_is_bounded),
+            })

@@ -28,6 +28,7 @@
 #include <openssl/hmac.h>
 
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 /* ---------------------------------------------------------------- the receiver */
@@ -792,22 +793,19 @@ static int setup(void **state)
                                           "WASTEFLOW_WEBHOOK_RETRY_BASE_MS=100", NULL});
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_subscriptions),
-        cmocka_unit_test(test_admin_only),
-        cmocka_unit_test(test_signed_delivery),
-        cmocka_unit_test(test_retries_same_id),
-        cmocka_unit_test(test_given_up_after_a_day),
-        cmocka_unit_test(test_in_order),
-        cmocka_unit_test(test_movement_received),
-        cmocka_unit_test(test_alert_fired),
-        cmocka_unit_test(test_one_sender_among_two),
-        cmocka_unit_test(test_hanging_receiver_delays_nothing),
-        cmocka_unit_test(test_stopped_mid_delivery_sends_again),
-        cmocka_unit_test(test_private_targets_refused),
-        TU_AUDIT_TEST,
-    };
-    return cmocka_run_group_tests(tests, setup, tu_teardown);
-}
+RUNNER_MAIN(setup, tu_teardown,
+            {
+                cmocka_unit_test(test_subscriptions),
+                cmocka_unit_test(test_admin_only),
+                cmocka_unit_test(test_signed_delivery),
+                cmocka_unit_test(test_retries_same_id),
+                cmocka_unit_test(test_given_up_after_a_day),
+                cmocka_unit_test(test_in_order),
+                cmocka_unit_test(test_movement_received),
+                cmocka_unit_test(test_alert_fired),
+                cmocka_unit_test(test_one_sender_among_two),
+                cmocka_unit_test(test_hanging_receiver_delays_nothing),
+                cmocka_unit_test(test_stopped_mid_delivery_sends_again),
+                cmocka_unit_test(test_private_targets_refused),
+                TU_AUDIT_TEST,
+            })

@@ -21,6 +21,7 @@
 #include "flow/plans_flow.h"
 #include "picture.h"
 #include "prng.h"
+#include "runner.h"
 
 enum { BIO = 0, GLASS = 1, PLASTIC = 2, TYPES = 3 };
 
@@ -592,24 +593,21 @@ static void test_mcf_refuses_overflow(void **state)
     assert_int_equal(mcf_solve(3, arcs, 2, 0, 1, flows, &value, &cost), MCF_OVERFLOW);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_picture_bio_oo1_first),
-        cmocka_unit_test(test_picture_bio_oo2_first),
-        cmocka_unit_test(test_organization_twice),
-        cmocka_unit_test(test_one_organization_alone),
-        cmocka_unit_test(test_unplaced),
-        cmocka_unit_test(test_min_cost_places_more),
-        cmocka_unit_test(test_random_min_cost_never_worse),
-        cmocka_unit_test(test_random_against_brute_force),
-        cmocka_unit_test(test_prefix_bound),
-        cmocka_unit_test(test_build_with_estimates_and_pairs),
-        cmocka_unit_test(test_add_refuses_overflow),
-        cmocka_unit_test(test_build_refuses_too_many_arcs),
-        cmocka_unit_test(test_mcf_small),
-        cmocka_unit_test(test_mcf_refuses_bad_input),
-        cmocka_unit_test(test_mcf_refuses_overflow),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_picture_bio_oo1_first),
+                cmocka_unit_test(test_picture_bio_oo2_first),
+                cmocka_unit_test(test_organization_twice),
+                cmocka_unit_test(test_one_organization_alone),
+                cmocka_unit_test(test_unplaced),
+                cmocka_unit_test(test_min_cost_places_more),
+                cmocka_unit_test(test_random_min_cost_never_worse),
+                cmocka_unit_test(test_random_against_brute_force),
+                cmocka_unit_test(test_prefix_bound),
+                cmocka_unit_test(test_build_with_estimates_and_pairs),
+                cmocka_unit_test(test_add_refuses_overflow),
+                cmocka_unit_test(test_build_refuses_too_many_arcs),
+                cmocka_unit_test(test_mcf_small),
+                cmocka_unit_test(test_mcf_refuses_bad_input),
+                cmocka_unit_test(test_mcf_refuses_overflow),
+            })

@@ -18,6 +18,7 @@
 #include "auth/api_key.h"
 #include "auth/principal.h"
 #include "auth/token_cache.h"
+#include "runner.h"
 
 /* The bytes 00 01 .. 1f, and 32 bytes of ff. Their SHA-256 digests were computed apart
  * from this code: printf %s <hex> | xxd -r -p | sha256sum. */
@@ -508,22 +509,19 @@ static void test_token_cache_is_bounded(void **state)
     token_cache_free(small);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_role_names_both_ways),
-        cmocka_unit_test(test_role_parse_unknown),
-        cmocka_unit_test(test_role_name_unknown),
-        cmocka_unit_test(test_scope_rules),
-        cmocka_unit_test(test_known_digests),
-        cmocka_unit_test(test_format_parse_round_trip),
-        cmocka_unit_test(test_format_rejects),
-        cmocka_unit_test(test_parse_rejects_malformed),
-        cmocka_unit_test(test_new_secret),
-        cmocka_unit_test(test_new_secrets_cover_every_digit),
-        cmocka_unit_test(test_hash_equal),
-        cmocka_unit_test(test_token_cache_remembers_exact_tokens),
-        cmocka_unit_test(test_token_cache_is_bounded),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_role_names_both_ways),
+                cmocka_unit_test(test_role_parse_unknown),
+                cmocka_unit_test(test_role_name_unknown),
+                cmocka_unit_test(test_scope_rules),
+                cmocka_unit_test(test_known_digests),
+                cmocka_unit_test(test_format_parse_round_trip),
+                cmocka_unit_test(test_format_rejects),
+                cmocka_unit_test(test_parse_rejects_malformed),
+                cmocka_unit_test(test_new_secret),
+                cmocka_unit_test(test_new_secrets_cover_every_digit),
+                cmocka_unit_test(test_hash_equal),
+                cmocka_unit_test(test_token_cache_remembers_exact_tokens),
+                cmocka_unit_test(test_token_cache_is_bounded),
+            })

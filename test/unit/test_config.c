@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "runner.h"
 #include "util/config.h"
 #include "util/log.h"
 
@@ -641,29 +642,26 @@ static void test_print_help(void **state)
     free(text);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup(test_defaults, setup),
-        cmocka_unit_test_setup(test_events_switch, setup),
-        cmocka_unit_test_setup(test_webhook_settings, setup),
-        cmocka_unit_test_setup(test_dispatch_policy, setup),
-        cmocka_unit_test_setup(test_empty_values_mean_default, setup),
-        cmocka_unit_test_setup(test_custom_values, setup),
-        cmocka_unit_test_setup(test_integer_bounds_accepted, setup),
-        cmocka_unit_test_setup(test_integer_errors_name_the_variable, setup),
-        cmocka_unit_test_setup(test_jwt_needs_issuer_and_audience, setup),
-        cmocka_unit_test_setup(test_listen_forms, setup),
-        cmocka_unit_test_setup(test_log_level, setup),
-        cmocka_unit_test_setup(test_output_budget_and_trusted_proxies, setup),
-        cmocka_unit_test_setup(test_string_length_limits, setup),
-        cmocka_unit_test_setup(test_error_buffer_is_bounded, setup),
-        cmocka_unit_test_setup(test_redact_uri, setup),
-        cmocka_unit_test_setup(test_redact_key_value, setup),
-        cmocka_unit_test_setup(test_redact_special_characters, setup),
-        cmocka_unit_test_setup(test_redact_short_buffers, setup),
-        cmocka_unit_test_setup(test_redact_other_whitespace, setup),
-        cmocka_unit_test_setup(test_print_help, setup),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test_setup(test_defaults, setup),
+                cmocka_unit_test_setup(test_events_switch, setup),
+                cmocka_unit_test_setup(test_webhook_settings, setup),
+                cmocka_unit_test_setup(test_dispatch_policy, setup),
+                cmocka_unit_test_setup(test_empty_values_mean_default, setup),
+                cmocka_unit_test_setup(test_custom_values, setup),
+                cmocka_unit_test_setup(test_integer_bounds_accepted, setup),
+                cmocka_unit_test_setup(test_integer_errors_name_the_variable, setup),
+                cmocka_unit_test_setup(test_jwt_needs_issuer_and_audience, setup),
+                cmocka_unit_test_setup(test_listen_forms, setup),
+                cmocka_unit_test_setup(test_log_level, setup),
+                cmocka_unit_test_setup(test_output_budget_and_trusted_proxies, setup),
+                cmocka_unit_test_setup(test_string_length_limits, setup),
+                cmocka_unit_test_setup(test_error_buffer_is_bounded, setup),
+                cmocka_unit_test_setup(test_redact_uri, setup),
+                cmocka_unit_test_setup(test_redact_key_value, setup),
+                cmocka_unit_test_setup(test_redact_special_characters, setup),
+                cmocka_unit_test_setup(test_redact_short_buffers, setup),
+                cmocka_unit_test_setup(test_redact_other_whitespace, setup),
+                cmocka_unit_test_setup(test_print_help, setup),
+            })

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "http/head_scan.h"
+#include "runner.h"
 
 #define LIMIT 65536
 
@@ -230,23 +231,20 @@ static void test_each_request_gets_its_own_limit(void **unused)
         HEAD_SCAN_OVERSIZED);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_a_declared_body_within_the_limit_waits),
-        cmocka_unit_test(test_a_declared_body_over_the_limit_is_oversized),
-        cmocka_unit_test(test_the_largest_of_several_lengths_counts),
-        cmocka_unit_test(test_lengths_that_are_not_numbers_count_as_none),
-        cmocka_unit_test(test_bare_line_feeds_end_lines_too),
-        cmocka_unit_test(test_blank_lines_before_a_request_are_skipped),
-        cmocka_unit_test(test_a_new_request_starts_afresh),
-        cmocka_unit_test(test_chunks_are_summed_until_the_trailer),
-        cmocka_unit_test(test_chunks_over_the_limit_are_oversized),
-        cmocka_unit_test(test_one_huge_chunk_counts_as_one_byte_over_the_limit),
-        cmocka_unit_test(test_broken_chunk_framing_is_left_to_evhttp),
-        cmocka_unit_test(test_long_lines_are_cut),
-        cmocka_unit_test(test_bytes_after_a_state_the_caller_owns_are_ignored),
-        cmocka_unit_test(test_each_request_gets_its_own_limit),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_a_declared_body_within_the_limit_waits),
+                cmocka_unit_test(test_a_declared_body_over_the_limit_is_oversized),
+                cmocka_unit_test(test_the_largest_of_several_lengths_counts),
+                cmocka_unit_test(test_lengths_that_are_not_numbers_count_as_none),
+                cmocka_unit_test(test_bare_line_feeds_end_lines_too),
+                cmocka_unit_test(test_blank_lines_before_a_request_are_skipped),
+                cmocka_unit_test(test_a_new_request_starts_afresh),
+                cmocka_unit_test(test_chunks_are_summed_until_the_trailer),
+                cmocka_unit_test(test_chunks_over_the_limit_are_oversized),
+                cmocka_unit_test(test_one_huge_chunk_counts_as_one_byte_over_the_limit),
+                cmocka_unit_test(test_broken_chunk_framing_is_left_to_evhttp),
+                cmocka_unit_test(test_long_lines_are_cut),
+                cmocka_unit_test(test_bytes_after_a_state_the_caller_owns_are_ignored),
+                cmocka_unit_test(test_each_request_gets_its_own_limit),
+            })

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "core/history.h"
+#include "runner.h"
 
 #define S INT64_C(1000000) /* a second in microseconds */
 
@@ -153,17 +154,14 @@ static void seconds_to_full(void **state)
     assert_false(forecast_seconds_to_full(50, -3.5, &seconds));
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(parses_rfc3339),
-        cmocka_unit_test(refuses_what_is_not_a_time),
-        cmocka_unit_test(names_bucket_widths),
-        cmocka_unit_test(lays_out_buckets_from_from),
-        cmocka_unit_test(refuses_empty_and_too_long_ranges),
-        cmocka_unit_test(default_spans),
-        cmocka_unit_test(formats_times),
-        cmocka_unit_test(seconds_to_full),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(parses_rfc3339),
+                cmocka_unit_test(refuses_what_is_not_a_time),
+                cmocka_unit_test(names_bucket_widths),
+                cmocka_unit_test(lays_out_buckets_from_from),
+                cmocka_unit_test(refuses_empty_and_too_long_ranges),
+                cmocka_unit_test(default_spans),
+                cmocka_unit_test(formats_times),
+                cmocka_unit_test(seconds_to_full),
+            })

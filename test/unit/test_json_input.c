@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "runner.h"
 #include "util/json_input.h"
 
 #define WHY_SIZE 160
@@ -872,34 +873,31 @@ static void test_field_cut_between_characters(void **state)
     assert_int_equal(strlen(errors.items[1].field), 63);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_accepts_values_and_whitespace),
-        cmocka_unit_test(test_parse_empty_body_is_empty_object),
-        cmocka_unit_test(test_parse_honours_length),
-        cmocka_unit_test(test_parse_rejects_trailing_data),
-        cmocka_unit_test(test_parse_rejects_truncated_and_malformed),
-        cmocka_unit_test(test_parse_rejects_invalid_utf8),
-        cmocka_unit_test(test_parse_accepts_valid_utf8),
-        cmocka_unit_test(test_parse_rejects_nul),
-        cmocka_unit_test(test_parse_accepts_escaped_backslash_u0000),
-        cmocka_unit_test(test_parse_nesting_limit),
-        cmocka_unit_test(test_parse_member_limit),
-        cmocka_unit_test(test_parse_duplicates_in_large_objects),
-        cmocka_unit_test(test_field_cut_between_characters),
-        cmocka_unit_test(test_parse_nesting_32_with_scalar_leaf),
-        cmocka_unit_test(test_parse_rejects_non_rfc8259_syntax),
-        cmocka_unit_test(test_parse_rejects_duplicate_keys),
-        cmocka_unit_test(test_parse_rejects_lone_surrogate_escape),
-        cmocka_unit_test(test_parse_short_why_buffer),
-        cmocka_unit_test(test_quantity),
-        cmocka_unit_test(test_name),
-        cmocka_unit_test(test_name_rejects_c1_controls),
-        cmocka_unit_test(test_waste_code_valid),
-        cmocka_unit_test(test_utf8_helpers),
-        cmocka_unit_test(test_field_errors),
-        cmocka_unit_test(test_field_errors_limits),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_parse_accepts_values_and_whitespace),
+                cmocka_unit_test(test_parse_empty_body_is_empty_object),
+                cmocka_unit_test(test_parse_honours_length),
+                cmocka_unit_test(test_parse_rejects_trailing_data),
+                cmocka_unit_test(test_parse_rejects_truncated_and_malformed),
+                cmocka_unit_test(test_parse_rejects_invalid_utf8),
+                cmocka_unit_test(test_parse_accepts_valid_utf8),
+                cmocka_unit_test(test_parse_rejects_nul),
+                cmocka_unit_test(test_parse_accepts_escaped_backslash_u0000),
+                cmocka_unit_test(test_parse_nesting_limit),
+                cmocka_unit_test(test_parse_member_limit),
+                cmocka_unit_test(test_parse_duplicates_in_large_objects),
+                cmocka_unit_test(test_field_cut_between_characters),
+                cmocka_unit_test(test_parse_nesting_32_with_scalar_leaf),
+                cmocka_unit_test(test_parse_rejects_non_rfc8259_syntax),
+                cmocka_unit_test(test_parse_rejects_duplicate_keys),
+                cmocka_unit_test(test_parse_rejects_lone_surrogate_escape),
+                cmocka_unit_test(test_parse_short_why_buffer),
+                cmocka_unit_test(test_quantity),
+                cmocka_unit_test(test_name),
+                cmocka_unit_test(test_name_rejects_c1_controls),
+                cmocka_unit_test(test_waste_code_valid),
+                cmocka_unit_test(test_utf8_helpers),
+                cmocka_unit_test(test_field_errors),
+                cmocka_unit_test(test_field_errors_limits),
+            })

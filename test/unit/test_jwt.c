@@ -26,6 +26,7 @@
 #include "check.h"
 #include "jws_sign.h"
 #include "prng.h"
+#include "runner.h"
 
 #define NOW    INT64_C(1700000000)
 #define SECRET "0123456789abcdef0123456789abcdef" /* 32 bytes */
@@ -1364,41 +1365,38 @@ static void test_options_copied(void **state)
     jwt_verifier_free(v);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hs256_valid),
-        cmocka_unit_test(test_rs256_valid),
-        cmocka_unit_test(test_es256_valid),
-        cmocka_unit_test(test_secret_and_public_key),
-        cmocka_unit_test(test_alg_none),
-        cmocka_unit_test(test_forged_signature),
-        cmocka_unit_test(test_signature_lengths),
-        cmocka_unit_test(test_alg_confusion),
-        cmocka_unit_test(test_unsupported_algs),
-        cmocka_unit_test(test_typ_and_crit),
-        cmocka_unit_test(test_header_not_object),
-        cmocka_unit_test(test_structure),
-        cmocka_unit_test(test_bad_base64url),
-        cmocka_unit_test(test_oversize),
-        cmocka_unit_test(test_exp),
-        cmocka_unit_test(test_nbf_and_iat),
-        cmocka_unit_test(test_issuer),
-        cmocka_unit_test(test_issuer_in_principal),
-        cmocka_unit_test(test_audience),
-        cmocka_unit_test(test_sub),
-        cmocka_unit_test(test_sub_hidden_characters),
-        cmocka_unit_test(test_max_ttl),
-        cmocka_unit_test(test_es256_low_s_only),
-        cmocka_unit_test(test_role_claim),
-        cmocka_unit_test(test_scope_claims),
-        cmocka_unit_test(test_payload_strict_json),
-        cmocka_unit_test(test_every_single_change_refused),
-        cmocka_unit_test(test_random_tokens),
-        cmocka_unit_test(test_error_queue_left_alone),
-        cmocka_unit_test(test_disabled),
-        cmocka_unit_test(test_unusable_options),
-        cmocka_unit_test(test_options_copied),
-    };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
-}
+RUNNER_MAIN(group_setup, group_teardown,
+            {
+                cmocka_unit_test(test_hs256_valid),
+                cmocka_unit_test(test_rs256_valid),
+                cmocka_unit_test(test_es256_valid),
+                cmocka_unit_test(test_secret_and_public_key),
+                cmocka_unit_test(test_alg_none),
+                cmocka_unit_test(test_forged_signature),
+                cmocka_unit_test(test_signature_lengths),
+                cmocka_unit_test(test_alg_confusion),
+                cmocka_unit_test(test_unsupported_algs),
+                cmocka_unit_test(test_typ_and_crit),
+                cmocka_unit_test(test_header_not_object),
+                cmocka_unit_test(test_structure),
+                cmocka_unit_test(test_bad_base64url),
+                cmocka_unit_test(test_oversize),
+                cmocka_unit_test(test_exp),
+                cmocka_unit_test(test_nbf_and_iat),
+                cmocka_unit_test(test_issuer),
+                cmocka_unit_test(test_issuer_in_principal),
+                cmocka_unit_test(test_audience),
+                cmocka_unit_test(test_sub),
+                cmocka_unit_test(test_sub_hidden_characters),
+                cmocka_unit_test(test_max_ttl),
+                cmocka_unit_test(test_es256_low_s_only),
+                cmocka_unit_test(test_role_claim),
+                cmocka_unit_test(test_scope_claims),
+                cmocka_unit_test(test_payload_strict_json),
+                cmocka_unit_test(test_every_single_change_refused),
+                cmocka_unit_test(test_random_tokens),
+                cmocka_unit_test(test_error_queue_left_alone),
+                cmocka_unit_test(test_disabled),
+                cmocka_unit_test(test_unusable_options),
+                cmocka_unit_test(test_options_copied),
+            })

@@ -7,6 +7,7 @@
 
 #include <cmocka.h>
 
+#include "runner.h"
 #include "util/net_class.h"
 
 static net_class classify(const char *text)
@@ -106,13 +107,10 @@ static void test_not_literals(void **state)
     assert_string_equal(net_class_name(NET_PUBLIC), "public");
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_v4_blocks),
-        cmocka_unit_test(test_v6_blocks),
-        cmocka_unit_test(test_v6_carrying_v4),
-        cmocka_unit_test(test_not_literals),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_v4_blocks),
+                cmocka_unit_test(test_v6_blocks),
+                cmocka_unit_test(test_v6_carrying_v4),
+                cmocka_unit_test(test_not_literals),
+            })

@@ -17,6 +17,7 @@
 #include "core/alloc.h"
 #include "core/placement.h"
 #include "prng.h"
+#include "runner.h"
 
 /* A search over a fixed list of (storage, distance), already in the rule's order. */
 typedef struct {
@@ -402,16 +403,13 @@ static void test_random_batches_equal_one_by_one(void **state)
     }
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exact_hints_read_just_enough),
-        cmocka_unit_test(test_stale_hints_cost_a_round_not_a_result),
-        cmocka_unit_test(test_no_hints_and_not_enough_room),
-        cmocka_unit_test(test_batch_shares_room_in_order),
-        cmocka_unit_test(test_read_cap),
-        cmocka_unit_test(test_room_map),
-        cmocka_unit_test(test_random_batches_equal_one_by_one),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_exact_hints_read_just_enough),
+                cmocka_unit_test(test_stale_hints_cost_a_round_not_a_result),
+                cmocka_unit_test(test_no_hints_and_not_enough_room),
+                cmocka_unit_test(test_batch_shares_room_in_order),
+                cmocka_unit_test(test_read_cap),
+                cmocka_unit_test(test_room_map),
+                cmocka_unit_test(test_random_batches_equal_one_by_one),
+            })

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "runner.h"
 #include "util/rate_limit.h"
 
 static const uint8_t seed[RATE_SEED_BYTES] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
@@ -254,21 +255,18 @@ static void test_address_identities(void **state)
     assert_int_equal(out[RATE_ADDRESS_MAX - 1], 'x');
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_burst_then_wait),
-        cmocka_unit_test(test_refill),
-        cmocka_unit_test(test_refill_stops_at_the_burst),
-        cmocka_unit_test(test_full_after_one_second),
-        cmocka_unit_test(test_retry_after),
-        cmocka_unit_test(test_rate_zero_is_off),
-        cmocka_unit_test(test_clock_going_backwards),
-        cmocka_unit_test(test_identities_are_independent),
-        cmocka_unit_test(test_table_forgets_the_least_recently_used),
-        cmocka_unit_test(test_flood_of_identities_stays_bounded),
-        cmocka_unit_test(test_siphash_reference_vectors),
-        cmocka_unit_test(test_address_identities),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_burst_then_wait),
+                cmocka_unit_test(test_refill),
+                cmocka_unit_test(test_refill_stops_at_the_burst),
+                cmocka_unit_test(test_full_after_one_second),
+                cmocka_unit_test(test_retry_after),
+                cmocka_unit_test(test_rate_zero_is_off),
+                cmocka_unit_test(test_clock_going_backwards),
+                cmocka_unit_test(test_identities_are_independent),
+                cmocka_unit_test(test_table_forgets_the_least_recently_used),
+                cmocka_unit_test(test_flood_of_identities_stays_bounded),
+                cmocka_unit_test(test_siphash_reference_vectors),
+                cmocka_unit_test(test_address_identities),
+            })

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "http/router.h"
+#include "runner.h"
 
 #define COUNT(array) ((int)(sizeof(array) / sizeof((array)[0])))
 
@@ -388,20 +389,17 @@ static void test_first_matching_route_wins(void **state)
     assert_int_equal(match.allowed, 0);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_literal_routes),
-        cmocka_unit_test(test_id_routes),
-        cmocka_unit_test(test_several_ids),
-        cmocka_unit_test(test_code_routes),
-        cmocka_unit_test(test_head_is_get_without_a_body),
-        cmocka_unit_test(test_bad_ids_are_not_found),
-        cmocka_unit_test(test_unknown_paths_slashes_and_empty_segments),
-        cmocka_unit_test(test_method_not_allowed),
-        cmocka_unit_test(test_allow_header_text),
-        cmocka_unit_test(test_method_bits),
-        cmocka_unit_test(test_first_matching_route_wins),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_literal_routes),
+                cmocka_unit_test(test_id_routes),
+                cmocka_unit_test(test_several_ids),
+                cmocka_unit_test(test_code_routes),
+                cmocka_unit_test(test_head_is_get_without_a_body),
+                cmocka_unit_test(test_bad_ids_are_not_found),
+                cmocka_unit_test(test_unknown_paths_slashes_and_empty_segments),
+                cmocka_unit_test(test_method_not_allowed),
+                cmocka_unit_test(test_allow_header_text),
+                cmocka_unit_test(test_method_bits),
+                cmocka_unit_test(test_first_matching_route_wins),
+            })

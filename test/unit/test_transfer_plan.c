@@ -15,6 +15,7 @@
 #include "check.h"
 #include "core/transfer_plan.h"
 #include "prng.h"
+#include "runner.h"
 
 /* The picture's storage ids: created МНО1..МНО9 in order, without МНО4. */
 enum { MNO1 = 1, MNO2 = 2, MNO3 = 3, MNO5 = 4, MNO6 = 5, MNO7 = 6, MNO8 = 7, MNO9 = 8 };
@@ -345,19 +346,16 @@ static void test_random_transfers_match_reference(void **state)
     }
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_types_merge_sorted_by_code),
-        cmocka_unit_test(test_types_without_anything),
-        cmocka_unit_test(test_overflow_is_reported_not_wrapped),
-        cmocka_unit_test(test_picture_oo2),
-        cmocka_unit_test(test_picture_oo1_tie_by_id),
-        cmocka_unit_test(test_partial_placement_stays_pending),
-        cmocka_unit_test(test_over_on_site_capacity),
-        cmocka_unit_test(test_zero_capacity_holds_nothing),
-        cmocka_unit_test(test_largest_quantities),
-        cmocka_unit_test(test_random_transfers_match_reference),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_types_merge_sorted_by_code),
+                cmocka_unit_test(test_types_without_anything),
+                cmocka_unit_test(test_overflow_is_reported_not_wrapped),
+                cmocka_unit_test(test_picture_oo2),
+                cmocka_unit_test(test_picture_oo1_tie_by_id),
+                cmocka_unit_test(test_partial_placement_stays_pending),
+                cmocka_unit_test(test_over_on_site_capacity),
+                cmocka_unit_test(test_zero_capacity_holds_nothing),
+                cmocka_unit_test(test_largest_quantities),
+                cmocka_unit_test(test_random_transfers_match_reference),
+            })

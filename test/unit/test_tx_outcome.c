@@ -1,6 +1,7 @@
 /* Background work's typed outcome (engine/tx.h): which problem ends as which outcome, and
  * the names log lines use. */
 #include "engine/tx.h"
+#include "runner.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -44,13 +45,10 @@ static void test_names(void **state)
     assert_string_equal(tx_outcome_name(TX_FAILED), "failed");
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_client_errors_are_refusals),
-        cmocka_unit_test(test_server_side_failures),
-        cmocka_unit_test(test_a_deadline_passed_is_a_timeout_whatever_the_problem),
-        cmocka_unit_test(test_names),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_client_errors_are_refusals),
+                cmocka_unit_test(test_server_side_failures),
+                cmocka_unit_test(test_a_deadline_passed_is_a_timeout_whatever_the_problem),
+                cmocka_unit_test(test_names),
+            })

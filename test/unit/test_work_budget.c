@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "runner.h"
 #include "util/work_budget.h"
 
 static const uint8_t seed[RATE_SEED_BYTES] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
@@ -98,15 +99,12 @@ static void test_full_table_keeps_debtors(void **state)
     work_budget_free(budget);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_new_identity_is_full),
-        cmocka_unit_test(test_debt_and_wait),
-        cmocka_unit_test(test_slow_rate_is_exact),
-        cmocka_unit_test(test_debt_floor),
-        cmocka_unit_test(test_clock_backwards),
-        cmocka_unit_test(test_full_table_keeps_debtors),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_new_identity_is_full),
+                cmocka_unit_test(test_debt_and_wait),
+                cmocka_unit_test(test_slow_rate_is_exact),
+                cmocka_unit_test(test_debt_floor),
+                cmocka_unit_test(test_clock_backwards),
+                cmocka_unit_test(test_full_table_keeps_debtors),
+            })
