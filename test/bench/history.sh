@@ -37,14 +37,13 @@ fi
 server_pid=""
 cleanup() {
     [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
-    WASTEFLOW_PG_PORT=$pg_port "$root/deploy/pg-local.sh" stop "$pgdir" >/dev/null 2>&1 || true
-    rm -rf "$pgdir" "$work"
+    drop_pg "$pg_port" "$pgdir"
+    rm -rf "$work"
 }
 trap cleanup EXIT
 
 say "PostgreSQL on 127.0.0.1:$pg_port"
-WASTEFLOW_PG_PORT=$pg_port "$root/deploy/pg-local.sh" stop "$pgdir" >/dev/null 2>&1 || true
-rm -rf "$pgdir"
+drop_pg "$pg_port" "$pgdir"
 DATABASE_URL=$(WASTEFLOW_PG_PORT=$pg_port WASTEFLOW_PG_FAST=1 \
     "$root/deploy/pg-local.sh" start "$pgdir" 2>>"$work/pg.log")
 export DATABASE_URL
