@@ -16,10 +16,9 @@ import {
   TIMEOUT,
   allowHttpError,
   call,
-  launch,
   log,
-  report,
   requests,
+  runMain,
   signIn,
   signOutIfSignedIn,
   step,
@@ -27,6 +26,7 @@ import {
   until,
   waitAttr,
   waitSignedIn,
+  withPage,
 } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
@@ -83,9 +83,8 @@ async function main() {
     expect: 201,
   });
 
-  const { page, close } = await launch({ width: 1440, height: 1000 }, 'en-US');
   let webhookId = null;
-  try {
+  await withPage({ width: 1440, height: 1000 }, 'en-US', async ({ page }) => {
     await step(page, 'an admin compares the plans for everything pending now', async () => {
       await page.goto(`${A}/console`);
       await signIn(page, KEYS.admin);
@@ -336,16 +335,12 @@ async function main() {
       if (await page.locator(tid('reports')).isVisible()) throw new Error('the reports card is shown');
       if (await page.locator(tid('plans-compare')).count()) throw new Error('the plans panel is built');
     });
-  } finally {
-    await signOutIfSignedIn(page).catch(() => {});
-    await close();
-  }
+  });
 
   // An auditor in Russian on a phone: the same card, in words of its language, nothing
   // wider than the screen (the tables scroll inside their card).
   {
-    const phone = await launch({ width: 390, height: 844 }, 'ru-RU');
-    try {
+    await withPage({ width: 390, height: 844 }, 'ru-RU', async (phone) => {
       await step(phone.page, 'an auditor in Russian on a phone: the card fits the screen', async (p) => {
         await p.goto(`${A}/console`);
         await signIn(p, auditor.json.key);
@@ -362,16 +357,8 @@ async function main() {
         await p.locator(tid('reports')).scrollIntoViewIfNeeded();
         await expectNoAxeViolations(p, 'the auditor on a phone, in Russian');
       });
-    } finally {
-      await signOutIfSignedIn(phone.page).catch(() => {});
-      await phone.close();
-    }
+    });
   }
-  report();
 }
 
-main().catch((error) => {
-  console.error('browser:', error);
-  console.log('browser: 0 passed, 1 failed');
-  process.exitCode = 1;
-});
+runMain(main);

@@ -9,22 +9,21 @@ import {
   KEYS,
   TIMEOUT,
   call,
-  launch,
   log,
-  report,
+  runMain,
   signIn,
   signOutIfSignedIn,
   step,
   tid,
   waitAttr,
+  withPage,
 } from './harness.mjs';
 
 const FIRST_RENDER_MS = 1000;
 const SEED = process.env.WF_SCALE_SEED || '7';
 
 async function main() {
-  const { page, close } = await launch({ width: 1440, height: 1000 }, 'ru-RU');
-  try {
+  await withPage({ width: 1440, height: 1000 }, 'ru-RU', async ({ page }) => {
     await page.goto(`${A}/console`);
     await step(page, 'at 2,000 storages the first render is within 1 s of signing in', async () => {
       await signIn(page, KEYS.admin);
@@ -135,15 +134,7 @@ async function main() {
         throw new Error('the whole graph was laid out again');
       log(`  ${drawn} nodes drawn, ${layouts} layout(s) before and after the new road`);
     });
-  } finally {
-    await signOutIfSignedIn(page).catch(() => {});
-    await close();
-  }
-  report();
+  });
 }
 
-main().catch((error) => {
-  console.error('browser:', error);
-  console.log('browser: 0 passed, 1 failed');
-  process.exitCode = 1;
-});
+runMain(main);
