@@ -61,14 +61,16 @@ static void refuses_what_is_not_a_time(void **state)
 static void names_bucket_widths(void **state)
 {
     (void)state;
-    assert_int_equal(history_bucket_seconds("minute"), 60);
-    assert_int_equal(history_bucket_seconds("hour"), 3600);
-    assert_int_equal(history_bucket_seconds("day"), 86400);
-    assert_int_equal(history_bucket_seconds("week"), 0);
-    assert_int_equal(history_bucket_seconds("hours"), 0);
-    assert_int_equal(history_bucket_seconds("hou"), 0);
-    assert_int_equal(history_bucket_seconds(""), 0);
-    assert_int_equal(history_bucket_seconds(NULL), 0);
+    static const struct {
+        const char *name;
+        long long seconds;
+    } widths[] = {
+        {"minute", 60}, {"hour", 3600}, {"day", 86400}, {"week", 0},
+        {"hours", 0},   {"hou", 0},     {"", 0},        {NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+        assert_int_equal(history_bucket_seconds(widths[i].name), widths[i].seconds);
+    }
 }
 
 static void lays_out_buckets_from_from(void **state)

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "check.h"
 #include "runner.h"
 #include "util/json_input.h"
 
@@ -700,31 +701,49 @@ static void test_waste_code_valid(void **state)
 static void test_utf8_helpers(void **state)
 {
     (void)state;
-    assert_int_equal(utf8_length(""), 0);
-    assert_int_equal(utf8_length("abc"), 3);
-    assert_int_equal(utf8_length("\xd0\xb6\xd0\xb6"), 2);
-    assert_int_equal(utf8_length("\xe2\x82\xac"), 1);
-    assert_int_equal(utf8_length("\xf0\x9f\x98\x80"), 1);
-    assert_int_equal(utf8_length("a\xd0\xb6\xe2\x82\xac\xf0\x9f\x98\x80z"), 5);
-
-    assert_true(utf8_valid("", 0));
-    assert_true(utf8_valid("abc", 3));
-    assert_true(utf8_valid("a\0b", 3)); /* NUL is valid UTF-8; the parser refuses it */
-    assert_true(utf8_valid("\xd0\xb6", 2));
-    assert_true(utf8_valid("\xf4\x8f\xbf\xbf", 4));
-    /* A valid sequence cut by len. */
-    assert_false(utf8_valid("\xd0\xb6", 1));
-    assert_false(utf8_valid("\xe2\x82\xac", 2));
-    assert_false(utf8_valid("\xe2\x82\xac", 1));
-    assert_false(utf8_valid("\xf0\x9f\x98\x80", 3));
-    assert_false(utf8_valid("ab\xf0\x9f\x98\x80", 4));
-    /* The bytes before the cut are fine on their own. */
-    assert_true(utf8_valid("ab\xf0\x9f\x98\x80", 2));
-    assert_false(utf8_valid("\xc0\x80", 2));
-    assert_false(utf8_valid("\xed\xa0\x80", 3));
-    assert_false(utf8_valid("\xff", 1));
-    assert_false(utf8_valid("\x80", 1));
-    assert_false(utf8_valid("\xf4\x90\x80\x80", 4));
+    static const struct {
+        const char *text;
+        size_t characters;
+    } lengths[] = {
+        {"", 0},
+        {"abc", 3},
+        {"\xd0\xb6\xd0\xb6", 2},
+        {"\xe2\x82\xac", 1},
+        {"\xf0\x9f\x98\x80", 1},
+        {"a\xd0\xb6\xe2\x82\xac\xf0\x9f\x98\x80z", 5},
+    };
+    for (size_t i = 0; i < COUNT(lengths); i++) {
+        CHECK(utf8_length(lengths[i].text) == lengths[i].characters, "utf8_length of case %zu", i);
+    }
+    /* Bytes, length, valid. */
+    static const struct {
+        const char *bytes;
+        size_t length;
+        bool valid;
+    } sequences[] = {
+        {"", 0, true},
+        {"abc", 3, true},
+        {"a\0b", 3, true}, /* NUL is valid UTF-8; the parser refuses it */
+        {"\xd0\xb6", 2, true},
+        {"\xf4\x8f\xbf\xbf", 4, true},
+        /* A valid sequence cut by len. */
+        {"\xd0\xb6", 1, false},
+        {"\xe2\x82\xac", 2, false},
+        {"\xe2\x82\xac", 1, false},
+        {"\xf0\x9f\x98\x80", 3, false},
+        {"ab\xf0\x9f\x98\x80", 4, false},
+        /* The bytes before the cut are fine on their own. */
+        {"ab\xf0\x9f\x98\x80", 2, true},
+        {"\xc0\x80", 2, false},
+        {"\xed\xa0\x80", 3, false},
+        {"\xff", 1, false},
+        {"\x80", 1, false},
+        {"\xf4\x90\x80\x80", 4, false},
+    };
+    for (size_t i = 0; i < COUNT(sequences); i++) {
+        CHECK(utf8_valid(sequences[i].bytes, sequences[i].length) == sequences[i].valid,
+              "utf8_valid of case %zu should be %d", i, sequences[i].valid);
+    }
 }
 
 static void test_field_errors(void **state)

@@ -38,11 +38,19 @@ static void test_a_deadline_passed_is_a_timeout_whatever_the_problem(void **stat
 static void test_names(void **state)
 {
     (void)state;
-    assert_string_equal(tx_outcome_name(TX_OK), "ok");
-    assert_string_equal(tx_outcome_name(TX_REFUSED), "refused");
-    assert_string_equal(tx_outcome_name(TX_UNAVAILABLE), "unavailable");
-    assert_string_equal(tx_outcome_name(TX_TIMED_OUT), "timed_out");
-    assert_string_equal(tx_outcome_name(TX_FAILED), "failed");
+    static const struct {
+        tx_outcome outcome;
+        const char *name;
+    } names[] = {
+        {TX_OK, "ok"},
+        {TX_REFUSED, "refused"},
+        {TX_UNAVAILABLE, "unavailable"},
+        {TX_TIMED_OUT, "timed_out"},
+        {TX_FAILED, "failed"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        assert_string_equal(tx_outcome_name(names[i].outcome), names[i].name);
+    }
 }
 
 RUNNER_MAIN(NULL, NULL,
