@@ -201,6 +201,16 @@ void tu_expect_problem_at(const char *file, int line, const it_response *respons
     }
 }
 
+const char *tu_expect_header_at(const char *file, int line, const it_response *response,
+                                const char *name)
+{
+    const char *value = it_header(response, name);
+    if (value == NULL) {
+        fail_response_at(file, line, response, tu_format("no %s header", name));
+    }
+    return value;
+}
+
 long long tu_expect_location_at(const char *file, int line, const it_response *response,
                                 const char *collection)
 {
@@ -424,6 +434,47 @@ void tu_assert_json_path_at(const char *file, int line, const cJSON *root, const
     compare_json_at(file, line, it_json_at(root, path), expected_text, path, root);
 }
 
+/* ASSERT_JSON_AT for each member of the object members_fmt, formatted with ap. */
+static void compare_members_v(const char *file, int line, const cJSON *root,
+                              const char *members_fmt, va_list ap)
+{
+    char *members_text = tu_vformat(members_fmt, ap);
+    cJSON *members = cJSON_Parse(members_text);
+    if (!cJSON_IsObject(members)) {
+        print_error("test bug: the members expected are not a JSON object: %s\n", members_text);
+        _fail(file, line);
+    }
+    const cJSON *member;
+    cJSON_ArrayForEach(member, members)
+    {
+        compare_json_at(file, line, it_json_at(root, member->string),
+                        cJSON_PrintUnformatted(member), member->string, root);
+    }
+    cJSON_Delete(members);
+    free(members_text);
+}
+
+void tu_assert_members_at(const char *file, int line, const cJSON *root, const char *members_fmt,
+                          ...)
+{
+    va_list ap;
+    va_start(ap, members_fmt);
+    compare_members_v(file, line, root, members_fmt, ap);
+    va_end(ap);
+}
+
+void tu_assert_get_members_at(const char *file, int line, const char *path, const char *members_fmt,
+                              ...)
+{
+    it_response *response = it_get("%s", path);
+    tu_expect_status_at(file, line, response, 200);
+    va_list ap;
+    va_start(ap, members_fmt);
+    compare_members_v(file, line, response->json, members_fmt, ap);
+    va_end(ap);
+    it_response_free(response);
+}
+
 void tu_assert_recent_timestamp_at(const char *file, int line, const char *text)
 {
     regex_t pattern;
@@ -560,6 +611,16 @@ void tu_assert_transfer_at(const char *file, int line, const cJSON *transfer, lo
     tu_assert_timestamp(tu_member(transfer, "created_at"));
 }
 
+void tu_pg_exec(PGconn *pg, const char *sql)
+{
+    PGresult *r = PQexec(pg, sql);
+    ExecStatusType status = PQresultStatus(r);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+        fail_msg("as %s: %s\n  failed: %s", PQuser(pg), sql, PQresultErrorMessage(r));
+    }
+    PQclear(r);
+}
+
 void tu_find_cluster_or_skip(it_cluster *cluster, const char *fallback_log)
 {
     char why[600];
@@ -586,6 +647,21 @@ long long tu_ship_glass(long long org, long long storage, long long kg)
                    "\"distance_m\":10}]",
                    storage, kg);
     ASSERT_JSON_AT(response->json, "pending", "{}");
+    long long id = it_json_int(response->json, "id");
+    it_response_free(response);
+    return id;
+}
+
+long long tu_post_created_at(const char *file, int line, const char *path, const char *body_fmt,
+                             ...)
+{
+    va_list ap;
+    va_start(ap, body_fmt);
+    char *body = tu_vformat(body_fmt, ap);
+    va_end(ap);
+    it_response *response = it_post(path, "%s", body);
+    free(body);
+    tu_expect_status_at(file, line, response, 201);
     long long id = it_json_int(response->json, "id");
     it_response_free(response);
     return id;

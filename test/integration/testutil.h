@@ -238,6 +238,11 @@ void tu_expect_rejected_type_at(const char *file, int line, const char *method, 
 #define ASSERT_UNCHANGED(before) tu_assert_unchanged_at(__FILE__, __LINE__, (before))
 void tu_assert_unchanged_at(const char *file, int line, char *before);
 
+/* The value of the response's header name; fails the test when the response has none. */
+#define EXPECT_HEADER(response, name) tu_expect_header_at(__FILE__, __LINE__, (response), (name))
+const char *tu_expect_header_at(const char *file, int line, const it_response *response,
+                                const char *name);
+
 /* Asserts that a created object's body has a positive id and that the Location header is
  * <collection>/<id> (collection as "/v1/routes"); returns the id. */
 #define EXPECT_LOCATION(response, collection)                                                      \
@@ -282,6 +287,20 @@ void tu_assert_json_at(const char *file, int line, const cJSON *actual, const ch
     tu_assert_json_path_at(__FILE__, __LINE__, (root), (path), __VA_ARGS__)
 void tu_assert_json_path_at(const char *file, int line, const cJSON *root, const char *path,
                             const char *expected_fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* ASSERT_JSON_AT for each member of the JSON object members_fmt (printf-formatted): its name is
+ * the dotted path (see it_json_at) and its value the JSON expected there, e.g.
+ * ASSERT_MEMBERS(r->json, "{\"intake\":\"weighed\",\"items.0.status\":\"accepted\"}"); what
+ * it does not name is not looked at. */
+#define ASSERT_MEMBERS(root, ...) tu_assert_members_at(__FILE__, __LINE__, (root), __VA_ARGS__)
+void tu_assert_members_at(const char *file, int line, const cJSON *root, const char *members_fmt,
+                          ...) __attribute__((format(printf, 4, 5)));
+
+/* GETs path and asserts a 200 whose body has these members (ASSERT_MEMBERS). */
+#define ASSERT_GET_MEMBERS(path, ...)                                                              \
+    tu_assert_get_members_at(__FILE__, __LINE__, (path), __VA_ARGS__)
+void tu_assert_get_members_at(const char *file, int line, const char *path, const char *members_fmt,
+                              ...) __attribute__((format(printf, 4, 5)));
 
 /* Asserts an RFC 3339 UTC timestamp ending in 'Z' (any fraction of a second, or none) that is
  * within an hour of now. */
@@ -344,6 +363,12 @@ long long tu_supplier_of(long long storage);
  * the transfer's id. */
 long long tu_ship_glass(long long org, long long storage, long long kg);
 
+/* POSTs the body (printf-formatted) to path and asserts a 201; the new object's id. For an
+ * object that sets the scene rather than being the thing tested. */
+#define POST_CREATED(path, ...) tu_post_created_at(__FILE__, __LINE__, (path), __VA_ARGS__)
+long long tu_post_created_at(const char *file, int line, const char *path, const char *body_fmt,
+                             ...) __attribute__((format(printf, 4, 5)));
+
 /* POSTs {"waste": waste_json} as a transfer of organization org and asserts a 201; returns the
  * transfer's id. For a transfer that sets the scene rather than being the thing tested. */
 #define HAND_OVER(org, waste_json) tu_hand_over_at(__FILE__, __LINE__, (org), (waste_json))
@@ -368,6 +393,12 @@ void tu_build_picture(tu_picture *picture);
 /* The path a view item names from organization org through the storages МНО<n> listed in via
  * ("1 8 9"), as JSON text (a rotating tu_fmt buffer). */
 const char *tu_picture_path(const tu_picture *picture, long long org, const char *via);
+
+/* ---- a session of the runner's own (another role's, say) ---- */
+
+/* Runs sql on pg; fails the test, naming the session's user and the error, unless it
+ * succeeds. */
+void tu_pg_exec(PGconn *pg, const char *sql);
 
 /* ---- the database cluster (test thread only) ---- */
 
