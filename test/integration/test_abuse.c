@@ -668,8 +668,7 @@ static void test_docs_policy_and_no_external_validator(void **state)
     (void)state;
     it_response *docs = it_get("/docs");
     EXPECT_STATUS(docs, 200);
-    const char *policy = it_header(docs, "Content-Security-Policy");
-    assert_non_null(policy);
+    const char *policy = EXPECT_HEADER(docs, "Content-Security-Policy");
     const char *script_src = strstr(policy, "script-src");
     assert_non_null(script_src);
     size_t directive_len = strcspn(script_src, ";");

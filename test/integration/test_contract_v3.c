@@ -42,17 +42,14 @@ static it_response *as(const char *token, const char *method, const char *path, 
 static long long load_in_transit(long long glass, long long *org_out, long long *storage_out)
 {
     char *name = it_unique_name("cv3-weighed");
-    it_response *r =
-        it_post("/v1/storages",
-                "{\"name\":\"%s\",\"intake\":\"weighed\",\"capacity\":{\"glass\":100}}", name);
-    EXPECT_STATUS(r, 201);
-    long long storage = it_json_int(r->json, "id");
-    it_response_free(r);
+    long long storage =
+        POST_CREATED("/v1/storages",
+                     "{\"name\":\"%s\",\"intake\":\"weighed\",\"capacity\":{\"glass\":100}}", name);
     free(name);
     long long org = tu_new_org("cv3-org", NULL, NULL);
     it_create_route(ORG(org), STORAGE(storage), 40, false);
-    r = it_post(tu_fmt("/v1/organizations/%lld/transfers", org), "{\"waste\":{\"glass\":%lld}}",
-                glass);
+    it_response *r = it_post(tu_fmt("/v1/organizations/%lld/transfers", org),
+                             "{\"waste\":{\"glass\":%lld}}", glass);
     EXPECT_STATUS(r, 201);
     const cJSON *shipment = cJSON_GetArrayItem(tu_member(r->json, "shipments"), 0);
     assert_non_null(shipment);
@@ -94,10 +91,7 @@ static void test_export_with_a_load_in_transit(void **state)
     free(line);
     free(prefix);
     /* Still up, and still counting the movement once. */
-    r = it_get("/v1/movements/%lld", movement);
-    EXPECT_STATUS(r, 200);
-    ASSERT_JSON_AT(r->json, "received_kg", "null");
-    it_response_free(r);
+    ASSERT_GET_AT(tu_fmt("/v1/movements/%lld", movement), "received_kg", "null");
 }
 
 /* ---------------------------------------------------------------- the auditor */
@@ -109,17 +103,11 @@ static void test_auditor_reads_rules_and_subscriptions(void **state)
 {
     (void)state;
     char *auditor = it_new_key("auditor", 0, 0);
-    it_response *r = it_post("/v1/alerts", "{\"fill_ratio_above\":0.75}");
-    EXPECT_STATUS(r, 201);
-    long long rule = it_json_int(r->json, "id");
-    it_response_free(r);
-    r = it_post("/v1/webhooks",
-                "{\"url\":\"https://example.com/cv3\",\"events\":[\"alert.fired\"]}");
-    EXPECT_STATUS(r, 201);
-    long long hook = it_json_int(r->json, "id");
-    it_response_free(r);
+    long long rule = POST_CREATED("/v1/alerts", "{\"fill_ratio_above\":0.75}");
+    long long hook = POST_CREATED(
+        "/v1/webhooks", "{\"url\":\"https://example.com/cv3\",\"events\":[\"alert.fired\"]}");
 
-    r = as(auditor, "GET", "/v1/alerts", NULL);
+    it_response *r = as(auditor, "GET", "/v1/alerts", NULL);
     EXPECT_STATUS(r, 200);
     assert_non_null(tu_member(r->json, "items"));
     assert_non_null(cJSON_GetObjectItemCaseSensitive(r->json, "next_cursor"));
@@ -229,28 +217,19 @@ static void test_reserved_and_intake_everywhere(void **state)
     (void)state;
     long long org, storage;
     load_in_transit(25, &org, &storage);
-    it_response *r = it_get("/v1/storages/%lld", storage);
-    EXPECT_STATUS(r, 200);
-    ASSERT_JSON_AT(r->json, "intake", "\"weighed\"");
-    ASSERT_JSON_AT(r->json, "stock", "{\"glass\":0}");
-    ASSERT_JSON_AT(r->json, "reserved", "{\"glass\":25}");
-    ASSERT_JSON_AT(r->json, "remaining", "{\"glass\":75}");
-    it_response_free(r);
-    r = it_get("/v1/organizations/%lld/storages/%lld", org, storage);
-    EXPECT_STATUS(r, 200);
-    ASSERT_JSON_AT(r->json, "intake", "\"weighed\"");
-    ASSERT_JSON_AT(r->json, "reserved", "{\"glass\":25}");
-    ASSERT_JSON_AT(r->json, "remaining", "{\"glass\":75}");
-    ASSERT_JSON_AT(r->json, "distance_m", "40");
-    it_response_free(r);
-    r = it_get("/v1/organizations/%lld/storages?reachable=true", org);
+    ASSERT_GET_MEMBERS(tu_fmt("/v1/storages/%lld", storage),
+                       "{\"intake\":\"weighed\",\"stock\":{\"glass\":0},"
+                       "\"reserved\":{\"glass\":25},\"remaining\":{\"glass\":75}}");
+    ASSERT_GET_MEMBERS(tu_fmt("/v1/organizations/%lld/storages/%lld", org, storage),
+                       "{\"intake\":\"weighed\",\"reserved\":{\"glass\":25},"
+                       "\"remaining\":{\"glass\":75},\"distance_m\":40}");
+    it_response *r = it_get("/v1/organizations/%lld/storages?reachable=true", org);
     EXPECT_STATUS(r, 200);
     const cJSON *first = cJSON_GetArrayItem(tu_member(r->json, "items"), 0);
     assert_non_null(first);
     assert_int_equal(it_json_int(first, "id"), storage);
-    ASSERT_JSON_AT(first, "intake", "\"weighed\"");
-    ASSERT_JSON_AT(first, "reserved", "{\"glass\":25}");
-    ASSERT_JSON_AT(first, "remaining", "{\"glass\":75}");
+    ASSERT_MEMBERS(first, "{\"intake\":\"weighed\",\"reserved\":{\"glass\":25},"
+                          "\"remaining\":{\"glass\":75}}");
     it_response_free(r);
 }
 
@@ -270,9 +249,8 @@ static void test_balance_reconciles_with_variance(void **state)
     it_response *r = as(storage_key, "POST", tu_fmt("/v1/movements/%lld/receipt", movement),
                         "{\"received_kg\":20,\"rejected_kg\":5,\"rejection_reason\":\"wet\"}");
     EXPECT_STATUS(r, 200);
-    ASSERT_JSON_AT(r->json, "status", "\"partially_rejected\"");
-    ASSERT_JSON_AT(r->json, "accepted_kg", "15");
-    ASSERT_JSON_AT(r->json, "warnings.0.code", "\"weight_variance\"");
+    ASSERT_MEMBERS(r->json, "{\"status\":\"partially_rejected\",\"accepted_kg\":15,"
+                            "\"warnings.0.code\":\"weight_variance\"}");
     it_response_free(r);
     free(storage_key);
     /* The refused 5 kg go back to the organization and out again (a new load in transit). */
@@ -322,11 +300,8 @@ static void test_empty_receipt_is_accepted(void **state)
     long long movement = load_in_transit(12, &org, &storage);
     it_response *r = it_post(tu_fmt("/v1/movements/%lld/receipt", movement), "{\"received_kg\":0}");
     EXPECT_STATUS(r, 200);
-    ASSERT_JSON_AT(r->json, "status", "\"accepted\"");
-    ASSERT_JSON_AT(r->json, "received_kg", "0");
-    ASSERT_JSON_AT(r->json, "accepted_kg", "0");
-    ASSERT_JSON_AT(r->json, "rejected_kg", "0");
-    ASSERT_JSON_AT(r->json, "warnings.0.code", "\"weight_variance\"");
+    ASSERT_MEMBERS(r->json, "{\"status\":\"accepted\",\"received_kg\":0,\"accepted_kg\":0,"
+                            "\"rejected_kg\":0,\"warnings.0.code\":\"weight_variance\"}");
     it_response_free(r);
     tu_assert_stock(storage, "{\"glass\":0}", "{\"glass\":100}");
     tu_assert_pending(org, "{}");

@@ -880,13 +880,10 @@ static void test_movement_events(void **state)
     long long org = tu_new_org("mv-ev-org", "{}", NULL);
     long long other_org = tu_new_org("mv-ev-org", "{}", NULL);
     char *name = it_unique_name("mv-ev-weighed");
-    it_response *r = it_post("/v1/storages",
-                             "{\"name\":\"%s\",\"intake\":\"weighed\",\"capacity\":"
-                             "{\"glass\":1000}}",
-                             name);
-    EXPECT_STATUS(r, 201);
-    long long weighed = it_json_int(r->json, "id");
-    it_response_free(r);
+    long long weighed = POST_CREATED("/v1/storages",
+                                     "{\"name\":\"%s\",\"intake\":\"weighed\",\"capacity\":"
+                                     "{\"glass\":1000}}",
+                                     name);
     long long other_storage = tu_new_storage("mv-ev-auto", "{\"glass\":1000}");
     it_create_route(ORG(org), STORAGE(weighed), 10, false);
     it_create_route(ORG(other_org), STORAGE(other_storage), 10, false);
@@ -900,7 +897,8 @@ static void test_movement_events(void **state)
     sse_client *stranger = sse_ready(it_base_url(), other_org_key, NULL, NULL, NULL);
     sse_client *other_store = sse_ready(it_base_url(), other_storage_key, NULL, NULL, NULL);
 
-    r = it_post(tu_fmt("/v1/organizations/%lld/transfers", org), "{\"waste\":{\"glass\":25}}");
+    it_response *r =
+        it_post(tu_fmt("/v1/organizations/%lld/transfers", org), "{\"waste\":{\"glass\":25}}");
     EXPECT_STATUS(r, 201);
     long long movement = it_json_int(r->json, "shipments.0.movement_id");
     it_response_free(r);

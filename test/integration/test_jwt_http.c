@@ -124,8 +124,7 @@ static void expect_refused(alg server, char *token, const char *reason, const ch
                  r->body);
     }
     EXPECT_PROBLEM(r, 401, NULL);
-    const char *challenge = it_header(r, "WWW-Authenticate");
-    assert_non_null(challenge);
+    const char *challenge = EXPECT_HEADER(r, "WWW-Authenticate");
     assert_string_equal(challenge, CHALLENGE_TOKEN);
     const char *detail = it_json_str(r->json, "detail");
     if (strstr(detail, reason) == NULL) {

@@ -73,8 +73,7 @@ static void test_picture_scenario(void **state)
     it_response *transfer = hand_over(picture.oo1, OO1_WASTE);
     EXPECT_STATUS(transfer, 201);
     ASSERT_TRANSFER(transfer->json, picture.oo1, "request", OO1_RECEIVED, OO1_FIRST_ROUND, "{}");
-    const char *location = it_header(transfer, "Location");
-    assert_non_null(location);
+    const char *location = EXPECT_HEADER(transfer, "Location");
     assert_string_equal(location, tu_fmt("/v1/transfers/%lld", it_json_int(transfer->json, "id")));
     it_response_free(transfer);
     tu_assert_pending(picture.oo1, "{}");

@@ -717,8 +717,7 @@ static void test_idempotent_replay(void **state)
         it_response *replay = it_request("POST", path, body, headers);
         EXPECT_STATUS(replay, 201);
         assert_string_equal(replay->body, first->body);
-        const char *replayed = it_header(replay, "Idempotent-Replayed");
-        assert_non_null(replayed);
+        const char *replayed = EXPECT_HEADER(replay, "Idempotent-Replayed");
         assert_string_equal(replayed, "true");
         it_response_free(replay);
     }

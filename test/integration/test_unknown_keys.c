@@ -85,6 +85,16 @@ static long long newest_key(void)
     return it_sql_int("SELECT max(id) FROM api_keys");
 }
 
+/* The status of GET /v1/me with this key. */
+static int me_status(const char *key)
+{
+    const char *headers[] = {it_bearer(key), NULL};
+    it_response *me = it_request("GET", "/v1/me", NULL, headers);
+    int status = me->status;
+    it_response_free(me);
+    return status;
+}
+
 /* Random ids no key has, interleaved with a known id under a wrong secret: no refresh per
  * request, and the same time for both. */
 static void test_unknown_ids_cost_no_database_work(void **state)
@@ -94,11 +104,7 @@ static void test_unknown_ids_cost_no_database_work(void **state)
     long long known_id = strtoll(known + 3, NULL, 10);
     /* Let this instance learn of it (and its announcement be handled) first. */
     for (int i = 0; i < 50; i++) {
-        const char *headers[] = {it_bearer(known), NULL};
-        it_response *me = it_request("GET", "/v1/me", NULL, headers);
-        int status = me->status;
-        it_response_free(me);
-        if (status == 200) {
+        if (me_status(known) == 200) {
             break;
         }
         tu_sleep_ms(50);
@@ -153,11 +159,7 @@ static void test_next_id_is_looked_up_once(void **state)
     char *made = it_new_key("auditor", 0, 0);
     long long waited = 0;
     for (;;) {
-        const char *headers[] = {it_bearer(made), NULL};
-        it_response *me = it_request("GET", "/v1/me", NULL, headers);
-        int status = me->status;
-        it_response_free(me);
-        if (status == 200) {
+        if (me_status(made) == 200) {
             break;
         }
         assert_true(waited < 1000);
