@@ -33,13 +33,6 @@ typedef struct {
     size_t len;
 } stream;
 
-static int port_of(const char *base_url)
-{
-    const char *colon = strrchr(base_url, ':');
-    assert_non_null(colon);
-    return atoi(colon + 1);
-}
-
 /* Reads for up to ms; false when nothing came. */
 static bool stream_read(stream *s, long long ms)
 {
@@ -79,14 +72,7 @@ static stream *stream_open(const char *base_url, const char *key)
 {
     stream *s = calloc(1, sizeof *s);
     assert_non_null(s);
-    s->fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(s->fd >= 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET,
-                               .sin_port = htons((uint16_t)port_of(base_url))};
-    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-    if (connect(s->fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
-        fail_msg("connect to %s: %s", base_url, strerror(errno));
-    }
+    s->fd = tu_connect_url(base_url, 0);
     char request[1024];
     int n = snprintf(request, sizeof request,
                      "GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"

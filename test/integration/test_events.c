@@ -154,13 +154,6 @@ static void append(char **buf, size_t *len, size_t *cap, const char *bytes, size
     (*buf)[*len] = '\0';
 }
 
-static int port_of(const char *base_url)
-{
-    const char *colon = strrchr(base_url, ':');
-    assert_non_null(colon);
-    return atoi(colon + 1);
-}
-
 /* Decodes what the chunked framing lets through into the body. */
 static void sse_decode(sse_client *c)
 {
@@ -246,17 +239,7 @@ static sse_client *sse_open_path(const char *base_url, const char *path, const c
         c->id_binding = key_binding(&c->id_keys, key);
         c->ids_known = true;
     }
-    c->fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(c->fd >= 0);
-    if (rcvbuf > 0) {
-        setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    }
-    struct sockaddr_in addr = {.sin_family = AF_INET,
-                               .sin_port = htons((uint16_t)port_of(base_url))};
-    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-    if (connect(c->fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
-        fail_msg("connect to %s: %s", base_url, strerror(errno));
-    }
+    c->fd = tu_connect_url(base_url, rcvbuf);
     char request[2048];
     int n =
         snprintf(request, sizeof request,
@@ -1349,11 +1332,7 @@ static void test_slow_reader_cut_off(void **state)
  * open in *fd_out). */
 static bool head_within(const char *base_url, const char *path, long long ms, int *fd_out)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET,
-                               .sin_port = htons((uint16_t)port_of(base_url))};
-    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    int fd = tu_connect_url(base_url, 0);
     char request[256];
     int n = snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
     assert_int_equal(send(fd, request, (size_t)n, MSG_NOSIGNAL), n);

@@ -240,11 +240,10 @@ static void test_forecast_known_slope(void **state)
     it_response_free(r);
 
     /* A window of a day holds one change: rate 0, never full. */
-    r = forecast(storage, "waste_type=glass&window_s=86400");
-    EXPECT_STATUS(r, 200);
-    ASSERT_JSON(r->json, "{\"waste_type\":\"glass\",\"stock\":200,\"reserved\":100,"
-                         "\"remaining\":700,\"rate_kg_per_day\":0,\"full_at\":null}");
-    it_response_free(r);
+    ASSERT_GET_AT(
+        tu_fmt("/v1/storages/%lld/forecast?%s", storage, "waste_type=glass&window_s=86400"), "",
+        "{\"waste_type\":\"glass\",\"stock\":200,\"reserved\":100,"
+        "\"remaining\":700,\"rate_kg_per_day\":0,\"full_at\":null}");
 
     /* Emptying: a negative rate, never full. */
     long long unloaded = unload(storage, 150);

@@ -1108,6 +1108,24 @@ int tu_try_connect(const char *local_ip, int receive_buffer)
     return fd;
 }
 
+int tu_connect_url(const char *base_url, int receive_buffer)
+{
+    const char *colon = strrchr(base_url, ':');
+    assert_non_null(colon);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    if (receive_buffer > 0) {
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    }
+    struct sockaddr_in address = {.sin_family = AF_INET,
+                                  .sin_port = htons((uint16_t)atoi(colon + 1))};
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0) {
+        fail_msg("connect to %s: %s", base_url, strerror(errno));
+    }
+    return fd;
+}
+
 int tu_connect(const char *local_ip, int receive_buffer)
 {
     int fd = tu_try_connect(local_ip, receive_buffer);

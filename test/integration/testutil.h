@@ -156,6 +156,10 @@ int tu_server_port(void);
 int tu_try_connect(const char *local_ip, int receive_buffer);
 /* tu_try_connect, failing the test when the connect fails. */
 int tu_connect(const char *local_ip, int receive_buffer);
+/* A TCP connection to the instance at base_url ("http://127.0.0.1:<port>", any instance the
+ * harness started), with a receive buffer of receive_buffer bytes when not 0; fails the test
+ * when the connect fails. */
+int tu_connect_url(const char *base_url, int receive_buffer);
 /* Sends all len bytes, failing the test when the connection will not take them. */
 void tu_send_all(int fd, const char *data, size_t len);
 
@@ -263,8 +267,8 @@ void tu_assert_page_at(const char *file, int line, const char *path, int item_co
 void tu_expect_get_status_at(const char *file, int line, int status, const char *path_fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* GETs path and asserts a 200 whose value at the dotted json_path (see it_json_at) is the JSON
- * text expected_fmt (printf-formatted), as ASSERT_JSON_AT. */
+/* GETs path and asserts a 200 whose value at the dotted json_path (see it_json_at; "": the
+ * whole body) is the JSON text expected_fmt (printf-formatted), as ASSERT_JSON_AT. */
 #define ASSERT_GET_AT(path, json_path, ...)                                                        \
     tu_assert_get_at(__FILE__, __LINE__, (path), (json_path), __VA_ARGS__)
 void tu_assert_get_at(const char *file, int line, const char *path, const char *json_path,

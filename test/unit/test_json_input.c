@@ -698,48 +698,51 @@ static void test_waste_code_valid(void **state)
     }
 }
 
+/* utf8_length: text, characters. */
+static const struct {
+    const char *text;
+    size_t characters;
+} lengths[] = {
+    {"", 0},
+    {"abc", 3},
+    {"\xd0\xb6\xd0\xb6", 2},
+    {"\xe2\x82\xac", 1},
+    {"\xf0\x9f\x98\x80", 1},
+    {"a\xd0\xb6\xe2\x82\xac\xf0\x9f\x98\x80z", 5},
+};
+
+/* utf8_valid: bytes, length, valid. */
+static const struct {
+    const char *bytes;
+    size_t length;
+    bool valid;
+} sequences[] = {
+    {"", 0, true},
+    {"abc", 3, true},
+    {"a\0b", 3, true}, /* NUL is valid UTF-8; the parser refuses it */
+    {"\xd0\xb6", 2, true},
+    {"\xf4\x8f\xbf\xbf", 4, true},
+    /* A valid sequence cut by len. */
+    {"\xd0\xb6", 1, false},
+    {"\xe2\x82\xac", 2, false},
+    {"\xe2\x82\xac", 1, false},
+    {"\xf0\x9f\x98\x80", 3, false},
+    {"ab\xf0\x9f\x98\x80", 4, false},
+    /* The bytes before the cut are fine on their own. */
+    {"ab\xf0\x9f\x98\x80", 2, true},
+    {"\xc0\x80", 2, false},
+    {"\xed\xa0\x80", 3, false},
+    {"\xff", 1, false},
+    {"\x80", 1, false},
+    {"\xf4\x90\x80\x80", 4, false},
+};
+
 static void test_utf8_helpers(void **state)
 {
     (void)state;
-    static const struct {
-        const char *text;
-        size_t characters;
-    } lengths[] = {
-        {"", 0},
-        {"abc", 3},
-        {"\xd0\xb6\xd0\xb6", 2},
-        {"\xe2\x82\xac", 1},
-        {"\xf0\x9f\x98\x80", 1},
-        {"a\xd0\xb6\xe2\x82\xac\xf0\x9f\x98\x80z", 5},
-    };
     for (size_t i = 0; i < COUNT(lengths); i++) {
         CHECK(utf8_length(lengths[i].text) == lengths[i].characters, "utf8_length of case %zu", i);
     }
-    /* Bytes, length, valid. */
-    static const struct {
-        const char *bytes;
-        size_t length;
-        bool valid;
-    } sequences[] = {
-        {"", 0, true},
-        {"abc", 3, true},
-        {"a\0b", 3, true}, /* NUL is valid UTF-8; the parser refuses it */
-        {"\xd0\xb6", 2, true},
-        {"\xf4\x8f\xbf\xbf", 4, true},
-        /* A valid sequence cut by len. */
-        {"\xd0\xb6", 1, false},
-        {"\xe2\x82\xac", 2, false},
-        {"\xe2\x82\xac", 1, false},
-        {"\xf0\x9f\x98\x80", 3, false},
-        {"ab\xf0\x9f\x98\x80", 4, false},
-        /* The bytes before the cut are fine on their own. */
-        {"ab\xf0\x9f\x98\x80", 2, true},
-        {"\xc0\x80", 2, false},
-        {"\xed\xa0\x80", 3, false},
-        {"\xff", 1, false},
-        {"\x80", 1, false},
-        {"\xf4\x90\x80\x80", 4, false},
-    };
     for (size_t i = 0; i < COUNT(sequences); i++) {
         CHECK(utf8_valid(sequences[i].bytes, sequences[i].length) == sequences[i].valid,
               "utf8_valid of case %zu should be %d", i, sequences[i].valid);

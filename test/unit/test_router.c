@@ -207,68 +207,71 @@ static void assert_none_found(const char *const *paths, size_t count, int method
     }
 }
 
+static const char *const bad_ids[] = {
+    "/v1/organizations/0",
+    "/v1/organizations/-1",
+    "/v1/organizations/01",
+    "/v1/organizations/00",
+    "/v1/organizations/abc",
+    "/v1/organizations/1abc",
+    "/v1/organizations/+1",
+    "/v1/organizations/ 1",
+    "/v1/organizations/1 ",
+    "/v1/organizations/1e3",
+    "/v1/organizations/1.0",
+    "/v1/organizations/0x10",
+    "/v1/organizations/9223372036854775808",
+    "/v1/organizations/9223372036854775810",
+    "/v1/organizations/18446744073709551616",
+    "/v1/organizations/99999999999999999999",
+    "/v1/organizations/12345678901234567890123",
+    "/v1/organizations/{id}",
+    "/v1/organizations/0/storages",
+    "/v1/organizations/9223372036854775808/transfers",
+};
+
 static void test_bad_ids_are_not_found(void **state)
 {
     (void)state;
-    const char *paths[] = {
-        "/v1/organizations/0",
-        "/v1/organizations/-1",
-        "/v1/organizations/01",
-        "/v1/organizations/00",
-        "/v1/organizations/abc",
-        "/v1/organizations/1abc",
-        "/v1/organizations/+1",
-        "/v1/organizations/ 1",
-        "/v1/organizations/1 ",
-        "/v1/organizations/1e3",
-        "/v1/organizations/1.0",
-        "/v1/organizations/0x10",
-        "/v1/organizations/9223372036854775808",
-        "/v1/organizations/9223372036854775810",
-        "/v1/organizations/18446744073709551616",
-        "/v1/organizations/99999999999999999999",
-        "/v1/organizations/12345678901234567890123",
-        "/v1/organizations/{id}",
-        "/v1/organizations/0/storages",
-        "/v1/organizations/9223372036854775808/transfers",
-    };
     /* Every method: an invalid id makes the path unknown, so 404 and never 405. */
-    assert_none_found(paths, sizeof paths / sizeof paths[0], HTTP_GET | HTTP_POST | HTTP_PUT);
+    assert_none_found(bad_ids, sizeof bad_ids / sizeof bad_ids[0], HTTP_GET | HTTP_POST | HTTP_PUT);
 }
+
+static const char *const unknown_paths[] = {
+    "",
+    "/",
+    "//",
+    "/healthz/",
+    "//healthz",
+    "/healthz//",
+    "/HEALTHZ",
+    "/healthzz",
+    "/health",
+    "healthz",
+    "/v1",
+    "/v1/",
+    "/v1/waste-types/",
+    "/v1//waste-types",
+    "/v1/waste-types//",
+    "/v1/waste-types//glass",
+    "/v1/organizations/",
+    "/v1/organizations//",
+    "/v1/organizations/5/",
+    "/v1/organizations//5",
+    "/v1/organizations/5//storages",
+    "/v1/organizations/5/storages/",
+    "/v1/organizations/5/unknown",
+    "/v1/storages/5/unload/",
+    "/v2/organizations",
+    "/v1/organization",
+    "/v1/organizations/5/storages/6",
+};
 
 static void test_unknown_paths_slashes_and_empty_segments(void **state)
 {
     (void)state;
-    const char *paths[] = {
-        "",
-        "/",
-        "//",
-        "/healthz/",
-        "//healthz",
-        "/healthz//",
-        "/HEALTHZ",
-        "/healthzz",
-        "/health",
-        "healthz",
-        "/v1",
-        "/v1/",
-        "/v1/waste-types/",
-        "/v1//waste-types",
-        "/v1/waste-types//",
-        "/v1/waste-types//glass",
-        "/v1/organizations/",
-        "/v1/organizations//",
-        "/v1/organizations/5/",
-        "/v1/organizations//5",
-        "/v1/organizations/5//storages",
-        "/v1/organizations/5/storages/",
-        "/v1/organizations/5/unknown",
-        "/v1/storages/5/unload/",
-        "/v2/organizations",
-        "/v1/organization",
-        "/v1/organizations/5/storages/6",
-    };
-    assert_none_found(paths, sizeof paths / sizeof paths[0], HTTP_GET | HTTP_POST);
+    assert_none_found(unknown_paths, sizeof unknown_paths / sizeof unknown_paths[0],
+                      HTTP_GET | HTTP_POST);
 }
 
 static void assert_method_not_allowed(int method, const char *path, int allowed,
