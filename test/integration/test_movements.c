@@ -63,19 +63,6 @@ static long long movement_of(const it_response *transfer, int i)
     return it_json_int(shipment, "movement_id");
 }
 
-/* A new organization 10 m from a new weighed storage of 100 kg of glass hands over glass kg
- * of glass: the movement in transit, the organization and the storage. */
-static long long one_load(long long glass, long long *org, long long *storage)
-{
-    *storage = new_storage("weighed", "{\"glass\":100}");
-    *org = new_org();
-    road(*org, *storage, 10);
-    it_response *t = hand_over(*org, glass);
-    long long m = movement_of(t, 0);
-    it_response_free(t);
-    return m;
-}
-
 static void assert_storage(long long storage, const char *stock, const char *reserved,
                            const char *remaining)
 {
@@ -567,9 +554,8 @@ static void test_every_route_for_every_role(void **state)
 static void test_receipt_idempotency_key(void **state)
 {
     (void)state;
-    long long org, weighed;
-    long long m = one_load(50, &org, &weighed);
-    char *path = receipt_path(m);
+    tu_load load = tu_load_in_transit(50, 10);
+    char *path = receipt_path(load.movement);
     const char *headers[] = {"Idempotency-Key: mv-receipt-1", NULL};
     it_response *first = it_request("POST", path, "{\"received_kg\":50}", headers);
     EXPECT_STATUS(first, 200);
@@ -580,7 +566,7 @@ static void test_receipt_idempotency_key(void **state)
     it_response_free(again);
     EXPECT_REJECTED_WITH_HEADERS("POST", path, "{\"received_kg\":49}", headers, 422, NULL, NULL);
     it_response_free(first);
-    assert_storage(weighed, "{\"glass\":50}", "{\"glass\":0}", "{\"glass\":50}");
+    assert_storage(load.storage, "{\"glass\":50}", "{\"glass\":0}", "{\"glass\":50}");
     free(path);
 }
 
@@ -612,9 +598,8 @@ static void *race_one(void *arg)
 static void test_concurrent_receipts_of_one_movement(void **state)
 {
     (void)state;
-    long long org, weighed;
-    long long m = one_load(80, &org, &weighed);
-    char *url = tu_format("%s/v1/movements/%lld/receipt", it_base_url(), m);
+    tu_load load = tu_load_in_transit(80, 10);
+    char *url = tu_format("%s/v1/movements/%lld/receipt", it_base_url(), load.movement);
     pthread_barrier_t start;
     pthread_barrier_init(&start, NULL, RACERS);
     racer racers[RACERS];
@@ -635,10 +620,11 @@ static void test_concurrent_receipts_of_one_movement(void **state)
     pthread_barrier_destroy(&start);
     assert_int_equal(ok, 1);
     assert_int_equal(conflict, RACERS - 1);
-    wait_until_placed(org);
+    wait_until_placed(load.org);
     /* 75 accepted; the 5 refused came back and went to the storage again, in transit. */
-    assert_storage(weighed, "{\"glass\":75}", "{\"glass\":5}", "{\"glass\":20}");
-    assert_int_equal(it_sql_int("SELECT count(*) FROM receipts WHERE shipment_id = %lld", m), 1);
+    assert_storage(load.storage, "{\"glass\":75}", "{\"glass\":5}", "{\"glass\":20}");
+    assert_int_equal(
+        it_sql_int("SELECT count(*) FROM receipts WHERE shipment_id = %lld", load.movement), 1);
     tu_assert_audit_clean();
     free(url);
 }
@@ -668,6 +654,19 @@ static void loader_note(loader *l, const char *what, const tu_http_result *reply
     if (l->problem[0] == '\0') {
         snprintf(l->problem, sizeof l->problem, "%s -> %ld: %.300s", what, reply->status,
                  reply->body ? reply->body : "");
+    }
+}
+
+/* A 200 is done, a 409 refused (another got there first, or it no longer fits); anything
+ * else is noted. */
+static void loader_count(loader *l, const char *url, const tu_http_result *reply)
+{
+    if (reply->status == 200) {
+        l->ok++;
+    } else if (reply->status == 409) {
+        l->refused++;
+    } else {
+        loader_note(l, url, reply);
     }
 }
 
@@ -721,38 +720,20 @@ static void *run_loader(void *arg)
             tu_http_call(curl, "POST", url, body, NULL, NULL, 30, false, &reply);
             /* 409: another receipt came first, or the load does not fit after an unload
              * raced a capacity change. */
-            if (reply.status == 200) {
-                l->ok++;
-            } else if (reply.status == 409) {
-                l->refused++;
-            } else {
-                loader_note(l, url, &reply);
-            }
+            loader_count(l, url, &reply);
         } else if (l->kind == 2) {
             snprintf(url, sizeof url, "%s/v1/storages/%lld/unload", load.base[l->requests % 2],
                      load.weighed);
             snprintf(body, sizeof body, "{\"glass\":%d}", 1 + rand_r(&l->seed) % 30);
             tu_http_call(curl, "POST", url, body, NULL, NULL, 30, false, &reply);
-            if (reply.status == 200) {
-                l->ok++;
-            } else if (reply.status == 409) {
-                l->refused++;
-            } else {
-                loader_note(l, url, &reply);
-            }
+            loader_count(l, url, &reply);
         } else {
             snprintf(url, sizeof url, "%s/v1/storages/%lld", load.base[l->requests % 2],
                      load.weighed);
             snprintf(body, sizeof body, "{\"capacity\":{\"glass\":%d}}",
                      150 + rand_r(&l->seed) % 200);
             tu_http_call(curl, "PATCH", url, body, NULL, NULL, 30, false, &reply);
-            if (reply.status == 200) {
-                l->ok++;
-            } else if (reply.status == 409) {
-                l->refused++;
-            } else {
-                loader_note(l, url, &reply);
-            }
+            loader_count(l, url, &reply);
             tu_sleep_ms(20);
         }
     }

@@ -35,22 +35,9 @@ static long long new_org(const char *capacity_json, char **name_out)
 static void test_create_returns_full_object(void **state)
 {
     (void)state;
-    char *name = it_unique_name("create");
-    char *body = tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":50,\"plastic\":10}}", name);
-    it_response *response = it_post("/v1/organizations", "%s", body);
-    EXPECT_STATUS(response, 201);
-    char *location = org_path(EXPECT_LOCATION(response, "/v1/organizations"));
-    assert_string_equal(it_json_str(response->json, "name"), name);
-    ASSERT_MEMBERS(response->json, "{\"capacity\":{\"glass\":50,\"plastic\":10},\"pending\":{}}");
-    ASSERT_RECENT_TIMESTAMP(it_json_str(response->json, "created_at"));
-
-    /* GET returns the same object. */
-    ASSERT_READS_BACK(location, response->json);
-
-    it_response_free(response);
-    free(location);
-    free(body);
-    free(name);
+    /* The object as created, with its name, id and created_at; GET returns the same. */
+    ASSERT_CREATES("/v1/organizations", "create", "\"capacity\":{\"glass\":50,\"plastic\":10}",
+                   "{\"capacity\":{\"glass\":50,\"plastic\":10},\"pending\":{}}");
 }
 
 static void test_create_without_capacity(void **state)
@@ -133,40 +120,7 @@ static void test_list_pagination(void **state)
 
     /* Walking with limit=2 gives the same sequence: full pages, then one item and a null
      * cursor. */
-    char *cursor = NULL;
-    int walked = 0;
-    int pages = 0;
-    for (;;) {
-        it_response *response = cursor ? it_get("/v1/organizations?limit=2&cursor=%s", cursor)
-                                       : it_get("/v1/organizations?limit=2");
-        EXPECT_STATUS(response, 200);
-        pages++;
-        assert_true(pages <= total / 2 + 1);
-        const cJSON *items = it_json_at(response->json, "items");
-        int count = cJSON_GetArraySize(items);
-        const cJSON *page_item;
-        cJSON_ArrayForEach(page_item, items)
-        {
-            assert_true(walked < total);
-            assert_true(cJSON_Compare(page_item, cJSON_GetArrayItem(all, walked), true));
-            walked++;
-        }
-        const cJSON *next = it_json_at(response->json, "next_cursor");
-        free(cursor);
-        cursor = NULL;
-        if (walked == total) {
-            assert_int_equal(count, 1);
-            assert_true(cJSON_IsNull(next));
-            it_response_free(response);
-            break;
-        }
-        assert_int_equal(count, 2);
-        assert_true(cJSON_IsString(next));
-        cursor = it_url_escape(next->valuestring);
-        it_response_free(response);
-    }
-    assert_int_equal(walked, total);
-    assert_int_equal(pages, total / 2 + 1);
+    assert_int_equal(tu_walk_pages("/v1/organizations", 2, all), total / 2 + 1);
     cJSON_Delete(all);
 }
 
@@ -436,14 +390,7 @@ static void test_delete_then_404(void **state)
     char *name = NULL;
     long long id = new_org("{\"glass\":5}", &name);
     char *path = org_path(id);
-    it_response *response = it_delete("%s", path);
-    EXPECT_STATUS(response, 204);
-    assert_int_equal(response->body_len, 0);
-    it_response_free(response);
-
-    EXPECT_REJECTED_TYPE("GET", path, NULL, 404, "not-found", NULL);
-    EXPECT_REJECTED_TYPE("DELETE", path, NULL, 404, "not-found", NULL);
-    EXPECT_REJECTED_TYPE("PATCH", path, "{\"name\":\"back\"}", 404, "not-found", NULL);
+    EXPECT_DELETED(path);
 
     /* The name is free again. */
     long long again = it_create_org(name, NULL);

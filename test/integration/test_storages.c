@@ -54,23 +54,9 @@ static void ship_glass(long long storage, long long kg)
 static void test_create_zero_fills_stock_and_remaining(void **state)
 {
     (void)state;
-    char *name = it_unique_name("create");
-    char *body = tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":100,\"plastic\":50}}", name);
-    it_response *response = it_post("/v1/storages", "%s", body);
-    EXPECT_STATUS(response, 201);
-    char *path = storage_path(EXPECT_LOCATION(response, "/v1/storages"));
-    assert_string_equal(it_json_str(response->json, "name"), name);
-    ASSERT_MEMBERS(response->json, "{\"capacity\":{\"glass\":100,\"plastic\":50},"
-                                   "\"stock\":{\"glass\":0,\"plastic\":0},"
-                                   "\"remaining\":{\"glass\":100,\"plastic\":50}}");
-    ASSERT_RECENT_TIMESTAMP(it_json_str(response->json, "created_at"));
-
-    ASSERT_READS_BACK(path, response->json);
-
-    it_response_free(response);
-    free(path);
-    free(body);
-    free(name);
+    ASSERT_CREATES("/v1/storages", "create", "\"capacity\":{\"glass\":100,\"plastic\":50}",
+                   "{\"capacity\":{\"glass\":100,\"plastic\":50},\"stock\":{\"glass\":0,"
+                   "\"plastic\":0},\"remaining\":{\"glass\":100,\"plastic\":50}}");
 }
 
 static void test_create_validation(void **state)
@@ -231,30 +217,8 @@ static void test_list_pagination(void **state)
     int total = cJSON_GetArraySize(all_items);
     assert_true(total >= 3);
 
-    char *cursor = NULL;
-    int walked = 0;
-    for (int page = 0; page <= total; page++) {
-        it_response *response = cursor ? it_get("/v1/storages?limit=1&cursor=%s", cursor)
-                                       : it_get("/v1/storages?limit=1");
-        EXPECT_STATUS(response, 200);
-        const cJSON *items = it_json_at(response->json, "items");
-        assert_int_equal(cJSON_GetArraySize(items), 1);
-        assert_true(cJSON_Compare(cJSON_GetArrayItem(items, 0),
-                                  cJSON_GetArrayItem(all_items, walked), true));
-        walked++;
-        const cJSON *next = it_json_at(response->json, "next_cursor");
-        free(cursor);
-        cursor = NULL;
-        if (walked == total) {
-            assert_true(cJSON_IsNull(next));
-            it_response_free(response);
-            break;
-        }
-        assert_true(cJSON_IsString(next));
-        cursor = it_url_escape(next->valuestring);
-        it_response_free(response);
-    }
-    assert_int_equal(walked, total);
+    /* Pages of one, the last one saying so. */
+    assert_int_equal(tu_walk_pages("/v1/storages", 1, all_items), total);
     it_response_free(all);
 }
 
@@ -470,13 +434,7 @@ static void test_delete_rules(void **state)
     /* Fresh: deleted, then gone. */
     long long fresh = new_storage("{\"glass\":50,\"bio\":5}");
     path = storage_path(fresh);
-    response = it_delete("%s", path);
-    EXPECT_STATUS(response, 204);
-    assert_int_equal(response->body_len, 0);
-    it_response_free(response);
-    EXPECT_REJECTED_TYPE("GET", path, NULL, 404, "not-found", NULL);
-    EXPECT_REJECTED_TYPE("DELETE", path, NULL, 404, "not-found", NULL);
-    EXPECT_REJECTED_TYPE("PATCH", path, "{\"name\":\"back\"}", 404, "not-found", NULL);
+    EXPECT_DELETED(path);
     unload = unload_path(fresh);
     EXPECT_REJECTED_TYPE("POST", unload, "{\"glass\":1}", 404, "not-found", NULL);
     free(unload);

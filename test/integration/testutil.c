@@ -229,6 +229,83 @@ long long tu_expect_location_at(const char *file, int line, const it_response *r
     return (long long)id->valuedouble;
 }
 
+char *tu_expect_created_at(const char *file, int line, const it_response *response,
+                           const char *collection, const char *name)
+{
+    tu_expect_status_at(file, line, response, 201);
+    long long id = tu_expect_location_at(file, line, response, collection);
+    const char *named = it_json_str(response->json, "name");
+    if (named == NULL || strcmp(named, name) != 0) {
+        fail_response_at(file, line, response, tu_format("expected the name %s", name));
+    }
+    tu_assert_recent_timestamp_at(file, line, it_json_str(response->json, "created_at"));
+    return tu_format("%s/%lld", collection, id);
+}
+
+void tu_assert_creates_at(const char *file, int line, const char *collection, const char *prefix,
+                          const char *members, const char *expected)
+{
+    char *name = it_unique_name(prefix);
+    it_response *response = it_post(collection, "{\"name\":\"%s\",%s}", name, members);
+    char *path = tu_expect_created_at(file, line, response, collection, name);
+    tu_assert_members_at(file, line, response->json, "%s", expected);
+    tu_assert_reads_back_at(file, line, path, response->json);
+    it_response_free(response);
+    free(path);
+    free(name);
+}
+
+void tu_expect_deleted_at(const char *file, int line, const char *path)
+{
+    it_response *response = it_delete("%s", path);
+    tu_expect_status_at(file, line, response, 204);
+    if (response->body_len != 0) {
+        fail_response_at(file, line, response, tu_format("a 204 with a body"));
+    }
+    it_response_free(response);
+    tu_expect_rejected_type_at(file, line, "GET", path, NULL, NULL, 404, "not-found", NULL);
+    tu_expect_rejected_type_at(file, line, "DELETE", path, NULL, NULL, 404, "not-found", NULL);
+    tu_expect_rejected_type_at(file, line, "PATCH", path, "{\"name\":\"back\"}", NULL, 404,
+                               "not-found", NULL);
+}
+
+int tu_walk_pages(const char *list_path, int limit, const cJSON *all)
+{
+    int total = cJSON_GetArraySize(all), walked = 0, pages = 0;
+    char *cursor = NULL;
+    for (;;) {
+        it_response *response = cursor != NULL
+                                    ? it_get("%s?limit=%d&cursor=%s", list_path, limit, cursor)
+                                    : it_get("%s?limit=%d", list_path, limit);
+        EXPECT_STATUS(response, 200);
+        pages++;
+        assert_true(pages <= total / limit + 1);
+        const cJSON *items = it_json_at(response->json, "items");
+        assert_true(cJSON_IsArray(items));
+        int count = cJSON_GetArraySize(items);
+        const cJSON *item;
+        cJSON_ArrayForEach(item, items)
+        {
+            assert_true(walked < total);
+            assert_true(cJSON_Compare(item, cJSON_GetArrayItem(all, walked), true));
+            walked++;
+        }
+        const cJSON *next = it_json_at(response->json, "next_cursor");
+        free(cursor);
+        cursor = NULL;
+        if (cJSON_IsNull(next)) {
+            it_response_free(response);
+            break;
+        }
+        assert_int_equal(count, limit);
+        assert_true(cJSON_IsString(next));
+        cursor = it_url_escape(next->valuestring);
+        it_response_free(response);
+    }
+    assert_int_equal(walked, total);
+    return pages;
+}
+
 void tu_assert_page_at(const char *file, int line, const char *path, int item_count, bool more)
 {
     it_response *page = it_get("%s", path);
@@ -665,6 +742,27 @@ long long tu_post_created_at(const char *file, int line, const char *path, const
     long long id = it_json_int(response->json, "id");
     it_response_free(response);
     return id;
+}
+
+tu_load tu_load_in_transit(long long glass, long long distance_m)
+{
+    tu_load load;
+    char *name = it_unique_name("weighed");
+    load.storage =
+        POST_CREATED("/v1/storages",
+                     "{\"name\":\"%s\",\"intake\":\"weighed\",\"capacity\":{\"glass\":100}}", name);
+    free(name);
+    load.org = tu_new_org("loader", NULL, NULL);
+    it_create_route(ORG(load.org), STORAGE(load.storage), distance_m, false);
+    it_response *r = it_post(tu_fmt("/v1/organizations/%lld/transfers", load.org),
+                             "{\"waste\":{\"glass\":%lld}}", glass);
+    EXPECT_STATUS(r, 201);
+    const cJSON *shipment = cJSON_GetArrayItem(tu_member(r->json, "shipments"), 0);
+    assert_non_null(shipment);
+    ASSERT_JSON_AT(shipment, "status", "\"in_transit\"");
+    load.movement = it_json_int(shipment, "movement_id");
+    it_response_free(r);
+    return load;
 }
 
 long long tu_hand_over_at(const char *file, int line, long long org, const char *waste_json)

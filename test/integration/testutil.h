@@ -254,11 +254,36 @@ const char *tu_expect_header_at(const char *file, int line, const it_response *r
 long long tu_expect_location_at(const char *file, int line, const it_response *response,
                                 const char *collection);
 
+/* Asserts the 201 of a POST to collection that created an object named name: its Location
+ * (EXPECT_LOCATION), its name and a recent created_at. Returns the object's path (caller
+ * frees). */
+#define EXPECT_CREATED(response, collection, name)                                                 \
+    tu_expect_created_at(__FILE__, __LINE__, (response), (collection), (name))
+char *tu_expect_created_at(const char *file, int line, const it_response *response,
+                           const char *collection, const char *name);
+
+/* POSTs {"name": it_unique_name(prefix), members} to collection: EXPECT_CREATED, the object has
+ * the members expected (ASSERT_MEMBERS), and a GET of it reads back the same. */
+#define ASSERT_CREATES(collection, prefix, members, expected)                                      \
+    tu_assert_creates_at(__FILE__, __LINE__, (collection), (prefix), (members), (expected))
+void tu_assert_creates_at(const char *file, int line, const char *collection, const char *prefix,
+                          const char *members, const char *expected);
+
+/* DELETEs path and asserts a 204 with no body; then the object is gone: a GET, a DELETE and a
+ * PATCH of path are 404 not-found and change nothing. */
+#define EXPECT_DELETED(path) tu_expect_deleted_at(__FILE__, __LINE__, (path))
+void tu_expect_deleted_at(const char *file, int line, const char *path);
+
 /* GETs a list's path and asserts a 200 page of exactly item_count items, with a next_cursor
  * string when more is true (another page follows) and null when not. */
 #define ASSERT_PAGE(path, item_count, more)                                                        \
     tu_assert_page_at(__FILE__, __LINE__, (path), (item_count), (more))
 void tu_assert_page_at(const char *file, int line, const char *path, int item_count, bool more);
+
+/* Walks the list at list_path (no query) in pages of limit, following next_cursor until it is
+ * null: every page is a 200, every page but the last holds exactly limit items, and the items
+ * are all's, in order, each once. Returns how many pages there were. */
+int tu_walk_pages(const char *list_path, int limit, const cJSON *all);
 
 /* GETs path (printf-formatted) and asserts the status: the server still answers, or a resource
  * is (still, no longer) there. */
@@ -372,6 +397,13 @@ long long tu_ship_glass(long long org, long long storage, long long kg);
 #define POST_CREATED(path, ...) tu_post_created_at(__FILE__, __LINE__, (path), __VA_ARGS__)
 long long tu_post_created_at(const char *file, int line, const char *path, const char *body_fmt,
                              ...) __attribute__((format(printf, 4, 5)));
+
+/* A load in transit: a new storage that weighs its loads (100 kg of glass), a new organization
+ * distance_m from it, and one hand-over of glass kg of glass to it; its one movement. */
+typedef struct {
+    long long movement, org, storage;
+} tu_load;
+tu_load tu_load_in_transit(long long glass, long long distance_m);
 
 /* POSTs {"waste": waste_json} as a transfer of organization org and asserts a 201; returns the
  * transfer's id. For a transfer that sets the scene rather than being the thing tested. */

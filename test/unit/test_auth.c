@@ -220,33 +220,36 @@ static void test_format_parse_round_trip(void **state)
     assert_true(88 <= API_KEY_TOKEN_MAX);
 }
 
+/* Token formats refused: id, secret, buffer size. */
+static const struct {
+    int64_t id;
+    const char *secret;
+    size_t out_size;
+} format_rejects[] = {
+    {0, SECRET_SEQ, API_KEY_TOKEN_MAX},
+    {-1, SECRET_SEQ, API_KEY_TOKEN_MAX},
+    {INT64_MIN, SECRET_SEQ, API_KEY_TOKEN_MAX},
+    {1, NULL, API_KEY_TOKEN_MAX},
+    {1, "", API_KEY_TOKEN_MAX},
+    {1, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1", API_KEY_TOKEN_MAX},
+    {1, SECRET_SEQ "0", API_KEY_TOKEN_MAX},
+    {1, "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F", API_KEY_TOKEN_MAX},
+    {1, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1g", API_KEY_TOKEN_MAX},
+    {1, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e 1", API_KEY_TOKEN_MAX},
+    /* "wf_1_" + 64 + NUL = 70 bytes */
+    {1, SECRET_SEQ, 69},
+    {1, SECRET_SEQ, 1},
+    {1, SECRET_SEQ, 0},
+};
+
 static void test_format_rejects(void **state)
 {
     (void)state;
-    const struct {
-        int64_t id;
-        const char *secret;
-        size_t out_size;
-    } cases[] = {
-        {0, SECRET_SEQ, API_KEY_TOKEN_MAX},
-        {-1, SECRET_SEQ, API_KEY_TOKEN_MAX},
-        {INT64_MIN, SECRET_SEQ, API_KEY_TOKEN_MAX},
-        {1, NULL, API_KEY_TOKEN_MAX},
-        {1, "", API_KEY_TOKEN_MAX},
-        {1, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1", API_KEY_TOKEN_MAX},
-        {1, SECRET_SEQ "0", API_KEY_TOKEN_MAX},
-        {1, "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F", API_KEY_TOKEN_MAX},
-        {1, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1g", API_KEY_TOKEN_MAX},
-        {1, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e 1", API_KEY_TOKEN_MAX},
-        /* "wf_1_" + 64 + NUL = 70 bytes */
-        {1, SECRET_SEQ, 69},
-        {1, SECRET_SEQ, 1},
-        {1, SECRET_SEQ, 0},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    for (size_t i = 0; i < sizeof format_rejects / sizeof format_rejects[0]; i++) {
         char out[API_KEY_TOKEN_MAX];
         memset(out, 'x', sizeof out);
-        if (api_key_format(cases[i].id, cases[i].secret, out, cases[i].out_size) != -1) {
+        if (api_key_format(format_rejects[i].id, format_rejects[i].secret, out,
+                           format_rejects[i].out_size) != -1) {
             fail_msg("case %zu was formatted: %.96s", i, out);
         }
         for (size_t k = 0; k < sizeof out; k++) {

@@ -89,6 +89,27 @@ static void assert_shipment(const plan_shipment *s, size_t type, int64_t storage
     assert_int_equal(s->distance_m, distance_m);
 }
 
+/* One expected shipment: type, storage, kilograms, distance. */
+typedef struct {
+    size_t type;
+    int64_t storage_id, amount_kg, distance_m;
+} want_shipment;
+
+/* The shipments planned for placement p's organization o are exactly want, in order. */
+static void assert_shipments(const placement *p, size_t o, const want_shipment *want, size_t n)
+{
+    size_t count;
+    const plan_shipment *s = placement_shipments(p, o, &count);
+    assert_int_equal(count, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_shipment(&s[i], want[i].type, want[i].storage_id, want[i].amount_kg,
+                        want[i].distance_m);
+    }
+}
+#define ASSERT_SHIPMENTS(p, o, ...)                                                                \
+    assert_shipments((p), (o), (const want_shipment[]){__VA_ARGS__},                               \
+                     sizeof((const want_shipment[]){__VA_ARGS__}) / sizeof(want_shipment))
+
 enum { GLASS = 1, PLASTIC = 2 };
 
 static const int64_t line[][2] = {{10, 5}, {11, 7}, {12, 7}, {13, 20}, {14, 30}};
@@ -139,12 +160,7 @@ static void test_exact_hints_read_just_enough(void **state)
     }
     assert_int_equal(placement_plan(p, pairs, COUNT(pairs)), 0);
     assert_int_equal(search.pulled, 3);
-    size_t count;
-    const plan_shipment *s = placement_shipments(p, 0, &count);
-    assert_int_equal(count, 3);
-    assert_shipment(&s[0], 0, 10, 30, 5);
-    assert_shipment(&s[1], 0, 12, 30, 7);
-    assert_shipment(&s[2], 1, 11, 20, 7);
+    ASSERT_SHIPMENTS(p, 0, {0, 10, 30, 5}, {0, 12, 30, 7}, {1, 11, 20, 7});
     assert_int_equal(types[0].left_kg, 0);
     assert_int_equal(types[1].left_kg, 0);
     placement_free(p);
@@ -184,12 +200,7 @@ static void test_stale_hints_cost_a_round_not_a_result(void **state)
     }
     /* 30 + 100 + 5 = 135 >= 134: final. */
     assert_int_equal(placement_plan(p, pairs, COUNT(pairs)), 0);
-    size_t count;
-    const plan_shipment *s = placement_shipments(p, 0, &count);
-    assert_int_equal(count, 3);
-    assert_shipment(&s[0], 0, 10, 30, 5);
-    assert_shipment(&s[1], 0, 12, 100, 7);
-    assert_shipment(&s[2], 0, 13, 4, 20);
+    ASSERT_SHIPMENTS(p, 0, {0, 10, 30, 5}, {0, 12, 100, 7}, {0, 13, 4, 20});
     assert_int_equal(types[0].left_kg, 0);
     placement_free(p);
     room_map_free(hints);
@@ -210,11 +221,7 @@ static void test_no_hints_and_not_enough_room(void **state)
     int rounds = run(p, &db, 64);
     assert_int_equal(rounds, 5); /* every storage in turn, and 41 kg stay pending */
     assert_int_equal(db.reads, 5);
-    size_t count;
-    const plan_shipment *s = placement_shipments(p, 0, &count);
-    assert_int_equal(count, 2);
-    assert_shipment(&s[0], 0, 11, 50, 7);
-    assert_shipment(&s[1], 0, 14, 9, 30);
+    ASSERT_SHIPMENTS(p, 0, {0, 11, 50, 7}, {0, 14, 9, 30});
     assert_int_equal(types[0].left_kg, 41);
     placement_free(p);
     room_map_free(db.rooms);
@@ -235,14 +242,9 @@ static void test_batch_shares_room_in_order(void **state)
     placement_add(p, first, keys, 1, list_next, &a);
     placement_add(p, second, keys, 1, list_next, &b);
     (void)run(p, &db, 64);
-    size_t count;
-    const plan_shipment *s = placement_shipments(p, 0, &count);
-    assert_int_equal(count, 2);
-    assert_shipment(&s[0], 0, 10, 30, 5);
-    assert_shipment(&s[1], 0, 12, 10, 7);
-    s = placement_shipments(p, 1, &count);
-    assert_int_equal(count, 1);
-    assert_shipment(&s[0], 0, 12, 90, 1);    /* 100 - 10 taken by the first */
+    ASSERT_SHIPMENTS(p, 0, {0, 10, 30, 5}, {0, 12, 10, 7});
+    /* 100 - 10 taken by the first */
+    ASSERT_SHIPMENTS(p, 1, {0, 12, 90, 1});
     assert_int_equal(second[0].left_kg, 10); /* storage 10 is full after the first */
     placement_free(p);
     room_map_free(db.rooms);
