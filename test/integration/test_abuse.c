@@ -793,15 +793,8 @@ static void test_database_password_never_logged(void **state)
 
 /* ------------------------------------------------------------------ group: memory */
 
-static int memory_setup(void **state)
-{
-    (void)state;
-    /* ASan's quarantine keeps freed memory resident: the test measures the server's. */
-    static const char *const env[] = {
-        "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=0", NULL};
-    it_start(env);
-    return 0;
-}
+/* ASan's quarantine keeps freed memory resident: the test measures the server's. */
+TU_SETUP_WITH(memory_setup, "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=0")
 
 /* bodies: 40 connections, each declaring an 8 MiB body and sending 1 MiB of it, then
  * trickling: before the fix evhttp buffered every byte (+335 MB for 40 full bodies). */
@@ -885,13 +878,7 @@ static void test_forty_large_bodies_do_not_grow_memory(void **state)
 
 /* ------------------------------------------------------------------ group: CORS '*' */
 
-static int cors_setup(void **state)
-{
-    (void)state;
-    static const char *const env[] = {"WASTEFLOW_CORS_ORIGINS=*", NULL};
-    it_start(env);
-    return 0;
-}
+TU_SETUP_WITH(cors_setup, "WASTEFLOW_CORS_ORIGINS=*")
 
 static void expect_cors_star(const it_response *response, const char *what)
 {
@@ -1105,14 +1092,7 @@ static void test_accept_errors_logged_once_a_second(void **state)
 
 enum { IDLE_CAP = 12, IDLE_BUDGET = 3 };
 
-static int idle_setup(void **state)
-{
-    (void)state;
-    static const char *const env[] = {"WASTEFLOW_MAX_CONNECTIONS=12",
-                                      "WASTEFLOW_MAX_IDLE_PER_CLIENT=3", NULL};
-    it_start(env);
-    return 0;
-}
+TU_SETUP_WITH(idle_setup, "WASTEFLOW_MAX_CONNECTIONS=12", "WASTEFLOW_MAX_IDLE_PER_CLIENT=3")
 
 static bool closed_by_peer(int fd)
 {

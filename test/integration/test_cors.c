@@ -16,14 +16,7 @@
 
 #define ALLOWED "https://app.example"
 
-static int group_setup(void **state)
-{
-    (void)state;
-    static const char *const env[] = {"WASTEFLOW_CORS_ORIGINS=" ALLOWED ", https://ops.example",
-                                      NULL};
-    it_start(env);
-    return 0;
-}
+TU_SETUP_WITH(group_setup, "WASTEFLOW_CORS_ORIGINS=" ALLOWED ", https://ops.example")
 
 static int group_teardown(void **state)
 {

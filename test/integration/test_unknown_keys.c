@@ -66,13 +66,7 @@ static double median(double *values, size_t count)
     return values[count / 2];
 }
 
-static int group_setup(void **state)
-{
-    (void)state;
-    static const char *const env[] = {"WASTEFLOW_RATE_LIMIT=0", NULL};
-    it_start(env);
-    return 0;
-}
+TU_SETUP_WITH(group_setup, "WASTEFLOW_RATE_LIMIT=0")
 
 static int group_teardown(void **state)
 {

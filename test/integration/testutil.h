@@ -446,6 +446,16 @@ void tu_find_cluster_or_skip(it_cluster *cluster, const char *fallback_log);
 
 /* Group setup: it_start(NULL). */
 int tu_setup(void **state);
+/* Defines a group setup called name that is tu_setup with the runner's own environment
+ * ("NAME=value"s added to the server's), e.g.
+ * TU_SETUP_WITH(cap_setup, "WASTEFLOW_MAX_CONNECTIONS=20", "WASTEFLOW_MAX_IDLE_PER_CLIENT=4") */
+#define TU_SETUP_WITH(name, ...)                                                                   \
+    static int name(void **state)                                                                  \
+    {                                                                                              \
+        (void)state;                                                                               \
+        static const char *const environment[] = {__VA_ARGS__, NULL};                              \
+        return it_start(environment);                                                              \
+    }
 /* Group teardown: it_stop(), failing the group unless the server exited cleanly. */
 int tu_teardown(void **state);
 /* Group teardown: it_stop(), whatever the server's exit status. */
