@@ -117,6 +117,11 @@ long long tu_scaled_ms(long long milliseconds)
     return tu_under_valgrind() ? milliseconds * 5 : milliseconds;
 }
 
+long long tu_patience_ms(void)
+{
+    return tu_under_valgrind() ? 60000 : 15000;
+}
+
 /* ---- assertions reporting the caller's file and line ---- */
 
 #define PROBLEM_TYPE_PREFIX "https://wasteflow.dev/problems/"

@@ -47,6 +47,10 @@ double tu_now_seconds(void);
 bool tu_under_valgrind(void);
 /* A time limit on the server's behaviour: milliseconds, five times as long under valgrind. */
 long long tu_scaled_ms(long long milliseconds);
+/* How long to wait for something that must happen (the dispatcher placing waste, an event
+ * arriving): 15 s, 60 s under valgrind. Not a time limit on the server, which may be slow on a
+ * loaded machine: a wait that runs out means the condition never came. */
+long long tu_patience_ms(void);
 
 /* ---- HTTP from any thread ---- */
 
