@@ -205,6 +205,19 @@ static void expect_refused(const char *path, const char *why)
     assert_int_equal(it_sql_int("SELECT count(*) FROM api_keys"), keys_before);
 }
 
+/* expect_refused, and the file kept (what the refused path points at, or the file itself)
+ * holds kept_text afterwards, or, where kept_text is NULL, what it held before. */
+static void expect_refused_keeping(const char *path, const char *why, const char *kept,
+                                   const char *kept_text)
+{
+    char *before = read_text(kept);
+    expect_refused(path, why);
+    char *after = read_text(kept);
+    assert_string_equal(after, kept_text != NULL ? kept_text : before);
+    free(before);
+    free(after);
+}
+
 static void test_demo_keys_new_file_and_reuse(void **state)
 {
     (void)state;
@@ -241,10 +254,7 @@ static void test_demo_keys_never_follows_a_symlink(void **state)
     char *link = tu_format("%s/demo-keys-link", demo_dir);
     write_text(target, "precious data\n");
     assert_int_equal(symlink(target, link), 0);
-    expect_refused(link, "symbolic link");
-    char *text = read_text(target);
-    assert_string_equal(text, "precious data\n");
-    free(text);
+    expect_refused_keeping(link, "symbolic link", target, "precious data\n");
     /* A dangling link: its target is not created either. */
     char *nowhere = tu_format("%s/not-there", demo_dir);
     char *dangling = tu_format("%s/demo-keys-dangling", demo_dir);
@@ -256,12 +266,7 @@ static void test_demo_keys_never_follows_a_symlink(void **state)
     char *own = tu_format("%s/run/demo-keys", demo_dir);
     char *own_link = tu_format("%s/demo-keys-own-link", demo_dir);
     assert_int_equal(symlink(own, own_link), 0);
-    char *before = read_text(own);
-    expect_refused(own_link, "symbolic link");
-    char *after = read_text(own);
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    expect_refused_keeping(own_link, "symbolic link", own, NULL);
     free(target);
     free(link);
     free(nowhere);
@@ -275,10 +280,8 @@ static void test_demo_keys_never_overwrites_a_foreign_file(void **state)
     (void)state;
     char *foreign = tu_format("%s/notes", demo_dir);
     write_text(foreign, "ADMIN_KEY=mine\nnot written by wasteflow\n");
-    expect_refused(foreign, "not written by wasteflow seed demo-keys");
-    char *text = read_text(foreign);
-    assert_string_equal(text, "ADMIN_KEY=mine\nnot written by wasteflow\n");
-    free(text);
+    expect_refused_keeping(foreign, "not written by wasteflow seed demo-keys", foreign,
+                           "ADMIN_KEY=mine\nnot written by wasteflow\n");
     /* A second name (hard link) of the tool's own file could be someone else's view of it. */
     char *own = tu_format("%s/run/demo-keys", demo_dir);
     char *hard = tu_format("%s/demo-keys-hard", demo_dir);
