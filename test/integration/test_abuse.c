@@ -414,17 +414,27 @@ static void test_field_name_cut_between_characters(void **state)
     free(body);
 }
 
+/* The head of a raw POST /v1/organizations whose body is framed by framing (a header line). */
+#define ORG_POST_HEAD(framing)                                                                     \
+    "POST /v1/organizations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" framing     \
+    "\r\n\r\n"
+
+/* Sends that head with the runner's key, and no body yet: the connection. */
+static int send_org_post_head(const char *framing)
+{
+    const char *head = tu_fmt(ORG_POST_HEAD("%s"), framing);
+    return tu_send_raw_with_auth(head, strlen(head));
+}
+
 /* bodies: a declared body over the limit is answered at once, before any of it is sent. */
 static void test_declared_oversized_body_refused_at_once(void **state)
 {
     (void)state;
     char *before = it_db_fingerprint();
-    const char *head = "POST /v1/organizations HTTP/1.1\r\nHost: x\r\n"
-                       "Content-Type: application/json\r\nContent-Length: 10000000\r\n\r\n";
-    int fd = tu_send_raw_with_auth(head, strlen(head));
+    int fd = send_org_post_head("Content-Length: 10000000");
     raw_reply r;
     /* Not one body byte has been sent: only an answer that does not wait for it comes. */
-    read_response(fd, (int)tu_scaled_ms(3000), &r);
+    read_response(fd, (int)tu_patience_ms(), &r);
     close(fd);
     expect_raw_problem(&r, 413, "payload-too-large", "Content-Length: 10000000");
     char nosniff[32] = "";
@@ -439,9 +449,7 @@ static void test_chunked_body_cut_past_the_limit(void **state)
 {
     (void)state;
     char *before = it_db_fingerprint();
-    const char *head = "POST /v1/organizations HTTP/1.1\r\nHost: x\r\n"
-                       "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
-    int fd = tu_send_raw_with_auth(head, strlen(head));
+    int fd = send_org_post_head("Transfer-Encoding: chunked");
     /* 5 chunks of 16 KiB, 80 KiB in all, and no last chunk. */
     char chunk[16 * 1024 + 16];
     int chunk_len = snprintf(chunk, sizeof chunk, "%x\r\n", 16 * 1024);
@@ -453,7 +461,7 @@ static void test_chunked_body_cut_past_the_limit(void **state)
         sent += n > 0 ? (size_t)n : 0;
     }
     raw_reply r;
-    read_response(fd, (int)tu_scaled_ms(3000), &r);
+    read_response(fd, (int)tu_patience_ms(), &r);
     close(fd);
     print_message("chunked: %zu bytes sent, then %d\n", sent, r.status);
     expect_raw_problem(&r, 413, "payload-too-large", "chunked body of 80 KiB");
@@ -803,8 +811,7 @@ static void test_forty_large_bodies_do_not_grow_memory(void **state)
     (void)state;
     enum { CONNECTIONS = 40, PER_CONNECTION = 1024 * 1024, PIECE = 64 * 1024 };
     pid_t pid = it_server_pid();
-    const char *head = "POST /v1/organizations HTTP/1.1\r\nHost: x\r\n"
-                       "Content-Type: application/json\r\nContent-Length: 8388608\r\n\r\n";
+    const char *head = ORG_POST_HEAD("Content-Length: 8388608");
     size_t head_len = strlen(head);
     char *request = tu_raw_with_auth(head, &head_len);
     /* Warm up: one such request first, so one-off allocations are not counted. */
