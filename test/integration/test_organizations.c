@@ -30,6 +30,33 @@ static long long new_org(const char *capacity_json, char **name_out)
 #define EXPECT_ORG_REJECTED(body, status, slug, field)                                             \
     EXPECT_REJECTED_TYPE("POST", "/v1/organizations", (body), (status), (slug), (field))
 
+/* An organization's body with a fresh name (prefix-...) and the other members given ("" for
+ * none); the caller frees it. */
+static char *named_body(const char *prefix, const char *members)
+{
+    char *name = it_unique_name(prefix);
+    char *body = tu_format("{\"name\":\"%s\"%s%s}", name, members[0] != '\0' ? "," : "", members);
+    free(name);
+    return body;
+}
+
+/* POSTs named_body(prefix, members): the response. */
+static it_response *post_named(const char *prefix, const char *members)
+{
+    char *body = named_body(prefix, members);
+    it_response *response = it_post("/v1/organizations", "%s", body);
+    free(body);
+    return response;
+}
+
+/* EXPECT_ORG_REJECTED of named_body(prefix, members). */
+#define EXPECT_NAMED_REJECTED(prefix, members, status, slug, field)                                \
+    do {                                                                                           \
+        char *named_ = named_body((prefix), (members));                                            \
+        EXPECT_ORG_REJECTED(named_, (status), (slug), (field));                                    \
+        free(named_);                                                                              \
+    } while (0)
+
 /* ---------------------------------------------------------------- create and read */
 
 static void test_create_returns_full_object(void **state)
@@ -43,24 +70,16 @@ static void test_create_returns_full_object(void **state)
 static void test_create_without_capacity(void **state)
 {
     (void)state;
-    char *name = it_unique_name("no-capacity");
-    char *body = tu_format("{\"name\":\"%s\"}", name);
-    it_response *response = it_post("/v1/organizations", "%s", body);
+    it_response *response = post_named("no-capacity", "");
     EXPECT_STATUS(response, 201);
     ASSERT_MEMBERS(response->json, "{\"capacity\":{},\"pending\":{}}");
     it_response_free(response);
-    free(body);
-    free(name);
 
     /* An empty capacity object is the same. */
-    name = it_unique_name("empty-capacity");
-    body = tu_format("{\"name\":\"%s\",\"capacity\":{}}", name);
-    response = it_post("/v1/organizations", "%s", body);
+    response = post_named("empty-capacity", "\"capacity\":{}");
     EXPECT_STATUS(response, 201);
     ASSERT_JSON_AT(response->json, "capacity", "{}");
     it_response_free(response);
-    free(body);
-    free(name);
 }
 
 static void test_ids_are_distinct_and_increasing(void **state)
@@ -289,19 +308,13 @@ static void test_bad_capacity_quantities_422_on_create(void **state)
 {
     (void)state;
     for (size_t i = 0; i < sizeof bad_quantities / sizeof bad_quantities[0]; i++) {
-        char *name = it_unique_name("bad-quantity");
-        char *body =
-            tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":%s}}", name, bad_quantities[i]);
-        EXPECT_ORG_REJECTED(body, 422, "validation-error", "capacity.glass");
-        free(body);
-        free(name);
+        EXPECT_NAMED_REJECTED("bad-quantity",
+                              tu_fmt("\"capacity\":{\"glass\":%s}", bad_quantities[i]), 422,
+                              "validation-error", "capacity.glass");
     }
     /* On create, null is no quantity either. */
-    char *name = it_unique_name("null-quantity");
-    char *body = tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":null}}", name);
-    EXPECT_ORG_REJECTED(body, 422, "validation-error", "capacity.glass");
-    free(body);
-    free(name);
+    EXPECT_NAMED_REJECTED("null-quantity", "\"capacity\":{\"glass\":null}", 422, "validation-error",
+                          "capacity.glass");
 }
 
 static void test_bad_capacity_quantities_422_on_patch(void **state)
@@ -320,38 +333,25 @@ static void test_bad_capacity_quantities_422_on_patch(void **state)
 static void test_quantity_limits_accepted(void **state)
 {
     (void)state;
-    char *name = it_unique_name("max-quantity");
-    char *body = tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":1000000000000,\"bio\":0,"
-                           "\"plastic\":1.0}}",
-                           name);
-    it_response *response = it_post("/v1/organizations", "%s", body);
+    it_response *response = post_named(
+        "max-quantity", "\"capacity\":{\"glass\":1000000000000,\"bio\":0,\"plastic\":1.0}");
     EXPECT_STATUS(response, 201);
     ASSERT_JSON_AT(response->json, "capacity", "{\"glass\":1000000000000,\"bio\":0,\"plastic\":1}");
     assert_int_equal(it_json_int(response->json, "capacity.glass"), 1000000000000LL);
     it_response_free(response);
-    free(body);
-    free(name);
 }
 
 static void test_unknown_type_and_fields_422(void **state)
 {
     (void)state;
-    char *name = it_unique_name("unknown");
-    char *body = tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":1,\"metalx\":1}}", name);
-    EXPECT_ORG_REJECTED(body, 422, "validation-error", "capacity.metalx");
-    free(body);
-    body = tu_format("{\"name\":\"%s\",\"color\":\"red\"}", name);
-    EXPECT_ORG_REJECTED(body, 422, "validation-error", "color");
-    free(body);
-    body = tu_format("{\"name\":\"%s\",\"pending\":{\"glass\":1}}", name);
-    EXPECT_ORG_REJECTED(body, 422, "validation-error", "pending");
-    free(body);
-    body = tu_format("{\"name\":\"%s\",\"capacity\":5}", name);
-    EXPECT_ORG_REJECTED(body, 422, "validation-error", "capacity");
-    free(body);
-    body = tu_format("{\"name\":\"%s\",\"capacity\":[{\"glass\":1}]}", name);
-    EXPECT_ORG_REJECTED(body, 422, "validation-error", "capacity");
-    free(body);
+    EXPECT_NAMED_REJECTED("unknown", "\"capacity\":{\"glass\":1,\"metalx\":1}", 422,
+                          "validation-error", "capacity.metalx");
+    EXPECT_NAMED_REJECTED("unknown", "\"color\":\"red\"", 422, "validation-error", "color");
+    EXPECT_NAMED_REJECTED("unknown", "\"pending\":{\"glass\":1}", 422, "validation-error",
+                          "pending");
+    EXPECT_NAMED_REJECTED("unknown", "\"capacity\":5", 422, "validation-error", "capacity");
+    EXPECT_NAMED_REJECTED("unknown", "\"capacity\":[{\"glass\":1}]", 422, "validation-error",
+                          "capacity");
 
     long long id = new_org(NULL, NULL);
     char *path = org_path(id);
@@ -361,7 +361,6 @@ static void test_unknown_type_and_fields_422(void **state)
     EXPECT_REJECTED_TYPE("PATCH", path, "{\"id\":5}", 422, "validation-error", "id");
     EXPECT_REJECTED_TYPE("PATCH", path, "{\"capacity\":7}", 422, "validation-error", "capacity");
     free(path);
-    free(name);
 }
 
 /* ---------------------------------------------------------------- missing ids */
