@@ -127,15 +127,46 @@ static truth line_truth(void)
     return db;
 }
 
+/* Hints of the line that know every storage, and nothing yet of their rooms. */
+static room_map *known_line_hints(void)
+{
+    room_map *hints = room_map_new(100);
+    for (int64_t s = 10; s <= 14; s++) {
+        assert_true(room_map_put(hints, s, PLACEMENT_STORAGE_KNOWN, 0));
+    }
+    return hints;
+}
+
+/* The end of a test on the line: the placement, its hints (or NULL) and the truth freed. */
+static void line_free(placement *p, room_map *hints, truth *db)
+{
+    placement_free(p);
+    room_map_free(hints);
+    room_map_free(db->rooms);
+}
+
+/* An organization of the batch with one type to place, searching stops (a list_search). */
+typedef struct {
+    plan_type types[1];
+    uint32_t keys[1];
+    list_search search;
+} one_type_org;
+
+static void add_one_type(placement *p, one_type_org *org, const char *code, uint32_t key,
+                         int64_t kg, const int64_t (*stops)[2], size_t stop_count)
+{
+    org->types[0] = type_of(code, kg);
+    org->keys[0] = key;
+    org->search = (list_search){stops, stop_count, 0, 0};
+    placement_add(p, org->types, org->keys, 1, list_next, &org->search);
+}
+
 /* Hints that are exactly right, storages all known: reads stop where the room suffices. */
 static void test_exact_hints_read_just_enough(void **state)
 {
     (void)state;
     truth db = line_truth();
-    room_map *hints = room_map_new(100);
-    for (int64_t s = 10; s <= 14; s++) {
-        assert_true(room_map_put(hints, s, PLACEMENT_STORAGE_KNOWN, 0));
-    }
+    room_map *hints = known_line_hints();
     assert_true(room_map_put(hints, 10, GLASS, 30));
     assert_true(room_map_put(hints, 11, PLASTIC, 50));
     assert_true(room_map_put(hints, 11, GLASS, 0));
@@ -163,9 +194,7 @@ static void test_exact_hints_read_just_enough(void **state)
     ASSERT_SHIPMENTS(p, 0, {0, 10, 30, 5}, {0, 12, 30, 7}, {1, 11, 20, 7});
     assert_int_equal(types[0].left_kg, 0);
     assert_int_equal(types[1].left_kg, 0);
-    placement_free(p);
-    room_map_free(hints);
-    room_map_free(db.rooms);
+    line_free(p, hints, &db);
 }
 
 /* Hints that promise room a storage no longer has: one more round, same result. */
@@ -173,18 +202,13 @@ static void test_stale_hints_cost_a_round_not_a_result(void **state)
 {
     (void)state;
     truth db = line_truth();
-    room_map *hints = room_map_new(100);
-    for (int64_t s = 10; s <= 14; s++) {
-        assert_true(room_map_put(hints, s, PLACEMENT_STORAGE_KNOWN, 0));
-    }
+    room_map *hints = known_line_hints();
     assert_true(room_map_put(hints, 10, GLASS, 500)); /* really 30 */
     assert_true(room_map_put(hints, 12, GLASS, 100));
     assert_true(room_map_put(hints, 13, GLASS, 5));
     placement *p = placement_new(hints);
-    plan_type types[] = {type_of("glass", 134)};
-    uint32_t keys[] = {GLASS};
-    list_search search = {line, COUNT(line), 0, 0};
-    placement_add(p, types, keys, 1, list_next, &search);
+    one_type_org org;
+    add_one_type(p, &org, "glass", GLASS, 134, line, COUNT(line));
     place_pair pairs[16];
     assert_int_equal(placement_plan(p, pairs, COUNT(pairs)), 1); /* 10 seems to suffice */
     assert_int_equal(placement_expected_kg(p, 0), 134);
@@ -201,10 +225,8 @@ static void test_stale_hints_cost_a_round_not_a_result(void **state)
     /* 30 + 100 + 5 = 135 >= 134: final. */
     assert_int_equal(placement_plan(p, pairs, COUNT(pairs)), 0);
     ASSERT_SHIPMENTS(p, 0, {0, 10, 30, 5}, {0, 12, 100, 7}, {0, 13, 4, 20});
-    assert_int_equal(types[0].left_kg, 0);
-    placement_free(p);
-    room_map_free(hints);
-    room_map_free(db.rooms);
+    assert_int_equal(org.types[0].left_kg, 0);
+    line_free(p, hints, &db);
 }
 
 /* Without hints every storage could take everything: one storage at a time, and what
@@ -214,17 +236,14 @@ static void test_no_hints_and_not_enough_room(void **state)
     (void)state;
     truth db = line_truth();
     placement *p = placement_new(NULL);
-    plan_type types[] = {type_of("plastic", 100)};
-    uint32_t keys[] = {PLASTIC};
-    list_search search = {line, COUNT(line), 0, 0};
-    placement_add(p, types, keys, 1, list_next, &search);
+    one_type_org org;
+    add_one_type(p, &org, "plastic", PLASTIC, 100, line, COUNT(line));
     int rounds = run(p, &db, 64);
     assert_int_equal(rounds, 5); /* every storage in turn, and 41 kg stay pending */
     assert_int_equal(db.reads, 5);
     ASSERT_SHIPMENTS(p, 0, {0, 11, 50, 7}, {0, 14, 9, 30});
-    assert_int_equal(types[0].left_kg, 41);
-    placement_free(p);
-    room_map_free(db.rooms);
+    assert_int_equal(org.types[0].left_kg, 41);
+    line_free(p, NULL, &db);
 }
 
 /* Two organizations of one batch want the same storage: the first served takes its room. */
@@ -233,21 +252,16 @@ static void test_batch_shares_room_in_order(void **state)
     (void)state;
     truth db = line_truth();
     placement *p = placement_new(NULL);
-    plan_type first[] = {type_of("glass", 40)};
-    plan_type second[] = {type_of("glass", 100)};
-    uint32_t keys[] = {GLASS};
     static const int64_t near_12[][2] = {{12, 1}, {10, 3}};
-    list_search a = {line, COUNT(line), 0, 0};
-    list_search b = {near_12, COUNT(near_12), 0, 0};
-    placement_add(p, first, keys, 1, list_next, &a);
-    placement_add(p, second, keys, 1, list_next, &b);
+    one_type_org first, second;
+    add_one_type(p, &first, "glass", GLASS, 40, line, COUNT(line));
+    add_one_type(p, &second, "glass", GLASS, 100, near_12, COUNT(near_12));
     (void)run(p, &db, 64);
     ASSERT_SHIPMENTS(p, 0, {0, 10, 30, 5}, {0, 12, 10, 7});
     /* 100 - 10 taken by the first */
     ASSERT_SHIPMENTS(p, 1, {0, 12, 90, 1});
-    assert_int_equal(second[0].left_kg, 10); /* storage 10 is full after the first */
-    placement_free(p);
-    room_map_free(db.rooms);
+    assert_int_equal(second.types[0].left_kg, 10); /* storage 10 is full after the first */
+    line_free(p, NULL, &db);
 }
 
 /* A read cap smaller than what is wanted: the rest comes in later rounds. */
@@ -255,22 +269,15 @@ static void test_read_cap(void **state)
 {
     (void)state;
     truth db = line_truth();
-    room_map *hints = room_map_new(100);
-    for (int64_t s = 10; s <= 14; s++) {
-        assert_true(room_map_put(hints, s, PLACEMENT_STORAGE_KNOWN, 0)); /* all "full" */
-    }
+    room_map *hints = known_line_hints(); /* all "full" */
     placement *p = placement_new(hints);
-    plan_type types[] = {type_of("glass", 1000)};
-    uint32_t keys[] = {GLASS};
-    list_search search = {line, COUNT(line), 0, 0};
-    placement_add(p, types, keys, 1, list_next, &search);
+    one_type_org org;
+    add_one_type(p, &org, "glass", GLASS, 1000, line, COUNT(line));
     assert_int_equal(run(p, &db, 2), 3); /* 5 pairs, 2 per round */
     assert_int_equal(db.reads, 5);
-    assert_int_equal(types[0].left_kg, 1000 - 135);
+    assert_int_equal(org.types[0].left_kg, 1000 - 135);
     assert_int_equal(placement_expected_kg(p, 0), 135);
-    placement_free(p);
-    room_map_free(hints);
-    room_map_free(db.rooms);
+    line_free(p, hints, &db);
 }
 
 static void test_room_map(void **state)
