@@ -69,6 +69,12 @@ static void delete_ok_at(const char *file, int line, const char *path)
     it_response_free(deleted);
 }
 
+/* POST /v1/routes from from to to, with the other members given, is a 409 and changes
+ * nothing: the ordered pair (or a two-way road over it) is already there. */
+#define EXPECT_ROUTE_CONFLICT(from, to, members)                                                   \
+    EXPECT_REJECTED("POST", "/v1/routes",                                                          \
+                    tu_fmt("{\"from\":%s,\"to\":%s,%s}", (from), (to), (members)), 409, NULL)
+
 /* Ids of a list response's items, in order, as a JSON array text (caller frees). */
 static char *item_ids(const cJSON *list)
 {
@@ -508,32 +514,15 @@ static void test_route_duplicate_and_two_way_conflicts(void **state)
 
     char *before = it_db_fingerprint();
     /* The same ordered pair again, whatever the distance or direction flag. */
-    EXPECT_REJECTED("POST", "/v1/routes",
-                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":99}", ORG(org), STORAGE(s1)), 409,
-                    NULL);
-    EXPECT_REJECTED("POST", "/v1/routes",
-                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10}", STORAGE(s1), STORAGE(s2)),
-                    409, NULL);
-    EXPECT_REJECTED("POST", "/v1/routes",
-                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10,\"two_way\":true}",
-                           STORAGE(s1), STORAGE(s2)),
-                    409, NULL);
+    EXPECT_ROUTE_CONFLICT(ORG(org), STORAGE(s1), "\"distance_m\":99");
+    EXPECT_ROUTE_CONFLICT(STORAGE(s1), STORAGE(s2), "\"distance_m\":10");
+    EXPECT_ROUTE_CONFLICT(STORAGE(s1), STORAGE(s2), "\"distance_m\":10,\"two_way\":true");
     /* An existing two-way road joins both ordered pairs. */
-    EXPECT_REJECTED("POST", "/v1/routes",
-                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10}", STORAGE(s4), STORAGE(s3)),
-                    409, NULL);
-    EXPECT_REJECTED("POST", "/v1/routes",
-                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":5}", STORAGE(s3), STORAGE(s4)),
-                    409, NULL);
-    EXPECT_REJECTED("POST", "/v1/routes",
-                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10,\"two_way\":true}",
-                           STORAGE(s4), STORAGE(s3)),
-                    409, NULL);
+    EXPECT_ROUTE_CONFLICT(STORAGE(s4), STORAGE(s3), "\"distance_m\":10");
+    EXPECT_ROUTE_CONFLICT(STORAGE(s3), STORAGE(s4), "\"distance_m\":5");
+    EXPECT_ROUTE_CONFLICT(STORAGE(s4), STORAGE(s3), "\"distance_m\":10,\"two_way\":true");
     /* A new two-way road over an existing one-way road in the other direction. */
-    EXPECT_REJECTED("POST", "/v1/routes",
-                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10,\"two_way\":true}",
-                           STORAGE(s6), STORAGE(s5)),
-                    409, NULL);
+    EXPECT_ROUTE_CONFLICT(STORAGE(s6), STORAGE(s5), "\"distance_m\":10,\"two_way\":true");
     ASSERT_UNCHANGED(before);
 
     /* The reverse one-way road is a different ordered pair: allowed ... */
@@ -548,9 +537,7 @@ static void test_route_duplicate_and_two_way_conflicts(void **state)
     /* Without a reverse road, the PATCH to two-way succeeds; then the reverse conflicts. */
     PATCH_ROUTE(tu_fmt("/v1/routes/%lld", s5_s6), "{\"two_way\":true}", STORAGE(s5), STORAGE(s6),
                 10, true);
-    EXPECT_REJECTED("POST", "/v1/routes",
-                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10}", STORAGE(s6), STORAGE(s5)),
-                    409, NULL);
+    EXPECT_ROUTE_CONFLICT(STORAGE(s6), STORAGE(s5), "\"distance_m\":10");
     /* Back to one-way: the reverse is free again. */
     PATCH_ROUTE(tu_fmt("/v1/routes/%lld", s5_s6), "{\"two_way\":false}", STORAGE(s5), STORAGE(s6),
                 10, false);
