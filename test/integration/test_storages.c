@@ -158,6 +158,31 @@ static bool list_has_id(const cJSON *items, long long id)
     return false;
 }
 
+/* GETs the list at path and asserts that it lists every id of listed and none of unlisted. */
+static void assert_listed(const char *path, const long long *listed, size_t listed_count,
+                          const long long *unlisted, size_t unlisted_count)
+{
+    it_response *response = it_get("%s", path);
+    EXPECT_STATUS(response, 200);
+    const cJSON *items = it_json_at(response->json, "items");
+    for (size_t i = 0; i < listed_count; i++) {
+        if (!list_has_id(items, listed[i])) {
+            fail_msg("%s does not list storage %lld", path, listed[i]);
+        }
+    }
+    for (size_t i = 0; i < unlisted_count; i++) {
+        if (list_has_id(items, unlisted[i])) {
+            fail_msg("%s lists storage %lld", path, unlisted[i]);
+        }
+    }
+    it_response_free(response);
+}
+
+/* Some ids, as assert_listed takes them: (array, count). */
+#define IDS(...)                                                                                   \
+    (const long long[]){__VA_ARGS__}, sizeof((const long long[]){__VA_ARGS__}) / sizeof(long long)
+#define NO_IDS NULL, 0
+
 static void test_accepts_filter(void **state)
 {
     (void)state;
@@ -182,22 +207,10 @@ static void test_accepts_filter(void **state)
     }
     it_response_free(response);
 
-    response = it_get("/v1/storages?accepts=bio&limit=1000");
-    EXPECT_STATUS(response, 200);
-    items = it_json_at(response->json, "items");
-    assert_true(list_has_id(items, glass_and_bio));
-    assert_false(list_has_id(items, glass_only));
-    assert_false(list_has_id(items, plastic_only));
-    it_response_free(response);
-
+    assert_listed("/v1/storages?accepts=bio&limit=1000", IDS(glass_and_bio),
+                  IDS(glass_only, plastic_only));
     /* Without the filter all three are listed. */
-    response = it_get("/v1/storages?limit=1000");
-    EXPECT_STATUS(response, 200);
-    items = it_json_at(response->json, "items");
-    assert_true(list_has_id(items, glass_only));
-    assert_true(list_has_id(items, plastic_only));
-    assert_true(list_has_id(items, glass_and_bio));
-    it_response_free(response);
+    assert_listed("/v1/storages?limit=1000", IDS(glass_only, plastic_only, glass_and_bio), NO_IDS);
 
     EXPECT_REJECTED_TYPE("GET", "/v1/storages?accepts=unknown", NULL, 422, "validation-error",
                          "accepts");
@@ -255,25 +268,21 @@ static void test_patch_add_and_raise_type(void **state)
     long long id = new_storage("{\"glass\":100}");
     char *path = storage_path(id);
 
-    it_response *response = it_patch(path, "{\"capacity\":{\"plastic\":50}}");
-    EXPECT_STATUS(response, 200);
-    ASSERT_MEMBERS(response->json, "{\"capacity\":{\"glass\":100,\"plastic\":50},"
-                                   "\"stock\":{\"glass\":0,\"plastic\":0},"
-                                   "\"remaining\":{\"glass\":100,\"plastic\":50}}");
-    it_response_free(response);
+    ASSERT_PATCH_MEMBERS(path, "{\"capacity\":{\"plastic\":50}}",
+                         "{\"capacity\":{\"glass\":100,\"plastic\":50},"
+                         "\"stock\":{\"glass\":0,\"plastic\":0},"
+                         "\"remaining\":{\"glass\":100,\"plastic\":50}}");
 
-    response = it_patch(path, "{\"capacity\":{\"glass\":150}}");
-    EXPECT_STATUS(response, 200);
-    ASSERT_MEMBERS(response->json, "{\"capacity\":{\"glass\":150,\"plastic\":50},"
-                                   "\"remaining\":{\"glass\":150,\"plastic\":50}}");
-    it_response_free(response);
+    ASSERT_PATCH_MEMBERS(path, "{\"capacity\":{\"glass\":150}}",
+                         "{\"capacity\":{\"glass\":150,\"plastic\":50},"
+                         "\"remaining\":{\"glass\":150,\"plastic\":50}}");
     assert_storage_state(id, "{\"glass\":150,\"plastic\":50}", "{\"glass\":0,\"plastic\":0}",
                          "{\"glass\":150,\"plastic\":50}");
 
     /* An empty patch changes nothing. */
     it_response *before = it_get("%s", path);
     EXPECT_STATUS(before, 200);
-    response = it_patch(path, "{}");
+    it_response *response = it_patch(path, "{}");
     EXPECT_STATUS(response, 200);
     assert_true(cJSON_Compare(response->json, before->json, true));
     it_response_free(response);
@@ -304,33 +313,22 @@ static void test_patch_lower_and_remove_against_stock(void **state)
     EXPECT_REJECTED_TYPE("PATCH", path, "{\"capacity\":{\"glass\":20}}", 409, "conflict", NULL);
     EXPECT_REJECTED_TYPE("PATCH", path, "{\"capacity\":{\"glass\":29,\"plastic\":60}}", 409,
                          "conflict", NULL);
-    it_response *response = it_patch(path, "{\"capacity\":{\"glass\":30}}");
-    EXPECT_STATUS(response, 200);
-    ASSERT_MEMBERS(response->json, "{\"capacity\":{\"glass\":30,\"plastic\":50},"
-                                   "\"stock\":{\"glass\":30,\"plastic\":0},"
-                                   "\"remaining\":{\"glass\":0,\"plastic\":50}}");
-    it_response_free(response);
+    ASSERT_PATCH_MEMBERS(path, "{\"capacity\":{\"glass\":30}}",
+                         "{\"capacity\":{\"glass\":30,\"plastic\":50},"
+                         "\"stock\":{\"glass\":30,\"plastic\":0},"
+                         "\"remaining\":{\"glass\":0,\"plastic\":50}}");
 
     /* A type holding stock cannot be removed. */
     EXPECT_REJECTED_TYPE("PATCH", path, "{\"capacity\":{\"glass\":null}}", 409, "conflict", NULL);
 
     /* A type with zero stock can; it leaves capacity, stock and remaining. */
-    response = it_patch(path, "{\"capacity\":{\"plastic\":null}}");
-    EXPECT_STATUS(response, 200);
-    ASSERT_MEMBERS(response->json, "{\"capacity\":{\"glass\":30},\"stock\":{\"glass\":30},"
-                                   "\"remaining\":{\"glass\":0}}");
-    it_response_free(response);
+    ASSERT_PATCH_MEMBERS(path, "{\"capacity\":{\"plastic\":null}}",
+                         "{\"capacity\":{\"glass\":30},\"stock\":{\"glass\":30},"
+                         "\"remaining\":{\"glass\":0}}");
     assert_storage_state(id, "{\"glass\":30}", "{\"glass\":30}", "{\"glass\":0}");
 
     /* It no longer accepts plastic. */
-    response = it_get("/v1/storages?accepts=plastic&limit=1000");
-    EXPECT_STATUS(response, 200);
-    const cJSON *item;
-    cJSON_ArrayForEach(item, it_json_at(response->json, "items"))
-    {
-        assert_true(it_json_int(item, "id") != id);
-    }
-    it_response_free(response);
+    assert_listed("/v1/storages?accepts=plastic&limit=1000", NO_IDS, IDS(id));
     free(path);
 }
 
@@ -349,10 +347,8 @@ static void test_patch_removing_last_type_422(void **state)
     EXPECT_REJECTED_TYPE("PATCH", path, "{\"capacity\":{\"bio\":null,\"glass\":null}}", 422,
                          "validation-error", "capacity");
     /* Replacing the last type in the same patch leaves one: fine. */
-    it_response *response = it_patch(path, "{\"capacity\":{\"bio\":null,\"plastic\":7}}");
-    EXPECT_STATUS(response, 200);
-    ASSERT_JSON_AT(response->json, "capacity", "{\"glass\":5,\"plastic\":7}");
-    it_response_free(response);
+    ASSERT_PATCH_MEMBERS(path, "{\"capacity\":{\"bio\":null,\"plastic\":7}}",
+                         "{\"capacity\":{\"glass\":5,\"plastic\":7}}");
     free(path);
 }
 

@@ -545,10 +545,10 @@ void tu_assert_members_at(const char *file, int line, const cJSON *root, const c
     va_end(ap);
 }
 
-void tu_assert_get_members_at(const char *file, int line, const char *path, const char *members_fmt,
-                              ...)
+void tu_assert_answer_members_at(const char *file, int line, const char *method, const char *path,
+                                 const char *body, const char *members_fmt, ...)
 {
-    it_response *response = it_get("%s", path);
+    it_response *response = it_request(method, path, body, NULL);
     tu_expect_status_at(file, line, response, 200);
     va_list ap;
     va_start(ap, members_fmt);

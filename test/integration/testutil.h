@@ -329,11 +329,15 @@ void tu_assert_json_path_at(const char *file, int line, const cJSON *root, const
 void tu_assert_members_at(const char *file, int line, const cJSON *root, const char *members_fmt,
                           ...) __attribute__((format(printf, 4, 5)));
 
-/* GETs path and asserts a 200 whose body has these members (ASSERT_MEMBERS). */
+/* GETs path (ASSERT_GET_MEMBERS), or PATCHes it with body (ASSERT_PATCH_MEMBERS), and asserts a
+ * 200 whose body has these members (ASSERT_MEMBERS). */
 #define ASSERT_GET_MEMBERS(path, ...)                                                              \
-    tu_assert_get_members_at(__FILE__, __LINE__, (path), __VA_ARGS__)
-void tu_assert_get_members_at(const char *file, int line, const char *path, const char *members_fmt,
-                              ...) __attribute__((format(printf, 4, 5)));
+    tu_assert_answer_members_at(__FILE__, __LINE__, "GET", (path), NULL, __VA_ARGS__)
+#define ASSERT_PATCH_MEMBERS(path, body, ...)                                                      \
+    tu_assert_answer_members_at(__FILE__, __LINE__, "PATCH", (path), (body), __VA_ARGS__)
+void tu_assert_answer_members_at(const char *file, int line, const char *method, const char *path,
+                                 const char *body, const char *members_fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 
 /* Asserts an RFC 3339 UTC timestamp ending in 'Z' (any fraction of a second, or none) that is
  * within an hour of now. */
