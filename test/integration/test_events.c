@@ -577,7 +577,7 @@ static void test_refusals(void **state)
     sse_close(other);
     sse_close(streams[0]);
     /* Once one is closed, there is room again (the server notices the close at once). */
-    long long deadline = tu_now_ms() + tu_scaled_ms(3000);
+    long long deadline = tu_now_ms() + tu_patience_ms();
     for (;;) {
         sse_client *again = sse_open(it_base_url(), key, NULL);
         int status = again->status;
@@ -587,7 +587,7 @@ static void test_refusals(void **state)
         }
         assert_int_equal(status, 429);
         if (tu_now_ms() > deadline) {
-            fail_msg("a closed stream still counted after 3 s");
+            fail_msg("a closed stream still counted after %lld ms", tu_patience_ms());
         }
         tu_sleep_ms(50);
     }
@@ -855,15 +855,16 @@ static void test_transfer_announces_its_storages(void **state)
     sse_close(admin);
 }
 
-/* Reads events until one of type whose data has member `id` equal to id (fails after 3 s). */
+/* Reads events until the movement id with that status (fails after tu_patience_ms). */
 static void expect_movement(sse_client *c, long long id, const char *status)
 {
-    long long deadline = tu_now_ms() + tu_scaled_ms(3000);
+    long long deadline = tu_now_ms() + tu_patience_ms();
     for (;;) {
         sse_event e;
         int got = sse_next_any(c, deadline - tu_now_ms(), false, &e);
         if (got != 1) {
-            fail_msg("no movement event for %lld (%s) within 3 s", id, status);
+            fail_msg("no movement event for %lld (%s) within %lld ms", id, status,
+                     tu_patience_ms());
         }
         if (strcmp(e.type, "movement") == 0 && it_json_int(e.json, "id") == id &&
             strcmp(it_json_str(e.json, "status"), status) == 0) {
@@ -878,12 +879,12 @@ static void expect_movement(sse_client *c, long long id, const char *status)
 static int movements_until_route(sse_client *c, long long route_id)
 {
     int movements = 0;
-    long long deadline = tu_now_ms() + tu_scaled_ms(3000);
+    long long deadline = tu_now_ms() + tu_patience_ms();
     for (;;) {
         sse_event e;
         int got = sse_next_any(c, deadline - tu_now_ms(), false, &e);
         if (got != 1) {
-            fail_msg("no route event %lld within 3 s", route_id);
+            fail_msg("no route event %lld within %lld ms", route_id, tu_patience_ms());
         }
         bool done = strcmp(e.type, "route") == 0 && it_json_int(e.json, "id") == route_id;
         movements += strcmp(e.type, "movement") == 0;
