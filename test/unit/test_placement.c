@@ -137,12 +137,23 @@ static room_map *known_line_hints(void)
     return hints;
 }
 
-/* The end of a test on the line: the placement, its hints (or NULL) and the truth freed. */
-static void line_free(placement *p, room_map *hints, truth *db)
+/* A test on the line: the truth, the hints (or NULL) and a placement over them. */
+typedef struct {
+    truth db;
+    room_map *hints;
+    placement *p;
+} line_world;
+
+static line_world line_start(room_map *hints)
 {
-    placement_free(p);
-    room_map_free(hints);
-    room_map_free(db->rooms);
+    return (line_world){line_truth(), hints, placement_new(hints)};
+}
+
+static void line_free(line_world *w)
+{
+    placement_free(w->p);
+    room_map_free(w->hints);
+    room_map_free(w->db.rooms);
 }
 
 /* An organization of the batch with one type to place, searching stops (a list_search). */
@@ -165,68 +176,66 @@ static void add_one_type(placement *p, one_type_org *org, const char *code, uint
 static void test_exact_hints_read_just_enough(void **state)
 {
     (void)state;
-    truth db = line_truth();
     room_map *hints = known_line_hints();
     assert_true(room_map_put(hints, 10, GLASS, 30));
     assert_true(room_map_put(hints, 11, PLASTIC, 50));
     assert_true(room_map_put(hints, 11, GLASS, 0));
     assert_true(room_map_put(hints, 12, GLASS, 100));
-    placement *p = placement_new(hints);
+    line_world w = line_start(hints);
     plan_type types[] = {type_of("glass", 60), type_of("plastic", 20)};
     uint32_t keys[] = {GLASS, PLASTIC};
     list_search search = {line, COUNT(line), 0, 0};
-    assert_int_equal(placement_add(p, types, keys, 2, list_next, &search), 0);
+    assert_int_equal(placement_add(w.p, types, keys, 2, list_next, &search), 0);
 
     place_pair pairs[16];
-    size_t n = placement_plan(p, pairs, COUNT(pairs));
+    size_t n = placement_plan(w.p, pairs, COUNT(pairs));
     /* glass: 10 (30), 11 (0), 12 (100 covers the other 30); plastic: 10 (not accepted),
      * 11 (50 covers 20). Storage 13 and 14 are never asked about. */
     assert_int_equal(n, 5);
-    assert_int_equal(placement_expected_kg(p, 0), 80); /* the hints say all of it fits */
+    assert_int_equal(placement_expected_kg(w.p, 0), 80); /* the hints say all of it fits */
     int64_t expected[][2] = {{10, GLASS}, {11, GLASS}, {12, GLASS}, {10, PLASTIC}, {11, PLASTIC}};
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(pairs[i].storage_id, expected[i][0]);
         assert_int_equal(pairs[i].type, (uint32_t)expected[i][1]);
-        placement_fresh(p, pairs[i], true_room(&db, pairs[i]));
+        placement_fresh(w.p, pairs[i], true_room(&w.db, pairs[i]));
     }
-    assert_int_equal(placement_plan(p, pairs, COUNT(pairs)), 0);
+    assert_int_equal(placement_plan(w.p, pairs, COUNT(pairs)), 0);
     assert_int_equal(search.pulled, 3);
-    ASSERT_SHIPMENTS(p, 0, {0, 10, 30, 5}, {0, 12, 30, 7}, {1, 11, 20, 7});
+    ASSERT_SHIPMENTS(w.p, 0, {0, 10, 30, 5}, {0, 12, 30, 7}, {1, 11, 20, 7});
     assert_int_equal(types[0].left_kg, 0);
     assert_int_equal(types[1].left_kg, 0);
-    line_free(p, hints, &db);
+    line_free(&w);
 }
 
 /* Hints that promise room a storage no longer has: one more round, same result. */
 static void test_stale_hints_cost_a_round_not_a_result(void **state)
 {
     (void)state;
-    truth db = line_truth();
     room_map *hints = known_line_hints();
     assert_true(room_map_put(hints, 10, GLASS, 500)); /* really 30 */
     assert_true(room_map_put(hints, 12, GLASS, 100));
     assert_true(room_map_put(hints, 13, GLASS, 5));
-    placement *p = placement_new(hints);
+    line_world w = line_start(hints);
     one_type_org org;
-    add_one_type(p, &org, "glass", GLASS, 134, line, COUNT(line));
+    add_one_type(w.p, &org, "glass", GLASS, 134, line, COUNT(line));
     place_pair pairs[16];
-    assert_int_equal(placement_plan(p, pairs, COUNT(pairs)), 1); /* 10 seems to suffice */
-    assert_int_equal(placement_expected_kg(p, 0), 134);
+    assert_int_equal(placement_plan(w.p, pairs, COUNT(pairs)), 1); /* 10 seems to suffice */
+    assert_int_equal(placement_expected_kg(w.p, 0), 134);
     assert_int_equal(pairs[0].storage_id, 10);
-    placement_fresh(p, pairs[0], 30);
-    size_t n = placement_plan(p, pairs, COUNT(pairs));
+    placement_fresh(w.p, pairs[0], 30);
+    size_t n = placement_plan(w.p, pairs, COUNT(pairs));
     assert_int_equal(n, 3); /* 11 (not accepting glass per hints: read all the same), 12, 13 */
     assert_int_equal(pairs[0].storage_id, 11);
     assert_int_equal(pairs[1].storage_id, 12);
     assert_int_equal(pairs[2].storage_id, 13);
     for (size_t i = 0; i < n; i++) {
-        placement_fresh(p, pairs[i], true_room(&db, pairs[i]));
+        placement_fresh(w.p, pairs[i], true_room(&w.db, pairs[i]));
     }
     /* 30 + 100 + 5 = 135 >= 134: final. */
-    assert_int_equal(placement_plan(p, pairs, COUNT(pairs)), 0);
-    ASSERT_SHIPMENTS(p, 0, {0, 10, 30, 5}, {0, 12, 100, 7}, {0, 13, 4, 20});
+    assert_int_equal(placement_plan(w.p, pairs, COUNT(pairs)), 0);
+    ASSERT_SHIPMENTS(w.p, 0, {0, 10, 30, 5}, {0, 12, 100, 7}, {0, 13, 4, 20});
     assert_int_equal(org.types[0].left_kg, 0);
-    line_free(p, hints, &db);
+    line_free(&w);
 }
 
 /* Without hints every storage could take everything: one storage at a time, and what
@@ -234,50 +243,47 @@ static void test_stale_hints_cost_a_round_not_a_result(void **state)
 static void test_no_hints_and_not_enough_room(void **state)
 {
     (void)state;
-    truth db = line_truth();
-    placement *p = placement_new(NULL);
+    line_world w = line_start(NULL);
     one_type_org org;
-    add_one_type(p, &org, "plastic", PLASTIC, 100, line, COUNT(line));
-    int rounds = run(p, &db, 64);
+    add_one_type(w.p, &org, "plastic", PLASTIC, 100, line, COUNT(line));
+    int rounds = run(w.p, &w.db, 64);
     assert_int_equal(rounds, 5); /* every storage in turn, and 41 kg stay pending */
-    assert_int_equal(db.reads, 5);
-    ASSERT_SHIPMENTS(p, 0, {0, 11, 50, 7}, {0, 14, 9, 30});
+    assert_int_equal(w.db.reads, 5);
+    ASSERT_SHIPMENTS(w.p, 0, {0, 11, 50, 7}, {0, 14, 9, 30});
     assert_int_equal(org.types[0].left_kg, 41);
-    line_free(p, NULL, &db);
+    line_free(&w);
 }
 
 /* Two organizations of one batch want the same storage: the first served takes its room. */
 static void test_batch_shares_room_in_order(void **state)
 {
     (void)state;
-    truth db = line_truth();
-    placement *p = placement_new(NULL);
+    line_world w = line_start(NULL);
     static const int64_t near_12[][2] = {{12, 1}, {10, 3}};
     one_type_org first, second;
-    add_one_type(p, &first, "glass", GLASS, 40, line, COUNT(line));
-    add_one_type(p, &second, "glass", GLASS, 100, near_12, COUNT(near_12));
-    (void)run(p, &db, 64);
-    ASSERT_SHIPMENTS(p, 0, {0, 10, 30, 5}, {0, 12, 10, 7});
+    add_one_type(w.p, &first, "glass", GLASS, 40, line, COUNT(line));
+    add_one_type(w.p, &second, "glass", GLASS, 100, near_12, COUNT(near_12));
+    (void)run(w.p, &w.db, 64);
+    ASSERT_SHIPMENTS(w.p, 0, {0, 10, 30, 5}, {0, 12, 10, 7});
     /* 100 - 10 taken by the first */
-    ASSERT_SHIPMENTS(p, 1, {0, 12, 90, 1});
+    ASSERT_SHIPMENTS(w.p, 1, {0, 12, 90, 1});
     assert_int_equal(second.types[0].left_kg, 10); /* storage 10 is full after the first */
-    line_free(p, NULL, &db);
+    line_free(&w);
 }
 
 /* A read cap smaller than what is wanted: the rest comes in later rounds. */
 static void test_read_cap(void **state)
 {
     (void)state;
-    truth db = line_truth();
     room_map *hints = known_line_hints(); /* all "full" */
-    placement *p = placement_new(hints);
+    line_world w = line_start(hints);
     one_type_org org;
-    add_one_type(p, &org, "glass", GLASS, 1000, line, COUNT(line));
-    assert_int_equal(run(p, &db, 2), 3); /* 5 pairs, 2 per round */
-    assert_int_equal(db.reads, 5);
+    add_one_type(w.p, &org, "glass", GLASS, 1000, line, COUNT(line));
+    assert_int_equal(run(w.p, &w.db, 2), 3); /* 5 pairs, 2 per round */
+    assert_int_equal(w.db.reads, 5);
     assert_int_equal(org.types[0].left_kg, 1000 - 135);
-    assert_int_equal(placement_expected_kg(p, 0), 135);
-    line_free(p, hints, &db);
+    assert_int_equal(placement_expected_kg(w.p, 0), 135);
+    line_free(&w);
 }
 
 static void test_room_map(void **state)
