@@ -48,8 +48,7 @@ stream_pids=()
 cleanup() {
     for pid in "${stream_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
-    WASTEFLOW_PG_PORT=$pg_port "$root/deploy/pg-local.sh" stop "$pgdir" >/dev/null 2>&1 || true
-    rm -rf "$pgdir"
+    drop_pg "$pg_port" "$pgdir"
 }
 trap cleanup EXIT
 
@@ -136,8 +135,7 @@ run_mode() { # durability mode connections rep
 
 for durability in fast durable; do
     say "PostgreSQL on 127.0.0.1:$pg_port ($durability)"
-    WASTEFLOW_PG_PORT=$pg_port "$root/deploy/pg-local.sh" stop "$pgdir" >/dev/null 2>&1 || true
-    rm -rf "$pgdir"
+    drop_pg "$pg_port" "$pgdir"
     DATABASE_URL=$(WASTEFLOW_PG_PORT=$pg_port WASTEFLOW_PG_FAST=$([[ $durability == fast ]] && echo 1 || echo 0) \
         "$root/deploy/pg-local.sh" start "$pgdir" 2>>"$work/pg.log")
     export DATABASE_URL

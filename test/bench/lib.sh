@@ -7,6 +7,20 @@ usage() {
     exit 2
 }
 
+# bench_init SCRIPT ARGS...: the start of a script that writes one result file, named by its
+# first argument: sets root (the repository), bench (test/bench), out (that file, as an
+# absolute path) and lib (benchlib.py); without an argument, the script's usage (exit 2).
+# shellcheck disable=SC2034 # out and lib are the calling script's
+bench_init() {
+    local script=$1
+    shift
+    root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+    bench="$root/test/bench"
+    [[ $# -ge 1 ]] || usage "$script"
+    out=$(realpath -m "$1")
+    lib="$bench/benchlib.py"
+}
+
 # True when 127.0.0.1:PORT can be bound now: nothing listens there and no TIME_WAIT holds it
 # (ports in Linux's ephemeral range can be held for up to a minute by any closed connection).
 port_free() {
@@ -17,6 +31,47 @@ try:
     s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError:
     sys.exit(1)' "$1"
+}
+
+# drop_pg PORT DIR: stops the PostgreSQL cluster of DIR on PORT, if it runs, and removes DIR.
+drop_pg() {
+    WASTEFLOW_PG_PORT=$1 "$root/deploy/pg-local.sh" stop "$2" >/dev/null 2>&1 || true
+    rm -rf "$2"
+}
+
+# start_fast_pg PORT DIR LOG [reuse]: starts the fast-mode PostgreSQL cluster of DIR on
+# 127.0.0.1:PORT ($root/deploy/pg-local.sh, its stderr appended to LOG) and prints its URL.
+# PORT may be held in TIME_WAIT for up to a minute (54350 lies in Linux's ephemeral range):
+# up to 20 attempts, 5 s apart. With reuse, DIR's cluster may already be running (an
+# interrupted run) and is used again. False when every attempt failed.
+start_fast_pg() {
+    local port=$1 dir=$2 log=$3 reuse=${4:-} url
+    for _ in $(seq 1 20); do
+        if { port_free "$port" || { [[ -n "$reuse" ]] &&
+            WASTEFLOW_PG_PORT=$port "$root/deploy/pg-local.sh" status "$dir" >/dev/null 2>&1; }; } &&
+            url=$(WASTEFLOW_PG_PORT=$port WASTEFLOW_PG_FAST=1 "$root/deploy/pg-local.sh" start "$dir" \
+                2>>"$log"); then
+            printf '%s\n' "$url"
+            return 0
+        fi
+        sleep 5
+    done
+    return 1
+}
+
+# wait_started PORT PID LOG: polls http://127.0.0.1:PORT/readyz up to 100 times, 0.1 s apart,
+# until it answers 200 or the server PID is gone; false, with the end of LOG on stderr, when
+# it is gone.
+wait_started() {
+    local port=$1 pid=$2 log=$3
+    for _ in $(seq 1 100); do
+        curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && return 0
+        kill -0 "$pid" 2>/dev/null || {
+            tail -n 20 "$log" >&2
+            return 1
+        }
+        sleep 0.1
+    done
 }
 
 # wait_readyz PORT TRIES PAUSE: polls http://127.0.0.1:PORT/readyz up to TRIES times, PAUSE
@@ -63,7 +118,6 @@ stop_pid() {
 # its DATABASE_URL, and PostgreSQL's own messages go to LOG.
 fresh_fast_pg() {
     local root=$1 pgdir=$2 port=$3 log=$4
-    WASTEFLOW_PG_PORT=$port "$root/deploy/pg-local.sh" stop "$pgdir" >/dev/null 2>&1 || true
-    rm -rf "$pgdir"
-    WASTEFLOW_PG_PORT=$port WASTEFLOW_PG_FAST=1 "$root/deploy/pg-local.sh" start "$pgdir" 2>>"$log"
+    drop_pg "$port" "$pgdir"
+    start_fast_pg "$port" "$pgdir" "$log"
 }

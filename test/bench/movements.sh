@@ -31,13 +31,9 @@
 # it prints.
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-bench="$root/test/bench"
 # shellcheck source=test/bench/lib.sh
-. "$bench/lib.sh"
-[[ $# -ge 1 ]] || usage "$0"
-out=$(realpath -m "$1")
-lib="$bench/benchlib.py"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_init "$0" "$@"
 duration=${DURATION:-8}
 repeat=${REPEAT:-2}
 durable_repeat=${DURABLE_REPEAT:-2}
@@ -70,14 +66,12 @@ stop_servers() {
 }
 cleanup() {
     stop_servers
-    WASTEFLOW_PG_PORT=$pg_port "$root/deploy/pg-local.sh" stop "$pgdir" >/dev/null 2>&1 || true
-    rm -rf "$pgdir"
+    drop_pg "$pg_port" "$pgdir"
 }
 trap cleanup EXIT
 
 say "PostgreSQL (fast mode) in $pgdir on 127.0.0.1:$pg_port"
-WASTEFLOW_PG_PORT=$pg_port "$root/deploy/pg-local.sh" stop "$pgdir" >/dev/null 2>&1 || true
-rm -rf "$pgdir"
+drop_pg "$pg_port" "$pgdir"
 admin_url=$(WASTEFLOW_PG_PORT=$pg_port WASTEFLOW_PG_FAST=1 "$root/deploy/pg-local.sh" start \
     "$pgdir" 2>>"$work/pg-start.log") || {
     echo "movements.sh: could not start PostgreSQL (see $work/pg-start.log)" >&2
@@ -112,14 +106,7 @@ start_server() {
         WASTEFLOW_RATE_LIMIT=0 WASTEFLOW_WORK_BUDGET=0 "$bin" serve >>"$work/server-$w.log" 2>&1 &
     pid=$!
     server_pid[$w]=$pid
-    for _ in $(seq 1 100); do
-        curl -sf "http://127.0.0.1:$p/readyz" >/dev/null 2>&1 && break
-        kill -0 "$pid" 2>/dev/null || {
-            tail -n 20 "$work/server-$w.log" >&2
-            exit 1
-        }
-        sleep 0.1
-    done
+    wait_started "$p" "$pid" "$work/server-$w.log" || exit 1
     # The first view loads the road graph: keep that out of the measurements.
     curl -sf -H "Authorization: Bearer ${key[$w]}" "http://127.0.0.1:$p/v1/organizations/1/storages" >/dev/null
 }

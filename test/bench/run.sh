@@ -34,13 +34,9 @@
 # 127.0.0.1 and is stopped at exit; outputs stay in the work directory it prints.
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-bench="$root/test/bench"
 # shellcheck source=test/bench/lib.sh
-. "$bench/lib.sh"
-[[ $# -ge 1 ]] || usage "$0"
-out=$(realpath -m "$1")
-lib="$bench/benchlib.py"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_init "$0" "$@"
 pool=${POOL_SIZE:-4}
 sweep=${POOL_SWEEP-"2 4 8"}
 duration=${DURATION:-10}
@@ -76,27 +72,13 @@ sweep_pid=""
 cleanup() {
     stop_pid "$sweep_pid"
     stop_pid "$server_pid"
-    WASTEFLOW_PG_PORT=$pg_port "$root/deploy/pg-local.sh" stop "$pgdir" >/dev/null 2>&1 || true
-    rm -rf "$pgdir"
+    drop_pg "$pg_port" "$pgdir"
 }
 trap cleanup EXIT
 
 say "PostgreSQL (fast mode) in $pgdir on 127.0.0.1:$pg_port"
-WASTEFLOW_PG_PORT=$pg_port "$root/deploy/pg-local.sh" stop "$pgdir" >/dev/null 2>&1 || true
-rm -rf "$pgdir"
-# 54350 lies in Linux's ephemeral port range: a closed client connection of anything else
-# on this machine can hold it in TIME_WAIT for up to a minute. Wait for it, then start.
-DATABASE_URL=""
-for attempt in $(seq 1 20); do
-    if port_free $pg_port &&
-        DATABASE_URL=$(WASTEFLOW_PG_PORT=$pg_port WASTEFLOW_PG_FAST=1 "$root/deploy/pg-local.sh" \
-            start "$pgdir" 2>>"$work/pg-start.log"); then
-        break
-    fi
-    DATABASE_URL=""
-    sleep 5
-done
-if [[ -z "$DATABASE_URL" ]]; then
+drop_pg "$pg_port" "$pgdir"
+if ! DATABASE_URL=$(start_fast_pg "$pg_port" "$pgdir" "$work/pg-start.log"); then
     echo "run.sh: could not start PostgreSQL on 127.0.0.1:$pg_port (see $work/pg-start.log)" >&2
     exit 1
 fi
@@ -126,14 +108,7 @@ start_server() {
         WASTEFLOW_MAX_CONNECTIONS=${WASTEFLOW_MAX_CONNECTIONS:-300} WASTEFLOW_LOG_LEVEL=warn \
         WASTEFLOW_RATE_LIMIT=0 WASTEFLOW_WORK_BUDGET=0 "$bin" serve >>"$work/server-$listen_port.log" 2>&1 &
     pid=$!
-    for _ in $(seq 1 100); do
-        curl -sf "http://127.0.0.1:$listen_port/readyz" >/dev/null 2>&1 && break
-        kill -0 "$pid" 2>/dev/null || {
-            tail -n 20 "$work/server-$listen_port.log" >&2
-            return 1
-        }
-        sleep 0.1
-    done
+    wait_started "$listen_port" "$pid" "$work/server-$listen_port.log" || return 1
     # The first view loads the road graph: keep that out of the measurements.
     curl -sf -H "$auth" "http://127.0.0.1:$listen_port/v1/organizations/1/storages" >/dev/null
     echo "$pid"

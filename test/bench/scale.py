@@ -644,65 +644,47 @@ def assemble(args):
     print(json.dumps(world, indent=2))
 
 
+# The subcommands: name, function, positional arguments ("name", "name:int", "name:a|b" for a
+# choice, "name+" for one or more) and options with their defaults (typed as the default).
+COMMANDS = [
+    ("latency", latency, ["base", "kind:view|transfer", "orgs:int"],
+     {"count": 300, "budget": 20.0, "timeout": 60.0, "seed": 1}),
+    ("metric", metric, ["base", "names+"], {}),
+    ("route-visible", route_visible, ["base_a", "base_b", "route:int", "org:int", "storage:int"],
+     {"changes": 5, "cap": 60.0}),
+    ("fresh-view", fresh_view, ["base", "org:int", "ready_ms"], {"timeout": 120.0}),
+    ("start-routes", start_routes, ["base", "org:int", "storages:int"],
+     {"changes": 5, "seed": 3, "timeout": 120.0}),
+    ("plans", plans, ["base", "orgs:int"],
+     {"sizes": "1000,10000", "timeout": 60.0, "max-kg": 1000, "seed": 4}),
+    ("assemble", assemble, ["dir", "organizations:int", "storages:int", "routes:int", "seed_s"], {}),
+    ("report", report, ["out", "worlds+"], {}),
+]
+
+
+def add_command(sub, name, fn, positional, options):
+    p = sub.add_parser(name)
+    for spec in positional:
+        arg, _, kind = spec.partition(":")
+        if arg.endswith("+"):
+            p.add_argument(arg[:-1], nargs="+")
+        elif kind == "int":
+            p.add_argument(arg, type=int)
+        elif kind:
+            p.add_argument(arg, choices=kind.split("|"))
+        else:
+            p.add_argument(arg)
+    for option, default in options.items():
+        p.add_argument(f"--{option}", type=type(default), default=default)
+    p.set_defaults(fn=fn)
+
+
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("latency")
-    p.add_argument("base")
-    p.add_argument("kind", choices=["view", "transfer"])
-    p.add_argument("orgs", type=int)
-    p.add_argument("--count", type=int, default=300)
-    p.add_argument("--budget", type=float, default=20.0)
-    p.add_argument("--timeout", type=float, default=60.0)
-    p.add_argument("--seed", type=int, default=1)
-    p.set_defaults(fn=latency)
-    p = sub.add_parser("metric")
-    p.add_argument("base")
-    p.add_argument("names", nargs="+")
-    p.set_defaults(fn=metric)
-    p = sub.add_parser("route-visible")
-    p.add_argument("base_a")
-    p.add_argument("base_b")
-    p.add_argument("route", type=int)
-    p.add_argument("org", type=int)
-    p.add_argument("storage", type=int)
-    p.add_argument("--changes", type=int, default=5)
-    p.add_argument("--cap", type=float, default=60.0)
-    p.set_defaults(fn=route_visible)
-    p = sub.add_parser("fresh-view")
-    p.add_argument("base")
-    p.add_argument("org", type=int)
-    p.add_argument("ready_ms")
-    p.add_argument("--timeout", type=float, default=120.0)
-    p.set_defaults(fn=fresh_view)
-    p = sub.add_parser("start-routes")
-    p.add_argument("base")
-    p.add_argument("org", type=int)
-    p.add_argument("storages", type=int)
-    p.add_argument("--changes", type=int, default=5)
-    p.add_argument("--seed", type=int, default=3)
-    p.add_argument("--timeout", type=float, default=120.0)
-    p.set_defaults(fn=start_routes)
-    p = sub.add_parser("plans")
-    p.add_argument("base")
-    p.add_argument("orgs", type=int)
-    p.add_argument("--sizes", default="1000,10000")
-    p.add_argument("--timeout", type=float, default=60.0)
-    p.add_argument("--max-kg", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=4)
-    p.set_defaults(fn=plans)
-    p = sub.add_parser("assemble")
-    p.add_argument("dir")
-    p.add_argument("organizations", type=int)
-    p.add_argument("storages", type=int)
-    p.add_argument("routes", type=int)
-    p.add_argument("seed_s")
-    p.set_defaults(fn=assemble)
-    p = sub.add_parser("report")
-    p.add_argument("out")
-    p.add_argument("worlds", nargs="+")
-    p.set_defaults(fn=report)
+    for command in COMMANDS:
+        add_command(sub, *command)
     args = parser.parse_args(argv[1:])
     args.fn(args)
     return 0

@@ -52,13 +52,9 @@
 # every raw output stays in the work directory it prints.
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-bench="$root/test/bench"
 # shellcheck source=test/bench/lib.sh
-. "$bench/lib.sh"
-[[ $# -ge 1 ]] || usage "$0"
-out=$(realpath -m "$1")
-lib="$bench/benchlib.py"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_init "$0" "$@"
 drv="$bench/scale.py"
 worlds=${SCALE_WORLDS:-1,2,3}
 seed=${SCALE_SEED:-1}
@@ -130,22 +126,10 @@ trap cleanup EXIT
 
 say "PostgreSQL (fast mode) in $pgdir on 127.0.0.1:$pg_port"
 if [[ "$keep" != 1 ]]; then
-    WASTEFLOW_PG_PORT=$pg_port "$root/deploy/pg-local.sh" stop "$pgdir" >/dev/null 2>&1 || true
-    rm -rf "$pgdir"
+    drop_pg "$pg_port" "$pgdir"
 fi
-admin_url=""
-for attempt in $(seq 1 20); do
-    # A kept cluster may still be running from an interrupted run: start reuses it.
-    if { port_free "$pg_port" || WASTEFLOW_PG_PORT=$pg_port "$root/deploy/pg-local.sh" status \
-        "$pgdir" >/dev/null 2>&1; } &&
-        admin_url=$(WASTEFLOW_PG_PORT=$pg_port WASTEFLOW_PG_FAST=1 "$root/deploy/pg-local.sh" \
-            start "$pgdir" 2>>"$work/pg-start.log"); then
-        break
-    fi
-    admin_url=""
-    sleep 5
-done
-if [[ -z "$admin_url" ]]; then
+# A kept cluster may still be running from an interrupted run: start reuses it.
+if ! admin_url=$(start_fast_pg "$pg_port" "$pgdir" "$work/pg-start.log" reuse); then
     echo "scale.sh: could not start PostgreSQL on 127.0.0.1:$pg_port (see $work/pg-start.log)" >&2
     exit 1
 fi
@@ -173,6 +157,16 @@ wait_ready() {
     return 1
 }
 status_kib() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status" 2>/dev/null || true; }
+# one_client_latency KIND SEED FILE LABEL: one client's latency of KIND (view, transfer) on A,
+# written to $wdir/FILE.json and shown, timed as the phase "$name: LABEL".
+one_client_latency() {
+    local started
+    started=$(now_ms)
+    python3 "$drv" latency "$A" "$1" "$orgs" --count "$step_count" --budget "$step_budget" \
+        --timeout "$request_timeout" --seed "$2" >"$wdir/$3.json" || true
+    phase "$name: $4" "$started"
+    cat "$wdir/$3.json" >&2
+}
 
 world_files=()
 IFS=',' read -r -a specs <<<"$worlds"
@@ -245,19 +239,11 @@ for spec in "${specs[@]}"; do
 
     # ---- the view, one client
     say "$name: view first page, 1 client"
-    t=$(now_ms)
-    python3 "$drv" latency "$A" view "$orgs" --count "$step_count" --budget "$step_budget" \
-        --timeout "$request_timeout" --seed 1 >"$wdir/view.json" || true
-    phase "$name: view latency" "$t"
-    cat "$wdir/view.json" >&2
+    one_client_latency view 1 view "view latency"
 
     # ---- transfers, one client
     say "$name: transfers, 1 client"
-    t=$(now_ms)
-    python3 "$drv" latency "$A" transfer "$orgs" --count "$step_count" --budget "$step_budget" \
-        --timeout "$request_timeout" --seed 2 >"$wdir/transfer1.json" || true
-    phase "$name: transfer latency" "$t"
-    cat "$wdir/transfer1.json" >&2
+    one_client_latency transfer 2 transfer1 "transfer latency"
 
     # ---- transfers, 16 clients, with CPU and the lock counter
     say "$name: transfers, 16 clients (wrk, $wrk_duration s)"

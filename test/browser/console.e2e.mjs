@@ -7,18 +7,17 @@ import {
   A,
   B,
   CSP,
-  KEYS,
   DOCS_SHOT,
+  KEYS,
   TIMEOUT,
   allowHttpError,
   call,
   launch,
   log,
   newestTransfer,
-  report,
   requests,
+  runMain,
   signIn,
-  signOut,
   signOutIfSignedIn,
   snap,
   step,
@@ -297,11 +296,6 @@ async function main() {
   } finally {
     await close();
   }
-  report();
 }
 
-main().catch((error) => {
-  console.error('browser:', error);
-  console.log('browser: 0 passed, 1 failed');
-  process.exitCode = 1;
-});
+runMain(main);

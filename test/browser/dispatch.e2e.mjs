@@ -15,9 +15,8 @@ import {
   call,
   expectNoAxeViolations,
   expectOnScreen,
-  launch,
   log,
-  report,
+  runMain,
   signIn,
   signOutIfSignedIn,
   smallestText,
@@ -26,6 +25,7 @@ import {
   until,
   waitAttr,
   waitSignedIn,
+  withPage,
 } from './harness.mjs';
 
 const NBSP = '\u00a0';
@@ -37,8 +37,7 @@ async function main() {
 
   // ---------------------------------------------------------------- Russian, on a phone
   {
-    const { page, close } = await launch({ width: 390, height: 844 }, 'ru-RU');
-    try {
+    await withPage({ width: 390, height: 844 }, 'ru-RU', async ({ page }) => {
       await step(page, 'Russian by the browser: the sign-in card says what this is and who gives keys', async () => {
         await page.goto(`${A}/console`);
         await page.locator(tid('signin-key')).waitFor({ state: 'visible', timeout: TIMEOUT });
@@ -144,16 +143,12 @@ async function main() {
         await page.waitForFunction(() => document.documentElement.lang === 'ru', null, { timeout: TIMEOUT });
         await waitSignedIn(page, 'organization');
       });
-    } finally {
-      await signOutIfSignedIn(page).catch(() => {});
-      await close();
-    }
+    });
   }
 
   // ---------------------------------------------------------------- English, an admin at 1440 px
   {
-    const { page, close } = await launch({ width: 1440, height: 1000 }, 'en-GB');
-    try {
+    await withPage({ width: 1440, height: 1000 }, 'en-GB', async ({ page }) => {
       await step(page, 'an admin adds a storage and an organization; skip links; no axe violations', async () => {
         await page.goto(`${A}/console`);
         await signIn(page, KEYS.admin);
@@ -199,16 +194,8 @@ async function main() {
         const said = await page.locator(tid('signin-error')).textContent();
         if (!said.includes('monitoring systems') || /403|GET|\/v1/.test(said)) throw new Error(`it says: ${said}`);
       });
-    } finally {
-      await signOutIfSignedIn(page).catch(() => {});
-      await close();
-    }
+    });
   }
-  report();
 }
 
-main().catch((error) => {
-  console.error('browser:', error);
-  console.log('browser: 0 passed, 1 failed');
-  process.exitCode = 1;
-});
+runMain(main);

@@ -329,3 +329,26 @@ export async function signOutIfSignedIn(page) {
     await signOut(page);
   }
 }
+
+// One browser window for a block of steps: launched at that viewport and locale, given to fn
+// (what launch returns: { context, page, close }), then signed out and closed whatever
+// happened.
+export async function withPage(viewport, locale, fn) {
+  const launched = await launch(viewport, locale);
+  try {
+    return await fn(launched);
+  } finally {
+    await signOutIfSignedIn(launched.page).catch(() => {});
+    await launched.close();
+  }
+}
+
+// Runs a test script's main and reports its steps; a failure outside any step (before the
+// first, or in the set-up between them) is one failure.
+export function runMain(main) {
+  main().then(report, (error) => {
+    console.error('browser:', error);
+    console.log('browser: 0 passed, 1 failed');
+    process.exitCode = 1;
+  });
+}

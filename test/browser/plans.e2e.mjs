@@ -16,10 +16,9 @@ import {
   TIMEOUT,
   allowHttpError,
   call,
-  launch,
   log,
-  report,
   requests,
+  runMain,
   signIn,
   signOutIfSignedIn,
   step,
@@ -27,6 +26,7 @@ import {
   until,
   waitAttr,
   waitSignedIn,
+  withPage,
 } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
@@ -63,6 +63,33 @@ async function summaryOf(page, id) {
   return [Number(await row.getAttribute('data-nearest')), Number(await row.getAttribute('data-min-cost'))];
 }
 
+// The summary rows show the two plans' placed kg, unplaced kg and kg·m as the API answered
+// them (expected: the POST /v1/plans body); what was compared.
+async function expectSummaryOf(page, expected) {
+  const total = (m) => Object.values(m).reduce((sum, n) => sum + n, 0);
+  const want = {
+    'plans-placed': [expected.nearest.placed_kg, expected.min_cost.placed_kg],
+    'plans-unplaced': [total(expected.nearest.unplaced), total(expected.min_cost.unplaced)],
+    'plans-kgm': [expected.nearest.kg_m, expected.min_cost.kg_m],
+  };
+  for (const [id, values] of Object.entries(want)) {
+    const shown = await summaryOf(page, id);
+    if (JSON.stringify(shown) !== JSON.stringify(values)) throw new Error(`${id}: shown ${shown}, API ${values}`);
+  }
+  return want;
+}
+
+// One shipment row per (organization, storage, type) of either plan.
+async function expectShipmentRows(page, expected) {
+  const keys = new Set(
+    [...expected.nearest.shipments, ...expected.min_cost.shipments].map(
+      (s) => `${s.organization_id}>${s.storage_id}>${s.waste_type}`,
+    ),
+  );
+  const rows = await page.locator(`${tid('plans-shipments')} tbody tr`).count();
+  if (rows !== keys.size) throw new Error(`${rows} shipment rows, expected ${keys.size}`);
+}
+
 async function main() {
   // Waste that cannot be placed: an organization with no road hands some over, so the
   // batch has at least this pending whatever the scenarios before left.
@@ -83,9 +110,8 @@ async function main() {
     expect: 201,
   });
 
-  const { page, close } = await launch({ width: 1440, height: 1000 }, 'en-US');
   let webhookId = null;
-  try {
+  await withPage({ width: 1440, height: 1000 }, 'en-US', async ({ page }) => {
     await step(page, 'an admin compares the plans for everything pending now', async () => {
       await page.goto(`${A}/console`);
       await signIn(page, KEYS.admin);
@@ -99,16 +125,7 @@ async function main() {
       ).json;
       await page.click(tid('plans-compare'));
       await page.locator(tid('plans-summary')).waitFor({ timeout: TIMEOUT });
-      const total = (m) => Object.values(m).reduce((s, n) => s + n, 0);
-      const want = {
-        'plans-placed': [expected.nearest.placed_kg, expected.min_cost.placed_kg],
-        'plans-unplaced': [total(expected.nearest.unplaced), total(expected.min_cost.unplaced)],
-        'plans-kgm': [expected.nearest.kg_m, expected.min_cost.kg_m],
-      };
-      for (const [id, values] of Object.entries(want)) {
-        const shown = await summaryOf(page, id);
-        if (JSON.stringify(shown) !== JSON.stringify(values)) throw new Error(`${id}: shown ${shown}, API ${values}`);
-      }
+      const want = await expectSummaryOf(page, expected);
       if (want['plans-unplaced'][0] < 40) throw new Error('the 40 kg that cannot be placed are not unplaced');
       const note = await page.locator(tid('plans-note')).innerText();
       if (!note.includes(`${batch.length} organization`)) throw new Error(`the note says: ${note}`);
@@ -121,14 +138,7 @@ async function main() {
       }
       const ratio = Number(await page.locator(tid('plans-verdict')).getAttribute('data-ratio'));
       if (Math.abs(ratio - expected.ratio) > 1e-9) throw new Error(`ratio ${ratio}, API ${expected.ratio}`);
-      // one shipment row per (organization, storage, type) of either plan
-      const keys = new Set(
-        [...expected.nearest.shipments, ...expected.min_cost.shipments].map(
-          (s) => `${s.organization_id}>${s.storage_id}>${s.waste_type}`,
-        ),
-      );
-      const rows = await page.locator(`${tid('plans-shipments')} tbody tr`).count();
-      if (rows !== keys.size) throw new Error(`${rows} shipment rows, expected ${keys.size}`);
+      await expectShipmentRows(page, expected);
       // the graph draws the least-kg·m plan: an edge per organization and storage it ships between
       const pairs = (plan) => new Set(plan.shipments.map((s) => `${s.organization_id}>${s.storage_id}`));
       await waitAttr(page, 'plans-graph', 'data-plan', 'min_cost');
@@ -163,23 +173,8 @@ async function main() {
       } finally {
         await page.unroute('**/v1/plans');
       }
-      const total = (m) => Object.values(m).reduce((sum, n) => sum + n, 0);
-      const want = {
-        'plans-placed': [expected.nearest.placed_kg, expected.min_cost.placed_kg],
-        'plans-unplaced': [total(expected.nearest.unplaced), total(expected.min_cost.unplaced)],
-        'plans-kgm': [expected.nearest.kg_m, expected.min_cost.kg_m],
-      };
-      for (const [id, values] of Object.entries(want)) {
-        const shown = await summaryOf(page, id);
-        if (JSON.stringify(shown) !== JSON.stringify(values)) throw new Error(`${id}: shown ${shown}, API ${values}`);
-      }
-      const keys = new Set(
-        [...expected.nearest.shipments, ...expected.min_cost.shipments].map(
-          (x) => `${x.organization_id}>${x.storage_id}>${x.waste_type}`,
-        ),
-      );
-      const rows = await page.locator(`${tid('plans-shipments')} tbody tr`).count();
-      if (rows !== keys.size) throw new Error(`${rows} shipment rows, expected ${keys.size}`);
+      await expectSummaryOf(page, expected);
+      await expectShipmentRows(page, expected);
       const pairs = (plan) => new Set(plan.shipments.map((x) => `${x.organization_id}>${x.storage_id}`));
       const only = (a, b) => [...pairs(a)].filter((x) => !pairs(b).has(x)).length;
       await waitAttr(page, 'plans-graph', 'data-plan', 'min_cost');
@@ -336,16 +331,12 @@ async function main() {
       if (await page.locator(tid('reports')).isVisible()) throw new Error('the reports card is shown');
       if (await page.locator(tid('plans-compare')).count()) throw new Error('the plans panel is built');
     });
-  } finally {
-    await signOutIfSignedIn(page).catch(() => {});
-    await close();
-  }
+  });
 
   // An auditor in Russian on a phone: the same card, in words of its language, nothing
   // wider than the screen (the tables scroll inside their card).
   {
-    const phone = await launch({ width: 390, height: 844 }, 'ru-RU');
-    try {
+    await withPage({ width: 390, height: 844 }, 'ru-RU', async (phone) => {
       await step(phone.page, 'an auditor in Russian on a phone: the card fits the screen', async (p) => {
         await p.goto(`${A}/console`);
         await signIn(p, auditor.json.key);
@@ -362,16 +353,8 @@ async function main() {
         await p.locator(tid('reports')).scrollIntoViewIfNeeded();
         await expectNoAxeViolations(p, 'the auditor on a phone, in Russian');
       });
-    } finally {
-      await signOutIfSignedIn(phone.page).catch(() => {});
-      await phone.close();
-    }
+    });
   }
-  report();
 }
 
-main().catch((error) => {
-  console.error('browser:', error);
-  console.log('browser: 0 passed, 1 failed');
-  process.exitCode = 1;
-});
+runMain(main);

@@ -9,35 +9,35 @@ import {
   KEYS,
   TIMEOUT,
   call,
-  launch,
   log,
-  report,
+  runMain,
   signIn,
   signOutIfSignedIn,
   step,
   tid,
   waitAttr,
+  withPage,
 } from './harness.mjs';
 
 const FIRST_RENDER_MS = 1000;
 const SEED = process.env.WF_SCALE_SEED || '7';
 
+// How long after now the graph first draws a node, and how many it draws then.
+async function firstRender(page) {
+  const started = Date.now();
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid="network"]')?.dataset.nodes) > 0, null, {
+    timeout: TIMEOUT,
+  });
+  const drawn = Date.now() - started;
+  return { drawn, nodes: Number(await page.getAttribute(tid('network'), 'data-nodes')) };
+}
+
 async function main() {
-  const { page, close } = await launch({ width: 1440, height: 1000 }, 'ru-RU');
-  try {
+  await withPage({ width: 1440, height: 1000 }, 'ru-RU', async ({ page }) => {
     await page.goto(`${A}/console`);
     await step(page, 'at 2,000 storages the first render is within 1 s of signing in', async () => {
       await signIn(page, KEYS.admin);
-      const started = Date.now();
-      await page.waitForFunction(
-        () => Number(document.querySelector('[data-testid="network"]')?.dataset.nodes) > 0,
-        null,
-        {
-          timeout: TIMEOUT,
-        },
-      );
-      const drawn = Date.now() - started;
-      const nodes = Number(await page.getAttribute(tid('network'), 'data-nodes'));
+      const { drawn, nodes } = await firstRender(page);
       const total = Number(await page.getAttribute(tid('network'), 'data-total'));
       log(`  first render ${drawn} ms after sign-in: ${nodes} of ${total} nodes drawn`);
       if (total < 2200) throw new Error(`only ${total} nodes in the world`);
@@ -63,16 +63,7 @@ async function main() {
       });
       await signOutIfSignedIn(page);
       await signIn(page, made.json.key);
-      const started = Date.now();
-      await page.waitForFunction(
-        () => Number(document.querySelector('[data-testid="network"]')?.dataset.nodes) > 0,
-        null,
-        {
-          timeout: TIMEOUT,
-        },
-      );
-      const drawn = Date.now() - started;
-      const nodes = Number(await page.getAttribute(tid('network'), 'data-nodes'));
+      const { drawn, nodes } = await firstRender(page);
       log(`  first render ${drawn} ms after sign-in: ${nodes} nodes around org-${SEED}-1`);
       if (nodes < 100 || nodes > 200) throw new Error(`${nodes} nodes drawn around the organization`);
       if (drawn > FIRST_RENDER_MS) throw new Error(`first render after ${drawn} ms`);
@@ -135,15 +126,7 @@ async function main() {
         throw new Error('the whole graph was laid out again');
       log(`  ${drawn} nodes drawn, ${layouts} layout(s) before and after the new road`);
     });
-  } finally {
-    await signOutIfSignedIn(page).catch(() => {});
-    await close();
-  }
-  report();
+  });
 }
 
-main().catch((error) => {
-  console.error('browser:', error);
-  console.log('browser: 0 passed, 1 failed');
-  process.exitCode = 1;
-});
+runMain(main);

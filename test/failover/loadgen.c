@@ -159,26 +159,44 @@ static long post(CURL *curl, run *r, const char *key, answer *a)
     return status;
 }
 
+/* What a client thread holds: its curl handle and its answer buffer. */
+typedef struct {
+    CURL *curl;
+    answer *a;
+} client;
+
+/* Exits the program when out of memory. */
+static client client_start(void)
+{
+    client c = {curl_easy_init(), malloc(sizeof(answer))};
+    if (c.curl == NULL || c.a == NULL) {
+        fprintf(stderr, "loadgen: out of memory\n");
+        exit(2);
+    }
+    return c;
+}
+
+static void client_end(client c)
+{
+    free(c.a);
+    curl_easy_cleanup(c.curl);
+}
+
 static void *load_client(void *arg)
 {
     client_arg *ca = arg;
     run *r = ca->shared;
-    CURL *curl = curl_easy_init();
-    answer *a = malloc(sizeof *a);
-    if (curl == NULL || a == NULL) {
-        fprintf(stderr, "loadgen: out of memory\n");
-        exit(2);
-    }
+    client c = client_start();
     for (long n = 0; access(r->stop_file, F_OK) != 0 && epoch_ms() < r->deadline_ms; n++) {
         char key[MAX_KEY_BYTES], id[32];
         snprintf(key, sizeof key, "%s-%d-%ld", r->prefix, ca->client, n);
         long long started = epoch_ms();
-        long status = post(curl, r, key, a);
+        long status = post(c.curl, r, key, c.a);
         long long ended = epoch_ms();
-        answer_id(a, id, sizeof id);
+        answer_id(c.a, id, sizeof id);
         pthread_mutex_lock(&r->out_lock);
-        printf("%lld %lld %s %03ld %s %d %d\n", started, ended, key, status, id, a->retry_after,
-               a->replayed);
+        printf("%lld %lld %s %03ld %s %d %d\n", started, ended, key, status, id, c.a->retry_after,
+               c.a->replayed);
         fflush(stdout);
         pthread_mutex_unlock(&r->out_lock);
         if (status == 503) {
@@ -187,8 +205,7 @@ static void *load_client(void *arg)
             usleep(UNAVAILABLE_PAUSE_MS * 1000);
         }
     }
-    free(a);
-    curl_easy_cleanup(curl);
+    client_end(c);
     return NULL;
 }
 
@@ -196,26 +213,20 @@ static void *retry_client(void *arg)
 {
     client_arg *ca = arg;
     run *r = ca->shared;
-    CURL *curl = curl_easy_init();
-    answer *a = malloc(sizeof *a);
-    if (curl == NULL || a == NULL) {
-        fprintf(stderr, "loadgen: out of memory\n");
-        exit(2);
-    }
+    client c = client_start();
     for (;;) {
         size_t i = atomic_fetch_add(&r->next_key, 1);
         if (i >= r->key_count) {
             break;
         }
         char id[32];
-        long status = post(curl, r, r->keys[i], a);
-        answer_id(a, id, sizeof id);
+        long status = post(c.curl, r, r->keys[i], c.a);
+        answer_id(c.a, id, sizeof id);
         pthread_mutex_lock(&r->out_lock);
-        printf("%s %03ld %s %d\n", r->keys[i], status, id, a->replayed);
+        printf("%s %03ld %s %d\n", r->keys[i], status, id, c.a->replayed);
         pthread_mutex_unlock(&r->out_lock);
     }
-    free(a);
-    curl_easy_cleanup(curl);
+    client_end(c);
     return NULL;
 }
 

@@ -511,17 +511,25 @@ int it_stop(void)
     return code;
 }
 
+/* start_server, failing the test with the end of the server's log when it does not start
+ * ("harness: <what>: <why>"); the server's base URL. */
+static const char *start_or_fail(server_process *server, const char *const *extra_env,
+                                 const char *what)
+{
+    char *why = start_server(server, extra_env);
+    if (why != NULL) {
+        print_log_tail(server->log_path);
+        fail_msg("harness: %s: %s", what, why);
+    }
+    return server->base_url;
+}
+
 const char *it_start_second_instance(const char *const *extra_env)
 {
     if (servers.second.pid > 0) {
         fail_msg("harness: a second instance is already running");
     }
-    char *why = start_server(&servers.second, extra_env);
-    if (why != NULL) {
-        print_log_tail(servers.second.log_path);
-        fail_msg("harness: second instance: %s", why);
-    }
-    return servers.second.base_url;
+    return start_or_fail(&servers.second, extra_env, "second instance");
 }
 
 int it_stop_second_instance(void)
@@ -558,12 +566,7 @@ const char *it_restart_server(const char *const *extra_env)
     if (it_database_url() == NULL) {
         fail_msg("harness: it_restart_server: no test database (call it_start first)");
     }
-    char *why = start_server(&servers.primary, extra_env);
-    if (why != NULL) {
-        print_log_tail(servers.primary.log_path);
-        fail_msg("harness: restart: %s", why);
-    }
-    return servers.primary.base_url;
+    return start_or_fail(&servers.primary, extra_env, "restart");
 }
 
 pid_t it_server_pid(void)

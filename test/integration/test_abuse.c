@@ -414,17 +414,27 @@ static void test_field_name_cut_between_characters(void **state)
     free(body);
 }
 
+/* The head of a raw POST /v1/organizations whose body is framed by framing (a header line). */
+#define ORG_POST_HEAD(framing)                                                                     \
+    "POST /v1/organizations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" framing     \
+    "\r\n\r\n"
+
+/* Sends that head with the runner's key, and no body yet: the connection. */
+static int send_org_post_head(const char *framing)
+{
+    const char *head = tu_fmt(ORG_POST_HEAD("%s"), framing);
+    return tu_send_raw_with_auth(head, strlen(head));
+}
+
 /* bodies: a declared body over the limit is answered at once, before any of it is sent. */
 static void test_declared_oversized_body_refused_at_once(void **state)
 {
     (void)state;
     char *before = it_db_fingerprint();
-    const char *head = "POST /v1/organizations HTTP/1.1\r\nHost: x\r\n"
-                       "Content-Type: application/json\r\nContent-Length: 10000000\r\n\r\n";
-    int fd = tu_send_raw_with_auth(head, strlen(head));
+    int fd = send_org_post_head("Content-Length: 10000000");
     raw_reply r;
     /* Not one body byte has been sent: only an answer that does not wait for it comes. */
-    read_response(fd, (int)tu_scaled_ms(3000), &r);
+    read_response(fd, (int)tu_patience_ms(), &r);
     close(fd);
     expect_raw_problem(&r, 413, "payload-too-large", "Content-Length: 10000000");
     char nosniff[32] = "";
@@ -439,9 +449,7 @@ static void test_chunked_body_cut_past_the_limit(void **state)
 {
     (void)state;
     char *before = it_db_fingerprint();
-    const char *head = "POST /v1/organizations HTTP/1.1\r\nHost: x\r\n"
-                       "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
-    int fd = tu_send_raw_with_auth(head, strlen(head));
+    int fd = send_org_post_head("Transfer-Encoding: chunked");
     /* 5 chunks of 16 KiB, 80 KiB in all, and no last chunk. */
     char chunk[16 * 1024 + 16];
     int chunk_len = snprintf(chunk, sizeof chunk, "%x\r\n", 16 * 1024);
@@ -453,7 +461,7 @@ static void test_chunked_body_cut_past_the_limit(void **state)
         sent += n > 0 ? (size_t)n : 0;
     }
     raw_reply r;
-    read_response(fd, (int)tu_scaled_ms(3000), &r);
+    read_response(fd, (int)tu_patience_ms(), &r);
     close(fd);
     print_message("chunked: %zu bytes sent, then %d\n", sent, r.status);
     expect_raw_problem(&r, 413, "payload-too-large", "chunked body of 80 KiB");
@@ -668,8 +676,7 @@ static void test_docs_policy_and_no_external_validator(void **state)
     (void)state;
     it_response *docs = it_get("/docs");
     EXPECT_STATUS(docs, 200);
-    const char *policy = it_header(docs, "Content-Security-Policy");
-    assert_non_null(policy);
+    const char *policy = EXPECT_HEADER(docs, "Content-Security-Policy");
     const char *script_src = strstr(policy, "script-src");
     assert_non_null(script_src);
     size_t directive_len = strcspn(script_src, ";");
@@ -794,15 +801,8 @@ static void test_database_password_never_logged(void **state)
 
 /* ------------------------------------------------------------------ group: memory */
 
-static int memory_setup(void **state)
-{
-    (void)state;
-    /* ASan's quarantine keeps freed memory resident: the test measures the server's. */
-    static const char *const env[] = {
-        "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=0", NULL};
-    it_start(env);
-    return 0;
-}
+/* ASan's quarantine keeps freed memory resident: the test measures the server's. */
+TU_SETUP_WITH(memory_setup, "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=0")
 
 /* bodies: 40 connections, each declaring an 8 MiB body and sending 1 MiB of it, then
  * trickling: before the fix evhttp buffered every byte (+335 MB for 40 full bodies). */
@@ -811,8 +811,7 @@ static void test_forty_large_bodies_do_not_grow_memory(void **state)
     (void)state;
     enum { CONNECTIONS = 40, PER_CONNECTION = 1024 * 1024, PIECE = 64 * 1024 };
     pid_t pid = it_server_pid();
-    const char *head = "POST /v1/organizations HTTP/1.1\r\nHost: x\r\n"
-                       "Content-Type: application/json\r\nContent-Length: 8388608\r\n\r\n";
+    const char *head = ORG_POST_HEAD("Content-Length: 8388608");
     size_t head_len = strlen(head);
     char *request = tu_raw_with_auth(head, &head_len);
     /* Warm up: one such request first, so one-off allocations are not counted. */
@@ -886,13 +885,7 @@ static void test_forty_large_bodies_do_not_grow_memory(void **state)
 
 /* ------------------------------------------------------------------ group: CORS '*' */
 
-static int cors_setup(void **state)
-{
-    (void)state;
-    static const char *const env[] = {"WASTEFLOW_CORS_ORIGINS=*", NULL};
-    it_start(env);
-    return 0;
-}
+TU_SETUP_WITH(cors_setup, "WASTEFLOW_CORS_ORIGINS=*")
 
 static void expect_cors_star(const it_response *response, const char *what)
 {
@@ -1106,14 +1099,7 @@ static void test_accept_errors_logged_once_a_second(void **state)
 
 enum { IDLE_CAP = 12, IDLE_BUDGET = 3 };
 
-static int idle_setup(void **state)
-{
-    (void)state;
-    static const char *const env[] = {"WASTEFLOW_MAX_CONNECTIONS=12",
-                                      "WASTEFLOW_MAX_IDLE_PER_CLIENT=3", NULL};
-    it_start(env);
-    return 0;
-}
+TU_SETUP_WITH(idle_setup, "WASTEFLOW_MAX_CONNECTIONS=12", "WASTEFLOW_MAX_IDLE_PER_CLIENT=3")
 
 static bool closed_by_peer(int fd)
 {

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 static const char *second_url;
@@ -31,13 +32,6 @@ typedef struct {
     char *raw; /* everything received, NUL-terminated */
     size_t len;
 } stream;
-
-static int port_of(const char *base_url)
-{
-    const char *colon = strrchr(base_url, ':');
-    assert_non_null(colon);
-    return atoi(colon + 1);
-}
 
 /* Reads for up to ms; false when nothing came. */
 static bool stream_read(stream *s, long long ms)
@@ -78,14 +72,7 @@ static stream *stream_open(const char *base_url, const char *key)
 {
     stream *s = calloc(1, sizeof *s);
     assert_non_null(s);
-    s->fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(s->fd >= 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET,
-                               .sin_port = htons((uint16_t)port_of(base_url))};
-    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-    if (connect(s->fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
-        fail_msg("connect to %s: %s", base_url, strerror(errno));
-    }
+    s->fd = tu_connect_url(base_url, 0);
     char request[1024];
     int n = snprintf(request, sizeof request,
                      "GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
@@ -163,10 +150,7 @@ static void unload(long long storage, long long kg)
 
 static long long create_rule(const char *body)
 {
-    it_response *r = it_post("/v1/alerts", "%s", body);
-    EXPECT_STATUS(r, 201);
-    long long id = it_json_int(r->json, "id");
-    it_response_free(r);
+    long long id = POST_CREATED("/v1/alerts", "%s", body);
     return id;
 }
 
@@ -227,8 +211,7 @@ static void test_create_get_list_delete(void **state)
                              storage);
     EXPECT_STATUS(r, 201);
     long long id = it_json_int(r->json, "id");
-    const char *location = it_header(r, "Location");
-    assert_non_null(location);
+    const char *location = EXPECT_HEADER(r, "Location");
     assert_string_equal(location, tu_fmt("/v1/alerts/%lld", id));
     tu_assert_timestamp(tu_member(r->json, "created_at"));
     char *created = tu_json_text(r->json);
@@ -249,9 +232,7 @@ static void test_create_get_list_delete(void **state)
     long long any = create_rule("{\"fill_ratio_above\":1}");
     r = it_get("/v1/alerts/%lld", any);
     EXPECT_STATUS(r, 200);
-    ASSERT_JSON_AT(r->json, "storage_id", "null");
-    ASSERT_JSON_AT(r->json, "waste_type", "null");
-    ASSERT_JSON_AT(r->json, "fill_ratio_above", "1");
+    ASSERT_MEMBERS(r->json, "{\"storage_id\":null,\"waste_type\":null,\"fill_ratio_above\":1}");
     it_response_free(r);
 
     r = it_get("/v1/alerts?limit=1");
@@ -591,9 +572,9 @@ static int teardown(void **state)
     return tu_teardown(state);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
+RUNNER_MAIN(
+    setup, teardown,
+    {
         cmocka_unit_test(test_create_get_list_delete),
         cmocka_unit_test(test_validation),
         cmocka_unit_test(test_admin_only),
@@ -604,6 +585,4 @@ int main(void)
         cmocka_unit_test(test_report_delays),
         /* Runs last: whatever the tests above did, sql/audit.sql finds no violated invariant. */
         TU_AUDIT_TEST,
-    };
-    return cmocka_run_group_tests(tests, setup, teardown);
-}
+    })

@@ -115,6 +115,23 @@ static void count_failure(worker *w, const char *what, const tu_http_result *rep
     note_problem(w, what, reply);
 }
 
+/* The number at "glass" of a quantities object, or missing (load threads: no assertion). */
+static long long glass_or(const cJSON *quantities, long long missing)
+{
+    const cJSON *glass = cJSON_GetObjectItemCaseSensitive(quantities, "glass");
+    return cJSON_IsNumber(glass) ? (long long)glass->valuedouble : missing;
+}
+
+/* One request to instance, counted in w: requests, per instance, by status. */
+static void send_counted(worker *w, CURL *curl, int instance, const char *method, const char *url,
+                         const char *body, tu_http_result *reply)
+{
+    tu_http_call(curl, method, url, body, NULL, NULL, CLIENT_TIMEOUT_S, false, reply);
+    w->requests++;
+    w->per_instance[instance]++;
+    w->statuses[reply->status % 600]++;
+}
+
 static void run_transfers(worker *w, CURL *curl, tu_http_result *reply)
 {
     while (tu_now_seconds() < load.deadline) {
@@ -128,10 +145,7 @@ static void run_transfers(worker *w, CURL *curl, tu_http_result *reply)
             snprintf(body, sizeof body, "{\"waste\":{}}");
         else
             snprintf(body, sizeof body, "{\"waste\":{\"glass\":%lld}}", amount);
-        tu_http_call(curl, "POST", url, body, NULL, NULL, CLIENT_TIMEOUT_S, false, reply);
-        w->requests++;
-        w->per_instance[instance]++;
-        w->statuses[reply->status % 600]++;
+        send_counted(w, curl, instance, "POST", url, body, reply);
         if (empty && reply->status == 200) {
             /* Received nothing and found nothing to ship: no ledger row, "id": null. */
             cJSON *nothing = cJSON_Parse(reply->body);
@@ -150,8 +164,7 @@ static void run_transfers(worker *w, CURL *curl, tu_http_result *reply)
         }
         cJSON *transfer = cJSON_Parse(reply->body);
         const cJSON *received = cJSON_GetObjectItemCaseSensitive(transfer, "received");
-        const cJSON *glass = cJSON_GetObjectItemCaseSensitive(received, "glass");
-        long long got = cJSON_IsNumber(glass) ? (long long)glass->valuedouble : 0;
+        long long got = glass_or(received, 0);
         if (!cJSON_IsObject(received) || got != amount ||
             cJSON_GetArraySize(received) != (amount ? 1 : 0)) {
             w->unexpected++;
@@ -170,18 +183,13 @@ static void run_unloads(worker *w, CURL *curl, tu_http_result *reply)
         int instance = (int)((w->index + w->requests) % INSTANCES);
         char url[256];
         snprintf(url, sizeof url, "%s/v1/storages/%lld", base_urls[instance], load.hot);
-        tu_http_call(curl, "GET", url, NULL, NULL, NULL, CLIENT_TIMEOUT_S, false, reply);
-        w->requests++;
-        w->per_instance[instance]++;
-        w->statuses[reply->status % 600]++;
+        send_counted(w, curl, instance, "GET", url, NULL, reply);
         if (reply->status != 200) {
             count_failure(w, url, reply);
             continue;
         }
         cJSON *storage = cJSON_Parse(reply->body);
-        const cJSON *stock = cJSON_GetObjectItemCaseSensitive(storage, "stock");
-        const cJSON *glass = cJSON_GetObjectItemCaseSensitive(stock, "glass");
-        long long in_stock = cJSON_IsNumber(glass) ? (long long)glass->valuedouble : -1;
+        long long in_stock = glass_or(cJSON_GetObjectItemCaseSensitive(storage, "stock"), -1);
         cJSON_Delete(storage);
         if (in_stock < 0) {
             w->unexpected++;
@@ -195,10 +203,7 @@ static void run_unloads(worker *w, CURL *curl, tu_http_result *reply)
             snprintf(body, sizeof body, "{\"glass\":%lld}", amount);
             instance = (instance + 1) % INSTANCES;
             snprintf(url, sizeof url, "%s/v1/storages/%lld/unload", base_urls[instance], load.hot);
-            tu_http_call(curl, "POST", url, body, NULL, NULL, CLIENT_TIMEOUT_S, false, reply);
-            w->requests++;
-            w->per_instance[instance]++;
-            w->statuses[reply->status % 600]++;
+            send_counted(w, curl, instance, "POST", url, body, reply);
             if (reply->status == 200)
                 w->unloaded_kg += amount;
             else if (reply->status == 409)
@@ -220,10 +225,7 @@ static void run_capacity_raises(worker *w, CURL *curl, tu_http_result *reply)
         snprintf(url, sizeof url, "%s/v1/storages/%lld", base_urls[instance], load.hot);
         snprintf(body, sizeof body, "{\"capacity\":{\"glass\":%lld}}",
                  w->capacity + HOT_CAPACITY_STEP);
-        tu_http_call(curl, "PATCH", url, body, NULL, NULL, CLIENT_TIMEOUT_S, false, reply);
-        w->requests++;
-        w->per_instance[instance]++;
-        w->statuses[reply->status % 600]++;
+        send_counted(w, curl, instance, "PATCH", url, body, reply);
         if (reply->status == 200)
             w->capacity += HOT_CAPACITY_STEP;
         else

@@ -26,6 +26,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -36,37 +37,6 @@ static it_response *as(const char *token, const char *method, const char *path, 
     return it_request(method, path, body, headers);
 }
 
-/* A weighed storage taking glass, an organization 40 m from it, and one hand-over of `glass`
- * kilograms to it: a movement in transit. Answers the movement's id. */
-static long long load_in_transit(long long glass, long long *org_out, long long *storage_out)
-{
-    char *name = it_unique_name("cv3-weighed");
-    it_response *r =
-        it_post("/v1/storages",
-                "{\"name\":\"%s\",\"intake\":\"weighed\",\"capacity\":{\"glass\":100}}", name);
-    EXPECT_STATUS(r, 201);
-    long long storage = it_json_int(r->json, "id");
-    it_response_free(r);
-    free(name);
-    long long org = tu_new_org("cv3-org", NULL, NULL);
-    it_create_route(ORG(org), STORAGE(storage), 40, false);
-    r = it_post(tu_fmt("/v1/organizations/%lld/transfers", org), "{\"waste\":{\"glass\":%lld}}",
-                glass);
-    EXPECT_STATUS(r, 201);
-    const cJSON *shipment = cJSON_GetArrayItem(tu_member(r->json, "shipments"), 0);
-    assert_non_null(shipment);
-    ASSERT_JSON_AT(shipment, "status", "\"in_transit\"");
-    long long movement = it_json_int(shipment, "movement_id");
-    it_response_free(r);
-    if (org_out != NULL) {
-        *org_out = org;
-    }
-    if (storage_out != NULL) {
-        *storage_out = storage;
-    }
-    return movement;
-}
-
 /* ---------------------------------------------------------------- the export */
 
 /* A movement in transit has no receipt yet: its received_kg, accepted_kg and rejected_kg are
@@ -74,7 +44,7 @@ static long long load_in_transit(long long glass, long long *org_out, long long 
 static void test_export_with_a_load_in_transit(void **state)
 {
     (void)state;
-    long long movement = load_in_transit(30, NULL, NULL);
+    long long movement = tu_load_in_transit(30, 40).movement;
     long long transfer =
         it_sql_int("SELECT transfer_id FROM shipments WHERE id = %lld", (long long)movement);
     it_response *r = it_get("/v1/exports/movements.csv");
@@ -93,10 +63,7 @@ static void test_export_with_a_load_in_transit(void **state)
     free(line);
     free(prefix);
     /* Still up, and still counting the movement once. */
-    r = it_get("/v1/movements/%lld", movement);
-    EXPECT_STATUS(r, 200);
-    ASSERT_JSON_AT(r->json, "received_kg", "null");
-    it_response_free(r);
+    ASSERT_GET_AT(tu_fmt("/v1/movements/%lld", movement), "received_kg", "null");
 }
 
 /* ---------------------------------------------------------------- the auditor */
@@ -108,17 +75,11 @@ static void test_auditor_reads_rules_and_subscriptions(void **state)
 {
     (void)state;
     char *auditor = it_new_key("auditor", 0, 0);
-    it_response *r = it_post("/v1/alerts", "{\"fill_ratio_above\":0.75}");
-    EXPECT_STATUS(r, 201);
-    long long rule = it_json_int(r->json, "id");
-    it_response_free(r);
-    r = it_post("/v1/webhooks",
-                "{\"url\":\"https://example.com/cv3\",\"events\":[\"alert.fired\"]}");
-    EXPECT_STATUS(r, 201);
-    long long hook = it_json_int(r->json, "id");
-    it_response_free(r);
+    long long rule = POST_CREATED("/v1/alerts", "{\"fill_ratio_above\":0.75}");
+    long long hook = POST_CREATED(
+        "/v1/webhooks", "{\"url\":\"https://example.com/cv3\",\"events\":[\"alert.fired\"]}");
 
-    r = as(auditor, "GET", "/v1/alerts", NULL);
+    it_response *r = as(auditor, "GET", "/v1/alerts", NULL);
     EXPECT_STATUS(r, 200);
     assert_non_null(tu_member(r->json, "items"));
     assert_non_null(cJSON_GetObjectItemCaseSensitive(r->json, "next_cursor"));
@@ -226,30 +187,20 @@ static void test_period_backwards_is_422(void **state)
 static void test_reserved_and_intake_everywhere(void **state)
 {
     (void)state;
-    long long org, storage;
-    load_in_transit(25, &org, &storage);
-    it_response *r = it_get("/v1/storages/%lld", storage);
-    EXPECT_STATUS(r, 200);
-    ASSERT_JSON_AT(r->json, "intake", "\"weighed\"");
-    ASSERT_JSON_AT(r->json, "stock", "{\"glass\":0}");
-    ASSERT_JSON_AT(r->json, "reserved", "{\"glass\":25}");
-    ASSERT_JSON_AT(r->json, "remaining", "{\"glass\":75}");
-    it_response_free(r);
-    r = it_get("/v1/organizations/%lld/storages/%lld", org, storage);
-    EXPECT_STATUS(r, 200);
-    ASSERT_JSON_AT(r->json, "intake", "\"weighed\"");
-    ASSERT_JSON_AT(r->json, "reserved", "{\"glass\":25}");
-    ASSERT_JSON_AT(r->json, "remaining", "{\"glass\":75}");
-    ASSERT_JSON_AT(r->json, "distance_m", "40");
-    it_response_free(r);
-    r = it_get("/v1/organizations/%lld/storages?reachable=true", org);
+    tu_load load = tu_load_in_transit(25, 40);
+    ASSERT_GET_MEMBERS(tu_fmt("/v1/storages/%lld", load.storage),
+                       "{\"intake\":\"weighed\",\"stock\":{\"glass\":0},"
+                       "\"reserved\":{\"glass\":25},\"remaining\":{\"glass\":75}}");
+    ASSERT_GET_MEMBERS(tu_fmt("/v1/organizations/%lld/storages/%lld", load.org, load.storage),
+                       "{\"intake\":\"weighed\",\"reserved\":{\"glass\":25},"
+                       "\"remaining\":{\"glass\":75},\"distance_m\":40}");
+    it_response *r = it_get("/v1/organizations/%lld/storages?reachable=true", load.org);
     EXPECT_STATUS(r, 200);
     const cJSON *first = cJSON_GetArrayItem(tu_member(r->json, "items"), 0);
     assert_non_null(first);
-    assert_int_equal(it_json_int(first, "id"), storage);
-    ASSERT_JSON_AT(first, "intake", "\"weighed\"");
-    ASSERT_JSON_AT(first, "reserved", "{\"glass\":25}");
-    ASSERT_JSON_AT(first, "remaining", "{\"glass\":75}");
+    assert_int_equal(it_json_int(first, "id"), load.storage);
+    ASSERT_MEMBERS(first, "{\"intake\":\"weighed\",\"reserved\":{\"glass\":25},"
+                          "\"remaining\":{\"glass\":75}}");
     it_response_free(r);
 }
 
@@ -262,23 +213,22 @@ static void test_reserved_and_intake_everywhere(void **state)
 static void test_balance_reconciles_with_variance(void **state)
 {
     (void)state;
-    long long org;
-    long long movement = load_in_transit(30, &org, NULL);
-    char *storage_key = it_new_key(
-        "storage", 0, it_sql_int("SELECT storage_id FROM shipments WHERE id = %lld", movement));
-    it_response *r = as(storage_key, "POST", tu_fmt("/v1/movements/%lld/receipt", movement),
+    tu_load load = tu_load_in_transit(30, 40);
+    char *storage_key =
+        it_new_key("storage", 0,
+                   it_sql_int("SELECT storage_id FROM shipments WHERE id = %lld", load.movement));
+    it_response *r = as(storage_key, "POST", tu_fmt("/v1/movements/%lld/receipt", load.movement),
                         "{\"received_kg\":20,\"rejected_kg\":5,\"rejection_reason\":\"wet\"}");
     EXPECT_STATUS(r, 200);
-    ASSERT_JSON_AT(r->json, "status", "\"partially_rejected\"");
-    ASSERT_JSON_AT(r->json, "accepted_kg", "15");
-    ASSERT_JSON_AT(r->json, "warnings.0.code", "\"weight_variance\"");
+    ASSERT_MEMBERS(r->json, "{\"status\":\"partially_rejected\",\"accepted_kg\":15,"
+                            "\"warnings.0.code\":\"weight_variance\"}");
     it_response_free(r);
     free(storage_key);
     /* The refused 5 kg go back to the organization and out again (a new load in transit). */
     long long start = tu_now_ms();
     while (it_sql_int("SELECT count(*) FROM shipments s JOIN transfers t ON t.id = "
                       "s.transfer_id WHERE t.organization_id = %lld",
-                      org) < 2) {
+                      load.org) < 2) {
         assert_true(tu_now_ms() - start < tu_scaled_ms(3000));
         tu_sleep_ms(20);
     }
@@ -317,35 +267,29 @@ static void test_balance_reconciles_with_variance(void **state)
 static void test_empty_receipt_is_accepted(void **state)
 {
     (void)state;
-    long long org, storage;
-    long long movement = load_in_transit(12, &org, &storage);
-    it_response *r = it_post(tu_fmt("/v1/movements/%lld/receipt", movement), "{\"received_kg\":0}");
+    tu_load load = tu_load_in_transit(12, 40);
+    it_response *r =
+        it_post(tu_fmt("/v1/movements/%lld/receipt", load.movement), "{\"received_kg\":0}");
     EXPECT_STATUS(r, 200);
-    ASSERT_JSON_AT(r->json, "status", "\"accepted\"");
-    ASSERT_JSON_AT(r->json, "received_kg", "0");
-    ASSERT_JSON_AT(r->json, "accepted_kg", "0");
-    ASSERT_JSON_AT(r->json, "rejected_kg", "0");
-    ASSERT_JSON_AT(r->json, "warnings.0.code", "\"weight_variance\"");
+    ASSERT_MEMBERS(r->json, "{\"status\":\"accepted\",\"received_kg\":0,\"accepted_kg\":0,"
+                            "\"rejected_kg\":0,\"warnings.0.code\":\"weight_variance\"}");
     it_response_free(r);
-    tu_assert_stock(storage, "{\"glass\":0}", "{\"glass\":100}");
-    tu_assert_pending(org, "{}");
-    r = it_get("/v1/movements?storage_id=%lld&status=accepted", storage);
+    tu_assert_stock(load.storage, "{\"glass\":0}", "{\"glass\":100}");
+    tu_assert_pending(load.org, "{}");
+    r = it_get("/v1/movements?storage_id=%lld&status=accepted", load.storage);
     EXPECT_STATUS(r, 200);
     assert_int_equal(cJSON_GetArraySize(tu_member(r->json, "items")), 1);
     it_response_free(r);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_auditor_reads_rules_and_subscriptions),
-        cmocka_unit_test(test_private_targets_with_a_trailing_dot),
-        cmocka_unit_test(test_period_backwards_is_422),
-        cmocka_unit_test(test_reserved_and_intake_everywhere),
-        cmocka_unit_test(test_balance_reconciles_with_variance),
-        cmocka_unit_test(test_empty_receipt_is_accepted),
-        /* Last: before its fix it took the server down, and every test after it. */
-        cmocka_unit_test(test_export_with_a_load_in_transit),
-    };
-    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
-}
+RUNNER_MAIN(tu_setup, tu_teardown,
+            {
+                cmocka_unit_test(test_auditor_reads_rules_and_subscriptions),
+                cmocka_unit_test(test_private_targets_with_a_trailing_dot),
+                cmocka_unit_test(test_period_backwards_is_422),
+                cmocka_unit_test(test_reserved_and_intake_everywhere),
+                cmocka_unit_test(test_balance_reconciles_with_variance),
+                cmocka_unit_test(test_empty_receipt_is_accepted),
+                /* Last: before its fix it took the server down, and every test after it. */
+                cmocka_unit_test(test_export_with_a_load_in_transit),
+            })

@@ -2,6 +2,7 @@
  * OPTIONS on every route, Idempotency-Key and X-Request-Id allowed and exposed, nothing
  * for origins that are not listed. */
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 #include <setjmp.h>
@@ -15,14 +16,7 @@
 
 #define ALLOWED "https://app.example"
 
-static int group_setup(void **state)
-{
-    (void)state;
-    static const char *const env[] = {"WASTEFLOW_CORS_ORIGINS=" ALLOWED ", https://ops.example",
-                                      NULL};
-    it_start(env);
-    return 0;
-}
+TU_SETUP_WITH(group_setup, "WASTEFLOW_CORS_ORIGINS=" ALLOWED ", https://ops.example")
 
 static int group_teardown(void **state)
 {
@@ -129,14 +123,11 @@ static void test_preflight_unknown_path_is_404(void **state)
     it_response_free(response);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_simple_request_from_allowed_origin),
-        cmocka_unit_test(test_errors_carry_cors_headers_too),
-        cmocka_unit_test(test_other_origin_gets_no_cors),
-        cmocka_unit_test(test_preflight_every_kind_of_route),
-        cmocka_unit_test(test_preflight_unknown_path_is_404),
-    };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
-}
+RUNNER_MAIN(group_setup, group_teardown,
+            {
+                cmocka_unit_test(test_simple_request_from_allowed_origin),
+                cmocka_unit_test(test_errors_carry_cors_headers_too),
+                cmocka_unit_test(test_other_origin_gets_no_cors),
+                cmocka_unit_test(test_preflight_every_kind_of_route),
+                cmocka_unit_test(test_preflight_unknown_path_is_404),
+            })

@@ -13,6 +13,7 @@
  *     control connection. */
 #include "harness.h"
 #include "prng.h"
+#include "runner.h"
 #include "testutil.h"
 
 #include <setjmp.h>
@@ -514,13 +515,10 @@ static void test_batches_equal_one_at_a_time(void **state)
     }
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_no_op_writes_make_no_room_events),
-        cmocka_unit_test(test_batches_equal_one_at_a_time),
-        cmocka_unit_test(test_one_placeable_among_ten_thousand),
-        cmocka_unit_test(test_room_is_told_after_the_commit),
-    };
-    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
-}
+RUNNER_MAIN(tu_setup, tu_teardown,
+            {
+                cmocka_unit_test(test_no_op_writes_make_no_room_events),
+                cmocka_unit_test(test_batches_equal_one_at_a_time),
+                cmocka_unit_test(test_one_placeable_among_ten_thousand),
+                cmocka_unit_test(test_room_is_told_after_the_commit),
+            })

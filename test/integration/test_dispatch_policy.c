@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 #include <cmocka.h>
@@ -186,12 +187,9 @@ static void test_min_cost_batch_that_does_not_fit(void **state)
     audit_and_stop();
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_nearest_by_default),
-        cmocka_unit_test(test_min_cost),
-        cmocka_unit_test(test_min_cost_batch_that_does_not_fit),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_nearest_by_default),
+                cmocka_unit_test(test_min_cost),
+                cmocka_unit_test(test_min_cost_batch_that_does_not_fit),
+            })

@@ -154,13 +154,6 @@ static void append(char **buf, size_t *len, size_t *cap, const char *bytes, size
     (*buf)[*len] = '\0';
 }
 
-static int port_of(const char *base_url)
-{
-    const char *colon = strrchr(base_url, ':');
-    assert_non_null(colon);
-    return atoi(colon + 1);
-}
-
 /* Decodes what the chunked framing lets through into the body. */
 static void sse_decode(sse_client *c)
 {
@@ -246,17 +239,7 @@ static sse_client *sse_open_path(const char *base_url, const char *path, const c
         c->id_binding = key_binding(&c->id_keys, key);
         c->ids_known = true;
     }
-    c->fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(c->fd >= 0);
-    if (rcvbuf > 0) {
-        setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    }
-    struct sockaddr_in addr = {.sin_family = AF_INET,
-                               .sin_port = htons((uint16_t)port_of(base_url))};
-    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-    if (connect(c->fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
-        fail_msg("connect to %s: %s", base_url, strerror(errno));
-    }
+    c->fd = tu_connect_url(base_url, rcvbuf);
     char request[2048];
     int n =
         snprintf(request, sizeof request,
@@ -388,23 +371,50 @@ static int sse_next_any(sse_client *c, long long timeout_ms, bool with_comments,
     }
 }
 
-/* The next event, failing the test when none comes within timeout_ms. */
-static void sse_expect_next(sse_client *c, long long timeout_ms, sse_event *out)
+/* The next event, failing the test when none comes (tu_patience_ms: an event that must come
+ * may be slow on a loaded machine). */
+static void sse_expect_next(sse_client *c, sse_event *out)
 {
-    int got = sse_next_any(c, tu_scaled_ms(timeout_ms), false, out);
+    int got = sse_next_any(c, tu_patience_ms(), false, out);
     if (got != 1) {
-        fail_msg("no event within %lld ms (%s)", timeout_ms, got < 0 ? "stream ended" : "timeout");
+        fail_msg("no event within %lld ms (%s)", tu_patience_ms(),
+                 got < 0 ? "stream ended" : "timeout");
     }
 }
 
-/* Skips events until one of type comes (fails after timeout_ms). */
-static void sse_expect_type(sse_client *c, const char *type, long long timeout_ms, sse_event *out)
+/* The next event is the transfer id: its position. */
+static long long expect_transfer(sse_client *c, long long id)
 {
-    long long deadline = tu_now_ms() + tu_scaled_ms(timeout_ms);
+    sse_event e;
+    sse_expect_next(c, &e);
+    assert_string_equal(e.type, "transfer");
+    assert_int_equal(it_json_int(e.json, "id"), id);
+    long long position = e.position;
+    sse_event_clear(&e);
+    return position;
+}
+
+/* The next event is the ready of a resumed stream that replayed so many events: its
+ * position. */
+static long long expect_resumed(sse_client *c, int replayed)
+{
+    sse_event e;
+    sse_expect_next(c, &e);
+    assert_string_equal(e.type, "ready");
+    ASSERT_JSON(e.json, "{\"resumed\":true,\"replayed\":%d}", replayed);
+    long long position = e.position;
+    sse_event_clear(&e);
+    return position;
+}
+
+/* Skips events until one of type comes (fails after tu_patience_ms). */
+static void sse_expect_type(sse_client *c, const char *type, sse_event *out)
+{
+    long long deadline = tu_now_ms() + tu_patience_ms();
     for (;;) {
         int got = sse_next_any(c, deadline - tu_now_ms(), false, out);
         if (got != 1) {
-            fail_msg("no %s event within %lld ms (%s)", type, timeout_ms,
+            fail_msg("no %s event within %lld ms (%s)", type, tu_patience_ms(),
                      got < 0 ? "stream ended" : "timeout");
         }
         if (strcmp(out->type, type) == 0) {
@@ -424,7 +434,7 @@ static sse_client *sse_ready(const char *base_url, const char *key, const char *
     }
     assert_non_null(strcasestr(c->head, "Content-Type: text/event-stream"));
     sse_event ready;
-    sse_expect_type(c, "ready", 10000, &ready);
+    sse_expect_type(c, "ready", &ready);
     if (c->ids_known) {
         assert_true(ready.position >= 0); /* sealed for this key */
     }
@@ -567,7 +577,7 @@ static void test_refusals(void **state)
     sse_close(other);
     sse_close(streams[0]);
     /* Once one is closed, there is room again (the server notices the close at once). */
-    long long deadline = tu_now_ms() + tu_scaled_ms(3000);
+    long long deadline = tu_now_ms() + tu_patience_ms();
     for (;;) {
         sse_client *again = sse_open(it_base_url(), key, NULL);
         int status = again->status;
@@ -577,7 +587,7 @@ static void test_refusals(void **state)
         }
         assert_int_equal(status, 429);
         if (tu_now_ms() > deadline) {
-            fail_msg("a closed stream still counted after 3 s");
+            fail_msg("a closed stream still counted after %lld ms", tu_patience_ms());
         }
         tu_sleep_ms(50);
     }
@@ -603,7 +613,7 @@ static void test_two_instances(void **state)
         long long acknowledged = tu_now_ms();
         sse_event e;
         for (;;) {
-            sse_expect_type(a, "transfer", 2000, &e);
+            sse_expect_type(a, "transfer", &e);
             if (it_json_int(e.json, "id") == id) {
                 break;
             }
@@ -644,7 +654,7 @@ static void test_two_instances(void **state)
     for (int i = 0; i < 2; i++) {
         sse_event e;
         for (;;) { /* the transfers' own storage events may come first */
-            sse_expect_type(both[i], "storage", 1000, &e);
+            sse_expect_type(both[i], "storage", &e);
             assert_int_equal(it_json_int(e.json, "id"), w.storage);
             if (it_json_int(e.json, "capacity.bio") == 1000000001) {
                 break;
@@ -673,7 +683,7 @@ static seen read_until_route(sse_client *c, long long route_id)
     long long last = -1;
     for (;;) {
         sse_event e;
-        sse_expect_next(c, 3000, &e);
+        sse_expect_next(c, &e);
         long long id = e.position;
         assert_true(id >= 0);    /* an id of this stream's principal */
         assert_true(id >= last); /* positions never go back */
@@ -760,15 +770,8 @@ static void test_scoping(void **state)
     transfer_through(it_base_url(), o2, 1);
     org = sse_open(it_base_url(), org_key, tu_fmt("Last-Event-ID: %s", id_for(org_key, org_ready)));
     assert_int_equal(org->status, 200);
-    sse_event e;
-    sse_expect_next(org, 3000, &e);
-    assert_string_equal(e.type, "transfer");
-    assert_int_equal(it_json_int(e.json, "id"), t1);
-    sse_event_clear(&e);
-    sse_expect_next(org, 3000, &e);
-    assert_string_equal(e.type, "ready");
-    ASSERT_JSON(e.json, "{\"resumed\":true,\"replayed\":1}");
-    sse_event_clear(&e);
+    expect_transfer(org, t1);
+    expect_resumed(org, 1);
 
     sse_close(admin);
     sse_close(org);
@@ -777,17 +780,37 @@ static void test_scoping(void **state)
     free(storage_key);
 }
 
+/* An organization with glass storages: a near one 10 m away and a far one far_m away. */
+typedef struct {
+    long long org, near, far, far_route;
+} near_and_far;
+
+static near_and_far new_near_and_far(const char *prefix, long long near_glass, long long far_glass,
+                                     long long far_m)
+{
+    near_and_far scene;
+    char name[64], capacity[64];
+    snprintf(name, sizeof name, "%s-org", prefix);
+    scene.org = tu_new_org(name, "{}", NULL);
+    snprintf(name, sizeof name, "%s-near", prefix);
+    snprintf(capacity, sizeof capacity, "{\"glass\":%lld}", near_glass);
+    scene.near = tu_new_storage(name, capacity);
+    snprintf(name, sizeof name, "%s-far", prefix);
+    snprintf(capacity, sizeof capacity, "{\"glass\":%lld}", far_glass);
+    scene.far = tu_new_storage(name, capacity);
+    it_create_route(ORG(scene.org), STORAGE(scene.near), 10, false);
+    scene.far_route = it_create_route(ORG(scene.org), STORAGE(scene.far), far_m, false);
+    return scene;
+}
+
 /* A transfer's stock change reaches the streams as a storage event with the new stock,
  * though the transfer's own statement logs nothing for it: the feed takes the storages
  * from the transfer's shipments. Read up to a route event that comes after. */
 static void test_transfer_announces_its_storages(void **state)
 {
     (void)state;
-    long long o = tu_new_org("announce-org", "{}", NULL);
-    long long near = tu_new_storage("announce-near", "{\"glass\":4}");
-    long long far = tu_new_storage("announce-far", "{\"glass\":100}");
-    it_create_route(ORG(o), STORAGE(near), 10, false);
-    long long marker = it_create_route(ORG(o), STORAGE(far), 20, false);
+    near_and_far scene = new_near_and_far("announce", 4, 100, 20);
+    long long o = scene.org, near = scene.near, far = scene.far, marker = scene.far_route;
     sse_client *admin = sse_ready(it_base_url(), it_admin_key(), NULL, NULL, NULL);
     /* Everything before the transfer is read first (a storage event renders the storage as
      * it is when the feed reads it: one read late, its creation would show the stock too). */
@@ -796,7 +819,7 @@ static void test_transfer_announces_its_storages(void **state)
     it_response_free(r);
     for (bool before = true; before;) {
         sse_event e;
-        sse_expect_next(admin, 3000, &e);
+        sse_expect_next(admin, &e);
         before = !(strcmp(e.type, "route") == 0 && it_json_int(e.json, "id") == marker);
         sse_event_clear(&e);
     }
@@ -809,7 +832,7 @@ static void test_transfer_announces_its_storages(void **state)
     bool transfer_seen = false, near_seen = false, far_seen = false;
     for (;;) {
         sse_event e;
-        sse_expect_next(admin, 3000, &e);
+        sse_expect_next(admin, &e);
         if (strcmp(e.type, "transfer") == 0 && it_json_int(e.json, "id") == t) {
             transfer_seen = true;
         } else if (strcmp(e.type, "storage") == 0 && it_json_int(e.json, "id") == near) {
@@ -832,15 +855,16 @@ static void test_transfer_announces_its_storages(void **state)
     sse_close(admin);
 }
 
-/* Reads events until one of type whose data has member `id` equal to id (fails after 3 s). */
+/* Reads events until the movement id with that status (fails after tu_patience_ms). */
 static void expect_movement(sse_client *c, long long id, const char *status)
 {
-    long long deadline = tu_now_ms() + tu_scaled_ms(3000);
+    long long deadline = tu_now_ms() + tu_patience_ms();
     for (;;) {
         sse_event e;
         int got = sse_next_any(c, deadline - tu_now_ms(), false, &e);
         if (got != 1) {
-            fail_msg("no movement event for %lld (%s) within 3 s", id, status);
+            fail_msg("no movement event for %lld (%s) within %lld ms", id, status,
+                     tu_patience_ms());
         }
         if (strcmp(e.type, "movement") == 0 && it_json_int(e.json, "id") == id &&
             strcmp(it_json_str(e.json, "status"), status) == 0) {
@@ -855,12 +879,12 @@ static void expect_movement(sse_client *c, long long id, const char *status)
 static int movements_until_route(sse_client *c, long long route_id)
 {
     int movements = 0;
-    long long deadline = tu_now_ms() + tu_scaled_ms(3000);
+    long long deadline = tu_now_ms() + tu_patience_ms();
     for (;;) {
         sse_event e;
         int got = sse_next_any(c, deadline - tu_now_ms(), false, &e);
         if (got != 1) {
-            fail_msg("no route event %lld within 3 s", route_id);
+            fail_msg("no route event %lld within %lld ms", route_id, tu_patience_ms());
         }
         bool done = strcmp(e.type, "route") == 0 && it_json_int(e.json, "id") == route_id;
         movements += strcmp(e.type, "movement") == 0;
@@ -880,13 +904,10 @@ static void test_movement_events(void **state)
     long long org = tu_new_org("mv-ev-org", "{}", NULL);
     long long other_org = tu_new_org("mv-ev-org", "{}", NULL);
     char *name = it_unique_name("mv-ev-weighed");
-    it_response *r = it_post("/v1/storages",
-                             "{\"name\":\"%s\",\"intake\":\"weighed\",\"capacity\":"
-                             "{\"glass\":1000}}",
-                             name);
-    EXPECT_STATUS(r, 201);
-    long long weighed = it_json_int(r->json, "id");
-    it_response_free(r);
+    long long weighed = POST_CREATED("/v1/storages",
+                                     "{\"name\":\"%s\",\"intake\":\"weighed\",\"capacity\":"
+                                     "{\"glass\":1000}}",
+                                     name);
     long long other_storage = tu_new_storage("mv-ev-auto", "{\"glass\":1000}");
     it_create_route(ORG(org), STORAGE(weighed), 10, false);
     it_create_route(ORG(other_org), STORAGE(other_storage), 10, false);
@@ -900,7 +921,8 @@ static void test_movement_events(void **state)
     sse_client *stranger = sse_ready(it_base_url(), other_org_key, NULL, NULL, NULL);
     sse_client *other_store = sse_ready(it_base_url(), other_storage_key, NULL, NULL, NULL);
 
-    r = it_post(tu_fmt("/v1/organizations/%lld/transfers", org), "{\"waste\":{\"glass\":25}}");
+    it_response *r =
+        it_post(tu_fmt("/v1/organizations/%lld/transfers", org), "{\"waste\":{\"glass\":25}}");
     EXPECT_STATUS(r, 201);
     long long movement = it_json_int(r->json, "shipments.0.movement_id");
     it_response_free(r);
@@ -943,7 +965,7 @@ static void test_intake_switch_is_announced(void **state)
     it_response_free(r);
     for (;;) {
         sse_event e;
-        sse_expect_next(admin, 3000, &e);
+        sse_expect_next(admin, &e);
         bool done = strcmp(e.type, "storage") == 0 && it_json_int(e.json, "id") == storage;
         if (done) {
             assert_string_equal(it_json_str(e.json, "intake"), "weighed");
@@ -969,17 +991,14 @@ static it_response *get_as(const char *key, const char *path)
 static void test_storage_sees_its_own_shipments(void **state)
 {
     (void)state;
-    long long org = tu_new_org("split-org", "{}", NULL);
-    long long near = tu_new_storage("split-near", "{\"glass\":3}");
-    long long far = tu_new_storage("split-far", "{\"glass\":5}");
-    it_create_route(ORG(org), STORAGE(near), 10, false);
-    it_create_route(ORG(org), STORAGE(far), 30, false);
+    near_and_far scene = new_near_and_far("split", 3, 5, 30);
+    long long org = scene.org, near = scene.near;
     char *near_key = it_new_key("storage", 0, near);
     sse_client *admin = sse_ready(it_base_url(), it_admin_key(), NULL, NULL, NULL);
     sse_client *store = sse_open(it_base_url(), near_key, NULL);
     assert_int_equal(store->status, 200);
     sse_event ready;
-    sse_expect_type(store, "ready", 10000, &ready);
+    sse_expect_type(store, "ready", &ready);
     char *before = strdup(ready.id);
     sse_event_clear(&ready);
 
@@ -999,7 +1018,7 @@ static void test_storage_sees_its_own_shipments(void **state)
 
     sse_event e;
     for (;;) { /* an earlier test's last transfer may still be on its way to the hub */
-        sse_expect_type(admin, "transfer", 3000, &e);
+        sse_expect_type(admin, "transfer", &e);
         if (it_json_int(e.json, "id") == id) {
             break;
         }
@@ -1007,7 +1026,7 @@ static void test_storage_sees_its_own_shipments(void **state)
     }
     assert_true(cJSON_Compare(e.json, whole->json, true));
     sse_event_clear(&e);
-    sse_expect_type(store, "transfer", 3000, &e);
+    sse_expect_type(store, "transfer", &e);
     assert_true(cJSON_Compare(e.json, own->json, true));
     assert_null(strstr(e.data, "pending"));
     assert_null(strstr(e.data, "received"));
@@ -1017,14 +1036,11 @@ static void test_storage_sees_its_own_shipments(void **state)
     sse_close(store);
     store = sse_open(it_base_url(), near_key, tu_fmt("Last-Event-ID: %s", before));
     assert_int_equal(store->status, 200);
-    sse_expect_next(store, 3000, &e);
+    sse_expect_next(store, &e);
     assert_string_equal(e.type, "transfer");
     assert_true(cJSON_Compare(e.json, own->json, true));
     sse_event_clear(&e);
-    sse_expect_next(store, 3000, &e);
-    assert_string_equal(e.type, "ready");
-    ASSERT_JSON(e.json, "{\"resumed\":true,\"replayed\":1}");
-    sse_event_clear(&e);
+    expect_resumed(store, 1);
 
     it_response_free(whole);
     it_response_free(own);
@@ -1050,8 +1066,8 @@ static void test_event_ids_are_sealed(void **state)
     long long id = transfer_through(it_base_url(), w.orgs[0], 2);
     long long position = id; /* a transfer stands at its id */
     sse_event ea, eb;
-    sse_expect_type(a, "transfer", 3000, &ea);
-    sse_expect_type(b, "transfer", 3000, &eb);
+    sse_expect_type(a, "transfer", &ea);
+    sse_expect_type(b, "transfer", &eb);
     assert_int_equal(it_json_int(ea.json, "id"), id);
     assert_int_equal(it_json_int(eb.json, "id"), id);
     assert_int_equal(ea.position, position);
@@ -1067,7 +1083,7 @@ static void test_event_ids_are_sealed(void **state)
     EXPECT_STATUS(renamed, 200);
     it_response_free(renamed);
     sse_event next;
-    sse_expect_type(a, "organization", 3000, &next);
+    sse_expect_type(a, "organization", &next);
     assert_string_equal(next.id, ea.id);
     sse_event_clear(&next);
 
@@ -1097,21 +1113,13 @@ static void test_event_ids_are_sealed(void **state)
     /* Once the open stream has it, the hub has passed it: the resume below replays it
      * rather than finding it live after `ready`. */
     sse_event passed;
-    sse_expect_type(b, "transfer", 3000, &passed);
+    sse_expect_type(b, "transfer", &passed);
     assert_int_equal(it_json_int(passed.json, "id"), later);
     sse_event_clear(&passed);
     a = sse_open(it_base_url(), it_admin_key(), tu_fmt("Last-Event-ID: %s", ea.id));
     assert_int_equal(a->status, 200);
-    sse_event e;
-    sse_expect_next(a, 3000, &e);
-    assert_string_equal(e.type, "transfer");
-    assert_int_equal(it_json_int(e.json, "id"), later);
-    assert_true(e.position > position);
-    sse_event_clear(&e);
-    sse_expect_next(a, 3000, &e);
-    assert_string_equal(e.type, "ready");
-    ASSERT_JSON(e.json, "{\"resumed\":true,\"replayed\":1}");
-    sse_event_clear(&e);
+    assert_true(expect_transfer(a, later) > position);
+    expect_resumed(a, 1);
 
     sse_event_clear(&ea);
     sse_event_clear(&eb);
@@ -1153,7 +1161,7 @@ static void test_resume_in_commit_order(void **state)
     long long positions[5];
     for (int i = 0; i < 5; i++) {
         sse_event e;
-        sse_expect_type(live, "transfer", 3000, &e);
+        sse_expect_type(live, "transfer", &e);
         assert_int_equal(it_json_int(e.json, "id"), expected[i]);
         positions[i] = e.position;
         assert_int_equal(positions[i], expected[i]);
@@ -1165,12 +1173,7 @@ static void test_resume_in_commit_order(void **state)
     sse_client *from_start = sse_open(it_base_url(), it_admin_key(),
                                       tu_fmt("Last-Event-ID: %s", id_for(it_admin_key(), start)));
     for (int i = 0; i < 5; i++) {
-        sse_event e;
-        sse_expect_next(from_start, 3000, &e);
-        assert_string_equal(e.type, "transfer");
-        assert_int_equal(it_json_int(e.json, "id"), expected[i]);
-        assert_int_equal(e.position, positions[i]);
-        sse_event_clear(&e);
+        assert_int_equal(expect_transfer(from_start, expected[i]), positions[i]);
     }
     sse_close(from_start);
 
@@ -1186,22 +1189,13 @@ static void test_resume_in_commit_order(void **state)
                                  tu_fmt("Last-Event-ID: %s", id_for(it_admin_key(), positions[0])));
         assert_int_equal(c->status, 200);
         for (int i = 1; i < count; i++) {
-            sse_event e;
-            sse_expect_next(c, 3000, &e);
-            assert_string_equal(e.type, "transfer");
-            assert_int_equal(it_json_int(e.json, "id"), ids[i]);
-            assert_int_equal(e.position, at[i]);
-            sse_event_clear(&e);
+            assert_int_equal(expect_transfer(c, ids[i]), at[i]);
         }
         sse_event e;
-        sse_expect_next(c, 3000, &e);
-        assert_string_equal(e.type, "ready");
-        ASSERT_JSON(e.json, "{\"resumed\":true,\"replayed\":%d}", count - 1);
-        assert_int_equal(e.position, at[count - 1]);
-        sse_event_clear(&e);
+        assert_int_equal(expect_resumed(c, count - 1), at[count - 1]);
         /* Live after the replay: the next transfer comes once, with the next position. */
         long long next = transfer_through(it_base_url(), w.orgs[0], 1);
-        sse_expect_type(c, "transfer", 2000, &e);
+        sse_expect_type(c, "transfer", &e);
         assert_int_equal(it_json_int(e.json, "id"), next);
         assert_int_equal(e.position, next);
         ids[count] = next;
@@ -1217,23 +1211,20 @@ static void test_resume_in_commit_order(void **state)
         it_base_url(), tu_fmt("/v1/events?last_event_id=%s", id_for(it_admin_key(), positions[3])),
         it_admin_key(), NULL, 0);
     sse_event e;
-    sse_expect_next(q, 3000, &e);
-    assert_string_equal(e.type, "transfer");
-    assert_int_equal(it_json_int(e.json, "id"), expected[4]);
-    sse_event_clear(&e);
+    expect_transfer(q, expected[4]);
     sse_close(q);
     sse_client *bogus = sse_open(it_base_url(), it_admin_key(),
                                  tu_fmt("Last-Event-ID: %s", id_for(it_admin_key(), 999999999999)));
-    sse_expect_next(bogus, 3000, &e);
+    sse_expect_next(bogus, &e);
     assert_string_equal(e.type, "resync");
     sse_event_clear(&e);
-    sse_expect_next(bogus, 3000, &e);
+    sse_expect_next(bogus, &e);
     assert_string_equal(e.type, "ready");
     long long fresh = e.position;
     assert_true(fresh < 999999999999LL);
     sse_event_clear(&e);
     long long next = transfer_through(it_base_url(), w.orgs[0], 1);
-    sse_expect_type(bogus, "transfer", 2000, &e);
+    sse_expect_type(bogus, "transfer", &e);
     assert_int_equal(it_json_int(e.json, "id"), next);
     sse_event_clear(&e);
     sse_close(bogus);
@@ -1257,7 +1248,7 @@ static void test_keepalive_and_revocation(void **state)
     EXPECT_STATUS(r, 204);
     it_response_free(r);
     long long revoked = tu_now_ms();
-    sse_expect_type(c, "unauthorized", 3000, &e);
+    sse_expect_type(c, "unauthorized", &e);
     sse_event_clear(&e);
     long long deadline = tu_now_ms() + tu_scaled_ms(3000);
     while (sse_next_any(c, deadline - tu_now_ms(), true, &e) == 1) {
@@ -1285,7 +1276,7 @@ static void test_slow_reader_cut_off(void **state)
     sse_client *slow = sse_open_path(it_base_url(), NULL, it_admin_key(), NULL, 4096);
     assert_int_equal(slow->status, 200);
     sse_event e;
-    sse_expect_type(slow, "ready", 3000, &e);
+    sse_expect_type(slow, "ready", &e);
     sse_event_clear(&e);
     assert_int_equal((long long)metric("wasteflow_event_streams"), 2);
     long rss_before = 0; /* after the first round: the caches are warm by then */
@@ -1299,7 +1290,7 @@ static void test_slow_reader_cut_off(void **state)
                     "SELECT %lld, 'request', '{}', '{}', 'seed' FROM generate_series(1, %d)",
                     w.orgs[0], PER_ROUND);
         while (received < (long long)(round + 1) * PER_ROUND) {
-            sse_expect_type(healthy, "transfer", 5000, &e);
+            sse_expect_type(healthy, "transfer", &e);
             received++;
             sse_event_clear(&e);
         }
@@ -1339,7 +1330,7 @@ static void test_slow_reader_cut_off(void **state)
     sse_close(slow);
     /* The healthy one is still live. */
     long long next = transfer_through(it_base_url(), w.orgs[0], 1);
-    sse_expect_type(healthy, "transfer", 2000, &e);
+    sse_expect_type(healthy, "transfer", &e);
     assert_int_equal(it_json_int(e.json, "id"), next);
     sse_event_clear(&e);
     sse_close(healthy);
@@ -1351,11 +1342,7 @@ static void test_slow_reader_cut_off(void **state)
  * open in *fd_out). */
 static bool head_within(const char *base_url, const char *path, long long ms, int *fd_out)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET,
-                               .sin_port = htons((uint16_t)port_of(base_url))};
-    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    int fd = tu_connect_url(base_url, 0);
     char request[256];
     int n = snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
     assert_int_equal(send(fd, request, (size_t)n, MSG_NOSIGNAL), n);
@@ -1398,13 +1385,13 @@ static void test_sigterm_closes_streams(void **state)
     /* One that stops reading with a full window, so that not even the last event fits. */
     sse_client *stuck = sse_open_path(it_base_url(), NULL, it_admin_key(), NULL, 4096);
     sse_event e;
-    sse_expect_type(stuck, "ready", 3000, &e);
+    sse_expect_type(stuck, "ready", &e);
     sse_event_clear(&e);
     it_sql_exec("INSERT INTO transfers (organization_id, trigger, received, pending, actor) "
                 "SELECT %lld, 'request', '{}', '{}', 'seed' FROM generate_series(1, 3000)",
                 w.orgs[0]);
     for (int i = 0; i < 3000; i++) {
-        sse_expect_type(reader, "transfer", 5000, &e);
+        sse_expect_type(reader, "transfer", &e);
         sse_event_clear(&e);
     }
     assert_int_equal((long long)metric("wasteflow_event_streams"), 2); /* not cut: 1 MiB here */
@@ -1413,7 +1400,7 @@ static void test_sigterm_closes_streams(void **state)
     long long signalled = tu_now_ms();
     assert_int_equal(it_stop_server_only(), 0);
     long long exited = tu_now_ms() - signalled;
-    sse_expect_type(reader, "shutdown", 1000, &e);
+    sse_expect_type(reader, "shutdown", &e);
     sse_event_clear(&e);
     assert_int_equal(sse_next_any(reader, tu_scaled_ms(1000), true, &e), -1);
     print_message("SIGTERM with two streams open, one of them stuck: the server exited in %lld ms "
@@ -1476,7 +1463,7 @@ static void test_database_restart(void **state)
     sse_client *c = sse_ready(it_base_url(), it_admin_key(), NULL, NULL, NULL);
     long long before = transfer_through(it_base_url(), w.orgs[0], 1);
     sse_event e;
-    sse_expect_type(c, "transfer", 2000, &e);
+    sse_expect_type(c, "transfer", &e);
     assert_int_equal(it_json_int(e.json, "id"), before);
     assert_int_equal(e.position, before);
     sse_event_clear(&e);
@@ -1489,7 +1476,7 @@ static void test_database_restart(void **state)
     /* A transfer committed by psql while the listener is still reconnecting is caught up from
      * the ledger, before the resync. */
     long long during = ledger_insert(it_db(), w.orgs[0]);
-    sse_expect_type(c, "resync", 15000, &e);
+    sse_expect_type(c, "resync", &e);
     long long resync_ms = tu_now_ms() - restarted_at;
     sse_event_clear(&e);
     assert_true(metric("wasteflow_event_listener_reconnects_total") >= 1);
@@ -1567,44 +1554,18 @@ static void test_feed_off(void **state)
 
 /* ------------------------------------------------------------------ groups */
 
-static int setup_main(void **state)
-{
-    static const char *const env[] = {"WASTEFLOW_EVENTS_KEEPALIVE_MS=500",
-                                      "WASTEFLOW_EVENTS_MAX_PER_CREDENTIAL=3", NULL};
-    (void)state;
-    return it_start(env);
-}
+TU_SETUP_WITH(setup_main, "WASTEFLOW_EVENTS_KEEPALIVE_MS=500",
+              "WASTEFLOW_EVENTS_MAX_PER_CREDENTIAL=3")
 
-static int setup_slow(void **state)
-{
-    /* A small bound, and ASan's quarantine kept small so that RSS tells what is held. */
-    static const char *const env[] = {
-        "WASTEFLOW_EVENTS_BUFFER_KB=128",
-        "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=4", NULL};
-    (void)state;
-    return it_start(env);
-}
+/* A small bound, and ASan's quarantine kept small so that RSS tells what is held. */
+TU_SETUP_WITH(setup_slow, "WASTEFLOW_EVENTS_BUFFER_KB=128",
+              "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=4")
 
-static int setup_cap(void **state)
-{
-    static const char *const env[] = {"WASTEFLOW_MAX_CONNECTIONS=3", NULL};
-    (void)state;
-    return it_start(env);
-}
+TU_SETUP_WITH(setup_cap, "WASTEFLOW_MAX_CONNECTIONS=3")
 
-static int setup_stop(void **state)
-{
-    static const char *const env[] = {"WASTEFLOW_EVENTS_BUFFER_KB=1024", NULL};
-    (void)state;
-    return it_start(env);
-}
+TU_SETUP_WITH(setup_stop, "WASTEFLOW_EVENTS_BUFFER_KB=1024")
 
-static int setup_off(void **state)
-{
-    static const char *const env[] = {"WASTEFLOW_EVENTS=off", NULL};
-    (void)state;
-    return it_start(env);
-}
+TU_SETUP_WITH(setup_off, "WASTEFLOW_EVENTS=off")
 
 int main(void)
 {

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 #include <cmocka.h>
@@ -696,12 +697,10 @@ static void test_crash_restart(void **state)
     tu_assert_audit_clean();
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_terminate_backends, tu_setup, tu_teardown_any_exit),
-        cmocka_unit_test_setup_teardown(test_hung_backend, setup_hang, teardown_hang),
-        cmocka_unit_test_setup_teardown(test_crash_restart, setup_crash, teardown_crash),
-    };
-    return cmocka_run_group_tests_name("faults", tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test_setup_teardown(test_terminate_backends, tu_setup,
+                                                tu_teardown_any_exit),
+                cmocka_unit_test_setup_teardown(test_hung_backend, setup_hang, teardown_hang),
+                cmocka_unit_test_setup_teardown(test_crash_restart, setup_crash, teardown_crash),
+            })

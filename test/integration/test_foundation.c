@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 #define BODY_LIMIT 65536
@@ -31,8 +32,7 @@ static bool header_equals(it_response *response, const char *name, const char *v
 /* True when the JSON content type is application/json (parameters allowed). */
 static void assert_json_content_type(it_response *response)
 {
-    const char *content_type = it_header(response, "Content-Type");
-    assert_non_null(content_type);
+    const char *content_type = EXPECT_HEADER(response, "Content-Type");
     assert_int_equal(strncasecmp(content_type, "application/json", 16), 0);
 }
 
@@ -63,8 +63,7 @@ static void test_metrics(void **state)
     (void)state;
     it_response *response = it_get("/metrics");
     EXPECT_STATUS(response, 200);
-    const char *content_type = it_header(response, "Content-Type");
-    assert_non_null(content_type);
+    const char *content_type = EXPECT_HEADER(response, "Content-Type");
     assert_int_equal(strncmp(content_type, "text/plain", 10), 0);
     assert_non_null(strstr(response->body, "# TYPE "));
     it_response_free(response);
@@ -137,8 +136,7 @@ static void test_head_is_get_without_a_body(void **state)
         EXPECT_STATUS(get, 200);
         EXPECT_STATUS(head, 200);
         assert_int_equal(head->body_len, 0);
-        const char *length = it_header(head, "Content-Length");
-        assert_non_null(length);
+        const char *length = EXPECT_HEADER(head, "Content-Length");
         assert_int_equal(strtoll(length, NULL, 10), (long long)get->body_len);
         it_response_free(get);
         it_response_free(head);
@@ -415,8 +413,7 @@ static void test_request_id_generated(void **state)
     const char *const headers[] = {header, NULL};
     it_response *response = it_request("GET", "/healthz", NULL, headers);
     EXPECT_STATUS(response, 200);
-    const char *id = it_header(response, "X-Request-Id");
-    assert_non_null(id);
+    const char *id = EXPECT_HEADER(response, "X-Request-Id");
     assert_true(strlen(id) >= 1 && strlen(id) <= 128);
     it_response_free(response);
     free(header);
@@ -485,8 +482,7 @@ static void test_waste_type_create_and_duplicate(void **state)
     (void)state;
     it_response *response = it_post("/v1/waste-types", "{\"code\":\"metal\",\"name\":\"Metal\"}");
     EXPECT_STATUS(response, 201);
-    ASSERT_JSON_AT(response->json, "code", "\"metal\"");
-    ASSERT_JSON_AT(response->json, "name", "\"Metal\"");
+    ASSERT_MEMBERS(response->json, "{\"code\":\"metal\",\"name\":\"Metal\"}");
     assert_true(header_equals(response, "Location", "/v1/waste-types/metal"));
     it_response_free(response);
 
@@ -499,8 +495,7 @@ static void test_waste_type_create_and_duplicate(void **state)
 
     response = it_get("/v1/waste-types/metal");
     EXPECT_STATUS(response, 200);
-    ASSERT_JSON_AT(response->json, "code", "\"metal\"");
-    ASSERT_JSON_AT(response->json, "name", "\"Metal\"");
+    ASSERT_MEMBERS(response->json, "{\"code\":\"metal\",\"name\":\"Metal\"}");
     it_response_free(response);
 
     EXPECT_REJECTED_TYPE("POST", "/v1/waste-types", "{\"code\":\"metal\",\"name\":\"Metal\"}", 409,
@@ -599,37 +594,9 @@ static void test_waste_types_pagination_walk(void **state)
     int total = cJSON_GetArraySize(all_items);
     assert_true(total >= 3);
 
-    char *cursor = NULL;
-    int walked = 0;
-    for (int page = 0; page <= total + 1; page++) {
-        it_response *response = cursor ? it_get("/v1/waste-types?limit=1&cursor=%s", cursor)
-                                       : it_get("/v1/waste-types?limit=1");
-        EXPECT_STATUS(response, 200);
-        const cJSON *items = it_json_at(response->json, "items");
-        assert_true(cJSON_IsArray(items));
-        int count = cJSON_GetArraySize(items);
-        assert_true(count <= 1);
-        if (count == 1) {
-            assert_true(walked < total);
-            const char *expected = it_json_str(cJSON_GetArrayItem(all_items, walked), "code");
-            assert_string_equal(it_json_str(items, "0.code"), expected);
-            walked++;
-        }
-        const cJSON *next = it_json_at(response->json, "next_cursor");
-        free(cursor);
-        cursor = NULL;
-        if (cJSON_IsNull(next)) {
-            it_response_free(response);
-            break;
-        }
-        /* Only the last page may be empty. */
-        assert_int_equal(count, 1);
-        assert_true(cJSON_IsString(next));
-        cursor = it_url_escape(next->valuestring);
-        it_response_free(response);
-    }
-    assert_null(cursor);
-    assert_int_equal(walked, total);
+    /* Pages of one; only the last page may be empty. */
+    int pages = tu_walk_pages("/v1/waste-types", 1, all_items);
+    assert_true(pages == total || pages == total + 1);
     it_response_free(all);
 }
 
@@ -785,9 +752,9 @@ static void test_idempotency_key_format(void **state)
 
 /* ---------------------------------------------------------------- runner */
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
+RUNNER_MAIN(
+    tu_setup, tu_teardown,
+    {
         cmocka_unit_test(test_healthz),
         cmocka_unit_test(test_readyz),
         cmocka_unit_test(test_metrics),
@@ -814,6 +781,4 @@ int main(void)
         cmocka_unit_test(test_idempotency_key_format),
         /* Runs last: whatever the tests above did, sql/audit.sql finds no violated invariant. */
         TU_AUDIT_TEST,
-    };
-    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
-}
+    })

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 /* Unloads kg of glass from storage; the unload's id. */
@@ -44,6 +45,15 @@ static it_response *history(long long storage, const char *query)
     return it_get("/v1/storages/%lld/history?%s", storage, query);
 }
 
+/* GETs the history of storage with that query and asserts a 200 with exactly this body. */
+#define ASSERT_HISTORY(storage, query, ...)                                                        \
+    do {                                                                                           \
+        it_response *history_ = history((storage), (query));                                       \
+        EXPECT_STATUS(history_, 200);                                                              \
+        ASSERT_JSON(history_->json, __VA_ARGS__);                                                  \
+        it_response_free(history_);                                                                \
+    } while (0)
+
 #define T(hm) "2026-01-01T" hm ":00.000000Z"
 
 /* ---------------------------------------------------------------- exact buckets */
@@ -62,48 +72,44 @@ static void test_exact_buckets(void **state)
     date_row("unloads", unload(storage, 30), "'2026-01-01T11:10:00Z'");
     date_row("transfers", tu_ship_glass(org, storage, 20), "'2026-01-01T12:30:00Z'");
 
-    it_response *r = history(storage, "waste_type=glass&bucket=hour&from=2026-01-01T10:00:00Z"
-                                      "&to=2026-01-01T13:00:00Z");
-    EXPECT_STATUS(r, 200);
-    ASSERT_JSON(r->json, "{\"items\":[{\"start\":\"" T(
-                             "10:00") "\",\"in_kg\":150,\"out_kg\":0,"
-                                      "\"stock_kg\":150},{\"start\":\"" T(
-                                          "11:00") "\",\"in_kg\":0,\"out_kg\":30,"
-                                                   "\"stock_kg\":120},{\"start\":\"" T(
-                                                       "12:00") "\",\"in_kg\":20,\"out_kg\":0,"
-                                                                "\"stock_kg\":140}]}");
-    it_response_free(r);
+    ASSERT_HISTORY(storage,
+                   "waste_type=glass&bucket=hour&from=2026-01-01T10:00:00Z"
+                   "&to=2026-01-01T13:00:00Z",
+                   "{\"items\":[{\"start\":\"" T(
+                       "10:00") "\",\"in_kg\":150,\"out_kg\":0,"
+                                "\"stock_kg\":150},{\"start\":\"" T(
+                                    "11:00") "\",\"in_kg\":0,\"out_kg\":30,"
+                                             "\"stock_kg\":120},{\"start\":\"" T(
+                                                 "12:00") "\",\"in_kg\":20,\"out_kg\":0,"
+                                                          "\"stock_kg\":140}]}");
 
     /* Buckets start at from (date_bin's origin), not at whole hours: [09:30, 10:30) holds
      * the 10:05 transfer, [10:30, 11:30) the 10:40 one and the 11:10 unload; the range
      * ends inside the second. */
-    r = history(storage, "waste_type=glass&bucket=hour&from=2026-01-01T09:30:00Z"
-                         "&to=2026-01-01T11:00:00Z");
-    EXPECT_STATUS(r, 200);
-    ASSERT_JSON(r->json, "{\"items\":[{\"start\":\"" T(
-                             "09:30") "\",\"in_kg\":100,\"out_kg\":0,"
-                                      "\"stock_kg\":100},{\"start\":\"" T(
-                                          "10:30") "\",\"in_kg\":50,"
-                                                   "\"out_kg\":30,\"stock_kg\":120}]}");
-    it_response_free(r);
+    ASSERT_HISTORY(
+        storage,
+        "waste_type=glass&bucket=hour&from=2026-01-01T09:30:00Z"
+        "&to=2026-01-01T11:00:00Z",
+        "{\"items\":[{\"start\":\"" T("09:30") "\",\"in_kg\":100,\"out_kg\":0,"
+                                               "\"stock_kg\":100},{\"start\":\"" T(
+                                                   "10:30") "\",\"in_kg\":50,"
+                                                            "\"out_kg\":30,\"stock_kg\":120}]}");
 
     /* Before anything came. */
-    r = history(storage, "waste_type=glass&bucket=hour&from=2026-01-01T08:00:00Z"
-                         "&to=2026-01-01T10:00:00Z");
-    EXPECT_STATUS(r, 200);
-    ASSERT_JSON(r->json, "{\"items\":[{\"start\":\"" T(
-                             "08:00") "\",\"in_kg\":0,\"out_kg\":0,"
-                                      "\"stock_kg\":0},{\"start\":\"" T(
-                                          "09:00") "\",\"in_kg\":0,"
-                                                   "\"out_kg\":0,\"stock_kg\":0}]}");
-    it_response_free(r);
+    ASSERT_HISTORY(
+        storage,
+        "waste_type=glass&bucket=hour&from=2026-01-01T08:00:00Z"
+        "&to=2026-01-01T10:00:00Z",
+        "{\"items\":[{\"start\":\"" T("08:00") "\",\"in_kg\":0,\"out_kg\":0,"
+                                               "\"stock_kg\":0},{\"start\":\"" T(
+                                                   "09:00") "\",\"in_kg\":0,"
+                                                            "\"out_kg\":0,\"stock_kg\":0}]}");
 
     /* Minutes, with an offset in the times. */
-    r = history(storage, "waste_type=glass&bucket=minute&from=2026-01-01T11:04:00%2B01:00"
-                         "&to=2026-01-01T11:07:00%2B01:00");
-    EXPECT_STATUS(r, 200);
-    ASSERT_JSON(
-        r->json,
+    ASSERT_HISTORY(
+        storage,
+        "waste_type=glass&bucket=minute&from=2026-01-01T11:04:00%2B01:00"
+        "&to=2026-01-01T11:07:00%2B01:00",
         "{\"items\":[{\"start\":\"" T(
             "10:04") "\",\"in_kg\":0,\"out_kg\":0,"
                      "\"stock_kg\":0},{\"start\":\"" T(
@@ -111,39 +117,33 @@ static void test_exact_buckets(void **state)
                                   "\"out_kg\":0,\"stock_kg\":100},{\"start\":\"" T(
                                       "10:06") "\","
                                                "\"in_kg\":0,\"out_kg\":0,\"stock_kg\":100}]}");
-    it_response_free(r);
 
     /* A day. */
-    r = history(storage, "waste_type=glass&bucket=day&from=2026-01-01T00:00:00Z"
-                         "&to=2026-01-02T00:00:00Z");
-    EXPECT_STATUS(r, 200);
-    ASSERT_JSON(r->json, "{\"items\":[{\"start\":\"2026-01-01T00:00:00.000000Z\",\"in_kg\":170,"
-                         "\"out_kg\":30,\"stock_kg\":140}]}");
-    it_response_free(r);
+    ASSERT_HISTORY(storage,
+                   "waste_type=glass&bucket=day&from=2026-01-01T00:00:00Z"
+                   "&to=2026-01-02T00:00:00Z",
+                   "{\"items\":[{\"start\":\"2026-01-01T00:00:00.000000Z\",\"in_kg\":170,"
+                   "\"out_kg\":30,\"stock_kg\":140}]}");
 
     /* The edges of the calendar: nothing then, the current stock at the end of time. */
-    r = history(storage, "waste_type=glass&bucket=day&from=0001-01-01T00:00:00Z"
-                         "&to=0001-01-02T00:00:00Z");
-    EXPECT_STATUS(r, 200);
-    ASSERT_JSON(r->json, "{\"items\":[{\"start\":\"0001-01-01T00:00:00.000000Z\",\"in_kg\":0,"
-                         "\"out_kg\":0,\"stock_kg\":0}]}");
-    it_response_free(r);
-    r = history(storage, "waste_type=glass&bucket=hour&from=9999-12-31T22:30:00Z"
-                         "&to=9999-12-31T23:59:59.999999Z");
-    EXPECT_STATUS(r, 200);
-    ASSERT_JSON(r->json,
-                "{\"items\":[{\"start\":\"9999-12-31T22:30:00.000000Z\",\"in_kg\":0,"
-                "\"out_kg\":0,\"stock_kg\":140},{\"start\":\"9999-12-31T23:30:00.000000Z\","
-                "\"in_kg\":0,\"out_kg\":0,\"stock_kg\":140}]}");
-    it_response_free(r);
+    ASSERT_HISTORY(storage,
+                   "waste_type=glass&bucket=day&from=0001-01-01T00:00:00Z"
+                   "&to=0001-01-02T00:00:00Z",
+                   "{\"items\":[{\"start\":\"0001-01-01T00:00:00.000000Z\",\"in_kg\":0,"
+                   "\"out_kg\":0,\"stock_kg\":0}]}");
+    ASSERT_HISTORY(storage,
+                   "waste_type=glass&bucket=hour&from=9999-12-31T22:30:00Z"
+                   "&to=9999-12-31T23:59:59.999999Z",
+                   "{\"items\":[{\"start\":\"9999-12-31T22:30:00.000000Z\",\"in_kg\":0,"
+                   "\"out_kg\":0,\"stock_kg\":140},{\"start\":\"9999-12-31T23:30:00.000000Z\","
+                   "\"in_kg\":0,\"out_kg\":0,\"stock_kg\":140}]}");
 
     /* The other type saw nothing. */
-    r = history(storage, "waste_type=plastic&bucket=day&from=2026-01-01T00:00:00Z"
-                         "&to=2026-01-02T00:00:00Z");
-    EXPECT_STATUS(r, 200);
-    ASSERT_JSON(r->json, "{\"items\":[{\"start\":\"2026-01-01T00:00:00.000000Z\",\"in_kg\":0,"
-                         "\"out_kg\":0,\"stock_kg\":0}]}");
-    it_response_free(r);
+    ASSERT_HISTORY(storage,
+                   "waste_type=plastic&bucket=day&from=2026-01-01T00:00:00Z"
+                   "&to=2026-01-02T00:00:00Z",
+                   "{\"items\":[{\"start\":\"2026-01-01T00:00:00.000000Z\",\"in_kg\":0,"
+                   "\"out_kg\":0,\"stock_kg\":0}]}");
 }
 
 /* No from and no to: the last day of hours (bucket defaults to hour), up to now, the last
@@ -158,8 +158,7 @@ static void test_defaults_end_at_current_stock(void **state)
     int count = cJSON_GetArraySize(items);
     assert_int_equal(count, 24);
     const cJSON *last = cJSON_GetArrayItem(items, count - 1);
-    ASSERT_JSON_AT(last, "stock_kg", "140");
-    ASSERT_JSON_AT(last, "in_kg", "0");
+    ASSERT_MEMBERS(last, "{\"stock_kg\":140,\"in_kg\":0}");
     it_response_free(r);
 
     r = history(ledger_storage, "waste_type=glass&bucket=minute");
@@ -228,10 +227,8 @@ static void test_forecast_known_slope(void **state)
 
     it_response *r = forecast(storage, "waste_type=glass");
     EXPECT_STATUS(r, 200);
-    ASSERT_JSON_AT(r->json, "waste_type", "\"glass\"");
-    ASSERT_JSON_AT(r->json, "stock", "200");
-    ASSERT_JSON_AT(r->json, "reserved", "100");
-    ASSERT_JSON_AT(r->json, "remaining", "700");
+    ASSERT_MEMBERS(r->json, "{\"waste_type\":\"glass\",\"stock\":200,\"reserved\":100,"
+                            "\"remaining\":700}");
     double rate = number_at(r->json, "rate_kg_per_day");
     if (fabs(rate - 50.0) > 1e-9) {
         fail_msg("rate_kg_per_day %.17g, not 50", rate);
@@ -243,11 +240,10 @@ static void test_forecast_known_slope(void **state)
     it_response_free(r);
 
     /* A window of a day holds one change: rate 0, never full. */
-    r = forecast(storage, "waste_type=glass&window_s=86400");
-    EXPECT_STATUS(r, 200);
-    ASSERT_JSON(r->json, "{\"waste_type\":\"glass\",\"stock\":200,\"reserved\":100,"
-                         "\"remaining\":700,\"rate_kg_per_day\":0,\"full_at\":null}");
-    it_response_free(r);
+    ASSERT_GET_AT(
+        tu_fmt("/v1/storages/%lld/forecast?%s", storage, "waste_type=glass&window_s=86400"), "",
+        "{\"waste_type\":\"glass\",\"stock\":200,\"reserved\":100,"
+        "\"remaining\":700,\"rate_kg_per_day\":0,\"full_at\":null}");
 
     /* Emptying: a negative rate, never full. */
     long long unloaded = unload(storage, 150);
@@ -366,9 +362,9 @@ static void test_access(void **state)
     free(monitor);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
+RUNNER_MAIN(
+    tu_setup, tu_teardown,
+    {
         /* These two date the ledger's rows: first, so dates keep rising with ids. */
         cmocka_unit_test(test_exact_buckets),
         cmocka_unit_test(test_forecast_known_slope),
@@ -377,6 +373,4 @@ int main(void)
         cmocka_unit_test(test_access),
         /* Runs last: whatever the tests above did, sql/audit.sql finds no violated invariant. */
         TU_AUDIT_TEST,
-    };
-    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
-}
+    })

@@ -236,10 +236,9 @@ static char *problem_mismatch(const reply *r, int status, const char *slug, cons
 static int group_setup(void **state)
 {
     (void)state;
-    char timeout[64];
-    snprintf(timeout, sizeof timeout, "WASTEFLOW_HEADER_TIMEOUT_MS=%d", HEADER_TIMEOUT_MS);
     /* At info level, so that the closes the server decides are in its log. */
-    const char *env[] = {timeout, "WASTEFLOW_LOG_LEVEL=info", NULL};
+    const char *env[] = {tu_fmt("WASTEFLOW_HEADER_TIMEOUT_MS=%d", HEADER_TIMEOUT_MS),
+                         "WASTEFLOW_LOG_LEVEL=info", NULL};
     it_start(env);
     /* Some data in every table, so that a stray write cannot hide in an empty one. */
     org_id = tu_new_org("hostile-org", "{\"glass\": 1000}", NULL);

@@ -3,6 +3,7 @@
  * concurrent connections (enforced at the listener), and a bounded queue of requests
  * waiting for a database connection (503 with Retry-After beyond it). */
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 #include <setjmp.h>
@@ -206,14 +207,11 @@ static void test_queue_bound(void **state)
         it_sql_int("SELECT count(*) FROM transfers WHERE organization_id = %lld", organization), 3);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_slow_request_is_cut_off),
-        cmocka_unit_test(test_a_complete_request_is_not_cut_off),
-        cmocka_unit_test(test_connection_cap),
-        cmocka_unit_test(test_queue_bound),
-        TU_AUDIT_TEST,
-    };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
-}
+RUNNER_MAIN(group_setup, group_teardown,
+            {
+                cmocka_unit_test(test_slow_request_is_cut_off),
+                cmocka_unit_test(test_a_complete_request_is_not_cut_off),
+                cmocka_unit_test(test_connection_cap),
+                cmocka_unit_test(test_queue_bound),
+                TU_AUDIT_TEST,
+            })

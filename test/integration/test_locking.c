@@ -13,6 +13,7 @@
  *   - /v1/stats reads running totals that sql/audit.sql proves equal to the ledger;
  *   - racing transfers over a few storages (the extension path) keep every invariant. */
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 #include <setjmp.h>
@@ -35,16 +36,6 @@ static PGconn *other_session(void)
         fail_msg("cannot open a second session: %s", PQerrorMessage(pg));
     }
     return pg;
-}
-
-static void run(PGconn *pg, const char *sql)
-{
-    PGresult *r = PQexec(pg, sql);
-    ExecStatusType status = PQresultStatus(r);
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    }
-    PQclear(r);
 }
 
 static double metric(const char *name)
@@ -70,6 +61,22 @@ static long long new_storage(const char *capacity)
     return id;
 }
 
+/* A second session inside a transaction that has run sql: what it locks stays locked until
+ * release. */
+static PGconn *holding(const char *sql)
+{
+    PGconn *pg = other_session();
+    tu_pg_exec(pg, "BEGIN");
+    tu_pg_exec(pg, sql);
+    return pg;
+}
+
+static void release(PGconn *pg)
+{
+    tu_pg_exec(pg, "ROLLBACK");
+    PQfinish(pg);
+}
+
 static it_response *hand_over(long long org, const char *waste, const char *query)
 {
     return it_post(tu_fmt("/v1/organizations/%lld/transfers%s", org, query), "{\"waste\":%s}",
@@ -93,9 +100,7 @@ static void test_locks_only_the_rows_it_ships_to(void **state)
     long long storages[50];
     long long org = line_world(storages, 50);
     /* Another session holds a far storage's row (and keeps it). */
-    PGconn *other = other_session();
-    run(other, "BEGIN");
-    run(other,
+    PGconn *other = holding(
         tu_fmt("SELECT 1 FROM storage_waste WHERE storage_id = %lld FOR UPDATE", storages[40]));
     double locked_before = metric("wasteflow_transfer_rows_locked_total");
     double started = tu_now_seconds();
@@ -112,8 +117,7 @@ static void test_locks_only_the_rows_it_ships_to(void **state)
            took * 1000);
     assert_true(locked >= 3 && locked <= 3 + 2); /* DESIGN: shipments + 2 at most */
     assert_true(took < (tu_under_valgrind() ? 20.0 : 1.0));
-    run(other, "ROLLBACK");
-    PQfinish(other);
+    release(other);
 }
 
 static void test_wrong_hints_read_further(void **state)
@@ -200,13 +204,11 @@ static void test_dry_run_takes_no_lock(void **state)
     (void)state;
     long long storages[3];
     long long org = line_world(storages, 3);
-    PGconn *other = other_session();
-    run(other, "SET lock_timeout = '30s'");
-    run(other, "BEGIN");
-    run(other, tu_fmt("SELECT 1 FROM organizations WHERE id = %lld FOR UPDATE", org));
-    run(other, tu_fmt("SELECT 1 FROM storage_waste WHERE storage_id IN (%lld, %lld, %lld) "
-                      "FOR UPDATE",
-                      storages[0], storages[1], storages[2]));
+    PGconn *other = holding(
+        tu_fmt("SET LOCAL lock_timeout = '30s'; "
+               "SELECT 1 FROM organizations WHERE id = %lld FOR UPDATE; "
+               "SELECT 1 FROM storage_waste WHERE storage_id IN (%lld, %lld, %lld) FOR UPDATE",
+               org, storages[0], storages[1], storages[2]));
     double started = tu_now_seconds();
     it_response *response = hand_over(org, "{\"glass\":14}", "?dry_run=true");
     double took = tu_now_seconds() - started;
@@ -220,8 +222,7 @@ static void test_dry_run_takes_no_lock(void **state)
     printf("locking: dry run answered in %.0f ms while another session held every row\n",
            took * 1000);
     assert_true(took < (tu_under_valgrind() ? 20.0 : 1.0));
-    run(other, "ROLLBACK");
-    PQfinish(other);
+    release(other);
 }
 
 /* ---- Idempotency-Key against a held transaction ---- */
@@ -276,8 +277,8 @@ static void test_idempotent_retry_while_the_first_is_held(void **state)
     PGconn *other = other_session();
 
     /* 1. The first request takes the key, then waits for the organization row. */
-    run(other, "BEGIN");
-    run(other, tu_fmt("SELECT 1 FROM organizations WHERE id = %lld FOR UPDATE", org));
+    tu_pg_exec(other, "BEGIN");
+    tu_pg_exec(other, tu_fmt("SELECT 1 FROM organizations WHERE id = %lld FOR UPDATE", org));
     held_request first = {strdup(url), "Idempotency-Key: held-1", body, {0}};
     pthread_t thread;
     assert_int_equal(pthread_create(&thread, NULL, send_held, &first), 0);
@@ -287,7 +288,7 @@ static void test_idempotent_retry_while_the_first_is_held(void **state)
         it_request("POST", tu_fmt("/v1/organizations/%lld/transfers", org), body, headers);
     EXPECT_STATUS(retry, 409); /* still in flight */
     it_response_free(retry);
-    run(other, "ROLLBACK");
+    tu_pg_exec(other, "ROLLBACK");
     pthread_join(thread, NULL);
     assert_int_equal(first.result.status, 201);
     retry = it_request("POST", tu_fmt("/v1/organizations/%lld/transfers", org), body, headers);
@@ -304,15 +305,15 @@ static void test_idempotent_retry_while_the_first_is_held(void **state)
      * transaction must not commit its work next to it. It starts over, and the key's record
      * (for another body) answers. */
     char *before = it_db_fingerprint();
-    run(other, "BEGIN");
-    run(other, tu_fmt("SELECT 1 FROM organizations WHERE id = %lld FOR UPDATE", org));
+    tu_pg_exec(other, "BEGIN");
+    tu_pg_exec(other, tu_fmt("SELECT 1 FROM organizations WHERE id = %lld FOR UPDATE", org));
     held_request second = {strdup(url), "Idempotency-Key: held-2", body, {0}};
     assert_int_equal(pthread_create(&thread, NULL, send_held, &second), 0);
     wait_for_lock_waiter();
     it_sql_exec("INSERT INTO idempotency_keys (principal, key, fingerprint, status, body, "
                 "location) VALUES ('%s', 'held-2', 'another request', 201, '{}', NULL)",
                 admin_actor());
-    run(other, "ROLLBACK");
+    tu_pg_exec(other, "ROLLBACK");
     pthread_join(thread, NULL);
     assert_int_equal(second.result.status, 422); /* the key was used for another request */
     ASSERT_UNCHANGED(before);                    /* no transfer, no stock, no pending */
@@ -345,10 +346,9 @@ static void test_stats_read_the_totals(void **state)
     (void)state;
     long long storages[2];
     long long org = line_world(storages, 2);
-    it_response *response = hand_over(org, "{\"glass\":7,\"bio\":4}", "");
-    EXPECT_STATUS(response, 201);
-    it_response_free(response);
-    response = it_post(tu_fmt("/v1/storages/%lld/unload", storages[0]), "{\"glass\":2}");
+    HAND_OVER(org, "{\"glass\":7,\"bio\":4}");
+    it_response *response =
+        it_post(tu_fmt("/v1/storages/%lld/unload", storages[0]), "{\"glass\":2}");
     EXPECT_STATUS(response, 200);
     it_response_free(response);
     it_response *stats = it_get("/v1/stats");
@@ -464,17 +464,14 @@ static void test_racing_transfers_keep_every_invariant(void **state)
     free(audit);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_locks_only_the_rows_it_ships_to),
-        cmocka_unit_test(test_wrong_hints_read_further),
-        cmocka_unit_test(test_rooms_are_read_in_the_first_round),
-        cmocka_unit_test(test_dry_run_takes_no_lock),
-        cmocka_unit_test(test_idempotent_retry_while_the_first_is_held),
-        cmocka_unit_test(test_pending_overflow_is_refused),
-        cmocka_unit_test(test_stats_read_the_totals),
-        cmocka_unit_test(test_racing_transfers_keep_every_invariant),
-    };
-    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
-}
+RUNNER_MAIN(tu_setup, tu_teardown,
+            {
+                cmocka_unit_test(test_locks_only_the_rows_it_ships_to),
+                cmocka_unit_test(test_wrong_hints_read_further),
+                cmocka_unit_test(test_rooms_are_read_in_the_first_round),
+                cmocka_unit_test(test_dry_run_takes_no_lock),
+                cmocka_unit_test(test_idempotent_retry_while_the_first_is_held),
+                cmocka_unit_test(test_pending_overflow_is_refused),
+                cmocka_unit_test(test_stats_read_the_totals),
+                cmocka_unit_test(test_racing_transfers_keep_every_invariant),
+            })

@@ -105,15 +105,41 @@ static int group_teardown(void **state)
 
 enum { HOGS = 150 };
 
-static int hogs_setup(void **state)
+/* ASan's quarantine keeps freed memory resident: the test measures the server's. */
+TU_SETUP_WITH(hogs_setup, "WASTEFLOW_MAX_CONNECTIONS=150",
+              "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=0")
+
+/* A new client (127.0.0.2) asks GET /healthz: the status it gets within 5 s (scaled), and
+ * how long it waited in *waited. */
+static int newcomer_healthz(long long *waited)
 {
-    (void)state;
-    /* ASan's quarantine keeps freed memory resident: the test measures the server's. */
-    static const char *const env[] = {
-        "WASTEFLOW_MAX_CONNECTIONS=150",
-        "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=0", NULL};
-    it_start(env);
-    return 0;
+    long long start = tu_now_ms();
+    int fd = tu_connect("127.0.0.2", 0);
+    const char *health = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+    tu_send_all(fd, health, strlen(health));
+    int status = response_status(fd, (int)tu_scaled_ms(5000));
+    *waited = tu_now_ms() - start;
+    close(fd);
+    return status;
+}
+
+/* What a newcomer met at the connection cap: its status, how long it waited, and how many
+ * connections the server closed at the cap since closed_before; printed, with what was
+ * closed named by closed_what. */
+typedef struct {
+    int status;
+    long long waited_ms, closed_at_cap;
+} newcomer;
+
+static newcomer newcomer_at_cap(long long closed_before, const char *closed_what)
+{
+    newcomer n;
+    n.status = newcomer_healthz(&n.waited_ms);
+    n.closed_at_cap = tu_metric("wasteflow_http_connections_closed_total{reason=\"idle_at_cap\"}") -
+                      closed_before;
+    print_message("newcomer's /healthz: %d after %lld ms; %s closed at the cap: %lld\n", n.status,
+                  n.waited_ms, closed_what, n.closed_at_cap);
+    return n;
 }
 
 /* Before: +206 MB, and the newcomer got no answer while the hogs were connected. */
@@ -128,13 +154,8 @@ static void test_unread_replies_hold_neither_memory_nor_the_cap(void **state)
     open_hogs(hogs, HOGS, 4, "127.0.0.1");
     tu_sleep_ms(300);
     /* A newcomer from another address, while every slot is taken. */
-    long long start = tu_now_ms();
-    int newcomer = tu_connect("127.0.0.2", 0);
-    const char *health = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
-    tu_send_all(newcomer, health, strlen(health));
-    int status = response_status(newcomer, (int)tu_scaled_ms(5000));
-    long long waited = tu_now_ms() - start;
-    close(newcomer);
+    long long waited;
+    int status = newcomer_healthz(&waited);
     tu_sleep_ms(500);
     long after_kib = tu_vm_rss_kib(pid);
     close_all(hogs, HOGS);
@@ -152,15 +173,8 @@ static void test_unread_replies_hold_neither_memory_nor_the_cap(void **state)
 
 /* ------------------------------------------------------------------ group: pause, budget */
 
-static int budget_setup(void **state)
-{
-    (void)state;
-    static const char *const env[] = {
-        "WASTEFLOW_OUTPUT_BUDGET_MB=4", "WASTEFLOW_MAX_CONNECTIONS=64",
-        "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=0", NULL};
-    it_start(env);
-    return 0;
-}
+TU_SETUP_WITH(budget_setup, "WASTEFLOW_OUTPUT_BUDGET_MB=4", "WASTEFLOW_MAX_CONNECTIONS=64",
+              "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=0")
 
 /* Before: evhttp read every pipelined byte into memory while the reply waited. */
 static void test_unsent_reply_stops_reading(void **state)
@@ -239,15 +253,8 @@ static void test_output_budget_closes_the_biggest(void **state)
 
 enum { CAP = 20, BUDGET = 4 };
 
-static int cap_setup(void **state)
-{
-    (void)state;
-    static const char *const env[] = {"WASTEFLOW_MAX_CONNECTIONS=20",
-                                      "WASTEFLOW_MAX_IDLE_PER_CLIENT=4",
-                                      "WASTEFLOW_OUTPUT_BUDGET_MB=4096", NULL};
-    it_start(env);
-    return 0;
-}
+TU_SETUP_WITH(cap_setup, "WASTEFLOW_MAX_CONNECTIONS=20", "WASTEFLOW_MAX_IDLE_PER_CLIENT=4",
+              "WASTEFLOW_OUTPUT_BUDGET_MB=4096")
 
 /* Before: connections with a reply in flight never counted as idle, so the hogs kept every
  * slot and the newcomer waited for the 30 s write timeout. */
@@ -259,23 +266,13 @@ static void test_unread_replies_count_as_idle_at_the_cap(void **state)
     int hogs[CAP];
     open_hogs(hogs, CAP, 2, "127.0.0.1");
     tu_sleep_ms(200);
-    long long start = tu_now_ms();
-    int newcomer = tu_connect("127.0.0.2", 0);
-    const char *health = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
-    tu_send_all(newcomer, health, strlen(health));
-    int status = response_status(newcomer, (int)tu_scaled_ms(5000));
-    long long waited = tu_now_ms() - start;
-    close(newcomer);
-    long long closed = tu_metric("wasteflow_http_connections_closed_total{reason=\"idle_at_cap\"}");
+    newcomer n = newcomer_at_cap(closed_before, "hog connections");
     close_all(hogs, CAP);
-    print_message("newcomer's /healthz: %d after %lld ms; hog connections closed at the cap: "
-                  "%lld\n",
-                  status, waited, closed - closed_before);
-    assert_int_equal(status, 200);
-    assert_true(waited <= tu_scaled_ms(2000));
+    assert_int_equal(n.status, 200);
+    assert_true(n.waited_ms <= tu_scaled_ms(2000));
     assert_true(closed_before >= 0);
     /* The address keeps its budget of such connections. */
-    assert_int_equal(closed - closed_before, CAP - BUDGET);
+    assert_int_equal(n.closed_at_cap, CAP - BUDGET);
 }
 
 /* ------------------------------------------------------------------ group: readyz */
@@ -369,16 +366,10 @@ static void test_readyz_503_when_the_database_is_gone(void **state)
 
 /* ------------------------------------------------------------------ group: proxies */
 
-static int proxies_setup(void **state)
-{
-    (void)state;
-    /* One request a second per address: the second of two requests in a row is refused
-     * when both count against one address, however slow the server (valgrind). */
-    static const char *const env[] = {"WASTEFLOW_TRUSTED_PROXIES=127.0.0.1/32, 10.0.0.0/8",
-                                      "WASTEFLOW_RATE_LIMIT=1", "WASTEFLOW_LOG_LEVEL=info", NULL};
-    it_start(env);
-    return 0;
-}
+/* One request a second per address: the second of two requests in a row is refused
+ * when both count against one address, however slow the server (valgrind). */
+TU_SETUP_WITH(proxies_setup, "WASTEFLOW_TRUSTED_PROXIES=127.0.0.1/32, 10.0.0.0/8",
+              "WASTEFLOW_RATE_LIMIT=1", "WASTEFLOW_LOG_LEVEL=info")
 
 /* The status of GET /v1/me without credentials, from local_ip with this forwarding header
  * (NULL: none), on a connection of its own: 401, or 429 once its address's budget is spent. */
@@ -443,15 +434,8 @@ static void test_untrusted_peers_forwarding_is_ignored(void **state)
 
 enum { PROXIED_CAP = 12, PROXIED_BUDGET = 3 };
 
-static int proxied_idle_setup(void **state)
-{
-    (void)state;
-    static const char *const env[] = {"WASTEFLOW_TRUSTED_PROXIES=127.0.0.1",
-                                      "WASTEFLOW_MAX_CONNECTIONS=12",
-                                      "WASTEFLOW_MAX_IDLE_PER_CLIENT=3", NULL};
-    it_start(env);
-    return 0;
-}
+TU_SETUP_WITH(proxied_idle_setup, "WASTEFLOW_TRUSTED_PROXIES=127.0.0.1",
+              "WASTEFLOW_MAX_CONNECTIONS=12", "WASTEFLOW_MAX_IDLE_PER_CLIENT=3")
 
 /* The idle budget counts a connection as the client its last request came from, and an IPv6
  * client by its /64, as the rate limit does: two /64 networks behind the proxy, six
@@ -472,21 +456,11 @@ static void test_idle_budget_counts_forwarded_clients_by_64(void **state)
         free(request);
         assert_int_equal(response_status(held[i], (int)tu_scaled_ms(3000)), 200);
     }
-    long long start = tu_now_ms();
-    int newcomer = tu_connect("127.0.0.2", 0);
-    const char *health = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
-    tu_send_all(newcomer, health, strlen(health));
-    int status = response_status(newcomer, (int)tu_scaled_ms(5000));
-    long long waited = tu_now_ms() - start;
-    close(newcomer);
-    long long closed = tu_metric("wasteflow_http_connections_closed_total{reason=\"idle_at_cap\"}");
+    newcomer n = newcomer_at_cap(closed_before, "forwarded clients' idle connections");
     close_all(held, PROXIED_CAP);
-    print_message("newcomer's /healthz: %d after %lld ms; forwarded clients' idle connections "
-                  "closed at the cap: %lld\n",
-                  status, waited, closed - closed_before);
-    assert_int_equal(status, 200);
+    assert_int_equal(n.status, 200);
     assert_true(closed_before >= 0);
-    assert_int_equal(closed - closed_before, PROXIED_CAP - 2 * PROXIED_BUDGET);
+    assert_int_equal(n.closed_at_cap, PROXIED_CAP - 2 * PROXIED_BUDGET);
 }
 
 /* ------------------------------------------------------------------ the runner */

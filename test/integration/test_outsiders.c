@@ -34,6 +34,7 @@
 #include <libpq-fe.h>
 
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 #define AUDITOR_ROLE "wasteflow_auditor"
@@ -55,20 +56,10 @@ static PGconn *auditor_session(void)
     return pg;
 }
 
-static void run(PGconn *pg, const char *sql)
-{
-    PGresult *r = PQexec(pg, sql);
-    ExecStatusType status = PQresultStatus(r);
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-        fail_msg("as %s: %s: %s", PQuser(pg), sql, PQresultErrorMessage(r));
-    }
-    PQclear(r);
-}
-
 /* sql, in a transaction rolled back afterwards, must fail with SQLSTATE 42501. */
 static void refused(PGconn *pg, const char *sql)
 {
-    run(pg, "BEGIN");
+    tu_pg_exec(pg, "BEGIN");
     PGresult *r = PQexec(pg, sql);
     ExecStatusType status = PQresultStatus(r);
     const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
@@ -76,7 +67,7 @@ static void refused(PGconn *pg, const char *sql)
     bool denied = status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && state != NULL &&
                   strcmp(state, "42501") == 0;
     PQclear(r);
-    run(pg, "ROLLBACK");
+    tu_pg_exec(pg, "ROLLBACK");
     if (!denied) {
         fail_msg("as %s: %s\n  must be refused (42501), got: %s", PQuser(pg), sql,
                  copy[0] ? copy : "success");
@@ -155,19 +146,19 @@ static void test_auditor_locks_stall_no_request(void **state)
     /* Every advisory lock the service ever took on a request's path, and ACCESS SHARE on
      * every table (all a read-only role may lock), held while the requests run. */
     PGconn *auditor = auditor_session();
-    run(auditor, "SELECT pg_advisory_lock(hashtext('wasteflow.transfer_commits')), "
-                 "pg_advisory_lock(hashtext('wasteflow.graph')), "
-                 "pg_try_advisory_lock(hashtext('wasteflow.dispatcher'))");
-    run(auditor, tu_fmt("SELECT pg_advisory_lock(hashtextextended('idempotency:' || '%s' || "
-                        "chr(10) || '%s', 0))",
-                        admin_actor(), idempotency_key));
-    run(auditor, "BEGIN");
+    tu_pg_exec(auditor, "SELECT pg_advisory_lock(hashtext('wasteflow.transfer_commits')), "
+                        "pg_advisory_lock(hashtext('wasteflow.graph')), "
+                        "pg_try_advisory_lock(hashtext('wasteflow.dispatcher'))");
+    tu_pg_exec(auditor, tu_fmt("SELECT pg_advisory_lock(hashtextextended('idempotency:' || '%s' || "
+                               "chr(10) || '%s', 0))",
+                               admin_actor(), idempotency_key));
+    tu_pg_exec(auditor, "BEGIN");
     PGresult *tables = PQexec(it_db(), "SELECT string_agg(quote_ident(relname), ', ') FROM "
                                        "pg_class WHERE relnamespace = 'public'::regnamespace "
                                        "AND relkind = 'r' AND has_table_privilege('" AUDITOR_ROLE
                                        "', oid, 'SELECT')");
     assert_int_equal(PQresultStatus(tables), PGRES_TUPLES_OK);
-    run(auditor, tu_fmt("LOCK TABLE %s IN ACCESS SHARE MODE", PQgetvalue(tables, 0, 0)));
+    tu_pg_exec(auditor, tu_fmt("LOCK TABLE %s IN ACCESS SHARE MODE", PQgetvalue(tables, 0, 0)));
     PQclear(tables);
 
     const char *transfers = tu_fmt("/v1/organizations/%lld/transfers", org);
@@ -183,8 +174,8 @@ static void test_auditor_locks_stall_no_request(void **state)
     printf("outsiders: slowest request %lld ms while the auditor held every advisory lock the "
            "service used and ACCESS SHARE on every table\n",
            slowest_ms);
-    run(auditor, "ROLLBACK");
-    run(auditor, "SELECT pg_advisory_unlock_all()");
+    tu_pg_exec(auditor, "ROLLBACK");
+    tu_pg_exec(auditor, "SELECT pg_advisory_unlock_all()");
     PQfinish(auditor);
 
     assert_int_equal(it_sql_int("SELECT count(*) FROM transfers WHERE organization_id = %lld", org),
@@ -233,7 +224,7 @@ static void test_dispatch_despite_the_auditors_advisory_lock(void **state)
                                 "granted AND database = (SELECT oid FROM pg_database WHERE "
                                 "datname = current_database())"),
                      0);
-    run(auditor, "SELECT pg_advisory_lock(hashtext('wasteflow.dispatcher'))");
+    tu_pg_exec(auditor, "SELECT pg_advisory_lock(hashtext('wasteflow.dispatcher'))");
     it_restart_server(NULL);
     /* The new instance leads (the stopped one gave its lease up). */
     long long since = tu_now_ms();
@@ -406,10 +397,11 @@ static void test_forged_notifications_deliver_nothing(void **state)
         assert_int_equal(PQresultStatus(sent), PGRES_TUPLES_OK);
         PQclear(sent);
     }
-    run(auditor, "NOTIFY wasteflow_events, 's:*'");
+    tu_pg_exec(auditor, "NOTIFY wasteflow_events, 's:*'");
     /* A burst naming more ids than any one statement of the service announces at once. */
-    run(auditor, "SELECT pg_notify('wasteflow_events', 's:' || string_agg(i::text, ',')) FROM "
-                 "generate_series(1, 7000) i GROUP BY i / 700");
+    tu_pg_exec(auditor,
+               "SELECT pg_notify('wasteflow_events', 's:' || string_agg(i::text, ',')) FROM "
+               "generate_series(1, 7000) i GROUP BY i / 700");
     stream_read(s, tu_scaled_ms(1500));
     if (events_after(s, mark)[0] != '\0') {
         fail_msg("forged notifications made events on the stream:\n%s", events_after(s, mark));
@@ -425,8 +417,8 @@ static void test_forged_notifications_deliver_nothing(void **state)
     stream_read(s, 300);
     /* And a forged repeat of it is not sent again. */
     mark = s->length;
-    run(auditor, tu_fmt("NOTIFY wasteflow_events, 's:%lld'", storage));
-    run(auditor, tu_fmt("NOTIFY wasteflow_events, 'u:%lld'", unload));
+    tu_pg_exec(auditor, tu_fmt("NOTIFY wasteflow_events, 's:%lld'", storage));
+    tu_pg_exec(auditor, tu_fmt("NOTIFY wasteflow_events, 'u:%lld'", unload));
     stream_read(s, tu_scaled_ms(1000));
     if (events_after(s, mark)[0] != '\0') {
         fail_msg("a forged repeat was delivered again:\n%s", events_after(s, mark));
@@ -455,12 +447,12 @@ static void test_unloads_committed_out_of_xid_order_both_arrive(void **state)
     tu_fmt("INSERT INTO unloads (storage_id, waste_type, amount, actor) VALUES (%lld, 'glass', "   \
            "%d, 'psql')",                                                                          \
            storage, (kg))
-    run(first, "BEGIN");
-    run(first, UNLOAD_SQL(2)); /* the lower transaction id, committed last */
-    run(second, UNLOAD_SQL(3));
+    tu_pg_exec(first, "BEGIN");
+    tu_pg_exec(first, UNLOAD_SQL(2)); /* the lower transaction id, committed last */
+    tu_pg_exec(second, UNLOAD_SQL(3));
     stream_read(s, 500);
     assert_null(strstr(s->text + mark, "\"unloaded\""));
-    run(first, "COMMIT");
+    tu_pg_exec(first, "COMMIT");
     stream_expect(s, mark, "\"unloaded\":{\"glass\":3}", 2000);
     const char *two = strstr(s->text + mark, "\"unloaded\":{\"glass\":2}");
     assert_non_null(two);
@@ -483,22 +475,19 @@ static void test_auditors_open_transaction_stalls_no_event(void **state)
     line_world(&org, &storage, &route, 1000);
     stream *s = stream_open();
     PGconn *auditor = auditor_session();
-    run(auditor, "BEGIN");
-    run(auditor, "SELECT pg_current_xact_id()");
+    tu_pg_exec(auditor, "BEGIN");
+    tu_pg_exec(auditor, "SELECT pg_current_xact_id()");
     for (int i = 0; i < 3; i++) {
         size_t mark = s->length;
         long long started = tu_now_ms();
-        it_response *r =
-            it_post(tu_fmt("/v1/organizations/%lld/transfers", org), "{\"waste\":{\"glass\":1}}");
-        EXPECT_STATUS(r, 201);
-        long long id = it_json_int(r->json, "id");
-        it_response_free(r);
+        long long id = POST_CREATED(tu_fmt("/v1/organizations/%lld/transfers", org),
+                                    "{\"waste\":{\"glass\":1}}");
         stream_expect(s, mark, tu_fmt("\"id\":%lld,", id), 1000);
         printf("outsiders: transfer %lld reached the stream %lld ms after it was sent while the "
                "auditor held a transaction id open\n",
                id, tu_now_ms() - started);
     }
-    run(auditor, "ROLLBACK");
+    tu_pg_exec(auditor, "ROLLBACK");
     PQfinish(auditor);
     stream_close(s);
 }
@@ -546,18 +535,15 @@ static void test_audit_flags_misdated_ledger_rows_and_impossible_keys(void **sta
     free(audit);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_auditor_can_take_no_lock_of_the_service),
-        cmocka_unit_test(test_auditor_locks_stall_no_request),
-        cmocka_unit_test(test_dispatch_despite_the_auditors_advisory_lock),
-        cmocka_unit_test(test_a_crashed_leaders_lease_is_taken_over),
-        cmocka_unit_test(test_forged_notifications_deliver_nothing),
-        cmocka_unit_test(test_unloads_committed_out_of_xid_order_both_arrive),
-        cmocka_unit_test(test_auditors_open_transaction_stalls_no_event),
-        /* Last: it leaves rows the audit reports. */
-        cmocka_unit_test(test_audit_flags_misdated_ledger_rows_and_impossible_keys),
-    };
-    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
-}
+RUNNER_MAIN(tu_setup, tu_teardown,
+            {
+                cmocka_unit_test(test_auditor_can_take_no_lock_of_the_service),
+                cmocka_unit_test(test_auditor_locks_stall_no_request),
+                cmocka_unit_test(test_dispatch_despite_the_auditors_advisory_lock),
+                cmocka_unit_test(test_a_crashed_leaders_lease_is_taken_over),
+                cmocka_unit_test(test_forged_notifications_deliver_nothing),
+                cmocka_unit_test(test_unloads_committed_out_of_xid_order_both_arrive),
+                cmocka_unit_test(test_auditors_open_transaction_stalls_no_event),
+                /* Last: it leaves rows the audit reports. */
+                cmocka_unit_test(test_audit_flags_misdated_ledger_rows_and_impossible_keys),
+            })

@@ -1540,6 +1540,9 @@ static void test_sqlstate_retryable(void **state)
     assert_false(db_sqlstate_retryable(""));
 }
 
+/* A test on a pool of its own (setup, teardown). */
+#define POOL_TEST(test) cmocka_unit_test_setup_teardown(test, setup, teardown)
+
 int main(void)
 {
     database_url = getenv("DATABASE_URL");
@@ -1550,37 +1553,34 @@ int main(void)
     /* Connection-lost warnings are expected here; keep the output readable. */
     log_set_level(LOG_ERROR);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_batch_results_in_order, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_result_accessors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sql_error_in_pipeline, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_skipped_queries_have_null_results, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_callbacks_fire_exactly_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_send_while_batch_in_flight_fails, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_queue_bound, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_queue_bound_ignores_leases_served_at_once, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_queue_bound_back_to_back, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_lease_deadline, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_release_rolls_back_open_transaction, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reconnect_after_backend_killed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reconnect_after_idle_backend_killed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_statement_timeout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_batch_timer_when_backend_does_not_answer, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_unreachable_database, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_blackholed_first_host, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_refusing_first_host, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_all_hosts_down, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ready_and_stats, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_notifications_reach_the_listener, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_free_fails_waiters_with_closed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_release_with_batch_in_flight, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_empty_batch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_prepared_statement_makes_pool_unavailable, setup,
-                                        teardown),
+        POOL_TEST(test_batch_results_in_order),
+        POOL_TEST(test_result_accessors),
+        POOL_TEST(test_sql_error_in_pipeline),
+        POOL_TEST(test_skipped_queries_have_null_results),
+        POOL_TEST(test_callbacks_fire_exactly_once),
+        POOL_TEST(test_send_while_batch_in_flight_fails),
+        POOL_TEST(test_queue_bound),
+        POOL_TEST(test_queue_bound_ignores_leases_served_at_once),
+        POOL_TEST(test_queue_bound_back_to_back),
+        POOL_TEST(test_lease_deadline),
+        POOL_TEST(test_release_rolls_back_open_transaction),
+        POOL_TEST(test_reconnect_after_backend_killed),
+        POOL_TEST(test_reconnect_after_idle_backend_killed),
+        POOL_TEST(test_statement_timeout),
+        POOL_TEST(test_batch_timer_when_backend_does_not_answer),
+        POOL_TEST(test_unreachable_database),
+        POOL_TEST(test_blackholed_first_host),
+        POOL_TEST(test_refusing_first_host),
+        POOL_TEST(test_all_hosts_down),
+        POOL_TEST(test_ready_and_stats),
+        POOL_TEST(test_notifications_reach_the_listener),
+        POOL_TEST(test_free_fails_waiters_with_closed),
+        POOL_TEST(test_release_with_batch_in_flight),
+        POOL_TEST(test_empty_batch),
+        POOL_TEST(test_bad_prepared_statement_makes_pool_unavailable),
         cmocka_unit_test(test_sqlstate_retryable),
         /* Last: under ASan the bug it shows aborts the process. */
-        cmocka_unit_test_setup_teardown(test_connection_error_message_is_valid, setup, teardown),
+        POOL_TEST(test_connection_error_message_is_valid),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

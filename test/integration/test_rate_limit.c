@@ -149,6 +149,21 @@ static void send_as(const char *method, const char *path, const char *key, const
             r);
 }
 
+/* A GET of path with key (NULL: none), answered 200. */
+static void get_ok(const char *path, const char *key, reply *r)
+{
+    send_as("GET", path, key, NULL, r);
+    assert_int_equal(r->status, 200);
+}
+
+/* RATE GETs of path with key, each answered 200: the key's whole burst. */
+static void spend_burst(const char *path, const char *key, reply *r)
+{
+    for (int i = 0; i < RATE; i++) {
+        get_ok(path, key, r);
+    }
+}
+
 /* A refusal of the rate limit, exactly as the contract says. */
 static void expect_limited(const reply *r, const char *what)
 {
@@ -300,15 +315,9 @@ static void test_another_key_is_not_slowed(void **state)
     exhaust(key_a);
     /* Key B, same role, same address, same moment: its own full burst. */
     reply r = {0};
-    for (int i = 0; i < RATE; i++) {
-        send_as("GET", "/v1/waste-types", key_b, NULL, &r);
-        assert_int_equal(r.status, 200);
-    }
+    spend_burst("/v1/waste-types", key_b, &r);
     /* An auditor key too, on another route. */
-    for (int i = 0; i < RATE; i++) {
-        send_as("GET", "/v1/stats", key_d, NULL, &r);
-        assert_int_equal(r.status, 200);
-    }
+    spend_burst("/v1/stats", key_d, &r);
     reply_clear(&r);
 }
 
@@ -336,10 +345,7 @@ static void test_bucket_refills(void **state)
     }
     /* A second after its last use, the bucket is full again: a whole burst passes. */
     let_buckets_refill();
-    for (int i = 0; i < RATE; i++) {
-        send_as("GET", "/v1/me", key_b, NULL, &r);
-        assert_int_equal(r.status, 200);
-    }
+    spend_burst("/v1/me", key_b, &r);
     reply_clear(&r);
 }
 
@@ -366,8 +372,7 @@ static void test_jwt_is_one_credential_by_issuer_and_subject(void **state)
     if (tu_now_ms() - start < REFILL_MS) {
         expect_limited(&r, "the same subject with another token");
     }
-    send_as("GET", "/v1/me", bob, NULL, &r);
-    assert_int_equal(r.status, 200);
+    get_ok("/v1/me", bob, &r);
     assert_string_equal(it_json_str(r.json, "role"), "auditor");
     reply_clear(&r);
     free(alice);
@@ -429,8 +434,7 @@ static void test_unauthenticated_flood_is_limited_by_address(void **state)
 static long long credential_checks(const char *kind)
 {
     reply r = {0};
-    send_as("GET", "/metrics", key_monitor, NULL, &r);
-    assert_int_equal(r.status, 200);
+    get_ok("/metrics", key_monitor, &r);
     char *name = tu_format("\nwasteflow_credential_checks_total{kind=\"%s\"} ", kind);
     const char *line = strstr(r.body, name);
     assert_non_null(line);
@@ -478,8 +482,7 @@ static void test_address_limit_comes_before_cryptography(void **state)
             }
         }
         /* A known key from the same address: its own bucket, no check. */
-        send_as("GET", "/v1/waste-types", key_a, NULL, &r);
-        assert_int_equal(r.status, 200);
+        get_ok("/v1/waste-types", key_a, &r);
         reply_clear(&r);
         long long checks = credential_checks(kinds[k]) - checks_before;
         print_message("%d forged %s credentials: %d x 401, %d x 429, %lld checked\n", 6 * RATE,
@@ -526,8 +529,7 @@ static void test_refusals_are_counted_in_metrics(void **state)
 {
     (void)state;
     reply r = {0};
-    send_as("GET", "/metrics", key_monitor, NULL, &r);
-    assert_int_equal(r.status, 200);
+    get_ok("/metrics", key_monitor, &r);
     const char *line = strstr(r.body, "\nwasteflow_rate_limited_total ");
     assert_non_null(line);
     long long counted = atoll(line + strlen("\nwasteflow_rate_limited_total "));
@@ -575,10 +577,8 @@ static void test_openapi_documents_429(void **state)
 {
     (void)state;
     reply r = {0};
-    send_as("GET", "/openapi.json", NULL, NULL, &r);
-    assert_int_equal(r.status, 200);
-    const cJSON *paths = cJSON_GetObjectItemCaseSensitive(r.json, "paths");
-    assert_non_null(paths);
+    get_ok("/openapi.json", NULL, &r);
+    const cJSON *paths = tu_member(r.json, "paths");
     int operations = 0;
     const cJSON *path;
     cJSON_ArrayForEach(path, paths)

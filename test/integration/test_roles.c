@@ -26,6 +26,7 @@
 #include <libpq-fe.h>
 
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 #define APP_ROLE     "wasteflow_app"
@@ -58,22 +59,12 @@ static PGconn *connect_as(const char *conninfo)
     return pg;
 }
 
-static void exec_ok(PGconn *pg, const char *sql)
-{
-    PGresult *r = PQexec(pg, sql);
-    ExecStatusType status = PQresultStatus(r);
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-        fail_msg("as %s: %s\n  failed: %s", PQuser(pg), sql, PQerrorMessage(pg));
-    }
-    PQclear(r);
-}
-
 /* Runs sql in a transaction that is rolled back: it must succeed. */
 static void allowed(PGconn *pg, const char *sql)
 {
-    exec_ok(pg, "BEGIN");
-    exec_ok(pg, sql);
-    exec_ok(pg, "ROLLBACK");
+    tu_pg_exec(pg, "BEGIN");
+    tu_pg_exec(pg, sql);
+    tu_pg_exec(pg, "ROLLBACK");
 }
 
 /* Runs sql in a transaction that is rolled back: it must fail with SQLSTATE 42501
@@ -81,14 +72,14 @@ static void allowed(PGconn *pg, const char *sql)
  * words. */
 static void refused(PGconn *pg, const char *sql)
 {
-    exec_ok(pg, "BEGIN");
+    tu_pg_exec(pg, "BEGIN");
     PGresult *r = PQexec(pg, sql);
     ExecStatusType status = PQresultStatus(r);
     const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
     const char *message = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
         PQclear(r);
-        exec_ok(pg, "ROLLBACK");
+        tu_pg_exec(pg, "ROLLBACK");
         fail_msg("as %s: %s\n  succeeded; it must be refused", PQuser(pg), sql);
     }
     bool privilege = state != NULL && strcmp(state, "42501") == 0 && message != NULL &&
@@ -98,12 +89,12 @@ static void refused(PGconn *pg, const char *sql)
     if (!privilege) {
         char *copy = strdup(PQerrorMessage(pg));
         PQclear(r);
-        exec_ok(pg, "ROLLBACK");
+        tu_pg_exec(pg, "ROLLBACK");
         fail_msg("as %s: %s\n  failed, but not on a privilege (SQLSTATE %s): %s", PQuser(pg), sql,
                  state ? state : "none", copy);
     }
     PQclear(r);
-    exec_ok(pg, "ROLLBACK");
+    tu_pg_exec(pg, "ROLLBACK");
 }
 
 static long long scalar(PGconn *pg, const char *sql)
@@ -153,13 +144,19 @@ static void build_world(void)
     world.built = true;
 }
 
+/* The world built, and a session as the app role. */
+static PGconn *app_world(void)
+{
+    build_world();
+    return connect_as(it_app_database_url());
+}
+
 /* ---------------------------------------------------------------- the app role */
 
 static void test_app_role_cannot_change_or_empty_the_ledger(void **state)
 {
     (void)state;
-    build_world();
-    PGconn *app = connect_as(it_app_database_url());
+    PGconn *app = app_world();
     assert_string_equal(PQuser(app), APP_ROLE);
     char *before = it_db_fingerprint();
     for (size_t i = 0; i < LEDGER_TABLES; i++) {
@@ -191,8 +188,7 @@ static void test_app_role_cannot_change_or_empty_the_ledger(void **state)
 static void test_app_role_cannot_set_triggers_aside(void **state)
 {
     (void)state;
-    build_world();
-    PGconn *app = connect_as(it_app_database_url());
+    PGconn *app = app_world();
     for (size_t i = 0; i < LEDGER_TABLES; i++) {
         const char *t = ledger_tables[i];
         refused(app, tu_fmt("ALTER TABLE %s DISABLE TRIGGER %s_append_only", t, t));
@@ -219,8 +215,7 @@ static void test_app_role_cannot_set_triggers_aside(void **state)
 static void test_app_role_has_no_ddl(void **state)
 {
     (void)state;
-    build_world();
-    PGconn *app = connect_as(it_app_database_url());
+    PGconn *app = app_world();
     char *before = it_db_fingerprint();
     static const char *const statements[] = {
         "CREATE TABLE intruder (id int)",
@@ -269,27 +264,26 @@ static void test_app_role_has_no_ddl(void **state)
 static void test_app_role_reads_and_appends_to_the_ledger(void **state)
 {
     (void)state;
-    build_world();
-    PGconn *app = connect_as(it_app_database_url());
+    PGconn *app = app_world();
     for (size_t i = 0; i < LEDGER_TABLES - 2; i++) {
         assert_true(scalar(app, tu_fmt("SELECT count(*) FROM %s", ledger_tables[i])) >= 1);
     }
     (void)scalar(app, "SELECT count(*) FROM receipts");         /* readable: fails if not */
     (void)scalar(app, "SELECT count(*) FROM transfer_commits"); /* readable: fails if not */
-    exec_ok(app, "BEGIN");
+    tu_pg_exec(app, "BEGIN");
     long long transfers = scalar(app, "SELECT count(*) FROM transfers");
     long long transfer = scalar(
         app, tu_fmt("INSERT INTO transfers (organization_id, trigger, received, pending, actor) "
                     "VALUES (%lld, 'request', '{\"glass\":1}', '{}', 'test_roles') RETURNING id",
                     world.org));
-    exec_ok(app, tu_fmt("INSERT INTO shipments (transfer_id, position, storage_id, waste_type, "
-                        "amount, distance_m) VALUES (%lld, 0, %lld, 'glass', 1, 5)",
-                        transfer, world.storage));
-    exec_ok(app, tu_fmt("INSERT INTO unloads (storage_id, waste_type, amount, actor) VALUES "
-                        "(%lld, 'glass', 1, 'test_roles')",
-                        world.storage));
+    tu_pg_exec(app, tu_fmt("INSERT INTO shipments (transfer_id, position, storage_id, waste_type, "
+                           "amount, distance_m) VALUES (%lld, 0, %lld, 'glass', 1, 5)",
+                           transfer, world.storage));
+    tu_pg_exec(app, tu_fmt("INSERT INTO unloads (storage_id, waste_type, amount, actor) VALUES "
+                           "(%lld, 'glass', 1, 'test_roles')",
+                           world.storage));
     assert_int_equal(scalar(app, "SELECT count(*) FROM transfers"), transfers + 1);
-    exec_ok(app, "ROLLBACK");
+    tu_pg_exec(app, "ROLLBACK");
     for (size_t i = 0; i < LEDGER_TABLES; i++) {
         for (const char *const *p = (const char *const[]){"SELECT", "INSERT", NULL}; *p != NULL;
              p++) {
@@ -317,7 +311,7 @@ static void test_app_role_reads_and_appends_to_the_ledger(void **state)
  * privilege check or from one of the schema's guard triggers (whose message says why). */
 static void forbidden(PGconn *pg, const char *sql, const char *because)
 {
-    exec_ok(pg, "BEGIN");
+    tu_pg_exec(pg, "BEGIN");
     PGresult *r = PQexec(pg, sql);
     ExecStatusType status = PQresultStatus(r);
     const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
@@ -328,7 +322,7 @@ static void forbidden(PGconn *pg, const char *sql, const char *because)
         strdup(status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK ? "it succeeded"
                                                                        : PQerrorMessage(pg));
     PQclear(r);
-    exec_ok(pg, "ROLLBACK");
+    tu_pg_exec(pg, "ROLLBACK");
     if (!ok) {
         fail_msg("as %s: %s\n  must fail (42501, \"%s\"); %s", PQuser(pg), sql, because, copy);
     }
@@ -414,11 +408,8 @@ static void test_service_key_paths_still_work(void **state)
 {
     (void)state;
     build_world();
-    it_response *created = it_post("/v1/api-keys", "{\"role\":\"monitor\",\"name\":\"expiring\","
-                                                   "\"expires_at\":\"2999-01-01T00:00:00Z\"}");
-    EXPECT_STATUS(created, 201);
-    long long key = it_json_int(created->json, "id");
-    it_response_free(created);
+    long long key = POST_CREATED("/v1/api-keys", "{\"role\":\"monitor\",\"name\":\"expiring\","
+                                                 "\"expires_at\":\"2999-01-01T00:00:00Z\"}");
     it_response *revoked = it_delete("/v1/api-keys/%lld", key);
     EXPECT_STATUS(revoked, 204);
     it_response_free(revoked);
@@ -449,8 +440,7 @@ static void test_service_key_paths_still_work(void **state)
 static void test_app_role_dates_the_ledger_now(void **state)
 {
     (void)state;
-    build_world();
-    PGconn *app = connect_as(it_app_database_url());
+    PGconn *app = app_world();
     char *before = it_db_fingerprint();
     forbidden(app,
               tu_fmt("INSERT INTO unloads (storage_id, waste_type, amount, actor, created_at) "
@@ -608,20 +598,17 @@ static void test_roles_are_plain_login_roles(void **state)
                            "' AND datname = current_database()") >= 1);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_app_role_cannot_change_or_empty_the_ledger),
-        cmocka_unit_test(test_app_role_cannot_set_triggers_aside),
-        cmocka_unit_test(test_app_role_has_no_ddl),
-        cmocka_unit_test(test_app_role_reads_and_appends_to_the_ledger),
-        cmocka_unit_test(test_app_role_cannot_rewrite_keys),
-        cmocka_unit_test(test_service_key_paths_still_work),
-        cmocka_unit_test(test_app_role_dates_the_ledger_now),
-        cmocka_unit_test(test_auditor_reads_every_table_and_writes_none),
-        cmocka_unit_test(test_audit_sql_as_the_auditor_prints_nothing),
-        cmocka_unit_test(test_roles_are_plain_login_roles),
-        TU_AUDIT_TEST,
-    };
-    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
-}
+RUNNER_MAIN(tu_setup, tu_teardown,
+            {
+                cmocka_unit_test(test_app_role_cannot_change_or_empty_the_ledger),
+                cmocka_unit_test(test_app_role_cannot_set_triggers_aside),
+                cmocka_unit_test(test_app_role_has_no_ddl),
+                cmocka_unit_test(test_app_role_reads_and_appends_to_the_ledger),
+                cmocka_unit_test(test_app_role_cannot_rewrite_keys),
+                cmocka_unit_test(test_service_key_paths_still_work),
+                cmocka_unit_test(test_app_role_dates_the_ledger_now),
+                cmocka_unit_test(test_auditor_reads_every_table_and_writes_none),
+                cmocka_unit_test(test_audit_sql_as_the_auditor_prints_nothing),
+                cmocka_unit_test(test_roles_are_plain_login_roles),
+                TU_AUDIT_TEST,
+            })

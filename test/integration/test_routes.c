@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 #include <cmocka.h>
@@ -42,6 +43,37 @@ static void assert_route(const cJSON *route, const char *from, const char *to, l
     ASSERT_JSON(tu_member(route, "two_way"), "%s", two_way ? "true" : "false");
     tu_assert_timestamp(tu_member(route, "created_at"));
 }
+
+/* PATCHes path with body and asserts a 200 and, unless from is NULL, the route it answers. */
+#define PATCH_ROUTE(path, body, from, to, distance_m, two_way)                                     \
+    patch_route_at(__FILE__, __LINE__, (path), (body), (from), (to), (distance_m), (two_way))
+#define PATCH_OK(path, body)                                                                       \
+    patch_route_at(__FILE__, __LINE__, (path), (body), NULL, NULL, 0, false)
+static void patch_route_at(const char *file, int line, const char *path, const char *body,
+                           const char *from, const char *to, long long distance_m, bool two_way)
+{
+    it_response *patched = it_patch(path, "%s", body);
+    tu_expect_status_at(file, line, patched, 200);
+    if (from != NULL) {
+        assert_route(patched->json, from, to, distance_m, two_way);
+    }
+    it_response_free(patched);
+}
+
+/* DELETEs the path (printf-formatted) and asserts a 204. */
+#define DELETE_OK(...) delete_ok_at(__FILE__, __LINE__, tu_fmt(__VA_ARGS__))
+static void delete_ok_at(const char *file, int line, const char *path)
+{
+    it_response *deleted = it_delete("%s", path);
+    tu_expect_status_at(file, line, deleted, 204);
+    it_response_free(deleted);
+}
+
+/* POST /v1/routes from from to to, with the other members given, is a 409 and changes
+ * nothing: the ordered pair (or a two-way road over it) is already there. */
+#define EXPECT_ROUTE_CONFLICT(from, to, members)                                                   \
+    EXPECT_REJECTED("POST", "/v1/routes",                                                          \
+                    tu_fmt("{\"from\":%s,\"to\":%s,%s}", (from), (to), (members)), 409, NULL)
 
 /* Ids of a list response's items, in order, as a JSON array text (caller frees). */
 static char *item_ids(const cJSON *list)
@@ -215,10 +247,7 @@ static void test_view_follows_route_changes(void **state)
     snprintf(oo2_mno3, sizeof oo2_mno3, "/v1/routes/%lld", picture.route_oo2_mno3);
 
     /* ОО2→МНО3 made longer: everything behind МНО3 moves with it. */
-    it_response *patched = it_patch(oo2_mno3, "{\"distance_m\":700}");
-    EXPECT_STATUS(patched, 200);
-    assert_route(patched->json, ORG(picture.oo2), STORAGE(s[3]), 700, false);
-    it_response_free(patched);
+    PATCH_ROUTE(oo2_mno3, "{\"distance_m\":700}", ORG(picture.oo2), STORAGE(s[3]), 700, false);
     ASSERT_VIEW(picture.oo2, "", {3, 700, "3"}, {7, 750, "3 7"}, {6, 1300, "3 6"}, UNREACHABLE(1),
                 UNREACHABLE(2), UNREACHABLE(5), UNREACHABLE(8), UNREACHABLE(9));
 
@@ -227,15 +256,11 @@ static void test_view_follows_route_changes(void **state)
     ASSERT_VIEW(picture.oo2, "", {7, 60, "7"}, {3, 110, "7 3"}, {6, 710, "7 3 6"}, UNREACHABLE(1),
                 UNREACHABLE(2), UNREACHABLE(5), UNREACHABLE(8), UNREACHABLE(9));
 
-    it_response *deleted = it_delete("/v1/routes/%lld", shortcut);
-    EXPECT_STATUS(deleted, 204);
-    it_response_free(deleted);
+    DELETE_OK("/v1/routes/%lld", shortcut);
     ASSERT_VIEW(picture.oo2, "", {3, 700, "3"}, {7, 750, "3 7"}, {6, 1300, "3 6"}, UNREACHABLE(1),
                 UNREACHABLE(2), UNREACHABLE(5), UNREACHABLE(8), UNREACHABLE(9));
 
-    patched = it_patch(oo2_mno3, "{\"distance_m\":50}");
-    EXPECT_STATUS(patched, 200);
-    it_response_free(patched);
+    PATCH_OK(oo2_mno3, "{\"distance_m\":50}");
     ASSERT_VIEW(picture.oo2, "", OO2_PICTURE_ROWS);
 
     /* A one-way МНО5→МНО9 5 gives ОО1 a shorter way to МНО9 and МНО8. */
@@ -243,9 +268,7 @@ static void test_view_follows_route_changes(void **state)
     ASSERT_VIEW(picture.oo1, "", {2, 50, "2"}, {1, 100, "1"}, {5, 100, "2 5"}, {9, 105, "2 5 9"},
                 {8, 115, "2 5 9 8"}, {3, 600, "3"}, {7, 650, "3 7"}, {6, 1200, "3 6"});
     ASSERT_VIEW(picture.oo2, "", OO2_PICTURE_ROWS);
-    deleted = it_delete("/v1/routes/%lld", mno5_mno9);
-    EXPECT_STATUS(deleted, 204);
-    it_response_free(deleted);
+    DELETE_OK("/v1/routes/%lld", mno5_mno9);
     ASSERT_VIEW(picture.oo1, "", OO1_PICTURE_ROWS);
 
     /* One-way МНО6→МНО5 opens МНО5 and МНО2 to ОО2 only ... */
@@ -257,28 +280,20 @@ static void test_view_follows_route_changes(void **state)
     ASSERT_VIEW(picture.oo1, "", OO1_PICTURE_ROWS);
 
     /* ... made two-way it also gives ОО1 МНО6 at 110 instead of 1200 ... */
-    patched = it_patch(mno6_mno5_path, "{\"two_way\":true}");
-    EXPECT_STATUS(patched, 200);
-    assert_route(patched->json, STORAGE(s[6]), STORAGE(s[5]), 10, true);
-    it_response_free(patched);
+    PATCH_ROUTE(mno6_mno5_path, "{\"two_way\":true}", STORAGE(s[6]), STORAGE(s[5]), 10, true);
     ASSERT_VIEW(picture.oo1, "", {2, 50, "2"}, {1, 100, "1"}, {5, 100, "2 5"}, {6, 110, "2 5 6"},
                 {3, 600, "3"}, {8, 600, "1 8"}, {9, 610, "1 8 9"}, {7, 650, "3 7"});
     ASSERT_VIEW(picture.oo2, "", {3, 50, "3"}, {7, 100, "3 7"}, {6, 650, "3 6"}, {5, 660, "3 6 5"},
                 {2, 710, "3 6 5 2"}, UNREACHABLE(1), UNREACHABLE(8), UNREACHABLE(9));
 
     /* ... and lengthened to 1000 it is still ОО1's shortest way to МНО6 (1100 < 1200). */
-    patched = it_patch(mno6_mno5_path, "{\"distance_m\":1000}");
-    EXPECT_STATUS(patched, 200);
-    assert_route(patched->json, STORAGE(s[6]), STORAGE(s[5]), 1000, true);
-    it_response_free(patched);
+    PATCH_ROUTE(mno6_mno5_path, "{\"distance_m\":1000}", STORAGE(s[6]), STORAGE(s[5]), 1000, true);
     ASSERT_VIEW(picture.oo1, "", {2, 50, "2"}, {1, 100, "1"}, {5, 100, "2 5"}, {3, 600, "3"},
                 {8, 600, "1 8"}, {9, 610, "1 8 9"}, {7, 650, "3 7"}, {6, 1100, "2 5 6"});
     ASSERT_VIEW(picture.oo2, "", {3, 50, "3"}, {7, 100, "3 7"}, {6, 650, "3 6"}, {5, 1650, "3 6 5"},
                 {2, 1700, "3 6 5 2"}, UNREACHABLE(1), UNREACHABLE(8), UNREACHABLE(9));
 
-    deleted = it_delete("/v1/routes/%lld", mno6_mno5);
-    EXPECT_STATUS(deleted, 204);
-    it_response_free(deleted);
+    DELETE_OK("/v1/routes/%lld", mno6_mno5);
     ASSERT_VIEW(picture.oo1, "", OO1_PICTURE_ROWS);
     ASSERT_VIEW(picture.oo2, "", OO2_PICTURE_ROWS);
 }
@@ -499,32 +514,15 @@ static void test_route_duplicate_and_two_way_conflicts(void **state)
 
     char *before = it_db_fingerprint();
     /* The same ordered pair again, whatever the distance or direction flag. */
-    EXPECT_REJECTED("POST", "/v1/routes",
-                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":99}", ORG(org), STORAGE(s1)), 409,
-                    NULL);
-    EXPECT_REJECTED("POST", "/v1/routes",
-                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10}", STORAGE(s1), STORAGE(s2)),
-                    409, NULL);
-    EXPECT_REJECTED("POST", "/v1/routes",
-                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10,\"two_way\":true}",
-                           STORAGE(s1), STORAGE(s2)),
-                    409, NULL);
+    EXPECT_ROUTE_CONFLICT(ORG(org), STORAGE(s1), "\"distance_m\":99");
+    EXPECT_ROUTE_CONFLICT(STORAGE(s1), STORAGE(s2), "\"distance_m\":10");
+    EXPECT_ROUTE_CONFLICT(STORAGE(s1), STORAGE(s2), "\"distance_m\":10,\"two_way\":true");
     /* An existing two-way road joins both ordered pairs. */
-    EXPECT_REJECTED("POST", "/v1/routes",
-                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10}", STORAGE(s4), STORAGE(s3)),
-                    409, NULL);
-    EXPECT_REJECTED("POST", "/v1/routes",
-                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":5}", STORAGE(s3), STORAGE(s4)),
-                    409, NULL);
-    EXPECT_REJECTED("POST", "/v1/routes",
-                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10,\"two_way\":true}",
-                           STORAGE(s4), STORAGE(s3)),
-                    409, NULL);
+    EXPECT_ROUTE_CONFLICT(STORAGE(s4), STORAGE(s3), "\"distance_m\":10");
+    EXPECT_ROUTE_CONFLICT(STORAGE(s3), STORAGE(s4), "\"distance_m\":5");
+    EXPECT_ROUTE_CONFLICT(STORAGE(s4), STORAGE(s3), "\"distance_m\":10,\"two_way\":true");
     /* A new two-way road over an existing one-way road in the other direction. */
-    EXPECT_REJECTED("POST", "/v1/routes",
-                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10,\"two_way\":true}",
-                           STORAGE(s6), STORAGE(s5)),
-                    409, NULL);
+    EXPECT_ROUTE_CONFLICT(STORAGE(s6), STORAGE(s5), "\"distance_m\":10,\"two_way\":true");
     ASSERT_UNCHANGED(before);
 
     /* The reverse one-way road is a different ordered pair: allowed ... */
@@ -537,18 +535,12 @@ static void test_route_duplicate_and_two_way_conflicts(void **state)
     ASSERT_UNCHANGED(before);
 
     /* Without a reverse road, the PATCH to two-way succeeds; then the reverse conflicts. */
-    it_response *patched = it_patch(tu_fmt("/v1/routes/%lld", s5_s6), "{\"two_way\":true}");
-    EXPECT_STATUS(patched, 200);
-    assert_route(patched->json, STORAGE(s5), STORAGE(s6), 10, true);
-    it_response_free(patched);
-    EXPECT_REJECTED("POST", "/v1/routes",
-                    tu_fmt("{\"from\":%s,\"to\":%s,\"distance_m\":10}", STORAGE(s6), STORAGE(s5)),
-                    409, NULL);
+    PATCH_ROUTE(tu_fmt("/v1/routes/%lld", s5_s6), "{\"two_way\":true}", STORAGE(s5), STORAGE(s6),
+                10, true);
+    EXPECT_ROUTE_CONFLICT(STORAGE(s6), STORAGE(s5), "\"distance_m\":10");
     /* Back to one-way: the reverse is free again. */
-    patched = it_patch(tu_fmt("/v1/routes/%lld", s5_s6), "{\"two_way\":false}");
-    EXPECT_STATUS(patched, 200);
-    assert_route(patched->json, STORAGE(s5), STORAGE(s6), 10, false);
-    it_response_free(patched);
+    PATCH_ROUTE(tu_fmt("/v1/routes/%lld", s5_s6), "{\"two_way\":false}", STORAGE(s5), STORAGE(s6),
+                10, false);
     long long s6_s5 = it_create_route(STORAGE(s6), STORAGE(s5), 10, false);
     assert_true(s6_s5 > s2_s1);
 }
@@ -573,10 +565,7 @@ static void test_route_patch(void **state)
                               tu_member(original->json, "created_at"), true));
     it_response_free(patched);
 
-    patched = it_patch(path, "{\"two_way\":true}");
-    EXPECT_STATUS(patched, 200);
-    assert_route(patched->json, ORG(org), STORAGE(storage), 250, true);
-    it_response_free(patched);
+    PATCH_ROUTE(path, "{\"two_way\":true}", ORG(org), STORAGE(storage), 250, true);
 
     patched = it_patch(path, "{\"distance_m\":7,\"two_way\":false}");
     EXPECT_STATUS(patched, 200);
@@ -773,9 +762,7 @@ static void test_log_gap_falls_back_to_full_load(void **state)
     assert_int_equal(view_distance(it_base_url(), org, storage), 70);
     assert_int_equal(full_loads_logged(), full_before + 1);
 
-    it_response *patched = it_patch(tu_fmt("/v1/routes/%lld", route), "{\"distance_m\":80}");
-    EXPECT_STATUS(patched, 200);
-    it_response_free(patched);
+    PATCH_OK(tu_fmt("/v1/routes/%lld", route), "{\"distance_m\":80}");
     assert_int_equal(view_distance(it_base_url(), org, storage), 80);
     assert_int_equal(full_loads_logged(), full_before + 1);
 }
@@ -831,9 +818,7 @@ static void test_patch_without_change_moves_nothing(void **state)
     assert_int_equal(it_sql_int("SELECT count(*) FROM route_changes"), logged);
 
     /* Longer: the graph moves by one, with one logged row; no room can come closer. */
-    it_response *patched = it_patch(path_copy, "{\"distance_m\":350}");
-    EXPECT_STATUS(patched, 200);
-    it_response_free(patched);
+    PATCH_OK(path_copy, "{\"distance_m\":350}");
     assert_int_equal(graph_version(), version + 1);
     assert_int_equal(room_epoch(), epoch);
     assert_int_equal(
@@ -844,28 +829,20 @@ static void test_patch_without_change_moves_nothing(void **state)
         1);
     /* Shorter, then two-way: each moves the version by one and records room events (a
      * two-way road's users may now come from either end: one event for each). */
-    patched = it_patch(path_copy, "{\"distance_m\":200}");
-    EXPECT_STATUS(patched, 200);
-    it_response_free(patched);
+    PATCH_OK(path_copy, "{\"distance_m\":200}");
     assert_int_equal(graph_version(), version + 2);
     assert_int_equal(room_epoch(), epoch + 1);
-    patched = it_patch(path_copy, "{\"two_way\":true}");
-    EXPECT_STATUS(patched, 200);
-    it_response_free(patched);
+    PATCH_OK(path_copy, "{\"two_way\":true}");
     assert_int_equal(graph_version(), version + 3);
     assert_int_equal(room_epoch(), epoch + 3);
     assert_int_equal(it_sql_int("SELECT count(*) FROM route_changes"), logged + 3);
     /* The same two_way again: nothing. */
-    patched = it_patch(path_copy, "{\"two_way\":true,\"distance_m\":200}");
-    EXPECT_STATUS(patched, 200);
-    it_response_free(patched);
+    PATCH_OK(path_copy, "{\"two_way\":true,\"distance_m\":200}");
     assert_int_equal(graph_version(), version + 3);
     assert_int_equal(room_epoch(), epoch + 3);
 
     /* A delete is logged with the road it removed. */
-    it_response *deleted = it_delete("%s", path_copy);
-    EXPECT_STATUS(deleted, 204);
-    it_response_free(deleted);
+    DELETE_OK("%s", path_copy);
     assert_int_equal(graph_version(), version + 4);
     assert_int_equal(
         it_sql_int("SELECT count(*) FROM route_changes WHERE version = %lld AND route_id = %lld "
@@ -887,9 +864,7 @@ static void test_cascaded_deletes_logged(void **state)
     long long kept = it_create_route(ORG(org), STORAGE(other), 30, false);
     long long version = graph_version();
 
-    it_response *deleted = it_delete("/v1/storages/%lld", doomed);
-    EXPECT_STATUS(deleted, 204);
-    it_response_free(deleted);
+    DELETE_OK("/v1/storages/%lld", doomed);
     assert_int_equal(graph_version(), version + 2);
     assert_int_equal(it_sql_int("SELECT count(*) FROM route_changes WHERE version > %lld AND "
                                 "op = 'delete' AND route_id IN (%lld, %lld)",
@@ -899,14 +874,10 @@ static void test_cascaded_deletes_logged(void **state)
                      0);
     assert_int_equal(view_distance(it_base_url(), org, other), 30);
 
-    deleted = it_delete("/v1/storages/%lld", lonely);
-    EXPECT_STATUS(deleted, 204);
-    it_response_free(deleted);
+    DELETE_OK("/v1/storages/%lld", lonely);
     assert_int_equal(graph_version(), version + 2);
 
-    deleted = it_delete("/v1/organizations/%lld", org);
-    EXPECT_STATUS(deleted, 204);
-    it_response_free(deleted);
+    DELETE_OK("/v1/organizations/%lld", org);
     assert_int_equal(graph_version(), version + 3);
     assert_int_equal(it_sql_int("SELECT count(*) FROM route_changes WHERE version = %lld AND "
                                 "op = 'delete' AND route_id = %lld AND from_organization_id = "
@@ -918,24 +889,21 @@ static void test_cascaded_deletes_logged(void **state)
                      3);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        /* The view tests first: they need the picture alone in the database. */
-        cmocka_unit_test(test_view_picture_distances),
-        cmocka_unit_test(test_view_waste_type_filter),
-        cmocka_unit_test(test_view_follows_route_changes),
-        cmocka_unit_test(test_view_unknown_org_and_type),
-        cmocka_unit_test(test_route_create_and_get),
-        cmocka_unit_test(test_route_list_and_node_filter),
-        cmocka_unit_test(test_route_validation),
-        cmocka_unit_test(test_route_duplicate_and_two_way_conflicts),
-        cmocka_unit_test(test_route_patch),
-        cmocka_unit_test(test_route_delete),
-        cmocka_unit_test(test_two_instances_follow_changes),
-        cmocka_unit_test(test_log_gap_falls_back_to_full_load),
-        cmocka_unit_test(test_patch_without_change_moves_nothing),
-        cmocka_unit_test(test_cascaded_deletes_logged),
-    };
-    return cmocka_run_group_tests(tests, setup, tu_teardown_any_exit);
-}
+RUNNER_MAIN(setup, tu_teardown_any_exit,
+            {
+                /* The view tests first: they need the picture alone in the database. */
+                cmocka_unit_test(test_view_picture_distances),
+                cmocka_unit_test(test_view_waste_type_filter),
+                cmocka_unit_test(test_view_follows_route_changes),
+                cmocka_unit_test(test_view_unknown_org_and_type),
+                cmocka_unit_test(test_route_create_and_get),
+                cmocka_unit_test(test_route_list_and_node_filter),
+                cmocka_unit_test(test_route_validation),
+                cmocka_unit_test(test_route_duplicate_and_two_way_conflicts),
+                cmocka_unit_test(test_route_patch),
+                cmocka_unit_test(test_route_delete),
+                cmocka_unit_test(test_two_instances_follow_changes),
+                cmocka_unit_test(test_log_gap_falls_back_to_full_load),
+                cmocka_unit_test(test_patch_without_change_moves_nothing),
+                cmocka_unit_test(test_cascaded_deletes_logged),
+            })

@@ -4,6 +4,7 @@
  * `wasteflow seed demo-keys`: a new file only its owner reads, reused by the next run, and
  * never a symbolic link followed or a file it did not write overwritten. */
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 #include <setjmp.h>
@@ -204,6 +205,32 @@ static void expect_refused(const char *path, const char *why)
     assert_int_equal(it_sql_int("SELECT count(*) FROM api_keys"), keys_before);
 }
 
+/* expect_refused, and the file kept (what the refused path points at, or the file itself)
+ * holds kept_text afterwards, or, where kept_text is NULL, what it held before. */
+static void expect_refused_keeping(const char *path, const char *why, const char *kept,
+                                   const char *kept_text)
+{
+    char *before = read_text(kept);
+    expect_refused(path, why);
+    char *after = read_text(kept);
+    assert_string_equal(after, kept_text != NULL ? kept_text : before);
+    free(before);
+    free(after);
+}
+
+/* A path in the demo directory (no allocation). */
+typedef struct {
+    char text[128];
+} demo_path;
+
+static demo_path in_demo_dir(const char *name)
+{
+    demo_path path;
+    int n = snprintf(path.text, sizeof path.text, "%s/%s", demo_dir, name);
+    assert_true(n > 0 && (size_t)n < sizeof path.text);
+    return path;
+}
+
 static void test_demo_keys_new_file_and_reuse(void **state)
 {
     (void)state;
@@ -236,81 +263,57 @@ static void test_demo_keys_new_file_and_reuse(void **state)
 static void test_demo_keys_never_follows_a_symlink(void **state)
 {
     (void)state;
-    char *target = tu_format("%s/precious", demo_dir);
-    char *link = tu_format("%s/demo-keys-link", demo_dir);
-    write_text(target, "precious data\n");
-    assert_int_equal(symlink(target, link), 0);
-    expect_refused(link, "symbolic link");
-    char *text = read_text(target);
-    assert_string_equal(text, "precious data\n");
-    free(text);
+    demo_path target = in_demo_dir("precious");
+    demo_path to_target = in_demo_dir("demo-keys-link");
+    write_text(target.text, "precious data\n");
+    assert_int_equal(symlink(target.text, to_target.text), 0);
+    expect_refused_keeping(to_target.text, "symbolic link", target.text, "precious data\n");
     /* A dangling link: its target is not created either. */
-    char *nowhere = tu_format("%s/not-there", demo_dir);
-    char *dangling = tu_format("%s/demo-keys-dangling", demo_dir);
-    assert_int_equal(symlink(nowhere, dangling), 0);
-    expect_refused(dangling, "symbolic link");
+    demo_path nowhere = in_demo_dir("not-there");
+    demo_path dangling = in_demo_dir("demo-keys-dangling");
+    assert_int_equal(symlink(nowhere.text, dangling.text), 0);
+    expect_refused(dangling.text, "symbolic link");
     struct stat st;
-    assert_int_equal(lstat(nowhere, &st), -1);
+    assert_int_equal(lstat(nowhere.text, &st), -1);
     /* Even a link to a file the tool wrote itself. */
-    char *own = tu_format("%s/run/demo-keys", demo_dir);
-    char *own_link = tu_format("%s/demo-keys-own-link", demo_dir);
-    assert_int_equal(symlink(own, own_link), 0);
-    char *before = read_text(own);
-    expect_refused(own_link, "symbolic link");
-    char *after = read_text(own);
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
-    free(target);
-    free(link);
-    free(nowhere);
-    free(dangling);
-    free(own);
-    free(own_link);
+    demo_path own = in_demo_dir("run/demo-keys");
+    demo_path own_link = in_demo_dir("demo-keys-own-link");
+    assert_int_equal(symlink(own.text, own_link.text), 0);
+    expect_refused_keeping(own_link.text, "symbolic link", own.text, NULL);
 }
 
 static void test_demo_keys_never_overwrites_a_foreign_file(void **state)
 {
     (void)state;
-    char *foreign = tu_format("%s/notes", demo_dir);
-    write_text(foreign, "ADMIN_KEY=mine\nnot written by wasteflow\n");
-    expect_refused(foreign, "not written by wasteflow seed demo-keys");
-    char *text = read_text(foreign);
-    assert_string_equal(text, "ADMIN_KEY=mine\nnot written by wasteflow\n");
-    free(text);
+    demo_path foreign = in_demo_dir("notes");
+    write_text(foreign.text, "ADMIN_KEY=mine\nnot written by wasteflow\n");
+    expect_refused_keeping(foreign.text, "not written by wasteflow seed demo-keys", foreign.text,
+                           "ADMIN_KEY=mine\nnot written by wasteflow\n");
     /* A second name (hard link) of the tool's own file could be someone else's view of it. */
-    char *own = tu_format("%s/run/demo-keys", demo_dir);
-    char *hard = tu_format("%s/demo-keys-hard", demo_dir);
-    assert_int_equal(link(own, hard), 0);
-    expect_refused(hard, "hard links");
-    unlink(hard);
+    demo_path own = in_demo_dir("run/demo-keys");
+    demo_path hard = in_demo_dir("demo-keys-hard");
+    assert_int_equal(link(own.text, hard.text), 0);
+    expect_refused(hard.text, "hard links");
+    unlink(hard.text);
     /* A directory or a FIFO at the path. */
-    char *fifo = tu_format("%s/fifo", demo_dir);
-    assert_int_equal(mkfifo(fifo, 0600), 0);
-    expect_refused(fifo, "not a regular file");
+    demo_path fifo = in_demo_dir("fifo");
+    assert_int_equal(mkfifo(fifo.text, 0600), 0);
+    expect_refused(fifo.text, "not a regular file");
     /* A file of another user, marker and all (only root can make one). */
     if (geteuid() == 0) {
-        char *theirs = tu_format("%s/theirs", demo_dir);
-        write_text(theirs, "# wasteflow demo API keys (wasteflow seed demo-keys)\n");
-        assert_int_equal(chown(theirs, 65534, 65534), 0);
-        expect_refused(theirs, "another user");
-        free(theirs);
+        demo_path theirs = in_demo_dir("theirs");
+        write_text(theirs.text, "# wasteflow demo API keys (wasteflow seed demo-keys)\n");
+        assert_int_equal(chown(theirs.text, 65534, 65534), 0);
+        expect_refused(theirs.text, "another user");
     }
-    free(foreign);
-    free(own);
-    free(hard);
-    free(fifo);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_seeded_distances),
-        cmocka_unit_test(test_seeded_placement),
-        cmocka_unit_test(test_seed_is_idempotent),
-        cmocka_unit_test(test_demo_keys_new_file_and_reuse),
-        cmocka_unit_test(test_demo_keys_never_follows_a_symlink),
-        cmocka_unit_test(test_demo_keys_never_overwrites_a_foreign_file),
-    };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
-}
+RUNNER_MAIN(group_setup, group_teardown,
+            {
+                cmocka_unit_test(test_seeded_distances),
+                cmocka_unit_test(test_seeded_placement),
+                cmocka_unit_test(test_seed_is_idempotent),
+                cmocka_unit_test(test_demo_keys_new_file_and_reuse),
+                cmocka_unit_test(test_demo_keys_never_follows_a_symlink),
+                cmocka_unit_test(test_demo_keys_never_overwrites_a_foreign_file),
+            })

@@ -4,6 +4,7 @@
  * near neighbours), and reproducibility (the same seed gives the same rows, seeding again
  * adds nothing, another seed gives another world). */
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 #include <setjmp.h>
@@ -455,16 +456,13 @@ static void test_weighed_share(void **state)
     free(same_world);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_usage_and_bad_options),
-        cmocka_unit_test(test_counts_types_capacities),
-        cmocka_unit_test(test_every_organization_reaches_every_storage),
-        cmocka_unit_test(test_roads_join_near_neighbours),
-        cmocka_unit_test(test_reproducible),
-        cmocka_unit_test(test_weighed_share),
-        cmocka_unit_test(test_extreme_budgets),
-    };
-    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
-}
+RUNNER_MAIN(tu_setup, tu_teardown,
+            {
+                cmocka_unit_test(test_usage_and_bad_options),
+                cmocka_unit_test(test_counts_types_capacities),
+                cmocka_unit_test(test_every_organization_reaches_every_storage),
+                cmocka_unit_test(test_roads_join_near_neighbours),
+                cmocka_unit_test(test_reproducible),
+                cmocka_unit_test(test_weighed_share),
+                cmocka_unit_test(test_extreme_budgets),
+            })

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 #include <cmocka.h>
@@ -197,10 +198,9 @@ static void *held_main(void *arg)
 static int setup(void **state)
 {
     (void)state;
-    char drain[64];
-    snprintf(drain, sizeof drain, "WASTEFLOW_DRAIN_TIMEOUT_MS=%d", DRAIN_TIMEOUT_MS);
     /* Request lines in the log, to tell a lost response from a request never read. */
-    const char *env[] = {drain, "WASTEFLOW_LOG_LEVEL=info", "WASTEFLOW_LOCK_TIMEOUT_MS=8000", NULL};
+    const char *env[] = {tu_fmt("WASTEFLOW_DRAIN_TIMEOUT_MS=%d", DRAIN_TIMEOUT_MS),
+                         "WASTEFLOW_LOG_LEVEL=info", "WASTEFLOW_LOCK_TIMEOUT_MS=8000", NULL};
     it_start(env);
     return 0;
 }
@@ -545,12 +545,10 @@ static void test_sigterm_with_request_in_database(void **state)
     run_sigterm(true);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
+RUNNER_MAIN(
+    NULL, NULL,
+    {
         cmocka_unit_test_setup_teardown(test_sigterm_under_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_with_request_in_database, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_with_requests_queued, setup, teardown_queued),
-    };
-    return cmocka_run_group_tests_name("shutdown", tests, NULL, NULL);
-}
+    })

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 #include <cmocka.h>
@@ -621,22 +622,19 @@ static void test_chain_of_3000(void **state)
     it_response_free(r);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_first_page_of_the_picture),
-        cmocka_unit_test(test_no_round_trip_for_nothing_unreachable),
-        cmocka_unit_test(test_rare_type_members_cached),
-        cmocka_unit_test(test_pages_walk_the_whole_order),
-        cmocka_unit_test(test_has_room),
-        cmocka_unit_test(test_include_path),
-        cmocka_unit_test(test_bad_parameters),
-        cmocka_unit_test(test_cursor_tampering),
-        cmocka_unit_test(test_cursor_signed_by_the_deployment),
-        cmocka_unit_test(test_cursor_survives_a_road_change),
-        cmocka_unit_test(test_one_storage),
-        cmocka_unit_test(test_access),
-        cmocka_unit_test(test_chain_of_3000),
-    };
-    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
-}
+RUNNER_MAIN(tu_setup, tu_teardown,
+            {
+                cmocka_unit_test(test_first_page_of_the_picture),
+                cmocka_unit_test(test_no_round_trip_for_nothing_unreachable),
+                cmocka_unit_test(test_rare_type_members_cached),
+                cmocka_unit_test(test_pages_walk_the_whole_order),
+                cmocka_unit_test(test_has_room),
+                cmocka_unit_test(test_include_path),
+                cmocka_unit_test(test_bad_parameters),
+                cmocka_unit_test(test_cursor_tampering),
+                cmocka_unit_test(test_cursor_signed_by_the_deployment),
+                cmocka_unit_test(test_cursor_survives_a_road_change),
+                cmocka_unit_test(test_one_storage),
+                cmocka_unit_test(test_access),
+                cmocka_unit_test(test_chain_of_3000),
+            })

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 static char *storage_path(long long id)
@@ -36,9 +37,8 @@ static void assert_storage_state(long long id, const char *capacity, const char 
 {
     it_response *response = it_get("/v1/storages/%lld", id);
     EXPECT_STATUS(response, 200);
-    ASSERT_JSON_AT(response->json, "capacity", "%s", capacity);
-    ASSERT_JSON_AT(response->json, "stock", "%s", stock);
-    ASSERT_JSON_AT(response->json, "remaining", "%s", remaining);
+    ASSERT_MEMBERS(response->json, "{\"capacity\":%s,\"stock\":%s,\"remaining\":%s}", capacity,
+                   stock, remaining);
     it_response_free(response);
 }
 
@@ -54,23 +54,9 @@ static void ship_glass(long long storage, long long kg)
 static void test_create_zero_fills_stock_and_remaining(void **state)
 {
     (void)state;
-    char *name = it_unique_name("create");
-    char *body = tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":100,\"plastic\":50}}", name);
-    it_response *response = it_post("/v1/storages", "%s", body);
-    EXPECT_STATUS(response, 201);
-    char *path = storage_path(EXPECT_LOCATION(response, "/v1/storages"));
-    assert_string_equal(it_json_str(response->json, "name"), name);
-    ASSERT_JSON_AT(response->json, "capacity", "{\"glass\":100,\"plastic\":50}");
-    ASSERT_JSON_AT(response->json, "stock", "{\"glass\":0,\"plastic\":0}");
-    ASSERT_JSON_AT(response->json, "remaining", "{\"glass\":100,\"plastic\":50}");
-    ASSERT_RECENT_TIMESTAMP(it_json_str(response->json, "created_at"));
-
-    ASSERT_READS_BACK(path, response->json);
-
-    it_response_free(response);
-    free(path);
-    free(body);
-    free(name);
+    ASSERT_CREATES("/v1/storages", "create", "\"capacity\":{\"glass\":100,\"plastic\":50}",
+                   "{\"capacity\":{\"glass\":100,\"plastic\":50},\"stock\":{\"glass\":0,"
+                   "\"plastic\":0},\"remaining\":{\"glass\":100,\"plastic\":50}}");
 }
 
 static void test_create_validation(void **state)
@@ -96,22 +82,24 @@ static void test_create_validation(void **state)
                              "capacity.glass");
         free(body);
     }
-    char *body = tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":1,\"metalx\":5}}", name);
-    EXPECT_REJECTED_TYPE("POST", "/v1/storages", body, 422, "validation-error", "capacity.metalx");
-    free(body);
-    body = tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":1},\"color\":\"red\"}", name);
-    EXPECT_REJECTED_TYPE("POST", "/v1/storages", body, 422, "validation-error", "color");
-    free(body);
-    body = tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":5},\"stock\":{\"glass\":5}}", name);
-    EXPECT_REJECTED_TYPE("POST", "/v1/storages", body, 422, "validation-error", "stock");
-    free(body);
+    /* An unknown type, an unknown member, a member that is not the client's to set. */
+    const tu_refusal refusals[] = {
+        {"\"capacity\":{\"glass\":1,\"metalx\":5}", "capacity.metalx"},
+        {"\"capacity\":{\"glass\":1},\"color\":\"red\"", "color"},
+        {"\"capacity\":{\"glass\":5},\"stock\":{\"glass\":5}", "stock"},
+    };
+    for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++) {
+        EXPECT_REJECTED_TYPE("POST", "/v1/storages",
+                             tu_fmt("{\"name\":\"%s\",%s}", name, refusals[i].input), 422,
+                             "validation-error", refusals[i].field);
+    }
 
     char *long_name = tu_repeat("s", 201);
     const char *names[] = {"\"\"", NULL, "7", "null"};
     char *quoted_long = tu_format("\"%s\"", long_name);
     names[1] = quoted_long;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        body = tu_format("{\"name\":%s,\"capacity\":{\"glass\":5}}", names[i]);
+        char *body = tu_format("{\"name\":%s,\"capacity\":{\"glass\":5}}", names[i]);
         EXPECT_REJECTED_TYPE("POST", "/v1/storages", body, 422, "validation-error", "name");
         free(body);
     }
@@ -123,13 +111,13 @@ static void test_create_validation(void **state)
     /* Names are unique among storages. */
     long long id = it_create_storage(name, "{\"glass\":5}");
     assert_true(id > 0);
-    body = tu_format("{\"name\":\"%s\",\"capacity\":{\"bio\":5}}", name);
-    EXPECT_REJECTED_TYPE("POST", "/v1/storages", body, 409, "conflict", NULL);
-    free(body);
+    EXPECT_REJECTED_TYPE("POST", "/v1/storages",
+                         tu_fmt("{\"name\":\"%s\",\"capacity\":{\"bio\":5}}", name), 409,
+                         "conflict", NULL);
 
     /* 10^12 is the largest quantity; 200 multibyte characters are a valid name. */
     char *cyrillic = tu_repeat("\xd0\xbc", 200);
-    body = tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":1000000000000}}", cyrillic);
+    char *body = tu_format("{\"name\":\"%s\",\"capacity\":{\"glass\":1000000000000}}", cyrillic);
     it_response *response = it_post("/v1/storages", "%s", body);
     EXPECT_STATUS(response, 201);
     assert_string_equal(it_json_str(response->json, "name"), cyrillic);
@@ -170,6 +158,31 @@ static bool list_has_id(const cJSON *items, long long id)
     return false;
 }
 
+/* GETs the list at path and asserts that it lists every id of listed and none of unlisted. */
+static void assert_listed(const char *path, const long long *listed, size_t listed_count,
+                          const long long *unlisted, size_t unlisted_count)
+{
+    it_response *response = it_get("%s", path);
+    EXPECT_STATUS(response, 200);
+    const cJSON *items = it_json_at(response->json, "items");
+    for (size_t i = 0; i < listed_count; i++) {
+        if (!list_has_id(items, listed[i])) {
+            fail_msg("%s does not list storage %lld", path, listed[i]);
+        }
+    }
+    for (size_t i = 0; i < unlisted_count; i++) {
+        if (list_has_id(items, unlisted[i])) {
+            fail_msg("%s lists storage %lld", path, unlisted[i]);
+        }
+    }
+    it_response_free(response);
+}
+
+/* Some ids, as assert_listed takes them: (array, count). */
+#define IDS(...)                                                                                   \
+    (const long long[]){__VA_ARGS__}, sizeof((const long long[]){__VA_ARGS__}) / sizeof(long long)
+#define NO_IDS NULL, 0
+
 static void test_accepts_filter(void **state)
 {
     (void)state;
@@ -194,22 +207,10 @@ static void test_accepts_filter(void **state)
     }
     it_response_free(response);
 
-    response = it_get("/v1/storages?accepts=bio&limit=1000");
-    EXPECT_STATUS(response, 200);
-    items = it_json_at(response->json, "items");
-    assert_true(list_has_id(items, glass_and_bio));
-    assert_false(list_has_id(items, glass_only));
-    assert_false(list_has_id(items, plastic_only));
-    it_response_free(response);
-
+    assert_listed("/v1/storages?accepts=bio&limit=1000", IDS(glass_and_bio),
+                  IDS(glass_only, plastic_only));
     /* Without the filter all three are listed. */
-    response = it_get("/v1/storages?limit=1000");
-    EXPECT_STATUS(response, 200);
-    items = it_json_at(response->json, "items");
-    assert_true(list_has_id(items, glass_only));
-    assert_true(list_has_id(items, plastic_only));
-    assert_true(list_has_id(items, glass_and_bio));
-    it_response_free(response);
+    assert_listed("/v1/storages?limit=1000", IDS(glass_only, plastic_only, glass_and_bio), NO_IDS);
 
     EXPECT_REJECTED_TYPE("GET", "/v1/storages?accepts=unknown", NULL, 422, "validation-error",
                          "accepts");
@@ -229,30 +230,8 @@ static void test_list_pagination(void **state)
     int total = cJSON_GetArraySize(all_items);
     assert_true(total >= 3);
 
-    char *cursor = NULL;
-    int walked = 0;
-    for (int page = 0; page <= total; page++) {
-        it_response *response = cursor ? it_get("/v1/storages?limit=1&cursor=%s", cursor)
-                                       : it_get("/v1/storages?limit=1");
-        EXPECT_STATUS(response, 200);
-        const cJSON *items = it_json_at(response->json, "items");
-        assert_int_equal(cJSON_GetArraySize(items), 1);
-        assert_true(cJSON_Compare(cJSON_GetArrayItem(items, 0),
-                                  cJSON_GetArrayItem(all_items, walked), true));
-        walked++;
-        const cJSON *next = it_json_at(response->json, "next_cursor");
-        free(cursor);
-        cursor = NULL;
-        if (walked == total) {
-            assert_true(cJSON_IsNull(next));
-            it_response_free(response);
-            break;
-        }
-        assert_true(cJSON_IsString(next));
-        cursor = it_url_escape(next->valuestring);
-        it_response_free(response);
-    }
-    assert_int_equal(walked, total);
+    /* Pages of one, the last one saying so. */
+    assert_int_equal(tu_walk_pages("/v1/storages", 1, all_items), total);
     it_response_free(all);
 }
 
@@ -289,25 +268,21 @@ static void test_patch_add_and_raise_type(void **state)
     long long id = new_storage("{\"glass\":100}");
     char *path = storage_path(id);
 
-    it_response *response = it_patch(path, "{\"capacity\":{\"plastic\":50}}");
-    EXPECT_STATUS(response, 200);
-    ASSERT_JSON_AT(response->json, "capacity", "{\"glass\":100,\"plastic\":50}");
-    ASSERT_JSON_AT(response->json, "stock", "{\"glass\":0,\"plastic\":0}");
-    ASSERT_JSON_AT(response->json, "remaining", "{\"glass\":100,\"plastic\":50}");
-    it_response_free(response);
+    ASSERT_PATCH_MEMBERS(path, "{\"capacity\":{\"plastic\":50}}",
+                         "{\"capacity\":{\"glass\":100,\"plastic\":50},"
+                         "\"stock\":{\"glass\":0,\"plastic\":0},"
+                         "\"remaining\":{\"glass\":100,\"plastic\":50}}");
 
-    response = it_patch(path, "{\"capacity\":{\"glass\":150}}");
-    EXPECT_STATUS(response, 200);
-    ASSERT_JSON_AT(response->json, "capacity", "{\"glass\":150,\"plastic\":50}");
-    ASSERT_JSON_AT(response->json, "remaining", "{\"glass\":150,\"plastic\":50}");
-    it_response_free(response);
+    ASSERT_PATCH_MEMBERS(path, "{\"capacity\":{\"glass\":150}}",
+                         "{\"capacity\":{\"glass\":150,\"plastic\":50},"
+                         "\"remaining\":{\"glass\":150,\"plastic\":50}}");
     assert_storage_state(id, "{\"glass\":150,\"plastic\":50}", "{\"glass\":0,\"plastic\":0}",
                          "{\"glass\":150,\"plastic\":50}");
 
     /* An empty patch changes nothing. */
     it_response *before = it_get("%s", path);
     EXPECT_STATUS(before, 200);
-    response = it_patch(path, "{}");
+    it_response *response = it_patch(path, "{}");
     EXPECT_STATUS(response, 200);
     assert_true(cJSON_Compare(response->json, before->json, true));
     it_response_free(response);
@@ -338,34 +313,22 @@ static void test_patch_lower_and_remove_against_stock(void **state)
     EXPECT_REJECTED_TYPE("PATCH", path, "{\"capacity\":{\"glass\":20}}", 409, "conflict", NULL);
     EXPECT_REJECTED_TYPE("PATCH", path, "{\"capacity\":{\"glass\":29,\"plastic\":60}}", 409,
                          "conflict", NULL);
-    it_response *response = it_patch(path, "{\"capacity\":{\"glass\":30}}");
-    EXPECT_STATUS(response, 200);
-    ASSERT_JSON_AT(response->json, "capacity", "{\"glass\":30,\"plastic\":50}");
-    ASSERT_JSON_AT(response->json, "stock", "{\"glass\":30,\"plastic\":0}");
-    ASSERT_JSON_AT(response->json, "remaining", "{\"glass\":0,\"plastic\":50}");
-    it_response_free(response);
+    ASSERT_PATCH_MEMBERS(path, "{\"capacity\":{\"glass\":30}}",
+                         "{\"capacity\":{\"glass\":30,\"plastic\":50},"
+                         "\"stock\":{\"glass\":30,\"plastic\":0},"
+                         "\"remaining\":{\"glass\":0,\"plastic\":50}}");
 
     /* A type holding stock cannot be removed. */
     EXPECT_REJECTED_TYPE("PATCH", path, "{\"capacity\":{\"glass\":null}}", 409, "conflict", NULL);
 
     /* A type with zero stock can; it leaves capacity, stock and remaining. */
-    response = it_patch(path, "{\"capacity\":{\"plastic\":null}}");
-    EXPECT_STATUS(response, 200);
-    ASSERT_JSON_AT(response->json, "capacity", "{\"glass\":30}");
-    ASSERT_JSON_AT(response->json, "stock", "{\"glass\":30}");
-    ASSERT_JSON_AT(response->json, "remaining", "{\"glass\":0}");
-    it_response_free(response);
+    ASSERT_PATCH_MEMBERS(path, "{\"capacity\":{\"plastic\":null}}",
+                         "{\"capacity\":{\"glass\":30},\"stock\":{\"glass\":30},"
+                         "\"remaining\":{\"glass\":0}}");
     assert_storage_state(id, "{\"glass\":30}", "{\"glass\":30}", "{\"glass\":0}");
 
     /* It no longer accepts plastic. */
-    response = it_get("/v1/storages?accepts=plastic&limit=1000");
-    EXPECT_STATUS(response, 200);
-    const cJSON *item;
-    cJSON_ArrayForEach(item, it_json_at(response->json, "items"))
-    {
-        assert_true(it_json_int(item, "id") != id);
-    }
-    it_response_free(response);
+    assert_listed("/v1/storages?accepts=plastic&limit=1000", NO_IDS, IDS(id));
     free(path);
 }
 
@@ -384,10 +347,8 @@ static void test_patch_removing_last_type_422(void **state)
     EXPECT_REJECTED_TYPE("PATCH", path, "{\"capacity\":{\"bio\":null,\"glass\":null}}", 422,
                          "validation-error", "capacity");
     /* Replacing the last type in the same patch leaves one: fine. */
-    it_response *response = it_patch(path, "{\"capacity\":{\"bio\":null,\"plastic\":7}}");
-    EXPECT_STATUS(response, 200);
-    ASSERT_JSON_AT(response->json, "capacity", "{\"glass\":5,\"plastic\":7}");
-    it_response_free(response);
+    ASSERT_PATCH_MEMBERS(path, "{\"capacity\":{\"bio\":null,\"plastic\":7}}",
+                         "{\"capacity\":{\"glass\":5,\"plastic\":7}}");
     free(path);
 }
 
@@ -403,9 +364,9 @@ static void test_unload(void **state)
     it_response *response = it_post(path, "{\"glass\":10}");
     EXPECT_STATUS(response, 200);
     assert_int_equal(it_json_int(response->json, "id"), id);
-    ASSERT_JSON_AT(response->json, "capacity", "{\"glass\":100,\"plastic\":10}");
-    ASSERT_JSON_AT(response->json, "stock", "{\"glass\":20,\"plastic\":0}");
-    ASSERT_JSON_AT(response->json, "remaining", "{\"glass\":80,\"plastic\":10}");
+    ASSERT_MEMBERS(response->json, "{\"capacity\":{\"glass\":100,\"plastic\":10},"
+                                   "\"stock\":{\"glass\":20,\"plastic\":0},"
+                                   "\"remaining\":{\"glass\":80,\"plastic\":10}}");
     it_response_free(response);
     assert_storage_state(id, "{\"glass\":100,\"plastic\":10}", "{\"glass\":20,\"plastic\":0}",
                          "{\"glass\":80,\"plastic\":10}");
@@ -434,8 +395,8 @@ static void test_unload(void **state)
     /* Down to zero. */
     response = it_post(path, "{\"glass\":20}");
     EXPECT_STATUS(response, 200);
-    ASSERT_JSON_AT(response->json, "stock", "{\"glass\":0,\"plastic\":0}");
-    ASSERT_JSON_AT(response->json, "remaining", "{\"glass\":100,\"plastic\":10}");
+    ASSERT_MEMBERS(response->json, "{\"stock\":{\"glass\":0,\"plastic\":0},"
+                                   "\"remaining\":{\"glass\":100,\"plastic\":10}}");
     it_response_free(response);
     free(path);
 }
@@ -469,13 +430,7 @@ static void test_delete_rules(void **state)
     /* Fresh: deleted, then gone. */
     long long fresh = new_storage("{\"glass\":50,\"bio\":5}");
     path = storage_path(fresh);
-    response = it_delete("%s", path);
-    EXPECT_STATUS(response, 204);
-    assert_int_equal(response->body_len, 0);
-    it_response_free(response);
-    EXPECT_REJECTED_TYPE("GET", path, NULL, 404, "not-found", NULL);
-    EXPECT_REJECTED_TYPE("DELETE", path, NULL, 404, "not-found", NULL);
-    EXPECT_REJECTED_TYPE("PATCH", path, "{\"name\":\"back\"}", 404, "not-found", NULL);
+    EXPECT_DELETED(path);
     unload = unload_path(fresh);
     EXPECT_REJECTED_TYPE("POST", unload, "{\"glass\":1}", 404, "not-found", NULL);
     free(unload);
@@ -484,9 +439,9 @@ static void test_delete_rules(void **state)
 
 /* ---------------------------------------------------------------- runner */
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
+RUNNER_MAIN(
+    tu_setup, tu_teardown,
+    {
         cmocka_unit_test(test_create_zero_fills_stock_and_remaining),
         cmocka_unit_test(test_create_validation),
         cmocka_unit_test(test_missing_and_invalid_ids_404),
@@ -500,6 +455,4 @@ int main(void)
         cmocka_unit_test(test_delete_rules),
         /* Runs last: whatever the tests above did, sql/audit.sql finds no violated invariant. */
         TU_AUDIT_TEST,
-    };
-    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
-}
+    })

@@ -15,6 +15,7 @@
 
 #include "engine/statements.h"
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 #include <cmocka.h>
@@ -716,8 +717,7 @@ static void test_idempotent_replay(void **state)
         it_response *replay = it_request("POST", path, body, headers);
         EXPECT_STATUS(replay, 201);
         assert_string_equal(replay->body, first->body);
-        const char *replayed = it_header(replay, "Idempotent-Replayed");
-        assert_non_null(replayed);
+        const char *replayed = EXPECT_HEADER(replay, "Idempotent-Replayed");
         assert_string_equal(replayed, "true");
         it_response_free(replay);
     }
@@ -832,30 +832,27 @@ static void test_record_plan_updates_stock_by_row(void **state)
     PQclear(PQexec(db, "RESET plan_cache_mode"));
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_single_storage_placement),
-        cmocka_unit_test(test_split_across_three_storages),
-        cmocka_unit_test(test_unreachable_storage_never_used),
-        cmocka_unit_test(test_full_storage_skipped),
-        cmocka_unit_test(test_storage_not_accepting_type_skipped),
-        cmocka_unit_test(test_no_route_everything_pending),
-        cmocka_unit_test(test_empty_waste_dispatches_pending),
-        cmocka_unit_test(test_on_site_capacity),
-        cmocka_unit_test(test_waste_validation),
-        cmocka_unit_test(test_unknown_org),
-        cmocka_unit_test(test_list_filters_and_pagination),
-        cmocka_unit_test(test_get_equals_post),
-        cmocka_unit_test(test_auto_on_capacity_raise),
-        cmocka_unit_test(test_auto_on_new_storage_and_route),
-        cmocka_unit_test(test_auto_on_route_change),
-        cmocka_unit_test(test_auto_on_route_added),
-        cmocka_unit_test(test_auto_on_unload),
-        cmocka_unit_test(test_auto_oldest_pending_first),
-        cmocka_unit_test(test_idempotent_replay),
-        cmocka_unit_test(test_totals_counted_once),
-        cmocka_unit_test(test_record_plan_updates_stock_by_row),
-    };
-    return cmocka_run_group_tests(tests, tu_setup, tu_teardown_any_exit);
-}
+RUNNER_MAIN(tu_setup, tu_teardown_any_exit,
+            {
+                cmocka_unit_test(test_single_storage_placement),
+                cmocka_unit_test(test_split_across_three_storages),
+                cmocka_unit_test(test_unreachable_storage_never_used),
+                cmocka_unit_test(test_full_storage_skipped),
+                cmocka_unit_test(test_storage_not_accepting_type_skipped),
+                cmocka_unit_test(test_no_route_everything_pending),
+                cmocka_unit_test(test_empty_waste_dispatches_pending),
+                cmocka_unit_test(test_on_site_capacity),
+                cmocka_unit_test(test_waste_validation),
+                cmocka_unit_test(test_unknown_org),
+                cmocka_unit_test(test_list_filters_and_pagination),
+                cmocka_unit_test(test_get_equals_post),
+                cmocka_unit_test(test_auto_on_capacity_raise),
+                cmocka_unit_test(test_auto_on_new_storage_and_route),
+                cmocka_unit_test(test_auto_on_route_change),
+                cmocka_unit_test(test_auto_on_route_added),
+                cmocka_unit_test(test_auto_on_unload),
+                cmocka_unit_test(test_auto_oldest_pending_first),
+                cmocka_unit_test(test_idempotent_replay),
+                cmocka_unit_test(test_totals_counted_once),
+                cmocka_unit_test(test_record_plan_updates_stock_by_row),
+            })

@@ -7,6 +7,7 @@
  * wasteflow_key_cache_refreshes_total in /metrics. */
 #include "harness.h"
 #include "prng.h"
+#include "runner.h"
 #include "testutil.h"
 
 #include <setjmp.h>
@@ -65,13 +66,7 @@ static double median(double *values, size_t count)
     return values[count / 2];
 }
 
-static int group_setup(void **state)
-{
-    (void)state;
-    static const char *const env[] = {"WASTEFLOW_RATE_LIMIT=0", NULL};
-    it_start(env);
-    return 0;
-}
+TU_SETUP_WITH(group_setup, "WASTEFLOW_RATE_LIMIT=0")
 
 static int group_teardown(void **state)
 {
@@ -84,6 +79,16 @@ static long long newest_key(void)
     return it_sql_int("SELECT max(id) FROM api_keys");
 }
 
+/* The status of GET /v1/me with this key. */
+static int me_status(const char *key)
+{
+    const char *headers[] = {it_bearer(key), NULL};
+    it_response *me = it_request("GET", "/v1/me", NULL, headers);
+    int status = me->status;
+    it_response_free(me);
+    return status;
+}
+
 /* Random ids no key has, interleaved with a known id under a wrong secret: no refresh per
  * request, and the same time for both. */
 static void test_unknown_ids_cost_no_database_work(void **state)
@@ -93,11 +98,7 @@ static void test_unknown_ids_cost_no_database_work(void **state)
     long long known_id = strtoll(known + 3, NULL, 10);
     /* Let this instance learn of it (and its announcement be handled) first. */
     for (int i = 0; i < 50; i++) {
-        const char *headers[] = {it_bearer(known), NULL};
-        it_response *me = it_request("GET", "/v1/me", NULL, headers);
-        int status = me->status;
-        it_response_free(me);
-        if (status == 200) {
+        if (me_status(known) == 200) {
             break;
         }
         tu_sleep_ms(50);
@@ -152,11 +153,7 @@ static void test_next_id_is_looked_up_once(void **state)
     char *made = it_new_key("auditor", 0, 0);
     long long waited = 0;
     for (;;) {
-        const char *headers[] = {it_bearer(made), NULL};
-        it_response *me = it_request("GET", "/v1/me", NULL, headers);
-        int status = me->status;
-        it_response_free(me);
-        if (status == 200) {
+        if (me_status(made) == 200) {
             break;
         }
         assert_true(waited < 1000);
@@ -188,12 +185,9 @@ static void test_notify_flood_is_bounded(void **state)
     assert_true(after - before >= 1); /* announcements are still heard */
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_unknown_ids_cost_no_database_work),
-        cmocka_unit_test(test_next_id_is_looked_up_once),
-        cmocka_unit_test(test_notify_flood_is_bounded),
-    };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
-}
+RUNNER_MAIN(group_setup, group_teardown,
+            {
+                cmocka_unit_test(test_unknown_ids_cost_no_database_work),
+                cmocka_unit_test(test_next_id_is_looked_up_once),
+                cmocka_unit_test(test_notify_flood_is_bounded),
+            })

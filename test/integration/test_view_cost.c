@@ -9,6 +9,7 @@
  *     and the hammering key gets 429s with Retry-After from its budget. Only robust bounds
  *     are asserted (the machine is shared). */
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 #include <setjmp.h>
@@ -434,14 +435,11 @@ static void test_start_reads_the_roads_once(void **state)
     assert_int_equal(tu_metric_present("wasteflow_graph_full_reads_total"), 1);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_type_no_storage_accepts),
-        cmocka_unit_test(test_rare_type),
-        cmocka_unit_test(test_filter_hammer),
-        cmocka_unit_test(test_work_budget),
-        cmocka_unit_test(test_start_reads_the_roads_once),
-    };
-    return cmocka_run_group_tests(tests, setup, teardown);
-}
+RUNNER_MAIN(setup, teardown,
+            {
+                cmocka_unit_test(test_type_no_storage_accepts),
+                cmocka_unit_test(test_rare_type),
+                cmocka_unit_test(test_filter_hammer),
+                cmocka_unit_test(test_work_budget),
+                cmocka_unit_test(test_start_reads_the_roads_once),
+            })

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "engine/statements.h"
+#include "runner.h"
 
 enum { CALLS = 10 };
 
@@ -138,10 +139,7 @@ static void test_the_views_statements_keep_their_plans(void **state)
     PQfinish(pg);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_the_views_statements_keep_their_plans),
-    };
-    return cmocka_run_group_tests(tests, tu_setup, tu_teardown);
-}
+RUNNER_MAIN(tu_setup, tu_teardown,
+            {
+                cmocka_unit_test(test_the_views_statements_keep_their_plans),
+            })

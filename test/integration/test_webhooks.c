@@ -28,6 +28,7 @@
 #include <openssl/hmac.h>
 
 #include "harness.h"
+#include "runner.h"
 #include "testutil.h"
 
 /* ---------------------------------------------------------------- the receiver */
@@ -255,11 +256,8 @@ static long long new_org_with_storage(long long *storage_out)
 
 static long long hand_over(long long org, int kg)
 {
-    it_response *response =
-        it_post(tu_fmt("/v1/organizations/%lld/transfers", org), "{\"waste\":{\"glass\":%d}}", kg);
-    EXPECT_STATUS(response, 201);
-    long long id = it_json_int(response->json, "id");
-    it_response_free(response);
+    long long id = POST_CREATED(tu_fmt("/v1/organizations/%lld/transfers", org),
+                                "{\"waste\":{\"glass\":%d}}", kg);
     return id;
 }
 
@@ -282,8 +280,8 @@ static void test_subscriptions(void **state)
     const char *secret = it_json_str(created->json, "secret");
     assert_int_equal(strncmp(secret, "whsec_", 6), 0);
     assert_int_equal(strlen(secret), 6 + 44);
-    ASSERT_JSON_AT(created->json, "events", "[\"transfer.created\",\"unload.created\"]");
-    ASSERT_JSON_AT(created->json, "url", "%s", quoted);
+    ASSERT_MEMBERS(created->json,
+                   "{\"events\":[\"transfer.created\",\"unload.created\"],\"url\":%s}", quoted);
     ASSERT_RECENT_TIMESTAMP(it_json_str(created->json, "created_at"));
     /* Never stored readable. */
     assert_int_equal(
@@ -305,12 +303,11 @@ static void test_subscriptions(void **state)
     it_response_free(deliveries);
 
     /* Refused: unknown or no events, other schemes, no URL, unknown members. */
-    char *body = tu_format("{\"url\":%s,\"events\":[\"transfer.deleted\"]}", quoted);
-    EXPECT_REJECTED_TYPE("POST", "/v1/webhooks", body, 422, "validation-error", "events[0]");
-    free(body);
-    body = tu_format("{\"url\":%s,\"events\":[]}", quoted);
-    EXPECT_REJECTED_TYPE("POST", "/v1/webhooks", body, 422, "validation-error", "events");
-    free(body);
+    EXPECT_REJECTED_TYPE("POST", "/v1/webhooks",
+                         tu_fmt("{\"url\":%s,\"events\":[\"transfer.deleted\"]}", quoted), 422,
+                         "validation-error", "events[0]");
+    EXPECT_REJECTED_TYPE("POST", "/v1/webhooks", tu_fmt("{\"url\":%s,\"events\":[]}", quoted), 422,
+                         "validation-error", "events");
     EXPECT_REJECTED_TYPE("POST", "/v1/webhooks",
                          "{\"url\":\"ftp://example.com/x\",\"events\":[\"alert.fired\"]}", 422,
                          "validation-error", "url");
@@ -473,13 +470,9 @@ static void test_retries_same_id(void **state)
     assert_string_equal(it_json_str(body, "data.waste_type"), "glass");
     cJSON_Delete(body);
     tu_sleep_ms(300);
-    it_response *deliveries = it_get("/v1/webhooks/%lld/deliveries", hook);
-    EXPECT_STATUS(deliveries, 200);
-    ASSERT_JSON_AT(deliveries->json, "items.0.status_code", "500");
-    ASSERT_JSON_AT(deliveries->json, "items.1.status_code", "503");
-    ASSERT_JSON_AT(deliveries->json, "items.2.status_code", "200");
-    ASSERT_JSON_AT(deliveries->json, "items.2.attempt", "3");
-    it_response_free(deliveries);
+    ASSERT_GET_MEMBERS(tu_fmt("/v1/webhooks/%lld/deliveries", hook),
+                       "{\"items.0.status_code\":500,\"items.1.status_code\":503,"
+                       "\"items.2.status_code\":200,\"items.2.attempt\":3}");
     unsubscribe(hook);
     free(url);
 }
@@ -616,12 +609,9 @@ static void test_alert_fired(void **state)
     it_create_route(from, to, 3, false);
     free(from);
     free(to);
-    it_response *r =
-        it_post("/v1/alerts",
-                "{\"storage_id\":%lld,\"waste_type\":\"glass\",\"fill_ratio_above\":0.5}", storage);
-    EXPECT_STATUS(r, 201);
-    long long rule = it_json_int(r->json, "id");
-    it_response_free(r);
+    long long rule = POST_CREATED(
+        "/v1/alerts", "{\"storage_id\":%lld,\"waste_type\":\"glass\",\"fill_ratio_above\":0.5}",
+        storage);
     hand_over(org, 6); /* 6 of 10: above one half */
 
     assert_int_equal(receiver_wait(1, 5000), 1);
@@ -633,11 +623,10 @@ static void test_alert_fired(void **state)
     assert_string_equal(it_json_str(data, "waste_type"), "glass");
     assert_int_equal(it_json_int(data, "id"),
                      it_sql_int("SELECT id FROM alert_firings WHERE alert_id = %lld", rule));
-    ASSERT_JSON_AT(data, "threshold", "0.5");
-    ASSERT_JSON_AT(data, "fill_ratio", "0.6");
+    ASSERT_MEMBERS(data, "{\"threshold\":0.5,\"fill_ratio\":0.6}");
     ASSERT_RECENT_TIMESTAMP(it_json_str(data, "fired_at"));
     cJSON_Delete(body);
-    r = it_delete("/v1/alerts/%lld", rule);
+    it_response *r = it_delete("/v1/alerts/%lld", rule);
     EXPECT_STATUS(r, 204);
     it_response_free(r);
     unsubscribe(hook);
@@ -792,22 +781,19 @@ static int setup(void **state)
                                           "WASTEFLOW_WEBHOOK_RETRY_BASE_MS=100", NULL});
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_subscriptions),
-        cmocka_unit_test(test_admin_only),
-        cmocka_unit_test(test_signed_delivery),
-        cmocka_unit_test(test_retries_same_id),
-        cmocka_unit_test(test_given_up_after_a_day),
-        cmocka_unit_test(test_in_order),
-        cmocka_unit_test(test_movement_received),
-        cmocka_unit_test(test_alert_fired),
-        cmocka_unit_test(test_one_sender_among_two),
-        cmocka_unit_test(test_hanging_receiver_delays_nothing),
-        cmocka_unit_test(test_stopped_mid_delivery_sends_again),
-        cmocka_unit_test(test_private_targets_refused),
-        TU_AUDIT_TEST,
-    };
-    return cmocka_run_group_tests(tests, setup, tu_teardown);
-}
+RUNNER_MAIN(setup, tu_teardown,
+            {
+                cmocka_unit_test(test_subscriptions),
+                cmocka_unit_test(test_admin_only),
+                cmocka_unit_test(test_signed_delivery),
+                cmocka_unit_test(test_retries_same_id),
+                cmocka_unit_test(test_given_up_after_a_day),
+                cmocka_unit_test(test_in_order),
+                cmocka_unit_test(test_movement_received),
+                cmocka_unit_test(test_alert_fired),
+                cmocka_unit_test(test_one_sender_among_two),
+                cmocka_unit_test(test_hanging_receiver_delays_nothing),
+                cmocka_unit_test(test_stopped_mid_delivery_sends_again),
+                cmocka_unit_test(test_private_targets_refused),
+                TU_AUDIT_TEST,
+            })

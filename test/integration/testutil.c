@@ -117,6 +117,11 @@ long long tu_scaled_ms(long long milliseconds)
     return tu_under_valgrind() ? milliseconds * 5 : milliseconds;
 }
 
+long long tu_patience_ms(void)
+{
+    return tu_under_valgrind() ? 60000 : 15000;
+}
+
 /* ---- assertions reporting the caller's file and line ---- */
 
 #define PROBLEM_TYPE_PREFIX "https://wasteflow.dev/problems/"
@@ -201,6 +206,16 @@ void tu_expect_problem_at(const char *file, int line, const it_response *respons
     }
 }
 
+const char *tu_expect_header_at(const char *file, int line, const it_response *response,
+                                const char *name)
+{
+    const char *value = it_header(response, name);
+    if (value == NULL) {
+        fail_response_at(file, line, response, tu_format("no %s header", name));
+    }
+    return value;
+}
+
 long long tu_expect_location_at(const char *file, int line, const it_response *response,
                                 const char *collection)
 {
@@ -217,6 +232,83 @@ long long tu_expect_location_at(const char *file, int line, const it_response *r
     }
     free(expected);
     return (long long)id->valuedouble;
+}
+
+char *tu_expect_created_at(const char *file, int line, const it_response *response,
+                           const char *collection, const char *name)
+{
+    tu_expect_status_at(file, line, response, 201);
+    long long id = tu_expect_location_at(file, line, response, collection);
+    const char *named = it_json_str(response->json, "name");
+    if (named == NULL || strcmp(named, name) != 0) {
+        fail_response_at(file, line, response, tu_format("expected the name %s", name));
+    }
+    tu_assert_recent_timestamp_at(file, line, it_json_str(response->json, "created_at"));
+    return tu_format("%s/%lld", collection, id);
+}
+
+void tu_assert_creates_at(const char *file, int line, const char *collection, const char *prefix,
+                          const char *members, const char *expected)
+{
+    char *name = it_unique_name(prefix);
+    it_response *response = it_post(collection, "{\"name\":\"%s\",%s}", name, members);
+    char *path = tu_expect_created_at(file, line, response, collection, name);
+    tu_assert_members_at(file, line, response->json, "%s", expected);
+    tu_assert_reads_back_at(file, line, path, response->json);
+    it_response_free(response);
+    free(path);
+    free(name);
+}
+
+void tu_expect_deleted_at(const char *file, int line, const char *path)
+{
+    it_response *response = it_delete("%s", path);
+    tu_expect_status_at(file, line, response, 204);
+    if (response->body_len != 0) {
+        fail_response_at(file, line, response, tu_format("a 204 with a body"));
+    }
+    it_response_free(response);
+    tu_expect_rejected_type_at(file, line, "GET", path, NULL, NULL, 404, "not-found", NULL);
+    tu_expect_rejected_type_at(file, line, "DELETE", path, NULL, NULL, 404, "not-found", NULL);
+    tu_expect_rejected_type_at(file, line, "PATCH", path, "{\"name\":\"back\"}", NULL, 404,
+                               "not-found", NULL);
+}
+
+int tu_walk_pages(const char *list_path, int limit, const cJSON *all)
+{
+    int total = cJSON_GetArraySize(all), walked = 0, pages = 0;
+    char *cursor = NULL;
+    for (;;) {
+        it_response *response = cursor != NULL
+                                    ? it_get("%s?limit=%d&cursor=%s", list_path, limit, cursor)
+                                    : it_get("%s?limit=%d", list_path, limit);
+        EXPECT_STATUS(response, 200);
+        pages++;
+        assert_true(pages <= total / limit + 1);
+        const cJSON *items = it_json_at(response->json, "items");
+        assert_true(cJSON_IsArray(items));
+        int count = cJSON_GetArraySize(items);
+        const cJSON *item;
+        cJSON_ArrayForEach(item, items)
+        {
+            assert_true(walked < total);
+            assert_true(cJSON_Compare(item, cJSON_GetArrayItem(all, walked), true));
+            walked++;
+        }
+        const cJSON *next = it_json_at(response->json, "next_cursor");
+        free(cursor);
+        cursor = NULL;
+        if (cJSON_IsNull(next)) {
+            it_response_free(response);
+            break;
+        }
+        assert_int_equal(count, limit);
+        assert_true(cJSON_IsString(next));
+        cursor = it_url_escape(next->valuestring);
+        it_response_free(response);
+    }
+    assert_int_equal(walked, total);
+    return pages;
 }
 
 void tu_assert_page_at(const char *file, int line, const char *path, int item_count, bool more)
@@ -424,6 +516,47 @@ void tu_assert_json_path_at(const char *file, int line, const cJSON *root, const
     compare_json_at(file, line, it_json_at(root, path), expected_text, path, root);
 }
 
+/* ASSERT_JSON_AT for each member of the object members_fmt, formatted with ap. */
+static void compare_members_v(const char *file, int line, const cJSON *root,
+                              const char *members_fmt, va_list ap)
+{
+    char *members_text = tu_vformat(members_fmt, ap);
+    cJSON *members = cJSON_Parse(members_text);
+    if (!cJSON_IsObject(members)) {
+        print_error("test bug: the members expected are not a JSON object: %s\n", members_text);
+        _fail(file, line);
+    }
+    const cJSON *member;
+    cJSON_ArrayForEach(member, members)
+    {
+        compare_json_at(file, line, it_json_at(root, member->string),
+                        cJSON_PrintUnformatted(member), member->string, root);
+    }
+    cJSON_Delete(members);
+    free(members_text);
+}
+
+void tu_assert_members_at(const char *file, int line, const cJSON *root, const char *members_fmt,
+                          ...)
+{
+    va_list ap;
+    va_start(ap, members_fmt);
+    compare_members_v(file, line, root, members_fmt, ap);
+    va_end(ap);
+}
+
+void tu_assert_answer_members_at(const char *file, int line, const char *method, const char *path,
+                                 const char *body, const char *members_fmt, ...)
+{
+    it_response *response = it_request(method, path, body, NULL);
+    tu_expect_status_at(file, line, response, 200);
+    va_list ap;
+    va_start(ap, members_fmt);
+    compare_members_v(file, line, response->json, members_fmt, ap);
+    va_end(ap);
+    it_response_free(response);
+}
+
 void tu_assert_recent_timestamp_at(const char *file, int line, const char *text)
 {
     regex_t pattern;
@@ -560,6 +693,16 @@ void tu_assert_transfer_at(const char *file, int line, const cJSON *transfer, lo
     tu_assert_timestamp(tu_member(transfer, "created_at"));
 }
 
+void tu_pg_exec(PGconn *pg, const char *sql)
+{
+    PGresult *r = PQexec(pg, sql);
+    ExecStatusType status = PQresultStatus(r);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+        fail_msg("as %s: %s\n  failed: %s", PQuser(pg), sql, PQresultErrorMessage(r));
+    }
+    PQclear(r);
+}
+
 void tu_find_cluster_or_skip(it_cluster *cluster, const char *fallback_log)
 {
     char why[600];
@@ -589,6 +732,42 @@ long long tu_ship_glass(long long org, long long storage, long long kg)
     long long id = it_json_int(response->json, "id");
     it_response_free(response);
     return id;
+}
+
+long long tu_post_created_at(const char *file, int line, const char *path, const char *body_fmt,
+                             ...)
+{
+    va_list ap;
+    va_start(ap, body_fmt);
+    char *body = tu_vformat(body_fmt, ap);
+    va_end(ap);
+    it_response *response = it_post(path, "%s", body);
+    free(body);
+    tu_expect_status_at(file, line, response, 201);
+    long long id = it_json_int(response->json, "id");
+    it_response_free(response);
+    return id;
+}
+
+tu_load tu_load_in_transit(long long glass, long long distance_m)
+{
+    tu_load load;
+    char *name = it_unique_name("weighed");
+    load.storage =
+        POST_CREATED("/v1/storages",
+                     "{\"name\":\"%s\",\"intake\":\"weighed\",\"capacity\":{\"glass\":100}}", name);
+    free(name);
+    load.org = tu_new_org("loader", NULL, NULL);
+    it_create_route(ORG(load.org), STORAGE(load.storage), distance_m, false);
+    it_response *r = it_post(tu_fmt("/v1/organizations/%lld/transfers", load.org),
+                             "{\"waste\":{\"glass\":%lld}}", glass);
+    EXPECT_STATUS(r, 201);
+    const cJSON *shipment = cJSON_GetArrayItem(tu_member(r->json, "shipments"), 0);
+    assert_non_null(shipment);
+    ASSERT_JSON_AT(shipment, "status", "\"in_transit\"");
+    load.movement = it_json_int(shipment, "movement_id");
+    it_response_free(r);
+    return load;
 }
 
 long long tu_hand_over_at(const char *file, int line, long long org, const char *waste_json)
@@ -1048,6 +1227,24 @@ static int try_connect_port(const char *local_ip, int receive_buffer, int port)
         close(fd);
         errno = error;
         return -1;
+    }
+    return fd;
+}
+
+int tu_connect_url(const char *base_url, int receive_buffer)
+{
+    const char *colon = strrchr(base_url, ':');
+    assert_non_null(colon);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    if (receive_buffer > 0) {
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    }
+    struct sockaddr_in address = {.sin_family = AF_INET,
+                                  .sin_port = htons((uint16_t)atoi(colon + 1))};
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0) {
+        fail_msg("connect to %s: %s", base_url, strerror(errno));
     }
     return fd;
 }

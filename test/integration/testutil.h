@@ -47,6 +47,10 @@ double tu_now_seconds(void);
 bool tu_under_valgrind(void);
 /* A time limit on the server's behaviour: milliseconds, five times as long under valgrind. */
 long long tu_scaled_ms(long long milliseconds);
+/* How long to wait for something that must happen (the dispatcher placing waste, an event
+ * arriving): 15 s, 60 s under valgrind. Not a time limit on the server, which may be slow on a
+ * loaded machine: a wait that runs out means the condition never came. */
+long long tu_patience_ms(void);
 
 /* ---- HTTP from any thread ---- */
 
@@ -159,6 +163,10 @@ int tu_connect(const char *local_ip, int receive_buffer);
 /* tu_connect to the server itself (it_direct_url), never through the contract proxy: for
  * tests of how the server paces a connection, which a proxy reading ahead would change. */
 int tu_connect_direct(int receive_buffer);
+/* A TCP connection to the instance at base_url ("http://127.0.0.1:<port>", any instance the
+ * harness started), with a receive buffer of receive_buffer bytes when not 0; fails the test
+ * when the connect fails. */
+int tu_connect_url(const char *base_url, int receive_buffer);
 /* Sends all len bytes, failing the test when the connection will not take them. */
 void tu_send_all(int fd, const char *data, size_t len);
 
@@ -241,6 +249,11 @@ void tu_expect_rejected_type_at(const char *file, int line, const char *method, 
 #define ASSERT_UNCHANGED(before) tu_assert_unchanged_at(__FILE__, __LINE__, (before))
 void tu_assert_unchanged_at(const char *file, int line, char *before);
 
+/* The value of the response's header name; fails the test when the response has none. */
+#define EXPECT_HEADER(response, name) tu_expect_header_at(__FILE__, __LINE__, (response), (name))
+const char *tu_expect_header_at(const char *file, int line, const it_response *response,
+                                const char *name);
+
 /* Asserts that a created object's body has a positive id and that the Location header is
  * <collection>/<id> (collection as "/v1/routes"); returns the id. */
 #define EXPECT_LOCATION(response, collection)                                                      \
@@ -248,11 +261,36 @@ void tu_assert_unchanged_at(const char *file, int line, char *before);
 long long tu_expect_location_at(const char *file, int line, const it_response *response,
                                 const char *collection);
 
+/* Asserts the 201 of a POST to collection that created an object named name: its Location
+ * (EXPECT_LOCATION), its name and a recent created_at. Returns the object's path (caller
+ * frees). */
+#define EXPECT_CREATED(response, collection, name)                                                 \
+    tu_expect_created_at(__FILE__, __LINE__, (response), (collection), (name))
+char *tu_expect_created_at(const char *file, int line, const it_response *response,
+                           const char *collection, const char *name);
+
+/* POSTs {"name": it_unique_name(prefix), members} to collection: EXPECT_CREATED, the object has
+ * the members expected (ASSERT_MEMBERS), and a GET of it reads back the same. */
+#define ASSERT_CREATES(collection, prefix, members, expected)                                      \
+    tu_assert_creates_at(__FILE__, __LINE__, (collection), (prefix), (members), (expected))
+void tu_assert_creates_at(const char *file, int line, const char *collection, const char *prefix,
+                          const char *members, const char *expected);
+
+/* DELETEs path and asserts a 204 with no body; then the object is gone: a GET, a DELETE and a
+ * PATCH of path are 404 not-found and change nothing. */
+#define EXPECT_DELETED(path) tu_expect_deleted_at(__FILE__, __LINE__, (path))
+void tu_expect_deleted_at(const char *file, int line, const char *path);
+
 /* GETs a list's path and asserts a 200 page of exactly item_count items, with a next_cursor
  * string when more is true (another page follows) and null when not. */
 #define ASSERT_PAGE(path, item_count, more)                                                        \
     tu_assert_page_at(__FILE__, __LINE__, (path), (item_count), (more))
 void tu_assert_page_at(const char *file, int line, const char *path, int item_count, bool more);
+
+/* Walks the list at list_path (no query) in pages of limit, following next_cursor until it is
+ * null: every page is a 200, every page but the last holds exactly limit items, and the items
+ * are all's, in order, each once. Returns how many pages there were. */
+int tu_walk_pages(const char *list_path, int limit, const cJSON *all);
 
 /* GETs path (printf-formatted) and asserts the status: the server still answers, or a resource
  * is (still, no longer) there. */
@@ -261,8 +299,8 @@ void tu_assert_page_at(const char *file, int line, const char *path, int item_co
 void tu_expect_get_status_at(const char *file, int line, int status, const char *path_fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* GETs path and asserts a 200 whose value at the dotted json_path (see it_json_at) is the JSON
- * text expected_fmt (printf-formatted), as ASSERT_JSON_AT. */
+/* GETs path and asserts a 200 whose value at the dotted json_path (see it_json_at; "": the
+ * whole body) is the JSON text expected_fmt (printf-formatted), as ASSERT_JSON_AT. */
 #define ASSERT_GET_AT(path, json_path, ...)                                                        \
     tu_assert_get_at(__FILE__, __LINE__, (path), (json_path), __VA_ARGS__)
 void tu_assert_get_at(const char *file, int line, const char *path, const char *json_path,
@@ -285,6 +323,24 @@ void tu_assert_json_at(const char *file, int line, const cJSON *actual, const ch
     tu_assert_json_path_at(__FILE__, __LINE__, (root), (path), __VA_ARGS__)
 void tu_assert_json_path_at(const char *file, int line, const cJSON *root, const char *path,
                             const char *expected_fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* ASSERT_JSON_AT for each member of the JSON object members_fmt (printf-formatted): its name is
+ * the dotted path (see it_json_at) and its value the JSON expected there, e.g.
+ * ASSERT_MEMBERS(r->json, "{\"intake\":\"weighed\",\"items.0.status\":\"accepted\"}"); what
+ * it does not name is not looked at. */
+#define ASSERT_MEMBERS(root, ...) tu_assert_members_at(__FILE__, __LINE__, (root), __VA_ARGS__)
+void tu_assert_members_at(const char *file, int line, const cJSON *root, const char *members_fmt,
+                          ...) __attribute__((format(printf, 4, 5)));
+
+/* GETs path (ASSERT_GET_MEMBERS), or PATCHes it with body (ASSERT_PATCH_MEMBERS), and asserts a
+ * 200 whose body has these members (ASSERT_MEMBERS). */
+#define ASSERT_GET_MEMBERS(path, ...)                                                              \
+    tu_assert_answer_members_at(__FILE__, __LINE__, "GET", (path), NULL, __VA_ARGS__)
+#define ASSERT_PATCH_MEMBERS(path, body, ...)                                                      \
+    tu_assert_answer_members_at(__FILE__, __LINE__, "PATCH", (path), (body), __VA_ARGS__)
+void tu_assert_answer_members_at(const char *file, int line, const char *method, const char *path,
+                                 const char *body, const char *members_fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 
 /* Asserts an RFC 3339 UTC timestamp ending in 'Z' (any fraction of a second, or none) that is
  * within an hour of now. */
@@ -347,6 +403,19 @@ long long tu_supplier_of(long long storage);
  * the transfer's id. */
 long long tu_ship_glass(long long org, long long storage, long long kg);
 
+/* POSTs the body (printf-formatted) to path and asserts a 201; the new object's id. For an
+ * object that sets the scene rather than being the thing tested. */
+#define POST_CREATED(path, ...) tu_post_created_at(__FILE__, __LINE__, (path), __VA_ARGS__)
+long long tu_post_created_at(const char *file, int line, const char *path, const char *body_fmt,
+                             ...) __attribute__((format(printf, 4, 5)));
+
+/* A load in transit: a new storage that weighs its loads (100 kg of glass), a new organization
+ * distance_m from it, and one hand-over of glass kg of glass to it; its one movement. */
+typedef struct {
+    long long movement, org, storage;
+} tu_load;
+tu_load tu_load_in_transit(long long glass, long long distance_m);
+
 /* POSTs {"waste": waste_json} as a transfer of organization org and asserts a 201; returns the
  * transfer's id. For a transfer that sets the scene rather than being the thing tested. */
 #define HAND_OVER(org, waste_json) tu_hand_over_at(__FILE__, __LINE__, (org), (waste_json))
@@ -372,6 +441,12 @@ void tu_build_picture(tu_picture *picture);
  * ("1 8 9"), as JSON text (a rotating tu_fmt buffer). */
 const char *tu_picture_path(const tu_picture *picture, long long org, const char *via);
 
+/* ---- a session of the runner's own (another role's, say) ---- */
+
+/* Runs sql on pg; fails the test, naming the session's user and the error, unless it
+ * succeeds. */
+void tu_pg_exec(PGconn *pg, const char *sql);
+
 /* ---- the database cluster (test thread only) ---- */
 
 /* it_cluster_find, or skips the running test, saying why, when the cluster behind
@@ -382,6 +457,16 @@ void tu_find_cluster_or_skip(it_cluster *cluster, const char *fallback_log);
 
 /* Group setup: it_start(NULL). */
 int tu_setup(void **state);
+/* Defines a group setup called name that is tu_setup with the runner's own environment
+ * ("NAME=value"s added to the server's), e.g.
+ * TU_SETUP_WITH(cap_setup, "WASTEFLOW_MAX_CONNECTIONS=20", "WASTEFLOW_MAX_IDLE_PER_CLIENT=4") */
+#define TU_SETUP_WITH(name, ...)                                                                   \
+    static int name(void **state)                                                                  \
+    {                                                                                              \
+        (void)state;                                                                               \
+        static const char *const environment[] = {__VA_ARGS__, NULL};                              \
+        return it_start(environment);                                                              \
+    }
 /* Group teardown: it_stop(), failing the group unless the server exited cleanly. */
 int tu_teardown(void **state);
 /* Group teardown: it_stop(), whatever the server's exit status. */

@@ -14,6 +14,7 @@
 #include "check.h"
 #include "core/alloc.h"
 #include "prng.h"
+#include "runner.h"
 
 static alloc_candidate candidate(int64_t storage_id, int64_t distance_m, int64_t room_kg)
 {
@@ -361,20 +362,17 @@ static void test_random_against_reference(void **state)
     }
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_picture_plastic_split),
-        cmocka_unit_test(test_picture_glass_tie),
-        cmocka_unit_test(test_picture_other_batches),
-        cmocka_unit_test(test_skips_unreachable_and_full),
-        cmocka_unit_test(test_nothing_pending),
-        cmocka_unit_test(test_nothing_fits),
-        cmocka_unit_test(test_exact_split_across_three),
-        cmocka_unit_test(test_ties_by_id),
-        cmocka_unit_test(test_huge_amounts),
-        cmocka_unit_test(test_sort_candidates),
-        cmocka_unit_test(test_random_against_reference),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_picture_plastic_split),
+                cmocka_unit_test(test_picture_glass_tie),
+                cmocka_unit_test(test_picture_other_batches),
+                cmocka_unit_test(test_skips_unreachable_and_full),
+                cmocka_unit_test(test_nothing_pending),
+                cmocka_unit_test(test_nothing_fits),
+                cmocka_unit_test(test_exact_split_across_three),
+                cmocka_unit_test(test_ties_by_id),
+                cmocka_unit_test(test_huge_amounts),
+                cmocka_unit_test(test_sort_candidates),
+                cmocka_unit_test(test_random_against_reference),
+            })

@@ -21,6 +21,7 @@
 #include "flow/plans_flow.h"
 #include "picture.h"
 #include "prng.h"
+#include "runner.h"
 
 enum { BIO = 0, GLASS = 1, PLASTIC = 2, TYPES = 3 };
 
@@ -76,10 +77,21 @@ static room_map *picture_room_map(void)
     return rooms;
 }
 
-/* Both plans of a batch over the picture. */
-static void picture_plans(const hand_over *batch, size_t count, plans_result *nearest,
-                          plans_result *min_cost)
+/* A batch's two plans: nearest-first and min_cost. */
+typedef struct {
+    plans_result nearest, min_cost;
+} both_plans;
+
+static void both_plans_free(both_plans *both)
 {
+    plans_result_free(&both->nearest);
+    plans_result_free(&both->min_cost);
+}
+
+/* Both plans of a batch over the picture. */
+static both_plans picture_plans(const hand_over *batch, size_t count)
+{
+    both_plans result;
     graph *g = graph_build(picture_roads, COUNT(picture_roads));
     assert_non_null(g);
     room_map *rooms = picture_room_map();
@@ -92,14 +104,24 @@ static void picture_plans(const hand_over *batch, size_t count, plans_result *ne
     uint64_t examined = 0;
     assert_int_equal(plans_build(p, picture_next, &search, rooms, 1000, &examined), PLANS_OK);
     assert_true(examined > 0);
-    assert_int_equal(plans_nearest(p, nearest), PLANS_OK);
-    assert_int_equal(plans_min_cost(p, plans_flow_solve, NULL, min_cost), PLANS_OK);
+    assert_int_equal(plans_nearest(p, &result.nearest), PLANS_OK);
+    assert_int_equal(plans_min_cost(p, plans_flow_solve, NULL, &result.min_cost), PLANS_OK);
     for (size_t i = 0; i < COUNT(search.searches); i++) {
         graph_search_free(search.searches[i]);
     }
     plans_free(p);
     room_map_free(rooms);
     graph_free(g);
+    return result;
+}
+
+/* min_cost's plan of the picture's bio batch, 250 kg from each organization, in whichever
+ * order they come: all 500 kg placed at 67,850 kg·m. */
+static void assert_bio_optimum(const plans_result *min_cost)
+{
+    assert_int_equal(min_cost->kg_m, 67850);
+    assert_int_equal(min_cost->placed_kg, 500);
+    assert_int_equal(min_cost->unplaced_kg[BIO], 0);
 }
 
 static void assert_shipments(const plans_result *result, const plans_shipment *expected,
@@ -129,23 +151,22 @@ static void assert_shipments(const plans_result *result, const plans_shipment *e
 static void test_picture_bio_oo1_first(void **state)
 {
     const hand_over batch[] = {{1, {250, 0, 0}}, {2, {250, 0, 0}}};
-    plans_result nearest, min_cost;
-    picture_plans(batch, COUNT(batch), &nearest, &min_cost);
+    both_plans got = picture_plans(batch, COUNT(batch));
     const plans_shipment nearest_expected[] = {
         {1, 2, BIO, 150, 50}, {1, 5, BIO, 25, 100}, {1, 3, BIO, 75, 600},
         {2, 3, BIO, 175, 50}, {2, 7, BIO, 75, 100},
     };
-    assert_shipments(&nearest, nearest_expected, COUNT(nearest_expected));
-    assert_int_equal(nearest.kg_m, 71250);
-    assert_int_equal(nearest.placed_kg, 500);
-    assert_int_equal(nearest.unplaced_kg[BIO], 0);
+    assert_shipments(&got.nearest, nearest_expected, COUNT(nearest_expected));
+    assert_int_equal(got.nearest.kg_m, 71250);
+    assert_int_equal(got.nearest.placed_kg, 500);
+    assert_int_equal(got.nearest.unplaced_kg[BIO], 0);
     /* Optima with equal kg·m may differ in their shipments (ОО1's last 3 kg at МНО3 or at
      * МНО7, 600 + 50 either way): the figures are exact, the shipments are checked to be one
      * of them by their sums. */
     int64_t to_storage[10] = {0}, from_org[3] = {0};
-    for (size_t i = 0; i < min_cost.shipment_count; i++) {
-        to_storage[min_cost.shipments[i].storage_id] += min_cost.shipments[i].amount_kg;
-        from_org[min_cost.shipments[i].organization_id] += min_cost.shipments[i].amount_kg;
+    for (size_t i = 0; i < got.min_cost.shipment_count; i++) {
+        to_storage[got.min_cost.shipments[i].storage_id] += got.min_cost.shipments[i].amount_kg;
+        from_org[got.min_cost.shipments[i].organization_id] += got.min_cost.shipments[i].amount_kg;
     }
     assert_int_equal(from_org[1], 250);
     assert_int_equal(from_org[2], 250);
@@ -154,28 +175,22 @@ static void test_picture_bio_oo1_first(void **state)
     assert_int_equal(to_storage[8], 52);
     assert_int_equal(to_storage[9], 20);
     assert_int_equal(to_storage[3] + to_storage[7], 253);
-    assert_int_equal(min_cost.kg_m, 67850);
-    assert_int_equal(min_cost.placed_kg, 500);
-    assert_int_equal(min_cost.unplaced_kg[BIO], 0);
-    plans_result_free(&nearest);
-    plans_result_free(&min_cost);
+    assert_bio_optimum(&got.min_cost);
+    both_plans_free(&got);
 }
 
 static void test_picture_bio_oo2_first(void **state)
 {
     const hand_over batch[] = {{2, {250, 0, 0}}, {1, {250, 0, 0}}};
-    plans_result nearest, min_cost;
-    picture_plans(batch, COUNT(batch), &nearest, &min_cost);
+    both_plans got = picture_plans(batch, COUNT(batch));
     const plans_shipment nearest_expected[] = {
         {2, 3, BIO, 250, 50}, {1, 2, BIO, 150, 50}, {1, 5, BIO, 25, 100},
         {1, 8, BIO, 52, 600}, {1, 9, BIO, 20, 610}, {1, 7, BIO, 3, 650},
     };
-    assert_shipments(&nearest, nearest_expected, COUNT(nearest_expected));
-    assert_int_equal(nearest.kg_m, 67850);
-    assert_int_equal(min_cost.kg_m, 67850);
-    assert_int_equal(min_cost.placed_kg, 500);
-    plans_result_free(&nearest);
-    plans_result_free(&min_cost);
+    assert_shipments(&got.nearest, nearest_expected, COUNT(nearest_expected));
+    assert_int_equal(got.nearest.kg_m, 67850);
+    assert_bio_optimum(&got.min_cost);
+    both_plans_free(&got);
 }
 
 /* An organization may hand over more than once: nearest serves each hand-over in its
@@ -183,18 +198,15 @@ static void test_picture_bio_oo2_first(void **state)
 static void test_organization_twice(void **state)
 {
     const hand_over batch[] = {{1, {100, 0, 0}}, {2, {250, 0, 0}}, {1, {150, 0, 0}}};
-    plans_result nearest, min_cost;
-    picture_plans(batch, COUNT(batch), &nearest, &min_cost);
+    both_plans got = picture_plans(batch, COUNT(batch));
     const plans_shipment expected[] = {
         {1, 2, BIO, 100, 50}, {2, 3, BIO, 250, 50}, {1, 2, BIO, 50, 50}, {1, 5, BIO, 25, 100},
         {1, 8, BIO, 52, 600}, {1, 9, BIO, 20, 610}, {1, 7, BIO, 3, 650},
     };
-    assert_shipments(&nearest, expected, COUNT(expected));
-    assert_int_equal(nearest.kg_m, 5000 + 12500 + 2500 + 2500 + 31200 + 12200 + 1950);
-    assert_int_equal(min_cost.kg_m, 67850);
-    assert_int_equal(min_cost.placed_kg, 500);
-    plans_result_free(&nearest);
-    plans_result_free(&min_cost);
+    assert_shipments(&got.nearest, expected, COUNT(expected));
+    assert_int_equal(got.nearest.kg_m, 5000 + 12500 + 2500 + 2500 + 31200 + 12200 + 1950);
+    assert_bio_optimum(&got.min_cost);
+    both_plans_free(&got);
 }
 
 /* One organization alone: nearest-first is optimal, whatever it hands over. */
@@ -203,14 +215,14 @@ static void test_one_organization_alone(void **state)
     for (int64_t kg = 1; kg <= 1200; kg += 37) {
         for (int64_t org = 1; org <= 2; org++) {
             const hand_over batch[] = {{org, {kg, kg / 3, kg / 2}}};
-            plans_result nearest, min_cost;
-            picture_plans(batch, 1, &nearest, &min_cost);
-            CHECK(nearest.kg_m == min_cost.kg_m && nearest.placed_kg == min_cost.placed_kg,
+            both_plans got = picture_plans(batch, 1);
+            CHECK(got.nearest.kg_m == got.min_cost.kg_m &&
+                      got.nearest.placed_kg == got.min_cost.placed_kg,
                   "org %" PRId64 " kg %" PRId64 ": nearest %" PRId64 " kg %" PRId64
                   " kg·m, min_cost %" PRId64 " kg %" PRId64 " kg·m",
-                  org, kg, nearest.placed_kg, nearest.kg_m, min_cost.placed_kg, min_cost.kg_m);
-            plans_result_free(&nearest);
-            plans_result_free(&min_cost);
+                  org, kg, got.nearest.placed_kg, got.nearest.kg_m, got.min_cost.placed_kg,
+                  got.min_cost.kg_m);
+            both_plans_free(&got);
         }
     }
 }
@@ -220,20 +232,18 @@ static void test_one_organization_alone(void **state)
 static void test_unplaced(void **state)
 {
     const hand_over batch[] = {{2, {0, 30, 200}}};
-    plans_result nearest, min_cost;
-    picture_plans(batch, COUNT(batch), &nearest, &min_cost);
+    both_plans got = picture_plans(batch, COUNT(batch));
     const plans_shipment expected[] = {
         {2, 6, GLASS, 30, 650}, {2, 3, PLASTIC, 10, 50}, {2, 7, PLASTIC, 100, 100}};
-    assert_shipments(&nearest, expected, COUNT(expected));
-    assert_int_equal(nearest.placed_kg, 140);
-    assert_int_equal(nearest.unplaced_kg[PLASTIC], 90);
-    assert_int_equal(nearest.unplaced_kg[GLASS], 0);
-    assert_int_equal(nearest.kg_m, 30 * 650 + 10 * 50 + 100 * 100);
-    assert_int_equal(min_cost.placed_kg, 140);
-    assert_int_equal(min_cost.unplaced_kg[PLASTIC], 90);
-    assert_int_equal(min_cost.kg_m, nearest.kg_m);
-    plans_result_free(&nearest);
-    plans_result_free(&min_cost);
+    assert_shipments(&got.nearest, expected, COUNT(expected));
+    assert_int_equal(got.nearest.placed_kg, 140);
+    assert_int_equal(got.nearest.unplaced_kg[PLASTIC], 90);
+    assert_int_equal(got.nearest.unplaced_kg[GLASS], 0);
+    assert_int_equal(got.nearest.kg_m, 30 * 650 + 10 * 50 + 100 * 100);
+    assert_int_equal(got.min_cost.placed_kg, 140);
+    assert_int_equal(got.min_cost.unplaced_kg[PLASTIC], 90);
+    assert_int_equal(got.min_cost.kg_m, got.nearest.kg_m);
+    both_plans_free(&got);
 }
 
 /* Nearest-first can strand kilograms min_cost places. ОО1 bio 425 first takes МНО2 150,
@@ -243,15 +253,13 @@ static void test_unplaced(void **state)
 static void test_min_cost_places_more(void **state)
 {
     const hand_over batch[] = {{1, {425, 0, 0}}, {2, {500, 0, 0}}};
-    plans_result nearest, min_cost;
-    picture_plans(batch, COUNT(batch), &nearest, &min_cost);
-    assert_int_equal(nearest.placed_kg, 825);
-    assert_int_equal(nearest.unplaced_kg[BIO], 100);
-    assert_int_equal(nearest.kg_m, 150 * 50 + 25 * 100 + 250 * 600 + 250 * 100 + 150 * 650);
-    assert_int_equal(min_cost.placed_kg, 897);
-    assert_int_equal(min_cost.unplaced_kg[BIO], 28);
-    plans_result_free(&nearest);
-    plans_result_free(&min_cost);
+    both_plans got = picture_plans(batch, COUNT(batch));
+    assert_int_equal(got.nearest.placed_kg, 825);
+    assert_int_equal(got.nearest.unplaced_kg[BIO], 100);
+    assert_int_equal(got.nearest.kg_m, 150 * 50 + 25 * 100 + 250 * 600 + 250 * 100 + 150 * 650);
+    assert_int_equal(got.min_cost.placed_kg, 897);
+    assert_int_equal(got.min_cost.unplaced_kg[BIO], 28);
+    both_plans_free(&got);
 }
 
 /* --- Random worlds: organizations with sorted storage lists (no graph needed). --- */
@@ -315,8 +323,9 @@ static void world_random(world *w, size_t orgs, size_t storages, int64_t max_kg)
     }
 }
 
-static void world_plans(world *w, plans_result *nearest, plans_result *min_cost)
+static both_plans world_plans(world *w)
 {
+    both_plans result;
     room_map *rooms = room_map_new(64);
     assert_non_null(rooms);
     for (size_t s = 0; s < w->storage_count; s++) {
@@ -332,10 +341,11 @@ static void world_plans(world *w, plans_result *nearest, plans_result *min_cost)
     w->p = p;
     memset(w->cursor, 0, sizeof w->cursor);
     assert_int_equal(plans_build(p, world_next, w, rooms, 1000, NULL), PLANS_OK);
-    assert_int_equal(plans_nearest(p, nearest), PLANS_OK);
-    assert_int_equal(plans_min_cost(p, plans_flow_solve, NULL, min_cost), PLANS_OK);
+    assert_int_equal(plans_nearest(p, &result.nearest), PLANS_OK);
+    assert_int_equal(plans_min_cost(p, plans_flow_solve, NULL, &result.min_cost), PLANS_OK);
     plans_free(p);
     room_map_free(rooms);
+    return result;
 }
 
 /* Checks a plan against the world: rooms respected, each organization ships at most what
@@ -371,23 +381,21 @@ static void test_random_min_cost_never_worse(void **state)
         world w;
         world_random(&w, 1 + prng_below(&rng, MAX_ORGS), 1 + prng_below(&rng, MAX_STORAGES),
                      1 + (int64_t)prng_below(&rng, 100));
-        plans_result nearest, min_cost;
-        world_plans(&w, &nearest, &min_cost);
-        assert_feasible(&w, &nearest);
-        assert_feasible(&w, &min_cost);
-        CHECK(min_cost.placed_kg >= nearest.placed_kg,
-              "round %d: min_cost placed %" PRId64 " < nearest %" PRId64, round, min_cost.placed_kg,
-              nearest.placed_kg);
-        if (min_cost.placed_kg == nearest.placed_kg) {
-            CHECK(min_cost.kg_m <= nearest.kg_m,
-                  "round %d: min_cost %" PRId64 " kg·m > nearest %" PRId64, round, min_cost.kg_m,
-                  nearest.kg_m);
+        both_plans got = world_plans(&w);
+        assert_feasible(&w, &got.nearest);
+        assert_feasible(&w, &got.min_cost);
+        CHECK(got.min_cost.placed_kg >= got.nearest.placed_kg,
+              "round %d: min_cost placed %" PRId64 " < nearest %" PRId64, round,
+              got.min_cost.placed_kg, got.nearest.placed_kg);
+        if (got.min_cost.placed_kg == got.nearest.placed_kg) {
+            CHECK(got.min_cost.kg_m <= got.nearest.kg_m,
+                  "round %d: min_cost %" PRId64 " kg·m > nearest %" PRId64, round,
+                  got.min_cost.kg_m, got.nearest.kg_m);
         }
         if (w.org_count == 1) {
-            assert_int_equal(min_cost.kg_m, nearest.kg_m);
+            assert_int_equal(got.min_cost.kg_m, got.nearest.kg_m);
         }
-        plans_result_free(&nearest);
-        plans_result_free(&min_cost);
+        both_plans_free(&got);
     }
 }
 
@@ -424,41 +432,43 @@ static void test_random_against_brute_force(void **state)
         world w;
         world_random(&w, 1 + prng_below(&rng, 3), 1 + prng_below(&rng, 3),
                      1 + (int64_t)prng_below(&rng, 4));
-        plans_result nearest, min_cost;
-        world_plans(&w, &nearest, &min_cost);
+        both_plans got = world_plans(&w);
         int64_t used[MAX_STORAGES] = {0}, shipped[MAX_ORGS] = {0};
         int64_t best_placed = -1, best_kg_m = INT64_MAX;
         brute_force(&w, 0, used, shipped, 0, 0, &best_placed, &best_kg_m);
-        CHECK(min_cost.placed_kg == best_placed && min_cost.kg_m == best_kg_m,
+        CHECK(got.min_cost.placed_kg == best_placed && got.min_cost.kg_m == best_kg_m,
               "round %d: min_cost %" PRId64 " kg, %" PRId64 " kg·m; optimum %" PRId64
               " kg, %" PRId64 " kg·m",
-              round, min_cost.placed_kg, min_cost.kg_m, best_placed, best_kg_m);
-        plans_result_free(&nearest);
-        plans_result_free(&min_cost);
+              round, got.min_cost.placed_kg, got.min_cost.kg_m, best_placed, best_kg_m);
+        both_plans_free(&got);
     }
+}
+
+/* One organization and five storages in a line, 1 to 5 m away, each with room_kg. */
+static void line_world(world *w, int64_t room_kg)
+{
+    memset(w, 0, sizeof *w);
+    w->org_count = 1;
+    w->storage_count = 5;
+    for (size_t s = 0; s < 5; s++) {
+        w->room[s] = room_kg;
+        w->distance[0][s] = (int64_t)s + 1;
+        w->order[0][s] = (int64_t)s;
+    }
+    w->order_count[0] = 5;
 }
 
 /* The prefix: an organization's search stops once its rooms cover the batch. */
 static void test_prefix_bound(void **state)
 {
     world w;
-    memset(&w, 0, sizeof w);
-    w.org_count = 1;
-    w.storage_count = 5;
-    for (size_t s = 0; s < 5; s++) {
-        w.room[s] = 10;
-        w.distance[0][s] = (int64_t)s + 1;
-        w.order[0][s] = (int64_t)s;
-    }
-    w.order_count[0] = 5;
+    line_world(&w, 10);
     w.kg[0] = 15;
-    plans_result nearest, min_cost;
-    world_plans(&w, &nearest, &min_cost);
+    both_plans got = world_plans(&w);
     assert_int_equal(w.cursor[0], 2); /* 10 + 10 covers 15: two storages read, not five */
-    assert_int_equal(nearest.kg_m, 10 * 1 + 5 * 2);
-    assert_int_equal(min_cost.kg_m, 10 * 1 + 5 * 2);
-    plans_result_free(&nearest);
-    plans_result_free(&min_cost);
+    assert_int_equal(got.nearest.kg_m, 10 * 1 + 5 * 2);
+    assert_int_equal(got.min_cost.kg_m, 10 * 1 + 5 * 2);
+    both_plans_free(&got);
 }
 
 /* Rooms from a callback (the dispatcher's estimates): an unknown room counts as large, so
@@ -491,14 +501,7 @@ static void collect(void *arg, int64_t storage_id, uint32_t type)
 static void test_build_with_estimates_and_pairs(void **state)
 {
     world w;
-    memset(&w, 0, sizeof w);
-    w.org_count = 1;
-    w.storage_count = 5;
-    for (size_t s = 0; s < 5; s++) {
-        w.distance[0][s] = (int64_t)s + 1;
-        w.order[0][s] = (int64_t)s;
-    }
-    w.order_count[0] = 5;
+    line_world(&w, 0); /* the rooms come from estimate */
     plans *p = plans_new(2);
     assert_non_null(p);
     const int64_t kg[2] = {100, 0};
@@ -592,24 +595,21 @@ static void test_mcf_refuses_overflow(void **state)
     assert_int_equal(mcf_solve(3, arcs, 2, 0, 1, flows, &value, &cost), MCF_OVERFLOW);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_picture_bio_oo1_first),
-        cmocka_unit_test(test_picture_bio_oo2_first),
-        cmocka_unit_test(test_organization_twice),
-        cmocka_unit_test(test_one_organization_alone),
-        cmocka_unit_test(test_unplaced),
-        cmocka_unit_test(test_min_cost_places_more),
-        cmocka_unit_test(test_random_min_cost_never_worse),
-        cmocka_unit_test(test_random_against_brute_force),
-        cmocka_unit_test(test_prefix_bound),
-        cmocka_unit_test(test_build_with_estimates_and_pairs),
-        cmocka_unit_test(test_add_refuses_overflow),
-        cmocka_unit_test(test_build_refuses_too_many_arcs),
-        cmocka_unit_test(test_mcf_small),
-        cmocka_unit_test(test_mcf_refuses_bad_input),
-        cmocka_unit_test(test_mcf_refuses_overflow),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_picture_bio_oo1_first),
+                cmocka_unit_test(test_picture_bio_oo2_first),
+                cmocka_unit_test(test_organization_twice),
+                cmocka_unit_test(test_one_organization_alone),
+                cmocka_unit_test(test_unplaced),
+                cmocka_unit_test(test_min_cost_places_more),
+                cmocka_unit_test(test_random_min_cost_never_worse),
+                cmocka_unit_test(test_random_against_brute_force),
+                cmocka_unit_test(test_prefix_bound),
+                cmocka_unit_test(test_build_with_estimates_and_pairs),
+                cmocka_unit_test(test_add_refuses_overflow),
+                cmocka_unit_test(test_build_refuses_too_many_arcs),
+                cmocka_unit_test(test_mcf_small),
+                cmocka_unit_test(test_mcf_refuses_bad_input),
+                cmocka_unit_test(test_mcf_refuses_overflow),
+            })

@@ -18,6 +18,7 @@
 #include "auth/api_key.h"
 #include "auth/principal.h"
 #include "auth/token_cache.h"
+#include "runner.h"
 
 /* The bytes 00 01 .. 1f, and 32 bytes of ff. Their SHA-256 digests were computed apart
  * from this code: printf %s <hex> | xxd -r -p | sha256sum. */
@@ -219,33 +220,36 @@ static void test_format_parse_round_trip(void **state)
     assert_true(88 <= API_KEY_TOKEN_MAX);
 }
 
+/* Token formats refused: id, secret, buffer size. */
+static const struct {
+    int64_t id;
+    const char *secret;
+    size_t out_size;
+} format_rejects[] = {
+    {0, SECRET_SEQ, API_KEY_TOKEN_MAX},
+    {-1, SECRET_SEQ, API_KEY_TOKEN_MAX},
+    {INT64_MIN, SECRET_SEQ, API_KEY_TOKEN_MAX},
+    {1, NULL, API_KEY_TOKEN_MAX},
+    {1, "", API_KEY_TOKEN_MAX},
+    {1, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1", API_KEY_TOKEN_MAX},
+    {1, SECRET_SEQ "0", API_KEY_TOKEN_MAX},
+    {1, "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F", API_KEY_TOKEN_MAX},
+    {1, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1g", API_KEY_TOKEN_MAX},
+    {1, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e 1", API_KEY_TOKEN_MAX},
+    /* "wf_1_" + 64 + NUL = 70 bytes */
+    {1, SECRET_SEQ, 69},
+    {1, SECRET_SEQ, 1},
+    {1, SECRET_SEQ, 0},
+};
+
 static void test_format_rejects(void **state)
 {
     (void)state;
-    const struct {
-        int64_t id;
-        const char *secret;
-        size_t out_size;
-    } cases[] = {
-        {0, SECRET_SEQ, API_KEY_TOKEN_MAX},
-        {-1, SECRET_SEQ, API_KEY_TOKEN_MAX},
-        {INT64_MIN, SECRET_SEQ, API_KEY_TOKEN_MAX},
-        {1, NULL, API_KEY_TOKEN_MAX},
-        {1, "", API_KEY_TOKEN_MAX},
-        {1, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1", API_KEY_TOKEN_MAX},
-        {1, SECRET_SEQ "0", API_KEY_TOKEN_MAX},
-        {1, "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F", API_KEY_TOKEN_MAX},
-        {1, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1g", API_KEY_TOKEN_MAX},
-        {1, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e 1", API_KEY_TOKEN_MAX},
-        /* "wf_1_" + 64 + NUL = 70 bytes */
-        {1, SECRET_SEQ, 69},
-        {1, SECRET_SEQ, 1},
-        {1, SECRET_SEQ, 0},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    for (size_t i = 0; i < sizeof format_rejects / sizeof format_rejects[0]; i++) {
         char out[API_KEY_TOKEN_MAX];
         memset(out, 'x', sizeof out);
-        if (api_key_format(cases[i].id, cases[i].secret, out, cases[i].out_size) != -1) {
+        if (api_key_format(format_rejects[i].id, format_rejects[i].secret, out,
+                           format_rejects[i].out_size) != -1) {
             fail_msg("case %zu was formatted: %.96s", i, out);
         }
         for (size_t k = 0; k < sizeof out; k++) {
@@ -508,22 +512,19 @@ static void test_token_cache_is_bounded(void **state)
     token_cache_free(small);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_role_names_both_ways),
-        cmocka_unit_test(test_role_parse_unknown),
-        cmocka_unit_test(test_role_name_unknown),
-        cmocka_unit_test(test_scope_rules),
-        cmocka_unit_test(test_known_digests),
-        cmocka_unit_test(test_format_parse_round_trip),
-        cmocka_unit_test(test_format_rejects),
-        cmocka_unit_test(test_parse_rejects_malformed),
-        cmocka_unit_test(test_new_secret),
-        cmocka_unit_test(test_new_secrets_cover_every_digit),
-        cmocka_unit_test(test_hash_equal),
-        cmocka_unit_test(test_token_cache_remembers_exact_tokens),
-        cmocka_unit_test(test_token_cache_is_bounded),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_role_names_both_ways),
+                cmocka_unit_test(test_role_parse_unknown),
+                cmocka_unit_test(test_role_name_unknown),
+                cmocka_unit_test(test_scope_rules),
+                cmocka_unit_test(test_known_digests),
+                cmocka_unit_test(test_format_parse_round_trip),
+                cmocka_unit_test(test_format_rejects),
+                cmocka_unit_test(test_parse_rejects_malformed),
+                cmocka_unit_test(test_new_secret),
+                cmocka_unit_test(test_new_secrets_cover_every_digit),
+                cmocka_unit_test(test_hash_equal),
+                cmocka_unit_test(test_token_cache_remembers_exact_tokens),
+                cmocka_unit_test(test_token_cache_is_bounded),
+            })

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "runner.h"
 #include "util/client_address.h"
 
 static proxy_list parsed(const char *text)
@@ -146,13 +147,10 @@ static void test_forwarded(void **state)
     proxy_list_free(&list);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_and_match),
-        cmocka_unit_test(test_parse_errors),
-        cmocka_unit_test(test_x_forwarded_for),
-        cmocka_unit_test(test_forwarded),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_parse_and_match),
+                cmocka_unit_test(test_parse_errors),
+                cmocka_unit_test(test_x_forwarded_for),
+                cmocka_unit_test(test_forwarded),
+            })

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "runner.h"
 #include "util/config.h"
 #include "util/log.h"
 
@@ -81,57 +82,130 @@ static void load_fails(const char *expected_error)
     assert_string_equal(error, expected_error);
 }
 
+/* Every integer setting: its bounds, where it lives in config, its default, and the value
+ * test_custom_values sets (NULL: left to its default there). */
+static const struct {
+    const char *name;
+    long min, max;
+    size_t offset; /* of the int in config */
+    int default_value;
+    const char *custom;
+} int_settings[] = {
+    {"WASTEFLOW_POOL_SIZE", 1, 256, offsetof(config, pool_size), 4, "16"},
+    {"WASTEFLOW_QUEUE_MAX", 0, 1000000, offsetof(config, queue_max), 1024, "0"},
+    {"WASTEFLOW_REQUEST_TIMEOUT_MS", 100, 600000, offsetof(config, request_timeout_ms), 10000,
+     "2500"},
+    {"WASTEFLOW_QUERY_TIMEOUT_MS", 100, 600000, offsetof(config, query_timeout_ms), 5000, "2000"},
+    {"WASTEFLOW_LOCK_TIMEOUT_MS", 10, 600000, offsetof(config, lock_timeout_ms), 3000, "10"},
+    {"WASTEFLOW_IDLE_TIMEOUT_S", 1, 3600, offsetof(config, idle_timeout_s), 30, "3600"},
+    {"WASTEFLOW_HEADER_TIMEOUT_MS", 100, 600000, offsetof(config, header_timeout_ms), 10000, "100"},
+    {"WASTEFLOW_MAX_CONNECTIONS", 1, 1000000, offsetof(config, max_connections), 1024, "1000000"},
+    {"WASTEFLOW_MAX_IDLE_PER_CLIENT", 1, 1000000, offsetof(config, max_idle_per_client), 64, NULL},
+    {"WASTEFLOW_RATE_LIMIT", 0, 1000000, offsetof(config, rate_limit), 100, "0"},
+    {"WASTEFLOW_WORK_BUDGET", 0, 1000000000, offsetof(config, work_budget), 200000, NULL},
+    {"WASTEFLOW_DRAIN_TIMEOUT_MS", 0, 600000, offsetof(config, drain_timeout_ms), 10000, "0"},
+    {"WASTEFLOW_DISPATCH_INTERVAL_MS", 10, 60000, offsetof(config, dispatch_interval_ms), 1000,
+     "60000"},
+    {"WASTEFLOW_JWT_MAX_TTL_S", 1, 31622400, offsetof(config, jwt_max_ttl_s), 86400, NULL},
+};
+
+/* Setting i of int_settings as loaded into cfg. */
+static int int_setting(const config *cfg, size_t i)
+{
+    int value;
+    memcpy(&value, (const char *)cfg + int_settings[i].offset, sizeof value);
+    return value;
+}
+
+/* Every integer setting holds its default, or its custom value where custom is set. */
+static void assert_int_settings(const config *cfg, bool custom)
+{
+    for (size_t i = 0; i < sizeof int_settings / sizeof int_settings[0]; i++) {
+        int expected = int_settings[i].default_value;
+        if (custom && int_settings[i].custom != NULL) {
+            expected = atoi(int_settings[i].custom);
+        }
+        if (int_setting(cfg, i) != expected) {
+            fail_msg("%s is %d, not %d", int_settings[i].name, int_setting(cfg, i), expected);
+        }
+    }
+}
+
+#define DEFAULT_DATABASE_URL "postgresql://wasteflow@127.0.0.1:54329/wasteflow"
+
+/* Where the service connects and listens, and how much it logs. */
+static void assert_connection(const config *cfg, const char *database_url, const char *listen_host,
+                              int listen_port, int level)
+{
+    assert_string_equal(cfg->database_url, database_url);
+    assert_string_equal(cfg->listen_host, listen_host);
+    assert_int_equal(cfg->listen_port, listen_port);
+    assert_int_equal(cfg->log_level, level);
+}
+
 static void test_defaults(void **state)
 {
     (void)state;
     config cfg = load_ok();
-    assert_string_equal(cfg.database_url, "postgresql://wasteflow@127.0.0.1:54329/wasteflow");
-    assert_string_equal(cfg.listen_host, "127.0.0.1");
-    assert_int_equal(cfg.listen_port, 8080);
-    assert_int_equal(cfg.pool_size, 4);
-    assert_int_equal(cfg.queue_max, 1024);
-    assert_int_equal(cfg.request_timeout_ms, 10000);
-    assert_int_equal(cfg.query_timeout_ms, 5000);
-    assert_int_equal(cfg.lock_timeout_ms, 3000);
-    assert_int_equal(cfg.idle_timeout_s, 30);
-    assert_int_equal(cfg.header_timeout_ms, 10000);
-    assert_int_equal(cfg.max_connections, 1024);
-    assert_int_equal(cfg.max_idle_per_client, 64);
-    assert_int_equal(cfg.rate_limit, 100);
-    assert_int_equal(cfg.work_budget, 200000);
-    assert_int_equal(cfg.drain_timeout_ms, 10000);
-    assert_int_equal(cfg.dispatch_interval_ms, 1000);
+    assert_connection(&cfg, DEFAULT_DATABASE_URL, "127.0.0.1", 8080, LOG_INFO);
+    assert_int_settings(&cfg, false);
     assert_string_equal(cfg.cors_origins, "");
-    assert_int_equal(cfg.log_level, LOG_INFO);
-    assert_int_equal(cfg.jwt_max_ttl_s, 86400);
     assert_true(cfg.events_enabled);
     assert_false(cfg.dispatch_min_cost);
+}
+
+/* A value of an on/off setting: whether it loads as on, or (refusal not NULL) the refusal
+ * it loads as. */
+typedef struct {
+    const char *value;
+    bool on;
+    const char *refusal;
+} switch_value;
+
+/* Sets the variable name to each value in turn and checks the bool at offset in config. */
+static void check_switch(const char *name, size_t offset, const switch_value *values, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        env_set(name, values[i].value);
+        if (values[i].refusal != NULL) {
+            load_fails(values[i].refusal);
+            continue;
+        }
+        config cfg = load_ok();
+        bool on;
+        memcpy(&on, (const char *)&cfg + offset, sizeof on);
+        if (on != values[i].on) {
+            fail_msg("%s=\"%s\" loads as %s", name, values[i].value, on ? "on" : "off");
+        }
+    }
 }
 
 /* The dispatch policy: nearest (default) or min_cost, nothing else. */
 static void test_dispatch_policy(void **state)
 {
     (void)state;
-    env_set("WASTEFLOW_DISPATCH_POLICY", "min_cost");
-    assert_true(load_ok().dispatch_min_cost);
-    env_set("WASTEFLOW_DISPATCH_POLICY", "nearest");
-    assert_false(load_ok().dispatch_min_cost);
-    env_set("WASTEFLOW_DISPATCH_POLICY", "");
-    assert_false(load_ok().dispatch_min_cost);
-    env_set("WASTEFLOW_DISPATCH_POLICY", "min-cost");
-    load_fails("WASTEFLOW_DISPATCH_POLICY must be nearest or min_cost, got \"min-cost\"");
+    static const switch_value values[] = {
+        {"min_cost", true, NULL},
+        {"nearest", false, NULL},
+        {"", false, NULL},
+        {"min-cost", false,
+         "WASTEFLOW_DISPATCH_POLICY must be nearest or min_cost, got \"min-cost\""},
+    };
+    check_switch("WASTEFLOW_DISPATCH_POLICY", offsetof(config, dispatch_min_cost), values,
+                 sizeof values / sizeof values[0]);
 }
 
 /* The live feed can be turned off, and only by on or off. */
 static void test_events_switch(void **state)
 {
     (void)state;
-    env_set("WASTEFLOW_EVENTS", "off");
-    assert_false(load_ok().events_enabled);
-    env_set("WASTEFLOW_EVENTS", "on");
-    assert_true(load_ok().events_enabled);
-    env_set("WASTEFLOW_EVENTS", "no");
-    load_fails("WASTEFLOW_EVENTS must be on or off, got \"no\"");
+    static const switch_value values[] = {
+        {"off", false, NULL},
+        {"on", true, NULL},
+        {"no", false, "WASTEFLOW_EVENTS must be on or off, got \"no\""},
+    };
+    check_switch("WASTEFLOW_EVENTS", offsetof(config, events_enabled), values,
+                 sizeof values / sizeof values[0]);
 }
 
 /* Webhooks: defaults, the private-target switch (0 or 1 only) and the bounds. */
@@ -178,11 +252,8 @@ static void test_empty_values_mean_default(void **state)
     env_set("WASTEFLOW_POOL_SIZE", "");
     env_set("WASTEFLOW_LOG_LEVEL", "");
     config cfg = load_ok();
-    assert_string_equal(cfg.database_url, "postgresql://wasteflow@127.0.0.1:54329/wasteflow");
-    assert_string_equal(cfg.listen_host, "127.0.0.1");
-    assert_int_equal(cfg.listen_port, 8080);
+    assert_connection(&cfg, DEFAULT_DATABASE_URL, "127.0.0.1", 8080, LOG_INFO);
     assert_int_equal(cfg.pool_size, 4);
-    assert_int_equal(cfg.log_level, LOG_INFO);
 }
 
 static void test_custom_values(void **state)
@@ -190,58 +261,19 @@ static void test_custom_values(void **state)
     (void)state;
     env_set("DATABASE_URL", "host=db.internal port=5432 dbname=waste user=svc");
     env_set("WASTEFLOW_LISTEN", "0.0.0.0:80");
-    env_set("WASTEFLOW_POOL_SIZE", "16");
-    env_set("WASTEFLOW_QUEUE_MAX", "0");
-    env_set("WASTEFLOW_REQUEST_TIMEOUT_MS", "2500");
-    env_set("WASTEFLOW_QUERY_TIMEOUT_MS", "2000");
-    env_set("WASTEFLOW_LOCK_TIMEOUT_MS", "10");
-    env_set("WASTEFLOW_IDLE_TIMEOUT_S", "3600");
-    env_set("WASTEFLOW_HEADER_TIMEOUT_MS", "100");
-    env_set("WASTEFLOW_MAX_CONNECTIONS", "1000000");
-    env_set("WASTEFLOW_DRAIN_TIMEOUT_MS", "0");
-    env_set("WASTEFLOW_RATE_LIMIT", "0");
-    env_set("WASTEFLOW_DISPATCH_INTERVAL_MS", "60000");
+    for (size_t i = 0; i < sizeof int_settings / sizeof int_settings[0]; i++) {
+        if (int_settings[i].custom != NULL) {
+            env_set(int_settings[i].name, int_settings[i].custom);
+        }
+    }
     env_set("WASTEFLOW_CORS_ORIGINS", "https://a.example,https://b.example");
     env_set("WASTEFLOW_LOG_LEVEL", "debug");
     config cfg = load_ok();
-    assert_string_equal(cfg.database_url, "host=db.internal port=5432 dbname=waste user=svc");
-    assert_string_equal(cfg.listen_host, "0.0.0.0");
-    assert_int_equal(cfg.listen_port, 80);
-    assert_int_equal(cfg.pool_size, 16);
-    assert_int_equal(cfg.queue_max, 0);
-    assert_int_equal(cfg.request_timeout_ms, 2500);
-    assert_int_equal(cfg.query_timeout_ms, 2000);
-    assert_int_equal(cfg.lock_timeout_ms, 10);
-    assert_int_equal(cfg.idle_timeout_s, 3600);
-    assert_int_equal(cfg.header_timeout_ms, 100);
-    assert_int_equal(cfg.max_connections, 1000000);
-    assert_int_equal(cfg.drain_timeout_ms, 0);
-    assert_int_equal(cfg.rate_limit, 0);
-    assert_int_equal(cfg.dispatch_interval_ms, 60000);
+    assert_connection(&cfg, "host=db.internal port=5432 dbname=waste user=svc", "0.0.0.0", 80,
+                      LOG_DEBUG);
+    assert_int_settings(&cfg, true);
     assert_string_equal(cfg.cors_origins, "https://a.example,https://b.example");
-    assert_int_equal(cfg.log_level, LOG_DEBUG);
 }
-
-static const struct {
-    const char *name;
-    long min, max;
-    size_t offset; /* of the int in config */
-} int_settings[] = {
-    {"WASTEFLOW_POOL_SIZE", 1, 256, offsetof(config, pool_size)},
-    {"WASTEFLOW_QUEUE_MAX", 0, 1000000, offsetof(config, queue_max)},
-    {"WASTEFLOW_REQUEST_TIMEOUT_MS", 100, 600000, offsetof(config, request_timeout_ms)},
-    {"WASTEFLOW_QUERY_TIMEOUT_MS", 100, 600000, offsetof(config, query_timeout_ms)},
-    {"WASTEFLOW_LOCK_TIMEOUT_MS", 10, 600000, offsetof(config, lock_timeout_ms)},
-    {"WASTEFLOW_IDLE_TIMEOUT_S", 1, 3600, offsetof(config, idle_timeout_s)},
-    {"WASTEFLOW_HEADER_TIMEOUT_MS", 100, 600000, offsetof(config, header_timeout_ms)},
-    {"WASTEFLOW_MAX_CONNECTIONS", 1, 1000000, offsetof(config, max_connections)},
-    {"WASTEFLOW_MAX_IDLE_PER_CLIENT", 1, 1000000, offsetof(config, max_idle_per_client)},
-    {"WASTEFLOW_RATE_LIMIT", 0, 1000000, offsetof(config, rate_limit)},
-    {"WASTEFLOW_WORK_BUDGET", 0, 1000000000, offsetof(config, work_budget)},
-    {"WASTEFLOW_DRAIN_TIMEOUT_MS", 0, 600000, offsetof(config, drain_timeout_ms)},
-    {"WASTEFLOW_DISPATCH_INTERVAL_MS", 10, 60000, offsetof(config, dispatch_interval_ms)},
-    {"WASTEFLOW_JWT_MAX_TTL_S", 1, 31622400, offsetof(config, jwt_max_ttl_s)},
-};
 
 static void test_integer_bounds_accepted(void **state)
 {
@@ -254,8 +286,7 @@ static void test_integer_bounds_accepted(void **state)
             env_clear();
             env_set(int_settings[i].name, value);
             config cfg = load_ok();
-            int got;
-            memcpy(&got, (const char *)&cfg + int_settings[i].offset, sizeof got);
+            int got = int_setting(&cfg, i);
             if (got != bounds[b]) {
                 fail_msg("%s=%s loaded as %d", int_settings[i].name, value, got);
             }
@@ -348,22 +379,21 @@ static void test_listen_forms(void **state)
         assert_int_equal(cfg.listen_port, good[i].port);
     }
 
-    const char *no_host[] = {":80", "host", "127.0.0.1", ":"};
-    for (size_t i = 0; i < sizeof no_host / sizeof no_host[0]; i++) {
-        env_set("WASTEFLOW_LISTEN", no_host[i]);
-        char expected[256];
-        snprintf(expected, sizeof expected, "WASTEFLOW_LISTEN must be host:port, got \"%s\"",
-                 no_host[i]);
-        load_fails(expected);
-    }
-    const char *bad_port[] = {"host:70000", "host:65536", "host:", "host:-1",
-                              "host:80x",   "host:http",  "[::1]", "host:99999999999999999999"};
-    for (size_t i = 0; i < sizeof bad_port / sizeof bad_port[0]; i++) {
-        env_set("WASTEFLOW_LISTEN", bad_port[i]);
-        char expected[256];
-        snprintf(expected, sizeof expected, "WASTEFLOW_LISTEN port must be 0-65535, got \"%s\"",
-                 bad_port[i]);
-        load_fails(expected);
+    /* Refused: values without a host, then values with a bad port, each with its rule. */
+    static const char *const refused[][8] = {
+        {":80", "host", "127.0.0.1", ":"},
+        {"host:70000", "host:65536", "host:", "host:-1", "host:80x", "host:http", "[::1]",
+         "host:99999999999999999999"},
+    };
+    static const char *const rules[] = {"must be host:port", "port must be 0-65535"};
+    for (size_t r = 0; r < 2; r++) {
+        for (size_t i = 0; i < 8 && refused[r][i] != NULL; i++) {
+            env_set("WASTEFLOW_LISTEN", refused[r][i]);
+            char expected[256];
+            snprintf(expected, sizeof expected, "WASTEFLOW_LISTEN %s, got \"%s\"", rules[r],
+                     refused[r][i]);
+            load_fails(expected);
+        }
     }
 
     /* The host must fit listen_host (255 characters). */
@@ -654,30 +684,27 @@ static void test_print_help(void **state)
     free(text);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup(test_defaults, setup),
-        cmocka_unit_test_setup(test_events_switch, setup),
-        cmocka_unit_test_setup(test_webhook_settings, setup),
-        cmocka_unit_test_setup(test_dispatch_policy, setup),
-        cmocka_unit_test_setup(test_exports_max, setup),
-        cmocka_unit_test_setup(test_empty_values_mean_default, setup),
-        cmocka_unit_test_setup(test_custom_values, setup),
-        cmocka_unit_test_setup(test_integer_bounds_accepted, setup),
-        cmocka_unit_test_setup(test_integer_errors_name_the_variable, setup),
-        cmocka_unit_test_setup(test_jwt_needs_issuer_and_audience, setup),
-        cmocka_unit_test_setup(test_listen_forms, setup),
-        cmocka_unit_test_setup(test_log_level, setup),
-        cmocka_unit_test_setup(test_output_budget_and_trusted_proxies, setup),
-        cmocka_unit_test_setup(test_string_length_limits, setup),
-        cmocka_unit_test_setup(test_error_buffer_is_bounded, setup),
-        cmocka_unit_test_setup(test_redact_uri, setup),
-        cmocka_unit_test_setup(test_redact_key_value, setup),
-        cmocka_unit_test_setup(test_redact_special_characters, setup),
-        cmocka_unit_test_setup(test_redact_short_buffers, setup),
-        cmocka_unit_test_setup(test_redact_other_whitespace, setup),
-        cmocka_unit_test_setup(test_print_help, setup),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test_setup(test_defaults, setup),
+                cmocka_unit_test_setup(test_events_switch, setup),
+                cmocka_unit_test_setup(test_webhook_settings, setup),
+                cmocka_unit_test_setup(test_dispatch_policy, setup),
+                cmocka_unit_test_setup(test_exports_max, setup),
+                cmocka_unit_test_setup(test_empty_values_mean_default, setup),
+                cmocka_unit_test_setup(test_custom_values, setup),
+                cmocka_unit_test_setup(test_integer_bounds_accepted, setup),
+                cmocka_unit_test_setup(test_integer_errors_name_the_variable, setup),
+                cmocka_unit_test_setup(test_jwt_needs_issuer_and_audience, setup),
+                cmocka_unit_test_setup(test_listen_forms, setup),
+                cmocka_unit_test_setup(test_log_level, setup),
+                cmocka_unit_test_setup(test_output_budget_and_trusted_proxies, setup),
+                cmocka_unit_test_setup(test_string_length_limits, setup),
+                cmocka_unit_test_setup(test_error_buffer_is_bounded, setup),
+                cmocka_unit_test_setup(test_redact_uri, setup),
+                cmocka_unit_test_setup(test_redact_key_value, setup),
+                cmocka_unit_test_setup(test_redact_special_characters, setup),
+                cmocka_unit_test_setup(test_redact_short_buffers, setup),
+                cmocka_unit_test_setup(test_redact_other_whitespace, setup),
+                cmocka_unit_test_setup(test_print_help, setup),
+            })

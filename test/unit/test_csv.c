@@ -7,6 +7,7 @@
 
 #include <cmocka.h>
 
+#include "runner.h"
 #include "util/csv.h"
 
 static void test_quoting(void **state)
@@ -54,12 +55,9 @@ static void test_empty_record(void **state)
     strbuf_free(&out);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_quoting),
-        cmocka_unit_test(test_empty_record),
-        cmocka_unit_test(test_null_is_empty),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_quoting),
+                cmocka_unit_test(test_empty_record),
+                cmocka_unit_test(test_null_is_empty),
+            })

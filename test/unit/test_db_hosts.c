@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "db/hosts.h"
+#include "runner.h"
 
 /* ---- a fake resolver: a fixed table, and a count of lookups ---- */
 
@@ -350,9 +351,9 @@ static void test_backoff_jitter(void **state)
     assert_int_equal(db_backoff_jitter(0, 12345), 0);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
+RUNNER_MAIN(
+    NULL, NULL,
+    {
         cmocka_unit_test_setup(test_uri_with_two_hosts, clean_environment),
         cmocka_unit_test_setup(test_one_port_for_every_host, clean_environment),
         cmocka_unit_test_setup(test_lists_that_do_not_match, clean_environment),
@@ -365,6 +366,4 @@ int main(void)
                                clean_environment),
         cmocka_unit_test_setup(test_getaddrinfo_resolver_on_numeric_hosts, clean_environment),
         cmocka_unit_test(test_backoff_jitter),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+    })

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "runner.h"
 #include "util/digest.h"
 
 static void to_hex(const uint8_t *bytes, size_t len, char *out)
@@ -72,13 +73,10 @@ static void test_derive_key_by_label(void **state)
     assert_memory_not_equal(derived, other, DIGEST_HMAC_BYTES);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sha256_abc),
-        cmocka_unit_test(test_hmac_rfc4231_case2),
-        cmocka_unit_test(test_hmac_rfc4231_case6),
-        cmocka_unit_test(test_derive_key_by_label),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_sha256_abc),
+                cmocka_unit_test(test_hmac_rfc4231_case2),
+                cmocka_unit_test(test_hmac_rfc4231_case6),
+                cmocka_unit_test(test_derive_key_by_label),
+            })

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "runner.h"
 #include "util/event_id.h"
 
 static event_id_keys keys_of(uint8_t first_byte)
@@ -165,15 +166,12 @@ static void test_malformed_ids_are_refused(void **state)
     assert_int_equal(position, -1);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exact_ids),
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_edited_ids_are_refused),
-        cmocka_unit_test(test_other_principals_are_refused),
-        cmocka_unit_test(test_other_deployment_is_refused),
-        cmocka_unit_test(test_malformed_ids_are_refused),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_exact_ids),
+                cmocka_unit_test(test_round_trip),
+                cmocka_unit_test(test_edited_ids_are_refused),
+                cmocka_unit_test(test_other_principals_are_refused),
+                cmocka_unit_test(test_other_deployment_is_refused),
+                cmocka_unit_test(test_malformed_ids_are_refused),
+            })

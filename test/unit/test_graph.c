@@ -18,6 +18,7 @@
 #include "core/graph.h"
 #include "picture.h"
 #include "prng.h"
+#include "runner.h"
 
 static node_ref org(int64_t id)
 {
@@ -1042,28 +1043,25 @@ static void test_large_graph_against_bellman_ford(void **state)
     free(path);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_picture_distances),
-        cmocka_unit_test(test_picture_paths),
-        cmocka_unit_test(test_picture_one_way),
-        cmocka_unit_test(test_picture_search_order),
-        cmocka_unit_test(test_picture_search_partial),
-        cmocka_unit_test(test_apply_on_picture),
-        cmocka_unit_test(test_apply_sequences),
-        cmocka_unit_test(test_apply_invalid),
-        cmocka_unit_test(test_builder),
-        cmocka_unit_test(test_tie_rule),
-        cmocka_unit_test(test_empty_graph),
-        cmocka_unit_test(test_source_not_in_graph),
-        cmocka_unit_test(test_path_cap_too_small),
-        cmocka_unit_test(test_invalid_input),
-        cmocka_unit_test(test_parallel_roads_and_loops),
-        cmocka_unit_test(test_long_chain_no_overflow),
-        cmocka_unit_test(test_int64_extremes),
-        cmocka_unit_test(test_random_graphs_against_floyd_warshall),
-        cmocka_unit_test(test_large_graph_against_bellman_ford),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_picture_distances),
+                cmocka_unit_test(test_picture_paths),
+                cmocka_unit_test(test_picture_one_way),
+                cmocka_unit_test(test_picture_search_order),
+                cmocka_unit_test(test_picture_search_partial),
+                cmocka_unit_test(test_apply_on_picture),
+                cmocka_unit_test(test_apply_sequences),
+                cmocka_unit_test(test_apply_invalid),
+                cmocka_unit_test(test_builder),
+                cmocka_unit_test(test_tie_rule),
+                cmocka_unit_test(test_empty_graph),
+                cmocka_unit_test(test_source_not_in_graph),
+                cmocka_unit_test(test_path_cap_too_small),
+                cmocka_unit_test(test_invalid_input),
+                cmocka_unit_test(test_parallel_roads_and_loops),
+                cmocka_unit_test(test_long_chain_no_overflow),
+                cmocka_unit_test(test_int64_extremes),
+                cmocka_unit_test(test_random_graphs_against_floyd_warshall),
+                cmocka_unit_test(test_large_graph_against_bellman_ford),
+            })

@@ -22,6 +22,7 @@
 #include "check.h"
 #include "core/graph.h"
 #include "prng.h"
+#include "runner.h"
 
 static bool same_node(node_ref a, node_ref b)
 {
@@ -611,14 +612,11 @@ static void test_search_memory_follows_exploration(void **state)
     graph_free(g);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_apply_equals_build),
-        cmocka_unit_test(test_apply_equals_build_large),
-        cmocka_unit_test(test_search_equals_dijkstra),
-        cmocka_unit_test(test_search_outlives_other_versions),
-        cmocka_unit_test(test_search_memory_follows_exploration),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_apply_equals_build),
+                cmocka_unit_test(test_apply_equals_build_large),
+                cmocka_unit_test(test_search_equals_dijkstra),
+                cmocka_unit_test(test_search_outlives_other_versions),
+                cmocka_unit_test(test_search_memory_follows_exploration),
+            })

@@ -12,7 +12,9 @@
 
 #include <cmocka.h>
 
+#include "check.h"
 #include "http/head_scan.h"
+#include "runner.h"
 
 #define LIMIT 65536
 
@@ -31,10 +33,31 @@ static head_scan_state feed_bytewise(head_scan *scan, const char *text)
     return state;
 }
 
-static void test_a_declared_body_within_the_limit_waits(void **unused)
+/* A scanner between requests, with the default limit. */
+static head_scan fresh_scan(void)
 {
     head_scan scan;
     head_scan_init(&scan, LIMIT);
+    return scan;
+}
+
+/* One request fed whole to a fresh scanner: the state it ends in, its content_length and, unless
+ * line is NULL, its request line. */
+static void expect_whole(const char *text, head_scan_state state, int64_t content_length,
+                         const char *line)
+{
+    head_scan scan = fresh_scan();
+    head_scan_state got = feed_text(&scan, text);
+    CHECK(got == state, "%s: state %d, not %d", text, (int)got, (int)state);
+    CHECK(scan.content_length == content_length, "%s: content_length %lld, not %lld", text,
+          (long long)scan.content_length, (long long)content_length);
+    CHECK(line == NULL || strcmp(scan.request_line, line) == 0, "%s: request line \"%s\"", text,
+          scan.request_line);
+}
+
+static void test_a_declared_body_within_the_limit_waits(void **unused)
+{
+    head_scan scan = fresh_scan();
     assert_int_equal(scan.state, HEAD_SCAN_START);
     assert_int_equal(feed_text(&scan, "POST /v1/organizations HTTP/1.1\r\nHost: a\r\n"),
                      HEAD_SCAN_LINE);
@@ -48,52 +71,34 @@ static void test_a_declared_body_within_the_limit_waits(void **unused)
 
 static void test_a_declared_body_over_the_limit_is_oversized(void **unused)
 {
-    head_scan scan;
-    head_scan_init(&scan, LIMIT);
-    assert_int_equal(feed_text(&scan, "PUT /x HTTP/1.1\r\ncontent-length:   65537\r\n\r\n{"),
-                     HEAD_SCAN_OVERSIZED);
-    assert_int_equal(scan.content_length, 65537);
-    assert_string_equal(scan.request_line, "PUT /x HTTP/1.1");
+    expect_whole("PUT /x HTTP/1.1\r\ncontent-length:   65537\r\n\r\n{", HEAD_SCAN_OVERSIZED, 65537,
+                 "PUT /x HTTP/1.1");
 }
 
 static void test_the_largest_of_several_lengths_counts(void **unused)
 {
-    head_scan scan;
-    head_scan_init(&scan, LIMIT);
-    assert_int_equal(feed_text(&scan, "POST /a HTTP/1.1\r\nContent-Length: 10\r\n"
-                                      "Content-Length: 70000\r\nContent-Length: 5\r\n\r\n"),
-                     HEAD_SCAN_OVERSIZED);
-    assert_int_equal(scan.content_length, 70000);
+    expect_whole("POST /a HTTP/1.1\r\nContent-Length: 10\r\n"
+                 "Content-Length: 70000\r\nContent-Length: 5\r\n\r\n",
+                 HEAD_SCAN_OVERSIZED, 70000, NULL);
 }
 
 static void test_lengths_that_are_not_numbers_count_as_none(void **unused)
 {
-    head_scan scan;
-    head_scan_init(&scan, LIMIT);
-    assert_int_equal(feed_text(&scan, "POST /a HTTP/1.1\r\nContent-Length: lots\r\n"
-                                      "Content-Length: -80000\r\n\r\n"),
-                     HEAD_SCAN_WAIT);
-    assert_int_equal(scan.content_length, 0);
+    expect_whole("POST /a HTTP/1.1\r\nContent-Length: lots\r\nContent-Length: -80000\r\n\r\n",
+                 HEAD_SCAN_WAIT, 0, NULL);
     /* The field name must start the line. */
-    head_scan_init(&scan, LIMIT);
-    assert_int_equal(feed_text(&scan, "GET / HTTP/1.1\r\nX-Content-Length: 90000\r\n\r\n"),
-                     HEAD_SCAN_WAIT);
-    assert_int_equal(scan.content_length, 0);
+    expect_whole("GET / HTTP/1.1\r\nX-Content-Length: 90000\r\n\r\n", HEAD_SCAN_WAIT, 0, NULL);
 }
 
 static void test_bare_line_feeds_end_lines_too(void **unused)
 {
-    head_scan scan;
-    head_scan_init(&scan, LIMIT);
-    assert_int_equal(feed_text(&scan, "POST /a HTTP/1.1\nContent-Length: 65537\n\n"),
-                     HEAD_SCAN_OVERSIZED);
-    assert_string_equal(scan.request_line, "POST /a HTTP/1.1");
+    expect_whole("POST /a HTTP/1.1\nContent-Length: 65537\n\n", HEAD_SCAN_OVERSIZED, 65537,
+                 "POST /a HTTP/1.1");
 }
 
 static void test_blank_lines_before_a_request_are_skipped(void **unused)
 {
-    head_scan scan;
-    head_scan_init(&scan, LIMIT);
+    head_scan scan = fresh_scan();
     assert_int_equal(feed_text(&scan, "\r\n\r\n\n"), HEAD_SCAN_START);
     assert_int_equal(feed_text(&scan, "GET /healthz HTTP/1.1\r\n\r\n"), HEAD_SCAN_WAIT);
     assert_string_equal(scan.request_line, "GET /healthz HTTP/1.1");
@@ -101,8 +106,7 @@ static void test_blank_lines_before_a_request_are_skipped(void **unused)
 
 static void test_a_new_request_starts_afresh(void **unused)
 {
-    head_scan scan;
-    head_scan_init(&scan, LIMIT);
+    head_scan scan = fresh_scan();
     assert_int_equal(feed_text(&scan, "POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
                                       "Content-Length: 65000\r\n\r\n0\r\n\r\n"),
                      HEAD_SCAN_WAIT);
@@ -131,8 +135,7 @@ static void test_chunks_are_summed_until_the_trailer(void **unused)
 
 static void test_chunks_over_the_limit_are_oversized(void **unused)
 {
-    head_scan scan;
-    head_scan_init(&scan, LIMIT);
+    head_scan scan = fresh_scan();
     /* 0x8000 + 0x8000 is the limit itself; one byte more is over it. */
     const char *head = "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
     assert_int_equal(feed_text(&scan, head), HEAD_SCAN_CHUNKS);
@@ -150,12 +153,9 @@ static void test_chunks_over_the_limit_are_oversized(void **unused)
 
 static void test_one_huge_chunk_counts_as_one_byte_over_the_limit(void **unused)
 {
-    head_scan scan;
-    head_scan_init(&scan, LIMIT);
-    assert_int_equal(feed_text(&scan, "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                      "5\r\nhello\r\nffffffffffff\r\n"),
-                     HEAD_SCAN_OVERSIZED);
-    assert_int_equal(scan.content_length, 5 + LIMIT + 1);
+    expect_whole("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "5\r\nhello\r\nffffffffffff\r\n",
+                 HEAD_SCAN_OVERSIZED, 5 + LIMIT + 1, NULL);
 }
 
 static void test_broken_chunk_framing_is_left_to_evhttp(void **unused)
@@ -167,8 +167,7 @@ static void test_broken_chunk_framing_is_left_to_evhttp(void **unused)
         "3\r\nabcXY", /* no CR LF after the data */
     };
     for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
-        head_scan scan;
-        head_scan_init(&scan, LIMIT);
+        head_scan scan = fresh_scan();
         feed_text(&scan, "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
         assert_int_equal(feed_text(&scan, broken[i]), HEAD_SCAN_OFF);
         /* Off stays off: later bytes are not read. */
@@ -178,8 +177,7 @@ static void test_broken_chunk_framing_is_left_to_evhttp(void **unused)
 
 static void test_long_lines_are_cut(void **unused)
 {
-    head_scan scan;
-    head_scan_init(&scan, LIMIT);
+    head_scan scan = fresh_scan();
     char line[400];
     memset(line, 'p', sizeof line);
     memcpy(line, "GET /", 5);
@@ -193,8 +191,7 @@ static void test_long_lines_are_cut(void **unused)
 
 static void test_bytes_after_a_state_the_caller_owns_are_ignored(void **unused)
 {
-    head_scan scan;
-    head_scan_init(&scan, LIMIT);
+    head_scan scan = fresh_scan();
     scan.state = HEAD_SCAN_OFF;
     assert_int_equal(feed_text(&scan, "POST /a HTTP/1.1\r\nContent-Length: 70000\r\n\r\n"),
                      HEAD_SCAN_OFF);
@@ -212,8 +209,7 @@ static int64_t limit_by_line(const char *line)
 static void test_each_request_gets_its_own_limit(void **unused)
 {
     (void)unused;
-    head_scan scan;
-    head_scan_init(&scan, LIMIT);
+    head_scan scan = fresh_scan();
     head_scan_limit_by(&scan, limit_by_line);
     assert_int_equal(feed_text(&scan, "POST /v1/plans HTTP/1.1\r\nContent-Length: 200000\r\n\r\n"),
                      HEAD_SCAN_WAIT);
@@ -230,23 +226,20 @@ static void test_each_request_gets_its_own_limit(void **unused)
         HEAD_SCAN_OVERSIZED);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_a_declared_body_within_the_limit_waits),
-        cmocka_unit_test(test_a_declared_body_over_the_limit_is_oversized),
-        cmocka_unit_test(test_the_largest_of_several_lengths_counts),
-        cmocka_unit_test(test_lengths_that_are_not_numbers_count_as_none),
-        cmocka_unit_test(test_bare_line_feeds_end_lines_too),
-        cmocka_unit_test(test_blank_lines_before_a_request_are_skipped),
-        cmocka_unit_test(test_a_new_request_starts_afresh),
-        cmocka_unit_test(test_chunks_are_summed_until_the_trailer),
-        cmocka_unit_test(test_chunks_over_the_limit_are_oversized),
-        cmocka_unit_test(test_one_huge_chunk_counts_as_one_byte_over_the_limit),
-        cmocka_unit_test(test_broken_chunk_framing_is_left_to_evhttp),
-        cmocka_unit_test(test_long_lines_are_cut),
-        cmocka_unit_test(test_bytes_after_a_state_the_caller_owns_are_ignored),
-        cmocka_unit_test(test_each_request_gets_its_own_limit),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_a_declared_body_within_the_limit_waits),
+                cmocka_unit_test(test_a_declared_body_over_the_limit_is_oversized),
+                cmocka_unit_test(test_the_largest_of_several_lengths_counts),
+                cmocka_unit_test(test_lengths_that_are_not_numbers_count_as_none),
+                cmocka_unit_test(test_bare_line_feeds_end_lines_too),
+                cmocka_unit_test(test_blank_lines_before_a_request_are_skipped),
+                cmocka_unit_test(test_a_new_request_starts_afresh),
+                cmocka_unit_test(test_chunks_are_summed_until_the_trailer),
+                cmocka_unit_test(test_chunks_over_the_limit_are_oversized),
+                cmocka_unit_test(test_one_huge_chunk_counts_as_one_byte_over_the_limit),
+                cmocka_unit_test(test_broken_chunk_framing_is_left_to_evhttp),
+                cmocka_unit_test(test_long_lines_are_cut),
+                cmocka_unit_test(test_bytes_after_a_state_the_caller_owns_are_ignored),
+                cmocka_unit_test(test_each_request_gets_its_own_limit),
+            })

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "core/history.h"
+#include "runner.h"
 
 #define S INT64_C(1000000) /* a second in microseconds */
 
@@ -60,14 +61,16 @@ static void refuses_what_is_not_a_time(void **state)
 static void names_bucket_widths(void **state)
 {
     (void)state;
-    assert_int_equal(history_bucket_seconds("minute"), 60);
-    assert_int_equal(history_bucket_seconds("hour"), 3600);
-    assert_int_equal(history_bucket_seconds("day"), 86400);
-    assert_int_equal(history_bucket_seconds("week"), 0);
-    assert_int_equal(history_bucket_seconds("hours"), 0);
-    assert_int_equal(history_bucket_seconds("hou"), 0);
-    assert_int_equal(history_bucket_seconds(""), 0);
-    assert_int_equal(history_bucket_seconds(NULL), 0);
+    static const struct {
+        const char *name;
+        long long seconds;
+    } widths[] = {
+        {"minute", 60}, {"hour", 3600}, {"day", 86400}, {"week", 0},
+        {"hours", 0},   {"hou", 0},     {"", 0},        {NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+        assert_int_equal(history_bucket_seconds(widths[i].name), widths[i].seconds);
+    }
 }
 
 static void lays_out_buckets_from_from(void **state)
@@ -153,17 +156,14 @@ static void seconds_to_full(void **state)
     assert_false(forecast_seconds_to_full(50, -3.5, &seconds));
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(parses_rfc3339),
-        cmocka_unit_test(refuses_what_is_not_a_time),
-        cmocka_unit_test(names_bucket_widths),
-        cmocka_unit_test(lays_out_buckets_from_from),
-        cmocka_unit_test(refuses_empty_and_too_long_ranges),
-        cmocka_unit_test(default_spans),
-        cmocka_unit_test(formats_times),
-        cmocka_unit_test(seconds_to_full),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(parses_rfc3339),
+                cmocka_unit_test(refuses_what_is_not_a_time),
+                cmocka_unit_test(names_bucket_widths),
+                cmocka_unit_test(lays_out_buckets_from_from),
+                cmocka_unit_test(refuses_empty_and_too_long_ranges),
+                cmocka_unit_test(default_spans),
+                cmocka_unit_test(formats_times),
+                cmocka_unit_test(seconds_to_full),
+            })

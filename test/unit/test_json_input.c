@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "check.h"
+#include "runner.h"
 #include "util/json_input.h"
 
 #define WHY_SIZE 160
@@ -696,34 +698,55 @@ static void test_waste_code_valid(void **state)
     }
 }
 
+/* utf8_length: text, characters. */
+static const struct {
+    const char *text;
+    size_t characters;
+} lengths[] = {
+    {"", 0},
+    {"abc", 3},
+    {"\xd0\xb6\xd0\xb6", 2},
+    {"\xe2\x82\xac", 1},
+    {"\xf0\x9f\x98\x80", 1},
+    {"a\xd0\xb6\xe2\x82\xac\xf0\x9f\x98\x80z", 5},
+};
+
+/* utf8_valid: bytes, length, valid. */
+static const struct {
+    const char *bytes;
+    size_t length;
+    bool valid;
+} sequences[] = {
+    {"", 0, true},
+    {"abc", 3, true},
+    {"a\0b", 3, true}, /* NUL is valid UTF-8; the parser refuses it */
+    {"\xd0\xb6", 2, true},
+    {"\xf4\x8f\xbf\xbf", 4, true},
+    /* A valid sequence cut by len. */
+    {"\xd0\xb6", 1, false},
+    {"\xe2\x82\xac", 2, false},
+    {"\xe2\x82\xac", 1, false},
+    {"\xf0\x9f\x98\x80", 3, false},
+    {"ab\xf0\x9f\x98\x80", 4, false},
+    /* The bytes before the cut are fine on their own. */
+    {"ab\xf0\x9f\x98\x80", 2, true},
+    {"\xc0\x80", 2, false},
+    {"\xed\xa0\x80", 3, false},
+    {"\xff", 1, false},
+    {"\x80", 1, false},
+    {"\xf4\x90\x80\x80", 4, false},
+};
+
 static void test_utf8_helpers(void **state)
 {
     (void)state;
-    assert_int_equal(utf8_length(""), 0);
-    assert_int_equal(utf8_length("abc"), 3);
-    assert_int_equal(utf8_length("\xd0\xb6\xd0\xb6"), 2);
-    assert_int_equal(utf8_length("\xe2\x82\xac"), 1);
-    assert_int_equal(utf8_length("\xf0\x9f\x98\x80"), 1);
-    assert_int_equal(utf8_length("a\xd0\xb6\xe2\x82\xac\xf0\x9f\x98\x80z"), 5);
-
-    assert_true(utf8_valid("", 0));
-    assert_true(utf8_valid("abc", 3));
-    assert_true(utf8_valid("a\0b", 3)); /* NUL is valid UTF-8; the parser refuses it */
-    assert_true(utf8_valid("\xd0\xb6", 2));
-    assert_true(utf8_valid("\xf4\x8f\xbf\xbf", 4));
-    /* A valid sequence cut by len. */
-    assert_false(utf8_valid("\xd0\xb6", 1));
-    assert_false(utf8_valid("\xe2\x82\xac", 2));
-    assert_false(utf8_valid("\xe2\x82\xac", 1));
-    assert_false(utf8_valid("\xf0\x9f\x98\x80", 3));
-    assert_false(utf8_valid("ab\xf0\x9f\x98\x80", 4));
-    /* The bytes before the cut are fine on their own. */
-    assert_true(utf8_valid("ab\xf0\x9f\x98\x80", 2));
-    assert_false(utf8_valid("\xc0\x80", 2));
-    assert_false(utf8_valid("\xed\xa0\x80", 3));
-    assert_false(utf8_valid("\xff", 1));
-    assert_false(utf8_valid("\x80", 1));
-    assert_false(utf8_valid("\xf4\x90\x80\x80", 4));
+    for (size_t i = 0; i < COUNT(lengths); i++) {
+        CHECK(utf8_length(lengths[i].text) == lengths[i].characters, "utf8_length of case %zu", i);
+    }
+    for (size_t i = 0; i < COUNT(sequences); i++) {
+        CHECK(utf8_valid(sequences[i].bytes, sequences[i].length) == sequences[i].valid,
+              "utf8_valid of case %zu should be %d", i, sequences[i].valid);
+    }
 }
 
 static void test_field_errors(void **state)
@@ -872,34 +895,31 @@ static void test_field_cut_between_characters(void **state)
     assert_int_equal(strlen(errors.items[1].field), 63);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_accepts_values_and_whitespace),
-        cmocka_unit_test(test_parse_empty_body_is_empty_object),
-        cmocka_unit_test(test_parse_honours_length),
-        cmocka_unit_test(test_parse_rejects_trailing_data),
-        cmocka_unit_test(test_parse_rejects_truncated_and_malformed),
-        cmocka_unit_test(test_parse_rejects_invalid_utf8),
-        cmocka_unit_test(test_parse_accepts_valid_utf8),
-        cmocka_unit_test(test_parse_rejects_nul),
-        cmocka_unit_test(test_parse_accepts_escaped_backslash_u0000),
-        cmocka_unit_test(test_parse_nesting_limit),
-        cmocka_unit_test(test_parse_member_limit),
-        cmocka_unit_test(test_parse_duplicates_in_large_objects),
-        cmocka_unit_test(test_field_cut_between_characters),
-        cmocka_unit_test(test_parse_nesting_32_with_scalar_leaf),
-        cmocka_unit_test(test_parse_rejects_non_rfc8259_syntax),
-        cmocka_unit_test(test_parse_rejects_duplicate_keys),
-        cmocka_unit_test(test_parse_rejects_lone_surrogate_escape),
-        cmocka_unit_test(test_parse_short_why_buffer),
-        cmocka_unit_test(test_quantity),
-        cmocka_unit_test(test_name),
-        cmocka_unit_test(test_name_rejects_c1_controls),
-        cmocka_unit_test(test_waste_code_valid),
-        cmocka_unit_test(test_utf8_helpers),
-        cmocka_unit_test(test_field_errors),
-        cmocka_unit_test(test_field_errors_limits),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_parse_accepts_values_and_whitespace),
+                cmocka_unit_test(test_parse_empty_body_is_empty_object),
+                cmocka_unit_test(test_parse_honours_length),
+                cmocka_unit_test(test_parse_rejects_trailing_data),
+                cmocka_unit_test(test_parse_rejects_truncated_and_malformed),
+                cmocka_unit_test(test_parse_rejects_invalid_utf8),
+                cmocka_unit_test(test_parse_accepts_valid_utf8),
+                cmocka_unit_test(test_parse_rejects_nul),
+                cmocka_unit_test(test_parse_accepts_escaped_backslash_u0000),
+                cmocka_unit_test(test_parse_nesting_limit),
+                cmocka_unit_test(test_parse_member_limit),
+                cmocka_unit_test(test_parse_duplicates_in_large_objects),
+                cmocka_unit_test(test_field_cut_between_characters),
+                cmocka_unit_test(test_parse_nesting_32_with_scalar_leaf),
+                cmocka_unit_test(test_parse_rejects_non_rfc8259_syntax),
+                cmocka_unit_test(test_parse_rejects_duplicate_keys),
+                cmocka_unit_test(test_parse_rejects_lone_surrogate_escape),
+                cmocka_unit_test(test_parse_short_why_buffer),
+                cmocka_unit_test(test_quantity),
+                cmocka_unit_test(test_name),
+                cmocka_unit_test(test_name_rejects_c1_controls),
+                cmocka_unit_test(test_waste_code_valid),
+                cmocka_unit_test(test_utf8_helpers),
+                cmocka_unit_test(test_field_errors),
+                cmocka_unit_test(test_field_errors_limits),
+            })

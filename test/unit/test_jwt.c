@@ -26,6 +26,7 @@
 #include "check.h"
 #include "jws_sign.h"
 #include "prng.h"
+#include "runner.h"
 
 #define NOW    INT64_C(1700000000)
 #define SECRET "0123456789abcdef0123456789abcdef" /* 32 bytes */
@@ -180,6 +181,19 @@ static void refuse_at(const jwt_verifier *v, char *jwt, int64_t now, const char 
 static void refuse(const jwt_verifier *v, char *jwt, const char *reason)
 {
     refuse_at(v, jwt, NOW, reason);
+}
+
+/* The claims before + value + after for each of values, signed with HS256's key: each is
+ * refused with reason. */
+static void refuse_each(const jwt_verifier *v, const char *before, const char *after,
+                        const char *const *values, size_t count, const char *reason)
+{
+    for (size_t i = 0; i < count; i++) {
+        char claims[512];
+        int n = snprintf(claims, sizeof claims, "%s%s%s", before, values[i], after);
+        assert_true(n > 0 && (size_t)n < sizeof claims);
+        refuse(v, hs_token(claims), reason);
+    }
 }
 
 /* Every header of headers, on an admin's claims and signed with HS256's key, is refused with
@@ -706,12 +720,8 @@ static void test_exp(void **state)
     const char *not_integer = "exp is not an integer number of seconds";
     const char *bad_exp[] = {"\"1700003600\"", "1700003600.5", "null",  "true",
                              "[1700003600]",   "{}",           "1e300", "9007199254740992"};
-    for (size_t i = 0; i < sizeof bad_exp / sizeof bad_exp[0]; i++) {
-        char claims[128];
-        snprintf(claims, sizeof claims, "{\"sub\":\"alice\",\"role\":\"admin\",\"exp\":%s}",
-                 bad_exp[i]);
-        refuse(hs_verifier, hs_token(claims), not_integer);
-    }
+    refuse_each(hs_verifier, "{\"sub\":\"alice\",\"role\":\"admin\",\"exp\":", "}", bad_exp,
+                sizeof bad_exp / sizeof bad_exp[0], not_integer);
 
     /* Leeway 0: exp is the last second. */
     jwt_verifier *strict = verifier(SECRET, NULL, NULL, NULL, 0);
@@ -736,12 +746,8 @@ static void test_nbf_and_iat(void **state)
     accept_admin(hs_verifier, hs_token("{\"sub\":\"alice\",\"role\":\"admin\"" EXP ",\"nbf\":0}"),
                  NOW);
     const char *bad_nbf[] = {"\"1700000000\"", "1699999999.9", "null", "false", "1e300"};
-    for (size_t i = 0; i < sizeof bad_nbf / sizeof bad_nbf[0]; i++) {
-        char claims[128];
-        snprintf(claims, sizeof claims, "{\"sub\":\"alice\",\"role\":\"admin\"" EXP ",\"nbf\":%s}",
-                 bad_nbf[i]);
-        refuse(hs_verifier, hs_token(claims), "nbf is not an integer number of seconds");
-    }
+    refuse_each(hs_verifier, "{\"sub\":\"alice\",\"role\":\"admin\"" EXP ",\"nbf\":", "}", bad_nbf,
+                sizeof bad_nbf / sizeof bad_nbf[0], "nbf is not an integer number of seconds");
     /* iat is not looked at, whatever it holds. */
     accept_admin(hs_verifier,
                  hs_token("{\"sub\":\"alice\",\"role\":\"admin\"" EXP ",\"iat\":\"yesterday\"}"),
@@ -768,12 +774,8 @@ static void test_issuer(void **state)
                              "null",
                              "1",
                              "[\"https://idp.example\"]"};
-    for (size_t i = 0; i < sizeof bad_iss / sizeof bad_iss[0]; i++) {
-        char claims[256];
-        snprintf(claims, sizeof claims, "{\"sub\":\"alice\",\"role\":\"admin\",\"iss\":%s" EXP "}",
-                 bad_iss[i]);
-        refuse(v, hs_token(claims), reason);
-    }
+    refuse_each(v, "{\"sub\":\"alice\",\"role\":\"admin\",\"iss\":", EXP "}", bad_iss,
+                sizeof bad_iss / sizeof bad_iss[0], reason);
     refuse(v, hs_token(CLAIMS_ADMIN), reason); /* missing */
     jwt_verifier_free(v);
     /* Without a configured issuer, any iss (or none) is fine. */
@@ -841,12 +843,8 @@ static void test_audience(void **state)
                              "null",
                              "5",
                              "{\"aud\":\"wasteflow\"}"};
-    for (size_t i = 0; i < sizeof bad_aud / sizeof bad_aud[0]; i++) {
-        char claims[256];
-        snprintf(claims, sizeof claims, "{\"sub\":\"alice\",\"role\":\"admin\",\"aud\":%s" EXP "}",
-                 bad_aud[i]);
-        refuse(v, hs_token(claims), reason);
-    }
+    refuse_each(v, "{\"sub\":\"alice\",\"role\":\"admin\",\"aud\":", EXP "}", bad_aud,
+                sizeof bad_aud / sizeof bad_aud[0], reason);
     refuse(v, hs_token(CLAIMS_ADMIN), reason); /* missing */
     jwt_verifier_free(v);
     /* Without a configured audience, aud is not looked at. */
@@ -868,11 +866,8 @@ static void test_sub(void **state)
     const char *bad_sub[] = {"\"\"",          "null",          "5",           "[\"alice\"]",
                              "\"a\\u0007b\"", "\"a\\nb\"",     "\"\\t\"",     "\"a\\u001fb\"",
                              "\"a\\u007fb\"", "\"a\\u0085b\"", "\"\\u009f\"", "{}"};
-    for (size_t i = 0; i < sizeof bad_sub / sizeof bad_sub[0]; i++) {
-        char claims[256];
-        snprintf(claims, sizeof claims, "{\"sub\":%s,\"role\":\"admin\"" EXP "}", bad_sub[i]);
-        refuse(hs_verifier, hs_token(claims), reason);
-    }
+    refuse_each(hs_verifier, "{\"sub\":", ",\"role\":\"admin\"" EXP "}", bad_sub,
+                sizeof bad_sub / sizeof bad_sub[0], reason);
     /* 200 bytes is the most: in ASCII, and as 100 two-byte characters. */
     char claims[1024];
     char sub[256];
@@ -1050,11 +1045,8 @@ static void test_role_claim(void **state)
     refuse(hs_verifier, hs_token("{\"sub\":\"alice\"" EXP "}"), "the token has no role");
     const char *bad_role[] = {"\"root\"", "\"Admin\"", "\"admin \"",  "\"\"",
                               "1",        "null",      "[\"admin\"]", "\"admin,auditor\""};
-    for (size_t i = 0; i < sizeof bad_role / sizeof bad_role[0]; i++) {
-        char claims[256];
-        snprintf(claims, sizeof claims, "{\"sub\":\"alice\",\"role\":%s" EXP "}", bad_role[i]);
-        refuse(hs_verifier, hs_token(claims), reason);
-    }
+    refuse_each(hs_verifier, "{\"sub\":\"alice\",\"role\":", EXP "}", bad_role,
+                sizeof bad_role / sizeof bad_role[0], reason);
     /* Member names are case-sensitive: "Role" is another claim, not a duplicate. */
     accept_at(hs_verifier,
               hs_token("{\"sub\":\"alice\",\"Role\":\"admin\",\"role\":\"auditor\"" EXP "}"), NOW,
@@ -1364,41 +1356,38 @@ static void test_options_copied(void **state)
     jwt_verifier_free(v);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hs256_valid),
-        cmocka_unit_test(test_rs256_valid),
-        cmocka_unit_test(test_es256_valid),
-        cmocka_unit_test(test_secret_and_public_key),
-        cmocka_unit_test(test_alg_none),
-        cmocka_unit_test(test_forged_signature),
-        cmocka_unit_test(test_signature_lengths),
-        cmocka_unit_test(test_alg_confusion),
-        cmocka_unit_test(test_unsupported_algs),
-        cmocka_unit_test(test_typ_and_crit),
-        cmocka_unit_test(test_header_not_object),
-        cmocka_unit_test(test_structure),
-        cmocka_unit_test(test_bad_base64url),
-        cmocka_unit_test(test_oversize),
-        cmocka_unit_test(test_exp),
-        cmocka_unit_test(test_nbf_and_iat),
-        cmocka_unit_test(test_issuer),
-        cmocka_unit_test(test_issuer_in_principal),
-        cmocka_unit_test(test_audience),
-        cmocka_unit_test(test_sub),
-        cmocka_unit_test(test_sub_hidden_characters),
-        cmocka_unit_test(test_max_ttl),
-        cmocka_unit_test(test_es256_low_s_only),
-        cmocka_unit_test(test_role_claim),
-        cmocka_unit_test(test_scope_claims),
-        cmocka_unit_test(test_payload_strict_json),
-        cmocka_unit_test(test_every_single_change_refused),
-        cmocka_unit_test(test_random_tokens),
-        cmocka_unit_test(test_error_queue_left_alone),
-        cmocka_unit_test(test_disabled),
-        cmocka_unit_test(test_unusable_options),
-        cmocka_unit_test(test_options_copied),
-    };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
-}
+RUNNER_MAIN(group_setup, group_teardown,
+            {
+                cmocka_unit_test(test_hs256_valid),
+                cmocka_unit_test(test_rs256_valid),
+                cmocka_unit_test(test_es256_valid),
+                cmocka_unit_test(test_secret_and_public_key),
+                cmocka_unit_test(test_alg_none),
+                cmocka_unit_test(test_forged_signature),
+                cmocka_unit_test(test_signature_lengths),
+                cmocka_unit_test(test_alg_confusion),
+                cmocka_unit_test(test_unsupported_algs),
+                cmocka_unit_test(test_typ_and_crit),
+                cmocka_unit_test(test_header_not_object),
+                cmocka_unit_test(test_structure),
+                cmocka_unit_test(test_bad_base64url),
+                cmocka_unit_test(test_oversize),
+                cmocka_unit_test(test_exp),
+                cmocka_unit_test(test_nbf_and_iat),
+                cmocka_unit_test(test_issuer),
+                cmocka_unit_test(test_issuer_in_principal),
+                cmocka_unit_test(test_audience),
+                cmocka_unit_test(test_sub),
+                cmocka_unit_test(test_sub_hidden_characters),
+                cmocka_unit_test(test_max_ttl),
+                cmocka_unit_test(test_es256_low_s_only),
+                cmocka_unit_test(test_role_claim),
+                cmocka_unit_test(test_scope_claims),
+                cmocka_unit_test(test_payload_strict_json),
+                cmocka_unit_test(test_every_single_change_refused),
+                cmocka_unit_test(test_random_tokens),
+                cmocka_unit_test(test_error_queue_left_alone),
+                cmocka_unit_test(test_disabled),
+                cmocka_unit_test(test_unusable_options),
+                cmocka_unit_test(test_options_copied),
+            })

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "core/movement.h"
+#include "runner.h"
 
 static void status_of_automatic_is_accepted(void **state)
 {
@@ -79,14 +80,11 @@ static void receipt_validation(void **state)
     assert_string_equal(movement_receipt_invalid(10, 1, false, &why), "rejection_reason");
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(status_of_automatic_is_accepted),
-        cmocka_unit_test(status_of_weighed),
-        cmocka_unit_test(status_names_round_trip),
-        cmocka_unit_test(variance_boundaries),
-        cmocka_unit_test(receipt_validation),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(status_of_automatic_is_accepted),
+                cmocka_unit_test(status_of_weighed),
+                cmocka_unit_test(status_names_round_trip),
+                cmocka_unit_test(variance_boundaries),
+                cmocka_unit_test(receipt_validation),
+            })

@@ -17,6 +17,7 @@
 #include "core/alloc.h"
 #include "core/placement.h"
 #include "prng.h"
+#include "runner.h"
 
 /* A search over a fixed list of (storage, distance), already in the rule's order. */
 typedef struct {
@@ -88,6 +89,27 @@ static void assert_shipment(const plan_shipment *s, size_t type, int64_t storage
     assert_int_equal(s->distance_m, distance_m);
 }
 
+/* One expected shipment: type, storage, kilograms, distance. */
+typedef struct {
+    size_t type;
+    int64_t storage_id, amount_kg, distance_m;
+} want_shipment;
+
+/* The shipments planned for placement p's organization o are exactly want, in order. */
+static void assert_shipments(const placement *p, size_t o, const want_shipment *want, size_t n)
+{
+    size_t count;
+    const plan_shipment *s = placement_shipments(p, o, &count);
+    assert_int_equal(count, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_shipment(&s[i], want[i].type, want[i].storage_id, want[i].amount_kg,
+                        want[i].distance_m);
+    }
+}
+#define ASSERT_SHIPMENTS(p, o, ...)                                                                \
+    assert_shipments((p), (o), (const want_shipment[]){__VA_ARGS__},                               \
+                     sizeof((const want_shipment[]){__VA_ARGS__}) / sizeof(want_shipment))
+
 enum { GLASS = 1, PLASTIC = 2 };
 
 static const int64_t line[][2] = {{10, 5}, {11, 7}, {12, 7}, {13, 20}, {14, 30}};
@@ -105,94 +127,115 @@ static truth line_truth(void)
     return db;
 }
 
-/* Hints that are exactly right, storages all known: reads stop where the room suffices. */
-static void test_exact_hints_read_just_enough(void **state)
+/* Hints of the line that know every storage, and nothing yet of their rooms. */
+static room_map *known_line_hints(void)
 {
-    (void)state;
-    truth db = line_truth();
     room_map *hints = room_map_new(100);
     for (int64_t s = 10; s <= 14; s++) {
         assert_true(room_map_put(hints, s, PLACEMENT_STORAGE_KNOWN, 0));
     }
+    return hints;
+}
+
+/* A test on the line: the truth, the hints (or NULL) and a placement over them. */
+typedef struct {
+    truth db;
+    room_map *hints;
+    placement *p;
+} line_world;
+
+static line_world line_start(room_map *hints)
+{
+    return (line_world){line_truth(), hints, placement_new(hints)};
+}
+
+static void line_free(line_world *w)
+{
+    placement_free(w->p);
+    room_map_free(w->hints);
+    room_map_free(w->db.rooms);
+}
+
+/* An organization of the batch with one type to place, searching stops (a list_search). */
+typedef struct {
+    plan_type types[1];
+    uint32_t keys[1];
+    list_search search;
+} one_type_org;
+
+static void add_one_type(placement *p, one_type_org *org, const char *code, uint32_t key,
+                         int64_t kg, const int64_t (*stops)[2], size_t stop_count)
+{
+    org->types[0] = type_of(code, kg);
+    org->keys[0] = key;
+    org->search = (list_search){stops, stop_count, 0, 0};
+    placement_add(p, org->types, org->keys, 1, list_next, &org->search);
+}
+
+/* Hints that are exactly right, storages all known: reads stop where the room suffices. */
+static void test_exact_hints_read_just_enough(void **state)
+{
+    (void)state;
+    room_map *hints = known_line_hints();
     assert_true(room_map_put(hints, 10, GLASS, 30));
     assert_true(room_map_put(hints, 11, PLASTIC, 50));
     assert_true(room_map_put(hints, 11, GLASS, 0));
     assert_true(room_map_put(hints, 12, GLASS, 100));
-    placement *p = placement_new(hints);
+    line_world w = line_start(hints);
     plan_type types[] = {type_of("glass", 60), type_of("plastic", 20)};
     uint32_t keys[] = {GLASS, PLASTIC};
     list_search search = {line, COUNT(line), 0, 0};
-    assert_int_equal(placement_add(p, types, keys, 2, list_next, &search), 0);
+    assert_int_equal(placement_add(w.p, types, keys, 2, list_next, &search), 0);
 
     place_pair pairs[16];
-    size_t n = placement_plan(p, pairs, COUNT(pairs));
+    size_t n = placement_plan(w.p, pairs, COUNT(pairs));
     /* glass: 10 (30), 11 (0), 12 (100 covers the other 30); plastic: 10 (not accepted),
      * 11 (50 covers 20). Storage 13 and 14 are never asked about. */
     assert_int_equal(n, 5);
-    assert_int_equal(placement_expected_kg(p, 0), 80); /* the hints say all of it fits */
+    assert_int_equal(placement_expected_kg(w.p, 0), 80); /* the hints say all of it fits */
     int64_t expected[][2] = {{10, GLASS}, {11, GLASS}, {12, GLASS}, {10, PLASTIC}, {11, PLASTIC}};
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(pairs[i].storage_id, expected[i][0]);
         assert_int_equal(pairs[i].type, (uint32_t)expected[i][1]);
-        placement_fresh(p, pairs[i], true_room(&db, pairs[i]));
+        placement_fresh(w.p, pairs[i], true_room(&w.db, pairs[i]));
     }
-    assert_int_equal(placement_plan(p, pairs, COUNT(pairs)), 0);
+    assert_int_equal(placement_plan(w.p, pairs, COUNT(pairs)), 0);
     assert_int_equal(search.pulled, 3);
-    size_t count;
-    const plan_shipment *s = placement_shipments(p, 0, &count);
-    assert_int_equal(count, 3);
-    assert_shipment(&s[0], 0, 10, 30, 5);
-    assert_shipment(&s[1], 0, 12, 30, 7);
-    assert_shipment(&s[2], 1, 11, 20, 7);
+    ASSERT_SHIPMENTS(w.p, 0, {0, 10, 30, 5}, {0, 12, 30, 7}, {1, 11, 20, 7});
     assert_int_equal(types[0].left_kg, 0);
     assert_int_equal(types[1].left_kg, 0);
-    placement_free(p);
-    room_map_free(hints);
-    room_map_free(db.rooms);
+    line_free(&w);
 }
 
 /* Hints that promise room a storage no longer has: one more round, same result. */
 static void test_stale_hints_cost_a_round_not_a_result(void **state)
 {
     (void)state;
-    truth db = line_truth();
-    room_map *hints = room_map_new(100);
-    for (int64_t s = 10; s <= 14; s++) {
-        assert_true(room_map_put(hints, s, PLACEMENT_STORAGE_KNOWN, 0));
-    }
+    room_map *hints = known_line_hints();
     assert_true(room_map_put(hints, 10, GLASS, 500)); /* really 30 */
     assert_true(room_map_put(hints, 12, GLASS, 100));
     assert_true(room_map_put(hints, 13, GLASS, 5));
-    placement *p = placement_new(hints);
-    plan_type types[] = {type_of("glass", 134)};
-    uint32_t keys[] = {GLASS};
-    list_search search = {line, COUNT(line), 0, 0};
-    placement_add(p, types, keys, 1, list_next, &search);
+    line_world w = line_start(hints);
+    one_type_org org;
+    add_one_type(w.p, &org, "glass", GLASS, 134, line, COUNT(line));
     place_pair pairs[16];
-    assert_int_equal(placement_plan(p, pairs, COUNT(pairs)), 1); /* 10 seems to suffice */
-    assert_int_equal(placement_expected_kg(p, 0), 134);
+    assert_int_equal(placement_plan(w.p, pairs, COUNT(pairs)), 1); /* 10 seems to suffice */
+    assert_int_equal(placement_expected_kg(w.p, 0), 134);
     assert_int_equal(pairs[0].storage_id, 10);
-    placement_fresh(p, pairs[0], 30);
-    size_t n = placement_plan(p, pairs, COUNT(pairs));
+    placement_fresh(w.p, pairs[0], 30);
+    size_t n = placement_plan(w.p, pairs, COUNT(pairs));
     assert_int_equal(n, 3); /* 11 (not accepting glass per hints: read all the same), 12, 13 */
     assert_int_equal(pairs[0].storage_id, 11);
     assert_int_equal(pairs[1].storage_id, 12);
     assert_int_equal(pairs[2].storage_id, 13);
     for (size_t i = 0; i < n; i++) {
-        placement_fresh(p, pairs[i], true_room(&db, pairs[i]));
+        placement_fresh(w.p, pairs[i], true_room(&w.db, pairs[i]));
     }
     /* 30 + 100 + 5 = 135 >= 134: final. */
-    assert_int_equal(placement_plan(p, pairs, COUNT(pairs)), 0);
-    size_t count;
-    const plan_shipment *s = placement_shipments(p, 0, &count);
-    assert_int_equal(count, 3);
-    assert_shipment(&s[0], 0, 10, 30, 5);
-    assert_shipment(&s[1], 0, 12, 100, 7);
-    assert_shipment(&s[2], 0, 13, 4, 20);
-    assert_int_equal(types[0].left_kg, 0);
-    placement_free(p);
-    room_map_free(hints);
-    room_map_free(db.rooms);
+    assert_int_equal(placement_plan(w.p, pairs, COUNT(pairs)), 0);
+    ASSERT_SHIPMENTS(w.p, 0, {0, 10, 30, 5}, {0, 12, 100, 7}, {0, 13, 4, 20});
+    assert_int_equal(org.types[0].left_kg, 0);
+    line_free(&w);
 }
 
 /* Without hints every storage could take everything: one storage at a time, and what
@@ -200,74 +243,47 @@ static void test_stale_hints_cost_a_round_not_a_result(void **state)
 static void test_no_hints_and_not_enough_room(void **state)
 {
     (void)state;
-    truth db = line_truth();
-    placement *p = placement_new(NULL);
-    plan_type types[] = {type_of("plastic", 100)};
-    uint32_t keys[] = {PLASTIC};
-    list_search search = {line, COUNT(line), 0, 0};
-    placement_add(p, types, keys, 1, list_next, &search);
-    int rounds = run(p, &db, 64);
+    line_world w = line_start(NULL);
+    one_type_org org;
+    add_one_type(w.p, &org, "plastic", PLASTIC, 100, line, COUNT(line));
+    int rounds = run(w.p, &w.db, 64);
     assert_int_equal(rounds, 5); /* every storage in turn, and 41 kg stay pending */
-    assert_int_equal(db.reads, 5);
-    size_t count;
-    const plan_shipment *s = placement_shipments(p, 0, &count);
-    assert_int_equal(count, 2);
-    assert_shipment(&s[0], 0, 11, 50, 7);
-    assert_shipment(&s[1], 0, 14, 9, 30);
-    assert_int_equal(types[0].left_kg, 41);
-    placement_free(p);
-    room_map_free(db.rooms);
+    assert_int_equal(w.db.reads, 5);
+    ASSERT_SHIPMENTS(w.p, 0, {0, 11, 50, 7}, {0, 14, 9, 30});
+    assert_int_equal(org.types[0].left_kg, 41);
+    line_free(&w);
 }
 
 /* Two organizations of one batch want the same storage: the first served takes its room. */
 static void test_batch_shares_room_in_order(void **state)
 {
     (void)state;
-    truth db = line_truth();
-    placement *p = placement_new(NULL);
-    plan_type first[] = {type_of("glass", 40)};
-    plan_type second[] = {type_of("glass", 100)};
-    uint32_t keys[] = {GLASS};
+    line_world w = line_start(NULL);
     static const int64_t near_12[][2] = {{12, 1}, {10, 3}};
-    list_search a = {line, COUNT(line), 0, 0};
-    list_search b = {near_12, COUNT(near_12), 0, 0};
-    placement_add(p, first, keys, 1, list_next, &a);
-    placement_add(p, second, keys, 1, list_next, &b);
-    (void)run(p, &db, 64);
-    size_t count;
-    const plan_shipment *s = placement_shipments(p, 0, &count);
-    assert_int_equal(count, 2);
-    assert_shipment(&s[0], 0, 10, 30, 5);
-    assert_shipment(&s[1], 0, 12, 10, 7);
-    s = placement_shipments(p, 1, &count);
-    assert_int_equal(count, 1);
-    assert_shipment(&s[0], 0, 12, 90, 1);    /* 100 - 10 taken by the first */
-    assert_int_equal(second[0].left_kg, 10); /* storage 10 is full after the first */
-    placement_free(p);
-    room_map_free(db.rooms);
+    one_type_org first, second;
+    add_one_type(w.p, &first, "glass", GLASS, 40, line, COUNT(line));
+    add_one_type(w.p, &second, "glass", GLASS, 100, near_12, COUNT(near_12));
+    (void)run(w.p, &w.db, 64);
+    ASSERT_SHIPMENTS(w.p, 0, {0, 10, 30, 5}, {0, 12, 10, 7});
+    /* 100 - 10 taken by the first */
+    ASSERT_SHIPMENTS(w.p, 1, {0, 12, 90, 1});
+    assert_int_equal(second.types[0].left_kg, 10); /* storage 10 is full after the first */
+    line_free(&w);
 }
 
 /* A read cap smaller than what is wanted: the rest comes in later rounds. */
 static void test_read_cap(void **state)
 {
     (void)state;
-    truth db = line_truth();
-    room_map *hints = room_map_new(100);
-    for (int64_t s = 10; s <= 14; s++) {
-        assert_true(room_map_put(hints, s, PLACEMENT_STORAGE_KNOWN, 0)); /* all "full" */
-    }
-    placement *p = placement_new(hints);
-    plan_type types[] = {type_of("glass", 1000)};
-    uint32_t keys[] = {GLASS};
-    list_search search = {line, COUNT(line), 0, 0};
-    placement_add(p, types, keys, 1, list_next, &search);
-    assert_int_equal(run(p, &db, 2), 3); /* 5 pairs, 2 per round */
-    assert_int_equal(db.reads, 5);
-    assert_int_equal(types[0].left_kg, 1000 - 135);
-    assert_int_equal(placement_expected_kg(p, 0), 135);
-    placement_free(p);
-    room_map_free(hints);
-    room_map_free(db.rooms);
+    room_map *hints = known_line_hints(); /* all "full" */
+    line_world w = line_start(hints);
+    one_type_org org;
+    add_one_type(w.p, &org, "glass", GLASS, 1000, line, COUNT(line));
+    assert_int_equal(run(w.p, &w.db, 2), 3); /* 5 pairs, 2 per round */
+    assert_int_equal(w.db.reads, 5);
+    assert_int_equal(org.types[0].left_kg, 1000 - 135);
+    assert_int_equal(placement_expected_kg(w.p, 0), 135);
+    line_free(&w);
 }
 
 static void test_room_map(void **state)
@@ -402,16 +418,13 @@ static void test_random_batches_equal_one_by_one(void **state)
     }
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exact_hints_read_just_enough),
-        cmocka_unit_test(test_stale_hints_cost_a_round_not_a_result),
-        cmocka_unit_test(test_no_hints_and_not_enough_room),
-        cmocka_unit_test(test_batch_shares_room_in_order),
-        cmocka_unit_test(test_read_cap),
-        cmocka_unit_test(test_room_map),
-        cmocka_unit_test(test_random_batches_equal_one_by_one),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_exact_hints_read_just_enough),
+                cmocka_unit_test(test_stale_hints_cost_a_round_not_a_result),
+                cmocka_unit_test(test_no_hints_and_not_enough_room),
+                cmocka_unit_test(test_batch_shares_room_in_order),
+                cmocka_unit_test(test_read_cap),
+                cmocka_unit_test(test_room_map),
+                cmocka_unit_test(test_random_batches_equal_one_by_one),
+            })

@@ -16,6 +16,7 @@
 #include "check.h"
 #include "core/pmap.h"
 #include "prng.h"
+#include "runner.h"
 
 /* Counted values: a value is an index into live[], retained and released by the map. */
 enum { MAX_VALUES = 4096 };
@@ -281,12 +282,11 @@ static void test_random_versions(void **state)
     }
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_put_get_remove),  cmocka_unit_test(test_extreme_keys),
-        cmocka_unit_test(test_versions_share),  cmocka_unit_test(test_build_equals_puts),
-        cmocka_unit_test(test_random_versions),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_put_get_remove),
+                cmocka_unit_test(test_extreme_keys),
+                cmocka_unit_test(test_versions_share),
+                cmocka_unit_test(test_build_equals_puts),
+                cmocka_unit_test(test_random_versions),
+            })

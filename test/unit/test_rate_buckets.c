@@ -12,9 +12,30 @@
 
 #include <cmocka.h>
 
+#include "check.h"
+#include "runner.h"
 #include "util/rate_limit.h"
 
 static const uint8_t seed[RATE_SEED_BYTES] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+
+/* One take from a bucket of rate = burst per second at now_ms: the wait it answers and, where
+ * tokens is not UNCHECKED, the thousandths of a token left afterwards. */
+#define UNCHECKED (-1)
+typedef struct {
+    int64_t now_ms;
+    int64_t wait_ms;
+    int64_t tokens;
+} take_step;
+
+static void take_each(rate_bucket *bucket, int64_t rate, const take_step *steps, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        assert_int_equal(rate_bucket_take(bucket, rate, rate, steps[i].now_ms), steps[i].wait_ms);
+        if (steps[i].tokens != UNCHECKED) {
+            assert_int_equal(bucket->tokens, steps[i].tokens);
+        }
+    }
+}
 
 static void test_burst_then_wait(void **state)
 {
@@ -22,14 +43,12 @@ static void test_burst_then_wait(void **state)
     rate_bucket bucket;
     rate_bucket_fill(&bucket, 3, 0);
     assert_int_equal(bucket.tokens, 3000);
-    assert_int_equal(rate_bucket_take(&bucket, 3, 3, 0), 0);
-    assert_int_equal(rate_bucket_take(&bucket, 3, 3, 0), 0);
-    assert_int_equal(rate_bucket_take(&bucket, 3, 3, 0), 0);
-    /* Empty: one request comes back after 1000/3 ms, rounded up. */
-    assert_int_equal(rate_bucket_take(&bucket, 3, 3, 0), 334);
-    /* A refusal takes nothing. */
-    assert_int_equal(bucket.tokens, 0);
-    assert_int_equal(rate_bucket_take(&bucket, 3, 3, 0), 334);
+    /* Three at once; then empty: one request comes back after 1000/3 ms, rounded up; a
+     * refusal takes nothing. */
+    static const take_step steps[] = {
+        {0, 0, UNCHECKED}, {0, 0, UNCHECKED}, {0, 0, UNCHECKED}, {0, 334, 0}, {0, 334, UNCHECKED},
+    };
+    take_each(&bucket, 3, steps, COUNT(steps));
 }
 
 static void test_refill(void **state)
@@ -40,17 +59,12 @@ static void test_refill(void **state)
     assert_int_equal(rate_bucket_take(&bucket, 3, 3, 1100), 234);
     assert_int_equal(bucket.tokens, 300);
     assert_int_equal(bucket.updated_ms, 1100);
-    assert_int_equal(rate_bucket_take(&bucket, 3, 3, 1333), 1);
-    assert_int_equal(bucket.tokens, 999);
-    assert_int_equal(rate_bucket_take(&bucket, 3, 3, 1334), 0);
-    assert_int_equal(bucket.tokens, 2);
-    assert_int_equal(rate_bucket_take(&bucket, 3, 3, 1334), 333);
+    static const take_step later[] = {{1333, 1, 999}, {1334, 0, 2}, {1334, 333, UNCHECKED}};
+    take_each(&bucket, 3, later, COUNT(later));
     /* 100 per second: one request every 10 ms exactly. */
     rate_bucket fast = {.tokens = 0, .updated_ms = 0};
-    assert_int_equal(rate_bucket_take(&fast, 100, 100, 9), 1);
-    assert_int_equal(rate_bucket_take(&fast, 100, 100, 10), 0);
-    assert_int_equal(fast.tokens, 0);
-    assert_int_equal(rate_bucket_take(&fast, 100, 100, 15), 5);
+    static const take_step every_10_ms[] = {{9, 1, UNCHECKED}, {10, 0, 0}, {15, 5, UNCHECKED}};
+    take_each(&fast, 100, every_10_ms, COUNT(every_10_ms));
 }
 
 static void test_refill_stops_at_the_burst(void **state)
@@ -139,20 +153,40 @@ static void test_clock_going_backwards(void **state)
     assert_int_equal(full.tokens, 1000);
 }
 
+/* One take from a table's bucket of identity at now_ms, and the wait it answers. */
+typedef struct {
+    const char *identity;
+    int64_t now_ms;
+    int64_t wait_ms;
+} table_step;
+
+static void table_take_each(rate_table *table, const table_step *steps, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        const table_step *step = &steps[i];
+        assert_int_equal(
+            rate_table_take(table, step->identity, strlen(step->identity), step->now_ms),
+            step->wait_ms);
+    }
+}
+
 static void test_identities_are_independent(void **state)
 {
     (void)state;
     rate_table *table = rate_table_new(2, 2, 100, seed);
-    assert_int_equal(rate_table_take(table, "key:1", 5, 0), 0);
-    assert_int_equal(rate_table_take(table, "key:1", 5, 0), 0);
-    assert_int_equal(rate_table_take(table, "key:1", 5, 0), 500);
-    /* Another key, and a prefix of the first, have their own full buckets. */
-    assert_int_equal(rate_table_take(table, "key:2", 5, 0), 0);
-    assert_int_equal(rate_table_take(table, "key:", 4, 0), 0);
-    assert_int_equal(rate_table_take(table, "key:2", 5, 0), 0);
-    assert_int_equal(rate_table_take(table, "key:2", 5, 0), 500);
-    assert_int_equal(rate_table_take(table, "key:1", 5, 250), 250);
-    assert_int_equal(rate_table_take(table, "key:1", 5, 500), 0);
+    static const table_step steps[] = {
+        {"key:1", 0, 0},
+        {"key:1", 0, 0},
+        {"key:1", 0, 500},
+        /* Another key, and a prefix of the first, have their own full buckets. */
+        {"key:2", 0, 0},
+        {"key:", 0, 0},
+        {"key:2", 0, 0},
+        {"key:2", 0, 500},
+        {"key:1", 250, 250},
+        {"key:1", 500, 0},
+    };
+    table_take_each(table, steps, COUNT(steps));
     assert_int_equal(rate_table_count(table), 3);
     rate_table_free(table);
 }
@@ -161,17 +195,23 @@ static void test_table_forgets_the_least_recently_used(void **state)
 {
     (void)state;
     rate_table *table = rate_table_new(1, 1, 2, seed);
-    assert_int_equal(rate_table_take(table, "A", 1, 0), 0);
-    assert_int_equal(rate_table_take(table, "B", 1, 0), 0);
-    assert_int_equal(rate_table_take(table, "A", 1, 1), 999); /* A used last */
-    /* C takes B's place (least recently used); A is still empty. */
-    assert_int_equal(rate_table_take(table, "C", 1, 2), 0);
+    static const table_step first[] = {
+        {"A", 0, 0},
+        {"B", 0, 0},
+        {"A", 1, 999}, /* A used last */
+        /* C takes B's place (least recently used). */
+        {"C", 2, 0},
+    };
+    table_take_each(table, first, COUNT(first));
     assert_int_equal(rate_table_count(table), 2);
-    assert_int_equal(rate_table_take(table, "A", 1, 3), 997);
-    /* B comes back as a newcomer, full, in C's place; C then comes back full in A's. */
-    assert_int_equal(rate_table_take(table, "B", 1, 4), 0);
-    assert_int_equal(rate_table_take(table, "C", 1, 5), 0);
-    assert_int_equal(rate_table_take(table, "B", 1, 6), 998);
+    static const table_step then[] = {
+        {"A", 3, 997}, /* A is still empty */
+        /* B comes back as a newcomer, full, in C's place; C then comes back full in A's. */
+        {"B", 4, 0},
+        {"C", 5, 0},
+        {"B", 6, 998},
+    };
+    table_take_each(table, then, COUNT(then));
     assert_int_equal(rate_table_count(table), 2);
     rate_table_free(table);
 }
@@ -254,21 +294,18 @@ static void test_address_identities(void **state)
     assert_int_equal(out[RATE_ADDRESS_MAX - 1], 'x');
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_burst_then_wait),
-        cmocka_unit_test(test_refill),
-        cmocka_unit_test(test_refill_stops_at_the_burst),
-        cmocka_unit_test(test_full_after_one_second),
-        cmocka_unit_test(test_retry_after),
-        cmocka_unit_test(test_rate_zero_is_off),
-        cmocka_unit_test(test_clock_going_backwards),
-        cmocka_unit_test(test_identities_are_independent),
-        cmocka_unit_test(test_table_forgets_the_least_recently_used),
-        cmocka_unit_test(test_flood_of_identities_stays_bounded),
-        cmocka_unit_test(test_siphash_reference_vectors),
-        cmocka_unit_test(test_address_identities),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_burst_then_wait),
+                cmocka_unit_test(test_refill),
+                cmocka_unit_test(test_refill_stops_at_the_burst),
+                cmocka_unit_test(test_full_after_one_second),
+                cmocka_unit_test(test_retry_after),
+                cmocka_unit_test(test_rate_zero_is_off),
+                cmocka_unit_test(test_clock_going_backwards),
+                cmocka_unit_test(test_identities_are_independent),
+                cmocka_unit_test(test_table_forgets_the_least_recently_used),
+                cmocka_unit_test(test_flood_of_identities_stays_bounded),
+                cmocka_unit_test(test_siphash_reference_vectors),
+                cmocka_unit_test(test_address_identities),
+            })

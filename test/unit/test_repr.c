@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "api/repr.h"
+#include "runner.h"
 
 #define ASSERT_TEXT(sb, expected)                                                                  \
     do {                                                                                           \
@@ -281,19 +282,16 @@ static void test_page(void **state)
     ASSERT_TEXT(sb, "{\"items\":[],\"next_cursor\":null}");
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_timestamp),
-        cmocka_unit_test(test_json_compact),
-        cmocka_unit_test(test_storage),
-        cmocka_unit_test(test_organization_lists_limits_and_pending_only),
-        cmocka_unit_test(test_route),
-        cmocka_unit_test(test_transfer_and_dry_run),
-        cmocka_unit_test(test_transfer_seen_by_a_storage),
-        cmocka_unit_test(test_movement),
-        cmocka_unit_test(test_alert_and_firing),
-        cmocka_unit_test(test_page),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_timestamp),
+                cmocka_unit_test(test_json_compact),
+                cmocka_unit_test(test_storage),
+                cmocka_unit_test(test_organization_lists_limits_and_pending_only),
+                cmocka_unit_test(test_route),
+                cmocka_unit_test(test_transfer_and_dry_run),
+                cmocka_unit_test(test_transfer_seen_by_a_storage),
+                cmocka_unit_test(test_movement),
+                cmocka_unit_test(test_alert_and_firing),
+                cmocka_unit_test(test_page),
+            })

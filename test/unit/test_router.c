@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "http/router.h"
+#include "runner.h"
 
 #define COUNT(array) ((int)(sizeof(array) / sizeof((array)[0])))
 
@@ -193,75 +194,84 @@ static void test_code_routes(void **state)
     assert_not_found(HTTP_GET, "/v1/waste-types/glass/x");
 }
 
+/* Each of the paths, asked with each method in methods (bits): unknown, 404. */
+static void assert_none_found(const char *const *paths, size_t count, int methods)
+{
+    static const int each[] = {HTTP_GET, HTTP_POST, HTTP_PUT};
+    for (size_t i = 0; i < count; i++) {
+        for (size_t m = 0; m < sizeof each / sizeof each[0]; m++) {
+            if (methods & each[m]) {
+                assert_not_found(each[m], paths[i]);
+            }
+        }
+    }
+}
+
+static const char *const bad_ids[] = {
+    "/v1/organizations/0",
+    "/v1/organizations/-1",
+    "/v1/organizations/01",
+    "/v1/organizations/00",
+    "/v1/organizations/abc",
+    "/v1/organizations/1abc",
+    "/v1/organizations/+1",
+    "/v1/organizations/ 1",
+    "/v1/organizations/1 ",
+    "/v1/organizations/1e3",
+    "/v1/organizations/1.0",
+    "/v1/organizations/0x10",
+    "/v1/organizations/9223372036854775808",
+    "/v1/organizations/9223372036854775810",
+    "/v1/organizations/18446744073709551616",
+    "/v1/organizations/99999999999999999999",
+    "/v1/organizations/12345678901234567890123",
+    "/v1/organizations/{id}",
+    "/v1/organizations/0/storages",
+    "/v1/organizations/9223372036854775808/transfers",
+};
+
 static void test_bad_ids_are_not_found(void **state)
 {
     (void)state;
-    const char *paths[] = {
-        "/v1/organizations/0",
-        "/v1/organizations/-1",
-        "/v1/organizations/01",
-        "/v1/organizations/00",
-        "/v1/organizations/abc",
-        "/v1/organizations/1abc",
-        "/v1/organizations/+1",
-        "/v1/organizations/ 1",
-        "/v1/organizations/1 ",
-        "/v1/organizations/1e3",
-        "/v1/organizations/1.0",
-        "/v1/organizations/0x10",
-        "/v1/organizations/9223372036854775808",
-        "/v1/organizations/9223372036854775810",
-        "/v1/organizations/18446744073709551616",
-        "/v1/organizations/99999999999999999999",
-        "/v1/organizations/12345678901234567890123",
-        "/v1/organizations/{id}",
-        "/v1/organizations/0/storages",
-        "/v1/organizations/9223372036854775808/transfers",
-    };
-    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
-        /* Every method: an invalid id makes the path unknown, so 404 and never 405. */
-        assert_not_found(HTTP_GET, paths[i]);
-        assert_not_found(HTTP_POST, paths[i]);
-        assert_not_found(HTTP_PUT, paths[i]);
-    }
+    /* Every method: an invalid id makes the path unknown, so 404 and never 405. */
+    assert_none_found(bad_ids, sizeof bad_ids / sizeof bad_ids[0], HTTP_GET | HTTP_POST | HTTP_PUT);
 }
+
+static const char *const unknown_paths[] = {
+    "",
+    "/",
+    "//",
+    "/healthz/",
+    "//healthz",
+    "/healthz//",
+    "/HEALTHZ",
+    "/healthzz",
+    "/health",
+    "healthz",
+    "/v1",
+    "/v1/",
+    "/v1/waste-types/",
+    "/v1//waste-types",
+    "/v1/waste-types//",
+    "/v1/waste-types//glass",
+    "/v1/organizations/",
+    "/v1/organizations//",
+    "/v1/organizations/5/",
+    "/v1/organizations//5",
+    "/v1/organizations/5//storages",
+    "/v1/organizations/5/storages/",
+    "/v1/organizations/5/unknown",
+    "/v1/storages/5/unload/",
+    "/v2/organizations",
+    "/v1/organization",
+    "/v1/organizations/5/storages/6",
+};
 
 static void test_unknown_paths_slashes_and_empty_segments(void **state)
 {
     (void)state;
-    const char *paths[] = {
-        "",
-        "/",
-        "//",
-        "/healthz/",
-        "//healthz",
-        "/healthz//",
-        "/HEALTHZ",
-        "/healthzz",
-        "/health",
-        "healthz",
-        "/v1",
-        "/v1/",
-        "/v1/waste-types/",
-        "/v1//waste-types",
-        "/v1/waste-types//",
-        "/v1/waste-types//glass",
-        "/v1/organizations/",
-        "/v1/organizations//",
-        "/v1/organizations/5/",
-        "/v1/organizations//5",
-        "/v1/organizations/5//storages",
-        "/v1/organizations/5/storages/",
-        "/v1/organizations/5/unknown",
-        "/v1/storages/5/unload/",
-        "/v2/organizations",
-        "/v1/organization",
-        "/v1/organizations/5/storages/6",
-    };
-    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
-        assert_not_found(HTTP_GET, paths[i]);
-        assert_not_found(HTTP_POST, paths[i]);
-    }
+    assert_none_found(unknown_paths, sizeof unknown_paths / sizeof unknown_paths[0],
+                      HTTP_GET | HTTP_POST);
 }
 
 static void assert_method_not_allowed(int method, const char *path, int allowed,
@@ -388,20 +398,17 @@ static void test_first_matching_route_wins(void **state)
     assert_int_equal(match.allowed, 0);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_literal_routes),
-        cmocka_unit_test(test_id_routes),
-        cmocka_unit_test(test_several_ids),
-        cmocka_unit_test(test_code_routes),
-        cmocka_unit_test(test_head_is_get_without_a_body),
-        cmocka_unit_test(test_bad_ids_are_not_found),
-        cmocka_unit_test(test_unknown_paths_slashes_and_empty_segments),
-        cmocka_unit_test(test_method_not_allowed),
-        cmocka_unit_test(test_allow_header_text),
-        cmocka_unit_test(test_method_bits),
-        cmocka_unit_test(test_first_matching_route_wins),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_literal_routes),
+                cmocka_unit_test(test_id_routes),
+                cmocka_unit_test(test_several_ids),
+                cmocka_unit_test(test_code_routes),
+                cmocka_unit_test(test_head_is_get_without_a_body),
+                cmocka_unit_test(test_bad_ids_are_not_found),
+                cmocka_unit_test(test_unknown_paths_slashes_and_empty_segments),
+                cmocka_unit_test(test_method_not_allowed),
+                cmocka_unit_test(test_allow_header_text),
+                cmocka_unit_test(test_method_bits),
+                cmocka_unit_test(test_first_matching_route_wins),
+            })

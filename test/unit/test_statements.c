@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "engine/statements.h"
+#include "runner.h"
 
 static void test_every_statement_is_named_and_gapless(void **state)
 {
@@ -52,11 +53,8 @@ static void test_known_counts(void **state)
     assert_int_equal(statement_param_count(ST__COUNT), -1);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_statement_is_named_and_gapless),
-        cmocka_unit_test(test_known_counts),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_every_statement_is_named_and_gapless),
+                cmocka_unit_test(test_known_counts),
+            })

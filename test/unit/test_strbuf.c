@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "runner.h"
 #include "util/strbuf.h"
 
 /* Takes the contents, checks them (length included) and frees them. */
@@ -264,20 +265,17 @@ static void test_failure_is_sticky(void **state)
     assert_false(strbuf_failed(&sb));
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_append_and_puts),
-        cmocka_unit_test(test_append_embedded_nul),
-        cmocka_unit_test(test_growth_keeps_contents),
-        cmocka_unit_test(test_printf),
-        cmocka_unit_test(test_int),
-        cmocka_unit_test(test_json_string_escapes),
-        cmocka_unit_test(test_json_string_every_control_character),
-        cmocka_unit_test(test_json_string_utf8_passthrough),
-        cmocka_unit_test(test_json_string_appends),
-        cmocka_unit_test(test_take_semantics),
-        cmocka_unit_test(test_failure_is_sticky),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_append_and_puts),
+                cmocka_unit_test(test_append_embedded_nul),
+                cmocka_unit_test(test_growth_keeps_contents),
+                cmocka_unit_test(test_printf),
+                cmocka_unit_test(test_int),
+                cmocka_unit_test(test_json_string_escapes),
+                cmocka_unit_test(test_json_string_every_control_character),
+                cmocka_unit_test(test_json_string_utf8_passthrough),
+                cmocka_unit_test(test_json_string_appends),
+                cmocka_unit_test(test_take_semantics),
+                cmocka_unit_test(test_failure_is_sticky),
+            })

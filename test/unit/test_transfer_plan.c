@@ -15,6 +15,7 @@
 #include "check.h"
 #include "core/transfer_plan.h"
 #include "prng.h"
+#include "runner.h"
 
 /* The picture's storage ids: created МНО1..МНО9 in order, without МНО4. */
 enum { MNO1 = 1, MNO2 = 2, MNO3 = 3, MNO5 = 4, MNO6 = 5, MNO7 = 6, MNO8 = 7, MNO9 = 8 };
@@ -22,17 +23,6 @@ enum { MNO1 = 1, MNO2 = 2, MNO3 = 3, MNO5 = 4, MNO6 = 5, MNO7 = 6, MNO8 = 7, MNO
 static plan_candidate cand(size_t type, int64_t storage_id, int64_t distance_m, int64_t room_kg)
 {
     return (plan_candidate){type, {storage_id, distance_m, room_kg}};
-}
-
-static size_t type_index(const plan_type *types, size_t count, const char *code)
-{
-    for (size_t k = 0; k < count; k++) {
-        if (strcmp(types[k].code, code) == 0) {
-            return k;
-        }
-    }
-    fail_msg("no type %s in the plan", code);
-    return 0;
 }
 
 static void assert_shipment(const plan_shipment *s, const plan_type *types, const char *code,
@@ -43,6 +33,64 @@ static void assert_shipment(const plan_shipment *s, const plan_type *types, cons
     assert_int_equal(s->amount_kg, amount_kg);
     assert_int_equal(s->distance_m, distance_m);
 }
+
+/* plan_types over what an organization holds and receives, then plan_ship over candidates. */
+typedef struct {
+    plan_type types[6];
+    size_t n;
+    plan_shipment out[16];
+    size_t shipped;
+} plan_run;
+
+static void run_plan(plan_run *run, const plan_holding *holdings, size_t holding_count,
+                     const plan_quantity *received, size_t received_count,
+                     plan_candidate *candidates, size_t candidate_count)
+{
+    assert_true(holding_count + received_count <= COUNT(run->types));
+    assert_true(candidate_count <= COUNT(run->out));
+    run->n = plan_types(holdings, holding_count, received, received_count, run->types);
+    run->shipped = plan_ship(run->types, run->n, candidates, candidate_count, run->out);
+}
+
+#define RUN_PLAN(run, holdings, received, candidates)                                              \
+    run_plan((run), (holdings), COUNT(holdings), (received), COUNT(received), (candidates),        \
+             COUNT(candidates))
+
+/* An organization of the picture hands over plastic, glass and bio, with on-site room for just
+ * that and nothing pending; its types are BIO, GLASS and PLASTIC (in code order). */
+enum { BIO, GLASS, PLASTIC };
+static void run_picture(plan_run *run, int64_t plastic, int64_t glass, int64_t bio,
+                        plan_candidate *candidates, size_t candidate_count)
+{
+    const plan_holding holdings[] = {{"bio", bio, 0}, {"glass", glass, 0}, {"plastic", plastic, 0}};
+    const plan_quantity received[] = {{"plastic", plastic}, {"glass", glass}, {"bio", bio}};
+    run_plan(run, holdings, 3, received, 3, candidates, candidate_count);
+    assert_int_equal(run->n, 3);
+    assert_string_equal(run->types[BIO].code, "bio");
+    assert_string_equal(run->types[GLASS].code, "glass");
+    assert_string_equal(run->types[PLASTIC].code, "plastic");
+}
+
+/* The run's shipments are exactly these, in this order. */
+typedef struct {
+    const char *code;
+    int64_t storage_id, amount_kg, distance_m;
+} shipment_row;
+
+static void assert_shipped(const plan_run *run, const shipment_row *rows, size_t count)
+{
+    assert_int_equal(run->shipped, count);
+    for (size_t i = 0; i < count; i++) {
+        assert_shipment(&run->out[i], run->types, rows[i].code, rows[i].storage_id,
+                        rows[i].amount_kg, rows[i].distance_m);
+    }
+}
+
+#define ASSERT_SHIPPED(run, ...)                                                                   \
+    do {                                                                                           \
+        const shipment_row rows_[] = {__VA_ARGS__};                                                \
+        assert_shipped((run), rows_, COUNT(rows_));                                                \
+    } while (0)
 
 static void test_types_merge_sorted_by_code(void **state)
 {
@@ -104,52 +152,35 @@ static void test_overflow_is_reported_not_wrapped(void **state)
 static void test_picture_oo2(void **state)
 {
     (void)state;
-    const plan_holding holdings[] = {{"bio", 50, 0}, {"glass", 20, 0}, {"plastic", 60, 0}};
-    const plan_quantity received[] = {{"plastic", 60}, {"glass", 20}, {"bio", 50}};
-    plan_type types[6];
-    size_t n = plan_types(holdings, 3, received, 3, types);
-    size_t bio = type_index(types, n, "bio"), glass = type_index(types, n, "glass"),
-           plastic = type_index(types, n, "plastic");
     plan_candidate candidates[] = {
-        cand(plastic, MNO7, 100, 100), cand(bio, MNO7, 100, 250),   cand(plastic, MNO3, 50, 10),
-        cand(bio, MNO3, 50, 250),      cand(glass, MNO6, 650, 100), cand(bio, MNO6, 650, 150),
-        cand(plastic, MNO1, -1, 100),  cand(glass, MNO1, -1, 300),  cand(plastic, MNO9, -1, 250),
+        cand(PLASTIC, MNO7, 100, 100), cand(BIO, MNO7, 100, 250),   cand(PLASTIC, MNO3, 50, 10),
+        cand(BIO, MNO3, 50, 250),      cand(GLASS, MNO6, 650, 100), cand(BIO, MNO6, 650, 150),
+        cand(PLASTIC, MNO1, -1, 100),  cand(GLASS, MNO1, -1, 300),  cand(PLASTIC, MNO9, -1, 250),
     };
-    plan_shipment out[COUNT(candidates)];
-    size_t shipped = plan_ship(types, n, candidates, COUNT(candidates), out);
-    assert_int_equal(shipped, 4);
-    assert_shipment(&out[0], types, "bio", MNO3, 50, 50);
-    assert_shipment(&out[1], types, "glass", MNO6, 20, 650);
-    assert_shipment(&out[2], types, "plastic", MNO3, 10, 50);
-    assert_shipment(&out[3], types, "plastic", MNO7, 50, 100);
-    for (size_t k = 0; k < n; k++) {
-        assert_int_equal(types[k].left_kg, 0);
+    plan_run run;
+    run_picture(&run, 60, 20, 50, candidates, COUNT(candidates));
+    ASSERT_SHIPPED(&run, {"bio", MNO3, 50, 50}, {"glass", MNO6, 20, 650}, {"plastic", MNO3, 10, 50},
+                   {"plastic", MNO7, 50, 100});
+    for (size_t k = 0; k < run.n; k++) {
+        assert_int_equal(run.types[k].left_kg, 0);
     }
-    assert_int_equal(plan_first_over_capacity(types, n), -1);
+    assert_int_equal(plan_first_over_capacity(run.types, run.n), -1);
 }
 
 /* ОО1's glass goes to МНО1: a 100 m tie with МНО5, broken by the lower storage id. */
 static void test_picture_oo1_tie_by_id(void **state)
 {
     (void)state;
-    const plan_holding holdings[] = {{"bio", 50, 0}, {"glass", 50, 0}, {"plastic", 10, 0}};
-    const plan_quantity received[] = {{"plastic", 10}, {"glass", 50}, {"bio", 50}};
-    plan_type types[6];
-    size_t n = plan_types(holdings, 3, received, 3, types);
-    size_t bio = type_index(types, n, "bio"), glass = type_index(types, n, "glass"),
-           plastic = type_index(types, n, "plastic");
     plan_candidate candidates[] = {
-        cand(glass, MNO5, 100, 220),  cand(glass, MNO1, 100, 300), cand(bio, MNO5, 100, 25),
-        cand(bio, MNO2, 50, 150),     cand(plastic, MNO2, 50, 50), cand(plastic, MNO1, 100, 100),
-        cand(glass, MNO8, 600, 35),   cand(bio, MNO3, 600, 250),   cand(plastic, MNO9, 610, 250),
-        cand(glass, MNO6, 1200, 100), cand(bio, MNO7, 650, 250),
+        cand(GLASS, MNO5, 100, 220),  cand(GLASS, MNO1, 100, 300), cand(BIO, MNO5, 100, 25),
+        cand(BIO, MNO2, 50, 150),     cand(PLASTIC, MNO2, 50, 50), cand(PLASTIC, MNO1, 100, 100),
+        cand(GLASS, MNO8, 600, 35),   cand(BIO, MNO3, 600, 250),   cand(PLASTIC, MNO9, 610, 250),
+        cand(GLASS, MNO6, 1200, 100), cand(BIO, MNO7, 650, 250),
     };
-    plan_shipment out[COUNT(candidates)];
-    size_t shipped = plan_ship(types, n, candidates, COUNT(candidates), out);
-    assert_int_equal(shipped, 3);
-    assert_shipment(&out[0], types, "bio", MNO2, 50, 50);
-    assert_shipment(&out[1], types, "glass", MNO1, 50, 100);
-    assert_shipment(&out[2], types, "plastic", MNO2, 10, 50);
+    plan_run run;
+    run_picture(&run, 10, 50, 50, candidates, COUNT(candidates));
+    ASSERT_SHIPPED(&run, {"bio", MNO2, 50, 50}, {"glass", MNO1, 50, 100},
+                   {"plastic", MNO2, 10, 50});
 }
 
 /* A second load once ОО2's reachable plastic room is used up: 10 kg stay pending, within
@@ -159,15 +190,12 @@ static void test_partial_placement_stays_pending(void **state)
     (void)state;
     const plan_holding holdings[] = {{"plastic", 60, 0}};
     const plan_quantity received[] = {{"plastic", 60}};
-    plan_type types[2];
-    size_t n = plan_types(holdings, 1, received, 1, types);
     plan_candidate candidates[] = {cand(0, MNO3, 50, 0), cand(0, MNO7, 100, 50)};
-    plan_shipment out[2];
-    size_t shipped = plan_ship(types, n, candidates, 2, out);
-    assert_int_equal(shipped, 1);
-    assert_shipment(&out[0], types, "plastic", MNO7, 50, 100);
-    assert_int_equal(types[0].left_kg, 10);
-    assert_int_equal(plan_first_over_capacity(types, n), -1);
+    plan_run run;
+    RUN_PLAN(&run, holdings, received, candidates);
+    ASSERT_SHIPPED(&run, {"plastic", MNO7, 50, 100});
+    assert_int_equal(run.types[0].left_kg, 10);
+    assert_int_equal(plan_first_over_capacity(run.types, run.n), -1);
 }
 
 static void test_over_on_site_capacity(void **state)
@@ -175,18 +203,16 @@ static void test_over_on_site_capacity(void **state)
     (void)state;
     const plan_holding holdings[] = {{"bio", PLAN_NO_LIMIT, 5}, {"glass", 20, 15}};
     const plan_quantity received[] = {{"glass", 10}, {"bio", 1000}};
-    plan_type types[4];
-    size_t n = plan_types(holdings, 2, received, 2, types);
     plan_candidate candidates[] = {cand(1, 9, 10, 4)};
-    plan_shipment out[1];
-    size_t shipped = plan_ship(types, n, candidates, 1, out);
-    assert_int_equal(shipped, 1);
-    assert_int_equal(types[1].left_kg, 21); /* 15 + 10 - 4 > 20 */
-    assert_int_equal(plan_first_over_capacity(types, n), 1);
+    plan_run run;
+    RUN_PLAN(&run, holdings, received, candidates);
+    assert_int_equal(run.shipped, 1);
+    assert_int_equal(run.types[1].left_kg, 21); /* 15 + 10 - 4 > 20 */
+    assert_int_equal(plan_first_over_capacity(run.types, run.n), 1);
     /* No limit on bio: any amount may stay pending. */
-    assert_int_equal(types[0].left_kg, 1005);
-    types[1].left_kg = 20;
-    assert_int_equal(plan_first_over_capacity(types, n), -1);
+    assert_int_equal(run.types[0].left_kg, 1005);
+    run.types[1].left_kg = 20;
+    assert_int_equal(plan_first_over_capacity(run.types, run.n), -1);
 }
 
 static void test_zero_capacity_holds_nothing(void **state)
@@ -345,19 +371,16 @@ static void test_random_transfers_match_reference(void **state)
     }
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_types_merge_sorted_by_code),
-        cmocka_unit_test(test_types_without_anything),
-        cmocka_unit_test(test_overflow_is_reported_not_wrapped),
-        cmocka_unit_test(test_picture_oo2),
-        cmocka_unit_test(test_picture_oo1_tie_by_id),
-        cmocka_unit_test(test_partial_placement_stays_pending),
-        cmocka_unit_test(test_over_on_site_capacity),
-        cmocka_unit_test(test_zero_capacity_holds_nothing),
-        cmocka_unit_test(test_largest_quantities),
-        cmocka_unit_test(test_random_transfers_match_reference),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_types_merge_sorted_by_code),
+                cmocka_unit_test(test_types_without_anything),
+                cmocka_unit_test(test_overflow_is_reported_not_wrapped),
+                cmocka_unit_test(test_picture_oo2),
+                cmocka_unit_test(test_picture_oo1_tie_by_id),
+                cmocka_unit_test(test_partial_placement_stays_pending),
+                cmocka_unit_test(test_over_on_site_capacity),
+                cmocka_unit_test(test_zero_capacity_holds_nothing),
+                cmocka_unit_test(test_largest_quantities),
+                cmocka_unit_test(test_random_transfers_match_reference),
+            })

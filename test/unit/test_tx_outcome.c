@@ -1,6 +1,7 @@
 /* Background work's typed outcome (engine/tx.h): which problem ends as which outcome, and
  * the names log lines use. */
 #include "engine/tx.h"
+#include "runner.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -37,20 +38,25 @@ static void test_a_deadline_passed_is_a_timeout_whatever_the_problem(void **stat
 static void test_names(void **state)
 {
     (void)state;
-    assert_string_equal(tx_outcome_name(TX_OK), "ok");
-    assert_string_equal(tx_outcome_name(TX_REFUSED), "refused");
-    assert_string_equal(tx_outcome_name(TX_UNAVAILABLE), "unavailable");
-    assert_string_equal(tx_outcome_name(TX_TIMED_OUT), "timed_out");
-    assert_string_equal(tx_outcome_name(TX_FAILED), "failed");
+    static const struct {
+        tx_outcome outcome;
+        const char *name;
+    } names[] = {
+        {TX_OK, "ok"},
+        {TX_REFUSED, "refused"},
+        {TX_UNAVAILABLE, "unavailable"},
+        {TX_TIMED_OUT, "timed_out"},
+        {TX_FAILED, "failed"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        assert_string_equal(tx_outcome_name(names[i].outcome), names[i].name);
+    }
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_client_errors_are_refusals),
-        cmocka_unit_test(test_server_side_failures),
-        cmocka_unit_test(test_a_deadline_passed_is_a_timeout_whatever_the_problem),
-        cmocka_unit_test(test_names),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_client_errors_are_refusals),
+                cmocka_unit_test(test_server_side_failures),
+                cmocka_unit_test(test_a_deadline_passed_is_a_timeout_whatever_the_problem),
+                cmocka_unit_test(test_names),
+            })

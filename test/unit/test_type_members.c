@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "core/type_members.h"
+#include "runner.h"
 
 /* o1 -> s2 -> s3, o1 -> s5; s7 <-> s8 (another component); s4 and s9 have no roads. */
 static graph *world(void)
@@ -108,13 +109,10 @@ static void test_unreached(void **state)
     graph_free(g);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_normalize),
-        cmocka_unit_test(test_has),
-        cmocka_unit_test(test_reachable_count),
-        cmocka_unit_test(test_unreached),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_normalize),
+                cmocka_unit_test(test_has),
+                cmocka_unit_test(test_reachable_count),
+                cmocka_unit_test(test_unreached),
+            })

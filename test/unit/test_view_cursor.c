@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "core/view_cursor.h"
+#include "runner.h"
 #include "util/digest.h"
 
 static const view_filter oo1 = {1, NULL, false, false};
@@ -242,16 +243,13 @@ static void test_position_order(void **state)
     assert_false(view_position_before(&at, 99, 9));
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_stable_text),
-        cmocka_unit_test(test_message_bytes),
-        cmocka_unit_test(test_keyed),
-        cmocka_unit_test(test_bound_to_the_filter),
-        cmocka_unit_test(test_refuses_edits_and_garbage),
-        cmocka_unit_test(test_position_order),
-    };
-    return cmocka_run_group_tests(tests, setup_keys, NULL);
-}
+RUNNER_MAIN(setup_keys, NULL,
+            {
+                cmocka_unit_test(test_round_trip),
+                cmocka_unit_test(test_stable_text),
+                cmocka_unit_test(test_message_bytes),
+                cmocka_unit_test(test_keyed),
+                cmocka_unit_test(test_bound_to_the_filter),
+                cmocka_unit_test(test_refuses_edits_and_garbage),
+                cmocka_unit_test(test_position_order),
+            })

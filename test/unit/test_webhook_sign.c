@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "runner.h"
 #include "util/webhook_sign.h"
 
 static void test_reference_vector(void **state)
@@ -86,12 +87,11 @@ static void test_retry_schedule(void **state)
     assert_int_equal(webhook_retry_delay_ms(1000, 5000, 0), 86400000);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reference_vector), cmocka_unit_test(test_bad_secrets),
-        cmocka_unit_test(test_new_secret_signs), cmocka_unit_test(test_seal_round_trip),
-        cmocka_unit_test(test_retry_schedule),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_reference_vector),
+                cmocka_unit_test(test_bad_secrets),
+                cmocka_unit_test(test_new_secret_signs),
+                cmocka_unit_test(test_seal_round_trip),
+                cmocka_unit_test(test_retry_schedule),
+            })

@@ -17,15 +17,33 @@ function parse(chunks) {
   return { events, comments, retries, parser };
 }
 
-test('a typed event with an id', () => {
-  const { events } = parse(['id: 7\nevent: transfer\ndata: {"id":7}\n\n']);
-  assert.deepEqual(events, [{ type: 'transfer', data: '{"id":7}', id: '7' }]);
-});
-
-test('the default type is message, and several data lines join with newlines', () => {
-  const { events } = parse(['data: a\ndata: b\ndata\n\n']);
-  assert.deepEqual(events, [{ type: 'message', data: 'a\nb\n', id: '' }]);
-});
+// Streams, in chunks, and every event they dispatch.
+for (const [name, chunks, events] of [
+  [
+    'a typed event with an id',
+    ['id: 7\nevent: transfer\ndata: {"id":7}\n\n'],
+    [{ type: 'transfer', data: '{"id":7}', id: '7' }],
+  ],
+  [
+    'the default type is message, and several data lines join with newlines',
+    ['data: a\ndata: b\ndata\n\n'],
+    [{ type: 'message', data: 'a\nb\n', id: '' }],
+  ],
+  [
+    'a CRLF split between chunks is one line end, not two',
+    ['data: x\r', '\ndata: y\r', '\n\r', '\n'],
+    [{ type: 'message', data: 'x\ny', id: '' }],
+  ],
+  [
+    'unknown fields are ignored and a line without a colon is a field with no value',
+    ['foo: bar\nevent\ndata: z\n\n'],
+    [{ type: 'message', data: 'z', id: '' }],
+  ],
+]) {
+  test(name, () => {
+    assert.deepEqual(parse(chunks).events, events);
+  });
+}
 
 test('only one space after the colon is dropped', () => {
   const { events } = parse(['data:  two spaces\ndata:none\n\n']);
@@ -38,11 +56,6 @@ test('CRLF, CR and LF all end lines', () => {
     events.map((e) => `${e.type}=${e.data}`),
     ['a=1', 'b=2', 'c=3'],
   );
-});
-
-test('a CRLF split between chunks is one line end, not two', () => {
-  const { events } = parse(['data: x\r', '\ndata: y\r', '\n\r', '\n']);
-  assert.deepEqual(events, [{ type: 'message', data: 'x\ny', id: '' }]);
 });
 
 test('any split of a stream gives the same events', () => {
@@ -87,11 +100,6 @@ test('an id containing NUL is ignored', () => {
 test('retry takes digits only', () => {
   const { retries } = parse(['retry: 2500\n\nretry: 1s\n\nretry: -1\n\n']);
   assert.deepEqual(retries, [2500]);
-});
-
-test('unknown fields are ignored and a line without a colon is a field with no value', () => {
-  const { events } = parse(['foo: bar\nevent\ndata: z\n\n']);
-  assert.deepEqual(events, [{ type: 'message', data: 'z', id: '' }]);
 });
 
 test('a leading byte order mark is dropped, once', () => {

@@ -22,6 +22,18 @@ async function serve(handler) {
   };
 }
 
+// A server that answers every request with this status and problem body; count() is how many
+// requests it had.
+async function serveProblem(status, body) {
+  let count = 0;
+  const server = await serve((req, res) => {
+    count++;
+    res.writeHead(status, { 'Content-Type': 'application/problem+json' });
+    res.end(body);
+  });
+  return { ...server, count: () => count };
+}
+
 function collect(options) {
   const seen = { events: [], statuses: [], unauthorized: [], reconnected: 0 };
   const stream = new EventStream({
@@ -99,34 +111,24 @@ test('an id the server refuses (400) is dropped: the stream reconnects at once w
 });
 
 test('401 stops the stream and reports it; nothing reconnects', async () => {
-  let count = 0;
-  const server = await serve((req, res) => {
-    count++;
-    res.writeHead(401, { 'Content-Type': 'application/problem+json' });
-    res.end('{"status":401,"detail":"revoked"}');
-  });
+  const server = await serveProblem(401, '{"status":401,"detail":"revoked"}');
   const { stream, seen } = collect({ url: server.url });
   stream.start();
   await until(() => seen.unauthorized.length === 1);
   await new Promise((r) => setTimeout(r, 100));
   await server.close();
-  assert.equal(count, 1);
+  assert.equal(server.count(), 1);
   assert.equal(seen.unauthorized[0].detail, 'revoked');
 });
 
 test('404 means the server has no stream: unavailable, no retries', async () => {
-  let count = 0;
-  const server = await serve((req, res) => {
-    count++;
-    res.writeHead(404, { 'Content-Type': 'application/problem+json' });
-    res.end('{}');
-  });
+  const server = await serveProblem(404, '{}');
   const { stream, seen } = collect({ url: server.url });
   stream.start();
   await until(() => seen.statuses.includes('unavailable'));
   await new Promise((r) => setTimeout(r, 100));
   await server.close();
-  assert.equal(count, 1);
+  assert.equal(server.count(), 1);
 });
 
 test('a refused answer backs off, honouring Retry-After', async () => {
