@@ -30,33 +30,8 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=test/bench/lib.sh
 . "$root/test/bench/lib.sh"
-pg_port=${BENCH_PG_PORT:-54354}
-port=${BENCH_PORT:-18354}
 requests=${REQUESTS:-20}
-pgdir=${WASTEFLOW_BENCH_PGDATA:-/tmp/wasteflow-balance-pg}
-work=$(mktemp -d /tmp/wasteflow-balance.XXXXXX)
-say() { printf '== %s\n' "$*" >&2; }
-
-bin=${WASTEFLOW_BIN:-}
-if [[ -z "$bin" ]]; then
-    say "build (Release, build-release/)"
-    build_release "$root" "$work/build.log" || exit 1
-    bin="$root/build-release/wasteflow"
-fi
-
-server_pid=""
-cleanup() {
-    stop_pid "$server_pid"
-    WASTEFLOW_PG_PORT=$pg_port "$root/deploy/pg-local.sh" stop "$pgdir" >/dev/null 2>&1 || true
-    rm -rf "$pgdir" "$work"
-}
-trap cleanup EXIT
-
-say "PostgreSQL on 127.0.0.1:$pg_port"
-DATABASE_URL=$(fresh_fast_pg "$root" "$pgdir" "$pg_port" "$work/pg.log")
-export DATABASE_URL
-"$bin" migrate >/dev/null 2>&1
-sql() { psql "$DATABASE_URL" -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
+bench_start balance 54354 18354
 
 say "ledger: 800,000 transfers, 399,000 receipts, 200,000 unloads over 365 days"
 # Written as the owner with triggers off (session_replication_role): the ledger's triggers

@@ -24,38 +24,10 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=test/bench/lib.sh
 . "$root/test/bench/lib.sh"
 [[ $# -eq 0 ]] || usage "$0"
-pg_port=${BENCH_PG_PORT:-54350}
-port=${BENCH_PORT:-18354}
 rows=${ROWS:-1000000}
 repeat=${REPEAT:-2}
-pgdir=${WASTEFLOW_BENCH_PGDATA:-/tmp/wasteflow-export-pg}
-work=$(mktemp -d /tmp/wasteflow-export.XXXXXX)
-say() { printf '== %s\n' "$*" >&2; }
-
-bin=${WASTEFLOW_BIN:-}
-if [[ -z "$bin" ]]; then
-    say "build (Release, build-release/)"
-    build_release "$root" "$work/build.log" || exit 1
-    bin="$root/build-release/wasteflow"
-fi
-
-server_pid=""
-cleanup() {
-    stop_pid "$server_pid"
-    WASTEFLOW_PG_PORT=$pg_port "$root/deploy/pg-local.sh" stop "$pgdir" >/dev/null 2>&1 || true
-    rm -rf "$pgdir" "$work"
-}
-trap cleanup EXIT
-
-say "PostgreSQL (fast mode) on 127.0.0.1:$pg_port"
-WASTEFLOW_PG_PORT=$pg_port "$root/deploy/pg-local.sh" stop "$pgdir" >/dev/null 2>&1 || true
-rm -rf "$pgdir"
-DATABASE_URL=$(WASTEFLOW_PG_PORT=$pg_port WASTEFLOW_PG_FAST=1 \
-    "$root/deploy/pg-local.sh" start "$pgdir" 2>>"$work/pg.log")
-export DATABASE_URL
-"$bin" migrate >/dev/null 2>&1
+bench_start export 54350 18354
 "$bin" seed synthetic --organizations 100 --storages 50 --routes 500 --seed 1 >/dev/null 2>&1
-sql() { psql "$DATABASE_URL" -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
 
 say "ledger: $rows transfers with a movement each over 2025"
 # Written as the owner with triggers off (session_replication_role): the ledger's triggers

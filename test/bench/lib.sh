@@ -121,3 +121,60 @@ fresh_fast_pg() {
     drop_pg "$port" "$pgdir"
     start_fast_pg "$port" "$pgdir" "$log"
 }
+
+# The frame of a script that measures one server on one private cluster. Each uses the
+# script's globals: root, work (its work directory), pgdir and pg_port (its cluster),
+# server_pid (its server, "" while none) and bin (the server binary).
+#
+# bench_binary: prints the server to measure: $WASTEFLOW_BIN, else a Release build of the
+# tree (build-release/, its log in $work/build.log).
+# shellcheck disable=SC2154  # the script's globals, above
+bench_binary() {
+    if [[ -n "${WASTEFLOW_BIN:-}" ]]; then
+        printf '%s\n' "$WASTEFLOW_BIN"
+        return 0
+    fi
+    printf '== build (Release, build-release/)\n' >&2
+    build_release "$root" "$work/build.log" || return 1
+    printf '%s\n' "$root/build-release/wasteflow"
+}
+
+# bench_cleanup: the script's EXIT trap: stops its server and its cluster, removes the
+# cluster and the work directory.
+# shellcheck disable=SC2154  # the script's globals, above
+bench_cleanup() {
+    stop_pid "${server_pid:-}"
+    drop_pg "$pg_port" "$pgdir"
+    rm -rf "$work"
+}
+
+# bench_database: a new cluster (fresh_fast_pg) with the schema migrated; exports
+# DATABASE_URL.
+# shellcheck disable=SC2154  # the script's globals, above
+bench_database() {
+    printf '== PostgreSQL (fast mode) on 127.0.0.1:%s\n' "$pg_port" >&2
+    DATABASE_URL=$(fresh_fast_pg "$root" "$pgdir" "$pg_port" "$work/pg.log") || return 1
+    export DATABASE_URL
+    "$bin" migrate >/dev/null 2>&1
+}
+
+# say TEXT: a step of the script, on stderr.
+say() { printf '== %s\n' "$*" >&2; }
+
+# bench_start NAME PG_PORT PORT: the whole frame, for a script named NAME: pg_port
+# ($BENCH_PG_PORT, else PG_PORT), port ($BENCH_PORT, else PORT), pgdir
+# ($WASTEFLOW_BENCH_PGDATA, else /tmp/wasteflow-NAME-pg), a new work directory, the EXIT
+# trap, the binary, the database (DATABASE_URL), and sql (psql on it, unaligned, stopping
+# at the first error).
+bench_start() {
+    pg_port=${BENCH_PG_PORT:-$2}
+    port=${BENCH_PORT:-$3}
+    pgdir=${WASTEFLOW_BENCH_PGDATA:-/tmp/wasteflow-$1-pg}
+    work=$(mktemp -d "/tmp/wasteflow-$1.XXXXXX")
+    server_pid=""
+    trap bench_cleanup EXIT
+    bin=$(bench_binary)
+    bench_database
+    # shellcheck disable=SC2317  # called by the script
+    sql() { psql "$DATABASE_URL" -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
+}

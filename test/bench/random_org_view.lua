@@ -4,14 +4,12 @@
 local orgs = tonumber(os.getenv("ORGS") or "1000")
 local waste_type = os.getenv("WASTE_TYPE") or ""
 local query = os.getenv("QUERY") or ""
-local key = os.getenv("BENCH_KEY") or ""
 local first = tonumber(os.getenv("FIRST_ORG") or "1")
 math.randomseed(os.time())
 
-local headers = {}
-if key ~= "" then
-    headers["Authorization"] = "Bearer " .. key
-end
+local common = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") ..
+                      "wrk_common.lua")
+local headers = common.headers()
 
 request = function()
     local path = "/v1/organizations/" .. math.random(first, first + orgs - 1) .. "/storages"

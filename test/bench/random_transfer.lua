@@ -5,7 +5,6 @@
 local orgs = tonumber(os.getenv("ORGS") or "1000")
 local first = tonumber(os.getenv("FIRST_ORG") or "1")
 local max_kg = tonumber(os.getenv("MAX_KG") or "3")
-local key = os.getenv("BENCH_KEY") or ""
 local types = {}
 for code in string.gmatch(os.getenv("WASTE_TYPE") or "glass", "[^,]+") do
     types[#types + 1] = code
@@ -21,10 +20,9 @@ function init(args)
     math.randomseed(os.time() * 1000 + (thread_number or 0))
 end
 
-local headers = {["Content-Type"] = "application/json"}
-if key ~= "" then
-    headers["Authorization"] = "Bearer " .. key
-end
+local common = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") ..
+                      "wrk_common.lua")
+local headers = common.headers("application/json")
 
 request = function()
     local path = "/v1/organizations/" .. math.random(first, first + orgs - 1) .. "/transfers"

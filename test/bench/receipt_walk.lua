@@ -6,7 +6,6 @@
 -- no refused kilograms to place again). When a thread runs out of movements it starts its
 -- list again; those receipts answer 409 and show as wrk's non-2xx: the run outlasted the
 -- movements in transit. BENCH_KEY: the bearer key (admin or the storages' own).
-local key = os.getenv("BENCH_KEY") or ""
 local ids_file = os.getenv("IDS_FILE") or "ids.txt"
 local nthreads = tonumber(os.getenv("WRK_THREADS") or "2")
 local threads = 0
@@ -32,10 +31,9 @@ function init(args)
     end
 end
 
-local headers = {["Content-Type"] = "application/json"}
-if key ~= "" then
-    headers["Authorization"] = "Bearer " .. key
-end
+local common = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") ..
+                      "wrk_common.lua")
+local headers = common.headers("application/json")
 
 request = function()
     if #mine == 0 then

@@ -71,13 +71,15 @@ it_response *it_request(const char *method, const char *path, const char *body,
 /* Same, against any base URL (second instance). */
 it_response *it_request_to(const char *base_url, const char *method, const char *path,
                            const char *body, const char *const *headers);
-/* printf-style shortcuts for JSON bodies. */
-it_response *it_get(const char *path_fmt, ...) __attribute__((format(printf, 1, 2)));
-it_response *it_post(const char *path, const char *body_fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-it_response *it_patch(const char *path, const char *body_fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-it_response *it_delete(const char *path_fmt, ...) __attribute__((format(printf, 1, 2)));
+/* method with a printf-style text: the body (JSON) when path is given, else the path. */
+it_response *it_request_fmt(const char *method, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The shortcuts: it_get(path_fmt, ...), it_post(path, body_fmt, ...),
+ * it_patch(path, body_fmt, ...), it_delete(path_fmt, ...). */
+#define it_get(...)         it_request_fmt("GET", NULL, __VA_ARGS__)
+#define it_post(path, ...)  it_request_fmt("POST", (path), __VA_ARGS__)
+#define it_patch(path, ...) it_request_fmt("PATCH", (path), __VA_ARGS__)
+#define it_delete(...)      it_request_fmt("DELETE", NULL, __VA_ARGS__)
 void it_response_free(it_response *response);
 /* Header value (case-insensitive name), or NULL. Returned pointer is owned by the response. */
 const char *it_header(const it_response *response, const char *name);

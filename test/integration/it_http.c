@@ -229,47 +229,15 @@ it_response *it_request(const char *method, const char *path, const char *body,
     return it_request_to(base_url, method, path, body, headers);
 }
 
-it_response *it_get(const char *path_fmt, ...)
+it_response *it_request_fmt(const char *method, const char *path, const char *fmt, ...)
 {
     va_list args;
-    va_start(args, path_fmt);
-    char *path = tu_vformat(path_fmt, args);
+    va_start(args, fmt);
+    char *text = tu_vformat(fmt, args);
     va_end(args);
-    it_response *response = it_request("GET", path, NULL, NULL);
-    free(path);
-    return response;
-}
-
-it_response *it_post(const char *path, const char *body_fmt, ...)
-{
-    va_list args;
-    va_start(args, body_fmt);
-    char *body = tu_vformat(body_fmt, args);
-    va_end(args);
-    it_response *response = it_request("POST", path, body, NULL);
-    free(body);
-    return response;
-}
-
-it_response *it_patch(const char *path, const char *body_fmt, ...)
-{
-    va_list args;
-    va_start(args, body_fmt);
-    char *body = tu_vformat(body_fmt, args);
-    va_end(args);
-    it_response *response = it_request("PATCH", path, body, NULL);
-    free(body);
-    return response;
-}
-
-it_response *it_delete(const char *path_fmt, ...)
-{
-    va_list args;
-    va_start(args, path_fmt);
-    char *path = tu_vformat(path_fmt, args);
-    va_end(args);
-    it_response *response = it_request("DELETE", path, NULL, NULL);
-    free(path);
+    it_response *response =
+        path != NULL ? it_request(method, path, text, NULL) : it_request(method, text, NULL, NULL);
+    free(text);
     return response;
 }
 

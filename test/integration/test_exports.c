@@ -369,6 +369,21 @@ static char *raw_body(const raw_export *e, bool *complete)
     return body;
 }
 
+/* Reads to the end (the server closes), closes the connection and returns the de-chunked
+ * body (caller frees), failing the test unless the final chunk came exactly when
+ * expect_complete. */
+static char *raw_finish(raw_export *e, bool expect_complete)
+{
+    assert_false(raw_read(e, 0));
+    close(e->fd);
+    bool complete;
+    char *body = raw_body(e, &complete);
+    assert_int_equal(complete, expect_complete);
+    free(e->data);
+    e->data = NULL;
+    return body;
+}
+
 /* The movement ids of a CSV body, in file order (caller frees), after its header. */
 static long long *csv_ids(const char *body, size_t *count)
 {
@@ -399,6 +414,17 @@ static long long *csv_ids(const char *body, size_t *count)
 
 static const char in_use_sample[] = "wasteflow_db_pool_connections{state=\"in_use\"}";
 
+/* Waits until the pool has in_use connections in use again (the exports that held the rest
+ * ended), failing the test when it does not within the patience budget. */
+static void expect_in_use(long long in_use)
+{
+    for (long long waited = 0;
+         waited < tu_patience_ms() && tu_metric_present(in_use_sample) != in_use; waited += 50) {
+        usleep(50 * 1000);
+    }
+    assert_int_equal(tu_metric_present(in_use_sample), in_use);
+}
+
 /* A movement committed while an export streams (after its first rows went out) is not in
  * the file: every row comes from one snapshot, taken when the export began. */
 static void test_one_snapshot(void **state)
@@ -416,11 +442,7 @@ static void test_one_snapshot(void **state)
     long long movement =
         it_sql_int("SELECT max(id) FROM shipments WHERE transfer_id = %lld", committed);
     assert_true(movement > 0);
-    assert_false(raw_read(&e, 0));
-    close(e.fd);
-    bool complete;
-    char *body = raw_body(&e, &complete);
-    assert_true(complete);
+    char *body = raw_finish(&e, true);
     size_t count;
     long long *ids = csv_ids(body, &count);
     assert_int_equal(count, expected);
@@ -440,7 +462,6 @@ static void test_one_snapshot(void **state)
     it_response_free(response);
     free(ids);
     free(body);
-    free(e.data);
 }
 
 /* A narrow period of a bigger ledger: exactly the movements of the transfers created in it,
@@ -509,10 +530,7 @@ static void test_concurrency_cap(void **state)
     free(a.data);
     free(b.data);
     /* The server notices the closed connections within a loop turn or two. */
-    for (int i = 0; i < 200 && tu_metric_present(in_use_sample) != in_use; i++) {
-        usleep(50 * 1000);
-    }
-    assert_int_equal(tu_metric_present(in_use_sample), in_use);
+    expect_in_use(in_use);
     response = it_get("/v1/exports/movements.csv?to=2000-01-01T00:00:00Z");
     EXPECT_STATUS(response, 200);
     assert_string_equal(response->body, HEADER);
@@ -532,15 +550,12 @@ static void test_database_fails_mid_export(void **state)
     static const char held[] =
         "FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in "
         "transaction' AND query LIKE 'FETCH %% FROM wf_export'";
-    for (int i = 0; i < 200 && it_sql_int("SELECT count(*) %s", held) != 1; i++) {
+    for (long long waited = 0;
+         waited < tu_patience_ms() && it_sql_int("SELECT count(*) %s", held) != 1; waited += 50) {
         usleep(50 * 1000);
     }
     assert_int_equal(it_sql_int("SELECT count(pg_terminate_backend(pid)) %s", held), 1);
-    assert_false(raw_read(&e, 0));
-    close(e.fd);
-    bool complete;
-    char *body = raw_body(&e, &complete);
-    assert_false(complete);
+    char *body = raw_finish(&e, false);
     size_t count;
     long long *ids = csv_ids(body, &count);
     long long total = it_sql_int("SELECT count(*) FROM shipments");
@@ -552,10 +567,7 @@ static void test_database_fails_mid_export(void **state)
     assert_int_equal(ids[count - 1], it_sql_int("SELECT id FROM shipments ORDER BY id OFFSET "
                                                 "%zu LIMIT 1",
                                                 count - 1));
-    for (int i = 0; i < 200 && tu_metric_present(in_use_sample) != in_use; i++) {
-        usleep(50 * 1000);
-    }
-    assert_int_equal(tu_metric_present(in_use_sample), in_use);
+    expect_in_use(in_use);
     it_response *response = it_get("/v1/exports/movements.csv");
     EXPECT_STATUS(response, 200);
     free(ids);
@@ -564,7 +576,6 @@ static void test_database_fails_mid_export(void **state)
     it_response_free(response);
     free(ids);
     free(body);
-    free(e.data);
 }
 
 /* ------------------------------------------------------------------ memory */
@@ -572,31 +583,11 @@ static void test_database_fails_mid_export(void **state)
 /* The server's peak resident memory (VmHWM), in KiB. */
 static long peak_kib(pid_t pid)
 {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
-    FILE *status = fopen(path, "r");
-    assert_non_null(status);
-    char line[256];
-    long kib = -1;
-    while (fgets(line, sizeof line, status) != NULL) {
-        if (strncmp(line, "VmHWM:", 6) == 0) {
-            kib = atol(line + 6);
-        }
-    }
-    fclose(status);
-    assert_true(kib > 0);
-    return kib;
+    return tu_proc_status_kib(pid, "VmHWM");
 }
 
-static int memory_setup(void **state)
-{
-    (void)state;
-    /* ASan's quarantine keeps freed memory resident: the test measures the server's own. */
-    static const char *const env[] = {
-        "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=0", NULL};
-    it_start(env);
-    return 0;
-}
+/* ASan's quarantine keeps freed memory resident: the test measures the server's own. */
+TU_SETUP_WITH(memory_setup, "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=0")
 
 enum { MANY_ROWS = 60000 };
 
@@ -637,14 +628,8 @@ static void test_memory_stays_flat(void **state)
 
 /* ------------------------------------------------------------------ a client that stops */
 
-static int stalled_setup(void **state)
-{
-    (void)state;
-    /* A client that takes nothing for a second is cut off. */
-    static const char *const env[] = {"WASTEFLOW_IDLE_TIMEOUT_S=1", NULL};
-    it_start(env);
-    return 0;
-}
+/* A client that takes nothing for a second is cut off. */
+TU_SETUP_WITH(stalled_setup, "WASTEFLOW_IDLE_TIMEOUT_S=1")
 
 /* Two clients stop reading mid-export: each is cut off after the idle timeout (its file
  * without the final chunk), its transaction is rolled back and its connection goes back to
@@ -658,22 +643,13 @@ static void test_stalled_reader_gives_back_its_connection(void **state)
     raw_export a = raw_export_start(""), b = raw_export_start("");
     assert_true(raw_read(&a, 16 * 1024));
     assert_true(raw_read(&b, 16 * 1024));
-    for (int i = 0; i < 300 && tu_metric_present(in_use_sample) != in_use; i++) {
-        usleep(100 * 1000);
-    }
-    assert_int_equal(tu_metric_present(in_use_sample), in_use);
+    expect_in_use(in_use);
     assert_int_equal(it_sql_int("SELECT count(*) FROM pg_stat_activity WHERE state LIKE "
                                 "'idle in transaction%%' AND datname = current_database()"),
                      0);
     raw_export *stalled[] = {&a, &b};
     for (int k = 0; k < 2; k++) {
-        assert_false(raw_read(stalled[k], 0)); /* what was sent, then the close */
-        close(stalled[k]->fd);
-        bool complete;
-        char *body = raw_body(stalled[k], &complete);
-        assert_false(complete);
-        free(body);
-        free(stalled[k]->data);
+        free(raw_finish(stalled[k], false)); /* what was sent, then the close */
     }
     raw_export c = raw_export_start(""), d = raw_export_start("");
     assert_true(raw_read(&c, 16 * 1024));
@@ -682,9 +658,7 @@ static void test_stalled_reader_gives_back_its_connection(void **state)
     close(d.fd);
     free(c.data);
     free(d.data);
-    for (int i = 0; i < 200 && tu_metric_present(in_use_sample) != in_use; i++) {
-        usleep(50 * 1000);
-    }
+    expect_in_use(in_use);
     it_response *response = it_get("/v1/exports/movements.csv");
     EXPECT_STATUS(response, 200);
     size_t count;
@@ -694,13 +668,7 @@ static void test_stalled_reader_gives_back_its_connection(void **state)
     it_response_free(response);
 }
 
-static int shutdown_setup(void **state)
-{
-    (void)state;
-    static const char *const env[] = {"WASTEFLOW_DRAIN_TIMEOUT_MS=1500", NULL};
-    it_start(env);
-    return 0;
-}
+TU_SETUP_WITH(shutdown_setup, "WASTEFLOW_DRAIN_TIMEOUT_MS=1500")
 
 /* SIGTERM while an export streams to a client that stopped reading: the download runs on
  * while the server drains; at the drain deadline it is cut short (no final chunk), its
@@ -719,13 +687,7 @@ static void test_shutdown_cuts_an_export_short(void **state)
     assert_true(exited_after >= 1500);
     assert_true(exited_after <
                 1500 + 1000 + tu_scaled_ms(3000) + (tu_under_valgrind() ? 30000 : 0));
-    assert_false(raw_read(&e, 0));
-    close(e.fd);
-    bool complete;
-    char *body = raw_body(&e, &complete);
-    assert_false(complete);
-    free(body);
-    free(e.data);
+    free(raw_finish(&e, false));
     assert_int_equal(it_sql_int("SELECT count(*) FROM pg_stat_activity WHERE state LIKE "
                                 "'idle in transaction%%' AND datname = current_database()"),
                      0);

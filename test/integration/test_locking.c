@@ -83,6 +83,24 @@ static it_response *hand_over(long long org, const char *waste, const char *quer
                    waste);
 }
 
+/* Hands waste over (JSON) from org and expects a 201 with exactly these shipments and what
+ * stays pending (SHIPMENTS(...), a JSON object). */
+#define EXPECT_SHIPPED(org, waste, shipments, pending)                                             \
+    do {                                                                                           \
+        it_response *shipped_ = hand_over((org), (waste), "");                                     \
+        EXPECT_STATUS(shipped_, 201);                                                              \
+        ASSERT_TRANSFER(shipped_->json, (org), "request", (waste), shipments, (pending));          \
+        it_response_free(shipped_);                                                                \
+    } while (0)
+
+/* A dry run: this instance caches the graph and learns the rooms, nothing changes. */
+static void dry_run(long long org, const char *waste)
+{
+    it_response *response = hand_over(org, waste, "?dry_run=true");
+    EXPECT_STATUS(response, 200);
+    it_response_free(response);
+}
+
 /* An organization with a line of storages at distances 1..count, glass 10 kg of room each. */
 static long long line_world(long long *storages, int count)
 {
@@ -127,23 +145,15 @@ static void test_wrong_hints_read_further(void **state)
     long long org = line_world(storages, 6);
     /* Teach this instance the rooms (a dry run reads them), then fill the two nearest behind
      * its back. */
-    it_response *response = hand_over(org, "{\"glass\":15}", "?dry_run=true");
-    EXPECT_STATUS(response, 200);
-    it_response_free(response);
+    dry_run(org, "{\"glass\":15}");
     it_sql_exec("UPDATE storage_waste SET capacity = stock WHERE storage_id IN (%lld, %lld)",
                 storages[0], storages[1]);
-    response = hand_over(org, "{\"glass\":15}", "");
-    EXPECT_STATUS(response, 201);
-    ASSERT_TRANSFER(response->json, org, "request", "{\"glass\":15}",
-                    SHIPMENTS({storages[2], "glass", 10, 3}, {storages[3], "glass", 5, 4}), "{}");
-    it_response_free(response);
+    EXPECT_SHIPPED(org, "{\"glass\":15}",
+                   SHIPMENTS({storages[2], "glass", 10, 3}, {storages[3], "glass", 5, 4}), "{}");
     /* And room appearing behind its back is found too (it reads what hints call full). */
     it_sql_exec("UPDATE storage_waste SET capacity = 10 WHERE storage_id = %lld", storages[0]);
-    response = hand_over(org, "{\"glass\":12}", "");
-    EXPECT_STATUS(response, 201);
-    ASSERT_TRANSFER(response->json, org, "request", "{\"glass\":12}",
-                    SHIPMENTS({storages[0], "glass", 10, 1}, {storages[3], "glass", 2, 4}), "{}");
-    it_response_free(response);
+    EXPECT_SHIPPED(org, "{\"glass\":12}",
+                   SHIPMENTS({storages[0], "glass", 10, 1}, {storages[3], "glass", 2, 4}), "{}");
 }
 
 /* The rooms a transfer's plan asks for first are read in its first round (the read-ahead,
@@ -156,34 +166,26 @@ static void test_rooms_are_read_in_the_first_round(void **state)
     (void)state;
     long long storages[4];
     long long org = line_world(storages, 3);
-    it_response *response = hand_over(org, "{\"glass\":1}", "?dry_run=true");
-    EXPECT_STATUS(response, 200); /* the graph is cached, the hints know the rooms */
-    it_response_free(response);
+    dry_run(org, "{\"glass\":1}"); /* the graph is cached, the hints know the rooms */
     double reads_before = metric("wasteflow_transfer_room_reads_total");
     double locked_before = metric("wasteflow_transfer_rows_locked_total");
-    response = hand_over(org, "{\"glass\":15}", "");
-    EXPECT_STATUS(response, 201);
-    ASSERT_TRANSFER(response->json, org, "request", "{\"glass\":15}",
-                    SHIPMENTS({storages[0], "glass", 10, 1}, {storages[1], "glass", 5, 2}), "{}");
-    it_response_free(response);
+    EXPECT_SHIPPED(org, "{\"glass\":15}",
+                   SHIPMENTS({storages[0], "glass", 10, 1}, {storages[1], "glass", 5, 2}), "{}");
     assert_int_equal((long long)(metric("wasteflow_transfer_room_reads_total") - reads_before), 0);
     assert_int_equal((long long)(metric("wasteflow_transfer_rows_locked_total") - locked_before),
                      2);
 
     /* 20 kg more: 15 fit (5 + 10), 5 stay pending. */
-    response = hand_over(org, "{\"glass\":20}", "");
-    EXPECT_STATUS(response, 201);
-    ASSERT_TRANSFER(response->json, org, "request", "{\"glass\":20}",
-                    SHIPMENTS({storages[1], "glass", 5, 2}, {storages[2], "glass", 10, 3}),
-                    "{\"glass\":5}");
-    it_response_free(response);
+    EXPECT_SHIPPED(org, "{\"glass\":20}",
+                   SHIPMENTS({storages[1], "glass", 5, 2}, {storages[2], "glass", 10, 3}),
+                   "{\"glass\":5}");
 
     /* A new storage on a new road, nearest of all (this instance's graph is behind), and
      * pending waste the read-ahead does not know of: what is handed over goes there, and the
      * pending 5 kg with it (unless the dispatcher, woken by the new room, took them first). */
     storages[3] = new_storage("{\"glass\":100}");
     it_create_route(ORG(org), STORAGE(storages[3]), 1, false);
-    response = hand_over(org, "{\"glass\":4}", "");
+    it_response *response = hand_over(org, "{\"glass\":4}", "");
     EXPECT_STATUS(response, 201);
     long long transfer = it_json_int(response->json, "id");
     it_response_free(response);

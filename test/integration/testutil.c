@@ -1160,22 +1160,28 @@ bool tu_log_mentions(const char *needle)
     return found;
 }
 
-long tu_vm_rss_kib(pid_t pid)
+long tu_proc_status_kib(pid_t pid, const char *field)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
     FILE *status = fopen(path, "r");
     assert_non_null(status);
     char line[256];
+    size_t length = strlen(field);
     long kib = -1;
     while (fgets(line, sizeof line, status) != NULL) {
-        if (strncmp(line, "VmRSS:", 6) == 0) {
-            kib = atol(line + 6);
+        if (strncmp(line, field, length) == 0 && line[length] == ':') {
+            kib = atol(line + length + 1);
         }
     }
     fclose(status);
     assert_true(kib > 0);
     return kib;
+}
+
+long tu_vm_rss_kib(pid_t pid)
+{
+    return tu_proc_status_kib(pid, "VmRSS");
 }
 
 static int port_of(const char *url)

@@ -184,7 +184,10 @@ long long tu_metric(const char *sample);
 long long tu_metric_present(const char *sample);
 /* True when a line of the server's log contains needle. */
 bool tu_log_mentions(const char *needle);
-/* The resident memory of a process (VmRSS), in KiB; fails the test when it cannot be read. */
+/* A memory figure of a process's /proc/<pid>/status (field "VmRSS", "VmHWM", ...), in KiB;
+ * fails the test when it cannot be read. */
+long tu_proc_status_kib(pid_t pid, const char *field);
+/* The resident memory of a process (VmRSS), in KiB. */
 long tu_vm_rss_kib(pid_t pid);
 
 /* "<requests> requests; 200:12 201:30 503:2" into line: the responses counted by status. */

@@ -3,6 +3,7 @@
  * anything else as a logged 500; and the 503 details of rounds that got no answer. */
 #include "db/sqlstate.h"
 #include "engine/tx_problem.h"
+#include "runner.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,80 +19,66 @@ static const tx_conflict conflicts[] = {
     {NULL, 0, NULL, NULL},
 };
 
-static tx_problem of(const char *sqlstate, const char *message, const char *constraint,
-                     const tx_conflict *table, arena *mem)
-{
-    db_result result = {.status = DB_ERROR_SQL,
-                        .failed_query = 0,
-                        .sqlstate = sqlstate,
-                        .message = message,
-                        .constraint = constraint};
-    return tx_problem_of_sql(&result, table, mem);
-}
+/* One failed statement and what it must mean. field: NULL for none. */
+typedef struct {
+    const char *sqlstate, *message, *constraint;
+    bool with_table; /* the handler's conflicts table, or none */
+    problem_kind kind;
+    const char *field, *detail;
+    bool unexpected;
+} sql_case;
 
-static void test_the_services_own_codes(void **state)
+static const sql_case sql_cases[] = {
+    /* The service's own codes (wf_check). */
+    {SQLSTATE_WF_NOT_FOUND, "Storage not found.", "", true, PROBLEM_NOT_FOUND, NULL,
+     "Storage not found.", false},
+    {SQLSTATE_WF_CONFLICT, "cannot stop accepting glass", "", true, PROBLEM_CONFLICT, NULL,
+     "cannot stop accepting glass", false},
+    {SQLSTATE_WF_INVALID, "waste.sand|unknown waste type", "", true, PROBLEM_VALIDATION,
+     "waste.sand", "unknown waste type", false},
+    {SQLSTATE_WF_INVALID, "no field named", "", true, PROBLEM_VALIDATION, "", "no field named",
+     false},
+    /* Constraints: by the handler's table, else a generic 409 naming the constraint. */
+    {SQLSTATE_UNIQUE_VIOLATION, "duplicate key", "organizations_name_key", true, PROBLEM_CONFLICT,
+     NULL, "An organization has that name.", false},
+    {SQLSTATE_CHECK_VIOLATION, "violates check", "storage_waste_capacity_check", true,
+     PROBLEM_VALIDATION, "capacity", "out of range", false},
+    {SQLSTATE_UNIQUE_VIOLATION, "duplicate key", "routes_pkey", true, PROBLEM_CONFLICT, NULL,
+     "That conflicts with an existing resource (routes_pkey).", false},
+    {SQLSTATE_FOREIGN_KEY_VIOLATION, "violates foreign key", "shipments_storage_id_fkey", false,
+     PROBLEM_CONFLICT, NULL,
+     "The change would break a rule of the data (shipments_storage_id_fkey).", false},
+    /* A busy database, and anything else: a bug of ours, logged. */
+    {SQLSTATE_LOCK_NOT_AVAILABLE, "could not obtain lock", "", true, PROBLEM_UNAVAILABLE, NULL,
+     "The database is busy; retry shortly.", false},
+    {SQLSTATE_QUERY_CANCELED, "statement timeout", "", true, PROBLEM_UNAVAILABLE, NULL,
+     "The database is busy; retry shortly.", false},
+    {"42P01", "relation does not exist", "", true, PROBLEM_INTERNAL, NULL,
+     "The request failed inside the service; it changed nothing.", true},
+};
+
+static void test_failed_statements(void **state)
 {
     (void)state;
     arena mem = ARENA_INIT;
-    tx_problem p = of(SQLSTATE_WF_NOT_FOUND, "Storage not found.", "", conflicts, &mem);
-    assert_int_equal(p.kind, PROBLEM_NOT_FOUND);
-    assert_string_equal(p.detail, "Storage not found.");
-    assert_null(p.field);
-    assert_false(p.unexpected);
-    p = of(SQLSTATE_WF_CONFLICT, "cannot stop accepting glass", "", conflicts, &mem);
-    assert_int_equal(p.kind, PROBLEM_CONFLICT);
-    assert_string_equal(p.detail, "cannot stop accepting glass");
-    p = of(SQLSTATE_WF_INVALID, "waste.sand|unknown waste type", "", conflicts, &mem);
-    assert_int_equal(p.kind, PROBLEM_VALIDATION);
-    assert_string_equal(p.field, "waste.sand");
-    assert_string_equal(p.detail, "unknown waste type");
-    p = of(SQLSTATE_WF_INVALID, "no field named", "", conflicts, &mem);
-    assert_int_equal(p.kind, PROBLEM_VALIDATION);
-    assert_string_equal(p.field, "");
-    assert_string_equal(p.detail, "no field named");
-    arena_free(&mem);
-}
-
-static void test_constraints_by_the_handlers_table(void **state)
-{
-    (void)state;
-    arena mem = ARENA_INIT;
-    tx_problem p =
-        of(SQLSTATE_UNIQUE_VIOLATION, "duplicate key", "organizations_name_key", conflicts, &mem);
-    assert_int_equal(p.kind, PROBLEM_CONFLICT);
-    assert_string_equal(p.detail, "An organization has that name.");
-    p = of(SQLSTATE_CHECK_VIOLATION, "violates check", "storage_waste_capacity_check", conflicts,
-           &mem);
-    assert_int_equal(p.kind, PROBLEM_VALIDATION);
-    assert_string_equal(p.field, "capacity");
-    assert_string_equal(p.detail, "out of range");
-    /* Not in the table (or no table): a generic 409 naming the constraint. */
-    p = of(SQLSTATE_UNIQUE_VIOLATION, "duplicate key", "routes_pkey", conflicts, &mem);
-    assert_int_equal(p.kind, PROBLEM_CONFLICT);
-    assert_string_equal(p.detail, "That conflicts with an existing resource (routes_pkey).");
-    p = of(SQLSTATE_FOREIGN_KEY_VIOLATION, "violates foreign key", "shipments_storage_id_fkey",
-           NULL, &mem);
-    assert_int_equal(p.kind, PROBLEM_CONFLICT);
-    assert_string_equal(p.detail,
-                        "The change would break a rule of the data (shipments_storage_id_fkey).");
-    assert_false(p.unexpected);
-    arena_free(&mem);
-}
-
-static void test_busy_and_unexpected(void **state)
-{
-    (void)state;
-    arena mem = ARENA_INIT;
-    tx_problem p = of(SQLSTATE_LOCK_NOT_AVAILABLE, "could not obtain lock", "", conflicts, &mem);
-    assert_int_equal(p.kind, PROBLEM_UNAVAILABLE);
-    assert_string_equal(p.detail, "The database is busy; retry shortly.");
-    p = of(SQLSTATE_QUERY_CANCELED, "statement timeout", "", conflicts, &mem);
-    assert_int_equal(p.kind, PROBLEM_UNAVAILABLE);
-    assert_false(p.unexpected);
-    p = of("42P01", "relation does not exist", "", conflicts, &mem);
-    assert_int_equal(p.kind, PROBLEM_INTERNAL);
-    assert_string_equal(p.detail, "The request failed inside the service; it changed nothing.");
-    assert_true(p.unexpected);
+    for (size_t i = 0; i < sizeof sql_cases / sizeof sql_cases[0]; i++) {
+        const sql_case *c = &sql_cases[i];
+        db_result result = {.status = DB_ERROR_SQL,
+                            .failed_query = 0,
+                            .sqlstate = c->sqlstate,
+                            .message = c->message,
+                            .constraint = c->constraint};
+        tx_problem p = tx_problem_of_sql(&result, c->with_table ? conflicts : NULL, &mem);
+        print_message("case %zu: %s %s\n", i, c->sqlstate, c->message);
+        assert_int_equal(p.kind, c->kind);
+        if (c->field == NULL) {
+            assert_null(p.field);
+        } else {
+            assert_string_equal(p.field, c->field);
+        }
+        assert_string_equal(p.detail, c->detail);
+        assert_int_equal(p.unexpected, c->unexpected);
+    }
     arena_free(&mem);
 }
 
@@ -107,13 +94,8 @@ static void test_unavailable_details(void **state)
                         "The database is unavailable; retry shortly.");
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_the_services_own_codes),
-        cmocka_unit_test(test_constraints_by_the_handlers_table),
-        cmocka_unit_test(test_busy_and_unexpected),
-        cmocka_unit_test(test_unavailable_details),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RUNNER_MAIN(NULL, NULL,
+            {
+                cmocka_unit_test(test_failed_statements),
+                cmocka_unit_test(test_unavailable_details),
+            })

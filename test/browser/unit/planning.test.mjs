@@ -16,26 +16,22 @@ import {
 } from '../../../lib/web/console/planning.mjs';
 
 // The API's own example: ОО1 and ОО2 each hand over bio 250 on the picture.
+const bio = (organization_id, storage_id, amount, distance_m) => ({
+  organization_id,
+  storage_id,
+  waste_type: 'bio',
+  amount,
+  distance_m,
+});
 const comparison = {
   nearest: {
-    shipments: [
-      { organization_id: 1, storage_id: 2, waste_type: 'bio', amount: 150, distance_m: 50 },
-      { organization_id: 1, storage_id: 5, waste_type: 'bio', amount: 25, distance_m: 100 },
-      { organization_id: 1, storage_id: 3, waste_type: 'bio', amount: 75, distance_m: 600 },
-      { organization_id: 2, storage_id: 3, waste_type: 'bio', amount: 175, distance_m: 100 },
-      { organization_id: 2, storage_id: 1, waste_type: 'bio', amount: 75, distance_m: 250 },
-    ],
+    shipments: [bio(1, 2, 150, 50), bio(1, 5, 25, 100), bio(1, 3, 75, 600), bio(2, 3, 175, 100), bio(2, 1, 75, 250)],
     placed_kg: 500,
     unplaced: { bio: 0 },
     kg_m: 71250,
   },
   min_cost: {
-    shipments: [
-      { organization_id: 1, storage_id: 2, waste_type: 'bio', amount: 150, distance_m: 50 },
-      { organization_id: 1, storage_id: 5, waste_type: 'bio', amount: 25, distance_m: 100 },
-      { organization_id: 1, storage_id: 1, waste_type: 'bio', amount: 75, distance_m: 400 },
-      { organization_id: 2, storage_id: 3, waste_type: 'bio', amount: 250, distance_m: 100 },
-    ],
+    shipments: [bio(1, 2, 150, 50), bio(1, 5, 25, 100), bio(1, 1, 75, 400), bio(2, 3, 250, 100)],
     placed_kg: 500,
     unplaced: { bio: 0 },
     kg_m: 67850,
