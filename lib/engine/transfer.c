@@ -49,9 +49,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void attempt_reset(void *arg)
+static void attempt_reset(transfer_job *job)
 {
-    transfer_job *job = arg;
     for (size_t i = 0; i < job->org_count; i++) {
         storage_order_free(job->orgs[i].order);
     }
@@ -61,10 +60,6 @@ static void attempt_reset(void *arg)
     job->plan = NULL;
     graph_snapshot_release(job->snapshot);
     job->snapshot = NULL;
-    storage_order_free(job->ahead_order); /* before the graph it searches */
-    job->ahead_order = NULL;
-    graph_snapshot_release(job->ahead_snapshot);
-    job->ahead_snapshot = NULL;
     job->reading = NULL;
     job->reading_count = 0;
     job->max_locked_id = 0;
@@ -79,6 +74,23 @@ static void attempt_reset(void *arg)
     graph_search_free(job->cost_search);
     job->cost_search = NULL;
     job->cost_rounds = 0;
+}
+
+/* The read-ahead's search and graph (read_ahead): dropped once the plan has taken them or
+ * cannot use them, and with the tx if no attempt got that far (job_release). */
+static void ahead_drop(transfer_job *job)
+{
+    storage_order_free(job->ahead_order); /* before the graph it searches */
+    job->ahead_order = NULL;
+    graph_snapshot_release(job->ahead_snapshot);
+    job->ahead_snapshot = NULL;
+}
+
+/* The tx is freed: what the last attempt held, and a read-ahead no attempt used. */
+static void job_release(void *arg)
+{
+    attempt_reset(arg);
+    ahead_drop(arg);
 }
 
 static bool is_weighed(const transfer_job *job, int64_t storage_id)
@@ -391,14 +403,7 @@ static bool org_types(tx *t, transfer_job *job, served *org, const db_result *re
 static void request_locked(tx *t, const db_result *result)
 {
     transfer_job *job = tx_user(t);
-    /* Only the first attempt has them; attempt_reset would free them. */
-    storage_order *ahead_order = job->ahead_order;
-    graph_snapshot *ahead_snapshot = job->ahead_snapshot;
-    job->ahead_order = NULL;
-    job->ahead_snapshot = NULL;
     attempt_reset(job);
-    job->ahead_order = ahead_order;
-    job->ahead_snapshot = ahead_snapshot;
     if (db_rows(result, 0) == 0) {
         tx_fail(t, PROBLEM_NOT_FOUND, "Organization not found.");
         return;
@@ -422,10 +427,7 @@ static void request_locked(tx *t, const db_result *result)
         start_plan(t, job, ahead);
         return;
     }
-    storage_order_free(job->ahead_order);
-    job->ahead_order = NULL;
-    graph_snapshot_release(job->ahead_snapshot);
-    job->ahead_snapshot = NULL;
+    ahead_drop(job);
     with_graph(t, job, version, ahead);
 }
 
@@ -487,7 +489,7 @@ static transfer_job *job_start(tx *t, bool automatic)
     transfer_job *job = TX_NEW(t, transfer_job);
     job->automatic = automatic;
     tx_set_user(t, job);
-    tx_on_free(t, attempt_reset, job); /* the orders, plan and graph of the last attempt */
+    tx_on_free(t, job_release, job);
     return job;
 }
 

@@ -54,8 +54,8 @@ typedef struct {
     /* A request reads ahead in its first round (transfer.c, read_ahead): the rooms its plan
      * would ask for first, planned before that round on this instance's current graph. The
      * pairs asked (kept across retries: the first round is sent again as it was), and until
-     * the first attempt's round 1 comes back, the graph and the storage order they came
-     * from (the order rewound, to be planned with again when the graph is still current). */
+     * a round 1 comes back, the graph and the storage order they came from (the order
+     * rewound, to be planned with again when the graph is still current; ahead_drop). */
     place_pair *ahead;
     size_t ahead_count;
     graph_snapshot *ahead_snapshot;
