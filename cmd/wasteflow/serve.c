@@ -73,7 +73,7 @@ static void drain_check(evutil_socket_t fd, short events, void *arg)
     }
     /* Exit once nothing has been in flight (every reply written) for a short grace period:
      * requests already sitting in accepted connections get read and served meanwhile. */
-    if (now >= svc->drain_deadline_ms && a->exports > 0 && !svc->exports_stopped) {
+    if (now >= svc->drain_deadline_ms && a->export_jobs != NULL && !svc->exports_stopped) {
         /* Downloads run on while the server drains; those still running now are cut short,
          * and their transactions given a moment to end. */
         export_stop_all(a);

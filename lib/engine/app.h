@@ -59,10 +59,9 @@ typedef struct wf_app {
     /* Delivers the webhook outbox while this instance holds its lease
      * (engine/webhook_sender.h). */
     webhook_sender *webhooks;
-    /* Movements exports streaming now (engine/export.h), each holding a connection of the
-     * pool: at most cfg->exports_max. */
-    int exports;
-    struct export_job *export_jobs; /* those exports (engine/export.c) */
+    /* Movements exports streaming now (engine/export.c's jobs), each holding a connection of
+     * the pool: at most cfg->exports_max. */
+    struct export_job *export_jobs;
 } wf_app;
 
 static inline wf_app *app_of(const http_ctx *ctx)

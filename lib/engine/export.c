@@ -19,7 +19,7 @@
  *     file.
  *   - the server shuts down: exports run on while it drains; those still running at its
  *     deadline are cut short like a database failure (export_stop_all).
- * At most cfg->exports_max jobs run at once (app->exports); more are answered 503 with
+ * At most cfg->exports_max jobs run at once (app->export_jobs); more are answered 503 with
  * Retry-After before anything is streamed. */
 #include "engine/export.h"
 #include "engine/statements.h"
@@ -72,7 +72,6 @@ static void job_free(export_job *job)
     }
     free(job->from);
     free(job->to);
-    job->app->exports--;
     free(job);
 }
 
@@ -105,6 +104,27 @@ static bool write_rows(export_job *job, const db_result *result, int q, int *row
     return written;
 }
 
+static void fetch_next(tx *t)
+{
+    tx_q0(t, ST_EX_FETCH);
+    tx_next(t, fetched);
+}
+
+/* Looks again in EXPORT_WAIT_MS whether the client has taken what it holds. */
+static void poll_client(export_job *job)
+{
+    struct timeval tv = {0, EXPORT_WAIT_MS * 1000};
+    evtimer_add(job->wait, &tv);
+}
+
+/* The file is cut short (no final chunk, so the client sees it is incomplete): says why. */
+static void log_cut_short(const export_job *job, const char *why, const char *outcome)
+{
+    char count[24];
+    snprintf(count, sizeof count, "%lld", (long long)job->rows);
+    log_event(LOG_WARN, why, "rows", count, outcome != NULL ? "outcome" : NULL, outcome, NULL);
+}
+
 /* After a FETCH: the end, the next FETCH, or a hold until the client takes what it has. */
 static void go_on(export_job *job, tx *t)
 {
@@ -117,12 +137,10 @@ static void go_on(export_job *job, tx *t)
         job->held = true;
         job->held_buffered = buffered;
         tx_hold(t, hold_deadline(job));
-        struct timeval tv = {0, EXPORT_WAIT_MS * 1000};
-        evtimer_add(job->wait, &tv);
+        poll_client(job);
         return;
     }
-    tx_q0(t, ST_EX_FETCH);
-    tx_next(t, fetched);
+    fetch_next(t);
 }
 
 static void on_rows(export_job *job, tx *t, const db_result *result, int q)
@@ -177,13 +195,11 @@ static void on_wait(evutil_socket_t fd, short events, void *arg)
             tx_hold(job->t, hold_deadline(job)); /* the client is reading: hold on */
             job->held_buffered = buffered;
         }
-        struct timeval tv = {0, EXPORT_WAIT_MS * 1000};
-        evtimer_add(job->wait, &tv);
+        poll_client(job);
         return;
     }
     job->held = false;
-    tx_q0(job->t, ST_EX_FETCH);
-    tx_next(job->t, fetched);
+    fetch_next(job->t);
 }
 
 static void export_done(tx *t, tx_outcome outcome)
@@ -202,10 +218,8 @@ static void export_done(tx *t, tx_outcome outcome)
         return; /* on_end follows and frees the job */
     }
     if (outcome != TX_OK || !job->complete) {
-        char count[24];
-        snprintf(count, sizeof count, "%lld", (long long)job->rows);
-        log_event(LOG_WARN, "export: database read failed, file cut short", "rows", count,
-                  "outcome", tx_outcome_name(outcome), NULL);
+        log_cut_short(job, "export: database read failed, file cut short",
+                      tx_outcome_name(outcome));
         http_stream_abandon(job->stream);
         job_free(job);
         return;
@@ -250,18 +264,25 @@ void export_stop_all(wf_app *app)
         if (job->stream == NULL) {
             continue; /* its tx is ending */
         }
-        char count[24];
-        snprintf(count, sizeof count, "%lld", (long long)job->rows);
-        log_event(LOG_WARN, "export: cut short by the shutdown", "rows", count, NULL);
+        log_cut_short(job, "export: cut short by the shutdown", NULL);
         http_stream_abandon(job->stream); /* no last chunk: the client sees the cut */
         job->stream = NULL;
         stream_gone(job); /* may free job */
     }
 }
 
+static int exports_running(const wf_app *app)
+{
+    int count = 0;
+    for (const export_job *job = app->export_jobs; job != NULL; job = job->next) {
+        count++;
+    }
+    return count;
+}
+
 void export_movements(wf_app *app, http_ctx *ctx, const char *from, const char *to)
 {
-    if (app->exports >= app->cfg->exports_max) {
+    if (exports_running(app) >= app->cfg->exports_max) {
         http_add_header(ctx, "Retry-After", EXPORT_RETRY_AFTER);
         http_problem(ctx, PROBLEM_UNAVAILABLE,
                      "This instance already streams %d exports; retry shortly.",
@@ -275,7 +296,6 @@ void export_movements(wf_app *app, http_ctx *ctx, const char *from, const char *
         job->next->prev = job;
     }
     app->export_jobs = job;
-    app->exports++;
     job->from = from != NULL ? xstrdup(from) : NULL;
     job->to = to != NULL ? xstrdup(to) : NULL;
     job->wait = evtimer_new(app->base, on_wait, job);
