@@ -215,7 +215,7 @@ void handle_organization_storages(http_ctx *ctx)
     page_writer *writer = TX_NEW(t, page_writer);
     *writer = (page_writer){.filter = filter, .with_path = with_path, .who = who};
     memcpy(writer->cursor_key, cursor_key, sizeof cursor_key);
-    view_page_request request = {filter, limit, cursor != NULL, start};
+    view_page_request request = {filter, limit, cursor != NULL, start, with_path};
     view_page(t, &request, &page_renderer, writer);
 }
 

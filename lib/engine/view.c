@@ -85,6 +85,7 @@ typedef struct {
     int first_data_q;
     int round_trips;
     bool has_cursor;     /* the request's cursor (the position it names is `start`) */
+    bool with_paths;     /* the renderer writes paths: the order needs its search */
     view_position start; /* the request's position, kept to start over on a stale graph */
     view_position at;    /* the last position examined so far */
     graph_snapshot *snapshot;
@@ -164,7 +165,7 @@ static void reply_page(tx *t)
         if (more && !view->at.unreachable) {
             view_order_put(tx_app(t)->views, view->order, &view->at);
         } else {
-            view_order_free(view->order);
+            view_order_end(tx_app(t)->views, view->order);
         }
         view->order = NULL;
     }
@@ -365,7 +366,7 @@ static bool queue_round(tx *t, view_state *view)
             bool resumed;
             view->order =
                 view_order_take(tx_app(t)->views, view->snapshot, view->filter.organization_id,
-                                view->has_cursor ? &view->start : NULL, &resumed);
+                                view->has_cursor ? &view->start : NULL, view->with_paths, &resumed);
             view->settled_base = resumed ? view_order_settled(view->order) : 0;
         }
         /* A filter rejects storages: a first batch of FILTERED_AHEAD times the page
@@ -404,7 +405,7 @@ static bool queue_round(tx *t, view_state *view)
         }
         bool reached_all = view->storage_total >= 0 &&
                            (int64_t)view_order_storages_found(view->order) >= view->storage_total;
-        view_order_free(view->order);
+        view_order_end(tx_app(t)->views, view->order);
         view->order = NULL;
         if (view->filter.reachable_only || (reached_all && !view->by_members)) {
             view->finished = true;
@@ -692,6 +693,7 @@ void view_page(tx *t, const view_page_request *request, const view_renderer *ren
         .render_arg = arg,
         .has_cursor = request->has_cursor,
         .start = request->start,
+        .with_paths = request->with_paths,
         .storage_total = -1,
         .round_trips = 1,
     };

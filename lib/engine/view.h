@@ -19,12 +19,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A page asked for: the filter, at most limit items, after start when has_cursor. */
+/* A page asked for: the filter, at most limit items, after start when has_cursor;
+ * with_paths when the renderer writes paths (view_order_path). */
 typedef struct {
     view_filter filter;
     int limit;
     bool has_cursor;
     view_position start;
+    bool with_paths;
 } view_page_request;
 
 /* How a page ended: more follow after `after` (the cursor's position) unless !more; and what

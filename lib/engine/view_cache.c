@@ -3,6 +3,7 @@
  * microseconds, and eviction is by a use counter. */
 #include "engine/view_cache.h"
 
+#include "core/order_prefix.h"
 #include "engine/storage_order.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -21,6 +22,20 @@ struct view_order {
     int64_t *ahead_ids, *ahead_distances;
     size_t ahead_head, ahead_count;
     size_t storages_found; /* by the search, each once (not those served again) */
+    /* A replay of a kept prefix (core/order_prefix.h) while search is NULL: the prefix's
+     * storages are the ahead list, known_* them by id (for view_order_distance), and the
+     * search is made only when more are asked for, then passed over the `replayed` first
+     * storages. replay_complete: the prefix holds every storage reached, never a search. */
+    size_t replayed;
+    bool replay_complete;
+    int64_t *known_ids, *known_distances;
+    size_t known_count;
+    /* An order from the start records what it yields (at most VIEW_PREFIX_LENGTH), which
+     * the cache keeps as the organization's prefix when the order is put or ended;
+     * seen_all: the search ran to its end with every storage recorded. */
+    bool recording, seen_all;
+    int64_t *seen_ids, *seen_distances;
+    size_t seen_count, seen_cap;
 };
 
 typedef enum { ENTRY_ORDER, ENTRY_REACHABLE } entry_kind;
@@ -62,6 +77,7 @@ struct view_cache {
     uint64_t tick;
     common_type common[COMMON_TYPES_MAX];
     type_members_entry members[VIEW_MEMBERS_TYPES];
+    order_prefixes *prefixes;
     work_budget *budget;
 };
 
@@ -70,6 +86,10 @@ view_cache *view_cache_new(size_t max_bytes)
     view_cache *cache = xcalloc(1, sizeof *cache);
     cache->max_bytes = max_bytes;
     cache->entries = xcalloc(VIEW_CACHE_MAX_ENTRIES, sizeof *cache->entries);
+    cache->prefixes = order_prefixes_new(VIEW_PREFIX_SLOTS, VIEW_PREFIX_LENGTH, max_bytes / 4);
+    if (cache->prefixes == NULL) {
+        mem_exhausted(VIEW_PREFIX_SLOTS * sizeof(int64_t));
+    }
     return cache;
 }
 
@@ -104,13 +124,14 @@ void view_cache_free(view_cache *cache)
     for (size_t i = 0; i < VIEW_MEMBERS_TYPES; i++) {
         free(cache->members[i].ids);
     }
+    order_prefixes_free(cache->prefixes);
     work_budget_free(cache->budget);
     free(cache);
 }
 
 size_t view_cache_bytes(const view_cache *cache)
 {
-    return cache != NULL ? cache->bytes : 0;
+    return cache != NULL ? cache->bytes + order_prefixes_bytes(cache->prefixes) : 0;
 }
 
 size_t view_cache_entries(const view_cache *cache)
@@ -146,25 +167,93 @@ static bool make_room(view_cache *cache, size_t bytes, int64_t version)
 
 static size_t order_bytes(const view_order *order)
 {
-    return sizeof *order + graph_search_bytes(order->search) +
-           (order->ahead_head + order->ahead_count) * 2 * sizeof(int64_t);
+    return sizeof *order + (order->search != NULL ? graph_search_bytes(order->search) : 0) +
+           (order->ahead_head + order->ahead_count + order->known_count + order->seen_cap) * 2 *
+               sizeof(int64_t);
 }
 
 static view_order *order_new(graph_snapshot *snapshot, int64_t organization_id)
 {
     view_order *order = xcalloc(1, sizeof *order);
-    order->search = graph_search_begin(snapshot->roads, (node_ref){NODE_ORG, organization_id});
-    if (order->search == NULL) {
-        mem_exhausted(sizeof(graph_search *));
-    }
     snapshot->refs++;
     order->snapshot = snapshot;
     order->organization_id = organization_id;
     return order;
 }
 
+/* The search, made (for a replay: and passed over the storages replayed). */
+static void order_search(view_order *order)
+{
+    order->search =
+        graph_search_begin(order->snapshot->roads, (node_ref){NODE_ORG, order->organization_id});
+    if (order->search == NULL) {
+        mem_exhausted(sizeof(graph_search *));
+    }
+    int64_t id, distance;
+    for (size_t i = 0; i < order->replayed && storage_search_next(order->search, &id, &distance);
+         i++) {
+    }
+}
+
+static int64_t *copy_ids(const int64_t *ids, size_t count)
+{
+    int64_t *copy = xcalloc(count ? count : 1, sizeof *copy);
+    memcpy(copy, ids, count * sizeof *copy);
+    return copy;
+}
+
+/* An order that replays prefix before it searches (see view_order). */
+static view_order *order_replay(graph_snapshot *snapshot, const order_prefix *prefix)
+{
+    view_order *order = order_new(snapshot, prefix->organization_id);
+    size_t n = prefix->count;
+    order->ahead_ids = copy_ids(prefix->ids, n);
+    order->ahead_distances = copy_ids(prefix->distances, n);
+    order->ahead_count = n;
+    order->known_ids = copy_ids(prefix->sorted_ids, n);
+    order->known_distances = copy_ids(prefix->sorted_distances, n);
+    order->known_count = n;
+    order->replayed = n;
+    order->replay_complete = prefix->complete;
+    order->storages_found = n;
+    order->seen_ids = copy_ids(prefix->ids, n);
+    order->seen_distances = copy_ids(prefix->distances, n);
+    order->seen_count = order->seen_cap = n;
+    order->seen_all = prefix->complete;
+    order->recording = true;
+    return order;
+}
+
+static void record(view_order *order, int64_t storage_id, int64_t distance_m)
+{
+    if (!order->recording || order->seen_count == VIEW_PREFIX_LENGTH) {
+        return;
+    }
+    if (order->seen_count == order->seen_cap) {
+        size_t cap = order->seen_cap ? order->seen_cap * 2 : 64;
+        cap = cap > VIEW_PREFIX_LENGTH ? VIEW_PREFIX_LENGTH : cap;
+        order->seen_ids = xrealloc(order->seen_ids, cap * sizeof *order->seen_ids);
+        order->seen_distances =
+            xrealloc(order->seen_distances, cap * sizeof *order->seen_distances);
+        order->seen_cap = cap;
+    }
+    order->seen_ids[order->seen_count] = storage_id;
+    order->seen_distances[order->seen_count] = distance_m;
+    order->seen_count++;
+}
+
+/* What the order recorded from the start becomes the organization's kept prefix. */
+static void keep_prefix(view_cache *cache, const view_order *order)
+{
+    if (cache != NULL && order->recording && order->seen_count > 0) {
+        (void)order_prefixes_put(cache->prefixes, order->organization_id, order->snapshot->version,
+                                 order->seen_ids, order->seen_distances, order->seen_count,
+                                 order->seen_all);
+    }
+}
+
 view_order *view_order_take(view_cache *cache, graph_snapshot *snapshot, int64_t organization_id,
-                            const view_position *after, bool *resumed)
+                            const view_position *after, bool with_paths, bool *resumed)
 {
     *resumed = false;
     if (cache != NULL && after != NULL) {
@@ -176,11 +265,25 @@ view_order *view_order_take(view_cache *cache, graph_snapshot *snapshot, int64_t
                 view_order *order = e->order;
                 remove_at(cache, i, false);
                 *resumed = true;
+                if (with_paths && order->search == NULL) {
+                    order_search(order);
+                }
                 return order;
             }
         }
     }
-    view_order *order = order_new(snapshot, organization_id);
+    const order_prefix *prefix =
+        cache != NULL && !with_paths
+            ? order_prefixes_get(cache->prefixes, organization_id, snapshot->version)
+            : NULL;
+    view_order *order = NULL;
+    if (prefix != NULL) {
+        order = order_replay(snapshot, prefix);
+    } else {
+        order = order_new(snapshot, organization_id);
+        order->recording = after == NULL;
+        order_search(order);
+    }
     if (after != NULL) {
         /* Re-expand up to the cursor's position: the storages at or before it were shown. */
         int64_t id, distance;
@@ -203,10 +306,18 @@ bool view_order_next(view_order *order, int64_t *storage_id, int64_t *distance_m
         order->ahead_count--;
         return true;
     }
+    if (order->search == NULL) {
+        if (order->replay_complete) {
+            return false;
+        }
+        order_search(order);
+    }
     if (!storage_search_next(order->search, storage_id, distance_m)) {
+        order->seen_all = order->recording && order->seen_count == order->storages_found;
         return false;
     }
     order->storages_found++;
+    record(order, *storage_id, *distance_m);
     return true;
 }
 
@@ -246,16 +357,25 @@ void view_order_unread(view_order *order, const int64_t *storage_ids, const int6
 
 size_t view_order_path(const view_order *order, int64_t storage_id, node_ref *out, size_t cap)
 {
+    if (order->search == NULL) {
+        return 0; /* a replay: view_order_take makes the search when paths are asked for */
+    }
     return graph_search_path(order->search, (node_ref){NODE_STORAGE, storage_id}, out, cap);
 }
 
 size_t view_order_settled(const view_order *order)
 {
-    return graph_search_settled(order->search);
+    return order->search != NULL ? graph_search_settled(order->search) : 0;
 }
 
 int64_t view_order_distance(const view_order *order, int64_t storage_id)
 {
+    if (order->search == NULL) {
+        order_prefix known = {.sorted_ids = order->known_ids,
+                              .sorted_distances = order->known_distances,
+                              .count = order->known_count};
+        return order_prefix_distance(&known, storage_id);
+    }
     return graph_search_distance(order->search, (node_ref){NODE_STORAGE, storage_id});
 }
 
@@ -273,11 +393,24 @@ void view_order_free(view_order *order)
     graph_snapshot_release(order->snapshot);
     free(order->ahead_ids);
     free(order->ahead_distances);
+    free(order->known_ids);
+    free(order->known_distances);
+    free(order->seen_ids);
+    free(order->seen_distances);
     free(order);
+}
+
+void view_order_end(view_cache *cache, view_order *order)
+{
+    if (order != NULL) {
+        keep_prefix(cache, order);
+        view_order_free(order);
+    }
 }
 
 void view_order_put(view_cache *cache, view_order *order, const view_position *at)
 {
+    keep_prefix(cache, order);
     size_t bytes = order_bytes(order);
     if (cache == NULL || !make_room(cache, bytes, order->snapshot->version)) {
         view_order_free(order);

@@ -6,7 +6,10 @@
  *     it and goes on; any other (another instance, an evicted entry, a newer graph) starts a
  *     new search and re-expands up to the cursor's (distance, id);
  *   - reachable sets: the sorted ids of every storage an organization reaches at a graph
- *     version (one exhausted search), which the unreachable storages' pages by id skip.
+ *     version (one exhausted search), which the unreachable storages' pages by id skip;
+ *   - kept prefixes: the first storages of each organization's order at the current graph
+ *     version, as the searches that started from the beginning found them; a first page
+ *     (or a page whose suspended search is gone) replays them instead of searching.
  * Both are bounded together by max_bytes (least recently used first out) and by
  * VIEW_CACHE_MAX_ENTRIES; entries of an older graph version are dropped as soon as a newer
  * one is cached. Event-loop only (not thread-safe). Each entry holds a reference to its
@@ -23,9 +26,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The default bound: suspended searches and reachable sets together. */
+/* The default bound: suspended searches and reachable sets together, and a quarter of it
+ * again for the kept prefixes. */
 #define VIEW_CACHE_BYTES       (32u << 20)
 #define VIEW_CACHE_MAX_ENTRIES 1024
+/* Kept prefixes of organizations' orders (core/order_prefix.h), replayed by first pages:
+ * direct-mapped slots, at most VIEW_PREFIX_LENGTH storages each (a page at the largest
+ * limit, 1000, and the storage after it). */
+#define VIEW_PREFIX_SLOTS  4096
+#define VIEW_PREFIX_LENGTH 1024
 
 typedef struct view_cache view_cache;
 /* An organization's storages in the allocation rule's (distance, id) order, produced one at
@@ -37,10 +46,13 @@ void view_cache_free(view_cache *cache); /* NULL is a no-op */
 
 /* The order from organization_id over snapshot that continues strictly after `after` (NULL:
  * from the start): the suspended one when the cache holds it (taken out of the cache),
- * else a new search advanced past it. *resumed tells which. The order holds its own
- * reference to snapshot. cache may be NULL (nothing cached). */
+ * else a new one advanced past it — replaying the organization's kept prefix when there is
+ * one at this version (no search until the page asks for storages beyond it), else a new
+ * search. *resumed tells which. with_paths: the caller will ask view_order_path, which needs
+ * the search itself (no replay then). The order holds its own reference to snapshot. cache
+ * may be NULL (nothing cached). */
 view_order *view_order_take(view_cache *cache, graph_snapshot *snapshot, int64_t organization_id,
-                            const view_position *after, bool *resumed);
+                            const view_position *after, bool with_paths, bool *resumed);
 /* The next storage and its distance; false at the end. */
 bool view_order_next(view_order *order, int64_t *storage_id, int64_t *distance_m);
 /* Puts back storages that next returned but the caller did not use (in the order next gave
@@ -62,7 +74,10 @@ size_t view_order_ahead(const view_order *order);
 /* Suspends order at position `at` (the last storage a page showed) for a later page;
  * takes it over (frees it when it does not fit). cache NULL: frees it. */
 void view_order_put(view_cache *cache, view_order *order, const view_position *at);
-void view_order_free(view_order *order); /* NULL is a no-op */
+/* Frees an order the list is done with, keeping what it found from the start as the
+ * organization's prefix (view_order_put keeps it too). NULL is a no-op. */
+void view_order_end(view_cache *cache, view_order *order);
+void view_order_free(view_order *order); /* NULL is a no-op; keeps nothing */
 
 /* The ids of the storages organization_id reaches in snapshot, ascending, and how many;
  * from the cache or computed (and cached when it fits). Valid until the next call on the

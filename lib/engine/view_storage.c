@@ -34,7 +34,7 @@ static void one_render(tx *t, const db_result *result, int q)
     view_order *order = NULL;
     if (graph_has_node(one->snapshot->roads, (node_ref){NODE_STORAGE, one->storage_id})) {
         bool resumed;
-        order = view_order_take(NULL, one->snapshot, one->organization_id, NULL, &resumed);
+        order = view_order_take(NULL, one->snapshot, one->organization_id, NULL, true, &resumed);
         int64_t id, d;
         while (view_order_next(order, &id, &d)) {
             if (id == one->storage_id) {

@@ -7,7 +7,9 @@
  *     expensive views (a deep cursor, re-expanded on every request) while an admin reads;
  *     the admin's latency is printed idle, under the hammer without the budget and with it,
  *     and the hammering key gets 429s with Retry-After from its budget. Only robust bounds
- *     are asserted (the machine is shared). */
+ *     are asserted (the machine is shared);
+ *   - a first page replays what an earlier search of the organization found at the same
+ *     graph version: no search at all. */
 #include "harness.h"
 #include "runner.h"
 #include "testutil.h"
@@ -435,6 +437,110 @@ static void test_start_reads_the_roads_once(void **state)
     assert_int_equal(tu_metric_present("wasteflow_graph_full_reads_total"), 1);
 }
 
+/* The items' ids and distances of a page, as text ("id:distance,..."; caller frees). */
+static char *order_of(const it_response *r)
+{
+    size_t cap = 64, len = 0;
+    char *text = calloc(1, cap);
+    assert_non_null(text);
+    const cJSON *item;
+    cJSON_ArrayForEach(item, tu_member(r->json, "items"))
+    {
+        char *one =
+            tu_format("%lld:%lld,", it_json_int(item, "id"), it_json_int(item, "distance_m"));
+        size_t n = strlen(one);
+        while (len + n + 1 > cap) {
+            cap *= 2;
+            text = realloc(text, cap);
+            assert_non_null(text);
+        }
+        memcpy(text + len, one, n + 1);
+        len += n;
+        free(one);
+    }
+    return text;
+}
+
+static long long settled_by(it_response **out, const char *path)
+{
+    long long nodes = tu_metric_present("wasteflow_view_nodes_settled_total");
+    *out = it_get("%s", path);
+    EXPECT_STATUS(*out, 200);
+    return tu_metric_present("wasteflow_view_nodes_settled_total") - nodes;
+}
+
+/* A first page replays what an earlier search of the same organization found at the same
+ * graph version (the kept prefix): no node settled, the same page. A page that needs more
+ * than was found searches again, and so does a page with paths (they come from the search
+ * itself); a new road moves the version, and the next first page searches the new graph. */
+static void test_first_page_replays(void **state)
+{
+    (void)state;
+    long long org = it_sql_int("SELECT max(id) FROM organizations");
+    char *base = tu_format("/v1/organizations/%lld/storages", org);
+    it_response *first, *again;
+    assert_true(settled_by(&first, tu_fmt("%s?limit=50", base)) > 0);
+    assert_int_equal(cJSON_GetArraySize(tu_member(first->json, "items")), 50);
+    assert_int_equal(settled_by(&again, tu_fmt("%s?limit=50", base)), 0);
+    assert_string_equal(again->body, first->body);
+    it_response_free(again);
+
+    /* A shorter first page: the same storages from the same replay, and its cursor goes on
+     * where the long page says. */
+    char *long_order = order_of(first);
+    assert_int_equal(settled_by(&again, tu_fmt("%s?limit=20", base)), 0);
+    char *short_order = order_of(again);
+    assert_int_equal(strncmp(long_order, short_order, strlen(short_order)), 0);
+    const char *cursor = it_json_str(again->json, "next_cursor");
+    it_response *next;
+    assert_int_equal(settled_by(&next, tu_fmt("%s?limit=30&cursor=%s", base, cursor)), 0);
+    char *next_order = order_of(next);
+    it_response_free(next);
+    char *joined = tu_format("%s%s", short_order, next_order);
+    assert_string_equal(joined, long_order);
+    free(joined);
+    free(next_order);
+    free(short_order);
+    it_response_free(again);
+
+    /* Beyond what was found (51 storages: the page and the one after it): a search, and the
+     * first 50 are the replayed ones. */
+    it_response *longer;
+    assert_true(settled_by(&longer, tu_fmt("%s?limit=80", base)) > 0);
+    char *longer_order = order_of(longer);
+    assert_int_equal(strncmp(longer_order, long_order, strlen(long_order)), 0);
+    assert_true(strlen(longer_order) > strlen(long_order));
+    it_response_free(longer);
+    /* Now kept too: 80 replayed. */
+    assert_int_equal(settled_by(&longer, tu_fmt("%s?limit=80", base)), 0);
+    char *replayed = order_of(longer);
+    assert_string_equal(replayed, longer_order);
+    free(replayed);
+    it_response_free(longer);
+
+    /* Paths come from the search. */
+    it_response *paths;
+    assert_true(settled_by(&paths, tu_fmt("%s?limit=5&include=path", base)) > 0);
+    assert_non_null(tu_member(cJSON_GetArrayItem(tu_member(paths->json, "items"), 0), "path"));
+    it_response_free(paths);
+
+    /* A new road to the farthest storage of the page: the next first page searches again
+     * and shows it first. */
+    const cJSON *items = tu_member(first->json, "items");
+    long long far = it_json_int(cJSON_GetArrayItem(items, 49), "id");
+    assert_true(it_create_route(ORG(org), STORAGE(far), 1, false) > 0);
+    assert_true(settled_by(&again, tu_fmt("%s?limit=50", base)) > 0);
+    ASSERT_MEMBERS(again->json, "{\"items.0.id\":%lld,\"items.0.distance_m\":1}", far);
+    it_response_free(again);
+    assert_int_equal(settled_by(&again, tu_fmt("%s?limit=50", base)), 0);
+    ASSERT_MEMBERS(again->json, "{\"items.0.id\":%lld,\"items.0.distance_m\":1}", far);
+    it_response_free(again);
+    free(longer_order);
+    free(long_order);
+    it_response_free(first);
+    free(base);
+}
+
 RUNNER_MAIN(setup, teardown,
             {
                 cmocka_unit_test(test_type_no_storage_accepts),
@@ -442,4 +548,5 @@ RUNNER_MAIN(setup, teardown,
                 cmocka_unit_test(test_filter_hammer),
                 cmocka_unit_test(test_work_budget),
                 cmocka_unit_test(test_start_reads_the_roads_once),
+                cmocka_unit_test(test_first_page_replays),
             })

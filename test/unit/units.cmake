@@ -15,6 +15,7 @@ wf_unit_test(test_transfer_plan core)
 wf_unit_test(test_placement core)
 wf_unit_test(test_view_cursor core util)
 wf_unit_test(test_type_members core)
+wf_unit_test(test_order_prefix core)
 wf_unit_test(test_alloc_plans core flow)
 wf_unit_test(test_history_buckets core)
 # repr.c is pure, but it lives in lib/api, whose objects need every layer below to link.
