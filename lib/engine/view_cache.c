@@ -281,7 +281,7 @@ view_order *view_order_take(view_cache *cache, graph_snapshot *snapshot, int64_t
         order = order_replay(snapshot, prefix);
     } else {
         order = order_new(snapshot, organization_id);
-        order->recording = after == NULL;
+        order->recording = true; /* it starts at the beginning, even to reach `after` */
         order_search(order);
     }
     if (after != NULL) {
