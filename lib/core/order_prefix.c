@@ -25,16 +25,16 @@ order_prefixes *order_prefixes_new(size_t slots, size_t max_length, size_t max_b
         return NULL;
     }
     table->slot_count = slots;
-    table->max_length = max_length;
+    table->max_length = max_length > ORDER_PREFIX_MAX_LENGTH ? ORDER_PREFIX_MAX_LENGTH : max_length;
     table->max_bytes = max_bytes;
     table->version = INT64_MIN;
     return table;
 }
 
-/* One allocation holds the four arrays. */
+/* One allocation holds the three arrays. */
 static size_t entry_bytes(size_t count)
 {
-    return count * 4 * sizeof(int64_t);
+    return count * (2 * sizeof(int64_t) + sizeof(uint16_t));
 }
 
 static void slot_clear(order_prefixes *table, order_prefix *slot)
@@ -79,7 +79,8 @@ const order_prefix *order_prefixes_get(const order_prefixes *table, int64_t orga
 }
 
 typedef struct {
-    int64_t id, distance;
+    int64_t id;
+    uint16_t position;
 } pair;
 
 static int pair_compare(const void *a, const void *b)
@@ -121,14 +122,14 @@ bool order_prefixes_put(order_prefixes *table, int64_t organization_id, int64_t 
         return false;
     }
     for (size_t i = 0; i < count; i++) {
-        sorted[i] = (pair){ids[i], distances[i]};
+        sorted[i] = (pair){ids[i], (uint16_t)i};
     }
     qsort(sorted, count, sizeof *sorted, pair_compare);
     memcpy(arrays, ids, count * sizeof *arrays);
     memcpy(arrays + count, distances, count * sizeof *arrays);
+    uint16_t *by_id = (uint16_t *)(arrays + 2 * count);
     for (size_t i = 0; i < count; i++) {
-        arrays[2 * count + i] = sorted[i].id;
-        arrays[3 * count + i] = sorted[i].distance;
+        by_id[i] = sorted[i].position;
     }
     free(sorted);
     slot_clear(table, slot);
@@ -137,8 +138,7 @@ bool order_prefixes_put(order_prefixes *table, int64_t organization_id, int64_t 
         .version = version,
         .ids = arrays,
         .distances = arrays + count,
-        .sorted_ids = arrays + 2 * count,
-        .sorted_distances = arrays + 3 * count,
+        .by_id = by_id,
         .count = count,
         .complete = complete,
     };
@@ -152,14 +152,16 @@ int64_t order_prefix_distance(const order_prefix *prefix, int64_t storage_id)
     size_t lo = 0, hi = prefix->count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (prefix->sorted_ids[mid] < storage_id) {
+        if (prefix->ids[prefix->by_id[mid]] < storage_id) {
             lo = mid + 1;
         } else {
             hi = mid;
         }
     }
-    return lo < prefix->count && prefix->sorted_ids[lo] == storage_id ? prefix->sorted_distances[lo]
-                                                                      : -1;
+    if (lo == prefix->count || prefix->ids[prefix->by_id[lo]] != storage_id) {
+        return -1;
+    }
+    return prefix->distances[prefix->by_id[lo]];
 }
 
 size_t order_prefixes_bytes(const order_prefixes *table)

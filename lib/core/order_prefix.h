@@ -4,11 +4,13 @@
  * An organization's order is a search from it over one version of the road graph (storages
  * only, by (distance, id): core/graph.h), so it is the same on every request at that
  * version; what a page's search yielded from the start is a prefix of it, valid for as long
- * as that version is the current one. Each prefix is kept with its storages sorted by id as
- * well, so that whether (and how far) it reaches a storage is a binary search.
+ * as that version is the current one. Each prefix is kept with its positions sorted by
+ * storage id as well, so that whether (and how far) it reaches a storage is a binary
+ * search: 18 bytes a storage in all.
  *
  * A table of `slots` entries, direct-mapped by organization id (a put replaces whatever
- * held the slot), at most `max_bytes` in all and at most `max_length` storages a prefix;
+ * held the slot), at most `max_bytes` in all and at most `max_length` storages a prefix
+ * (at most ORDER_PREFIX_MAX_LENGTH);
  * one graph version at a time: a put at a newer version drops every older entry, and one at
  * an older version is refused. Pure data: no I/O, no clock. */
 #ifndef WF_CORE_ORDER_PREFIX_H
@@ -20,17 +22,20 @@
 
 typedef struct order_prefixes order_prefixes;
 
-/* One organization's prefix: count storages in order (ids[i] at distances[i]), and the
- * same ascending by id. complete: they are every storage the organization reaches. */
+#define ORDER_PREFIX_MAX_LENGTH 65535 /* positions are 16-bit */
+
+/* One organization's prefix: count storages in order (ids[i] at distances[i]); by_id their
+ * positions ascending by id. complete: they are every storage the organization reaches. */
 typedef struct {
     int64_t organization_id, version;
     const int64_t *ids, *distances;
-    const int64_t *sorted_ids, *sorted_distances;
+    const uint16_t *by_id;
     size_t count;
     bool complete;
 } order_prefix;
 
-/* NULL when memory ran out, or slots or max_length is 0. */
+/* NULL when memory ran out, or slots or max_length is 0 (a larger max_length than
+ * ORDER_PREFIX_MAX_LENGTH is taken as that). */
 order_prefixes *order_prefixes_new(size_t slots, size_t max_length, size_t max_bytes);
 void order_prefixes_free(order_prefixes *table); /* NULL is a no-op */
 

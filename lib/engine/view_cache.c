@@ -23,13 +23,13 @@ struct view_order {
     size_t ahead_head, ahead_count;
     size_t storages_found; /* by the search, each once (not those served again) */
     /* A replay of a kept prefix (core/order_prefix.h) while search is NULL: the prefix's
-     * storages are the ahead list, known_* them by id (for view_order_distance), and the
+     * storages are the ahead list, known_by_id their positions by id in seen_* (for
+     * view_order_distance), and the
      * search is made only when more are asked for, then passed over the `replayed` first
      * storages. replay_complete: the prefix holds every storage reached, never a search. */
     size_t replayed;
     bool replay_complete;
-    int64_t *known_ids, *known_distances;
-    size_t known_count;
+    uint16_t *known_by_id;
     /* An order from the start records what it yields (at most VIEW_PREFIX_LENGTH), which
      * the cache keeps as the organization's prefix when the order is put or ended;
      * seen_all: the search ran to its end with every storage recorded. */
@@ -168,8 +168,8 @@ static bool make_room(view_cache *cache, size_t bytes, int64_t version)
 static size_t order_bytes(const view_order *order)
 {
     return sizeof *order + (order->search != NULL ? graph_search_bytes(order->search) : 0) +
-           (order->ahead_head + order->ahead_count + order->known_count + order->seen_cap) * 2 *
-               sizeof(int64_t);
+           (order->ahead_head + order->ahead_count + order->seen_cap) * 2 * sizeof(int64_t) +
+           (order->known_by_id != NULL ? order->replayed * sizeof(uint16_t) : 0);
 }
 
 static view_order *order_new(graph_snapshot *snapshot, int64_t organization_id)
@@ -210,9 +210,8 @@ static view_order *order_replay(graph_snapshot *snapshot, const order_prefix *pr
     order->ahead_ids = copy_ids(prefix->ids, n);
     order->ahead_distances = copy_ids(prefix->distances, n);
     order->ahead_count = n;
-    order->known_ids = copy_ids(prefix->sorted_ids, n);
-    order->known_distances = copy_ids(prefix->sorted_distances, n);
-    order->known_count = n;
+    order->known_by_id = xcalloc(n, sizeof *order->known_by_id);
+    memcpy(order->known_by_id, prefix->by_id, n * sizeof *order->known_by_id);
     order->replayed = n;
     order->replay_complete = prefix->complete;
     order->storages_found = n;
@@ -371,9 +370,10 @@ size_t view_order_settled(const view_order *order)
 int64_t view_order_distance(const view_order *order, int64_t storage_id)
 {
     if (order->search == NULL) {
-        order_prefix known = {.sorted_ids = order->known_ids,
-                              .sorted_distances = order->known_distances,
-                              .count = order->known_count};
+        order_prefix known = {.ids = order->seen_ids,
+                              .distances = order->seen_distances,
+                              .by_id = order->known_by_id,
+                              .count = order->replayed};
         return order_prefix_distance(&known, storage_id);
     }
     return graph_search_distance(order->search, (node_ref){NODE_STORAGE, storage_id});
@@ -393,8 +393,7 @@ void view_order_free(view_order *order)
     graph_snapshot_release(order->snapshot);
     free(order->ahead_ids);
     free(order->ahead_distances);
-    free(order->known_ids);
-    free(order->known_distances);
+    free(order->known_by_id);
     free(order->seen_ids);
     free(order->seen_distances);
     free(order);

@@ -10,6 +10,9 @@
 #include "core/order_prefix.h"
 #include "runner.h"
 
+/* What a kept storage costs: its id and distance, and its position by id. */
+#define ENTRY (2 * sizeof(int64_t) + sizeof(uint16_t))
+
 /* Organization 7's order at version 3: storages by (distance, id). */
 static const int64_t ids[] = {40, 12, 31, 5};
 static const int64_t distances[] = {10, 20, 20, 35};
@@ -29,14 +32,13 @@ static void test_put_then_get(void **state)
     assert_true(p->complete);
     assert_memory_equal(p->ids, ids, sizeof ids);
     assert_memory_equal(p->distances, distances, sizeof distances);
-    const int64_t sorted_ids[] = {5, 12, 31, 40}, sorted_distances[] = {35, 20, 20, 10};
-    assert_memory_equal(p->sorted_ids, sorted_ids, sizeof sorted_ids);
-    assert_memory_equal(p->sorted_distances, sorted_distances, sizeof sorted_distances);
+    const uint16_t by_id[] = {3, 1, 2, 0}; /* ids 5, 12, 31, 40 */
+    assert_memory_equal(p->by_id, by_id, sizeof by_id);
     /* Another organization, another version: not this prefix. */
     assert_null(order_prefixes_get(table, 8, 3));
     assert_null(order_prefixes_get(table, 7, 2));
     assert_int_equal(order_prefixes_count(table), 1);
-    assert_int_equal(order_prefixes_bytes(table), 4 * 4 * sizeof(int64_t));
+    assert_int_equal(order_prefixes_bytes(table), 4 * ENTRY);
     order_prefixes_free(table);
 }
 
@@ -73,7 +75,7 @@ static void test_longer_wins(void **state)
     assert_false(order_prefixes_put(table, 7, 3, ids, distances, 4, false));
     assert_int_equal(order_prefixes_get(table, 7, 3)->count, 3);
     assert_int_equal(order_prefixes_count(table), 1);
-    assert_int_equal(order_prefixes_bytes(table), 3 * 4 * sizeof(int64_t));
+    assert_int_equal(order_prefixes_bytes(table), 3 * ENTRY);
     order_prefixes_free(table);
 }
 
@@ -92,7 +94,7 @@ static void test_versions(void **state)
     assert_int_equal(order_prefixes_get(table, 9, 4)->count, 1);
     assert_false(order_prefixes_put(table, 7, 3, ids, distances, 4, true));
     assert_null(order_prefixes_get(table, 7, 3));
-    assert_int_equal(order_prefixes_bytes(table), 1 * 4 * sizeof(int64_t));
+    assert_int_equal(order_prefixes_bytes(table), 1 * ENTRY);
     order_prefixes_free(table);
 }
 
@@ -106,7 +108,7 @@ static void test_slot_replaced(void **state)
     assert_null(order_prefixes_get(table, 7, 3));
     assert_int_equal(order_prefixes_get(table, 8, 3)->count, 1);
     assert_int_equal(order_prefixes_count(table), 1);
-    assert_int_equal(order_prefixes_bytes(table), 4 * sizeof(int64_t));
+    assert_int_equal(order_prefixes_bytes(table), ENTRY);
     order_prefixes_free(table);
 }
 
@@ -115,7 +117,7 @@ static void test_slot_replaced(void **state)
 static void test_bounds(void **state)
 {
     (void)state;
-    order_prefixes *table = order_prefixes_new(64, 3, 5 * 4 * sizeof(int64_t));
+    order_prefixes *table = order_prefixes_new(64, 3, 5 * ENTRY);
     assert_true(order_prefixes_put(table, 7, 3, ids, distances, 4, true));
     const order_prefix *p = order_prefixes_get(table, 7, 3);
     assert_int_equal(p->count, 3);
@@ -125,7 +127,7 @@ static void test_bounds(void **state)
     assert_true(order_prefixes_put(table, 9, 3, ids, distances, 2, false));  /* 3 + 2 */
     assert_false(order_prefixes_put(table, 11, 3, ids, distances, 0, true));
     assert_int_equal(order_prefixes_count(table), 2);
-    assert_int_equal(order_prefixes_bytes(table), 5 * 4 * sizeof(int64_t));
+    assert_int_equal(order_prefixes_bytes(table), 5 * ENTRY);
     assert_null(order_prefixes_new(0, 3, 100));
     assert_null(order_prefixes_new(4, 0, 100));
     order_prefixes_free(NULL);
