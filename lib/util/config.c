@@ -78,7 +78,9 @@ static const setting_doc settings[] = {
      "a comment on a stream after this long without events"},
     {"WASTEFLOW_EXPORTS_MAX", "2",
      "movements exports (GET /v1/exports/movements.csv) streaming at once, each holding one of "
-     "the pool's connections until it ends; more get 503 (0: none)"},
+     "the pool's connections until it ends; more get 503 (0: none). Below "
+     "WASTEFLOW_POOL_SIZE when set; unset, at most WASTEFLOW_POOL_SIZE - 1 (1 with a pool of "
+     "1)"},
     {"WASTEFLOW_OUTPUT_BUDGET_MB", "64",
      "MiB of replies waiting for clients that do not read them, all connections together; "
      "beyond it the connections holding the most are closed"},
@@ -244,6 +246,20 @@ int config_load(config *cfg, const char *(*getenv_fn)(const char *name), char *e
         parse_int(getenv_fn, "WASTEFLOW_WEBHOOK_TIMEOUT_MS", 100, 120000, &cfg->webhook_timeout_ms,
                   error, error_size)) {
         return -1;
+    }
+    /* Each export holds one of the pool's connections while it streams: as many exports as
+     * connections would leave none for the requests. Asked for explicitly, that is an
+     * error; the default gives way to a small pool (keeping one export with a pool of 1). */
+    if (cfg->exports_max >= cfg->pool_size) {
+        const char *asked = getenv_fn("WASTEFLOW_EXPORTS_MAX");
+        if (asked != NULL && asked[0] != '\0') {
+            snprintf(error, error_size,
+                     "WASTEFLOW_EXPORTS_MAX (%d) must be below WASTEFLOW_POOL_SIZE (%d): each "
+                     "export holds one of the pool's connections while it streams",
+                     cfg->exports_max, cfg->pool_size);
+            return -1;
+        }
+        cfg->exports_max = cfg->pool_size > 1 ? cfg->pool_size - 1 : 1;
     }
     /* A token signed by the identity provider for another service (another audience), or by
      * another tenant of a shared one (another issuer), must not be accepted here: with JWT on,

@@ -238,10 +238,31 @@ static void test_exports_max(void **state)
     assert_int_equal(load_ok().exports_max, 2);
     env_set("WASTEFLOW_EXPORTS_MAX", "0");
     assert_int_equal(load_ok().exports_max, 0);
-    env_set("WASTEFLOW_EXPORTS_MAX", "256");
-    assert_int_equal(load_ok().exports_max, 256);
+    env_set("WASTEFLOW_POOL_SIZE", "256");
+    env_set("WASTEFLOW_EXPORTS_MAX", "255");
+    assert_int_equal(load_ok().exports_max, 255);
     env_set("WASTEFLOW_EXPORTS_MAX", "257");
     load_fails("WASTEFLOW_EXPORTS_MAX must be an integer from 0 to 256, got \"257\"");
+    /* Each export holds a pool connection: as many as the pool, asked for, is refused. */
+    env_set("WASTEFLOW_EXPORTS_MAX", "256");
+    load_fails("WASTEFLOW_EXPORTS_MAX (256) must be below WASTEFLOW_POOL_SIZE (256): each "
+               "export holds one of the pool's connections while it streams");
+    env_set("WASTEFLOW_POOL_SIZE", "4");
+    env_set("WASTEFLOW_EXPORTS_MAX", "4");
+    load_fails("WASTEFLOW_EXPORTS_MAX (4) must be below WASTEFLOW_POOL_SIZE (4): each "
+               "export holds one of the pool's connections while it streams");
+    env_set("WASTEFLOW_EXPORTS_MAX", "3");
+    assert_int_equal(load_ok().exports_max, 3);
+    /* Unset, the default gives way to a small pool. */
+    const struct {
+        const char *pool;
+        int exports;
+    } small[] = {{"1", 1}, {"2", 1}, {"3", 2}, {"16", 2}};
+    for (size_t i = 0; i < sizeof small / sizeof small[0]; i++) {
+        env_clear();
+        env_set("WASTEFLOW_POOL_SIZE", small[i].pool);
+        assert_int_equal(load_ok().exports_max, small[i].exports);
+    }
 }
 
 static void test_empty_values_mean_default(void **state)
