@@ -24,9 +24,9 @@ struct view_order {
     size_t storages_found; /* by the search, each once (not those served again) */
     /* A replay of a kept prefix (core/order_prefix.h) while search is NULL: the prefix's
      * storages are the ahead list, known_by_id their positions by id in seen_* (for
-     * view_order_distance), and the
-     * search is made only when more are asked for, then passed over the `replayed` first
-     * storages. replay_complete: the prefix holds every storage reached, never a search. */
+     * view_order_distance), and the search is made only when more are asked for, then
+     * passed over the `replayed` first storages. replay_complete: the prefix holds every
+     * storage reached, never a search. */
     size_t replayed;
     bool replay_complete;
     uint16_t *known_by_id;
