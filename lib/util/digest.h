@@ -4,10 +4,15 @@
 #ifndef WF_UTIL_DIGEST_H
 #define WF_UTIL_DIGEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define DIGEST_HEX_SIZE 65 /* 64 hex digits and a NUL */
+#define DIGEST_HEX_SIZE     65 /* 64 hex digits and a NUL */
+#define DIGEST_SHA256_BYTES 32
+
+/* Writes the SHA-256 of data (len bytes) into out; false only when memory ran out. */
+bool digest_sha256(const void *data, size_t len, uint8_t out[DIGEST_SHA256_BYTES]);
 
 /* Writes the lowercase hex SHA-256 of the parts (each data[i] of len[i] bytes, hashed one
  * after the other) into out. */

@@ -28,6 +28,19 @@ static void test_sha256_abc(void **state)
     char hex[DIGEST_HEX_SIZE];
     digest_sha256_hex(data, len, 1, hex);
     assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    /* The raw form, twice (the algorithm is fetched once and kept). */
+    for (int i = 0; i < 2; i++) {
+        uint8_t raw[DIGEST_SHA256_BYTES];
+        assert_true(digest_sha256("abc", 3, raw));
+        to_hex(raw, sizeof raw, hex);
+        assert_string_equal(hex,
+                            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+    /* The empty message (FIPS 180-2's SHA-256 of ""). */
+    uint8_t raw[DIGEST_SHA256_BYTES];
+    assert_true(digest_sha256("", 0, raw));
+    to_hex(raw, sizeof raw, hex);
+    assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
 /* RFC 4231, test case 2: key "Jefe", data "what do ya want for nothing?", sent in two parts. */
