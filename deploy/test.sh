@@ -18,8 +18,9 @@
 #    redocly lint, runners through prism); and fuzzes (deploy/fuzz.sh, 30 s per target,
 #    WASTEFLOW_FUZZ_SECONDS); and runs the console's browser tests (test/browser/run.sh:
 #    Debian's Chromium driven by playwright-core, two instances, its own PostgreSQL).
-#    WASTEFLOW_QUICK=1 skips these; WASTEFLOW_VALGRIND=1 forces the valgrind pass and
-#    WASTEFLOW_BROWSER=1 the browser phase even with arguments.
+#    WASTEFLOW_QUICK=1 skips these; WASTEFLOW_VALGRIND=1 forces the valgrind pass (of the
+#    runners the arguments choose, e.g. -R test_exports) and WASTEFLOW_BROWSER=1 the browser
+#    phase even with arguments.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -112,8 +113,10 @@ if [[ "$want_valgrind" == 1 || "$full" == 1 ]]; then
     # memcheck (tens of times slower) cannot meet, and the multi-host runner mostly waits
     # out connect timeouts (its code runs under ASan above); every other runner goes
     # through it.
+    # The arguments of the run (say, -R test_exports) choose among those too.
     WASTEFLOW_VALGRIND=1 run_ctest "$valgrind_dir" -L integration \
-        -E 'integration\.test_(concurrency|faults|shutdown|pool|multihost)$' || valgrind_status=$?
+        -E 'integration\.test_(concurrency|faults|shutdown|pool|multihost)$' "$@" ||
+        valgrind_status=$?
     if ((status == 0)); then
         status=$valgrind_status
     fi
