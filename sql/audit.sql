@@ -192,4 +192,48 @@ FROM (
 WHERE problem IS NOT NULL
 ORDER BY id;
 
+-- 9. The balance's daily checkpoints (balance_days, migration 026) are the ledger's: per UTC
+-- day and type, the day's figures and the state at its end (what GET /v1/reports/balance
+-- reads instead of the day's rows), replayed here from every ledger row by its date.
+WITH moves AS (
+    SELECT (t.created_at AT TIME ZONE 'UTC')::date AS day, r.key AS waste_type,
+           r.value::bigint AS generated, 0 AS accepted, 0 AS rejected, 0 AS unloaded,
+           0 AS variance, r.value::bigint AS pending, 0 AS in_transit
+    FROM transfers t, jsonb_each_text(t.received) r
+    UNION ALL
+    SELECT (t.created_at AT TIME ZONE 'UTC')::date, s.waste_type, 0,
+           CASE WHEN s.in_transit THEN 0 ELSE s.amount END, 0, 0, 0, -s.amount,
+           CASE WHEN s.in_transit THEN s.amount ELSE 0 END
+    FROM shipments s JOIN transfers t ON t.id = s.transfer_id
+    UNION ALL
+    SELECT (r.received_at AT TIME ZONE 'UTC')::date, s.waste_type, 0, r.accepted_kg,
+           r.rejected_kg, 0, s.amount - r.received_kg, r.rejected_kg, -s.amount
+    FROM receipts r JOIN shipments s ON s.id = r.shipment_id
+    UNION ALL
+    SELECT (created_at AT TIME ZONE 'UTC')::date, waste_type, 0, 0, 0, amount, 0, 0, 0
+    FROM unloads
+), days AS (
+    SELECT day, waste_type, sum(generated) AS generated, sum(accepted) AS accepted,
+           sum(rejected) AS rejected, sum(unloaded) AS unloaded, sum(variance) AS variance,
+           sum(pending) AS pending, sum(in_transit) AS in_transit
+    FROM moves GROUP BY 1, 2
+), replayed AS (
+    SELECT b.day, b.waste_type,
+           concat_ws(' ', b.generated, b.accepted, b.rejected, b.unloaded, b.variance,
+                     b.pending, b.in_transit) AS checkpoint,
+           concat_ws(' ', coalesce(d.generated, 0), coalesce(d.accepted, 0),
+                     coalesce(d.rejected, 0), coalesce(d.unloaded, 0), coalesce(d.variance, 0),
+                     coalesce(s.pending, 0), coalesce(s.in_transit, 0)) AS ledger
+    FROM balance_days b
+    LEFT JOIN days d ON d.day = b.day AND d.waste_type = b.waste_type
+    LEFT JOIN LATERAL (SELECT sum(pending) AS pending, sum(in_transit) AS in_transit FROM days
+                       WHERE waste_type = b.waste_type AND day <= b.day) s ON true
+)
+SELECT format('VIOLATION balance_day day=%s type=%s checkpoint=%s ledger=%s (generated '
+              'accepted rejected unloaded variance pending in_transit)', day, waste_type,
+              checkpoint, ledger)
+FROM replayed
+WHERE checkpoint <> ledger
+ORDER BY day, waste_type;
+
 COMMIT;

@@ -13,6 +13,7 @@
 #include "db/migrate.h"
 #include "engine/alerts.h"
 #include "engine/app.h"
+#include "engine/balance_days.h"
 #include "engine/dispatch.h"
 #include "engine/events.h"
 #include "engine/export.h"
@@ -65,7 +66,8 @@ static void drain_check(evutil_socket_t fd, short events, void *arg)
     int64_t now = clock_ms();
     bool quiet = inflight == 0 && !dispatcher_busy(a->dispatcher) && !key_cache_busy(a->keys) &&
                  !room_hints_busy(a->hints) && !graph_cache_busy(a) && !events_busy(a->events) &&
-                 !webhook_sender_busy(a->webhooks) && !alert_evaluator_busy(a->alerts);
+                 !webhook_sender_busy(a->webhooks) && !alert_evaluator_busy(a->alerts) &&
+                 !balance_filler_busy(a->balance_days);
     if (!quiet) {
         svc->quiet_since_ms = 0;
     } else if (svc->quiet_since_ms == 0) {
@@ -110,6 +112,7 @@ static void on_signal(evutil_socket_t signum, short events, void *arg)
     dispatcher_stop(svc->application.dispatcher);
     webhook_sender_stop(svc->application.webhooks);
     alert_evaluator_stop(svc->application.alerts);
+    balance_filler_stop(svc->application.balance_days);
     room_hints_stop(svc->application.hints);
     key_cache_stop(svc->application.keys);
     svc->drain_deadline_ms = clock_ms() + svc->application.cfg->drain_timeout_ms;
@@ -336,6 +339,7 @@ int serve_main(const config *cfg)
         a->dispatcher = dispatcher_new(a, cfg->dispatch_interval_ms);
         a->webhooks = webhook_sender_new(a, &api_webhook_renderer);
         a->alerts = alert_evaluator_new(a);
+        a->balance_days = balance_filler_new(a);
         events_options events = {
             .max_streams = cfg->events_max_streams,
             .max_per_credential = cfg->events_max_per_credential,
@@ -375,8 +379,10 @@ int serve_main(const config *cfg)
     http_server_free(a->server);
     db_pool_free(a->pool);
     db_pool_free(a->control);
-    /* After the pools: their last callbacks (a poll or a record cut short) still reach it. */
+    /* After the pools: their last callbacks (a poll or a record cut short, a day's fill)
+     * still reach them. */
     webhook_sender_free(a->webhooks);
+    balance_filler_free(a->balance_days);
     curl_global_cleanup();
     graph_snapshot_release(a->graph);
     jwt_verifier_free(a->jwt);

@@ -2,6 +2,7 @@
  * /v1/stats. */
 #include "api/common.h"
 #include "api/handlers.h"
+#include "engine/balance_days.h"
 #include "engine/events.h"
 #include "engine/graph_cache.h"
 #include "engine/ready_probe.h"
@@ -122,6 +123,12 @@ static void metrics_read(tx *t, const db_result *pending)
             "# TYPE wasteflow_readyz_checks_total counter\n"
             "wasteflow_readyz_checks_total %llu\n",
             (unsigned long long)ready_probe_round_trips(tx_app(t)->ready));
+    fprintf(out,
+            "# HELP wasteflow_balance_days_filled_total Days of the balance checkpointed by this "
+            "instance.\n"
+            "# TYPE wasteflow_balance_days_filled_total counter\n"
+            "wasteflow_balance_days_filled_total %llu\n",
+            (unsigned long long)balance_filler_days(tx_app(t)->balance_days));
     if (tx_app(t)->events != NULL) {
         events_render_metrics(out, events_get_stats(tx_app(t)->events));
     }

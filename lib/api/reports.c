@@ -63,6 +63,28 @@ static void balance_read(tx *t, const db_result *result)
     api_reply_buffer(t, 200, &out, NULL);
 }
 
+typedef struct {
+    const char *from, *to;
+} balance_period;
+
+/* The checkpoints' answer, or none: they do not cover the period (a new ledger, the days'
+ * filler behind or not run yet), and the ledger alone answers, reading its shorter side. */
+static void balance_days_read(tx *t, const db_result *result)
+{
+    if (db_rows(result, 1) > 0) {
+        balance_read(t, result);
+        return;
+    }
+    const balance_period *period = tx_user(t);
+    tx_q0(t, ST_BALANCE_PLANS);
+    if (period->from == NULL && period->to == NULL) {
+        tx_q0(t, ST_BALANCE_ALL);
+    } else {
+        tx_q(t, ST_BALANCE, period->from, period->to, NULL);
+    }
+    tx_next(t, balance_read);
+}
+
 void handle_report_balance(http_ctx *ctx)
 {
     const char *from, *to;
@@ -70,14 +92,16 @@ void handle_report_balance(http_ctx *ctx)
         return;
     }
     tx *t = tx_for(ctx);
-    /* Custom plans without JIT for the round (ST_BALANCE_PLANS). The whole ledger has its
-     * own statement (nothing to replay, every row to read); otherwise NULL: the statement
+    balance_period *period = TX_NEW(t, balance_period);
+    period->from = from;
+    period->to = to;
+    tx_set_user(t, period);
+    /* Custom plans without JIT for each round (ST_BALANCE_PLANS). First the daily checkpoints
+     * (ST_BALANCE_DAYS, engine/balance_days.h): whole days from them, the period's edges from
+     * the ledger. Where they do not cover the period, the ledger alone: the whole ledger has
+     * its own statement (nothing to replay, every row to read); otherwise NULL: the statement
      * picks the cheaper replay of pending and in transit at `to`. */
     tx_q0(t, ST_BALANCE_PLANS);
-    if (from == NULL && to == NULL) {
-        tx_q0(t, ST_BALANCE_ALL);
-    } else {
-        tx_q(t, ST_BALANCE, from, to, NULL);
-    }
-    tx_run(t, TX_READ, balance_read);
+    tx_q(t, ST_BALANCE_DAYS, from, to);
+    tx_run(t, TX_READ, balance_days_read);
 }

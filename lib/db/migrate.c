@@ -139,6 +139,8 @@ static int grant_roles(PGconn *pg, const db_roles *roles, char *error, size_t er
         "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ",
         "REVOKE INSERT, UPDATE, DELETE ON schema_migrations FROM ",
         "REVOKE UPDATE, DELETE ON transfers, shipments, unloads, transfer_commits, receipts FROM ",
+        /* The balance's checkpoints are appended, never changed (sql/migrations/026). */
+        "REVOKE UPDATE, DELETE ON balance_days FROM ",
         "REVOKE INSERT, UPDATE, DELETE ON deployment_key FROM ",
         /* Keys are revoked, never deleted (an organization's or storage's go with it by the
          * foreign keys' cascade, which runs with the owner's rights). */

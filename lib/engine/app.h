@@ -13,6 +13,7 @@
 #include <event2/event.h>
 
 typedef struct alert_evaluator alert_evaluator;
+typedef struct balance_filler balance_filler;
 typedef struct dispatcher dispatcher;
 typedef struct events_hub events_hub;
 typedef struct graph_snapshot graph_snapshot;
@@ -35,6 +36,8 @@ typedef struct wf_app {
     dispatcher *dispatcher;
     /* Fires alert rules, on the instance holding their lease (engine/alerts.h). */
     alert_evaluator *alerts;
+    /* Writes the balance's daily checkpoints (engine/balance_days.h). */
+    balance_filler *balance_days;
     /* The newest road graph this instance has loaded (engine/graph_cache.h); NULL until
      * the first load. */
     graph_snapshot *graph;

@@ -60,6 +60,12 @@
     "OFFSET 0) s"
 #define BAL_RECEIVED                                                                               \
     "LATERAL (SELECT waste_type, amount FROM shipments s WHERE s.id = r.shipment_id OFFSET 0) s"
+/* The balance over the daily checkpoints (ST_BALANCE_DAYS, balance_days of
+ * sql/migrations/026): its plan, the one row of CTE k. */
+#define BD_A   "(SELECT a FROM k)"
+#define BD_B   "(SELECT b FROM k)"
+#define BD_E   "(SELECT e FROM k)"
+#define BD_FWD "(SELECT fwd FROM k)"
 
 /* An alert rule; a firing of one (api/repr.h renders both). */
 #define ALERT_COLUMNS  "id, storage_id, waste_type, fill_ratio_above, created_at"

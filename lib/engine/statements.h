@@ -93,6 +93,9 @@
     X(ST_BALANCE)                                                                                  \
     X(ST_BALANCE_ALL)                                                                              \
     X(ST_BALANCE_PLANS)                                                                            \
+    X(ST_BALANCE_DAYS)                                                                             \
+    X(ST_BD_NEXT)                                                                                  \
+    X(ST_BD_FILL)                                                                                  \
     X(ST_PING)                                                                                     \
     X(ST_PLAN_UNKNOWN_ORG)                                                                         \
     X(ST_PLAN_ROOMS)                                                                               \

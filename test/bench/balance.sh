@@ -1,26 +1,34 @@
 #!/usr/bin/env bash
 # What the balance report costs on a large ledger: GET /v1/reports/balance for one day at
-# the end of a year-long ledger against the whole ledger, and the same statement with its
-# replay forced each way. The ledger: 800,000 transfers of 10 kg of glass spread evenly
-# over the last 365 days, one shipment each (odd ones to an automatic storage, even ones in
-# transit to a weighed storage), 399,000 receipts an hour after their transfer (every tenth
-# weighing 11 kg and refusing 2), the last 1,000 loads still on their way, and 200,000
-# unloads: 2,199,000 ledger rows, built with SQL, with the live figures (pending, stock,
-# reserved, the running totals) the ledger implies, so sql/audit.sql passes.
+# the end, at the start and in the middle of a year-long ledger and for the whole ledger,
+# over the daily checkpoints (balance_days, filled by the server at start) and without them
+# (the ledger alone, reading its shorter side), and the same statements in psql. The ledger:
+# 800,000 transfers of 10 kg of glass spread evenly over the last 365 days, one shipment
+# each (odd ones to an automatic storage, even ones in transit to a weighed storage),
+# 399,000 receipts an hour after their transfer (every tenth weighing 11 kg and refusing
+# 2), the last 1,000 loads still on their way, and 200,000 unloads: 2,199,000 ledger rows,
+# built with SQL, with the live figures (pending, stock, reserved, the running totals) the
+# ledger implies, so sql/audit.sql passes.
 #
 #   test/bench/balance.sh
 #
 # Through a Release server (query and request timeouts raised to 60 s, so the long reports
-# are measured rather than cut at the default 5 s), REQUESTS times each (5 for the two long
-# ones) after 2 unmeasured ones, curl's total time (median and worst):
+# are measured rather than cut at the default 5 s): first how long its filler takes to
+# checkpoint every closed day; then REQUESTS times each report (5 for the long ones) after 2
+# unmeasured ones, curl's total time (median and worst), with the checkpoints, then with
+# balance_days emptied (as the owner) and, last, with them written back:
 #   last day        from = now - 1 day, no to (pending and in transit live)
-#   day before      from = now - 2 days, to = now - 1 day (backward from the live figures)
-#   first day       the ledger's first day (forward from nothing)
-#   middle day      a day half a year ago (either way reads half the ledger)
+#   day before      from = now - 2 days, to = now - 1 day
+#   first day       the ledger's first day
+#   middle day      a day half a year ago (without checkpoints either way reads half the
+#                   ledger)
+#   middle month    30 days around it
 #   whole ledger    no from, no to
-# Then the statement itself in psql (EXPLAIN ANALYZE's execution time) for the day before
-# with the replay forced forward (what every past `to` cost before: the ledger up to it)
-# and backward, and a check that both replays give the same figures at five points in time.
+# Then the statements themselves in psql (EXPLAIN ANALYZE's execution time): the day before
+# with ST_BALANCE's replay forced forward (what every past `to` cost before the shorter side:
+# the ledger up to it) and backward; the middle day with each replay and over the
+# checkpoints (ST_BALANCE_DAYS). And checks that both replays and the checkpoints give the
+# same figures at five points in time and for the middle day.
 #
 # Environment: BENCH_PG_PORT (54354), BENCH_PORT (18354), REQUESTS (20), WASTEFLOW_BIN (a
 # built server; default: build build-release/), WASTEFLOW_BENCH_PGDATA
@@ -121,15 +129,40 @@ measure() {
     printf '%-14s %s\n' "" "$(cat "$work/body.json")"
 }
 
-say "GET /v1/reports/balance through the server"
-measure "last day" "/v1/reports/balance?from=$day_ago"
-measure "day before" "/v1/reports/balance?from=$two_days_ago&to=$day_ago"
-measure "first day" "/v1/reports/balance?from=$start&to=$(ts "$start + 1 day")"
-measure "middle day" "/v1/reports/balance?from=$(ts '-183 days')&to=$(ts '-182 days')" 5
-measure "whole ledger" "/v1/reports/balance" 5
+say "the filler: every closed day checkpointed"
+last_closed=$(sql -c "SELECT ((now() - interval '1 minute') AT TIME ZONE 'UTC')::date - 1")
+fill_start=$(date +%s.%N)
+until [[ $(sql -c "SELECT count(*) FROM balance_days WHERE day = '$last_closed'") != 0 ]]; do
+    kill -0 "$server_pid" 2>/dev/null || { echo "balance.sh: the server died" >&2; exit 1; }
+    sleep 0.2
+done
+fill_s=$(echo "$(date +%s.%N) - $fill_start" | bc)
+days=$(sql -c "SELECT count(DISTINCT day) FROM balance_days")
+printf 'checkpointed %s days (%s to %s) in %.1f s from the server start: %.1f ms a day\n' \
+    "$days" "$(sql -c 'SELECT min(day) FROM balance_days')" "$last_closed" "$fill_s" \
+    "$(echo "$fill_s * 1000 / $days" | bc -l)"
 
-# The statement as the service sends it, $3 forcing the replay (true forward, false backward).
+middle_from=$(ts '-183 days')
+middle_to=$(ts '-182 days')
+reports() {
+    measure "last day" "/v1/reports/balance?from=$day_ago"
+    measure "day before" "/v1/reports/balance?from=$two_days_ago&to=$day_ago"
+    measure "first day" "/v1/reports/balance?from=$start&to=$(ts "$start + 1 day")"
+    measure "middle day" "/v1/reports/balance?from=$middle_from&to=$middle_to" "$1"
+    measure "middle month" "/v1/reports/balance?from=$(ts '-198 days')&to=$(ts '-168 days')" "$1"
+    measure "whole ledger" "/v1/reports/balance" "$1"
+}
+say "GET /v1/reports/balance through the server, over the checkpoints"
+reports "$requests"
+say "GET /v1/reports/balance through the server, the ledger alone (balance_days emptied)"
+sql -c "CREATE TABLE bench_saved_days AS SELECT * FROM balance_days; TRUNCATE balance_days"
+reports 5
+sql -c "INSERT INTO balance_days SELECT * FROM bench_saved_days; DROP TABLE bench_saved_days"
+
+# The statements as the service sends them: ST_BALANCE with $3 forcing the replay (true
+# forward, false backward), ST_BALANCE_DAYS over the checkpoints.
 statement=$(python3 "$root/test/bench/benchlib.py" statement-sql "$root/lib/engine/statements.c" ST_BALANCE)
+days_statement=$(python3 "$root/test/bench/benchlib.py" statement-sql "$root/lib/engine/statements.c" ST_BALANCE_DAYS)
 explain() {
     sql <<SQL | sed -n 's/^Execution Time: //p'
 SET jit = off;
@@ -137,21 +170,41 @@ PREPARE balance(timestamptz, timestamptz, boolean) AS $statement;
 EXPLAIN (ANALYZE, TIMING OFF) EXECUTE balance($1, $2, $3);
 SQL
 }
-say "the statement in psql: the day before, each replay (execution time)"
+explain_days() {
+    sql <<SQL | sed -n 's/^Execution Time: //p'
+SET jit = off;
+PREPARE days(timestamptz, timestamptz) AS $days_statement;
+EXPLAIN (ANALYZE, TIMING OFF) EXECUTE days($1, $2);
+SQL
+}
+say "the statements in psql (execution time)"
 printf 'day before, forward  (the ledger up to it) %s\n' "$(explain "'$two_days_ago'" "'$day_ago'" true)"
 printf 'day before, backward (the days since)      %s\n' "$(explain "'$two_days_ago'" "'$day_ago'" false)"
+printf 'day before, checkpoints                    %s\n' "$(explain_days "'$two_days_ago'" "'$day_ago'")"
+printf 'middle day, forward                        %s\n' "$(explain "'$middle_from'" "'$middle_to'" true)"
+printf 'middle day, backward                       %s\n' "$(explain "'$middle_from'" "'$middle_to'" false)"
+printf 'middle day, checkpoints                    %s\n' "$(explain_days "'$middle_from'" "'$middle_to'")"
+printf 'whole ledger, checkpoints                  %s\n' "$(explain_days NULL NULL)"
 
-say "both replays agree"
-for at in "$(ts '-300 days')" "$(ts '-100 days')" "$(ts '-1 day')" "$(ts '-30 minutes')" "$(ts '+1 day')"; do
+say "both replays and the checkpoints agree"
+for period in "NULL|$(ts '-300 days')" "NULL|$(ts '-100 days')" "NULL|$(ts '-1 day')" \
+    "NULL|$(ts '-30 minutes')" "NULL|$(ts '+1 day')" "$middle_from|$middle_to"; do
+    from=${period%|*}
+    at=${period#*|}
+    [[ $from == NULL ]] || from="'$from'"
     both=$(sql <<SQL
 PREPARE balance(timestamptz, timestamptz, boolean) AS $statement;
-CREATE TEMP TABLE f (code, generated, accepted, rejected, unloaded, variance, pending, in_transit) AS EXECUTE balance(NULL, '$at', true);
-CREATE TEMP TABLE b (code, generated, accepted, rejected, unloaded, variance, pending, in_transit) AS EXECUTE balance(NULL, '$at', false);
+PREPARE days(timestamptz, timestamptz) AS $days_statement;
+CREATE TEMP TABLE f (code, generated, accepted, rejected, unloaded, variance, pending, in_transit) AS EXECUTE balance($from, '$at', true);
+CREATE TEMP TABLE b (code, generated, accepted, rejected, unloaded, variance, pending, in_transit) AS EXECUTE balance($from, '$at', false);
+CREATE TEMP TABLE d (code, generated, accepted, rejected, unloaded, variance, pending, in_transit) AS EXECUTE days($from, '$at');
 SELECT (SELECT count(*) FROM (SELECT * FROM f EXCEPT SELECT * FROM b) x) = 0
-   AND (SELECT count(*) FROM f) = (SELECT count(*) FROM b),
+   AND (SELECT count(*) FROM (SELECT * FROM f EXCEPT SELECT * FROM d) x) = 0
+   AND (SELECT count(*) FROM f) = (SELECT count(*) FROM b)
+   AND (SELECT count(*) FROM f) = (SELECT count(*) FROM d),
        (SELECT row_to_json(f)::text FROM f WHERE code = 'glass');
 SQL
     )
-    printf 'to %s: forward = backward: %s\n' "$at" "$both"
+    printf '[%s, %s): forward = backward = checkpoints: %s\n' "$from" "$at" "$both"
     [[ $both == t* ]] || exit 1
 done

@@ -234,14 +234,14 @@ char *it_db_fingerprint(void)
     /* room_events is a queue the dispatcher empties on its own time; dispatcher_lease is
      * renewed by the dispatcher at every poll, alert_lease by the alert evaluator; the webhook
      * sender renews its lease and works through its outbox, recording attempts, on its own
-     * time too. */
+     * time too; and the balance's checkpoints are written as days close. */
     PGconn *db = it_db();
     PGresult *tables = query_or_fail(
         "SELECT table_name FROM information_schema.tables"
         " WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
         " AND table_name NOT IN ('schema_migrations', 'idempotency_keys', 'room_events',"
         " 'dispatcher_lease', 'alert_lease', 'webhook_sender_lease', 'webhook_outbox',"
-        " 'webhook_deliveries')"
+        " 'webhook_deliveries', 'balance_days')"
         " ORDER BY table_name COLLATE \"C\"");
     char *out = NULL;
     size_t length = 0, capacity = 0;
