@@ -127,8 +127,13 @@ static void metrics_read(tx *t, const db_result *pending)
             "# HELP wasteflow_balance_days_filled_total Days of the balance checkpointed by this "
             "instance.\n"
             "# TYPE wasteflow_balance_days_filled_total counter\n"
-            "wasteflow_balance_days_filled_total %llu\n",
-            (unsigned long long)balance_filler_days(tx_app(t)->balance_days));
+            "wasteflow_balance_days_filled_total %llu\n"
+            "# HELP wasteflow_balance_days_looks_total Looks of this instance for the next day "
+            "of the balance to checkpoint, finished.\n"
+            "# TYPE wasteflow_balance_days_looks_total counter\n"
+            "wasteflow_balance_days_looks_total %llu\n",
+            (unsigned long long)balance_filler_days(tx_app(t)->balance_days),
+            (unsigned long long)balance_filler_looks(tx_app(t)->balance_days));
     if (tx_app(t)->events != NULL) {
         events_render_metrics(out, events_get_stats(tx_app(t)->events));
     }

@@ -28,6 +28,7 @@ struct balance_filler {
     bool looking;
     bool failing;
     uint64_t days;      /* checkpointed by this instance */
+    uint64_t looks;     /* finished, whatever they found */
     int streak;         /* days filled since the last wait, for one log line per catch-up */
     char last[16];      /* the day the last finished look tried to fill ("" none) */
     char streak_to[16]; /* the newest of the streak */
@@ -124,6 +125,7 @@ static void looked(tx *t, tx_outcome outcome)
     look *l = tx_user(t);
     balance_filler *f = l->f;
     f->looking = false;
+    f->looks++;
     int64_t wait = BALANCE_DAYS_RETRY_MS;
     if (outcome == TX_OK) {
         if (f->failing) {
@@ -204,4 +206,9 @@ void balance_filler_free(balance_filler *f)
 uint64_t balance_filler_days(const balance_filler *f)
 {
     return f != NULL ? f->days : 0;
+}
+
+uint64_t balance_filler_looks(const balance_filler *f)
+{
+    return f != NULL ? f->looks : 0;
 }

@@ -40,5 +40,8 @@ void balance_filler_free(balance_filler *f);
 
 /* Days this instance checkpointed (written by it, not found written by another). */
 uint64_t balance_filler_days(const balance_filler *f);
+/* Looks this instance finished, whatever they found (when the next one comes is in the
+ * comment above; a test waits for the first before it takes a connection away). */
+uint64_t balance_filler_looks(const balance_filler *f);
 
 #endif

@@ -361,6 +361,15 @@ static void test_hung_backend(void **state)
     if (count != 2) {
         fail_msg("expected the server's 2 pooled backends, found %d", count);
     }
+    /* The balance's filler looks once within a second of the start (and then not for an
+     * hour, the ledger's days being today's): on the pool, so its look could be the one to
+     * step on the hung backend, as the dispatcher's sweep could. */
+    start = tu_now_ms();
+    while (tu_metric("wasteflow_balance_days_looks_total") < 1 &&
+           tu_now_ms() - start < tu_patience_ms()) {
+        tu_sleep_ms(50);
+    }
+    assert_true(tu_metric("wasteflow_balance_days_looks_total") >= 1);
     int victim = pids[0];
     if (kill(victim, SIGSTOP) != 0) {
         skip(); /* not allowed to signal the cluster's processes */
