@@ -177,20 +177,29 @@ static void test_one_placeable_among_ten_thousand(void **state)
      * Backends report their counts lazily (up to 10 s after going idle): settle first. */
     wait_events_taken();
     tu_sleep_ms(11000);
-    long long before =
-        it_sql_int("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = "
-                   "current_database()");
-    tu_sleep_ms(5000);
-    long long after =
-        it_sql_int("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = "
-                   "current_database()");
-    printf("dispatch: idle server, %lld transactions in 5 s\n", after - before);
+    /* A one-off full sweep (a new leader's, which a loaded machine can delay into a window,
+     * or one after a lease renewed late) is allowed; a sweep that never ends is not: of
+     * three windows, at least one must be quiet. */
+    long long quietest = -1;
+    for (int window = 0; window < 3 && (quietest < 0 || quietest > 25); window++) {
+        long long before =
+            it_sql_int("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname "
+                       "= current_database()");
+        tu_sleep_ms(5000);
+        long long after =
+            it_sql_int("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname "
+                       "= current_database()");
+        printf("dispatch: idle server, %lld transactions in 5 s\n", after - before);
+        if (quietest < 0 || after - before < quietest) {
+            quietest = after - before;
+        }
+    }
     if (tu_under_valgrind()) {
         /* Memcheck slows the server ~5x: its first full sweep (10 s after it leads) can
-         * still be running in the window. The ASan run checks the bound. */
+         * still be running in every window. The ASan run checks the bound. */
         printf("dispatch: under valgrind, the idle bound is not checked\n");
     } else {
-        assert_true(after - before <= 25);
+        assert_true(quietest <= 25);
     }
 
     /* Clean up so the other tests see a small world. */
