@@ -367,12 +367,30 @@ void tu_assert_reads_back_at(const char *file, int line, const char *path, const
 }
 
 /* True when the database's fingerprint is still before; prints both when not. Frees before. */
+/* Prints the tables whose digests differ between two fingerprints ("table=md5 ..." in the
+ * same table order): the whole fingerprints pass cmocka's message buffer and were cut off
+ * before the table that changed. */
+static void print_changed_tables(const char *before, const char *after)
+{
+    print_error("the database changed:");
+    const char *b = before, *a = after;
+    while (*b != '\0' || *a != '\0') {
+        size_t bl = strcspn(b, " "), al = strcspn(a, " ");
+        if (bl != al || strncmp(b, a, bl) != 0) {
+            print_error(" [%.*s -> %.*s]", (int)bl, b, (int)al, a);
+        }
+        b += bl + (b[bl] == ' ');
+        a += al + (a[al] == ' ');
+    }
+    print_error("\n");
+}
+
 static bool unchanged(char *before)
 {
     char *after = it_db_fingerprint();
     bool same = strcmp(before, after) == 0;
     if (!same) {
-        print_error("the database changed:\n  before: %s\n  after:  %s\n", before, after);
+        print_changed_tables(before, after);
     }
     free(before);
     free(after);
