@@ -573,8 +573,7 @@ void view_cache_put_members(view_cache *cache, const char *code, int64_t version
         }
     }
     type_members_entry *e = &cache->members[slot];
-    int64_t *copy = xcalloc(count ? count : 1, sizeof *copy);
-    memcpy(copy, ids, count * sizeof *copy);
+    int64_t *copy = copy_ids(ids, count);
     free(e->ids);
     snprintf(e->code, sizeof e->code, "%s", code);
     e->version = version;

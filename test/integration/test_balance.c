@@ -108,15 +108,14 @@ static char *report(const char *from, const char *to)
     return out;
 }
 
-/* ST_BALANCE itself, its replay forced ("true" forward, "false" backward), in the same
- * shape. */
-static char *statement(const char *from, const char *to, const char *forward)
+/* A balance statement of the engine's run as the server runs it (params as its $1, $2, ...),
+ * its rows in report()'s shape: "code:generated accepted ... in_transit|...". */
+static char *run_balance(int statement, int count, const char *const *params)
 {
-    const char *params[3] = {from, to, forward};
     PGresult *r =
-        PQexecParams(it_db(), engine_statements[ST_BALANCE].sql, 3, NULL, params, NULL, NULL, 0);
+        PQexecParams(it_db(), engine_statements[statement].sql, count, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        fail_msg("ST_BALANCE: %s", PQresultErrorMessage(r));
+        fail_msg("%s: %s", engine_statements[statement].name, PQresultErrorMessage(r));
     }
     char *out = tu_format("%s", "");
     for (int row = 0; row < PQntuples(r); row++) {
@@ -129,6 +128,13 @@ static char *statement(const char *from, const char *to, const char *forward)
     }
     PQclear(r);
     return out;
+}
+
+/* ST_BALANCE itself, its replay forced ("true" forward, "false" backward). */
+static char *statement(const char *from, const char *to, const char *forward)
+{
+    const char *params[3] = {from, to, forward};
+    return run_balance(ST_BALANCE, 3, params);
 }
 
 /* The test's own replay, forward from the beginning and by the figures' definitions: what
@@ -625,27 +631,11 @@ static char *checkpoint(int d)
                     cp.day[d]);
 }
 
-/* ST_BALANCE_DAYS itself, in report()'s shape ("" when the checkpoints do not cover the
- * period). */
+/* ST_BALANCE_DAYS itself ("" when the checkpoints do not cover the period). */
 static char *days_statement(const char *from, const char *to)
 {
     const char *params[2] = {from, to};
-    PGresult *r = PQexecParams(it_db(), engine_statements[ST_BALANCE_DAYS].sql, 2, NULL, params,
-                               NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        fail_msg("ST_BALANCE_DAYS: %s", PQresultErrorMessage(r));
-    }
-    char *out = tu_format("%s", "");
-    for (int row = 0; row < PQntuples(r); row++) {
-        char *next = tu_format("%s%s%s:%s %s %s %s %s %s %s", out, row ? "|" : "",
-                               PQgetvalue(r, row, 0), PQgetvalue(r, row, 1), PQgetvalue(r, row, 2),
-                               PQgetvalue(r, row, 3), PQgetvalue(r, row, 4), PQgetvalue(r, row, 5),
-                               PQgetvalue(r, row, 6), PQgetvalue(r, row, 7));
-        free(out);
-        out = next;
-    }
-    PQclear(r);
-    return out;
+    return run_balance(ST_BALANCE_DAYS, 2, params);
 }
 
 /* Each day's checkpoint is the test's own replay of that day, [00:00, next 00:00) UTC, and

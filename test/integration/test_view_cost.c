@@ -440,23 +440,14 @@ static void test_start_reads_the_roads_once(void **state)
 /* The items' ids and distances of a page, as text ("id:distance,..."; caller frees). */
 static char *order_of(const it_response *r)
 {
-    size_t cap = 64, len = 0;
-    char *text = calloc(1, cap);
-    assert_non_null(text);
+    char *text = tu_format("%s", "");
     const cJSON *item;
     cJSON_ArrayForEach(item, tu_member(r->json, "items"))
     {
-        char *one =
-            tu_format("%lld:%lld,", it_json_int(item, "id"), it_json_int(item, "distance_m"));
-        size_t n = strlen(one);
-        while (len + n + 1 > cap) {
-            cap *= 2;
-            text = realloc(text, cap);
-            assert_non_null(text);
-        }
-        memcpy(text + len, one, n + 1);
-        len += n;
-        free(one);
+        char *next = tu_format("%s%lld:%lld,", text, it_json_int(item, "id"),
+                               it_json_int(item, "distance_m"));
+        free(text);
+        text = next;
     }
     return text;
 }
