@@ -42,6 +42,7 @@ struct placement {
     member *members;
     size_t member_count, member_cap;
     size_t storages_seen;
+    size_t wanted; /* pairs the last plan named, beyond its cap too */
 };
 
 static void *resize(void *block, size_t count, size_t size)
@@ -233,7 +234,13 @@ size_t placement_plan(placement *p, place_pair *out, size_t cap)
             plan_type_walk(p, m, k, out, cap, &wanted);
         }
     }
+    p->wanted = wanted;
     return wanted < cap ? wanted : cap;
+}
+
+size_t placement_wanted(const placement *p)
+{
+    return p->wanted;
 }
 
 void placement_fresh(placement *p, place_pair pair, int64_t room_kg)

@@ -60,6 +60,10 @@ size_t placement_add(placement *p, plan_type *types, const uint32_t *keys, size_
 size_t placement_plan(placement *p, place_pair *out, size_t cap)
     __attribute__((warn_unused_result));
 
+/* How many pairs the last placement_plan named, beyond its cap too: a caller that offered
+ * a short array learns how long one would hold them all. */
+size_t placement_wanted(const placement *p) __attribute__((warn_unused_result));
+
 /* A fresh room read for pair: room_kg is capacity - stock, 0 when the database has no row
  * with room (full, or not accepted). Fresh rooms replace hints for the rest of the batch. */
 void placement_fresh(placement *p, place_pair pair, int64_t room_kg);

@@ -188,10 +188,16 @@ static void test_exact_hints_read_just_enough(void **state)
     assert_int_equal(placement_add(w.p, types, keys, 2, list_next, &search), 0);
 
     place_pair pairs[16];
+    /* An array too short gets the first pairs, and the count of all of them. */
+    assert_int_equal(placement_plan(w.p, pairs, 2), 2);
+    assert_int_equal(placement_wanted(w.p), 5);
+    assert_int_equal(pairs[0].storage_id, 10);
+    assert_int_equal(pairs[1].storage_id, 11);
     size_t n = placement_plan(w.p, pairs, COUNT(pairs));
     /* glass: 10 (30), 11 (0), 12 (100 covers the other 30); plastic: 10 (not accepted),
      * 11 (50 covers 20). Storage 13 and 14 are never asked about. */
     assert_int_equal(n, 5);
+    assert_int_equal(placement_wanted(w.p), 5);
     assert_int_equal(placement_expected_kg(w.p, 0), 80); /* the hints say all of it fits */
     int64_t expected[][2] = {{10, GLASS}, {11, GLASS}, {12, GLASS}, {10, PLASTIC}, {11, PLASTIC}};
     for (size_t i = 0; i < n; i++) {
@@ -200,6 +206,7 @@ static void test_exact_hints_read_just_enough(void **state)
         placement_fresh(w.p, pairs[i], true_room(&w.db, pairs[i]));
     }
     assert_int_equal(placement_plan(w.p, pairs, COUNT(pairs)), 0);
+    assert_int_equal(placement_wanted(w.p), 0);
     assert_int_equal(search.pulled, 3);
     ASSERT_SHIPMENTS(w.p, 0, {0, 10, 30, 5}, {0, 12, 30, 7}, {1, 11, 20, 7});
     assert_int_equal(types[0].left_kg, 0);
