@@ -208,6 +208,7 @@ profile_run S1 "$bench/random_org_view.lua"
 # service itself; in this world every organization reaches all of them.
 reach=$(python3 "$lib" reachable "$B" $orgs)
 tid_base=1000000000000 # baseline transfer ids: far above the service's sequence
+tid_first=$tid_base
 
 # transfer_runs NAME REACH HOT: service then baseline, at 16 and 64 connections, REPEAT times.
 transfer_runs() {
@@ -267,12 +268,14 @@ SQL
 hot=$(sql -c "SELECT id FROM storages WHERE name = 'hot'")
 reach3="${reach%\}},$hot}"
 curl -sf -H "$auth" "$B/v1/organizations/1/storages" >/dev/null # reload the graph outside the runs
-shipments_before=$(sql -c "SELECT coalesce(max(id), 0) FROM shipments")
+# The service's own shipments only: the baselines' carry their transfer's id (>= 10^12), so
+# a max over all of them would put every later service shipment below it.
+shipments_before=$(sql -c "SELECT coalesce(max(id), 0) FROM shipments WHERE transfer_id < $tid_first")
 transfer_runs S3 "$reach3" "$hot"
 # Of the service's own S3 shipments (the baseline's transfer ids are >= 10^12).
 s3_hot_share=$(sql -c "SELECT round(100.0 * count(*) FILTER (WHERE storage_id = $hot)
     / greatest(count(*), 1), 1) FROM shipments WHERE id > $shipments_before
-    AND transfer_id < 1000000000000")
+    AND transfer_id < $tid_first")
 
 say "peak RSS: S1 at 256 connections, 5 s"
 run_wrk S1-rss 256 "$server_pid" "$B" "$bench/random_org_view.lua" 5
