@@ -42,21 +42,11 @@ requests=${REQUESTS:-20}
 bench_start balance 54354 18354
 
 say "ledger: 800,000 transfers, 399,000 receipts, 200,000 unloads over 365 days"
-# Written as the owner with triggers off (session_replication_role): the ledger's triggers
-# date every row now() and keep the running totals, neither of which a backfill wants; the
-# live figures are then set from the ledger, as the service would have left them.
-sql <<'SQL'
-SET session_replication_role = replica;
-INSERT INTO organizations (name) VALUES ('bench supplier');
+bench_year_ledger 800000 <<'SQL'
 INSERT INTO storages (name, intake) VALUES ('bench automatic', 'automatic'),
                                            ('bench weighed', 'weighed');
 INSERT INTO storage_waste (storage_id, waste_type, capacity)
     SELECT id, 'glass', 100000000 FROM storages;
-INSERT INTO transfers (id, organization_id, trigger, received, pending, created_at, actor)
-    SELECT g, 1, 'request', '{"glass": 10}', '{}',
-           now() - interval '365 days' + g * (interval '365 days' / 800000), 'bench'
-    FROM generate_series(1, 800000) g;
-SELECT setval(pg_get_serial_sequence('transfers', 'id'), 800000) \g /dev/null
 INSERT INTO shipments (id, transfer_id, position, storage_id, waste_type, amount, distance_m,
                        in_transit)
     OVERRIDING SYSTEM VALUE

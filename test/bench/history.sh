@@ -23,20 +23,11 @@ requests=${REQUESTS:-50}
 bench_start history 54353 18353
 
 say "ledger: 800,000 transfers with a shipment each and 200,000 unloads over 365 days"
-# Written as the owner with triggers off (session_replication_role): the ledger's triggers
-# date every row now() and keep the running totals, neither of which a bulk backfill wants.
-sql <<'SQL'
-SET session_replication_role = replica;
-INSERT INTO organizations (name) VALUES ('bench supplier');
+bench_year_ledger 800000 <<'SQL'
 INSERT INTO storages (name) VALUES ('bench storage'), ('bench other');
 -- Room for ten million kilograms: the forecast's full_at lands a few years ahead.
 INSERT INTO storage_waste (storage_id, waste_type, capacity)
     SELECT id, 'glass', 10000000 FROM storages;
-INSERT INTO transfers (id, organization_id, trigger, received, pending, created_at, actor)
-    SELECT g, 1, 'request', '{"glass": 10}', '{}',
-           now() - interval '365 days' + g * (interval '365 days' / 800000), 'bench'
-    FROM generate_series(1, 800000) g;
-SELECT setval(pg_get_serial_sequence('transfers', 'id'), 800000) \g /dev/null
 INSERT INTO shipments (transfer_id, position, storage_id, waste_type, amount, distance_m)
     SELECT g, 0, (SELECT min(id) FROM storages), 'glass', 10, 10 FROM generate_series(1, 800000) g;
 INSERT INTO unloads (storage_id, waste_type, amount, created_at, actor)

@@ -158,6 +158,27 @@ bench_database() {
     "$bin" migrate >/dev/null 2>&1
 }
 
+# bench_year_ledger COUNT <<SQL: a year-long ledger, written through sql in one session as
+# the owner with the ledger's triggers off (session_replication_role: they would date every
+# row now() and keep the running totals, neither of which a backfill wants): the
+# organization 'bench supplier' (id 1 in a new database), COUNT transfers from it of 10 kg of
+# glass each, ids 1 to COUNT, spread evenly over the last 365 days, then the script's own SQL
+# (its storages, shipments, unloads, and the live figures its ledger implies).
+bench_year_ledger() {
+    {
+        cat <<SQL
+SET session_replication_role = replica;
+INSERT INTO organizations (name) VALUES ('bench supplier');
+INSERT INTO transfers (id, organization_id, trigger, received, pending, created_at, actor)
+    SELECT g, 1, 'request', '{"glass": 10}', '{}',
+           now() - interval '365 days' + g * (interval '365 days' / $1), 'bench'
+    FROM generate_series(1, $1) g;
+SELECT setval(pg_get_serial_sequence('transfers', 'id'), $1) \g /dev/null
+SQL
+        cat
+    } | sql -f -
+}
+
 # say TEXT: a step of the script, on stderr.
 say() { printf '== %s\n' "$*" >&2; }
 

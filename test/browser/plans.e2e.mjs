@@ -8,7 +8,6 @@
 // Started by test/browser/run.sh.
 
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import {
   A,
   B,
@@ -16,6 +15,7 @@ import {
   TIMEOUT,
   allowHttpError,
   call,
+  expectNoAxeViolations,
   log,
   requests,
   runMain,
@@ -29,24 +29,9 @@ import {
   withPage,
 } from './harness.mjs';
 
-const require = createRequire(import.meta.url);
-const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const CSV_HEADER =
   'movement_id,transfer_id,created_at,organization_id,organization_name,storage_id,storage_name,waste_type,' +
   'planned_kg,status,received_kg,accepted_kg,rejected_kg,distance_m,actor';
-
-async function expectNoAxeViolations(page, where) {
-  await page.evaluate(AXE);
-  const bad = await page.evaluate(async () => {
-    // eslint-disable-next-line no-undef
-    const result = await axe.run(document, { resultTypes: ['violations'] });
-    return result.violations
-      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => ({ id: v.id, impact: v.impact, target: v.nodes[0]?.target?.join(' ') }));
-  });
-  log(`  axe-core on ${where}: ${bad.length} serious or critical`);
-  if (bad.length) throw new Error(`axe-core on ${where}: ${JSON.stringify(bad)}`);
-}
 
 // The batch the console builds, built here from the API: every organization with pending
 // waste, by id.

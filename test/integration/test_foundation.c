@@ -36,26 +36,45 @@ static void assert_json_content_type(it_response *response)
     assert_int_equal(strncasecmp(content_type, "application/json", 16), 0);
 }
 
+/* POST body (with headers, NULL for none) to path must answer 201 with member (a string)
+ * equal to value. */
+#define ASSERT_POSTED(path, body, headers, member, value)                                          \
+    assert_posted_at(__FILE__, __LINE__, (path), (body), (headers), (member), (value))
+static void assert_posted_at(const char *file, int line, const char *path, const char *body,
+                             const char *const *headers, const char *member, const char *value)
+{
+    it_response *response = it_request("POST", path, body, headers);
+    tu_expect_status_at(file, line, response, 201);
+    const char *got = it_json_str(response->json, member);
+    if (got == NULL || strcmp(got, value) != 0) {
+        fail_msg("%s:%d: POST %s: %s is \"%s\", expected \"%s\"", file, line, path, member,
+                 got ? got : "(missing)", value);
+    }
+    it_response_free(response);
+}
+
 /* ---------------------------------------------------------------- operations */
+
+/* A probe's answer: 200, JSON, and its status member (JSON text). */
+static void assert_probe(const char *path, const char *status)
+{
+    it_response *response = it_get("%s", path);
+    EXPECT_STATUS(response, 200);
+    assert_json_content_type(response);
+    ASSERT_JSON_AT(response->json, "status", "%s", status);
+    it_response_free(response);
+}
 
 static void test_healthz(void **state)
 {
     (void)state;
-    it_response *response = it_get("/healthz");
-    EXPECT_STATUS(response, 200);
-    assert_json_content_type(response);
-    ASSERT_JSON_AT(response->json, "status", "\"ok\"");
-    it_response_free(response);
+    assert_probe("/healthz", "\"ok\"");
 }
 
 static void test_readyz(void **state)
 {
     (void)state;
-    it_response *response = it_get("/readyz");
-    EXPECT_STATUS(response, 200);
-    assert_json_content_type(response);
-    ASSERT_JSON_AT(response->json, "status", "\"ready\"");
-    it_response_free(response);
+    assert_probe("/readyz", "\"ready\"");
 }
 
 static void test_metrics(void **state)
@@ -248,12 +267,17 @@ static void test_json_content_type_with_charset_is_accepted(void **state)
     static const char *const charset[] = {"Content-Type: application/json; charset=utf-8", NULL};
     char *name = it_unique_name("charset");
     char *body = tu_format("{\"name\":\"%s\"}", name);
-    it_response *response = it_request("POST", "/v1/organizations", body, charset);
-    EXPECT_STATUS(response, 201);
-    assert_string_equal(it_json_str(response->json, "name"), name);
-    it_response_free(response);
+    ASSERT_POSTED("/v1/organizations", body, charset, "name", name);
     free(body);
     free(name);
+}
+
+/* Each of bodies POSTed as a waste type is refused, 422 naming field. */
+static void refuse_waste_types(const char *const *bodies, size_t count, const char *field)
+{
+    for (size_t i = 0; i < count; i++) {
+        EXPECT_REJECTED_TYPE("POST", "/v1/waste-types", bodies[i], 422, "validation-error", field);
+    }
 }
 
 /* A valid organization body padded with trailing whitespace to exactly total_len bytes. */
@@ -286,34 +310,32 @@ static void test_body_over_64_kib_is_413(void **state)
 
     /* Exactly 64 KiB is within the limit. */
     char *at_limit = padded_org_body(name, BODY_LIMIT);
-    it_response *response = it_request("POST", "/v1/organizations", at_limit, NULL);
-    EXPECT_STATUS(response, 201);
-    assert_string_equal(it_json_str(response->json, "name"), name);
-    it_response_free(response);
+    ASSERT_POSTED("/v1/organizations", at_limit, NULL, "name", name);
     free(at_limit);
     free(name);
 }
 
 /* ---------------------------------------------------------------- malformed JSON */
 
-static char *nested_objects(size_t depth)
+/* An organization body whose capacity is inner nested depth times in open ... close. */
+static char *nested(const char *open_one, const char *inner, const char *close_one, size_t depth)
 {
-    char *open = tu_repeat("{\"a\":", depth);
-    char *close = tu_repeat("}", depth);
-    char *body = tu_format("{\"name\":\"deep\",\"capacity\":%s1%s}", open, close);
+    char *open = tu_repeat(open_one, depth);
+    char *close = tu_repeat(close_one, depth);
+    char *body = tu_format("{\"name\":\"deep\",\"capacity\":%s%s%s}", open, inner, close);
     free(open);
     free(close);
     return body;
 }
 
+static char *nested_objects(size_t depth)
+{
+    return nested("{\"a\":", "1", "}", depth);
+}
+
 static char *nested_arrays(size_t depth)
 {
-    char *open = tu_repeat("[", depth);
-    char *close = tu_repeat("]", depth);
-    char *body = tu_format("{\"name\":\"deep\",\"capacity\":%s%s}", open, close);
-    free(open);
-    free(close);
-    return body;
+    return nested("[", "", "]", depth);
 }
 
 static void test_malformed_json_is_400(void **state)
@@ -529,9 +551,7 @@ static void test_waste_type_bad_codes_422(void **state)
         "{\"code\":null,\"name\":\"Null\"}",
         "{\"name\":\"Missing\"}",
     };
-    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
-        EXPECT_REJECTED_TYPE("POST", "/v1/waste-types", bodies[i], 422, "validation-error", "code");
-    }
+    refuse_waste_types(bodies, sizeof bodies / sizeof bodies[0], "code");
     free(body_33);
     free(code_33);
 
@@ -541,10 +561,7 @@ static void test_waste_type_bad_codes_422(void **state)
     const char *good_codes[] = {code_32, "y", "x_1"};
     for (size_t i = 0; i < 3; i++) {
         char *body = tu_format("{\"code\":\"%s\",\"name\":\"Edge\"}", good_codes[i]);
-        it_response *response = it_post("/v1/waste-types", "%s", body);
-        EXPECT_STATUS(response, 201);
-        assert_string_equal(it_json_str(response->json, "code"), good_codes[i]);
-        it_response_free(response);
+        ASSERT_POSTED("/v1/waste-types", body, NULL, "code", good_codes[i]);
         free(body);
     }
     free(code_32);
@@ -562,9 +579,7 @@ static void test_waste_type_bad_names_422(void **state)
         "{\"code\":\"paper\",\"name\":null}",
         "{\"code\":\"paper\"}",
     };
-    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
-        EXPECT_REJECTED_TYPE("POST", "/v1/waste-types", bodies[i], 422, "validation-error", "name");
-    }
+    refuse_waste_types(bodies, sizeof bodies / sizeof bodies[0], "name");
     free(body_201);
     free(name_201);
 
@@ -575,10 +590,7 @@ static void test_waste_type_bad_names_422(void **state)
     /* 200 characters is the limit, counted in characters, not bytes. */
     char *name_200 = tu_repeat("\xd0\xb6", 200);
     char *body_200 = tu_format("{\"code\":\"paper\",\"name\":\"%s\"}", name_200);
-    it_response *response = it_post("/v1/waste-types", "%s", body_200);
-    EXPECT_STATUS(response, 201);
-    assert_string_equal(it_json_str(response->json, "name"), name_200);
-    it_response_free(response);
+    ASSERT_POSTED("/v1/waste-types", body_200, NULL, "name", name_200);
     free(body_200);
     free(name_200);
 }

@@ -190,9 +190,11 @@ static bool pool_fully_connected(void)
     return stats.connected == stats.size && stats.idle == stats.size;
 }
 
-static db_pool *make_pool(const char *conninfo, int size, int queue_max, int query_timeout_ms)
+/* The options of the tests' pools: the runner's statements, locks waited for 1 s. */
+static db_pool_options pool_options(const char *conninfo, int size, int queue_max,
+                                    int query_timeout_ms)
 {
-    db_pool_options options = {
+    return (db_pool_options){
         .conninfo = conninfo,
         .size = size,
         .queue_max = queue_max,
@@ -201,9 +203,20 @@ static db_pool *make_pool(const char *conninfo, int size, int queue_max, int que
         .statements = statements,
         .statement_count = STMT_COUNT,
     };
-    pool = db_pool_new(base, &options);
+}
+
+/* The test's pool (pool) on options. */
+static db_pool *start_pool(const db_pool_options *options)
+{
+    pool = db_pool_new(base, options);
     assert_non_null(pool);
     return pool;
+}
+
+static db_pool *make_pool(const char *conninfo, int size, int queue_max, int query_timeout_ms)
+{
+    db_pool_options options = pool_options(conninfo, size, queue_max, query_timeout_ms);
+    return start_pool(&options);
 }
 
 /* A pool whose every connection is connected and idle. */
@@ -240,6 +253,42 @@ static db_conn *lease_now(void)
     return rec.conn;
 }
 
+/* The connections as stats counts them. */
+static void assert_connections(db_pool_stats stats, int size, int connected, int idle, int leased,
+                               int waiting)
+{
+    assert_int_equal(stats.size, size);
+    assert_int_equal(stats.connected, connected);
+    assert_int_equal(stats.idle, idle);
+    assert_int_equal(stats.leased, leased);
+    assert_int_equal(stats.waiting, waiting);
+}
+
+/* The failures as stats counts them. */
+static void assert_failures(db_pool_stats stats, int errors, int reconnects, int timeouts)
+{
+    assert_int_equal(stats.errors, errors);
+    assert_int_equal(stats.reconnects, reconnects);
+    assert_int_equal(stats.timeouts, timeouts);
+}
+
+/* A lease asked for now (a 10 s deadline) into rec and waited for up to wait_ms; returns
+ * when it was asked. */
+static int64_t lease_answered(lease_rec *rec, int wait_ms)
+{
+    int64_t asked = clock_ms();
+    lease_start(asked + 10000, rec);
+    WAIT_COUNT(rec->calls, 1, wait_ms);
+    return asked;
+}
+
+/* A new pool of one, ready (queue 16, queries 5 s), and its connection leased. */
+static db_conn *lease_of_one(void)
+{
+    ready_pool(1, 16, 5000);
+    return lease_now();
+}
+
 static void send_start(db_conn *conn, const db_query *queries, int count, batch_rec *rec)
 {
     void (*then)(db_conn *, batch_rec *) = rec->then;
@@ -267,6 +316,20 @@ static void send_wait(db_conn *conn, const db_query *queries, int count, batch_r
 static db_query sql(const char *text)
 {
     return (db_query){.statement = -1, .sql = text};
+}
+
+/* One SQL text sent on conn into rec, not waited for (db_conn_send sends it at once). */
+static void sql_start(db_conn *conn, const char *text, batch_rec *rec)
+{
+    db_query query = sql(text);
+    send_start(conn, &query, 1, rec);
+}
+
+/* One SQL text sent on conn, its answer waited for into rec. */
+static void sql_wait(db_conn *conn, const char *text, batch_rec *rec)
+{
+    db_query query = sql(text);
+    send_wait(conn, &query, 1, rec);
 }
 
 /* The backend pid of a leased connection, through the prepared statement. */
@@ -490,11 +553,9 @@ static void accessor_cb(db_conn *conn, const db_result *r, void *arg)
 static void test_result_accessors(void **state)
 {
     (void)state;
-    ready_pool(1, 16, 5000);
-    db_conn *conn = lease_now();
-    db_query create = sql("CREATE TEMP TABLE accessor_t (v int)");
+    db_conn *conn = lease_of_one();
     batch_rec setup_rec = {0};
-    send_wait(conn, &create, 1, &setup_rec);
+    sql_wait(conn, "CREATE TEMP TABLE accessor_t (v int)", &setup_rec);
     assert_int_equal(setup_rec.status, DB_OK);
     db_query queries[] = {
         sql("SELECT 9223372036854775807::bigint, '-9223372036854775808'::bigint, NULL::bigint"),
@@ -535,8 +596,7 @@ static void test_sql_error_in_pipeline(void **state)
     assert_string_equal(rec.command[2], "");
 
     /* A COMMIT of the failed transaction reports ROLLBACK. */
-    db_query commit = sql("COMMIT");
-    send_wait(conn, &commit, 1, &rec);
+    sql_wait(conn, "COMMIT", &rec);
     assert_int_equal(rec.status, DB_OK);
     assert_string_equal(rec.command[0], "ROLLBACK");
 
@@ -582,8 +642,7 @@ static void test_sql_error_in_pipeline(void **state)
 static void test_skipped_queries_have_null_results(void **state)
 {
     (void)state;
-    ready_pool(1, 16, 5000);
-    db_conn *conn = lease_now();
+    db_conn *conn = lease_of_one();
     db_query queries[] = {sql("BEGIN"), sql("SELECT 1/0"), sql("COMMIT"), sql("SELECT 4")};
     batch_rec rec = {0};
     send_wait(conn, queries, 4, &rec);
@@ -610,6 +669,22 @@ typedef struct {
     const char *params[2];
 } chain;
 
+/* From inside a callback: c's query sent with rec as its record, whose callback then calls
+ * then; a send that fails shows as a wrong count. */
+static void chain_send(db_conn *conn, chain *c, batch_rec *rec,
+                       void (*then)(db_conn *, batch_rec *))
+{
+    rec->then = then;
+    rec->user = c;
+    rec->status = -1;
+    in_call = true;
+    int rc = db_conn_send(conn, &c->query, 1, batch_cb, rec);
+    in_call = false;
+    if (rc != 0) {
+        rec->calls = 100; /* visible as a wrong count */
+    }
+}
+
 static void chain_release(db_conn *conn, batch_rec *rec)
 {
     (void)rec;
@@ -619,15 +694,7 @@ static void chain_release(db_conn *conn, batch_rec *rec)
 static void chain_second(db_conn *conn, batch_rec *rec)
 {
     chain *c = rec->user;
-    c->second.then = chain_release;
-    c->second.user = c;
-    c->second.status = -1;
-    in_call = true;
-    int rc = db_conn_send(conn, &c->query, 1, batch_cb, &c->second);
-    in_call = false;
-    if (rc != 0) {
-        c->second.calls = 100; /* visible as a wrong count */
-    }
+    chain_send(conn, c, &c->second, chain_release);
 }
 
 static int chains_leased;
@@ -640,15 +707,7 @@ static void chain_lease_cb(db_conn *conn, db_status status, void *arg)
         return;
     }
     chains_leased++;
-    c->first.then = chain_second;
-    c->first.user = c;
-    c->first.status = -1;
-    in_call = true;
-    int rc = db_conn_send(conn, &c->query, 1, batch_cb, &c->first);
-    in_call = false;
-    if (rc != 0) {
-        c->first.calls = 100;
-    }
+    chain_send(conn, c, &c->first, chain_second);
 }
 
 static int chains_done;
@@ -721,8 +780,7 @@ static void test_callbacks_fire_exactly_once(void **state)
 static void test_send_while_batch_in_flight_fails(void **state)
 {
     (void)state;
-    ready_pool(1, 16, 5000);
-    db_conn *conn = lease_now();
+    db_conn *conn = lease_of_one();
     db_query slow = sql("SELECT pg_sleep(0.2), 'slow'");
     batch_rec rec = {0};
     send_start(conn, &slow, 1, &rec);
@@ -830,8 +888,7 @@ static void test_queue_bound_back_to_back(void **state)
 static void test_lease_deadline(void **state)
 {
     (void)state;
-    ready_pool(1, 16, 5000);
-    db_conn *held = lease_now();
+    db_conn *held = lease_of_one();
     lease_rec late;
     int64_t started = clock_ms();
     lease_start(started + 200, &late);
@@ -918,8 +975,7 @@ static void test_release_rolls_back_open_transaction(void **state)
 static void test_reconnect_after_backend_killed(void **state)
 {
     (void)state;
-    ready_pool(1, 16, 5000);
-    db_conn *conn = lease_now();
+    db_conn *conn = lease_of_one();
     long old_pid = backend_pid(conn);
     db_pool_stats before = db_pool_get_stats(pool);
 
@@ -964,8 +1020,7 @@ static bool pool_not_ready(void)
 static void test_reconnect_after_idle_backend_killed(void **state)
 {
     (void)state;
-    ready_pool(1, 16, 5000);
-    db_conn *conn = lease_now();
+    db_conn *conn = lease_of_one();
     long old_pid = backend_pid(conn);
     db_conn_release(conn);
     run_for(20);
@@ -1004,8 +1059,7 @@ static void test_statement_timeout(void **state)
         fail_msg("statement_timeout 300 ms answered after %lld ms", (long long)took);
     }
     /* The session survives a cancelled statement. */
-    db_query one = sql("SELECT 1");
-    send_wait(conn, &one, 1, &rec);
+    sql_wait(conn, "SELECT 1", &rec);
     assert_int_equal(rec.status, DB_OK);
     db_conn_release(conn);
     assert_int_equal(db_pool_get_stats(pool).timeouts, 0);
@@ -1032,61 +1086,11 @@ static void test_batch_timer_when_backend_does_not_answer(void **state)
     db_conn_release(conn);
     /* And the pool reconnects. */
     conn = lease_now();
-    db_query one = sql("SHOW statement_timeout");
-    send_wait(conn, &one, 1, &rec);
+    sql_wait(conn, "SHOW statement_timeout", &rec);
     assert_int_equal(rec.status, DB_OK);
     assert_string_equal(rec.text[0][0][0], "300ms");
     db_conn_release(conn);
 }
-
-static void test_unreachable_database(void **state)
-{
-    (void)state;
-    /* A bound socket that never listens: connections to its port are refused. */
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
-    socklen_t len = sizeof addr;
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
-    char conninfo[128];
-    snprintf(conninfo, sizeof conninfo, "host=127.0.0.1 port=%d dbname=x user=x connect_timeout=2",
-             ntohs(addr.sin_port));
-
-    make_pool(conninfo, 2, 16, 1000);
-    assert_false(db_pool_ready(pool));
-    int64_t started = clock_ms();
-    lease_rec rec;
-    lease_start(started + 10000, &rec);
-    WAIT_COUNT(rec.calls, 1, 5000);
-    assert_int_equal(rec.status, DB_ERROR_UNAVAILABLE);
-    assert_null(rec.conn);
-    assert_int_equal(rec.inside_call, 0);
-    if (rec.at_ms - started > 2000) {
-        fail_msg("unreachable database reported after %lld ms", (long long)(rec.at_ms - started));
-    }
-    assert_false(db_pool_ready(pool));
-    db_pool_stats stats = db_pool_get_stats(pool);
-    assert_int_equal(stats.size, 2);
-    assert_int_equal(stats.connected, 0);
-    assert_int_equal(stats.idle, 0);
-    assert_int_equal(stats.leased, 0);
-    assert_int_equal(stats.waiting, 0);
-
-    /* Later leases fail quickly too, while the pool keeps retrying. */
-    run_for(300);
-    started = clock_ms();
-    lease_start(started + 10000, &rec);
-    WAIT_COUNT(rec.calls, 1, 5000);
-    assert_int_equal(rec.status, DB_ERROR_UNAVAILABLE);
-    assert_true(rec.at_ms - started < 2000);
-    run_for(50);
-    assert_int_equal(rec.calls, 1);
-    close(fd);
-}
-
-/* ---- several hosts --------------------------------------------------------------- */
 
 /* A port on 127.0.0.1 that refuses connections (bound, never listening); close it after. */
 static int refusing_port(int *fd_out)
@@ -1101,6 +1105,40 @@ static int refusing_port(int *fd_out)
     *fd_out = fd;
     return ntohs(addr.sin_port);
 }
+
+static void test_unreachable_database(void **state)
+{
+    (void)state;
+    int fd;
+    int refused = refusing_port(&fd);
+    char conninfo[128];
+    snprintf(conninfo, sizeof conninfo, "host=127.0.0.1 port=%d dbname=x user=x connect_timeout=2",
+             refused);
+
+    make_pool(conninfo, 2, 16, 1000);
+    assert_false(db_pool_ready(pool));
+    lease_rec rec;
+    int64_t started = lease_answered(&rec, 5000);
+    assert_int_equal(rec.status, DB_ERROR_UNAVAILABLE);
+    assert_null(rec.conn);
+    assert_int_equal(rec.inside_call, 0);
+    if (rec.at_ms - started > 2000) {
+        fail_msg("unreachable database reported after %lld ms", (long long)(rec.at_ms - started));
+    }
+    assert_false(db_pool_ready(pool));
+    assert_connections(db_pool_get_stats(pool), 2, 0, 0, 0, 0);
+
+    /* Later leases fail quickly too, while the pool keeps retrying. */
+    run_for(300);
+    started = lease_answered(&rec, 5000);
+    assert_int_equal(rec.status, DB_ERROR_UNAVAILABLE);
+    assert_true(rec.at_ms - started < 2000);
+    run_for(50);
+    assert_int_equal(rec.calls, 1);
+    close(fd);
+}
+
+/* ---- several hosts --------------------------------------------------------------- */
 
 /* The real database's host and port (from DATABASE_URL), for the second host of a list. */
 static void real_host(char *host, size_t host_size, char *port, size_t port_size)
@@ -1150,6 +1188,24 @@ static void conninfo_with_hosts(char *out, size_t size, const char *hosts, const
 
 static char multi_conninfo[2048];
 
+/* A pool of two on two hosts, 127.0.0.1:first_port and then the real database (its port
+ * into port), each address tried for at most 2 s; waits up to 10 s for both connections.
+ * Returns whether they came, and in *took_ms how long that took. */
+static bool connect_second_host(int first_port, char *port, size_t port_size, int64_t *took_ms)
+{
+    char host[256], hosts[300], ports[40];
+    real_host(host, sizeof host, port, port_size);
+    snprintf(hosts, sizeof hosts, "127.0.0.1,%s", host);
+    snprintf(ports, sizeof ports, "%d,%s", first_port, port);
+    conninfo_with_hosts(multi_conninfo, sizeof multi_conninfo, hosts, ports,
+                        "connect_timeout=2 target_session_attrs=read-write");
+    int64_t started = clock_ms();
+    make_pool(multi_conninfo, 2, 16, 5000);
+    bool connected = run_until(pool_fully_connected, 10000);
+    *took_ms = clock_ms() - started;
+    return connected;
+}
+
 static bool pool_short_of_one(void)
 {
     db_pool_stats stats = db_pool_get_stats(pool);
@@ -1164,17 +1220,9 @@ static void test_blackholed_first_host(void **state)
 {
     (void)state;
     blackhole hole = blackhole_open();
-    char host[256], port[16], hosts[300], ports[40];
-    real_host(host, sizeof host, port, sizeof port);
-    snprintf(hosts, sizeof hosts, "127.0.0.1,%s", host);
-    snprintf(ports, sizeof ports, "%d,%s", hole.port, port);
-    conninfo_with_hosts(multi_conninfo, sizeof multi_conninfo, hosts, ports,
-                        "connect_timeout=2 target_session_attrs=read-write");
-
-    int64_t started = clock_ms();
-    make_pool(multi_conninfo, 2, 16, 5000);
-    bool connected = run_until(pool_fully_connected, 10000);
-    int64_t took = clock_ms() - started;
+    char port[16];
+    int64_t took;
+    bool connected = connect_second_host(hole.port, port, sizeof port, &took);
     if (!connected) {
         blackhole_close(&hole);
         fail_msg("behind a blackholed first host the pool did not connect to the second in "
@@ -1189,9 +1237,8 @@ static void test_blackholed_first_host(void **state)
                  (long long)took);
     }
     db_conn *conn = lease_now();
-    db_query q = sql("SELECT inet_server_port()::text, pg_is_in_recovery()::text");
     batch_rec rec = {0};
-    send_wait(conn, &q, 1, &rec);
+    sql_wait(conn, "SELECT inet_server_port()::text, pg_is_in_recovery()::text", &rec);
     assert_int_equal(rec.status, DB_OK);
     assert_string_equal(rec.text[0][0][0], port);
     assert_string_equal(rec.text[0][0][1], "false");
@@ -1199,7 +1246,7 @@ static void test_blackholed_first_host(void **state)
     /* A reconnect starts at the host that worked: no new wait on the blackhole. */
     long pid = backend_pid(conn);
     db_conn_release(conn);
-    started = clock_ms();
+    int64_t started = clock_ms();
     kill_backend(pid);
     bool noticed = run_until(pool_short_of_one, 3000);
     connected = noticed && run_until(pool_fully_connected, 10000);
@@ -1218,16 +1265,9 @@ static void test_refusing_first_host(void **state)
     (void)state;
     int refusing_fd;
     int refused = refusing_port(&refusing_fd);
-    char host[256], port[16], hosts[300], ports[40];
-    real_host(host, sizeof host, port, sizeof port);
-    snprintf(hosts, sizeof hosts, "127.0.0.1,%s", host);
-    snprintf(ports, sizeof ports, "%d,%s", refused, port);
-    conninfo_with_hosts(multi_conninfo, sizeof multi_conninfo, hosts, ports,
-                        "connect_timeout=2 target_session_attrs=read-write");
-    int64_t started = clock_ms();
-    make_pool(multi_conninfo, 2, 16, 5000);
-    bool connected = run_until(pool_fully_connected, 10000);
-    int64_t took = clock_ms() - started;
+    char port[16];
+    int64_t took;
+    bool connected = connect_second_host(refused, port, sizeof port, &took);
     close(refusing_fd);
     assert_true(connected);
     if (took > 1000) {
@@ -1249,10 +1289,8 @@ static void test_all_hosts_down(void **state)
     conninfo_with_hosts(multi_conninfo, sizeof multi_conninfo, "127.0.0.1,127.0.0.1", ports,
                         "connect_timeout=2 target_session_attrs=read-write");
     make_pool(multi_conninfo, 2, 16, 5000);
-    int64_t started = clock_ms();
     lease_rec rec;
-    lease_start(started + 10000, &rec);
-    WAIT_COUNT(rec.calls, 1, 6000);
+    int64_t started = lease_answered(&rec, 6000);
     int64_t first = rec.at_ms - started;
     assert_int_equal(rec.status, DB_ERROR_UNAVAILABLE);
     if (first < 1900 || first > 3000) {
@@ -1262,9 +1300,7 @@ static void test_all_hosts_down(void **state)
                  "blackhole, the refusal at once)",
                  (long long)first);
     }
-    started = clock_ms();
-    lease_start(started + 10000, &rec);
-    WAIT_COUNT(rec.calls, 1, 6000);
+    started = lease_answered(&rec, 6000);
     int64_t second = rec.at_ms - started;
     blackhole_close(&hole);
     close(refusing_fd);
@@ -1304,20 +1340,11 @@ static void test_notifications_reach_the_listener(void **state)
     (void)state;
     static const char *const settings[] = {"LISTEN wf_test_channel", NULL};
     memset(&notes, 0, sizeof notes);
-    db_pool_options options = {
-        .conninfo = database_url,
-        .size = 1,
-        .queue_max = 4,
-        .query_timeout_ms = 5000,
-        .lock_timeout_ms = 1000,
-        .statements = statements,
-        .statement_count = STMT_COUNT,
-        .session_settings = settings,
-        .on_notify = on_notify,
-        .notify_arg = &notes,
-    };
-    pool = db_pool_new(base, &options);
-    assert_non_null(pool);
+    db_pool_options options = pool_options(database_url, 1, 4, 5000);
+    options.session_settings = settings;
+    options.on_notify = on_notify;
+    options.notify_arg = &notes;
+    start_pool(&options);
     WAIT_COUNT(notes.connects, 1, 10000);
     PQclear(admin_exec("SELECT pg_notify('wf_test_channel', 'first')", 0, NULL));
     WAIT_COUNT(notes.notes, 1, 5000);
@@ -1340,33 +1367,20 @@ static void test_ready_and_stats(void **state)
     make_pool(database_url, 3, 8, 5000);
     db_pool_stats stats = db_pool_get_stats(pool);
     assert_false(db_pool_ready(pool)); /* connects are never completed inside db_pool_new */
-    assert_int_equal(stats.size, 3);
-    assert_int_equal(stats.connected, 0);
-    assert_int_equal(stats.idle, 0);
-    assert_int_equal(stats.leased, 0);
-    assert_int_equal(stats.waiting, 0);
-    assert_int_equal(stats.errors, 0);
-    assert_int_equal(stats.reconnects, 0);
-    assert_int_equal(stats.timeouts, 0);
+    assert_connections(stats, 3, 0, 0, 0, 0);
+    assert_failures(stats, 0, 0, 0);
     if (!run_until(pool_fully_connected, 10000)) {
         fail_msg("pool of 3 did not connect within 10 s");
     }
     assert_true(db_pool_ready(pool));
 
     lease_rec a, b, c, d;
-    lease_start(clock_ms() + 10000, &a);
-    WAIT_COUNT(a.calls, 1, 5000);
-    lease_start(clock_ms() + 10000, &b);
-    WAIT_COUNT(b.calls, 1, 5000);
-    lease_start(clock_ms() + 10000, &c);
-    WAIT_COUNT(c.calls, 1, 5000);
+    lease_answered(&a, 5000);
+    lease_answered(&b, 5000);
+    lease_answered(&c, 5000);
     assert_int_equal(a.status | b.status | c.status, DB_OK);
     assert_true(a.conn != b.conn && b.conn != c.conn && a.conn != c.conn);
-    stats = db_pool_get_stats(pool);
-    assert_int_equal(stats.connected, 3);
-    assert_int_equal(stats.leased, 3);
-    assert_int_equal(stats.idle, 0);
-    assert_int_equal(stats.waiting, 0);
+    assert_connections(db_pool_get_stats(pool), 3, 3, 0, 3, 0);
 
     lease_start(clock_ms() + 10000, &d);
     run_for(50);
@@ -1374,14 +1388,12 @@ static void test_ready_and_stats(void **state)
     assert_int_equal(db_pool_get_stats(pool).waiting, 1);
 
     /* A running batch counts as leased. */
-    db_query sleep_query = sql("SELECT pg_sleep(0.1)");
     batch_rec rec = {0};
-    send_start(a.conn, &sleep_query, 1, &rec);
+    sql_start(a.conn, "SELECT pg_sleep(0.1)", &rec);
     stats = db_pool_get_stats(pool);
     assert_int_equal(stats.leased, 3);
     WAIT_COUNT(rec.calls, 1, 5000);
-    db_query bad = sql("SELECT * FROM no_such_table_wf");
-    send_wait(a.conn, &bad, 1, &rec);
+    sql_wait(a.conn, "SELECT * FROM no_such_table_wf", &rec);
     assert_int_equal(rec.status, DB_ERROR_SQL);
     assert_string_equal(rec.sqlstate, "42P01");
 
@@ -1398,12 +1410,8 @@ static void test_ready_and_stats(void **state)
     db_conn_release(d.conn);
     run_for(50);
     stats = db_pool_get_stats(pool);
-    assert_int_equal(stats.leased, 0);
-    assert_int_equal(stats.idle, 3);
-    assert_int_equal(stats.connected, 3);
-    assert_int_equal(stats.errors, 1);
-    assert_int_equal(stats.reconnects, 0);
-    assert_int_equal(stats.timeouts, 0);
+    assert_connections(stats, 3, 3, 3, 0, 0);
+    assert_failures(stats, 1, 0, 0);
 }
 
 static void test_free_fails_waiters_with_closed(void **state)
@@ -1435,14 +1443,12 @@ static void test_free_fails_waiters_with_closed(void **state)
 static void test_connection_error_message_is_valid(void **state)
 {
     (void)state;
-    ready_pool(1, 16, 5000);
-    db_conn *conn = lease_now();
+    db_conn *conn = lease_of_one();
     long pid = backend_pid(conn);
     kill_backend(pid);
     read_connection_messages = true;
-    db_query one = sql("SELECT 1");
     batch_rec rec = {0};
-    send_wait(conn, &one, 1, &rec);
+    sql_wait(conn, "SELECT 1", &rec);
     read_connection_messages = false;
     db_conn_release(conn);
     assert_int_equal(rec.status, DB_ERROR_CONNECTION);
@@ -1457,11 +1463,9 @@ static void test_connection_error_message_is_valid(void **state)
 static void test_release_with_batch_in_flight(void **state)
 {
     (void)state;
-    ready_pool(1, 16, 5000);
-    db_conn *conn = lease_now();
-    db_query slow = sql("SELECT pg_sleep(0.5)");
+    db_conn *conn = lease_of_one();
     batch_rec rec = {0};
-    send_start(conn, &slow, 1, &rec);
+    sql_start(conn, "SELECT pg_sleep(0.5)", &rec);
     in_call = true;
     db_conn_release(conn);
     in_call = false;
@@ -1488,15 +1492,13 @@ static void test_release_with_batch_in_flight(void **state)
 static void test_empty_batch(void **state)
 {
     (void)state;
-    ready_pool(1, 16, 5000);
-    db_conn *conn = lease_now();
+    db_conn *conn = lease_of_one();
     batch_rec rec = {0};
     send_wait(conn, NULL, 0, &rec);
     assert_int_equal(rec.status, DB_OK);
     assert_int_equal(rec.count, 0);
     assert_int_equal(rec.failed_query, -1);
-    db_query one = sql("SELECT 'after'");
-    send_wait(conn, &one, 1, &rec);
+    sql_wait(conn, "SELECT 'after'", &rec);
     assert_int_equal(rec.status, DB_OK);
     assert_string_equal(rec.text[0][0][0], "after");
     db_conn_release(conn);
@@ -1506,21 +1508,12 @@ static void test_bad_prepared_statement_makes_pool_unavailable(void **state)
 {
     (void)state;
     static const db_statement broken[] = {{"s_ok", "SELECT 1"}, {"s_bad", "SELEC 1"}};
-    db_pool_options options = {
-        .conninfo = database_url,
-        .size = 1,
-        .queue_max = 4,
-        .query_timeout_ms = 5000,
-        .lock_timeout_ms = 1000,
-        .statements = broken,
-        .statement_count = 2,
-    };
-    pool = db_pool_new(base, &options);
-    assert_non_null(pool);
-    int64_t started = clock_ms();
+    db_pool_options options = pool_options(database_url, 1, 4, 5000);
+    options.statements = broken;
+    options.statement_count = 2;
+    start_pool(&options);
     lease_rec rec;
-    lease_start(started + 10000, &rec);
-    WAIT_COUNT(rec.calls, 1, 5000);
+    int64_t started = lease_answered(&rec, 5000);
     assert_int_equal(rec.status, DB_ERROR_UNAVAILABLE);
     assert_null(rec.conn);
     assert_true(rec.at_ms - started < 2000);

@@ -37,6 +37,31 @@ static long long road(long long org_id, long long storage_id, long long distance
     return it_create_route(ORG(org_id), STORAGE(storage_id), distance_m, false);
 }
 
+/* A storage of a scene: where its id goes, its capacity, and the length of the
+ * organization's road to it (0: no road). */
+typedef struct {
+    long long *id;
+    const char *capacity;
+    long long road_m;
+} scene_storage;
+
+/* A new organization (org_capacity: its on-site capacity) and new storages, created in the
+ * order given, then its roads to them in the same order; returns the organization's id. */
+#define SCENE(org_capacity, ...)                                                                   \
+    scene_at((org_capacity), (const scene_storage[]){__VA_ARGS__},                                 \
+             sizeof((const scene_storage[]){__VA_ARGS__}) / sizeof(scene_storage))
+static long long scene_at(const char *org_capacity, const scene_storage *storages, size_t count)
+{
+    long long org = new_org(org_capacity);
+    for (size_t i = 0; i < count; i++)
+        *storages[i].id = new_storage(storages[i].capacity);
+    for (size_t i = 0; i < count; i++) {
+        if (storages[i].road_m > 0)
+            road(org, *storages[i].id, storages[i].road_m);
+    }
+    return org;
+}
+
 static it_response *transfer(long long org_id, const char *waste_json)
 {
     return it_request("POST", tu_fmt("/v1/organizations/%lld/transfers", org_id),
@@ -137,6 +162,24 @@ static cJSON *with_trigger(const it_response *ledger, const char *trigger)
     return selected;
 }
 
+/* Asserts the organization's ledger: count transfers, the first of them equal to first (NULL:
+ * not compared). */
+#define ASSERT_LEDGER(org_id, count, first)                                                        \
+    assert_ledger_at(__FILE__, __LINE__, (org_id), (count), (first))
+static void assert_ledger_at(const char *file, int line, long long org_id, int count,
+                             const cJSON *first)
+{
+    it_response *ledger = ledger_of(org_id);
+    const cJSON *items = tu_member(ledger->json, "items");
+    if (cJSON_GetArraySize(items) != count ||
+        (first != NULL && !cJSON_Compare(cJSON_GetArrayItem(items, 0), first, true))) {
+        print_error("organization %lld: expected %d transfers%s; the ledger: %s\n", org_id, count,
+                    first != NULL ? ", the first as posted" : "", ledger->body);
+        _fail(file, line);
+    }
+    it_response_free(ledger);
+}
+
 /* Asserts the ids listed by GET /v1/transfers?<query>, in order (expected: a JSON array). */
 #define ASSERT_TRANSFER_IDS(query, ...)                                                            \
     assert_transfer_ids_at(__FILE__, __LINE__, (query), tu_fmt(__VA_ARGS__))
@@ -161,9 +204,8 @@ static void assert_transfer_ids_at(const char *file, int line, const char *query
 static void test_single_storage_placement(void **state)
 {
     (void)state;
-    long long org = new_org("{}");
-    long long storage = new_storage("{\"glass\":100}");
-    road(org, storage, 30);
+    long long storage;
+    long long org = SCENE("{}", {&storage, "{\"glass\":100}", 30});
 
     it_response *response = transfer(org, "{\"glass\":40}");
     EXPECT_STATUS(response, 201);
@@ -183,16 +225,13 @@ static void test_single_storage_placement(void **state)
 static void test_split_across_three_storages(void **state)
 {
     (void)state;
-    long long org = new_org("{}");
     /* Created farthest first, so id order is the reverse of distance order. */
-    long long far = new_storage("{\"glass\":100}");
-    long long middle = new_storage("{\"glass\":50,\"bio\":10}");
-    long long near = new_storage("{\"glass\":30}");
-    road(org, near, 10);
-    road(org, middle, 20);
-    /* far is reached through middle: 20 + 20 = 40 (a direct road of 45 is longer). */
+    long long far, middle, near;
+    long long org =
+        SCENE("{}", {&far, "{\"glass\":100}", 45}, {&middle, "{\"glass\":50,\"bio\":10}", 20},
+              {&near, "{\"glass\":30}", 10});
+    /* far is reached through middle: 20 + 20 = 40 (the direct road of 45 is longer). */
     it_create_route(STORAGE(middle), STORAGE(far), 20, false);
-    road(org, far, 45);
 
     TRANSFER_OK(
         org, "{\"glass\":120}", "{\"glass\":120}",
@@ -213,12 +252,10 @@ static void test_split_across_three_storages(void **state)
 static void test_unreachable_storage_never_used(void **state)
 {
     (void)state;
-    long long org = new_org("{}");
-    /* Created first (lowest id) and nearest by a road pointing the wrong way. */
-    long long unreachable = new_storage("{\"glass\":1000}");
-    long long isolated = new_storage("{\"glass\":1000}");
-    long long reachable = new_storage("{\"glass\":5}");
-    road(org, reachable, 10);
+    /* unreachable: created first (lowest id) and nearest by a road pointing the wrong way. */
+    long long unreachable, isolated, reachable;
+    long long org = SCENE("{}", {&unreachable, "{\"glass\":1000}", 0},
+                          {&isolated, "{\"glass\":1000}", 0}, {&reachable, "{\"glass\":5}", 10});
     it_create_route(STORAGE(unreachable), STORAGE(reachable), 1, false);
 
     TRANSFER_OK(org, "{\"glass\":20}", "{\"glass\":20}", SHIPMENTS({reachable, "glass", 5, 10}),
@@ -231,11 +268,8 @@ static void test_unreachable_storage_never_used(void **state)
 static void test_full_storage_skipped(void **state)
 {
     (void)state;
-    long long org = new_org("{}");
-    long long near = new_storage("{\"glass\":10}");
-    long long far = new_storage("{\"glass\":100}");
-    road(org, near, 5);
-    road(org, far, 500);
+    long long near, far;
+    long long org = SCENE("{}", {&near, "{\"glass\":10}", 5}, {&far, "{\"glass\":100}", 500});
 
     TRANSFER_OK(org, "{\"glass\":10}", "{\"glass\":10}", SHIPMENTS({near, "glass", 10, 5}), "{}");
     TRANSFER_OK(org, "{\"glass\":30}", "{\"glass\":30}", SHIPMENTS({far, "glass", 30, 500}), "{}");
@@ -246,11 +280,9 @@ static void test_full_storage_skipped(void **state)
 static void test_storage_not_accepting_type_skipped(void **state)
 {
     (void)state;
-    long long org = new_org("{}");
-    long long plastic_only = new_storage("{\"plastic\":1000}");
-    long long glass = new_storage("{\"glass\":100}");
-    road(org, plastic_only, 5);
-    road(org, glass, 50);
+    long long plastic_only, glass;
+    long long org =
+        SCENE("{}", {&plastic_only, "{\"plastic\":1000}", 5}, {&glass, "{\"glass\":100}", 50});
 
     TRANSFER_OK(org, "{\"glass\":20,\"plastic\":3}", "{\"glass\":20,\"plastic\":3}",
                 SHIPMENTS({glass, "glass", 20, 50}, {plastic_only, "plastic", 3, 5}), "{}");
@@ -261,8 +293,8 @@ static void test_storage_not_accepting_type_skipped(void **state)
 static void test_no_route_everything_pending(void **state)
 {
     (void)state;
-    long long org = new_org("{}");
-    long long storage = new_storage("{\"glass\":100,\"plastic\":100}");
+    long long storage; /* no road to it */
+    long long org = SCENE("{}", {&storage, "{\"glass\":100,\"plastic\":100}", 0});
 
     TRANSFER_OK(org, "{\"glass\":20,\"plastic\":5}", "{\"glass\":20,\"plastic\":5}", NO_SHIPMENTS,
                 "{\"glass\":20,\"plastic\":5}");
@@ -273,9 +305,7 @@ static void test_no_route_everything_pending(void **state)
     tu_assert_stock(storage, "{\"glass\":0,\"plastic\":0}", NULL);
 
     /* The transfers are in the ledger even though nothing moved. */
-    it_response *ledger = ledger_of(org);
-    assert_int_equal(cJSON_GetArraySize(tu_member(ledger->json, "items")), 2);
-    it_response_free(ledger);
+    ASSERT_LEDGER(org, 2, NULL);
 }
 
 static void test_empty_waste_dispatches_pending(void **state)
@@ -289,16 +319,14 @@ static void test_empty_waste_dispatches_pending(void **state)
     NOTHING_RECORDED(org, "{\"waste\":{}}", "{\"glass\":15}");
     NOTHING_RECORDED(org, "{\"waste\":{\"glass\":0}}", "{\"glass\":15}");
     NOTHING_RECORDED(org, "{}", "{\"glass\":15}");
-    it_response *response = ledger_of(org);
-    assert_int_equal(cJSON_GetArraySize(tu_member(response->json, "items")), 1);
-    it_response_free(response);
+    ASSERT_LEDGER(org, 1, NULL);
 
     /* Room appears. Whether the automatic dispatch or this request gets there first, the
      * request dispatches all pending waste: afterwards nothing is pending, and the 15 kg were
      * shipped exactly once. */
     long long storage = new_storage("{\"glass\":100}");
     road(org, storage, 25);
-    response = transfer(org, "{}");
+    it_response *response = transfer(org, "{}");
     if (response->status == 200) {
         /* The dispatcher was first: nothing was left to ship, and nothing was recorded. */
         assert_true(cJSON_IsNull(tu_member(response->json, "id")));
@@ -355,9 +383,8 @@ static void test_on_site_capacity(void **state)
     tu_assert_pending(org, "{\"glass\":10,\"plastic\":1000000}");
 
     /* The limit applies to what is left after dispatch, not to what is received. */
-    long long shipper = new_org("{\"glass\":10}");
-    long long storage = new_storage("{\"glass\":5}");
-    road(shipper, storage, 10);
+    long long storage;
+    long long shipper = SCENE("{\"glass\":10}", {&storage, "{\"glass\":5}", 10});
     TRANSFER_OK(shipper, "{\"glass\":15}", "{\"glass\":15}", SHIPMENTS({storage, "glass", 5, 10}),
                 "{\"glass\":10}");
     before = it_db_fingerprint();
@@ -371,9 +398,8 @@ static void test_on_site_capacity(void **state)
 static void test_waste_validation(void **state)
 {
     (void)state;
-    long long org = new_org("{}");
-    long long storage = new_storage("{\"glass\":100}");
-    road(org, storage, 10);
+    long long storage;
+    long long org = SCENE("{}", {&storage, "{\"glass\":100}", 10});
     char path[256];
     snprintf(path, sizeof path, "/v1/organizations/%lld/transfers", org);
 
@@ -423,12 +449,9 @@ static void test_unknown_org(void **state)
 static void test_list_filters_and_pagination(void **state)
 {
     (void)state;
-    long long org_a = new_org("{}");
-    long long org_b = new_org("{}");
-    long long s1 = new_storage("{\"glass\":100,\"plastic\":100}");
-    long long s2 = new_storage("{\"glass\":100}");
-    road(org_a, s1, 10);
-    road(org_b, s2, 10);
+    long long s1, s2;
+    long long org_a = SCENE("{}", {&s1, "{\"glass\":100,\"plastic\":100}", 10});
+    long long org_b = SCENE("{}", {&s2, "{\"glass\":100}", 10});
 
     long long t1 = TRANSFER_OK(org_a, "{\"glass\":10}", "{\"glass\":10}",
                                SHIPMENTS({s1, "glass", 10, 10}), "{}");
@@ -500,11 +523,9 @@ static void test_list_filters_and_pagination(void **state)
 static void test_get_equals_post(void **state)
 {
     (void)state;
-    long long org = new_org("{\"plastic\":100}");
-    long long s1 = new_storage("{\"glass\":5,\"plastic\":50}");
-    long long s2 = new_storage("{\"glass\":50}");
-    road(org, s1, 70);
-    road(org, s2, 80);
+    long long s1, s2;
+    long long org = SCENE("{\"plastic\":100}", {&s1, "{\"glass\":5,\"plastic\":50}", 70},
+                          {&s2, "{\"glass\":50}", 80});
 
     it_response *posted = transfer(org, "{\"glass\":12,\"plastic\":60,\"bio\":4}");
     EXPECT_STATUS(posted, 201);
@@ -513,11 +534,7 @@ static void test_get_equals_post(void **state)
                     "{\"plastic\":10,\"bio\":4}");
     ASSERT_READS_BACK(tu_fmt("/v1/transfers/%lld", it_json_int(posted->json, "id")), posted->json);
 
-    it_response *ledger = ledger_of(org);
-    assert_int_equal(cJSON_GetArraySize(tu_member(ledger->json, "items")), 1);
-    assert_true(
-        cJSON_Compare(cJSON_GetArrayItem(tu_member(ledger->json, "items"), 0), posted->json, true));
-    it_response_free(ledger);
+    ASSERT_LEDGER(org, 1, posted->json);
     it_response_free(posted);
 }
 
@@ -539,24 +556,45 @@ static void test_get_equals_post(void **state)
         it_response_free(ledger_);                                                                 \
     } while (0)
 
+/* Waits for the organization's pending to become pending after since, then asserts that its
+ * count-th automatic transfer shipped ships (SHIPMENTS(...)) and left pending. */
+#define AUTO_DISPATCHED(org_id, since, count, ships, pending)                                      \
+    do {                                                                                           \
+        WAIT_PENDING((org_id), (pending), (since), AUTO_DEADLINE_SECONDS);                         \
+        ASSERT_LAST_AUTO((org_id), (count), ships, (pending));                                     \
+    } while (0)
+
+/* A change that may make room: method on path with body must answer 200 with member equal
+ * to expected (JSON text); returns when it was answered, the start of the automatic
+ * dispatch's deadline. */
+#define CHANGED(method, path, body, member, expected)                                              \
+    changed_at(__FILE__, __LINE__, (method), (path), (body), (member), (expected))
+static double changed_at(const char *file, int line, const char *method, const char *path,
+                         const char *body, const char *member, const char *expected)
+{
+    it_response *changed = it_request(method, path, body, NULL);
+    tu_expect_status_at(file, line, changed, 200);
+    double since = tu_now_seconds();
+    tu_assert_json_at(file, line, tu_member(changed->json, member), "%s", expected);
+    it_response_free(changed);
+    return since;
+}
+
+/* The storage unloaded of waste (JSON), leaving stock; returns when it was answered. */
+#define UNLOADED(storage_id, waste, stock)                                                         \
+    CHANGED("POST", tu_fmt("/v1/storages/%lld/unload", (storage_id)), (waste), "stock", (stock))
+
 static void test_auto_on_capacity_raise(void **state)
 {
     (void)state;
-    long long org = new_org("{}");
-    long long storage = new_storage("{\"glass\":10}");
-    road(org, storage, 15);
+    long long storage;
+    long long org = SCENE("{}", {&storage, "{\"glass\":10}", 15});
     TRANSFER_OK(org, "{\"glass\":25}", "{\"glass\":25}", SHIPMENTS({storage, "glass", 10, 15}),
                 "{\"glass\":15}");
 
-    it_response *patched =
-        it_patch(tu_fmt("/v1/storages/%lld", storage), "{\"capacity\":{\"glass\":30}}");
-    EXPECT_STATUS(patched, 200);
-    double since = tu_now_seconds();
-    ASSERT_JSON(tu_member(patched->json, "capacity"), "{\"glass\":30}");
-    it_response_free(patched);
-
-    WAIT_PENDING(org, "{}", since, AUTO_DEADLINE_SECONDS);
-    ASSERT_LAST_AUTO(org, 1, SHIPMENTS({storage, "glass", 15, 15}), "{}");
+    double since = CHANGED("PATCH", tu_fmt("/v1/storages/%lld", storage),
+                           "{\"capacity\":{\"glass\":30}}", "capacity", "{\"glass\":30}");
+    AUTO_DISPATCHED(org, since, 1, SHIPMENTS({storage, "glass", 15, 15}), "{}");
     tu_assert_stock(storage, "{\"glass\":25}", NULL);
 }
 
@@ -570,8 +608,7 @@ static void test_auto_on_new_storage_and_route(void **state)
     road(org, storage, 40);
     double since = tu_now_seconds();
 
-    WAIT_PENDING(org, "{}", since, AUTO_DEADLINE_SECONDS);
-    ASSERT_LAST_AUTO(org, 1, SHIPMENTS({storage, "glass", 20, 40}), "{}");
+    AUTO_DISPATCHED(org, since, 1, SHIPMENTS({storage, "glass", 20, 40}), "{}");
     tu_assert_stock(storage, "{\"glass\":20}", NULL);
 }
 
@@ -581,22 +618,15 @@ static void test_auto_on_new_storage_and_route(void **state)
 static void test_auto_on_route_change(void **state)
 {
     (void)state;
-    long long org = new_org("{}");
-    long long near = new_storage("{\"glass\":5}");
-    long long beyond = new_storage("{\"glass\":100}");
-    road(org, near, 10);
+    long long near, beyond; /* beyond: no road from the organization */
+    long long org = SCENE("{}", {&near, "{\"glass\":5}", 10}, {&beyond, "{\"glass\":100}", 0});
     long long back_road = it_create_route(STORAGE(beyond), STORAGE(near), 900, false);
     TRANSFER_OK(org, "{\"glass\":25}", "{\"glass\":25}", SHIPMENTS({near, "glass", 5, 10}),
                 "{\"glass\":20}");
 
-    it_response *patched =
-        it_patch(tu_fmt("/v1/routes/%lld", back_road), "{\"distance_m\":30,\"two_way\":true}");
-    EXPECT_STATUS(patched, 200);
-    double since = tu_now_seconds();
-    it_response_free(patched);
-
-    WAIT_PENDING(org, "{}", since, AUTO_DEADLINE_SECONDS);
-    ASSERT_LAST_AUTO(org, 1, SHIPMENTS({beyond, "glass", 20, 40}), "{}");
+    double since = CHANGED("PATCH", tu_fmt("/v1/routes/%lld", back_road),
+                           "{\"distance_m\":30,\"two_way\":true}", "distance_m", "30");
+    AUTO_DISPATCHED(org, since, 1, SHIPMENTS({beyond, "glass", 20, 40}), "{}");
     tu_assert_stock(beyond, "{\"glass\":20}", NULL);
 }
 
@@ -604,46 +634,33 @@ static void test_auto_on_route_change(void **state)
 static void test_auto_on_route_added(void **state)
 {
     (void)state;
-    long long org = new_org("{}");
-    long long storage = new_storage("{\"glass\":50}");
-    long long other = new_storage("{\"glass\":50}");
+    long long storage, other; /* no roads yet */
+    long long org = SCENE("{}", {&storage, "{\"glass\":50}", 0}, {&other, "{\"glass\":50}", 0});
     TRANSFER_OK(org, "{\"glass\":60}", "{\"glass\":60}", NO_SHIPMENTS, "{\"glass\":60}");
 
     road(org, storage, 35);
     double since = tu_now_seconds();
-    WAIT_PENDING(org, "{\"glass\":10}", since, AUTO_DEADLINE_SECONDS);
-    ASSERT_LAST_AUTO(org, 1, SHIPMENTS({storage, "glass", 50, 35}), "{\"glass\":10}");
+    AUTO_DISPATCHED(org, since, 1, SHIPMENTS({storage, "glass", 50, 35}), "{\"glass\":10}");
 
     it_create_route(STORAGE(storage), STORAGE(other), 5, false);
     since = tu_now_seconds();
-    WAIT_PENDING(org, "{}", since, AUTO_DEADLINE_SECONDS);
-    ASSERT_LAST_AUTO(org, 2, SHIPMENTS({other, "glass", 10, 40}), "{}");
+    AUTO_DISPATCHED(org, since, 2, SHIPMENTS({other, "glass", 10, 40}), "{}");
 }
 
 static void test_auto_on_unload(void **state)
 {
     (void)state;
-    long long org = new_org("{}");
-    long long storage = new_storage("{\"glass\":10}");
-    road(org, storage, 5);
+    long long storage;
+    long long org = SCENE("{}", {&storage, "{\"glass\":10}", 5});
     TRANSFER_OK(org, "{\"glass\":18}", "{\"glass\":18}", SHIPMENTS({storage, "glass", 10, 5}),
                 "{\"glass\":8}");
 
-    it_response *unloaded = it_post(tu_fmt("/v1/storages/%lld/unload", storage), "{\"glass\":6}");
-    EXPECT_STATUS(unloaded, 200);
-    double since = tu_now_seconds();
-    ASSERT_JSON(tu_member(unloaded->json, "stock"), "{\"glass\":4}");
-    it_response_free(unloaded);
-    WAIT_PENDING(org, "{\"glass\":2}", since, AUTO_DEADLINE_SECONDS);
-    ASSERT_LAST_AUTO(org, 1, SHIPMENTS({storage, "glass", 6, 5}), "{\"glass\":2}");
+    double since = UNLOADED(storage, "{\"glass\":6}", "{\"glass\":4}");
+    AUTO_DISPATCHED(org, since, 1, SHIPMENTS({storage, "glass", 6, 5}), "{\"glass\":2}");
     tu_assert_stock(storage, "{\"glass\":10}", NULL);
 
-    unloaded = it_post(tu_fmt("/v1/storages/%lld/unload", storage), "{\"glass\":10}");
-    EXPECT_STATUS(unloaded, 200);
-    since = tu_now_seconds();
-    it_response_free(unloaded);
-    WAIT_PENDING(org, "{}", since, AUTO_DEADLINE_SECONDS);
-    ASSERT_LAST_AUTO(org, 2, SHIPMENTS({storage, "glass", 2, 5}), "{}");
+    since = UNLOADED(storage, "{\"glass\":10}", "{\"glass\":0}");
+    AUTO_DISPATCHED(org, since, 2, SHIPMENTS({storage, "glass", 2, 5}), "{}");
     tu_assert_stock(storage, "{\"glass\":2}", NULL);
 
     /* More than the stock: 409, nothing changes. */
@@ -657,10 +674,9 @@ static void test_auto_oldest_pending_first(void **state)
 {
     (void)state;
     /* newer is created first (lower id) and is nearer: neither may decide the order. */
-    long long newer = new_org("{}");
+    long long storage;
+    long long newer = SCENE("{}", {&storage, "{\"glass\":10}", 5});
     long long older = new_org("{}");
-    long long storage = new_storage("{\"glass\":10}");
-    road(newer, storage, 5);
     road(older, storage, 50);
 
     TRANSFER_OK(older, "{\"glass\":15}", "{\"glass\":15}", SHIPMENTS({storage, "glass", 10, 50}),
@@ -669,10 +685,7 @@ static void test_auto_oldest_pending_first(void **state)
     TRANSFER_OK(newer, "{\"glass\":5}", "{\"glass\":5}", NO_SHIPMENTS, "{\"glass\":5}");
 
     /* Room for one of them. */
-    it_response *unloaded = it_post(tu_fmt("/v1/storages/%lld/unload", storage), "{\"glass\":5}");
-    EXPECT_STATUS(unloaded, 200);
-    double since = tu_now_seconds();
-    it_response_free(unloaded);
+    double since = UNLOADED(storage, "{\"glass\":5}", "{\"glass\":5}");
     WAIT_PENDING(older, "{}", since, AUTO_DEADLINE_SECONDS);
     tu_sleep_ms(300);
     tu_assert_pending(newer, "{\"glass\":5}");
@@ -680,12 +693,8 @@ static void test_auto_oldest_pending_first(void **state)
     ASSERT_LAST_AUTO(older, 1, SHIPMENTS({storage, "glass", 5, 50}), "{}");
 
     /* Then the next one. */
-    unloaded = it_post(tu_fmt("/v1/storages/%lld/unload", storage), "{\"glass\":5}");
-    EXPECT_STATUS(unloaded, 200);
-    since = tu_now_seconds();
-    it_response_free(unloaded);
-    WAIT_PENDING(newer, "{}", since, AUTO_DEADLINE_SECONDS);
-    ASSERT_LAST_AUTO(newer, 1, SHIPMENTS({storage, "glass", 5, 5}), "{}");
+    since = UNLOADED(storage, "{\"glass\":5}", "{\"glass\":5}");
+    AUTO_DISPATCHED(newer, since, 1, SHIPMENTS({storage, "glass", 5, 5}), "{}");
 }
 
 /* ---- Idempotency-Key ---- */
@@ -693,10 +702,9 @@ static void test_auto_oldest_pending_first(void **state)
 static void test_idempotent_replay(void **state)
 {
     (void)state;
-    long long org = new_org("{}");
+    long long storage;
+    long long org = SCENE("{}", {&storage, "{\"glass\":100}", 12});
     long long other_org = new_org("{}");
-    long long storage = new_storage("{\"glass\":100}");
-    road(org, storage, 12);
     road(other_org, storage, 12);
     char *key = it_unique_name("transfer-key");
     char key_header[256];
@@ -738,11 +746,7 @@ static void test_idempotent_replay(void **state)
     ASSERT_UNCHANGED(before);
 
     /* One ledger row, one stock change. */
-    it_response *ledger = ledger_of(org);
-    assert_int_equal(cJSON_GetArraySize(tu_member(ledger->json, "items")), 1);
-    assert_true(
-        cJSON_Compare(cJSON_GetArrayItem(tu_member(ledger->json, "items"), 0), first->json, true));
-    it_response_free(ledger);
+    ASSERT_LEDGER(org, 1, first->json);
     tu_assert_stock(storage, "{\"glass\":7}", NULL);
 
     /* Without the key the same body is a new transfer. */
@@ -766,9 +770,8 @@ static long long generated(const char *type)
 static void test_totals_counted_once(void **state)
 {
     (void)state;
-    long long org = new_org("{}");
-    long long storage = new_storage("{\"bio\":10}");
-    road(org, storage, 5);
+    long long storage;
+    long long org = SCENE("{}", {&storage, "{\"bio\":10}", 5});
     long long before = generated("bio");
 
     /* Everything placed: no pending amount changes (ST_TR_RECORD). */

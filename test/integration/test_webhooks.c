@@ -211,6 +211,29 @@ static long long subscribe(const char *url, const char *events_json, char **secr
     return id;
 }
 
+/* The receiver reset (receiver_reset: its script of answers, its delay) and subscribed to
+ * events_json; returns the subscription's id (secret_out: as subscribe). */
+static long long subscribe_receiver(const int *script, int script_len, int hang_ms,
+                                    const char *events_json, char **secret_out)
+{
+    receiver_reset(script, script_len, hang_ms);
+    char *url = receiver_url();
+    long long id = subscribe(url, events_json, secret_out);
+    free(url);
+    return id;
+}
+
+/* The one delivery the receiver must have within 5 s, of event type: its body (the caller
+ * deletes it). */
+static cJSON *only_delivery(const char *type)
+{
+    assert_int_equal(receiver_wait(1, 5000), 1);
+    cJSON *body = cJSON_Parse(rx.requests[0].body);
+    assert_non_null(body);
+    assert_string_equal(it_json_str(body, "type"), type);
+    return body;
+}
+
 static void unsubscribe(long long id)
 {
     it_response *response = it_delete("/v1/webhooks/%lld", id);
@@ -243,11 +266,7 @@ static long long new_org_with_storage(long long *storage_out)
 {
     long long org = tu_new_org("hooks", "{\"glass\":100000}", NULL);
     long long storage = tu_new_storage("hooks", "{\"glass\":1000000}");
-    char *from = tu_format("{\"organization_id\":%lld}", org);
-    char *to = tu_format("{\"storage_id\":%lld}", storage);
-    it_create_route(from, to, 7, false);
-    free(from);
-    free(to);
+    it_create_route(ORG(org), STORAGE(storage), 7, false);
     if (storage_out != NULL) {
         *storage_out = storage;
     }
@@ -384,10 +403,8 @@ static void test_admin_only(void **state)
 static void test_signed_delivery(void **state)
 {
     (void)state;
-    receiver_reset(NULL, 0, 0);
-    char *url = receiver_url();
     char *secret = NULL;
-    long long hook = subscribe(url, "[\"transfer.created\"]", &secret);
+    long long hook = subscribe_receiver(NULL, 0, 0, "[\"transfer.created\"]", &secret);
     long long org = new_org_with_storage(NULL);
     long long before_ms = tu_now_ms();
     long long transfer = hand_over(org, 12);
@@ -441,16 +458,13 @@ static void test_signed_delivery(void **state)
     assert_int_equal(receiver_wait(2, 0), 1);
     unsubscribe(hook);
     free(secret);
-    free(url);
 }
 
 static void test_retries_same_id(void **state)
 {
     (void)state;
     const int script[] = {500, 503};
-    receiver_reset(script, 2, 0);
-    char *url = receiver_url();
-    long long hook = subscribe(url, "[\"unload.created\"]", NULL);
+    long long hook = subscribe_receiver(script, 2, 0, "[\"unload.created\"]", NULL);
     long long storage = 0;
     long long org = new_org_with_storage(&storage);
     hand_over(org, 20);
@@ -474,7 +488,6 @@ static void test_retries_same_id(void **state)
                        "{\"items.0.status_code\":500,\"items.1.status_code\":503,"
                        "\"items.2.status_code\":200,\"items.2.attempt\":3}");
     unsubscribe(hook);
-    free(url);
 }
 
 /* Retries stop 24 h after the message was written: the attempt past that mark is the last,
@@ -483,9 +496,7 @@ static void test_given_up_after_a_day(void **state)
 {
     (void)state;
     const int script[] = {500, 500, 500, 500, 500, 500, 500, 500};
-    receiver_reset(script, 8, 0);
-    char *url = receiver_url();
-    long long hook = subscribe(url, "[\"transfer.created\"]", NULL);
+    long long hook = subscribe_receiver(script, 8, 0, "[\"transfer.created\"]", NULL);
     long long org = new_org_with_storage(NULL);
     hand_over(org, 1);
     assert_int_equal(receiver_wait(1, 5000), 1);
@@ -511,16 +522,13 @@ static void test_given_up_after_a_day(void **state)
     tu_sleep_ms(800); /* past two more retry waits: nothing more comes */
     assert_int_equal(receiver_wait(seen + 1, 0), seen);
     unsubscribe(hook);
-    free(url);
 }
 
 static void test_in_order(void **state)
 {
     (void)state;
     const int script[] = {500};
-    receiver_reset(script, 1, 0);
-    char *url = receiver_url();
-    long long hook = subscribe(url, "[\"transfer.created\"]", NULL);
+    long long hook = subscribe_receiver(script, 1, 0, "[\"transfer.created\"]", NULL);
     long long org = new_org_with_storage(NULL);
     long long ids[5];
     for (int i = 0; i < 5; i++) {
@@ -537,7 +545,6 @@ static void test_in_order(void **state)
         cJSON_Delete(body);
     }
     unsubscribe(hook);
-    free(url);
 }
 
 /* A receipt at a weighed storage delivers movement.received with the movement as GET
@@ -545,9 +552,7 @@ static void test_in_order(void **state)
 static void test_movement_received(void **state)
 {
     (void)state;
-    receiver_reset(NULL, 0, 0);
-    char *url = receiver_url();
-    long long hook = subscribe(url, "[\"movement.received\"]", NULL);
+    long long hook = subscribe_receiver(NULL, 0, 0, "[\"movement.received\"]", NULL);
     long long storage = 0;
     long long org = new_org_with_storage(&storage);
     it_response *r = it_patch(tu_fmt("/v1/storages/%lld", storage), "{\"intake\":\"weighed\"}");
@@ -564,9 +569,7 @@ static void test_movement_received(void **state)
     it_response *shown = it_get("/v1/movements/%lld", movement);
     EXPECT_STATUS(shown, 200);
 
-    assert_int_equal(receiver_wait(1, 5000), 1);
-    cJSON *body = cJSON_Parse(rx.requests[0].body);
-    assert_string_equal(it_json_str(body, "type"), "movement.received");
+    cJSON *body = only_delivery("movement.received");
     const cJSON *data = it_json_at(body, "data");
     assert_int_equal(it_json_int(data, "id"), movement);
     assert_int_equal(it_json_int(data, "transfer_id"), transfer);
@@ -591,7 +594,6 @@ static void test_movement_received(void **state)
     it_response_free(shown);
     cJSON_Delete(body);
     unsubscribe(hook);
-    free(url);
 }
 
 /* A threshold alert that fires delivers alert.fired with the firing as the `alert` event
@@ -599,24 +601,16 @@ static void test_movement_received(void **state)
 static void test_alert_fired(void **state)
 {
     (void)state;
-    receiver_reset(NULL, 0, 0);
-    char *url = receiver_url();
-    long long hook = subscribe(url, "[\"alert.fired\"]", NULL);
+    long long hook = subscribe_receiver(NULL, 0, 0, "[\"alert.fired\"]", NULL);
     long long org = tu_new_org("hooks-alert", "{}", NULL);
     long long storage = tu_new_storage("hooks-alert", "{\"glass\":10}");
-    char *from = tu_format("{\"organization_id\":%lld}", org);
-    char *to = tu_format("{\"storage_id\":%lld}", storage);
-    it_create_route(from, to, 3, false);
-    free(from);
-    free(to);
+    it_create_route(ORG(org), STORAGE(storage), 3, false);
     long long rule = POST_CREATED(
         "/v1/alerts", "{\"storage_id\":%lld,\"waste_type\":\"glass\",\"fill_ratio_above\":0.5}",
         storage);
     hand_over(org, 6); /* 6 of 10: above one half */
 
-    assert_int_equal(receiver_wait(1, 5000), 1);
-    cJSON *body = cJSON_Parse(rx.requests[0].body);
-    assert_string_equal(it_json_str(body, "type"), "alert.fired");
+    cJSON *body = only_delivery("alert.fired");
     const cJSON *data = it_json_at(body, "data");
     assert_int_equal(it_json_int(data, "alert_id"), rule);
     assert_int_equal(it_json_int(data, "storage_id"), storage);
@@ -630,18 +624,15 @@ static void test_alert_fired(void **state)
     EXPECT_STATUS(r, 204);
     it_response_free(r);
     unsubscribe(hook);
-    free(url);
 }
 
 /* Two instances, transfers made on both: one sends, each message arrives once. */
 static void test_one_sender_among_two(void **state)
 {
     (void)state;
-    receiver_reset(NULL, 0, 0);
     const char *second = it_start_second_instance((const char *const[]){
         "WASTEFLOW_WEBHOOK_ALLOW_PRIVATE=1", "WASTEFLOW_WEBHOOK_RETRY_BASE_MS=100", NULL});
-    char *url = receiver_url();
-    long long hook = subscribe(url, "[\"transfer.created\"]", NULL);
+    long long hook = subscribe_receiver(NULL, 0, 0, "[\"transfer.created\"]", NULL);
     long long org = new_org_with_storage(NULL);
     for (int i = 0; i < 10; i++) {
         const char *headers[] = {it_bearer(it_admin_key()), NULL};
@@ -661,16 +652,13 @@ static void test_one_sender_among_two(void **state)
     }
     assert_int_equal(it_stop_second_instance(), 0);
     unsubscribe(hook);
-    free(url);
 }
 
 /* A receiver that takes seconds to answer holds up no request. */
 static void test_hanging_receiver_delays_nothing(void **state)
 {
     (void)state;
-    receiver_reset(NULL, 0, 3000);
-    char *url = receiver_url();
-    long long hook = subscribe(url, "[\"transfer.created\"]", NULL);
+    long long hook = subscribe_receiver(NULL, 0, 3000, "[\"transfer.created\"]", NULL);
     long long org = new_org_with_storage(NULL);
     long long slowest = 0;
     for (int i = 0; i < 20; i++) {
@@ -683,7 +671,6 @@ static void test_hanging_receiver_delays_nothing(void **state)
     assert_true(slowest < tu_scaled_ms(1000));
     unsubscribe(hook);
     tu_sleep_ms(3100); /* the receiver's thread is free again */
-    free(url);
 }
 
 /* The sending instance stops while a delivery is on its way: the attempt was never recorded,
@@ -691,9 +678,7 @@ static void test_hanging_receiver_delays_nothing(void **state)
 static void test_stopped_mid_delivery_sends_again(void **state)
 {
     (void)state;
-    receiver_reset(NULL, 0, 1500);
-    char *url = receiver_url();
-    long long hook = subscribe(url, "[\"transfer.created\"]", NULL);
+    long long hook = subscribe_receiver(NULL, 0, 1500, "[\"transfer.created\"]", NULL);
     long long org = new_org_with_storage(NULL);
     long long transfer = hand_over(org, 2);
     long long start = tu_now_ms();
@@ -724,7 +709,6 @@ static void test_stopped_mid_delivery_sends_again(void **state)
                                 hook),
                      1);
     unsubscribe(hook);
-    free(url);
 }
 
 /* ---------------------------------------------------------------- the guard */
@@ -732,9 +716,7 @@ static void test_stopped_mid_delivery_sends_again(void **state)
 static void test_private_targets_refused(void **state)
 {
     (void)state;
-    receiver_reset(NULL, 0, 0);
-    char *url = receiver_url();
-    long long hook = subscribe(url, "[\"transfer.created\"]", NULL);
+    long long hook = subscribe_receiver(NULL, 0, 0, "[\"transfer.created\"]", NULL);
     assert_int_equal(it_stop_server_only(), 0);
     it_restart_server((const char *const[]){"WASTEFLOW_WEBHOOK_RETRY_BASE_MS=100", NULL});
     const char *targets[] = {
@@ -770,7 +752,6 @@ static void test_private_targets_refused(void **state)
     it_response_free(deliveries);
     assert_int_equal(receiver_wait(1, 0), 0);
     unsubscribe(hook);
-    free(url);
 }
 
 static int setup(void **state)

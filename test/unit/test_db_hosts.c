@@ -106,52 +106,74 @@ static const char *param(const char *const *keywords, const char *const *values,
     return found != NULL ? found : "<absent>";
 }
 
+/* The hosts, in order, as their labels say them (host:port): their count and each label. */
+#define ASSERT_LABELS(hosts, ...)                                                                  \
+    assert_labels((hosts), (const char *const[]){__VA_ARGS__},                                     \
+                  (int)(sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *)))
+static void assert_labels(db_hosts *hosts, const char *const *labels, int count)
+{
+    assert_int_equal(db_hosts_count(hosts), count);
+    for (int i = 0; i < count; i++) {
+        assert_string_equal(db_hosts_label(hosts, i), labels[i]);
+    }
+}
+
+/* The round from host first (preferred: the address that worked last) is expected, as
+ * round_text writes it. */
+static void assert_round(db_hosts *hosts, int first, const char *preferred, const char *expected)
+{
+    char text[1024];
+    round_text(hosts, first, preferred, text, sizeof text);
+    assert_string_equal(text, expected);
+}
+
+/* The libpq parameters of attempt `attempt` of the round from host first: each keyword of the
+ * pairs (keyword, value, ..., NULL) has that value ("<absent>": not passed). */
+#define ASSERT_PARAMS(hosts, first, attempt, ...)                                                  \
+    assert_params((hosts), (first), (attempt), (const char *const[]){__VA_ARGS__, NULL})
+static void assert_params(db_hosts *hosts, int first, int attempt, const char *const *pairs)
+{
+    int count = 0;
+    db_attempt *round = db_hosts_round(hosts, first, NULL, fake_resolve, NULL, &count);
+    assert_non_null(round);
+    assert_in_range(attempt, 0, count - 1);
+    const char *const *keywords;
+    const char *const *values;
+    db_hosts_params(hosts, &round[attempt], &keywords, &values);
+    for (size_t i = 0; pairs[i] != NULL; i += 2) {
+        const char *value = param(keywords, values, pairs[i]);
+        if (strcmp(value, pairs[i + 1]) != 0) {
+            fail_msg("attempt %d of the round from host %d: %s is \"%s\", expected \"%s\"", attempt,
+                     first, pairs[i], value, pairs[i + 1]);
+        }
+    }
+    free(round);
+}
+
 static void test_uri_with_two_hosts(void **state)
 {
     (void)state;
     db_hosts *hosts = parse_ok("postgresql://app@db1:5432,db2:5433/wasteflow"
                                "?target_session_attrs=read-write&connect_timeout=3");
-    assert_int_equal(db_hosts_count(hosts), 2);
-    assert_string_equal(db_hosts_label(hosts, 0), "db1:5432");
-    assert_string_equal(db_hosts_label(hosts, 1), "db2:5433");
+    ASSERT_LABELS(hosts, "db1:5432", "db2:5433");
     assert_string_equal(db_hosts_label(hosts, 2), "?");
     assert_int_equal(db_hosts_timeout_ms(hosts, 5000), 3000);
 
-    char text[1024];
-    round_text(hosts, 0, NULL, text, sizeof text);
-    assert_string_equal(text, "0/10.0.0.1/- | 0/10.0.0.2/- | 1/10.0.1.1/-");
+    assert_round(hosts, 0, NULL, "0/10.0.0.1/- | 0/10.0.0.2/- | 1/10.0.1.1/-");
     /* After db1 failed, the round starts at db2 and comes back to db1. */
-    round_text(hosts, 1, NULL, text, sizeof text);
-    assert_string_equal(text, "1/10.0.1.1/- | 0/10.0.0.1/- | 0/10.0.0.2/-");
+    assert_round(hosts, 1, NULL, "1/10.0.1.1/- | 0/10.0.0.1/- | 0/10.0.0.2/-");
     /* The address that worked last comes first for the host that worked last. */
-    round_text(hosts, 0, "10.0.0.2", text, sizeof text);
-    assert_string_equal(text, "0/10.0.0.2/- | 0/10.0.0.1/- | 1/10.0.1.1/-");
+    assert_round(hosts, 0, "10.0.0.2", "0/10.0.0.2/- | 0/10.0.0.1/- | 1/10.0.1.1/-");
     /* ... and only for that host. */
-    round_text(hosts, 1, "10.0.0.2", text, sizeof text);
-    assert_string_equal(text, "1/10.0.1.1/- | 0/10.0.0.1/- | 0/10.0.0.2/-");
+    assert_round(hosts, 1, "10.0.0.2", "1/10.0.1.1/- | 0/10.0.0.1/- | 0/10.0.0.2/-");
     /* A start out of range is the first host. */
-    round_text(hosts, 7, NULL, text, sizeof text);
-    assert_string_equal(text, "0/10.0.0.1/- | 0/10.0.0.2/- | 1/10.0.1.1/-");
+    assert_round(hosts, 7, NULL, "0/10.0.0.1/- | 0/10.0.0.2/- | 1/10.0.1.1/-");
 
-    int count = 0;
-    db_attempt *round = db_hosts_round(hosts, 1, NULL, fake_resolve, NULL, &count);
-    assert_int_equal(count, 3);
-    const char *const *keywords;
-    const char *const *values;
-    db_hosts_params(hosts, &round[0], &keywords, &values);
-    assert_string_equal(param(keywords, values, "host"), "db2");
-    assert_string_equal(param(keywords, values, "hostaddr"), "10.0.1.1");
-    assert_string_equal(param(keywords, values, "port"), "5433");
-    assert_string_equal(param(keywords, values, "user"), "app");
-    assert_string_equal(param(keywords, values, "dbname"), "wasteflow");
-    assert_string_equal(param(keywords, values, "target_session_attrs"), "read-write");
-    assert_string_equal(param(keywords, values, "connect_timeout"), "3");
-    assert_string_equal(param(keywords, values, "password"), "<absent>");
-    db_hosts_params(hosts, &round[2], &keywords, &values);
-    assert_string_equal(param(keywords, values, "host"), "db1");
-    assert_string_equal(param(keywords, values, "hostaddr"), "10.0.0.2");
-    assert_string_equal(param(keywords, values, "port"), "5432");
-    free(round);
+    /* The round from db2 (three attempts, above): its first and last attempts' parameters. */
+    ASSERT_PARAMS(hosts, 1, 0, "host", "db2", "hostaddr", "10.0.1.1", "port", "5433", "user", "app",
+                  "dbname", "wasteflow", "target_session_attrs", "read-write", "connect_timeout",
+                  "3", "password", "<absent>");
+    ASSERT_PARAMS(hosts, 1, 2, "host", "db1", "hostaddr", "10.0.0.2", "port", "5432");
     db_hosts_free(hosts);
 }
 
@@ -159,24 +181,14 @@ static void test_one_port_for_every_host(void **state)
 {
     (void)state;
     db_hosts *hosts = parse_ok("host=db1,db2,db3 port=7000 dbname=x user=u");
-    assert_int_equal(db_hosts_count(hosts), 3);
-    assert_string_equal(db_hosts_label(hosts, 0), "db1:7000");
-    assert_string_equal(db_hosts_label(hosts, 2), "db3:7000");
+    ASSERT_LABELS(hosts, "db1:7000", "db2:7000", "db3:7000");
     assert_int_equal(db_hosts_timeout_ms(hosts, 5000), 5000);
-    char text[1024];
-    round_text(hosts, 2, NULL, text, sizeof text);
-    assert_string_equal(text, "2/fd00::3/- | 2/10.0.3.1/- | 0/10.0.0.1/- | 0/10.0.0.2/- | "
-                              "1/10.0.1.1/-");
+    assert_round(hosts, 2, NULL,
+                 "2/fd00::3/- | 2/10.0.3.1/- | 0/10.0.0.1/- | 0/10.0.0.2/- | "
+                 "1/10.0.1.1/-");
     assert_int_equal(lookups, 3);
-    int count = 0;
-    db_attempt *round = db_hosts_round(hosts, 0, NULL, fake_resolve, NULL, &count);
-    const char *const *keywords;
-    const char *const *values;
-    db_hosts_params(hosts, &round[4], &keywords, &values);
-    assert_string_equal(param(keywords, values, "port"), "7000");
-    /* Not given: libpq's default, passed as such. */
-    assert_string_equal(param(keywords, values, "target_session_attrs"), "any");
-    free(round);
+    /* target_session_attrs not given: libpq's default, passed as such. */
+    ASSERT_PARAMS(hosts, 0, 4, "port", "7000", "target_session_attrs", "any");
     db_hosts_free(hosts);
 }
 
@@ -201,40 +213,22 @@ static void test_given_addresses_and_sockets_are_not_looked_up(void **state)
 {
     (void)state;
     db_hosts *hosts = parse_ok("host=db1,db2 hostaddr=192.0.2.1,192.0.2.2 port=5,6 dbname=x");
-    char text[1024];
-    round_text(hosts, 0, NULL, text, sizeof text);
-    assert_string_equal(text, "0//- | 1//-");
+    assert_round(hosts, 0, NULL, "0//- | 1//-");
     assert_int_equal(lookups, 0);
-    int count = 0;
-    db_attempt *round = db_hosts_round(hosts, 0, NULL, fake_resolve, NULL, &count);
-    const char *const *keywords;
-    const char *const *values;
-    db_hosts_params(hosts, &round[1], &keywords, &values);
-    assert_string_equal(param(keywords, values, "host"), "db2");
-    assert_string_equal(param(keywords, values, "hostaddr"), "192.0.2.2");
-    assert_string_equal(param(keywords, values, "port"), "6");
-    free(round);
+    ASSERT_PARAMS(hosts, 0, 1, "host", "db2", "hostaddr", "192.0.2.2", "port", "6");
     db_hosts_free(hosts);
 
     /* hostaddr alone names the hosts. */
     hosts = parse_ok("hostaddr=192.0.2.7,192.0.2.8 dbname=x");
-    assert_int_equal(db_hosts_count(hosts), 2);
-    assert_string_equal(db_hosts_label(hosts, 1), "192.0.2.8:5432");
+    ASSERT_LABELS(hosts, "192.0.2.7:5432", "192.0.2.8:5432");
     db_hosts_free(hosts);
 
     /* A socket directory, an empty element (libpq's default), then a name. */
     hosts = parse_ok("host=/run/postgresql,,db2 dbname=x");
-    assert_int_equal(db_hosts_count(hosts), 3);
-    assert_string_equal(db_hosts_label(hosts, 0), "/run/postgresql:5432");
-    assert_string_equal(db_hosts_label(hosts, 1), "local socket:5432");
-    round_text(hosts, 0, NULL, text, sizeof text);
-    assert_string_equal(text, "0//- | 1//- | 2/10.0.1.1/-");
+    ASSERT_LABELS(hosts, "/run/postgresql:5432", "local socket:5432", "db2:5432");
+    assert_round(hosts, 0, NULL, "0//- | 1//- | 2/10.0.1.1/-");
     assert_int_equal(lookups, 1);
-    round = db_hosts_round(hosts, 0, NULL, fake_resolve, NULL, &count);
-    db_hosts_params(hosts, &round[1], &keywords, &values);
-    assert_string_equal(param(keywords, values, "host"), "<absent>");
-    assert_string_equal(param(keywords, values, "hostaddr"), "<absent>");
-    free(round);
+    ASSERT_PARAMS(hosts, 0, 1, "host", "<absent>", "hostaddr", "<absent>");
     db_hosts_free(hosts);
 }
 
@@ -242,10 +236,9 @@ static void test_failed_lookup_is_an_attempt_with_its_error(void **state)
 {
     (void)state;
     db_hosts *hosts = parse_ok("host=nowhere,db2 dbname=x");
-    char text[1024];
-    round_text(hosts, 0, NULL, text, sizeof text);
-    assert_string_equal(text, "0//- error: could not translate host name \"nowhere\" to address: "
-                              "Name unknown | 1/10.0.1.1/-");
+    assert_round(hosts, 0, NULL,
+                 "0//- error: could not translate host name \"nowhere\" to address: "
+                 "Name unknown | 1/10.0.1.1/-");
     db_hosts_free(hosts);
 }
 
@@ -253,19 +246,12 @@ static void test_prefer_standby_makes_two_passes(void **state)
 {
     (void)state;
     db_hosts *hosts = parse_ok("host=db2,db1 dbname=x target_session_attrs=prefer-standby");
-    char text[1024];
-    round_text(hosts, 0, NULL, text, sizeof text);
-    assert_string_equal(text, "0/10.0.1.1/standby | 1/10.0.0.1/standby | 1/10.0.0.2/standby | "
-                              "0/10.0.1.1/any | 1/10.0.0.1/any | 1/10.0.0.2/any");
+    assert_round(hosts, 0, NULL,
+                 "0/10.0.1.1/standby | 1/10.0.0.1/standby | 1/10.0.0.2/standby | "
+                 "0/10.0.1.1/any | 1/10.0.0.1/any | 1/10.0.0.2/any");
     /* Each host is looked up once per round. */
     assert_int_equal(lookups, 2);
-    int count = 0;
-    db_attempt *round = db_hosts_round(hosts, 0, NULL, fake_resolve, NULL, &count);
-    const char *const *keywords;
-    const char *const *values;
-    db_hosts_params(hosts, &round[3], &keywords, &values);
-    assert_string_equal(param(keywords, values, "target_session_attrs"), "any");
-    free(round);
+    ASSERT_PARAMS(hosts, 0, 3, "target_session_attrs", "any");
     db_hosts_free(hosts);
 }
 
@@ -301,23 +287,13 @@ static void test_environment_fills_what_the_conninfo_leaves_out(void **state)
     setenv("PGCONNECT_TIMEOUT", "4", 1);
     setenv("PGTARGETSESSIONATTRS", "read-write", 1);
     db_hosts *hosts = parse_ok("dbname=x");
-    assert_int_equal(db_hosts_count(hosts), 2);
-    assert_string_equal(db_hosts_label(hosts, 1), "db2:6001");
+    ASSERT_LABELS(hosts, "db1:6000", "db2:6001");
     assert_int_equal(db_hosts_timeout_ms(hosts, 5000), 4000);
-    int count = 0;
-    db_attempt *round = db_hosts_round(hosts, 0, NULL, fake_resolve, NULL, &count);
-    const char *const *keywords;
-    const char *const *values;
-    db_hosts_params(hosts, &round[2], &keywords, &values);
-    assert_string_equal(param(keywords, values, "host"), "db2");
-    assert_string_equal(param(keywords, values, "port"), "6001");
-    assert_string_equal(param(keywords, values, "target_session_attrs"), "read-write");
-    free(round);
+    ASSERT_PARAMS(hosts, 0, 2, "host", "db2", "port", "6001", "target_session_attrs", "read-write");
     db_hosts_free(hosts);
     /* What the conninfo says wins over the environment. */
     hosts = parse_ok("host=db3 port=7 dbname=x");
-    assert_int_equal(db_hosts_count(hosts), 1);
-    assert_string_equal(db_hosts_label(hosts, 0), "db3:7");
+    ASSERT_LABELS(hosts, "db3:7");
     db_hosts_free(hosts);
     clean_environment(NULL);
 }

@@ -56,9 +56,15 @@ static jwt_verifier *hs_verifier; /* secret only */
 static jwt_verifier *rs_verifier; /* RSA public key only */
 static jwt_verifier *es_verifier; /* EC public key only */
 
+/* HS256 keyed with secret: another secret, or a public key's PEM text (alg confusion). */
+static signer hs_with(const char *secret)
+{
+    return (signer){SIGN_HS256, secret, NULL};
+}
+
 static signer hs(void)
 {
-    return (signer){SIGN_HS256, SECRET, NULL};
+    return hs_with(SECRET);
 }
 
 static signer rs(void)
@@ -76,6 +82,35 @@ static signer es(void)
 static char *b64url_text(const char *text)
 {
     return jws_b64url((const unsigned char *)text, strlen(text));
+}
+
+/* a.b, newly allocated (the caller frees it). */
+static char *joined(const char *a, const char *b)
+{
+    char *out = malloc(strlen(a) + strlen(b) + 2);
+    assert_non_null(out);
+    sprintf(out, "%s.%s", a, b);
+    return out;
+}
+
+/* base64url(header).base64url(payload), what a JWS signs (the caller frees it). */
+static char *signing_input(const char *header_json, const char *payload_json)
+{
+    char *header = b64url_text(header_json);
+    char *payload = b64url_text(payload_json);
+    char *input = joined(header, payload);
+    free(header);
+    free(payload);
+    return input;
+}
+
+/* input.base64url(sig): the token of a signing input and a signature (the caller frees it). */
+static char *with_signature(const char *input, const unsigned char *sig, size_t sig_len)
+{
+    char *signature = jws_b64url(sig, sig_len);
+    char *token = joined(input, signature);
+    free(signature);
+    return token;
 }
 
 /* Signs input with s into sig (room for 512 bytes); returns the signature's length. */
@@ -96,11 +131,7 @@ static size_t sign_raw(signer s, const char *input, unsigned char *sig)
 static char *token_edited(const char *header_json, const char *payload_json, signer s, int flip_bit,
                           int sig_len_delta)
 {
-    char *header = b64url_text(header_json);
-    char *payload = b64url_text(payload_json);
-    char *input = malloc(strlen(header) + strlen(payload) + 2);
-    assert_non_null(input);
-    sprintf(input, "%s.%s", header, payload);
+    char *input = signing_input(header_json, payload_json);
     unsigned char sig[1024] = {0};
     size_t sig_len = sign_raw(s, input, sig);
     if (flip_bit >= 0) {
@@ -110,14 +141,8 @@ static char *token_edited(const char *header_json, const char *payload_json, sig
     assert_true((long)sig_len + sig_len_delta >= 0);
     sig_len = (size_t)((long)sig_len + sig_len_delta);
     assert_true(sig_len <= sizeof sig);
-    char *signature = jws_b64url(sig, sig_len);
-    char *token = malloc(strlen(input) + strlen(signature) + 2);
-    assert_non_null(token);
-    sprintf(token, "%s.%s", input, signature);
-    free(header);
-    free(payload);
+    char *token = with_signature(input, sig, sig_len);
     free(input);
-    free(signature);
     return token;
 }
 
@@ -196,6 +221,22 @@ static void refuse_each(const jwt_verifier *v, const char *before, const char *a
     }
 }
 
+/* The claim name as v is configured to check it: each of values (as JSON) is refused with
+ * reason, and so is a token without the claim; v is then freed. Without the configuration
+ * (hs_verifier) the claim is not looked at: with the value unchecked it is accepted. */
+static void refuse_claim_values(jwt_verifier *v, const char *name, const char *const *values,
+                                size_t count, const char *reason, const char *unchecked)
+{
+    char before[64];
+    snprintf(before, sizeof before, "{\"sub\":\"alice\",\"role\":\"admin\",\"%s\":", name);
+    refuse_each(v, before, EXP "}", values, count, reason);
+    refuse(v, hs_token(CLAIMS_ADMIN), reason); /* missing */
+    jwt_verifier_free(v);
+    char claims[256];
+    snprintf(claims, sizeof claims, "%s%s" EXP "}", before, unchecked);
+    accept_admin(hs_verifier, hs_token(claims), NOW);
+}
+
 /* Every header of headers, on an admin's claims and signed with HS256's key, is refused with
  * reason. */
 static void refuse_headers(const char *const *headers, size_t count, const char *reason)
@@ -226,20 +267,26 @@ static jwt_verifier *verifier(const char *secret, const char *pem, const char *i
 
 /* ---- fixture ---- */
 
+/* What was written to the memory BIO bio, as a string (the caller frees it); frees bio. */
+static char *bio_text(BIO *bio)
+{
+    char *data = NULL;
+    long len = BIO_get_mem_data(bio, &data);
+    assert_true(len > 0);
+    char *text = malloc((size_t)len + 1);
+    assert_non_null(text);
+    memcpy(text, data, (size_t)len);
+    text[len] = '\0';
+    BIO_free(bio);
+    return text;
+}
+
 static char *public_pem(EVP_PKEY *key)
 {
     BIO *bio = BIO_new(BIO_s_mem());
     assert_non_null(bio);
     assert_int_equal(PEM_write_bio_PUBKEY(bio, key), 1);
-    char *data = NULL;
-    long len = BIO_get_mem_data(bio, &data);
-    assert_true(len > 0);
-    char *pem = malloc((size_t)len + 1);
-    assert_non_null(pem);
-    memcpy(pem, data, (size_t)len);
-    pem[len] = '\0';
-    BIO_free(bio);
-    return pem;
+    return bio_text(bio);
 }
 
 static int group_setup(void **state)
@@ -346,7 +393,7 @@ static void test_secret_and_public_key(void **state)
     refuse(both, token(HEADER_ES, CLAIMS_ADMIN, es()),
            "the token alg does not match the configured key");
     /* The confusion attack still fails: the HMAC key is the secret, not the PEM text. */
-    refuse(both, token(HEADER_HS, CLAIMS_ADMIN, (signer){SIGN_HS256, rsa_pem, NULL}),
+    refuse(both, token(HEADER_HS, CLAIMS_ADMIN, hs_with(rsa_pem)),
            "the token signature is invalid");
     jwt_verifier_free(both);
 }
@@ -369,15 +416,9 @@ static void test_alg_none(void **state)
         }
     }
     /* "h.p" with no signature part at all is not a JWS. */
-    char *header = b64url_text("{\"alg\":\"none\"}");
-    char *payload = b64url_text(CLAIMS_ADMIN);
-    char *jwt = malloc(strlen(header) + strlen(payload) + 2);
-    assert_non_null(jwt);
-    sprintf(jwt, "%s.%s", header, payload);
+    char *jwt = signing_input("{\"alg\":\"none\"}", CLAIMS_ADMIN);
     refuse(hs_verifier, copy(jwt), "the token is not three dot-separated parts");
     refuse(rs_verifier, jwt, "the token is not three dot-separated parts");
-    free(header);
-    free(payload);
 }
 
 static void test_forged_signature(void **state)
@@ -393,8 +434,7 @@ static void test_forged_signature(void **state)
     refuse(rs_verifier, token_flipped(HEADER_RS, CLAIMS_ADMIN, rs(), 2047), reason);
     refuse(es_verifier, token_flipped(HEADER_ES, CLAIMS_ADMIN, es(), 511), reason);
     /* Another secret, and a signature of other claims on these claims. */
-    refuse(hs_verifier, token(HEADER_HS, CLAIMS_ADMIN, (signer){SIGN_HS256, SECRET "x", NULL}),
-           reason);
+    refuse(hs_verifier, token(HEADER_HS, CLAIMS_ADMIN, hs_with(SECRET "x")), reason);
     char *mine = hs_token("{\"sub\":\"alice\",\"role\":\"auditor\"" EXP "}");
     char *forged = hs_token(CLAIMS_ADMIN);
     strcpy(strrchr(forged, '.'), strrchr(mine, '.'));
@@ -439,16 +479,9 @@ static void test_signature_lengths(void **state)
         {hs_verifier, HEADER_HS, zeros, 31}, {hs_verifier, HEADER_HS, zeros, 0},
     };
     for (size_t i = 0; i < sizeof raw / sizeof raw[0]; i++) {
-        char *header = b64url_text(raw[i].header);
-        char *payload = b64url_text(CLAIMS_ADMIN);
-        char *signature = jws_b64url(raw[i].sig, raw[i].len);
-        char *forged = malloc(strlen(header) + strlen(payload) + strlen(signature) + 3);
-        assert_non_null(forged);
-        sprintf(forged, "%s.%s.%s", header, payload, signature);
-        refuse(raw[i].v, forged, reason);
-        free(header);
-        free(payload);
-        free(signature);
+        char *input = signing_input(raw[i].header, CLAIMS_ADMIN);
+        refuse(raw[i].v, with_signature(input, raw[i].sig, raw[i].len), reason);
+        free(input);
     }
 }
 
@@ -457,9 +490,8 @@ static void test_alg_confusion(void **state)
     (void)state;
     const char *reason = "the token alg does not match the configured key";
     /* The classic attack: HMAC keyed with the public key's PEM text, which anyone has. */
-    refuse(rs_verifier, token(HEADER_HS, CLAIMS_ADMIN, (signer){SIGN_HS256, rsa_pem, NULL}),
-           reason);
-    refuse(es_verifier, token(HEADER_HS, CLAIMS_ADMIN, (signer){SIGN_HS256, ec_pem, NULL}), reason);
+    refuse(rs_verifier, token(HEADER_HS, CLAIMS_ADMIN, hs_with(rsa_pem)), reason);
+    refuse(es_verifier, token(HEADER_HS, CLAIMS_ADMIN, hs_with(ec_pem)), reason);
     /* Real signatures, but not of the configured key's alg. */
     refuse(es_verifier, token(HEADER_RS, CLAIMS_ADMIN, rs()), reason);
     refuse(rs_verifier, token(HEADER_ES, CLAIMS_ADMIN, es()), reason);
@@ -569,16 +601,12 @@ static char *replace_part(const char *jwt, int part, const char *replacement)
 static char *hs_token_raw_payload(const char *payload_b64)
 {
     char *header = b64url_text(HEADER_HS);
-    char input[1024];
-    snprintf(input, sizeof input, "%s.%s", header, payload_b64);
+    char *input = joined(header, payload_b64);
     unsigned char sig[512];
     size_t sig_len = sign_raw(hs(), input, sig);
-    char *signature = jws_b64url(sig, sig_len);
-    char *out = malloc(strlen(input) + strlen(signature) + 2);
-    assert_non_null(out);
-    sprintf(out, "%s.%s", input, signature);
+    char *out = with_signature(input, sig, sig_len);
     free(header);
-    free(signature);
+    free(input);
     return out;
 }
 
@@ -774,13 +802,8 @@ static void test_issuer(void **state)
                              "null",
                              "1",
                              "[\"https://idp.example\"]"};
-    refuse_each(v, "{\"sub\":\"alice\",\"role\":\"admin\",\"iss\":", EXP "}", bad_iss,
-                sizeof bad_iss / sizeof bad_iss[0], reason);
-    refuse(v, hs_token(CLAIMS_ADMIN), reason); /* missing */
-    jwt_verifier_free(v);
     /* Without a configured issuer, any iss (or none) is fine. */
-    accept_admin(hs_verifier,
-                 hs_token("{\"sub\":\"alice\",\"role\":\"admin\",\"iss\":\"anyone\"" EXP "}"), NOW);
+    refuse_claim_values(v, "iss", bad_iss, COUNT(bad_iss), reason, "\"anyone\"");
 }
 
 /* The principal carries the iss (the rate limit tells credentials apart by iss and sub). */
@@ -843,14 +866,8 @@ static void test_audience(void **state)
                              "null",
                              "5",
                              "{\"aud\":\"wasteflow\"}"};
-    refuse_each(v, "{\"sub\":\"alice\",\"role\":\"admin\",\"aud\":", EXP "}", bad_aud,
-                sizeof bad_aud / sizeof bad_aud[0], reason);
-    refuse(v, hs_token(CLAIMS_ADMIN), reason); /* missing */
-    jwt_verifier_free(v);
     /* Without a configured audience, aud is not looked at. */
-    accept_admin(hs_verifier,
-                 hs_token("{\"sub\":\"alice\",\"role\":\"admin\",\"aud\":\"someone-else\"" EXP "}"),
-                 NOW);
+    refuse_claim_values(v, "aud", bad_aud, COUNT(bad_aud), reason, "\"someone-else\"");
 }
 
 /* ---- sub, role, scope ---- */
@@ -1010,29 +1027,15 @@ static void test_es256_low_s_only(void **state)
     (void)state;
     int high_seen = 0;
     for (int i = 0; i < 8; i++) {
-        char *header = b64url_text(HEADER_ES);
-        char *payload = b64url_text(CLAIMS_ADMIN);
-        char input[1024];
-        snprintf(input, sizeof input, "%s.%s", header, payload);
+        char *input = signing_input(HEADER_ES, CLAIMS_ADMIN);
         unsigned char sig[512];
         assert_int_equal(sign_raw(es(), input, sig), 64); /* low-S, as signers should */
-        char *low = jws_b64url(sig, 64);
-        char *token_low = malloc(strlen(input) + strlen(low) + 2);
-        assert_non_null(token_low);
-        sprintf(token_low, "%s.%s", input, low);
-        accept_admin(es_verifier, token_low, NOW);
+        accept_admin(es_verifier, with_signature(input, sig, 64), NOW);
         jws_es256_s_form(sig, true);
-        char *high = jws_b64url(sig, 64);
-        char *token_high = malloc(strlen(input) + strlen(high) + 2);
-        assert_non_null(token_high);
-        sprintf(token_high, "%s.%s", input, high);
-        refuse(es_verifier, token_high,
+        refuse(es_verifier, with_signature(input, sig, 64),
                "the token signature is not in low-S form (ES256 S must be at most n/2)");
         high_seen++;
-        free(header);
-        free(payload);
-        free(low);
-        free(high);
+        free(input);
     }
     assert_int_equal(high_seen, 8);
 }
@@ -1246,14 +1249,7 @@ static char *pem_of(EVP_PKEY *key, bool private_key, const char *structure)
         assert_int_equal(OSSL_ENCODER_to_bio(ctx, bio), 1);
         OSSL_ENCODER_CTX_free(ctx);
     }
-    char *data = NULL;
-    long len = BIO_get_mem_data(bio, &data);
-    char *pem = malloc((size_t)len + 1);
-    assert_non_null(pem);
-    memcpy(pem, data, (size_t)len);
-    pem[len] = '\0';
-    BIO_free(bio);
-    return pem;
+    return bio_text(bio);
 }
 
 static void expect_unusable(const jwt_options *options, const char *message_prefix)

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "api/repr.h"
+#include "check.h"
 #include "runner.h"
 
 #define ASSERT_TEXT(sb, expected)                                                                  \
@@ -19,31 +20,45 @@
         strbuf_free(&(sb));                                                                        \
     } while (0)
 
+/* A text in, the text repr writes for it. */
+typedef struct {
+    const char *in;
+    const char *out;
+} text_case;
+
+/* Each case's in through write, into one buffer reused as the handlers do. */
+static void assert_texts(void (*write)(strbuf *, const char *), const text_case *cases,
+                         size_t count)
+{
+    strbuf sb = {0};
+    for (size_t i = 0; i < count; i++) {
+        write(&sb, cases[i].in);
+        ASSERT_TEXT(sb, cases[i].out);
+    }
+}
+
 static void test_timestamp(void **state)
 {
     (void)state;
-    strbuf sb = {0};
-    repr_timestamp(&sb, "2026-12-01 19:30:16.123456+00");
-    ASSERT_TEXT(sb, "\"2026-12-01T19:30:16.123456Z\"");
-    repr_timestamp(&sb, "2026-12-01 19:30:16.1234+00");
-    ASSERT_TEXT(sb, "\"2026-12-01T19:30:16.123400Z\"");
-    repr_timestamp(&sb, "2026-01-02 03:04:05+00");
-    ASSERT_TEXT(sb, "\"2026-01-02T03:04:05.000000Z\"");
-    repr_timestamp(&sb, "2026-12-01 19:30:16.5+00");
-    ASSERT_TEXT(sb, "\"2026-12-01T19:30:16.500000Z\"");
+    static const text_case cases[] = {
+        {"2026-12-01 19:30:16.123456+00", "\"2026-12-01T19:30:16.123456Z\""},
+        {"2026-12-01 19:30:16.1234+00", "\"2026-12-01T19:30:16.123400Z\""},
+        {"2026-01-02 03:04:05+00", "\"2026-01-02T03:04:05.000000Z\""},
+        {"2026-12-01 19:30:16.5+00", "\"2026-12-01T19:30:16.500000Z\""},
+    };
+    assert_texts(repr_timestamp, cases, COUNT(cases));
 }
 
 static void test_json_compact(void **state)
 {
     (void)state;
-    strbuf sb = {0};
-    repr_json_compact(&sb, "{\"bio\": 50, \"glass\": 20}");
-    ASSERT_TEXT(sb, "{\"bio\":50,\"glass\":20}");
-    repr_json_compact(&sb, "{}");
-    ASSERT_TEXT(sb, "{}");
-    /* Spaces inside strings stay, escaped quotes do not end them. */
-    repr_json_compact(&sb, "{\"a b\": \"c \\\" d\" }");
-    ASSERT_TEXT(sb, "{\"a b\":\"c \\\" d\"}");
+    static const text_case cases[] = {
+        {"{\"bio\": 50, \"glass\": 20}", "{\"bio\":50,\"glass\":20}"},
+        {"{}", "{}"},
+        /* Spaces inside strings stay, escaped quotes do not end them. */
+        {"{\"a b\": \"c \\\" d\" }", "{\"a b\":\"c \\\" d\"}"},
+    };
+    assert_texts(repr_json_compact, cases, COUNT(cases));
 }
 
 static const repr_type storage_types[] = {{"glass", 300, 120, 30}, {"plastic", 100, 0, 0}};
@@ -144,42 +159,46 @@ static void test_transfer_seen_by_a_storage(void **state)
         .pending = "{\"plastic\": 10}",
         .shipments = shipments,
         .shipment_count = 4,
-        .seen_by_storage = 3,
+    };
+    /* Each storage the transfer shipped to sees its own shipments; a storage it did not ship
+     * to (the handlers never show it one) sees nothing of it; 0, everyone else, sees the
+     * whole transfer. */
+    static const struct {
+        int64_t seen_by;
+        const char *text;
+    } views[] = {
+        {3, "{\"id\":5,\"organization_id\":2,\"trigger\":\"request\",\"actor\":"
+            "\"key:3\",\"created_at\":\"2026-12-01T10:00:00.000000Z\",\"shipments\":["
+            "{\"storage_id\":3,\"waste_type\":\"bio\",\"amount\":50,\"distance_m\":50,"
+            "\"movement_id\":1,\"status\":\"accepted\"},"
+            "{\"storage_id\":3,\"waste_type\":\"plastic\",\"amount\":7,\"distance_m\":50,"
+            "\"movement_id\":3,\"status\":\"rejected\"}"
+            "]}"},
+        {6, "{\"id\":5,\"organization_id\":2,\"trigger\":\"request\",\"actor\":"
+            "\"key:3\",\"created_at\":\"2026-12-01T10:00:00.000000Z\",\"shipments\":["
+            "{\"storage_id\":6,\"waste_type\":\"plastic\",\"amount\":43,"
+            "\"distance_m\":100,\"movement_id\":null,\"status\":\"accepted\"}]}"},
+        {9, "{\"id\":5,\"organization_id\":2,\"trigger\":\"request\",\"actor\":"
+            "\"key:3\",\"created_at\":\"2026-12-01T10:00:00.000000Z\",\"shipments\":[]}"},
+        {0, "{\"id\":5,\"organization_id\":2,\"trigger\":\"request\",\"actor\":"
+            "\"key:3\",\"created_at\":\"2026-12-01T10:00:00.000000Z\",\"received\":"
+            "{\"bio\":50,\"glass\":20,\"plastic\":60},\"shipments\":["
+            "{\"storage_id\":3,\"waste_type\":\"bio\",\"amount\":50,\"distance_m\":50,"
+            "\"movement_id\":1,\"status\":\"accepted\"},"
+            "{\"storage_id\":5,\"waste_type\":\"glass\",\"amount\":20,\"distance_m\":650,"
+            "\"movement_id\":2,\"status\":\"accepted\"},"
+            "{\"storage_id\":3,\"waste_type\":\"plastic\",\"amount\":7,\"distance_m\":50,"
+            "\"movement_id\":3,\"status\":\"rejected\"},"
+            "{\"storage_id\":6,\"waste_type\":\"plastic\",\"amount\":43,"
+            "\"distance_m\":100,\"movement_id\":null,\"status\":\"accepted\"}],\"pending\":"
+            "{\"plastic\":10}}"},
     };
     strbuf sb = {0};
-    repr_transfer(&sb, &transfer);
-    ASSERT_TEXT(sb, "{\"id\":5,\"organization_id\":2,\"trigger\":\"request\",\"actor\":"
-                    "\"key:3\",\"created_at\":\"2026-12-01T10:00:00.000000Z\",\"shipments\":["
-                    "{\"storage_id\":3,\"waste_type\":\"bio\",\"amount\":50,\"distance_m\":50,"
-                    "\"movement_id\":1,\"status\":\"accepted\"},"
-                    "{\"storage_id\":3,\"waste_type\":\"plastic\",\"amount\":7,\"distance_m\":50,"
-                    "\"movement_id\":3,\"status\":\"rejected\"}"
-                    "]}");
-    transfer.seen_by_storage = 6;
-    repr_transfer(&sb, &transfer);
-    ASSERT_TEXT(sb, "{\"id\":5,\"organization_id\":2,\"trigger\":\"request\",\"actor\":"
-                    "\"key:3\",\"created_at\":\"2026-12-01T10:00:00.000000Z\",\"shipments\":["
-                    "{\"storage_id\":6,\"waste_type\":\"plastic\",\"amount\":43,"
-                    "\"distance_m\":100,\"movement_id\":null,\"status\":\"accepted\"}]}");
-    /* A storage it did not ship to (the handlers never show it one): nothing of it. */
-    transfer.seen_by_storage = 9;
-    repr_transfer(&sb, &transfer);
-    ASSERT_TEXT(sb, "{\"id\":5,\"organization_id\":2,\"trigger\":\"request\",\"actor\":"
-                    "\"key:3\",\"created_at\":\"2026-12-01T10:00:00.000000Z\",\"shipments\":[]}");
-    transfer.seen_by_storage = 0;
-    repr_transfer(&sb, &transfer);
-    ASSERT_TEXT(sb, "{\"id\":5,\"organization_id\":2,\"trigger\":\"request\",\"actor\":"
-                    "\"key:3\",\"created_at\":\"2026-12-01T10:00:00.000000Z\",\"received\":"
-                    "{\"bio\":50,\"glass\":20,\"plastic\":60},\"shipments\":["
-                    "{\"storage_id\":3,\"waste_type\":\"bio\",\"amount\":50,\"distance_m\":50,"
-                    "\"movement_id\":1,\"status\":\"accepted\"},"
-                    "{\"storage_id\":5,\"waste_type\":\"glass\",\"amount\":20,\"distance_m\":650,"
-                    "\"movement_id\":2,\"status\":\"accepted\"},"
-                    "{\"storage_id\":3,\"waste_type\":\"plastic\",\"amount\":7,\"distance_m\":50,"
-                    "\"movement_id\":3,\"status\":\"rejected\"},"
-                    "{\"storage_id\":6,\"waste_type\":\"plastic\",\"amount\":43,"
-                    "\"distance_m\":100,\"movement_id\":null,\"status\":\"accepted\"}],\"pending\":"
-                    "{\"plastic\":10}}");
+    for (size_t i = 0; i < COUNT(views); i++) {
+        transfer.seen_by_storage = views[i].seen_by;
+        repr_transfer(&sb, &transfer);
+        ASSERT_TEXT(sb, views[i].text);
+    }
 }
 
 /* A movement in transit (receipt members null), received (partially rejected), and one an
