@@ -249,6 +249,32 @@ static void test_split_across_three_storages(void **state)
     tu_assert_pending(org, "{\"glass\":10,\"bio\":5}");
 }
 
+/* A batch split over 41 storages this instance has not read yet (their room hints are
+ * unknown until a transfer reads them, lib/engine/room_hints.h): the search reads them one
+ * round at a time, nearest first, and the split is the rule's, 1 kg to each small storage
+ * and the rest to the far one. (A plan that names more rooms than a first read offers, 32,
+ * is test_dispatch's test_batches_equal_one_at_a_time: 40 storages' rooms at once.) */
+static void test_split_across_forty_storages(void **state)
+{
+    (void)state;
+    enum { SMALL = 40 };
+    long long org = new_org("{}");
+    struct tu_ship ships[SMALL + 1];
+    for (int i = 0; i < SMALL; i++) {
+        long long id = new_storage("{\"glass\":1}");
+        road(org, id, 10 + i);
+        ships[i] = (struct tu_ship){id, "glass", 1, 10 + i};
+    }
+    long long far = new_storage("{\"glass\":100}");
+    road(org, far, 1000);
+    ships[SMALL] = (struct tu_ship){far, "glass", 5, 1000};
+
+    TRANSFER_OK(org, "{\"glass\":45}", "{\"glass\":45}", ships, SMALL + 1, "{}");
+    tu_assert_stock(ships[0].storage_id, "{\"glass\":1}", NULL);
+    tu_assert_stock(ships[SMALL - 1].storage_id, "{\"glass\":1}", NULL);
+    tu_assert_stock(far, "{\"glass\":5}", NULL);
+}
+
 static void test_unreachable_storage_never_used(void **state)
 {
     (void)state;
@@ -839,6 +865,7 @@ RUNNER_MAIN(tu_setup, tu_teardown_any_exit,
             {
                 cmocka_unit_test(test_single_storage_placement),
                 cmocka_unit_test(test_split_across_three_storages),
+                cmocka_unit_test(test_split_across_forty_storages),
                 cmocka_unit_test(test_unreachable_storage_never_used),
                 cmocka_unit_test(test_full_storage_skipped),
                 cmocka_unit_test(test_storage_not_accepting_type_skipped),
