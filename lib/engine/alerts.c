@@ -113,7 +113,7 @@ static void tick(evutil_socket_t fd, short events, void *arg)
     tx *t = tx_background(e->app, clock_ms() + e->app->cfg->request_timeout_ms, evaluated);
     tx_set_user(t, e);
     tx_use_control(t);
-    tx_q(t, ST_ALERT_EVALUATE, e->holder, tx_int(t, ALERTS_LEASE_MS));
+    tx_q(t, ST_ALERT_EVALUATE, e->holder, tx_int(t, ALERTS_LEASE_MS), tx_int(t, ALERTS_RENEW_MS));
     tx_run(t, TX_READ, evaluated_rows);
 }
 

@@ -17,6 +17,8 @@
 #define ALERTS_POLL_MS      200  /* between evaluations: a crossing fires within about this */
 #define ALERTS_LEASE_MS     3000 /* a crashed holder is replaced after this */
 #define ALERTS_IDLE_POLL_MS 1000 /* between evaluations while there is no rule */
+/* An evaluation with nothing to record renews the lease only when less than this is left. */
+#define ALERTS_RENEW_MS (ALERTS_LEASE_MS / 3)
 
 typedef struct alert_evaluator alert_evaluator;
 

@@ -514,6 +514,34 @@ static void test_racing_transfers_fire_once(void **state)
     assert_true(permille > 500 && permille <= 800);
 }
 
+/* While nothing crosses, the holder writes its lease only to renew it (with less than a
+ * third of it left, lib/engine/alerts.h), not at each 200 ms poll: an idle service with
+ * rules commits a write every ~2 s. Each write of the row gives it a new xmin. */
+static void test_idle_holder_renews_its_lease_rarely(void **state)
+{
+    (void)state;
+    long long storage = tu_new_storage("quiet", "{\"glass\":100}");
+    (void)create_rule(tu_fmt("{\"storage_id\":%lld,\"fill_ratio_above\":0.5}", storage));
+    long long start = tu_now_ms();
+    while (it_sql_int("SELECT count(*) FROM alert_lease WHERE expires_at > now()") == 0) {
+        if (tu_now_ms() - start > tu_scaled_ms(3000)) {
+            fail_msg("no instance took the alert lease within 3 s");
+        }
+        tu_sleep_ms(20);
+    }
+    int writes = 0;
+    long long last = it_sql_int("SELECT xmin::text::bigint FROM alert_lease");
+    for (start = tu_now_ms(); tu_now_ms() - start < 4000; tu_sleep_ms(50)) {
+        long long now = it_sql_int("SELECT xmin::text::bigint FROM alert_lease");
+        writes += now != last;
+        last = now;
+    }
+    /* Two renewals in 4 s, one more for a takeover; every poll would be about 20. */
+    if (writes > 4) {
+        fail_msg("the alert lease was written %d times in 4 s", writes);
+    }
+}
+
 /* A rule made while the ratio is already above fires at the next crossing, not at once; a
  * deleted rule fires no more. */
 static void test_created_above_waits_and_deleted_stops(void **state)
@@ -578,6 +606,7 @@ RUNNER_MAIN(
         cmocka_unit_test(test_create_get_list_delete),
         cmocka_unit_test(test_validation),
         cmocka_unit_test(test_admin_only),
+        cmocka_unit_test(test_idle_holder_renews_its_lease_rarely),
         cmocka_unit_test(test_fires_once_per_crossing_on_two_instances),
         cmocka_unit_test(test_concurrent_crossings_fire_once),
         cmocka_unit_test(test_racing_transfers_fire_once),
