@@ -626,6 +626,27 @@ static void test_alert_fired(void **state)
     unsubscribe(hook);
 }
 
+/* A transfer written by another writer (psql, a restore) is announced too: the outbox
+ * trigger on transfers (migration 027's wf_webhook_new_rows) writes its row, where the
+ * service's own statement writes its outbox rows itself. */
+static void test_transfer_written_by_hand(void **state)
+{
+    (void)state;
+    long long hook = subscribe_receiver(NULL, 0, 0, "[\"transfer.created\"]", NULL);
+    long long org = tu_new_org("hooks-by-hand", "{}", NULL);
+    long long transfer = it_sql_int("INSERT INTO transfers (organization_id, trigger, actor) "
+                                    "VALUES (%lld, 'request', 'psql') RETURNING id",
+                                    org);
+    assert_int_equal(it_sql_int("SELECT count(*) FROM webhook_outbox WHERE webhook_id = %lld AND "
+                                "event_type = 'transfer.created' AND entity_id = %lld",
+                                hook, transfer),
+                     1);
+    cJSON *body = only_delivery("transfer.created");
+    assert_int_equal(it_json_int(it_json_at(body, "data"), "id"), transfer);
+    cJSON_Delete(body);
+    unsubscribe(hook);
+}
+
 /* Two instances, transfers made on both: one sends, each message arrives once. */
 static void test_one_sender_among_two(void **state)
 {
@@ -772,6 +793,7 @@ RUNNER_MAIN(setup, tu_teardown,
                 cmocka_unit_test(test_in_order),
                 cmocka_unit_test(test_movement_received),
                 cmocka_unit_test(test_alert_fired),
+                cmocka_unit_test(test_transfer_written_by_hand),
                 cmocka_unit_test(test_one_sender_among_two),
                 cmocka_unit_test(test_hanging_receiver_delays_nothing),
                 cmocka_unit_test(test_stopped_mid_delivery_sends_again),
