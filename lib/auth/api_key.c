@@ -29,11 +29,6 @@ static int hex_value(char c)
 
 _Static_assert(API_KEY_HASH_BYTES == DIGEST_SHA256_BYTES, "a key's hash is its SHA-256");
 
-static int sha256(const uint8_t *data, size_t len, uint8_t hash[API_KEY_HASH_BYTES])
-{
-    return digest_sha256(data, len, hash) ? 0 : -1;
-}
-
 /* getrandom may return fewer bytes than asked (a signal during a large request) or fail
  * with EINTR: keep asking until the buffer is full. */
 static int fill_random(uint8_t *buf, size_t len)
@@ -57,7 +52,7 @@ int api_key_new_secret(char secret_hex[2 * API_KEY_SECRET_BYTES + 1],
 {
     uint8_t secret[API_KEY_SECRET_BYTES];
     int rc = -1;
-    if (fill_random(secret, sizeof secret) != 0 || sha256(secret, sizeof secret, hash) != 0) {
+    if (fill_random(secret, sizeof secret) != 0 || !digest_sha256(secret, sizeof secret, hash)) {
         goto fail;
     }
     for (size_t i = 0; i < sizeof secret; i++) {
@@ -151,7 +146,7 @@ int api_key_parse(const char *token, int64_t *id, uint8_t hash[API_KEY_HASH_BYTE
         goto done;
     }
     uint8_t digest[API_KEY_HASH_BYTES];
-    if (sha256(secret, sizeof secret, digest) != 0) {
+    if (!digest_sha256(secret, sizeof secret, digest)) {
         rc = -2;
         goto done;
     }
