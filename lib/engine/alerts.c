@@ -5,6 +5,7 @@
  *   stopped    - neither timer nor work: ready to be freed. */
 #include "engine/alerts.h"
 
+#include "engine/lease_holder.h"
 #include "engine/statements.h"
 #include "engine/tx.h"
 #include "util/log.h"
@@ -15,13 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <unistd.h>
 
 struct alert_evaluator {
     wf_app *app;
     struct event timer;
-    char holder[33]; /* this process's id in alert_lease: random, never reused */
+    char holder[LEASE_HOLDER_SIZE]; /* this process's name in alert_lease */
     bool stopped;
     bool polling;
     bool releasing;
@@ -121,18 +120,7 @@ alert_evaluator *alert_evaluator_new(wf_app *app)
 {
     alert_evaluator *e = xcalloc(1, sizeof *e);
     e->app = app;
-    uint8_t id[16];
-    if (getrandom(id, sizeof id, 0) != (ssize_t)sizeof id) {
-        /* Only uniqueness matters: fall back on what tells processes and starts apart. */
-        int64_t now = clock_ms();
-        pid_t pid = getpid();
-        memset(id, 0, sizeof id);
-        memcpy(id, &now, sizeof now);
-        memcpy(id + sizeof now, &pid, sizeof pid);
-    }
-    for (size_t i = 0; i < sizeof id; i++) {
-        snprintf(e->holder + 2 * i, 3, "%02x", id[i]);
-    }
+    lease_holder_new(e->holder);
     evtimer_assign(&e->timer, app->base, tick, e);
     schedule(e, 0);
     return e;

@@ -15,6 +15,7 @@
 
 #include "core/placement.h"
 #include "engine/graph_cache.h"
+#include "engine/lease_holder.h"
 #include "engine/room_hints.h"
 #include "engine/statements.h"
 #include "engine/storage_order.h"
@@ -28,8 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <unistd.h>
 
 /* ---------------------------------------------------------------- plumbing */
 
@@ -366,18 +365,7 @@ dispatcher *dispatcher_new(wf_app *app, int interval_ms)
     d->app = app;
     d->interval_ms = interval_ms;
     d->lease_ms = interval_ms * 3 > LEASE_MIN_MS ? interval_ms * 3 : LEASE_MIN_MS;
-    uint8_t id[16];
-    if (getrandom(id, sizeof id, 0) != (ssize_t)sizeof id) {
-        /* Only uniqueness matters: fall back on what tells processes and starts apart. */
-        int64_t now = clock_ms();
-        pid_t pid = getpid();
-        memset(id, 0, sizeof id);
-        memcpy(id, &now, sizeof now);
-        memcpy(id + sizeof now, &pid, sizeof pid);
-    }
-    for (size_t i = 0; i < sizeof id; i++) {
-        snprintf(d->holder + 2 * i, 3, "%02x", id[i]);
-    }
+    lease_holder_new(d->holder);
     d->rooms = room_map_new(ROOMS_MAX_ENTRIES);
     if (d->rooms == NULL) {
         mem_exhausted(sizeof(room_map *));

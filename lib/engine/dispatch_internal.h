@@ -7,6 +7,7 @@
 #include "core/placement.h"
 #include "core/room_map.h"
 #include "engine/dispatch.h"
+#include "engine/lease_holder.h"
 #include "engine/tx.h"
 
 #include <event2/event_struct.h>
@@ -40,10 +41,10 @@ struct dispatcher {
     bool stopped;
     bool kicked;
     bool working;
-    char holder[33]; /* this process's id in the lease: random, never reused */
-    int lease_ms;    /* how long a renewal lasts */
-    int64_t term;    /* the lease term this instance leads in; 0: not leader */
-    bool releasing;  /* giving the lease up at shutdown */
+    char holder[LEASE_HOLDER_SIZE]; /* this process's name in dispatcher_lease */
+    int lease_ms;                   /* how long a renewal lasts */
+    int64_t term;                   /* the lease term this instance leads in; 0: not leader */
+    bool releasing;                 /* giving the lease up at shutdown */
     bool hinting;    /* a room hint to the leader is in flight (dispatcher_room_appeared) */
     bool hint_again; /* room committed while it was: one more hint when it is done */
     room_map *rooms; /* room per (storage, type) as the dispatcher last saw it */
